@@ -1,0 +1,29 @@
+// The interfaces between the agent's life-cycle engine and its edges (mesh, DM link), so that the engine
+// is tested in memory and every transport plugs in the same way.
+import type { InstanceStatus } from '../protocol/lifecycle.js'
+import type { Import } from '../protocol/messages.js'
+
+/** Where the engine reports state and import changes (the link to the DM). */
+export interface DmNotifier {
+  instanceChanged (instancePath: string, status: InstanceStatus, imports: Record<string, Import[]>, problem?: string): void
+  instanceRemoved (instancePath: string): void
+}
+
+/** How the engine publishes its exports and asks for imports (the mesh). */
+export interface ExportPublisher {
+  /** The prefixes this agent's instances import: the mesh listens for them and asks owners to re-announce. */
+  setInterests (prefixes: ReadonlySet<string>): void
+  /** Announces the exports of a DEPLOYED_STARTED instance: every fully prefixed variable -> value. */
+  announce (instancePath: string, component: string, variables: Record<string, string | null>): void
+  /** Withdraws all exports of an instance (stopped, undeployed, removed). */
+  withdraw (instancePath: string): void
+  /** Asks the owners of these prefixes to re-announce (late joiner, missing mandatory import). */
+  request (prefixes: Iterable<string>): void
+}
+
+/** What the mesh calls on the engine when imports come and go. */
+export interface ImportListener {
+  /** An exporter announced (or re-announced) `prefix`; `variables` holds all its variables of that prefix. */
+  importAdded (prefix: string, exported: Import): void
+  importRemoved (prefix: string, exporterPath: string): void
+}
