@@ -1,7 +1,7 @@
 // The interfaces between the agent's life-cycle engine and its edges (mesh, DM link), so that the engine
 // is tested in memory and every transport plugs in the same way.
 import type { InstanceStatus } from '../protocol/lifecycle.js'
-import type { Import } from '../protocol/messages.js'
+import type { Import, MeshParameters, ScopedModel } from '../protocol/messages.js'
 
 /** Where the engine reports state and import changes (the link to the DM). */
 export interface DmNotifier {
@@ -27,3 +27,13 @@ export interface ImportListener {
   importAdded (prefix: string, exported: Import): void
   importRemoved (prefix: string, exporterPath: string): void
 }
+
+/** A running mesh, as the agent uses it once its model (and so the application's pnet key) has arrived. */
+export interface MeshHandle extends ExportPublisher {
+  /** Multiaddrs (with /p2p/<peerId>) other agents can dial; reported to the DM in heartbeats. */
+  listenAddresses (): string[]
+  stop (): Promise<void>
+}
+
+/** Starts the mesh for a scoped model; the mesh calls `listener` when imports come and go. */
+export type MeshFactory = (model: ScopedModel, parameters: MeshParameters, listener: ImportListener) => Promise<MeshHandle>
