@@ -1,7 +1,8 @@
 // Messages between the DM and its agents (reference §5), transport-independent.
 // Carried as JSON by every messaging implementation (RabbitMQ, embedded WebSocket, in-memory).
 // `v` is the wire version: a receiver rejects a message whose version it does not know.
-import type { InstanceStatus } from './lifecycle.js'
+import { createHash } from 'node:crypto'
+import { INSTANCE_STATUSES, isInstanceStatus, type InstanceStatus } from './lifecycle.js'
 import type { Component, Instance } from './model/types.js'
 
 export const DM_MESSAGE_VERSION = 1
@@ -69,3 +70,341 @@ export type AgentToDmMessage =
     imports: Record<string, Import[]>, problem?: string }
   | { v: 1, kind: 'instanceRemoved', application: string, instancePath: string }
   | { v: 1, kind: 'machineDown', application: string, scopedInstancePath: string }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Where an agent connects, handed over in its params file (agent/params.ts).
+
+export type AgentEndpoint =
+  /** RabbitMQ: `url` like `amqp://user:password@host:5672`; `domain` is the first word of every name. */
+  | { kind: 'amqp', url: string, domain: string }
+  /** The DM's embedded WebSocket endpoint, `ws://host:7401/agents`; `token` is the agent (or DM) token. */
+  | { kind: 'embedded', url: string, token: string }
+  /** In-process (tests): the id of a manager/messaging/memory.ts hub. */
+  | { kind: 'memory', hub: string }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Validation of what comes from the wire. Every receiver parses before use: a malformed message is rejected with
+// an error naming the faulty field, logged and counted, and never reaches the engine.
+
+/** The input is not JSON, or a field is missing or has the wrong type. */
+export class MalformedMessageError extends Error {
+  /** The faulty field, e.g. `model.instance.children[0].name`; '' for the whole message. */
+  readonly field: string
+  constructor (field: string, problem: string) {
+    super(`invalid message${field === '' ? '' : ` field '${field}'`}: ${problem}`)
+    this.name = 'MalformedMessageError'
+    this.field = field
+  }
+}
+
+/** The message's `v` is not a version this build speaks (sender and receiver from different releases). */
+export class UnsupportedMessageVersionError extends Error {
+  readonly version: unknown
+  constructor (version: unknown) {
+    super(`unsupported message version ${JSON.stringify(version)}: this build speaks version ${DM_MESSAGE_VERSION}; ` +
+      'upgrade the DM and the agents to the same meshconf release')
+    this.name = 'UnsupportedMessageVersionError'
+    this.version = version
+  }
+}
+
+/** The message's `kind` is not one this direction carries. */
+export class UnknownMessageKindError extends Error {
+  readonly kind: unknown
+  constructor (kind: unknown, known: readonly string[]) {
+    super(`unknown message kind ${JSON.stringify(kind)}; expected one of ${known.join(', ')}`)
+    this.name = 'UnknownMessageKindError'
+    this.kind = kind
+  }
+}
+
+/** Decodes wire bytes (UTF-8 JSON) into a value to parse; throws MalformedMessageError on bad JSON. */
+export function decodeJson (raw: string | Uint8Array): unknown {
+  const text = typeof raw === 'string' ? raw : new TextDecoder('utf-8', { fatal: false }).decode(raw)
+  try {
+    return JSON.parse(text)
+  } catch (err) {
+    throw new MalformedMessageError('', `not JSON (${(err as Error).message}); starts with ${JSON.stringify(text.slice(0, 40))}`)
+  }
+}
+
+type Check<T> = (value: unknown, field: string) => T
+
+function describe (value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`.slice(0, 60)
+}
+
+function join (field: string, key: string): string {
+  return field === '' ? key : `${field}.${key}`
+}
+
+const str: Check<string> = (value, field) => {
+  if (typeof value !== 'string') throw new MalformedMessageError(field, `expected a string, got ${describe(value)}`)
+  return value
+}
+
+const bool: Check<boolean> = (value, field) => {
+  if (typeof value !== 'boolean') throw new MalformedMessageError(field, `expected a boolean, got ${describe(value)}`)
+  return value
+}
+
+const nullableStr: Check<string | null> = (value, field) => value === null ? null : str(value, field)
+
+const status: Check<InstanceStatus> = (value, field) => {
+  if (!isInstanceStatus(value)) {
+    throw new MalformedMessageError(field, `expected an instance state (${INSTANCE_STATUSES.join(', ')}), got ${describe(value)}`)
+  }
+  return value
+}
+
+function obj (value: unknown, field: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new MalformedMessageError(field, `expected an object, got ${describe(value)}`)
+  }
+  return value as Record<string, unknown>
+}
+
+function arrayOf<T> (check: Check<T>): Check<T[]> {
+  return (value, field) => {
+    if (!Array.isArray(value)) throw new MalformedMessageError(field, `expected an array, got ${describe(value)}`)
+    return value.map((item, i) => check(item, `${field}[${i}]`))
+  }
+}
+
+function recordOf<T> (check: Check<T>): Check<Record<string, T>> {
+  return (value, field) => {
+    const o = obj(value, field)
+    for (const [key, item] of Object.entries(o)) check(item, join(field, key))
+    return o as Record<string, T>
+  }
+}
+
+function optional<T> (check: Check<T>): Check<T | undefined> {
+  return (value, field) => value === undefined ? undefined : check(value, field)
+}
+
+/** Checks the listed fields of an object and returns it typed (unknown extra fields are kept: newer senders). */
+function shape<T> (fields: { [K in keyof T]-?: Check<T[K]> }): Check<T> {
+  return (value, field) => {
+    const o = obj(value, field)
+    for (const [key, check] of Object.entries(fields) as Array<[string, Check<unknown>]>) check(o[key], join(field, key))
+    return o as T
+  }
+}
+
+/** For fields already checked by the caller, or checked later (frame bodies). */
+const anything: Check<unknown> = value => value
+
+const strings = arrayOf(str)
+const stringRecord = recordOf(str)
+
+const importedVariable = shape<Component['imports'][number]>({ name: str, optional: bool, external: bool })
+
+const component = shape<Component>({
+  name: str,
+  installer: str,
+  exports: recordOf(nullableStr),
+  randomExports: strings,
+  imports: arrayOf(importedVariable),
+  facets: strings,
+  extendsChain: strings,
+  children: strings,
+  recipeDirectory: optional(str)
+})
+
+const instance: Check<Instance> = (value, field) => shape<Instance>({
+  name: str,
+  component: str,
+  path: str,
+  overriddenExports: stringRecord,
+  data: stringRecord,
+  channels: strings,
+  status: optional(status),
+  children: arrayOf(instance)
+})(value, field)
+
+const scopedModel = shape<ScopedModel>({
+  application: str,
+  scopedInstancePath: str,
+  components: recordOf(component),
+  instance,
+  externalExports: stringRecord,
+  externalExportsPrefix: optional(str)
+})
+
+const meshParameters = shape<MeshParameters>({
+  bootstrapPeers: strings,
+  pnetKey: str,
+  ownership: shape<SignedOwnership>({ peerId: str, application: str, scopedInstancePath: str, dmPublicKey: str, signature: str }),
+  trustedDmKeys: strings
+})
+
+const recipes = recordOf<RecipeFiles>(stringRecord)
+
+const importEntry = shape<Import>({ instancePath: str, component: str, variables: recordOf(nullableStr) })
+
+type Shapes<M extends { kind: string }> = { [K in M['kind']]: { [F in keyof Omit<Extract<M, { kind: K }>, 'v' | 'kind'>]-?: Check<Extract<M, { kind: K }>[F]> } }
+
+const DM_TO_AGENT: Shapes<DmToAgentMessage> = {
+  setScopedInstance: { model: scopedModel, mesh: meshParameters, recipes },
+  changeState: { instancePath: str, newState: status, recipes: optional(recipes) },
+  addInstance: { parentPath: str, instance, recipes: optional(recipes) },
+  removeInstance: { instancePath: str },
+  resendStates: {},
+  resynchronize: {}
+}
+
+const AGENT_TO_DM: Shapes<AgentToDmMessage> = {
+  heartbeat: {
+    application: str,
+    scopedInstancePath: str,
+    ipAddress: str,
+    modelRequired: bool,
+    peerId: optional(str),
+    listenAddresses: optional(strings)
+  },
+  instanceChanged: { application: str, instancePath: str, status, imports: recordOf(arrayOf(importEntry)), problem: optional(str) },
+  instanceRemoved: { application: str, instancePath: str },
+  machineDown: { application: str, scopedInstancePath: str }
+}
+
+function parseMessage<M> (value: unknown, shapes: Record<string, Record<string, Check<unknown>>>): M {
+  const o = obj(value, '')
+  if (o.v !== DM_MESSAGE_VERSION) throw new UnsupportedMessageVersionError(o.v)
+  const kind = o.kind
+  const fields = typeof kind === 'string' && Object.hasOwn(shapes, kind) ? shapes[kind] : undefined
+  if (fields === undefined) throw new UnknownMessageKindError(kind, Object.keys(shapes))
+  return shape<M>(fields as never)(o, '')
+}
+
+/** Validates a message the DM sent (already JSON-decoded); throws one of the three errors above. */
+export function parseDmToAgentMessage (value: unknown): DmToAgentMessage {
+  return parseMessage<DmToAgentMessage>(value, DM_TO_AGENT as never)
+}
+
+/** Validates a message an agent sent (already JSON-decoded); throws one of the three errors above. */
+export function parseAgentToDmMessage (value: unknown): AgentToDmMessage {
+  return parseMessage<AgentToDmMessage>(value, AGENT_TO_DM as never)
+}
+
+/** Validates an agent endpoint (params file); `field` names where it was read, for the error. */
+export function parseAgentEndpoint (value: unknown, field = 'endpoint'): AgentEndpoint {
+  const o = obj(value, field)
+  switch (o.kind) {
+    case 'amqp': return shape<Extract<AgentEndpoint, { kind: 'amqp' }>>({ kind: anything as Check<'amqp'>, url: str, domain: str })(o, field)
+    case 'embedded': return shape<Extract<AgentEndpoint, { kind: 'embedded' }>>({ kind: anything as Check<'embedded'>, url: str, token: str })(o, field)
+    case 'memory': return shape<Extract<AgentEndpoint, { kind: 'memory' }>>({ kind: anything as Check<'memory'>, hub: str })(o, field)
+    default: throw new MalformedMessageError(join(field, 'kind'), `expected 'amqp', 'embedded' or 'memory', got ${describe(o.kind)}`)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// RabbitMQ names. DM -> agent: topic exchange `<domain>.<application>.agents`, routing key `machine.<path>`, one
+// durable queue per scoped instance `<domain>.<application>.<path>`. Agent -> DM: topic exchange `<domain>.dm`,
+// routing key `<application>`, consumed by the DM through the durable queue `<domain>.dm`.
+
+export const DEFAULT_MESSAGING_DOMAIN = 'meshconf'
+
+/** Longest escaped word kept as is (characters); longer ones are shortened with a hash (AMQP names <= 255 bytes). */
+const MAX_ROUTING_WORD_CHARS = 100
+
+/**
+ * Turns an application name or instance path into one topic word: only [A-Za-z0-9_%-] remain, so `.` (word
+ * separator), `*` and `#` (wildcards) never appear, and distinct inputs give distinct words.
+ */
+export function routingWord (text: string): string {
+  const escaped = encodeURIComponent(text).replace(/[.!~*'()]/g, c => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+  if (escaped.length <= MAX_ROUTING_WORD_CHARS) return escaped
+  return `${escaped.slice(0, 60)}~${createHash('sha256').update(text).digest('hex').slice(0, 32)}`
+}
+
+export function agentsExchangeName (domain: string, application: string): string {
+  return `${domain}.${routingWord(application)}.agents`
+}
+
+export function agentRoutingKey (scopedInstancePath: string): string {
+  return `machine.${routingWord(scopedInstancePath)}`
+}
+
+export function agentQueueName (domain: string, application: string, scopedInstancePath: string): string {
+  return `${domain}.${routingWord(application)}.${routingWord(scopedInstancePath)}`
+}
+
+export function dmExchangeName (domain: string): string {
+  return `${domain}.dm`
+}
+
+export function dmRoutingKey (application: string): string {
+  return routingWord(application)
+}
+
+export function dmQueueName (domain: string): string {
+  return `${domain}.dm`
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Frames of the embedded WebSocket transport (manager/messaging/embedded.ts <-> agent/link/websocket.ts).
+// Every message carries a sequence number and stays in the sender's outbox until acknowledged, so a dropped
+// connection loses nothing; `epoch` identifies the sender's process so the receiver drops replays it handled.
+
+/** Agent -> DM. `hello` must be the first frame; the DM answers `welcome` or closes with a 44xx code. */
+export type AgentFrame =
+  | { t: 'hello', v: 1, application: string, scopedInstancePath: string, token: string, epoch: string }
+  | { t: 'msg', seq: number, body: unknown }
+  | { t: 'ack', seq: number }
+
+/** DM -> agent. */
+export type DmFrame =
+  | { t: 'welcome', epoch: string }
+  | { t: 'msg', seq: number, body: unknown }
+  | { t: 'ack', seq: number }
+
+/** WebSocket close codes the embedded endpoint uses. */
+export const EMBEDDED_CLOSE_CODES = {
+  /** The first frame was not a valid hello. */
+  badHello: 4400,
+  /** The token is not valid for this application. */
+  unauthorized: 4401,
+  /** Another connection took over this scoped instance. */
+  replaced: 4409
+} as const
+
+const seq: Check<number> = (value, field) => {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new MalformedMessageError(field, `expected a sequence number, got ${describe(value)}`)
+  }
+  return value
+}
+
+function parseFrame<F> (value: unknown, shapes: Record<string, Record<string, Check<unknown>>>): F {
+  const o = obj(value, '')
+  const fields = typeof o.t === 'string' && Object.hasOwn(shapes, o.t) ? shapes[o.t] : undefined
+  if (fields === undefined) throw new MalformedMessageError('t', `unknown frame type ${describe(o.t)}; expected one of ${Object.keys(shapes).join(', ')}`)
+  return shape<F>(fields as never)(o, '')
+}
+
+const AGENT_FRAMES = {
+  hello: { v: anything, application: str, scopedInstancePath: str, token: str, epoch: str },
+  msg: { seq, body: anything },
+  ack: { seq }
+}
+
+const DM_FRAMES = {
+  welcome: { epoch: str },
+  msg: { seq, body: anything },
+  ack: { seq }
+}
+
+/** Parses a frame an agent sent to the embedded endpoint; the body of `msg` is parsed separately. */
+export function parseAgentFrame (raw: string | Uint8Array): AgentFrame {
+  const frame = parseFrame<AgentFrame>(decodeJson(raw), AGENT_FRAMES)
+  if (frame.t === 'hello' && frame.v !== DM_MESSAGE_VERSION) throw new UnsupportedMessageVersionError(frame.v)
+  return frame
+}
+
+/** Parses a frame the embedded endpoint sent to an agent; the body of `msg` is parsed separately. */
+export function parseDmFrame (raw: string | Uint8Array): DmFrame {
+  return parseFrame<DmFrame>(decodeJson(raw), DM_FRAMES)
+}

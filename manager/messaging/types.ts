@@ -1,0 +1,87 @@
+// The DM side of DM <-> agent messaging: one interface, implemented over RabbitMQ (amqp.ts), the DM's own
+// WebSocket endpoint (embedded.ts, the default: no broker to install) and in-process (memory.ts, for tests).
+// All three pass the same contract tests (test/messaging-contract.test.ts).
+import type { AgentEndpoint, AgentToDmMessage, DmToAgentMessage } from '../../protocol/messages.js'
+
+export type { AgentEndpoint } from '../../protocol/messages.js'
+
+/** Where messaging reports what it drops or retries; `console` fits. */
+export interface MessagingLogger {
+  info (message: string): void
+  warn (message: string): void
+  error (message: string): void
+}
+
+/** Counters, for tests and diagnostics. */
+export interface MessagingMetrics {
+  /** Messages handed to the transport (DM -> agents, or agent -> DM for a link). */
+  sent: number
+  /** Valid messages delivered to the handler(s). */
+  received: number
+  /** Messages from the wire that failed validation (garbage, unknown version or kind): logged and dropped. */
+  rejected: number
+  /** Successful (re)connections to the broker, or agent connections accepted by the embedded endpoint. */
+  connections: number
+}
+
+export type AgentMessageHandler = (msg: AgentToDmMessage) => void | Promise<void>
+
+export interface DmMessaging {
+  /** Connects (RabbitMQ) or listens (embedded). Register `onAgentMessage` handlers before. */
+  start (): Promise<void>
+  /** Disconnects; messages not yet confirmed by the broker are lost with the process (RabbitMQ keeps the rest). */
+  stop (): Promise<void>
+  /**
+   * Declares where an agent's messages wait (RabbitMQ: a durable queue and its binding) BEFORE its machine is
+   * created, so that messages sent before the agent connects are kept (Roboconf lost models that way: #20).
+   * Idempotent. `sendToAgent` calls it implicitly for an agent not prepared yet (e.g. after a DM restart).
+   */
+  prepareAgent (application: string, scopedInstancePath: string): Promise<void>
+  /**
+   * Sends a message to the agent of one scoped instance, and to no other agent. Resolves once the message is
+   * handed over: confirmed by the broker, or kept in the outbox while the broker / the agent is unreachable (it is
+   * delivered after the connection comes back). Never rejects because of a disconnection.
+   */
+  sendToAgent (application: string, scopedInstancePath: string, msg: DmToAgentMessage): Promise<void>
+  /**
+   * Adds a handler for valid messages from agents (invalid ones are logged and counted in `rejected`).
+   * Handlers run one message at a time; a handler that throws is logged, the message is not redelivered.
+   */
+  onAgentMessage (handler: AgentMessageHandler): void
+  /** Deletes what `prepareAgent` declared (machine deleted). Never rejects: failures are logged. */
+  forgetAgent (application: string, scopedInstancePath: string): Promise<void>
+  /** Deletes the application's exchange and the agent queues prepared since start. */
+  deleteApplication (application: string): Promise<void>
+  /**
+   * What to hand an agent (in its params file) so it can connect. With `application`, the embedded endpoint gives
+   * a token valid only for that application's agents; without it, the DM token.
+   */
+  agentEndpoint (application?: string): AgentEndpoint
+  metrics (): MessagingMetrics
+}
+
+/** The messaging section of the DM's configuration. */
+export type MessagingConfig =
+  | {
+    kind: 'embedded'
+    /** TCP port of the agents' WebSocket endpoint; default 7401, 0 picks a free one (tests). */
+    port?: number
+    /** Listen address; default '127.0.0.1' (use '0.0.0.0' when agents run on other machines). */
+    host?: string
+    /** Base URL agents use, e.g. `ws://10.0.0.2:7401`; default `ws://<host>:<port>`. */
+    publicUrl?: string
+    /** Secret the DM signs per-application agent tokens with; agents may also present it directly. */
+    dmToken: string
+  }
+  | {
+    kind: 'amqp'
+    /** e.g. `amqp://guest:guest@127.0.0.1:5672`; handed to agents as is, unless `agentUrl` is set. */
+    url: string
+    /** URL agents use (when the broker's address differs from their side); default `url`. */
+    agentUrl?: string
+    /** First word of every exchange and queue name; default `meshconf`. Tests use unique domains. */
+    domain?: string
+  }
+  | {
+    kind: 'memory'
+  }
