@@ -1,0 +1,63 @@
+// Percentiles and process resource samples for the benchmarks.
+import { readFile } from 'node:fs/promises'
+
+/** A sample set that cannot be summarised (empty, or holding a value that is not a finite number). */
+export class InvalidSamplesError extends Error {
+  constructor (what: string) {
+    super(`cannot compute a percentile: ${what}`)
+    this.name = 'InvalidSamplesError'
+  }
+}
+
+/**
+ * The nearest-rank percentile: the smallest sample such that at least `p` % of the samples are at or below it.
+ * `p` in (0, 100]. Samples need not be sorted.
+ */
+export function percentile (samples: readonly number[], p: number): number {
+  if (!(p > 0 && p <= 100)) throw new InvalidSamplesError(`percentile ${p} is outside (0, 100]`)
+  if (samples.length === 0) throw new InvalidSamplesError('no samples')
+  if (samples.some(s => !Number.isFinite(s))) throw new InvalidSamplesError('a sample is not a finite number')
+  const sorted = [...samples].sort((a, b) => a - b)
+  return sorted[Math.ceil((p / 100) * sorted.length) - 1]
+}
+
+/** Rounds to 0.01 for printing (figures are in ms, MB or %). */
+export function round2 (value: number): number {
+  return Math.round(value * 100) / 100
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on every Linux we run on). */
+const CLOCK_TICKS_PER_S = 100
+
+/** Resident set size of a process, in MB (1 MB = 2^20 bytes), from /proc/<pid>/status. */
+export async function residentSetMb (pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const line = /^VmRSS:\s+(\d+) kB$/m.exec(status)
+  if (line === null) throw new Error(`no VmRSS in /proc/${pid}/status (is ${pid} a zombie?)`)
+  return Number(line[1]) / 1024
+}
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc/<pid>/stat. */
+export async function cpuTimeMs (pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  // The command name (field 2) may hold spaces and parentheses: fields are counted after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const utime = Number(fields[11])
+  const stime = Number(fields[12])
+  return ((utime + stime) * 1000) / CLOCK_TICKS_PER_S
+}
+
+/** Average CPU use of each process over `windowMs`, in % of one core. */
+export async function cpuPercentOver (pids: readonly number[], windowMs: number): Promise<number[]> {
+  const before = await Promise.all(pids.map(cpuTimeMs))
+  const start = performance.now()
+  await new Promise(resolve => setTimeout(resolve, windowMs))
+  const after = await Promise.all(pids.map(cpuTimeMs))
+  const elapsed = performance.now() - start
+  return pids.map((_, i) => ((after[i] - before[i]) / elapsed) * 100)
+}
+
+export function mean (values: readonly number[]): number {
+  if (values.length === 0) throw new InvalidSamplesError('no samples')
+  return values.reduce((a, b) => a + b, 0) / values.length
+}
