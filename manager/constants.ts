@@ -1,0 +1,42 @@
+// Defaults of the deployment manager (DM). Units are in the names or the comments.
+
+/** HTTP port of the REST API (the REST contract's default). */
+export const DEFAULT_REST_PORT = 7400
+/** Listen address of the REST API; 127.0.0.1 keeps it local unless the user asks otherwise. */
+export const DEFAULT_REST_HOST = '127.0.0.1'
+/** Largest template upload accepted, in bytes (20 MB); bigger bodies get 413. */
+export const MAX_TEMPLATE_UPLOAD_BYTES = 20 * 1024 * 1024
+/** Largest JSON request body, in bytes. */
+export const MAX_JSON_BODY_BYTES = 1024 * 1024
+
+/** How often the DM looks for silent machines, in milliseconds. */
+export const HEARTBEAT_CHECK_INTERVAL_MS = 2_000
+/**
+ * Silence after which a deployed machine goes to PROBLEM, in milliseconds. Agents beat every few seconds, so 30 s is
+ * several missed beats (Roboconf: about 3 minutes with 60 s beats).
+ */
+export const DEFAULT_MACHINE_SILENCE_MS = 30_000
+
+/** Most machines the DM creates at the same time (a cloud API would throttle beyond). */
+export const DEFAULT_MACHINE_CREATION_CONCURRENCY = 128
+
+/** Files the DM keeps in its data directory. */
+export const DATABASE_FILE = 'meshconf-dm.sqlite'
+export const TOKEN_FILE = 'token'
+export const SIGNING_KEY_FILE = 'dm-signing-key.json'
+/** Sub-folder of the data directory holding one folder per machine made by the local and netns targets. */
+export const MACHINES_FOLDER = 'machines'
+
+/** Instance data keys the DM maintains (Roboconf's names where they exist). */
+export const DATA_IP_ADDRESS = 'ip.address'
+export const DATA_MACHINE_ID = 'machine.id'
+/** Name the DM chose for a machine before asking the target for it (lets a restarted DM find a half-made machine). */
+export const DATA_MACHINE_NAME = 'machine.name'
+export const DATA_TARGET_ID = 'target.id'
+export const DATA_RUNNING_FROM = 'running.from'
+export const DATA_LAST_PROBLEM = 'last.problem'
+
+/** The installer that marks a scoped instance (a machine with its own agent). */
+export const TARGET_INSTALLER = 'target'
+/** Target used when neither an association nor the template names one. */
+export const DEFAULT_TARGET_ID = 'default'

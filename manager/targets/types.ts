@@ -1,0 +1,46 @@
+// Target handlers: how the DM creates, checks and terminates the machine of a scoped instance (Roboconf's
+// TargetHandler, reference §1.3). A handler hands the agent its start parameters the way a cloud hands a VM its
+// user data; cloud handlers (EC2, OpenStack, …) fit the same interface.
+import type { AgentEndpoint } from '../../protocol/messages.js'
+import type { TargetDefinition } from '../../protocol/model/types.js'
+
+/** What an agent needs to start: written by the target where the agent reads it (a params file, user data). */
+export interface AgentStartParameters {
+  application: string
+  scopedInstancePath: string
+  /** Where the agent reaches the DM's messaging. */
+  endpoint: AgentEndpoint
+  /** The agent's own folder for its state and recipe files; set by targets that give machines a local folder. */
+  stateDirectory?: string
+  /** The address the agent reports and its mesh listens on; set by targets that assign one. */
+  ipAddress?: string
+}
+
+export interface MachineParameters {
+  /** The target definition (its properties configure the handler). */
+  target: TargetDefinition
+  /**
+   * A name the DM chose and stored before asking for the machine, unique in this DM. Handlers that name their
+   * machines themselves use it as the machine id, so that a DM restarted in the middle of a creation can still
+   * find the machine.
+   */
+  machineName: string
+  agent: AgentStartParameters
+}
+
+export interface TargetHandler {
+  /** The handler name targets refer to (`handler` of a target definition): `local`, `netns`, `in-process`. */
+  readonly id: string
+  /** Creates the machine and starts its agent; resolves with the machine id once the creation is under way. */
+  create (params: MachineParameters): Promise<string>
+  /** Post-creation configuration (cloud handlers: wait for the VM, attach volumes …). */
+  configure? (params: MachineParameters, machineId: string): Promise<void>
+  /** True while the machine exists and its agent runs; used after a DM restart and to see killed machines. */
+  isRunning (machineId: string): Promise<boolean>
+  /** Stops the agent and deletes the machine; a machine already gone is not an error. */
+  terminate (machineId: string): Promise<void>
+  /** The machine's IP address, when the handler knows it (the agent also reports its own). */
+  address (machineId: string): Promise<string | undefined>
+  /** Releases what the handler holds in the DM's process; machines keep running (the DM may restart). */
+  close? (): Promise<void>
+}
