@@ -1,0 +1,92 @@
+// The LAMP simulation's "Tomcat": an HTTP application that answers every GET with its own name and the value
+// it reads from the database (Node built-ins only).
+//   GET /               -> 200 { name, value, pid } | 502 { name, error } when the database does not answer
+// Usage: node tomcat.mjs --config <file> --pid-file <file>
+// The config file (written by the recipes) holds `key = value` lines:
+//   name = /Tomcat VM 1/Tomcat     host = 127.0.0.1     port = 8080
+//   database = http://127.0.0.1:3306     key = message
+// SIGHUP re-reads it (a new database address applies at once; host and port only at the next start).
+// The pid file is written once the server listens and removed on SIGTERM/SIGINT.
+import { createServer } from 'node:http'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+
+/** How long a database query may take, in milliseconds. */
+const DATABASE_TIMEOUT_MS = 5000
+
+const { values: options } = parseArgs({ options: { config: { type: 'string' }, 'pid-file': { type: 'string' } } })
+if (!options.config || !options['pid-file']) usage('--config and --pid-file are required')
+
+let config
+try {
+  config = readConfig(options.config)
+} catch (err) {
+  usage(err.message)
+}
+
+const server = createServer((request, response) => {
+  if (request.method !== 'GET') return answer(response, 405, { name: config.name, error: 'only GET is served' })
+  readValue(config).then(
+    value => answer(response, 200, { name: config.name, value, pid: process.pid }),
+    err => answer(response, 502, { name: config.name, error: `database ${config.database}: ${err.message}` }))
+})
+
+server.on('error', err => {
+  console.error(`tomcat: cannot listen on ${config.host}:${config.port}: ${err.message}`)
+  process.exit(1)
+})
+server.listen(config.port, config.host, () => {
+  writeFileSync(options['pid-file'], `${process.pid}\n`)
+  console.log(`tomcat: ${config.name} pid ${process.pid} listening on ${config.host}:${config.port}, database ${config.database}`)
+})
+process.on('SIGHUP', () => {
+  try {
+    config = readConfig(options.config)
+    console.log(`tomcat: configuration re-read, database ${config.database}`)
+  } catch (err) {
+    console.error(`tomcat: configuration kept, ${err.message}`)
+  }
+})
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => {
+    rmSync(options['pid-file'], { force: true })
+    server.close()
+    server.closeAllConnections()
+  })
+}
+
+async function readValue ({ database, key }) {
+  const reply = await fetch(`${database}/kv/${encodeURIComponent(key)}`, { signal: AbortSignal.timeout(DATABASE_TIMEOUT_MS) })
+  const body = await reply.json()
+  if (!reply.ok) throw new Error(body.error ?? `HTTP ${reply.status}`)
+  return body.value
+}
+
+/** Reads and checks the config file; throws an error naming the file and line on bad input. */
+function readConfig (file) {
+  const config = {}
+  readFileSync(file, 'utf8').split('\n').forEach((raw, index) => {
+    const line = raw.trim()
+    if (line === '' || line.startsWith('#')) return
+    const eq = line.indexOf('=')
+    if (eq <= 0) throw new Error(`${file}:${index + 1}: expected "key = value", got "${line}"`)
+    config[line.slice(0, eq).trim()] = line.slice(eq + 1).trim()
+  })
+  for (const name of ['name', 'host', 'port', 'database', 'key']) {
+    if (!config[name]) throw new Error(`${file}: "${name} = ..." is missing`)
+  }
+  config.port = Number(config.port)
+  if (!Number.isInteger(config.port) || config.port < 1 || config.port > 65535) {
+    throw new Error(`${file}: port must be an integer in 1..65535`)
+  }
+  return config
+}
+
+function answer (response, status, body) {
+  response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
+}
+
+function usage (problem) {
+  console.error(`tomcat: ${problem}\nusage: node tomcat.mjs --config <file> --pid-file <file>`)
+  process.exit(2)
+}

@@ -1,0 +1,123 @@
+// Helpers of the LAMP tests: free loopback ports, JSON over HTTP, waiting, and running a recipe the way the
+// script plug-in does (bash, cwd = the scripts folder, Roboconf's environment of reference §4.5).
+import { execFile } from 'node:child_process'
+import { cp, mkdir } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { cleanInstancePath, cleanReversedInstancePath } from '../protocol/model/exports.js'
+
+export const LAMP_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'simulations', 'lamp')
+export const LAMP_APACHE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'simulations', 'lamp-apache')
+
+/** A loopback TCP port free at the time of the call (the kernel's pick for port 0). */
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  await new Promise(resolve => server.close(resolve))
+  if (address === null || typeof address === 'string') throw new Error('no TCP address')
+  return address.port
+}
+
+export interface JsonReply { status: number, body: any, headers: Headers }
+
+export async function getJson (url: string, init?: RequestInit): Promise<JsonReply> {
+  const reply = await fetch(url, { ...init, signal: AbortSignal.timeout(30_000) })
+  const text = await reply.text()
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch {
+    body = text
+  }
+  return { status: reply.status, body, headers: reply.headers }
+}
+
+/** Polls `probe` every 100 ms until it returns a value other than undefined, for at most `timeoutMs`. */
+export async function waitFor<T> (what: string, probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let lastError: unknown
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe()
+      if (value !== undefined) return value
+    } catch (err) {
+      lastError = err
+    }
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  throw new Error(`timed out waiting for ${what}${lastError instanceof Error ? `: ${lastError.message}` : ''}`)
+}
+
+/** True while a process with that pid exists. */
+export function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** An instance laid out as the agent lays it out: `<root>/<clean path>/{scripts,files}` copied from the recipe folder. */
+export interface RecipeInstance {
+  path: string
+  component: string
+  dir: string
+  /** The instance's exports by local name (`ip`, `port`). */
+  exports: Record<string, string>
+}
+
+export async function layOutInstance (templateDir: string, root: string, path: string, component: string,
+  exports: Record<string, string>): Promise<RecipeInstance> {
+  const dir = join(root, cleanInstancePath(path))
+  await mkdir(dir, { recursive: true })
+  await cp(join(templateDir, 'graph', component), dir, { recursive: true })
+  return { path, component, dir, exports }
+}
+
+/** Imports by prefix: each exporter's variables by local name (`{ Tomcat: [{ ip, port }] }`). */
+export type RecipeImports = Record<string, Array<{ path: string, variables: Record<string, string> }>>
+
+/** Roboconf's script environment (reference §4.5) for one instance, built by hand. */
+export function recipeEnvironment (instance: RecipeInstance, imports: RecipeImports = {}): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    ROBOCONF_INSTANCE_NAME: instance.path.split('/').at(-1) ?? '',
+    ROBOCONF_INSTANCE_PATH: instance.path,
+    ROBOCONF_COMPONENT_NAME: instance.component,
+    ROBOCONF_CLEAN_INSTANCE_PATH: cleanInstancePath(instance.path),
+    ROBOCONF_CLEAN_REVERSED_INSTANCE_PATH: cleanReversedInstancePath(instance.path),
+    ROBOCONF_FILES_DIR: join(instance.dir, 'files')
+  }
+  for (const [local, value] of Object.entries(instance.exports)) env[local.replaceAll('-', '_')] = value
+  for (const [prefix, exporters] of Object.entries(imports)) {
+    env[`${prefix}_size`] = String(exporters.length)
+    exporters.forEach((exporter, i) => {
+      env[`${prefix}_${i}_name`] = exporter.path
+      for (const [local, value] of Object.entries(exporter.variables)) env[`${prefix}_${i}_${local.replaceAll('-', '_')}`] = value
+    })
+  }
+  return env
+}
+
+export interface RecipeRun { code: number, stdout: string, stderr: string }
+
+/** Runs `scripts/<action>.sh` with bash, cwd = the scripts folder, as the script plug-in does. */
+export async function runRecipe (instance: RecipeInstance, action: string, imports: RecipeImports = {},
+  extraEnv: Record<string, string> = {}): Promise<RecipeRun> {
+  const scripts = join(instance.dir, 'scripts')
+  return await new Promise(resolve => {
+    execFile('bash', [join(scripts, `${action}.sh`)], {
+      cwd: scripts,
+      env: { ...recipeEnvironment(instance, imports), ...extraEnv },
+      timeout: 180_000
+    }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
