@@ -1,11 +1,21 @@
 // The `meshconf` command line. Each command lives in manager/commands/<name>.ts and registers itself here.
 // Exit codes: 0 success, 1 failure, 2 usage error.
 import { Command, CommanderError } from 'commander'
+import { registerAppCommands } from './commands/app.js'
+import { registerInstanceCommands } from './commands/instance.js'
+import { registerLifecycleCommands } from './commands/lifecycle.js'
+import { registerScaleCommand } from './commands/scale.js'
+import { registerStatusCommand } from './commands/status.js'
 
 /** A command module: adds its command(s) to the program. Actions set `process.exitCode` on failure. */
 export type CommandRegistration = (program: Command) => void
 
 const registrations: CommandRegistration[] = [
+  registerAppCommands,
+  registerStatusCommand,
+  registerLifecycleCommands,
+  registerInstanceCommands,
+  registerScaleCommand,
 ]
 
 export function buildProgram (): Command {

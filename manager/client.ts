@@ -1,0 +1,300 @@
+// A typed client of the DM's REST API and of its WebSocket events (contract: the DM's REST API table).
+import { EventEmitter } from 'node:events'
+import WebSocket from 'ws'
+import type { InstanceStatus } from '../protocol/lifecycle.js'
+import type { ModelError } from '../protocol/model/types.js'
+
+/** How long one REST request may take before the client gives up, in milliseconds. */
+export const REQUEST_TIMEOUT_MS = 30_000
+/** Template uploads may carry up to 20 MB: give them longer, in milliseconds. */
+export const UPLOAD_TIMEOUT_MS = 120_000
+/** Largest template ZIP the DM accepts, in bytes (the REST contract). */
+export const MAX_TEMPLATE_ZIP_BYTES = 20 * 1024 * 1024
+/** How long opening the events WebSocket may take, in milliseconds. */
+export const EVENTS_CONNECT_TIMEOUT_MS = 10_000
+
+export interface TemplateRef { name: string, version: string }
+
+export interface TemplateSummary extends TemplateRef { description?: string }
+
+export interface TemplateLoadResult extends TemplateRef {
+  /** Warnings (and, on a refused template, the SEVERE errors). */
+  errors: ModelError[]
+}
+
+export interface ApplicationSummary {
+  name: string
+  template: TemplateRef
+  description?: string
+  createdAt?: string
+}
+
+/** A node of the instance tree as the DM serves it. */
+export interface InstanceNode {
+  name: string
+  /** `/Tomcat VM 1/Tomcat` */
+  path: string
+  component: string
+  status: InstanceStatus
+  data: Record<string, string>
+  children: InstanceNode[]
+}
+
+export interface ApplicationDetails extends ApplicationSummary {
+  instances: InstanceNode[]
+}
+
+export type ApplicationAction = 'deploy-and-start-all' | 'stop-all' | 'undeploy-all'
+export type RequestableStatus = 'NOT_DEPLOYED' | 'DEPLOYED_STOPPED' | 'DEPLOYED_STARTED'
+
+export interface NewInstance {
+  /** Absent for a root instance. */
+  parentPath?: string
+  name: string
+  component: string
+  overriddenExports?: Record<string, string>
+}
+
+export interface TargetSummary {
+  id: string
+  handler: string
+  name?: string
+  properties: Record<string, string>
+}
+
+/** `{ type: "instance", application, path, status, at }` */
+export interface InstanceEvent {
+  type: 'instance'
+  application: string
+  path: string
+  status: InstanceStatus
+  at: string | number
+}
+
+/** Application-level events (created, deleted, …): fields beyond `type` and `application` vary. */
+export interface ApplicationEvent {
+  type: 'application'
+  application: string
+  [field: string]: unknown
+}
+
+export type DmEvent = InstanceEvent | ApplicationEvent
+
+/** Base of the errors a DM request ends with. */
+export class DmClientError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'DmClientError'
+  }
+}
+
+/** No HTTP answer at all: nothing listens at the URL, DNS failed, or the request timed out. */
+export class DmUnreachableError extends DmClientError {
+  constructor (readonly url: string, reason: string) {
+    super(`cannot reach the DM at ${url}: ${reason} (start it with \`meshconf dm start\`, or pass --dm)`)
+    this.name = 'DmUnreachableError'
+  }
+}
+
+/** 401: no token, or a token the DM does not know. */
+export class DmUnauthorizedError extends DmClientError {
+  constructor (readonly url: string, readonly hadToken: boolean) {
+    super(`the DM at ${url} ${hadToken ? 'refused the token' : 'needs a token'} (401): pass it with --token T, ` +
+      'the MESHCONF_TOKEN environment variable, or "token" in ~/.meshconf/config.json; ' +
+      '`meshconf dm start` prints it at first start and keeps it in <data-dir>/token')
+    this.name = 'DmUnauthorizedError'
+  }
+}
+
+/** The DM answered with an error document (4xx/5xx other than 401). */
+export class DmRequestError extends DmClientError {
+  constructor (
+    readonly status: number,
+    /** `REST_*` or a model error code. */
+    readonly code: string,
+    readonly detail: string,
+    readonly details: unknown[] = []
+  ) {
+    super(`${detail} (${code}, HTTP ${status})`)
+    this.name = 'DmRequestError'
+  }
+
+  /** The model errors carried by a refused template, when there are any. */
+  get modelErrors (): ModelError[] {
+    return this.details.filter(isModelError)
+  }
+}
+
+function isModelError (value: unknown): value is ModelError {
+  const v = value as Partial<ModelError>
+  return v !== null && typeof v === 'object' && typeof v.code === 'string' && typeof v.message === 'string' &&
+    (v.level === 'SEVERE' || v.level === 'WARNING')
+}
+
+/** A stream of DM events: emits `event` (DmEvent), `error` (Error) and `close`. */
+export interface DmEventStream extends EventEmitter {
+  close: () => void
+}
+
+export interface DmClientComponents {
+  /** Base URL, e.g. `http://127.0.0.1:7400` (no trailing slash). */
+  url: string
+  /** Bearer token; requests without one get 401 from the DM. */
+  token?: string
+}
+
+export interface DmClient {
+  readonly url: string
+  listTemplates: () => Promise<TemplateSummary[]>
+  /** Uploads a template ZIP (at most MAX_TEMPLATE_ZIP_BYTES). */
+  loadTemplateZip: (zip: Uint8Array) => Promise<TemplateLoadResult>
+  /** Asks the DM to load a folder or ZIP from its own disk. */
+  loadTemplateFromPath: (path: string) => Promise<TemplateLoadResult>
+  deleteTemplate: (template: TemplateRef) => Promise<void>
+  createApplication: (app: { name: string, template: TemplateRef, description?: string }) => Promise<ApplicationSummary>
+  listApplications: () => Promise<ApplicationSummary[]>
+  getApplication: (app: string) => Promise<ApplicationDetails>
+  deleteApplication: (app: string) => Promise<void>
+  getInstances: (app: string) => Promise<InstanceNode[]>
+  addInstance: (app: string, instance: NewInstance) => Promise<InstanceNode>
+  /** Copies a root instance and its subtree under a new name. */
+  replicateInstance: (app: string, path: string, newName: string) => Promise<InstanceNode>
+  deleteInstance: (app: string, path: string) => Promise<void>
+  changeInstanceState: (app: string, path: string, state: RequestableStatus) => Promise<void>
+  runAction: (app: string, action: { action: ApplicationAction, path?: string, component?: string }) => Promise<void>
+  listTargets: () => Promise<TargetSummary[]>
+  /** Opens the events WebSocket; resolves once it is open, so no event after that moment is missed. */
+  openEvents: (options?: { application?: string }) => Promise<DmEventStream>
+}
+
+interface RequestOptions {
+  body?: unknown
+  /** Raw body sent as application/zip. */
+  zip?: Uint8Array
+  query?: Record<string, string>
+  timeoutMs?: number
+}
+
+function describeNetworkError (err: unknown): string {
+  const e = err as Error & { cause?: { code?: string, message?: string } }
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return 'no answer in time'
+  const cause = e?.cause
+  if (cause?.code !== undefined) return `${cause.code}${cause.message !== undefined && !cause.message.includes(cause.code) ? ` ${cause.message}` : ''}`
+  return cause?.message ?? e?.message ?? String(err)
+}
+
+export function createDmClient (components: DmClientComponents): DmClient {
+  const base = components.url.replace(/\/+$/, '')
+  const token = components.token
+
+  async function request<T> (method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const url = new URL(base + path)
+    for (const [k, v] of Object.entries(options.query ?? {})) url.searchParams.set(k, v)
+    const headers: Record<string, string> = { accept: 'application/json' }
+    if (token !== undefined) headers.authorization = `Bearer ${token}`
+    let body: RequestInit['body']
+    if (options.zip !== undefined) {
+      headers['content-type'] = 'application/zip'
+      body = options.zip
+    } else if (options.body !== undefined) {
+      headers['content-type'] = 'application/json'
+      body = JSON.stringify(options.body)
+    }
+    let response: Response
+    let text: string
+    try {
+      response = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(options.timeoutMs ?? REQUEST_TIMEOUT_MS) })
+      text = await response.text()
+    } catch (err) {
+      throw new DmUnreachableError(base, describeNetworkError(err))
+    }
+    if (response.status === 401) throw new DmUnauthorizedError(base, token !== undefined)
+    let parsed: unknown
+    if (text.length > 0) {
+      try {
+        parsed = JSON.parse(text)
+      } catch {
+        if (response.ok) throw new DmRequestError(response.status, 'REST_BAD_ANSWER', `the DM answered ${method} ${path} with something that is not JSON: ${text.slice(0, 200)}`)
+      }
+    }
+    if (!response.ok) {
+      const error = (parsed as { error?: { code?: unknown, message?: unknown, details?: unknown } } | undefined)?.error
+      const details = Array.isArray(error?.details)
+        ? error.details
+        : Array.isArray((parsed as { errors?: unknown } | undefined)?.errors) ? (parsed as { errors: unknown[] }).errors : []
+      throw new DmRequestError(
+        response.status,
+        typeof error?.code === 'string' ? error.code : 'REST_HTTP_ERROR',
+        typeof error?.message === 'string' ? error.message : `${method} ${path} failed: ${response.statusText || text.slice(0, 200)}`,
+        details)
+    }
+    return parsed as T
+  }
+
+  const appPath = (app: string): string => `/api/applications/${encodeURIComponent(app)}`
+
+  return {
+    url: base,
+    listTemplates: async () => await request('GET', '/api/templates'),
+    loadTemplateZip: async (zip) => await request('POST', '/api/templates', { zip, timeoutMs: UPLOAD_TIMEOUT_MS }),
+    loadTemplateFromPath: async (path) => await request('POST', '/api/templates', { body: { path }, timeoutMs: UPLOAD_TIMEOUT_MS }),
+    deleteTemplate: async (t) => { await request('DELETE', `/api/templates/${encodeURIComponent(t.name)}/${encodeURIComponent(t.version)}`) },
+    createApplication: async (app) => await request('POST', '/api/applications', { body: app }),
+    listApplications: async () => await request('GET', '/api/applications'),
+    getApplication: async (app) => await request('GET', appPath(app)),
+    deleteApplication: async (app) => { await request('DELETE', appPath(app)) },
+    getInstances: async (app) => await request('GET', `${appPath(app)}/instances`),
+    addInstance: async (app, instance) => await request('POST', `${appPath(app)}/instances`, { body: instance }),
+    replicateInstance: async (app, path, newName) => await request('POST', `${appPath(app)}/instances/replicate`, { body: { path, newName } }),
+    deleteInstance: async (app, path) => { await request('DELETE', `${appPath(app)}/instances`, { query: { path } }) },
+    changeInstanceState: async (app, path, state) => { await request('POST', `${appPath(app)}/instances/state`, { body: { path, state } }) },
+    runAction: async (app, action) => { await request('POST', `${appPath(app)}/actions`, { body: action }) },
+    listTargets: async () => await request('GET', '/api/targets'),
+    openEvents: async (options = {}) => await openEventStream(base, token, options.application)
+  }
+}
+
+async function openEventStream (base: string, token: string | undefined, application?: string): Promise<DmEventStream> {
+  const url = new URL(base.replace(/^http/, 'ws') + '/api/events')
+  if (application !== undefined) url.searchParams.set('application', application)
+  const socket = new WebSocket(url, {
+    headers: token !== undefined ? { authorization: `Bearer ${token}` } : {},
+    handshakeTimeout: EVENTS_CONNECT_TIMEOUT_MS
+  })
+  const stream = new EventEmitter() as DmEventStream
+  stream.close = () => { socket.close() }
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => { cleanup(); reject(new DmUnreachableError(base, `events WebSocket: ${describeNetworkError(err)}`)) }
+    const onUnexpected = (_req: unknown, res: { statusCode?: number }): void => {
+      cleanup()
+      socket.terminate()
+      if (res.statusCode === 401) reject(new DmUnauthorizedError(base, token !== undefined))
+      else reject(new DmRequestError(res.statusCode ?? 0, 'REST_EVENTS_REFUSED', `the DM refused the events WebSocket at ${url.pathname}`))
+    }
+    const onOpen = (): void => { cleanup(); resolve() }
+    const cleanup = (): void => {
+      socket.off('error', onError)
+      socket.off('unexpected-response', onUnexpected)
+      socket.off('open', onOpen)
+    }
+    socket.on('error', onError)
+    socket.on('unexpected-response', onUnexpected)
+    socket.on('open', onOpen)
+  })
+
+  socket.on('message', (data) => {
+    let event: unknown
+    try {
+      event = JSON.parse(data.toString())
+    } catch {
+      return // not an event: ignore rather than end the stream
+    }
+    const e = event as Partial<DmEvent>
+    if (e !== null && typeof e === 'object' && (e.type === 'instance' || e.type === 'application')) stream.emit('event', e)
+  })
+  // An EventEmitter throws on an unheard 'error': only forward it to a listener.
+  socket.on('error', (err) => { if (stream.listenerCount('error') > 0) stream.emit('error', err) })
+  socket.on('close', () => { stream.emit('close') })
+  return stream
+}

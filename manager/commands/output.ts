@@ -1,0 +1,147 @@
+// Shared pieces of the operator commands: DM options, connecting, the instance tree drawing, JSON output,
+// compiler-style model errors and argument parsers that turn bad values into usage errors (exit 2).
+import { InvalidArgumentError, type Command } from 'commander'
+import { createDmClient, type DmClient, type InstanceNode } from '../client.js'
+import { resolveDmConfig } from '../config.js'
+import { isInstanceStatus, type InstanceStatus } from '../../protocol/lifecycle.js'
+import type { ModelError } from '../../protocol/model/types.js'
+
+export interface DmOptions { dm?: string, token?: string }
+
+/** Adds `--dm` and `--token` to a command that talks to the DM. */
+export function withDmOptions (command: Command): Command {
+  return command
+    .option('--dm <url>', 'URL of the DM (default: $MESHCONF_DM, ~/.meshconf/config.json, else http://127.0.0.1:7400)')
+    .option('--token <token>', 'bearer token of the DM (default: $MESHCONF_TOKEN, else ~/.meshconf/config.json)')
+}
+
+export function connect (options: DmOptions): DmClient {
+  const config = resolveDmConfig({ dm: options.dm, token: options.token })
+  return createDmClient({ url: config.url, token: config.token })
+}
+
+/** Prints exactly one JSON document on stdout. */
+export function printJson (value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n')
+}
+
+/** Colours only on a terminal, and never when NO_COLOR is set (https://no-color.org). */
+export function useColor (stream: NodeJS.WriteStream = process.stdout): boolean {
+  return stream.isTTY === true && (process.env.NO_COLOR ?? '') === ''
+}
+
+const STATUS_COLORS: Record<InstanceStatus, number> = {
+  NOT_DEPLOYED: 90, // grey
+  DEPLOYING: 36, // cyan: in the middle of an action
+  DEPLOYED_STOPPED: 33, // yellow
+  UNRESOLVED: 35, // magenta: waiting for imports
+  WAITING_FOR_ANCESTOR: 35,
+  STARTING: 36,
+  DEPLOYED_STARTED: 32, // green
+  STOPPING: 36,
+  UNDEPLOYING: 36,
+  PROBLEM: 31 // red
+}
+
+export function formatStatus (status: InstanceStatus, color: boolean): string {
+  return color ? `\u001b[${STATUS_COLORS[status] ?? 0}m${status}\u001b[0m` : status
+}
+
+/** Every node of the tree, parents before children. */
+export function flattenInstances (nodes: InstanceNode[]): InstanceNode[] {
+  const out: InstanceNode[] = []
+  const visit = (node: InstanceNode): void => { out.push(node); node.children.forEach(visit) }
+  nodes.forEach(visit)
+  return out
+}
+
+export function findInstance (nodes: InstanceNode[], path: string): InstanceNode | undefined {
+  return flattenInstances(nodes).find(n => n.path === path)
+}
+
+export function isRootPath (path: string): boolean {
+  return path.split('/').length === 2
+}
+
+/** Key of the instance data holding why an instance is in PROBLEM (reference §3.1). */
+const LAST_PROBLEM = 'last.problem'
+const IP_ADDRESS = 'ip.address'
+
+/**
+ * Draws the instance tree: roots by path, children by name under tree glyphs, the component in parentheses,
+ * then the state in one column (coloured when asked), the machine's IP and the last problem when known.
+ */
+export function renderInstanceTree (nodes: InstanceNode[], options: { color: boolean }): string[] {
+  const rows: Array<{ label: string, node: InstanceNode }> = []
+  const visit = (node: InstanceNode, prefix: string, glyph: string): void => {
+    const name = glyph === '' ? node.path : node.name
+    rows.push({ label: `${prefix}${glyph}${name} (${node.component})`, node })
+    const childPrefix = glyph === '' ? '' : prefix + (glyph === '└─ ' ? '   ' : '│  ')
+    node.children.forEach((child, i) => { visit(child, childPrefix, i === node.children.length - 1 ? '└─ ' : '├─ ') })
+  }
+  nodes.forEach(root => { visit(root, '', '') })
+  const width = Math.max(0, ...rows.map(r => r.label.length))
+  return rows.map(({ label, node }) => {
+    let line = `${label.padEnd(width)}  ${formatStatus(node.status, options.color)}`
+    if (node.data?.[IP_ADDRESS] !== undefined) line += `  ${node.data[IP_ADDRESS]}`
+    if (node.status === 'PROBLEM' && node.data?.[LAST_PROBLEM] !== undefined) line += `  ${node.data[LAST_PROBLEM]}`
+    return line
+  })
+}
+
+/** `3 instances: 2 DEPLOYED_STARTED, 1 NOT_DEPLOYED` */
+export function summarizeStatuses (nodes: InstanceNode[]): string {
+  const all = flattenInstances(nodes)
+  const counts = new Map<string, number>()
+  for (const node of all) counts.set(node.status, (counts.get(node.status) ?? 0) + 1)
+  const parts = [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([s, n]) => `${n} ${s}`)
+  return `${all.length} instance${all.length === 1 ? '' : 's'}${parts.length > 0 ? ': ' + parts.join(', ') : ''}`
+}
+
+/** `lamp/graph/main.graph:12: SEVERE P_UNKNOWN_COMPONENT: message`, the file relative to `root` when given. */
+export function formatModelError (error: ModelError, root?: string): string {
+  const where = error.file !== undefined
+    ? `${root !== undefined ? root.replace(/\/+$/, '') + '/' : ''}${error.file}${error.line !== undefined ? `:${error.line}` : ''}`
+    : root ?? '(template)'
+  return `${where}: ${error.level} ${error.code}: ${error.message}`
+}
+
+/** Parses `--to N`: a whole number >= 1 (at least one machine stays, to be replicated later). */
+export function parseMachineCount (value: string): number {
+  if (!/^\s*\d+\s*$/.test(value) || Number(value) < 1) {
+    throw new InvalidArgumentError(`"${value}" is not a whole number >= 1 (e.g. --to 3; to remove every machine, use \`meshconf undeploy\` and \`meshconf instance delete\`).`)
+  }
+  return Number(value)
+}
+
+/** Parses a duration in seconds (> 0, decimals allowed). */
+export function parseSeconds (value: string): number {
+  const n = Number(value)
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`"${value}" is not a number of seconds > 0.`)
+  return n
+}
+
+export function parseStatus (value: string): InstanceStatus {
+  const upper = value.trim().toUpperCase()
+  if (!isInstanceStatus(upper)) throw new InvalidArgumentError(`"${value}" is not an instance state (e.g. DEPLOYED_STARTED, NOT_DEPLOYED).`)
+  return upper
+}
+
+/** Parses an instance path: `/Root/Child` (a missing leading slash is added). */
+export function parseInstancePath (value: string): string {
+  const path = (value.startsWith('/') ? value : '/' + value).replace(/\/+$/, '')
+  if (path === '' || path.split('/').slice(1).some(s => s.trim() === '')) {
+    throw new InvalidArgumentError(`"${value}" is not an instance path (e.g. "/Tomcat VM 1/Tomcat").`)
+  }
+  return path
+}
+
+/** Ends the command with a usage error (exit 2) detected after parsing. */
+export function usageError (command: Command, message: string): never {
+  command.error(`error: ${message}`, { exitCode: 2, code: 'meshconf.usage' })
+}
+
+/** Seconds since `start` (a performance.now() value), one decimal. */
+export function secondsSince (start: number): string {
+  return ((performance.now() - start) / 1000).toFixed(1)
+}

@@ -1,0 +1,118 @@
+// `meshconf status <app> [--watch]`: the instance tree with live states.
+import type { Command } from 'commander'
+import type { ApplicationDetails, DmEvent, InstanceNode } from '../client.js'
+import type { CommandRegistration } from '../cli.js'
+import type { InstanceStatus } from '../../protocol/lifecycle.js'
+import {
+  connect, findInstance, flattenInstances, formatStatus, parseSeconds, parseStatus, printJson, renderInstanceTree,
+  summarizeStatuses, usageError, useColor, withDmOptions, type DmOptions
+} from './output.js'
+
+interface StatusOptions extends DmOptions {
+  json?: boolean
+  watch?: boolean
+  /** Stop watching once every instance is in this state (exit 0). */
+  until?: InstanceStatus
+  /** Stop watching after this many seconds (exit 1 when --until was not reached). */
+  timeout?: number
+}
+
+/** Clears a terminal and moves the cursor home, so a redraw replaces the previous tree. */
+const CLEAR_SCREEN = '\u001b[H\u001b[2J'
+
+function render (details: ApplicationDetails, color: boolean): string {
+  const lines = [
+    `${details.name} (template ${details.template.name} ${details.template.version}): ${summarizeStatuses(details.instances)}`,
+    ...renderInstanceTree(details.instances, { color })
+  ]
+  return lines.join('\n') + '\n'
+}
+
+function allIn (nodes: InstanceNode[], status: InstanceStatus): boolean {
+  return flattenInstances(nodes).every(n => n.status === status)
+}
+
+async function status (app: string, options: StatusOptions, command: Command): Promise<void> {
+  const client = connect(options)
+  const color = useColor()
+  if (options.watch !== true) {
+    if (options.until !== undefined || options.timeout !== undefined) usageError(command, '--until and --timeout go with --watch')
+    const details = await client.getApplication(app)
+    if (options.json === true) printJson(details)
+    else process.stdout.write(render(details, color))
+    return
+  }
+
+  // Subscribe before reading the tree, so no change falls between the two.
+  const events = await client.openEvents({ application: app })
+  let details = await client.getApplication(app)
+  const tty = process.stdout.isTTY === true
+  if (options.json !== true) process.stdout.write((tty ? CLEAR_SCREEN : '') + render(details, color))
+
+  const outcome = await new Promise<{ code: number, message?: string }>((resolve) => {
+    let refreshing = Promise.resolve()
+    let finished = false
+    const done = (code: number, message?: string): void => {
+      if (finished) return
+      finished = true
+      clearTimeout(timer)
+      process.off('SIGINT', onInterrupt)
+      events.off('event', onEvent)
+      events.off('close', onClose)
+      events.close()
+      // Wait for a refresh in flight, so the last document printed is the last state seen.
+      refreshing.finally(() => { resolve({ code, message }) }).catch(() => {})
+    }
+    const checkUntil = (): void => {
+      if (options.until !== undefined && allIn(details.instances, options.until)) done(0)
+    }
+    const refresh = (): void => {
+      refreshing = refreshing.then(async () => {
+        if (finished) return
+        details = await client.getApplication(app)
+        if (options.json !== true && tty) process.stdout.write(CLEAR_SCREEN + render(details, color))
+        checkUntil()
+      }).catch((err: Error) => { done(1, err.message) })
+    }
+    const onEvent = (event: DmEvent): void => {
+      if (event.type !== 'instance') { refresh(); return }
+      const node = findInstance(details.instances, event.path)
+      // Unknown instances (added since) and problems (whose reason is in the instance data) need the full tree.
+      if (node === undefined || event.status === 'PROBLEM') { refresh(); return }
+      if (node.status === event.status) return
+      node.status = event.status
+      if (options.json !== true) {
+        if (tty) process.stdout.write(CLEAR_SCREEN + render(details, color))
+        else process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${event.path} ${formatStatus(event.status, color)}\n`)
+      }
+      checkUntil()
+    }
+    const onClose = (): void => { done(1, `the DM closed the events stream of ${app}`) }
+    const onInterrupt = (): void => { done(0) }
+    const timer = options.timeout !== undefined
+      ? setTimeout(() => {
+        done(options.until !== undefined ? 1 : 0, options.until !== undefined
+          ? `timeout after ${options.timeout} s: ${flattenInstances(details.instances).filter(n => n.status !== options.until).length} instance(s) not ${options.until}`
+          : undefined)
+      }, options.timeout * 1000)
+      : undefined
+    events.on('event', onEvent)
+    events.on('close', onClose)
+    process.on('SIGINT', onInterrupt)
+    checkUntil()
+  })
+  if (options.json === true) printJson(details)
+  if (outcome.message !== undefined) console.error(`meshconf: ${outcome.message}`)
+  if (outcome.code !== 0) process.exitCode = outcome.code
+}
+
+export const registerStatusCommand: CommandRegistration = (program: Command) => {
+  withDmOptions(program.command('status')
+    .description('show the instance tree of an application with its live states')
+    .argument('<app>', 'application name')
+    .option('--json', 'print one JSON document (with --watch: the last state seen, when watching ends)')
+    .option('--watch', 'redraw on every change until Ctrl-C')
+    .option('--until <state>', 'with --watch: stop once every instance is in this state', parseStatus)
+    .option('--timeout <seconds>', 'with --watch: stop after this many seconds (exit 1 if --until was not reached)', parseSeconds))
+    .action(status)
+}
