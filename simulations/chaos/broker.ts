@@ -1,0 +1,118 @@
+// A private RabbitMQ node for the chaos runs, so that "restart the broker" restarts a broker of our own and never
+// the shared one on 5672 that other tests and benchmarks use. It listens on loopback only, on free ports,
+// with its data in a temporary folder, no plug-ins, and runs as the `rabbitmq` user like the packaged one.
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { chown, mkdir, writeFile } from 'node:fs/promises'
+import { createConnection, createServer } from 'node:net'
+import { join } from 'node:path'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { BROKER_POLL_INTERVAL_MS, BROKER_START_TIMEOUT_MS, BROKER_STOP_TIMEOUT_MS } from './constants.js'
+
+const run = promisify(execFile)
+
+/** The private broker did not accept connections in time (or rabbitmq-server is not installed). */
+export class BrokerStartError extends Error {
+  constructor (detail: string) {
+    super(`the private RabbitMQ node did not start: ${detail} (needs rabbitmq-server installed and root to run it as the rabbitmq user)`)
+    this.name = 'BrokerStartError'
+  }
+}
+
+export interface PrivateBrokerComponents {
+  /** Folder for the node's data and logs; made if missing, not deleted (the caller owns it). */
+  directory: string
+  /** Node name prefix; a unique suffix is added. Default `meshconf-chaos`. */
+  name?: string
+}
+
+export interface PrivateBroker {
+  /** `amqp://guest:guest@127.0.0.1:<port>` */
+  readonly url: string
+  readonly port: number
+  start (): Promise<void>
+  /** Stops the node (every client connection drops), then starts it again on the same port. */
+  restart (): Promise<void>
+  stop (): Promise<void>
+}
+
+/** A TCP port nobody listens on right now, on loopback. */
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  await new Promise<void>(resolve => server.close(() => { resolve() }))
+  if (address === null || typeof address === 'string') throw new Error('no TCP address')
+  return address.port
+}
+
+async function accepts (port: number): Promise<boolean> {
+  return await new Promise(resolve => {
+    const socket = createConnection({ host: '127.0.0.1', port })
+    socket.once('connect', () => { socket.destroy(); resolve(true) })
+    socket.once('error', () => { resolve(false) })
+  })
+}
+
+export async function createPrivateBroker (components: PrivateBrokerComponents): Promise<PrivateBroker> {
+  const port = await freePort()
+  const distributionPort = await freePort()
+  const nodeName = `${components.name ?? 'meshconf-chaos'}-${port}@localhost`
+  const directory = components.directory
+  await mkdir(directory, { recursive: true })
+  await writeFile(join(directory, 'enabled_plugins'), '[].\n')
+  await run('chown', ['-R', 'rabbitmq', directory]).catch(async () => { await chown(directory, 0, 0) })
+  const env = {
+    ...process.env,
+    RABBITMQ_NODENAME: nodeName,
+    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+    RABBITMQ_NODE_PORT: String(port),
+    RABBITMQ_DIST_PORT: String(distributionPort),
+    RABBITMQ_MNESIA_BASE: join(directory, 'mnesia'),
+    RABBITMQ_LOG_BASE: join(directory, 'log'),
+    RABBITMQ_ENABLED_PLUGINS_FILE: join(directory, 'enabled_plugins'),
+    RABBITMQ_FEATURE_FLAGS_FILE: join(directory, 'feature_flags'),
+    RABBITMQ_CONFIG_FILE: join(directory, 'no-config')
+  }
+  let server: ChildProcess | undefined
+  let output = ''
+
+  const broker: PrivateBroker = {
+    url: `amqp://guest:guest@127.0.0.1:${port}`,
+    port,
+    async start () {
+      output = ''
+      server = spawn('rabbitmq-server', [], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+      server.stdout?.on('data', (chunk: Buffer) => { output = (output + chunk.toString()).slice(-4000) })
+      server.stderr?.on('data', (chunk: Buffer) => { output = (output + chunk.toString()).slice(-4000) })
+      const exited = new Promise<void>(resolve => server?.once('exit', () => { resolve() }))
+      let gone = false
+      void exited.then(() => { gone = true })
+      server.once('error', err => { output += err.message; gone = true })
+      const deadline = Date.now() + BROKER_START_TIMEOUT_MS
+      while (!(await accepts(port))) {
+        if (gone) throw new BrokerStartError(`rabbitmq-server exited: ${output.trim().split('\n').slice(-3).join(' | ')}`)
+        if (Date.now() > deadline) throw new BrokerStartError(`port ${port} still closed after ${BROKER_START_TIMEOUT_MS} ms`)
+        await new Promise(resolve => setTimeout(resolve, BROKER_POLL_INTERVAL_MS))
+      }
+    },
+    async restart () {
+      await broker.stop()
+      await broker.start()
+    },
+    async stop () {
+      if (server === undefined) return
+      const exited = server.exitCode !== null
+        ? Promise.resolve()
+        : new Promise<void>(resolve => server?.once('exit', () => { resolve() }))
+      await run('rabbitmqctl', ['-n', nodeName, 'stop'], { env, timeout: BROKER_STOP_TIMEOUT_MS }).catch(() => {
+        // The node did not answer: kill the whole process group (the Erlang VM is a grandchild of the script).
+        if (server?.pid !== undefined) try { process.kill(-server.pid, 'SIGKILL') } catch {}
+      })
+      await exited
+      server = undefined
+    }
+  }
+  return broker
+}
