@@ -94,8 +94,8 @@ test('a request makes the owners of the prefix re-announce (late joiner)', async
   await mysql.hub.flush()
 
   const tomcat = await withHub(t, components, '/Tomcat VM 1')
+  // Declaring the interest is enough: the hub asks the owners itself.
   tomcat.hub.setInterests(new Set(['MySQL']))
-  tomcat.hub.request(['MySQL'])
   const added = await tomcat.listener.next(e => e.kind === 'added')
   t.like(added, { prefix: 'MySQL', exported: { instancePath: '/MySQL VM/MySQL', variables: { 'MySQL.port': '3306' } } })
 

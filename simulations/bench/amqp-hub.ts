@@ -133,9 +133,11 @@ class AmqpHub implements AmqpHubHandle {
     await this.pending
   }
 
+  /** Binds the import keys, then asks the owners of newly imported prefixes to re-announce (as Roboconf's agent does). */
   setInterests (prefixes: ReadonlySet<string>): void {
-    const wanted = new Set([...prefixes].map(p => THOSE_THAT_IMPORT + p))
-    this.rebind(this.importKeys, wanted)
+    const added = [...prefixes].filter(p => !this.importKeys.has(THOSE_THAT_IMPORT + p))
+    this.rebind(this.importKeys, new Set([...prefixes].map(p => THOSE_THAT_IMPORT + p)))
+    if (added.length > 0) this.request(added)
   }
 
   announce (instancePath: string, component: string, variables: Record<string, string | null>): void {
