@@ -2,6 +2,13 @@
 // WebSocket endpoint (websocket.ts) or in-process (memory.ts, paired with manager/messaging/memory.ts).
 import type { AgentToDmMessage, DmToAgentMessage } from '../../protocol/messages.js'
 
+/** Where links and messaging report what they drop or retry; `console` fits. */
+export interface MessagingLogger {
+  info (message: string): void
+  warn (message: string): void
+  error (message: string): void
+}
+
 export type DmMessageHandler = (msg: DmToAgentMessage) => Promise<void> | void
 
 /** Counters, for tests and diagnostics. */

@@ -3,14 +3,10 @@
 // All three pass the same contract tests (test/messaging-contract.test.ts).
 import type { AgentEndpoint, AgentToDmMessage, DmToAgentMessage } from '../../protocol/messages.js'
 
-export type { AgentEndpoint } from '../../protocol/messages.js'
+import type { MessagingLogger } from '../../agent/link/types.js'
 
-/** Where messaging reports what it drops or retries; `console` fits. */
-export interface MessagingLogger {
-  info (message: string): void
-  warn (message: string): void
-  error (message: string): void
-}
+export type { AgentEndpoint } from '../../protocol/messages.js'
+export type { MessagingLogger } from '../../agent/link/types.js'
 
 /** Counters, for tests and diagnostics. */
 export interface MessagingMetrics {

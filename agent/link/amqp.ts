@@ -1,0 +1,96 @@
+// The agent's link over RabbitMQ: consumes its own durable queue (bound with its routing key only, so it receives
+// nothing meant for another machine) and publishes to the DM's exchange with publisher confirms.
+import {
+  agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, dmRoutingKey, parseDmToAgentMessage,
+  type AgentToDmMessage, type DmToAgentMessage
+} from '../../protocol/messages.js'
+import { AmqpSession } from './amqp-session.js'
+import { AMQP_PREFETCH_MESSAGES } from './constants.js'
+import { MessageDispatcher } from './dispatch.js'
+import type { AgentIdentity, AgentLink, DmMessageHandler, LinkMetrics, MessagingLogger } from './types.js'
+
+export interface AmqpLinkComponents extends AgentIdentity {
+  /** `amqp://user:password@host:5672` */
+  url: string
+  /** First word of every exchange and queue name; the DM's (default `meshconf`). */
+  domain: string
+  logger?: MessagingLogger
+}
+
+class AmqpLink implements AgentLink {
+  private readonly session: AmqpSession
+  private readonly dispatcher: MessageDispatcher<DmToAgentMessage>
+  private readonly dmExchange: string
+  private readonly dmRoutingKey: string
+
+  constructor (components: AmqpLinkComponents) {
+    const { domain, application, scopedInstancePath, url } = components
+    const logger = components.logger ?? console
+    const name = `agent ${scopedInstancePath} of ${application}`
+    this.dispatcher = new MessageDispatcher(parseDmToAgentMessage, logger, name)
+    this.dmExchange = dmExchangeName(domain)
+    this.dmRoutingKey = dmRoutingKey(application)
+    const exchange = agentsExchangeName(domain, application)
+    const queue = agentQueueName(domain, application, scopedInstancePath)
+    this.session = new AmqpSession({
+      url,
+      name,
+      logger,
+      setup: async channel => {
+        // The DM declared all of this before creating the machine; declaring it again (same arguments) lets the
+        // agent start first or survive a broker that lost its definitions.
+        await channel.assertExchange(this.dmExchange, 'topic', { durable: true })
+        await channel.assertExchange(exchange, 'topic', { durable: true })
+        await channel.assertQueue(queue, { durable: true, autoDelete: false })
+        await channel.bindQueue(queue, exchange, agentRoutingKey(scopedInstancePath))
+        await channel.prefetch(AMQP_PREFETCH_MESSAGES)
+        await channel.consume(queue, delivery => {
+          if (delivery === null) {
+            logger.warn(`${name}: RabbitMQ cancelled the consumer of ${queue} (queue deleted?)`)
+            return
+          }
+          void this.dispatcher.dispatchRaw(delivery.content, 'the DM').then(() => {
+            try {
+              channel.ack(delivery)
+            } catch {
+              // channel already closed: the broker redelivers after reconnection
+            }
+          })
+        })
+      }
+    })
+  }
+
+  async start (): Promise<void> {
+    await this.session.start()
+  }
+
+  async stop (): Promise<void> {
+    await this.session.stop()
+  }
+
+  async send (msg: AgentToDmMessage): Promise<void> {
+    await this.session.publish(this.dmExchange, this.dmRoutingKey, Buffer.from(JSON.stringify(msg)))
+  }
+
+  onMessage (handler: DmMessageHandler): void {
+    this.dispatcher.add(handler)
+  }
+
+  connected (): boolean {
+    return this.session.connected()
+  }
+
+  metrics (): LinkMetrics {
+    return {
+      sent: this.session.confirmed,
+      received: this.dispatcher.received,
+      rejected: this.dispatcher.rejected,
+      connections: this.session.connections
+    }
+  }
+}
+
+export function createAmqpLink (components: AmqpLinkComponents): AgentLink {
+  return new AmqpLink(components)
+}

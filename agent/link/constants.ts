@@ -1,0 +1,22 @@
+// Timings of the DM <-> agent links (shared by the DM's messaging, which reuses agent/link's transports).
+
+/** First delay before reconnecting after a lost connection (ms); doubles on each failure. */
+export const RECONNECT_INITIAL_DELAY_MS = 100
+/** Longest delay between reconnection attempts (ms): a restarted broker is found again within this. */
+export const RECONNECT_MAX_DELAY_MS = 2_000
+/** How long `stop()` waits for queued messages to be confirmed before disconnecting (ms). */
+export const STOP_FLUSH_TIMEOUT_MS = 2_000
+/** Embedded endpoint: time an agent has to send its hello after connecting (ms). */
+export const EMBEDDED_HELLO_TIMEOUT_MS = 5_000
+/** Embedded endpoint: period of the DM's WebSocket pings (ms); a peer silent for 3 periods is dropped. */
+export const EMBEDDED_PING_INTERVAL_MS = 10_000
+/** Connection attempt timeout (ms), RabbitMQ and WebSocket. */
+export const CONNECT_TIMEOUT_MS = 5_000
+/** RabbitMQ: unacknowledged deliveries in flight per consumer. */
+export const AMQP_PREFETCH_MESSAGES = 50
+
+/** Delay before reconnection attempt `attempt` (0-based), with ±20 % jitter so agents do not reconnect in step. */
+export function reconnectDelayMs (attempt: number): number {
+  const base = Math.min(RECONNECT_MAX_DELAY_MS, RECONNECT_INITIAL_DELAY_MS * 2 ** Math.min(attempt, 20))
+  return Math.round(base * (0.8 + Math.random() * 0.4))
+}

@@ -1,0 +1,223 @@
+// The agent's link to the DM's embedded endpoint (manager/messaging/embedded.ts): a WebSocket that says hello
+// (application, scoped instance, token), then exchanges numbered messages; each side keeps what it sent until the
+// other acknowledged it, and sends it again after a reconnection, so nothing is lost while the DM is unreachable.
+import { randomUUID } from 'node:crypto'
+import WebSocket from 'ws'
+import {
+  EMBEDDED_CLOSE_CODES, parseDmFrame, parseDmToAgentMessage, type AgentFrame, type AgentToDmMessage,
+  type DmToAgentMessage
+} from '../../protocol/messages.js'
+import { CONNECT_TIMEOUT_MS, EMBEDDED_PING_INTERVAL_MS, STOP_FLUSH_TIMEOUT_MS, reconnectDelayMs } from './constants.js'
+import { MessageDispatcher } from './dispatch.js'
+import type { AgentIdentity, AgentLink, DmMessageHandler, LinkMetrics, MessagingLogger } from './types.js'
+
+/** The DM refused this agent (bad token, or a hello it could not read): retrying would not help. */
+export class AgentLinkRefusedError extends Error {
+  constructor (readonly url: string, readonly code: number, reason: string) {
+    super(`the DM at ${url} refused the agent (${code}: ${reason}); check the endpoint token in the agent's params file`)
+    this.name = 'AgentLinkRefusedError'
+  }
+}
+
+export interface WebSocketLinkComponents extends AgentIdentity {
+  /** `ws://host:7401/agents` */
+  url: string
+  /** The application's agent token (or the DM token). */
+  token: string
+  logger?: MessagingLogger
+}
+
+interface OutboxEntry {
+  seq: number
+  frame: string
+  resolve: () => void
+}
+
+class WebSocketLink implements AgentLink {
+  private readonly dispatcher: MessageDispatcher<DmToAgentMessage>
+  private readonly logger: MessagingLogger
+  private readonly name: string
+  /** Identifies this process to the DM, which drops replays of messages it already handled from it. */
+  private readonly epoch = randomUUID()
+  private socket: WebSocket | undefined
+  private ready = false
+  private stopped = false
+  private nextSeq = 0
+  private outbox: OutboxEntry[] = []
+  private dmEpoch: string | undefined
+  /** Highest DM sequence number accepted in `dmEpoch` (replays at or below it are acknowledged, not handled). */
+  private lastAcceptedSeq = -1
+  private attempt = 0
+  private reconnectTimer: NodeJS.Timeout | undefined
+  private livenessTimer: NodeJS.Timeout | undefined
+  private lastHeardAt = 0
+  private sent = 0
+  private connections = 0
+  private firstConnection: { resolve: () => void, reject: (err: Error) => void } | undefined
+
+  constructor (private readonly components: WebSocketLinkComponents) {
+    this.logger = components.logger ?? console
+    this.name = `agent ${components.scopedInstancePath} of ${components.application}`
+    this.dispatcher = new MessageDispatcher(parseDmToAgentMessage, this.logger, this.name)
+  }
+
+  async start (): Promise<void> {
+    this.stopped = false
+    await new Promise<void>((resolve, reject) => {
+      this.firstConnection = { resolve, reject }
+      this.connect()
+    })
+  }
+
+  async stop (): Promise<void> {
+    const deadline = Date.now() + STOP_FLUSH_TIMEOUT_MS
+    while (this.ready && this.outbox.length > 0 && Date.now() < deadline) await sleep(20)
+    this.stopped = true
+    clearTimeout(this.reconnectTimer)
+    clearInterval(this.livenessTimer)
+    this.firstConnection?.resolve()
+    this.firstConnection = undefined
+    if (this.outbox.length > 0) {
+      this.logger.warn(`${this.name}: stopped with ${this.outbox.length} message(s) not acknowledged by the DM`)
+      for (const entry of this.outbox.splice(0)) entry.resolve()
+    }
+    const socket = this.socket
+    if (socket !== undefined && socket.readyState !== WebSocket.CLOSED) {
+      await new Promise<void>(resolve => {
+        socket.once('close', () => resolve())
+        socket.close(1000, 'agent stopping')
+        setTimeout(() => { socket.terminate(); resolve() }, STOP_FLUSH_TIMEOUT_MS).unref()
+      })
+    }
+  }
+
+  async send (msg: AgentToDmMessage): Promise<void> {
+    await new Promise<void>(resolve => {
+      const seq = this.nextSeq++
+      const frame: AgentFrame = { t: 'msg', seq, body: msg }
+      const entry = { seq, frame: JSON.stringify(frame), resolve }
+      this.outbox.push(entry)
+      if (this.ready) this.socket?.send(entry.frame)
+    })
+  }
+
+  onMessage (handler: DmMessageHandler): void {
+    this.dispatcher.add(handler)
+  }
+
+  connected (): boolean {
+    return this.ready
+  }
+
+  metrics (): LinkMetrics {
+    return { sent: this.sent, received: this.dispatcher.received, rejected: this.dispatcher.rejected, connections: this.connections }
+  }
+
+  private connect (): void {
+    if (this.stopped) return
+    const { url, application, scopedInstancePath, token } = this.components
+    const socket = new WebSocket(url, { handshakeTimeout: CONNECT_TIMEOUT_MS })
+    this.socket = socket
+    socket.on('open', () => {
+      const hello: AgentFrame = { t: 'hello', v: 1, application, scopedInstancePath, token, epoch: this.epoch }
+      socket.send(JSON.stringify(hello))
+    })
+    socket.on('message', data => {
+      this.lastHeardAt = Date.now()
+      this.onFrame(socket, data as Buffer)
+    })
+    socket.on('ping', () => { this.lastHeardAt = Date.now() })
+    socket.on('error', err => {
+      if (this.attempt === 0 || this.attempt % 10 === 0) this.logger.warn(`${this.name}: DM connection error at ${url}: ${err.message}`)
+    })
+    socket.on('close', (code, reason) => this.onClose(socket, code, reason.toString()))
+  }
+
+  private onFrame (socket: WebSocket, data: Buffer): void {
+    let frame
+    try {
+      frame = parseDmFrame(data)
+    } catch (err) {
+      this.dispatcher.rejected++
+      this.logger.warn(`${this.name}: dropped a frame from the DM: ${(err as Error).message}`)
+      return
+    }
+    switch (frame.t) {
+      case 'welcome':
+        if (frame.epoch !== this.dmEpoch) {
+          // a new DM process numbers its messages from 0 again
+          this.dmEpoch = frame.epoch
+          this.lastAcceptedSeq = -1
+        }
+        this.ready = true
+        this.attempt = 0
+        this.connections++
+        if (this.connections > 1) this.logger.info(`${this.name}: reconnected to the DM at ${this.components.url}`)
+        this.watchLiveness(socket)
+        for (const entry of this.outbox) socket.send(entry.frame)
+        this.firstConnection?.resolve()
+        this.firstConnection = undefined
+        return
+      case 'msg': {
+        const seq = frame.seq
+        const ack = (): void => {
+          if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ t: 'ack', seq } satisfies AgentFrame))
+        }
+        if (seq <= this.lastAcceptedSeq) {
+          ack()
+          return
+        }
+        this.lastAcceptedSeq = seq
+        void this.dispatcher.dispatch(frame.body, 'the DM').then(ack)
+        return
+      }
+      case 'ack': {
+        const acked = this.outbox.filter(e => e.seq <= frame.seq)
+        this.outbox = this.outbox.filter(e => e.seq > frame.seq)
+        this.sent += acked.length
+        for (const entry of acked) entry.resolve()
+      }
+    }
+  }
+
+  /** A DM that went away without closing (host down, cable) is noticed by its missing pings. */
+  private watchLiveness (socket: WebSocket): void {
+    clearInterval(this.livenessTimer)
+    this.lastHeardAt = Date.now()
+    this.livenessTimer = setInterval(() => {
+      if (Date.now() - this.lastHeardAt > 3 * EMBEDDED_PING_INTERVAL_MS) socket.terminate()
+    }, EMBEDDED_PING_INTERVAL_MS)
+    this.livenessTimer.unref()
+  }
+
+  private onClose (socket: WebSocket, code: number, reason: string): void {
+    if (this.socket !== socket) return
+    this.socket = undefined
+    this.ready = false
+    clearInterval(this.livenessTimer)
+    if (this.stopped) return
+    const refused = code === EMBEDDED_CLOSE_CODES.unauthorized || code === EMBEDDED_CLOSE_CODES.badHello
+    if (refused) {
+      const err = new AgentLinkRefusedError(this.components.url, code, reason)
+      if (this.firstConnection !== undefined) {
+        this.stopped = true
+        this.firstConnection.reject(err)
+        this.firstConnection = undefined
+        return
+      }
+      this.logger.error(`${this.name}: ${err.message}`)
+    } else if (code === EMBEDDED_CLOSE_CODES.replaced) {
+      this.logger.warn(`${this.name}: another connection took over this scoped instance at the DM (${reason})`)
+    }
+    const delay = refused ? reconnectDelayMs(20) : reconnectDelayMs(this.attempt++)
+    this.reconnectTimer = setTimeout(() => this.connect(), delay)
+  }
+}
+
+async function sleep (ms: number): Promise<void> {
+  await new Promise(resolve => setTimeout(resolve, ms))
+}
+
+export function createWebSocketLink (components: WebSocketLinkComponents): AgentLink {
+  return new WebSocketLink(components)
+}

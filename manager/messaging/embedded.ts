@@ -1,0 +1,270 @@
+// DmMessaging served by the DM itself over WebSocket (`ws://host:7401/agents`), the default: no broker to install.
+// Agents (agent/link/websocket.ts) say hello with their application, scoped instance and token: the DM token, or
+// the application's agent token (an HMAC of the application name under the DM token, valid for that application
+// only). Each scoped instance has a mailbox: what is sent before its agent connects, or while it is disconnected,
+// waits there (in memory: it does not survive a DM restart) until the agent acknowledges it.
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import { WebSocketServer, WebSocket } from 'ws'
+import {
+  EMBEDDED_CLOSE_CODES, parseAgentFrame, parseAgentToDmMessage, type AgentEndpoint, type AgentFrame,
+  type AgentToDmMessage, type DmFrame, type DmToAgentMessage
+} from '../../protocol/messages.js'
+import { EMBEDDED_HELLO_TIMEOUT_MS, EMBEDDED_PING_INTERVAL_MS } from '../../agent/link/constants.js'
+import { MessageDispatcher } from '../../agent/link/dispatch.js'
+import { senderMismatch } from './sender.js'
+import type { AgentMessageHandler, DmMessaging, MessagingLogger, MessagingMetrics } from './types.js'
+
+/** Default TCP port of the embedded agents' endpoint. */
+export const DEFAULT_EMBEDDED_PORT = 7401
+/** Path of the agents' endpoint. */
+export const EMBEDDED_AGENTS_PATH = '/agents'
+
+/** The embedded messaging was configured without a DM token: agents could not be authenticated. */
+export class MissingDmTokenError extends Error {
+  constructor () {
+    super('the embedded messaging needs the DM token to authenticate agents; set the DM token in its configuration')
+    this.name = 'MissingDmTokenError'
+  }
+}
+
+/** The token an application's agents present: valid for that application only, derived so the DM stores nothing. */
+export function embeddedAgentToken (dmToken: string, application: string): string {
+  return createHmac('sha256', dmToken).update(`meshconf agent token\u0000${application}`).digest('base64url')
+}
+
+function sameSecret (a: string, b: string): boolean {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+export interface EmbeddedMessagingComponents {
+  /** Secret the agent tokens derive from; agents may also present it directly. */
+  dmToken: string
+  /** TCP port; default 7401, 0 picks a free one (tests). */
+  port?: number
+  /** Listen address; default '127.0.0.1' ('0.0.0.0' when agents run on other machines). */
+  host?: string
+  /** Base URL agents dial, e.g. `ws://10.0.0.2:7401`; default `ws://<host>:<port>`. */
+  publicUrl?: string
+  logger?: MessagingLogger
+}
+
+interface MailboxEntry {
+  seq: number
+  frame: string
+}
+
+/** What the DM keeps per scoped instance. */
+interface AgentMailbox {
+  application: string
+  scopedInstancePath: string
+  outbox: MailboxEntry[]
+  nextSeq: number
+  socket: WebSocket | undefined
+  /** The agent process last seen, and the highest of its sequence numbers accepted (replays are not handled). */
+  agentEpoch: string | undefined
+  lastAcceptedSeq: number
+}
+
+class EmbeddedMessaging implements DmMessaging {
+  private server: WebSocketServer | undefined
+  private readonly dispatcher: MessageDispatcher<AgentToDmMessage>
+  private readonly logger: MessagingLogger
+  private readonly mailboxes = new Map<string, AgentMailbox>()
+  /** Identifies this DM process: agents reset their replay detection when it changes. */
+  private readonly epoch = randomUUID()
+  private readonly alive = new WeakSet<WebSocket>()
+  private pingTimer: NodeJS.Timeout | undefined
+  private sent = 0
+  private connections = 0
+
+  constructor (private readonly components: EmbeddedMessagingComponents) {
+    if (components.dmToken === undefined || components.dmToken === '') throw new MissingDmTokenError()
+    this.logger = components.logger ?? console
+    this.dispatcher = new MessageDispatcher(parseAgentToDmMessage, this.logger, 'DM (embedded messaging)')
+  }
+
+  async start (): Promise<void> {
+    const server = new WebSocketServer({
+      host: this.components.host ?? '127.0.0.1',
+      port: this.components.port ?? DEFAULT_EMBEDDED_PORT,
+      path: EMBEDDED_AGENTS_PATH
+    })
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve)
+      server.once('error', reject)
+    })
+    server.on('error', err => this.logger.error(`DM (embedded messaging): ${err.message}`))
+    server.on('connection', socket => this.accept(socket))
+    this.server = server
+    this.pingTimer = setInterval(() => {
+      for (const socket of server.clients) {
+        if (!this.alive.has(socket)) {
+          socket.terminate()
+          continue
+        }
+        this.alive.delete(socket)
+        socket.ping()
+      }
+    }, EMBEDDED_PING_INTERVAL_MS)
+    this.pingTimer.unref()
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.pingTimer)
+    const server = this.server
+    this.server = undefined
+    if (server === undefined) return
+    for (const socket of server.clients) socket.close(1001, 'DM stopping')
+    await new Promise<void>(resolve => server.close(() => resolve()))
+    for (const socket of server.clients) socket.terminate()
+  }
+
+  private mailbox (application: string, scopedInstancePath: string): AgentMailbox {
+    const key = `${application}\u0000${scopedInstancePath}`
+    let mailbox = this.mailboxes.get(key)
+    if (mailbox === undefined) {
+      mailbox = { application, scopedInstancePath, outbox: [], nextSeq: 0, socket: undefined, agentEpoch: undefined, lastAcceptedSeq: -1 }
+      this.mailboxes.set(key, mailbox)
+    }
+    return mailbox
+  }
+
+  async prepareAgent (application: string, scopedInstancePath: string): Promise<void> {
+    this.mailbox(application, scopedInstancePath)
+  }
+
+  async sendToAgent (application: string, scopedInstancePath: string, msg: DmToAgentMessage): Promise<void> {
+    const mailbox = this.mailbox(application, scopedInstancePath)
+    const seq = mailbox.nextSeq++
+    const entry = { seq, frame: JSON.stringify({ t: 'msg', seq, body: msg } satisfies DmFrame) }
+    mailbox.outbox.push(entry)
+    this.sent++
+    if (mailbox.socket?.readyState === WebSocket.OPEN) mailbox.socket.send(entry.frame)
+  }
+
+  onAgentMessage (handler: AgentMessageHandler): void {
+    this.dispatcher.add(handler)
+  }
+
+  async forgetAgent (application: string, scopedInstancePath: string): Promise<void> {
+    const key = `${application}\u0000${scopedInstancePath}`
+    this.mailboxes.get(key)?.socket?.close(1000, 'scoped instance forgotten by the DM')
+    this.mailboxes.delete(key)
+  }
+
+  async deleteApplication (application: string): Promise<void> {
+    for (const mailbox of [...this.mailboxes.values()]) {
+      if (mailbox.application === application) await this.forgetAgent(application, mailbox.scopedInstancePath)
+    }
+  }
+
+  agentEndpoint (application?: string): AgentEndpoint {
+    const token = application === undefined ? this.components.dmToken : embeddedAgentToken(this.components.dmToken, application)
+    return { kind: 'embedded', url: `${this.baseUrl()}${EMBEDDED_AGENTS_PATH}`, token }
+  }
+
+  private baseUrl (): string {
+    if (this.components.publicUrl !== undefined) return this.components.publicUrl.replace(/\/+$/, '')
+    const host = this.components.host ?? '127.0.0.1'
+    const address = this.server?.address() as AddressInfo | undefined
+    const port = address?.port ?? this.components.port ?? DEFAULT_EMBEDDED_PORT
+    // a wildcard listen address is not dialable: hand out loopback (set publicUrl for remote agents)
+    const dialable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
+    return `ws://${dialable.includes(':') ? `[${dialable}]` : dialable}:${port}`
+  }
+
+  metrics (): MessagingMetrics {
+    return { sent: this.sent, received: this.dispatcher.received, rejected: this.dispatcher.rejected, connections: this.connections }
+  }
+
+  private accept (socket: WebSocket): void {
+    this.alive.add(socket)
+    socket.on('pong', () => this.alive.add(socket))
+    socket.on('error', err => this.logger.warn(`DM (embedded messaging): agent socket error: ${err.message}`))
+    const helloTimer = setTimeout(() => socket.close(EMBEDDED_CLOSE_CODES.badHello, 'no hello received'), EMBEDDED_HELLO_TIMEOUT_MS)
+    let mailbox: AgentMailbox | undefined
+    socket.on('close', () => {
+      clearTimeout(helloTimer)
+      if (mailbox?.socket === socket) mailbox.socket = undefined
+    })
+    socket.on('message', data => {
+      this.alive.add(socket)
+      let frame: AgentFrame
+      try {
+        frame = parseAgentFrame(data as Buffer)
+      } catch (err) {
+        this.dispatcher.rejected++
+        const message = (err as Error).message
+        this.logger.warn(`DM (embedded messaging): dropped a frame from ${mailbox?.scopedInstancePath ?? 'an agent not yet identified'}: ${message}`)
+        if (mailbox === undefined) socket.close(EMBEDDED_CLOSE_CODES.badHello, message.slice(0, 120))
+        return
+      }
+      if (mailbox === undefined) {
+        clearTimeout(helloTimer)
+        mailbox = this.hello(socket, frame)
+        return
+      }
+      this.onFrame(mailbox, socket, frame)
+    })
+  }
+
+  /** Authenticates the first frame; returns the agent's mailbox, or undefined after closing the socket. */
+  private hello (socket: WebSocket, frame: AgentFrame): AgentMailbox | undefined {
+    if (frame.t !== 'hello') {
+      socket.close(EMBEDDED_CLOSE_CODES.badHello, `expected a hello frame first, got '${frame.t}'`)
+      return undefined
+    }
+    const { dmToken } = this.components
+    if (!sameSecret(frame.token, dmToken) && !sameSecret(frame.token, embeddedAgentToken(dmToken, frame.application))) {
+      this.logger.warn(`DM (embedded messaging): refused the agent of ${frame.scopedInstancePath} (${frame.application}): bad token`)
+      socket.close(EMBEDDED_CLOSE_CODES.unauthorized, `token not valid for application '${frame.application}'`)
+      return undefined
+    }
+    const mailbox = this.mailbox(frame.application, frame.scopedInstancePath)
+    if (mailbox.socket !== undefined && mailbox.socket !== socket) {
+      mailbox.socket.close(EMBEDDED_CLOSE_CODES.replaced, 'another connection took over this scoped instance')
+    }
+    mailbox.socket = socket
+    if (mailbox.agentEpoch !== frame.epoch) {
+      // a new agent process numbers its messages from 0 again
+      mailbox.agentEpoch = frame.epoch
+      mailbox.lastAcceptedSeq = -1
+    }
+    this.connections++
+    socket.send(JSON.stringify({ t: 'welcome', epoch: this.epoch } satisfies DmFrame))
+    for (const entry of mailbox.outbox) socket.send(entry.frame)
+    return mailbox
+  }
+
+  private onFrame (mailbox: AgentMailbox, socket: WebSocket, frame: AgentFrame): void {
+    switch (frame.t) {
+      case 'hello':
+        this.logger.warn(`DM (embedded messaging): ignored a second hello from ${mailbox.scopedInstancePath}`)
+        return
+      case 'ack':
+        mailbox.outbox = mailbox.outbox.filter(e => e.seq > frame.seq)
+        return
+      case 'msg': {
+        const seq = frame.seq
+        const ack = (): void => {
+          if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ t: 'ack', seq } satisfies DmFrame))
+        }
+        if (seq <= mailbox.lastAcceptedSeq) {
+          ack()
+          return
+        }
+        mailbox.lastAcceptedSeq = seq
+        const { application, scopedInstancePath } = mailbox
+        void this.dispatcher.dispatch(frame.body, `the agent of ${scopedInstancePath} (${application})`,
+          msg => senderMismatch(msg, application, scopedInstancePath)).then(ack)
+      }
+    }
+  }
+}
+
+export function createEmbeddedMessaging (components: EmbeddedMessagingComponents): DmMessaging {
+  return new EmbeddedMessaging(components)
+}
