@@ -1,6 +1,7 @@
 // Helpers of the LAMP tests: free loopback ports, JSON over HTTP, waiting, and running a recipe the way the
 // script plug-in does (bash, cwd = the scripts folder, Roboconf's environment of reference §4.5).
 import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { cp, mkdir } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
@@ -51,11 +52,10 @@ export async function waitFor<T> (what: string, probe: () => Promise<T | undefin
   throw new Error(`timed out waiting for ${what}${lastError instanceof Error ? `: ${lastError.message}` : ''}`)
 }
 
-/** True while a process with that pid exists. */
+/** True while a process with that pid exists and has not exited (a zombie waiting for its reaper is not alive). */
 export function isAlive (pid: number): boolean {
   try {
-    process.kill(pid, 0)
-    return true
+    return !/^State:\s*Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))
   } catch {
     return false
   }

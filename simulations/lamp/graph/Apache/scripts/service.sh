@@ -21,10 +21,15 @@ require() {
   done
 }
 
+# running <pid>: true while the process exists and has not exited (a zombie waiting for its reaper counts as gone)
+running() {
+  [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
 # service_pid <service>: prints the pid of the running <service>.mjs; fails when it does not run
 service_pid() {
   local pid
-  pid=$(cat "$RUN_DIR/$1.pid" 2>/dev/null) && [ -n "$pid" ] &&
+  pid=$(cat "$RUN_DIR/$1.pid" 2>/dev/null) && [ -n "$pid" ] && running "$pid" &&
     grep -qa "$1.mjs" "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
 }
 
@@ -40,7 +45,7 @@ start_service() {
   child=$!
   for _ in $(seq 1 $((START_TIMEOUT_S * 10))); do
     [ -s "$RUN_DIR/$service.pid" ] && return 0
-    kill -0 "$child" 2>/dev/null || break
+    running "$child" || break
     sleep 0.1
   done
   kill "$child" 2>/dev/null || true
@@ -55,7 +60,7 @@ stop_service() {
   if pid=$(service_pid "$1"); then
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 $((STOP_TIMEOUT_S * 10))); do
-      kill -0 "$pid" 2>/dev/null || break
+      running "$pid" || break
       sleep 0.1
     done
     kill -9 "$pid" 2>/dev/null || true

@@ -54,7 +54,8 @@ server.listen(port, options.host, () => {
 for (const signal of ['SIGTERM', 'SIGINT']) {
   process.on(signal, () => {
     rmSync(options['pid-file'], { force: true })
-    server.close()
+    // exit once the server is closed: pooled client connections would otherwise keep the process alive
+    server.close(() => process.exit(0))
     server.closeAllConnections()
   })
 }
