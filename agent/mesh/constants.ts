@@ -1,0 +1,47 @@
+// Timings and sizes of the mesh. Failure-detection goals (issue 4): a killed agent's exports withdrawn at every
+// importer in < 1 s, a cut-off one's in < 5 s, and a short blip does not flap.
+
+/** How long a lost owner may stay disconnected before its exports are withdrawn, in ms (absorbs blips and redials). */
+export const LIVENESS_GRACE_MS = 400
+
+/** Interval of libp2p's connection monitor pings on every connection, in ms: finds cut-off peers (no reset). */
+export const CONNECTION_PING_INTERVAL_MS = 1000
+/**
+ * Bounds of the adaptive ping timeout, in ms: a ping slower than this aborts the connection, which then counts
+ * as lost. Worst case for a cut-off peer: interval + max timeout + grace = 1000 + 2500 + 400 = 3.9 s (< 5 s).
+ */
+export const CONNECTION_PING_MIN_TIMEOUT_MS = 1500
+export const CONNECTION_PING_MAX_TIMEOUT_MS = 2500
+
+/** Mean interval between two digests (anti-entropy rounds) of an owner, in ms; each is jittered by ±20 %. */
+export const ANTI_ENTROPY_INTERVAL_MS = 5000
+
+/** Window in which re-announce requests and newly ready peers are gathered into one message, in ms. */
+export const REQUEST_COALESCE_MS = 20
+
+/** First and largest delay between two dials of a wanted peer (bootstrap, remembered, owner), in ms. */
+export const REDIAL_MIN_DELAY_MS = 250
+export const REDIAL_MAX_DELAY_MS = 10_000
+/** Dials in flight at once (more on one host time out, libp2p-on-node20 G5). */
+export const MAX_CONCURRENT_DIALS = 8
+/** Timeout of one dial, in ms. */
+export const DIAL_TIMEOUT_MS = 5000
+
+/** Default debounce window of import changes before the listener is called, in ms (0: every change, as Roboconf). */
+export const DEFAULT_DEBOUNCE_MS = 0
+
+/** Most peers remembered for the next start (`mesh-peers.json`). */
+export const MAX_REMEMBERED_PEERS = 64
+/** Delay before the remembered-peers file is rewritten after a change, in ms (batches connection bursts). */
+export const REMEMBERED_PEERS_WRITE_DELAY_MS = 1000
+
+/** Most log lines per rejection reason per interval, and that interval in ms (10 000 bad messages log a few lines). */
+export const REJECTION_LOG_INTERVAL_MS = 5000
+
+/** Default listen address of the mesh node: loopback, any free port. */
+export const DEFAULT_LISTEN_ADDRESS = '/ip4/127.0.0.1/tcp/0'
+
+/** Name of the file holding the agent's Ed25519 libp2p key, in the agent's state folder. */
+export const PEER_KEY_FILE = 'peer-key'
+/** Name of the file remembering the multiaddrs of the peers met in the last run. */
+export const REMEMBERED_PEERS_FILE = 'mesh-peers.json'

@@ -1,0 +1,49 @@
+// The agent's libp2p identity: an Ed25519 key persisted in its state folder, so the agent keeps its peer id
+// across restarts and reports it in heartbeats before its model (and the mesh) arrives.
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { PrivateKey } from '@libp2p/interface'
+import { PEER_KEY_FILE } from './constants.js'
+
+export interface PeerIdentity {
+  privateKey: PrivateKey
+  /** The peer id, as text (`12D3KooW…`). */
+  peerId: string
+}
+
+/** The peer key file exists but does not hold a libp2p private key. */
+export class InvalidPeerKeyError extends Error {
+  constructor (file: string, cause: string) {
+    super(`${file} does not hold a libp2p private key (${cause}): delete it to make a new peer id (the DM then re-signs this agent's ownership)`)
+    this.name = 'InvalidPeerKeyError'
+  }
+}
+
+/** Loads `<stateDir>/peer-key` (protobuf-encoded private key), or creates it (Ed25519, mode 0600). */
+export async function loadOrCreatePeerIdentity (stateDir: string): Promise<PeerIdentity> {
+  const file = join(stateDir, PEER_KEY_FILE)
+  let bytes: Uint8Array | undefined
+  try {
+    bytes = await readFile(file)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  if (bytes !== undefined) {
+    let privateKey: PrivateKey
+    try {
+      privateKey = privateKeyFromProtobuf(bytes)
+    } catch (err) {
+      throw new InvalidPeerKeyError(file, (err as Error).message)
+    }
+    return { privateKey, peerId: peerIdFromPrivateKey(privateKey).toString() }
+  }
+  const privateKey = await generateKeyPair('Ed25519')
+  await mkdir(stateDir, { recursive: true })
+  // Written aside then renamed, so a crash never leaves a half-written key.
+  const partial = `${file}.${process.pid}.tmp`
+  await writeFile(partial, privateKeyToProtobuf(privateKey), { mode: 0o600 })
+  await rename(partial, file)
+  return { privateKey, peerId: peerIdFromPrivateKey(privateKey).toString() }
+}

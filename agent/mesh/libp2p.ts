@@ -1,0 +1,338 @@
+// The mesh over libp2p: one node per agent (TCP, Noise, yamux, identify, ping, gossipsub), admitted by the
+// application's pnet key, finding peers from the DM's bootstrap list and the peers remembered from the last run,
+// redialled with backoff; libp2p's connection monitor pings every connection so a cut-off peer's connection is
+// aborted and counts as lost. The mesh logic itself is MeshService (service.ts).
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import { identify, type Identify } from '@libp2p/identify'
+import { ping, type Ping } from '@libp2p/ping'
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { preSharedKey } from '@libp2p/pnet'
+import { mdns } from '@libp2p/mdns'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { PrivateKey } from '@libp2p/interface'
+import type { ImportListener, MeshFactory } from '../ports.js'
+import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
+import { controlTopic, pnetKeyBytes } from '../../protocol/mesh.js'
+import { MeshService, type MeshLogger, type MeshServiceHandle, type MeshServiceOptions, type MeshTransport, type MeshTransportEvents } from './service.js'
+import { loadOrCreatePeerIdentity } from './identity.js'
+import {
+  CONNECTION_PING_INTERVAL_MS, CONNECTION_PING_MAX_TIMEOUT_MS, CONNECTION_PING_MIN_TIMEOUT_MS, DEFAULT_LISTEN_ADDRESS,
+  DIAL_TIMEOUT_MS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
+  REMEMBERED_PEERS_FILE, REMEMBERED_PEERS_WRITE_DELAY_MS
+} from './constants.js'
+
+export type MeshServices = { identify: Identify, ping: Ping, pubsub: GossipSub }
+export type MeshNode = Libp2p<MeshServices>
+type DiscoveryFactory = NonNullable<Libp2pOptions['peerDiscovery']>[number]
+
+export interface Libp2pMeshOptions extends MeshServiceOptions {
+  /** The agent's state folder: holds `peer-key` (unless `privateKey` is given) and `mesh-peers.json`. Required. */
+  stateDir: string
+  /** The agent's libp2p key; default: loaded from (or created in) `<stateDir>/peer-key`. */
+  privateKey?: PrivateKey
+  /** Multiaddrs to listen on; default [`/ip4/127.0.0.1/tcp/0`] (loopback, any free port). */
+  listen?: string[]
+  /** Discover peers with mDNS on the LAN; default false (the bootstrap list and remembered peers suffice). */
+  mdns?: boolean
+  /**
+   * CIDR multiaddrs exempt from libp2p's inbound rate limit (5 connections/s per host), for hosts running many
+   * agents; default [`/ip4/127.0.0.0/ipcidr/8`].
+   */
+  allow?: string[]
+  log?: MeshLogger
+}
+
+/** The engine's MeshFactory over libp2p, with these node options. */
+export function libp2pMeshFactory (options: Libp2pMeshOptions): MeshFactory {
+  return async (model, parameters, listener) => await startLibp2pMesh(model, parameters, listener, options)
+}
+
+/** Starts a libp2p mesh node for a scoped model. Throws InvalidPnetKeyError for a malformed pnet key. */
+export async function startLibp2pMesh (model: ScopedModel, parameters: MeshParameters, listener: ImportListener,
+  options: Libp2pMeshOptions): Promise<MeshServiceHandle> {
+  const psk = pnetKeyBytes(parameters.pnetKey)
+  const privateKey = options.privateKey ?? (await loadOrCreatePeerIdentity(options.stateDir)).privateKey
+  const service = new MeshService({ model, parameters, listener, log: options.log }, options)
+  const node = await createMeshNode({ ...options, privateKey, psk })
+  const transport = new Libp2pTransport(node, controlTopic(model.application), service.transportEvents, options)
+  service.start(transport)
+  await transport.start([...parameters.bootstrapPeers])
+  return service
+}
+
+export interface MeshNodeOptions {
+  privateKey: PrivateKey
+  /** The application's pnet key bytes (pnetKeyBytes); without it the node is outside every private network. */
+  psk?: Uint8Array
+  listen?: string[]
+  allow?: string[]
+  mdns?: boolean
+}
+
+/** A bare libp2p node configured as a mesh node (also used by tests to play a rogue peer). */
+export async function createMeshNode (options: MeshNodeOptions): Promise<MeshNode> {
+  const peerDiscovery: DiscoveryFactory[] = options.mdns === true ? [mdns()] : []
+  return await createLibp2p({
+    privateKey: options.privateKey,
+    addresses: { listen: options.listen ?? [DEFAULT_LISTEN_ADDRESS] },
+    connectionManager: { allow: options.allow ?? ['/ip4/127.0.0.0/ipcidr/8'] },
+    connectionMonitor: {
+      pingInterval: CONNECTION_PING_INTERVAL_MS,
+      pingTimeout: { minTimeout: CONNECTION_PING_MIN_TIMEOUT_MS, maxTimeout: CONNECTION_PING_MAX_TIMEOUT_MS }
+    },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    ...(options.psk !== undefined ? { connectionProtector: preSharedKey({ psk: options.psk }) } : {}),
+    peerDiscovery,
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        emitSelf: false,
+        allowPublishToZeroTopicPeers: true,
+        // Every agent of a host shares its IP: the colocation penalty would graylist them (libp2p-on-node20 G4).
+        scoreParams: { IPColocationFactorWeight: 0 }
+      })
+    }
+  })
+}
+
+interface WantedPeer {
+  addresses: Multiaddr[]
+  attempts: number
+  timer?: NodeJS.Timeout
+  dialling: boolean
+}
+
+interface RememberedPeer { peerId: string, addresses: string[] }
+
+class Libp2pTransport implements MeshTransport {
+  readonly peerId: string
+  private readonly connected = new Set<string>()
+  private readonly wanted = new Map<string, WantedPeer>()
+  private readonly dialQueue: string[] = []
+  private dialsInFlight = 0
+  private readonly remembered = new Map<string, string[]>()
+  private rememberTimer: NodeJS.Timeout | undefined
+  private stopped = false
+  private readonly log: MeshLogger
+
+  /** `control`: the application's control topic, whose subscription tells that a peer is ready. */
+  constructor (private readonly node: MeshNode, control: string, events: MeshTransportEvents,
+    private readonly options: Libp2pMeshOptions) {
+    this.peerId = node.peerId.toString()
+    this.log = options.log ?? (() => {})
+    node.services.pubsub.addEventListener('message', evt => {
+      const m = evt.detail
+      // StrictSign (the default) drops unsigned messages; `from` is then the authenticated publisher.
+      if (m.type === 'signed') events.message(m.topic, m.from.toString(), m.data)
+    })
+    node.services.pubsub.addEventListener('subscription-change', evt => {
+      const peer = evt.detail.peerId.toString()
+      for (const s of evt.detail.subscriptions) {
+        if (s.subscribe && s.topic === control) events.peerReady(peer)
+      }
+    })
+    node.addEventListener('peer:connect', evt => {
+      const peer = evt.detail.toString()
+      this.connected.add(peer)
+      const wanted = this.wanted.get(peer)
+      if (wanted !== undefined) wanted.attempts = 0
+    })
+    node.addEventListener('peer:disconnect', evt => {
+      const peer = evt.detail.toString()
+      this.connected.delete(peer)
+      events.peerDisconnected(peer)
+      // Every peer met is worth redialling: it may own exports we import, or relay the mesh.
+      if (!this.wanted.has(peer)) {
+        const addresses = this.remembered.get(peer)
+        if (addresses !== undefined) this.want(peer, addresses.map(a => multiaddr(a)))
+      }
+      this.scheduleDial(peer)
+    })
+    node.addEventListener('peer:identify', evt => {
+      const peer = evt.detail.peerId.toString()
+      const addresses = evt.detail.listenAddrs.map(a => withPeerId(a, peer))
+      this.remember(peer, addresses.map(a => a.toString()))
+      const wanted = this.wanted.get(peer)
+      if (wanted !== undefined) wanted.addresses = addresses
+    })
+    if (options.mdns === true) {
+      node.addEventListener('peer:discovery', evt => {
+        const peer = evt.detail.id.toString()
+        if (peer !== this.peerId) this.want(peer, evt.detail.multiaddrs.map(a => withPeerId(a, peer)))
+      })
+    }
+  }
+
+  async start (bootstrapPeers: string[]): Promise<void> {
+    for (const entry of await this.readRemembered()) {
+      this.remembered.set(entry.peerId, entry.addresses)
+      this.want(entry.peerId, entry.addresses.map(a => multiaddr(a)))
+    }
+    for (const text of bootstrapPeers) {
+      let address: Multiaddr
+      try {
+        address = multiaddr(text)
+      } catch (err) {
+        this.log('warn', `ignoring bootstrap peer ${JSON.stringify(text)}: ${(err as Error).message}`)
+        continue
+      }
+      const peer = peerIdOf(address)
+      if (peer === undefined) {
+        this.log('warn', `ignoring bootstrap peer ${text}: it lacks /p2p/<peer id>`)
+        continue
+      }
+      if (peer !== this.peerId) this.want(peer, [address])
+    }
+  }
+
+  addresses (): string[] {
+    return this.node.getMultiaddrs().map(a => a.toString())
+  }
+
+  subscribe (topic: string): void {
+    this.node.services.pubsub.subscribe(topic)
+  }
+
+  unsubscribe (topic: string): void {
+    this.node.services.pubsub.unsubscribe(topic)
+  }
+
+  async publish (topic: string, data: Uint8Array): Promise<void> {
+    if (this.stopped) return
+    await this.node.services.pubsub.publish(topic, data)
+  }
+
+  isConnected (peerId: string): boolean {
+    return this.connected.has(peerId)
+  }
+
+  connectedPeers (): string[] {
+    return [...this.connected]
+  }
+
+  watchPeer (peerId: string, addresses: string[]): void {
+    const parsed: Multiaddr[] = []
+    for (const a of addresses) {
+      try {
+        parsed.push(withPeerId(multiaddr(a), peerId))
+      } catch {
+        // An owner's unusable address is skipped; the others (or its own dial to us) may work.
+      }
+    }
+    this.want(peerId, parsed)
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    for (const w of this.wanted.values()) clearTimeout(w.timer)
+    if (this.rememberTimer !== undefined) {
+      clearTimeout(this.rememberTimer)
+      await this.writeRemembered()
+    }
+    await this.node.stop()
+  }
+
+  // ---------------------------------------------------------------------------------------------- dialling
+
+  private want (peerId: string, addresses: Multiaddr[]): void {
+    if (peerId === this.peerId) return
+    const known = this.wanted.get(peerId)
+    if (known !== undefined) {
+      if (addresses.length > 0 && !known.dialling) known.addresses = addresses
+    } else {
+      this.wanted.set(peerId, { addresses, attempts: 0, dialling: false })
+    }
+    this.scheduleDial(peerId, 0)
+  }
+
+  /** Dials a wanted, disconnected peer after a delay growing with its failed attempts (libp2p's bootstrap dials once). */
+  private scheduleDial (peerId: string, delayMs?: number): void {
+    const w = this.wanted.get(peerId)
+    if (this.stopped || w === undefined || w.timer !== undefined || w.dialling || this.connected.has(peerId)) return
+    const backoff = Math.min(REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS * 2 ** Math.max(0, w.attempts - 1))
+    const delay = delayMs ?? (w.attempts === 0 ? 0 : backoff * (0.75 + 0.5 * Math.random()))
+    w.timer = setTimeout(() => {
+      w.timer = undefined
+      this.dialQueue.push(peerId)
+      this.pumpDials()
+    }, delay)
+    w.timer.unref()
+  }
+
+  private pumpDials (): void {
+    while (!this.stopped && this.dialsInFlight < MAX_CONCURRENT_DIALS && this.dialQueue.length > 0) {
+      const peerId = this.dialQueue.shift() as string
+      const w = this.wanted.get(peerId)
+      if (w === undefined || w.dialling || this.connected.has(peerId) || w.addresses.length === 0) continue
+      w.dialling = true
+      this.dialsInFlight++
+      this.node.dial(w.addresses, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+        .then(() => { w.attempts = 0 })
+        .catch(err => {
+          w.attempts++
+          this.log('debug', `dial ${peerId} failed (attempt ${w.attempts}): ${(err as Error).message}`)
+        })
+        .finally(() => {
+          w.dialling = false
+          this.dialsInFlight--
+          this.scheduleDial(peerId)
+          this.pumpDials()
+        })
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------- remembered peers
+
+  private remember (peerId: string, addresses: string[]): void {
+    if (addresses.length === 0) return
+    this.remembered.delete(peerId)
+    this.remembered.set(peerId, addresses)
+    while (this.remembered.size > MAX_REMEMBERED_PEERS) this.remembered.delete(this.remembered.keys().next().value as string)
+    if (this.rememberTimer !== undefined) return
+    this.rememberTimer = setTimeout(() => {
+      this.rememberTimer = undefined
+      void this.writeRemembered()
+    }, REMEMBERED_PEERS_WRITE_DELAY_MS)
+    this.rememberTimer.unref()
+  }
+
+  private async readRemembered (): Promise<RememberedPeer[]> {
+    const file = join(this.options.stateDir, REMEMBERED_PEERS_FILE)
+    try {
+      const parsed: unknown = JSON.parse(await readFile(file, 'utf8'))
+      if (!Array.isArray(parsed)) throw new Error('not a list')
+      return parsed.filter((e): e is RememberedPeer => typeof e?.peerId === 'string' && Array.isArray(e.addresses) &&
+        e.addresses.every((a: unknown) => typeof a === 'string'))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log('warn', `ignoring ${file}: ${(err as Error).message}`)
+      return []
+    }
+  }
+
+  private async writeRemembered (): Promise<void> {
+    const file = join(this.options.stateDir, REMEMBERED_PEERS_FILE)
+    const entries: RememberedPeer[] = [...this.remembered].map(([peerId, addresses]) => ({ peerId, addresses }))
+    try {
+      await writeFile(`${file}.tmp`, JSON.stringify(entries, null, 2))
+      await rename(`${file}.tmp`, file)
+    } catch (err) {
+      this.log('warn', `could not remember mesh peers in ${file}: ${(err as Error).message}`)
+    }
+  }
+}
+
+function peerIdOf (address: Multiaddr): string | undefined {
+  return address.getComponents().findLast(c => c.name === 'p2p')?.value
+}
+
+function withPeerId (address: Multiaddr, peerId: string): Multiaddr {
+  return peerIdOf(address) === undefined ? address.encapsulate(`/p2p/${peerId}`) : address
+}

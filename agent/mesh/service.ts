@@ -1,0 +1,552 @@
+// The mesh's logic, independent of the network: what this agent announces, what it holds from other owners,
+// ordering by epoch and sequence number, ownership checks, liveness of owners, anti-entropy, and the (debounced)
+// calls to the engine's ImportListener. The libp2p node (libp2p.ts) and the in-memory hub (memory.ts) are two
+// transports under this same service.
+import type { ImportListener, MeshHandle } from '../ports.js'
+import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
+import {
+  controlTopic, decodeMeshMessage, encodeMeshMessage, exportsTopic, isNewer, verifyOwnership,
+  type AnnounceMessage, type DigestMessage, type MeshMessage, type OwnershipRejection, type RequestMessage,
+  type Stamp, type WithdrawMessage
+} from '../../protocol/mesh.js'
+import {
+  ANTI_ENTROPY_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS
+} from './constants.js'
+
+/** What the service needs from a network: publish/subscribe with authenticated senders, and peer liveness. */
+export interface MeshTransport {
+  readonly peerId: string
+  addresses (): string[]
+  subscribe (topic: string): void
+  unsubscribe (topic: string): void
+  /** Sends to the topic's subscribers (none is fine); never throws for lack of peers. */
+  publish (topic: string, data: Uint8Array): Promise<void>
+  isConnected (peerId: string): boolean
+  connectedPeers (): string[]
+  /** Keeps (re)dialling this owner at these addresses while it is disconnected. */
+  watchPeer (peerId: string, addresses: string[]): void
+  stop (): Promise<void>
+}
+
+/** What a transport reports to the service. */
+export interface MeshTransportEvents {
+  /** A message from `from` (authenticated by the transport) on `topic`. */
+  message (topic: string, from: string, data: Uint8Array): void
+  /** A peer is connected and known to listen on the control topic: it can be asked to re-announce. */
+  peerReady (peerId: string): void
+  peerDisconnected (peerId: string): void
+}
+
+export type MeshLogLevel = 'debug' | 'info' | 'warn' | 'error'
+export type MeshLogger = (level: MeshLogLevel, message: string) => void
+
+export const consoleMeshLogger: MeshLogger = (level, message) => {
+  if (level !== 'debug') console.error(`[mesh] ${level}: ${message}`)
+}
+
+export interface MeshServiceOptions {
+  /** Window in ms gathering import changes before the listener is called; default 0 (every change at once). */
+  debounceMs?: number
+  /** Grace in ms before a disconnected owner's exports are withdrawn; default LIVENESS_GRACE_MS (400). */
+  livenessGraceMs?: number
+  /** Mean interval in ms between two digests of this owner (anti-entropy); default ANTI_ENTROPY_INTERVAL_MS (5000). */
+  antiEntropyIntervalMs?: number
+}
+
+export interface MeshServiceComponents {
+  model: ScopedModel
+  parameters: MeshParameters
+  listener: ImportListener
+  log?: MeshLogger
+  /** ms clock; default Date.now. */
+  now?: () => number
+}
+
+export type RejectionReason = 'malformed' | OwnershipRejection | 'not-owner' | 'from-self'
+
+/** One import as this agent holds it. */
+export interface HeldExportView {
+  prefix: string
+  instancePath: string
+  component: string
+  peerId: string
+  epoch: number
+  seq: number
+  ageMs: number
+  variables: Record<string, string | null>
+}
+
+/** An agent's current view of the mesh, printable as JSON. */
+export interface MeshView {
+  peerId: string
+  application: string
+  scopedInstancePath: string
+  epoch: number
+  addresses: string[]
+  connectedPeers: string[]
+  interests: string[]
+  announced: Array<{ prefix: string, instancePath: string, component: string, variables: Record<string, string | null> }>
+  held: HeldExportView[]
+  suspects: string[]
+  rejections: Partial<Record<RejectionReason, number>>
+}
+
+/** A running mesh with its view and counters. */
+export interface MeshServiceHandle extends MeshHandle {
+  readonly peerId: string
+  view (): MeshView
+  rejections (): Partial<Record<RejectionReason, number>>
+}
+
+interface Held {
+  owner: string
+  component: string
+  variables: Record<string, string | null>
+  stamp: Stamp
+  receivedAt: number
+}
+
+interface LocalExport {
+  instancePath: string
+  component: string
+  prefix: string
+  variables: Record<string, string | null>
+}
+
+const key = (...parts: string[]): string => parts.join('\u0000')
+
+/**
+ * The mesh service: wire it to a transport with `transportEvents`, then use it as the engine's MeshHandle.
+ * Starts its timers at once; `stop()` stops them and the transport.
+ */
+export class MeshService implements MeshServiceHandle {
+  readonly transportEvents: MeshTransportEvents
+  readonly epoch: number
+  private transport!: MeshTransport
+  private readonly application: string
+  private readonly control: string
+  private readonly log: MeshLogger
+  private readonly now: () => number
+  private readonly debounceMs: number
+  private readonly graceMs: number
+  private readonly antiEntropyMs: number
+  private seq = 0
+  private stopped = false
+
+  /** Our announcements: `prefix\0instancePath` -> exports. */
+  private readonly local = new Map<string, LocalExport>()
+  /** The seq of our last message for each prefix we ever announced (digests carry it). */
+  private readonly localPrefixSeq = new Map<string, number>()
+  private interests = new Set<string>()
+  /** prefix -> exporting instance path -> what we hold. */
+  private readonly held = new Map<string, Map<string, Held>>()
+  /** Last stamp applied per `owner\0instancePath\0prefix`: what is older is stale. */
+  private readonly keyStamps = new Map<string, Stamp>()
+  /** Last stamp applied per `owner\0prefix`, compared with digests to find missed messages. */
+  private readonly ownerPrefixStamps = new Map<string, Stamp>()
+  /** Owners lost, with the timer that withdraws their exports after the grace. */
+  private readonly suspects = new Map<string, NodeJS.Timeout>()
+  private readonly verified = new Map<string, ReturnType<typeof verifyOwnership>>()
+
+  /** What the listener was last told: `prefix\0instancePath` -> JSON of the import. */
+  private readonly reported = new Map<string, string>()
+  private readonly dirty = new Set<string>()
+  private flushTimer: NodeJS.Timeout | undefined
+
+  private readonly pendingTargets = new Set<string>()
+  private readonly pendingReannounce = new Set<string>()
+  private requestTimer: NodeJS.Timeout | undefined
+  private digestTimer: NodeJS.Timeout | undefined
+
+  private readonly rejectionCounts = new Map<RejectionReason, number>()
+  private readonly rejectionLoggedAt = new Map<RejectionReason, number>()
+
+  constructor (private readonly components: MeshServiceComponents, options: MeshServiceOptions = {}) {
+    this.application = components.model.application
+    this.control = controlTopic(this.application)
+    this.log = components.log ?? consoleMeshLogger
+    this.now = components.now ?? Date.now
+    this.debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS
+    this.graceMs = options.livenessGraceMs ?? LIVENESS_GRACE_MS
+    this.antiEntropyMs = options.antiEntropyIntervalMs ?? ANTI_ENTROPY_INTERVAL_MS
+    // Milliseconds since 1970 grow across restarts without a state file, which is all an epoch needs.
+    this.epoch = this.now()
+    this.transportEvents = {
+      message: (topic, from, data) => this.onMessage(topic, from, data),
+      peerReady: peerId => this.onPeerReady(peerId),
+      peerDisconnected: peerId => this.onPeerDisconnected(peerId)
+    }
+  }
+
+  /** Attaches the transport (built with `transportEvents`) and starts the timers. */
+  start (transport: MeshTransport): void {
+    this.transport = transport
+    transport.subscribe(this.control)
+    this.scheduleDigest()
+  }
+
+  get peerId (): string {
+    return this.transport.peerId
+  }
+
+  listenAddresses (): string[] {
+    return this.transport.addresses()
+  }
+
+  // ----------------------------------------------------------------------------------------------- ExportPublisher
+
+  setInterests (prefixes: ReadonlySet<string>): void {
+    if (this.stopped) return
+    const added = [...prefixes].filter(p => !this.interests.has(p))
+    for (const prefix of this.interests) {
+      if (prefixes.has(prefix)) continue
+      this.transport.unsubscribe(exportsTopic(this.application, prefix))
+      // The engine no longer imports this prefix: forget it without calling the listener.
+      for (const path of this.held.get(prefix)?.keys() ?? []) this.reported.delete(key(prefix, path))
+      this.held.delete(prefix)
+    }
+    this.interests = new Set(prefixes)
+    for (const prefix of added) {
+      this.transport.subscribe(exportsTopic(this.application, prefix))
+      for (const entry of this.local.values()) if (entry.prefix === prefix) this.holdLocal(entry)
+    }
+    if (added.length > 0) this.request(added)
+  }
+
+  announce (instancePath: string, component: string, variables: Record<string, string | null>): void {
+    if (this.stopped) return
+    const byPrefix = new Map<string, Record<string, string | null>>()
+    for (const [name, value] of Object.entries(variables)) {
+      const dot = name.indexOf('.')
+      if (dot <= 0) continue
+      const prefix = name.slice(0, dot)
+      byPrefix.set(prefix, { ...byPrefix.get(prefix), [name]: value })
+    }
+    // A prefix the instance announced before but no longer exports is withdrawn.
+    for (const entry of [...this.local.values()]) {
+      if (entry.instancePath === instancePath && !byPrefix.has(entry.prefix)) this.withdrawPrefix(instancePath, entry.prefix)
+    }
+    for (const [prefix, group] of byPrefix) {
+      const entry = { instancePath, component, prefix, variables: group }
+      this.local.set(key(prefix, instancePath), entry)
+      this.publishAnnounce(entry)
+      if (this.interests.has(prefix)) this.holdLocal(entry)
+    }
+  }
+
+  withdraw (instancePath: string): void {
+    if (this.stopped) return
+    for (const entry of [...this.local.values()]) {
+      if (entry.instancePath === instancePath) this.withdrawPrefix(instancePath, entry.prefix)
+    }
+  }
+
+  request (prefixes: Iterable<string>): void {
+    if (this.stopped) return
+    const list = [...new Set(prefixes)]
+    if (list.length === 0) return
+    this.send(this.control, { v: 1, kind: 'request', application: this.application, prefixes: list })
+  }
+
+  async stop (): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    for (const timer of [this.flushTimer, this.requestTimer, this.digestTimer, ...this.suspects.values()]) clearTimeout(timer)
+    this.suspects.clear()
+    await this.transport.stop()
+  }
+
+  // ----------------------------------------------------------------------------------------------- view
+
+  view (): MeshView {
+    const now = this.now()
+    const held: HeldExportView[] = []
+    for (const [prefix, byPath] of this.held) {
+      for (const [instancePath, h] of byPath) {
+        held.push({ prefix, instancePath, component: h.component, peerId: h.owner, ...h.stamp,
+          ageMs: now - h.receivedAt, variables: h.variables })
+      }
+    }
+    return {
+      peerId: this.peerId,
+      application: this.application,
+      scopedInstancePath: this.components.model.scopedInstancePath,
+      epoch: this.epoch,
+      addresses: this.transport.addresses(),
+      connectedPeers: this.transport.connectedPeers(),
+      interests: [...this.interests].sort(),
+      announced: [...this.local.values()].map(e => ({ ...e })),
+      held,
+      suspects: [...this.suspects.keys()],
+      rejections: this.rejections()
+    }
+  }
+
+  rejections (): Partial<Record<RejectionReason, number>> {
+    return Object.fromEntries(this.rejectionCounts)
+  }
+
+  // ----------------------------------------------------------------------------------------------- sending
+
+  private nextStamp (): Stamp {
+    return { epoch: this.epoch, seq: ++this.seq }
+  }
+
+  private publishAnnounce (entry: LocalExport): void {
+    const stamp = this.nextStamp()
+    this.localPrefixSeq.set(entry.prefix, stamp.seq)
+    this.send(exportsTopic(this.application, entry.prefix), {
+      v: 1, kind: 'announce', application: this.application, ...stamp, ...entry,
+      ownership: this.components.parameters.ownership, addresses: this.transport.addresses()
+    })
+  }
+
+  private withdrawPrefix (instancePath: string, prefix: string): void {
+    this.local.delete(key(prefix, instancePath))
+    const stamp = this.nextStamp()
+    this.localPrefixSeq.set(prefix, stamp.seq)
+    this.send(exportsTopic(this.application, prefix), {
+      v: 1, kind: 'withdraw', application: this.application, ...stamp, instancePath, prefix
+    })
+    if (this.interests.has(prefix)) this.release(prefix, instancePath, this.transport.peerId)
+  }
+
+  private send (topic: string, message: MeshMessage): void {
+    this.transport.publish(topic, encodeMeshMessage(message)).catch(err => {
+      if (!this.stopped) this.log('warn', `could not publish a ${message.kind} on ${topic}: ${(err as Error).message}`)
+    })
+  }
+
+  private scheduleDigest (): void {
+    const delay = this.antiEntropyMs * (0.8 + 0.4 * Math.random())
+    this.digestTimer = setTimeout(() => {
+      if (this.stopped) return
+      this.sendDigest()
+      this.scheduleDigest()
+    }, delay)
+    this.digestTimer.unref()
+  }
+
+  private sendDigest (): void {
+    // An agent that never announced anything has nothing to repair.
+    if (this.localPrefixSeq.size === 0) return
+    const prefixes: DigestMessage['prefixes'] = {}
+    for (const [prefix, seq] of this.localPrefixSeq) prefixes[prefix] = { seq, instances: [] }
+    for (const entry of this.local.values()) prefixes[entry.prefix].instances.push(entry.instancePath)
+    this.send(this.control, {
+      v: 1, kind: 'digest', application: this.application, ...this.nextStamp(), prefixes, addresses: this.transport.addresses()
+    })
+  }
+
+  // ----------------------------------------------------------------------------------------------- receiving
+
+  private onMessage (topic: string, from: string, data: Uint8Array): void {
+    if (this.stopped) return
+    if (from === this.transport.peerId) return this.reject('from-self', `a message claiming to come from this agent on ${topic}`)
+    let message: MeshMessage
+    try {
+      message = decodeMeshMessage(data, this.application, topic)
+    } catch (err) {
+      return this.reject('malformed', `from ${from} on ${topic}: ${(err as Error).message}`)
+    }
+    try {
+      switch (message.kind) {
+        case 'announce': return this.onAnnounce(from, message)
+        case 'withdraw': return this.onWithdraw(from, message)
+        case 'request': return this.onRequest(message)
+        case 'digest': return this.onDigest(from, message)
+      }
+    } catch (err) {
+      this.log('error', `failed to handle a ${message.kind} from ${from}: ${(err as Error).stack ?? String(err)}`)
+    }
+  }
+
+  private reject (reason: RejectionReason, detail: string): void {
+    this.rejectionCounts.set(reason, (this.rejectionCounts.get(reason) ?? 0) + 1)
+    const now = this.now()
+    if (now - (this.rejectionLoggedAt.get(reason) ?? -Infinity) < REJECTION_LOG_INTERVAL_MS) return
+    this.rejectionLoggedAt.set(reason, now)
+    this.log('warn', `rejected a mesh message (${reason}, ${this.rejectionCounts.get(reason)} so far): ${detail}`)
+  }
+
+  /** Records `stamp` for the key and the owner's prefix; false when the message is not newer than what we have. */
+  private advance (owner: string, instancePath: string, prefix: string, stamp: Stamp): boolean {
+    const k = key(owner, instancePath, prefix)
+    const known = this.keyStamps.get(k)
+    if (known !== undefined && !isNewer(stamp, known)) return false
+    this.keyStamps.set(k, stamp)
+    const op = key(owner, prefix)
+    const opKnown = this.ownerPrefixStamps.get(op)
+    if (opKnown === undefined || isNewer(stamp, opKnown)) this.ownerPrefixStamps.set(op, stamp)
+    return true
+  }
+
+  private onAnnounce (from: string, m: AnnounceMessage): void {
+    const cacheKey = key(from, m.instancePath, m.ownership.signature, m.ownership.dmPublicKey, m.ownership.scopedInstancePath, m.ownership.peerId, m.ownership.application)
+    let verdict = this.verified.get(cacheKey)
+    if (verdict === undefined) {
+      verdict = verifyOwnership(m.ownership, {
+        senderPeerId: from, application: this.application, instancePath: m.instancePath,
+        trustedDmKeys: this.components.parameters.trustedDmKeys
+      })
+      this.verified.set(cacheKey, verdict)
+    }
+    if (!verdict.ok) return this.reject(verdict.reason, `announce of ${m.instancePath} (${m.prefix}) from ${from}: ${verdict.detail}`)
+    if (!this.interests.has(m.prefix)) return
+    if (!this.advance(from, m.instancePath, m.prefix, m)) return
+    let byPath = this.held.get(m.prefix)
+    if (byPath === undefined) this.held.set(m.prefix, byPath = new Map())
+    byPath.set(m.instancePath, { owner: from, component: m.component, variables: m.variables, stamp: { epoch: m.epoch, seq: m.seq }, receivedAt: this.now() })
+    this.changed(m.prefix, m.instancePath)
+    if (!this.transport.isConnected(from)) {
+      this.transport.watchPeer(from, m.addresses)
+      this.suspect(from)
+    }
+  }
+
+  private onWithdraw (from: string, m: WithdrawMessage): void {
+    if (!this.interests.has(m.prefix)) return
+    const holder = this.held.get(m.prefix)?.get(m.instancePath)
+    // Only the peer we hold the instance from may withdraw it (a forged withdraw only touches the forger's own).
+    if (holder !== undefined && holder.owner !== from) return this.reject('not-owner', `withdraw of ${m.instancePath} from ${from}, held from ${holder.owner}`)
+    if (!this.advance(from, m.instancePath, m.prefix, m)) return
+    this.release(m.prefix, m.instancePath, from)
+  }
+
+  private onRequest (m: RequestMessage): void {
+    if (m.target !== undefined && m.target !== this.transport.peerId) return
+    for (const prefix of m.prefixes) if (this.localPrefixSeq.has(prefix)) this.pendingReannounce.add(prefix)
+    this.scheduleRequests()
+  }
+
+  private onDigest (from: string, m: DigestMessage): void {
+    const missing: string[] = []
+    for (const prefix of this.interests) {
+      const theirs = m.prefixes[prefix]
+      const listed = new Set(theirs?.instances ?? [])
+      // What we hold from this owner but its newer digest no longer lists was withdrawn in a message we missed.
+      for (const [path, h] of this.held.get(prefix) ?? []) {
+        if (h.owner === from && !listed.has(path) && isNewer(m, h.stamp)) this.release(prefix, path, from)
+      }
+      if (theirs === undefined) continue
+      const known = this.ownerPrefixStamps.get(key(from, prefix))
+      if (known === undefined || isNewer({ epoch: m.epoch, seq: theirs.seq }, known)) missing.push(prefix)
+    }
+    if (missing.length > 0) {
+      this.send(this.control, { v: 1, kind: 'request', application: this.application, prefixes: missing, target: from })
+    }
+  }
+
+  // ----------------------------------------------------------------------------------------------- requests
+
+  private onPeerReady (peerId: string): void {
+    if (this.stopped) return
+    const timer = this.suspects.get(peerId)
+    if (timer !== undefined) {
+      clearTimeout(timer)
+      this.suspects.delete(peerId)
+    }
+    // A new or returning peer may own what we import: ask it (gathered with other arrivals).
+    if (this.interests.size > 0) {
+      this.pendingTargets.add(peerId)
+      this.scheduleRequests()
+    }
+  }
+
+  private scheduleRequests (): void {
+    if (this.requestTimer !== undefined) return
+    this.requestTimer = setTimeout(() => {
+      this.requestTimer = undefined
+      if (this.stopped) return
+      for (const prefix of this.pendingReannounce) {
+        for (const entry of this.local.values()) if (entry.prefix === prefix) this.publishAnnounce(entry)
+      }
+      this.pendingReannounce.clear()
+      const targets = [...this.pendingTargets]
+      this.pendingTargets.clear()
+      for (const target of targets) {
+        this.send(this.control, { v: 1, kind: 'request', application: this.application, prefixes: [...this.interests], target })
+      }
+    }, REQUEST_COALESCE_MS)
+  }
+
+  // ----------------------------------------------------------------------------------------------- liveness
+
+  private onPeerDisconnected (peerId: string): void {
+    if (this.stopped || !this.holdsFrom(peerId)) return
+    this.suspect(peerId)
+  }
+
+  private holdsFrom (peerId: string): boolean {
+    for (const byPath of this.held.values()) for (const h of byPath.values()) if (h.owner === peerId) return true
+    return false
+  }
+
+  /** Withdraws the owner's exports after the grace unless it is connected again by then. */
+  private suspect (peerId: string): void {
+    if (this.suspects.has(peerId)) return
+    const timer = setTimeout(() => {
+      this.suspects.delete(peerId)
+      if (this.stopped || this.transport.isConnected(peerId)) return
+      this.log('info', `owner ${peerId} unreachable for ${this.graceMs} ms: withdrawing its exports`)
+      for (const [prefix, byPath] of this.held) {
+        for (const [path, h] of [...byPath]) {
+          if (h.owner !== peerId) continue
+          this.release(prefix, path, peerId)
+          // Forget how far we got with this owner, so its next digest or re-announce restores what it still exports.
+          this.ownerPrefixStamps.delete(key(peerId, prefix))
+        }
+      }
+    }, this.graceMs)
+    this.suspects.set(peerId, timer)
+  }
+
+  // ----------------------------------------------------------------------------------------------- listener
+
+  private holdLocal (entry: LocalExport): void {
+    let byPath = this.held.get(entry.prefix)
+    if (byPath === undefined) this.held.set(entry.prefix, byPath = new Map())
+    byPath.set(entry.instancePath, {
+      owner: this.transport.peerId, component: entry.component, variables: entry.variables,
+      stamp: { epoch: this.epoch, seq: this.seq }, receivedAt: this.now()
+    })
+    this.changed(entry.prefix, entry.instancePath)
+  }
+
+  private release (prefix: string, instancePath: string, owner: string): void {
+    const byPath = this.held.get(prefix)
+    if (byPath?.get(instancePath)?.owner !== owner) return
+    byPath.delete(instancePath)
+    this.changed(prefix, instancePath)
+  }
+
+  private changed (prefix: string, instancePath: string): void {
+    this.dirty.add(key(prefix, instancePath))
+    if (this.debounceMs <= 0) return this.flush()
+    if (this.flushTimer === undefined) this.flushTimer = setTimeout(() => this.flush(), this.debounceMs)
+  }
+
+  /** Tells the listener the difference between what we hold and what it was last told. */
+  private flush (): void {
+    this.flushTimer = undefined
+    const dirty = [...this.dirty]
+    this.dirty.clear()
+    for (const k of dirty) {
+      const [prefix, instancePath] = k.split('\u0000')
+      const h = this.held.get(prefix)?.get(instancePath)
+      const current = h === undefined ? undefined : JSON.stringify([h.component, h.variables])
+      if (current === this.reported.get(k)) continue
+      try {
+        if (h === undefined) {
+          this.reported.delete(k)
+          this.components.listener.importRemoved(prefix, instancePath)
+        } else {
+          this.reported.set(k, current as string)
+          this.components.listener.importAdded(prefix, { instancePath, component: h.component, variables: { ...h.variables } })
+        }
+      } catch (err) {
+        this.log('error', `the import listener failed on ${prefix} of ${instancePath}: ${(err as Error).stack ?? String(err)}`)
+      }
+    }
+  }
+}

@@ -1,0 +1,338 @@
+// The mesh's wire protocol (issue 4): topic names, the versioned messages agents exchange on gossipsub, their
+// validation on receipt, the application's private-network key, and the DM's signature of instance ownership.
+// Pure code: no sockets, no files. Roboconf's semantics (reference §4.2–4.3): announce per prefix, withdraw,
+// request; plus an epoch and sequence number per owner so a stale or reordered message never wins, and a digest
+// (anti-entropy) that lets importers repair what they missed.
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto'
+import type { SignedOwnership } from './messages.js'
+
+export const MESH_MESSAGE_VERSION = 1
+
+/** Largest message accepted on a mesh topic, in bytes (a prefix's exports are a handful of short strings). */
+export const MAX_MESH_MESSAGE_BYTES = 64 * 1024
+/** Longest prefix, instance path, variable name or value accepted, in characters. */
+export const MAX_MESH_STRING_LENGTH = 4096
+/** Most variables in one announcement, prefixes in one request or digest, or instances per digest prefix. */
+export const MAX_MESH_ENTRIES = 1024
+
+// ---------------------------------------------------------------------------------------------------------------
+// Topics
+
+/** Announcements and withdrawals of one prefix's exports: importers of that prefix subscribe. */
+export function exportsTopic (application: string, prefix: string): string {
+  return `/meshconf/${MESH_MESSAGE_VERSION}/${encodeURIComponent(application)}/exports/${encodeURIComponent(prefix)}`
+}
+
+/** Requests and digests of an application: every agent of the application subscribes. */
+export function controlTopic (application: string): string {
+  return `/meshconf/${MESH_MESSAGE_VERSION}/${encodeURIComponent(application)}/control`
+}
+
+/** The prefix of an exports topic of `application`, or undefined for any other topic. */
+export function prefixOfExportsTopic (application: string, topic: string): string | undefined {
+  const head = exportsTopic(application, '')
+  if (!topic.startsWith(head) || topic.length === head.length) return undefined
+  try {
+    return decodeURIComponent(topic.slice(head.length))
+  } catch {
+    return undefined
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Messages
+
+/** An owner's position in its own history: `epoch` grows at every restart, `seq` at every message it sends. */
+export interface Stamp { epoch: number, seq: number }
+
+/** The exports of one started instance for one prefix (Roboconf's MsgCmdAddImport). */
+export interface AnnounceMessage extends Stamp {
+  v: 1
+  kind: 'announce'
+  application: string
+  instancePath: string
+  component: string
+  prefix: string
+  /** Every `prefix.*` variable of the instance -> value. */
+  variables: Record<string, string | null>
+  /** The DM's signature that the sender owns the scoped instance holding `instancePath`. */
+  ownership: SignedOwnership
+  /** Where importers can dial the owner (multiaddrs with /p2p/), to watch its liveness directly. */
+  addresses: string[]
+}
+
+/** The exports of one instance for one prefix are gone (MsgCmdRemoveImport). */
+export interface WithdrawMessage extends Stamp {
+  v: 1
+  kind: 'withdraw'
+  application: string
+  instancePath: string
+  prefix: string
+}
+
+/** Owners of these prefixes re-announce (MsgCmdRequestImport); only `target` answers when set. */
+export interface RequestMessage {
+  v: 1
+  kind: 'request'
+  application: string
+  prefixes: string[]
+  target?: string
+}
+
+/** What an owner currently announces, sent periodically so importers repair missed messages (anti-entropy). */
+export interface DigestMessage extends Stamp {
+  v: 1
+  kind: 'digest'
+  application: string
+  /** prefix -> the seq of the owner's last message for that prefix and the instances it currently announces. */
+  prefixes: Record<string, { seq: number, instances: string[] }>
+  addresses: string[]
+}
+
+export type MeshMessage = AnnounceMessage | WithdrawMessage | RequestMessage | DigestMessage
+
+/** True when stamp `a` is strictly newer than stamp `b` (epoch first, then seq). */
+export function isNewer (a: Stamp, b: Stamp): boolean {
+  return a.epoch > b.epoch || (a.epoch === b.epoch && a.seq > b.seq)
+}
+
+/** A message received on a mesh topic failed validation. */
+export class MeshMessageError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'MeshMessageError'
+  }
+}
+
+export function encodeMeshMessage (message: MeshMessage): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(message))
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * Decodes and validates a message received on `topic` of `application`: JSON, known version and kind, every
+ * field of the right type and size, and the topic matching the kind (and the prefix, for exports topics).
+ * Throws MeshMessageError saying what is wrong.
+ */
+export function decodeMeshMessage (bytes: Uint8Array, application: string, topic: string): MeshMessage {
+  if (bytes.byteLength > MAX_MESH_MESSAGE_BYTES) {
+    throw new MeshMessageError(`message of ${bytes.byteLength} bytes exceeds ${MAX_MESH_MESSAGE_BYTES} bytes`)
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(decoder.decode(bytes))
+  } catch (err) {
+    throw new MeshMessageError(`not UTF-8 JSON: ${(err as Error).message}`)
+  }
+  const m = object(raw, 'message')
+  if (m.v !== MESH_MESSAGE_VERSION) {
+    throw new MeshMessageError(`unknown version ${JSON.stringify(m.v)}: this agent speaks version ${MESH_MESSAGE_VERSION}`)
+  }
+  if (m.application !== application) {
+    throw new MeshMessageError(`application ${JSON.stringify(m.application)} is not ${JSON.stringify(application)}`)
+  }
+  const topicPrefix = prefixOfExportsTopic(application, topic)
+  const onControl = topic === controlTopic(application)
+  if (topicPrefix === undefined && !onControl) throw new MeshMessageError(`topic ${topic} is not a mesh topic of ${application}`)
+  switch (m.kind) {
+    case 'announce':
+    case 'withdraw': {
+      const prefix = str(m.prefix, 'prefix')
+      if (topicPrefix !== prefix) throw new MeshMessageError(`${m.kind} of prefix ${prefix} arrived on topic ${topic}`)
+      const instancePath = path(m.instancePath, 'instancePath')
+      const stamp = { epoch: count(m.epoch, 'epoch'), seq: count(m.seq, 'seq') }
+      if (m.kind === 'withdraw') return { v: 1, kind: 'withdraw', application, instancePath, prefix, ...stamp }
+      const variables = record(m.variables, 'variables', (value, name) => {
+        if (!name.startsWith(`${prefix}.`)) throw new MeshMessageError(`variable ${name} does not belong to prefix ${prefix}`)
+        return value === null ? null : str(value, `variables.${name}`)
+      })
+      return {
+        v: 1, kind: 'announce', application, instancePath, prefix, ...stamp, variables,
+        component: str(m.component, 'component'),
+        ownership: ownership(m.ownership),
+        addresses: list(m.addresses, 'addresses', str)
+      }
+    }
+    case 'request': {
+      if (!onControl) throw new MeshMessageError(`request arrived on topic ${topic}, not the control topic`)
+      const prefixes = list(m.prefixes, 'prefixes', str)
+      return m.target === undefined
+        ? { v: 1, kind: 'request', application, prefixes }
+        : { v: 1, kind: 'request', application, prefixes, target: str(m.target, 'target') }
+    }
+    case 'digest': {
+      if (!onControl) throw new MeshMessageError(`digest arrived on topic ${topic}, not the control topic`)
+      const prefixes = record(m.prefixes, 'prefixes', (value, prefix) => {
+        const entry = object(value, `prefixes.${prefix}`)
+        return { seq: count(entry.seq, `prefixes.${prefix}.seq`), instances: list(entry.instances, `prefixes.${prefix}.instances`, path) }
+      })
+      return {
+        v: 1, kind: 'digest', application, epoch: count(m.epoch, 'epoch'), seq: count(m.seq, 'seq'), prefixes,
+        addresses: list(m.addresses, 'addresses', str)
+      }
+    }
+    default:
+      throw new MeshMessageError(`unknown kind ${JSON.stringify(m.kind)}: expected announce, withdraw, request or digest`)
+  }
+}
+
+function object (value: unknown, what: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new MeshMessageError(`${what} is not an object`)
+  return value as Record<string, unknown>
+}
+
+function str (value: unknown, what: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_MESH_STRING_LENGTH) {
+    throw new MeshMessageError(`${what} is not a string of 1 to ${MAX_MESH_STRING_LENGTH} characters`)
+  }
+  return value
+}
+
+function path (value: unknown, what: string): string {
+  const p = str(value, what)
+  if (!p.startsWith('/') || p.endsWith('/') || p.includes('//')) throw new MeshMessageError(`${what} ${JSON.stringify(p)} is not an instance path like /VM 1/Tomcat`)
+  return p
+}
+
+function count (value: unknown, what: string): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 0) throw new MeshMessageError(`${what} is not a non-negative integer`)
+  return value as number
+}
+
+function list<T> (value: unknown, what: string, item: (v: unknown, what: string) => T): T[] {
+  if (!Array.isArray(value) || value.length > MAX_MESH_ENTRIES) throw new MeshMessageError(`${what} is not a list of at most ${MAX_MESH_ENTRIES} entries`)
+  return value.map((v, i) => item(v, `${what}[${i}]`))
+}
+
+function record<T> (value: unknown, what: string, entry: (v: unknown, key: string) => T): Record<string, T> {
+  const o = object(value, what)
+  const keys = Object.keys(o)
+  if (keys.length > MAX_MESH_ENTRIES) throw new MeshMessageError(`${what} has more than ${MAX_MESH_ENTRIES} entries`)
+  const out: Record<string, T> = Object.create(null)
+  for (const key of keys) {
+    if (key.length === 0 || key.length > MAX_MESH_STRING_LENGTH) throw new MeshMessageError(`${what} has a key of ${key.length} characters`)
+    out[key] = entry(o[key], key)
+  }
+  return { ...out }
+}
+
+function ownership (value: unknown): SignedOwnership {
+  const o = object(value, 'ownership')
+  return {
+    peerId: str(o.peerId, 'ownership.peerId'),
+    application: str(o.application, 'ownership.application'),
+    scopedInstancePath: path(o.scopedInstancePath, 'ownership.scopedInstancePath'),
+    dmPublicKey: str(o.dmPublicKey, 'ownership.dmPublicKey'),
+    signature: str(o.signature, 'ownership.signature')
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Private network key (libp2p pnet)
+
+const PNET_KEY_HEADER = '/key/swarm/psk/1.0.0/\n/base16/\n'
+
+/** A fresh private-network key for one application, in libp2p's `/key/swarm/psk/1.0.0/` text format. */
+export function generatePnetKey (): string {
+  return PNET_KEY_HEADER + randomBytes(32).toString('hex')
+}
+
+/** The pnet key is not in libp2p's `/key/swarm/psk/1.0.0/` base16 format. */
+export class InvalidPnetKeyError extends Error {
+  constructor () {
+    super('the mesh pnet key is not a /key/swarm/psk/1.0.0/ base16 key of 64 hex digits: ask the DM for the application model again (it creates the key with generatePnetKey())')
+    this.name = 'InvalidPnetKeyError'
+  }
+}
+
+/** The key as the bytes libp2p's preSharedKey() takes; throws InvalidPnetKeyError when malformed. */
+export function pnetKeyBytes (key: string): Uint8Array {
+  const normalized = key.replace(/\r\n?/g, '\n').trim()
+  if (!normalized.startsWith(PNET_KEY_HEADER) || !/^[0-9a-fA-F]{64}$/.test(normalized.slice(PNET_KEY_HEADER.length))) {
+    throw new InvalidPnetKeyError()
+  }
+  return new TextEncoder().encode(normalized)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Ownership signatures
+
+/** The DM's Ed25519 signing key, serializable as JSON (base64 DER PKCS#8 private key, base64 raw public key). */
+export interface DmSigningKey {
+  privateKey: string
+  publicKey: string
+}
+
+export function createDmSigningKey (): DmSigningKey {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+  return {
+    privateKey: privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'),
+    publicKey: rawPublicKey(publicKey.export({ format: 'jwk' }).x)
+  }
+}
+
+function rawPublicKey (jwkX: string | undefined): string {
+  return Buffer.from(jwkX ?? '', 'base64url').toString('base64')
+}
+
+export interface OwnershipClaim {
+  peerId: string
+  application: string
+  scopedInstancePath: string
+}
+
+function canonicalOwnership (claim: OwnershipClaim): Buffer {
+  return Buffer.from(JSON.stringify(['meshconf-ownership', 1, claim.peerId, claim.application, claim.scopedInstancePath]))
+}
+
+/** The DM signs that `peerId` owns `scopedInstancePath` of `application`. */
+export function signOwnership (dmKey: DmSigningKey, claim: OwnershipClaim): SignedOwnership {
+  const key = createPrivateKey({ key: Buffer.from(dmKey.privateKey, 'base64'), format: 'der', type: 'pkcs8' })
+  return {
+    peerId: claim.peerId,
+    application: claim.application,
+    scopedInstancePath: claim.scopedInstancePath,
+    dmPublicKey: rawPublicKey(createPublicKey(key).export({ format: 'jwk' }).x),
+    signature: sign(null, canonicalOwnership(claim), key).toString('base64')
+  }
+}
+
+export type OwnershipVerdict = { ok: true } | { ok: false, reason: OwnershipRejection, detail: string }
+export type OwnershipRejection = 'untrusted-dm-key' | 'bad-signature' | 'wrong-peer' | 'wrong-application' | 'outside-scope'
+
+/** True when `instancePath` is the scoped instance itself or one of its descendants. */
+export function isWithinScope (scopedInstancePath: string, instancePath: string): boolean {
+  return instancePath === scopedInstancePath || instancePath.startsWith(`${scopedInstancePath}/`)
+}
+
+/**
+ * Checks that an announcement of `instancePath` from `senderPeerId` is backed by `ownership`: signed by a trusted
+ * DM key, for this sender, this application, and a scope that holds the instance.
+ */
+export function verifyOwnership (ownership: SignedOwnership, expected: {
+  senderPeerId: string, application: string, instancePath: string, trustedDmKeys: readonly string[]
+}): OwnershipVerdict {
+  if (!expected.trustedDmKeys.includes(ownership.dmPublicKey)) {
+    return { ok: false, reason: 'untrusted-dm-key', detail: `signed by DM key ${ownership.dmPublicKey}, which this application does not trust` }
+  }
+  if (ownership.peerId !== expected.senderPeerId) {
+    return { ok: false, reason: 'wrong-peer', detail: `ownership of peer ${ownership.peerId} sent by peer ${expected.senderPeerId}` }
+  }
+  if (ownership.application !== expected.application) {
+    return { ok: false, reason: 'wrong-application', detail: `ownership for application ${ownership.application}` }
+  }
+  if (!isWithinScope(ownership.scopedInstancePath, expected.instancePath)) {
+    return { ok: false, reason: 'outside-scope', detail: `${expected.instancePath} is outside the sender's scope ${ownership.scopedInstancePath}` }
+  }
+  let valid = false
+  try {
+    const publicKey = createPublicKey({
+      key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(ownership.dmPublicKey, 'base64').toString('base64url') }, format: 'jwk'
+    })
+    valid = verify(null, canonicalOwnership(ownership), publicKey, Buffer.from(ownership.signature, 'base64'))
+  } catch {
+    valid = false
+  }
+  return valid ? { ok: true } : { ok: false, reason: 'bad-signature', detail: 'the DM signature does not match the ownership claim' }
+}

@@ -1,0 +1,246 @@
+// The mesh contract (ExportPublisher / ImportListener / MeshHandle), run over both implementations: real libp2p
+// nodes on loopback in this process, and the in-memory hub. No DM, no RabbitMQ.
+import test from 'ava'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createMemoryMeshHub } from '../agent/mesh/memory.js'
+import { startLibp2pMesh } from '../agent/mesh/libp2p.js'
+import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
+import { ImportRecorder } from '../agent/mesh/recorder.js'
+import type { MeshServiceHandle, MeshServiceOptions } from '../agent/mesh/service.js'
+import { createMeshApp, type MeshApp } from '../simulations/bench/mesh-app.js'
+
+type Child = 'MySQL' | 'Tomcat' | 'Apache'
+
+interface Network {
+  app: MeshApp
+  start (vm: string, child: Child, recorder: ImportRecorder, options?: MeshServiceOptions): Promise<MeshServiceHandle>
+  close (): Promise<void>
+}
+
+const quiet = (): void => {}
+
+async function memoryNetwork (): Promise<Network> {
+  const hub = createMemoryMeshHub()
+  const app = createMeshApp()
+  const started: MeshServiceHandle[] = []
+  return {
+    app,
+    async start (vm, child, recorder, options = {}) {
+      const { model, parameters } = app.agent(vm, child, `memory-${vm}`)
+      const mesh = await hub.factory({ ...options, log: quiet })(model, parameters, recorder) as MeshServiceHandle
+      started.push(mesh)
+      return mesh
+    },
+    async close () { await Promise.all(started.map(async m => { await m.stop() })) }
+  }
+}
+
+async function libp2pNetwork (): Promise<Network> {
+  const dir = await mkdtemp(join(tmpdir(), 'meshconf-contract-'))
+  const app = createMeshApp()
+  const started: MeshServiceHandle[] = []
+  return {
+    app,
+    async start (vm, child, recorder, options = {}) {
+      const stateDir = join(dir, vm)
+      const identity = await loadOrCreatePeerIdentity(stateDir)
+      const bootstrap = started.flatMap(m => m.listenAddresses())
+      const { model, parameters } = app.agent(vm, child, identity.peerId, bootstrap)
+      const mesh = await startLibp2pMesh(model, parameters, recorder, { ...options, stateDir, privateKey: identity.privateKey, log: quiet })
+      started.push(mesh)
+      return mesh
+    },
+    async close () {
+      await Promise.all(started.map(async m => { await m.stop() }))
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+const implementations: Array<[string, () => Promise<Network>]> = [['memory', memoryNetwork], ['libp2p', libp2pNetwork]]
+
+/** A stand-in for the engine: starts its instance (announces) while every import it needs is present. */
+function chainAgent (path: string, component: Child, exports: Record<string, string>, needs?: string): {
+  recorder: ImportRecorder, bind: (mesh: MeshServiceHandle) => void
+} {
+  let mesh: MeshServiceHandle | undefined
+  let started = false
+  const react = (): void => {
+    if (mesh === undefined) return
+    const ready = needs === undefined || Object.keys(recorder.imports(needs)).length > 0
+    if (ready && !started) mesh.announce(path, component, exports)
+    if (!ready && started) mesh.withdraw(path)
+    started = ready
+  }
+  const recorder = new ImportRecorder(react)
+  return {
+    recorder,
+    bind: m => {
+      mesh = m
+      if (needs !== undefined) m.setInterests(new Set([needs]))
+      react()
+    }
+  }
+}
+
+for (const [name, makeNetwork] of implementations) {
+  test(`${name}: chain reaction MySQL -> Tomcat -> Apache, then back down when MySQL stops`, async t => {
+    const net = await makeNetwork()
+    t.teardown(async () => { await net.close() })
+    const apache = chainAgent('/Apache VM/Apache', 'Apache', { 'Apache.ip': '127.0.0.3', 'Apache.port': '80' }, 'Tomcat')
+    const tomcat = chainAgent('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2', 'Tomcat.portAJP': '8009' }, 'MySQL')
+    const mysql = chainAgent('/MySQL VM/MySQL', 'MySQL', { 'MySQL.ip': '127.0.0.1', 'MySQL.port': '3306' })
+    apache.bind(await net.start('Apache VM', 'Apache', apache.recorder))
+    tomcat.bind(await net.start('Tomcat VM 1', 'Tomcat', tomcat.recorder))
+    const mysqlMesh = await net.start('MySQL VM', 'MySQL', mysql.recorder)
+    mysql.bind(mysqlMesh)
+
+    await apache.recorder.waitFor('Tomcat import at Apache', () => '/Tomcat VM 1/Tomcat' in apache.recorder.imports('Tomcat'))
+    t.deepEqual(tomcat.recorder.imports('MySQL'), { '/MySQL VM/MySQL': { 'MySQL.ip': '127.0.0.1', 'MySQL.port': '3306' } })
+    t.deepEqual(apache.recorder.imports('Tomcat'), { '/Tomcat VM 1/Tomcat': { 'Tomcat.ip': '127.0.0.2', 'Tomcat.portAJP': '8009' } })
+    const added = apache.recorder.events.find(e => e.kind === 'added')
+    t.is(added?.kind === 'added' ? added.exported.component : undefined, 'Tomcat')
+
+    mysqlMesh.withdraw('/MySQL VM/MySQL')
+    await apache.recorder.waitFor('Tomcat withdrawn at Apache', () => Object.keys(apache.recorder.imports('Tomcat')).length === 0)
+    t.deepEqual(tomcat.recorder.imports('MySQL'), {})
+    t.deepEqual(apache.recorder.events.map(e => e.kind), ['added', 'removed'])
+  })
+
+  test(`${name}: a Tomcat added late resolves MySQL and reaches Apache; removed, it leaves Apache`, async t => {
+    const net = await makeNetwork()
+    t.teardown(async () => { await net.close() })
+    const apache = chainAgent('/Apache VM/Apache', 'Apache', { 'Apache.ip': '127.0.0.3' }, 'Tomcat')
+    const tomcat1 = chainAgent('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2' }, 'MySQL')
+    const mysql = chainAgent('/MySQL VM/MySQL', 'MySQL', { 'MySQL.ip': '127.0.0.1' })
+    mysql.bind(await net.start('MySQL VM', 'MySQL', mysql.recorder))
+    tomcat1.bind(await net.start('Tomcat VM 1', 'Tomcat', tomcat1.recorder))
+    apache.bind(await net.start('Apache VM', 'Apache', apache.recorder))
+    await apache.recorder.waitFor('Tomcat 1 at Apache', () => Object.keys(apache.recorder.imports('Tomcat')).length === 1)
+
+    // The late joiner asks for MySQL when its interests are set, and Apache hears its announcement.
+    const tomcat2 = chainAgent('/Tomcat VM 2/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.4' }, 'MySQL')
+    const tomcat2Mesh = await net.start('Tomcat VM 2', 'Tomcat', tomcat2.recorder)
+    tomcat2.bind(tomcat2Mesh)
+    await apache.recorder.waitFor('Tomcat 2 at Apache', () => Object.keys(apache.recorder.imports('Tomcat')).length === 2)
+    t.deepEqual(tomcat2.recorder.imports('MySQL'), { '/MySQL VM/MySQL': { 'MySQL.ip': '127.0.0.1' } })
+    t.deepEqual(apache.recorder.imports('Tomcat')['/Tomcat VM 2/Tomcat'], { 'Tomcat.ip': '127.0.0.4' })
+
+    // Removed: its agent withdraws, then goes away.
+    tomcat2Mesh.withdraw('/Tomcat VM 2/Tomcat')
+    await tomcat2Mesh.stop()
+    await apache.recorder.waitFor('Tomcat 2 gone from Apache', () => Object.keys(apache.recorder.imports('Tomcat')).length === 1)
+    t.deepEqual(Object.keys(apache.recorder.imports('Tomcat')), ['/Tomcat VM 1/Tomcat'])
+  })
+
+  test(`${name}: an agent that stops without withdrawing has its exports withdrawn after the grace`, async t => {
+    const net = await makeNetwork()
+    t.teardown(async () => { await net.close() })
+    const apache = chainAgent('/Apache VM/Apache', 'Apache', { 'Apache.ip': '127.0.0.3' }, 'Tomcat')
+    apache.bind(await net.start('Apache VM', 'Apache', apache.recorder))
+    const tomcatMesh = await net.start('Tomcat VM 1', 'Tomcat', new ImportRecorder())
+    tomcatMesh.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2' })
+    await apache.recorder.waitFor('Tomcat at Apache', () => Object.keys(apache.recorder.imports('Tomcat')).length === 1)
+    await tomcatMesh.stop()
+    await apache.recorder.waitFor('Tomcat withdrawn', () => Object.keys(apache.recorder.imports('Tomcat')).length === 0)
+    t.deepEqual(apache.recorder.events.map(e => e.kind), ['added', 'removed'])
+  })
+
+  test(`${name}: a changed export reaches importers; a same-valued re-announce does not run update again`, async t => {
+    const net = await makeNetwork()
+    t.teardown(async () => { await net.close() })
+    const apache = new ImportRecorder()
+    const apacheMesh = await net.start('Apache VM', 'Apache', apache)
+    apacheMesh.setInterests(new Set(['Tomcat']))
+    const tomcat = await net.start('Tomcat VM 1', 'Tomcat', new ImportRecorder())
+    tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2', 'Tomcat.portAJP': '8009' })
+    await apache.waitFor('first value', () => apache.imports('Tomcat')['/Tomcat VM 1/Tomcat']?.['Tomcat.portAJP'] === '8009')
+    tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2', 'Tomcat.portAJP': '8009' })
+    tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2', 'Tomcat.portAJP': '9009' })
+    await apache.waitFor('second value', () => apache.imports('Tomcat')['/Tomcat VM 1/Tomcat']?.['Tomcat.portAJP'] === '9009')
+    t.is(apache.events.length, 2)
+    // The owner's view lists what it announces; the importer's lists what it holds, from whom.
+    t.deepEqual(tomcat.view().announced.map(a => a.prefix), ['Tomcat'])
+    const held = apacheMesh.view().held
+    t.is(held.length, 1)
+    t.is(held[0].peerId, tomcat.peerId)
+    t.true(held[0].ageMs >= 0)
+    t.notThrows(() => JSON.stringify(apacheMesh.view()))
+  })
+
+  test(`${name}: an instance hosted by the importing agent itself is imported without the network`, async t => {
+    const net = await makeNetwork()
+    t.teardown(async () => { await net.close() })
+    const recorder = new ImportRecorder()
+    const mesh = await net.start('Tomcat VM 1', 'Tomcat', recorder)
+    mesh.announce('/Tomcat VM 1/MySQL', 'MySQL', { 'MySQL.ip': '127.0.0.2' })
+    mesh.setInterests(new Set(['MySQL']))
+    await recorder.waitFor('own MySQL', () => '/Tomcat VM 1/MySQL' in recorder.imports('MySQL'))
+    mesh.withdraw('/Tomcat VM 1/MySQL')
+    t.deepEqual(recorder.imports('MySQL'), {})
+  })
+
+  test(`${name}: a debounce window coalesces a burst of changes into one update`, async t => {
+    const net = await makeNetwork()
+    t.teardown(async () => { await net.close() })
+    const apache = new ImportRecorder()
+    const apacheMesh = await net.start('Apache VM', 'Apache', apache, { debounceMs: 300 })
+    apacheMesh.setInterests(new Set(['Tomcat']))
+    const tomcat = await net.start('Tomcat VM 1', 'Tomcat', new ImportRecorder())
+    // Wait until the importer is reachable, then send a burst in one tick.
+    tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': 'v0' })
+    await apache.waitFor('first value', () => apache.imports('Tomcat')['/Tomcat VM 1/Tomcat'] !== undefined)
+    const before = apache.events.length
+    for (let i = 1; i <= 5; i++) tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': `v${i}` })
+    await apache.waitFor('last value', () => apache.imports('Tomcat')['/Tomcat VM 1/Tomcat']?.['Tomcat.ip'] === 'v5')
+    t.true(apache.events.length - before < 5, `${apache.events.length - before} updates for 5 changes`)
+  })
+}
+
+test('memory: anti-entropy repairs a lost withdrawal and a lost announcement', async t => {
+  const hub = createMemoryMeshHub()
+  const app = createMeshApp()
+  const apache = new ImportRecorder()
+  const a = app.agent('Apache VM', 'Apache', 'memory-apache')
+  const b = app.agent('Tomcat VM 1', 'Tomcat', 'memory-tomcat')
+  const apacheMesh = await hub.factory({ antiEntropyIntervalMs: 100, log: quiet })(a.model, a.parameters, apache)
+  const tomcatMesh = await hub.factory({ antiEntropyIntervalMs: 100, log: quiet })(b.model, b.parameters, new ImportRecorder())
+  t.teardown(async () => { await Promise.all([apacheMesh.stop(), tomcatMesh.stop()]) })
+  apacheMesh.setInterests(new Set(['Tomcat']))
+  tomcatMesh.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2' })
+  await apache.waitFor('Tomcat', () => Object.keys(apache.imports('Tomcat')).length === 1)
+
+  // Exports topics lose everything: the withdrawal never arrives, only the digest on the control topic does.
+  hub.setLoss((_from, _to, topic) => topic.includes('/exports/'))
+  tomcatMesh.withdraw('/Tomcat VM 1/Tomcat')
+  await apache.waitFor('withdrawal repaired', () => Object.keys(apache.imports('Tomcat')).length === 0)
+
+  tomcatMesh.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.9' })
+  await new Promise(resolve => setTimeout(resolve, 50))
+  t.deepEqual(apache.imports('Tomcat'), {})
+  hub.setLoss(undefined)
+  // The next digest shows a newer seq: Apache asks Tomcat, which re-announces.
+  await apache.waitFor('announcement repaired', () => apache.imports('Tomcat')['/Tomcat VM 1/Tomcat']?.['Tomcat.ip'] === '127.0.0.9')
+  t.is(apache.events.filter(e => e.kind === 'removed').length, 1)
+})
+
+test('memory: a cut-off agent is withdrawn, and its exports come back when it heals', async t => {
+  const hub = createMemoryMeshHub()
+  const app = createMeshApp()
+  const apache = new ImportRecorder()
+  const a = app.agent('Apache VM', 'Apache', 'memory-apache')
+  const b = app.agent('Tomcat VM 1', 'Tomcat', 'memory-tomcat')
+  const apacheMesh = await hub.factory({ log: quiet })(a.model, a.parameters, apache)
+  const tomcatMesh = await hub.factory({ log: quiet })(b.model, b.parameters, new ImportRecorder())
+  t.teardown(async () => { await Promise.all([apacheMesh.stop(), tomcatMesh.stop()]) })
+  apacheMesh.setInterests(new Set(['Tomcat']))
+  tomcatMesh.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2' })
+  await apache.waitFor('Tomcat', () => Object.keys(apache.imports('Tomcat')).length === 1)
+  hub.setReachable('memory-tomcat', false)
+  await apache.waitFor('Tomcat withdrawn', () => Object.keys(apache.imports('Tomcat')).length === 0)
+  hub.setReachable('memory-tomcat', true)
+  await apache.waitFor('Tomcat back', () => Object.keys(apache.imports('Tomcat')).length === 1)
+  t.deepEqual(apache.events.map(e => e.kind), ['added', 'removed', 'added'])
+})
