@@ -4,7 +4,6 @@ import test from 'ava'
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import yauzl from 'yauzl'
 import { ConfigFileError, DEFAULT_DM_URL, InvalidDmUrlError, resolveDmConfig } from '../manager/config.js'
 import { writeZip, zipFolder } from '../manager/commands/app.js'
 import { planLifecycle, UnknownInstanceError } from '../manager/commands/lifecycle.js'
@@ -12,6 +11,7 @@ import { formatModelError, renderInstanceTree } from '../manager/commands/output
 import { carriersOf, nextFreeNames, splitNumberedName } from '../manager/commands/scale.js'
 import type { InstanceNode } from '../manager/client.js'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
+import { readZip } from './cli-helpers.js'
 
 async function tempHome (t: { teardown: (fn: () => Promise<void>) => void }): Promise<string> {
   const home = await mkdtemp(join(tmpdir(), 'meshconf-cli-units-'))
@@ -50,28 +50,6 @@ test('config: a broken config file or URL is a clear error naming what to fix', 
   t.regex(bad.message, /--dm/)
 })
 
-async function unzip (zip: Buffer): Promise<Map<string, string>> {
-  const zipfile = await new Promise<yauzl.ZipFile>((resolve, reject) => {
-    yauzl.fromBuffer(zip, { lazyEntries: true, validateEntrySizes: true }, (err, z) => { err != null ? reject(err) : resolve(z) })
-  })
-  const files = new Map<string, string>()
-  await new Promise<void>((resolve, reject) => {
-    zipfile.on('entry', (entry: yauzl.Entry) => {
-      zipfile.openReadStream(entry, (err, stream) => {
-        if (err != null) { reject(err); return }
-        const chunks: Buffer[] = []
-        stream.on('data', (c: Buffer) => chunks.push(c))
-        stream.on('end', () => { files.set(entry.fileName, Buffer.concat(chunks).toString('utf8')); zipfile.readEntry() })
-        stream.on('error', reject)
-      })
-    })
-    zipfile.on('end', resolve)
-    zipfile.on('error', reject)
-    zipfile.readEntry()
-  })
-  return files
-}
-
 test('zip: a folder zipped in memory reads back identically (names, contents, CRC checked by yauzl)', async t => {
   const folder = await tempHome(t)
   await mkdir(join(folder, 'descriptor'))
@@ -85,12 +63,12 @@ test('zip: a folder zipped in memory reads back identically (names, contents, CR
 
   const zip = await zipFolder(folder)
   t.true(zip.length < big.length / 10, 'entries are deflated')
-  const files = await unzip(zip)
+  const files = await readZip(zip)
   t.deepEqual([...files.keys()], ['descriptor/application.properties', 'graph/Tomcat VM/scripts/déploy.sh', 'graph/empty.txt'])
   t.is(files.get('descriptor/application.properties'), 'name = lamp\nversion = 1.0.0\n')
   t.is(files.get('graph/Tomcat VM/scripts/déploy.sh'), big)
   t.is(files.get('graph/empty.txt'), '')
-  t.is((await unzip(writeZip([]))).size, 0)
+  t.is((await readZip(writeZip([]))).size, 0)
 })
 
 function node (path: string, component: string, status: InstanceStatus, children: InstanceNode[] = []): InstanceNode {

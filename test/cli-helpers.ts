@@ -1,0 +1,210 @@
+// Helpers of the CLI tests: run `meshconf` as a real child process (from the TypeScript sources), and a test
+// double of the DM's REST contract for the cases the real DM cannot produce on demand.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { execa } from 'execa'
+import { WebSocketServer, type WebSocket } from 'ws'
+import yauzl from 'yauzl'
+import type { InstanceNode } from '../manager/client.js'
+import type { InstanceStatus } from '../protocol/lifecycle.js'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const ENTRY = "import { main } from './manager/cli.ts'; process.exitCode = await main(['node', 'meshconf', ...process.argv.slice(1)])"
+
+export interface CliResult { exitCode: number, stdout: string, stderr: string }
+
+/**
+ * Runs the CLI in a child process with HOME set to `home` (so ~/.meshconf/config.json is the test's) and only the
+ * MESHCONF_* variables given in `env`.
+ */
+export async function runCli (args: string[], options: { home: string, env?: Record<string, string>, timeoutMs?: number }): Promise<CliResult> {
+  const env: Record<string, string> = { ...process.env as Record<string, string>, HOME: options.home, NO_COLOR: '1', ...options.env }
+  if (options.env?.MESHCONF_DM === undefined) delete env.MESHCONF_DM
+  if (options.env?.MESHCONF_TOKEN === undefined) delete env.MESHCONF_TOKEN
+  const result = await execa('node', ['--import=tsx', '--input-type=module', '-e', ENTRY, '--', ...args], {
+    cwd: ROOT, env, extendEnv: false, reject: false, timeout: options.timeoutMs ?? 60_000, stdin: 'ignore'
+  })
+  return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr }
+}
+
+/** Reads the entry names and text of a ZIP held in memory. */
+export async function readZip (zip: Buffer): Promise<Map<string, string>> {
+  const zipfile = await new Promise<yauzl.ZipFile>((resolve, reject) => {
+    yauzl.fromBuffer(zip, { lazyEntries: true, validateEntrySizes: true }, (err, z) => { err != null ? reject(err) : resolve(z) })
+  })
+  const files = new Map<string, string>()
+  await new Promise<void>((resolve, reject) => {
+    zipfile.on('entry', (entry: yauzl.Entry) => {
+      zipfile.openReadStream(entry, (err, stream) => {
+        if (err != null) { reject(err); return }
+        const chunks: Buffer[] = []
+        stream.on('data', (c: Buffer) => chunks.push(c))
+        stream.on('end', () => { files.set(entry.fileName, Buffer.concat(chunks).toString('utf8')); zipfile.readEntry() })
+        stream.on('error', reject)
+      })
+    })
+    zipfile.on('end', resolve)
+    zipfile.on('error', reject)
+    zipfile.readEntry()
+  })
+  return files
+}
+
+/** What the double received, for assertions. */
+export interface DoubleRequest { method: string, path: string, body?: unknown }
+
+export interface DmDouble {
+  url: string
+  token: string
+  requests: DoubleRequest[]
+  /** Instance trees by application. */
+  trees: Map<string, InstanceNode[]>
+  /** Components whose instances go to PROBLEM instead of starting. */
+  failing: Set<string>
+  close: () => Promise<void>
+}
+
+/**
+ * A test double of the DM's REST contract, used where the real DM cannot produce the case on demand (an instance
+ * going to PROBLEM, exact transition timing). States move through DEPLOYING/STARTING/... with events, every
+ * STEP_MS milliseconds, like the real life cycle.
+ */
+export async function startDmDouble (initial: Record<string, InstanceNode[]>): Promise<DmDouble> {
+  const STEP_MS = 30
+  const token = `double-${Math.random().toString(36).slice(2)}`
+  const trees = new Map(Object.entries(structuredClone(initial)))
+  const requests: DoubleRequest[] = []
+  const failing = new Set<string>()
+  const sockets = new Set<{ socket: WebSocket, application?: string }>()
+
+  const flatten = (nodes: InstanceNode[]): InstanceNode[] => nodes.flatMap(n => [n, ...flatten(n.children)])
+  const emit = (application: string, node: InstanceNode, status: InstanceStatus): void => {
+    node.status = status
+    const event = JSON.stringify({ type: 'instance', application, path: node.path, status, at: new Date().toISOString() })
+    for (const s of sockets) if (s.application === undefined || s.application === application) s.socket.send(event)
+  }
+  const walk = (application: string, node: InstanceNode, steps: InstanceStatus[]): void => {
+    steps.forEach((status, i) => setTimeout(() => {
+      if (status === 'DEPLOYED_STARTED' && failing.has(node.component)) {
+        node.data['last.problem'] = `${node.component} start.sh exited with 1`
+        emit(application, node, 'PROBLEM')
+      } else if (node.status !== 'PROBLEM') emit(application, node, status)
+    }, STEP_MS * (i + 1)))
+  }
+  const changeState = (application: string, node: InstanceNode, state: InstanceStatus): void => {
+    if (state === 'DEPLOYED_STARTED') walk(application, node, node.status === 'NOT_DEPLOYED' ? ['DEPLOYING', 'STARTING', 'DEPLOYED_STARTED'] : ['STARTING', 'DEPLOYED_STARTED'])
+    else if (state === 'DEPLOYED_STOPPED') walk(application, node, node.status === 'NOT_DEPLOYED' ? ['DEPLOYING', 'DEPLOYED_STOPPED'] : ['STOPPING', 'DEPLOYED_STOPPED'])
+    else for (const n of flatten([node])) walk(application, n, ['UNDEPLOYING', 'NOT_DEPLOYED'])
+  }
+
+  const send = (res: ServerResponse, status: number, body?: unknown): void => {
+    res.writeHead(status, body === undefined ? {} : { 'content-type': 'application/json' })
+    res.end(body === undefined ? undefined : JSON.stringify(body))
+  }
+  const fail = (res: ServerResponse, status: number, code: string, message: string, details?: unknown[]): void => {
+    send(res, status, { error: { code, message, ...(details !== undefined ? { details } : {}) } })
+  }
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://double')
+    const chunks: Buffer[] = []
+    for await (const c of req) chunks.push(c as Buffer)
+    const raw = Buffer.concat(chunks)
+    const json = req.headers['content-type'] === 'application/json' && raw.length > 0 ? JSON.parse(raw.toString()) : undefined
+    requests.push({ method: req.method ?? '', path: url.pathname + url.search, body: json })
+    if (req.headers.authorization !== `Bearer ${token}`) { fail(res, 401, 'REST_UNAUTHORIZED', 'missing or wrong token'); return }
+
+    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent)
+    const app = parts[2]
+    const tree = app !== undefined ? trees.get(app) : undefined
+    if (req.method === 'POST' && url.pathname === '/api/templates') {
+      const files = await readZip(raw)
+      const descriptor = files.get('descriptor/application.properties') ?? ''
+      const name = /^name\s*[=:]\s*(.+)$/m.exec(descriptor)?.[1].trim()
+      const version = /^version\s*[=:]\s*(.+)$/m.exec(descriptor)?.[1].trim()
+      if (name === undefined || version === undefined) {
+        fail(res, 400, 'REST_INVALID_TEMPLATE', 'the template has severe errors', [
+          { code: 'RM_MISSING_APPLICATION_VERSION', level: 'SEVERE', file: 'descriptor/application.properties', line: 1, message: 'no version' }
+        ])
+        return
+      }
+      send(res, 201, { name, version, errors: [{ code: 'RM_MISSING_APPLICATION_DESC', level: 'WARNING', file: 'descriptor/application.properties', message: 'no description' }] })
+    } else if (req.method === 'POST' && url.pathname === '/api/applications') {
+      trees.set(json.name, structuredClone(initial[json.template.name] ?? []))
+      send(res, 201, { name: json.name, template: json.template, createdAt: new Date().toISOString() })
+    } else if (req.method === 'GET' && url.pathname === '/api/applications') {
+      send(res, 200, [...trees.keys()].map(name => ({ name, template: { name, version: '1.0.0' }, description: '' })))
+    } else if (tree === undefined) {
+      fail(res, 404, 'REST_APPLICATION_NOT_FOUND', `no application ${app}`)
+    } else if (req.method === 'GET' && parts.length === 3) {
+      send(res, 200, { name: app, template: { name: app, version: '1.0.0' }, instances: tree })
+    } else if (req.method === 'GET' && parts[3] === 'instances') {
+      send(res, 200, tree)
+    } else if (req.method === 'POST' && parts[3] === 'instances' && parts[4] === 'state') {
+      const node = flatten(tree).find(n => n.path === json.path)
+      if (node === undefined) { fail(res, 404, 'REST_INSTANCE_NOT_FOUND', `no instance ${json.path}`); return }
+      changeState(app, node, json.state)
+      send(res, 202, {})
+    } else if (req.method === 'POST' && parts[3] === 'actions') {
+      const scope = json.path !== undefined ? flatten(tree).filter(n => n.path === json.path) : tree
+      const nodes = flatten(scope)
+      if (json.action === 'deploy-and-start-all') for (const n of nodes) changeState(app, n, 'DEPLOYED_STARTED')
+      else if (json.action === 'stop-all') for (const n of nodes.filter(n => n.path.split('/').length > 2)) changeState(app, n, 'DEPLOYED_STOPPED')
+      else for (const n of nodes) walk(app, n, ['UNDEPLOYING', 'NOT_DEPLOYED'])
+      send(res, 202, {})
+    } else if (req.method === 'POST' && parts[3] === 'instances' && parts[4] === 'replicate') {
+      const model = tree.find(n => n.path === json.path)
+      if (model === undefined) { fail(res, 404, 'REST_INSTANCE_NOT_FOUND', `no root instance ${json.path}`); return }
+      const copy = (n: InstanceNode, path: string, name: string): InstanceNode =>
+        ({ ...n, name, path, status: 'NOT_DEPLOYED', data: {}, children: n.children.map(c => copy(c, `${path}/${c.name}`, c.name)) })
+      const root = copy(model, `/${json.newName}`, json.newName)
+      tree.push(root)
+      send(res, 201, root)
+    } else if (req.method === 'DELETE' && parts[3] === 'instances') {
+      const path = url.searchParams.get('path') ?? ''
+      const node = flatten(tree).find(n => n.path === path)
+      if (node === undefined) { fail(res, 404, 'REST_INSTANCE_NOT_FOUND', `no instance ${path}`); return }
+      if (flatten([node]).some(n => n.status !== 'NOT_DEPLOYED')) { fail(res, 409, 'REST_INSTANCE_DEPLOYED', `${path} is deployed`); return }
+      const remove = (nodes: InstanceNode[]): InstanceNode[] => nodes.filter(n => n.path !== path).map(n => ({ ...n, children: remove(n.children) }))
+      trees.set(app, remove(tree))
+      send(res, 204)
+    } else {
+      fail(res, 404, 'REST_NOT_FOUND', `${req.method} ${url.pathname} is not part of the double`)
+    }
+  }
+
+  const server: Server = createServer((req, res) => { handle(req, res).catch(err => { fail(res, 500, 'REST_INTERNAL', String(err)) }) })
+  const wss = new WebSocketServer({ noServer: true })
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url ?? '/', 'http://double')
+    if (url.pathname !== '/api/events' || req.headers.authorization !== `Bearer ${token}`) {
+      socket.end('HTTP/1.1 401 Unauthorized\r\n\r\n')
+      return
+    }
+    wss.handleUpgrade(req, socket, head, ws => {
+      const entry = { socket: ws, application: url.searchParams.get('application') ?? undefined }
+      sockets.add(entry)
+      ws.on('close', () => sockets.delete(entry))
+    })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    token,
+    requests,
+    trees,
+    failing,
+    close: async () => {
+      for (const s of sockets) s.socket.terminate()
+      wss.close()
+      server.closeAllConnections()
+      await new Promise<void>(resolve => server.close(() => resolve()))
+    }
+  }
+}
+
+export function instance (path: string, component: string, status: InstanceStatus = 'NOT_DEPLOYED', children: InstanceNode[] = []): InstanceNode {
+  return { name: path.slice(path.lastIndexOf('/') + 1), path, component, status, data: {}, children }
+}
