@@ -19,3 +19,28 @@ export const REQUESTABLE_STATUSES: ReadonlySet<InstanceStatus> = new Set<Instanc
 export function isInstanceStatus (value: unknown): value is InstanceStatus {
   return typeof value === 'string' && (INSTANCE_STATUSES as readonly string[]).includes(value)
 }
+
+/** A step of the agent's life cycle (reference §3.2). `markStopped` changes the state without a plug-in call. */
+export type LifecycleAction = 'deploy' | 'start' | 'stop' | 'undeploy' | 'markStopped'
+
+/**
+ * The steps the agent runs when `requested` is asked of a non-scoped instance that is `current` (the table of
+ * reference §3.2). An empty list means "already there, nothing to do"; `ignored` means the current state accepts no
+ * request (an action is in progress, or PROBLEM).
+ */
+export function plannedActions (current: InstanceStatus, requested: InstanceStatus): LifecycleAction[] | 'ignored' {
+  if (!STABLE_STATUSES.has(current) || !REQUESTABLE_STATUSES.has(requested)) return 'ignored'
+  const table: Record<string, Partial<Record<InstanceStatus, LifecycleAction[]>>> = {
+    NOT_DEPLOYED: { DEPLOYED_STOPPED: ['deploy'], DEPLOYED_STARTED: ['deploy', 'start'], NOT_DEPLOYED: [] },
+    DEPLOYED_STOPPED: { DEPLOYED_STOPPED: [], DEPLOYED_STARTED: ['start'], NOT_DEPLOYED: ['undeploy'] },
+    DEPLOYED_STARTED: { DEPLOYED_STOPPED: ['stop'], DEPLOYED_STARTED: [], NOT_DEPLOYED: ['stop', 'undeploy'] },
+    UNRESOLVED: { DEPLOYED_STOPPED: ['markStopped'], DEPLOYED_STARTED: [], NOT_DEPLOYED: ['undeploy'] },
+    WAITING_FOR_ANCESTOR: { DEPLOYED_STOPPED: ['markStopped'], DEPLOYED_STARTED: ['start'], NOT_DEPLOYED: ['undeploy'] }
+  }
+  return table[current]?.[requested] ?? 'ignored'
+}
+
+/** Parent states under which a child may be deployed (reference §3.2, deploy). */
+export const DEPLOYABLE_UNDER: ReadonlySet<InstanceStatus> = new Set<InstanceStatus>([
+  'DEPLOYED_STARTED', 'DEPLOYED_STOPPED', 'UNRESOLVED', 'WAITING_FOR_ANCESTOR'
+])

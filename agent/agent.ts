@@ -1,0 +1,267 @@
+// The Agent service: takes the DM's messages (through the link), runs them on the life-cycle engine, keeps its local
+// state, starts the mesh once the model is known, and receives the mesh's import changes (ImportListener).
+// Restarted with a saved model, it restores everything and restarts what was started, with no DM.
+import { isInstanceStatus, type InstanceStatus } from '../protocol/lifecycle.js'
+import { DM_MESSAGE_VERSION, type DmToAgentMessage, type Import, type MeshParameters, type RecipeFiles,
+  type ScopedModel } from '../protocol/messages.js'
+import { subtreeTopDown } from './lifecycle/tree.js'
+import { InvalidMessageError, errorMessage } from './errors.js'
+import { LifecycleEngine, type InstanceSummary } from './lifecycle/engine.js'
+import { consoleLogger, type AgentLogger } from './lifecycle/log.js'
+import { createDefaultPlugins, pluginRegistry } from './plugins/index.js'
+import type { Plugin } from './plugins/types.js'
+import type { DmNotifier, ExportPublisher, ImportListener, MeshFactory, MeshHandle } from './ports.js'
+import { AgentStateStore } from './state.js'
+
+export interface AgentComponents {
+  /** Folder of the agent's local state (created if missing). */
+  stateDir: string
+  /** The link to the DM. */
+  notifier: DmNotifier
+  /** Starts the mesh when the model is known. Without it, exports go to `publisher` (tests) or nowhere. */
+  meshFactory?: MeshFactory
+  /** Where exports go when there is no meshFactory (tests record them here). */
+  publisher?: ExportPublisher
+  /** Extra plug-ins; one with the name of a default plug-in replaces it. */
+  plugins?: Plugin[]
+  /** Default: stderr. */
+  log?: AgentLogger
+}
+
+export interface AgentOptions {
+  /** The machine's address, the value of exported `ip` variables. Default: the scoped instance's `ip.address`. */
+  ipAddress?: string
+  /** Timeout of a script or puppet run (ms). Default DEFAULT_RECIPE_TIMEOUT_MS (5 minutes). */
+  recipeTimeoutMs?: number
+}
+
+export interface Agent extends ImportListener {
+  /** Restores the saved state, if any: model, states, imports; starts the mesh and restarts started instances. */
+  start (): Promise<void>
+  /** Waits for running actions, then stops the mesh. */
+  stop (): Promise<void>
+  /**
+   * Takes one DM message. Resolves once the message is accepted and queued: life-cycle actions run in the background
+   * (one at a time per instance), so a slow script never holds the link. Never rejects: bad messages are logged.
+   */
+  handle (message: DmToAgentMessage): Promise<void>
+  /** True while the agent has no model (its heartbeats ask the DM for it). */
+  modelRequired (): boolean
+  /** The mesh's dialable addresses (empty without a mesh). */
+  meshAddresses (): string[]
+  instanceStatus (instancePath: string): InstanceStatus | undefined
+  instances (): InstanceSummary[]
+  importsOf (instancePath: string): Record<string, Import[]>
+  /** The application and scoped instance, once the model is known. */
+  identity (): { application: string, scopedInstancePath: string } | undefined
+  /** Resolves once every queued life-cycle action has run. */
+  settled (): Promise<void>
+}
+
+export function createAgent (components: AgentComponents, options: AgentOptions = {}): Agent {
+  return new AgentService(components, options)
+}
+
+class AgentService implements Agent {
+  private readonly log: AgentLogger
+  private readonly store: AgentStateStore
+  private readonly engine: LifecycleEngine
+  private readonly components: AgentComponents
+  private recipes: Record<string, RecipeFiles> = {}
+  private mesh: MeshHandle | undefined
+  private meshParameters: MeshParameters | undefined
+  /** Problems found while restoring, reported with the scoped instance once the model is known. */
+  private restoreProblems: string[] = []
+
+  constructor (components: AgentComponents, options: AgentOptions) {
+    this.components = components
+    this.log = components.log ?? consoleLogger
+    this.store = new AgentStateStore(components.stateDir)
+    const plugins = pluginRegistry([...createDefaultPlugins({ recipeTimeoutMs: options.recipeTimeoutMs }).values(),
+      ...(components.plugins ?? [])])
+    // The engine publishes through this forwarder: the mesh only exists once the model has arrived.
+    const publisher: ExportPublisher = {
+      setInterests: prefixes => this.publisher()?.setInterests(prefixes),
+      announce: (path, component, variables) => this.publisher()?.announce(path, component, variables),
+      withdraw: path => this.publisher()?.withdraw(path),
+      request: prefixes => this.publisher()?.request(prefixes)
+    }
+    this.engine = new LifecycleEngine({
+      plugins,
+      notifier: components.notifier,
+      publisher,
+      log: this.log,
+      instanceDir: path => this.store.instanceDir(path),
+      recipes: component => this.recipes[component],
+      persist: () => { this.persist() }
+    }, { ipAddress: options.ipAddress })
+  }
+
+  async start (): Promise<void> {
+    const loaded = this.store.load()
+    this.recipes = loaded.recipes
+    for (const problem of loaded.problems) this.log.error(problem.message)
+    this.restoreProblems = loaded.problems.map(p => p.message)
+    if (loaded.state === undefined) return
+    const { model, mesh, imports } = loaded.state
+    this.engine.load(model, imports)
+    this.meshParameters = mesh
+    this.log.info(`restored ${model.application} ${model.scopedInstancePath} from ${this.store.stateDir}`)
+    await this.startMesh(model, mesh)
+    this.engine.activateScopedInstance(this.takeRestoreProblems())
+    this.engine.restoreStates()
+  }
+
+  async stop (): Promise<void> {
+    await this.engine.settled()
+    const mesh = this.mesh
+    this.mesh = undefined
+    if (mesh !== undefined) await mesh.stop()
+  }
+
+  async handle (message: DmToAgentMessage): Promise<void> {
+    try {
+      await this.dispatch(message)
+    } catch (err) {
+      this.log.error(`DM message ${describe(message)} not applied: ${errorMessage(err)}`)
+    }
+  }
+
+  importAdded (prefix: string, exported: Import): void {
+    this.engine.importAdded(prefix, exported)
+  }
+
+  importRemoved (prefix: string, exporterPath: string): void {
+    this.engine.importRemoved(prefix, exporterPath)
+  }
+
+  modelRequired (): boolean {
+    return this.engine.currentModel() === undefined
+  }
+
+  meshAddresses (): string[] {
+    return this.mesh?.listenAddresses() ?? []
+  }
+
+  instanceStatus (instancePath: string): InstanceStatus | undefined {
+    return this.engine.status(instancePath)
+  }
+
+  instances (): InstanceSummary[] {
+    return this.engine.instances()
+  }
+
+  importsOf (instancePath: string): Record<string, Import[]> {
+    return this.engine.importsOf(instancePath)
+  }
+
+  identity (): { application: string, scopedInstancePath: string } | undefined {
+    const model = this.engine.currentModel()
+    return model === undefined ? undefined : { application: model.application, scopedInstancePath: model.scopedInstancePath }
+  }
+
+  settled (): Promise<void> {
+    return this.engine.settled()
+  }
+
+  private async dispatch (message: DmToAgentMessage): Promise<void> {
+    if (typeof message !== 'object' || message === null) throw new InvalidMessageError('not an object')
+    if (message.v !== DM_MESSAGE_VERSION) throw new InvalidMessageError(`version ${String(message.v)}, expected ${DM_MESSAGE_VERSION}`)
+    switch (message.kind) {
+      case 'setScopedInstance':
+        await this.setScopedInstance(message.model, message.mesh, message.recipes)
+        return
+      case 'changeState':
+        if (!isInstanceStatus(message.newState)) throw new InvalidMessageError(`unknown state "${String(message.newState)}"`)
+        this.requireModel(message.kind)
+        this.storeRecipes(message.recipes)
+        void this.engine.requestState(message.instancePath, message.newState)
+        return
+      case 'addInstance':
+        this.requireModel(message.kind)
+        this.storeRecipes(message.recipes)
+        this.engine.addInstance(message.parentPath, message.instance)
+        return
+      case 'removeInstance':
+        this.requireModel(message.kind)
+        void this.engine.removeInstance(message.instancePath)
+        return
+      case 'resendStates':
+        this.engine.resendStates()
+        return
+      case 'resynchronize':
+        this.engine.resynchronize()
+        return
+      default:
+        throw new InvalidMessageError(`unknown kind "${String((message as { kind?: unknown }).kind)}"`)
+    }
+  }
+
+  /** Only the first model is used (reference §1.5 step 5); later ones only bring recipe files. */
+  private async setScopedInstance (model: ScopedModel, mesh: MeshParameters, recipes: Record<string, RecipeFiles>): Promise<void> {
+    if (typeof model?.instance?.path !== 'string' || typeof model.components !== 'object') {
+      throw new InvalidMessageError('setScopedInstance without a usable model')
+    }
+    this.storeRecipes(recipes)
+    if (this.engine.currentModel() !== undefined) {
+      this.log.warn(`model for ${model.scopedInstancePath} received again: this agent keeps the one it has`)
+      return
+    }
+    // What runs here is what this agent deployed: states the DM may carry start from NOT_DEPLOYED.
+    for (const instance of subtreeTopDown(model.instance)) instance.status = 'NOT_DEPLOYED'
+    this.engine.load(model, {})
+    this.meshParameters = mesh
+    this.persist()
+    await this.startMesh(model, mesh)
+    this.engine.activateScopedInstance(this.takeRestoreProblems())
+    this.engine.resendStates()
+  }
+
+  private async startMesh (model: ScopedModel, parameters: MeshParameters): Promise<void> {
+    if (this.components.meshFactory === undefined) return
+    try {
+      this.mesh = await this.components.meshFactory(model, parameters, this)
+    } catch (err) {
+      const problem = `the mesh did not start: ${errorMessage(err)}; imports and exports stay local until the agent restarts`
+      this.log.error(problem)
+      this.restoreProblems.push(problem)
+    }
+  }
+
+  private publisher (): ExportPublisher | undefined {
+    return this.mesh ?? this.components.publisher
+  }
+
+  private storeRecipes (recipes: Record<string, RecipeFiles> | undefined): void {
+    for (const [component, files] of Object.entries(recipes ?? {})) {
+      this.recipes[component] = files
+      this.store.saveRecipes(component, files)
+    }
+  }
+
+  private persist (): void {
+    const model = this.engine.currentModel()
+    if (model === undefined || this.meshParameters === undefined) return
+    try {
+      this.store.save({ version: 1, model, mesh: this.meshParameters, imports: this.engine.importsSnapshot() })
+    } catch (err) {
+      this.log.error(`local state not saved in ${this.store.stateDir}: ${errorMessage(err)}`)
+    }
+  }
+
+  private takeRestoreProblems (): string | undefined {
+    const problems = this.restoreProblems
+    this.restoreProblems = []
+    return problems.length > 0 ? problems.join('; ') : undefined
+  }
+
+  private requireModel (kind: string): void {
+    if (this.engine.currentModel() === undefined) throw new InvalidMessageError(`${kind} before the model (setScopedInstance)`)
+  }
+}
+
+function describe (message: DmToAgentMessage): string {
+  const kind = (message as { kind?: unknown } | null)?.kind
+  return typeof kind === 'string' ? kind : '(no kind)'
+}
+

@@ -1,0 +1,25 @@
+// Constants of the agent's life-cycle engine, plug-ins and local state.
+
+/** How long a recipe process (script, puppet) may run before its whole process group is killed: 5 minutes (ms). */
+export const DEFAULT_RECIPE_TIMEOUT_MS = 5 * 60_000
+
+/** How many trailing stderr lines a failure report carries. */
+export const STDERR_TAIL_LINES = 10
+
+/**
+ * After a recipe process exits, how long to wait for its output pipes to close (ms). A start script that leaves a
+ * daemon behind hands it the pipes; the agent must not wait for that daemon.
+ */
+export const OUTPUT_DRAIN_GRACE_MS = 200
+
+/** File of the agent's state (model, states, imports, mesh parameters) in its state directory. */
+export const STATE_FILE_NAME = 'agent-state.json'
+
+/** Folder of the state directory holding the received recipe files, one JSON file per component. */
+export const RECIPES_FOLDER = 'recipes'
+
+/** Folder of the state directory holding one working folder per instance (recipe files, then what they create). */
+export const INSTANCES_FOLDER = 'instances'
+
+/** Version of the state file's layout; a file with another version is treated as unreadable. */
+export const STATE_FORMAT_VERSION = 1

@@ -1,0 +1,124 @@
+// The agent's local state: its scoped model (with the instances' states), their imports, the mesh parameters and
+// the received recipe files, in its state directory, written atomically (temporary file, fsync, rename), so that an
+// agent killed at any moment finds either the previous or the new state. An unreadable file is kept aside as
+// `<file>.corrupt-<time>` and reported; the agent then starts without it.
+import { closeSync, copyFileSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeSync }
+  from 'node:fs'
+import { join } from 'node:path'
+import type { MeshParameters, RecipeFiles, ScopedModel } from '../protocol/messages.js'
+import { cleanInstancePath } from '../protocol/model/exports.js'
+import { INSTANCES_FOLDER, RECIPES_FOLDER, STATE_FILE_NAME, STATE_FORMAT_VERSION } from './constants.js'
+import { CorruptStateError } from './errors.js'
+import type { ImportsSnapshot } from './lifecycle/engine.js'
+
+export interface SavedAgentState {
+  version: typeof STATE_FORMAT_VERSION
+  model: ScopedModel
+  mesh: MeshParameters
+  imports: ImportsSnapshot
+}
+
+export interface LoadedAgentState {
+  state?: SavedAgentState
+  recipes: Record<string, RecipeFiles>
+  /** What could not be read (each file was kept aside). */
+  problems: CorruptStateError[]
+}
+
+export class AgentStateStore {
+  readonly stateDir: string
+
+  constructor (stateDir: string) {
+    this.stateDir = stateDir
+  }
+
+  /** `<stateDir>/instances/<clean instance path>`: the instance's working folder. */
+  instanceDir (instancePath: string): string {
+    return join(this.stateDir, INSTANCES_FOLDER, cleanInstancePath(instancePath))
+  }
+
+  load (): LoadedAgentState {
+    const problems: CorruptStateError[] = []
+    const state = this.readJson<SavedAgentState>(join(this.stateDir, STATE_FILE_NAME), problems, checkState)
+    const recipes: Record<string, RecipeFiles> = {}
+    let names: string[] = []
+    try {
+      names = readdirSync(join(this.stateDir, RECIPES_FOLDER)).filter(n => n.endsWith('.json'))
+    } catch {
+      // no recipes yet
+    }
+    for (const name of names) {
+      const files = this.readJson<RecipeFiles>(join(this.stateDir, RECIPES_FOLDER, name), problems, checkRecipes)
+      if (files !== undefined) recipes[decodeURIComponent(name.slice(0, -'.json'.length))] = files
+    }
+    return { state, recipes, problems }
+  }
+
+  save (state: SavedAgentState): void {
+    writeAtomically(join(this.stateDir, STATE_FILE_NAME), JSON.stringify(state))
+  }
+
+  saveRecipes (component: string, files: RecipeFiles): void {
+    writeAtomically(join(this.stateDir, RECIPES_FOLDER, `${encodeURIComponent(component)}.json`), JSON.stringify(files))
+  }
+
+  private readJson<T> (file: string, problems: CorruptStateError[], check: (value: unknown) => string | undefined): T | undefined {
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch {
+      return undefined
+    }
+    let reason: string | undefined
+    let value: unknown
+    try {
+      value = JSON.parse(text)
+      reason = check(value)
+    } catch (err) {
+      reason = err instanceof Error ? err.message : String(err)
+    }
+    if (reason === undefined) return value as T
+    const copy = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`
+    copyFileSync(file, copy)
+    problems.push(new CorruptStateError(file, reason, copy))
+    return undefined
+  }
+}
+
+function checkState (value: unknown): string | undefined {
+  const state = value as Partial<SavedAgentState> | null
+  if (typeof state !== 'object' || state === null) return 'not a JSON object'
+  if (state.version !== STATE_FORMAT_VERSION) return `format version ${String(state.version)}, expected ${STATE_FORMAT_VERSION}`
+  const model = state.model
+  if (typeof model !== 'object' || model === null || typeof model.application !== 'string' ||
+    typeof model.components !== 'object' || typeof model.instance?.path !== 'string') return 'no usable model'
+  if (typeof state.mesh !== 'object' || state.mesh === null) return 'no mesh parameters'
+  if (typeof state.imports !== 'object' || state.imports === null) return 'no imports'
+  return undefined
+}
+
+function checkRecipes (value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return 'not a JSON object'
+  return Object.values(value).every(v => typeof v === 'string') ? undefined : 'a file content is not a base64 string'
+}
+
+/** Writes a file so that a crash leaves either the old or the new content. */
+export function writeAtomically (file: string, content: string): void {
+  const dir = join(file, '..')
+  mkdirSync(dir, { recursive: true })
+  const temporary = `${file}.${process.pid}.tmp`
+  const fd = openSync(temporary, 'w')
+  try {
+    writeSync(fd, content)
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  renameSync(temporary, file)
+  const dirFd = openSync(dir, 'r')
+  try {
+    fsyncSync(dirFd)
+  } finally {
+    closeSync(dirFd)
+  }
+}
