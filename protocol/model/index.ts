@@ -1,0 +1,16 @@
+// Public API of the application model: loading and validating templates, parsing and writing the DSL, and the
+// instance export rules (exports.ts).
+export * from './types.js'
+export * from './exports.js'
+export { formatModelError, hasSevere, levelOf, modelError } from './errors.js'
+export { parseFile, serializeFile, splitComment, type Block, type FileDefinition, type FileKind, type HolderBlock } from './parser.js'
+export { parseExports, parseImport, validateBlocks } from './syntax.js'
+export { GraphResolver, loadGraph, parseGraph, resolveImport, type GraphDefinition, type TextReader, type TypeDefinition } from './graph.js'
+export { allInstances, assignPaths, instanceSources, loadInstances, parseInstances, validateInstances } from './instances.js'
+export { parseDescriptor, DESCRIPTOR_PATH } from './descriptor.js'
+export { parseProperties } from './properties.js'
+export {
+  decodeModelFile, loadApplicationTemplate, loadApplicationTemplateFromFiles, loadApplicationTemplateFromZip
+} from './template.js'
+export { readZip, safeEntryName, UnsafeZipError } from './zip.js'
+export { UnwritableValueError, writeGraph, writeInstances } from './writer.js'

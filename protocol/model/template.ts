@@ -1,0 +1,249 @@
+// Application templates (reference §2.4): a folder or a .zip with descriptor/, graph/, instances/, commands/,
+// rules.autonomic/, probes/. Loading follows Roboconf's RuntimeModelIo.loadApplication order of checks.
+import { readdir, readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { MAX_MODEL_FILE_BYTES, MAX_ZIP_BYTES, MAX_ZIP_ENTRIES, MAX_ZIP_UNCOMPRESSED_BYTES, PATTERN_ID, TARGET_INSTALLER } from './constants.js'
+import { DESCRIPTOR_PATH, parseDescriptor } from './descriptor.js'
+import { hasSevere, modelError } from './errors.js'
+import { GraphResolver, loadGraph, type TextReader } from './graph.js'
+import { allInstances, loadInstances, validateInstances } from './instances.js'
+import { parseProperties } from './properties.js'
+import type { ApplicationTemplate, Component, Instance, LoadResult, ModelError, TargetDefinition } from './types.js'
+import { readZip, type ZipContent } from './zip.js'
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** Decodes a model file, refusing binary, non-UTF-8 and oversized content with a clear error. */
+export function decodeModelFile (bytes: Uint8Array, file: string): { text: string } | { error: ModelError } {
+  if (bytes.byteLength > MAX_MODEL_FILE_BYTES) {
+    return { error: modelError('P_IO_ERROR', file, undefined, `${bytes.byteLength} bytes, more than the ${MAX_MODEL_FILE_BYTES} allowed for a model file; split it into imported files`) }
+  }
+  if (bytes.includes(0)) return { error: modelError('P_IO_ERROR', file, undefined, 'it holds NUL bytes, so it is binary, not a text model file') }
+  try {
+    const text = utf8.decode(bytes)
+    return { text: text.startsWith('\uFEFF') ? text.slice(1) : text }
+  } catch {
+    return { error: modelError('P_IO_ERROR', file, undefined, 'it is not valid UTF-8; re-encode it as UTF-8') }
+  }
+}
+
+/** Loads a template folder, or a .zip file. Never throws on bad input: problems come back as errors. */
+export async function loadApplicationTemplate (pathToFolderOrZip: string): Promise<LoadResult> {
+  let info
+  try {
+    info = await stat(pathToFolderOrZip)
+  } catch (err) {
+    return { errors: [modelError('PROJ_APPLICATION_TEMPLATE_NOT_FOUND', pathToFolderOrZip, undefined, (err as Error).message)] }
+  }
+  if (info.isDirectory()) {
+    const content = await readFolder(pathToFolderOrZip)
+    if ('error' in content) return { errors: [content.error] }
+    return loadApplicationTemplateFromFiles(content.files, content.directories)
+  }
+  if (info.size > MAX_ZIP_BYTES) {
+    return { errors: [modelError('PROJ_EXTRACT_ZIP', pathToFolderOrZip, undefined, `it is ${info.size} bytes, more than the ${MAX_ZIP_BYTES} allowed`)] }
+  }
+  return await loadApplicationTemplateFromZip(await readFile(pathToFolderOrZip))
+}
+
+/** Loads a template from a zip held in memory. A single top folder wrapping the template is accepted. */
+export async function loadApplicationTemplateFromZip (buffer: Uint8Array): Promise<LoadResult> {
+  let content: ZipContent
+  try {
+    content = await readZip(buffer)
+  } catch (err) {
+    return { errors: [modelError('PROJ_EXTRACT_ZIP', undefined, undefined, (err as Error).message)] }
+  }
+  return loadApplicationTemplateFromFiles(content.files, content.directories)
+}
+
+async function readFolder (root: string): Promise<{ files: Record<string, Uint8Array>, directories: Set<string> } | { error: ModelError }> {
+  const files: Record<string, Uint8Array> = {}
+  const directories = new Set<string>()
+  let total = 0
+  let count = 0
+  const todo = ['']
+  while (todo.length > 0) {
+    const relative = todo.pop()!
+    const entries = await readdir(join(root, relative), { withFileTypes: true })
+    for (const entry of entries) {
+      const path = relative === '' ? entry.name : `${relative}/${entry.name}`
+      if (++count > MAX_ZIP_ENTRIES) return { error: modelError('PROJ_EXTRACT_ZIP', path, undefined, `the folder holds more than ${MAX_ZIP_ENTRIES} files`) }
+      // Symbolic links are not followed: a template may not reach outside its folder
+      if (entry.isDirectory()) {
+        directories.add(path)
+        todo.push(path)
+      } else if (entry.isFile()) {
+        const bytes = await readFile(join(root, path))
+        total += bytes.byteLength
+        if (total > MAX_ZIP_UNCOMPRESSED_BYTES) return { error: modelError('PROJ_EXTRACT_ZIP', path, undefined, `the folder holds more than ${MAX_ZIP_UNCOMPRESSED_BYTES} bytes`) }
+        files[path] = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+      }
+    }
+  }
+  return { files, directories }
+}
+
+/** Strips a single top folder when the template is wrapped in one (`MyApp/descriptor/...`). */
+function unwrap (files: Record<string, Uint8Array>, directories: Set<string>): { files: Record<string, Uint8Array>, directories: Set<string> } {
+  if (directories.has('descriptor') || directories.has('graph')) return { files, directories }
+  const tops = new Set([...Object.keys(files), ...directories].map(p => p.split('/')[0]))
+  if (tops.size !== 1) return { files, directories }
+  const top = [...tops][0]
+  if (!directories.has(`${top}/descriptor`) && !directories.has(`${top}/graph`)) return { files, directories }
+  const strip = (p: string): string => p.slice(top.length + 1)
+  return {
+    files: Object.fromEntries(Object.entries(files).map(([p, b]) => [strip(p), b])),
+    directories: new Set([...directories].filter(d => d !== top).map(strip))
+  }
+}
+
+/** Loads a template from its files (path relative to the template root -> bytes). */
+export function loadApplicationTemplateFromFiles (rawFiles: Record<string, Uint8Array>, rawDirectories?: Set<string>): LoadResult {
+  const directories0 = new Set(rawDirectories ?? [])
+  for (const path of Object.keys(rawFiles)) {
+    const parts = path.split('/')
+    for (let i = 1; i < parts.length; i++) directories0.add(parts.slice(0, i).join('/'))
+  }
+  const { files, directories } = unwrap(rawFiles, directories0)
+  const errors: ModelError[] = []
+  const read: TextReader = (path) => {
+    const bytes = files[path]
+    if (bytes === undefined) return { missing: true }
+    return decodeModelFile(bytes, path)
+  }
+
+  // Descriptor
+  if (!directories.has('descriptor')) return { errors: [modelError('PROJ_NO_DESC_DIR', undefined, undefined)] }
+  const descriptorContent = read(DESCRIPTOR_PATH)
+  if ('missing' in descriptorContent) return { errors: [modelError('PROJ_NO_DESC_FILE', DESCRIPTOR_PATH, undefined)] }
+  if ('error' in descriptorContent) return { errors: [{ ...descriptorContent.error, code: 'PROJ_READ_DESC_FILE' }] }
+  const { descriptor, errors: descriptorErrors } = parseDescriptor(descriptorContent.text)
+  errors.push(...descriptorErrors)
+
+  // Graph
+  if (!directories.has('graph')) return { errors: [...errors, modelError('PROJ_NO_GRAPH_DIR', undefined, undefined)] }
+  if (descriptor.graphEntryPoint === '') return { errors }
+  const graphEntry = `graph/${descriptor.graphEntryPoint}`
+  if (files[graphEntry] === undefined) return { errors: [...errors, modelError('PROJ_MISSING_GRAPH_EP', DESCRIPTOR_PATH, undefined, descriptor.graphEntryPoint)] }
+  const graphResult = loadGraph(graphEntry, read)
+  errors.push(...graphResult.errors)
+  const reached = new Set(graphResult.files)
+  if (hasSevere(graphResult.errors)) return { errors }
+
+  const resolver = new GraphResolver(graphResult.graph)
+  const components = resolver.components()
+  errors.push(...resolver.validate())
+  const targets: Record<string, TargetDefinition[]> = {}
+  errors.push(...checkResources(components, resolver, files, directories, targets))
+
+  // Instances
+  let rootInstances: Instance[] = []
+  const graphIsSound = !hasSevere(errors.filter(e => e.file !== DESCRIPTOR_PATH))
+  // Like Roboconf, a template without instances/ ignores its instance entry point
+  if (descriptor.instanceEntryPoint !== undefined && graphIsSound && directories.has('instances')) {
+    const entry = `instances/${descriptor.instanceEntryPoint}`
+    if (files[entry] === undefined) {
+      errors.push(modelError('PROJ_MISSING_INSTANCE_EP', DESCRIPTOR_PATH, undefined, descriptor.instanceEntryPoint))
+    } else {
+      const result = loadInstances(entry, read, components)
+      errors.push(...result.errors)
+      result.files.forEach(f => reached.add(f))
+      rootInstances = result.rootInstances
+    }
+  }
+
+  errors.push(...checkFileLocations(files, reached))
+
+  if (!hasSevere(errors)) {
+    errors.push(...resolver.validate())
+    errors.push(...checkExternalExports(descriptor.externalExports, descriptor.externalExportsPrefix, components))
+    errors.push(...validateInstances(rootInstances, components, resolver))
+  }
+  const template: ApplicationTemplate = { descriptor, components, rootInstances, files, targets }
+  return { template, errors }
+}
+
+/** Recipe folders (graph/<Component>/, inherited through extends) and target properties of root components. */
+function checkResources (components: Record<string, Component>, resolver: GraphResolver, files: Record<string, Uint8Array>,
+  directories: Set<string>, targets: Record<string, TargetDefinition[]>): ModelError[] {
+  const errors: ModelError[] = []
+  const checked = new Set<string>()
+  const ids = new Map<string, string[]>()
+  for (const component of Object.values(components)) {
+    const chain = resolver.extendsChain(component.name)
+    const owner = chain.find(c => directories.has(`graph/${c.name}`))
+    const definition = chain[0]
+    if (owner === undefined) {
+      errors.push(modelError('PROJ_NO_RESOURCE_DIRECTORY', definition.file, definition.line, component.name))
+      continue
+    }
+    const folder = `graph/${owner.name}`
+    component.recipeDirectory = folder
+    if (component.installer !== TARGET_INSTALLER) continue
+    const propertyFiles = Object.keys(files).filter(p => p.startsWith(`${folder}/`) && !p.slice(folder.length + 1).includes('/') && p.endsWith('.properties'))
+    targets[component.name] = []
+    if (propertyFiles.length === 0 && !checked.has(folder)) errors.push(modelError('REC_TARGET_NO_PROPERTIES', folder, undefined, owner.name))
+    for (const path of propertyFiles) {
+      const content = decodeModelFile(files[path], path)
+      if ('error' in content) {
+        if (!checked.has(folder)) errors.push({ ...content.error, code: 'REC_TARGET_INVALID_FILE_OR_CONTENT' })
+        continue
+      }
+      const props = parseProperties(content.text)
+      const value = (key: string): string | undefined => { const v = props.get(key)?.value.trim(); return v === '' ? undefined : v }
+      const id = value('id'); const handler = value('handler'); const name = value('name'); const description = value('description')
+      if (!checked.has(folder)) {
+        if (id === undefined) errors.push(modelError('REC_TARGET_NO_ID', path, undefined, path))
+        if (handler === undefined) errors.push(modelError('REC_TARGET_NO_HANDLER', path, undefined, path))
+        if (name === undefined) errors.push(modelError('REC_TARGET_NO_NAME', path, undefined, path))
+        if (id !== undefined) ids.set(id, [...(ids.get(id) ?? []), path])
+      }
+      if (id === undefined || handler === undefined) continue
+      const target: TargetDefinition = { id, handler, properties: Object.fromEntries([...props].map(([k, v]) => [k, v.value])) }
+      if (name !== undefined) target.name = name
+      if (description !== undefined) target.description = description
+      targets[component.name].push(target)
+    }
+    checked.add(folder)
+  }
+  for (const [id, paths] of ids) {
+    if (paths.length > 1) for (const p of paths) errors.push(modelError('REC_TARGET_CONFLICTING_ID', p, undefined, id))
+  }
+  return errors
+}
+
+/** Misplaced or unreachable model files, and command/rule files with the wrong extension. */
+function checkFileLocations (files: Record<string, Uint8Array>, reached: Set<string>): ModelError[] {
+  const errors: ModelError[] = []
+  for (const path of Object.keys(files)) {
+    if (path.startsWith('commands/') && !path.endsWith('.commands')) errors.push(modelError('PROJ_INVALID_COMMAND_EXT', path, undefined, path))
+    if (path.startsWith('rules.autonomic/') && !path.endsWith('.drl')) errors.push(modelError('PROJ_INVALID_RULE_EXT', path, undefined, path))
+    const graph = path.endsWith('.graph'); const instances = path.endsWith('.instances')
+    if (!graph && !instances) continue
+    if ((graph && !path.startsWith('graph/')) || (instances && !path.startsWith('instances/'))) {
+      errors.push(modelError('PROJ_INVALID_FILE_LOCATION', path, undefined, path))
+    } else if (!reached.has(path)) {
+      errors.push(modelError('PROJ_UNREACHABLE_FILE', path, undefined, path))
+    }
+  }
+  return errors
+}
+
+function checkExternalExports (externalExports: Record<string, string>, prefix: string | undefined,
+  components: Record<string, Component>): ModelError[] {
+  const errors: ModelError[] = []
+  if (Object.keys(externalExports).length > 0 && prefix !== undefined && !PATTERN_ID.test(prefix)) {
+    errors.push(modelError('RM_INVALID_APPLICATION_EXPORT_PREFIX', DESCRIPTOR_PATH, undefined, prefix))
+  }
+  const all = new Set(Object.values(components).flatMap(c => Object.keys(c.exports)))
+  const aliases = new Set<string>()
+  for (const [variable, alias] of Object.entries(externalExports)) {
+    if (!all.has(variable)) errors.push(modelError('RM_INVALID_EXTERNAL_EXPORT', DESCRIPTOR_PATH, undefined, variable))
+    if (aliases.has(alias)) errors.push(modelError('RM_ALREADY_DEFINED_EXTERNAL_EXPORT', DESCRIPTOR_PATH, undefined, alias))
+    aliases.add(alias)
+  }
+  return errors
+}
+
+
