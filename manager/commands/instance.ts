@@ -4,6 +4,14 @@ import { DmRequestError } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
 import { connect, parseInstancePath, printJson, withDmOptions, type DmOptions } from './output.js'
 
+/** The DM refused to delete an instance whose subtree is still deployed. */
+export class InstanceStillDeployedError extends Error {
+  constructor (readonly application: string, readonly path: string, reason: string) {
+    super(`${reason}; undeploy it first: meshconf undeploy ${JSON.stringify(application)} ${JSON.stringify(path)} --all --wait`)
+    this.name = 'InstanceStillDeployedError'
+  }
+}
+
 /** Parses a repeatable `--export name=value` into a record. */
 function collectExport (value: string, previous: Record<string, string> = {}): Record<string, string> {
   const eq = value.indexOf('=')
@@ -37,7 +45,7 @@ async function instanceDelete (app: string, path: string, options: DmOptions): P
     await connect(options).deleteInstance(app, path)
   } catch (err) {
     if (err instanceof DmRequestError && err.status === 409) {
-      throw new Error(`${err.message}; undeploy it first: meshconf undeploy ${JSON.stringify(app)} ${JSON.stringify(path)} --all --wait`)
+      throw new InstanceStillDeployedError(app, path, err.message)
     }
     throw err
   }
