@@ -8,7 +8,10 @@ export type MessageHandler<M> = (msg: M) => void | Promise<void>
 export class MessageDispatcher<M> {
   private readonly handlers: Array<MessageHandler<M>> = []
   /** Delivery chain: handlers see one message at a time, in arrival order. */
-  private tail: Promise<void> = Promise.resolve()
+  private tail: Promise<void>
+  /** Messages that arrive before the first handler is added wait for it (a link may start before its owner listens). */
+  private readonly firstHandler: Promise<void>
+  private firstHandlerAdded: () => void = () => {}
   received = 0
   rejected = 0
 
@@ -20,10 +23,14 @@ export class MessageDispatcher<M> {
     private readonly parse: (value: unknown) => M,
     private readonly logger: MessagingLogger,
     private readonly where: string
-  ) {}
+  ) {
+    this.firstHandler = new Promise(resolve => { this.firstHandlerAdded = resolve })
+    this.tail = this.firstHandler
+  }
 
   add (handler: MessageHandler<M>): void {
     this.handlers.push(handler)
+    this.firstHandlerAdded()
   }
 
   /** Decodes wire bytes, then as `dispatch`. */
