@@ -6,6 +6,7 @@ import { registerInstanceCommands } from './commands/instance.js'
 import { registerLifecycleCommands } from './commands/lifecycle.js'
 import { registerScaleCommand } from './commands/scale.js'
 import { registerStatusCommand } from './commands/status.js'
+import { registerValidate } from './commands/validate.js'
 
 /** A command module: adds its command(s) to the program. Actions set `process.exitCode` on failure. */
 export type CommandRegistration = (program: Command) => void
@@ -16,6 +17,7 @@ const registrations: CommandRegistration[] = [
   registerLifecycleCommands,
   registerInstanceCommands,
   registerScaleCommand,
+  registerValidate,
 ]
 
 export function buildProgram (): Command {
