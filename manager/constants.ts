@@ -33,8 +33,14 @@ export const DATA_MACHINE_ID = 'machine.id'
 /** Name the DM chose for a machine before asking the target for it (lets a restarted DM find a half-made machine). */
 export const DATA_MACHINE_NAME = 'machine.name'
 export const DATA_TARGET_ID = 'target.id'
+/** Handler of the machine's target, so a restarted DM asks the right handler about it. */
+export const DATA_TARGET_HANDLER = 'target.handler'
 export const DATA_RUNNING_FROM = 'running.from'
 export const DATA_LAST_PROBLEM = 'last.problem'
+
+/** Range of the ports the DM gives `random[port]` exports: [min, max) (Roboconf's range). */
+export const RANDOM_PORT_MIN = 10_000
+export const RANDOM_PORT_MAX = 65_500
 
 /** The installer that marks a scoped instance (a machine with its own agent). */
 export const TARGET_INSTALLER = 'target'

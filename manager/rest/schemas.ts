@@ -1,0 +1,148 @@
+// JSON schemas of the REST API's inputs and outputs (validated by fastify; also the OpenAPI document's content).
+import { INSTANCE_STATUSES } from '../../protocol/lifecycle.js'
+
+const NAME = '^[A-Za-z0-9_.-](?:[A-Za-z0-9 _.-]{0,98}[A-Za-z0-9_.-])?$'
+const INSTANCE_PATH = '^(/[^/]+)+$'
+
+export const applicationName = { type: 'string', minLength: 1, maxLength: 100, pattern: NAME, description: 'letters, digits, spaces, _ . -' } as const
+export const instancePath = { type: 'string', minLength: 2, maxLength: 2048, pattern: INSTANCE_PATH, description: 'e.g. /VM 1/Tomcat' } as const
+const shortString = { type: 'string', minLength: 1, maxLength: 200 } as const
+const stringMap = { type: 'object', additionalProperties: { type: 'string', maxLength: 4096 }, maxProperties: 200 } as const
+
+export const errorAnswer = {
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'array' } }
+    }
+  }
+} as const
+
+const modelError = {
+  type: 'object',
+  properties: {
+    code: { type: 'string' }, level: { type: 'string', enum: ['SEVERE', 'WARNING'] }, file: { type: 'string' },
+    line: { type: 'integer' }, message: { type: 'string' }
+  }
+} as const
+
+export const templateLoaded = {
+  type: 'object',
+  properties: { name: { type: 'string' }, version: { type: 'string' }, errors: { type: 'array', items: modelError } }
+} as const
+
+export const templatePathBody = {
+  type: 'object', additionalProperties: false, required: ['path'],
+  properties: { path: { type: 'string', minLength: 1, maxLength: 4096, description: 'absolute path of a template folder or zip on the DM host' } }
+} as const
+
+export const templateParams = {
+  type: 'object', required: ['name', 'version'],
+  properties: { name: shortString, version: shortString }
+} as const
+
+export const templateSummary = {
+  type: 'object',
+  properties: { name: { type: 'string' }, version: { type: 'string' }, description: { type: 'string' } }
+} as const
+
+export const applicationParams = {
+  type: 'object', required: ['app'], properties: { app: applicationName }
+} as const
+
+export const createApplicationBody = {
+  type: 'object', additionalProperties: false, required: ['name', 'template'],
+  properties: {
+    name: applicationName,
+    template: {
+      type: 'object', additionalProperties: false, required: ['name', 'version'],
+      properties: { name: shortString, version: shortString }
+    },
+    description: { type: 'string', maxLength: 2000 }
+  }
+} as const
+
+export const applicationSummary = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    template: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' } } },
+    description: { type: 'string' },
+    createdAt: { type: 'string' }
+  }
+} as const
+
+export const instanceView = {
+  type: 'object',
+  description: 'an instance and its children (recursive)',
+  properties: {
+    name: { type: 'string' }, path: { type: 'string' }, component: { type: 'string' },
+    status: { type: 'string', enum: [...INSTANCE_STATUSES] },
+    data: { type: 'object', additionalProperties: { type: 'string' } },
+    overriddenExports: { type: 'object', additionalProperties: { type: 'string' } },
+    children: { type: 'array', items: { type: 'object' } }
+  }
+} as const
+
+export const addInstanceBody = {
+  type: 'object', additionalProperties: false, required: ['name', 'component'],
+  properties: {
+    parentPath: { type: 'string', maxLength: 2048, pattern: '^(/[^/]+)*/?$' },
+    name: { type: 'string', minLength: 1, maxLength: 200 },
+    component: shortString,
+    overriddenExports: stringMap
+  }
+} as const
+
+export const replicateBody = {
+  type: 'object', additionalProperties: false, required: ['path', 'newName'],
+  properties: { path: instancePath, newName: { type: 'string', minLength: 1, maxLength: 200 } }
+} as const
+
+export const instancePathQuery = {
+  type: 'object', additionalProperties: false, required: ['path'], properties: { path: instancePath }
+} as const
+
+export const changeStateBody = {
+  type: 'object', additionalProperties: false, required: ['path', 'state'],
+  properties: { path: instancePath, state: { type: 'string', enum: ['NOT_DEPLOYED', 'DEPLOYED_STOPPED', 'DEPLOYED_STARTED'] } }
+} as const
+
+export const actionBody = {
+  type: 'object', additionalProperties: false, required: ['action'],
+  properties: {
+    action: { type: 'string', enum: ['deploy-and-start-all', 'stop-all', 'undeploy-all'] },
+    path: instancePath,
+    component: shortString
+  }
+} as const
+
+export const targetBody = {
+  type: 'object', additionalProperties: false, required: ['id', 'handler'],
+  properties: {
+    id: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$' },
+    handler: { type: 'string', enum: ['local', 'netns', 'in-process'] },
+    name: { type: 'string', maxLength: 200 },
+    description: { type: 'string', maxLength: 2000 },
+    properties: stringMap
+  }
+} as const
+
+export const targetView = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' }, handler: { type: 'string' }, name: { type: 'string' }, description: { type: 'string' },
+    properties: { type: 'object', additionalProperties: { type: 'string' } }
+  }
+} as const
+
+export const associateTargetBody = {
+  type: 'object', additionalProperties: false, required: ['targetId'],
+  properties: { targetId: shortString, path: instancePath, component: shortString }
+} as const
+
+export const eventsQuery = {
+  type: 'object', additionalProperties: false, properties: { application: applicationName }
+} as const

@@ -1,0 +1,304 @@
+// The DM's REST API (fastify) and its live events (WebSocket at /api/events). Every input is validated by a JSON
+// schema; every request but GET /openapi.json needs the bearer token. Errors answer
+// `{ error: { code, message, details? } }` with a 4xx saying what is wrong and how to fix it.
+import fastifyWebsocket from '@fastify/websocket'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { InstanceStatus } from '../../protocol/lifecycle.js'
+import { isAuthorized } from '../auth.js'
+import { MAX_JSON_BODY_BYTES, MAX_TEMPLATE_UPLOAD_BYTES } from '../constants.js'
+import type { DeploymentManager, DmAction, DmEvent } from '../dm.js'
+import { DmError } from '../errors.js'
+import * as s from './schemas.js'
+
+export interface RestServerComponents {
+  dm: DeploymentManager
+  /** The bearer token every request must carry. */
+  token: string
+}
+
+export interface RestServerOptions {
+  /** TCP port; default 7400; 0 picks a free one (tests). */
+  port?: number
+  /** Listen address; default 127.0.0.1. */
+  host?: string
+  /** Largest template upload, in bytes; default 20 MB. */
+  maxUploadBytes?: number
+}
+
+interface RouteSpec {
+  method: 'GET' | 'POST' | 'DELETE'
+  url: string
+  summary: string
+  params?: object
+  querystring?: object
+  body?: object
+  /** Status -> schema of the answer (OpenAPI only: answers are serialized as they are). */
+  responses: Record<number, object | null>
+  /** Content types accepted besides JSON (OpenAPI only). */
+  alsoAccepts?: string[]
+  handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
+}
+
+function answer (reply: FastifyReply, status: number, body?: unknown): FastifyReply {
+  reply.code(status)
+  return body === undefined ? reply.send() : reply.send(body)
+}
+
+function errorBody (code: string, message: string, details?: unknown[]): object {
+  return { error: details === undefined ? { code, message } : { code, message, details } }
+}
+
+/** The OpenAPI 3 document, made from the same route table that fastify serves. */
+function openApi (routes: RouteSpec[]): object {
+  const paths: Record<string, Record<string, unknown>> = {}
+  for (const r of routes) {
+    const path = r.url.replace(/:(\w+)/g, '{$1}')
+    const parameters: object[] = []
+    for (const [where, schema] of [['path', r.params], ['query', r.querystring]] as const) {
+      const props = (schema as { properties?: Record<string, object>, required?: string[] } | undefined)
+      for (const [name, p] of Object.entries(props?.properties ?? {})) {
+        parameters.push({ name, in: where, required: where === 'path' || (props?.required ?? []).includes(name), schema: p })
+      }
+    }
+    const content: Record<string, object> = {}
+    if (r.body !== undefined) content['application/json'] = { schema: r.body }
+    for (const type of r.alsoAccepts ?? []) content[type] = { schema: { type: 'string', format: 'binary' } }
+    const responses: Record<string, object> = {}
+    for (const [status, schema] of Object.entries(r.responses)) {
+      responses[status] = schema === null ? { description: 'done' } : { description: 'done', content: { 'application/json': { schema } } }
+    }
+    responses['4XX'] = { description: 'bad request, unknown resource, conflict, no token (401)', content: { 'application/json': { schema: s.errorAnswer } } }
+    ;(paths[path] ??= {})[r.method.toLowerCase()] = {
+      summary: r.summary, parameters, ...(Object.keys(content).length > 0 ? { requestBody: { required: true, content } } : {}), responses,
+      security: [{ bearer: [] }]
+    }
+  }
+  paths['/api/events'] = {
+    get: {
+      summary: 'live events (WebSocket upgrade): { type: "instance", application, path, status, at }, { type: "application", application, action, at }',
+      parameters: [{ name: 'application', in: 'query', required: false, schema: s.applicationName }],
+      responses: { 101: { description: 'switching to WebSocket' } },
+      security: [{ bearer: [] }]
+    }
+  }
+  return {
+    openapi: '3.0.3',
+    info: { title: 'meshconf deployment manager', version: '1' },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    paths
+  }
+}
+
+export function createRestServer (components: RestServerComponents, options: RestServerOptions = {}) {
+  const { dm, token } = components
+  const maxUpload = options.maxUploadBytes ?? MAX_TEMPLATE_UPLOAD_BYTES
+  const app: FastifyInstance = Fastify({
+    bodyLimit: MAX_JSON_BODY_BYTES,
+    // reject rather than silently drop unknown properties or coerce wrong types
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } }
+  })
+
+  app.addContentTypeParser(['application/zip', 'application/octet-stream'], { parseAs: 'buffer', bodyLimit: maxUpload },
+    (_request, body, done) => { done(null, body) })
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method === 'GET' && request.url === '/openapi.json') return
+    if (!isAuthorized(request.headers.authorization, token)) {
+      await reply.code(401).send(errorBody('REST_UNAUTHORIZED',
+        'this request needs the DM token: send the header "Authorization: Bearer <token>" (the token is in <data-dir>/token of the DM)'))
+    }
+  })
+
+  app.setNotFoundHandler(async (request, reply) => answer(reply, 404,
+    errorBody('REST_NOT_FOUND', `no ${request.method} ${request.url.split('?')[0]} in this API: see GET /openapi.json`)))
+
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
+    if (error instanceof DmError) return answer(reply, error.statusCode, errorBody(error.code, error.message, error.details))
+    if (error.validation !== undefined) {
+      return answer(reply, 400, errorBody('REST_VALIDATION', `invalid request: ${error.message}; see GET /openapi.json for the expected input`))
+    }
+    switch (error.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE': {
+        const limit = request.headers['content-type']?.includes('json') === true ? MAX_JSON_BODY_BYTES : maxUpload
+        return answer(reply, 413, errorBody('REST_PAYLOAD_TOO_LARGE',
+          `the request body is larger than ${Math.round(limit / 1024 / 1024 * 10) / 10} MB: remove what the template does not need (build outputs, archives), or load it from a folder on the DM host with {"path": ...}`))
+      }
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return answer(reply, 415, errorBody('REST_UNSUPPORTED_MEDIA_TYPE',
+          `content type ${JSON.stringify(request.headers['content-type'] ?? '')} is not accepted here: send application/json${request.url === '/api/templates' ? ' or application/zip' : ''}`))
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return answer(reply, 400, errorBody('REST_VALIDATION', 'the JSON body is empty: see GET /openapi.json for the expected input'))
+    }
+    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+      return answer(reply, error.statusCode, errorBody('REST_BAD_REQUEST', `bad request: ${error.message}`))
+    }
+    request.log.error(error)
+    return answer(reply, 500, errorBody('REST_INTERNAL', `the DM failed on ${request.method} ${request.url.split('?')[0]}: ${error.message}`))
+  })
+
+  type AppParams = { app: string }
+  const routes: RouteSpec[] = [
+    {
+      method: 'POST', url: '/api/templates', summary: 'load a template: a zip body (application/zip, max 20 MB) or {"path"} of a folder or zip on the DM host',
+      body: s.templatePathBody, alsoAccepts: ['application/zip'], responses: { 201: s.templateLoaded },
+      handler: async (request, reply) => {
+        const body = request.body
+        const loaded = Buffer.isBuffer(body)
+          ? await dm.loadTemplateFromZip(body)
+          : await dm.loadTemplateFromPath((body as { path: string }).path)
+        return answer(reply, 201, { name: loaded.name, version: loaded.version, errors: loaded.errors })
+      }
+    },
+    {
+      method: 'GET', url: '/api/templates', summary: 'list templates', responses: { 200: { type: 'array', items: s.templateSummary } },
+      handler: async () => dm.listTemplates().map(t => ({ name: t.name, version: t.version, description: t.description ?? '' }))
+    },
+    {
+      method: 'DELETE', url: '/api/templates/:name/:version', summary: 'delete a template (409 while applications use it)',
+      params: s.templateParams, responses: { 204: null },
+      handler: async (request, reply) => {
+        const { name, version } = request.params as { name: string, version: string }
+        dm.deleteTemplate(name, version)
+        return answer(reply, 204)
+      }
+    },
+    {
+      method: 'POST', url: '/api/applications', summary: 'create an application from a template',
+      body: s.createApplicationBody, responses: { 201: s.applicationSummary },
+      handler: async (request, reply) => answer(reply, 201, dm.createApplication(request.body as Parameters<DeploymentManager['createApplication']>[0]))
+    },
+    {
+      method: 'GET', url: '/api/applications', summary: 'list applications', responses: { 200: { type: 'array', items: s.applicationSummary } },
+      handler: async () => dm.listApplications().map(a => ({ ...a, description: a.description ?? '' }))
+    },
+    {
+      method: 'GET', url: '/api/applications/:app', summary: 'an application and its instance tree',
+      params: s.applicationParams, responses: { 200: { ...s.applicationSummary, properties: { ...s.applicationSummary.properties, instances: { type: 'array', items: s.instanceView } } } },
+      handler: async (request) => dm.getApplication((request.params as AppParams).app)
+    },
+    {
+      method: 'DELETE', url: '/api/applications/:app', summary: 'delete an application (its machines are terminated first)',
+      params: s.applicationParams, responses: { 204: null },
+      handler: async (request, reply) => { await dm.deleteApplication((request.params as AppParams).app); return answer(reply, 204) }
+    },
+    {
+      method: 'GET', url: '/api/applications/:app/instances', summary: 'the instance tree with states',
+      params: s.applicationParams, responses: { 200: { type: 'array', items: s.instanceView } },
+      handler: async (request) => dm.instances((request.params as AppParams).app)
+    },
+    {
+      method: 'POST', url: '/api/applications/:app/instances', summary: 'add a root instance (a machine) or a child',
+      params: s.applicationParams, body: s.addInstanceBody, responses: { 201: s.instanceView },
+      handler: async (request, reply) => answer(reply, 201,
+        dm.addInstance((request.params as AppParams).app, request.body as Parameters<DeploymentManager['addInstance']>[1]))
+    },
+    {
+      method: 'POST', url: '/api/applications/:app/instances/replicate', summary: 'copy a root instance and its subtree under a new name',
+      params: s.applicationParams, body: s.replicateBody, responses: { 201: s.instanceView },
+      handler: async (request, reply) => {
+        const { path, newName } = request.body as { path: string, newName: string }
+        return answer(reply, 201, dm.replicate((request.params as AppParams).app, path, newName))
+      }
+    },
+    {
+      method: 'DELETE', url: '/api/applications/:app/instances', summary: 'delete an instance subtree (409 unless all NOT_DEPLOYED)',
+      params: s.applicationParams, querystring: s.instancePathQuery, responses: { 204: null },
+      handler: async (request, reply) => {
+        dm.removeInstance((request.params as AppParams).app, (request.query as { path: string }).path)
+        return answer(reply, 204)
+      }
+    },
+    {
+      method: 'POST', url: '/api/applications/:app/instances/state', summary: 'ask one instance for a state',
+      params: s.applicationParams, body: s.changeStateBody, responses: { 202: null },
+      handler: async (request, reply) => {
+        const { path, state } = request.body as { path: string, state: InstanceStatus }
+        dm.changeState((request.params as AppParams).app, path, state)
+        return answer(reply, 202)
+      }
+    },
+    {
+      method: 'POST', url: '/api/applications/:app/actions', summary: 'deploy-and-start-all, stop-all or undeploy-all (whole application, a subtree, or a component)',
+      params: s.applicationParams, body: s.actionBody, responses: { 202: null },
+      handler: async (request, reply) => {
+        dm.action((request.params as AppParams).app, request.body as { action: DmAction, path?: string, component?: string })
+        return answer(reply, 202)
+      }
+    },
+    {
+      method: 'GET', url: '/api/targets', summary: 'list targets (the built-in default first)', responses: { 200: { type: 'array', items: s.targetView } },
+      handler: async () => dm.listTargets().map(t => ({ id: t.id, handler: t.handler, name: t.name ?? t.id, properties: t.properties }))
+    },
+    {
+      method: 'POST', url: '/api/targets', summary: 'create a target', body: s.targetBody, responses: { 201: s.targetView },
+      handler: async (request, reply) => {
+        const body = request.body as { id: string, handler: string, name?: string, description?: string, properties?: Record<string, string> }
+        return answer(reply, 201, dm.createTarget({ ...body, properties: body.properties ?? {} }))
+      }
+    },
+    {
+      method: 'POST', url: '/api/applications/:app/targets', summary: 'associate a target with the application (default), a machine path or a machine component',
+      params: s.applicationParams, body: s.associateTargetBody, responses: { 204: null },
+      handler: async (request, reply) => {
+        dm.associateTarget((request.params as AppParams).app, request.body as { targetId: string, path?: string, component?: string })
+        return answer(reply, 204)
+      }
+    }
+  ]
+
+  const document = openApi(routes)
+  const sockets = new Set<{ close: () => void }>()
+
+  async function register (): Promise<void> {
+    await app.register(fastifyWebsocket)
+    app.get('/openapi.json', async () => document)
+    for (const r of routes) {
+      app.route({
+        method: r.method, url: r.url, handler: r.handler,
+        ...(r.url === '/api/templates' && r.method === 'POST' ? { bodyLimit: maxUpload } : {}),
+        schema: {
+          ...(r.params !== undefined ? { params: r.params } : {}),
+          ...(r.querystring !== undefined ? { querystring: r.querystring } : {}),
+          ...(r.body !== undefined ? { body: r.url === '/api/templates' ? { content: { 'application/json': { schema: r.body } } } : r.body } : {})
+        }
+      })
+    }
+    app.get('/api/events', { websocket: true, schema: { querystring: s.eventsQuery } }, (socket, request) => {
+      const only = (request.query as { application?: string }).application
+      const unsubscribe = dm.onEvent((event: DmEvent) => {
+        if (only !== undefined && 'application' in event && event.application !== only) return
+        if (only !== undefined && event.type === 'template') return
+        socket.send(JSON.stringify(event))
+      })
+      const entry = { close: () => socket.close() }
+      sockets.add(entry)
+      socket.on('close', () => { unsubscribe(); sockets.delete(entry) })
+      socket.on('error', () => { unsubscribe(); sockets.delete(entry) })
+    })
+  }
+
+  let registered: Promise<void> | undefined
+  return {
+    /** The fastify instance (tests use `inject`). */
+    fastify: app,
+    async ready (): Promise<void> {
+      await (registered ??= register())
+      await app.ready()
+    },
+    /** Listens; resolves with the base URL, e.g. `http://127.0.0.1:7400`. */
+    async start (): Promise<string> {
+      await (registered ??= register())
+      await app.listen({ port: options.port ?? 7400, host: options.host ?? '127.0.0.1' })
+      const address = app.server.address()
+      const port = typeof address === 'object' && address !== null ? address.port : options.port
+      const host = options.host === undefined || options.host === '0.0.0.0' ? '127.0.0.1' : options.host
+      return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+    },
+    async stop (): Promise<void> {
+      for (const socket of sockets) socket.close()
+      await app.close()
+    }
+  }
+}
+
+export type RestServer = ReturnType<typeof createRestServer>

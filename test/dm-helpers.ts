@@ -1,0 +1,64 @@
+// Helpers of the DM tests: a small template written to a temp folder, polling, temp dirs.
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+
+export function tempDir (prefix: string): { path: string, remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), `meshconf-${prefix}-`))
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) }
+}
+
+/**
+ * Writes the "Shop" template: machines (VM) hold a DB and Apps; App imports DB.ip and DB.port. The start scripts
+ * write `started.txt` (with the imported DB port for App) in their working folder.
+ */
+export function writeShopTemplate (root: string, options: { version?: string, instances?: string } = {}): string {
+  const files: Record<string, string> = {
+    'descriptor/application.properties': [
+      'name = Shop', `version = ${options.version ?? '1.0'}`, 'description = a database and its clients',
+      'graph-entry-point = main.graph', 'instance-entry-point = initial.instances', ''
+    ].join('\n'),
+    'graph/main.graph': [
+      'VM {', '  installer: target;', '  children: DB, App;', '}',
+      'DB {', '  installer: script;', '  exports: ip, port = 5432;', '}',
+      'App {', '  installer: script;', '  exports: ip, random[port] port;', '  imports: DB.ip, DB.port;', '}', ''
+    ].join('\n'),
+    'instances/initial.instances': options.instances ?? [
+      'instance of VM {', '  name: vm1;', '  instance of DB {', '    name: db;', '  }', '}',
+      'instance of VM {', '  name: vm2;', '  instance of App {', '    name: app;', '  }', '}', ''
+    ].join('\n'),
+    'graph/DB/scripts/start.sh': '#!/bin/bash\necho started > started.txt\n',
+    'graph/App/scripts/start.sh': '#!/bin/bash\necho "started with DB port ${DB_port:-unknown}" > started.txt\n'
+  }
+  for (const [path, content] of Object.entries(files)) {
+    const file = join(root, path)
+    mkdirSync(dirname(file), { recursive: true })
+    writeFileSync(file, content)
+    if (path.endsWith('.sh')) chmodSync(file, 0o755)
+  }
+  return root
+}
+
+/** Polls `check` every 50 ms until it returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function waitFor<T> (what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < deadline) {
+    try {
+      const value = await check()
+      if (value !== undefined && value !== false) return value
+    } catch (err) {
+      last = err
+    }
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  throw new Error(`timed out waiting for ${what}${last !== undefined ? ` (last error: ${(last as Error).message})` : ''}`)
+}
+
+/** The status of every instance of a tree, by path. */
+export function statuses (trees: Array<{ path: string, status: string, children: any[] }>): Record<string, string> {
+  const out: Record<string, string> = {}
+  const walk = (i: { path: string, status: string, children: any[] }): void => { out[i.path] = i.status; i.children.forEach(walk) }
+  trees.forEach(walk)
+  return out
+}

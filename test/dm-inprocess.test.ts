@@ -1,0 +1,139 @@
+// The DM with real in-process agents (engine, script plug-in, in-memory mesh) over the in-memory messaging.
+import test from 'ava'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { createDeploymentManager } from '../manager/dm.js'
+import { createMemoryMessaging } from '../manager/messaging/memory.js'
+import { createStore } from '../manager/store.js'
+import { createInProcessTarget } from '../manager/targets/in-process.js'
+import { statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+
+function findFiles (root: string, name: string): string[] {
+  const out: string[] = []
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir)) {
+      const path = join(dir, entry)
+      if (statSync(path).isDirectory()) walk(path)
+      else if (entry === name) out.push(path)
+    }
+  }
+  if (existsSync(root)) walk(root)
+  return out
+}
+
+async function setup (t: { teardown: (fn: () => Promise<void> | void) => void }) {
+  const dir = tempDir('dm-inprocess')
+  const store = createStore({ file: join(dir.path, 'dm.sqlite') })
+  const messaging = createMemoryMessaging({})
+  const target = createInProcessTarget({ machinesDirectory: join(dir.path, 'machines'), heartbeatIntervalMs: 200 })
+  const events: Array<{ type: string, path?: string, status?: string }> = []
+  const dm = createDeploymentManager({ store, messaging, targets: [target] }, { dataDirectory: dir.path, defaultTargetHandler: 'in-process' })
+  dm.onEvent(e => events.push(e))
+  await dm.start()
+  t.teardown(async () => {
+    await target.close?.()
+    await dm.stop()
+    store.close()
+    dir.remove()
+  })
+  const source = writeShopTemplate(join(dir.path, 'template'))
+  return { dir, store, dm, target, events, source }
+}
+
+test('an application is deployed and started on in-process agents; notifications reach the DM', async t => {
+  const { dm, store, events, source, dir } = await setup(t)
+  const loaded = await dm.loadTemplateFromPath(source)
+  t.is(loaded.name, 'Shop')
+  dm.createApplication({ name: 'shop1', template: { name: 'Shop', version: '1.0' } })
+  t.deepEqual(statuses(dm.instances('shop1')), {
+    '/vm1': 'NOT_DEPLOYED', '/vm1/db': 'NOT_DEPLOYED', '/vm2': 'NOT_DEPLOYED', '/vm2/app': 'NOT_DEPLOYED'
+  })
+  dm.action('shop1', { action: 'deploy-and-start-all' })
+  const all = await waitFor('every instance started', () => {
+    const s = statuses(dm.instances('shop1'))
+    return Object.values(s).every(v => v === 'DEPLOYED_STARTED') ? s : undefined
+  })
+  t.is(Object.keys(all).length, 4)
+  // the machines carry their data, the app resolved its import of the DB through the mesh
+  const vm2 = dm.instance('shop1', '/vm2')
+  t.truthy(vm2.data['machine.id'])
+  t.is(vm2.data['ip.address'], '127.0.0.1')
+  const app = store.getInstance('shop1', '/vm2/app')
+  t.deepEqual(app?.imports.DB?.map(i => i.instancePath), ['/vm1/db'])
+  t.is(app?.imports.DB?.[0].variables['DB.port'], '5432')
+  // the random port was assigned by the DM and stored
+  t.regex(app?.overriddenExports['App.port'] ?? '', /^\d+$/)
+  // the recipes ran on the agents
+  const started = findFiles(join(dir.path, 'machines'), 'started.txt')
+  t.is(started.length, 2)
+  t.true(started.some(f => readFileSync(f, 'utf8').includes('started')))
+  // notifications became events
+  t.true(events.some(e => e.type === 'instance' && e.path === '/vm2/app' && e.status === 'DEPLOYED_STARTED'))
+  t.true(events.some(e => e.type === 'instance' && e.path === '/vm1' && e.status === 'DEPLOYING'))
+  t.is(store.pending('shop1', '/vm2').length, 0)
+})
+
+test('stop-all, undeploy-all, scale up with replicate and down with delete', async t => {
+  const { dm, source, target } = await setup(t)
+  await dm.loadTemplateFromPath(source)
+  dm.createApplication({ name: 'shop2', template: { name: 'Shop', version: '1.0' } })
+  dm.action('shop2', { action: 'deploy-and-start-all' })
+  await waitFor('started', () => Object.values(statuses(dm.instances('shop2'))).every(v => v === 'DEPLOYED_STARTED'))
+
+  dm.action('shop2', { action: 'stop-all', component: 'App' })
+  await waitFor('app stopped', () => dm.instance('shop2', '/vm2/app').status === 'DEPLOYED_STOPPED')
+  t.is(dm.instance('shop2', '/vm1/db').status, 'DEPLOYED_STARTED')
+
+  // scale up: a copy of vm2 with its app, deployed on a new machine
+  const copy = dm.replicate('shop2', '/vm2', 'vm3')
+  t.deepEqual(statuses([copy]), { '/vm3': 'NOT_DEPLOYED', '/vm3/app': 'NOT_DEPLOYED' })
+  t.not(copy.children[0].overriddenExports['App.port'], dm.instance('shop2', '/vm2/app').overriddenExports['App.port'])
+  dm.action('shop2', { action: 'deploy-and-start-all', path: '/vm3' })
+  await waitFor('vm3 app started', () => dm.instance('shop2', '/vm3/app').status === 'DEPLOYED_STARTED')
+  const machineId = dm.instance('shop2', '/vm3').data['machine.id']
+  t.true(await target.isRunning(machineId))
+
+  // a deployed subtree cannot be deleted
+  t.throws(() => dm.removeInstance('shop2', '/vm3'), { name: 'InstanceDeployedError' })
+  // scale down: undeploy terminates the machine, then the subtree can go
+  dm.changeState('shop2', '/vm3', 'NOT_DEPLOYED')
+  await waitFor('vm3 undeployed', () => Object.values(statuses([dm.instance('shop2', '/vm3')])).every(v => v === 'NOT_DEPLOYED'))
+  t.false(await target.isRunning(machineId))
+  t.is(dm.instance('shop2', '/vm3').data['machine.id'], undefined)
+  dm.removeInstance('shop2', '/vm3')
+  t.throws(() => dm.instance('shop2', '/vm3'), { name: 'InstanceNotFoundError' })
+
+  // a child added under a running machine reaches its agent, and starts
+  dm.addInstance('shop2', { parentPath: '/vm1', name: 'app2', component: 'App' })
+  dm.changeState('shop2', '/vm1/app2', 'DEPLOYED_STARTED')
+  await waitFor('added app started', () => dm.instance('shop2', '/vm1/app2').status === 'DEPLOYED_STARTED')
+
+  dm.action('shop2', { action: 'undeploy-all' })
+  await waitFor('all undeployed', () => Object.values(statuses(dm.instances('shop2'))).every(v => v === 'NOT_DEPLOYED'))
+  await dm.deleteApplication('shop2')
+  t.deepEqual(dm.listApplications(), [])
+})
+
+test('a silent machine goes to PROBLEM and can still be undeployed', async t => {
+  const dir = tempDir('dm-silence')
+  const store = createStore({ file: join(dir.path, 'dm.sqlite') })
+  const messaging = createMemoryMessaging({})
+  const target = createInProcessTarget({ machinesDirectory: join(dir.path, 'machines'), heartbeatIntervalMs: 100 })
+  const dm = createDeploymentManager({ store, messaging, targets: [target] },
+    { defaultTargetHandler: 'in-process', machineSilenceMs: 1_000, heartbeatCheckIntervalMs: 100 })
+  await dm.start()
+  t.teardown(async () => { await target.close?.(); await dm.stop(); store.close(); dir.remove() })
+  await dm.loadTemplateFromPath(writeShopTemplate(join(dir.path, 'template')))
+  dm.createApplication({ name: 'quiet', template: { name: 'Shop', version: '1.0' } })
+  dm.changeState('quiet', '/vm1', 'DEPLOYED_STARTED')
+  await waitFor('vm1 up', () => dm.instance('quiet', '/vm1').status === 'DEPLOYED_STARTED')
+  // the agent stops beating (its process would hang): stop it without telling the DM
+  const machineId = dm.instance('quiet', '/vm1').data['machine.id']
+  await target.terminate(machineId)
+  await waitFor('PROBLEM', () => dm.instance('quiet', '/vm1').status === 'PROBLEM')
+  t.regex(dm.instance('quiet', '/vm1').data['last.problem'], /no heartbeat/)
+  // undeploying a machine in PROBLEM works
+  dm.changeState('quiet', '/vm1', 'NOT_DEPLOYED')
+  await waitFor('undeployed', () => dm.instance('quiet', '/vm1').status === 'NOT_DEPLOYED')
+  t.is(dm.instance('quiet', '/vm1').data['machine.id'], undefined)
+})
