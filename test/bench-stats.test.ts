@@ -2,7 +2,7 @@
 import test from 'ava'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { cpuPercentOver, cpuTimeMs, InvalidSamplesError, mean, percentile, residentSetMb } from '../simulations/bench/stats.js'
+import { cpuPercentOver, cpuTimeMs, InvalidSamplesError, mean, percentile, residentSetMb, socketTraffic, sumSocketTraffic } from '../simulations/bench/stats.js'
 
 test('nearest-rank percentiles of unsorted samples', t => {
   const samples = [15, 20, 35, 40, 50]
@@ -36,4 +36,35 @@ test('a busy child uses CPU and memory; a sleeping one uses almost no CPU', asyn
   t.true(idlePct < busyPct / 10, `sleeping child used ${idlePct} %`)
   t.true(await residentSetMb(busy.pid!) > 64)
   t.true(await cpuTimeMs(busy.pid!) > 0)
+})
+
+test('socket counters are summed for the given processes only', t => {
+  const output = [
+    '0 0 127.0.0.1:1 127.0.0.1:2 users:(("node",pid=10,fd=3))',
+    '\t cubic bytes_sent:100 bytes_acked:100 bytes_received:40 segs_out:9 data_segs_out:3 data_segs_in:2',
+    '0 0 127.0.0.1:2 127.0.0.1:1 users:(("node",pid=11,fd=3))',
+    '\t cubic bytes_sent:40 bytes_received:100 data_segs_out:2 data_segs_in:3',
+    '0 0 127.0.0.1:5 127.0.0.1:6 users:(("beam",pid=99,fd=3))',
+    '\t cubic bytes_sent:7000 bytes_received:7000 data_segs_out:70 data_segs_in:70'
+  ].join('\n')
+  t.deepEqual(sumSocketTraffic(output, new Set([10, 11])), { bytesSent: 140, bytesReceived: 140, dataSegmentsOut: 5, dataSegmentsIn: 5 })
+  t.deepEqual(sumSocketTraffic(output, new Set([10])), { bytesSent: 100, bytesReceived: 40, dataSegmentsOut: 3, dataSegmentsIn: 2 })
+})
+
+test('the traffic of a real loopback connection is counted', async t => {
+  const { createServer, connect } = await import('node:net')
+  const server = createServer(socket => { socket.on('data', () => {}) })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.close() })
+  const port = (server.address() as { port: number }).port
+  const client = connect(port, '127.0.0.1')
+  t.teardown(() => { client.destroy() })
+  await new Promise(resolve => client.once('connect', resolve))
+  const before = await socketTraffic([process.pid])
+  client.write(Buffer.alloc(5000, 1))
+  await new Promise(resolve => setTimeout(resolve, 200))
+  const after = await socketTraffic([process.pid])
+  // Both ends are this process: 5000 bytes out of the client, the same 5000 into the server.
+  t.true(after.bytesSent - before.bytesSent >= 5000)
+  t.true(after.bytesReceived - before.bytesReceived >= 5000)
 })

@@ -1,4 +1,5 @@
 // Percentiles and process resource samples for the benchmarks.
+import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 
 /** A sample set that cannot be summarised (empty, or holding a value that is not a finite number). */
@@ -60,4 +61,43 @@ export async function cpuPercentOver (pids: readonly number[], windowMs: number)
 export function mean (values: readonly number[]): number {
   if (values.length === 0) throw new InvalidSamplesError('no samples')
   return values.reduce((a, b) => a + b, 0) / values.length
+}
+
+/** Bytes and TCP data segments of the established TCP sockets of some processes, summed (from `ss -tinp`). */
+export interface SocketTraffic {
+  bytesSent: number
+  bytesReceived: number
+  dataSegmentsOut: number
+  dataSegmentsIn: number
+}
+
+/**
+ * Sums the TCP counters of every established socket held by one of `pids` (in this network namespace).
+ * Sockets closed meanwhile drop out of the sum, so take two samples around a quiet period with stable connections.
+ */
+export async function socketTraffic (pids: readonly number[]): Promise<SocketTraffic> {
+  const output = await new Promise<string>((resolve, reject) => {
+    execFile('ss', ['-tinpH', 'state', 'established'], { maxBuffer: 64 * 2 ** 20 }, (err, stdout) => { if (err !== null) reject(err); else resolve(stdout) })
+  })
+  return sumSocketTraffic(output, new Set(pids))
+}
+
+/** Parses `ss -tinpH` output: a socket line naming its processes, then an indented line of counters. */
+export function sumSocketTraffic (output: string, pids: ReadonlySet<number>): SocketTraffic {
+  const total: SocketTraffic = { bytesSent: 0, bytesReceived: 0, dataSegmentsOut: 0, dataSegmentsIn: 0 }
+  const counter = (line: string, name: string): number => Number(new RegExp(`\\b${name}:(\\d+)`).exec(line)?.[1] ?? 0)
+  let owned = false
+  for (const line of output.split('\n')) {
+    if (!/^\s/.test(line)) {
+      owned = [...line.matchAll(/pid=(\d+)/g)].some(m => pids.has(Number(m[1])))
+      continue
+    }
+    if (!owned) continue
+    total.bytesSent += counter(line, 'bytes_sent')
+    total.bytesReceived += counter(line, 'bytes_received')
+    total.dataSegmentsOut += counter(line, 'data_segs_out')
+    total.dataSegmentsIn += counter(line, 'data_segs_in')
+    owned = false
+  }
+  return total
 }

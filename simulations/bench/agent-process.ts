@@ -1,0 +1,95 @@
+// One agent process of the benchmarks: the real Agent service (engine, local state, plug-ins) over the libp2p mesh
+// or the amqp hub, driven by the benchmark over IPC instead of a DM. Its `logger` plug-in reports the moment the
+// engine invokes `update` (and every state change), so that latencies are measured where the engine acts.
+// Usage: node dist/simulations/bench/agent-process.js <stateDir>   (forked, with an IPC channel)
+import '../../agent/polyfill.js'
+import { createAgent } from '../../agent/agent.js'
+import type { Agent } from '../../agent/agent.js'
+import type { AgentLogger } from '../../agent/lifecycle/log.js'
+import { libp2pMeshFactory } from '../../agent/mesh/libp2p.js'
+import { loadOrCreatePeerIdentity } from '../../agent/mesh/identity.js'
+import { createLoggerPlugin } from '../../agent/plugins/logger.js'
+import type { Plugin } from '../../agent/plugins/types.js'
+import type { MeshFactory } from '../../agent/ports.js'
+import { amqpHubMeshFactory, type AmqpHubHandle } from './amqp-hub.js'
+import type { AgentToParent, ParentToAgent } from './agent-protocol.js'
+
+const stateDir = process.argv[2]
+if (stateDir === undefined || process.send === undefined) {
+  console.error('usage: node agent-process.js <stateDir>, forked with an IPC channel (the benchmark starts it)')
+  process.exit(2)
+}
+
+const now = (): string => process.hrtime.bigint().toString()
+const tell = (message: AgentToParent): void => { process.send?.(message) }
+
+/** Only warnings and errors: logging every step to a pipe would be measured too. */
+const log: AgentLogger = {
+  info: () => {},
+  warn: message => { process.stderr.write(`WARN ${message}\n`) },
+  error: message => { process.stderr.write(`ERROR ${message}\n`) }
+}
+
+/** The logger plug-in, reporting when the engine invokes its `update`. */
+function recordingLoggerPlugin (): Plugin {
+  const logger = createLoggerPlugin()
+  return {
+    ...logger,
+    async update (context, change) {
+      tell({ kind: 'update', instancePath: context.instance.path, exporterPath: change.importChanged.instancePath,
+        added: change.statusChanged === 'DEPLOYED_STARTED', atNs: now() })
+      await logger.update(context, change)
+    }
+  }
+}
+
+let agent: Agent | undefined
+let hub: AmqpHubHandle | undefined
+
+async function onMessage (message: ParentToAgent): Promise<void> {
+  switch (message.kind) {
+    case 'model': {
+      let meshFactory: MeshFactory
+      if (message.transport === 'amqp') {
+        if (message.amqp === undefined) throw new Error('the amqp transport needs { url, domain }')
+        const factory = amqpHubMeshFactory({ url: message.amqp.url, domain: message.amqp.domain, log: line => { log.warn(line) } })
+        meshFactory = async (model, parameters, listener) => (hub = await factory(model, parameters, listener))
+      } else {
+        meshFactory = libp2pMeshFactory({ stateDir, listen: message.listen, log: (level, line) => { if (level === 'warn' || level === 'error') log.warn(line) } })
+      }
+      agent = createAgent({
+        stateDir,
+        meshFactory,
+        plugins: [recordingLoggerPlugin()],
+        log,
+        notifier: {
+          instanceChanged: (instancePath, status) => { tell({ kind: 'status', instancePath, status, atNs: now() }) },
+          instanceRemoved: () => {}
+        }
+      })
+      await agent.handle({ v: 1, kind: 'setScopedInstance', model: message.model, mesh: message.parameters, recipes: {} })
+      tell({ kind: 'ready', addresses: agent.meshAddresses() })
+      return
+    }
+    case 'changeState':
+      await agent?.handle({ v: 1, kind: 'changeState', instancePath: message.instancePath, newState: message.state })
+      return
+    case 'traffic': {
+      const traffic = hub?.traffic()
+      tell({ kind: 'traffic', messagesSent: traffic?.messagesSent ?? 0, bytesSent: traffic?.bytesSent ?? 0 })
+      return
+    }
+    case 'stop':
+      await agent?.stop()
+      process.exit(0)
+  }
+}
+
+process.on('message', (message: ParentToAgent) => {
+  onMessage(message).catch((err: unknown) => { tell({ kind: 'failed', error: err instanceof Error ? err.stack ?? err.message : String(err) }) })
+})
+// The benchmark died: do not linger.
+process.on('disconnect', () => { process.exit(0) })
+
+const identity = await loadOrCreatePeerIdentity(stateDir)
+tell({ kind: 'hello', peerId: identity.peerId })

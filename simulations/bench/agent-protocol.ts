@@ -1,0 +1,27 @@
+// What the benchmark parent and its agent processes (agent-process.ts) say to each other over the IPC channel.
+// Times are `process.hrtime.bigint()` in ns, as decimal strings: CLOCK_MONOTONIC is one clock for every process
+// of the host, so times taken in different processes subtract.
+import type { InstanceStatus } from '../../protocol/lifecycle.js'
+import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
+
+/** Which transport carries the exports: the libp2p mesh, or the Roboconf-style RabbitMQ hub. */
+export type ExportTransport = 'mesh' | 'amqp'
+
+export type ParentToAgent =
+  | { kind: 'model', model: ScopedModel, parameters: MeshParameters, transport: ExportTransport,
+    /** amqp hub: broker URL and the run's domain (exchange prefix). */
+    amqp?: { url: string, domain: string },
+    /** mesh: multiaddrs to listen on; default loopback, any port. */
+    listen?: string[] }
+  | { kind: 'changeState', instancePath: string, state: InstanceStatus }
+  | { kind: 'traffic' }
+  | { kind: 'stop' }
+
+export type AgentToParent =
+  | { kind: 'hello', peerId: string }
+  | { kind: 'ready', addresses: string[] }
+  | { kind: 'status', instancePath: string, status: InstanceStatus, atNs: string }
+  /** The engine invoked the plug-in's `update` of `instancePath` because `exporterPath` came (added) or went. */
+  | { kind: 'update', instancePath: string, exporterPath: string, added: boolean, atNs: string }
+  | { kind: 'traffic', messagesSent: number, bytesSent: number }
+  | { kind: 'failed', error: string }

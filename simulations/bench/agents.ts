@@ -1,0 +1,119 @@
+// The benchmark's side of its agent processes: forks compiled agent processes (agent-process.js), talks to them over
+// IPC, keeps what they report, and stops them (gracefully, then with SIGKILL) so that no run leaves one behind.
+import { fork, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { dirname, join } from 'node:path'
+import type { AgentToParent, ParentToAgent } from './agent-protocol.js'
+import { AGENT_STOP_TIMEOUT_MS, STDERR_TAIL_CHARS } from './bench-constants.js'
+
+/** The compiled agent process next to this file (benchmarks run from dist/). */
+export const AGENT_PROCESS_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'agent-process.js')
+
+/** An agent process did not report what was awaited in time, or died first. */
+export class AgentWaitError extends Error {
+  constructor (agent: string, what: string, detail: string) {
+    super(`agent ${agent}: ${what}: ${detail}`)
+    this.name = 'AgentWaitError'
+  }
+}
+
+export interface AgentProcessOptions {
+  /** A name for messages, e.g. `/Apache VM 3`. */
+  name: string
+  /** The agent's state folder (peer key, state file, instance folders). */
+  stateDir: string
+  /** Run inside this network namespace (`ip netns exec`); default: the benchmark's own namespace. */
+  netns?: string
+}
+
+type Received = AgentToParent & { receivedAtNs: bigint }
+
+export class AgentProcess {
+  readonly name: string
+  readonly child: ChildProcess
+  /** Every message received, in order. */
+  readonly received: Received[] = []
+  private stderrTail = ''
+  private exited = false
+  private readonly exit: Promise<void>
+  private waiters: Array<() => void> = []
+
+  constructor (options: AgentProcessOptions) {
+    this.name = options.name
+    const args = [AGENT_PROCESS_SCRIPT, options.stateDir]
+    this.child = options.netns === undefined
+      ? fork(args[0], args.slice(1), { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+      : spawn('ip', ['netns', 'exec', options.netns, process.execPath, ...args],
+        { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+    this.child.stderr?.on('data', (chunk: Buffer) => {
+      this.stderrTail = (this.stderrTail + chunk.toString()).slice(-STDERR_TAIL_CHARS)
+    })
+    this.child.on('message', (message: AgentToParent) => {
+      this.received.push({ ...message, receivedAtNs: process.hrtime.bigint() })
+      this.wake()
+    })
+    this.exit = new Promise(resolve => this.child.once('exit', () => { this.exited = true; this.wake(); resolve() }))
+    this.child.on('error', err => { this.stderrTail += `\n${err.message}`; this.exited = true; this.wake() })
+  }
+
+  get pid (): number {
+    if (this.child.pid === undefined) throw new AgentWaitError(this.name, 'no pid', this.stderrTail)
+    return this.child.pid
+  }
+
+  get alive (): boolean {
+    return !this.exited
+  }
+
+  send (message: ParentToAgent): void {
+    if (!this.exited && this.child.connected) this.child.send(message)
+  }
+
+  /** The first message, received at or after index `from`, that matches. */
+  async waitFor<K extends AgentToParent['kind']> (kind: K, predicate: (m: Extract<AgentToParent, { kind: K }>) => boolean,
+    timeoutMs: number, from = 0): Promise<Extract<AgentToParent, { kind: K }> & { receivedAtNs: bigint }> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const found = this.received.slice(from).find(m => m.kind === kind && predicate(m as unknown as Extract<AgentToParent, { kind: K }>))
+      if (found !== undefined) return found as Extract<AgentToParent, { kind: K }> & { receivedAtNs: bigint }
+      const failed = this.received.find(m => m.kind === 'failed')
+      if (failed !== undefined && failed.kind === 'failed') throw new AgentWaitError(this.name, `waiting for '${kind}'`, failed.error)
+      if (this.exited) throw new AgentWaitError(this.name, `exited while waiting for '${kind}'`, this.stderrTail.trim())
+      const left = deadline - Date.now()
+      if (left <= 0) throw new AgentWaitError(this.name, `no '${kind}' within ${timeoutMs} ms`, this.stderrTail.trim().split('\n').slice(-5).join(' | '))
+      await new Promise<void>(resolve => {
+        const timer = setTimeout(resolve, Math.min(left, 1000))
+        this.waiters.push(() => { clearTimeout(timer); resolve() })
+      })
+    }
+  }
+
+  /** Kills the process (SIGKILL by default: a crash, nothing flushed); resolves once it is gone. */
+  async kill (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (!this.exited) this.child.kill(signal)
+    await this.exit
+  }
+
+  /** Asks the agent to stop its mesh and exit; kills it if it has not exited in time. */
+  async stop (): Promise<void> {
+    if (this.exited) return
+    this.send({ kind: 'stop' })
+    const timer = setTimeout(() => { this.child.kill('SIGKILL') }, AGENT_STOP_TIMEOUT_MS)
+    await this.exit
+    clearTimeout(timer)
+  }
+
+  stderr (): string {
+    return this.stderrTail
+  }
+
+  private wake (): void {
+    for (const wake of this.waiters.splice(0)) wake()
+  }
+}
+
+/** Stops every agent at once (the benchmarks start dozens). */
+export async function stopAll (agents: Iterable<AgentProcess>): Promise<void> {
+  await Promise.all([...agents].map(async a => { await a.stop() }))
+}
