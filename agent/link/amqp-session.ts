@@ -148,7 +148,8 @@ export class AmqpSession {
     for (let attempt = 0; !this.stopped; attempt++) {
       let model: ChannelModel | undefined
       try {
-        model = await connect(url, { timeout: CONNECT_TIMEOUT_MS })
+        // the connection name shows in `rabbitmqctl list_connections client_properties` and the management UI
+        model = await connect(url, { timeout: CONNECT_TIMEOUT_MS, clientProperties: { connection_name: `meshconf ${name}` } })
         model.on('error', (err: Error) => logger.warn(`${name}: RabbitMQ connection error: ${err.message}`))
         const channel = await model.createConfirmChannel()
         channel.on('error', (err: Error) => logger.warn(`${name}: RabbitMQ channel error: ${err.message}`))
