@@ -5,7 +5,7 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { instance, readZip, runCli, startDmDouble, type DmDouble } from './cli-helpers.js'
+import { instance, runCli, spawnCli, startDmDouble, type DmDouble } from './cli-helpers.js'
 
 async function tempDir (t: { teardown: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'meshconf-cli-'))
@@ -159,6 +159,17 @@ test('status --watch --until follows events while another command starts the app
   const timeout = await runCli(['status', 'lamp', '--watch', '--until', 'NOT_DEPLOYED', '--timeout', '0.5'], { home, env })
   t.is(timeout.exitCode, 1)
   t.regex(timeout.stderr, /timeout after 0.5 s: 4 instance\(s\) not NOT_DEPLOYED/)
+})
+
+test('Ctrl-C ends status --watch with exit 0; with --json it prints the last state seen as one document', async t => {
+  const dm = await double(t)
+  const home = await tempDir(t)
+  const watching = spawnCli(['status', 'lamp', '--watch', '--json'], { home, env: { MESHCONF_DM: dm.url, MESHCONF_TOKEN: dm.token } })
+  while (!dm.requests.some(q => q.method === 'GET' && q.path === '/api/applications/lamp')) await new Promise(resolve => setTimeout(resolve, 50))
+  watching.kill('SIGINT')
+  const r = await watching
+  t.is(r.exitCode, 0, String(r.stderr))
+  t.deepEqual(JSON.parse(String(r.stdout)).instances.map((n: { path: string }) => n.path), ['/Apache VM', '/Tomcat VM 1'])
 })
 
 test('scale replicates a machine carrying the component and starts it, then removes the highest-numbered', async t => {

@@ -15,16 +15,20 @@ const ENTRY = "import { main } from './manager/cli.ts'; process.exitCode = await
 export interface CliResult { exitCode: number, stdout: string, stderr: string }
 
 /**
- * Runs the CLI in a child process with HOME set to `home` (so ~/.meshconf/config.json is the test's) and only the
+ * Starts the CLI in a child process with HOME set to `home` (so ~/.meshconf/config.json is the test's) and only the
  * MESHCONF_* variables given in `env`.
  */
-export async function runCli (args: string[], options: { home: string, env?: Record<string, string>, timeoutMs?: number }): Promise<CliResult> {
+export function spawnCli (args: string[], options: { home: string, env?: Record<string, string>, timeoutMs?: number }) {
   const env: Record<string, string> = { ...process.env as Record<string, string>, HOME: options.home, NO_COLOR: '1', ...options.env }
   if (options.env?.MESHCONF_DM === undefined) delete env.MESHCONF_DM
   if (options.env?.MESHCONF_TOKEN === undefined) delete env.MESHCONF_TOKEN
-  const result = await execa('node', ['--import=tsx', '--input-type=module', '-e', ENTRY, '--', ...args], {
+  return execa('node', ['--import=tsx', '--input-type=module', '-e', ENTRY, '--', ...args], {
     cwd: ROOT, env, extendEnv: false, reject: false, timeout: options.timeoutMs ?? 60_000, stdin: 'ignore'
   })
+}
+
+export async function runCli (args: string[], options: { home: string, env?: Record<string, string>, timeoutMs?: number }): Promise<CliResult> {
+  const result = await spawnCli(args, options)
   return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr }
 }
 

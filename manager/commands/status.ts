@@ -33,16 +33,29 @@ function allIn (nodes: InstanceNode[], status: InstanceStatus): boolean {
 }
 
 async function status (app: string, options: StatusOptions, command: Command): Promise<void> {
-  const client = connect(options)
   const color = useColor()
   if (options.watch !== true) {
     if (options.until !== undefined || options.timeout !== undefined) usageError(command, '--until and --timeout go with --watch')
-    const details = await client.getApplication(app)
+    const details = await connect(options).getApplication(app)
     if (options.json === true) printJson(details)
     else process.stdout.write(render(details, color))
     return
   }
 
+  // Ctrl-C ends the watch normally from the start, even before the first tree is drawn.
+  let interrupt = (): void => { interrupted = true }
+  let interrupted = false
+  const onInterrupt = (): void => { interrupt() }
+  process.on('SIGINT', onInterrupt)
+  try {
+    await watch(app, options, color, (fn) => { interrupt = fn; if (interrupted) fn() })
+  } finally {
+    process.off('SIGINT', onInterrupt)
+  }
+}
+
+async function watch (app: string, options: StatusOptions, color: boolean, onInterrupt: (stop: () => void) => void): Promise<void> {
+  const client = connect(options)
   // Subscribe before reading the tree, so no change falls between the two.
   const events = await client.openEvents({ application: app })
   let details = await client.getApplication(app)
@@ -56,7 +69,6 @@ async function status (app: string, options: StatusOptions, command: Command): P
       if (finished) return
       finished = true
       clearTimeout(timer)
-      process.off('SIGINT', onInterrupt)
       events.off('event', onEvent)
       events.off('close', onClose)
       events.close()
@@ -88,7 +100,6 @@ async function status (app: string, options: StatusOptions, command: Command): P
       checkUntil()
     }
     const onClose = (): void => { done(1, `the DM closed the events stream of ${app}`) }
-    const onInterrupt = (): void => { done(0) }
     const timer = options.timeout !== undefined
       ? setTimeout(() => {
         done(options.until !== undefined ? 1 : 0, options.until !== undefined
@@ -98,7 +109,7 @@ async function status (app: string, options: StatusOptions, command: Command): P
       : undefined
     events.on('event', onEvent)
     events.on('close', onClose)
-    process.on('SIGINT', onInterrupt)
+    onInterrupt(() => { done(0) })
     checkUntil()
   })
   if (options.json === true) printJson(details)
