@@ -31,7 +31,7 @@ async function lay (path: string, component: string, exports: Record<string, str
 test('Apache httpd balances two Tomcat 10 reading MariaDB, then one after a graceful reload, same parent pid', async t => {
   // a database of its own, so that test runs in parallel do not meet
   const mysql = await lay('/MySQL VM/MySQL', 'MySQL', {
-    ip: '127.0.0.1', port: '3306', database: `lamp_test_${randomBytes(4).toString('hex')}`, user: 'root', password: ''
+    ip: '127.0.0.1', port: '3306', database: `lamp_test_${randomBytes(4).toString('hex')}`, user: 'root'
   })
   const tomcat1 = await lay('/Tomcat VM 1/Tomcat', 'Tomcat', { ip: '127.0.0.1', port: String(await freePort()) })
   const tomcat2 = await lay('/Tomcat VM 2/Tomcat', 'Tomcat', { ip: '127.0.0.1', port: String(await freePort()) })
