@@ -83,24 +83,33 @@ class InstanceBuilder {
     for (const [name, list] of byName) {
       if (list.length > 1) for (const d of list) this.errors.push(modelError('CO_ALREADY_DEFINED_INSTANCE', d.file, d.line, name))
     }
+    // As in Roboconf: the first copy keeps the declaration (renamed `name1`), the other copies must not clash with
+    // a sibling that exists at that point; a clashing copy is reported and dropped.
     const result: Instance[] = []
-    const names = new Set(siblings.filter(d => d.count === 1).map(d => d.instance.name))
+    const names = new Map<string, number>()
+    const addName = (name: string): void => { names.set(name, (names.get(name) ?? 0) + 1) }
+    for (const d of siblings) addName(d.instance.name)
     for (const d of siblings) {
       this.total += d.count * (1 + countInstances(d.instance.children))
       if (this.total > MAX_INSTANCES) throw new TooManyInstances()
-      if (d.count === 1) {
-        result.push(d.instance)
-        continue
-      }
+      result.push(d.instance)
+      if (d.count === 1) continue
       const digits = String(d.count).length
-      for (let i = 1; i <= d.count; i++) {
+      const base = d.instance.name
+      for (let i = 2; i <= d.count; i++) {
         const copy = cloneInstance(d.instance)
-        copy.name = d.instance.name + String(i).padStart(digits, '0')
-        if (names.has(copy.name)) this.errors.push(modelError('CO_CONFLICTING_INFERRED_INSTANCE', d.file, d.line, copy.name))
-        names.add(copy.name)
-        instanceSources.set(copy, { file: d.file, line: d.line })
+        copy.name = base + String(i).padStart(digits, '0')
+        if (names.has(copy.name)) {
+          this.errors.push(modelError('CO_CONFLICTING_INFERRED_INSTANCE', d.file, d.line, copy.name))
+          continue
+        }
+        addName(copy.name)
         result.push(copy)
       }
+      names.set(base, (names.get(base) ?? 1) - 1)
+      if (names.get(base) === 0) names.delete(base)
+      d.instance.name = base + String(1).padStart(digits, '0')
+      addName(d.instance.name)
     }
     return result
   }
