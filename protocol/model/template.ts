@@ -52,7 +52,10 @@ export async function loadApplicationTemplateFromZip (buffer: Uint8Array): Promi
   try {
     content = await readZip(buffer)
   } catch (err) {
-    return { errors: [modelError('PROJ_EXTRACT_ZIP', undefined, undefined, (err as Error).message)] }
+    const message = (err as Error).message
+    // yauzl checks entry names itself; say why such a name is refused
+    const hint = /relative path|absolute path/.test(message) ? ' (entries must stay inside the template folder: absolute names and \'..\' would escape it)' : ''
+    return { errors: [modelError('PROJ_EXTRACT_ZIP', undefined, undefined, message + hint)] }
   }
   return loadApplicationTemplateFromFiles(content.files, content.directories)
 }

@@ -1,0 +1,151 @@
+// Hostile templates: each gives a clear error, never a crash, and nothing is written anywhere.
+import test from 'ava'
+import { crc32, deflateRawSync } from 'node:zlib'
+import { mkdtemp, mkdir, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadApplicationTemplate, loadApplicationTemplateFromZip, type LoadResult } from '../protocol/model/index.js'
+
+const DESCRIPTOR = 'name = Hostile\nversion = 1.0\ndsl-id = roboconf-1.0\ngraph-entry-point = main.graph\ninstance-entry-point = main.instances\n'
+const GRAPH = 'VM {\n\tinstaller: target;\n\tchildren: App;\n}\nApp {\n\tinstaller: script;\n}\n'
+
+/** A minimal zip writer (stored or deflated entries), so tests can craft entries no zip tool would write. */
+function zip (entries: Array<{ name: string, data: Buffer, deflate?: boolean, declaredSize?: number }>): Buffer {
+  const locals: Buffer[] = []
+  const centrals: Buffer[] = []
+  let offset = 0
+  for (const e of entries) {
+    const body = e.deflate === true ? deflateRawSync(e.data) : e.data
+    const name = Buffer.from(e.name)
+    const header = Buffer.alloc(30)
+    header.writeUInt32LE(0x04034b50, 0); header.writeUInt16LE(20, 4); header.writeUInt16LE(e.deflate === true ? 8 : 0, 8)
+    header.writeUInt32LE(crc32(e.data), 14); header.writeUInt32LE(body.length, 18)
+    header.writeUInt32LE(e.declaredSize ?? e.data.length, 22); header.writeUInt16LE(name.length, 26)
+    const central = Buffer.alloc(46)
+    central.writeUInt32LE(0x02014b50, 0); central.writeUInt16LE(20, 4); central.writeUInt16LE(20, 6)
+    central.writeUInt16LE(e.deflate === true ? 8 : 0, 10); central.writeUInt32LE(crc32(e.data), 16)
+    central.writeUInt32LE(body.length, 20); central.writeUInt32LE(e.declaredSize ?? e.data.length, 24)
+    central.writeUInt16LE(name.length, 28); central.writeUInt32LE(offset, 42)
+    locals.push(header, name, body)
+    centrals.push(central, name)
+    offset += header.length + name.length + body.length
+  }
+  const cd = Buffer.concat(centrals)
+  const end = Buffer.alloc(22)
+  end.writeUInt32LE(0x06054b50, 0); end.writeUInt16LE(entries.length, 8); end.writeUInt16LE(entries.length, 10)
+  end.writeUInt32LE(cd.length, 12); end.writeUInt32LE(offset, 16)
+  return Buffer.concat([...locals, cd, end])
+}
+
+async function template (t: { teardown: (f: () => Promise<void>) => void }, files: Record<string, string | Buffer>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'meshconf-hostile-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(join(dir, path, '..'), { recursive: true })
+    await writeFile(join(dir, path), content)
+  }
+  return dir
+}
+
+function codes (result: LoadResult): string[] {
+  return result.errors.filter(e => e.level === 'SEVERE').map(e => e.code)
+}
+
+test('a sound template loads, from a folder and from a zip wrapped in a top folder', async t => {
+  const dir = await template(t, { 'descriptor/application.properties': DESCRIPTOR, 'graph/main.graph': GRAPH, 'instances/main.instances': 'instance of VM {\n\tname: vm;\n}\n' })
+  t.deepEqual(codes(await loadApplicationTemplate(dir)), [])
+  const zipped = zip([
+    { name: 'app/descriptor/application.properties', data: Buffer.from(DESCRIPTOR), deflate: true },
+    { name: 'app/graph/main.graph', data: Buffer.from(GRAPH) },
+    { name: 'app/instances/main.instances', data: Buffer.from('instance of VM {\n\tname: vm;\n}\n') }
+  ])
+  const result = await loadApplicationTemplateFromZip(zipped)
+  t.deepEqual(codes(result), [])
+  t.is(result.template?.rootInstances[0].path, '/vm')
+})
+
+test('a 10 MB graph file is refused with a clear error', async t => {
+  const dir = await template(t, { 'descriptor/application.properties': DESCRIPTOR, 'graph/main.graph': 'x'.repeat(10 * 1024 * 1024) })
+  const result = await loadApplicationTemplate(dir)
+  t.deepEqual(codes(result), ['P_IO_ERROR'])
+  t.regex(result.errors[0].message, /more than the \d+ allowed/)
+  t.is(result.errors[0].file, 'graph/main.graph')
+})
+
+test('binary garbage and non-UTF-8 text are refused, naming the file', async t => {
+  const garbage = Buffer.alloc(4096)
+  for (let i = 0; i < garbage.length; i++) garbage[i] = (i * 7919 + 13) % 256
+  const binary = await loadApplicationTemplate(await template(t, { 'descriptor/application.properties': DESCRIPTOR, 'graph/main.graph': garbage }))
+  t.deepEqual(codes(binary), ['P_IO_ERROR'])
+  t.regex(binary.errors[0].message, /binary|UTF-8/)
+  const latin1 = await loadApplicationTemplate(await template(t, { 'descriptor/application.properties': DESCRIPTOR, 'graph/main.graph': Buffer.from('VM {\n\tinstaller: target; # caf\xe9\n}\n', 'latin1') }))
+  t.deepEqual(codes(latin1), ['P_IO_ERROR'])
+  t.regex(latin1.errors[0].message, /not valid UTF-8/)
+})
+
+test('10 000 nested instances stop at the nesting limit without a stack overflow', async t => {
+  const nested = 'instance of VM {\n\tname: vm;\n' + 'instance of App {\nname: a;\n'.repeat(10_000) + '}\n'.repeat(10_001)
+  const result = await loadApplicationTemplate(await template(t, { 'descriptor/application.properties': DESCRIPTOR, 'graph/main.graph': GRAPH, 'instances/main.instances': nested }))
+  t.true(codes(result).includes('MC_NESTING_TOO_DEEP'))
+  t.regex(result.errors.find(e => e.code === 'MC_NESTING_TOO_DEEP')!.message, /nested more than \d+ levels/)
+})
+
+test('count cannot blow the model up', async t => {
+  const result = await loadApplicationTemplate(await template(t, {
+    'descriptor/application.properties': DESCRIPTOR, 'graph/main.graph': GRAPH,
+    'instances/main.instances': 'instance of VM {\n\tname: vm;\n\tcount: 2000000000;\n\tinstance of App {\n\t\tname: a;\n\t\tcount: 2000000000;\n\t}\n}\n'
+  }))
+  t.deepEqual(codes(result), ['MC_TOO_MANY_INSTANCES'])
+})
+
+test('a cycle of graph imports is harmless', async t => {
+  const result = await loadApplicationTemplate(await template(t, {
+    'descriptor/application.properties': DESCRIPTOR,
+    'graph/main.graph': 'import a.graph;\n' + GRAPH,
+    'graph/a.graph': 'import b.graph;\n',
+    'graph/b.graph': 'import a.graph;\nimport main.graph;\n'
+  }))
+  t.deepEqual(codes(result), [])
+  t.deepEqual(Object.keys(result.template?.components ?? {}).sort(), ['App', 'VM'])
+})
+
+test('imports cannot leave graph/', async t => {
+  const result = await loadApplicationTemplate(await template(t, {
+    'descriptor/application.properties': DESCRIPTOR, 'graph/main.graph': 'import ../descriptor/application.properties;\n' + GRAPH
+  }))
+  t.deepEqual(codes(result), ['CO_UNREACHABLE_FILE'])
+  t.is(result.errors[0].line, 1)
+})
+
+test('zip slip: an entry with ../ is refused and nothing is written', async t => {
+  const dir = await template(t, {})
+  const before = await readdir(join(dir, '..'))
+  for (const name of ['../evil.txt', 'graph/../../evil.txt', '/etc/evil.txt', 'C:\\evil.txt']) {
+    const result = await loadApplicationTemplateFromZip(zip([
+      { name: 'descriptor/application.properties', data: Buffer.from(DESCRIPTOR) }, { name, data: Buffer.from('evil') }
+    ]))
+    t.deepEqual(codes(result), ['PROJ_EXTRACT_ZIP'], name)
+    t.regex(result.errors[0].message, /escape|absolute/)
+  }
+  t.deepEqual(await readdir(join(dir, '..')), before)
+})
+
+test('zip bomb: declared and real expansion beyond the limit are refused', async t => {
+  const bomb = zip([{ name: 'graph/main.graph', data: Buffer.alloc(129 * 1024 * 1024), deflate: true }])
+  t.true(bomb.length < 1024 * 1024)
+  const declared = await loadApplicationTemplateFromZip(bomb)
+  t.deepEqual(codes(declared), ['PROJ_EXTRACT_ZIP'])
+  t.regex(declared.errors[0].message, /zip bomb/)
+  // The header lies: 10 bytes declared, 8 MB inside
+  const liar = await loadApplicationTemplateFromZip(zip([{ name: 'graph/main.graph', data: Buffer.alloc(8 * 1024 * 1024), deflate: true, declaredSize: 10 }]))
+  t.deepEqual(codes(liar), ['PROJ_EXTRACT_ZIP'])
+  const notZip = await loadApplicationTemplateFromZip(Buffer.from('this is not a zip'))
+  t.deepEqual(codes(notZip), ['PROJ_EXTRACT_ZIP'])
+})
+
+test('missing descriptor, missing template, missing graph entry point', async t => {
+  t.deepEqual(codes(await loadApplicationTemplate(await template(t, { 'graph/main.graph': GRAPH }))), ['PROJ_NO_DESC_DIR'])
+  t.deepEqual(codes(await loadApplicationTemplate(await template(t, { 'descriptor/other.txt': 'x', 'graph/main.graph': GRAPH }))), ['PROJ_NO_DESC_FILE'])
+  t.deepEqual(codes(await loadApplicationTemplate('/nonexistent/meshconf/template')), ['PROJ_APPLICATION_TEMPLATE_NOT_FOUND'])
+  t.deepEqual(codes(await loadApplicationTemplate(await template(t, { 'descriptor/application.properties': DESCRIPTOR, 'graph/other.graph': GRAPH }))), ['PROJ_MISSING_GRAPH_EP'])
+})
