@@ -1,6 +1,6 @@
 // Shared fixtures of the life-cycle, plug-in and agent tests: components and instances built directly, a DM
 // notifier and an export publisher that record every call, scripts that record what ran, with which environment.
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ExecutionContext } from 'ava'
@@ -191,7 +191,6 @@ export async function recorded (recordDir: string): Promise<string[]> {
 
 /** The environments saved by recording scripts for `action` on `cleanPath`, oldest first. */
 export async function recordedEnvironments (recordDir: string, action: string, cleanPath: string): Promise<Array<Record<string, string>>> {
-  const { readdir } = await import('node:fs/promises')
   const names = (await readdir(join(recordDir, 'env')).catch(() => [] as string[]))
     .filter(n => n.startsWith(`${action}-${cleanPath}-`))
     .sort((a, b) => Number(BigInt(a.slice(a.lastIndexOf('-') + 1)) - BigInt(b.slice(b.lastIndexOf('-') + 1))))

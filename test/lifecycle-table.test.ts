@@ -2,6 +2,7 @@
 // driven on a real agent with recording scripts in a temporary folder.
 import test from 'ava'
 import { existsSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { plannedActions, INSTANCE_STATUSES } from '../protocol/lifecycle.js'
 import { AgentStateStore } from '../agent/state.js'
@@ -169,7 +170,6 @@ test('rows DEPLOYING, STARTING, STOPPING, UNDEPLOYING: a request during an actio
   t.is(a.agent.instanceStatus('/VM/MySQL'), 'DEPLOYING')
   await a.agent.handle({ v: 1, kind: 'changeState', instancePath: '/VM/MySQL', newState: 'NOT_DEPLOYED' })
   t.is(a.agent.instanceStatus('/VM/MySQL'), 'DEPLOYING')
-  const { writeFile } = await import('node:fs/promises')
   await writeFile(join(a.recordDir, 'release'), '')
   await a.agent.settled()
   t.deepEqual(await recorded(a.recordDir), ['deploy /VM/MySQL', 'start /VM/MySQL', 'stop /VM/MySQL', 'undeploy /VM/MySQL'])
