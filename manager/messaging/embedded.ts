@@ -28,6 +28,15 @@ export class MissingDmTokenError extends Error {
   }
 }
 
+/** The agents' endpoint cannot listen (port in use, address not local, no permission). */
+export class EmbeddedListenError extends Error {
+  constructor (readonly address: string, cause: Error) {
+    super(`the embedded messaging cannot listen for agents on ${address}: ${cause.message}; ` +
+      'choose another port (or host) in the DM\'s messaging configuration, or stop what uses it')
+    this.name = 'EmbeddedListenError'
+  }
+}
+
 /** The token an application's agents present: valid for that application only, derived so the DM stores nothing. */
 export function embeddedAgentToken (dmToken: string, application: string): string {
   return createHmac('sha256', dmToken).update(`meshconf agent token\u0000${application}`).digest('base64url')
@@ -87,14 +96,12 @@ class EmbeddedMessaging implements DmMessaging {
   }
 
   async start (): Promise<void> {
-    const server = new WebSocketServer({
-      host: this.components.host ?? '127.0.0.1',
-      port: this.components.port ?? DEFAULT_EMBEDDED_PORT,
-      path: EMBEDDED_AGENTS_PATH
-    })
+    const host = this.components.host ?? '127.0.0.1'
+    const port = this.components.port ?? DEFAULT_EMBEDDED_PORT
+    const server = new WebSocketServer({ host, port, path: EMBEDDED_AGENTS_PATH })
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve)
-      server.once('error', reject)
+      server.once('error', err => reject(new EmbeddedListenError(`${host}:${port}`, err)))
     })
     server.on('error', err => this.logger.error(`DM (embedded messaging): ${err.message}`))
     server.on('connection', socket => this.accept(socket))

@@ -6,7 +6,7 @@ import type { DmMessaging, MessagingConfig, MessagingLogger } from './types.js'
 
 export type * from './types.js'
 export { createAmqpMessaging } from './amqp.js'
-export { createEmbeddedMessaging, embeddedAgentToken, DEFAULT_EMBEDDED_PORT } from './embedded.js'
+export { createEmbeddedMessaging, embeddedAgentToken, DEFAULT_EMBEDDED_PORT, EmbeddedListenError, MissingDmTokenError } from './embedded.js'
 export { createMemoryMessaging } from './memory.js'
 
 export interface DmMessagingComponents {
