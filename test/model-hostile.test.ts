@@ -1,7 +1,8 @@
 // Hostile templates: each gives a clear error, never a crash, and nothing is written anywhere.
 import test from 'ava'
 import { crc32, deflateRawSync } from 'node:zlib'
-import { mkdtemp, mkdir, readdir, rm, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadApplicationTemplate, loadApplicationTemplateFromZip, type LoadResult } from '../protocol/model/index.js'
@@ -119,7 +120,6 @@ test('imports cannot leave graph/', async t => {
 
 test('zip slip: an entry with ../ is refused and nothing is written', async t => {
   const dir = await template(t, {})
-  const before = await readdir(join(dir, '..'))
   for (const name of ['../evil.txt', 'graph/../../evil.txt', '/etc/evil.txt', 'C:\\evil.txt']) {
     const result = await loadApplicationTemplateFromZip(zip([
       { name: 'descriptor/application.properties', data: Buffer.from(DESCRIPTOR) }, { name, data: Buffer.from('evil') }
@@ -127,7 +127,7 @@ test('zip slip: an entry with ../ is refused and nothing is written', async t =>
     t.deepEqual(codes(result), ['PROJ_EXTRACT_ZIP'], name)
     t.regex(result.errors[0].message, /escape|absolute/)
   }
-  t.deepEqual(await readdir(join(dir, '..')), before)
+  for (const place of [dir, join(dir, '..'), process.cwd(), '/etc']) t.false(existsSync(join(place, 'evil.txt')), place)
 })
 
 test('zip bomb: declared and real expansion beyond the limit are refused', async t => {
