@@ -32,6 +32,49 @@ export async function runCli (args: string[], options: { home: string, env?: Rec
   return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr }
 }
 
+let inProcessQueue: Promise<unknown> = Promise.resolve()
+
+/**
+ * Runs the CLI's main() in this process, capturing stdout and stderr: much cheaper than a child process on a loaded
+ * machine. Calls are serialized (output capture, HOME and MESHCONF_* are process-wide).
+ */
+export async function runCliInProcess (args: string[], options: { home: string, env?: Record<string, string> }): Promise<CliResult> {
+  const run = async (): Promise<CliResult> => {
+    const { main } = await import('../manager/cli.js')
+    const saved = { HOME: process.env.HOME, MESHCONF_DM: process.env.MESHCONF_DM, MESHCONF_TOKEN: process.env.MESHCONF_TOKEN, NO_COLOR: process.env.NO_COLOR }
+    const writes = { stdout: process.stdout.write, stderr: process.stderr.write }
+    const out = { stdout: '', stderr: '' }
+    const capture = (name: 'stdout' | 'stderr') => (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+      out[name] += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString()
+      const callback = rest.find(r => typeof r === 'function') as (() => void) | undefined
+      callback?.()
+      return true
+    }
+    const setEnv = (name: keyof typeof saved, value: string | undefined): void => {
+      if (value === undefined) delete process.env[name]
+      else process.env[name] = value
+    }
+    setEnv('HOME', options.home)
+    setEnv('MESHCONF_DM', options.env?.MESHCONF_DM)
+    setEnv('MESHCONF_TOKEN', options.env?.MESHCONF_TOKEN)
+    setEnv('NO_COLOR', '1')
+    process.stdout.write = capture('stdout') as typeof process.stdout.write
+    process.stderr.write = capture('stderr') as typeof process.stderr.write
+    try {
+      const exitCode = await main(['node', 'meshconf', ...args])
+      return { exitCode, ...out }
+    } finally {
+      process.stdout.write = writes.stdout
+      process.stderr.write = writes.stderr
+      for (const [name, value] of Object.entries(saved)) setEnv(name as keyof typeof saved, value)
+      process.exitCode = 0
+    }
+  }
+  const result = inProcessQueue.then(run, run)
+  inProcessQueue = result.catch(() => {})
+  return await result
+}
+
 /** Reads the entry names and text of a ZIP held in memory. */
 export async function readZip (zip: Buffer): Promise<Map<string, string>> {
   const zipfile = await new Promise<yauzl.ZipFile>((resolve, reject) => {
