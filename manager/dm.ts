@@ -111,11 +111,15 @@ function summary (record: ApplicationRecord): ApplicationSummary {
 
 /** Rejects a zip whose entries would land outside the template folder ('..', absolute names, drive letters). */
 async function checkZipEntries (zip: Buffer): Promise<void> {
+  // decodeStrings off: yauzl would reject such names itself, with a less helpful error
   const entries = await new Promise<string[]>((resolve, reject) => {
-    yauzl.fromBuffer(zip, { lazyEntries: true, validateEntrySizes: false, strictFileNames: false }, (err, file) => {
+    yauzl.fromBuffer(zip, { lazyEntries: true, decodeStrings: false, validateEntrySizes: false }, (err, file) => {
       if (err != null || file === undefined) { reject(new TemplateSourceError(`the upload is not a readable zip archive (${err?.message ?? 'no content'}): send the template folder zipped`)); return }
       const names: string[] = []
-      file.on('entry', (entry: yauzl.Entry) => { names.push(entry.fileName); file.readEntry() })
+      file.on('entry', (entry: yauzl.Entry) => {
+        names.push(Buffer.from(entry.fileName as unknown as Uint8Array).toString('utf8'))
+        file.readEntry()
+      })
       file.on('end', () => resolve(names))
       file.on('error', (e: Error) => reject(new TemplateSourceError(`the zip archive is damaged: ${e.message}`)))
       file.readEntry()

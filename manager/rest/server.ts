@@ -98,16 +98,10 @@ export function createRestServer (components: RestServerComponents, options: Res
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } }
   })
 
+  // JSON and zip only: a text body would otherwise reach the handlers as a string
+  app.removeContentTypeParser('text/plain')
   app.addContentTypeParser(['application/zip', 'application/octet-stream'], { parseAs: 'buffer', bodyLimit: maxUpload },
     (_request, body, done) => { done(null, body) })
-
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.method === 'GET' && request.url === '/openapi.json') return
-    if (!isAuthorized(request.headers.authorization, token)) {
-      await reply.code(401).send(errorBody('REST_UNAUTHORIZED',
-        'this request needs the DM token: send the header "Authorization: Bearer <token>" (the token is in <data-dir>/token of the DM)'))
-    }
-  })
 
   app.setNotFoundHandler(async (request, reply) => answer(reply, 404,
     errorBody('REST_NOT_FOUND', `no ${request.method} ${request.url.split('?')[0]} in this API: see GET /openapi.json`)))
@@ -251,6 +245,15 @@ export function createRestServer (components: RestServerComponents, options: Res
 
   async function register (): Promise<void> {
     await app.register(fastifyWebsocket)
+    // after the WebSocket plugin's own hooks, so that a refused upgrade's socket is closed by it
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.method === 'GET' && request.url === '/openapi.json') return
+      if (!isAuthorized(request.headers.authorization, token)) {
+        await reply.code(401).send(errorBody('REST_UNAUTHORIZED',
+          'this request needs the DM token: send the header "Authorization: Bearer <token>" (the token is in <data-dir>/token of the DM)'))
+      }
+    })
+
     app.get('/openapi.json', async () => document)
     for (const r of routes) {
       app.route({
