@@ -77,7 +77,9 @@ async function findScript (step: LifecycleStep, context: ExecutionContext): Prom
   const templateNames = await listFiles(templates)
   const template = [`${step}.template`, 'default.template'].find(n => templateNames.includes(n))
   if (template === undefined) return undefined
-  const rendered = Mustache.render(await readFile(join(templates, template), 'utf8'), templateView(context))
+  // A script is not HTML: values are written as they are.
+  const rendered = Mustache.render(await readFile(join(templates, template), 'utf8'), templateView(context), {},
+    { escape: value => String(value) })
   const temporaryDir = await mkdtemp(join(tmpdir(), 'meshconf-template-'))
   const file = join(temporaryDir, `${step}.sh`)
   await writeFile(file, rendered)
