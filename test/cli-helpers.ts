@@ -3,6 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
+import { crc32 } from 'node:zlib'
 import { execa } from 'execa'
 import { WebSocketServer, type WebSocket } from 'ws'
 import yauzl from 'yauzl'
@@ -75,7 +76,7 @@ export async function runCliInProcess (args: string[], options: { home: string, 
   return await result
 }
 
-/** Reads the entry names and text of a ZIP held in memory. */
+/** Reads the entry names and text of a ZIP held in memory, checking each entry's CRC-32 (yauzl does not). */
 export async function readZip (zip: Buffer): Promise<Map<string, string>> {
   const zipfile = await new Promise<yauzl.ZipFile>((resolve, reject) => {
     yauzl.fromBuffer(zip, { lazyEntries: true, validateEntrySizes: true }, (err, z) => { err != null ? reject(err) : resolve(z) })
@@ -87,7 +88,12 @@ export async function readZip (zip: Buffer): Promise<Map<string, string>> {
         if (err != null) { reject(err); return }
         const chunks: Buffer[] = []
         stream.on('data', (c: Buffer) => chunks.push(c))
-        stream.on('end', () => { files.set(entry.fileName, Buffer.concat(chunks).toString('utf8')); zipfile.readEntry() })
+        stream.on('end', () => {
+          const data = Buffer.concat(chunks)
+          if (crc32(data) !== entry.crc32) { reject(new Error(`CRC-32 mismatch in ${entry.fileName}`)); return }
+          files.set(entry.fileName, data.toString('utf8'))
+          zipfile.readEntry()
+        })
         stream.on('error', reject)
       })
     })

@@ -50,7 +50,7 @@ test('config: a broken config file or URL is a clear error naming what to fix', 
   t.regex(bad.message, /--dm/)
 })
 
-test('zip: a folder zipped in memory reads back identically (names, contents, CRC checked by yauzl)', async t => {
+test('zip: a folder zipped in memory reads back identically (names, contents, CRC-32)', async t => {
   const folder = await tempHome(t)
   await mkdir(join(folder, 'descriptor'))
   await mkdir(join(folder, 'graph', 'Tomcat VM', 'scripts'), { recursive: true })

@@ -4,7 +4,7 @@ import { InvalidArgumentError, type Command } from 'commander'
 import { createDmClient, type DmClient, type InstanceNode } from '../client.js'
 import { resolveDmConfig } from '../config.js'
 import { isInstanceStatus, type InstanceStatus } from '../../protocol/lifecycle.js'
-import type { ModelError } from '../../protocol/model/types.js'
+import { formatModelError as formatFinding, type ModelError } from '../../protocol/model/index.js'
 
 export interface DmOptions { dm?: string, token?: string }
 
@@ -100,10 +100,9 @@ export function summarizeStatuses (nodes: InstanceNode[]): string {
 
 /** `lamp/graph/main.graph:12: SEVERE P_UNKNOWN_COMPONENT: message`, the file relative to `root` when given. */
 export function formatModelError (error: ModelError, root?: string): string {
-  const where = error.file !== undefined
-    ? `${root !== undefined ? root.replace(/\/+$/, '') + '/' : ''}${error.file}${error.line !== undefined ? `:${error.line}` : ''}`
-    : root ?? '(template)'
-  return `${where}: ${error.level} ${error.code}: ${error.message}`
+  if (root === undefined) return formatFinding(error)
+  const base = root.replace(/\/+$/, '')
+  return error.file !== undefined ? formatFinding({ ...error, file: `${base}/${error.file}` }) : `${base}: ${formatFinding(error)}`
 }
 
 /** Parses `--to N`: a whole number >= 1 (at least one machine stays, to be replicated later). */
