@@ -7,13 +7,15 @@
 // Usage: node apache.mjs --config <file> --pid-file <file>
 // The config file (written by the recipes) holds `key = value` lines: `host = 127.0.0.1`, `port = 80`, and one
 // `member = http://<ip>:<port>` line per Tomcat. The pid file is written once the proxy listens and removed on
-// SIGTERM/SIGINT.
+// SIGTERM/SIGINT; the proxy exits when the pid file disappears (its instance folder was removed).
 import { createServer, request as httpRequest } from 'node:http'
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 
 /** How long a member may take to answer, in milliseconds. */
 const MEMBER_TIMEOUT_MS = 10000
+/** How often the service checks that its pid file still exists, in milliseconds. */
+const PID_FILE_CHECK_MS = 1000
 
 const { values: options } = parseArgs({ options: { config: { type: 'string' }, 'pid-file': { type: 'string' } } })
 if (!options.config || !options['pid-file']) usage('--config and --pid-file are required')
@@ -70,6 +72,7 @@ server.on('error', err => {
 })
 server.listen(config.port, config.host, () => {
   writeFileSync(options['pid-file'], `${process.pid}\n`)
+  watchPidFile()
   console.log(`apache: pid ${process.pid} listening on ${config.host}:${config.port}, members ${config.members.join(' ')}`)
 })
 process.on('SIGHUP', () => {
@@ -120,6 +123,19 @@ function readConfig (file) {
     throw new Error(`${file}: port must be an integer in 1..65535`)
   }
   return config
+}
+
+/**
+ * The service runs in its own session, so it outlives the recipe that started it. When its instance folder is
+ * removed without stop.sh (machine terminated, agent state wiped), its pid file goes too: it exits, as it would
+ * with its machine.
+ */
+function watchPidFile () {
+  setInterval(() => {
+    if (existsSync(options['pid-file'])) return
+    console.log(`apache: pid file ${options['pid-file']} removed, exiting`)
+    process.exit(0)
+  }, PID_FILE_CHECK_MS).unref()
 }
 
 function answer (response, status, body) {

@@ -3,6 +3,6 @@
 # restarting (mod_proxy's graceful reload).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/service.sh"
-. "$(dirname "${BASH_SOURCE[0]}")/config.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/apache.sh"
 write_config
-if pid=$(service_pid apache); then kill -HUP "$pid"; fi
+if pid=$(service_pid apache); then reload_apache "$pid"; fi

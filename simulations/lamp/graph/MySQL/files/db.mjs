@@ -2,10 +2,14 @@
 //   GET /kv/<key>  -> 200 { key, value } | 404 { error }
 //   PUT /kv/<key>  (body: the value, UTF-8) -> 204, written to the data file before answering
 // Usage: node db.mjs --data <file.json> --host <ip> --port <n> --pid-file <file>
-// The pid file is written once the server listens (start.sh waits for it) and removed on SIGTERM/SIGINT.
+// The pid file is written once the server listens (start.sh waits for it) and removed on SIGTERM/SIGINT; the
+// service exits when the pid file disappears (its instance folder was removed).
 import { createServer } from 'node:http'
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+
+/** How often the service checks that its pid file still exists, in milliseconds. */
+const PID_FILE_CHECK_MS = 1000
 
 const { values: options } = parseArgs({
   options: {
@@ -49,6 +53,7 @@ server.on('error', err => {
 })
 server.listen(port, options.host, () => {
   writeFileSync(options['pid-file'], `${process.pid}\n`)
+  watchPidFile()
   console.log(`db: pid ${process.pid} listening on ${options.host}:${port}, data in ${options.data}`)
 })
 for (const signal of ['SIGTERM', 'SIGINT']) {
@@ -68,6 +73,19 @@ function readStore (file) {
   } catch (err) {
     usage(`cannot read the data file ${file}: ${err.message} (deploy.sh writes it as a JSON object of strings)`)
   }
+}
+
+/**
+ * The service runs in its own session, so it outlives the recipe that started it. When its instance folder is
+ * removed without stop.sh (machine terminated, agent state wiped), its pid file goes too: it exits, as it would
+ * with its machine.
+ */
+function watchPidFile () {
+  setInterval(() => {
+    if (existsSync(options['pid-file'])) return
+    console.log(`db: pid file ${options['pid-file']} removed, exiting`)
+    process.exit(0)
+  }, PID_FILE_CHECK_MS).unref()
 }
 
 function answer (response, status, body) {

@@ -5,14 +5,17 @@
 // The config file (written by the recipes) holds `key = value` lines:
 //   name = /Tomcat VM 1/Tomcat     host = 127.0.0.1     port = 8080
 //   database = http://127.0.0.1:3306     key = message
-// SIGHUP re-reads it (a new database address applies at once; host and port only at the next start).
-// The pid file is written once the server listens and removed on SIGTERM/SIGINT.
+// It is re-read at each request, so a new database applies at once (host and port only at the next start).
+// The pid file is written once the server listens and removed on SIGTERM/SIGINT; the service exits when the pid
+// file disappears (its instance folder was removed).
 import { createServer } from 'node:http'
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 
 /** How long a database query may take, in milliseconds. */
 const DATABASE_TIMEOUT_MS = 5000
+/** How often the service checks that its pid file still exists, in milliseconds. */
+const PID_FILE_CHECK_MS = 1000
 
 const { values: options } = parseArgs({ options: { config: { type: 'string' }, 'pid-file': { type: 'string' } } })
 if (!options.config || !options['pid-file']) usage('--config and --pid-file are required')
@@ -25,10 +28,16 @@ try {
 }
 
 const server = createServer((request, response) => {
-  if (request.method !== 'GET') return answer(response, 405, { name: config.name, error: 'only GET is served' })
+  try {
+    config = readConfig(options.config)
+  } catch (err) {
+    console.error(`tomcat: configuration kept, ${err.message}`)
+  }
+  const { name, database } = config
+  if (request.method !== 'GET') return answer(response, 405, { name, error: 'only GET is served' })
   readValue(config).then(
-    value => answer(response, 200, { name: config.name, value, pid: process.pid }),
-    err => answer(response, 502, { name: config.name, error: `database ${config.database}: ${err.message}` }))
+    value => answer(response, 200, { name, value, pid: process.pid }),
+    err => answer(response, 502, { name, error: `database ${database}: ${err.message}` }))
 })
 
 server.on('error', err => {
@@ -37,15 +46,8 @@ server.on('error', err => {
 })
 server.listen(config.port, config.host, () => {
   writeFileSync(options['pid-file'], `${process.pid}\n`)
+  watchPidFile()
   console.log(`tomcat: ${config.name} pid ${process.pid} listening on ${config.host}:${config.port}, database ${config.database}`)
-})
-process.on('SIGHUP', () => {
-  try {
-    config = readConfig(options.config)
-    console.log(`tomcat: configuration re-read, database ${config.database}`)
-  } catch (err) {
-    console.error(`tomcat: configuration kept, ${err.message}`)
-  }
 })
 for (const signal of ['SIGTERM', 'SIGINT']) {
   process.on(signal, () => {
@@ -81,6 +83,19 @@ function readConfig (file) {
     throw new Error(`${file}: port must be an integer in 1..65535`)
   }
   return config
+}
+
+/**
+ * The service runs in its own session, so it outlives the recipe that started it. When its instance folder is
+ * removed without stop.sh (machine terminated, agent state wiped), its pid file goes too: it exits, as it would
+ * with its machine.
+ */
+function watchPidFile () {
+  setInterval(() => {
+    if (existsSync(options['pid-file'])) return
+    console.log(`tomcat: pid file ${options['pid-file']} removed, exiting`)
+    process.exit(0)
+  }, PID_FILE_CHECK_MS).unref()
 }
 
 function answer (response, status, body) {

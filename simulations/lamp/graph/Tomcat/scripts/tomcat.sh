@@ -1,5 +1,7 @@
-# Writes run/tomcat.conf from Roboconf's environment: the instance's name, ip and port, and the first MySQL it
-# imports (MySQL_0_ip, MySQL_0_port). Sourced by start.sh and update.sh.
+# Tomcat's configuration, sourced by start.sh and update.sh after service.sh.
+
+# write_config: run/tomcat.conf from Roboconf's environment: the instance's name, ip and port, and the first MySQL
+# it imports (MySQL_0_ip, MySQL_0_port). The running Tomcat re-reads it at each request.
 write_config() {
   require ip port MySQL_0_ip MySQL_0_port
   mkdir -p "$RUN_DIR"
