@@ -2,6 +2,7 @@
 // Exit codes: 0 success, 1 failure, 2 usage error.
 import { Command, CommanderError } from 'commander'
 import { registerAppCommands } from './commands/app.js'
+import { registerDmCommands } from './commands/dm.js'
 import { registerInstanceCommands } from './commands/instance.js'
 import { registerLifecycleCommands } from './commands/lifecycle.js'
 import { registerScaleCommand } from './commands/scale.js'
@@ -13,6 +14,7 @@ export type CommandRegistration = (program: Command) => void
 
 const registrations: CommandRegistration[] = [
   registerAppCommands,
+  registerDmCommands,
   registerStatusCommand,
   registerLifecycleCommands,
   registerInstanceCommands,

@@ -1,0 +1,89 @@
+// Agent processes of the local and netns targets: spawned detached (own process group, so they outlive a DM
+// restart and their recipes stop with them), recorded in a pid file, checked and stopped by that record.
+import { spawn } from 'node:child_process'
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** Grace time between SIGTERM and SIGKILL when stopping an agent, in milliseconds. */
+export const AGENT_STOP_GRACE_MS = 3_000
+/** How often a stop polls for the agent's exit, in milliseconds. */
+const EXIT_POLL_MS = 25
+
+export interface AgentProcessRecord {
+  pid: number
+  /** The agent's params file: its command line names it, which tells our agent from a process that reused the PID. */
+  paramsFile: string
+}
+
+/** The compiled agent entry (dist/agent/main.js), found from this file's place in dist/ or in the sources. */
+export function defaultAgentCommand (): string[] {
+  const here = dirname(fileURLToPath(import.meta.url))
+  const inDist = resolve(here, '../../agent/main.js') // dist/manager/targets -> dist/agent/main.js
+  const fromSources = resolve(here, '../../dist/agent/main.js') // manager/targets (through tsx) -> dist/agent/main.js
+  return [process.execPath, existsSync(inDist) ? inDist : fromSources]
+}
+
+/** Starts `command... --params <paramsFile>` detached, output appended to `logFile`; writes `pidFile`. */
+export async function spawnAgent (command: string[], paramsFile: string, files: { log: string, pid: string },
+  options: { env?: Record<string, string>, cwd?: string } = {}): Promise<AgentProcessRecord> {
+  const log = openSync(files.log, 'a')
+  try {
+    const child = spawn(command[0], [...command.slice(1), '--params', paramsFile], {
+      cwd: options.cwd, env: { ...process.env, ...options.env }, detached: true, stdio: ['ignore', log, log]
+    })
+    const pid = await new Promise<number>((resolve, reject) => {
+      child.once('spawn', () => resolve(child.pid as number))
+      child.once('error', reject)
+    })
+    child.unref()
+    const record = { pid, paramsFile }
+    writeFileSync(files.pid, JSON.stringify(record))
+    return record
+  } finally {
+    closeSync(log)
+  }
+}
+
+export function readAgentRecord (pidFile: string): AgentProcessRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(pidFile, 'utf8')) as AgentProcessRecord
+  } catch {
+    return undefined
+  }
+}
+
+/** Alive, not a zombie, and still our agent. */
+export function isAgentAlive (record: AgentProcessRecord): boolean {
+  try {
+    const stat = readFileSync(`/proc/${record.pid}/stat`, 'utf8')
+    const state = stat.charAt(stat.lastIndexOf(')') + 2)
+    if (state === 'Z' || state === 'X') return false
+    return readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').includes(record.paramsFile)
+  } catch {
+    return false
+  }
+}
+
+/** SIGTERM to the agent's process group, SIGKILL after the grace time; resolves once it is gone. */
+export async function stopAgent (record: AgentProcessRecord): Promise<void> {
+  if (!isAgentAlive(record)) return
+  signalGroup(record.pid, 'SIGTERM')
+  const deadline = Date.now() + AGENT_STOP_GRACE_MS
+  while (isAgentAlive(record) && Date.now() < deadline) await new Promise(r => setTimeout(r, EXIT_POLL_MS))
+  if (isAgentAlive(record)) signalGroup(record.pid, 'SIGKILL')
+  while (isAgentAlive(record)) await new Promise(r => setTimeout(r, EXIT_POLL_MS))
+}
+
+function signalGroup (pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal)
+  } catch {
+    try { process.kill(pid, signal) } catch { /* already gone */ }
+  }
+}
+
+/** The files of one machine folder. */
+export function machineFiles (folder: string): { params: string, log: string, pid: string, state: string } {
+  return { params: join(folder, 'params.json'), log: join(folder, 'agent.log'), pid: join(folder, 'pid'), state: join(folder, 'state') }
+}
