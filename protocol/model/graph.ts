@@ -179,14 +179,21 @@ export class GraphResolver {
   private readonly facetExportsCache = new Map<string, Map<string, ResolvedVariable>>()
   private childrenCache?: Map<string, Set<string>>
   private ancestorsCache?: Map<string, Set<string>>
+  private readonly chainCache = new Map<string, TypeDefinition[]>()
+  private readonly facetsCache = new Map<string, Set<string>>()
+  private extendersCache?: Map<string, string[]>
+  private bearersCache?: Map<string, string[]>
 
   constructor (readonly graph: GraphDefinition) {}
 
   /** The component and the components it extends, nearest first (inheritance cycles cut). */
   extendsChain (name: string): TypeDefinition[] {
+    const cached = this.chainCache.get(name)
+    if (cached !== undefined) return [...cached]
     const chain: TypeDefinition[] = []
     for (let c = this.graph.components.get(name); c !== undefined && !chain.includes(c); c = this.graph.components.get(c.extends[0] ?? '')) chain.push(c)
-    return chain
+    this.chainCache.set(name, chain)
+    return [...chain]
   }
 
   /** A facet's extended facets, transitively (cycles cut; the facet itself appears only in a cycle). */
@@ -204,6 +211,8 @@ export class GraphResolver {
 
   /** Facets of a component: declared, inherited through extends, and the facets they extend. */
   allFacets (name: string): Set<string> {
+    const cached = this.facetsCache.get(name)
+    if (cached !== undefined) return cached
     const result = new Set<string>()
     for (const c of this.extendsChain(name)) {
       for (const f of c.facets) {
@@ -212,6 +221,7 @@ export class GraphResolver {
         for (const e of this.extendedFacets(f)) result.add(e)
       }
     }
+    this.facetsCache.set(name, result)
     return result
   }
 
@@ -272,10 +282,22 @@ export class GraphResolver {
 
   /** Components a type's `children` entry designates: a component and its extenders, or every bearer of a facet. */
   private expandChild (child: string): string[] {
-    if (this.graph.components.has(child)) {
-      return [...this.graph.components.keys()].filter(n => this.extendsChain(n).some(c => c.name === child))
+    if (this.extendersCache === undefined || this.bearersCache === undefined) {
+      const extenders = new Map<string, string[]>()
+      const bearers = new Map<string, string[]>()
+      const push = (map: Map<string, string[]>, key: string, value: string): void => {
+        const list = map.get(key)
+        if (list === undefined) map.set(key, [value])
+        else list.push(value)
+      }
+      for (const n of this.graph.components.keys()) {
+        for (const c of this.extendsChain(n)) push(extenders, c.name, n)
+        for (const f of this.allFacets(n)) push(bearers, f, n)
+      }
+      this.extendersCache = extenders
+      this.bearersCache = bearers
     }
-    return [...this.graph.components.keys()].filter(n => this.allFacets(n).has(child))
+    return (this.graph.components.has(child) ? this.extendersCache.get(child) : this.bearersCache.get(child)) ?? []
   }
 
   /** Possible children of every component (declared on it, on the components it extends and on its facets). */
@@ -299,17 +321,27 @@ export class GraphResolver {
   }
 
   children (name: string): string[] {
-    return [...(this.childrenMap().get(name) ?? [])]
+    return [...this.childrenSet(name)]
+  }
+
+  /** Possible children of a component, as a set (do not modify). */
+  childrenSet (name: string): ReadonlySet<string> {
+    return this.childrenMap().get(name) ?? new Set()
   }
 
   ancestors (name: string): string[] {
+    return [...this.ancestorsSet(name)]
+  }
+
+  /** Possible parents of a component, as a set (do not modify). */
+  ancestorsSet (name: string): ReadonlySet<string> {
     if (this.ancestorsCache === undefined) {
       const map = new Map<string, Set<string>>()
       for (const n of this.graph.components.keys()) map.set(n, new Set())
       for (const [parent, children] of this.childrenMap()) for (const child of children) map.get(child)?.add(parent)
       this.ancestorsCache = map
     }
-    return [...(this.ancestorsCache.get(name) ?? [])]
+    return this.ancestorsCache.get(name) ?? new Set()
   }
 
   component (name: string): Component {
@@ -341,21 +373,20 @@ export class GraphResolver {
       const n = todo.pop()!
       if (result.has(n)) continue
       result.add(n)
-      todo.push(...this.extendsChain(n).map(c => c.name), ...this.children(n), ...this.ancestors(n),
-        ...[...this.graph.components.keys()].filter(o => this.graph.components.get(o)!.extends[0] === n))
+      todo.push(...this.extendsChain(n).map(c => c.name), ...this.childrenSet(n), ...this.ancestorsSet(n), ...this.expandChild(n))
     }
     return [...result]
   }
 
   private hasContainmentCycle (name: string): boolean {
     const seen = new Set<string>()
-    const todo = [...this.children(name)]
+    const todo = [...this.childrenSet(name)]
     while (todo.length > 0) {
       const n = todo.pop()!
       if (n === name) return true
       if (seen.has(n)) continue
       seen.add(n)
-      todo.push(...this.children(n))
+      todo.push(...this.childrenSet(n))
     }
     return false
   }
@@ -364,7 +395,7 @@ export class GraphResolver {
   validate (): ModelError[] {
     const errors: ModelError[] = []
     const { components, facets } = this.graph
-    const roots = [...components.keys()].filter(n => this.ancestors(n).length === 0)
+    const roots = [...components.keys()].filter(n => this.ancestorsSet(n).size === 0)
     if (roots.length === 0) errors.push(modelError('RM_NO_ROOT_COMPONENT', undefined, undefined))
 
     const exported = new Set<string>()
@@ -375,7 +406,7 @@ export class GraphResolver {
       const installer = this.installer(name)
       if (installer === undefined || installer.trim() === '') at('RM_EMPTY_COMPONENT_INSTALLER', name)
       else if (!PATTERN_FLEX_ID.test(installer)) at('RM_INVALID_COMPONENT_INSTALLER', name)
-      else if (this.ancestors(name).length === 0 && installer !== TARGET_INSTALLER) at('RM_ROOT_INSTALLER_MUST_BE_TARGET', name)
+      else if (this.ancestorsSet(name).size === 0 && installer !== TARGET_INSTALLER) at('RM_ROOT_INSTALLER_MUST_BE_TARGET', name)
 
       for (const v of c.exports) {
         if (v.randomKind === undefined) continue

@@ -244,9 +244,9 @@ export function validateInstances (roots: Instance[], components: Record<string,
     const component = components[instance.component]
     if (component === undefined) at('RM_EMPTY_INSTANCE_COMPONENT', instance.path)
     else {
-      const ancestors = resolver.ancestors(instance.component)
-      if (parent === undefined && ancestors.length > 0) at('RM_MISSING_INSTANCE_PARENT', instance.path)
-      else if (parent !== undefined && (!ancestors.includes(parent.component) || !resolver.children(parent.component).includes(instance.component))) {
+      const ancestors = resolver.ancestorsSet(instance.component)
+      if (parent === undefined && ancestors.size > 0) at('RM_MISSING_INSTANCE_PARENT', instance.path)
+      else if (parent !== undefined && (!ancestors.has(parent.component) || !resolver.childrenSet(parent.component).has(instance.component))) {
         at('RM_INVALID_INSTANCE_PARENT', instance.path)
       }
       const outcome = applyOverrides(component.exports, instance.overriddenExports)
