@@ -1,0 +1,195 @@
+// The agent process, what a VM image runs at boot: `meshconf agent --params FILE` (or `node dist/agent/main.js
+// --params FILE`). It wires the link to the DM (agent/link), the life-cycle engine (agent/agent.ts) and the libp2p
+// mesh (agent/mesh); it sends a heartbeat at once (asking for the model while it has none, with its peer id and
+// mesh addresses) and then periodically, and says machineDown when stopped (SIGTERM, SIGINT).
+import './polyfill.js'
+import { createWriteStream, realpathSync, type WriteStream } from 'node:fs'
+import { pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
+import type { AgentToDmMessage } from '../protocol/messages.js'
+import { createAgent, type Agent } from './agent.js'
+import { createAgentLink } from './link/index.js'
+import type { AgentLink, MessagingLogger } from './link/types.js'
+import { loadOrCreatePeerIdentity } from './mesh/identity.js'
+import { libp2pMeshFactory } from './mesh/libp2p.js'
+import type { MeshLogger } from './mesh/service.js'
+import { meshListenAddress, readAgentParams, type AgentParams } from './params.js'
+import type { DmNotifier, MeshFactory } from './ports.js'
+
+/** A logger writing `<ISO time> LEVEL message` lines to stderr and, when given, appending them to a file. */
+export interface AgentProcessLogger extends MessagingLogger {
+  close (): Promise<void>
+}
+
+export function createAgentProcessLogger (logFile?: string): AgentProcessLogger {
+  let file: WriteStream | undefined
+  if (logFile !== undefined) {
+    file = createWriteStream(logFile, { flags: 'a' })
+    file.on('error', err => { process.stderr.write(`${new Date().toISOString()} ERROR cannot write ${logFile}: ${err.message}\n`) })
+  }
+  const write = (level: string) => (message: string): void => {
+    const line = `${new Date().toISOString()} ${level} ${message}\n`
+    process.stderr.write(line)
+    if (file?.writable === true) file.write(line)
+  }
+  return {
+    info: write('INFO'),
+    warn: write('WARN'),
+    error: write('ERROR'),
+    close: async () => { if (file !== undefined) await new Promise<void>(resolve => file?.end(resolve)) }
+  }
+}
+
+export interface AgentProcessComponents {
+  logger: MessagingLogger
+  /** Default: the libp2p mesh, listening on the params' mesh host and port, with the persisted peer key. */
+  meshFactory?: MeshFactory
+}
+
+export interface AgentProcess {
+  readonly agent: Agent
+  readonly link: AgentLink
+  /**
+   * Restores the local state, connects to the DM (resolves once connected the first time, or once `stop` is
+   * called) and starts the heartbeats. Rejects with AgentLinkRefusedError when the DM refuses the token.
+   */
+  start (): Promise<void>
+  /** Whenever called: stops the heartbeats, waits for running actions, says machineDown, disconnects. */
+  stop (): Promise<void>
+  /** The libp2p peer id (known after `start` began). */
+  peerId (): string | undefined
+}
+
+export function createAgentProcess (params: AgentParams, components: AgentProcessComponents): AgentProcess {
+  const { application, scopedInstancePath, ipAddress } = params
+  const { logger } = components
+  const link = createAgentLink({ endpoint: params.messaging, application, scopedInstancePath, logger })
+  const send = (msg: AgentToDmMessage): void => {
+    link.send(msg).catch(err => { logger.error(`could not send ${msg.kind} to the DM: ${(err as Error).message}`) })
+  }
+  const notifier: DmNotifier = {
+    instanceChanged: (instancePath, status, imports, problem) => {
+      send({ v: 1, kind: 'instanceChanged', application, instancePath, status, imports, ...(problem === undefined ? {} : { problem }) })
+    },
+    instanceRemoved: instancePath => { send({ v: 1, kind: 'instanceRemoved', application, instancePath }) }
+  }
+  let peerId: string | undefined
+  let privateKey: Awaited<ReturnType<typeof loadOrCreatePeerIdentity>>['privateKey'] | undefined
+  const meshLog: MeshLogger = (level, message) => { if (level !== 'debug') logger[level](`[mesh] ${message}`) }
+  // The mesh starts when the model arrives, long after the key was loaded in start().
+  const meshFactory: MeshFactory = components.meshFactory ?? (async (model, parameters, listener) =>
+    await libp2pMeshFactory({ stateDir: params.stateDir, privateKey, listen: [meshListenAddress(params)], log: meshLog })(model, parameters, listener))
+  const agent = createAgent({ stateDir: params.stateDir, notifier, meshFactory, log: logger },
+    { ipAddress, recipeTimeoutMs: params.recipeTimeoutMs })
+  const heartbeat = (): void => {
+    send({
+      v: 1,
+      kind: 'heartbeat',
+      application,
+      scopedInstancePath,
+      ipAddress,
+      modelRequired: agent.modelRequired(),
+      ...(peerId === undefined ? {} : { peerId }),
+      listenAddresses: agent.meshAddresses()
+    })
+  }
+  link.onMessage(async msg => {
+    await agent.handle(msg)
+    // the mesh has just started: the DM learns its addresses (bootstrap peers for the next agents) at once
+    if (msg.kind === 'setScopedInstance') heartbeat()
+  })
+  let timer: NodeJS.Timeout | undefined
+  let stopping: Promise<void> | undefined
+
+  return {
+    agent,
+    link,
+    peerId: () => peerId,
+    start: async () => {
+      const identity = await loadOrCreatePeerIdentity(params.stateDir)
+      peerId = identity.peerId
+      privateKey = identity.privateKey
+      await agent.start()
+      if (stopping !== undefined) return
+      // Queued until the link is connected: the first thing the DM hears from this agent.
+      heartbeat()
+      await link.start()
+      if (stopping !== undefined) return
+      logger.info(`agent of ${scopedInstancePath} (${application}) connected to the DM (${params.messaging.kind}), peer ${peerId}`)
+      // Heartbeats are skipped while disconnected, so an outage does not pile them up in the outbox.
+      timer = setInterval(() => { if (link.connected()) heartbeat() }, params.heartbeatPeriodMs)
+    },
+    stop: async () => {
+      stopping ??= (async () => {
+        clearInterval(timer)
+        await agent.stop()
+        const down = link.send({ v: 1, kind: 'machineDown', application, scopedInstancePath })
+        // stop() waits a bounded time for the outbox (machineDown included) to be confirmed, then drops it
+        await link.stop()
+        await down
+      })()
+      await stopping
+    }
+  }
+}
+
+/** Runs the agent of a params file until SIGTERM or SIGINT; returns the process exit code. */
+export async function runAgentProcess (paramsFile: string): Promise<number> {
+  let params: AgentParams
+  try {
+    params = readAgentParams(paramsFile)
+  } catch (err) {
+    process.stderr.write(`meshconf agent: ${(err as Error).message}\n`)
+    return 1
+  }
+  const logger = createAgentProcessLogger(params.logFile)
+  // A bug in a plug-in or a library must not take the machine's agent down: log it, keep serving.
+  const onRejection = (reason: unknown): void => { logger.error(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`) }
+  let onSignal: (signal: NodeJS.Signals) => void = () => {}
+  const stopSignal = new Promise<NodeJS.Signals>(resolve => { onSignal = resolve })
+  process.on('unhandledRejection', onRejection)
+  process.once('SIGTERM', onSignal)
+  process.once('SIGINT', onSignal)
+  const agentProcess = createAgentProcess(params, { logger })
+  try {
+    const started = agentProcess.start().then(() => undefined)
+    const first = await Promise.race([started, stopSignal])
+    const signal = first ?? await stopSignal
+    logger.info(`${signal} received: stopping the agent`)
+    await agentProcess.stop()
+    await started
+    logger.info('agent stopped')
+    return 0
+  } catch (err) {
+    logger.error(`the agent stopped: ${(err as Error).message}`)
+    await agentProcess.stop().catch(() => {})
+    return 1
+  } finally {
+    process.off('unhandledRejection', onRejection)
+    process.off('SIGTERM', onSignal)
+    process.off('SIGINT', onSignal)
+    await logger.close()
+  }
+}
+
+const USAGE = 'usage: node dist/agent/main.js --params FILE   (or: meshconf agent --params FILE)'
+
+/** Entry point when run directly with node. */
+async function main (): Promise<number> {
+  let paramsFile: string | undefined
+  try {
+    paramsFile = parseArgs({ options: { params: { type: 'string' } } }).values.params
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`)
+    return 2
+  }
+  if (paramsFile === undefined) {
+    process.stderr.write(`missing --params\n${USAGE}\n`)
+    return 2
+  }
+  return await runAgentProcess(paramsFile)
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  process.exitCode = await main()
+}
