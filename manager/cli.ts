@@ -1,6 +1,7 @@
 // The `meshconf` command line. Each command lives in manager/commands/<name>.ts and registers itself here.
 // Exit codes: 0 success, 1 failure, 2 usage error.
 import { Command, CommanderError } from 'commander'
+import { registerAgentCommand } from './commands/agent.js'
 import { registerAppCommands } from './commands/app.js'
 import { registerDmCommands } from './commands/dm.js'
 import { registerInstanceCommands } from './commands/instance.js'
@@ -13,6 +14,7 @@ import { registerValidate } from './commands/validate.js'
 export type CommandRegistration = (program: Command) => void
 
 const registrations: CommandRegistration[] = [
+  registerAgentCommand,
   registerAppCommands,
   registerDmCommands,
   registerStatusCommand,
