@@ -416,7 +416,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
       await messaging.prepareAgent(application, path)
       const params = {
         target, machineName,
-        agent: { application, scopedInstancePath: path, endpoint: messaging.agentEndpoint(application) }
+        agent: { application, scopedInstancePath: path, messaging: messaging.agentEndpoint(application) }
       }
       machineId = await limit(async () => {
         const id = await handler.create(params)

@@ -113,27 +113,3 @@ test('stop-all, undeploy-all, scale up with replicate and down with delete', asy
   await dm.deleteApplication('shop2')
   t.deepEqual(dm.listApplications(), [])
 })
-
-test('a silent machine goes to PROBLEM and can still be undeployed', async t => {
-  const dir = tempDir('dm-silence')
-  const store = createStore({ file: join(dir.path, 'dm.sqlite') })
-  const messaging = createMemoryMessaging({})
-  const target = createInProcessTarget({ machinesDirectory: join(dir.path, 'machines'), heartbeatIntervalMs: 100 })
-  const dm = createDeploymentManager({ store, messaging, targets: [target] },
-    { defaultTargetHandler: 'in-process', machineSilenceMs: 1_000, heartbeatCheckIntervalMs: 100 })
-  await dm.start()
-  t.teardown(async () => { await target.close?.(); await dm.stop(); store.close(); dir.remove() })
-  await dm.loadTemplateFromPath(writeShopTemplate(join(dir.path, 'template')))
-  dm.createApplication({ name: 'quiet', template: { name: 'Shop', version: '1.0' } })
-  dm.changeState('quiet', '/vm1', 'DEPLOYED_STARTED')
-  await waitFor('vm1 up', () => dm.instance('quiet', '/vm1').status === 'DEPLOYED_STARTED')
-  // the agent stops beating (its process would hang): stop it without telling the DM
-  const machineId = dm.instance('quiet', '/vm1').data['machine.id']
-  await target.terminate(machineId)
-  await waitFor('PROBLEM', () => dm.instance('quiet', '/vm1').status === 'PROBLEM')
-  t.regex(dm.instance('quiet', '/vm1').data['last.problem'], /no heartbeat/)
-  // undeploying a machine in PROBLEM works
-  dm.changeState('quiet', '/vm1', 'NOT_DEPLOYED')
-  await waitFor('undeployed', () => dm.instance('quiet', '/vm1').status === 'NOT_DEPLOYED')
-  t.false('machine.id' in dm.instance('quiet', '/vm1').data)
-})

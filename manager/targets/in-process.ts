@@ -1,11 +1,12 @@
-// The `in-process` target (tests, simulations): each machine is an agent (agent/agent.ts) inside the DM's process,
-// linked to the DM through the messaging endpoint it is given, with its own state folder and, by default, a mesh of
-// an in-memory hub shared by the target's agents. Like Roboconf's in-memory target, its machines die with the DM.
+// The `in-process` target (tests, simulations): each machine is an agent process's wiring (agent/main.ts
+// createAgentProcess) inside the DM's process, linked through the messaging endpoint it is given, with its own state
+// folder and, by default, a mesh over an in-memory hub shared by the target's agents. Like Roboconf's in-memory
+// target, its machines die with the DM.
 import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { createAgent, type Agent } from '../../agent/agent.js'
-import { createAgentLink, type AgentLink } from '../../agent/link/index.js'
+import { createAgentProcess, type AgentProcess } from '../../agent/main.js'
 import { createMemoryMeshHub } from '../../agent/mesh/memory.js'
+import type { MessagingLogger } from '../../agent/link/types.js'
 import type { MeshFactory } from '../../agent/ports.js'
 import type { MachineParameters, TargetHandler } from './types.js'
 
@@ -21,24 +22,23 @@ export interface InProcessTargetOptions {
   heartbeatIntervalMs?: number
   /** Address the agents report; default 127.0.0.1. */
   ipAddress?: string
+  /** Where the agents log; default stderr. */
+  logger?: MessagingLogger
 }
 
-interface Machine {
-  agent: Agent
-  link: AgentLink
-  timer: NodeJS.Timeout
-  folder: string
+export type InProcessTarget = TargetHandler & {
+  /** The running agent of a machine (tests look inside). */
+  agent (machineId: string): AgentProcess | undefined
 }
 
-export function createInProcessTarget (options: InProcessTargetOptions): TargetHandler & { agent (machineId: string): Agent | undefined } {
-  const machines = new Map<string, Machine>()
+export function createInProcessTarget (options: InProcessTargetOptions): InProcessTarget {
+  const machines = new Map<string, { process: AgentProcess, folder: string }>()
   const meshFactory = options.meshFactory ?? createMemoryMeshHub().factory()
   const ipAddress = options.ipAddress ?? '127.0.0.1'
-
-  async function stopMachine (machine: Machine): Promise<void> {
-    clearInterval(machine.timer)
-    await machine.agent.stop()
-    await machine.link.stop()
+  const logger = options.logger ?? {
+    info: (m: string) => { process.stderr.write(`${m}\n`) },
+    warn: (m: string) => { process.stderr.write(`WARN ${m}\n`) },
+    error: (m: string) => { process.stderr.write(`ERROR ${m}\n`) }
   }
 
   return {
@@ -46,35 +46,14 @@ export function createInProcessTarget (options: InProcessTargetOptions): TargetH
 
     async create (params: MachineParameters): Promise<string> {
       const machineId = params.machineName
-      const { application, scopedInstancePath, endpoint } = params.agent
       const folder = join(options.machinesDirectory, machineId)
       mkdirSync(folder, { recursive: true })
-      const link = createAgentLink({ endpoint, application, scopedInstancePath })
-      const agent = createAgent({
-        stateDir: join(folder, 'state'),
-        meshFactory,
-        notifier: {
-          instanceChanged: (instancePath, status, imports, problem) => {
-            void link.send({ v: 1, kind: 'instanceChanged', application, instancePath, status, imports, ...(problem !== undefined ? { problem } : {}) })
-          },
-          instanceRemoved: instancePath => { void link.send({ v: 1, kind: 'instanceRemoved', application, instancePath }) }
-        }
-      }, { ipAddress })
-      link.onMessage(async message => { await agent.handle(message) })
-      // the peer id the DM signs ownership for; unique per machine in the in-memory mesh
-      const peerId = `in-process-${machineId}`
-      const beat = (): void => {
-        void link.send({
-          v: 1, kind: 'heartbeat', application, scopedInstancePath, ipAddress, modelRequired: agent.modelRequired(),
-          peerId, listenAddresses: agent.meshAddresses()
-        })
-      }
+      const agent = createAgentProcess({
+        ...params.agent, stateDir: join(folder, 'state'), ipAddress, meshListenHost: ipAddress, meshListenPort: 0,
+        heartbeatPeriodMs: options.heartbeatIntervalMs ?? IN_PROCESS_HEARTBEAT_MS
+      }, { logger, meshFactory })
+      machines.set(machineId, { process: agent, folder })
       await agent.start()
-      await link.start()
-      const timer = setInterval(beat, options.heartbeatIntervalMs ?? IN_PROCESS_HEARTBEAT_MS)
-      timer.unref()
-      machines.set(machineId, { agent, link, timer, folder })
-      beat()
       return machineId
     },
 
@@ -86,7 +65,7 @@ export function createInProcessTarget (options: InProcessTargetOptions): TargetH
       const machine = machines.get(machineId)
       if (machine === undefined) return
       machines.delete(machineId)
-      await stopMachine(machine)
+      await machine.process.stop()
       rmSync(machine.folder, { recursive: true, force: true })
     },
 
@@ -98,11 +77,11 @@ export function createInProcessTarget (options: InProcessTargetOptions): TargetH
     async close (): Promise<void> {
       const all = [...machines.values()]
       machines.clear()
-      await Promise.all(all.map(stopMachine))
+      await Promise.all(all.map(async m => { await m.process.stop() }))
     },
 
-    agent (machineId: string): Agent | undefined {
-      return machines.get(machineId)?.agent
+    agent (machineId: string): AgentProcess | undefined {
+      return machines.get(machineId)?.process
     }
   }
 }

@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { defaultAgentCommand, isAgentAlive, machineFiles, readAgentRecord, spawnAgent, stopAgent } from './process.js'
+import type { AgentParams } from '../../agent/params.js'
 import type { MachineParameters, TargetHandler } from './types.js'
 
 export interface LocalTargetOptions {
@@ -18,6 +19,8 @@ export interface LocalTargetOptions {
   env?: Record<string, string>
   /** Working directory of the agents; default the DM's. */
   cwd?: string
+  /** Heartbeat period of the agents, in milliseconds; default the agent's (5 000). */
+  heartbeatPeriodMs?: number
 }
 
 /** A machine id that could name a folder outside the machines folder. */
@@ -44,7 +47,10 @@ export function createLocalTarget (options: LocalTargetOptions): TargetHandler {
       const machineId = params.machineName
       const files = machineFiles(machineFolder(options.machinesDirectory, machineId))
       mkdirSync(files.state, { recursive: true })
-      writeFileSync(files.params, JSON.stringify({ ...params.agent, stateDirectory: files.state, ipAddress: params.agent.ipAddress ?? '127.0.0.1' }, null, 2))
+      const agentParams: Partial<AgentParams> = {
+        ...params.agent, stateDir: files.state, ipAddress: '127.0.0.1', heartbeatPeriodMs: options.heartbeatPeriodMs
+      }
+      writeFileSync(files.params, JSON.stringify(agentParams, null, 2))
       await spawnAgent(command, files.params, files, { env: options.env, cwd: options.cwd })
       return machineId
     },

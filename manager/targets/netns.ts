@@ -9,6 +9,7 @@ import { promisify } from 'node:util'
 import type { AgentEndpoint } from '../../protocol/messages.js'
 import { machineFolder } from './local.js'
 import { defaultAgentCommand, isAgentAlive, machineFiles, readAgentRecord, spawnAgent, stopAgent } from './process.js'
+import type { AgentParams } from '../../agent/params.js'
 import type { MachineParameters, TargetHandler } from './types.js'
 
 const run = promisify(execFile)
@@ -30,6 +31,8 @@ export interface NetnsTargetOptions {
   env?: Record<string, string>
   /** Working directory of the agents; default the DM's. */
   cwd?: string
+  /** Heartbeat period of the agents, in milliseconds; default the agent's (5 000). */
+  heartbeatPeriodMs?: number
 }
 
 export class NetnsUnavailableError extends Error {
@@ -151,9 +154,11 @@ export function createNetnsTarget (options: NetnsTargetOptions): TargetHandler {
       }
       const files = machineFiles(folder)
       mkdirSync(files.state, { recursive: true })
-      writeFileSync(files.params, JSON.stringify({
-        ...params.agent, endpoint: endpointFromNamespace(params.agent.endpoint, gateway), stateDirectory: files.state, ipAddress: address
-      }, null, 2))
+      const agentParams: Partial<AgentParams> = {
+        ...params.agent, messaging: endpointFromNamespace(params.agent.messaging, gateway), stateDir: files.state,
+        ipAddress: address, heartbeatPeriodMs: options.heartbeatPeriodMs
+      }
+      writeFileSync(files.params, JSON.stringify(agentParams, null, 2))
       await spawnAgent(['ip', 'netns', 'exec', names(machineId).namespace, ...command], files.params, files, { env: options.env, cwd: options.cwd })
       return machineId
     },

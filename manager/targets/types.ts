@@ -4,16 +4,15 @@
 import type { AgentEndpoint } from '../../protocol/messages.js'
 import type { TargetDefinition } from '../../protocol/model/types.js'
 
-/** What an agent needs to start: written by the target where the agent reads it (a params file, user data). */
+/**
+ * What the DM gives every agent; the target completes it (state folder, address …) into the agent's params
+ * (agent/params.ts) and hands it over the way a cloud hands a VM its user data.
+ */
 export interface AgentStartParameters {
   application: string
   scopedInstancePath: string
-  /** Where the agent reaches the DM's messaging. */
-  endpoint: AgentEndpoint
-  /** The agent's own folder for its state and recipe files; set by targets that give machines a local folder. */
-  stateDirectory?: string
-  /** The address the agent reports and its mesh listens on; set by targets that assign one. */
-  ipAddress?: string
+  /** Where the agent reaches the DM's messaging (`DmMessaging.agentEndpoint(application)`). */
+  messaging: AgentEndpoint
 }
 
 export interface MachineParameters {
