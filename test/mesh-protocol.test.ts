@@ -3,7 +3,7 @@ import test from 'ava'
 import {
   MeshMessageError, controlTopic, createDmSigningKey, decodeMeshMessage, encodeMeshMessage, exportsTopic,
   generatePnetKey, isNewer, pnetKeyBytes, prefixOfExportsTopic, signOwnership, verifyOwnership, InvalidPnetKeyError,
-  type AnnounceMessage
+  type AnnounceMessage, type MeshMessage
 } from '../protocol/mesh.js'
 
 const claim = { peerId: '12D3KooWPeer', application: 'shop', scopedInstancePath: '/Tomcat VM 1' }
@@ -73,9 +73,9 @@ test('valid messages decode to themselves', t => {
   t.deepEqual(decodeMeshMessage(encodeMeshMessage(announce), 'shop', topic), announce)
   const withdraw = { v: 1, kind: 'withdraw', application: 'shop', epoch: 5, seq: 2, instancePath: '/Tomcat VM 1/Tomcat', prefix: 'Tomcat' } as const
   t.deepEqual(decodeMeshMessage(encodeMeshMessage(withdraw), 'shop', topic), withdraw)
-  const request = { v: 1, kind: 'request', application: 'shop', prefixes: ['Tomcat'], target: 'peer' } as const
+  const request: MeshMessage = { v: 1, kind: 'request', application: 'shop', prefixes: ['Tomcat'], target: 'peer' }
   t.deepEqual(decodeMeshMessage(encodeMeshMessage(request), 'shop', controlTopic('shop')), request)
-  const digest = { v: 1, kind: 'digest', application: 'shop', epoch: 5, seq: 3, prefixes: { Tomcat: { seq: 2, instances: [] } }, addresses: [] } as const
+  const digest: MeshMessage = { v: 1, kind: 'digest', application: 'shop', epoch: 5, seq: 3, prefixes: { Tomcat: { seq: 2, instances: [] } }, addresses: [] }
   t.deepEqual(decodeMeshMessage(encodeMeshMessage(digest), 'shop', controlTopic('shop')), digest)
 })
 

@@ -4,14 +4,19 @@
 /** How long a lost owner may stay disconnected before its exports are withdrawn, in ms (absorbs blips and redials). */
 export const LIVENESS_GRACE_MS = 400
 
-/** Interval of libp2p's connection monitor pings on every connection, in ms: finds cut-off peers (no reset). */
-export const CONNECTION_PING_INTERVAL_MS = 1000
 /**
- * Bounds of the adaptive ping timeout, in ms: a ping slower than this aborts the connection, which then counts
- * as lost. Worst case for a cut-off peer: interval + max timeout + grace = 1000 + 2500 + 400 = 3.9 s (< 5 s).
+ * Interval between two liveness pings of each owner we import from, in ms: finds cut-off owners (no reset).
+ * libp2p's own connection monitor is off: it opens a second ping stream when a ping outlasts its interval, which
+ * libp2p refuses (one outbound ping stream), and it then aborts the connection of a merely busy peer.
  */
-export const CONNECTION_PING_MIN_TIMEOUT_MS = 1500
-export const CONNECTION_PING_MAX_TIMEOUT_MS = 2500
+export const LIVENESS_PING_INTERVAL_MS = 1000
+/**
+ * A ping slower than this, in ms, aborts the owner's connection, which then counts as lost. Worst case for a
+ * cut-off owner: interval + timeout + grace = 1000 + 2000 + 400 = 3.4 s (goal < 5 s).
+ */
+export const LIVENESS_PING_TIMEOUT_MS = 2000
+/** Ping streams one peer may have open towards another at once. */
+export const MAX_PING_STREAMS = 4
 
 /** Mean interval between two digests (anti-entropy rounds) of an owner, in ms; each is jittered by ±20 %. */
 export const ANTI_ENTROPY_INTERVAL_MS = 5000

@@ -1,6 +1,6 @@
 // The mesh over libp2p: one node per agent (TCP, Noise, yamux, identify, ping, gossipsub), admitted by the
 // application's pnet key, finding peers from the DM's bootstrap list and the peers remembered from the last run,
-// redialled with backoff; libp2p's connection monitor pings every connection so a cut-off peer's connection is
+// redialled with backoff; the owners this agent imports from are pinged, so a cut-off owner's connection is
 // aborted and counts as lost. The mesh logic itself is MeshService (service.ts).
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -14,6 +14,7 @@ import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { preSharedKey } from '@libp2p/pnet'
 import { mdns } from '@libp2p/mdns'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import type { ImportListener, MeshFactory } from '../ports.js'
 import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
@@ -21,8 +22,7 @@ import { controlTopic, pnetKeyBytes } from '../../protocol/mesh.js'
 import { MeshService, type MeshLogger, type MeshServiceHandle, type MeshServiceOptions, type MeshTransport, type MeshTransportEvents } from './service.js'
 import { loadOrCreatePeerIdentity } from './identity.js'
 import {
-  CONNECTION_PING_INTERVAL_MS, CONNECTION_PING_MAX_TIMEOUT_MS, CONNECTION_PING_MIN_TIMEOUT_MS, DEFAULT_LISTEN_ADDRESS,
-  DIAL_TIMEOUT_MS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
+  DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
   REMEMBERED_PEERS_FILE, REMEMBERED_PEERS_WRITE_DELAY_MS
 } from './constants.js'
 
@@ -81,10 +81,8 @@ export async function createMeshNode (options: MeshNodeOptions): Promise<MeshNod
     privateKey: options.privateKey,
     addresses: { listen: options.listen ?? [DEFAULT_LISTEN_ADDRESS] },
     connectionManager: { allow: options.allow ?? ['/ip4/127.0.0.0/ipcidr/8'] },
-    connectionMonitor: {
-      pingInterval: CONNECTION_PING_INTERVAL_MS,
-      pingTimeout: { minTimeout: CONNECTION_PING_MIN_TIMEOUT_MS, maxTimeout: CONNECTION_PING_MAX_TIMEOUT_MS }
-    },
+    // Owners' liveness is pinged by the transport itself (see LIVENESS_PING_INTERVAL_MS).
+    connectionMonitor: { enabled: false },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
@@ -92,7 +90,7 @@ export async function createMeshNode (options: MeshNodeOptions): Promise<MeshNod
     peerDiscovery,
     services: {
       identify: identify(),
-      ping: ping(),
+      ping: ping({ maxOutboundStreams: MAX_PING_STREAMS, maxInboundStreams: MAX_PING_STREAMS }),
       pubsub: gossipsub({
         emitSelf: false,
         allowPublishToZeroTopicPeers: true,
@@ -120,6 +118,10 @@ class Libp2pTransport implements MeshTransport {
   private dialsInFlight = 0
   private readonly remembered = new Map<string, string[]>()
   private rememberTimer: NodeJS.Timeout | undefined
+  /** Owners whose liveness we ping, and those with a ping in flight. */
+  private readonly owners = new Set<string>()
+  private readonly pinging = new Set<string>()
+  private readonly pingTimer: NodeJS.Timeout
   private stopped = false
   private readonly log: MeshLogger
 
@@ -128,6 +130,8 @@ class Libp2pTransport implements MeshTransport {
     private readonly options: Libp2pMeshOptions) {
     this.peerId = node.peerId.toString()
     this.log = options.log ?? (() => {})
+    this.pingTimer = setInterval(() => this.pingOwners(), LIVENESS_PING_INTERVAL_MS)
+    this.pingTimer.unref()
     node.services.pubsub.addEventListener('message', evt => {
       const m = evt.detail
       // StrictSign (the default) drops unsigned messages; `from` is then the authenticated publisher.
@@ -219,6 +223,7 @@ class Libp2pTransport implements MeshTransport {
   }
 
   watchPeer (peerId: string, addresses: string[]): void {
+    this.owners.add(peerId)
     const parsed: Multiaddr[] = []
     for (const a of addresses) {
       try {
@@ -232,12 +237,31 @@ class Libp2pTransport implements MeshTransport {
 
   async stop (): Promise<void> {
     this.stopped = true
+    clearInterval(this.pingTimer)
     for (const w of this.wanted.values()) clearTimeout(w.timer)
     if (this.rememberTimer !== undefined) {
       clearTimeout(this.rememberTimer)
       await this.writeRemembered()
     }
     await this.node.stop()
+  }
+
+  // ---------------------------------------------------------------------------------------------- liveness
+
+  /** Pings each connected owner (one ping at a time each); a failed or slow ping aborts its connections. */
+  private pingOwners (): void {
+    for (const peer of this.owners) {
+      if (this.pinging.has(peer) || !this.connected.has(peer)) continue
+      this.pinging.add(peer)
+      const id = peerIdFromString(peer)
+      this.node.services.ping.ping(id, { signal: AbortSignal.timeout(LIVENESS_PING_TIMEOUT_MS) })
+        .catch(err => {
+          if (this.stopped || !this.connected.has(peer)) return
+          this.log('info', `owner ${peer} did not answer a ping within ${LIVENESS_PING_TIMEOUT_MS} ms (${(err as Error).message}): dropping its connections`)
+          for (const connection of this.node.getConnections(id)) connection.abort(new OwnerUnresponsiveError(peer))
+        })
+        .finally(() => this.pinging.delete(peer))
+    }
   }
 
   // ---------------------------------------------------------------------------------------------- dialling
@@ -326,6 +350,14 @@ class Libp2pTransport implements MeshTransport {
     } catch (err) {
       this.log('warn', `could not remember mesh peers in ${file}: ${(err as Error).message}`)
     }
+  }
+}
+
+/** An owner did not answer a liveness ping in time; its connections are aborted. */
+export class OwnerUnresponsiveError extends Error {
+  constructor (peerId: string) {
+    super(`owner ${peerId} did not answer a liveness ping within ${LIVENESS_PING_TIMEOUT_MS} ms`)
+    this.name = 'OwnerUnresponsiveError'
   }
 }
 

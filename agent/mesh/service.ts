@@ -23,7 +23,7 @@ export interface MeshTransport {
   publish (topic: string, data: Uint8Array): Promise<void>
   isConnected (peerId: string): boolean
   connectedPeers (): string[]
-  /** Keeps (re)dialling this owner at these addresses while it is disconnected. */
+  /** Watches the liveness of this owner we import from, and keeps (re)dialling it at these addresses when lost. */
   watchPeer (peerId: string, addresses: string[]): void
   stop (): Promise<void>
 }
@@ -398,10 +398,8 @@ export class MeshService implements MeshServiceHandle {
     if (byPath === undefined) this.held.set(m.prefix, byPath = new Map())
     byPath.set(m.instancePath, { owner: from, component: m.component, variables: m.variables, stamp: { epoch: m.epoch, seq: m.seq }, receivedAt: this.now() })
     this.changed(m.prefix, m.instancePath)
-    if (!this.transport.isConnected(from)) {
-      this.transport.watchPeer(from, m.addresses)
-      this.suspect(from)
-    }
+    this.transport.watchPeer(from, m.addresses)
+    if (!this.transport.isConnected(from)) this.suspect(from)
   }
 
   private onWithdraw (from: string, m: WithdrawMessage): void {
