@@ -223,7 +223,8 @@ export interface TestAgent {
 /** An agent with recording edges, given its model (setScopedInstance) and recording scripts for every component. */
 export async function startTestAgent (t: ExecutionContext, spec: {
   components?: Record<string, Component>
-  root?: Instance
+  /** The scoped instance and its subtree (may depend on the folder where scripts record). Default: lampInstances(). */
+  root?: Instance | ((recordDir: string) => Instance)
   recipes?: (recordDir: string) => Record<string, RecipeFiles>
   plugins?: Plugin[]
   options?: AgentOptions
@@ -242,7 +243,7 @@ export async function startTestAgent (t: ExecutionContext, spec: {
   const recipes = spec.recipes?.(recordDir) ??
     recordingRecipes(recordDir, Object.values(components).filter(c => c.installer === 'script').map(c => c.name))
   await agent.handle({
-    v: 1, kind: 'setScopedInstance', model: scopedModel(spec.root ?? lampInstances(), components), mesh: MESH_PARAMETERS, recipes
+    v: 1, kind: 'setScopedInstance', model: scopedModel(typeof spec.root === 'function' ? spec.root(recordDir) : spec.root ?? lampInstances(), components), mesh: MESH_PARAMETERS, recipes
   })
   await agent.settled()
   return {
