@@ -7,6 +7,7 @@ import { registerDmCommands } from './commands/dm.js'
 import { registerInstanceCommands } from './commands/instance.js'
 import { registerLifecycleCommands } from './commands/lifecycle.js'
 import { registerScaleCommand } from './commands/scale.js'
+import { registerSimulateCommand } from './commands/simulate.js'
 import { registerStatusCommand } from './commands/status.js'
 import { registerValidate } from './commands/validate.js'
 
@@ -22,6 +23,7 @@ const registrations: CommandRegistration[] = [
   registerInstanceCommands,
   registerScaleCommand,
   registerValidate,
+  registerSimulateCommand,
 ]
 
 export function buildProgram (): Command {

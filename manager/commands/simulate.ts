@@ -1,0 +1,477 @@
+// `meshconf simulate lamp [--target local|netns] [--amqp URL] [--json]`: the seed's LAMP story, run for real
+// against a DM of its own (in a temp data folder) and agent processes: deploy and start all, requests through
+// Apache answered by Tomcat with data from MySQL, a second Tomcat VM added then removed (Apache never restarted),
+// the DM (and RabbitMQ) stopped, the Tomcat machine's agent and services killed -9 and its agent started again
+// (Apache goes UNRESOLVED, then serves again, with no DM), the DM started again (it shows the true states).
+// Prints a table of the steps, or with --json exactly one `{ ok, steps: [{ name, ok, ms, detail? }] }`; exit 0
+// only when every step passed.
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, type WriteStream } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { InvalidArgumentError, type Command } from 'commander'
+import { INSTANCES_FOLDER, STATE_FILE_NAME } from '../../agent/constants.js'
+import type { InstanceStatus } from '../../protocol/lifecycle.js'
+import { createDmClient, type DmClient, type DmEventStream, type InstanceNode } from '../client.js'
+import type { CommandRegistration } from '../cli.js'
+import { DATA_IP_ADDRESS, DATA_MACHINE_ID, MACHINES_FOLDER } from '../constants.js'
+import type { DmLogger } from '../dm.js'
+import { machineFolder } from '../targets/local.js'
+import { defaultAgentCommand, isAgentAlive, machineFiles, readAgentRecord, spawnAgent, stopAgent } from '../targets/process.js'
+import { startDmService, type DmService } from './dm.js'
+import { findInstance, flattenInstances, printJson } from './output.js'
+
+/** How long one step may wait for states or answers, in milliseconds (default of --step-timeout). */
+export const DEFAULT_STEP_TIMEOUT_MS = 120_000
+/** Pause between two polls of states or of Apache, in milliseconds. */
+const POLL_MS = 250
+/** Timeout of one HTTP request to Apache, in milliseconds. */
+const REQUEST_TIMEOUT_MS = 5_000
+/** Requests in a row that must show the expected Tomcats. */
+const REQUESTS_PER_CHECK = 4
+/** The value the MySQL instance of the template serves (its deploy.sh). */
+const MYSQL_VALUE = 'Hello from /MySQL VM/MySQL'
+const TOMCAT_1 = '/Tomcat VM 1/Tomcat'
+const TOMCAT_2 = '/Tomcat VM 2/Tomcat'
+const APACHE = '/Apache VM/Apache'
+
+export interface SimulationStep {
+  name: string
+  ok: boolean
+  /** Duration of the step, in milliseconds. */
+  ms: number
+  /** What was seen (on success) or what went wrong (on failure). */
+  detail?: string
+}
+
+export interface SimulationReport {
+  ok: boolean
+  steps: SimulationStep[]
+}
+
+export interface LampSimulationOptions {
+  /** Target of the machines: `local` (agent processes) or `netns` (network namespaces, root); default `local`. */
+  target?: 'local' | 'netns'
+  /** RabbitMQ URL; default none: the DM's embedded WebSocket endpoint. With it, RabbitMQ is stopped with the DM
+   * (`rabbitmqctl stop_app`) and started again before the DM. */
+  amqpUrl?: string
+  /** Command starting an agent; default `node dist/agent/main.js` (the build). */
+  agentCommand?: string[]
+  /** The template folder; default `simulations/lamp` of this package. */
+  templateDirectory?: string
+  /** How long one step may wait, in milliseconds; default DEFAULT_STEP_TIMEOUT_MS. */
+  stepTimeoutMs?: number
+  /** Keep the data folder (DM database, machines, logs) instead of deleting it; default false. */
+  keepData?: boolean
+  /** Called after each step (progress). */
+  onStep?: (step: SimulationStep) => void
+}
+
+/** A step's check failed: the message says what was expected and what was seen. */
+export class SimulationCheckError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'SimulationCheckError'
+  }
+}
+
+/** The LAMP template folder of this package, from the sources (manager/commands) or the build (dist/manager/commands). */
+export function defaultLampTemplate (): string {
+  const here = dirname(fileURLToPath(import.meta.url))
+  const candidates = [resolve(here, '../../simulations/lamp'), resolve(here, '../../../simulations/lamp')]
+  return candidates.find(c => existsSync(join(c, 'descriptor', 'application.properties'))) ?? candidates[0]
+}
+
+interface Reply { status: number, body: { name?: string, value?: string, pid?: number, startedAt?: string, reloads?: number, members?: string[] } }
+
+export async function runLampSimulation (options: LampSimulationOptions = {}): Promise<SimulationReport> {
+  const target = options.target ?? 'local'
+  const stepTimeoutMs = options.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS
+  const agentCommand = options.agentCommand ?? defaultAgentCommand()
+  const dataDirectory = mkdtempSync(join(tmpdir(), 'meshconf-simulate-'))
+  const machinesDirectory = join(dataDirectory, MACHINES_FOLDER, target)
+  const dmLog = createWriteStream(join(dataDirectory, 'dm.log'), { flags: 'a' })
+  const log = fileLogger(dmLog)
+  const application = `lamp-sim-${randomBytes(3).toString('hex')}`
+  const steps: SimulationStep[] = []
+  let agentsPort = 0
+  let dm: DmService | undefined
+  let client: DmClient | undefined
+  let events: DmEventStream | undefined
+  let brokerStopped = false
+  /** When each instance last reached DEPLOYED_STARTED (DM events), ISO time by path. */
+  const startedAt = new Map<string, string>()
+
+  /** Runs one step, unless an earlier one failed (the story builds on every step before). */
+  const step = async (name: string, action: () => Promise<string | undefined>, always = false): Promise<void> => {
+    if (!always && steps.some(s => !s.ok)) return
+    const begin = Date.now()
+    let done: SimulationStep
+    try {
+      const detail = await action()
+      done = { name, ok: true, ms: Date.now() - begin, ...(detail !== undefined ? { detail } : {}) }
+    } catch (err) {
+      done = { name, ok: false, ms: Date.now() - begin, detail: err instanceof Error ? err.message : String(err) }
+    }
+    steps.push(done)
+    options.onStep?.(done)
+  }
+
+  const startDm = async (): Promise<void> => {
+    dm = await startDmService({ dataDirectory, port: 0, agentsPort, target, amqpUrl: options.amqpUrl, agentCommand, log })
+    client = createDmClient({ url: dm.url, token: dm.token })
+    events = await client.openEvents({ application })
+    events.on('event', event => {
+      if (event.type === 'instance' && event.status === 'DEPLOYED_STARTED') startedAt.set(event.path, event.at)
+    })
+    events.on('error', err => { log.warn(`simulate: events: ${(err as Error).message}`) })
+  }
+  const stopDm = async (): Promise<void> => {
+    events?.close()
+    await dm?.stop()
+    dm = undefined
+  }
+  const dmClient = (): DmClient => {
+    if (client === undefined || dm === undefined) throw new SimulationCheckError('the DM is not running')
+    return client
+  }
+  const tree = async (): Promise<InstanceNode[]> => await dmClient().getInstances(application)
+  /** Polls the DM's tree until `check` returns undefined (all good); fails with its last complaint. */
+  const waitForTree = async (what: string, check: (nodes: InstanceNode[]) => string | undefined): Promise<InstanceNode[]> =>
+    await poll(what, stepTimeoutMs, async () => {
+      const nodes = await tree()
+      const complaint = check(nodes)
+      if (complaint !== undefined) throw new SimulationCheckError(complaint)
+      return nodes
+    })
+  let apacheUrl = ''
+  let apacheMachine = ''
+  let tomcatMachine = ''
+  let firstApache: Reply['body'] | undefined
+
+  try {
+    await step('start the DM', async () => {
+      agentsPort = await freePort()
+      await startDm()
+      return `REST ${dm?.url}, agents via ${options.amqpUrl !== undefined ? 'RabbitMQ' : `the embedded endpoint (port ${agentsPort})`}, target ${target}, data in ${dataDirectory}`
+    })
+    await step('load the LAMP template and create the application', async () => {
+      const loaded = await dmClient().loadTemplateFromPath(options.templateDirectory ?? defaultLampTemplate())
+      await dmClient().createApplication({ name: application, template: { name: loaded.name, version: loaded.version } })
+      return `${loaded.name} ${loaded.version} -> application ${application}`
+    })
+    await step('deploy and start all', async () => {
+      const begin = Date.now()
+      await dmClient().runAction(application, { action: 'deploy-and-start-all' })
+      const nodes = await waitForTree('every instance DEPLOYED_STARTED', allStarted)
+      // the DM serves overridden exports (its generated ports among them); the client's type does not declare them
+      const apache = findInstance(nodes, APACHE) as (InstanceNode & { overriddenExports?: Record<string, string> }) | undefined
+      const apacheRoot = findInstance(nodes, '/Apache VM')
+      const port = apache?.overriddenExports?.['Apache.port'] ?? apache?.overriddenExports?.port
+      const ip = apacheRoot?.data?.[DATA_IP_ADDRESS]
+      if (port === undefined || ip === undefined) throw new SimulationCheckError(`Apache's address is unknown (ip ${ip}, port ${port})`)
+      apacheUrl = `http://${ip}:${port}`
+      apacheMachine = apacheRoot?.data?.[DATA_MACHINE_ID] ?? ''
+      tomcatMachine = findInstance(nodes, '/Tomcat VM 1')?.data?.[DATA_MACHINE_ID] ?? ''
+      return flattenInstances(nodes).map(n => `${n.path} +${startedAfter(startedAt.get(n.path), begin)}`).join(', ')
+    })
+    await step('requests through Apache, answered by Tomcat with data from MySQL', async () => {
+      const names = await poll('Tomcat VM 1 behind Apache', stepTimeoutMs, async () => await servedBy(apacheUrl, [TOMCAT_1]))
+      firstApache = (await get(`${apacheUrl}/server-status`)).body
+      return `${names.join(', ')}: "${MYSQL_VALUE}"; Apache pid ${firstApache.pid}`
+    })
+    await step('add Tomcat VM 2: both Tomcats answer in turn', async () => {
+      await dmClient().replicateInstance(application, '/Tomcat VM 1', 'Tomcat VM 2')
+      await dmClient().runAction(application, { action: 'deploy-and-start-all', path: '/Tomcat VM 2' })
+      await waitForTree('Tomcat VM 2 DEPLOYED_STARTED', nodes => statusIs(nodes, TOMCAT_2, 'DEPLOYED_STARTED'))
+      const names = await poll('both Tomcats behind Apache', stepTimeoutMs, async () => {
+        await membersAre(apacheUrl, 2)
+        return await servedBy(apacheUrl, [TOMCAT_1, TOMCAT_2])
+      })
+      return names.join(', ')
+    })
+    await step('remove Tomcat VM 2: only Tomcat VM 1 answers, Apache never restarted', async () => {
+      await dmClient().changeInstanceState(application, TOMCAT_2, 'NOT_DEPLOYED')
+      await waitForTree('Tomcat VM 2\'s Tomcat NOT_DEPLOYED', nodes => statusIs(nodes, TOMCAT_2, 'NOT_DEPLOYED'))
+      await dmClient().changeInstanceState(application, '/Tomcat VM 2', 'NOT_DEPLOYED')
+      await waitForTree('Tomcat VM 2 NOT_DEPLOYED', nodes => statusIs(nodes, '/Tomcat VM 2', 'NOT_DEPLOYED'))
+      await dmClient().deleteInstance(application, '/Tomcat VM 2')
+      // Apache skips a member that refuses connections: wait for its update to drop the member, not only for answers
+      const names = await poll('only Tomcat VM 1 behind Apache', stepTimeoutMs, async () => {
+        await membersAre(apacheUrl, 1)
+        return await servedBy(apacheUrl, [TOMCAT_1])
+      })
+      const now = (await get(`${apacheUrl}/server-status`)).body
+      if (now.pid !== firstApache?.pid || now.startedAt !== firstApache?.startedAt) {
+        throw new SimulationCheckError(`Apache restarted: pid ${firstApache?.pid} started ${firstApache?.startedAt}, now pid ${now.pid} started ${now.startedAt}`)
+      }
+      return `${names.join(', ')}; Apache pid ${now.pid} since ${now.startedAt}, ${now.reloads} graceful reloads`
+    })
+    await step(`stop the DM${options.amqpUrl !== undefined ? ' and RabbitMQ' : ''}`, async () => {
+      await stopDm()
+      if (options.amqpUrl === undefined) return undefined
+      await rabbitmqctl('stop_app')
+      brokerStopped = true
+      return 'rabbitmqctl stop_app'
+    })
+    let killedAgent: { argv: string[], namespace?: string } = { argv: [] }
+    await step('kill -9 Tomcat VM 1\'s agent and its services', async () => {
+      const folder = machineFolder(machinesDirectory, tomcatMachine)
+      const killed = await killMachine(folder, target)
+      killedAgent = killed
+      return `agent pid ${killed.pid}, services ${killed.services.join(' ') || 'none'}`
+    })
+    await step('without the DM: Apache goes UNRESOLVED', async () => {
+      await poll('Apache UNRESOLVED in its agent\'s state', stepTimeoutMs, async () => {
+        const status = agentStatus(machineFolder(machinesDirectory, apacheMachine), APACHE)
+        if (status !== 'UNRESOLVED') throw new SimulationCheckError(`Apache is ${status ?? 'unknown'} in its agent's state`)
+        return status
+      })
+      return 'seen in the Apache machine\'s agent state'
+    })
+    await step('start Tomcat VM 1\'s agent again: Apache started, requests flow, no DM', async () => {
+      const folder = machineFolder(machinesDirectory, tomcatMachine)
+      const files = machineFiles(folder)
+      const command = killedAgent.namespace !== undefined ? ['ip', 'netns', 'exec', killedAgent.namespace, ...killedAgent.argv] : killedAgent.argv
+      const record = await spawnAgent(command, files.params, files)
+      const names = await poll('Tomcat VM 1 behind Apache again', stepTimeoutMs, async () => {
+        const status = agentStatus(machineFolder(machinesDirectory, apacheMachine), APACHE)
+        if (status !== 'DEPLOYED_STARTED') throw new SimulationCheckError(`Apache is ${status ?? 'unknown'} in its agent's state`)
+        return await servedBy(apacheUrl, [TOMCAT_1])
+      })
+      return `agent pid ${record.pid}; ${names.join(', ')}`
+    })
+    await step('start the DM again: it shows the true states', async () => {
+      if (brokerStopped) {
+        await rabbitmqctl('start_app')
+        brokerStopped = false
+      }
+      await startDm()
+      const nodes = await waitForTree('every instance DEPLOYED_STARTED, no Tomcat VM 2', nodes =>
+        findInstance(nodes, '/Tomcat VM 2') !== undefined ? 'Tomcat VM 2 is still listed' : allStarted(nodes))
+      return flattenInstances(nodes).map(n => `${n.path} ${n.status}`).join(', ')
+    })
+  } finally {
+    await step('clean up', async () => {
+      if (brokerStopped) await rabbitmqctl('start_app')
+      if (dm === undefined) await startDm()
+      await dmClient().runAction(application, { action: 'undeploy-all' })
+      await waitForTree('every machine NOT_DEPLOYED', nodes =>
+        nodes.map(n => statusIs([n], n.path, 'NOT_DEPLOYED')).find(c => c !== undefined))
+      await dmClient().deleteApplication(application)
+      await stopDm()
+      return options.keepData === true ? `data kept in ${dataDirectory}` : undefined
+    }, true)
+    // whatever the DM could not do: no agent or service outlives the simulation
+    await stopDm().catch(() => {})
+    await killLeftovers(join(dataDirectory, MACHINES_FOLDER))
+    await new Promise(resolve => dmLog.end(resolve))
+    if (options.keepData !== true) rmSync(dataDirectory, { recursive: true, force: true })
+  }
+  return { ok: steps.every(s => s.ok), steps }
+}
+
+/** Undefined when every instance is DEPLOYED_STARTED, else which one is not. */
+function allStarted (nodes: InstanceNode[]): string | undefined {
+  const pending = flattenInstances(nodes).filter(n => n.status !== 'DEPLOYED_STARTED')
+  return pending.length === 0 ? undefined : `not started yet: ${pending.map(n => `${n.path} ${n.status}`).join(', ')}`
+}
+
+function statusIs (nodes: InstanceNode[], path: string, status: InstanceStatus): string | undefined {
+  const node = findInstance(nodes, path)
+  if (node === undefined) return `${path} is not in the application`
+  return node.status === status ? undefined : `${path} is ${node.status}, expected ${status}`
+}
+
+function startedAfter (at: string | undefined, begin: number): string {
+  return at === undefined ? '?' : `${((Date.parse(at) - begin) / 1000).toFixed(1)}s`
+}
+
+async function get (url: string): Promise<Reply> {
+  const reply = await fetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+  return { status: reply.status, body: await reply.json() as Reply['body'] }
+}
+
+/**
+ * Sends REQUESTS_PER_CHECK requests through Apache: each must be answered by one of `expected` with MySQL's
+ * value, every expected Tomcat must answer, and with several, never the same one twice in a row (round robin).
+ */
+async function servedBy (apacheUrl: string, expected: string[]): Promise<string[]> {
+  const names: string[] = []
+  for (let i = 0; i < REQUESTS_PER_CHECK; i++) {
+    const { status, body } = await get(`${apacheUrl}/`)
+    if (status !== 200 || body.value !== MYSQL_VALUE || body.name === undefined || !expected.includes(body.name)) {
+      throw new SimulationCheckError(`request ${i + 1}: HTTP ${status} ${JSON.stringify(body)}, expected one of ${expected.join(', ')} with "${MYSQL_VALUE}"`)
+    }
+    names.push(body.name)
+  }
+  const missing = expected.filter(e => !names.includes(e))
+  if (missing.length > 0) throw new SimulationCheckError(`${missing.join(', ')} did not answer (answers: ${names.join(', ')})`)
+  if (expected.length > 1 && names.some((n, i) => i > 0 && names[i - 1] === n)) {
+    throw new SimulationCheckError(`not in turn: ${names.join(', ')}`)
+  }
+  return names
+}
+
+/** Checks how many balancer members Apache has (its /server-status lists them). */
+async function membersAre (apacheUrl: string, count: number): Promise<void> {
+  const { body } = await get(`${apacheUrl}/server-status`)
+  const members = body.members ?? []
+  if (members.length !== count) throw new SimulationCheckError(`Apache balances over ${members.length} member(s) (${members.join(', ')}), expected ${count}`)
+}
+
+/** Retries `probe` every POLL_MS until it resolves; after `timeoutMs`, fails with its last error. */
+async function poll<T> (what: string, timeoutMs: number, probe: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      return await probe()
+    } catch (err) {
+      if (Date.now() >= deadline) {
+        throw new SimulationCheckError(`${what}: not reached in ${timeoutMs / 1000}s (${err instanceof Error ? err.message : String(err)})`)
+      }
+    }
+    await new Promise(resolve => setTimeout(resolve, POLL_MS))
+  }
+}
+
+/** An instance's status as the agent of `folder` persisted it (read without the DM); undefined when unknown. */
+function agentStatus (folder: string, path: string): InstanceStatus | undefined {
+  let saved: { model?: { instance?: StatusNode } }
+  try {
+    saved = JSON.parse(readFileSync(join(machineFiles(folder).state, STATE_FILE_NAME), 'utf8'))
+  } catch {
+    return undefined
+  }
+  const find = (node: StatusNode | undefined): StatusNode | undefined =>
+    node === undefined || node.path === path ? node : node.children?.map(find).find(n => n !== undefined)
+  const found = find(saved.model?.instance)
+  return found === undefined ? undefined : found.status ?? 'NOT_DEPLOYED'
+}
+
+interface StatusNode { path: string, status?: InstanceStatus, children?: StatusNode[] }
+
+/** The pids in the run/*.pid files of a machine's instances (the services its recipes started). */
+function servicePids (folder: string): number[] {
+  const instances = join(machineFiles(folder).state, INSTANCES_FOLDER)
+  const pids: number[] = []
+  for (const instance of safeReaddir(instances)) {
+    const run = join(instances, instance, 'run')
+    for (const file of safeReaddir(run).filter(f => f.endsWith('.pid'))) {
+      const pid = Number(readFileSync(join(run, file), 'utf8').trim())
+      if (Number.isInteger(pid) && pid > 0) pids.push(pid)
+    }
+  }
+  return pids
+}
+
+/** kill -9 of a machine's agent (its process group: running recipes too) and of its services; returns what restarts it. */
+async function killMachine (folder: string, target: string): Promise<{ pid: number, services: number[], argv: string[], namespace?: string }> {
+  const record = readAgentRecord(machineFiles(folder).pid)
+  if (record === undefined || !isAgentAlive(record)) throw new SimulationCheckError(`no running agent in ${folder}`)
+  const argv = readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').split('\0').filter(a => a !== '')
+  const paramsAt = argv.lastIndexOf('--params')
+  const command = paramsAt >= 0 ? argv.slice(0, paramsAt) : argv
+  const namespace = target === 'netns' ? (await promisify(execFile)('ip', ['netns', 'identify', String(record.pid)])).stdout.trim() : undefined
+  const services = servicePids(folder)
+  for (const pid of [-record.pid, record.pid, ...services]) {
+    try { process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
+  }
+  await poll('the killed agent gone', 10_000, async () => {
+    if (isAgentAlive(record)) throw new SimulationCheckError(`agent ${record.pid} still alive`)
+  })
+  return { pid: record.pid, services, argv: command, ...(namespace !== undefined && namespace !== '' ? { namespace } : {}) }
+}
+
+/** Stops every agent and service left under the machines folder (after a failed step). */
+async function killLeftovers (machinesRoot: string): Promise<void> {
+  for (const target of safeReaddir(machinesRoot)) {
+    for (const machine of safeReaddir(join(machinesRoot, target))) {
+      const folder = join(machinesRoot, target, machine)
+      const record = readAgentRecord(machineFiles(folder).pid)
+      if (record !== undefined) await stopAgent(record)
+      for (const pid of servicePids(folder)) {
+        try { process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
+      }
+    }
+  }
+}
+
+function safeReaddir (folder: string): string[] {
+  try {
+    return readdirSync(folder)
+  } catch {
+    return []
+  }
+}
+
+async function rabbitmqctl (command: 'stop_app' | 'start_app'): Promise<void> {
+  try {
+    await promisify(execFile)('rabbitmqctl', [command], { timeout: 60_000 })
+  } catch (err) {
+    throw new SimulationCheckError(`rabbitmqctl ${command} failed: ${(err as Error).message.split('\n')[0]}`)
+  }
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  await new Promise(resolve => server.close(resolve))
+  if (address === null || typeof address === 'string') throw new SimulationCheckError('no free TCP port')
+  return address.port
+}
+
+function fileLogger (stream: WriteStream): DmLogger {
+  const write = (level: string) => (message: string): void => { stream.write(`${new Date().toISOString()} ${level} ${message}\n`) }
+  return { info: write('INFO'), warn: write('WARN'), error: write('ERROR') }
+}
+
+function printTable (report: SimulationReport): void {
+  const width = Math.max(...report.steps.map(s => s.name.length))
+  for (const s of report.steps) {
+    console.log(`${s.ok ? 'ok  ' : 'FAIL'}  ${s.name.padEnd(width)}  ${String(s.ms).padStart(7)} ms${s.detail !== undefined ? `  ${s.detail}` : ''}`)
+  }
+  console.log(report.ok ? 'all steps passed' : `${report.steps.filter(s => !s.ok).length} step(s) failed`)
+}
+
+function parseTarget (value: string): 'local' | 'netns' {
+  if (value !== 'local' && value !== 'netns') throw new InvalidArgumentError('use local or netns')
+  return value
+}
+
+function parseSeconds (value: string): number {
+  const n = Number(value)
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of seconds')
+  return n
+}
+
+export const registerSimulateCommand: CommandRegistration = (program: Command) => {
+  program.command('simulate')
+    .description('run a scenario end to end with a DM of its own and real agents, and report each step')
+    .argument('<scenario>', 'the scenario: lamp')
+    .option('--target <handler>', 'machines: local (agent processes) or netns (network namespaces, needs root)', parseTarget, 'local')
+    .option('--amqp <url>', 'agents talk through RabbitMQ, stopped (rabbitmqctl stop_app) and started again with the DM')
+    .option('--step-timeout <seconds>', `how long a step may wait (default ${DEFAULT_STEP_TIMEOUT_MS / 1000})`, parseSeconds)
+    .option('--keep', 'keep the data folder (DM database, machines, logs)')
+    .option('--json', 'print exactly one JSON document { ok, steps: [{ name, ok, ms, detail? }] }')
+    .action(async (scenario: string, opts: { target: 'local' | 'netns', amqp?: string, stepTimeout?: number, keep?: boolean, json?: boolean }) => {
+      if (scenario !== 'lamp') throw new InvalidArgumentError(`unknown scenario ${JSON.stringify(scenario)}: use lamp`)
+      const agentEntry = defaultAgentCommand().at(-1) ?? ''
+      if (!existsSync(agentEntry)) throw new SimulationCheckError(`the agent is not built (${agentEntry} is missing): run npm run build`)
+      const report = await runLampSimulation({
+        target: opts.target,
+        amqpUrl: opts.amqp,
+        stepTimeoutMs: opts.stepTimeout !== undefined ? opts.stepTimeout * 1000 : undefined,
+        keepData: opts.keep === true,
+        onStep: opts.json === true ? undefined : s => { process.stderr.write(`${s.ok ? 'ok  ' : 'FAIL'}  ${s.name} (${s.ms} ms)\n`) }
+      })
+      if (opts.json === true) printJson(report)
+      else printTable(report)
+      process.exitCode = report.ok ? 0 : 1
+    })
+}
