@@ -10,7 +10,8 @@ export { allInstances, assignPaths, instanceSources, loadInstances, parseInstanc
 export { parseDescriptor, DESCRIPTOR_PATH } from './descriptor.js'
 export { parseProperties } from './properties.js'
 export {
-  decodeModelFile, loadApplicationTemplate, loadApplicationTemplateFromFiles, loadApplicationTemplateFromZip
+  decodeModelFile, loadApplicationTemplate, loadApplicationTemplateFromFiles, loadApplicationTemplateFromZip, type LoadOptions
 } from './template.js'
+export { parseRule } from './rules.js'
 export { readZip, safeEntryName, UnsafeZipError } from './zip.js'
 export { UnwritableValueError, writeGraph, writeInstances } from './writer.js'

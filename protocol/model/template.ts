@@ -8,7 +8,8 @@ import { hasSevere, modelError } from './errors.js'
 import { GraphResolver, loadGraph, type TextReader } from './graph.js'
 import { allInstances, loadInstances, validateInstances } from './instances.js'
 import { parseProperties } from './properties.js'
-import type { ApplicationTemplate, Component, Instance, LoadResult, ModelError, TargetDefinition } from './types.js'
+import { parseRule } from './rules.js'
+import type { ApplicationDescriptor, ApplicationTemplate, AutonomicRule, Component, Instance, LoadResult, ModelError, TargetDefinition } from './types.js'
 import { readZip, type ZipContent } from './zip.js'
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
@@ -27,8 +28,21 @@ export function decodeModelFile (bytes: Uint8Array, file: string): { text: strin
   }
 }
 
+export interface LoadOptions {
+  /**
+   * Load a reusable recipe project (Roboconf's loadApplicationFlexibly + filterErrorsForRecipes): the descriptor is
+   * optional (the first graph/*.graph is then the entry point) and the checks that only matter for a whole
+   * application are dropped. Default false.
+   */
+  recipe?: boolean
+}
+
+/** Errors that do not apply to a reusable recipe (a graph fragment meant to be imported by applications). */
+const NOT_FOR_RECIPES = new Set(['RM_ROOT_INSTALLER_MUST_BE_TARGET', 'RM_UNRESOLVABLE_FACET_VARIABLE', 'RM_UNREACHABLE_COMPONENT',
+  'RM_ORPHAN_FACET', 'RM_ORPHAN_FACET_WITH_CHILDREN', 'PROJ_NO_DESC_DIR', 'PROJ_NO_DESC_FILE', 'PROJ_UNREACHABLE_FILE'])
+
 /** Loads a template folder, or a .zip file. Never throws on bad input: problems come back as errors. */
-export async function loadApplicationTemplate (pathToFolderOrZip: string): Promise<LoadResult> {
+export async function loadApplicationTemplate (pathToFolderOrZip: string, options: LoadOptions = {}): Promise<LoadResult> {
   let info
   try {
     info = await stat(pathToFolderOrZip)
@@ -38,16 +52,16 @@ export async function loadApplicationTemplate (pathToFolderOrZip: string): Promi
   if (info.isDirectory()) {
     const content = await readFolder(pathToFolderOrZip)
     if ('error' in content) return { errors: [content.error] }
-    return loadApplicationTemplateFromFiles(content.files, content.directories)
+    return loadApplicationTemplateFromFiles(content.files, content.directories, options)
   }
   if (info.size > MAX_ZIP_BYTES) {
     return { errors: [modelError('PROJ_EXTRACT_ZIP', pathToFolderOrZip, undefined, `it is ${info.size} bytes, more than the ${MAX_ZIP_BYTES} allowed`)] }
   }
-  return await loadApplicationTemplateFromZip(await readFile(pathToFolderOrZip))
+  return await loadApplicationTemplateFromZip(await readFile(pathToFolderOrZip), options)
 }
 
 /** Loads a template from a zip held in memory. A single top folder wrapping the template is accepted. */
-export async function loadApplicationTemplateFromZip (buffer: Uint8Array): Promise<LoadResult> {
+export async function loadApplicationTemplateFromZip (buffer: Uint8Array, options: LoadOptions = {}): Promise<LoadResult> {
   let content: ZipContent
   try {
     content = await readZip(buffer)
@@ -57,7 +71,7 @@ export async function loadApplicationTemplateFromZip (buffer: Uint8Array): Promi
     const hint = /relative path|absolute path/.test(message) ? ' (entries must stay inside the template folder: absolute names and \'..\' would escape it)' : ''
     return { errors: [modelError('PROJ_EXTRACT_ZIP', undefined, undefined, message + hint)] }
   }
-  return loadApplicationTemplateFromFiles(content.files, content.directories)
+  return loadApplicationTemplateFromFiles(content.files, content.directories, options)
 }
 
 async function readFolder (root: string): Promise<{ files: Record<string, Uint8Array>, directories: Set<string> } | { error: ModelError }> {
@@ -102,7 +116,14 @@ function unwrap (files: Record<string, Uint8Array>, directories: Set<string>): {
 }
 
 /** Loads a template from its files (path relative to the template root -> bytes). */
-export function loadApplicationTemplateFromFiles (rawFiles: Record<string, Uint8Array>, rawDirectories?: Set<string>): LoadResult {
+export function loadApplicationTemplateFromFiles (rawFiles: Record<string, Uint8Array>, rawDirectories?: Set<string>,
+  options: LoadOptions = {}): LoadResult {
+  const result = loadFiles(rawFiles, rawDirectories, options.recipe === true)
+  if (options.recipe !== true) return result
+  return { ...result, errors: result.errors.filter(e => !NOT_FOR_RECIPES.has(e.code)) }
+}
+
+function loadFiles (rawFiles: Record<string, Uint8Array>, rawDirectories: Set<string> | undefined, recipe: boolean): LoadResult {
   const directories0 = new Set(rawDirectories ?? [])
   for (const path of Object.keys(rawFiles)) {
     const parts = path.split('/')
@@ -116,13 +137,20 @@ export function loadApplicationTemplateFromFiles (rawFiles: Record<string, Uint8
     return decodeModelFile(bytes, path)
   }
 
-  // Descriptor
-  if (!directories.has('descriptor')) return { errors: [modelError('PROJ_NO_DESC_DIR', undefined, undefined)] }
-  const descriptorContent = read(DESCRIPTOR_PATH)
-  if ('missing' in descriptorContent) return { errors: [modelError('PROJ_NO_DESC_FILE', DESCRIPTOR_PATH, undefined)] }
-  if ('error' in descriptorContent) return { errors: [{ ...descriptorContent.error, code: 'PROJ_READ_DESC_FILE' }] }
-  const { descriptor, errors: descriptorErrors } = parseDescriptor(descriptorContent.text)
-  errors.push(...descriptorErrors)
+  // Descriptor (a recipe may have none: its first graph file is the entry point)
+  let descriptor: ApplicationDescriptor
+  if (recipe && files[DESCRIPTOR_PATH] === undefined) {
+    const firstGraph = Object.keys(files).filter(p => /^graph\/[^/]+\.graph$/.test(p)).sort()[0]
+    descriptor = { name: 'recipe', version: '1.0', graphEntryPoint: firstGraph?.slice('graph/'.length) ?? '', externalExports: {}, tags: [] }
+  } else {
+    if (!directories.has('descriptor')) return { errors: [modelError('PROJ_NO_DESC_DIR', undefined, undefined)] }
+    const descriptorContent = read(DESCRIPTOR_PATH)
+    if ('missing' in descriptorContent) return { errors: [modelError('PROJ_NO_DESC_FILE', DESCRIPTOR_PATH, undefined)] }
+    if ('error' in descriptorContent) return { errors: [{ ...descriptorContent.error, code: 'PROJ_READ_DESC_FILE' }] }
+    const parsed = parseDescriptor(descriptorContent.text)
+    descriptor = parsed.descriptor
+    errors.push(...parsed.errors)
+  }
 
   // Graph
   if (!directories.has('graph')) return { errors: [...errors, modelError('PROJ_NO_GRAPH_DIR', undefined, undefined)] }
@@ -156,6 +184,7 @@ export function loadApplicationTemplateFromFiles (rawFiles: Record<string, Uint8
     }
   }
 
+  const rules = checkRules(files, errors)
   errors.push(...checkFileLocations(files, reached))
 
   if (!hasSevere(errors)) {
@@ -163,7 +192,7 @@ export function loadApplicationTemplateFromFiles (rawFiles: Record<string, Uint8
     errors.push(...checkExternalExports(descriptor.externalExports, descriptor.externalExportsPrefix, components))
     errors.push(...validateInstances(rootInstances, components, resolver))
   }
-  const template: ApplicationTemplate = { descriptor, components, rootInstances, files, targets }
+  const template: ApplicationTemplate = { descriptor, components, rootInstances, files, targets, rules }
   return { template, errors }
 }
 
@@ -214,6 +243,26 @@ function checkResources (components: Record<string, Component>, resolver: GraphR
     if (paths.length > 1) for (const p of paths) errors.push(modelError('REC_TARGET_CONFLICTING_ID', p, undefined, id))
   }
   return errors
+}
+
+/** Parses rules.autonomic/*.drl; a rule may only run commands that exist in commands/. */
+function checkRules (files: Record<string, Uint8Array>, errors: ModelError[]): Record<string, AutonomicRule> {
+  const rules: Record<string, AutonomicRule> = {}
+  for (const path of Object.keys(files).filter(p => p.startsWith('rules.autonomic/') && p.endsWith('.drl')).sort()) {
+    const content = decodeModelFile(files[path], path)
+    if ('error' in content) {
+      errors.push({ ...content.error, code: 'RULE_IO_ERROR' })
+      continue
+    }
+    const parsed = parseRule(content.text, path)
+    errors.push(...parsed.errors)
+    if (parsed.rule === undefined) continue
+    rules[path] = parsed.rule
+    for (const command of parsed.rule.commands) {
+      if (files[`commands/${command}.commands`] === undefined) errors.push(modelError('RULE_UNKNOWN_COMMAND', path, undefined, command))
+    }
+  }
+  return rules
 }
 
 /** Misplaced or unreachable model files, and command/rule files with the wrong extension. */

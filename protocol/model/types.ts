@@ -85,6 +85,18 @@ export interface TargetDefinition {
   properties: Record<string, string>
 }
 
+/** An autonomic rule (`rules.autonomic/*.drl`): when `eventName` arrives, run the named commands files. */
+export interface AutonomicRule {
+  name: string
+  eventName: string
+  /** Names of `commands/<name>.commands` files, in order. */
+  commands: string[]
+  /** Minimum delay between two runs of the rule, in seconds. */
+  sleepPeriodSeconds?: number
+  /** Only events younger than this trigger the rule, in seconds. */
+  timeWindowSeconds?: number
+}
+
 /** An application template, loaded and resolved. */
 export interface ApplicationTemplate {
   descriptor: ApplicationDescriptor
@@ -95,6 +107,8 @@ export interface ApplicationTemplate {
   files: Record<string, Uint8Array>
   /** Targets found under graph/<Root>/, keyed by the component that holds them. */
   targets: Record<string, TargetDefinition[]>
+  /** Parsed rules.autonomic/*.drl files, keyed by file path (optional: templates built elsewhere may omit them). */
+  rules?: Record<string, AutonomicRule>
 }
 
 export interface LoadResult {
