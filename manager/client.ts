@@ -268,6 +268,7 @@ async function openEventStream (base: string, token: string | undefined, applica
     const onError = (err: Error): void => { cleanup(); reject(new DmUnreachableError(base, `events WebSocket: ${describeNetworkError(err)}`)) }
     const onUnexpected = (_req: unknown, res: { statusCode?: number }): void => {
       cleanup()
+      socket.on('error', () => {}) // terminating a socket that never opened reports an error: it is expected here
       socket.terminate()
       if (res.statusCode === 401) reject(new DmUnauthorizedError(base, token !== undefined))
       else reject(new DmRequestError(res.statusCode ?? 0, 'REST_EVENTS_REFUSED', `the DM refused the events WebSocket at ${url.pathname}`))

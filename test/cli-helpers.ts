@@ -1,5 +1,5 @@
-// Helpers of the CLI tests: run `meshconf` as a real child process (from the TypeScript sources), and a test
-// double of the DM's REST contract for the cases the real DM cannot produce on demand.
+// Helpers of the CLI tests: run `meshconf` as a real child process (from the TypeScript sources) or in-process,
+// read ZIPs, and a small test double of the DM for the case the real DM cannot produce on demand (PROBLEM).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
@@ -11,7 +11,10 @@ import type { InstanceNode } from '../manager/client.js'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const ENTRY = "import { main } from './manager/cli.ts'; process.exitCode = await main(['node', 'meshconf', ...process.argv.slice(1)])"
+// argv[1] names the real entry (bin/meshconf.js), as when the CLI is installed: modules that check whether they
+// are the main script read it.
+const ENTRY = "import { main } from './manager/cli.ts'; process.exitCode = await main(['node', 'meshconf', ...process.argv.slice(2)])"
+const BIN = fileURLToPath(new URL('../bin/meshconf.js', import.meta.url))
 
 export interface CliResult { exitCode: number, stdout: string, stderr: string }
 
@@ -23,8 +26,21 @@ export function spawnCli (args: string[], options: { home: string, env?: Record<
   const env: Record<string, string> = { ...process.env as Record<string, string>, HOME: options.home, NO_COLOR: '1', ...options.env }
   if (options.env?.MESHCONF_DM === undefined) delete env.MESHCONF_DM
   if (options.env?.MESHCONF_TOKEN === undefined) delete env.MESHCONF_TOKEN
-  return execa('node', ['--import=tsx', '--input-type=module', '-e', ENTRY, '--', ...args], {
+  return execa('node', ['--import=tsx', '--input-type=module', '-e', ENTRY, '--', BIN, ...args], {
     cwd: ROOT, env, extendEnv: false, reject: false, timeout: options.timeoutMs ?? 60_000, stdin: 'ignore'
+  })
+}
+
+/** Resolves once the child's stdout so far matches `pattern` (e.g. a watcher drew its first tree). */
+export async function waitForOutput (child: ReturnType<typeof spawnCli>, pattern: RegExp): Promise<void> {
+  let seen = ''
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      seen += chunk.toString()
+      if (pattern.test(seen)) { child.stdout?.off('data', onData); resolve() }
+    }
+    child.stdout?.on('data', onData)
+    child.then(r => { reject(new Error(`the CLI ended (exit ${String(r.exitCode)}) before printing ${String(pattern)}: ${String(r.stdout)} ${String(r.stderr)}`)) }, reject)
   })
 }
 
@@ -104,30 +120,23 @@ export async function readZip (zip: Buffer): Promise<Map<string, string>> {
   return files
 }
 
-/** What the double received, for assertions. */
-export interface DoubleRequest { method: string, path: string, body?: unknown }
-
 export interface DmDouble {
   url: string
   token: string
-  requests: DoubleRequest[]
-  /** Instance trees by application. */
-  trees: Map<string, InstanceNode[]>
   /** Components whose instances go to PROBLEM instead of starting. */
   failing: Set<string>
   close: () => Promise<void>
 }
 
 /**
- * A test double of the DM's REST contract, used where the real DM cannot produce the case on demand (an instance
- * going to PROBLEM, exact transition timing). States move through DEPLOYING/STARTING/... with events, every
- * STEP_MS milliseconds, like the real life cycle.
+ * A test double of the part of the DM's REST contract that following a start needs (the instance tree, the
+ * actions, the events), for what the real DM cannot produce on demand: an instance going to PROBLEM. States move
+ * through DEPLOYING and STARTING with events, every STEP_MS milliseconds, like the real life cycle.
  */
 export async function startDmDouble (initial: Record<string, InstanceNode[]>): Promise<DmDouble> {
   const STEP_MS = 30
   const token = `double-${Math.random().toString(36).slice(2)}`
   const trees = new Map(Object.entries(structuredClone(initial)))
-  const requests: DoubleRequest[] = []
   const failing = new Set<string>()
   const sockets = new Set<{ socket: WebSocket, application?: string }>()
 
@@ -137,91 +146,36 @@ export async function startDmDouble (initial: Record<string, InstanceNode[]>): P
     const event = JSON.stringify({ type: 'instance', application, path: node.path, status, at: new Date().toISOString() })
     for (const s of sockets) if (s.application === undefined || s.application === application) s.socket.send(event)
   }
-  const walk = (application: string, node: InstanceNode, steps: InstanceStatus[]): void => {
-    steps.forEach((status, i) => setTimeout(() => {
+  const start = (application: string, node: InstanceNode): void => {
+    (['DEPLOYING', 'STARTING', 'DEPLOYED_STARTED'] as const).forEach((status, i) => setTimeout(() => {
       if (status === 'DEPLOYED_STARTED' && failing.has(node.component)) {
         node.data['last.problem'] = `${node.component} start.sh exited with 1`
         emit(application, node, 'PROBLEM')
       } else if (node.status !== 'PROBLEM') emit(application, node, status)
     }, STEP_MS * (i + 1)))
   }
-  const changeState = (application: string, node: InstanceNode, state: InstanceStatus): void => {
-    if (state === 'DEPLOYED_STARTED') walk(application, node, node.status === 'NOT_DEPLOYED' ? ['DEPLOYING', 'STARTING', 'DEPLOYED_STARTED'] : ['STARTING', 'DEPLOYED_STARTED'])
-    else if (state === 'DEPLOYED_STOPPED') walk(application, node, node.status === 'NOT_DEPLOYED' ? ['DEPLOYING', 'DEPLOYED_STOPPED'] : ['STOPPING', 'DEPLOYED_STOPPED'])
-    else for (const n of flatten([node])) walk(application, n, ['UNDEPLOYING', 'NOT_DEPLOYED'])
-  }
-
   const send = (res: ServerResponse, status: number, body?: unknown): void => {
     res.writeHead(status, body === undefined ? {} : { 'content-type': 'application/json' })
     res.end(body === undefined ? undefined : JSON.stringify(body))
   }
-  const fail = (res: ServerResponse, status: number, code: string, message: string, details?: unknown[]): void => {
-    send(res, status, { error: { code, message, ...(details !== undefined ? { details } : {}) } })
-  }
+  const fail = (res: ServerResponse, status: number, code: string, message: string): void => { send(res, status, { error: { code, message } }) }
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://double')
     const chunks: Buffer[] = []
     for await (const c of req) chunks.push(c as Buffer)
-    const raw = Buffer.concat(chunks)
-    const json = req.headers['content-type'] === 'application/json' && raw.length > 0 ? JSON.parse(raw.toString()) : undefined
-    requests.push({ method: req.method ?? '', path: url.pathname + url.search, body: json })
     if (req.headers.authorization !== `Bearer ${token}`) { fail(res, 401, 'REST_UNAUTHORIZED', 'missing or wrong token'); return }
-
-    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent)
-    const app = parts[2]
-    const tree = app !== undefined ? trees.get(app) : undefined
-    if (req.method === 'POST' && url.pathname === '/api/templates') {
-      const files = await readZip(raw)
-      const descriptor = files.get('descriptor/application.properties') ?? ''
-      const name = /^name\s*[=:]\s*(.+)$/m.exec(descriptor)?.[1].trim()
-      const version = /^version\s*[=:]\s*(.+)$/m.exec(descriptor)?.[1].trim()
-      if (name === undefined || version === undefined) {
-        fail(res, 400, 'REST_INVALID_TEMPLATE', 'the template has severe errors', [
-          { code: 'RM_MISSING_APPLICATION_VERSION', level: 'SEVERE', file: 'descriptor/application.properties', line: 1, message: 'no version' }
-        ])
-        return
-      }
-      send(res, 201, { name, version, errors: [{ code: 'RM_MISSING_APPLICATION_DESC', level: 'WARNING', file: 'descriptor/application.properties', message: 'no description' }] })
-    } else if (req.method === 'POST' && url.pathname === '/api/applications') {
-      trees.set(json.name, structuredClone(initial[json.template.name] ?? []))
-      send(res, 201, { name: json.name, template: json.template, createdAt: new Date().toISOString() })
-    } else if (req.method === 'GET' && url.pathname === '/api/applications') {
-      send(res, 200, [...trees.keys()].map(name => ({ name, template: { name, version: '1.0.0' }, description: '' })))
-    } else if (tree === undefined) {
-      fail(res, 404, 'REST_APPLICATION_NOT_FOUND', `no application ${app}`)
-    } else if (req.method === 'GET' && parts.length === 3) {
-      send(res, 200, { name: app, template: { name: app, version: '1.0.0' }, instances: tree })
-    } else if (req.method === 'GET' && parts[3] === 'instances') {
+    const [, api, applications, app, sub] = url.pathname.split('/').map(decodeURIComponent)
+    const tree = trees.get(app)
+    if (api !== 'api' || applications !== 'applications' || tree === undefined) {
+      fail(res, 404, 'REST_NOT_FOUND', `${req.method} ${url.pathname} is not part of the double`)
+    } else if (req.method === 'GET' && sub === 'instances') {
       send(res, 200, tree)
-    } else if (req.method === 'POST' && parts[3] === 'instances' && parts[4] === 'state') {
-      const node = flatten(tree).find(n => n.path === json.path)
-      if (node === undefined) { fail(res, 404, 'REST_INSTANCE_NOT_FOUND', `no instance ${json.path}`); return }
-      changeState(app, node, json.state)
-      send(res, 202, {})
-    } else if (req.method === 'POST' && parts[3] === 'actions') {
-      const scope = json.path !== undefined ? flatten(tree).filter(n => n.path === json.path) : tree
-      const nodes = flatten(scope)
-      if (json.action === 'deploy-and-start-all') for (const n of nodes) changeState(app, n, 'DEPLOYED_STARTED')
-      else if (json.action === 'stop-all') for (const n of nodes.filter(n => n.path.split('/').length > 2)) changeState(app, n, 'DEPLOYED_STOPPED')
-      else for (const n of nodes) walk(app, n, ['UNDEPLOYING', 'NOT_DEPLOYED'])
-      send(res, 202, {})
-    } else if (req.method === 'POST' && parts[3] === 'instances' && parts[4] === 'replicate') {
-      const model = tree.find(n => n.path === json.path)
-      if (model === undefined) { fail(res, 404, 'REST_INSTANCE_NOT_FOUND', `no root instance ${json.path}`); return }
-      const copy = (n: InstanceNode, path: string, name: string): InstanceNode =>
-        ({ ...n, name, path, status: 'NOT_DEPLOYED', data: {}, children: n.children.map(c => copy(c, `${path}/${c.name}`, c.name)) })
-      const root = copy(model, `/${json.newName}`, json.newName)
-      tree.push(root)
-      send(res, 201, root)
-    } else if (req.method === 'DELETE' && parts[3] === 'instances') {
-      const path = url.searchParams.get('path') ?? ''
-      const node = flatten(tree).find(n => n.path === path)
-      if (node === undefined) { fail(res, 404, 'REST_INSTANCE_NOT_FOUND', `no instance ${path}`); return }
-      if (flatten([node]).some(n => n.status !== 'NOT_DEPLOYED')) { fail(res, 409, 'REST_INSTANCE_DEPLOYED', `${path} is deployed`); return }
-      const remove = (nodes: InstanceNode[]): InstanceNode[] => nodes.filter(n => n.path !== path).map(n => ({ ...n, children: remove(n.children) }))
-      trees.set(app, remove(tree))
-      send(res, 204)
+    } else if (req.method === 'POST' && sub === 'actions') {
+      const { action, path } = JSON.parse(Buffer.concat(chunks).toString()) as { action: string, path?: string }
+      if (action !== 'deploy-and-start-all') { fail(res, 400, 'REST_VALIDATION', `the double only starts, not ${action}`); return }
+      for (const n of flatten(path !== undefined ? flatten(tree).filter(n => n.path === path) : tree)) start(app, n)
+      send(res, 202)
     } else {
       fail(res, 404, 'REST_NOT_FOUND', `${req.method} ${url.pathname} is not part of the double`)
     }
@@ -246,8 +200,6 @@ export async function startDmDouble (initial: Record<string, InstanceNode[]>): P
   return {
     url: `http://127.0.0.1:${port}`,
     token,
-    requests,
-    trees,
     failing,
     close: async () => {
       for (const s of sockets) s.socket.terminate()

@@ -1,0 +1,200 @@
+// The CLI against the real DM: REST server, embedded WebSocket messaging and in-process agents running the
+// template's bash recipes, all in this test's process.
+import test from 'ava'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { loadOrCreateToken } from '../manager/auth.js'
+import { createDeploymentManager } from '../manager/dm.js'
+import { createEmbeddedMessaging } from '../manager/messaging/embedded.js'
+import { createRestServer } from '../manager/rest/server.js'
+import { createStore } from '../manager/store.js'
+import { createInProcessTarget } from '../manager/targets/in-process.js'
+import { runCliInProcess, spawnCli, waitForOutput } from './cli-helpers.js'
+import { statuses, tempDir, writeShopTemplate } from './dm-helpers.js'
+
+async function startDm (t: { teardown: (fn: () => Promise<void> | void) => void }) {
+  const dir = tempDir('cli-dm')
+  const store = createStore({ file: join(dir.path, 'dm.sqlite') })
+  const { token } = loadOrCreateToken(dir.path)
+  const messaging = createEmbeddedMessaging({ port: 0, dmToken: token, logger: { info: () => {}, warn: () => {}, error: () => {} } })
+  const target = createInProcessTarget({ machinesDirectory: join(dir.path, 'machines'), heartbeatIntervalMs: 200 })
+  const dm = createDeploymentManager({ store, messaging, targets: [target], log: { info: () => {}, warn: () => {}, error: () => {} } },
+    { dataDirectory: dir.path, defaultTargetHandler: 'in-process' })
+  await dm.start()
+  const server = createRestServer({ dm, token }, { port: 0 })
+  const url = await server.start()
+  t.teardown(async () => {
+    await server.stop()
+    await target.close?.()
+    await dm.stop()
+    store.close()
+    dir.remove()
+  })
+  const home = join(dir.path, 'home')
+  const env = { MESHCONF_DM: url, MESHCONF_TOKEN: token }
+  const cli = async (...args: string[]) => await runCliInProcess(args, { home, env })
+  return { dir, dm, url, token, home, env, cli, template: writeShopTemplate(join(dir.path, 'shop')) }
+}
+
+test('app load uploads the folder and creates the application; app list --json is one document', async t => {
+  const { cli, template } = await startDm(t)
+  const load = await cli('app', 'load', template, '--name', 'shop-a')
+  t.is(load.exitCode, 0, load.stderr)
+  t.regex(load.stdout, /^loaded template Shop 1\.0/m)
+  t.regex(load.stdout, /^created application shop-a/m)
+  const list = await cli('app', 'list', '--json')
+  t.is(list.exitCode, 0, list.stderr)
+  t.like(JSON.parse(list.stdout), [{ name: 'shop-a', template: { name: 'Shop', version: '1.0' } }])
+  const text = await cli('app', 'list')
+  t.regex(text.stdout, /^NAME +TEMPLATE +CREATED/m)
+  t.regex(text.stdout, /^shop-a +Shop 1\.0 /m)
+
+  const again = await cli('app', 'load', template)
+  t.is(again.exitCode, 1)
+  t.regex(again.stderr, /already loaded: change the version/)
+  const deleted = await cli('app', 'delete', 'shop-a')
+  t.is(deleted.exitCode, 0, deleted.stderr)
+  t.deepEqual(JSON.parse((await cli('app', 'list', '--json')).stdout), [])
+})
+
+test('a template with model errors is refused: each one printed as file:line: LEVEL CODE: message, exit 1', async t => {
+  const { cli, dir } = await startDm(t)
+  const broken = writeShopTemplate(join(dir.path, 'broken'), { version: '2.0' })
+  writeFileSync(join(broken, 'graph', 'main.graph'), 'VM {\n  installer: target;\n  children: DB, Cache;\n}\nDB {\n  installer: script;\n}\n')
+  const r = await cli('app', 'load', broken)
+  t.is(r.exitCode, 1)
+  t.regex(r.stderr, new RegExp(`^${broken}/graph/main\\.graph:\\d+: SEVERE [A-Z_]+: .*Cache`, 'm'))
+  t.regex(r.stderr, /has \d+ errors?: fix (it|them) and load it again/)
+  t.deepEqual(JSON.parse((await cli('app', 'list', '--json')).stdout), [])
+})
+
+test('start --wait lists each instance as it reaches DEPLOYED_STARTED; status draws the tree; stop and undeploy follow', async t => {
+  const { cli, template, dm } = await startDm(t)
+  t.is((await cli('app', 'load', template, '--name', 'shop-b')).exitCode, 0)
+
+  const start = await cli('start', 'shop-b', '--all', '--wait', '90')
+  t.is(start.exitCode, 0, start.stderr + start.stdout)
+  for (const path of ['/vm1', '/vm1/db', '/vm2', '/vm2/app']) t.regex(start.stdout, new RegExp(`^  ${path}  DEPLOYED_STARTED  \\d+\\.\\d s$`, 'm'))
+  t.regex(start.stdout, /done, 4 instance\(s\) reached their state/)
+
+  const status = await cli('status', 'shop-b')
+  t.is(status.exitCode, 0)
+  t.regex(status.stdout, /^shop-b \(template Shop 1\.0\): 4 instances: 4 DEPLOYED_STARTED$/m)
+  t.regex(status.stdout, /^\/vm1 \(VM\) +DEPLOYED_STARTED +127\.0\.0\.1$/m)
+  t.regex(status.stdout, /^└─ app \(App\) +DEPLOYED_STARTED$/m)
+  const json = await cli('status', 'shop-b', '--json')
+  t.deepEqual(statuses(JSON.parse(json.stdout).instances), statuses(dm.instances('shop-b')))
+
+  const stop = await cli('stop', 'shop-b', '/vm2/app', '--wait', '90')
+  t.is(stop.exitCode, 0, stop.stderr)
+  t.regex(stop.stdout, /^ {2}\/vm2\/app {2}DEPLOYED_STOPPED/m)
+  t.like(statuses(dm.instances('shop-b')), { '/vm2': 'DEPLOYED_STARTED', '/vm2/app': 'DEPLOYED_STOPPED' })
+
+  const undeploy = await cli('undeploy', 'shop-b', '--wait', '90', '--json')
+  t.is(undeploy.exitCode, 0, undeploy.stderr)
+  const doc = JSON.parse(undeploy.stdout)
+  t.like(doc, { application: 'shop-b', operation: 'undeploy', ok: true, timedOut: false, pending: [] })
+  t.deepEqual(doc.requests, [{ kind: 'action', action: 'undeploy-all' }])
+  t.true(Object.values(statuses(dm.instances('shop-b'))).every(s => s === 'NOT_DEPLOYED'))
+})
+
+test('status --watch --until follows the DM events while another command deploys and starts', async t => {
+  const { cli, template, env, home, dm } = await startDm(t)
+  t.is((await cli('app', 'load', template, '--name', 'shop-c')).exitCode, 0)
+  const watching = spawnCli(['status', 'shop-c', '--watch', '--until', 'DEPLOYED_STARTED', '--timeout', '90'], { home, env, timeoutMs: 100_000 })
+  const json = spawnCli(['status', 'shop-c', '--watch', '--until', 'DEPLOYED_STARTED', '--timeout', '90', '--json'], { home, env, timeoutMs: 100_000 })
+  await waitForOutput(watching, /^shop-c \(template Shop 1\.0\): 4 instances: 4 NOT_DEPLOYED$/m)
+
+  const deploy = await cli('deploy', 'shop-c', '/vm1', '--wait', '90')
+  t.is(deploy.exitCode, 0, deploy.stderr)
+  t.regex(deploy.stdout, /^ {2}\/vm1 {2}DEPLOYED_STARTED/m)
+  const start = await cli('start', 'shop-c', '--no-wait')
+  t.is(start.exitCode, 0, start.stderr)
+  t.regex(start.stdout, /follow it with `meshconf status "shop-c" --watch`/)
+
+  const r = await watching
+  t.is(r.exitCode, 0, String(r.stderr))
+  // the tree first, then one line per change, as the events came
+  t.regex(String(r.stdout), /^\d\d:\d\d:\d\d \/vm1 DEPLOYING$/m)
+  t.regex(String(r.stdout), /^\d\d:\d\d:\d\d \/vm2\/app DEPLOYED_STARTED$/m)
+  const last = await json
+  t.is(last.exitCode, 0, String(last.stderr))
+  t.true(Object.values(statuses(JSON.parse(String(last.stdout)).instances)).every(s => s === 'DEPLOYED_STARTED'))
+  t.true(Object.values(statuses(dm.instances('shop-c'))).every(s => s === 'DEPLOYED_STARTED'))
+})
+
+test('Ctrl-C ends status --watch with exit 0', async t => {
+  const { cli, template, env, home } = await startDm(t)
+  t.is((await cli('app', 'load', template, '--name', 'shop-d')).exitCode, 0)
+  const watching = spawnCli(['status', 'shop-d', '--watch'], { home, env })
+  await waitForOutput(watching, /^└─ app \(App\) +NOT_DEPLOYED$/m)
+  watching.kill('SIGINT')
+  const r = await watching
+  t.is(r.exitCode, 0, String(r.stderr))
+  t.is(String(r.stderr), '')
+})
+
+test('scale replicates the machine carrying a component, starts it, then removes the highest-numbered', async t => {
+  const { cli, template, dm } = await startDm(t)
+  t.is((await cli('app', 'load', template, '--name', 'shop-e')).exitCode, 0)
+  // the copies' App imports the DB: it must run for them to start
+  t.is((await cli('start', 'shop-e', '--wait', '90')).exitCode, 0)
+  const up = await cli('scale', 'shop-e', 'App', '--to', '3', '--timeout', '90')
+  t.is(up.exitCode, 0, up.stderr + up.stdout)
+  t.regex(up.stdout, /replicating \/vm2 as vm2 2, vm2 3/)
+  t.regex(up.stdout, /^ {2}\/vm2 3\/app {2}DEPLOYED_STARTED/m)
+  t.like(statuses(dm.instances('shop-e')), {
+    '/vm2': 'DEPLOYED_STARTED', '/vm2 2': 'DEPLOYED_STARTED', '/vm2 2/app': 'DEPLOYED_STARTED', '/vm2 3/app': 'DEPLOYED_STARTED'
+  })
+
+  const down = await cli('scale', 'shop-e', 'App', '--to', '1', '--json')
+  t.is(down.exitCode, 0, down.stderr)
+  t.like(JSON.parse(down.stdout), { from: 3, to: 1, removed: ['/vm2 3', '/vm2 2'], outcome: { ok: true } })
+  t.deepEqual(Object.keys(statuses(dm.instances('shop-e'))), ['/vm1', '/vm1/db', '/vm2', '/vm2/app'])
+
+  const none = await cli('scale', 'shop-e', 'Cache', '--to', '2')
+  t.is(none.exitCode, 1)
+  t.regex(none.stderr, /no root instance of shop-e carries a Cache instance/)
+})
+
+test('instance add, replicate and delete; deleting a deployed instance says to undeploy first', async t => {
+  const { cli, template, dm } = await startDm(t)
+  t.is((await cli('app', 'load', template, '--name', 'shop-f')).exitCode, 0)
+  t.is((await cli('instance', 'add', 'shop-f', '/vm3', '--component', 'VM')).exitCode, 0)
+  const add = await cli('instance', 'add', 'shop-f', '/vm3/db2', '--component', 'DB', '--export', 'port=6543', '--json')
+  t.is(add.exitCode, 0, add.stderr)
+  t.like(JSON.parse(add.stdout), { path: '/vm3/db2', component: 'DB' })
+  const replicate = await cli('instance', 'replicate', 'shop-f', '/vm3', 'vm4')
+  t.is(replicate.exitCode, 0, replicate.stderr)
+  t.like(statuses(dm.instances('shop-f')), { '/vm4': 'NOT_DEPLOYED', '/vm4/db2': 'NOT_DEPLOYED' })
+  const bad = await cli('instance', 'add', 'shop-f', '/vm3/x', '--component', 'Nope')
+  t.is(bad.exitCode, 1)
+  t.regex(bad.stderr, /Nope/)
+
+  t.is((await cli('start', 'shop-f', '/vm4', '--wait', '90')).exitCode, 0)
+  const refused = await cli('instance', 'delete', 'shop-f', '/vm4')
+  t.is(refused.exitCode, 1)
+  t.regex(refused.stderr, /undeploy it first: meshconf undeploy "shop-f" "\/vm4" --all --wait/)
+  t.is((await cli('undeploy', 'shop-f', '/vm4', '--all', '--wait', '90')).exitCode, 0)
+  t.is((await cli('instance', 'delete', 'shop-f', '/vm4')).exitCode, 0)
+  t.is((await cli('instance', 'delete', 'shop-f', '/vm3')).exitCode, 0)
+  t.deepEqual(Object.keys(statuses(dm.instances('shop-f'))), ['/vm1', '/vm1/db', '/vm2', '/vm2/app'])
+})
+
+test('a wrong token exits 1 and says how to pass it (REST and events); ~/.meshconf/config.json gives URL and token', async t => {
+  const { url, home, token } = await startDm(t)
+  const rest = await runCliInProcess(['app', 'list', '--dm', url, '--token', 'wrong'], { home })
+  t.is(rest.exitCode, 1)
+  t.regex(rest.stderr, /refused the token \(401\): pass it with --token T, the MESHCONF_TOKEN environment variable/)
+  const none = await runCliInProcess(['status', 'x', '--watch', '--dm', url], { home })
+  t.is(none.exitCode, 1)
+  t.regex(none.stderr, /needs a token \(401\)/)
+
+  mkdirSync(join(home, '.meshconf'), { recursive: true })
+  writeFileSync(join(home, '.meshconf', 'config.json'), JSON.stringify({ dm: url, token }))
+  const fromFile = await runCliInProcess(['app', 'list', '--json'], { home })
+  t.is(fromFile.exitCode, 0, fromFile.stderr)
+  t.deepEqual(JSON.parse(fromFile.stdout), [])
+  // a flag still wins over the file
+  t.is((await runCliInProcess(['app', 'list', '--token', 'wrong'], { home })).exitCode, 1)
+})
