@@ -4,7 +4,7 @@ import test from 'ava'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  allInstances, exportsByPrefix, importedPrefixes, instanceExports, loadApplicationTemplate, type ApplicationTemplate
+  allInstances, exportsByPrefix, importedPrefixes, instanceDependencies, instanceExports, loadApplicationTemplate, type ApplicationTemplate
 } from '../protocol/model/index.js'
 
 const corpus = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'roboconf-corpus')
@@ -82,4 +82,14 @@ test('descriptor external exports and prefix are read', async t => {
   t.is(template.descriptor.externalExportsPrefix, 'Lamp')
   t.deepEqual(template.descriptor.externalExports, { 'Apache.ip': 'lb-ip' })
   t.is(template.descriptor.name, 'LAMP')
+})
+
+test('instance dependencies: published prefixes and needed ones, mandatory or optional', async t => {
+  const mongo = await load('mongo')
+  const lamp = await load('lamp')
+  const tomcat = allInstances(lamp.rootInstances).find(i => i.component === 'Tomcat')!
+  t.deepEqual(instanceDependencies(lamp.components.Tomcat, tomcat), { publishes: ['Tomcat'], needs: [{ prefix: 'MySQL', optional: false, external: false }] })
+  const vm = { name: 'vm', component: 'VM', path: '/vm', overriddenExports: {}, data: {}, channels: [], children: [] }
+  const node = { ...vm, name: 'm', component: 'Mongo', path: '/vm/m' }
+  t.deepEqual(instanceDependencies(mongo.components.Mongo, node), { publishes: ['Mongo'], needs: [{ prefix: 'Mongo', optional: true, external: false }] })
 })

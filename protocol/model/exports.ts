@@ -114,3 +114,20 @@ export function tailorImport (imports: readonly ImportedVariable[], prefix: stri
   for (const { name } of wanted) if (name in variables) tailored[name] = variables[name]
   return tailored
 }
+
+/** What an instance takes part in on the mesh: the prefixes it publishes and the prefixes it needs (§4.2). */
+export interface InstanceDependencies {
+  publishes: string[]
+  /** Needed prefixes; `optional` when every import of that prefix is optional. */
+  needs: Array<{ prefix: string, optional: boolean, external: boolean }>
+}
+
+export function instanceDependencies (component: Component, instance: Instance): InstanceDependencies {
+  const publishes = [...exportsByPrefix(instanceExports(component, instance)).keys()]
+  const needs = [...importedPrefixes(component)].map(([prefix, { optional }]) => ({
+    prefix,
+    optional,
+    external: component.imports.some(i => i.external && prefixOf(i.name) === prefix)
+  }))
+  return { publishes, needs }
+}

@@ -50,14 +50,25 @@ export async function loadApplicationTemplate (pathToFolderOrZip: string, option
     return { errors: [modelError('PROJ_APPLICATION_TEMPLATE_NOT_FOUND', pathToFolderOrZip, undefined, (err as Error).message)] }
   }
   if (info.isDirectory()) {
-    const content = await readFolder(pathToFolderOrZip)
+    let content: Awaited<ReturnType<typeof readFolder>>
+    try {
+      content = await readFolder(pathToFolderOrZip)
+    } catch (err) {
+      return { errors: [modelError('P_IO_ERROR', pathToFolderOrZip, undefined, (err as Error).message)] }
+    }
     if ('error' in content) return { errors: [content.error] }
     return loadApplicationTemplateFromFiles(content.files, content.directories, options)
   }
   if (info.size > MAX_ZIP_BYTES) {
     return { errors: [modelError('PROJ_EXTRACT_ZIP', pathToFolderOrZip, undefined, `it is ${info.size} bytes, more than the ${MAX_ZIP_BYTES} allowed`)] }
   }
-  return await loadApplicationTemplateFromZip(await readFile(pathToFolderOrZip), options)
+  let bytes: Buffer
+  try {
+    bytes = await readFile(pathToFolderOrZip)
+  } catch (err) {
+    return { errors: [modelError('PROJ_EXTRACT_ZIP', pathToFolderOrZip, undefined, (err as Error).message)] }
+  }
+  return await loadApplicationTemplateFromZip(bytes, options)
 }
 
 /** Loads a template from a zip held in memory. A single top folder wrapping the template is accepted. */
