@@ -68,9 +68,16 @@ test('a template with model errors is refused: each one printed as file:line: LE
   t.deepEqual(JSON.parse((await cli('app', 'list', '--json')).stdout), [])
 })
 
-test('start --wait lists each instance as it reaches DEPLOYED_STARTED; status draws the tree; stop and undeploy follow', async t => {
+test('deploy, then start --wait lists each instance as it reaches DEPLOYED_STARTED; status draws the tree; stop and undeploy follow', async t => {
   const { cli, template, dm } = await startDm(t)
   t.is((await cli('app', 'load', template, '--name', 'shop-b')).exitCode, 0)
+
+  // deploy without start: machines are created (DEPLOYED_STARTED), their instances deployed but stopped
+  const deploy = await cli('deploy', 'shop-b', '--wait', '90')
+  t.is(deploy.exitCode, 0, deploy.stderr + deploy.stdout)
+  t.deepEqual(statuses(dm.instances('shop-b')), {
+    '/vm1': 'DEPLOYED_STARTED', '/vm1/db': 'DEPLOYED_STOPPED', '/vm2': 'DEPLOYED_STARTED', '/vm2/app': 'DEPLOYED_STOPPED'
+  })
 
   const start = await cli('start', 'shop-b', '--all', '--wait', '90')
   t.is(start.exitCode, 0, start.stderr + start.stdout)

@@ -202,6 +202,10 @@ export function reportOutcome (outcome: FollowOutcome, timeoutSeconds: number, c
   if (outcome.timedOut) {
     console.error(`meshconf: timeout after ${timeoutSeconds} s; still waiting for: ` +
       outcome.pending.map(p => `${p.path} (${p.status ?? 'unknown'})`).join(', '))
+    if (outcome.pending.some(p => p.status === 'UNRESOLVED')) {
+      console.error('meshconf: UNRESOLVED instances wait for the exports they import: start the instances exporting them ' +
+        '(`meshconf status <app>` shows what runs)')
+    }
   }
   return outcome.ok ? 0 : 1
 }
