@@ -151,7 +151,9 @@ test('`meshconf agent --params FILE` over RabbitMQ: heartbeat, model, machineDow
   const peerId = lastHeartbeat(heard('/VM 1'))?.peerId ?? ''
   await dm.sendToAgent(application, '/VM 1', model(application, '/VM 1', peerId))
   await waitFor('the model taken', () => lastHeartbeat(heard('/VM 1'))?.modelRequired === false, 60_000)
-  t.true(heard('/VM 1').some(m => m.kind === 'instanceChanged' && m.instancePath === '/VM 1' && m.status === 'DEPLOYED_STARTED'))
+  await waitFor('the scoped instance reported started',
+    () => heard('/VM 1').some(m => m.kind === 'instanceChanged' && m.instancePath === '/VM 1' && m.status === 'DEPLOYED_STARTED'), 60_000)
+  t.false(lastHeartbeat(heard('/VM 1'))?.modelRequired)
 
   t.is(await stopped(child), 0)
   await waitFor('machineDown', () => heard('/VM 1').at(-1)?.kind === 'machineDown')
