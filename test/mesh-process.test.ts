@@ -1,0 +1,113 @@
+// The mesh with the real engine, one agent per process (simulations/bench/mesh-node.ts), on loopback: the chain
+// reaction MySQL -> Tomcat -> Apache, a late joiner, an agent killed -9 and restarted with no DM. The test plays
+// the DM only to hand each agent its model; no DM process and no RabbitMQ run.
+import test, { type ExecutionContext } from 'ava'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { MeshNodeProcess } from '../simulations/bench/mesh-node-client.js'
+import type { MeshNodeEvent } from '../simulations/bench/mesh-node.js'
+import { changeState, createMeshApp, type MeshApp, type MeshAppChild } from '../simulations/bench/mesh-app.js'
+
+const LOOPBACK = ['/ip4/127.0.0.1/tcp/0']
+
+interface Cluster {
+  app: MeshApp
+  dir: string
+  nodes: MeshNodeProcess[]
+  /** Starts an agent process for `/<vm>/<child>`, hands it its model (bootstrap: the agents already running). */
+  agent (vm: string, child: MeshAppChild): Promise<MeshNodeProcess>
+}
+
+async function cluster (t: ExecutionContext): Promise<Cluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'meshconf-process-'))
+  const app = createMeshApp()
+  const nodes: MeshNodeProcess[] = []
+  t.teardown(async () => {
+    await Promise.all(nodes.map(async n => { await n.stop() }))
+    await rm(dir, { recursive: true, force: true })
+  })
+  return {
+    app,
+    dir,
+    nodes,
+    async agent (vm, child) {
+      const node = new MeshNodeProcess()
+      nodes.push(node)
+      const bootstrap = nodes.filter(n => n.alive && n !== node).flatMap(n => meshAddresses(n))
+      await node.init(join(dir, vm), LOOPBACK)
+      await node.dm(app.setScopedInstance(vm, child, node.peerId, bootstrap))
+      await node.waitFor('mesh started', e => e.event === 'mesh')
+      return node
+    }
+  }
+}
+
+function meshAddresses (node: MeshNodeProcess): string[] {
+  const mesh = node.events.findLast((e): e is Extract<MeshNodeEvent, { event: 'mesh' }> => e.event === 'mesh')
+  return mesh?.addresses ?? []
+}
+
+const isStatus = (path: string, status: string) => (e: MeshNodeEvent): boolean => e.event === 'instance' && e.path === path && e.status === status
+
+test('separate processes: chain reaction MySQL -> Tomcat -> Apache, a late Tomcat, then MySQL stopped', async t => {
+  const c = await cluster(t)
+  const apache = await c.agent('Apache VM', 'Apache')
+  const tomcat = await c.agent('Tomcat VM 1', 'Tomcat')
+  const mysql = await c.agent('MySQL VM', 'MySQL')
+  await apache.dm(changeState('Apache VM', 'Apache', 'DEPLOYED_STARTED'))
+  await tomcat.dm(changeState('Tomcat VM 1', 'Tomcat', 'DEPLOYED_STARTED'))
+  // Nothing to import yet: both wait.
+  await tomcat.waitFor('Tomcat unresolved', isStatus('/Tomcat VM 1/Tomcat', 'UNRESOLVED'))
+  t.not(apache.status('/Apache VM/Apache'), 'DEPLOYED_STARTED')
+
+  await mysql.dm(changeState('MySQL VM', 'MySQL', 'DEPLOYED_STARTED'))
+  await apache.waitFor('Apache started', isStatus('/Apache VM/Apache', 'DEPLOYED_STARTED'))
+  t.is(tomcat.status('/Tomcat VM 1/Tomcat'), 'DEPLOYED_STARTED')
+
+  // A Tomcat added late: it resolves MySQL by asking, and Apache's update runs for it.
+  const late = await c.agent('Tomcat VM 2', 'Tomcat')
+  const from = apache.events.length
+  await late.dm(changeState('Tomcat VM 2', 'Tomcat', 'DEPLOYED_STARTED'))
+  await late.waitFor('late Tomcat started', isStatus('/Tomcat VM 2/Tomcat', 'DEPLOYED_STARTED'))
+  await apache.waitFor('Apache updated for Tomcat 2', e => e.event === 'step' && e.step === 'update' &&
+    e.change?.instancePath === '/Tomcat VM 2/Tomcat' && e.change.status === 'DEPLOYED_STARTED', { from })
+
+  // MySQL stopped: both Tomcats lose their mandatory import, and then Apache loses its.
+  const marks = [tomcat.events.length, late.events.length, apache.events.length]
+  await mysql.dm(changeState('MySQL VM', 'MySQL', 'DEPLOYED_STOPPED'))
+  await tomcat.waitFor('Tomcat 1 unresolved', isStatus('/Tomcat VM 1/Tomcat', 'UNRESOLVED'), { from: marks[0] })
+  await late.waitFor('Tomcat 2 unresolved', isStatus('/Tomcat VM 2/Tomcat', 'UNRESOLVED'), { from: marks[1] })
+  await apache.waitFor('Apache unresolved', isStatus('/Apache VM/Apache', 'UNRESOLVED'), { from: marks[2] })
+  t.is(apache.status('/Apache VM/Apache'), 'UNRESOLVED')
+})
+
+test('separate processes: an agent killed -9 is withdrawn; restarted with no DM, it comes back with the same peer id', async t => {
+  const c = await cluster(t)
+  const apache = await c.agent('Apache VM', 'Apache')
+  const tomcat = await c.agent('Tomcat VM 1', 'Tomcat')
+  const mysql = await c.agent('MySQL VM', 'MySQL')
+  await mysql.dm(changeState('MySQL VM', 'MySQL', 'DEPLOYED_STARTED'))
+  await tomcat.dm(changeState('Tomcat VM 1', 'Tomcat', 'DEPLOYED_STARTED'))
+  await apache.dm(changeState('Apache VM', 'Apache', 'DEPLOYED_STARTED'))
+  await apache.waitFor('Apache started', isStatus('/Apache VM/Apache', 'DEPLOYED_STARTED'))
+  const peerId = tomcat.peerId
+
+  const before = apache.events.length
+  tomcat.kill('SIGKILL')
+  await apache.waitFor('Apache unresolved after the kill', isStatus('/Apache VM/Apache', 'UNRESOLVED'), { from: before })
+  const view = (await apache.command({ cmd: 'view' })).view as { held: unknown[], interests: string[] }
+  t.deepEqual(view.held, [])
+
+  // Restarted from its state folder, with no model sent: it restores, rejoins from its remembered peers, restarts Tomcat.
+  const restarted = new MeshNodeProcess()
+  c.nodes.push(restarted)
+  const reply = await restarted.init(join(c.dir, 'Tomcat VM 1'), LOOPBACK)
+  t.true(reply.restored)
+  t.is(restarted.peerId, peerId)
+  const after = apache.events.length
+  await apache.waitFor('Apache started again', isStatus('/Apache VM/Apache', 'DEPLOYED_STARTED'), { from: after })
+  t.is(restarted.status('/Tomcat VM 1/Tomcat'), 'DEPLOYED_STARTED')
+  const held = ((await apache.command({ cmd: 'view' })).view as { held: Array<{ peerId: string }> }).held
+  t.deepEqual(held.map(h => h.peerId), [peerId])
+})
