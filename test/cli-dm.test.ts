@@ -196,6 +196,9 @@ test('a wrong token exits 1 and says how to pass it (REST and events); ~/.meshco
   const none = await runCliInProcess(['status', 'x', '--watch', '--dm', url], { home })
   t.is(none.exitCode, 1)
   t.regex(none.stderr, /needs a token \(401\)/)
+  const unknown = await runCliInProcess(['status', 'nope', '--watch', '--dm', url, '--token', token], { home })
+  t.is(unknown.exitCode, 1)
+  t.regex(unknown.stderr, /nope/)
 
   mkdirSync(join(home, '.meshconf'), { recursive: true })
   writeFileSync(join(home, '.meshconf', 'config.json'), JSON.stringify({ dm: url, token }))

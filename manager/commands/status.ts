@@ -58,7 +58,13 @@ async function watch (app: string, options: StatusOptions, color: boolean, onInt
   const client = connect(options)
   // Subscribe before reading the tree, so no change falls between the two.
   const events = await client.openEvents({ application: app })
-  let details = await client.getApplication(app)
+  let details: ApplicationDetails
+  try {
+    details = await client.getApplication(app)
+  } catch (err) {
+    events.close() // an open socket would keep the process alive
+    throw err
+  }
   const tty = process.stdout.isTTY === true
   if (options.json !== true) process.stdout.write((tty ? CLEAR_SCREEN : '') + render(details, color))
 
