@@ -1,0 +1,77 @@
+// The agent's local state: atomic writes, and unreadable files (the agent starts, reports, keeps a copy).
+import test from 'ava'
+import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createAgent } from '../agent/agent.js'
+import { AgentStateStore, writeAtomically } from '../agent/state.js'
+import {
+  lampComponents, lampInstances, MESH_PARAMETERS, mysqlImport, recordingRecipes, RecordingLogger, RecordingNotifier,
+  scopedModel, startTestAgent, temporaryDir
+} from './lifecycle-fixtures.js'
+
+test('a corrupt state file: the agent starts, reports the problem, keeps a copy, asks for its model, does not crash', async t => {
+  const stateDir = await temporaryDir(t, 'state')
+  const garbage = '{"version":1,"model":{"applic'
+  await writeFile(join(stateDir, 'agent-state.json'), garbage)
+  await mkdir(join(stateDir, 'recipes'))
+  await writeFile(join(stateDir, 'recipes', 'MySQL.json'), '[1, 2')
+  const notifier = new RecordingNotifier()
+  const log = new RecordingLogger()
+  const agent = createAgent({ stateDir, notifier, log })
+  await t.notThrowsAsync(agent.start())
+  t.teardown(() => agent.stop())
+  t.true(agent.modelRequired())
+  const errors = log.lines.filter(l => l.startsWith('ERROR'))
+  t.is(errors.length, 2)
+  t.regex(errors[0], /state file .*agent-state.json is unreadable \(.*JSON.*\); a copy was kept at .*agent-state.json.corrupt-/)
+  t.regex(errors[1], /recipes\/MySQL.json is unreadable/)
+  const copies = (await readdir(stateDir)).filter(n => n.startsWith('agent-state.json.corrupt-'))
+  t.is(copies.length, 1)
+  t.is(await readFile(join(stateDir, copies[0]), 'utf8'), garbage)
+
+  // The DM answers the heartbeat with the model: the problem is reported with the scoped instance.
+  await agent.handle({ v: 1, kind: 'setScopedInstance', model: scopedModel(lampInstances(), lampComponents()), mesh: MESH_PARAMETERS, recipes: {} })
+  t.false(agent.modelRequired())
+  t.regex(notifier.problems('/VM')[0] ?? '', /agent-state.json is unreadable/)
+  JSON.parse(await readFile(join(stateDir, 'agent-state.json'), 'utf8')) // replaced by a good one
+})
+
+test('a state file of another format version is kept aside the same way', async t => {
+  const stateDir = await temporaryDir(t, 'state')
+  await writeFile(join(stateDir, 'agent-state.json'), JSON.stringify({ version: 99 }))
+  const log = new RecordingLogger()
+  const agent = createAgent({ stateDir, notifier: new RecordingNotifier(), log })
+  await agent.start()
+  t.teardown(() => agent.stop())
+  t.true(agent.modelRequired())
+  t.regex(log.lines.join('\n'), /format version 99, expected 1/)
+})
+
+test('restarted in-process: states and imports come back from the state directory', async t => {
+  const a = await startTestAgent(t)
+  await a.addImport('MySQL', mysqlImport())
+  await a.request('/VM/Tomcat', 'DEPLOYED_STARTED')
+  await a.request('/VM/Apache', 'DEPLOYED_STARTED')
+  await a.agent.stop()
+  const notifier = new RecordingNotifier()
+  const again = createAgent({ stateDir: a.stateDir, notifier, log: new RecordingLogger() }, { ipAddress: '10.0.0.1' })
+  await again.start()
+  t.teardown(() => again.stop())
+  await again.settled()
+  t.is(again.instanceStatus('/VM/Tomcat'), 'DEPLOYED_STARTED')
+  t.is(again.instanceStatus('/VM/Apache'), 'UNRESOLVED', 'still waiting for a Tomcat import')
+  t.deepEqual(again.importsOf('/VM/Tomcat'), a.agent.importsOf('/VM/Tomcat'))
+  t.deepEqual(notifier.statuses('/VM/Tomcat').slice(-3), ['DEPLOYED_STOPPED', 'STARTING', 'DEPLOYED_STARTED'])
+})
+
+test('atomic writes: the new content replaces the old one whole, no temporary file is left', async t => {
+  const dir = await temporaryDir(t, 'atomic')
+  const file = join(dir, 'nested', 'state.json')
+  writeAtomically(file, 'first')
+  writeAtomically(file, 'second')
+  t.is(await readFile(file, 'utf8'), 'second')
+  t.deepEqual(await readdir(join(dir, 'nested')), ['state.json'])
+  const store = new AgentStateStore(dir)
+  store.saveRecipes('My Component', recordingRecipes(dir, ['X']).X)
+  t.deepEqual(Object.keys(store.load().recipes), ['My Component'])
+})
