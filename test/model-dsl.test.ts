@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  allInstances, GraphResolver, loadGraph, parseDescriptor, parseFile, parseInstances, serializeFile,
+  allInstances, GraphResolver, loadGraph, parseDescriptor, parseFile, parseGraph, parseInstances, serializeFile,
   UnwritableValueError, validateInstances, writeGraph, writeInstances, type Component, type Instance
 } from '../protocol/model/index.js'
 
@@ -117,4 +117,16 @@ test('type annotations: comment lines right above a block describe it', t => {
   const loaded = loadGraph('graph/g.graph', () => ({ text }))
   t.is(loaded.graph.components.get('VM')?.description, 'The VM\nruns everything')
   t.is(loaded.graph.components.get('App')?.description, undefined)
+})
+
+test('parseGraph resolves one graph text and reports conversion then graph errors', t => {
+  const ok = parseGraph('VM {\n\tinstaller: target;\n\texports: ip;\n\tchildren: App;\n}\nApp {\n\tinstaller: script;\n\texports: port = 80, random[port] admin;\n\timports: VM.ip (optional);\n}\n')
+  t.deepEqual(ok.errors, [])
+  t.deepEqual(ok.components.App.exports, { 'App.port': '80', 'App.admin': null })
+  t.deepEqual(ok.components.App.randomExports, ['App.admin'])
+  const bad = parseGraph('VM {\n\tinstaller: target;\n\tchildren: Nope;\n}\n')
+  t.like(bad.errors[0], { code: 'CO_INEXISTING_CHILD', level: 'SEVERE', file: 'graph/main.graph', line: 1 })
+  t.regex(bad.errors[0].message, /Nope/)
+  const cycle = parseGraph('VM {\n\tinstaller: target;\n\tchildren: A;\n}\nA {\n\tinstaller: script;\n\tchildren: B;\n}\nB {\n\tinstaller: script;\n\tchildren: A;\n}\n')
+  t.deepEqual(cycle.errors.map(e => e.code).sort(), ['RM_CYCLE_IN_COMPONENTS', 'RM_CYCLE_IN_COMPONENTS'])
 })

@@ -2,10 +2,11 @@
 // components of §4.1 (inherited installer, exports with facet and extension replication, imports), and the graph
 // checks of Roboconf's RuntimeModelValidator (RM_* codes).
 import { PATTERN_FLEX_ID, RANDOM_KINDS, TARGET_INSTALLER } from './constants.js'
-import { hasSevere, modelError } from './errors.js'
+import { modelError } from './errors.js'
 import { localNameOf, prefixOf } from './exports.js'
-import { parseFile, type HolderBlock } from './parser.js'
-import { listProperty, parseExports, parseImport, properties, validateBlocks, type ExportDeclaration } from './syntax.js'
+import { readImportedFiles, type TextReader } from './files.js'
+import type { HolderBlock } from './parser.js'
+import { listProperty, parseExports, parseImport, properties, type ExportDeclaration } from './syntax.js'
 import type { Component, ImportedVariable, ModelError } from './types.js'
 
 /** A component or facet as declared in a graph file. */
@@ -30,30 +31,11 @@ export interface GraphDefinition {
   facets: Map<string, TypeDefinition>
 }
 
-/** Reads a file relative to the template root: its text, or an error (missing, too large, not UTF-8). */
-export type TextReader = (path: string) => { text: string } | { missing: true } | { error: ModelError }
-
 export interface GraphLoadResult {
   graph: GraphDefinition
   errors: ModelError[]
   /** Files read, relative to the template root, in reading order. */
   files: string[]
-}
-
-function joinPath (folder: string, uri: string): string {
-  const parts: string[] = []
-  for (const segment of `${folder}/${uri.trim()}`.split(/[\\/]+/)) {
-    if (segment === '' || segment === '.') continue
-    if (segment === '..') parts.pop()
-    else parts.push(segment)
-  }
-  return parts.join('/')
-}
-
-/** Imports resolve from `folder` (graph/ or instances/), never from the importing file's folder (reference §2.2). */
-export function resolveImport (folder: string, uri: string): string | undefined {
-  const path = joinPath(folder, uri)
-  return path.startsWith(`${folder}/`) ? path : undefined
 }
 
 function description (blocks: HolderBlock['inner'], index: number): string | undefined {
@@ -89,48 +71,16 @@ function toDefinition (holder: HolderBlock, file: string, annotation: string | u
  * definitions. Checks after parsing run only when every file parsed without error, as in Roboconf.
  */
 export function loadGraph (entryPoint: string, read: TextReader): GraphLoadResult {
-  const errors: ModelError[] = []
-  const files: string[] = []
+  const { definitions, errors, files } = readImportedFiles(entryPoint, 'graph', read, ['graph', 'aggregator', 'empty'], 'CO_NOT_A_GRAPH')
   const declared = { components: new Map<string, TypeDefinition[]>(), facets: new Map<string, TypeDefinition[]>() }
-  const queue: Array<{ path: string, from?: { file: string, line: number, uri: string } }> = [{ path: entryPoint }]
-  const seen = new Set<string>([entryPoint])
-
-  while (queue.length > 0) {
-    const { path, from } = queue.shift()!
-    const content = read(path)
-    if ('missing' in content) {
-      errors.push(modelError('CO_UNREACHABLE_FILE', from?.file ?? path, from?.line, from?.uri ?? path))
-      continue
-    }
-    if ('error' in content) {
-      errors.push(content.error)
-      continue
-    }
-    files.push(path)
-    const definition = parseFile(content.text, path)
-    const current = [...definition.errors, ...validateBlocks(definition)]
-    if (!['graph', 'aggregator', 'empty'].includes(definition.kind)) {
-      current.push(modelError('CO_NOT_A_GRAPH', path, undefined, path))
-    }
-    errors.push(...current)
-    if (hasSevere(current)) continue
-
+  for (const definition of definitions) {
     definition.blocks.forEach((block, index) => {
-      if (block.kind === 'import') {
-        const target = resolveImport('graph', block.uri)
-        if (target === undefined) {
-          errors.push(modelError('CO_UNREACHABLE_FILE', path, block.line, block.uri))
-        } else if (!seen.has(target)) {
-          seen.add(target)
-          queue.push({ path: target, from: { file: path, line: block.line, uri: block.uri } })
-        }
-      } else if (block.kind === 'component' || block.kind === 'facet') {
-        const def = toDefinition(block, path, description(definition.blocks, index))
-        const map = block.kind === 'component' ? declared.components : declared.facets
-        const list = map.get(def.name)
-        if (list === undefined) map.set(def.name, [def])
-        else list.push(def)
-      }
+      if (block.kind !== 'component' && block.kind !== 'facet') return
+      const def = toDefinition(block, definition.file, description(definition.blocks, index))
+      const map = block.kind === 'component' ? declared.components : declared.facets
+      const list = map.get(def.name)
+      if (list === undefined) map.set(def.name, [def])
+      else list.push(def)
     })
   }
 
@@ -483,8 +433,13 @@ function applyOwnExports (result: Map<string, ResolvedVariable>, typeName: strin
   }
 }
 
-/** Parses one graph file on its own (no imports followed): blocks, P_* and PM_* errors. */
-export function parseGraph (text: string, file = 'graph/main.graph'): { definition: ReturnType<typeof parseFile>, errors: ModelError[] } {
-  const definition = parseFile(text, file)
-  return { definition, errors: [...definition.errors, ...validateBlocks(definition)] }
+/**
+ * Reads one graph text on its own (its imports are not followed): definitions, resolved components, and every error
+ * of parsing, conversion (CO_*) and, when those pass, of the graph checks (RM_*).
+ */
+export function parseGraph (text: string, file = 'graph/main.graph'): { graph: GraphDefinition, components: Record<string, Component>, errors: ModelError[] } {
+  const loaded = loadGraph(file, path => path === file ? { text } : { missing: true })
+  const resolver = new GraphResolver(loaded.graph)
+  const errors = loaded.errors.length === 0 ? resolver.validate() : loaded.errors
+  return { graph: loaded.graph, components: resolver.components(), errors }
 }

@@ -4,7 +4,8 @@ import { isInstanceStatus } from '../lifecycle.js'
 import { MAX_INSTANCES, PATTERN_FLEX_ID } from './constants.js'
 import { hasSevere, modelError } from './errors.js'
 import { applyOverrides, localNameOf } from './exports.js'
-import { resolveImport, type GraphResolver, type TextReader } from './graph.js'
+import { readImportedFiles, type TextReader } from './files.js'
+import type { GraphResolver } from './graph.js'
 import { parseFile, type HolderBlock } from './parser.js'
 import { splitList, validateBlocks } from './syntax.js'
 import type { Component, Instance, ModelError } from './types.js'
@@ -154,47 +155,15 @@ export interface InstancesLoadResult { rootInstances: Instance[], errors: ModelE
 
 /** Reads the instances entry point and the files it imports (resolved from instances/) and builds the trees. */
 export function loadInstances (entryPoint: string, read: TextReader, components: Record<string, Component>): InstancesLoadResult {
-  const errors: ModelError[] = []
-  const files: string[] = []
-  const declarations: Array<{ holder: HolderBlock, file: string }> = []
-  const queue: Array<{ path: string, from?: { file: string, line: number, uri: string } }> = [{ path: entryPoint }]
-  const seen = new Set([entryPoint])
-  while (queue.length > 0) {
-    const { path, from } = queue.shift()!
-    const content = read(path)
-    if ('missing' in content) {
-      errors.push(modelError('CO_UNREACHABLE_FILE', from?.file ?? path, from?.line, from?.uri ?? path))
-      continue
-    }
-    if ('error' in content) {
-      errors.push(content.error)
-      continue
-    }
-    files.push(path)
-    const definition = parseFile(content.text, path)
-    const current = [...definition.errors, ...validateBlocks(definition)]
-    if (!['instances', 'aggregator', 'empty'].includes(definition.kind)) current.push(modelError('CO_NOT_INSTANCES', path, undefined, path))
-    errors.push(...current)
-    if (hasSevere(current)) continue
-    for (const block of definition.blocks) {
-      if (block.kind === 'instance') declarations.push({ holder: block, file: path })
-      else if (block.kind === 'import') {
-        const target = resolveImport('instances', block.uri)
-        if (target === undefined) errors.push(modelError('CO_UNREACHABLE_FILE', path, block.line, block.uri))
-        else if (!seen.has(target)) {
-          seen.add(target)
-          queue.push({ path: target, from: { file: path, line: block.line, uri: block.uri } })
-        }
-      }
-    }
-  }
+  const { definitions, errors, files } = readImportedFiles(entryPoint, 'instances', read, ['instances', 'aggregator', 'empty'], 'CO_NOT_INSTANCES')
+  const declarations = definitions.flatMap(d => d.blocks.filter((b): b is HolderBlock => b.kind === 'instance').map(holder => ({ holder, file: d.file })))
   if (hasSevere(errors)) return { rootInstances: [], errors, files }
   const built = buildInstances(declarations, components)
   return { rootInstances: built.rootInstances, errors: [...errors, ...built.errors], files }
 }
 
 function buildInstances (declarations: Array<{ holder: HolderBlock, file: string }>,
-  components: Record<string, Component>): { rootInstances: Instance[], errors: ModelError[] } {
+  components: Record<string, Component> | ReadonlySet<string>): { rootInstances: Instance[], errors: ModelError[] } {
   const builder = new InstanceBuilder(components)
   const declared = declarations.map(d => builder.declare(d.holder, d.file)).filter((d): d is Declared => d !== undefined)
   let rootInstances: Instance[] = []
@@ -219,18 +188,8 @@ export function parseInstances (text: string, components: Record<string, Compone
   const errors = [...definition.errors, ...validateBlocks(definition)]
   if (!['instances', 'empty'].includes(definition.kind)) errors.push(modelError('CO_NOT_INSTANCES', file, undefined, file))
   if (hasSevere(errors)) return { rootInstances: [], errors }
-  const builder = new InstanceBuilder(components)
-  const declared = definition.blocks.filter((b): b is HolderBlock => b.kind === 'instance')
-    .map(b => builder.declare(b, file)).filter((d): d is Declared => d !== undefined)
-  try {
-    const rootInstances = builder.build(declared)
-    assignPaths(rootInstances)
-    return { rootInstances, errors: [...errors, ...builder.errors] }
-  } catch (err) {
-    if (!(err instanceof TooManyInstances)) throw err
-    builder.tooMany(file)
-    return { rootInstances: [], errors: [...errors, ...builder.errors] }
-  }
+  const built = buildInstances(definition.blocks.filter((b): b is HolderBlock => b.kind === 'instance').map(holder => ({ holder, file })), components)
+  return { rootInstances: built.rootInstances, errors: [...errors, ...built.errors] }
 }
 
 /** RM_* checks of the instances (Roboconf's RuntimeModelValidator.validate(Instance)). */
