@@ -7,7 +7,9 @@
 // only when every step passed.
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, type WriteStream } from 'node:fs'
+import {
+  copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, type WriteStream
+} from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -65,7 +67,7 @@ export interface LampSimulationOptions {
   templateDirectory?: string
   /** How long one step may wait, in milliseconds; default DEFAULT_STEP_TIMEOUT_MS. */
   stepTimeoutMs?: number
-  /** Keep the data folder (DM database, machines, logs) instead of deleting it; default false. */
+  /** Keep the data folder (DM database and log, the machines' logs under logs/) instead of deleting it; default false. */
   keepData?: boolean
   /** Called after each step (progress). */
   onStep?: (step: SimulationStep) => void
@@ -256,6 +258,8 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       return flattenInstances(nodes).map(n => `${n.path} ${n.status}`).join(', ')
     })
   } finally {
+    // the machine folders go with the machines: keep their logs first
+    if (options.keepData === true) copyLogs(join(dataDirectory, MACHINES_FOLDER), join(dataDirectory, 'logs'))
     await step('clean up', async () => {
       if (brokerStopped) await rabbitmqctl('start_app')
       if (dm === undefined) await startDm()
@@ -387,6 +391,23 @@ async function killMachine (folder: string, target: string): Promise<{ pid: numb
   return { pid: record.pid, services, argv: command, ...(namespace !== undefined && namespace !== '' ? { namespace } : {}) }
 }
 
+/** Copies each machine's agent.log and its services' logs to `<logs>/<machine>/`, for a look after the run. */
+function copyLogs (machinesRoot: string, logs: string): void {
+  for (const target of safeReaddir(machinesRoot)) {
+    for (const machine of safeReaddir(join(machinesRoot, target))) {
+      const folder = join(machinesRoot, target, machine)
+      const into = join(logs, machine)
+      mkdirSync(into, { recursive: true })
+      if (existsSync(machineFiles(folder).log)) copyFileSync(machineFiles(folder).log, join(into, 'agent.log'))
+      const instances = join(machineFiles(folder).state, INSTANCES_FOLDER)
+      for (const instance of safeReaddir(instances)) {
+        const run = join(instances, instance, 'run')
+        for (const file of safeReaddir(run).filter(f => f.endsWith('.log'))) copyFileSync(join(run, file), join(into, `${instance}-${file}`))
+      }
+    }
+  }
+}
+
 /** Stops every agent and service left under the machines folder (after a failed step). */
 async function killLeftovers (machinesRoot: string): Promise<void> {
   for (const target of safeReaddir(machinesRoot)) {
@@ -439,6 +460,11 @@ function printTable (report: SimulationReport): void {
   console.log(report.ok ? 'all steps passed' : `${report.steps.filter(s => !s.ok).length} step(s) failed`)
 }
 
+function parseScenario (value: string): 'lamp' {
+  if (value !== 'lamp') throw new InvalidArgumentError(`unknown scenario ${JSON.stringify(value)}: use lamp`)
+  return value
+}
+
 function parseTarget (value: string): 'local' | 'netns' {
   if (value !== 'local' && value !== 'netns') throw new InvalidArgumentError('use local or netns')
   return value
@@ -453,14 +479,13 @@ function parseSeconds (value: string): number {
 export const registerSimulateCommand: CommandRegistration = (program: Command) => {
   program.command('simulate')
     .description('run a scenario end to end with a DM of its own and real agents, and report each step')
-    .argument('<scenario>', 'the scenario: lamp')
+    .argument('<scenario>', 'the scenario: lamp', parseScenario)
     .option('--target <handler>', 'machines: local (agent processes) or netns (network namespaces, needs root)', parseTarget, 'local')
     .option('--amqp <url>', 'agents talk through RabbitMQ, stopped (rabbitmqctl stop_app) and started again with the DM')
     .option('--step-timeout <seconds>', `how long a step may wait (default ${DEFAULT_STEP_TIMEOUT_MS / 1000})`, parseSeconds)
-    .option('--keep', 'keep the data folder (DM database, machines, logs)')
+    .option('--keep', 'keep the data folder (DM database and log, the agents\' and services\' logs under logs/)')
     .option('--json', 'print exactly one JSON document { ok, steps: [{ name, ok, ms, detail? }] }')
-    .action(async (scenario: string, opts: { target: 'local' | 'netns', amqp?: string, stepTimeout?: number, keep?: boolean, json?: boolean }) => {
-      if (scenario !== 'lamp') throw new InvalidArgumentError(`unknown scenario ${JSON.stringify(scenario)}: use lamp`)
+    .action(async (_scenario: 'lamp', opts: { target: 'local' | 'netns', amqp?: string, stepTimeout?: number, keep?: boolean, json?: boolean }) => {
       const agentEntry = defaultAgentCommand().at(-1) ?? ''
       if (!existsSync(agentEntry)) throw new SimulationCheckError(`the agent is not built (${agentEntry} is missing): run npm run build`)
       const report = await runLampSimulation({
