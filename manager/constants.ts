@@ -17,6 +17,12 @@ export const HEARTBEAT_CHECK_INTERVAL_MS = 2_000
  */
 export const DEFAULT_MACHINE_SILENCE_MS = 30_000
 
+/**
+ * Longest time a model waits for another agent of its application to report where its mesh listens, in
+ * milliseconds (so that machines started together get a bootstrap peer; see dm.ts peerToBootstrapFrom).
+ */
+export const MODEL_WAIT_FOR_PEER_MS = 5_000
+
 /** Most machines the DM creates at the same time (a cloud API would throttle beyond). */
 export const DEFAULT_MACHINE_CREATION_CONCURRENCY = 128
 

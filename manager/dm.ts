@@ -17,7 +17,7 @@ import type { ApplicationTemplate, Component, Instance, LoadResult, ModelError, 
 import {
   DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_MACHINE_ID, DATA_MACHINE_NAME, DATA_RUNNING_FROM, DATA_TARGET_HANDLER,
   DATA_TARGET_ID, DEFAULT_MACHINE_CREATION_CONCURRENCY, DEFAULT_MACHINE_SILENCE_MS, DEFAULT_TARGET_ID,
-  HEARTBEAT_CHECK_INTERVAL_MS, RANDOM_PORT_MAX, RANDOM_PORT_MIN, SIGNING_KEY_FILE, TARGET_INSTALLER
+  HEARTBEAT_CHECK_INTERVAL_MS, MODEL_WAIT_FOR_PEER_MS, RANDOM_PORT_MAX, RANDOM_PORT_MIN, SIGNING_KEY_FILE, TARGET_INSTALLER
 } from './constants.js'
 import {
   ApplicationExistsError, ApplicationNotFoundError, InstanceDeployedError, InstanceExistsError, InstanceNotFoundError,
@@ -165,6 +165,8 @@ export function createDeploymentManager (components: DeploymentManagerComponents
   const lastBeat = new Map<string, number>()
   /** Per-agent chain, so that the model and the pending messages go out one at a time and in order. */
   const agentChains = new Map<string, Promise<void>>()
+  /** Agents sent their model that have not yet said where their mesh listens (their next heartbeat does). */
+  const meshesStarting = new Set<string>()
   /** Background work (machine creations, flushes), awaited by stop(). */
   const inFlight = new Set<Promise<unknown>>()
   let signingKey: DmSigningKey | undefined
@@ -336,6 +338,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
         externalExports: template.descriptor.externalExports,
         ...(template.descriptor.externalExportsPrefix !== undefined ? { externalExportsPrefix: template.descriptor.externalExportsPrefix } : {})
       }
+      await peerToBootstrapFrom(application, scopedInstancePath)
       const signing = dmKey()
       const bootstrapPeers = store.agents(application)
         .filter(a => a.scopedInstancePath !== scopedInstancePath)
@@ -348,8 +351,25 @@ export function createDeploymentManager (components: DeploymentManagerComponents
         }
       })
       readyAgents.add(key)
+      meshesStarting.add(key)
     }))
     flush(application, scopedInstancePath)
+  }
+
+  /**
+   * Agents learn their peers from the model's bootstrap list only. When several machines of an application come up
+   * together, the first ones would get an empty list and stay alone: a model waits (a bounded time) while no agent
+   * of the application is known to listen but another one is starting its mesh, so that each gets a peer.
+   */
+  async function peerToBootstrapFrom (application: string, scopedInstancePath: string): Promise<void> {
+    const deadline = Date.now() + MODEL_WAIT_FOR_PEER_MS
+    const prefix = `${application}\u0000`
+    while (Date.now() < deadline) {
+      const known = store.agents(application).some(a => a.scopedInstancePath !== scopedInstancePath && a.listenAddresses.length > 0)
+      const starting = [...meshesStarting].some(k => k.startsWith(prefix) && k !== agentKey(application, scopedInstancePath))
+      if (known || !starting) return
+      await new Promise(resolve => setTimeout(resolve, 25))
+    }
   }
 
   function dmKey (): DmSigningKey {
@@ -451,6 +471,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     const key = agentKey(application, scoped.path)
     readyAgents.delete(key)
     lastBeat.delete(key)
+    meshesStarting.delete(key)
     store.transaction(() => {
       store.forgetAgent(application, scoped.path)
       store.updateData(application, scoped.path, {
@@ -532,6 +553,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
             setStatus(msg.application, msg.scopedInstancePath, 'DEPLOYED_STARTED')
           }
         })
+        if (!msg.modelRequired) meshesStarting.delete(key)
         if (msg.modelRequired) {
           readyAgents.delete(key)
           sendModel(msg.application, msg.scopedInstancePath, msg.peerId)

@@ -62,3 +62,21 @@ export function statuses (trees: Array<{ path: string, status: string, children:
   trees.forEach(walk)
   return out
 }
+
+/** A TCP port free at the time of the call (for a DM endpoint that must keep its port across a restart). */
+export async function freePort (): Promise<number> {
+  const { createServer } = await import('node:net')
+  return await new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
+    })
+  })
+}
+
+/** Runs the agent's sources through tsx (no build needed): the local and netns targets' agent command in tests. */
+export function agentCommandFromSources (): string[] {
+  return [process.execPath, '--import', 'tsx', join(process.cwd(), 'agent', 'main.ts')]
+}
