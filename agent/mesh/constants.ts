@@ -26,7 +26,7 @@ export const REQUEST_COALESCE_MS = 20
 
 /** First and largest delay between two dials of a wanted peer (bootstrap, remembered, owner), in ms. */
 export const REDIAL_MIN_DELAY_MS = 250
-export const REDIAL_MAX_DELAY_MS = 10_000
+export const REDIAL_MAX_DELAY_MS = 5000
 /** Dials in flight at once (more on one host time out, libp2p-on-node20 G5). */
 export const MAX_CONCURRENT_DIALS = 8
 /** Timeout of one dial, in ms. */

@@ -160,6 +160,15 @@ class Libp2pTransport implements MeshTransport {
       }
       this.scheduleDial(peer)
     })
+    node.addEventListener('connection:open', evt => {
+      // A peer that dials us again considers its former connection dead (it was cut off, then healed): ours may
+      // look alive (no reset ever came) and would keep gossipsub's stream to that peer on it, so drop it.
+      const fresh = evt.detail
+      if (fresh.direction !== 'inbound') return
+      for (const old of node.getConnections(fresh.remotePeer)) {
+        if (old.id !== fresh.id && old.timeline.open < fresh.timeline.open) old.abort(new SupersededConnectionError(fresh.remotePeer.toString()))
+      }
+    })
     node.addEventListener('peer:identify', evt => {
       const peer = evt.detail.peerId.toString()
       const addresses = evt.detail.listenAddrs.map(a => withPeerId(a, peer))
@@ -358,6 +367,14 @@ export class OwnerUnresponsiveError extends Error {
   constructor (peerId: string) {
     super(`owner ${peerId} did not answer a liveness ping within ${LIVENESS_PING_TIMEOUT_MS} ms`)
     this.name = 'OwnerUnresponsiveError'
+  }
+}
+
+/** A peer dialled us again: its older connection is presumed dead and aborted. */
+export class SupersededConnectionError extends Error {
+  constructor (peerId: string) {
+    super(`peer ${peerId} opened a new connection; the older one is presumed dead`)
+    this.name = 'SupersededConnectionError'
   }
 }
 
