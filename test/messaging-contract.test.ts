@@ -2,6 +2,7 @@
 // endpoint, on a free port) and amqp (the real RabbitMQ on 127.0.0.1:5672, with a unique domain per harness).
 import test from 'ava'
 import type { AgentToDmMessage, DmToAgentMessage } from '../protocol/messages.js'
+import { REJECTION_LOG_INTERVAL_MS, REJECTION_LOG_LIMIT } from '../agent/link/constants.js'
 import { createHarness, heartbeat, removeInstance, uniqueApplication, waitFor, type Harness } from './messaging-helpers.js'
 
 const KINDS: Array<Harness['kind']> = ['memory', 'embedded', 'amqp']
@@ -132,6 +133,16 @@ for (const kind of KINDS) {
       t.deepEqual(toAgent, [{ v: 1, kind: 'resendStates' }])
     }
     t.is(received.length, 1)
+
+    // a flood is counted in full but logs a few lines per interval only
+    const before = harness.dm.metrics().rejected
+    const linesBefore = harness.logs.length
+    const startedAt = Date.now()
+    for (let i = 0; i < 200; i++) await harness.injectToDm(application, '/VM 1', kind === 'embedded' ? JSON.stringify({ t: 'msg', seq: 100 + i, body: {} }) : '{}')
+    await waitFor('200 more rejections', () => harness.dm.metrics().rejected === before + 200)
+    const windows = Math.ceil((Date.now() - startedAt) / REJECTION_LOG_INTERVAL_MS) + 1
+    const dmWarnings = harness.logs.slice(linesBefore).filter(line => line.startsWith('warn DM') && line.includes('dropped'))
+    t.true(dmWarnings.length <= windows * (REJECTION_LOG_LIMIT + 1), `${dmWarnings.length} lines in ${windows} log intervals`)
   })
 
   test(`${kind}: the agent handles its messages one at a time, in order, and a failing handler is survived`, async t => {

@@ -29,6 +29,8 @@ export function captureLogger (): MessagingLogger & { lines: string[] } {
 export interface Harness {
   kind: 'memory' | 'embedded' | 'amqp'
   dm: DmMessaging
+  /** Log lines of the DM and of the links. */
+  logs: string[]
   /** A started link for one agent (stopped at teardown). */
   agent: (application: string, scopedInstancePath: string) => Promise<AgentLink>
   /** Puts raw bytes on the wire towards the DM, as the agent of (application, path) would. */
@@ -58,6 +60,7 @@ export async function createHarness (kind: Harness['kind'], applications: string
   const harness: Harness = {
     kind,
     dm,
+    logs: logger.lines,
     agent: async (application, scopedInstancePath) => {
       const link = createAgentLink({ endpoint: dm.agentEndpoint(application), application, scopedInstancePath, logger })
       links.push(link)

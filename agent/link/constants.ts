@@ -20,3 +20,7 @@ export function reconnectDelayMs (attempt: number): number {
   const base = Math.min(RECONNECT_MAX_DELAY_MS, RECONNECT_INITIAL_DELAY_MS * 2 ** Math.min(attempt, 20))
   return Math.round(base * (0.8 + Math.random() * 0.4))
 }
+
+/** Most rejected-message log lines per receiver per interval, and that interval (ms): a flood logs a few lines. */
+export const REJECTION_LOG_LIMIT = 10
+export const REJECTION_LOG_INTERVAL_MS = 5_000

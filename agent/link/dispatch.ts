@@ -1,6 +1,7 @@
 // Validation and in-order delivery of received messages, shared by every link and every DmMessaging: what comes
 // from the wire is parsed (protocol/messages.ts), rejected input is logged and counted, never thrown.
 import { decodeJson } from '../../protocol/messages.js'
+import { REJECTION_LOG_INTERVAL_MS, REJECTION_LOG_LIMIT } from './constants.js'
 import type { MessagingLogger } from './types.js'
 
 export type MessageHandler<M> = (msg: M) => void | Promise<void>
@@ -14,6 +15,9 @@ export class MessageDispatcher<M> {
   private firstHandlerAdded: () => void = () => {}
   received = 0
   rejected = 0
+  private logWindowStart = 0
+  private loggedInWindow = 0
+  private unloggedInWindow = 0
 
   /**
    * @param parse the protocol parse function (throws on invalid input)
@@ -74,8 +78,21 @@ export class MessageDispatcher<M> {
     await delivery
   }
 
-  private reject (err: unknown, source: string): void {
+  /** Counts a rejection and logs it, at most REJECTION_LOG_LIMIT lines per interval (a flood must not fill disks). */
+  reject (err: unknown, source: string): void {
     this.rejected++
+    const now = Date.now()
+    if (now - this.logWindowStart >= REJECTION_LOG_INTERVAL_MS) {
+      if (this.unloggedInWindow > 0) this.logger.warn(`${this.where}: ${this.unloggedInWindow} more invalid message(s) dropped without a log line`)
+      this.logWindowStart = now
+      this.loggedInWindow = 0
+      this.unloggedInWindow = 0
+    }
+    if (this.loggedInWindow >= REJECTION_LOG_LIMIT) {
+      this.unloggedInWindow++
+      return
+    }
+    this.loggedInWindow++
     this.logger.warn(`${this.where}: dropped a message from ${source}: ${(err as Error).message}`)
   }
 }

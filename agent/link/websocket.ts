@@ -138,8 +138,7 @@ class WebSocketLink implements AgentLink {
     try {
       frame = parseDmFrame(data)
     } catch (err) {
-      this.dispatcher.rejected++
-      this.logger.warn(`${this.name}: dropped a frame from the DM: ${(err as Error).message}`)
+      this.dispatcher.reject(err, 'the DM (frame)')
       return
     }
     switch (frame.t) {

@@ -203,10 +203,8 @@ class EmbeddedMessaging implements DmMessaging {
       try {
         frame = parseAgentFrame(data as Buffer)
       } catch (err) {
-        this.dispatcher.rejected++
-        const message = (err as Error).message
-        this.logger.warn(`DM (embedded messaging): dropped a frame from ${mailbox?.scopedInstancePath ?? 'an agent not yet identified'}: ${message}`)
-        if (mailbox === undefined) socket.close(EMBEDDED_CLOSE_CODES.badHello, message.slice(0, 120))
+        this.dispatcher.reject(err, `${mailbox?.scopedInstancePath ?? 'an agent not yet identified'} (frame)`)
+        if (mailbox === undefined) socket.close(EMBEDDED_CLOSE_CODES.badHello, (err as Error).message.slice(0, 120))
         return
       }
       if (mailbox === undefined) {
