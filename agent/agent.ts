@@ -5,6 +5,7 @@ import { isInstanceStatus, type InstanceStatus } from '../protocol/lifecycle.js'
 import { DM_MESSAGE_VERSION, type DmToAgentMessage, type Import, type MeshParameters, type RecipeFiles,
   type ScopedModel } from '../protocol/messages.js'
 import { subtreeTopDown } from './lifecycle/tree.js'
+import { STATE_FORMAT_VERSION } from './constants.js'
 import { InvalidMessageError, errorMessage } from './errors.js'
 import { LifecycleEngine, type InstanceSummary } from './lifecycle/engine.js'
 import { consoleLogger, type AgentLogger } from './lifecycle/log.js'
@@ -109,7 +110,7 @@ class AgentService implements Agent {
     this.log.info(`restored ${model.application} ${model.scopedInstancePath} from ${this.store.stateDir}`)
     await this.startMesh(model, mesh)
     this.engine.activateScopedInstance(this.takeRestoreProblems())
-    this.engine.restoreStates()
+    await this.engine.restoreStates()
   }
 
   async stop (): Promise<void> {
@@ -243,7 +244,7 @@ class AgentService implements Agent {
     const model = this.engine.currentModel()
     if (model === undefined || this.meshParameters === undefined) return
     try {
-      this.store.save({ version: 1, model, mesh: this.meshParameters, imports: this.engine.importsSnapshot() })
+      this.store.save({ version: STATE_FORMAT_VERSION, model, mesh: this.meshParameters, imports: this.engine.importsSnapshot() })
     } catch (err) {
       this.log.error(`local state not saved in ${this.store.stateDir}: ${errorMessage(err)}`)
     }

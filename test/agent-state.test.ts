@@ -64,6 +64,31 @@ test('restarted in-process: states and imports come back from the state director
   t.deepEqual(notifier.statuses('/VM/Tomcat').slice(-3), ['DEPLOYED_STOPPED', 'STARTING', 'DEPLOYED_STARTED'])
 })
 
+test('restored after a crash mid-action: DEPLOYING and UNDEPLOYING fall back to NOT_DEPLOYED (files removed), STOPPING to DEPLOYED_STOPPED', async t => {
+  const a = await startTestAgent(t)
+  await a.request('/VM/MySQL', 'DEPLOYED_STOPPED')
+  await a.request('/VM/Tomcat', 'DEPLOYED_STOPPED')
+  await a.request('/VM/Apache', 'DEPLOYED_STOPPED')
+  await a.agent.stop()
+  const store = new AgentStateStore(a.stateDir)
+  const saved = store.load().state
+  if (saved === undefined) throw new Error('no saved state')
+  const [mysql, tomcat, apache] = saved.model.instance.children
+  mysql.status = 'DEPLOYING'
+  tomcat.status = 'UNDEPLOYING'
+  apache.status = 'STOPPING'
+  store.save(saved)
+  const again = createAgent({ stateDir: a.stateDir, notifier: new RecordingNotifier(), log: new RecordingLogger() })
+  await again.start()
+  t.teardown(() => again.stop())
+  await again.settled()
+  t.is(again.instanceStatus('/VM/MySQL'), 'NOT_DEPLOYED')
+  t.is(again.instanceStatus('/VM/Tomcat'), 'NOT_DEPLOYED')
+  t.is(again.instanceStatus('/VM/Apache'), 'DEPLOYED_STOPPED')
+  const folders = await readdir(join(a.stateDir, 'instances'))
+  t.deepEqual(folders, ['VM_Apache'])
+})
+
 test('atomic writes: the new content replaces the old one whole, no temporary file is left', async t => {
   const dir = await temporaryDir(t, 'atomic')
   const file = join(dir, 'nested', 'state.json')

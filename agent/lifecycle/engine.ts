@@ -123,7 +123,7 @@ export class LifecycleEngine {
    * After a restart: brings instances back to the states they had. Started (or starting) instances are started
    * again (their files are on disk), interrupted actions fall back to a stable state.
    */
-  restoreStates (): void {
+  async restoreStates (): Promise<void> {
     const scoped = this.requireModel().instance
     const toStart: Instance[] = []
     for (const instance of subtreeTopDown(scoped)) {
@@ -136,7 +136,7 @@ export class LifecycleEngine {
         instance.status = 'DEPLOYED_STOPPED'
       } else if (status === 'DEPLOYING' || status === 'UNDEPLOYING') {
         instance.status = 'NOT_DEPLOYED'
-        void rm(this.components.instanceDir(instance.path), { recursive: true, force: true })
+        await rm(this.components.instanceDir(instance.path), { recursive: true, force: true })
       }
     }
     this.components.persist()
