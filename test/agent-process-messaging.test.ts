@@ -128,7 +128,7 @@ test('agent processes (dist/agent/main.js) over the embedded messaging: heartbea
   t.is(dm.metrics().rejected, 0)
 })
 
-test('`meshconf agent --params FILE` over RabbitMQ: heartbeat, model, machineDown on SIGTERM', async t => {
+test('`meshconf agent --params FILE` over RabbitMQ: heartbeat, model, machineDown on SIGTERM, restart from its state', async t => {
   requireBuild()
   const directory = await mkdtemp(join(tmpdir(), 'agent-process-'))
   const domain = `meshconf-test-${randomUUID().slice(0, 8)}`
@@ -138,26 +138,39 @@ test('`meshconf agent --params FILE` over RabbitMQ: heartbeat, model, machineDow
   await dm.start()
   await dm.prepareAgent(application, '/VM 1')
   const params = await writeParams(directory, 'vm1', application, '/VM 1', dm.agentEndpoint())
-  const child = execa('node', [BIN, 'agent', '--params', params], { reject: false, all: true })
+  const children: ResultPromise[] = []
+  const startAgent = (): ResultPromise => {
+    const child = execa('node', [BIN, 'agent', '--params', params], { reject: false, all: true })
+    children.push(child)
+    return child
+  }
   t.teardown(async () => {
-    child.kill('SIGKILL')
-    await child
+    for (const child of children) child.kill('SIGKILL')
+    await Promise.allSettled(children)
     await dm.stop()
     await deleteAmqpNames(AMQP_URL, domain, [[application, '/VM 1']])
     await rm(directory, { recursive: true, force: true })
   })
 
+  const first = startAgent()
   await waitFor('a heartbeat', () => lastHeartbeat(heard('/VM 1')) !== undefined, 60_000)
   const peerId = lastHeartbeat(heard('/VM 1'))?.peerId ?? ''
   await dm.sendToAgent(application, '/VM 1', model(application, '/VM 1', peerId))
   await waitFor('the model taken', () => lastHeartbeat(heard('/VM 1'))?.modelRequired === false, 60_000)
   await waitFor('the scoped instance reported started',
     () => heard('/VM 1').some(m => m.kind === 'instanceChanged' && m.instancePath === '/VM 1' && m.status === 'DEPLOYED_STARTED'), 60_000)
-  t.false(lastHeartbeat(heard('/VM 1'))?.modelRequired)
 
-  t.is(await stopped(child), 0)
+  t.is(await stopped(first), 0)
   await waitFor('machineDown', () => heard('/VM 1').at(-1)?.kind === 'machineDown')
-  t.regex((await child).all ?? '', /SIGTERM received: stopping the agent/)
+  t.regex((await first).all ?? '', /SIGTERM received: stopping the agent/)
+
+  // Started again (machine rebooted): same peer id, model restored from its state folder, no model asked for.
+  const heardBefore = heard('/VM 1').length
+  const second = startAgent()
+  await waitFor('a heartbeat after the restart', () => heard('/VM 1').slice(heardBefore).some(m => m.kind === 'heartbeat'), 60_000)
+  const again = heard('/VM 1').slice(heardBefore).find(m => m.kind === 'heartbeat')
+  t.like(again, { kind: 'heartbeat', modelRequired: false, peerId })
+  t.is(await stopped(second), 0)
 })
 
 test('the agent process refuses bad params with a clear error and exit code', async t => {
