@@ -631,6 +631,10 @@ export function createDeploymentManager (components: DeploymentManagerComponents
         }
         if (!running) {
           log.info(`after restart: the machine of ${scoped.path} (${record.name}) no longer runs: NOT_DEPLOYED`)
+          // what is left of it (a folder, a network namespace) goes
+          if (handler !== undefined && machineId !== undefined) {
+            await handler.terminate(machineId).catch(err => log.warn(`cleaning up machine ${machineId}: ${(err as Error).message}`))
+          }
           const fresh = store.getInstance(record.name, scoped.path)
           if (fresh !== undefined) markMachineGone(record.name, fresh)
           return

@@ -75,6 +75,7 @@ const INSTANCES = [
 ].join('\n')
 
 test('the DM killed -9 mid-deploy and restarted: every machine ends up started once, nothing lost', async t => {
+  t.timeout(300_000) // a dozen processes started through tsx on a shared machine
   const dir = tempDir('dm-restart')
   const agentsPort = await freePort()
   const options = {
