@@ -1,0 +1,72 @@
+// The real engine (createAgent) over both meshes in one process: the chain reaction MySQL -> Tomcat -> Apache
+// and back, with no DM process and no RabbitMQ (the test hands each agent its model, as the DM would).
+import test from 'ava'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createAgent, type Agent } from '../agent/agent.js'
+import { createMemoryMeshHub } from '../agent/mesh/memory.js'
+import { libp2pMeshFactory } from '../agent/mesh/libp2p.js'
+import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
+import type { MeshFactory } from '../agent/ports.js'
+import { changeState, createMeshApp, type MeshAppChild } from '../simulations/bench/mesh-app.js'
+
+const quietAgentLog = { info: () => {}, warn: () => {}, error: () => {} }
+
+/** Polls the agent until the instance has the status (the engine runs its actions in the background). */
+async function untilStatus (agent: Agent, path: string, status: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (agent.instanceStatus(path) !== status) {
+    if (Date.now() > deadline) throw new Error(`${path} is ${agent.instanceStatus(path)}, not ${status}, after ${timeoutMs} ms`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
+type Implementation = [string, (stateDir: string) => Promise<{ factory: MeshFactory, peerId: string }>]
+
+const hub = createMemoryMeshHub()
+let memoryPeers = 0
+const implementations: Implementation[] = [
+  ['memory', async () => ({ factory: hub.factory({ log: () => {} }), peerId: `memory-engine-${++memoryPeers}` })],
+  ['libp2p', async stateDir => {
+    const identity = await loadOrCreatePeerIdentity(stateDir)
+    return { factory: libp2pMeshFactory({ stateDir, privateKey: identity.privateKey, log: () => {} }), peerId: identity.peerId }
+  }]
+]
+
+for (const [name, makeFactory] of implementations) {
+  test(`${name}: the engine's chain reaction MySQL -> Tomcat -> Apache, and back when MySQL stops`, async t => {
+    const dir = await mkdtemp(join(tmpdir(), 'meshconf-engine-'))
+    const app = createMeshApp()
+    const agents: Agent[] = []
+    t.teardown(async () => {
+      await Promise.all(agents.map(async a => { await a.stop() }))
+      await rm(dir, { recursive: true, force: true })
+    })
+    const start = async (vm: string, child: MeshAppChild): Promise<Agent> => {
+      const stateDir = join(dir, vm)
+      const { factory, peerId } = await makeFactory(stateDir)
+      const agent = createAgent({ stateDir, meshFactory: factory, log: quietAgentLog, notifier: { instanceChanged: () => {}, instanceRemoved: () => {} } })
+      await agent.start()
+      const bootstrap = agents.flatMap(a => a.meshAddresses())
+      agents.push(agent)
+      await agent.handle(app.setScopedInstance(vm, child, peerId, bootstrap))
+      return agent
+    }
+    const apache = await start('Apache VM', 'Apache')
+    const tomcat = await start('Tomcat VM 1', 'Tomcat')
+    const mysql = await start('MySQL VM', 'MySQL')
+    await apache.handle(changeState('Apache VM', 'Apache', 'DEPLOYED_STARTED'))
+    await tomcat.handle(changeState('Tomcat VM 1', 'Tomcat', 'DEPLOYED_STARTED'))
+    await untilStatus(tomcat, '/Tomcat VM 1/Tomcat', 'UNRESOLVED')
+    await mysql.handle(changeState('MySQL VM', 'MySQL', 'DEPLOYED_STARTED'))
+    await untilStatus(apache, '/Apache VM/Apache', 'DEPLOYED_STARTED')
+    t.is(tomcat.instanceStatus('/Tomcat VM 1/Tomcat'), 'DEPLOYED_STARTED')
+    t.deepEqual(apache.importsOf('/Apache VM/Apache').Tomcat?.map(i => i.instancePath), ['/Tomcat VM 1/Tomcat'])
+    t.deepEqual(tomcat.importsOf('/Tomcat VM 1/Tomcat').MySQL?.[0].variables, { 'MySQL.ip': '127.0.0.1', 'MySQL.port': '3306' })
+
+    await mysql.handle(changeState('MySQL VM', 'MySQL', 'DEPLOYED_STOPPED'))
+    await untilStatus(apache, '/Apache VM/Apache', 'UNRESOLVED')
+    t.is(tomcat.instanceStatus('/Tomcat VM 1/Tomcat'), 'UNRESOLVED')
+  })
+}
