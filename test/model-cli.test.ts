@@ -9,9 +9,17 @@ import { fileURLToPath } from 'node:url'
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const corpus = resolve(repoRoot, '..', 'shared', 'roboconf-corpus')
 
+// A script file like bin/meshconf.js, but running the TypeScript sources
+let runner = ''
+test.before(async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'meshconf-cli-runner-'))
+  runner = join(dir, 'meshconf.mts')
+  await writeFile(runner, `import { main } from ${JSON.stringify(join(repoRoot, 'manager', 'cli.ts'))}\nprocess.exitCode = await main(process.argv)\n`)
+})
+test.after.always(async () => { if (runner !== '') await rm(dirname(runner), { recursive: true, force: true }) })
+
 async function meshconf (...args: string[]): Promise<{ stdout: string, exitCode: number }> {
-  const script = "const { main } = await import('./manager/cli.ts'); process.exitCode = await main(['node', 'meshconf', ...process.argv.slice(1)])"
-  const result = await execa('node', ['--import=tsx', '--import=./agent/polyfill.ts', '--input-type=module', '-e', script, ...args],
+  const result = await execa('node', ['--import=tsx', '--import=./agent/polyfill.ts', runner, ...args],
     { cwd: repoRoot, reject: false, timeout: 60_000 })
   return { stdout: result.stdout, exitCode: result.exitCode ?? -1 }
 }
