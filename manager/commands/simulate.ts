@@ -124,7 +124,8 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
   }
 
   const startDm = async (): Promise<void> => {
-    dm = await startDmService({ dataDirectory, port: 0, agentsPort, target, amqpUrl: options.amqpUrl, agentCommand, log })
+    // a RabbitMQ domain of its own: DMs of one domain share the queue of agents' notifications
+    dm = await startDmService({ dataDirectory, port: 0, agentsPort, target, amqpUrl: options.amqpUrl, amqpDomain: application, agentCommand, log })
     client = createDmClient({ url: dm.url, token: dm.token })
     events = await client.openEvents({ application })
     events.on('event', event => {
