@@ -162,7 +162,7 @@ test('`meshconf agent --params FILE` over RabbitMQ: heartbeat, model, machineDow
 
   t.is(await stopped(first), 0)
   await waitFor('machineDown', () => heard('/VM 1').at(-1)?.kind === 'machineDown')
-  t.regex((await first).all ?? '', /SIGTERM received: stopping the agent/)
+  t.regex(String((await first).all), /SIGTERM received: stopping the agent/)
 
   // Started again (machine rebooted): same peer id, model restored from its state folder, no model asked for.
   const heardBefore = heard('/VM 1').length

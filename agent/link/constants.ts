@@ -10,6 +10,8 @@ export const STOP_FLUSH_TIMEOUT_MS = 2_000
 export const EMBEDDED_HELLO_TIMEOUT_MS = 5_000
 /** Embedded endpoint: period of the DM's WebSocket pings (ms); a peer silent for 3 periods is dropped. */
 export const EMBEDDED_PING_INTERVAL_MS = 10_000
+/** Embedded endpoint: how long a closing peer has to answer the close before its socket is cut (ms). */
+export const EMBEDDED_CLOSE_GRACE_MS = 1_000
 /** Connection attempt timeout (ms), RabbitMQ and WebSocket. */
 export const CONNECT_TIMEOUT_MS = 5_000
 /** RabbitMQ: unacknowledged deliveries in flight per consumer. */

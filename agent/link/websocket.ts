@@ -7,7 +7,7 @@ import {
   EMBEDDED_CLOSE_CODES, parseDmFrame, parseDmToAgentMessage, type AgentFrame, type AgentToDmMessage,
   type DmToAgentMessage
 } from '../../protocol/messages.js'
-import { CONNECT_TIMEOUT_MS, EMBEDDED_PING_INTERVAL_MS, STOP_FLUSH_TIMEOUT_MS, reconnectDelayMs } from './constants.js'
+import { CONNECT_TIMEOUT_MS, EMBEDDED_CLOSE_GRACE_MS, EMBEDDED_PING_INTERVAL_MS, STOP_FLUSH_TIMEOUT_MS, reconnectDelayMs } from './constants.js'
 import { MessageDispatcher } from './dispatch.js'
 import type { AgentIdentity, AgentLink, DmMessageHandler, LinkMetrics, MessagingLogger } from './types.js'
 
@@ -86,7 +86,7 @@ class WebSocketLink implements AgentLink {
       await new Promise<void>(resolve => {
         socket.once('close', () => resolve())
         socket.close(1000, 'agent stopping')
-        setTimeout(() => { socket.terminate(); resolve() }, STOP_FLUSH_TIMEOUT_MS).unref()
+        setTimeout(() => { socket.terminate(); resolve() }, EMBEDDED_CLOSE_GRACE_MS).unref()
       })
     }
   }

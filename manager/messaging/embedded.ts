@@ -10,7 +10,7 @@ import {
   EMBEDDED_CLOSE_CODES, parseAgentFrame, parseAgentToDmMessage, type AgentEndpoint, type AgentFrame,
   type AgentToDmMessage, type DmFrame, type DmToAgentMessage
 } from '../../protocol/messages.js'
-import { EMBEDDED_HELLO_TIMEOUT_MS, EMBEDDED_PING_INTERVAL_MS } from '../../agent/link/constants.js'
+import { EMBEDDED_CLOSE_GRACE_MS, EMBEDDED_HELLO_TIMEOUT_MS, EMBEDDED_PING_INTERVAL_MS } from '../../agent/link/constants.js'
 import { MessageDispatcher } from '../../agent/link/dispatch.js'
 import { senderMismatch } from './sender.js'
 import type { AgentMessageHandler, DmMessaging, MessagingLogger, MessagingMetrics } from './types.js'
@@ -124,9 +124,16 @@ class EmbeddedMessaging implements DmMessaging {
     const server = this.server
     this.server = undefined
     if (server === undefined) return
-    for (const socket of server.clients) socket.close(1001, 'DM stopping')
+    // A polite close first; agents that do not answer it within the grace are cut.
+    const closing = [...server.clients].map(async socket => {
+      await new Promise<void>(resolve => {
+        socket.once('close', () => resolve())
+        socket.close(1001, 'DM stopping')
+        setTimeout(() => { socket.terminate(); resolve() }, EMBEDDED_CLOSE_GRACE_MS).unref()
+      })
+    })
+    await Promise.all(closing)
     await new Promise<void>(resolve => server.close(() => resolve()))
-    for (const socket of server.clients) socket.terminate()
   }
 
   private mailbox (application: string, scopedInstancePath: string): AgentMailbox {
