@@ -110,6 +110,7 @@ const MESSAGES: Record<string, (d: string) => string> = {
   PROJ_NO_DESC_FILE: () => 'no descriptor/application.properties: add it with name, version, dsl-id and graph-entry-point',
   PROJ_MISSING_GRAPH_EP: d => `graph entry point${at(d)} not found under graph/: fix graph-entry-point in the descriptor`,
   PROJ_MISSING_INSTANCE_EP: d => `instances entry point${at(d)} not found under instances/: fix instance-entry-point in the descriptor`,
+  PROJ_APPLICATION_TEMPLATE_NOT_FOUND: d => `no application template there (${d}): give the path of a template folder or .zip`,
   PROJ_EXTRACT_ZIP: d => `the zip could not be read: ${d}`,
   PROJ_READ_DESC_FILE: d => `the descriptor could not be read: ${d}`,
   PROJ_INVALID_EXTERNAL_EXPORTS: d => `invalid external export${at(d)}: write 'exports = Component.variable as alias, ...'`,
