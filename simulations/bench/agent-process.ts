@@ -63,7 +63,10 @@ async function onMessage (message: ParentToAgent): Promise<void> {
         plugins: [recordingLoggerPlugin()],
         log,
         notifier: {
-          instanceChanged: (instancePath, status) => { tell({ kind: 'status', instancePath, status, atNs: now() }) },
+          instanceChanged: (instancePath, status, imports) => {
+            const held = Object.fromEntries(Object.entries(imports).map(([prefix, list]) => [prefix, list.map(i => i.instancePath)]))
+            tell({ kind: 'status', instancePath, status, imports: held, atNs: now() })
+          },
           instanceRemoved: () => {}
         }
       })

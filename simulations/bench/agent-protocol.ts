@@ -20,7 +20,8 @@ export type ParentToAgent =
 export type AgentToParent =
   | { kind: 'hello', peerId: string }
   | { kind: 'ready', addresses: string[] }
-  | { kind: 'status', instancePath: string, status: InstanceStatus, atNs: string }
+  /** The engine reported a state or import change: the status, and the exporter paths it holds per prefix. */
+  | { kind: 'status', instancePath: string, status: InstanceStatus, imports: Record<string, string[]>, atNs: string }
   /** The engine invoked the plug-in's `update` of `instancePath` because `exporterPath` came (added) or went. */
   | { kind: 'update', instancePath: string, exporterPath: string, added: boolean, atNs: string }
   | { kind: 'traffic', messagesSent: number, bytesSent: number }

@@ -81,7 +81,7 @@ export class AgentProcess {
       if (failed !== undefined && failed.kind === 'failed') throw new AgentWaitError(this.name, `waiting for '${kind}'`, failed.error)
       if (this.exited) throw new AgentWaitError(this.name, `exited while waiting for '${kind}'`, this.stderrTail.trim())
       const left = deadline - Date.now()
-      if (left <= 0) throw new AgentWaitError(this.name, `no '${kind}' within ${timeoutMs} ms`, this.stderrTail.trim().split('\n').slice(-5).join(' | '))
+      if (left <= 0) throw new AgentWaitError(this.name, `no matching '${kind}' within ${timeoutMs} ms`, this.describeLast())
       await new Promise<void>(resolve => {
         const timer = setTimeout(resolve, Math.min(left, 1000))
         this.waiters.push(() => { clearTimeout(timer); resolve() })
@@ -102,6 +102,13 @@ export class AgentProcess {
     const timer = setTimeout(() => { this.child.kill('SIGKILL') }, AGENT_STOP_TIMEOUT_MS)
     await this.exit
     clearTimeout(timer)
+  }
+
+  /** The last status reports and stderr lines, for error messages. */
+  describeLast (): string {
+    const statuses = this.received.filter(m => m.kind === 'status').slice(-3)
+      .map(m => m.kind === 'status' ? `${m.instancePath} ${m.status} ${JSON.stringify(m.imports)}` : '')
+    return [`last reports: ${statuses.join('; ') || 'none'}`, ...this.stderrTail.trim().split('\n').slice(-3)].join(' | ')
   }
 
   stderr (): string {

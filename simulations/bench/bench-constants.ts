@@ -11,3 +11,32 @@ export const AGENT_STOP_TIMEOUT_MS = 5000
 
 /** Characters of an agent process's stderr kept for error messages. */
 export const STDERR_TAIL_CHARS = 8000
+
+/** Agent processes started at once (each bootstraps from agents already up). */
+export const AGENT_START_BATCH = 10
+/** Longest wait for an agent process to come up and take its model, in ms (100 processes share 2 cores). */
+export const AGENT_START_TIMEOUT_MS = 60_000
+/** Longest wait for every instance of a chain to be started with its imports, in ms. */
+export const DEPLOY_TIMEOUT_MS = 120_000
+/** Longest wait for one change to reach one importer, in ms (a change that takes longer counts as missed). */
+export const CHANGE_TIMEOUT_MS = 10_000
+
+/** Agent processes of the reconfigure, cost and failure runs (issue 7: 10). */
+export const BENCH_AGENTS = 10
+/** Larger chains of the convergence runs (full run only). */
+export const CONVERGE_SIZES = [50, 100]
+/** Toggles of the target Tomcat per chain: full run, and --quick (each gives one sample per importer). */
+export const TOGGLES = 30
+export const QUICK_TOGGLES = 10
+/** Toggles per convergence chain (each gives one "every importer updated" figure). */
+export const CONVERGE_TOGGLES = 5
+/** Window over which idle CPU and idle traffic are measured, in ms: full run, and --quick. */
+export const IDLE_WINDOW_MS = 10_000
+export const QUICK_IDLE_WINDOW_MS = 3000
+/** Pause after a chain is up before measuring, in ms (lets mesh formation and first digests pass). */
+export const SETTLE_MS = 1000
+/** Longest wait for importers to notice a killed agent, and a cut-off one, in ms (goals: 1 s and 5 s). */
+export const CRASH_DETECT_TIMEOUT_MS = 15_000
+export const PARTITION_DETECT_TIMEOUT_MS = 30_000
+/** Longest run of the DM's deployment benchmark, in ms. */
+export const DEPLOY_BENCH_TIMEOUT_MS = 600_000

@@ -1,0 +1,274 @@
+// `npm run bench`: how fast a change reaches every consumer, how fast a failure is noticed, what an agent costs, and
+// how deployment scales (issue 7). Agent processes run the real Agent service; the same chain application runs over
+// the libp2p mesh and over a Roboconf-style RabbitMQ topic exchange in the same run, side by side.
+// Usage: node dist/simulations/bench/bench.js [--json] [--quick]
+import '../../agent/polyfill.js'
+import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { loadavg, tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { deleteApplicationExchange } from './amqp-hub.js'
+import type { ExportTransport } from './agent-protocol.js'
+import { startChain, timeDeparture, toggleTarget, type Chain } from './chain.js'
+import { canUseNetns, createNetnsLink, type NetnsLink } from './netns.js'
+import { cpuPercentOver, mean, percentile, residentSetMb, round2, socketTraffic, type SocketTraffic } from './stats.js'
+import {
+  BENCH_AGENTS, CONVERGE_SIZES, CONVERGE_TOGGLES, CRASH_DETECT_TIMEOUT_MS, DEFAULT_AMQP_URL, DEPLOY_BENCH_TIMEOUT_MS,
+  IDLE_WINDOW_MS, PARTITION_DETECT_TIMEOUT_MS, QUICK_IDLE_WINDOW_MS, QUICK_TOGGLES, SETTLE_MS, TOGGLES
+} from './bench-constants.js'
+
+/** The one JSON document `--json` prints (figures in ms, MB, % of one core; null when not measured). */
+export interface BenchReport {
+  reconfigure: { agents: number, mesh: Percentiles, amqp_hub: Percentiles, ratio_p50: number | null }
+  converge: Array<{ agents: number, all_updated_ms: number | null }>
+  failure: { crash_detect_ms: number | null, partition_detect_ms: number | null }
+  cost: { rss_mb_per_agent: number | null, idle_cpu_pct_per_agent: number | null, msgs_per_change: number | null, bytes_per_change: number | null }
+  deploy: { one_machine_ms: number | null, hundred_machines_ms: number | null, ratio: number | null }
+}
+interface Percentiles { p50_ms: number | null, p99_ms: number | null }
+
+/** Bad command-line input. */
+export class BenchUsageError extends Error {
+  constructor (detail: string) {
+    super(`${detail}\nusage: npm run bench -- [--json] [--quick]`)
+    this.name = 'BenchUsageError'
+  }
+}
+
+const here = dirname(fileURLToPath(import.meta.url))
+
+interface RunOptions { quick: boolean, log: (line: string) => void }
+
+/** What one transport's 10-agent run measured. */
+interface TransportRun {
+  latenciesMs: number[]
+  missed: number
+  /** Per toggle: ms until every importer had the update. */
+  allUpdatedMs: number[]
+  rssMb?: number[]
+  idleCpuPct?: number[]
+  perChange?: { messages: number, bytes: number }
+  crash?: { latenciesMs: number[], missed: number }
+  partition?: { latenciesMs: number[], missed: number }
+}
+
+/** Wire traffic of a chain: the mesh counts what agents send (each hop once); the hub adds what the broker sends them. */
+function wireTotals (transport: ExportTransport, t: SocketTraffic): { messages: number, bytes: number } {
+  return transport === 'mesh'
+    ? { messages: t.dataSegmentsOut, bytes: t.bytesSent }
+    : { messages: t.dataSegmentsOut + t.dataSegmentsIn, bytes: t.bytesSent + t.bytesReceived }
+}
+
+async function toggleMany (chain: Chain, toggles: number, run: TransportRun): Promise<void> {
+  for (let i = 0; i < toggles; i++) {
+    const sample = await toggleTarget(chain)
+    run.latenciesMs.push(...sample.latenciesMs)
+    run.missed += sample.missed
+    if (sample.missed === 0) run.allUpdatedMs.push(Math.max(...sample.latenciesMs))
+  }
+}
+
+/** Reconfigure latency, cost and (mesh) failure detection on one chain of `agents` processes. */
+async function measureTransport (transport: ExportTransport, agents: number, options: RunOptions,
+  what: { cost: boolean, failures: boolean, toggles: number }): Promise<TransportRun> {
+  const workDir = await mkdtemp(join(tmpdir(), `meshconf-bench-${transport}-`))
+  const amqp = { url: DEFAULT_AMQP_URL, domain: `bench-${process.pid}-${Date.now().toString(36)}` }
+  let netns: NetnsLink | undefined
+  let chain: Chain | undefined
+  const run: TransportRun = { latenciesMs: [], missed: 0, allUpdatedMs: [] }
+  try {
+    if (what.failures && canUseNetns()) {
+      netns = await createNetnsLink(`mcb${process.pid % 100000}`, process.pid % 16384).catch((err: unknown) => {
+        options.log(`partition not measured: ${(err as Error).message}`)
+        return undefined
+      })
+    }
+    chain = await startChain({ agents, transport, workDir, amqp, netns, progress: options.log })
+    await new Promise(resolve => setTimeout(resolve, SETTLE_MS))
+    const pids = chain.agents.map(a => a.pid)
+    const toggles = what.toggles
+
+    if (what.cost) {
+      // Idle first: the baseline traffic (pings, heartbeats, anti-entropy) is subtracted from the toggles' traffic.
+      const idleWindowMs = options.quick ? QUICK_IDLE_WINDOW_MS : IDLE_WINDOW_MS
+      const idleBefore = await socketTraffic(pids)
+      run.idleCpuPct = await cpuPercentOver(pids, idleWindowMs)
+      const idleTraffic = wireTotals(transport, diff(await socketTraffic(pids), idleBefore))
+      run.rssMb = await Promise.all(pids.map(residentSetMb))
+      const before = await socketTraffic(pids)
+      const start = performance.now()
+      await toggleMany(chain, toggles, run)
+      const elapsed = performance.now() - start
+      const busy = wireTotals(transport, diff(await socketTraffic(pids), before))
+      const changes = 2 * toggles // a stop (withdraw) and a start (announce) per toggle
+      run.perChange = {
+        messages: Math.max(0, busy.messages - (idleTraffic.messages * elapsed) / idleWindowMs) / changes,
+        bytes: Math.max(0, busy.bytes - (idleTraffic.bytes * elapsed) / idleWindowMs) / changes
+      }
+    } else {
+      await toggleMany(chain, toggles, run)
+    }
+    options.log(`${transport} x${agents}: ${run.latenciesMs.length} updates timed, ${run.missed} missed`)
+
+    if (what.failures) {
+      const stable = chain.stable
+      run.crash = await timeDeparture(chain, chain.stablePath, async () => { await stable.kill('SIGKILL') }, CRASH_DETECT_TIMEOUT_MS)
+      options.log(`crash: noticed by ${run.crash.latenciesMs.length}/${chain.importers.length} importers`)
+      if (netns !== undefined) {
+        const link = netns
+        run.partition = await timeDeparture(chain, chain.targetPath, async () => { await link.cut() }, PARTITION_DETECT_TIMEOUT_MS)
+        options.log(`partition: noticed by ${run.partition.latenciesMs.length}/${chain.importers.length} importers`)
+      }
+    }
+    return run
+  } finally {
+    await chain?.stop()
+    await netns?.destroy()
+    if (transport === 'amqp' && chain !== undefined) {
+      await deleteApplicationExchange({ url: amqp.url, domain: amqp.domain }, chain.app.application).catch(() => {})
+    }
+    await rm(workDir, { recursive: true, force: true })
+  }
+}
+
+function diff (after: SocketTraffic, before: SocketTraffic): SocketTraffic {
+  return {
+    bytesSent: after.bytesSent - before.bytesSent,
+    bytesReceived: after.bytesReceived - before.bytesReceived,
+    dataSegmentsOut: after.dataSegmentsOut - before.dataSegmentsOut,
+    dataSegmentsIn: after.dataSegmentsIn - before.dataSegmentsIn
+  }
+}
+
+function percentiles (samples: number[]): Percentiles {
+  return samples.length === 0
+    ? { p50_ms: null, p99_ms: null }
+    : { p50_ms: round2(percentile(samples, 50)), p99_ms: round2(percentile(samples, 99)) }
+}
+
+/** The slowest importer of a failure, or null when one never noticed (or nothing was measured). */
+function slowest (sample: { latenciesMs: number[], missed: number } | undefined): number | null {
+  return sample === undefined || sample.missed > 0 || sample.latenciesMs.length === 0 ? null : round2(Math.max(...sample.latenciesMs))
+}
+
+/** The deployment benchmark of the DM (deploy.ts), run as a child; null figures when it is missing or fails. */
+async function measureDeploy (options: RunOptions): Promise<BenchReport['deploy']> {
+  const none = { one_machine_ms: null, hundred_machines_ms: null, ratio: null }
+  const script = join(here, 'deploy.js')
+  if (!existsSync(script)) {
+    options.log(`deploy not measured: ${script} is missing (the DM's deployment benchmark)`)
+    return none
+  }
+  const stdout = await new Promise<string>(resolve => {
+    execFile(process.execPath, [script, '--json'], { timeout: DEPLOY_BENCH_TIMEOUT_MS, maxBuffer: 16 * 2 ** 20 }, (err, out, errOut) => {
+      if (err !== null) options.log(`deploy benchmark failed: ${err.message.split('\n')[0]} ${errOut.trim().split('\n').slice(-2).join(' | ')}`)
+      resolve(err === null ? out : '')
+    })
+  })
+  try {
+    const parsed = JSON.parse(stdout) as Record<string, unknown>
+    const found = (parsed.deploy ?? parsed) as Record<string, unknown>
+    const num = (v: unknown): number | null => typeof v === 'number' && Number.isFinite(v) ? v : null
+    const one = num(found.one_machine_ms)
+    const hundred = num(found.hundred_machines_ms)
+    return { one_machine_ms: one, hundred_machines_ms: hundred, ratio: one !== null && hundred !== null && one > 0 ? round2(hundred / one) : num(found.ratio) }
+  } catch {
+    if (stdout !== '') options.log('deploy benchmark printed no JSON document')
+    return none
+  }
+}
+
+export async function runBench (options: RunOptions): Promise<BenchReport> {
+  options.log(`load average ${loadavg().map(l => l.toFixed(1)).join(' ')} (figures are noisier above 2, the core count)`)
+  const toggles = options.quick ? QUICK_TOGGLES : TOGGLES
+  const mesh = await measureTransport('mesh', BENCH_AGENTS, options, { cost: true, failures: true, toggles })
+  const amqp = await measureTransport('amqp', BENCH_AGENTS, options, { cost: true, failures: false, toggles })
+  const meshP = percentiles(mesh.latenciesMs)
+  const amqpP = percentiles(amqp.latenciesMs)
+
+  const converge: BenchReport['converge'] = [{ agents: BENCH_AGENTS, all_updated_ms: mesh.missed > 0 ? null : round2(Math.max(...mesh.allUpdatedMs)) }]
+  if (!options.quick) {
+    for (const agents of CONVERGE_SIZES) {
+      const run = await measureTransport('mesh', agents, options, { cost: false, failures: false, toggles: CONVERGE_TOGGLES })
+        .catch((err: unknown) => { options.log(`converge at ${agents} agents failed: ${(err as Error).message}`); return undefined })
+      converge.push({ agents, all_updated_ms: run === undefined || run.missed > 0 || run.allUpdatedMs.length === 0 ? null : round2(Math.max(...run.allUpdatedMs)) })
+    }
+  }
+
+  return {
+    reconfigure: {
+      agents: BENCH_AGENTS,
+      mesh: meshP,
+      amqp_hub: amqpP,
+      ratio_p50: meshP.p50_ms !== null && amqpP.p50_ms !== null && amqpP.p50_ms > 0 ? round2(meshP.p50_ms / amqpP.p50_ms) : null
+    },
+    converge,
+    failure: { crash_detect_ms: slowest(mesh.crash), partition_detect_ms: slowest(mesh.partition) },
+    cost: {
+      rss_mb_per_agent: mesh.rssMb === undefined ? null : round2(mean(mesh.rssMb)),
+      idle_cpu_pct_per_agent: mesh.idleCpuPct === undefined ? null : round2(mean(mesh.idleCpuPct)),
+      msgs_per_change: mesh.perChange === undefined ? null : round2(mesh.perChange.messages),
+      bytes_per_change: mesh.perChange === undefined ? null : Math.round(mesh.perChange.bytes)
+    },
+    deploy: options.quick ? { one_machine_ms: null, hundred_machines_ms: null, ratio: null } : await measureDeploy(options)
+  }
+}
+
+const show = (v: number | null, unit = ''): string => v === null ? 'n/a' : `${v}${unit}`
+
+/** The report as a table, with the goals of issue 7 next to the figures. */
+export function formatTable (r: BenchReport): string {
+  const rows: Array<[string, string, string]> = [
+    ['reconfigure p50 / p99, mesh', `${show(r.reconfigure.mesh.p50_ms, ' ms')} / ${show(r.reconfigure.mesh.p99_ms, ' ms')}`, '<= 15 / 50 ms'],
+    ['reconfigure p50 / p99, amqp hub', `${show(r.reconfigure.amqp_hub.p50_ms, ' ms')} / ${show(r.reconfigure.amqp_hub.p99_ms, ' ms')}`, '(Roboconf way)'],
+    ['mesh p50 / amqp hub p50', show(r.reconfigure.ratio_p50), ''],
+    ...r.converge.map((c): [string, string, string] => [`every importer updated, ${c.agents} agents`, show(c.all_updated_ms, ' ms'), c.agents === 100 ? '<= 1000 ms' : '']),
+    ['killed agent noticed (kill -9)', show(r.failure.crash_detect_ms, ' ms'), '<= 1000 ms'],
+    ['cut-off agent noticed (netns)', show(r.failure.partition_detect_ms, ' ms'), '<= 5000 ms'],
+    ['RSS per agent', show(r.cost.rss_mb_per_agent, ' MB'), '< 90 MB'],
+    ['idle CPU per agent', show(r.cost.idle_cpu_pct_per_agent, ' % of a core'), '< 1 %'],
+    ['TCP data segments per change', show(r.cost.msgs_per_change), ''],
+    ['bytes on the wire per change', show(r.cost.bytes_per_change, ' B'), ''],
+    ['deploy 1 / 100 machines', `${show(r.deploy.one_machine_ms, ' ms')} / ${show(r.deploy.hundred_machines_ms, ' ms')}`, ''],
+    ['100 machines / 1 machine', show(r.deploy.ratio), '< 3']
+  ]
+  const w0 = Math.max(...rows.map(r => r[0].length))
+  const w1 = Math.max(...rows.map(r => r[1].length))
+  return [`${'figure'.padEnd(w0)}  ${'measured'.padEnd(w1)}  goal`, ...rows.map(([a, b, c]) => `${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`)].join('\n')
+}
+
+export function parseBenchArgs (argv: string[]): { json: boolean, quick: boolean } {
+  try {
+    const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, quick: { type: 'boolean' } }, strict: true, allowPositionals: false })
+    return { json: values.json === true, quick: values.quick === true }
+  } catch (err) {
+    throw new BenchUsageError((err as Error).message)
+  }
+}
+
+async function main (): Promise<number> {
+  let args: { json: boolean, quick: boolean }
+  try {
+    args = parseBenchArgs(process.argv.slice(2))
+  } catch (err) {
+    console.error((err as Error).message)
+    return 2
+  }
+  // With --json, stdout holds the JSON document only; progress goes to stderr either way.
+  const log = (line: string): void => { process.stderr.write(`[bench] ${line}\n`) }
+  try {
+    const report = await runBench({ quick: args.quick, log })
+    process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatTable(report)}\n`)
+    return 0
+  } catch (err) {
+    console.error(`bench failed: ${(err as Error).stack ?? String(err)}`)
+    return 1
+  }
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  process.exitCode = await main()
+}

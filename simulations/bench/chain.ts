@@ -1,0 +1,194 @@
+// The chain application the benchmarks run, one agent process per machine: MySQL <- 2 Tomcats <- Apaches
+// (mesh-app.ts's components, logger plug-in). One Tomcat is toggled, and every Apache's `update` is timed against the
+// moment that Tomcat reached DEPLOYED_STARTED; failures (kill -9, a cut link) are timed until every Apache drops it.
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createMeshApp, type MeshApp } from './mesh-app.js'
+import { AgentProcess, stopAll } from './agents.js'
+import type { ExportTransport } from './agent-protocol.js'
+import type { NetnsLink } from './netns.js'
+import { AGENT_START_BATCH, AGENT_START_TIMEOUT_MS, CHANGE_TIMEOUT_MS, DEPLOY_TIMEOUT_MS } from './bench-constants.js'
+
+/** Fewest agents of a chain: MySQL, two Tomcats, one Apache. */
+export const MIN_CHAIN_AGENTS = 4
+
+export class ChainSizeError extends Error {
+  constructor (agents: number) {
+    super(`a chain needs at least ${MIN_CHAIN_AGENTS} agents (MySQL, 2 Tomcats, an Apache); got ${agents}`)
+    this.name = 'ChainSizeError'
+  }
+}
+
+export interface ChainOptions {
+  /** Agent processes, >= 4. */
+  agents: number
+  transport: ExportTransport
+  /** Parent of the agents' state folders. */
+  workDir: string
+  /** amqp hub: broker URL and the run's domain. */
+  amqp?: { url: string, domain: string }
+  /** Runs the toggled Tomcat's agent in this namespace; the other agents also listen on the host end of its link. */
+  netns?: NetnsLink
+  /** Progress lines; default none. */
+  progress?: (line: string) => void
+}
+
+export interface Chain {
+  app: MeshApp
+  agents: AgentProcess[]
+  /** The Tomcat agent that is toggled or cut off, and its instance path. */
+  target: AgentProcess
+  targetPath: string
+  /** The other Tomcat's agent (up all along, until a crash is measured), and its instance path. */
+  stable: AgentProcess
+  stablePath: string
+  /** The Apache agents and their instance paths (same order). */
+  importers: AgentProcess[]
+  importerPaths: string[]
+  stop (): Promise<void>
+}
+
+const TARGET_INDEX = 2
+
+function role (index: number): { vm: string, child: 'MySQL' | 'Tomcat' | 'Apache' } {
+  if (index === 0) return { vm: 'MySQL VM', child: 'MySQL' }
+  if (index <= TARGET_INDEX) return { vm: `Tomcat VM ${index}`, child: 'Tomcat' }
+  return { vm: `Apache VM ${index - TARGET_INDEX}`, child: 'Apache' }
+}
+
+/**
+ * MySQL, then the Tomcats, then the Apaches in batches: each agent bootstraps from every agent of the batches before
+ * it, so exporters and importers are always directly connected. (Agents started together, knowing only a common
+ * peer that does not import their prefix, were seen never to exchange exports: gossipsub relays a topic only through
+ * peers subscribed to it.)
+ */
+function startBatches (agents: number): number[][] {
+  const batches = [[0], [1, TARGET_INDEX]]
+  for (let first = TARGET_INDEX + 1; first < agents; first += AGENT_START_BATCH) {
+    batches.push(Array.from({ length: Math.min(AGENT_START_BATCH, agents - first) }, (_, k) => first + k))
+  }
+  return batches
+}
+
+/** Starts the agents (in batches, each bootstrapping from every agent already up), then every instance; resolves once
+ * every Apache is started and holds both Tomcats. Stops what it started if anything fails. */
+export async function startChain (options: ChainOptions): Promise<Chain> {
+  if (!(options.agents >= MIN_CHAIN_AGENTS)) throw new ChainSizeError(options.agents)
+  const app = createMeshApp()
+  const agents: AgentProcess[] = []
+  const report = options.progress ?? (() => {})
+  const stop = async (): Promise<void> => { await stopAll(agents) }
+  try {
+    const ready: Array<{ index: number, addresses: string[] }> = []
+    for (const batch of startBatches(options.agents)) {
+      await Promise.all(batch.map(async index => {
+        const { vm, child } = role(index)
+        const inNetns = options.netns !== undefined && index === TARGET_INDEX
+        const stateDir = join(options.workDir, `agent-${index}`)
+        await mkdir(stateDir, { recursive: true })
+        const agent = new AgentProcess({ name: `/${vm}`, stateDir, netns: inNetns ? options.netns?.netns : undefined })
+        agents[index] = agent
+        const { peerId } = await agent.waitFor('hello', () => true, AGENT_START_TIMEOUT_MS)
+        const reachable = inNetns
+          ? ready.map(r => ({ ...r, addresses: r.addresses.filter(a => a.includes(`/ip4/${options.netns?.hostAddress}/`)) }))
+          : ready
+        // As the DM does: every agent already up is a bootstrap peer.
+        const bootstrap = reachable.flatMap(r => r.addresses)
+        const { model, parameters } = app.agent(vm, child, peerId, options.transport === 'mesh' ? bootstrap : [])
+        const listen = options.netns === undefined
+          ? undefined
+          : inNetns ? [`/ip4/${options.netns.nsAddress}/tcp/0`] : ['/ip4/127.0.0.1/tcp/0', `/ip4/${options.netns.hostAddress}/tcp/0`]
+        agent.send({ kind: 'model', model, parameters, transport: options.transport, amqp: options.amqp, listen })
+        const { addresses } = await agent.waitFor('ready', () => true, AGENT_START_TIMEOUT_MS)
+        ready.push({ index, addresses })
+      }))
+      report(`${options.transport}: ${ready.length}/${options.agents} agents up`)
+    }
+
+    const pathOf = (index: number): string => { const { vm, child } = role(index); return `/${vm}/${child}` }
+    const importerIndexes = Array.from({ length: options.agents - TARGET_INDEX - 1 }, (_, k) => TARGET_INDEX + 1 + k)
+    const tomcats = [pathOf(1), pathOf(TARGET_INDEX)].sort()
+    for (let index = 0; index < options.agents; index++) {
+      agents[index].send({ kind: 'changeState', instancePath: pathOf(index), state: 'DEPLOYED_STARTED' })
+    }
+    await Promise.all(importerIndexes.map(async index => {
+      await agents[index].waitFor('status', m => m.instancePath === pathOf(index) && m.status === 'DEPLOYED_STARTED' &&
+        sameSet(m.imports.Tomcat ?? [], tomcats), DEPLOY_TIMEOUT_MS)
+    }))
+    report(`${options.transport}: every Apache started with both Tomcats`)
+    return {
+      app,
+      agents,
+      target: agents[TARGET_INDEX],
+      targetPath: pathOf(TARGET_INDEX),
+      stable: agents[1],
+      stablePath: pathOf(1),
+      importers: importerIndexes.map(i => agents[i]),
+      importerPaths: importerIndexes.map(pathOf),
+      stop
+    }
+  } catch (err) {
+    for (const agent of agents) if (agent !== undefined) report(`${agent.name}: ${agent.describeLast()}`)
+    await stop()
+    throw err
+  }
+}
+
+function sameSet (a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && [...a].sort().every((v, i) => v === b[i])
+}
+
+/** One toggle of the target Tomcat: per importer, ms from its DEPLOYED_STARTED to the importer's `update`. */
+export interface ToggleSample {
+  latenciesMs: number[]
+  /** Importers whose update did not come within CHANGE_TIMEOUT_MS. */
+  missed: number
+}
+
+/** Stops the target Tomcat (waits for every importer to see it go), starts it again, and times the updates. */
+export async function toggleTarget (chain: Chain): Promise<ToggleSample> {
+  const path = chain.targetPath
+  const marks = chain.importers.map(a => a.received.length)
+  chain.target.send({ kind: 'changeState', instancePath: path, state: 'DEPLOYED_STOPPED' })
+  await Promise.all(chain.importers.map(async (a, i) => {
+    await a.waitFor('update', m => m.exporterPath === path && !m.added, CHANGE_TIMEOUT_MS, marks[i]).catch(() => {})
+  }))
+  const targetMark = chain.target.received.length
+  const startMarks = chain.importers.map(a => a.received.length)
+  chain.target.send({ kind: 'changeState', instancePath: path, state: 'DEPLOYED_STARTED' })
+  const started = await chain.target.waitFor('status', m => m.instancePath === path && m.status === 'DEPLOYED_STARTED', CHANGE_TIMEOUT_MS, targetMark)
+  const t0 = BigInt(started.atNs)
+  const outcomes = await Promise.all(chain.importers.map(async (a, i) => {
+    try {
+      const update = await a.waitFor('update', m => m.exporterPath === path && m.added, CHANGE_TIMEOUT_MS, startMarks[i])
+      return Number(BigInt(update.atNs) - t0) / 1e6
+    } catch {
+      return undefined
+    }
+  }))
+  const latenciesMs = outcomes.filter((v): v is number => v !== undefined)
+  return { latenciesMs, missed: outcomes.length - latenciesMs.length }
+}
+
+/**
+ * Applies a failure (`kill -9` of an agent, or cutting its link) and times, per importer, how long until its engine
+ * drops the departed exporter's import (the change it reports: an `update`, or a stop when no Tomcat is left).
+ * Returns ms per importer that noticed; `missed` did not within `timeoutMs`.
+ */
+export async function timeDeparture (chain: Chain, exporterPath: string, fail: () => Promise<void>,
+  timeoutMs: number): Promise<ToggleSample> {
+  const marks = chain.importers.map(a => a.received.length)
+  const t0 = process.hrtime.bigint()
+  await fail()
+  const outcomes = await Promise.all(chain.importers.map(async (a, i) => {
+    try {
+      const noticed = await a.waitFor('status', m => m.instancePath === chain.importerPaths[i] &&
+        !(m.imports.Tomcat ?? []).includes(exporterPath), timeoutMs, marks[i])
+      return Number(BigInt(noticed.atNs) - t0) / 1e6
+    } catch {
+      return undefined
+    }
+  }))
+  const latenciesMs = outcomes.filter((v): v is number => v !== undefined)
+  return { latenciesMs, missed: outcomes.length - latenciesMs.length }
+}
