@@ -61,3 +61,21 @@ test('puppet apply runs the module\'s deploy, start, update and stop classes wit
     'tomcat={/VM 2/Tomcat => {ip => 10.0.0.2, portAJP => 8009}, /VM 3/Tomcat => {ip => 10.0.0.3, portAJP => 8010}}\n')
   t.true(a.log.lines.some(l => l.startsWith('INFO [/VM/Web] puppet apply roboconf_web::start: ')), 'puppet output in the log')
 })
+
+test('a manifest that puppet rejects fails the deploy; the report carries puppet\'s error', async t => {
+  t.timeout(300_000)
+  const components = {
+    VM: component('VM', { installer: 'target', children: ['Web'] }),
+    Web: component('Web', { installer: 'puppet' })
+  }
+  const a = await startTestAgent(t, {
+    components,
+    root: instance('/VM', 'VM', [instance('/VM/Web', 'Web')]),
+    recipes: () => ({ Web: base64Files({ 'roboconf_broken/manifests/init.pp': 'class roboconf_broken($runningState = undef) {\n  file {\n}\n' }) })
+  })
+  await a.request('/VM/Web', 'DEPLOYED_STOPPED')
+  t.is(a.agent.instanceStatus('/VM/Web'), 'NOT_DEPLOYED')
+  const problem = a.notifier.last('/VM/Web')?.problem ?? ''
+  t.regex(problem, /deploy failed: puppet apply roboconf_broken for \/VM\/Web exited with code 1/)
+  t.regex(problem, /Error: .*Syntax error/i)
+})

@@ -51,7 +51,8 @@ export function createPuppetPlugin (options: PuppetPluginOptions = {}): Plugin {
     const modulePath = [process.env.MODULEPATH, context.instanceDir].filter(p => p !== undefined && p !== '').join(':')
     const manifest = `class{'${className}': ${classParameters(step, context, change)}}`
     await puppet(context, `puppet apply ${className}`,
-      ['apply', '--verbose', '--detailed-exitcodes', '--modulepath', modulePath, '--execute', manifest], [0, 2, 6])
+      ['apply', '--verbose', '--detailed-exitcodes', '--color=false', '--modulepath', modulePath, '--execute', manifest],
+      [0, 2, 6])
   }
   return {
     name: 'puppet',
@@ -63,7 +64,7 @@ export function createPuppetPlugin (options: PuppetPluginOptions = {}): Plugin {
         return
       }
       for (const [module, version] of parseProperties(text)) {
-        const args = ['module', 'install', ...(version !== '' ? ['--version', version] : []), module,
+        const args = ['module', 'install', '--color=false', ...(version !== '' ? ['--version', version] : []), module,
           '--target-dir', context.instanceDir]
         await puppet(context, `puppet module install ${module}`, args, [0])
       }
