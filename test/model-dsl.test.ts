@@ -130,3 +130,18 @@ test('parseGraph resolves one graph text and reports conversion then graph error
   const cycle = parseGraph('VM {\n\tinstaller: target;\n\tchildren: A;\n}\nA {\n\tinstaller: script;\n\tchildren: B;\n}\nB {\n\tinstaller: script;\n\tchildren: A;\n}\n')
   t.deepEqual(cycle.errors.map(e => e.code).sort(), ['RM_CYCLE_IN_COMPONENTS', 'RM_CYCLE_IN_COMPONENTS'])
 })
+
+test('instance checks: parents follow the graph, variables need values except ip and random ones', t => {
+  const { components, resolver, errors } = parseGraph('VM {\n\tinstaller: target;\n\texports: ip;\n\tchildren: App;\n}\nApp {\n\tinstaller: script;\n\texports: ip, random[port] http, user, password = "";\n}\n')
+  t.deepEqual(errors, [])
+  const text = 'instance of App {\n\tname: orphan;\n\tuser: u;\n\tpassword: p;\n}\ninstance of VM {\n\tname: vm;\n\tinstance of VM {\n\t\tname: inner;\n\t}\n\tinstance of App {\n\t\tname: app;\n\t\tDATA.zone: eu;\n\t}\n}\n'
+  const { rootInstances } = parseInstances(text, components)
+  const found = validateInstances(rootInstances, components, resolver).map(e => [e.code, e.line, e.message.includes('user') || e.message.includes('password') ? 'var' : ''])
+  t.deepEqual(found.sort(), [
+    ['RM_INVALID_INSTANCE_PARENT', 8, ''],
+    ['RM_MISSING_INSTANCE_PARENT', 1, ''],
+    ['RM_MISSING_VARIABLE_VALUE', 11, 'var'],
+    ['RM_MISSING_VARIABLE_VALUE', 11, 'var']
+  ])
+  t.deepEqual(rootInstances[1].children[1].data, { zone: 'eu' })
+})

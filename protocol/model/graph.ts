@@ -437,9 +437,11 @@ function applyOwnExports (result: Map<string, ResolvedVariable>, typeName: strin
  * Reads one graph text on its own (its imports are not followed): definitions, resolved components, and every error
  * of parsing, conversion (CO_*) and, when those pass, of the graph checks (RM_*).
  */
-export function parseGraph (text: string, file = 'graph/main.graph'): { graph: GraphDefinition, components: Record<string, Component>, errors: ModelError[] } {
+export function parseGraph (text: string, file = 'graph/main.graph'): {
+  graph: GraphDefinition, resolver: GraphResolver, components: Record<string, Component>, errors: ModelError[]
+} {
   const loaded = loadGraph(file, path => path === file ? { text } : { missing: true })
   const resolver = new GraphResolver(loaded.graph)
   const errors = loaded.errors.length === 0 ? resolver.validate() : loaded.errors
-  return { graph: loaded.graph, components: resolver.components(), errors }
+  return { graph: loaded.graph, resolver, components: resolver.components(), errors }
 }

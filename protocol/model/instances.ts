@@ -65,7 +65,7 @@ class InstanceBuilder {
       else if (name === 'channels') instance.channels.push(...splitList(value).filter(s => s !== ''))
       else if (name === 'instance-data') Object.assign(instance.data, parseInstanceData(value))
       else if (name === 'instance-state') { const state = value.trim(); if (isInstanceStatus(state)) instance.status = state }
-      else if (name.startsWith('data.') && name.length > 5) instance.data[name.slice(5)] = unquote(value)
+      else if (name.toLowerCase().startsWith('data.') && name.length > 5) instance.data[name.slice(5)] = unquote(value)
       else instance.overriddenExports[name] = unquote(value)
     }
     instanceSources.set(instance, { file, line: holder.line })
