@@ -3,7 +3,7 @@
 // messages, runs them, and says machineDown on SIGTERM.
 import test from 'ava'
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { randomUUID } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -126,6 +126,10 @@ test('agent processes (dist/agent/main.js) over the embedded messaging: heartbea
   t.deepEqual(exitCodes, [0, 0])
   await waitFor('machineDown from both', () => ['/VM 1', '/VM 2'].every(p => heard(p).at(-1)?.kind === 'machineDown'))
   t.is(dm.metrics().rejected, 0)
+  // the params' logFile got the agent's log as well
+  const log = await readFile(join(directory, 'VM-1.log'), 'utf8')
+  t.regex(log, /INFO agent of \/VM 1 \(.*\) connected to the DM \(embedded\), peer 12D3KooW/)
+  t.regex(log, /INFO agent stopped/)
 })
 
 test('`meshconf agent --params FILE` over RabbitMQ: heartbeat, model, machineDown on SIGTERM, restart from its state', async t => {
