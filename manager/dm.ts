@@ -640,7 +640,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
           return
         }
         lastBeat.set(agentKey(record.name, scoped.path), Date.now())
-        store.enqueue(record.name, scoped.path, { v: 1, kind: 'resendStates' })
+        queue(record.name, scoped.path, { v: 1, kind: 'resendStates' })
       }))
     }
   }
