@@ -377,7 +377,9 @@ function servicePids (folder: string): number[] {
 /** kill -9 of a machine's agent (its process group: running recipes too) and of its services; returns what restarts it. */
 async function killMachine (folder: string, target: string): Promise<{ pid: number, services: number[], argv: string[], namespace?: string }> {
   const record = readAgentRecord(machineFiles(folder).pid)
-  if (record === undefined || !isAgentAlive(record)) throw new SimulationCheckError(`no running agent in ${folder}`)
+  if (record === undefined || !isAgentAlive(record)) {
+    throw new SimulationCheckError(`no running agent in ${folder} (pid file: ${record === undefined ? 'none' : JSON.stringify(record)})`)
+  }
   const argv = readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').split('\0').filter(a => a !== '')
   const paramsAt = argv.lastIndexOf('--params')
   const command = paramsAt >= 0 ? argv.slice(0, paramsAt) : argv
