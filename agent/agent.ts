@@ -105,7 +105,14 @@ class AgentService implements Agent {
     this.restoreProblems = loaded.problems.map(p => p.message)
     if (loaded.state === undefined) return
     const { model, mesh, imports } = loaded.state
-    this.engine.load(model, imports)
+    try {
+      this.engine.load(model, imports)
+    } catch (err) {
+      const problem = `saved model in ${this.store.stateDir} not usable (${errorMessage(err)}); waiting for the DM's model`
+      this.log.error(problem)
+      this.restoreProblems.push(problem)
+      return
+    }
     this.meshParameters = mesh
     this.log.info(`restored ${model.application} ${model.scopedInstancePath} from ${this.store.stateDir}`)
     await this.startMesh(model, mesh)
@@ -129,11 +136,20 @@ class AgentService implements Agent {
   }
 
   importAdded (prefix: string, exported: Import): void {
-    this.engine.importAdded(prefix, exported)
+    this.fromMesh(() => { this.engine.importAdded(prefix, exported) })
   }
 
   importRemoved (prefix: string, exporterPath: string): void {
-    this.engine.importRemoved(prefix, exporterPath)
+    this.fromMesh(() => { this.engine.importRemoved(prefix, exporterPath) })
+  }
+
+  /** The mesh calls in from its own event handlers: an error here is the agent's, logged, never thrown back. */
+  private fromMesh (call: () => void): void {
+    try {
+      call()
+    } catch (err) {
+      this.log.error(`import change not applied: ${errorMessage(err)}`)
+    }
   }
 
   modelRequired (): boolean {
@@ -208,9 +224,9 @@ class AgentService implements Agent {
       this.log.warn(`model for ${model.scopedInstancePath} received again: this agent keeps the one it has`)
       return
     }
+    this.engine.load(model, {})
     // What runs here is what this agent deployed: states the DM may carry start from NOT_DEPLOYED.
     for (const instance of subtreeTopDown(model.instance)) instance.status = 'NOT_DEPLOYED'
-    this.engine.load(model, {})
     this.meshParameters = mesh
     this.persist()
     await this.startMesh(model, mesh)

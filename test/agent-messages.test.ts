@@ -83,6 +83,15 @@ test('bad messages are logged with a clear error and change nothing', async t =>
   t.regex(errors[3], /instance "\/VM\/Nope" is not in this agent's model/)
   t.is(a.agent.instanceStatus('/VM/MySQL'), 'NOT_DEPLOYED')
 
+  // A model naming a component its graph lacks is refused; the agent keeps asking for a model.
+  const refusing = createAgent({ stateDir: await temporaryDir(t, 'refusing'), notifier: new RecordingNotifier(), log: a.log })
+  await refusing.handle({
+    v: 1, kind: 'setScopedInstance', mesh: MESH_PARAMETERS, recipes: {},
+    model: scopedModel(instance('/VM', 'VM', [instance('/VM/Ghost', 'Ghost')]), lampComponents())
+  })
+  t.true(refusing.modelRequired())
+  t.regex(a.log.lines.at(-1) ?? '', /setScopedInstance not applied: instance "\/VM\/Ghost" cannot be added: component "Ghost" is not in the application's graph/)
+
   // Before the model, commands are refused the same way.
   const early = createAgent({ stateDir: await temporaryDir(t, 'early'), notifier: new RecordingNotifier(), log: a.log })
   await early.handle({ v: 1, kind: 'changeState', instancePath: '/VM/MySQL', newState: 'DEPLOYED_STARTED' })

@@ -60,6 +60,7 @@ export class LifecycleEngine {
 
   /** Takes a model (with its states) and the imports saved with it. Runs nothing. */
   load (model: ScopedModel, imports: ImportsSnapshot = {}): void {
+    checkModel(model)
     this.model = model
     this.index()
     this.imports.clear()
@@ -572,6 +573,23 @@ export class LifecycleEngine {
       this.components.log.error(`notifier or mesh call failed: ${errorMessage(err)}`)
     }
   }
+}
+
+/** Every instance names a component of the graph and sits at `<parent path>/<name>`, or the model is refused. */
+function checkModel (model: ScopedModel): void {
+  const visit = (instance: Instance, parentPath: string | undefined): void => {
+    if (typeof instance?.path !== 'string' || typeof instance.name !== 'string' || !Array.isArray(instance.children)) {
+      throw new InvalidInstanceError(String(instance?.path), 'it lacks a path, a name or children')
+    }
+    if (parentPath !== undefined && instance.path !== `${parentPath}/${instance.name}`) {
+      throw new InvalidInstanceError(instance.path, `its path should be "${parentPath}/${instance.name}"`)
+    }
+    if (model.components[instance.component] === undefined) {
+      throw new InvalidInstanceError(instance.path, `component "${instance.component}" is not in the application's graph`)
+    }
+    for (const child of instance.children) visit(child, instance.path)
+  }
+  visit(model.instance, undefined)
 }
 
 function statusOf (instance: Instance): InstanceStatus {
