@@ -61,6 +61,8 @@ export interface LampSimulationOptions {
   /** RabbitMQ URL; default none: the DM's embedded WebSocket endpoint. With it, RabbitMQ is stopped with the DM
    * (`rabbitmqctl stop_app`) and started again before the DM. */
   amqpUrl?: string
+  /** How RabbitMQ is stopped and started again (with amqpUrl); default `rabbitmqctl stop_app` / `start_app`. */
+  broker?: BrokerControl
   /** Command starting an agent; default `node dist/agent/main.js` (the build). */
   agentCommand?: string[]
   /** The template folder; default `simulations/lamp` of this package. */
@@ -71,6 +73,18 @@ export interface LampSimulationOptions {
   keepData?: boolean
   /** Called after each step (progress). */
   onStep?: (step: SimulationStep) => void
+}
+
+/** Stops and starts the message broker the DM and agents use. */
+export interface BrokerControl {
+  stop (): Promise<void>
+  start (): Promise<void>
+}
+
+/** The local RabbitMQ node's application, through rabbitmqctl (the node keeps running, its clients drop). */
+export const rabbitmqctlBroker: BrokerControl = {
+  stop: async () => { await rabbitmqctl('stop_app') },
+  start: async () => { await rabbitmqctl('start_app') }
 }
 
 /** A step's check failed: the message says what was expected and what was seen. */
@@ -92,6 +106,7 @@ interface Reply { status: number, body: { name?: string, value?: string, pid?: n
 
 export async function runLampSimulation (options: LampSimulationOptions = {}): Promise<SimulationReport> {
   const target = options.target ?? 'local'
+  const broker = options.broker ?? rabbitmqctlBroker
   const stepTimeoutMs = options.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS
   const agentCommand = options.agentCommand ?? defaultAgentCommand()
   const dataDirectory = mkdtempSync(join(tmpdir(), 'meshconf-simulate-'))
@@ -217,9 +232,9 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
     await step(`stop the DM${options.amqpUrl !== undefined ? ' and RabbitMQ' : ''}`, async () => {
       await stopDm()
       if (options.amqpUrl === undefined) return undefined
-      await rabbitmqctl('stop_app')
+      await broker.stop()
       brokerStopped = true
-      return 'rabbitmqctl stop_app'
+      return 'RabbitMQ stopped'
     })
     let killedAgent: { argv: string[], namespace?: string } = { argv: [] }
     await step('kill -9 Tomcat VM 1\'s agent and its services', async () => {
@@ -250,7 +265,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
     })
     await step('start the DM again: it shows the true states', async () => {
       if (brokerStopped) {
-        await rabbitmqctl('start_app')
+        await broker.start()
         brokerStopped = false
       }
       await startDm()
@@ -262,7 +277,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
     // the machine folders go with the machines: keep their logs first
     if (options.keepData === true) copyLogs(join(dataDirectory, MACHINES_FOLDER), join(dataDirectory, 'logs'))
     await step('clean up', async () => {
-      if (brokerStopped) await rabbitmqctl('start_app')
+      if (brokerStopped) await broker.start()
       if (dm === undefined) await startDm()
       await dmClient().runAction(application, { action: 'undeploy-all' })
       await waitForTree('every machine NOT_DEPLOYED', nodes =>
