@@ -115,9 +115,10 @@ class AgentService implements Agent {
     }
     this.meshParameters = mesh
     this.log.info(`restored ${model.application} ${model.scopedInstancePath} from ${this.store.stateDir}`)
+    // States first (their actions queued), then the mesh, whose import changes then queue behind them.
+    this.engine.restoreStates()
     await this.startMesh(model, mesh)
     this.engine.activateScopedInstance(this.takeRestoreProblems())
-    await this.engine.restoreStates()
   }
 
   async stop (): Promise<void> {

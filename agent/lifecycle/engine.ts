@@ -109,22 +109,24 @@ export class LifecycleEngine {
   }
 
   /**
-   * The model arrived (or was restored): the scoped instance is DEPLOYED_STARTED, its exports are published, the
-   * mesh learns which prefixes matter here and is asked for them (reference §1.5 step 5).
+   * The model arrived (or was restored) and the mesh is up: the scoped instance is DEPLOYED_STARTED, the exports of
+   * the started instances are published, the mesh learns which prefixes matter here and is asked for them
+   * (reference §1.5 step 5).
    */
   activateScopedInstance (problem?: string): void {
     const scoped = this.requireModel().instance
     this.setStatus(scoped, 'DEPLOYED_STARTED', problem)
-    this.announce(scoped)
+    this.resynchronize()
     this.publishInterests()
     this.safely(() => this.components.publisher.request(this.allImportedPrefixes()))
   }
 
   /**
    * After a restart: brings instances back to the states they had. Started (or starting) instances are started
-   * again (their files are on disk), interrupted actions fall back to a stable state.
+   * again (their files are on disk), interrupted actions fall back to a stable state. Everything is queued before
+   * this returns, so that import changes the mesh reports afterwards run after it.
    */
-  async restoreStates (): Promise<void> {
+  restoreStates (): void {
     const scoped = this.requireModel().instance
     const toStart: Instance[] = []
     for (const instance of subtreeTopDown(scoped)) {
@@ -137,7 +139,9 @@ export class LifecycleEngine {
         instance.status = 'DEPLOYED_STOPPED'
       } else if (status === 'DEPLOYING' || status === 'UNDEPLOYING') {
         instance.status = 'NOT_DEPLOYED'
-        await rm(this.components.instanceDir(instance.path), { recursive: true, force: true })
+        void this.enqueue(instance, async () => {
+          await rm(this.components.instanceDir(instance.path), { recursive: true, force: true })
+        })
       }
     }
     this.components.persist()
