@@ -141,6 +141,8 @@ export interface DmClientComponents {
   url: string
   /** Bearer token; requests without one get 401 from the DM. */
   token?: string
+  /** Error code -> advice appended to the DM's message (the CLI names its own commands); default none. */
+  hints?: Record<string, string>
 }
 
 export interface DmClient {
@@ -222,11 +224,10 @@ export function createDmClient (components: DmClientComponents): DmClient {
       const details = Array.isArray(error?.details)
         ? error.details
         : Array.isArray((parsed as { errors?: unknown } | undefined)?.errors) ? (parsed as { errors: unknown[] }).errors : []
-      throw new DmRequestError(
-        response.status,
-        typeof error?.code === 'string' ? error.code : 'REST_HTTP_ERROR',
-        typeof error?.message === 'string' ? error.message : `${method} ${path} failed: ${response.statusText || text.slice(0, 200)}`,
-        details)
+      const code = typeof error?.code === 'string' ? error.code : 'REST_HTTP_ERROR'
+      const message = typeof error?.message === 'string' ? error.message : `${method} ${path} failed: ${response.statusText || text.slice(0, 200)}`
+      const hint = components.hints?.[code]
+      throw new DmRequestError(response.status, code, hint !== undefined ? `${message}; ${hint}` : message, details)
     }
     return parsed as T
   }

@@ -33,5 +33,5 @@ test('dm start, then app load, start --wait, status and undeploy with nothing bu
 
   const undeploy = await runCliInProcess(['undeploy', 'Shop', '--wait', '90'], { home })
   t.is(undeploy.exitCode, 0, undeploy.stderr + undeploy.stdout)
-  t.regex(undeploy.stdout, /^ {2}\/vm2\/app {2}NOT_DEPLOYED/m)
+  t.regex(undeploy.stdout, /^ {2}\/vm2\/app {2,}NOT_DEPLOYED/m)
 })

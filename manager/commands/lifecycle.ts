@@ -196,6 +196,11 @@ export function waitSeconds (wait: boolean | number | undefined): number | undef
   return undefined
 }
 
+/** `  /Tomcat VM 2/Tomcat  DEPLOYED_STARTED  6.3 s`, paths padded to `width` so the states line up. */
+export function progressLine (path: string, status: InstanceStatus, seconds: number, width: number, color: boolean): string {
+  return `  ${path.padEnd(width)}  ${formatStatus(status, color)}  ${seconds.toFixed(1)} s`
+}
+
 /** Prints a follow's outcome; returns the exit code. */
 export function reportOutcome (outcome: FollowOutcome, timeoutSeconds: number, color: boolean): number {
   for (const p of outcome.problems) console.error(`meshconf: ${p.path} went to ${formatStatus('PROBLEM', color)}${p.problem !== undefined ? `: ${p.problem}` : ''}`)
@@ -231,6 +236,7 @@ async function runLifecycle (operation: LifecycleOperation, app: string, path: s
     return
   }
   if (options.json !== true) console.log(`${operation} ${app}: ${where}, waiting for ${plan.expectations.length} instance(s)`)
+  const width = Math.max(0, ...plan.expectations.map(e => e.path.length))
   const outcome = await followInstances({
     client,
     application: app,
@@ -239,7 +245,7 @@ async function runLifecycle (operation: LifecycleOperation, app: string, path: s
     timeoutSeconds,
     onReached: options.json === true
       ? undefined
-      : (p, status, seconds) => { console.log(`  ${p}  ${formatStatus(status, color)}  ${seconds.toFixed(1)} s`) }
+      : (p, status, seconds) => { console.log(progressLine(p, status, seconds, width, color)) }
   })
   if (options.json === true) printJson({ application: app, operation, requests: plan.requests, ...outcome })
   else if (outcome.ok) console.log(`${operation} ${app}: done, ${outcome.reached.length} instance(s) reached their state`)

@@ -15,9 +15,15 @@ export function withDmOptions (command: Command): Command {
     .option('--token <token>', 'bearer token of the DM (default: $MESHCONF_TOKEN, else ~/.meshconf/config.json)')
 }
 
+/** The DM's messages name REST calls; on the command line these say what to type instead. */
+const CLI_HINTS: Record<string, string> = {
+  REST_APPLICATION_NOT_FOUND: '`meshconf app list` lists the applications',
+  REST_INSTANCE_NOT_FOUND: '`meshconf status <app>` shows the instance paths'
+}
+
 export function connect (options: DmOptions): DmClient {
   const config = resolveDmConfig({ dm: options.dm, token: options.token })
-  return createDmClient({ url: config.url, token: config.token })
+  return createDmClient({ url: config.url, token: config.token, hints: CLI_HINTS })
 }
 
 /** Prints exactly one JSON document on stdout. */

@@ -3,9 +3,9 @@
 import type { Command } from 'commander'
 import type { DmClient, InstanceNode } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
-import { followInstances, reportOutcome, DEFAULT_WAIT_SECONDS, type Expectation, type FollowOutcome } from './lifecycle.js'
+import { followInstances, progressLine, reportOutcome, DEFAULT_WAIT_SECONDS, type Expectation, type FollowOutcome } from './lifecycle.js'
 import {
-  connect, flattenInstances, formatStatus, parseMachineCount, parseSeconds, printJson, useColor, withDmOptions,
+  connect, flattenInstances, parseMachineCount, parseSeconds, printJson, useColor, withDmOptions,
   type DmOptions
 } from './output.js'
 
@@ -75,13 +75,14 @@ async function follow (client: DmClient, app: string, expectations: Expectation[
     throw err
   }
   const color = useColor()
+  const width = Math.max(0, ...expectations.map(e => e.path.length))
   return await followInstances({
     client,
     application: app,
     events,
     expectations,
     timeoutSeconds,
-    onReached: (path, status, seconds) => { log(`  ${path}  ${formatStatus(status, color)}  ${seconds.toFixed(1)} s`) }
+    onReached: (path, status, seconds) => { log(progressLine(path, status, seconds, width, color)) }
   })
 }
 
