@@ -1,11 +1,10 @@
-// Writers for graph and instances files. Parsed files come back unchanged through serializeFile() (comments kept);
+// Writers for graph and instances files. Parsed files come back unchanged through parser.serializeFile() (comments kept);
 // instance trees and graph definitions built in memory are written in Roboconf's usual layout, e.g. the DM's
 // persisted runtime instances with `instance-state` and `instance-data`.
 import type { GraphDefinition, TypeDefinition } from './graph.js'
 import type { ExportDeclaration } from './syntax.js'
 import type { Instance } from './types.js'
 
-export { serializeFile } from './parser.js'
 
 /** A value the DSL cannot carry (a '#', a line break...). */
 export class UnwritableValueError extends Error {
