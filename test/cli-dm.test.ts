@@ -16,9 +16,10 @@ async function startDm (t: { teardown: (fn: () => Promise<void> | void) => void 
   const dir = tempDir('cli-dm')
   const store = createStore({ file: join(dir.path, 'dm.sqlite') })
   const { token } = loadOrCreateToken(dir.path)
-  const messaging = createEmbeddedMessaging({ port: 0, dmToken: token, logger: { info: () => {}, warn: () => {}, error: () => {} } })
-  const target = createInProcessTarget({ machinesDirectory: join(dir.path, 'machines'), heartbeatIntervalMs: 200 })
-  const dm = createDeploymentManager({ store, messaging, targets: [target], log: { info: () => {}, warn: () => {}, error: () => {} } },
+  const quiet = { info: () => {}, warn: () => {}, error: () => {} }
+  const messaging = createEmbeddedMessaging({ port: 0, dmToken: token, logger: quiet })
+  const target = createInProcessTarget({ machinesDirectory: join(dir.path, 'machines'), heartbeatIntervalMs: 200, logger: quiet })
+  const dm = createDeploymentManager({ store, messaging, targets: [target], log: quiet },
     { dataDirectory: dir.path, defaultTargetHandler: 'in-process' })
   await dm.start()
   const server = createRestServer({ dm, token }, { port: 0 })
