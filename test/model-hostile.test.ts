@@ -4,7 +4,8 @@ import { crc32, deflateRawSync } from 'node:zlib'
 import { existsSync } from 'node:fs'
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { loadApplicationTemplate, loadApplicationTemplateFromZip, type LoadResult } from '../protocol/model/index.js'
 
 const DESCRIPTOR = 'name = Hostile\nversion = 1.0\ndsl-id = roboconf-1.0\ngraph-entry-point = main.graph\ninstance-entry-point = main.instances\n'
@@ -148,4 +149,30 @@ test('missing descriptor, missing template, missing graph entry point', async t 
   t.deepEqual(codes(await loadApplicationTemplate(await template(t, { 'descriptor/other.txt': 'x', 'graph/main.graph': GRAPH }))), ['PROJ_NO_DESC_FILE'])
   t.deepEqual(codes(await loadApplicationTemplate('/nonexistent/meshconf/template')), ['PROJ_APPLICATION_TEMPLATE_NOT_FOUND'])
   t.deepEqual(codes(await loadApplicationTemplate(await template(t, { 'descriptor/application.properties': DESCRIPTOR, 'graph/other.graph': GRAPH }))), ['PROJ_MISSING_GRAPH_EP'])
+})
+
+test('mutated corpus files never crash the parsers', async t => {
+  const { readdirSync, readFileSync } = await import('node:fs')
+  const { parseGraph, parseInstances } = await import('../protocol/model/index.js')
+  const folder = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'roboconf-corpus', 'valid', 'configurations')
+  let seed = 42
+  const random = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n }
+  const pieces = ['{', '}', ';', '#', '"', '\n', ':', ',', '=', 'instance of ', 'facet ', 'import ', '(optional)', 'random[port] ', '']
+  let runs = 0
+  for (const file of readdirSync(folder).filter(f => /\.(graph|instances)$/.test(f))) {
+    const text = readFileSync(join(folder, file), 'utf8')
+    for (let i = 0; i < 20; i++) {
+      let mutated = text
+      for (let k = 0; k < 3; k++) {
+        const at = random(mutated.length + 1)
+        mutated = mutated.slice(0, at) + pieces[random(pieces.length)] + mutated.slice(at + random(3))
+      }
+      const graph = parseGraph(mutated)
+      const instances = parseInstances(mutated, graph.components)
+      t.true(Array.isArray(graph.errors) && Array.isArray(instances.errors))
+      for (const e of [...graph.errors, ...instances.errors]) t.true(e.message.length > 0 && (e.level === 'SEVERE' || e.level === 'WARNING'))
+      runs++
+    }
+  }
+  t.true(runs > 500)
 })
