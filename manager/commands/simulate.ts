@@ -393,7 +393,7 @@ function servicePids (folder: string): number[] {
 async function killMachine (folder: string, target: string): Promise<{ pid: number, services: number[], argv: string[], namespace?: string }> {
   const record = readAgentRecord(machineFiles(folder).pid)
   if (record === undefined || !isAgentAlive(record)) {
-    throw new SimulationCheckError(`no running agent in ${folder} (pid file: ${record === undefined ? 'none' : JSON.stringify(record)})`)
+    throw new SimulationCheckError(`no running agent in ${folder} (pid file: ${record === undefined ? 'none' : JSON.stringify(record)}; folder: ${safeReaddir(folder).join(' ')})`)
   }
   const argv = readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').split('\0').filter(a => a !== '')
   const paramsAt = argv.lastIndexOf('--params')
