@@ -55,7 +55,7 @@ async function onMessage (message: ParentToAgent): Promise<void> {
         const factory = amqpHubMeshFactory({ url: message.amqp.url, domain: message.amqp.domain, log: line => { log.warn(line) } })
         meshFactory = async (model, parameters, listener) => (hub = await factory(model, parameters, listener))
       } else {
-        meshFactory = libp2pMeshFactory({ stateDir, listen: message.listen, log: (level, line) => { if (level === 'warn' || level === 'error') log.warn(line) } })
+        meshFactory = libp2pMeshFactory({ stateDir, listen: message.listen, allow: message.allow, log: (level, line) => { if (level === 'warn' || level === 'error') log.warn(line) } })
       }
       agent = createAgent({
         stateDir,

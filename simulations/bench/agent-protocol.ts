@@ -12,7 +12,9 @@ export type ParentToAgent =
     /** amqp hub: broker URL and the run's domain (exchange prefix). */
     amqp?: { url: string, domain: string },
     /** mesh: multiaddrs to listen on; default loopback, any port. */
-    listen?: string[] }
+    listen?: string[],
+    /** mesh: CIDR multiaddrs exempt from libp2p's inbound rate limit; default loopback. */
+    allow?: string[] }
   | { kind: 'changeState', instancePath: string, state: InstanceStatus }
   | { kind: 'traffic' }
   | { kind: 'stop' }

@@ -98,7 +98,9 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
         const listen = options.netns === undefined
           ? undefined
           : inNetns ? [`/ip4/${options.netns.nsAddress}/tcp/0`] : ['/ip4/127.0.0.1/tcp/0', `/ip4/${options.netns.hostAddress}/tcp/0`]
-        agent.send({ kind: 'model', model, parameters, transport: options.transport, amqp: options.amqp, listen })
+        // Agents reach each other over the namespace's link too: exempt it from the inbound rate limit, like loopback.
+        const allow = options.netns === undefined ? undefined : ['/ip4/127.0.0.0/ipcidr/8', `/ip4/${options.netns.hostAddress}/ipcidr/30`]
+        agent.send({ kind: 'model', model, parameters, transport: options.transport, amqp: options.amqp, listen, allow })
         const { addresses } = await agent.waitFor('ready', () => true, AGENT_START_TIMEOUT_MS)
         ready.push({ index, addresses })
       }))

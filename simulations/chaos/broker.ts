@@ -1,5 +1,5 @@
 // A private RabbitMQ node for the chaos runs, so that "restart the broker" restarts a broker of our own and never
-// the shared one on 5672 that other tests and benchmarks use. It listens on loopback only, on free ports,
+// the shared one on 5672 that other tests and benchmarks use. It listens on loopback (by default), on free ports,
 // with its data in a temporary folder, no plug-ins, and runs as the `rabbitmq` user like the packaged one.
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -25,6 +25,11 @@ export interface PrivateBrokerComponents {
   directory: string
   /** Node name prefix; a unique suffix is added. Default `meshconf-chaos`. */
   name?: string
+  /**
+   * Address to listen on. Default 127.0.0.1. `0.0.0.0` lets agents in network namespaces reach it through their
+   * bridge (they connect to the bridge's host side; nothing outside the host connects).
+   */
+  listenAddress?: string
 }
 
 export interface PrivateBroker {
@@ -66,7 +71,7 @@ export async function createPrivateBroker (components: PrivateBrokerComponents):
   const env = {
     ...process.env,
     RABBITMQ_NODENAME: nodeName,
-    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+    RABBITMQ_NODE_IP_ADDRESS: components.listenAddress ?? '127.0.0.1',
     RABBITMQ_NODE_PORT: String(port),
     RABBITMQ_DIST_PORT: String(distributionPort),
     RABBITMQ_MNESIA_BASE: join(directory, 'mnesia'),

@@ -1,0 +1,412 @@
+// `npm run chaos`: randomized fault trials on the LAMP application (two Tomcats), deployed by a real DM (its own
+// process) on a private RabbitMQ node, one agent process per machine (network namespaces when root). Each trial
+// injects one fault — kill an agent (-9, with its services), kill the DM (-9), restart the broker, cut a machine's
+// links, restart an agent — waits for the detection bound, then checks the invariant (invariant.ts) on what the live
+// agents hold, repairs the fault and checks again once the application has recovered.
+// Usage: node dist/simulations/chaos/chaos.js [--trials N] [--seed S] [--json]
+import '../../agent/polyfill.js'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs, promisify } from 'node:util'
+import { INSTANCES_FOLDER } from '../../agent/constants.js'
+import { createDmClient, type DmClient, type InstanceNode } from '../../manager/client.js'
+import { DATA_MACHINE_ID, MACHINES_FOLDER } from '../../manager/constants.js'
+import { defaultLampTemplate } from '../../manager/commands/simulate.js'
+import { flattenInstances } from '../../manager/commands/output.js'
+import { machineFolder } from '../../manager/targets/local.js'
+import { isAgentAlive, machineFiles, readAgentRecord, spawnAgent, stopAgent } from '../../manager/targets/process.js'
+import { createPrivateBroker, type PrivateBroker } from './broker.js'
+import { checkInvariant, type Violation } from './invariant.js'
+import { readAgentState, snapshotFromAgents } from './snapshot.js'
+import {
+  CONSISTENCY_DEADLINE_MS, DEFAULT_TRIALS, DETECTION_BOUND_MS, DM_START_TIMEOUT_MS, POLL_INTERVAL_MS, RECOVERY_TIMEOUT_MS
+} from './constants.js'
+
+const run = promisify(execFile)
+const here = dirname(fileURLToPath(import.meta.url))
+
+const APACHE = '/Apache VM/Apache'
+const FAULTS = ['kill-agent', 'kill-dm', 'restart-broker', 'cut-links', 'restart-agent'] as const
+export type FaultKind = typeof FAULTS[number]
+
+/** Bad command-line input. */
+export class ChaosUsageError extends Error {
+  constructor (detail: string) {
+    super(`${detail}\nusage: npm run chaos -- [--trials N] [--seed S] [--json]`)
+    this.name = 'ChaosUsageError'
+  }
+}
+
+/** The application did not reach the awaited state in time (setup or recovery). */
+export class ChaosTimeoutError extends Error {
+  constructor (what: string, detail: string) {
+    super(`${what}: not reached in time (${detail})`)
+    this.name = 'ChaosTimeoutError'
+  }
+}
+
+export interface TrialResult {
+  trial: number
+  fault: FaultKind
+  /** The machine hit, for faults on one machine. */
+  machine?: string
+  passed: boolean
+  /** What happened, with ms since the fault; the violations when the invariant did not hold. */
+  trace: string[]
+}
+
+export interface ChaosReport { seed: number, target: string, trials: TrialResult[], passed: number, failed: number }
+
+/** A small deterministic generator (mulberry32), so a failing run can be replayed with its seed. */
+function random (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise<void>(resolve => server.close(() => { resolve() }))
+  return port
+}
+
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+/** The DM as a child process (dm-process.js) that can be killed -9 and started again on the same data and port. */
+class DmProcess {
+  private child: ChildProcess | undefined
+  client: DmClient | undefined
+  private stderr = ''
+  constructor (private readonly options: Record<string, unknown>) {}
+
+  async start (): Promise<DmClient> {
+    const child = this.child = spawn(process.execPath, [join(here, 'dm-process.js'), JSON.stringify(this.options)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    child.stderr?.on('data', (chunk: Buffer) => { this.stderr = (this.stderr + chunk.toString()).slice(-4000) })
+    const line = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new ChaosTimeoutError('the DM listening', this.stderr.trim())) }, DM_START_TIMEOUT_MS)
+      let out = ''
+      child.stdout?.on('data', (chunk: Buffer) => {
+        out += chunk.toString()
+        if (out.includes('\n')) { clearTimeout(timer); resolve(out.split('\n')[0]) }
+      })
+      child.once('exit', code => { clearTimeout(timer); reject(new ChaosTimeoutError('the DM listening', `it exited with ${code}: ${this.stderr.trim()}`)) })
+    })
+    const { url, token } = JSON.parse(line) as { url: string, token: string }
+    this.client = createDmClient({ url, token })
+    return this.client
+  }
+
+  async kill (): Promise<void> {
+    const child = this.child
+    if (child === undefined || child.exitCode !== null) return
+    const exited = new Promise(resolve => child.once('exit', resolve))
+    child.kill('SIGKILL')
+    await exited
+    this.client = undefined
+  }
+
+  async stop (): Promise<void> {
+    const child = this.child
+    if (child === undefined || child.exitCode !== null) return
+    const exited = new Promise(resolve => child.once('exit', resolve))
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+    await exited
+    clearTimeout(timer)
+    this.client = undefined
+  }
+}
+
+interface Machine { name: string, folder: string }
+
+/** Pids of the services (run/*.pid) a machine's recipes started. */
+function servicePids (folder: string): number[] {
+  const instances = join(machineFiles(folder).state, INSTANCES_FOLDER)
+  const pids: number[] = []
+  for (const instance of existsSync(instances) ? readdirSync(instances) : []) {
+    const runDir = join(instances, instance, 'run')
+    for (const file of existsSync(runDir) ? readdirSync(runDir).filter(f => f.endsWith('.pid')) : []) {
+      const pid = Number(readFileSync(join(runDir, file), 'utf8').trim())
+      if (Number.isInteger(pid) && pid > 0) pids.push(pid)
+    }
+  }
+  return pids
+}
+
+/** The network namespace of a machine's agent, or undefined on the local target. */
+async function namespaceOf (pid: number): Promise<string | undefined> {
+  const { stdout } = await run('ip', ['netns', 'identify', String(pid)]).catch(() => ({ stdout: '' }))
+  return stdout.trim() === '' ? undefined : stdout.trim()
+}
+
+/** Every interface of a namespace but loopback: cutting them cuts the machine off from everyone. */
+async function namespaceLinks (namespace: string): Promise<string[]> {
+  const { stdout } = await run('ip', ['-n', namespace, '-o', 'link', 'show'])
+  return stdout.split('\n').map(l => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1]).filter((n): n is string => n !== undefined && n !== 'lo')
+}
+
+async function setLinks (namespace: string, state: 'up' | 'down'): Promise<void> {
+  for (const link of await namespaceLinks(namespace)) await run('ip', ['-n', namespace, 'link', 'set', link, state])
+}
+
+export interface ChaosOptions {
+  trials: number
+  seed: number
+  log: (line: string) => void
+}
+
+export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
+  const root = process.getuid?.() === 0
+  const target = root ? 'netns' : 'local'
+  const faults = FAULTS.filter(f => root || f !== 'cut-links')
+  const next = random(options.seed)
+  const dataDirectory = await mkdtemp(join(tmpdir(), 'meshconf-chaos-'))
+  const application = `lamp-chaos-${randomBytes(3).toString('hex')}`
+  const machinesDirectory = join(dataDirectory, MACHINES_FOLDER, target)
+  let broker: PrivateBroker | undefined
+  let dm: DmProcess | undefined
+  const trials: TrialResult[] = []
+  /** Machines cut off right now (excluded from the live set). */
+  const cut = new Set<string>()
+  let machines: Machine[] = []
+
+  const client = (): DmClient => {
+    if (dm?.client === undefined) throw new Error('the DM is not running')
+    return dm.client
+  }
+  const agentAlive = (m: Machine): boolean => {
+    const record = readAgentRecord(machineFiles(m.folder).pid)
+    return record !== undefined && isAgentAlive(record)
+  }
+  const liveStateDirs = (): string[] => machines.filter(m => agentAlive(m) && !cut.has(m.name)).map(m => machineFiles(m.folder).state)
+  const violations = (): Violation[] => checkInvariant(snapshotFromAgents(liveStateDirs(), APACHE))
+  /** Every instance of every machine DEPLOYED_STARTED in its agent's own state. */
+  const notStarted = (): string[] => machines.flatMap(m => {
+    const state = readAgentState(machineFiles(m.folder).state)
+    if (state === undefined || !agentAlive(m)) return [`${m.name}: no running agent with a state`]
+    const pending: string[] = []
+    const visit = (i: typeof state.model.instance): void => {
+      if (i.status !== 'DEPLOYED_STARTED') pending.push(`${i.path} ${i.status ?? 'NOT_DEPLOYED'}`)
+      i.children.forEach(visit)
+    }
+    visit(state.model.instance)
+    return pending
+  })
+  const waitFor = async (what: string, timeoutMs: number, check: () => string[]): Promise<void> => {
+    const deadline = Date.now() + timeoutMs
+    let last: string[] = []
+    while (Date.now() < deadline) {
+      last = check()
+      if (last.length === 0) return
+      await sleep(POLL_INTERVAL_MS)
+    }
+    throw new ChaosTimeoutError(what, last.join('; '))
+  }
+
+  try {
+    broker = await createPrivateBroker({ directory: join(dataDirectory, 'broker'), listenAddress: root ? '0.0.0.0' : '127.0.0.1' })
+    options.log(`starting a private RabbitMQ node on port ${broker.port}`)
+    await broker.start()
+    dm = new DmProcess({
+      dataDirectory, port: await freePort(), amqpUrl: broker.url, amqpDomain: application, target,
+      // A subnet of its own, so that a concurrent `meshconf simulate --target netns` never shares the bridge.
+      netnsSubnet: `10.214.${process.pid % 250}`, machineSilenceMs: 10_000
+    })
+    await dm.start()
+    const loaded = await client().loadTemplateFromPath(defaultLampTemplate())
+    await client().createApplication({ name: application, template: { name: loaded.name, version: loaded.version } })
+    await client().replicateInstance(application, '/Tomcat VM 1', 'Tomcat VM 2')
+    await client().runAction(application, { action: 'deploy-and-start-all' })
+    options.log(`deploying ${application} on the ${target} target`)
+    const deadline = Date.now() + RECOVERY_TIMEOUT_MS
+    let nodes: InstanceNode[] = []
+    for (;;) {
+      nodes = await client().getInstances(application)
+      const pending = flattenInstances(nodes).filter(n => n.status !== 'DEPLOYED_STARTED')
+      if (pending.length === 0) break
+      if (Date.now() > deadline) throw new ChaosTimeoutError('LAMP deployed and started', pending.map(n => `${n.path} ${n.status}`).join(', '))
+      await sleep(POLL_INTERVAL_MS)
+    }
+    machines = nodes.map(n => ({ name: n.path, folder: machineFolder(machinesDirectory, n.data?.[DATA_MACHINE_ID] ?? '') }))
+    await waitFor('the LAMP application consistent', RECOVERY_TIMEOUT_MS, () => violations().map(v => v.message))
+    options.log(`deployed: ${machines.map(m => m.name).join(', ')}; ${options.trials} trials, seed ${options.seed}`)
+
+    for (let trial = 1; trial <= options.trials; trial++) {
+      const fault = faults[Math.floor(next() * faults.length)]
+      const machine = machines[Math.floor(next() * machines.length)]
+      const t0 = Date.now()
+      const trace: string[] = []
+      const note = (line: string): void => { trace.push(`+${Date.now() - t0} ms ${line}`) }
+      let passed = true
+      /** Checks the invariant until it holds or the consistency deadline passes; records the outcome. */
+      const check = async (when: string): Promise<void> => {
+        const until = Date.now() + CONSISTENCY_DEADLINE_MS
+        let found = violations()
+        while (found.length > 0 && Date.now() < until) {
+          await sleep(POLL_INTERVAL_MS)
+          found = violations()
+        }
+        if (found.length === 0) {
+          note(`invariant holds ${when}`)
+        } else {
+          passed = false
+          note(`invariant BROKEN ${when}:`)
+          for (const v of found) trace.push(`    ${v.rule}: ${v.message}`)
+        }
+      }
+      try {
+        const record = readAgentRecord(machineFiles(machine.folder).pid)
+        switch (fault) {
+          case 'kill-agent':
+          case 'restart-agent': {
+            if (record === undefined || !isAgentAlive(record)) throw new Error(`${machine.name} has no running agent`)
+            const argv = readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').split('\0').filter(a => a !== '')
+            const command = argv.slice(0, Math.max(0, argv.lastIndexOf('--params')))
+            const namespace = await namespaceOf(record.pid)
+            if (fault === 'kill-agent') {
+              // A machine crash: the agent, its running recipes (its process group) and its services, all at once.
+              for (const pid of [-record.pid, record.pid, ...servicePids(machine.folder)]) {
+                try { process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
+              }
+              note(`killed -9 the agent of ${machine.name} (pid ${record.pid}) and its services`)
+              await sleep(DETECTION_BOUND_MS)
+              await check('with the machine down')
+            } else {
+              await stopAgent(record)
+              note(`stopped the agent of ${machine.name} (SIGTERM; its services keep running)`)
+            }
+            const files = machineFiles(machine.folder)
+            const restarted = await spawnAgent(namespace !== undefined ? ['ip', 'netns', 'exec', namespace, ...command] : command, files.params, files)
+            note(`started the agent of ${machine.name} again (pid ${restarted.pid})`)
+            break
+          }
+          case 'kill-dm':
+            await dm.kill()
+            note('killed -9 the DM')
+            await sleep(DETECTION_BOUND_MS)
+            await check('without the DM')
+            await dm.start()
+            note('started the DM again')
+            break
+          case 'restart-broker':
+            await broker.restart()
+            note('restarted the RabbitMQ node')
+            break
+          case 'cut-links': {
+            const namespace = record === undefined ? undefined : await namespaceOf(record.pid)
+            if (namespace === undefined) throw new Error(`${machine.name}'s agent is not in a network namespace`)
+            await setLinks(namespace, 'down')
+            cut.add(machine.name)
+            note(`cut ${machine.name} off (links of ${namespace} down)`)
+            await sleep(DETECTION_BOUND_MS)
+            await check('with the machine cut off')
+            await setLinks(namespace, 'up')
+            cut.delete(machine.name)
+            note(`healed ${machine.name}'s links`)
+            break
+          }
+        }
+        await waitFor('every instance started again', RECOVERY_TIMEOUT_MS, notStarted)
+        note('every instance DEPLOYED_STARTED again')
+        await check('after recovery')
+      } catch (err) {
+        passed = false
+        note(`trial aborted: ${(err as Error).message}`)
+      }
+      trials.push({ trial, fault, ...(fault === 'kill-dm' || fault === 'restart-broker' ? {} : { machine: machine.name }), passed, trace })
+      options.log(`trial ${trial}/${options.trials} ${fault}${fault === 'kill-dm' || fault === 'restart-broker' ? '' : ` ${machine.name}`}: ${passed ? 'passed' : 'FAILED'} (${Date.now() - t0} ms)`)
+    }
+  } finally {
+    for (const name of cut) {
+      const m = machines.find(x => x.name === name)
+      const record = m === undefined ? undefined : readAgentRecord(machineFiles(m.folder).pid)
+      const namespace = record === undefined ? undefined : await namespaceOf(record.pid)
+      if (namespace !== undefined) await setLinks(namespace, 'up').catch(() => {})
+    }
+    // Undeploy through the DM (it terminates machines: agents, services, namespaces); whatever remains is killed.
+    try {
+      if (dm !== undefined && dm.client === undefined) await dm.start()
+      await client().runAction(application, { action: 'undeploy-all' })
+      const until = Date.now() + RECOVERY_TIMEOUT_MS
+      while (Date.now() < until) {
+        const nodes = await client().getInstances(application)
+        if (nodes.every(n => n.status === 'NOT_DEPLOYED')) break
+        await sleep(POLL_INTERVAL_MS)
+      }
+      await client().deleteApplication(application)
+    } catch (err) {
+      options.log(`cleanup through the DM failed: ${(err as Error).message}; killing what is left`)
+    }
+    await dm?.stop().catch(() => {})
+    for (const m of machines) {
+      const record = readAgentRecord(machineFiles(m.folder).pid)
+      if (record !== undefined) await stopAgent(record).catch(() => {})
+      for (const pid of existsSync(m.folder) ? servicePids(m.folder) : []) {
+        try { process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
+      }
+    }
+    await broker?.stop().catch(() => {})
+    await rm(dataDirectory, { recursive: true, force: true })
+  }
+  const passedCount = trials.filter(t => t.passed).length
+  return { seed: options.seed, target, trials, passed: passedCount, failed: trials.length - passedCount }
+}
+
+export function parseChaosArgs (argv: string[]): { trials: number, seed: number, json: boolean } {
+  let values: { trials?: string, seed?: string, json?: boolean }
+  try {
+    values = parseArgs({ args: argv, options: { trials: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' } }, strict: true }).values
+  } catch (err) {
+    throw new ChaosUsageError((err as Error).message)
+  }
+  const trials = values.trials === undefined ? DEFAULT_TRIALS : Number(values.trials)
+  if (!Number.isInteger(trials) || trials < 1) throw new ChaosUsageError(`--trials ${values.trials}: expected a whole number >= 1`)
+  const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed)
+  if (!Number.isInteger(seed)) throw new ChaosUsageError(`--seed ${values.seed}: expected a whole number`)
+  return { trials, seed, json: values.json === true }
+}
+
+/** Trials passed and failed, then the trace of every failed trial. */
+export function formatChaosReport (report: ChaosReport): string {
+  const lines = [`chaos on LAMP (${report.target} target, seed ${report.seed}): ${report.passed}/${report.trials.length} trials passed, ${report.failed} failed`]
+  for (const t of report.trials) lines.push(`  trial ${t.trial}: ${t.fault}${t.machine !== undefined ? ` ${t.machine}` : ''} ${t.passed ? 'passed' : 'FAILED'}`)
+  for (const t of report.trials.filter(t => !t.passed)) {
+    lines.push('', `trace of trial ${t.trial} (${t.fault}${t.machine !== undefined ? ` ${t.machine}` : ''}):`, ...t.trace.map(l => `  ${l}`))
+  }
+  return lines.join('\n')
+}
+
+async function main (): Promise<number> {
+  let args: { trials: number, seed: number, json: boolean }
+  try {
+    args = parseChaosArgs(process.argv.slice(2))
+  } catch (err) {
+    console.error((err as Error).message)
+    return 2
+  }
+  try {
+    const report = await runChaos({ trials: args.trials, seed: args.seed, log: line => { process.stderr.write(`[chaos] ${line}\n`) } })
+    process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatChaosReport(report)}\n`)
+    return report.failed === 0 && report.trials.length === args.trials ? 0 : 1
+  } catch (err) {
+    console.error(`chaos failed before its trials could run: ${(err as Error).stack ?? String(err)}`)
+    return 1
+  }
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  process.exitCode = await main()
+}
