@@ -37,6 +37,8 @@ export interface InstanceNode {
   component: string
   status: InstanceStatus
   data: Record<string, string>
+  /** Exported values set on this instance (instances file, DM-generated random ports); the DM always sends them. */
+  overriddenExports?: Record<string, string>
   children: InstanceNode[]
 }
 
@@ -53,13 +55,6 @@ export interface NewInstance {
   name: string
   component: string
   overriddenExports?: Record<string, string>
-}
-
-export interface TargetSummary {
-  id: string
-  handler: string
-  name?: string
-  properties: Record<string, string>
 }
 
 /** `{ type: "instance", application, path, status, at }` */
@@ -164,7 +159,6 @@ export interface DmClient {
   deleteInstance: (app: string, path: string) => Promise<void>
   changeInstanceState: (app: string, path: string, state: RequestableStatus) => Promise<void>
   runAction: (app: string, action: { action: ApplicationAction, path?: string, component?: string }) => Promise<void>
-  listTargets: () => Promise<TargetSummary[]>
   /** Opens the events WebSocket; resolves once it is open, so no event after that moment is missed. */
   openEvents: (options?: { application?: string }) => Promise<DmEventStream>
 }
@@ -250,7 +244,6 @@ export function createDmClient (components: DmClientComponents): DmClient {
     deleteInstance: async (app, path) => { await request('DELETE', `${appPath(app)}/instances`, { query: { path } }) },
     changeInstanceState: async (app, path, state) => { await request('POST', `${appPath(app)}/instances/state`, { body: { path, state } }) },
     runAction: async (app, action) => { await request('POST', `${appPath(app)}/actions`, { body: action }) },
-    listTargets: async () => await request('GET', '/api/targets'),
     openEvents: async (options = {}) => await openEventStream(base, token, options.application)
   }
 }

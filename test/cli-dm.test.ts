@@ -37,8 +37,8 @@ async function startDm (t: { teardown: (fn: () => Promise<void> | void) => void 
   return { dir, dm, url, token, home, env, cli, template: writeShopTemplate(join(dir.path, 'shop')) }
 }
 
-test('app load uploads the folder and creates the application; app list --json is one document', async t => {
-  const { cli, template } = await startDm(t)
+test('app load uploads the folder and creates the application; app list --json is one document; templates', async t => {
+  const { cli, template, dir } = await startDm(t)
   const load = await cli('app', 'load', template, '--name', 'shop-a')
   t.is(load.exitCode, 0, load.stderr)
   t.regex(load.stdout, /^loaded template Shop 1\.0/m)
@@ -56,6 +56,17 @@ test('app load uploads the folder and creates the application; app list --json i
   const deleted = await cli('app', 'delete', 'shop-a')
   t.is(deleted.exitCode, 0, deleted.stderr)
   t.deepEqual(JSON.parse((await cli('app', 'list', '--json')).stdout), [])
+
+  // the template stays until deleted with an application that used it; the DM can also read a folder itself
+  t.regex((await cli('app', 'templates')).stdout, /^Shop +1\.0 +a database and its clients$/m)
+  const local = await cli('app', 'load', template, '--name', 'shop-local', '--on-dm-host')
+  t.is(local.exitCode, 1, 'the same template version cannot be loaded twice')
+  const other = writeShopTemplate(join(dir.path, 'shop-2'), { version: '2.0' })
+  t.is((await cli('app', 'load', other, '--name', 'shop-local', '--on-dm-host')).exitCode, 0)
+  const withTemplate = await cli('app', 'delete', 'shop-local', '--with-template')
+  t.is(withTemplate.exitCode, 0, withTemplate.stderr)
+  t.regex(withTemplate.stdout, /^deleted template Shop 2\.0$/m)
+  t.deepEqual(JSON.parse((await cli('app', 'templates', '--json')).stdout).map((x: { version: string }) => x.version), ['1.0'])
 })
 
 test('a template with model errors is refused: each one printed as file:line: LEVEL CODE: message, exit 1', async t => {

@@ -1,7 +1,7 @@
 // `meshconf app load|list|delete`: templates and applications. A template folder is zipped in memory and
 // uploaded, so loading works against a remote DM too.
 import { readdir, readFile, stat } from 'node:fs/promises'
-import { basename, join, relative, sep } from 'node:path'
+import { basename, join, relative, resolve, sep } from 'node:path'
 import { crc32, deflateRawSync } from 'node:zlib'
 import type { Command } from 'commander'
 import { DmRequestError, MAX_TEMPLATE_ZIP_BYTES, type DmClient, type TemplateLoadResult } from '../client.js'
@@ -135,12 +135,14 @@ async function readTemplateSource (source: string): Promise<Buffer> {
   return zip
 }
 
-/** Uploads a template; prints its model errors like a compiler (stderr) whether it is accepted or not. */
-async function loadTemplate (client: DmClient, source: string): Promise<TemplateLoadResult> {
-  const zip = await readTemplateSource(source)
-  const root = (await stat(source)).isDirectory() ? source : basename(source)
+/**
+ * Loads a template: uploaded as a ZIP, or read by the DM from its own disk (`onDmHost`: the DM runs on this
+ * machine). Prints its model errors like a compiler (stderr) whether it is accepted or not.
+ */
+async function loadTemplate (client: DmClient, source: string, onDmHost: boolean): Promise<TemplateLoadResult> {
+  const root = onDmHost || (await stat(source).catch(() => undefined))?.isDirectory() === true ? source : basename(source)
   try {
-    const result = await client.loadTemplateZip(zip)
+    const result = onDmHost ? await client.loadTemplateFromPath(resolve(source)) : await client.loadTemplateZip(await readTemplateSource(source))
     for (const e of result.errors ?? []) process.stderr.write(formatModelError(e, root) + '\n')
     return result
   } catch (err) {
@@ -152,9 +154,9 @@ async function loadTemplate (client: DmClient, source: string): Promise<Template
   }
 }
 
-async function appLoad (source: string, options: DmOptions & { name?: string, description?: string, json?: boolean }): Promise<void> {
+async function appLoad (source: string, options: DmOptions & { name?: string, description?: string, onDmHost?: boolean, json?: boolean }): Promise<void> {
   const client = connect(options)
-  const template = await loadTemplate(client, source)
+  const template = await loadTemplate(client, source, options.onDmHost === true)
   const warnings = (template.errors ?? []).length
   const application = await client.createApplication({
     name: options.name ?? template.name,
@@ -169,6 +171,12 @@ async function appLoad (source: string, options: DmOptions & { name?: string, de
   console.log(`created application ${application.name}: deploy it with \`meshconf start ${JSON.stringify(application.name)} --all\``)
 }
 
+/** Prints rows under a header, in columns. */
+function printTable (header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)))
+  for (const row of [header, ...rows]) console.log(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd())
+}
+
 async function appList (options: DmOptions & { json?: boolean }): Promise<void> {
   const apps = await connect(options).listApplications()
   if (options.json === true) {
@@ -179,24 +187,42 @@ async function appList (options: DmOptions & { json?: boolean }): Promise<void> 
     console.log('no application: load one with `meshconf app load <folder|zip>`')
     return
   }
-  const rows = apps.map(a => [a.name, `${a.template.name} ${a.template.version}`, a.createdAt ?? '', a.description ?? ''])
-  const header = ['NAME', 'TEMPLATE', 'CREATED', 'DESCRIPTION']
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)))
-  for (const row of [header, ...rows]) console.log(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd())
+  printTable(['NAME', 'TEMPLATE', 'CREATED', 'DESCRIPTION'],
+    apps.map(a => [a.name, `${a.template.name} ${a.template.version}`, a.createdAt ?? '', a.description ?? '']))
 }
 
-async function appDelete (name: string, options: DmOptions): Promise<void> {
-  await connect(options).deleteApplication(name)
+async function appTemplates (options: DmOptions & { json?: boolean }): Promise<void> {
+  const templates = await connect(options).listTemplates()
+  if (options.json === true) {
+    printJson(templates)
+    return
+  }
+  if (templates.length === 0) {
+    console.log('no template: load one with `meshconf app load <folder|zip>`')
+    return
+  }
+  printTable(['NAME', 'VERSION', 'DESCRIPTION'], templates.map(t => [t.name, t.version, t.description ?? '']))
+}
+
+async function appDelete (name: string, options: DmOptions & { withTemplate?: boolean }): Promise<void> {
+  const client = connect(options)
+  const template = options.withTemplate === true ? (await client.getApplication(name)).template : undefined
+  await client.deleteApplication(name)
   console.log(`deleted application ${name}`)
+  if (template !== undefined) {
+    await client.deleteTemplate(template)
+    console.log(`deleted template ${template.name} ${template.version}`)
+  }
 }
 
 export const registerAppCommands: CommandRegistration = (program: Command) => {
-  const app = program.command('app').description('load, list and delete applications')
+  const app = program.command('app').description('load, list and delete applications and their templates')
   withDmOptions(app.command('load')
     .description('upload a template (folder or ZIP) and create an application from it')
     .argument('<folder|zip>', 'template folder (holding descriptor/application.properties) or ZIP of it')
     .option('--name <name>', 'application name (default: the template\'s name)')
     .option('--description <text>', 'application description')
+    .option('--on-dm-host', 'let the DM read the folder or ZIP from its own disk instead of uploading it (the DM runs here)')
     .option('--json', 'print the template and the application as one JSON document'))
     .action(appLoad)
   withDmOptions(app.command('list')
@@ -205,6 +231,11 @@ export const registerAppCommands: CommandRegistration = (program: Command) => {
     .action(appList)
   withDmOptions(app.command('delete')
     .description('delete an application (its machines are terminated first)')
-    .argument('<app>', 'application name'))
+    .argument('<app>', 'application name')
+    .option('--with-template', 'then delete its template too (refused while other applications use it)'))
     .action(appDelete)
+  withDmOptions(app.command('templates')
+    .description('list the loaded templates')
+    .option('--json', 'print one JSON document'))
+    .action(appTemplates)
 }
