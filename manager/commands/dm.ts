@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { InvalidArgumentError, type Command } from 'commander'
+import { InvalidArgumentError, Option, type Command } from 'commander'
 import { loadOrCreateToken } from '../auth.js'
 import type { CommandRegistration } from '../cli.js'
 import { configFilePath } from '../config.js'
@@ -130,12 +130,10 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .option('--data-dir <folder>', 'database, token, signing key and local machines (default ~/.meshconf/dm)')
     .option('--amqp <url>', 'talk to agents through RabbitMQ, e.g. amqp://guest:guest@127.0.0.1:5672 (default: the embedded endpoint)')
     .option('--agents-port <port>', `port of the embedded agents' endpoint (default ${DEFAULT_EMBEDDED_PORT})`, port)
-    .option('--target <handler>', 'default target: local (agent processes), netns (network namespaces, needs root) or in-process', 'local')
+    .addOption(new Option('--target <handler>', 'default target: local (agent processes), netns (network namespaces, needs root) or in-process')
+      .choices(['local', 'netns', 'in-process']).default('local'))
     .option('--machine-silence <seconds>', `silence before a machine goes to PROBLEM (default ${DEFAULT_MACHINE_SILENCE_MS / 1000})`, seconds)
     .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, target: string, machineSilence?: number }) => {
-      if (!['local', 'netns', 'in-process'].includes(opts.target)) {
-        throw new InvalidArgumentError(`unknown target ${JSON.stringify(opts.target)}: use local, netns or in-process`)
-      }
       const service = await startDmService({
         dataDirectory: opts.dataDir, port: opts.port, host: opts.host, amqpUrl: opts.amqp, agentsPort: opts.agentsPort,
         target: opts.target, machineSilenceMs: opts.machineSilence !== undefined ? opts.machineSilence * 1000 : undefined

@@ -1,0 +1,66 @@
+// `meshconf dm start` through the real CLI entry: prints the URL, the token only at first start, writes
+// ~/.meshconf/config.json (HOME is a temp folder here), serves the REST API with that token, stops on SIGTERM.
+import test from 'ava'
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { freePort, tempDir } from './dm-helpers.js'
+
+const ENTRY = join(process.cwd(), 'test', 'dm-cli-entry.ts')
+
+async function runDm (home: string, args: string[]): Promise<{ lines: string[], stop: () => Promise<number | null>, exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], {
+    cwd: process.cwd(), env: { ...process.env, HOME: home }, stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const lines: string[] = []
+  const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
+  createInterface({ input: child.stdout }).on('line', line => lines.push(line))
+  let stderr = ''
+  child.stderr.on('data', chunk => { stderr += String(chunk) })
+  const deadline = Date.now() + 60_000
+  while (!lines.some(l => l.includes('listening on')) && child.exitCode === null && Date.now() < deadline) await new Promise(r => setTimeout(r, 50))
+  await new Promise(r => setTimeout(r, 200)) // the token line follows the URL line
+  if (!lines.some(l => l.includes('listening on'))) throw new Error(`the DM did not start: ${stderr}`)
+  return { lines, exited, stop: async () => { child.kill('SIGTERM'); return await exited } }
+}
+
+test('meshconf dm start prints the token once, writes the config file, and answers with that token', async t => {
+  t.timeout(180_000)
+  const dir = tempDir('dm-cli')
+  t.teardown(() => dir.remove())
+  const dataDir = join(dir.path, 'data')
+  const args = ['dm', 'start', '--port', String(await freePort()), '--agents-port', String(await freePort()), '--data-dir', dataDir]
+  const first = await runDm(dir.path, args)
+  const url = first.lines.find(l => l.includes('listening on'))?.match(/listening on (\S+)/)?.[1]
+  t.truthy(url)
+  const tokenLine = first.lines.find(l => l.startsWith('token'))
+  t.truthy(tokenLine)
+  const token = readFileSync(join(dataDir, 'token'), 'utf8').trim()
+  t.true(tokenLine?.endsWith(token))
+  t.deepEqual(JSON.parse(readFileSync(join(dir.path, '.meshconf', 'config.json'), 'utf8')), { dm: url, token })
+  t.is((await fetch(`${url}/api/applications`)).status, 401)
+  const answer = await fetch(`${url}/api/applications`, { headers: { authorization: `Bearer ${token}` } })
+  t.is(answer.status, 200)
+  t.deepEqual(await answer.json(), [])
+  t.is(await first.stop(), 0)
+
+  // second start: same token, not printed again
+  const second = await runDm(dir.path, args)
+  t.false(second.lines.some(l => l.startsWith('token')))
+  t.is((await fetch(`${url}/api/templates`, { headers: { authorization: `Bearer ${token}` } })).status, 200)
+  t.is(await second.stop(), 0)
+})
+
+test('meshconf dm start refuses an unknown target with a usage error', async t => {
+  const dir = tempDir('dm-cli-bad')
+  t.teardown(() => dir.remove())
+  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'dm', 'start', '--target', 'ec2', '--data-dir', join(dir.path, 'd')], {
+    cwd: process.cwd(), env: { ...process.env, HOME: dir.path }, stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let stderr = ''
+  child.stderr.on('data', chunk => { stderr += String(chunk) })
+  const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
+  t.is(code, 2)
+  t.regex(stderr, /'ec2' is invalid\. Allowed choices are local, netns, in-process/)
+})
