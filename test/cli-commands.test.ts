@@ -46,6 +46,10 @@ test('usage errors exit 2 with a clear message (a real process too)', async t =>
     [['status', 'lamp', '--watch', '--until', 'RUNNING'], /"RUNNING" is not an instance state/],
     [['status', 'lamp', '--until', 'DEPLOYED_STARTED'], /--until and --timeout go with --watch/],
     [['start', 'lamp', '/Apache VM', '--wait', '-3'], /not a number of seconds > 0/],
+    [['stop', 'lamp', '--wait', '1e9'], /not a number of seconds > 0 and <= 604800/],
+    [['scale', 'lamp', 'Tomcat', '--to', '0'], /"0" is not a whole number >= 1/],
+    [['app', 'load'], /missing required argument 'folder\|zip'/],
+    [['app'], /Usage: meshconf app/],
     [['instance', 'add', 'lamp', '/Apache VM/PHP'], /required option '--component <name>'/]
   ]
   const dm = `http://127.0.0.1:${await closedPort()}`

@@ -155,10 +155,11 @@ export async function followInstances (options: FollowOptions): Promise<FollowOu
         options.onReached?.(path, status, seconds)
       }
       if (status === 'PROBLEM' && !initial && previous !== 'PROBLEM' && !accept.has('PROBLEM')) {
-        problems.push({ path })
+        const entry: FollowOutcome['problems'][number] = { path }
+        problems.push(entry)
         // The reason is in the instance data: read it before ending.
         client.getInstances(application)
-          .then(tree => { problems[problems.length - 1].problem = findInstance(tree, path)?.data?.['last.problem'] })
+          .then(tree => { entry.problem = findInstance(tree, path)?.data?.['last.problem'] })
           .catch(() => {})
           .finally(() => { finish(false) })
         return

@@ -119,10 +119,15 @@ export function parseMachineCount (value: string): number {
   return Number(value)
 }
 
-/** Parses a duration in seconds (> 0, decimals allowed). */
+/** Longest wait a command accepts, in seconds (a week; timers cannot go much beyond 24 days). */
+const MAX_WAIT_SECONDS = 7 * 24 * 3600
+
+/** Parses a duration in seconds (> 0, decimals allowed, at most a week). */
 export function parseSeconds (value: string): number {
   const n = Number(value)
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`"${value}" is not a number of seconds > 0.`)
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > MAX_WAIT_SECONDS) {
+    throw new InvalidArgumentError(`"${value}" is not a number of seconds > 0 and <= ${MAX_WAIT_SECONDS} (a week).`)
+  }
   return n
 }
 
