@@ -5,6 +5,12 @@
 export const LIVENESS_GRACE_MS = 400
 
 /**
+ * How long an owner heard through the mesh (relayed by other peers) may stay undialled before its exports are
+ * dropped, in ms: a dial's timeout plus a redial (its liveness can only be watched on a direct connection).
+ */
+export const UNCONNECTED_OWNER_GRACE_MS = 6000
+
+/**
  * Interval between two liveness pings of each owner we import from, in ms: finds cut-off owners (no reset).
  * libp2p's own connection monitor is off: it opens a second ping stream when a ping outlasts its interval, which
  * libp2p refuses (one outbound ping stream), and it then aborts the connection of a merely busy peer.
@@ -30,7 +36,7 @@ export const REDIAL_MAX_DELAY_MS = 5000
 /** Dials in flight at once (more on one host time out, libp2p-on-node20 G5). */
 export const MAX_CONCURRENT_DIALS = 8
 /** Timeout of one dial, in ms. */
-export const DIAL_TIMEOUT_MS = 5000
+export const DIAL_TIMEOUT_MS = 4000
 
 /** Default debounce window of import changes before the listener is called, in ms (0: every change, as Roboconf). */
 export const DEFAULT_DEBOUNCE_MS = 0

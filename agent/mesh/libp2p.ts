@@ -118,6 +118,7 @@ class Libp2pTransport implements MeshTransport {
   private dialsInFlight = 0
   private readonly remembered = new Map<string, string[]>()
   private rememberTimer: NodeJS.Timeout | undefined
+  private writes = 0
   /** Owners whose liveness we ping, and those with a ping in flight. */
   private readonly owners = new Set<string>()
   private readonly pinging = new Set<string>()
@@ -280,6 +281,11 @@ class Libp2pTransport implements MeshTransport {
     const known = this.wanted.get(peerId)
     if (known !== undefined) {
       if (addresses.length > 0 && !known.dialling) known.addresses = addresses
+      // Wanted now (an owner we import from is not connected): skip what remains of its backoff.
+      if (known.timer !== undefined && !this.connected.has(peerId)) {
+        clearTimeout(known.timer)
+        known.timer = undefined
+      }
     } else {
       this.wanted.set(peerId, { addresses, attempts: 0, dialling: false })
     }
@@ -353,9 +359,11 @@ class Libp2pTransport implements MeshTransport {
   private async writeRemembered (): Promise<void> {
     const file = join(this.options.stateDir, REMEMBERED_PEERS_FILE)
     const entries: RememberedPeer[] = [...this.remembered].map(([peerId, addresses]) => ({ peerId, addresses }))
+    // A name of its own per write: a timer's write and the final one at stop may overlap.
+    const partial = `${file}.${process.pid}.${++this.writes}.tmp`
     try {
-      await writeFile(`${file}.tmp`, JSON.stringify(entries, null, 2))
-      await rename(`${file}.tmp`, file)
+      await writeFile(partial, JSON.stringify(entries, null, 2))
+      await rename(partial, file)
     } catch (err) {
       this.log('warn', `could not remember mesh peers in ${file}: ${(err as Error).message}`)
     }

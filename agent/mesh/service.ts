@@ -10,7 +10,7 @@ import {
   type Stamp, type WithdrawMessage
 } from '../../protocol/mesh.js'
 import {
-  ANTI_ENTROPY_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS
+  ANTI_ENTROPY_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS
 } from './constants.js'
 
 /** What the service needs from a network: publish/subscribe with authenticated senders, and peer liveness. */
@@ -49,6 +49,8 @@ export interface MeshServiceOptions {
   debounceMs?: number
   /** Grace in ms before a disconnected owner's exports are withdrawn; default LIVENESS_GRACE_MS (400). */
   livenessGraceMs?: number
+  /** Grace in ms for an owner heard through the mesh but not (yet) connected; default UNCONNECTED_OWNER_GRACE_MS (6000). */
+  unconnectedGraceMs?: number
   /** Mean interval in ms between two digests of this owner (anti-entropy); default ANTI_ENTROPY_INTERVAL_MS (5000). */
   antiEntropyIntervalMs?: number
 }
@@ -89,6 +91,8 @@ export interface MeshView {
   held: HeldExportView[]
   suspects: string[]
   rejections: Partial<Record<RejectionReason, number>>
+  /** Mesh messages this agent published (not counting gossip forwarding), and their payload bytes. */
+  sent: { messages: number, bytes: number }
 }
 
 /** A running mesh with its view and counters. */
@@ -129,6 +133,7 @@ export class MeshService implements MeshServiceHandle {
   private readonly now: () => number
   private readonly debounceMs: number
   private readonly graceMs: number
+  private readonly unconnectedGraceMs: number
   private readonly antiEntropyMs: number
   private seq = 0
   private stopped = false
@@ -158,6 +163,7 @@ export class MeshService implements MeshServiceHandle {
   private requestTimer: NodeJS.Timeout | undefined
   private digestTimer: NodeJS.Timeout | undefined
 
+  private readonly sent = { messages: 0, bytes: 0 }
   private readonly rejectionCounts = new Map<RejectionReason, number>()
   private readonly rejectionLoggedAt = new Map<RejectionReason, number>()
 
@@ -168,6 +174,7 @@ export class MeshService implements MeshServiceHandle {
     this.now = components.now ?? Date.now
     this.debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS
     this.graceMs = options.livenessGraceMs ?? LIVENESS_GRACE_MS
+    this.unconnectedGraceMs = options.unconnectedGraceMs ?? UNCONNECTED_OWNER_GRACE_MS
     this.antiEntropyMs = options.antiEntropyIntervalMs ?? ANTI_ENTROPY_INTERVAL_MS
     // Milliseconds since 1970 grow across restarts without a state file, which is all an epoch needs.
     this.epoch = this.now()
@@ -278,7 +285,8 @@ export class MeshService implements MeshServiceHandle {
       announced: [...this.local.values()].map(e => ({ ...e })),
       held,
       suspects: [...this.suspects.keys()],
-      rejections: this.rejections()
+      rejections: this.rejections(),
+      sent: { ...this.sent }
     }
   }
 
@@ -312,7 +320,10 @@ export class MeshService implements MeshServiceHandle {
   }
 
   private send (topic: string, message: MeshMessage): void {
-    this.transport.publish(topic, encodeMeshMessage(message)).catch(err => {
+    const data = encodeMeshMessage(message)
+    this.sent.messages++
+    this.sent.bytes += data.byteLength
+    this.transport.publish(topic, data).catch(err => {
       if (!this.stopped) this.log('warn', `could not publish a ${message.kind} on ${topic}: ${(err as Error).message}`)
     })
   }
@@ -399,7 +410,8 @@ export class MeshService implements MeshServiceHandle {
     byPath.set(m.instancePath, { owner: from, component: m.component, variables: m.variables, stamp: { epoch: m.epoch, seq: m.seq }, receivedAt: this.now() })
     this.changed(m.prefix, m.instancePath)
     this.transport.watchPeer(from, m.addresses)
-    if (!this.transport.isConnected(from)) this.suspect(from)
+    // Heard through the mesh before we could dial it (start, heal): it gets a dial's time, not the short grace.
+    if (!this.transport.isConnected(from)) this.suspect(from, this.unconnectedGraceMs)
   }
 
   private onWithdraw (from: string, m: WithdrawMessage): void {
@@ -480,13 +492,13 @@ export class MeshService implements MeshServiceHandle {
     return false
   }
 
-  /** Withdraws the owner's exports after the grace unless it is connected again by then. */
-  private suspect (peerId: string): void {
+  /** Withdraws the owner's exports after `graceMs` unless it is connected again by then. */
+  private suspect (peerId: string, graceMs = this.graceMs): void {
     if (this.suspects.has(peerId)) return
     const timer = setTimeout(() => {
       this.suspects.delete(peerId)
       if (this.stopped || this.transport.isConnected(peerId)) return
-      this.log('info', `owner ${peerId} unreachable for ${this.graceMs} ms: withdrawing its exports`)
+      this.log('info', `owner ${peerId} unreachable for ${graceMs} ms: withdrawing its exports`)
       for (const [prefix, byPath] of this.held) {
         for (const [path, h] of [...byPath]) {
           if (h.owner !== peerId) continue
@@ -495,7 +507,7 @@ export class MeshService implements MeshServiceHandle {
           this.ownerPrefixStamps.delete(key(peerId, prefix))
         }
       }
-    }, this.graceMs)
+    }, graceMs)
     this.suspects.set(peerId, timer)
   }
 
