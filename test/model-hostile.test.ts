@@ -176,3 +176,14 @@ test('mutated corpus files never crash the parsers', async t => {
   }
   t.true(runs > 500)
 })
+
+test('a file full of errors reports the first ones and how many were left out', async t => {
+  const { parseGraph } = await import('../protocol/model/index.js')
+  const syntax = parseGraph('garbage line\n'.repeat(5000))
+  t.true(syntax.errors.length <= 202)
+  t.true(syntax.errors.some(e => e.code === 'MC_TOO_MANY_ERRORS'))
+  const semantic = parseGraph('VM {\n' + '\tinstaller: "quoted";\n'.repeat(5000) + '}\n')
+  t.true(semantic.errors.length <= 201)
+  t.is(semantic.errors.at(-1)?.code, 'MC_TOO_MANY_ERRORS')
+  t.regex(semantic.errors.at(-1)!.message, /\d+ more/)
+})

@@ -1,5 +1,6 @@
 // Roboconf's error codes (reference Appendix B) with their levels, and meshconf's own messages: each says what is
 // wrong and how to fix it. `detail` names the offending element (a name, a value, a path).
+import { MAX_ERRORS_PER_FILE } from './constants.js'
 import type { ErrorLevel, ModelError } from './types.js'
 
 const WARNINGS = new Set([
@@ -151,6 +152,14 @@ export function modelError (code: string, file: string | undefined, line: number
   if (file !== undefined) error.file = file
   if (line !== undefined && line > 0) error.line = line
   return error
+}
+
+/** Keeps the first MAX_ERRORS_PER_FILE errors of a file and says how many were left out. */
+export function capErrors (errors: ModelError[], file: string): ModelError[] {
+  if (errors.length <= MAX_ERRORS_PER_FILE) return errors
+  const kept = errors.slice(0, MAX_ERRORS_PER_FILE)
+  kept.push(modelError('MC_TOO_MANY_ERRORS', file, undefined, `${errors.length - MAX_ERRORS_PER_FILE} more`))
+  return kept
 }
 
 export function hasSevere (errors: readonly ModelError[]): boolean {

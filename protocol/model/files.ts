@@ -1,6 +1,6 @@
 // Reading a model entry point and the files it imports. Imports resolve from the graph/ or instances/ folder,
 // never from the importing file's folder (reference §2.2); each file is read once, so import cycles are harmless.
-import { hasSevere, modelError } from './errors.js'
+import { capErrors, hasSevere, modelError } from './errors.js'
 import { parseFile, type FileDefinition, type FileKind } from './parser.js'
 import { validateBlocks } from './syntax.js'
 import type { ModelError } from './types.js'
@@ -50,7 +50,7 @@ export function readImportedFiles (entryPoint: string, folder: 'graph' | 'instan
     }
     result.files.push(path)
     const definition = parseFile(content.text, path)
-    const errors = [...definition.errors, ...validateBlocks(definition)]
+    const errors = capErrors([...definition.errors, ...validateBlocks(definition)], path)
     if (!kinds.includes(definition.kind)) errors.push(modelError(wrongKind, path, undefined, path))
     result.errors.push(...errors)
     if (hasSevere(errors)) continue

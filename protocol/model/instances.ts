@@ -2,7 +2,7 @@
 // instance checks of Roboconf's RuntimeModelValidator (RM_* codes).
 import { isInstanceStatus } from '../lifecycle.js'
 import { MAX_INSTANCES, PATTERN_FLEX_ID } from './constants.js'
-import { hasSevere, modelError } from './errors.js'
+import { capErrors, hasSevere, modelError } from './errors.js'
 import { applyOverrides, localNameOf } from './exports.js'
 import { readImportedFiles, type TextReader } from './files.js'
 import type { GraphResolver } from './graph.js'
@@ -185,7 +185,7 @@ function buildInstances (declarations: Array<{ holder: HolderBlock, file: string
 export function parseInstances (text: string, components: Record<string, Component> | ReadonlySet<string>,
   file = 'instances/runtime.instances'): { rootInstances: Instance[], errors: ModelError[] } {
   const definition = parseFile(text, file)
-  const errors = [...definition.errors, ...validateBlocks(definition)]
+  const errors = capErrors([...definition.errors, ...validateBlocks(definition)], file)
   if (!['instances', 'empty'].includes(definition.kind)) errors.push(modelError('CO_NOT_INSTANCES', file, undefined, file))
   if (hasSevere(errors)) return { rootInstances: [], errors }
   const built = buildInstances(definition.blocks.filter((b): b is HolderBlock => b.kind === 'instance').map(holder => ({ holder, file })), components)
