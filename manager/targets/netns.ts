@@ -49,8 +49,8 @@ export class NetnsAddressesExhaustedError extends Error {
   }
 }
 
-/** Short names: interface names are limited to 15 characters. */
-function names (machineId: string): { namespace: string, hostSide: string, machineSide: string } {
+/** The namespace and veth names of a machine (short: interface names are limited to 15 characters). */
+export function netnsNames (machineId: string): { namespace: string, hostSide: string, machineSide: string } {
   const hash = createHash('sha256').update(machineId).digest('hex').slice(0, 10)
   return { namespace: `meshconf-${hash}`, hostSide: `mch${hash}`, machineSide: `mcm${hash}` }
 }
@@ -114,7 +114,7 @@ export function createNetnsTarget (options: NetnsTargetOptions): TargetHandler {
     const address = `${subnet}.${host}`
     mkdirSync(folder, { recursive: true })
     writeFileSync(join(folder, 'address'), address)
-    const { namespace, hostSide, machineSide } = names(machineId)
+    const { namespace, hostSide, machineSide } = netnsNames(machineId)
     await ip('netns', 'add', namespace)
     await ip('link', 'add', hostSide, 'type', 'veth', 'peer', 'name', machineSide)
     await ip('link', 'set', machineSide, 'netns', namespace)
@@ -127,7 +127,7 @@ export function createNetnsTarget (options: NetnsTargetOptions): TargetHandler {
   }
 
   async function tearDown (machineId: string, folder: string): Promise<void> {
-    const { namespace, hostSide } = names(machineId)
+    const { namespace, hostSide } = netnsNames(machineId)
     if (existsSync(`/run/netns/${namespace}`)) await ip('netns', 'del', namespace).catch(() => {})
     // deleting the namespace deletes the veth pair; a half-made pair may remain on the host side
     if (existsSync(`/sys/class/net/${hostSide}`)) await ip('link', 'del', hostSide).catch(() => {})
@@ -159,14 +159,14 @@ export function createNetnsTarget (options: NetnsTargetOptions): TargetHandler {
         ipAddress: address, heartbeatPeriodMs: options.heartbeatPeriodMs
       }
       writeFileSync(files.params, JSON.stringify(agentParams, null, 2))
-      await spawnAgent(['ip', 'netns', 'exec', names(machineId).namespace, ...command], files.params, files, { env: options.env, cwd: options.cwd })
+      await spawnAgent(['ip', 'netns', 'exec', netnsNames(machineId).namespace, ...command], files.params, files, { env: options.env, cwd: options.cwd })
       return machineId
     },
 
     async isRunning (machineId: string): Promise<boolean> {
       const folder = machineFolder(options.machinesDirectory, machineId)
       const record = readAgentRecord(machineFiles(folder).pid)
-      return record !== undefined && isAgentAlive(record) && existsSync(`/run/netns/${names(machineId).namespace}`)
+      return record !== undefined && isAgentAlive(record) && existsSync(`/run/netns/${netnsNames(machineId).namespace}`)
     },
 
     async terminate (machineId: string): Promise<void> {
