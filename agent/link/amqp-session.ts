@@ -4,7 +4,7 @@
 // message stays in the outbox until the broker confirmed it, so what was published during an outage, or was not
 // confirmed when the connection dropped, is published again. Used by the agent's link and by the DM's messaging.
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib'
-import { CONNECT_TIMEOUT_MS, STOP_FLUSH_TIMEOUT_MS, reconnectDelayMs } from './constants.js'
+import { AMQP_HEARTBEAT_S, CONNECT_TIMEOUT_MS, STOP_FLUSH_TIMEOUT_MS, reconnectDelayMs } from './constants.js'
 import type { MessagingLogger } from './types.js'
 
 export interface AmqpSessionOptions {
@@ -24,6 +24,12 @@ interface OutboxEntry {
   /** The channel it was last published on; undefined while waiting to be published. */
   channel: ConfirmChannel | undefined
   resolve: () => void
+}
+
+/** Adds the heartbeat period to a URL that does not choose one (the broker's default, 60 s, is slow to notice a cut). */
+export function withHeartbeat (url: string): string {
+  if (/[?&]heartbeat=/.test(url)) return url
+  return `${url}${url.includes('?') ? '&' : '?'}heartbeat=${AMQP_HEARTBEAT_S}`
 }
 
 /** Hides credentials from log lines. */
@@ -149,7 +155,7 @@ export class AmqpSession {
       let model: ChannelModel | undefined
       try {
         // the connection name shows in `rabbitmqctl list_connections client_properties` and the management UI
-        model = await connect(url, { timeout: CONNECT_TIMEOUT_MS, clientProperties: { connection_name: `meshconf ${name}` } })
+        model = await connect(withHeartbeat(url), { timeout: CONNECT_TIMEOUT_MS, clientProperties: { connection_name: `meshconf ${name}` } })
         model.on('error', (err: Error) => logger.warn(`${name}: RabbitMQ connection error: ${err.message}`))
         const channel = await model.createConfirmChannel()
         channel.on('error', (err: Error) => logger.warn(`${name}: RabbitMQ channel error: ${err.message}`))

@@ -14,6 +14,8 @@ export const EMBEDDED_PING_INTERVAL_MS = 10_000
 export const EMBEDDED_CLOSE_GRACE_MS = 1_000
 /** Connection attempt timeout (ms), RabbitMQ and WebSocket. */
 export const CONNECT_TIMEOUT_MS = 5_000
+/** RabbitMQ: AMQP heartbeat asked for (s) unless the URL sets one: a silently cut link is noticed in ~2 periods. */
+export const AMQP_HEARTBEAT_S = 10
 /** RabbitMQ: unacknowledged deliveries in flight per consumer. */
 export const AMQP_PREFETCH_MESSAGES = 50
 
