@@ -21,7 +21,8 @@ export class BrokerStartError extends Error {
 }
 
 export interface PrivateBrokerComponents {
-  /** Folder for the node's data and logs; made if missing, not deleted (the caller owns it). */
+  /** Folder for the node's data and logs (the rabbitmq user must be able to enter its parents); made if missing,
+   * not deleted (the caller owns it). */
   directory: string
   /** Node name prefix; a unique suffix is added. Default `meshconf-chaos`. */
   name?: string

@@ -177,6 +177,7 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
   const application = `lamp-chaos-${randomBytes(3).toString('hex')}`
   const machinesDirectory = join(dataDirectory, MACHINES_FOLDER, target)
   let broker: PrivateBroker | undefined
+  let brokerDirectory: string | undefined
   let dm: DmProcess | undefined
   const trials: TrialResult[] = []
   /** Machines cut off right now (excluded from the live set). */
@@ -217,7 +218,9 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
   }
 
   try {
-    broker = await createPrivateBroker({ directory: join(dataDirectory, 'broker'), listenAddress: root ? '0.0.0.0' : '127.0.0.1' })
+    // A folder of its own: the broker runs as the rabbitmq user, who cannot enter the DM's data folder (mode 0700).
+    brokerDirectory = await mkdtemp(join(tmpdir(), 'meshconf-chaos-broker-'))
+    broker = await createPrivateBroker({ directory: brokerDirectory, listenAddress: root ? '0.0.0.0' : '127.0.0.1' })
     options.log(`starting a private RabbitMQ node on port ${broker.port}`)
     await broker.start()
     dm = new DmProcess({
@@ -360,6 +363,7 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
     }
     await broker?.stop().catch(() => {})
     await rm(dataDirectory, { recursive: true, force: true })
+    if (brokerDirectory !== undefined) await rm(brokerDirectory, { recursive: true, force: true })
   }
   const passedCount = trials.filter(t => t.passed).length
   return { seed: options.seed, target, trials, passed: passedCount, failed: trials.length - passedCount }
