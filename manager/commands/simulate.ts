@@ -114,6 +114,8 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
   const dmLog = createWriteStream(join(dataDirectory, 'dm.log'), { flags: 'a' })
   const log = fileLogger(dmLog)
   const application = `lamp-sim-${randomBytes(3).toString('hex')}`
+  // a private /24 of its own for netns machines, away from the default one other runs may use
+  const netnsSubnet = `10.214.${randomBytes(1)[0]}`
   const steps: SimulationStep[] = []
   let agentsPort = 0
   let dm: DmService | undefined
@@ -140,7 +142,9 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
 
   const startDm = async (): Promise<void> => {
     // a RabbitMQ domain of its own: DMs of one domain share the queue of agents' notifications
-    dm = await startDmService({ dataDirectory, port: 0, agentsPort, target, amqpUrl: options.amqpUrl, amqpDomain: application, agentCommand, log })
+    dm = await startDmService({
+      dataDirectory, port: 0, agentsPort, target, amqpUrl: options.amqpUrl, amqpDomain: application, agentCommand, log, netnsSubnet
+    })
     client = createDmClient({ url: dm.url, token: dm.token })
     events = await client.openEvents({ application })
     events.on('event', event => {
