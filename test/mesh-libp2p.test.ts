@@ -225,3 +225,30 @@ test.serial('a restarted agent keeps its peer id and rejoins from its remembered
   await importer.recorder.waitFor('Tomcat back', () => Object.keys(importer.recorder.imports('Tomcat')).length === 1)
   t.is(importer.mesh.view().held[0].peerId, first.peerId)
 })
+
+test.serial('on SIGUSR2 an agent prints its view as JSON: what it holds, from which peer, how old', async t => {
+  const importer = await startImporter(t)
+  const { app } = importer
+  const stateDir = join(importer.dir, 'tomcat')
+  const identity = await loadOrCreatePeerIdentity(stateDir)
+  const { model, parameters } = app.agent('Tomcat VM 1', 'Tomcat', identity.peerId, importer.mesh.listenAddresses())
+  const tomcat = await startLibp2pMesh(model, parameters, new ImportRecorder(), { stateDir, log: quiet, viewSignal: null })
+  t.teardown(async () => { await tomcat.stop() })
+  tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2' })
+  await importer.recorder.waitFor('Tomcat', () => Object.keys(importer.recorder.imports('Tomcat')).length === 1)
+  const printed: string[] = []
+  const write = process.stdout.write.bind(process.stdout)
+  process.stdout.write = ((chunk: string) => { printed.push(String(chunk)); return true }) as typeof process.stdout.write
+  try {
+    process.emit('SIGUSR2', 'SIGUSR2')
+  } finally {
+    process.stdout.write = write
+  }
+  // Only the importer listens (the Tomcat node was started without a signal handler).
+  t.is(printed.length, 1)
+  const view = JSON.parse(printed[0])
+  t.is(view.peerId, importer.mesh.peerId)
+  t.deepEqual(view.held.map((h: { instancePath: string, peerId: string, variables: unknown }) => [h.instancePath, h.peerId, h.variables]),
+    [['/Tomcat VM 1/Tomcat', tomcat.peerId, { 'Tomcat.ip': '127.0.0.2' }]])
+  t.true(typeof view.held[0].ageMs === 'number' && view.held[0].ageMs >= 0)
+})

@@ -45,6 +45,11 @@ export interface Libp2pMeshOptions extends MeshServiceOptions {
    */
   allow?: string[]
   log?: MeshLogger
+  /**
+   * On this signal the mesh prints its view (what it holds, from which peer, how old) as one JSON line on stdout;
+   * default 'SIGUSR2' (`kill -USR2 <agent pid>`); null: no signal handler.
+   */
+  viewSignal?: NodeJS.Signals | null
 }
 
 /** The engine's MeshFactory over libp2p, with these node options. */
@@ -62,6 +67,15 @@ export async function startLibp2pMesh (model: ScopedModel, parameters: MeshParam
   const transport = new Libp2pTransport(node, controlTopic(model.application), service.transportEvents, options)
   service.start(transport)
   await transport.start([...parameters.bootstrapPeers])
+  const signal = options.viewSignal === undefined ? 'SIGUSR2' : options.viewSignal
+  if (signal === null) return service
+  const printView = (): void => { process.stdout.write(JSON.stringify(service.view()) + '\n') }
+  process.on(signal, printView)
+  const stop = service.stop.bind(service)
+  service.stop = async () => {
+    process.off(signal, printView)
+    await stop()
+  }
   return service
 }
 
