@@ -9,7 +9,7 @@ import { createEmbeddedMessaging } from '../manager/messaging/embedded.js'
 import { createRestServer } from '../manager/rest/server.js'
 import { createStore } from '../manager/store.js'
 import { createInProcessTarget } from '../manager/targets/in-process.js'
-import { runCliInProcess, spawnCli, waitForOutput } from './cli-helpers.js'
+import { runCli, runCliInProcess, runCliOnTerminal, spawnCli, waitForOutput } from './cli-helpers.js'
 import { statuses, tempDir, writeShopTemplate } from './dm-helpers.js'
 
 async function startDm (t: { teardown: (fn: () => Promise<void> | void) => void }) {
@@ -221,4 +221,18 @@ test('a wrong token exits 1 and says how to pass it (REST and events); ~/.meshco
   t.deepEqual(JSON.parse(fromFile.stdout), [])
   // a flag still wins over the file
   t.is((await runCliInProcess(['app', 'list', '--token', 'wrong'], { home })).exitCode, 1)
+})
+
+test('on a terminal, start waits by default and states are coloured; piped, they are plain', async t => {
+  const { cli, template, home, env } = await startDm(t)
+  t.is((await cli('app', 'load', template, '--name', 'shop-t')).exitCode, 0)
+  const start = await runCliOnTerminal(['start', 'shop-t'], { home, env })
+  t.is(start.exitCode, 0, start.stdout)
+  t.regex(start.stdout, /^ {2}\/vm2\/app +\u001b\[32mDEPLOYED_STARTED\u001b\[0m {2}\d+\.\d s$/m)
+  const status = await runCliOnTerminal(['status', 'shop-t'], { home, env })
+  t.regex(status.stdout, /^└─ db \(DB\) +\u001b\[32mDEPLOYED_STARTED\u001b\[0m$/m)
+  // piped (NO_COLOR unset all the same): plain text
+  const piped = await runCli(['status', 'shop-t'], { home, env: { ...env, NO_COLOR: '' } })
+  t.regex(piped.stdout, /^└─ db \(DB\) +DEPLOYED_STARTED$/m)
+  t.false(piped.stdout.includes('\u001b['))
 })

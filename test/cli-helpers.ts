@@ -44,6 +44,19 @@ export async function waitForOutput (child: ReturnType<typeof spawnCli>, pattern
   })
 }
 
+/**
+ * Runs the CLI with its stdout on a pseudo-terminal (util-linux `script`), as a person at a terminal would, colours
+ * allowed. Output comes back with the terminal's CRLF line ends turned into LF.
+ */
+export async function runCliOnTerminal (args: string[], options: { home: string, env?: Record<string, string> }): Promise<CliResult> {
+  const quote = (word: string): string => `'${word.replaceAll("'", "'\\''")}'`
+  const command = ['node', '--import=tsx', '--input-type=module', '-e', ENTRY, '--', BIN, ...args].map(quote).join(' ')
+  const env: Record<string, string> = { ...process.env as Record<string, string>, HOME: options.home, TERM: 'xterm', ...options.env }
+  delete env.NO_COLOR
+  const result = await execa('script', ['-qec', command, '/dev/null'], { cwd: ROOT, env, extendEnv: false, reject: false, timeout: 60_000, stdin: 'ignore' })
+  return { exitCode: result.exitCode ?? -1, stdout: result.stdout.replaceAll('\r\n', '\n'), stderr: result.stderr }
+}
+
 export async function runCli (args: string[], options: { home: string, env?: Record<string, string>, timeoutMs?: number }): Promise<CliResult> {
   const result = await spawnCli(args, options)
   return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr }
