@@ -94,6 +94,13 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
     })
   }
   link.onMessage(async msg => {
+    // A model for another machine would make this agent deploy someone else's software: refuse it.
+    if (msg.kind === 'setScopedInstance' &&
+      (msg.model.application !== application || msg.model.scopedInstancePath !== scopedInstancePath)) {
+      logger.error(`refused a model for ${msg.model.scopedInstancePath} (${msg.model.application}): ` +
+        `this agent is ${scopedInstancePath} (${application}); check the DM's routing or this machine's params file`)
+      return
+    }
     await agent.handle(msg)
     // the mesh has just started: the DM learns its addresses (bootstrap peers for the next agents) at once
     if (msg.kind === 'setScopedInstance') heartbeat()
