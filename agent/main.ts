@@ -197,6 +197,17 @@ async function main (): Promise<number> {
   return await runAgentProcess(paramsFile)
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+/** True when this file is the script node was started with (not when imported, nor under `node -e`). */
+function startedAsScript (): boolean {
+  const script = process.argv[1]
+  if (script === undefined) return false
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href
+  } catch {
+    return false
+  }
+}
+
+if (startedAsScript()) {
   process.exitCode = await main()
 }
