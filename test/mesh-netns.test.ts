@@ -50,3 +50,30 @@ test('a cut-off agent (veth down) is withdrawn at its importer, then healed', as
   t.deepEqual(healed.held.map(h => [h.instancePath, h.peerId]), [['/MySQL VM/MySQL', mysql.peerId]])
   t.is(mysql.status('/MySQL VM/MySQL'), 'DEPLOYED_STARTED')
 })
+
+test('with mDNS on (a LAN option), agents of one namespace find each other with no bootstrap list', async t => {
+  t.is(process.getuid?.(), 0, 'this test creates network namespaces: run it as root (CI does)')
+  const pair = await createNetnsPair()
+  const dir = await mkdtemp(join(tmpdir(), 'meshconf-mdns-'))
+  const nodes: MeshNodeProcess[] = []
+  t.teardown(async () => {
+    await Promise.all(nodes.map(async n => { await n.stop() }))
+    await pair.destroy()
+    await rm(dir, { recursive: true, force: true })
+  })
+  const app = createMeshApp()
+  const tomcat = new MeshNodeProcess({ netns: pair.a.netns })
+  const mysql = new MeshNodeProcess({ netns: pair.a.netns })
+  nodes.push(tomcat, mysql)
+  await pair.routeMulticast(pair.a)
+  const listen = [`/ip4/${pair.a.address}/tcp/0`]
+  await tomcat.init(join(dir, 'tomcat'), listen, { allow: [pair.allow], mdns: true })
+  await mysql.init(join(dir, 'mysql'), listen, { allow: [pair.allow], mdns: true })
+  await tomcat.dm(app.setScopedInstance('Tomcat VM 1', 'Tomcat', tomcat.peerId))
+  await mysql.dm(app.setScopedInstance('MySQL VM', 'MySQL', mysql.peerId))
+  await mysql.dm(changeState('MySQL VM', 'MySQL', 'DEPLOYED_STARTED'))
+  await tomcat.dm(changeState('Tomcat VM 1', 'Tomcat', 'DEPLOYED_STARTED'))
+  await tomcat.waitFor('Tomcat started', isStatus('/Tomcat VM 1/Tomcat', 'DEPLOYED_STARTED'), { timeoutMs: 60_000 })
+  const view = (await tomcat.command({ cmd: 'view' })).view as { held: Array<{ peerId: string }> }
+  t.deepEqual(view.held.map(h => h.peerId), [mysql.peerId])
+})

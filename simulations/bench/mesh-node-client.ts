@@ -88,8 +88,9 @@ export class MeshNodeProcess {
   }
 
   /** Starts the agent (restoring its saved state if any); resolves with its peer id. */
-  async init (stateDir: string, listen: string[], options: { allow?: string[], debounceMs?: number } = {}): Promise<Reply> {
-    const reply = await this.command({ cmd: 'init', stateDir, listen, ...options })
+  async init (stateDir: string, listen: string[], options: { allow?: string[], debounceMs?: number, mdns?: boolean, timeoutMs?: number } = {}): Promise<Reply> {
+    const { timeoutMs, ...rest } = options
+    const reply = await this.command({ cmd: 'init', stateDir, listen, ...rest }, timeoutMs)
     this.peerId = reply.peerId ?? ''
     return reply
   }

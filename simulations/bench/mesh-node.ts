@@ -14,7 +14,7 @@ import type { DmToAgentMessage } from '../../protocol/messages.js'
 
 /** What the parent sends; every command gets a reply `{ event: 'reply', id, ... }`. */
 export type MeshNodeCommand =
-  | { id: number, cmd: 'init', stateDir: string, listen: string[], allow?: string[], debounceMs?: number }
+  | { id: number, cmd: 'init', stateDir: string, listen: string[], allow?: string[], debounceMs?: number, mdns?: boolean }
   | { id: number, cmd: 'dm', message: DmToAgentMessage }
   | { id: number, cmd: 'view' }
   | { id: number, cmd: 'stop' }
@@ -48,7 +48,7 @@ async function run (command: MeshNodeCommand): Promise<Omit<Extract<MeshNodeEven
       const identity = await loadOrCreatePeerIdentity(command.stateDir)
       const factory = libp2pMeshFactory({
         stateDir: command.stateDir, privateKey: identity.privateKey, listen: command.listen, allow: command.allow,
-        debounceMs: command.debounceMs, log: (level, message) => { if (level !== 'debug') process.stderr.write(`[mesh] ${level} ${message}\n`) }
+        debounceMs: command.debounceMs, mdns: command.mdns, log: (level, message) => { if (level !== 'debug') process.stderr.write(`[mesh] ${level} ${message}\n`) }
       })
       // The handle is wrapped to stamp each publication, the start of an export change.
       const meshFactory: MeshFactory = async (model, parameters, listener) => {

@@ -98,7 +98,7 @@ async function startAgents (app: MeshApp, pair: NetnsPair, dir: string, count: n
     await Promise.all(batch.map(async i => {
       const node = new MeshNodeProcess({ netns: pair.a.netns, compiled: true })
       importers[i] = node
-      await node.init(join(dir, `probe-${i}`), [`/ip4/${pair.a.address}/tcp/0`], { allow: [pair.allow] })
+      await node.init(join(dir, `probe-${i}`), [`/ip4/${pair.a.address}/tcp/0`], { allow: [pair.allow], timeoutMs: 60_000 })
       const known = addresses.filter(a => a !== undefined)
       const bootstrap = Array.from({ length: Math.min(BOOTSTRAP_PEERS, known.length) }, () => known[Math.floor(Math.random() * known.length)]).flat()
       await node.dm(app.setScopedInstance(`Probe VM ${i}`, 'Probe', node.peerId, [...new Set(bootstrap)]))
@@ -108,7 +108,7 @@ async function startAgents (app: MeshApp, pair: NetnsPair, dir: string, count: n
     }))
   }
   const exporter = new MeshNodeProcess({ netns: pair.b.netns, compiled: true })
-  await exporter.init(join(dir, 'mysql'), [`/ip4/${pair.b.address}/tcp/0`], { allow: [pair.allow] })
+  await exporter.init(join(dir, 'mysql'), [`/ip4/${pair.b.address}/tcp/0`], { allow: [pair.allow], timeoutMs: 60_000 })
   const bootstrap = addresses.slice(0, BOOTSTRAP_PEERS).flat()
   await exporter.dm(app.setScopedInstance('MySQL VM', 'MySQL', exporter.peerId, bootstrap))
   return { exporter, importers }

@@ -36,6 +36,8 @@ export interface NetnsPair {
   b: NetnsSide
   /** The /24 both ends are in, as a libp2p allow-list entry (`/ip4/10.x.y.0/ipcidr/24`). */
   allow: string
+  /** Routes multicast (mDNS's 224.0.0.251) out of this side's veth, where its sockets also hear it (loop). */
+  routeMulticast (side: NetnsSide): Promise<void>
   /** Sets one end's veth down (cut off: packets vanish, no reset) or up again. */
   setLink (side: NetnsSide, up: boolean): Promise<void>
   /** Deletes both namespaces (and so the veth pair). Safe to call twice. */
@@ -72,6 +74,7 @@ export async function createNetnsPair (): Promise<NetnsPair> {
     a,
     b,
     allow: `/ip4/${subnet}.0/ipcidr/24`,
+    routeMulticast: async side => { await ip('-n', side.netns, 'route', 'add', '224.0.0.0/4', 'dev', side.device) },
     setLink: async (side, up) => { await ip('-n', side.netns, 'link', 'set', side.device, up ? 'up' : 'down') },
     destroy
   }
