@@ -186,7 +186,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
   }
 
   function setStatus (application: string, path: string, status: InstanceStatus): void {
-    const before = store.getInstance(application, path)?.status
+    const before = store.statusOf(application, path)
     if (!store.setStatus(application, path, status) || before === status) return
     emit({ type: 'instance', application, path, status, at: new Date().toISOString() })
   }

@@ -272,6 +272,10 @@ export function createStore (options: StoreOptions) {
       return db.prepare(`DELETE FROM instances WHERE application = ? AND ${subtreeCondition()}`)
         .run(application, path, path, path).changes > 0
     },
+    statusOf (application: string, path: string): InstanceStatus | undefined {
+      const row = db.prepare('SELECT status FROM instances WHERE application = ? AND path = ?').get(application, path) as { status: string } | undefined
+      return row?.status as InstanceStatus | undefined
+    },
     setStatus (application: string, path: string, status: InstanceStatus): boolean {
       return db.prepare('UPDATE instances SET status = ? WHERE application = ? AND path = ?')
         .run(status, application, path).changes > 0
