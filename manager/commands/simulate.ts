@@ -170,6 +170,17 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       if (complaint !== undefined) throw new SimulationCheckError(complaint)
       return nodes
     })
+  /** The first instance whose status on the DM differs from its agent's own (persisted) one. */
+  const disagreement = (nodes: InstanceNode[]): string | undefined => {
+    for (const root of nodes) {
+      const folder = machineFolder(machinesDirectory, root.data[DATA_MACHINE_ID] ?? '')
+      for (const node of flattenInstances(root.children)) {
+        const own = agentStatus(folder, node.path)
+        if (own !== node.status) return `${node.path} is ${node.status} on the DM, ${own ?? 'unknown'} on its agent`
+      }
+    }
+    return undefined
+  }
   let apacheUrl = ''
   let apacheMachine = ''
   let tomcatMachine = ''
@@ -273,8 +284,9 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
         brokerStopped = false
       }
       await startDm()
-      const nodes = await waitForTree('every instance DEPLOYED_STARTED, no Tomcat VM 2', nodes =>
-        findInstance(nodes, '/Tomcat VM 2') !== undefined ? 'Tomcat VM 2 is still listed' : allStarted(nodes))
+      // true states: what each machine's agent holds, every instance started, the removed machine gone
+      const nodes = await waitForTree('the agents\' states, every instance DEPLOYED_STARTED, no Tomcat VM 2', nodes =>
+        findInstance(nodes, '/Tomcat VM 2') !== undefined ? 'Tomcat VM 2 is still listed' : disagreement(nodes) ?? allStarted(nodes))
       return flattenInstances(nodes).map(n => `${n.path} ${n.status}`).join(', ')
     })
   } finally {
