@@ -3,6 +3,7 @@
 // with its data in a temporary folder, no plug-ins, and runs as the `rabbitmq` user like the packaged one.
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { chown, mkdir, writeFile } from 'node:fs/promises'
 import { createConnection, createServer } from 'node:net'
 import { join } from 'node:path'
@@ -34,7 +35,8 @@ export interface PrivateBrokerComponents {
 }
 
 export interface PrivateBroker {
-  /** `amqp://guest:guest@127.0.0.1:<port>` */
+  /** `amqp://<user>:<password>@127.0.0.1:<port>`: a user of its own with a random password (guest may only use
+   * loopback, and agents in namespaces connect through their bridge). */
   readonly url: string
   readonly port: number
   start (): Promise<void>
@@ -83,9 +85,12 @@ export async function createPrivateBroker (components: PrivateBrokerComponents):
   }
   let server: ChildProcess | undefined
   let output = ''
+  const user = 'meshconf-chaos'
+  const password = randomBytes(12).toString('hex')
+  let userMade = false
 
   const broker: PrivateBroker = {
-    url: `amqp://guest:guest@127.0.0.1:${port}`,
+    url: `amqp://${user}:${password}@127.0.0.1:${port}`,
     port,
     async start () {
       output = ''
@@ -101,6 +106,12 @@ export async function createPrivateBroker (components: PrivateBrokerComponents):
         if (gone) throw new BrokerStartError(`rabbitmq-server exited: ${output.trim().split('\n').slice(-3).join(' | ')}`)
         if (Date.now() > deadline) throw new BrokerStartError(`port ${port} still closed after ${BROKER_START_TIMEOUT_MS} ms`)
         await new Promise(resolve => setTimeout(resolve, BROKER_POLL_INTERVAL_MS))
+      }
+      if (!userMade) {
+        // Kept in the node's data folder: a restart finds the user again.
+        await run('rabbitmqctl', ['-n', nodeName, 'add_user', user, password], { env })
+        await run('rabbitmqctl', ['-n', nodeName, 'set_permissions', '-p', '/', user, '.*', '.*', '.*'], { env })
+        userMade = true
       }
     },
     async restart () {

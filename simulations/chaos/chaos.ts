@@ -3,11 +3,11 @@
 // injects one fault — kill an agent (-9, with its services), kill the DM (-9), restart the broker, cut a machine's
 // links, restart an agent — waits for the detection bound, then checks the invariant (invariant.ts) on what the live
 // agents hold, repairs the fault and checks again once the application has recovered.
-// Usage: node dist/simulations/chaos/chaos.js [--trials N] [--seed S] [--json]
+// Usage: node dist/simulations/chaos/chaos.js [--trials N] [--seed S] [--json] [--keep-data]
 import '../../agent/polyfill.js'
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -38,7 +38,7 @@ export type FaultKind = typeof FAULTS[number]
 /** Bad command-line input. */
 export class ChaosUsageError extends Error {
   constructor (detail: string) {
-    super(`${detail}\nusage: npm run chaos -- [--trials N] [--seed S] [--json]`)
+    super(`${detail}\nusage: npm run chaos -- [--trials N] [--seed S] [--json] [--keep-data]`)
     this.name = 'ChaosUsageError'
   }
 }
@@ -90,11 +90,15 @@ class DmProcess {
   private child: ChildProcess | undefined
   client: DmClient | undefined
   private stderr = ''
-  constructor (private readonly options: Record<string, unknown>) {}
+  /** `logFile`: where the DM's warnings and errors are appended. */
+  constructor (private readonly options: Record<string, unknown>, private readonly logFile: string) {}
 
   async start (): Promise<DmClient> {
     const child = this.child = spawn(process.execPath, [join(here, 'dm-process.js'), JSON.stringify(this.options)], { stdio: ['ignore', 'pipe', 'pipe'] })
-    child.stderr?.on('data', (chunk: Buffer) => { this.stderr = (this.stderr + chunk.toString()).slice(-4000) })
+    child.stderr?.on('data', (chunk: Buffer) => {
+      this.stderr = (this.stderr + chunk.toString()).slice(-4000)
+      appendFileSync(this.logFile, chunk)
+    })
     const line = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => { reject(new ChaosTimeoutError('the DM listening', this.stderr.trim())) }, DM_START_TIMEOUT_MS)
       let out = ''
@@ -165,6 +169,8 @@ async function setLinks (namespace: string, state: 'up' | 'down'): Promise<void>
 export interface ChaosOptions {
   trials: number
   seed: number
+  /** Keep the data folders (DM database, machines' agent logs and states) for a look afterwards; default false. */
+  keepData?: boolean
   log: (line: string) => void
 }
 
@@ -227,7 +233,7 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
       dataDirectory, port: await freePort(), amqpUrl: broker.url, amqpDomain: application, target,
       // A subnet of its own, so that a concurrent `meshconf simulate --target netns` never shares the bridge.
       netnsSubnet: `10.214.${process.pid % 250}`, machineSilenceMs: 10_000
-    })
+    }, join(dataDirectory, 'dm.log'))
     await dm.start()
     const loaded = await client().loadTemplateFromPath(defaultLampTemplate())
     await client().createApplication({ name: application, template: { name: loaded.name, version: loaded.version } })
@@ -238,12 +244,13 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
     let nodes: InstanceNode[] = []
     for (;;) {
       nodes = await client().getInstances(application)
+      machines = nodes.filter(n => n.data?.[DATA_MACHINE_ID] !== undefined)
+        .map(n => ({ name: n.path, folder: machineFolder(machinesDirectory, n.data[DATA_MACHINE_ID]) }))
       const pending = flattenInstances(nodes).filter(n => n.status !== 'DEPLOYED_STARTED')
       if (pending.length === 0) break
       if (Date.now() > deadline) throw new ChaosTimeoutError('LAMP deployed and started', pending.map(n => `${n.path} ${n.status}`).join(', '))
       await sleep(POLL_INTERVAL_MS)
     }
-    machines = nodes.map(n => ({ name: n.path, folder: machineFolder(machinesDirectory, n.data?.[DATA_MACHINE_ID] ?? '') }))
     await waitFor('the LAMP application consistent', RECOVERY_TIMEOUT_MS, () => violations().map(v => v.message))
     options.log(`deployed: ${machines.map(m => m.name).join(', ')}; ${options.trials} trials, seed ${options.seed}`)
 
@@ -339,6 +346,14 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
       const namespace = record === undefined ? undefined : await namespaceOf(record.pid)
       if (namespace !== undefined) await setLinks(namespace, 'up').catch(() => {})
     }
+    if (options.keepData === true) {
+      // Terminating a machine deletes its folder: keep the agents' logs first.
+      for (const m of machines) {
+        const logs = join(dataDirectory, 'logs', m.name.replace(/\W/g, '_'))
+        mkdirSync(logs, { recursive: true })
+        try { copyFileSync(machineFiles(m.folder).log, join(logs, 'agent.log')) } catch { /* no log yet */ }
+      }
+    }
     // Undeploy through the DM (it terminates machines: agents, services, namespaces); whatever remains is killed.
     try {
       if (dm !== undefined && dm.client === undefined) await dm.start()
@@ -362,17 +377,21 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
       }
     }
     await broker?.stop().catch(() => {})
-    await rm(dataDirectory, { recursive: true, force: true })
-    if (brokerDirectory !== undefined) await rm(brokerDirectory, { recursive: true, force: true })
+    if (options.keepData === true) {
+      options.log(`data kept in ${dataDirectory} (dm.log, logs/<machine>/agent.log) and ${brokerDirectory}`)
+    } else {
+      await rm(dataDirectory, { recursive: true, force: true })
+      if (brokerDirectory !== undefined) await rm(brokerDirectory, { recursive: true, force: true })
+    }
   }
   const passedCount = trials.filter(t => t.passed).length
   return { seed: options.seed, target, trials, passed: passedCount, failed: trials.length - passedCount }
 }
 
-export function parseChaosArgs (argv: string[]): { trials: number, seed: number, json: boolean } {
-  let values: { trials?: string, seed?: string, json?: boolean }
+export function parseChaosArgs (argv: string[]): { trials: number, seed: number, json: boolean, keepData: boolean } {
+  let values: { trials?: string, seed?: string, json?: boolean, 'keep-data'?: boolean }
   try {
-    values = parseArgs({ args: argv, options: { trials: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' } }, strict: true }).values
+    values = parseArgs({ args: argv, options: { trials: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' }, 'keep-data': { type: 'boolean' } }, strict: true }).values
   } catch (err) {
     throw new ChaosUsageError((err as Error).message)
   }
@@ -380,7 +399,7 @@ export function parseChaosArgs (argv: string[]): { trials: number, seed: number,
   if (!Number.isInteger(trials) || trials < 1) throw new ChaosUsageError(`--trials ${values.trials}: expected a whole number >= 1`)
   const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed)
   if (!Number.isInteger(seed)) throw new ChaosUsageError(`--seed ${values.seed}: expected a whole number`)
-  return { trials, seed, json: values.json === true }
+  return { trials, seed, json: values.json === true, keepData: values['keep-data'] === true }
 }
 
 /** Trials passed and failed, then the trace of every failed trial. */
@@ -394,7 +413,7 @@ export function formatChaosReport (report: ChaosReport): string {
 }
 
 async function main (): Promise<number> {
-  let args: { trials: number, seed: number, json: boolean }
+  let args: ReturnType<typeof parseChaosArgs>
   try {
     args = parseChaosArgs(process.argv.slice(2))
   } catch (err) {
@@ -402,7 +421,7 @@ async function main (): Promise<number> {
     return 2
   }
   try {
-    const report = await runChaos({ trials: args.trials, seed: args.seed, log: line => { process.stderr.write(`[chaos] ${line}\n`) } })
+    const report = await runChaos({ trials: args.trials, seed: args.seed, keepData: args.keepData, log: line => { process.stderr.write(`[chaos] ${line}\n`) } })
     process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatChaosReport(report)}\n`)
     return report.failed === 0 && report.trials.length === args.trials ? 0 : 1
   } catch (err) {
