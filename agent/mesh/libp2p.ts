@@ -141,7 +141,7 @@ class Libp2pTransport implements MeshTransport {
   private readonly log: MeshLogger
 
   /** `control`: the application's control topic, whose subscription tells that a peer is ready. */
-  constructor (private readonly node: MeshNode, control: string, events: MeshTransportEvents,
+  constructor (private readonly node: MeshNode, control: string, private readonly events: MeshTransportEvents,
     private readonly options: Libp2pMeshOptions) {
     this.peerId = node.peerId.toString()
     this.log = options.log ?? (() => {})
@@ -332,6 +332,8 @@ class Libp2pTransport implements MeshTransport {
         .catch(err => {
           w.attempts++
           this.log('debug', `dial ${peerId} failed (attempt ${w.attempts}): ${(err as Error).message}`)
+          // An owner we import from but cannot reach (refused: it is gone) is as lost as a closed connection.
+          if (this.owners.has(peerId) && !this.connected.has(peerId)) this.events.peerDisconnected(peerId)
         })
         .finally(() => {
           w.dialling = false

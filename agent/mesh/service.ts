@@ -34,6 +34,7 @@ export interface MeshTransportEvents {
   message (topic: string, from: string, data: Uint8Array): void
   /** A peer is connected and known to listen on the control topic: it can be asked to re-announce. */
   peerReady (peerId: string): void
+  /** A peer's last connection closed, or a dial to a watched owner failed. */
   peerDisconnected (peerId: string): void
 }
 
@@ -150,7 +151,7 @@ export class MeshService implements MeshServiceHandle {
   /** Last stamp applied per `owner\0prefix`, compared with digests to find missed messages. */
   private readonly ownerPrefixStamps = new Map<string, Stamp>()
   /** Owners lost, with the timer that withdraws their exports after the grace. */
-  private readonly suspects = new Map<string, NodeJS.Timeout>()
+  private readonly suspects = new Map<string, { timer: NodeJS.Timeout, deadline: number }>()
   private readonly verified = new Map<string, ReturnType<typeof verifyOwnership>>()
 
   /** What the listener was last told: `prefix\0instancePath` -> JSON of the import. */
@@ -258,7 +259,7 @@ export class MeshService implements MeshServiceHandle {
   async stop (): Promise<void> {
     if (this.stopped) return
     this.stopped = true
-    for (const timer of [this.flushTimer, this.requestTimer, this.digestTimer, ...this.suspects.values()]) clearTimeout(timer)
+    for (const timer of [this.flushTimer, this.requestTimer, this.digestTimer, ...[...this.suspects.values()].map(s => s.timer)]) clearTimeout(timer)
     this.suspects.clear()
     await this.transport.stop()
   }
@@ -451,9 +452,9 @@ export class MeshService implements MeshServiceHandle {
 
   private onPeerReady (peerId: string): void {
     if (this.stopped) return
-    const timer = this.suspects.get(peerId)
-    if (timer !== undefined) {
-      clearTimeout(timer)
+    const suspected = this.suspects.get(peerId)
+    if (suspected !== undefined) {
+      clearTimeout(suspected.timer)
       this.suspects.delete(peerId)
     }
     // A new or returning peer may own what we import: ask it (gathered with other arrivals).
@@ -492,9 +493,17 @@ export class MeshService implements MeshServiceHandle {
     return false
   }
 
-  /** Withdraws the owner's exports after `graceMs` unless it is connected again by then. */
+  /**
+   * Withdraws the owner's exports after `graceMs` unless it is connected again by then. A shorter grace replaces a
+   * longer one already running (an owner heard through the mesh whose dial then fails is lost, not just far).
+   */
   private suspect (peerId: string, graceMs = this.graceMs): void {
-    if (this.suspects.has(peerId)) return
+    const deadline = this.now() + graceMs
+    const known = this.suspects.get(peerId)
+    if (known !== undefined) {
+      if (known.deadline <= deadline) return
+      clearTimeout(known.timer)
+    }
     const timer = setTimeout(() => {
       this.suspects.delete(peerId)
       if (this.stopped || this.transport.isConnected(peerId)) return
@@ -508,7 +517,7 @@ export class MeshService implements MeshServiceHandle {
         }
       }
     }, graceMs)
-    this.suspects.set(peerId, timer)
+    this.suspects.set(peerId, { timer, deadline })
   }
 
   // ----------------------------------------------------------------------------------------------- listener

@@ -92,9 +92,11 @@ async function updatesAt (importers: MeshNodeProcess[], marks: number[], status:
 async function startAgents (app: MeshApp, pair: NetnsPair, dir: string, count: number, deadline: number): Promise<{ exporter: MeshNodeProcess, importers: MeshNodeProcess[] }> {
   const importers: MeshNodeProcess[] = []
   const addresses: string[][] = []
-  for (let first = 0; first < count - 1; first += START_BATCH) {
+  // The first importer starts alone, so that every later one has someone to bootstrap from.
+  for (let first = 0; first < count - 1; first = first === 0 ? 1 : first + START_BATCH) {
     if (Date.now() > deadline) throw new Error('deadline reached while starting agents')
-    const batch = Array.from({ length: Math.min(START_BATCH, count - 1 - first) }, (_, k) => first + k)
+    const size = first === 0 ? 1 : START_BATCH
+    const batch = Array.from({ length: Math.min(size, count - 1 - first) }, (_, k) => first + k)
     await Promise.all(batch.map(async i => {
       const node = new MeshNodeProcess({ netns: pair.a.netns, compiled: true })
       importers[i] = node
