@@ -71,11 +71,11 @@ function announceOf (app: MeshApp, ownership: SignedOwnership, instancePath: str
   }
 }
 
-let debugState = (): unknown => null
-async function until (what: string, predicate: () => boolean, timeoutMs = 60_000): Promise<void> {
+/** Polls `predicate` every 5 ms; on timeout, the error carries `state()` for diagnosis. */
+async function until (what: string, predicate: () => boolean, state: () => unknown, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms: ${JSON.stringify(debugState())}`)
+    if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms: ${JSON.stringify(state())}`)
     await new Promise(resolve => setTimeout(resolve, 5))
   }
 }
@@ -189,14 +189,14 @@ test.serial('10 000 random and malformed messages on the topics: no crash, all r
   const valid = announceOf(app, ownership, '/Tomcat VM 1/Tomcat', 1, 1, '10.0.0.1')
   const topics = [exportsTopic(app.application, 'Tomcat'), controlTopic(app.application)]
   const count = 10_000
-  debugState = () => [importer.mesh.rejections(), importer.mesh.view().connectedPeers.length]
   // gossipsub's outbound stream has no backpressure (it aborts past its write buffer): send in paced batches,
   // each one all rejected before the next.
   const batch = 250
   for (let first = 0; first < count; first += batch) {
     const sent = Math.min(count, first + batch)
     await Promise.all(Array.from({ length: sent - first }, async (_, k) => { await send(rogue.node, topics[(first + k) % 2], malformed(first + k, app, valid), importer) }))
-    await until(`${sent} rejections`, () => total(importer.mesh.rejections()) >= sent)
+    await until(`${sent} rejections`, () => total(importer.mesh.rejections()) >= sent,
+      () => ({ rejections: importer.mesh.rejections(), connected: importer.mesh.view().connectedPeers.length }))
   }
   await send(rogue.node, topics[0], valid, importer)
   await importer.recorder.waitFor('the valid announcement after the flood', () => '/Tomcat VM 1/Tomcat' in importer.recorder.imports('Tomcat'))
