@@ -1,7 +1,7 @@
 // `npm run chaos`: randomized fault trials on the LAMP application (two Tomcats), deployed by a real DM (its own
 // process) on a private RabbitMQ node, one agent process per machine (network namespaces when root). Each trial
 // injects one fault — kill an agent (-9, with its services), kill the DM (-9), restart the broker, cut a machine's
-// links, restart an agent — waits for the detection bound, then checks the invariant (invariant.ts) on what the live
+// links, restart an agent process (-9, services kept) — waits for the detection bound, then checks the invariant (invariant.ts) on what the live
 // agents hold, repairs the fault and checks again once the application has recovered.
 // Usage: node dist/simulations/chaos/chaos.js [--trials N] [--seed S] [--json] [--keep-data]
 import '../../agent/polyfill.js'
@@ -295,8 +295,11 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
               await sleep(DETECTION_BOUND_MS)
               await check('with the machine down')
             } else {
-              await stopAgent(record)
-              note(`stopped the agent of ${machine.name} (SIGTERM; its services keep running)`)
+              // The agent process alone dies and comes back; its services keep running. (A graceful stop is not a
+              // restart: the agent then reports its machine down, and the DM terminates the machine.)
+              try { process.kill(record.pid, 'SIGKILL') } catch { /* already gone */ }
+              while (isAgentAlive(record)) await sleep(POLL_INTERVAL_MS / 10)
+              note(`killed -9 the agent process of ${machine.name} (pid ${record.pid}); its services keep running`)
             }
             const files = machineFiles(machine.folder)
             const restarted = await spawnAgent(namespace !== undefined ? ['ip', 'netns', 'exec', namespace, ...command] : command, files.params, files)
