@@ -20,7 +20,7 @@ export interface NetnsLink {
   readonly hostAddress: string
   /** Address of the namespace's end. */
   readonly nsAddress: string
-  /** Takes the host end down: the namespace is cut off. */
+  /** Takes the namespace's end down: the namespace is cut off. */
   cut (): Promise<void>
   heal (): Promise<void>
   /** Deletes the namespace (and so the pair). */
@@ -70,11 +70,10 @@ export async function createNetnsLink (tag: string, slot: number): Promise<Netns
     netns: tag,
     hostAddress,
     nsAddress,
-    cut: async () => { await ip('link', 'set', hostEnd, 'down') },
-    heal: async () => {
-      await ip('link', 'set', hostEnd, 'up')
-      // Taking the link down dropped the host end's address route; it comes back with the link, the address stays.
-    },
+    // The namespace's end goes down, never the host's: the host keeps its route to the /30, so packets to the
+    // namespace die on the dead link instead of following the default route off the host.
+    cut: async () => { await ip('-n', tag, 'link', 'set', nsEnd, 'down') },
+    heal: async () => { await ip('-n', tag, 'link', 'set', nsEnd, 'up') },
     destroy: async () => {
       await ip('netns', 'del', tag).catch(() => {})
       await ip('link', 'del', hostEnd).catch(() => {})
