@@ -1,0 +1,39 @@
+// Command lines of `npm run bench` and `npm run chaos`: defaults, and a clear error for bad input.
+import test from 'ava'
+import { BenchUsageError, formatTable, parseBenchArgs, type BenchReport } from '../simulations/bench/bench.js'
+import { ChaosUsageError, formatChaosReport, parseChaosArgs } from '../simulations/chaos/chaos.js'
+
+test('bench flags, and an unknown one refused with the usage', t => {
+  t.deepEqual(parseBenchArgs([]), { json: false, quick: false })
+  t.deepEqual(parseBenchArgs(['--json', '--quick']), { json: true, quick: true })
+  t.throws(() => parseBenchArgs(['--agents', '5']), { instanceOf: BenchUsageError, message: /usage: npm run bench/ })
+})
+
+test('chaos flags: 20 trials by default, a given seed replays, bad numbers refused', t => {
+  const defaults = parseChaosArgs([])
+  t.is(defaults.trials, 20)
+  t.true(Number.isInteger(defaults.seed))
+  t.like(parseChaosArgs(['--trials', '3', '--seed', '42', '--json']), { trials: 3, seed: 42, json: true, keepData: false })
+  t.throws(() => parseChaosArgs(['--trials', '0']), { instanceOf: ChaosUsageError, message: /--trials 0: expected a whole number >= 1/ })
+  t.throws(() => parseChaosArgs(['--seed', 'x']), { instanceOf: ChaosUsageError })
+})
+
+test('the bench table shows n/a for what was not measured; the chaos report ends with failed traces', t => {
+  const report: BenchReport = {
+    reconfigure: { agents: 10, mesh: { p50_ms: 12.5, p99_ms: 40 }, amqp_hub: { p50_ms: null, p99_ms: null }, ratio_p50: null },
+    converge: [{ agents: 10, all_updated_ms: 41 }],
+    failure: { crash_detect_ms: 600, partition_detect_ms: null },
+    cost: { rss_mb_per_agent: 80, idle_cpu_pct_per_agent: 0.5, msgs_per_change: 12, bytes_per_change: 3000 },
+    deploy: { one_machine_ms: null, hundred_machines_ms: null, ratio: null }
+  }
+  const table = formatTable(report)
+  t.regex(table, /reconfigure p50 \/ p99, mesh\s+12\.5 ms \/ 40 ms/)
+  t.regex(table, /cut-off agent noticed \(netns\)\s+n\/a/)
+  const text = formatChaosReport({ seed: 1, target: 'netns', passed: 1, failed: 1, trials: [
+    { trial: 1, fault: 'kill-dm', passed: true, trace: ['+1 ms killed -9 the DM'] },
+    { trial: 2, fault: 'kill-agent', machine: '/MySQL VM', passed: false, trace: ['+5 ms invariant BROKEN after recovery:'] }
+  ] })
+  t.regex(text, /1\/2 trials passed, 1 failed/)
+  t.regex(text, /trace of trial 2 \(kill-agent \/MySQL VM\):\n {2}\+5 ms invariant BROKEN/)
+  t.notRegex(text, /trace of trial 1/)
+})
