@@ -133,6 +133,25 @@ async function checkZipEntries (zip: Buffer): Promise<void> {
   }
 }
 
+/** TCP ports listening on this host (Linux /proc/net/tcp and tcp6); empty where they cannot be read. */
+function hostListeningPorts (): Set<number> {
+  const ports = new Set<number>()
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch {
+      continue
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/)
+      // fields[1] is local_address (hex ip:port), fields[3] the state; 0A is LISTEN
+      if (fields.length > 3 && fields[3] === '0A') ports.add(parseInt(fields[1].split(':')[1], 16))
+    }
+  }
+  return ports
+}
+
 /** A counting semaphore: machine creations beyond the limit wait their turn. */
 function limiter (max: number): <T>(fn: () => Promise<T>) => Promise<T> {
   let active = 0
@@ -255,11 +274,11 @@ export function createDeploymentManager (components: DeploymentManagerComponents
 
   /**
    * Gives every exported `random[port]` variable without an overridden value the lowest free port of the range,
-   * stored as an overridden export (reference §1.6). Ports are unique in the whole DM, not only per machine:
-   * machines of the local target share one host.
+   * stored as an overridden export (reference §1.6). Ports are unique in the whole DM, not only per machine, and
+   * skip the ports listening on the DM's host: machines of the local target share that host.
    */
   function assignRandomPorts (template: ApplicationTemplate, instances: Instance[]): void {
-    const used = new Set<number>()
+    const used = hostListeningPorts()
     for (const record of store.listApplications()) {
       const t = templateOf(record)
       for (const i of flatten(store.instanceTrees(record.name))) {
