@@ -2,6 +2,7 @@
 // target, the embedded endpoint. Every step of the seed's story must pass: requests through Apache served in turn
 // by both Tomcats reading MySQL, one Tomcat removed without restarting Apache, the Tomcat machine killed -9 and
 // its agent restarted with the DM down (Apache UNRESOLVED, then serving again), the DM restarted with true states.
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import { main } from '../manager/cli.js'
@@ -31,7 +32,21 @@ test('every step of the LAMP story passes, and the simulation leaves no process 
     'clean up'
   ])
   for (const s of report.steps) t.true(Number.isInteger(s.ms) && s.ms >= 0)
+  // agents and services run from the simulation's data folder (meshconf-simulate-*): none may be left
+  t.deepEqual(processesMentioning('/meshconf-simulate-'), [])
 })
+
+function processesMentioning (text: string): string[] {
+  const found: string[] = []
+  for (const pid of readdirSync('/proc').filter(p => /^\d+$/.test(p))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.charAt(0)
+      if (cmdline.includes(text) && state !== 'Z') found.push(`${pid} ${cmdline.replaceAll('\0', ' ')}`)
+    } catch { /* gone meanwhile */ }
+  }
+  return found
+}
 
 test('an unknown scenario or target is a usage error (exit 2)', async t => {
   const stderr = process.stderr.write
