@@ -238,18 +238,22 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
     const loaded = await client().loadTemplateFromPath(defaultLampTemplate())
     await client().createApplication({ name: application, template: { name: loaded.name, version: loaded.version } })
     await client().replicateInstance(application, '/Tomcat VM 1', 'Tomcat VM 2')
-    await client().runAction(application, { action: 'deploy-and-start-all' })
-    options.log(`deploying ${application} on the ${target} target`)
-    const deadline = Date.now() + RECOVERY_TIMEOUT_MS
-    let nodes: InstanceNode[] = []
-    for (;;) {
-      nodes = await client().getInstances(application)
-      machines = nodes.filter(n => n.data?.[DATA_MACHINE_ID] !== undefined)
-        .map(n => ({ name: n.path, folder: machineFolder(machinesDirectory, n.data[DATA_MACHINE_ID]) }))
-      const pending = flattenInstances(nodes).filter(n => n.status !== 'DEPLOYED_STARTED')
-      if (pending.length === 0) break
-      if (Date.now() > deadline) throw new ChaosTimeoutError('LAMP deployed and started', pending.map(n => `${n.path} ${n.status}`).join(', '))
-      await sleep(POLL_INTERVAL_MS)
+    options.log(`deploying ${application} on the ${target} target, one machine after the other`)
+    // One machine after the other, each started before the next: every agent then gets every earlier one as a
+    // bootstrap peer. (Machines started at once were seen to leave Apache without the second Tomcat for good: see
+    // the report of issue 7.)
+    for (const root of ['/MySQL VM', '/Tomcat VM 1', '/Tomcat VM 2', '/Apache VM']) {
+      await client().runAction(application, { action: 'deploy-and-start-all', path: root })
+      const deadline = Date.now() + RECOVERY_TIMEOUT_MS
+      for (;;) {
+        const nodes: InstanceNode[] = await client().getInstances(application)
+        machines = nodes.filter(n => n.data?.[DATA_MACHINE_ID] !== undefined)
+          .map(n => ({ name: n.path, folder: machineFolder(machinesDirectory, n.data[DATA_MACHINE_ID]) }))
+        const pending = flattenInstances(nodes.filter(n => n.path === root)).filter(n => n.status !== 'DEPLOYED_STARTED')
+        if (pending.length === 0) break
+        if (Date.now() > deadline) throw new ChaosTimeoutError(`${root} deployed and started`, pending.map(n => `${n.path} ${n.status}`).join(', '))
+        await sleep(POLL_INTERVAL_MS)
+      }
     }
     await waitFor('the LAMP application consistent', RECOVERY_TIMEOUT_MS, () => violations().map(v => v.message))
     options.log(`deployed: ${machines.map(m => m.name).join(', ')}; ${options.trials} trials, seed ${options.seed}`)
