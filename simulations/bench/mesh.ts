@@ -17,7 +17,7 @@ import { changeState, createMeshApp, type MeshApp } from './mesh-app.js'
 import { cpuPercentOver, percentile, residentSetMb, round2 } from './stats.js'
 
 /** The whole benchmark stops (with what it measured so far) after this long, in ms. */
-const BENCH_DEADLINE_MS = 170_000
+const BENCH_DEADLINE_MS = 160_000
 /** Agent processes started at once. */
 const START_BATCH = 8
 /** Bootstrap peers handed to each agent (random agents already up). */
@@ -89,7 +89,8 @@ async function updatesAt (importers: MeshNodeProcess[], marks: number[], status:
   return events.map(e => (e as PromiseFulfilledResult<Step>).value.at)
 }
 
-async function startAgents (app: MeshApp, pair: NetnsPair, dir: string, count: number, deadline: number): Promise<{ exporter: MeshNodeProcess, importers: MeshNodeProcess[] }> {
+async function startAgents (app: MeshApp, pair: NetnsPair, dir: string, count: number, deadline: number,
+  started: MeshNodeProcess[]): Promise<{ exporter: MeshNodeProcess, importers: MeshNodeProcess[] }> {
   const importers: MeshNodeProcess[] = []
   const addresses: string[][] = []
   // The first importer starts alone, so that every later one has someone to bootstrap from.
@@ -99,6 +100,7 @@ async function startAgents (app: MeshApp, pair: NetnsPair, dir: string, count: n
     const batch = Array.from({ length: Math.min(size, count - 1 - first) }, (_, k) => first + k)
     await Promise.all(batch.map(async i => {
       const node = new MeshNodeProcess({ netns: pair.a.netns, compiled: true })
+      started.push(node)
       importers[i] = node
       await node.init(join(dir, `probe-${i}`), [`/ip4/${pair.a.address}/tcp/0`], { allow: [pair.allow], timeoutMs: 60_000 })
       const known = addresses.filter(a => a !== undefined)
@@ -110,21 +112,31 @@ async function startAgents (app: MeshApp, pair: NetnsPair, dir: string, count: n
     }))
   }
   const exporter = new MeshNodeProcess({ netns: pair.b.netns, compiled: true })
+  started.push(exporter)
   await exporter.init(join(dir, 'mysql'), [`/ip4/${pair.b.address}/tcp/0`], { allow: [pair.allow], timeoutMs: 60_000 })
   const bootstrap = addresses.slice(0, BOOTSTRAP_PEERS).flat()
   await exporter.dm(app.setScopedInstance('MySQL VM', 'MySQL', exporter.peerId, bootstrap))
   return { exporter, importers }
 }
 
-async function runOnce (agents: number, changes: number, deadline: number): Promise<RunResult> {
-  const result: RunResult = { agents, changes: 0, errors: [] }
-  const dir = await mkdtemp(join(tmpdir(), 'meshconf-bench-mesh-'))
-  const pair = await createNetnsPair()
-  const nodes: MeshNodeProcess[] = []
+/** What a run holds, released at its end or by the deadline. */
+interface RunResources { dir?: string, pair?: NetnsPair, nodes: MeshNodeProcess[] }
+
+async function release (resources: RunResources): Promise<void> {
+  await Promise.all(resources.nodes.map(async n => { await n.stop() }))
+  await resources.pair?.destroy()
+  if (resources.dir !== undefined) await rm(resources.dir, { recursive: true, force: true })
+}
+
+/** Fills `result` as each phase ends, so the deadline can print what was measured. */
+async function runOnce (result: RunResult, changes: number, deadline: number, resources: RunResources): Promise<void> {
+  const agents = result.agents
+  const dir = resources.dir = await mkdtemp(join(tmpdir(), 'meshconf-bench-mesh-'))
+  const pair = resources.pair = await createNetnsPair()
+  const nodes = resources.nodes
   try {
     const app = createMeshApp()
-    const { exporter, importers } = await startAgents(app, pair, dir, agents, deadline)
-    nodes.push(exporter, ...importers)
+    const { exporter, importers } = await startAgents(app, pair, dir, agents, deadline, nodes)
     const marksOf = (): number[] => importers.map(n => n.events.length)
 
     // First start of MySQL: every importer connects to it and imports it.
@@ -202,28 +214,11 @@ async function runOnce (agents: number, changes: number, deadline: number): Prom
   } catch (err) {
     result.errors.push((err as Error).message.slice(0, 4000))
   } finally {
-    await Promise.all(nodes.map(async n => { await n.stop() }))
-    await pair.destroy()
-    await rm(dir, { recursive: true, force: true })
+    await release(resources)
   }
-  return result
 }
 
-async function main (): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('the mesh benchmark creates network namespaces: run it as root')
-  const sizes = (argument('--agents') ?? '10,50').split(',').map(Number)
-  if (sizes.some(n => !Number.isInteger(n) || n < 2)) throw new Error('--agents takes agent counts of at least 2, e.g. --agents 10,50')
-  const changes = Number(argument('--changes') ?? 20)
-  if (!Number.isInteger(changes) || changes < 1) throw new Error('--changes takes a positive integer, e.g. --changes 20')
-  const deadline = Date.now() + BENCH_DEADLINE_MS
-  const results: RunResult[] = []
-  for (const agents of sizes) {
-    if (Date.now() > deadline) {
-      results.push({ agents, changes: 0, errors: ['skipped: benchmark deadline reached'] })
-      continue
-    }
-    results.push(await runOnce(agents, changes, deadline))
-  }
+function print (results: RunResult[]): void {
   if (process.argv.includes('--json')) {
     process.stdout.write(JSON.stringify(results, null, 2) + '\n')
     return
@@ -239,6 +234,35 @@ async function main (): Promise<void> {
     if (r.perChange !== undefined) process.stdout.write(`  per change: ${r.perChange.meshMessagesPublished} mesh messages published, ${r.perChange.networkBytes} bytes and ${r.perChange.networkPackets} packets on the wire (idle traffic subtracted)\n`)
     for (const e of r.errors) process.stdout.write(`  error: ${e}\n`)
   }
+}
+
+async function main (): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('the mesh benchmark creates network namespaces: run it as root')
+  const sizes = (argument('--agents') ?? '10,50').split(',').map(Number)
+  if (sizes.some(n => !Number.isInteger(n) || n < 2)) throw new Error('--agents takes agent counts of at least 2, e.g. --agents 10,50')
+  const changes = Number(argument('--changes') ?? 20)
+  if (!Number.isInteger(changes) || changes < 1) throw new Error('--changes takes a positive integer, e.g. --changes 20')
+  const deadline = Date.now() + BENCH_DEADLINE_MS
+  const results: RunResult[] = []
+  let current: RunResources = { nodes: [] }
+  // Past the deadline the run in progress is abandoned: print what was measured, release everything, exit.
+  const hardStop = setTimeout(() => {
+    results.at(-1)?.errors.push(`stopped: benchmark deadline (${BENCH_DEADLINE_MS} ms) reached`)
+    print(results)
+    void release(current).finally(() => process.exit(0))
+  }, BENCH_DEADLINE_MS + 5000)
+  for (const agents of sizes) {
+    const result: RunResult = { agents, changes: 0, errors: [] }
+    results.push(result)
+    if (Date.now() > deadline) {
+      result.errors.push('skipped: benchmark deadline reached')
+      continue
+    }
+    current = { nodes: [] }
+    await runOnce(result, changes, deadline, current)
+  }
+  clearTimeout(hardStop)
+  print(results)
 }
 
 main().catch(err => {
