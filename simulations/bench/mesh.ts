@@ -251,6 +251,10 @@ async function main (): Promise<void> {
     print(results)
     void release(current).finally(() => process.exit(0))
   }, BENCH_DEADLINE_MS + 5000)
+  // Interrupted (Ctrl-C, timeout), it still removes its processes and namespaces.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => { void release(current).finally(() => process.exit(130)) })
+  }
   for (const agents of sizes) {
     const result: RunResult = { agents, changes: 0, errors: [] }
     results.push(result)
