@@ -7,14 +7,14 @@
 import '../../agent/polyfill.js'
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs, promisify } from 'node:util'
-import { INSTANCES_FOLDER } from '../../agent/constants.js'
+import { INSTANCES_FOLDER, STATE_FILE_NAME } from '../../agent/constants.js'
 import { createDmClient, type DmClient, type InstanceNode } from '../../manager/client.js'
 import { DATA_MACHINE_ID, MACHINES_FOLDER } from '../../manager/constants.js'
 import { defaultLampTemplate } from '../../manager/commands/simulate.js'
@@ -306,8 +306,13 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
               note(`killed -9 the agent process of ${machine.name} (pid ${record.pid}); its services keep running`)
             }
             const files = machineFiles(machine.folder)
+            const restartedAt = Date.now()
             const restarted = await spawnAgent(namespace !== undefined ? ['ip', 'netns', 'exec', namespace, ...command] : command, files.params, files)
             note(`started the agent of ${machine.name} again (pid ${restarted.pid})`)
+            // Until the restarted agent saves its state, the file shows the states from before the kill.
+            const stateFile = join(files.state, STATE_FILE_NAME)
+            await waitFor(`${machine.name}'s restarted agent saving its state`, RECOVERY_TIMEOUT_MS,
+              () => existsSync(stateFile) && statSync(stateFile).mtimeMs >= restartedAt ? [] : [`${stateFile} not rewritten yet`])
             break
           }
           case 'kill-dm':
