@@ -23,6 +23,9 @@ export const DEFAULT_MACHINE_SILENCE_MS = 30_000
  */
 export const MODEL_WAIT_FOR_PEER_MS = 5_000
 
+/** Agents whose addresses a model carries as bootstrap peers, at most (chosen at random: a connected mesh). */
+export const MAX_BOOTSTRAP_AGENTS = 8
+
 /** Most machines the DM creates at the same time (a cloud API would throttle beyond). */
 export const DEFAULT_MACHINE_CREATION_CONCURRENCY = 128
 

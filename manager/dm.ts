@@ -17,7 +17,7 @@ import type { ApplicationTemplate, Component, Instance, LoadResult, ModelError, 
 import {
   DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_MACHINE_ID, DATA_MACHINE_NAME, DATA_RUNNING_FROM, DATA_TARGET_HANDLER,
   DATA_TARGET_ID, DEFAULT_MACHINE_CREATION_CONCURRENCY, DEFAULT_MACHINE_SILENCE_MS, DEFAULT_TARGET_ID,
-  HEARTBEAT_CHECK_INTERVAL_MS, MODEL_WAIT_FOR_PEER_MS, RANDOM_PORT_MAX, RANDOM_PORT_MIN, SIGNING_KEY_FILE, TARGET_INSTALLER
+  HEARTBEAT_CHECK_INTERVAL_MS, MAX_BOOTSTRAP_AGENTS, MODEL_WAIT_FOR_PEER_MS, RANDOM_PORT_MAX, RANDOM_PORT_MIN, SIGNING_KEY_FILE, TARGET_INSTALLER
 } from './constants.js'
 import {
   ApplicationExistsError, ApplicationNotFoundError, InstanceDeployedError, InstanceExistsError, InstanceNotFoundError,
@@ -186,6 +186,8 @@ export function createDeploymentManager (components: DeploymentManagerComponents
   const agentChains = new Map<string, Promise<void>>()
   /** Agents sent their model that have not yet said where their mesh listens (their next heartbeat does). */
   const meshesStarting = new Set<string>()
+  /** Agents known to have a mesh listening (their listen addresses are in the store). */
+  const meshesListening = new Set<string>()
   /** Background work (machine creations, flushes), awaited by stop(). */
   const inFlight = new Set<Promise<unknown>>()
   let signingKey: DmSigningKey | undefined
@@ -359,9 +361,12 @@ export function createDeploymentManager (components: DeploymentManagerComponents
       }
       await peerToBootstrapFrom(application, scopedInstancePath)
       const signing = dmKey()
+      // a few random peers suffice to join the application's mesh; every agent dialling every other would cost
+      // n² handshakes when a hundred machines start together
       const bootstrapPeers = store.agents(application)
-        .filter(a => a.scopedInstancePath !== scopedInstancePath)
-        .flatMap(a => a.listenAddresses)
+        .filter(a => a.scopedInstancePath !== scopedInstancePath && a.listenAddresses.length > 0)
+        .map(a => ({ a, order: Math.random() })).sort((x, y) => x.order - y.order).slice(0, MAX_BOOTSTRAP_AGENTS)
+        .flatMap(({ a }) => a.listenAddresses)
       await messaging.sendToAgent(application, scopedInstancePath, {
         v: 1, kind: 'setScopedInstance', model, recipes: recipesOf(template, componentsOf(instance)),
         mesh: {
@@ -383,10 +388,10 @@ export function createDeploymentManager (components: DeploymentManagerComponents
   async function peerToBootstrapFrom (application: string, scopedInstancePath: string): Promise<void> {
     const deadline = Date.now() + MODEL_WAIT_FOR_PEER_MS
     const prefix = `${application}\u0000`
+    const mine = agentKey(application, scopedInstancePath)
+    const other = (set: Set<string>): boolean => [...set].some(k => k.startsWith(prefix) && k !== mine)
     while (Date.now() < deadline) {
-      const known = store.agents(application).some(a => a.scopedInstancePath !== scopedInstancePath && a.listenAddresses.length > 0)
-      const starting = [...meshesStarting].some(k => k.startsWith(prefix) && k !== agentKey(application, scopedInstancePath))
-      if (known || !starting) return
+      if (other(meshesListening) || !other(meshesStarting)) return
       await new Promise(resolve => setTimeout(resolve, 25))
     }
   }
@@ -491,6 +496,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     readyAgents.delete(key)
     lastBeat.delete(key)
     meshesStarting.delete(key)
+    meshesListening.delete(key)
     store.transaction(() => {
       store.forgetAgent(application, scoped.path)
       store.updateData(application, scoped.path, {
@@ -573,6 +579,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
           }
         })
         if (!msg.modelRequired) meshesStarting.delete(key)
+        if ((msg.listenAddresses ?? []).length > 0) meshesListening.add(key)
         if (msg.modelRequired) {
           readyAgents.delete(key)
           sendModel(msg.application, msg.scopedInstancePath, msg.peerId)
@@ -659,6 +666,9 @@ export function createDeploymentManager (components: DeploymentManagerComponents
           return
         }
         lastBeat.set(agentKey(record.name, scoped.path), Date.now())
+        if (store.agents(record.name).some(a => a.scopedInstancePath === scoped.path && a.listenAddresses.length > 0)) {
+          meshesListening.add(agentKey(record.name, scoped.path))
+        }
         queue(record.name, scoped.path, { v: 1, kind: 'resendStates' })
       }))
     }

@@ -150,8 +150,15 @@ export function createStore (options: StoreOptions) {
   db.pragma('synchronous = NORMAL')
   db.pragma('foreign_keys = ON')
   db.exec(SCHEMA)
+  // statements are compiled once: the DM runs the same few queries for every message
+  const statements = new Map<string, Database.Statement>()
+  const sql = (text: string): Database.Statement => {
+    let statement = statements.get(text)
+    if (statement === undefined) statements.set(text, statement = db.prepare(text))
+    return statement
+  }
 
-  const insertInstance = db.prepare(`INSERT INTO instances
+  const insertInstance = sql(`INSERT INTO instances
     (application, path, parent_path, name, component, status, data, overridden_exports, channels, imports)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '{}')`)
 
@@ -195,15 +202,15 @@ export function createStore (options: StoreOptions) {
     putTemplate (template: ApplicationTemplate, errors: ModelError[]): TemplateSummary {
       const { name, version, description } = template.descriptor
       const createdAt = new Date().toISOString()
-      db.prepare('INSERT INTO templates (name, version, description, created_at, model, errors) VALUES (?, ?, ?, ?, ?, ?)')
+      sql('INSERT INTO templates (name, version, description, created_at, model, errors) VALUES (?, ?, ?, ?, ?, ?)')
         .run(name, version, description ?? null, createdAt, encodeTemplate(template), JSON.stringify(errors))
       return { name, version, description, createdAt }
     },
     hasTemplate (name: string, version: string): boolean {
-      return db.prepare('SELECT 1 FROM templates WHERE name = ? AND version = ?').get(name, version) !== undefined
+      return sql('SELECT 1 FROM templates WHERE name = ? AND version = ?').get(name, version) !== undefined
     },
     getTemplate (name: string, version: string): StoredTemplate | undefined {
-      const row = db.prepare('SELECT * FROM templates WHERE name = ? AND version = ?').get(name, version) as
+      const row = sql('SELECT * FROM templates WHERE name = ? AND version = ?').get(name, version) as
         { name: string, version: string, description: string | null, created_at: string, model: string, errors: string } | undefined
       if (row === undefined) return undefined
       return {
@@ -212,29 +219,29 @@ export function createStore (options: StoreOptions) {
       }
     },
     listTemplates (): TemplateSummary[] {
-      const rows = db.prepare('SELECT name, version, description, created_at FROM templates ORDER BY name, version').all() as
+      const rows = sql('SELECT name, version, description, created_at FROM templates ORDER BY name, version').all() as
         Array<{ name: string, version: string, description: string | null, created_at: string }>
       return rows.map(r => ({ name: r.name, version: r.version, description: r.description ?? undefined, createdAt: r.created_at }))
     },
     deleteTemplate (name: string, version: string): boolean {
-      return db.prepare('DELETE FROM templates WHERE name = ? AND version = ?').run(name, version).changes > 0
+      return sql('DELETE FROM templates WHERE name = ? AND version = ?').run(name, version).changes > 0
     },
     applicationsUsingTemplate (name: string, version: string): string[] {
-      return (db.prepare('SELECT name FROM applications WHERE template_name = ? AND template_version = ? ORDER BY name')
+      return (sql('SELECT name FROM applications WHERE template_name = ? AND template_version = ? ORDER BY name')
         .all(name, version) as Array<{ name: string }>).map(r => r.name)
     },
 
     // ---- applications
     createApplication (record: ApplicationRecord, rootInstances: Instance[]): void {
       db.transaction(() => {
-        db.prepare(`INSERT INTO applications (name, template_name, template_version, description, created_at, pnet_key)
+        sql(`INSERT INTO applications (name, template_name, template_version, description, created_at, pnet_key)
           VALUES (?, ?, ?, ?, ?, ?)`).run(record.name, record.template.name, record.template.version,
           record.description ?? null, record.createdAt, record.pnetKey)
         for (const root of rootInstances) insertTree(record.name, null, root)
       })()
     },
     getApplication (name: string): ApplicationRecord | undefined {
-      const row = db.prepare('SELECT * FROM applications WHERE name = ?').get(name) as
+      const row = sql('SELECT * FROM applications WHERE name = ?').get(name) as
         { name: string, template_name: string, template_version: string, description: string | null, created_at: string, pnet_key: string } | undefined
       if (row === undefined) return undefined
       return {
@@ -243,22 +250,22 @@ export function createStore (options: StoreOptions) {
       }
     },
     listApplications (): ApplicationRecord[] {
-      const names = db.prepare('SELECT name FROM applications ORDER BY name').all() as Array<{ name: string }>
+      const names = sql('SELECT name FROM applications ORDER BY name').all() as Array<{ name: string }>
       return names.map(r => store.getApplication(r.name) as ApplicationRecord)
     },
     deleteApplication (name: string): boolean {
-      return db.prepare('DELETE FROM applications WHERE name = ?').run(name).changes > 0
+      return sql('DELETE FROM applications WHERE name = ?').run(name).changes > 0
     },
 
     // ---- instances
     /** The application's instance trees, roots in creation order. */
     instanceTrees (application: string): StoredInstance[] {
-      const rows = db.prepare('SELECT * FROM instances WHERE application = ? ORDER BY id').all(application) as InstanceRow[]
+      const rows = sql('SELECT * FROM instances WHERE application = ? ORDER BY id').all(application) as InstanceRow[]
       return buildTrees(rows, null)
     },
     /** One instance with its subtree. */
     getInstance (application: string, path: string): StoredInstance | undefined {
-      const rows = db.prepare(`SELECT * FROM instances WHERE application = ? AND ${subtreeCondition()} ORDER BY id`)
+      const rows = sql(`SELECT * FROM instances WHERE application = ? AND ${subtreeCondition()} ORDER BY id`)
         .all(application, path, path, path) as InstanceRow[]
       const top = rows.find(r => r.path === path)
       if (top === undefined) return undefined
@@ -269,46 +276,46 @@ export function createStore (options: StoreOptions) {
       db.transaction(() => insertTree(application, parentPath, instance))()
     },
     deleteInstance (application: string, path: string): boolean {
-      return db.prepare(`DELETE FROM instances WHERE application = ? AND ${subtreeCondition()}`)
+      return sql(`DELETE FROM instances WHERE application = ? AND ${subtreeCondition()}`)
         .run(application, path, path, path).changes > 0
     },
     statusOf (application: string, path: string): InstanceStatus | undefined {
-      const row = db.prepare('SELECT status FROM instances WHERE application = ? AND path = ?').get(application, path) as { status: string } | undefined
+      const row = sql('SELECT status FROM instances WHERE application = ? AND path = ?').get(application, path) as { status: string } | undefined
       return row?.status as InstanceStatus | undefined
     },
     setStatus (application: string, path: string, status: InstanceStatus): boolean {
-      return db.prepare('UPDATE instances SET status = ? WHERE application = ? AND path = ?')
+      return sql('UPDATE instances SET status = ? WHERE application = ? AND path = ?')
         .run(status, application, path).changes > 0
     },
     /** Merges `patch` into the instance's data; a null value removes the key. */
     updateData (application: string, path: string, patch: Record<string, string | null>): void {
       db.transaction(() => {
-        const row = db.prepare('SELECT data FROM instances WHERE application = ? AND path = ?').get(application, path) as { data: string } | undefined
+        const row = sql('SELECT data FROM instances WHERE application = ? AND path = ?').get(application, path) as { data: string } | undefined
         if (row === undefined) return
         const data = JSON.parse(row.data) as Record<string, string>
         for (const [key, value] of Object.entries(patch)) {
           if (value === null) delete data[key]
           else data[key] = value
         }
-        db.prepare('UPDATE instances SET data = ? WHERE application = ? AND path = ?').run(JSON.stringify(data), application, path)
+        sql('UPDATE instances SET data = ? WHERE application = ? AND path = ?').run(JSON.stringify(data), application, path)
       })()
     },
     setImports (application: string, path: string, imports: Record<string, Import[]>): void {
-      db.prepare('UPDATE instances SET imports = ? WHERE application = ? AND path = ?').run(JSON.stringify(imports), application, path)
+      sql('UPDATE instances SET imports = ? WHERE application = ? AND path = ?').run(JSON.stringify(imports), application, path)
     },
     setOverriddenExports (application: string, path: string, overrides: Record<string, string>): void {
-      db.prepare('UPDATE instances SET overridden_exports = ? WHERE application = ? AND path = ?').run(JSON.stringify(overrides), application, path)
+      sql('UPDATE instances SET overridden_exports = ? WHERE application = ? AND path = ?').run(JSON.stringify(overrides), application, path)
     },
 
     // ---- bindings (inter-application exports: prefix -> applications whose exports this one imports)
     bind (application: string, prefix: string, boundApplication: string): void {
-      db.prepare('INSERT OR IGNORE INTO bindings (application, prefix, bound_application) VALUES (?, ?, ?)').run(application, prefix, boundApplication)
+      sql('INSERT OR IGNORE INTO bindings (application, prefix, bound_application) VALUES (?, ?, ?)').run(application, prefix, boundApplication)
     },
     unbind (application: string, prefix: string, boundApplication: string): void {
-      db.prepare('DELETE FROM bindings WHERE application = ? AND prefix = ? AND bound_application = ?').run(application, prefix, boundApplication)
+      sql('DELETE FROM bindings WHERE application = ? AND prefix = ? AND bound_application = ?').run(application, prefix, boundApplication)
     },
     bindings (application: string): Record<string, string[]> {
-      const rows = db.prepare('SELECT prefix, bound_application FROM bindings WHERE application = ? ORDER BY prefix, bound_application')
+      const rows = sql('SELECT prefix, bound_application FROM bindings WHERE application = ? ORDER BY prefix, bound_application')
         .all(application) as Array<{ prefix: string, bound_application: string }>
       const out: Record<string, string[]> = {}
       for (const r of rows) (out[r.prefix] ??= []).push(r.bound_application)
@@ -317,38 +324,38 @@ export function createStore (options: StoreOptions) {
 
     // ---- targets
     putTarget (target: TargetDefinition): void {
-      db.prepare('INSERT INTO targets (id, handler, name, description, properties) VALUES (?, ?, ?, ?, ?)')
+      sql('INSERT INTO targets (id, handler, name, description, properties) VALUES (?, ?, ?, ?, ?)')
         .run(target.id, target.handler, target.name ?? null, target.description ?? null, JSON.stringify(target.properties))
     },
     getTarget (id: string): TargetDefinition | undefined {
-      const row = db.prepare('SELECT * FROM targets WHERE id = ?').get(id) as
+      const row = sql('SELECT * FROM targets WHERE id = ?').get(id) as
         { id: string, handler: string, name: string | null, description: string | null, properties: string } | undefined
       if (row === undefined) return undefined
       return { id: row.id, handler: row.handler, name: row.name ?? undefined, description: row.description ?? undefined, properties: JSON.parse(row.properties) }
     },
     listTargets (): TargetDefinition[] {
-      const ids = db.prepare('SELECT id FROM targets ORDER BY id').all() as Array<{ id: string }>
+      const ids = sql('SELECT id FROM targets ORDER BY id').all() as Array<{ id: string }>
       return ids.map(r => store.getTarget(r.id) as TargetDefinition)
     },
     associateTarget (application: string, scope: TargetScope, targetId: string): void {
-      db.prepare('INSERT OR REPLACE INTO target_associations (application, scope, target_id) VALUES (?, ?, ?)')
+      sql('INSERT OR REPLACE INTO target_associations (application, scope, target_id) VALUES (?, ?, ?)')
         .run(application, scopeKey(scope), targetId)
     },
     targetAssociations (application: string): TargetAssociation[] {
-      const rows = db.prepare('SELECT scope, target_id FROM target_associations WHERE application = ? ORDER BY scope')
+      const rows = sql('SELECT scope, target_id FROM target_associations WHERE application = ? ORDER BY scope')
         .all(application) as Array<{ scope: string, target_id: string }>
       return rows.map(r => ({ scope: scopeOf(r.scope), targetId: r.target_id }))
     },
 
     // ---- agents
     recordHeartbeat (record: AgentRecord): void {
-      db.prepare(`INSERT INTO agents (application, scoped_path, peer_id, listen_addresses, last_heartbeat_at) VALUES (?, ?, ?, ?, ?)
+      sql(`INSERT INTO agents (application, scoped_path, peer_id, listen_addresses, last_heartbeat_at) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (application, scoped_path) DO UPDATE SET peer_id = excluded.peer_id,
           listen_addresses = excluded.listen_addresses, last_heartbeat_at = excluded.last_heartbeat_at`)
         .run(record.application, record.scopedInstancePath, record.peerId ?? null, JSON.stringify(record.listenAddresses), record.lastHeartbeatAt)
     },
     agents (application: string): AgentRecord[] {
-      const rows = db.prepare('SELECT * FROM agents WHERE application = ? ORDER BY scoped_path').all(application) as
+      const rows = sql('SELECT * FROM agents WHERE application = ? ORDER BY scoped_path').all(application) as
         Array<{ application: string, scoped_path: string, peer_id: string | null, listen_addresses: string, last_heartbeat_at: string }>
       return rows.map(r => ({
         application: r.application, scopedInstancePath: r.scoped_path, peerId: r.peer_id ?? undefined,
@@ -357,23 +364,23 @@ export function createStore (options: StoreOptions) {
     },
     forgetAgent (application: string, scopedInstancePath: string): void {
       db.transaction(() => {
-        db.prepare('DELETE FROM agents WHERE application = ? AND scoped_path = ?').run(application, scopedInstancePath)
-        db.prepare('DELETE FROM pending_messages WHERE application = ? AND scoped_path = ?').run(application, scopedInstancePath)
+        sql('DELETE FROM agents WHERE application = ? AND scoped_path = ?').run(application, scopedInstancePath)
+        sql('DELETE FROM pending_messages WHERE application = ? AND scoped_path = ?').run(application, scopedInstancePath)
       })()
     },
 
     // ---- messages waiting until an agent is up (Roboconf's store-and-forward, kept across DM restarts)
     enqueue (application: string, scopedInstancePath: string, message: DmToAgentMessage): void {
-      db.prepare('INSERT INTO pending_messages (application, scoped_path, message) VALUES (?, ?, ?)')
+      sql('INSERT INTO pending_messages (application, scoped_path, message) VALUES (?, ?, ?)')
         .run(application, scopedInstancePath, JSON.stringify(message))
     },
     pending (application: string, scopedInstancePath: string): PendingMessage[] {
-      const rows = db.prepare('SELECT id, message FROM pending_messages WHERE application = ? AND scoped_path = ? ORDER BY id')
+      const rows = sql('SELECT id, message FROM pending_messages WHERE application = ? AND scoped_path = ? ORDER BY id')
         .all(application, scopedInstancePath) as Array<{ id: number, message: string }>
       return rows.map(r => ({ id: r.id, message: JSON.parse(r.message) }))
     },
     acknowledge (id: number): void {
-      db.prepare('DELETE FROM pending_messages WHERE id = ?').run(id)
+      sql('DELETE FROM pending_messages WHERE id = ?').run(id)
     },
 
     /** Runs `fn` in one transaction (all or nothing). */

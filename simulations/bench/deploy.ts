@@ -1,5 +1,5 @@
 // The DM's deployment benchmark: wall time of deploy-and-start-all for 1 machine and for 100 machines, with the
-// local target (one agent process per machine, compiled agent) and no-op recipes, from the request to the moment
+// local target (one agent process per machine, compiled agent; or --target in-process) and no-op recipes, from the request to the moment
 // every instance is DEPLOYED_STARTED. Goal: 100 machines take less than 3 times as long as 1 (machines are created
 // in parallel). Usage: node dist/simulations/bench/deploy.js [--json] [--machines 100] [--runs 1]
 // Progress goes to stderr; `--json` prints { one_machine_ms, hundred_machines_ms, ratio, ... } on stdout.
@@ -26,7 +26,6 @@ function writeTemplate (root: string, machines: number): void {
   const files: Record<string, string> = {
     'descriptor/application.properties': `name = Bench${machines}\nversion = 1.0\ndsl-id = roboconf-1.0\ngraph-entry-point = main.graph\ninstance-entry-point = all.instances\n`,
     'graph/main.graph': 'VM {\n  installer: target;\n  children: Service;\n}\nService {\n  installer: script;\n  exports: ip;\n}\n',
-    'graph/VM/target.properties': 'id = bench-local\nhandler = local\nname = agent processes\n',
     'instances/all.instances': instances.join('')
   }
   for (const action of ['deploy', 'start', 'stop', 'undeploy']) files[`graph/Service/scripts/${action}.sh`] = '#!/bin/sh\nexit 0\n'
@@ -49,22 +48,24 @@ async function freePort (): Promise<number> {
   })
 }
 
-/** Resolves when every instance of `application` has `status`, from the DM's events. */
+/** Resolves when every instance of `application` has `status`, from the DM's events (the tree is read once). */
 function allInStatus (service: DmService, application: string, status: string, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const check = (): boolean => {
-      const all: string[] = []
-      const walk = (i: { status: string, children: any[] }): void => { all.push(i.status); i.children.forEach(walk) }
-      service.dm.instances(application).forEach(walk)
-      return all.every(s => s === status)
-    }
-    if (service.dm.listApplications().every(a => a.name !== application) || check()) {
+    const current = new Map<string, string>()
+    const walk = (i: { path: string, status: string, children: any[] }): void => { current.set(i.path, i.status); i.children.forEach(walk) }
+    if (service.dm.listApplications().some(a => a.name === application)) service.dm.instances(application).forEach(walk)
+    let matching = [...current.values()].filter(s => s === status).length
+    if (matching === current.size) {
       resolve()
       return
     }
     const timer = setTimeout(() => { unsubscribe(); reject(new Error(`not every instance reached ${status} in ${timeoutMs} ms`)) }, timeoutMs)
     const unsubscribe = service.dm.onEvent((event: DmEvent) => {
-      if (event.type === 'instance' && event.application === application && event.status === status && check()) {
+      if (event.type !== 'instance' || event.application !== application) return
+      const before = current.get(event.path)
+      current.set(event.path, event.status)
+      matching += (event.status === status ? 1 : 0) - (before === status ? 1 : 0)
+      if (matching === current.size) {
         clearTimeout(timer)
         unsubscribe()
         resolve()
@@ -98,13 +99,13 @@ interface Measure {
 }
 
 /** One deployment of `machines` machines on a fresh DM, wall times in milliseconds. */
-async function measure (machines: number): Promise<Measure> {
+async function measure (machines: number, target: string): Promise<Measure> {
   const root = mkdtempSync(join(tmpdir(), `meshconf-bench-deploy-${machines}-`))
   let service: DmService | undefined
   try {
     writeTemplate(join(root, 'template'), machines)
     // a machine slow to boot on a loaded host must not flap to PROBLEM in the middle of the measure
-    service = await startDmService({ dataDirectory: join(root, 'dm'), port: 0, agentsPort: await freePort(), target: 'local', log: quiet, machineSilenceMs: DEPLOY_WAIT_MS })
+    service = await startDmService({ dataDirectory: join(root, 'dm'), port: 0, agentsPort: await freePort(), target, log: quiet, machineSilenceMs: DEPLOY_WAIT_MS })
     const { name } = await service.dm.loadTemplateFromPath(join(root, 'template'))
     service.dm.createApplication({ name: 'bench', template: { name, version: '1.0' } })
     const started = allInStatus(service, 'bench', 'DEPLOYED_STARTED', DEPLOY_WAIT_MS)
@@ -152,7 +153,10 @@ async function measure (machines: number): Promise<Measure> {
 }
 
 async function main (): Promise<void> {
-  const { values } = parseArgs({ options: { json: { type: 'boolean' }, machines: { type: 'string' }, runs: { type: 'string' } } })
+  const { values } = parseArgs({ options: { json: { type: 'boolean' }, machines: { type: 'string' }, runs: { type: 'string' }, target: { type: 'string' } } })
+  // local: one agent process per machine (the figure of the issue); in-process: agents inside the DM (its own cost)
+  const target = values.target ?? 'local'
+  if (!['local', 'in-process'].includes(target)) throw new Error('--target is local (default) or in-process')
   const machines = Number(values.machines ?? '100')
   const runs = Number(values.runs ?? '1')
   if (!Number.isInteger(machines) || machines < 2 || !Number.isInteger(runs) || runs < 1) {
@@ -162,9 +166,9 @@ async function main (): Promise<void> {
   const one: Measure[] = []
   const many: Measure[] = []
   for (let run = 0; run < runs; run++) {
-    one.push(await measure(1))
+    one.push(await measure(1, target))
     process.stderr.write(`1 machine: ${JSON.stringify(one[run])}\n`)
-    many.push(await measure(machines))
+    many.push(await measure(machines, target))
     process.stderr.write(`${machines} machines: ${JSON.stringify(many[run])}\n`)
   }
   // the median of the runs; a run with a stuck instance counts as infinitely slow
@@ -182,6 +186,7 @@ async function main (): Promise<void> {
     hundred_machines_ms: manyMs,
     hundred_machines_p99_ms: manyP99,
     machines,
+    target,
     ratio: ratio(manyMs, oneMs),
     ratio_p99: ratio(manyP99, oneMs),
     stuck: many.flatMap(m => m.stuck),
