@@ -1,8 +1,8 @@
-// `meshconf simulate lamp` end to end: a DM of its own, agent processes (the sources, through tsx) on the local
+// `meshconf simulate lamp` end to end: a DM of its own, agent processes (the build, else the sources) on the local
 // target, the embedded endpoint. Every step of the seed's story must pass: requests through Apache served in turn
 // by both Tomcats reading MySQL, one Tomcat removed without restarting Apache, the Tomcat machine killed -9 and
 // its agent restarted with the DM down (Apache UNRESOLVED, then serving again), the DM restarted with true states.
-import { readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import { main } from '../manager/cli.js'
@@ -11,8 +11,11 @@ import { LAMP_DIR } from './lamp-helpers.js'
 
 test('every step of the LAMP story passes, and the simulation leaves no process behind', async t => {
   t.timeout(15 * 60_000)
+  // the compiled agent, as `meshconf simulate` runs it (npm ci builds dist/); the sources through tsx otherwise
+  const root = join(LAMP_DIR, '..', '..')
+  const compiled = join(root, 'dist', 'agent', 'main.js')
   const report = await runLampSimulation({
-    agentCommand: [process.execPath, '--import', 'tsx', join(LAMP_DIR, '..', '..', 'agent', 'main.ts')],
+    agentCommand: existsSync(compiled) ? [process.execPath, compiled] : [process.execPath, '--import', 'tsx', join(root, 'agent', 'main.ts')],
     stepTimeoutMs: 240_000
   })
   const table = report.steps.map(s => `${s.ok ? 'ok  ' : 'FAIL'} ${s.name} (${s.ms} ms) ${s.detail ?? ''}`).join('\n')

@@ -33,6 +33,8 @@ export const DEFAULT_STEP_TIMEOUT_MS = 120_000
 const POLL_MS = 250
 /** Timeout of one HTTP request to Apache, in milliseconds. */
 const REQUEST_TIMEOUT_MS = 5_000
+/** How long the services of a terminated machine may take to exit, in milliseconds (they check every second). */
+const SERVICE_EXIT_MS = 10_000
 /** Requests in a row that must show the expected Tomcats. */
 const REQUESTS_PER_CHECK = 4
 /** The value the MySQL instance of the template serves (its deploy.sh). */
@@ -295,9 +297,15 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
     await step('clean up', async () => {
       if (brokerStopped) await broker.start()
       if (dm === undefined) await startDm()
+      // a terminated machine takes its services along: they exit once their instance folder is gone
+      const services = safeReaddir(machinesDirectory).flatMap(m => servicePids(join(machinesDirectory, m)))
       await dmClient().runAction(application, { action: 'undeploy-all' })
       await waitForTree('every machine NOT_DEPLOYED', nodes =>
         nodes.map(n => statusIs([n], n.path, 'NOT_DEPLOYED')).find(c => c !== undefined))
+      await poll('the services of the terminated machines gone', SERVICE_EXIT_MS, async () => {
+        const left = services.filter(isRunning)
+        if (left.length > 0) throw new SimulationCheckError(`services still running: ${left.join(' ')}`)
+      })
       await dmClient().deleteApplication(application)
       await stopDm()
       return options.keepData === true ? `data kept in ${dataDirectory}` : undefined
@@ -423,6 +431,16 @@ async function killMachine (folder: string, target: string): Promise<{ pid: numb
     if (isAgentAlive(record)) throw new SimulationCheckError(`agent ${record.pid} still alive`)
   })
   return { pid: record.pid, services, argv: command, ...(namespace !== undefined && namespace !== '' ? { namespace } : {}) }
+}
+
+/** True while the process exists and has not exited (a zombie waiting for its reaper is gone). */
+function isRunning (pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z'
+  } catch {
+    return false
+  }
 }
 
 /** Copies each machine's agent.log and its services' logs to `<logs>/<machine>/`, for a look after the run. */
