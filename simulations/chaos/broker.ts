@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
 import { chown, mkdir, writeFile } from 'node:fs/promises'
 import { createConnection, createServer } from 'node:net'
 import { join } from 'node:path'
@@ -53,6 +54,19 @@ async function freePort (): Promise<number> {
   await new Promise<void>(resolve => server.close(() => { resolve() }))
   if (address === null || typeof address === 'string') throw new Error('no TCP address')
   return address.port
+}
+
+/** Every process under `pid`, deepest last, from /proc/<pid>/task/<tid>/children. */
+function descendants (pid: number): number[] {
+  const found: number[] = []
+  let tasks: string[] = []
+  try { tasks = readdirSync(`/proc/${pid}/task`) } catch { return found }
+  for (const task of tasks) {
+    let children: number[] = []
+    try { children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(c => c !== '').map(Number) } catch {}
+    for (const child of children) found.push(child, ...descendants(child))
+  }
+  return found
 }
 
 async function accepts (port: number): Promise<boolean> {
@@ -124,8 +138,9 @@ export async function createPrivateBroker (components: PrivateBrokerComponents):
         ? Promise.resolve()
         : new Promise<void>(resolve => server?.once('exit', () => { resolve() }))
       await run('rabbitmqctl', ['-n', nodeName, 'stop'], { env, timeout: BROKER_STOP_TIMEOUT_MS }).catch(() => {
-        // The node did not answer: kill the whole process group (the Erlang VM is a grandchild of the script).
-        if (server?.pid !== undefined) try { process.kill(-server.pid, 'SIGKILL') } catch {}
+        // The node did not answer (still booting): kill the script and everything under it (`su` puts the Erlang VM
+        // in a session of its own, so the process group is not enough), by pid.
+        if (server?.pid !== undefined) for (const pid of [...descendants(server.pid), server.pid]) try { process.kill(pid, 'SIGKILL') } catch {}
       })
       await exited
       server = undefined
