@@ -2,6 +2,8 @@
 // application's pnet key, finding peers from the DM's bootstrap list and the peers remembered from the last run,
 // redialled with backoff; the owners this agent imports from are pinged, so a cut-off owner's connection is
 // aborted and counts as lost. The mesh logic itself is MeshService (service.ts).
+// libp2p 3 calls Promise.withResolvers (Node 22): the polyfill must be evaluated before libp2p's modules.
+import '../polyfill.js'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
