@@ -161,6 +161,8 @@ async function runOnce (result: RunResult, changes: number, deadline: number, re
       for (const at of times) latencies.push(at - published.at)
       allUpdated.push(Math.max(...times) - published.at)
       result.changes++
+      result.updateLatencyMs = { p50: round2(percentile(latencies, 50)), p99: round2(percentile(latencies, 99)), max: round2(Math.max(...latencies)), samples: latencies.length }
+      result.allImportersUpdatedMs = { p50: round2(percentile(allUpdated, 50)), max: round2(Math.max(...allUpdated)) }
       await sleep(CHANGE_GAP_MS)
     }
     const changeWindowMs = now() - changeStart
@@ -172,8 +174,6 @@ async function runOnce (result: RunResult, changes: number, deadline: number, re
       await exporter.dm(changeState('MySQL VM', 'MySQL', 'DEPLOYED_STARTED'))
       await updatesAt(importers, marks, 'DEPLOYED_STARTED')
     }
-    result.updateLatencyMs = { p50: round2(percentile(latencies, 50)), p99: round2(percentile(latencies, 99)), max: round2(Math.max(...latencies)), samples: latencies.length }
-    result.allImportersUpdatedMs = { p50: round2(percentile(allUpdated, 50)), max: round2(Math.max(...allUpdated)) }
 
     // Idle: RSS and CPU of every agent, nothing changing.
     await sleep(SETTLE_MS)
