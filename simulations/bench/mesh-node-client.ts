@@ -53,6 +53,8 @@ export class MeshNodeProcess {
       else this.events.push(event)
       for (const check of [...this.waiters]) check()
     })
+    // A write to a process that just died (EPIPE) is reported here; its exit settles the waiters.
+    this.child.on('error', err => { this.stderrTail = (this.stderrTail + `\n${err.message}`).slice(-4000) })
     this.child.on('exit', () => {
       this.exited = true
       for (const check of [...this.waiters]) check()
@@ -69,7 +71,7 @@ export class MeshNodeProcess {
   }
 
   async command (command: DistributiveOmit<MeshNodeCommand, 'id'>, timeoutMs = 30_000): Promise<Reply> {
-    if (this.exited) throw new MeshNodeError(`mesh node ${this.pid} has exited; stderr: ${this.stderrTail}`)
+    if (this.exited || !this.child.connected) throw new MeshNodeError(`mesh node ${this.pid} has exited; stderr: ${this.stderrTail}`)
     const id = this.nextId++
     const reply = await new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => {
