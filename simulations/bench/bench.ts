@@ -74,7 +74,7 @@ async function toggleMany (chain: Chain, toggles: number, run: TransportRun): Pr
 /** Reconfigure latency, cost and (mesh) failure detection on one chain of `agents` processes. */
 async function measureTransport (transport: ExportTransport, agents: number, options: RunOptions,
   what: { cost: boolean, crash: boolean, partition: boolean, toggles: number }): Promise<TransportRun> {
-  const workDir = await mkdtemp(join(tmpdir(), `meshconf-bench-${transport}-`))
+  const workDir = await mkdtemp(join(tmpdir(), `meshconf-bench7-${transport}-`))
   const amqp = { url: DEFAULT_AMQP_URL, domain: `bench-${process.pid}-${Date.now().toString(36)}` }
   let netns: NetnsLink | undefined
   let chain: Chain | undefined
