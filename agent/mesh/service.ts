@@ -12,6 +12,7 @@ import {
 import {
   ANTI_ENTROPY_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS
 } from './constants.js'
+import { exportsByPrefix } from '../../protocol/model/exports.js'
 
 /** What the service needs from a network: publish/subscribe with authenticated senders, and peer liveness. */
 export interface MeshTransport {
@@ -144,6 +145,12 @@ export class MeshService implements MeshServiceHandle {
   /** The seq of our last message for each prefix we ever announced (digests carry it). */
   private readonly localPrefixSeq = new Map<string, number>()
   private interests = new Set<string>()
+  /**
+   * Every prefix some component of the application exports. The agent subscribes to all of them, importing or not,
+   * so that it relays them: gossipsub forwards a topic only through its subscribers, and an importer and an owner
+   * that share no direct connection would otherwise never hear each other.
+   */
+  private readonly relayedPrefixes: ReadonlySet<string>
   /** prefix -> exporting instance path -> what we hold. */
   private readonly held = new Map<string, Map<string, Held>>()
   /** Last stamp applied per `owner\0instancePath\0prefix`: what is older is stale. */
@@ -171,6 +178,8 @@ export class MeshService implements MeshServiceHandle {
   constructor (private readonly components: MeshServiceComponents, options: MeshServiceOptions = {}) {
     this.application = components.model.application
     this.control = controlTopic(this.application)
+    this.relayedPrefixes = new Set(Object.values(components.model.components)
+      .flatMap(component => [...exportsByPrefix(component.exports).keys()]))
     this.log = components.log ?? consoleMeshLogger
     this.now = components.now ?? Date.now
     this.debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS
@@ -190,6 +199,7 @@ export class MeshService implements MeshServiceHandle {
   start (transport: MeshTransport): void {
     this.transport = transport
     transport.subscribe(this.control)
+    for (const prefix of this.relayedPrefixes) transport.subscribe(exportsTopic(this.application, prefix))
     this.scheduleDigest()
   }
 
@@ -208,14 +218,14 @@ export class MeshService implements MeshServiceHandle {
     const added = [...prefixes].filter(p => !this.interests.has(p))
     for (const prefix of this.interests) {
       if (prefixes.has(prefix)) continue
-      this.transport.unsubscribe(exportsTopic(this.application, prefix))
+      if (!this.relayedPrefixes.has(prefix)) this.transport.unsubscribe(exportsTopic(this.application, prefix))
       // The engine no longer imports this prefix: forget it without calling the listener.
       for (const path of this.held.get(prefix)?.keys() ?? []) this.reported.delete(key(prefix, path))
       this.held.delete(prefix)
     }
     this.interests = new Set(prefixes)
     for (const prefix of added) {
-      this.transport.subscribe(exportsTopic(this.application, prefix))
+      if (!this.relayedPrefixes.has(prefix)) this.transport.subscribe(exportsTopic(this.application, prefix))
       for (const entry of this.local.values()) if (entry.prefix === prefix) this.holdLocal(entry)
     }
     if (added.length > 0) this.request(added)

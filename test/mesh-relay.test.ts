@@ -1,0 +1,44 @@
+// Exports cross agents that do not import them: in a line MySQL VM — Apache VM — Tomcat VM, where only the ends
+// know each other through the middle, Tomcat still resolves MySQL (the middle agent relays the topic).
+import test from 'ava'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startLibp2pMesh } from '../agent/mesh/libp2p.js'
+import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
+import { ImportRecorder } from '../agent/mesh/recorder.js'
+import type { MeshServiceHandle } from '../agent/mesh/service.js'
+import { createMeshApp, type MeshAppChild } from '../simulations/bench/mesh-app.js'
+
+test('an importer reaches an owner through an agent that does not import the prefix', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'meshconf-relay-'))
+  const app = createMeshApp()
+  const meshes: MeshServiceHandle[] = []
+  t.teardown(async () => {
+    await Promise.all(meshes.map(async m => { await m.stop() }))
+    await rm(dir, { recursive: true, force: true })
+  })
+  const start = async (vm: string, child: MeshAppChild, recorder: ImportRecorder, bootstrap: string[]): Promise<MeshServiceHandle> => {
+    const stateDir = join(dir, vm)
+    const identity = await loadOrCreatePeerIdentity(stateDir)
+    const { model, parameters } = app.agent(vm, child, identity.peerId, bootstrap)
+    const mesh = await startLibp2pMesh(model, parameters, recorder,
+      { stateDir, privateKey: identity.privateKey, log: () => {}, viewSignal: null })
+    meshes.push(mesh)
+    return mesh
+  }
+
+  const mysql = await start('MySQL VM', 'MySQL', new ImportRecorder(), [])
+  const middle = new ImportRecorder()
+  const apache = await start('Apache VM', 'Apache', middle, mysql.listenAddresses())
+  apache.setInterests(new Set(['Tomcat']))
+  const tomcatImports = new ImportRecorder()
+  const tomcat = await start('Tomcat VM', 'Tomcat', tomcatImports, apache.listenAddresses())
+  tomcat.setInterests(new Set(['MySQL']))
+
+  mysql.announce('/MySQL VM/MySQL', 'MySQL', { 'MySQL.ip': '127.0.0.1', 'MySQL.port': '3306' })
+  await tomcatImports.waitFor('MySQL at Tomcat', () => '/MySQL VM/MySQL' in tomcatImports.imports('MySQL'), 30_000)
+  t.deepEqual(tomcatImports.imports('MySQL'), { '/MySQL VM/MySQL': { 'MySQL.ip': '127.0.0.1', 'MySQL.port': '3306' } })
+  // The relaying agent does not import MySQL: nothing reached its engine.
+  t.deepEqual(middle.imports('MySQL'), {})
+})
