@@ -6,8 +6,9 @@ export const RECONNECT_INITIAL_DELAY_MS = 100
 export const RECONNECT_MAX_DELAY_MS = 2_000
 /** How long `stop()` waits for queued messages to be confirmed before disconnecting (ms). */
 export const STOP_FLUSH_TIMEOUT_MS = 2_000
-/** Embedded endpoint: time an agent has to send its hello after connecting (ms). */
-export const EMBEDDED_HELLO_TIMEOUT_MS = 5_000
+/** Embedded endpoint: time an agent has to send its hello after connecting (ms); generous, as a host booting
+ * many agents at once delays each one's first message by seconds. */
+export const EMBEDDED_HELLO_TIMEOUT_MS = 30_000
 /** Embedded endpoint: period of the DM's WebSocket pings (ms); a peer silent for 3 periods is dropped. */
 export const EMBEDDED_PING_INTERVAL_MS = 10_000
 /** Embedded endpoint: how long a closing peer has to answer the close before its socket is cut (ms). */
