@@ -63,18 +63,7 @@ export function statuses (trees: Array<{ path: string, status: string, children:
   return out
 }
 
-/** A TCP port free at the time of the call (for a DM endpoint that must keep its port across a restart). */
-export async function freePort (): Promise<number> {
-  const { createServer } = await import('node:net')
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
-}
+export { freePort } from './helpers/ports.js'
 
 /** Runs the agent's sources through tsx (no build needed): the local and netns targets' agent command in tests. */
 export function agentCommandFromSources (): string[] {

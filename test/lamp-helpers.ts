@@ -3,7 +3,6 @@
 import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { cp, mkdir } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { cleanInstancePath, cleanReversedInstancePath } from '../protocol/model/exports.js'
@@ -11,25 +10,7 @@ import { cleanInstancePath, cleanReversedInstancePath } from '../protocol/model/
 export const LAMP_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'simulations', 'lamp')
 export const LAMP_APACHE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'simulations', 'lamp-apache')
 
-/** A loopback TCP port free at the time of the call (the kernel's pick for port 0). */
-/**
- * A port free right now for a service the test starts later. Drawn below Linux's ephemeral range (32768+), where
- * the outgoing connections of the tests running alongside take their source ports, so it stays free meanwhile.
- */
-export async function freePort (): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000)
-    const server = createServer()
-    const bound = await new Promise<boolean>(resolve => {
-      server.once('error', () => { resolve(false) }).listen(port, '127.0.0.1', () => { resolve(true) })
-    })
-    if (bound) {
-      await new Promise(resolve => server.close(resolve))
-      return port
-    }
-  }
-  throw new Error('no free TCP port found between 20000 and 32000')
-}
+export { freePort } from './helpers/ports.js'
 
 export interface JsonReply { status: number, body: any, headers: Headers }
 
