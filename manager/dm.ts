@@ -391,9 +391,12 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     const mine = agentKey(application, scopedInstancePath)
     const other = (set: Set<string>): boolean => [...set].some(k => k.startsWith(prefix) && k !== mine)
     while (Date.now() < deadline) {
-      if (other(meshesListening) || !other(meshesStarting)) return
+      if (other(meshesListening) || !other(meshesStarting)) break
       await new Promise(resolve => setTimeout(resolve, 25))
     }
+    // Claimed before any await, so that of agents whose heartbeats arrive together, one goes first and the
+    // others wait for its mesh instead of all starting alone.
+    meshesStarting.add(mine)
   }
 
   function dmKey (): DmSigningKey {
