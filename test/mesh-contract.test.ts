@@ -205,8 +205,8 @@ test('memory: anti-entropy repairs a lost withdrawal and a lost announcement', a
   const apache = new ImportRecorder()
   const a = app.agent('Apache VM', 'Apache', 'memory-apache')
   const b = app.agent('Tomcat VM 1', 'Tomcat', 'memory-tomcat')
-  const apacheMesh = await hub.factory({ antiEntropyIntervalMs: 100, log: quiet })(a.model, a.parameters, apache)
-  const tomcatMesh = await hub.factory({ antiEntropyIntervalMs: 100, log: quiet })(b.model, b.parameters, new ImportRecorder())
+  const apacheMesh = await hub.factory({ antiEntropyIntervalMs: 100, antiEntropyDigestsPerSecond: 1000, log: quiet })(a.model, a.parameters, apache)
+  const tomcatMesh = await hub.factory({ antiEntropyIntervalMs: 100, antiEntropyDigestsPerSecond: 1000, log: quiet })(b.model, b.parameters, new ImportRecorder())
   t.teardown(async () => { await Promise.all([apacheMesh.stop(), tomcatMesh.stop()]) })
   apacheMesh.setInterests(new Set(['Tomcat']))
   tomcatMesh.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2' })
@@ -224,6 +224,59 @@ test('memory: anti-entropy repairs a lost withdrawal and a lost announcement', a
   // The next digest shows a newer seq: Apache asks Tomcat, which re-announces.
   await apache.waitFor('announcement repaired', () => apache.imports('Tomcat')['/Tomcat VM 1/Tomcat']?.['Tomcat.ip'] === '127.0.0.9')
   t.is(apache.events.filter(e => e.kind === 'removed').length, 1)
+})
+
+test('memory: digests slow down as the mesh grows, so the whole mesh sends a bounded number', async t => {
+  const hub = createMemoryMeshHub()
+  const app = createMeshApp()
+  const meshes: MeshServiceHandle[] = []
+  t.teardown(async () => { await Promise.all(meshes.map(async m => { await m.stop() })) })
+  const digests = new Map<string, number>()
+  // Counts control-topic deliveries per sender; loses nothing.
+  hub.setLoss((from, _to, topic) => {
+    if (topic.includes('/control')) digests.set(from, (digests.get(from) ?? 0) + 1)
+    return false
+  })
+  // 8 agents, 10 ms shortest interval, 20 digests/s for the whole mesh: each owner waits about 8 / 20 s = 400 ms.
+  for (let i = 1; i <= 8; i++) {
+    const { model, parameters } = app.agent(`Tomcat VM ${i}`, 'Tomcat', `memory-digest-${i}`)
+    const mesh = await hub.factory({ antiEntropyIntervalMs: 10, antiEntropyDigestsPerSecond: 20, log: quiet })(model, parameters, new ImportRecorder()) as MeshServiceHandle
+    meshes.push(mesh)
+    mesh.announce(`/Tomcat VM ${i}/Tomcat`, 'Tomcat', { 'Tomcat.ip': `127.0.0.${i}` })
+  }
+  const windowMs = 2000
+  digests.clear()
+  await new Promise(resolve => setTimeout(resolve, windowMs))
+  // Each digest is delivered to the 7 other agents.
+  const sent = [...digests.values()].reduce((a, b) => a + b, 0) / 7
+  // Unscaled (every 10 ms) it would be about 1600; scaled, about 20/s * 2 s = 40 (jitter and the first rounds: 80).
+  t.true(sent >= 10 && sent <= 80, `${sent} digests in ${windowMs} ms`)
+})
+
+test('memory: digests back off while an owner\'s exports do not change, and come soon again after a change', async t => {
+  const hub = createMemoryMeshHub()
+  const app = createMeshApp()
+  const sentAt: number[] = []
+  hub.setLoss((_from, _to, topic) => {
+    if (topic.includes('/control')) sentAt.push(performance.now())
+    return false
+  })
+  const meshes: MeshServiceHandle[] = []
+  t.teardown(async () => { await Promise.all(meshes.map(async m => { await m.stop() })) })
+  for (const vm of ['Tomcat VM 1', 'Apache VM']) {
+    const { model, parameters } = app.agent(vm, vm === 'Apache VM' ? 'Apache' : 'Tomcat', `memory-backoff-${vm}`)
+    meshes.push(await hub.factory({ antiEntropyIntervalMs: 50, antiEntropyDigestsPerSecond: 1e6, log: quiet })(model, parameters, new ImportRecorder()) as MeshServiceHandle)
+  }
+  const [tomcat] = meshes
+  tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.1' })
+  await new Promise(resolve => setTimeout(resolve, 1600))
+  // 50, 100, 200, 400, 800 ms apart (±20 %): about 5 digests in 1.6 s, where a fixed 50 ms interval sends 32.
+  t.true(sentAt.length >= 3 && sentAt.length <= 6, `${sentAt.length} digests in 1.6 s`)
+  sentAt.length = 0
+  const changedAt = performance.now()
+  tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2' })
+  await new Promise(resolve => setTimeout(resolve, 200))
+  t.true(sentAt.length >= 1 && sentAt[0] - changedAt < 100, `first digest ${sentAt[0] - changedAt} ms after the change`)
 })
 
 test('memory: a cut-off agent is withdrawn, and its exports come back when it heals', async t => {

@@ -90,6 +90,17 @@ export interface MeshNodeOptions {
   mdns?: boolean
 }
 
+/**
+ * A message's origin and sequence number (its gossipsub id under StrictSign), computed before the signature is
+ * checked: a copy of a message already accepted from another mesh peer is dropped without verifying it again (each
+ * message arrives once per mesh peer; verifying every copy was most of an idle agent's CPU). Only accepted messages
+ * enter gossipsub's cache, so a forged copy seen first is still verified, and rejected.
+ */
+function fastMessageId (message: { from?: Uint8Array, seqno?: Uint8Array }): string {
+  const hex = (bytes: Uint8Array | undefined): string => bytes === undefined ? '' : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
+  return `${hex(message.from)}:${hex(message.seqno)}`
+}
+
 /** A bare libp2p node configured as a mesh node (also used by tests to play a rogue peer). */
 export async function createMeshNode (options: MeshNodeOptions): Promise<MeshNode> {
   const peerDiscovery: DiscoveryFactory[] = options.mdns === true ? [mdns()] : []
@@ -109,6 +120,11 @@ export async function createMeshNode (options: MeshNodeOptions): Promise<MeshNod
       ping: ping({ maxOutboundStreams: MAX_PING_STREAMS, maxInboundStreams: MAX_PING_STREAMS }),
       pubsub: gossipsub({
         emitSelf: false,
+        fastMsgIdFn: fastMessageId,
+        // No IHAVE gossip: each heartbeat would advertise every recent message to several peers per topic, many
+        // frames for each message; our digests and re-announce requests repair what the mesh misses.
+        Dlazy: 0,
+        gossipFactor: 0,
         allowPublishToZeroTopicPeers: true,
         // Every agent of a host shares its IP: the colocation penalty would graylist them (libp2p-on-node20 G4).
         scoreParams: { IPColocationFactorWeight: 0 }

@@ -10,7 +10,7 @@ import {
   type Stamp, type WithdrawMessage
 } from '../../protocol/mesh.js'
 import {
-  ANTI_ENTROPY_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS
+  ANTI_ENTROPY_DIGESTS_PER_SECOND, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_MAX_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS
 } from './constants.js'
 import { exportsByPrefix } from '../../protocol/model/exports.js'
 
@@ -53,8 +53,17 @@ export interface MeshServiceOptions {
   livenessGraceMs?: number
   /** Grace in ms for an owner heard through the mesh but not (yet) connected; default UNCONNECTED_OWNER_GRACE_MS (6000). */
   unconnectedGraceMs?: number
-  /** Mean interval in ms between two digests of this owner (anti-entropy); default ANTI_ENTROPY_INTERVAL_MS (5000). */
+  /**
+   * Mean interval in ms between a change of this owner's exports and its next digest (anti-entropy), doubled after
+   * each digest up to ANTI_ENTROPY_MAX_INTERVAL_MS (120 000); default ANTI_ENTROPY_INTERVAL_MS (5000). It also grows
+   * with the connected peers: see antiEntropyDigestsPerSecond.
+   */
   antiEntropyIntervalMs?: number
+  /**
+   * Digests per second the whole mesh may send, in 1/s: with P connected peers an owner waits at least (P + 1) / this
+   * seconds between two digests; default ANTI_ENTROPY_DIGESTS_PER_SECOND (1).
+   */
+  antiEntropyDigestsPerSecond?: number
 }
 
 export interface MeshServiceComponents {
@@ -137,6 +146,7 @@ export class MeshService implements MeshServiceHandle {
   private readonly graceMs: number
   private readonly unconnectedGraceMs: number
   private readonly antiEntropyMs: number
+  private readonly digestsPerSecond: number
   private seq = 0
   private stopped = false
 
@@ -170,6 +180,9 @@ export class MeshService implements MeshServiceHandle {
   private readonly pendingReannounce = new Set<string>()
   private requestTimer: NodeJS.Timeout | undefined
   private digestTimer: NodeJS.Timeout | undefined
+  /** When the scheduled digest is sent (this.now() clock), and how many digests were sent since our last change. */
+  private digestDueAt = 0
+  private digestsSinceChange = 0
 
   private readonly sent = { messages: 0, bytes: 0 }
   private readonly rejectionCounts = new Map<RejectionReason, number>()
@@ -186,6 +199,7 @@ export class MeshService implements MeshServiceHandle {
     this.graceMs = options.livenessGraceMs ?? LIVENESS_GRACE_MS
     this.unconnectedGraceMs = options.unconnectedGraceMs ?? UNCONNECTED_OWNER_GRACE_MS
     this.antiEntropyMs = options.antiEntropyIntervalMs ?? ANTI_ENTROPY_INTERVAL_MS
+    this.digestsPerSecond = options.antiEntropyDigestsPerSecond ?? ANTI_ENTROPY_DIGESTS_PER_SECOND
     // Milliseconds since 1970 grow across restarts without a state file, which is all an epoch needs.
     this.epoch = this.now()
     this.transportEvents = {
@@ -314,6 +328,7 @@ export class MeshService implements MeshServiceHandle {
   private publishAnnounce (entry: LocalExport): void {
     const stamp = this.nextStamp()
     this.localPrefixSeq.set(entry.prefix, stamp.seq)
+    this.exportsChanged()
     this.send(exportsTopic(this.application, entry.prefix), {
       v: 1, kind: 'announce', application: this.application, ...stamp, ...entry,
       ownership: this.components.parameters.ownership, addresses: this.transport.addresses()
@@ -324,6 +339,7 @@ export class MeshService implements MeshServiceHandle {
     this.local.delete(key(prefix, instancePath))
     const stamp = this.nextStamp()
     this.localPrefixSeq.set(prefix, stamp.seq)
+    this.exportsChanged()
     this.send(exportsTopic(this.application, prefix), {
       v: 1, kind: 'withdraw', application: this.application, ...stamp, instancePath, prefix
     })
@@ -339,14 +355,30 @@ export class MeshService implements MeshServiceHandle {
     })
   }
 
+  /**
+   * Schedules the next digest: ANTI_ENTROPY_INTERVAL_MS after a change of our exports, then twice as long after each
+   * digest up to ANTI_ENTROPY_MAX_INTERVAL_MS (messages are missed around changes; an idle mesh sends almost none),
+   * and never sooner than this owner's share of the mesh's digest budget.
+   */
   private scheduleDigest (): void {
-    const delay = this.antiEntropyMs * (0.8 + 0.4 * Math.random())
+    const backoff = Math.min(this.antiEntropyMs * 2 ** this.digestsSinceChange, Math.max(this.antiEntropyMs, ANTI_ENTROPY_MAX_INTERVAL_MS))
+    const meshShare = (this.transport.connectedPeers().length + 1) * 1000 / this.digestsPerSecond
+    const delay = Math.max(backoff, meshShare) * (0.8 + 0.4 * Math.random())
+    clearTimeout(this.digestTimer)
+    this.digestDueAt = this.now() + delay
     this.digestTimer = setTimeout(() => {
       if (this.stopped) return
       this.sendDigest()
+      this.digestsSinceChange++
       this.scheduleDigest()
     }, delay)
     this.digestTimer.unref()
+  }
+
+  /** Our exports changed: the next digest comes soon again (without postponing one already due sooner). */
+  private exportsChanged (): void {
+    this.digestsSinceChange = 0
+    if (this.digestDueAt > this.now() + this.antiEntropyMs * 1.2) this.scheduleDigest()
   }
 
   private sendDigest (): void {
