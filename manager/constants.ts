@@ -18,6 +18,12 @@ export const HEARTBEAT_CHECK_INTERVAL_MS = 2_000
 export const DEFAULT_MACHINE_SILENCE_MS = 30_000
 
 /**
+ * Longest wait, in milliseconds, for a machine's agent to undeploy what it carries (stop and undeploy recipes) before
+ * the DM terminates the machine anyway: an agent that is unreachable or stuck must not hold an undeploy forever.
+ */
+export const DEFAULT_MACHINE_UNDEPLOY_WAIT_MS = 30_000
+
+/**
  * Longest time a model waits for another agent of its application to report where its mesh listens, in
  * milliseconds (so that machines started together get a bootstrap peer; see dm.ts peerToBootstrapFrom).
  */

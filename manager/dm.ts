@@ -16,7 +16,7 @@ import { localNameOf } from '../protocol/model/exports.js'
 import type { ApplicationTemplate, Component, Instance, LoadResult, ModelError, TargetDefinition } from '../protocol/model/types.js'
 import {
   DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_MACHINE_ID, DATA_MACHINE_NAME, DATA_RUNNING_FROM, DATA_TARGET_HANDLER,
-  DATA_TARGET_ID, DEFAULT_MACHINE_CREATION_CONCURRENCY, DEFAULT_MACHINE_SILENCE_MS, DEFAULT_TARGET_ID,
+  DATA_TARGET_ID, DEFAULT_MACHINE_CREATION_CONCURRENCY, DEFAULT_MACHINE_SILENCE_MS, DEFAULT_MACHINE_UNDEPLOY_WAIT_MS, DEFAULT_TARGET_ID,
   HEARTBEAT_CHECK_INTERVAL_MS, MAX_BOOTSTRAP_AGENTS, MODEL_WAIT_FOR_PEER_MS, RANDOM_PORT_MAX, RANDOM_PORT_MIN, SIGNING_KEY_FILE, TARGET_INSTALLER
 } from './constants.js'
 import {
@@ -54,6 +54,11 @@ export interface DeploymentManagerOptions {
   heartbeatCheckIntervalMs?: number
   /** Machines created at the same time, at most; default 128. */
   machineCreationConcurrency?: number
+  /**
+   * Longest wait for a machine's agent to undeploy what it carries before the machine is terminated anyway, in
+   * milliseconds; default 30 000.
+   */
+  machineUndeployWaitMs?: number
 }
 
 export type DmEvent =
@@ -175,6 +180,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
   const defaultHandler = options.defaultTargetHandler ?? 'local'
   const silenceMs = options.machineSilenceMs ?? DEFAULT_MACHINE_SILENCE_MS
   const limit = limiter(options.machineCreationConcurrency ?? DEFAULT_MACHINE_CREATION_CONCURRENCY)
+  const undeployWaitMs = options.machineUndeployWaitMs ?? DEFAULT_MACHINE_UNDEPLOY_WAIT_MS
   const events = new EventEmitter()
   events.setMaxListeners(0)
   const templates = new Map<string, ApplicationTemplate>()
@@ -188,6 +194,13 @@ export function createDeploymentManager (components: DeploymentManagerComponents
   const meshesStarting = new Set<string>()
   /** Agents known to have a mesh listening (their listen addresses are in the store). */
   const meshesListening = new Set<string>()
+  /** Machines being undeployed, so that a second request (undeploy-all, then delete) waits for the first. */
+  const machineUndeploys = new Map<string, Promise<void>>()
+  /**
+   * Agents of UNDEPLOYING machines undeploying what they carry (their notifications still count), with what ends the
+   * wait for them early (the agent said its machine is down: nothing more will come).
+   */
+  const drainingAgents = new Map<string, () => void>()
   /** Background work (machine creations, flushes), awaited by stop(). */
   const inFlight = new Set<Promise<unknown>>()
   let signingKey: DmSigningKey | undefined
@@ -513,33 +526,83 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     })
   }
 
-  async function undeployMachine (application: string, path: string): Promise<void> {
-    const record = requireApplication(application)
-    const template = templateOf(record)
-    const scoped = requireInstance(application, path)
-    // nested machines first (a container under a VM goes before the VM)
-    for (const nested of flatten(scoped.children).filter(i => isScoped(template, i)).reverse()) {
-      await undeployMachine(application, nested.path)
-    }
-    const status = scoped.status ?? 'NOT_DEPLOYED'
-    if (status === 'NOT_DEPLOYED') return
-    setStatus(application, path, 'UNDEPLOYING')
+  /**
+   * Undeploys a machine: nested machines first, then what its agent carries (children first, so that every stop and
+   * undeploy recipe runs, as in Roboconf), then the machine itself is terminated.
+   */
+  function undeployMachine (application: string, path: string): Promise<void> {
     const key = agentKey(application, path)
-    readyAgents.delete(key)
-    lastBeat.delete(key)
-    store.forgetAgent(application, path)
-    const handler = handlers.get(scoped.data[DATA_TARGET_HANDLER] ?? '')
-    const machineId = scoped.data[DATA_MACHINE_ID] ?? scoped.data[DATA_MACHINE_NAME]
-    if (handler !== undefined && machineId !== undefined) {
-      try {
-        await handler.terminate(machineId)
-      } catch (err) {
-        log.warn(`terminating machine ${machineId} of ${path} (${application}): ${(err as Error).message}`)
+    const running = machineUndeploys.get(key)
+    if (running !== undefined) return running
+    const work = (async () => {
+      const record = requireApplication(application)
+      const template = templateOf(record)
+      const scoped = requireInstance(application, path)
+      // nested machines first (a container under a VM goes before the VM)
+      for (const nested of flatten(scoped.children).filter(i => isScoped(template, i)).reverse()) {
+        await undeployMachine(application, nested.path)
       }
+      const status = scoped.status ?? 'NOT_DEPLOYED'
+      if (status === 'NOT_DEPLOYED') return
+      setStatus(application, path, 'UNDEPLOYING')
+      lastBeat.delete(key)
+      // an agent that is not ready (no model, silent, DM restarted) cannot be asked: the machine goes at once
+      if (readyAgents.has(key)) await undeployCarriedInstances(application, template, path)
+      readyAgents.delete(key)
+      store.forgetAgent(application, path)
+      const handler = handlers.get(scoped.data[DATA_TARGET_HANDLER] ?? '')
+      const machineId = scoped.data[DATA_MACHINE_ID] ?? scoped.data[DATA_MACHINE_NAME]
+      if (handler !== undefined && machineId !== undefined) {
+        try {
+          await handler.terminate(machineId)
+        } catch (err) {
+          log.warn(`terminating machine ${machineId} of ${path} (${application}): ${(err as Error).message}`)
+        }
+      }
+      await messaging.forgetAgent(application, path)
+      const after = store.getInstance(application, path)
+      if (after !== undefined) markMachineGone(application, after)
+    })().finally(() => machineUndeploys.delete(key))
+    machineUndeploys.set(key, work)
+    return work
+  }
+
+  /**
+   * Asks the agent of an UNDEPLOYING machine to take every instance it carries to NOT_DEPLOYED, deepest first;
+   * resolves once the DM has seen them all NOT_DEPLOYED, or after `undeployWaitMs` (with a warning).
+   */
+  async function undeployCarriedInstances (application: string, template: ApplicationTemplate, scopedPath: string): Promise<void> {
+    const key = agentKey(application, scopedPath)
+    const scoped = store.getInstance(application, scopedPath)
+    if (scoped === undefined) return
+    const carried = flatten(agentSubtree(template, scoped).children).map(i => i.path)
+    const deployed = (): string[] => carried.filter(p => (store.statusOf(application, p) ?? 'NOT_DEPLOYED') !== 'NOT_DEPLOYED')
+    const toUndeploy = deployed()
+    if (toUndeploy.length === 0) return
+    let stopWaiting = (): void => {}
+    /** Resolves with why the wait ended early, or undefined once every carried instance is NOT_DEPLOYED. */
+    const outcome = new Promise<string | undefined>(resolve => {
+      const timer = setTimeout(() => resolve(`did not undeploy them within ${undeployWaitMs} ms`), undeployWaitMs)
+      const onEvent = (event: DmEvent): void => {
+        if (event.type === 'instance' && event.application === application && deployed().length === 0) resolve(undefined)
+      }
+      events.on('event', onEvent)
+      stopWaiting = () => { clearTimeout(timer); events.off('event', onEvent) }
+      drainingAgents.set(key, () => resolve('reported its machine down before undeploying them'))
+    })
+    try {
+      // a parent's undeploy runs only its own recipes: its descendants are asked first, so theirs run too
+      for (const path of toUndeploy.reverse()) {
+        queue(application, scopedPath, { v: 1, kind: 'changeState', instancePath: path, newState: 'NOT_DEPLOYED' })
+      }
+      const problem = await outcome
+      if (problem !== undefined) {
+        log.warn(`the agent of ${scopedPath} (${application}) ${problem} (${deployed().join(', ')} still deployed): terminating the machine anyway`)
+      }
+    } finally {
+      stopWaiting()
+      drainingAgents.delete(key)
     }
-    await messaging.forgetAgent(application, path)
-    const after = store.getInstance(application, path)
-    if (after !== undefined) markMachineGone(application, after)
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -560,11 +623,12 @@ export function createDeploymentManager (components: DeploymentManagerComponents
           return
         }
         const status = scoped.status ?? 'NOT_DEPLOYED'
+        const key = agentKey(msg.application, msg.scopedInstancePath)
         if (NO_MACHINE.has(status)) {
-          log.warn(`heartbeat from the agent of ${msg.scopedInstancePath} (${msg.application}), which is ${status}: ignored (stale machine)`)
+          // an agent undeploying its instances before its machine goes is expected to beat meanwhile
+          if (!drainingAgents.has(key)) log.warn(`heartbeat from the agent of ${msg.scopedInstancePath} (${msg.application}), which is ${status}: ignored (stale machine)`)
           return
         }
-        const key = agentKey(msg.application, msg.scopedInstancePath)
         lastBeat.set(key, Date.now())
         store.recordHeartbeat({
           application: msg.application, scopedInstancePath: msg.scopedInstancePath, peerId: msg.peerId,
@@ -596,7 +660,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
         const instance = store.getInstance(msg.application, msg.instancePath)
         if (instance === undefined) return
         const scoped = scopedInstanceOf(msg.application, template, msg.instancePath)
-        if (NO_MACHINE.has(scoped.status ?? 'NOT_DEPLOYED')) return
+        if (NO_MACHINE.has(scoped.status ?? 'NOT_DEPLOYED') && !drainingAgents.has(agentKey(msg.application, scoped.path))) return
         store.transaction(() => {
           store.setImports(msg.application, msg.instancePath, msg.imports)
           if (msg.problem !== undefined) store.updateData(msg.application, msg.instancePath, { [DATA_LAST_PROBLEM]: msg.problem })
@@ -613,6 +677,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
         return
       }
       case 'machineDown': {
+        drainingAgents.get(agentKey(msg.application, msg.scopedInstancePath))?.()
         const scoped = store.getInstance(msg.application, msg.scopedInstancePath)
         if (scoped === undefined || NO_MACHINE.has(scoped.status ?? 'NOT_DEPLOYED')) return
         log.warn(`the agent of ${msg.scopedInstancePath} (${msg.application}) reported its machine down`)

@@ -30,6 +30,11 @@ export function writeShopTemplate (root: string, options: { version?: string, in
     'graph/DB/scripts/start.sh': '#!/bin/bash\necho started > started.txt\n',
     'graph/App/scripts/start.sh': '#!/bin/bash\necho "started with DB port ${DB_port:-unknown}" > started.txt\n'
   }
+  return writeTemplate(root, files)
+}
+
+/** Writes a template's files (paths relative to `root`; scripts made executable); returns `root`. */
+export function writeTemplate (root: string, files: Record<string, string>): string {
   for (const [path, content] of Object.entries(files)) {
     const file = join(root, path)
     mkdirSync(dirname(file), { recursive: true })
