@@ -60,8 +60,8 @@ export interface MeshServiceOptions {
    */
   antiEntropyIntervalMs?: number
   /**
-   * Digests per second the whole mesh may send, in 1/s: with P connected peers an owner waits at least (P + 1) / this
-   * seconds between two digests; default ANTI_ENTROPY_DIGESTS_PER_SECOND (1).
+   * Digests per second the whole mesh may send, in 1/s: with P peers (connected, or heard from lately) an owner waits
+   * at least (P + 1) / this seconds between two digests; default ANTI_ENTROPY_DIGESTS_PER_SECOND (1).
    */
   antiEntropyDigestsPerSecond?: number
 }
@@ -182,6 +182,8 @@ export class MeshService implements MeshServiceHandle {
   private digestTimer: NodeJS.Timeout | undefined
   /** When the scheduled digest is sent (this.now() clock), and how many digests were sent since our last change. */
   private digestDueAt = 0
+  /** When we last received a message from each peer (this.now() clock): the mesh's size for the digest budget. */
+  private readonly heardFrom = new Map<string, number>()
   private digestsSinceChange = 0
 
   private readonly sent = { messages: 0, bytes: 0 }
@@ -362,7 +364,7 @@ export class MeshService implements MeshServiceHandle {
    */
   private scheduleDigest (): void {
     const backoff = Math.min(this.antiEntropyMs * 2 ** this.digestsSinceChange, Math.max(this.antiEntropyMs, ANTI_ENTROPY_MAX_INTERVAL_MS))
-    const meshShare = (this.transport.connectedPeers().length + 1) * 1000 / this.digestsPerSecond
+    const meshShare = (this.meshSize() + 1) * 1000 / this.digestsPerSecond
     const delay = Math.max(backoff, meshShare) * (0.8 + 0.4 * Math.random())
     clearTimeout(this.digestTimer)
     this.digestDueAt = this.now() + delay
@@ -373,6 +375,16 @@ export class MeshService implements MeshServiceHandle {
       this.scheduleDigest()
     }, delay)
     this.digestTimer.unref()
+  }
+
+  /**
+   * Peers of the mesh as far as we know: those we are connected to, or those heard from within the longest digest
+   * interval (every owner sends a digest at least that often; we may be connected to a few peers only).
+   */
+  private meshSize (): number {
+    const since = this.now() - ANTI_ENTROPY_MAX_INTERVAL_MS * 1.5
+    for (const [peer, at] of this.heardFrom) if (at < since) this.heardFrom.delete(peer)
+    return Math.max(this.transport.connectedPeers().length, this.heardFrom.size)
   }
 
   /** Our exports changed: the next digest comes soon again (without postponing one already due sooner). */
@@ -397,6 +409,7 @@ export class MeshService implements MeshServiceHandle {
   private onMessage (topic: string, from: string, data: Uint8Array): void {
     if (this.stopped) return
     if (from === this.transport.peerId) return this.reject('from-self', `a message claiming to come from this agent on ${topic}`)
+    this.heardFrom.set(from, this.now())
     let message: MeshMessage
     try {
       message = decodeMeshMessage(data, this.application, topic)
