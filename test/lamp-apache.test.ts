@@ -4,6 +4,7 @@
 // removed only one serves, and Apache's parent process was never restarted.
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
@@ -103,4 +104,20 @@ test('the Apache recipe refuses a configuration Apache would not load, and names
   const noPort = await runRecipe(apache, 'start', { Tomcat: [{ path: '/T/Tomcat', variables: { ip: '127.0.0.1', port: '' } }] })
   t.not(noPort.code, 0)
   t.regex(noPort.stderr, /\$Tomcat_0_port is empty/)
+})
+
+test('Tomcat and Apache refuse to start on a port another process holds, and say which', async t => {
+  const holder = createServer()
+  const port = await freePort()
+  await new Promise<void>(resolve => holder.listen(port, '127.0.0.1', resolve))
+  t.teardown(() => holder.close())
+  const tomcat = await lay('/Tomcat VM 8/Tomcat', 'Tomcat', { ip: '127.0.0.1', port: String(port) })
+  const apache = await lay('/Apache VM 8/Apache', 'Apache', { ip: '127.0.0.1', port: String(port) })
+  const mysql: RecipeImports = { MySQL: [{ path: '/M/MySQL', variables: { ip: '127.0.0.1', port: '3306', database: 'lamp', user: 'root' } }] }
+  const tomcatStart = await runRecipe(tomcat, 'start', mysql)
+  t.not(tomcatStart.code, 0)
+  t.regex(tomcatStart.stderr, new RegExp(`/Tomcat VM 8/Tomcat: 127\\.0\\.0\\.1:${port} is already in use by another process`))
+  const apacheStart = await runRecipe(apache, 'start', { Tomcat: [{ path: '/T/Tomcat', variables: { ip: '127.0.0.1', port: '1' } }] })
+  t.not(apacheStart.code, 0)
+  t.regex(apacheStart.stderr, new RegExp(`/Apache VM 8/Apache: 127\\.0\\.0\\.1:${port} is already in use by another process`))
 })

@@ -1,7 +1,8 @@
-// Helpers of the LAMP tests: free loopback ports, JSON over HTTP, waiting, and running a recipe the way the
-// script plug-in does (bash, cwd = the scripts folder, Roboconf's environment of reference §4.5).
+// Helpers of the LAMP tests: free loopback ports, JSON over HTTP, waiting, running a recipe the way the script
+// plug-in does (bash, cwd = the scripts folder, Roboconf's environment of reference §4.5), the host's MariaDB,
+// and the processes a run leaves behind.
 import { execFile } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { cp, mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -50,6 +51,49 @@ export function isAlive (pid: number): boolean {
   } catch {
     return false
   }
+}
+
+/** The live processes (not zombies) whose command line contains `text`, as "pid command line". */
+export function processesMentioning (text: string): string[] {
+  const found: string[] = []
+  for (const pid of readdirSync('/proc').filter(p => /^\d+$/.test(p))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.charAt(0)
+      if (cmdline.includes(text) && state !== 'Z') found.push(`${pid} ${cmdline.replaceAll('\0', ' ')}`)
+    } catch { /* gone meanwhile */ }
+  }
+  return found
+}
+
+/**
+ * What the lamp-apache recipes need on this host and do not find, each with the Debian package that brings it
+ * (.ci/run installs them); empty when all is there.
+ */
+export function missingLampApacheNeeds (): string[] {
+  const onPath = (command: string): boolean =>
+    [...(process.env.PATH ?? '').split(':'), '/usr/sbin'].some(dir => dir !== '' && existsSync(join(dir, command)))
+  const needs: Array<[boolean, string]> = [
+    [onPath('apache2'), 'apache2 (package apache2)'],
+    [existsSync('/usr/share/tomcat10/bin/catalina.sh'), '/usr/share/tomcat10/bin/catalina.sh (package tomcat10)'],
+    [existsSync('/usr/share/java/mariadb-java-client.jar'), '/usr/share/java/mariadb-java-client.jar (package libmariadb-java)'],
+    [onPath('javac'), 'javac (package default-jdk-headless)'],
+    [onPath('curl'), 'curl (package curl)'],
+    [onPath('mariadb') || onPath('mysql'), 'the MariaDB client (package mariadb-client)']
+  ]
+  return needs.filter(([found]) => !found).map(([, what]) => what)
+}
+
+/** Runs SQL on the host's MariaDB server as the lamp-apache template reaches it (127.0.0.1:3306, root, no
+ * password); resolves with its output (tab-separated rows, no column names). */
+export async function mariadbQuery (sql: string): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    execFile('mariadb', ['--protocol=TCP', '--host=127.0.0.1', '--port=3306', '--user=root', '--batch', '--skip-column-names', '-e', sql],
+      { timeout: 30_000 }, (err, stdout, stderr) => {
+        if (err !== null) reject(new Error(`MariaDB at 127.0.0.1:3306 refused ${JSON.stringify(sql)}: ${stderr.trim() || err.message}`))
+        else resolve(stdout)
+      })
+  })
 }
 
 /** An instance laid out as the agent lays it out: `<root>/<clean path>/{scripts,files}` copied from the recipe folder. */

@@ -2,12 +2,12 @@
 // target, the embedded endpoint. Every step of the seed's story must pass: requests through Apache served in turn
 // by both Tomcats reading MySQL, one Tomcat removed without restarting Apache, the Tomcat machine killed -9 and
 // its agent restarted with the DM down (Apache UNRESOLVED, then serving again), the DM restarted with true states.
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import { main } from '../manager/cli.js'
 import { runLampSimulation } from '../manager/commands/simulate.js'
-import { LAMP_DIR } from './lamp-helpers.js'
+import { LAMP_DIR, processesMentioning } from './lamp-helpers.js'
 
 test('every step of the LAMP story passes, and the simulation leaves no process behind', async t => {
   t.timeout(15 * 60_000)
@@ -38,18 +38,6 @@ test('every step of the LAMP story passes, and the simulation leaves no process 
   // agents and services run from the simulation's data folder (meshconf-simulate-*): none may be left
   t.deepEqual(processesMentioning('/meshconf-simulate-'), [])
 })
-
-function processesMentioning (text: string): string[] {
-  const found: string[] = []
-  for (const pid of readdirSync('/proc').filter(p => /^\d+$/.test(p))) {
-    try {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-      const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.charAt(0)
-      if (cmdline.includes(text) && state !== 'Z') found.push(`${pid} ${cmdline.replaceAll('\0', ' ')}`)
-    } catch { /* gone meanwhile */ }
-  }
-  return found
-}
 
 test('an unknown scenario or target is a usage error (exit 2)', async t => {
   const stderr = process.stderr.write

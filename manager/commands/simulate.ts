@@ -460,8 +460,11 @@ function copyLogs (machinesRoot: string, logs: string): void {
   }
 }
 
-/** Stops every agent and service left under the machines folder (after a failed step). */
-async function killLeftovers (machinesRoot: string): Promise<void> {
+/**
+ * Stops every agent and service (run/*.pid of their instances) left under a DM's machines folder
+ * (`<data>/machines`), after a failed step or test.
+ */
+export async function killLeftovers (machinesRoot: string): Promise<void> {
   for (const target of safeReaddir(machinesRoot)) {
     for (const machine of safeReaddir(join(machinesRoot, target))) {
       const folder = join(machinesRoot, target, machine)

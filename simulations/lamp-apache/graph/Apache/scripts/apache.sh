@@ -43,6 +43,16 @@ apache_pid() {
     grep -qa "$CONF" "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
 }
 
+# refuse_port_in_use: fails when another process already holds the exported port (another application on the
+# host, an Apache left over): start.sh would take that server's answers for this Apache's
+refuse_port_in_use() {
+  if (exec 3<>"/dev/tcp/$ip/$port") 2>/dev/null; then
+    echo "$ROBOCONF_INSTANCE_PATH: $ip:$port is already in use by another process; give this instance another" \
+      "port (its port export: \"port: <n>;\" in the instances file), or free that one" >&2
+    exit 1
+  fi
+}
+
 # config_generation: the parent's configuration generation (mod_status), which a graceful reload increments
 config_generation() {
   curl -sf --max-time 5 "http://$ip:$port/server-status?auto" | sed -n 's/^ParentServerConfigGeneration: //p'

@@ -8,6 +8,7 @@ if apache_pid >/dev/null; then
   graceful_reload
   exit 0
 fi
+refuse_port_in_use
 rm -f "$PID_FILE"
 httpd -k start
 for _ in $(seq 1 $((START_TIMEOUT_S * 10))); do

@@ -5,6 +5,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/tomcat.sh"
 write_config
 tomcat_pid >/dev/null && exit 0
+refuse_port_in_use
 rm -f "$PID_FILE"
 # its own session: Tomcat outlives the agent's script run
 CATALINA_HOME="$TOMCAT_HOME" CATALINA_BASE="$BASE" CATALINA_PID="$PID_FILE" CATALINA_OUT="$RUN_DIR/catalina.out" \
@@ -12,7 +13,7 @@ CATALINA_HOME="$TOMCAT_HOME" CATALINA_BASE="$BASE" CATALINA_PID="$PID_FILE" CATA
   setsid "$TOMCAT_HOME/bin/catalina.sh" start >>"$RUN_DIR/tomcat.log" 2>&1 </dev/null
 # the connector opens once the web application is deployed
 for _ in $(seq 1 $((START_TIMEOUT_S * 5))); do
-  if (exec 3<>"/dev/tcp/$ip/$port") 2>/dev/null; then exit 0; fi
+  if listening "$ip" "$port"; then exit 0; fi
   pid=$(cat "$PID_FILE" 2>/dev/null) && running "$pid" || break
   sleep 0.2
 done

@@ -30,6 +30,21 @@ running() {
   [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
 }
 
+# listening <ip> <port>: true when a process accepts TCP connections there
+listening() {
+  (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+# refuse_port_in_use: fails when another process already holds the exported port (another application on the
+# host, a Tomcat left over): this Tomcat could not bind it, and its start would seem to succeed
+refuse_port_in_use() {
+  if listening "$ip" "$port"; then
+    echo "$ROBOCONF_INSTANCE_PATH: $ip:$port is already in use by another process; give this instance another" \
+      "port (its port export: \"port: <n>;\" in the instances file), or free that one" >&2
+    exit 1
+  fi
+}
+
 # tomcat_pid: prints the pid of this instance's running Tomcat; fails when it does not run
 tomcat_pid() {
   local pid
