@@ -5,7 +5,7 @@ import { isInstanceStatus, type InstanceStatus } from '../protocol/lifecycle.js'
 import { DM_MESSAGE_VERSION, type DmToAgentMessage, type Import, type MeshParameters, type RecipeFiles,
   type ScopedModel } from '../protocol/messages.js'
 import { subtreeTopDown } from './lifecycle/tree.js'
-import { STATE_FORMAT_VERSION } from './constants.js'
+import { IMPORTS_SAVE_DELAY_MS, STATE_FORMAT_VERSION } from './constants.js'
 import { InvalidMessageError, errorMessage } from './errors.js'
 import { LifecycleEngine, type InstanceSummary } from './lifecycle/engine.js'
 import { consoleLogger, type AgentLogger } from './lifecycle/log.js'
@@ -66,6 +66,8 @@ export function createAgent (components: AgentComponents, options: AgentOptions 
 class AgentService implements Agent {
   private readonly log: AgentLogger
   private readonly store: AgentStateStore
+  /** A save of changed imports, pending (persistSoon). */
+  private saveTimer: NodeJS.Timeout | undefined
   private readonly engine: LifecycleEngine
   private readonly components: AgentComponents
   private recipes: Record<string, RecipeFiles> = {}
@@ -94,7 +96,7 @@ class AgentService implements Agent {
       log: this.log,
       instanceDir: path => this.store.instanceDir(path),
       recipes: component => this.recipes[component],
-      persist: () => { this.persist() }
+      persist: when => { if (when === 'soon') this.persistSoon(); else this.persist() }
     }, { ipAddress: options.ipAddress })
   }
 
@@ -123,6 +125,7 @@ class AgentService implements Agent {
 
   async stop (): Promise<void> {
     await this.engine.settled()
+    if (this.saveTimer !== undefined) this.persist()
     const mesh = this.mesh
     this.mesh = undefined
     if (mesh !== undefined) await mesh.stop()
@@ -257,7 +260,15 @@ class AgentService implements Agent {
     }
   }
 
+  /** Saves within IMPORTS_SAVE_DELAY_MS, once for a burst of import changes (a save `now` cancels it: it covers them). */
+  private persistSoon (): void {
+    if (this.saveTimer !== undefined) return
+    this.saveTimer = setTimeout(() => this.persist(), IMPORTS_SAVE_DELAY_MS)
+  }
+
   private persist (): void {
+    clearTimeout(this.saveTimer)
+    this.saveTimer = undefined
     const model = this.engine.currentModel()
     if (model === undefined || this.meshParameters === undefined) return
     try {

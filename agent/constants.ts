@@ -23,3 +23,10 @@ export const INSTANCES_FOLDER = 'instances'
 
 /** Version of the state file's layout; a file with another version is treated as unreadable. */
 export const STATE_FORMAT_VERSION = 1
+
+/**
+ * Delay before changed imports are saved, in ms. A save waits for two fsyncs (1 to 20 ms when agents share a disk),
+ * and imports come back from the mesh after a restart: they are saved just after `update` starts, not before, and
+ * a burst of changes is saved once. States and models are saved at once.
+ */
+export const IMPORTS_SAVE_DELAY_MS = 20

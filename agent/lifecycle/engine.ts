@@ -27,8 +27,12 @@ export interface LifecycleEngineComponents {
   instanceDir: (instancePath: string) => string
   /** The recipe files last received for a component. */
   recipes: (component: string) => RecipeFiles | undefined
-  /** Called after every change of the model, a state or an import, so that the local state can be saved. */
-  persist: () => void
+  /**
+   * Called after every change of the model, a state or an import, so that the local state can be saved. `soon`: only
+   * imports changed, which the mesh gives back after a restart anyway, so the save may come a moment later (off the
+   * path from an export change to `update`).
+   */
+  persist: (when?: 'now' | 'soon') => void
 }
 
 export interface LifecycleEngineOptions {
@@ -249,7 +253,7 @@ export class LifecycleEngine {
         if (known !== undefined && known.component === exported.component && sameVariables(known.variables, variables)) return
         const imported: Import = { instancePath: exported.instancePath, component: exported.component, variables }
         store.set(exported.instancePath, imported)
-        this.components.persist()
+        this.components.persist('soon')
         this.notify(instance)
         await this.reactToImports(instance, { importChanged: imported, statusChanged: 'DEPLOYED_STARTED' })
       })
@@ -264,7 +268,7 @@ export class LifecycleEngine {
         const removed = store?.get(exporterPath)
         if (store === undefined || removed === undefined || this.byPath.get(instance.path) !== instance) return
         store.delete(exporterPath)
-        this.components.persist()
+        this.components.persist('soon')
         this.notify(instance)
         await this.reactToImports(instance, { importChanged: removed, statusChanged: 'DEPLOYED_STOPPED' })
       })
