@@ -4,6 +4,7 @@ import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createAgent } from '../agent/agent.js'
 import { AgentStateStore, writeAtomically } from '../agent/state.js'
+import { IMPORTS_SAVE_DELAY_MS, STATE_FILE_NAME } from '../agent/constants.js'
 import {
   lampComponents, lampInstances, MESH_PARAMETERS, mysqlImport, recordingRecipes, RecordingLogger, RecordingNotifier,
   scopedModel, startTestAgent, temporaryDir
@@ -62,6 +63,27 @@ test('restarted in-process: states and imports come back from the state director
   t.is(again.instanceStatus('/VM/Apache'), 'UNRESOLVED', 'still waiting for a Tomcat import')
   t.deepEqual(again.importsOf('/VM/Tomcat'), a.agent.importsOf('/VM/Tomcat'))
   t.deepEqual(notifier.statuses('/VM/Tomcat').slice(-3), ['DEPLOYED_STOPPED', 'STARTING', 'DEPLOYED_STARTED'])
+})
+
+test('changed imports are saved a moment after the change, and at the latest when the agent stops', async t => {
+  const a = await startTestAgent(t)
+  await a.request('/VM/Tomcat', 'DEPLOYED_STARTED')
+  const file = join(a.stateDir, STATE_FILE_NAME)
+  const savedImports = async (): Promise<string[]> => {
+    const saved = JSON.parse(await readFile(file, 'utf8')) as { imports: Record<string, Record<string, Array<{ instancePath: string }>>> }
+    return (saved.imports['/VM/Tomcat']?.MySQL ?? []).map(i => i.instancePath).sort()
+  }
+  t.deepEqual(await savedImports(), [])
+  const first = mysqlImport()
+  await a.addImport('MySQL', first)
+  await a.addImport('MySQL', { ...first, instancePath: '/VM 3/MySQL' })
+  // The engine has both; the file gets them within IMPORTS_SAVE_DELAY_MS, in one save.
+  t.deepEqual(Object.keys(a.agent.importsOf('/VM/Tomcat')), ['MySQL'])
+  await new Promise(resolve => setTimeout(resolve, IMPORTS_SAVE_DELAY_MS * 5))
+  t.deepEqual(await savedImports(), [first.instancePath, '/VM 3/MySQL'].sort())
+  a.agent.importRemoved('MySQL', '/VM 3/MySQL')
+  await a.agent.stop()
+  t.deepEqual(await savedImports(), [first.instancePath])
 })
 
 test('restored after a crash mid-action: DEPLOYING and UNDEPLOYING fall back to NOT_DEPLOYED (files removed), STOPPING to DEPLOYED_STOPPED', async t => {
