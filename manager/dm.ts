@@ -288,7 +288,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
   }
 
   /**
-   * Gives every exported `random[port]` variable without an overridden value the lowest free port of the range,
+   * Gives every exported `random[port]` variable without an overridden value a free port of the range,
    * stored as an overridden export (reference §1.6). Ports are unique in the whole DM, not only per machine, and
    * skip the ports listening on the DM's host: machines of the local target share that host.
    */
@@ -303,14 +303,19 @@ export function createDeploymentManager (components: DeploymentManagerComponents
         }
       }
     }
-    let next = RANDOM_PORT_MIN
+    // From a random point of the range (wrapping): two DMs on one host (tests, simulations) rarely pick the same
+    // port before either server listens on it.
+    const size = RANDOM_PORT_MAX - RANDOM_PORT_MIN
+    const start = Math.floor(Math.random() * size)
+    let offset = 0
     for (const i of flatten(instances)) {
       for (const variable of template.components[i.component]?.randomExports ?? []) {
         if (variable in i.overriddenExports || localNameOf(variable) in i.overriddenExports) continue
-        while (used.has(next)) next++
-        if (next >= RANDOM_PORT_MAX) throw new InvalidInstanceError(`no free port left in [${RANDOM_PORT_MIN}, ${RANDOM_PORT_MAX}) for ${variable} of ${i.path}: delete unused instances`)
-        i.overriddenExports = { ...i.overriddenExports, [variable]: String(next) }
-        used.add(next)
+        while (offset < size && used.has(RANDOM_PORT_MIN + (start + offset) % size)) offset++
+        if (offset >= size) throw new InvalidInstanceError(`no free port left in [${RANDOM_PORT_MIN}, ${RANDOM_PORT_MAX}) for ${variable} of ${i.path}: delete unused instances`)
+        const port = RANDOM_PORT_MIN + (start + offset) % size
+        i.overriddenExports = { ...i.overriddenExports, [variable]: String(port) }
+        used.add(port)
       }
     }
   }

@@ -7,6 +7,7 @@ import { createMemoryMessaging } from '../manager/messaging/memory.js'
 import { createStore } from '../manager/store.js'
 import { createInProcessTarget } from '../manager/targets/in-process.js'
 import { statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { RANDOM_PORT_MAX, RANDOM_PORT_MIN } from '../manager/constants.js'
 
 function findFiles (root: string, name: string): string[] {
   const out: string[] = []
@@ -112,4 +113,25 @@ test('stop-all, undeploy-all, scale up with replicate and down with delete', asy
   await waitFor('all undeployed', () => Object.values(statuses(dm.instances('shop2'))).every(v => v === 'NOT_DEPLOYED'))
   await dm.deleteApplication('shop2')
   t.deepEqual(dm.listApplications(), [])
+})
+
+test('random[port] exports get distinct free ports of the range, from a random point so that two DMs rarely meet', async t => {
+  const { dm, source } = await setup(t)
+  await dm.loadTemplateFromPath(source)
+  const ports: number[] = []
+  for (const name of ['shopA', 'shopB']) {
+    dm.createApplication({ name, template: { name: 'Shop', version: '1.0' } })
+    for (let i = 3; i <= 12; i++) dm.replicate(name, '/vm2', `vm${i}`)
+    for (const root of dm.instances(name)) {
+      for (const child of root.children) {
+        const port = child.overriddenExports?.['App.port']
+        if (port !== undefined) ports.push(Number(port))
+      }
+    }
+  }
+  t.is(ports.length, 22)
+  t.is(new Set(ports).size, ports.length, `ports given twice: ${ports.join(', ')}`)
+  t.true(ports.every(p => p >= RANDOM_PORT_MIN && p < RANDOM_PORT_MAX))
+  // Not the lowest ports of the range every time: a second DM would then pick the same ones.
+  t.true(Math.min(...ports) > RANDOM_PORT_MIN + 100 || Math.max(...ports) - Math.min(...ports) > 1000)
 })
