@@ -1,11 +1,15 @@
-// Bundles the compiled agent (dist/agent/main.js) into one file, dist/agent/bundle.js, which the local and netns
-// targets start. Loading libp2p's few hundred ES modules one by one costs an agent ~650 ms of CPU at start; the
-// bundle ~130 ms: 100 machines booting on one host spend that many times less waiting for each other.
+// Bundles each compiled agent entry into one file: the agent (dist/agent/main.js -> dist/agent/main.bundle.js), which the
+// local and netns targets start, and the benchmarks' agent processes, so that they start as the real one does.
+// Loading libp2p's few hundred ES modules one by one costs an agent ~650 ms of CPU at start; the bundle ~130 ms:
+// 100 machines booting on one host spend that many times less waiting for each other.
 import { build } from 'esbuild'
 
-await build({
-  entryPoints: ['dist/agent/main.js'],
-  outfile: 'dist/agent/bundle.js',
+// each x.js -> x.bundle.js, where preferBundle (manager/targets/process.ts) finds it
+const entries = ['dist/agent/main.js', 'dist/simulations/bench/mesh-node.js', 'dist/simulations/bench/agent-process.js']
+
+await Promise.all(entries.map(entry => build({
+  entryPoints: [entry],
+  outfile: entry.replace(/\.js$/, '.bundle.js'),
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -13,4 +17,4 @@ await build({
   logLevel: 'warning',
   // Bundled CommonJS dependencies (ws, amqplib) call require() for Node's own modules.
   banner: { js: "import { createRequire as meshconfCreateRequire } from 'node:module'; const require = meshconfCreateRequire(import.meta.url);" }
-})
+})))

@@ -32,7 +32,7 @@ export interface DmServiceOptions {
   agentsPort?: number
   /** Default target handler: `local` (default), `netns` or `in-process`. */
   target?: string
-  /** Command starting an agent (local and netns targets); default `node dist/agent/bundle.js` (defaultAgentCommand). */
+  /** Command starting an agent (local and netns targets); default `node dist/agent/main.bundle.js` (defaultAgentCommand). */
   agentCommand?: string[]
   /** Silence before a machine goes to PROBLEM, in milliseconds; default 30 000. */
   machineSilenceMs?: number

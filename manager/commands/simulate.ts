@@ -65,7 +65,7 @@ export interface LampSimulationOptions {
   amqpUrl?: string
   /** How RabbitMQ is stopped and started again (with amqpUrl); default `rabbitmqctl stop_app` / `start_app`. */
   broker?: BrokerControl
-  /** Command starting an agent; default `node dist/agent/bundle.js` (defaultAgentCommand) (the build). */
+  /** Command starting an agent; default `node dist/agent/main.bundle.js` (defaultAgentCommand). */
   agentCommand?: string[]
   /** The template folder; default `simulations/lamp` of this package. */
   templateDirectory?: string

@@ -16,17 +16,21 @@ export interface AgentProcessRecord {
   paramsFile: string
 }
 
+/** The one-file bundle of a compiled entry (x.js -> x.bundle.js, made by npm run build), or the entry itself. */
+export function preferBundle (script: string): string {
+  const bundle = script.replace(/\.js$/, '.bundle.js')
+  return bundle !== script && existsSync(bundle) ? bundle : script
+}
+
 /**
- * The compiled agent, found from this file's place in dist/ or in the sources: its bundle (dist/agent/bundle.js, one
- * file: a quarter of the start-up CPU of main.js's module graph), or dist/agent/main.js when it was not bundled.
+ * The compiled agent, found from this file's place in dist/ or in the sources: its bundle (dist/agent/main.bundle.js,
+ * one file: a quarter of the start-up CPU of main.js's module graph), or dist/agent/main.js when it was not bundled.
  */
 export function defaultAgentCommand (): string[] {
   const here = dirname(fileURLToPath(import.meta.url))
-  const dist = existsSync(resolve(here, '../../agent/main.js'))
-    ? resolve(here, '../../agent') // dist/manager/targets -> dist/agent
-    : resolve(here, '../../dist/agent') // manager/targets (through tsx) -> dist/agent
-  const bundle = resolve(dist, 'bundle.js')
-  return [process.execPath, existsSync(bundle) ? bundle : resolve(dist, 'main.js')]
+  const inDist = resolve(here, '../../agent/main.js') // dist/manager/targets -> dist/agent/main.js
+  const fromSources = resolve(here, '../../dist/agent/main.js') // manager/targets (through tsx) -> dist/agent/main.js
+  return [process.execPath, preferBundle(existsSync(inDist) ? inDist : fromSources)]
 }
 
 /** Starts `command... --params <paramsFile>` detached, output appended to `logFile`; writes `pidFile`. */

@@ -6,9 +6,10 @@ import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import type { AgentToParent, ParentToAgent } from './agent-protocol.js'
 import { AGENT_STOP_TIMEOUT_MS, STDERR_TAIL_CHARS } from './bench-constants.js'
+import { preferBundle } from '../../manager/targets/process.js'
 
-/** The compiled agent process next to this file (benchmarks run from dist/). */
-export const AGENT_PROCESS_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'agent-process.js')
+/** The compiled agent process next to this file (benchmarks run from dist/), bundled as the local target's agents. */
+export const AGENT_PROCESS_SCRIPT = preferBundle(join(dirname(fileURLToPath(import.meta.url)), 'agent-process.js'))
 
 /** An agent process did not report what was awaited in time, or died first. */
 export class AgentWaitError extends Error {
