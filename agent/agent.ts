@@ -120,6 +120,8 @@ class AgentService implements Agent {
     // States first (their actions queued), then the mesh, whose import changes then queue behind them.
     this.engine.restoreStates()
     await this.startMesh(model, mesh)
+    this.mesh?.expectRestored?.(Object.values(imports).flatMap(byPrefix => Object.entries(byPrefix)
+      .flatMap(([prefix, list]) => list.map(i => ({ prefix, exporterPath: i.instancePath })))))
     this.engine.activateScopedInstance(this.takeRestoreProblems())
   }
 

@@ -32,6 +32,12 @@ export interface ImportListener {
 export interface MeshHandle extends ExportPublisher {
   /** Multiaddrs (with /p2p/<peerId>) other agents can dial; reported to the DM in heartbeats. */
   listenAddresses (): string[]
+  /**
+   * Imports the agent restored from its saved state (after a restart): each one the mesh does not confirm (its owner
+   * re-announces it) within a grace is removed through the listener, so a restored import never outlives its owner.
+   * Meshes without liveness (the benchmark's broker hub) may leave it out.
+   */
+  expectRestored? (restored: Array<{ prefix: string, exporterPath: string }>): void
   stop (): Promise<void>
 }
 

@@ -70,3 +70,45 @@ for (const [name, makeFactory] of implementations) {
     t.is(tomcat.instanceStatus('/Tomcat VM 1/Tomcat'), 'UNRESOLVED')
   })
 }
+
+test('memory: an import restored after a restart stays while its owner re-announces it, and goes when the owner is gone', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'meshconf-engine-restore-'))
+  const restoreHub = createMemoryMeshHub()
+  const app = createMeshApp()
+  const running = new Set<Agent>()
+  t.teardown(async () => {
+    await Promise.all([...running].map(async a => { await a.stop() }))
+    await rm(dir, { recursive: true, force: true })
+  })
+  const factory = restoreHub.factory({ log: () => {}, restoredGraceMs: 300 })
+  const start = async (vm: string, child?: MeshAppChild): Promise<Agent> => {
+    const agent = createAgent({ stateDir: join(dir, vm), meshFactory: factory, log: quietAgentLog, notifier: { instanceChanged: () => {}, instanceRemoved: () => {} } })
+    await agent.start()
+    running.add(agent)
+    // a restarted agent has its model already (no DM)
+    if (child !== undefined) await agent.handle(app.setScopedInstance(vm, child, `restore-${vm}`, []))
+    return agent
+  }
+  const stop = async (agent: Agent): Promise<void> => { running.delete(agent); await agent.stop() }
+  const mysql = await start('MySQL VM', 'MySQL')
+  let tomcat = await start('Tomcat VM 1', 'Tomcat')
+  await mysql.handle(changeState('MySQL VM', 'MySQL', 'DEPLOYED_STARTED'))
+  await tomcat.handle(changeState('Tomcat VM 1', 'Tomcat', 'DEPLOYED_STARTED'))
+  await untilStatus(tomcat, '/Tomcat VM 1/Tomcat', 'DEPLOYED_STARTED')
+
+  // Restarted while MySQL runs: MySQL re-announces, the restored import stays past the grace.
+  await stop(tomcat)
+  tomcat = await start('Tomcat VM 1')
+  await untilStatus(tomcat, '/Tomcat VM 1/Tomcat', 'DEPLOYED_STARTED')
+  await new Promise(resolve => setTimeout(resolve, 600))
+  t.is(tomcat.instanceStatus('/Tomcat VM 1/Tomcat'), 'DEPLOYED_STARTED')
+  t.deepEqual(tomcat.importsOf('/Tomcat VM 1/Tomcat').MySQL?.map(i => i.instancePath), ['/MySQL VM/MySQL'])
+
+  // Restarted after MySQL went away while it was down: nobody re-announces, the restored import goes.
+  await stop(tomcat)
+  await stop(mysql)
+  tomcat = await start('Tomcat VM 1')
+  t.deepEqual(tomcat.importsOf('/Tomcat VM 1/Tomcat').MySQL?.map(i => i.instancePath), ['/MySQL VM/MySQL'], 'restored from the saved state')
+  await untilStatus(tomcat, '/Tomcat VM 1/Tomcat', 'UNRESOLVED', 5000)
+  t.deepEqual(tomcat.importsOf('/Tomcat VM 1/Tomcat').MySQL ?? [], [])
+})

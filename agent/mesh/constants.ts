@@ -11,6 +11,12 @@ export const LIVENESS_GRACE_MS = 400
 export const UNCONNECTED_OWNER_GRACE_MS = 6000
 
 /**
+ * How long an import restored from the saved state (agent restart) is kept without its owner re-announcing it, in
+ * ms: joining the mesh, asking, and a dial's grace. An owner that went while the agent was down never re-announces.
+ */
+export const RESTORED_IMPORTS_GRACE_MS = 8000
+
+/**
  * Interval between two liveness pings of each owner we import from, in ms: finds cut-off owners (no reset).
  * libp2p's own connection monitor is off: it opens a second ping stream when a ping outlasts its interval, which
  * libp2p refuses (one outbound ping stream), and it then aborts the connection of a merely busy peer.

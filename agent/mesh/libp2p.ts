@@ -257,7 +257,8 @@ class Libp2pTransport implements MeshTransport {
   }
 
   isConnected (peerId: string): boolean {
-    return this.connected.has(peerId)
+    // libp2p's own status too: an aborted connection is closing before its disconnect event (if any) arrives.
+    return this.connected.has(peerId) && this.node.getConnections(peerIdFromString(peerId)).some(c => c.status === 'open')
   }
 
   connectedPeers (): string[] {
@@ -293,16 +294,26 @@ class Libp2pTransport implements MeshTransport {
   /** Pings each connected owner (one ping at a time each); a failed or slow ping aborts its connections. */
   private pingOwners (): void {
     for (const peer of this.owners) {
-      if (this.pinging.has(peer) || !this.connected.has(peer)) continue
+      if (this.pinging.has(peer) || !this.isConnected(peer)) continue
       this.pinging.add(peer)
       const id = peerIdFromString(peer)
-      this.node.services.ping.ping(id, { signal: AbortSignal.timeout(LIVENESS_PING_TIMEOUT_MS) })
+      // Our own deadline too: a ping stuck on a dead connection (no reset) must not leave the owner unpinged forever.
+      let deadline: NodeJS.Timeout | undefined
+      const timedOut = new Promise<never>((_resolve, reject) => {
+        deadline = setTimeout(() => { reject(new Error(`no answer in ${LIVENESS_PING_TIMEOUT_MS} ms`)) }, LIVENESS_PING_TIMEOUT_MS + 100)
+      })
+      Promise.race([this.node.services.ping.ping(id, { signal: AbortSignal.timeout(LIVENESS_PING_TIMEOUT_MS) }), timedOut])
         .catch(err => {
           if (this.stopped || !this.connected.has(peer)) return
           this.log('info', `owner ${peer} did not answer a ping within ${LIVENESS_PING_TIMEOUT_MS} ms (${(err as Error).message}): dropping its connections`)
           for (const connection of this.node.getConnections(id)) connection.abort(new OwnerUnresponsiveError(peer))
+          // Lost now, whether or not libp2p's disconnect event follows (it does not while a connection hangs in closing).
+          this.events.peerDisconnected(peer)
         })
-        .finally(() => this.pinging.delete(peer))
+        .finally(() => {
+          clearTimeout(deadline)
+          this.pinging.delete(peer)
+        })
     }
   }
 

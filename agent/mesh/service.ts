@@ -10,7 +10,7 @@ import {
   type Stamp, type WithdrawMessage
 } from '../../protocol/mesh.js'
 import {
-  ANTI_ENTROPY_DIGESTS_PER_SECOND, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_MAX_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS
+  ANTI_ENTROPY_DIGESTS_PER_SECOND, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_MAX_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS
 } from './constants.js'
 import { exportsByPrefix } from '../../protocol/model/exports.js'
 
@@ -53,6 +53,8 @@ export interface MeshServiceOptions {
   livenessGraceMs?: number
   /** Grace in ms for an owner heard through the mesh but not (yet) connected; default UNCONNECTED_OWNER_GRACE_MS (6000). */
   unconnectedGraceMs?: number
+  /** Grace in ms for the owner of a restored import to re-announce it; default RESTORED_IMPORTS_GRACE_MS (8000). */
+  restoredGraceMs?: number
   /**
    * Mean interval in ms between a change of this owner's exports and its next digest (anti-entropy), doubled after
    * each digest up to ANTI_ENTROPY_MAX_INTERVAL_MS (120 000); default ANTI_ENTROPY_INTERVAL_MS (5000). It also grows
@@ -129,6 +131,8 @@ interface LocalExport {
 }
 
 const key = (...parts: string[]): string => parts.join('\u0000')
+/** What `reported` holds for an import restored from the saved state and not yet confirmed by the mesh. */
+const RESTORED = 'restored'
 
 /**
  * The mesh service: wire it to a transport with `transportEvents`, then use it as the engine's MeshHandle.
@@ -145,6 +149,7 @@ export class MeshService implements MeshServiceHandle {
   private readonly debounceMs: number
   private readonly graceMs: number
   private readonly unconnectedGraceMs: number
+  private readonly restoredGraceMs: number
   private readonly antiEntropyMs: number
   private readonly digestsPerSecond: number
   private seq = 0
@@ -171,8 +176,12 @@ export class MeshService implements MeshServiceHandle {
   private readonly suspects = new Map<string, { timer: NodeJS.Timeout, deadline: number }>()
   private readonly verified = new Map<string, ReturnType<typeof verifyOwnership>>()
 
-  /** What the listener was last told: `prefix\0instancePath` -> JSON of the import. */
+  /**
+   * What the listener was last told: `prefix\0instancePath` -> JSON of the import, or RESTORED for an import the
+   * agent restored from its saved state, not confirmed by the mesh yet.
+   */
   private readonly reported = new Map<string, string>()
+  private readonly restoreTimers = new Set<NodeJS.Timeout>()
   private readonly dirty = new Set<string>()
   private flushTimer: NodeJS.Timeout | undefined
 
@@ -200,6 +209,7 @@ export class MeshService implements MeshServiceHandle {
     this.debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS
     this.graceMs = options.livenessGraceMs ?? LIVENESS_GRACE_MS
     this.unconnectedGraceMs = options.unconnectedGraceMs ?? UNCONNECTED_OWNER_GRACE_MS
+    this.restoredGraceMs = options.restoredGraceMs ?? RESTORED_IMPORTS_GRACE_MS
     this.antiEntropyMs = options.antiEntropyIntervalMs ?? ANTI_ENTROPY_INTERVAL_MS
     this.digestsPerSecond = options.antiEntropyDigestsPerSecond ?? ANTI_ENTROPY_DIGESTS_PER_SECOND
     // Milliseconds since 1970 grow across restarts without a state file, which is all an epoch needs.
@@ -225,6 +235,27 @@ export class MeshService implements MeshServiceHandle {
 
   listenAddresses (): string[] {
     return this.transport.addresses()
+  }
+
+  expectRestored (restored: Array<{ prefix: string, exporterPath: string }>): void {
+    if (this.stopped) return
+    const waiting: string[] = []
+    for (const { prefix, exporterPath } of restored) {
+      const k = key(prefix, exporterPath)
+      if (this.reported.has(k)) continue
+      this.reported.set(k, RESTORED)
+      waiting.push(k)
+    }
+    if (waiting.length === 0) return
+    const timer = setTimeout(() => {
+      this.restoreTimers.delete(timer)
+      if (this.stopped) return
+      const unconfirmed = waiting.filter(k => this.reported.get(k) === RESTORED)
+      if (unconfirmed.length > 0) this.log('info', `no owner re-announced ${unconfirmed.length} restored import(s) within ${this.restoredGraceMs} ms: removing them`)
+      for (const k of unconfirmed) this.dirty.add(k)
+      this.flush()
+    }, this.restoredGraceMs)
+    this.restoreTimers.add(timer)
   }
 
   // ----------------------------------------------------------------------------------------------- ExportPublisher
@@ -285,7 +316,7 @@ export class MeshService implements MeshServiceHandle {
   async stop (): Promise<void> {
     if (this.stopped) return
     this.stopped = true
-    for (const timer of [this.flushTimer, this.requestTimer, this.digestTimer, ...[...this.suspects.values()].map(s => s.timer)]) clearTimeout(timer)
+    for (const timer of [this.flushTimer, this.requestTimer, this.digestTimer, ...this.restoreTimers, ...[...this.suspects.values()].map(s => s.timer)]) clearTimeout(timer)
     this.suspects.clear()
     await this.transport.stop()
   }
