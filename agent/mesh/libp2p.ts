@@ -71,14 +71,34 @@ export async function startLibp2pMesh (model: ScopedModel, parameters: MeshParam
   await transport.start([...parameters.bootstrapPeers])
   const signal = options.viewSignal === undefined ? 'SIGUSR2' : options.viewSignal
   if (signal === null) return service
-  const printView = (): void => { process.stdout.write(JSON.stringify(service.view()) + '\n') }
-  process.on(signal, printView)
+  const unwatch = printViewOn(signal, service)
   const stop = service.stop.bind(service)
   service.stop = async () => {
-    process.off(signal, printView)
+    unwatch()
     await stop()
   }
   return service
+}
+
+/** Meshes printing their view on each signal: one process listener per signal, however many meshes a process runs. */
+const viewPrinters = new Map<NodeJS.Signals, { services: Set<MeshServiceHandle>, print: () => void }>()
+
+function printViewOn (signal: NodeJS.Signals, service: MeshServiceHandle): () => void {
+  let printer = viewPrinters.get(signal)
+  if (printer === undefined) {
+    const services = new Set<MeshServiceHandle>()
+    printer = { services, print: () => { for (const s of services) process.stdout.write(JSON.stringify(s.view()) + '\n') } }
+    viewPrinters.set(signal, printer)
+    process.on(signal, printer.print)
+  }
+  const { services, print } = printer
+  services.add(service)
+  return () => {
+    services.delete(service)
+    if (services.size > 0) return
+    process.off(signal, print)
+    viewPrinters.delete(signal)
+  }
 }
 
 export interface MeshNodeOptions {
