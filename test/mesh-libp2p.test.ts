@@ -228,6 +228,26 @@ test.serial('a restarted agent keeps its peer id and rejoins from its remembered
   t.is(importer.mesh.view().held[0].peerId, first.peerId)
 })
 
+test.serial('a restarted agent listens on the port of its last run (peers remember it), or on a free one when it is taken', async t => {
+  const importer = await startImporter(t)
+  const { app } = importer
+  const stateDir = join(importer.dir, 'tomcat-port')
+  const identity = await loadOrCreatePeerIdentity(stateDir)
+  const { model, parameters } = app.agent('Tomcat VM 1', 'Tomcat', identity.peerId, importer.mesh.listenAddresses())
+  const start = async (): Promise<MeshServiceHandle> => await startLibp2pMesh(model, parameters, new ImportRecorder(), { stateDir, log: quiet, viewSignal: null })
+  const portOf = (mesh: MeshServiceHandle): number => Number(mesh.listenAddresses()[0].match(/\/tcp\/(\d+)/)?.[1])
+  const first = await start()
+  const port = portOf(first)
+  await first.stop()
+  const second = await start()
+  t.is(portOf(second), port)
+  // While it runs, the port is taken: a third node on the same state folder takes another one.
+  const third = await start()
+  t.teardown(async () => { await Promise.all([second.stop(), third.stop()]) })
+  t.not(portOf(third), port)
+  t.true(portOf(third) > 0)
+})
+
 test.serial('on SIGUSR2 an agent prints its view as JSON: what it holds, from which peer, how old', async t => {
   const importer = await startImporter(t)
   const { app } = importer

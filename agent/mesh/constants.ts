@@ -73,5 +73,7 @@ export const DEFAULT_LISTEN_ADDRESS = '/ip4/127.0.0.1/tcp/0'
 
 /** Name of the file holding the agent's Ed25519 libp2p key, in the agent's state folder. */
 export const PEER_KEY_FILE = 'peer-key'
+/** Name of the file keeping the ports the mesh listened on, reused after a restart (peers remember them). */
+export const LISTEN_PORTS_FILE = 'mesh-listen.json'
 /** Name of the file remembering the multiaddrs of the peers met in the last run. */
 export const REMEMBERED_PEERS_FILE = 'mesh-peers.json'

@@ -25,7 +25,7 @@ import { MeshService, type MeshLogger, type MeshServiceHandle, type MeshServiceO
 import { loadOrCreatePeerIdentity } from './identity.js'
 import {
   DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
-  REMEMBERED_PEERS_FILE, REMEMBERED_PEERS_WRITE_DELAY_MS
+  REMEMBERED_PEERS_FILE, REMEMBERED_PEERS_WRITE_DELAY_MS, LISTEN_PORTS_FILE
 } from './constants.js'
 
 export type MeshServices = { identify: Identify, ping: Ping, pubsub: GossipSub }
@@ -37,7 +37,10 @@ export interface Libp2pMeshOptions extends MeshServiceOptions {
   stateDir: string
   /** The agent's libp2p key; default: loaded from (or created in) `<stateDir>/peer-key`. */
   privateKey?: PrivateKey
-  /** Multiaddrs to listen on; default [`/ip4/127.0.0.1/tcp/0`] (loopback, any free port). */
+  /**
+   * Multiaddrs to listen on; default [`/ip4/127.0.0.1/tcp/0`] (loopback, any free port). A tcp/0 address gets the
+   * port of the last run again (kept in `<stateDir>/mesh-listen.json`) while it is free.
+   */
   listen?: string[]
   /** Discover peers with mDNS on the LAN; default false (the bootstrap list and remembered peers suffice). */
   mdns?: boolean
@@ -65,7 +68,7 @@ export async function startLibp2pMesh (model: ScopedModel, parameters: MeshParam
   const psk = pnetKeyBytes(parameters.pnetKey)
   const privateKey = options.privateKey ?? (await loadOrCreatePeerIdentity(options.stateDir)).privateKey
   const service = new MeshService({ model, parameters, listener, log: options.log }, options)
-  const node = await createMeshNode({ ...options, privateKey, psk })
+  const node = await startOnRememberedPorts(options, privateKey, psk)
   const transport = new Libp2pTransport(node, controlTopic(model.application), service.transportEvents, options)
   service.start(transport)
   await transport.start([...parameters.bootstrapPeers])
@@ -78,6 +81,48 @@ export async function startLibp2pMesh (model: ScopedModel, parameters: MeshParam
     await stop()
   }
   return service
+}
+
+/**
+ * Starts the node; an address asking for any free port (tcp/0) gets the port it had in the last run, so that the
+ * addresses the other agents remember for this peer stay right after a restart (with the DM down, they are how the
+ * mesh finds it again). When that port is taken now, any free port.
+ */
+async function startOnRememberedPorts (options: Libp2pMeshOptions, privateKey: PrivateKey, psk: Uint8Array): Promise<MeshNode> {
+  const requested = options.listen ?? [DEFAULT_LISTEN_ADDRESS]
+  const file = join(options.stateDir, LISTEN_PORTS_FILE)
+  let remembered: Record<string, number> = {}
+  try {
+    const parsed: unknown = JSON.parse(await readFile(file, 'utf8'))
+    if (typeof parsed === 'object' && parsed !== null) remembered = parsed as Record<string, number>
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') options.log?.('warn', `ignoring ${file}: ${(err as Error).message}`)
+  }
+  const anyPort = (address: string): boolean => /\/tcp\/0$/.test(address)
+  const reused = requested.map(a => anyPort(a) && Number.isInteger(remembered[a]) && remembered[a] > 0 ? a.replace(/\/tcp\/0$/, `/tcp/${remembered[a]}`) : a)
+  let node: MeshNode
+  try {
+    node = await createMeshNode({ ...options, listen: reused, privateKey, psk })
+  } catch (err) {
+    if (reused.every((a, i) => a === requested[i])) throw err
+    options.log?.('info', `could not listen on the ports of the last run (${(err as Error).message}): taking free ones`)
+    node = await createMeshNode({ ...options, listen: requested, privateKey, psk })
+  }
+  const ports: Record<string, number> = {}
+  for (const address of requested.filter(anyPort)) {
+    const host = address.replace(/\/tcp\/0$/, '')
+    const bound = node.getMultiaddrs().map(m => m.toString()).find(m => m.startsWith(`${host}/tcp/`)) ??
+      node.getMultiaddrs().map(m => m.toString()).find(m => m.includes('/tcp/'))
+    const port = Number(bound?.match(/\/tcp\/(\d+)/)?.[1])
+    if (Number.isInteger(port) && port > 0) ports[address] = port
+  }
+  try {
+    await writeFile(`${file}.tmp`, JSON.stringify(ports))
+    await rename(`${file}.tmp`, file)
+  } catch (err) {
+    options.log?.('warn', `could not remember the mesh's ports in ${file}: ${(err as Error).message}`)
+  }
+  return node
 }
 
 /** Meshes printing their view on each signal: one process listener per signal, however many meshes a process runs. */
