@@ -248,6 +248,30 @@ test.serial('a restarted agent listens on the port of its last run (peers rememb
   t.true(portOf(third) > 0)
 })
 
+test.serial('a connection whose peer never sends its gossip subscriptions is aborted after the grace; a gossiping one stays', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'meshconf-libp2p-gossip-'))
+  const app = createMeshApp()
+  const identity = await loadOrCreatePeerIdentity(join(dir, 'apache'))
+  const { model, parameters } = app.agent('Apache VM', 'Apache', identity.peerId)
+  const mesh = await startLibp2pMesh(model, parameters, new ImportRecorder(),
+    { stateDir: join(dir, 'apache'), privateKey: identity.privateKey, log: quiet, viewSignal: null, gossipStreamGraceMs: 800 })
+  t.teardown(async () => {
+    await mesh.stop()
+    await rm(dir, { recursive: true, force: true })
+  })
+  const target = mesh.listenAddresses().map(a => multiaddr(a))
+  // Both run gossipsub; only the second subscribes to the application's control topic, as every agent does.
+  const silent = await startRawNode(t, pnetKeyBytes(app.pnetKey))
+  const gossiping = await startRawNode(t, pnetKeyBytes(app.pnetKey))
+  gossiping.node.services.pubsub.subscribe(controlTopic(app.application))
+  await silent.node.dial(target)
+  await gossiping.node.dial(target)
+  await until('the silent peer dropped', () => silent.node.getConnections().length === 0,
+    () => mesh.view().connectedPeers, 5000)
+  t.true(gossiping.node.getConnections().some(c => c.status === 'open'), 'the gossiping peer is still connected')
+  t.true(mesh.view().connectedPeers.includes(gossiping.peerId))
+})
+
 test.serial('on SIGUSR2 an agent prints its view as JSON: what it holds, from which peer, how old', async t => {
   const importer = await startImporter(t)
   const { app } = importer

@@ -49,6 +49,14 @@ export const ANTI_ENTROPY_DIGESTS_PER_SECOND = 1
 /** Window in which re-announce requests and newly ready peers are gathered into one message, in ms. */
 export const REQUEST_COALESCE_MS = 20
 
+/**
+ * A peer connected for this long, in ms, that never showed up subscribed to the control topic has no working gossip
+ * stream (its opening failed under load; gossipsub does not retry): the connection is aborted and redialled.
+ */
+export const GOSSIP_STREAM_GRACE_MS = 10_000
+/** Interval between two checks for such connections, in ms. */
+export const GOSSIP_CHECK_INTERVAL_MS = 5000
+
 /** First and largest delay between two dials of a wanted peer (bootstrap, remembered, owner), in ms. */
 export const REDIAL_MIN_DELAY_MS = 250
 export const REDIAL_MAX_DELAY_MS = 5000

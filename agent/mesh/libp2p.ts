@@ -25,7 +25,7 @@ import { MeshService, type MeshLogger, type MeshServiceHandle, type MeshServiceO
 import { loadOrCreatePeerIdentity } from './identity.js'
 import {
   DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
-  REMEMBERED_PEERS_FILE, REMEMBERED_PEERS_WRITE_DELAY_MS, LISTEN_PORTS_FILE
+  REMEMBERED_PEERS_FILE, REMEMBERED_PEERS_WRITE_DELAY_MS, LISTEN_PORTS_FILE, GOSSIP_CHECK_INTERVAL_MS, GOSSIP_STREAM_GRACE_MS
 } from './constants.js'
 
 export type MeshServices = { identify: Identify, ping: Ping, pubsub: GossipSub }
@@ -55,6 +55,11 @@ export interface Libp2pMeshOptions extends MeshServiceOptions {
    * default 'SIGUSR2' (`kill -USR2 <agent pid>`); null: no signal handler.
    */
   viewSignal?: NodeJS.Signals | null
+  /**
+   * A connection whose peer has not shown up subscribed to the control topic after this long, in ms, is aborted and
+   * redialled (a gossip stream that failed to open); default GOSSIP_STREAM_GRACE_MS (10 000).
+   */
+  gossipStreamGraceMs?: number
 }
 
 /** The engine's MeshFactory over libp2p, with these node options. */
@@ -220,16 +225,21 @@ class Libp2pTransport implements MeshTransport {
   private readonly owners = new Set<string>()
   private readonly pinging = new Set<string>()
   private readonly pingTimer: NodeJS.Timeout
+  private readonly gossipCheckTimer: NodeJS.Timeout
+  private readonly gossipGraceMs: number
   private stopped = false
   private readonly log: MeshLogger
 
   /** `control`: the application's control topic, whose subscription tells that a peer is ready. */
-  constructor (private readonly node: MeshNode, control: string, private readonly events: MeshTransportEvents,
+  constructor (private readonly node: MeshNode, private readonly control: string, private readonly events: MeshTransportEvents,
     private readonly options: Libp2pMeshOptions) {
     this.peerId = node.peerId.toString()
     this.log = options.log ?? (() => {})
     this.pingTimer = setInterval(() => this.pingOwners(), LIVENESS_PING_INTERVAL_MS)
     this.pingTimer.unref()
+    this.gossipGraceMs = options.gossipStreamGraceMs ?? GOSSIP_STREAM_GRACE_MS
+    this.gossipCheckTimer = setInterval(() => this.dropConnectionsWithoutGossip(), Math.min(GOSSIP_CHECK_INTERVAL_MS, this.gossipGraceMs / 2))
+    this.gossipCheckTimer.unref()
     node.services.pubsub.addEventListener('message', evt => {
       const m = evt.detail
       // StrictSign (the default) drops unsigned messages; `from` is then the authenticated publisher.
@@ -346,6 +356,7 @@ class Libp2pTransport implements MeshTransport {
   async stop (): Promise<void> {
     this.stopped = true
     clearInterval(this.pingTimer)
+    clearInterval(this.gossipCheckTimer)
     for (const w of this.wanted.values()) clearTimeout(w.timer)
     if (this.rememberTimer !== undefined) {
       clearTimeout(this.rememberTimer)
@@ -379,6 +390,23 @@ class Libp2pTransport implements MeshTransport {
           clearTimeout(deadline)
           this.pinging.delete(peer)
         })
+    }
+  }
+
+  /**
+   * Aborts the connections of peers never seen subscribed to the control topic after the grace: their
+   * gossipsub stream towards us failed to open (under load) or closed, and gossipsub does not open it again, so we
+   * would never hear from them. The redial opens fresh streams. The peer does the same for our stream towards it.
+   */
+  private dropConnectionsWithoutGossip (): void {
+    if (this.stopped) return
+    const subscribers = new Set(this.node.services.pubsub.getSubscribers(this.control).map(p => p.toString()))
+    const now = Date.now()
+    for (const connection of this.node.getConnections()) {
+      const peer = connection.remotePeer.toString()
+      if (connection.status !== 'open' || now - connection.timeline.open < this.gossipGraceMs || subscribers.has(peer)) continue
+      this.log('info', `peer ${peer} connected for ${Math.round((now - connection.timeline.open) / 1000)} s without gossip: reconnecting`)
+      connection.abort(new GossipStreamMissingError(peer))
     }
   }
 
@@ -485,6 +513,14 @@ export class OwnerUnresponsiveError extends Error {
   constructor (peerId: string) {
     super(`owner ${peerId} did not answer a liveness ping within ${LIVENESS_PING_TIMEOUT_MS} ms`)
     this.name = 'OwnerUnresponsiveError'
+  }
+}
+
+/** A connected peer never sent its gossip subscriptions: the connection is aborted and redialled. */
+export class GossipStreamMissingError extends Error {
+  constructor (peerId: string) {
+    super(`peer ${peerId} has no working gossip stream on this connection`)
+    this.name = 'GossipStreamMissingError'
   }
 }
 
