@@ -195,6 +195,9 @@ export async function createMeshNode (options: MeshNodeOptions): Promise<MeshNod
         // frames for each message; our digests and re-announce requests repair what the mesh misses.
         Dlazy: 0,
         gossipFactor: 0,
+        // An agent keeps up to 32 peers in a topic's mesh (default 12): the first agents, which every newcomer
+        // bootstraps from, would otherwise prune newcomers connected only to them, which then heard nothing.
+        Dhi: 32,
         allowPublishToZeroTopicPeers: true,
         // Every agent of a host shares its IP: the colocation penalty would graylist them (libp2p-on-node20 G4).
         scoreParams: { IPColocationFactorWeight: 0 }
