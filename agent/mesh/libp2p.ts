@@ -191,9 +191,9 @@ export async function createMeshNode (options: MeshNodeOptions): Promise<MeshNod
       pubsub: gossipsub({
         emitSelf: false,
         fastMsgIdFn: fastMessageId,
-        // No IHAVE gossip: each heartbeat would advertise every recent message to several peers per topic, many
-        // frames for each message; our digests and re-announce requests repair what the mesh misses.
-        Dlazy: 0,
+        // IHAVE gossip to 3 peers per topic and heartbeat (default 6, or a quarter of the topic's peers): enough to
+        // bridge agents whose topic mesh forms an island, at half the frames; an idle mesh sends none.
+        Dlazy: 3,
         gossipFactor: 0,
         // An agent keeps up to 32 peers in a topic's mesh (default 12): the first agents, which every newcomer
         // bootstraps from, would otherwise prune newcomers connected only to them, which then heard nothing.
