@@ -51,7 +51,7 @@ export interface MeshServiceOptions {
   debounceMs?: number
   /** Grace in ms before a disconnected owner's exports are withdrawn; default LIVENESS_GRACE_MS (400). */
   livenessGraceMs?: number
-  /** Grace in ms for an owner heard through the mesh but not (yet) connected; default UNCONNECTED_OWNER_GRACE_MS (6000). */
+  /** Grace in ms for an owner heard through the mesh but not (yet) connected; default UNCONNECTED_OWNER_GRACE_MS (20 000). */
   unconnectedGraceMs?: number
   /** Grace in ms for the owner of a restored import to re-announce it; default RESTORED_IMPORTS_GRACE_MS (8000). */
   restoredGraceMs?: number
