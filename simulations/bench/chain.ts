@@ -3,6 +3,7 @@
 // moment that Tomcat reached DEPLOYED_STARTED; failures (kill -9, a cut link) are timed until every Apache drops it.
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { MAX_BOOTSTRAP_AGENTS } from '../../manager/constants.js'
 import { createMeshApp, type MeshApp } from './mesh-app.js'
 import { AgentProcess, stopAll } from './agents.js'
 import type { ExportTransport } from './agent-protocol.js'
@@ -57,10 +58,8 @@ function role (index: number): { vm: string, child: 'MySQL' | 'Tomcat' | 'Apache
 }
 
 /**
- * MySQL, then the Tomcats, then the Apaches in batches: each agent bootstraps from every agent of the batches before
- * it, so exporters and importers are always directly connected. (Agents started together, knowing only a common
- * peer that does not import their prefix, were seen never to exchange exports: gossipsub relays a topic only through
- * peers subscribed to it.)
+ * MySQL, then the Tomcats, then the Apaches in batches: each agent bootstraps from the exporters and a few agents of
+ * the batches before it.
  */
 function startBatches (agents: number): number[][] {
   const batches = [[0], [1, TARGET_INDEX]]
@@ -70,7 +69,7 @@ function startBatches (agents: number): number[][] {
   return batches
 }
 
-/** Starts the agents (in batches, each bootstrapping from every agent already up), then every instance; resolves once
+/** Starts the agents (in batches, each bootstrapping from the exporters and a few agents already up), then every instance; resolves once
  * every Apache is started and holds both Tomcats. Stops what it started if anything fails. */
 export async function startChain (options: ChainOptions): Promise<Chain> {
   if (!(options.agents >= MIN_CHAIN_AGENTS)) throw new ChainSizeError(options.agents)
@@ -92,8 +91,11 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
         const reachable = inNetns
           ? ready.map(r => ({ ...r, addresses: r.addresses.filter(a => a.includes(`/ip4/${options.netns?.hostAddress}/`)) }))
           : ready
-        // As the DM does: every agent already up is a bootstrap peer.
-        const bootstrap = reachable.flatMap(r => r.addresses)
+        // As the DM does, a few random agents already up (every one of them would make 100 agents dial ~5 000
+        // connections at once), plus the exporters, so importers and exporters are directly connected.
+        const others = reachable.filter(r => r.index > TARGET_INDEX).map(r => ({ r, order: Math.random() }))
+          .sort((a, b) => a.order - b.order).slice(0, MAX_BOOTSTRAP_AGENTS).map(({ r }) => r)
+        const bootstrap = [...reachable.filter(r => r.index <= TARGET_INDEX), ...others].flatMap(r => r.addresses)
         const { model, parameters } = app.agent(vm, child, peerId, options.transport === 'mesh' ? bootstrap : [])
         const listen = options.netns === undefined
           ? undefined
