@@ -2,6 +2,10 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { createDeploymentManager, type DeploymentManagerOptions, type DeploymentManager } from '../manager/dm.js'
+import { createMemoryMessaging } from '../manager/messaging/memory.js'
+import { createStore, type Store } from '../manager/store.js'
+import { createInProcessTarget, type InProcessTarget } from '../manager/targets/in-process.js'
 
 export function tempDir (prefix: string): { path: string, remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), `meshconf-${prefix}-`))
@@ -73,4 +77,25 @@ export { freePort } from './helpers/ports.js'
 /** Runs the agent's sources through tsx (no build needed): the local and netns targets' agent command in tests. */
 export function agentCommandFromSources (): string[] {
   return [process.execPath, '--import', 'tsx', join(process.cwd(), 'agent', 'main.ts')]
+}
+
+/** A started DM with in-process agents over the in-memory messaging, in a temporary folder, stopped with the test. */
+export async function startInProcessDm (t: { teardown: (fn: () => Promise<void> | void) => void }, name: string,
+  options: { log?: { info: (m: string) => void, warn: (m: string) => void, error: (m: string) => void } } & Partial<DeploymentManagerOptions> = {}):
+  Promise<{ dir: { path: string, remove: () => void }, store: Store, dm: DeploymentManager, target: InProcessTarget }> {
+  const { log, ...dmOptions } = options
+  const dir = tempDir(name)
+  const store = createStore({ file: join(dir.path, 'dm.sqlite') })
+  const messaging = createMemoryMessaging({})
+  const target = createInProcessTarget({ machinesDirectory: join(dir.path, 'machines'), heartbeatIntervalMs: 200 })
+  const dm = createDeploymentManager({ store, messaging, targets: [target], log },
+    { dataDirectory: dir.path, defaultTargetHandler: 'in-process', ...dmOptions })
+  await dm.start()
+  t.teardown(async () => {
+    await target.close?.()
+    await dm.stop()
+    store.close()
+    dir.remove()
+  })
+  return { dir, store, dm, target }
 }

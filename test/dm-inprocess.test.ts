@@ -2,11 +2,7 @@
 import test from 'ava'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { createDeploymentManager } from '../manager/dm.js'
-import { createMemoryMessaging } from '../manager/messaging/memory.js'
-import { createStore } from '../manager/store.js'
-import { createInProcessTarget } from '../manager/targets/in-process.js'
-import { statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { startInProcessDm, statuses, waitFor, writeShopTemplate } from './dm-helpers.js'
 import { RANDOM_PORT_MAX, RANDOM_PORT_MIN } from '../manager/constants.js'
 
 function findFiles (root: string, name: string): string[] {
@@ -23,20 +19,9 @@ function findFiles (root: string, name: string): string[] {
 }
 
 async function setup (t: { teardown: (fn: () => Promise<void> | void) => void }) {
-  const dir = tempDir('dm-inprocess')
-  const store = createStore({ file: join(dir.path, 'dm.sqlite') })
-  const messaging = createMemoryMessaging({})
-  const target = createInProcessTarget({ machinesDirectory: join(dir.path, 'machines'), heartbeatIntervalMs: 200 })
+  const { dir, store, dm, target } = await startInProcessDm(t, 'dm-inprocess')
   const events: Array<{ type: string, path?: string, status?: string }> = []
-  const dm = createDeploymentManager({ store, messaging, targets: [target] }, { dataDirectory: dir.path, defaultTargetHandler: 'in-process' })
   dm.onEvent(e => events.push(e))
-  await dm.start()
-  t.teardown(async () => {
-    await target.close?.()
-    await dm.stop()
-    store.close()
-    dir.remove()
-  })
   const source = writeShopTemplate(join(dir.path, 'template'))
   return { dir, store, dm, target, events, source }
 }

@@ -3,11 +3,7 @@
 import test from 'ava'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createDeploymentManager } from '../manager/dm.js'
-import { createMemoryMessaging } from '../manager/messaging/memory.js'
-import { createStore } from '../manager/store.js'
-import { createInProcessTarget } from '../manager/targets/in-process.js'
-import { statuses, tempDir, waitFor, writeTemplate } from './dm-helpers.js'
+import { startInProcessDm, statuses, waitFor, writeTemplate } from './dm-helpers.js'
 
 const MACHINE = '/Tomcat VM 2'
 const TOMCAT = `${MACHINE}/tomcat`
@@ -43,21 +39,9 @@ function writeTomcatTemplate (root: string, journal: string): string {
 }
 
 async function deployed (t: { teardown: (fn: () => Promise<void> | void) => void }) {
-  const dir = tempDir('dm-undeploy')
-  const store = createStore({ file: join(dir.path, 'dm.sqlite') })
-  const messaging = createMemoryMessaging({})
-  const target = createInProcessTarget({ machinesDirectory: join(dir.path, 'machines'), heartbeatIntervalMs: 200 })
   const warnings: string[] = []
   const log = { info: () => {}, warn: (m: string) => { warnings.push(m) }, error: (m: string) => { process.stderr.write(`ERROR ${m}\n`) } }
-  const dm = createDeploymentManager({ store, messaging, targets: [target], log },
-    { dataDirectory: dir.path, defaultTargetHandler: 'in-process', machineUndeployWaitMs: UNDEPLOY_WAIT_MS })
-  await dm.start()
-  t.teardown(async () => {
-    await target.close?.()
-    await dm.stop()
-    store.close()
-    dir.remove()
-  })
+  const { dir, dm, target } = await startInProcessDm(t, 'dm-undeploy', { log, machineUndeployWaitMs: UNDEPLOY_WAIT_MS })
   const journal = join(dir.path, 'journal.txt')
   await dm.loadTemplateFromPath(writeTomcatTemplate(join(dir.path, 'template'), journal))
   dm.createApplication({ name: 'webapps', template: { name: 'Webapps', version: '1.0' } })

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createMeshNode, startLibp2pMesh, type MeshNode } from '../agent/mesh/libp2p.js'
+import { createMeshNode, startLibp2pMesh, type Libp2pMeshOptions, type MeshNode } from '../agent/mesh/libp2p.js'
 import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
 import { ImportRecorder } from '../agent/mesh/recorder.js'
 import type { MeshServiceHandle, RejectionReason } from '../agent/mesh/service.js'
@@ -25,13 +25,13 @@ const quiet = (): void => {}
 interface Importer { app: MeshApp, mesh: MeshServiceHandle, recorder: ImportRecorder, dir: string }
 
 /** An Apache agent importing Tomcat, torn down with the test. */
-async function startImporter (t: ExecutionContext): Promise<Importer> {
+async function startImporter (t: ExecutionContext, options: Partial<Libp2pMeshOptions> = {}): Promise<Importer> {
   const dir = await mkdtemp(join(tmpdir(), 'meshconf-libp2p-'))
   const app = createMeshApp()
   const identity = await loadOrCreatePeerIdentity(join(dir, 'apache'))
   const { model, parameters } = app.agent('Apache VM', 'Apache', identity.peerId)
   const recorder = new ImportRecorder()
-  const mesh = await startLibp2pMesh(model, parameters, recorder, { stateDir: join(dir, 'apache'), privateKey: identity.privateKey, log: quiet })
+  const mesh = await startLibp2pMesh(model, parameters, recorder, { stateDir: join(dir, 'apache'), privateKey: identity.privateKey, log: quiet, ...options })
   mesh.setInterests(new Set(['Tomcat']))
   t.teardown(async () => {
     await mesh.stop()
@@ -249,16 +249,7 @@ test.serial('a restarted agent listens on the port of its last run (peers rememb
 })
 
 test.serial('a connection whose peer never sends its gossip subscriptions is aborted after the grace; a gossiping one stays', async t => {
-  const dir = await mkdtemp(join(tmpdir(), 'meshconf-libp2p-gossip-'))
-  const app = createMeshApp()
-  const identity = await loadOrCreatePeerIdentity(join(dir, 'apache'))
-  const { model, parameters } = app.agent('Apache VM', 'Apache', identity.peerId)
-  const mesh = await startLibp2pMesh(model, parameters, new ImportRecorder(),
-    { stateDir: join(dir, 'apache'), privateKey: identity.privateKey, log: quiet, viewSignal: null, gossipStreamGraceMs: 800 })
-  t.teardown(async () => {
-    await mesh.stop()
-    await rm(dir, { recursive: true, force: true })
-  })
+  const { app, mesh } = await startImporter(t, { viewSignal: null, gossipStreamGraceMs: 800 })
   const target = mesh.listenAddresses().map(a => multiaddr(a))
   // Both run gossipsub; only the second subscribes to the application's control topic, as every agent does.
   const silent = await startRawNode(t, pnetKeyBytes(app.pnetKey))
