@@ -40,6 +40,14 @@ async function startImporter (t: ExecutionContext, options: Partial<Libp2pMeshOp
   return { app, mesh, recorder, dir }
 }
 
+/** A Tomcat agent's mesh, bootstrapping from the importer, on a state folder of its own under the importer's. */
+async function tomcatOf (importer: Importer, folder: string): Promise<() => Promise<MeshServiceHandle>> {
+  const stateDir = join(importer.dir, folder)
+  const identity = await loadOrCreatePeerIdentity(stateDir)
+  const { model, parameters } = importer.app.agent('Tomcat VM 1', 'Tomcat', identity.peerId, importer.mesh.listenAddresses())
+  return async () => await startLibp2pMesh(model, parameters, new ImportRecorder(), { stateDir, log: quiet, viewSignal: null })
+}
+
 /** A bare libp2p node that speaks the wire protocol by hand (a rogue peer, or a hand-driven owner). */
 async function startRawNode (t: ExecutionContext, psk?: Uint8Array): Promise<{ node: MeshNode, peerId: string }> {
   const privateKey = await generateKeyPair('Ed25519')
@@ -230,11 +238,7 @@ test.serial('a restarted agent keeps its peer id and rejoins from its remembered
 
 test.serial('a restarted agent listens on the port of its last run (peers remember it), or on a free one when it is taken', async t => {
   const importer = await startImporter(t)
-  const { app } = importer
-  const stateDir = join(importer.dir, 'tomcat-port')
-  const identity = await loadOrCreatePeerIdentity(stateDir)
-  const { model, parameters } = app.agent('Tomcat VM 1', 'Tomcat', identity.peerId, importer.mesh.listenAddresses())
-  const start = async (): Promise<MeshServiceHandle> => await startLibp2pMesh(model, parameters, new ImportRecorder(), { stateDir, log: quiet, viewSignal: null })
+  const start = await tomcatOf(importer, 'tomcat-port')
   const portOf = (mesh: MeshServiceHandle): number => Number(mesh.listenAddresses()[0].match(/\/tcp\/(\d+)/)?.[1])
   const first = await start()
   const port = portOf(first)
@@ -265,11 +269,7 @@ test.serial('a connection whose peer never sends its gossip subscriptions is abo
 
 test.serial('on SIGUSR2 an agent prints its view as JSON: what it holds, from which peer, how old', async t => {
   const importer = await startImporter(t)
-  const { app } = importer
-  const stateDir = join(importer.dir, 'tomcat')
-  const identity = await loadOrCreatePeerIdentity(stateDir)
-  const { model, parameters } = app.agent('Tomcat VM 1', 'Tomcat', identity.peerId, importer.mesh.listenAddresses())
-  const tomcat = await startLibp2pMesh(model, parameters, new ImportRecorder(), { stateDir, log: quiet, viewSignal: null })
+  const tomcat = await (await tomcatOf(importer, 'tomcat'))()
   t.teardown(async () => { await tomcat.stop() })
   tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2' })
   await importer.recorder.waitFor('Tomcat', () => Object.keys(importer.recorder.imports('Tomcat')).length === 1)
