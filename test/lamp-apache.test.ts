@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
 import {
-  LAMP_APACHE_DIR, freePort, getJson, isAlive, layOutInstance, runRecipe, type RecipeImports, type RecipeInstance
+  LAMP_APACHE_DIR, answeredBy, freePort, getJson, isAlive, layOutInstance, runRecipe, type RecipeImports, type RecipeInstance
 } from './lamp-helpers.js'
 
 const tempDirs: string[] = []
@@ -74,7 +74,7 @@ test('Apache httpd balances two Tomcat 10 reading MariaDB, then one after a grac
 
   await ok(apache, 'update', tomcats(tomcat1, tomcat2))
   const turns = await served(4)
-  t.deepEqual(new Set(turns), new Set(['/Tomcat VM 1/Tomcat', '/Tomcat VM 2/Tomcat']), 'both Tomcats serve')
+  t.deepEqual(answeredBy(turns), ['/Tomcat VM 1/Tomcat', '/Tomcat VM 2/Tomcat'], 'both Tomcats serve')
   t.not(turns[0], turns[1], 'in turn')
 
   // the second Tomcat VM goes: Apache's update first, then its Tomcat stops and is undeployed

@@ -45,6 +45,12 @@ export async function waitFor<T> (what: string, probe: () => Promise<T | undefin
 }
 
 /** True while a process with that pid exists and has not exited (a zombie waiting for its reaper is not alive). */
+/** Who answered a series of requests, each name once, sorted: ava compares sets in insertion order, and which
+ * member a balancer picks first is its own business. */
+export function answeredBy (names: string[]): string[] {
+  return [...new Set(names)].sort()
+}
+
 export function isAlive (pid: number): boolean {
   try {
     return !/^State:\s*Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))

@@ -10,7 +10,7 @@ import type { ExecutionContext } from '../agent/plugins/index.js'
 import { createScriptPlugin } from '../agent/plugins/script.js'
 import type { Import } from '../protocol/messages.js'
 import { instanceExports, loadApplicationTemplate, type ApplicationTemplate, type Instance } from '../protocol/model/index.js'
-import { LAMP_DIR, freePort, getJson, isAlive } from './lamp-helpers.js'
+import { LAMP_DIR, answeredBy, freePort, getJson, isAlive } from './lamp-helpers.js'
 
 const tempDirs: string[] = []
 const contexts: ExecutionContext[] = []
@@ -105,7 +105,7 @@ test('the script plug-in runs the LAMP recipes: Apache serves both Tomcats, then
   const tomcat2Import = exported(tomcat2Context, 'Tomcat')
   apacheContext.imports = { Tomcat: [exported(tomcat1Context, 'Tomcat'), tomcat2Import] }
   await plugin.update(apacheContext, { importChanged: tomcat2Import, statusChanged: 'DEPLOYED_STARTED' })
-  t.deepEqual(new Set(await names(4)), new Set(['/Tomcat VM 1/Tomcat', '/Tomcat VM 2/Tomcat']))
+  t.deepEqual(answeredBy(await names(4)), ['/Tomcat VM 1/Tomcat', '/Tomcat VM 2/Tomcat'])
 
   await plugin.stop(tomcat2Context)
   apacheContext.imports = { Tomcat: [exported(tomcat1Context, 'Tomcat')] }

@@ -77,10 +77,16 @@ write_config() {
     # workers drop root (Apache refuses to serve as root); ignored when not started as root
     echo "User www-data"
     echo "Group www-data"
+    # a small event MPM; ServerLimit leaves room for a second generation during a graceful reload (the old
+    # generation's children keep their slots while they finish), and the spare-thread bounds fit MaxRequestWorkers
+    # (the defaults, 75 to 250 spare threads, made Apache fill every slot at start, so after a reload the new
+    # generation found the scoreboard full and served nothing)
     echo "StartServers 1"
-    echo "ServerLimit 2"
+    echo "ServerLimit 4"
     echo "ThreadsPerChild 16"
     echo "MaxRequestWorkers 32"
+    echo "MinSpareThreads 8"
+    echo "MaxSpareThreads 32"
     echo "ExtendedStatus On"
     echo "<Location \"/server-status\">"
     echo "  SetHandler server-status"
