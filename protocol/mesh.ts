@@ -70,13 +70,16 @@ export interface WithdrawMessage extends Stamp {
   prefix: string
 }
 
-/** Owners of these prefixes re-announce (MsgCmdRequestImport); only `target` answers when set. */
+/**
+ * Owners of these prefixes re-announce (MsgCmdRequestImport); when `targets` is set, only the peers it lists answer
+ * (the peers that just joined an importer: one message for all of them, not one per peer).
+ */
 export interface RequestMessage {
   v: 1
   kind: 'request'
   application: string
   prefixes: string[]
-  target?: string
+  targets?: string[]
 }
 
 /** What an owner currently announces, sent periodically so importers repair missed messages (anti-entropy). */
@@ -157,9 +160,9 @@ export function decodeMeshMessage (bytes: Uint8Array, application: string, topic
     case 'request': {
       if (!onControl) throw new MeshMessageError(`request arrived on topic ${topic}, not the control topic`)
       const prefixes = list(m.prefixes, 'prefixes', str)
-      return m.target === undefined
+      return m.targets === undefined
         ? { v: 1, kind: 'request', application, prefixes }
-        : { v: 1, kind: 'request', application, prefixes, target: str(m.target, 'target') }
+        : { v: 1, kind: 'request', application, prefixes, targets: list(m.targets, 'targets', str) }
     }
     case 'digest': {
       if (!onControl) throw new MeshMessageError(`digest arrived on topic ${topic}, not the control topic`)

@@ -298,3 +298,35 @@ test('memory: a cut-off agent is withdrawn, and its exports come back when it he
   await apache.waitFor('Tomcat back', () => Object.keys(apache.imports('Tomcat')).length === 1)
   t.deepEqual(apache.events.map(e => e.kind), ['added', 'removed', 'added'])
 })
+
+test('memory: a late importer asks every owner in one request, and each owner re-announces once', async t => {
+  const hub = createMemoryMeshHub()
+  const app = createMeshApp()
+  const meshes: MeshServiceHandle[] = []
+  t.teardown(async () => { await Promise.all(meshes.map(async m => { await m.stop() })) })
+  const owners = 6
+  for (let i = 1; i <= owners; i++) {
+    const { model, parameters } = app.agent(`Tomcat VM ${i}`, 'Tomcat', `memory-late-${i}`)
+    const mesh = await hub.factory({ log: quiet })(model, parameters, new ImportRecorder()) as MeshServiceHandle
+    meshes.push(mesh)
+    mesh.announce(`/Tomcat VM ${i}/Tomcat`, 'Tomcat', { 'Tomcat.ip': `127.0.0.${i}`, 'Tomcat.port': '8080' })
+  }
+  // Deliveries per sender and topic from now on (each message reaches every other member); nothing lost.
+  const deliveries = new Map<string, number>()
+  hub.setLoss((from, _to, topic) => {
+    const k = `${from} ${topic.includes('/control') ? 'control' : 'exports'}`
+    deliveries.set(k, (deliveries.get(k) ?? 0) + 1)
+    return false
+  })
+  const recorder = new ImportRecorder()
+  const { model, parameters } = app.agent('Apache VM', 'Apache', 'memory-late-apache')
+  const apache = await hub.factory({ log: quiet })(model, parameters, recorder) as MeshServiceHandle
+  meshes.push(apache)
+  apache.setInterests(new Set(['Tomcat']))
+  await recorder.waitFor('the 6 Tomcats', () => Object.keys(recorder.imports('Tomcat')).length === owners, 3000)
+  await new Promise(resolve => setTimeout(resolve, 700)) // past the shortest interval between two requests
+  // The importer met 6 owners at once: one request naming them (each delivered to the 6), not one per owner.
+  t.is(deliveries.get('memory-late-apache control'), owners)
+  // Each owner re-announced its Tomcat once (delivered to the 6 other members).
+  for (let i = 1; i <= owners; i++) t.is(deliveries.get(`memory-late-${i} exports`), owners, `Tomcat VM ${i}`)
+})

@@ -23,8 +23,9 @@ import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
 import { controlTopic, pnetKeyBytes } from '../../protocol/mesh.js'
 import { MeshService, type MeshLogger, type MeshServiceHandle, type MeshServiceOptions, type MeshTransport, type MeshTransportEvents } from './service.js'
 import { loadOrCreatePeerIdentity } from './identity.js'
+import { LocalHealth } from './health.js'
 import {
-  DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
+  DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, LOCAL_HEALTH_LAG_FACTOR, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
   REMEMBERED_PEERS_FILE, REMEMBERED_PEERS_WRITE_DELAY_MS, LISTEN_PORTS_FILE, GOSSIP_CHECK_INTERVAL_MS, GOSSIP_STREAM_GRACE_MS
 } from './constants.js'
 
@@ -195,9 +196,11 @@ export async function createMeshNode (options: MeshNodeOptions): Promise<MeshNod
         // bridge agents whose topic mesh forms an island, at half the frames; an idle mesh sends none.
         Dlazy: 3,
         gossipFactor: 0,
-        // An agent keeps up to 32 peers in a topic's mesh (default 12): the first agents, which every newcomer
-        // bootstraps from, would otherwise prune newcomers connected only to them, which then heard nothing.
-        Dhi: 32,
+        // At most 12 peers in a topic's mesh (gossipsub's default): each message is forwarded to every mesh peer, and
+        // with 32 an agent of a 50-agent chain received each message about 20 times, most of its CPU (a profile:
+        // receiving and forwarding gossip, 60 % of busy time). Newcomers bootstrap from several agents, not only the
+        // first ones, so pruning does not isolate them; IHAVE gossip bridges what remains.
+        Dhi: 12,
         allowPublishToZeroTopicPeers: true,
         // Every agent of a host shares its IP: the colocation penalty would graylist them (libp2p-on-node20 G4).
         scoreParams: { IPColocationFactorWeight: 0 }
@@ -230,6 +233,7 @@ class Libp2pTransport implements MeshTransport {
   private readonly pingTimer: NodeJS.Timeout
   private readonly gossipCheckTimer: NodeJS.Timeout
   private readonly gossipGraceMs: number
+  private readonly health = new LocalHealth()
   private stopped = false
   private readonly log: MeshLogger
 
@@ -272,12 +276,16 @@ class Libp2pTransport implements MeshTransport {
       this.scheduleDial(peer)
     })
     node.addEventListener('connection:open', evt => {
-      // A peer that dials us again considers its former connection dead (it was cut off, then healed): ours may
-      // look alive (no reset ever came) and would keep gossipsub's stream to that peer on it, so drop it.
+      // A peer that dials us again considers the connection it dialled before dead (it was cut off, then healed):
+      // ours may look alive (no reset ever came) and would keep gossipsub's stream to that peer on it, so drop it.
+      // Only a connection it dialled: when both sides dial each other at once (both redial after a blip), each
+      // dropping its older connection dropped both, and both redialled again, in a loop.
       const fresh = evt.detail
       if (fresh.direction !== 'inbound') return
       for (const old of node.getConnections(fresh.remotePeer)) {
-        if (old.id !== fresh.id && old.timeline.open < fresh.timeline.open) old.abort(new SupersededConnectionError(fresh.remotePeer.toString()))
+        if (old.id !== fresh.id && old.direction === 'inbound' && old.timeline.open < fresh.timeline.open) {
+          old.abort(new SupersededConnectionError(fresh.remotePeer.toString()))
+        }
       }
     })
     node.addEventListener('peer:identify', evt => {
@@ -360,6 +368,7 @@ class Libp2pTransport implements MeshTransport {
     this.stopped = true
     clearInterval(this.pingTimer)
     clearInterval(this.gossipCheckTimer)
+    this.health.stop()
     for (const w of this.wanted.values()) clearTimeout(w.timer)
     if (this.rememberTimer !== undefined) {
       clearTimeout(this.rememberTimer)
@@ -376,16 +385,17 @@ class Libp2pTransport implements MeshTransport {
       if (this.pinging.has(peer) || !this.isConnected(peer)) continue
       this.pinging.add(peer)
       const id = peerIdFromString(peer)
+      const timeoutMs = Math.round(LIVENESS_PING_TIMEOUT_MS + LOCAL_HEALTH_LAG_FACTOR * this.health.lagMs())
       // Our own deadline too: a ping stuck on a dead connection (no reset) must not leave the owner unpinged forever.
       let deadline: NodeJS.Timeout | undefined
       const timedOut = new Promise<never>((_resolve, reject) => {
-        deadline = setTimeout(() => { reject(new Error(`no answer in ${LIVENESS_PING_TIMEOUT_MS} ms`)) }, LIVENESS_PING_TIMEOUT_MS + 100)
+        deadline = setTimeout(() => { reject(new Error(`no answer in ${timeoutMs} ms`)) }, timeoutMs + 100)
       })
-      Promise.race([this.node.services.ping.ping(id, { signal: AbortSignal.timeout(LIVENESS_PING_TIMEOUT_MS) }), timedOut])
+      Promise.race([this.node.services.ping.ping(id, { signal: AbortSignal.timeout(timeoutMs) }), timedOut])
         .catch(err => {
           if (this.stopped || !this.connected.has(peer)) return
-          this.log('info', `owner ${peer} did not answer a ping within ${LIVENESS_PING_TIMEOUT_MS} ms (${(err as Error).message}): dropping its connections`)
-          for (const connection of this.node.getConnections(id)) connection.abort(new OwnerUnresponsiveError(peer))
+          this.log('info', `owner ${peer} did not answer a ping within ${timeoutMs} ms (${(err as Error).message}): dropping its connections`)
+          for (const connection of this.node.getConnections(id)) connection.abort(new OwnerUnresponsiveError(peer, timeoutMs))
           // Lost now, whether or not libp2p's disconnect event follows (it does not while a connection hangs in closing).
           this.events.peerDisconnected(peer)
         })
@@ -405,9 +415,11 @@ class Libp2pTransport implements MeshTransport {
     if (this.stopped) return
     const subscribers = new Set(this.node.services.pubsub.getSubscribers(this.control).map(p => p.toString()))
     const now = Date.now()
+    // A starved agent opens streams late too: its own lag extends the grace, as for pings.
+    const graceMs = this.gossipGraceMs + LOCAL_HEALTH_LAG_FACTOR * this.health.lagMs()
     for (const connection of this.node.getConnections()) {
       const peer = connection.remotePeer.toString()
-      if (connection.status !== 'open' || now - connection.timeline.open < this.gossipGraceMs || subscribers.has(peer)) continue
+      if (connection.status !== 'open' || now - connection.timeline.open < graceMs || subscribers.has(peer)) continue
       this.log('info', `peer ${peer} connected for ${Math.round((now - connection.timeline.open) / 1000)} s without gossip: reconnecting`)
       connection.abort(new GossipStreamMissingError(peer))
     }
@@ -452,13 +464,16 @@ class Libp2pTransport implements MeshTransport {
       if (w === undefined || w.dialling || this.connected.has(peerId) || w.addresses.length === 0) continue
       w.dialling = true
       this.dialsInFlight++
-      this.node.dial(w.addresses, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+      // A dial is 5 round trips of handshakes: on a starved host each waits for both event loops, so our own lag
+      // extends the timeout (cut short, the handshakes done so far are wasted and the redial costs them again).
+      this.node.dial(w.addresses, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS + LOCAL_HEALTH_LAG_FACTOR * this.health.lagMs()) })
         .then(() => { w.attempts = 0 })
         .catch(err => {
           w.attempts++
           this.log('debug', `dial ${peerId} failed (attempt ${w.attempts}): ${(err as Error).message}`)
-          // An owner we import from but cannot reach (refused: it is gone) is as lost as a closed connection.
-          if (this.owners.has(peerId) && !this.connected.has(peerId)) this.events.peerDisconnected(peerId)
+          // An owner we import from that refuses the dial is gone, as lost as a closed connection. A dial that merely
+          // timed out proves nothing (a loaded owner handshakes slowly): the owner keeps its unconnected grace.
+          if (this.owners.has(peerId) && !this.connected.has(peerId) && isRefusal(err)) this.events.peerDisconnected(peerId)
         })
         .finally(() => {
           w.dialling = false
@@ -513,8 +528,8 @@ class Libp2pTransport implements MeshTransport {
 
 /** An owner did not answer a liveness ping in time; its connections are aborted. */
 export class OwnerUnresponsiveError extends Error {
-  constructor (peerId: string) {
-    super(`owner ${peerId} did not answer a liveness ping within ${LIVENESS_PING_TIMEOUT_MS} ms`)
+  constructor (peerId: string, timeoutMs: number) {
+    super(`owner ${peerId} did not answer a liveness ping within ${timeoutMs} ms`)
     this.name = 'OwnerUnresponsiveError'
   }
 }
@@ -533,6 +548,19 @@ export class SupersededConnectionError extends Error {
     super(`peer ${peerId} opened a new connection; the older one is presumed dead`)
     this.name = 'SupersededConnectionError'
   }
+}
+
+/** Codes of a dial that reached the host and was turned away, or found no route: nothing listens there. */
+const REFUSAL_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH'])
+
+/** Whether a failed dial was refused (libp2p wraps the socket's error, one per address, in its own errors). */
+export function isRefusal (err: unknown, depth = 0): boolean {
+  if (typeof err !== 'object' || err === null || depth > 4) return false
+  const e = err as { code?: unknown, message?: unknown, cause?: unknown, errors?: unknown }
+  if (typeof e.code === 'string' && REFUSAL_CODES.has(e.code)) return true
+  if (typeof e.message === 'string' && [...REFUSAL_CODES].some(code => (e.message as string).includes(code))) return true
+  if (Array.isArray(e.errors) && e.errors.some(inner => isRefusal(inner, depth + 1))) return true
+  return isRefusal(e.cause, depth + 1)
 }
 
 function peerIdOf (address: Multiaddr): string | undefined {

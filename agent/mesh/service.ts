@@ -10,7 +10,8 @@ import {
   type Stamp, type WithdrawMessage
 } from '../../protocol/mesh.js'
 import {
-  ANTI_ENTROPY_DIGESTS_PER_SECOND, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_MAX_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS
+  ANTI_ENTROPY_DIGESTS_PER_SECOND, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_MAX_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS,
+  REQUEST_MIN_INTERVAL_MS
 } from './constants.js'
 import { exportsByPrefix } from '../../protocol/model/exports.js'
 
@@ -185,9 +186,15 @@ export class MeshService implements MeshServiceHandle {
   private readonly dirty = new Set<string>()
   private flushTimer: NodeJS.Timeout | undefined
 
+  /**
+   * What our next request asks: these prefixes of every owner, and our interests of these peers (new ones); and
+   * the prefixes of ours to re-announce.
+   */
+  private readonly pendingPrefixes = new Set<string>()
   private readonly pendingTargets = new Set<string>()
   private readonly pendingReannounce = new Set<string>()
-  private requestTimer: NodeJS.Timeout | undefined
+  private readonly requests = new Throttle(() => this.sendRequest())
+  private readonly reannounces = new Throttle(() => this.reannounce())
   private digestTimer: NodeJS.Timeout | undefined
   /** When the scheduled digest is sent (this.now() clock), and how many digests were sent since our last change. */
   private digestDueAt = 0
@@ -308,15 +315,16 @@ export class MeshService implements MeshServiceHandle {
 
   request (prefixes: Iterable<string>): void {
     if (this.stopped) return
-    const list = [...new Set(prefixes)]
-    if (list.length === 0) return
-    this.send(this.control, { v: 1, kind: 'request', application: this.application, prefixes: list })
+    for (const prefix of prefixes) this.pendingPrefixes.add(prefix)
+    if (this.pendingPrefixes.size > 0) this.requests.poke()
   }
 
   async stop (): Promise<void> {
     if (this.stopped) return
     this.stopped = true
-    for (const timer of [this.flushTimer, this.requestTimer, this.digestTimer, ...this.restoreTimers, ...[...this.suspects.values()].map(s => s.timer)]) clearTimeout(timer)
+    this.requests.cancel()
+    this.reannounces.cancel()
+    for (const timer of [this.flushTimer, this.digestTimer, ...this.restoreTimers, ...[...this.suspects.values()].map(s => s.timer)]) clearTimeout(timer)
     this.suspects.clear()
     await this.transport.stop()
   }
@@ -511,9 +519,9 @@ export class MeshService implements MeshServiceHandle {
   }
 
   private onRequest (m: RequestMessage): void {
-    if (m.target !== undefined && m.target !== this.transport.peerId) return
+    if (m.targets !== undefined && !m.targets.includes(this.transport.peerId)) return
     for (const prefix of m.prefixes) if (this.localPrefixSeq.has(prefix)) this.pendingReannounce.add(prefix)
-    this.scheduleRequests()
+    if (this.pendingReannounce.size > 0) this.reannounces.poke()
   }
 
   private onDigest (from: string, m: DigestMessage): void {
@@ -530,7 +538,7 @@ export class MeshService implements MeshServiceHandle {
       if (known === undefined || isNewer({ epoch: m.epoch, seq: theirs.seq }, known)) missing.push(prefix)
     }
     if (missing.length > 0) {
-      this.send(this.control, { v: 1, kind: 'request', application: this.application, prefixes: missing, target: from })
+      this.send(this.control, { v: 1, kind: 'request', application: this.application, prefixes: missing, targets: [from] })
     }
   }
 
@@ -543,28 +551,32 @@ export class MeshService implements MeshServiceHandle {
       clearTimeout(suspected.timer)
       this.suspects.delete(peerId)
     }
-    // A new or returning peer may own what we import: ask it (gathered with other arrivals).
-    if (this.interests.size > 0) {
+    // A new peer, or one back after we dropped its exports, may own what we import: ask it (gathered with other
+    // arrivals). One whose every prefix we import we already track (a blip shorter than the grace) has nothing new.
+    if (this.interests.size > 0 && ![...this.interests].every(prefix => this.ownerPrefixStamps.has(key(peerId, prefix)))) {
       this.pendingTargets.add(peerId)
-      this.scheduleRequests()
+      this.requests.poke()
     }
   }
 
-  private scheduleRequests (): void {
-    if (this.requestTimer !== undefined) return
-    this.requestTimer = setTimeout(() => {
-      this.requestTimer = undefined
-      if (this.stopped) return
-      for (const prefix of this.pendingReannounce) {
-        for (const entry of this.local.values()) if (entry.prefix === prefix) this.publishAnnounce(entry)
-      }
-      this.pendingReannounce.clear()
-      const targets = [...this.pendingTargets]
-      this.pendingTargets.clear()
-      for (const target of targets) {
-        this.send(this.control, { v: 1, kind: 'request', application: this.application, prefixes: [...this.interests], target })
-      }
-    }, REQUEST_COALESCE_MS)
+  /** One message for what was asked since the last one: every owner answers when some prefix is asked of all. */
+  private sendRequest (): void {
+    if (this.stopped) return
+    const targets = [...this.pendingTargets]
+    const prefixes = [...new Set([...this.pendingPrefixes, ...(targets.length > 0 ? this.interests : [])])]
+    const everyone = this.pendingPrefixes.size > 0
+    this.pendingTargets.clear()
+    this.pendingPrefixes.clear()
+    if (prefixes.length === 0) return
+    this.send(this.control, { v: 1, kind: 'request', application: this.application, prefixes, ...(everyone ? {} : { targets }) })
+  }
+
+  private reannounce (): void {
+    if (this.stopped) return
+    for (const prefix of this.pendingReannounce) {
+      for (const entry of this.local.values()) if (entry.prefix === prefix) this.publishAnnounce(entry)
+    }
+    this.pendingReannounce.clear()
   }
 
   // ----------------------------------------------------------------------------------------------- liveness
@@ -653,5 +665,32 @@ export class MeshService implements MeshServiceHandle {
         this.log('error', `the import listener failed on ${prefix} of ${instancePath}: ${(err as Error).stack ?? String(err)}`)
       }
     }
+  }
+}
+
+/**
+ * Runs `run` once for any number of pokes: REQUEST_COALESCE_MS after the first, and never sooner than
+ * REQUEST_MIN_INTERVAL_MS after the previous run.
+ */
+class Throttle {
+  private timer: NodeJS.Timeout | undefined
+  private lastRun = -Infinity
+
+  constructor (private readonly run: () => void) {}
+
+  poke (): void {
+    if (this.timer !== undefined) return
+    const now = performance.now()
+    const delay = Math.max(REQUEST_COALESCE_MS, this.lastRun + REQUEST_MIN_INTERVAL_MS - now)
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      this.lastRun = performance.now()
+      this.run()
+    }, delay)
+  }
+
+  cancel (): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
   }
 }

@@ -2,7 +2,11 @@
 // or the amqp hub, driven by the benchmark over IPC instead of a DM. Its `logger` plug-in reports the moment the
 // engine invokes `update` (and every state change), so that latencies are measured where the engine acts.
 // Usage: node dist/simulations/bench/agent-process.js <stateDir>   (forked, with an IPC channel)
+// MESHCONF_BENCH_LOG_DIR=<dir>: each agent also writes every log line, debug included, to <dir>/<its pid>.log (to
+// find out why a run failed; the benchmark deletes the agents' state folders).
 import '../../agent/polyfill.js'
+import { appendFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { createAgent } from '../../agent/agent.js'
 import type { Agent } from '../../agent/agent.js'
 import type { AgentLogger } from '../../agent/lifecycle/log.js'
@@ -23,11 +27,18 @@ if (stateDir === undefined || process.send === undefined) {
 const now = (): string => process.hrtime.bigint().toString()
 const tell = (message: AgentToParent): void => { process.send?.(message) }
 
-/** Only warnings and errors: logging every step to a pipe would be measured too. */
+const logDir = process.env.MESHCONF_BENCH_LOG_DIR
+/** Every line to the log file when asked (synchronously: a killed agent keeps its last lines). */
+const trace = logDir === undefined || logDir === ''
+  ? () => {}
+  : (level: string, message: string): void => {
+      appendFileSync(join(logDir, `${process.pid}.log`), `${new Date().toISOString()} ${level} ${message}\n`)
+    }
+/** Only warnings and errors on stderr: logging every step to a pipe would be measured too. */
 const log: AgentLogger = {
-  info: () => {},
-  warn: message => { process.stderr.write(`WARN ${message}\n`) },
-  error: message => { process.stderr.write(`ERROR ${message}\n`) }
+  info: message => { trace('INFO', message) },
+  warn: message => { trace('WARN', message); process.stderr.write(`WARN ${message}\n`) },
+  error: message => { trace('ERROR', message); process.stderr.write(`ERROR ${message}\n`) }
 }
 
 /** The logger plug-in, reporting when the engine invokes its `update`. */
@@ -55,7 +66,7 @@ async function onMessage (message: ParentToAgent): Promise<void> {
         const factory = amqpHubMeshFactory({ url: message.amqp.url, domain: message.amqp.domain, log: line => { log.warn(line) } })
         meshFactory = async (model, parameters, listener) => (hub = await factory(model, parameters, listener))
       } else {
-        meshFactory = libp2pMeshFactory({ stateDir, listen: message.listen, allow: message.allow, log: (level, line) => { if (level === 'warn' || level === 'error') log.warn(line) } })
+        meshFactory = libp2pMeshFactory({ stateDir, listen: message.listen, allow: message.allow, log: (level, line) => { if (level === 'warn' || level === 'error') log.warn(line); else trace(level.toUpperCase(), line) } })
       }
       agent = createAgent({
         stateDir,
@@ -95,4 +106,5 @@ process.on('message', (message: ParentToAgent) => {
 process.on('disconnect', () => { process.exit(0) })
 
 const identity = await loadOrCreatePeerIdentity(stateDir)
+trace('INFO', `agent process of ${stateDir}, peer ${identity.peerId}`)
 tell({ kind: 'hello', peerId: identity.peerId })

@@ -35,6 +35,14 @@ export const IDLE_WINDOW_MS = 10_000
 export const QUICK_IDLE_WINDOW_MS = 3000
 /** Pause after a chain is up before measuring, in ms (lets mesh formation and first digests pass). */
 export const SETTLE_MS = 1000
+/**
+ * Then, before measuring, the agents must be quiet: their mean CPU over SETTLE_WINDOW_MS below SETTLED_CPU_PCT % of a
+ * core per agent (the idle goal), waiting at most SETTLE_MAX_MS. 50 or 100 agents starting on 2 cores keep them busy
+ * for a while (handshakes, mesh formation, the chain reaction); a change timed then measures the start's backlog.
+ */
+export const SETTLED_CPU_PCT = 1
+export const SETTLE_WINDOW_MS = 2000
+export const SETTLE_MAX_MS = 120_000
 /** Longest wait for importers to notice a killed agent, and a cut-off one, in ms (goals: 1 s and 5 s). */
 export const CRASH_DETECT_TIMEOUT_MS = 15_000
 export const PARTITION_DETECT_TIMEOUT_MS = 30_000

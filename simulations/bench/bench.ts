@@ -1,7 +1,8 @@
 // `npm run bench`: how fast a change reaches every consumer, how fast a failure is noticed, what an agent costs, and
 // how deployment scales (issue 7). Agent processes run the real Agent service; the same chain application runs over
 // the libp2p mesh and over a Roboconf-style RabbitMQ topic exchange in the same run, side by side.
-// Usage: node dist/simulations/bench/bench.js [--json] [--quick]
+// Usage: node dist/simulations/bench/bench.js [--json] [--quick | --converge 50,100]
+// --converge measures only the convergence figures, at the sizes given (every other figure is null).
 import '../../agent/polyfill.js'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -12,12 +13,13 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { deleteApplicationExchange } from './amqp-hub.js'
 import type { ExportTransport } from './agent-protocol.js'
-import { startChain, timeDeparture, toggleTarget, type Chain } from './chain.js'
+import { MIN_CHAIN_AGENTS, startChain, timeDeparture, toggleTarget, type Chain } from './chain.js'
 import { canUseNetns, createNetnsLink, type NetnsLink } from './netns.js'
 import { cpuPercentOver, mean, percentile, residentSetMb, round2, socketTraffic, type SocketTraffic } from './stats.js'
 import {
   BENCH_AGENTS, CONVERGE_SIZES, CONVERGE_TOGGLES, CRASH_DETECT_TIMEOUT_MS, DEFAULT_AMQP_URL, DEPLOY_BENCH_TIMEOUT_MS,
-  IDLE_WINDOW_MS, PARTITION_DETECT_TIMEOUT_MS, QUICK_IDLE_WINDOW_MS, QUICK_TOGGLES, SETTLE_MS, TOGGLES
+  IDLE_WINDOW_MS, PARTITION_DETECT_TIMEOUT_MS, QUICK_IDLE_WINDOW_MS, QUICK_TOGGLES, SETTLE_MAX_MS, SETTLE_MS,
+  SETTLE_WINDOW_MS, SETTLED_CPU_PCT, TOGGLES
 } from './bench-constants.js'
 
 /** The one JSON document `--json` prints (figures in ms, MB, % of one core; null when not measured). */
@@ -33,14 +35,19 @@ interface Percentiles { p50_ms: number | null, p99_ms: number | null }
 /** Bad command-line input. */
 export class BenchUsageError extends Error {
   constructor (detail: string) {
-    super(`${detail}\nusage: npm run bench -- [--json] [--quick]`)
+    super(`${detail}\nusage: npm run bench -- [--json] [--quick | --converge 50,100]`)
     this.name = 'BenchUsageError'
   }
 }
 
 const here = dirname(fileURLToPath(import.meta.url))
 
-interface RunOptions { quick: boolean, log: (line: string) => void }
+interface RunOptions {
+  quick: boolean
+  /** Only the convergence figures, at these chain sizes (agent processes); default: the whole benchmark. */
+  convergeOnly?: number[]
+  log: (line: string) => void
+}
 
 /** What one transport's 10-agent run measured. */
 interface TransportRun {
@@ -86,6 +93,7 @@ async function measureTransport (transport: ExportTransport, agents: number, opt
     chain = await startChain({ agents, transport, workDir, amqp, netns, progress: options.log })
     await new Promise(resolve => setTimeout(resolve, SETTLE_MS))
     const pids = chain.agents.map(a => a.pid)
+    await settle(pids, `${transport} x${agents}`, options)
     const toggles = what.toggles
 
     if (what.cost) {
@@ -129,6 +137,20 @@ async function measureTransport (transport: ExportTransport, agents: number, opt
     }
     await rm(workDir, { recursive: true, force: true })
   }
+}
+
+/** Waits until the agents' mean CPU drops below SETTLED_CPU_PCT (or SETTLE_MAX_MS passed), and says how long it took. */
+async function settle (pids: number[], what: string, options: RunOptions): Promise<void> {
+  const start = performance.now()
+  let cpu = Infinity
+  while (performance.now() - start < SETTLE_MAX_MS) {
+    cpu = mean(await cpuPercentOver(pids, SETTLE_WINDOW_MS))
+    if (cpu < SETTLED_CPU_PCT) break
+  }
+  const waited = Math.round(performance.now() - start)
+  options.log(cpu < SETTLED_CPU_PCT
+    ? `${what}: quiet after ${waited} ms (mean CPU ${cpu.toFixed(2)} % of a core per agent)`
+    : `${what}: still busy after ${waited} ms (mean CPU ${cpu.toFixed(2)} % of a core per agent); measuring anyway`)
 }
 
 function diff (after: SocketTraffic, before: SocketTraffic): SocketTraffic {
@@ -178,8 +200,27 @@ async function measureDeploy (options: RunOptions): Promise<BenchReport['deploy'
   }
 }
 
+/** One convergence chain of `agents` processes: the slowest importer of each toggle, null when one missed it. */
+async function measureConvergence (agents: number, options: RunOptions): Promise<BenchReport['converge'][number]> {
+  const run = await measureTransport('mesh', agents, options, { cost: false, crash: false, partition: false, toggles: CONVERGE_TOGGLES })
+    .catch((err: unknown) => { options.log(`converge at ${agents} agents failed: ${(err as Error).message}`); return undefined })
+  return { agents, all_updated_ms: run === undefined || run.missed > 0 || run.allUpdatedMs.length === 0 ? null : round2(Math.max(...run.allUpdatedMs)) }
+}
+
+const NOT_MEASURED: Omit<BenchReport, 'converge'> = {
+  reconfigure: { agents: BENCH_AGENTS, mesh: { p50_ms: null, p99_ms: null }, amqp_hub: { p50_ms: null, p99_ms: null }, ratio_p50: null },
+  failure: { crash_detect_ms: null, partition_detect_ms: null },
+  cost: { rss_mb_per_agent: null, idle_cpu_pct_per_agent: null, msgs_per_change: null, bytes_per_change: null },
+  deploy: { one_machine_ms: null, hundred_machines_ms: null, ratio: null }
+}
+
 export async function runBench (options: RunOptions): Promise<BenchReport> {
   options.log(`load average ${loadavg().map(l => l.toFixed(1)).join(' ')} (figures are noisier above 2, the core count)`)
+  if (options.convergeOnly !== undefined) {
+    const converge: BenchReport['converge'] = []
+    for (const agents of options.convergeOnly) converge.push(await measureConvergence(agents, options))
+    return { ...NOT_MEASURED, converge }
+  }
   const toggles = options.quick ? QUICK_TOGGLES : TOGGLES
   const mesh = await measureTransport('mesh', BENCH_AGENTS, options, { cost: true, crash: true, partition: false, toggles })
   const amqp = await measureTransport('amqp', BENCH_AGENTS, options, { cost: true, crash: false, partition: false, toggles })
@@ -193,11 +234,7 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
 
   const converge: BenchReport['converge'] = [{ agents: BENCH_AGENTS, all_updated_ms: mesh.missed > 0 ? null : round2(Math.max(...mesh.allUpdatedMs)) }]
   if (!options.quick) {
-    for (const agents of CONVERGE_SIZES) {
-      const run = await measureTransport('mesh', agents, options, { cost: false, crash: false, partition: false, toggles: CONVERGE_TOGGLES })
-        .catch((err: unknown) => { options.log(`converge at ${agents} agents failed: ${(err as Error).message}`); return undefined })
-      converge.push({ agents, all_updated_ms: run === undefined || run.missed > 0 || run.allUpdatedMs.length === 0 ? null : round2(Math.max(...run.allUpdatedMs)) })
-    }
+    for (const agents of CONVERGE_SIZES) converge.push(await measureConvergence(agents, options))
   }
 
   return {
@@ -242,17 +279,26 @@ export function formatTable (r: BenchReport): string {
   return [`${'figure'.padEnd(w0)}  ${'measured'.padEnd(w1)}  goal`, ...rows.map(([a, b, c]) => `${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`)].join('\n')
 }
 
-export function parseBenchArgs (argv: string[]): { json: boolean, quick: boolean } {
+export interface BenchArgs { json: boolean, quick: boolean, convergeOnly?: number[] }
+
+export function parseBenchArgs (argv: string[]): BenchArgs {
+  let values
   try {
-    const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, quick: { type: 'boolean' } }, strict: true, allowPositionals: false })
-    return { json: values.json === true, quick: values.quick === true }
+    values = parseArgs({ args: argv, options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, converge: { type: 'string' } }, strict: true, allowPositionals: false }).values
   } catch (err) {
     throw new BenchUsageError((err as Error).message)
   }
+  const args: BenchArgs = { json: values.json === true, quick: values.quick === true }
+  if (values.converge === undefined) return args
+  if (args.quick) throw new BenchUsageError('--converge and --quick do not go together: --quick measures 10 agents only')
+  const sizes = values.converge.split(',').map(s => s.trim())
+  const bad = sizes.filter(s => !/^\d+$/.test(s) || Number(s) < MIN_CHAIN_AGENTS)
+  if (bad.length > 0) throw new BenchUsageError(`--converge takes chain sizes of at least ${MIN_CHAIN_AGENTS} agents, comma-separated (e.g. 50,100); got ${bad.map(b => JSON.stringify(b)).join(', ')}`)
+  return { ...args, convergeOnly: sizes.map(Number) }
 }
 
 async function main (): Promise<number> {
-  let args: { json: boolean, quick: boolean }
+  let args: BenchArgs
   try {
     args = parseBenchArgs(process.argv.slice(2))
   } catch (err) {
@@ -262,7 +308,7 @@ async function main (): Promise<number> {
   // With --json, stdout holds the JSON document only; progress goes to stderr either way.
   const log = (line: string): void => { process.stderr.write(`[bench] ${line}\n`) }
   try {
-    const report = await runBench({ quick: args.quick, log })
+    const report = await runBench({ quick: args.quick, convergeOnly: args.convergeOnly, log })
     process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatTable(report)}\n`)
     return 0
   } catch (err) {
