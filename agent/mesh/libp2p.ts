@@ -342,6 +342,10 @@ class Libp2pTransport implements MeshTransport {
     await this.node.services.pubsub.publish(topic, data)
   }
 
+  lagMs (): number {
+    return this.health.lagMs()
+  }
+
   isConnected (peerId: string): boolean {
     // libp2p's own status too: an aborted connection is closing before its disconnect event (if any) arrives.
     return this.connected.has(peerId) && this.node.getConnections(peerIdFromString(peerId)).some(c => c.status === 'open')

@@ -10,7 +10,7 @@ import {
   type Stamp, type WithdrawMessage
 } from '../../protocol/mesh.js'
 import {
-  ANTI_ENTROPY_DIGESTS_PER_SECOND, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_MAX_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS,
+  ANTI_ENTROPY_DIGESTS_PER_SECOND, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_MAX_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS, LOCAL_HEALTH_LAG_FACTOR,
   REQUEST_MIN_INTERVAL_MS
 } from './constants.js'
 import { exportsByPrefix } from '../../protocol/model/exports.js'
@@ -27,6 +27,8 @@ export interface MeshTransport {
   connectedPeers (): string[]
   /** Watches the liveness of this owner we import from, and keeps (re)dialling it at these addresses when lost. */
   watchPeer (peerId: string, addresses: string[]): void
+  /** How late this agent's own timers ran lately, in ms (absent: not measured); stretches the grace of lost owners. */
+  lagMs?: () => number
   stop (): Promise<void>
 }
 
@@ -595,7 +597,9 @@ export class MeshService implements MeshServiceHandle {
    * Withdraws the owner's exports after `graceMs` unless it is connected again by then. A shorter grace replaces a
    * longer one already running (an owner heard through the mesh whose dial then fails is lost, not just far).
    */
-  private suspect (peerId: string, graceMs = this.graceMs): void {
+  private suspect (peerId: string, ownerGraceMs = this.graceMs): void {
+    // A starved agent redials late: its own lag extends the grace (see LOCAL_HEALTH_LAG_FACTOR).
+    const graceMs = ownerGraceMs + LOCAL_HEALTH_LAG_FACTOR * (this.transport.lagMs?.() ?? 0)
     const deadline = this.now() + graceMs
     const known = this.suspects.get(peerId)
     if (known !== undefined) {

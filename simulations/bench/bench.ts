@@ -90,10 +90,10 @@ async function measureTransport (transport: ExportTransport, agents: number, opt
     if (what.partition) {
       netns = await createNetnsLink(`mcb${process.pid % 100000}`, process.pid % 16384)
     }
-    chain = await startChain({ agents, transport, workDir, amqp, netns, progress: options.log })
+    chain = await startChain({ agents, transport, workDir, amqp, netns, progress: options.log, paced: agents > BENCH_AGENTS })
     await new Promise(resolve => setTimeout(resolve, SETTLE_MS))
     const pids = chain.agents.map(a => a.pid)
-    await settle(pids, `${transport} x${agents}`, options)
+    if (agents > BENCH_AGENTS) await settle(pids, `${transport} x${agents}`, options)
     const toggles = what.toggles
 
     if (what.cost) {
