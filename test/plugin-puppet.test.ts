@@ -11,7 +11,7 @@ function manifest (step: string, withDiff: boolean): string {
   return `class ${className}($runningState = undef, $ip = undef, $outputdir = undef, $tomcat = undef${withDiff ? ', $importDiff = undef' : ''}) {
   file { "\${outputdir}/${step}.txt":
     ensure  => file,
-    content => "runningState=\${runningState}\\nip=\${ip}\\ntomcat=\${tomcat}\\n${withDiff ? 'importDiff=${importDiff}\\n' : ''}",
+    content => "runningState=\${runningState}\\nip=\${ip}\\ntomcat=\${tomcat}\\n${withDiff ? 'importDiff=${importDiff}\\n' : ''}${step === 'deploy' ? 'vardir=${settings::vardir}\\n' : ''}",
   }
 }
 `
@@ -52,7 +52,8 @@ test('puppet apply runs the module\'s deploy, start, update and stop classes wit
   t.is(a.agent.instanceStatus('/VM/Web'), 'DEPLOYED_STOPPED', a.notifier.last('/VM/Web')?.problem)
 
   const read = (step: string): Promise<string> => readFile(join(outputDir, `${step}.txt`), 'utf8')
-  t.is(await read('deploy'), 'runningState=stopped\nip=10.0.0.1\ntomcat={/VM 2/Tomcat => {ip => 10.0.0.2, portAJP => 8009}}\n')
+  // Each instance's puppet state stays in its own folder, not the host's /var/cache/puppet (first runs raced there).
+  t.regex(await read('deploy'), /^runningState=stopped\nip=10\.0\.0\.1\ntomcat=\{\/VM 2\/Tomcat => \{ip => 10\.0\.0\.2, portAJP => 8009\}\}\nvardir=\/.*\/instances\/VM_Web\/\.puppet\/var\n$/)
   t.is(await read('start'), 'runningState=running\nip=10.0.0.1\ntomcat={/VM 2/Tomcat => {ip => 10.0.0.2, portAJP => 8009}}\n')
   t.is(await read('update'), 'runningState=\nip=10.0.0.1\n' +
     'tomcat={/VM 2/Tomcat => {ip => 10.0.0.2, portAJP => 8009}, /VM 3/Tomcat => {ip => 10.0.0.3, portAJP => 8010}}\n' +

@@ -19,6 +19,13 @@ export interface PuppetPluginOptions {
   command?: string
 }
 
+/**
+ * Folder of the instance folder where its `puppet apply` runs keep their state (vardir, rundir, ssldir), instead of
+ * the host's /var/cache/puppet, /run/puppet and /var/lib/puppet/ssl: the first runs of several instances (or agents
+ * on one host) created those at once and failed with "File exists".
+ */
+export const PUPPET_STATE_FOLDER = '.puppet'
+
 /** Prefix of the module folder Roboconf applies (the first sub-folder of the instance folder with this prefix). */
 export const PUPPET_MODULE_PREFIX = 'roboconf_'
 
@@ -50,8 +57,10 @@ export function createPuppetPlugin (options: PuppetPluginOptions = {}): Plugin {
     const className = manifests.includes(`${step}.pp`) ? `${module}::${step}` : module
     const modulePath = [process.env.MODULEPATH, context.instanceDir].filter(p => p !== undefined && p !== '').join(':')
     const manifest = `class{'${className}': ${classParameters(step, context, change)}}`
+    const state = join(context.instanceDir, PUPPET_STATE_FOLDER)
     await puppet(context, `puppet apply ${className}`,
-      ['apply', '--verbose', '--detailed-exitcodes', '--color=false', '--modulepath', modulePath, '--execute', manifest],
+      ['apply', '--verbose', '--detailed-exitcodes', '--color=false', '--modulepath', modulePath,
+        '--vardir', join(state, 'var'), '--rundir', join(state, 'run'), '--ssldir', join(state, 'ssl'), '--execute', manifest],
       [0, 2, 6])
   }
   return {
