@@ -43,10 +43,11 @@ export const QUICK_IDLE_WINDOW_MS = 3000
 /** Pause after a chain is up before measuring, in ms (lets mesh formation and first digests pass). */
 export const SETTLE_MS = 1000
 /**
- * Then, before a convergence chain (more than BENCH_AGENTS) is measured, its agents must be quiet: their mean CPU over
- * SETTLE_WINDOW_MS below SETTLED_CPU_PCT % of a core per agent, waiting at most SETTLE_MAX_MS. 50 or 100 agents
- * starting on 2 cores keep them busy for minutes (handshakes, mesh formation, the chain reaction); a change timed
- * then measures the start's backlog. Idle, an agent of a 50-agent chain uses about 2 % (the Tomcats answer 48 pings).
+ * Then, before a chain is measured, its agents must be quiet: their mean CPU over SETTLE_WINDOW_MS below
+ * SETTLED_CPU_PCT % of a core per agent, waiting at most SETTLE_MAX_MS. 50 or 100 agents starting on 2 cores keep
+ * them busy for minutes (handshakes, mesh formation, the chain reaction), 10 for seconds; a change timed then
+ * measures the start's backlog, and a starved agent stretches its timeouts. Idle, an agent of a 50-agent chain uses
+ * about 2 % (the Tomcats answer 48 pings).
  */
 export const SETTLED_CPU_PCT = 3
 export const SETTLE_WINDOW_MS = 2000

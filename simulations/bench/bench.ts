@@ -93,7 +93,7 @@ async function measureTransport (transport: ExportTransport, agents: number, opt
     chain = await startChain({ agents, transport, workDir, amqp, netns, progress: options.log, paced: agents > BENCH_AGENTS })
     await new Promise(resolve => setTimeout(resolve, SETTLE_MS))
     const pids = chain.agents.map(a => a.pid)
-    if (agents > BENCH_AGENTS) await settle(pids, `${transport} x${agents}`, options)
+    await settle(pids, `${transport} x${agents}`, options)
     const toggles = what.toggles
 
     if (what.cost) {
