@@ -8,7 +8,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { LocalHealth } from '../agent/mesh/health.js'
 import { createMeshNode, isRefusal } from '../agent/mesh/libp2p.js'
-import { LOCAL_HEALTH_PROBE_MS } from '../agent/mesh/constants.js'
+import { LOCAL_HEALTH_LAG_FACTOR, LOCAL_HEALTH_PROBE_MS } from '../agent/mesh/constants.js'
 import { freePort } from './helpers/ports.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
@@ -24,6 +24,8 @@ test('local health: no lag while the event loop is free, the length of a block o
   const lag = health.lagMs()
   t.true(lag >= 500 && lag < 1500, `lag ${lag} ms after an 800 ms block`)
   t.true(Number.isInteger(lag), 'whole ms (AbortSignal.timeout refuses fractions)')
+  // Timeouts and graces stretch by twice that lag.
+  t.is(health.stretch(2000), 2000 + LOCAL_HEALTH_LAG_FACTOR * lag)
 })
 
 test('a dial refused by the owner\'s address proves it gone; a dial that times out does not', async t => {

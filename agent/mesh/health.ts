@@ -1,7 +1,7 @@
 // Local health (after Lifeguard, memberlist's extension of SWIM): how late this process's own timers run. An agent
 // starved of CPU answers and reads pings late; it must not take its own slowness for the death of its peers, or a
 // loaded host drops live owners, redials them (handshakes cost more CPU) and flaps.
-import { LOCAL_HEALTH_PROBE_MS, LOCAL_HEALTH_WINDOW_MS } from './constants.js'
+import { LOCAL_HEALTH_LAG_FACTOR, LOCAL_HEALTH_PROBE_MS, LOCAL_HEALTH_WINDOW_MS } from './constants.js'
 
 export class LocalHealth {
   private readonly timer: NodeJS.Timeout
@@ -18,6 +18,11 @@ export class LocalHealth {
   lagMs (): number {
     this.forgetOld(performance.now())
     return Math.round(this.lags.reduce((max, [, lag]) => Math.max(max, lag), 0))
+  }
+
+  /** A timeout or grace of `ms` stretched by LOCAL_HEALTH_LAG_FACTOR times our recent lag, in whole ms. */
+  stretch (ms: number): number {
+    return Math.round(ms + LOCAL_HEALTH_LAG_FACTOR * this.lagMs())
   }
 
   stop (): void {

@@ -25,7 +25,7 @@ import { MeshService, type MeshLogger, type MeshServiceHandle, type MeshServiceO
 import { loadOrCreatePeerIdentity } from './identity.js'
 import { LocalHealth } from './health.js'
 import {
-  DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, LOCAL_HEALTH_LAG_FACTOR, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
+  DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
   REMEMBERED_PEERS_FILE, REMEMBERED_PEERS_WRITE_DELAY_MS, LISTEN_PORTS_FILE, GOSSIP_CHECK_INTERVAL_MS, GOSSIP_STREAM_GRACE_MS
 } from './constants.js'
 
@@ -342,8 +342,8 @@ class Libp2pTransport implements MeshTransport {
     await this.node.services.pubsub.publish(topic, data)
   }
 
-  lagMs (): number {
-    return this.health.lagMs()
+  stretchForLag (ms: number): number {
+    return this.health.stretch(ms)
   }
 
   isConnected (peerId: string): boolean {
@@ -389,7 +389,7 @@ class Libp2pTransport implements MeshTransport {
       if (this.pinging.has(peer) || !this.isConnected(peer)) continue
       this.pinging.add(peer)
       const id = peerIdFromString(peer)
-      const timeoutMs = Math.round(LIVENESS_PING_TIMEOUT_MS + LOCAL_HEALTH_LAG_FACTOR * this.health.lagMs())
+      const timeoutMs = this.health.stretch(LIVENESS_PING_TIMEOUT_MS)
       // Our own deadline too: a ping stuck on a dead connection (no reset) must not leave the owner unpinged forever.
       let deadline: NodeJS.Timeout | undefined
       const timedOut = new Promise<never>((_resolve, reject) => {
@@ -420,7 +420,7 @@ class Libp2pTransport implements MeshTransport {
     const subscribers = new Set(this.node.services.pubsub.getSubscribers(this.control).map(p => p.toString()))
     const now = Date.now()
     // A starved agent opens streams late too: its own lag extends the grace, as for pings.
-    const graceMs = this.gossipGraceMs + LOCAL_HEALTH_LAG_FACTOR * this.health.lagMs()
+    const graceMs = this.health.stretch(this.gossipGraceMs)
     for (const connection of this.node.getConnections()) {
       const peer = connection.remotePeer.toString()
       if (connection.status !== 'open' || now - connection.timeline.open < graceMs || subscribers.has(peer)) continue
@@ -470,7 +470,7 @@ class Libp2pTransport implements MeshTransport {
       this.dialsInFlight++
       // A dial is 5 round trips of handshakes: on a starved host each waits for both event loops, so our own lag
       // extends the timeout (cut short, the handshakes done so far are wasted and the redial costs them again).
-      this.node.dial(w.addresses, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS + LOCAL_HEALTH_LAG_FACTOR * this.health.lagMs()) })
+      this.node.dial(w.addresses, { signal: AbortSignal.timeout(this.health.stretch(DIAL_TIMEOUT_MS)) })
         .then(() => { w.attempts = 0 })
         .catch(err => {
           w.attempts++

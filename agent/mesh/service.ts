@@ -10,7 +10,7 @@ import {
   type Stamp, type WithdrawMessage
 } from '../../protocol/mesh.js'
 import {
-  ANTI_ENTROPY_DIGESTS_PER_SECOND, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_MAX_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS, LOCAL_HEALTH_LAG_FACTOR,
+  ANTI_ENTROPY_DIGESTS_PER_SECOND, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_MAX_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS,
   REQUEST_MIN_INTERVAL_MS
 } from './constants.js'
 import { exportsByPrefix } from '../../protocol/model/exports.js'
@@ -27,8 +27,8 @@ export interface MeshTransport {
   connectedPeers (): string[]
   /** Watches the liveness of this owner we import from, and keeps (re)dialling it at these addresses when lost. */
   watchPeer (peerId: string, addresses: string[]): void
-  /** How late this agent's own timers ran lately, in ms (absent: not measured); stretches the grace of lost owners. */
-  lagMs?: () => number
+  /** `ms` stretched by how late this agent's own timers ran lately (absent: not measured); for lost owners' grace. */
+  stretchForLag?: (ms: number) => number
   stop (): Promise<void>
 }
 
@@ -539,8 +539,10 @@ export class MeshService implements MeshServiceHandle {
       const known = this.ownerPrefixStamps.get(key(from, prefix))
       if (known === undefined || isNewer({ epoch: m.epoch, seq: theirs.seq }, known)) missing.push(prefix)
     }
+    // Asked with our other requests (all our interests of that owner): a digest reaches every agent at once.
     if (missing.length > 0) {
-      this.send(this.control, { v: 1, kind: 'request', application: this.application, prefixes: missing, targets: [from] })
+      this.pendingTargets.add(from)
+      this.requests.poke()
     }
   }
 
@@ -599,7 +601,7 @@ export class MeshService implements MeshServiceHandle {
    */
   private suspect (peerId: string, ownerGraceMs = this.graceMs): void {
     // A starved agent redials late: its own lag extends the grace (see LOCAL_HEALTH_LAG_FACTOR).
-    const graceMs = ownerGraceMs + LOCAL_HEALTH_LAG_FACTOR * (this.transport.lagMs?.() ?? 0)
+    const graceMs = this.transport.stretchForLag?.(ownerGraceMs) ?? ownerGraceMs
     const deadline = this.now() + graceMs
     const known = this.suspects.get(peerId)
     if (known !== undefined) {
