@@ -2,7 +2,7 @@
 import test from 'ava'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { cpuPercentOver, cpuTimeMs, InvalidSamplesError, mean, percentile, residentSetMb, socketTraffic, sumSocketTraffic } from '../simulations/bench/stats.js'
+import { cpuPercentOver, cpuTimeMs, InvalidSamplesError, mean, percentile, residentSetMb, socketTraffic, sumSocketTraffic, untilQuiet } from '../simulations/bench/stats.js'
 
 test('nearest-rank percentiles of unsorted samples', t => {
   const samples = [15, 20, 35, 40, 50]
@@ -67,4 +67,18 @@ test('the traffic of a real loopback connection is counted', async t => {
   // Both ends are this process: 5000 bytes out of the client, the same 5000 into the server.
   t.true(after.bytesSent - before.bytesSent >= 5000)
   t.true(after.bytesReceived - before.bytesReceived >= 5000)
+})
+
+test('untilQuiet: an idle process is quiet at once; a spinning one never, and the wait ends at its bound', async t => {
+  const idle = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'])
+  const busy = spawn(process.execPath, ['-e', 'for (;;) {}'])
+  t.teardown(() => { idle.kill('SIGKILL'); busy.kill('SIGKILL') })
+  await new Promise(resolve => setTimeout(resolve, 500)) // past node's own start
+  const calm = await untilQuiet([idle.pid as number], 10, 300, 5000)
+  t.true(calm.quiet, `idle at ${calm.totalCpuPct} %`)
+  t.true(calm.waitedMs < 1500, `waited ${calm.waitedMs} ms`)
+  const spinning = await untilQuiet([idle.pid as number, busy.pid as number], 10, 300, 1000)
+  t.false(spinning.quiet)
+  t.true(spinning.totalCpuPct > 30, `a spinning process uses a core: ${spinning.totalCpuPct} %`)
+  t.true(spinning.waitedMs >= 1000 && spinning.waitedMs < 2000, `waited ${spinning.waitedMs} ms`)
 })

@@ -16,11 +16,12 @@ export const STDERR_TAIL_CHARS = 8000
 export const AGENT_START_BATCH = 10
 /**
  * Large chains (paced): before the next batch starts, the agents already up must use less than PACE_CPU_PCT % of a
- * core together, measured over 1 s, waiting at most PACE_MAX_MS. 100 machines each boot on their own CPU; 100 agent
+ * core together, measured over PACE_WINDOW_MS, waiting at most PACE_MAX_MS. 100 machines each boot on their own CPU; 100 agent
  * processes booting on 2 cores at once lagged by 20 s and more, which no liveness timeout can tell from death.
  */
 export const PACE_CPU_PCT = 100
 export const PACE_MAX_MS = 30_000
+export const PACE_WINDOW_MS = 1000
 /** Longest wait for an agent process to come up and take its model, in ms (100 processes share 2 cores). */
 export const AGENT_START_TIMEOUT_MS = 60_000
 /** Longest wait for every instance of a chain to be started with its imports, in ms. */

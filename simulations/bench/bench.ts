@@ -15,7 +15,7 @@ import { deleteApplicationExchange } from './amqp-hub.js'
 import type { ExportTransport } from './agent-protocol.js'
 import { MIN_CHAIN_AGENTS, startChain, timeDeparture, toggleTarget, type Chain } from './chain.js'
 import { canUseNetns, createNetnsLink, type NetnsLink } from './netns.js'
-import { cpuPercentOver, mean, percentile, residentSetMb, round2, socketTraffic, type SocketTraffic } from './stats.js'
+import { cpuPercentOver, mean, percentile, residentSetMb, round2, socketTraffic, untilQuiet, type SocketTraffic } from './stats.js'
 import {
   BENCH_AGENTS, CONVERGE_SIZES, CONVERGE_TOGGLES, CRASH_DETECT_TIMEOUT_MS, DEFAULT_AMQP_URL, DEPLOY_BENCH_TIMEOUT_MS,
   IDLE_WINDOW_MS, PARTITION_DETECT_TIMEOUT_MS, QUICK_IDLE_WINDOW_MS, QUICK_TOGGLES, SETTLE_MAX_MS, SETTLE_MS,
@@ -141,16 +141,9 @@ async function measureTransport (transport: ExportTransport, agents: number, opt
 
 /** Waits until the agents' mean CPU drops below SETTLED_CPU_PCT (or SETTLE_MAX_MS passed), and says how long it took. */
 async function settle (pids: number[], what: string, options: RunOptions): Promise<void> {
-  const start = performance.now()
-  let cpu = Infinity
-  while (performance.now() - start < SETTLE_MAX_MS) {
-    cpu = mean(await cpuPercentOver(pids, SETTLE_WINDOW_MS))
-    if (cpu < SETTLED_CPU_PCT) break
-  }
-  const waited = Math.round(performance.now() - start)
-  options.log(cpu < SETTLED_CPU_PCT
-    ? `${what}: quiet after ${waited} ms (mean CPU ${cpu.toFixed(2)} % of a core per agent)`
-    : `${what}: still busy after ${waited} ms (mean CPU ${cpu.toFixed(2)} % of a core per agent); measuring anyway`)
+  const { quiet, waitedMs, totalCpuPct } = await untilQuiet(pids, SETTLED_CPU_PCT * pids.length, SETTLE_WINDOW_MS, SETTLE_MAX_MS)
+  const cpu = `mean CPU ${(totalCpuPct / pids.length).toFixed(2)} % of a core per agent`
+  options.log(quiet ? `${what}: quiet after ${waitedMs} ms (${cpu})` : `${what}: still busy after ${waitedMs} ms (${cpu}); measuring anyway`)
 }
 
 function diff (after: SocketTraffic, before: SocketTraffic): SocketTraffic {

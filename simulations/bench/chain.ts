@@ -8,8 +8,8 @@ import { createMeshApp, type MeshApp } from './mesh-app.js'
 import { AgentProcess, stopAll } from './agents.js'
 import type { ExportTransport } from './agent-protocol.js'
 import type { NetnsLink } from './netns.js'
-import { AGENT_START_BATCH, AGENT_START_TIMEOUT_MS, CHANGE_TIMEOUT_MS, DEPLOY_TIMEOUT_MS, PACE_CPU_PCT, PACE_MAX_MS } from './bench-constants.js'
-import { cpuPercentOver } from './stats.js'
+import { AGENT_START_BATCH, AGENT_START_TIMEOUT_MS, CHANGE_TIMEOUT_MS, DEPLOY_TIMEOUT_MS, PACE_CPU_PCT, PACE_MAX_MS, PACE_WINDOW_MS } from './bench-constants.js'
+import { untilQuiet } from './stats.js'
 
 /** Fewest agents of a chain: MySQL, two Tomcats, one Apache. */
 export const MIN_CHAIN_AGENTS = 4
@@ -110,7 +110,7 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
         ready.push({ index, addresses })
       }))
       report(`${options.transport}: ${ready.length}/${options.agents} agents up`)
-      if (options.paced === true) await untilQuiet(agents.filter(a => a !== undefined).map(a => a.pid))
+      if (options.paced === true) await untilQuiet(agents.filter(a => a !== undefined).map(a => a.pid), PACE_CPU_PCT, PACE_WINDOW_MS, PACE_MAX_MS)
     }
 
     const pathOf = (index: number): string => { const { vm, child } = role(index); return `/${vm}/${child}` }
@@ -139,15 +139,6 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
     for (const agent of agents) if (agent !== undefined) report(`${agent.name}: ${agent.describeLast()}`)
     await stop()
     throw err
-  }
-}
-
-/** Waits until these processes use less than PACE_CPU_PCT % of a core together, or PACE_MAX_MS passed. */
-async function untilQuiet (pids: number[]): Promise<void> {
-  const start = performance.now()
-  while (performance.now() - start < PACE_MAX_MS) {
-    const total = (await cpuPercentOver(pids, 1000)).reduce((a, b) => a + b, 0)
-    if (total < PACE_CPU_PCT) return
   }
 }
 

@@ -58,6 +58,23 @@ export async function cpuPercentOver (pids: readonly number[], windowMs: number)
   return pids.map((_, i) => ((after[i] - before[i]) / elapsed) * 100)
 }
 
+/** What untilQuiet saw: whether the processes went quiet, after how long (ms), and their last CPU (% of a core, summed). */
+export interface Quiet { quiet: boolean, waitedMs: number, totalCpuPct: number }
+
+/**
+ * Measures the processes' CPU over successive windows of `windowMs` until, summed, it falls below `belowPct` % of one
+ * core, or `maxMs` has passed.
+ */
+export async function untilQuiet (pids: readonly number[], belowPct: number, windowMs: number, maxMs: number): Promise<Quiet> {
+  const start = performance.now()
+  let totalCpuPct = Infinity
+  while (performance.now() - start < maxMs) {
+    totalCpuPct = (await cpuPercentOver(pids, windowMs)).reduce((a, b) => a + b, 0)
+    if (totalCpuPct < belowPct) break
+  }
+  return { quiet: totalCpuPct < belowPct, waitedMs: Math.round(performance.now() - start), totalCpuPct }
+}
+
 export function mean (values: readonly number[]): number {
   if (values.length === 0) throw new InvalidSamplesError('no samples')
   return values.reduce((a, b) => a + b, 0) / values.length
