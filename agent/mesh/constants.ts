@@ -23,11 +23,12 @@ export const RESTORED_IMPORTS_GRACE_MS = 8000
  * libp2p's own connection monitor is off: it opens a second ping stream when a ping outlasts its interval, which
  * libp2p refuses (one outbound ping stream), and it then aborts the connection of a merely busy peer. Each ping
  * opens a stream and costs both sides about 1.5 ms of CPU: an owner with 98 importers answers 98 pings per interval.
+ * (1500 ms made the cut-off detection 4.2–4.9 s once timeouts stretch by the agent's own lag: too near the goal.)
  */
-export const LIVENESS_PING_INTERVAL_MS = 1500
+export const LIVENESS_PING_INTERVAL_MS = 1000
 /**
  * A ping slower than this, in ms, aborts the owner's connection, which then counts as lost. Worst case for a
- * cut-off owner on a healthy host: interval + timeout + grace = 1500 + 2000 + 400 = 3.9 s (goal < 5 s).
+ * cut-off owner on a healthy host: interval + timeout + grace = 1000 + 2000 + 400 = 3.4 s (goal < 5 s).
  */
 export const LIVENESS_PING_TIMEOUT_MS = 2000
 /**
