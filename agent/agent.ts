@@ -55,7 +55,7 @@ export interface Agent extends ImportListener {
   importsOf (instancePath: string): Record<string, Import[]>
   /** The application and scoped instance, once the model is known. */
   identity (): { application: string, scopedInstancePath: string } | undefined
-  /** Resolves once every queued life-cycle action has run. */
+  /** Resolves once every queued life-cycle action has run and the local state they changed is saved. */
   settled (): Promise<void>
 }
 
@@ -68,6 +68,9 @@ class AgentService implements Agent {
   private readonly store: AgentStateStore
   /** A save of changed imports, pending (persistSoon). */
   private saveTimer: NodeJS.Timeout | undefined
+  /** The save in flight, if any, and whether the state changed since it serialized its copy. */
+  private saving: Promise<void> | undefined
+  private saveWanted = false
   private readonly engine: LifecycleEngine
   private readonly components: AgentComponents
   private recipes: Record<string, RecipeFiles> = {}
@@ -96,7 +99,7 @@ class AgentService implements Agent {
       log: this.log,
       instanceDir: path => this.store.instanceDir(path),
       recipes: component => this.recipes[component],
-      persist: when => { if (when === 'soon') this.persistSoon(); else this.persist() }
+      persist: when => when === 'soon' ? this.persistSoon() : this.persist()
     }, { ipAddress: options.ipAddress })
   }
 
@@ -128,6 +131,7 @@ class AgentService implements Agent {
   async stop (): Promise<void> {
     await this.engine.settled()
     if (this.saveTimer !== undefined) this.persist()
+    await this.saving
     const mesh = this.mesh
     this.mesh = undefined
     if (mesh !== undefined) await mesh.stop()
@@ -183,8 +187,9 @@ class AgentService implements Agent {
     return model === undefined ? undefined : { application: model.application, scopedInstancePath: model.scopedInstancePath }
   }
 
-  settled (): Promise<void> {
-    return this.engine.settled()
+  async settled (): Promise<void> {
+    await this.engine.settled()
+    await this.saving
   }
 
   private async dispatch (message: DmToAgentMessage): Promise<void> {
@@ -197,12 +202,12 @@ class AgentService implements Agent {
       case 'changeState':
         if (!isInstanceStatus(message.newState)) throw new InvalidMessageError(`unknown state "${String(message.newState)}"`)
         this.requireModel(message.kind)
-        this.storeRecipes(message.recipes)
+        await this.storeRecipes(message.recipes)
         void this.engine.requestState(message.instancePath, message.newState)
         return
       case 'addInstance':
         this.requireModel(message.kind)
-        this.storeRecipes(message.recipes)
+        await this.storeRecipes(message.recipes)
         this.engine.addInstance(message.parentPath, message.instance)
         return
       case 'removeInstance':
@@ -225,7 +230,7 @@ class AgentService implements Agent {
     if (typeof model?.instance?.path !== 'string' || typeof model.components !== 'object') {
       throw new InvalidMessageError('setScopedInstance without a usable model')
     }
-    this.storeRecipes(recipes)
+    await this.storeRecipes(recipes)
     if (this.engine.currentModel() !== undefined) {
       this.log.warn(`model for ${model.scopedInstancePath} received again: this agent keeps the one it has`)
       return
@@ -234,7 +239,7 @@ class AgentService implements Agent {
     // What runs here is what this agent deployed: states the DM may carry start from NOT_DEPLOYED.
     for (const instance of subtreeTopDown(model.instance)) instance.status = 'NOT_DEPLOYED'
     this.meshParameters = mesh
-    this.persist()
+    await this.persist()
     await this.startMesh(model, mesh)
     this.engine.activateScopedInstance(this.takeRestoreProblems())
     this.engine.resendStates()
@@ -255,29 +260,47 @@ class AgentService implements Agent {
     return this.mesh ?? this.components.publisher
   }
 
-  private storeRecipes (recipes: Record<string, RecipeFiles> | undefined): void {
-    for (const [component, files] of Object.entries(recipes ?? {})) {
-      this.recipes[component] = files
-      this.store.saveRecipes(component, files)
-    }
+  private async storeRecipes (recipes: Record<string, RecipeFiles> | undefined): Promise<void> {
+    for (const [component, files] of Object.entries(recipes ?? {})) this.recipes[component] = files
+    await Promise.all(Object.entries(recipes ?? {}).map(async ([component, files]) => {
+      await this.store.saveRecipes(component, files)
+        .catch((err: unknown) => { this.log.error(`recipes of ${component} not saved in ${this.store.stateDir}: ${errorMessage(err)}`) })
+    }))
   }
 
   /** Saves within IMPORTS_SAVE_DELAY_MS, once for a burst of import changes (a save `now` cancels it: it covers them). */
   private persistSoon (): void {
     if (this.saveTimer !== undefined) return
-    this.saveTimer = setTimeout(() => this.persist(), IMPORTS_SAVE_DELAY_MS)
+    this.saveTimer = setTimeout(() => { void this.persist() }, IMPORTS_SAVE_DELAY_MS)
   }
 
-  private persist (): void {
+  /**
+   * Saves the local state as it is now; resolves once that is on disk (a failure is logged). One save at a time: the
+   * changes made while one is in flight are saved together by the next.
+   */
+  private persist (): Promise<void> {
     clearTimeout(this.saveTimer)
     this.saveTimer = undefined
-    const model = this.engine.currentModel()
-    if (model === undefined || this.meshParameters === undefined) return
-    try {
-      this.store.save({ version: STATE_FORMAT_VERSION, model, mesh: this.meshParameters, imports: this.engine.importsSnapshot() })
-    } catch (err) {
-      this.log.error(`local state not saved in ${this.store.stateDir}: ${errorMessage(err)}`)
+    this.saveWanted = true
+    this.saving ??= this.saveWhileWanted()
+    return this.saving
+  }
+
+  private async saveWhileWanted (): Promise<void> {
+    // Yield first: persist() has stored this promise in `saving` before the loop can end and clear it.
+    await Promise.resolve()
+    while (this.saveWanted) {
+      this.saveWanted = false
+      const model = this.engine.currentModel()
+      if (model === undefined || this.meshParameters === undefined) break
+      try {
+        await this.store.save({ version: STATE_FORMAT_VERSION, model, mesh: this.meshParameters, imports: this.engine.importsSnapshot() })
+      } catch (err) {
+        this.log.error(`local state not saved in ${this.store.stateDir}: ${errorMessage(err)}`)
+      }
     }
+    // In the same step as the last check of `saveWanted`: a change after this starts a new loop.
+    this.saving = undefined
   }
 
   private takeRestoreProblems (): string | undefined {

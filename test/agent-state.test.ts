@@ -99,7 +99,7 @@ test('restored after a crash mid-action: DEPLOYING and UNDEPLOYING fall back to 
   mysql.status = 'DEPLOYING'
   tomcat.status = 'UNDEPLOYING'
   apache.status = 'STOPPING'
-  store.save(saved)
+  await store.save(saved)
   const again = createAgent({ stateDir: a.stateDir, notifier: new RecordingNotifier(), log: new RecordingLogger() })
   await again.start()
   t.teardown(() => again.stop())
@@ -114,11 +114,11 @@ test('restored after a crash mid-action: DEPLOYING and UNDEPLOYING fall back to 
 test('atomic writes: the new content replaces the old one whole, no temporary file is left', async t => {
   const dir = await temporaryDir(t, 'atomic')
   const file = join(dir, 'nested', 'state.json')
-  writeAtomically(file, 'first')
-  writeAtomically(file, 'second')
+  await writeAtomically(file, 'first')
+  await writeAtomically(file, 'second')
   t.is(await readFile(file, 'utf8'), 'second')
   t.deepEqual(await readdir(join(dir, 'nested')), ['state.json'])
   const store = new AgentStateStore(dir)
-  store.saveRecipes('My Component', recordingRecipes(dir, ['X']).X)
+  await store.saveRecipes('My Component', recordingRecipes(dir, ['X']).X)
   t.deepEqual(Object.keys(store.load().recipes), ['My Component'])
 })

@@ -189,7 +189,7 @@ test('row PROBLEM (and every unstable state): requests are ignored and reported'
   const saved = store.load().state
   if (saved === undefined) throw new Error('no saved state')
   saved.model.instance.children[0].status = 'PROBLEM'
-  store.save(saved)
+  await store.save(saved)
   const notifier = new RecordingNotifier()
   const agent = createAgent({ stateDir: a.stateDir, notifier, log: new RecordingLogger() })
   await agent.start()

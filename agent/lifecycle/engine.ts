@@ -30,9 +30,9 @@ export interface LifecycleEngineComponents {
   /**
    * Called after every change of the model, a state or an import, so that the local state can be saved. `soon`: only
    * imports changed, which the mesh gives back after a restart anyway, so the save may come a moment later (off the
-   * path from an export change to `update`).
+   * path from an export change to `update`). Returns what resolves once that state is on disk (or failed to be).
    */
-  persist: (when?: 'now' | 'soon') => void
+  persist: (when?: 'now' | 'soon') => Promise<void> | void
 }
 
 export interface LifecycleEngineOptions {
@@ -56,6 +56,12 @@ export class LifecycleEngine {
   private readonly parentOf = new Map<string, Instance | undefined>()
   private readonly imports = new Map<string, InstanceImports>()
   private readonly queue = new ActionQueue()
+  /**
+   * The save of the last state change. A plug-in step runs once the state it runs under (DEPLOYING, STARTING, ...) is
+   * on disk, so an agent killed during a script knows after its restart what it was doing; announcing a start does
+   * not wait for the save (a restart re-runs a start whose end was not saved, and announces again).
+   */
+  private lastStateSaved: Promise<void> | void = undefined
 
   constructor (components: LifecycleEngineComponents, options: LifecycleEngineOptions = {}) {
     this.components = components
@@ -300,6 +306,7 @@ export class LifecycleEngine {
     }
     this.setStatus(instance, 'DEPLOYING')
     try {
+      await this.lastStateSaved
       const plugin = this.pluginFor(instance)
       await this.writeRecipes(instance)
       const context = this.context(instance)
@@ -332,6 +339,7 @@ export class LifecycleEngine {
     }
     this.setStatus(instance, 'STARTING')
     try {
+      await this.lastStateSaved
       await this.pluginFor(instance).start(this.context(instance))
     } catch (err) {
       this.fail(instance, 'start', err, status)
@@ -356,6 +364,7 @@ export class LifecycleEngine {
     }
     let problem: string | undefined
     try {
+      await this.lastStateSaved
       await this.pluginFor(instance).stop(this.context(instance))
     } catch (err) {
       problem = `stop failed (the instance is considered stopped): ${errorMessage(err)}`
@@ -381,6 +390,7 @@ export class LifecycleEngine {
       this.safely(() => this.components.publisher.withdraw(member.path))
     }
     try {
+      await this.lastStateSaved
       await this.pluginFor(instance).undeploy(this.context(instance))
     } catch (err) {
       for (const member of members) if (member !== instance) this.setStatus(member, 'DEPLOYED_STOPPED')
@@ -439,7 +449,7 @@ export class LifecycleEngine {
 
   private setStatus (instance: Instance, status: InstanceStatus, problem?: string): void {
     instance.status = status
-    this.components.persist()
+    this.lastStateSaved = this.components.persist()
     this.notify(instance, problem)
   }
 
