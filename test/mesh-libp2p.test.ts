@@ -11,6 +11,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createMeshNode, startLibp2pMesh, type Libp2pMeshOptions, type MeshNode } from '../agent/mesh/libp2p.js'
 import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
+import { LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS } from '../agent/mesh/constants.js'
 import { ImportRecorder } from '../agent/mesh/recorder.js'
 import type { MeshServiceHandle, RejectionReason } from '../agent/mesh/service.js'
 import { createMeshApp, type MeshApp } from '../simulations/bench/mesh-app.js'
@@ -161,6 +162,22 @@ test.serial('a stale or reordered message never overwrites a newer one', async t
   await sync(2, 2)
   t.is(ipOfTomcat(), 'restarted')
   t.deepEqual(importer.recorder.events.filter(e => e.kind !== 'added' || e.exported.instancePath === tomcat).map(e => e.kind), ['added', 'removed', 'added'])
+})
+
+test.serial('liveness pings ride on the connection\'s own multiplexer: an owner that serves no ping protocol stays held', async t => {
+  const importer = await startImporter(t)
+  const { app } = importer
+  const owner = await startRawNode(t, pnetKeyBytes(app.pnetKey))
+  // A ping-protocol ping opens a stream (about ten frames and peer-store writes on both sides); this owner refuses one.
+  await owner.node.unhandle('/ipfs/ping/1.0.0')
+  await joinMesh(owner.node, importer)
+  const ownership = signOwnership(app.dmKey, { peerId: owner.peerId, application: app.application, scopedInstancePath: '/Tomcat VM 1' })
+  await send(owner.node, exportsTopic(app.application, 'Tomcat'), announceOf(app, ownership, '/Tomcat VM 1/Tomcat', 1, 1, '10.0.0.1'), importer)
+  await importer.recorder.waitFor('the Tomcat import', () => importer.recorder.imports('Tomcat')['/Tomcat VM 1/Tomcat'] !== undefined)
+  // Several ping intervals, each ping answered within its timeout, or the owner would have been dropped.
+  await new Promise(resolve => setTimeout(resolve, 2 * (LIVENESS_PING_INTERVAL_MS + LIVENESS_PING_TIMEOUT_MS) + LIVENESS_GRACE_MS))
+  t.deepEqual(importer.recorder.events.map(e => e.kind), ['added'])
+  t.true(importer.mesh.view().connectedPeers.includes(owner.peerId))
 })
 
 /** A message that fails validation, of one of many kinds; every one is invalid by construction. */
