@@ -31,15 +31,15 @@ test('a snapshot from agents\' state files and Apache\'s config: consistent, the
   const root = await mkdtemp(join(tmpdir(), 'chaos-snapshot-'))
   t.teardown(async () => { await rm(root, { recursive: true, force: true }) })
   const mesh = { bootstrapPeers: [], pnetKey: '', trustedDmKeys: [], ownership: { peerId: '', application: 'lamp', scopedInstancePath: '', dmPublicKey: '', signature: '' } }
-  const save = (dir: string, instance: Instance, imports: Record<string, Record<string, Array<{ instancePath: string, component: string, variables: Record<string, string> }>>> = {}): void => {
-    new AgentStateStore(dir).save({ version: 1, model: { application: 'lamp', scopedInstancePath: instance.path, components: COMPONENTS, instance, externalExports: {} }, mesh, imports })
+  const save = (dir: string, instance: Instance, imports: Record<string, Record<string, Array<{ instancePath: string, component: string, variables: Record<string, string> }>>> = {}): Promise<void> => {
+    return new AgentStateStore(dir).save({ version: 1, model: { application: 'lamp', scopedInstancePath: instance.path, components: COMPONENTS, instance, externalExports: {} }, mesh, imports })
   }
   const tomcat1 = join(root, 't1')
   const tomcat2 = join(root, 't2')
   const apache = join(root, 'a')
   for (const dir of [tomcat1, tomcat2, apache]) await mkdir(dir)
-  save(tomcat1, machine('Tomcat VM 1', '10.0.0.2', leaf('Tomcat VM 1', 'Tomcat', '9001')))
-  save(tomcat2, machine('Tomcat VM 2', '10.0.0.3', leaf('Tomcat VM 2', 'Tomcat', '9002')))
+  await save(tomcat1, machine('Tomcat VM 1', '10.0.0.2', leaf('Tomcat VM 1', 'Tomcat', '9001')))
+  await save(tomcat2, machine('Tomcat VM 2', '10.0.0.3', leaf('Tomcat VM 2', 'Tomcat', '9002')))
   const apacheImports = {
     '/Apache VM/Apache': {
       Tomcat: [
@@ -48,7 +48,7 @@ test('a snapshot from agents\' state files and Apache\'s config: consistent, the
       ]
     }
   }
-  save(apache, machine('Apache VM', '10.0.0.4', leaf('Apache VM', 'Apache', '8080')), apacheImports)
+  await save(apache, machine('Apache VM', '10.0.0.4', leaf('Apache VM', 'Apache', '8080')), apacheImports)
   const runDir = join(apache, 'instances', cleanInstancePath('/Apache VM/Apache'), 'run')
   await mkdir(runDir, { recursive: true })
   await writeFile(join(runDir, 'apache.conf'), '# written by the Apache recipe\nhost = 10.0.0.4\nport = 8080\nmember = http://10.0.0.2:9001\nmember = http://10.0.0.3:9002\n')
