@@ -180,6 +180,23 @@ test.serial('liveness pings ride on the connection\'s own multiplexer: an owner 
   t.true(importer.mesh.view().connectedPeers.includes(owner.peerId))
 })
 
+test.serial('an owner whose process is gone (its redial refused) is withdrawn at once, not after the grace', async t => {
+  const graceMs = 10_000
+  const importer = await startImporter(t, { livenessGraceMs: graceMs })
+  const { app } = importer
+  const owner = await startRawNode(t, pnetKeyBytes(app.pnetKey))
+  await joinMesh(owner.node, importer)
+  const ownership = signOwnership(app.dmKey, { peerId: owner.peerId, application: app.application, scopedInstancePath: '/Tomcat VM 1' })
+  const announce = { ...announceOf(app, ownership, '/Tomcat VM 1/Tomcat', 1, 1, '10.0.0.1'), addresses: owner.node.getMultiaddrs().map(a => a.toString()) }
+  await send(owner.node, exportsTopic(app.application, 'Tomcat'), announce, importer)
+  await importer.recorder.waitFor('the Tomcat import', () => importer.recorder.imports('Tomcat')['/Tomcat VM 1/Tomcat'] !== undefined)
+  // As kill -9 does: connections closed, nothing listening any more, no withdraw sent.
+  const stoppedAt = Date.now()
+  await owner.node.stop()
+  await importer.recorder.waitFor('the Tomcat import withdrawn', () => importer.recorder.imports('Tomcat')['/Tomcat VM 1/Tomcat'] === undefined, graceMs)
+  t.true(Date.now() - stoppedAt < graceMs / 2, `withdrawn after ${Date.now() - stoppedAt} ms`)
+})
+
 /** A message that fails validation, of one of many kinds; every one is invalid by construction. */
 function malformed (i: number, app: MeshApp, valid: AnnounceMessage): Uint8Array {
   const text = (s: string): Uint8Array => new TextEncoder().encode(s)

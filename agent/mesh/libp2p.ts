@@ -489,9 +489,9 @@ class Libp2pTransport implements MeshTransport {
         .catch(err => {
           w.attempts++
           this.log('debug', `dial ${peerId} failed (attempt ${w.attempts}): ${(err as Error).message}`)
-          // An owner we import from that refuses the dial is gone, as lost as a closed connection. A dial that merely
-          // timed out proves nothing (a loaded owner handshakes slowly): the owner keeps its unconnected grace.
-          if (this.owners.has(peerId) && !this.connected.has(peerId) && isRefusal(err)) this.events.peerDisconnected(peerId)
+          // An owner we import from that refuses the dial is gone: its exports go at once. A dial that merely timed
+          // out proves nothing (a loaded owner handshakes slowly): the owner keeps its grace.
+          if (this.owners.has(peerId) && !this.connected.has(peerId) && isRefusal(err)) this.events.peerDisconnected(peerId, true)
         })
         .finally(() => {
           w.dialling = false

@@ -38,8 +38,11 @@ export interface MeshTransportEvents {
   message (topic: string, from: string, data: Uint8Array): void
   /** A peer is connected and known to listen on the control topic: it can be asked to re-announce. */
   peerReady (peerId: string): void
-  /** A peer's last connection closed, or a dial to a watched owner failed. */
-  peerDisconnected (peerId: string): void
+  /**
+   * A peer's last connection closed, or a dial to a watched owner failed. `refused`: nothing listens at its
+   * addresses any more (its process is gone), which needs no grace.
+   */
+  peerDisconnected (peerId: string, refused?: boolean): void
 }
 
 export type MeshLogLevel = 'debug' | 'info' | 'warn' | 'error'
@@ -226,7 +229,7 @@ export class MeshService implements MeshServiceHandle {
     this.transportEvents = {
       message: (topic, from, data) => this.onMessage(topic, from, data),
       peerReady: peerId => this.onPeerReady(peerId),
-      peerDisconnected: peerId => this.onPeerDisconnected(peerId)
+      peerDisconnected: (peerId, refused) => this.onPeerDisconnected(peerId, refused === true)
     }
   }
 
@@ -585,9 +588,12 @@ export class MeshService implements MeshServiceHandle {
 
   // ----------------------------------------------------------------------------------------------- liveness
 
-  private onPeerDisconnected (peerId: string): void {
+  private onPeerDisconnected (peerId: string, refused: boolean): void {
     if (this.stopped || !this.holdsFrom(peerId)) return
-    this.suspect(peerId)
+    // A refusal is proof, not a timing judgement: no grace, and none stretched by our lag (which made a killed owner
+    // take up to 1 s to drop on a busy host).
+    if (refused) this.withdrawOwner(peerId, 'refuses connections')
+    else this.suspect(peerId)
   }
 
   private holdsFrom (peerId: string): boolean {
@@ -609,20 +615,30 @@ export class MeshService implements MeshServiceHandle {
       clearTimeout(known.timer)
     }
     const timer = setTimeout(() => {
-      this.suspects.delete(peerId)
-      if (this.stopped || this.transport.isConnected(peerId)) return
-      this.log('info', `owner ${peerId} unreachable for ${graceMs} ms: withdrawing its exports`)
-      for (const [prefix, byPath] of this.held) {
-        for (const [path, h] of [...byPath]) {
-          if (h.owner !== peerId) continue
-          this.release(prefix, path, peerId)
-          // Forget how far we got with this owner, so its next digest or re-announce restores what it still exports.
-          this.ownerPrefixStamps.delete(key(peerId, prefix))
-        }
+      if (this.stopped || this.transport.isConnected(peerId)) {
+        this.suspects.delete(peerId)
+        return
       }
+      this.withdrawOwner(peerId, `unreachable for ${graceMs} ms`)
     }, graceMs)
     this.suspects.set(peerId, { timer, deadline })
   }
+
+  /** Withdraws every export held from the owner (and ends its grace, if one runs). */
+  private withdrawOwner (peerId: string, why: string): void {
+    clearTimeout(this.suspects.get(peerId)?.timer)
+    this.suspects.delete(peerId)
+    this.log('info', `owner ${peerId} ${why}: withdrawing its exports`)
+    for (const [prefix, byPath] of this.held) {
+      for (const [path, h] of [...byPath]) {
+        if (h.owner !== peerId) continue
+        this.release(prefix, path, peerId)
+        // Forget how far we got with this owner, so its next digest or re-announce restores what it still exports.
+        this.ownerPrefixStamps.delete(key(peerId, prefix))
+      }
+    }
+  }
+
 
   // ----------------------------------------------------------------------------------------------- listener
 
