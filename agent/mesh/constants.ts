@@ -1,7 +1,10 @@
 // Timings and sizes of the mesh. Failure-detection goals (issue 4): a killed agent's exports withdrawn at every
 // importer in < 1 s, a cut-off one's in < 5 s, and a short blip does not flap.
 
-/** How long a lost owner may stay disconnected before its exports are withdrawn, in ms (absorbs blips and redials). */
+/**
+ * How long a lost owner may stay disconnected before its exports are withdrawn, in ms (absorbs blips and redials).
+ * An owner whose redial is refused (nothing listens: its process is gone) is withdrawn at once.
+ */
 export const LIVENESS_GRACE_MS = 400
 
 /**
