@@ -122,3 +122,28 @@ test('atomic writes: the new content replaces the old one whole, no temporary fi
   await store.saveRecipes('My Component', recordingRecipes(dir, ['X']).X)
   t.deepEqual(Object.keys(store.load().recipes), ['My Component'])
 })
+
+test('saves are asynchronous but ordered: a script sees on disk the state it runs under, and the file ends with the last state', async t => {
+  const a = await startTestAgent(t, {
+    recipes: recordDir => recordingRecipes(recordDir, ['MySQL', 'Tomcat', 'War', 'Apache'], {
+      // The start script copies the state file as it is on disk while the script runs.
+      'MySQL.start': `d=$PWD; while [ ! -e "$d/${STATE_FILE_NAME}" ] && [ "$d" != / ]; do d=$(dirname "$d"); done; cp "$d/${STATE_FILE_NAME}" "${recordDir}/seen-by-start.json"`
+    })
+  })
+  const statusIn = (saved: { model: { instance: { path: string, status?: string, children: unknown[] } } }, path: string): string | undefined => {
+    const walk = (i: { path: string, status?: string, children: unknown[] }): string | undefined =>
+      i.path === path ? i.status : (i.children as Array<typeof i>).map(walk).find(s => s !== undefined)
+    return walk(saved.model.instance)
+  }
+  await a.request('/VM/MySQL', 'DEPLOYED_STARTED')
+  const seen = JSON.parse(await readFile(join(a.recordDir, 'seen-by-start.json'), 'utf8'))
+  t.is(statusIn(seen, '/VM/MySQL'), 'STARTING')
+  // A burst of changes without waiting between them: the file ends with the state the agent ends in.
+  for (const state of ['DEPLOYED_STOPPED', 'DEPLOYED_STARTED', 'DEPLOYED_STOPPED', 'NOT_DEPLOYED', 'DEPLOYED_STARTED'] as const) {
+    await a.agent.handle({ v: 1, kind: 'changeState', instancePath: '/VM/MySQL', newState: state })
+  }
+  await a.agent.settled()
+  const saved = JSON.parse(await readFile(join(a.stateDir, STATE_FILE_NAME), 'utf8'))
+  t.is(a.agent.instanceStatus('/VM/MySQL'), 'DEPLOYED_STARTED')
+  t.is(statusIn(saved, '/VM/MySQL'), 'DEPLOYED_STARTED')
+})
