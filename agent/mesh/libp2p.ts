@@ -550,10 +550,13 @@ class Libp2pTransport implements MeshTransport {
  * profile of idle agents, a third of their CPU. libp2p's Connection does not declare its muxer: absent, the ping
  * protocol is used.
  */
-function sessionPing (connection: Connection): { ping: (options: AbortOptions) => Promise<number> } | undefined {
-  const muxer = (connection as { muxer?: { ping?: unknown } }).muxer
-  return typeof muxer?.ping === 'function' ? muxer as { ping: (options: AbortOptions) => Promise<number> } : undefined
+function sessionPing (connection: Connection): PingingMuxer | undefined {
+  const muxer = (connection as { muxer?: Partial<PingingMuxer> }).muxer
+  return typeof muxer?.ping === 'function' ? muxer as PingingMuxer : undefined
 }
+
+/** A stream multiplexer that pings its session; resolves with the round trip in ms. */
+interface PingingMuxer { ping: (options: AbortOptions) => Promise<number> }
 
 /** An owner did not answer a liveness ping in time; its connections are aborted. */
 export class OwnerUnresponsiveError extends Error {
