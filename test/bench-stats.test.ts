@@ -69,16 +69,20 @@ test('the traffic of a real loopback connection is counted', async t => {
   t.true(after.bytesReceived - before.bytesReceived >= 5000)
 })
 
-test('untilQuiet: an idle process is quiet at once; a spinning one never, and the wait ends at its bound', async t => {
+test('untilQuiet: an idle process is quiet at once; a spinning one never, even under a loose sum bound, and the wait ends at its bound', async t => {
   const idle = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'])
   const busy = spawn(process.execPath, ['-e', 'for (;;) {}'])
   t.teardown(() => { idle.kill('SIGKILL'); busy.kill('SIGKILL') })
   await new Promise(resolve => setTimeout(resolve, 500)) // past node's own start
-  const calm = await untilQuiet([idle.pid as number], 10, 300, 5000)
+  const calm = await untilQuiet([idle.pid as number], { totalBelowPct: 10, eachBelowPct: 5 }, 300, 5000)
   t.true(calm.quiet, `idle at ${calm.totalCpuPct} %`)
   t.true(calm.waitedMs < 1500, `waited ${calm.waitedMs} ms`)
-  const spinning = await untilQuiet([idle.pid as number, busy.pid as number], 10, 300, 1000)
+  const spinning = await untilQuiet([idle.pid as number, busy.pid as number], { totalBelowPct: 10 }, 300, 1000)
   t.false(spinning.quiet)
   t.true(spinning.totalCpuPct > 30, `a spinning process uses a core: ${spinning.totalCpuPct} %`)
   t.true(spinning.waitedMs >= 1000 && spinning.waitedMs < 2000, `waited ${spinning.waitedMs} ms`)
+  // A sum bound above what two processes can use (as 3 % x 100 agents on 2 cores): only the per-process bound holds.
+  const hidden = await untilQuiet([idle.pid as number, busy.pid as number], { totalBelowPct: 300, eachBelowPct: 20 }, 300, 1000)
+  t.false(hidden.quiet)
+  t.true(hidden.busiestCpuPct > 30, `the spinning one: ${hidden.busiestCpuPct} %`)
 })

@@ -4,6 +4,7 @@
 import test, { type ExecutionContext } from 'ava'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS } from '../agent/mesh/constants.js'
 import { join } from 'node:path'
 import { MeshNodeProcess } from '../simulations/bench/mesh-node-client.js'
 import type { MeshNodeEvent } from '../simulations/bench/mesh-node.js'
@@ -110,4 +111,29 @@ test('separate processes: an agent killed -9 is withdrawn; restarted with no DM,
   t.is(restarted.status('/Tomcat VM 1/Tomcat'), 'DEPLOYED_STARTED')
   const held = ((await apache.command({ cmd: 'view' })).view as { held: Array<{ peerId: string }> }).held
   t.deepEqual(held.map(h => h.peerId), [peerId])
+})
+
+test('a frozen owner (SIGSTOP) counts as lost; thawed, it is back on the same connection, with no redial', async t => {
+  const c = await cluster(t)
+  const tomcat = await c.agent('Tomcat VM 1', 'Tomcat')
+  const mysql = await c.agent('MySQL VM', 'MySQL')
+  await mysql.dm(changeState('MySQL VM', 'MySQL', 'DEPLOYED_STARTED'))
+  await tomcat.dm(changeState('Tomcat VM 1', 'Tomcat', 'DEPLOYED_STARTED'))
+  await tomcat.waitFor('Tomcat started', isStatus('/Tomcat VM 1/Tomcat', 'DEPLOYED_STARTED'))
+
+  // Frozen as a saturated owner is: its kernel keeps the connection up, but it answers nothing.
+  let from = tomcat.events.length
+  process.kill(mysql.pid, 'SIGSTOP')
+  try {
+    await tomcat.waitFor('Tomcat unresolved (MySQL lost)', isStatus('/Tomcat VM 1/Tomcat', 'UNRESOLVED'),
+      { from, timeoutMs: 3 * (LIVENESS_PING_INTERVAL_MS + LIVENESS_PING_TIMEOUT_MS + LIVENESS_GRACE_MS) })
+  } finally {
+    process.kill(mysql.pid, 'SIGCONT')
+  }
+  from = tomcat.events.length
+  await tomcat.waitFor('Tomcat started again', isStatus('/Tomcat VM 1/Tomcat', 'DEPLOYED_STARTED'), { from })
+  // Its late answer came on the connection it had: the importer neither dropped it nor dialled again.
+  t.regex(tomcat.stderr, /did not answer a ping .*counted as lost/)
+  t.regex(tomcat.stderr, /answers again/)
+  t.notRegex(tomcat.stderr, /dropping its connections|reconnecting/)
 })

@@ -36,6 +36,12 @@ export const LIVENESS_PING_INTERVAL_MS = 1000
  */
 export const LIVENESS_PING_TIMEOUT_MS = 2000
 /**
+ * An owner that has not answered a ping for this long, in ms, has its connections aborted and is redialled. Until
+ * then a late owner is lost for the mesh (its exports go after the grace) but keeps its connection, so a busy owner
+ * that answers late is back at once, and a healed link may carry the old connection again.
+ */
+export const LIVENESS_ABORT_MS = 10_000
+/**
  * A ping also gets, on top of LIVENESS_PING_TIMEOUT_MS, this many times the recent lag of our own timers: a starved
  * agent reads answers late (50 agents starting on 2 cores lagged by seconds and dropped live owners in a loop).
  */

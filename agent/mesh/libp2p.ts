@@ -25,7 +25,7 @@ import { MeshService, type MeshLogger, type MeshServiceHandle, type MeshServiceO
 import { loadOrCreatePeerIdentity } from './identity.js'
 import { LocalHealth } from './health.js'
 import {
-  DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
+  DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, LIVENESS_ABORT_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
   REMEMBERED_PEERS_FILE, REMEMBERED_PEERS_WRITE_DELAY_MS, LISTEN_PORTS_FILE, GOSSIP_CHECK_INTERVAL_MS, GOSSIP_STREAM_GRACE_MS
 } from './constants.js'
 
@@ -240,6 +240,8 @@ class Libp2pTransport implements MeshTransport {
   /** Owners whose liveness we ping, and those with a ping in flight. */
   private readonly owners = new Set<string>()
   private readonly pinging = new Set<string>()
+  /** Owners whose ping is late: lost for the mesh service until they answer, though their connection stays open. */
+  private readonly unresponsive = new Set<string>()
   private readonly pingTimer: NodeJS.Timeout
   private readonly gossipCheckTimer: NodeJS.Timeout
   private readonly gossipGraceMs: number
@@ -277,12 +279,12 @@ class Libp2pTransport implements MeshTransport {
     node.addEventListener('peer:disconnect', evt => {
       const peer = evt.detail.toString()
       this.connected.delete(peer)
+      this.unresponsive.delete(peer)
       events.peerDisconnected(peer)
-      // Every peer met is worth redialling: it may own exports we import, or relay the mesh.
-      if (!this.wanted.has(peer)) {
-        const addresses = this.remembered.get(peer)
-        if (addresses !== undefined) this.want(peer, addresses.map(a => multiaddr(a)))
-      }
+      // Only the peers we want (bootstrap, remembered at start, owners we import from) are redialled; a peer that
+      // dialled us redials us itself if it wants us. Redialling every peer met made both ends dial at once: at 100
+      // agents, each Tomcat redialled dozens of Apaches that were redialling it, and its handshakes timed out by the
+      // hundred.
       this.scheduleDial(peer)
     })
     node.addEventListener('connection:open', evt => {
@@ -358,7 +360,7 @@ class Libp2pTransport implements MeshTransport {
 
   isConnected (peerId: string): boolean {
     // libp2p's own status too: an aborted connection is closing before its disconnect event (if any) arrives.
-    return this.connected.has(peerId) && this.node.getConnections(peerIdFromString(peerId)).some(c => c.status === 'open')
+    return this.connected.has(peerId) && !this.unresponsive.has(peerId) && this.node.getConnections(peerIdFromString(peerId)).some(c => c.status === 'open')
   }
 
   connectedPeers (): string[] {
@@ -393,32 +395,49 @@ class Libp2pTransport implements MeshTransport {
 
   // ---------------------------------------------------------------------------------------------- liveness
 
-  /** Pings each connected owner (one ping at a time each); a failed or slow ping aborts its connections. */
+  /**
+   * Pings each connected owner, one ping at a time each. An owner that has not answered within the timeout is
+   * reported lost (its exports go after the grace) but its connection is kept, and its ping stays pending: a busy
+   * owner answers late, on the same connection, and is back without a redial (on 2 cores, 97 importers aborting and
+   * redialling a Tomcat whose answers were late kept it saturated with handshakes). One silent for
+   * LIVENESS_ABORT_MS has its connections aborted, and is redialled.
+   */
   private pingOwners (): void {
     for (const peer of this.owners) {
-      if (this.pinging.has(peer) || !this.isConnected(peer)) continue
+      if (this.pinging.has(peer)) continue
       const id = peerIdFromString(peer)
       const connection = this.node.getConnections(id).find(c => c.status === 'open')
       if (connection === undefined) continue
       this.pinging.add(peer)
       const timeoutMs = this.health.stretch(LIVENESS_PING_TIMEOUT_MS)
-      // Our own deadline too: a ping stuck on a dead connection (no reset) must not leave the owner unpinged forever.
-      let deadline: NodeJS.Timeout | undefined
-      const timedOut = new Promise<never>((_resolve, reject) => {
-        deadline = setTimeout(() => { reject(new Error(`no answer in ${timeoutMs} ms`)) }, timeoutMs + 100)
-      })
-      const options = { signal: AbortSignal.timeout(timeoutMs) }
+      // Our own timers, not the ping's signal: a yamux ping cancelled by its signal forgets its id, and its late answer
+      // then aborts the whole connection.
+      const late = setTimeout(() => {
+        if (this.stopped || this.unresponsive.has(peer)) return
+        this.unresponsive.add(peer)
+        this.log('info', `owner ${peer} did not answer a ping within ${timeoutMs} ms: counted as lost until it answers`)
+        this.events.peerDisconnected(peer)
+      }, timeoutMs)
+      const silent = setTimeout(() => {
+        if (this.stopped) return
+        this.log('info', `owner ${peer} did not answer a ping for ${LIVENESS_ABORT_MS} ms: dropping its connections`)
+        for (const c of this.node.getConnections(id)) c.abort(new OwnerUnresponsiveError(peer, LIVENESS_ABORT_MS))
+      }, LIVENESS_ABORT_MS)
+      const options = { signal: AbortSignal.timeout(LIVENESS_ABORT_MS + 1000) }
       const pinged = sessionPing(connection)?.ping(options) ?? this.node.services.ping.ping(id, options)
-      Promise.race([pinged, timedOut])
-        .catch(err => {
-          if (this.stopped || !this.connected.has(peer)) return
-          this.log('info', `owner ${peer} did not answer a ping within ${timeoutMs} ms (${(err as Error).message}): dropping its connections`)
-          for (const connection of this.node.getConnections(id)) connection.abort(new OwnerUnresponsiveError(peer, timeoutMs))
-          // Lost now, whether or not libp2p's disconnect event follows (it does not while a connection hangs in closing).
-          this.events.peerDisconnected(peer)
+      pinged
+        .then(() => {
+          if (this.stopped || !this.unresponsive.delete(peer)) return
+          this.log('info', `owner ${peer} answers again`)
+          this.events.peerReady(peer)
+        })
+        .catch(() => {
+          // Aborted with its connection (it then counts as disconnected), or failed on it: the next interval pings
+          // again on a connection that is still open.
         })
         .finally(() => {
-          clearTimeout(deadline)
+          clearTimeout(late)
+          clearTimeout(silent)
           this.pinging.delete(peer)
         })
     }

@@ -36,11 +36,15 @@ export interface MeshTransport {
 export interface MeshTransportEvents {
   /** A message from `from` (authenticated by the transport) on `topic`. */
   message (topic: string, from: string, data: Uint8Array): void
-  /** A peer is connected and known to listen on the control topic: it can be asked to re-announce. */
+  /**
+   * A peer is connected and known to listen on the control topic (or a watched owner answers again): it can be asked
+   * to re-announce.
+   */
   peerReady (peerId: string): void
   /**
-   * A peer's last connection closed, or a dial to a watched owner failed. `refused`: nothing listens at its
-   * addresses any more (its process is gone), which needs no grace.
+   * A peer's last connection closed, a dial to a watched owner failed, or a watched owner stopped answering pings
+   * (isConnected is then false for it until it answers). `refused`: nothing listens at its addresses any more (its
+   * process is gone), which needs no grace.
    */
   peerDisconnected (peerId: string, refused?: boolean): void
 }

@@ -20,6 +20,8 @@ export const AGENT_START_BATCH = 10
  * processes booting on 2 cores at once lagged by 20 s and more, which no liveness timeout can tell from death.
  */
 export const PACE_CPU_PCT = 100
+/** And each agent below this, in % of a core: the exporters, which every newcomer dials, must have caught up. */
+export const PACE_AGENT_CPU_PCT = 50
 export const PACE_MAX_MS = 30_000
 export const PACE_WINDOW_MS = 1000
 /** Longest wait for an agent process to come up and take its model, in ms (100 processes share 2 cores). */
@@ -51,6 +53,11 @@ export const SETTLE_MS = 1000
  * 1.6-1.9 % (measured after it went quiet; the Tomcats answer 48 pings a second).
  */
 export const SETTLED_CPU_PCT = 3
+/**
+ * And the busiest agent below this, in % of a core: at 100 agents the sum bound (300 %) exceeds the 2 cores, and a
+ * saturated Tomcat is 1 % of that sum; quiet, a Tomcat answering 97 importers' pings uses a few %.
+ */
+export const SETTLED_AGENT_CPU_PCT = 20
 export const SETTLE_WINDOW_MS = 2000
 export const SETTLE_MAX_MS = 120_000
 /** Longest wait for importers to notice a killed agent, and a cut-off one, in ms (goals: 1 s and 5 s). */

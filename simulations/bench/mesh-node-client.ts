@@ -68,6 +68,11 @@ export class MeshNodeProcess {
     return this.child.pid ?? -1
   }
 
+  /** The last 4000 characters the process wrote on stderr (its mesh logs: info and above). */
+  get stderr (): string {
+    return this.stderrTail
+  }
+
   get alive (): boolean {
     return !this.exited
   }

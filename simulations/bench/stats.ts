@@ -58,21 +58,39 @@ export async function cpuPercentOver (pids: readonly number[], windowMs: number)
   return pids.map((_, i) => ((after[i] - before[i]) / elapsed) * 100)
 }
 
-/** What untilQuiet saw: whether the processes went quiet, after how long (ms), and their last CPU (% of a core, summed). */
-export interface Quiet { quiet: boolean, waitedMs: number, totalCpuPct: number }
+/**
+ * What untilQuiet saw: whether the processes went quiet, after how long (ms), and their last CPU (% of a core: summed,
+ * and of the busiest one).
+ */
+export interface Quiet { quiet: boolean, waitedMs: number, totalCpuPct: number, busiestCpuPct: number }
+
+/** Bounds of untilQuiet, in % of one core. */
+export interface QuietBounds {
+  /** The processes' CPU summed. */
+  totalBelowPct: number
+  /**
+   * Each process's CPU: a saturated exporter among 100 idle agents is 1 % of their sum, which a sum alone never sees;
+   * default: no bound.
+   */
+  eachBelowPct?: number
+}
 
 /**
- * Measures the processes' CPU over successive windows of `windowMs` until, summed, it falls below `belowPct` % of one
- * core, or `maxMs` has passed.
+ * Measures the processes' CPU over successive windows of `windowMs` until it falls below the bounds, or `maxMs` has
+ * passed.
  */
-export async function untilQuiet (pids: readonly number[], belowPct: number, windowMs: number, maxMs: number): Promise<Quiet> {
+export async function untilQuiet (pids: readonly number[], bounds: QuietBounds, windowMs: number, maxMs: number): Promise<Quiet> {
   const start = performance.now()
   let totalCpuPct = Infinity
+  let busiestCpuPct = Infinity
+  const isQuiet = (): boolean => totalCpuPct < bounds.totalBelowPct && busiestCpuPct < (bounds.eachBelowPct ?? Infinity)
   while (performance.now() - start < maxMs) {
-    totalCpuPct = (await cpuPercentOver(pids, windowMs)).reduce((a, b) => a + b, 0)
-    if (totalCpuPct < belowPct) break
+    const each = await cpuPercentOver(pids, windowMs)
+    totalCpuPct = each.reduce((a, b) => a + b, 0)
+    busiestCpuPct = Math.max(...each)
+    if (isQuiet()) break
   }
-  return { quiet: totalCpuPct < belowPct, waitedMs: Math.round(performance.now() - start), totalCpuPct }
+  return { quiet: isQuiet(), waitedMs: Math.round(performance.now() - start), totalCpuPct, busiestCpuPct }
 }
 
 export function mean (values: readonly number[]): number {
