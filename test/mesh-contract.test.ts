@@ -253,6 +253,28 @@ test('memory: digests slow down as the mesh grows, so the whole mesh sends a bou
   t.true(sent >= 10 && sent <= 80, `${sent} digests in ${windowMs} ms`)
 })
 
+test('memory: exports no component imports (Apache\'s) reach nobody and are left out of digests', async t => {
+  const hub = createMemoryMeshHub()
+  const app = createMeshApp()
+  const delivered: Array<{ from: string, topic: string }> = []
+  hub.setLoss((from, _to, topic) => { delivered.push({ from, topic }); return false })
+  const meshes: MeshServiceHandle[] = []
+  t.teardown(async () => { await Promise.all(meshes.map(async m => { await m.stop() })) })
+  for (const [vm, child] of [['Tomcat VM 1', 'Tomcat'], ['Apache VM', 'Apache']] as const) {
+    const { model, parameters } = app.agent(vm, child, `memory-unimported-${child}`)
+    meshes.push(await hub.factory({ antiEntropyIntervalMs: 50, antiEntropyDigestsPerSecond: 1e6, log: quiet })(model, parameters, new ImportRecorder()) as MeshServiceHandle)
+  }
+  const [tomcat, apache] = meshes
+  tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.1' })
+  apache.announce('/Apache VM/Apache', 'Apache', { 'Apache.ip': '127.0.0.2', 'Apache.port': '80' })
+  await new Promise(resolve => setTimeout(resolve, 500))
+  const fromApache = delivered.filter(d => d.from === apache.peerId)
+  t.deepEqual(fromApache, [], 'nobody subscribes to the Apache topic, and Apache has no digest to send')
+  // The Tomcat prefix is imported (by Apache): announced, then digests (50 ms, 100 ms, 200 ms after the change).
+  t.true(delivered.some(d => d.from === tomcat.peerId && d.topic.includes('/control')), 'Tomcat sends digests')
+  t.true(delivered.some(d => d.from === tomcat.peerId && !d.topic.includes('/control')), 'Tomcat\'s announce is delivered')
+})
+
 test('memory: digests back off while an owner\'s exports do not change, and come soon again after a change', async t => {
   const hub = createMemoryMeshHub()
   const app = createMeshApp()

@@ -13,7 +13,7 @@ import {
   ANTI_ENTROPY_DIGESTS_PER_SECOND, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_MAX_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS,
   REQUEST_MIN_INTERVAL_MS
 } from './constants.js'
-import { exportsByPrefix } from '../../protocol/model/exports.js'
+import { exportsByPrefix, importedPrefixes } from '../../protocol/model/exports.js'
 
 /** What the service needs from a network: publish/subscribe with authenticated senders, and peer liveness. */
 export interface MeshTransport {
@@ -171,9 +171,10 @@ export class MeshService implements MeshServiceHandle {
   private readonly localPrefixSeq = new Map<string, number>()
   private interests = new Set<string>()
   /**
-   * Every prefix some component of the application exports. The agent subscribes to all of them, importing or not,
-   * so that it relays them: gossipsub forwards a topic only through its subscribers, and an importer and an owner
-   * that share no direct connection would otherwise never hear each other.
+   * Every prefix some component of the application exports and some component imports. The agent subscribes to all
+   * of them, importing or not, so that it relays them: gossipsub forwards a topic only through its subscribers, and
+   * an importer and an owner that share no direct connection would otherwise never hear each other. A prefix no
+   * component imports (Apache's, in LAMP) has no subscriber: its announces reach nobody, and digests leave it out.
    */
   private readonly relayedPrefixes: ReadonlySet<string>
   /** prefix -> exporting instance path -> what we hold. */
@@ -218,8 +219,10 @@ export class MeshService implements MeshServiceHandle {
   constructor (private readonly components: MeshServiceComponents, options: MeshServiceOptions = {}) {
     this.application = components.model.application
     this.control = controlTopic(this.application)
-    this.relayedPrefixes = new Set(Object.values(components.model.components)
-      .flatMap(component => [...exportsByPrefix(component.exports).keys()]))
+    const graph = Object.values(components.model.components)
+    const imported = new Set(graph.flatMap(component => [...importedPrefixes(component).keys()]))
+    this.relayedPrefixes = new Set(graph.flatMap(component => [...exportsByPrefix(component.exports).keys()])
+      .filter(prefix => imported.has(prefix)))
     this.log = components.log ?? consoleMeshLogger
     this.now = components.now ?? Date.now
     this.debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS
@@ -442,11 +445,12 @@ export class MeshService implements MeshServiceHandle {
   }
 
   private sendDigest (): void {
-    // An agent that never announced anything has nothing to repair.
-    if (this.localPrefixSeq.size === 0) return
+    // Only what some component imports: an agent that never announced such a prefix has nothing to repair (in an
+    // idle 10-agent LAMP chain, the Apaches' digests, which nobody needs, were most of the mesh's traffic).
     const prefixes: DigestMessage['prefixes'] = {}
-    for (const [prefix, seq] of this.localPrefixSeq) prefixes[prefix] = { seq, instances: [] }
-    for (const entry of this.local.values()) prefixes[entry.prefix].instances.push(entry.instancePath)
+    for (const [prefix, seq] of this.localPrefixSeq) if (this.relayedPrefixes.has(prefix)) prefixes[prefix] = { seq, instances: [] }
+    if (Object.keys(prefixes).length === 0) return
+    for (const entry of this.local.values()) prefixes[entry.prefix]?.instances.push(entry.instancePath)
     this.send(this.control, {
       v: 1, kind: 'digest', application: this.application, ...this.nextStamp(), prefixes, addresses: this.transport.addresses()
     })
