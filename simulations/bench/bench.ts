@@ -193,6 +193,11 @@ async function measureDeploy (options: RunOptions): Promise<BenchReport['deploy'
     const num = (v: unknown): number | null => typeof v === 'number' && Number.isFinite(v) ? v : null
     const one = num(found.one_machine_ms)
     const hundred = num(found.hundred_machines_ms)
+    const floor = num(found.cpu_floor_ms)
+    if (floor !== null) {
+      options.log(`deploy: the machines used ${String(found.host_cpu_s)} CPU-s (${String(found.cpu_s_per_machine)} s each; a bare node process ` +
+        `${String(found.node_start_cpu_ms)} ms): on ${String(found.cores)} cores no schedule takes less than ${floor} ms (ratio ${String(found.floor_ratio)})`)
+    }
     return { one_machine_ms: one, hundred_machines_ms: hundred, ratio: one !== null && hundred !== null && one > 0 ? round2(hundred / one) : num(found.ratio) }
   } catch {
     if (stdout !== '') options.log('deploy benchmark printed no JSON document')

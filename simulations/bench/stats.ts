@@ -48,6 +48,22 @@ export async function cpuTimeMs (pid: number): Promise<number> {
   return ((utime + stime) * 1000) / CLOCK_TICKS_PER_S
 }
 
+/** CPU time the whole host has spent busy (every core, every process, kernel included) so far, in ms, from /proc/stat. */
+export async function hostBusyCpuMs (): Promise<number> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n').find(l => l.startsWith('cpu '))
+  if (line === undefined) throw new Error('no "cpu " line in /proc/stat')
+  // user nice system idle iowait irq softirq steal: all but idle and iowait are busy.
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number)
+  return ((user + nice + system + irq + softirq + (steal ?? 0)) * 1000) / CLOCK_TICKS_PER_S
+}
+
+/** CPU time (user + system) of this process's waited-for children so far, in ms, from /proc/self/stat. */
+export async function childrenCpuMs (): Promise<number> {
+  const stat = await readFile('/proc/self/stat', 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return ((Number(fields[13]) + Number(fields[14])) * 1000) / CLOCK_TICKS_PER_S
+}
+
 /** Average CPU use of each process over `windowMs`, in % of one core. */
 export async function cpuPercentOver (pids: readonly number[], windowMs: number): Promise<number[]> {
   const before = await Promise.all(pids.map(cpuTimeMs))
