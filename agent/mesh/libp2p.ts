@@ -1,7 +1,7 @@
 // The mesh over libp2p: one node per agent (TCP, Noise, yamux, identify, ping, gossipsub), admitted by the
 // application's pnet key, finding peers from the DM's bootstrap list and the peers remembered from the last run,
-// redialled with backoff; the owners this agent imports from are pinged, so a cut-off owner's connection is
-// aborted and counts as lost. The mesh logic itself is MeshService (service.ts).
+// redialled with backoff; the owners this agent imports from are pinged: one that does not answer in time counts as
+// lost until it does, and a long-silent one's connection is aborted. The mesh logic itself is MeshService (service.ts).
 // libp2p 3 calls Promise.withResolvers (Node 22): the polyfill must be evaluated before libp2p's modules.
 import '../polyfill.js'
 import { readFile, rename, writeFile } from 'node:fs/promises'
@@ -58,7 +58,7 @@ export interface Libp2pMeshOptions extends MeshServiceOptions {
   viewSignal?: NodeJS.Signals | null
   /**
    * A connection whose peer has not shown up subscribed to the control topic after this long, in ms, is aborted and
-   * redialled (a gossip stream that failed to open); default GOSSIP_STREAM_GRACE_MS (10 000).
+   * redialled (a gossip stream that failed to open); default GOSSIP_STREAM_GRACE_MS (30 000).
    */
   gossipStreamGraceMs?: number
 }
