@@ -195,7 +195,7 @@ async function measureDeploy (options: RunOptions): Promise<BenchReport['deploy'
     const hundred = num(found.hundred_machines_ms)
     const floor = num(found.cpu_floor_ms)
     if (floor !== null) {
-      options.log(`deploy: the machines used ${String(found.host_cpu_s)} CPU-s (${String(found.cpu_s_per_machine)} s each; a bare node process ` +
+      options.log(`deploy: the machines used ${String(found.host_cpu_s)} CPU-s (the DM ${String(found.dm_cpu_s)}; ${String(found.cpu_s_per_machine)} s each; a bare node process ` +
         `${String(found.node_start_cpu_ms)} ms): on ${String(found.cores)} cores no schedule takes less than ${floor} ms (ratio ${String(found.floor_ratio)})`)
     }
     return { one_machine_ms: one, hundred_machines_ms: hundred, ratio: one !== null && hundred !== null && one > 0 ? round2(hundred / one) : num(found.ratio) }
