@@ -36,7 +36,7 @@ export const LIVENESS_PING_INTERVAL_MS = 1000
  */
 export const LIVENESS_PING_TIMEOUT_MS = 2000
 /**
- * An owner that has not answered a ping for this long, in ms, has its connections aborted and is redialled. Until
+ * An owner that has not answered a ping for this long, in ms, has the connection aborted and is redialled. Until
  * then a late owner is lost for the mesh (its exports go after the grace) but keeps its connection, so a busy owner
  * that answers late is back at once, and a healed link may carry the old connection again.
  */

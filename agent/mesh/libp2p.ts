@@ -400,7 +400,7 @@ class Libp2pTransport implements MeshTransport {
    * reported lost (its exports go after the grace) but its connection is kept, and its ping stays pending: a busy
    * owner answers late, on the same connection, and is back without a redial (on 2 cores, 97 importers aborting and
    * redialling a Tomcat whose answers were late kept it saturated with handshakes). One silent for
-   * LIVENESS_ABORT_MS has its connections aborted, and is redialled.
+   * LIVENESS_ABORT_MS has its connection aborted, and is redialled.
    */
   private pingOwners (): void {
     for (const peer of this.owners) {
@@ -410,20 +410,27 @@ class Libp2pTransport implements MeshTransport {
       if (connection === undefined) continue
       this.pinging.add(peer)
       const timeoutMs = this.health.stretch(LIVENESS_PING_TIMEOUT_MS)
-      // Our own timers, not the ping's signal: a yamux ping cancelled by its signal forgets its id, and its late answer
-      // then aborts the whole connection.
+      // Our own timers, not a deadline on the ping: a yamux ping cancelled by its signal forgets its id, and its late
+      // answer then aborts the whole connection. Cancelled only once its connection is closed, or is aborted here.
+      const cancel = new AbortController()
+      const closed = (): boolean => {
+        if (connection.status === 'open') return false
+        cancel.abort()
+        return true
+      }
       const late = setTimeout(() => {
-        if (this.stopped || this.unresponsive.has(peer)) return
+        if (this.stopped || closed() || this.unresponsive.has(peer)) return
         this.unresponsive.add(peer)
         this.log('info', `owner ${peer} did not answer a ping within ${timeoutMs} ms: counted as lost until it answers`)
         this.events.peerDisconnected(peer)
       }, timeoutMs)
       const silent = setTimeout(() => {
-        if (this.stopped) return
-        this.log('info', `owner ${peer} did not answer a ping for ${LIVENESS_ABORT_MS} ms: dropping its connections`)
-        for (const c of this.node.getConnections(id)) c.abort(new OwnerUnresponsiveError(peer, LIVENESS_ABORT_MS))
+        if (this.stopped || closed()) return
+        this.log('info', `owner ${peer} did not answer a ping for ${LIVENESS_ABORT_MS} ms: dropping its connection`)
+        connection.abort(new OwnerUnresponsiveError(peer, LIVENESS_ABORT_MS))
+        cancel.abort()
       }, LIVENESS_ABORT_MS)
-      const options = { signal: AbortSignal.timeout(LIVENESS_ABORT_MS + 1000) }
+      const options = { signal: cancel.signal }
       const pinged = sessionPing(connection)?.ping(options) ?? this.node.services.ping.ping(id, options)
       pinged
         .then(() => {
@@ -432,8 +439,8 @@ class Libp2pTransport implements MeshTransport {
           this.events.peerReady(peer)
         })
         .catch(() => {
-          // Aborted with its connection (it then counts as disconnected), or failed on it: the next interval pings
-          // again on a connection that is still open.
+          // Its connection closed or was aborted: the owner counts as disconnected unless it has another one, which the
+          // next interval pings (an owner still counted as lost is back when that ping is answered).
         })
         .finally(() => {
           clearTimeout(late)
@@ -577,7 +584,7 @@ function sessionPing (connection: Connection): PingingMuxer | undefined {
 /** A stream multiplexer that pings its session; resolves with the round trip in ms. */
 interface PingingMuxer { ping: (options: AbortOptions) => Promise<number> }
 
-/** An owner did not answer a liveness ping in time; its connections are aborted. */
+/** An owner did not answer a liveness ping in time; the connection is aborted. */
 export class OwnerUnresponsiveError extends Error {
   constructor (peerId: string, timeoutMs: number) {
     super(`owner ${peerId} did not answer a liveness ping within ${timeoutMs} ms`)
