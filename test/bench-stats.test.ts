@@ -1,8 +1,8 @@
 // Percentile math and the /proc readers the benchmarks rely on.
 import test from 'ava'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { cpuPercentOver, cpuTimeMs, InvalidSamplesError, mean, percentile, residentSetMb, socketTraffic, sumSocketTraffic, untilQuiet } from '../simulations/bench/stats.js'
+import { childrenCpuMs, cpuPercentOver, cpuTimeMs, hostBusyCpuMs, InvalidSamplesError, mean, percentile, residentSetMb, socketTraffic, sumSocketTraffic, untilQuiet } from '../simulations/bench/stats.js'
 
 test('nearest-rank percentiles of unsorted samples', t => {
   const samples = [15, 20, 35, 40, 50]
@@ -85,4 +85,15 @@ test('untilQuiet: an idle process is quiet at once; a spinning one never, even u
   const hidden = await untilQuiet([idle.pid as number, busy.pid as number], { totalBelowPct: 300, eachBelowPct: 20 }, 300, 1000)
   t.false(hidden.quiet)
   t.true(hidden.busiestCpuPct > 30, `the spinning one: ${hidden.busiestCpuPct} %`)
+})
+
+test('the host\'s busy CPU counts a spinning child; the children\'s CPU counts a waited-for one', async t => {
+  const host0 = await hostBusyCpuMs()
+  const children0 = await childrenCpuMs()
+  // Spins 400 ms of wall time, then exits; spawnSync waits for it, so the kernel adds its CPU to our children's.
+  spawnSync(process.execPath, ['-e', 'const end = Date.now() + 400; while (Date.now() < end) {}'])
+  const spent = await childrenCpuMs() - children0
+  const busy = await hostBusyCpuMs() - host0
+  t.true(spent >= 200, `the child used ${spent} ms of CPU`)
+  t.true(busy >= spent * 0.8, `the host was busy ${busy} ms, of which the child ${spent} ms`)
 })

@@ -4,6 +4,7 @@
 // in parallel). Usage: node dist/simulations/bench/deploy.js [--json] [--machines 100] [--runs 1]
 // Progress goes to stderr; `--json` prints { one_machine_ms, hundred_machines_ms, ratio, ... } on stdout.
 import '../../agent/polyfill.js'
+import { spawnSync } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
@@ -11,7 +12,6 @@ import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startDmService, type DmService } from '../../manager/commands/dm.js'
 import type { DmEvent } from '../../manager/dm.js'
-import { spawnSync } from 'node:child_process'
 import { childrenCpuMs, hostBusyCpuMs } from './stats.js'
 
 /** Longest wait for one deployment, in milliseconds. */
