@@ -413,19 +413,19 @@ class Libp2pTransport implements MeshTransport {
       // Our own timers, not a deadline on the ping: a yamux ping cancelled by its signal forgets its id, and its late
       // answer then aborts the whole connection. Cancelled only once its connection is closed, or is aborted here.
       const cancel = new AbortController()
-      const closed = (): boolean => {
+      const cancelIfClosed = (): boolean => {
         if (connection.status === 'open') return false
         cancel.abort()
         return true
       }
       const late = setTimeout(() => {
-        if (this.stopped || closed() || this.unresponsive.has(peer)) return
+        if (this.stopped || cancelIfClosed() || this.unresponsive.has(peer)) return
         this.unresponsive.add(peer)
         this.log('info', `owner ${peer} did not answer a ping within ${timeoutMs} ms: counted as lost until it answers`)
         this.events.peerDisconnected(peer)
       }, timeoutMs)
       const silent = setTimeout(() => {
-        if (this.stopped || closed()) return
+        if (this.stopped || cancelIfClosed()) return
         this.log('info', `owner ${peer} did not answer a ping for ${LIVENESS_ABORT_MS} ms: dropping its connection`)
         connection.abort(new OwnerUnresponsiveError(peer, LIVENESS_ABORT_MS))
         cancel.abort()

@@ -647,7 +647,6 @@ export class MeshService implements MeshServiceHandle {
     }
   }
 
-
   // ----------------------------------------------------------------------------------------------- listener
 
   private holdLocal (entry: LocalExport): void {

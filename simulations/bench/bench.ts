@@ -98,6 +98,7 @@ async function measureTransport (transport: ExportTransport, agents: number, opt
     const pids = chain.agents.map(a => a.pid)
     await settle(pids, `${transport} x${agents}`, options)
     const toggles = what.toggles
+    const progress = (line: string): void => options.log(`${transport} x${agents}: ${line}`)
 
     if (what.cost) {
       // Idle first: the baseline traffic (pings, heartbeats, anti-entropy) is subtracted from the toggles' traffic.
@@ -108,7 +109,7 @@ async function measureTransport (transport: ExportTransport, agents: number, opt
       run.rssMb = await Promise.all(pids.map(residentSetMb))
       const before = await socketTraffic(pids)
       const start = performance.now()
-      await toggleMany(chain, toggles, run, line => options.log(`${transport} x${agents}: ${line}`))
+      await toggleMany(chain, toggles, run, progress)
       const elapsed = performance.now() - start
       const busy = wireTotals(transport, diff(await socketTraffic(pids), before))
       const changes = 2 * toggles // a stop (withdraw) and a start (announce) per toggle
@@ -117,7 +118,7 @@ async function measureTransport (transport: ExportTransport, agents: number, opt
         bytes: Math.max(0, busy.bytes - (idleTraffic.bytes * elapsed) / idleWindowMs) / changes
       }
     } else {
-      await toggleMany(chain, toggles, run, line => options.log(`${transport} x${agents}: ${line}`))
+      await toggleMany(chain, toggles, run, progress)
     }
     options.log(`${transport} x${agents}: ${run.latenciesMs.length} updates timed, ${run.missed} missed`)
 
