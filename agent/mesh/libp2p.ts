@@ -16,8 +16,7 @@ import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { preSharedKey } from '@libp2p/pnet'
 import { mdns } from '@libp2p/mdns'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import { peerIdFromString } from '@libp2p/peer-id'
-import type { AbortOptions, Connection, PrivateKey } from '@libp2p/interface'
+import type { AbortOptions, Connection, PeerId, PrivateKey } from '@libp2p/interface'
 import type { ImportListener, MeshFactory } from '../ports.js'
 import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
 import { controlTopic, pnetKeyBytes } from '../../protocol/mesh.js'
@@ -230,7 +229,8 @@ interface RememberedPeer { peerId: string, addresses: string[] }
 
 class Libp2pTransport implements MeshTransport {
   readonly peerId: string
-  private readonly connected = new Set<string>()
+  /** Connected peers, by their id's text (parsing the text back costs a multihash decoding per call). */
+  private readonly connected = new Map<string, PeerId>()
   private readonly wanted = new Map<string, WantedPeer>()
   private readonly dialQueue: string[] = []
   private dialsInFlight = 0
@@ -272,7 +272,7 @@ class Libp2pTransport implements MeshTransport {
     })
     node.addEventListener('peer:connect', evt => {
       const peer = evt.detail.toString()
-      this.connected.add(peer)
+      this.connected.set(peer, evt.detail)
       const wanted = this.wanted.get(peer)
       if (wanted !== undefined) wanted.attempts = 0
     })
@@ -360,11 +360,12 @@ class Libp2pTransport implements MeshTransport {
 
   isConnected (peerId: string): boolean {
     // libp2p's own status too: an aborted connection is closing before its disconnect event (if any) arrives.
-    return this.connected.has(peerId) && !this.unresponsive.has(peerId) && this.node.getConnections(peerIdFromString(peerId)).some(c => c.status === 'open')
+    const id = this.connected.get(peerId)
+    return id !== undefined && !this.unresponsive.has(peerId) && this.node.getConnections(id).some(c => c.status === 'open')
   }
 
   connectedPeers (): string[] {
-    return [...this.connected]
+    return [...this.connected.keys()]
   }
 
   watchPeer (peerId: string, addresses: string[]): void {
@@ -405,8 +406,8 @@ class Libp2pTransport implements MeshTransport {
   private pingOwners (): void {
     for (const peer of this.owners) {
       if (this.pinging.has(peer)) continue
-      const id = peerIdFromString(peer)
-      const connection = this.node.getConnections(id).find(c => c.status === 'open')
+      const id = this.connected.get(peer)
+      const connection = id === undefined ? undefined : this.node.getConnections(id).find(c => c.status === 'open')
       if (connection === undefined) continue
       this.pinging.add(peer)
       const timeoutMs = this.health.stretch(LIVENESS_PING_TIMEOUT_MS)
@@ -431,7 +432,7 @@ class Libp2pTransport implements MeshTransport {
         cancel.abort()
       }, LIVENESS_ABORT_MS)
       const options = { signal: cancel.signal }
-      const pinged = sessionPing(connection)?.ping(options) ?? this.node.services.ping.ping(id, options)
+      const pinged = sessionPing(connection)?.ping(options) ?? this.node.services.ping.ping(connection.remotePeer, options)
       pinged
         .then(() => {
           if (this.stopped || !this.unresponsive.delete(peer)) return

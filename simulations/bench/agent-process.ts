@@ -25,7 +25,14 @@ if (stateDir === undefined || process.send === undefined) {
 }
 
 const now = (): string => process.hrtime.bigint().toString()
-const tell = (message: AgentToParent): void => { process.send?.(message) }
+/**
+ * Messages to the benchmark leave after the step that made them (their times are taken when they are made), as a
+ * real agent's reports to the DM do (agent/main.ts): an IPC write wakes the benchmark, which then competes for the
+ * CPU, and must not delay the update or the announce that follows in the same step.
+ */
+const outbox: AgentToParent[] = []
+const flush = (): void => { for (const message of outbox.splice(0)) process.send?.(message) }
+const tell = (message: AgentToParent): void => { if (outbox.push(message) === 1) setImmediate(flush) }
 
 const logDir = process.env.MESHCONF_BENCH_LOG_DIR
 /** Every line to the log file when asked (synchronously: a killed agent keeps its last lines). */
@@ -95,6 +102,7 @@ async function onMessage (message: ParentToAgent): Promise<void> {
     }
     case 'stop':
       await agent?.stop()
+      flush()
       process.exit(0)
   }
 }
