@@ -14,6 +14,7 @@ import type { AgentToDmMessage, DmToAgentMessage, RecipeFiles, ScopedModel } fro
 import { loadApplicationTemplate, loadApplicationTemplateFromZip } from '../protocol/model/index.js'
 import { localNameOf } from '../protocol/model/exports.js'
 import type { ApplicationTemplate, Component, Instance, LoadResult, ModelError, TargetDefinition } from '../protocol/model/types.js'
+import { meshRole, pickBootstrapPeers, type MeshRole } from './bootstrap.js'
 import {
   DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_MACHINE_ID, DATA_MACHINE_NAME, DATA_RUNNING_FROM, DATA_TARGET_HANDLER,
   DATA_TARGET_ID, DEFAULT_MACHINE_CREATION_CONCURRENCY, DEFAULT_MACHINE_SILENCE_MS, DEFAULT_MACHINE_UNDEPLOY_WAIT_MS, DEFAULT_TARGET_ID,
@@ -379,12 +380,15 @@ export function createDeploymentManager (components: DeploymentManagerComponents
       }
       await peerToBootstrapFrom(application, scopedInstancePath)
       const signing = dmKey()
-      // a few random peers suffice to join the application's mesh; every agent dialling every other would cost
-      // n² handshakes when a hundred machines start together
-      const bootstrapPeers = store.agents(application)
+      const roleOf = (scoped: StoredInstance): MeshRole =>
+        meshRole([...componentsOf(agentSubtree(template, scoped))].flatMap(name => template.components[name] ?? []))
+      const candidates = store.agents(application)
         .filter(a => a.scopedInstancePath !== scopedInstancePath && a.listenAddresses.length > 0)
-        .map(a => ({ a, order: Math.random() })).sort((x, y) => x.order - y.order).slice(0, MAX_BOOTSTRAP_AGENTS)
-        .flatMap(({ a }) => a.listenAddresses)
+        .flatMap(a => {
+          const other = store.getInstance(application, a.scopedInstancePath)
+          return other === undefined ? [] : [{ peer: a.listenAddresses, role: roleOf(other) }]
+        })
+      const bootstrapPeers = pickBootstrapPeers(roleOf(scoped), candidates, MAX_BOOTSTRAP_AGENTS).flat()
       await messaging.sendToAgent(application, scopedInstancePath, {
         v: 1, kind: 'setScopedInstance', model, recipes: recipesOf(template, componentsOf(instance)),
         mesh: {

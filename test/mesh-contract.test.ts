@@ -260,11 +260,12 @@ test('memory: exports no component imports (Apache\'s) reach nobody and are left
   hub.setLoss((from, _to, topic) => { delivered.push({ from, topic }); return false })
   const meshes: MeshServiceHandle[] = []
   t.teardown(async () => { await Promise.all(meshes.map(async m => { await m.stop() })) })
-  for (const [vm, child] of [['Tomcat VM 1', 'Tomcat'], ['Apache VM', 'Apache']] as const) {
-    const { model, parameters } = app.agent(vm, child, `memory-unimported-${child}`)
+  for (const [vm, child] of [['Tomcat VM 1', 'Tomcat'], ['Apache VM', 'Apache'], ['Apache VM 2', 'Apache']] as const) {
+    const { model, parameters } = app.agent(vm, child, `memory-unimported-${vm}`)
     meshes.push(await hub.factory({ antiEntropyIntervalMs: 50, antiEntropyDigestsPerSecond: 1e6, log: quiet })(model, parameters, new ImportRecorder()) as MeshServiceHandle)
   }
-  const [tomcat, apache] = meshes
+  const [tomcat, apache, importer] = meshes
+  importer.setInterests(new Set(['Tomcat']))
   tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.1' })
   apache.announce('/Apache VM/Apache', 'Apache', { 'Apache.ip': '127.0.0.2', 'Apache.port': '80' })
   await new Promise(resolve => setTimeout(resolve, 500))
@@ -272,7 +273,7 @@ test('memory: exports no component imports (Apache\'s) reach nobody and are left
   t.deepEqual(fromApache, [], 'nobody subscribes to the Apache topic, and Apache has no digest to send')
   // The Tomcat prefix is imported (by Apache): announced, then digests (50 ms, 100 ms, 200 ms after the change).
   t.true(delivered.some(d => d.from === tomcat.peerId && d.topic.includes('/control')), 'Tomcat sends digests')
-  t.true(delivered.some(d => d.from === tomcat.peerId && !d.topic.includes('/control')), 'Tomcat\'s announce is delivered')
+  t.true(delivered.some(d => d.from === tomcat.peerId && !d.topic.includes('/control')), 'Tomcat\'s announce is delivered (to its importer)')
 })
 
 test('memory: digests back off while an owner\'s exports do not change, and come soon again after a change', async t => {
@@ -349,6 +350,6 @@ test('memory: a late importer asks every owner in one request, and each owner re
   await new Promise(resolve => setTimeout(resolve, 700)) // past the shortest interval between two requests
   // The importer met 6 owners at once: one request naming them (each delivered to the 6), not one per owner.
   t.is(deliveries.get('memory-late-apache control'), owners)
-  // Each owner re-announced its Tomcat once (delivered to the 6 other members).
-  for (let i = 1; i <= owners; i++) t.is(deliveries.get(`memory-late-${i} exports`), owners, `Tomcat VM ${i}`)
+  // Each owner re-announced its Tomcat once, delivered to the importer alone (only importers subscribe to a prefix).
+  for (let i = 1; i <= owners; i++) t.is(deliveries.get(`memory-late-${i} exports`), 1, `Tomcat VM ${i}`)
 })

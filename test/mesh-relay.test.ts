@@ -1,5 +1,7 @@
-// Exports cross agents that do not import them: in a line MySQL VM — Apache VM — Tomcat VM, where only the ends
-// know each other through the middle, Tomcat still resolves MySQL (the middle agent relays the topic).
+// An importer finds an owner it is not connected to: in a line MySQL VM — Apache VM — Tomcat VM, where only the
+// ends know each other through the middle (which does not import MySQL, so does not subscribe to its topic), Tomcat's
+// request crosses the middle on the control topic, MySQL answers with its digest (where it listens), and Tomcat
+// dials MySQL and asks again.
 import test from 'ava'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -10,7 +12,7 @@ import { ImportRecorder } from '../agent/mesh/recorder.js'
 import type { MeshServiceHandle } from '../agent/mesh/service.js'
 import { createMeshApp, type MeshAppChild } from '../simulations/bench/mesh-app.js'
 
-test('an importer reaches an owner through an agent that does not import the prefix', async t => {
+test('an importer finds an owner through an agent that does not import the prefix, and dials it', async t => {
   const dir = await mkdtemp(join(tmpdir(), 'meshconf-relay-'))
   const app = createMeshApp()
   const meshes: MeshServiceHandle[] = []
@@ -39,6 +41,8 @@ test('an importer reaches an owner through an agent that does not import the pre
   mysql.announce('/MySQL VM/MySQL', 'MySQL', { 'MySQL.ip': '127.0.0.1', 'MySQL.port': '3306' })
   await tomcatImports.waitFor('MySQL at Tomcat', () => '/MySQL VM/MySQL' in tomcatImports.imports('MySQL'), 30_000)
   t.deepEqual(tomcatImports.imports('MySQL'), { '/MySQL VM/MySQL': { 'MySQL.ip': '127.0.0.1', 'MySQL.port': '3306' } })
-  // The relaying agent does not import MySQL: nothing reached its engine.
+  // Tomcat now holds MySQL from a connection of its own (liveness is watched on it).
+  t.true(tomcat.view().connectedPeers.includes(mysql.peerId))
+  // The middle agent does not import MySQL: nothing reached its engine.
   t.deepEqual(middle.imports('MySQL'), {})
 })
