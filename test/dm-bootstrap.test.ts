@@ -1,7 +1,13 @@
-// Which running agents a new agent bootstraps from (manager/bootstrap.ts): those it shares exports with first.
+// Which running agents a new agent bootstraps from (manager/bootstrap.ts): those it shares exports with first; and
+// the DM's models carry that list (in-process agents over the memory mesh).
 import test from 'ava'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { STATE_FILE_NAME } from '../agent/constants.js'
+import { MAX_BOOTSTRAP_AGENTS } from '../manager/constants.js'
 import { meshRole, pickBootstrapPeers, type MeshRole } from '../manager/bootstrap.js'
 import type { Component } from '../protocol/model/types.js'
+import { startInProcessDm, waitFor, writeTemplate } from './dm-helpers.js'
 
 const component = (name: string, exports: string[], imports: string[] = []): Component => ({
   name, installer: 'logger', exports: Object.fromEntries(exports.map(e => [e, null])), randomExports: [], facets: [],
@@ -51,3 +57,44 @@ test('within a group, the pick is random: not every newcomer dials the same agen
   seed = 1
   t.deepEqual(pickBootstrapPeers(tomcat, candidates, 4, seeded), once)
 })
+
+test('the DM gives a new machine the agents it shares exports with first', async t => {
+  const { dir, dm, store } = await startInProcessDm(t, 'dm-bootstrap')
+  const idle = Array.from({ length: 9 }, (_, i) => [`instance of VM {`, `  name: idle${i};`, '  instance of Idle {', '    name: idle;', '  }', '}'])
+  writeTemplate(join(dir.path, 'template'), {
+    'descriptor/application.properties': 'name = Bootstrap\nversion = 1.0\ngraph-entry-point = main.graph\ninstance-entry-point = initial.instances\n',
+    'graph/main.graph': [
+      'VM {', '  installer: target;', '  children: DB, App, Idle;', '}',
+      'DB {', '  installer: logger;', '  exports: ip, port = 5432;', '}',
+      'App {', '  installer: logger;', '  imports: DB.ip, DB.port;', '}',
+      'Idle {', '  installer: logger;', '}', ''
+    ].join('\n'),
+    'instances/initial.instances': [
+      'instance of VM {', '  name: db;', '  instance of DB {', '    name: db;', '  }', '}',
+      ...idle.flat(),
+      'instance of VM {', '  name: app;', '  instance of App {', '    name: app;', '  }', '}', ''
+    ].join('\n')
+  })
+  await dm.loadTemplateFromPath(join(dir.path, 'template'))
+  dm.createApplication({ name: 'boot', template: { name: 'Bootstrap', version: '1.0' } })
+  // Ten machines up, the DB's among them; then the App's machine, whose bootstrap list holds 8 of those 10.
+  for (const vm of ['db', ...idle.map((_, i) => `idle${i}`)]) dm.action('boot', { action: 'deploy-and-start-all', path: `/${vm}` })
+  // (A machine counts as started at its agent's first heartbeat; its mesh listens once it has its model.)
+  await waitFor('ten meshes listening', () => store.agents('boot').filter(a => a.listenAddresses.length > 0).length === 10)
+  dm.action('boot', { action: 'deploy-and-start-all', path: '/app' })
+  await waitFor('App resolved DB', () => dm.instance('boot', '/app/app').status === 'DEPLOYED_STARTED')
+  const states = findFiles(join(dir.path, 'machines'), STATE_FILE_NAME).map(f => JSON.parse(readFileSync(f, 'utf8')) as SavedState)
+  const app = states.find(s => s.model.scopedInstancePath === '/app')
+  const db = states.find(s => s.model.scopedInstancePath === '/db')
+  t.is(app?.mesh.bootstrapPeers.length, MAX_BOOTSTRAP_AGENTS)
+  // The agent of /db is where the App's agent looks first (memory mesh addresses name the peer).
+  t.true((app?.mesh.bootstrapPeers[0] ?? '').endsWith(db?.mesh.ownership.peerId ?? 'no DB agent'), app?.mesh.bootstrapPeers.join(' '))
+})
+
+interface SavedState { model: { scopedInstancePath: string }, mesh: { bootstrapPeers: string[], ownership: { peerId: string } } }
+
+function findFiles (root: string, name: string): string[] {
+  if (!existsSync(root)) return []
+  return readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter(entry => entry.isFile() && entry.name === name).map(entry => join(entry.parentPath, entry.name))
+}
