@@ -2,11 +2,11 @@
 // in-memory mesh: heartbeats before and after the model, a model meant for another machine refused, notifications
 // of the engine sent to the DM in order (after the step that made them, before any later message), machineDown when
 // stopped.
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createAgentProcess } from '../agent/main.js'
+import { createAgentProcess, type AgentProcess } from '../agent/main.js'
 import { createMemoryMeshHub } from '../agent/mesh/memory.js'
 import { createDmSigningKey, generatePnetKey, signOwnership } from '../protocol/mesh.js'
 import type { AgentToDmMessage, DmToAgentMessage } from '../protocol/messages.js'
@@ -37,7 +37,9 @@ function setScopedInstance (application: string, scopedInstancePath: string, pee
   }
 }
 
-test('heartbeats, a foreign model refused, the own one taken, machineDown on stop', async t => {
+/** The agent process of `/VM 1` over a memory DM messaging and an in-memory mesh; `heard`: what the DM received. */
+async function wiredAgent (t: ExecutionContext, heartbeatPeriodMs: number): Promise<{ dm: ReturnType<typeof createMemoryMessaging>,
+  heard: AgentToDmMessage[], agentProcess: AgentProcess, logger: ReturnType<typeof captureLogger> }> {
   const directory = await mkdtemp(join(tmpdir(), 'agent-wiring-'))
   const dm = createMemoryMessaging({ logger: captureLogger() })
   const heard: AgentToDmMessage[] = []
@@ -46,13 +48,18 @@ test('heartbeats, a foreign model refused, the own one taken, machineDown on sto
   const logger = captureLogger()
   const agentProcess = createAgentProcess({
     application: 'app', scopedInstancePath: '/VM 1', stateDir: join(directory, 'state'), messaging: dm.agentEndpoint('app'),
-    ipAddress: '127.0.0.1', meshListenHost: '127.0.0.1', meshListenPort: 0, heartbeatPeriodMs: 100
+    ipAddress: '127.0.0.1', meshListenHost: '127.0.0.1', meshListenPort: 0, heartbeatPeriodMs
   }, { logger, meshFactory: createMemoryMeshHub().factory() })
   t.teardown(async () => {
     await agentProcess.stop()
     await dm.stop()
     await rm(directory, { recursive: true, force: true })
   })
+  return { dm, heard, agentProcess, logger }
+}
+
+test('heartbeats, a foreign model refused, the own one taken, machineDown on stop', async t => {
+  const { dm, heard, agentProcess, logger } = await wiredAgent(t, 100)
   await agentProcess.start()
   await waitFor('two heartbeats', () => heard.filter(m => m.kind === 'heartbeat').length >= 2)
   t.like(heard[0], { kind: 'heartbeat', application: 'app', scopedInstancePath: '/VM 1', ipAddress: '127.0.0.1', modelRequired: true, peerId: agentProcess.peerId() })
@@ -76,20 +83,7 @@ test('heartbeats, a foreign model refused, the own one taken, machineDown on sto
 })
 
 test('state reports reach the DM in the order of the changes, before the messages sent after them', async t => {
-  const directory = await mkdtemp(join(tmpdir(), 'agent-wiring-'))
-  const dm = createMemoryMessaging({ logger: captureLogger() })
-  const heard: AgentToDmMessage[] = []
-  dm.onAgentMessage(msg => { heard.push(msg) })
-  await dm.start()
-  const agentProcess = createAgentProcess({
-    application: 'app', scopedInstancePath: '/VM 1', stateDir: join(directory, 'state'), messaging: dm.agentEndpoint('app'),
-    ipAddress: '127.0.0.1', meshListenHost: '127.0.0.1', meshListenPort: 0, heartbeatPeriodMs: 60_000
-  }, { logger: captureLogger(), meshFactory: createMemoryMeshHub().factory() })
-  t.teardown(async () => {
-    await agentProcess.stop()
-    await dm.stop()
-    await rm(directory, { recursive: true, force: true })
-  })
+  const { dm, heard, agentProcess } = await wiredAgent(t, 60_000)
   await agentProcess.start()
   await dm.sendToAgent('app', '/VM 1', setScopedInstance('app', '/VM 1', agentProcess.peerId() ?? '', true))
   // The agent says where its mesh listens once the model is taken: after the reports of that step.
