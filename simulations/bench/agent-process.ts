@@ -12,6 +12,7 @@ import type { Agent } from '../../agent/agent.js'
 import type { AgentLogger } from '../../agent/lifecycle/log.js'
 import { libp2pMeshFactory } from '../../agent/mesh/libp2p.js'
 import { loadOrCreatePeerIdentity } from '../../agent/mesh/identity.js'
+import { createStepOutbox } from '../../agent/outbox.js'
 import { createLoggerPlugin } from '../../agent/plugins/logger.js'
 import type { Plugin } from '../../agent/plugins/types.js'
 import type { MeshFactory } from '../../agent/ports.js'
@@ -27,12 +28,11 @@ if (stateDir === undefined || process.send === undefined) {
 const now = (): string => process.hrtime.bigint().toString()
 /**
  * Messages to the benchmark leave after the step that made them (their times are taken when they are made), as a
- * real agent's reports to the DM do (agent/main.ts): an IPC write wakes the benchmark, which then competes for the
- * CPU, and must not delay the update or the announce that follows in the same step.
+ * real agent's reports to the DM do (agent/main.ts): the IPC write must not delay the update or the announce that
+ * follows in the same step.
  */
-const outbox: AgentToParent[] = []
-const flush = (): void => { for (const message of outbox.splice(0)) process.send?.(message) }
-const tell = (message: AgentToParent): void => { if (outbox.push(message) === 1) setImmediate(flush) }
+const outbox = createStepOutbox<AgentToParent>(message => { process.send?.(message) })
+const tell = (message: AgentToParent): void => { outbox.later(message) }
 
 const logDir = process.env.MESHCONF_BENCH_LOG_DIR
 /** Every line to the log file when asked (synchronously: a killed agent keeps its last lines). */
@@ -102,7 +102,7 @@ async function onMessage (message: ParentToAgent): Promise<void> {
     }
     case 'stop':
       await agent?.stop()
-      flush()
+      outbox.flush()
       process.exit(0)
   }
 }
