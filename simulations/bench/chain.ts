@@ -3,8 +3,9 @@
 // moment that Tomcat reached DEPLOYED_STARTED; failures (kill -9, a cut link) are timed until every Apache drops it.
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { meshRole, pickBootstrapPeers, type MeshRole } from '../../manager/bootstrap.js'
 import { MAX_BOOTSTRAP_AGENTS } from '../../manager/constants.js'
-import { createMeshApp, type MeshApp } from './mesh-app.js'
+import { createMeshApp, MESH_APP_COMPONENTS, type MeshApp } from './mesh-app.js'
 import { AgentProcess, stopAll } from './agents.js'
 import type { ExportTransport } from './agent-protocol.js'
 import type { NetnsLink } from './netns.js'
@@ -60,9 +61,14 @@ function role (index: number): { vm: string, child: 'MySQL' | 'Tomcat' | 'Apache
   return { vm: `Apache VM ${index - TARGET_INDEX}`, child: 'Apache' }
 }
 
+/** What the agent of `index` exports and imports (its VM and the component it hosts). */
+function meshRoleOf (index: number): MeshRole {
+  return meshRole([MESH_APP_COMPONENTS.VM, MESH_APP_COMPONENTS[role(index).child]])
+}
+
 /**
- * MySQL, then the Tomcats, then the Apaches in batches: each agent bootstraps from the exporters and a few agents of
- * the batches before it.
+ * MySQL, then the Tomcats, then the Apaches in batches: each agent bootstraps from agents of the batches before it,
+ * the owners of what it imports first.
  */
 function startBatches (agents: number): number[][] {
   const batches = [[0], [1, TARGET_INDEX]]
@@ -72,8 +78,8 @@ function startBatches (agents: number): number[][] {
   return batches
 }
 
-/** Starts the agents (in batches, each bootstrapping from the exporters and a few agents already up), then every instance; resolves once
- * every Apache is started and holds both Tomcats. Stops what it started if anything fails. */
+/** Starts the agents (in batches, each bootstrapping from a few agents already up, as the DM picks them), then every
+ * instance; resolves once every Apache is started and holds both Tomcats. Stops what it started if anything fails. */
 export async function startChain (options: ChainOptions): Promise<Chain> {
   if (!(options.agents >= MIN_CHAIN_AGENTS)) throw new ChainSizeError(options.agents)
   const app = createMeshApp()
@@ -94,11 +100,10 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
         const reachable = inNetns
           ? ready.map(r => ({ ...r, addresses: r.addresses.filter(a => a.includes(`/ip4/${options.netns?.hostAddress}/`)) }))
           : ready
-        // As the DM does, a few random agents already up (every one of them would make 100 agents dial ~5 000
-        // connections at once), plus the exporters, so importers and exporters are directly connected.
-        const others = reachable.filter(r => r.index > TARGET_INDEX).map(r => ({ r, order: Math.random() }))
-          .sort((a, b) => a.order - b.order).slice(0, MAX_BOOTSTRAP_AGENTS).map(({ r }) => r)
-        const bootstrap = [...reachable.filter(r => r.index <= TARGET_INDEX), ...others].flatMap(r => r.addresses)
+        // The DM's pick: a few agents already up (every one of them would make 100 agents dial ~5 000 connections at
+        // once), the owners of what this one imports first.
+        const bootstrap = pickBootstrapPeers(meshRoleOf(index), reachable.map(r => ({ peer: r.addresses, role: meshRoleOf(r.index) })),
+          MAX_BOOTSTRAP_AGENTS).flat()
         const { model, parameters } = app.agent(vm, child, peerId, options.transport === 'mesh' ? bootstrap : [])
         const listen = options.netns === undefined
           ? undefined
