@@ -1,51 +1,124 @@
-// `meshconf simulate lamp` end to end: a DM of its own, agent processes (the build, else the sources) on the local
-// target, the embedded endpoint. Every step of the seed's story must pass: requests through Apache served in turn
-// by both Tomcats reading MySQL, one Tomcat removed without restarting Apache, the Tomcat machine killed -9 and
-// its agent restarted with the DM down (Apache UNRESOLVED, then serving again), the DM restarted with true states.
-import { existsSync } from 'node:fs'
+// `meshconf simulate lamp` run as a user runs it: `node bin/meshconf.js simulate lamp …` (the build, as after
+// `npm install`), a DM of its own and agent processes. Every step of the seed's story must pass: requests through
+// Apache served in turn by both Tomcats reading MySQL, one Tomcat removed without restarting Apache, the Tomcat
+// machine killed -9 and its agent restarted with the DM down (Apache UNRESOLVED, then serving again), the DM
+// restarted with true states. Once on the local target with --json, once on network namespaces with the table,
+// once through a private RabbitMQ node that the simulation stops and starts (never the shared one on 5672).
+// The runs are serial: each one is several agent processes and services on a shared host.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import test from 'ava'
-import { main } from '../manager/cli.js'
-import { runLampSimulation } from '../manager/commands/simulate.js'
+import test, { type ExecutionContext } from 'ava'
+import { execa } from 'execa'
+import { createPrivateBroker } from '../simulations/chaos/broker.js'
 import { LAMP_DIR, processesMentioning } from './lamp-helpers.js'
 
-test('every step of the LAMP story passes, and the simulation leaves no process behind', async t => {
-  t.timeout(15 * 60_000)
-  // the compiled agent, as `meshconf simulate` runs it (npm ci builds dist/); the sources through tsx otherwise
-  const root = join(LAMP_DIR, '..', '..')
-  const compiled = join(root, 'dist', 'agent', 'main.js')
-  const report = await runLampSimulation({
-    agentCommand: existsSync(compiled) ? [process.execPath, compiled] : [process.execPath, '--import', 'tsx', join(root, 'agent', 'main.ts')],
-    stepTimeoutMs: 240_000
+const ROOT = join(LAMP_DIR, '..', '..')
+const BIN = join(ROOT, 'bin', 'meshconf.js')
+
+const STEPS = [
+  'start the DM',
+  'load the LAMP template and create the application',
+  'deploy and start all',
+  'requests through Apache, answered by Tomcat with data from MySQL',
+  'add Tomcat VM 2: both Tomcats answer in turn',
+  'remove Tomcat VM 2: only Tomcat VM 1 answers, Apache never restarted',
+  'stop the DM',
+  'kill -9 Tomcat VM 1\'s agent and its services',
+  'without the DM: Apache goes UNRESOLVED',
+  'start Tomcat VM 1\'s agent again: Apache started, requests flow, no DM',
+  'start the DM again: it shows the true states',
+  'clean up'
+]
+
+interface Report { ok: boolean, steps: Array<{ name: string, ok: boolean, ms: number, detail?: string }> }
+
+async function simulate (args: string[], options: { env?: Record<string, string> } = {}) {
+  return await execa(process.execPath, [BIN, 'simulate', 'lamp', '--step-timeout', '240', ...args], {
+    cwd: ROOT, reject: false, timeout: 10 * 60_000, stdin: 'ignore', env: options.env
   })
-  const table = report.steps.map(s => `${s.ok ? 'ok  ' : 'FAIL'} ${s.name} (${s.ms} ms) ${s.detail ?? ''}`).join('\n')
-  t.true(report.ok, table)
-  t.deepEqual(report.steps.map(s => s.name), [
-    'start the DM',
-    'load the LAMP template and create the application',
-    'deploy and start all',
-    'requests through Apache, answered by Tomcat with data from MySQL',
-    'add Tomcat VM 2: both Tomcats answer in turn',
-    'remove Tomcat VM 2: only Tomcat VM 1 answers, Apache never restarted',
-    'stop the DM',
-    'kill -9 Tomcat VM 1\'s agent and its services',
-    'without the DM: Apache goes UNRESOLVED',
-    'start Tomcat VM 1\'s agent again: Apache started, requests flow, no DM',
-    'start the DM again: it shows the true states',
-    'clean up'
-  ])
-  for (const s of report.steps) t.true(Number.isInteger(s.ms) && s.ms >= 0)
+}
+
+/** stdout must be exactly one JSON document of the report's shape. */
+function parseReport (t: ExecutionContext, stdout: string): Report {
+  const report = JSON.parse(stdout) as Report
+  t.deepEqual(Object.keys(report).sort(), ['ok', 'steps'])
+  t.is(typeof report.ok, 'boolean')
+  for (const s of report.steps) {
+    t.is(typeof s.name, 'string')
+    t.is(typeof s.ok, 'boolean')
+    t.true(Number.isInteger(s.ms) && s.ms >= 0, JSON.stringify(s))
+  }
+  return report
+}
+
+function table (report: Report): string {
+  return report.steps.map(s => `${s.ok ? 'ok  ' : 'FAIL'} ${s.name} (${s.ms} ms) ${s.detail ?? ''}`).join('\n')
+}
+
+test.serial('simulate lamp --json: one JSON document, every step ok, exit 0, no process left behind', async t => {
+  t.timeout(11 * 60_000)
+  const run = await simulate(['--json'])
+  const report = parseReport(t, run.stdout)
+  t.true(report.ok, table(report))
+  t.deepEqual(report.steps.map(s => s.name), STEPS)
+  t.true(report.steps.every(s => s.ok), table(report))
+  t.is(run.exitCode, 0, run.stderr)
   // agents and services run from the simulation's data folder (meshconf-simulate-*): none may be left
   t.deepEqual(processesMentioning('/meshconf-simulate-'), [])
 })
 
-test('an unknown scenario or target is a usage error (exit 2)', async t => {
-  const stderr = process.stderr.write
-  process.stderr.write = () => true
-  try {
-    t.is(await main(['node', 'meshconf', 'simulate', 'wordpress']), 2)
-    t.is(await main(['node', 'meshconf', 'simulate', 'lamp', '--target', 'cloud']), 2)
-  } finally {
-    process.stderr.write = stderr
+test.serial('simulate lamp --target netns prints the table of the steps and exits 0', async t => {
+  t.timeout(11 * 60_000)
+  const run = await simulate(['--target', 'netns'])
+  t.is(run.exitCode, 0, `${run.stdout}\n${run.stderr}`)
+  const lines = run.stdout.trimEnd().split('\n')
+  t.is(lines.length, STEPS.length + 1, run.stdout)
+  STEPS.forEach((name, i) => { t.regex(lines[i], new RegExp(`^ok {4}${name.replace(/[()]/g, '\\$&')} +\\d+ ms`), lines[i]) })
+  t.is(lines.at(-1), 'all steps passed')
+  t.regex(lines[0], /target netns/)
+  t.deepEqual(processesMentioning('/meshconf-simulate-'), [])
+})
+
+test.serial('simulate lamp --amqp through a private RabbitMQ node, stopped and started by the simulation', async t => {
+  t.timeout(15 * 60_000)
+  const directory = mkdtempSync(join(tmpdir(), 'simulate-broker-'))
+  const broker = await createPrivateBroker({ directory, name: 'meshconf-simulate' })
+  t.teardown(async () => { await broker.stop(); rmSync(directory, { recursive: true, force: true }) })
+  await broker.start()
+  const run = await simulate(['--amqp', broker.url, '--rabbitmq-node', broker.nodeName, '--json'])
+  const report = parseReport(t, run.stdout)
+  t.true(report.ok, table(report))
+  t.is(run.exitCode, 0, run.stderr)
+  t.deepEqual(report.steps.map(s => s.name), STEPS.map(s => s === 'stop the DM' ? 'stop the DM and RabbitMQ' : s))
+  t.regex(report.steps[0].detail ?? '', /agents via RabbitMQ/)
+  t.is(report.steps[6].detail, 'RabbitMQ stopped')
+  t.deepEqual(processesMentioning('/meshconf-simulate-'), [])
+})
+
+test('when it cannot even start, --json still prints one document: a failed step saying what to fix, exit 1', async t => {
+  const run = await simulate(['--json'], { env: { TMPDIR: '/nonexistent/meshconf-tmp' } })
+  t.is(run.exitCode, 1, run.stderr)
+  const report = parseReport(t, run.stdout)
+  t.false(report.ok)
+  t.is(report.steps.length, 1)
+  t.like(report.steps[0], { name: 'prepare the simulation', ok: false })
+  t.regex(report.steps[0].detail ?? '', /cannot make the simulation's data folder in \/nonexistent\/meshconf-tmp \(ENOENT.*\): set TMPDIR to a writable folder/)
+})
+
+test('malformed values are usage errors (exit 2) with a clear message', async t => {
+  const cases: Array<[string[], RegExp]> = [
+    [['simulate', 'wordpress'], /unknown scenario "wordpress": use lamp/],
+    [['simulate', 'lamp', '--target', 'cloud'], /use local or netns/],
+    [['simulate', 'lamp', '--amqp', 'http://127.0.0.1:5672'], /is not an amqp:\/\/ or amqps:\/\/ URL/],
+    [['simulate', 'lamp', '--amqp', 'guest@rabbit'], /is not a URL: expected amqp:\/\/user:password@host:port/],
+    [['simulate', 'lamp', '--step-timeout', 'soon'], /expected a positive number of seconds/],
+    [['simulate', 'lamp', '--rabbitmq-node', 'rabbit@elsewhere'], /--rabbitmq-node goes with --amqp/]
+  ]
+  for (const [args, message] of cases) {
+    const run = await execa(process.execPath, [BIN, ...args], { cwd: ROOT, reject: false, stdin: 'ignore' })
+    t.is(run.exitCode, 2, args.join(' '))
+    t.regex(run.stderr, message, args.join(' '))
+    t.is(run.stdout, '', args.join(' '))
   }
 })

@@ -1,10 +1,10 @@
-// `meshconf simulate lamp [--target local|netns] [--amqp URL] [--json]`: the seed's LAMP story, run for real
+// `meshconf simulate lamp [--target local|netns] [--amqp URL [--rabbitmq-node NODE]] [--json]`: the seed's LAMP story, run for real
 // against a DM of its own (in a temp data folder) and agent processes: deploy and start all, requests through
 // Apache answered by Tomcat with data from MySQL, a second Tomcat VM added then removed (Apache never restarted),
 // the DM (and RabbitMQ) stopped, the Tomcat machine's agent and services killed -9 and its agent started again
 // (Apache goes UNRESOLVED, then serves again, with no DM), the DM started again (it shows the true states).
-// Prints a table of the steps, or with --json exactly one `{ ok, steps: [{ name, ok, ms, detail? }] }`; exit 0
-// only when every step passed.
+// Prints a table of the steps, or with --json exactly one `{ ok, steps: [{ name, ok, ms, detail? }] }` (also when
+// it cannot even start: then one failed step says why and how to fix it); exit 0 only when every step passed.
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import {
@@ -63,7 +63,8 @@ export interface LampSimulationOptions {
   /** RabbitMQ URL; default none: the DM's embedded WebSocket endpoint. With it, RabbitMQ is stopped with the DM
    * (`rabbitmqctl stop_app`) and started again before the DM. */
   amqpUrl?: string
-  /** How RabbitMQ is stopped and started again (with amqpUrl); default `rabbitmqctl stop_app` / `start_app`. */
+  /** How RabbitMQ is stopped and started again (with amqpUrl); default `rabbitmqctl stop_app` / `start_app` on
+   * rabbitmqctl's default node (rabbitmqctlBroker()). */
   broker?: BrokerControl
   /** Command starting an agent; default `node dist/agent/main.bundle.js` (defaultAgentCommand). */
   agentCommand?: string[]
@@ -83,10 +84,16 @@ export interface BrokerControl {
   start (): Promise<void>
 }
 
-/** The local RabbitMQ node's application, through rabbitmqctl (the node keeps running, its clients drop). */
-export const rabbitmqctlBroker: BrokerControl = {
-  stop: async () => { await rabbitmqctl('stop_app') },
-  start: async () => { await rabbitmqctl('start_app') }
+/**
+ * A RabbitMQ node's application, through rabbitmqctl (the node keeps running, its clients drop). `node` is the
+ * node's name (`rabbitmqctl -n`); default rabbitmqctl's own: $RABBITMQ_NODENAME, else rabbit@<this host>.
+ */
+export function rabbitmqctlBroker (node?: string): BrokerControl {
+  const nodeArgs = node !== undefined ? ['-n', node] : []
+  return {
+    stop: async () => { await rabbitmqctl([...nodeArgs, 'stop_app']) },
+    start: async () => { await rabbitmqctl([...nodeArgs, 'start_app']) }
+  }
 }
 
 /** A step's check failed: the message says what was expected and what was seen. */
@@ -108,10 +115,10 @@ interface Reply { status: number, body: { name?: string, value?: string, pid?: n
 
 export async function runLampSimulation (options: LampSimulationOptions = {}): Promise<SimulationReport> {
   const target = options.target ?? 'local'
-  const broker = options.broker ?? rabbitmqctlBroker
+  const broker = options.broker ?? rabbitmqctlBroker()
   const stepTimeoutMs = options.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS
   const agentCommand = options.agentCommand ?? defaultAgentCommand()
-  const dataDirectory = mkdtempSync(join(tmpdir(), 'meshconf-simulate-'))
+  const dataDirectory = makeDataDirectory()
   const machinesDirectory = join(dataDirectory, MACHINES_FOLDER, target)
   const dmLog = createWriteStream(join(dataDirectory, 'dm.log'), { flags: 'a' })
   const log = fileLogger(dmLog)
@@ -319,6 +326,15 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
   return { ok: steps.every(s => s.ok), steps }
 }
 
+/** A fresh folder under the system's temporary folder for the DM, the machines and the logs. */
+function makeDataDirectory (): string {
+  try {
+    return mkdtempSync(join(tmpdir(), 'meshconf-simulate-'))
+  } catch (err) {
+    throw new SimulationCheckError(`cannot make the simulation's data folder in ${tmpdir()} (${(err as Error).message}): set TMPDIR to a writable folder`)
+  }
+}
+
 /** Undefined when every instance is DEPLOYED_STARTED, else which one is not. */
 function allStarted (nodes: InstanceNode[]): string | undefined {
   const pending = flattenInstances(nodes).filter(n => n.status !== 'DEPLOYED_STARTED')
@@ -485,11 +501,12 @@ function safeReaddir (folder: string): string[] {
   }
 }
 
-async function rabbitmqctl (command: 'stop_app' | 'start_app'): Promise<void> {
+async function rabbitmqctl (args: string[]): Promise<void> {
   try {
-    await promisify(execFile)('rabbitmqctl', [command], { timeout: 60_000 })
+    await promisify(execFile)('rabbitmqctl', args, { timeout: 60_000 })
   } catch (err) {
-    throw new SimulationCheckError(`rabbitmqctl ${command} failed: ${(err as Error).message.split('\n')[0]}`)
+    throw new SimulationCheckError(`rabbitmqctl ${args.join(' ')} failed: ${(err as Error).message.split('\n')[0]} ` +
+      '(is RabbitMQ installed and is this its node? --rabbitmq-node or RABBITMQ_NODENAME names another one)')
   }
 }
 
@@ -525,6 +542,19 @@ function parseTarget (value: string): 'local' | 'netns' {
   return value
 }
 
+function parseAmqpUrl (value: string): string {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new InvalidArgumentError(`${JSON.stringify(value)} is not a URL: expected amqp://user:password@host:port, e.g. amqp://guest:guest@127.0.0.1:5672`)
+  }
+  if (url.protocol !== 'amqp:' && url.protocol !== 'amqps:') {
+    throw new InvalidArgumentError(`${JSON.stringify(value)} is not an amqp:// or amqps:// URL, e.g. amqp://guest:guest@127.0.0.1:5672`)
+  }
+  return value
+}
+
 function parseSeconds (value: string): number {
   const n = Number(value)
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of seconds')
@@ -536,20 +566,30 @@ export const registerSimulateCommand: CommandRegistration = (program: Command) =
     .description('run a scenario end to end with a DM of its own and real agents, and report each step')
     .argument('<scenario>', 'the scenario: lamp', parseScenario)
     .option('--target <handler>', 'machines: local (agent processes) or netns (network namespaces, needs root)', parseTarget, 'local')
-    .option('--amqp <url>', 'agents talk through RabbitMQ, stopped (rabbitmqctl stop_app) and started again with the DM')
+    .option('--amqp <url>', 'agents talk through RabbitMQ, stopped (rabbitmqctl stop_app) and started again with the DM (default: the DM\'s embedded endpoint, no broker)', parseAmqpUrl)
+    .option('--rabbitmq-node <node>', 'with --amqp, the RabbitMQ node rabbitmqctl stops and starts, e.g. rabbit@myhost (default: $RABBITMQ_NODENAME, else rabbit@<this host>)')
     .option('--step-timeout <seconds>', `how long a step may wait (default ${DEFAULT_STEP_TIMEOUT_MS / 1000})`, parseSeconds)
     .option('--keep', 'keep the data folder (DM database and log, the agents\' and services\' logs under logs/)')
     .option('--json', 'print exactly one JSON document { ok, steps: [{ name, ok, ms, detail? }] }')
-    .action(async (_scenario: 'lamp', opts: { target: 'local' | 'netns', amqp?: string, stepTimeout?: number, keep?: boolean, json?: boolean }) => {
-      const agentEntry = defaultAgentCommand().at(-1) ?? ''
-      if (!existsSync(agentEntry)) throw new SimulationCheckError(`the agent is not built (${agentEntry} is missing): run npm run build`)
-      const report = await runLampSimulation({
-        target: opts.target,
-        amqpUrl: opts.amqp,
-        stepTimeoutMs: opts.stepTimeout !== undefined ? opts.stepTimeout * 1000 : undefined,
-        keepData: opts.keep === true,
-        onStep: opts.json === true ? undefined : s => { process.stderr.write(`${s.ok ? 'ok  ' : 'FAIL'}  ${s.name} (${s.ms} ms)\n`) }
-      })
+    .action(async (_scenario: 'lamp', opts: { target: 'local' | 'netns', amqp?: string, rabbitmqNode?: string, stepTimeout?: number, keep?: boolean, json?: boolean }, command: Command) => {
+      if (opts.rabbitmqNode !== undefined && opts.amqp === undefined) command.error('error: --rabbitmq-node goes with --amqp (without it no broker is used)', { exitCode: 2 })
+      const begin = Date.now()
+      let report: SimulationReport
+      try {
+        const agentEntry = defaultAgentCommand().at(-1) ?? ''
+        if (!existsSync(agentEntry)) throw new SimulationCheckError(`the agent is not built (${agentEntry} is missing): run npm run build (npm install runs it)`)
+        report = await runLampSimulation({
+          target: opts.target,
+          amqpUrl: opts.amqp,
+          broker: rabbitmqctlBroker(opts.rabbitmqNode),
+          stepTimeoutMs: opts.stepTimeout !== undefined ? opts.stepTimeout * 1000 : undefined,
+          keepData: opts.keep === true,
+          onStep: opts.json === true ? undefined : s => { process.stderr.write(`${s.ok ? 'ok  ' : 'FAIL'}  ${s.name} (${s.ms} ms)\n`) }
+        })
+      } catch (err) {
+        // whatever stops the story before its first step is still reported as a step: --json stays one document
+        report = { ok: false, steps: [{ name: 'prepare the simulation', ok: false, ms: Date.now() - begin, detail: err instanceof Error ? err.message : String(err) }] }
+      }
       if (opts.json === true) printJson(report)
       else printTable(report)
       process.exitCode = report.ok ? 0 : 1

@@ -40,6 +40,8 @@ export interface PrivateBroker {
    * loopback, and agents in namespaces connect through their bridge). */
   readonly url: string
   readonly port: number
+  /** The node's name (`<name>-<port>@localhost`), for `rabbitmqctl -n`. */
+  readonly nodeName: string
   start (): Promise<void>
   /** Stops the node (every client connection drops), then starts it again on the same port. */
   restart (): Promise<void>
@@ -106,6 +108,7 @@ export async function createPrivateBroker (components: PrivateBrokerComponents):
   const broker: PrivateBroker = {
     url: `amqp://${user}:${password}@127.0.0.1:${port}`,
     port,
+    nodeName,
     async start () {
       output = ''
       server = spawn('rabbitmq-server', [], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
