@@ -106,6 +106,18 @@ export const MAX_REMEMBERED_PEERS = 64
 /** Delay before the remembered-peers file is rewritten after a change, in ms (batches connection bursts). */
 export const REMEMBERED_PEERS_WRITE_DELAY_MS = 1000
 
+/**
+ * Ownership verdicts an agent caches, in entries (one per owner and signature: a legitimate mesh needs one per agent).
+ * Bounded, least recently used first out, because a peer with the pnet key can send endless forged signatures.
+ */
+export const MAX_OWNERSHIP_VERDICTS = 1024
+/**
+ * Stamps of exports (owner, instance, prefix) an agent remembers to reject stale messages, in entries (about 300 bytes
+ * each), least recently used first out: withdraws need no ownership, so a peer with the pnet key could send endless
+ * random paths. The stamps of held exports are also kept with them, so only those of withdrawn ones can be forgotten.
+ */
+export const MAX_EXPORT_STAMPS = 4096
+
 /** Most log lines per rejection reason per interval, and that interval in ms (10 000 bad messages log a few lines). */
 export const REJECTION_LOG_INTERVAL_MS = 5000
 
@@ -116,5 +128,7 @@ export const DEFAULT_LISTEN_ADDRESS = '/ip4/127.0.0.1/tcp/0'
 export const PEER_KEY_FILE = 'peer-key'
 /** Name of the file keeping the ports the mesh listened on, reused after a restart (peers remember them). */
 export const LISTEN_PORTS_FILE = 'mesh-listen.json'
+/** Name of the file keeping the owner's epoch, bumped at every start (epoch.ts), in the agent's state folder. */
+export const MESH_EPOCH_FILE = 'mesh-epoch'
 /** Name of the file remembering the multiaddrs of the peers met in the last run. */
 export const REMEMBERED_PEERS_FILE = 'mesh-peers.json'

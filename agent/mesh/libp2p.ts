@@ -22,6 +22,7 @@ import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
 import { controlTopic, pnetKeyBytes } from '../../protocol/mesh.js'
 import { MeshService, type MeshLogger, type MeshServiceHandle, type MeshServiceOptions, type MeshTransport, type MeshTransportEvents } from './service.js'
 import { loadOrCreatePeerIdentity } from './identity.js'
+import { nextMeshEpoch } from './epoch.js'
 import { LocalHealth } from './health.js'
 import {
   DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, LIVENESS_ABORT_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
@@ -72,7 +73,8 @@ export async function startLibp2pMesh (model: ScopedModel, parameters: MeshParam
   options: Libp2pMeshOptions): Promise<MeshServiceHandle> {
   const psk = pnetKeyBytes(parameters.pnetKey)
   const privateKey = options.privateKey ?? (await loadOrCreatePeerIdentity(options.stateDir)).privateKey
-  const service = new MeshService({ model, parameters, listener, log: options.log }, options)
+  const epoch = options.epoch ?? await nextMeshEpoch(options.stateDir, options.log)
+  const service = new MeshService({ model, parameters, listener, log: options.log }, { ...options, epoch })
   const node = await startOnRememberedPorts(options, privateKey, psk)
   const transport = new Libp2pTransport(node, controlTopic(model.application), service.transportEvents, options)
   service.start(transport)

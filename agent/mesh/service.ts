@@ -10,8 +10,8 @@ import {
   type Stamp, type WithdrawMessage
 } from '../../protocol/mesh.js'
 import {
-  ANTI_ENTROPY_DIGESTS_PER_SECOND, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_MAX_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS,
-  REQUEST_MIN_INTERVAL_MS
+  ANTI_ENTROPY_DIGESTS_PER_SECOND, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_MAX_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, MAX_EXPORT_STAMPS,
+  MAX_OWNERSHIP_VERDICTS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS, REQUEST_MIN_INTERVAL_MS
 } from './constants.js'
 import { exportsByPrefix, importedPrefixes } from '../../protocol/model/exports.js'
 
@@ -59,6 +59,12 @@ export const consoleMeshLogger: MeshLogger = (level, message) => {
 export interface MeshServiceOptions {
   /** Window in ms gathering import changes before the listener is called; default 0 (every change at once). */
   debounceMs?: number
+  /**
+   * This owner's epoch, which must grow at every start (stamps order an owner's messages by epoch, then seq); default:
+   * the clock's ms, for meshes without a state folder. The libp2p mesh passes a counter kept in the state folder
+   * (epoch.ts): a clock stepped back would make a restarted owner's messages older than those importers hold.
+   */
+  epoch?: number
   /** Grace in ms before a disconnected owner's exports are withdrawn; default LIVENESS_GRACE_MS (400). */
   livenessGraceMs?: number
   /** Grace in ms for an owner heard through the mesh but not (yet) connected; default UNCONNECTED_OWNER_GRACE_MS (20 000). */
@@ -97,6 +103,9 @@ export interface HeldExportView {
   peerId: string
   epoch: number
   seq: number
+  /** When this agent first held the export (the mesh's clock: ms since 1970), kept across re-announces. */
+  since: number
+  /** ms since the owner's last announce or re-announce of it arrived (an idle owner re-announces only when asked). */
   ageMs: number
   variables: Record<string, string | null>
 }
@@ -116,6 +125,8 @@ export interface MeshView {
   rejections: Partial<Record<RejectionReason, number>>
   /** Mesh messages this agent published (not counting gossip forwarding), and their payload bytes. */
   sent: { messages: number, bytes: number }
+  /** Entries of the bounded caches (MAX_OWNERSHIP_VERDICTS, MAX_EXPORT_STAMPS): what forged messages could grow. */
+  cached: { ownershipVerdicts: number, stamps: number }
 }
 
 /** A running mesh with its view and counters. */
@@ -130,6 +141,8 @@ interface Held {
   component: string
   variables: Record<string, string | null>
   stamp: Stamp
+  /** When first held, and when last (re-)announced (this.now() clock). */
+  since: number
   receivedAt: number
 }
 
@@ -177,13 +190,18 @@ export class MeshService implements MeshServiceHandle {
   private readonly importablePrefixes: ReadonlySet<string>
   /** prefix -> exporting instance path -> what we hold. */
   private readonly held = new Map<string, Map<string, Held>>()
-  /** Last stamp applied per `owner\0instancePath\0prefix`: what is older is stale. */
-  private readonly keyStamps = new Map<string, Stamp>()
+  /**
+   * Last stamp applied per `owner\0instancePath\0prefix`: what is older is stale. Bounded: withdraws need no
+   * ownership, so a peer with the pnet key could fill it with random paths; the stamps of held exports live on in
+   * `held` (see advance).
+   */
+  private readonly keyStamps = new BoundedMap<string, Stamp>(MAX_EXPORT_STAMPS)
   /** Last stamp applied per `owner\0prefix`, compared with digests to find missed messages. */
   private readonly ownerPrefixStamps = new Map<string, Stamp>()
   /** Owners lost, with the timer that withdraws their exports after the grace. */
   private readonly suspects = new Map<string, { timer: NodeJS.Timeout, deadline: number }>()
-  private readonly verified = new Map<string, ReturnType<typeof verifyOwnership>>()
+  /** Ownership verdicts by announce key (a signature check each costs ~0.1 ms); bounded against forged signatures. */
+  private readonly verified = new BoundedMap<string, ReturnType<typeof verifyOwnership>>(MAX_OWNERSHIP_VERDICTS)
 
   /**
    * What the listener was last told: `prefix\0instancePath` -> JSON of the import, or RESTORED for an import the
@@ -231,8 +249,7 @@ export class MeshService implements MeshServiceHandle {
     this.restoredGraceMs = options.restoredGraceMs ?? RESTORED_IMPORTS_GRACE_MS
     this.antiEntropyMs = options.antiEntropyIntervalMs ?? ANTI_ENTROPY_INTERVAL_MS
     this.digestsPerSecond = options.antiEntropyDigestsPerSecond ?? ANTI_ENTROPY_DIGESTS_PER_SECOND
-    // Milliseconds since 1970 grow across restarts without a state file, which is all an epoch needs.
-    this.epoch = this.now()
+    this.epoch = options.epoch ?? this.now()
     this.transportEvents = {
       message: (topic, from, data) => this.onMessage(topic, from, data),
       peerReady: peerId => this.onPeerReady(peerId),
@@ -354,7 +371,7 @@ export class MeshService implements MeshServiceHandle {
     for (const [prefix, byPath] of this.held) {
       for (const [instancePath, h] of byPath) {
         held.push({ prefix, instancePath, component: h.component, peerId: h.owner, ...h.stamp,
-          ageMs: now - h.receivedAt, variables: h.variables })
+          since: h.since, ageMs: now - h.receivedAt, variables: h.variables })
       }
     }
     return {
@@ -369,7 +386,8 @@ export class MeshService implements MeshServiceHandle {
       held,
       suspects: [...this.suspects.keys()],
       rejections: this.rejections(),
-      sent: { ...this.sent }
+      sent: { ...this.sent },
+      cached: { ownershipVerdicts: this.verified.size, stamps: this.keyStamps.size }
     }
   }
 
@@ -496,7 +514,9 @@ export class MeshService implements MeshServiceHandle {
   /** Records `stamp` for the key and the owner's prefix; false when the message is not newer than what we have. */
   private advance (owner: string, instancePath: string, prefix: string, stamp: Stamp): boolean {
     const k = key(owner, instancePath, prefix)
-    const known = this.keyStamps.get(k)
+    // A held export's stamp also lives in `held`, so evicting it from the bounded keyStamps loses no ordering.
+    const holder = this.held.get(prefix)?.get(instancePath)
+    const known = this.keyStamps.get(k) ?? (holder?.owner === owner ? holder.stamp : undefined)
     if (known !== undefined && !isNewer(stamp, known)) return false
     this.keyStamps.set(k, stamp)
     const op = key(owner, prefix)
@@ -520,7 +540,10 @@ export class MeshService implements MeshServiceHandle {
     if (!this.advance(from, m.instancePath, m.prefix, m)) return
     let byPath = this.held.get(m.prefix)
     if (byPath === undefined) this.held.set(m.prefix, byPath = new Map())
-    byPath.set(m.instancePath, { owner: from, component: m.component, variables: m.variables, stamp: { epoch: m.epoch, seq: m.seq }, receivedAt: this.now() })
+    const now = this.now()
+    const previous = byPath.get(m.instancePath)
+    const since = previous?.owner === from ? previous.since : now
+    byPath.set(m.instancePath, { owner: from, component: m.component, variables: m.variables, stamp: { epoch: m.epoch, seq: m.seq }, since, receivedAt: now })
     this.changed(m.prefix, m.instancePath)
     this.transport.watchPeer(from, m.addresses)
     // Heard through the mesh before we could dial it (start, heal): it gets a dial's time, not the short grace.
@@ -664,9 +687,11 @@ export class MeshService implements MeshServiceHandle {
   private holdLocal (entry: LocalExport): void {
     let byPath = this.held.get(entry.prefix)
     if (byPath === undefined) this.held.set(entry.prefix, byPath = new Map())
+    const now = this.now()
+    const known = byPath.get(entry.instancePath)
     byPath.set(entry.instancePath, {
       owner: this.transport.peerId, component: entry.component, variables: entry.variables,
-      stamp: { epoch: this.epoch, seq: this.seq }, receivedAt: this.now()
+      stamp: { epoch: this.epoch, seq: this.seq }, since: known?.owner === this.transport.peerId ? known.since : now, receivedAt: now
     })
     this.changed(entry.prefix, entry.instancePath)
   }
@@ -706,6 +731,33 @@ export class MeshService implements MeshServiceHandle {
         this.log('error', `the import listener failed on ${prefix} of ${instancePath}: ${(err as Error).stack ?? String(err)}`)
       }
     }
+  }
+}
+
+/** A Map keeping its `max` most recently used entries: reading or writing an entry makes it the newest. */
+class BoundedMap<K, V> {
+  private readonly entries = new Map<K, V>()
+
+  constructor (private readonly max: number) {}
+
+  get size (): number {
+    return this.entries.size
+  }
+
+  get (k: K): V | undefined {
+    const value = this.entries.get(k)
+    if (value !== undefined) {
+      this.entries.delete(k)
+      this.entries.set(k, value)
+    }
+    return value
+  }
+
+  set (k: K, value: V): void {
+    this.entries.delete(k)
+    this.entries.set(k, value)
+    // A Map iterates in insertion order: the first key is the least recently used.
+    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value as K)
   }
 }
 
