@@ -1,6 +1,7 @@
 // `meshconf dm start`: runs the deployment manager (store, messaging, targets, REST API) until interrupted.
 // With no --amqp, agents talk to the DM's own WebSocket endpoint: no broker to install.
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
@@ -12,7 +13,9 @@ import { createDeploymentManager, type DeploymentManager, type DmLogger } from '
 import { createDmMessaging, DEFAULT_EMBEDDED_PORT, type MessagingConfig } from '../messaging/index.js'
 import { createRestServer } from '../rest/server.js'
 import { createStore } from '../store.js'
+import { parseAmqpUrl } from './output.js'
 import { createInProcessTarget } from '../targets/in-process.js'
+import { createExistingTarget } from '../targets/existing.js'
 import { createLocalTarget } from '../targets/local.js'
 import { createNetnsTarget, DEFAULT_NETNS_SUBNET } from '../targets/netns.js'
 import type { TargetHandler } from '../targets/types.js'
@@ -30,7 +33,18 @@ export interface DmServiceOptions {
   amqpDomain?: string
   /** Port of the embedded agents' endpoint; default 7401; 0 picks a free one (then agents cannot find a restarted DM). */
   agentsPort?: number
-  /** Default target handler: `local` (default), `netns` or `in-process`. */
+  /**
+   * Listen address of the embedded agents' endpoint; default 127.0.0.1, or 0.0.0.0 with the netns target (its
+   * machines come through their bridge). Agents on other machines need an address they can reach, or 0.0.0.0.
+   */
+  agentsHost?: string
+  /**
+   * URL agents are given to reach the DM's messaging: the embedded endpoint's base URL (`ws://dm.example:7401`,
+   * without /agents), or with amqpUrl the broker's URL as agents see it; default `ws://<agentsHost>:<agentsPort>`
+   * (loopback for a wildcard host), or amqpUrl.
+   */
+  agentsUrl?: string
+  /** Default target handler: `local` (default), `netns`, `existing` or `in-process`. */
   target?: string
   /** Command starting an agent (local and netns targets); default `node dist/agent/main.bundle.js` (defaultAgentCommand). */
   agentCommand?: string[]
@@ -49,6 +63,10 @@ export interface DmService {
   /** True when this start made the token (first start). */
   tokenCreated: boolean
   dataDirectory: string
+  /** Where agents reach the embedded endpoint (`ws://…/agents`); undefined with RabbitMQ. */
+  agentsEndpointUrl?: string
+  /** The machines' target handlers (`local`, `netns`, `existing`, `in-process`). */
+  targets: TargetHandler[]
   stop (): Promise<void>
 }
 
@@ -65,21 +83,24 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
   const machinesDirectory = join(dataDirectory, MACHINES_FOLDER)
   const netnsSubnet = options.netnsSubnet ?? DEFAULT_NETNS_SUBNET
   const messagingConfig: MessagingConfig = options.amqpUrl !== undefined
-    ? { kind: 'amqp', url: options.amqpUrl, domain: options.amqpDomain }
-    // machines in network namespaces reach the endpoint through the host's side of their bridge
-    : defaultTarget === 'netns'
-      ? { kind: 'embedded', dmToken: token, port: options.agentsPort ?? DEFAULT_EMBEDDED_PORT, host: '0.0.0.0' }
-      : { kind: 'embedded', dmToken: token, port: options.agentsPort ?? DEFAULT_EMBEDDED_PORT, host: '127.0.0.1' }
+    ? { kind: 'amqp', url: options.amqpUrl, agentUrl: options.agentsUrl, domain: options.amqpDomain }
+    : {
+        kind: 'embedded', dmToken: token, port: options.agentsPort ?? DEFAULT_EMBEDDED_PORT, publicUrl: options.agentsUrl,
+        // machines in network namespaces reach the endpoint through the host's side of their bridge
+        host: options.agentsHost ?? (defaultTarget === 'netns' ? '0.0.0.0' : '127.0.0.1')
+      }
   const messaging = createDmMessaging(messagingConfig, { logger: options.log })
+  const store = createStore({ file: join(dataDirectory, DATABASE_FILE) })
   const targets: TargetHandler[] = [
     createLocalTarget({ machinesDirectory: join(machinesDirectory, 'local'), agentCommand: options.agentCommand }),
     createNetnsTarget({ machinesDirectory: join(machinesDirectory, 'netns'), agentCommand: options.agentCommand, subnet: netnsSubnet }),
+    createExistingTarget({ machinesDirectory: join(machinesDirectory, 'existing'), agents: store, heartbeatWindowMs: options.machineSilenceMs, log: options.log }),
     createInProcessTarget({ machinesDirectory: join(machinesDirectory, 'in-process') })
   ]
   if (!targets.some(t => t.id === defaultTarget)) {
-    throw new InvalidArgumentError(`unknown target ${JSON.stringify(defaultTarget)}: use local, netns or in-process`)
+    store.close()
+    throw new InvalidArgumentError(`unknown target ${JSON.stringify(defaultTarget)}: use local, netns, existing or in-process`)
   }
-  const store = createStore({ file: join(dataDirectory, DATABASE_FILE) })
   const dm = createDeploymentManager({ store, messaging, targets, log: options.log },
     { dataDirectory, defaultTargetHandler: defaultTarget, machineSilenceMs: options.machineSilenceMs })
   try {
@@ -97,8 +118,10 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     store.close()
     throw err
   }
+  const endpoint = messaging.agentEndpoint()
   return {
-    dm, url, token, tokenCreated: created, dataDirectory,
+    dm, url, token, tokenCreated: created, dataDirectory, targets,
+    agentsEndpointUrl: endpoint.kind === 'embedded' ? endpoint.url : undefined,
     async stop () {
       await rest.stop()
       await dm.stop()
@@ -115,6 +138,20 @@ function port (value: string): number {
   return n
 }
 
+function ipAddress (value: string): string {
+  if (isIP(value) === 0) throw new InvalidArgumentError('expected an IP address, e.g. 0.0.0.0 (every interface) or 10.0.0.2')
+  return value
+}
+
+function agentsUrl (value: string): string {
+  let url: URL | undefined
+  try { url = new URL(value) } catch { /* reported below */ }
+  if (url === undefined || !['ws:', 'wss:', 'amqp:', 'amqps:'].includes(url.protocol) || url.hostname === '') {
+    throw new InvalidArgumentError('expected ws://host:port (the embedded endpoint) or, with --amqp, amqp://user:password@host:port')
+  }
+  return value
+}
+
 function seconds (value: string): number {
   const n = Number(value)
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of seconds')
@@ -128,14 +165,24 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .option('--port <port>', `REST API port (default ${DEFAULT_REST_PORT})`, port)
     .option('--host <address>', `REST API listen address (default ${DEFAULT_REST_HOST})`)
     .option('--data-dir <folder>', 'database, token, signing key and local machines (default ~/.meshconf/dm)')
-    .option('--amqp <url>', 'talk to agents through RabbitMQ, e.g. amqp://guest:guest@127.0.0.1:5672 (default: the embedded endpoint)')
+    .option('--amqp <url>', 'talk to agents through RabbitMQ, e.g. amqp://guest:guest@127.0.0.1:5672 (default: the embedded endpoint)', parseAmqpUrl)
     .option('--agents-port <port>', `port of the embedded agents' endpoint (default ${DEFAULT_EMBEDDED_PORT})`, port)
-    .addOption(new Option('--target <handler>', 'default target: local (agent processes), netns (network namespaces, needs root) or in-process')
-      .choices(['local', 'netns', 'in-process']).default('local'))
+    .option('--agents-host <address>', 'listen address of the embedded agents\' endpoint; 0.0.0.0 for agents on other machines (default 127.0.0.1; 0.0.0.0 with --target netns)', ipAddress)
+    .option('--agents-url <url>', 'URL agents are given to reach the DM: ws://<address agents reach>:<agents port> for the embedded endpoint, or with --amqp the broker\'s amqp:// URL as agents see it (default ws://<agents host>:<agents port>, loopback for 0.0.0.0; with --amqp the --amqp URL)', agentsUrl)
+    .addOption(new Option('--target <handler>', 'default target: local (agent processes), netns (network namespaces, needs root), existing (machines already there: the DM writes their agent params) or in-process')
+      .choices(['local', 'netns', 'existing', 'in-process']).default('local'))
     .option('--machine-silence <seconds>', `silence before a machine goes to PROBLEM (default ${DEFAULT_MACHINE_SILENCE_MS / 1000})`, seconds)
-    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, target: string, machineSilence?: number }) => {
+    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number }, command: Command) => {
+      const agentsScheme = opts.agentsUrl === undefined ? undefined : new URL(opts.agentsUrl).protocol.startsWith('amqp') ? 'amqp' : 'ws'
+      if (agentsScheme !== undefined && agentsScheme !== (opts.amqp !== undefined ? 'amqp' : 'ws')) {
+        command.error(`error: --agents-url ${opts.agentsUrl} does not fit ${opts.amqp !== undefined ? '--amqp: give the broker\'s amqp:// URL' : 'the embedded endpoint: give ws://host:port (or add --amqp)'}`, { exitCode: 2 })
+      }
+      if (opts.amqp !== undefined && (opts.agentsHost !== undefined || opts.agentsPort !== undefined)) {
+        command.error('error: --agents-host and --agents-port configure the embedded endpoint; with --amqp agents go through the broker', { exitCode: 2 })
+      }
       const service = await startDmService({
         dataDirectory: opts.dataDir, port: opts.port, host: opts.host, amqpUrl: opts.amqp, agentsPort: opts.agentsPort,
+        agentsHost: opts.agentsHost, agentsUrl: opts.agentsUrl,
         target: opts.target, machineSilenceMs: opts.machineSilence !== undefined ? opts.machineSilence * 1000 : undefined
       })
       const config = configFilePath()
@@ -145,7 +192,7 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
       } catch (err) {
         console.error(`meshconf: could not write ${config} (${(err as Error).message}); pass --dm and --token to the other commands`)
       }
-      console.log(`meshconf DM listening on ${service.url} (data in ${service.dataDirectory}, agents via ${opts.amqp !== undefined ? 'RabbitMQ' : 'the embedded endpoint'}, default target ${opts.target})`)
+      console.log(`meshconf DM listening on ${service.url} (data in ${service.dataDirectory}, agents via ${service.agentsEndpointUrl === undefined ? 'RabbitMQ' : `the embedded endpoint at ${service.agentsEndpointUrl}`}, default target ${opts.target})`)
       if (service.tokenCreated) {
         console.log(`token (shown once; also in ${join(service.dataDirectory, 'token')} and ${config}): ${service.token}`)
       }

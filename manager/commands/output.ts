@@ -155,3 +155,17 @@ export function usageError (command: Command, message: string): never {
 export function secondsSince (start: number): string {
   return ((performance.now() - start) / 1000).toFixed(1)
 }
+
+/** A RabbitMQ URL (amqp:// or amqps://), e.g. amqp://guest:guest@127.0.0.1:5672. */
+export function parseAmqpUrl (value: string): string {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new InvalidArgumentError(`${JSON.stringify(value)} is not a URL: expected amqp://user:password@host:port, e.g. amqp://guest:guest@127.0.0.1:5672`)
+  }
+  if (url.protocol !== 'amqp:' && url.protocol !== 'amqps:') {
+    throw new InvalidArgumentError(`${JSON.stringify(value)} is not an amqp:// or amqps:// URL, e.g. amqp://guest:guest@127.0.0.1:5672`)
+  }
+  return value
+}

@@ -25,7 +25,7 @@ import type { DmLogger } from '../dm.js'
 import { machineFolder } from '../targets/local.js'
 import { defaultAgentCommand, isAgentAlive, machineFiles, readAgentRecord, spawnAgent, stopAgent } from '../targets/process.js'
 import { startDmService, type DmService } from './dm.js'
-import { findInstance, flattenInstances, printJson } from './output.js'
+import { findInstance, flattenInstances, parseAmqpUrl, printJson } from './output.js'
 
 /** How long one step may wait for states or answers, in milliseconds (default of --step-timeout). */
 export const DEFAULT_STEP_TIMEOUT_MS = 120_000
@@ -539,19 +539,6 @@ function parseScenario (value: string): 'lamp' {
 
 function parseTarget (value: string): 'local' | 'netns' {
   if (value !== 'local' && value !== 'netns') throw new InvalidArgumentError('use local or netns')
-  return value
-}
-
-function parseAmqpUrl (value: string): string {
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    throw new InvalidArgumentError(`${JSON.stringify(value)} is not a URL: expected amqp://user:password@host:port, e.g. amqp://guest:guest@127.0.0.1:5672`)
-  }
-  if (url.protocol !== 'amqp:' && url.protocol !== 'amqps:') {
-    throw new InvalidArgumentError(`${JSON.stringify(value)} is not an amqp:// or amqps:// URL, e.g. amqp://guest:guest@127.0.0.1:5672`)
-  }
   return value
 }
 

@@ -1,0 +1,93 @@
+// The `existing` target for real: a DM assembled as `meshconf dm start` assembles it, a target of existing machines
+// defined through the REST API, and the machine's agent started by the test from the params file the DM wrote, the
+// way the VM's systemd unit starts it (`meshconf agent --params /etc/meshconf/agent.json`).
+import { spawn } from 'node:child_process'
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import test from 'ava'
+import { startDmService } from '../manager/commands/dm.js'
+import { embeddedAgentToken } from '../manager/messaging/embedded.js'
+import { tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { freePort } from './helpers/ports.js'
+
+const BIN = fileURLToPath(new URL('../bin/meshconf.js', import.meta.url))
+
+/** Every file under `folder`, recursively. */
+function filesUnder (folder: string): string[] {
+  return readdirSync(folder, { recursive: true, withFileTypes: true }).filter(e => e.isFile()).map(e => join(e.parentPath, e.name))
+}
+
+test('existing machine: the DM writes its agent params; the agent started from them joins, deploys and starts; heartbeats make it running; undeploy forgets it', async t => {
+  t.timeout(240_000)
+  const dir = tempDir('dm-existing')
+  const agentsPort = await freePort()
+  // the endpoint listens on every interface; agents are given the address they dial (here loopback: the "VM" is a
+  // process of this host), not the one the DM would derive (ws://127.0.0.1:<port>)
+  const agentsUrl = `ws://127.0.0.2:${agentsPort}`
+  const logged: string[] = []
+  const log = { info: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), error: (m: string) => logged.push(m) }
+  const silenceMs = 8_000
+  const service = await startDmService({
+    dataDirectory: dir.path, port: 0, agentsPort, agentsHost: '0.0.0.0', agentsUrl, target: 'existing', machineSilenceMs: silenceMs, log
+  })
+  const agents: number[] = []
+  t.teardown(async () => {
+    for (const pid of agents) { try { process.kill(-pid, 'SIGKILL') } catch { /* gone */ } }
+    await service.stop()
+    dir.remove()
+  })
+  const rest = async (method: string, path: string, body: unknown): Promise<number> =>
+    (await fetch(`${service.url}${path}`, {
+      method, headers: { authorization: `Bearer ${service.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body)
+    })).status
+
+  // the operator's target: its state folder and address, as a VM of the lab would have them (the REST API knows
+  // the handler: an unknown one is a 400)
+  const stateDir = join(dir.path, 'vm1', 'var-lib-meshconf-agent')
+  t.is(await rest('POST', '/api/targets', {
+    id: 'lab', handler: 'existing', properties: { 'agent.state-dir': stateDir, 'agent.ip-address': '127.0.0.1' }
+  }), 201)
+  t.is(await rest('POST', '/api/templates', { path: writeShopTemplate(join(dir.path, 'template')) }), 201)
+  t.is(await rest('POST', '/api/applications', { name: 'shop', template: { name: 'Shop', version: '1.0' } }), 201)
+  t.is(await rest('POST', '/api/applications/shop/targets', { targetId: 'lab', path: '/vm1' }), 204)
+  t.is(await rest('POST', '/api/applications/shop/actions', { action: 'deploy-and-start-all', path: '/vm1' }), 202)
+
+  // nothing starts: the DM says where the machine's params are
+  const announced = await waitFor('the params file announced', () => logged.map(m => /give the machine (\S+) as \/etc\/meshconf\/agent\.json/.exec(m)?.[1]).find(f => f !== undefined))
+  const { dm } = service
+  const machineId = dm.instance('shop', '/vm1').data['machine.id']
+  t.is(announced, join(dir.path, 'machines', 'existing', machineId, 'agent.json'))
+  t.is(statSync(announced).mode & 0o777, 0o600, 'the file holds the agent token')
+  t.deepEqual(JSON.parse(readFileSync(announced, 'utf8')), {
+    application: 'shop', scopedInstancePath: '/vm1', stateDir, ipAddress: '127.0.0.1',
+    messaging: { kind: 'embedded', url: `${agentsUrl}/agents`, token: embeddedAgentToken(service.token, 'shop') }
+  })
+  const existing = service.targets.find(h => h.id === 'existing')
+  if (existing === undefined) return t.fail('no existing target handler')
+  // no agent, no heartbeat within the window
+  t.false(await existing.isRunning(machineId))
+  t.is(dm.instance('shop', '/vm1/db').status, 'NOT_DEPLOYED')
+
+  // the machine boots: its unit runs the agent on the params file
+  const agentLog = openSync(join(dir.path, 'agent.log'), 'a')
+  const agent = spawn(process.execPath, [BIN, 'agent', '--params', announced], { detached: true, stdio: ['ignore', agentLog, agentLog] })
+  closeSync(agentLog)
+  agents.push(agent.pid as number)
+  await waitFor('db started by the agent', () => dm.instance('shop', '/vm1/db').status === 'DEPLOYED_STARTED', 120_000)
+  t.is(dm.instance('shop', '/vm1').status, 'DEPLOYED_STARTED')
+  t.is(dm.instance('shop', '/vm1').data['ip.address'], '127.0.0.1')
+  // its recipe ran on the machine, under the state folder the target gave
+  const started = filesUnder(stateDir).find(f => f.endsWith('started.txt'))
+  t.truthy(started, `no started.txt under ${stateDir}`)
+  t.true(await existing.isRunning(machineId))
+
+  // undeploy: the agent undeploys db, then the DM forgets the machine (the operator stops its agent)
+  t.is(await rest('POST', '/api/applications/shop/actions', { action: 'undeploy-all', path: '/vm1' }), 202)
+  await waitFor('vm1 undeployed', () => dm.instance('shop', '/vm1').status === 'NOT_DEPLOYED', 60_000)
+  t.is(dm.instance('shop', '/vm1/db').status, 'NOT_DEPLOYED')
+  t.false(existsSync(announced))
+  t.false(await existing.isRunning(machineId))
+  t.true(logged.some(m => m.includes(`machine ${machineId} forgotten`)), logged.join('\n'))
+  t.is(agent.exitCode, null, 'the DM does not stop a machine it did not start')
+})
