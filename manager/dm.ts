@@ -479,6 +479,14 @@ export function createDeploymentManager (components: DeploymentManagerComponents
       })
       setStatus(application, path, 'DEPLOYING')
     })
+    await createMachine(application, path, target, handler, machineName)
+  }
+
+  /**
+   * Creates the machine of a DEPLOYING scoped instance under the name stored for it (by deployMachine, or before a
+   * DM restart that interrupted the creation).
+   */
+  async function createMachine (application: string, path: string, target: TargetDefinition, handler: TargetHandler, machineName: string): Promise<void> {
     const key = agentKey(application, path)
     let machineId: string
     try {
@@ -717,7 +725,10 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     }
   }
 
-  /** After a restart: machines that no longer run lose their subtree's states; running agents resend theirs. */
+  /**
+   * After a restart: machines that no longer run lose their subtree's states; running agents resend theirs; a machine
+   * whose creation the DM never saw end (no machine id stored) is created, as asked before the restart.
+   */
   async function recover (): Promise<void> {
     for (const record of store.listApplications()) {
       const template = templateOf(record)
@@ -732,6 +743,18 @@ export function createDeploymentManager (components: DeploymentManagerComponents
           await undeployMachine(record.name, scoped.path)
           return
         }
+        const machineName = scoped.data[DATA_MACHINE_NAME]
+        const target = dm.getTarget(scoped.data[DATA_TARGET_ID] ?? '')
+        if (!running && scoped.status === 'DEPLOYING' && scoped.data[DATA_MACHINE_ID] === undefined &&
+          handler !== undefined && machineName !== undefined && target !== undefined) {
+          // The DM died before the target had made the machine: the deploy still stands, and the commands queued for
+          // the machine's instances wait for its agent. (A machine the DM saw made and that is gone was killed: below.)
+          log.info(`after restart: the machine of ${scoped.path} (${record.name}) was being created: creating it`)
+          // what a creation cut short left (a folder without an agent) goes first
+          await handler.terminate(machineName).catch(err => log.warn(`cleaning up machine ${machineName}: ${(err as Error).message}`))
+          background(`deploying ${scoped.path} of ${record.name}`, createMachine(record.name, scoped.path, target, handler, machineName))
+          return
+        }
         if (!running) {
           log.info(`after restart: the machine of ${scoped.path} (${record.name}) no longer runs: NOT_DEPLOYED`)
           // what is left of it (a folder, a network namespace) goes
@@ -742,6 +765,8 @@ export function createDeploymentManager (components: DeploymentManagerComponents
           if (fresh !== undefined) markMachineGone(record.name, fresh)
           return
         }
+        // found by the name stored before its creation (the DM died before it stored the id): the name is its id
+        if (scoped.data[DATA_MACHINE_ID] === undefined && machineName !== undefined) store.updateData(record.name, scoped.path, { [DATA_MACHINE_ID]: machineName })
         lastBeat.set(agentKey(record.name, scoped.path), Date.now())
         if (store.agents(record.name).some(a => a.scopedInstancePath === scoped.path && a.listenAddresses.length > 0)) {
           meshesListening.add(agentKey(record.name, scoped.path))

@@ -32,7 +32,7 @@ export function writeShopTemplate (root: string, options: { version?: string, in
       'instance of VM {', '  name: vm2;', '  instance of App {', '    name: app;', '  }', '}', ''
     ].join('\n'),
     'graph/DB/scripts/start.sh': '#!/bin/bash\necho started > started.txt\n',
-    'graph/App/scripts/start.sh': '#!/bin/bash\necho "started with DB port ${DB_port:-unknown}" > started.txt\n'
+    'graph/App/scripts/start.sh': '#!/bin/bash\necho "started with DB port ${DB_0_port:-unknown}" > started.txt\n'
   }
   return writeTemplate(root, files)
 }

@@ -1,72 +1,15 @@
-// The DM as its own process with the local target (agent processes) and the embedded messaging: killed with
-// SIGKILL in the middle of a deployment and restarted, it loses nothing; a machine killed while the DM was down is
-// shown NOT_DEPLOYED after the restart, the others keep their states.
-import test from 'ava'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+// The DM as its own process with the local target (agent processes), over the embedded messaging and over RabbitMQ:
+// killed with SIGKILL in the middle of a deployment and restarted, it loses nothing; a machine killed while the DM was
+// down is shown NOT_DEPLOYED after the restart, the others keep their states. Killed between storing a machine as
+// DEPLOYING and creating it, the restarted DM creates it.
+import test, { type ExecutionContext } from 'ava'
+import { randomBytes } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { agentCommandFromSources, freePort, statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { client, kill9, killAgents, localAgents, startDm, stopDm } from './dm-process-helpers.js'
 
-interface RunningDm { child: ChildProcess, url: string, token: string }
-
-async function startDm (options: object): Promise<RunningDm> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(process.cwd(), 'test', 'dm-process-fixture.ts'), JSON.stringify(options)], {
-    stdio: ['ignore', 'pipe', 'inherit']
-  })
-  const lines = createInterface({ input: child.stdout! })
-  const first = await new Promise<string>((resolve, reject) => {
-    lines.once('line', resolve)
-    child.once('exit', code => reject(new Error(`the DM exited with ${code} before listening`)))
-  })
-  const { url, token } = JSON.parse(first) as { url: string, token: string }
-  return { child, url, token }
-}
-
-async function kill9 (dm: RunningDm): Promise<void> {
-  if (dm.child.exitCode !== null) return
-  const exited = new Promise(resolve => dm.child.once('exit', resolve))
-  dm.child.kill('SIGKILL')
-  await exited
-}
-
-async function stopDm (dm: RunningDm): Promise<void> {
-  if (dm.child.exitCode !== null) return
-  const exited = new Promise(resolve => dm.child.once('exit', resolve))
-  dm.child.kill('SIGTERM')
-  await exited
-}
-
-function client (dm: RunningDm) {
-  return async (method: string, path: string, body?: unknown): Promise<any> => {
-    const response = await fetch(dm.url + path, {
-      method,
-      headers: { authorization: `Bearer ${dm.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      body: body !== undefined ? JSON.stringify(body) : undefined
-    })
-    const text = await response.text()
-    if (response.status >= 400) throw new Error(`${method} ${path}: ${response.status} ${text}`)
-    return text.length > 0 ? JSON.parse(text) : undefined
-  }
-}
-
-/** Agent processes of the local target, by machine folder: pid and whether it runs. */
-function localAgents (dataDirectory: string): Array<{ machine: string, pid: number, alive: boolean }> {
-  const folder = join(dataDirectory, 'machines', 'local')
-  if (!existsSync(folder)) return []
-  return readdirSync(folder).filter(m => existsSync(join(folder, m, 'pid'))).map(machine => {
-    const { pid } = JSON.parse(readFileSync(join(folder, machine, 'pid'), 'utf8')) as { pid: number }
-    let alive = true
-    try { process.kill(pid, 0) } catch { alive = false }
-    return { machine, pid, alive }
-  })
-}
-
-function killAgents (dataDirectory: string): void {
-  for (const agent of localAgents(dataDirectory)) {
-    try { process.kill(-agent.pid, 'SIGKILL') } catch { /* gone */ }
-  }
-}
+const RABBITMQ = 'amqp://guest:guest@127.0.0.1:5672'
 
 const INSTANCES = [
   'instance of VM {', '  name: vm1;', '  instance of DB {', '    name: db;', '  }', '}',
@@ -74,13 +17,13 @@ const INSTANCES = [
   'instance of VM {', '  name: vm3;', '  instance of App {', '    name: app;', '  }', '}', ''
 ].join('\n')
 
-test('the DM killed -9 mid-deploy and restarted: every machine ends up started once, nothing lost', async t => {
+/** The scenario, with the DM talking to its agents as `messaging` says (embedded port, or RabbitMQ URL and domain). */
+async function killedMidDeploy (t: ExecutionContext, messaging: { agentsPort: number } | { amqpUrl: string, amqpDomain: string }): Promise<void> {
   t.timeout(300_000) // a dozen processes started through tsx on a shared machine
   const dir = tempDir('dm-restart')
-  const agentsPort = await freePort()
   const options = {
-    dataDirectory: join(dir.path, 'data'), port: 0, agentsPort, target: 'local',
-    agentCommand: agentCommandFromSources(), machineSilenceMs: 120_000
+    dataDirectory: join(dir.path, 'data'), port: 0, target: 'local',
+    agentCommand: agentCommandFromSources(), machineSilenceMs: 120_000, ...messaging
   }
   let dm = await startDm(options)
   t.teardown(async () => { await kill9(dm); killAgents(options.dataDirectory); dir.remove() })
@@ -134,5 +77,43 @@ test('the DM killed -9 mid-deploy and restarted: every machine ends up started o
   await call('POST', '/api/applications/shop/actions', { action: 'undeploy-all' })
   await waitFor('all undeployed', async () => Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'NOT_DEPLOYED'), 60_000)
   t.deepEqual(localAgents(options.dataDirectory), [])
+  // and its RabbitMQ queues and exchange go with it
+  await call('DELETE', '/api/applications/shop')
+  await stopDm(dm)
+}
+
+test.serial('the DM killed -9 mid-deploy and restarted: every machine ends up started once, nothing lost (embedded messaging)', async t => {
+  await killedMidDeploy(t, { agentsPort: await freePort() })
+})
+
+test.serial('the DM killed -9 mid-deploy and restarted: every machine ends up started once, nothing lost (RabbitMQ)', async t => {
+  await killedMidDeploy(t, { amqpUrl: RABBITMQ, amqpDomain: `meshconf-test-${randomBytes(4).toString('hex')}` })
+})
+
+test.serial('the DM killed -9 after storing a machine as DEPLOYING, before creating it: the restarted DM creates it and starts what it carries', async t => {
+  t.timeout(240_000)
+  const dir = tempDir('dm-held-creation')
+  const options = { dataDirectory: join(dir.path, 'data'), port: 0, agentsPort: await freePort(), target: 'local', agentCommand: agentCommandFromSources() }
+  let dm = await startDm({
+    ...options, templatePath: writeShopTemplate(join(dir.path, 'template')), application: 'shop', heldPath: '/vm2'
+  }, 'dm-held-creation-fixture.ts')
+  t.teardown(async () => { await kill9(dm); killAgents(options.dataDirectory); dir.remove() })
+  // the DM is inside the target's create for /vm2: DEPLOYING is stored, the start of /vm2/app is queued
+  await kill9(dm)
+  t.false(localAgents(options.dataDirectory).some(a => a.alive && a.machine.includes('vm2')))
+
+  dm = await startDm(options)
+  const call = client(dm)
+  await waitFor('every instance started after the restart', async () =>
+    Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'DEPLOYED_STARTED'), 90_000)
+  const tree = await call('GET', '/api/applications/shop/instances') as Array<{ path: string, data: Record<string, string> }>
+  const vm2 = tree.find(r => r.path === '/vm2')!.data['machine.id']
+  t.true(localAgents(options.dataDirectory).find(a => a.machine === vm2)?.alive)
+  // the queued start reached the new agent, and the app imported the database through the mesh
+  const machine = join(options.dataDirectory, 'machines', 'local', vm2)
+  const started = readdirSync(machine, { recursive: true, encoding: 'utf8' }).filter(f => f.endsWith('started.txt'))
+  t.deepEqual(started.map(f => readFileSync(join(machine, f), 'utf8').trim()), ['started with DB port 5432'])
+  await call('POST', '/api/applications/shop/actions', { action: 'undeploy-all' })
+  await waitFor('all undeployed', async () => Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'NOT_DEPLOYED'), 60_000)
   await stopDm(dm)
 })
