@@ -5,25 +5,19 @@ import test, { type ExecutionContext } from 'ava'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createMeshNode, startLibp2pMesh, type Libp2pMeshOptions, type MeshNode } from '../agent/mesh/libp2p.js'
+import { startLibp2pMesh, type Libp2pMeshOptions } from '../agent/mesh/libp2p.js'
 import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
 import { LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS } from '../agent/mesh/constants.js'
 import { ImportRecorder } from '../agent/mesh/recorder.js'
-import type { MeshServiceHandle, RejectionReason } from '../agent/mesh/service.js'
-import { createMeshApp, type MeshApp } from '../simulations/bench/mesh-app.js'
-import {
-  controlTopic, createDmSigningKey, encodeMeshMessage, exportsTopic, generatePnetKey, pnetKeyBytes, signOwnership,
-  type AnnounceMessage, type MeshMessage
-} from '../protocol/mesh.js'
-import type { SignedOwnership } from '../protocol/messages.js'
+import type { MeshServiceHandle } from '../agent/mesh/service.js'
+import { createMeshApp } from '../simulations/bench/mesh-app.js'
+import { controlTopic, exportsTopic, generatePnetKey, pnetKeyBytes, signOwnership } from '../protocol/mesh.js'
+import { announceOf, flood, forgeTomcat, joinMesh, replayTomcat, send, startRawNode, total, until, type MeshTarget } from './helpers/mesh-wire.js'
 
 const quiet = (): void => {}
 
-interface Importer { app: MeshApp, mesh: MeshServiceHandle, recorder: ImportRecorder, dir: string }
+interface Importer extends MeshTarget { mesh: MeshServiceHandle, recorder: ImportRecorder, dir: string }
 
 /** An Apache agent importing Tomcat, torn down with the test. */
 async function startImporter (t: ExecutionContext, options: Partial<Libp2pMeshOptions> = {}): Promise<Importer> {
@@ -38,7 +32,7 @@ async function startImporter (t: ExecutionContext, options: Partial<Libp2pMeshOp
     await mesh.stop()
     await rm(dir, { recursive: true, force: true })
   })
-  return { app, mesh, recorder, dir }
+  return { app, peerId: mesh.peerId, addresses: mesh.listenAddresses(), view: () => mesh.view(), mesh, recorder, dir }
 }
 
 /** A Tomcat agent's mesh, bootstrapping from the importer, on a state folder of its own under the importer's. */
@@ -49,47 +43,6 @@ async function tomcatOf (importer: Importer, folder: string): Promise<() => Prom
   return async () => await startLibp2pMesh(model, parameters, new ImportRecorder(), { stateDir, log: quiet, viewSignal: null })
 }
 
-/** A bare libp2p node that speaks the wire protocol by hand (a rogue peer, or a hand-driven owner). */
-async function startRawNode (t: ExecutionContext, psk?: Uint8Array): Promise<{ node: MeshNode, peerId: string }> {
-  const privateKey = await generateKeyPair('Ed25519')
-  const node = await createMeshNode({ privateKey, psk })
-  t.teardown(async () => { await node.stop() })
-  return { node, peerId: peerIdFromPrivateKey(privateKey).toString() }
-}
-
-/** Connects the raw node to the importer and waits until the importer listens to it on the Tomcat topic. */
-async function joinMesh (raw: MeshNode, importer: Importer): Promise<void> {
-  await raw.dial(importer.mesh.listenAddresses().map(a => multiaddr(a)))
-  const topic = exportsTopic(importer.app.application, 'Tomcat')
-  raw.services.pubsub.subscribe(controlTopic(importer.app.application))
-  for (let i = 0; i < 400 && !raw.services.pubsub.getSubscribers(topic).some(p => p.toString() === importer.mesh.peerId); i++) {
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-}
-
-async function send (raw: MeshNode, topic: string, data: MeshMessage | Uint8Array, importer: Importer): Promise<void> {
-  // A busy event loop (the flood) can make a connection-monitor ping time out and abort the connection: rejoin.
-  if (!raw.services.pubsub.getSubscribers(topic).some(p => p.toString() === importer.mesh.peerId)) await joinMesh(raw, importer)
-  await raw.services.pubsub.publish(topic, data instanceof Uint8Array ? data : encodeMeshMessage(data))
-}
-
-function announceOf (app: MeshApp, ownership: SignedOwnership, instancePath: string, epoch: number, seq: number, ip: string): AnnounceMessage {
-  return {
-    v: 1, kind: 'announce', application: app.application, epoch, seq, instancePath, component: 'Tomcat', prefix: 'Tomcat',
-    variables: { 'Tomcat.ip': ip }, ownership, addresses: []
-  }
-}
-
-/** Polls `predicate` every 5 ms; on timeout, the error carries `state()` for diagnosis. */
-async function until (what: string, predicate: () => boolean, state: () => unknown, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms: ${JSON.stringify(state())}`)
-    await new Promise(resolve => setTimeout(resolve, 5))
-  }
-}
-
-const total = (counts: Partial<Record<RejectionReason, number>>): number => Object.values(counts).reduce((a, b) => a + (b ?? 0), 0)
 
 test.serial('a node without the pnet key, or with another one, cannot connect', async t => {
   const importer = await startImporter(t)
@@ -104,63 +57,14 @@ test.serial('a node without the pnet key, or with another one, cannot connect', 
   await t.notThrowsAsync(member.node.dial(target))
 })
 
-test.serial('a node with the key but a forged ownership cannot inject exports for /Tomcat VM 1/Tomcat', async t => {
-  const importer = await startImporter(t)
-  const { app } = importer
-  const rogue = await startRawNode(t, pnetKeyBytes(app.pnetKey))
-  await joinMesh(rogue.node, importer)
-  const topic = exportsTopic(app.application, 'Tomcat')
-  const target = '/Tomcat VM 1/Tomcat'
-  const realTomcatOwnership = signOwnership(app.dmKey, { peerId: 'the-real-tomcat-agent', application: app.application, scopedInstancePath: '/Tomcat VM 1' })
-  const rogueScope = signOwnership(app.dmKey, { peerId: rogue.peerId, application: app.application, scopedInstancePath: '/Rogue VM' })
-  const forgeries: Array<[RejectionReason, SignedOwnership]> = [
-    ['untrusted-dm-key', signOwnership(createDmSigningKey(), { peerId: rogue.peerId, application: app.application, scopedInstancePath: '/Tomcat VM 1' })],
-    ['outside-scope', rogueScope],
-    ['wrong-peer', realTomcatOwnership],
-    ['bad-signature', { ...rogueScope, scopedInstancePath: '/Tomcat VM 1' }],
-    ['wrong-application', signOwnership(app.dmKey, { peerId: rogue.peerId, application: 'other-app', scopedInstancePath: '/Tomcat VM 1' })]
-  ]
-  let seq = 0
-  for (const [, ownership] of forgeries) await send(rogue.node, topic, announceOf(app, ownership, target, 1, ++seq, '6.6.6.6'), importer)
-  // Its own scope is accepted: once that arrives, every forgery before it was handled.
-  await send(rogue.node, topic, announceOf(app, rogueScope, '/Rogue VM/Tomcat', 1, ++seq, '10.0.0.66'), importer)
-  await importer.recorder.waitFor('the rogue\'s legitimate instance', () => '/Rogue VM/Tomcat' in importer.recorder.imports('Tomcat'))
-  t.deepEqual(Object.keys(importer.recorder.imports('Tomcat')), ['/Rogue VM/Tomcat'])
-  t.deepEqual(importer.mesh.rejections(), Object.fromEntries(forgeries.map(([reason]) => [reason, 1])))
+test.serial('a node with the key but a forged ownership cannot inject exports for /Tomcat VM 1/Tomcat, nor withdraw it', async t => {
+  await forgeTomcat(t, await startImporter(t))
 })
 
 test.serial('a stale or reordered message never overwrites a newer one', async t => {
   const importer = await startImporter(t)
-  const { app } = importer
-  const owner = await startRawNode(t, pnetKeyBytes(app.pnetKey))
-  await joinMesh(owner.node, importer)
-  const topic = exportsTopic(app.application, 'Tomcat')
-  const ownership = signOwnership(app.dmKey, { peerId: owner.peerId, application: app.application, scopedInstancePath: '/Tomcat VM 1' })
+  await replayTomcat(t, importer)
   const tomcat = '/Tomcat VM 1/Tomcat'
-  const marker = '/Tomcat VM 1/Marker'
-  const withdraw = (epoch: number, seq: number): MeshMessage => ({ v: 1, kind: 'withdraw', application: app.application, epoch, seq, instancePath: tomcat, prefix: 'Tomcat' })
-  const sync = async (epoch: number, seq: number): Promise<void> => {
-    await send(owner.node, topic, announceOf(app, ownership, marker, epoch, seq, `m${seq}`), importer)
-    await importer.recorder.waitFor(`marker ${seq}`, () => importer.recorder.imports('Tomcat')[marker]?.['Tomcat.ip'] === `m${seq}`)
-  }
-  const ipOfTomcat = (): string | null | undefined => importer.recorder.imports('Tomcat')[tomcat]?.['Tomcat.ip']
-
-  await send(owner.node, topic, announceOf(app, ownership, tomcat, 1, 5, 'newer'), importer)
-  await send(owner.node, topic, announceOf(app, ownership, tomcat, 1, 3, 'older'), importer)
-  await send(owner.node, topic, withdraw(1, 4), importer)
-  await sync(1, 6)
-  t.is(ipOfTomcat(), 'newer')
-
-  await send(owner.node, topic, withdraw(1, 7), importer)
-  await send(owner.node, topic, announceOf(app, ownership, tomcat, 1, 5, 'replayed'), importer)
-  await sync(1, 8)
-  t.is(ipOfTomcat(), undefined)
-
-  // A restarted owner (next epoch) starts its seq again; the old epoch's late messages lose.
-  await send(owner.node, topic, announceOf(app, ownership, tomcat, 2, 1, 'restarted'), importer)
-  await send(owner.node, topic, announceOf(app, ownership, tomcat, 1, 100, 'previous life'), importer)
-  await sync(2, 2)
-  t.is(ipOfTomcat(), 'restarted')
   t.deepEqual(importer.recorder.events.filter(e => e.kind !== 'added' || e.exported.instancePath === tomcat).map(e => e.kind), ['added', 'removed', 'added'])
 })
 
@@ -197,29 +101,6 @@ test.serial('an owner whose process is gone (its redial refused) is withdrawn at
   t.true(Date.now() - stoppedAt < graceMs / 2, `withdrawn after ${Date.now() - stoppedAt} ms`)
 })
 
-/** A message that fails validation, of one of many kinds; every one is invalid by construction. */
-function malformed (i: number, app: MeshApp, valid: AnnounceMessage): Uint8Array {
-  const text = (s: string): Uint8Array => new TextEncoder().encode(s)
-  const json = (o: unknown): Uint8Array => text(JSON.stringify(o))
-  const wrongValues = [null, -1, 1.5, '', 'x'.repeat(5000), [], {}, true, Number.MAX_VALUE]
-  const fields = ['v', 'kind', 'application', 'epoch', 'seq', 'instancePath', 'prefix', 'variables', 'ownership', 'addresses', 'component']
-  switch (i % 8) {
-    case 0: return randomBytes(1 + (i % 700))
-    case 1: return json(valid).slice(0, 1 + (i % 200))
-    case 2: {
-      const field = fields[i % fields.length]
-      const value = wrongValues[Math.floor(i / 8) % wrongValues.length]
-      // `{}` and `[]` happen to be valid for no field but variables/addresses: use a string there.
-      return json({ ...valid, [field]: (field === 'variables' || field === 'addresses') ? 'nope' : value })
-    }
-    case 3: return json({ ...valid, v: 2 + (i % 5) })
-    case 4: return json({ ...valid, application: `${app.application}-other` })
-    case 5: return json({ ...valid, variables: { [`Other.x${i}`]: 'v' } })
-    case 6: return json({ v: 1, kind: 'request', application: app.application, prefixes: i % 2 === 0 ? 'Tomcat' : [i] })
-    default: return json([i, 'not an object'])
-  }
-}
-
 test.serial('10 000 random and malformed messages on the topics: no crash, all rejected', async t => {
   // Every message is signed by the sender and checked by the receiver: on a loaded 2-core machine this takes minutes.
   t.timeout(600_000)
@@ -229,18 +110,9 @@ test.serial('10 000 random and malformed messages on the topics: no crash, all r
   await joinMesh(rogue.node, importer)
   const ownership = signOwnership(app.dmKey, { peerId: rogue.peerId, application: app.application, scopedInstancePath: '/Tomcat VM 1' })
   const valid = announceOf(app, ownership, '/Tomcat VM 1/Tomcat', 1, 1, '10.0.0.1')
-  const topics = [exportsTopic(app.application, 'Tomcat'), controlTopic(app.application)]
   const count = 10_000
-  // gossipsub's outbound stream has no backpressure (it aborts past its write buffer): send in paced batches,
-  // each one all rejected before the next.
-  const batch = 250
-  for (let first = 0; first < count; first += batch) {
-    const sent = Math.min(count, first + batch)
-    await Promise.all(Array.from({ length: sent - first }, async (_, k) => { await send(rogue.node, topics[(first + k) % 2], malformed(first + k, app, valid), importer) }))
-    await until(`${sent} rejections`, () => total(importer.mesh.rejections()) >= sent,
-      () => ({ rejections: importer.mesh.rejections(), connected: importer.mesh.view().connectedPeers.length }))
-  }
-  await send(rogue.node, topics[0], valid, importer)
+  await flood(rogue.node, importer, valid, count)
+  await send(rogue.node, exportsTopic(app.application, 'Tomcat'), valid, importer)
   await importer.recorder.waitFor('the valid announcement after the flood', () => '/Tomcat VM 1/Tomcat' in importer.recorder.imports('Tomcat'))
   t.is(total(importer.mesh.rejections()), count)
   t.deepEqual(importer.recorder.imports('Tomcat'), { '/Tomcat VM 1/Tomcat': { 'Tomcat.ip': '10.0.0.1' } })
@@ -296,7 +168,7 @@ test.serial('a connection whose peer never sends its gossip subscriptions is abo
   await silent.node.dial(target)
   await gossiping.node.dial(target)
   await until('the silent peer dropped', () => silent.node.getConnections().length === 0,
-    () => mesh.view().connectedPeers, 5000)
+    () => mesh.view().connectedPeers, { timeoutMs: 5000 })
   t.true(gossiping.node.getConnections().some(c => c.status === 'open'), 'the gossiping peer is still connected')
   t.true(mesh.view().connectedPeers.includes(gossiping.peerId))
 })

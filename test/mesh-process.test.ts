@@ -1,55 +1,13 @@
 // The mesh with the real engine, one agent per process (simulations/bench/mesh-node.ts), on loopback: the chain
-// reaction MySQL -> Tomcat -> Apache, a late joiner, an agent killed -9 and restarted with no DM. The test plays
+// reaction MySQL -> Tomcat -> Apache, a late joiner, one of two Tomcats stopped, an agent killed -9 and restarted with no DM. The test plays
 // the DM only to hand each agent its model; no DM process and no RabbitMQ run.
-import test, { type ExecutionContext } from 'ava'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import test from 'ava'
 import { join } from 'node:path'
 import { LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS } from '../agent/mesh/constants.js'
 import { MeshNodeProcess } from '../simulations/bench/mesh-node-client.js'
-import type { MeshNodeEvent } from '../simulations/bench/mesh-node.js'
-import { changeState, createMeshApp, type MeshApp, type MeshAppChild } from '../simulations/bench/mesh-app.js'
-
-const LOOPBACK = ['/ip4/127.0.0.1/tcp/0']
-
-interface Cluster {
-  app: MeshApp
-  dir: string
-  nodes: MeshNodeProcess[]
-  /** Starts an agent process for `/<vm>/<child>`, hands it its model (bootstrap: the agents already running). */
-  agent (vm: string, child: MeshAppChild): Promise<MeshNodeProcess>
-}
-
-async function cluster (t: ExecutionContext): Promise<Cluster> {
-  const dir = await mkdtemp(join(tmpdir(), 'meshconf-process-'))
-  const app = createMeshApp()
-  const nodes: MeshNodeProcess[] = []
-  t.teardown(async () => {
-    await Promise.all(nodes.map(async n => { await n.stop() }))
-    await rm(dir, { recursive: true, force: true })
-  })
-  return {
-    app,
-    dir,
-    nodes,
-    async agent (vm, child) {
-      const node = new MeshNodeProcess()
-      nodes.push(node)
-      const bootstrap = nodes.filter(n => n.alive && n !== node).flatMap(n => meshAddresses(n))
-      await node.init(join(dir, vm), LOOPBACK)
-      await node.dm(app.setScopedInstance(vm, child, node.peerId, bootstrap))
-      await node.waitFor('mesh started', e => e.event === 'mesh')
-      return node
-    }
-  }
-}
-
-function meshAddresses (node: MeshNodeProcess): string[] {
-  const mesh = node.events.findLast((e): e is Extract<MeshNodeEvent, { event: 'mesh' }> => e.event === 'mesh')
-  return mesh?.addresses ?? []
-}
-
-const isStatus = (path: string, status: string) => (e: MeshNodeEvent): boolean => e.event === 'instance' && e.path === path && e.status === status
+import { changeState } from '../simulations/bench/mesh-app.js'
+import { cluster, isStatus, LOOPBACK, viewOf } from './helpers/mesh-cluster.js'
+import { until } from './helpers/mesh-wire.js'
 
 test('separate processes: chain reaction MySQL -> Tomcat -> Apache, a late Tomcat, then MySQL stopped', async t => {
   const c = await cluster(t)
@@ -83,6 +41,28 @@ test('separate processes: chain reaction MySQL -> Tomcat -> Apache, a late Tomca
   t.is(apache.status('/Apache VM/Apache'), 'UNRESOLVED')
 })
 
+test('separate processes: a Tomcat stopped while another stays: Apache drops exactly that one', async t => {
+  const c = await cluster(t)
+  const mysql = await c.agent('MySQL VM', 'MySQL')
+  const tomcats = [await c.agent('Tomcat VM 1', 'Tomcat'), await c.agent('Tomcat VM 2', 'Tomcat')]
+  const apache = await c.agent('Apache VM', 'Apache')
+  await mysql.dm(changeState('MySQL VM', 'MySQL', 'DEPLOYED_STARTED'))
+  for (const [i, tomcat] of tomcats.entries()) await tomcat.dm(changeState(`Tomcat VM ${i + 1}`, 'Tomcat', 'DEPLOYED_STARTED'))
+  await apache.dm(changeState('Apache VM', 'Apache', 'DEPLOYED_STARTED'))
+  const held = async (): Promise<string[][]> => (await viewOf(apache)).held.map(h => [h.instancePath, h.peerId]).sort()
+  await until('both Tomcats held by Apache', async () => (await held()).length === 2, held, { intervalMs: 100 })
+  await apache.waitFor('Apache started', isStatus('/Apache VM/Apache', 'DEPLOYED_STARTED'))
+
+  const from = apache.events.length
+  await tomcats[1].dm(changeState('Tomcat VM 2', 'Tomcat', 'DEPLOYED_STOPPED'))
+  await apache.waitFor('Apache updated for the stopped Tomcat', e => e.event === 'step' && e.step === 'update' &&
+    e.change?.instancePath === '/Tomcat VM 2/Tomcat' && e.change.status === 'DEPLOYED_STOPPED', { from })
+  t.deepEqual(await held(), [['/Tomcat VM 1/Tomcat', tomcats[0].peerId]])
+  // Tomcat 1 stays: no update about it, and Apache keeps running on it.
+  t.deepEqual(apache.events.slice(from).filter(e => e.event === 'step' && e.change?.instancePath === '/Tomcat VM 1/Tomcat'), [])
+  t.is(apache.status('/Apache VM/Apache'), 'DEPLOYED_STARTED')
+})
+
 test('separate processes: an agent killed -9 is withdrawn; restarted with no DM, it comes back with the same peer id', async t => {
   const c = await cluster(t)
   const apache = await c.agent('Apache VM', 'Apache')
@@ -97,8 +77,7 @@ test('separate processes: an agent killed -9 is withdrawn; restarted with no DM,
   const before = apache.events.length
   tomcat.kill('SIGKILL')
   await apache.waitFor('Apache unresolved after the kill', isStatus('/Apache VM/Apache', 'UNRESOLVED'), { from: before })
-  const view = (await apache.command({ cmd: 'view' })).view as { held: unknown[], interests: string[] }
-  t.deepEqual(view.held, [])
+  t.deepEqual((await viewOf(apache)).held, [])
 
   // Restarted from its state folder, with no model sent: it restores, rejoins from its remembered peers, restarts Tomcat.
   const restarted = new MeshNodeProcess()
@@ -109,8 +88,7 @@ test('separate processes: an agent killed -9 is withdrawn; restarted with no DM,
   const after = apache.events.length
   await apache.waitFor('Apache started again', isStatus('/Apache VM/Apache', 'DEPLOYED_STARTED'), { from: after })
   t.is(restarted.status('/Tomcat VM 1/Tomcat'), 'DEPLOYED_STARTED')
-  const held = ((await apache.command({ cmd: 'view' })).view as { held: Array<{ peerId: string }> }).held
-  t.deepEqual(held.map(h => h.peerId), [peerId])
+  t.deepEqual((await viewOf(apache)).held.map(h => h.peerId), [peerId])
 })
 
 test('a frozen owner (SIGSTOP) counts as lost; thawed, it is back on the same connection, with no redial', async t => {
