@@ -6,6 +6,7 @@ import { registerAppCommands } from './commands/app.js'
 import { registerDmCommands } from './commands/dm.js'
 import { registerInstanceCommands } from './commands/instance.js'
 import { registerLifecycleCommands } from './commands/lifecycle.js'
+import { registerMachineCommands } from './commands/machine.js'
 import { registerScaleCommand } from './commands/scale.js'
 import { registerSimulateCommand } from './commands/simulate.js'
 import { registerStatusCommand } from './commands/status.js'
@@ -21,6 +22,7 @@ const registrations: CommandRegistration[] = [
   registerStatusCommand,
   registerLifecycleCommands,
   registerInstanceCommands,
+  registerMachineCommands,
   registerScaleCommand,
   registerValidate,
   registerSimulateCommand,

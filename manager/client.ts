@@ -159,6 +159,8 @@ export interface DmClient {
   deleteInstance: (app: string, path: string) => Promise<void>
   changeInstanceState: (app: string, path: string, state: RequestableStatus) => Promise<void>
   runAction: (app: string, action: { action: ApplicationAction, path?: string, component?: string }) => Promise<void>
+  /** The params (user data) to hand the agent of a machine of the existing target (agent/params.ts). */
+  getAgentParams: (app: string, machinePath: string) => Promise<Record<string, unknown>>
   /** Opens the events WebSocket; resolves once it is open, so no event after that moment is missed. */
   openEvents: (options?: { application?: string }) => Promise<DmEventStream>
 }
@@ -244,6 +246,7 @@ export function createDmClient (components: DmClientComponents): DmClient {
     deleteInstance: async (app, path) => { await request('DELETE', `${appPath(app)}/instances`, { query: { path } }) },
     changeInstanceState: async (app, path, state) => { await request('POST', `${appPath(app)}/instances/state`, { body: { path, state } }) },
     runAction: async (app, action) => { await request('POST', `${appPath(app)}/actions`, { body: action }) },
+    getAgentParams: async (app, machinePath) => await request('GET', `${appPath(app)}/instances/agent-params`, { query: { path: machinePath } }),
     openEvents: async (options = {}) => await openEventStream(base, token, options.application)
   }
 }

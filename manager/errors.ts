@@ -166,3 +166,14 @@ export class MachineCreationError extends DmError {
     this.name = 'MachineCreationError'
   }
 }
+
+export class NoAgentParamsError extends DmError {
+  readonly code = 'REST_NO_AGENT_PARAMS'
+  readonly statusCode = 409
+  constructor (application: string, path: string, handler: string | undefined) {
+    super(`${path} of ${application} has no agent params to hand over: ` + (handler === undefined
+      ? 'it is not a deployed machine (deploy it first; params exist from the moment the DM asks for the machine)'
+      : `its target handler (${handler}) starts the agent itself; only machines of the existing target get their params from the operator`))
+    this.name = 'NoAgentParamsError'
+  }
+}

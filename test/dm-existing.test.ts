@@ -1,6 +1,7 @@
 // The `existing` target for real: a DM assembled as `meshconf dm start` assembles it, a target of existing machines
 // defined through the REST API, and the machine's agent started by the test from the params file the DM wrote, the
-// way the VM's systemd unit starts it (`meshconf agent --params /etc/meshconf/agent.json`).
+// way the VM's systemd unit starts it (`meshconf agent --params /etc/meshconf/agent.json`); the same params through
+// `meshconf machine params`.
 import { spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -8,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import test from 'ava'
 import { startDmService } from '../manager/commands/dm.js'
 import { embeddedAgentToken } from '../manager/messaging/embedded.js'
+import { runCliInProcess } from './cli-helpers.js'
 import { tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
 import { freePort } from './helpers/ports.js'
 
@@ -63,6 +65,16 @@ test('existing machine: the DM writes its agent params; the agent started from t
     application: 'shop', scopedInstancePath: '/vm1', stateDir, ipAddress: '127.0.0.1',
     messaging: { kind: 'embedded', url: `${agentsUrl}/agents`, token: embeddedAgentToken(service.token, 'shop') }
   })
+  // the operator can also fetch them from anywhere the CLI reaches the DM
+  const cli = { home: dir.path }
+  const dmFlags = ['--dm', service.url, '--token', service.token]
+  const fetched = await runCliInProcess(['machine', 'params', 'shop', '/vm1', ...dmFlags], cli)
+  t.is(fetched.exitCode, 0, fetched.stderr)
+  t.deepEqual(JSON.parse(fetched.stdout), JSON.parse(readFileSync(announced, 'utf8')))
+  const notDeployed = await runCliInProcess(['machine', 'params', 'shop', '/vm2', ...dmFlags], cli)
+  t.is(notDeployed.exitCode, 1)
+  t.regex(notDeployed.stderr, /\/vm2 of shop has no agent params to hand over: it is not a deployed machine/)
+  t.is(notDeployed.stdout, '')
   const existing = service.targets.find(h => h.id === 'existing')
   if (existing === undefined) return t.fail('no existing target handler')
   // no agent, no heartbeat within the window
@@ -89,5 +101,6 @@ test('existing machine: the DM writes its agent params; the agent started from t
   t.false(existsSync(announced))
   t.false(await existing.isRunning(machineId))
   t.true(logged.some(m => m.includes(`machine ${machineId} forgotten`)), logged.join('\n'))
+  t.is((await runCliInProcess(['machine', 'params', 'shop', '/vm1', ...dmFlags], cli)).exitCode, 1)
   t.is(agent.exitCode, null, 'the DM does not stop a machine it did not start')
 })

@@ -13,7 +13,7 @@ import { createDeploymentManager, type DeploymentManager, type DmLogger } from '
 import { createDmMessaging, DEFAULT_EMBEDDED_PORT, type MessagingConfig } from '../messaging/index.js'
 import { createRestServer } from '../rest/server.js'
 import { createStore } from '../store.js'
-import { parseAmqpUrl } from './output.js'
+import { parseAmqpUrl, usageError } from './output.js'
 import { createInProcessTarget } from '../targets/in-process.js'
 import { createExistingTarget } from '../targets/existing.js'
 import { createLocalTarget } from '../targets/local.js'
@@ -109,7 +109,7 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     store.close()
     throw err
   }
-  const rest = createRestServer({ dm, token }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST })
+  const rest = createRestServer({ dm, token, targets }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST })
   let url: string
   try {
     url = await rest.start()
@@ -175,10 +175,10 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number }, command: Command) => {
       const agentsScheme = opts.agentsUrl === undefined ? undefined : new URL(opts.agentsUrl).protocol.startsWith('amqp') ? 'amqp' : 'ws'
       if (agentsScheme !== undefined && agentsScheme !== (opts.amqp !== undefined ? 'amqp' : 'ws')) {
-        command.error(`error: --agents-url ${opts.agentsUrl} does not fit ${opts.amqp !== undefined ? '--amqp: give the broker\'s amqp:// URL' : 'the embedded endpoint: give ws://host:port (or add --amqp)'}`, { exitCode: 2 })
+        usageError(command, `--agents-url ${opts.agentsUrl} does not fit ${opts.amqp !== undefined ? '--amqp: give the broker\'s amqp:// URL' : 'the embedded endpoint: give ws://host:port (or add --amqp)'}`)
       }
       if (opts.amqp !== undefined && (opts.agentsHost !== undefined || opts.agentsPort !== undefined)) {
-        command.error('error: --agents-host and --agents-port configure the embedded endpoint; with --amqp agents go through the broker', { exitCode: 2 })
+        usageError(command, '--agents-host and --agents-port configure the embedded endpoint; with --amqp agents go through the broker')
       }
       const service = await startDmService({
         dataDirectory: opts.dataDir, port: opts.port, host: opts.host, amqpUrl: opts.amqp, agentsPort: opts.agentsPort,

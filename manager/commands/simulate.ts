@@ -25,7 +25,7 @@ import type { DmLogger } from '../dm.js'
 import { machineFolder } from '../targets/local.js'
 import { defaultAgentCommand, isAgentAlive, machineFiles, readAgentRecord, spawnAgent, stopAgent } from '../targets/process.js'
 import { startDmService, type DmService } from './dm.js'
-import { findInstance, flattenInstances, parseAmqpUrl, printJson } from './output.js'
+import { findInstance, flattenInstances, parseAmqpUrl, printJson, usageError } from './output.js'
 
 /** How long one step may wait for states or answers, in milliseconds (default of --step-timeout). */
 export const DEFAULT_STEP_TIMEOUT_MS = 120_000
@@ -559,7 +559,7 @@ export const registerSimulateCommand: CommandRegistration = (program: Command) =
     .option('--keep', 'keep the data folder (DM database and log, the agents\' and services\' logs under logs/)')
     .option('--json', 'print exactly one JSON document { ok, steps: [{ name, ok, ms, detail? }] }')
     .action(async (_scenario: 'lamp', opts: { target: 'local' | 'netns', amqp?: string, rabbitmqNode?: string, stepTimeout?: number, keep?: boolean, json?: boolean }, command: Command) => {
-      if (opts.rabbitmqNode !== undefined && opts.amqp === undefined) command.error('error: --rabbitmq-node goes with --amqp (without it no broker is used)', { exitCode: 2 })
+      if (opts.rabbitmqNode !== undefined && opts.amqp === undefined) usageError(command, '--rabbitmq-node goes with --amqp (without it no broker is used)')
       const begin = Date.now()
       let report: SimulationReport
       try {

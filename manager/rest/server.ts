@@ -5,13 +5,16 @@ import fastifyWebsocket from '@fastify/websocket'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
 import { isAuthorized } from '../auth.js'
-import { MAX_JSON_BODY_BYTES, MAX_TEMPLATE_UPLOAD_BYTES } from '../constants.js'
 import type { DeploymentManager, DmAction, DmEvent } from '../dm.js'
-import { DmError } from '../errors.js'
+import { DATA_MACHINE_ID, DATA_TARGET_HANDLER, MAX_JSON_BODY_BYTES, MAX_TEMPLATE_UPLOAD_BYTES } from '../constants.js'
+import { DmError, NoAgentParamsError } from '../errors.js'
+import type { TargetHandler } from '../targets/types.js'
 import * as s from './schemas.js'
 
 export interface RestServerComponents {
   dm: DeploymentManager
+  /** The DM's target handlers: machines of the existing target give the operator their agent params; default none. */
+  targets?: TargetHandler[]
   /** The bearer token every request must carry. */
   token: string
 }
@@ -91,6 +94,7 @@ function openApi (routes: RouteSpec[]): object {
 
 export function createRestServer (components: RestServerComponents, options: RestServerOptions = {}) {
   const { dm, token } = components
+  const targets = components.targets ?? []
   const maxUpload = options.maxUploadBytes ?? MAX_TEMPLATE_UPLOAD_BYTES
   const app: FastifyInstance = Fastify({
     bodyLimit: MAX_JSON_BODY_BYTES,
@@ -200,6 +204,20 @@ export function createRestServer (components: RestServerComponents, options: Res
       handler: async (request, reply) => {
         dm.removeInstance((request.params as AppParams).app, (request.query as { path: string }).path)
         return answer(reply, 204)
+      }
+    },
+    {
+      method: 'GET', url: '/api/applications/:app/instances/agent-params', summary: 'the params (user data) to hand the agent of a machine of the existing target',
+      params: s.applicationParams, querystring: s.instancePathQuery, responses: { 200: { type: 'object', additionalProperties: true } },
+      handler: async (request) => {
+        const application = (request.params as AppParams).app
+        const { path } = request.query as { path: string }
+        const { data } = dm.instance(application, path)
+        const handler = targets.find(t => t.id === data[DATA_TARGET_HANDLER])
+        const machineId = data[DATA_MACHINE_ID]
+        const params = machineId === undefined ? undefined : await handler?.agentParams?.(machineId)
+        if (params === undefined) throw new NoAgentParamsError(application, path, machineId === undefined ? undefined : data[DATA_TARGET_HANDLER])
+        return params
       }
     },
     {

@@ -121,6 +121,10 @@ export function createExistingTarget (options: ExistingTargetOptions): TargetHan
     async address (machineId: string): Promise<string | undefined> {
       // without a configured address, the agent's heartbeats report it
       return readParams(machineId)?.ipAddress
+    },
+
+    async agentParams (machineId: string): Promise<ExistingMachineParams | undefined> {
+      return readParams(machineId)
     }
   }
 }

@@ -28,7 +28,7 @@ export interface MachineParameters {
 }
 
 export interface TargetHandler {
-  /** The handler name targets refer to (`handler` of a target definition): `local`, `netns`, `in-process`. */
+  /** The handler name targets refer to (`handler` of a target definition): `local`, `netns`, `existing`, `in-process`. */
   readonly id: string
   /** Creates the machine and starts its agent; resolves with the machine id once the creation is under way. */
   create (params: MachineParameters): Promise<string>
@@ -40,6 +40,11 @@ export interface TargetHandler {
   terminate (machineId: string): Promise<void>
   /** The machine's IP address, when the handler knows it (the agent also reports its own). */
   address (machineId: string): Promise<string | undefined>
+  /**
+   * The params to hand the machine's agent (agent/params.ts: its user data), for handlers whose machines the operator
+   * boots (`existing`); undefined for an unknown machine. Handlers that start their agents themselves leave it out.
+   */
+  agentParams? (machineId: string): Promise<object | undefined>
   /** Releases what the handler holds in the DM's process; machines keep running (the DM may restart). */
   close? (): Promise<void>
 }
