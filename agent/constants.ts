@@ -21,6 +21,12 @@ export const RECIPES_FOLDER = 'recipes'
 /** Folder of the state directory holding one working folder per instance (recipe files, then what they create). */
 export const INSTANCES_FOLDER = 'instances'
 
+/** File of the state directory holding the running agent's process id (`meshconf agent view` signals it). */
+export const AGENT_PID_FILE = 'agent.pid'
+
+/** File of the state directory where the agent writes its mesh view on SIGUSR2 (agent/view.ts). */
+export const AGENT_VIEW_FILE = 'view.json'
+
 /** Version of the state file's layout; a file with another version is treated as unreadable. */
 export const STATE_FORMAT_VERSION = 1
 

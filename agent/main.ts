@@ -1,7 +1,8 @@
 // The agent process, what a VM image runs at boot: `meshconf agent --params FILE` (or `node dist/agent/main.js
 // --params FILE`). It wires the link to the DM (agent/link), the life-cycle engine (agent/agent.ts) and the libp2p
 // mesh (agent/mesh); it sends a heartbeat at once (asking for the model while it has none, with its peer id and
-// mesh addresses) and then periodically, and says machineDown when stopped (SIGTERM, SIGINT).
+// mesh addresses) and then periodically, and says machineDown when stopped (SIGTERM, SIGINT). It keeps its pid in
+// `<stateDir>/agent.pid` and writes its mesh view to `<stateDir>/view.json` on SIGUSR2 (`meshconf agent view`).
 import './polyfill.js'
 import { createWriteStream, realpathSync, type WriteStream } from 'node:fs'
 import { pathToFileURL } from 'node:url'
@@ -11,11 +12,12 @@ import { createAgent, type Agent } from './agent.js'
 import { createAgentLink } from './link/index.js'
 import type { AgentLink, MessagingLogger } from './link/types.js'
 import { loadOrCreatePeerIdentity } from './mesh/identity.js'
-import { libp2pMeshFactory } from './mesh/libp2p.js'
-import type { MeshLogger } from './mesh/service.js'
+import { startLibp2pMesh } from './mesh/libp2p.js'
+import type { MeshLogger, MeshServiceHandle, MeshView } from './mesh/service.js'
 import { createStepOutbox } from './outbox.js'
 import { meshListenAddress, readAgentParams, type AgentParams } from './params.js'
 import type { DmNotifier, MeshFactory } from './ports.js'
+import { removePidFile, VIEW_SIGNAL, writePidFile, writeViewFile } from './view.js'
 
 /** A logger writing `<ISO time> LEVEL message` lines to stderr and, when given, appending them to a file. */
 export interface AgentProcessLogger extends MessagingLogger {
@@ -59,6 +61,8 @@ export interface AgentProcess {
   stop (): Promise<void>
   /** The libp2p peer id (known after `start` began). */
   peerId (): string | undefined
+  /** The libp2p mesh's view; undefined until the model (and the mesh) arrived, or with another meshFactory. */
+  meshView (): MeshView | undefined
 }
 
 export function createAgentProcess (params: AgentParams, components: AgentProcessComponents): AgentProcess {
@@ -82,9 +86,14 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
   let peerId: string | undefined
   let privateKey: Awaited<ReturnType<typeof loadOrCreatePeerIdentity>>['privateKey'] | undefined
   const meshLog: MeshLogger = (level, message) => { if (level !== 'debug') logger[level](`[mesh] ${message}`) }
+  let mesh: MeshServiceHandle | undefined
   // The mesh starts when the model arrives, long after the key was loaded in start().
-  const meshFactory: MeshFactory = components.meshFactory ?? (async (model, parameters, listener) =>
-    await libp2pMeshFactory({ stateDir: params.stateDir, privateKey, listen: [meshListenAddress(params)], log: meshLog })(model, parameters, listener))
+  const meshFactory: MeshFactory = components.meshFactory ?? (async (model, parameters, listener) => {
+    mesh = await startLibp2pMesh(model, parameters, listener, {
+      stateDir: params.stateDir, privateKey, listen: [meshListenAddress(params)], mdns: params.meshMdns, debounceMs: params.meshDebounceMs, log: meshLog
+    })
+    return mesh
+  })
   const agent = createAgent({ stateDir: params.stateDir, notifier, meshFactory, log: logger },
     { ipAddress, recipeTimeoutMs: params.recipeTimeoutMs })
   const heartbeat = (): void => {
@@ -118,6 +127,7 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
     agent,
     link,
     peerId: () => peerId,
+    meshView: () => mesh?.view(),
     start: async () => {
       const identity = await loadOrCreatePeerIdentity(params.stateDir)
       peerId = identity.peerId
@@ -165,7 +175,14 @@ export async function runAgentProcess (paramsFile: string): Promise<number> {
   process.once('SIGTERM', onSignal)
   process.once('SIGINT', onSignal)
   const agentProcess = createAgentProcess(params, { logger })
+  const writeView = (): void => {
+    writeViewFile(params.stateDir, {
+      pid: process.pid, writtenAt: Date.now(), application: params.application, scopedInstancePath: params.scopedInstancePath, mesh: agentProcess.meshView() ?? null
+    }).catch(err => { logger.warn(`could not write the mesh view in ${params.stateDir}: ${(err as Error).message}`) })
+  }
+  process.on(VIEW_SIGNAL, writeView)
   try {
+    await writePidFile(params.stateDir, paramsFile).catch(err => { logger.warn(`could not write the pid file in ${params.stateDir} (\`meshconf agent view\` will not find this agent): ${(err as Error).message}`) })
     const started = agentProcess.start().then(() => undefined)
     const first = await Promise.race([started, stopSignal])
     const signal = first ?? await stopSignal
@@ -182,6 +199,8 @@ export async function runAgentProcess (paramsFile: string): Promise<number> {
     process.off('unhandledRejection', onRejection)
     process.off('SIGTERM', onSignal)
     process.off('SIGINT', onSignal)
+    process.off(VIEW_SIGNAL, writeView)
+    await removePidFile(params.stateDir)
     await logger.close()
   }
 }

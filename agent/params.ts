@@ -13,6 +13,13 @@
 //                                             reported in heartbeats); default: the first non-loopback IPv4 address
 //   "meshListenHost": "10.0.0.5",             optional: address the libp2p mesh listens on; default: ipAddress
 //   "meshListenPort": 4001,                   optional: TCP port of the mesh; default 0 (any free port)
+//   "meshMdns": false,                        optional: also find the application's agents on the LAN with mDNS
+//                                             (multicast); default false (the DM's bootstrap list and the peers
+//                                             remembered from the last run suffice)
+//   "meshDebounceMs": 0,                      optional: ms the mesh gathers import changes before the instances'
+//                                             `update` runs once for all of them; default 0 (every change runs
+//                                             `update`, as in Roboconf), at most 60000. A window coalesces bursts
+//                                             (a scale-out of many machines) at the cost of that much delay
 //   "heartbeatPeriodMs": 5000,                optional: ms between two heartbeats; default 5000, at least 100
 //   "recipeTimeoutMs": 300000,                optional: ms a script or puppet run may take; default 5 minutes
 //   "logFile": "/var/log/meshconf-agent.log"  optional: also append the log here (stderr always gets it)
@@ -26,6 +33,8 @@ import { MalformedMessageError, parseAgentEndpoint, type AgentEndpoint } from '.
 export const DEFAULT_HEARTBEAT_PERIOD_MS = 5_000
 /** Shortest heartbeat period accepted, in ms (a smaller one would flood the DM). */
 export const MIN_HEARTBEAT_PERIOD_MS = 100
+/** Longest mesh debounce window accepted, in ms: a longer one would leave instances on stale imports for minutes. */
+export const MAX_MESH_DEBOUNCE_MS = 60_000
 
 export interface AgentParams {
   application: string
@@ -35,6 +44,10 @@ export interface AgentParams {
   ipAddress: string
   meshListenHost: string
   meshListenPort: number
+  /** Default false. */
+  meshMdns?: boolean
+  /** ms; default DEFAULT_DEBOUNCE_MS (0). */
+  meshDebounceMs?: number
   heartbeatPeriodMs: number
   recipeTimeoutMs?: number
   logFile?: string
@@ -92,6 +105,11 @@ export function parseAgentParams (value: unknown, file: string): AgentParams {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) return fail(field, `expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`)
     return v
   }
+  const flag = (field: string): boolean | undefined => {
+    const v = o[field]
+    if (v === undefined || typeof v === 'boolean') return v
+    return fail(field, `expected true or false, got ${JSON.stringify(v)}`)
+  }
   const application = text('application', true) as string
   const scopedInstancePath = text('scopedInstancePath', true) as string
   if (!scopedInstancePath.startsWith('/')) fail('scopedInstancePath', `expected an instance path like "/VM 1", got ${JSON.stringify(scopedInstancePath)}`)
@@ -117,6 +135,8 @@ export function parseAgentParams (value: unknown, file: string): AgentParams {
     ipAddress,
     meshListenHost,
     meshListenPort: integer('meshListenPort', 0, 65_535) ?? 0,
+    meshMdns: flag('meshMdns'),
+    meshDebounceMs: integer('meshDebounceMs', 0, MAX_MESH_DEBOUNCE_MS),
     heartbeatPeriodMs: integer('heartbeatPeriodMs', MIN_HEARTBEAT_PERIOD_MS, 24 * 3_600_000) ?? DEFAULT_HEARTBEAT_PERIOD_MS,
     recipeTimeoutMs: integer('recipeTimeoutMs', 1, 24 * 3_600_000),
     logFile: text('logFile', false)

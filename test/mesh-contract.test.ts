@@ -85,6 +85,21 @@ function chainAgent (path: string, component: Child, exports: Record<string, str
   }
 }
 
+/** How many times the importer's listener is called for a burst of 5 changes of one export, sent in one tick. */
+async function updatesForBurst (net: Network, importerOptions?: MeshServiceOptions): Promise<number> {
+  const apache = new ImportRecorder()
+  const apacheMesh = await net.start('Apache VM', 'Apache', apache, importerOptions)
+  apacheMesh.setInterests(new Set(['Tomcat']))
+  const tomcat = await net.start('Tomcat VM 1', 'Tomcat', new ImportRecorder())
+  // Wait until the importer is reachable, then send the burst.
+  tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': 'v0' })
+  await apache.waitFor('first value', () => apache.imports('Tomcat')['/Tomcat VM 1/Tomcat'] !== undefined)
+  const before = apache.events.length
+  for (let i = 1; i <= 5; i++) tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': `v${i}` })
+  await apache.waitFor('last value', () => apache.imports('Tomcat')['/Tomcat VM 1/Tomcat']?.['Tomcat.ip'] === 'v5')
+  return apache.events.length - before
+}
+
 for (const [name, makeNetwork] of implementations) {
   test(`${name}: chain reaction MySQL -> Tomcat -> Apache, then back down when MySQL stops`, async t => {
     const net = await makeNetwork()
@@ -157,6 +172,9 @@ for (const [name, makeNetwork] of implementations) {
     const tomcat = await net.start('Tomcat VM 1', 'Tomcat', new ImportRecorder())
     tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2', 'Tomcat.portAJP': '8009' })
     await apache.waitFor('first value', () => apache.imports('Tomcat')['/Tomcat VM 1/Tomcat']?.['Tomcat.portAJP'] === '8009')
+    const firstHeld = apacheMesh.view().held[0].since
+    // Later by some ms, so that a `since` moved by the re-announces would show.
+    await new Promise(resolve => setTimeout(resolve, 20))
     tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2', 'Tomcat.portAJP': '8009' })
     tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2', 'Tomcat.portAJP': '9009' })
     await apache.waitFor('second value', () => apache.imports('Tomcat')['/Tomcat VM 1/Tomcat']?.['Tomcat.portAJP'] === '9009')
@@ -167,6 +185,9 @@ for (const [name, makeNetwork] of implementations) {
     t.is(held.length, 1)
     t.is(held[0].peerId, tomcat.peerId)
     t.true(held[0].ageMs >= 0)
+    // Held since the first announce; the age is that of the last one.
+    t.is(held[0].since, firstHeld)
+    t.true(held[0].since < Date.now() - held[0].ageMs, `since ${held[0].since}, last announce ${held[0].ageMs} ms ago`)
     t.notThrows(() => JSON.stringify(apacheMesh.view()))
   })
 
@@ -185,17 +206,14 @@ for (const [name, makeNetwork] of implementations) {
   test(`${name}: a debounce window coalesces a burst of changes into one update`, async t => {
     const net = await makeNetwork()
     t.teardown(async () => { await net.close() })
-    const apache = new ImportRecorder()
-    const apacheMesh = await net.start('Apache VM', 'Apache', apache, { debounceMs: 300 })
-    apacheMesh.setInterests(new Set(['Tomcat']))
-    const tomcat = await net.start('Tomcat VM 1', 'Tomcat', new ImportRecorder())
-    // Wait until the importer is reachable, then send a burst in one tick.
-    tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': 'v0' })
-    await apache.waitFor('first value', () => apache.imports('Tomcat')['/Tomcat VM 1/Tomcat'] !== undefined)
-    const before = apache.events.length
-    for (let i = 1; i <= 5; i++) tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': `v${i}` })
-    await apache.waitFor('last value', () => apache.imports('Tomcat')['/Tomcat VM 1/Tomcat']?.['Tomcat.ip'] === 'v5')
-    t.true(apache.events.length - before < 5, `${apache.events.length - before} updates for 5 changes`)
+    const updates = await updatesForBurst(net, { debounceMs: 300 })
+    t.true(updates < 5, `${updates} updates for 5 changes`)
+  })
+
+  test(`${name}: with the default debounce (0), every change of a burst runs update, as in Roboconf`, async t => {
+    const net = await makeNetwork()
+    t.teardown(async () => { await net.close() })
+    t.is(await updatesForBurst(net), 5)
   })
 }
 
