@@ -365,7 +365,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     }))
   }
 
-  function sendModel (application: string, scopedInstancePath: string, peerId: string | undefined): void {
+  function sendModel (application: string, scopedInstancePath: string, peerId: string): void {
     const key = agentKey(application, scopedInstancePath)
     background(`sending the model to ${scopedInstancePath} of ${application}`, onAgentChain(key, async () => {
       const record = store.getApplication(application)
@@ -393,7 +393,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
         v: 1, kind: 'setScopedInstance', model, recipes: recipesOf(template, componentsOf(instance)),
         mesh: {
           bootstrapPeers, pnetKey: record.pnetKey, trustedDmKeys: [signing.publicKey],
-          ownership: signOwnership(signing, { peerId: peerId ?? '', application, scopedInstancePath })
+          ownership: signOwnership(signing, { peerId, application, scopedInstancePath })
         }
       })
       readyAgents.add(key)
@@ -666,7 +666,10 @@ export function createDeploymentManager (components: DeploymentManagerComponents
         if ((msg.listenAddresses ?? []).length > 0) meshesListening.add(key)
         if (msg.modelRequired) {
           readyAgents.delete(key)
-          sendModel(msg.application, msg.scopedInstancePath, msg.peerId)
+          // An ownership signed for no peer would make every importer reject the agent's exports: the model waits for a
+          // heartbeat naming the agent's peer (ours name it from the first one; the field is optional on the wire).
+          if (msg.peerId === undefined || msg.peerId === '') log.warn(`the agent of ${msg.scopedInstancePath} (${msg.application}) asks for its model without its peer id: the model goes with a heartbeat that has it`)
+          else sendModel(msg.application, msg.scopedInstancePath, msg.peerId)
         } else if (!readyAgents.has(key)) {
           readyAgents.add(key)
           flush(msg.application, msg.scopedInstancePath)
