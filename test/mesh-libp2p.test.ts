@@ -1,6 +1,6 @@
 // The libp2p mesh against hostile and unlucky peers, with real nodes on loopback in this process: a node without
 // the pnet key, forged ownerships, stale and reordered messages, a flood of malformed messages, and a restart
-// that keeps the peer id and rejoins from the remembered peers. No DM, no RabbitMQ.
+// that keeps the peer id and rejoins from the remembered peers, a bootstrap peer that comes up late. No DM, no RabbitMQ.
 import test, { type ExecutionContext } from 'ava'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -11,7 +11,8 @@ import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
 import { LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS } from '../agent/mesh/constants.js'
 import { ImportRecorder } from '../agent/mesh/recorder.js'
 import type { MeshServiceHandle } from '../agent/mesh/service.js'
-import { createMeshApp } from '../simulations/bench/mesh-app.js'
+import { createMeshApp, type MeshApp, type MeshAppChild } from '../simulations/bench/mesh-app.js'
+import { freePort } from './helpers/ports.js'
 import { controlTopic, exportsTopic, generatePnetKey, pnetKeyBytes, signOwnership } from '../protocol/mesh.js'
 import { announceOf, flood, forgeTomcat, joinMesh, replayTomcat, send, startRawNode, total, until, type MeshTarget } from './helpers/mesh-wire.js'
 
@@ -19,19 +20,30 @@ const quiet = (): void => {}
 
 interface Importer extends MeshTarget { mesh: MeshServiceHandle, recorder: ImportRecorder, dir: string }
 
+/** A temporary folder, removed with the test (after the meshes in it: teardowns run last registered first). */
+async function tempDir (t: ExecutionContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'meshconf-libp2p-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  return dir
+}
+
+/** Starts the mesh of the agent of `/<vm>` (hosting `/<vm>/<child>`), its state in `stateDir`, stopped with the test. */
+async function startAgentMesh (t: ExecutionContext, app: MeshApp, stateDir: string, vm: string, child: MeshAppChild, bootstrap: string[],
+  recorder = new ImportRecorder(), options: Partial<Libp2pMeshOptions> = {}): Promise<MeshServiceHandle> {
+  const identity = await loadOrCreatePeerIdentity(stateDir)
+  const { model, parameters } = app.agent(vm, child, identity.peerId, bootstrap)
+  const mesh = await startLibp2pMesh(model, parameters, recorder, { stateDir, privateKey: identity.privateKey, log: quiet, ...options })
+  t.teardown(async () => { await mesh.stop() })
+  return mesh
+}
+
 /** An Apache agent importing Tomcat, torn down with the test. */
 async function startImporter (t: ExecutionContext, options: Partial<Libp2pMeshOptions> = {}): Promise<Importer> {
-  const dir = await mkdtemp(join(tmpdir(), 'meshconf-libp2p-'))
+  const dir = await tempDir(t)
   const app = createMeshApp()
-  const identity = await loadOrCreatePeerIdentity(join(dir, 'apache'))
-  const { model, parameters } = app.agent('Apache VM', 'Apache', identity.peerId)
   const recorder = new ImportRecorder()
-  const mesh = await startLibp2pMesh(model, parameters, recorder, { stateDir: join(dir, 'apache'), privateKey: identity.privateKey, log: quiet, ...options })
+  const mesh = await startAgentMesh(t, app, join(dir, 'apache'), 'Apache VM', 'Apache', [], recorder, options)
   mesh.setInterests(new Set(['Tomcat']))
-  t.teardown(async () => {
-    await mesh.stop()
-    await rm(dir, { recursive: true, force: true })
-  })
   return { app, peerId: mesh.peerId, addresses: mesh.listenAddresses(), view: () => mesh.view(), mesh, recorder, dir }
 }
 
@@ -42,7 +54,6 @@ async function tomcatOf (importer: Importer, folder: string): Promise<() => Prom
   const { model, parameters } = importer.app.agent('Tomcat VM 1', 'Tomcat', identity.peerId, importer.mesh.listenAddresses())
   return async () => await startLibp2pMesh(model, parameters, new ImportRecorder(), { stateDir, log: quiet, viewSignal: null })
 }
-
 
 test.serial('a node without the pnet key, or with another one, cannot connect', async t => {
   const importer = await startImporter(t)
@@ -119,27 +130,47 @@ test.serial('10 000 random and malformed messages on the topics: no crash, all r
   t.is(importer.recorder.events.length, 1)
 })
 
-test.serial('a restarted agent keeps its peer id and rejoins from its remembered peers, with no bootstrap list', async t => {
-  const importer = await startImporter(t)
-  const { app } = importer
-  const stateDir = join(importer.dir, 'tomcat')
-  const start = async (bootstrap: string[]): Promise<MeshServiceHandle> => {
-    const identity = await loadOrCreatePeerIdentity(stateDir)
-    const { model, parameters } = app.agent('Tomcat VM 1', 'Tomcat', identity.peerId, bootstrap)
-    const mesh = await startLibp2pMesh(model, parameters, new ImportRecorder(), { stateDir, log: quiet })
-    mesh.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2' })
-    return mesh
+test.serial('a restarted importer keeps its peer id and rejoins its owner from its remembered peers alone, with no bootstrap list', async t => {
+  const dir = await tempDir(t)
+  const app = createMeshApp()
+  // The owner bootstraps from nobody, and owners do not redial their importers: once the importer is gone, only the
+  // importer's remembered peers (mesh-peers.json) can bring the two together again.
+  const tomcat = await startAgentMesh(t, app, join(dir, 'tomcat'), 'Tomcat VM 1', 'Tomcat', [])
+  tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2' })
+  const startApache = async (bootstrap: string[]): Promise<{ mesh: MeshServiceHandle, recorder: ImportRecorder }> => {
+    const recorder = new ImportRecorder()
+    const mesh = await startAgentMesh(t, app, join(dir, 'apache'), 'Apache VM', 'Apache', bootstrap, recorder)
+    mesh.setInterests(new Set(['Tomcat']))
+    return { mesh, recorder }
   }
-  const first = await start(importer.mesh.listenAddresses())
-  await importer.recorder.waitFor('Tomcat', () => Object.keys(importer.recorder.imports('Tomcat')).length === 1)
-  await first.stop()
-  await importer.recorder.waitFor('Tomcat withdrawn', () => Object.keys(importer.recorder.imports('Tomcat')).length === 0)
+  const first = await startApache(tomcat.listenAddresses())
+  await first.recorder.waitFor('Tomcat', () => '/Tomcat VM 1/Tomcat' in first.recorder.imports('Tomcat'))
+  await first.mesh.stop()
 
-  const second = await start([])
-  t.teardown(async () => { await second.stop() })
-  t.is(second.peerId, first.peerId)
-  await importer.recorder.waitFor('Tomcat back', () => Object.keys(importer.recorder.imports('Tomcat')).length === 1)
-  t.is(importer.mesh.view().held[0].peerId, first.peerId)
+  const second = await startApache([])
+  t.is(second.mesh.peerId, first.mesh.peerId)
+  await second.recorder.waitFor('Tomcat back', () => '/Tomcat VM 1/Tomcat' in second.recorder.imports('Tomcat'))
+  t.deepEqual(second.mesh.view().held.map(h => h.peerId), [tomcat.peerId])
+})
+
+test.serial('a bootstrap peer down at start is redialled with backoff, and joined when it comes up, with no restart', async t => {
+  const dir = await tempDir(t)
+  const app = createMeshApp()
+  const tomcatDir = join(dir, 'tomcat')
+  const tomcatId = (await loadOrCreatePeerIdentity(tomcatDir)).peerId
+  const tomcatAddress = `/ip4/127.0.0.1/tcp/${await freePort()}`
+  const refused: string[] = []
+  const recorder = new ImportRecorder()
+  const apache = await startAgentMesh(t, app, join(dir, 'apache'), 'Apache VM', 'Apache', [`${tomcatAddress}/p2p/${tomcatId}`], recorder, {
+    log: (_level, message) => { if (message.startsWith(`dial ${tomcatId} failed`)) refused.push(message) }
+  })
+  apache.setInterests(new Set(['Tomcat']))
+  await until('three failed dials of the Tomcat', () => refused.length >= 3, () => refused, { timeoutMs: 30_000 })
+  // Up at last, at the address of the bootstrap list; it bootstraps from nobody, so the importer has to dial it.
+  const tomcat = await startAgentMesh(t, app, tomcatDir, 'Tomcat VM 1', 'Tomcat', [], new ImportRecorder(), { listen: [tomcatAddress] })
+  tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2' })
+  await recorder.waitFor('the Tomcat import', () => '/Tomcat VM 1/Tomcat' in recorder.imports('Tomcat'))
+  t.deepEqual(apache.view().connectedPeers, [tomcat.peerId])
 })
 
 test.serial('a restarted agent listens on the port of its last run (peers remember it), or on a free one when it is taken', async t => {
