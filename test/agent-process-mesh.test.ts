@@ -109,7 +109,7 @@ test('`meshconf agent view` asks the running agent for its view: what it holds, 
   const json = await execa('node', [BIN, 'agent', 'view', '--state-dir', probe.stateDir, '--json'], { reject: false })
   t.is(json.exitCode, 0, json.stderr)
   const document = JSON.parse(json.stdout) as AgentViewDocument
-  t.is(document.pid, probe.agent.pid)
+  t.is(document.pid, probe.agent.pid ?? -1)
   t.is(document.scopedInstancePath, '/Probe VM')
   const held = document.mesh?.held.find(h => h.instancePath === MYSQL)
   t.like(held, { prefix: 'MySQL', peerId: probe.mysql.peerId, variables: { 'MySQL.ip': '127.0.0.9', 'MySQL.port': '3306' } })
