@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import test from 'ava'
 import { startDmService } from '../manager/commands/dm.js'
+import type { TargetHandler } from '../manager/targets/types.js'
 import { embeddedAgentToken } from '../manager/messaging/embedded.js'
 import { runCliInProcess } from './cli-helpers.js'
 import { tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
@@ -20,7 +21,7 @@ function filesUnder (folder: string): string[] {
   return readdirSync(folder, { recursive: true, withFileTypes: true }).filter(e => e.isFile()).map(e => join(e.parentPath, e.name))
 }
 
-test('existing machine: the DM writes its agent params; the agent started from them joins, deploys and starts; heartbeats make it running; undeploy forgets it', async t => {
+test('existing machine: the DM writes its agent params; the agent started from them joins, deploys and starts; heartbeats make it running, across a DM restart too; undeploy forgets it', async t => {
   t.timeout(240_000)
   const dir = tempDir('dm-existing')
   const agentsPort = await freePort()
@@ -29,10 +30,11 @@ test('existing machine: the DM writes its agent params; the agent started from t
   const agentsUrl = `ws://127.0.0.2:${agentsPort}`
   const logged: string[] = []
   const log = { info: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), error: (m: string) => logged.push(m) }
-  const silenceMs = 8_000
-  const service = await startDmService({
-    dataDirectory: dir.path, port: 0, agentsPort, agentsHost: '0.0.0.0', agentsUrl, target: 'existing', machineSilenceMs: silenceMs, log
-  })
+  // the DM as its unit would start it; the same options again after a restart
+  const options = {
+    dataDirectory: dir.path, port: await freePort(), agentsPort, agentsHost: '0.0.0.0', agentsUrl, target: 'existing', machineSilenceMs: 8_000, log
+  }
+  let service = await startDmService(options)
   const agents: number[] = []
   t.teardown(async () => {
     for (const pid of agents) { try { process.kill(-pid, 'SIGKILL') } catch { /* gone */ } }
@@ -57,8 +59,8 @@ test('existing machine: the DM writes its agent params; the agent started from t
 
   // nothing starts: the DM says where the machine's params are
   const announced = await waitFor('the params file announced', () => logged.map(m => /give the machine (\S+) as \/etc\/meshconf\/agent\.json/.exec(m)?.[1]).find(f => f !== undefined))
-  const { dm } = service
-  const machineId = dm.instance('shop', '/vm1').data['machine.id']
+  const instance = (path: string) => service.dm.instance('shop', path)
+  const machineId = instance('/vm1').data['machine.id']
   t.is(announced, join(dir.path, 'machines', 'existing', machineId, 'agent.json'))
   t.is(statSync(announced).mode & 0o777, 0o600, 'the file holds the agent token')
   t.deepEqual(JSON.parse(readFileSync(announced, 'utf8')), {
@@ -75,31 +77,44 @@ test('existing machine: the DM writes its agent params; the agent started from t
   t.is(notDeployed.exitCode, 1)
   t.regex(notDeployed.stderr, /\/vm2 of shop has no agent params to hand over: it is not a deployed machine/)
   t.is(notDeployed.stdout, '')
-  const existing = service.targets.find(h => h.id === 'existing')
-  if (existing === undefined) return t.fail('no existing target handler')
+  const existing = (): TargetHandler => {
+    const handler = service.targets.find(h => h.id === 'existing')
+    if (handler === undefined) throw new Error('no existing target handler')
+    return handler
+  }
   // no agent, no heartbeat within the window
-  t.false(await existing.isRunning(machineId))
-  t.is(dm.instance('shop', '/vm1/db').status, 'NOT_DEPLOYED')
+  t.false(await existing().isRunning(machineId))
+  t.is(instance('/vm1/db').status, 'NOT_DEPLOYED')
 
   // the machine boots: its unit runs the agent on the params file
   const agentLog = openSync(join(dir.path, 'agent.log'), 'a')
   const agent = spawn(process.execPath, [BIN, 'agent', '--params', announced], { detached: true, stdio: ['ignore', agentLog, agentLog] })
   closeSync(agentLog)
   agents.push(agent.pid as number)
-  await waitFor('db started by the agent', () => dm.instance('shop', '/vm1/db').status === 'DEPLOYED_STARTED', 120_000)
-  t.is(dm.instance('shop', '/vm1').status, 'DEPLOYED_STARTED')
-  t.is(dm.instance('shop', '/vm1').data['ip.address'], '127.0.0.1')
+  await waitFor('db started by the agent', () => instance('/vm1/db').status === 'DEPLOYED_STARTED', 120_000)
+  t.is(instance('/vm1').status, 'DEPLOYED_STARTED')
+  t.is(instance('/vm1').data['ip.address'], '127.0.0.1')
   // its recipe ran on the machine, under the state folder the target gave
   const started = filesUnder(stateDir).find(f => f.endsWith('started.txt'))
   t.truthy(started, `no started.txt under ${stateDir}`)
-  t.true(await existing.isRunning(machineId))
+  t.true(await existing().isRunning(machineId))
+
+  // the DM restarts: the machine is still running (its agent beat recently), nothing is redeployed
+  await service.stop()
+  service = await startDmService(options)
+  t.is(instance('/vm1').data['machine.id'], machineId)
+  t.true(existsSync(announced))
+  t.true(await existing().isRunning(machineId))
+  await waitFor('the agent back with the restarted DM', () =>
+    instance('/vm1').status === 'DEPLOYED_STARTED' && instance('/vm1/db').status === 'DEPLOYED_STARTED', 60_000)
+  t.is(agent.exitCode, null)
 
   // undeploy: the agent undeploys db, then the DM forgets the machine (the operator stops its agent)
   t.is(await rest('POST', '/api/applications/shop/actions', { action: 'undeploy-all', path: '/vm1' }), 202)
-  await waitFor('vm1 undeployed', () => dm.instance('shop', '/vm1').status === 'NOT_DEPLOYED', 60_000)
-  t.is(dm.instance('shop', '/vm1/db').status, 'NOT_DEPLOYED')
+  await waitFor('vm1 undeployed', () => instance('/vm1').status === 'NOT_DEPLOYED', 60_000)
+  t.is(instance('/vm1/db').status, 'NOT_DEPLOYED')
   t.false(existsSync(announced))
-  t.false(await existing.isRunning(machineId))
+  t.false(await existing().isRunning(machineId))
   t.true(logged.some(m => m.includes(`machine ${machineId} forgotten`)), logged.join('\n'))
   t.is((await runCliInProcess(['machine', 'params', 'shop', '/vm1', ...dmFlags], cli)).exitCode, 1)
   t.is(agent.exitCode, null, 'the DM does not stop a machine it did not start')
