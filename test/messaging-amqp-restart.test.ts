@@ -3,12 +3,10 @@
 // while the broker was down arrives afterwards. The broker restarted is a private RabbitMQ node on free ports
 // (simulations/chaos/broker.ts), never the shared one on 5672 that test files running in parallel rely on.
 import test from 'ava'
-import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import type { AgentToDmMessage, DmToAgentMessage } from '../protocol/messages.js'
 import { createAmqpLink } from '../agent/link/amqp.js'
 import type { AgentLink } from '../agent/link/types.js'
@@ -16,23 +14,18 @@ import { createAmqpMessaging } from '../manager/messaging/amqp.js'
 import { createPrivateBroker } from '../simulations/chaos/broker.js'
 import { captureLogger, heartbeat, removeInstance, waitFor } from './messaging-helpers.js'
 
-const run = promisify(execFile)
-const NODE_PREFIX = 'meshconf-messaging'
 /** Generous: the Erlang VM of the private node boots in ~30 s on this machine. */
 const BROKER_WAIT_MS = 90_000
 
 test('DM and agents recover from rabbitmqctl stop_app / start_app, and messages sent meanwhile arrive', async t => {
   t.timeout(240_000)
   const directory = await mkdtemp(join(tmpdir(), 'messaging-restart-'))
-  const broker = await createPrivateBroker({ directory, name: NODE_PREFIX })
-  // how simulations/chaos/broker.ts names its node: `<name>-<port>@localhost`
-  const node = `${NODE_PREFIX}-${broker.port}@localhost`
-  const rabbitmqctl = async (command: string): Promise<void> => { await run('rabbitmqctl', ['-n', node, command], { timeout: 60_000 }) }
+  const broker = await createPrivateBroker({ directory, name: 'meshconf-messaging' })
   const links: AgentLink[] = []
   const dm = createAmqpMessaging({ url: broker.url, domain: 'meshconf', logger: captureLogger() })
   t.teardown(async () => {
     // whatever happened above, the broker is running again before it is stopped for good
-    await rabbitmqctl('start_app').catch(() => {})
+    await broker.control('start_app').catch(() => {})
     for (const link of links) await link.stop()
     await dm.stop()
     await broker.stop()
@@ -62,7 +55,7 @@ test('DM and agents recover from rabbitmqctl stop_app / start_app, and messages 
   await dm.sendToAgent(application, '/VM 1', removeInstance('/VM 1/before'))
   await waitFor('traffic before the restart', () => notifications.length === 1 && inbox.get('/VM 1')?.length === 1)
 
-  await rabbitmqctl('stop_app')
+  await broker.control('stop_app')
   await waitFor('everyone to notice the broker is gone', () => !vm1.connected() && !vm2.connected() && dm.metrics().connections === 1, BROKER_WAIT_MS)
 
   // While the broker is down: nothing throws, everything waits in the outboxes.
@@ -77,7 +70,7 @@ test('DM and agents recover from rabbitmqctl stop_app / start_app, and messages 
   await new Promise(resolve => setTimeout(resolve, 1_000))
   t.false(vm1.connected())
 
-  await rabbitmqctl('start_app')
+  await broker.control('start_app')
   const backAt = Date.now()
   await waitFor('everyone to reconnect', () => vm1.connected() && vm2.connected() && dm.metrics().connections === 2, BROKER_WAIT_MS)
   t.log(`DM and agents reconnected ${Date.now() - backAt} ms after start_app returned`)

@@ -45,6 +45,8 @@ export interface PrivateBroker {
   start (): Promise<void>
   /** Stops the node (every client connection drops), then starts it again on the same port. */
   restart (): Promise<void>
+  /** Runs `rabbitmqctl -n <this node> <command>`: `stop_app` / `start_app` stop and start the broker, not the node. */
+  control (command: string): Promise<void>
   stop (): Promise<void>
 }
 
@@ -134,6 +136,9 @@ export async function createPrivateBroker (components: PrivateBrokerComponents):
     async restart () {
       await broker.stop()
       await broker.start()
+    },
+    async control (command: string) {
+      await run('rabbitmqctl', ['-n', nodeName, command], { env, timeout: BROKER_STOP_TIMEOUT_MS })
     },
     async stop () {
       if (server === undefined) return
