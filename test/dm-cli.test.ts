@@ -5,7 +5,9 @@ import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { freePort, tempDir } from './dm-helpers.js'
+import { createPrivateBroker } from '../simulations/chaos/broker.js'
+import { freePort, statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { client, killAgents, localAgents } from './dm-process-helpers.js'
 
 const ENTRY = join(process.cwd(), 'test', 'dm-cli-entry.ts')
 
@@ -63,4 +65,42 @@ test('meshconf dm start refuses an unknown target with a usage error', async t =
   const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
   t.is(code, 2)
   t.regex(stderr, /'ec2' is invalid\. Allowed choices are local, netns, in-process/)
+})
+
+test('meshconf dm start --amqp: an application deployed and started through RabbitMQ', async t => {
+  t.timeout(240_000)
+  const dir = tempDir('dm-cli-amqp')
+  // a private node: the CLI's DM uses the default domain, whose DM queue other DMs on the shared broker may use
+  const brokerDir = tempDir('dm-cli-amqp-node')
+  const broker = await createPrivateBroker({ directory: brokerDir.path, name: 'meshconf-dm-cli' })
+  const dataDir = join(dir.path, 'data')
+  let dm: Awaited<ReturnType<typeof runDm>> | undefined
+  t.teardown(async () => {
+    await dm?.stop()
+    killAgents(dataDir)
+    await broker.stop()
+    brokerDir.remove()
+    dir.remove()
+  })
+  await broker.start()
+  dm = await runDm(dir.path, ['dm', 'start', '--port', String(await freePort()), '--data-dir', dataDir, '--amqp', broker.url])
+  t.true(dm.lines.some(l => l.includes('agents via RabbitMQ')))
+  const url = dm.lines.find(l => l.includes('listening on'))?.match(/listening on (\S+)/)?.[1] ?? ''
+  const call = client({ url, token: readFileSync(join(dataDir, 'token'), 'utf8').trim() })
+  await call('POST', '/api/templates', { path: writeShopTemplate(join(dir.path, 'template')) })
+  await call('POST', '/api/applications', { name: 'cli shop', template: { name: 'Shop', version: '1.0' } })
+  await call('POST', '/api/applications/cli%20shop/actions', { action: 'deploy-and-start-all' })
+  await waitFor('every instance started', async () =>
+    Object.values(statuses(await call('GET', '/api/applications/cli%20shop/instances'))).every(s => s === 'DEPLOYED_STARTED'), 120_000)
+  // the agents were told to reach the DM through this broker
+  const agents = localAgents(dataDir)
+  t.is(agents.length, 2)
+  for (const agent of agents) {
+    const params = JSON.parse(readFileSync(join(dataDir, 'machines', 'local', agent.machine, 'params.json'), 'utf8')) as { messaging: { kind: string, url: string } }
+    t.deepEqual([params.messaging.kind, params.messaging.url], ['amqp', broker.url])
+  }
+  await call('POST', '/api/applications/cli%20shop/actions', { action: 'undeploy-all' })
+  await waitFor('all undeployed', async () =>
+    Object.values(statuses(await call('GET', '/api/applications/cli%20shop/instances'))).every(s => s === 'NOT_DEPLOYED'), 60_000)
+  t.is(await dm.stop(), 0)
 })
