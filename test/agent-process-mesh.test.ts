@@ -28,6 +28,7 @@ const MYSQL = '/MySQL VM/MySQL'
 
 interface ProbeAgent {
   stateDir: string
+  paramsFile: string
   agent: ResultPromise
   /** The MySQL owner's mesh, which the agent's Probe imports (optionally: each change runs its `update`). */
   mysql: MeshServiceHandle
@@ -78,6 +79,7 @@ async function probeAgent (t: ExecutionContext, extraParams: Record<string, unkn
   const read = (file: string): string => { try { return readFileSync(file, 'utf8') } catch { return '' } }
   return {
     stateDir,
+    paramsFile,
     agent,
     mysql,
     updates: () => read(logFile).split('\n').filter(line => line.includes(`[${PROBE}] logger plug-in: update`)).length,
@@ -116,7 +118,7 @@ test('`meshconf agent view` asks the running agent for its view: what it holds, 
   t.true((held?.since ?? 0) <= document.writtenAt && (held?.ageMs ?? -1) >= 0)
 
   // Readable: one row per held export, with the owner's peer id; a second request gets a fresh view.
-  const table = await execa('node', [BIN, 'agent', 'view', '--state-dir', probe.stateDir], { reject: false })
+  const table = await execa('node', [BIN, 'agent', 'view', '--params', probe.paramsFile], { reject: false })
   t.is(table.exitCode, 0, table.stderr)
   t.regex(table.stdout, /^agent \/Probe VM \(.*\), pid \d+, peer 12D3KooW\w+, epoch \d+$/m)
   t.regex(table.stdout, new RegExp(`^MySQL +/MySQL VM/MySQL +${probe.mysql.peerId} +\\d+/\\d+ +\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z +\\d+\\.\\d s ago$`, 'm'))
@@ -127,4 +129,12 @@ test('`meshconf agent view` asks the running agent for its view: what it holds, 
   const none = await execa('node', [BIN, 'agent', 'view', '--state-dir', probe.stateDir], { reject: false })
   t.is(none.exitCode, 1)
   t.regex(none.stderr, /no agent runs on state folder .*probe \(no agent\.pid in it\): start it with `meshconf agent --params FILE`/)
+  // A pid file left by a killed agent, its pid now another process's (this one): that process is not signalled.
+  await writeFile(join(probe.stateDir, 'agent.pid'), JSON.stringify({ pid: process.pid, paramsFile: probe.paramsFile }))
+  const stale = await execa('node', [BIN, 'agent', 'view', '--state-dir', probe.stateDir], { reject: false })
+  t.is(stale.exitCode, 1)
+  t.regex(stale.stderr, new RegExp(`no agent runs on state folder .*probe \\(process ${process.pid} of its agent\\.pid is gone\\)`))
+  const usage = await execa('node', [BIN, 'agent', 'view'], { reject: false })
+  t.is(usage.exitCode, 2)
+  t.regex(usage.stderr, /give either --state-dir <dir> or --params <file>/)
 })

@@ -677,6 +677,8 @@ export class MeshService implements MeshServiceHandle {
         if (h.owner !== peerId) continue
         this.release(prefix, path, peerId)
         // Forget how far we got with this owner, so its next digest or re-announce restores what it still exports.
+        // Its per-instance stamps stay (bounded, see keyStamps): they still order its messages in flight, and a
+        // restarted owner's epoch is above them anyway (epoch.ts).
         this.ownerPrefixStamps.delete(key(peerId, prefix))
       }
     }
