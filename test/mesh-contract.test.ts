@@ -1,6 +1,8 @@
 // The mesh contract (ExportPublisher / ImportListener / MeshHandle), run over both implementations: real libp2p
 // nodes on loopback in this process, and the in-memory hub. No DM, no RabbitMQ.
 import test from 'ava'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,9 +15,13 @@ import { createMeshApp, type MeshApp } from '../simulations/bench/mesh-app.js'
 
 type Child = 'MySQL' | 'Tomcat' | 'Apache'
 
+const run = promisify(execFile)
+
 interface Network {
   app: MeshApp
   start (vm: string, child: Child, recorder: ImportRecorder, options?: MeshServiceOptions): Promise<MeshServiceHandle>
+  /** Cuts every link between the agents and lets them heal at once (a blip): each sees the others disconnect. */
+  blip (): Promise<void>
   close (): Promise<void>
 }
 
@@ -32,6 +38,11 @@ async function memoryNetwork (): Promise<Network> {
       const mesh = await hub.factory({ ...options, log: quiet })(model, parameters, recorder) as MeshServiceHandle
       started.push(mesh)
       return mesh
+    },
+    async blip () {
+      for (const m of started) hub.setReachable(m.peerId, false)
+      await new Promise(resolve => setTimeout(resolve, 10))
+      for (const m of started) hub.setReachable(m.peerId, true)
     },
     async close () { await Promise.all(started.map(async m => { await m.stop() })) }
   }
@@ -51,6 +62,14 @@ async function libp2pNetwork (): Promise<Network> {
       const mesh = await startLibp2pMesh(model, parameters, recorder, { ...options, stateDir, privateKey: identity.privateKey, log: quiet })
       started.push(mesh)
       return mesh
+    },
+    async blip () {
+      // Every connection has an agent's listening port at one end: the kernel resets them all (as a middlebox
+      // would), and the agents redial at once.
+      const ports = started.flatMap(m => m.listenAddresses()).map(a => a.match(/\/tcp\/(\d+)/)?.[1])
+      const filter = ports.flatMap(port => [`sport = :${port}`, `dport = :${port}`]).join(' or ')
+      const { stdout } = await run('ss', ['-K', '-t', '-n', `( ${filter} )`])
+      if (!stdout.includes('ESTAB')) throw new Error(`ss -K reset no connection between the agents: ${stdout}`)
     },
     async close () {
       await Promise.all(started.map(async m => { await m.stop() }))
@@ -161,6 +180,24 @@ for (const [name, makeNetwork] of implementations) {
     await tomcatMesh.stop()
     await apache.recorder.waitFor('Tomcat withdrawn', () => Object.keys(apache.recorder.imports('Tomcat')).length === 0)
     t.deepEqual(apache.recorder.events.map(e => e.kind), ['added', 'removed'])
+  })
+
+  test(`${name}: a blip shorter than the grace withdraws nothing: the importer's update never runs without the export`, async t => {
+    const net = await makeNetwork()
+    t.teardown(async () => { await net.close() })
+    const graceMs = 1500
+    const apache = new ImportRecorder()
+    const apacheMesh = await net.start('Apache VM', 'Apache', apache, { livenessGraceMs: graceMs })
+    apacheMesh.setInterests(new Set(['Tomcat']))
+    const tomcat = await net.start('Tomcat VM 1', 'Tomcat', new ImportRecorder())
+    tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2' })
+    await apache.waitFor('Tomcat', () => '/Tomcat VM 1/Tomcat' in apache.imports('Tomcat'))
+    await net.blip()
+    // A withdrawal would come within the grace (stretched by the importer's lag, on a loaded host): watch twice as long.
+    await new Promise(resolve => setTimeout(resolve, 2 * graceMs))
+    t.deepEqual(apache.events.map(e => e.kind), ['added'])
+    t.deepEqual(apacheMesh.view().held.map(h => h.peerId), [tomcat.peerId])
+    t.deepEqual(apacheMesh.view().suspects, [])
   })
 
   test(`${name}: a changed export reaches importers; a same-valued re-announce does not run update again`, async t => {
@@ -321,20 +358,24 @@ test('memory: digests back off while an owner\'s exports do not change, and come
   t.true(sentAt.length >= 1 && sentAt[0] - changedAt < 500, `first digest ${sentAt[0] - changedAt} ms after the change`)
 })
 
-test('memory: a cut-off agent is withdrawn, and its exports come back when it heals', async t => {
+test('memory: a cut longer than the grace withdraws (once the grace has run out), and the exports come back when it heals', async t => {
   const hub = createMemoryMeshHub()
   const app = createMeshApp()
   const apache = new ImportRecorder()
   const a = app.agent('Apache VM', 'Apache', 'memory-apache')
   const b = app.agent('Tomcat VM 1', 'Tomcat', 'memory-tomcat')
-  const apacheMesh = await hub.factory({ log: quiet })(a.model, a.parameters, apache)
+  const graceMs = 300
+  const apacheMesh = await hub.factory({ log: quiet, livenessGraceMs: graceMs })(a.model, a.parameters, apache)
   const tomcatMesh = await hub.factory({ log: quiet })(b.model, b.parameters, new ImportRecorder())
   t.teardown(async () => { await Promise.all([apacheMesh.stop(), tomcatMesh.stop()]) })
   apacheMesh.setInterests(new Set(['Tomcat']))
   tomcatMesh.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2' })
   await apache.waitFor('Tomcat', () => Object.keys(apache.imports('Tomcat')).length === 1)
+  const cutAt = performance.now()
   hub.setReachable('memory-tomcat', false)
   await apache.waitFor('Tomcat withdrawn', () => Object.keys(apache.imports('Tomcat')).length === 0)
+  // Timers fire on whole milliseconds, up to one early by performance.now().
+  t.true(performance.now() - cutAt >= graceMs - 1, `withdrawn ${performance.now() - cutAt} ms after the cut`)
   hub.setReachable('memory-tomcat', true)
   await apache.waitFor('Tomcat back', () => Object.keys(apache.imports('Tomcat')).length === 1)
   t.deepEqual(apache.events.map(e => e.kind), ['added', 'removed', 'added'])
