@@ -17,7 +17,7 @@ function home (t: ExecutionContext): string {
 }
 
 async function meshconf (args: string[], homeDir: string) {
-  const env = { ...process.env, HOME: homeDir }
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: homeDir }
   delete env.MESHCONF_DM
   delete env.MESHCONF_TOKEN
   return await execa(process.execPath, [BIN, ...args], { env, extendEnv: false, reject: false, stdin: 'ignore', timeout: 60_000 })
