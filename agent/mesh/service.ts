@@ -541,9 +541,10 @@ export class MeshService implements MeshServiceHandle {
     let byPath = this.held.get(m.prefix)
     if (byPath === undefined) this.held.set(m.prefix, byPath = new Map())
     const now = this.now()
-    const previous = byPath.get(m.instancePath)
-    const since = previous?.owner === from ? previous.since : now
-    byPath.set(m.instancePath, { owner: from, component: m.component, variables: m.variables, stamp: { epoch: m.epoch, seq: m.seq }, since, receivedAt: now })
+    byPath.set(m.instancePath, {
+      owner: from, component: m.component, variables: m.variables, stamp: { epoch: m.epoch, seq: m.seq },
+      since: heldSince(byPath, m.instancePath, from, now), receivedAt: now
+    })
     this.changed(m.prefix, m.instancePath)
     this.transport.watchPeer(from, m.addresses)
     // Heard through the mesh before we could dial it (start, heal): it gets a dial's time, not the short grace.
@@ -690,10 +691,9 @@ export class MeshService implements MeshServiceHandle {
     let byPath = this.held.get(entry.prefix)
     if (byPath === undefined) this.held.set(entry.prefix, byPath = new Map())
     const now = this.now()
-    const known = byPath.get(entry.instancePath)
     byPath.set(entry.instancePath, {
       owner: this.transport.peerId, component: entry.component, variables: entry.variables,
-      stamp: { epoch: this.epoch, seq: this.seq }, since: known?.owner === this.transport.peerId ? known.since : now, receivedAt: now
+      stamp: { epoch: this.epoch, seq: this.seq }, since: heldSince(byPath, entry.instancePath, this.transport.peerId, now), receivedAt: now
     })
     this.changed(entry.prefix, entry.instancePath)
   }
@@ -734,6 +734,12 @@ export class MeshService implements MeshServiceHandle {
       }
     }
   }
+}
+
+/** When the owner's export of the instance was first held: kept while the same owner (re-)announces it. */
+function heldSince (byPath: ReadonlyMap<string, Held>, instancePath: string, owner: string, now: number): number {
+  const previous = byPath.get(instancePath)
+  return previous?.owner === owner ? previous.since : now
 }
 
 /** A Map keeping its `max` most recently used entries: reading or writing an entry makes it the newest. */
