@@ -119,3 +119,19 @@ test('existing machine: the DM writes its agent params; the agent started from t
   t.is((await runCliInProcess(['machine', 'params', 'shop', '/vm1', ...dmFlags], cli)).exitCode, 1)
   t.is(agent.exitCode, null, 'the DM does not stop a machine it did not start')
 })
+
+test('an existing target with an address the agent could not use fails the machine\'s creation, naming the property', async t => {
+  const dir = tempDir('dm-existing-bad')
+  const service = await startDmService({ dataDirectory: dir.path, port: 0, agentsPort: 0, log: { info: () => {}, warn: () => {}, error: () => {} } })
+  t.teardown(async () => { await service.stop(); dir.remove() })
+  const { dm } = service
+  dm.createTarget({ id: 'lab', handler: 'existing', properties: { 'agent.ip-address': 'vm1.lab.example' } })
+  await dm.loadTemplateFromPath(writeShopTemplate(join(dir.path, 'template')))
+  dm.createApplication({ name: 'shop', template: { name: 'Shop', version: '1.0' } })
+  dm.associateTarget('shop', { targetId: 'lab', path: '/vm1' })
+  dm.changeState('shop', '/vm1', 'DEPLOYED_STARTED')
+  const problem = await waitFor('the creation refused', () => dm.instance('shop', '/vm1').data['last.problem'])
+  t.regex(problem, /target lab \(existing\): property agent\.ip-address = "vm1\.lab\.example" is not an IPv4 or IPv6 address/)
+  t.is(dm.instance('shop', '/vm1').status, 'NOT_DEPLOYED')
+  t.false(existsSync(join(dir.path, 'machines', 'existing')), 'no params written')
+})
