@@ -1,8 +1,6 @@
 // The mesh contract (ExportPublisher / ImportListener / MeshHandle), run over both implementations: real libp2p
 // nodes on loopback in this process, and the in-memory hub. No DM, no RabbitMQ.
 import test from 'ava'
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,10 +10,9 @@ import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
 import { ImportRecorder } from '../agent/mesh/recorder.js'
 import type { MeshServiceHandle, MeshServiceOptions } from '../agent/mesh/service.js'
 import { createMeshApp, type MeshApp } from '../simulations/bench/mesh-app.js'
+import { resetConnections } from './helpers/reset.js'
 
 type Child = 'MySQL' | 'Tomcat' | 'Apache'
-
-const run = promisify(execFile)
 
 interface Network {
   app: MeshApp
@@ -64,12 +61,8 @@ async function libp2pNetwork (): Promise<Network> {
       return mesh
     },
     async blip () {
-      // Every connection has an agent's listening port at one end: the kernel resets them all (as a middlebox
-      // would), and the agents redial at once.
-      const ports = started.flatMap(m => m.listenAddresses()).map(a => a.match(/\/tcp\/(\d+)/)?.[1])
-      const filter = ports.flatMap(port => [`sport = :${port}`, `dport = :${port}`]).join(' or ')
-      const { stdout } = await run('ss', ['-K', '-t', '-n', `( ${filter} )`])
-      if (!stdout.includes('ESTAB')) throw new Error(`ss -K reset no connection between the agents: ${stdout}`)
+      // The kernel resets every connection between the agents; they redial at once.
+      await resetConnections(started.flatMap(m => m.listenAddresses()))
     },
     async close () {
       await Promise.all(started.map(async m => { await m.stop() }))

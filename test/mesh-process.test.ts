@@ -1,13 +1,17 @@
 // The mesh with the real engine, one agent per process (simulations/bench/mesh-node.ts), on loopback: the chain
-// reaction MySQL -> Tomcat -> Apache, a late joiner, one of two Tomcats stopped, an agent killed -9 and restarted with no DM. The test plays
-// the DM only to hand each agent its model; no DM process and no RabbitMQ run.
+// reaction MySQL -> Tomcat -> Apache, a late joiner, one of two Tomcats stopped, an agent killed -9 and restarted
+// with no DM, a blip, agents rejoining from their remembered peers, a frozen owner. The test plays the DM only to
+// hand each agent its model; no DM process and no RabbitMQ run.
 import test from 'ava'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS } from '../agent/mesh/constants.js'
-import { MeshNodeProcess } from '../simulations/bench/mesh-node-client.js'
+import { LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, REMEMBERED_PEERS_FILE } from '../agent/mesh/constants.js'
+import type { MeshView } from '../agent/mesh/service.js'
 import { changeState } from '../simulations/bench/mesh-app.js'
-import { cluster, isStatus, LOOPBACK, viewOf } from './helpers/mesh-cluster.js'
+import { cluster, isStatus, meshAddresses, viewOf } from './helpers/mesh-cluster.js'
 import { until } from './helpers/mesh-wire.js'
+import { occupyPort } from './helpers/ports.js'
+import { resetConnections } from './helpers/reset.js'
 
 test('separate processes: chain reaction MySQL -> Tomcat -> Apache, a late Tomcat, then MySQL stopped', async t => {
   const c = await cluster(t)
@@ -80,15 +84,61 @@ test('separate processes: an agent killed -9 is withdrawn; restarted with no DM,
   t.deepEqual((await viewOf(apache)).held, [])
 
   // Restarted from its state folder, with no model sent: it restores, rejoins from its remembered peers, restarts Tomcat.
-  const restarted = new MeshNodeProcess()
-  c.nodes.push(restarted)
-  const reply = await restarted.init(join(c.dir, 'Tomcat VM 1'), LOOPBACK)
-  t.true(reply.restored)
+  const restarted = await c.restart('Tomcat VM 1')
   t.is(restarted.peerId, peerId)
   const after = apache.events.length
   await apache.waitFor('Apache started again', isStatus('/Apache VM/Apache', 'DEPLOYED_STARTED'), { from: after })
   t.is(restarted.status('/Tomcat VM 1/Tomcat'), 'DEPLOYED_STARTED')
   t.deepEqual((await viewOf(apache)).held.map(h => h.peerId), [peerId])
+})
+
+test('separate processes: a blip (every connection reset) shorter than the grace: the importer\'s update never runs without its import', async t => {
+  const c = await cluster(t)
+  const tomcat = await c.agent('Tomcat VM 1', 'Tomcat')
+  const mysql = await c.agent('MySQL VM', 'MySQL')
+  await mysql.dm(changeState('MySQL VM', 'MySQL', 'DEPLOYED_STARTED'))
+  await tomcat.dm(changeState('Tomcat VM 1', 'Tomcat', 'DEPLOYED_STARTED'))
+  await tomcat.waitFor('Tomcat started', isStatus('/Tomcat VM 1/Tomcat', 'DEPLOYED_STARTED'))
+
+  const from = tomcat.events.length
+  await resetConnections([...meshAddresses(tomcat), ...meshAddresses(mysql)])
+  const view = async (): Promise<MeshView> => await viewOf(tomcat)
+  await until('MySQL connected again', async () => (await view()).connectedPeers.includes(mysql.peerId), view, { intervalMs: 50 })
+  // A withdrawal would come within the grace (stretched by the importer's lag): watch five times as long.
+  await new Promise(resolve => setTimeout(resolve, 5 * LIVENESS_GRACE_MS))
+  t.deepEqual(tomcat.events.slice(from), [])
+  t.deepEqual((await view()).held.map(h => [h.instancePath, h.peerId]), [['/MySQL VM/MySQL', mysql.peerId]])
+})
+
+test('separate processes: importer and owner killed -9, the owner back first on another port: it redials the importer from its remembered peers until it is up', async t => {
+  const c = await cluster(t)
+  const mysql = await c.agent('MySQL VM', 'MySQL')
+  const tomcat = await c.agent('Tomcat VM 1', 'Tomcat')
+  // Apache knows Tomcat only: restarted, it can find Tomcat at its old address alone (the DM is down).
+  const apache = await c.agent('Apache VM', 'Apache', [tomcat])
+  await mysql.dm(changeState('MySQL VM', 'MySQL', 'DEPLOYED_STARTED'))
+  await tomcat.dm(changeState('Tomcat VM 1', 'Tomcat', 'DEPLOYED_STARTED'))
+  await apache.dm(changeState('Apache VM', 'Apache', 'DEPLOYED_STARTED'))
+  await apache.waitFor('Apache started', isStatus('/Apache VM/Apache', 'DEPLOYED_STARTED'))
+  const remembered = join(c.dir, 'Tomcat VM 1', REMEMBERED_PEERS_FILE)
+  await until('Apache in Tomcat\'s remembered peers', async () => (await readFile(remembered, 'utf8').catch(() => '')).includes(apache.peerId),
+    async () => await readFile(remembered, 'utf8').catch(() => ''), { intervalMs: 100 })
+  const oldTomcat = meshAddresses(tomcat)
+  apache.kill('SIGKILL')
+  tomcat.kill('SIGKILL')
+  await until('both killed', () => !apache.alive && !tomcat.alive, () => [apache.alive, tomcat.alive])
+
+  // Tomcat's old port taken: it comes back elsewhere, where Apache's bootstrap list and remembered peers do not point.
+  const squatter = await occupyPort(Number(oldTomcat[0].match(/\/tcp\/(\d+)/)?.[1]))
+  t.teardown(() => { squatter.close() })
+  const tomcatAgain = await c.restart('Tomcat VM 1')
+  t.notDeepEqual(meshAddresses(tomcatAgain), oldTomcat)
+  await tomcatAgain.waitFor('Tomcat started again', isStatus('/Tomcat VM 1/Tomcat', 'DEPLOYED_STARTED'))
+  const apacheAgain = await c.restart('Apache VM')
+  const held = async (): Promise<string[][]> => (await viewOf(apacheAgain)).held.map(h => [h.instancePath, h.peerId])
+  await until('Tomcat held by the restarted Apache', async () => (await held()).length === 1, held, { intervalMs: 100 })
+  t.deepEqual(await held(), [['/Tomcat VM 1/Tomcat', tomcat.peerId]])
+  await apacheAgain.waitFor('Apache started again', isStatus('/Apache VM/Apache', 'DEPLOYED_STARTED'))
 })
 
 test('a frozen owner (SIGSTOP) counts as lost; thawed, it is back on the same connection, with no redial', async t => {

@@ -17,8 +17,13 @@ export interface Cluster {
   app: MeshApp
   dir: string
   nodes: MeshNodeProcess[]
-  /** Starts an agent process for `/<vm>/<child>`, hands it its model (bootstrap: the agents already running). */
-  agent (vm: string, child: MeshAppChild): Promise<MeshNodeProcess>
+  /**
+   * Starts an agent process for `/<vm>/<child>`, hands it its model; its bootstrap list: these agents' addresses
+   * (default: every agent running).
+   */
+  agent (vm: string, child: MeshAppChild, bootstrapFrom?: MeshNodeProcess[]): Promise<MeshNodeProcess>
+  /** Starts an agent process again on the state folder of `/<vm>`'s agent, with no DM: it restores its model. */
+  restart (vm: string): Promise<MeshNodeProcess>
 }
 
 /** A cluster whose processes and state folders go with the test. */
@@ -34,12 +39,19 @@ export async function cluster (t: ExecutionContext): Promise<Cluster> {
     app,
     dir,
     nodes,
-    async agent (vm, child) {
+    async agent (vm, child, bootstrapFrom = nodes.filter(n => n.alive)) {
       const node = new MeshNodeProcess()
       nodes.push(node)
-      const bootstrap = nodes.filter(n => n.alive && n !== node).flatMap(n => meshAddresses(n))
       await node.init(join(dir, vm), LOOPBACK)
-      await node.dm(app.setScopedInstance(vm, child, node.peerId, bootstrap))
+      await node.dm(app.setScopedInstance(vm, child, node.peerId, bootstrapFrom.flatMap(n => meshAddresses(n))))
+      await node.waitFor('mesh started', e => e.event === 'mesh')
+      return node
+    },
+    async restart (vm) {
+      const node = new MeshNodeProcess()
+      nodes.push(node)
+      const reply = await node.init(join(dir, vm), LOOPBACK)
+      if (reply.restored !== true) throw new Error(`the agent of /${vm} did not restore its state`)
       await node.waitFor('mesh started', e => e.event === 'mesh')
       return node
     }

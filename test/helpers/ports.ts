@@ -1,5 +1,5 @@
 // Ports for services a test starts itself.
-import { createServer } from 'node:net'
+import { createServer, type Server } from 'node:net'
 
 /**
  * A port free right now for a service the test starts later. Drawn below Linux's ephemeral range (32768+), where
@@ -18,4 +18,11 @@ export async function freePort (): Promise<number> {
     }
   }
   throw new Error('no free TCP port found between 20000 and 32000')
+}
+
+/** Takes 127.0.0.1:`port` (an agent's old port) and drops every connection made to it: nothing answers there. */
+export async function occupyPort (port: number): Promise<Server> {
+  const server = createServer(socket => { socket.destroy() })
+  await new Promise<void>((resolve, reject) => { server.once('error', reject).listen(port, '127.0.0.1', resolve) })
+  return server
 }
