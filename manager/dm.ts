@@ -202,6 +202,8 @@ export function createDeploymentManager (components: DeploymentManagerComponents
    * wait for them early (the agent said its machine is down: nothing more will come).
    */
   const drainingAgents = new Map<string, () => void>()
+  /** Agents of machines that are not deployed, already warned about: an existing machine's agent beats on. */
+  const staleAgentsWarned = new Set<string>()
   /** Background work (machine creations, flushes), awaited by stop(). */
   const inFlight = new Set<Promise<unknown>>()
   let signingKey: DmSigningKey | undefined
@@ -643,9 +645,13 @@ export function createDeploymentManager (components: DeploymentManagerComponents
         const key = agentKey(msg.application, msg.scopedInstancePath)
         if (NO_MACHINE.has(status)) {
           // an agent undeploying its instances before its machine goes is expected to beat meanwhile
-          if (!drainingAgents.has(key)) log.warn(`heartbeat from the agent of ${msg.scopedInstancePath} (${msg.application}), which is ${status}: ignored (stale machine)`)
+          if (!drainingAgents.has(key) && !staleAgentsWarned.has(key)) {
+            staleAgentsWarned.add(key)
+            log.warn(`heartbeat from the agent of ${msg.scopedInstancePath} (${msg.application}), which is ${status}: ignored (stale machine; said once)`)
+          }
           return
         }
+        staleAgentsWarned.delete(key)
         lastBeat.set(key, Date.now())
         store.recordHeartbeat({
           application: msg.application, scopedInstancePath: msg.scopedInstancePath, peerId: msg.peerId,
