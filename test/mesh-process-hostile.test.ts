@@ -22,7 +22,9 @@ test.serial('an agent process admits no node without the pnet key, or with anoth
     await t.throwsAsync(intruder.node.dial(addresses, { signal: AbortSignal.timeout(3000) }), { any: true })
     t.deepEqual(intruder.node.getConnections(), [])
   }
-  t.deepEqual((await apache.view()).connectedPeers, [])
+  const view = await apache.view()
+  t.deepEqual(view.connectedPeers, [])
+  t.deepEqual(view.held, [])
   // The same dial with the application's key works: what failed was the admission.
   const member = await startRawNode(t, pnetKeyBytes(apache.app.pnetKey))
   await member.node.dial(addresses)
