@@ -10,6 +10,7 @@ import { createDeploymentManager } from '../manager/dm.js'
 import { createMemoryMessaging } from '../manager/messaging/memory.js'
 import { createRestServer } from '../manager/rest/server.js'
 import { createStore } from '../manager/store.js'
+import { createExistingTarget } from '../manager/targets/existing.js'
 import { createInProcessTarget } from '../manager/targets/in-process.js'
 import { statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
 
@@ -26,15 +27,18 @@ function zipFolder (root: string, prefix = ''): Buffer {
   return writeZip(entries)
 }
 
+const quiet = { info: () => {}, warn: () => {}, error: () => {} }
+
 async function setup (t: { teardown: (fn: () => Promise<void> | void) => void }) {
   const dir = tempDir('rest')
   const store = createStore({ file: join(dir.path, 'dm.sqlite') })
   const messaging = createMemoryMessaging({})
   const target = createInProcessTarget({ machinesDirectory: join(dir.path, 'machines'), heartbeatIntervalMs: 200 })
-  const dm = createDeploymentManager({ store, messaging, targets: [target] }, { dataDirectory: dir.path, defaultTargetHandler: 'in-process' })
+  const existing = createExistingTarget({ machinesDirectory: join(dir.path, 'machines', 'existing'), agents: store, heartbeatWindowMs: 200, log: quiet })
+  const dm = createDeploymentManager({ store, messaging, targets: [target, existing] }, { dataDirectory: dir.path, defaultTargetHandler: 'in-process' })
   await dm.start()
   const { token } = loadOrCreateToken(dir.path)
-  const server = createRestServer({ dm, token }, { port: 0 })
+  const server = createRestServer({ dm, token, targets: [target, existing] }, { port: 0 })
   const url = await server.start()
   t.teardown(async () => {
     await server.stop()
@@ -66,7 +70,8 @@ test('without the token every endpoint answers 401; the OpenAPI document is publ
   t.regex(doc.openapi, /^3\./)
   const expected = ['/api/templates', '/api/templates/{name}/{version}', '/api/applications', '/api/applications/{app}',
     '/api/applications/{app}/instances', '/api/applications/{app}/instances/replicate', '/api/applications/{app}/instances/state',
-    '/api/applications/{app}/actions', '/api/targets', '/api/applications/{app}/targets', '/api/events']
+    '/api/applications/{app}/actions', '/api/targets', '/api/applications/{app}/targets', '/api/events',
+    '/api/applications/{app}/instances/agent-params']
   t.deepEqual(Object.keys(doc.paths).sort(), expected.sort())
   for (const [path, methods] of Object.entries(doc.paths)) {
     for (const method of Object.keys(methods)) {
@@ -291,4 +296,37 @@ test('applications, instances, states, actions, targets and events through REST'
   t.true(received.some(e => e.type === 'application'))
   // unknown routes
   t.is((await call('GET', '/api/nothing')).status, 404)
+})
+
+test('agent params of a machine of the existing target; bad input gets 4xx with a clear message', async t => {
+  const { call, source } = await setup(t)
+  t.is((await call('POST', '/api/templates', { path: source })).status, 201)
+  t.is((await call('POST', '/api/applications', { name: 'web', template: { name: 'Shop', version: '1.0' } })).status, 201)
+  t.is((await call('POST', '/api/targets', { id: 'vms', handler: 'existing', properties: { 'agent.state-dir': '/srv/agent' } })).status, 201)
+  t.is((await call('POST', '/api/applications/web/targets', { targetId: 'vms', path: '/vm1' })).status, 204)
+  const params = (path: string): Promise<{ status: number, json: any }> => call('GET', `/api/applications/web/instances/agent-params?path=${encodeURIComponent(path)}`)
+
+  // before the DM asks for the machine, there is nothing to hand over
+  const early = await params('/vm1')
+  t.is(early.status, 409)
+  t.is(early.json.error.code, 'REST_NO_AGENT_PARAMS')
+  t.regex(early.json.error.message, /not a deployed machine \(deploy it first/)
+
+  t.is((await call('POST', '/api/applications/web/instances/state', { path: '/vm1', state: 'DEPLOYED_STARTED' })).status, 202)
+  t.is((await call('POST', '/api/applications/web/instances/state', { path: '/vm2', state: 'DEPLOYED_STARTED' })).status, 202)
+  const handed = await waitFor('the params of /vm1', async () => { const r = await params('/vm1'); return r.status === 200 ? r.json : undefined })
+  t.like(handed, { application: 'web', scopedInstancePath: '/vm1', stateDir: '/srv/agent' })
+  t.truthy(handed.messaging)
+
+  // a machine whose target starts its agent itself, a child instance, and unknown or missing names
+  await waitFor('/vm2 created', async () => statuses((await call('GET', '/api/applications/web')).json.instances)['/vm2'] !== 'NOT_DEPLOYED')
+  const inProcess = await params('/vm2')
+  t.is(inProcess.status, 409)
+  t.regex(inProcess.json.error.message, /its target handler \(in-process\) starts the agent itself/)
+  t.is((await params('/vm1/db')).status, 409)
+  t.is((await params('/nope')).status, 404)
+  t.is((await call('GET', '/api/applications/nope/instances/agent-params?path=%2Fvm1')).status, 404)
+  const noPath = await call('GET', '/api/applications/web/instances/agent-params')
+  t.is(noPath.status, 400)
+  t.is(noPath.json.error.code, 'REST_VALIDATION')
 })
