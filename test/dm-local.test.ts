@@ -2,7 +2,7 @@
 // A hung machine (SIGSTOP) goes to PROBLEM after the configured silence and comes back when it beats again;
 // a killed agent is seen as not running; undeploying terminates the process and removes its folder.
 import test from 'ava'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadOrCreateToken } from '../manager/auth.js'
 import { createDeploymentManager } from '../manager/dm.js'
@@ -68,4 +68,24 @@ test('a hung agent goes to PROBLEM and back; a killed one is not running; undepl
   dm.changeState('local', '/vm1', 'NOT_DEPLOYED')
   await waitFor('undeployed again', () => dm.instance('local', '/vm1').status === 'NOT_DEPLOYED', 60_000)
   t.false(await target.isRunning(again))
+})
+
+test('an agent whose pid file was never written (the DM killed right after spawning it) is still found, and stopped', async t => {
+  const dir = tempDir('local-orphan')
+  t.teardown(() => dir.remove())
+  // a stand-in for the agent process: it only has to live and carry `--params <file>` on its command line
+  const target = createLocalTarget({ machinesDirectory: dir.path, agentCommand: [process.execPath, '-e', 'setInterval(() => {}, 1000)', '--'] })
+  const machineId = await target.create({
+    target: { id: 'default', handler: 'local', properties: {} }, machineName: 'shop_vm1-orphan',
+    agent: { application: 'shop', scopedInstancePath: '/vm1', messaging: { kind: 'embedded', url: 'ws://127.0.0.1:1', token: 't' } }
+  })
+  const pidFile = join(dir.path, machineId, 'pid')
+  const { pid } = JSON.parse(readFileSync(pidFile, 'utf8')) as { pid: number }
+  rmSync(pidFile)
+  t.true(await target.isRunning(machineId))
+  t.is((JSON.parse(readFileSync(pidFile, 'utf8')) as { pid: number }).pid, pid)
+  rmSync(pidFile)
+  await target.terminate(machineId)
+  t.throws(() => process.kill(pid, 0), { code: 'ESRCH' })
+  t.false(await target.isRunning(machineId))
 })

@@ -3,7 +3,7 @@
 // DM restart; the pid file lets a restarted DM know whether they run, and see an agent killed behind its back.
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { defaultAgentCommand, isAgentAlive, machineFiles, readAgentRecord, spawnAgent, stopAgent } from './process.js'
+import { defaultAgentCommand, findAgent, machineFiles, spawnAgent, stopAgent } from './process.js'
 import type { AgentParams } from '../../agent/params.js'
 import type { MachineParameters, TargetHandler } from './types.js'
 
@@ -56,13 +56,12 @@ export function createLocalTarget (options: LocalTargetOptions): TargetHandler {
     },
 
     async isRunning (machineId: string): Promise<boolean> {
-      const record = readAgentRecord(machineFiles(machineFolder(options.machinesDirectory, machineId)).pid)
-      return record !== undefined && isAgentAlive(record)
+      return findAgent(machineFiles(machineFolder(options.machinesDirectory, machineId))) !== undefined
     },
 
     async terminate (machineId: string): Promise<void> {
       const folder = machineFolder(options.machinesDirectory, machineId)
-      const record = readAgentRecord(machineFiles(folder).pid)
+      const record = findAgent(machineFiles(folder))
       if (record !== undefined) await stopAgent(record)
       rmSync(folder, { recursive: true, force: true })
     },

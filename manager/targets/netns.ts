@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { AgentEndpoint } from '../../protocol/messages.js'
 import { machineFolder } from './local.js'
-import { defaultAgentCommand, isAgentAlive, machineFiles, readAgentRecord, spawnAgent, stopAgent } from './process.js'
+import { defaultAgentCommand, findAgent, machineFiles, spawnAgent, stopAgent } from './process.js'
 import type { AgentParams } from '../../agent/params.js'
 import type { MachineParameters, TargetHandler } from './types.js'
 
@@ -165,13 +165,12 @@ export function createNetnsTarget (options: NetnsTargetOptions): TargetHandler {
 
     async isRunning (machineId: string): Promise<boolean> {
       const folder = machineFolder(options.machinesDirectory, machineId)
-      const record = readAgentRecord(machineFiles(folder).pid)
-      return record !== undefined && isAgentAlive(record) && existsSync(`/run/netns/${netnsNames(machineId).namespace}`)
+      return findAgent(machineFiles(folder)) !== undefined && existsSync(`/run/netns/${netnsNames(machineId).namespace}`)
     },
 
     async terminate (machineId: string): Promise<void> {
       const folder = machineFolder(options.machinesDirectory, machineId)
-      const record = readAgentRecord(machineFiles(folder).pid)
+      const record = findAgent(machineFiles(folder))
       if (record !== undefined) await stopAgent(record)
       await tearDown(machineId, folder)
       await removeBridgeIfUnused()

@@ -1,7 +1,7 @@
 // Agent processes of the local and netns targets: spawned detached (own process group, so they outlive a DM
 // restart and their recipes stop with them), recorded in a pid file, checked and stopped by that record.
 import { spawn } from 'node:child_process'
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -41,14 +41,16 @@ export async function spawnAgent (command: string[], paramsFile: string, files: 
     const child = spawn(command[0], [...command.slice(1), '--params', paramsFile], {
       cwd: options.cwd, env: { ...process.env, ...options.env }, detached: true, stdio: ['ignore', log, log]
     })
-    const pid = await new Promise<number>((resolve, reject) => {
-      child.once('spawn', () => resolve(child.pid as number))
-      child.once('error', reject)
+    // The record is written in the same turn as the spawn: a DM killed while waiting for the 'spawn' event would
+    // otherwise leave an agent no pid file names (findAgent still finds it by its command line).
+    const record = child.pid === undefined ? undefined : { pid: child.pid, paramsFile }
+    if (record !== undefined) writeFileSync(files.pid, JSON.stringify(record))
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve)
+      child.once('error', err => { rmSync(files.pid, { force: true }); reject(err) })
     })
     child.unref()
-    const record = { pid, paramsFile }
-    writeFileSync(files.pid, JSON.stringify(record))
-    return record
+    return record as AgentProcessRecord
   } finally {
     closeSync(log)
   }
@@ -59,6 +61,35 @@ export function readAgentRecord (pidFile: string): AgentProcessRecord | undefine
     return JSON.parse(readFileSync(pidFile, 'utf8')) as AgentProcessRecord
   } catch {
     return undefined
+  }
+}
+
+/**
+ * The running agent of a machine: the one its pid file names, or else a process whose command line names its params
+ * file (an agent spawned by a DM killed before it wrote the pid file: without this, a restarted DM would start a
+ * second agent for the machine). The pid file is rewritten for what was found.
+ */
+export function findAgent (files: { pid: string, params: string }): AgentProcessRecord | undefined {
+  const recorded = readAgentRecord(files.pid)
+  if (recorded !== undefined && isAgentAlive(recorded)) return recorded
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const candidate = { pid: Number(entry), paramsFile: files.params }
+    if (namesParams(candidate) && isAgentAlive(candidate)) {
+      writeFileSync(files.pid, JSON.stringify(candidate))
+      return candidate
+    }
+  }
+  return undefined
+}
+
+/** True when the process's arguments hold `--params <its params file>`. */
+function namesParams (record: AgentProcessRecord): boolean {
+  try {
+    const args = readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').split('\0')
+    return args.some((arg, i) => arg === '--params' && args[i + 1] === record.paramsFile)
+  } catch {
+    return false
   }
 }
 
