@@ -9,10 +9,14 @@ import { join } from 'node:path'
 import { startLibp2pMesh } from '../agent/mesh/libp2p.js'
 import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
 import { ImportRecorder } from '../agent/mesh/recorder.js'
-import type { MeshServiceHandle } from '../agent/mesh/service.js'
+import type { MeshServiceHandle, MeshServiceOptions } from '../agent/mesh/service.js'
 import { createMeshApp, type MeshAppChild } from '../simulations/bench/mesh-app.js'
+import { waitFor } from './dm-helpers.js'
 
-test('an importer finds an owner through an agent that does not import the prefix, and dials it', async t => {
+type Starter = (vm: string, child: MeshAppChild, recorder: ImportRecorder, bootstrap: string[]) => Promise<MeshServiceHandle>
+
+/** Starts libp2p meshes of one application in a temporary folder, stopped and removed at the test's end. */
+async function meshStarter (t: { teardown: (fn: () => Promise<void>) => void }, options: MeshServiceOptions = {}): Promise<Starter> {
   const dir = await mkdtemp(join(tmpdir(), 'meshconf-relay-'))
   const app = createMeshApp()
   const meshes: MeshServiceHandle[] = []
@@ -20,15 +24,20 @@ test('an importer finds an owner through an agent that does not import the prefi
     await Promise.all(meshes.map(async m => { await m.stop() }))
     await rm(dir, { recursive: true, force: true })
   })
-  const start = async (vm: string, child: MeshAppChild, recorder: ImportRecorder, bootstrap: string[]): Promise<MeshServiceHandle> => {
+  return async (vm, child, recorder, bootstrap) => {
     const stateDir = join(dir, vm)
     const identity = await loadOrCreatePeerIdentity(stateDir)
     const { model, parameters } = app.agent(vm, child, identity.peerId, bootstrap)
     const mesh = await startLibp2pMesh(model, parameters, recorder,
-      { stateDir, privateKey: identity.privateKey, log: () => {}, viewSignal: null })
+      { ...options, stateDir, privateKey: identity.privateKey, log: () => {}, viewSignal: null })
     meshes.push(mesh)
     return mesh
   }
+}
+
+
+test('an importer finds an owner through an agent that does not import the prefix, and dials it', async t => {
+  const start = await meshStarter(t)
 
   const mysql = await start('MySQL VM', 'MySQL', new ImportRecorder(), [])
   const middle = new ImportRecorder()
@@ -45,4 +54,25 @@ test('an importer finds an owner through an agent that does not import the prefi
   t.true(tomcat.view().connectedPeers.includes(mysql.peerId))
   // The middle agent does not import MySQL: nothing reached its engine.
   t.deepEqual(middle.imports('MySQL'), {})
+})
+
+test('an owner that starts exporting a prefix an unconnected importer asked for introduces itself at once, not at the next anti-entropy round', async t => {
+  // a minute between digests: without the introduction, Tomcat would wait that long for MySQL
+  const start = await meshStarter(t, { antiEntropyIntervalMs: 60_000 })
+  const mysql = await start('MySQL VM', 'MySQL', new ImportRecorder(), [])
+  const apache = await start('Apache VM', 'Apache', new ImportRecorder(), mysql.listenAddresses())
+  apache.setInterests(new Set(['Tomcat']))
+  const tomcatImports = new ImportRecorder()
+  const tomcat = await start('Tomcat VM', 'Tomcat', tomcatImports, apache.listenAddresses())
+  // Tomcat asks (through the middle) while MySQL exports nothing yet, as a Tomcat deployed before its database starts
+  await waitFor('Tomcat connected to the middle', () => tomcat.view().connectedPeers.includes(apache.peerId), 10_000)
+  tomcat.setInterests(new Set(['MySQL']))
+  await new Promise(resolve => setTimeout(resolve, 1_000))
+  t.false(tomcat.view().connectedPeers.includes(mysql.peerId))
+
+  const announcedAt = Date.now()
+  mysql.announce('/MySQL VM/MySQL', 'MySQL', { 'MySQL.ip': '127.0.0.1', 'MySQL.port': '3306' })
+  await tomcatImports.waitFor('MySQL at Tomcat', () => '/MySQL VM/MySQL' in tomcatImports.imports('MySQL'), 20_000)
+  t.true(Date.now() - announcedAt < 10_000, `${Date.now() - announcedAt} ms`)
+  t.true(tomcat.view().connectedPeers.includes(mysql.peerId))
 })

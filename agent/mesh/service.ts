@@ -223,6 +223,12 @@ export class MeshService implements MeshServiceHandle {
   private readonly reannounces = new Throttle(() => this.reannounce())
   /** A digest for requesters we are not connected to, so that they dial us (see onRequest). */
   private readonly introductions = new Throttle(() => this.sendDigest())
+  /**
+   * Prefixes we export that a peer we are not connected to asked for before we announced any: our first announce of
+   * one goes to connected subscribers only, so our digest must tell that peer where to dial us (else it waits for the
+   * next anti-entropy round, ANTI_ENTROPY_INTERVAL_MS or more). Bounded by the model's importable prefixes.
+   */
+  private readonly askedByStrangers = new Set<string>()
   private digestTimer: NodeJS.Timeout | undefined
   /** When the scheduled digest is sent (this.now() clock), and how many digests were sent since our last change. */
   private digestDueAt = 0
@@ -335,6 +341,7 @@ export class MeshService implements MeshServiceHandle {
       const entry = { instancePath, component, prefix, variables: group }
       this.local.set(key(prefix, instancePath), entry)
       this.publishAnnounce(entry)
+      if (this.askedByStrangers.delete(prefix)) this.introductions.poke()
       if (this.interests.has(prefix)) this.holdLocal(entry)
     }
   }
@@ -563,6 +570,9 @@ export class MeshService implements MeshServiceHandle {
   private onRequest (from: string, m: RequestMessage): void {
     if (m.targets !== undefined && !m.targets.includes(this.transport.peerId)) return
     const owned = m.prefixes.filter(prefix => this.localPrefixSeq.has(prefix))
+    if (!this.transport.isConnected(from)) {
+      for (const prefix of m.prefixes) if (!owned.includes(prefix) && this.importablePrefixes.has(prefix)) this.askedByStrangers.add(prefix)
+    }
     if (owned.length === 0) return
     for (const prefix of owned) this.pendingReannounce.add(prefix)
     this.reannounces.poke()
