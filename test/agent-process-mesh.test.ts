@@ -19,6 +19,7 @@ import type { AgentViewDocument } from '../agent/view.js'
 import type { AgentToDmMessage } from '../protocol/messages.js'
 import { createDmMessaging } from '../manager/messaging/index.js'
 import { changeState, createMeshApp } from '../simulations/bench/mesh-app.js'
+import { freePort } from './helpers/ports.js'
 import { captureLogger, waitFor } from './messaging-helpers.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -103,8 +104,9 @@ test('an agent process started with meshDebounceMs runs `update` once for a burs
   t.is(probe.updates() - before, 1)
 })
 
-test('`meshconf agent view` asks the running agent for its view: what it holds, from which peer, since when', async t => {
-  const probe = await probeAgent(t, {})
+test('`meshconf agent view` asks the running agent for its view: what it holds, from which peer, since when; the mesh listens on the port of the params', async t => {
+  const port = await freePort()
+  const probe = await probeAgent(t, { meshListenPort: port })
   probe.mysql.announce(MYSQL, 'MySQL', { 'MySQL.ip': '127.0.0.9', 'MySQL.port': '3306' })
   await waitFor('MySQL at the Probe', () => probe.probeSees()?.['MySQL.ip'] === '127.0.0.9', 60_000)
 
@@ -113,6 +115,7 @@ test('`meshconf agent view` asks the running agent for its view: what it holds, 
   const document = JSON.parse(json.stdout) as AgentViewDocument
   t.is(document.pid, probe.agent.pid ?? -1)
   t.is(document.scopedInstancePath, '/Probe VM')
+  t.deepEqual(document.mesh?.addresses.map(a => a.split('/p2p/')[0]), [`/ip4/127.0.0.1/tcp/${port}`])
   const held = document.mesh?.held.find(h => h.instancePath === MYSQL)
   t.like(held, { prefix: 'MySQL', peerId: probe.mysql.peerId, variables: { 'MySQL.ip': '127.0.0.9', 'MySQL.port': '3306' } })
   t.true((held?.since ?? 0) <= document.writtenAt && (held?.ageMs ?? -1) >= 0)
