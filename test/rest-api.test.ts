@@ -319,7 +319,8 @@ test('agent params of a machine of the existing target; bad input gets 4xx with 
   t.truthy(handed.messaging)
 
   // a machine whose target starts its agent itself, a child instance, and unknown or missing names
-  await waitFor('/vm2 created', async () => statuses((await call('GET', '/api/applications/web')).json.instances)['/vm2'] !== 'NOT_DEPLOYED')
+  await waitFor('/vm2 created', async () => (await call('GET', '/api/applications/web')).json.instances
+    .find((i: { path: string }) => i.path === '/vm2')?.data['machine.id'] !== undefined)
   const inProcess = await params('/vm2')
   t.is(inProcess.status, 409)
   t.regex(inProcess.json.error.message, /its target handler \(in-process\) starts the agent itself/)

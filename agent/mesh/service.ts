@@ -219,6 +219,13 @@ export class MeshService implements MeshServiceHandle {
   private readonly pendingPrefixes = new Set<string>()
   private readonly pendingTargets = new Set<string>()
   private readonly pendingReannounce = new Set<string>()
+  /** Peers known to listen on the control topic (peerReady), until they disconnect: who hears a request. */
+  private readonly readyPeers = new Set<string>()
+  /**
+   * Prefixes asked of every owner while no peer listened on the control topic: that request reached nobody, so it
+   * goes again when the first peer is ready (a targeted request to that peer would not cross it to the owners).
+   */
+  private readonly unheardPrefixes = new Set<string>()
   private readonly requests = new Throttle(() => this.sendRequest())
   private readonly reannounces = new Throttle(() => this.reannounce())
   /** A digest for requesters we are not connected to, so that they dial us (see onRequest). */
@@ -607,6 +614,12 @@ export class MeshService implements MeshServiceHandle {
 
   private onPeerReady (peerId: string): void {
     if (this.stopped) return
+    this.readyPeers.add(peerId)
+    if (this.unheardPrefixes.size > 0) {
+      for (const prefix of this.unheardPrefixes) this.pendingPrefixes.add(prefix)
+      this.unheardPrefixes.clear()
+      this.requests.poke()
+    }
     const suspected = this.suspects.get(peerId)
     if (suspected !== undefined) {
       clearTimeout(suspected.timer)
@@ -629,6 +642,7 @@ export class MeshService implements MeshServiceHandle {
     this.pendingTargets.clear()
     this.pendingPrefixes.clear()
     if (prefixes.length === 0) return
+    if (everyone && this.readyPeers.size === 0) for (const prefix of prefixes) this.unheardPrefixes.add(prefix)
     this.send(this.control, { v: 1, kind: 'request', application: this.application, prefixes, ...(everyone ? {} : { targets }) })
   }
 
@@ -643,6 +657,7 @@ export class MeshService implements MeshServiceHandle {
   // ----------------------------------------------------------------------------------------------- liveness
 
   private onPeerDisconnected (peerId: string, refused: boolean): void {
+    this.readyPeers.delete(peerId)
     if (this.stopped || !this.holdsFrom(peerId)) return
     // A refusal is proof, not a timing judgement: no grace, and none stretched by our lag (which made a killed owner
     // take up to 1 s to drop on a busy host).
