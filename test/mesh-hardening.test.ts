@@ -89,7 +89,7 @@ test.serial('an owner restarted while the clock is an hour behind is heard again
   t.is(again.view().epoch, firstEpoch + 1)
   again.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': 'second run' })
   await apache.waitFor('the restarted Tomcat held', () => apache.imports('Tomcat')['/Tomcat VM 1/Tomcat']?.['Tomcat.ip'] === 'second run')
-  t.pass()
+  t.like(apacheMesh.view().held.find(h => h.instancePath === '/Tomcat VM 1/Tomcat'), { peerId: again.peerId, epoch: firstEpoch + 1 })
 })
 
 /** A bare libp2p node with the application's pnet key, subscribed to Tomcat's topic and connected to `target`. */
