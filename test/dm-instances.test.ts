@@ -3,10 +3,9 @@
 import test from 'ava'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { startDmService } from '../manager/commands/dm.js'
 import type { Instance } from '../protocol/model/types.js'
-import { agentCommandFromSources, freePort, statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
-import { client, killAgents } from './dm-process-helpers.js'
+import { statuses, waitFor } from './dm-helpers.js'
+import { shopOnDmService, undeployShop } from './dm-process-helpers.js'
 
 /** The instance paths of the model the agent of a local machine saved (its state file). */
 function agentModelPaths (dataDirectory: string, machineId: string): string[] {
@@ -19,16 +18,7 @@ function agentModelPaths (dataDirectory: string, machineId: string): string[] {
 
 test('an undeployed child deleted through REST from a deployed machine leaves its agent\'s model and the DM\'s tree', async t => {
   t.timeout(180_000)
-  const dir = tempDir('dm-instances')
-  const dataDirectory = join(dir.path, 'data')
-  const quiet = { info: () => {}, warn: () => {}, error: (m: string) => { process.stderr.write(`${m}\n`) } }
-  const service = await startDmService({
-    dataDirectory, port: 0, agentsPort: await freePort(), target: 'local', agentCommand: agentCommandFromSources(), log: quiet
-  })
-  t.teardown(async () => { await service.stop(); killAgents(dataDirectory); dir.remove() })
-  const call = client(service)
-  await call('POST', '/api/templates', { path: writeShopTemplate(join(dir.path, 'template')) })
-  await call('POST', '/api/applications', { name: 'shop', template: { name: 'Shop', version: '1.0' } })
+  const { call, dataDirectory } = await shopOnDmService(t, 'local')
   await call('POST', '/api/applications/shop/actions', { action: 'deploy-and-start-all', path: '/vm1' })
   await waitFor('the database started', async () => (await call('GET', '/api/applications/shop/instances'))
     .find((r: { path: string }) => r.path === '/vm1').children[0].status === 'DEPLOYED_STARTED', 120_000)
@@ -46,7 +36,5 @@ test('an undeployed child deleted through REST from a deployed machine leaves it
   // the rest of the machine is untouched
   t.like(tree, { '/vm1': 'DEPLOYED_STARTED', '/vm1/db': 'DEPLOYED_STARTED' })
 
-  await call('POST', '/api/applications/shop/actions', { action: 'undeploy-all' })
-  await waitFor('all undeployed', async () =>
-    Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'NOT_DEPLOYED'), 60_000)
+  await undeployShop(call)
 })

@@ -4,7 +4,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import type { DmServiceOptions } from '../manager/commands/dm.js'
+import { startDmService, type DmServiceOptions } from '../manager/commands/dm.js'
+import { agentCommandFromSources, freePort, statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
 
 export interface RunningDm { child: ChildProcess, url: string, token: string }
 
@@ -68,4 +69,30 @@ export function killAgents (dataDirectory: string): void {
   for (const agent of localAgents(dataDirectory)) {
     try { process.kill(-agent.pid, 'SIGKILL') } catch { /* gone */ }
   }
+}
+
+/**
+ * A DM service in the test's process on a temporary data folder (agents run from the sources) with the Shop
+ * application `shop` created (`instances`: its instances file, default the template's); stopped, its agents killed
+ * and the folder removed at the test's end.
+ */
+export async function shopOnDmService (t: { teardown: (fn: () => Promise<void>) => void }, target: string, instances?: string): Promise<{ call: RestCall, dataDirectory: string }> {
+  const dir = tempDir('dm-service')
+  const dataDirectory = join(dir.path, 'data')
+  const log = { info: () => {}, warn: () => {}, error: (m: string) => { process.stderr.write(`${m}\n`) } }
+  const service = await startDmService({
+    dataDirectory, port: 0, agentsPort: await freePort(), target, agentCommand: agentCommandFromSources(), log
+  })
+  t.teardown(async () => { await service.stop(); killAgents(dataDirectory); dir.remove() })
+  const call = client(service)
+  await call('POST', '/api/templates', { path: writeShopTemplate(join(dir.path, 'template'), { instances }) })
+  await call('POST', '/api/applications', { name: 'shop', template: { name: 'Shop', version: '1.0' } })
+  return { call, dataDirectory }
+}
+
+/** Undeploys every instance of `shop` and waits until all are NOT_DEPLOYED. */
+export async function undeployShop (call: RestCall): Promise<void> {
+  await call('POST', '/api/applications/shop/actions', { action: 'undeploy-all' })
+  await waitFor('all undeployed', async () =>
+    Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'NOT_DEPLOYED'), 60_000)
 }

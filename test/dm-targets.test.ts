@@ -4,9 +4,8 @@
 import test from 'ava'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { startDmService } from '../manager/commands/dm.js'
-import { agentCommandFromSources, freePort, statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
-import { client, killAgents, localAgents } from './dm-process-helpers.js'
+import { statuses, waitFor } from './dm-helpers.js'
+import { localAgents, shopOnDmService, undeployShop } from './dm-process-helpers.js'
 
 /** Two machines, each with a database (no imports: in-process and local agents do not share a mesh). */
 const INSTANCES = [
@@ -16,16 +15,7 @@ const INSTANCES = [
 
 test('a machine associated with a target is created by that target\'s handler', async t => {
   t.timeout(180_000)
-  const dir = tempDir('dm-targets')
-  const dataDirectory = join(dir.path, 'data')
-  const quiet = { info: () => {}, warn: () => {}, error: (m: string) => { process.stderr.write(`${m}\n`) } }
-  const service = await startDmService({
-    dataDirectory, port: 0, agentsPort: await freePort(), target: 'in-process', agentCommand: agentCommandFromSources(), log: quiet
-  })
-  t.teardown(async () => { await service.stop(); killAgents(dataDirectory); dir.remove() })
-  const call = client(service)
-  await call('POST', '/api/templates', { path: writeShopTemplate(join(dir.path, 'template'), { instances: INSTANCES }) })
-  await call('POST', '/api/applications', { name: 'shop', template: { name: 'Shop', version: '1.0' } })
+  const { call, dataDirectory } = await shopOnDmService(t, 'in-process', INSTANCES)
   await call('POST', '/api/targets', { id: 'lab', handler: 'local' })
   await call('POST', '/api/applications/shop/targets', { targetId: 'lab', path: '/vm2' })
   await call('POST', '/api/applications/shop/actions', { action: 'deploy-and-start-all' })
@@ -40,8 +30,6 @@ test('a machine associated with a target is created by that target\'s handler', 
   t.deepEqual(localAgents(dataDirectory).map(a => [a.machine, a.alive]), [[data('/vm2')['machine.id'], true]])
   t.true(existsSync(join(dataDirectory, 'machines', 'in-process', data('/vm1')['machine.id'])))
 
-  await call('POST', '/api/applications/shop/actions', { action: 'undeploy-all' })
-  await waitFor('all undeployed', async () =>
-    Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'NOT_DEPLOYED'), 60_000)
+  await undeployShop(call)
   t.deepEqual(localAgents(dataDirectory), [])
 })
