@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import type { AgentToParent, ParentToAgent } from './agent-protocol.js'
 import { AGENT_STOP_TIMEOUT_MS, STDERR_TAIL_CHARS } from './bench-constants.js'
-import { preferBundle } from '../../manager/targets/process.js'
+import { AGENT_NODE_FLAGS, preferBundle } from '../../manager/targets/process.js'
 
 /** The compiled agent process next to this file (benchmarks run from dist/), bundled as the local target's agents. */
 export const AGENT_PROCESS_SCRIPT = preferBundle(join(dirname(fileURLToPath(import.meta.url)), 'agent-process.js'))
@@ -44,8 +44,8 @@ export class AgentProcess {
     this.name = options.name
     const args = [AGENT_PROCESS_SCRIPT, options.stateDir]
     this.child = options.netns === undefined
-      ? fork(args[0], args.slice(1), { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
-      : spawn('ip', ['netns', 'exec', options.netns, process.execPath, ...args],
+      ? fork(args[0], args.slice(1), { execArgv: [...process.execArgv, ...AGENT_NODE_FLAGS], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+      : spawn('ip', ['netns', 'exec', options.netns, process.execPath, ...AGENT_NODE_FLAGS, ...args],
         { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
     this.child.stderr?.on('data', (chunk: Buffer) => {
       this.stderrTail = (this.stderrTail + chunk.toString()).slice(-STDERR_TAIL_CHARS)

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import type { DmToAgentMessage } from '../../protocol/messages.js'
-import { preferBundle } from '../../manager/targets/process.js'
+import { AGENT_NODE_FLAGS, preferBundle } from '../../manager/targets/process.js'
 import type { MeshNodeCommand, MeshNodeEvent } from './mesh-node.js'
 
 type Reply = Extract<MeshNodeEvent, { event: 'reply' }>
@@ -44,7 +44,7 @@ export class MeshNodeProcess {
     // bundled, as the local target starts agents
     const script = compiled ? preferBundle(join(here, 'mesh-node.js')) : join(here, 'mesh-node.ts')
     const root = compiled ? join(here, '..', '..', '..') : join(here, '..', '..')
-    const nodeArgs = compiled ? [script] : ['--import', 'tsx', '--import', join(root, 'agent', 'polyfill.ts'), script]
+    const nodeArgs = [...AGENT_NODE_FLAGS, ...(compiled ? [script] : ['--import', 'tsx', '--import', join(root, 'agent', 'polyfill.ts'), script])]
     const [command, args] = options.netns === undefined
       ? [process.execPath, nodeArgs]
       : ['ip', ['netns', 'exec', options.netns, process.execPath, ...nodeArgs]]
