@@ -14,7 +14,7 @@ import type { MeshServiceHandle } from '../agent/mesh/service.js'
 import { createMeshApp, type MeshApp, type MeshAppChild } from '../simulations/bench/mesh-app.js'
 import { freePort } from './helpers/ports.js'
 import { controlTopic, exportsTopic, generatePnetKey, pnetKeyBytes, signOwnership } from '../protocol/mesh.js'
-import { announceOf, flood, forgeTomcat, joinMesh, replayTomcat, send, startRawNode, total, until, type MeshTarget } from './helpers/mesh-wire.js'
+import { announceOf, floodThenValid, forgeTomcat, joinMesh, replayTomcat, send, startRawNode, total, until, type MeshTarget } from './helpers/mesh-wire.js'
 
 const quiet = (): void => {}
 
@@ -116,14 +116,8 @@ test.serial('10 000 random and malformed messages on the topics: no crash, all r
   // Every message is signed by the sender and checked by the receiver: on a loaded 2-core machine this takes minutes.
   t.timeout(600_000)
   const importer = await startImporter(t)
-  const { app } = importer
-  const rogue = await startRawNode(t, pnetKeyBytes(app.pnetKey))
-  await joinMesh(rogue.node, importer)
-  const ownership = signOwnership(app.dmKey, { peerId: rogue.peerId, application: app.application, scopedInstancePath: '/Tomcat VM 1' })
-  const valid = announceOf(app, ownership, '/Tomcat VM 1/Tomcat', 1, 1, '10.0.0.1')
   const count = 10_000
-  await flood(rogue.node, importer, valid, count)
-  await send(rogue.node, exportsTopic(app.application, 'Tomcat'), valid, importer)
+  await floodThenValid(t, importer, count)
   await importer.recorder.waitFor('the valid announcement after the flood', () => '/Tomcat VM 1/Tomcat' in importer.recorder.imports('Tomcat'))
   t.is(total(importer.mesh.rejections()), count)
   t.deepEqual(importer.recorder.imports('Tomcat'), { '/Tomcat VM 1/Tomcat': { 'Tomcat.ip': '10.0.0.1' } })

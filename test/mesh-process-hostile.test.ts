@@ -4,9 +4,9 @@
 // over IPC. No DM, no RabbitMQ. (mesh-libp2p.test.ts runs the same attacks on a mesh in the test's process.)
 import test, { type ExecutionContext } from 'ava'
 import { multiaddr } from '@multiformats/multiaddr'
-import { exportsTopic, generatePnetKey, pnetKeyBytes, signOwnership } from '../protocol/mesh.js'
+import { generatePnetKey, pnetKeyBytes } from '../protocol/mesh.js'
 import { cluster, targetOf } from './helpers/mesh-cluster.js'
-import { announceOf, flood, forgeTomcat, joinMesh, replayTomcat, send, startRawNode, total, until, type MeshTarget } from './helpers/mesh-wire.js'
+import { floodThenValid, forgeTomcat, replayTomcat, startRawNode, total, until, type MeshTarget } from './helpers/mesh-wire.js'
 
 /** An Apache agent process, the target of the attacks. */
 async function apacheProcess (t: ExecutionContext): Promise<MeshTarget> {
@@ -50,17 +50,11 @@ test.serial('an agent process survives 10 000 random and malformed messages, rej
   const c = await cluster(t)
   const agent = await c.agent('Apache VM', 'Apache')
   const apache = targetOf(c, agent)
-  const { app } = apache
-  const rogue = await startRawNode(t, pnetKeyBytes(app.pnetKey))
-  await joinMesh(rogue.node, apache)
-  const ownership = signOwnership(app.dmKey, { peerId: rogue.peerId, application: app.application, scopedInstancePath: '/Tomcat VM 1' })
-  const valid = announceOf(app, ownership, '/Tomcat VM 1/Tomcat', 1, 1, '10.0.0.1')
   const count = 10_000
-  await flood(rogue.node, apache, valid, count, 100)
-  await send(rogue.node, exportsTopic(app.application, 'Tomcat'), valid, apache)
+  const rogue = await floodThenValid(t, apache, count, 100)
   await until('the valid announcement after the flood', async () => (await apache.view()).held.length === 1, async () => await apache.view(), { intervalMs: 100 })
   const view = await apache.view()
   t.true(agent.alive)
   t.is(total(view.rejections), count)
-  t.deepEqual(view.held.map(h => [h.instancePath, h.peerId, h.variables]), [['/Tomcat VM 1/Tomcat', rogue.peerId, { 'Tomcat.ip': '10.0.0.1' }]])
+  t.deepEqual(view.held.map(h => [h.instancePath, h.peerId, h.variables]), [['/Tomcat VM 1/Tomcat', rogue, { 'Tomcat.ip': '10.0.0.1' }]])
 })

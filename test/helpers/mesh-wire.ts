@@ -108,6 +108,22 @@ export async function flood (raw: MeshNode, target: MeshTarget, valid: AnnounceM
   }
 }
 
+/**
+ * A rogue with the pnet key and a DM-signed ownership of /Tomcat VM 1 joins the target's mesh, sends it `count`
+ * malformed messages (flood), then a valid announce of /Tomcat VM 1/Tomcat (Tomcat.ip 10.0.0.1); resolves with the
+ * rogue's peer id once the announce is sent.
+ */
+export async function floodThenValid (t: ExecutionContext, target: MeshTarget, count: number, intervalMs?: number): Promise<string> {
+  const { app } = target
+  const rogue = await startRawNode(t, pnetKeyBytes(app.pnetKey))
+  await joinMesh(rogue.node, target)
+  const ownership = signOwnership(app.dmKey, { peerId: rogue.peerId, application: app.application, scopedInstancePath: '/Tomcat VM 1' })
+  const valid = announceOf(app, ownership, '/Tomcat VM 1/Tomcat', 1, 1, '10.0.0.1')
+  await flood(rogue.node, target, valid, count, intervalMs)
+  await send(rogue.node, exportsTopic(app.application, 'Tomcat'), valid, target)
+  return rogue.peerId
+}
+
 /** What the target holds, as [instance, owner, Tomcat.ip]. */
 async function heldTomcats (target: MeshTarget): Promise<Array<[string, string, string | null | undefined]>> {
   return (await target.view()).held.map(h => [h.instancePath, h.peerId, h.variables['Tomcat.ip']])
