@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander'
 import { registerAgentCommand } from './commands/agent.js'
 import { registerAppCommands } from './commands/app.js'
 import { registerDmCommands } from './commands/dm.js'
+import { registerImageCommands } from './commands/image.js'
 import { registerInstanceCommands } from './commands/instance.js'
 import { registerLifecycleCommands } from './commands/lifecycle.js'
 import { registerMachineCommands } from './commands/machine.js'
@@ -26,6 +27,7 @@ const registrations: CommandRegistration[] = [
   registerScaleCommand,
   registerValidate,
   registerSimulateCommand,
+  registerImageCommands,
 ]
 
 export function buildProgram (): Command {
