@@ -86,6 +86,4 @@ export class InvalidMessageError extends Error {
   }
 }
 
-export function errorMessage (err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
-}
+export { errorMessage } from '../protocol/errors.js'
