@@ -3,14 +3,11 @@
 // each instruction checks.
 import test from 'ava'
 import { readFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import {
   allInstances, dataFilePath, loadApplicationTemplateFromFiles, parseCommands, type ApplicationTemplate, type CommandsContext
 } from '../protocol/model/index.js'
-
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-const corpus = process.env.MESHCONF_CORPUS ?? resolve(repoRoot, '..', 'shared', 'roboconf-corpus')
+import { corpus, corpusTest } from './helpers/corpus.js'
 
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text)
 
@@ -49,7 +46,7 @@ function contextOf (template: ApplicationTemplate, commandFiles: Record<string, 
 const app = testApplication()
 
 interface Row { file: string, expected: string, stage: string }
-const rows: Row[] = readFileSync(join(corpus, 'MANIFEST.tsv'), 'utf8').split('\n').slice(1).filter(l => l.trim() !== '')
+const rows: Row[] = corpus === undefined ? [] : readFileSync(join(corpus, 'MANIFEST.tsv'), 'utf8').split('\n').slice(1).filter(l => l.trim() !== '')
   .map(l => l.split('\t')).map(c => ({ file: c[0], expected: c[1], stage: c[3] })).filter(r => r.stage === 'commands')
 
 /** `CMD_X@line2 (...), then CMD_Y@3, @4, @7` -> [[CMD_X, 2], [CMD_Y, 3], [CMD_Y, 4], [CMD_Y, 7]] */
@@ -63,15 +60,15 @@ function expectedErrors (text: string): Array<[string, number]> {
   return result
 }
 
-test('the corpus has the commands rows this test checks', t => {
+corpusTest('the corpus has the commands rows this test checks', t => {
   t.is(rows.length, 6)
 })
 
 for (const row of rows) {
-  test(`corpus ${row.file}: ${row.expected.split(':')[0]}`, t => {
-    const text = readFileSync(join(corpus, row.file), 'utf8')
+  corpusTest(`corpus ${row.file}: ${row.expected.split(':')[0]}`, t => {
+    const text = readFileSync(join(corpus!, row.file), 'utf8')
     // Roboconf's test copies single-line-commands.txt next to all-commands.txt as the target of its 'execute'
-    const others = { 'single-line-commands': readFileSync(join(corpus, 'valid/commands/single-line-commands.txt'), 'utf8') }
+    const others = { 'single-line-commands': readFileSync(join(corpus!, 'valid/commands/single-line-commands.txt'), 'utf8') }
     const name = row.file.split('/').pop()!.replace(/\.txt$/, '')
     const { instructions, errors } = parseCommands(text, `commands/${name}.commands`, contextOf(app, others))
     const found = errors.map(e => [e.code, e.line ?? 0] as [string, number])
@@ -87,8 +84,8 @@ for (const row of rows) {
   })
 }
 
-test('query indexes: three replicas get free indexes, MIN/MAX find them, a query matching nothing disables the lines using it', t => {
-  const text = readFileSync(join(corpus, 'valid/commands/commands-with-query-indexes.txt'), 'utf8')
+corpusTest('query indexes: three replicas get free indexes, MIN/MAX find them, a query matching nothing disables the lines using it', t => {
+  const text = readFileSync(join(corpus!, 'valid/commands/commands-with-query-indexes.txt'), 'utf8')
   const { instructions, errors } = parseCommands(text, 'commands/q.commands', contextOf(app))
   t.deepEqual(errors, [])
   t.deepEqual(instructions.filter(i => i.kind === 'replicate').map(i => i.kind === 'replicate' && i.name), ['vm 1', 'vm 2', 'vm 3'])
@@ -97,8 +94,8 @@ test('query indexes: three replicas get free indexes, MIN/MAX find them, a query
   t.deepEqual(bulk, ['deploy-and-start-all /vm 3', 'undeploy-all /vm 1'])
 })
 
-test('an e-mail keeps its line breaks; without an SMTP setting it is refused with a clear error', t => {
-  const text = readFileSync(join(corpus, 'valid/commands/email-command-with-line-breaks.txt'), 'utf8')
+corpusTest('an e-mail keeps its line breaks; without an SMTP setting it is refused with a clear error', t => {
+  const text = readFileSync(join(corpus!, 'valid/commands/email-command-with-line-breaks.txt'), 'utf8')
   const ok = parseCommands(text, 'commands/mail.commands', contextOf(app))
   const email = ok.instructions[0]
   t.is(email.kind, 'email')
