@@ -27,7 +27,7 @@ export const registerImageCommands: CommandRegistration = (program: Command) => 
     .option('--tag <repository:tag>', 'tag of the image (default meshconf-agent:<meshconf version>, what the docker target uses)', imageTag)
     .option('--with-packages <names>', 'Debian packages installed on this host that recipes need, with their dependencies, comma-separated (e.g. puppet)', packageList)
     .option('--socket <path>', `the Docker Engine's unix socket (default ${DEFAULT_DOCKER_SOCKET})`)
-    .option('--no-cache', 'build and load even when the inputs did not change since the last build')
+    .option('--no-cache', 'list the files and write the layer even when the inputs did not change since the last build')
     .option('--json', 'print one JSON document: { tag, imageId, sizeBytes, cached, packages, warnings }')
     .action(async (opts: { tag?: string, withPackages?: string[], socket?: string, cache: boolean, json?: boolean }) => {
       const built = await buildAgentImage({
@@ -39,6 +39,6 @@ export const registerImageCommands: CommandRegistration = (program: Command) => 
         return
       }
       for (const warning of built.warnings) console.error(`warning: ${warning}`)
-      console.log(`${built.tag} ${built.imageId} ${(built.sizeBytes / 1e6).toFixed(1)} MB${built.cached ? ' (inputs unchanged: cached)' : ''}`)
+      console.log(`${built.tag} ${built.imageId} ${(built.sizeBytes / 1e6).toFixed(1)} MB${built.cached ? ' (already in the Engine: not loaded again)' : ''}`)
     })
 }

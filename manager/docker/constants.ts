@@ -33,6 +33,8 @@ export const IMAGE_EXCLUDED_FOLDERS: readonly string[] = [
 ]
 /** Top-level links of a merged-/usr host (/bin -> usr/bin …), reproduced in the image when the host has them. */
 export const IMAGE_ROOT_LINKS: readonly string[] = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32']
+/** dpkg's database: its size and time change whenever a package is installed, removed or upgraded. */
+export const DPKG_STATUS_FILE = '/var/lib/dpkg/status'
 /** Files ldd is given at once (one process per batch). */
 export const LDD_BATCH_FILES = 200
 

@@ -3,18 +3,18 @@
 // registry and no base image. Reproducible: the same inputs give the same image id. A build whose inputs did not
 // change since the last one (same files, sizes, times) only tags the image it made then.
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { AGENT_NODE_FLAGS } from '../targets/process.js'
 import { dockerArchive, imageConfig, imageIdOf, writeLayer } from './archive.js'
 import {
-  AGENT_IMAGE_REPOSITORY, IMAGE_AGENT_BUNDLE, IMAGE_AGENT_STATE_DIR, IMAGE_ENTRYPOINT, IMAGE_LAYOUT_VERSION,
-  IMAGE_PARAMS_ENV, IMAGE_PARAMS_FILE
+  AGENT_IMAGE_REPOSITORY, DPKG_STATUS_FILE, IMAGE_AGENT_BUNDLE, IMAGE_AGENT_STATE_DIR, IMAGE_BASE_COMMANDS, IMAGE_ENTRYPOINT,
+  IMAGE_LAYOUT_VERSION, IMAGE_PARAMS_ENV, IMAGE_PARAMS_FILE
 } from './constants.js'
 import { createDockerEngine, DockerRequestError, followProgress, type DockerEngine } from './engine.js'
-import { collectRootfs, ImageInputError, type RootfsEntry } from './rootfs.js'
+import { collectRootfs, findCommand, ImageInputError, type RootfsEntry } from './rootfs.js'
 
 export interface AgentImageOptions {
   /** `repository:tag` of the image; default `meshconf-agent:<meshconf's version>` (defaultAgentImageTag). */
@@ -25,7 +25,10 @@ export interface AgentImageOptions {
   bundle?: string
   /** The Engine's unix socket; default /var/run/docker.sock. */
   socketPath?: string
-  /** Build and load even when the cache knows the inputs (the image id comes out the same); default false. */
+  /**
+   * List the files and write the layer even when the cache knows the inputs (the image id comes out the same; an
+   * image of that id already in the Engine is not loaded again); default false.
+   */
   noCache?: boolean
   /** Where input fingerprints and the images made from them are remembered; default ~/.cache/meshconf/agent-images.json. */
   cacheFile?: string
@@ -121,6 +124,9 @@ function ownFiles (bundle: Buffer): RootfsEntry[] {
   ]
 }
 
+/** Builds the cache file keeps (the oldest go first). */
+const MAX_CACHED_BUILDS = 20
+
 /** A digest of everything the image is made from: host files by path, size and time; our files by content. */
 function inputsFingerprint (entries: RootfsEntry[], extraPackages: string[]): string {
   const hash = createHash('sha256').update(JSON.stringify({ layout: IMAGE_LAYOUT_VERSION, extraPackages }))
@@ -135,16 +141,57 @@ function inputsFingerprint (entries: RootfsEntry[], extraPackages: string[]): st
   return hash.digest('hex')
 }
 
+/**
+ * A cheap digest of the inputs, read before the files are listed (ldd takes a second or two): the bundle's content,
+ * the state of dpkg's database (which changes whenever a package is installed, removed or upgraded) and the commands
+ * taken from PATH. When it matches a previous build, that build's image is the answer.
+ */
+function quickFingerprint (bundle: Buffer, extraPackages: string[]): string {
+  const stamp = (file: string): string => {
+    try {
+      const stats = statSync(file)
+      return `${file} ${stats.size} ${stats.mtimeMs} ${stats.ino}`
+    } catch {
+      return `${file} missing`
+    }
+  }
+  return createHash('sha256').update(JSON.stringify({
+    layout: IMAGE_LAYOUT_VERSION, version: meshconfVersion(), extraPackages,
+    bundle: createHash('sha256').update(bundle).digest('hex'),
+    dpkg: stamp(DPKG_STATUS_FILE),
+    commands: IMAGE_BASE_COMMANDS.map(command => stamp(findCommand(command)))
+  })).digest('hex')
+}
+
+/** What the cache remembers of a build. */
+interface CachedBuild { imageId: string, packages: string[], warnings: string[] }
+
 function defaultCacheFile (): string {
   return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'meshconf', 'agent-images.json')
 }
 
-function readCache (file: string): Record<string, string> {
+function readCache (file: string): Record<string, CachedBuild> {
   try {
     const value = JSON.parse(readFileSync(file, 'utf8')) as unknown
-    return typeof value === 'object' && value !== null ? value as Record<string, string> : {}
+    if (typeof value !== 'object' || value === null) return {}
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>)
+      .filter(([, build]) => typeof (build as CachedBuild | undefined)?.imageId === 'string')) as Record<string, CachedBuild>
   } catch {
     return {}
+  }
+}
+
+/** Remembers a build under its fingerprints (the cache is an optimisation: failing to write it is only logged). */
+function remember (file: string, keys: string[], build: CachedBuild, log: (line: string) => void): void {
+  try {
+    mkdirSync(dirname(file), { recursive: true })
+    const cache = readCache(file)
+    // only the builds still in use are kept: one per set of inputs is plenty
+    const kept = Object.fromEntries(Object.entries(cache).slice(-MAX_CACHED_BUILDS))
+    for (const key of keys) kept[key] = build
+    writeFileSync(file, JSON.stringify(kept, null, 2) + '\n')
+  } catch (err) {
+    log(`could not remember the build in ${file} (${(err as Error).message}): the next build reads every file again`)
   }
 }
 
@@ -154,8 +201,15 @@ async function imageSize (engine: DockerEngine, id: string): Promise<number | un
   return info?.Size
 }
 
+/**
+ * Tags the image; the image the tag named before goes when nothing else names it (each build of a changed bundle
+ * would otherwise leave 100 MB behind). One a container still uses stays: the Engine refuses.
+ */
 async function tagImage (engine: DockerEngine, id: string, repoTag: string): Promise<void> {
+  const previous = await engine.requestOrMissing(`inspecting image ${repoTag}`, async d => await d.getImage(repoTag).inspect())
   await engine.request(`tagging ${id} as ${repoTag}`, async d => await d.getImage(id).tag(splitImageTag(repoTag)))
+  if (previous === undefined || previous.Id === id || previous.RepoTags.some(t => t !== repoTag)) return
+  await engine.requestOrMissing(`removing the previous ${repoTag}`, async d => await d.getImage(previous.Id).remove({ noprune: false })).catch(() => {})
 }
 
 /** Builds (or finds in the cache) the agent image and tags it. */
@@ -178,21 +232,28 @@ export async function buildAgentImage (options: AgentImageOptions = {}): Promise
   } catch (err) {
     throw new ImageInputError(`cannot read the agent bundle ${bundlePath} (${(err as Error).message}): run npm run build first`)
   }
+  const cacheFile = options.cacheFile ?? defaultCacheFile()
+  /** The image a previous build made from these inputs, when the Engine still has it. */
+  const fromCache = async (key: string): Promise<AgentImage | undefined> => {
+    const known = options.noCache === true ? undefined : readCache(cacheFile)[key]
+    const size = known === undefined ? undefined : await imageSize(engine, known.imageId)
+    if (known === undefined || size === undefined) return undefined
+    await tagImage(engine, known.imageId, tag)
+    log(`inputs unchanged since image ${known.imageId.slice(7, 19)} was built: tagged ${tag}`)
+    return { tag, imageId: known.imageId, sizeBytes: size, cached: true, packages: known.packages, warnings: known.warnings }
+  }
+  const quickKey = quickFingerprint(bundle, extraPackages)
+  const quick = await fromCache(quickKey)
+  if (quick !== undefined) return quick
+
   log(`collecting the root filesystem (base packages, node, their libraries${extraPackages.length > 0 ? `, ${extraPackages.join(', ')} and dependencies` : ''})`)
   const rootfs = await collectRootfs({ extraPackages, files: ownFiles(bundle) })
   const fingerprint = inputsFingerprint(rootfs.entries, extraPackages)
-  const cacheFile = options.cacheFile ?? defaultCacheFile()
-  const result = (imageId: string, sizeBytes: number, cached: boolean): AgentImage =>
-    ({ tag, imageId, sizeBytes, cached, packages: rootfs.packages, warnings: rootfs.warnings })
-
-  const known = options.noCache === true ? undefined : readCache(cacheFile)[fingerprint]
+  const build = (imageId: string): CachedBuild => ({ imageId, packages: rootfs.packages, warnings: rootfs.warnings })
+  const known = await fromCache(fingerprint)
   if (known !== undefined) {
-    const size = await imageSize(engine, known)
-    if (size !== undefined) {
-      await tagImage(engine, known, tag)
-      log(`inputs unchanged since image ${known.slice(7, 19)} was built: tagged ${tag}`)
-      return result(known, size, true)
-    }
+    remember(cacheFile, [quickKey], build(known.imageId), log)
+    return known
   }
 
   const work = mkdtempSync(join(tmpdir(), 'meshconf-image-'))
@@ -212,7 +273,8 @@ export async function buildAgentImage (options: AgentImageOptions = {}): Promise
     })
     const imageId = imageIdOf(config)
     let cached = true
-    if (options.noCache === true || await imageSize(engine, imageId) === undefined) {
+    // the Engine's copy of the same id is the same image (its id is the digest of the config, which names the layer's)
+    if (await imageSize(engine, imageId) === undefined) {
       log(`loading image ${imageId.slice(7, 19)} (layer ${Math.round(layer.sizeBytes / 1e6)} MB) into the Engine`)
       const response = await engine.request('loading the image', async d => await d.loadImage(dockerArchive(config, layer, tag), { quiet: true }))
       await followProgress(engine, 'loading the image', response)
@@ -221,13 +283,8 @@ export async function buildAgentImage (options: AgentImageOptions = {}): Promise
     await tagImage(engine, imageId, tag)
     const size = await imageSize(engine, imageId)
     if (size === undefined) throw new DockerRequestError('loading the image', `the Engine has no image ${imageId} after loading it`)
-    try {
-      mkdirSync(dirname(cacheFile), { recursive: true })
-      writeFileSync(cacheFile, JSON.stringify({ ...readCache(cacheFile), [fingerprint]: imageId }, null, 2) + '\n')
-    } catch (err) {
-      log(`could not remember the build in ${cacheFile} (${(err as Error).message}): the next build reads every file again`)
-    }
-    return result(imageId, size, cached)
+    remember(cacheFile, [quickKey, fingerprint], build(imageId), log)
+    return { tag, imageId, sizeBytes: size, cached, packages: rootfs.packages, warnings: rootfs.warnings }
   } finally {
     rmSync(work, { recursive: true, force: true })
   }

@@ -112,7 +112,7 @@ async function packageFiles (name: string): Promise<string[]> {
 }
 
 /** The host's path of `command` on PATH. */
-function findCommand (command: string): string {
+export function findCommand (command: string): string {
   for (const folder of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
     const candidate = join(folder, command)
     try {
