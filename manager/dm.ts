@@ -3,6 +3,7 @@
 // The DM handles scoped instances (machines) itself; every other state change is forwarded to the instance's agent,
 // and a state changes on the DM only when the agent reports it. Messages to an agent wait in the store until the
 // agent is up (first heartbeat), so a DM killed and restarted forgets nothing it promised.
+import { deleteTarget, renameInstance, targetDetails, templateDetails } from './catalog.js'
 import { EventEmitter } from 'node:events'
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
@@ -842,6 +843,9 @@ export function createDeploymentManager (components: DeploymentManagerComponents
       return store.listTemplates()
     },
 
+    /** A template's components, declared instances, warnings and the applications made from it. */
+    getTemplate: (name: string, version: string) => templateDetails(store, name, version),
+
     deleteTemplate (name: string, version: string): void {
       if (!store.hasTemplate(name, version)) throw new TemplateNotFoundError(name, version)
       const users = store.applicationsUsingTemplate(name, version)
@@ -968,6 +972,15 @@ export function createDeploymentManager (components: DeploymentManagerComponents
       return view(requireInstance(application, newPath))
     },
 
+    /** Renames an instance whose subtree is NOT_DEPLOYED (Roboconf's Rename); returns it under its new path. */
+    renameInstance (application: string, path: string, newName: string): InstanceView {
+      requireApplication(application)
+      requireInstance(application, path)
+      const newPath = renameInstance(store, application, path, newName)
+      if (newPath !== path) emit({ type: 'instance', application, path: newPath, status: 'NOT_DEPLOYED', at: new Date().toISOString() })
+      return view(requireInstance(application, newPath))
+    },
+
     /** Deletes an instance and its subtree, all NOT_DEPLOYED (scale down: undeploy first). */
     removeInstance (application: string, path: string): void {
       const record = requireApplication(application)
@@ -1065,6 +1078,13 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     getTarget (id: string): TargetDefinition | undefined {
       return id === DEFAULT_TARGET_ID ? defaultTarget() : store.getTarget(id)
     },
+
+    /** A target with its associations and the machines created with it. */
+    targetDetails: (id: string) => targetDetails(store, id, defaultTarget()),
+    /** The application's target associations. */
+    targetAssociations (application: string) { requireApplication(application); return store.targetAssociations(application) },
+    /** Deletes a target nothing uses (refused naming what uses it). */
+    deleteTarget: (id: string) => { deleteTarget(store, id) },
 
     createTarget (target: TargetDefinition): TargetDefinition {
       if (!handlers.has(target.handler)) throw new UnknownTargetHandlerError(target.handler, [...handlers.keys()])

@@ -3,11 +3,9 @@
 import type { Command } from 'commander'
 import type { DmClient, InstanceNode } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
-import { followInstances, progressLine, reportOutcome, DEFAULT_WAIT_SECONDS, type Expectation, type FollowOutcome } from './lifecycle.js'
-import {
-  connect, flattenInstances, parseMachineCount, parseSeconds, printJson, useColor, withDmOptions,
-  type DmOptions
-} from './output.js'
+import { isDocument, printDocument, resolveWaitMs, withOutputOptions, withWaitOptions, type OutputOptions, type WaitOptions } from './format.js'
+import { DEFAULT_WAIT_MS, followWithProgress, reportOutcome, type Expectation, type FollowOutcome } from './lifecycle.js'
+import { connect, flattenInstances, parseMachineCount, useColor, withDmOptions, type DmOptions } from './output.js'
 
 /** No root instance carries the component: there is nothing to replicate. */
 export class NoCarrierError extends Error {
@@ -49,10 +47,8 @@ export function nextFreeNames (roots: InstanceNode[], base: string, count: numbe
   return names
 }
 
-interface ScaleOptions extends DmOptions {
+interface ScaleOptions extends DmOptions, OutputOptions, WaitOptions {
   to: number
-  timeout?: number
-  json?: boolean
 }
 
 interface ScaleReport {
@@ -62,11 +58,17 @@ interface ScaleReport {
   to: number
   added: string[]
   removed: string[]
+  /** How the machines went, when the command waited. */
   outcome?: FollowOutcome
 }
 
-async function follow (client: DmClient, app: string, expectations: Expectation[], timeoutSeconds: number,
-  send: () => Promise<void>, log: (line: string) => void): Promise<FollowOutcome> {
+/** Opens the events, sends the requests, and follows the expectations (unless not waiting). */
+async function follow (client: DmClient, app: string, expectations: Expectation[], timeoutMs: number | undefined,
+  send: () => Promise<void>, options: OutputOptions): Promise<FollowOutcome | undefined> {
+  if (timeoutMs === undefined) {
+    await send()
+    return undefined
+  }
   const events = await client.openEvents({ application: app })
   try {
     await send()
@@ -74,22 +76,14 @@ async function follow (client: DmClient, app: string, expectations: Expectation[
     events.close()
     throw err
   }
-  const color = useColor()
-  const width = Math.max(0, ...expectations.map(e => e.path.length))
-  return await followInstances({
-    client,
-    application: app,
-    events,
-    expectations,
-    timeoutSeconds,
-    onReached: (path, status, seconds) => { log(progressLine(path, status, seconds, width, color)) }
-  })
+  return await followWithProgress(client, app, events, expectations, timeoutMs, { ...options, title: `scale ${app}` })
 }
 
 async function scale (app: string, component: string, options: ScaleOptions): Promise<void> {
   const client = connect(options)
-  const timeoutSeconds = options.timeout ?? DEFAULT_WAIT_SECONDS
-  const log = options.json === true ? () => {} : (line: string) => { console.log(line) }
+  // scale waits unless told not to: removing machines deletes them once undeployed
+  const timeoutMs = resolveWaitMs(options, DEFAULT_WAIT_MS, true)
+  const log = isDocument(options) ? () => {} : (line: string) => { console.log(line) }
   const tree = await client.getInstances(app)
   const carriers = carriersOf(tree, component).sort(byNumber)
   if (carriers.length === 0) throw new NoCarrierError(app, component)
@@ -108,18 +102,19 @@ async function scale (app: string, component: string, options: ScaleOptions): Pr
     const fresh = await client.getInstances(app)
     const expectations = flattenInstances(fresh.filter(r => report.added.includes(r.path)))
       .map(n => ({ path: n.path, accept: new Set(['DEPLOYED_STARTED'] as const) }))
-    report.outcome = await follow(client, app, expectations, timeoutSeconds, async () => {
+    report.outcome = await follow(client, app, expectations, timeoutMs, async () => {
       for (const copy of copies) await client.runAction(app, { action: 'deploy-and-start-all', path: copy.path })
-    }, log)
+    }, options)
   } else if (options.to < carriers.length) {
     const extras = carriers.slice(options.to).reverse() // highest-numbered first
     report.removed = extras.map(r => r.path)
     log(`scale ${app}: ${component} on ${carriers.length} machine(s) -> ${options.to}: removing ${report.removed.join(', ')}`)
     const expectations = flattenInstances(extras).map(n => ({ path: n.path, accept: new Set(['NOT_DEPLOYED'] as const) }))
-    report.outcome = await follow(client, app, expectations, timeoutSeconds, async () => {
+    report.outcome = await follow(client, app, expectations, timeoutMs, async () => {
       for (const root of extras) await client.runAction(app, { action: 'undeploy-all', path: root.path })
-    }, log)
-    if (report.outcome.ok) {
+    }, options)
+    if (report.outcome === undefined) log(`  undeploying ${report.removed.join(', ')}; with --no-wait they are not deleted: \`meshconf instance delete\` them once NOT_DEPLOYED`)
+    else if (report.outcome.ok) {
       for (const root of extras) {
         await client.deleteInstance(app, root.path)
         log(`  deleted ${root.path}`)
@@ -129,18 +124,18 @@ async function scale (app: string, component: string, options: ScaleOptions): Pr
     log(`scale ${app}: ${component} is already on ${carriers.length} machine(s)`)
   }
 
-  if (options.json === true) printJson(report)
-  else if (report.outcome?.ok === true) log(`scale ${app}: ${component} now on ${options.to} machine(s)`)
-  if (report.outcome !== undefined) process.exitCode = reportOutcome(report.outcome, timeoutSeconds, useColor())
+  const { outcome, ...rest } = report
+  if (isDocument(options)) await printDocument(options, { ...rest, waited: outcome !== undefined, ...(outcome ?? {}) })
+  else if (outcome?.ok === true) log(`scale ${app}: ${component} now on ${options.to} machine(s)`)
+  if (outcome !== undefined && timeoutMs !== undefined) process.exitCode = reportOutcome(outcome, timeoutMs, useColor())
 }
 
 export const registerScaleCommand: CommandRegistration = (program: Command) => {
-  withDmOptions(program.command('scale')
+  withOutputOptions(withWaitOptions(withDmOptions(program.command('scale')
     .description('add or remove whole machines carrying a component (replicating an existing one)')
     .argument('<app>', 'application name')
     .argument('<component>', 'component the machines carry, e.g. Tomcat')
-    .requiredOption('--to <count>', 'number of machines wanted (whole number >= 1)', parseMachineCount)
-    .option('--timeout <seconds>', `how long to wait for the machines to start or stop (default ${DEFAULT_WAIT_SECONDS} s)`, parseSeconds)
-    .option('--json', 'print one JSON document (what was added or removed, and how the states went)'))
+    .requiredOption('--to <count>', 'number of machines wanted (whole number >= 1)', parseMachineCount)),
+  'the machines are started or undeployed and deleted', DEFAULT_WAIT_MS, '; waits unless --no-wait'))
     .action(scale)
 }
