@@ -1,13 +1,16 @@
 // What the DM says about the things operators name: a template's content and users, a target's users, deleting a
-// target, renaming an instance (Roboconf's `Rename /path as name`). Narrow functions over the store, wired into the
-// DM by a few lines, so that the verbs of the CLI and REST do not grow manager/dm.ts.
-import type { ModelError, TargetDefinition } from '../protocol/model/types.js'
-import { DATA_TARGET_ID, DEFAULT_TARGET_ID } from './constants.js'
+// target, renaming an instance (Roboconf's `Rename /path as name`): the verbs `meshconf template|target|instance`
+// and their REST routes need.
+import type { ModelError, TargetDefinition } from '../../protocol/model/types.js'
+import { DATA_TARGET_ID, DEFAULT_TARGET_ID } from '../constants.js'
 import {
   BuiltInTargetError, InstanceDeployedError, InstanceExistsError, InvalidInstanceError, TargetInUseError,
   TargetNotFoundError, TemplateNotFoundError
-} from './errors.js'
-import type { Store, StoredInstance, TargetScope } from './store.js'
+} from '../errors.js'
+import type { Store, StoredInstance, TargetAssociation, TargetScope } from '../store.js'
+import type { DmCore } from './core.js'
+import { view } from './model.js'
+import type { DeploymentManager } from './types.js'
 
 /** Names an instance may have (Roboconf's CMD_INVALID_INSTANCE_NAME: letters, digits, spaces, '-', '_', '.'). */
 export const INSTANCE_NAME = /^[\w.-](?:[\w .-]*[\w.-])?$/
@@ -119,4 +122,27 @@ export function renameInstance (store: Store, application: string, path: string,
   const deployed = flatten([instance]).find(i => (i.status ?? 'NOT_DEPLOYED') !== 'NOT_DEPLOYED')
   if (deployed !== undefined) throw new InstanceDeployedError(application, path, deployed.path, deployed.status ?? 'NOT_DEPLOYED', 'rename')
   return store.renameInstance(application, path, newName)
+}
+
+export type Catalog = Pick<DeploymentManager, 'getTemplate' | 'renameInstance' | 'targetDetails' | 'deleteTarget' | 'targetAssociations'>
+
+/** The DM's methods over these functions; `builtIn` gives the DM's default target. */
+export function createCatalog (core: DmCore, builtIn: () => TargetDefinition): Catalog {
+  const { store } = core
+  return {
+    getTemplate: (name, version) => templateDetails(store, name, version),
+    renameInstance (application, path, newName) {
+      core.requireApplication(application)
+      core.requireInstanceAt(application, path)
+      const newPath = renameInstance(store, application, path, newName)
+      if (newPath !== path) core.emit({ type: 'instance', application, path: newPath, status: 'NOT_DEPLOYED', at: new Date().toISOString() })
+      return view(core.requireInstance(application, newPath))
+    },
+    targetDetails: (id) => targetDetails(store, id, builtIn()),
+    deleteTarget: (id) => { deleteTarget(store, id) },
+    targetAssociations (application): TargetAssociation[] {
+      core.requireApplication(application)
+      return store.targetAssociations(application)
+    }
+  }
 }
