@@ -85,10 +85,10 @@ function fullName (command: Command): string {
 }
 
 /**
- * Usage errors print the message, the one relevant usage line and where to read more (not the whole help); under
+ * Every command: usage errors print the message, the one relevant usage line and where to read more (not the whole help); under
  * `-o json|yaml`, one error document on stdout instead.
  */
-function configureErrors (command: Command, documentFormat: 'json' | 'yaml' | undefined, pending: Array<Promise<void>>): void {
+function configureCommands (command: Command, documentFormat: 'json' | 'yaml' | undefined, pending: Array<Promise<void>>): void {
   command.exitOverride()
   command.configureOutput({
     outputError: (message, write) => {
@@ -98,10 +98,10 @@ function configureErrors (command: Command, documentFormat: 'json' | 'yaml' | un
         return
       }
       const name = fullName(command)
-      write(`${message.trimEnd()}\nusage: ${name} ${command.usage()}\nsee ${name} --help\n`)
+      write(`${message.trimEnd()}\nUsage: ${name} ${command.usage()}\nsee ${name} --help\n`)
     }
   })
-  for (const sub of command.commands) configureErrors(sub, documentFormat, pending)
+  for (const sub of command.commands) configureCommands(sub, documentFormat, pending)
 }
 
 function newProgram (): Command {
@@ -134,6 +134,12 @@ export async function buildProgram (load: string[] = COMMANDS.map(c => c.name)):
     if (load.includes(entry.name)) await addLoaded(program, entry)
     else program.command(entry.name).description(entry.summary)
   }
+  // one wording everywhere; `meshconf help <command>` replaces the groups' own help subcommands
+  const walk = (command: Command): void => {
+    command.helpOption('-h, --help', 'print the help').helpCommand(false)
+    command.commands.forEach(walk)
+  }
+  walk(program)
   return program
 }
 
@@ -158,7 +164,7 @@ export async function main (argv: string[]): Promise<number> {
   try {
     const name = invokedCommand(args)
     const program = await buildProgram(name !== undefined ? [name] : [])
-    configureErrors(program, documentFormat, pending)
+    configureCommands(program, documentFormat, pending)
     if (args.length === 0) {
       // bare `meshconf`: the help, and success
       process.stdout.write(program.helpInformation())
