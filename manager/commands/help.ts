@@ -45,7 +45,7 @@ function wrap (text: string, width: number, first: string, indent: string): stri
       out.push(line.trimEnd())
       line = indent
     }
-    line += (line.trim() === '' ? '' : ' ') + word
+    line += (line === '' || line.endsWith(' ') ? '' : ' ') + word
   }
   if (line.trim() !== '') out.push(line.trimEnd())
   return out
