@@ -26,6 +26,7 @@ import {
   TargetNotFoundError, TemplateExistsError, TemplateInUseError, TemplateNotFoundError, TemplateSourceError,
   UnknownTargetHandlerError, UnsafePathError
 } from './errors.js'
+import { createAutonomy, type AutonomyOptions } from './autonomy/index.js'
 import type { DmMessaging } from './messaging/types.js'
 import type { ApplicationRecord, Store, StoredInstance, TemplateSummary } from './store.js'
 import type { TargetHandler } from './targets/types.js'
@@ -60,6 +61,8 @@ export interface DeploymentManagerOptions {
    * milliseconds; default 30 000.
    */
   machineUndeployWaitMs?: number
+  /** Scaling, commands, rules and schedules (manager/autonomy/); each option documents its default. */
+  autonomy?: AutonomyOptions
 }
 
 export type DmEvent =
@@ -1109,7 +1112,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     return { ...saved, errors: result.errors }
   }
 
-  return dm
+  return Object.assign(dm, { autonomy: createAutonomy({ dm: { ...dm, undeployMachine }, store, log }, options.autonomy) })
 }
 
 export type DeploymentManager = ReturnType<typeof createDeploymentManager>

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
 import type { DmToAgentMessage, Import } from '../protocol/messages.js'
 import type { ApplicationTemplate, Instance, ModelError, TargetDefinition } from '../protocol/model/types.js'
+import { createAutonomyStore } from './autonomy/store.js'
 
 export interface TemplateSummary {
   name: string
@@ -198,6 +199,8 @@ export function createStore (options: StoreOptions) {
   }
 
   const store = {
+    /** History of commands, scales, rules and schedules; scheduled jobs (manager/autonomy/store.ts). */
+    autonomy: createAutonomyStore(db),
     // ---- templates
     putTemplate (template: ApplicationTemplate, errors: ModelError[]): TemplateSummary {
       const { name, version, description } = template.descriptor

@@ -9,6 +9,7 @@ import type { DeploymentManager, DmAction, DmEvent } from '../dm.js'
 import { DATA_MACHINE_ID, DATA_TARGET_HANDLER, MAX_JSON_BODY_BYTES, MAX_TEMPLATE_UPLOAD_BYTES } from '../constants.js'
 import { DmError, NoAgentParamsError } from '../errors.js'
 import type { TargetHandler } from '../targets/types.js'
+import { autonomyRoutes } from './autonomy-routes.js'
 import * as s from './schemas.js'
 
 export interface RestServerComponents {
@@ -28,7 +29,7 @@ export interface RestServerOptions {
   maxUploadBytes?: number
 }
 
-interface RouteSpec {
+export interface RouteSpec {
   method: 'GET' | 'POST' | 'DELETE'
   url: string
   summary: string
@@ -42,7 +43,7 @@ interface RouteSpec {
   handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
 }
 
-function answer (reply: FastifyReply, status: number, body?: unknown): FastifyReply {
+export function answer (reply: FastifyReply, status: number, body?: unknown): FastifyReply {
   reply.code(status)
   return body === undefined ? reply.send() : reply.send(body)
 }
@@ -255,7 +256,8 @@ export function createRestServer (components: RestServerComponents, options: Res
         dm.associateTarget((request.params as AppParams).app, request.body as { targetId: string, path?: string, component?: string })
         return answer(reply, 204)
       }
-    }
+    },
+    ...autonomyRoutes(dm)
   ]
 
   const document = openApi(routes)
