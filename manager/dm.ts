@@ -5,6 +5,7 @@
 // agent is up (first heartbeat), so a DM killed and restarted forgets nothing it promised.
 // The parts are in manager/dm/: one AgentSession per agent (sessions.ts), the outbox, the machines' life cycle, the
 // agents' notifications, templates, applications and instances, state requests, targets, ports.
+import { createAutonomy } from './autonomy/index.js'
 import { createApplications } from './dm/applications.js'
 import { createCatalog } from './dm/catalog.js'
 import { createDmCore } from './dm/core.js'
@@ -35,7 +36,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
   let silenceTimer: NodeJS.Timeout | undefined
   let started = false
 
-  return {
+  const dm: Omit<DeploymentManager, 'autonomy'> = {
     async start () {
       if (started) return
       started = true
@@ -73,4 +74,5 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     associateTarget: targets.associateTarget,
     ...createCatalog(core, () => targets.getTarget(DEFAULT_TARGET_ID) as TargetDefinition)
   }
+  return { ...dm, autonomy: createAutonomy({ dm: { ...dm, undeployMachine: machines.undeploy }, store: components.store, log: core.log }, options.autonomy) }
 }

@@ -5,6 +5,7 @@ import type { ModelError, TargetDefinition } from '../../protocol/model/types.js
 import type { DmMessaging } from '../messaging/types.js'
 import type { Store, TargetAssociation, TemplateSummary } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
+import type { Autonomy, AutonomyOptions } from '../autonomy/index.js'
 
 export interface DmLogger {
   info (message: string): void
@@ -36,6 +37,8 @@ export interface DeploymentManagerOptions {
    * milliseconds; default 30 000.
    */
   machineUndeployWaitMs?: number
+  /** Scaling, commands, rules and schedules (manager/autonomy/); each option documents its default. */
+  autonomy?: AutonomyOptions
 }
 
 export type DmEvent =
@@ -128,4 +131,7 @@ export interface DeploymentManager {
   targetDetails (id: string): TargetDefinition & TargetUsage
   /** Deletes a target nothing uses (refused naming what uses it). */
   deleteTarget (id: string): void
+
+  /** Scaling, commands files and their history, autonomic rules, schedules (manager/autonomy/). */
+  readonly autonomy: Autonomy
 }
