@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto'
 import yauzl from 'yauzl'
 import { REQUESTABLE_STATUSES, type InstanceStatus } from '../protocol/lifecycle.js'
 import { createDmSigningKey, generatePnetKey, signOwnership, type DmSigningKey } from '../protocol/mesh.js'
-import type { AgentToDmMessage, DmToAgentMessage, RecipeFiles, ScopedModel } from '../protocol/messages.js'
+import { PROBLEM_OUTPUT_TAIL_BYTES, type AgentToDmMessage, type DmToAgentMessage, type InstanceProblem, type RecipeFiles,
+  type ScopedModel } from '../protocol/messages.js'
 import { loadApplicationTemplate, loadApplicationTemplateFromZip } from '../protocol/model/index.js'
 import { localNameOf } from '../protocol/model/exports.js'
 import type { ApplicationTemplate, Component, Instance, LoadResult, ModelError, TargetDefinition } from '../protocol/model/types.js'
@@ -18,7 +19,7 @@ import { meshRole, pickBootstrapPeers, type MeshRole } from './bootstrap.js'
 import {
   DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_MACHINE_ID, DATA_MACHINE_NAME, DATA_RUNNING_FROM, DATA_TARGET_HANDLER,
   DATA_TARGET_ID, DEFAULT_MACHINE_CREATION_CONCURRENCY, DEFAULT_MACHINE_SILENCE_MS, DEFAULT_MACHINE_UNDEPLOY_WAIT_MS, DEFAULT_TARGET_ID,
-  HEARTBEAT_CHECK_INTERVAL_MS, MAX_BOOTSTRAP_AGENTS, MODEL_WAIT_FOR_PEER_MS, RANDOM_PORT_MAX, RANDOM_PORT_MIN, SIGNING_KEY_FILE, TARGET_INSTALLER
+  HEARTBEAT_CHECK_INTERVAL_MS, MAX_BOOTSTRAP_AGENTS, MAX_PROBLEM_MESSAGE_CHARS, MODEL_WAIT_FOR_PEER_MS, RANDOM_PORT_MAX, RANDOM_PORT_MIN, SIGNING_KEY_FILE, TARGET_INSTALLER
 } from './constants.js'
 import {
   ApplicationExistsError, ApplicationNotFoundError, InstanceDeployedError, InstanceExistsError, InstanceNotFoundError,
@@ -26,8 +27,9 @@ import {
   TargetNotFoundError, TemplateExistsError, TemplateInUseError, TemplateNotFoundError, TemplateSourceError,
   UnknownTargetHandlerError, UnsafePathError
 } from './errors.js'
+import { createEventLog, firstLine, type DmEvent, type EventActor, type EventLogOptions, type PublishedEvent } from './events.js'
 import type { DmMessaging } from './messaging/types.js'
-import type { ApplicationRecord, Store, StoredInstance, TemplateSummary } from './store.js'
+import type { ApplicationRecord, EventQuery, Store, StoredEvent, StoredInstance, TemplateSummary } from './store.js'
 import type { TargetHandler } from './targets/types.js'
 
 export interface DmLogger {
@@ -60,12 +62,11 @@ export interface DeploymentManagerOptions {
    * milliseconds; default 30 000.
    */
   machineUndeployWaitMs?: number
+  /** Retention of the event history (count and age); default 100 000 events, 30 days. */
+  events?: EventLogOptions
 }
 
-export type DmEvent =
-  | { type: 'instance', application: string, path: string, status: InstanceStatus, at: string }
-  | { type: 'application', application: string, action: 'created' | 'deleted', at: string }
-  | { type: 'template', name: string, version: string, action: 'created' | 'deleted', at: string }
+export type { DmEvent, PublishedEvent } from './events.js'
 
 /** An instance as the REST API shows it. */
 export interface InstanceView {
@@ -75,6 +76,12 @@ export interface InstanceView {
   status: InstanceStatus
   data: Record<string, string>
   overriddenExports: Record<string, string>
+  /** The last failure its agent reported, kept after it recovers (`data["last.problem"]` is the current one). */
+  problem?: InstanceProblem
+  /** Mandatory import prefixes with no exporter yet, as its agent last reported. */
+  missingImports?: string[]
+  /** ISO time of its last change of state. */
+  since?: string
   children: InstanceView[]
 }
 
@@ -86,6 +93,15 @@ export interface ApplicationSummary {
 }
 
 export type DmAction = 'deploy-and-start-all' | 'stop-all' | 'undeploy-all'
+
+/** States an agent reports when an action begins on an instance. */
+const ACTION_STATES: ReadonlySet<InstanceStatus> = new Set(['DEPLOYING', 'STARTING', 'STOPPING', 'UNDEPLOYING'])
+
+/** An agent's problem with its outputs cut to the size agents send (a peer may send more). */
+function boundedProblem (problem: InstanceProblem): InstanceProblem {
+  const cut = (text: string | undefined, max: number): string | undefined => text === undefined || text.length <= max ? text : text.slice(-max)
+  return { ...problem, message: cut(problem.message, MAX_PROBLEM_MESSAGE_CHARS) ?? '', stderr: cut(problem.stderr, PROBLEM_OUTPUT_TAIL_BYTES), stdout: cut(problem.stdout, PROBLEM_OUTPUT_TAIL_BYTES) }
+}
 
 /** States that mean "no machine": heartbeats and notifications for such a scoped instance are stale. */
 const NO_MACHINE: ReadonlySet<InstanceStatus> = new Set(['NOT_DEPLOYED', 'UNDEPLOYING'])
@@ -107,7 +123,11 @@ function flatten<T extends { children: T[] }> (roots: T[]): T[] {
 function view (instance: StoredInstance): InstanceView {
   return {
     name: instance.name, path: instance.path, component: instance.component, status: instance.status ?? 'NOT_DEPLOYED',
-    data: instance.data, overriddenExports: instance.overriddenExports, children: instance.children.map(view)
+    data: instance.data, overriddenExports: instance.overriddenExports,
+    ...(instance.problem === undefined ? {} : { problem: instance.problem }),
+    ...(instance.missingImports === undefined || instance.missingImports.length === 0 ? {} : { missingImports: instance.missingImports }),
+    ...(instance.statusSince === undefined ? {} : { since: instance.statusSince }),
+    children: instance.children.map(view)
   }
 }
 
@@ -184,6 +204,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
   const undeployWaitMs = options.machineUndeployWaitMs ?? DEFAULT_MACHINE_UNDEPLOY_WAIT_MS
   const events = new EventEmitter()
   events.setMaxListeners(0)
+  const eventLog = createEventLog({ store }, options.events)
   const templates = new Map<string, ApplicationTemplate>()
   /** Agents that have their model: their pending messages are sent at once. */
   const readyAgents = new Set<string>()
@@ -218,14 +239,17 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     inFlight.add(p)
   }
 
+  /** Stores the event in the history, then publishes it with its id. */
   function emit (event: DmEvent): void {
-    events.emit('event', event)
+    events.emit('event', eventLog.record(event))
   }
 
-  function setStatus (application: string, path: string, status: InstanceStatus): void {
+  /** A change of state (published when the state changed, or when it came with a problem). */
+  function setStatus (application: string, path: string, status: InstanceStatus,
+    extra: { problem?: InstanceProblem, actor?: EventActor } = {}): void {
     const before = store.statusOf(application, path)
-    if (!store.setStatus(application, path, status) || before === status) return
-    emit({ type: 'instance', application, path, status, at: new Date().toISOString() })
+    if (!store.setStatus(application, path, status) || (before === status && extra.problem === undefined)) return
+    emit({ type: 'instance', application, path, status, at: new Date().toISOString(), ...extra })
   }
 
   function requireApplication (name: string): ApplicationRecord {
@@ -491,6 +515,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
   async function createMachine (application: string, path: string, target: TargetDefinition, handler: TargetHandler, machineName: string): Promise<void> {
     const key = agentKey(application, path)
     let machineId: string
+    const began = performance.now()
     try {
       await messaging.prepareAgent(application, path)
       const params = {
@@ -504,12 +529,17 @@ export function createDeploymentManager (components: DeploymentManagerComponents
       })
     } catch (err) {
       const problem = new MachineCreationError(path, `${target.id} (${target.handler})`, (err as Error).message)
+      const failure: InstanceProblem = {
+        step: 'create machine', plugin: target.handler, durationMs: Math.round(performance.now() - began),
+        at: new Date().toISOString(), message: problem.message
+      }
       store.transaction(() => {
         store.updateData(application, path, {
           [DATA_MACHINE_NAME]: null, [DATA_TARGET_ID]: null, [DATA_TARGET_HANDLER]: null, [DATA_LAST_PROBLEM]: problem.message
         })
+        store.setProblem(application, path, failure)
         store.forgetAgent(application, path)
-        setStatus(application, path, 'NOT_DEPLOYED')
+        setStatus(application, path, 'NOT_DEPLOYED', { problem: failure })
       })
       throw problem
     }
@@ -520,6 +550,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
       return
     }
     store.updateData(application, path, { [DATA_MACHINE_ID]: machineId })
+    emit({ type: 'machine', application, path, action: 'created', machineId, target: target.id, at: new Date().toISOString() })
     const address = await handler.address(machineId).catch(() => undefined)
     if (address !== undefined && now.data[DATA_IP_ADDRESS] === undefined) store.updateData(application, path, { [DATA_IP_ADDRESS]: address })
     if (!lastBeat.has(key)) lastBeat.set(key, Date.now())
@@ -574,6 +605,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
       if (handler !== undefined && machineId !== undefined) {
         try {
           await handler.terminate(machineId)
+          emit({ type: 'machine', application, path, action: 'terminated', machineId, target: scoped.data[DATA_TARGET_ID] ?? handler.id, at: new Date().toISOString() })
         } catch (err) {
           log.warn(`terminating machine ${machineId} of ${path} (${application}): ${(err as Error).message}`)
         }
@@ -655,7 +687,8 @@ export function createDeploymentManager (components: DeploymentManagerComponents
         lastBeat.set(key, Date.now())
         store.recordHeartbeat({
           application: msg.application, scopedInstancePath: msg.scopedInstancePath, peerId: msg.peerId,
-          listenAddresses: msg.listenAddresses ?? [], lastHeartbeatAt: new Date().toISOString()
+          listenAddresses: msg.listenAddresses ?? [], lastHeartbeatAt: new Date().toISOString(),
+          ...(msg.agentVersion === undefined ? {} : { agentVersion: msg.agentVersion })
         })
         store.transaction(() => {
           if (msg.ipAddress !== '' && scoped.data[DATA_IP_ADDRESS] !== msg.ipAddress) {
@@ -687,11 +720,16 @@ export function createDeploymentManager (components: DeploymentManagerComponents
         if (instance === undefined) return
         const scoped = scopedInstanceOf(msg.application, template, msg.instancePath)
         if (NO_MACHINE.has(scoped.status ?? 'NOT_DEPLOYED') && !drainingAgents.has(agentKey(msg.application, scoped.path))) return
+        const failure = msg.failure === undefined ? undefined : boundedProblem(msg.failure)
         store.transaction(() => {
           store.setImports(msg.application, msg.instancePath, msg.imports)
-          if (msg.problem !== undefined) store.updateData(msg.application, msg.instancePath, { [DATA_LAST_PROBLEM]: msg.problem })
+          store.setImportReport(msg.application, msg.instancePath, msg)
+          if (msg.problem !== undefined) store.updateData(msg.application, msg.instancePath, { [DATA_LAST_PROBLEM]: firstLine(msg.problem) })
+          // a new action begins: the last problem is no longer the current one (describe keeps it, with its time)
+          else if (ACTION_STATES.has(msg.status)) store.updateData(msg.application, msg.instancePath, { [DATA_LAST_PROBLEM]: null })
+          if (failure !== undefined) store.setProblem(msg.application, msg.instancePath, failure)
           // the DM owns the states of machines; the agent owns the others (reference §3.1–3.2)
-          if (scoped.path !== msg.instancePath) setStatus(msg.application, msg.instancePath, msg.status)
+          if (scoped.path !== msg.instancePath) setStatus(msg.application, msg.instancePath, msg.status, { actor: 'agent', ...(failure === undefined ? {} : { problem: failure }) })
         })
         return
       }
@@ -810,10 +848,25 @@ export function createDeploymentManager (components: DeploymentManagerComponents
       lastBeat.clear()
     },
 
-    /** Subscribes to instance, application and template events; returns the unsubscribe function. */
-    onEvent (listener: (event: DmEvent) => void): () => void {
+    /** Subscribes to the events (each with its history id); returns the unsubscribe function. */
+    onEvent (listener: (event: PublishedEvent) => void): () => void {
       events.on('event', listener)
       return () => { events.off('event', listener) }
+    },
+
+    /** The event history, oldest first. */
+    history (query: EventQuery): StoredEvent[] {
+      return eventLog.query(query)
+    },
+
+    /** Events in the history now. */
+    eventCount (): number {
+      return eventLog.count()
+    },
+
+    /** Records and publishes an event that happened outside the DM's logic (a REST write). */
+    recordEvent (event: DmEvent): void {
+      emit(event)
     },
 
     /** The DM's public key (base64 Ed25519), which agents trust. */

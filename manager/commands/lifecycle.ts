@@ -4,8 +4,9 @@ import type { Command } from 'commander'
 import type { ApplicationAction, DmClient, DmEvent, DmEventStream, InstanceNode, RequestableStatus } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
+import type { InstanceProblem } from '../../protocol/messages.js'
 import {
-  connect, findInstance, flattenInstances, formatStatus, isRootPath, parseInstancePath, parseSeconds, printJson,
+  connect, findInstance, flattenInstances, formatProblem, formatStatus, isRootPath, parseInstancePath, parseSeconds, printJson,
   secondsSince, useColor, withDmOptions, type DmOptions
 } from './output.js'
 
@@ -101,8 +102,11 @@ export interface FollowOutcome {
   timedOut: boolean
   reached: Array<{ path: string, status: InstanceStatus, seconds: number }>
   pending: Array<{ path: string, status?: InstanceStatus }>
-  /** Instances that went to PROBLEM while followed, with the DM's `last.problem` when known. */
-  problems: Array<{ path: string, problem?: string }>
+  /**
+   * Instances that went to PROBLEM, or whose action failed (a recipe, a machine's creation), while followed: the DM's
+   * `last.problem` when known, and the failure the agent reported.
+   */
+  problems: Array<{ path: string, problem?: string, failure?: InstanceProblem }>
 }
 
 export interface FollowOptions {
@@ -173,7 +177,15 @@ export async function followInstances (options: FollowOptions): Promise<FollowOu
       }).catch(() => { /* the next poll or event will tell; the timeout bounds the wait */ })
     }
     const onEvent = (event: DmEvent): void => {
-      if (event.type === 'instance' && event.application === application) apply(event.path, event.status, false)
+      if (event.type !== 'instance' || event.application !== application) return
+      // a failure of an awaited instance ends the wait at once: nothing more will come for it
+      if (event.problem !== undefined && accepted.has(event.path) && !finished) {
+        problems.push({ path: event.path, problem: event.problem.message, failure: event.problem })
+        known.set(event.path, event.status)
+        finish(false)
+        return
+      }
+      apply(event.path, event.status, false)
     }
     events.on('event', onEvent)
     const timer = setTimeout(() => { finish(true) }, options.timeoutSeconds * 1000)
@@ -189,12 +201,11 @@ interface LifecycleOptions extends DmOptions {
   json?: boolean
 }
 
-/** `--wait` alone, `--wait N`, `--no-wait`, or nothing (wait when a person watches the terminal). */
+/** `--wait` alone, `--wait N`, `--no-wait`, or nothing (wait: a script as much as a person wants to know it failed). */
 export function waitSeconds (wait: boolean | number | undefined): number | undefined {
   if (wait === false) return undefined
   if (typeof wait === 'number') return wait
-  if (wait === true || process.stdout.isTTY === true) return DEFAULT_WAIT_SECONDS
-  return undefined
+  return DEFAULT_WAIT_SECONDS
 }
 
 /** `  /Tomcat VM 2/Tomcat  DEPLOYED_STARTED  6.3 s`, paths padded to `width` so the states line up. */
@@ -204,7 +215,10 @@ export function progressLine (path: string, status: InstanceStatus, seconds: num
 
 /** Prints a follow's outcome; returns the exit code. */
 export function reportOutcome (outcome: FollowOutcome, timeoutSeconds: number, color: boolean): number {
-  for (const p of outcome.problems) console.error(`meshconf: ${p.path} went to ${formatStatus('PROBLEM', color)}${p.problem !== undefined ? `: ${p.problem}` : ''}`)
+  for (const p of outcome.problems) {
+    if (p.failure !== undefined) console.error(`meshconf: ${p.path} failed\n${formatProblem(p.failure).map(l => `  ${l}`).join('\n')}`)
+    else console.error(`meshconf: ${p.path} went to ${formatStatus('PROBLEM', color)}${p.problem !== undefined ? `: ${p.problem}` : ''}`)
+  }
   if (outcome.timedOut) {
     console.error(`meshconf: timeout after ${timeoutSeconds} s; still waiting for: ` +
       outcome.pending.map(p => `${p.path} (${p.status ?? 'unknown'})`).join(', '))
@@ -267,7 +281,7 @@ export const registerLifecycleCommands: CommandRegistration = (program: Command)
       .argument('<app>', 'application name')
       .argument('[path]', 'instance path, e.g. "/Tomcat VM 1" (default: every instance)', parseInstancePath)
       .option('--all', 'the instance and its whole subtree')
-      .option('--wait [seconds]', `follow the states until every instance reached its own (default ${DEFAULT_WAIT_SECONDS} s; default on when stdout is a terminal)`, parseSeconds)
+      .option('--wait [seconds]', `follow the states until every instance reached its own, or one failed (the default; at most ${DEFAULT_WAIT_SECONDS} s)`, parseSeconds)
       .option('--no-wait', 'return once the DM accepted the request')
       .option('--json', 'print one JSON document (the requests and, when waiting, the outcome)'))
       .action(async (app: string, path: string | undefined, options: LifecycleOptions) => { await runLifecycle(operation, app, path, options) })
