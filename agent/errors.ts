@@ -92,6 +92,13 @@ export class InvalidMessageError extends Error {
   }
 }
 
-export function errorMessage (err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
+export { errorMessage } from '../protocol/errors.js'
+
+/** A value given to a recipe (through its environment or arguments) holds a NUL character, which no process can get. */
+export class UnsafeValueError extends Error {
+  constructor (instancePath: string, where: string) {
+    super(`${where} for ${instancePath} holds a NUL character, which a process's environment or arguments cannot ` +
+      'carry; the recipe did not run: fix the value where it is exported')
+    this.name = 'UnsafeValueError'
+  }
 }

@@ -107,6 +107,28 @@ export class MeshMessageError extends Error {
   }
 }
 
+/**
+ * An exported value holds a control character (a newline, a NUL, an escape...): values are data for recipes, and
+ * such a character in one is an attempt to break out of a shell line, a configuration file or a process's
+ * environment (a NUL cannot even be passed to one).
+ */
+export class ControlCharacterError extends MeshMessageError {
+  constructor (what: string, codePoint: number) {
+    super(`${what} holds the control character U+${codePoint.toString(16).toUpperCase().padStart(4, '0')}: ` +
+      'exported values are data and may not hold control characters; fix the value at its owner')
+    this.name = 'ControlCharacterError'
+  }
+}
+
+/** C0 controls, DEL and C1 controls. */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/
+
+/** Throws ControlCharacterError when `value` holds a control character. */
+export function checkNoControlCharacter (value: string, what: string): void {
+  const found = CONTROL_CHARACTER.exec(value)
+  if (found !== null) throw new ControlCharacterError(what, found[0].codePointAt(0) ?? 0)
+}
+
 export function encodeMeshMessage (message: MeshMessage): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(message))
 }
@@ -148,11 +170,14 @@ export function decodeMeshMessage (bytes: Uint8Array, application: string, topic
       if (m.kind === 'withdraw') return { v: 1, kind: 'withdraw', application, instancePath, prefix, ...stamp }
       const variables = record(m.variables, 'variables', (value, name) => {
         if (!name.startsWith(`${prefix}.`)) throw new MeshMessageError(`variable ${name} does not belong to prefix ${prefix}`)
-        return value === null ? null : str(value, `variables.${name}`)
+        checkNoControlCharacter(name, `variable name ${JSON.stringify(name)}`)
+        if (value === null) return null
+        checkNoControlCharacter(str(value, `variables.${name}`), `variables.${name}`)
+        return value as string
       })
       return {
         v: 1, kind: 'announce', application, instancePath, prefix, ...stamp, variables,
-        component: str(m.component, 'component'),
+        component: noControl(str(m.component, 'component'), 'component'),
         ownership: ownership(m.ownership),
         addresses: list(m.addresses, 'addresses', str)
       }
@@ -192,8 +217,14 @@ function str (value: unknown, what: string): string {
   return value
 }
 
+function noControl (value: string, what: string): string {
+  checkNoControlCharacter(value, what)
+  return value
+}
+
 function path (value: unknown, what: string): string {
   const p = str(value, what)
+  checkNoControlCharacter(p, what)
   if (!p.startsWith('/') || p.endsWith('/') || p.includes('//')) throw new MeshMessageError(`${what} ${JSON.stringify(p)} is not an instance path like /VM 1/Tomcat`)
   return p
 }

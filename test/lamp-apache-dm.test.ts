@@ -36,7 +36,7 @@ test('meshconf runs LAMP with Apache httpd, Tomcat 10 and MariaDB: two Tomcats i
   t.timeout(20 * 60_000)
   const missing = missingLampApacheNeeds()
   if (missing.length > 0) {
-    t.fail(`the lamp-apache application cannot run here, missing: ${missing.join('; ')}. Install them (apt-get install -y apache2 tomcat10 libmariadb-java default-jdk-headless curl mariadb-client; .ci/run does)`)
+    t.fail(`the lamp-apache application cannot run here, missing: ${missing.join('; ')}. Install them (as root: scripts/test-setup.sh)`)
     return
   }
   const agentEntry = defaultAgentCommand().at(-1) ?? ''

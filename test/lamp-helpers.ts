@@ -74,7 +74,7 @@ export function processesMentioning (text: string): string[] {
 
 /**
  * What the lamp-apache recipes need on this host and do not find, each with the Debian package that brings it
- * (.ci/run installs them); empty when all is there.
+ * (scripts/test-setup.sh installs them); empty when all is there.
  */
 export function missingLampApacheNeeds (): string[] {
   const onPath = (command: string): boolean =>

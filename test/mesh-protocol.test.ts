@@ -1,7 +1,7 @@
 // The mesh wire protocol (protocol/mesh.ts): ownership signatures, pnet keys, topics, message validation.
 import test from 'ava'
 import {
-  MeshMessageError, controlTopic, createDmSigningKey, decodeMeshMessage, encodeMeshMessage, exportsTopic,
+  ControlCharacterError, MeshMessageError, controlTopic, createDmSigningKey, decodeMeshMessage, encodeMeshMessage, exportsTopic,
   generatePnetKey, isNewer, pnetKeyBytes, prefixOfExportsTopic, signOwnership, verifyOwnership, InvalidPnetKeyError,
   type AnnounceMessage, type MeshMessage
 } from '../protocol/mesh.js'
@@ -101,4 +101,18 @@ test('invalid messages are rejected with what is wrong', t => {
   t.regex(bad('[]'), /message is not an object/)
   t.regex(bad(`{"v":1,"pad":"${'x'.repeat(70_000)}"}`), /exceeds/)
   t.throws(() => decodeMeshMessage(new Uint8Array([0xff, 0xfe, 0x00]), 'shop', topic), { instanceOf: MeshMessageError })
+})
+
+test('control characters in exported values, variable names, components or paths are rejected, saying which', t => {
+  const bad = (message: unknown): string =>
+    t.throws(() => decodeMeshMessage(encodeMeshMessage(message as AnnounceMessage), 'shop', topic), { instanceOf: ControlCharacterError })?.message ?? ''
+  t.regex(bad({ ...announce, variables: { 'Tomcat.ip': '1.2.3.4\n; touch PWNED' } }), /variables.Tomcat.ip holds the control character U\+000A: exported values are data/)
+  t.regex(bad({ ...announce, variables: { 'Tomcat.ip': 'a\u0000b' } }), /U\+0000/)
+  t.regex(bad({ ...announce, variables: { 'Tomcat.ip': '\u001b[2J' } }), /U\+001B/)
+  t.regex(bad({ ...announce, variables: { 'Tomcat.i\rp': 'x' } }), /variable name/)
+  t.regex(bad({ ...announce, component: 'Tom\tcat' }), /component/)
+  t.regex(bad({ ...announce, instancePath: '/Tomcat VM 1/Tom\u0085cat' }), /instancePath/)
+  // Quotes, `$()` and backticks are data, not control characters: the importer's recipes quote them.
+  const quoted = { ...announce, variables: { 'Tomcat.ip': '1.2.3.4"; touch PWNED; echo "$(id)`id`' } }
+  t.deepEqual(decodeMeshMessage(encodeMeshMessage(quoted), 'shop', topic), quoted)
 })

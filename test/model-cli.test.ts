@@ -5,9 +5,9 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { ROBOCONF_FIXTURES } from './helpers/corpus.js'
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-const corpus = resolve(repoRoot, '..', 'shared', 'roboconf-corpus')
 
 // A script file like bin/meshconf.js, but running the TypeScript sources
 let runner = ''
@@ -25,7 +25,7 @@ async function meshconf (...args: string[]): Promise<{ stdout: string, exitCode:
 }
 
 test('a loadable template exits 0 and lists warnings compiler style', async t => {
-  const { stdout, exitCode } = await meshconf('validate', join(corpus, 'valid/applications/lamp'))
+  const { stdout, exitCode } = await meshconf('validate', join(ROBOCONF_FIXTURES, 'valid/applications/lamp'))
   t.is(exitCode, 0)
   t.regex(stdout, /^graph\/lamp\.graph:16: WARNING PROJ_NO_RESOURCE_DIRECTORY: component 'MySQL' /m)
   t.regex(stdout, /loadable \(0 severe, 4 warnings\)/)
@@ -48,7 +48,7 @@ test('a SEVERE error exits 1 with file:line: SEVERE CODE: message', async t => {
 })
 
 test('--json prints one document with the resolved components and instances', async t => {
-  const { stdout, exitCode } = await meshconf('validate', join(corpus, 'valid/applications/component-extensions'), '--json')
+  const { stdout, exitCode } = await meshconf('validate', join(ROBOCONF_FIXTURES, 'valid/applications/component-extensions'), '--json')
   t.is(exitCode, 0)
   const report = JSON.parse(stdout)
   t.true(report.loadable)

@@ -1,16 +1,12 @@
 // Conformance with Roboconf: every row of the corpus MANIFEST.tsv against the `computed_by_roboconf_core` column
 // (Roboconf's own classes run on the same files), and every valid application against RESOLVED.tsv.
-import test from 'ava'
 import { readFileSync, readdirSync, statSync } from 'node:fs'
-import { basename, dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { basename, dirname, join } from 'node:path'
 import {
   allInstances, decodeModelFile, GraphResolver, instanceExports, loadApplicationTemplate, loadGraph, parseFile,
   parseRule, validateBlocks, type ModelError, type TextReader
 } from '../protocol/model/index.js'
-
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-const corpus = resolve(repoRoot, '..', 'shared', 'roboconf-corpus')
+import { corpus, corpusTest } from './helpers/corpus.js'
 
 interface Expected { code: string, level: 'SEVERE' | 'WARNING', line?: number }
 
@@ -60,13 +56,18 @@ function folderReader (folder: string): TextReader {
 const KINDS: Record<string, string> = { graph: 'graph', aggregator: 'aggregator', instance: 'instances', unknown: 'empty', undetermined: 'undetermined' }
 
 interface Row { file: string, level: string, computed: string }
-const rows: Row[] = readFileSync(join(corpus, 'MANIFEST.tsv'), 'utf8').split('\n').slice(1).filter(l => l.trim() !== '')
-  .map(l => l.split('\t')).map(c => ({ file: c[0], level: c[3], computed: c[6] ?? '' }))
+/** The rows of one of the corpus's tables (tab separated, one header line); none where the corpus is absent. */
+function tableRows (name: string): string[][] {
+  if (corpus === undefined) return []
+  return readFileSync(join(corpus, name), 'utf8').split('\n').slice(1).filter(l => l.trim() !== '').map(l => l.split('\t'))
+}
+
+const rows: Row[] = tableRows('MANIFEST.tsv').map(c => ({ file: c[0], level: c[3], computed: c[6] ?? '' }))
 
 /** Checks one row; returns the differences (empty: match) or undefined when the row has nothing computed for meshconf. */
 async function checkRow (row: Row, severeOnly: boolean): Promise<string[] | undefined> {
   const { computed } = row
-  const path = join(corpus, row.file)
+  const path = join(corpus!, row.file)
   const diffs: string[] = []
   const app = /app=(.*) critical=(true|false)/.exec(computed)
   if (app !== null) {
@@ -108,7 +109,7 @@ async function checkRow (row: Row, severeOnly: boolean): Promise<string[] | unde
   return diffs
 }
 
-test('every MANIFEST row computed by roboconf-core gives the same SEVERE codes (multiset) and lines', async t => {
+corpusTest('every MANIFEST row computed by roboconf-core gives the same SEVERE codes (multiset) and lines', async t => {
   let checked = 0
   let exact = 0
   const severeDiffs: string[] = []
@@ -129,14 +130,13 @@ test('every MANIFEST row computed by roboconf-core gives the same SEVERE codes (
 })
 
 interface ResolvedRow { application: string, kind: string, name: string, installerOrComponent: string, exports: Record<string, string | null>, imports: Record<string, { optional: boolean }> }
-const resolved: ResolvedRow[] = readFileSync(join(corpus, 'RESOLVED.tsv'), 'utf8').split('\n').slice(1).filter(l => l.trim() !== '')
-  .map(l => l.split('\t')).map(c => ({
+const resolved: ResolvedRow[] = tableRows('RESOLVED.tsv').map(c => ({
     application: c[0], kind: c[1], name: c[2], installerOrComponent: c[3], exports: JSON.parse(c[4]), imports: c[5] === '' || c[5] === undefined ? {} : JSON.parse(c[5])
   }))
 
 for (const application of [...new Set(resolved.map(r => r.application))]) {
-  test(`resolved model of ${application} equals Roboconf's (RESOLVED.tsv)`, async t => {
-    const { template } = await loadApplicationTemplate(join(corpus, application))
+  corpusTest(`resolved model of ${application} equals Roboconf's (RESOLVED.tsv)`, async t => {
+    const { template } = await loadApplicationTemplate(join(corpus!, application))
     if (template === undefined) return t.fail('template not loaded')
     const expected = resolved.filter(r => r.application === application)
     const components = expected.filter(r => r.kind === 'component')
@@ -158,6 +158,10 @@ for (const application of [...new Set(resolved.map(r => r.application))]) {
   })
 }
 
-test('corpus folder is found next to the repository', t => {
-  t.true(readdirSync(corpus).includes('MANIFEST.tsv'))
+corpusTest('the corpus holds its tables and every valid application has resolved-model rows', t => {
+  t.true(readdirSync(corpus!).includes('MANIFEST.tsv'))
+  const applications = readdirSync(join(corpus!, 'valid', 'applications')).map(a => `valid/applications/${a}`)
+  const withRows = new Set(resolved.map(r => r.application))
+  t.true(applications.length >= 10)
+  t.deepEqual(applications.filter(a => !withRows.has(a)), [])
 })

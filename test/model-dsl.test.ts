@@ -1,16 +1,15 @@
-// Parsing and writing the DSL: lossless round trip of the corpus files, instances conversion cases of the corpus
-// (graphs from MANIFEST notes), the DM's persisted runtime instances, the descriptor's key lines.
+// Parsing and writing the DSL: lossless round trip of the corpus files (where the corpus is), instances conversion
+// cases of the corpus (graphs from MANIFEST notes; the project's copies in test/fixtures/roboconf/), the DM's
+// persisted runtime instances, the descriptor's key lines.
 import test from 'ava'
 import { readFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import {
   allInstances, GraphResolver, loadGraph, parseDescriptor, parseFile, parseGraph, parseInstances, serializeFile,
   UnwritableValueError, validateInstances, writeGraph, writeInstances, type Component, type Instance
 } from '../protocol/model/index.js'
+import { corpus, corpusTest, ROBOCONF_FIXTURES } from './helpers/corpus.js'
 
-const corpus = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'roboconf-corpus')
-const manifest = readFileSync(join(corpus, 'MANIFEST.tsv'), 'utf8').split('\n').slice(1).map(l => l.split('\t'))
 
 function graphComponents (text: string): { components: Record<string, Component>, resolver: GraphResolver } {
   const loaded = loadGraph('graph/g.graph', p => p === 'graph/g.graph' ? { text } : { missing: true })
@@ -22,24 +21,25 @@ function graphComponents (text: string): { components: Record<string, Component>
 // The graphs the Roboconf tests build in Java for these instances files (MANIFEST notes)
 const VM_TOMCAT_WAR = graphComponents('VM {\n installer: target;\n children: Tomcat;\n}\nTomcat {\n installer: puppet;\n exports: ip, port = 8080;\n children: WAR;\n}\nWAR {\n installer: script;\n}\n')
 
-test('every file Roboconf re-serializes byte for byte comes back unchanged', t => {
+corpusTest('every file Roboconf re-serializes byte for byte comes back unchanged', t => {
+  const manifest = readFileSync(join(corpus!, 'MANIFEST.tsv'), 'utf8').split('\n').slice(1).map(l => l.split('\t'))
   const files = manifest.filter(c => c[1]?.includes('re-serialization with comments == source text')).map(c => c[0])
   t.true(files.length >= 40)
   for (const file of files) {
-    const text = readFileSync(join(corpus, file), 'utf8').replace(/\r\n/g, '\n')
+    const text = readFileSync(join(corpus!, file), 'utf8').replace(/\r\n/g, '\n')
     t.is(serializeFile(parseFile(text, file)), text, file)
   }
 })
 
 test('count expansion pads names to the width of count, deepest instances first', t => {
-  const text = readFileSync(join(corpus, 'valid/configurations/n-instances.instances'), 'utf8')
+  const text = readFileSync(join(ROBOCONF_FIXTURES, 'valid/configurations/n-instances.instances'), 'utf8')
   const { rootInstances, errors } = parseInstances(text, VM_TOMCAT_WAR.components)
   t.deepEqual(errors, [])
   t.is(rootInstances.length, 14)
   const paths = new Set(allInstances(rootInstances).map(i => i.path))
   t.is(paths.size, 3688)
   for (const p of ['/i-vm-01', '/i-vm-12', '/i-vm-09/i-tomcat-1', '/i-vm-09/i-tomcat-3', '/i-vm-09/i-tomcat-2/i-war001', '/i-vm-09/i-tomcat-2/i-war101']) t.true(paths.has(p), p)
-  const medium = parseInstances(readFileSync(join(corpus, 'valid/configurations/n-medium-instances.instances'), 'utf8'), VM_TOMCAT_WAR.components)
+  const medium = parseInstances(readFileSync(join(ROBOCONF_FIXTURES, 'valid/configurations/n-medium-instances.instances'), 'utf8'), VM_TOMCAT_WAR.components)
   const mediumPaths = new Set(allInstances(medium.rootInstances).map(i => i.path))
   t.is(mediumPaths.size, 2045)
   t.true(mediumPaths.has('/i-vm-/i-tomcat-0001') && mediumPaths.has('/i-vm-/i-tomcat-1020'))
@@ -47,7 +47,7 @@ test('count expansion pads names to the width of count, deepest instances first'
 
 test('instances conversion errors of the corpus: duplicates, unknown component, count conflict', t => {
   const lower = VM_TOMCAT_WAR
-  const read = (f: string): string => readFileSync(join(corpus, 'invalid/configurations', f), 'utf8')
+  const read = (f: string): string => readFileSync(join(ROBOCONF_FIXTURES, 'invalid/configurations', f), 'utf8')
   t.deepEqual(parseInstances(read('duplicate-instance.instances'), lower.components).errors.map(e => e.code), ['CO_ALREADY_DEFINED_INSTANCE', 'CO_ALREADY_DEFINED_INSTANCE'])
   t.deepEqual(parseInstances(read('inexisting-component.instances'), lower.components).errors.map(e => e.code), ['CO_INEXISTING_COMPONENT'])
   const conflict = parseInstances(read('instanceof-name-conflict-with-count.instances'), VM_TOMCAT_WAR.components)
@@ -56,14 +56,14 @@ test('instances conversion errors of the corpus: duplicates, unknown component, 
 })
 
 test('complex instances: paths, quoted values, channels, trailing spaces kept', t => {
-  const complex = parseInstances(readFileSync(join(corpus, 'valid/configurations/complex-instances.instances'), 'utf8'), VM_TOMCAT_WAR.components)
+  const complex = parseInstances(readFileSync(join(ROBOCONF_FIXTURES, 'valid/configurations/complex-instances.instances'), 'utf8'), VM_TOMCAT_WAR.components)
   t.deepEqual(allInstances(complex.rootInstances).map(i => i.path).sort(), ['/i-vm-1', '/i-vm-1/i-tomcat', '/i-vm-1/i-tomcat/i-war', '/i-vm-2', '/i-vm-3', '/i-vm-3/i-tomcat-1', '/i-vm-3/i-tomcat-2', '/i-vm-3/i-tomcat-2/i-war'])
-  const quoted = parseInstances(readFileSync(join(corpus, 'valid/configurations/instance-with-complex-quoted-values.instances'), 'utf8'), new Set(['vm']))
+  const quoted = parseInstances(readFileSync(join(ROBOCONF_FIXTURES, 'valid/configurations/instance-with-complex-quoted-values.instances'), 'utf8'), new Set(['vm']))
   const vm = quoted.rootInstances[0]
   t.is(vm.name, 'vm 1')
   t.deepEqual(vm.overriddenExports, { ip: '38.195.27.7', message: 'this is ;a; complex value with semicolons', bad3: '', bad4: 'a long sentence for test' })
   t.deepEqual(vm.channels, ['demo'])
-  const spaces = parseInstances(readFileSync(join(corpus, 'valid/configurations/instance-with-space-after.instances'), 'utf8'), new Set(['VM', 'A']))
+  const spaces = parseInstances(readFileSync(join(ROBOCONF_FIXTURES, 'valid/configurations/instance-with-space-after.instances'), 'utf8'), new Set(['VM', 'A']))
   t.deepEqual(spaces.rootInstances.map(i => i.name), ['VM 1', 'VM 2'])
   t.deepEqual(spaces.rootInstances.map(i => i.children[0].name), ['A ', 'A '])
   t.deepEqual(spaces.rootInstances.map(i => i.children[0].component), ['A', 'A'])
@@ -71,13 +71,13 @@ test('complex instances: paths, quoted values, channels, trailing spaces kept', 
 
 test('overridden exports: a local name resolves to the component variable, unknown ones are magic', t => {
   const lower = graphComponents('VM {\n installer: target;\n children: Tomcat;\n}\nTomcat {\n installer: puppet;\n exports: ip, port = 8080;\n}\n')
-  const { rootInstances } = parseInstances(readFileSync(join(corpus, 'valid/configurations/instance-overridden-exports.instances'), 'utf8'), lower.components)
+  const { rootInstances } = parseInstances(readFileSync(join(ROBOCONF_FIXTURES, 'valid/configurations/instance-overridden-exports.instances'), 'utf8'), lower.components)
   const errors = validateInstances(rootInstances, lower.components, lower.resolver)
   t.deepEqual(errors.map(e => [e.code, e.level]), [['RM_MAGIC_INSTANCE_VARIABLE', 'WARNING']])
 })
 
 test('runtime instances (instance-state, instance-data) survive writeInstances -> parseInstances', t => {
-  const text = readFileSync(join(corpus, 'valid/configurations/single-runtime-instance.instances'), 'utf8')
+  const text = readFileSync(join(ROBOCONF_FIXTURES, 'valid/configurations/single-runtime-instance.instances'), 'utf8')
   const { rootInstances, errors } = parseInstances(text, new Set(['vm']))
   t.deepEqual(errors, [])
   t.is(rootInstances[0].status, 'DEPLOYED_STARTED')
@@ -95,7 +95,7 @@ test('runtime instances (instance-state, instance-data) survive writeInstances -
 })
 
 test('writeGraph gives back a graph that resolves to the same components', t => {
-  const text = readFileSync(join(corpus, 'valid/applications/lamp-legacy-with-only-components/graph/lamp.graph'), 'utf8')
+  const text = readFileSync(join(ROBOCONF_FIXTURES, 'valid/applications/lamp-legacy-with-only-components/graph/lamp.graph'), 'utf8')
   const first = loadGraph('graph/g.graph', p => p === 'graph/g.graph' ? { text } : { missing: true })
   const written = writeGraph(first.graph)
   const second = loadGraph('graph/g.graph', p => p === 'graph/g.graph' ? { text: written } : { missing: true })
@@ -104,7 +104,7 @@ test('writeGraph gives back a graph that resolves to the same components', t => 
 })
 
 test('descriptor keys map to their lines, legacy prefix and continuation lines included', t => {
-  const { descriptor, lines } = parseDescriptor(readFileSync(join(corpus, 'valid/configurations/app-template-descriptor.properties'), 'utf8'))
+  const { descriptor, lines } = parseDescriptor(readFileSync(join(ROBOCONF_FIXTURES, 'valid/configurations/app-template-descriptor.properties'), 'utf8'))
   t.like(lines, { name: 2, version: 3, description: 5, 'dsl-id': 12, 'graph-entry-point': 14, 'instance-entry-point': 15, 'exports-prefix': 19, exports: 25, tags: 29 })
   t.deepEqual(descriptor.externalExports, { 'HAProxy.ip': 'lb-ip', 'HAProxy.httpPort': 'lb-port' })
   t.is(descriptor.externalExportsPrefix, 'TomcatCluster')

@@ -1,16 +1,15 @@
 // The worked examples of reference §4.1 (component extensions, facets LAMP) and §4.2 (published and needed
-// prefixes), on the corpus applications.
+// prefixes), on the corpus applications (the project's copies, test/fixtures/roboconf/).
 import test from 'ava'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import {
   allInstances, exportsByPrefix, importedPrefixes, instanceDependencies, instanceExports, loadApplicationTemplate, type ApplicationTemplate
 } from '../protocol/model/index.js'
+import { ROBOCONF_FIXTURES } from './helpers/corpus.js'
 
-const corpus = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'roboconf-corpus')
 
 async function load (app: string): Promise<ApplicationTemplate> {
-  const { template, errors } = await loadApplicationTemplate(join(corpus, 'valid', 'applications', app))
+  const { template, errors } = await loadApplicationTemplate(join(ROBOCONF_FIXTURES, 'valid', 'applications', app))
   if (template === undefined) throw new Error(`not loaded: ${JSON.stringify(errors)}`)
   return template
 }

@@ -4,9 +4,9 @@ import { crc32, deflateRawSync } from 'node:zlib'
 import { existsSync } from 'node:fs'
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { loadApplicationTemplate, loadApplicationTemplateFromZip, type LoadResult } from '../protocol/model/index.js'
+import { ROBOCONF_FIXTURES } from './helpers/corpus.js'
 
 const DESCRIPTOR = 'name = Hostile\nversion = 1.0\ndsl-id = roboconf-1.0\ngraph-entry-point = main.graph\ninstance-entry-point = main.instances\n'
 const GRAPH = 'VM {\n\tinstaller: target;\n\tchildren: App;\n}\nApp {\n\tinstaller: script;\n}\n'
@@ -151,10 +151,10 @@ test('missing descriptor, missing template, missing graph entry point', async t 
   t.deepEqual(codes(await loadApplicationTemplate(await template(t, { 'descriptor/application.properties': DESCRIPTOR, 'graph/other.graph': GRAPH }))), ['PROJ_MISSING_GRAPH_EP'])
 })
 
-test('mutated corpus files never crash the parsers', async t => {
+test('mutated Roboconf files never crash the parsers', async t => {
   const { readdirSync, readFileSync } = await import('node:fs')
   const { parseGraph, parseInstances } = await import('../protocol/model/index.js')
-  const folder = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'roboconf-corpus', 'valid', 'configurations')
+  const folder = join(ROBOCONF_FIXTURES, 'valid', 'configurations')
   let seed = 42
   const random = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n }
   const pieces = ['{', '}', ';', '#', '"', '\n', ':', ',', '=', 'instance of ', 'facet ', 'import ', '(optional)', 'random[port] ', '']

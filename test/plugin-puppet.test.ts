@@ -19,7 +19,7 @@ function manifest (step: string, withDiff: boolean): string {
 
 test('puppet apply runs the module\'s deploy, start, update and stop classes with Roboconf\'s parameters', async t => {
   t.timeout(300_000) // four `puppet apply` runs: several seconds each, more on a loaded machine
-  execFileSync('puppet', ['--version']) // .ci/run installs Debian's puppet; fail loudly without it
+  execFileSync('puppet', ['--version']) // scripts/test-setup.sh installs Debian's puppet; fail loudly without it
   const components = {
     VM: component('VM', { installer: 'target', children: ['Web'] }),
     Web: component('Web', {

@@ -119,7 +119,7 @@ test('lookup: else roboconf-templates/<action>.template, else default.template, 
   const template = (label: string, dir: string): string => `#!/bin/bash
 echo "${label}" >> "${dir}/record.log"
 {{#importLists}}{{#imports}}{{#exportedVars}}
-echo "{{prefix}} {{instancePath}} {{name}}={{value}}" >> "${dir}/record.log"
+echo {{prefix}} {{instancePath}} {{name}}={{value}} >> "${dir}/record.log"
 {{/exportedVars}}{{/imports}}{{/importLists}}
 `
   const a = await startTestAgent(t, {

@@ -5,7 +5,7 @@
 import type { ImportListener, MeshHandle } from '../ports.js'
 import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
 import {
-  controlTopic, decodeMeshMessage, encodeMeshMessage, exportsTopic, isNewer, verifyOwnership,
+  ControlCharacterError, controlTopic, decodeMeshMessage, encodeMeshMessage, exportsTopic, isNewer, verifyOwnership,
   type AnnounceMessage, type DigestMessage, type MeshMessage, type OwnershipRejection, type RequestMessage,
   type Stamp, type WithdrawMessage
 } from '../../protocol/mesh.js'
@@ -93,7 +93,7 @@ export interface MeshServiceComponents {
   now?: () => number
 }
 
-export type RejectionReason = 'malformed' | OwnershipRejection | 'not-owner' | 'from-self'
+export type RejectionReason = 'malformed' | 'control-character' | OwnershipRejection | 'not-owner' | 'from-self'
 
 /** One import as this agent holds it. */
 export interface HeldExportView {
@@ -503,7 +503,8 @@ export class MeshService implements MeshServiceHandle {
     try {
       message = decodeMeshMessage(data, this.application, topic)
     } catch (err) {
-      return this.reject('malformed', `from ${from} on ${topic}: ${(err as Error).message}`)
+      return this.reject(err instanceof ControlCharacterError ? 'control-character' : 'malformed',
+        `from ${from} on ${topic}: ${(err as Error).message}`)
     }
     try {
       switch (message.kind) {

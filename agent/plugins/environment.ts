@@ -44,15 +44,18 @@ export function scriptEnvironment (context: ExecutionContext, change?: ImportCha
   return env
 }
 
-/** The Mustache view of a `roboconf-templates/*.template` (reference §1.4: only the imports). */
-export function templateView (context: ExecutionContext): object {
+/**
+ * The Mustache view of a `roboconf-templates/*.template` (reference §1.4: only the imports), every string passed
+ * through `quote` (the script plug-in's shell quoting).
+ */
+export function templateView (context: ExecutionContext, quote: (value: string) => string): object {
   return {
     importLists: Object.entries(context.imports).map(([prefix, imports]) => ({
-      prefix,
+      prefix: quote(prefix),
       imports: imports.map(imported => ({
-        instancePath: imported.instancePath,
-        component: imported.component,
-        exportedVars: Object.entries(imported.variables).map(([name, value]) => ({ name, value: value ?? '' }))
+        instancePath: quote(imported.instancePath),
+        component: quote(imported.component),
+        exportedVars: Object.entries(imported.variables).map(([name, value]) => ({ name: quote(name), value: quote(value ?? '') }))
       }))
     }))
   }

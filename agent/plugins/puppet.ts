@@ -9,7 +9,7 @@ import { DEFAULT_RECIPE_TIMEOUT_MS } from '../constants.js'
 import { RecipeFailedError } from '../errors.js'
 import { parseProperties } from './properties.js'
 import { runRecipeProcess } from './process.js'
-import { stringEnv } from './script.js'
+import { checkArguments, recipeEnvironment } from './values.js'
 import type { ExecutionContext, ImportChange, LifecycleStep, Plugin } from './types.js'
 
 export interface PuppetPluginOptions {
@@ -37,9 +37,10 @@ export function createPuppetPlugin (options: PuppetPluginOptions = {}): Plugin {
   const timeoutMs = options.timeoutMs ?? DEFAULT_RECIPE_TIMEOUT_MS
   const command = options.command ?? 'puppet'
   const puppet = async (context: ExecutionContext, what: string, args: string[], okCodes: number[]): Promise<void> => {
+    checkArguments(args, context.instance.path)
     const outcome = await runRecipeProcess({
       what, instancePath: context.instance.path, command, args, cwd: context.instanceDir,
-      env: stringEnv(process.env), timeoutMs, log: context.log
+      env: recipeEnvironment({}, context.instance.path), timeoutMs, log: context.log
     })
     if (outcome.exitCode === 6) context.log.warn(`[${context.instance.path}] ${what}: changes with failures (exit 6)`)
     else if (outcome.exitCode === null || !okCodes.includes(outcome.exitCode)) {

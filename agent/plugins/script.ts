@@ -8,6 +8,7 @@ import { DEFAULT_RECIPE_TIMEOUT_MS } from '../constants.js'
 import { RecipeFailedError } from '../errors.js'
 import { scriptEnvironment, templateView } from './environment.js'
 import { runRecipeProcess } from './process.js'
+import { recipeEnvironment, shellQuote } from './values.js'
 import type { ExecutionContext, ImportChange, LifecycleStep, Plugin } from './types.js'
 
 export interface ScriptPluginOptions {
@@ -36,6 +37,8 @@ export function createScriptPlugin (options: ScriptPluginOptions = {}): Plugin {
 async function runStep (step: LifecycleStep, context: ExecutionContext, timeoutMs: number,
   change?: ImportChange): Promise<void> {
   const path = context.instance.path
+  // Built first: a value no process can carry fails the step before any script or template is touched.
+  const env = recipeEnvironment(scriptEnvironment(context, change), path)
   const found = await findScript(step, context)
   if (found === undefined) {
     context.log.warn(`[${path}] script plug-in: no script or template for "${step}" in ${context.instanceDir}; ` +
@@ -49,7 +52,6 @@ async function runStep (step: LifecycleStep, context: ExecutionContext, timeoutM
     const [command, args] = body.startsWith('#!') ? [found.file, []] : ['/bin/bash', [found.file]]
     const what = `script ${found.label}`
     context.log.info(`[${path}] running ${what}`)
-    const env = { ...stringEnv(process.env), ...scriptEnvironment(context, change) }
     const outcome = await runRecipeProcess({
       what, instancePath: path, command, args, cwd: found.cwd, env, timeoutMs, log: context.log
     })
@@ -77,9 +79,10 @@ async function findScript (step: LifecycleStep, context: ExecutionContext): Prom
   const templateNames = await listFiles(templates)
   const template = [`${step}.template`, 'default.template'].find(n => templateNames.includes(n))
   if (template === undefined) return undefined
-  // A script is not HTML: values are written as they are.
-  const rendered = Mustache.render(await readFile(join(templates, template), 'utf8'), templateView(context), {},
-    { escape: value => String(value) })
+  // A script is not HTML: every value is one shell word, quoted in the view itself so that `{{{value}}}` (which
+  // Mustache does not escape) is quoted too. A value from a peer must never become shell code.
+  const rendered = Mustache.render(await readFile(join(templates, template), 'utf8'), templateView(context, shellQuote),
+    {}, { escape: value => String(value) })
   const temporaryDir = await mkdtemp(join(tmpdir(), 'meshconf-template-'))
   const file = join(temporaryDir, `${step}.sh`)
   await writeFile(file, rendered)
@@ -92,10 +95,4 @@ async function listFiles (dir: string): Promise<string[]> {
   } catch {
     return []
   }
-}
-
-export function stringEnv (env: NodeJS.ProcessEnv): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v
-  return out
 }

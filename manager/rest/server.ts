@@ -9,7 +9,10 @@ import type { DeploymentManager, DmAction, PublishedEvent } from '../dm.js'
 import { DATA_MACHINE_ID, DATA_TARGET_HANDLER, MAX_EVENTS_PER_QUERY, MAX_JSON_BODY_BYTES, MAX_TEMPLATE_UPLOAD_BYTES } from '../constants.js'
 import { parseSince } from '../events.js'
 import { DmError, NoAgentParamsError } from '../errors.js'
+import type { Store } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
+import { createConsole, type ConsoleOptions } from './console.js'
+import { registerTopology } from './console-view.js'
 import * as s from './schemas.js'
 
 export interface RestServerComponents {
@@ -18,6 +21,8 @@ export interface RestServerComponents {
   targets?: TargetHandler[]
   /** The bearer token every request must carry. */
   token: string
+  /** The DM's store, read by the web console's topology view; without it that view is not served. */
+  store?: Store
 }
 
 export interface RestServerOptions {
@@ -27,6 +32,8 @@ export interface RestServerOptions {
   host?: string
   /** Largest template upload, in bytes; default 20 MB. */
   maxUploadBytes?: number
+  /** The web console (files, sessions); see ConsoleOptions for the defaults. */
+  console?: ConsoleOptions
 }
 
 interface RouteSpec {
@@ -107,6 +114,7 @@ export function createRestServer (components: RestServerComponents, options: Res
   const { dm, token } = components
   const targets = components.targets ?? []
   const maxUpload = options.maxUploadBytes ?? MAX_TEMPLATE_UPLOAD_BYTES
+  const webConsole = createConsole({ token }, options.console)
   const app: FastifyInstance = Fastify({
     bodyLimit: MAX_JSON_BODY_BYTES,
     // reject rather than silently drop unknown properties or coerce wrong types
@@ -278,7 +286,12 @@ export function createRestServer (components: RestServerComponents, options: Res
     // after the WebSocket plugin's own hooks, so that a refused upgrade's socket is closed by it
     app.addHook('onRequest', async (request, reply) => {
       if (request.method === 'GET' && request.url === '/openapi.json') return
-      if (!isAuthorized(request.headers.authorization, token)) {
+      if (webConsole.isPublic(request) || isAuthorized(request.headers.authorization, token)) return
+      const verdict = webConsole.verdict(request)
+      if (verdict === 'csrf') {
+        await reply.code(403).send(errorBody('REST_CSRF',
+          'a write authenticated by the session cookie needs the header X-Meshconf-Csrf with the meshconf_csrf cookie\'s value, and the live events must be opened from the console\'s own origin'))
+      } else if (verdict === 'none') {
         await reply.code(401).send(errorBody('REST_UNAUTHORIZED',
           'this request needs the DM token: send the header "Authorization: Bearer <token>" (the token is in <data-dir>/token of the DM)'))
       }
@@ -295,6 +308,8 @@ export function createRestServer (components: RestServerComponents, options: Res
     })
 
     app.get('/openapi.json', async () => document)
+    webConsole.register(app)
+    if (components.store !== undefined) registerTopology(app, components.store)
     for (const r of routes) {
       app.route({
         method: r.method, url: r.url, handler: r.handler,
