@@ -35,7 +35,7 @@ test('a failing start recipe ends start --wait with exit 1, the exit code and th
   const dm = ['--dm', service.url, '--token', service.token]
 
   const started = Date.now()
-  const start = await runCliInProcess(['start', 'shop', '--wait', '120', ...dm], cli)
+  const start = await runCliInProcess(['start', 'shop', '--wait=120s', ...dm], cli)
   t.log(`start ended after ${((Date.now() - started) / 1000).toFixed(1)} s`)
   t.is(start.exitCode, 1, start.stdout + start.stderr)
   t.regex(start.stderr, /\/vm1\/db failed/)
@@ -73,7 +73,7 @@ test('a machine whose creation fails ends start --wait with exit 1 and the reaso
   await dm.loadTemplateFromPath(writeShopTemplate(join(dir.path, 'template')))
   dm.createApplication({ name: 'shop', template: { name: 'Shop', version: '1.0' } })
   dm.associateTarget('shop', { targetId: 'lab', path: '/vm1' })
-  const start = await runCliInProcess(['start', 'shop', '/vm1', '--wait', '120', '--dm', service.url, '--token', service.token], { home: dir.path })
+  const start = await runCliInProcess(['start', 'shop', '/vm1', '--wait=120s', '--dm', service.url, '--token', service.token], { home: dir.path })
   t.is(start.exitCode, 1, start.stdout + start.stderr)
   t.regex(start.stderr, /\/vm1 failed\n {2}.*property agent\.ip-address = "vm1\.lab\.example" is not an IPv4 or IPv6 address/)
   t.regex(start.stderr, /step create machine, plug-in existing/)

@@ -11,6 +11,7 @@ import { parseSince } from '../events.js'
 import { DmError, NoAgentParamsError } from '../errors.js'
 import type { Store } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
+import { autonomyRoutes } from './autonomy-routes.js'
 import { createConsole, type ConsoleOptions } from './console.js'
 import { registerTopology } from './console-view.js'
 import * as s from './schemas.js'
@@ -36,7 +37,7 @@ export interface RestServerOptions {
   console?: ConsoleOptions
 }
 
-interface RouteSpec {
+export interface RouteSpec {
   method: 'GET' | 'POST' | 'DELETE'
   url: string
   summary: string
@@ -55,7 +56,7 @@ const EVENTS_BAD_QUERY_CLOSE_CODE = 4400
 /** Longest request URL an event keeps, in characters. */
 const MAX_EVENT_URL_CHARS = 300
 
-function answer (reply: FastifyReply, status: number, body?: unknown): FastifyReply {
+export function answer (reply: FastifyReply, status: number, body?: unknown): FastifyReply {
   reply.code(status)
   return body === undefined ? reply.send() : reply.send(body)
 }
@@ -172,6 +173,14 @@ export function createRestServer (components: RestServerComponents, options: Res
       handler: async () => dm.listTemplates().map(t => ({ name: t.name, version: t.version, description: t.description ?? '' }))
     },
     {
+      method: 'GET', url: '/api/templates/:name/:version', summary: 'a template: components, declared instances, warnings, applications made from it',
+      params: s.templateParams, responses: { 200: s.templateDetails },
+      handler: async (request) => {
+        const { name, version } = request.params as { name: string, version: string }
+        return dm.getTemplate(name, version)
+      }
+    },
+    {
       method: 'DELETE', url: '/api/templates/:name/:version', summary: 'delete a template (409 while applications use it)',
       params: s.templateParams, responses: { 204: null },
       handler: async (request, reply) => {
@@ -216,6 +225,14 @@ export function createRestServer (components: RestServerComponents, options: Res
       handler: async (request, reply) => {
         const { path, newName } = request.body as { path: string, newName: string }
         return answer(reply, 201, dm.replicate((request.params as AppParams).app, path, newName))
+      }
+    },
+    {
+      method: 'POST', url: '/api/applications/:app/instances/rename', summary: 'rename an instance (Roboconf\'s Rename; 409 unless its subtree is NOT_DEPLOYED)',
+      params: s.applicationParams, body: s.renameBody, responses: { 200: s.instanceView },
+      handler: async (request) => {
+        const { path, newName } = request.body as { path: string, newName: string }
+        return dm.renameInstance((request.params as AppParams).app, path, newName)
       }
     },
     {
@@ -269,13 +286,33 @@ export function createRestServer (components: RestServerComponents, options: Res
       }
     },
     {
+      method: 'GET', url: '/api/targets/:id', summary: 'a target, where it is associated and the machines created with it',
+      params: s.targetParams, responses: { 200: s.targetDetails },
+      handler: async (request) => {
+        const t = dm.targetDetails((request.params as { id: string }).id)
+        return { ...t, name: t.name ?? t.id }
+      }
+    },
+    {
+      method: 'DELETE', url: '/api/targets/:id', summary: 'delete a target (409 while associated or used by a machine, naming what uses it)',
+      params: s.targetParams, responses: { 204: null },
+      handler: async (request, reply) => { dm.deleteTarget((request.params as { id: string }).id); return answer(reply, 204) }
+    },
+    {
+      method: 'GET', url: '/api/applications/:app/targets', summary: 'the target associations of the application',
+      params: s.applicationParams,
+      responses: { 200: { type: 'array', items: { type: 'object', properties: { scope: { type: 'object' }, targetId: { type: 'string' } } } } },
+      handler: async (request) => dm.targetAssociations((request.params as AppParams).app)
+    },
+    {
       method: 'POST', url: '/api/applications/:app/targets', summary: 'associate a target with the application (default), a machine path or a machine component',
       params: s.applicationParams, body: s.associateTargetBody, responses: { 204: null },
       handler: async (request, reply) => {
         dm.associateTarget((request.params as AppParams).app, request.body as { targetId: string, path?: string, component?: string })
         return answer(reply, 204)
       }
-    }
+    },
+    ...autonomyRoutes(dm)
   ]
 
   const document = openApi(routes)
