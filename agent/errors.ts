@@ -86,9 +86,7 @@ export class InvalidMessageError extends Error {
   }
 }
 
-export function errorMessage (err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
-}
+export { errorMessage } from '../protocol/errors.js'
 
 /** A value given to a recipe (through its environment or arguments) holds a NUL character, which no process can get. */
 export class UnsafeValueError extends Error {

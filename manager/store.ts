@@ -62,6 +62,67 @@ export interface StoreOptions {
   file: string
 }
 
+/** One instance without its subtree (its `children` are not read): for a state, data or component. */
+export type StoredInstanceNode = Omit<StoredInstance, 'children'>
+
+/** The DM's persistent state. Every call is synchronous and committed when it returns (or with its transaction). */
+export interface Store {
+  putTemplate (template: ApplicationTemplate, errors: ModelError[]): TemplateSummary
+  hasTemplate (name: string, version: string): boolean
+  getTemplate (name: string, version: string): StoredTemplate | undefined
+  listTemplates (): TemplateSummary[]
+  deleteTemplate (name: string, version: string): boolean
+  applicationsUsingTemplate (name: string, version: string): string[]
+
+  createApplication (record: ApplicationRecord, rootInstances: Instance[]): void
+  getApplication (name: string): ApplicationRecord | undefined
+  listApplications (): ApplicationRecord[]
+  deleteApplication (name: string): boolean
+
+  /** The application's instance trees, roots in creation order. */
+  instanceTrees (application: string): StoredInstance[]
+  /** One instance with its whole subtree. */
+  getInstance (application: string, path: string): StoredInstance | undefined
+  /** One instance without its subtree: one row, where the subtree is not needed. */
+  instanceAt (application: string, path: string): StoredInstanceNode | undefined
+  /** The components of an instance and of its whole subtree, in creation order, each once. */
+  subtreeComponents (application: string, path: string): string[]
+  /** Adds an instance subtree under `parentPath` (null: a root instance). */
+  addInstance (application: string, parentPath: string | null, instance: Instance): void
+  deleteInstance (application: string, path: string): boolean
+  statusOf (application: string, path: string): InstanceStatus | undefined
+  setStatus (application: string, path: string, status: InstanceStatus): boolean
+  /** Merges `patch` into the instance's data; a null value removes the key. */
+  updateData (application: string, path: string, patch: Record<string, string | null>): void
+  setImports (application: string, path: string, imports: Record<string, Import[]>): void
+  setOverriddenExports (application: string, path: string, overrides: Record<string, string>): void
+
+  /** Inter-application exports: prefix -> applications whose exports this one imports. */
+  bind (application: string, prefix: string, boundApplication: string): void
+  unbind (application: string, prefix: string, boundApplication: string): void
+  bindings (application: string): Record<string, string[]>
+
+  putTarget (target: TargetDefinition): void
+  getTarget (id: string): TargetDefinition | undefined
+  listTargets (): TargetDefinition[]
+  associateTarget (application: string, scope: TargetScope, targetId: string): void
+  targetAssociations (application: string): TargetAssociation[]
+
+  recordHeartbeat (record: AgentRecord): void
+  agents (application: string): AgentRecord[]
+  /** Forgets an agent's heartbeat record and the messages waiting for it. */
+  forgetAgent (application: string, scopedInstancePath: string): void
+
+  /** Messages waiting until an agent is up (Roboconf's store-and-forward, kept across DM restarts). */
+  enqueue (application: string, scopedInstancePath: string, message: DmToAgentMessage): void
+  pending (application: string, scopedInstancePath: string): PendingMessage[]
+  acknowledge (id: number): void
+
+  /** Runs `fn` in one transaction (all or nothing). */
+  transaction<T> (fn: () => T): T
+  close (): void
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS templates (
   name TEXT NOT NULL, version TEXT NOT NULL, description TEXT, created_at TEXT NOT NULL,
@@ -143,7 +204,7 @@ function subtreeCondition (): string {
   return '(path = ? OR substr(path, 1, length(?) + 1) = ? || \'/\')'
 }
 
-export function createStore (options: StoreOptions) {
+export function createStore (options: StoreOptions): Store {
   const db = new Database(options.file)
   // WAL keeps readers off the writer's way; synchronous=NORMAL stays durable across a process kill (not a power cut)
   db.pragma('journal_mode = WAL')
@@ -197,7 +258,7 @@ export function createStore (options: StoreOptions) {
     return roots
   }
 
-  const store = {
+  const store: Store = {
     // ---- templates
     putTemplate (template: ApplicationTemplate, errors: ModelError[]): TemplateSummary {
       const { name, version, description } = template.descriptor
@@ -270,6 +331,17 @@ export function createStore (options: StoreOptions) {
       const top = rows.find(r => r.path === path)
       if (top === undefined) return undefined
       return buildTrees(rows, top.parent_path)[0]
+    },
+    instanceAt (application: string, path: string): StoredInstanceNode | undefined {
+      const row = sql('SELECT * FROM instances WHERE application = ? AND path = ?').get(application, path) as InstanceRow | undefined
+      if (row === undefined) return undefined
+      const { children: _, ...node } = rowToInstance(row)
+      return node
+    },
+    subtreeComponents (application: string, path: string): string[] {
+      const rows = sql(`SELECT component FROM instances WHERE application = ? AND ${subtreeCondition()} ORDER BY id`)
+        .all(application, path, path, path) as Array<{ component: string }>
+      return [...new Set(rows.map(r => r.component))]
     },
     /** Adds an instance subtree under `parentPath` (null: a root instance). */
     addInstance (application: string, parentPath: string | null, instance: Instance): void {
@@ -393,5 +465,3 @@ export function createStore (options: StoreOptions) {
   }
   return store
 }
-
-export type Store = ReturnType<typeof createStore>

@@ -21,6 +21,9 @@ export const MAX_INSTANCES = 200_000
 /** Errors kept per file before the rest are summarised (default 200): a garbage file must not flood the output. */
 export const MAX_ERRORS_PER_FILE = 200
 
+/** Longest instruction of a commands file, continuations joined, in characters (default 4 096). */
+export const MAX_COMMAND_LINE_CHARS = 4096
+
 /** Roboconf's DSL identifier, written in new descriptors. */
 export const DSL_ID = 'roboconf-1.0'
 

@@ -16,3 +16,7 @@ export {
 export { parseRule } from './rules.js'
 export { readZip, safeEntryName, UnsafeZipError } from './zip.js'
 export { UnwritableValueError, writeGraph, writeInstances } from './writer.js'
+export {
+  COMMANDS_EXTENSION, COMMANDS_FOLDER, COMMANDS_TMP_FOLDER, commandFilesOf, commandNameOf, dataFilePath, formatDate, parseCommands,
+  type BulkAction, type CommandInstruction, type CommandsContext, type ParsedCommands
+} from './commands.js'

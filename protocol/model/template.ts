@@ -4,10 +4,11 @@ import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MAX_MODEL_FILE_BYTES, MAX_ZIP_BYTES, MAX_ZIP_ENTRIES, MAX_ZIP_UNCOMPRESSED_BYTES, PATTERN_ID, TARGET_INSTALLER } from './constants.js'
 import { DESCRIPTOR_PATH, parseDescriptor } from './descriptor.js'
-import { hasSevere, modelError } from './errors.js'
+import { commandNameOf, parseCommands } from './commands.js'
+import { capErrors, hasSevere, modelError } from './errors.js'
 import type { TextReader } from './files.js'
 import { GraphResolver, loadGraph } from './graph.js'
-import { loadInstances, validateInstances } from './instances.js'
+import { allInstances, loadInstances, validateInstances } from './instances.js'
 import { parseProperties } from './properties.js'
 import { parseRule } from './rules.js'
 import type { ApplicationDescriptor, ApplicationTemplate, AutonomicRule, Component, Instance, LoadResult, ModelError, TargetDefinition } from './types.js'
@@ -36,6 +37,11 @@ export interface LoadOptions {
    * application are dropped. Default false.
    */
   recipe?: boolean
+  /**
+   * Whether the commands' `email` instructions can be sent (an SMTP server is configured where they run). Default
+   * false: an `email` instruction is then a SEVERE error (MC_EMAIL_NO_SMTP).
+   */
+  smtp?: boolean
 }
 
 /** Errors that do not apply to a reusable recipe (a graph fragment meant to be imported by applications). */
@@ -130,12 +136,12 @@ function unwrap (files: Record<string, Uint8Array>, directories: Set<string>): {
 /** Loads a template from its files (path relative to the template root -> bytes). */
 export function loadApplicationTemplateFromFiles (rawFiles: Record<string, Uint8Array>, rawDirectories?: Set<string>,
   options: LoadOptions = {}): LoadResult {
-  const result = loadFiles(rawFiles, rawDirectories, options.recipe === true)
+  const result = loadFiles(rawFiles, rawDirectories, options.recipe === true, options.smtp === true)
   if (options.recipe !== true) return result
   return { ...result, errors: result.errors.filter(e => !NOT_FOR_RECIPES.has(e.code)) }
 }
 
-function loadFiles (rawFiles: Record<string, Uint8Array>, rawDirectories: Set<string> | undefined, recipe: boolean): LoadResult {
+function loadFiles (rawFiles: Record<string, Uint8Array>, rawDirectories: Set<string> | undefined, recipe: boolean, smtp: boolean): LoadResult {
   const directories0 = new Set(rawDirectories ?? [])
   for (const path of Object.keys(rawFiles)) {
     const parts = path.split('/')
@@ -196,6 +202,7 @@ function loadFiles (rawFiles: Record<string, Uint8Array>, rawDirectories: Set<st
     }
   }
 
+  errors.push(...checkCommands(files, components, rootInstances, smtp))
   const rules = checkRules(files, errors)
   errors.push(...checkFileLocations(files, reached))
 
@@ -253,6 +260,26 @@ function checkResources (components: Record<string, Component>, resolver: GraphR
   }
   for (const [id, paths] of ids) {
     if (paths.length > 1) for (const p of paths) errors.push(modelError('REC_TARGET_CONFLICTING_ID', p, undefined, id))
+  }
+  return errors
+}
+
+/** Parses commands/*.commands against the template's instances (Roboconf validates them when it loads a template). */
+function checkCommands (files: Record<string, Uint8Array>, components: Record<string, Component>, rootInstances: Instance[],
+  smtp: boolean): ModelError[] {
+  const errors: ModelError[] = []
+  const texts: Record<string, string> = {}
+  const paths = Object.keys(files).filter(p => commandNameOf(p) !== undefined).sort()
+  for (const path of paths) {
+    const content = decodeModelFile(files[path], path)
+    if ('error' in content) errors.push({ ...content.error, code: 'CMD_INEXISTING_COMMAND_FILE' })
+    else texts[commandNameOf(path)!] = content.text
+  }
+  const instances = allInstances(rootInstances).map(i => [i.path, i.component] as const)
+  for (const path of paths) {
+    const text = texts[commandNameOf(path)!]
+    if (text === undefined) continue
+    errors.push(...capErrors(parseCommands(text, path, { components, instances, commandFiles: texts, smtp }).errors, path))
   }
   return errors
 }

@@ -3,10 +3,22 @@ import yauzl from 'yauzl'
 import { MAX_ZIP_BYTES, MAX_ZIP_ENTRIES, MAX_ZIP_UNCOMPRESSED_BYTES } from './constants.js'
 
 export class UnsafeZipError extends Error {
-  constructor (message: string) {
+  /** The entry name that would escape the template folder, when that is the reason. */
+  readonly entry?: string
+  constructor (message: string, entry?: string) {
     super(message)
     this.name = 'UnsafeZipError'
+    if (entry !== undefined) this.entry = entry
   }
+}
+
+/** yauzl's own refusals of entry names (yauzl.validateFileName). */
+const YAUZL_UNSAFE_NAME = /^(?:invalid characters in fileName|absolute path|invalid relative path): (.*)$/s
+
+/** yauzl's refusal of an entry name as an UnsafeZipError naming the entry; any other error as it is. */
+function withUnsafeEntry (err: Error): Error {
+  const match = YAUZL_UNSAFE_NAME.exec(err.message)
+  return match === null ? err : new UnsafeZipError(err.message, match[1])
 }
 
 export interface ZipContent {
@@ -17,9 +29,9 @@ export interface ZipContent {
 /** `a\b/./c/` -> `a/b/c`; throws on absolute names and `..` segments (zip slip). */
 export function safeEntryName (raw: string): string {
   const name = raw.replace(/\\/g, '/')
-  if (name.startsWith('/') || /^[a-zA-Z]:/.test(name)) throw new UnsafeZipError(`entry '${raw}' has an absolute path`)
+  if (name.startsWith('/') || /^[a-zA-Z]:/.test(name)) throw new UnsafeZipError(`entry '${raw}' has an absolute path`, raw)
   const segments = name.split('/').filter(s => s !== '' && s !== '.')
-  if (segments.includes('..')) throw new UnsafeZipError(`entry '${raw}' contains '..' (it would escape the template folder)`)
+  if (segments.includes('..')) throw new UnsafeZipError(`entry '${raw}' contains '..' (it would escape the template folder)`, raw)
   return segments.join('/')
 }
 
@@ -49,7 +61,7 @@ export async function readZip (buffer: Uint8Array, limits: ZipLimits = {}): Prom
   const content: ZipContent = { files: {}, directories: new Set() }
   let total = 0
   return await new Promise<ZipContent>((resolve, reject) => {
-    const fail = (err: Error): void => { zip.close(); reject(err) }
+    const fail = (err: Error): void => { zip.close(); reject(withUnsafeEntry(err)) }
     zip.on('error', fail)
     zip.on('end', () => resolve(content))
     zip.on('entry', (entry: yauzl.Entry) => {

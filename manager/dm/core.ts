@@ -1,0 +1,155 @@
+// What every part of the DM shares: its components, settings, events, background work, and the look-ups that
+// turn a missing application, template or instance into the REST API's errors.
+import { EventEmitter } from 'node:events'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { errorMessage } from '../../protocol/errors.js'
+import type { InstanceStatus } from '../../protocol/lifecycle.js'
+import { createDmSigningKey, type DmSigningKey } from '../../protocol/mesh.js'
+import type { ApplicationTemplate } from '../../protocol/model/types.js'
+import {
+  DEFAULT_MACHINE_CREATION_CONCURRENCY, DEFAULT_MACHINE_SILENCE_MS, DEFAULT_MACHINE_UNDEPLOY_WAIT_MS,
+  HEARTBEAT_CHECK_INTERVAL_MS, SIGNING_KEY_FILE
+} from '../constants.js'
+import { ApplicationNotFoundError, InstanceNotFoundError, TemplateNotFoundError } from '../errors.js'
+import type { DmMessaging } from '../messaging/types.js'
+import type { ApplicationRecord, Store, StoredInstance, StoredInstanceNode } from '../store.js'
+import type { TargetHandler } from '../targets/types.js'
+import { ancestorPaths, isScoped } from './model.js'
+import { PairMap } from './pair-map.js'
+import type { DeploymentManagerComponents, DeploymentManagerOptions, DmEvent, DmLogger } from './types.js'
+
+/** The DM's options with their defaults applied. */
+export interface DmSettings {
+  dataDirectory?: string
+  defaultTargetHandler: string
+  machineSilenceMs: number
+  heartbeatCheckIntervalMs: number
+  machineCreationConcurrency: number
+  machineUndeployWaitMs: number
+}
+
+export interface DmCore {
+  readonly store: Store
+  readonly messaging: DmMessaging
+  readonly log: DmLogger
+  /** Target handlers by handler name. */
+  readonly handlers: ReadonlyMap<string, TargetHandler>
+  readonly settings: DmSettings
+  readonly events: EventEmitter
+  emit (event: DmEvent): void
+  /** Stores an instance's state; an instance event goes out when it changed. */
+  setStatus (application: string, path: string, status: InstanceStatus): void
+  /** Runs work in the background: its failure is logged, stop() waits for it. */
+  background (what: string, work: Promise<unknown>): void
+  /** Resolves once no background work is left. */
+  settle (): Promise<void>
+  requireApplication (name: string): ApplicationRecord
+  /** The application's template (kept in memory: templates never change). */
+  templateOf (record: ApplicationRecord): ApplicationTemplate
+  forgetTemplate (name: string, version: string): void
+  /** An instance with its whole subtree. */
+  requireInstance (application: string, path: string): StoredInstance
+  /** An instance without its subtree. */
+  requireInstanceAt (application: string, path: string): StoredInstanceNode
+  /** The scoped instance whose agent manages `path`: the nearest scoped ancestor-or-self. */
+  scopedInstanceOf (application: string, template: ApplicationTemplate, path: string): StoredInstanceNode
+  /** The key the DM signs ownerships with: made once, kept in the data directory when there is one. */
+  signingKey (): DmSigningKey
+}
+
+export function settingsOf (options: DeploymentManagerOptions): DmSettings {
+  return {
+    dataDirectory: options.dataDirectory,
+    defaultTargetHandler: options.defaultTargetHandler ?? 'local',
+    machineSilenceMs: options.machineSilenceMs ?? DEFAULT_MACHINE_SILENCE_MS,
+    heartbeatCheckIntervalMs: options.heartbeatCheckIntervalMs ?? HEARTBEAT_CHECK_INTERVAL_MS,
+    machineCreationConcurrency: options.machineCreationConcurrency ?? DEFAULT_MACHINE_CREATION_CONCURRENCY,
+    machineUndeployWaitMs: options.machineUndeployWaitMs ?? DEFAULT_MACHINE_UNDEPLOY_WAIT_MS
+  }
+}
+
+function loadSigningKey (dataDirectory: string | undefined): DmSigningKey {
+  if (dataDirectory === undefined) return createDmSigningKey()
+  const file = join(dataDirectory, SIGNING_KEY_FILE)
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DmSigningKey
+  const key = createDmSigningKey()
+  mkdirSync(dataDirectory, { recursive: true })
+  writeFileSync(file, JSON.stringify(key), { mode: 0o600 })
+  return key
+}
+
+export function createDmCore (components: DeploymentManagerComponents, options: DeploymentManagerOptions): DmCore {
+  const { store, messaging } = components
+  const log = components.log ?? console
+  const events = new EventEmitter()
+  events.setMaxListeners(0)
+  const templates = new PairMap<ApplicationTemplate>()
+  /** Background work (machine creations, flushes), awaited by stop(). */
+  const inFlight = new Set<Promise<unknown>>()
+  let signingKey: DmSigningKey | undefined
+
+  const core: DmCore = {
+    store,
+    messaging,
+    log,
+    handlers: new Map(components.targets.map(t => [t.id, t])),
+    settings: settingsOf(options),
+    events,
+    emit (event) {
+      events.emit('event', event)
+    },
+    setStatus (application, path, status) {
+      const before = store.statusOf(application, path)
+      if (!store.setStatus(application, path, status) || before === status) return
+      core.emit({ type: 'instance', application, path, status, at: new Date().toISOString() })
+    },
+    background (what, work) {
+      const p = work.catch(err => log.error(`${what}: ${errorMessage(err)}`)).finally(() => inFlight.delete(p))
+      inFlight.add(p)
+    },
+    async settle () {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight])
+    },
+    requireApplication (name) {
+      const record = store.getApplication(name)
+      if (record === undefined) throw new ApplicationNotFoundError(name)
+      return record
+    },
+    templateOf (record) {
+      const { name, version } = record.template
+      let template = templates.get(name, version)
+      if (template === undefined) {
+        const stored = store.getTemplate(name, version)
+        if (stored === undefined) throw new TemplateNotFoundError(name, version)
+        templates.set(name, version, template = stored.template)
+      }
+      return template
+    },
+    forgetTemplate (name, version) {
+      templates.delete(name, version)
+    },
+    requireInstance (application, path) {
+      const instance = store.getInstance(application, path)
+      if (instance === undefined) throw new InstanceNotFoundError(application, path)
+      return instance
+    },
+    requireInstanceAt (application, path) {
+      const instance = store.instanceAt(application, path)
+      if (instance === undefined) throw new InstanceNotFoundError(application, path)
+      return instance
+    },
+    scopedInstanceOf (application, template, path) {
+      const paths = ancestorPaths(path)
+      for (const candidatePath of [...paths].reverse()) {
+        const candidate = store.instanceAt(application, candidatePath)
+        if (candidate !== undefined && isScoped(template, candidate)) return candidate
+      }
+      throw new InstanceNotFoundError(application, paths[0] ?? '/')
+    },
+    signingKey () {
+      return (signingKey ??= loadSigningKey(options.dataDirectory))
+    }
+  }
+  return core
+}

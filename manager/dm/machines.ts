@@ -1,0 +1,288 @@
+// The life cycle of machines (scoped instances), which the DM handles itself: deploy (create the machine through
+// its target's handler), undeploy (what its agent carries first, then the machine), the silence check (a machine
+// whose agent stops beating goes to PROBLEM) and the recovery of a restarted DM.
+import { randomBytes } from 'node:crypto'
+import { errorMessage } from '../../protocol/errors.js'
+import type { ApplicationTemplate, TargetDefinition } from '../../protocol/model/types.js'
+import {
+  DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_MACHINE_ID, DATA_MACHINE_NAME, DATA_RUNNING_FROM, DATA_TARGET_HANDLER,
+  DATA_TARGET_ID
+} from '../constants.js'
+import { MachineCreationError, UnknownTargetHandlerError } from '../errors.js'
+import type { ApplicationRecord, StoredInstance, StoredInstanceNode } from '../store.js'
+import type { TargetHandler } from '../targets/types.js'
+import type { DmCore } from './core.js'
+import { agentSubtree, flatten, hasNoMachine, isScoped, statusOf } from './model.js'
+import type { Outbox } from './outbox.js'
+import type { AgentSessions } from './sessions.js'
+import type { Targets } from './targets.js'
+import type { DmEvent } from './types.js'
+
+export interface Machines {
+  /** Creates the machine of a NOT_DEPLOYED scoped instance (nothing if it is in any other state). */
+  deploy (application: string, path: string): Promise<void>
+  /** Undeploys a machine and the machines nested in it; a second call while one runs waits for the first. */
+  undeploy (application: string, path: string): Promise<void>
+  /** The machine is gone: its whole subtree is NOT_DEPLOYED, machine data and imports cleared. */
+  markGone (application: string, path: string): void
+  /** A machine's handler and id (or the name it was asked for under, before its id was stored). */
+  machineOf (scoped: StoredInstanceNode): { handler?: TargetHandler, machineId?: string }
+  /** Puts machines whose agent has been silent too long in PROBLEM. */
+  checkSilence (): void
+  /** After a restart: takes up the machines of the store again (see below). */
+  recover (): Promise<void>
+}
+
+/** A counting semaphore: machine creations beyond the limit wait their turn. */
+function limiter (max: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0
+  const waiting: Array<() => void> = []
+  return async fn => {
+    if (active >= max) await new Promise<void>(resolve => waiting.push(resolve))
+    active++
+    try {
+      return await fn()
+    } finally {
+      active--
+      waiting.shift()?.()
+    }
+  }
+}
+
+function machineNameFor (application: string, path: string): string {
+  const clean = `${application}${path}`.replace(/[^\w.-]+/g, '_').replace(/^[._]+/, '').slice(0, 80)
+  return `${clean}-${randomBytes(4).toString('hex')}`
+}
+
+export function createMachines (core: DmCore, sessions: AgentSessions, outbox: Outbox, targets: Targets): Machines {
+  const { store, messaging, handlers, log, settings } = core
+  const limit = limiter(settings.machineCreationConcurrency)
+
+  function machineOf (scoped: StoredInstanceNode): { handler?: TargetHandler, machineId?: string } {
+    return {
+      handler: handlers.get(scoped.data[DATA_TARGET_HANDLER] ?? ''),
+      machineId: scoped.data[DATA_MACHINE_ID] ?? scoped.data[DATA_MACHINE_NAME]
+    }
+  }
+
+  async function deploy (application: string, path: string): Promise<void> {
+    const record = core.requireApplication(application)
+    const template = core.templateOf(record)
+    const instance = core.requireInstanceAt(application, path)
+    if (statusOf(instance) !== 'NOT_DEPLOYED') return
+    const target = targets.targetFor(application, template, instance)
+    const handler = handlers.get(target.handler)
+    if (handler === undefined) throw new UnknownTargetHandlerError(target.handler, [...handlers.keys()])
+    const machineName = machineNameFor(application, path)
+    store.transaction(() => {
+      store.updateData(application, path, {
+        [DATA_MACHINE_NAME]: machineName, [DATA_TARGET_ID]: target.id, [DATA_TARGET_HANDLER]: target.handler,
+        [DATA_LAST_PROBLEM]: null
+      })
+      core.setStatus(application, path, 'DEPLOYING')
+    })
+    await create(application, path, target, handler, machineName)
+  }
+
+  /**
+   * Creates the machine of a DEPLOYING scoped instance under the name stored for it (by deploy, or before a DM
+   * restart that interrupted the creation).
+   */
+  async function create (application: string, path: string, target: TargetDefinition, handler: TargetHandler, machineName: string): Promise<void> {
+    let machineId: string
+    try {
+      await messaging.prepareAgent(application, path)
+      const params = {
+        target, machineName,
+        agent: { application, scopedInstancePath: path, messaging: messaging.agentEndpoint(application) }
+      }
+      machineId = await limit(async () => {
+        const id = await handler.create(params)
+        await handler.configure?.(params, id)
+        return id
+      })
+    } catch (err) {
+      const problem = new MachineCreationError(path, `${target.id} (${target.handler})`, errorMessage(err))
+      store.transaction(() => {
+        store.updateData(application, path, {
+          [DATA_MACHINE_NAME]: null, [DATA_TARGET_ID]: null, [DATA_TARGET_HANDLER]: null, [DATA_LAST_PROBLEM]: problem.message
+        })
+        store.forgetAgent(application, path)
+        core.setStatus(application, path, 'NOT_DEPLOYED')
+      })
+      throw problem
+    }
+    const now = store.instanceAt(application, path)
+    if (now === undefined || hasNoMachine(now)) {
+      // undeployed or deleted while the machine was being made: do not leave it running
+      await handler.terminate(machineId)
+      return
+    }
+    store.updateData(application, path, { [DATA_MACHINE_ID]: machineId })
+    const address = await handler.address(machineId).catch(() => undefined)
+    if (address !== undefined && now.data[DATA_IP_ADDRESS] === undefined) store.updateData(application, path, { [DATA_IP_ADDRESS]: address })
+    sessions.of(application, path).lastBeatAt ??= Date.now()
+  }
+
+  function markGone (application: string, path: string): void {
+    const scoped = store.getInstance(application, path)
+    if (scoped === undefined) return
+    sessions.forget(application, path)
+    store.transaction(() => {
+      store.forgetAgent(application, path)
+      store.updateData(application, path, {
+        [DATA_IP_ADDRESS]: null, [DATA_MACHINE_ID]: null, [DATA_MACHINE_NAME]: null, [DATA_TARGET_ID]: null,
+        [DATA_TARGET_HANDLER]: null, [DATA_RUNNING_FROM]: null
+      })
+      for (const instance of flatten([scoped]).reverse()) {
+        store.setImports(application, instance.path, {})
+        core.setStatus(application, instance.path, 'NOT_DEPLOYED')
+      }
+    })
+  }
+
+  /**
+   * Undeploys a machine: nested machines first, then what its agent carries (children first, so that every stop and
+   * undeploy recipe runs, as in Roboconf), then the machine itself is terminated.
+   */
+  function undeploy (application: string, path: string): Promise<void> {
+    const session = sessions.of(application, path)
+    if (session.undeploying !== undefined) return session.undeploying
+    const work = (async () => {
+      const template = core.templateOf(core.requireApplication(application))
+      const scoped = core.requireInstance(application, path)
+      // nested machines first (a container under a VM goes before the VM)
+      for (const nested of flatten(scoped.children).filter(i => isScoped(template, i)).reverse()) {
+        await undeploy(application, nested.path)
+      }
+      if (statusOf(scoped) === 'NOT_DEPLOYED') return
+      core.setStatus(application, path, 'UNDEPLOYING')
+      session.lastBeatAt = undefined
+      // an agent that is not ready (no model, silent, DM restarted) cannot be asked: the machine goes at once
+      if (session.ready) await undeployCarriedInstances(application, template, path)
+      session.ready = false
+      store.forgetAgent(application, path)
+      const { handler, machineId } = machineOf(scoped)
+      if (handler !== undefined && machineId !== undefined) {
+        try {
+          await handler.terminate(machineId)
+        } catch (err) {
+          log.warn(`terminating machine ${machineId} of ${path} (${application}): ${errorMessage(err)}`)
+        }
+      }
+      await messaging.forgetAgent(application, path)
+      markGone(application, path)
+    })().finally(() => { session.undeploying = undefined })
+    session.undeploying = work
+    return work
+  }
+
+  /**
+   * Asks the agent of an UNDEPLOYING machine to take every instance it carries to NOT_DEPLOYED, deepest first;
+   * resolves once the DM has seen them all NOT_DEPLOYED, or after the undeploy wait (with a warning).
+   */
+  async function undeployCarriedInstances (application: string, template: ApplicationTemplate, scopedPath: string): Promise<void> {
+    const scoped = store.getInstance(application, scopedPath)
+    if (scoped === undefined) return
+    const carried = flatten(agentSubtree(template, scoped).children).map(i => i.path)
+    const deployed = (): string[] => carried.filter(p => (store.statusOf(application, p) ?? 'NOT_DEPLOYED') !== 'NOT_DEPLOYED')
+    const toUndeploy = deployed()
+    if (toUndeploy.length === 0) return
+    const session = sessions.of(application, scopedPath)
+    const waitMs = settings.machineUndeployWaitMs
+    let stopWaiting = (): void => {}
+    /** Resolves with why the wait ended early, or undefined once every carried instance is NOT_DEPLOYED. */
+    const outcome = new Promise<string | undefined>(resolve => {
+      const timer = setTimeout(() => resolve(`did not undeploy them within ${waitMs} ms`), waitMs)
+      const onEvent = (event: DmEvent): void => {
+        if (event.type === 'instance' && event.application === application && deployed().length === 0) resolve(undefined)
+      }
+      core.events.on('event', onEvent)
+      stopWaiting = () => { clearTimeout(timer); core.events.off('event', onEvent) }
+      session.drain = () => resolve('reported its machine down before undeploying them')
+    })
+    try {
+      // a parent's undeploy runs only its own recipes: its descendants are asked first, so theirs run too
+      for (const path of toUndeploy.reverse()) {
+        outbox.queue(application, scopedPath, { v: 1, kind: 'changeState', instancePath: path, newState: 'NOT_DEPLOYED' })
+      }
+      const problem = await outcome
+      if (problem !== undefined) {
+        log.warn(`the agent of ${scopedPath} (${application}) ${problem} (${deployed().join(', ')} still deployed): terminating the machine anyway`)
+      }
+    } finally {
+      stopWaiting()
+      session.drain = undefined
+    }
+  }
+
+  function checkSilence (): void {
+    const now = Date.now()
+    for (const session of sessions.all()) {
+      const at = session.lastBeatAt
+      if (at === undefined || now - at <= settings.machineSilenceMs) continue
+      const { application, scopedInstancePath: path } = session
+      const scoped = store.instanceAt(application, path)
+      if (scoped === undefined || hasNoMachine(scoped)) { session.lastBeatAt = undefined; continue }
+      if (scoped.status === 'PROBLEM') continue
+      log.warn(`no heartbeat from the agent of ${path} (${application}) for ${Math.round((now - at) / 1000)} s: PROBLEM`)
+      session.ready = false
+      store.updateData(application, path, { [DATA_LAST_PROBLEM]: `no heartbeat for ${Math.round((now - at) / 1000)} s` })
+      core.setStatus(application, path, 'PROBLEM')
+    }
+  }
+
+  /**
+   * After a restart: machines that no longer run lose their subtree's states; running agents resend theirs; a machine
+   * whose creation the DM never saw end (no machine id stored) is created, as asked before the restart.
+   */
+  async function recover (): Promise<void> {
+    for (const record of store.listApplications()) {
+      const template = core.templateOf(record)
+      const scopedInstances = flatten(store.instanceTrees(record.name))
+        .filter(i => isScoped(template, i) && statusOf(i) !== 'NOT_DEPLOYED')
+      await Promise.all(scopedInstances.map(async scoped => await recoverMachine(record, scoped)))
+    }
+  }
+
+  async function recoverMachine (record: ApplicationRecord, scoped: StoredInstance): Promise<void> {
+    const { handler, machineId } = machineOf(scoped)
+    const running = handler !== undefined && machineId !== undefined &&
+      await handler.isRunning(machineId).catch(() => false)
+    if (scoped.status === 'UNDEPLOYING' && running) {
+      await undeploy(record.name, scoped.path)
+      return
+    }
+    const machineName = scoped.data[DATA_MACHINE_NAME]
+    const target = targets.getTarget(scoped.data[DATA_TARGET_ID] ?? '')
+    if (!running && scoped.status === 'DEPLOYING' && scoped.data[DATA_MACHINE_ID] === undefined &&
+      handler !== undefined && machineName !== undefined && target !== undefined) {
+      // The DM died before the target had made the machine: the deploy still stands, and the commands queued for
+      // the machine's instances wait for its agent. (A machine the DM saw made and that is gone was killed: below.)
+      log.info(`after restart: the machine of ${scoped.path} (${record.name}) was being created: creating it`)
+      // what a creation cut short left (a folder without an agent) goes first
+      await handler.terminate(machineName).catch(err => log.warn(`cleaning up machine ${machineName}: ${errorMessage(err)}`))
+      core.background(`deploying ${scoped.path} of ${record.name}`, create(record.name, scoped.path, target, handler, machineName))
+      return
+    }
+    if (!running) {
+      log.info(`after restart: the machine of ${scoped.path} (${record.name}) no longer runs: NOT_DEPLOYED`)
+      // what is left of it (a folder, a network namespace) goes
+      if (handler !== undefined && machineId !== undefined) {
+        await handler.terminate(machineId).catch(err => log.warn(`cleaning up machine ${machineId}: ${errorMessage(err)}`))
+      }
+      markGone(record.name, scoped.path)
+      return
+    }
+    // found by the name stored before its creation (the DM died before it stored the id): the name is its id
+    if (scoped.data[DATA_MACHINE_ID] === undefined && machineName !== undefined) store.updateData(record.name, scoped.path, { [DATA_MACHINE_ID]: machineName })
+    const session = sessions.of(record.name, scoped.path)
+    session.lastBeatAt = Date.now()
+    if (store.agents(record.name).some(a => a.scopedInstancePath === scoped.path && a.listenAddresses.length > 0)) {
+      session.meshListening = true
+    }
+    outbox.queue(record.name, scoped.path, { v: 1, kind: 'resendStates' })
+  }
+
+  return { deploy, undeploy, markGone, machineOf, checkSilence, recover }
+}

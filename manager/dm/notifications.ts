@@ -1,0 +1,112 @@
+// Notifications from agents, one handler per kind: a heartbeat (the machine is up; the agent wants its model or
+// is ready for what waits), an instance's new state and imports, an instance removed, the machine going down.
+// The DM owns the states of machines; the agent owns the others (reference §3.1–3.2).
+import type { AgentToDmMessage } from '../../protocol/messages.js'
+import type { ApplicationTemplate } from '../../protocol/model/types.js'
+import { DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_RUNNING_FROM } from '../constants.js'
+import type { DmCore } from './core.js'
+import type { Machines } from './machines.js'
+import { flatten, hasNoMachine, isScoped, statusOf } from './model.js'
+import type { Outbox } from './outbox.js'
+import type { AgentSessions } from './sessions.js'
+
+type Notification<K extends AgentToDmMessage['kind']> = Extract<AgentToDmMessage, { kind: K }>
+
+export function createNotificationHandler (core: DmCore, sessions: AgentSessions, outbox: Outbox, machines: Machines): (msg: AgentToDmMessage) => Promise<void> {
+  const { store, log } = core
+
+  function onHeartbeat (msg: Notification<'heartbeat'>, template: ApplicationTemplate): void {
+    const { application, scopedInstancePath: path } = msg
+    const scoped = store.instanceAt(application, path)
+    if (scoped === undefined || !isScoped(template, scoped)) {
+      log.warn(`heartbeat for ${path} of ${application}, which is not a scoped instance: ignored`)
+      return
+    }
+    const status = statusOf(scoped)
+    const session = sessions.of(application, path)
+    if (hasNoMachine(scoped)) {
+      // an agent undeploying its instances before its machine goes is expected to beat meanwhile
+      if (session.drain === undefined && !session.staleWarned) {
+        session.staleWarned = true
+        log.warn(`heartbeat from the agent of ${path} (${application}), which is ${status}: ignored (stale machine; said once)`)
+      }
+      return
+    }
+    session.staleWarned = false
+    session.lastBeatAt = Date.now()
+    store.recordHeartbeat({
+      application, scopedInstancePath: path, peerId: msg.peerId,
+      listenAddresses: msg.listenAddresses ?? [], lastHeartbeatAt: new Date().toISOString()
+    })
+    store.transaction(() => {
+      if (msg.ipAddress !== '' && scoped.data[DATA_IP_ADDRESS] !== msg.ipAddress) {
+        store.updateData(application, path, { [DATA_IP_ADDRESS]: msg.ipAddress })
+      }
+      if (status !== 'DEPLOYED_STARTED') {
+        store.updateData(application, path, {
+          [DATA_LAST_PROBLEM]: null, [DATA_RUNNING_FROM]: scoped.data[DATA_RUNNING_FROM] ?? new Date().toISOString()
+        })
+        core.setStatus(application, path, 'DEPLOYED_STARTED')
+      }
+    })
+    if (!msg.modelRequired) session.meshStarting = false
+    if ((msg.listenAddresses ?? []).length > 0) session.meshListening = true
+    if (msg.modelRequired) {
+      session.ready = false
+      // An ownership signed for no peer would make every importer reject the agent's exports: the model waits for a
+      // heartbeat naming the agent's peer (ours name it from the first one; the field is optional on the wire).
+      if (msg.peerId === undefined || msg.peerId === '') log.warn(`the agent of ${path} (${application}) asks for its model without its peer id: the model goes with a heartbeat that has it`)
+      else outbox.sendModel(application, path, msg.peerId)
+    } else if (!session.ready) {
+      session.ready = true
+      outbox.flush(application, path)
+    }
+  }
+
+  function onInstanceChanged (msg: Notification<'instanceChanged'>, template: ApplicationTemplate): void {
+    const { application, instancePath } = msg
+    if (store.instanceAt(application, instancePath) === undefined) return
+    const scoped = core.scopedInstanceOf(application, template, instancePath)
+    if (hasNoMachine(scoped) && sessions.find(application, scoped.path)?.drain === undefined) return
+    store.transaction(() => {
+      store.setImports(application, instancePath, msg.imports)
+      if (msg.problem !== undefined) store.updateData(application, instancePath, { [DATA_LAST_PROBLEM]: msg.problem })
+      if (scoped.path !== instancePath) core.setStatus(application, instancePath, msg.status)
+    })
+  }
+
+  function onInstanceRemoved (msg: Notification<'instanceRemoved'>): void {
+    const instance = store.getInstance(msg.application, msg.instancePath)
+    if (instance !== undefined && flatten([instance]).every(i => statusOf(i) === 'NOT_DEPLOYED')) {
+      store.deleteInstance(msg.application, msg.instancePath)
+    }
+  }
+
+  function onMachineDown (msg: Notification<'machineDown'>): void {
+    const { application, scopedInstancePath: path } = msg
+    sessions.find(application, path)?.drain?.()
+    const scoped = store.instanceAt(application, path)
+    if (scoped === undefined || hasNoMachine(scoped)) return
+    log.warn(`the agent of ${path} (${application}) reported its machine down`)
+    const { handler, machineId } = machines.machineOf(scoped)
+    machines.markGone(application, path)
+    if (handler !== undefined && machineId !== undefined) {
+      core.background(`terminating machine ${machineId}`, handler.terminate(machineId))
+    }
+  }
+
+  return async function onAgentMessage (msg: AgentToDmMessage): Promise<void> {
+    const record = store.getApplication(msg.application)
+    if (record === undefined) {
+      log.warn(`${msg.kind} from an agent of unknown application ${msg.application}: ignored`)
+      return
+    }
+    const template = core.templateOf(record)
+    switch (msg.kind) {
+      case 'heartbeat': onHeartbeat(msg, template); return
+      case 'instanceChanged': onInstanceChanged(msg, template); return
+      case 'instanceRemoved': onInstanceRemoved(msg); return
+      case 'machineDown': onMachineDown(msg)
+    }
+  }
+}

@@ -1,0 +1,120 @@
+// The deployment manager's public face: its components, options, events, views and the DeploymentManager itself.
+import type { InstanceStatus } from '../../protocol/lifecycle.js'
+import type { ModelError, TargetDefinition } from '../../protocol/model/types.js'
+import type { DmMessaging } from '../messaging/types.js'
+import type { Store, TemplateSummary } from '../store.js'
+import type { TargetHandler } from '../targets/types.js'
+
+export interface DmLogger {
+  info (message: string): void
+  warn (message: string): void
+  error (message: string): void
+}
+
+export interface DeploymentManagerComponents {
+  store: Store
+  messaging: DmMessaging
+  /** Target handlers by handler name (`local`, `netns`, `in-process`, …). */
+  targets: TargetHandler[]
+  log?: DmLogger
+}
+
+export interface DeploymentManagerOptions {
+  /** Folder of the DM's files (signing key); default none: an ephemeral signing key (tests). */
+  dataDirectory?: string
+  /** Handler of the default target (used when no association or template target applies); default `local`. */
+  defaultTargetHandler?: string
+  /** Silence after which a machine goes to PROBLEM, in milliseconds; default 30 000. */
+  machineSilenceMs?: number
+  /** Period of the silence check, in milliseconds; default 2 000. */
+  heartbeatCheckIntervalMs?: number
+  /** Machines created at the same time, at most; default 128. */
+  machineCreationConcurrency?: number
+  /**
+   * Longest wait for a machine's agent to undeploy what it carries before the machine is terminated anyway, in
+   * milliseconds; default 30 000.
+   */
+  machineUndeployWaitMs?: number
+}
+
+export type DmEvent =
+  | { type: 'instance', application: string, path: string, status: InstanceStatus, at: string }
+  | { type: 'application', application: string, action: 'created' | 'deleted', at: string }
+  | { type: 'template', name: string, version: string, action: 'created' | 'deleted', at: string }
+
+/** An instance as the REST API shows it. */
+export interface InstanceView {
+  name: string
+  path: string
+  component: string
+  status: InstanceStatus
+  data: Record<string, string>
+  overriddenExports: Record<string, string>
+  children: InstanceView[]
+}
+
+export interface ApplicationSummary {
+  name: string
+  template: { name: string, version: string }
+  description?: string
+  createdAt: string
+}
+
+export type DmAction = 'deploy-and-start-all' | 'stop-all' | 'undeploy-all'
+
+/** A template just loaded, with the warnings found in it. */
+export type LoadedTemplate = TemplateSummary & { errors: ModelError[] }
+
+export interface NewInstance {
+  /** Path of the parent; absent, '' or '/': a root instance (a machine). */
+  parentPath?: string
+  name: string
+  component: string
+  overriddenExports?: Record<string, string>
+}
+
+export interface DeploymentManager {
+  start (): Promise<void>
+  /** Stops following agents; machines keep running (a restarted DM finds them again). */
+  stop (): Promise<void>
+  /** Subscribes to instance, application and template events; returns the unsubscribe function. */
+  onEvent (listener: (event: DmEvent) => void): () => void
+  /** The DM's public key (base64 Ed25519), which agents trust. */
+  publicKey (): string
+
+  loadTemplateFromPath (path: string): Promise<LoadedTemplate>
+  loadTemplateFromZip (zip: Buffer): Promise<LoadedTemplate>
+  listTemplates (): TemplateSummary[]
+  deleteTemplate (name: string, version: string): void
+
+  createApplication (input: { name: string, template: { name: string, version: string }, description?: string }): ApplicationSummary
+  listApplications (): ApplicationSummary[]
+  getApplication (name: string): ApplicationSummary & { instances: InstanceView[] }
+  /** Terminates the application's machines, then forgets it. */
+  deleteApplication (name: string): Promise<void>
+
+  instances (application: string): InstanceView[]
+  instance (application: string, path: string): InstanceView
+  /** Adds a root instance (a new machine, not deployed) or a child; a child of a running machine reaches its agent. */
+  addInstance (application: string, input: NewInstance): InstanceView
+  /** Copies a root instance and its subtree under a new name, not deployed (scale up: then deploy it). */
+  replicate (application: string, path: string, newName: string): InstanceView
+  /** Deletes an instance and its subtree, all NOT_DEPLOYED (scale down: undeploy first). */
+  removeInstance (application: string, path: string): void
+  /**
+   * Asks one instance for a state: a machine is created (DEPLOYED_STARTED) or terminated (NOT_DEPLOYED) by the
+   * DM; any other instance's request goes to its agent. Machine creation continues in the background.
+   */
+  changeState (application: string, path: string, state: InstanceStatus): void
+  /**
+   * deploy-and-start-all, stop-all, undeploy-all on the application, one subtree (`path`), and/or the instances
+   * of one component. Returns once the commands are stored; machines are created in parallel in the background.
+   */
+  action (application: string, input: { action: DmAction, path?: string, component?: string }): void
+
+  listTargets (): TargetDefinition[]
+  getTarget (id: string): TargetDefinition | undefined
+  createTarget (target: TargetDefinition): TargetDefinition
+  /** Associates a target with the application (default), one scoped instance path, or one component. */
+  associateTarget (application: string, input: { targetId: string, path?: string, component?: string }): void
+}
