@@ -6,11 +6,13 @@
 // `<file>.corrupt-<time>` and reported; the agent then starts without it.
 import { copyFileSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdir, open, rename } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import type { MeshParameters, RecipeFiles, ScopedModel } from '../protocol/messages.js'
 import { cleanInstancePath } from '../protocol/model/exports.js'
 import { INSTANCES_FOLDER, RECIPES_FOLDER, STATE_FILE_NAME, STATE_FORMAT_VERSION } from './constants.js'
 import { CorruptStateError } from './errors.js'
+import { PRIVATE_FILE_MODE, PRIVATE_FOLDER_MODE } from './private-files.js'
 import type { ImportsSnapshot } from './lifecycle/engine.js'
 
 export interface SavedAgentState {
@@ -34,9 +36,9 @@ export class AgentStateStore {
     this.stateDir = stateDir
   }
 
-  /** `<stateDir>/instances/<clean instance path>`: the instance's working folder. */
+  /** `<stateDir>/instances/<instanceFolderName(path)>`: the instance's working folder. */
   instanceDir (instancePath: string): string {
-    return join(this.stateDir, INSTANCES_FOLDER, cleanInstancePath(instancePath))
+    return join(this.stateDir, INSTANCES_FOLDER, instanceFolderName(instancePath))
   }
 
   load (): LoadedAgentState {
@@ -105,15 +107,33 @@ function checkRecipes (value: unknown): string | undefined {
   return Object.values(value).every(v => typeof v === 'string') ? undefined : 'a file content is not a base64 string'
 }
 
+/** Longest clean path kept whole in a working folder's name, in characters (a file name has at most 255 bytes). */
+const MAX_FOLDER_NAME_CLEAN_CHARS = 100
+
+/**
+ * The name of an instance's working folder, one per instance path: Roboconf's clean path (`VM_Tomcat`) when the path
+ * is made of letters and digits only (the clean path then says which instance it is); else the clean path, cut to
+ * MAX_FOLDER_NAME_CLEAN_CHARS, and `-` and 12 hex digits of the path's SHA-256. The clean path alone made
+ * `/VM/my app`, `/VM/my-app` and `/VM/my_app` share one folder: deploying one deleted another's files.
+ */
+export function instanceFolderName (instancePath: string): string {
+  const clean = cleanInstancePath(instancePath)
+  if (/^(\/[A-Za-z0-9]+)+$/.test(instancePath) && clean.length <= MAX_FOLDER_NAME_CLEAN_CHARS) return clean
+  return `${clean.slice(0, MAX_FOLDER_NAME_CLEAN_CHARS)}-${createHash('sha256').update(instancePath).digest('hex').slice(0, 12)}`
+}
+
 /** Temporary files of the writes in flight are told apart by this counter. */
 let writes = 0
 
-/** Writes a file so that a crash leaves either the old or the new content. */
-export async function writeAtomically (file: string, content: string): Promise<void> {
+/**
+ * Writes a file so that a crash leaves either the old or the new content. Created 0600 in a folder made 0700: the
+ * agent's state folder holds its token and the application's pnet key, and everything in it is the agent's alone.
+ */
+export async function writeAtomically (file: string, content: string | Uint8Array): Promise<void> {
   const dir = join(file, '..')
-  await mkdir(dir, { recursive: true })
+  await mkdir(dir, { recursive: true, mode: PRIVATE_FOLDER_MODE })
   const temporary = `${file}.${process.pid}.${++writes}.tmp`
-  const handle = await open(temporary, 'w')
+  const handle = await open(temporary, 'w', PRIVATE_FILE_MODE)
   try {
     await handle.writeFile(content)
     await handle.sync()

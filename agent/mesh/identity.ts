@@ -1,10 +1,11 @@
 // The agent's libp2p identity: an Ed25519 key persisted in its state folder, so the agent keeps its peer id
 // across restarts and reports it in heartbeats before its model (and the mesh) arrives.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
+import { writeAtomically } from '../state.js'
 import { PEER_KEY_FILE } from './constants.js'
 
 export interface PeerIdentity {
@@ -40,10 +41,7 @@ export async function loadOrCreatePeerIdentity (stateDir: string): Promise<PeerI
     return { privateKey, peerId: peerIdFromPrivateKey(privateKey).toString() }
   }
   const privateKey = await generateKeyPair('Ed25519')
-  await mkdir(stateDir, { recursive: true })
-  // Written aside then renamed, so a crash never leaves a half-written key.
-  const partial = `${file}.${process.pid}.tmp`
-  await writeFile(partial, privateKeyToProtobuf(privateKey), { mode: 0o600 })
-  await rename(partial, file)
+  // Written aside, synced, then renamed: a crash never leaves a half-written or lost key.
+  await writeAtomically(file, privateKeyToProtobuf(privateKey))
   return { privateKey, peerId: peerIdFromPrivateKey(privateKey).toString() }
 }
