@@ -110,7 +110,7 @@ async function download (key: string, url: string, limits: DownloadLimits): Prom
         for await (const chunk of response.body ?? []) {
           bytes += (chunk as Uint8Array).byteLength
           if (bytes > limits.maxBytes) throw tooBig
-          if (!out.write(chunk)) await new Promise(resolve => out.once('drain', resolve))
+          if (!out.write(chunk)) await new Promise<void>(resolve => out.once('drain', () => { resolve() }))
         }
       } finally {
         out.end()
