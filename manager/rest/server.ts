@@ -8,7 +8,11 @@ import { isAuthorized } from '../auth.js'
 import type { DeploymentManager, DmAction, DmEvent } from '../dm.js'
 import { DATA_MACHINE_ID, DATA_TARGET_HANDLER, MAX_JSON_BODY_BYTES, MAX_TEMPLATE_UPLOAD_BYTES } from '../constants.js'
 import { DmError, NoAgentParamsError } from '../errors.js'
+import type { Store } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
+import { autonomyRoutes } from './autonomy-routes.js'
+import { createConsole, type ConsoleOptions } from './console.js'
+import { registerTopology } from './console-view.js'
 import * as s from './schemas.js'
 
 export interface RestServerComponents {
@@ -17,6 +21,8 @@ export interface RestServerComponents {
   targets?: TargetHandler[]
   /** The bearer token every request must carry. */
   token: string
+  /** The DM's store, read by the web console's topology view; without it that view is not served. */
+  store?: Store
 }
 
 export interface RestServerOptions {
@@ -26,9 +32,11 @@ export interface RestServerOptions {
   host?: string
   /** Largest template upload, in bytes; default 20 MB. */
   maxUploadBytes?: number
+  /** The web console (files, sessions); see ConsoleOptions for the defaults. */
+  console?: ConsoleOptions
 }
 
-interface RouteSpec {
+export interface RouteSpec {
   method: 'GET' | 'POST' | 'DELETE'
   url: string
   summary: string
@@ -42,7 +50,7 @@ interface RouteSpec {
   handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
 }
 
-function answer (reply: FastifyReply, status: number, body?: unknown): FastifyReply {
+export function answer (reply: FastifyReply, status: number, body?: unknown): FastifyReply {
   reply.code(status)
   return body === undefined ? reply.send() : reply.send(body)
 }
@@ -96,6 +104,7 @@ export function createRestServer (components: RestServerComponents, options: Res
   const { dm, token } = components
   const targets = components.targets ?? []
   const maxUpload = options.maxUploadBytes ?? MAX_TEMPLATE_UPLOAD_BYTES
+  const webConsole = createConsole({ token }, options.console)
   const app: FastifyInstance = Fastify({
     bodyLimit: MAX_JSON_BODY_BYTES,
     // reject rather than silently drop unknown properties or coerce wrong types
@@ -152,6 +161,14 @@ export function createRestServer (components: RestServerComponents, options: Res
       handler: async () => dm.listTemplates().map(t => ({ name: t.name, version: t.version, description: t.description ?? '' }))
     },
     {
+      method: 'GET', url: '/api/templates/:name/:version', summary: 'a template: components, declared instances, warnings, applications made from it',
+      params: s.templateParams, responses: { 200: s.templateDetails },
+      handler: async (request) => {
+        const { name, version } = request.params as { name: string, version: string }
+        return dm.getTemplate(name, version)
+      }
+    },
+    {
       method: 'DELETE', url: '/api/templates/:name/:version', summary: 'delete a template (409 while applications use it)',
       params: s.templateParams, responses: { 204: null },
       handler: async (request, reply) => {
@@ -196,6 +213,14 @@ export function createRestServer (components: RestServerComponents, options: Res
       handler: async (request, reply) => {
         const { path, newName } = request.body as { path: string, newName: string }
         return answer(reply, 201, dm.replicate((request.params as AppParams).app, path, newName))
+      }
+    },
+    {
+      method: 'POST', url: '/api/applications/:app/instances/rename', summary: 'rename an instance (Roboconf\'s Rename; 409 unless its subtree is NOT_DEPLOYED)',
+      params: s.applicationParams, body: s.renameBody, responses: { 200: s.instanceView },
+      handler: async (request) => {
+        const { path, newName } = request.body as { path: string, newName: string }
+        return dm.renameInstance((request.params as AppParams).app, path, newName)
       }
     },
     {
@@ -249,13 +274,33 @@ export function createRestServer (components: RestServerComponents, options: Res
       }
     },
     {
+      method: 'GET', url: '/api/targets/:id', summary: 'a target, where it is associated and the machines created with it',
+      params: s.targetParams, responses: { 200: s.targetDetails },
+      handler: async (request) => {
+        const t = dm.targetDetails((request.params as { id: string }).id)
+        return { ...t, name: t.name ?? t.id }
+      }
+    },
+    {
+      method: 'DELETE', url: '/api/targets/:id', summary: 'delete a target (409 while associated or used by a machine, naming what uses it)',
+      params: s.targetParams, responses: { 204: null },
+      handler: async (request, reply) => { dm.deleteTarget((request.params as { id: string }).id); return answer(reply, 204) }
+    },
+    {
+      method: 'GET', url: '/api/applications/:app/targets', summary: 'the target associations of the application',
+      params: s.applicationParams,
+      responses: { 200: { type: 'array', items: { type: 'object', properties: { scope: { type: 'object' }, targetId: { type: 'string' } } } } },
+      handler: async (request) => dm.targetAssociations((request.params as AppParams).app)
+    },
+    {
       method: 'POST', url: '/api/applications/:app/targets', summary: 'associate a target with the application (default), a machine path or a machine component',
       params: s.applicationParams, body: s.associateTargetBody, responses: { 204: null },
       handler: async (request, reply) => {
         dm.associateTarget((request.params as AppParams).app, request.body as { targetId: string, path?: string, component?: string })
         return answer(reply, 204)
       }
-    }
+    },
+    ...autonomyRoutes(dm)
   ]
 
   const document = openApi(routes)
@@ -266,13 +311,20 @@ export function createRestServer (components: RestServerComponents, options: Res
     // after the WebSocket plugin's own hooks, so that a refused upgrade's socket is closed by it
     app.addHook('onRequest', async (request, reply) => {
       if (request.method === 'GET' && request.url === '/openapi.json') return
-      if (!isAuthorized(request.headers.authorization, token)) {
+      if (webConsole.isPublic(request) || isAuthorized(request.headers.authorization, token)) return
+      const verdict = webConsole.verdict(request)
+      if (verdict === 'csrf') {
+        await reply.code(403).send(errorBody('REST_CSRF',
+          'a write authenticated by the session cookie needs the header X-Meshconf-Csrf with the meshconf_csrf cookie\'s value, and the live events must be opened from the console\'s own origin'))
+      } else if (verdict === 'none') {
         await reply.code(401).send(errorBody('REST_UNAUTHORIZED',
           'this request needs the DM token: send the header "Authorization: Bearer <token>" (the token is in <data-dir>/token of the DM)'))
       }
     })
 
     app.get('/openapi.json', async () => document)
+    webConsole.register(app)
+    if (components.store !== undefined) registerTopology(app, components.store)
     for (const r of routes) {
       app.route({
         method: r.method, url: r.url, handler: r.handler,
