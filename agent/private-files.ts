@@ -1,16 +1,12 @@
 // Files that hold secrets (the agent's token and pnet key, keys, the DM's database): created 0600 in folders 0700,
-// written whole or not at all (temporary file, fsync, rename, fsync of the folder), and an existing folder checked:
+// written whole or not at all (common/fs.ts: temporary file, fsync, rename, fsync of the folder), and an existing folder checked:
 // a folder another user owns, or a symbolic link, is refused; one that others may read is closed (0700).
 // Explicit modes rather than a process-wide umask: recipes inherit the agent's umask, and the services they install
 // (run by other users) must read what they write.
-import { chmodSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs'
+import { chmodSync, lstatSync, mkdirSync } from 'node:fs'
 import { chmod, lstat, mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
-
-/** Mode of files holding secrets. */
-export const PRIVATE_FILE_MODE = 0o600
-/** Mode of folders holding them. */
-export const PRIVATE_FOLDER_MODE = 0o700
+import { dirname } from 'node:path'
+import { PRIVATE_FILE_MODE, PRIVATE_FOLDER_MODE, writeAtomicallySync } from '../common/fs.js'
 
 /** A folder meant for secrets cannot be used as one. */
 export class PrivateFolderError extends Error {
@@ -57,30 +53,8 @@ export function describeTightened (folder: string, outcome: PrivateFolderOutcome
     : undefined
 }
 
-let writes = 0
-
-/**
- * Writes a secret file synchronously: created 0600 (an existing file's mode made 0600 too), in a private folder,
- * atomically and durably (temporary file, fsync, rename, fsync of the folder).
- */
+/** Writes a secret file: 0600, in a folder made private (ensurePrivateFolderSync), atomically and durably. */
 export function writePrivateFileSync (file: string, content: string | Uint8Array): void {
-  const dir = join(file, '..')
-  ensurePrivateFolderSync(dir)
-  const temporary = `${file}.${process.pid}.${++writes}.tmp`
-  const fd = openSync(temporary, 'wx', PRIVATE_FILE_MODE)
-  try {
-    const bytes = typeof content === 'string' ? Buffer.from(content) : content
-    let written = 0
-    while (written < bytes.byteLength) written += writeSync(fd, bytes, written)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  renameSync(temporary, file)
-  const dirFd = openSync(dir, 'r')
-  try {
-    fsyncSync(dirFd)
-  } finally {
-    closeSync(dirFd)
-  }
+  ensurePrivateFolderSync(dirname(file))
+  writeAtomicallySync(file, content, { mode: PRIVATE_FILE_MODE })
 }

@@ -5,14 +5,13 @@
 // in synchronous saves, in the path from an export change to `update`. An unreadable file is kept aside as
 // `<file>.corrupt-<time>` and reported; the agent then starts without it.
 import { copyFileSync, readdirSync, readFileSync } from 'node:fs'
-import { mkdir, open, rename } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
+import { PRIVATE_FILE_MODE, PRIVATE_FOLDER_MODE, writeAtomically } from '../common/fs.js'
 import { join } from 'node:path'
 import type { MeshParameters, RecipeFiles, ScopedModel } from '../protocol/messages.js'
 import { cleanInstancePath } from '../protocol/model/exports.js'
 import { INSTANCES_FOLDER, RECIPES_FOLDER, STATE_FILE_NAME, STATE_FORMAT_VERSION } from './constants.js'
 import { CorruptStateError } from './errors.js'
-import { PRIVATE_FILE_MODE, PRIVATE_FOLDER_MODE } from './private-files.js'
 import type { ImportsSnapshot } from './lifecycle/engine.js'
 
 export interface SavedAgentState {
@@ -60,11 +59,11 @@ export class AgentStateStore {
 
   /** Serializes `state` at once (later changes to it are not saved), then writes it. */
   save (state: SavedAgentState): Promise<void> {
-    return writeAtomically(join(this.stateDir, STATE_FILE_NAME), JSON.stringify(state))
+    return writeAtomically(join(this.stateDir, STATE_FILE_NAME), JSON.stringify(state), PRIVATE)
   }
 
   saveRecipes (component: string, files: RecipeFiles): Promise<void> {
-    return writeAtomically(join(this.stateDir, RECIPES_FOLDER, `${encodeURIComponent(component)}.json`), JSON.stringify(files))
+    return writeAtomically(join(this.stateDir, RECIPES_FOLDER, `${encodeURIComponent(component)}.json`), JSON.stringify(files), PRIVATE)
   }
 
   private readJson<T> (file: string, problems: CorruptStateError[], check: (value: unknown) => string | undefined): T | undefined {
@@ -107,6 +106,9 @@ function checkRecipes (value: unknown): string | undefined {
   return Object.values(value).every(v => typeof v === 'string') ? undefined : 'a file content is not a base64 string'
 }
 
+/** The state folder holds the token and the application's pnet key: everything in it is the agent's alone. */
+const PRIVATE = { mode: PRIVATE_FILE_MODE, folderMode: PRIVATE_FOLDER_MODE }
+
 /** Longest clean path kept whole in a working folder's name, in characters (a file name has at most 255 bytes). */
 const MAX_FOLDER_NAME_CLEAN_CHARS = 100
 
@@ -120,31 +122,4 @@ export function instanceFolderName (instancePath: string): string {
   const clean = cleanInstancePath(instancePath)
   if (/^(\/[A-Za-z0-9]+)+$/.test(instancePath) && clean.length <= MAX_FOLDER_NAME_CLEAN_CHARS) return clean
   return `${clean.slice(0, MAX_FOLDER_NAME_CLEAN_CHARS)}-${createHash('sha256').update(instancePath).digest('hex').slice(0, 12)}`
-}
-
-/** Temporary files of the writes in flight are told apart by this counter. */
-let writes = 0
-
-/**
- * Writes a file so that a crash leaves either the old or the new content. Created 0600 in a folder made 0700: the
- * agent's state folder holds its token and the application's pnet key, and everything in it is the agent's alone.
- */
-export async function writeAtomically (file: string, content: string | Uint8Array): Promise<void> {
-  const dir = join(file, '..')
-  await mkdir(dir, { recursive: true, mode: PRIVATE_FOLDER_MODE })
-  const temporary = `${file}.${process.pid}.${++writes}.tmp`
-  const handle = await open(temporary, 'w', PRIVATE_FILE_MODE)
-  try {
-    await handle.writeFile(content)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  await rename(temporary, file)
-  const dirHandle = await open(dir, 'r')
-  try {
-    await dirHandle.sync()
-  } finally {
-    await dirHandle.close()
-  }
 }

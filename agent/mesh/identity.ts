@@ -5,8 +5,8 @@ import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
-import { writeAtomically } from '../state.js'
 import { PEER_KEY_FILE } from './constants.js'
+import { PRIVATE_FILE_MODE, PRIVATE_FOLDER_MODE, writeAtomically } from '../../common/fs.js'
 
 export interface PeerIdentity {
   privateKey: PrivateKey
@@ -42,6 +42,6 @@ export async function loadOrCreatePeerIdentity (stateDir: string): Promise<PeerI
   }
   const privateKey = await generateKeyPair('Ed25519')
   // Written aside, synced, then renamed: a crash never leaves a half-written or lost key.
-  await writeAtomically(file, privateKeyToProtobuf(privateKey))
+  await writeAtomically(file, privateKeyToProtobuf(privateKey), { mode: PRIVATE_FILE_MODE, folderMode: PRIVATE_FOLDER_MODE })
   return { privateKey, peerId: peerIdFromPrivateKey(privateKey).toString() }
 }
