@@ -2,6 +2,7 @@
 // Exit codes: 0 success, 1 failure, 2 usage error.
 import { Command, CommanderError } from 'commander'
 import { registerAgentCommand } from './commands/agent.js'
+import { registerCommandsCommands } from './commands/commands.js'
 import { registerAppCommands } from './commands/app.js'
 import { registerDmCommands } from './commands/dm.js'
 import { registerInstanceCommands } from './commands/instance.js'
@@ -24,6 +25,7 @@ const registrations: CommandRegistration[] = [
   registerInstanceCommands,
   registerMachineCommands,
   registerScaleCommand,
+  registerCommandsCommands,
   registerValidate,
   registerSimulateCommand,
 ]

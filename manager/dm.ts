@@ -70,5 +70,6 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     createTarget: targets.createTarget,
     associateTarget: targets.associateTarget
   }
-  return { ...dm, autonomy: createAutonomy({ dm: { ...dm, undeployMachine: machines.undeploy }, store: components.store, log: core.log }, options.autonomy) }
+  return { ...dm, autonomy: createAutonomy({ dm: { ...dm, undeployMachine: machines.undeploy }, store: components.store, log: core.log },
+    { dataDirectory: options.dataDirectory, ...options.autonomy }) }
 }
