@@ -30,6 +30,8 @@ export interface DmSettings {
   heartbeatCheckIntervalMs: number
   machineCreationConcurrency: number
   machineUndeployWaitMs: number
+  /** Whether an SMTP relay is configured: templates whose commands send e-mail are refused without one. */
+  smtp: boolean
 }
 
 export interface DmCore {
@@ -70,7 +72,8 @@ export function settingsOf (options: DeploymentManagerOptions): DmSettings {
     machineSilenceMs: options.machineSilenceMs ?? DEFAULT_MACHINE_SILENCE_MS,
     heartbeatCheckIntervalMs: options.heartbeatCheckIntervalMs ?? HEARTBEAT_CHECK_INTERVAL_MS,
     machineCreationConcurrency: options.machineCreationConcurrency ?? DEFAULT_MACHINE_CREATION_CONCURRENCY,
-    machineUndeployWaitMs: options.machineUndeployWaitMs ?? DEFAULT_MACHINE_UNDEPLOY_WAIT_MS
+    machineUndeployWaitMs: options.machineUndeployWaitMs ?? DEFAULT_MACHINE_UNDEPLOY_WAIT_MS,
+    smtp: options.autonomy?.smtp !== undefined
   }
 }
 
