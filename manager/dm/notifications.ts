@@ -65,7 +65,8 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
 
   function onInstanceChanged (msg: Notification<'instanceChanged'>, template: ApplicationTemplate): void {
     const { application, instancePath } = msg
-    if (store.instanceAt(application, instancePath) === undefined) return
+    const before = store.instanceAt(application, instancePath)
+    if (before === undefined) return
     const scoped = core.scopedInstanceOf(application, template, instancePath)
     if (hasNoMachine(scoped) && sessions.find(application, scoped.path)?.drain === undefined) return
     store.transaction(() => {
@@ -73,6 +74,8 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
       if (msg.problem !== undefined) store.updateData(application, instancePath, { [DATA_LAST_PROBLEM]: msg.problem })
       if (scoped.path !== instancePath) core.setStatus(application, instancePath, msg.status)
     })
+    // what the instance holds changed (a Tomcat came or went) without a state change: watchers redraw its edges
+    if (JSON.stringify(before.imports) !== JSON.stringify(msg.imports)) core.emit({ type: 'imports', application, path: instancePath, at: new Date().toISOString() })
   }
 
   function onInstanceRemoved (msg: Notification<'instanceRemoved'>): void {

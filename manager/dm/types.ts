@@ -41,6 +41,8 @@ export type DmEvent =
   | { type: 'instance', application: string, path: string, status: InstanceStatus, at: string }
   | { type: 'application', application: string, action: 'created' | 'deleted', at: string }
   | { type: 'template', name: string, version: string, action: 'created' | 'deleted', at: string }
+  /** The imports an agent reports an instance holds changed (which exporters; no state change implied). */
+  | { type: 'imports', application: string, path: string, at: string }
 
 /** An instance as the REST API shows it. */
 export interface InstanceView {

@@ -1,7 +1,7 @@
 // The instance drawer: everything about one instance (state and since when, exports, imports held and missing, the
 // last problem with the recipe's stderr, its machine, its last events, the tail of the machine's log) and what can
 // be done to it.
-import { useEffect, useState } from 'preact/hooks'
+import { useEffect, useRef, useState } from 'preact/hooks'
 import { api, dmHas, enc, type Topology, type TopologyInstance } from './api.js'
 import { AddInstanceDialog, ReplicateDialog, askAction, askDelete, subtreeOf } from './actions.js'
 import { stateSince, useRecentEvents } from './live.js'
@@ -33,6 +33,14 @@ function KeyValues ({ values }: { values: Record<string, unknown> }) {
 
 export function Drawer ({ topology, instance, onSelect, onClose }: { topology: Topology, instance: TopologyInstance, onSelect: (path: string) => void, onClose: () => void }) {
   const [dialog, setDialog] = useState<'add' | 'replicate' | undefined>(undefined)
+  const closeButton = useRef<HTMLButtonElement>(null)
+  // keyboard users land in the drawer they opened, and leave it with Escape
+  useEffect(() => { closeButton.current?.focus() }, [instance.path])
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent): void => { if (e.key === 'Escape' && dialog === undefined && document.querySelector('dialog[open]') === null) onClose() }
+    document.addEventListener('keydown', onKey)
+    return () => document.removeEventListener('keydown', onKey)
+  }, [dialog, onClose])
   const events = useRecentEvents().filter(e => e.application === topology.application && e.path === instance.path).slice(-DRAWER_EVENTS).reverse()
   const app = enc(topology.application)
   const describe = useOptional('/api/applications/{app}/instances/describe', `/api/applications/${app}/instances/describe?path=${enc(instance.path)}`, instance.status + String(instance.lastProblem))
@@ -52,7 +60,7 @@ export function Drawer ({ topology, instance, onSelect, onClose }: { topology: T
   return html`<aside class="drawer" aria-label=${`Instance ${instance.path}`}>
     <header>
       <h2>${instance.name}</h2>
-      <button type="button" class="close" onClick=${onClose} aria-label="Close the drawer">×</button>
+      <button type="button" class="close" ref=${closeButton} onClick=${onClose} aria-label="Close the drawer">×</button>
     </header>
     <p class="path">${instance.path}</p>
     <dl class="kv">
