@@ -3,6 +3,8 @@ import { EventEmitter } from 'node:events'
 import WebSocket from 'ws'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
 import type { ModelError } from '../protocol/model/types.js'
+import type { ScaleRequest, ScaleResult } from './autonomy/scale.js'
+import type { HistoryEntry } from './autonomy/store.js'
 
 /** How long one REST request may take before the client gives up, in milliseconds. */
 export const REQUEST_TIMEOUT_MS = 30_000
@@ -163,7 +165,14 @@ export interface DmClient {
   getAgentParams: (app: string, machinePath: string) => Promise<Record<string, unknown>>
   /** Opens the events WebSocket; resolves once it is open, so no event after that moment is missed. */
   openEvents: (options?: { application?: string }) => Promise<DmEventStream>
+  /** Scales through the DM; resolves once added machines are asked for and removed ones undeployed and deleted. */
+  scale: (app: string, request: ScaleRequest, timeoutMs?: number) => Promise<ScaleResult>
+  /** The application's history of commands, scales, rules and schedules, newest first. */
+  history: (app: string, page?: { offset?: number, limit?: number }) => Promise<HistoryPage>
 }
+
+export type { ScaleRequest, ScaleResult }
+export interface HistoryPage { total: number, offset: number, limit: number, entries: HistoryEntry[] }
 
 interface RequestOptions {
   body?: unknown
@@ -247,7 +256,11 @@ export function createDmClient (components: DmClientComponents): DmClient {
     changeInstanceState: async (app, path, state) => { await request('POST', `${appPath(app)}/instances/state`, { body: { path, state } }) },
     runAction: async (app, action) => { await request('POST', `${appPath(app)}/actions`, { body: action }) },
     getAgentParams: async (app, machinePath) => await request('GET', `${appPath(app)}/instances/agent-params`, { query: { path: machinePath } }),
-    openEvents: async (options = {}) => await openEventStream(base, token, options.application)
+    openEvents: async (options = {}) => await openEventStream(base, token, options.application),
+    scale: async (app, body, timeoutMs) => await request('POST', `${appPath(app)}/scale`, { body, timeoutMs: timeoutMs ?? REQUEST_TIMEOUT_MS }),
+    history: async (app, page = {}) => await request('GET', `${appPath(app)}/history`, {
+      query: Object.fromEntries(Object.entries(page).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]))
+    })
   }
 }
 

@@ -5,6 +5,7 @@
 // agent is up (first heartbeat), so a DM killed and restarted forgets nothing it promised.
 // The parts are in manager/dm/: one AgentSession per agent (sessions.ts), the outbox, the machines' life cycle, the
 // agents' notifications, templates, applications and instances, state requests, targets, ports.
+import { createAutonomy } from './autonomy/index.js'
 import { createApplications } from './dm/applications.js'
 import { createDmCore } from './dm/core.js'
 import { createMachines } from './dm/machines.js'
@@ -32,7 +33,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
   let silenceTimer: NodeJS.Timeout | undefined
   let started = false
 
-  return {
+  const dm: Omit<DeploymentManager, 'autonomy'> = {
     async start () {
       if (started) return
       started = true
@@ -69,4 +70,5 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     createTarget: targets.createTarget,
     associateTarget: targets.associateTarget
   }
+  return { ...dm, autonomy: createAutonomy({ dm: { ...dm, undeployMachine: machines.undeploy }, store: components.store, log: core.log }, options.autonomy) }
 }

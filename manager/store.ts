@@ -6,6 +6,7 @@ import Database from 'better-sqlite3'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
 import type { DmToAgentMessage, Import } from '../protocol/messages.js'
 import type { ApplicationTemplate, Instance, ModelError, TargetDefinition } from '../protocol/model/types.js'
+import { createAutonomyStore, type AutonomyStore } from './autonomy/store.js'
 
 export interface TemplateSummary {
   name: string
@@ -121,6 +122,9 @@ export interface Store {
   /** Runs `fn` in one transaction (all or nothing). */
   transaction<T> (fn: () => T): T
   close (): void
+
+  /** History of commands, scales, rules and schedules; scheduled jobs (manager/autonomy/store.ts). */
+  readonly autonomy: AutonomyStore
 }
 
 const SCHEMA = `
@@ -259,6 +263,7 @@ export function createStore (options: StoreOptions): Store {
   }
 
   const store: Store = {
+    autonomy: createAutonomyStore(db),
     // ---- templates
     putTemplate (template: ApplicationTemplate, errors: ModelError[]): TemplateSummary {
       const { name, version, description } = template.descriptor

@@ -175,7 +175,11 @@ test('scale replicates the machine carrying a component, starts it, then removes
 
   const none = await cli('scale', 'shop-e', 'Cache', '--to', '2')
   t.is(none.exitCode, 1)
-  t.regex(none.stderr, /no root instance of shop-e carries a Cache instance/)
+  t.regex(none.stderr, /component "Cache" is not in the graph of shop-e/)
+  const dry = await cli('scale', 'shop-e', 'App', '--to', '2', '--dry-run', '--json')
+  t.is(dry.exitCode, 0, dry.stderr)
+  t.like(JSON.parse(dry.stdout), { from: 1, to: 2, added: ['/vm2 2'], dryRun: true })
+  t.deepEqual(Object.keys(statuses(dm.instances('shop-e'))), ['/vm1', '/vm1/db', '/vm2', '/vm2/app'])
 })
 
 test('instance add, replicate and delete; deleting a deployed instance says to undeploy first', async t => {

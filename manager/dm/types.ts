@@ -4,6 +4,7 @@ import type { ModelError, TargetDefinition } from '../../protocol/model/types.js
 import type { DmMessaging } from '../messaging/types.js'
 import type { Store, TemplateSummary } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
+import type { Autonomy, AutonomyOptions } from '../autonomy/index.js'
 
 export interface DmLogger {
   info (message: string): void
@@ -35,6 +36,8 @@ export interface DeploymentManagerOptions {
    * milliseconds; default 30 000.
    */
   machineUndeployWaitMs?: number
+  /** Scaling, commands, rules and schedules (manager/autonomy/); each option documents its default. */
+  autonomy?: AutonomyOptions
 }
 
 export type DmEvent =
@@ -119,4 +122,7 @@ export interface DeploymentManager {
   createTarget (target: TargetDefinition): TargetDefinition
   /** Associates a target with the application (default), one scoped instance path, or one component. */
   associateTarget (application: string, input: { targetId: string, path?: string, component?: string }): void
+
+  /** Scaling, commands files and their history, autonomic rules, schedules (manager/autonomy/). */
+  readonly autonomy: Autonomy
 }

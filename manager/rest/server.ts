@@ -10,6 +10,7 @@ import { DATA_MACHINE_ID, DATA_TARGET_HANDLER, MAX_JSON_BODY_BYTES, MAX_TEMPLATE
 import { DmError, NoAgentParamsError } from '../errors.js'
 import type { Store } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
+import { autonomyRoutes } from './autonomy-routes.js'
 import { createConsole, type ConsoleOptions } from './console.js'
 import { registerTopology } from './console-view.js'
 import * as s from './schemas.js'
@@ -35,7 +36,7 @@ export interface RestServerOptions {
   console?: ConsoleOptions
 }
 
-interface RouteSpec {
+export interface RouteSpec {
   method: 'GET' | 'POST' | 'DELETE'
   url: string
   summary: string
@@ -49,7 +50,7 @@ interface RouteSpec {
   handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
 }
 
-function answer (reply: FastifyReply, status: number, body?: unknown): FastifyReply {
+export function answer (reply: FastifyReply, status: number, body?: unknown): FastifyReply {
   reply.code(status)
   return body === undefined ? reply.send() : reply.send(body)
 }
@@ -263,7 +264,8 @@ export function createRestServer (components: RestServerComponents, options: Res
         dm.associateTarget((request.params as AppParams).app, request.body as { targetId: string, path?: string, component?: string })
         return answer(reply, 204)
       }
-    }
+    },
+    ...autonomyRoutes(dm)
   ]
 
   const document = openApi(routes)
