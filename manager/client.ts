@@ -24,6 +24,29 @@ export interface TemplateLoadResult extends TemplateRef {
   errors: ModelError[]
 }
 
+export interface TemplateDetails extends TemplateSummary {
+  createdAt: string
+  components: Array<{ name: string, installer: string, exports: string[], imports: string[], children: string[] }>
+  instances: string[]
+  warnings: ModelError[]
+  applications: string[]
+}
+
+export interface TargetDefinition {
+  id: string
+  handler: string
+  name?: string
+  description?: string
+  properties: Record<string, string>
+}
+
+export type TargetScope = { kind: 'default' } | { kind: 'path', path: string } | { kind: 'component', component: string }
+
+export interface TargetDetails extends TargetDefinition {
+  associations: Array<{ application: string, scope: TargetScope, label: string }>
+  machines: Array<{ application: string, path: string, status: string }>
+}
+
 export interface ApplicationSummary {
   name: string
   template: TemplateRef
@@ -87,6 +110,7 @@ export class DmClientError extends Error {
 
 /** No HTTP answer at all: nothing listens at the URL, DNS failed, or the request timed out. */
 export class DmUnreachableError extends DmClientError {
+  readonly code = 'CLI_DM_UNREACHABLE'
   constructor (readonly url: string, reason: string) {
     super(`cannot reach the DM at ${url}: ${reason} (start it with \`meshconf dm start\`, or pass --dm)`)
     this.name = 'DmUnreachableError'
@@ -95,9 +119,10 @@ export class DmUnreachableError extends DmClientError {
 
 /** 401: no token, or a token the DM does not know. */
 export class DmUnauthorizedError extends DmClientError {
+  readonly code = 'CLI_UNAUTHORIZED'
   constructor (readonly url: string, readonly hadToken: boolean) {
     super(`the DM at ${url} ${hadToken ? 'refused the token' : 'needs a token'} (401): pass it with --token T, ` +
-      'the MESHCONF_TOKEN environment variable, or "token" in ~/.meshconf/config.json; ' +
+      'the MESHCONF_TOKEN environment variable, or a context (`meshconf context add NAME --dm URL --token T`); ' +
       '`meshconf dm start` prints it at first start and keeps it in <data-dir>/token')
     this.name = 'DmUnauthorizedError'
   }
@@ -140,6 +165,8 @@ export interface DmClientComponents {
   token?: string
   /** Error code -> advice appended to the DM's message (the CLI names its own commands); default none. */
   hints?: Record<string, string>
+  /** How long one request may take, in milliseconds; default REQUEST_TIMEOUT_MS (uploads: UPLOAD_TIMEOUT_MS). */
+  requestTimeoutMs?: number
 }
 
 export interface DmClient {
@@ -149,6 +176,7 @@ export interface DmClient {
   loadTemplateZip: (zip: Uint8Array) => Promise<TemplateLoadResult>
   /** Asks the DM to load a folder or ZIP from its own disk. */
   loadTemplateFromPath: (path: string) => Promise<TemplateLoadResult>
+  getTemplate: (template: TemplateRef) => Promise<TemplateDetails>
   deleteTemplate: (template: TemplateRef) => Promise<void>
   createApplication: (app: { name: string, template: TemplateRef, description?: string }) => Promise<ApplicationSummary>
   listApplications: () => Promise<ApplicationSummary[]>
@@ -159,10 +187,18 @@ export interface DmClient {
   /** Copies a root instance and its subtree under a new name. */
   replicateInstance: (app: string, path: string, newName: string) => Promise<InstanceNode>
   deleteInstance: (app: string, path: string) => Promise<void>
+  renameInstance: (app: string, path: string, newName: string) => Promise<InstanceNode>
   changeInstanceState: (app: string, path: string, state: RequestableStatus) => Promise<void>
   runAction: (app: string, action: { action: ApplicationAction, path?: string, component?: string }) => Promise<void>
   /** The params (user data) to hand the agent of a machine of the existing target (agent/params.ts). */
   getAgentParams: (app: string, machinePath: string) => Promise<Record<string, unknown>>
+  listTargets: () => Promise<TargetDefinition[]>
+  getTarget: (id: string) => Promise<TargetDetails>
+  createTarget: (target: TargetDefinition) => Promise<TargetDefinition>
+  deleteTarget: (id: string) => Promise<void>
+  /** Associates a target with the application (default), one machine path or one machine component. */
+  associateTarget: (app: string, association: { targetId: string, path?: string, component?: string }) => Promise<void>
+  targetAssociations: (app: string) => Promise<Array<{ scope: TargetScope, targetId: string }>>
   /** Opens the events WebSocket; resolves once it is open, so no event after that moment is missed. */
   openEvents: (options?: { application?: string }) => Promise<DmEventStream>
   /** Scales through the DM; resolves once added machines are asked for and removed ones undeployed and deleted. */
@@ -210,7 +246,7 @@ export function createDmClient (components: DmClientComponents): DmClient {
     let response: Response
     let text: string
     try {
-      response = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(options.timeoutMs ?? REQUEST_TIMEOUT_MS) })
+      response = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(options.timeoutMs ?? components.requestTimeoutMs ?? REQUEST_TIMEOUT_MS) })
       text = await response.text()
     } catch (err) {
       throw new DmUnreachableError(base, describeNetworkError(err))
@@ -244,6 +280,7 @@ export function createDmClient (components: DmClientComponents): DmClient {
     listTemplates: async () => await request('GET', '/api/templates'),
     loadTemplateZip: async (zip) => await request('POST', '/api/templates', { zip, timeoutMs: UPLOAD_TIMEOUT_MS }),
     loadTemplateFromPath: async (path) => await request('POST', '/api/templates', { body: { path }, timeoutMs: UPLOAD_TIMEOUT_MS }),
+    getTemplate: async (t) => await request('GET', `/api/templates/${encodeURIComponent(t.name)}/${encodeURIComponent(t.version)}`),
     deleteTemplate: async (t) => { await request('DELETE', `/api/templates/${encodeURIComponent(t.name)}/${encodeURIComponent(t.version)}`) },
     createApplication: async (app) => await request('POST', '/api/applications', { body: app }),
     listApplications: async () => await request('GET', '/api/applications'),
@@ -253,6 +290,13 @@ export function createDmClient (components: DmClientComponents): DmClient {
     addInstance: async (app, instance) => await request('POST', `${appPath(app)}/instances`, { body: instance }),
     replicateInstance: async (app, path, newName) => await request('POST', `${appPath(app)}/instances/replicate`, { body: { path, newName } }),
     deleteInstance: async (app, path) => { await request('DELETE', `${appPath(app)}/instances`, { query: { path } }) },
+    renameInstance: async (app, path, newName) => await request('POST', `${appPath(app)}/instances/rename`, { body: { path, newName } }),
+    listTargets: async () => await request('GET', '/api/targets'),
+    getTarget: async (id) => await request('GET', `/api/targets/${encodeURIComponent(id)}`),
+    createTarget: async (target) => await request('POST', '/api/targets', { body: target }),
+    deleteTarget: async (id) => { await request('DELETE', `/api/targets/${encodeURIComponent(id)}`) },
+    associateTarget: async (app, association) => { await request('POST', `${appPath(app)}/targets`, { body: association }) },
+    targetAssociations: async (app) => await request('GET', `${appPath(app)}/targets`),
     changeInstanceState: async (app, path, state) => { await request('POST', `${appPath(app)}/instances/state`, { body: { path, state } }) },
     runAction: async (app, action) => { await request('POST', `${appPath(app)}/actions`, { body: action }) },
     getAgentParams: async (app, machinePath) => await request('GET', `${appPath(app)}/instances/agent-params`, { query: { path: machinePath } }),

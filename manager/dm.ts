@@ -7,6 +7,7 @@
 // agents' notifications, templates, applications and instances, state requests, targets, ports.
 import { createAutonomy } from './autonomy/index.js'
 import { createApplications } from './dm/applications.js'
+import { createCatalog } from './dm/catalog.js'
 import { createDmCore } from './dm/core.js'
 import { createMachines } from './dm/machines.js'
 import { createNotificationHandler } from './dm/notifications.js'
@@ -16,6 +17,8 @@ import { createAgentSessions } from './dm/sessions.js'
 import { createTargets } from './dm/targets.js'
 import { createTemplates } from './dm/templates.js'
 import type { DeploymentManager, DeploymentManagerComponents, DeploymentManagerOptions } from './dm/types.js'
+import type { TargetDefinition } from '../protocol/model/types.js'
+import { DEFAULT_TARGET_ID } from './constants.js'
 
 export type {
   ApplicationSummary, DeploymentManager, DeploymentManagerComponents, DeploymentManagerOptions, DmAction, DmEvent,
@@ -68,7 +71,8 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     listTargets: targets.listTargets,
     getTarget: targets.getTarget,
     createTarget: targets.createTarget,
-    associateTarget: targets.associateTarget
+    associateTarget: targets.associateTarget,
+    ...createCatalog(core, () => targets.getTarget(DEFAULT_TARGET_ID) as TargetDefinition)
   }
   return { ...dm, autonomy: createAutonomy({ dm: { ...dm, undeployMachine: machines.undeploy }, store: components.store, log: core.log }, options.autonomy) }
 }

@@ -91,6 +91,11 @@ export interface Store {
   /** Adds an instance subtree under `parentPath` (null: a root instance). */
   addInstance (application: string, parentPath: string | null, instance: Instance): void
   deleteInstance (application: string, path: string): boolean
+  /**
+   * Renames an instance: its path and its subtree's paths change, and a target associated with its path follows
+   * it. The caller checks that the new name is free and the subtree NOT_DEPLOYED. Returns the new path.
+   */
+  renameInstance (application: string, path: string, newName: string): string
   statusOf (application: string, path: string): InstanceStatus | undefined
   setStatus (application: string, path: string, status: InstanceStatus): boolean
   /** Merges `patch` into the instance's data; a null value removes the key. */
@@ -108,6 +113,10 @@ export interface Store {
   listTargets (): TargetDefinition[]
   associateTarget (application: string, scope: TargetScope, targetId: string): void
   targetAssociations (application: string): TargetAssociation[]
+  /** Deletes a target (its associations must be gone: the foreign key refuses otherwise). */
+  deleteTarget (id: string): boolean
+  /** Every association naming the target, in every application. */
+  targetAssociationsOf (targetId: string): Array<{ application: string } & TargetAssociation>
 
   recordHeartbeat (record: AgentRecord): void
   agents (application: string): AgentRecord[]
@@ -356,6 +365,26 @@ export function createStore (options: StoreOptions): Store {
       return sql(`DELETE FROM instances WHERE application = ? AND ${subtreeCondition()}`)
         .run(application, path, path, path).changes > 0
     },
+    /**
+     * Renames an instance: its path and its subtree's paths change, and a target associated with its path follows
+     * it. The caller checks that the new name is free and the subtree NOT_DEPLOYED.
+     */
+    renameInstance (application: string, path: string, newName: string): string {
+      const newPath = `${path.slice(0, path.lastIndexOf('/'))}/${newName}`
+      db.transaction(() => {
+        const moved = (column: string): string => `${column} = ? || substr(${column}, length(?) + 1)`
+        sql(`UPDATE instances SET ${moved('path')} WHERE application = ? AND ${subtreeCondition()}`)
+          .run(newPath, path, application, path, path, path)
+        sql(`UPDATE instances SET ${moved('parent_path')} WHERE application = ? AND parent_path IS NOT NULL AND
+          (parent_path = ? OR substr(parent_path, 1, length(?) + 1) = ? || '/')`)
+          .run(newPath, path, application, path, path, path)
+        sql('UPDATE instances SET name = ? WHERE application = ? AND path = ?').run(newName, application, newPath)
+        sql('UPDATE target_associations SET scope = ? WHERE application = ? AND scope = ?')
+          .run(scopeKey({ kind: 'path', path: newPath }), application, scopeKey({ kind: 'path', path }))
+        sql('UPDATE agents SET scoped_path = ? WHERE application = ? AND scoped_path = ?').run(newPath, application, path)
+      })()
+      return newPath
+    },
     statusOf (application: string, path: string): InstanceStatus | undefined {
       const row = sql('SELECT status FROM instances WHERE application = ? AND path = ?').get(application, path) as { status: string } | undefined
       return row?.status as InstanceStatus | undefined
@@ -417,6 +446,16 @@ export function createStore (options: StoreOptions): Store {
     associateTarget (application: string, scope: TargetScope, targetId: string): void {
       sql('INSERT OR REPLACE INTO target_associations (application, scope, target_id) VALUES (?, ?, ?)')
         .run(application, scopeKey(scope), targetId)
+    },
+    /** Deletes a target (its associations must be gone: the foreign key refuses otherwise). */
+    deleteTarget (id: string): boolean {
+      return sql('DELETE FROM targets WHERE id = ?').run(id).changes > 0
+    },
+    /** Every association naming the target, in every application. */
+    targetAssociationsOf (targetId: string): Array<{ application: string } & TargetAssociation> {
+      const rows = sql('SELECT application, scope, target_id FROM target_associations WHERE target_id = ? ORDER BY application, scope')
+        .all(targetId) as Array<{ application: string, scope: string, target_id: string }>
+      return rows.map(r => ({ application: r.application, scope: scopeOf(r.scope), targetId: r.target_id }))
     },
     targetAssociations (application: string): TargetAssociation[] {
       const rows = sql('SELECT scope, target_id FROM target_associations WHERE application = ? ORDER BY scope')

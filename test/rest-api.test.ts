@@ -71,7 +71,8 @@ test('without the token every endpoint answers 401; the OpenAPI document is publ
   const expected = ['/api/templates', '/api/templates/{name}/{version}', '/api/applications', '/api/applications/{app}',
     '/api/applications/{app}/instances', '/api/applications/{app}/instances/replicate', '/api/applications/{app}/instances/state',
     '/api/applications/{app}/actions', '/api/targets', '/api/applications/{app}/targets', '/api/events',
-    '/api/applications/{app}/instances/agent-params', '/api/applications/{app}/scale', '/api/applications/{app}/history']
+    '/api/applications/{app}/instances/agent-params', '/api/applications/{app}/instances/rename', '/api/targets/{id}',
+    '/api/applications/{app}/scale', '/api/applications/{app}/history']
   t.deepEqual(Object.keys(doc.paths).sort(), expected.sort())
   for (const [path, methods] of Object.entries(doc.paths)) {
     for (const method of Object.keys(methods)) {

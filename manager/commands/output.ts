@@ -6,23 +6,26 @@ import { resolveDmConfig } from '../config.js'
 import { isInstanceStatus, type InstanceStatus } from '../../protocol/lifecycle.js'
 import { formatModelError as formatFinding, type ModelError } from '../../protocol/model/index.js'
 
-export interface DmOptions { dm?: string, token?: string }
+export interface DmOptions { dm?: string, token?: string, context?: string }
 
-/** Adds `--dm` and `--token` to a command that talks to the DM. */
+/** Adds `--context`, `--dm` and `--token` to a command that talks to the DM. */
 export function withDmOptions (command: Command): Command {
   return command
-    .option('--dm <url>', 'URL of the DM (default: $MESHCONF_DM, ~/.meshconf/config.json, else http://127.0.0.1:7400)')
-    .option('--token <token>', 'bearer token of the DM (default: $MESHCONF_TOKEN, else ~/.meshconf/config.json)')
+    .option('--context <name>', 'the DM of this context of ~/.meshconf/config.json (default: the current context; see meshconf context list)')
+    .option('--dm <url>', 'URL of the DM (default: $MESHCONF_DM, else the current context, else http://127.0.0.1:7400)')
+    .option('--token <token>', 'bearer token of the DM (default: $MESHCONF_TOKEN, else the current context\'s)')
 }
 
 /** The DM's messages name REST calls; on the command line these say what to type instead. */
 const CLI_HINTS: Record<string, string> = {
   REST_APPLICATION_NOT_FOUND: '`meshconf app list` lists the applications',
-  REST_INSTANCE_NOT_FOUND: '`meshconf status <app>` shows the instance paths'
+  REST_INSTANCE_NOT_FOUND: '`meshconf status <app>` shows the instance paths',
+  REST_TEMPLATE_NOT_FOUND: '`meshconf template list` lists the templates',
+  REST_TARGET_NOT_FOUND: '`meshconf target list` lists the targets'
 }
 
 export function connect (options: DmOptions): DmClient {
-  const config = resolveDmConfig({ dm: options.dm, token: options.token })
+  const config = resolveDmConfig({ dm: options.dm, token: options.token, context: options.context })
   return createDmClient({ url: config.url, token: config.token, hints: CLI_HINTS })
 }
 

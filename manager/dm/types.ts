@@ -1,8 +1,9 @@
 // The deployment manager's public face: its components, options, events, views and the DeploymentManager itself.
+import type { TemplateDetails, TargetUsage } from './catalog.js'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
 import type { ModelError, TargetDefinition } from '../../protocol/model/types.js'
 import type { DmMessaging } from '../messaging/types.js'
-import type { Store, TemplateSummary } from '../store.js'
+import type { Store, TargetAssociation, TemplateSummary } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import type { Autonomy, AutonomyOptions } from '../autonomy/index.js'
 
@@ -91,6 +92,8 @@ export interface DeploymentManager {
   loadTemplateFromZip (zip: Buffer): Promise<LoadedTemplate>
   listTemplates (): TemplateSummary[]
   deleteTemplate (name: string, version: string): void
+  /** A template's components, declared instances, warnings and the applications made from it. */
+  getTemplate (name: string, version: string): TemplateDetails
 
   createApplication (input: { name: string, template: { name: string, version: string }, description?: string }): ApplicationSummary
   listApplications (): ApplicationSummary[]
@@ -106,6 +109,8 @@ export interface DeploymentManager {
   replicate (application: string, path: string, newName: string): InstanceView
   /** Deletes an instance and its subtree, all NOT_DEPLOYED (scale down: undeploy first). */
   removeInstance (application: string, path: string): void
+  /** Renames an instance whose subtree is NOT_DEPLOYED (Roboconf's Rename); returns it under its new path. */
+  renameInstance (application: string, path: string, newName: string): InstanceView
   /**
    * Asks one instance for a state: a machine is created (DEPLOYED_STARTED) or terminated (NOT_DEPLOYED) by the
    * DM; any other instance's request goes to its agent. Machine creation continues in the background.
@@ -122,6 +127,12 @@ export interface DeploymentManager {
   createTarget (target: TargetDefinition): TargetDefinition
   /** Associates a target with the application (default), one scoped instance path, or one component. */
   associateTarget (application: string, input: { targetId: string, path?: string, component?: string }): void
+  /** The application's target associations. */
+  targetAssociations (application: string): TargetAssociation[]
+  /** A target with its associations and the machines created with it. */
+  targetDetails (id: string): TargetDefinition & TargetUsage
+  /** Deletes a target nothing uses (refused naming what uses it). */
+  deleteTarget (id: string): void
 
   /** Scaling, commands files and their history, autonomic rules, schedules (manager/autonomy/). */
   readonly autonomy: Autonomy

@@ -138,6 +138,49 @@ export const targetView = {
   }
 } as const
 
+export const targetParams = {
+  type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 100 } }
+} as const
+
+const targetScope = {
+  type: 'object', required: ['kind'],
+  properties: { kind: { type: 'string', enum: ['default', 'path', 'component'] }, path: { type: 'string' }, component: { type: 'string' } }
+} as const
+
+export const targetDetails = {
+  type: 'object',
+  properties: {
+    ...targetView.properties,
+    associations: { type: 'array', items: { type: 'object', properties: { application: { type: 'string' }, scope: targetScope, label: { type: 'string' } } } },
+    machines: { type: 'array', items: { type: 'object', properties: { application: { type: 'string' }, path: { type: 'string' }, status: { type: 'string' } } } }
+  }
+} as const
+
+export const templateDetails = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' }, version: { type: 'string' }, description: { type: 'string' }, createdAt: { type: 'string', format: 'date-time' },
+    components: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' }, installer: { type: 'string' }, exports: { type: 'array', items: { type: 'string' } },
+          imports: { type: 'array', items: { type: 'string' } }, children: { type: 'array', items: { type: 'string' } }
+        }
+      }
+    },
+    instances: { type: 'array', items: { type: 'string' } },
+    warnings: { type: 'array', items: modelError },
+    applications: { type: 'array', items: { type: 'string' } }
+  }
+} as const
+
+export const renameBody = {
+  type: 'object', additionalProperties: false, required: ['path', 'newName'],
+  properties: { path: instancePath, newName: { type: 'string', minLength: 1, maxLength: 200 } }
+} as const
+
 export const associateTargetBody = {
   type: 'object', additionalProperties: false, required: ['targetId'],
   properties: { targetId: shortString, path: instancePath, component: shortString }

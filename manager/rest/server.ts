@@ -161,6 +161,14 @@ export function createRestServer (components: RestServerComponents, options: Res
       handler: async () => dm.listTemplates().map(t => ({ name: t.name, version: t.version, description: t.description ?? '' }))
     },
     {
+      method: 'GET', url: '/api/templates/:name/:version', summary: 'a template: components, declared instances, warnings, applications made from it',
+      params: s.templateParams, responses: { 200: s.templateDetails },
+      handler: async (request) => {
+        const { name, version } = request.params as { name: string, version: string }
+        return dm.getTemplate(name, version)
+      }
+    },
+    {
       method: 'DELETE', url: '/api/templates/:name/:version', summary: 'delete a template (409 while applications use it)',
       params: s.templateParams, responses: { 204: null },
       handler: async (request, reply) => {
@@ -205,6 +213,14 @@ export function createRestServer (components: RestServerComponents, options: Res
       handler: async (request, reply) => {
         const { path, newName } = request.body as { path: string, newName: string }
         return answer(reply, 201, dm.replicate((request.params as AppParams).app, path, newName))
+      }
+    },
+    {
+      method: 'POST', url: '/api/applications/:app/instances/rename', summary: 'rename an instance (Roboconf\'s Rename; 409 unless its subtree is NOT_DEPLOYED)',
+      params: s.applicationParams, body: s.renameBody, responses: { 200: s.instanceView },
+      handler: async (request) => {
+        const { path, newName } = request.body as { path: string, newName: string }
+        return dm.renameInstance((request.params as AppParams).app, path, newName)
       }
     },
     {
@@ -256,6 +272,25 @@ export function createRestServer (components: RestServerComponents, options: Res
         const body = request.body as { id: string, handler: string, name?: string, description?: string, properties?: Record<string, string> }
         return answer(reply, 201, dm.createTarget({ ...body, properties: body.properties ?? {} }))
       }
+    },
+    {
+      method: 'GET', url: '/api/targets/:id', summary: 'a target, where it is associated and the machines created with it',
+      params: s.targetParams, responses: { 200: s.targetDetails },
+      handler: async (request) => {
+        const t = dm.targetDetails((request.params as { id: string }).id)
+        return { ...t, name: t.name ?? t.id }
+      }
+    },
+    {
+      method: 'DELETE', url: '/api/targets/:id', summary: 'delete a target (409 while associated or used by a machine, naming what uses it)',
+      params: s.targetParams, responses: { 204: null },
+      handler: async (request, reply) => { dm.deleteTarget((request.params as { id: string }).id); return answer(reply, 204) }
+    },
+    {
+      method: 'GET', url: '/api/applications/:app/targets', summary: 'the target associations of the application',
+      params: s.applicationParams,
+      responses: { 200: { type: 'array', items: { type: 'object', properties: { scope: { type: 'object' }, targetId: { type: 'string' } } } } },
+      handler: async (request) => dm.targetAssociations((request.params as AppParams).app)
     },
     {
       method: 'POST', url: '/api/applications/:app/targets', summary: 'associate a target with the application (default), a machine path or a machine component',
