@@ -35,6 +35,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'machine', summary: 'the machines of an application (agent params)', load: async () => (await import('./commands/machine.js')).registerMachineCommands },
   { name: 'agent', summary: 'run the agent of this machine, or show its mesh view', load: async () => (await import('./commands/agent.js')).registerAgentCommand },
   { name: 'simulate', summary: 'run a scenario end to end with a DM of its own and real agents', load: async () => (await import('./commands/simulate.js')).registerSimulateCommand },
+  { name: 'image', summary: 'build the agent image machines of the docker target boot from', load: async () => (await import('./commands/image.js')).registerImageCommands },
   { name: 'completion', summary: 'print the shell completion script: bash, zsh or fish', load: async () => (await import('./commands/completion.js')).registerCompletionCommand },
   { name: 'help', summary: 'help on a command, or on a topic: dsl, targets, security, troubleshooting', load: async () => (await import('./commands/help.js')).registerHelpCommand }
 ]

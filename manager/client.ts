@@ -2,6 +2,7 @@
 import { EventEmitter } from 'node:events'
 import WebSocket from 'ws'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
+import type { InstanceProblem } from '../protocol/messages.js'
 import type { ModelError } from '../protocol/model/types.js'
 import type { ScaleRequest, ScaleResult } from './autonomy/scale.js'
 import type { HistoryEntry } from './autonomy/store.js'
@@ -12,6 +13,8 @@ export const REQUEST_TIMEOUT_MS = 30_000
 export const UPLOAD_TIMEOUT_MS = 120_000
 /** Largest template ZIP the DM accepts, in bytes (the REST contract). */
 export const MAX_TEMPLATE_ZIP_BYTES = 20 * 1024 * 1024
+/** Events kept for an events stream that has no listener yet, at most. */
+export const MAX_EARLY_EVENTS = 10_000
 /** How long opening the events WebSocket may take, in milliseconds. */
 export const EVENTS_CONNECT_TIMEOUT_MS = 10_000
 
@@ -64,6 +67,12 @@ export interface InstanceNode {
   data: Record<string, string>
   /** Exported values set on this instance (instances file, DM-generated random ports); the DM always sends them. */
   overriddenExports?: Record<string, string>
+  /** The last failure its agent reported (kept after it recovers; `data["last.problem"]` is the current one). */
+  problem?: InstanceProblem
+  /** Mandatory import prefixes it waits for. */
+  missingImports?: string[]
+  /** ISO time of its last change of state. */
+  since?: string
   children: InstanceNode[]
 }
 
@@ -89,6 +98,10 @@ export interface InstanceEvent {
   path: string
   status: InstanceStatus
   at: string | number
+  /** The history id (absent from DMs before the event history). */
+  id?: number
+  /** Present when the change came with a failure. */
+  problem?: InstanceProblem
 }
 
 /** Application-level events (created, deleted, …): fields beyond `type` and `application` vary. */
@@ -98,7 +111,15 @@ export interface ApplicationEvent {
   [field: string]: unknown
 }
 
-export type DmEvent = InstanceEvent | ApplicationEvent
+/** Other events of the history (machines, templates, REST writes): `type` and `id`, the rest varies. */
+export interface OtherEvent {
+  type: 'machine' | 'template' | 'request'
+  id?: number
+  application?: string
+  [field: string]: unknown
+}
+
+export type DmEvent = InstanceEvent | ApplicationEvent | OtherEvent
 
 /** Base of the errors a DM request ends with. */
 export class DmClientError extends Error {
@@ -317,6 +338,7 @@ async function openEventStream (base: string, token: string | undefined, applica
   })
   const stream = new EventEmitter() as DmEventStream
   stream.close = () => { socket.close() }
+  const early: DmEvent[] = []
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => { cleanup(); reject(new DmUnreachableError(base, `events WebSocket: ${describeNetworkError(err)}`)) }
@@ -346,7 +368,14 @@ async function openEventStream (base: string, token: string | undefined, applica
       return // not an event: ignore rather than end the stream
     }
     const e = event as Partial<DmEvent>
-    if (e !== null && typeof e === 'object' && (e.type === 'instance' || e.type === 'application')) stream.emit('event', e)
+    if (e === null || typeof e !== 'object' || typeof e.type !== 'string') return
+    // Events that come before the caller listens (it opened the stream, then sent its requests) wait for it.
+    if (stream.listenerCount('event') > 0) stream.emit('event', e)
+    else if (early.length < MAX_EARLY_EVENTS) early.push(e as DmEvent)
+  })
+  stream.on('newListener', (name: string) => {
+    if (name !== 'event') return
+    queueMicrotask(() => { for (const e of early.splice(0)) stream.emit('event', e) })
   })
   // An EventEmitter throws on an unheard 'error': only forward it to a listener.
   socket.on('error', (err) => { if (stream.listenerCount('error') > 0) stream.emit('error', err) })

@@ -22,7 +22,7 @@ import { DEFAULT_TARGET_ID } from './constants.js'
 
 export type {
   ApplicationSummary, DeploymentManager, DeploymentManagerComponents, DeploymentManagerOptions, DmAction, DmEvent,
-  DmLogger, InstanceView, LoadedTemplate, NewInstance
+  DmLogger, InstanceView, LoadedTemplate, NewInstance, PublishedEvent
 } from './dm/types.js'
 
 export function createDeploymentManager (components: DeploymentManagerComponents, options: DeploymentManagerOptions = {}): DeploymentManager {
@@ -60,6 +60,10 @@ export function createDeploymentManager (components: DeploymentManagerComponents
       events.on('event', listener)
       return () => { events.off('event', listener) }
     },
+
+    history: query => core.eventLog.query(query),
+    eventCount: () => core.eventLog.count(),
+    recordEvent: event => { core.emit(event) },
 
     publicKey () {
       return core.signingKey().publicKey

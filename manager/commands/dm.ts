@@ -18,6 +18,7 @@ import { createInProcessTarget } from '../targets/in-process.js'
 import { createExistingTarget } from '../targets/existing.js'
 import { createLocalTarget } from '../targets/local.js'
 import { createNetnsTarget, DEFAULT_NETNS_SUBNET } from '../targets/netns.js'
+import { createDockerTarget, dockerDmId } from '../targets/docker.js'
 import type { TargetHandler } from '../targets/types.js'
 
 export interface DmServiceOptions {
@@ -44,7 +45,7 @@ export interface DmServiceOptions {
    * (loopback for a wildcard host), or amqpUrl.
    */
   agentsUrl?: string
-  /** Default target handler: `local` (default), `netns`, `existing` or `in-process`. */
+  /** Default target handler: `local` (default), `netns`, `docker`, `existing` or `in-process`. */
   target?: string
   /** Command starting an agent (local and netns targets); default `node dist/agent/main.bundle.js` (defaultAgentCommand). */
   agentCommand?: string[]
@@ -52,6 +53,11 @@ export interface DmServiceOptions {
   machineSilenceMs?: number
   /** Private /24 of the netns target's machines, as its first three numbers; default 10.213.77. */
   netnsSubnet?: string
+  /** The docker target's Engine socket; default /var/run/docker.sock. */
+  dockerSocket?: string
+  /** The docker target's network and its subnet when a target definition names none; default meshconf, 10.189.0.0/24. */
+  dockerNetwork?: string
+  dockerSubnet?: string
   log?: DmLogger
 }
 
@@ -65,7 +71,7 @@ export interface DmService {
   dataDirectory: string
   /** Where agents reach the embedded endpoint (`ws://…/agents`); undefined with RabbitMQ. */
   agentsEndpointUrl?: string
-  /** The machines' target handlers (`local`, `netns`, `existing`, `in-process`). */
+  /** The machines' target handlers (`local`, `netns`, `docker`, `existing`, `in-process`). */
   targets: TargetHandler[]
   stop (): Promise<void>
 }
@@ -86,20 +92,21 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     ? { kind: 'amqp', url: options.amqpUrl, agentUrl: options.agentsUrl, domain: options.amqpDomain }
     : {
         kind: 'embedded', dmToken: token, port: options.agentsPort ?? DEFAULT_EMBEDDED_PORT, publicUrl: options.agentsUrl,
-        // machines in network namespaces reach the endpoint through the host's side of their bridge
-        host: options.agentsHost ?? (defaultTarget === 'netns' ? '0.0.0.0' : '127.0.0.1')
+        // machines in network namespaces or containers reach the endpoint through the host's side of their bridge
+        host: options.agentsHost ?? (defaultTarget === 'netns' || defaultTarget === 'docker' ? '0.0.0.0' : '127.0.0.1')
       }
   const messaging = createDmMessaging(messagingConfig, { logger: options.log })
   const store = createStore({ file: join(dataDirectory, DATABASE_FILE) })
   const targets: TargetHandler[] = [
     createLocalTarget({ machinesDirectory: join(machinesDirectory, 'local'), agentCommand: options.agentCommand }),
     createNetnsTarget({ machinesDirectory: join(machinesDirectory, 'netns'), agentCommand: options.agentCommand, subnet: netnsSubnet }),
+    createDockerTarget({ dmId: dockerDmId(dataDirectory), socketPath: options.dockerSocket, network: options.dockerNetwork, subnet: options.dockerSubnet }),
     createExistingTarget({ machinesDirectory: join(machinesDirectory, 'existing'), agents: store, heartbeatWindowMs: options.machineSilenceMs, log: options.log }),
     createInProcessTarget({ machinesDirectory: join(machinesDirectory, 'in-process') })
   ]
   if (!targets.some(t => t.id === defaultTarget)) {
     store.close()
-    throw new InvalidArgumentError(`unknown target ${JSON.stringify(defaultTarget)}: use local, netns, existing or in-process`)
+    throw new InvalidArgumentError(`unknown target ${JSON.stringify(defaultTarget)}: use local, netns, docker, existing or in-process`)
   }
   const dm = createDeploymentManager({ store, messaging, targets, log: options.log },
     { dataDirectory, defaultTargetHandler: defaultTarget, machineSilenceMs: options.machineSilenceMs })
@@ -189,10 +196,10 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .option('--data-dir <folder>', 'database, token, signing key and local machines (default ~/.meshconf/dm)')
     .option('--amqp <url>', 'talk to agents through RabbitMQ, e.g. amqp://guest:guest@127.0.0.1:5672 (default: the embedded endpoint)', parseAmqpUrl)
     .option('--agents-port <port>', `port of the embedded agents' endpoint (default ${DEFAULT_EMBEDDED_PORT})`, port)
-    .option('--agents-host <address>', 'listen address of the embedded agents\' endpoint; 0.0.0.0 for agents on other machines (default 127.0.0.1; 0.0.0.0 with --target netns)', ipAddress)
+    .option('--agents-host <address>', 'listen address of the embedded agents\' endpoint; 0.0.0.0 for agents on other machines (default 127.0.0.1; 0.0.0.0 with --target netns or docker)', ipAddress)
     .option('--agents-url <url>', 'URL agents are given to reach the DM: ws://<address agents reach>:<agents port> for the embedded endpoint, or with --amqp the broker\'s amqp:// URL as agents see it (default ws://<agents host>:<agents port>, loopback for 0.0.0.0; with --amqp the --amqp URL)', agentsUrl)
-    .addOption(new Option('--target <handler>', 'default target: local (agent processes), netns (network namespaces, needs root), existing (machines already there: the DM writes their agent params) or in-process')
-      .choices(['local', 'netns', 'existing', 'in-process']).default('local'))
+    .addOption(new Option('--target <handler>', 'default target: local (agent processes), netns (network namespaces, needs root), docker (containers from the agent image: meshconf image build), existing (machines already there: the DM writes their agent params) or in-process')
+      .choices(['local', 'netns', 'docker', 'existing', 'in-process']).default('local'))
     .option('--machine-silence <seconds>', `silence before a machine goes to PROBLEM (default ${DEFAULT_MACHINE_SILENCE_MS / 1000})`, seconds)
     .option('--use-context', 'make this DM\'s context the current one (default: only when there is no current context)')
     .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, useContext?: boolean }, command: Command) => {

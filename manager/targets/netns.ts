@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { AgentEndpoint } from '../../protocol/messages.js'
+import { allowForwardingWithin } from './forwarding.js'
 import { machineFolder } from './local.js'
 import { defaultAgentCommand, findAgent, machineFiles, spawnAgent, stopAgent } from './process.js'
 import type { AgentParams } from '../../agent/params.js'
@@ -82,6 +83,7 @@ export function createNetnsTarget (options: NetnsTargetOptions): TargetHandler {
   }
 
   async function ensureBridge (): Promise<void> {
+    await allowForwardingWithin(`${subnet}.0/24`) // dockerd's FORWARD DROP would cut the namespaces off each other
     if (existsSync(`/sys/class/net/${bridge}`)) return
     await ip('link', 'add', bridge, 'type', 'bridge')
     await ip('addr', 'add', `${gateway}/24`, 'dev', bridge)
