@@ -6,6 +6,7 @@ import type { InstanceProblem } from '../protocol/messages.js'
 import type { ModelError } from '../protocol/model/types.js'
 import type { ScaleRequest, ScaleResult } from './autonomy/scale.js'
 import type { HistoryEntry } from './autonomy/store.js'
+import type { CommandsExecution, CommandsFileView } from './autonomy/commands-runner.js'
 
 /** How long one REST request may take before the client gives up, in milliseconds. */
 export const REQUEST_TIMEOUT_MS = 30_000
@@ -226,7 +227,13 @@ export interface DmClient {
   scale: (app: string, request: ScaleRequest, timeoutMs?: number) => Promise<ScaleResult>
   /** The application's history of commands, scales, rules and schedules, newest first. */
   history: (app: string, page?: { offset?: number, limit?: number }) => Promise<HistoryPage>
+  listCommands: (app: string) => Promise<Array<{ name: string, instructions: number, errors: ModelError[] }>>
+  readCommands: (app: string, name: string) => Promise<CommandsFileView>
+  /** Executes a commands file (dryRun: validates and lists only); resolves once every instruction ran. */
+  runCommands: (app: string, name: string, options?: { dryRun?: boolean, timeoutMs?: number }) => Promise<CommandsExecution>
 }
+
+export type { CommandsExecution, CommandsFileView }
 
 export type { ScaleRequest, ScaleResult }
 export interface HistoryPage { total: number, offset: number, limit: number, entries: HistoryEntry[] }
@@ -323,6 +330,10 @@ export function createDmClient (components: DmClientComponents): DmClient {
     getAgentParams: async (app, machinePath) => await request('GET', `${appPath(app)}/instances/agent-params`, { query: { path: machinePath } }),
     openEvents: async (options = {}) => await openEventStream(base, token, options.application),
     scale: async (app, body, timeoutMs) => await request('POST', `${appPath(app)}/scale`, { body, timeoutMs: timeoutMs ?? REQUEST_TIMEOUT_MS }),
+    listCommands: async (app) => await request('GET', `${appPath(app)}/commands`),
+    readCommands: async (app, name) => await request('GET', `${appPath(app)}/commands/${encodeURIComponent(name)}`),
+    runCommands: async (app, name, options = {}) => await request('POST', `${appPath(app)}/commands/${encodeURIComponent(name)}/execute`,
+      { body: { dryRun: options.dryRun === true }, timeoutMs: options.timeoutMs ?? REQUEST_TIMEOUT_MS }),
     history: async (app, page = {}) => await request('GET', `${appPath(app)}/history`, {
       query: Object.fromEntries(Object.entries(page).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]))
     })

@@ -18,6 +18,7 @@ import { createInProcessTarget } from '../targets/in-process.js'
 import { createExistingTarget } from '../targets/existing.js'
 import { createLocalTarget } from '../targets/local.js'
 import { createNetnsTarget, DEFAULT_NETNS_SUBNET } from '../targets/netns.js'
+import { describeTightened, ensurePrivateFolderSync } from '../../agent/private-files.js'
 import { createDockerTarget, dockerDmId } from '../targets/docker.js'
 import type { TargetHandler } from '../targets/types.js'
 
@@ -83,7 +84,8 @@ export function defaultDataDirectory (): string {
 /** Starts a DM with its REST API; the same assembly serves `meshconf dm start`, tests and benchmarks. */
 export async function startDmService (options: DmServiceOptions = {}): Promise<DmService> {
   const dataDirectory = resolve(options.dataDirectory ?? defaultDataDirectory())
-  mkdirSync(dataDirectory, { recursive: true, mode: 0o700 })
+  const tightened = describeTightened(dataDirectory, ensurePrivateFolderSync(dataDirectory))
+  if (tightened !== undefined) console.error(`meshconf: ${tightened}`)
   const { token, created } = loadOrCreateToken(dataDirectory)
   const defaultTarget = options.target ?? 'local'
   const machinesDirectory = join(dataDirectory, MACHINES_FOLDER)
