@@ -9,6 +9,7 @@ import { loadOrCreateToken } from '../auth.js'
 import type { CommandRegistration } from '../cli.js'
 import { configFilePath, contextNameForDataDir, readConfig, saveContext } from '../config.js'
 import { DATABASE_FILE, DEFAULT_MACHINE_SILENCE_MS, DEFAULT_REST_HOST, DEFAULT_REST_PORT, MACHINES_FOLDER, TOKEN_FILE } from '../constants.js'
+import type { EventLogOptions } from '../events.js'
 import { createDeploymentManager, type DeploymentManager, type DmLogger } from '../dm.js'
 import { createDmMessaging, DEFAULT_EMBEDDED_PORT, type MessagingConfig } from '../messaging/index.js'
 import { createRestServer } from '../rest/server.js'
@@ -52,6 +53,8 @@ export interface DmServiceOptions {
   agentCommand?: string[]
   /** Silence before a machine goes to PROBLEM, in milliseconds; default 30 000. */
   machineSilenceMs?: number
+  /** Retention of the event history; default 100 000 events or 30 days. */
+  events?: EventLogOptions
   /** Private /24 of the netns target's machines, as its first three numbers; default 10.213.77. */
   netnsSubnet?: string
   /** The docker target's Engine socket; default /var/run/docker.sock. */
@@ -111,7 +114,7 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     throw new InvalidArgumentError(`unknown target ${JSON.stringify(defaultTarget)}: use local, netns, docker, existing or in-process`)
   }
   const dm = createDeploymentManager({ store, messaging, targets, log: options.log },
-    { dataDirectory, defaultTargetHandler: defaultTarget, machineSilenceMs: options.machineSilenceMs })
+    { dataDirectory, defaultTargetHandler: defaultTarget, machineSilenceMs: options.machineSilenceMs, events: options.events })
   try {
     await dm.start()
   } catch (err) {
@@ -189,6 +192,18 @@ function seconds (value: string): number {
   return n
 }
 
+function days (value: string): number {
+  const n = Number(value)
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of days, e.g. 7 or 0.5')
+  return n
+}
+
+function positiveInteger (value: string): number {
+  const n = Number(value)
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number >= 1')
+  return n
+}
+
 export const registerDmCommands: CommandRegistration = (program: Command) => {
   const dmCommand = program.command('dm').description('the deployment manager')
   dmCommand.command('start')
@@ -203,8 +218,10 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .addOption(new Option('--target <handler>', 'default target: local (agent processes), netns (network namespaces, needs root), docker (containers from the agent image: meshconf image build), existing (machines already there: the DM writes their agent params) or in-process')
       .choices(['local', 'netns', 'docker', 'existing', 'in-process']).default('local'))
     .option('--machine-silence <seconds>', `silence before a machine goes to PROBLEM (default ${DEFAULT_MACHINE_SILENCE_MS / 1000})`, seconds)
+    .option('--events-max <count>', 'events the history keeps, at most (default 100000)', positiveInteger)
+    .option('--events-max-age <days>', 'days the history keeps an event (default 30)', days)
     .option('--use-context', 'make this DM\'s context the current one (default: only when there is no current context)')
-    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, useContext?: boolean }, command: Command) => {
+    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, useContext?: boolean, eventsMax?: number, eventsMaxAge?: number }, command: Command) => {
       const agentsScheme = opts.agentsUrl === undefined ? undefined : new URL(opts.agentsUrl).protocol.startsWith('amqp') ? 'amqp' : 'ws'
       if (agentsScheme !== undefined && agentsScheme !== (opts.amqp !== undefined ? 'amqp' : 'ws')) {
         usageError(command, `--agents-url ${opts.agentsUrl} does not fit ${opts.amqp !== undefined ? '--amqp: give the broker\'s amqp:// URL' : 'the embedded endpoint: give ws://host:port (or add --amqp)'}`)
@@ -215,7 +232,11 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
       const service = await startDmService({
         dataDirectory: opts.dataDir, port: opts.port, host: opts.host, amqpUrl: opts.amqp, agentsPort: opts.agentsPort,
         agentsHost: opts.agentsHost, agentsUrl: opts.agentsUrl,
-        target: opts.target, machineSilenceMs: opts.machineSilence !== undefined ? opts.machineSilence * 1000 : undefined
+        target: opts.target, machineSilenceMs: opts.machineSilence !== undefined ? opts.machineSilence * 1000 : undefined,
+        events: {
+          ...(opts.eventsMax !== undefined ? { maxEvents: opts.eventsMax } : {}),
+          ...(opts.eventsMaxAge !== undefined ? { maxAgeMs: opts.eventsMaxAge * 86_400_000 } : {})
+        }
       })
       console.log(`meshconf DM listening on ${service.url} (data in ${service.dataDirectory}, agents via ${service.agentsEndpointUrl === undefined ? 'RabbitMQ' : `the embedded endpoint at ${service.agentsEndpointUrl}`}, default target ${opts.target})`)
       const context = rememberContext(service, opts.useContext === true)
