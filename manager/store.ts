@@ -7,7 +7,7 @@ import Database from 'better-sqlite3'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
 import type { DmToAgentMessage, HeldImport, Import, InstanceProblem } from '../protocol/messages.js'
 import type { ApplicationTemplate, Instance, ModelError, TargetDefinition } from '../protocol/model/types.js'
-import { createAutonomyStore, type AutonomyStore } from './autonomy/store.js'
+import { AUTONOMY_SCHEMA, createAutonomyStore, type AutonomyStore } from './autonomy/store.js'
 
 export interface TemplateSummary {
   name: string
@@ -256,7 +256,9 @@ CREATE TABLE events (
 CREATE INDEX events_by_application ON events (application, id);
 CREATE INDEX events_by_time ON events (at_ms);
 `
-  }
+  },
+  // the history of commands, scales, rules and schedules; scheduled jobs (manager/autonomy/store.ts)
+  { version: 3, sql: AUTONOMY_SCHEMA }
 ]
 
 /** The schema version this build writes. */
