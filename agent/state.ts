@@ -7,6 +7,7 @@
 import { copyFileSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdir, open, rename } from 'node:fs/promises'
 import { join } from 'node:path'
+import { fillStatuses } from '../protocol/lifecycle.js'
 import type { MeshParameters, RecipeFiles, ScopedModel } from '../protocol/messages.js'
 import { cleanInstancePath } from '../protocol/model/exports.js'
 import { INSTANCES_FOLDER, RECIPES_FOLDER, STATE_FILE_NAME, STATE_FORMAT_VERSION } from './constants.js'
@@ -42,6 +43,7 @@ export class AgentStateStore {
   load (): LoadedAgentState {
     const problems: CorruptStateError[] = []
     const state = this.readJson<SavedAgentState>(join(this.stateDir, STATE_FILE_NAME), problems, checkState)
+    if (state !== undefined) fillStatuses(state.model.instance)
     const recipes: Record<string, RecipeFiles> = {}
     let names: string[] = []
     try {

@@ -225,7 +225,7 @@ export function createStore (options: StoreOptions): Store {
 
   function insertTree (application: string, parentPath: string | null, instance: Instance): void {
     insertInstance.run(application, instance.path, parentPath, instance.name, instance.component,
-      instance.status ?? 'NOT_DEPLOYED', JSON.stringify(instance.data), JSON.stringify(instance.overriddenExports),
+      instance.status, JSON.stringify(instance.data), JSON.stringify(instance.overriddenExports),
       JSON.stringify(instance.channels))
     for (const child of instance.children) insertTree(application, instance.path, child)
   }

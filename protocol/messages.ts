@@ -185,11 +185,19 @@ function optional<T> (check: Check<T>): Check<T | undefined> {
   return (value, field) => value === undefined ? undefined : check(value, field)
 }
 
+/** An optional field on the wire that is filled in with `fallback` when absent, so that it is required once parsed. */
+function withDefault<T> (check: Check<T>, fallback: T): Check<T> {
+  return (value, field) => value === undefined ? fallback : check(value, field)
+}
+
 /** Checks the listed fields of an object and returns it typed (unknown extra fields are kept: newer senders). */
 function shape<T> (fields: { [K in keyof T]-?: Check<T[K]> }): Check<T> {
   return (value, field) => {
     const o = obj(value, field)
-    for (const [key, check] of Object.entries(fields) as Array<[string, Check<unknown>]>) check(o[key], join(field, key))
+    for (const [key, check] of Object.entries(fields) as Array<[string, Check<unknown>]>) {
+      const checked = check(o[key], join(field, key))
+      if (o[key] === undefined && checked !== undefined) o[key] = checked
+    }
     return o as T
   }
 }
@@ -221,7 +229,7 @@ const instance: Check<Instance> = (value, field) => shape<Instance>({
   overriddenExports: stringRecord,
   data: stringRecord,
   channels: strings,
-  status: optional(status),
+  status: withDefault(status, 'NOT_DEPLOYED'),
   children: arrayOf(instance)
 })(value, field)
 

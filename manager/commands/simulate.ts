@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { InvalidArgumentError, type Command } from 'commander'
 import { INSTANCES_FOLDER, STATE_FILE_NAME } from '../../agent/constants.js'
-import type { InstanceStatus } from '../../protocol/lifecycle.js'
+import { statusOf, type InstanceStatus } from '../../protocol/lifecycle.js'
 import { createDmClient, type DmClient, type DmEventStream, type InstanceNode } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
 import { DATA_IP_ADDRESS, DATA_MACHINE_ID, MACHINES_FOLDER } from '../constants.js'
@@ -410,7 +410,7 @@ function agentStatus (folder: string, path: string): InstanceStatus | undefined 
   const find = (node: StatusNode | undefined): StatusNode | undefined =>
     node === undefined || node.path === path ? node : node.children?.map(find).find(n => n !== undefined)
   const found = find(saved.model?.instance)
-  return found === undefined ? undefined : found.status ?? 'NOT_DEPLOYED'
+  return found === undefined ? undefined : statusOf(found)
 }
 
 interface StatusNode { path: string, status?: InstanceStatus, children?: StatusNode[] }

@@ -8,7 +8,7 @@ import { ApplicationExistsError, InstanceDeployedError, InstanceExistsError, Inv
 import type { ApplicationRecord, StoredInstance, StoredInstanceNode } from '../store.js'
 import type { DmCore } from './core.js'
 import type { Machines } from './machines.js'
-import { flatten, hasNoMachine, INSTANCE_NAME, isScoped, statusOf, summary, view } from './model.js'
+import { flatten, hasNoMachine, INSTANCE_NAME, isScoped, summary, view } from './model.js'
 import type { Outbox } from './outbox.js'
 import { assignRandomPorts } from './ports.js'
 import type { AgentSessions } from './sessions.js'
@@ -143,8 +143,8 @@ export function createApplications (core: DmCore, sessions: AgentSessions, outbo
     removeInstance (application, path) {
       const template = core.templateOf(core.requireApplication(application))
       const instance = core.requireInstance(application, path)
-      const deployed = flatten([instance]).find(i => statusOf(i) !== 'NOT_DEPLOYED')
-      if (deployed !== undefined) throw new InstanceDeployedError(application, path, deployed.path, statusOf(deployed))
+      const deployed = flatten([instance]).find(i => i.status !== 'NOT_DEPLOYED')
+      if (deployed !== undefined) throw new InstanceDeployedError(application, path, deployed.path, deployed.status)
       if (!isScoped(template, instance)) {
         const scoped = core.scopedInstanceOf(application, template, path)
         if (!hasNoMachine(scoped)) outbox.queue(application, scoped.path, { v: 1, kind: 'removeInstance', instancePath: path })

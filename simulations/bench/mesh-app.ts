@@ -27,8 +27,8 @@ export const MESH_APP_COMPONENTS: Record<string, Component> = {
 
 /** The scoped instance `/<vmName>` holding one instance `/<vmName>/<component>`. */
 export function scopedVm (vmName: string, child: MeshAppChild): Instance {
-  const leaf: Instance = { name: child, component: child, path: `/${vmName}/${child}`, overriddenExports: {}, data: {}, channels: [], children: [] }
-  return { name: vmName, component: 'VM', path: `/${vmName}`, overriddenExports: {}, data: { 'ip.address': '127.0.0.1' }, channels: [], children: [leaf] }
+  const leaf: Instance = { name: child, component: child, path: `/${vmName}/${child}`, overriddenExports: {}, data: {}, channels: [], status: 'NOT_DEPLOYED', children: [] }
+  return { name: vmName, component: 'VM', path: `/${vmName}`, overriddenExports: {}, data: { 'ip.address': '127.0.0.1' }, channels: [], status: 'NOT_DEPLOYED', children: [leaf] }
 }
 
 /** What the DM holds for one application: its keys, and what it hands to each agent. */

@@ -206,7 +206,7 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
     if (state === undefined || !agentAlive(m)) return [`${m.name}: no running agent with a state`]
     const pending: string[] = []
     const visit = (i: typeof state.model.instance): void => {
-      if (i.status !== 'DEPLOYED_STARTED') pending.push(`${i.path} ${i.status ?? 'NOT_DEPLOYED'}`)
+      if (i.status !== 'DEPLOYED_STARTED') pending.push(`${i.path} ${i.status}`)
       i.children.forEach(visit)
     }
     visit(state.model.instance)
