@@ -14,6 +14,7 @@ import {
   MAX_OWNERSHIP_VERDICTS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS, REQUEST_MIN_INTERVAL_MS
 } from './constants.js'
 import { exportsByPrefix, importedPrefixes } from '../../protocol/model/exports.js'
+import { compositeKey, partsOf, type CompositeKey } from '../../protocol/keys.js'
 
 /** What the service needs from a network: publish/subscribe with authenticated senders, and peer liveness. */
 export interface MeshTransport {
@@ -153,7 +154,13 @@ interface LocalExport {
   variables: Record<string, string | null>
 }
 
-const key = (...parts: string[]): string => parts.join('\u0000')
+/** An export held or announced: its prefix and its instance's path. */
+type ExportKey = CompositeKey<[prefix: string, instancePath: string]>
+/** What an owner announced of one instance for one prefix: ordered by its stamps. */
+type OwnerExportKey = CompositeKey<[owner: string, instancePath: string, prefix: string]>
+type OwnerPrefixKey = CompositeKey<[owner: string, prefix: string]>
+/** An announce's sender, instance and ownership fields: one signature check each. */
+type OwnershipKey = CompositeKey<string[]>
 /** What `reported` holds for an import restored from the saved state and not yet confirmed by the mesh. */
 const RESTORED = 'restored'
 
@@ -179,7 +186,7 @@ export class MeshService implements MeshServiceHandle {
   private stopped = false
 
   /** Our announcements: `prefix\0instancePath` -> exports. */
-  private readonly local = new Map<string, LocalExport>()
+  private readonly local = new Map<ExportKey, LocalExport>()
   /** The seq of our last message for each prefix we ever announced (digests carry it). */
   private readonly localPrefixSeq = new Map<string, number>()
   private interests = new Set<string>()
@@ -195,21 +202,21 @@ export class MeshService implements MeshServiceHandle {
    * ownership, so a peer with the pnet key could fill it with random paths; the stamps of held exports live on in
    * `held` (see advance).
    */
-  private readonly keyStamps = new BoundedMap<string, Stamp>(MAX_EXPORT_STAMPS)
+  private readonly keyStamps = new BoundedMap<OwnerExportKey, Stamp>(MAX_EXPORT_STAMPS)
   /** Last stamp applied per `owner\0prefix`, compared with digests to find missed messages. */
-  private readonly ownerPrefixStamps = new Map<string, Stamp>()
+  private readonly ownerPrefixStamps = new Map<OwnerPrefixKey, Stamp>()
   /** Owners lost, with the timer that withdraws their exports after the grace. */
   private readonly suspects = new Map<string, { timer: NodeJS.Timeout, deadline: number }>()
   /** Ownership verdicts by announce key (a signature check each costs ~0.1 ms); bounded against forged signatures. */
-  private readonly verified = new BoundedMap<string, ReturnType<typeof verifyOwnership>>(MAX_OWNERSHIP_VERDICTS)
+  private readonly verified = new BoundedMap<OwnershipKey, ReturnType<typeof verifyOwnership>>(MAX_OWNERSHIP_VERDICTS)
 
   /**
    * What the listener was last told: `prefix\0instancePath` -> JSON of the import, or RESTORED for an import the
    * agent restored from its saved state, not confirmed by the mesh yet.
    */
-  private readonly reported = new Map<string, string>()
+  private readonly reported = new Map<ExportKey, string>()
   private readonly restoreTimers = new Set<NodeJS.Timeout>()
-  private readonly dirty = new Set<string>()
+  private readonly dirty = new Set<ExportKey>()
   private flushTimer: NodeJS.Timeout | undefined
 
   /**
@@ -292,9 +299,9 @@ export class MeshService implements MeshServiceHandle {
 
   expectRestored (restored: Array<{ prefix: string, exporterPath: string }>): void {
     if (this.stopped) return
-    const waiting: string[] = []
+    const waiting: ExportKey[] = []
     for (const { prefix, exporterPath } of restored) {
-      const k = key(prefix, exporterPath)
+      const k = compositeKey(prefix, exporterPath)
       if (this.reported.has(k)) continue
       this.reported.set(k, RESTORED)
       waiting.push(k)
@@ -320,7 +327,7 @@ export class MeshService implements MeshServiceHandle {
       if (prefixes.has(prefix)) continue
       this.transport.unsubscribe(exportsTopic(this.application, prefix))
       // The engine no longer imports this prefix: forget it without calling the listener.
-      for (const path of this.held.get(prefix)?.keys() ?? []) this.reported.delete(key(prefix, path))
+      for (const path of this.held.get(prefix)?.keys() ?? []) this.reported.delete(compositeKey(prefix, path))
       this.held.delete(prefix)
     }
     this.interests = new Set(prefixes)
@@ -346,7 +353,7 @@ export class MeshService implements MeshServiceHandle {
     }
     for (const [prefix, group] of byPrefix) {
       const entry = { instancePath, component, prefix, variables: group }
-      this.local.set(key(prefix, instancePath), entry)
+      this.local.set(compositeKey(prefix, instancePath), entry)
       this.publishAnnounce(entry)
       if (this.askedByStrangers.delete(prefix)) this.introductions.poke()
       if (this.interests.has(prefix)) this.holdLocal(entry)
@@ -426,7 +433,7 @@ export class MeshService implements MeshServiceHandle {
   }
 
   private withdrawPrefix (instancePath: string, prefix: string): void {
-    this.local.delete(key(prefix, instancePath))
+    this.local.delete(compositeKey(prefix, instancePath))
     const stamp = this.nextStamp()
     this.localPrefixSeq.set(prefix, stamp.seq)
     this.exportsChanged()
@@ -528,20 +535,20 @@ export class MeshService implements MeshServiceHandle {
 
   /** Records `stamp` for the key and the owner's prefix; false when the message is not newer than what we have. */
   private advance (owner: string, instancePath: string, prefix: string, stamp: Stamp): boolean {
-    const k = key(owner, instancePath, prefix)
+    const k = compositeKey(owner, instancePath, prefix)
     // A held export's stamp also lives in `held`, so evicting it from the bounded keyStamps loses no ordering.
     const holder = this.held.get(prefix)?.get(instancePath)
     const known = this.keyStamps.get(k) ?? (holder?.owner === owner ? holder.stamp : undefined)
     if (known !== undefined && !isNewer(stamp, known)) return false
     this.keyStamps.set(k, stamp)
-    const op = key(owner, prefix)
+    const op = compositeKey(owner, prefix)
     const opKnown = this.ownerPrefixStamps.get(op)
     if (opKnown === undefined || isNewer(stamp, opKnown)) this.ownerPrefixStamps.set(op, stamp)
     return true
   }
 
   private onAnnounce (from: string, m: AnnounceMessage): void {
-    const cacheKey = key(from, m.instancePath, m.ownership.signature, m.ownership.dmPublicKey, m.ownership.scopedInstancePath, m.ownership.peerId, m.ownership.application)
+    const cacheKey = compositeKey(from, m.instancePath, m.ownership.signature, m.ownership.dmPublicKey, m.ownership.scopedInstancePath, m.ownership.peerId, m.ownership.application)
     let verdict = this.verified.get(cacheKey)
     if (verdict === undefined) {
       verdict = verifyOwnership(m.ownership, {
@@ -599,7 +606,7 @@ export class MeshService implements MeshServiceHandle {
         if (h.owner === from && !listed.has(path) && isNewer(m, h.stamp)) this.release(prefix, path, from)
       }
       if (theirs === undefined) continue
-      const known = this.ownerPrefixStamps.get(key(from, prefix))
+      const known = this.ownerPrefixStamps.get(compositeKey(from, prefix))
       if (known === undefined || isNewer({ epoch: m.epoch, seq: theirs.seq }, known)) missing.push(prefix)
     }
     if (missing.length === 0) return
@@ -628,7 +635,7 @@ export class MeshService implements MeshServiceHandle {
     }
     // A new peer, or one back after we dropped its exports, may own what we import: ask it (gathered with other
     // arrivals). One whose every prefix we import we already track (a blip shorter than the grace) has nothing new.
-    if (this.interests.size > 0 && ![...this.interests].every(prefix => this.ownerPrefixStamps.has(key(peerId, prefix)))) {
+    if (this.interests.size > 0 && ![...this.interests].every(prefix => this.ownerPrefixStamps.has(compositeKey(peerId, prefix)))) {
       this.pendingTargets.add(peerId)
       this.requests.poke()
     }
@@ -706,7 +713,7 @@ export class MeshService implements MeshServiceHandle {
         // Forget how far we got with this owner, so its next digest or re-announce restores what it still exports.
         // Its per-instance stamps stay (bounded, see keyStamps): they still order its messages in flight, and a
         // restarted owner's epoch is above them anyway (epoch.ts).
-        this.ownerPrefixStamps.delete(key(peerId, prefix))
+        this.ownerPrefixStamps.delete(compositeKey(peerId, prefix))
       }
     }
   }
@@ -732,7 +739,7 @@ export class MeshService implements MeshServiceHandle {
   }
 
   private changed (prefix: string, instancePath: string): void {
-    this.dirty.add(key(prefix, instancePath))
+    this.dirty.add(compositeKey(prefix, instancePath))
     if (this.debounceMs <= 0) return this.flush()
     if (this.flushTimer === undefined) this.flushTimer = setTimeout(() => this.flush(), this.debounceMs)
   }
@@ -743,7 +750,7 @@ export class MeshService implements MeshServiceHandle {
     const dirty = [...this.dirty]
     this.dirty.clear()
     for (const k of dirty) {
-      const [prefix, instancePath] = k.split('\u0000')
+      const [prefix, instancePath] = partsOf(k)
       const h = this.held.get(prefix)?.get(instancePath)
       const current = h === undefined ? undefined : JSON.stringify([h.component, h.variables])
       if (current === this.reported.get(k)) continue

@@ -16,7 +16,7 @@ import type { DmMessaging } from '../messaging/types.js'
 import type { ApplicationRecord, Store, StoredInstance, StoredInstanceNode } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import { ancestorPaths, isScoped } from './model.js'
-import { PairMap } from './pair-map.js'
+import { PairMap } from '../../protocol/keys.js'
 import type { DeploymentManagerComponents, DeploymentManagerOptions, DmEvent, DmLogger } from './types.js'
 
 /** The DM's options with their defaults applied. */
