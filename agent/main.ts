@@ -7,7 +7,7 @@ import './polyfill.js'
 import { createWriteStream, realpathSync, type WriteStream } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import type { AgentToDmMessage } from '../protocol/messages.js'
+import { toDm, type AgentToDmMessage } from '../protocol/messages.js'
 import { createAgent, type Agent } from './agent.js'
 import { createAgentLink } from './link/index.js'
 import type { AgentLink, MessagingLogger } from './link/types.js'
@@ -79,9 +79,9 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
   const send = (msg: AgentToDmMessage): void => { reports.flush(); deliver(msg) }
   const notifier: DmNotifier = {
     instanceChanged: (instancePath, status, imports, problem) => {
-      reports.later({ v: 1, kind: 'instanceChanged', application, instancePath, status, imports, ...(problem === undefined ? {} : { problem }) })
+      reports.later(toDm({ kind: 'instanceChanged', application, instancePath, status, imports, ...(problem === undefined ? {} : { problem }) }))
     },
-    instanceRemoved: instancePath => { reports.later({ v: 1, kind: 'instanceRemoved', application, instancePath }) }
+    instanceRemoved: instancePath => { reports.later(toDm({ kind: 'instanceRemoved', application, instancePath })) }
   }
   let peerId: string | undefined
   let privateKey: Awaited<ReturnType<typeof loadOrCreatePeerIdentity>>['privateKey'] | undefined
@@ -97,8 +97,7 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
   const agent = createAgent({ stateDir: params.stateDir, notifier, meshFactory, log: logger },
     { ipAddress, recipeTimeoutMs: params.recipeTimeoutMs })
   const heartbeat = (): void => {
-    send({
-      v: 1,
+    send(toDm({
       kind: 'heartbeat',
       application,
       scopedInstancePath,
@@ -106,7 +105,7 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
       modelRequired: agent.modelRequired(),
       ...(peerId === undefined ? {} : { peerId }),
       listenAddresses: agent.meshAddresses()
-    })
+    }))
   }
   link.onMessage(async msg => {
     // A model for another machine would make this agent deploy someone else's software: refuse it.
@@ -147,7 +146,7 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
         clearInterval(timer)
         await agent.stop()
         reports.flush()
-        const down = link.send({ v: 1, kind: 'machineDown', application, scopedInstancePath })
+        const down = link.send(toDm({ kind: 'machineDown', application, scopedInstancePath }))
         // stop() waits a bounded time for the outbox (machineDown included) to be confirmed, then drops it
         await link.stop()
         await down

@@ -6,6 +6,7 @@ import { INSTANCE_STATUSES, isInstanceStatus, type InstanceStatus } from './life
 import type { Component, Instance } from './model/types.js'
 
 export const DM_MESSAGE_VERSION = 1
+type Version = typeof DM_MESSAGE_VERSION
 
 /** What an agent imports from one exporting instance (reference §4.4). */
 export interface Import {
@@ -56,20 +57,33 @@ export interface MeshParameters {
 export type RecipeFiles = Record<string, string>
 
 export type DmToAgentMessage =
-  | { v: 1, kind: 'setScopedInstance', model: ScopedModel, mesh: MeshParameters, recipes: Record<string, RecipeFiles> }
-  | { v: 1, kind: 'changeState', instancePath: string, newState: InstanceStatus, recipes?: Record<string, RecipeFiles> }
-  | { v: 1, kind: 'addInstance', parentPath: string, instance: Instance, recipes?: Record<string, RecipeFiles> }
-  | { v: 1, kind: 'removeInstance', instancePath: string }
-  | { v: 1, kind: 'resendStates' }
-  | { v: 1, kind: 'resynchronize' }
+  | { v: Version, kind: 'setScopedInstance', model: ScopedModel, mesh: MeshParameters, recipes: Record<string, RecipeFiles> }
+  | { v: Version, kind: 'changeState', instancePath: string, newState: InstanceStatus, recipes?: Record<string, RecipeFiles> }
+  | { v: Version, kind: 'addInstance', parentPath: string, instance: Instance, recipes?: Record<string, RecipeFiles> }
+  | { v: Version, kind: 'removeInstance', instancePath: string }
+  | { v: Version, kind: 'resendStates' }
+  | { v: Version, kind: 'resynchronize' }
 
 export type AgentToDmMessage =
-  | { v: 1, kind: 'heartbeat', application: string, scopedInstancePath: string, ipAddress: string,
+  | { v: Version, kind: 'heartbeat', application: string, scopedInstancePath: string, ipAddress: string,
     modelRequired: boolean, peerId?: string, listenAddresses?: string[] }
-  | { v: 1, kind: 'instanceChanged', application: string, instancePath: string, status: InstanceStatus,
+  | { v: Version, kind: 'instanceChanged', application: string, instancePath: string, status: InstanceStatus,
     imports: Record<string, Import[]>, problem?: string }
-  | { v: 1, kind: 'instanceRemoved', application: string, instancePath: string }
-  | { v: 1, kind: 'machineDown', application: string, scopedInstancePath: string }
+  | { v: Version, kind: 'instanceRemoved', application: string, instancePath: string }
+  | { v: Version, kind: 'machineDown', application: string, scopedInstancePath: string }
+
+/** A message without its version: what a sender writes; the constructors below add the version. */
+type Unversioned<M> = M extends unknown ? Omit<M, 'v'> : never
+
+/** A DM -> agent message of this build's version. */
+export function toAgent<B extends Unversioned<DmToAgentMessage>> (body: B): B & { v: Version } {
+  return { v: DM_MESSAGE_VERSION, ...body }
+}
+
+/** An agent -> DM message of this build's version. */
+export function toDm<B extends Unversioned<AgentToDmMessage>> (body: B): B & { v: Version } {
+  return { v: DM_MESSAGE_VERSION, ...body }
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Where an agent connects, handed over in its params file (agent/params.ts).
@@ -359,7 +373,7 @@ export function dmQueueName (domain: string): string {
 
 /** Agent -> DM. `hello` must be the first frame; the DM answers `welcome` or closes with a 44xx code. */
 export type AgentFrame =
-  | { t: 'hello', v: 1, application: string, scopedInstancePath: string, token: string, epoch: string }
+  | { t: 'hello', v: Version, application: string, scopedInstancePath: string, token: string, epoch: string }
   | { t: 'msg', seq: number, body: unknown }
   | { t: 'ack', seq: number }
 

@@ -5,7 +5,7 @@
 import type { ImportListener, MeshHandle } from '../ports.js'
 import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
 import {
-  ControlCharacterError, controlTopic, decodeMeshMessage, encodeMeshMessage, exportsTopic, isNewer, verifyOwnership,
+  ControlCharacterError, MESH_MESSAGE_VERSION, controlTopic, decodeMeshMessage, encodeMeshMessage, exportsTopic, isNewer, verifyOwnership,
   type AnnounceMessage, type DigestMessage, type MeshMessage, type OwnershipRejection, type RequestMessage,
   type Stamp, type WithdrawMessage
 } from '../../protocol/mesh.js'
@@ -427,7 +427,7 @@ export class MeshService implements MeshServiceHandle {
     this.localPrefixSeq.set(entry.prefix, stamp.seq)
     this.exportsChanged()
     this.send(exportsTopic(this.application, entry.prefix), {
-      v: 1, kind: 'announce', application: this.application, ...stamp, ...entry,
+      v: MESH_MESSAGE_VERSION, kind: 'announce', application: this.application, ...stamp, ...entry,
       ownership: this.components.parameters.ownership, addresses: this.transport.addresses()
     })
   }
@@ -438,7 +438,7 @@ export class MeshService implements MeshServiceHandle {
     this.localPrefixSeq.set(prefix, stamp.seq)
     this.exportsChanged()
     this.send(exportsTopic(this.application, prefix), {
-      v: 1, kind: 'withdraw', application: this.application, ...stamp, instancePath, prefix
+      v: MESH_MESSAGE_VERSION, kind: 'withdraw', application: this.application, ...stamp, instancePath, prefix
     })
     if (this.interests.has(prefix)) this.release(prefix, instancePath, this.transport.peerId)
   }
@@ -496,7 +496,7 @@ export class MeshService implements MeshServiceHandle {
     if (Object.keys(prefixes).length === 0) return
     for (const entry of this.local.values()) prefixes[entry.prefix]?.instances.push(entry.instancePath)
     this.send(this.control, {
-      v: 1, kind: 'digest', application: this.application, ...this.nextStamp(), prefixes, addresses: this.transport.addresses()
+      v: MESH_MESSAGE_VERSION, kind: 'digest', application: this.application, ...this.nextStamp(), prefixes, addresses: this.transport.addresses()
     })
   }
 
@@ -651,7 +651,7 @@ export class MeshService implements MeshServiceHandle {
     this.pendingPrefixes.clear()
     if (prefixes.length === 0) return
     if (everyone && this.readyPeers.size === 0) for (const prefix of prefixes) this.unheardPrefixes.add(prefix)
-    this.send(this.control, { v: 1, kind: 'request', application: this.application, prefixes, ...(everyone ? {} : { targets }) })
+    this.send(this.control, { v: MESH_MESSAGE_VERSION, kind: 'request', application: this.application, prefixes, ...(everyone ? {} : { targets }) })
   }
 
   private reannounce (): void {

@@ -3,6 +3,7 @@
 // whose agent stops beating goes to PROBLEM) and the recovery of a restarted DM.
 import { randomBytes } from 'node:crypto'
 import { errorMessage } from '../../protocol/errors.js'
+import { toAgent } from '../../protocol/messages.js'
 import type { ApplicationTemplate, TargetDefinition } from '../../protocol/model/types.js'
 import {
   DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_MACHINE_ID, DATA_MACHINE_NAME, DATA_RUNNING_FROM, DATA_TARGET_HANDLER,
@@ -205,7 +206,7 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
     try {
       // a parent's undeploy runs only its own recipes: its descendants are asked first, so theirs run too
       for (const path of toUndeploy.reverse()) {
-        outbox.queue(application, scopedPath, { v: 1, kind: 'changeState', instancePath: path, newState: 'NOT_DEPLOYED' })
+        outbox.queue(application, scopedPath, toAgent({ kind: 'changeState', instancePath: path, newState: 'NOT_DEPLOYED' }))
       }
       const problem = await outcome
       if (problem !== undefined) {
@@ -282,7 +283,7 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
     if (store.agents(record.name).some(a => a.scopedInstancePath === scoped.path && a.listenAddresses.length > 0)) {
       session.meshListening = true
     }
-    outbox.queue(record.name, scoped.path, { v: 1, kind: 'resendStates' })
+    outbox.queue(record.name, scoped.path, toAgent({ kind: 'resendStates' }))
   }
 
   return { deploy, undeploy, markGone, machineOf, checkSilence, recover }

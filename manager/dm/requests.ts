@@ -2,6 +2,7 @@
 // is the DM's to change (create, terminate); any other instance's request is queued for its machine's agent.
 import { REQUESTABLE_STATUSES } from '../../protocol/lifecycle.js'
 import type { ApplicationTemplate } from '../../protocol/model/types.js'
+import { toAgent } from '../../protocol/messages.js'
 import { InvalidInstanceError, InvalidStateRequestError } from '../errors.js'
 import type { StoredInstance } from '../store.js'
 import type { DmCore } from './core.js'
@@ -30,7 +31,7 @@ export function createStateRequests (core: DmCore, outbox: Outbox, machines: Mac
       for (const i of others) {
         const scoped = core.scopedInstanceOf(application, template, i.path)
         if (hasNoMachine(scoped) && !deploying.has(scoped.path)) continue
-        outbox.queue(application, scoped.path, { v: 1, kind: 'changeState', instancePath: i.path, newState: 'DEPLOYED_STARTED' })
+        outbox.queue(application, scoped.path, toAgent({ kind: 'changeState', instancePath: i.path, newState: 'DEPLOYED_STARTED' }))
       }
     })
     for (const path of deploying) deployInBackground(application, path)
@@ -40,7 +41,7 @@ export function createStateRequests (core: DmCore, outbox: Outbox, machines: Mac
     for (const i of others) {
       const scoped = core.scopedInstanceOf(application, template, i.path)
       if (hasNoMachine(scoped) || i.status === 'NOT_DEPLOYED') continue
-      outbox.queue(application, scoped.path, { v: 1, kind: 'changeState', instancePath: i.path, newState: 'DEPLOYED_STOPPED' })
+      outbox.queue(application, scoped.path, toAgent({ kind: 'changeState', instancePath: i.path, newState: 'DEPLOYED_STOPPED' }))
     }
   }
 
@@ -51,7 +52,7 @@ export function createStateRequests (core: DmCore, outbox: Outbox, machines: Mac
       if (covered(i.path)) continue
       const scoped = core.scopedInstanceOf(application, template, i.path)
       if (hasNoMachine(scoped) || i.status === 'NOT_DEPLOYED') continue
-      outbox.queue(application, scoped.path, { v: 1, kind: 'changeState', instancePath: i.path, newState: 'NOT_DEPLOYED' })
+      outbox.queue(application, scoped.path, toAgent({ kind: 'changeState', instancePath: i.path, newState: 'NOT_DEPLOYED' }))
     }
     const topMost = [...undeploying].filter(p => ![...undeploying].some(m => m !== p && p.startsWith(`${m}/`)))
     for (const path of topMost) undeployInBackground(application, path)
@@ -74,7 +75,7 @@ export function createStateRequests (core: DmCore, outbox: Outbox, machines: Mac
       if (hasNoMachine(scoped)) {
         throw new InvalidStateRequestError(`the machine ${scoped.path} of ${path} is ${scoped.status}: deploy it first (state DEPLOYED_STARTED on ${scoped.path}, or action deploy-and-start-all)`)
       }
-      outbox.queue(application, scoped.path, { v: 1, kind: 'changeState', instancePath: path, newState: state })
+      outbox.queue(application, scoped.path, toAgent({ kind: 'changeState', instancePath: path, newState: state }))
     },
 
     action (application, input) {
