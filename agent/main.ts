@@ -18,6 +18,7 @@ import { createStepOutbox } from './outbox.js'
 import { meshListenAddress, readAgentParams, type AgentParams } from './params.js'
 import type { DmNotifier, MeshFactory } from './ports.js'
 import { removePidFile, VIEW_SIGNAL, writePidFile, writeViewFile } from './view.js'
+import { errorMessage } from '../protocol/errors.js'
 
 /** A logger writing `<ISO time> LEVEL message` lines to stderr and, when given, appending them to a file. */
 export interface AgentProcessLogger extends MessagingLogger {
@@ -70,7 +71,7 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
   const { logger } = components
   const link = createAgentLink({ endpoint: params.messaging, application, scopedInstancePath, logger })
   const deliver = (msg: AgentToDmMessage): void => {
-    link.send(msg).catch(err => { logger.error(`could not send ${msg.kind} to the DM: ${(err as Error).message}`) })
+    link.send(msg).catch(err => { logger.error(`could not send ${msg.kind} to the DM: ${errorMessage(err)}`) })
   }
   // State reports leave after the engine step that made them: encoding one and writing it to the DM's socket must
   // not delay the update, start or announce that follows in the same step (in a 10-agent chain, such a write before
@@ -162,7 +163,7 @@ export async function runAgentProcess (paramsFile: string): Promise<number> {
   try {
     params = readAgentParams(paramsFile)
   } catch (err) {
-    process.stderr.write(`meshconf agent: ${(err as Error).message}\n`)
+    process.stderr.write(`meshconf agent: ${errorMessage(err)}\n`)
     return 1
   }
   const logger = createAgentProcessLogger(params.logFile)
@@ -177,11 +178,11 @@ export async function runAgentProcess (paramsFile: string): Promise<number> {
   const writeView = (): void => {
     writeViewFile(params.stateDir, {
       pid: process.pid, writtenAt: Date.now(), application: params.application, scopedInstancePath: params.scopedInstancePath, mesh: agentProcess.meshView() ?? null
-    }).catch(err => { logger.warn(`could not write the mesh view in ${params.stateDir}: ${(err as Error).message}`) })
+    }).catch(err => { logger.warn(`could not write the mesh view in ${params.stateDir}: ${errorMessage(err)}`) })
   }
   process.on(VIEW_SIGNAL, writeView)
   try {
-    await writePidFile(params.stateDir, paramsFile).catch(err => { logger.warn(`could not write the pid file in ${params.stateDir} (\`meshconf agent view\` will not find this agent): ${(err as Error).message}`) })
+    await writePidFile(params.stateDir, paramsFile).catch(err => { logger.warn(`could not write the pid file in ${params.stateDir} (\`meshconf agent view\` will not find this agent): ${errorMessage(err)}`) })
     const started = agentProcess.start().then(() => undefined)
     const first = await Promise.race([started, stopSignal])
     const signal = first ?? await stopSignal
@@ -191,7 +192,7 @@ export async function runAgentProcess (paramsFile: string): Promise<number> {
     logger.info('agent stopped')
     return 0
   } catch (err) {
-    logger.error(`the agent stopped: ${(err as Error).message}`)
+    logger.error(`the agent stopped: ${errorMessage(err)}`)
     await agentProcess.stop().catch(() => {})
     return 1
   } finally {
@@ -212,7 +213,7 @@ async function main (): Promise<number> {
   try {
     paramsFile = parseArgs({ options: { params: { type: 'string' } } }).values.params
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`)
+    process.stderr.write(`${errorMessage(err)}\n${USAGE}\n`)
     return 2
   }
   if (paramsFile === undefined) {

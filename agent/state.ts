@@ -13,6 +13,7 @@ import { cleanInstancePath } from '../protocol/model/exports.js'
 import { INSTANCES_FOLDER, RECIPES_FOLDER, STATE_FILE_NAME, STATE_FORMAT_VERSION } from './constants.js'
 import { CorruptStateError } from './errors.js'
 import type { ImportsSnapshot } from './lifecycle/engine.js'
+import { errorMessage } from '../protocol/errors.js'
 
 export interface SavedAgentState {
   version: typeof STATE_FORMAT_VERSION
@@ -80,7 +81,7 @@ export class AgentStateStore {
       value = JSON.parse(text)
       reason = check(value)
     } catch (err) {
-      reason = err instanceof Error ? err.message : String(err)
+      reason = errorMessage(err)
     }
     if (reason === undefined) return value as T
     const copy = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`

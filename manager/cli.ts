@@ -11,6 +11,7 @@ import { registerScaleCommand } from './commands/scale.js'
 import { registerSimulateCommand } from './commands/simulate.js'
 import { registerStatusCommand } from './commands/status.js'
 import { registerValidate } from './commands/validate.js'
+import { errorMessage } from '../protocol/errors.js'
 
 /** A command module: adds its command(s) to the program. Actions set `process.exitCode` on failure. */
 export type CommandRegistration = (program: Command) => void
@@ -47,7 +48,7 @@ export async function main (argv: string[]): Promise<number> {
       // help and version are not errors
       return err.exitCode === 0 ? 0 : 2
     }
-    console.error(`meshconf: ${err instanceof Error ? err.message : String(err)}`)
+    console.error(`meshconf: ${errorMessage(err)}`)
     return 1
   }
   return typeof process.exitCode === 'number' ? process.exitCode : 0

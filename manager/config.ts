@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
+import { errorMessage } from '../protocol/errors.js'
 
 /** The DM's HTTP port when nothing says otherwise (the REST contract's default). */
 export const DEFAULT_DM_PORT = 7400
@@ -72,13 +73,13 @@ function readConfigFile (file: string): ConfigFileContent {
     text = readFileSync(file, 'utf8')
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
-    throw new ConfigFileError(file, (err as Error).message)
+    throw new ConfigFileError(file, errorMessage(err))
   }
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
   } catch (err) {
-    throw new ConfigFileError(file, `invalid JSON (${(err as Error).message})`)
+    throw new ConfigFileError(file, `invalid JSON (${errorMessage(err)})`)
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigFileError(file, 'not a JSON object')
   const { dm, token } = parsed as Record<string, unknown>

@@ -5,6 +5,7 @@
 // (anti-entropy) that lets importers repair what they missed.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto'
 import type { SignedOwnership } from './messages.js'
+import { errorMessage } from './errors.js'
 
 export const MESH_MESSAGE_VERSION = 1
 type MeshVersion = typeof MESH_MESSAGE_VERSION
@@ -149,7 +150,7 @@ export function decodeMeshMessage (bytes: Uint8Array, application: string, topic
   try {
     raw = JSON.parse(decoder.decode(bytes))
   } catch (err) {
-    throw new MeshMessageError(`not UTF-8 JSON: ${(err as Error).message}`)
+    throw new MeshMessageError(`not UTF-8 JSON: ${errorMessage(err)}`)
   }
   const m = object(raw, 'message')
   if (m.v !== MESH_MESSAGE_VERSION) {

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto'
 import { INSTANCE_STATUSES, isInstanceStatus, type InstanceStatus } from './lifecycle.js'
 import type { Component, Instance } from './model/types.js'
+import { errorMessage } from './errors.js'
 
 export const DM_MESSAGE_VERSION = 1
 type Version = typeof DM_MESSAGE_VERSION
@@ -138,7 +139,7 @@ export function decodeJson (raw: string | Uint8Array): unknown {
   try {
     return JSON.parse(text)
   } catch (err) {
-    throw new MalformedMessageError('', `not JSON (${(err as Error).message}); starts with ${JSON.stringify(text.slice(0, 40))}`)
+    throw new MalformedMessageError('', `not JSON (${errorMessage(err)}); starts with ${JSON.stringify(text.slice(0, 40))}`)
   }
 }
 

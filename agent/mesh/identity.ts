@@ -6,6 +6,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { PEER_KEY_FILE } from './constants.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 export interface PeerIdentity {
   privateKey: PrivateKey
@@ -35,7 +36,7 @@ export async function loadOrCreatePeerIdentity (stateDir: string): Promise<PeerI
     try {
       privateKey = privateKeyFromProtobuf(bytes)
     } catch (err) {
-      throw new InvalidPeerKeyError(file, (err as Error).message)
+      throw new InvalidPeerKeyError(file, errorMessage(err))
     }
     return { privateKey, peerId: peerIdFromPrivateKey(privateKey).toString() }
   }

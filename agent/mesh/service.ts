@@ -15,6 +15,7 @@ import {
 } from './constants.js'
 import { exportsByPrefix, importedPrefixes } from '../../protocol/model/exports.js'
 import { compositeKey, partsOf, type CompositeKey } from '../../protocol/keys.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 /** What the service needs from a network: publish/subscribe with authenticated senders, and peer liveness. */
 export interface MeshTransport {
@@ -448,7 +449,7 @@ export class MeshService implements MeshServiceHandle {
     this.sent.messages++
     this.sent.bytes += data.byteLength
     this.transport.publish(topic, data).catch(err => {
-      if (!this.stopped) this.log('warn', `could not publish a ${message.kind} on ${topic}: ${(err as Error).message}`)
+      if (!this.stopped) this.log('warn', `could not publish a ${message.kind} on ${topic}: ${errorMessage(err)}`)
     })
   }
 
@@ -511,7 +512,7 @@ export class MeshService implements MeshServiceHandle {
       message = decodeMeshMessage(data, this.application, topic)
     } catch (err) {
       return this.reject(err instanceof ControlCharacterError ? 'control-character' : 'malformed',
-        `from ${from} on ${topic}: ${(err as Error).message}`)
+        `from ${from} on ${topic}: ${errorMessage(err)}`)
     }
     try {
       switch (message.kind) {

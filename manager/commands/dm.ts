@@ -19,6 +19,7 @@ import { createExistingTarget } from '../targets/existing.js'
 import { createLocalTarget } from '../targets/local.js'
 import { createNetnsTarget, DEFAULT_NETNS_SUBNET } from '../targets/netns.js'
 import type { TargetHandler } from '../targets/types.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 export interface DmServiceOptions {
   /** Folder of the database, token, signing key and local machines; default ~/.meshconf/dm. */
@@ -190,7 +191,7 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
         mkdirSync(join(homedir(), '.meshconf'), { recursive: true, mode: 0o700 })
         writeFileSync(config, JSON.stringify({ dm: service.url, token: service.token }, null, 2) + '\n', { mode: 0o600 })
       } catch (err) {
-        console.error(`meshconf: could not write ${config} (${(err as Error).message}); pass --dm and --token to the other commands`)
+        console.error(`meshconf: could not write ${config} (${errorMessage(err)}); pass --dm and --token to the other commands`)
       }
       console.log(`meshconf DM listening on ${service.url} (data in ${service.dataDirectory}, agents via ${service.agentsEndpointUrl === undefined ? 'RabbitMQ' : `the embedded endpoint at ${service.agentsEndpointUrl}`}, default target ${opts.target})`)
       if (service.tokenCreated) {

@@ -15,6 +15,7 @@ import { MessageDispatcher } from '../../agent/link/dispatch.js'
 import { PairMap } from '../../protocol/keys.js'
 import { senderMismatch } from './sender.js'
 import type { AgentMessageHandler, DmMessaging, MessagingLogger, MessagingMetrics } from './types.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 /** Default TCP port of the embedded agents' endpoint. */
 export const DEFAULT_EMBEDDED_PORT = 7401
@@ -208,7 +209,7 @@ class EmbeddedMessaging implements DmMessaging {
         frame = parseAgentFrame(data as Buffer)
       } catch (err) {
         this.dispatcher.reject(err, `${mailbox?.scopedInstancePath ?? 'an agent not yet identified'} (frame)`)
-        if (mailbox === undefined) socket.close(EMBEDDED_CLOSE_CODES.badHello, (err as Error).message.slice(0, 120))
+        if (mailbox === undefined) socket.close(EMBEDDED_CLOSE_CODES.badHello, errorMessage(err).slice(0, 120))
         return
       }
       if (mailbox === undefined) {
