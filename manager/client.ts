@@ -1,8 +1,11 @@
 // A typed client of the DM's REST API and of its WebSocket events (contract: the DM's REST API table).
 import { EventEmitter } from 'node:events'
 import WebSocket from 'ws'
-import type { InstanceStatus } from '../protocol/lifecycle.js'
 import type { ModelError } from '../protocol/model/types.js'
+import type {
+  ApplicationDetails, ApplicationSummary, DmAction as ApplicationAction, DmEvent, InstanceView as InstanceNode,
+  LoadedTemplate as TemplateLoadResult, NewInstance, RequestableStatus, TemplateRef, TemplateSummary
+} from './dto.js'
 
 /** How long one REST request may take before the client gives up, in milliseconds. */
 export const REQUEST_TIMEOUT_MS = 30_000
@@ -13,67 +16,12 @@ export const MAX_TEMPLATE_ZIP_BYTES = 20 * 1024 * 1024
 /** How long opening the events WebSocket may take, in milliseconds. */
 export const EVENTS_CONNECT_TIMEOUT_MS = 10_000
 
-export interface TemplateRef { name: string, version: string }
-
-export interface TemplateSummary extends TemplateRef { description?: string }
-
-export interface TemplateLoadResult extends TemplateRef {
-  /** Warnings (and, on a refused template, the SEVERE errors). */
-  errors: ModelError[]
-}
-
-export interface ApplicationSummary {
-  name: string
-  template: TemplateRef
-  description?: string
-  createdAt?: string
-}
-
-/** A node of the instance tree as the DM serves it. */
-export interface InstanceNode {
-  name: string
-  /** `/Tomcat VM 1/Tomcat` */
-  path: string
-  component: string
-  status: InstanceStatus
-  data: Record<string, string>
-  /** Exported values set on this instance (instances file, DM-generated random ports); the DM always sends them. */
-  overriddenExports?: Record<string, string>
-  children: InstanceNode[]
-}
-
-export interface ApplicationDetails extends ApplicationSummary {
-  instances: InstanceNode[]
-}
-
-export type ApplicationAction = 'deploy-and-start-all' | 'stop-all' | 'undeploy-all'
-export type RequestableStatus = 'NOT_DEPLOYED' | 'DEPLOYED_STOPPED' | 'DEPLOYED_STARTED'
-
-export interface NewInstance {
-  /** Absent for a root instance. */
-  parentPath?: string
-  name: string
-  component: string
-  overriddenExports?: Record<string, string>
-}
-
-/** `{ type: "instance", application, path, status, at }` */
-export interface InstanceEvent {
-  type: 'instance'
-  application: string
-  path: string
-  status: InstanceStatus
-  at: string | number
-}
-
-/** Application-level events (created, deleted, …): fields beyond `type` and `application` vary. */
-export interface ApplicationEvent {
-  type: 'application'
-  application: string
-  [field: string]: unknown
-}
-
-export type DmEvent = InstanceEvent | ApplicationEvent
+export type {
+  ApplicationDetails, ApplicationSummary, DmAction as ApplicationAction, DmEvent, InstanceView as InstanceNode,
+  LoadedTemplate as TemplateLoadResult, NewInstance, RequestableStatus, TemplateRef, TemplateSummary
+} from './dto.js'
+export type InstanceEvent = Extract<DmEvent, { type: 'instance' }>
+export type ApplicationEvent = Extract<DmEvent, { type: 'application' }>
 
 /** Base of the errors a DM request ends with. */
 export class DmClientError extends Error {

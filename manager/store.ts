@@ -6,13 +6,9 @@ import Database from 'better-sqlite3'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
 import type { DmToAgentMessage, Import } from '../protocol/messages.js'
 import type { ApplicationTemplate, Instance, ModelError, TargetDefinition } from '../protocol/model/types.js'
+import type { TemplateSummary } from './dto.js'
 
-export interface TemplateSummary {
-  name: string
-  version: string
-  description?: string
-  createdAt: string
-}
+export type { TemplateSummary } from './dto.js'
 
 export interface StoredTemplate extends TemplateSummary {
   template: ApplicationTemplate

@@ -1,8 +1,9 @@
 // The deployment manager's public face: its components, options, events, views and the DeploymentManager itself.
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
-import type { ModelError, TargetDefinition } from '../../protocol/model/types.js'
+import type { TargetDefinition } from '../../protocol/model/types.js'
+import type { ApplicationDetails, ApplicationSummary, DmAction, DmEvent, InstanceView, LoadedTemplate, NewInstance, TemplateSummary } from '../dto.js'
 import type { DmMessaging } from '../messaging/types.js'
-import type { Store, TemplateSummary } from '../store.js'
+import type { Store } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 
 export interface DmLogger {
@@ -37,41 +38,7 @@ export interface DeploymentManagerOptions {
   machineUndeployWaitMs?: number
 }
 
-export type DmEvent =
-  | { type: 'instance', application: string, path: string, status: InstanceStatus, at: string }
-  | { type: 'application', application: string, action: 'created' | 'deleted', at: string }
-  | { type: 'template', name: string, version: string, action: 'created' | 'deleted', at: string }
-
-/** An instance as the REST API shows it. */
-export interface InstanceView {
-  name: string
-  path: string
-  component: string
-  status: InstanceStatus
-  data: Record<string, string>
-  overriddenExports: Record<string, string>
-  children: InstanceView[]
-}
-
-export interface ApplicationSummary {
-  name: string
-  template: { name: string, version: string }
-  description?: string
-  createdAt: string
-}
-
-export type DmAction = 'deploy-and-start-all' | 'stop-all' | 'undeploy-all'
-
-/** A template just loaded, with the warnings found in it. */
-export type LoadedTemplate = TemplateSummary & { errors: ModelError[] }
-
-export interface NewInstance {
-  /** Path of the parent; absent, '' or '/': a root instance (a machine). */
-  parentPath?: string
-  name: string
-  component: string
-  overriddenExports?: Record<string, string>
-}
+export type { ApplicationSummary, DmAction, DmEvent, InstanceView, LoadedTemplate, NewInstance } from '../dto.js'
 
 export interface DeploymentManager {
   start (): Promise<void>
@@ -89,7 +56,7 @@ export interface DeploymentManager {
 
   createApplication (input: { name: string, template: { name: string, version: string }, description?: string }): ApplicationSummary
   listApplications (): ApplicationSummary[]
-  getApplication (name: string): ApplicationSummary & { instances: InstanceView[] }
+  getApplication (name: string): ApplicationDetails
   /** Terminates the application's machines, then forgets it. */
   deleteApplication (name: string): Promise<void>
 
