@@ -8,6 +8,7 @@ import { createWriteStream, realpathSync, type WriteStream } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { toDm, type AgentToDmMessage } from '../protocol/messages.js'
+import { MESHCONF_VERSION } from '../protocol/version.js'
 import { createAgent, type Agent } from './agent.js'
 import { createAgentLink } from './link/index.js'
 import type { AgentLink, MessagingLogger } from './link/types.js'
@@ -79,8 +80,8 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
   const reports = createStepOutbox(deliver)
   const send = (msg: AgentToDmMessage): void => { reports.flush(); deliver(msg) }
   const notifier: DmNotifier = {
-    instanceChanged: (instancePath, status, imports, problem) => {
-      reports.later(toDm({ kind: 'instanceChanged', application, instancePath, status, imports, ...(problem === undefined ? {} : { problem }) }))
+    instanceChanged: (instancePath, status, imports, problem, report) => {
+      reports.later(toDm({ kind: 'instanceChanged', application, instancePath, status, imports, ...(problem === undefined ? {} : { problem }), ...report }))
     },
     instanceRemoved: instancePath => { reports.later(toDm({ kind: 'instanceRemoved', application, instancePath })) }
   }
@@ -105,7 +106,8 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
       ipAddress,
       modelRequired: agent.modelRequired(),
       ...(peerId === undefined ? {} : { peerId }),
-      listenAddresses: agent.meshAddresses()
+      listenAddresses: agent.meshAddresses(),
+      agentVersion: MESHCONF_VERSION
     }))
   }
   link.onMessage(async msg => {

@@ -1,11 +1,11 @@
 // A typed client of the DM's REST API and of its WebSocket events (contract: the DM's REST API table).
 import { EventEmitter } from 'node:events'
 import WebSocket from 'ws'
+import type { InstanceStatus } from '../protocol/lifecycle.js'
+import type { InstanceProblem } from '../protocol/messages.js'
 import type { ModelError } from '../protocol/model/types.js'
-import type {
-  ApplicationDetails, ApplicationSummary, DmAction as ApplicationAction, DmEvent, InstanceView as InstanceNode,
-  LoadedTemplate as TemplateLoadResult, NewInstance, RequestableStatus, TemplateRef, TemplateSummary
-} from './dto.js'
+import type { ScaleRequest, ScaleResult } from './autonomy/scale.js'
+import type { HistoryEntry } from './autonomy/store.js'
 
 /** How long one REST request may take before the client gives up, in milliseconds. */
 export const REQUEST_TIMEOUT_MS = 30_000
@@ -13,15 +13,113 @@ export const REQUEST_TIMEOUT_MS = 30_000
 export const UPLOAD_TIMEOUT_MS = 120_000
 /** Largest template ZIP the DM accepts, in bytes (the REST contract). */
 export const MAX_TEMPLATE_ZIP_BYTES = 20 * 1024 * 1024
+/** Events kept for an events stream that has no listener yet, at most. */
+export const MAX_EARLY_EVENTS = 10_000
 /** How long opening the events WebSocket may take, in milliseconds. */
 export const EVENTS_CONNECT_TIMEOUT_MS = 10_000
 
-export type {
-  ApplicationDetails, ApplicationSummary, DmAction as ApplicationAction, DmEvent, InstanceView as InstanceNode,
-  LoadedTemplate as TemplateLoadResult, NewInstance, RequestableStatus, TemplateRef, TemplateSummary
-} from './dto.js'
-export type InstanceEvent = Extract<DmEvent, { type: 'instance' }>
-export type ApplicationEvent = Extract<DmEvent, { type: 'application' }>
+export interface TemplateRef { name: string, version: string }
+
+export interface TemplateSummary extends TemplateRef { description?: string }
+
+export interface TemplateLoadResult extends TemplateRef {
+  /** Warnings (and, on a refused template, the SEVERE errors). */
+  errors: ModelError[]
+}
+
+export interface TemplateDetails extends TemplateSummary {
+  createdAt: string
+  components: Array<{ name: string, installer: string, exports: string[], imports: string[], children: string[] }>
+  instances: string[]
+  warnings: ModelError[]
+  applications: string[]
+}
+
+export interface TargetDefinition {
+  id: string
+  handler: string
+  name?: string
+  description?: string
+  properties: Record<string, string>
+}
+
+export type TargetScope = { kind: 'default' } | { kind: 'path', path: string } | { kind: 'component', component: string }
+
+export interface TargetDetails extends TargetDefinition {
+  associations: Array<{ application: string, scope: TargetScope, label: string }>
+  machines: Array<{ application: string, path: string, status: string }>
+}
+
+export interface ApplicationSummary {
+  name: string
+  template: TemplateRef
+  description?: string
+  createdAt?: string
+}
+
+/** A node of the instance tree as the DM serves it. */
+export interface InstanceNode {
+  name: string
+  /** `/Tomcat VM 1/Tomcat` */
+  path: string
+  component: string
+  status: InstanceStatus
+  data: Record<string, string>
+  /** Exported values set on this instance (instances file, DM-generated random ports); the DM always sends them. */
+  overriddenExports?: Record<string, string>
+  /** The last failure its agent reported (kept after it recovers; `data["last.problem"]` is the current one). */
+  problem?: InstanceProblem
+  /** Mandatory import prefixes it waits for. */
+  missingImports?: string[]
+  /** ISO time of its last change of state. */
+  since?: string
+  children: InstanceNode[]
+}
+
+export interface ApplicationDetails extends ApplicationSummary {
+  instances: InstanceNode[]
+}
+
+export type ApplicationAction = 'deploy-and-start-all' | 'stop-all' | 'undeploy-all'
+export type RequestableStatus = 'NOT_DEPLOYED' | 'DEPLOYED_STOPPED' | 'DEPLOYED_STARTED'
+
+export interface NewInstance {
+  /** Absent for a root instance. */
+  parentPath?: string
+  name: string
+  component: string
+  overriddenExports?: Record<string, string>
+}
+
+/** `{ type: "instance", application, path, status, at }` */
+export interface InstanceEvent {
+  type: 'instance'
+  application: string
+  path: string
+  status: InstanceStatus
+  at: string | number
+  /** The history id (absent from DMs before the event history). */
+  id?: number
+  /** Present when the change came with a failure. */
+  problem?: InstanceProblem
+}
+
+/** Application-level events (created, deleted, …): fields beyond `type` and `application` vary. */
+export interface ApplicationEvent {
+  type: 'application'
+  application: string
+  [field: string]: unknown
+}
+
+/** Other events of the history (machines, templates, REST writes): `type` and `id`, the rest varies. */
+export interface OtherEvent {
+  type: 'machine' | 'template' | 'request'
+  id?: number
+  application?: string
+  [field: string]: unknown
+}
+
+export type DmEvent = InstanceEvent | ApplicationEvent | OtherEvent
 
 /** Base of the errors a DM request ends with. */
 export class DmClientError extends Error {
@@ -33,6 +131,7 @@ export class DmClientError extends Error {
 
 /** No HTTP answer at all: nothing listens at the URL, DNS failed, or the request timed out. */
 export class DmUnreachableError extends DmClientError {
+  readonly code = 'CLI_DM_UNREACHABLE'
   constructor (readonly url: string, reason: string) {
     super(`cannot reach the DM at ${url}: ${reason} (start it with \`meshconf dm start\`, or pass --dm)`)
     this.name = 'DmUnreachableError'
@@ -41,9 +140,10 @@ export class DmUnreachableError extends DmClientError {
 
 /** 401: no token, or a token the DM does not know. */
 export class DmUnauthorizedError extends DmClientError {
+  readonly code = 'CLI_UNAUTHORIZED'
   constructor (readonly url: string, readonly hadToken: boolean) {
     super(`the DM at ${url} ${hadToken ? 'refused the token' : 'needs a token'} (401): pass it with --token T, ` +
-      'the MESHCONF_TOKEN environment variable, or "token" in ~/.meshconf/config.json; ' +
+      'the MESHCONF_TOKEN environment variable, or a context (`meshconf context add NAME --dm URL --token T`); ' +
       '`meshconf dm start` prints it at first start and keeps it in <data-dir>/token')
     this.name = 'DmUnauthorizedError'
   }
@@ -86,6 +186,8 @@ export interface DmClientComponents {
   token?: string
   /** Error code -> advice appended to the DM's message (the CLI names its own commands); default none. */
   hints?: Record<string, string>
+  /** How long one request may take, in milliseconds; default REQUEST_TIMEOUT_MS (uploads: UPLOAD_TIMEOUT_MS). */
+  requestTimeoutMs?: number
 }
 
 export interface DmClient {
@@ -95,6 +197,7 @@ export interface DmClient {
   loadTemplateZip: (zip: Uint8Array) => Promise<TemplateLoadResult>
   /** Asks the DM to load a folder or ZIP from its own disk. */
   loadTemplateFromPath: (path: string) => Promise<TemplateLoadResult>
+  getTemplate: (template: TemplateRef) => Promise<TemplateDetails>
   deleteTemplate: (template: TemplateRef) => Promise<void>
   createApplication: (app: { name: string, template: TemplateRef, description?: string }) => Promise<ApplicationSummary>
   listApplications: () => Promise<ApplicationSummary[]>
@@ -105,13 +208,28 @@ export interface DmClient {
   /** Copies a root instance and its subtree under a new name. */
   replicateInstance: (app: string, path: string, newName: string) => Promise<InstanceNode>
   deleteInstance: (app: string, path: string) => Promise<void>
+  renameInstance: (app: string, path: string, newName: string) => Promise<InstanceNode>
   changeInstanceState: (app: string, path: string, state: RequestableStatus) => Promise<void>
   runAction: (app: string, action: { action: ApplicationAction, path?: string, component?: string }) => Promise<void>
   /** The params (user data) to hand the agent of a machine of the existing target (agent/params.ts). */
   getAgentParams: (app: string, machinePath: string) => Promise<Record<string, unknown>>
+  listTargets: () => Promise<TargetDefinition[]>
+  getTarget: (id: string) => Promise<TargetDetails>
+  createTarget: (target: TargetDefinition) => Promise<TargetDefinition>
+  deleteTarget: (id: string) => Promise<void>
+  /** Associates a target with the application (default), one machine path or one machine component. */
+  associateTarget: (app: string, association: { targetId: string, path?: string, component?: string }) => Promise<void>
+  targetAssociations: (app: string) => Promise<Array<{ scope: TargetScope, targetId: string }>>
   /** Opens the events WebSocket; resolves once it is open, so no event after that moment is missed. */
   openEvents: (options?: { application?: string }) => Promise<DmEventStream>
+  /** Scales through the DM; resolves once added machines are asked for and removed ones undeployed and deleted. */
+  scale: (app: string, request: ScaleRequest, timeoutMs?: number) => Promise<ScaleResult>
+  /** The application's history of commands, scales, rules and schedules, newest first. */
+  history: (app: string, page?: { offset?: number, limit?: number }) => Promise<HistoryPage>
 }
+
+export type { ScaleRequest, ScaleResult }
+export interface HistoryPage { total: number, offset: number, limit: number, entries: HistoryEntry[] }
 
 interface RequestOptions {
   body?: unknown
@@ -149,7 +267,7 @@ export function createDmClient (components: DmClientComponents): DmClient {
     let response: Response
     let text: string
     try {
-      response = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(options.timeoutMs ?? REQUEST_TIMEOUT_MS) })
+      response = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(options.timeoutMs ?? components.requestTimeoutMs ?? REQUEST_TIMEOUT_MS) })
       text = await response.text()
     } catch (err) {
       throw new DmUnreachableError(base, describeNetworkError(err))
@@ -183,6 +301,7 @@ export function createDmClient (components: DmClientComponents): DmClient {
     listTemplates: async () => await request('GET', '/api/templates'),
     loadTemplateZip: async (zip) => await request('POST', '/api/templates', { zip, timeoutMs: UPLOAD_TIMEOUT_MS }),
     loadTemplateFromPath: async (path) => await request('POST', '/api/templates', { body: { path }, timeoutMs: UPLOAD_TIMEOUT_MS }),
+    getTemplate: async (t) => await request('GET', `/api/templates/${encodeURIComponent(t.name)}/${encodeURIComponent(t.version)}`),
     deleteTemplate: async (t) => { await request('DELETE', `/api/templates/${encodeURIComponent(t.name)}/${encodeURIComponent(t.version)}`) },
     createApplication: async (app) => await request('POST', '/api/applications', { body: app }),
     listApplications: async () => await request('GET', '/api/applications'),
@@ -192,10 +311,21 @@ export function createDmClient (components: DmClientComponents): DmClient {
     addInstance: async (app, instance) => await request('POST', `${appPath(app)}/instances`, { body: instance }),
     replicateInstance: async (app, path, newName) => await request('POST', `${appPath(app)}/instances/replicate`, { body: { path, newName } }),
     deleteInstance: async (app, path) => { await request('DELETE', `${appPath(app)}/instances`, { query: { path } }) },
+    renameInstance: async (app, path, newName) => await request('POST', `${appPath(app)}/instances/rename`, { body: { path, newName } }),
+    listTargets: async () => await request('GET', '/api/targets'),
+    getTarget: async (id) => await request('GET', `/api/targets/${encodeURIComponent(id)}`),
+    createTarget: async (target) => await request('POST', '/api/targets', { body: target }),
+    deleteTarget: async (id) => { await request('DELETE', `/api/targets/${encodeURIComponent(id)}`) },
+    associateTarget: async (app, association) => { await request('POST', `${appPath(app)}/targets`, { body: association }) },
+    targetAssociations: async (app) => await request('GET', `${appPath(app)}/targets`),
     changeInstanceState: async (app, path, state) => { await request('POST', `${appPath(app)}/instances/state`, { body: { path, state } }) },
     runAction: async (app, action) => { await request('POST', `${appPath(app)}/actions`, { body: action }) },
     getAgentParams: async (app, machinePath) => await request('GET', `${appPath(app)}/instances/agent-params`, { query: { path: machinePath } }),
-    openEvents: async (options = {}) => await openEventStream(base, token, options.application)
+    openEvents: async (options = {}) => await openEventStream(base, token, options.application),
+    scale: async (app, body, timeoutMs) => await request('POST', `${appPath(app)}/scale`, { body, timeoutMs: timeoutMs ?? REQUEST_TIMEOUT_MS }),
+    history: async (app, page = {}) => await request('GET', `${appPath(app)}/history`, {
+      query: Object.fromEntries(Object.entries(page).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]))
+    })
   }
 }
 
@@ -208,6 +338,7 @@ async function openEventStream (base: string, token: string | undefined, applica
   })
   const stream = new EventEmitter() as DmEventStream
   stream.close = () => { socket.close() }
+  const early: DmEvent[] = []
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => { cleanup(); reject(new DmUnreachableError(base, `events WebSocket: ${describeNetworkError(err)}`)) }
@@ -237,7 +368,14 @@ async function openEventStream (base: string, token: string | undefined, applica
       return // not an event: ignore rather than end the stream
     }
     const e = event as Partial<DmEvent>
-    if (e !== null && typeof e === 'object' && (e.type === 'instance' || e.type === 'application')) stream.emit('event', e)
+    if (e === null || typeof e !== 'object' || typeof e.type !== 'string') return
+    // Events that come before the caller listens (it opened the stream, then sent its requests) wait for it.
+    if (stream.listenerCount('event') > 0) stream.emit('event', e)
+    else if (early.length < MAX_EARLY_EVENTS) early.push(e as DmEvent)
+  })
+  stream.on('newListener', (name: string) => {
+    if (name !== 'event') return
+    queueMicrotask(() => { for (const e of early.splice(0)) stream.emit('event', e) })
   })
   // An EventEmitter throws on an unheard 'error': only forward it to a listener.
   socket.on('error', (err) => { if (stream.listenerCount('error') > 0) stream.emit('error', err) })

@@ -5,7 +5,9 @@
 // agent is up (first heartbeat), so a DM killed and restarted forgets nothing it promised.
 // The parts are in manager/dm/: one AgentSession per agent (sessions.ts), the outbox, the machines' life cycle, the
 // agents' notifications, templates, applications and instances, state requests, targets, ports.
+import { createAutonomy } from './autonomy/index.js'
 import { createApplications } from './dm/applications.js'
+import { createCatalog } from './dm/catalog.js'
 import { createDmCore } from './dm/core.js'
 import { createMachines } from './dm/machines.js'
 import { createNotificationHandler } from './dm/notifications.js'
@@ -15,10 +17,12 @@ import { createAgentSessions } from './dm/sessions.js'
 import { createTargets } from './dm/targets.js'
 import { createTemplates } from './dm/templates.js'
 import type { DeploymentManager, DeploymentManagerComponents, DeploymentManagerOptions } from './dm/types.js'
+import type { TargetDefinition } from '../protocol/model/types.js'
+import { DEFAULT_TARGET_ID } from './constants.js'
 
 export type {
   ApplicationSummary, DeploymentManager, DeploymentManagerComponents, DeploymentManagerOptions, DmAction, DmEvent,
-  DmLogger, InstanceView, LoadedTemplate, NewInstance
+  DmLogger, InstanceView, LoadedTemplate, NewInstance, PublishedEvent
 } from './dm/types.js'
 
 export function createDeploymentManager (components: DeploymentManagerComponents, options: DeploymentManagerOptions = {}): DeploymentManager {
@@ -32,7 +36,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
   let silenceTimer: NodeJS.Timeout | undefined
   let started = false
 
-  return {
+  const dm: Omit<DeploymentManager, 'autonomy'> = {
     async start () {
       if (started) return
       started = true
@@ -57,6 +61,10 @@ export function createDeploymentManager (components: DeploymentManagerComponents
       return () => { events.off('event', listener) }
     },
 
+    history: query => core.eventLog.query(query),
+    eventCount: () => core.eventLog.count(),
+    recordEvent: event => { core.emit(event) },
+
     publicKey () {
       return core.signingKey().publicKey
     },
@@ -67,6 +75,8 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     listTargets: targets.listTargets,
     getTarget: targets.getTarget,
     createTarget: targets.createTarget,
-    associateTarget: targets.associateTarget
+    associateTarget: targets.associateTarget,
+    ...createCatalog(core, () => targets.getTarget(DEFAULT_TARGET_ID) as TargetDefinition)
   }
+  return { ...dm, autonomy: createAutonomy({ dm: { ...dm, undeployMachine: machines.undeploy }, store: components.store, log: core.log }, options.autonomy) }
 }

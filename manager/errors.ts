@@ -116,8 +116,8 @@ export class InvalidInstanceError extends DmError {
 export class InstanceDeployedError extends DmError {
   readonly code = 'REST_INSTANCE_DEPLOYED'
   readonly statusCode = 409
-  constructor (application: string, path: string, deployedPath: string, status: string) {
-    super(`cannot delete ${path} of ${application}: ${deployedPath} is ${status}; undeploy the subtree first (action undeploy-all with this path)`)
+  constructor (application: string, path: string, deployedPath: string, status: string, action: 'delete' | 'rename' = 'delete') {
+    super(`cannot ${action} ${path} of ${application}: ${deployedPath} is ${status}; undeploy the subtree first (action undeploy-all with this path)`)
     this.name = 'InstanceDeployedError'
   }
 }
@@ -175,5 +175,33 @@ export class NoAgentParamsError extends DmError {
       ? 'it is not a deployed machine (deploy it first; params exist from the moment the DM asks for the machine)'
       : `its target handler (${handler}) starts the agent itself; only machines of the existing target get their params from the operator`))
     this.name = 'NoAgentParamsError'
+  }
+}
+
+/** The `since` of an events query is neither a duration (30s, 10m, 2h, 1d) nor an ISO time. */
+export class InvalidSinceError extends DmError {
+  readonly code = 'REST_INVALID_SINCE'
+  readonly statusCode = 400
+  constructor (since: string) {
+    super(`since=${JSON.stringify(since)} is neither a duration back from now (30s, 10m, 2h, 1d) nor an ISO time (2026-01-31T12:00:00Z)`)
+    this.name = 'InvalidSinceError'
+  }
+}
+
+export class TargetInUseError extends DmError {
+  readonly code = 'REST_TARGET_IN_USE'
+  readonly statusCode = 409
+  constructor (id: string, users: string[]) {
+    super(`the target ${JSON.stringify(id)} is in use by ${users.join('; ')}: undeploy those machines and associate another target first`)
+    this.name = 'TargetInUseError'
+  }
+}
+
+export class BuiltInTargetError extends DmError {
+  readonly code = 'REST_BUILT_IN_TARGET'
+  readonly statusCode = 409
+  constructor (id: string) {
+    super(`the target ${JSON.stringify(id)} is the DM's built-in default (the --target of dm start): it cannot be deleted`)
+    this.name = 'BuiltInTargetError'
   }
 }

@@ -4,9 +4,10 @@
 // killed at any point restarts from what it last did (Roboconf lost instances and states there: reference §8.3).
 import Database from 'better-sqlite3'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
-import type { DmToAgentMessage, Import } from '../protocol/messages.js'
+import type { DmToAgentMessage, HeldImport, Import, InstanceProblem } from '../protocol/messages.js'
 import type { ApplicationTemplate, Instance, ModelError, TargetDefinition } from '../protocol/model/types.js'
 import type { TemplateSummary } from './dto.js'
+import { createAutonomyStore, type AutonomyStore } from './autonomy/store.js'
 
 export type { TemplateSummary } from './dto.js'
 
@@ -28,6 +29,14 @@ export interface ApplicationRecord {
 /** An instance with what only the DM keeps: the imports its agent last reported. */
 export interface StoredInstance extends Instance {
   imports: Record<string, Import[]>
+  /** The last failure its agent reported (kept after the instance recovers: `describe` shows it with its time). */
+  problem?: InstanceProblem
+  /** Mandatory import prefixes with no exporter, as its agent last reported. */
+  missingImports?: string[]
+  /** Imports held, from which instance, since when, as its agent last reported. */
+  heldImports?: HeldImport[]
+  /** ISO time of the last change of its state (unknown for states stored before schema version 2). */
+  statusSince?: string
   children: StoredInstance[]
 }
 
@@ -38,6 +47,36 @@ export interface AgentRecord {
   listenAddresses: string[]
   /** ISO date of the last heartbeat. */
   lastHeartbeatAt: string
+  /** The agent's meshconf version, when its heartbeat says it. */
+  agentVersion?: string
+}
+
+/** One entry of the event history. */
+export interface StoredEvent {
+  id: number
+  /** ISO time. */
+  at: string
+  application?: string
+  path?: string
+  /** `state`, `problem`, `machine`, `application`, `template`, `request`, ... */
+  kind: string
+  /** What happened, in words (the new state, the failure, `POST /api/...`). */
+  reason: string
+  /** Who made it happen: `agent`, `dm`, `rest`. */
+  actor: string
+  /** The event as the live stream carries it. */
+  body: Record<string, unknown>
+}
+
+export interface EventQuery {
+  application?: string
+  path?: string
+  /** Only events after this id (a cursor). */
+  afterId?: number
+  /** Only events at or after this time (ms since the epoch). */
+  sinceMs?: number
+  /** At most this many, the most recent ones (default all). */
+  limit?: number
 }
 
 export interface PendingMessage {
@@ -56,6 +95,15 @@ export interface TargetAssociation {
 export interface StoreOptions {
   /** The SQLite file; created with its tables when missing. `:memory:` for a throw-away store. */
   file: string
+}
+
+/** The store was written by a newer meshconf (its schema version is beyond what this build knows). */
+export class StoreTooNewError extends Error {
+  constructor (file: string, version: number, known: number) {
+    super(`the DM store ${file} has schema version ${version}, this meshconf knows up to ${known}: run the meshconf ` +
+      'release that wrote it, or a newer one')
+    this.name = 'StoreTooNewError'
+  }
 }
 
 /** One instance without its subtree (its `children` are not read): for a state, data or component. */
@@ -86,12 +134,21 @@ export interface Store {
   /** Adds an instance subtree under `parentPath` (null: a root instance). */
   addInstance (application: string, parentPath: string | null, instance: Instance): void
   deleteInstance (application: string, path: string): boolean
+  /**
+   * Renames an instance: its path and its subtree's paths change, and a target associated with its path follows
+   * it. The caller checks that the new name is free and the subtree NOT_DEPLOYED. Returns the new path.
+   */
+  renameInstance (application: string, path: string, newName: string): string
   statusOf (application: string, path: string): InstanceStatus | undefined
   setStatus (application: string, path: string, status: InstanceStatus): boolean
   /** Merges `patch` into the instance's data; a null value removes the key. */
   updateData (application: string, path: string, patch: Record<string, string | null>): void
   setImports (application: string, path: string, imports: Record<string, Import[]>): void
   setOverriddenExports (application: string, path: string, overrides: Record<string, string>): void
+  /** The last failure reported for an instance (null forgets it). */
+  setProblem (application: string, path: string, problem: InstanceProblem | null): void
+  /** What an instance misses and holds, as its agent last reported (undefined: the agent did not say). */
+  setImportReport (application: string, path: string, report: { missingImports?: string[], heldImports?: HeldImport[] }): void
 
   /** Inter-application exports: prefix -> applications whose exports this one imports. */
   bind (application: string, prefix: string, boundApplication: string): void
@@ -103,6 +160,10 @@ export interface Store {
   listTargets (): TargetDefinition[]
   associateTarget (application: string, scope: TargetScope, targetId: string): void
   targetAssociations (application: string): TargetAssociation[]
+  /** Deletes a target (its associations must be gone: the foreign key refuses otherwise). */
+  deleteTarget (id: string): boolean
+  /** Every association naming the target, in every application. */
+  targetAssociationsOf (targetId: string): Array<{ application: string } & TargetAssociation>
 
   recordHeartbeat (record: AgentRecord): void
   agents (application: string): AgentRecord[]
@@ -114,9 +175,20 @@ export interface Store {
   pending (application: string, scopedInstancePath: string): PendingMessage[]
   acknowledge (id: number): void
 
+  /** The event history (kept when its application is deleted: it says what happened to it). */
+  appendEvent (event: Omit<StoredEvent, 'id'>): StoredEvent
+  /** Events matching the query, oldest first. */
+  events (query?: EventQuery): StoredEvent[]
+  /** Deletes the events beyond the `maxEvents` most recent and those older than `maxAgeMs`; returns how many went. */
+  pruneEvents (maxEvents: number, maxAgeMs: number): number
+  eventCount (): number
+
   /** Runs `fn` in one transaction (all or nothing). */
   transaction<T> (fn: () => T): T
   close (): void
+
+  /** History of commands, scales, rules and schedules; scheduled jobs (manager/autonomy/store.ts). */
+  readonly autonomy: AutonomyStore
 }
 
 const SCHEMA = `
@@ -155,6 +227,33 @@ CREATE TABLE IF NOT EXISTS pending_messages (
 CREATE INDEX IF NOT EXISTS pending_by_agent ON pending_messages (application, scoped_path, id);
 `
 
+/**
+ * Migrations after the first schema (version 1, SCHEMA above, which stores made before versions existed have, with
+ * user_version 0): the store's `PRAGMA user_version` says which ran. Each runs once, in a transaction, in order.
+ * Add new ones at the end; never edit one that shipped.
+ */
+const MIGRATIONS: ReadonlyArray<{ version: number, sql: string }> = [
+  {
+    // what an operator needs to see why: last problem, missing and held imports, state times, agent versions, events
+    version: 2,
+    sql: `
+ALTER TABLE instances ADD COLUMN problem TEXT;
+ALTER TABLE instances ADD COLUMN missing_imports TEXT;
+ALTER TABLE instances ADD COLUMN held_imports TEXT;
+ALTER TABLE instances ADD COLUMN status_since TEXT;
+ALTER TABLE agents ADD COLUMN agent_version TEXT;
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, at_ms INTEGER NOT NULL,
+  application TEXT, path TEXT, kind TEXT NOT NULL, reason TEXT NOT NULL, actor TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX events_by_application ON events (application, id);
+CREATE INDEX events_by_time ON events (at_ms);
+`
+  }
+]
+
+/** The schema version this build writes. */
+export const STORE_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
+
 interface InstanceRow {
   path: string
   parent_path: string | null
@@ -165,6 +264,10 @@ interface InstanceRow {
   overridden_exports: string
   channels: string
   imports: string
+  problem: string | null
+  missing_imports: string | null
+  held_imports: string | null
+  status_since: string | null
 }
 
 function scopeKey (scope: TargetScope): string {
@@ -207,6 +310,18 @@ export function createStore (options: StoreOptions): Store {
   db.pragma('synchronous = NORMAL')
   db.pragma('foreign_keys = ON')
   db.exec(SCHEMA)
+  const version = db.pragma('user_version', { simple: true }) as number
+  if (version > STORE_SCHEMA_VERSION) {
+    db.close()
+    throw new StoreTooNewError(options.file, version, STORE_SCHEMA_VERSION)
+  }
+  for (const migration of MIGRATIONS) {
+    if (migration.version <= version) continue
+    db.transaction(() => {
+      db.exec(migration.sql)
+      db.pragma(`user_version = ${migration.version}`)
+    })()
+  }
   // statements are compiled once: the DM runs the same few queries for every message
   const statements = new Map<string, Database.Statement>()
   const sql = (text: string): Database.Statement => {
@@ -236,6 +351,10 @@ export function createStore (options: StoreOptions): Store {
       overriddenExports: JSON.parse(row.overridden_exports),
       channels: JSON.parse(row.channels),
       imports: JSON.parse(row.imports),
+      ...(row.problem === null ? {} : { problem: JSON.parse(row.problem) }),
+      ...(row.missing_imports === null ? {} : { missingImports: JSON.parse(row.missing_imports) }),
+      ...(row.held_imports === null ? {} : { heldImports: JSON.parse(row.held_imports) }),
+      ...(row.status_since === null ? {} : { statusSince: row.status_since }),
       children: []
     }
   }
@@ -255,6 +374,7 @@ export function createStore (options: StoreOptions): Store {
   }
 
   const store: Store = {
+    autonomy: createAutonomyStore(db),
     // ---- templates
     putTemplate (template: ApplicationTemplate, errors: ModelError[]): TemplateSummary {
       const { name, version, description } = template.descriptor
@@ -347,13 +467,44 @@ export function createStore (options: StoreOptions): Store {
       return sql(`DELETE FROM instances WHERE application = ? AND ${subtreeCondition()}`)
         .run(application, path, path, path).changes > 0
     },
+    /**
+     * Renames an instance: its path and its subtree's paths change, and a target associated with its path follows
+     * it. The caller checks that the new name is free and the subtree NOT_DEPLOYED.
+     */
+    renameInstance (application: string, path: string, newName: string): string {
+      const newPath = `${path.slice(0, path.lastIndexOf('/'))}/${newName}`
+      db.transaction(() => {
+        const moved = (column: string): string => `${column} = ? || substr(${column}, length(?) + 1)`
+        sql(`UPDATE instances SET ${moved('path')} WHERE application = ? AND ${subtreeCondition()}`)
+          .run(newPath, path, application, path, path, path)
+        sql(`UPDATE instances SET ${moved('parent_path')} WHERE application = ? AND parent_path IS NOT NULL AND
+          (parent_path = ? OR substr(parent_path, 1, length(?) + 1) = ? || '/')`)
+          .run(newPath, path, application, path, path, path)
+        sql('UPDATE instances SET name = ? WHERE application = ? AND path = ?').run(newName, application, newPath)
+        sql('UPDATE target_associations SET scope = ? WHERE application = ? AND scope = ?')
+          .run(scopeKey({ kind: 'path', path: newPath }), application, scopeKey({ kind: 'path', path }))
+        sql('UPDATE agents SET scoped_path = ? WHERE application = ? AND scoped_path = ?').run(newPath, application, path)
+      })()
+      return newPath
+    },
     statusOf (application: string, path: string): InstanceStatus | undefined {
       const row = sql('SELECT status FROM instances WHERE application = ? AND path = ?').get(application, path) as { status: string } | undefined
       return row?.status as InstanceStatus | undefined
     },
     setStatus (application: string, path: string, status: InstanceStatus): boolean {
-      return sql('UPDATE instances SET status = ? WHERE application = ? AND path = ?')
-        .run(status, application, path).changes > 0
+      return sql(`UPDATE instances SET status_since = CASE WHEN status = ? THEN status_since ELSE ? END, status = ?
+        WHERE application = ? AND path = ?`).run(status, new Date().toISOString(), status, application, path).changes > 0
+    },
+    /** The last failure reported for an instance (null forgets it). */
+    setProblem (application: string, path: string, problem: InstanceProblem | null): void {
+      sql('UPDATE instances SET problem = ? WHERE application = ? AND path = ?')
+        .run(problem === null ? null : JSON.stringify(problem), application, path)
+    },
+    /** What an instance misses and holds, as its agent last reported (undefined: the agent did not say). */
+    setImportReport (application: string, path: string, report: { missingImports?: string[], heldImports?: HeldImport[] }): void {
+      sql('UPDATE instances SET missing_imports = ?, held_imports = ? WHERE application = ? AND path = ?')
+        .run(report.missingImports === undefined ? null : JSON.stringify(report.missingImports),
+          report.heldImports === undefined ? null : JSON.stringify(report.heldImports), application, path)
     },
     /** Merges `patch` into the instance's data; a null value removes the key. */
     updateData (application: string, path: string, patch: Record<string, string | null>): void {
@@ -409,6 +560,16 @@ export function createStore (options: StoreOptions): Store {
       sql('INSERT OR REPLACE INTO target_associations (application, scope, target_id) VALUES (?, ?, ?)')
         .run(application, scopeKey(scope), targetId)
     },
+    /** Deletes a target (its associations must be gone: the foreign key refuses otherwise). */
+    deleteTarget (id: string): boolean {
+      return sql('DELETE FROM targets WHERE id = ?').run(id).changes > 0
+    },
+    /** Every association naming the target, in every application. */
+    targetAssociationsOf (targetId: string): Array<{ application: string } & TargetAssociation> {
+      const rows = sql('SELECT application, scope, target_id FROM target_associations WHERE target_id = ? ORDER BY application, scope')
+        .all(targetId) as Array<{ application: string, scope: string, target_id: string }>
+      return rows.map(r => ({ application: r.application, scope: scopeOf(r.scope), targetId: r.target_id }))
+    },
     targetAssociations (application: string): TargetAssociation[] {
       const rows = sql('SELECT scope, target_id FROM target_associations WHERE application = ? ORDER BY scope')
         .all(application) as Array<{ scope: string, target_id: string }>
@@ -417,17 +578,20 @@ export function createStore (options: StoreOptions): Store {
 
     // ---- agents
     recordHeartbeat (record: AgentRecord): void {
-      sql(`INSERT INTO agents (application, scoped_path, peer_id, listen_addresses, last_heartbeat_at) VALUES (?, ?, ?, ?, ?)
+      sql(`INSERT INTO agents (application, scoped_path, peer_id, listen_addresses, last_heartbeat_at, agent_version) VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT (application, scoped_path) DO UPDATE SET peer_id = excluded.peer_id,
-          listen_addresses = excluded.listen_addresses, last_heartbeat_at = excluded.last_heartbeat_at`)
-        .run(record.application, record.scopedInstancePath, record.peerId ?? null, JSON.stringify(record.listenAddresses), record.lastHeartbeatAt)
+          listen_addresses = excluded.listen_addresses, last_heartbeat_at = excluded.last_heartbeat_at,
+          agent_version = excluded.agent_version`)
+        .run(record.application, record.scopedInstancePath, record.peerId ?? null, JSON.stringify(record.listenAddresses),
+          record.lastHeartbeatAt, record.agentVersion ?? null)
     },
     agents (application: string): AgentRecord[] {
       const rows = sql('SELECT * FROM agents WHERE application = ? ORDER BY scoped_path').all(application) as
-        Array<{ application: string, scoped_path: string, peer_id: string | null, listen_addresses: string, last_heartbeat_at: string }>
+        Array<{ application: string, scoped_path: string, peer_id: string | null, listen_addresses: string, last_heartbeat_at: string, agent_version: string | null }>
       return rows.map(r => ({
         application: r.application, scopedInstancePath: r.scoped_path, peerId: r.peer_id ?? undefined,
-        listenAddresses: JSON.parse(r.listen_addresses), lastHeartbeatAt: r.last_heartbeat_at
+        listenAddresses: JSON.parse(r.listen_addresses), lastHeartbeatAt: r.last_heartbeat_at,
+        ...(r.agent_version === null ? {} : { agentVersion: r.agent_version })
       }))
     },
     forgetAgent (application: string, scopedInstancePath: string): void {
@@ -449,6 +613,43 @@ export function createStore (options: StoreOptions): Store {
     },
     acknowledge (id: number): void {
       sql('DELETE FROM pending_messages WHERE id = ?').run(id)
+    },
+
+    // ---- event history (kept when its application is deleted: the history says what happened to it)
+    appendEvent (event: Omit<StoredEvent, 'id'>): StoredEvent {
+      const id = sql(`INSERT INTO events (at, at_ms, application, path, kind, reason, actor, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+        .run(event.at, Date.parse(event.at), event.application ?? null, event.path ?? null, event.kind, event.reason,
+          event.actor, JSON.stringify(event.body)).lastInsertRowid
+      return { id: Number(id), ...event }
+    },
+    /** Events matching the query, oldest first. */
+    events (query: EventQuery = {}): StoredEvent[] {
+      const where: string[] = []
+      const values: unknown[] = []
+      if (query.application !== undefined) { where.push('application = ?'); values.push(query.application) }
+      if (query.path !== undefined) { where.push(subtreeCondition()); values.push(query.path, query.path, query.path) }
+      if (query.afterId !== undefined) { where.push('id > ?'); values.push(query.afterId) }
+      if (query.sinceMs !== undefined) { where.push('at_ms >= ?'); values.push(query.sinceMs) }
+      const filter = where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''
+      // the most recent `limit`, given oldest first
+      const text = query.limit !== undefined
+        ? `SELECT * FROM (SELECT * FROM events ${filter} ORDER BY id DESC LIMIT ?) ORDER BY id`
+        : `SELECT * FROM events ${filter} ORDER BY id`
+      if (query.limit !== undefined) values.push(query.limit)
+      const rows = sql(text).all(...values) as Array<{ id: number, at: string, application: string | null, path: string | null,
+        kind: string, reason: string, actor: string, body: string }>
+      return rows.map(r => ({
+        id: r.id, at: r.at, ...(r.application === null ? {} : { application: r.application }), ...(r.path === null ? {} : { path: r.path }),
+        kind: r.kind, reason: r.reason, actor: r.actor, body: JSON.parse(r.body)
+      }))
+    },
+    /** Deletes the events beyond the `maxEvents` most recent and those older than `maxAgeMs`; returns how many went. */
+    pruneEvents (maxEvents: number, maxAgeMs: number): number {
+      const newest = (sql('SELECT MAX(id) AS id FROM events').get() as { id: number | null }).id ?? 0
+      return sql('DELETE FROM events WHERE id <= ? OR at_ms < ?').run(newest - maxEvents, Date.now() - maxAgeMs).changes
+    },
+    eventCount (): number {
+      return (sql('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n
     },
 
     /** Runs `fn` in one transaction (all or nothing). */

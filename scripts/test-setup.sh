@@ -19,6 +19,7 @@ PACKAGES=(
   curl                   # lamp-apache: Apache's recipes read mod_status
   mariadb-client         # lamp-apache: MySQL's recipes and the tests run SQL
   mariadb-server         # lamp-apache: the host's MariaDB server at 127.0.0.1:3306
+  chromium               # console-*: the web console's browser tests (playwright-core drives /usr/bin/chromium)
 )
 
 root=0; [ "$(id -u)" = 0 ] && root=1

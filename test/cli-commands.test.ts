@@ -44,9 +44,10 @@ test('usage errors exit 2 with a clear message (a real process too)', async t =>
     [['scale', 'lamp', 'Tomcat', '--to', 'three'], /"three" is not a whole number >= 1/],
     [['scale', 'lamp', 'Tomcat'], /required option '--to <count>' not specified/],
     [['status', 'lamp', '--watch', '--until', 'RUNNING'], /"RUNNING" is not an instance state/],
-    [['status', 'lamp', '--until', 'DEPLOYED_STARTED'], /--until and --timeout go with --watch/],
-    [['start', 'lamp', '/Apache VM', '--wait', '-3'], /not a number of seconds > 0/],
-    [['stop', 'lamp', '--wait', '1e9'], /not a number of seconds > 0 and <= 604800/],
+    [['status', 'lamp', '--wait=2m'], /--wait=DURATION goes with --watch or --until/],
+    [['start', 'lamp', '/Apache VM', '--wait=-3'], /"-3" is not a duration > 0 and <= a week: write e\.g\. 90s, 2m/],
+    [['stop', 'lamp', '--wait=1e9'], /"1e9" is not a duration/],
+    [['stop', 'lamp', '--wait=8d'], /"8d" is not a duration/],
     [['scale', 'lamp', 'Tomcat', '--to', '0'], /"0" is not a whole number >= 1/],
     [['app', 'load'], /missing required argument 'folder\|zip'/],
     [['app'], /Usage: meshconf app/],
@@ -78,7 +79,7 @@ test('an instance going to PROBLEM ends the wait with exit 1 and its reason', as
   const dm = await double(t)
   dm.failing.add('Tomcat')
   const home = await tempDir(t)
-  const r = await runCliInProcess(['start', 'lamp', '/Tomcat VM 1', '--all', '--wait', '60', '--dm', dm.url, '--token', dm.token], { home })
+  const r = await runCliInProcess(['start', 'lamp', '/Tomcat VM 1', '--all', '--wait=60s', '--dm', dm.url, '--token', dm.token], { home })
   t.is(r.exitCode, 1)
   t.regex(r.stderr, /\/Tomcat VM 1\/Tomcat went to PROBLEM: Tomcat start.sh exited with 1/)
   t.regex(r.stdout, /^ {2}\/Tomcat VM 1 {2,}DEPLOYED_STARTED/m)

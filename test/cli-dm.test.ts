@@ -45,7 +45,8 @@ test('app load uploads the folder and creates the application; app list --json i
   t.regex(load.stdout, /^created application shop-a/m)
   const list = await cli('app', 'list', '--json')
   t.is(list.exitCode, 0, list.stderr)
-  t.like(JSON.parse(list.stdout), [{ name: 'shop-a', template: { name: 'Shop', version: '1.0' } }])
+  t.like(JSON.parse(list.stdout), { ok: true, applications: [{ name: 'shop-a', template: { name: 'Shop', version: '1.0' } }] })
+  t.regex(JSON.parse(list.stdout).applications[0].createdAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/)
   const text = await cli('app', 'list')
   t.regex(text.stdout, /^NAME +TEMPLATE +CREATED/m)
   t.regex(text.stdout, /^shop-a +Shop 1\.0 /m)
@@ -55,7 +56,7 @@ test('app load uploads the folder and creates the application; app list --json i
   t.regex(again.stderr, /already loaded: change the version/)
   const deleted = await cli('app', 'delete', 'shop-a')
   t.is(deleted.exitCode, 0, deleted.stderr)
-  t.deepEqual(JSON.parse((await cli('app', 'list', '--json')).stdout), [])
+  t.deepEqual(JSON.parse((await cli('app', 'list', '--json')).stdout), { ok: true, applications: [] })
 
   // the template stays until deleted with an application that used it; the DM can also read a folder itself
   t.regex((await cli('app', 'templates')).stdout, /^Shop +1\.0 +a database and its clients$/m)
@@ -66,7 +67,7 @@ test('app load uploads the folder and creates the application; app list --json i
   const withTemplate = await cli('app', 'delete', 'shop-local', '--with-template')
   t.is(withTemplate.exitCode, 0, withTemplate.stderr)
   t.regex(withTemplate.stdout, /^deleted template Shop 2\.0$/m)
-  t.deepEqual(JSON.parse((await cli('app', 'templates', '--json')).stdout).map((x: { version: string }) => x.version), ['1.0'])
+  t.deepEqual(JSON.parse((await cli('template', 'list', '--json')).stdout).templates.map((x: { version: string }) => x.version), ['1.0'])
 })
 
 test('a template with model errors is refused: each one printed as file:line: LEVEL CODE: message, exit 1', async t => {
@@ -77,7 +78,7 @@ test('a template with model errors is refused: each one printed as file:line: LE
   t.is(r.exitCode, 1)
   t.regex(r.stderr, new RegExp(`^${broken}/graph/main\\.graph:\\d+: SEVERE [A-Z_]+: .*Cache`, 'm'))
   t.regex(r.stderr, /has \d+ errors?: fix (it|them) and load it again/)
-  t.deepEqual(JSON.parse((await cli('app', 'list', '--json')).stdout), [])
+  t.deepEqual(JSON.parse((await cli('app', 'list', '--json')).stdout), { ok: true, applications: [] })
 })
 
 test('deploy, then start --wait lists each instance as it reaches DEPLOYED_STARTED; status draws the tree; stop and undeploy follow', async t => {
@@ -85,13 +86,13 @@ test('deploy, then start --wait lists each instance as it reaches DEPLOYED_START
   t.is((await cli('app', 'load', template, '--name', 'shop-b')).exitCode, 0)
 
   // deploy without start: machines are created (DEPLOYED_STARTED), their instances deployed but stopped
-  const deploy = await cli('deploy', 'shop-b', '--wait', '90')
+  const deploy = await cli('deploy', 'shop-b', '--wait=90s')
   t.is(deploy.exitCode, 0, deploy.stderr + deploy.stdout)
   t.deepEqual(statuses(dm.instances('shop-b')), {
     '/vm1': 'DEPLOYED_STARTED', '/vm1/db': 'DEPLOYED_STOPPED', '/vm2': 'DEPLOYED_STARTED', '/vm2/app': 'DEPLOYED_STOPPED'
   })
 
-  const start = await cli('start', 'shop-b', '--all', '--wait', '90')
+  const start = await cli('start', 'shop-b', '--all', '--wait=90s')
   t.is(start.exitCode, 0, start.stderr + start.stdout)
   for (const path of ['/vm1', '/vm1/db', '/vm2', '/vm2/app']) t.regex(start.stdout, new RegExp(`^  ${path} +DEPLOYED_STARTED  \\d+\\.\\d s$`, 'm'))
   const progress = start.stdout.split('\n').filter(l => l.includes('DEPLOYED_STARTED  '))
@@ -104,14 +105,14 @@ test('deploy, then start --wait lists each instance as it reaches DEPLOYED_START
   t.regex(status.stdout, /^\/vm1 \(VM\) +DEPLOYED_STARTED +127\.0\.0\.1$/m)
   t.regex(status.stdout, /^└─ app \(App\) +DEPLOYED_STARTED$/m)
   const json = await cli('status', 'shop-b', '--json')
-  t.deepEqual(statuses(JSON.parse(json.stdout).instances), statuses(dm.instances('shop-b')))
+  t.deepEqual(statuses(JSON.parse(json.stdout).application.instances), statuses(dm.instances('shop-b')))
 
-  const stop = await cli('stop', 'shop-b', '/vm2/app', '--wait', '90')
+  const stop = await cli('stop', 'shop-b', '/vm2/app', '--wait=90s')
   t.is(stop.exitCode, 0, stop.stderr)
   t.regex(stop.stdout, /^ {2}\/vm2\/app {2,}DEPLOYED_STOPPED/m)
   t.like(statuses(dm.instances('shop-b')), { '/vm2': 'DEPLOYED_STARTED', '/vm2/app': 'DEPLOYED_STOPPED' })
 
-  const undeploy = await cli('undeploy', 'shop-b', '--wait', '90', '--json')
+  const undeploy = await cli('undeploy', 'shop-b', '--wait=90s', '--json')
   t.is(undeploy.exitCode, 0, undeploy.stderr)
   const doc = JSON.parse(undeploy.stdout)
   t.like(doc, { application: 'shop-b', operation: 'undeploy', ok: true, timedOut: false, pending: [] })
@@ -122,11 +123,11 @@ test('deploy, then start --wait lists each instance as it reaches DEPLOYED_START
 test('status --watch --until follows the DM events while another command deploys and starts', async t => {
   const { cli, template, env, home, dm } = await startDm(t)
   t.is((await cli('app', 'load', template, '--name', 'shop-c')).exitCode, 0)
-  const watching = spawnCli(['status', 'shop-c', '--watch', '--until', 'DEPLOYED_STARTED', '--timeout', '90'], { home, env, timeoutMs: 100_000 })
-  const json = spawnCli(['status', 'shop-c', '--watch', '--until', 'DEPLOYED_STARTED', '--timeout', '90', '--json'], { home, env, timeoutMs: 100_000 })
+  const watching = spawnCli(['status', 'shop-c', '--watch', '--until', 'DEPLOYED_STARTED', '--wait=90s'], { home, env, timeoutMs: 100_000 })
+  const json = spawnCli(['status', 'shop-c', '--watch', '--until', 'DEPLOYED_STARTED', '--wait=90s', '--json'], { home, env, timeoutMs: 100_000 })
   await waitForOutput(watching, /^shop-c \(template Shop 1\.0\): 4 instances: 4 NOT_DEPLOYED$/m)
 
-  const deploy = await cli('deploy', 'shop-c', '/vm1', '--wait', '90')
+  const deploy = await cli('deploy', 'shop-c', '/vm1', '--wait=90s')
   t.is(deploy.exitCode, 0, deploy.stderr)
   t.regex(deploy.stdout, /^ {2}\/vm1 {2,}DEPLOYED_STARTED/m)
   const start = await cli('start', 'shop-c', '--no-wait')
@@ -140,7 +141,7 @@ test('status --watch --until follows the DM events while another command deploys
   t.regex(String(r.stdout), /^\d\d:\d\d:\d\d \/vm2\/app DEPLOYED_STARTED$/m)
   const last = await json
   t.is(last.exitCode, 0, String(last.stderr))
-  t.true(Object.values(statuses(JSON.parse(String(last.stdout)).instances)).every(s => s === 'DEPLOYED_STARTED'))
+  t.true(Object.values(statuses(JSON.parse(String(last.stdout)).application.instances)).every(s => s === 'DEPLOYED_STARTED'))
   t.true(Object.values(statuses(dm.instances('shop-c'))).every(s => s === 'DEPLOYED_STARTED'))
 })
 
@@ -159,8 +160,8 @@ test('scale replicates the machine carrying a component, starts it, then removes
   const { cli, template, dm } = await startDm(t)
   t.is((await cli('app', 'load', template, '--name', 'shop-e')).exitCode, 0)
   // the copies' App imports the DB: it must run for them to start
-  t.is((await cli('start', 'shop-e', '--wait', '90')).exitCode, 0)
-  const up = await cli('scale', 'shop-e', 'App', '--to', '3', '--timeout', '90')
+  t.is((await cli('start', 'shop-e', '--wait=90s')).exitCode, 0)
+  const up = await cli('scale', 'shop-e', 'App', '--to', '3', '--wait=90s')
   t.is(up.exitCode, 0, up.stderr + up.stdout)
   t.regex(up.stdout, /replicating \/vm2 as vm2 2, vm2 3/)
   t.regex(up.stdout, /^ {2}\/vm2 3\/app {2,}DEPLOYED_STARTED/m)
@@ -170,12 +171,16 @@ test('scale replicates the machine carrying a component, starts it, then removes
 
   const down = await cli('scale', 'shop-e', 'App', '--to', '1', '--json')
   t.is(down.exitCode, 0, down.stderr)
-  t.like(JSON.parse(down.stdout), { from: 3, to: 1, removed: ['/vm2 3', '/vm2 2'], outcome: { ok: true } })
+  t.like(JSON.parse(down.stdout), { ok: true, from: 3, to: 1, removed: ['/vm2 3', '/vm2 2'], waited: true, timedOut: false })
   t.deepEqual(Object.keys(statuses(dm.instances('shop-e'))), ['/vm1', '/vm1/db', '/vm2', '/vm2/app'])
 
   const none = await cli('scale', 'shop-e', 'Cache', '--to', '2')
   t.is(none.exitCode, 1)
-  t.regex(none.stderr, /no root instance of shop-e carries a Cache instance/)
+  t.regex(none.stderr, /component "Cache" is not in the graph of shop-e/)
+  const dry = await cli('scale', 'shop-e', 'App', '--to', '2', '--dry-run', '--json')
+  t.is(dry.exitCode, 0, dry.stderr)
+  t.like(JSON.parse(dry.stdout), { from: 1, to: 2, added: ['/vm2 2'], dryRun: true })
+  t.deepEqual(Object.keys(statuses(dm.instances('shop-e'))), ['/vm1', '/vm1/db', '/vm2', '/vm2/app'])
 })
 
 test('instance add, replicate and delete; deleting a deployed instance says to undeploy first', async t => {
@@ -184,7 +189,7 @@ test('instance add, replicate and delete; deleting a deployed instance says to u
   t.is((await cli('instance', 'add', 'shop-f', '/vm3', '--component', 'VM')).exitCode, 0)
   const add = await cli('instance', 'add', 'shop-f', '/vm3/db2', '--component', 'DB', '--export', 'port=6543', '--json')
   t.is(add.exitCode, 0, add.stderr)
-  t.like(JSON.parse(add.stdout), { path: '/vm3/db2', component: 'DB' })
+  t.like(JSON.parse(add.stdout), { ok: true, instance: { path: '/vm3/db2', component: 'DB' } })
   const replicate = await cli('instance', 'replicate', 'shop-f', '/vm3', 'vm4')
   t.is(replicate.exitCode, 0, replicate.stderr)
   t.like(statuses(dm.instances('shop-f')), { '/vm4': 'NOT_DEPLOYED', '/vm4/db2': 'NOT_DEPLOYED' })
@@ -192,11 +197,11 @@ test('instance add, replicate and delete; deleting a deployed instance says to u
   t.is(bad.exitCode, 1)
   t.regex(bad.stderr, /Nope/)
 
-  t.is((await cli('start', 'shop-f', '/vm4', '--wait', '90')).exitCode, 0)
+  t.is((await cli('start', 'shop-f', '/vm4', '--wait=90s')).exitCode, 0)
   const refused = await cli('instance', 'delete', 'shop-f', '/vm4')
   t.is(refused.exitCode, 1)
   t.regex(refused.stderr, /undeploy it first: meshconf undeploy "shop-f" "\/vm4" --all --wait/)
-  t.is((await cli('undeploy', 'shop-f', '/vm4', '--all', '--wait', '90')).exitCode, 0)
+  t.is((await cli('undeploy', 'shop-f', '/vm4', '--all', '--wait=90s')).exitCode, 0)
   t.is((await cli('instance', 'delete', 'shop-f', '/vm4')).exitCode, 0)
   t.is((await cli('instance', 'delete', 'shop-f', '/vm3')).exitCode, 0)
   t.deepEqual(Object.keys(statuses(dm.instances('shop-f'))), ['/vm1', '/vm1/db', '/vm2', '/vm2/app'])
@@ -218,7 +223,7 @@ test('a wrong token exits 1 and says how to pass it (REST and events); ~/.meshco
   writeFileSync(join(home, '.meshconf', 'config.json'), JSON.stringify({ dm: url, token }))
   const fromFile = await runCliInProcess(['app', 'list', '--json'], { home })
   t.is(fromFile.exitCode, 0, fromFile.stderr)
-  t.deepEqual(JSON.parse(fromFile.stdout), [])
+  t.deepEqual(JSON.parse(fromFile.stdout), { ok: true, applications: [] })
   // a flag still wins over the file
   t.is((await runCliInProcess(['app', 'list', '--token', 'wrong'], { home })).exitCode, 1)
 })
@@ -228,6 +233,9 @@ test('on a terminal, start waits by default and states are coloured; piped, they
   t.is((await cli('app', 'load', template, '--name', 'shop-t')).exitCode, 0)
   const start = await runCliOnTerminal(['start', 'shop-t'], { home, env })
   t.is(start.exitCode, 0, start.stdout)
+  // the live line: counts by state and the elapsed time, redrawn in place
+  t.regex(start.stdout, /\r\u001b\[2Kstart shop-t: 4 instances, [^\r\n]*\d+\.\d s/)
+  start.stdout = start.stdout.replace(/\r\u001b\[2K[^\r\n]*(?=\r)/g, '').replaceAll('\r\u001b[2K', '')
   t.regex(start.stdout, /^ {2}\/vm2\/app +\u001b\[32mDEPLOYED_STARTED\u001b\[0m {2}\d+\.\d s$/m)
   const status = await runCliOnTerminal(['status', 'shop-t'], { home, env })
   t.regex(status.stdout, /^└─ db \(DB\) +\u001b\[32mDEPLOYED_STARTED\u001b\[0m$/m)

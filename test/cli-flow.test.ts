@@ -22,16 +22,16 @@ test('dm start, then app load, start --wait, status and undeploy with nothing bu
   t.is(load.exitCode, 0, load.stderr)
   t.regex(load.stdout, /^created application Shop/m)
 
-  const start = await runCliInProcess(['start', 'Shop', '--wait', '90'], { home })
+  const start = await runCliInProcess(['start', 'Shop', '--wait=90s'], { home })
   t.is(start.exitCode, 0, start.stderr + start.stdout)
   t.is(start.stdout.split('\n').filter(l => / {2}DEPLOYED_STARTED {2}\d+\.\d s$/.test(l)).length, 4)
 
   const status = await runCliInProcess(['status', 'Shop', '--json'], { home })
   t.is(status.exitCode, 0, status.stderr)
   const doc = JSON.parse(status.stdout)
-  t.deepEqual(doc.instances.map((i: { path: string, status: string }) => `${i.path}=${i.status}`), ['/vm1=DEPLOYED_STARTED', '/vm2=DEPLOYED_STARTED'])
+  t.deepEqual(doc.application.instances.map((i: { path: string, status: string }) => `${i.path}=${i.status}`), ['/vm1=DEPLOYED_STARTED', '/vm2=DEPLOYED_STARTED'])
 
-  const undeploy = await runCliInProcess(['undeploy', 'Shop', '--wait', '90'], { home })
+  const undeploy = await runCliInProcess(['undeploy', 'Shop', '--wait=90s'], { home })
   t.is(undeploy.exitCode, 0, undeploy.stderr + undeploy.stdout)
   t.regex(undeploy.stdout, /^ {2}\/vm2\/app {2,}NOT_DEPLOYED/m)
 })

@@ -18,7 +18,7 @@ test('the DM unit starts `meshconf dm start` with options it accepts, its data u
   for (const [binary, ...args] of commands) {
     t.is(binary, '/usr/local/bin/meshconf')
     t.deepEqual(args.slice(0, 2), ['dm', 'start'])
-    const start = buildProgram().commands.find(c => c.name() === 'dm')?.commands.find(c => c.name() === 'start')
+    const start = (await buildProgram(['dm'])).commands.find(c => c.name() === 'dm')?.commands.find(c => c.name() === 'start')
     if (start === undefined) return t.fail('no dm start command')
     // parsing runs each option's checks (they throw on a bad value) without starting a DM
     t.deepEqual(start.parseOptions(args.slice(2)), { operands: [], unknown: [] }, args.join(' '))

@@ -40,7 +40,10 @@ test('meshconf dm start prints the token once, writes the config file, and answe
   t.truthy(tokenLine)
   const token = readFileSync(join(dataDir, 'token'), 'utf8').trim()
   t.true(tokenLine?.endsWith(token))
-  t.deepEqual(JSON.parse(readFileSync(join(dir.path, '.meshconf', 'config.json'), 'utf8')), { dm: url, token })
+  // the context named after the data folder, current as there was none; it refers to the token file
+  t.deepEqual(JSON.parse(readFileSync(join(dir.path, '.meshconf', 'config.json'), 'utf8')),
+    { current: 'data', contexts: { data: { dm: url, tokenFile: join(dataDir, 'token'), dataDir } } })
+  t.true(first.lines.some(l => /^added context data in .*config\.json; it is the current context$/.test(l)), first.lines.join('\n'))
   t.is((await fetch(`${url}/api/applications`)).status, 401)
   const answer = await fetch(`${url}/api/applications`, { headers: { authorization: `Bearer ${token}` } })
   t.is(answer.status, 200)

@@ -28,7 +28,7 @@ test('a loadable template exits 0 and lists warnings compiler style', async t =>
   const { stdout, exitCode } = await meshconf('validate', join(ROBOCONF_FIXTURES, 'valid/applications/lamp'))
   t.is(exitCode, 0)
   t.regex(stdout, /^graph\/lamp\.graph:16: WARNING PROJ_NO_RESOURCE_DIRECTORY: component 'MySQL' /m)
-  t.regex(stdout, /loadable \(0 severe, 4 warnings\)/)
+  t.regex(stdout, /loadable \(0 errors, 4 warnings\)/)
 })
 
 test('a SEVERE error exits 1 with file:line: SEVERE CODE: message', async t => {
@@ -52,7 +52,8 @@ test('--json prints one document with the resolved components and instances', as
   t.is(exitCode, 0)
   const report = JSON.parse(stdout)
   t.true(report.loadable)
-  t.deepEqual(Object.keys(report).sort(), ['components', 'errors', 'instances', 'loadable'])
+  t.deepEqual(Object.keys(report).sort(), ['components', 'errors', 'instances', 'loadable', 'ok'])
+  t.true(report.ok)
   const petalsSL = report.components.find((c: { name: string }) => c.name === 'PetalsSL')
   t.deepEqual(petalsSL, {
     name: 'PetalsSL', installer: 'script', imports: [],

@@ -16,6 +16,7 @@ import {
 import { exportsByPrefix, importedPrefixes } from '../../protocol/model/exports.js'
 import { compositeKey, partsOf, type CompositeKey } from '../../protocol/keys.js'
 import { errorMessage } from '../../protocol/errors.js'
+import { exponentialMs, jittered } from '../../common/backoff.js'
 
 /** What the service needs from a network: publish/subscribe with authenticated senders, and peer liveness. */
 export interface MeshTransport {
@@ -459,9 +460,9 @@ export class MeshService implements MeshServiceHandle {
    * and never sooner than this owner's share of the mesh's digest budget.
    */
   private scheduleDigest (): void {
-    const backoff = Math.min(this.antiEntropyMs * 2 ** this.digestsSinceChange, Math.max(this.antiEntropyMs, ANTI_ENTROPY_MAX_INTERVAL_MS))
+    const backoff = exponentialMs(this.digestsSinceChange, { initialMs: this.antiEntropyMs, maxMs: Math.max(this.antiEntropyMs, ANTI_ENTROPY_MAX_INTERVAL_MS) })
     const meshShare = (this.meshSize() + 1) * 1000 / this.digestsPerSecond
-    const delay = Math.max(backoff, meshShare) * (0.8 + 0.4 * Math.random())
+    const delay = jittered(Math.max(backoff, meshShare), 0.2)
     clearTimeout(this.digestTimer)
     this.digestDueAt = this.now() + delay
     this.digestTimer = setTimeout(() => {

@@ -6,7 +6,9 @@ import type { Command } from 'commander'
 import { DmRequestError, MAX_TEMPLATE_ZIP_BYTES, type DmClient, type TemplateLoadResult } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
 import { zipFolder } from '../zip.js'
-import { connect, formatModelError, printJson, withDmOptions, type DmOptions } from './output.js'
+import { isDocument, isoTime, plural, printDocument, printResult, tableLines, withOutputOptions, type OutputOptions } from './format.js'
+import { connect, flattenInstances, formatModelError, isRootPath, renderInstanceTree, summarizeStatuses, useColor, withDmOptions, type DmOptions } from './output.js'
+import { resolveTemplate } from './template.js'
 import { errorMessage } from '../../protocol/errors.js'
 
 /** A template source that is neither a folder nor a ZIP file. */
@@ -14,6 +16,17 @@ export class TemplateSourceError extends Error {
   constructor (readonly source: string, reason: string) {
     super(`cannot load a template from ${source}: ${reason} (give a template folder holding descriptor/application.properties, or a ZIP of it)`)
     this.name = 'TemplateSourceError'
+  }
+}
+
+/** An application with deployed machines: delete refuses, as Roboconf did, and says what to undeploy. */
+export class ApplicationDeployedError extends Error {
+  readonly code = 'CLI_APPLICATION_DEPLOYED'
+  constructor (readonly application: string, readonly machines: Array<{ path: string, status: string }>) {
+    super(`application ${application} still has ${plural(machines.length, 'deployed machine')}: ` +
+      `${machines.map(m => `${m.path} (${m.status})`).join(', ')}; undeploy ${machines.length === 1 ? 'it' : 'them'} first: ` +
+      `meshconf undeploy ${JSON.stringify(application)} --all --wait`)
+    this.name = 'ApplicationDeployedError'
   }
 }
 
@@ -60,7 +73,7 @@ async function loadTemplate (client: DmClient, source: string, onDmHost: boolean
   }
 }
 
-async function appLoad (source: string, options: DmOptions & { name?: string, description?: string, onDmHost?: boolean, json?: boolean }): Promise<void> {
+async function appLoad (source: string, options: DmOptions & OutputOptions & { name?: string, description?: string, onDmHost?: boolean }): Promise<void> {
   const client = connect(options)
   const template = await loadTemplate(client, source, options.onDmHost === true)
   const warnings = (template.errors ?? []).length
@@ -69,79 +82,99 @@ async function appLoad (source: string, options: DmOptions & { name?: string, de
     template: { name: template.name, version: template.version },
     ...(options.description !== undefined ? { description: options.description } : {})
   })
-  if (options.json === true) {
-    printJson({ template, application })
+  if (isDocument(options)) {
+    await printDocument(options, { template, application })
     return
   }
-  console.log(`loaded template ${template.name} ${template.version}${warnings > 0 ? ` (${warnings} warning${warnings === 1 ? '' : 's'})` : ''}`)
+  console.log(`loaded template ${template.name} ${template.version}${warnings > 0 ? ` (${plural(warnings, 'warning')})` : ''}`)
   console.log(`created application ${application.name}: deploy it with \`meshconf start ${JSON.stringify(application.name)} --all\``)
 }
 
-/** Prints rows under a header, in columns. */
-function printTable (header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)))
-  for (const row of [header, ...rows]) console.log(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd())
-}
+type Options = DmOptions & OutputOptions
 
-async function appList (options: DmOptions & { json?: boolean }): Promise<void> {
-  const apps = await connect(options).listApplications()
-  if (options.json === true) {
-    printJson(apps)
-    return
-  }
-  if (apps.length === 0) {
-    console.log('no application: load one with `meshconf app load <folder|zip>`')
-    return
-  }
-  printTable(['NAME', 'TEMPLATE', 'CREATED', 'DESCRIPTION'],
-    apps.map(a => [a.name, `${a.template.name} ${a.template.version}`, a.createdAt ?? '', a.description ?? '']))
-}
-
-async function appTemplates (options: DmOptions & { json?: boolean }): Promise<void> {
-  const templates = await connect(options).listTemplates()
-  if (options.json === true) {
-    printJson(templates)
-    return
-  }
-  if (templates.length === 0) {
-    console.log('no template: load one with `meshconf app load <folder|zip>`')
-    return
-  }
-  printTable(['NAME', 'VERSION', 'DESCRIPTION'], templates.map(t => [t.name, t.version, t.description ?? '']))
-}
-
-async function appDelete (name: string, options: DmOptions & { withTemplate?: boolean }): Promise<void> {
+async function appCreate (name: string, options: Options & { template: string, version?: string, description?: string }): Promise<void> {
   const client = connect(options)
-  const template = options.withTemplate === true ? (await client.getApplication(name)).template : undefined
+  const template = await resolveTemplate(client, options.template, options.version)
+  const application = await client.createApplication({
+    name, template, ...(options.description !== undefined ? { description: options.description } : {})
+  })
+  if (isDocument(options)) await printDocument(options, { application })
+  else console.log(`created application ${application.name} from template ${template.name} ${template.version}: deploy it with \`meshconf start ${JSON.stringify(application.name)} --all\``)
+}
+
+async function appList (options: Options): Promise<void> {
+  const applications = (await connect(options).listApplications()).map(a => ({ ...a, createdAt: isoTime(a.createdAt) }))
+  await printResult(options, { applications }, wide => applications.length === 0
+    ? ['no application: load one with `meshconf app load <folder|zip>`']
+    : tableLines(['NAME', 'TEMPLATE', 'CREATED', 'DESCRIPTION'],
+      applications.map(a => [a.name, `${a.template.name} ${a.template.version}`, a.createdAt ?? '', (a.description ?? '').replace(/\s+/g, ' ')]), wide))
+}
+
+async function appShow (name: string, options: Options): Promise<void> {
+  const client = connect(options)
+  const details = await client.getApplication(name)
+  const associations = await client.targetAssociations(name)
+  const application = { ...details, createdAt: isoTime(details.createdAt), targets: associations }
+  await printResult(options, { application }, () => [
+    `application ${details.name}: template ${details.template.name} ${details.template.version}, created ${application.createdAt ?? 'at an unknown time'}`,
+    ...(details.description !== undefined && details.description !== '' ? [details.description] : []),
+    `targets: ${associations.length === 0 ? 'the DM\'s default' : associations.map(a => `${a.targetId} for ${a.scope.kind === 'default' ? 'the application' : a.scope.kind === 'path' ? a.scope.path : `component ${a.scope.component}`}`).join('; ')}`,
+    summarizeStatuses(details.instances),
+    ...renderInstanceTree(details.instances, { color: useColor() })
+  ])
+}
+
+async function appTemplates (options: Options): Promise<void> {
+  const templates = await connect(options).listTemplates()
+  await printResult(options, { templates }, wide => templates.length === 0
+    ? ['no template: load one with `meshconf app load <folder|zip>`']
+    : tableLines(['NAME', 'VERSION', 'DESCRIPTION'], templates.map(t => [t.name, t.version, t.description ?? '']), wide))
+}
+
+async function appDelete (name: string, options: Options & { withTemplate?: boolean }): Promise<void> {
+  const client = connect(options)
+  const details = await client.getApplication(name)
+  const machines = flattenInstances(details.instances).filter(i => isRootPath(i.path) && i.status !== 'NOT_DEPLOYED')
+  if (machines.length > 0) throw new ApplicationDeployedError(name, machines)
   await client.deleteApplication(name)
-  console.log(`deleted application ${name}`)
-  if (template !== undefined) {
-    await client.deleteTemplate(template)
-    console.log(`deleted template ${template.name} ${template.version}`)
+  if (options.withTemplate === true) await client.deleteTemplate(details.template)
+  if (isDocument(options)) {
+    await printDocument(options, { deleted: name, ...(options.withTemplate === true ? { deletedTemplate: details.template } : {}) })
+    return
   }
+  console.log(`deleted application ${name}`)
+  if (options.withTemplate === true) console.log(`deleted template ${details.template.name} ${details.template.version}`)
 }
 
 export const registerAppCommands: CommandRegistration = (program: Command) => {
-  const app = program.command('app').description('load, list and delete applications and their templates')
-  withDmOptions(app.command('load')
+  const app = program.command('app').description('load, create, list, show and delete applications')
+  withOutputOptions(withDmOptions(app.command('load')
     .description('upload a template (folder or ZIP) and create an application from it')
     .argument('<folder|zip>', 'template folder (holding descriptor/application.properties) or ZIP of it')
     .option('--name <name>', 'application name (default: the template\'s name)')
     .option('--description <text>', 'application description')
-    .option('--on-dm-host', 'let the DM read the folder or ZIP from its own disk instead of uploading it (the DM runs here)')
-    .option('--json', 'print the template and the application as one JSON document'))
+    .option('--on-dm-host', 'let the DM read the folder or ZIP from its own disk instead of uploading it (the DM runs here)')))
     .action(appLoad)
-  withDmOptions(app.command('list')
-    .description('list the applications')
-    .option('--json', 'print one JSON document'))
+  withOutputOptions(withDmOptions(app.command('create')
+    .description('create an application from a loaded template (`meshconf template list` lists them)')
+    .argument('<name>', 'application name')
+    .requiredOption('--template <name>', 'template name')
+    .option('--version <version>', 'template version (default: its only loaded version)')
+    .option('--description <text>', 'application description (default: the template\'s)')))
+    .action(appCreate)
+  withOutputOptions(withDmOptions(app.command('list')
+    .description('list the applications')))
     .action(appList)
-  withDmOptions(app.command('delete')
-    .description('delete an application (its machines are terminated first)')
+  withOutputOptions(withDmOptions(app.command('show')
+    .description('show an application: template, targets, instance tree')
+    .argument('<app>', 'application name')))
+    .action(appShow)
+  withOutputOptions(withDmOptions(app.command('delete')
+    .description('delete an application (refused while machines are deployed: undeploy it first)')
     .argument('<app>', 'application name')
-    .option('--with-template', 'then delete its template too (refused while other applications use it)'))
+    .option('--with-template', 'then delete its template too (refused while other applications use it)')))
     .action(appDelete)
-  withDmOptions(app.command('templates')
-    .description('list the loaded templates')
-    .option('--json', 'print one JSON document'))
+  withOutputOptions(withDmOptions(app.command('templates')
+    .description('list the loaded templates (the same as meshconf template list)')))
     .action(appTemplates)
 }

@@ -1,14 +1,14 @@
 // `meshconf dm start`: runs the deployment manager (store, messaging, targets, REST API) until interrupted.
 // With no --amqp, agents talk to the DM's own WebSocket endpoint: no broker to install.
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import { loadOrCreateToken } from '../auth.js'
 import type { CommandRegistration } from '../cli.js'
-import { configFilePath } from '../config.js'
-import { DATABASE_FILE, DEFAULT_MACHINE_SILENCE_MS, DEFAULT_REST_HOST, DEFAULT_REST_PORT, MACHINES_FOLDER } from '../constants.js'
+import { configFilePath, contextNameForDataDir, readConfig, saveContext } from '../config.js'
+import { DATABASE_FILE, DEFAULT_MACHINE_SILENCE_MS, DEFAULT_REST_HOST, DEFAULT_REST_PORT, MACHINES_FOLDER, TOKEN_FILE } from '../constants.js'
 import { createDeploymentManager, type DeploymentManager, type DmLogger } from '../dm.js'
 import { createDmMessaging, DEFAULT_EMBEDDED_PORT, type MessagingConfig } from '../messaging/index.js'
 import { createRestServer } from '../rest/server.js'
@@ -110,7 +110,7 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     store.close()
     throw err
   }
-  const rest = createRestServer({ dm, token, targets }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST })
+  const rest = createRestServer({ dm, token, targets, store }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST })
   let url: string
   try {
     url = await rest.start()
@@ -130,6 +130,28 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
       await Promise.all(targets.map(async t => await t.close?.()))
       store.close()
     }
+  }
+}
+
+/**
+ * Adds or updates the context named after the DM's data folder (its URL and a reference to its token file); it
+ * becomes current when there was none, or when asked. Returns the line saying so.
+ */
+export function rememberContext (service: Pick<DmService, 'url' | 'dataDirectory'>, makeCurrent: boolean, file = configFilePath()): { name?: string, message: string } {
+  try {
+    const config = readConfig(file)
+    const before = config.current
+    const name = contextNameForDataDir(config, service.dataDirectory)
+    const saved = saveContext(file, name, { dm: service.url, tokenFile: join(service.dataDirectory, TOKEN_FILE), dataDir: service.dataDirectory }, makeCurrent ? 'always' : 'if-none')
+    const what = `${saved.created ? 'added' : 'updated'} context ${name} in ${file}`
+    return {
+      name,
+      message: saved.current
+        ? `${what}; it is the current context${before !== undefined && before !== name ? ` (was ${before})` : ''}`
+        : `${what}; the current context stays ${String(before)}: use this DM with --context ${name}, or \`meshconf context use ${name}\``
+    }
+  } catch (err) {
+    return { message: `meshconf: could not save a context in ${file} (${errorMessage(err)}); pass --dm and --token to the other commands` }
   }
 }
 
@@ -173,7 +195,8 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .addOption(new Option('--target <handler>', 'default target: local (agent processes), netns (network namespaces, needs root), existing (machines already there: the DM writes their agent params) or in-process')
       .choices(['local', 'netns', 'existing', 'in-process']).default('local'))
     .option('--machine-silence <seconds>', `silence before a machine goes to PROBLEM (default ${DEFAULT_MACHINE_SILENCE_MS / 1000})`, seconds)
-    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number }, command: Command) => {
+    .option('--use-context', 'make this DM\'s context the current one (default: only when there is no current context)')
+    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, useContext?: boolean }, command: Command) => {
       const agentsScheme = opts.agentsUrl === undefined ? undefined : new URL(opts.agentsUrl).protocol.startsWith('amqp') ? 'amqp' : 'ws'
       if (agentsScheme !== undefined && agentsScheme !== (opts.amqp !== undefined ? 'amqp' : 'ws')) {
         usageError(command, `--agents-url ${opts.agentsUrl} does not fit ${opts.amqp !== undefined ? '--amqp: give the broker\'s amqp:// URL' : 'the embedded endpoint: give ws://host:port (or add --amqp)'}`)
@@ -186,16 +209,11 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
         agentsHost: opts.agentsHost, agentsUrl: opts.agentsUrl,
         target: opts.target, machineSilenceMs: opts.machineSilence !== undefined ? opts.machineSilence * 1000 : undefined
       })
-      const config = configFilePath()
-      try {
-        mkdirSync(join(homedir(), '.meshconf'), { recursive: true, mode: 0o700 })
-        writeFileSync(config, JSON.stringify({ dm: service.url, token: service.token }, null, 2) + '\n', { mode: 0o600 })
-      } catch (err) {
-        console.error(`meshconf: could not write ${config} (${errorMessage(err)}); pass --dm and --token to the other commands`)
-      }
       console.log(`meshconf DM listening on ${service.url} (data in ${service.dataDirectory}, agents via ${service.agentsEndpointUrl === undefined ? 'RabbitMQ' : `the embedded endpoint at ${service.agentsEndpointUrl}`}, default target ${opts.target})`)
+      const context = rememberContext(service, opts.useContext === true)
+      console.log(context.message)
       if (service.tokenCreated) {
-        console.log(`token (shown once; also in ${join(service.dataDirectory, 'token')} and ${config}): ${service.token}`)
+        console.log(`token (shown once; also in ${join(service.dataDirectory, TOKEN_FILE)}): ${service.token}`)
       }
       await new Promise<void>(resolve => {
         const stop = (): void => {

@@ -4,13 +4,18 @@ import type { Command } from 'commander'
 import type { ApplicationAction, DmClient, DmEvent, DmEventStream, InstanceNode, RequestableStatus } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
+import type { InstanceProblem } from '../../protocol/messages.js'
 import {
-  connect, findInstance, flattenInstances, formatStatus, isRootPath, parseInstancePath, parseSeconds, printJson,
-  secondsSince, useColor, withDmOptions, type DmOptions
+  formatDuration, isDocument, printDocument, resolveWaitMs, withOutputOptions, withWaitOptions, type OutputOptions, type WaitOptions
+} from './format.js'
+import {
+  connect, findInstance, flattenInstances, formatProblem, formatStatus, isRootPath, parseInstancePath, useColor, withDmOptions,
+  type DmOptions
 } from './output.js'
+import { createProgress } from './progress.js'
 
-/** How long --wait waits when given no value, in seconds. */
-export const DEFAULT_WAIT_SECONDS = 600
+/** How long --wait waits when given no duration, in milliseconds (10 minutes). */
+export const DEFAULT_WAIT_MS = 600_000
 /** How often a follow re-reads the tree, in case an event was lost, in milliseconds. */
 export const RECONCILE_INTERVAL_MS = 2000
 
@@ -99,10 +104,14 @@ export async function sendRequests (client: DmClient, application: string, reque
 export interface FollowOutcome {
   ok: boolean
   timedOut: boolean
-  reached: Array<{ path: string, status: InstanceStatus, seconds: number }>
+  /** Each instance when it first reached an accepted state, `elapsedMs` after the follow began. */
+  reached: Array<{ path: string, status: InstanceStatus, elapsedMs: number }>
   pending: Array<{ path: string, status?: InstanceStatus }>
-  /** Instances that went to PROBLEM while followed, with the DM's `last.problem` when known. */
-  problems: Array<{ path: string, problem?: string }>
+  /**
+   * Instances that went to PROBLEM, or whose action failed (a recipe, a machine's creation), while followed: the DM's
+   * `last.problem` when known, and the failure the agent reported.
+   */
+  problems: Array<{ path: string, problem?: string, failure?: InstanceProblem }>
 }
 
 export interface FollowOptions {
@@ -111,12 +120,16 @@ export interface FollowOptions {
   /** Opened before the requests were sent, so no change is missed; closed by the follow. */
   events: DmEventStream
   expectations: Expectation[]
-  timeoutSeconds: number
+  /** Longest wait, in milliseconds. */
+  timeoutMs: number
   /** Called once per instance, when it first reaches an accepted state. */
-  onReached?: (path: string, status: InstanceStatus, seconds: number) => void
+  onReached?: (path: string, status: InstanceStatus, elapsedMs: number) => void
+  /** Called at every state change of a followed instance (progress lines). */
+  onChange?: (path: string, status: InstanceStatus) => void
 }
 
 /**
+ * The one wait loop of the CLI (start, stop, deploy, undeploy, scale, instance delete --force).
  * Follows instance states until every expectation is met, an instance goes to PROBLEM, or the time is up.
  * Events drive it; the tree is re-read every RECONCILE_INTERVAL_MS so a lost event or a closed stream only delays.
  * A PROBLEM already there at the start is not a failure (the request may be what repairs it).
@@ -148,11 +161,12 @@ export async function followInstances (options: FollowOptions): Promise<FollowOu
       if (accept === undefined || finished) return
       const previous = known.get(path)
       known.set(path, status)
+      if (previous !== status) options.onChange?.(path, status)
       if (accept.has(status) && !reachedPaths.has(path)) {
         reachedPaths.add(path)
-        const seconds = Number(secondsSince(start))
-        reached.push({ path, status, seconds })
-        options.onReached?.(path, status, seconds)
+        const elapsedMs = Math.round(performance.now() - start)
+        reached.push({ path, status, elapsedMs })
+        options.onReached?.(path, status, elapsedMs)
       }
       if (status === 'PROBLEM' && !initial && previous !== 'PROBLEM' && !accept.has('PROBLEM')) {
         const entry: FollowOutcome['problems'][number] = { path }
@@ -173,40 +187,41 @@ export async function followInstances (options: FollowOptions): Promise<FollowOu
       }).catch(() => { /* the next poll or event will tell; the timeout bounds the wait */ })
     }
     const onEvent = (event: DmEvent): void => {
-      if (event.type === 'instance' && event.application === application) apply(event.path, event.status, false)
+      if (event.type !== 'instance' || event.application !== application) return
+      // a failure of an awaited instance ends the wait at once: nothing more will come for it
+      if (event.problem !== undefined && accepted.has(event.path) && !finished) {
+        problems.push({ path: event.path, problem: event.problem.message, failure: event.problem })
+        known.set(event.path, event.status)
+        finish(false)
+        return
+      }
+      apply(event.path, event.status, false)
     }
     events.on('event', onEvent)
-    const timer = setTimeout(() => { finish(true) }, options.timeoutSeconds * 1000)
+    const timer = setTimeout(() => { finish(true) }, options.timeoutMs)
     const poller = setInterval(snapshot, RECONCILE_INTERVAL_MS)
     if (accepted.size === 0) finish(false)
     else snapshot()
   })
 }
 
-interface LifecycleOptions extends DmOptions {
+interface LifecycleOptions extends DmOptions, OutputOptions, WaitOptions {
   all?: boolean
-  wait?: boolean | number
-  json?: boolean
-}
-
-/** `--wait` alone, `--wait N`, `--no-wait`, or nothing (wait when a person watches the terminal). */
-export function waitSeconds (wait: boolean | number | undefined): number | undefined {
-  if (wait === false) return undefined
-  if (typeof wait === 'number') return wait
-  if (wait === true || process.stdout.isTTY === true) return DEFAULT_WAIT_SECONDS
-  return undefined
 }
 
 /** `  /Tomcat VM 2/Tomcat  DEPLOYED_STARTED  6.3 s`, paths padded to `width` so the states line up. */
-export function progressLine (path: string, status: InstanceStatus, seconds: number, width: number, color: boolean): string {
-  return `  ${path.padEnd(width)}  ${formatStatus(status, color)}  ${seconds.toFixed(1)} s`
+export function progressLine (path: string, status: InstanceStatus, elapsedMs: number, width: number, color: boolean): string {
+  return `  ${path.padEnd(width)}  ${formatStatus(status, color)}  ${(elapsedMs / 1000).toFixed(1)} s`
 }
 
-/** Prints a follow's outcome; returns the exit code. */
-export function reportOutcome (outcome: FollowOutcome, timeoutSeconds: number, color: boolean): number {
-  for (const p of outcome.problems) console.error(`meshconf: ${p.path} went to ${formatStatus('PROBLEM', color)}${p.problem !== undefined ? `: ${p.problem}` : ''}`)
+/** Prints a follow's outcome (stderr); returns the exit code. */
+export function reportOutcome (outcome: FollowOutcome, timeoutMs: number, color: boolean): number {
+  for (const p of outcome.problems) {
+    if (p.failure !== undefined) console.error(`meshconf: ${p.path} failed\n${formatProblem(p.failure).map(l => `  ${l}`).join('\n')}`)
+    else console.error(`meshconf: ${p.path} went to ${formatStatus('PROBLEM', color)}${p.problem !== undefined ? `: ${p.problem}` : ''}`)
+  }
   if (outcome.timedOut) {
-    console.error(`meshconf: timeout after ${timeoutSeconds} s; still waiting for: ` +
+    console.error(`meshconf: timeout after ${formatDuration(timeoutMs)}; still waiting for: ` +
       outcome.pending.map(p => `${p.path} (${p.status ?? 'unknown'})`).join(', '))
     if (outcome.pending.some(p => p.status === 'UNRESOLVED')) {
       console.error('meshconf: UNRESOLVED instances wait for the exports they import: start the instances exporting them ' +
@@ -216,41 +231,52 @@ export function reportOutcome (outcome: FollowOutcome, timeoutSeconds: number, c
   return outcome.ok ? 0 : 1
 }
 
+/**
+ * Follows a plan's expectations with the progress display (a live line on a terminal, a line per instance reaching
+ * its state otherwise; nothing under -o json|yaml). The events stream must be open before the requests are sent.
+ */
+export async function followWithProgress (client: DmClient, application: string, events: DmEventStream, expectations: Expectation[],
+  timeoutMs: number, options: OutputOptions & { title: string }): Promise<FollowOutcome> {
+  const color = useColor()
+  const width = Math.max(0, ...expectations.map(e => e.path.length))
+  const progress = isDocument(options) ? undefined : createProgress({ title: options.title, total: expectations.length })
+  try {
+    return await followInstances({
+      client, application, events, expectations, timeoutMs,
+      onChange: (path, status) => { progress?.update(path, status) },
+      onReached: (path, status, elapsedMs) => { progress?.log(progressLine(path, status, elapsedMs, width, color)) }
+    })
+  } finally {
+    progress?.stop()
+  }
+}
+
 async function runLifecycle (operation: LifecycleOperation, app: string, path: string | undefined, options: LifecycleOptions): Promise<void> {
   const client = connect(options)
   const color = useColor()
   const tree = await client.getInstances(app)
   const plan = planLifecycle(app, operation, tree, path, options.all === true)
-  const timeoutSeconds = waitSeconds(options.wait)
+  // waits by default: a script as much as a person wants to know that an instance failed
+  const timeoutMs = resolveWaitMs(options, DEFAULT_WAIT_MS, true)
   const where = path !== undefined ? `${path}${options.all === true ? ' and its subtree' : ''}` : 'all instances'
 
-  const events = timeoutSeconds !== undefined ? await client.openEvents({ application: app }) : undefined
+  const events = timeoutMs !== undefined ? await client.openEvents({ application: app }) : undefined
   try {
     await sendRequests(client, app, plan.requests)
   } catch (err) {
     events?.close()
     throw err
   }
-  if (events === undefined || timeoutSeconds === undefined) {
-    if (options.json === true) printJson({ application: app, operation, requests: plan.requests })
+  if (events === undefined || timeoutMs === undefined) {
+    if (isDocument(options)) await printDocument(options, { application: app, operation, requests: plan.requests, waited: false })
     else console.log(`${operation} requested for ${where} of ${app}: follow it with \`meshconf status ${JSON.stringify(app)} --watch\``)
     return
   }
-  if (options.json !== true) console.log(`${operation} ${app}: ${where}, waiting for ${plan.expectations.length} instance(s)`)
-  const width = Math.max(0, ...plan.expectations.map(e => e.path.length))
-  const outcome = await followInstances({
-    client,
-    application: app,
-    events,
-    expectations: plan.expectations,
-    timeoutSeconds,
-    onReached: options.json === true
-      ? undefined
-      : (p, status, seconds) => { console.log(progressLine(p, status, seconds, width, color)) }
-  })
-  if (options.json === true) printJson({ application: app, operation, requests: plan.requests, ...outcome })
+  if (!isDocument(options)) console.log(`${operation} ${app}: ${where}, waiting for ${plan.expectations.length} instance(s)`)
+  const outcome = await followWithProgress(client, app, events, plan.expectations, timeoutMs, { ...options, title: `${operation} ${app}` })
+  if (isDocument(options)) await printDocument(options, { application: app, operation, requests: plan.requests, waited: true, ...outcome })
   else if (outcome.ok) console.log(`${operation} ${app}: done, ${outcome.reached.length} instance(s) reached their state`)
-  process.exitCode = reportOutcome(outcome, timeoutSeconds, color)
+  process.exitCode = reportOutcome(outcome, timeoutMs, color)
 }
 
 const DESCRIPTIONS: Record<LifecycleOperation, string> = {
@@ -262,14 +288,12 @@ const DESCRIPTIONS: Record<LifecycleOperation, string> = {
 
 export const registerLifecycleCommands: CommandRegistration = (program: Command) => {
   for (const operation of ['deploy', 'start', 'stop', 'undeploy'] as const) {
-    withDmOptions(program.command(operation)
+    withOutputOptions(withWaitOptions(withDmOptions(program.command(operation)
       .description(DESCRIPTIONS[operation])
       .argument('<app>', 'application name')
       .argument('[path]', 'instance path, e.g. "/Tomcat VM 1" (default: every instance)', parseInstancePath)
-      .option('--all', 'the instance and its whole subtree')
-      .option('--wait [seconds]', `follow the states until every instance reached its own (default ${DEFAULT_WAIT_SECONDS} s; default on when stdout is a terminal)`, parseSeconds)
-      .option('--no-wait', 'return once the DM accepted the request')
-      .option('--json', 'print one JSON document (the requests and, when waiting, the outcome)'))
+      .option('--all', 'the instance and its whole subtree')),
+    'every instance reached its state or one failed', DEFAULT_WAIT_MS, '; the default'))
       .action(async (app: string, path: string | undefined, options: LifecycleOptions) => { await runLifecycle(operation, app, path, options) })
   }
 }

@@ -1,58 +1,17 @@
-// `meshconf scale <app> <Component> --to N`: adds or removes whole machines (root instances) carrying a component,
-// replicating an existing one, and follows them to DEPLOYED_STARTED or NOT_DEPLOYED.
+// `meshconf scale <app> <Component> --to N [--root /path] [--dry-run]`: the DM adds or removes whole machines (root
+// instances) carrying a component (POST /api/applications/:app/scale); the command prints the plan and follows the
+// machines to DEPLOYED_STARTED or NOT_DEPLOYED.
 import type { Command } from 'commander'
-import type { DmClient, InstanceNode } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
-import { followInstances, progressLine, reportOutcome, DEFAULT_WAIT_SECONDS, type Expectation, type FollowOutcome } from './lifecycle.js'
-import {
-  connect, flattenInstances, parseMachineCount, parseSeconds, printJson, useColor, withDmOptions,
-  type DmOptions
-} from './output.js'
+import { describePlan } from '../autonomy/scale.js'
+import { isDocument, printDocument, resolveWaitMs, withOutputOptions, withWaitOptions, type OutputOptions, type WaitOptions } from './format.js'
+import { DEFAULT_WAIT_MS, followWithProgress, reportOutcome, type Expectation, type FollowOutcome } from './lifecycle.js'
+import { connect, flattenInstances, parseMachineCount, useColor, withDmOptions, type DmOptions } from './output.js'
 
-/** No root instance carries the component: there is nothing to replicate. */
-export class NoCarrierError extends Error {
-  constructor (readonly application: string, readonly component: string) {
-    super(`no root instance of ${application} carries a ${component} instance, so there is none to replicate ` +
-      `(check the component's name with \`meshconf status ${JSON.stringify(application)}\`, or add one with \`meshconf instance add\`)`)
-    this.name = 'NoCarrierError'
-  }
-}
-
-/** `Tomcat VM 3` -> { base: 'Tomcat VM', number: 3 }; a name without a number counts as number 1. */
-export function splitNumberedName (name: string): { base: string, number: number } {
-  const match = /^(.*\S)\s+(\d+)$/.exec(name)
-  return match !== null ? { base: match[1], number: Number(match[2]) } : { base: name, number: 1 }
-}
-
-/** Root instances whose subtree holds an instance of `component` (the root itself included). */
-export function carriersOf (tree: InstanceNode[], component: string): InstanceNode[] {
-  return tree.filter(root => flattenInstances([root]).some(n => n.component === component))
-}
-
-/** Orders carriers by number, then name: the first is the one copied, the last ones are removed first. */
-function byNumber (a: InstanceNode, b: InstanceNode): number {
-  const na = splitNumberedName(a.name)
-  const nb = splitNumberedName(b.name)
-  return na.number - nb.number || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
-}
-
-/** The next `count` free names `<base> <k>` after the highest number in use among the roots of that base. */
-export function nextFreeNames (roots: InstanceNode[], base: string, count: number): string[] {
-  const taken = new Set(roots.map(r => r.name))
-  let k = Math.max(0, ...roots.map(r => splitNumberedName(r.name)).filter(s => s.base === base).map(s => s.number))
-  const names: string[] = []
-  while (names.length < count) {
-    k++
-    const name = `${base} ${k}`
-    if (!taken.has(name)) names.push(name)
-  }
-  return names
-}
-
-interface ScaleOptions extends DmOptions {
+interface ScaleOptions extends DmOptions, OutputOptions, WaitOptions {
   to: number
-  timeout?: number
-  json?: boolean
+  root?: string
+  dryRun?: boolean
 }
 
 interface ScaleReport {
@@ -60,87 +19,77 @@ interface ScaleReport {
   component: string
   from: number
   to: number
+  model: string
   added: string[]
   removed: string[]
-  outcome?: FollowOutcome
-}
-
-async function follow (client: DmClient, app: string, expectations: Expectation[], timeoutSeconds: number,
-  send: () => Promise<void>, log: (line: string) => void): Promise<FollowOutcome> {
-  const events = await client.openEvents({ application: app })
-  try {
-    await send()
-  } catch (err) {
-    events.close()
-    throw err
-  }
-  const color = useColor()
-  const width = Math.max(0, ...expectations.map(e => e.path.length))
-  return await followInstances({
-    client,
-    application: app,
-    events,
-    expectations,
-    timeoutSeconds,
-    onReached: (path, status, seconds) => { log(progressLine(path, status, seconds, width, color)) }
-  })
+  dryRun: boolean
 }
 
 async function scale (app: string, component: string, options: ScaleOptions): Promise<void> {
   const client = connect(options)
-  const timeoutSeconds = options.timeout ?? DEFAULT_WAIT_SECONDS
-  const log = options.json === true ? () => {} : (line: string) => { console.log(line) }
-  const tree = await client.getInstances(app)
-  const carriers = carriersOf(tree, component).sort(byNumber)
-  if (carriers.length === 0) throw new NoCarrierError(app, component)
-  const report: ScaleReport = { application: app, component, from: carriers.length, to: options.to, added: [], removed: [] }
-
-  if (options.to > carriers.length) {
-    const model = carriers[0]
-    const names = nextFreeNames(tree, splitNumberedName(model.name).base, options.to - carriers.length)
-    log(`scale ${app}: ${component} on ${carriers.length} machine(s) -> ${options.to}: replicating ${model.path} as ${names.join(', ')}`)
-    const copies: InstanceNode[] = []
-    for (const name of names) {
-      copies.push(await client.replicateInstance(app, model.path, name))
-      report.added.push(`/${name}`)
-    }
-    // The copy's subtree as the DM made it (the replicate answer may or may not carry the children).
-    const fresh = await client.getInstances(app)
-    const expectations = flattenInstances(fresh.filter(r => report.added.includes(r.path)))
-      .map(n => ({ path: n.path, accept: new Set(['DEPLOYED_STARTED'] as const) }))
-    report.outcome = await follow(client, app, expectations, timeoutSeconds, async () => {
-      for (const copy of copies) await client.runAction(app, { action: 'deploy-and-start-all', path: copy.path })
-    }, log)
-  } else if (options.to < carriers.length) {
-    const extras = carriers.slice(options.to).reverse() // highest-numbered first
-    report.removed = extras.map(r => r.path)
-    log(`scale ${app}: ${component} on ${carriers.length} machine(s) -> ${options.to}: removing ${report.removed.join(', ')}`)
-    const expectations = flattenInstances(extras).map(n => ({ path: n.path, accept: new Set(['NOT_DEPLOYED'] as const) }))
-    report.outcome = await follow(client, app, expectations, timeoutSeconds, async () => {
-      for (const root of extras) await client.runAction(app, { action: 'undeploy-all', path: root.path })
-    }, log)
-    if (report.outcome.ok) {
-      for (const root of extras) {
-        await client.deleteInstance(app, root.path)
-        log(`  deleted ${root.path}`)
-      }
-    }
-  } else {
-    log(`scale ${app}: ${component} is already on ${carriers.length} machine(s)`)
+  // scale waits unless told not to: the DM answers a scale-down once the machines are deleted
+  const timeoutMs = resolveWaitMs(options, DEFAULT_WAIT_MS, true) ?? DEFAULT_WAIT_MS
+  const log = isDocument(options) ? () => {} : (line: string) => { console.log(line) }
+  const request = { component, count: options.to, ...(options.root !== undefined ? { root: options.root } : {}) }
+  // the plan first: what will be followed, and what a dry run shows
+  const plan = await client.scale(app, { ...request, dryRun: true })
+  log(`scale ${app}: ${describePlan(plan)}`)
+  const report: ScaleReport = {
+    application: app, component, from: plan.from, to: plan.to, model: plan.model, added: plan.add, removed: plan.remove, dryRun: options.dryRun === true
+  }
+  if (options.dryRun === true || (plan.add.length === 0 && plan.remove.length === 0)) {
+    if (isDocument(options)) await printDocument(options, { ...report, waited: false })
+    return
+  }
+  if (options.wait === false) {
+    const done = await client.scale(app, { ...request, dryRun: false }, timeoutMs)
+    if (isDocument(options)) await printDocument(options, { ...report, added: done.add, removed: done.remove, waited: false })
+    else log(`scale ${app}: asked; follow it with \`meshconf status ${JSON.stringify(app)} --watch\``)
+    return
   }
 
-  if (options.json === true) printJson(report)
-  else if (report.outcome?.ok === true) log(`scale ${app}: ${component} now on ${options.to} machine(s)`)
-  if (report.outcome !== undefined) process.exitCode = reportOutcome(report.outcome, timeoutSeconds, useColor())
+  const events = await client.openEvents({ application: app })
+  let removals: Expectation[] = []
+  if (plan.remove.length > 0) {
+    const tree = await client.getInstances(app)
+    removals = flattenInstances(tree.filter(r => plan.remove.includes(r.path))).map(n => ({ path: n.path, accept: new Set(['NOT_DEPLOYED'] as const) }))
+  }
+  // removals are followed while the DM undeploys them (its answer comes once they are deleted)
+  const following = removals.length > 0
+    ? followWithProgress(client, app, events, removals, timeoutMs, { ...options, title: `scale ${app}` })
+    : undefined
+  let done
+  try {
+    done = await client.scale(app, { ...request, dryRun: false }, timeoutMs)
+  } catch (err) {
+    events.close()
+    throw err
+  }
+  report.added = done.add
+  report.removed = done.remove
+  let outcome: FollowOutcome
+  if (following !== undefined) {
+    outcome = await following
+    for (const path of done.remove) log(`  deleted ${path}`)
+  } else {
+    const fresh = await client.getInstances(app)
+    const additions = flattenInstances(fresh.filter(r => done.add.includes(r.path))).map(n => ({ path: n.path, accept: new Set(['DEPLOYED_STARTED'] as const) }))
+    outcome = await followWithProgress(client, app, events, additions, timeoutMs, { ...options, title: `scale ${app}` })
+  }
+
+  if (isDocument(options)) await printDocument(options, { ...report, waited: true, ...outcome })
+  else if (outcome.ok) log(`scale ${app}: ${component} now on ${options.to} machine(s)`)
+  process.exitCode = reportOutcome(outcome, timeoutMs, useColor())
 }
 
 export const registerScaleCommand: CommandRegistration = (program: Command) => {
-  withDmOptions(program.command('scale')
-    .description('add or remove whole machines carrying a component (replicating an existing one)')
+  withOutputOptions(withWaitOptions(withDmOptions(program.command('scale')
+    .description('add or remove whole machines carrying a component: the DM replicates one, or undeploys then deletes the highest-numbered')
     .argument('<app>', 'application name')
     .argument('<component>', 'component the machines carry, e.g. Tomcat')
     .requiredOption('--to <count>', 'number of machines wanted (whole number >= 1)', parseMachineCount)
-    .option('--timeout <seconds>', `how long to wait for the machines to start or stop (default ${DEFAULT_WAIT_SECONDS} s)`, parseSeconds)
-    .option('--json', 'print one JSON document (what was added or removed, and how the states went)'))
+    .option('--root <path>', 'root instance to replicate, and whose likes are counted (when machines carry other components too)')
+    .option('--dry-run', 'print the plan and change nothing')),
+  'the machines are started, or undeployed and deleted', DEFAULT_WAIT_MS, '; waits unless --no-wait'))
     .action(scale)
 }

@@ -1,20 +1,27 @@
 // `meshconf status <app> [--watch]`: the instance tree with live states.
-import type { Command } from 'commander'
+import { Option, type Command } from 'commander'
 import type { ApplicationDetails, DmEvent, InstanceNode } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
+import { formatDuration, isDocument, isoTime, parseDuration, printDocument, WAIT_FOR_FLAG, withOutputOptions, type OutputOptions } from './format.js'
 import {
-  connect, findInstance, flattenInstances, formatStatus, parseSeconds, parseStatus, printJson, renderInstanceTree,
+  connect, findInstance, flattenInstances, formatStatus, parseStatus, renderInstanceTree,
   summarizeStatuses, usageError, useColor, withDmOptions, type DmOptions
 } from './output.js'
 
-interface StatusOptions extends DmOptions {
-  json?: boolean
+interface StatusOptions extends DmOptions, OutputOptions {
   watch?: boolean
   /** Stop watching once every instance is in this state (exit 0). */
   until?: InstanceStatus
-  /** Stop watching after this many seconds (exit 1 when --until was not reached). */
+  /** `--wait=DURATION`: stop watching after this many milliseconds (exit 1 when --until was not reached). */
+  waitFor?: number
+  /** `--timeout DURATION`, the older spelling of --wait=DURATION. */
   timeout?: number
+}
+
+/** The application as the status document shows it. */
+function statusDocument (details: ApplicationDetails): object {
+  return { application: { ...details, createdAt: isoTime(details.createdAt) }, summary: summarizeStatuses(details.instances) }
 }
 
 /** Clears a terminal and moves the cursor home, so a redraw replaces the previous tree. */
@@ -34,10 +41,12 @@ function allIn (nodes: InstanceNode[], status: InstanceStatus): boolean {
 
 async function status (app: string, options: StatusOptions, command: Command): Promise<void> {
   const color = useColor()
+  options.timeout = options.waitFor ?? options.timeout
+  if (options.until !== undefined) options.watch = true
   if (options.watch !== true) {
-    if (options.until !== undefined || options.timeout !== undefined) usageError(command, '--until and --timeout go with --watch')
+    if (options.timeout !== undefined) usageError(command, '--wait=DURATION goes with --watch or --until')
     const details = await connect(options).getApplication(app)
-    if (options.json === true) printJson(details)
+    if (isDocument(options)) await printDocument(options, statusDocument(details))
     else process.stdout.write(render(details, color))
     return
   }
@@ -66,7 +75,7 @@ async function watch (app: string, options: StatusOptions, color: boolean, onInt
     throw err
   }
   const tty = process.stdout.isTTY === true
-  if (options.json !== true) process.stdout.write((tty ? CLEAR_SCREEN : '') + render(details, color))
+  if (!isDocument(options)) process.stdout.write((tty ? CLEAR_SCREEN : '') + render(details, color))
 
   const outcome = await new Promise<{ code: number, message?: string }>((resolve) => {
     let refreshing = Promise.resolve()
@@ -88,18 +97,20 @@ async function watch (app: string, options: StatusOptions, color: boolean, onInt
       refreshing = refreshing.then(async () => {
         if (finished) return
         details = await client.getApplication(app)
-        if (options.json !== true && tty) process.stdout.write(CLEAR_SCREEN + render(details, color))
+        if (!isDocument(options) && tty) process.stdout.write(CLEAR_SCREEN + render(details, color))
         checkUntil()
       }).catch((err: Error) => { done(1, err.message) })
     }
     const onEvent = (event: DmEvent): void => {
+      // REST writes show up as their effects (instance and application events)
+      if (event.type === 'request') return
       if (event.type !== 'instance') { refresh(); return }
       const node = findInstance(details.instances, event.path)
       // Unknown instances (added since) and problems (whose reason is in the instance data) need the full tree.
       if (node === undefined || event.status === 'PROBLEM') { refresh(); return }
       if (node.status === event.status) return
       node.status = event.status
-      if (options.json !== true) {
+      if (!isDocument(options)) {
         if (tty) process.stdout.write(CLEAR_SCREEN + render(details, color))
         else process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${event.path} ${formatStatus(event.status, color)}\n`)
       }
@@ -109,27 +120,28 @@ async function watch (app: string, options: StatusOptions, color: boolean, onInt
     const timer = options.timeout !== undefined
       ? setTimeout(() => {
         done(options.until !== undefined ? 1 : 0, options.until !== undefined
-          ? `timeout after ${options.timeout} s: ${flattenInstances(details.instances).filter(n => n.status !== options.until).length} instance(s) not ${options.until}`
+          ? `timeout after ${formatDuration(options.timeout ?? 0)}: ${flattenInstances(details.instances).filter(n => n.status !== options.until).length} instance(s) not ${options.until}`
           : undefined)
-      }, options.timeout * 1000)
+      }, options.timeout)
       : undefined
     events.on('event', onEvent)
     events.on('close', onClose)
     onInterrupt(() => { done(0) })
     checkUntil()
   })
-  if (options.json === true) printJson(details)
+  if (isDocument(options)) await printDocument(options, { ...statusDocument(details), ...(outcome.code !== 0 ? { ok: false, code: 'CLI_WATCH_ENDED', message: outcome.message ?? '' } : {}) })
   if (outcome.message !== undefined) console.error(`meshconf: ${outcome.message}`)
   if (outcome.code !== 0) process.exitCode = outcome.code
 }
 
 export const registerStatusCommand: CommandRegistration = (program: Command) => {
-  withDmOptions(program.command('status')
+  withOutputOptions(withDmOptions(program.command('status')
     .description('show the instance tree of an application with its live states')
     .argument('<app>', 'application name')
-    .option('--json', 'print one JSON document (with --watch: the last state seen, when watching ends)')
-    .option('--watch', 'redraw on every change until Ctrl-C')
-    .option('--until <state>', 'with --watch: stop once every instance is in this state', parseStatus)
-    .option('--timeout <seconds>', 'with --watch: stop after this many seconds (exit 1 if --until was not reached)', parseSeconds))
+    .option('--watch', 'redraw on every change until Ctrl-C (with -o json|yaml: one document, the last state seen, when watching ends)')
+    .option('--until <state>', 'watch until every instance is in this state, e.g. DEPLOYED_STARTED', parseStatus)
+    .option('--wait', 'with --watch or --until: stop after DURATION with --wait=DURATION (e.g. 90s, 2m; exit 1 if --until was not reached)')
+    .addOption(new Option(`${WAIT_FOR_FLAG} <duration>`).hideHelp().argParser(parseDuration))
+    .addOption(new Option('--timeout <duration>', 'the older spelling of --wait=DURATION').hideHelp().argParser(parseDuration))))
     .action(status)
 }

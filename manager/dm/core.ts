@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { errorMessage } from '../../protocol/errors.js'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
+import type { InstanceProblem } from '../../protocol/messages.js'
 import { createDmSigningKey, type DmSigningKey } from '../../protocol/mesh.js'
 import type { ApplicationTemplate } from '../../protocol/model/types.js'
 import {
@@ -13,6 +14,7 @@ import {
 } from '../constants.js'
 import { ApplicationNotFoundError, InstanceNotFoundError, TemplateNotFoundError } from '../errors.js'
 import type { DmMessaging } from '../messaging/types.js'
+import { createEventLog, type EventActor, type EventLog } from '../events.js'
 import type { ApplicationRecord, Store, StoredInstance, StoredInstanceNode } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import { ancestorPaths, isScoped } from './model.js'
@@ -37,9 +39,11 @@ export interface DmCore {
   readonly handlers: ReadonlyMap<string, TargetHandler>
   readonly settings: DmSettings
   readonly events: EventEmitter
+  readonly eventLog: EventLog
+  /** Stores the event in the history, then publishes it with its id. */
   emit (event: DmEvent): void
-  /** Stores an instance's state; an instance event goes out when it changed. */
-  setStatus (application: string, path: string, status: InstanceStatus): void
+  /** Stores an instance's state; an instance event goes out when it changed, or when it came with a problem. */
+  setStatus (application: string, path: string, status: InstanceStatus, extra?: { problem?: InstanceProblem, actor?: EventActor }): void
   /** Runs work in the background: its failure is logged, stop() waits for it. */
   background (what: string, work: Promise<unknown>): void
   /** Resolves once no background work is left. */
@@ -84,6 +88,7 @@ export function createDmCore (components: DeploymentManagerComponents, options: 
   const log = components.log ?? console
   const events = new EventEmitter()
   events.setMaxListeners(0)
+  const eventLog = createEventLog({ store }, options.events)
   const templates = new PairMap<ApplicationTemplate>()
   /** Background work (machine creations, flushes), awaited by stop(). */
   const inFlight = new Set<Promise<unknown>>()
@@ -96,13 +101,14 @@ export function createDmCore (components: DeploymentManagerComponents, options: 
     handlers: new Map(components.targets.map(t => [t.id, t])),
     settings: settingsOf(options),
     events,
+    eventLog,
     emit (event) {
-      events.emit('event', event)
+      events.emit('event', eventLog.record(event))
     },
-    setStatus (application, path, status) {
+    setStatus (application, path, status, extra = {}) {
       const before = store.statusOf(application, path)
-      if (!store.setStatus(application, path, status) || before === status) return
-      core.emit({ type: 'instance', application, path, status, at: new Date().toISOString() })
+      if (!store.setStatus(application, path, status) || (before === status && extra.problem === undefined)) return
+      core.emit({ type: 'instance', application, path, status, at: new Date().toISOString(), ...extra })
     },
     background (what, work) {
       const p = work.catch(err => log.error(`${what}: ${errorMessage(err)}`)).finally(() => inFlight.delete(p))

@@ -1,10 +1,13 @@
 // The deployment manager's public face: its components, options, events, views and the DeploymentManager itself.
+import type { TemplateDetails, TargetUsage } from './catalog.js'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
-import type { TargetDefinition } from '../../protocol/model/types.js'
-import type { ApplicationDetails, ApplicationSummary, DmAction, DmEvent, InstanceView, LoadedTemplate, NewInstance, TemplateSummary } from '../dto.js'
+import type { InstanceProblem } from '../../protocol/messages.js'
+import type { ModelError, TargetDefinition } from '../../protocol/model/types.js'
 import type { DmMessaging } from '../messaging/types.js'
-import type { Store } from '../store.js'
+import type { DmEvent, EventLogOptions, PublishedEvent } from '../events.js'
+import type { EventQuery, Store, StoredEvent, TargetAssociation, TemplateSummary } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
+import type { Autonomy, AutonomyOptions } from '../autonomy/index.js'
 
 export interface DmLogger {
   info (message: string): void
@@ -36,16 +39,63 @@ export interface DeploymentManagerOptions {
    * milliseconds; default 30 000.
    */
   machineUndeployWaitMs?: number
+  /** Retention of the event history (count and age); default 100 000 events, 30 days. */
+  events?: EventLogOptions
+  /** Scaling, commands, rules and schedules (manager/autonomy/); each option documents its default. */
+  autonomy?: AutonomyOptions
 }
 
-export type { ApplicationSummary, DmAction, DmEvent, InstanceView, LoadedTemplate, NewInstance } from '../dto.js'
+export type { DmEvent, PublishedEvent } from '../events.js'
+
+/** An instance as the REST API shows it. */
+export interface InstanceView {
+  name: string
+  path: string
+  component: string
+  status: InstanceStatus
+  data: Record<string, string>
+  overriddenExports: Record<string, string>
+  /** The last failure its agent reported, kept after it recovers (`data["last.problem"]` is the current one). */
+  problem?: InstanceProblem
+  /** Mandatory import prefixes with no exporter yet, as its agent last reported. */
+  missingImports?: string[]
+  /** ISO time of its last change of state. */
+  since?: string
+  children: InstanceView[]
+}
+
+export interface ApplicationSummary {
+  name: string
+  template: { name: string, version: string }
+  description?: string
+  createdAt: string
+}
+
+export type DmAction = 'deploy-and-start-all' | 'stop-all' | 'undeploy-all'
+
+/** A template just loaded, with the warnings found in it. */
+export type LoadedTemplate = TemplateSummary & { errors: ModelError[] }
+
+export interface NewInstance {
+  /** Path of the parent; absent, '' or '/': a root instance (a machine). */
+  parentPath?: string
+  name: string
+  component: string
+  overriddenExports?: Record<string, string>
+}
 
 export interface DeploymentManager {
   start (): Promise<void>
   /** Stops following agents; machines keep running (a restarted DM finds them again). */
   stop (): Promise<void>
-  /** Subscribes to instance, application and template events; returns the unsubscribe function. */
-  onEvent (listener: (event: DmEvent) => void): () => void
+  /** Subscribes to the events (each with its history id); returns the unsubscribe function. */
+  onEvent (listener: (event: PublishedEvent) => void): () => void
+  /** The event history, oldest first. */
+  history (query: EventQuery): StoredEvent[]
+  /** Events in the history now. */
+  eventCount (): number
+  /** Records and publishes an event that happened outside the DM's logic (a REST write). */
+  recordEvent (event: DmEvent): void
   /** The DM's public key (base64 Ed25519), which agents trust. */
   publicKey (): string
 
@@ -53,10 +103,12 @@ export interface DeploymentManager {
   loadTemplateFromZip (zip: Buffer): Promise<LoadedTemplate>
   listTemplates (): TemplateSummary[]
   deleteTemplate (name: string, version: string): void
+  /** A template's components, declared instances, warnings and the applications made from it. */
+  getTemplate (name: string, version: string): TemplateDetails
 
   createApplication (input: { name: string, template: { name: string, version: string }, description?: string }): ApplicationSummary
   listApplications (): ApplicationSummary[]
-  getApplication (name: string): ApplicationDetails
+  getApplication (name: string): ApplicationSummary & { instances: InstanceView[] }
   /** Terminates the application's machines, then forgets it. */
   deleteApplication (name: string): Promise<void>
 
@@ -68,6 +120,8 @@ export interface DeploymentManager {
   replicate (application: string, path: string, newName: string): InstanceView
   /** Deletes an instance and its subtree, all NOT_DEPLOYED (scale down: undeploy first). */
   removeInstance (application: string, path: string): void
+  /** Renames an instance whose subtree is NOT_DEPLOYED (Roboconf's Rename); returns it under its new path. */
+  renameInstance (application: string, path: string, newName: string): InstanceView
   /**
    * Asks one instance for a state: a machine is created (DEPLOYED_STARTED) or terminated (NOT_DEPLOYED) by the
    * DM; any other instance's request goes to its agent. Machine creation continues in the background.
@@ -84,4 +138,13 @@ export interface DeploymentManager {
   createTarget (target: TargetDefinition): TargetDefinition
   /** Associates a target with the application (default), one scoped instance path, or one component. */
   associateTarget (application: string, input: { targetId: string, path?: string, component?: string }): void
+  /** The application's target associations. */
+  targetAssociations (application: string): TargetAssociation[]
+  /** A target with its associations and the machines created with it. */
+  targetDetails (id: string): TargetDefinition & TargetUsage
+  /** Deletes a target nothing uses (refused naming what uses it). */
+  deleteTarget (id: string): void
+
+  /** Scaling, commands files and their history, autonomic rules, schedules (manager/autonomy/). */
+  readonly autonomy: Autonomy
 }

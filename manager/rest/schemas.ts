@@ -82,6 +82,9 @@ export const instanceView = {
     status: { type: 'string', enum: [...INSTANCE_STATUSES] },
     data: { type: 'object', additionalProperties: { type: 'string' } },
     overriddenExports: { type: 'object', additionalProperties: { type: 'string' } },
+    problem: { type: 'object', description: 'the last failure its agent reported: step, plugin, exitCode, signal, durationMs, stderr, stdout (last 4 KiB), at, message', additionalProperties: true },
+    missingImports: { type: 'array', items: { type: 'string' }, description: 'mandatory import prefixes with no exporter yet' },
+    since: { type: 'string', description: 'ISO time of its last change of state' },
     children: { type: 'array', items: { type: 'object' } }
   }
 } as const
@@ -138,11 +141,76 @@ export const targetView = {
   }
 } as const
 
+export const targetParams = {
+  type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 100 } }
+} as const
+
+const targetScope = {
+  type: 'object', required: ['kind'],
+  properties: { kind: { type: 'string', enum: ['default', 'path', 'component'] }, path: { type: 'string' }, component: { type: 'string' } }
+} as const
+
+export const targetDetails = {
+  type: 'object',
+  properties: {
+    ...targetView.properties,
+    associations: { type: 'array', items: { type: 'object', properties: { application: { type: 'string' }, scope: targetScope, label: { type: 'string' } } } },
+    machines: { type: 'array', items: { type: 'object', properties: { application: { type: 'string' }, path: { type: 'string' }, status: { type: 'string' } } } }
+  }
+} as const
+
+export const templateDetails = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' }, version: { type: 'string' }, description: { type: 'string' }, createdAt: { type: 'string', format: 'date-time' },
+    components: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' }, installer: { type: 'string' }, exports: { type: 'array', items: { type: 'string' } },
+          imports: { type: 'array', items: { type: 'string' } }, children: { type: 'array', items: { type: 'string' } }
+        }
+      }
+    },
+    instances: { type: 'array', items: { type: 'string' } },
+    warnings: { type: 'array', items: modelError },
+    applications: { type: 'array', items: { type: 'string' } }
+  }
+} as const
+
+export const renameBody = {
+  type: 'object', additionalProperties: false, required: ['path', 'newName'],
+  properties: { path: instancePath, newName: { type: 'string', minLength: 1, maxLength: 200 } }
+} as const
+
 export const associateTargetBody = {
   type: 'object', additionalProperties: false, required: ['targetId'],
   properties: { targetId: shortString, path: instancePath, component: shortString }
 } as const
 
+/** `10m`, `2h`, `30s`, `1d`, or an ISO time. */
+export const sinceParameter = { type: 'string', maxLength: 40, description: 'a duration back from now (30s, 10m, 2h, 1d) or an ISO time' } as const
+
 export const eventsQuery = {
-  type: 'object', additionalProperties: false, properties: { application: applicationName }
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    application: applicationName,
+    app: applicationName,
+    path: { type: 'string', minLength: 1, maxLength: 4096 },
+    since: sinceParameter,
+    limit: { type: 'string', pattern: '^[0-9]{1,9}$' },
+    after: { type: 'string', pattern: '^[0-9]{1,15}$' }
+  }
+} as const
+
+export const storedEvent = {
+  type: 'object',
+  description: 'an event of the history: the live event (body) with its id, kind, reason and actor',
+  properties: {
+    id: { type: 'integer' }, at: { type: 'string' }, application: { type: 'string' }, path: { type: 'string' },
+    kind: { type: 'string' }, reason: { type: 'string' }, actor: { type: 'string', enum: ['agent', 'dm', 'rest'] },
+    body: { type: 'object', additionalProperties: true }
+  }
 } as const

@@ -5,11 +5,17 @@ import fastifyWebsocket from '@fastify/websocket'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
 import { isAuthorized } from '../auth.js'
-import type { DeploymentManager, DmAction, DmEvent } from '../dm.js'
-import { DATA_MACHINE_ID, DATA_TARGET_HANDLER, MAX_JSON_BODY_BYTES, MAX_TEMPLATE_UPLOAD_BYTES } from '../constants.js'
+import type { DeploymentManager, DmAction, PublishedEvent } from '../dm.js'
+import { DATA_MACHINE_ID, DATA_TARGET_HANDLER, MAX_EVENTS_PER_QUERY, MAX_JSON_BODY_BYTES, MAX_TEMPLATE_UPLOAD_BYTES } from '../constants.js'
+import { parseSince } from '../events.js'
 import { DmError, NoAgentParamsError } from '../errors.js'
+import type { Store } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
+import { autonomyRoutes } from './autonomy-routes.js'
+import { createConsole, type ConsoleOptions } from './console.js'
+import { registerTopology } from './console-view.js'
 import * as s from './schemas.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 export interface RestServerComponents {
   dm: DeploymentManager
@@ -17,6 +23,8 @@ export interface RestServerComponents {
   targets?: TargetHandler[]
   /** The bearer token every request must carry. */
   token: string
+  /** The DM's store, read by the web console's topology view; without it that view is not served. */
+  store?: Store
 }
 
 export interface RestServerOptions {
@@ -26,9 +34,11 @@ export interface RestServerOptions {
   host?: string
   /** Largest template upload, in bytes; default 20 MB. */
   maxUploadBytes?: number
+  /** The web console (files, sessions); see ConsoleOptions for the defaults. */
+  console?: ConsoleOptions
 }
 
-interface RouteSpec {
+export interface RouteSpec {
   method: 'GET' | 'POST' | 'DELETE'
   url: string
   summary: string
@@ -42,7 +52,12 @@ interface RouteSpec {
   handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
 }
 
-function answer (reply: FastifyReply, status: number, body?: unknown): FastifyReply {
+/** WebSocket close code of an events stream whose query is wrong (a bad `since`). */
+const EVENTS_BAD_QUERY_CLOSE_CODE = 4400
+/** Longest request URL an event keeps, in characters. */
+const MAX_EVENT_URL_CHARS = 300
+
+export function answer (reply: FastifyReply, status: number, body?: unknown): FastifyReply {
   reply.code(status)
   return body === undefined ? reply.send() : reply.send(body)
 }
@@ -78,9 +93,14 @@ function openApi (routes: RouteSpec[]): object {
   }
   paths['/api/events'] = {
     get: {
-      summary: 'live events (WebSocket upgrade): { type: "instance", application, path, status, at }, { type: "application", application, action, at }',
-      parameters: [{ name: 'application', in: 'query', required: false, schema: s.applicationName }],
-      responses: { 101: { description: 'switching to WebSocket' } },
+      summary: 'the event history, oldest first (at most the `limit` most recent); with a WebSocket upgrade, live events ' +
+        '({ id, type: "instance", application, path, status, at, actor, problem? }, { id, type: "application" | "machine" | "template" | "request", ... }), ' +
+        'after replaying the stored ones whose id is above `after`',
+      parameters: Object.entries(s.eventsQuery.properties).map(([name, schema]) => ({ name, in: 'query', required: false, schema })),
+      responses: {
+        101: { description: 'switching to WebSocket' },
+        200: { description: 'done', content: { 'application/json': { schema: { type: 'array', items: s.storedEvent } } } }
+      },
       security: [{ bearer: [] }]
     }
   }
@@ -96,6 +116,7 @@ export function createRestServer (components: RestServerComponents, options: Res
   const { dm, token } = components
   const targets = components.targets ?? []
   const maxUpload = options.maxUploadBytes ?? MAX_TEMPLATE_UPLOAD_BYTES
+  const webConsole = createConsole({ token }, options.console)
   const app: FastifyInstance = Fastify({
     bodyLimit: MAX_JSON_BODY_BYTES,
     // reject rather than silently drop unknown properties or coerce wrong types
@@ -135,6 +156,7 @@ export function createRestServer (components: RestServerComponents, options: Res
   })
 
   type AppParams = { app: string }
+  interface EventsQuery { application?: string, app?: string, path?: string, since?: string, limit?: string, after?: string }
   const routes: RouteSpec[] = [
     {
       method: 'POST', url: '/api/templates', summary: 'load a template: a zip body (application/zip, max 20 MB) or {"path"} of a folder or zip on the DM host',
@@ -150,6 +172,14 @@ export function createRestServer (components: RestServerComponents, options: Res
     {
       method: 'GET', url: '/api/templates', summary: 'list templates', responses: { 200: { type: 'array', items: s.templateSummary } },
       handler: async () => dm.listTemplates().map(t => ({ name: t.name, version: t.version, description: t.description ?? '' }))
+    },
+    {
+      method: 'GET', url: '/api/templates/:name/:version', summary: 'a template: components, declared instances, warnings, applications made from it',
+      params: s.templateParams, responses: { 200: s.templateDetails },
+      handler: async (request) => {
+        const { name, version } = request.params as { name: string, version: string }
+        return dm.getTemplate(name, version)
+      }
     },
     {
       method: 'DELETE', url: '/api/templates/:name/:version', summary: 'delete a template (409 while applications use it)',
@@ -196,6 +226,14 @@ export function createRestServer (components: RestServerComponents, options: Res
       handler: async (request, reply) => {
         const { path, newName } = request.body as { path: string, newName: string }
         return answer(reply, 201, dm.replicate((request.params as AppParams).app, path, newName))
+      }
+    },
+    {
+      method: 'POST', url: '/api/applications/:app/instances/rename', summary: 'rename an instance (Roboconf\'s Rename; 409 unless its subtree is NOT_DEPLOYED)',
+      params: s.applicationParams, body: s.renameBody, responses: { 200: s.instanceView },
+      handler: async (request) => {
+        const { path, newName } = request.body as { path: string, newName: string }
+        return dm.renameInstance((request.params as AppParams).app, path, newName)
       }
     },
     {
@@ -249,13 +287,33 @@ export function createRestServer (components: RestServerComponents, options: Res
       }
     },
     {
+      method: 'GET', url: '/api/targets/:id', summary: 'a target, where it is associated and the machines created with it',
+      params: s.targetParams, responses: { 200: s.targetDetails },
+      handler: async (request) => {
+        const t = dm.targetDetails((request.params as { id: string }).id)
+        return { ...t, name: t.name ?? t.id }
+      }
+    },
+    {
+      method: 'DELETE', url: '/api/targets/:id', summary: 'delete a target (409 while associated or used by a machine, naming what uses it)',
+      params: s.targetParams, responses: { 204: null },
+      handler: async (request, reply) => { dm.deleteTarget((request.params as { id: string }).id); return answer(reply, 204) }
+    },
+    {
+      method: 'GET', url: '/api/applications/:app/targets', summary: 'the target associations of the application',
+      params: s.applicationParams,
+      responses: { 200: { type: 'array', items: { type: 'object', properties: { scope: { type: 'object' }, targetId: { type: 'string' } } } } },
+      handler: async (request) => dm.targetAssociations((request.params as AppParams).app)
+    },
+    {
       method: 'POST', url: '/api/applications/:app/targets', summary: 'associate a target with the application (default), a machine path or a machine component',
       params: s.applicationParams, body: s.associateTargetBody, responses: { 204: null },
       handler: async (request, reply) => {
         dm.associateTarget((request.params as AppParams).app, request.body as { targetId: string, path?: string, component?: string })
         return answer(reply, 204)
       }
-    }
+    },
+    ...autonomyRoutes(dm)
   ]
 
   const document = openApi(routes)
@@ -266,13 +324,30 @@ export function createRestServer (components: RestServerComponents, options: Res
     // after the WebSocket plugin's own hooks, so that a refused upgrade's socket is closed by it
     app.addHook('onRequest', async (request, reply) => {
       if (request.method === 'GET' && request.url === '/openapi.json') return
-      if (!isAuthorized(request.headers.authorization, token)) {
+      if (webConsole.isPublic(request) || isAuthorized(request.headers.authorization, token)) return
+      const verdict = webConsole.verdict(request)
+      if (verdict === 'csrf') {
+        await reply.code(403).send(errorBody('REST_CSRF',
+          'a write authenticated by the session cookie needs the header X-Meshconf-Csrf with the meshconf_csrf cookie\'s value, and the live events must be opened from the console\'s own origin'))
+      } else if (verdict === 'none') {
         await reply.code(401).send(errorBody('REST_UNAUTHORIZED',
           'this request needs the DM token: send the header "Authorization: Bearer <token>" (the token is in <data-dir>/token of the DM)'))
       }
     })
 
+    // every REST write is an event of the history (who changed what, answered how)
+    app.addHook('onResponse', async (request, reply) => {
+      if ((request.method !== 'POST' && request.method !== 'DELETE') || reply.statusCode === 401) return
+      const application = (request.params as Partial<AppParams> | undefined)?.app
+      dm.recordEvent({
+        type: 'request', method: request.method, url: request.url.slice(0, MAX_EVENT_URL_CHARS), statusCode: reply.statusCode,
+        ...(application === undefined ? {} : { application }), at: new Date().toISOString()
+      })
+    })
+
     app.get('/openapi.json', async () => document)
+    webConsole.register(app)
+    if (components.store !== undefined) registerTopology(app, components.store)
     for (const r of routes) {
       app.route({
         method: r.method, url: r.url, handler: r.handler,
@@ -284,17 +359,49 @@ export function createRestServer (components: RestServerComponents, options: Res
         }
       })
     }
-    app.get('/api/events', { websocket: true, schema: { querystring: s.eventsQuery } }, (socket, request) => {
-      const only = (request.query as { application?: string }).application
-      const unsubscribe = dm.onEvent((event: DmEvent) => {
-        if (only !== undefined && 'application' in event && event.application !== only) return
-        if (only !== undefined && event.type === 'template') return
-        socket.send(JSON.stringify(event))
-      })
-      const entry = { close: () => socket.close() }
-      sockets.add(entry)
-      socket.on('close', () => { unsubscribe(); sockets.delete(entry) })
-      socket.on('error', () => { unsubscribe(); sockets.delete(entry) })
+    app.route({
+      method: 'GET',
+      url: '/api/events',
+      schema: { querystring: s.eventsQuery },
+      handler: async (request) => {
+        const query = request.query as EventsQuery
+        const limit = query.limit === undefined ? MAX_EVENTS_PER_QUERY : Math.min(Number(query.limit), MAX_EVENTS_PER_QUERY)
+        return dm.history({
+          application: query.app ?? query.application, path: query.path, limit,
+          ...(query.since === undefined ? {} : { sinceMs: parseSince(query.since) }),
+          ...(query.after === undefined ? {} : { afterId: Number(query.after) })
+        })
+      },
+      wsHandler: (socket, request) => {
+        const query = request.query as EventsQuery
+        const only = query.app ?? query.application
+        const wanted = (event: { type: string, application?: string }): boolean =>
+          only === undefined || (event.type !== 'template' && event.application === only)
+        // The replay and the subscription happen in one turn of the event loop: no event falls between them, and
+        // every live one has a greater id than the replayed ones.
+        if (query.after !== undefined || query.since !== undefined) {
+          let sinceMs: number | undefined
+          try {
+            sinceMs = query.since === undefined ? undefined : parseSince(query.since)
+          } catch (err) {
+            socket.close(EVENTS_BAD_QUERY_CLOSE_CODE, errorMessage(err).slice(0, 120))
+            return
+          }
+          const replay = dm.history({
+            application: only,
+            ...(query.after === undefined ? {} : { afterId: Number(query.after) }),
+            ...(sinceMs === undefined ? {} : { sinceMs })
+          })
+          for (const stored of replay) socket.send(JSON.stringify({ ...stored.body, id: stored.id }))
+        }
+        const unsubscribe = dm.onEvent((event: PublishedEvent) => {
+          if (wanted(event as { type: string, application?: string })) socket.send(JSON.stringify(event))
+        })
+        const entry = { close: () => socket.close() }
+        sockets.add(entry)
+        socket.on('close', () => { unsubscribe(); sockets.delete(entry) })
+        socket.on('error', () => { unsubscribe(); sockets.delete(entry) })
+      }
     })
   }
 

@@ -1,0 +1,80 @@
+// REST routes of elasticity: scale, commands files and their history, autonomic rules, scheduled jobs.
+import type { DeploymentManager } from '../dm.js'
+import { MAX_SCALE_COUNT } from '../autonomy/scale.js'
+import { answer, type RouteSpec } from './server.js'
+import * as s from './schemas.js'
+
+type AppParams = { app: string }
+
+const scaleBody = {
+  type: 'object', additionalProperties: false, required: ['component', 'count'],
+  properties: {
+    component: { type: 'string', minLength: 1, maxLength: 200 },
+    count: { type: 'integer', minimum: 1, maximum: MAX_SCALE_COUNT, description: 'machines carrying the component wanted' },
+    root: { ...s.instancePath, description: 'the root instance to replicate, and whose likes are counted (needed when the component alone is ambiguous)' },
+    dryRun: { type: 'boolean', description: 'only answer the plan (default false)' }
+  }
+} as const
+
+const scaleResult = {
+  type: 'object',
+  properties: {
+    application: { type: 'string' }, component: { type: 'string' }, machines: { type: 'array', items: { type: 'string' } },
+    from: { type: 'integer' }, to: { type: 'integer' }, model: { type: 'string' },
+    add: { type: 'array', items: { type: 'string' } }, remove: { type: 'array', items: { type: 'string' } }, dryRun: { type: 'boolean' }
+  }
+} as const
+
+const pageQuery = {
+  type: 'object', additionalProperties: false,
+  properties: {
+    offset: { type: 'string', pattern: '^\\d{1,9}$', description: 'entries skipped, newest first (default 0)' },
+    limit: { type: 'string', pattern: '^\\d{1,4}$', description: 'entries per page, 1 to 1000 (default 50)' }
+  }
+} as const
+
+const historyPage = {
+  type: 'object',
+  properties: {
+    total: { type: 'integer' }, offset: { type: 'integer' }, limit: { type: 'integer' },
+    entries: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'integer' }, command: { type: 'string' }, instruction: { type: 'string' }, line: { type: 'integer' },
+          source: { type: 'string', enum: ['user', 'rule', 'schedule'] }, sourceName: { type: 'string' },
+          outcome: { type: 'string', enum: ['ok', 'error', 'skipped', 'missed'] }, detail: { type: 'string' },
+          startedAt: { type: 'string' }, durationMs: { type: 'integer' }, executionId: { type: 'string' }
+        }
+      }
+    }
+  }
+} as const
+
+/** Default and largest page of the history. */
+const DEFAULT_PAGE = 50
+const MAX_PAGE = 1000
+
+export function autonomyRoutes (dm: DeploymentManager): RouteSpec[] {
+  return [
+    {
+      method: 'POST', url: '/api/applications/:app/scale',
+      summary: 'add or remove whole machines carrying a component (replicating one; a removal undeploys first); dryRun answers the plan only',
+      params: s.applicationParams, body: scaleBody, responses: { 200: scaleResult },
+      handler: async (request) => dm.autonomy.scale((request.params as AppParams).app,
+        request.body as { component: string, count: number, root?: string, dryRun?: boolean })
+    },
+    {
+      method: 'GET', url: '/api/applications/:app/history', summary: 'what commands, scales, rules and schedules did, newest first, paged',
+      params: s.applicationParams, querystring: pageQuery, responses: { 200: historyPage },
+      handler: async (request, reply) => {
+        const query = request.query as { offset?: string, limit?: string }
+        const offset = Number(query.offset ?? 0)
+        const limit = Number(query.limit ?? DEFAULT_PAGE)
+        if (limit < 1 || limit > MAX_PAGE) return answer(reply, 400, { error: { code: 'REST_VALIDATION', message: `limit ${limit} is out of range: ask for 1 to ${MAX_PAGE} entries per page` } })
+        return { ...dm.autonomy.history((request.params as AppParams).app, { offset, limit }), offset, limit }
+      }
+    }
+  ]
+}

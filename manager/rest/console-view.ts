@@ -1,0 +1,95 @@
+// GET /api/applications/:app/topology: one read that gives the web console an application's whole picture, every
+// instance with what its agent last reported it holds (the mesh-resolved imports: from which instance) and what it
+// still misses, the machines with their heartbeats, and the graph's components (which children a parent allows).
+// Read-only, from the store; the instance tree with states stays GET /api/applications/:app/instances.
+import type { FastifyInstance } from 'fastify'
+import { importedPrefixes, instanceDependencies, instanceExports } from '../../protocol/model/exports.js'
+import type { Component } from '../../protocol/model/types.js'
+import { DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_MACHINE_ID, DATA_TARGET_ID } from '../constants.js'
+import { ApplicationNotFoundError } from '../errors.js'
+import type { Store, StoredInstance } from '../store.js'
+import { applicationParams } from './schemas.js'
+
+export interface TopologyInstance {
+  path: string
+  name: string
+  component: string
+  status: string
+  /** Path of the root instance (the machine) this instance runs on. */
+  machine: string
+  exports: Record<string, string | null>
+  /** Imports the agent reported held, one entry per exporting instance. */
+  held: Array<{ prefix: string, from: string, component: string, variables: Record<string, string | null> }>
+  /** Mandatory imported prefixes with no exporter held. */
+  missing: string[]
+  lastProblem?: string
+}
+
+export interface TopologyMachine {
+  path: string
+  ip?: string
+  machineId?: string
+  targetId?: string
+  peerId?: string
+  lastHeartbeatAt?: string
+}
+
+export interface Topology {
+  application: string
+  template: { name: string, version: string }
+  components: Record<string, { children: string[], imports: Array<{ prefix: string, optional: boolean }>, installer: string }>
+  /** Components that may be root instances (machines: the `target` installer). */
+  rootComponents: string[]
+  instances: TopologyInstance[]
+  machines: TopologyMachine[]
+}
+
+export function topologyOf (store: Store, application: string): Topology {
+  const record = store.getApplication(application)
+  if (record === undefined) throw new ApplicationNotFoundError(application)
+  const template = store.getTemplate(record.template.name, record.template.version)?.template
+  const components: Record<string, Component> = template?.components ?? {}
+  const heartbeats = new Map(store.agents(application).map(a => [a.scopedInstancePath, a]))
+  const instances: TopologyInstance[] = []
+  const machines: TopologyMachine[] = []
+  const walk = (instance: StoredInstance, root: StoredInstance): void => {
+    const component = components[instance.component]
+    const ip = root.data[DATA_IP_ADDRESS]
+    const held = Object.entries(instance.imports).flatMap(([prefix, list]) =>
+      list.map(i => ({ prefix, from: i.instancePath, component: i.component, variables: i.variables })))
+    const needs = component === undefined ? [] : instanceDependencies(component, instance).needs
+    const missing = needs.filter(n => !n.optional && (instance.imports[n.prefix] ?? []).length === 0).map(n => n.prefix)
+    instances.push({
+      path: instance.path, name: instance.name, component: instance.component, status: instance.status ?? 'NOT_DEPLOYED',
+      machine: root.path,
+      exports: component === undefined ? {} : instanceExports(component, instance, ip),
+      held, missing,
+      ...(instance.data[DATA_LAST_PROBLEM] !== undefined ? { lastProblem: instance.data[DATA_LAST_PROBLEM] } : {})
+    })
+    for (const child of instance.children) walk(child, root)
+  }
+  for (const root of store.instanceTrees(application)) {
+    const agent = heartbeats.get(root.path)
+    machines.push({
+      path: root.path, ip: root.data[DATA_IP_ADDRESS], machineId: root.data[DATA_MACHINE_ID], targetId: root.data[DATA_TARGET_ID],
+      peerId: agent?.peerId, lastHeartbeatAt: agent?.lastHeartbeatAt
+    })
+    walk(root, root)
+  }
+  const summary: Topology['components'] = {}
+  for (const [name, c] of Object.entries(components)) {
+    const imports = [...importedPrefixes(c)].map(([prefix, { optional }]) => ({ prefix, optional }))
+    summary[name] = { children: c.children, installer: c.installer, imports }
+  }
+  return {
+    application, template: record.template, components: summary,
+    rootComponents: Object.values(components).filter(c => c.installer === 'target').map(c => c.name),
+    instances, machines
+  }
+}
+
+/** Registers GET /api/applications/:app/topology (behind the REST server's authentication). */
+export function registerTopology (app: FastifyInstance, store: Store): void {
+  app.get('/api/applications/:app/topology', { schema: { params: applicationParams } },
+    async request => topologyOf(store, (request.params as { app: string }).app))
+}
