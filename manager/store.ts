@@ -6,7 +6,7 @@ import Database from 'better-sqlite3'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
 import type { DmToAgentMessage, HeldImport, Import, InstanceProblem } from '../protocol/messages.js'
 import type { ApplicationTemplate, Instance, ModelError, TargetDefinition } from '../protocol/model/types.js'
-import type { TemplateSummary } from './dto.js'
+import type { TargetScope, TemplateSummary } from './dto.js'
 import { createAutonomyStore, type AutonomyStore } from './autonomy/store.js'
 
 export type { TemplateSummary } from './dto.js'
@@ -84,8 +84,7 @@ export interface PendingMessage {
   message: DmToAgentMessage
 }
 
-/** Which target a scoped instance uses: the application default, one instance path, or one component. */
-export type TargetScope = { kind: 'default' } | { kind: 'path', path: string } | { kind: 'component', component: string }
+export type { TargetScope } from './dto.js'
 
 export interface TargetAssociation {
   scope: TargetScope
