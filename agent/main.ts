@@ -20,6 +20,7 @@ import { meshListenAddress, readAgentParams, type AgentParams } from './params.j
 import type { DmNotifier, MeshFactory } from './ports.js'
 import { removePidFile, VIEW_SIGNAL, writePidFile, writeViewFile } from './view.js'
 import { errorMessage } from '../protocol/errors.js'
+import { describeTightened, ensurePrivateFolder } from './private-files.js'
 
 /** A logger writing `<ISO time> LEVEL message` lines to stderr and, when given, appending them to a file. */
 export interface AgentProcessLogger extends MessagingLogger {
@@ -131,6 +132,9 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
     peerId: () => peerId,
     meshView: () => mesh?.view(),
     start: async () => {
+      // The state folder holds the peer key, the pnet key and the token: the agent's alone.
+      const tightened = describeTightened(params.stateDir, await ensurePrivateFolder(params.stateDir))
+      if (tightened !== undefined) logger.warn(tightened)
       const identity = await loadOrCreatePeerIdentity(params.stateDir)
       peerId = identity.peerId
       privateKey = identity.privateKey

@@ -78,5 +78,6 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     associateTarget: targets.associateTarget,
     ...createCatalog(core, () => targets.getTarget(DEFAULT_TARGET_ID) as TargetDefinition)
   }
-  return { ...dm, autonomy: createAutonomy({ dm: { ...dm, undeployMachine: machines.undeploy }, store: components.store, log: core.log }, options.autonomy) }
+  return { ...dm, autonomy: createAutonomy({ dm: { ...dm, undeployMachine: machines.undeploy }, store: components.store, log: core.log },
+    { dataDirectory: options.dataDirectory, ...options.autonomy }) }
 }

@@ -2,6 +2,7 @@
 // bindings, targets and their associations, agents' last heartbeats and the messages waiting for an agent.
 // One SQLite file (better-sqlite3, synchronous): every change is committed before the DM acts on it, so a DM
 // killed at any point restarts from what it last did (Roboconf lost instances and states there: reference §8.3).
+import { chmodSync, existsSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
 import type { DmToAgentMessage, HeldImport, Import, InstanceProblem } from '../protocol/messages.js'
@@ -304,6 +305,8 @@ function subtreeCondition (): string {
 
 export function createStore (options: StoreOptions): Store {
   const db = new Database(options.file)
+  // The database holds the applications' keys and the agents' credentials: the owner's alone (WAL files too).
+  if (options.file !== ':memory:') for (const file of [options.file, `${options.file}-wal`, `${options.file}-shm`]) if (existsSync(file)) chmodSync(file, 0o600)
   // WAL keeps readers off the writer's way; synchronous=NORMAL stays durable across a process kill (not a power cut)
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')

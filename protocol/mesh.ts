@@ -82,6 +82,8 @@ export interface RequestMessage {
   application: string
   prefixes: string[]
   targets?: string[]
+  /** The DM's signature that the sender owns its scoped instance: owners answer, dial and remember no one without it. */
+  ownership: SignedOwnership
 }
 
 /** What an owner currently announces, sent periodically so importers repair missed messages (anti-entropy). */
@@ -92,6 +94,8 @@ export interface DigestMessage extends Stamp {
   /** prefix -> the seq of the owner's last message for that prefix and the instances it currently announces. */
   prefixes: Record<string, { seq: number, instances: string[] }>
   addresses: string[]
+  /** The DM's signature that the sender owns its scoped instance: an importer dials no peer without it. */
+  ownership: SignedOwnership
 }
 
 export type MeshMessage = AnnounceMessage | WithdrawMessage | RequestMessage | DigestMessage
@@ -187,9 +191,10 @@ export function decodeMeshMessage (bytes: Uint8Array, application: string, topic
     case 'request': {
       if (!onControl) throw new MeshMessageError(`request arrived on topic ${topic}, not the control topic`)
       const prefixes = list(m.prefixes, 'prefixes', str)
+      const signed = ownership(m.ownership)
       return m.targets === undefined
-        ? { v: MESH_MESSAGE_VERSION, kind: 'request', application, prefixes }
-        : { v: MESH_MESSAGE_VERSION, kind: 'request', application, prefixes, targets: list(m.targets, 'targets', str) }
+        ? { v: MESH_MESSAGE_VERSION, kind: 'request', application, prefixes, ownership: signed }
+        : { v: MESH_MESSAGE_VERSION, kind: 'request', application, prefixes, targets: list(m.targets, 'targets', str), ownership: signed }
     }
     case 'digest': {
       if (!onControl) throw new MeshMessageError(`digest arrived on topic ${topic}, not the control topic`)
@@ -199,7 +204,7 @@ export function decodeMeshMessage (bytes: Uint8Array, application: string, topic
       })
       return {
         v: MESH_MESSAGE_VERSION, kind: 'digest', application, epoch: count(m.epoch, 'epoch'), seq: count(m.seq, 'seq'), prefixes,
-        addresses: list(m.addresses, 'addresses', str)
+        addresses: list(m.addresses, 'addresses', str), ownership: ownership(m.ownership)
       }
     }
     default:

@@ -1,7 +1,7 @@
 // What every part of the DM shares: its components, settings, events, background work, and the look-ups that
 // turn a missing application, template or instance into the REST API's errors.
 import { EventEmitter } from 'node:events'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { errorMessage } from '../../protocol/errors.js'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
@@ -19,6 +19,7 @@ import type { ApplicationRecord, Store, StoredInstance, StoredInstanceNode } fro
 import type { TargetHandler } from '../targets/types.js'
 import { ancestorPaths, isScoped } from './model.js'
 import { PairMap } from '../../protocol/keys.js'
+import { writePrivateFileSync } from '../../agent/private-files.js'
 import type { DeploymentManagerComponents, DeploymentManagerOptions, DmEvent, DmLogger } from './types.js'
 
 /** The DM's options with their defaults applied. */
@@ -29,6 +30,8 @@ export interface DmSettings {
   heartbeatCheckIntervalMs: number
   machineCreationConcurrency: number
   machineUndeployWaitMs: number
+  /** Whether an SMTP relay is configured: templates whose commands send e-mail are refused without one. */
+  smtp: boolean
 }
 
 export interface DmCore {
@@ -69,7 +72,8 @@ export function settingsOf (options: DeploymentManagerOptions): DmSettings {
     machineSilenceMs: options.machineSilenceMs ?? DEFAULT_MACHINE_SILENCE_MS,
     heartbeatCheckIntervalMs: options.heartbeatCheckIntervalMs ?? HEARTBEAT_CHECK_INTERVAL_MS,
     machineCreationConcurrency: options.machineCreationConcurrency ?? DEFAULT_MACHINE_CREATION_CONCURRENCY,
-    machineUndeployWaitMs: options.machineUndeployWaitMs ?? DEFAULT_MACHINE_UNDEPLOY_WAIT_MS
+    machineUndeployWaitMs: options.machineUndeployWaitMs ?? DEFAULT_MACHINE_UNDEPLOY_WAIT_MS,
+    smtp: options.autonomy?.smtp !== undefined
   }
 }
 
@@ -78,8 +82,7 @@ function loadSigningKey (dataDirectory: string | undefined): DmSigningKey {
   const file = join(dataDirectory, SIGNING_KEY_FILE)
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DmSigningKey
   const key = createDmSigningKey()
-  mkdirSync(dataDirectory, { recursive: true })
-  writeFileSync(file, JSON.stringify(key), { mode: 0o600 })
+  writePrivateFileSync(file, JSON.stringify(key))
   return key
 }
 

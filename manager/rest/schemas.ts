@@ -126,7 +126,7 @@ export const targetBody = {
   type: 'object', additionalProperties: false, required: ['id', 'handler'],
   properties: {
     id: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$' },
-    handler: { type: 'string', enum: ['local', 'netns', 'existing', 'in-process'] },
+    handler: { type: 'string', enum: ['local', 'netns', 'docker', 'existing', 'in-process'] },
     name: { type: 'string', maxLength: 200 },
     description: { type: 'string', maxLength: 2000 },
     properties: stringMap
