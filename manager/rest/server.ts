@@ -5,6 +5,7 @@ import fastifyWebsocket from '@fastify/websocket'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
 import { isAuthorized } from '../auth.js'
+import { EVENTS_MAX_FRAME_BYTES } from '../messaging/limits.js'
 import type { DeploymentManager, DmAction, PublishedEvent } from '../dm.js'
 import { DATA_MACHINE_ID, DATA_TARGET_HANDLER, MAX_EVENTS_PER_QUERY, MAX_JSON_BODY_BYTES, MAX_TEMPLATE_UPLOAD_BYTES } from '../constants.js'
 import { parseSince } from '../events.js'
@@ -320,7 +321,8 @@ export function createRestServer (components: RestServerComponents, options: Res
   const sockets = new Set<{ close: () => void }>()
 
   async function register (): Promise<void> {
-    await app.register(fastifyWebsocket)
+    // The events stream only sends: what a client writes to it is never read, so any frame but a tiny one is refused.
+    await app.register(fastifyWebsocket, { options: { maxPayload: EVENTS_MAX_FRAME_BYTES } })
     // after the WebSocket plugin's own hooks, so that a refused upgrade's socket is closed by it
     app.addHook('onRequest', async (request, reply) => {
       if (request.method === 'GET' && request.url === '/openapi.json') return
