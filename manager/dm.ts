@@ -78,6 +78,12 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     associateTarget: targets.associateTarget,
     ...createCatalog(core, () => targets.getTarget(DEFAULT_TARGET_ID) as TargetDefinition)
   }
-  return { ...dm, autonomy: createAutonomy({ dm: { ...dm, undeployMachine: machines.undeploy }, store: components.store, log: core.log },
-    { dataDirectory: options.dataDirectory, ...options.autonomy }) }
+  const autonomy = createAutonomy({ dm: { ...dm, undeployMachine: machines.undeploy }, store: components.store, log: core.log },
+    { dataDirectory: options.dataDirectory, ...options.autonomy })
+  return {
+    ...dm,
+    autonomy,
+    async start () { await dm.start(); autonomy.start() },
+    async stop () { autonomy.stop(); await dm.stop() }
+  }
 }

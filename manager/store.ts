@@ -8,7 +8,7 @@ import type { InstanceStatus } from '../protocol/lifecycle.js'
 import type { DmToAgentMessage, HeldImport, Import, InstanceProblem } from '../protocol/messages.js'
 import type { ApplicationTemplate, Instance, ModelError, TargetDefinition } from '../protocol/model/types.js'
 import type { TargetScope, TemplateSummary } from './dto.js'
-import { createAutonomyStore, type AutonomyStore } from './autonomy/store.js'
+import { AUTONOMY_SCHEMA, createAutonomyStore, type AutonomyStore } from './autonomy/store.js'
 
 export type { TemplateSummary } from './dto.js'
 
@@ -248,7 +248,9 @@ CREATE TABLE events (
 CREATE INDEX events_by_application ON events (application, id);
 CREATE INDEX events_by_time ON events (at_ms);
 `
-  }
+  },
+  // the history of commands, scales, rules and schedules; scheduled jobs (manager/autonomy/store.ts)
+  { version: 3, sql: AUTONOMY_SCHEMA }
 ]
 
 /** The schema version this build writes. */
