@@ -81,6 +81,35 @@ export interface HistoryEvent {
   body: Record<string, unknown>
 }
 
+/** An instance described by the DM: state and since when, problems, machine, exports, imports, last events. */
+export interface InstanceDescription {
+  application: string
+  path: string
+  name: string
+  component: string
+  status: InstanceStatus
+  since?: string
+  currentProblem?: string
+  lastProblem?: InstanceProblem
+  machine: {
+    path: string
+    status: InstanceStatus
+    target?: string
+    handler?: string
+    machineId?: string
+    ipAddress?: string
+    peerId?: string
+    agentVersion?: string
+    lastHeartbeat?: string
+  }
+  exports: Record<string, string | null>
+  imports: {
+    held: Array<{ prefix: string, from: string, component: string, since?: string, variables: Record<string, string | null> }>
+    missing: string[]
+  }
+  events: HistoryEvent[]
+}
+
 /** Base of the errors a DM request ends with. */
 export class DmClientError extends Error {
   constructor (message: string) {
@@ -186,6 +215,8 @@ export interface DmClient {
    * event id) or `since` (`10m`, an ISO time), the DM first replays the stored events after that point.
    */
   openEvents: (options?: EventStreamOptions) => Promise<DmEventStream>
+  /** Why an instance is where it is (GET .../instances/describe). */
+  describeInstance: (app: string, path: string) => Promise<InstanceDescription>
   /** The event history, oldest first: the `limit` most recent matching events. */
   listEvents: (query?: { application?: string, path?: string, since?: string, limit?: number }) => Promise<HistoryEvent[]>
   /** Scales through the DM; resolves once added machines are asked for and removed ones undeployed and deleted. */
@@ -297,6 +328,7 @@ export function createDmClient (components: DmClientComponents): DmClient {
     runAction: async (app, action) => { await request('POST', `${appPath(app)}/actions`, { body: action }) },
     getAgentParams: async (app, machinePath) => await request('GET', `${appPath(app)}/instances/agent-params`, { query: { path: machinePath } }),
     openEvents: async (options = {}) => await openEventStream(base, token, options),
+    describeInstance: async (app, path) => await request('GET', `${appPath(app)}/instances/describe`, { query: { path } }),
     listEvents: async (query = {}) => await request('GET', '/api/events', {
       query: {
         ...(query.application !== undefined ? { app: query.application } : {}),

@@ -71,7 +71,10 @@ export interface StoredEvent {
 
 export interface EventQuery {
   application?: string
+  /** The events of this instance and its subtree. */
   path?: string
+  /** With `path`: the events of that instance only. */
+  exactPath?: boolean
   /** Only events after this id (a cursor). */
   afterId?: number
   /** Only events at or after this time (ms since the epoch). */
@@ -631,7 +634,8 @@ export function createStore (options: StoreOptions): Store {
       const where: string[] = []
       const values: unknown[] = []
       if (query.application !== undefined) { where.push('application = ?'); values.push(query.application) }
-      if (query.path !== undefined) { where.push(subtreeCondition()); values.push(query.path, query.path, query.path) }
+      if (query.path !== undefined && query.exactPath === true) { where.push('path = ?'); values.push(query.path) }
+      else if (query.path !== undefined) { where.push(subtreeCondition()); values.push(query.path, query.path, query.path) }
       if (query.afterId !== undefined) { where.push('id > ?'); values.push(query.afterId) }
       if (query.sinceMs !== undefined) { where.push('at_ms >= ?'); values.push(query.sinceMs) }
       const filter = where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''
