@@ -16,6 +16,7 @@ import { autonomyRoutes } from './autonomy-routes.js'
 import { createConsole, type ConsoleOptions } from './console.js'
 import { consoleRoutes } from './console-view.js'
 import * as s from './schemas.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 export interface RestServerComponents {
   dm: DeploymentManager
@@ -390,7 +391,7 @@ export function createRestServer (components: RestServerComponents, options: Res
           try {
             sinceMs = query.since === undefined ? undefined : parseSince(query.since)
           } catch (err) {
-            socket.close(EVENTS_BAD_QUERY_CLOSE_CODE, (err as Error).message.slice(0, 120))
+            socket.close(EVENTS_BAD_QUERY_CLOSE_CODE, errorMessage(err).slice(0, 120))
             return
           }
           const replay = dm.history({
