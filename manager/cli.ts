@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { documentFormatOf, errorDocument, rewriteWaitFlags, serializeDocument } from './commands/format.js'
+import { errorMessage } from '../protocol/errors.js'
 
 /** A command module: adds its command(s) to the program. Actions set `process.exitCode` on failure. */
 export type CommandRegistration = (program: Command) => void
@@ -184,7 +185,7 @@ export async function main (argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : 2
     }
     if (documentFormat !== undefined) process.stdout.write(await serializeDocument(documentFormat, errorDocument(err)))
-    else console.error(`meshconf: ${err instanceof Error ? err.message : String(err)}`)
+    else console.error(`meshconf: ${errorMessage(err)}`)
     return 1
   }
   return typeof process.exitCode === 'number' ? process.exitCode : 0
