@@ -111,6 +111,12 @@ export type AgentToDmMessage =
     imports: Record<string, Import[]>, problem?: string } & InstanceReport
   | { v: 1, kind: 'instanceRemoved', application: string, instancePath: string }
   | { v: 1, kind: 'machineDown', application: string, scopedInstancePath: string }
+  /**
+   * A probe matched (reference §6.4, MsgNotifAutonomic): `eventName` for `instancePath`, measured at `measuredAt`
+   * (agent's clock, ISO) and sent `ageMs` later (held while the DM was away); `value` is the measure, when a number.
+   */
+  | { v: 1, kind: 'autonomic', application: string, scopedInstancePath: string, instancePath: string, eventName: string,
+    measuredAt: string, ageMs: number, value?: number }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Where an agent connects, handed over in its params file (agent/params.ts).
@@ -338,7 +344,8 @@ const AGENT_TO_DM: Shapes<AgentToDmMessage> = {
     heldImports: optional(arrayOf(heldImport))
   },
   instanceRemoved: { application: str, instancePath: str },
-  machineDown: { application: str, scopedInstancePath: str }
+  machineDown: { application: str, scopedInstancePath: str },
+  autonomic: { application: str, scopedInstancePath: str, instancePath: str, eventName: str, measuredAt: str, ageMs: num, value: optional(num) }
 }
 
 function parseMessage<M> (value: unknown, shapes: Record<string, Record<string, Check<unknown>>>): M {
