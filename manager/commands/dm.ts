@@ -32,6 +32,8 @@ export interface DmServiceOptions {
   host?: string
   /** RabbitMQ URL; default none: the embedded WebSocket endpoint. */
   amqpUrl?: string
+  /** Template loads from a path stay inside this folder; default: none (see DeploymentManagerOptions.templatesRoot). */
+  templatesRoot?: string
   /** RabbitMQ domain (first word of every name); default `meshconf`. */
   amqpDomain?: string
   /** Port of the embedded agents' endpoint; default 7401; 0 picks a free one (then agents cannot find a restarted DM). */
@@ -114,7 +116,10 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     throw new InvalidArgumentError(`unknown target ${JSON.stringify(defaultTarget)}: use local, netns, docker, existing or in-process`)
   }
   const dm = createDeploymentManager({ store, messaging, targets, log: options.log },
-    { dataDirectory, defaultTargetHandler: defaultTarget, machineSilenceMs: options.machineSilenceMs, events: options.events })
+    {
+      dataDirectory, defaultTargetHandler: defaultTarget, machineSilenceMs: options.machineSilenceMs, events: options.events,
+      ...(options.templatesRoot !== undefined ? { templatesRoot: resolve(options.templatesRoot) } : {})
+    })
   try {
     await dm.start()
   } catch (err) {
@@ -233,8 +238,9 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .option('--machine-silence <seconds>', `silence before a machine goes to PROBLEM (default ${DEFAULT_MACHINE_SILENCE_MS / 1000})`, seconds)
     .option('--events-max <count>', 'events the history keeps, at most (default 100000)', positiveInteger)
     .option('--events-max-age <days>', 'days the history keeps an event (default 30)', days)
+    .option('--templates-root <folder>', 'load templates given by path (app load of a folder, POST /api/templates {path}) only from inside this folder (default: any path the DM\'s user can read)')
     .option('--use-context', 'make this DM\'s context the current one (default: only when there is no current context)')
-    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, useContext?: boolean, eventsMax?: number, eventsMaxAge?: number }, command: Command) => {
+    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number }, command: Command) => {
       const amqp = opts.amqp ?? amqpUrlFromEnvironment(command)
       const agentsScheme = opts.agentsUrl === undefined ? undefined : new URL(opts.agentsUrl).protocol.startsWith('amqp') ? 'amqp' : 'ws'
       if (agentsScheme !== undefined && agentsScheme !== (amqp !== undefined ? 'amqp' : 'ws')) {
@@ -245,7 +251,7 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
       }
       const service = await startDmService({
         dataDirectory: opts.dataDir, port: opts.port, host: opts.host, amqpUrl: amqp, agentsPort: opts.agentsPort,
-        agentsHost: opts.agentsHost, agentsUrl: opts.agentsUrl,
+        agentsHost: opts.agentsHost, agentsUrl: opts.agentsUrl, templatesRoot: opts.templatesRoot,
         target: opts.target, machineSilenceMs: opts.machineSilence !== undefined ? opts.machineSilence * 1000 : undefined,
         events: {
           ...(opts.eventsMax !== undefined ? { maxEvents: opts.eventsMax } : {}),
