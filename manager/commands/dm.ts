@@ -239,11 +239,12 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .addOption(new Option('--target <handler>', 'default target: local (agent processes), netns (network namespaces, needs root), docker (containers from the agent image: meshconf image build), existing (machines already there: the DM writes their agent params) or in-process')
       .choices(['local', 'netns', 'docker', 'existing', 'in-process']).default('local'))
     .option('--machine-silence <seconds>', `silence before a machine goes to PROBLEM (default ${DEFAULT_MACHINE_SILENCE_MS / 1000})`, seconds)
+    .option('--docker-socket <path>', 'the Docker Engine\'s unix socket, for the docker target (default /var/run/docker.sock)')
     .option('--events-max <count>', 'events the history keeps, at most (default 100000)', positiveInteger)
     .option('--events-max-age <days>', 'days the history keeps an event (default 30)', days)
     .option('--templates-root <folder>', 'load templates given by path (app load of a folder, POST /api/templates {path}) only from inside this folder (default: any path the DM\'s user can read)')
     .option('--use-context', 'make this DM\'s context the current one (default: only when there is no current context)')
-    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number }, command: Command) => {
+    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, dockerSocket?: string, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number }, command: Command) => {
       const amqp = opts.amqp ?? amqpUrlFromEnvironment(command)
       const agentsScheme = opts.agentsUrl === undefined ? undefined : new URL(opts.agentsUrl).protocol.startsWith('amqp') ? 'amqp' : 'ws'
       if (agentsScheme !== undefined && agentsScheme !== (amqp !== undefined ? 'amqp' : 'ws')) {
@@ -256,6 +257,7 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
         dataDirectory: opts.dataDir, port: opts.port, host: opts.host, amqpUrl: amqp, agentsPort: opts.agentsPort,
         agentsHost: opts.agentsHost, agentsUrl: opts.agentsUrl, templatesRoot: opts.templatesRoot,
         target: opts.target, machineSilenceMs: opts.machineSilence !== undefined ? opts.machineSilence * 1000 : undefined,
+        dockerSocket: opts.dockerSocket,
         events: {
           ...(opts.eventsMax !== undefined ? { maxEvents: opts.eventsMax } : {}),
           ...(opts.eventsMaxAge !== undefined ? { maxAgeMs: opts.eventsMaxAge * 86_400_000 } : {})

@@ -8,7 +8,7 @@ export class DockerUnavailableError extends Error {
   constructor (readonly socketPath: string, cause: string) {
     super(`no Docker Engine answers at ${socketPath} (${cause}): install Docker (Debian: apt-get install docker.io) ` +
       'and start it (systemctl start docker, or run dockerd in the background), run as root or a member of the docker ' +
-      'group, or point meshconf at the right socket (the docker target\'s docker.socket property, or --socket)')
+      'group, or point meshconf at the right socket (meshconf dm start --docker-socket, meshconf image build --socket)')
     this.name = 'DockerUnavailableError'
   }
 }
