@@ -6,7 +6,7 @@ import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { createAgentProcess, type AgentProcess } from '../../agent/main.js'
 import { createMemoryMeshHub } from '../../agent/mesh/memory.js'
-import type { MessagingLogger } from '../../agent/link/types.js'
+import type { MessagingLogger } from '../../link/types.js'
 import type { MeshFactory } from '../../agent/ports.js'
 import type { MachineParameters, TargetHandler } from './types.js'
 
