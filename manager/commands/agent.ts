@@ -2,8 +2,8 @@
 // boot: deploy/meshconf-agent.service). The params file is described in agent/params.ts.
 // `meshconf agent view --state-dir DIR` (or `--params FILE`): asks the agent running there for its mesh view.
 import type { Command } from 'commander'
-import type { MeshView } from '../../agent/mesh/service.js'
-import { readAgentParams } from '../../agent/params.js'
+import type { MeshView } from '../../agent/index.js'
+import { readAgentParams } from '../../protocol/agent-params.js'
 import { readPidFile, readViewFile, VIEW_SIGNAL, viewFileOf, type AgentViewDocument } from '../../agent/view.js'
 import { isAgentAlive } from '../targets/process.js'
 import { printJson, usageError } from './output.js'
