@@ -19,7 +19,7 @@ export function registerAgentCommand (program: Command): void {
     .action(async (options: { params?: string }, command: Command) => {
       if (options.params === undefined) usageError(command, 'required option \'--params <file>\' not specified')
       // loaded on demand: libp2p is heavy, and no other command needs it
-      const { runAgentProcess } = await import('../../agent/main.js')
+      const { runAgentProcess } = await import('../../agent/index.js')
       process.exitCode = await runAgentProcess(options.params)
     })
   agent.command('view')
