@@ -35,6 +35,8 @@ export interface DmSettings {
   smtp: boolean
   /** The agents' probe period, in milliseconds (autonomy.probePeriodMs). */
   probePeriodMs: number
+  /** Template loads from a path stay inside this folder (real path); undefined: anywhere. */
+  templatesRoot?: string
 }
 
 export interface DmCore {
@@ -77,7 +79,8 @@ export function settingsOf (options: DeploymentManagerOptions): DmSettings {
     machineCreationConcurrency: options.machineCreationConcurrency ?? DEFAULT_MACHINE_CREATION_CONCURRENCY,
     machineUndeployWaitMs: options.machineUndeployWaitMs ?? DEFAULT_MACHINE_UNDEPLOY_WAIT_MS,
     smtp: options.autonomy?.smtp !== undefined,
-    probePeriodMs: Math.max(MIN_PROBE_PERIOD_MS, options.autonomy?.probePeriodMs ?? DEFAULT_PROBE_PERIOD_MS)
+    probePeriodMs: Math.max(MIN_PROBE_PERIOD_MS, options.autonomy?.probePeriodMs ?? DEFAULT_PROBE_PERIOD_MS),
+    ...(options.templatesRoot !== undefined ? { templatesRoot: options.templatesRoot } : {})
   }
 }
 
