@@ -80,12 +80,12 @@ test('events made while the DM is away wait on the agent and arrive with their a
   t.teardown(() => dir.remove())
   const { token } = loadOrCreateToken(dir.path)
   const port = await freePort()
-  const quiet = { info: () => {}, warn: () => {}, error: () => {} }
+  const quiet = process.env.DEBUG_PROBES !== undefined ? { info: (m: string) => console.log('I', m), warn: (m: string) => console.log('W', m), error: (m: string) => console.log('E', m) } : { info: () => {}, warn: () => {}, error: () => {} }
   const target = createInProcessTarget({ machinesDirectory: join(dir.path, 'machines'), heartbeatIntervalMs: 200, logger: quiet })
   t.teardown(async () => { await target.close?.() })
   const startDm = async () => {
     const store = createStore({ file: join(dir.path, 'dm.sqlite') })
-    const dm = createDeploymentManager({ store, messaging: createEmbeddedMessaging({ port, dmToken: token, logger: quiet }), targets: [target], log: quiet },
+    const dm = createDeploymentManager({ store, messaging: createEmbeddedMessaging({ port, dmToken: token, logger: quiet, credentials: store }), targets: [target], log: quiet },
       { dataDirectory: dir.path, defaultTargetHandler: 'in-process', autonomy: { probePeriodMs: 1_000 } })
     const decisions: Array<Extract<DmEvent, { type: 'autonomic' }>> = []
     dm.onEvent(e => { if (e.type === 'autonomic') decisions.push(e) })
