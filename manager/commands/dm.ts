@@ -129,7 +129,7 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     store.close()
     throw err
   }
-  const rest = createRestServer({ dm, token, targets, store }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST })
+  const rest = createRestServer({ dm, token, targets, store }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST, console: { machinesDirectory } })
   let url: string
   try {
     url = await rest.start()
