@@ -106,7 +106,9 @@ export type DmToAgentMessage =
 
 export type AgentToDmMessage =
   | { v: 1, kind: 'heartbeat', application: string, scopedInstancePath: string, ipAddress: string,
-    modelRequired: boolean, peerId?: string, listenAddresses?: string[], agentVersion?: string }
+    modelRequired: boolean, peerId?: string, listenAddresses?: string[], agentVersion?: string,
+    /** `host:port` of the agent's Prometheus metrics, when its params enable them. */
+    metricsAddress?: string }
   | { v: 1, kind: 'instanceChanged', application: string, instancePath: string, status: InstanceStatus,
     imports: Record<string, Import[]>, problem?: string } & InstanceReport
   | { v: 1, kind: 'instanceRemoved', application: string, instancePath: string }
@@ -325,7 +327,8 @@ const AGENT_TO_DM: Shapes<AgentToDmMessage> = {
     modelRequired: bool,
     peerId: optional(str),
     listenAddresses: optional(strings),
-    agentVersion: optional(str)
+    agentVersion: optional(str),
+    metricsAddress: optional(str)
   },
   instanceChanged: {
     application: str,
