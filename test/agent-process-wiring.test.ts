@@ -20,7 +20,7 @@ function setScopedInstance (application: string, scopedInstancePath: string, pee
   const component = (name: string, installer: string, children: string[]): Component =>
     ({ name, installer, exports: {}, randomExports: [], imports: [], facets: [], extendsChain: [], children })
   const instance = (name: string, componentName: string, path: string, children: Instance[]): Instance =>
-    ({ name, component: componentName, path, overriddenExports: {}, data: {}, channels: [], children })
+    ({ name, component: componentName, path, overriddenExports: {}, data: {}, channels: [], status: 'NOT_DEPLOYED', children })
   const app = instance('App', 'App', `${scopedInstancePath}/App`, [])
   return {
     v: 1,
@@ -47,7 +47,7 @@ async function wiredAgent (t: ExecutionContext, heartbeatPeriodMs: number): Prom
   await dm.start()
   const logger = captureLogger()
   const agentProcess = createAgentProcess({
-    application: 'app', scopedInstancePath: '/VM 1', stateDir: join(directory, 'state'), messaging: dm.agentEndpoint('app'),
+    application: 'app', scopedInstancePath: '/VM 1', stateDir: join(directory, 'state'), messaging: dm.agentEndpoint({ application: 'app', scopedInstancePath: '/VM 1' }),
     ipAddress: '127.0.0.1', meshListenHost: '127.0.0.1', meshListenPort: 0, heartbeatPeriodMs
   }, { logger, meshFactory: createMemoryMeshHub().factory() })
   t.teardown(async () => {

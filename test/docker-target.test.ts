@@ -7,11 +7,11 @@ import { join, resolve } from 'node:path'
 import Docker from 'dockerode'
 import { DockerUnavailableError } from '../manager/docker/engine.js'
 import { buildAgentImage } from '../manager/docker/image.js'
-import { createDockerTarget, dockerDmId, DockerTargetPropertyError } from '../manager/targets/docker.js'
+import { createDockerTarget, dockerDmId, DockerTargetPropertyError, privateDockerNetwork } from '../manager/targets/docker.js'
 import { createNetnsTarget } from '../manager/targets/netns.js'
 import { client, kill9, startDm, type RestCall, type RunningDm } from './dm-process-helpers.js'
 import { freePort, statuses, tempDir, waitFor, writeShopTemplate, writeTemplate } from './dm-helpers.js'
-import { dockerKill, ensureAgentImage, networkExists, removeDockerLeftovers, uniqueNetwork } from './helpers/docker.js'
+import { dockerKill, ensureAgentImage, networkExists, removeDockerLeftovers } from './helpers/docker.js'
 
 /** The Shop application whose App writes where it found its DB (the DB's exported ip and port it imports). */
 async function loadShop (call: RestCall, root: string, instances?: string): Promise<void> {
@@ -23,14 +23,14 @@ async function loadShop (call: RestCall, root: string, instances?: string): Prom
 
 /** A DM in its own process with the docker target as default, on a network of the test's own. */
 async function dockerDm (t: { teardown: (fn: () => Promise<void>) => void }, prefix: string, extra: object = {}): Promise<{
-  options: Record<string, unknown>, dir: string, dmId: string, network: string, subnet: string, start: () => Promise<RunningDm>
+  options: Record<string, unknown>, dir: string, dmId: string, image: string, network: string, subnet: string, start: () => Promise<RunningDm>
 }> {
-  await ensureAgentImage()
+  const image = await ensureAgentImage()
   const dir = tempDir(prefix)
   const dataDirectory = join(dir.path, 'data')
-  const { network, subnet } = uniqueNetwork(prefix)
+  const { network, subnet } = await privateDockerNetwork(prefix)
   const dmId = dockerDmId(resolve(dataDirectory))
-  const options = { dataDirectory, port: 0, agentsPort: await freePort(), target: 'docker', dockerNetwork: network, dockerSubnet: subnet, ...extra }
+  const options = { dataDirectory, port: 0, agentsPort: await freePort(), target: 'docker', dockerImage: image.imageId, dockerNetwork: network, dockerSubnet: subnet, ...extra }
   let running: RunningDm | undefined
   t.teardown(async () => {
     if (running !== undefined) await kill9(running)
@@ -38,7 +38,7 @@ async function dockerDm (t: { teardown: (fn: () => Promise<void>) => void }, pre
     dir.remove()
   })
   return {
-    options, dir: dir.path, dmId, network, subnet,
+    options, dir: dir.path, dmId, image: image.imageId, network, subnet,
     start: async () => { running = await startDm(options); return running }
   }
 }
@@ -171,7 +171,7 @@ test('netns and docker applications side by side in one DM: the namespaces still
   })
   const call = client(await env.start())
   await loadShop(call, join(env.dir, 'template'))
-  await call('POST', '/api/targets', { id: 'containers', handler: 'docker', properties: { 'docker.network': env.network, 'docker.network.subnet': env.subnet } })
+  await call('POST', '/api/targets', { id: 'containers', handler: 'docker', properties: { 'docker.image': env.image, 'docker.network': env.network, 'docker.network.subnet': env.subnet } })
   await call('POST', '/api/applications', { name: 'shop-in-containers', template: { name: 'Shop', version: '1.0' } })
   await call('POST', '/api/applications/shop-in-containers/targets', { targetId: 'containers' })
   await Promise.all(['shop', 'shop-in-containers'].map(async app => { await call('POST', `/api/applications/${app}/actions`, { action: 'deploy-and-start-all' }) }))
@@ -189,4 +189,39 @@ test('netns and docker applications side by side in one DM: the namespaces still
     await call('POST', `/api/applications/${app}/actions`, { action: 'undeploy-all' })
     await waitFor(`${app} undeployed`, async () => Object.values(await allStatuses(call, app)).every(s => s === 'NOT_DEPLOYED'), 90_000)
   }
+})
+
+test('two DMs on one network: it is made once, each finds only its own containers, and it goes with the last machine of either', async t => {
+  t.timeout(120_000)
+  const image = await ensureAgentImage()
+  const { network, subnet } = await privateDockerNetwork('share')
+  const ids = ['a', 'b'].map(side => dockerDmId(`${network}-${side}`))
+  const [first, second] = ids.map(dmId => createDockerTarget({ dmId, image: image.imageId, network, subnet }))
+  t.teardown(async () => { for (const dmId of ids) await removeDockerLeftovers(dmId, network) })
+  const params = (machineName: string, properties: Record<string, string> = {}) => ({
+    target: { id: 'default', handler: 'docker', name: 'default', properties }, machineName,
+    // no DM answers there: the agents keep trying, their containers keep running
+    agent: { application: 'shop', scopedInstancePath: `/${machineName}`, messaging: { kind: 'embedded' as const, url: 'ws://127.0.0.1:9/agents', token: 't' } }
+  })
+  const size = { 'docker.cpus': '0.5', 'docker.memory': '256m', 'docker.env.GREETING': 'hello from the target' }
+  await Promise.all([first.create(params('vm1', size)), second.create(params('vm2'))])
+  t.deepEqual((await first.machines()).map(m => m.scopedInstancePath), ['/vm1'])
+  t.deepEqual((await second.machines()).map(m => m.scopedInstancePath), ['/vm2'])
+  t.true((await first.address('vm1'))?.startsWith(subnet.split('.').slice(0, 3).join('.') + '.'))
+  t.true(await second.isRunning('vm2'))
+  t.false(await first.isRunning('vm2'), 'a DM does not see another\'s machines')
+  // the "VM size" and the extra environment, as the Engine applied them; the params readable by root only
+  const [vm1] = await first.machines()
+  const inspected = await new Docker().getContainer(vm1.containerId).inspect()
+  t.is(inspected.HostConfig.NanoCpus, 500_000_000)
+  t.is(inspected.HostConfig.Memory, 256 * 1024 ** 2)
+  t.true(inspected.Config.Env.includes('GREETING=hello from the target'))
+  t.like(inspected.Config.Labels, { 'meshconf.application': 'shop', 'meshconf.path': '/vm1', 'meshconf.machine': 'vm1', 'meshconf.dm': ids[0] })
+  t.is((await dockerExec(vm1.containerId, ['stat', '-c', '%a %U', '/etc/meshconf/agent.json'])).trim(), '600 root')
+
+  await first.terminate('vm1')
+  t.true(await networkExists(network), 'the other DM\'s machine still uses it')
+  await second.terminate('vm2')
+  t.false(await networkExists(network))
+  await first.terminate('vm1') // already gone: not an error
 })

@@ -18,7 +18,7 @@ import { createEventLog, type EventActor, type EventLog } from '../events.js'
 import type { ApplicationRecord, Store, StoredInstance, StoredInstanceNode } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import { ancestorPaths, isScoped } from './model.js'
-import { PairMap } from './pair-map.js'
+import { PairMap } from '../../protocol/keys.js'
 import { writePrivateFileSync } from '../../agent/private-files.js'
 import type { DeploymentManagerComponents, DeploymentManagerOptions, DmEvent, DmLogger } from './types.js'
 
@@ -33,6 +33,8 @@ export interface DmSettings {
   agentMetricsPort?: number
   /** Whether an SMTP relay is configured: templates whose commands send e-mail are refused without one. */
   smtp: boolean
+  /** Template loads from a path stay inside this folder (real path); undefined: anywhere. */
+  templatesRoot?: string
 }
 
 export interface DmCore {
@@ -75,7 +77,8 @@ export function settingsOf (options: DeploymentManagerOptions): DmSettings {
     machineCreationConcurrency: options.machineCreationConcurrency ?? DEFAULT_MACHINE_CREATION_CONCURRENCY,
     machineUndeployWaitMs: options.machineUndeployWaitMs ?? DEFAULT_MACHINE_UNDEPLOY_WAIT_MS,
     ...(options.agentMetricsPort === undefined ? {} : { agentMetricsPort: options.agentMetricsPort }),
-    smtp: options.autonomy?.smtp !== undefined
+    smtp: options.autonomy?.smtp !== undefined,
+    ...(options.templatesRoot !== undefined ? { templatesRoot: options.templatesRoot } : {})
   }
 }
 
