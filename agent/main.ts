@@ -17,12 +17,13 @@ import { loadOrCreatePeerIdentity } from './mesh/identity.js'
 import { startLibp2pMesh } from './mesh/libp2p.js'
 import type { MeshLogger, MeshServiceHandle, MeshView } from './mesh/service.js'
 import { createStepOutbox } from './outbox.js'
-import { meshListenAddress, readAgentParams, type AgentParams } from './params.js'
+import { meshListenAddress, readAgentParams, type AgentParams } from '../protocol/agent-params.js'
 import type { AgentMetrics } from './metrics.js'
 import type { DmNotifier, ImportListener, LifecycleObserver, MeshFactory } from './ports.js'
 import { removePidFile, VIEW_SIGNAL, writePidFile, writeViewFile } from './view.js'
 import { errorMessage } from '../protocol/errors.js'
-import { describeTightened, ensurePrivateFolder } from './private-files.js'
+import { describeTightened, ensurePrivateFolder } from '../common/private-files.js'
+import { createProbes } from './probes.js'
 
 /** A logger writing `<ISO time> LEVEL message` lines to stderr and, when given, appending them to a file. */
 export interface AgentProcessLogger extends MessagingLogger {
@@ -141,6 +142,7 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
   })
   let timer: NodeJS.Timeout | undefined
   let stopping: Promise<void> | undefined
+  const probes = createProbes({ agent, send, connected: () => link.connected(), log: logger })
 
   return {
     agent,
@@ -170,11 +172,13 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
       if (stopping !== undefined) return
       logger.info(`agent of ${scopedInstancePath} (${application}) connected to the DM (${params.messaging.kind}), peer ${peerId}`)
       // Heartbeats are skipped while disconnected, so an outage does not pile them up in the outbox.
-      timer = setInterval(() => { if (link.connected()) heartbeat() }, params.heartbeatPeriodMs)
+      timer = setInterval(() => { if (link.connected()) { heartbeat(); probes.flush() } }, params.heartbeatPeriodMs)
+      probes.start()
     },
     stop: async () => {
       stopping ??= (async () => {
         clearInterval(timer)
+        probes.stop()
         await agent.stop()
         reports.flush()
         const down = link.send(toDm({ kind: 'machineDown', application, scopedInstancePath }))

@@ -1,9 +1,8 @@
 // The agent's Prometheus metrics (prom-client), served on `metricsPort` of its params at /metrics: imports held,
 // connected peers, mesh messages sent and import changes received, mesh rejections by reason, the latency from an
 // import change to `update`, and recipe durations by step and result. Gauges are read from the mesh at each scrape.
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { serveMetricsEndpoint, type MetricsEndpoint } from '../common/metrics-endpoint.js'
 import type { MeshView } from './mesh/service.js'
 import type { LifecycleObserver } from './ports.js'
 
@@ -20,28 +19,6 @@ export interface AgentMetrics {
   stop (): Promise<void>
   /** The exposition text (tests). */
   text (): Promise<string>
-}
-
-export interface MetricsEndpoint {
-  port: number
-  close (): Promise<void>
-}
-
-/** An HTTP server answering GET /metrics alone, with no token (the agents', and the DM's --metrics-port). */
-export async function serveMetricsEndpoint (read: () => Promise<string>, contentType: string, host: string, port: number): Promise<MetricsEndpoint> {
-  const server: Server = createServer((request, response) => {
-    if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') {
-      response.writeHead(404).end('only GET /metrics here\n')
-      return
-    }
-    read().then(text => { response.writeHead(200, { 'content-type': contentType }).end(text) },
-      (err: Error) => { response.writeHead(500).end(`${err.message}\n`) })
-  })
-  await new Promise<void>((resolve, reject) => { server.once('error', reject).listen(port, host, resolve) })
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: async () => { await new Promise(resolve => server.close(resolve)) }
-  }
 }
 
 export function createAgentMetrics (components: { application: string, machine: string, meshView: () => MeshView | undefined }): AgentMetrics {

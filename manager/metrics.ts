@@ -2,7 +2,7 @@
 // machines by target and state; agents' heartbeat age; agent messages in and out by kind; REST request latency;
 // deploy and start durations; events stored. Gauges are read from the DM at each scrape.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { serveMetricsEndpoint } from '../agent/metrics.js'
+import { serveMetricsEndpoint } from '../common/metrics-endpoint.js'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
 import { DATA_TARGET_ID } from './constants.js'
 import type { DeploymentManager, InstanceView, PublishedEvent } from './dm.js'

@@ -20,7 +20,7 @@ import { createInProcessTarget } from '../targets/in-process.js'
 import { createExistingTarget } from '../targets/existing.js'
 import { createLocalTarget } from '../targets/local.js'
 import { createNetnsTarget, DEFAULT_NETNS_SUBNET } from '../targets/netns.js'
-import { describeTightened, ensurePrivateFolderSync } from '../../agent/private-files.js'
+import { describeTightened, ensurePrivateFolderSync } from '../../common/private-files.js'
 import { createDockerTarget, dockerDmId } from '../targets/docker.js'
 import type { TargetHandler } from '../targets/types.js'
 import { errorMessage } from '../../protocol/errors.js'
@@ -153,7 +153,7 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     }
     return reasons
   }
-  const rest = createRestServer({ dm: manager, token, targets, store, metrics, notReady }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST })
+  const rest = createRestServer({ dm: manager, token, targets, store, metrics, notReady }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST, console: { machinesDirectory } })
   let url: string
   let metricsServer: MetricsServer | undefined
   try {
