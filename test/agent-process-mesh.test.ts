@@ -19,7 +19,7 @@ import type { AgentViewDocument } from '../agent/view.js'
 import type { AgentToDmMessage } from '../protocol/messages.js'
 import { createDmMessaging } from '../manager/messaging/index.js'
 import { changeState, createMeshApp } from '../simulations/bench/mesh-app.js'
-import { freePort } from './helpers/ports.js'
+import { freePort } from '../common/net.js'
 import { captureLogger, waitFor } from './messaging-helpers.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))

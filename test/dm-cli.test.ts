@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { createPrivateBroker } from '../simulations/chaos/broker.js'
-import { freePort, statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { freePort } from '../common/net.js'
 import { client, killAgents, localAgents } from './dm-process-helpers.js'
 
 const ENTRY = join(process.cwd(), 'test', 'dm-cli-entry.ts')

@@ -12,7 +12,7 @@ import type { TargetHandler } from '../manager/targets/types.js'
 import { embeddedAgentToken } from '../manager/messaging/embedded.js'
 import { runCliInProcess } from './cli-helpers.js'
 import { tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
-import { freePort } from './helpers/ports.js'
+import { freePort } from '../common/net.js'
 
 const BIN = fileURLToPath(new URL('../bin/meshconf.js', import.meta.url))
 

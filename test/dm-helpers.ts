@@ -72,7 +72,6 @@ export function statuses (trees: Array<{ path: string, status: string, children:
   return out
 }
 
-export { freePort } from './helpers/ports.js'
 
 /** Runs the agent's sources through tsx (no build needed): the local and netns targets' agent command in tests. */
 export function agentCommandFromSources (): string[] {

@@ -5,7 +5,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { startDmService, type DmServiceOptions } from '../manager/commands/dm.js'
-import { agentCommandFromSources, freePort, statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { agentCommandFromSources, statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { freePort } from '../common/net.js'
 
 export interface RunningDm { child: ChildProcess, url: string, token: string }
 

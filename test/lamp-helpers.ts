@@ -11,7 +11,6 @@ import { cleanInstancePath, cleanReversedInstancePath } from '../protocol/model/
 export const LAMP_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'simulations', 'lamp')
 export const LAMP_APACHE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'simulations', 'lamp-apache')
 
-export { freePort } from './helpers/ports.js'
 
 export interface JsonReply { status: number, body: any, headers: Headers }
 

@@ -12,7 +12,7 @@ import { LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS 
 import { ImportRecorder } from '../agent/mesh/recorder.js'
 import type { MeshServiceHandle } from '../agent/mesh/service.js'
 import { createMeshApp, type MeshApp, type MeshAppChild } from '../simulations/bench/mesh-app.js'
-import { freePort } from './helpers/ports.js'
+import { freePort } from '../common/net.js'
 import { controlTopic, exportsTopic, generatePnetKey, pnetKeyBytes, signOwnership } from '../protocol/mesh.js'
 import { announceOf, floodThenValid, forgeTomcat, joinMesh, replayTomcat, send, startRawNode, total, until, type MeshTarget } from './helpers/mesh-wire.js'
 

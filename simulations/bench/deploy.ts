@@ -6,13 +6,13 @@
 import '../../agent/polyfill.js'
 import { spawnSync } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startDmService, type DmService } from '../../manager/commands/dm.js'
 import type { DmEvent } from '../../manager/dm.js'
 import { childrenCpuMs, hostBusyCpuMs } from './stats.js'
+import { freePort } from '../../common/net.js'
 
 /** Longest wait for one deployment, in milliseconds. */
 const DEPLOY_WAIT_MS = Number(process.env.BENCH_DEPLOY_WAIT_MS ?? 300_000)
@@ -37,17 +37,6 @@ function writeTemplate (root: string, machines: number): void {
     writeFileSync(file, content)
     if (path.endsWith('.sh')) chmodSync(file, 0o755)
   }
-}
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
 }
 
 /** Resolves when every instance of `application` has `status`, from the DM's events (the tree is read once). */
