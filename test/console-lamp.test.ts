@@ -7,9 +7,10 @@ import { cpSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import { zipFolder } from '../manager/zip.js'
-import { tempDir, waitFor } from './dm-helpers.js'
+import { tempDir } from './dm-helpers.js'
 import { LAMP_DIR } from './lamp-helpers.js'
 import { dropFile, graphModel, logIn, openBrowser, startConsoleDm, treeStates } from './console-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 const DOCS = join(process.cwd(), 'docs')
 const APACHE = '/Apache VM/Apache'
@@ -48,20 +49,20 @@ test('the LAMP story through the console: upload, create, deploy, a broken recip
   // deploy and start all: every instance DEPLOYED_STARTED in the tree and in the graph, with no reload
   await page.evaluate(() => { (globalThis as any).sameDocument = true })
   await confirm(page, 'Deploy & start all', /Deploy & start 6 instance/)
-  await waitFor('every instance started in the tree and the graph', async () => await allStarted(page, paths), 120_000)
+  await waitFor('every instance started in the tree and the graph', async () => await allStarted(page, paths), { timeoutMs: 120_000 })
   t.true(await page.evaluate(() => (globalThis as any).sameDocument === true), 'the page was not reloaded')
   const edges = await waitFor('the import edges', async () => {
     const { edges } = await graphModel(page)
     return edges.some(e => e.source === APACHE && e.target === '/Tomcat VM 1/Tomcat') &&
       edges.some(e => e.source === '/Tomcat VM 1/Tomcat' && e.target === '/MySQL VM/MySQL') ? edges : undefined
-  }, 30_000)
+  }, { timeoutMs: 30_000 })
   t.false(edges.some(e => e.kind === 'missing'), 'nothing is missing once all started')
 
   mkdirSync(DOCS, { recursive: true })
   await page.screenshot({ path: join(DOCS, 'console-application-1280.png') })
   await page.setViewportSize({ width: 390, height: 844 })
   // at 390 px nothing sticks out sideways (the graph's canvas follows its box)
-  await waitFor('the page fits 390 px', async () => await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth <= 390), 10_000)
+  await waitFor('the page fits 390 px', async () => await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth <= 390), { timeoutMs: 10_000 })
   await page.screenshot({ path: join(DOCS, 'console-application-390.png'), fullPage: true })
   await page.setViewportSize({ width: 1280, height: 900 })
 

@@ -48,22 +48,6 @@ export function writeTemplate (root: string, files: Record<string, string>): str
   return root
 }
 
-/** Polls `check` every 50 ms until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-export async function waitFor<T> (what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const value = await check()
-      if (value !== undefined && value !== false) return value
-    } catch (err) {
-      last = err
-    }
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-  throw new Error(`timed out waiting for ${what}${last !== undefined ? ` (last error: ${(last as Error).message})` : ''}`)
-}
-
 /** The status of every instance of a tree, by path. */
 export function statuses (trees: Array<{ path: string, status: string, children: any[] }>): Record<string, string> {
   const out: Record<string, string> = {}

@@ -6,7 +6,8 @@ import WebSocket from 'ws'
 import { EMBEDDED_CLOSE_CODES, type AgentToDmMessage, type DmToAgentMessage } from '../protocol/messages.js'
 import { AgentLinkRefusedError, createWebSocketLink } from '../agent/link/websocket.js'
 import { EmbeddedListenError, createEmbeddedMessaging, embeddedAgentToken } from '../manager/messaging/embedded.js'
-import { captureLogger, heartbeat, removeInstance, waitFor } from './messaging-helpers.js'
+import { captureLogger, heartbeat, removeInstance } from './messaging-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 async function startDm (dmToken: string, port = 0): Promise<ReturnType<typeof createEmbeddedMessaging>> {
   const dm = createEmbeddedMessaging({ dmToken, port, logger: captureLogger() })
