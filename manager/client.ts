@@ -5,7 +5,7 @@ import type { InstanceStatus } from '../protocol/lifecycle.js'
 import type { InstanceProblem } from '../protocol/messages.js'
 import type { ModelError } from '../protocol/model/types.js'
 import type { ScaleRequest, ScaleResult } from './autonomy/scale.js'
-import type { HistoryEntry } from './autonomy/store.js'
+import type { HistoryEntry, ScheduledJob } from './autonomy/store.js'
 import type { CommandsExecution, CommandsFileView } from './autonomy/commands-runner.js'
 
 /** How long one REST request may take before the client gives up, in milliseconds. */
@@ -143,6 +143,35 @@ export interface HistoryEvent {
   body: Record<string, unknown>
 }
 
+/** An instance described by the DM: state and since when, problems, machine, exports, imports, last events. */
+export interface InstanceDescription {
+  application: string
+  path: string
+  name: string
+  component: string
+  status: InstanceStatus
+  since?: string
+  currentProblem?: string
+  lastProblem?: InstanceProblem
+  machine: {
+    path: string
+    status: InstanceStatus
+    target?: string
+    handler?: string
+    machineId?: string
+    ipAddress?: string
+    peerId?: string
+    agentVersion?: string
+    lastHeartbeat?: string
+  }
+  exports: Record<string, string | null>
+  imports: {
+    held: Array<{ prefix: string, from: string, component: string, since?: string, variables: Record<string, string | null> }>
+    missing: string[]
+  }
+  events: HistoryEvent[]
+}
+
 /** Base of the errors a DM request ends with. */
 export class DmClientError extends Error {
   constructor (message: string) {
@@ -248,6 +277,8 @@ export interface DmClient {
    * event id) or `since` (`10m`, an ISO time), the DM first replays the stored events after that point.
    */
   openEvents: (options?: EventStreamOptions) => Promise<DmEventStream>
+  /** Why an instance is where it is (GET .../instances/describe). */
+  describeInstance: (app: string, path: string) => Promise<InstanceDescription>
   /** The event history, oldest first: the `limit` most recent matching events. */
   listEvents: (query?: { application?: string, path?: string, since?: string, limit?: number }) => Promise<HistoryEvent[]>
   /** Scales through the DM; resolves once added machines are asked for and removed ones undeployed and deleted. */
@@ -258,6 +289,9 @@ export interface DmClient {
   readCommands: (app: string, name: string) => Promise<CommandsFileView>
   /** Executes a commands file (dryRun: validates and lists only); resolves once every instruction ran. */
   runCommands: (app: string, name: string, options?: { dryRun?: boolean, timeoutMs?: number }) => Promise<CommandsExecution>
+  listSchedules: (app?: string) => Promise<Array<ScheduledJob & { nextRunAt?: string }>>
+  addSchedule: (job: { name?: string, application: string, command: string, cron: string }) => Promise<ScheduledJob>
+  deleteSchedule: (id: string) => Promise<void>
 }
 
 export type { CommandsExecution, CommandsFileView }
@@ -356,6 +390,7 @@ export function createDmClient (components: DmClientComponents): DmClient {
     runAction: async (app, action) => { await request('POST', `${appPath(app)}/actions`, { body: action }) },
     getAgentParams: async (app, machinePath) => await request('GET', `${appPath(app)}/instances/agent-params`, { query: { path: machinePath } }),
     openEvents: async (options = {}) => await openEventStream(base, token, options),
+    describeInstance: async (app, path) => await request('GET', `${appPath(app)}/instances/describe`, { query: { path } }),
     listEvents: async (query = {}) => await request('GET', '/api/events', {
       query: {
         ...(query.application !== undefined ? { app: query.application } : {}),
@@ -365,6 +400,9 @@ export function createDmClient (components: DmClientComponents): DmClient {
       }
     }),
     scale: async (app, body, timeoutMs) => await request('POST', `${appPath(app)}/scale`, { body, timeoutMs: timeoutMs ?? REQUEST_TIMEOUT_MS }),
+    listSchedules: async (app) => await request('GET', '/api/schedules', { query: app === undefined ? {} : { application: app } }),
+    addSchedule: async (job) => await request('POST', '/api/schedules', { body: job }),
+    deleteSchedule: async (id) => { await request('DELETE', `/api/schedules/${encodeURIComponent(id)}`) },
     listCommands: async (app) => await request('GET', `${appPath(app)}/commands`),
     readCommands: async (app, name) => await request('GET', `${appPath(app)}/commands/${encodeURIComponent(name)}`),
     runCommands: async (app, name, options = {}) => await request('POST', `${appPath(app)}/commands/${encodeURIComponent(name)}/execute`,

@@ -19,6 +19,8 @@ export type DmEvent =
   | { type: 'template', name: string, version: string, action: 'created' | 'deleted', at: string }
   | { type: 'machine', application: string, path: string, action: 'created' | 'terminated', machineId: string, target: string, at: string }
   | { type: 'request', method: string, url: string, statusCode: number, application?: string, at: string }
+  /** What an instance holds changed with no state change (a Tomcat came or went for Apache): prefix -> exporters. */
+  | { type: 'imports', application: string, path: string, held: Record<string, number>, at: string }
 
 /** An event as published: with the id of its history entry. */
 export type PublishedEvent = DmEvent & { id: number }
@@ -56,6 +58,11 @@ export function describeEvent (event: DmEvent): Omit<StoredEvent, 'id' | 'body'>
       return { at: event.at, kind: 'template', reason: `${event.name} ${event.version} ${event.action}`, actor: 'dm' }
     case 'machine':
       return { at: event.at, application: event.application, path: event.path, kind: 'machine', reason: `${event.action} ${event.machineId} (${event.target})`, actor: 'dm' }
+    case 'imports':
+      return {
+        at: event.at, application: event.application, path: event.path, kind: 'imports', actor: 'agent',
+        reason: Object.keys(event.held).length === 0 ? 'holds no import' : `holds ${Object.entries(event.held).map(([prefix, n]) => `${prefix} x${n}`).join(', ')}`
+      }
     case 'request':
       return {
         at: event.at,

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
 import type { DmToAgentMessage, HeldImport, Import, InstanceProblem } from '../protocol/messages.js'
 import type { ApplicationTemplate, Instance, ModelError, TargetDefinition } from '../protocol/model/types.js'
-import { createAutonomyStore, type AutonomyStore } from './autonomy/store.js'
+import { AUTONOMY_SCHEMA, createAutonomyStore, type AutonomyStore } from './autonomy/store.js'
 
 export interface TemplateSummary {
   name: string
@@ -75,7 +75,10 @@ export interface StoredEvent {
 
 export interface EventQuery {
   application?: string
+  /** The events of this instance and its subtree. */
   path?: string
+  /** With `path`: the events of that instance only. */
+  exactPath?: boolean
   /** Only events after this id (a cursor). */
   afterId?: number
   /** Only events at or after this time (ms since the epoch). */
@@ -253,7 +256,9 @@ CREATE TABLE events (
 CREATE INDEX events_by_application ON events (application, id);
 CREATE INDEX events_by_time ON events (at_ms);
 `
-  }
+  },
+  // the history of commands, scales, rules and schedules; scheduled jobs (manager/autonomy/store.ts)
+  { version: 3, sql: AUTONOMY_SCHEMA }
 ]
 
 /** The schema version this build writes. */
@@ -634,7 +639,8 @@ export function createStore (options: StoreOptions): Store {
       const where: string[] = []
       const values: unknown[] = []
       if (query.application !== undefined) { where.push('application = ?'); values.push(query.application) }
-      if (query.path !== undefined) { where.push(subtreeCondition()); values.push(query.path, query.path, query.path) }
+      if (query.path !== undefined && query.exactPath === true) { where.push('path = ?'); values.push(query.path) }
+      else if (query.path !== undefined) { where.push(subtreeCondition()); values.push(query.path, query.path, query.path) }
       if (query.afterId !== undefined) { where.push('id > ?'); values.push(query.afterId) }
       if (query.sinceMs !== undefined) { where.push('at_ms >= ?'); values.push(query.sinceMs) }
       const filter = where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''

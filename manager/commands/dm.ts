@@ -59,6 +59,8 @@ export interface DmServiceOptions {
   netnsSubnet?: string
   /** The docker target's Engine socket; default /var/run/docker.sock. */
   dockerSocket?: string
+  /** The docker target's image when a target definition names none (a tag or an id); default meshconf-agent:<version>. */
+  dockerImage?: string
   /** The docker target's network and its subnet when a target definition names none; default meshconf, 10.189.0.0/24. */
   dockerNetwork?: string
   dockerSubnet?: string
@@ -105,7 +107,7 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
   const targets: TargetHandler[] = [
     createLocalTarget({ machinesDirectory: join(machinesDirectory, 'local'), agentCommand: options.agentCommand }),
     createNetnsTarget({ machinesDirectory: join(machinesDirectory, 'netns'), agentCommand: options.agentCommand, subnet: netnsSubnet }),
-    createDockerTarget({ dmId: dockerDmId(dataDirectory), socketPath: options.dockerSocket, network: options.dockerNetwork, subnet: options.dockerSubnet }),
+    createDockerTarget({ dmId: dockerDmId(dataDirectory), socketPath: options.dockerSocket, image: options.dockerImage, network: options.dockerNetwork, subnet: options.dockerSubnet }),
     createExistingTarget({ machinesDirectory: join(machinesDirectory, 'existing'), agents: store, heartbeatWindowMs: options.machineSilenceMs, log: options.log }),
     createInProcessTarget({ machinesDirectory: join(machinesDirectory, 'in-process') })
   ]

@@ -82,7 +82,8 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
 
   function onInstanceChanged (msg: Notification<'instanceChanged'>, template: ApplicationTemplate): void {
     const { application, instancePath } = msg
-    if (store.instanceAt(application, instancePath) === undefined) return
+    const before = store.instanceAt(application, instancePath)
+    if (before === undefined) return
     const scoped = core.scopedInstanceOf(application, template, instancePath)
     if (hasNoMachine(scoped) && sessions.find(application, scoped.path)?.drain === undefined) return
     const failure = msg.failure === undefined ? undefined : boundedProblem(msg.failure)
@@ -97,6 +98,11 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
         core.setStatus(application, instancePath, msg.status, { actor: 'agent', ...(failure === undefined ? {} : { problem: failure }) })
       }
     })
+    // what the instance holds changed (a Tomcat came or went) without a state change: watchers redraw its edges
+    if (JSON.stringify(before.imports) !== JSON.stringify(msg.imports)) {
+      const held = Object.fromEntries(Object.entries(msg.imports).map(([prefix, list]) => [prefix, list.length]))
+      core.emit({ type: 'imports', application, path: instancePath, held, at: new Date().toISOString() })
+    }
   }
 
   function onInstanceRemoved (msg: Notification<'instanceRemoved'>): void {

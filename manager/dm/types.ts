@@ -5,6 +5,7 @@ import type { InstanceProblem } from '../../protocol/messages.js'
 import type { ModelError, TargetDefinition } from '../../protocol/model/types.js'
 import type { DmMessaging } from '../messaging/types.js'
 import type { DmEvent, EventLogOptions, PublishedEvent } from '../events.js'
+import type { InstanceDescription } from './describe.js'
 import type { EventQuery, Store, StoredEvent, TargetAssociation, TemplateSummary } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import type { Autonomy, AutonomyOptions } from '../autonomy/index.js'
@@ -96,6 +97,8 @@ export interface DeploymentManager {
   eventCount (): number
   /** Records and publishes an event that happened outside the DM's logic (a REST write). */
   recordEvent (event: DmEvent): void
+  /** Why an instance is where it is: state, problems, machine, exports, imports held and missing, last events. */
+  describe (application: string, path: string): InstanceDescription
   /** The DM's public key (base64 Ed25519), which agents trust. */
   publicKey (): string
 

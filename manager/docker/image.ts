@@ -202,14 +202,11 @@ async function imageSize (engine: DockerEngine, id: string): Promise<number | un
 }
 
 /**
- * Tags the image; the image the tag named before goes when nothing else names it (each build of a changed bundle
- * would otherwise leave 100 MB behind). One a container still uses stays: the Engine refuses.
+ * Tags the image. The image the tag named before stays (untagged): machines may still be created from it by its id
+ * (`docker image prune` removes such images once unused).
  */
 async function tagImage (engine: DockerEngine, id: string, repoTag: string): Promise<void> {
-  const previous = await engine.requestOrMissing(`inspecting image ${repoTag}`, async d => await d.getImage(repoTag).inspect())
   await engine.request(`tagging ${id} as ${repoTag}`, async d => await d.getImage(id).tag(splitImageTag(repoTag)))
-  if (previous === undefined || previous.Id === id || previous.RepoTags.some(t => t !== repoTag)) return
-  await engine.requestOrMissing(`removing the previous ${repoTag}`, async d => await d.getImage(previous.Id).remove({ noprune: false })).catch(() => {})
 }
 
 /** Builds (or finds in the cache) the agent image and tags it. */

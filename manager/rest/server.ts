@@ -259,6 +259,11 @@ export function createRestServer (components: RestServerComponents, options: Res
       }
     },
     {
+      method: 'GET', url: '/api/applications/:app/instances/describe', summary: 'why an instance is where it is: state and since when, problems, machine, exports, imports held and missing, last events',
+      params: s.applicationParams, querystring: s.instancePathQuery, responses: { 200: s.instanceDescription },
+      handler: async (request) => dm.describe((request.params as AppParams).app, (request.query as { path: string }).path)
+    },
+    {
       method: 'POST', url: '/api/applications/:app/instances/state', summary: 'ask one instance for a state',
       params: s.applicationParams, body: s.changeStateBody, responses: { 202: null },
       handler: async (request, reply) => {
