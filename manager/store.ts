@@ -7,14 +7,10 @@ import Database from 'better-sqlite3'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
 import type { DmToAgentMessage, HeldImport, Import, InstanceProblem } from '../protocol/messages.js'
 import type { ApplicationTemplate, Instance, ModelError, TargetDefinition } from '../protocol/model/types.js'
+import type { TargetScope, TemplateSummary } from './dto.js'
 import { AUTONOMY_SCHEMA, createAutonomyStore, type AutonomyStore } from './autonomy/store.js'
 
-export interface TemplateSummary {
-  name: string
-  version: string
-  description?: string
-  createdAt: string
-}
+export type { TemplateSummary } from './dto.js'
 
 export interface StoredTemplate extends TemplateSummary {
   template: ApplicationTemplate
@@ -92,8 +88,7 @@ export interface PendingMessage {
   message: DmToAgentMessage
 }
 
-/** Which target a scoped instance uses: the application default, one instance path, or one component. */
-export type TargetScope = { kind: 'default' } | { kind: 'path', path: string } | { kind: 'component', component: string }
+export type { TargetScope } from './dto.js'
 
 export interface TargetAssociation {
   scope: TargetScope
@@ -348,7 +343,7 @@ export function createStore (options: StoreOptions): Store {
 
   function insertTree (application: string, parentPath: string | null, instance: Instance): void {
     insertInstance.run(application, instance.path, parentPath, instance.name, instance.component,
-      instance.status ?? 'NOT_DEPLOYED', JSON.stringify(instance.data), JSON.stringify(instance.overriddenExports),
+      instance.status, JSON.stringify(instance.data), JSON.stringify(instance.overriddenExports),
       JSON.stringify(instance.channels))
     for (const child of instance.children) insertTree(application, instance.path, child)
   }

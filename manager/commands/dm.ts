@@ -22,6 +22,7 @@ import { createNetnsTarget, DEFAULT_NETNS_SUBNET } from '../targets/netns.js'
 import { describeTightened, ensurePrivateFolderSync } from '../../agent/private-files.js'
 import { createDockerTarget, dockerDmId } from '../targets/docker.js'
 import type { TargetHandler } from '../targets/types.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 export interface DmServiceOptions {
   /** Folder of the database, token, signing key and local machines; default ~/.meshconf/dm. */
@@ -164,7 +165,7 @@ export function rememberContext (service: Pick<DmService, 'url' | 'dataDirectory
         : `${what}; the current context stays ${String(before)}: use this DM with --context ${name}, or \`meshconf context use ${name}\``
     }
   } catch (err) {
-    return { message: `meshconf: could not save a context in ${file} (${(err as Error).message}); pass --dm and --token to the other commands` }
+    return { message: `meshconf: could not save a context in ${file} (${errorMessage(err)}); pass --dm and --token to the other commands` }
   }
 }
 

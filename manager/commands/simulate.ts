@@ -19,7 +19,7 @@ import { promisify } from 'node:util'
 import { InvalidArgumentError, type Command } from 'commander'
 import { INSTANCES_FOLDER, STATE_FILE_NAME } from '../../agent/constants.js'
 import { LIVENESS_ABORT_MS, LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS } from '../../agent/mesh/constants.js'
-import type { InstanceStatus } from '../../protocol/lifecycle.js'
+import { statusOf, type InstanceStatus } from '../../protocol/lifecycle.js'
 import { createDmClient, type DmClient, type DmEventStream, type InstanceNode } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
 import { DATA_IP_ADDRESS, DATA_MACHINE_ID, MACHINES_FOLDER } from '../constants.js'
@@ -32,6 +32,7 @@ import { defaultAgentCommand, isAgentAlive, machineFiles, readAgentRecord, spawn
 import { startDmService, type DmService } from './dm.js'
 import { findInstance, flattenInstances, parseAmqpUrl, printJson, usageError } from './output.js'
 import { freePort } from '../../common/net.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 /** How long one step may wait for states or answers, in milliseconds (default of --step-timeout). */
 export const DEFAULT_STEP_TIMEOUT_MS = 120_000
@@ -163,7 +164,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       const detail = await action()
       done = { name, ok: true, ms: Date.now() - begin, ...(detail !== undefined ? { detail } : {}) }
     } catch (err) {
-      done = { name, ok: false, ms: Date.now() - begin, detail: err instanceof Error ? err.message : String(err) }
+      done = { name, ok: false, ms: Date.now() - begin, detail: errorMessage(err) }
     }
     steps.push(done)
     options.onStep?.(done)
@@ -187,7 +188,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
     events.on('event', event => {
       if (event.type === 'instance' && event.status === 'DEPLOYED_STARTED') startedAt.set(event.path, event.at)
     })
-    events.on('error', err => { log.warn(`simulate: events: ${(err as Error).message}`) })
+    events.on('error', err => { log.warn(`simulate: events: ${errorMessage(err)}`) })
   }
   const stopDm = async (): Promise<void> => {
     events?.close()
@@ -404,7 +405,7 @@ function makeDataDirectory (): string {
   try {
     return mkdtempSync(join(tmpdir(), 'meshconf-simulate-'))
   } catch (err) {
-    throw new SimulationCheckError(`cannot make the simulation's data folder in ${tmpdir()} (${(err as Error).message}): set TMPDIR to a writable folder`)
+    throw new SimulationCheckError(`cannot make the simulation's data folder in ${tmpdir()} (${errorMessage(err)}): set TMPDIR to a writable folder`)
   }
 }
 
@@ -465,7 +466,7 @@ async function poll<T> (what: string, timeoutMs: number, probe: () => Promise<T>
       return await probe()
     } catch (err) {
       if (Date.now() >= deadline) {
-        throw new SimulationCheckError(`${what}: not reached in ${timeoutMs / 1000}s (${err instanceof Error ? err.message : String(err)})`)
+        throw new SimulationCheckError(`${what}: not reached in ${timeoutMs / 1000}s (${errorMessage(err)})`)
       }
     }
     await new Promise(resolve => setTimeout(resolve, POLL_MS))
@@ -483,7 +484,7 @@ function agentStatus (folder: string, path: string): InstanceStatus | undefined 
   const find = (node: StatusNode | undefined): StatusNode | undefined =>
     node === undefined || node.path === path ? node : node.children?.map(find).find(n => n !== undefined)
   const found = find(saved.model?.instance)
-  return found === undefined ? undefined : found.status ?? 'NOT_DEPLOYED'
+  return found === undefined ? undefined : statusOf(found)
 }
 
 interface StatusNode { path: string, status?: InstanceStatus, children?: StatusNode[] }
@@ -578,7 +579,7 @@ async function rabbitmqctl (args: string[]): Promise<void> {
   try {
     await promisify(execFile)('rabbitmqctl', args, { timeout: 60_000 })
   } catch (err) {
-    throw new SimulationCheckError(`rabbitmqctl ${args.join(' ')} failed: ${(err as Error).message.split('\n')[0]} ` +
+    throw new SimulationCheckError(`rabbitmqctl ${args.join(' ')} failed: ${errorMessage(err).split('\n')[0]} ` +
       '(is RabbitMQ installed and is this its node? --rabbitmq-node or RABBITMQ_NODENAME names another one)')
   }
 }
@@ -639,7 +640,7 @@ export const registerSimulateCommand: CommandRegistration = (program: Command) =
         })
       } catch (err) {
         // whatever stops the story before its first step is still reported as a step: --json stays one document
-        report = { ok: false, steps: [{ name: 'prepare the simulation', ok: false, ms: Date.now() - begin, detail: err instanceof Error ? err.message : String(err) }] }
+        report = { ok: false, steps: [{ name: 'prepare the simulation', ok: false, ms: Date.now() - begin, detail: errorMessage(err) }] }
       }
       if (opts.json === true) printJson(report)
       else printTable(report)

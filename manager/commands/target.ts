@@ -1,5 +1,5 @@
 // `meshconf target add|list|show|delete|associate`: targets say where and how machines are created (handler
-// `local`, `netns`, `existing`, `in-process`, and their properties). A target is given as flags or as Roboconf's
+// `local`, `netns`, `docker`, `existing`, `in-process`, and their properties). A target is given as flags or as Roboconf's
 // target properties file (`id`, `handler`, `name`, `description`, then the handler's properties).
 import { readFile } from 'node:fs/promises'
 import { InvalidArgumentError, type Command } from 'commander'
@@ -8,12 +8,13 @@ import type { CommandRegistration } from '../cli.js'
 import { printDocument, printResult, tableLines, withOutputOptions, type OutputOptions } from './format.js'
 import { connect, parseInstancePath, usageError, withDmOptions, type DmOptions } from './output.js'
 import { parseProperties } from '../../protocol/model/properties.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 /** A target definition file that cannot be used. */
 export class TargetDefinitionError extends Error {
   readonly code = 'CLI_TARGET_DEFINITION'
   constructor (readonly file: string, reason: string) {
-    super(`${file}: ${reason} (a target is a properties file: id = ..., handler = local|netns|existing|in-process, name = ..., then the handler's properties)`)
+    super(`${file}: ${reason} (a target is a properties file: id = ..., handler = local|netns|docker|existing|in-process, name = ..., then the handler's properties)`)
     this.name = 'TargetDefinitionError'
   }
 }
@@ -38,7 +39,7 @@ export async function readTargetFile (file: string): Promise<TargetDefinition> {
   try {
     text = await readFile(file, 'utf8')
   } catch (err) {
-    throw new TargetDefinitionError(file, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message)
+    throw new TargetDefinitionError(file, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errorMessage(err))
   }
   const props = parseProperties(text)
   const take = (key: string): string | undefined => {
@@ -79,7 +80,7 @@ async function add (id: string | undefined, options: AddOptions, command: Comman
     if (options.description !== undefined) target.description = options.description
   } else {
     if (id === undefined) usageError(command, 'give the target\'s id (or --file <target.properties>)')
-    if (options.handler === undefined) usageError(command, 'give --handler local|netns|existing|in-process (or --file <target.properties>)')
+    if (options.handler === undefined) usageError(command, 'give --handler local|netns|docker|existing|in-process (or --file <target.properties>)')
     target = {
       id, handler: options.handler, properties: options.property ?? {},
       ...(options.name !== undefined ? { name: options.name } : {}), ...(options.description !== undefined ? { description: options.description } : {})
@@ -136,7 +137,7 @@ export const registerTargetCommands: CommandRegistration = (program: Command) =>
     .description('add a target, from flags or from a Roboconf target properties file')
     .argument('[id]', 'target id: letters, digits, _ . - (default: the file\'s id)', targetId)
     .option('--file <target.properties>', 'the target as a properties file: id, handler, name, description, then its properties')
-    .option('--handler <handler>', 'local, netns, existing or in-process')
+    .option('--handler <handler>', 'local, netns, docker, existing or in-process')
     .option('--name <name>', 'a name for people')
     .option('--description <text>', 'what it is for')
     .option('--property <key=value>', 'a property of the handler (repeatable), e.g. agent.state-dir=/var/lib/meshconf/agent', collectProperty)))

@@ -7,7 +7,6 @@ import { instanceExports } from '../../protocol/model/exports.js'
 import { DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_MACHINE_ID, DATA_TARGET_HANDLER, DATA_TARGET_ID } from '../constants.js'
 import type { StoredEvent } from '../store.js'
 import type { DmCore } from './core.js'
-import { statusOf } from './model.js'
 
 /** Events a describe shows, the most recent ones. */
 export const DESCRIBE_EVENTS = 10
@@ -71,13 +70,13 @@ export function describeInstance (core: DmCore, application: string, path: strin
     path,
     name: instance.name,
     component: instance.component,
-    status: statusOf(instance),
+    status: instance.status,
     ...(instance.statusSince === undefined ? {} : { since: instance.statusSince }),
     ...(instance.data[DATA_LAST_PROBLEM] === undefined ? {} : { currentProblem: instance.data[DATA_LAST_PROBLEM] }),
     ...(instance.problem === undefined ? {} : { lastProblem: instance.problem }),
     machine: {
       path: scoped.path,
-      status: statusOf(scoped),
+      status: scoped.status,
       ...optional([
         ['target', scoped.data[DATA_TARGET_ID]], ['handler', scoped.data[DATA_TARGET_HANDLER]],
         ['machineId', scoped.data[DATA_MACHINE_ID]], ['ipAddress', ipAddress], ['peerId', agent?.peerId],

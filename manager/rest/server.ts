@@ -14,8 +14,9 @@ import type { Store } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import { autonomyRoutes } from './autonomy-routes.js'
 import { createConsole, type ConsoleOptions } from './console.js'
-import { registerTopology } from './console-view.js'
+import { consoleRoutes } from './console-view.js'
 import * as s from './schemas.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 export interface RestServerComponents {
   dm: DeploymentManager
@@ -318,7 +319,8 @@ export function createRestServer (components: RestServerComponents, options: Res
         return answer(reply, 204)
       }
     },
-    ...autonomyRoutes(dm)
+    ...autonomyRoutes(dm),
+    ...consoleRoutes(components.store)
   ]
 
   const document = openApi(routes)
@@ -353,7 +355,6 @@ export function createRestServer (components: RestServerComponents, options: Res
 
     app.get('/openapi.json', async () => document)
     webConsole.register(app)
-    if (components.store !== undefined) registerTopology(app, components.store)
     for (const r of routes) {
       app.route({
         method: r.method, url: r.url, handler: r.handler,
@@ -390,7 +391,7 @@ export function createRestServer (components: RestServerComponents, options: Res
           try {
             sinceMs = query.since === undefined ? undefined : parseSince(query.since)
           } catch (err) {
-            socket.close(EVENTS_BAD_QUERY_CLOSE_CODE, (err as Error).message.slice(0, 120))
+            socket.close(EVENTS_BAD_QUERY_CLOSE_CODE, errorMessage(err).slice(0, 120))
             return
           }
           const replay = dm.history({

@@ -21,6 +21,7 @@ import {
   IDLE_WINDOW_MS, PARTITION_DETECT_TIMEOUT_MS, QUICK_IDLE_WINDOW_MS, QUICK_TOGGLES, SETTLE_MAX_MS, SETTLE_MS,
   SETTLE_WINDOW_MS, SETTLED_AGENT_CPU_PCT, SETTLED_CPU_PCT, TOGGLES
 } from './bench-constants.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 /** The one JSON document `--json` prints (figures in ms, MB, % of one core; null when not measured). */
 export interface BenchReport {
@@ -223,7 +224,7 @@ async function measureDeploy (options: RunOptions): Promise<BenchReport['deploy'
 /** One convergence chain of `agents` processes: the slowest importer of each toggle, null when one missed it. */
 async function measureConvergence (agents: number, options: RunOptions): Promise<BenchReport['converge'][number]> {
   const run = await measureTransport('mesh', agents, options, { cost: false, crash: false, partition: false, toggles: CONVERGE_TOGGLES })
-    .catch((err: unknown) => { options.log(`converge at ${agents} agents failed: ${(err as Error).message}`); return undefined })
+    .catch((err: unknown) => { options.log(`converge at ${agents} agents failed: ${errorMessage(err)}`); return undefined })
   return { agents, all_updated_ms: run === undefined || run.missed > 0 || run.allUpdatedMs.length === 0 ? null : round2(Math.max(...run.allUpdatedMs)) }
 }
 
@@ -248,7 +249,7 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
   // The cut-off agent runs in a namespace of its own: a separate chain, so that the other figures stay on loopback.
   const partition = canUseNetns()
     ? await measureTransport('mesh', BENCH_AGENTS, options, { cost: false, crash: false, partition: true, toggles: 0 })
-      .catch((err: unknown) => { options.log(`partition not measured: ${(err as Error).message.split('\n')[0].slice(0, 400)}`); return undefined })
+      .catch((err: unknown) => { options.log(`partition not measured: ${errorMessage(err).split('\n')[0].slice(0, 400)}`); return undefined })
     : undefined
   const meshP = percentiles(mesh.latenciesMs)
   const amqpP = percentiles(amqp.latenciesMs)
@@ -310,7 +311,7 @@ export function parseBenchArgs (argv: string[]): BenchArgs {
   try {
     values = parseArgs({ args: argv, options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, converge: { type: 'string' } }, strict: true, allowPositionals: false }).values
   } catch (err) {
-    throw new BenchUsageError((err as Error).message)
+    throw new BenchUsageError(errorMessage(err))
   }
   const args: BenchArgs = { json: values.json === true, quick: values.quick === true }
   if (values.converge === undefined) return args
@@ -326,7 +327,7 @@ async function main (): Promise<number> {
   try {
     args = parseBenchArgs(process.argv.slice(2))
   } catch (err) {
-    console.error((err as Error).message)
+    console.error(errorMessage(err))
     return 2
   }
   // With --json, stdout holds the JSON document only; progress goes to stderr either way.

@@ -16,6 +16,7 @@ import { privateDockerNetwork } from '../../manager/targets/docker.js'
 import type { DmEvent } from '../../manager/dm.js'
 import { childrenCpuMs, hostBusyCpuMs } from './stats.js'
 import { freePort } from '../../common/net.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 /** Longest wait for one deployment, in milliseconds. */
 const DEPLOY_WAIT_MS = Number(process.env.BENCH_DEPLOY_WAIT_MS ?? 300_000)
@@ -154,7 +155,7 @@ async function measure (machines: number, target: string, dockerImage?: string):
       // machines of the local target outlive the DM: terminate them whatever happened
       const undeployed = allInStatus(service, 'bench', 'NOT_DEPLOYED', UNDEPLOY_WAIT_MS)
       service.dm.action('bench', { action: 'undeploy-all' })
-      await undeployed.catch(err => process.stderr.write(`cleanup: ${(err as Error).message}\n`))
+      await undeployed.catch(err => process.stderr.write(`cleanup: ${errorMessage(err)}\n`))
       await service.stop()
     }
     rmSync(root, { recursive: true, force: true })
