@@ -18,7 +18,7 @@ import { createHash, randomBytes, randomInt } from 'node:crypto'
 import type Docker from 'dockerode'
 import tar from 'tar-stream'
 import type { AgentParams } from '../../agent/params.js'
-import { CONTAINER_STOP_GRACE_S, DEFAULT_DOCKER_NETWORK, DEFAULT_DOCKER_SUBNET, IMAGE_AGENT_STATE_DIR, IMAGE_PARAMS_FILE, LABEL_APPLICATION, LABEL_DM, LABEL_MACHINE, LABEL_NETWORK, LABEL_PATH } from '../docker/constants.js'
+import { CONTAINER_STOP_GRACE_S, DEFAULT_DOCKER_NETWORK, DEFAULT_DOCKER_SUBNET, IMAGE_AGENT_STATE_DIR, IMAGE_PARAMS_FILE, LABEL_APPLICATION, LABEL_DM, LABEL_MACHINE, LABEL_MANAGED_NETWORK, LABEL_NETWORK, LABEL_PATH } from '../docker/constants.js'
 import { createDockerEngine, DockerRequestError, type DockerEngine } from '../docker/engine.js'
 import { defaultAgentImageTag } from '../docker/image.js'
 import { firstHost, formatCidr, parseCidr } from './cidr.js'
@@ -207,7 +207,7 @@ export function createDockerTarget (options: DockerTargetOptions): DockerTargetH
     const subnet = parseCidr(spec.subnet) as NonNullable<ReturnType<typeof parseCidr>>
     try {
       await engine.request(`creating network ${spec.network} (${spec.subnet})`, async d => await d.createNetwork({
-        Name: spec.network, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL_NETWORK]: 'true' },
+        Name: spec.network, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL_MANAGED_NETWORK]: 'true' },
         IPAM: { Driver: 'default', Config: [{ Subnet: spec.subnet, Gateway: firstHost(subnet) }] }
       }))
     } catch (err) {
@@ -228,7 +228,7 @@ export function createDockerTarget (options: DockerTargetOptions): DockerTargetH
   /** Removes a network the target made once no container is attached to it (another DM's may still be). */
   async function removeNetworkIfUnused (network: string): Promise<void> {
     const info = await engine.requestOrMissing(`inspecting network ${network}`, async d => await d.getNetwork(network).inspect()) as Docker.NetworkInspectInfo | undefined
-    if (info === undefined || info.Labels?.[LABEL_NETWORK] !== 'true') return
+    if (info === undefined || info.Labels?.[LABEL_MANAGED_NETWORK] !== 'true') return
     // created, exited and running containers alike (the network's own list has only the running ones): a container
     // created but not started yet would fail to start on a removed network
     const attached = await engine.request(`listing the containers of network ${network}`, async d =>
