@@ -57,6 +57,10 @@ export interface Agent extends ImportListener {
   identity (): { application: string, scopedInstancePath: string } | undefined
   /** Resolves once every queued life-cycle action has run and the local state they changed is saved. */
   settled (): Promise<void>
+  /** A component's probes (`<Component>.measures` and its properties), as they came with its recipes. */
+  probeFiles (component: string): { measures?: string, properties?: string }
+  /** The probe period the DM sent with the model, in milliseconds. */
+  probePeriodMs (): number | undefined
 }
 
 export function createAgent (components: AgentComponents, options: AgentOptions = {}): Agent {
@@ -172,6 +176,18 @@ class AgentService implements Agent {
 
   instanceStatus (instancePath: string): InstanceStatus | undefined {
     return this.engine.status(instancePath)
+  }
+
+  probeFiles (component: string): { measures?: string, properties?: string } {
+    const files = this.recipes[component] ?? {}
+    const decode = (name: string): string | undefined => files[name] === undefined ? undefined : Buffer.from(files[name], 'base64').toString('utf8')
+    const measures = decode(`${component}.measures`)
+    const properties = decode(`${component}.measures.properties`)
+    return { ...(measures === undefined ? {} : { measures }), ...(properties === undefined ? {} : { properties }) }
+  }
+
+  probePeriodMs (): number | undefined {
+    return this.engine.currentModel()?.probePeriodMs
   }
 
   instances (): InstanceSummary[] {

@@ -21,6 +21,7 @@ import type { DmNotifier, MeshFactory } from './ports.js'
 import { removePidFile, VIEW_SIGNAL, writePidFile, writeViewFile } from './view.js'
 import { errorMessage } from '../protocol/errors.js'
 import { describeTightened, ensurePrivateFolder } from './private-files.js'
+import { createProbes } from './probes.js'
 
 /** A logger writing `<ISO time> LEVEL message` lines to stderr and, when given, appending them to a file. */
 export interface AgentProcessLogger extends MessagingLogger {
@@ -125,6 +126,7 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
   })
   let timer: NodeJS.Timeout | undefined
   let stopping: Promise<void> | undefined
+  const probes = createProbes({ agent, send, connected: () => link.connected(), log: logger })
 
   return {
     agent,
@@ -146,11 +148,13 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
       if (stopping !== undefined) return
       logger.info(`agent of ${scopedInstancePath} (${application}) connected to the DM (${params.messaging.kind}), peer ${peerId}`)
       // Heartbeats are skipped while disconnected, so an outage does not pile them up in the outbox.
-      timer = setInterval(() => { if (link.connected()) heartbeat() }, params.heartbeatPeriodMs)
+      timer = setInterval(() => { if (link.connected()) { heartbeat(); probes.flush() } }, params.heartbeatPeriodMs)
+      probes.start()
     },
     stop: async () => {
       stopping ??= (async () => {
         clearInterval(timer)
+        probes.stop()
         await agent.stop()
         reports.flush()
         const down = link.send(toDm({ kind: 'machineDown', application, scopedInstancePath }))

@@ -82,6 +82,8 @@ export interface ScopedModel {
   /** `Component.variable` -> alias for inter-application exports, and their prefix. */
   externalExports: Record<string, string>
   externalExportsPrefix?: string
+  /** How often the agent evaluates its probes (probes/<Component>.measures), in milliseconds; default 5 000, at least 1 000. */
+  probePeriodMs?: number
 }
 
 /** Mesh parameters the DM hands over with the model. */
@@ -207,6 +209,11 @@ const str: Check<string> = (value, field) => {
   return value
 }
 
+const num: Check<number> = (value, field) => {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new MalformedMessageError(field, `expected a number, got ${describe(value)}`)
+  return value
+}
+
 const bool: Check<boolean> = (value, field) => {
   if (typeof value !== 'boolean') throw new MalformedMessageError(field, `expected a boolean, got ${describe(value)}`)
   return value
@@ -301,7 +308,8 @@ const scopedModel = shape<ScopedModel>({
   components: recordOf(component),
   instance,
   externalExports: stringRecord,
-  externalExportsPrefix: optional(str)
+  externalExportsPrefix: optional(str),
+  probePeriodMs: optional(num)
 })
 
 const meshParameters = shape<MeshParameters>({
@@ -315,10 +323,6 @@ const recipes = recordOf<RecipeFiles>(stringRecord)
 
 const importEntry = shape<Import>({ instancePath: str, component: str, variables: recordOf(nullableStr) })
 
-const num: Check<number> = (value, field) => {
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw new MalformedMessageError(field, `expected a number, got ${describe(value)}`)
-  return value
-}
 
 const instanceProblem = shape<InstanceProblem>({
   step: str,
