@@ -19,7 +19,7 @@ import { createInProcessTarget } from '../targets/in-process.js'
 import { createExistingTarget } from '../targets/existing.js'
 import { createLocalTarget } from '../targets/local.js'
 import { createNetnsTarget, DEFAULT_NETNS_SUBNET } from '../targets/netns.js'
-import { describeTightened, ensurePrivateFolderSync } from '../../agent/private-files.js'
+import { describeTightened, ensurePrivateFolderSync } from '../../common/private-files.js'
 import { createDockerTarget, dockerDmId } from '../targets/docker.js'
 import type { TargetHandler } from '../targets/types.js'
 import { errorMessage } from '../../protocol/errors.js'
@@ -129,7 +129,7 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     store.close()
     throw err
   }
-  const rest = createRestServer({ dm, token, targets, store }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST })
+  const rest = createRestServer({ dm, token, targets, store }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST, console: { machinesDirectory } })
   let url: string
   try {
     url = await rest.start()

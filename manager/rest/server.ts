@@ -14,6 +14,7 @@ import type { Store } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import { autonomyRoutes } from './autonomy-routes.js'
 import { createConsole, type ConsoleOptions } from './console.js'
+import { consoleLogRoutes } from './console-logs.js'
 import { consoleRoutes } from './console-view.js'
 import * as s from './schemas.js'
 import { errorMessage } from '../../protocol/errors.js'
@@ -320,7 +321,8 @@ export function createRestServer (components: RestServerComponents, options: Res
       }
     },
     ...autonomyRoutes(dm),
-    ...consoleRoutes(components.store)
+    ...consoleRoutes(components.store),
+    ...consoleLogRoutes(dm, options.console?.machinesDirectory)
   ]
 
   const document = openApi(routes)
