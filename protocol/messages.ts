@@ -67,7 +67,13 @@ export interface SignedOwnership {
   scopedInstancePath: string
   /** base64 Ed25519 public key of the DM that signed. */
   dmPublicKey: string
-  /** base64 signature over the canonical encoding of the three fields above. */
+  /**
+   * The generation of the machine holding the scoped instance (it grows each time the DM makes the machine again):
+   * importers refuse an ownership of an older generation than one they have seen for that scope. Absent in
+   * ownerships signed before generations existed (generation 0).
+   */
+  generation?: number
+  /** base64 signature over the canonical encoding of the fields above (protocol/mesh.ts canonicalOwnership). */
   signature: string
 }
 
@@ -312,10 +318,17 @@ const scopedModel = shape<ScopedModel>({
   probePeriodMs: optional(num)
 })
 
+const ownershipGeneration: Check<number | undefined> = optional((value, field) => {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new MalformedMessageError(field, `expected a machine generation (a non-negative integer), got ${describe(value)}`)
+  }
+  return value
+})
+
 const meshParameters = shape<MeshParameters>({
   bootstrapPeers: strings,
   pnetKey: str,
-  ownership: shape<SignedOwnership>({ peerId: str, application: str, scopedInstancePath: str, dmPublicKey: str, signature: str }),
+  ownership: shape<SignedOwnership>({ peerId: str, application: str, scopedInstancePath: str, dmPublicKey: str, generation: ownershipGeneration, signature: str }),
   trustedDmKeys: strings
 })
 
