@@ -166,6 +166,6 @@ test.serial('an ownership of an older machine generation than one seen for its s
   // The first machine of that scope (its key kept by someone) and one signed before generations existed.
   await send(previous.node, topic, announceOf(app, sign(previous.peerId, 1), '/Tomcat VM 1/Tomcat', 9, 1, '6.6.6.6'), target)
   await send(previous.node, topic, announceOf(app, sign(previous.peerId), '/Tomcat VM 1/Other', 9, 2, '6.6.6.6'), target)
-  await until('both refused', () => target.mesh.rejections()['superseded-generation'] === 2, () => target.mesh.rejections())
+  await waitFor('both refused', () => target.mesh.rejections()['superseded-generation'] === 2, { state: () => target.mesh.rejections(), timeoutMs: 60_000 })
   t.deepEqual(target.recorder.imports('Tomcat'), { '/Tomcat VM 1/Tomcat': { 'Tomcat.ip': '10.0.0.2' } })
 })
