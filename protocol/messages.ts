@@ -116,7 +116,9 @@ export type DmToAgentMessage =
 
 export type AgentToDmMessage =
   | { v: Version, kind: 'heartbeat', application: string, scopedInstancePath: string, ipAddress: string,
-    modelRequired: boolean, peerId?: string, listenAddresses?: string[], agentVersion?: string }
+    modelRequired: boolean, peerId?: string, listenAddresses?: string[], agentVersion?: string,
+    /** `host:port` of the agent's Prometheus metrics, when its params enable them. */
+    metricsAddress?: string }
   | { v: Version, kind: 'instanceChanged', application: string, instancePath: string, status: InstanceStatus,
     imports: Record<string, Import[]>, problem?: string } & InstanceReport
   | { v: Version, kind: 'instanceRemoved', application: string, instancePath: string }
@@ -371,7 +373,8 @@ const AGENT_TO_DM: Shapes<AgentToDmMessage> = {
     modelRequired: bool,
     peerId: optional(str),
     listenAddresses: optional(strings),
-    agentVersion: optional(str)
+    agentVersion: optional(str),
+    metricsAddress: optional(str)
   },
   instanceChanged: {
     application: str,
