@@ -5,7 +5,7 @@
 // in synchronous saves, in the path from an export change to `update`. An unreadable file is kept aside as
 // `<file>.corrupt-<time>` and reported; the agent then starts without it.
 import { copyFileSync, readdirSync, readFileSync } from 'node:fs'
-import { mkdir, open, rename } from 'node:fs/promises'
+import { writeAtomically } from '../common/fs.js'
 import { join } from 'node:path'
 import type { MeshParameters, RecipeFiles, ScopedModel } from '../protocol/messages.js'
 import { cleanInstancePath } from '../protocol/model/exports.js'
@@ -105,26 +105,3 @@ function checkRecipes (value: unknown): string | undefined {
   return Object.values(value).every(v => typeof v === 'string') ? undefined : 'a file content is not a base64 string'
 }
 
-/** Temporary files of the writes in flight are told apart by this counter. */
-let writes = 0
-
-/** Writes a file so that a crash leaves either the old or the new content. */
-export async function writeAtomically (file: string, content: string): Promise<void> {
-  const dir = join(file, '..')
-  await mkdir(dir, { recursive: true })
-  const temporary = `${file}.${process.pid}.${++writes}.tmp`
-  const handle = await open(temporary, 'w')
-  try {
-    await handle.writeFile(content)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  await rename(temporary, file)
-  const dirHandle = await open(dir, 'r')
-  try {
-    await dirHandle.sync()
-  } finally {
-    await dirHandle.close()
-  }
-}

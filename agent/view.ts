@@ -5,7 +5,7 @@ import { readFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { MeshView } from './mesh/service.js'
 import { AGENT_PID_FILE, AGENT_VIEW_FILE } from './constants.js'
-import { writeAtomically } from './state.js'
+import { writeAtomically } from '../common/fs.js'
 
 /** The signal on which an agent process writes its view. */
 export const VIEW_SIGNAL = 'SIGUSR2'

@@ -3,7 +3,8 @@ import test from 'ava'
 import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createAgent } from '../agent/agent.js'
-import { AgentStateStore, writeAtomically } from '../agent/state.js'
+import { AgentStateStore } from '../agent/state.js'
+import { writeAtomically } from '../common/fs.js'
 import { IMPORTS_SAVE_DELAY_MS, STATE_FILE_NAME } from '../agent/constants.js'
 import {
   lampComponents, lampInstances, MESH_PARAMETERS, mysqlImport, recordingRecipes, RecordingLogger, RecordingNotifier,

@@ -68,7 +68,7 @@ test('zip: a folder zipped in memory reads back identically (names, contents, CR
   t.is(files.get('descriptor/application.properties'), 'name = lamp\nversion = 1.0.0\n')
   t.is(files.get('graph/Tomcat VM/scripts/déploy.sh'), big)
   t.is(files.get('graph/empty.txt'), '')
-  t.is((await readZip(writeZip([]))).size, 0)
+  t.is((await readZip(await writeZip([]))).size, 0)
 })
 
 function node (path: string, component: string, status: InstanceStatus, children: InstanceNode[] = []): InstanceNode {

@@ -1,11 +1,11 @@
 // The REST API over real HTTP: every endpoint, bad input included (wrong types, unknown names, path traversal,
 // oversized uploads), and 401 without the token. Machines are in-process agents over the in-memory messaging.
 import test from 'ava'
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import WebSocket from 'ws'
 import { loadOrCreateToken } from '../manager/auth.js'
-import { writeZip } from '../manager/zip.js'
+import { zipFolder } from '../manager/zip.js'
 import { createDeploymentManager } from '../manager/dm.js'
 import { createMemoryMessaging } from '../manager/messaging/memory.js'
 import { createRestServer } from '../manager/rest/server.js'
@@ -13,19 +13,7 @@ import { createStore } from '../manager/store.js'
 import { createExistingTarget } from '../manager/targets/existing.js'
 import { createInProcessTarget } from '../manager/targets/in-process.js'
 import { statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
-
-function zipFolder (root: string, prefix = ''): Buffer {
-  const entries: Array<{ name: string, data: Uint8Array }> = []
-  const walk = (dir: string): void => {
-    for (const entry of readdirSync(dir)) {
-      const path = join(dir, entry)
-      if (statSync(path).isDirectory()) walk(path)
-      else entries.push({ name: prefix + relative(root, path), data: readFileSync(path) })
-    }
-  }
-  walk(root)
-  return writeZip(entries)
-}
+import { craftZip } from './helpers/zip.js'
 
 const quiet = { info: () => {}, warn: () => {}, error: () => {} }
 
@@ -99,13 +87,13 @@ test('without the token every endpoint answers 401; the OpenAPI document is publ
 test('templates: zip upload, folder path, list, delete; bad input gets 4xx with a clear message', async t => {
   const { call, source, dir } = await setup(t)
   // a zip upload
-  const loaded = await call('POST', '/api/templates', zipFolder(source))
+  const loaded = await call('POST', '/api/templates', await zipFolder(source))
   t.is(loaded.status, 201)
   t.is(loaded.json.name, 'Shop')
   t.is(loaded.json.version, '1.0')
   t.deepEqual(loaded.json.errors.filter((e: { level: string }) => e.level === 'SEVERE'), [])
   // the same again: conflict
-  const again = await call('POST', '/api/templates', zipFolder(source))
+  const again = await call('POST', '/api/templates', await zipFolder(source))
   t.is(again.status, 409)
   t.is(again.json.error.code, 'REST_TEMPLATE_EXISTS')
   // a folder on the DM's host
@@ -118,13 +106,13 @@ test('templates: zip upload, folder path, list, delete; bad input gets 4xx with 
   t.is(list.json[0].description, 'a database and its clients')
 
   // path traversal: in a zip entry, and in a folder path
-  const evil = writeZip([{ name: 'descriptor/application.properties', data: Buffer.from('name = X\nversion = 1\n') },
+  const evil = craftZip([{ name: 'descriptor/application.properties', data: Buffer.from('name = X\nversion = 1\n') },
     { name: '../../etc/evil.sh', data: Buffer.from('echo evil') }])
   const traversal = await call('POST', '/api/templates', evil)
   t.is(traversal.status, 400)
   t.is(traversal.json.error.code, 'REST_UNSAFE_PATH')
   t.regex(traversal.json.error.message, /\.\.\/\.\.\/etc\/evil\.sh/)
-  const absolute = await call('POST', '/api/templates', writeZip([{ name: '/etc/evil.sh', data: Buffer.from('x') }]))
+  const absolute = await call('POST', '/api/templates', craftZip([{ name: '/etc/evil.sh', data: Buffer.from('x') }]))
   t.is(absolute.status, 400)
   t.is(absolute.json.error.code, 'REST_UNSAFE_PATH')
   const dotdot = await call('POST', '/api/templates', { path: `${dir.path}/template/../template2` })

@@ -1,4 +1,5 @@
 // Timings of the DM <-> agent links (shared by the DM's messaging, which reuses agent/link's transports).
+import { backoffMs } from '../../common/backoff.js'
 
 /** First delay before reconnecting after a lost connection (ms); doubles on each failure. */
 export const RECONNECT_INITIAL_DELAY_MS = 100
@@ -22,8 +23,7 @@ export const AMQP_PREFETCH_MESSAGES = 50
 
 /** Delay before reconnection attempt `attempt` (0-based), with ±20 % jitter so agents do not reconnect in step. */
 export function reconnectDelayMs (attempt: number): number {
-  const base = Math.min(RECONNECT_MAX_DELAY_MS, RECONNECT_INITIAL_DELAY_MS * 2 ** Math.min(attempt, 20))
-  return Math.round(base * (0.8 + Math.random() * 0.4))
+  return backoffMs(attempt, { initialMs: RECONNECT_INITIAL_DELAY_MS, maxMs: RECONNECT_MAX_DELAY_MS, jitter: 0.2 })
 }
 
 /** Most rejected-message log lines per receiver per interval, and that interval (ms): a flood logs a few lines. */

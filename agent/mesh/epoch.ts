@@ -4,7 +4,7 @@
 // epoch is a counter kept in the agent's state folder, written before the mesh sends anything.
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { writeAtomically } from '../state.js'
+import { writeAtomically } from '../../common/fs.js'
 import { MESH_EPOCH_FILE } from './constants.js'
 import type { MeshLogger } from './service.js'
 

@@ -1,11 +1,12 @@
 // The agent's libp2p identity: an Ed25519 key persisted in its state folder, so the agent keeps its peer id
 // across restarts and reports it in heartbeats before its model (and the mesh) arrives.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { PEER_KEY_FILE } from './constants.js'
+import { writeAtomically } from '../../common/fs.js'
 
 export interface PeerIdentity {
   privateKey: PrivateKey
@@ -40,10 +41,6 @@ export async function loadOrCreatePeerIdentity (stateDir: string): Promise<PeerI
     return { privateKey, peerId: peerIdFromPrivateKey(privateKey).toString() }
   }
   const privateKey = await generateKeyPair('Ed25519')
-  await mkdir(stateDir, { recursive: true })
-  // Written aside then renamed, so a crash never leaves a half-written key.
-  const partial = `${file}.${process.pid}.tmp`
-  await writeFile(partial, privateKeyToProtobuf(privateKey), { mode: 0o600 })
-  await rename(partial, file)
+  await writeAtomically(file, privateKeyToProtobuf(privateKey), { mode: 0o600 })
   return { privateKey, peerId: peerIdFromPrivateKey(privateKey).toString() }
 }

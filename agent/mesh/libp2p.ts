@@ -4,7 +4,7 @@
 // lost until it does, and a long-silent one's connection is aborted. The mesh logic itself is MeshService (service.ts).
 // libp2p 3 calls Promise.withResolvers (Node 22): the polyfill must be evaluated before libp2p's modules.
 import '../polyfill.js'
-import { readFile, rename, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
@@ -24,6 +24,8 @@ import { MeshService, type MeshLogger, type MeshServiceHandle, type MeshServiceO
 import { loadOrCreatePeerIdentity } from './identity.js'
 import { nextMeshEpoch } from './epoch.js'
 import { LocalHealth } from './health.js'
+import { backoffMs } from '../../common/backoff.js'
+import { writeAtomically } from '../../common/fs.js'
 import {
   DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, LIVENESS_ABORT_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
   REMEMBERED_PEERS_FILE, REMEMBERED_PEERS_WRITE_DELAY_MS, LISTEN_PORTS_FILE, GOSSIP_CHECK_INTERVAL_MS, GOSSIP_STREAM_GRACE_MS
@@ -124,8 +126,7 @@ async function startOnRememberedPorts (options: Libp2pMeshOptions, privateKey: P
     if (Number.isInteger(port) && port > 0) ports[address] = port
   }
   try {
-    await writeFile(`${file}.tmp`, JSON.stringify(ports))
-    await rename(`${file}.tmp`, file)
+    await writeAtomically(file, JSON.stringify(ports))
   } catch (err) {
     options.log?.('warn', `could not remember the mesh's ports in ${file}: ${(err as Error).message}`)
   }
@@ -238,7 +239,6 @@ class Libp2pTransport implements MeshTransport {
   private dialsInFlight = 0
   private readonly remembered = new Map<string, string[]>()
   private rememberTimer: NodeJS.Timeout | undefined
-  private writes = 0
   /** Owners whose liveness we ping, and those with a ping in flight. */
   private readonly owners = new Set<string>()
   private readonly pinging = new Set<string>()
@@ -494,8 +494,7 @@ class Libp2pTransport implements MeshTransport {
   private scheduleDial (peerId: string, delayMs?: number): void {
     const w = this.wanted.get(peerId)
     if (this.stopped || w === undefined || w.timer !== undefined || w.dialling || this.connected.has(peerId)) return
-    const backoff = Math.min(REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS * 2 ** Math.max(0, w.attempts - 1))
-    const delay = delayMs ?? (w.attempts === 0 ? 0 : backoff * (0.75 + 0.5 * Math.random()))
+    const delay = delayMs ?? (w.attempts === 0 ? 0 : backoffMs(w.attempts - 1, { initialMs: REDIAL_MIN_DELAY_MS, maxMs: REDIAL_MAX_DELAY_MS, jitter: 0.25 }))
     w.timer = setTimeout(() => {
       w.timer = undefined
       this.dialQueue.push(peerId)
@@ -562,11 +561,8 @@ class Libp2pTransport implements MeshTransport {
   private async writeRemembered (): Promise<void> {
     const file = join(this.options.stateDir, REMEMBERED_PEERS_FILE)
     const entries: RememberedPeer[] = [...this.remembered].map(([peerId, addresses]) => ({ peerId, addresses }))
-    // A name of its own per write: a timer's write and the final one at stop may overlap.
-    const partial = `${file}.${process.pid}.${++this.writes}.tmp`
     try {
-      await writeFile(partial, JSON.stringify(entries, null, 2))
-      await rename(partial, file)
+      await writeAtomically(file, JSON.stringify(entries, null, 2))
     } catch (err) {
       this.log('warn', `could not remember mesh peers in ${file}: ${(err as Error).message}`)
     }

@@ -14,6 +14,7 @@ import {
   MAX_OWNERSHIP_VERDICTS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS, REQUEST_MIN_INTERVAL_MS
 } from './constants.js'
 import { exportsByPrefix, importedPrefixes } from '../../protocol/model/exports.js'
+import { exponentialMs, jittered } from '../../common/backoff.js'
 
 /** What the service needs from a network: publish/subscribe with authenticated senders, and peer liveness. */
 export interface MeshTransport {
@@ -451,9 +452,9 @@ export class MeshService implements MeshServiceHandle {
    * and never sooner than this owner's share of the mesh's digest budget.
    */
   private scheduleDigest (): void {
-    const backoff = Math.min(this.antiEntropyMs * 2 ** this.digestsSinceChange, Math.max(this.antiEntropyMs, ANTI_ENTROPY_MAX_INTERVAL_MS))
+    const backoff = exponentialMs(this.digestsSinceChange, { initialMs: this.antiEntropyMs, maxMs: Math.max(this.antiEntropyMs, ANTI_ENTROPY_MAX_INTERVAL_MS) })
     const meshShare = (this.meshSize() + 1) * 1000 / this.digestsPerSecond
-    const delay = Math.max(backoff, meshShare) * (0.8 + 0.4 * Math.random())
+    const delay = jittered(Math.max(backoff, meshShare), 0.2)
     clearTimeout(this.digestTimer)
     this.digestDueAt = this.now() + delay
     this.digestTimer = setTimeout(() => {
