@@ -113,9 +113,9 @@ test('contexts: add, list, use, delete; --context picks one; an unknown one exit
   // dm start: a context named after the data folder, current only when there was none
   const file = join(home, '.meshconf', 'config.json')
   t.is((await cli('context', 'use', 'local')).exitCode, 0)
-  const first = rememberContext({ url, dataDirectory: '/srv/meshconf/blue' }, false, file)
+  const first = await rememberContext({ url, dataDirectory: '/srv/meshconf/blue' }, false, file)
   t.regex(first.message, /^added context blue in .*config\.json; the current context stays local: use this DM with --context blue/)
-  const second = rememberContext({ url, dataDirectory: '/srv/other/blue' }, true, file)
+  const second = await rememberContext({ url, dataDirectory: '/srv/other/blue' }, true, file)
   t.is(second.name, 'blue-2')
   t.regex(second.message, /it is the current context/)
 })

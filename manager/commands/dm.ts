@@ -136,12 +136,12 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
  * Adds or updates the context named after the DM's data folder (its URL and a reference to its token file); it
  * becomes current when there was none, or when asked. Returns the line saying so.
  */
-export function rememberContext (service: Pick<DmService, 'url' | 'dataDirectory'>, makeCurrent: boolean, file = configFilePath()): { name?: string, message: string } {
+export async function rememberContext (service: Pick<DmService, 'url' | 'dataDirectory'>, makeCurrent: boolean, file = configFilePath()): Promise<{ name?: string, message: string }> {
   try {
     const config = readConfig(file)
     const before = config.current
     const name = contextNameForDataDir(config, service.dataDirectory)
-    const saved = saveContext(file, name, { dm: service.url, tokenFile: join(service.dataDirectory, TOKEN_FILE), dataDir: service.dataDirectory }, makeCurrent ? 'always' : 'if-none')
+    const saved = await saveContext(file, name, { dm: service.url, tokenFile: join(service.dataDirectory, TOKEN_FILE), dataDir: service.dataDirectory }, makeCurrent ? 'always' : 'if-none')
     const what = `${saved.created ? 'added' : 'updated'} context ${name} in ${file}`
     return {
       name,
@@ -209,7 +209,7 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
         target: opts.target, machineSilenceMs: opts.machineSilence !== undefined ? opts.machineSilence * 1000 : undefined
       })
       console.log(`meshconf DM listening on ${service.url} (data in ${service.dataDirectory}, agents via ${service.agentsEndpointUrl === undefined ? 'RabbitMQ' : `the embedded endpoint at ${service.agentsEndpointUrl}`}, default target ${opts.target})`)
-      const context = rememberContext(service, opts.useContext === true)
+      const context = await rememberContext(service, opts.useContext === true)
       console.log(context.message)
       if (service.tokenCreated) {
         console.log(`token (shown once; also in ${join(service.dataDirectory, TOKEN_FILE)}): ${service.token}`)
