@@ -15,7 +15,7 @@ test('dm start, then app load, start --wait, status and undeploy with nothing bu
     await dm
     dir.remove()
   })
-  await waitForOutput(dm, /^token \(shown once/m)
+  await waitForOutput(dm, /^added context \S+ in /m)
   const template = writeShopTemplate(join(dir.path, 'shop'))
 
   const load = await runCli(['app', 'load', template], { home })

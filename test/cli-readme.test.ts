@@ -51,7 +51,7 @@ test('every command of the README\'s usage section runs as written, in order, ag
     await dm.catch(() => {})
     dir.remove()
   })
-  await waitForOutput(dm, /^token \(shown once/m)
+  await waitForOutput(dm, /^added context \S+ in /m)
   const outputs: string[] = []
   for (const args of rest) {
     const r = await runCli(args, { home, timeoutMs: 300_000 })

@@ -21,8 +21,8 @@ async function runDm (home: string, args: string[]): Promise<{ lines: string[], 
   let stderr = ''
   child.stderr.on('data', chunk => { stderr += String(chunk) })
   const deadline = Date.now() + 60_000
-  while (!lines.some(l => l.includes('listening on')) && child.exitCode === null && Date.now() < deadline) await new Promise(r => setTimeout(r, 50))
-  await new Promise(r => setTimeout(r, 200)) // the token line follows the URL line
+  // the token line (first start only) and the context line follow the URL line
+  while (!lines.some(l => / context /.test(l)) && child.exitCode === null && Date.now() < deadline) await new Promise(r => setTimeout(r, 50))
   if (!lines.some(l => l.includes('listening on'))) throw new Error(`the DM did not start: ${stderr}`)
   return { lines, exited, stop: async () => { child.kill('SIGTERM'); return await exited } }
 }

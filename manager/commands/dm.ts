@@ -209,11 +209,10 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
         target: opts.target, machineSilenceMs: opts.machineSilence !== undefined ? opts.machineSilence * 1000 : undefined
       })
       console.log(`meshconf DM listening on ${service.url} (data in ${service.dataDirectory}, agents via ${service.agentsEndpointUrl === undefined ? 'RabbitMQ' : `the embedded endpoint at ${service.agentsEndpointUrl}`}, default target ${opts.target})`)
-      const context = await rememberContext(service, opts.useContext === true)
-      console.log(context.message)
       if (service.tokenCreated) {
         console.log(`token (shown once; also in ${join(service.dataDirectory, TOKEN_FILE)}): ${service.token}`)
       }
+      console.log((await rememberContext(service, opts.useContext === true)).message)
       await new Promise<void>(resolve => {
         const stop = (): void => {
           process.off('SIGINT', stop)
