@@ -1,4 +1,5 @@
 // One error class per condition the agent reports (to its log and, as `problem`, to the DM).
+import type { RecipeOutcome } from './plugins/process.js'
 
 /** A component's installer names no plug-in this agent has. */
 export class NoPluginError extends Error {
@@ -11,20 +12,25 @@ export class NoPluginError extends Error {
 
 /** A recipe process (script, puppet) exited with a failure code. */
 export class RecipeFailedError extends Error {
-  constructor (what: string, instancePath: string, exitCode: number | null, signal: string | null, stderrTail: string[]) {
-    const how = exitCode !== null ? `exited with code ${exitCode}` : `was killed by ${signal ?? 'a signal'}`
-    const tail = stderrTail.length > 0 ? `; last lines of stderr:\n${stderrTail.join('\n')}` : ''
+  /** What the process did: exit code or signal, output tails, duration (the problem reported to the DM). */
+  readonly outcome: RecipeOutcome
+  constructor (what: string, instancePath: string, outcome: RecipeOutcome) {
+    const how = outcome.exitCode !== null ? `exited with code ${outcome.exitCode}` : `was killed by ${outcome.signal ?? 'a signal'}`
+    const tail = outcome.stderrTail.length > 0 ? `; last lines of stderr:\n${outcome.stderrTail.join('\n')}` : ''
     super(`${what} for ${instancePath} ${how}${tail}`)
     this.name = 'RecipeFailedError'
+    this.outcome = outcome
   }
 }
 
 /** A recipe process ran past its timeout; it and its whole process group were killed. */
 export class RecipeTimeoutError extends Error {
-  constructor (what: string, instancePath: string, timeoutMs: number) {
+  readonly outcome: RecipeOutcome
+  constructor (what: string, instancePath: string, timeoutMs: number, outcome: RecipeOutcome) {
     super(`${what} for ${instancePath} ran longer than ${timeoutMs} ms and was killed with its children; ` +
       'make it finish sooner or raise the agent\'s recipe timeout')
     this.name = 'RecipeTimeoutError'
+    this.outcome = outcome
   }
 }
 

@@ -8,6 +8,7 @@ import { createWriteStream, realpathSync, type WriteStream } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { AgentToDmMessage } from '../protocol/messages.js'
+import { MESHCONF_VERSION } from '../protocol/version.js'
 import { createAgent, type Agent } from './agent.js'
 import { createAgentLink } from './link/index.js'
 import type { AgentLink, MessagingLogger } from './link/types.js'
@@ -18,6 +19,7 @@ import { createStepOutbox } from './outbox.js'
 import { meshListenAddress, readAgentParams, type AgentParams } from './params.js'
 import type { DmNotifier, MeshFactory } from './ports.js'
 import { removePidFile, VIEW_SIGNAL, writePidFile, writeViewFile } from './view.js'
+import { describeTightened, ensurePrivateFolder } from './private-files.js'
 
 /** A logger writing `<ISO time> LEVEL message` lines to stderr and, when given, appending them to a file. */
 export interface AgentProcessLogger extends MessagingLogger {
@@ -78,8 +80,8 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
   const reports = createStepOutbox(deliver)
   const send = (msg: AgentToDmMessage): void => { reports.flush(); deliver(msg) }
   const notifier: DmNotifier = {
-    instanceChanged: (instancePath, status, imports, problem) => {
-      reports.later({ v: 1, kind: 'instanceChanged', application, instancePath, status, imports, ...(problem === undefined ? {} : { problem }) })
+    instanceChanged: (instancePath, status, imports, problem, report) => {
+      reports.later({ v: 1, kind: 'instanceChanged', application, instancePath, status, imports, ...(problem === undefined ? {} : { problem }), ...report })
     },
     instanceRemoved: instancePath => { reports.later({ v: 1, kind: 'instanceRemoved', application, instancePath }) }
   }
@@ -105,7 +107,8 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
       ipAddress,
       modelRequired: agent.modelRequired(),
       ...(peerId === undefined ? {} : { peerId }),
-      listenAddresses: agent.meshAddresses()
+      listenAddresses: agent.meshAddresses(),
+      agentVersion: MESHCONF_VERSION
     })
   }
   link.onMessage(async msg => {
@@ -129,6 +132,9 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
     peerId: () => peerId,
     meshView: () => mesh?.view(),
     start: async () => {
+      // The state folder holds the peer key, the pnet key and the token: the agent's alone.
+      const tightened = describeTightened(params.stateDir, await ensurePrivateFolder(params.stateDir))
+      if (tightened !== undefined) logger.warn(tightened)
       const identity = await loadOrCreatePeerIdentity(params.stateDir)
       peerId = identity.peerId
       privateKey = identity.privateKey

@@ -1,11 +1,13 @@
 // The interfaces between the agent's life-cycle engine and its edges (mesh, DM link), so that the engine
 // is tested in memory and every transport plugs in the same way.
 import type { InstanceStatus } from '../protocol/lifecycle.js'
-import type { Import, MeshParameters, ScopedModel } from '../protocol/messages.js'
+import type { Import, InstanceReport, MeshParameters, ScopedModel } from '../protocol/messages.js'
 
 /** Where the engine reports state and import changes (the link to the DM). */
 export interface DmNotifier {
-  instanceChanged (instancePath: string, status: InstanceStatus, imports: Record<string, Import[]>, problem?: string): void
+  /** `report`: the last failure (with the state it caused) and what the instance misses and holds. */
+  instanceChanged (instancePath: string, status: InstanceStatus, imports: Record<string, Import[]>, problem?: string,
+    report?: InstanceReport): void
   instanceRemoved (instancePath: string): void
 }
 

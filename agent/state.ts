@@ -5,7 +5,8 @@
 // in synchronous saves, in the path from an export change to `update`. An unreadable file is kept aside as
 // `<file>.corrupt-<time>` and reported; the agent then starts without it.
 import { copyFileSync, readdirSync, readFileSync } from 'node:fs'
-import { writeAtomically } from '../common/fs.js'
+import { createHash } from 'node:crypto'
+import { PRIVATE_FILE_MODE, PRIVATE_FOLDER_MODE, writeAtomically } from '../common/fs.js'
 import { join } from 'node:path'
 import type { MeshParameters, RecipeFiles, ScopedModel } from '../protocol/messages.js'
 import { cleanInstancePath } from '../protocol/model/exports.js'
@@ -34,9 +35,9 @@ export class AgentStateStore {
     this.stateDir = stateDir
   }
 
-  /** `<stateDir>/instances/<clean instance path>`: the instance's working folder. */
+  /** `<stateDir>/instances/<instanceFolderName(path)>`: the instance's working folder. */
   instanceDir (instancePath: string): string {
-    return join(this.stateDir, INSTANCES_FOLDER, cleanInstancePath(instancePath))
+    return join(this.stateDir, INSTANCES_FOLDER, instanceFolderName(instancePath))
   }
 
   load (): LoadedAgentState {
@@ -58,11 +59,11 @@ export class AgentStateStore {
 
   /** Serializes `state` at once (later changes to it are not saved), then writes it. */
   save (state: SavedAgentState): Promise<void> {
-    return writeAtomically(join(this.stateDir, STATE_FILE_NAME), JSON.stringify(state))
+    return writeAtomically(join(this.stateDir, STATE_FILE_NAME), JSON.stringify(state), PRIVATE)
   }
 
   saveRecipes (component: string, files: RecipeFiles): Promise<void> {
-    return writeAtomically(join(this.stateDir, RECIPES_FOLDER, `${encodeURIComponent(component)}.json`), JSON.stringify(files))
+    return writeAtomically(join(this.stateDir, RECIPES_FOLDER, `${encodeURIComponent(component)}.json`), JSON.stringify(files), PRIVATE)
   }
 
   private readJson<T> (file: string, problems: CorruptStateError[], check: (value: unknown) => string | undefined): T | undefined {
@@ -105,3 +106,20 @@ function checkRecipes (value: unknown): string | undefined {
   return Object.values(value).every(v => typeof v === 'string') ? undefined : 'a file content is not a base64 string'
 }
 
+/** The state folder holds the token and the application's pnet key: everything in it is the agent's alone. */
+const PRIVATE = { mode: PRIVATE_FILE_MODE, folderMode: PRIVATE_FOLDER_MODE }
+
+/** Longest clean path kept whole in a working folder's name, in characters (a file name has at most 255 bytes). */
+const MAX_FOLDER_NAME_CLEAN_CHARS = 100
+
+/**
+ * The name of an instance's working folder, one per instance path: Roboconf's clean path (`VM_Tomcat`) when the path
+ * is made of letters and digits only (the clean path then says which instance it is); else the clean path, cut to
+ * MAX_FOLDER_NAME_CLEAN_CHARS, and `-` and 12 hex digits of the path's SHA-256. The clean path alone made
+ * `/VM/my app`, `/VM/my-app` and `/VM/my_app` share one folder: deploying one deleted another's files.
+ */
+export function instanceFolderName (instancePath: string): string {
+  const clean = cleanInstancePath(instancePath)
+  if (/^(\/[A-Za-z0-9]+)+$/.test(instancePath) && clean.length <= MAX_FOLDER_NAME_CLEAN_CHARS) return clean
+  return `${clean.slice(0, MAX_FOLDER_NAME_CLEAN_CHARS)}-${createHash('sha256').update(instancePath).digest('hex').slice(0, 12)}`
+}

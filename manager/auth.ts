@@ -1,8 +1,9 @@
 // The DM's bearer token: made at first start, kept in <data dir>/token (readable by its owner only).
 import { randomBytes, timingSafeEqual } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { TOKEN_FILE } from './constants.js'
+import { writePrivateFileSync } from '../agent/private-files.js'
 
 /** Length of a new token, in random bytes (hex-encoded: twice as many characters). */
 export const TOKEN_BYTES = 32
@@ -22,9 +23,8 @@ export function loadOrCreateToken (dataDirectory: string): { token: string, crea
     if (token.length < 16) throw new TokenFileError(file, 'the token in it is shorter than 16 characters')
     return { token, created: false, file }
   }
-  mkdirSync(dataDirectory, { recursive: true })
   const token = randomBytes(TOKEN_BYTES).toString('hex')
-  writeFileSync(file, token + '\n', { mode: 0o600, flag: 'wx' })
+  writePrivateFileSync(file, token + '\n')
   return { token, created: true, file }
 }
 

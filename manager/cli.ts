@@ -30,11 +30,15 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'start', summary: 'deploy and start instances', load: async () => (await import('./commands/lifecycle.js')).registerLifecycleCommands },
   { name: 'stop', summary: 'stop instances (machines keep running)', load: async () => (await import('./commands/lifecycle.js')).registerLifecycleCommands },
   { name: 'undeploy', summary: 'undeploy instances (a root instance gets its machine terminated)', load: async () => (await import('./commands/lifecycle.js')).registerLifecycleCommands },
+  { name: 'events', summary: 'the event history of the DM, one line an event; --follow for the live ones', load: async () => (await import('./commands/events.js')).registerEventsCommand },
   { name: 'scale', summary: 'add or remove whole machines carrying a component', load: async () => (await import('./commands/scale.js')).registerScaleCommand },
+  { name: 'commands', summary: 'list, show and run the commands files of an application (on the DM)', load: async () => (await import('./commands/commands.js')).registerCommandsCommands },
+  { name: 'history', summary: 'what commands, scales, rules and schedules did to an application', load: async () => (await import('./commands/commands.js')).registerCommandsCommands },
   { name: 'instance', summary: 'add, replicate, rename and delete instances', load: async () => (await import('./commands/instance.js')).registerInstanceCommands },
   { name: 'machine', summary: 'the machines of an application (agent params)', load: async () => (await import('./commands/machine.js')).registerMachineCommands },
   { name: 'agent', summary: 'run the agent of this machine, or show its mesh view', load: async () => (await import('./commands/agent.js')).registerAgentCommand },
   { name: 'simulate', summary: 'run a scenario end to end with a DM of its own and real agents', load: async () => (await import('./commands/simulate.js')).registerSimulateCommand },
+  { name: 'image', summary: 'build the agent image machines of the docker target boot from', load: async () => (await import('./commands/image.js')).registerImageCommands },
   { name: 'completion', summary: 'print the shell completion script: bash, zsh or fish', load: async () => (await import('./commands/completion.js')).registerCompletionCommand },
   { name: 'help', summary: 'help on a command, or on a topic: dsl, targets, security, troubleshooting', load: async () => (await import('./commands/help.js')).registerHelpCommand }
 ]

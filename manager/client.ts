@@ -2,9 +2,11 @@
 import { EventEmitter } from 'node:events'
 import WebSocket from 'ws'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
+import type { InstanceProblem } from '../protocol/messages.js'
 import type { ModelError } from '../protocol/model/types.js'
 import type { ScaleRequest, ScaleResult } from './autonomy/scale.js'
 import type { HistoryEntry } from './autonomy/store.js'
+import type { CommandsExecution, CommandsFileView } from './autonomy/commands-runner.js'
 
 /** How long one REST request may take before the client gives up, in milliseconds. */
 export const REQUEST_TIMEOUT_MS = 30_000
@@ -12,6 +14,8 @@ export const REQUEST_TIMEOUT_MS = 30_000
 export const UPLOAD_TIMEOUT_MS = 120_000
 /** Largest template ZIP the DM accepts, in bytes (the REST contract). */
 export const MAX_TEMPLATE_ZIP_BYTES = 20 * 1024 * 1024
+/** Events kept for an events stream that has no listener yet, at most. */
+export const MAX_EARLY_EVENTS = 10_000
 /** How long opening the events WebSocket may take, in milliseconds. */
 export const EVENTS_CONNECT_TIMEOUT_MS = 10_000
 
@@ -64,6 +68,12 @@ export interface InstanceNode {
   data: Record<string, string>
   /** Exported values set on this instance (instances file, DM-generated random ports); the DM always sends them. */
   overriddenExports?: Record<string, string>
+  /** The last failure its agent reported (kept after it recovers; `data["last.problem"]` is the current one). */
+  problem?: InstanceProblem
+  /** Mandatory import prefixes it waits for. */
+  missingImports?: string[]
+  /** ISO time of its last change of state. */
+  since?: string
   children: InstanceNode[]
 }
 
@@ -89,6 +99,10 @@ export interface InstanceEvent {
   path: string
   status: InstanceStatus
   at: string | number
+  /** The history id (absent from DMs before the event history). */
+  id?: number
+  /** Present when the change came with a failure. */
+  problem?: InstanceProblem
 }
 
 /** Application-level events (created, deleted, …): fields beyond `type` and `application` vary. */
@@ -98,7 +112,36 @@ export interface ApplicationEvent {
   [field: string]: unknown
 }
 
-export type DmEvent = InstanceEvent | ApplicationEvent
+/** Other events of the history (machines, templates, REST writes): `type` and `id`, the rest varies. */
+export interface OtherEvent {
+  type: 'machine' | 'template' | 'request'
+  id?: number
+  application?: string
+  [field: string]: unknown
+}
+
+export type DmEvent = InstanceEvent | ApplicationEvent | OtherEvent
+
+export interface EventStreamOptions {
+  application?: string
+  /** Replay the stored events whose id is above this one, then follow. */
+  after?: number
+  /** Replay the stored events since then (`10m`, `2h`, an ISO time), then follow. */
+  since?: string
+}
+
+/** An entry of the DM's event history (GET /api/events). */
+export interface HistoryEvent {
+  id: number
+  at: string
+  application?: string
+  path?: string
+  kind: string
+  reason: string
+  actor: string
+  /** The event as the live stream carried it. */
+  body: Record<string, unknown>
+}
 
 /** Base of the errors a DM request ends with. */
 export class DmClientError extends Error {
@@ -200,12 +243,24 @@ export interface DmClient {
   associateTarget: (app: string, association: { targetId: string, path?: string, component?: string }) => Promise<void>
   targetAssociations: (app: string) => Promise<Array<{ scope: TargetScope, targetId: string }>>
   /** Opens the events WebSocket; resolves once it is open, so no event after that moment is missed. */
-  openEvents: (options?: { application?: string }) => Promise<DmEventStream>
+  /**
+   * Opens the events WebSocket; resolves once it is open, so no event after that moment is missed. With `after` (an
+   * event id) or `since` (`10m`, an ISO time), the DM first replays the stored events after that point.
+   */
+  openEvents: (options?: EventStreamOptions) => Promise<DmEventStream>
+  /** The event history, oldest first: the `limit` most recent matching events. */
+  listEvents: (query?: { application?: string, path?: string, since?: string, limit?: number }) => Promise<HistoryEvent[]>
   /** Scales through the DM; resolves once added machines are asked for and removed ones undeployed and deleted. */
   scale: (app: string, request: ScaleRequest, timeoutMs?: number) => Promise<ScaleResult>
   /** The application's history of commands, scales, rules and schedules, newest first. */
   history: (app: string, page?: { offset?: number, limit?: number }) => Promise<HistoryPage>
+  listCommands: (app: string) => Promise<Array<{ name: string, instructions: number, errors: ModelError[] }>>
+  readCommands: (app: string, name: string) => Promise<CommandsFileView>
+  /** Executes a commands file (dryRun: validates and lists only); resolves once every instruction ran. */
+  runCommands: (app: string, name: string, options?: { dryRun?: boolean, timeoutMs?: number }) => Promise<CommandsExecution>
 }
+
+export type { CommandsExecution, CommandsFileView }
 
 export type { ScaleRequest, ScaleResult }
 export interface HistoryPage { total: number, offset: number, limit: number, entries: HistoryEntry[] }
@@ -300,23 +355,38 @@ export function createDmClient (components: DmClientComponents): DmClient {
     changeInstanceState: async (app, path, state) => { await request('POST', `${appPath(app)}/instances/state`, { body: { path, state } }) },
     runAction: async (app, action) => { await request('POST', `${appPath(app)}/actions`, { body: action }) },
     getAgentParams: async (app, machinePath) => await request('GET', `${appPath(app)}/instances/agent-params`, { query: { path: machinePath } }),
-    openEvents: async (options = {}) => await openEventStream(base, token, options.application),
+    openEvents: async (options = {}) => await openEventStream(base, token, options),
+    listEvents: async (query = {}) => await request('GET', '/api/events', {
+      query: {
+        ...(query.application !== undefined ? { app: query.application } : {}),
+        ...(query.path !== undefined ? { path: query.path } : {}),
+        ...(query.since !== undefined ? { since: query.since } : {}),
+        ...(query.limit !== undefined ? { limit: String(query.limit) } : {})
+      }
+    }),
     scale: async (app, body, timeoutMs) => await request('POST', `${appPath(app)}/scale`, { body, timeoutMs: timeoutMs ?? REQUEST_TIMEOUT_MS }),
+    listCommands: async (app) => await request('GET', `${appPath(app)}/commands`),
+    readCommands: async (app, name) => await request('GET', `${appPath(app)}/commands/${encodeURIComponent(name)}`),
+    runCommands: async (app, name, options = {}) => await request('POST', `${appPath(app)}/commands/${encodeURIComponent(name)}/execute`,
+      { body: { dryRun: options.dryRun === true }, timeoutMs: options.timeoutMs ?? REQUEST_TIMEOUT_MS }),
     history: async (app, page = {}) => await request('GET', `${appPath(app)}/history`, {
       query: Object.fromEntries(Object.entries(page).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]))
     })
   }
 }
 
-async function openEventStream (base: string, token: string | undefined, application?: string): Promise<DmEventStream> {
+async function openEventStream (base: string, token: string | undefined, options: EventStreamOptions): Promise<DmEventStream> {
   const url = new URL(base.replace(/^http/, 'ws') + '/api/events')
-  if (application !== undefined) url.searchParams.set('application', application)
+  if (options.application !== undefined) url.searchParams.set('application', options.application)
+  if (options.after !== undefined) url.searchParams.set('after', String(options.after))
+  if (options.since !== undefined) url.searchParams.set('since', options.since)
   const socket = new WebSocket(url, {
     headers: token !== undefined ? { authorization: `Bearer ${token}` } : {},
     handshakeTimeout: EVENTS_CONNECT_TIMEOUT_MS
   })
   const stream = new EventEmitter() as DmEventStream
   stream.close = () => { socket.close() }
+  const early: DmEvent[] = []
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => { cleanup(); reject(new DmUnreachableError(base, `events WebSocket: ${describeNetworkError(err)}`)) }
@@ -346,7 +416,14 @@ async function openEventStream (base: string, token: string | undefined, applica
       return // not an event: ignore rather than end the stream
     }
     const e = event as Partial<DmEvent>
-    if (e !== null && typeof e === 'object' && (e.type === 'instance' || e.type === 'application')) stream.emit('event', e)
+    if (e === null || typeof e !== 'object' || typeof e.type !== 'string') return
+    // Events that come before the caller listens (it opened the stream, then sent its requests) wait for it.
+    if (stream.listenerCount('event') > 0) stream.emit('event', e)
+    else if (early.length < MAX_EARLY_EVENTS) early.push(e as DmEvent)
+  })
+  stream.on('newListener', (name: string) => {
+    if (name !== 'event') return
+    queueMicrotask(() => { for (const e of early.splice(0)) stream.emit('event', e) })
   })
   // An EventEmitter throws on an unheard 'error': only forward it to a listener.
   socket.on('error', (err) => { if (stream.listenerCount('error') > 0) stream.emit('error', err) })

@@ -66,3 +66,14 @@ export const RANDOM_PORT_MAX = 65_500
 export const TARGET_INSTALLER = 'target'
 /** Target used when neither an association nor the template names one. */
 export const DEFAULT_TARGET_ID = 'default'
+
+/** Events the DM's history keeps, at most (the oldest go first). */
+export const DEFAULT_MAX_EVENTS = 100_000
+/** Age beyond which the history drops an event, in ms: 30 days. */
+export const DEFAULT_EVENT_MAX_AGE_MS = 30 * 24 * 3_600_000
+/** The history is pruned once every this many new events. */
+export const EVENT_PRUNE_EVERY = 1_000
+/** Most events one GET /api/events answer carries. */
+export const MAX_EVENTS_PER_QUERY = 10_000
+/** Longest problem message the DM keeps from an agent, in characters (a peer may send more). */
+export const MAX_PROBLEM_MESSAGE_CHARS = 8_192

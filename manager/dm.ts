@@ -22,7 +22,7 @@ import { DEFAULT_TARGET_ID } from './constants.js'
 
 export type {
   ApplicationSummary, DeploymentManager, DeploymentManagerComponents, DeploymentManagerOptions, DmAction, DmEvent,
-  DmLogger, InstanceView, LoadedTemplate, NewInstance
+  DmLogger, InstanceView, LoadedTemplate, NewInstance, PublishedEvent
 } from './dm/types.js'
 
 export function createDeploymentManager (components: DeploymentManagerComponents, options: DeploymentManagerOptions = {}): DeploymentManager {
@@ -61,6 +61,10 @@ export function createDeploymentManager (components: DeploymentManagerComponents
       return () => { events.off('event', listener) }
     },
 
+    history: query => core.eventLog.query(query),
+    eventCount: () => core.eventLog.count(),
+    recordEvent: event => { core.emit(event) },
+
     publicKey () {
       return core.signingKey().publicKey
     },
@@ -74,5 +78,6 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     associateTarget: targets.associateTarget,
     ...createCatalog(core, () => targets.getTarget(DEFAULT_TARGET_ID) as TargetDefinition)
   }
-  return { ...dm, autonomy: createAutonomy({ dm: { ...dm, undeployMachine: machines.undeploy }, store: components.store, log: core.log }, options.autonomy) }
+  return { ...dm, autonomy: createAutonomy({ dm: { ...dm, undeployMachine: machines.undeploy }, store: components.store, log: core.log },
+    { dataDirectory: options.dataDirectory, ...options.autonomy }) }
 }

@@ -178,6 +178,16 @@ export class NoAgentParamsError extends DmError {
   }
 }
 
+/** The `since` of an events query is neither a duration (30s, 10m, 2h, 1d) nor an ISO time. */
+export class InvalidSinceError extends DmError {
+  readonly code = 'REST_INVALID_SINCE'
+  readonly statusCode = 400
+  constructor (since: string) {
+    super(`since=${JSON.stringify(since)} is neither a duration back from now (30s, 10m, 2h, 1d) nor an ISO time (2026-01-31T12:00:00Z)`)
+    this.name = 'InvalidSinceError'
+  }
+}
+
 export class TargetInUseError extends DmError {
   readonly code = 'REST_TARGET_IN_USE'
   readonly statusCode = 409

@@ -2,9 +2,10 @@
 // bindings, targets and their associations, agents' last heartbeats and the messages waiting for an agent.
 // One SQLite file (better-sqlite3, synchronous): every change is committed before the DM acts on it, so a DM
 // killed at any point restarts from what it last did (Roboconf lost instances and states there: reference §8.3).
+import { chmodSync, existsSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
-import type { DmToAgentMessage, Import } from '../protocol/messages.js'
+import type { DmToAgentMessage, HeldImport, Import, InstanceProblem } from '../protocol/messages.js'
 import type { ApplicationTemplate, Instance, ModelError, TargetDefinition } from '../protocol/model/types.js'
 import { createAutonomyStore, type AutonomyStore } from './autonomy/store.js'
 
@@ -33,6 +34,14 @@ export interface ApplicationRecord {
 /** An instance with what only the DM keeps: the imports its agent last reported. */
 export interface StoredInstance extends Instance {
   imports: Record<string, Import[]>
+  /** The last failure its agent reported (kept after the instance recovers: `describe` shows it with its time). */
+  problem?: InstanceProblem
+  /** Mandatory import prefixes with no exporter, as its agent last reported. */
+  missingImports?: string[]
+  /** Imports held, from which instance, since when, as its agent last reported. */
+  heldImports?: HeldImport[]
+  /** ISO time of the last change of its state (unknown for states stored before schema version 2). */
+  statusSince?: string
   children: StoredInstance[]
 }
 
@@ -43,6 +52,36 @@ export interface AgentRecord {
   listenAddresses: string[]
   /** ISO date of the last heartbeat. */
   lastHeartbeatAt: string
+  /** The agent's meshconf version, when its heartbeat says it. */
+  agentVersion?: string
+}
+
+/** One entry of the event history. */
+export interface StoredEvent {
+  id: number
+  /** ISO time. */
+  at: string
+  application?: string
+  path?: string
+  /** `state`, `problem`, `machine`, `application`, `template`, `request`, ... */
+  kind: string
+  /** What happened, in words (the new state, the failure, `POST /api/...`). */
+  reason: string
+  /** Who made it happen: `agent`, `dm`, `rest`. */
+  actor: string
+  /** The event as the live stream carries it. */
+  body: Record<string, unknown>
+}
+
+export interface EventQuery {
+  application?: string
+  path?: string
+  /** Only events after this id (a cursor). */
+  afterId?: number
+  /** Only events at or after this time (ms since the epoch). */
+  sinceMs?: number
+  /** At most this many, the most recent ones (default all). */
+  limit?: number
 }
 
 export interface PendingMessage {
@@ -61,6 +100,15 @@ export interface TargetAssociation {
 export interface StoreOptions {
   /** The SQLite file; created with its tables when missing. `:memory:` for a throw-away store. */
   file: string
+}
+
+/** The store was written by a newer meshconf (its schema version is beyond what this build knows). */
+export class StoreTooNewError extends Error {
+  constructor (file: string, version: number, known: number) {
+    super(`the DM store ${file} has schema version ${version}, this meshconf knows up to ${known}: run the meshconf ` +
+      'release that wrote it, or a newer one')
+    this.name = 'StoreTooNewError'
+  }
 }
 
 /** One instance without its subtree (its `children` are not read): for a state, data or component. */
@@ -102,6 +150,10 @@ export interface Store {
   updateData (application: string, path: string, patch: Record<string, string | null>): void
   setImports (application: string, path: string, imports: Record<string, Import[]>): void
   setOverriddenExports (application: string, path: string, overrides: Record<string, string>): void
+  /** The last failure reported for an instance (null forgets it). */
+  setProblem (application: string, path: string, problem: InstanceProblem | null): void
+  /** What an instance misses and holds, as its agent last reported (undefined: the agent did not say). */
+  setImportReport (application: string, path: string, report: { missingImports?: string[], heldImports?: HeldImport[] }): void
 
   /** Inter-application exports: prefix -> applications whose exports this one imports. */
   bind (application: string, prefix: string, boundApplication: string): void
@@ -127,6 +179,14 @@ export interface Store {
   enqueue (application: string, scopedInstancePath: string, message: DmToAgentMessage): void
   pending (application: string, scopedInstancePath: string): PendingMessage[]
   acknowledge (id: number): void
+
+  /** The event history (kept when its application is deleted: it says what happened to it). */
+  appendEvent (event: Omit<StoredEvent, 'id'>): StoredEvent
+  /** Events matching the query, oldest first. */
+  events (query?: EventQuery): StoredEvent[]
+  /** Deletes the events beyond the `maxEvents` most recent and those older than `maxAgeMs`; returns how many went. */
+  pruneEvents (maxEvents: number, maxAgeMs: number): number
+  eventCount (): number
 
   /** Runs `fn` in one transaction (all or nothing). */
   transaction<T> (fn: () => T): T
@@ -172,6 +232,33 @@ CREATE TABLE IF NOT EXISTS pending_messages (
 CREATE INDEX IF NOT EXISTS pending_by_agent ON pending_messages (application, scoped_path, id);
 `
 
+/**
+ * Migrations after the first schema (version 1, SCHEMA above, which stores made before versions existed have, with
+ * user_version 0): the store's `PRAGMA user_version` says which ran. Each runs once, in a transaction, in order.
+ * Add new ones at the end; never edit one that shipped.
+ */
+const MIGRATIONS: ReadonlyArray<{ version: number, sql: string }> = [
+  {
+    // what an operator needs to see why: last problem, missing and held imports, state times, agent versions, events
+    version: 2,
+    sql: `
+ALTER TABLE instances ADD COLUMN problem TEXT;
+ALTER TABLE instances ADD COLUMN missing_imports TEXT;
+ALTER TABLE instances ADD COLUMN held_imports TEXT;
+ALTER TABLE instances ADD COLUMN status_since TEXT;
+ALTER TABLE agents ADD COLUMN agent_version TEXT;
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, at_ms INTEGER NOT NULL,
+  application TEXT, path TEXT, kind TEXT NOT NULL, reason TEXT NOT NULL, actor TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX events_by_application ON events (application, id);
+CREATE INDEX events_by_time ON events (at_ms);
+`
+  }
+]
+
+/** The schema version this build writes. */
+export const STORE_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
+
 interface InstanceRow {
   path: string
   parent_path: string | null
@@ -182,6 +269,10 @@ interface InstanceRow {
   overridden_exports: string
   channels: string
   imports: string
+  problem: string | null
+  missing_imports: string | null
+  held_imports: string | null
+  status_since: string | null
 }
 
 function scopeKey (scope: TargetScope): string {
@@ -219,11 +310,25 @@ function subtreeCondition (): string {
 
 export function createStore (options: StoreOptions): Store {
   const db = new Database(options.file)
+  // The database holds the applications' keys and the agents' credentials: the owner's alone (WAL files too).
+  if (options.file !== ':memory:') for (const file of [options.file, `${options.file}-wal`, `${options.file}-shm`]) if (existsSync(file)) chmodSync(file, 0o600)
   // WAL keeps readers off the writer's way; synchronous=NORMAL stays durable across a process kill (not a power cut)
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
   db.pragma('foreign_keys = ON')
   db.exec(SCHEMA)
+  const version = db.pragma('user_version', { simple: true }) as number
+  if (version > STORE_SCHEMA_VERSION) {
+    db.close()
+    throw new StoreTooNewError(options.file, version, STORE_SCHEMA_VERSION)
+  }
+  for (const migration of MIGRATIONS) {
+    if (migration.version <= version) continue
+    db.transaction(() => {
+      db.exec(migration.sql)
+      db.pragma(`user_version = ${migration.version}`)
+    })()
+  }
   // statements are compiled once: the DM runs the same few queries for every message
   const statements = new Map<string, Database.Statement>()
   const sql = (text: string): Database.Statement => {
@@ -253,6 +358,10 @@ export function createStore (options: StoreOptions): Store {
       overriddenExports: JSON.parse(row.overridden_exports),
       channels: JSON.parse(row.channels),
       imports: JSON.parse(row.imports),
+      ...(row.problem === null ? {} : { problem: JSON.parse(row.problem) }),
+      ...(row.missing_imports === null ? {} : { missingImports: JSON.parse(row.missing_imports) }),
+      ...(row.held_imports === null ? {} : { heldImports: JSON.parse(row.held_imports) }),
+      ...(row.status_since === null ? {} : { statusSince: row.status_since }),
       children: []
     }
   }
@@ -390,8 +499,19 @@ export function createStore (options: StoreOptions): Store {
       return row?.status as InstanceStatus | undefined
     },
     setStatus (application: string, path: string, status: InstanceStatus): boolean {
-      return sql('UPDATE instances SET status = ? WHERE application = ? AND path = ?')
-        .run(status, application, path).changes > 0
+      return sql(`UPDATE instances SET status_since = CASE WHEN status = ? THEN status_since ELSE ? END, status = ?
+        WHERE application = ? AND path = ?`).run(status, new Date().toISOString(), status, application, path).changes > 0
+    },
+    /** The last failure reported for an instance (null forgets it). */
+    setProblem (application: string, path: string, problem: InstanceProblem | null): void {
+      sql('UPDATE instances SET problem = ? WHERE application = ? AND path = ?')
+        .run(problem === null ? null : JSON.stringify(problem), application, path)
+    },
+    /** What an instance misses and holds, as its agent last reported (undefined: the agent did not say). */
+    setImportReport (application: string, path: string, report: { missingImports?: string[], heldImports?: HeldImport[] }): void {
+      sql('UPDATE instances SET missing_imports = ?, held_imports = ? WHERE application = ? AND path = ?')
+        .run(report.missingImports === undefined ? null : JSON.stringify(report.missingImports),
+          report.heldImports === undefined ? null : JSON.stringify(report.heldImports), application, path)
     },
     /** Merges `patch` into the instance's data; a null value removes the key. */
     updateData (application: string, path: string, patch: Record<string, string | null>): void {
@@ -465,17 +585,20 @@ export function createStore (options: StoreOptions): Store {
 
     // ---- agents
     recordHeartbeat (record: AgentRecord): void {
-      sql(`INSERT INTO agents (application, scoped_path, peer_id, listen_addresses, last_heartbeat_at) VALUES (?, ?, ?, ?, ?)
+      sql(`INSERT INTO agents (application, scoped_path, peer_id, listen_addresses, last_heartbeat_at, agent_version) VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT (application, scoped_path) DO UPDATE SET peer_id = excluded.peer_id,
-          listen_addresses = excluded.listen_addresses, last_heartbeat_at = excluded.last_heartbeat_at`)
-        .run(record.application, record.scopedInstancePath, record.peerId ?? null, JSON.stringify(record.listenAddresses), record.lastHeartbeatAt)
+          listen_addresses = excluded.listen_addresses, last_heartbeat_at = excluded.last_heartbeat_at,
+          agent_version = excluded.agent_version`)
+        .run(record.application, record.scopedInstancePath, record.peerId ?? null, JSON.stringify(record.listenAddresses),
+          record.lastHeartbeatAt, record.agentVersion ?? null)
     },
     agents (application: string): AgentRecord[] {
       const rows = sql('SELECT * FROM agents WHERE application = ? ORDER BY scoped_path').all(application) as
-        Array<{ application: string, scoped_path: string, peer_id: string | null, listen_addresses: string, last_heartbeat_at: string }>
+        Array<{ application: string, scoped_path: string, peer_id: string | null, listen_addresses: string, last_heartbeat_at: string, agent_version: string | null }>
       return rows.map(r => ({
         application: r.application, scopedInstancePath: r.scoped_path, peerId: r.peer_id ?? undefined,
-        listenAddresses: JSON.parse(r.listen_addresses), lastHeartbeatAt: r.last_heartbeat_at
+        listenAddresses: JSON.parse(r.listen_addresses), lastHeartbeatAt: r.last_heartbeat_at,
+        ...(r.agent_version === null ? {} : { agentVersion: r.agent_version })
       }))
     },
     forgetAgent (application: string, scopedInstancePath: string): void {
@@ -497,6 +620,43 @@ export function createStore (options: StoreOptions): Store {
     },
     acknowledge (id: number): void {
       sql('DELETE FROM pending_messages WHERE id = ?').run(id)
+    },
+
+    // ---- event history (kept when its application is deleted: the history says what happened to it)
+    appendEvent (event: Omit<StoredEvent, 'id'>): StoredEvent {
+      const id = sql(`INSERT INTO events (at, at_ms, application, path, kind, reason, actor, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+        .run(event.at, Date.parse(event.at), event.application ?? null, event.path ?? null, event.kind, event.reason,
+          event.actor, JSON.stringify(event.body)).lastInsertRowid
+      return { id: Number(id), ...event }
+    },
+    /** Events matching the query, oldest first. */
+    events (query: EventQuery = {}): StoredEvent[] {
+      const where: string[] = []
+      const values: unknown[] = []
+      if (query.application !== undefined) { where.push('application = ?'); values.push(query.application) }
+      if (query.path !== undefined) { where.push(subtreeCondition()); values.push(query.path, query.path, query.path) }
+      if (query.afterId !== undefined) { where.push('id > ?'); values.push(query.afterId) }
+      if (query.sinceMs !== undefined) { where.push('at_ms >= ?'); values.push(query.sinceMs) }
+      const filter = where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''
+      // the most recent `limit`, given oldest first
+      const text = query.limit !== undefined
+        ? `SELECT * FROM (SELECT * FROM events ${filter} ORDER BY id DESC LIMIT ?) ORDER BY id`
+        : `SELECT * FROM events ${filter} ORDER BY id`
+      if (query.limit !== undefined) values.push(query.limit)
+      const rows = sql(text).all(...values) as Array<{ id: number, at: string, application: string | null, path: string | null,
+        kind: string, reason: string, actor: string, body: string }>
+      return rows.map(r => ({
+        id: r.id, at: r.at, ...(r.application === null ? {} : { application: r.application }), ...(r.path === null ? {} : { path: r.path }),
+        kind: r.kind, reason: r.reason, actor: r.actor, body: JSON.parse(r.body)
+      }))
+    },
+    /** Deletes the events beyond the `maxEvents` most recent and those older than `maxAgeMs`; returns how many went. */
+    pruneEvents (maxEvents: number, maxAgeMs: number): number {
+      const newest = (sql('SELECT MAX(id) AS id FROM events').get() as { id: number | null }).id ?? 0
+      return sql('DELETE FROM events WHERE id <= ? OR at_ms < ?').run(newest - maxEvents, Date.now() - maxAgeMs).changes
+    },
+    eventCount (): number {
+      return (sql('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n
     },
 
     /** Runs `fn` in one transaction (all or nothing). */

@@ -80,6 +80,8 @@ export interface RequestMessage {
   application: string
   prefixes: string[]
   targets?: string[]
+  /** The DM's signature that the sender owns its scoped instance: owners answer, dial and remember no one without it. */
+  ownership: SignedOwnership
 }
 
 /** What an owner currently announces, sent periodically so importers repair missed messages (anti-entropy). */
@@ -90,6 +92,8 @@ export interface DigestMessage extends Stamp {
   /** prefix -> the seq of the owner's last message for that prefix and the instances it currently announces. */
   prefixes: Record<string, { seq: number, instances: string[] }>
   addresses: string[]
+  /** The DM's signature that the sender owns its scoped instance: an importer dials no peer without it. */
+  ownership: SignedOwnership
 }
 
 export type MeshMessage = AnnounceMessage | WithdrawMessage | RequestMessage | DigestMessage
@@ -185,9 +189,10 @@ export function decodeMeshMessage (bytes: Uint8Array, application: string, topic
     case 'request': {
       if (!onControl) throw new MeshMessageError(`request arrived on topic ${topic}, not the control topic`)
       const prefixes = list(m.prefixes, 'prefixes', str)
+      const signed = ownership(m.ownership)
       return m.targets === undefined
-        ? { v: 1, kind: 'request', application, prefixes }
-        : { v: 1, kind: 'request', application, prefixes, targets: list(m.targets, 'targets', str) }
+        ? { v: 1, kind: 'request', application, prefixes, ownership: signed }
+        : { v: 1, kind: 'request', application, prefixes, targets: list(m.targets, 'targets', str), ownership: signed }
     }
     case 'digest': {
       if (!onControl) throw new MeshMessageError(`digest arrived on topic ${topic}, not the control topic`)
@@ -197,7 +202,7 @@ export function decodeMeshMessage (bytes: Uint8Array, application: string, topic
       })
       return {
         v: 1, kind: 'digest', application, epoch: count(m.epoch, 'epoch'), seq: count(m.seq, 'seq'), prefixes,
-        addresses: list(m.addresses, 'addresses', str)
+        addresses: list(m.addresses, 'addresses', str), ownership: ownership(m.ownership)
       }
     }
     default:

@@ -17,6 +17,47 @@ export interface Import {
   variables: Record<string, string | null>
 }
 
+/** Longest recipe output an agent sends in a problem, per stream, in bytes (its last 4 KiB). */
+export const PROBLEM_OUTPUT_TAIL_BYTES = 4096
+
+/** Why an instance's last action failed, as its agent saw it: reported with the state it fell back to. */
+export interface InstanceProblem {
+  /** `deploy`, `start`, `update`, `stop`, `undeploy`, or `refused` (a request the state did not allow). */
+  step: string
+  /** The component's installer (`script`, `puppet`, ...), when a plug-in ran. */
+  plugin?: string
+  /** The recipe's exit code, when it exited. */
+  exitCode?: number
+  /** The signal that ended the recipe (`SIGKILL` after a timeout). */
+  signal?: string
+  /** True when the recipe ran past the agent's recipe timeout and was killed. */
+  timedOut?: boolean
+  /** How long the step ran, in ms. */
+  durationMs?: number
+  /** The last PROBLEM_OUTPUT_TAIL_BYTES of the recipe's stderr and stdout. */
+  stderr?: string
+  stdout?: string
+  /** ISO time of the failure. */
+  at: string
+  /** One line saying what failed (the `problem` of the message). */
+  message: string
+}
+
+/** An import an instance holds: from which exporting instance, since when (ISO time). */
+export interface HeldImport {
+  prefix: string
+  instancePath: string
+  since: string
+}
+
+/** What an agent reports with a state besides the imports: the last failure, what the instance waits for. */
+export interface InstanceReport {
+  failure?: InstanceProblem
+  /** Mandatory import prefixes with no exporter yet (why an instance is UNRESOLVED). */
+  missingImports?: string[]
+  heldImports?: HeldImport[]
+}
+
 /** The DM's signature that a libp2p peer owns a scoped instance of an application (checked by importers). */
 export interface SignedOwnership {
   peerId: string
@@ -65,9 +106,9 @@ export type DmToAgentMessage =
 
 export type AgentToDmMessage =
   | { v: 1, kind: 'heartbeat', application: string, scopedInstancePath: string, ipAddress: string,
-    modelRequired: boolean, peerId?: string, listenAddresses?: string[] }
+    modelRequired: boolean, peerId?: string, listenAddresses?: string[], agentVersion?: string }
   | { v: 1, kind: 'instanceChanged', application: string, instancePath: string, status: InstanceStatus,
-    imports: Record<string, Import[]>, problem?: string }
+    imports: Record<string, Import[]>, problem?: string } & InstanceReport
   | { v: 1, kind: 'instanceRemoved', application: string, instancePath: string }
   | { v: 1, kind: 'machineDown', application: string, scopedInstancePath: string }
 
@@ -245,6 +286,26 @@ const recipes = recordOf<RecipeFiles>(stringRecord)
 
 const importEntry = shape<Import>({ instancePath: str, component: str, variables: recordOf(nullableStr) })
 
+const num: Check<number> = (value, field) => {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new MalformedMessageError(field, `expected a number, got ${describe(value)}`)
+  return value
+}
+
+const instanceProblem = shape<InstanceProblem>({
+  step: str,
+  plugin: optional(str),
+  exitCode: optional(num),
+  signal: optional(str),
+  timedOut: optional(bool),
+  durationMs: optional(num),
+  stderr: optional(str),
+  stdout: optional(str),
+  at: str,
+  message: str
+})
+
+const heldImport = shape<HeldImport>({ prefix: str, instancePath: str, since: str })
+
 type Shapes<M extends { kind: string }> = { [K in M['kind']]: { [F in keyof Omit<Extract<M, { kind: K }>, 'v' | 'kind'>]-?: Check<Extract<M, { kind: K }>[F]> } }
 
 const DM_TO_AGENT: Shapes<DmToAgentMessage> = {
@@ -263,9 +324,19 @@ const AGENT_TO_DM: Shapes<AgentToDmMessage> = {
     ipAddress: str,
     modelRequired: bool,
     peerId: optional(str),
-    listenAddresses: optional(strings)
+    listenAddresses: optional(strings),
+    agentVersion: optional(str)
   },
-  instanceChanged: { application: str, instancePath: str, status, imports: recordOf(arrayOf(importEntry)), problem: optional(str) },
+  instanceChanged: {
+    application: str,
+    instancePath: str,
+    status,
+    imports: recordOf(arrayOf(importEntry)),
+    problem: optional(str),
+    failure: optional(instanceProblem),
+    missingImports: optional(strings),
+    heldImports: optional(arrayOf(heldImport))
+  },
   instanceRemoved: { application: str, instancePath: str },
   machineDown: { application: str, scopedInstancePath: str }
 }

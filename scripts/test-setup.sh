@@ -20,6 +20,7 @@ PACKAGES=(
   mariadb-client         # lamp-apache: MySQL's recipes and the tests run SQL
   mariadb-server         # lamp-apache: the host's MariaDB server at 127.0.0.1:3306
   chromium               # console-*: the web console's browser tests (playwright-core drives /usr/bin/chromium)
+  docker.io              # docker-*: the Docker Engine (dockerd, and iptables), the docker target's machines
 )
 
 root=0; [ "$(id -u)" = 0 ] && root=1
@@ -68,6 +69,30 @@ if ! listening 3306; then
     problems+=("MariaDB is not running at 127.0.0.1:3306")
     fixes+=("sudo service mariadb start")
   fi
+fi
+
+# dockerd sets the iptables FORWARD policy to DROP, which cuts network namespaces off each other: accept forwarding
+# inside 10.192.0.0/10, where the netns target's namespaces and the benchmarks' live (the targets add the same rule,
+# manager/targets/forwarding.ts). Added before dockerd starts, so that no netns test running alongside sees a gap.
+netns_rule=(FORWARD -s 10.192.0.0/10 -d 10.192.0.0/10 -m comment --comment meshconf-netns -j ACCEPT)
+docker_answers() { [ -S /var/run/docker.sock ] && docker version >/dev/null 2>&1; }
+if [ $root = 1 ]; then
+  iptables -w -C "${netns_rule[@]}" 2>/dev/null || iptables -w -I "${netns_rule[@]}" || exit 1
+  if ! docker_answers; then
+    # no systemd on the CI machine: dockerd in its own session, outliving this script (never stopped: shared)
+    echo "test-setup: starting dockerd (log: /var/log/dockerd.log)"
+    setsid nohup dockerd >>/var/log/dockerd.log 2>&1 </dev/null &
+    for _ in $(seq 1 60); do docker_answers && break; sleep 1; done
+    docker_answers || { echo "test-setup: dockerd does not answer after 60 s: see /var/log/dockerd.log" >&2; exit 1; }
+  fi
+  # the agent image of this build (meshconf-agent:<version>); a build whose inputs did not change only checks them.
+  # Before npm ci (a fresh clone) there is nothing to build it from yet: npm test's pretest comes back here.
+  if [ -e dist/agent/main.bundle.js ] && [ -e node_modules/dockerode ]; then
+    node bin/meshconf.js image build >/dev/null || { echo "test-setup: meshconf image build failed" >&2; exit 1; }
+  fi
+elif ! docker_answers; then
+  problems+=("the Docker Engine is not running (or not reachable as this user)")
+  fixes+=("sudo setsid nohup dockerd >>/var/log/dockerd.log 2>&1 </dev/null &")
 fi
 
 # lamp-apache reaches the server as root over TCP from loopback, with no password (Debian's root@localhost only

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AgentStateStore } from '../agent/state.js'
 import type { Component, Instance } from '../protocol/model/types.js'
-import { cleanInstancePath } from '../protocol/model/exports.js'
+import { instanceFolderName } from '../agent/state.js'
 import { parseBalancerMembers, snapshotFromAgents } from '../simulations/chaos/snapshot.js'
 import { checkInvariant } from '../simulations/chaos/invariant.js'
 
@@ -49,7 +49,7 @@ test('a snapshot from agents\' state files and Apache\'s config: consistent, the
     }
   }
   await save(apache, machine('Apache VM', '10.0.0.4', leaf('Apache VM', 'Apache', '8080')), apacheImports)
-  const runDir = join(apache, 'instances', cleanInstancePath('/Apache VM/Apache'), 'run')
+  const runDir = join(apache, 'instances', instanceFolderName('/Apache VM/Apache'), 'run')
   await mkdir(runDir, { recursive: true })
   await writeFile(join(runDir, 'apache.conf'), '# written by the Apache recipe\nhost = 10.0.0.4\nport = 8080\nmember = http://10.0.0.2:9001\nmember = http://10.0.0.3:9002\n')
 

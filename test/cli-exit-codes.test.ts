@@ -50,7 +50,7 @@ test('malformed option values are usage errors (exit 2) naming the option and wh
     [['dm', 'start', '--amqp', 'amqp://guest:guest@127.0.0.1:5672', '--agents-host', '0.0.0.0'], /--agents-host and --agents-port configure the embedded endpoint/],
     [['dm', 'start', '--amqp', 'rabbit:5672'], /--amqp <url>' argument 'rabbit:5672' is invalid. "rabbit:5672" is not an amqp:\/\/ or amqps:\/\/ URL/],
     [['dm', 'start', '--agents-port', '70000'], /expected a TCP port number \(0-65535\)/],
-    [['dm', 'start', '--target', 'cloud'], /argument 'cloud' is invalid. Allowed choices are local, netns, existing, in-process/],
+    [['dm', 'start', '--target', 'cloud'], /argument 'cloud' is invalid. Allowed choices are local, netns, docker, existing, in-process/],
     [['machine', 'params', 'shop'], /missing required argument 'path'/],
     [['machine', 'params', 'shop', '//'], /"\/\/" is not an instance path/]
   ]

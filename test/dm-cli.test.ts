@@ -67,7 +67,7 @@ test('meshconf dm start refuses an unknown target with a usage error', async t =
   child.stderr.on('data', chunk => { stderr += String(chunk) })
   const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
   t.is(code, 2)
-  t.regex(stderr, /'ec2' is invalid\. Allowed choices are local, netns, existing, in-process/)
+  t.regex(stderr, /'ec2' is invalid\. Allowed choices are local, netns, docker, existing, in-process/)
 })
 
 test('meshconf dm start --amqp: an application deployed and started through RabbitMQ', async t => {

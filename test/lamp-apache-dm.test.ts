@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import { INSTANCES_FOLDER } from '../agent/constants.js'
-import { cleanInstancePath } from '../protocol/model/exports.js'
+import { instanceFolderName } from '../agent/state.js'
 import { startDmService, type DmService } from '../manager/commands/dm.js'
 import { killLeftovers } from '../manager/commands/simulate.js'
 import { DATA_IP_ADDRESS, DATA_MACHINE_ID, MACHINES_FOLDER } from '../manager/constants.js'
@@ -88,7 +88,7 @@ test('meshconf runs LAMP with Apache httpd, Tomcat 10 and MariaDB: two Tomcats i
   const runFile = (path: string, file: string): string => {
     const root = `/${path.split('/')[1]}`
     const folder = machineFolder(machines, dm.instance(application, root).data[DATA_MACHINE_ID] ?? '')
-    return join(machineFiles(folder).state, INSTANCES_FOLDER, cleanInstancePath(path), 'run', file)
+    return join(machineFiles(folder).state, INSTANCES_FOLDER, instanceFolderName(path), 'run', file)
   }
   const pidIn = (file: string): number => Number(readFileSync(file, 'utf8').trim())
 

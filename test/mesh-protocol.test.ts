@@ -73,9 +73,9 @@ test('valid messages decode to themselves', t => {
   t.deepEqual(decodeMeshMessage(encodeMeshMessage(announce), 'shop', topic), announce)
   const withdraw = { v: 1, kind: 'withdraw', application: 'shop', epoch: 5, seq: 2, instancePath: '/Tomcat VM 1/Tomcat', prefix: 'Tomcat' } as const
   t.deepEqual(decodeMeshMessage(encodeMeshMessage(withdraw), 'shop', topic), withdraw)
-  const request: MeshMessage = { v: 1, kind: 'request', application: 'shop', prefixes: ['Tomcat'], targets: ['peer', 'other peer'] }
+  const request: MeshMessage = { v: 1, kind: 'request', application: 'shop', prefixes: ['Tomcat'], targets: ['peer', 'other peer'], ownership: signOwnership(dm, claim) }
   t.deepEqual(decodeMeshMessage(encodeMeshMessage(request), 'shop', controlTopic('shop')), request)
-  const digest: MeshMessage = { v: 1, kind: 'digest', application: 'shop', epoch: 5, seq: 3, prefixes: { Tomcat: { seq: 2, instances: [] } }, addresses: [] }
+  const digest: MeshMessage = { v: 1, kind: 'digest', application: 'shop', epoch: 5, seq: 3, prefixes: { Tomcat: { seq: 2, instances: [] } }, addresses: [], ownership: signOwnership(dm, claim) }
   t.deepEqual(decodeMeshMessage(encodeMeshMessage(digest), 'shop', controlTopic('shop')), digest)
 })
 

@@ -3,6 +3,7 @@
 import test from 'ava'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { instanceFolderName } from '../agent/state.js'
 import type { RecipeFiles } from '../protocol/messages.js'
 import {
   base64Files, component, instance, recorded, recordedEnvironments, recordingScript, startTestAgent, tomcatImport
@@ -29,7 +30,7 @@ test('environment: exports by local name, ANCESTOR_*, <Prefix>_size/_<i>_name/_<
   await a.addImport('DB', { instancePath: '/VM 2/DB', component: 'DB', variables: { 'DB.ip': '10.0.0.2', 'DB.port': '5432' } })
   await a.request('/VM/Server 1', 'DEPLOYED_STARTED')
   const [env] = await recordedEnvironments(a.recordDir, 'start', 'VM_Server_1')
-  const instanceDir = join(a.stateDir, 'instances', 'VM_Server_1')
+  const instanceDir = join(a.stateDir, 'instances', instanceFolderName('/VM/Server 1'))
   t.like(env, {
     ip: '10.0.0.1',
     http_port: '8080',

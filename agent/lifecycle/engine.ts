@@ -9,10 +9,11 @@ import { dirname, isAbsolute, join, normalize, sep } from 'node:path'
 import { DEPLOYABLE_UNDER, plannedActions, type InstanceStatus } from '../../protocol/lifecycle.js'
 import { importedPrefixes, instanceExports, tailorImport } from '../../protocol/model/exports.js'
 import type { Component, Instance } from '../../protocol/model/types.js'
-import type { Import, RecipeFiles, ScopedModel } from '../../protocol/messages.js'
+import { type HeldImport, type Import, type InstanceProblem, type InstanceReport, type RecipeFiles,
+  type ScopedModel } from '../../protocol/messages.js'
 import type { DmNotifier, ExportPublisher } from '../ports.js'
-import { ActionRefusedError, InvalidInstanceError, InvalidRecipePathError, NoPluginError, UnknownInstanceError,
-  errorMessage } from '../errors.js'
+import { ActionRefusedError, InvalidInstanceError, InvalidRecipePathError, NoPluginError, RecipeFailedError,
+  RecipeTimeoutError, UnknownInstanceError, errorMessage } from '../errors.js'
 import type { ExecutionContext, ImportChange, Plugin, PluginRegistry } from '../plugins/types.js'
 import type { AgentLogger } from './log.js'
 import { ActionQueue, type Claim } from './queue.js'
@@ -55,6 +56,8 @@ export class LifecycleEngine {
   private readonly byPath = new Map<string, Instance>()
   private readonly parentOf = new Map<string, Instance | undefined>()
   private readonly imports = new Map<string, InstanceImports>()
+  /** Since when (ISO time) each import is held: instance path -> prefix -> exporting instance path -> time. */
+  private readonly importsSince = new Map<string, Map<string, Map<string, string>>>()
   private readonly queue = new ActionQueue()
   /**
    * The save of the last state change. A plug-in step runs once the state it runs under (DEPLOYING, STARTING, ...) is
@@ -74,11 +77,15 @@ export class LifecycleEngine {
     this.model = model
     this.index()
     this.imports.clear()
+    this.importsSince.clear()
+    const now = new Date().toISOString()
     for (const [path, byPrefix] of Object.entries(imports)) {
       if (!this.byPath.has(path)) continue
       const store: InstanceImports = new Map()
       for (const [prefix, list] of Object.entries(byPrefix)) {
         store.set(prefix, new Map(list.map(i => [i.instancePath, i])))
+        // a restored import is held since the restart, as far as this process knows
+        for (const i of list) this.sinceStore(path, prefix).set(i.instancePath, now)
       }
       this.imports.set(path, store)
     }
@@ -239,7 +246,10 @@ export class LifecycleEngine {
       }
       const parent = this.parentOf.get(instancePath)
       if (parent !== undefined) parent.children.splice(parent.children.indexOf(instance), 1)
-      for (const removed of subtreeTopDown(instance)) this.imports.delete(removed.path)
+      for (const removed of subtreeTopDown(instance)) {
+        this.imports.delete(removed.path)
+        this.importsSince.delete(removed.path)
+      }
       this.index()
       this.components.persist()
       this.publishInterests()
@@ -259,6 +269,7 @@ export class LifecycleEngine {
         if (known !== undefined && known.component === exported.component && sameVariables(known.variables, variables)) return
         const imported: Import = { instancePath: exported.instancePath, component: exported.component, variables }
         store.set(exported.instancePath, imported)
+        if (known === undefined) this.sinceStore(instance.path, prefix).set(exported.instancePath, new Date().toISOString())
         this.components.persist('soon')
         this.notify(instance)
         await this.reactToImports(instance, { importChanged: imported, statusChanged: 'DEPLOYED_STARTED' })
@@ -274,6 +285,7 @@ export class LifecycleEngine {
         const removed = store?.get(exporterPath)
         if (store === undefined || removed === undefined || this.byPath.get(instance.path) !== instance) return
         store.delete(exporterPath)
+        this.importsSince.get(instance.path)?.get(prefix)?.delete(exporterPath)
         this.components.persist('soon')
         this.notify(instance)
         await this.reactToImports(instance, { importChanged: removed, statusChanged: 'DEPLOYED_STOPPED' })
@@ -305,6 +317,7 @@ export class LifecycleEngine {
       return false
     }
     this.setStatus(instance, 'DEPLOYING')
+    const began = performance.now()
     try {
       await this.lastStateSaved
       const plugin = this.pluginFor(instance)
@@ -315,7 +328,7 @@ export class LifecycleEngine {
       this.setStatus(instance, 'DEPLOYED_STOPPED')
       return true
     } catch (err) {
-      this.fail(instance, 'deploy', err, 'NOT_DEPLOYED')
+      this.fail(instance, 'deploy', err, 'NOT_DEPLOYED', began)
       return false
     }
   }
@@ -338,11 +351,12 @@ export class LifecycleEngine {
       return false
     }
     this.setStatus(instance, 'STARTING')
+    const began = performance.now()
     try {
       await this.lastStateSaved
       await this.pluginFor(instance).start(this.context(instance))
     } catch (err) {
-      this.fail(instance, 'start', err, status)
+      this.fail(instance, 'start', err, status, began)
       return false
     }
     this.setStatus(instance, 'DEPLOYED_STARTED')
@@ -362,17 +376,18 @@ export class LifecycleEngine {
       this.setStatus(member, 'STOPPING')
       this.safely(() => this.components.publisher.withdraw(member.path))
     }
-    let problem: string | undefined
+    let failure: InstanceProblem | undefined
+    const began = performance.now()
     try {
       await this.lastStateSaved
       await this.pluginFor(instance).stop(this.context(instance))
     } catch (err) {
-      problem = `stop failed (the instance is considered stopped): ${errorMessage(err)}`
-      this.components.log.warn(`[${instance.path}] ${problem}`)
+      failure = this.problemOf(instance, 'stop', err, began, `stop failed (the instance is considered stopped): ${errorMessage(err)}`)
+      this.components.log.warn(`[${instance.path}] ${failure.message}`)
     }
     for (const member of subtree) {
       const status = statusOf(member)
-      if (member === instance) this.setStatus(member, dueToImports ? 'UNRESOLVED' : 'DEPLOYED_STOPPED', problem)
+      if (member === instance) this.setStatus(member, dueToImports ? 'UNRESOLVED' : 'DEPLOYED_STOPPED', failure?.message, failure)
       else if (status === 'STOPPING' || status === 'UNRESOLVED') {
         this.setStatus(member, dueToImports ? 'WAITING_FOR_ANCESTOR' : 'DEPLOYED_STOPPED')
       }
@@ -389,12 +404,13 @@ export class LifecycleEngine {
       this.setStatus(member, 'UNDEPLOYING')
       this.safely(() => this.components.publisher.withdraw(member.path))
     }
+    const began = performance.now()
     try {
       await this.lastStateSaved
       await this.pluginFor(instance).undeploy(this.context(instance))
     } catch (err) {
       for (const member of members) if (member !== instance) this.setStatus(member, 'DEPLOYED_STOPPED')
-      this.fail(instance, 'undeploy', err, 'DEPLOYED_STOPPED')
+      this.fail(instance, 'undeploy', err, 'DEPLOYED_STOPPED', began)
       return false
     }
     for (const member of members) {
@@ -421,10 +437,11 @@ export class LifecycleEngine {
     if (complete && status === 'UNRESOLVED') {
       await this.start(instance)
     } else if (complete && status === 'DEPLOYED_STARTED') {
+      const began = performance.now()
       try {
         await this.pluginFor(instance).update(this.context(instance), change)
       } catch (err) {
-        this.fail(instance, 'update', err, 'DEPLOYED_STARTED')
+        this.fail(instance, 'update', err, 'DEPLOYED_STARTED', began)
       }
     } else if (!complete && status === 'DEPLOYED_STARTED') {
       await this.stop(instance, true)
@@ -447,15 +464,35 @@ export class LifecycleEngine {
     })
   }
 
-  private setStatus (instance: Instance, status: InstanceStatus, problem?: string): void {
+  private setStatus (instance: Instance, status: InstanceStatus, problem?: string, failure?: InstanceProblem): void {
     instance.status = status
     this.lastStateSaved = this.components.persist()
-    this.notify(instance, problem)
+    this.notify(instance, problem, failure)
   }
 
-  private notify (instance: Instance, problem?: string): void {
+  private notify (instance: Instance, problem?: string, failure?: InstanceProblem): void {
     this.safely(() => this.components.notifier.instanceChanged(instance.path, statusOf(instance),
-      this.importsOf(instance.path), problem))
+      this.importsOf(instance.path), problem, this.report(instance, failure)))
+  }
+
+  /** What an instance waits for and holds, with its last failure: sent with every state. */
+  private report (instance: Instance, failure?: InstanceProblem): InstanceReport {
+    const missingImports: string[] = []
+    const heldImports: HeldImport[] = []
+    if (instance !== this.model?.instance) {
+      for (const [prefix, { optional }] of importedPrefixes(this.componentOf(instance))) {
+        const held = this.imports.get(instance.path)?.get(prefix)
+        if ((held?.size ?? 0) === 0) {
+          if (!optional) missingImports.push(prefix)
+          continue
+        }
+        const since = this.importsSince.get(instance.path)?.get(prefix)
+        for (const exporter of held?.keys() ?? []) {
+          heldImports.push({ prefix, instancePath: exporter, since: since?.get(exporter) ?? new Date().toISOString() })
+        }
+      }
+    }
+    return { ...(failure === undefined ? {} : { failure }), missingImports, heldImports }
   }
 
   /** A request that cannot be honoured: logged and reported to the DM, the state unchanged. */
@@ -465,10 +502,42 @@ export class LifecycleEngine {
     this.notify(instance, problem)
   }
 
-  private fail (instance: Instance, step: string, err: unknown, fallback: InstanceStatus): void {
-    const problem = `${step} failed: ${errorMessage(err)}`
-    this.components.log.error(`[${instance.path}] ${problem}`)
-    this.setStatus(instance, fallback, problem)
+  private fail (instance: Instance, step: string, err: unknown, fallback: InstanceStatus, began: number): void {
+    const failure = this.problemOf(instance, step, err, began, `${step} failed: ${errorMessage(err)}`)
+    this.components.log.error(`[${instance.path}] ${failure.message}`)
+    this.setStatus(instance, fallback, failure.message, failure)
+  }
+
+  /** The structured problem of a failed plug-in step (what the DM shows and `--wait` prints). */
+  private problemOf (instance: Instance, step: string, err: unknown, began: number, message: string): InstanceProblem {
+    const outcome = err instanceof RecipeFailedError || err instanceof RecipeTimeoutError ? err.outcome : undefined
+    let plugin: string | undefined
+    try {
+      plugin = this.componentOf(instance).installer
+    } catch {
+      plugin = undefined
+    }
+    // the outputs are already bounded (PROBLEM_OUTPUT_TAIL_BYTES each: plugins/process.ts)
+    return {
+      step,
+      ...(plugin === undefined ? {} : { plugin }),
+      ...(outcome?.exitCode === null || outcome === undefined ? {} : { exitCode: outcome.exitCode }),
+      ...(outcome?.signal === null || outcome === undefined ? {} : { signal: outcome.signal }),
+      ...(err instanceof RecipeTimeoutError ? { timedOut: true } : {}),
+      durationMs: Math.round(performance.now() - began),
+      ...(outcome === undefined || outcome.stderr === '' ? {} : { stderr: outcome.stderr }),
+      ...(outcome === undefined || outcome.stdout === '' ? {} : { stdout: outcome.stdout }),
+      at: new Date().toISOString(),
+      message
+    }
+  }
+
+  private sinceStore (instancePath: string, prefix: string): Map<string, string> {
+    let byPrefix = this.importsSince.get(instancePath)
+    if (byPrefix === undefined) this.importsSince.set(instancePath, byPrefix = new Map())
+    let since = byPrefix.get(prefix)
+    if (since === undefined) byPrefix.set(prefix, since = new Map())
+    return since
   }
 
   private announce (instance: Instance): void {

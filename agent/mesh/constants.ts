@@ -118,6 +118,25 @@ export const MAX_OWNERSHIP_VERDICTS = 1024
  */
 export const MAX_EXPORT_STAMPS = 4096
 
+/**
+ * Stamps of (owner, prefix) an agent keeps to compare with digests, in entries, least recently used first out: forged
+ * withdraws of random prefixes would otherwise grow it without bound.
+ */
+export const MAX_OWNER_PREFIX_STAMPS = 4096
+/** Peers an agent counts as heard from lately (the mesh's size for the digest budget), in entries; LRU. */
+export const MAX_HEARD_PEERS = 1024
+/**
+ * Exports an agent holds from one owner, in entries (instances of its scope times prefixes): an owner with a valid
+ * ownership could otherwise make up endless instance paths inside its scope, each held and each an `update` run.
+ */
+export const MAX_HELD_EXPORTS_PER_OWNER = 128
+/** Peers the libp2p transport keeps dialling (bootstrap, remembered, owners), and owners it pings, in entries; LRU. */
+export const MAX_WANTED_PEERS = 1024
+/** Addresses kept per peer (an owner's announce or digest lists its own), in entries. */
+export const MAX_PEER_ADDRESSES = 16
+/** Peers whose identify addresses are kept until their ownership is verified (then they are remembered); LRU. */
+export const MAX_UNVERIFIED_PEERS = 256
+
 /** Most log lines per rejection reason per interval, and that interval in ms (10 000 bad messages log a few lines). */
 export const REJECTION_LOG_INTERVAL_MS = 5000
 

@@ -6,7 +6,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { PEER_KEY_FILE } from './constants.js'
-import { writeAtomically } from '../../common/fs.js'
+import { PRIVATE_FILE_MODE, PRIVATE_FOLDER_MODE, writeAtomically } from '../../common/fs.js'
 
 export interface PeerIdentity {
   privateKey: PrivateKey
@@ -41,6 +41,7 @@ export async function loadOrCreatePeerIdentity (stateDir: string): Promise<PeerI
     return { privateKey, peerId: peerIdFromPrivateKey(privateKey).toString() }
   }
   const privateKey = await generateKeyPair('Ed25519')
-  await writeAtomically(file, privateKeyToProtobuf(privateKey), { mode: 0o600 })
+  // Written aside, synced, then renamed: a crash never leaves a half-written or lost key.
+  await writeAtomically(file, privateKeyToProtobuf(privateKey), { mode: PRIVATE_FILE_MODE, folderMode: PRIVATE_FOLDER_MODE })
   return { privateKey, peerId: peerIdFromPrivateKey(privateKey).toString() }
 }

@@ -20,14 +20,15 @@ import type { AbortOptions, Connection, PeerId, PrivateKey } from '@libp2p/inter
 import type { ImportListener, MeshFactory } from '../ports.js'
 import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
 import { controlTopic, pnetKeyBytes } from '../../protocol/mesh.js'
-import { MeshService, type MeshLogger, type MeshServiceHandle, type MeshServiceOptions, type MeshTransport, type MeshTransportEvents } from './service.js'
+import { MeshService, type MeshLogger, type MeshServiceHandle, type MeshServiceOptions, type MeshTransport, type MeshTransportEvents, type TransportPeerCounts } from './service.js'
+import { BoundedMap } from './bounded.js'
 import { loadOrCreatePeerIdentity } from './identity.js'
 import { nextMeshEpoch } from './epoch.js'
 import { LocalHealth } from './health.js'
 import { backoffMs } from '../../common/backoff.js'
 import { writeAtomically } from '../../common/fs.js'
 import {
-  DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, LIVENESS_ABORT_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
+  DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, MAX_PEER_ADDRESSES, MAX_UNVERIFIED_PEERS, MAX_WANTED_PEERS, LIVENESS_ABORT_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
   REMEMBERED_PEERS_FILE, REMEMBERED_PEERS_WRITE_DELAY_MS, LISTEN_PORTS_FILE, GOSSIP_CHECK_INTERVAL_MS, GOSSIP_STREAM_GRACE_MS
 } from './constants.js'
 
@@ -234,13 +235,22 @@ class Libp2pTransport implements MeshTransport {
   readonly peerId: string
   /** Connected peers, by their id's text (parsing the text back costs a multihash decoding per call). */
   private readonly connected = new Map<string, PeerId>()
-  private readonly wanted = new Map<string, WantedPeer>()
+  /** Peers we keep dialling: bootstrap, remembered at start, and verified owners we import from (bounded, LRU). */
+  private readonly wanted = new BoundedMap<string, WantedPeer>(MAX_WANTED_PEERS, (_, w) => { clearTimeout(w.timer) })
+  private dialsStarted = 0
+  /**
+   * Peers that showed a valid ownership (trustPeer), or that the DM or our last run gave us: only these are remembered.
+   * A peer with the pnet key alone must not push the application's agents out of `mesh-peers.json`.
+   */
+  private readonly trusted = new BoundedMap<string, true>(MAX_WANTED_PEERS)
+  /** Listen addresses of identified peers not trusted yet, remembered once they are. */
+  private readonly identified = new BoundedMap<string, string[]>(MAX_UNVERIFIED_PEERS)
   private readonly dialQueue: string[] = []
   private dialsInFlight = 0
   private readonly remembered = new Map<string, string[]>()
   private rememberTimer: NodeJS.Timeout | undefined
   /** Owners whose liveness we ping, and those with a ping in flight. */
-  private readonly owners = new Set<string>()
+  private readonly owners = new BoundedMap<string, true>(MAX_WANTED_PEERS)
   private readonly pinging = new Set<string>()
   /** Owners whose ping is late: lost for the mesh service until they answer, though their connection stays open. */
   private readonly unresponsive = new Set<string>()
@@ -304,8 +314,9 @@ class Libp2pTransport implements MeshTransport {
     })
     node.addEventListener('peer:identify', evt => {
       const peer = evt.detail.peerId.toString()
-      const addresses = evt.detail.listenAddrs.map(a => withPeerId(a, peer))
-      this.remember(peer, addresses.map(a => a.toString()))
+      const addresses = evt.detail.listenAddrs.slice(0, MAX_PEER_ADDRESSES).map(a => withPeerId(a, peer))
+      if (this.trusted.has(peer)) this.remember(peer, addresses.map(a => a.toString()))
+      else this.identified.set(peer, addresses.map(a => a.toString()))
       const wanted = this.wanted.get(peer)
       if (wanted !== undefined) wanted.addresses = addresses
     })
@@ -320,6 +331,7 @@ class Libp2pTransport implements MeshTransport {
   async start (bootstrapPeers: string[]): Promise<void> {
     for (const entry of await this.readRemembered()) {
       this.remembered.set(entry.peerId, entry.addresses)
+      this.trusted.set(entry.peerId, true)
       this.want(entry.peerId, entry.addresses.map(a => multiaddr(a)))
     }
     for (const text of bootstrapPeers) {
@@ -335,8 +347,23 @@ class Libp2pTransport implements MeshTransport {
         this.log('warn', `ignoring bootstrap peer ${text}: it lacks /p2p/<peer id>`)
         continue
       }
-      if (peer !== this.peerId) this.want(peer, [address])
+      if (peer === this.peerId) continue
+      this.trusted.set(peer, true)
+      this.want(peer, [address])
     }
+  }
+
+  trustPeer (peerId: string): void {
+    if (this.trusted.has(peerId)) return
+    this.trusted.set(peerId, true)
+    const addresses = this.identified.peek(peerId)
+    if (addresses === undefined) return
+    this.identified.delete(peerId)
+    this.remember(peerId, addresses)
+  }
+
+  peerCounts (): TransportPeerCounts {
+    return { wanted: this.wanted.size, watched: this.owners.size, remembered: this.remembered.size, dials: this.dialsStarted }
   }
 
   addresses (): string[] {
@@ -371,9 +398,9 @@ class Libp2pTransport implements MeshTransport {
   }
 
   watchPeer (peerId: string, addresses: string[]): void {
-    this.owners.add(peerId)
+    this.owners.set(peerId, true)
     const parsed: Multiaddr[] = []
-    for (const a of addresses) {
+    for (const a of addresses.slice(0, MAX_PEER_ADDRESSES)) {
       try {
         parsed.push(withPeerId(multiaddr(a), peerId))
       } catch {
@@ -406,7 +433,7 @@ class Libp2pTransport implements MeshTransport {
    * LIVENESS_ABORT_MS has its connection aborted, and is redialled.
    */
   private pingOwners (): void {
-    for (const peer of this.owners) {
+    for (const peer of this.owners.keys()) {
       if (this.pinging.has(peer)) continue
       const id = this.connected.get(peer)
       const connection = id === undefined ? undefined : this.node.getConnections(id).find(c => c.status === 'open')
@@ -478,14 +505,14 @@ class Libp2pTransport implements MeshTransport {
     if (peerId === this.peerId) return
     const known = this.wanted.get(peerId)
     if (known !== undefined) {
-      if (addresses.length > 0 && !known.dialling) known.addresses = addresses
+      if (addresses.length > 0 && !known.dialling) known.addresses = addresses.slice(0, MAX_PEER_ADDRESSES)
       // Wanted now (an owner we import from is not connected): skip what remains of its backoff.
       if (known.timer !== undefined && !this.connected.has(peerId)) {
         clearTimeout(known.timer)
         known.timer = undefined
       }
     } else {
-      this.wanted.set(peerId, { addresses, attempts: 0, dialling: false })
+      this.wanted.set(peerId, { addresses: addresses.slice(0, MAX_PEER_ADDRESSES), attempts: 0, dialling: false })
     }
     this.scheduleDial(peerId, 0)
   }
@@ -510,6 +537,7 @@ class Libp2pTransport implements MeshTransport {
       if (w === undefined || w.dialling || this.connected.has(peerId) || w.addresses.length === 0) continue
       w.dialling = true
       this.dialsInFlight++
+      this.dialsStarted++
       // A dial is 5 round trips of handshakes: on a starved host each waits for both event loops, so our own lag
       // extends the timeout (cut short, the handshakes done so far are wasted and the redial costs them again).
       this.node.dial(w.addresses, { signal: AbortSignal.timeout(this.health.stretch(DIAL_TIMEOUT_MS)) })

@@ -5,15 +5,17 @@
 import type { ImportListener, MeshHandle } from '../ports.js'
 import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
 import {
-  ControlCharacterError, controlTopic, decodeMeshMessage, encodeMeshMessage, exportsTopic, isNewer, verifyOwnership,
+  ControlCharacterError, controlTopic, decodeMeshMessage, encodeMeshMessage, exportsTopic, isNewer, isWithinScope, verifyOwnership,
   type AnnounceMessage, type DigestMessage, type MeshMessage, type OwnershipRejection, type RequestMessage,
   type Stamp, type WithdrawMessage
 } from '../../protocol/mesh.js'
+import type { SignedOwnership } from '../../protocol/messages.js'
 import {
   ANTI_ENTROPY_DIGESTS_PER_SECOND, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_MAX_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, MAX_EXPORT_STAMPS,
-  MAX_OWNERSHIP_VERDICTS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS, REQUEST_MIN_INTERVAL_MS
+  MAX_HEARD_PEERS, MAX_HELD_EXPORTS_PER_OWNER, MAX_OWNER_PREFIX_STAMPS, MAX_OWNERSHIP_VERDICTS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS, REQUEST_MIN_INTERVAL_MS
 } from './constants.js'
 import { exportsByPrefix, importedPrefixes } from '../../protocol/model/exports.js'
+import { BoundedMap } from './bounded.js'
 import { exponentialMs, jittered } from '../../common/backoff.js'
 
 /** What the service needs from a network: publish/subscribe with authenticated senders, and peer liveness. */
@@ -26,11 +28,30 @@ export interface MeshTransport {
   publish (topic: string, data: Uint8Array): Promise<void>
   isConnected (peerId: string): boolean
   connectedPeers (): string[]
-  /** Watches the liveness of this owner we import from, and keeps (re)dialling it at these addresses when lost. */
+  /**
+   * Watches the liveness of this owner we import from, and keeps (re)dialling it at these addresses when lost. Called
+   * only for a peer whose ownership was verified.
+   */
   watchPeer (peerId: string, addresses: string[]): void
+  /** This peer showed a valid DM-signed ownership: it may be remembered for the next start (absent: nothing kept). */
+  trustPeer?: (peerId: string) => void
+  /** What the transport keeps per peer (absent: nothing), for the view: all of it bounded. */
+  peerCounts?: () => TransportPeerCounts
   /** `ms` stretched by how late this agent's own timers ran lately (absent: not measured); for lost owners' grace. */
   stretchForLag?: (ms: number) => number
   stop (): Promise<void>
+}
+
+/** Sizes of what a transport keeps per peer, and the dials it started. */
+export interface TransportPeerCounts {
+  /** Peers it keeps dialling (bootstrap, remembered, verified owners). */
+  wanted: number
+  /** Owners whose liveness it pings. */
+  watched: number
+  /** Peers remembered for the next start. */
+  remembered: number
+  /** Dials started since the start. */
+  dials: number
 }
 
 /** What a transport reports to the service. */
@@ -94,7 +115,14 @@ export interface MeshServiceComponents {
   now?: () => number
 }
 
-export type RejectionReason = 'malformed' | 'control-character' | OwnershipRejection | 'not-owner' | 'from-self'
+/**
+ * Why a mesh message was refused: `malformed` (fails validation), `control-character` (in a value, name or path),
+ * an ownership check (OwnershipRejection; a digest's too), `not-owner` (a withdraw of what another peer owns),
+ * `from-self`, `unknown-component` (a component the model lacks or that does not export the prefix), `owner-limit`
+ * (an owner already holds MAX_HELD_EXPORTS_PER_OWNER exports here).
+ */
+export type RejectionReason = 'malformed' | 'control-character' | OwnershipRejection | 'not-owner' | 'from-self' |
+  'unknown-component' | 'owner-limit'
 
 /** One import as this agent holds it. */
 export interface HeldExportView {
@@ -126,8 +154,13 @@ export interface MeshView {
   rejections: Partial<Record<RejectionReason, number>>
   /** Mesh messages this agent published (not counting gossip forwarding), and their payload bytes. */
   sent: { messages: number, bytes: number }
-  /** Entries of the bounded caches (MAX_OWNERSHIP_VERDICTS, MAX_EXPORT_STAMPS): what forged messages could grow. */
-  cached: { ownershipVerdicts: number, stamps: number }
+  /**
+   * Entries of the bounded caches (MAX_OWNERSHIP_VERDICTS, MAX_EXPORT_STAMPS, MAX_OWNER_PREFIX_STAMPS,
+   * MAX_HEARD_PEERS): what forged messages could grow.
+   */
+  cached: { ownershipVerdicts: number, stamps: number, ownerPrefixStamps: number, heardFrom: number }
+  /** What the transport keeps per peer (absent for a transport that keeps nothing). */
+  peers?: TransportPeerCounts
 }
 
 /** A running mesh with its view and counters. */
@@ -198,7 +231,7 @@ export class MeshService implements MeshServiceHandle {
    */
   private readonly keyStamps = new BoundedMap<string, Stamp>(MAX_EXPORT_STAMPS)
   /** Last stamp applied per `owner\0prefix`, compared with digests to find missed messages. */
-  private readonly ownerPrefixStamps = new Map<string, Stamp>()
+  private readonly ownerPrefixStamps = new BoundedMap<string, Stamp>(MAX_OWNER_PREFIX_STAMPS)
   /** Owners lost, with the timer that withdraws their exports after the grace. */
   private readonly suspects = new Map<string, { timer: NodeJS.Timeout, deadline: number }>()
   /** Ownership verdicts by announce key (a signature check each costs ~0.1 ms); bounded against forged signatures. */
@@ -241,7 +274,7 @@ export class MeshService implements MeshServiceHandle {
   /** When the scheduled digest is sent (this.now() clock), and how many digests were sent since our last change. */
   private digestDueAt = 0
   /** When we last received a message from each peer (this.now() clock): the mesh's size for the digest budget. */
-  private readonly heardFrom = new Map<string, number>()
+  private readonly heardFrom = new BoundedMap<string, number>(MAX_HEARD_PEERS)
   private digestsSinceChange = 0
 
   private readonly sent = { messages: 0, bytes: 0 }
@@ -402,7 +435,11 @@ export class MeshService implements MeshServiceHandle {
       suspects: [...this.suspects.keys()],
       rejections: this.rejections(),
       sent: { ...this.sent },
-      cached: { ownershipVerdicts: this.verified.size, stamps: this.keyStamps.size }
+      cached: {
+        ownershipVerdicts: this.verified.size, stamps: this.keyStamps.size, ownerPrefixStamps: this.ownerPrefixStamps.size,
+        heardFrom: this.heardFrom.size
+      },
+      ...(this.transport.peerCounts !== undefined ? { peers: this.transport.peerCounts() } : {})
     }
   }
 
@@ -472,7 +509,7 @@ export class MeshService implements MeshServiceHandle {
    */
   private meshSize (): number {
     const since = this.now() - ANTI_ENTROPY_MAX_INTERVAL_MS * 1.5
-    for (const [peer, at] of this.heardFrom) if (at < since) this.heardFrom.delete(peer)
+    for (const [peer, at] of [...this.heardFrom.entries()]) if (at < since) this.heardFrom.delete(peer)
     return Math.max(this.transport.connectedPeers().length, this.heardFrom.size)
   }
 
@@ -490,7 +527,8 @@ export class MeshService implements MeshServiceHandle {
     if (Object.keys(prefixes).length === 0) return
     for (const entry of this.local.values()) prefixes[entry.prefix]?.instances.push(entry.instancePath)
     this.send(this.control, {
-      v: 1, kind: 'digest', application: this.application, ...this.nextStamp(), prefixes, addresses: this.transport.addresses()
+      v: 1, kind: 'digest', application: this.application, ...this.nextStamp(), prefixes, addresses: this.transport.addresses(),
+      ownership: this.components.parameters.ownership
     })
   }
 
@@ -499,7 +537,6 @@ export class MeshService implements MeshServiceHandle {
   private onMessage (topic: string, from: string, data: Uint8Array): void {
     if (this.stopped) return
     if (from === this.transport.peerId) return this.reject('from-self', `a message claiming to come from this agent on ${topic}`)
-    this.heardFrom.set(from, this.now())
     let message: MeshMessage
     try {
       message = decodeMeshMessage(data, this.application, topic)
@@ -541,20 +578,45 @@ export class MeshService implements MeshServiceHandle {
     return true
   }
 
-  private onAnnounce (from: string, m: AnnounceMessage): void {
-    const cacheKey = key(from, m.instancePath, m.ownership.signature, m.ownership.dmPublicKey, m.ownership.scopedInstancePath, m.ownership.peerId, m.ownership.application)
+  /** The verdict on `ownership` for a message of `from` about `instancePath` (cached: a check costs ~0.1 ms). */
+  private verify (from: string, ownership: SignedOwnership, instancePath: string): ReturnType<typeof verifyOwnership> {
+    const cacheKey = key(from, instancePath, ownership.signature, ownership.dmPublicKey, ownership.scopedInstancePath, ownership.peerId, ownership.application)
     let verdict = this.verified.get(cacheKey)
     if (verdict === undefined) {
-      verdict = verifyOwnership(m.ownership, {
-        senderPeerId: from, application: this.application, instancePath: m.instancePath,
-        trustedDmKeys: this.components.parameters.trustedDmKeys
+      verdict = verifyOwnership(ownership, {
+        senderPeerId: from, application: this.application, instancePath, trustedDmKeys: this.components.parameters.trustedDmKeys
       })
       this.verified.set(cacheKey, verdict)
     }
+    return verdict
+  }
+
+  /**
+   * A peer proved its ownership: only now is it counted in the mesh's size and may the transport remember it (a peer
+   * with the pnet key alone could otherwise make us count, dial or remember any number of made-up peers).
+   */
+  private verifiedPeer (from: string): void {
+    this.heardFrom.set(from, this.now())
+    this.transport.trustPeer?.(from)
+  }
+
+  private onAnnounce (from: string, m: AnnounceMessage): void {
+    const verdict = this.verify(from, m.ownership, m.instancePath)
     if (!verdict.ok) return this.reject(verdict.reason, `announce of ${m.instancePath} (${m.prefix}) from ${from}: ${verdict.detail}`)
+    this.verifiedPeer(from)
     if (!this.interests.has(m.prefix)) return
-    if (!this.advance(from, m.instancePath, m.prefix, m)) return
+    // The component must be one of the application's that exports this prefix: importers' recipes rely on it.
+    const component = this.components.model.components[m.component]
+    if (component === undefined || !exportsByPrefix(component.exports).has(m.prefix)) {
+      return this.reject('unknown-component', `announce of ${m.instancePath} (${m.prefix}) from ${from}: component ` +
+        `${JSON.stringify(m.component)} ${component === undefined ? 'is not in the application\'s graph' : `does not export ${m.prefix}`}`)
+    }
     let byPath = this.held.get(m.prefix)
+    if (byPath?.get(m.instancePath)?.owner !== from && this.heldCount(from) >= MAX_HELD_EXPORTS_PER_OWNER) {
+      return this.reject('owner-limit', `announce of ${m.instancePath} (${m.prefix}) from ${from}: this agent already ` +
+        `holds ${MAX_HELD_EXPORTS_PER_OWNER} exports of that owner (MAX_HELD_EXPORTS_PER_OWNER)`)
+    }
+    if (!this.advance(from, m.instancePath, m.prefix, m)) return
     if (byPath === undefined) this.held.set(m.prefix, byPath = new Map())
     const now = this.now()
     byPath.set(m.instancePath, {
@@ -578,6 +640,9 @@ export class MeshService implements MeshServiceHandle {
 
   private onRequest (from: string, m: RequestMessage): void {
     if (m.targets !== undefined && !m.targets.includes(this.transport.peerId)) return
+    const verdict = this.verify(from, m.ownership, m.ownership.scopedInstancePath)
+    if (!verdict.ok) return this.reject(verdict.reason, `request from ${from}: ${verdict.detail}`)
+    this.verifiedPeer(from)
     const owned = m.prefixes.filter(prefix => this.localPrefixSeq.has(prefix))
     if (!this.transport.isConnected(from)) {
       for (const prefix of m.prefixes) if (!owned.includes(prefix) && this.importablePrefixes.has(prefix)) this.askedByStrangers.add(prefix)
@@ -591,6 +656,12 @@ export class MeshService implements MeshServiceHandle {
   }
 
   private onDigest (from: string, m: DigestMessage): void {
+    const scope = m.ownership.scopedInstancePath
+    const verdict = this.verify(from, m.ownership, scope)
+    if (!verdict.ok) return this.reject(verdict.reason, `digest from ${from}: ${verdict.detail}`)
+    const outside = Object.values(m.prefixes).flatMap(p => p.instances).find(path => !isWithinScope(scope, path))
+    if (outside !== undefined) return this.reject('outside-scope', `digest from ${from} lists ${outside}, outside its scope ${scope}`)
+    this.verifiedPeer(from)
     const missing: string[] = []
     for (const prefix of this.interests) {
       const theirs = m.prefixes[prefix]
@@ -645,7 +716,10 @@ export class MeshService implements MeshServiceHandle {
     this.pendingPrefixes.clear()
     if (prefixes.length === 0) return
     if (everyone && this.readyPeers.size === 0) for (const prefix of prefixes) this.unheardPrefixes.add(prefix)
-    this.send(this.control, { v: 1, kind: 'request', application: this.application, prefixes, ...(everyone ? {} : { targets }) })
+    this.send(this.control, {
+      v: 1, kind: 'request', application: this.application, prefixes, ...(everyone ? {} : { targets }),
+      ownership: this.components.parameters.ownership
+    })
   }
 
   private reannounce (): void {
@@ -670,6 +744,13 @@ export class MeshService implements MeshServiceHandle {
   private holdsFrom (peerId: string): boolean {
     for (const byPath of this.held.values()) for (const h of byPath.values()) if (h.owner === peerId) return true
     return false
+  }
+
+  /** How many exports we hold from this owner (a legitimate owner has a handful: see MAX_HELD_EXPORTS_PER_OWNER). */
+  private heldCount (peerId: string): number {
+    let count = 0
+    for (const byPath of this.held.values()) for (const h of byPath.values()) if (h.owner === peerId) count++
+    return count
   }
 
   /**
@@ -767,33 +848,6 @@ export class MeshService implements MeshServiceHandle {
 function heldSince (byPath: ReadonlyMap<string, Held>, instancePath: string, owner: string, now: number): number {
   const previous = byPath.get(instancePath)
   return previous?.owner === owner ? previous.since : now
-}
-
-/** A Map keeping its `max` most recently used entries: reading or writing an entry makes it the newest. */
-class BoundedMap<K, V> {
-  private readonly entries = new Map<K, V>()
-
-  constructor (private readonly max: number) {}
-
-  get size (): number {
-    return this.entries.size
-  }
-
-  get (k: K): V | undefined {
-    const value = this.entries.get(k)
-    if (value !== undefined) {
-      this.entries.delete(k)
-      this.entries.set(k, value)
-    }
-    return value
-  }
-
-  set (k: K, value: V): void {
-    this.entries.delete(k)
-    this.entries.set(k, value)
-    // A Map iterates in insertion order: the first key is the least recently used.
-    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value as K)
-  }
 }
 
 /**

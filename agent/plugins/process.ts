@@ -1,6 +1,7 @@
 // Runs a recipe process (script, puppet): its own process group so a timeout kills it with every child, output
 // lines into the agent log tagged with the instance path, the last stderr lines kept for the failure report.
 import { spawn } from 'node:child_process'
+import { PROBLEM_OUTPUT_TAIL_BYTES } from '../../protocol/messages.js'
 import { OUTPUT_DRAIN_GRACE_MS, STDERR_TAIL_LINES } from '../constants.js'
 import { RecipeTimeoutError } from '../errors.js'
 import type { AgentLogger } from '../lifecycle/log.js'
@@ -22,7 +23,28 @@ export interface RecipeProcess {
 export interface RecipeOutcome {
   exitCode: number | null
   signal: string | null
+  /** The last STDERR_TAIL_LINES lines of stderr (the log's failure line). */
   stderrTail: string[]
+  /** The last PROBLEM_OUTPUT_TAIL_BYTES of each stream (the problem reported to the DM). */
+  stderr: string
+  stdout: string
+  durationMs: number
+}
+
+/** Keeps the last `maxBytes` of a text stream (cut at a character boundary). */
+export function outputTail (maxBytes: number): { add: (text: string) => void, text: () => string } {
+  let kept = ''
+  return {
+    add: text => {
+      kept += text
+      // UTF-16 units >= bytes / 4: trimming at 4x keeps at least maxBytes without measuring every chunk
+      if (kept.length > 4 * maxBytes) kept = kept.slice(-4 * maxBytes)
+    },
+    text: () => {
+      const bytes = Buffer.from(kept)
+      return bytes.length <= maxBytes ? kept : bytes.subarray(bytes.length - maxBytes).toString('utf8').replace(/^\uFFFD+/, '')
+    }
+  }
 }
 
 /** Resolves when the process exits; rejects with RecipeTimeoutError after killing its group on timeout. */
@@ -30,14 +52,23 @@ export async function runRecipeProcess (recipe: RecipeProcess): Promise<RecipeOu
   const child = spawn(recipe.command, recipe.args, {
     cwd: recipe.cwd, env: recipe.env, detached: true, stdio: ['ignore', 'pipe', 'pipe']
   })
+  const startedAt = performance.now()
   const stderrTail: string[] = []
+  const stdout = outputTail(PROBLEM_OUTPUT_TAIL_BYTES)
+  const stderr = outputTail(PROBLEM_OUTPUT_TAIL_BYTES)
   const tag = `[${recipe.instancePath}] ${recipe.what}`
-  const closed = [forwardLines(child.stdout, line => recipe.log.info(`${tag}: ${line}`)),
+  const closed = [
+    forwardLines(child.stdout, line => {
+      recipe.log.info(`${tag}: ${line}`)
+      stdout.add(`${line}\n`)
+    }),
     forwardLines(child.stderr, line => {
       recipe.log.warn(`${tag} (stderr): ${line}`)
+      stderr.add(`${line}\n`)
       stderrTail.push(line)
       if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift()
-    })]
+    })
+  ]
   let timedOut = false
   const timer = setTimeout(() => {
     timedOut = true
@@ -52,11 +83,12 @@ export async function runRecipeProcess (recipe: RecipeProcess): Promise<RecipeOu
     await Promise.race([Promise.all(closed), new Promise(resolve => setTimeout(resolve, OUTPUT_DRAIN_GRACE_MS))])
     child.stdout.destroy()
     child.stderr.destroy()
+    const outcome = { exitCode, signal, stderrTail, stderr: stderr.text(), stdout: stdout.text(), durationMs: Math.round(performance.now() - startedAt) }
     if (timedOut) {
       killGroup(child.pid)
-      throw new RecipeTimeoutError(recipe.what, recipe.instancePath, recipe.timeoutMs)
+      throw new RecipeTimeoutError(recipe.what, recipe.instancePath, recipe.timeoutMs, outcome)
     }
-    return { exitCode, signal, stderrTail }
+    return outcome
   } finally {
     clearTimeout(timer)
   }

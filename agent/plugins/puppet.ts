@@ -44,7 +44,7 @@ export function createPuppetPlugin (options: PuppetPluginOptions = {}): Plugin {
     })
     if (outcome.exitCode === 6) context.log.warn(`[${context.instance.path}] ${what}: changes with failures (exit 6)`)
     else if (outcome.exitCode === null || !okCodes.includes(outcome.exitCode)) {
-      throw new RecipeFailedError(what, context.instance.path, outcome.exitCode, outcome.signal, outcome.stderrTail)
+      throw new RecipeFailedError(what, context.instance.path, outcome)
     }
   }
   const apply = (step: LifecycleStep) => async (context: ExecutionContext, change?: ImportChange): Promise<void> => {

@@ -55,7 +55,7 @@ async function runStep (step: LifecycleStep, context: ExecutionContext, timeoutM
     const outcome = await runRecipeProcess({
       what, instancePath: path, command, args, cwd: found.cwd, env, timeoutMs, log: context.log
     })
-    if (outcome.exitCode !== 0) throw new RecipeFailedError(what, path, outcome.exitCode, outcome.signal, outcome.stderrTail)
+    if (outcome.exitCode !== 0) throw new RecipeFailedError(what, path, outcome)
   } finally {
     if (found.temporaryDir !== undefined) await rm(found.temporaryDir, { recursive: true, force: true })
   }

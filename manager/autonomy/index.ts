@@ -1,14 +1,13 @@
 // The DM's elasticity: scaling, commands files, their history (and, on top, autonomic rules and schedules). Built by
 // the DM (manager/dm.ts) on its public operations and its store.
-import type { Component } from '../../protocol/model/types.js'
-import type { DmEvent } from '../dm.js'
+import type { ApplicationTemplate, Component } from '../../protocol/model/types.js'
+import type { DeploymentManager } from '../dm.js'
+import { TemplateNotFoundError } from '../errors.js'
 import type { Store, StoredInstance } from '../store.js'
+import { createCommandsRunner, type CommandsRunnerOptions, type InstructionGuard, type Who } from './commands-runner.js'
 import { createScaler, type ScaleOperations, type ScalerOptions } from './scale.js'
 
-type DmOperations = Omit<ScaleOperations, 'importersOf'> & {
-  getApplication (name: string): { template: { name: string, version: string } }
-  onEvent (listener: (event: DmEvent) => void): () => void
-}
+type DmOperations = Omit<ScaleOperations, 'importersOf'> & Pick<DeploymentManager, 'getApplication' | 'onEvent' | 'addInstance' | 'changeState' | 'action' | 'associateTarget'>
 
 export interface AutonomyComponents {
   dm: DmOperations
@@ -16,7 +15,7 @@ export interface AutonomyComponents {
   log?: { info (message: string): void, warn (message: string): void }
 }
 
-export interface AutonomyOptions extends ScalerOptions {}
+export interface AutonomyOptions extends ScalerOptions, CommandsRunnerOptions {}
 
 export function createAutonomy (components: AutonomyComponents, options: AutonomyOptions = {}) {
   const { dm, store } = components
@@ -30,19 +29,23 @@ export function createAutonomy (components: AutonomyComponents, options: Autonom
     store.instanceTrees(application).forEach(walk)
     return holders
   }
-  const componentsOf = (application: string): Record<string, Component> => {
+  const templateOf = (application: string): ApplicationTemplate => {
     const { template } = dm.getApplication(application)
-    return store.getTemplate(template.name, template.version)?.template.components ?? {}
+    const stored = store.getTemplate(template.name, template.version)
+    if (stored === undefined) throw new TemplateNotFoundError(template.name, template.version)
+    return stored.template
   }
-  const scaler = createScaler({
-    dm: { ...dm, importersOf },
-    history: store.autonomy,
-    componentsOf,
-    onChange: listener => dm.onEvent(event => { if (event.type === 'instance') listener() }),
-    log: components.log
-  }, options)
+  const componentsOf = (application: string): Record<string, Component> => templateOf(application).components
+  const onChange = (listener: () => void): (() => void) => dm.onEvent(event => { if (event.type === 'instance') listener() })
+  const scaler = createScaler({ dm: { ...dm, importersOf }, history: store.autonomy, componentsOf, onChange, log: components.log }, options)
+  const runner = createCommandsRunner({ dm, store, templateOf, undeploy: scaler.undeploy, retire: scaler.retire, onChange }, options)
   return {
     scale: scaler.scale,
+    listCommands: runner.list,
+    readCommands: runner.read,
+    /** Executes (or plans: dryRun) a commands file; each instruction goes to the history. */
+    runCommands: (application: string, name: string, input: { dryRun?: boolean, who?: Who, guard?: InstructionGuard } = {}) =>
+      runner.run(application, name, input.who ?? { source: 'user' }, { dryRun: input.dryRun, guard: input.guard }),
     history: (application: string, page: { offset: number, limit: number }) => {
       dm.getApplication(application)
       return store.autonomy.history(application, page)

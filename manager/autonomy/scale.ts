@@ -72,6 +72,10 @@ export function nextFreeNames (roots: Array<{ name: string }>, base: string, cou
   return names
 }
 
+function isRoot (path: string): boolean {
+  return path.lastIndexOf('/') === 0
+}
+
 function flatten (roots: InstanceView[]): InstanceView[] {
   const out: InstanceView[] = []
   const walk = (i: InstanceView): void => { out.push(i); i.children.forEach(walk) }
@@ -189,29 +193,45 @@ export function createScaler (components: ScalerComponents, options: ScalerOptio
   }
 
   /**
-   * Takes what a machine carries to NOT_DEPLOYED, deepest first (every stop and undeploy recipe runs), and waits until
-   * no importer holds its exports any more: the mesh withdrew them before the machine goes.
+   * Takes an instance's subtree (what a machine carries, for a root) to NOT_DEPLOYED, deepest first (every stop and
+   * undeploy recipe runs), and waits until no importer holds its exports any more: the mesh withdrew them.
    */
-  async function drain (application: string, root: string): Promise<void> {
-    const tree = dm.instances(application).find(r => r.path === root)
-    if (tree === undefined) return
-    const carried = flatten(tree.children)
-    const deployed = (): InstanceView[] => {
-      const now = flatten(dm.instances(application).filter(r => r.path === root))
-      return now.filter(i => i.path !== root && i.status !== 'NOT_DEPLOYED')
+  async function drain (application: string, path: string): Promise<void> {
+    const subtree = (): InstanceView[] => {
+      const found = flatten(dm.instances(application)).find(i => i.path === path)
+      if (found === undefined) return []
+      return isRoot(path) ? flatten(found.children) : flatten([found])
     }
-    if (tree.status === 'DEPLOYED_STARTED') {
-      for (const instance of [...carried].reverse()) {
-        if (instance.status !== 'NOT_DEPLOYED') dm.changeState(application, instance.path, 'NOT_DEPLOYED')
+    const carried = subtree()
+    for (const instance of [...carried].reverse()) {
+      if (instance.status === 'NOT_DEPLOYED') continue
+      try {
+        dm.changeState(application, instance.path, 'NOT_DEPLOYED')
+      } catch {
+        // its machine is not running: nothing of it is deployed, or the machine's undeploy takes it down
       }
     }
     const paths = carried.map(i => i.path)
+    const deployed = (): InstanceView[] => subtree().filter(i => i.status !== 'NOT_DEPLOYED')
     const drained = await waitUntil(() => deployed().length === 0 && dm.importersOf(application, paths).length === 0)
     if (!drained) {
-      components.log?.warn(`scale-down of ${application}: ${root} still has ${deployed().map(i => i.path).join(', ') || 'no deployed instance'}` +
-        ` and importers ${dm.importersOf(application, paths).join(', ') || 'none'} after ${drainWaitMs} ms: terminating it anyway`)
+      components.log?.warn(`undeploying ${path} of ${application}: ${deployed().map(i => i.path).join(', ') || 'nothing'} still deployed` +
+        ` and ${dm.importersOf(application, paths).join(', ') || 'no instance'} still importing from it after ${drainWaitMs} ms: going on anyway`)
     }
   }
+
+  /** Undeploys an instance's subtree (a root: what it carries, then the machine), waiting until it is done. */
+  async function undeploy (application: string, path: string): Promise<void> {
+    await drain(application, path)
+    if (isRoot(path)) await dm.undeployMachine(application, path)
+  }
+
+  /** Undeploys, then deletes an instance's subtree. */
+  async function retire (application: string, path: string): Promise<void> {
+    await undeploy(application, path)
+    dm.removeInstance(application, path)
+  }
+
   const locks = new Map<string, Promise<unknown>>()
 
   /** Runs `work` after the application's previous scale (even a failed one). */
@@ -238,14 +258,12 @@ export function createScaler (components: ScalerComponents, options: ScalerOptio
       throw err
     }
     for (const path of created) dm.action(application, { action: 'deploy-and-start-all', path })
-    await Promise.all(plan.remove.map(async path => {
-      await drain(application, path)
-      await dm.undeployMachine(application, path)
-      dm.removeInstance(application, path)
-    }))
+    await Promise.all(plan.remove.map(async path => { await retire(application, path) }))
   }
 
   return {
+    undeploy,
+    retire,
     /**
      * Plans and (unless a dry run) applies a scale. Resolves once added machines are asked for (they deploy in the
      * background) and removed ones are undeployed and deleted. Recorded in the history.

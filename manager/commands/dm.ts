@@ -9,6 +9,7 @@ import { loadOrCreateToken } from '../auth.js'
 import type { CommandRegistration } from '../cli.js'
 import { configFilePath, contextNameForDataDir, readConfig, saveContext } from '../config.js'
 import { DATABASE_FILE, DEFAULT_MACHINE_SILENCE_MS, DEFAULT_REST_HOST, DEFAULT_REST_PORT, MACHINES_FOLDER, TOKEN_FILE } from '../constants.js'
+import type { EventLogOptions } from '../events.js'
 import { createDeploymentManager, type DeploymentManager, type DmLogger } from '../dm.js'
 import { createDmMessaging, DEFAULT_EMBEDDED_PORT, type MessagingConfig } from '../messaging/index.js'
 import { createRestServer } from '../rest/server.js'
@@ -18,6 +19,8 @@ import { createInProcessTarget } from '../targets/in-process.js'
 import { createExistingTarget } from '../targets/existing.js'
 import { createLocalTarget } from '../targets/local.js'
 import { createNetnsTarget, DEFAULT_NETNS_SUBNET } from '../targets/netns.js'
+import { describeTightened, ensurePrivateFolderSync } from '../../agent/private-files.js'
+import { createDockerTarget, dockerDmId } from '../targets/docker.js'
 import type { TargetHandler } from '../targets/types.js'
 
 export interface DmServiceOptions {
@@ -44,14 +47,21 @@ export interface DmServiceOptions {
    * (loopback for a wildcard host), or amqpUrl.
    */
   agentsUrl?: string
-  /** Default target handler: `local` (default), `netns`, `existing` or `in-process`. */
+  /** Default target handler: `local` (default), `netns`, `docker`, `existing` or `in-process`. */
   target?: string
   /** Command starting an agent (local and netns targets); default `node dist/agent/main.bundle.js` (defaultAgentCommand). */
   agentCommand?: string[]
   /** Silence before a machine goes to PROBLEM, in milliseconds; default 30 000. */
   machineSilenceMs?: number
+  /** Retention of the event history; default 100 000 events or 30 days. */
+  events?: EventLogOptions
   /** Private /24 of the netns target's machines, as its first three numbers; default 10.213.77. */
   netnsSubnet?: string
+  /** The docker target's Engine socket; default /var/run/docker.sock. */
+  dockerSocket?: string
+  /** The docker target's network and its subnet when a target definition names none; default meshconf, 10.189.0.0/24. */
+  dockerNetwork?: string
+  dockerSubnet?: string
   log?: DmLogger
 }
 
@@ -65,7 +75,7 @@ export interface DmService {
   dataDirectory: string
   /** Where agents reach the embedded endpoint (`ws://…/agents`); undefined with RabbitMQ. */
   agentsEndpointUrl?: string
-  /** The machines' target handlers (`local`, `netns`, `existing`, `in-process`). */
+  /** The machines' target handlers (`local`, `netns`, `docker`, `existing`, `in-process`). */
   targets: TargetHandler[]
   stop (): Promise<void>
 }
@@ -77,7 +87,8 @@ export function defaultDataDirectory (): string {
 /** Starts a DM with its REST API; the same assembly serves `meshconf dm start`, tests and benchmarks. */
 export async function startDmService (options: DmServiceOptions = {}): Promise<DmService> {
   const dataDirectory = resolve(options.dataDirectory ?? defaultDataDirectory())
-  mkdirSync(dataDirectory, { recursive: true, mode: 0o700 })
+  const tightened = describeTightened(dataDirectory, ensurePrivateFolderSync(dataDirectory))
+  if (tightened !== undefined) console.error(`meshconf: ${tightened}`)
   const { token, created } = loadOrCreateToken(dataDirectory)
   const defaultTarget = options.target ?? 'local'
   const machinesDirectory = join(dataDirectory, MACHINES_FOLDER)
@@ -86,23 +97,24 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     ? { kind: 'amqp', url: options.amqpUrl, agentUrl: options.agentsUrl, domain: options.amqpDomain }
     : {
         kind: 'embedded', dmToken: token, port: options.agentsPort ?? DEFAULT_EMBEDDED_PORT, publicUrl: options.agentsUrl,
-        // machines in network namespaces reach the endpoint through the host's side of their bridge
-        host: options.agentsHost ?? (defaultTarget === 'netns' ? '0.0.0.0' : '127.0.0.1')
+        // machines in network namespaces or containers reach the endpoint through the host's side of their bridge
+        host: options.agentsHost ?? (defaultTarget === 'netns' || defaultTarget === 'docker' ? '0.0.0.0' : '127.0.0.1')
       }
   const messaging = createDmMessaging(messagingConfig, { logger: options.log })
   const store = createStore({ file: join(dataDirectory, DATABASE_FILE) })
   const targets: TargetHandler[] = [
     createLocalTarget({ machinesDirectory: join(machinesDirectory, 'local'), agentCommand: options.agentCommand }),
     createNetnsTarget({ machinesDirectory: join(machinesDirectory, 'netns'), agentCommand: options.agentCommand, subnet: netnsSubnet }),
+    createDockerTarget({ dmId: dockerDmId(dataDirectory), socketPath: options.dockerSocket, network: options.dockerNetwork, subnet: options.dockerSubnet }),
     createExistingTarget({ machinesDirectory: join(machinesDirectory, 'existing'), agents: store, heartbeatWindowMs: options.machineSilenceMs, log: options.log }),
     createInProcessTarget({ machinesDirectory: join(machinesDirectory, 'in-process') })
   ]
   if (!targets.some(t => t.id === defaultTarget)) {
     store.close()
-    throw new InvalidArgumentError(`unknown target ${JSON.stringify(defaultTarget)}: use local, netns, existing or in-process`)
+    throw new InvalidArgumentError(`unknown target ${JSON.stringify(defaultTarget)}: use local, netns, docker, existing or in-process`)
   }
   const dm = createDeploymentManager({ store, messaging, targets, log: options.log },
-    { dataDirectory, defaultTargetHandler: defaultTarget, machineSilenceMs: options.machineSilenceMs })
+    { dataDirectory, defaultTargetHandler: defaultTarget, machineSilenceMs: options.machineSilenceMs, events: options.events })
   try {
     await dm.start()
   } catch (err) {
@@ -180,6 +192,18 @@ function seconds (value: string): number {
   return n
 }
 
+function days (value: string): number {
+  const n = Number(value)
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of days, e.g. 7 or 0.5')
+  return n
+}
+
+function positiveInteger (value: string): number {
+  const n = Number(value)
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number >= 1')
+  return n
+}
+
 export const registerDmCommands: CommandRegistration = (program: Command) => {
   const dmCommand = program.command('dm').description('the deployment manager')
   dmCommand.command('start')
@@ -189,13 +213,15 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .option('--data-dir <folder>', 'database, token, signing key and local machines (default ~/.meshconf/dm)')
     .option('--amqp <url>', 'talk to agents through RabbitMQ, e.g. amqp://guest:guest@127.0.0.1:5672 (default: the embedded endpoint)', parseAmqpUrl)
     .option('--agents-port <port>', `port of the embedded agents' endpoint (default ${DEFAULT_EMBEDDED_PORT})`, port)
-    .option('--agents-host <address>', 'listen address of the embedded agents\' endpoint; 0.0.0.0 for agents on other machines (default 127.0.0.1; 0.0.0.0 with --target netns)', ipAddress)
+    .option('--agents-host <address>', 'listen address of the embedded agents\' endpoint; 0.0.0.0 for agents on other machines (default 127.0.0.1; 0.0.0.0 with --target netns or docker)', ipAddress)
     .option('--agents-url <url>', 'URL agents are given to reach the DM: ws://<address agents reach>:<agents port> for the embedded endpoint, or with --amqp the broker\'s amqp:// URL as agents see it (default ws://<agents host>:<agents port>, loopback for 0.0.0.0; with --amqp the --amqp URL)', agentsUrl)
-    .addOption(new Option('--target <handler>', 'default target: local (agent processes), netns (network namespaces, needs root), existing (machines already there: the DM writes their agent params) or in-process')
-      .choices(['local', 'netns', 'existing', 'in-process']).default('local'))
+    .addOption(new Option('--target <handler>', 'default target: local (agent processes), netns (network namespaces, needs root), docker (containers from the agent image: meshconf image build), existing (machines already there: the DM writes their agent params) or in-process')
+      .choices(['local', 'netns', 'docker', 'existing', 'in-process']).default('local'))
     .option('--machine-silence <seconds>', `silence before a machine goes to PROBLEM (default ${DEFAULT_MACHINE_SILENCE_MS / 1000})`, seconds)
+    .option('--events-max <count>', 'events the history keeps, at most (default 100000)', positiveInteger)
+    .option('--events-max-age <days>', 'days the history keeps an event (default 30)', days)
     .option('--use-context', 'make this DM\'s context the current one (default: only when there is no current context)')
-    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, useContext?: boolean }, command: Command) => {
+    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, useContext?: boolean, eventsMax?: number, eventsMaxAge?: number }, command: Command) => {
       const agentsScheme = opts.agentsUrl === undefined ? undefined : new URL(opts.agentsUrl).protocol.startsWith('amqp') ? 'amqp' : 'ws'
       if (agentsScheme !== undefined && agentsScheme !== (opts.amqp !== undefined ? 'amqp' : 'ws')) {
         usageError(command, `--agents-url ${opts.agentsUrl} does not fit ${opts.amqp !== undefined ? '--amqp: give the broker\'s amqp:// URL' : 'the embedded endpoint: give ws://host:port (or add --amqp)'}`)
@@ -206,7 +232,11 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
       const service = await startDmService({
         dataDirectory: opts.dataDir, port: opts.port, host: opts.host, amqpUrl: opts.amqp, agentsPort: opts.agentsPort,
         agentsHost: opts.agentsHost, agentsUrl: opts.agentsUrl,
-        target: opts.target, machineSilenceMs: opts.machineSilence !== undefined ? opts.machineSilence * 1000 : undefined
+        target: opts.target, machineSilenceMs: opts.machineSilence !== undefined ? opts.machineSilence * 1000 : undefined,
+        events: {
+          ...(opts.eventsMax !== undefined ? { maxEvents: opts.eventsMax } : {}),
+          ...(opts.eventsMaxAge !== undefined ? { maxAgeMs: opts.eventsMaxAge * 86_400_000 } : {})
+        }
       })
       console.log(`meshconf DM listening on ${service.url} (data in ${service.dataDirectory}, agents via ${service.agentsEndpointUrl === undefined ? 'RabbitMQ' : `the embedded endpoint at ${service.agentsEndpointUrl}`}, default target ${opts.target})`)
       if (service.tokenCreated) {

@@ -4,11 +4,12 @@ import type { Command } from 'commander'
 import type { ApplicationAction, DmClient, DmEvent, DmEventStream, InstanceNode, RequestableStatus } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
+import type { InstanceProblem } from '../../protocol/messages.js'
 import {
   formatDuration, isDocument, printDocument, resolveWaitMs, withOutputOptions, withWaitOptions, type OutputOptions, type WaitOptions
 } from './format.js'
 import {
-  connect, findInstance, flattenInstances, formatStatus, isRootPath, parseInstancePath, useColor, withDmOptions,
+  connect, findInstance, flattenInstances, formatProblem, formatStatus, isRootPath, parseInstancePath, useColor, withDmOptions,
   type DmOptions
 } from './output.js'
 import { createProgress } from './progress.js'
@@ -106,8 +107,11 @@ export interface FollowOutcome {
   /** Each instance when it first reached an accepted state, `elapsedMs` after the follow began. */
   reached: Array<{ path: string, status: InstanceStatus, elapsedMs: number }>
   pending: Array<{ path: string, status?: InstanceStatus }>
-  /** Instances that went to PROBLEM while followed, with the DM's `last.problem` when known. */
-  problems: Array<{ path: string, problem?: string }>
+  /**
+   * Instances that went to PROBLEM, or whose action failed (a recipe, a machine's creation), while followed: the DM's
+   * `last.problem` when known, and the failure the agent reported.
+   */
+  problems: Array<{ path: string, problem?: string, failure?: InstanceProblem }>
 }
 
 export interface FollowOptions {
@@ -183,7 +187,15 @@ export async function followInstances (options: FollowOptions): Promise<FollowOu
       }).catch(() => { /* the next poll or event will tell; the timeout bounds the wait */ })
     }
     const onEvent = (event: DmEvent): void => {
-      if (event.type === 'instance' && event.application === application) apply(event.path, event.status, false)
+      if (event.type !== 'instance' || event.application !== application) return
+      // a failure of an awaited instance ends the wait at once: nothing more will come for it
+      if (event.problem !== undefined && accepted.has(event.path) && !finished) {
+        problems.push({ path: event.path, problem: event.problem.message, failure: event.problem })
+        known.set(event.path, event.status)
+        finish(false)
+        return
+      }
+      apply(event.path, event.status, false)
     }
     events.on('event', onEvent)
     const timer = setTimeout(() => { finish(true) }, options.timeoutMs)
@@ -204,7 +216,10 @@ export function progressLine (path: string, status: InstanceStatus, elapsedMs: n
 
 /** Prints a follow's outcome (stderr); returns the exit code. */
 export function reportOutcome (outcome: FollowOutcome, timeoutMs: number, color: boolean): number {
-  for (const p of outcome.problems) console.error(`meshconf: ${p.path} went to ${formatStatus('PROBLEM', color)}${p.problem !== undefined ? `: ${p.problem}` : ''}`)
+  for (const p of outcome.problems) {
+    if (p.failure !== undefined) console.error(`meshconf: ${p.path} failed\n${formatProblem(p.failure).map(l => `  ${l}`).join('\n')}`)
+    else console.error(`meshconf: ${p.path} went to ${formatStatus('PROBLEM', color)}${p.problem !== undefined ? `: ${p.problem}` : ''}`)
+  }
   if (outcome.timedOut) {
     console.error(`meshconf: timeout after ${formatDuration(timeoutMs)}; still waiting for: ` +
       outcome.pending.map(p => `${p.path} (${p.status ?? 'unknown'})`).join(', '))
@@ -241,7 +256,8 @@ async function runLifecycle (operation: LifecycleOperation, app: string, path: s
   const color = useColor()
   const tree = await client.getInstances(app)
   const plan = planLifecycle(app, operation, tree, path, options.all === true)
-  const timeoutMs = resolveWaitMs(options, DEFAULT_WAIT_MS)
+  // waits by default: a script as much as a person wants to know that an instance failed
+  const timeoutMs = resolveWaitMs(options, DEFAULT_WAIT_MS, true)
   const where = path !== undefined ? `${path}${options.all === true ? ' and its subtree' : ''}` : 'all instances'
 
   const events = timeoutMs !== undefined ? await client.openEvents({ application: app }) : undefined
@@ -277,7 +293,7 @@ export const registerLifecycleCommands: CommandRegistration = (program: Command)
       .argument('<app>', 'application name')
       .argument('[path]', 'instance path, e.g. "/Tomcat VM 1" (default: every instance)', parseInstancePath)
       .option('--all', 'the instance and its whole subtree')),
-    'every instance reached its state', DEFAULT_WAIT_MS, '; without --wait or --no-wait, waits when stdout is a terminal'))
+    'every instance reached its state or one failed', DEFAULT_WAIT_MS, '; the default'))
       .action(async (app: string, path: string | undefined, options: LifecycleOptions) => { await runLifecycle(operation, app, path, options) })
   }
 }

@@ -5,6 +5,7 @@ import { createDmClient, type DmClient, type InstanceNode } from '../client.js'
 import { resolveDmConfig } from '../config.js'
 import { isInstanceStatus, type InstanceStatus } from '../../protocol/lifecycle.js'
 import { formatModelError as formatFinding, type ModelError } from '../../protocol/model/index.js'
+import type { InstanceProblem } from '../../protocol/messages.js'
 
 export interface DmOptions { dm?: string, token?: string, context?: string }
 
@@ -81,21 +82,56 @@ const IP_ADDRESS = 'ip.address'
  * then the state in one column (coloured when asked), the machine's IP and the last problem when known.
  */
 export function renderInstanceTree (nodes: InstanceNode[], options: { color: boolean }): string[] {
-  const rows: Array<{ label: string, node: InstanceNode }> = []
+  const rows: Array<{ label: string, node: InstanceNode, under: string }> = []
   const visit = (node: InstanceNode, prefix: string, glyph: string): void => {
     const name = glyph === '' ? node.path : node.name
-    rows.push({ label: `${prefix}${glyph}${name} (${node.component})`, node })
     const childPrefix = glyph === '' ? '' : prefix + (glyph === '└─ ' ? '   ' : '│  ')
+    // lines under an instance keep its children's tree line going
+    const under = (glyph === '' ? '' : childPrefix) + (node.children.length > 0 ? '│  ' : '   ')
+    rows.push({ label: `${prefix}${glyph}${name} (${node.component})`, node, under })
     node.children.forEach((child, i) => { visit(child, childPrefix, i === node.children.length - 1 ? '└─ ' : '├─ ') })
   }
   nodes.forEach(root => { visit(root, '', '') })
   const width = Math.max(0, ...rows.map(r => r.label.length))
-  return rows.map(({ label, node }) => {
+  return rows.flatMap(({ label, node, under }) => {
     let line = `${label.padEnd(width)}  ${formatStatus(node.status, options.color)}`
     if (node.data?.[IP_ADDRESS] !== undefined) line += `  ${node.data[IP_ADDRESS]}`
-    if (node.status === 'PROBLEM' && node.data?.[LAST_PROBLEM] !== undefined) line += `  ${node.data[LAST_PROBLEM]}`
-    return line
+    const lines = [line]
+    // the current problem, one line under the instance; what an UNRESOLVED instance waits for
+    const problem = node.data?.[LAST_PROBLEM]
+    if (problem !== undefined) lines.push(`${under}! ${oneLine(problem, PROBLEM_LINE_CHARS)}`)
+    if ((node.missingImports ?? []).length > 0 && node.status !== 'DEPLOYED_STARTED') {
+      lines.push(`${under}waits for ${node.missingImports!.map(p => `${p}.*`).join(', ')}`)
+    }
+    return lines
   })
+}
+
+/** Longest problem line `status` draws, in characters (`describe` shows it whole). */
+const PROBLEM_LINE_CHARS = 160
+
+function oneLine (text: string, max: number): string {
+  const first = text.split('\n')[0]
+  return first.length <= max ? first : `${first.slice(0, max - 1)}…`
+}
+
+/**
+ * A failure in a few lines: what failed, how (step, plug-in, exit code or signal, duration, when), then the recipe's
+ * last stderr and stdout, indented.
+ */
+export function formatProblem (problem: InstanceProblem): string[] {
+  const how = [
+    `step ${problem.step}`,
+    ...(problem.plugin !== undefined ? [`plug-in ${problem.plugin}`] : []),
+    ...(problem.exitCode !== undefined ? [`exit code ${problem.exitCode}`] : []),
+    ...(problem.signal !== undefined ? [`signal ${problem.signal}`] : []),
+    ...(problem.timedOut === true ? ['timed out'] : []),
+    ...(problem.durationMs !== undefined ? [`after ${(problem.durationMs / 1000).toFixed(1)} s`] : []),
+    `at ${problem.at}`
+  ]
+  const block = (name: string, text: string | undefined): string[] =>
+    text === undefined || text.trim() === '' ? [] : [`${name}:`, ...text.replace(/\n$/, '').split('\n').map(l => `  ${l}`)]
+  return [oneLine(problem.message, Number.MAX_SAFE_INTEGER), how.join(', '), ...block('stderr', problem.stderr), ...block('stdout', problem.stdout)]
 }
 
 /** `3 instances: 2 DEPLOYED_STARTED, 1 NOT_DEPLOYED` */

@@ -102,6 +102,8 @@ async function watch (app: string, options: StatusOptions, color: boolean, onInt
       }).catch((err: Error) => { done(1, err.message) })
     }
     const onEvent = (event: DmEvent): void => {
+      // REST writes show up as their effects (instance and application events)
+      if (event.type === 'request') return
       if (event.type !== 'instance') { refresh(); return }
       const node = findInstance(details.instances, event.path)
       // Unknown instances (added since) and problems (whose reason is in the instance data) need the full tree.

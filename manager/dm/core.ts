@@ -1,10 +1,11 @@
 // What every part of the DM shares: its components, settings, events, background work, and the look-ups that
 // turn a missing application, template or instance into the REST API's errors.
 import { EventEmitter } from 'node:events'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { errorMessage } from '../../protocol/errors.js'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
+import type { InstanceProblem } from '../../protocol/messages.js'
 import { createDmSigningKey, type DmSigningKey } from '../../protocol/mesh.js'
 import type { ApplicationTemplate } from '../../protocol/model/types.js'
 import {
@@ -13,10 +14,12 @@ import {
 } from '../constants.js'
 import { ApplicationNotFoundError, InstanceNotFoundError, TemplateNotFoundError } from '../errors.js'
 import type { DmMessaging } from '../messaging/types.js'
+import { createEventLog, type EventActor, type EventLog } from '../events.js'
 import type { ApplicationRecord, Store, StoredInstance, StoredInstanceNode } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import { ancestorPaths, isScoped } from './model.js'
 import { PairMap } from './pair-map.js'
+import { writePrivateFileSync } from '../../agent/private-files.js'
 import type { DeploymentManagerComponents, DeploymentManagerOptions, DmEvent, DmLogger } from './types.js'
 
 /** The DM's options with their defaults applied. */
@@ -27,6 +30,8 @@ export interface DmSettings {
   heartbeatCheckIntervalMs: number
   machineCreationConcurrency: number
   machineUndeployWaitMs: number
+  /** Whether an SMTP relay is configured: templates whose commands send e-mail are refused without one. */
+  smtp: boolean
 }
 
 export interface DmCore {
@@ -37,9 +42,11 @@ export interface DmCore {
   readonly handlers: ReadonlyMap<string, TargetHandler>
   readonly settings: DmSettings
   readonly events: EventEmitter
+  readonly eventLog: EventLog
+  /** Stores the event in the history, then publishes it with its id. */
   emit (event: DmEvent): void
-  /** Stores an instance's state; an instance event goes out when it changed. */
-  setStatus (application: string, path: string, status: InstanceStatus): void
+  /** Stores an instance's state; an instance event goes out when it changed, or when it came with a problem. */
+  setStatus (application: string, path: string, status: InstanceStatus, extra?: { problem?: InstanceProblem, actor?: EventActor }): void
   /** Runs work in the background: its failure is logged, stop() waits for it. */
   background (what: string, work: Promise<unknown>): void
   /** Resolves once no background work is left. */
@@ -65,7 +72,8 @@ export function settingsOf (options: DeploymentManagerOptions): DmSettings {
     machineSilenceMs: options.machineSilenceMs ?? DEFAULT_MACHINE_SILENCE_MS,
     heartbeatCheckIntervalMs: options.heartbeatCheckIntervalMs ?? HEARTBEAT_CHECK_INTERVAL_MS,
     machineCreationConcurrency: options.machineCreationConcurrency ?? DEFAULT_MACHINE_CREATION_CONCURRENCY,
-    machineUndeployWaitMs: options.machineUndeployWaitMs ?? DEFAULT_MACHINE_UNDEPLOY_WAIT_MS
+    machineUndeployWaitMs: options.machineUndeployWaitMs ?? DEFAULT_MACHINE_UNDEPLOY_WAIT_MS,
+    smtp: options.autonomy?.smtp !== undefined
   }
 }
 
@@ -74,8 +82,7 @@ function loadSigningKey (dataDirectory: string | undefined): DmSigningKey {
   const file = join(dataDirectory, SIGNING_KEY_FILE)
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DmSigningKey
   const key = createDmSigningKey()
-  mkdirSync(dataDirectory, { recursive: true })
-  writeFileSync(file, JSON.stringify(key), { mode: 0o600 })
+  writePrivateFileSync(file, JSON.stringify(key))
   return key
 }
 
@@ -84,6 +91,7 @@ export function createDmCore (components: DeploymentManagerComponents, options: 
   const log = components.log ?? console
   const events = new EventEmitter()
   events.setMaxListeners(0)
+  const eventLog = createEventLog({ store }, options.events)
   const templates = new PairMap<ApplicationTemplate>()
   /** Background work (machine creations, flushes), awaited by stop(). */
   const inFlight = new Set<Promise<unknown>>()
@@ -96,13 +104,14 @@ export function createDmCore (components: DeploymentManagerComponents, options: 
     handlers: new Map(components.targets.map(t => [t.id, t])),
     settings: settingsOf(options),
     events,
+    eventLog,
     emit (event) {
-      events.emit('event', event)
+      events.emit('event', eventLog.record(event))
     },
-    setStatus (application, path, status) {
+    setStatus (application, path, status, extra = {}) {
       const before = store.statusOf(application, path)
-      if (!store.setStatus(application, path, status) || before === status) return
-      core.emit({ type: 'instance', application, path, status, at: new Date().toISOString() })
+      if (!store.setStatus(application, path, status) || (before === status && extra.problem === undefined)) return
+      core.emit({ type: 'instance', application, path, status, at: new Date().toISOString(), ...extra })
     },
     background (what, work) {
       const p = work.catch(err => log.error(`${what}: ${errorMessage(err)}`)).finally(() => inFlight.delete(p))

@@ -3,6 +3,7 @@
 // whose agent stops beating goes to PROBLEM) and the recovery of a restarted DM.
 import { randomBytes } from 'node:crypto'
 import { errorMessage } from '../../protocol/errors.js'
+import type { InstanceProblem } from '../../protocol/messages.js'
 import type { ApplicationTemplate, TargetDefinition } from '../../protocol/model/types.js'
 import {
   DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_MACHINE_ID, DATA_MACHINE_NAME, DATA_RUNNING_FROM, DATA_TARGET_HANDLER,
@@ -90,6 +91,7 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
    */
   async function create (application: string, path: string, target: TargetDefinition, handler: TargetHandler, machineName: string): Promise<void> {
     let machineId: string
+    const began = performance.now()
     try {
       await messaging.prepareAgent(application, path)
       const params = {
@@ -103,12 +105,17 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
       })
     } catch (err) {
       const problem = new MachineCreationError(path, `${target.id} (${target.handler})`, errorMessage(err))
+      const failure: InstanceProblem = {
+        step: 'create machine', plugin: target.handler, durationMs: Math.round(performance.now() - began),
+        at: new Date().toISOString(), message: problem.message
+      }
       store.transaction(() => {
         store.updateData(application, path, {
           [DATA_MACHINE_NAME]: null, [DATA_TARGET_ID]: null, [DATA_TARGET_HANDLER]: null, [DATA_LAST_PROBLEM]: problem.message
         })
+        store.setProblem(application, path, failure)
         store.forgetAgent(application, path)
-        core.setStatus(application, path, 'NOT_DEPLOYED')
+        core.setStatus(application, path, 'NOT_DEPLOYED', { problem: failure })
       })
       throw problem
     }
@@ -119,6 +126,7 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
       return
     }
     store.updateData(application, path, { [DATA_MACHINE_ID]: machineId })
+    core.emit({ type: 'machine', application, path, action: 'created', machineId, target: target.id, at: new Date().toISOString() })
     const address = await handler.address(machineId).catch(() => undefined)
     if (address !== undefined && now.data[DATA_IP_ADDRESS] === undefined) store.updateData(application, path, { [DATA_IP_ADDRESS]: address })
     sessions.of(application, path).lastBeatAt ??= Date.now()
@@ -166,6 +174,7 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
       if (handler !== undefined && machineId !== undefined) {
         try {
           await handler.terminate(machineId)
+          core.emit({ type: 'machine', application, path, action: 'terminated', machineId, target: scoped.data[DATA_TARGET_ID] ?? handler.id, at: new Date().toISOString() })
         } catch (err) {
           log.warn(`terminating machine ${machineId} of ${path} (${application}): ${errorMessage(err)}`)
         }

@@ -32,7 +32,11 @@ export function flatten<T extends { children: T[] }> (roots: T[]): T[] {
 export function view (instance: StoredInstance): InstanceView {
   return {
     name: instance.name, path: instance.path, component: instance.component, status: statusOf(instance),
-    data: instance.data, overriddenExports: instance.overriddenExports, children: instance.children.map(view)
+    data: instance.data, overriddenExports: instance.overriddenExports,
+    ...(instance.problem === undefined ? {} : { problem: instance.problem }),
+    ...(instance.missingImports === undefined || instance.missingImports.length === 0 ? {} : { missingImports: instance.missingImports }),
+    ...(instance.statusSince === undefined ? {} : { since: instance.statusSince }),
+    children: instance.children.map(view)
   }
 }
 

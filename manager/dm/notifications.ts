@@ -1,9 +1,11 @@
 // Notifications from agents, one handler per kind: a heartbeat (the machine is up; the agent wants its model or
 // is ready for what waits), an instance's new state and imports, an instance removed, the machine going down.
 // The DM owns the states of machines; the agent owns the others (reference §3.1–3.2).
-import type { AgentToDmMessage } from '../../protocol/messages.js'
+import { PROBLEM_OUTPUT_TAIL_BYTES, type AgentToDmMessage, type InstanceProblem } from '../../protocol/messages.js'
+import type { InstanceStatus } from '../../protocol/lifecycle.js'
+import { firstLine } from '../events.js'
 import type { ApplicationTemplate } from '../../protocol/model/types.js'
-import { DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_RUNNING_FROM } from '../constants.js'
+import { DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_RUNNING_FROM, MAX_PROBLEM_MESSAGE_CHARS } from '../constants.js'
 import type { DmCore } from './core.js'
 import type { Machines } from './machines.js'
 import { flatten, hasNoMachine, isScoped, statusOf } from './model.js'
@@ -11,6 +13,20 @@ import type { Outbox } from './outbox.js'
 import type { AgentSessions } from './sessions.js'
 
 type Notification<K extends AgentToDmMessage['kind']> = Extract<AgentToDmMessage, { kind: K }>
+
+/** States an agent reports when an action begins on an instance. */
+const ACTION_STATES: ReadonlySet<InstanceStatus> = new Set(['DEPLOYING', 'STARTING', 'STOPPING', 'UNDEPLOYING'])
+
+/** An agent's problem with its outputs cut to the size agents send (a peer may send more). */
+function boundedProblem (problem: InstanceProblem): InstanceProblem {
+  const cut = (text: string | undefined, max: number): string | undefined => text === undefined || text.length <= max ? text : text.slice(-max)
+  return {
+    ...problem,
+    message: cut(problem.message, MAX_PROBLEM_MESSAGE_CHARS) ?? '',
+    stderr: cut(problem.stderr, PROBLEM_OUTPUT_TAIL_BYTES),
+    stdout: cut(problem.stdout, PROBLEM_OUTPUT_TAIL_BYTES)
+  }
+}
 
 export function createNotificationHandler (core: DmCore, sessions: AgentSessions, outbox: Outbox, machines: Machines): (msg: AgentToDmMessage) => Promise<void> {
   const { store, log } = core
@@ -36,7 +52,8 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
     session.lastBeatAt = Date.now()
     store.recordHeartbeat({
       application, scopedInstancePath: path, peerId: msg.peerId,
-      listenAddresses: msg.listenAddresses ?? [], lastHeartbeatAt: new Date().toISOString()
+      listenAddresses: msg.listenAddresses ?? [], lastHeartbeatAt: new Date().toISOString(),
+      ...(msg.agentVersion === undefined ? {} : { agentVersion: msg.agentVersion })
     })
     store.transaction(() => {
       if (msg.ipAddress !== '' && scoped.data[DATA_IP_ADDRESS] !== msg.ipAddress) {
@@ -65,14 +82,27 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
 
   function onInstanceChanged (msg: Notification<'instanceChanged'>, template: ApplicationTemplate): void {
     const { application, instancePath } = msg
-    if (store.instanceAt(application, instancePath) === undefined) return
+    const before = store.instanceAt(application, instancePath)
+    if (before === undefined) return
     const scoped = core.scopedInstanceOf(application, template, instancePath)
     if (hasNoMachine(scoped) && sessions.find(application, scoped.path)?.drain === undefined) return
+    const failure = msg.failure === undefined ? undefined : boundedProblem(msg.failure)
     store.transaction(() => {
       store.setImports(application, instancePath, msg.imports)
-      if (msg.problem !== undefined) store.updateData(application, instancePath, { [DATA_LAST_PROBLEM]: msg.problem })
-      if (scoped.path !== instancePath) core.setStatus(application, instancePath, msg.status)
+      store.setImportReport(application, instancePath, msg)
+      if (msg.problem !== undefined) store.updateData(application, instancePath, { [DATA_LAST_PROBLEM]: firstLine(msg.problem) })
+      // a new action begins: the last problem is no longer the current one (describe keeps it, with its time)
+      else if (ACTION_STATES.has(msg.status)) store.updateData(application, instancePath, { [DATA_LAST_PROBLEM]: null })
+      if (failure !== undefined) store.setProblem(application, instancePath, failure)
+      if (scoped.path !== instancePath) {
+        core.setStatus(application, instancePath, msg.status, { actor: 'agent', ...(failure === undefined ? {} : { problem: failure }) })
+      }
     })
+    // what the instance holds changed (a Tomcat came or went) without a state change: watchers redraw its edges
+    if (JSON.stringify(before.imports) !== JSON.stringify(msg.imports)) {
+      const held = Object.fromEntries(Object.entries(msg.imports).map(([prefix, list]) => [prefix, list.length]))
+      core.emit({ type: 'imports', application, path: instancePath, held, at: new Date().toISOString() })
+    }
   }
 
   function onInstanceRemoved (msg: Notification<'instanceRemoved'>): void {

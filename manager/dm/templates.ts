@@ -17,10 +17,10 @@ export type Templates = Pick<DeploymentManager, 'loadTemplateFromPath' | 'loadTe
  * Loads a template zip. An entry whose name would land outside the template folder ('..', absolute names, drive
  * letters) is refused as an unsafe path, an unreadable archive as a bad source.
  */
-async function loadZip (zip: Buffer, where: string): Promise<LoadResult> {
+async function loadZip (zip: Buffer, where: string, smtp: boolean): Promise<LoadResult> {
   try {
     const content = await readZip(zip)
-    return loadApplicationTemplateFromFiles(content.files, content.directories)
+    return loadApplicationTemplateFromFiles(content.files, content.directories, { smtp })
   } catch (err) {
     if (err instanceof UnsafeZipError && err.entry !== undefined) throw new UnsafePathError('zip entry', err.entry)
     // limits (size, entries, expansion): a finding on the template, as for a folder
@@ -46,12 +46,13 @@ export function createTemplates (core: DmCore): Templates {
       if (!isAbsolute(path)) throw new TemplateSourceError(`the template path ${JSON.stringify(path)} is not absolute: give the full path of a folder or zip on the DM's host`)
       if (path.split(/[\\/]/).includes('..')) throw new UnsafePathError('template path', path)
       if (!existsSync(path)) throw new TemplateSourceError(`nothing at ${path} on the DM's host: give the path of a template folder or zip`)
-      const result = statSync(path).isFile() ? await loadZip(readFileSync(path), path) : await loadApplicationTemplate(path)
+      const { smtp } = core.settings
+      const result = statSync(path).isFile() ? await loadZip(readFileSync(path), path, smtp) : await loadApplicationTemplate(path, { smtp })
       return register(result, path)
     },
 
     async loadTemplateFromZip (zip) {
-      return register(await loadZip(zip, 'the upload'), 'the uploaded zip')
+      return register(await loadZip(zip, 'the upload', core.settings.smtp), 'the uploaded zip')
     },
 
     listTemplates () {

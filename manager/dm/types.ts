@@ -1,9 +1,11 @@
 // The deployment manager's public face: its components, options, events, views and the DeploymentManager itself.
 import type { TemplateDetails, TargetUsage } from './catalog.js'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
+import type { InstanceProblem } from '../../protocol/messages.js'
 import type { ModelError, TargetDefinition } from '../../protocol/model/types.js'
 import type { DmMessaging } from '../messaging/types.js'
-import type { Store, TargetAssociation, TemplateSummary } from '../store.js'
+import type { DmEvent, EventLogOptions, PublishedEvent } from '../events.js'
+import type { EventQuery, Store, StoredEvent, TargetAssociation, TemplateSummary } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import type { Autonomy, AutonomyOptions } from '../autonomy/index.js'
 
@@ -37,14 +39,13 @@ export interface DeploymentManagerOptions {
    * milliseconds; default 30 000.
    */
   machineUndeployWaitMs?: number
+  /** Retention of the event history (count and age); default 100 000 events, 30 days. */
+  events?: EventLogOptions
   /** Scaling, commands, rules and schedules (manager/autonomy/); each option documents its default. */
   autonomy?: AutonomyOptions
 }
 
-export type DmEvent =
-  | { type: 'instance', application: string, path: string, status: InstanceStatus, at: string }
-  | { type: 'application', application: string, action: 'created' | 'deleted', at: string }
-  | { type: 'template', name: string, version: string, action: 'created' | 'deleted', at: string }
+export type { DmEvent, PublishedEvent } from '../events.js'
 
 /** An instance as the REST API shows it. */
 export interface InstanceView {
@@ -54,6 +55,12 @@ export interface InstanceView {
   status: InstanceStatus
   data: Record<string, string>
   overriddenExports: Record<string, string>
+  /** The last failure its agent reported, kept after it recovers (`data["last.problem"]` is the current one). */
+  problem?: InstanceProblem
+  /** Mandatory import prefixes with no exporter yet, as its agent last reported. */
+  missingImports?: string[]
+  /** ISO time of its last change of state. */
+  since?: string
   children: InstanceView[]
 }
 
@@ -81,8 +88,14 @@ export interface DeploymentManager {
   start (): Promise<void>
   /** Stops following agents; machines keep running (a restarted DM finds them again). */
   stop (): Promise<void>
-  /** Subscribes to instance, application and template events; returns the unsubscribe function. */
-  onEvent (listener: (event: DmEvent) => void): () => void
+  /** Subscribes to the events (each with its history id); returns the unsubscribe function. */
+  onEvent (listener: (event: PublishedEvent) => void): () => void
+  /** The event history, oldest first. */
+  history (query: EventQuery): StoredEvent[]
+  /** Events in the history now. */
+  eventCount (): number
+  /** Records and publishes an event that happened outside the DM's logic (a REST write). */
+  recordEvent (event: DmEvent): void
   /** The DM's public key (base64 Ed25519), which agents trust. */
   publicKey (): string
 

@@ -10,10 +10,14 @@ import {
   EMBEDDED_CLOSE_CODES, parseAgentFrame, parseAgentToDmMessage, type AgentEndpoint, type AgentFrame,
   type AgentToDmMessage, type DmFrame, type DmToAgentMessage
 } from '../../protocol/messages.js'
-import { EMBEDDED_CLOSE_GRACE_MS, EMBEDDED_HELLO_TIMEOUT_MS, EMBEDDED_PING_INTERVAL_MS } from '../../agent/link/constants.js'
+import { EMBEDDED_CLOSE_GRACE_MS, EMBEDDED_PING_INTERVAL_MS } from '../../agent/link/constants.js'
 import { MessageDispatcher } from '../../agent/link/dispatch.js'
 import { senderMismatch } from './sender.js'
 import type { AgentMessageHandler, DmMessaging, MessagingLogger, MessagingMetrics } from './types.js'
+import {
+  EMBEDDED_HELLO_DEADLINE_MS, EMBEDDED_MAX_FRAME_BYTES, EMBEDDED_MAX_HELLO_BYTES, EMBEDDED_MAX_HELLO_FIELD_CHARS,
+  EMBEDDED_MAX_HELLO_PATH_CHARS, EMBEDDED_MAX_UNAUTHENTICATED_PER_ADDRESS, loggable, type EmbeddedRefusal
+} from './limits.js'
 
 /** Default TCP port of the embedded agents' endpoint. */
 export const DEFAULT_EMBEDDED_PORT = 7401
@@ -58,6 +62,12 @@ export interface EmbeddedMessagingComponents {
   /** Base URL agents dial, e.g. `ws://10.0.0.2:7401`; default `ws://<host>:<port>`. */
   publicUrl?: string
   logger?: MessagingLogger
+  /** How long a socket may stay without a valid hello, in ms; default EMBEDDED_HELLO_DEADLINE_MS (5000). */
+  helloDeadlineMs?: number
+  /**
+   * Sockets without a valid hello yet, per remote address; default EMBEDDED_MAX_UNAUTHENTICATED_PER_ADDRESS (16).
+   */
+  maxUnauthenticatedPerAddress?: number
 }
 
 interface MailboxEntry {
@@ -88,6 +98,9 @@ class EmbeddedMessaging implements DmMessaging {
   private pingTimer: NodeJS.Timeout | undefined
   private sent = 0
   private connections = 0
+  /** Sockets without a valid hello yet, by remote address. */
+  private readonly unauthenticated = new Map<string, number>()
+  private readonly refusals = new Map<EmbeddedRefusal, number>()
 
   constructor (private readonly components: EmbeddedMessagingComponents) {
     if (components.dmToken === undefined || components.dmToken === '') throw new MissingDmTokenError()
@@ -98,13 +111,14 @@ class EmbeddedMessaging implements DmMessaging {
   async start (): Promise<void> {
     const host = this.components.host ?? '127.0.0.1'
     const port = this.components.port ?? DEFAULT_EMBEDDED_PORT
-    const server = new WebSocketServer({ host, port, path: EMBEDDED_AGENTS_PATH })
+    // maxPayload: a larger frame closes its socket (1009) as soon as its header arrives, before it is buffered.
+    const server = new WebSocketServer({ host, port, path: EMBEDDED_AGENTS_PATH, maxPayload: EMBEDDED_MAX_FRAME_BYTES })
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve)
       server.once('error', err => reject(new EmbeddedListenError(`${host}:${port}`, err)))
     })
     server.on('error', err => this.logger.error(`DM (embedded messaging): ${err.message}`))
-    server.on('connection', socket => this.accept(socket))
+    server.on('connection', (socket, request) => this.accept(socket, request.socket.remoteAddress ?? 'unknown'))
     this.server = server
     this.pingTimer = setInterval(() => {
       for (const socket of server.clients) {
@@ -134,6 +148,10 @@ class EmbeddedMessaging implements DmMessaging {
     })
     await Promise.all(closing)
     await new Promise<void>(resolve => server.close(() => resolve()))
+  }
+
+  private helloDeadlineMs (): number {
+    return this.components.helloDeadlineMs ?? EMBEDDED_HELLO_DEADLINE_MS
   }
 
   private mailbox (application: string, scopedInstancePath: string): AgentMailbox {
@@ -191,32 +209,78 @@ class EmbeddedMessaging implements DmMessaging {
   }
 
   metrics (): MessagingMetrics {
-    return { sent: this.sent, received: this.dispatcher.received, rejected: this.dispatcher.rejected, connections: this.connections }
+    return {
+      sent: this.sent, received: this.dispatcher.received, rejected: this.dispatcher.rejected, connections: this.connections,
+      refused: Object.fromEntries(this.refusals)
+    }
   }
 
-  private accept (socket: WebSocket): void {
+  /** Counts the refusal, logs it (fields escaped) and closes the socket with a reason `ws` accepts (<= 123 bytes). */
+  private refuse (socket: WebSocket, reason: EmbeddedRefusal, code: number, message: string, detail?: string): void {
+    this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1)
+    if (detail !== undefined) this.logger.warn(`DM (embedded messaging): refused a socket (${reason}): ${detail}`)
+    if (socket.readyState !== WebSocket.OPEN && socket.readyState !== WebSocket.CONNECTING) return
+    socket.close(code, Buffer.from(message).subarray(0, 123).toString().replace(/\uFFFD$/, ''))
+  }
+
+  private accept (socket: WebSocket, address: string): void {
     this.alive.add(socket)
     socket.on('pong', () => this.alive.add(socket))
-    socket.on('error', err => this.logger.warn(`DM (embedded messaging): agent socket error: ${err.message}`))
-    const helloTimer = setTimeout(() => socket.close(EMBEDDED_CLOSE_CODES.badHello, 'no hello received'), EMBEDDED_HELLO_TIMEOUT_MS)
+    socket.on('error', err => {
+      // `ws` closes a socket whose frame exceeds maxPayload (1009) with this error.
+      if ((err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        this.refuse(socket, 'frame-too-large', 1009, 'frame too large', `a frame over ${EMBEDDED_MAX_FRAME_BYTES} bytes from ${address}`)
+      } else {
+        this.logger.warn(`DM (embedded messaging): agent socket error: ${err.message}`)
+      }
+    })
+    const unauthenticated = (this.unauthenticated.get(address) ?? 0) + 1
+    this.unauthenticated.set(address, unauthenticated)
+    let counted = true
+    const authenticated = (): void => {
+      if (!counted) return
+      counted = false
+      const left = (this.unauthenticated.get(address) ?? 1) - 1
+      if (left <= 0) this.unauthenticated.delete(address)
+      else this.unauthenticated.set(address, left)
+    }
     let mailbox: AgentMailbox | undefined
+    const helloTimer = setTimeout(() => {
+      this.refuse(socket, 'no-hello', EMBEDDED_CLOSE_CODES.badHello, 'no hello received', `no hello from ${address} within ${this.helloDeadlineMs()} ms`)
+    }, this.helloDeadlineMs())
     socket.on('close', () => {
       clearTimeout(helloTimer)
+      authenticated()
       if (mailbox?.socket === socket) mailbox.socket = undefined
     })
+    if (unauthenticated > (this.components.maxUnauthenticatedPerAddress ?? EMBEDDED_MAX_UNAUTHENTICATED_PER_ADDRESS)) {
+      this.refuse(socket, 'too-many-unauthenticated', 1013, 'too many connections without hello; try again later',
+        `${address} has ${unauthenticated - 1} sockets without a hello already`)
+      return
+    }
     socket.on('message', data => {
       this.alive.add(socket)
+      if (mailbox === undefined && (data as Buffer).byteLength > EMBEDDED_MAX_HELLO_BYTES) {
+        clearTimeout(helloTimer)
+        this.refuse(socket, 'frame-too-large', EMBEDDED_CLOSE_CODES.badHello, `a hello is at most ${EMBEDDED_MAX_HELLO_BYTES} bytes`,
+          `a first frame of ${(data as Buffer).byteLength} bytes from ${address}`)
+        return
+      }
       let frame: AgentFrame
       try {
         frame = parseAgentFrame(data as Buffer)
       } catch (err) {
-        this.dispatcher.reject(err, `${mailbox?.scopedInstancePath ?? 'an agent not yet identified'} (frame)`)
-        if (mailbox === undefined) socket.close(EMBEDDED_CLOSE_CODES.badHello, (err as Error).message.slice(0, 120))
+        this.dispatcher.reject(err, `${mailbox === undefined ? `an agent not yet identified (${address})` : loggable(mailbox.scopedInstancePath)} (frame)`)
+        if (mailbox === undefined) {
+          clearTimeout(helloTimer)
+          this.refuse(socket, 'bad-hello', EMBEDDED_CLOSE_CODES.badHello, (err as Error).message)
+        }
         return
       }
       if (mailbox === undefined) {
         clearTimeout(helloTimer)
-        mailbox = this.hello(socket, frame)
+        mailbox = this.hello(socket, frame, address)
+        if (mailbox !== undefined) authenticated()
         return
       }
       this.onFrame(mailbox, socket, frame)
@@ -224,15 +288,22 @@ class EmbeddedMessaging implements DmMessaging {
   }
 
   /** Authenticates the first frame; returns the agent's mailbox, or undefined after closing the socket. */
-  private hello (socket: WebSocket, frame: AgentFrame): AgentMailbox | undefined {
+  private hello (socket: WebSocket, frame: AgentFrame, address: string): AgentMailbox | undefined {
     if (frame.t !== 'hello') {
-      socket.close(EMBEDDED_CLOSE_CODES.badHello, `expected a hello frame first, got '${frame.t}'`)
+      this.refuse(socket, 'bad-hello', EMBEDDED_CLOSE_CODES.badHello, `expected a hello frame first, got '${frame.t}'`)
+      return undefined
+    }
+    const tooLong = (['application', 'token', 'epoch'] as const).find(f => frame[f].length > EMBEDDED_MAX_HELLO_FIELD_CHARS) ??
+      (frame.scopedInstancePath.length > EMBEDDED_MAX_HELLO_PATH_CHARS ? 'scopedInstancePath' : undefined)
+    if (tooLong !== undefined) {
+      this.refuse(socket, 'field-too-long', EMBEDDED_CLOSE_CODES.badHello, `hello field ${tooLong} is too long`,
+        `a hello from ${address} whose ${tooLong} has ${frame[tooLong].length} characters`)
       return undefined
     }
     const { dmToken } = this.components
     if (!sameSecret(frame.token, dmToken) && !sameSecret(frame.token, embeddedAgentToken(dmToken, frame.application))) {
-      this.logger.warn(`DM (embedded messaging): refused the agent of ${frame.scopedInstancePath} (${frame.application}): bad token`)
-      socket.close(EMBEDDED_CLOSE_CODES.unauthorized, `token not valid for application '${frame.application}'`)
+      this.refuse(socket, 'bad-token', EMBEDDED_CLOSE_CODES.unauthorized, `token not valid for application '${frame.application}'`,
+        `the agent of ${loggable(frame.scopedInstancePath)} (${loggable(frame.application)}) from ${address}: bad token`)
       return undefined
     }
     const mailbox = this.mailbox(frame.application, frame.scopedInstancePath)
@@ -254,7 +325,7 @@ class EmbeddedMessaging implements DmMessaging {
   private onFrame (mailbox: AgentMailbox, socket: WebSocket, frame: AgentFrame): void {
     switch (frame.t) {
       case 'hello':
-        this.logger.warn(`DM (embedded messaging): ignored a second hello from ${mailbox.scopedInstancePath}`)
+        this.logger.warn(`DM (embedded messaging): ignored a second hello from ${loggable(mailbox.scopedInstancePath)}`)
         return
       case 'ack':
         mailbox.outbox = mailbox.outbox.filter(e => e.seq > frame.seq)

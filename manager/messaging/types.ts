@@ -18,6 +18,8 @@ export interface MessagingMetrics {
   rejected: number
   /** Successful (re)connections to the broker, or agent connections accepted by the embedded endpoint. */
   connections: number
+  /** Sockets the embedded endpoint refused before or at their hello, by reason (absent for other transports). */
+  refused?: Record<string, number>
 }
 
 export type AgentMessageHandler = (msg: AgentToDmMessage) => void | Promise<void>

@@ -56,8 +56,60 @@ const historyPage = {
 const DEFAULT_PAGE = 50
 const MAX_PAGE = 1000
 
+const commandsParams = {
+  type: 'object', required: ['app', 'name'], properties: { app: s.applicationName, name: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^/\\\\]+$' } }
+} as const
+
+const runBody = {
+  type: 'object', additionalProperties: false, properties: { dryRun: { type: 'boolean', description: 'validate and list the instructions, run nothing (default false)' } }
+} as const
+
+const modelErrors = { type: 'array', items: { type: 'object', additionalProperties: true } } as const
+
+const commandsExecution = {
+  type: 'object',
+  properties: {
+    application: { type: 'string' }, command: { type: 'string' }, executionId: { type: 'string' }, dryRun: { type: 'boolean' }, ok: { type: 'boolean' },
+    instructions: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          line: { type: 'integer' }, kind: { type: 'string' }, text: { type: 'string' },
+          outcome: { type: 'string', enum: ['ok', 'error', 'skipped'] }, detail: { type: 'string' }, durationMs: { type: 'integer' }
+        }
+      }
+    },
+    warnings: modelErrors
+  }
+} as const
+
 export function autonomyRoutes (dm: DeploymentManager): RouteSpec[] {
+  type CommandsParams = { app: string, name: string }
   return [
+    {
+      method: 'GET', url: '/api/applications/:app/commands', summary: 'the commands files of the application, validated against its instances now',
+      params: s.applicationParams,
+      responses: { 200: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, instructions: { type: 'integer' }, errors: modelErrors } } } },
+      handler: async (request) => dm.autonomy.listCommands((request.params as AppParams).app)
+    },
+    {
+      method: 'GET', url: '/api/applications/:app/commands/:name', summary: 'one commands file: its text and what validating it finds',
+      params: commandsParams, responses: { 200: { type: 'object', properties: { name: { type: 'string' }, text: { type: 'string' }, errors: modelErrors } } },
+      handler: async (request) => {
+        const { app, name } = request.params as CommandsParams
+        return dm.autonomy.readCommands(app, name)
+      }
+    },
+    {
+      method: 'POST', url: '/api/applications/:app/commands/:name/execute',
+      summary: 'execute a commands file in sequence (409 with the findings when it does not validate; each instruction goes to the history); dryRun lists them only',
+      params: commandsParams, body: runBody, responses: { 200: commandsExecution },
+      handler: async (request) => {
+        const { app, name } = request.params as CommandsParams
+        return await dm.autonomy.runCommands(app, name, { dryRun: (request.body as { dryRun?: boolean } | undefined)?.dryRun === true })
+      }
+    },
     {
       method: 'POST', url: '/api/applications/:app/scale',
       summary: 'add or remove whole machines carrying a component (replicating one; a removal undeploys first); dryRun answers the plan only',

@@ -4,6 +4,7 @@
 // Read-only, from the store; the instance tree with states stays GET /api/applications/:app/instances.
 import type { FastifyInstance } from 'fastify'
 import { importedPrefixes, instanceDependencies, instanceExports } from '../../protocol/model/exports.js'
+import type { InstanceProblem } from '../../protocol/messages.js'
 import type { Component } from '../../protocol/model/types.js'
 import { DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_MACHINE_ID, DATA_TARGET_ID } from '../constants.js'
 import { ApplicationNotFoundError } from '../errors.js'
@@ -18,11 +19,16 @@ export interface TopologyInstance {
   /** Path of the root instance (the machine) this instance runs on. */
   machine: string
   exports: Record<string, string | null>
-  /** Imports the agent reported held, one entry per exporting instance. */
-  held: Array<{ prefix: string, from: string, component: string, variables: Record<string, string | null> }>
-  /** Mandatory imported prefixes with no exporter held. */
+  /** ISO time of its last state change, when known. */
+  since?: string
+  /** Imports the agent reported held, one entry per exporting instance, with since when when it said. */
+  held: Array<{ prefix: string, from: string, component: string, variables: Record<string, string | null>, since?: string }>
+  /** Mandatory imported prefixes with no exporter held (as the agent reported, else from the graph). */
   missing: string[]
+  /** The current problem, one line (cleared when a new action begins). */
   lastProblem?: string
+  /** The last failure reported, with the recipe's stderr and stdout tails (kept after a recovery). */
+  problem?: InstanceProblem
 }
 
 export interface TopologyMachine {
@@ -55,16 +61,21 @@ export function topologyOf (store: Store, application: string): Topology {
   const walk = (instance: StoredInstance, root: StoredInstance): void => {
     const component = components[instance.component]
     const ip = root.data[DATA_IP_ADDRESS]
-    const held = Object.entries(instance.imports).flatMap(([prefix, list]) =>
-      list.map(i => ({ prefix, from: i.instancePath, component: i.component, variables: i.variables })))
+    const sinceOf = new Map((instance.heldImports ?? []).map(h => [`${h.prefix}\u0000${h.instancePath}`, h.since]))
+    const held = Object.entries(instance.imports).flatMap(([prefix, list]) => list.map(i => {
+      const since = sinceOf.get(`${prefix}\u0000${i.instancePath}`)
+      return { prefix, from: i.instancePath, component: i.component, variables: i.variables, ...(since === undefined ? {} : { since }) }
+    }))
     const needs = component === undefined ? [] : instanceDependencies(component, instance).needs
-    const missing = needs.filter(n => !n.optional && (instance.imports[n.prefix] ?? []).length === 0).map(n => n.prefix)
+    const missing = instance.missingImports ?? needs.filter(n => !n.optional && (instance.imports[n.prefix] ?? []).length === 0).map(n => n.prefix)
     instances.push({
       path: instance.path, name: instance.name, component: instance.component, status: instance.status ?? 'NOT_DEPLOYED',
       machine: root.path,
       exports: component === undefined ? {} : instanceExports(component, instance, ip),
       held, missing,
-      ...(instance.data[DATA_LAST_PROBLEM] !== undefined ? { lastProblem: instance.data[DATA_LAST_PROBLEM] } : {})
+      ...(instance.statusSince !== undefined ? { since: instance.statusSince } : {}),
+      ...(instance.data[DATA_LAST_PROBLEM] !== undefined ? { lastProblem: instance.data[DATA_LAST_PROBLEM] } : {}),
+      ...(instance.problem !== undefined ? { problem: instance.problem } : {})
     })
     for (const child of instance.children) walk(child, root)
   }

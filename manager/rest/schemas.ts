@@ -82,6 +82,9 @@ export const instanceView = {
     status: { type: 'string', enum: [...INSTANCE_STATUSES] },
     data: { type: 'object', additionalProperties: { type: 'string' } },
     overriddenExports: { type: 'object', additionalProperties: { type: 'string' } },
+    problem: { type: 'object', description: 'the last failure its agent reported: step, plugin, exitCode, signal, durationMs, stderr, stdout (last 4 KiB), at, message', additionalProperties: true },
+    missingImports: { type: 'array', items: { type: 'string' }, description: 'mandatory import prefixes with no exporter yet' },
+    since: { type: 'string', description: 'ISO time of its last change of state' },
     children: { type: 'array', items: { type: 'object' } }
   }
 } as const
@@ -187,6 +190,28 @@ export const associateTargetBody = {
   properties: { targetId: shortString, path: instancePath, component: shortString }
 } as const
 
+/** `10m`, `2h`, `30s`, `1d`, or an ISO time. */
+export const sinceParameter = { type: 'string', maxLength: 40, description: 'a duration back from now (30s, 10m, 2h, 1d) or an ISO time' } as const
+
 export const eventsQuery = {
-  type: 'object', additionalProperties: false, properties: { application: applicationName }
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    application: applicationName,
+    app: applicationName,
+    path: { type: 'string', minLength: 1, maxLength: 4096 },
+    since: sinceParameter,
+    limit: { type: 'string', pattern: '^[0-9]{1,9}$' },
+    after: { type: 'string', pattern: '^[0-9]{1,15}$' }
+  }
+} as const
+
+export const storedEvent = {
+  type: 'object',
+  description: 'an event of the history: the live event (body) with its id, kind, reason and actor',
+  properties: {
+    id: { type: 'integer' }, at: { type: 'string' }, application: { type: 'string' }, path: { type: 'string' },
+    kind: { type: 'string' }, reason: { type: 'string' }, actor: { type: 'string', enum: ['agent', 'dm', 'rest'] },
+    body: { type: 'object', additionalProperties: true }
+  }
 } as const

@@ -5,8 +5,10 @@ import fastifyWebsocket from '@fastify/websocket'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
 import { isAuthorized } from '../auth.js'
-import type { DeploymentManager, DmAction, DmEvent } from '../dm.js'
-import { DATA_MACHINE_ID, DATA_TARGET_HANDLER, MAX_JSON_BODY_BYTES, MAX_TEMPLATE_UPLOAD_BYTES } from '../constants.js'
+import { EVENTS_MAX_FRAME_BYTES } from '../messaging/limits.js'
+import type { DeploymentManager, DmAction, PublishedEvent } from '../dm.js'
+import { DATA_MACHINE_ID, DATA_TARGET_HANDLER, MAX_EVENTS_PER_QUERY, MAX_JSON_BODY_BYTES, MAX_TEMPLATE_UPLOAD_BYTES } from '../constants.js'
+import { parseSince } from '../events.js'
 import { DmError, NoAgentParamsError } from '../errors.js'
 import type { Store } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
@@ -50,6 +52,11 @@ export interface RouteSpec {
   handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
 }
 
+/** WebSocket close code of an events stream whose query is wrong (a bad `since`). */
+const EVENTS_BAD_QUERY_CLOSE_CODE = 4400
+/** Longest request URL an event keeps, in characters. */
+const MAX_EVENT_URL_CHARS = 300
+
 export function answer (reply: FastifyReply, status: number, body?: unknown): FastifyReply {
   reply.code(status)
   return body === undefined ? reply.send() : reply.send(body)
@@ -86,9 +93,14 @@ function openApi (routes: RouteSpec[]): object {
   }
   paths['/api/events'] = {
     get: {
-      summary: 'live events (WebSocket upgrade): { type: "instance", application, path, status, at }, { type: "application", application, action, at }',
-      parameters: [{ name: 'application', in: 'query', required: false, schema: s.applicationName }],
-      responses: { 101: { description: 'switching to WebSocket' } },
+      summary: 'the event history, oldest first (at most the `limit` most recent); with a WebSocket upgrade, live events ' +
+        '({ id, type: "instance", application, path, status, at, actor, problem? }, { id, type: "application" | "machine" | "template" | "request", ... }), ' +
+        'after replaying the stored ones whose id is above `after`',
+      parameters: Object.entries(s.eventsQuery.properties).map(([name, schema]) => ({ name, in: 'query', required: false, schema })),
+      responses: {
+        101: { description: 'switching to WebSocket' },
+        200: { description: 'done', content: { 'application/json': { schema: { type: 'array', items: s.storedEvent } } } }
+      },
       security: [{ bearer: [] }]
     }
   }
@@ -144,6 +156,7 @@ export function createRestServer (components: RestServerComponents, options: Res
   })
 
   type AppParams = { app: string }
+  interface EventsQuery { application?: string, app?: string, path?: string, since?: string, limit?: string, after?: string }
   const routes: RouteSpec[] = [
     {
       method: 'POST', url: '/api/templates', summary: 'load a template: a zip body (application/zip, max 20 MB) or {"path"} of a folder or zip on the DM host',
@@ -307,7 +320,8 @@ export function createRestServer (components: RestServerComponents, options: Res
   const sockets = new Set<{ close: () => void }>()
 
   async function register (): Promise<void> {
-    await app.register(fastifyWebsocket)
+    // The events stream only sends: what a client writes to it is never read, so any frame but a tiny one is refused.
+    await app.register(fastifyWebsocket, { options: { maxPayload: EVENTS_MAX_FRAME_BYTES } })
     // after the WebSocket plugin's own hooks, so that a refused upgrade's socket is closed by it
     app.addHook('onRequest', async (request, reply) => {
       if (request.method === 'GET' && request.url === '/openapi.json') return
@@ -320,6 +334,16 @@ export function createRestServer (components: RestServerComponents, options: Res
         await reply.code(401).send(errorBody('REST_UNAUTHORIZED',
           'this request needs the DM token: send the header "Authorization: Bearer <token>" (the token is in <data-dir>/token of the DM)'))
       }
+    })
+
+    // every REST write is an event of the history (who changed what, answered how)
+    app.addHook('onResponse', async (request, reply) => {
+      if ((request.method !== 'POST' && request.method !== 'DELETE') || reply.statusCode === 401) return
+      const application = (request.params as Partial<AppParams> | undefined)?.app
+      dm.recordEvent({
+        type: 'request', method: request.method, url: request.url.slice(0, MAX_EVENT_URL_CHARS), statusCode: reply.statusCode,
+        ...(application === undefined ? {} : { application }), at: new Date().toISOString()
+      })
     })
 
     app.get('/openapi.json', async () => document)
@@ -336,17 +360,49 @@ export function createRestServer (components: RestServerComponents, options: Res
         }
       })
     }
-    app.get('/api/events', { websocket: true, schema: { querystring: s.eventsQuery } }, (socket, request) => {
-      const only = (request.query as { application?: string }).application
-      const unsubscribe = dm.onEvent((event: DmEvent) => {
-        if (only !== undefined && 'application' in event && event.application !== only) return
-        if (only !== undefined && event.type === 'template') return
-        socket.send(JSON.stringify(event))
-      })
-      const entry = { close: () => socket.close() }
-      sockets.add(entry)
-      socket.on('close', () => { unsubscribe(); sockets.delete(entry) })
-      socket.on('error', () => { unsubscribe(); sockets.delete(entry) })
+    app.route({
+      method: 'GET',
+      url: '/api/events',
+      schema: { querystring: s.eventsQuery },
+      handler: async (request) => {
+        const query = request.query as EventsQuery
+        const limit = query.limit === undefined ? MAX_EVENTS_PER_QUERY : Math.min(Number(query.limit), MAX_EVENTS_PER_QUERY)
+        return dm.history({
+          application: query.app ?? query.application, path: query.path, limit,
+          ...(query.since === undefined ? {} : { sinceMs: parseSince(query.since) }),
+          ...(query.after === undefined ? {} : { afterId: Number(query.after) })
+        })
+      },
+      wsHandler: (socket, request) => {
+        const query = request.query as EventsQuery
+        const only = query.app ?? query.application
+        const wanted = (event: { type: string, application?: string }): boolean =>
+          only === undefined || (event.type !== 'template' && event.application === only)
+        // The replay and the subscription happen in one turn of the event loop: no event falls between them, and
+        // every live one has a greater id than the replayed ones.
+        if (query.after !== undefined || query.since !== undefined) {
+          let sinceMs: number | undefined
+          try {
+            sinceMs = query.since === undefined ? undefined : parseSince(query.since)
+          } catch (err) {
+            socket.close(EVENTS_BAD_QUERY_CLOSE_CODE, (err as Error).message.slice(0, 120))
+            return
+          }
+          const replay = dm.history({
+            application: only,
+            ...(query.after === undefined ? {} : { afterId: Number(query.after) }),
+            ...(sinceMs === undefined ? {} : { sinceMs })
+          })
+          for (const stored of replay) socket.send(JSON.stringify({ ...stored.body, id: stored.id }))
+        }
+        const unsubscribe = dm.onEvent((event: PublishedEvent) => {
+          if (wanted(event as { type: string, application?: string })) socket.send(JSON.stringify(event))
+        })
+        const entry = { close: () => socket.close() }
+        sockets.add(entry)
+        socket.on('close', () => { unsubscribe(); sockets.delete(entry) })
+        socket.on('error', () => { unsubscribe(); sockets.delete(entry) })
+      }
     })
   }
 

@@ -1,9 +1,9 @@
 // The `local` target, the default: each machine is an agent child process on the DM's host, with its own folder
 // (<machines folder>/<machine id>/: params.json, state/, agent.log, pid). Processes are detached so they survive a
 // DM restart; the pid file lets a restarted DM know whether they run, and see an agent killed behind its back.
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { defaultAgentCommand, findAgent, machineFiles, spawnAgent, stopAgent } from './process.js'
+import { defaultAgentCommand, findAgent, machineFiles, spawnAgent, stopAgent, writeAgentParams } from './process.js'
 import type { AgentParams } from '../../agent/params.js'
 import type { MachineParameters, TargetHandler } from './types.js'
 
@@ -46,11 +46,10 @@ export function createLocalTarget (options: LocalTargetOptions): TargetHandler {
     async create (params: MachineParameters): Promise<string> {
       const machineId = params.machineName
       const files = machineFiles(machineFolder(options.machinesDirectory, machineId))
-      mkdirSync(files.state, { recursive: true })
       const agentParams: Partial<AgentParams> = {
         ...params.agent, stateDir: files.state, ipAddress: '127.0.0.1', heartbeatPeriodMs: options.heartbeatPeriodMs
       }
-      writeFileSync(files.params, JSON.stringify(agentParams, null, 2))
+      writeAgentParams(files, agentParams)
       await spawnAgent(command, files.params, files, { env: options.env, cwd: options.cwd })
       return machineId
     },

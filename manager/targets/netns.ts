@@ -7,8 +7,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { AgentEndpoint } from '../../protocol/messages.js'
+import { allowForwardingWithin } from './forwarding.js'
 import { machineFolder } from './local.js'
-import { defaultAgentCommand, findAgent, machineFiles, spawnAgent, stopAgent } from './process.js'
+import { defaultAgentCommand, findAgent, machineFiles, spawnAgent, stopAgent, writeAgentParams } from './process.js'
 import type { AgentParams } from '../../agent/params.js'
 import type { MachineParameters, TargetHandler } from './types.js'
 
@@ -82,6 +83,7 @@ export function createNetnsTarget (options: NetnsTargetOptions): TargetHandler {
   }
 
   async function ensureBridge (): Promise<void> {
+    await allowForwardingWithin(`${subnet}.0/24`) // dockerd's FORWARD DROP would cut the namespaces off each other
     if (existsSync(`/sys/class/net/${bridge}`)) return
     await ip('link', 'add', bridge, 'type', 'bridge')
     await ip('addr', 'add', `${gateway}/24`, 'dev', bridge)
@@ -153,12 +155,11 @@ export function createNetnsTarget (options: NetnsTargetOptions): TargetHandler {
         throw new NetnsUnavailableError((err as Error).message)
       }
       const files = machineFiles(folder)
-      mkdirSync(files.state, { recursive: true })
       const agentParams: Partial<AgentParams> = {
         ...params.agent, messaging: endpointFromNamespace(params.agent.messaging, gateway), stateDir: files.state,
         ipAddress: address, heartbeatPeriodMs: options.heartbeatPeriodMs
       }
-      writeFileSync(files.params, JSON.stringify(agentParams, null, 2))
+      writeAgentParams(files, agentParams)
       await spawnAgent(['ip', 'netns', 'exec', netnsNames(machineId).namespace, ...command], files.params, files, { env: options.env, cwd: options.cwd })
       return machineId
     },

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { ensurePrivateFolderSync, writePrivateFileSync } from '../../agent/private-files.js'
 
 /** Grace time between SIGTERM and SIGKILL when stopping an agent, in milliseconds. */
 export const AGENT_STOP_GRACE_MS = 3_000
@@ -132,6 +133,16 @@ function signalGroup (pid: number, signal: NodeJS.Signals): void {
 }
 
 /** The files of one machine folder. */
+/**
+ * Writes an agent's params (they hold its token) 0600, and makes its machine and state folders private (0700): the
+ * agent's state holds the application's pnet key.
+ */
+export function writeAgentParams (files: ReturnType<typeof machineFiles>, params: object): void {
+  ensurePrivateFolderSync(join(files.params, '..'))
+  ensurePrivateFolderSync(files.state)
+  writePrivateFileSync(files.params, JSON.stringify(params, null, 2))
+}
+
 export function machineFiles (folder: string): { params: string, log: string, pid: string, state: string } {
   return { params: join(folder, 'params.json'), log: join(folder, 'agent.log'), pid: join(folder, 'pid'), state: join(folder, 'state') }
 }

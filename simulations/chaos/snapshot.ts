@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { INSTANCES_FOLDER, STATE_FILE_NAME } from '../../agent/constants.js'
 import type { SavedAgentState } from '../../agent/state.js'
-import { cleanInstancePath, instanceExports } from '../../protocol/model/exports.js'
+import { instanceExports } from '../../protocol/model/exports.js'
+import { instanceFolderName } from '../../agent/state.js'
 import type { Component, Instance } from '../../protocol/model/types.js'
 import type { ApplicationSnapshot, InstanceView } from './invariant.js'
 
@@ -72,7 +73,7 @@ export function snapshotFromAgents (stateDirs: readonly string[], apachePath: st
       if (instance.path === apachePath) {
         let config: string | undefined
         try {
-          config = readFileSync(join(stateDir, INSTANCES_FOLDER, cleanInstancePath(instance.path), APACHE_CONFIG), 'utf8')
+          config = readFileSync(join(stateDir, INSTANCES_FOLDER, instanceFolderName(instance.path), APACHE_CONFIG), 'utf8')
         } catch {
           config = undefined
         }

@@ -2,7 +2,8 @@
 // (a mesh in the test's process, or an agent process): bare libp2p nodes, announces, malformed messages.
 import type { ExecutionContext } from 'ava'
 import { randomBytes } from 'node:crypto'
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createMeshNode, type MeshNode } from '../../agent/mesh/libp2p.js'
@@ -45,6 +46,27 @@ export async function send (raw: MeshNode, topic: string, data: MeshMessage | Ui
   // A busy event loop (the flood) can make a connection-monitor ping time out and abort the connection: rejoin.
   if (!subscribed(raw, topic, target)) await joinMesh(raw, target)
   await raw.services.pubsub.publish(topic, data instanceof Uint8Array ? data : encodeMeshMessage(data))
+}
+
+/**
+ * Publishes `data` on `topic` as authored and signed by `author` (any key, not the raw node's own): a peer with the
+ * pnet key relaying messages of made-up peers, as gossip relays the messages of others. Swaps the gossipsub
+ * router's publish configuration (its signing key and author) for the one message.
+ */
+export async function publishAs (raw: MeshNode, author: PrivateKey, topic: string, data: MeshMessage | Uint8Array): Promise<void> {
+  const router = raw.services.pubsub as unknown as { publishConfig: unknown }
+  const own = router.publishConfig
+  // PublishConfigType.Signing (0), as gossipsub's getPublishConfigFromPeerId builds it for StrictSign.
+  router.publishConfig = { type: 0, author: peerIdFromPrivateKey(author), key: publicKeyToProtobuf(author.publicKey), privateKey: author }
+  // The router reads its configuration when publish is called, before its first await: restored at once, so that
+  // several of these may be in flight together.
+  let published: Promise<unknown>
+  try {
+    published = raw.services.pubsub.publish(topic, data instanceof Uint8Array ? data : encodeMeshMessage(data))
+  } finally {
+    router.publishConfig = own
+  }
+  await published
 }
 
 export function announceOf (app: MeshApp, ownership: SignedOwnership, instancePath: string, epoch: number, seq: number, ip: string): AnnounceMessage {

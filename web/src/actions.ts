@@ -98,6 +98,9 @@ export function ScaleDialog ({ topology, onClose, initial }: { topology: Topolog
   const [component, setComponent] = useState(initial ?? carried[0] ?? '')
   const count = (c: string): number => new Set(topology.instances.filter(i => i.component === c).map(i => i.machine)).size
   const [target, setTarget] = useState(count(initial ?? carried[0] ?? ''))
+  // the machine to replicate: needed when the component alone is ambiguous (the DM says so)
+  const [root, setRoot] = useState('')
+  const carriers = (c: string): string[] => [...new Set(topology.instances.filter(i => i.component === c).map(i => i.machine))]
   const [plan, setPlan] = useState<ScalePlan | undefined>(undefined)
   const [error, setError] = useState<unknown>(undefined)
   const [busy, setBusy] = useState(false)
@@ -105,19 +108,23 @@ export function ScaleDialog ({ topology, onClose, initial }: { topology: Topolog
   const preview = async (e: Event): Promise<void> => {
     e.preventDefault()
     setError(undefined)
-    try { setPlan(await api<ScalePlan>('POST', url, { component, count: target, dryRun: true })) } catch (err) { setError(err); setPlan(undefined) }
+    try { setPlan(await api<ScalePlan>('POST', url, { component, count: target, dryRun: true, ...(root === '' ? {} : { root }) })) } catch (err) { setError(err); setPlan(undefined) }
   }
   const run = async (): Promise<void> => {
     setBusy(true)
-    try { await api('POST', url, { component, count: target }); onClose() } catch (err) { setError(err); setBusy(false) }
+    try { await api('POST', url, { component, count: target, ...(root === '' ? {} : { root }) }); onClose() } catch (err) { setError(err); setBusy(false) }
   }
   const list = (paths: unknown): string => Array.isArray(paths) && paths.length > 0 ? paths.map(p => typeof p === 'string' ? p : (p as { path?: string }).path ?? JSON.stringify(p)).join(', ') : 'none'
   return html`<${Modal} title="Scale a component" onClose=${onClose}>
     <form onSubmit=${preview}>
-      <label>Component <select value=${component} onChange=${(e: Event) => { const c = (e.target as HTMLSelectElement).value; setComponent(c); setTarget(count(c)); setPlan(undefined) }}>
+      <label>Component <select value=${component} onChange=${(e: Event) => { const c = (e.target as HTMLSelectElement).value; setComponent(c); setTarget(count(c)); setRoot(''); setPlan(undefined) }}>
         ${carried.map(c => html`<option value=${c}>${c} (on ${count(c)} machine(s))</option>`)}
       </select></label>
-      <label>Machines <input type="number" min="0" max="500" required value=${target} onInput=${(e: Event) => { setTarget(Number((e.target as HTMLInputElement).value)); setPlan(undefined) }} /></label>
+      <label>Machine to replicate <select value=${root} onChange=${(e: Event) => { setRoot((e.target as HTMLSelectElement).value); setPlan(undefined) }}>
+        <option value="">any carrying ${component}</option>
+        ${carriers(component).map(r => html`<option value=${r}>${r}</option>`)}
+      </select></label>
+      <label>Machines <input type="number" min="1" max="500" required value=${target} onInput=${(e: Event) => { setTarget(Number((e.target as HTMLInputElement).value)); setPlan(undefined) }} /></label>
       <div class="buttons"><button type="button" onClick=${onClose}>Cancel</button><button type="submit">Preview</button></div>
     </form>
     ${plan !== undefined ? html`<div class="plan" aria-live="polite">
@@ -125,7 +132,7 @@ export function ScaleDialog ({ topology, onClose, initial }: { topology: Topolog
       <p>${component}: ${String(plan.from ?? count(component))} → ${String(plan.to ?? target)} machine(s)</p>
       <p>Adds: ${list(plan.add ?? plan.added)}</p>
       <p>Removes (undeployed first, then deleted): ${list(plan.remove ?? plan.removed)}</p>
-      <div class="buttons"><button type="button" class="primary" disabled=${busy} onClick=${run}>Scale ${component} to ${target}</button></div>
+      <div class="buttons">${busy ? html`<span aria-live="polite">Scaling… (a removed machine is undeployed first)</span>` : null}<button type="button" class="primary" disabled=${busy} onClick=${run}>Scale ${component} to ${target}</button></div>
     </div>` : null}
     <${ErrorLine} error=${error} />
   </${Modal}>`

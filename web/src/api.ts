@@ -57,10 +57,29 @@ export interface TopologyInstance {
   status: Status
   machine: string
   exports: Record<string, string | null>
-  held: Array<{ prefix: string, from: string, component: string, variables: Record<string, string | null> }>
+  since?: string
+  held: Array<{ prefix: string, from: string, component: string, variables: Record<string, string | null>, since?: string }>
   missing: string[]
   lastProblem?: string
+  problem?: Problem
 }
+
+/** A recipe's failure as the agent reported it. */
+export interface Problem {
+  step: string
+  plugin?: string
+  exitCode?: number
+  signal?: string
+  timedOut?: boolean
+  durationMs?: number
+  stderr?: string
+  stdout?: string
+  at: string
+  message: string
+}
+
+/** An event of the DM's history (GET /api/events). */
+export interface StoredEvent { id: number, at: string, application?: string, path?: string, kind: string, reason: string, actor: string, body: Record<string, unknown> }
 
 export interface Topology {
   application: string
@@ -83,13 +102,15 @@ type Listener = (event: DmEvent) => void
 const listeners = new Set<Listener>()
 const connectionListeners = new Set<(open: boolean) => void>()
 let socket: WebSocket | undefined
+/** Id of the last event received: a reopened socket replays from it, so that a drop loses nothing. */
+let lastId: number | undefined
 let retryMs = 500
 let retryTimer: number | undefined
 const MAX_RETRY_MS = 10_000
 
 function openSocket (): void {
   if (socket !== undefined || listeners.size === 0) return
-  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/events`
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/events${lastId === undefined ? '' : `?after=${lastId}`}`
   const ws = new WebSocket(url)
   socket = ws
   ws.onopen = () => {
@@ -97,6 +118,10 @@ function openSocket (): void {
   ws.onmessage = message => {
     let event: DmEvent
     try { event = JSON.parse(String(message.data)) } catch { return }
+    if (typeof event.id === 'number') {
+      if (lastId !== undefined && event.id <= lastId) return // replayed twice
+      lastId = event.id
+    }
     for (const l of listeners) l(event)
   }
   ws.onclose = () => {
@@ -125,6 +150,7 @@ export function onConnection (listener: (open: boolean) => void): () => void {
 }
 
 export function closeEvents (): void {
+  lastId = undefined
   if (retryTimer !== undefined) { clearTimeout(retryTimer); retryTimer = undefined }
   const s = socket
   socket = undefined

@@ -1,10 +1,10 @@
 // The instance drawer: everything about one instance (state and since when, exports, imports held and missing, the
 // last problem with the recipe's stderr, its machine, its last events, the tail of the machine's log) and what can
 // be done to it.
-import { useEffect, useState } from 'preact/hooks'
-import { api, dmHas, enc, type Topology, type TopologyInstance } from './api.js'
+import { useEffect, useRef, useState } from 'preact/hooks'
+import { api, dmHas, enc, type StoredEvent, type Topology, type TopologyInstance } from './api.js'
 import { AddInstanceDialog, ReplicateDialog, askAction, askDelete, subtreeOf } from './actions.js'
-import { stateSince, useRecentEvents } from './live.js'
+import { describeLive, stateSince, useRecentEvents } from './live.js'
 import { StateBadge, ago, html, time } from './ui.js'
 
 /** Events of the instance shown in the drawer. */
@@ -33,26 +33,42 @@ function KeyValues ({ values }: { values: Record<string, unknown> }) {
 
 export function Drawer ({ topology, instance, onSelect, onClose }: { topology: Topology, instance: TopologyInstance, onSelect: (path: string) => void, onClose: () => void }) {
   const [dialog, setDialog] = useState<'add' | 'replicate' | undefined>(undefined)
-  const events = useRecentEvents().filter(e => e.application === topology.application && e.path === instance.path).slice(-DRAWER_EVENTS).reverse()
+  const closeButton = useRef<HTMLButtonElement>(null)
+  // keyboard users land in the drawer they opened, and leave it with Escape
+  useEffect(() => { closeButton.current?.focus() }, [instance.path])
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent): void => { if (e.key === 'Escape' && dialog === undefined && document.querySelector('dialog[open]') === null) onClose() }
+    document.addEventListener('keydown', onKey)
+    return () => document.removeEventListener('keydown', onKey)
+  }, [dialog, onClose])
+  const live = useRecentEvents().filter(e => e.application === topology.application && e.path === instance.path)
   const app = enc(topology.application)
-  const describe = useOptional('/api/applications/{app}/instances/describe', `/api/applications/${app}/instances/describe?path=${enc(instance.path)}`, instance.status + String(instance.lastProblem))
+  // the instance's last events from the DM's history, read again when a live one of it arrives
+  const [history, setHistory] = useState<StoredEvent[] | undefined>(undefined)
+  useEffect(() => {
+    let stopped = false
+    api<StoredEvent[]>('GET', `/api/events?app=${app}&path=${enc(instance.path)}&limit=${DRAWER_EVENTS}`)
+      .then(list => { if (!stopped) setHistory(list) }, () => { if (!stopped) setHistory(undefined) })
+    return () => { stopped = true }
+  }, [instance.path, live.length])
+  const events = history !== undefined
+    ? history.slice().sort((a, b) => b.id - a.id).slice(0, DRAWER_EVENTS).map(e => ({ at: e.at, kind: e.kind, reason: e.reason }))
+    : live.slice(-DRAWER_EVENTS).reverse().map(e => ({ at: e.at as string, ...describeLive(e) }))
   const logs = useOptional('/api/applications/{app}/logs', `/api/applications/${app}/logs?path=${enc(instance.machine)}&tail=40`, instance.status)
   const machine = topology.machines.find(m => m.path === instance.machine)
   const isRoot = instance.path === instance.machine
   const subtree = subtreeOf(topology, instance.path)
   const deletable = subtree.every(i => i.status === 'NOT_DEPLOYED')
   const children = topology.components[instance.component]?.children ?? []
-  const since = describe.value?.since ?? describe.value?.statusSince ?? stateSince(topology.application, instance.path)
-  const problem = describe.value?.lastProblem ?? describe.value?.problem
-  const stderr = typeof problem === 'object' && problem !== null ? problem.stderr : undefined
-  const problemText = typeof problem === 'object' && problem !== null ? problem.message ?? JSON.stringify(problem) : problem ?? instance.lastProblem
+  const since = instance.since ?? stateSince(topology.application, instance.path)
+  const problem = instance.problem
   const logLines: string[] = Array.isArray(logs.value) ? logs.value.map((l: unknown) => typeof l === 'string' ? l : JSON.stringify(l))
     : typeof logs.value?.text === 'string' ? logs.value.text.split('\n') : Array.isArray(logs.value?.lines) ? logs.value.lines : []
 
   return html`<aside class="drawer" aria-label=${`Instance ${instance.path}`}>
     <header>
       <h2>${instance.name}</h2>
-      <button type="button" class="close" onClick=${onClose} aria-label="Close the drawer">×</button>
+      <button type="button" class="close" ref=${closeButton} onClick=${onClose} aria-label="Close the drawer">×</button>
     </header>
     <p class="path">${instance.path}</p>
     <dl class="kv">
@@ -68,10 +84,17 @@ export function Drawer ({ topology, instance, onSelect, onClose }: { topology: T
       <button type="button" class="danger" disabled=${!deletable} title=${deletable ? '' : 'only an undeployed subtree can be deleted'} onClick=${() => askDelete(topology, instance.path)}>Delete</button>
     </div>
 
-    ${problemText !== undefined ? html`<section class="problem" aria-label="Last problem">
-      <h3>Last problem</h3>
-      <pre class="problem-text">${problemText}</pre>
-      ${stderr !== undefined && stderr !== '' ? html`<h4>stderr</h4><pre class="stderr">${stderr}</pre>` : null}
+    ${problem !== undefined || instance.lastProblem !== undefined ? html`<section class="problem" aria-label="Last problem">
+      <h3>Last problem${problem !== undefined ? html` <span class="muted">(${time(problem.at)}, ${ago(problem.at)}${instance.lastProblem === undefined ? '; recovered since' : ''})</span>` : null}</h3>
+      <pre class="problem-text">${problem?.message ?? instance.lastProblem}</pre>
+      ${problem !== undefined ? html`<dl class="kv">
+        <dt>Step</dt><dd>${problem.step}${problem.plugin !== undefined ? ` (${problem.plugin})` : ''}</dd>
+        ${problem.exitCode !== undefined ? html`<dt>Exit code</dt><dd>${problem.exitCode}</dd>` : null}
+        ${problem.signal !== undefined ? html`<dt>Signal</dt><dd>${problem.signal}${problem.timedOut === true ? ' (timed out)' : ''}</dd>` : null}
+        ${problem.durationMs !== undefined ? html`<dt>Duration</dt><dd>${(problem.durationMs / 1000).toFixed(1)} s</dd>` : null}
+      </dl>` : null}
+      ${problem?.stderr !== undefined && problem.stderr !== '' ? html`<h4>stderr</h4><pre class="stderr">${problem.stderr}</pre>` : null}
+      ${problem?.stdout !== undefined && problem.stdout !== '' ? html`<h4>stdout</h4><pre class="stderr">${problem.stdout}</pre>` : null}
     </section>` : null}
 
     <section><h3>Exports</h3><${KeyValues} values=${instance.exports} /></section>
@@ -80,7 +103,7 @@ export function Drawer ({ topology, instance, onSelect, onClose }: { topology: T
       <h3>Imports held</h3>
       ${instance.held.length === 0 ? html`<p class="muted">none</p>` : html`<ul class="held">${instance.held.map(h => html`<li>
         <strong>${h.prefix}</strong> from <button type="button" class="link" onClick=${() => onSelect(h.from)}>${h.from}</button>
-        ${describeSince(describe.value, h.prefix, h.from)}
+        ${h.since !== undefined ? html`<span class="muted">since ${time(h.since)}</span>` : null}
       </li>`)}</ul>`}
       <h3>Imports missing</h3>
       ${instance.missing.length === 0 ? html`<p class="muted">none</p>` : html`<ul class="missing">${instance.missing.map(p => html`<li>${p} <span class="muted">(no started exporter held)</span></li>`)}</ul>`}
@@ -99,7 +122,7 @@ export function Drawer ({ topology, instance, onSelect, onClose }: { topology: T
 
     <section>
       <h3>Last events</h3>
-      ${events.length === 0 ? html`<p class="muted">none since this page opened</p>` : html`<ol class="events">${events.map(e => html`<li><time>${time(e.at as string)}</time> ${String(e.status ?? e.type)}${typeof e.reason === 'string' ? ` — ${e.reason}` : ''}</li>`)}</ol>`}
+      ${events.length === 0 ? html`<p class="muted">none</p>` : html`<ol class="events">${events.map(e => html`<li><time>${time(e.at)}</time> <span class="muted">${e.kind}</span> ${e.reason}</li>`)}</ol>`}
     </section>
 
     <section>
@@ -110,11 +133,4 @@ export function Drawer ({ topology, instance, onSelect, onClose }: { topology: T
     ${dialog === 'add' ? html`<${AddInstanceDialog} topology=${topology} parent=${instance} onClose=${() => setDialog(undefined)} />` : null}
     ${dialog === 'replicate' ? html`<${ReplicateDialog} topology=${topology} root=${instance} onClose=${() => setDialog(undefined)} />` : null}
   </aside>`
-}
-
-function describeSince (describe: any, prefix: string, from: string): unknown {
-  const held = describe?.imports?.held ?? describe?.held
-  if (!Array.isArray(held)) return null
-  const match = held.find((h: any) => (h.prefix === prefix || h.prefix === undefined) && (h.from === from || h.instancePath === from))
-  return match?.since !== undefined ? html`<span class="muted">since ${time(match.since)}</span>` : null
 }

@@ -46,6 +46,20 @@ export function eventApplication (event: DmEvent): string | undefined {
   return typeof event.application === 'string' ? event.application : undefined
 }
 
+/** What an event is, in the history's words (kind and reason), for a live event as for a stored one. */
+export function describeLive (e: DmEvent): { kind: string, reason: string } {
+  if (typeof e.kind === 'string' && typeof e.reason === 'string') return { kind: e.kind, reason: e.reason }
+  const problem = e.problem as { message?: string } | undefined
+  switch (e.type) {
+    case 'instance': return problem !== undefined ? { kind: 'problem', reason: `${String(e.status)}: ${problem.message ?? ''}` } : { kind: 'state', reason: String(e.status) }
+    case 'template': return { kind: 'template', reason: `${String(e.name)} ${String(e.version)} ${String(e.action)}` }
+    case 'request': return { kind: 'request', reason: `${String(e.method)} ${String(e.url)} ${String(e.statusCode)}` }
+    case 'machine': return { kind: 'machine', reason: `${String(e.action)} ${String(e.machineId)} (${String(e.target)})` }
+    case 'imports': return { kind: 'imports', reason: `holds ${Object.entries((e.held ?? {}) as Record<string, number>).map(([p, n]) => `${p} x${n}`).join(', ') || 'no import'}` }
+    default: return { kind: e.type, reason: String(e.action ?? e.status ?? '') }
+  }
+}
+
 /** Since when an instance is in its state, from the last state event of it seen (undefined when none was seen). */
 export function stateSince (application: string, path: string): string | undefined {
   for (let i = recentEvents.length - 1; i >= 0; i--) {

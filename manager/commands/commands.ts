@@ -1,0 +1,72 @@
+// `meshconf commands list|show|run <app> [<name>] [--dry-run]` and `meshconf history <app>`: the application's
+// commands files (commands/*.commands), executed by the DM, and what commands, scales, rules and schedules did.
+import { InvalidArgumentError, type Command } from 'commander'
+import type { CommandRegistration } from '../cli.js'
+import { isDocument, printDocument, resolveWaitMs, withOutputOptions, withWaitOptions, type OutputOptions, type WaitOptions } from './format.js'
+import { DEFAULT_WAIT_MS } from './lifecycle.js'
+import { connect, formatModelError, withDmOptions, type DmOptions } from './output.js'
+
+interface JsonOption extends DmOptions, OutputOptions {}
+
+async function list (app: string, options: JsonOption): Promise<void> {
+  const files = await connect(options).listCommands(app)
+  if (isDocument(options)) return await printDocument(options, { commands: files })
+  if (files.length === 0) console.log(`${app} has no commands files (commands/*.commands in its template)`)
+  for (const f of files) {
+    const severe = f.errors.filter(e => e.level === 'SEVERE').length
+    console.log(`${f.name}  ${f.instructions} instruction(s)${severe > 0 ? `  ${severe} error(s) against the application now: meshconf commands show ${JSON.stringify(app)} ${f.name}` : ''}`)
+  }
+}
+
+async function show (app: string, name: string, options: JsonOption): Promise<void> {
+  const file = await connect(options).readCommands(app, name)
+  if (isDocument(options)) return await printDocument(options, file)
+  process.stdout.write(file.text.endsWith('\n') ? file.text : `${file.text}\n`)
+  for (const e of file.errors) console.error(formatModelError(e))
+  if (file.errors.some(e => e.level === 'SEVERE')) process.exitCode = 1
+}
+
+async function run (app: string, name: string, options: JsonOption & WaitOptions & { dryRun?: boolean }): Promise<void> {
+  // the DM answers once every instruction ran: the request waits that long
+  const timeoutMs = resolveWaitMs(options, DEFAULT_WAIT_MS, true) ?? DEFAULT_WAIT_MS
+  const execution = await connect(options).runCommands(app, name, { dryRun: options.dryRun, timeoutMs })
+  if (isDocument(options)) await printDocument(options, execution)
+  else {
+    for (const i of execution.instructions) {
+      console.log(`${String(i.line).padStart(4)}  ${i.outcome.padEnd(7)}  ${i.text}${i.detail !== '' ? `  (${i.detail})` : ''}`)
+    }
+    console.log(`${name}: ${execution.dryRun ? 'dry run, nothing executed' : execution.ok ? 'done' : 'stopped at the first failure'}`)
+  }
+  if (!execution.ok) process.exitCode = 1
+}
+
+async function history (app: string, options: JsonOption & { offset?: number, limit?: number }): Promise<void> {
+  const page = await connect(options).history(app, { offset: options.offset, limit: options.limit })
+  if (isDocument(options)) return await printDocument(options, page)
+  for (const e of page.entries) {
+    const who = e.sourceName !== '' ? `${e.source}:${e.sourceName}` : e.source
+    console.log(`${e.startedAt}  ${who.padEnd(16)}  ${e.command}${e.line > 0 ? `:${e.line}` : ''}  ${e.outcome.padEnd(7)}  ${e.instruction}  ${e.durationMs} ms${e.detail !== '' ? `  (${e.detail})` : ''}`)
+  }
+  console.log(`${page.entries.length} of ${page.total} entr${page.total === 1 ? 'y' : 'ies'}, newest first (from ${page.offset})`)
+}
+
+function parseCount (value: string): number {
+  if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError(`"${value}" is not a whole number`)
+  return Number(value)
+}
+
+export const registerCommandsCommands: CommandRegistration = (program: Command) => {
+  const commands = program.command('commands').description('the application\'s commands files (commands/*.commands), executed by the DM')
+  withOutputOptions(withDmOptions(commands.command('list').description('list the commands files, validated against the application now')
+    .argument('<app>', 'application name'))).action(list)
+  withOutputOptions(withDmOptions(commands.command('show').description('print a commands file and what validating it finds')
+    .argument('<app>', 'application name').argument('<name>', 'commands file name, without .commands'))).action(show)
+  withOutputOptions(withWaitOptions(withDmOptions(commands.command('run').description('execute a commands file in sequence on the DM (stops at the first failure)')
+    .argument('<app>', 'application name').argument('<name>', 'commands file name, without .commands')
+    .option('--dry-run', 'validate and list the instructions, run nothing')), 'every instruction ran', DEFAULT_WAIT_MS, '; always waits'))
+    .action(run)
+  withOutputOptions(withDmOptions(program.command('history').description('what commands, scales, rules and schedules did, newest first')
+    .argument('<app>', 'application name')
+    .option('--offset <n>', 'entries skipped (default 0)', parseCount)
+    .option('--limit <n>', 'entries shown, 1 to 1000 (default 50)', parseCount))).action(history)
+}
