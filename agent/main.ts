@@ -7,7 +7,7 @@ import './polyfill.js'
 import { createWriteStream, realpathSync, type WriteStream } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import type { AgentToDmMessage } from '../protocol/messages.js'
+import { toDm, type AgentToDmMessage } from '../protocol/messages.js'
 import { MESHCONF_VERSION } from '../protocol/version.js'
 import { createAgent, type Agent } from './agent.js'
 import { createAgentLink } from './link/index.js'
@@ -19,6 +19,7 @@ import { createStepOutbox } from './outbox.js'
 import { meshListenAddress, readAgentParams, type AgentParams } from './params.js'
 import type { DmNotifier, MeshFactory } from './ports.js'
 import { removePidFile, VIEW_SIGNAL, writePidFile, writeViewFile } from './view.js'
+import { errorMessage } from '../protocol/errors.js'
 import { describeTightened, ensurePrivateFolder } from './private-files.js'
 
 /** A logger writing `<ISO time> LEVEL message` lines to stderr and, when given, appending them to a file. */
@@ -72,7 +73,7 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
   const { logger } = components
   const link = createAgentLink({ endpoint: params.messaging, application, scopedInstancePath, logger })
   const deliver = (msg: AgentToDmMessage): void => {
-    link.send(msg).catch(err => { logger.error(`could not send ${msg.kind} to the DM: ${(err as Error).message}`) })
+    link.send(msg).catch(err => { logger.error(`could not send ${msg.kind} to the DM: ${errorMessage(err)}`) })
   }
   // State reports leave after the engine step that made them: encoding one and writing it to the DM's socket must
   // not delay the update, start or announce that follows in the same step (in a 10-agent chain, such a write before
@@ -81,9 +82,9 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
   const send = (msg: AgentToDmMessage): void => { reports.flush(); deliver(msg) }
   const notifier: DmNotifier = {
     instanceChanged: (instancePath, status, imports, problem, report) => {
-      reports.later({ v: 1, kind: 'instanceChanged', application, instancePath, status, imports, ...(problem === undefined ? {} : { problem }), ...report })
+      reports.later(toDm({ kind: 'instanceChanged', application, instancePath, status, imports, ...(problem === undefined ? {} : { problem }), ...report }))
     },
-    instanceRemoved: instancePath => { reports.later({ v: 1, kind: 'instanceRemoved', application, instancePath }) }
+    instanceRemoved: instancePath => { reports.later(toDm({ kind: 'instanceRemoved', application, instancePath })) }
   }
   let peerId: string | undefined
   let privateKey: Awaited<ReturnType<typeof loadOrCreatePeerIdentity>>['privateKey'] | undefined
@@ -99,8 +100,7 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
   const agent = createAgent({ stateDir: params.stateDir, notifier, meshFactory, log: logger },
     { ipAddress, recipeTimeoutMs: params.recipeTimeoutMs })
   const heartbeat = (): void => {
-    send({
-      v: 1,
+    send(toDm({
       kind: 'heartbeat',
       application,
       scopedInstancePath,
@@ -109,7 +109,7 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
       ...(peerId === undefined ? {} : { peerId }),
       listenAddresses: agent.meshAddresses(),
       agentVersion: MESHCONF_VERSION
-    })
+    }))
   }
   link.onMessage(async msg => {
     // A model for another machine would make this agent deploy someone else's software: refuse it.
@@ -153,7 +153,7 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
         clearInterval(timer)
         await agent.stop()
         reports.flush()
-        const down = link.send({ v: 1, kind: 'machineDown', application, scopedInstancePath })
+        const down = link.send(toDm({ kind: 'machineDown', application, scopedInstancePath }))
         // stop() waits a bounded time for the outbox (machineDown included) to be confirmed, then drops it
         await link.stop()
         await down
@@ -169,7 +169,7 @@ export async function runAgentProcess (paramsFile: string): Promise<number> {
   try {
     params = readAgentParams(paramsFile)
   } catch (err) {
-    process.stderr.write(`meshconf agent: ${(err as Error).message}\n`)
+    process.stderr.write(`meshconf agent: ${errorMessage(err)}\n`)
     return 1
   }
   const logger = createAgentProcessLogger(params.logFile)
@@ -184,11 +184,11 @@ export async function runAgentProcess (paramsFile: string): Promise<number> {
   const writeView = (): void => {
     writeViewFile(params.stateDir, {
       pid: process.pid, writtenAt: Date.now(), application: params.application, scopedInstancePath: params.scopedInstancePath, mesh: agentProcess.meshView() ?? null
-    }).catch(err => { logger.warn(`could not write the mesh view in ${params.stateDir}: ${(err as Error).message}`) })
+    }).catch(err => { logger.warn(`could not write the mesh view in ${params.stateDir}: ${errorMessage(err)}`) })
   }
   process.on(VIEW_SIGNAL, writeView)
   try {
-    await writePidFile(params.stateDir, paramsFile).catch(err => { logger.warn(`could not write the pid file in ${params.stateDir} (\`meshconf agent view\` will not find this agent): ${(err as Error).message}`) })
+    await writePidFile(params.stateDir, paramsFile).catch(err => { logger.warn(`could not write the pid file in ${params.stateDir} (\`meshconf agent view\` will not find this agent): ${errorMessage(err)}`) })
     const started = agentProcess.start().then(() => undefined)
     const first = await Promise.race([started, stopSignal])
     const signal = first ?? await stopSignal
@@ -198,7 +198,7 @@ export async function runAgentProcess (paramsFile: string): Promise<number> {
     logger.info('agent stopped')
     return 0
   } catch (err) {
-    logger.error(`the agent stopped: ${(err as Error).message}`)
+    logger.error(`the agent stopped: ${errorMessage(err)}`)
     await agentProcess.stop().catch(() => {})
     return 1
   } finally {
@@ -219,7 +219,7 @@ async function main (): Promise<number> {
   try {
     paramsFile = parseArgs({ options: { params: { type: 'string' } } }).values.params
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`)
+    process.stderr.write(`${errorMessage(err)}\n${USAGE}\n`)
     return 2
   }
   if (paramsFile === undefined) {

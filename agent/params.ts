@@ -28,6 +28,7 @@ import { readFileSync } from 'node:fs'
 import { networkInterfaces } from 'node:os'
 import { isIP } from 'node:net'
 import { MalformedMessageError, parseAgentEndpoint, type AgentEndpoint } from '../protocol/messages.js'
+import { errorMessage } from '../protocol/errors.js'
 
 /** Default period between two heartbeats, in ms. */
 export const DEFAULT_HEARTBEAT_PERIOD_MS = 5_000
@@ -75,13 +76,13 @@ export function readAgentParams (file: string): AgentParams {
   try {
     text = readFileSync(file, 'utf8')
   } catch (err) {
-    throw new InvalidAgentParamsError(file, undefined, `cannot be read (${(err as Error).message})`)
+    throw new InvalidAgentParamsError(file, undefined, `cannot be read (${errorMessage(err)})`)
   }
   let value: unknown
   try {
     value = JSON.parse(text)
   } catch (err) {
-    throw new InvalidAgentParamsError(file, undefined, `not JSON (${(err as Error).message})`)
+    throw new InvalidAgentParamsError(file, undefined, `not JSON (${errorMessage(err)})`)
   }
   return parseAgentParams(value, file)
 }
@@ -120,7 +121,7 @@ export function parseAgentParams (value: unknown, file: string): AgentParams {
     messaging = parseAgentEndpoint(o.messaging, 'messaging')
   } catch (err) {
     const field = err instanceof MalformedMessageError ? err.field : 'messaging'
-    throw new InvalidAgentParamsError(file, field, (err as Error).message.replace(/^invalid message field '[^']*': /, ''))
+    throw new InvalidAgentParamsError(file, field, errorMessage(err).replace(/^invalid message field '[^']*': /, ''))
   }
   if (messaging.kind === 'memory') fail('messaging.kind', 'memory endpoints work only inside the DM\'s process; use embedded or amqp')
   const ipAddress = text('ipAddress', false) ?? defaultIpAddress()

@@ -8,11 +8,13 @@ import { copyFileSync, readdirSync, readFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { PRIVATE_FILE_MODE, PRIVATE_FOLDER_MODE, writeAtomically } from '../common/fs.js'
 import { join } from 'node:path'
+import { fillStatuses } from '../protocol/lifecycle.js'
 import type { MeshParameters, RecipeFiles, ScopedModel } from '../protocol/messages.js'
 import { cleanInstancePath } from '../protocol/model/exports.js'
 import { INSTANCES_FOLDER, RECIPES_FOLDER, STATE_FILE_NAME, STATE_FORMAT_VERSION } from './constants.js'
 import { CorruptStateError } from './errors.js'
 import type { ImportsSnapshot } from './lifecycle/engine.js'
+import { errorMessage } from '../protocol/errors.js'
 
 export interface SavedAgentState {
   version: typeof STATE_FORMAT_VERSION
@@ -43,6 +45,7 @@ export class AgentStateStore {
   load (): LoadedAgentState {
     const problems: CorruptStateError[] = []
     const state = this.readJson<SavedAgentState>(join(this.stateDir, STATE_FILE_NAME), problems, checkState)
+    if (state !== undefined) fillStatuses(state.model.instance)
     const recipes: Record<string, RecipeFiles> = {}
     let names: string[] = []
     try {
@@ -79,7 +82,7 @@ export class AgentStateStore {
       value = JSON.parse(text)
       reason = check(value)
     } catch (err) {
-      reason = err instanceof Error ? err.message : String(err)
+      reason = errorMessage(err)
     }
     if (reason === undefined) return value as T
     const copy = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`

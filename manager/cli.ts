@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { documentFormatOf, errorDocument, rewriteWaitFlags, serializeDocument } from './commands/format.js'
+import { errorMessage } from '../protocol/errors.js'
 
 /** A command module: adds its command(s) to the program. Actions set `process.exitCode` on failure. */
 export type CommandRegistration = (program: Command) => void
@@ -30,10 +31,12 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'start', summary: 'deploy and start instances', load: async () => (await import('./commands/lifecycle.js')).registerLifecycleCommands },
   { name: 'stop', summary: 'stop instances (machines keep running)', load: async () => (await import('./commands/lifecycle.js')).registerLifecycleCommands },
   { name: 'undeploy', summary: 'undeploy instances (a root instance gets its machine terminated)', load: async () => (await import('./commands/lifecycle.js')).registerLifecycleCommands },
+  { name: 'describe', summary: 'why an instance is where it is: problems, machine, imports held and missing, events', load: async () => (await import('./commands/describe.js')).registerDescribeCommand },
   { name: 'events', summary: 'the event history of the DM, one line an event; --follow for the live ones', load: async () => (await import('./commands/events.js')).registerEventsCommand },
   { name: 'scale', summary: 'add or remove whole machines carrying a component', load: async () => (await import('./commands/scale.js')).registerScaleCommand },
   { name: 'commands', summary: 'list, show and run the commands files of an application (on the DM)', load: async () => (await import('./commands/commands.js')).registerCommandsCommands },
   { name: 'history', summary: 'what commands, scales, rules and schedules did to an application', load: async () => (await import('./commands/commands.js')).registerCommandsCommands },
+  { name: 'schedule', summary: 'add, list and delete cron jobs that execute a commands file', load: async () => (await import('./commands/commands.js')).registerScheduleCommands },
   { name: 'instance', summary: 'add, replicate, rename and delete instances', load: async () => (await import('./commands/instance.js')).registerInstanceCommands },
   { name: 'machine', summary: 'the machines of an application (agent params)', load: async () => (await import('./commands/machine.js')).registerMachineCommands },
   { name: 'agent', summary: 'run the agent of this machine, or show its mesh view', load: async () => (await import('./commands/agent.js')).registerAgentCommand },
@@ -182,7 +185,7 @@ export async function main (argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : 2
     }
     if (documentFormat !== undefined) process.stdout.write(await serializeDocument(documentFormat, errorDocument(err)))
-    else console.error(`meshconf: ${err instanceof Error ? err.message : String(err)}`)
+    else console.error(`meshconf: ${errorMessage(err)}`)
     return 1
   }
   return typeof process.exitCode === 'number' ? process.exitCode : 0

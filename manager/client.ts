@@ -3,9 +3,14 @@ import { EventEmitter } from 'node:events'
 import WebSocket from 'ws'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
 import type { InstanceProblem } from '../protocol/messages.js'
+import type {
+  ApplicationDetails, ApplicationSummary, DmAction as ApplicationAction, InstanceView as InstanceNode,
+  LoadedTemplate as TemplateLoadResult, NewInstance, RequestableStatus, TargetDefinition, TargetDetails,
+  TargetScope, TemplateDetails, TemplateRef, TemplateSummary
+} from './dto.js'
 import type { ModelError } from '../protocol/model/types.js'
 import type { ScaleRequest, ScaleResult } from './autonomy/scale.js'
-import type { HistoryEntry } from './autonomy/store.js'
+import type { HistoryEntry, ScheduledJob } from './autonomy/store.js'
 import type { CommandsExecution, CommandsFileView } from './autonomy/commands-runner.js'
 
 /** How long one REST request may take before the client gives up, in milliseconds. */
@@ -19,78 +24,11 @@ export const MAX_EARLY_EVENTS = 10_000
 /** How long opening the events WebSocket may take, in milliseconds. */
 export const EVENTS_CONNECT_TIMEOUT_MS = 10_000
 
-export interface TemplateRef { name: string, version: string }
-
-export interface TemplateSummary extends TemplateRef { description?: string }
-
-export interface TemplateLoadResult extends TemplateRef {
-  /** Warnings (and, on a refused template, the SEVERE errors). */
-  errors: ModelError[]
-}
-
-export interface TemplateDetails extends TemplateSummary {
-  createdAt: string
-  components: Array<{ name: string, installer: string, exports: string[], imports: string[], children: string[] }>
-  instances: string[]
-  warnings: ModelError[]
-  applications: string[]
-}
-
-export interface TargetDefinition {
-  id: string
-  handler: string
-  name?: string
-  description?: string
-  properties: Record<string, string>
-}
-
-export type TargetScope = { kind: 'default' } | { kind: 'path', path: string } | { kind: 'component', component: string }
-
-export interface TargetDetails extends TargetDefinition {
-  associations: Array<{ application: string, scope: TargetScope, label: string }>
-  machines: Array<{ application: string, path: string, status: string }>
-}
-
-export interface ApplicationSummary {
-  name: string
-  template: TemplateRef
-  description?: string
-  createdAt?: string
-}
-
-/** A node of the instance tree as the DM serves it. */
-export interface InstanceNode {
-  name: string
-  /** `/Tomcat VM 1/Tomcat` */
-  path: string
-  component: string
-  status: InstanceStatus
-  data: Record<string, string>
-  /** Exported values set on this instance (instances file, DM-generated random ports); the DM always sends them. */
-  overriddenExports?: Record<string, string>
-  /** The last failure its agent reported (kept after it recovers; `data["last.problem"]` is the current one). */
-  problem?: InstanceProblem
-  /** Mandatory import prefixes it waits for. */
-  missingImports?: string[]
-  /** ISO time of its last change of state. */
-  since?: string
-  children: InstanceNode[]
-}
-
-export interface ApplicationDetails extends ApplicationSummary {
-  instances: InstanceNode[]
-}
-
-export type ApplicationAction = 'deploy-and-start-all' | 'stop-all' | 'undeploy-all'
-export type RequestableStatus = 'NOT_DEPLOYED' | 'DEPLOYED_STOPPED' | 'DEPLOYED_STARTED'
-
-export interface NewInstance {
-  /** Absent for a root instance. */
-  parentPath?: string
-  name: string
-  component: string
-  overriddenExports?: Record<string, string>
-}
+export type {
+  ApplicationDetails, ApplicationSummary, DmAction as ApplicationAction, InstanceView as InstanceNode,
+  LoadedTemplate as TemplateLoadResult, NewInstance, RequestableStatus, TargetDefinition, TargetDetails, TargetScope,
+  TemplateDetails, TemplateRef, TemplateSummary
+} from './dto.js'
 
 /** `{ type: "instance", application, path, status, at }` */
 export interface InstanceEvent {
@@ -141,6 +79,35 @@ export interface HistoryEvent {
   actor: string
   /** The event as the live stream carried it. */
   body: Record<string, unknown>
+}
+
+/** An instance described by the DM: state and since when, problems, machine, exports, imports, last events. */
+export interface InstanceDescription {
+  application: string
+  path: string
+  name: string
+  component: string
+  status: InstanceStatus
+  since?: string
+  currentProblem?: string
+  lastProblem?: InstanceProblem
+  machine: {
+    path: string
+    status: InstanceStatus
+    target?: string
+    handler?: string
+    machineId?: string
+    ipAddress?: string
+    peerId?: string
+    agentVersion?: string
+    lastHeartbeat?: string
+  }
+  exports: Record<string, string | null>
+  imports: {
+    held: Array<{ prefix: string, from: string, component: string, since?: string, variables: Record<string, string | null> }>
+    missing: string[]
+  }
+  events: HistoryEvent[]
 }
 
 /** Base of the errors a DM request ends with. */
@@ -248,6 +215,8 @@ export interface DmClient {
    * event id) or `since` (`10m`, an ISO time), the DM first replays the stored events after that point.
    */
   openEvents: (options?: EventStreamOptions) => Promise<DmEventStream>
+  /** Why an instance is where it is (GET .../instances/describe). */
+  describeInstance: (app: string, path: string) => Promise<InstanceDescription>
   /** The event history, oldest first: the `limit` most recent matching events. */
   listEvents: (query?: { application?: string, path?: string, since?: string, limit?: number }) => Promise<HistoryEvent[]>
   /** Scales through the DM; resolves once added machines are asked for and removed ones undeployed and deleted. */
@@ -258,6 +227,9 @@ export interface DmClient {
   readCommands: (app: string, name: string) => Promise<CommandsFileView>
   /** Executes a commands file (dryRun: validates and lists only); resolves once every instruction ran. */
   runCommands: (app: string, name: string, options?: { dryRun?: boolean, timeoutMs?: number }) => Promise<CommandsExecution>
+  listSchedules: (app?: string) => Promise<Array<ScheduledJob & { nextRunAt?: string }>>
+  addSchedule: (job: { name?: string, application: string, command: string, cron: string }) => Promise<ScheduledJob>
+  deleteSchedule: (id: string) => Promise<void>
 }
 
 export type { CommandsExecution, CommandsFileView }
@@ -356,6 +328,7 @@ export function createDmClient (components: DmClientComponents): DmClient {
     runAction: async (app, action) => { await request('POST', `${appPath(app)}/actions`, { body: action }) },
     getAgentParams: async (app, machinePath) => await request('GET', `${appPath(app)}/instances/agent-params`, { query: { path: machinePath } }),
     openEvents: async (options = {}) => await openEventStream(base, token, options),
+    describeInstance: async (app, path) => await request('GET', `${appPath(app)}/instances/describe`, { query: { path } }),
     listEvents: async (query = {}) => await request('GET', '/api/events', {
       query: {
         ...(query.application !== undefined ? { app: query.application } : {}),
@@ -365,6 +338,9 @@ export function createDmClient (components: DmClientComponents): DmClient {
       }
     }),
     scale: async (app, body, timeoutMs) => await request('POST', `${appPath(app)}/scale`, { body, timeoutMs: timeoutMs ?? REQUEST_TIMEOUT_MS }),
+    listSchedules: async (app) => await request('GET', '/api/schedules', { query: app === undefined ? {} : { application: app } }),
+    addSchedule: async (job) => await request('POST', '/api/schedules', { body: job }),
+    deleteSchedule: async (id) => { await request('DELETE', `/api/schedules/${encodeURIComponent(id)}`) },
     listCommands: async (app) => await request('GET', `${appPath(app)}/commands`),
     readCommands: async (app, name) => await request('GET', `${appPath(app)}/commands/${encodeURIComponent(name)}`),
     runCommands: async (app, name, options = {}) => await request('POST', `${appPath(app)}/commands/${encodeURIComponent(name)}/execute`,

@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { writeAtomically } from '../common/fs.js'
+import { errorMessage } from '../protocol/errors.js'
 
 /** The DM's HTTP port when nothing says otherwise (the REST contract's default). */
 export const DEFAULT_DM_PORT = 7400
@@ -150,13 +151,13 @@ export function readConfig (file: string): MeshconfConfig {
     text = readFileSync(file, 'utf8')
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { contexts: {} }
-    throw new ConfigFileError(file, (err as Error).message)
+    throw new ConfigFileError(file, errorMessage(err))
   }
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
   } catch (err) {
-    throw new ConfigFileError(file, `invalid JSON (${(err as Error).message})`)
+    throw new ConfigFileError(file, `invalid JSON (${errorMessage(err)})`)
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigFileError(file, 'not a JSON object')
   const raw = parsed as Record<string, unknown>
@@ -188,7 +189,7 @@ export function contextToken (name: string, context: DmContext): string | undefi
   try {
     return nonEmpty(readFileSync(context.tokenFile, 'utf8'))
   } catch (err) {
-    throw new TokenFileError(context.tokenFile, name, (err as Error).message)
+    throw new TokenFileError(context.tokenFile, name, errorMessage(err))
   }
 }
 

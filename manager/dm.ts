@@ -9,6 +9,7 @@ import { createAutonomy } from './autonomy/index.js'
 import { createApplications } from './dm/applications.js'
 import { createCatalog } from './dm/catalog.js'
 import { createDmCore } from './dm/core.js'
+import { describeInstance } from './dm/describe.js'
 import { createMachines } from './dm/machines.js'
 import { createNotificationHandler } from './dm/notifications.js'
 import { createOutbox } from './dm/outbox.js'
@@ -64,6 +65,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     history: query => core.eventLog.query(query),
     eventCount: () => core.eventLog.count(),
     recordEvent: event => { core.emit(event) },
+    describe: (application, path) => describeInstance(core, application, path),
 
     publicKey () {
       return core.signingKey().publicKey
@@ -78,6 +80,12 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     associateTarget: targets.associateTarget,
     ...createCatalog(core, () => targets.getTarget(DEFAULT_TARGET_ID) as TargetDefinition)
   }
-  return { ...dm, autonomy: createAutonomy({ dm: { ...dm, undeployMachine: machines.undeploy }, store: components.store, log: core.log },
-    { dataDirectory: options.dataDirectory, ...options.autonomy }) }
+  const autonomy = createAutonomy({ dm: { ...dm, undeployMachine: machines.undeploy }, store: components.store, log: core.log },
+    { dataDirectory: options.dataDirectory, ...options.autonomy })
+  return {
+    ...dm,
+    autonomy,
+    async start () { await dm.start(); autonomy.start() },
+    async stop () { autonomy.stop(); await dm.stop() }
+  }
 }

@@ -7,14 +7,10 @@ import Database from 'better-sqlite3'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
 import type { DmToAgentMessage, HeldImport, Import, InstanceProblem } from '../protocol/messages.js'
 import type { ApplicationTemplate, Instance, ModelError, TargetDefinition } from '../protocol/model/types.js'
-import { createAutonomyStore, type AutonomyStore } from './autonomy/store.js'
+import type { TargetScope, TemplateSummary } from './dto.js'
+import { AUTONOMY_SCHEMA, createAutonomyStore, type AutonomyStore } from './autonomy/store.js'
 
-export interface TemplateSummary {
-  name: string
-  version: string
-  description?: string
-  createdAt: string
-}
+export type { TemplateSummary } from './dto.js'
 
 export interface StoredTemplate extends TemplateSummary {
   template: ApplicationTemplate
@@ -75,7 +71,10 @@ export interface StoredEvent {
 
 export interface EventQuery {
   application?: string
+  /** The events of this instance and its subtree. */
   path?: string
+  /** With `path`: the events of that instance only. */
+  exactPath?: boolean
   /** Only events after this id (a cursor). */
   afterId?: number
   /** Only events at or after this time (ms since the epoch). */
@@ -89,8 +88,7 @@ export interface PendingMessage {
   message: DmToAgentMessage
 }
 
-/** Which target a scoped instance uses: the application default, one instance path, or one component. */
-export type TargetScope = { kind: 'default' } | { kind: 'path', path: string } | { kind: 'component', component: string }
+export type { TargetScope } from './dto.js'
 
 export interface TargetAssociation {
   scope: TargetScope
@@ -253,7 +251,9 @@ CREATE TABLE events (
 CREATE INDEX events_by_application ON events (application, id);
 CREATE INDEX events_by_time ON events (at_ms);
 `
-  }
+  },
+  // the history of commands, scales, rules and schedules; scheduled jobs (manager/autonomy/store.ts)
+  { version: 3, sql: AUTONOMY_SCHEMA }
 ]
 
 /** The schema version this build writes. */
@@ -343,7 +343,7 @@ export function createStore (options: StoreOptions): Store {
 
   function insertTree (application: string, parentPath: string | null, instance: Instance): void {
     insertInstance.run(application, instance.path, parentPath, instance.name, instance.component,
-      instance.status ?? 'NOT_DEPLOYED', JSON.stringify(instance.data), JSON.stringify(instance.overriddenExports),
+      instance.status, JSON.stringify(instance.data), JSON.stringify(instance.overriddenExports),
       JSON.stringify(instance.channels))
     for (const child of instance.children) insertTree(application, instance.path, child)
   }
@@ -634,7 +634,8 @@ export function createStore (options: StoreOptions): Store {
       const where: string[] = []
       const values: unknown[] = []
       if (query.application !== undefined) { where.push('application = ?'); values.push(query.application) }
-      if (query.path !== undefined) { where.push(subtreeCondition()); values.push(query.path, query.path, query.path) }
+      if (query.path !== undefined && query.exactPath === true) { where.push('path = ?'); values.push(query.path) }
+      else if (query.path !== undefined) { where.push(subtreeCondition()); values.push(query.path, query.path, query.path) }
       if (query.afterId !== undefined) { where.push('id > ?'); values.push(query.afterId) }
       if (query.sinceMs !== undefined) { where.push('at_ms >= ?'); values.push(query.sinceMs) }
       const filter = where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''

@@ -20,6 +20,20 @@ export function isInstanceStatus (value: unknown): value is InstanceStatus {
   return typeof value === 'string' && (INSTANCE_STATUSES as readonly string[]).includes(value)
 }
 
+/**
+ * An instance's state where it may be absent (a file written by an older version, a sender that leaves it out):
+ * NOT_DEPLOYED then. Parsers fill it in with this, so that a parsed instance always has its state.
+ */
+export function statusOf (instance: { status?: InstanceStatus }): InstanceStatus {
+  return instance.status ?? 'NOT_DEPLOYED'
+}
+
+/** Gives every instance of a tree read from a file or the wire its state (NOT_DEPLOYED where absent). */
+export function fillStatuses<T extends { status?: InstanceStatus, children: T[] }> (instance: T): void {
+  instance.status = statusOf(instance)
+  instance.children.forEach(fillStatuses)
+}
+
 /** A step of the agent's life cycle (reference §3.2). `markStopped` changes the state without a plug-in call. */
 export type LifecycleAction = 'deploy' | 'start' | 'stop' | 'undeploy' | 'markStopped'
 

@@ -5,8 +5,10 @@
 // (anti-entropy) that lets importers repair what they missed.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto'
 import type { SignedOwnership } from './messages.js'
+import { errorMessage } from './errors.js'
 
 export const MESH_MESSAGE_VERSION = 1
+type MeshVersion = typeof MESH_MESSAGE_VERSION
 
 /** Largest message accepted on a mesh topic, in bytes (a prefix's exports are a handful of short strings). */
 export const MAX_MESH_MESSAGE_BYTES = 64 * 1024
@@ -47,7 +49,7 @@ export interface Stamp { epoch: number, seq: number }
 
 /** The exports of one started instance for one prefix (Roboconf's MsgCmdAddImport). */
 export interface AnnounceMessage extends Stamp {
-  v: 1
+  v: MeshVersion
   kind: 'announce'
   application: string
   instancePath: string
@@ -63,7 +65,7 @@ export interface AnnounceMessage extends Stamp {
 
 /** The exports of one instance for one prefix are gone (MsgCmdRemoveImport). */
 export interface WithdrawMessage extends Stamp {
-  v: 1
+  v: MeshVersion
   kind: 'withdraw'
   application: string
   instancePath: string
@@ -75,7 +77,7 @@ export interface WithdrawMessage extends Stamp {
  * (the peers that just joined an importer: one message for all of them, not one per peer).
  */
 export interface RequestMessage {
-  v: 1
+  v: MeshVersion
   kind: 'request'
   application: string
   prefixes: string[]
@@ -86,7 +88,7 @@ export interface RequestMessage {
 
 /** What an owner currently announces, sent periodically so importers repair missed messages (anti-entropy). */
 export interface DigestMessage extends Stamp {
-  v: 1
+  v: MeshVersion
   kind: 'digest'
   application: string
   /** prefix -> the seq of the owner's last message for that prefix and the instances it currently announces. */
@@ -152,7 +154,7 @@ export function decodeMeshMessage (bytes: Uint8Array, application: string, topic
   try {
     raw = JSON.parse(decoder.decode(bytes))
   } catch (err) {
-    throw new MeshMessageError(`not UTF-8 JSON: ${(err as Error).message}`)
+    throw new MeshMessageError(`not UTF-8 JSON: ${errorMessage(err)}`)
   }
   const m = object(raw, 'message')
   if (m.v !== MESH_MESSAGE_VERSION) {
@@ -171,7 +173,7 @@ export function decodeMeshMessage (bytes: Uint8Array, application: string, topic
       if (topicPrefix !== prefix) throw new MeshMessageError(`${m.kind} of prefix ${prefix} arrived on topic ${topic}`)
       const instancePath = path(m.instancePath, 'instancePath')
       const stamp = { epoch: count(m.epoch, 'epoch'), seq: count(m.seq, 'seq') }
-      if (m.kind === 'withdraw') return { v: 1, kind: 'withdraw', application, instancePath, prefix, ...stamp }
+      if (m.kind === 'withdraw') return { v: MESH_MESSAGE_VERSION, kind: 'withdraw', application, instancePath, prefix, ...stamp }
       const variables = record(m.variables, 'variables', (value, name) => {
         if (!name.startsWith(`${prefix}.`)) throw new MeshMessageError(`variable ${name} does not belong to prefix ${prefix}`)
         checkNoControlCharacter(name, `variable name ${JSON.stringify(name)}`)
@@ -180,7 +182,7 @@ export function decodeMeshMessage (bytes: Uint8Array, application: string, topic
         return value as string
       })
       return {
-        v: 1, kind: 'announce', application, instancePath, prefix, ...stamp, variables,
+        v: MESH_MESSAGE_VERSION, kind: 'announce', application, instancePath, prefix, ...stamp, variables,
         component: noControl(str(m.component, 'component'), 'component'),
         ownership: ownership(m.ownership),
         addresses: list(m.addresses, 'addresses', str)
@@ -191,8 +193,8 @@ export function decodeMeshMessage (bytes: Uint8Array, application: string, topic
       const prefixes = list(m.prefixes, 'prefixes', str)
       const signed = ownership(m.ownership)
       return m.targets === undefined
-        ? { v: 1, kind: 'request', application, prefixes, ownership: signed }
-        : { v: 1, kind: 'request', application, prefixes, targets: list(m.targets, 'targets', str), ownership: signed }
+        ? { v: MESH_MESSAGE_VERSION, kind: 'request', application, prefixes, ownership: signed }
+        : { v: MESH_MESSAGE_VERSION, kind: 'request', application, prefixes, targets: list(m.targets, 'targets', str), ownership: signed }
     }
     case 'digest': {
       if (!onControl) throw new MeshMessageError(`digest arrived on topic ${topic}, not the control topic`)
@@ -201,7 +203,7 @@ export function decodeMeshMessage (bytes: Uint8Array, application: string, topic
         return { seq: count(entry.seq, `prefixes.${prefix}.seq`), instances: list(entry.instances, `prefixes.${prefix}.instances`, path) }
       })
       return {
-        v: 1, kind: 'digest', application, epoch: count(m.epoch, 'epoch'), seq: count(m.seq, 'seq'), prefixes,
+        v: MESH_MESSAGE_VERSION, kind: 'digest', application, epoch: count(m.epoch, 'epoch'), seq: count(m.seq, 'seq'), prefixes,
         addresses: list(m.addresses, 'addresses', str), ownership: ownership(m.ownership)
       }
     }

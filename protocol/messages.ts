@@ -4,8 +4,10 @@
 import { createHash } from 'node:crypto'
 import { INSTANCE_STATUSES, isInstanceStatus, type InstanceStatus } from './lifecycle.js'
 import type { Component, Instance } from './model/types.js'
+import { errorMessage } from './errors.js'
 
 export const DM_MESSAGE_VERSION = 1
+type Version = typeof DM_MESSAGE_VERSION
 
 /** What an agent imports from one exporting instance (reference §4.4). */
 export interface Import {
@@ -97,20 +99,33 @@ export interface MeshParameters {
 export type RecipeFiles = Record<string, string>
 
 export type DmToAgentMessage =
-  | { v: 1, kind: 'setScopedInstance', model: ScopedModel, mesh: MeshParameters, recipes: Record<string, RecipeFiles> }
-  | { v: 1, kind: 'changeState', instancePath: string, newState: InstanceStatus, recipes?: Record<string, RecipeFiles> }
-  | { v: 1, kind: 'addInstance', parentPath: string, instance: Instance, recipes?: Record<string, RecipeFiles> }
-  | { v: 1, kind: 'removeInstance', instancePath: string }
-  | { v: 1, kind: 'resendStates' }
-  | { v: 1, kind: 'resynchronize' }
+  | { v: Version, kind: 'setScopedInstance', model: ScopedModel, mesh: MeshParameters, recipes: Record<string, RecipeFiles> }
+  | { v: Version, kind: 'changeState', instancePath: string, newState: InstanceStatus, recipes?: Record<string, RecipeFiles> }
+  | { v: Version, kind: 'addInstance', parentPath: string, instance: Instance, recipes?: Record<string, RecipeFiles> }
+  | { v: Version, kind: 'removeInstance', instancePath: string }
+  | { v: Version, kind: 'resendStates' }
+  | { v: Version, kind: 'resynchronize' }
 
 export type AgentToDmMessage =
-  | { v: 1, kind: 'heartbeat', application: string, scopedInstancePath: string, ipAddress: string,
+  | { v: Version, kind: 'heartbeat', application: string, scopedInstancePath: string, ipAddress: string,
     modelRequired: boolean, peerId?: string, listenAddresses?: string[], agentVersion?: string }
-  | { v: 1, kind: 'instanceChanged', application: string, instancePath: string, status: InstanceStatus,
+  | { v: Version, kind: 'instanceChanged', application: string, instancePath: string, status: InstanceStatus,
     imports: Record<string, Import[]>, problem?: string } & InstanceReport
-  | { v: 1, kind: 'instanceRemoved', application: string, instancePath: string }
-  | { v: 1, kind: 'machineDown', application: string, scopedInstancePath: string }
+  | { v: Version, kind: 'instanceRemoved', application: string, instancePath: string }
+  | { v: Version, kind: 'machineDown', application: string, scopedInstancePath: string }
+
+/** A message without its version: what a sender writes; the constructors below add the version. */
+type Unversioned<M> = M extends unknown ? Omit<M, 'v'> : never
+
+/** A DM -> agent message of this build's version. */
+export function toAgent<B extends Unversioned<DmToAgentMessage>> (body: B): B & { v: Version } {
+  return { v: DM_MESSAGE_VERSION, ...body }
+}
+
+/** An agent -> DM message of this build's version. */
+export function toDm<B extends Unversioned<AgentToDmMessage>> (body: B): B & { v: Version } {
+  return { v: DM_MESSAGE_VERSION, ...body }
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Where an agent connects, handed over in its params file (agent/params.ts).
@@ -165,7 +180,7 @@ export function decodeJson (raw: string | Uint8Array): unknown {
   try {
     return JSON.parse(text)
   } catch (err) {
-    throw new MalformedMessageError('', `not JSON (${(err as Error).message}); starts with ${JSON.stringify(text.slice(0, 40))}`)
+    throw new MalformedMessageError('', `not JSON (${errorMessage(err)}); starts with ${JSON.stringify(text.slice(0, 40))}`)
   }
 }
 
@@ -226,11 +241,19 @@ function optional<T> (check: Check<T>): Check<T | undefined> {
   return (value, field) => value === undefined ? undefined : check(value, field)
 }
 
+/** An optional field on the wire that is filled in with `fallback` when absent, so that it is required once parsed. */
+function withDefault<T> (check: Check<T>, fallback: T): Check<T> {
+  return (value, field) => value === undefined ? fallback : check(value, field)
+}
+
 /** Checks the listed fields of an object and returns it typed (unknown extra fields are kept: newer senders). */
 function shape<T> (fields: { [K in keyof T]-?: Check<T[K]> }): Check<T> {
   return (value, field) => {
     const o = obj(value, field)
-    for (const [key, check] of Object.entries(fields) as Array<[string, Check<unknown>]>) check(o[key], join(field, key))
+    for (const [key, check] of Object.entries(fields) as Array<[string, Check<unknown>]>) {
+      const checked = check(o[key], join(field, key))
+      if (o[key] === undefined && checked !== undefined) o[key] = checked
+    }
     return o as T
   }
 }
@@ -262,7 +285,7 @@ const instance: Check<Instance> = (value, field) => shape<Instance>({
   overriddenExports: stringRecord,
   data: stringRecord,
   channels: strings,
-  status: optional(status),
+  status: withDefault(status, 'NOT_DEPLOYED'),
   children: arrayOf(instance)
 })(value, field)
 
@@ -422,7 +445,7 @@ export function dmQueueName (domain: string): string {
 
 /** Agent -> DM. `hello` must be the first frame; the DM answers `welcome` or closes with a 44xx code. */
 export type AgentFrame =
-  | { t: 'hello', v: 1, application: string, scopedInstancePath: string, token: string, epoch: string }
+  | { t: 'hello', v: Version, application: string, scopedInstancePath: string, token: string, epoch: string }
   | { t: 'msg', seq: number, body: unknown }
   | { t: 'ack', seq: number }
 

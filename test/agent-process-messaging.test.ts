@@ -56,8 +56,8 @@ function model (application: string, scopedInstancePath: string, peerId: string)
         App: { name: 'App', installer: 'logger', exports: { 'App.port': '8080' }, randomExports: [], imports: [], facets: [], extendsChain: [], children: [] }
       },
       instance: {
-        name: scopedInstancePath.slice(1), component: 'VM', path: scopedInstancePath, overriddenExports: {}, data: {}, channels: [],
-        children: [{ name: 'App', component: 'App', path: `${scopedInstancePath}/App`, overriddenExports: {}, data: {}, channels: [], children: [] }]
+        name: scopedInstancePath.slice(1), component: 'VM', path: scopedInstancePath, overriddenExports: {}, data: {}, channels: [], status: 'NOT_DEPLOYED',
+        children: [{ name: 'App', component: 'App', path: `${scopedInstancePath}/App`, overriddenExports: {}, data: {}, channels: [], status: 'NOT_DEPLOYED', children: [] }]
       },
       externalExports: {}
     },

@@ -20,7 +20,7 @@ function setScopedInstance (application: string, scopedInstancePath: string, pee
   const component = (name: string, installer: string, children: string[]): Component =>
     ({ name, installer, exports: {}, randomExports: [], imports: [], facets: [], extendsChain: [], children })
   const instance = (name: string, componentName: string, path: string, children: Instance[]): Instance =>
-    ({ name, component: componentName, path, overriddenExports: {}, data: {}, channels: [], children })
+    ({ name, component: componentName, path, overriddenExports: {}, data: {}, channels: [], status: 'NOT_DEPLOYED', children })
   const app = instance('App', 'App', `${scopedInstancePath}/App`, [])
   return {
     v: 1,

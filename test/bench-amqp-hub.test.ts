@@ -20,7 +20,7 @@ function scopedModel (scopedInstancePath: string): ScopedModel {
     application: APPLICATION,
     scopedInstancePath,
     components: {},
-    instance: { name, component: 'VM', path: scopedInstancePath, overriddenExports: {}, data: {}, channels: [], children: [] },
+    instance: { name, component: 'VM', path: scopedInstancePath, overriddenExports: {}, data: {}, channels: [], status: 'NOT_DEPLOYED', children: [] },
     externalExports: {}
   }
 }

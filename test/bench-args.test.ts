@@ -27,7 +27,7 @@ test('the bench table shows n/a for what was not measured; the chaos report ends
     converge: [{ agents: 10, all_updated_ms: 41 }],
     failure: { crash_detect_ms: 600, partition_detect_ms: null },
     cost: { rss_mb_per_agent: 80, idle_cpu_pct_per_agent: 0.5, msgs_per_change: 12, bytes_per_change: 3000 },
-    deploy: { one_machine_ms: null, hundred_machines_ms: null, ratio: null }
+    deploy: { one_machine_ms: null, hundred_machines_ms: null, ratio: null, docker_one_ms: null, docker_ten_ms: null }
   }
   const table = formatTable(report)
   t.regex(table, /reconfigure p50 \/ p99, mesh\s+12\.5 ms \/ 40 ms/)

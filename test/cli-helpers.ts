@@ -224,5 +224,5 @@ export async function startDmDouble (initial: Record<string, InstanceNode[]>): P
 }
 
 export function instance (path: string, component: string, status: InstanceStatus = 'NOT_DEPLOYED', children: InstanceNode[] = []): InstanceNode {
-  return { name: path.slice(path.lastIndexOf('/') + 1), path, component, status, data: {}, children }
+  return { name: path.slice(path.lastIndexOf('/') + 1), path, component, status, data: {}, overriddenExports: {}, children }
 }

@@ -72,7 +72,7 @@ test('zip: a folder zipped in memory reads back identically (names, contents, CR
 })
 
 function node (path: string, component: string, status: InstanceStatus, children: InstanceNode[] = []): InstanceNode {
-  return { name: path.slice(path.lastIndexOf('/') + 1), path, component, status, data: {}, children }
+  return { name: path.slice(path.lastIndexOf('/') + 1), path, component, status, data: {}, overriddenExports: {}, children }
 }
 
 function lamp (): InstanceNode[] {

@@ -6,6 +6,7 @@ import { createDeploymentManager, type DeploymentManagerOptions, type Deployment
 import { createMemoryMessaging } from '../manager/messaging/memory.js'
 import { createStore, type Store } from '../manager/store.js'
 import { createInProcessTarget, type InProcessTarget } from '../manager/targets/in-process.js'
+import { errorMessage } from '../protocol/errors.js'
 
 export function tempDir (prefix: string): { path: string, remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), `meshconf-${prefix}-`))
@@ -61,7 +62,7 @@ export async function waitFor<T> (what: string, check: () => T | undefined | fal
     }
     await new Promise(resolve => setTimeout(resolve, 50))
   }
-  throw new Error(`timed out waiting for ${what}${last !== undefined ? ` (last error: ${(last as Error).message})` : ''}`)
+  throw new Error(`timed out waiting for ${what}${last !== undefined ? ` (last error: ${errorMessage(last)})` : ''}`)
 }
 
 /** The status of every instance of a tree, by path. */

@@ -61,20 +61,21 @@ test('the same inputs give the same image id: one layer of host files, fixed tim
 
 test('the image runs node, bash and sh from the host; its entrypoint says where the params go, and takes them from the environment', async t => {
   t.timeout(120_000)
-  const { tag } = await ensureAgentImage()
-  const tools = await runImage(tag, { entrypoint: ['/bin/bash', '-c'], cmd: ['node --version && sh -c "echo sh runs" && command -v setsid grep sed env && ls /etc/meshconf'] })
+  // by its id: a build in another checkout may move the tag meanwhile
+  const { imageId } = await ensureAgentImage()
+  const tools = await runImage(imageId, { entrypoint: ['/bin/bash', '-c'], cmd: ['node --version && sh -c "echo sh runs" && command -v setsid grep sed env && ls /etc/meshconf'] })
   t.is(tools.code, 0, tools.output)
   t.regex(tools.output, new RegExp(`^${process.version.replaceAll('.', '\\.')}\\n`))
   t.regex(tools.output, /sh runs/)
   t.regex(tools.output, /\/usr\/bin\/setsid/)
 
-  const noParams = await runImage(tag, {})
+  const noParams = await runImage(imageId, {})
   t.is(noParams.code, 64)
   t.regex(noParams.output, /no params in \/etc\/meshconf\/agent\.json/)
   t.regex(noParams.output, new RegExp(IMAGE_PARAMS_ENV))
 
   // params through the environment reach the agent, which checks them like a params file
-  const badParams = await runImage(tag, { env: [`${IMAGE_PARAMS_ENV}={"application":"shop"}`] })
+  const badParams = await runImage(imageId, { env: [`${IMAGE_PARAMS_ENV}={"application":"shop"}`] })
   t.not(badParams.code, 0)
   t.regex(badParams.output, /agent params \/etc\/meshconf\/agent\.json, field "scopedInstancePath": missing/)
 })

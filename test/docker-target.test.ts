@@ -7,11 +7,11 @@ import { join, resolve } from 'node:path'
 import Docker from 'dockerode'
 import { DockerUnavailableError } from '../manager/docker/engine.js'
 import { buildAgentImage } from '../manager/docker/image.js'
-import { createDockerTarget, dockerDmId, DockerTargetPropertyError } from '../manager/targets/docker.js'
+import { createDockerTarget, dockerDmId, DockerTargetPropertyError, privateDockerNetwork } from '../manager/targets/docker.js'
 import { createNetnsTarget } from '../manager/targets/netns.js'
 import { client, kill9, startDm, type RestCall, type RunningDm } from './dm-process-helpers.js'
 import { freePort, statuses, tempDir, waitFor, writeShopTemplate, writeTemplate } from './dm-helpers.js'
-import { dockerKill, ensureAgentImage, networkExists, removeDockerLeftovers, uniqueNetwork } from './helpers/docker.js'
+import { dockerKill, ensureAgentImage, networkExists, removeDockerLeftovers } from './helpers/docker.js'
 
 /** The Shop application whose App writes where it found its DB (the DB's exported ip and port it imports). */
 async function loadShop (call: RestCall, root: string, instances?: string): Promise<void> {
@@ -23,14 +23,14 @@ async function loadShop (call: RestCall, root: string, instances?: string): Prom
 
 /** A DM in its own process with the docker target as default, on a network of the test's own. */
 async function dockerDm (t: { teardown: (fn: () => Promise<void>) => void }, prefix: string, extra: object = {}): Promise<{
-  options: Record<string, unknown>, dir: string, dmId: string, network: string, subnet: string, start: () => Promise<RunningDm>
+  options: Record<string, unknown>, dir: string, dmId: string, image: string, network: string, subnet: string, start: () => Promise<RunningDm>
 }> {
-  await ensureAgentImage()
+  const image = await ensureAgentImage()
   const dir = tempDir(prefix)
   const dataDirectory = join(dir.path, 'data')
-  const { network, subnet } = uniqueNetwork(prefix)
+  const { network, subnet } = await privateDockerNetwork(prefix)
   const dmId = dockerDmId(resolve(dataDirectory))
-  const options = { dataDirectory, port: 0, agentsPort: await freePort(), target: 'docker', dockerNetwork: network, dockerSubnet: subnet, ...extra }
+  const options = { dataDirectory, port: 0, agentsPort: await freePort(), target: 'docker', dockerImage: image.imageId, dockerNetwork: network, dockerSubnet: subnet, ...extra }
   let running: RunningDm | undefined
   t.teardown(async () => {
     if (running !== undefined) await kill9(running)
@@ -38,7 +38,7 @@ async function dockerDm (t: { teardown: (fn: () => Promise<void>) => void }, pre
     dir.remove()
   })
   return {
-    options, dir: dir.path, dmId, network, subnet,
+    options, dir: dir.path, dmId, image: image.imageId, network, subnet,
     start: async () => { running = await startDm(options); return running }
   }
 }
@@ -171,7 +171,7 @@ test('netns and docker applications side by side in one DM: the namespaces still
   })
   const call = client(await env.start())
   await loadShop(call, join(env.dir, 'template'))
-  await call('POST', '/api/targets', { id: 'containers', handler: 'docker', properties: { 'docker.network': env.network, 'docker.network.subnet': env.subnet } })
+  await call('POST', '/api/targets', { id: 'containers', handler: 'docker', properties: { 'docker.image': env.image, 'docker.network': env.network, 'docker.network.subnet': env.subnet } })
   await call('POST', '/api/applications', { name: 'shop-in-containers', template: { name: 'Shop', version: '1.0' } })
   await call('POST', '/api/applications/shop-in-containers/targets', { targetId: 'containers' })
   await Promise.all(['shop', 'shop-in-containers'].map(async app => { await call('POST', `/api/applications/${app}/actions`, { action: 'deploy-and-start-all' }) }))

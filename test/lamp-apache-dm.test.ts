@@ -20,6 +20,7 @@ import { statuses, tempDir, waitFor } from './dm-helpers.js'
 import {
   LAMP_APACHE_DIR, answeredBy, getJson, isAlive, mariadbQuery, missingLampApacheNeeds, processesMentioning
 } from './lamp-helpers.js'
+import { errorMessage } from '../protocol/errors.js'
 
 const MYSQL = '/MySQL VM/MySQL'
 const TOMCAT_1 = '/Tomcat VM 1/Tomcat'
@@ -44,7 +45,7 @@ test('meshconf runs LAMP with Apache httpd, Tomcat 10 and MariaDB: two Tomcats i
     t.fail(`the agent is not built (${agentEntry} is missing): run npm run build`)
     return
   }
-  await mariadbQuery('SELECT 1').catch(err => { throw new Error(`${(err as Error).message}. Start the host's MariaDB server (mariadb-server)`) })
+  await mariadbQuery('SELECT 1').catch(err => { throw new Error(`${errorMessage(err)}. Start the host's MariaDB server (mariadb-server)`) })
 
   const dir = tempDir('lamp-apache-dm')
   const application = `lamp-apache-${randomBytes(3).toString('hex')}`

@@ -41,6 +41,7 @@ export function instance (path: string, componentName: string, children: Instanc
     overriddenExports,
     data: {},
     channels: [],
+    status: 'NOT_DEPLOYED',
     children
   }
 }

@@ -22,7 +22,7 @@ const SET_SCOPED_INSTANCE = (application: string, path: string): DmToAgentMessag
       }
     },
     instance: {
-      name: path.slice(1), component: 'VM', path, overriddenExports: {}, data: { 'ip.address': '127.0.0.1' }, channels: [],
+      name: path.slice(1), component: 'VM', path, overriddenExports: {}, data: { 'ip.address': '127.0.0.1' }, channels: [], status: 'NOT_DEPLOYED',
       children: [{ name: 'Tomcat', component: 'Tomcat', path: `${path}/Tomcat`, overriddenExports: { port: '8081' }, data: {}, channels: [], status: 'NOT_DEPLOYED', children: [] }]
     },
     externalExports: {}

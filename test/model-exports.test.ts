@@ -88,7 +88,7 @@ test('instance dependencies: published prefixes and needed ones, mandatory or op
   const lamp = await load('lamp')
   const tomcat = allInstances(lamp.rootInstances).find(i => i.component === 'Tomcat')!
   t.deepEqual(instanceDependencies(lamp.components.Tomcat, tomcat), { publishes: ['Tomcat'], needs: [{ prefix: 'MySQL', optional: false, external: false }] })
-  const vm = { name: 'vm', component: 'VM', path: '/vm', overriddenExports: {}, data: {}, channels: [], children: [] }
+  const vm = { name: 'vm', component: 'VM', path: '/vm', overriddenExports: {}, data: {}, channels: [], status: 'NOT_DEPLOYED' as const, children: [] }
   const node = { ...vm, name: 'm', component: 'Mongo', path: '/vm/m' }
   t.deepEqual(instanceDependencies(mongo.components.Mongo, node), { publishes: ['Mongo'], needs: [{ prefix: 'Mongo', optional: true, external: false }] })
 })

@@ -103,12 +103,12 @@ export class LifecycleEngine {
 
   status (instancePath: string): InstanceStatus | undefined {
     const instance = this.byPath.get(instancePath)
-    return instance === undefined ? undefined : statusOf(instance)
+    return instance === undefined ? undefined : instance.status
   }
 
   instances (): InstanceSummary[] {
     if (this.model === undefined) return []
-    return subtreeTopDown(this.model.instance).map(i => ({ path: i.path, component: i.component, status: statusOf(i) }))
+    return subtreeTopDown(this.model.instance).map(i => ({ path: i.path, component: i.component, status: i.status }))
   }
 
   /** Imports of an instance by prefix, in arrival order. */
@@ -148,7 +148,7 @@ export class LifecycleEngine {
     const toStart: Instance[] = []
     for (const instance of subtreeTopDown(scoped)) {
       if (instance === scoped) continue
-      const status = statusOf(instance)
+      const status = instance.status
       if (status === 'DEPLOYED_STARTED' || status === 'STARTING') {
         instance.status = 'DEPLOYED_STOPPED'
         toStart.push(instance)
@@ -181,9 +181,9 @@ export class LifecycleEngine {
       return Promise.resolve()
     }
     return this.enqueue(instance, async () => {
-      const plan = plannedActions(statusOf(instance), requested)
+      const plan = plannedActions(instance.status, requested)
       if (plan === 'ignored') {
-        this.refuse(instance, `${requested} requested while ${statusOf(instance)}: ignored`)
+        this.refuse(instance, `${requested} requested while ${instance.status}: ignored`)
         return
       }
       for (const action of plan) {
@@ -239,9 +239,9 @@ export class LifecycleEngine {
       return Promise.resolve()
     }
     return this.enqueue(instance, async () => {
-      const deployed = subtreeTopDown(instance).filter(i => statusOf(i) !== 'NOT_DEPLOYED')
+      const deployed = subtreeTopDown(instance).filter(i => i.status !== 'NOT_DEPLOYED')
       if (deployed.length > 0) {
-        this.refuse(instance, `cannot remove: ${deployed.map(i => `${i.path} is ${statusOf(i)}`).join(', ')}; undeploy first`)
+        this.refuse(instance, `cannot remove: ${deployed.map(i => `${i.path} is ${i.status}`).join(', ')}; undeploy first`)
         return
       }
       const parent = this.parentOf.get(instancePath)
@@ -303,7 +303,7 @@ export class LifecycleEngine {
   resynchronize (): void {
     if (this.model === undefined) return
     for (const instance of subtreeTopDown(this.model.instance)) {
-      if (statusOf(instance) === 'DEPLOYED_STARTED') this.announce(instance)
+      if (instance.status === 'DEPLOYED_STARTED') this.announce(instance)
     }
   }
 
@@ -311,9 +311,9 @@ export class LifecycleEngine {
 
   private async deploy (instance: Instance): Promise<boolean> {
     const parent = this.parentOf.get(instance.path)
-    if (statusOf(instance) !== 'NOT_DEPLOYED') return false
-    if (parent !== undefined && !DEPLOYABLE_UNDER.has(statusOf(parent))) {
-      this.refuse(instance, `cannot deploy: its parent ${parent.path} is ${statusOf(parent)}; deploy the parent first`)
+    if (instance.status !== 'NOT_DEPLOYED') return false
+    if (parent !== undefined && !DEPLOYABLE_UNDER.has(parent.status)) {
+      this.refuse(instance, `cannot deploy: its parent ${parent.path} is ${parent.status}; deploy the parent first`)
       return false
     }
     this.setStatus(instance, 'DEPLOYING')
@@ -334,14 +334,14 @@ export class LifecycleEngine {
   }
 
   private async start (instance: Instance): Promise<boolean> {
-    const status = statusOf(instance)
+    const status = instance.status
     if (status !== 'DEPLOYED_STOPPED' && status !== 'WAITING_FOR_ANCESTOR' && status !== 'UNRESOLVED') return false
     const parent = this.parentOf.get(instance.path)
-    if (parent !== undefined && statusOf(parent) !== 'DEPLOYED_STARTED') {
-      if (statusOf(parent) === 'UNRESOLVED' || statusOf(parent) === 'WAITING_FOR_ANCESTOR') {
+    if (parent !== undefined && parent.status !== 'DEPLOYED_STARTED') {
+      if (parent.status === 'UNRESOLVED' || parent.status === 'WAITING_FOR_ANCESTOR') {
         if (status !== 'WAITING_FOR_ANCESTOR') this.setStatus(instance, 'WAITING_FOR_ANCESTOR')
       } else {
-        this.refuse(instance, `cannot start: its parent ${parent.path} is ${statusOf(parent)}; start the parent first`)
+        this.refuse(instance, `cannot start: its parent ${parent.path} is ${parent.status}; start the parent first`)
       }
       return false
     }
@@ -362,17 +362,17 @@ export class LifecycleEngine {
     this.setStatus(instance, 'DEPLOYED_STARTED')
     this.announce(instance)
     for (const child of instance.children) {
-      if (statusOf(child) === 'WAITING_FOR_ANCESTOR') void this.enqueue(child, async () => { await this.start(child) })
+      if (child.status === 'WAITING_FOR_ANCESTOR') void this.enqueue(child, async () => { await this.start(child) })
     }
     return true
   }
 
   /** Stops the instance and its started descendants; the plug-in runs for the instance only (§3.2, §3.4). */
   private async stop (instance: Instance, dueToImports: boolean): Promise<boolean> {
-    if (statusOf(instance) !== 'DEPLOYED_STARTED') return false
+    if (instance.status !== 'DEPLOYED_STARTED') return false
     const subtree = subtreeDeepestFirst(instance)
     for (const member of subtree) {
-      if (statusOf(member) !== 'DEPLOYED_STARTED') continue
+      if (member.status !== 'DEPLOYED_STARTED') continue
       this.setStatus(member, 'STOPPING')
       this.safely(() => this.components.publisher.withdraw(member.path))
     }
@@ -386,7 +386,7 @@ export class LifecycleEngine {
       this.components.log.warn(`[${instance.path}] ${failure.message}`)
     }
     for (const member of subtree) {
-      const status = statusOf(member)
+      const status = member.status
       if (member === instance) this.setStatus(member, dueToImports ? 'UNRESOLVED' : 'DEPLOYED_STOPPED', failure?.message, failure)
       else if (status === 'STOPPING' || status === 'UNRESOLVED') {
         this.setStatus(member, dueToImports ? 'WAITING_FOR_ANCESTOR' : 'DEPLOYED_STOPPED')
@@ -397,9 +397,9 @@ export class LifecycleEngine {
 
   /** Undeploys the whole subtree; the plug-in runs for the instance only; files of the subtree are deleted. */
   private async undeploy (instance: Instance): Promise<boolean> {
-    const status = statusOf(instance)
+    const status = instance.status
     if (status !== 'DEPLOYED_STOPPED' && status !== 'UNRESOLVED' && status !== 'WAITING_FOR_ANCESTOR') return false
-    const members = subtreeDeepestFirst(instance).filter(m => statusOf(m) !== 'NOT_DEPLOYED')
+    const members = subtreeDeepestFirst(instance).filter(m => m.status !== 'NOT_DEPLOYED')
     for (const member of members) {
       this.setStatus(member, 'UNDEPLOYING')
       this.safely(() => this.components.publisher.withdraw(member.path))
@@ -424,7 +424,7 @@ export class LifecycleEngine {
   private markStopped (instance: Instance): boolean {
     this.setStatus(instance, 'DEPLOYED_STOPPED')
     for (const member of subtreeTopDown(instance)) {
-      if (member !== instance && statusOf(member) === 'WAITING_FOR_ANCESTOR') this.setStatus(member, 'DEPLOYED_STOPPED')
+      if (member !== instance && member.status === 'WAITING_FOR_ANCESTOR') this.setStatus(member, 'DEPLOYED_STOPPED')
     }
     return true
   }
@@ -433,7 +433,7 @@ export class LifecycleEngine {
   private async reactToImports (instance: Instance, change: ImportChange): Promise<void> {
     if (instance === this.model?.instance) return
     const complete = this.mandatoryImportsPresent(instance)
-    const status = statusOf(instance)
+    const status = instance.status
     if (complete && status === 'UNRESOLVED') {
       await this.start(instance)
     } else if (complete && status === 'DEPLOYED_STARTED') {
@@ -471,7 +471,7 @@ export class LifecycleEngine {
   }
 
   private notify (instance: Instance, problem?: string, failure?: InstanceProblem): void {
-    this.safely(() => this.components.notifier.instanceChanged(instance.path, statusOf(instance),
+    this.safely(() => this.components.notifier.instanceChanged(instance.path, instance.status,
       this.importsOf(instance.path), problem, this.report(instance, failure)))
   }
 
@@ -679,9 +679,6 @@ function checkModel (model: ScopedModel): void {
   visit(model.instance, undefined)
 }
 
-function statusOf (instance: Instance): InstanceStatus {
-  return instance.status ?? 'NOT_DEPLOYED'
-}
 
 function sameVariables (a: Record<string, string | null>, b: Record<string, string | null>): boolean {
   const keys = Object.keys(a)

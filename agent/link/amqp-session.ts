@@ -6,6 +6,7 @@
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib'
 import { AMQP_HEARTBEAT_S, CONNECT_TIMEOUT_MS, STOP_FLUSH_TIMEOUT_MS, reconnectDelayMs } from './constants.js'
 import type { MessagingLogger } from './types.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 export interface AmqpSessionOptions {
   /** `amqp://user:password@host:port[/vhost]` */
@@ -110,7 +111,7 @@ export class AmqpSession {
       await operation(channel)
       return true
     } catch (err) {
-      this.options.logger.warn(`${this.options.name}: ${what} failed (${(err as Error).message}); retried after reconnection`)
+      this.options.logger.warn(`${this.options.name}: ${what} failed (${errorMessage(err)}); retried after reconnection`)
       return false
     }
   }
@@ -177,7 +178,7 @@ export class AmqpSession {
         await model?.close().catch(() => {})
         const delay = reconnectDelayMs(attempt)
         if (attempt === 0 || attempt % 10 === 0) {
-          logger.warn(`${name}: cannot reach RabbitMQ at ${safeUrl(url)} (${(err as Error).message}); retrying every ${delay} ms or so`)
+          logger.warn(`${name}: cannot reach RabbitMQ at ${safeUrl(url)} (${errorMessage(err)}); retrying every ${delay} ms or so`)
         }
         await new Promise<void>(resolve => {
           this.wakeUp = resolve

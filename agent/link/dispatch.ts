@@ -3,6 +3,7 @@
 import { decodeJson } from '../../protocol/messages.js'
 import { REJECTION_LOG_INTERVAL_MS, REJECTION_LOG_LIMIT } from './constants.js'
 import type { MessagingLogger } from './types.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 export type MessageHandler<M> = (msg: M) => void | Promise<void>
 
@@ -93,6 +94,6 @@ export class MessageDispatcher<M> {
       return
     }
     this.loggedInWindow++
-    this.logger.warn(`${this.where}: dropped a message from ${source}: ${(err as Error).message}`)
+    this.logger.warn(`${this.where}: dropped a message from ${source}: ${errorMessage(err)}`)
   }
 }

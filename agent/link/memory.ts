@@ -3,6 +3,7 @@
 // the agent exercise the same validation as production. The DM side is manager/messaging/memory.ts.
 import { randomUUID } from 'node:crypto'
 import { parseDmToAgentMessage, type AgentToDmMessage } from '../../protocol/messages.js'
+import { PairMap } from '../../protocol/keys.js'
 import { MessageDispatcher } from './dispatch.js'
 import type { AgentIdentity, AgentLink, DmMessageHandler, LinkMetrics, MessagingLogger } from './types.js'
 
@@ -61,22 +62,21 @@ export interface MemoryAgentEnvelope extends AgentIdentity {
 export class MemoryHub {
   readonly id = randomUUID()
   readonly toDm = new Mailbox<MemoryAgentEnvelope>()
-  private readonly agents = new Map<string, Mailbox<string>>()
+  private readonly agents = new PairMap<Mailbox<string>>()
 
   /** The mailbox of one scoped instance, created on first use. */
   agentMailbox (application: string, scopedInstancePath: string): Mailbox<string> {
-    const key = `${application}\u0000${scopedInstancePath}`
-    let mailbox = this.agents.get(key)
-    if (mailbox === undefined) this.agents.set(key, mailbox = new Mailbox())
+    let mailbox = this.agents.get(application, scopedInstancePath)
+    if (mailbox === undefined) this.agents.set(application, scopedInstancePath, mailbox = new Mailbox())
     return mailbox
   }
 
   forgetAgent (application: string, scopedInstancePath: string): void {
-    this.agents.delete(`${application}\u0000${scopedInstancePath}`)
+    this.agents.delete(application, scopedInstancePath)
   }
 
   forgetApplication (application: string): void {
-    for (const key of [...this.agents.keys()]) if (key.startsWith(`${application}\u0000`)) this.agents.delete(key)
+    this.agents.deleteAll(application)
   }
 }
 

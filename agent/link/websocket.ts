@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import WebSocket from 'ws'
 import {
-  EMBEDDED_CLOSE_CODES, parseDmFrame, parseDmToAgentMessage, type AgentFrame, type AgentToDmMessage,
+  DM_MESSAGE_VERSION, EMBEDDED_CLOSE_CODES, parseDmFrame, parseDmToAgentMessage, type AgentFrame, type AgentToDmMessage,
   type DmToAgentMessage
 } from '../../protocol/messages.js'
 import { CONNECT_TIMEOUT_MS, EMBEDDED_CLOSE_GRACE_MS, EMBEDDED_PING_INTERVAL_MS, STOP_FLUSH_TIMEOUT_MS, reconnectDelayMs } from './constants.js'
@@ -119,7 +119,7 @@ class WebSocketLink implements AgentLink {
     const socket = new WebSocket(url, { handshakeTimeout: CONNECT_TIMEOUT_MS })
     this.socket = socket
     socket.on('open', () => {
-      const hello: AgentFrame = { t: 'hello', v: 1, application, scopedInstancePath, token, epoch: this.epoch }
+      const hello: AgentFrame = { t: 'hello', v: DM_MESSAGE_VERSION, application, scopedInstancePath, token, epoch: this.epoch }
       socket.send(JSON.stringify(hello))
     })
     socket.on('message', data => {

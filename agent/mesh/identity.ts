@@ -6,6 +6,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { PEER_KEY_FILE } from './constants.js'
+import { errorMessage } from '../../protocol/errors.js'
 import { PRIVATE_FILE_MODE, PRIVATE_FOLDER_MODE, writeAtomically } from '../../common/fs.js'
 
 export interface PeerIdentity {
@@ -36,7 +37,7 @@ export async function loadOrCreatePeerIdentity (stateDir: string): Promise<PeerI
     try {
       privateKey = privateKeyFromProtobuf(bytes)
     } catch (err) {
-      throw new InvalidPeerKeyError(file, (err as Error).message)
+      throw new InvalidPeerKeyError(file, errorMessage(err))
     }
     return { privateKey, peerId: peerIdFromPrivateKey(privateKey).toString() }
   }

@@ -31,6 +31,7 @@ import {
   DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, MAX_PEER_ADDRESSES, MAX_UNVERIFIED_PEERS, MAX_WANTED_PEERS, LIVENESS_ABORT_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
   REMEMBERED_PEERS_FILE, REMEMBERED_PEERS_WRITE_DELAY_MS, LISTEN_PORTS_FILE, GOSSIP_CHECK_INTERVAL_MS, GOSSIP_STREAM_GRACE_MS
 } from './constants.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 export type MeshServices = { identify: Identify, ping: Ping, pubsub: GossipSub }
 export type MeshNode = Libp2p<MeshServices>
@@ -106,7 +107,7 @@ async function startOnRememberedPorts (options: Libp2pMeshOptions, privateKey: P
     const parsed: unknown = JSON.parse(await readFile(file, 'utf8'))
     if (typeof parsed === 'object' && parsed !== null) remembered = parsed as Record<string, number>
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') options.log?.('warn', `ignoring ${file}: ${(err as Error).message}`)
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') options.log?.('warn', `ignoring ${file}: ${errorMessage(err)}`)
   }
   const anyPort = (address: string): boolean => /\/tcp\/0$/.test(address)
   const reused = requested.map(a => anyPort(a) && Number.isInteger(remembered[a]) && remembered[a] > 0 ? a.replace(/\/tcp\/0$/, `/tcp/${remembered[a]}`) : a)
@@ -115,7 +116,7 @@ async function startOnRememberedPorts (options: Libp2pMeshOptions, privateKey: P
     node = await createMeshNode({ ...options, listen: reused, privateKey, psk })
   } catch (err) {
     if (reused.every((a, i) => a === requested[i])) throw err
-    options.log?.('info', `could not listen on the ports of the last run (${(err as Error).message}): taking free ones`)
+    options.log?.('info', `could not listen on the ports of the last run (${errorMessage(err)}): taking free ones`)
     node = await createMeshNode({ ...options, listen: requested, privateKey, psk })
   }
   const ports: Record<string, number> = {}
@@ -129,7 +130,7 @@ async function startOnRememberedPorts (options: Libp2pMeshOptions, privateKey: P
   try {
     await writeAtomically(file, JSON.stringify(ports))
   } catch (err) {
-    options.log?.('warn', `could not remember the mesh's ports in ${file}: ${(err as Error).message}`)
+    options.log?.('warn', `could not remember the mesh's ports in ${file}: ${errorMessage(err)}`)
   }
   return node
 }
@@ -339,7 +340,7 @@ class Libp2pTransport implements MeshTransport {
       try {
         address = multiaddr(text)
       } catch (err) {
-        this.log('warn', `ignoring bootstrap peer ${JSON.stringify(text)}: ${(err as Error).message}`)
+        this.log('warn', `ignoring bootstrap peer ${JSON.stringify(text)}: ${errorMessage(err)}`)
         continue
       }
       const peer = peerIdOf(address)
@@ -544,7 +545,7 @@ class Libp2pTransport implements MeshTransport {
         .then(() => { w.attempts = 0 })
         .catch(err => {
           w.attempts++
-          this.log('debug', `dial ${peerId} failed (attempt ${w.attempts}): ${(err as Error).message}`)
+          this.log('debug', `dial ${peerId} failed (attempt ${w.attempts}): ${errorMessage(err)}`)
           // An owner we import from that refuses the dial is gone: its exports go at once. A dial that merely timed
           // out proves nothing (a loaded owner handshakes slowly): the owner keeps its grace.
           if (this.owners.has(peerId) && !this.connected.has(peerId) && isRefusal(err)) this.events.peerDisconnected(peerId, true)
@@ -581,7 +582,7 @@ class Libp2pTransport implements MeshTransport {
       return parsed.filter((e): e is RememberedPeer => typeof e?.peerId === 'string' && Array.isArray(e.addresses) &&
         e.addresses.every((a: unknown) => typeof a === 'string'))
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log('warn', `ignoring ${file}: ${(err as Error).message}`)
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log('warn', `ignoring ${file}: ${errorMessage(err)}`)
       return []
     }
   }
@@ -592,7 +593,7 @@ class Libp2pTransport implements MeshTransport {
     try {
       await writeAtomically(file, JSON.stringify(entries, null, 2))
     } catch (err) {
-      this.log('warn', `could not remember mesh peers in ${file}: ${(err as Error).message}`)
+      this.log('warn', `could not remember mesh peers in ${file}: ${errorMessage(err)}`)
     }
   }
 }

@@ -5,7 +5,7 @@
 import type { ImportListener, MeshHandle } from '../ports.js'
 import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
 import {
-  ControlCharacterError, controlTopic, decodeMeshMessage, encodeMeshMessage, exportsTopic, isNewer, isWithinScope, verifyOwnership,
+  ControlCharacterError, MESH_MESSAGE_VERSION, controlTopic, decodeMeshMessage, encodeMeshMessage, exportsTopic, isNewer, isWithinScope, verifyOwnership,
   type AnnounceMessage, type DigestMessage, type MeshMessage, type OwnershipRejection, type RequestMessage,
   type Stamp, type WithdrawMessage
 } from '../../protocol/mesh.js'
@@ -15,6 +15,8 @@ import {
   MAX_HEARD_PEERS, MAX_HELD_EXPORTS_PER_OWNER, MAX_OWNER_PREFIX_STAMPS, MAX_OWNERSHIP_VERDICTS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS, REQUEST_MIN_INTERVAL_MS
 } from './constants.js'
 import { exportsByPrefix, importedPrefixes } from '../../protocol/model/exports.js'
+import { compositeKey, partsOf, type CompositeKey } from '../../protocol/keys.js'
+import { errorMessage } from '../../protocol/errors.js'
 import { BoundedMap } from './bounded.js'
 import { exponentialMs, jittered } from '../../common/backoff.js'
 
@@ -187,7 +189,13 @@ interface LocalExport {
   variables: Record<string, string | null>
 }
 
-const key = (...parts: string[]): string => parts.join('\u0000')
+/** An export held or announced: its prefix and its instance's path. */
+type ExportKey = CompositeKey<[prefix: string, instancePath: string]>
+/** What an owner announced of one instance for one prefix: ordered by its stamps. */
+type OwnerExportKey = CompositeKey<[owner: string, instancePath: string, prefix: string]>
+type OwnerPrefixKey = CompositeKey<[owner: string, prefix: string]>
+/** An announce's sender, instance and ownership fields: one signature check each. */
+type OwnershipKey = CompositeKey<string[]>
 /** What `reported` holds for an import restored from the saved state and not yet confirmed by the mesh. */
 const RESTORED = 'restored'
 
@@ -213,7 +221,7 @@ export class MeshService implements MeshServiceHandle {
   private stopped = false
 
   /** Our announcements: `prefix\0instancePath` -> exports. */
-  private readonly local = new Map<string, LocalExport>()
+  private readonly local = new Map<ExportKey, LocalExport>()
   /** The seq of our last message for each prefix we ever announced (digests carry it). */
   private readonly localPrefixSeq = new Map<string, number>()
   private interests = new Set<string>()
@@ -229,21 +237,21 @@ export class MeshService implements MeshServiceHandle {
    * ownership, so a peer with the pnet key could fill it with random paths; the stamps of held exports live on in
    * `held` (see advance).
    */
-  private readonly keyStamps = new BoundedMap<string, Stamp>(MAX_EXPORT_STAMPS)
+  private readonly keyStamps = new BoundedMap<OwnerExportKey, Stamp>(MAX_EXPORT_STAMPS)
   /** Last stamp applied per `owner\0prefix`, compared with digests to find missed messages. */
-  private readonly ownerPrefixStamps = new BoundedMap<string, Stamp>(MAX_OWNER_PREFIX_STAMPS)
+  private readonly ownerPrefixStamps = new BoundedMap<OwnerPrefixKey, Stamp>(MAX_OWNER_PREFIX_STAMPS)
   /** Owners lost, with the timer that withdraws their exports after the grace. */
   private readonly suspects = new Map<string, { timer: NodeJS.Timeout, deadline: number }>()
   /** Ownership verdicts by announce key (a signature check each costs ~0.1 ms); bounded against forged signatures. */
-  private readonly verified = new BoundedMap<string, ReturnType<typeof verifyOwnership>>(MAX_OWNERSHIP_VERDICTS)
+  private readonly verified = new BoundedMap<OwnershipKey, ReturnType<typeof verifyOwnership>>(MAX_OWNERSHIP_VERDICTS)
 
   /**
    * What the listener was last told: `prefix\0instancePath` -> JSON of the import, or RESTORED for an import the
    * agent restored from its saved state, not confirmed by the mesh yet.
    */
-  private readonly reported = new Map<string, string>()
+  private readonly reported = new Map<ExportKey, string>()
   private readonly restoreTimers = new Set<NodeJS.Timeout>()
-  private readonly dirty = new Set<string>()
+  private readonly dirty = new Set<ExportKey>()
   private flushTimer: NodeJS.Timeout | undefined
 
   /**
@@ -326,9 +334,9 @@ export class MeshService implements MeshServiceHandle {
 
   expectRestored (restored: Array<{ prefix: string, exporterPath: string }>): void {
     if (this.stopped) return
-    const waiting: string[] = []
+    const waiting: ExportKey[] = []
     for (const { prefix, exporterPath } of restored) {
-      const k = key(prefix, exporterPath)
+      const k = compositeKey(prefix, exporterPath)
       if (this.reported.has(k)) continue
       this.reported.set(k, RESTORED)
       waiting.push(k)
@@ -354,7 +362,7 @@ export class MeshService implements MeshServiceHandle {
       if (prefixes.has(prefix)) continue
       this.transport.unsubscribe(exportsTopic(this.application, prefix))
       // The engine no longer imports this prefix: forget it without calling the listener.
-      for (const path of this.held.get(prefix)?.keys() ?? []) this.reported.delete(key(prefix, path))
+      for (const path of this.held.get(prefix)?.keys() ?? []) this.reported.delete(compositeKey(prefix, path))
       this.held.delete(prefix)
     }
     this.interests = new Set(prefixes)
@@ -380,7 +388,7 @@ export class MeshService implements MeshServiceHandle {
     }
     for (const [prefix, group] of byPrefix) {
       const entry = { instancePath, component, prefix, variables: group }
-      this.local.set(key(prefix, instancePath), entry)
+      this.local.set(compositeKey(prefix, instancePath), entry)
       this.publishAnnounce(entry)
       if (this.askedByStrangers.delete(prefix)) this.introductions.poke()
       if (this.interests.has(prefix)) this.holdLocal(entry)
@@ -458,18 +466,18 @@ export class MeshService implements MeshServiceHandle {
     this.localPrefixSeq.set(entry.prefix, stamp.seq)
     this.exportsChanged()
     this.send(exportsTopic(this.application, entry.prefix), {
-      v: 1, kind: 'announce', application: this.application, ...stamp, ...entry,
+      v: MESH_MESSAGE_VERSION, kind: 'announce', application: this.application, ...stamp, ...entry,
       ownership: this.components.parameters.ownership, addresses: this.transport.addresses()
     })
   }
 
   private withdrawPrefix (instancePath: string, prefix: string): void {
-    this.local.delete(key(prefix, instancePath))
+    this.local.delete(compositeKey(prefix, instancePath))
     const stamp = this.nextStamp()
     this.localPrefixSeq.set(prefix, stamp.seq)
     this.exportsChanged()
     this.send(exportsTopic(this.application, prefix), {
-      v: 1, kind: 'withdraw', application: this.application, ...stamp, instancePath, prefix
+      v: MESH_MESSAGE_VERSION, kind: 'withdraw', application: this.application, ...stamp, instancePath, prefix
     })
     if (this.interests.has(prefix)) this.release(prefix, instancePath, this.transport.peerId)
   }
@@ -479,7 +487,7 @@ export class MeshService implements MeshServiceHandle {
     this.sent.messages++
     this.sent.bytes += data.byteLength
     this.transport.publish(topic, data).catch(err => {
-      if (!this.stopped) this.log('warn', `could not publish a ${message.kind} on ${topic}: ${(err as Error).message}`)
+      if (!this.stopped) this.log('warn', `could not publish a ${message.kind} on ${topic}: ${errorMessage(err)}`)
     })
   }
 
@@ -527,7 +535,7 @@ export class MeshService implements MeshServiceHandle {
     if (Object.keys(prefixes).length === 0) return
     for (const entry of this.local.values()) prefixes[entry.prefix]?.instances.push(entry.instancePath)
     this.send(this.control, {
-      v: 1, kind: 'digest', application: this.application, ...this.nextStamp(), prefixes, addresses: this.transport.addresses(),
+      v: MESH_MESSAGE_VERSION, kind: 'digest', application: this.application, ...this.nextStamp(), prefixes, addresses: this.transport.addresses(),
       ownership: this.components.parameters.ownership
     })
   }
@@ -542,7 +550,7 @@ export class MeshService implements MeshServiceHandle {
       message = decodeMeshMessage(data, this.application, topic)
     } catch (err) {
       return this.reject(err instanceof ControlCharacterError ? 'control-character' : 'malformed',
-        `from ${from} on ${topic}: ${(err as Error).message}`)
+        `from ${from} on ${topic}: ${errorMessage(err)}`)
     }
     try {
       switch (message.kind) {
@@ -566,13 +574,13 @@ export class MeshService implements MeshServiceHandle {
 
   /** Records `stamp` for the key and the owner's prefix; false when the message is not newer than what we have. */
   private advance (owner: string, instancePath: string, prefix: string, stamp: Stamp): boolean {
-    const k = key(owner, instancePath, prefix)
+    const k = compositeKey(owner, instancePath, prefix)
     // A held export's stamp also lives in `held`, so evicting it from the bounded keyStamps loses no ordering.
     const holder = this.held.get(prefix)?.get(instancePath)
     const known = this.keyStamps.get(k) ?? (holder?.owner === owner ? holder.stamp : undefined)
     if (known !== undefined && !isNewer(stamp, known)) return false
     this.keyStamps.set(k, stamp)
-    const op = key(owner, prefix)
+    const op = compositeKey(owner, prefix)
     const opKnown = this.ownerPrefixStamps.get(op)
     if (opKnown === undefined || isNewer(stamp, opKnown)) this.ownerPrefixStamps.set(op, stamp)
     return true
@@ -580,7 +588,7 @@ export class MeshService implements MeshServiceHandle {
 
   /** The verdict on `ownership` for a message of `from` about `instancePath` (cached: a check costs ~0.1 ms). */
   private verify (from: string, ownership: SignedOwnership, instancePath: string): ReturnType<typeof verifyOwnership> {
-    const cacheKey = key(from, instancePath, ownership.signature, ownership.dmPublicKey, ownership.scopedInstancePath, ownership.peerId, ownership.application)
+    const cacheKey = compositeKey(from, instancePath, ownership.signature, ownership.dmPublicKey, ownership.scopedInstancePath, ownership.peerId, ownership.application)
     let verdict = this.verified.get(cacheKey)
     if (verdict === undefined) {
       verdict = verifyOwnership(ownership, {
@@ -671,7 +679,7 @@ export class MeshService implements MeshServiceHandle {
         if (h.owner === from && !listed.has(path) && isNewer(m, h.stamp)) this.release(prefix, path, from)
       }
       if (theirs === undefined) continue
-      const known = this.ownerPrefixStamps.get(key(from, prefix))
+      const known = this.ownerPrefixStamps.get(compositeKey(from, prefix))
       if (known === undefined || isNewer({ epoch: m.epoch, seq: theirs.seq }, known)) missing.push(prefix)
     }
     if (missing.length === 0) return
@@ -700,7 +708,7 @@ export class MeshService implements MeshServiceHandle {
     }
     // A new peer, or one back after we dropped its exports, may own what we import: ask it (gathered with other
     // arrivals). One whose every prefix we import we already track (a blip shorter than the grace) has nothing new.
-    if (this.interests.size > 0 && ![...this.interests].every(prefix => this.ownerPrefixStamps.has(key(peerId, prefix)))) {
+    if (this.interests.size > 0 && ![...this.interests].every(prefix => this.ownerPrefixStamps.has(compositeKey(peerId, prefix)))) {
       this.pendingTargets.add(peerId)
       this.requests.poke()
     }
@@ -717,7 +725,7 @@ export class MeshService implements MeshServiceHandle {
     if (prefixes.length === 0) return
     if (everyone && this.readyPeers.size === 0) for (const prefix of prefixes) this.unheardPrefixes.add(prefix)
     this.send(this.control, {
-      v: 1, kind: 'request', application: this.application, prefixes, ...(everyone ? {} : { targets }),
+      v: MESH_MESSAGE_VERSION, kind: 'request', application: this.application, prefixes, ...(everyone ? {} : { targets }),
       ownership: this.components.parameters.ownership
     })
   }
@@ -788,7 +796,7 @@ export class MeshService implements MeshServiceHandle {
         // Forget how far we got with this owner, so its next digest or re-announce restores what it still exports.
         // Its per-instance stamps stay (bounded, see keyStamps): they still order its messages in flight, and a
         // restarted owner's epoch is above them anyway (epoch.ts).
-        this.ownerPrefixStamps.delete(key(peerId, prefix))
+        this.ownerPrefixStamps.delete(compositeKey(peerId, prefix))
       }
     }
   }
@@ -814,7 +822,7 @@ export class MeshService implements MeshServiceHandle {
   }
 
   private changed (prefix: string, instancePath: string): void {
-    this.dirty.add(key(prefix, instancePath))
+    this.dirty.add(compositeKey(prefix, instancePath))
     if (this.debounceMs <= 0) return this.flush()
     if (this.flushTimer === undefined) this.flushTimer = setTimeout(() => this.flush(), this.debounceMs)
   }
@@ -825,7 +833,7 @@ export class MeshService implements MeshServiceHandle {
     const dirty = [...this.dirty]
     this.dirty.clear()
     for (const k of dirty) {
-      const [prefix, instancePath] = k.split('\u0000')
+      const [prefix, instancePath] = partsOf(k)
       const h = this.held.get(prefix)?.get(instancePath)
       const current = h === undefined ? undefined : JSON.stringify([h.component, h.variables])
       if (current === this.reported.get(k)) continue

@@ -6,13 +6,14 @@ import { TemplateNotFoundError } from '../errors.js'
 import type { Store, StoredInstance } from '../store.js'
 import { createCommandsRunner, type CommandsRunnerOptions, type InstructionGuard, type Who } from './commands-runner.js'
 import { createScaler, type ScaleOperations, type ScalerOptions } from './scale.js'
+import { createScheduler } from './scheduler.js'
 
 type DmOperations = Omit<ScaleOperations, 'importersOf'> & Pick<DeploymentManager, 'getApplication' | 'onEvent' | 'addInstance' | 'changeState' | 'action' | 'associateTarget'>
 
 export interface AutonomyComponents {
   dm: DmOperations
   store: Store
-  log?: { info (message: string): void, warn (message: string): void }
+  log?: { info (message: string): void, warn (message: string): void, error (message: string): void }
 }
 
 export interface AutonomyOptions extends ScalerOptions, CommandsRunnerOptions {}
@@ -39,13 +40,25 @@ export function createAutonomy (components: AutonomyComponents, options: Autonom
   const onChange = (listener: () => void): (() => void) => dm.onEvent(event => { if (event.type === 'instance') listener() })
   const scaler = createScaler({ dm: { ...dm, importersOf }, history: store.autonomy, componentsOf, onChange, log: components.log }, options)
   const runner = createCommandsRunner({ dm, store, templateOf, undeploy: scaler.undeploy, retire: scaler.retire, onChange }, options)
+  const log = components.log ?? console
+  const runCommands = (application: string, name: string, input: { dryRun?: boolean, who?: Who, guard?: InstructionGuard } = {}) =>
+    runner.run(application, name, input.who ?? { source: 'user' }, { dryRun: input.dryRun, guard: input.guard })
+  const scheduler = createScheduler({
+    store: store.autonomy,
+    log,
+    run: async (application, command, job) => await runCommands(application, command, { who: { source: 'schedule', name: job.name } }),
+    check: (application, command) => { runner.read(application, command) }
+  })
   return {
+    /** Schedules the stored jobs (a run missed while the DM was down is recorded, not replayed). */
+    start (): void { scheduler.start() },
+    stop (): void { scheduler.stop() },
     scale: scaler.scale,
+    schedules: scheduler,
     listCommands: runner.list,
     readCommands: runner.read,
     /** Executes (or plans: dryRun) a commands file; each instruction goes to the history. */
-    runCommands: (application: string, name: string, input: { dryRun?: boolean, who?: Who, guard?: InstructionGuard } = {}) =>
-      runner.run(application, name, input.who ?? { source: 'user' }, { dryRun: input.dryRun, guard: input.guard }),
+    runCommands,
     history: (application: string, page: { offset: number, limit: number }) => {
       dm.getApplication(application)
       return store.autonomy.history(application, page)

@@ -8,6 +8,7 @@ import { TARGET_INSTALLER } from '../constants.js'
 import type { InstanceView } from '../dm.js'
 import { AmbiguousScaleError, NoCarrierError, ScaleRequestError } from './errors.js'
 import type { AutonomyStore, HistorySource } from './store.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 /** Most machines a single scale may ask for. */
 export const MAX_SCALE_COUNT = 1000
@@ -283,7 +284,7 @@ export function createScaler (components: ScalerComponents, options: ScalerOptio
           plan = planScale(application, dm.instances(application), components.componentsOf(application), request)
           if (request.dryRun !== true) await apply(plan)
         } catch (err) {
-          record('error', (err as Error).message)
+          record('error', errorMessage(err))
           throw err
         }
         record('ok', describePlan(plan))

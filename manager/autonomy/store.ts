@@ -42,7 +42,8 @@ export interface ScheduledJob {
   lastRunAt?: string
 }
 
-const SCHEMA = `
+/** The store's migration for these tables (manager/store.ts MIGRATIONS, version 3). */
+export const AUTONOMY_SCHEMA = `
 CREATE TABLE IF NOT EXISTS command_history (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   application TEXT NOT NULL, command TEXT NOT NULL, instruction TEXT NOT NULL, line INTEGER NOT NULL,
@@ -85,9 +86,8 @@ function jobOf (row: JobRow): ScheduledJob {
   return job
 }
 
-/** The history and the scheduled jobs, on the store's database. */
+/** The history and the scheduled jobs, on the store's database (its migrations made the tables). */
 export function createAutonomyStore (db: Database.Database) {
-  db.exec(SCHEMA)
   return {
     record (entry: Omit<HistoryEntry, 'id'>): HistoryEntry {
       const result = db.prepare(`INSERT INTO command_history

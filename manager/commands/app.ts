@@ -9,6 +9,7 @@ import { zipFolder } from '../zip.js'
 import { isDocument, isoTime, plural, printDocument, printResult, tableLines, withOutputOptions, type OutputOptions } from './format.js'
 import { connect, flattenInstances, formatModelError, isRootPath, renderInstanceTree, summarizeStatuses, useColor, withDmOptions, type DmOptions } from './output.js'
 import { resolveTemplate } from './template.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 /** A template source that is neither a folder nor a ZIP file. */
 export class TemplateSourceError extends Error {
@@ -43,7 +44,7 @@ async function readTemplateSource (source: string): Promise<Buffer> {
   try {
     info = await stat(source)
   } catch (err) {
-    throw new TemplateSourceError(source, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or folder' : (err as Error).message)
+    throw new TemplateSourceError(source, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or folder' : errorMessage(err))
   }
   const zip = info.isDirectory() ? await zipFolder(source) : await readFile(source)
   if (!info.isDirectory() && zip.readUInt32LE(0) !== 0x04034b50) throw new TemplateSourceError(source, 'the file is not a ZIP archive')

@@ -70,3 +70,32 @@ export const registerCommandsCommands: CommandRegistration = (program: Command) 
     .option('--offset <n>', 'entries skipped (default 0)', parseCount)
     .option('--limit <n>', 'entries shown, 1 to 1000 (default 50)', parseCount))).action(history)
 }
+
+async function scheduleAdd (app: string, command: string, options: JsonOption & { cron: string, name?: string }): Promise<void> {
+  const job = await connect(options).addSchedule({ application: app, command, cron: options.cron, ...(options.name !== undefined ? { name: options.name } : {}) })
+  if (isDocument(options)) return await printDocument(options, job)
+  console.log(`scheduled ${job.name} (${job.id}): ${command} of ${app} on "${job.cron}"`)
+}
+
+async function scheduleList (app: string | undefined, options: JsonOption): Promise<void> {
+  const jobs = await connect(options).listSchedules(app)
+  if (isDocument(options)) return await printDocument(options, { schedules: jobs })
+  if (jobs.length === 0) console.log('no scheduled job')
+  for (const j of jobs) console.log(`${j.id}  ${j.name}  ${j.application}  ${j.command}  "${j.cron}"  next ${j.nextRunAt ?? '-'}  last ${j.lastRunAt ?? '-'}`)
+}
+
+async function scheduleDelete (id: string, options: DmOptions): Promise<void> {
+  await connect(options).deleteSchedule(id)
+  console.log(`deleted scheduled job ${id}`)
+}
+
+export const registerScheduleCommands: CommandRegistration = (program: Command) => {
+  const schedule = program.command('schedule').description('cron jobs on the DM that execute a commands file (kept across restarts; missed runs are not replayed)')
+  withOutputOptions(withDmOptions(schedule.command('add').description('schedule a commands file of an application')
+    .argument('<app>', 'application name').argument('<command>', 'commands file name, without .commands')
+    .requiredOption('--cron <expression>', '5 fields (minute hour day month weekday), or 6 with seconds first, e.g. "*/5 * * * *"')
+    .option('--name <name>', 'a name for the job (default <app>-<command>-<id>)'))).action(scheduleAdd)
+  withOutputOptions(withDmOptions(schedule.command('list').description('list the scheduled jobs, with their next and last runs')
+    .argument('[app]', 'only the jobs of this application'))).action(scheduleList)
+  withDmOptions(schedule.command('delete').description('delete a scheduled job').argument('<id>', 'job id (schedule list)')).action(scheduleDelete)
+}

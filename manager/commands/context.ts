@@ -4,12 +4,13 @@ import { InvalidArgumentError, type Command } from 'commander'
 import type { CommandRegistration } from '../cli.js'
 import { checkContextName, configFilePath, readConfig, saveContext, UnknownContextError, writeConfig, type DmContext } from '../config.js'
 import { printDocument, printResult, tableLines, withOutputOptions, type OutputOptions } from './format.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 function contextName (value: string): string {
   try {
     return checkContextName(value)
   } catch (err) {
-    throw new InvalidArgumentError((err as Error).message)
+    throw new InvalidArgumentError(errorMessage(err))
   }
 }
 

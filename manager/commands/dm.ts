@@ -22,6 +22,7 @@ import { createNetnsTarget, DEFAULT_NETNS_SUBNET } from '../targets/netns.js'
 import { describeTightened, ensurePrivateFolderSync } from '../../agent/private-files.js'
 import { createDockerTarget, dockerDmId } from '../targets/docker.js'
 import type { TargetHandler } from '../targets/types.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 export interface DmServiceOptions {
   /** Folder of the database, token, signing key and local machines; default ~/.meshconf/dm. */
@@ -59,6 +60,8 @@ export interface DmServiceOptions {
   netnsSubnet?: string
   /** The docker target's Engine socket; default /var/run/docker.sock. */
   dockerSocket?: string
+  /** The docker target's image when a target definition names none (a tag or an id); default meshconf-agent:<version>. */
+  dockerImage?: string
   /** The docker target's network and its subnet when a target definition names none; default meshconf, 10.189.0.0/24. */
   dockerNetwork?: string
   dockerSubnet?: string
@@ -105,7 +108,7 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
   const targets: TargetHandler[] = [
     createLocalTarget({ machinesDirectory: join(machinesDirectory, 'local'), agentCommand: options.agentCommand }),
     createNetnsTarget({ machinesDirectory: join(machinesDirectory, 'netns'), agentCommand: options.agentCommand, subnet: netnsSubnet }),
-    createDockerTarget({ dmId: dockerDmId(dataDirectory), socketPath: options.dockerSocket, network: options.dockerNetwork, subnet: options.dockerSubnet }),
+    createDockerTarget({ dmId: dockerDmId(dataDirectory), socketPath: options.dockerSocket, image: options.dockerImage, network: options.dockerNetwork, subnet: options.dockerSubnet }),
     createExistingTarget({ machinesDirectory: join(machinesDirectory, 'existing'), agents: store, heartbeatWindowMs: options.machineSilenceMs, log: options.log }),
     createInProcessTarget({ machinesDirectory: join(machinesDirectory, 'in-process') })
   ]
@@ -162,7 +165,7 @@ export async function rememberContext (service: Pick<DmService, 'url' | 'dataDir
         : `${what}; the current context stays ${String(before)}: use this DM with --context ${name}, or \`meshconf context use ${name}\``
     }
   } catch (err) {
-    return { message: `meshconf: could not save a context in ${file} (${(err as Error).message}); pass --dm and --token to the other commands` }
+    return { message: `meshconf: could not save a context in ${file} (${errorMessage(err)}); pass --dm and --token to the other commands` }
   }
 }
 

@@ -1,8 +1,10 @@
-// `meshconf simulate lamp [--target local|netns] [--amqp URL [--rabbitmq-node NODE]] [--json]`: the seed's LAMP story, run for real
-// against a DM of its own (in a temp data folder) and agent processes: deploy and start all, requests through
-// Apache answered by Tomcat with data from MySQL, a second Tomcat VM added then removed (Apache never restarted),
-// the DM (and RabbitMQ) stopped, the Tomcat machine's agent and services killed -9 and its agent started again
-// (Apache goes UNRESOLVED, then serves again, with no DM), the DM started again (it shows the true states).
+// `meshconf simulate lamp [--target local|netns|docker] [--amqp URL [--rabbitmq-node NODE]] [--json]`: the seed's LAMP
+// story, run for real against a DM of its own (in a temp data folder) and agent processes: deploy and start all,
+// requests through Apache answered by Tomcat with data from MySQL, a second Tomcat VM added then removed (Apache never
+// restarted), the DM (and RabbitMQ) stopped, the Tomcat machine's agent and services killed -9 and its agent started
+// again (Apache goes UNRESOLVED, then serves again, with no DM), the DM started again (it shows the true states).
+// With --target docker every machine is a container from the agent image, and the second Tomcat VM leaves as a
+// crashed VM does: `docker kill` (Apache drops it within the mesh's crash detection; the DM then sees it silent).
 // Prints a table of the steps, or with --json exactly one `{ ok, steps: [{ name, ok, ms, detail? }] }` (also when
 // it cannot even start: then one failed step says why and how to fix it); exit 0 only when every step passed.
 import { execFile } from 'node:child_process'
@@ -17,15 +19,20 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { InvalidArgumentError, type Command } from 'commander'
 import { INSTANCES_FOLDER, STATE_FILE_NAME } from '../../agent/constants.js'
-import type { InstanceStatus } from '../../protocol/lifecycle.js'
+import { LIVENESS_ABORT_MS, LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS } from '../../agent/mesh/constants.js'
+import { statusOf, type InstanceStatus } from '../../protocol/lifecycle.js'
 import { createDmClient, type DmClient, type DmEventStream, type InstanceNode } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
 import { DATA_IP_ADDRESS, DATA_MACHINE_ID, MACHINES_FOLDER } from '../constants.js'
 import type { DmLogger } from '../dm.js'
+import { createDockerEngine } from '../docker/engine.js'
+import { buildAgentImage } from '../docker/image.js'
+import { privateDockerNetwork, type DockerTargetHandler } from '../targets/docker.js'
 import { machineFolder } from '../targets/local.js'
 import { defaultAgentCommand, isAgentAlive, machineFiles, readAgentRecord, spawnAgent, stopAgent } from '../targets/process.js'
 import { startDmService, type DmService } from './dm.js'
 import { findInstance, flattenInstances, parseAmqpUrl, printJson, usageError } from './output.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 /** How long one step may wait for states or answers, in milliseconds (default of --step-timeout). */
 export const DEFAULT_STEP_TIMEOUT_MS = 120_000
@@ -42,6 +49,11 @@ const MYSQL_VALUE = 'Hello from /MySQL VM/MySQL'
 const TOMCAT_1 = '/Tomcat VM 1/Tomcat'
 const TOMCAT_2 = '/Tomcat VM 2/Tomcat'
 const APACHE = '/Apache VM/Apache'
+/**
+ * Silence after which the DM takes a machine for dead in the docker story, in milliseconds: shorter than the DM's
+ * default (30 s), so that the killed container's PROBLEM shows within a step.
+ */
+const DOCKER_MACHINE_SILENCE_MS = 10_000
 
 export interface SimulationStep {
   name: string
@@ -57,9 +69,14 @@ export interface SimulationReport {
   steps: SimulationStep[]
 }
 
+export type SimulationTarget = 'local' | 'netns' | 'docker'
+
 export interface LampSimulationOptions {
-  /** Target of the machines: `local` (agent processes) or `netns` (network namespaces, root); default `local`. */
-  target?: 'local' | 'netns'
+  /**
+   * Target of the machines: `local` (agent processes), `netns` (network namespaces, root) or `docker` (containers
+   * from the agent image, built when missing; a Docker Engine on /var/run/docker.sock); default `local`.
+   */
+  target?: SimulationTarget
   /** RabbitMQ URL; default none: the DM's embedded WebSocket endpoint. With it, RabbitMQ is stopped with the DM
    * (`rabbitmqctl stop_app`) and started again before the DM. */
   amqpUrl?: string
@@ -127,6 +144,10 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
   const netnsSubnet = `10.214.${randomBytes(1)[0]}`
   const steps: SimulationStep[] = []
   let agentsPort = 0
+  /** The docker story's network of its own, and its handler (kept for the clean-up once the DM is gone). */
+  let dockerNetwork: { network: string, subnet: string } | undefined
+  let dockerImage: string | undefined
+  let dockerTarget: DockerTargetHandler | undefined
   let dm: DmService | undefined
   let client: DmClient | undefined
   let events: DmEventStream | undefined
@@ -143,23 +164,31 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       const detail = await action()
       done = { name, ok: true, ms: Date.now() - begin, ...(detail !== undefined ? { detail } : {}) }
     } catch (err) {
-      done = { name, ok: false, ms: Date.now() - begin, detail: err instanceof Error ? err.message : String(err) }
+      done = { name, ok: false, ms: Date.now() - begin, detail: errorMessage(err) }
     }
     steps.push(done)
     options.onStep?.(done)
   }
+  /** The steps of agent processes (the docker story ends with its own: a container killed from outside). */
+  const processStep: typeof step = target === 'docker' ? async () => {} : step
+  const dockerStep: typeof step = target === 'docker' ? step : async () => {}
+  /** The container the docker story kills. */
+  let crashed: { containerId: string } | undefined
 
   const startDm = async (): Promise<void> => {
     // a RabbitMQ domain of its own: DMs of one domain share the queue of agents' notifications
     dm = await startDmService({
-      dataDirectory, port: 0, agentsPort, target, amqpUrl: options.amqpUrl, amqpDomain: application, agentCommand, log, netnsSubnet
+      dataDirectory, port: 0, agentsPort, target, amqpUrl: options.amqpUrl, amqpDomain: application, agentCommand, log, netnsSubnet,
+      dockerImage, dockerNetwork: dockerNetwork?.network, dockerSubnet: dockerNetwork?.subnet,
+      machineSilenceMs: target === 'docker' ? DOCKER_MACHINE_SILENCE_MS : undefined
     })
+    dockerTarget ??= dm.targets.find(t => t.id === 'docker') as DockerTargetHandler | undefined
     client = createDmClient({ url: dm.url, token: dm.token })
     events = await client.openEvents({ application })
     events.on('event', event => {
       if (event.type === 'instance' && event.status === 'DEPLOYED_STARTED') startedAt.set(event.path, event.at)
     })
-    events.on('error', err => { log.warn(`simulate: events: ${(err as Error).message}`) })
+    events.on('error', err => { log.warn(`simulate: events: ${errorMessage(err)}`) })
   }
   const stopDm = async (): Promise<void> => {
     events?.close()
@@ -196,6 +225,15 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
   let firstApache: Reply['body'] | undefined
 
   try {
+    if (target === 'docker') {
+      await step('build the agent image (reused when its inputs did not change)', async () => {
+        const image = await buildAgentImage({})
+        // by its id: another build may move the tag meanwhile
+        dockerImage = image.imageId
+        dockerNetwork = await privateDockerNetwork('sim')
+        return `${image.tag} ${image.imageId.slice(7, 19)}, ${(image.sizeBytes / 1e6).toFixed(1)} MB${image.cached ? ' (already built)' : ''}; network ${dockerNetwork.network} ${dockerNetwork.subnet}`
+      })
+    }
     await step('start the DM', async () => {
       agentsPort = await freePort()
       await startDm()
@@ -236,7 +274,42 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       })
       return names.join(', ')
     })
-    await step('remove Tomcat VM 2: only Tomcat VM 1 answers, Apache never restarted', async () => {
+    await dockerStep('docker kill Tomcat VM 2\'s container (a crashed VM): Apache drops it within the crash detection', async () => {
+      const machineId = findInstance(await tree(), '/Tomcat VM 2')?.data?.[DATA_MACHINE_ID]
+      const machine = (await dockerTarget?.machines())?.find(m => m.machineId === machineId)
+      if (machine === undefined) throw new SimulationCheckError(`no container for Tomcat VM 2 (machine ${machineId ?? 'unknown'})`)
+      crashed = machine
+      const killedAt = Date.now()
+      await createDockerEngine().request(`killing ${machine.containerId}`, async d => await d.getContainer(machine.containerId).kill({ signal: 'SIGKILL' }))
+      const names = await poll('only Tomcat VM 1 behind Apache', stepTimeoutMs, async () => {
+        await membersAre(apacheUrl, 1)
+        return await servedBy(apacheUrl, [TOMCAT_1])
+      })
+      const droppedMs = Date.now() - killedAt
+      // an idle importer declares an owner lost after a ping interval, a ping timeout and the grace; a busy host
+      // stretches the timeout by its own lag, never beyond the abort time
+      const detectionMs = LIVENESS_PING_INTERVAL_MS + LIVENESS_PING_TIMEOUT_MS + LIVENESS_GRACE_MS
+      if (droppedMs > LIVENESS_ABORT_MS + detectionMs) {
+        throw new SimulationCheckError(`Apache dropped Tomcat VM 2 ${droppedMs} ms after the kill, beyond the crash detection (${detectionMs} ms, stretched at most to ${LIVENESS_ABORT_MS + detectionMs} ms)`)
+      }
+      const now = (await get(`${apacheUrl}/server-status`)).body
+      if (now.pid !== firstApache?.pid || now.startedAt !== firstApache?.startedAt) {
+        throw new SimulationCheckError(`Apache restarted: pid ${firstApache?.pid} started ${firstApache?.startedAt}, now pid ${now.pid} started ${now.startedAt}`)
+      }
+      return `dropped ${droppedMs} ms after the kill (crash detection ${detectionMs} ms: ping every ${LIVENESS_PING_INTERVAL_MS} ms, ` +
+        `timeout ${LIVENESS_PING_TIMEOUT_MS} ms, grace ${LIVENESS_GRACE_MS} ms); ${names.join(', ')}; Apache pid ${now.pid} never restarted`
+    })
+    await dockerStep('the DM sees Tomcat VM 2 silent (PROBLEM); undeployed, its dead container is removed', async () => {
+      await waitForTree('Tomcat VM 2 PROBLEM', nodes => statusIs(nodes, '/Tomcat VM 2', 'PROBLEM'))
+      await dmClient().changeInstanceState(application, '/Tomcat VM 2', 'NOT_DEPLOYED')
+      await waitForTree('Tomcat VM 2 NOT_DEPLOYED', nodes => statusIs(nodes, '/Tomcat VM 2', 'NOT_DEPLOYED'))
+      await dmClient().deleteInstance(application, '/Tomcat VM 2')
+      const machines = await dockerTarget?.machines() ?? []
+      const left = machines.find(m => m.containerId === crashed?.containerId)
+      if (left !== undefined) throw new SimulationCheckError(`the container of Tomcat VM 2 is still there (${left.state})`)
+      return `containers left: ${machines.map(m => `${m.scopedInstancePath} ${m.address ?? '?'} ${m.state}`).join(', ')}`
+    })
+    await processStep('remove Tomcat VM 2: only Tomcat VM 1 answers, Apache never restarted', async () => {
       await dmClient().changeInstanceState(application, TOMCAT_2, 'NOT_DEPLOYED')
       await waitForTree('Tomcat VM 2\'s Tomcat NOT_DEPLOYED', nodes => statusIs(nodes, TOMCAT_2, 'NOT_DEPLOYED'))
       await dmClient().changeInstanceState(application, '/Tomcat VM 2', 'NOT_DEPLOYED')
@@ -253,7 +326,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       }
       return `${names.join(', ')}; Apache pid ${now.pid} since ${now.startedAt}, ${now.reloads} graceful reloads`
     })
-    await step(`stop the DM${options.amqpUrl !== undefined ? ' and RabbitMQ' : ''}`, async () => {
+    await processStep(`stop the DM${options.amqpUrl !== undefined ? ' and RabbitMQ' : ''}`, async () => {
       await stopDm()
       if (options.amqpUrl === undefined) return undefined
       await broker.stop()
@@ -261,13 +334,13 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       return 'RabbitMQ stopped'
     })
     let killedAgent: { argv: string[], namespace?: string } = { argv: [] }
-    await step('kill -9 Tomcat VM 1\'s agent and its services', async () => {
+    await processStep('kill -9 Tomcat VM 1\'s agent and its services', async () => {
       const folder = machineFolder(machinesDirectory, tomcatMachine)
       const killed = await killMachine(folder, target)
       killedAgent = killed
       return `agent pid ${killed.pid}, services ${killed.services.join(' ') || 'none'}`
     })
-    await step('without the DM: Apache goes UNRESOLVED', async () => {
+    await processStep('without the DM: Apache goes UNRESOLVED', async () => {
       await poll('Apache UNRESOLVED in its agent\'s state', stepTimeoutMs, async () => {
         const status = agentStatus(machineFolder(machinesDirectory, apacheMachine), APACHE)
         if (status !== 'UNRESOLVED') throw new SimulationCheckError(`Apache is ${status ?? 'unknown'} in its agent's state`)
@@ -275,7 +348,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       })
       return 'seen in the Apache machine\'s agent state'
     })
-    await step('start Tomcat VM 1\'s agent again: Apache started, requests flow, no DM', async () => {
+    await processStep('start Tomcat VM 1\'s agent again: Apache started, requests flow, no DM', async () => {
       const folder = machineFolder(machinesDirectory, tomcatMachine)
       const files = machineFiles(folder)
       const command = killedAgent.namespace !== undefined ? ['ip', 'netns', 'exec', killedAgent.namespace, ...killedAgent.argv] : killedAgent.argv
@@ -287,7 +360,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       })
       return `agent pid ${record.pid}; ${names.join(', ')}`
     })
-    await step('start the DM again: it shows the true states', async () => {
+    await processStep('start the DM again: it shows the true states', async () => {
       if (brokerStopped) {
         await broker.start()
         brokerStopped = false
@@ -320,6 +393,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
     // whatever the DM could not do: no agent or service outlives the simulation
     await stopDm().catch(() => {})
     await killLeftovers(join(dataDirectory, MACHINES_FOLDER))
+    for (const machine of await dockerTarget?.machines().catch(() => []) ?? []) await dockerTarget?.terminate(machine.machineId).catch(() => {})
     await new Promise(resolve => dmLog.end(resolve))
     if (options.keepData !== true) rmSync(dataDirectory, { recursive: true, force: true })
   }
@@ -331,7 +405,7 @@ function makeDataDirectory (): string {
   try {
     return mkdtempSync(join(tmpdir(), 'meshconf-simulate-'))
   } catch (err) {
-    throw new SimulationCheckError(`cannot make the simulation's data folder in ${tmpdir()} (${(err as Error).message}): set TMPDIR to a writable folder`)
+    throw new SimulationCheckError(`cannot make the simulation's data folder in ${tmpdir()} (${errorMessage(err)}): set TMPDIR to a writable folder`)
   }
 }
 
@@ -392,7 +466,7 @@ async function poll<T> (what: string, timeoutMs: number, probe: () => Promise<T>
       return await probe()
     } catch (err) {
       if (Date.now() >= deadline) {
-        throw new SimulationCheckError(`${what}: not reached in ${timeoutMs / 1000}s (${err instanceof Error ? err.message : String(err)})`)
+        throw new SimulationCheckError(`${what}: not reached in ${timeoutMs / 1000}s (${errorMessage(err)})`)
       }
     }
     await new Promise(resolve => setTimeout(resolve, POLL_MS))
@@ -410,7 +484,7 @@ function agentStatus (folder: string, path: string): InstanceStatus | undefined 
   const find = (node: StatusNode | undefined): StatusNode | undefined =>
     node === undefined || node.path === path ? node : node.children?.map(find).find(n => n !== undefined)
   const found = find(saved.model?.instance)
-  return found === undefined ? undefined : found.status ?? 'NOT_DEPLOYED'
+  return found === undefined ? undefined : statusOf(found)
 }
 
 interface StatusNode { path: string, status?: InstanceStatus, children?: StatusNode[] }
@@ -505,7 +579,7 @@ async function rabbitmqctl (args: string[]): Promise<void> {
   try {
     await promisify(execFile)('rabbitmqctl', args, { timeout: 60_000 })
   } catch (err) {
-    throw new SimulationCheckError(`rabbitmqctl ${args.join(' ')} failed: ${(err as Error).message.split('\n')[0]} ` +
+    throw new SimulationCheckError(`rabbitmqctl ${args.join(' ')} failed: ${errorMessage(err).split('\n')[0]} ` +
       '(is RabbitMQ installed and is this its node? --rabbitmq-node or RABBITMQ_NODENAME names another one)')
   }
 }
@@ -537,8 +611,8 @@ function parseScenario (value: string): 'lamp' {
   return value
 }
 
-function parseTarget (value: string): 'local' | 'netns' {
-  if (value !== 'local' && value !== 'netns') throw new InvalidArgumentError('use local or netns')
+function parseTarget (value: string): SimulationTarget {
+  if (value !== 'local' && value !== 'netns' && value !== 'docker') throw new InvalidArgumentError('use local, netns or docker')
   return value
 }
 
@@ -552,13 +626,13 @@ export const registerSimulateCommand: CommandRegistration = (program: Command) =
   program.command('simulate')
     .description('run a scenario end to end with a DM of its own and real agents, and report each step')
     .argument('<scenario>', 'the scenario: lamp', parseScenario)
-    .option('--target <handler>', 'machines: local (agent processes) or netns (network namespaces, needs root)', parseTarget, 'local')
+    .option('--target <handler>', 'machines: local (agent processes), netns (network namespaces, needs root) or docker (containers from the agent image, needs dockerd)', parseTarget, 'local')
     .option('--amqp <url>', 'agents talk through RabbitMQ, stopped (rabbitmqctl stop_app) and started again with the DM (default: the DM\'s embedded endpoint, no broker)', parseAmqpUrl)
     .option('--rabbitmq-node <node>', 'with --amqp, the RabbitMQ node rabbitmqctl stops and starts, e.g. rabbit@myhost (default: $RABBITMQ_NODENAME, else rabbit@<this host>)')
     .option('--step-timeout <seconds>', `how long a step may wait (default ${DEFAULT_STEP_TIMEOUT_MS / 1000})`, parseSeconds)
     .option('--keep', 'keep the data folder (DM database and log, the agents\' and services\' logs under logs/)')
     .option('--json', 'print exactly one JSON document { ok, steps: [{ name, ok, ms, detail? }] }')
-    .action(async (_scenario: 'lamp', opts: { target: 'local' | 'netns', amqp?: string, rabbitmqNode?: string, stepTimeout?: number, keep?: boolean, json?: boolean }, command: Command) => {
+    .action(async (_scenario: 'lamp', opts: { target: SimulationTarget, amqp?: string, rabbitmqNode?: string, stepTimeout?: number, keep?: boolean, json?: boolean }, command: Command) => {
       if (opts.rabbitmqNode !== undefined && opts.amqp === undefined) usageError(command, '--rabbitmq-node goes with --amqp (without it no broker is used)')
       const begin = Date.now()
       let report: SimulationReport
@@ -575,7 +649,7 @@ export const registerSimulateCommand: CommandRegistration = (program: Command) =
         })
       } catch (err) {
         // whatever stops the story before its first step is still reported as a step: --json stays one document
-        report = { ok: false, steps: [{ name: 'prepare the simulation', ok: false, ms: Date.now() - begin, detail: err instanceof Error ? err.message : String(err) }] }
+        report = { ok: false, steps: [{ name: 'prepare the simulation', ok: false, ms: Date.now() - begin, detail: errorMessage(err) }] }
       }
       if (opts.json === true) printJson(report)
       else printTable(report)

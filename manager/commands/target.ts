@@ -8,6 +8,7 @@ import type { CommandRegistration } from '../cli.js'
 import { printDocument, printResult, tableLines, withOutputOptions, type OutputOptions } from './format.js'
 import { connect, parseInstancePath, usageError, withDmOptions, type DmOptions } from './output.js'
 import { parseProperties } from '../../protocol/model/properties.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 /** A target definition file that cannot be used. */
 export class TargetDefinitionError extends Error {
@@ -38,7 +39,7 @@ export async function readTargetFile (file: string): Promise<TargetDefinition> {
   try {
     text = await readFile(file, 'utf8')
   } catch (err) {
-    throw new TargetDefinitionError(file, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message)
+    throw new TargetDefinitionError(file, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errorMessage(err))
   }
   const props = parseProperties(text)
   const take = (key: string): string | undefined => {

@@ -3,12 +3,13 @@
 import { generatePnetKey } from '../../protocol/mesh.js'
 import { localNameOf } from '../../protocol/model/exports.js'
 import type { Component, Instance } from '../../protocol/model/types.js'
+import { toAgent } from '../../protocol/messages.js'
 import { TARGET_INSTALLER } from '../constants.js'
 import { ApplicationExistsError, InstanceDeployedError, InstanceExistsError, InvalidInstanceError, TemplateNotFoundError } from '../errors.js'
 import type { ApplicationRecord, StoredInstance, StoredInstanceNode } from '../store.js'
 import type { DmCore } from './core.js'
 import type { Machines } from './machines.js'
-import { flatten, hasNoMachine, INSTANCE_NAME, isScoped, statusOf, summary, view } from './model.js'
+import { flatten, hasNoMachine, INSTANCE_NAME, isScoped, summary, view } from './model.js'
 import type { Outbox } from './outbox.js'
 import { assignRandomPorts } from './ports.js'
 import type { AgentSessions } from './sessions.js'
@@ -109,7 +110,7 @@ export function createApplications (core: DmCore, sessions: AgentSessions, outbo
       core.emit({ type: 'instance', application, path, status: 'NOT_DEPLOYED', at: now() })
       if (parent !== undefined && !isScoped(template, instance)) {
         const scoped = core.scopedInstanceOf(application, template, parent.path)
-        if (!hasNoMachine(scoped)) outbox.queue(application, scoped.path, { v: 1, kind: 'addInstance', parentPath: parent.path, instance })
+        if (!hasNoMachine(scoped)) outbox.queue(application, scoped.path, toAgent({ kind: 'addInstance', parentPath: parent.path, instance }))
       }
       return view(core.requireInstance(application, path))
     },
@@ -143,11 +144,11 @@ export function createApplications (core: DmCore, sessions: AgentSessions, outbo
     removeInstance (application, path) {
       const template = core.templateOf(core.requireApplication(application))
       const instance = core.requireInstance(application, path)
-      const deployed = flatten([instance]).find(i => statusOf(i) !== 'NOT_DEPLOYED')
-      if (deployed !== undefined) throw new InstanceDeployedError(application, path, deployed.path, statusOf(deployed))
+      const deployed = flatten([instance]).find(i => i.status !== 'NOT_DEPLOYED')
+      if (deployed !== undefined) throw new InstanceDeployedError(application, path, deployed.path, deployed.status)
       if (!isScoped(template, instance)) {
         const scoped = core.scopedInstanceOf(application, template, path)
-        if (!hasNoMachine(scoped)) outbox.queue(application, scoped.path, { v: 1, kind: 'removeInstance', instancePath: path })
+        if (!hasNoMachine(scoped)) outbox.queue(application, scoped.path, toAgent({ kind: 'removeInstance', instancePath: path }))
       }
       store.deleteInstance(application, path)
     }

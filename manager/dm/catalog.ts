@@ -8,26 +8,14 @@ import {
   TargetNotFoundError, TemplateNotFoundError
 } from '../errors.js'
 import type { Store, StoredInstance, TargetAssociation, TargetScope } from '../store.js'
+import type { TargetUsage, TemplateDetails } from '../dto.js'
 import type { DmCore } from './core.js'
-import { view } from './model.js'
+import { INSTANCE_NAME, view } from './model.js'
 import type { DeploymentManager } from './types.js'
 
-/** Names an instance may have (Roboconf's CMD_INVALID_INSTANCE_NAME: letters, digits, spaces, '-', '_', '.'). */
-export const INSTANCE_NAME = /^[\w.-](?:[\w .-]*[\w.-])?$/
+export { INSTANCE_NAME } from './model.js'
 
-export interface TemplateDetails {
-  name: string
-  version: string
-  description?: string
-  createdAt: string
-  components: Array<{ name: string, installer: string, exports: string[], imports: string[], children: string[] }>
-  /** Paths of the instances the template declares (its instances file). */
-  instances: string[]
-  /** Warnings found when it was loaded. */
-  warnings: ModelError[]
-  /** Applications created from it. */
-  applications: string[]
-}
+export type { TemplateDetails, TargetUsage } from '../dto.js'
 
 export function templateDetails (store: Store, name: string, version: string): TemplateDetails {
   const stored = store.getTemplate(name, version)
@@ -59,19 +47,12 @@ function scopeLabel (application: string, scope: TargetScope): string {
   }
 }
 
-export interface TargetUsage {
-  /** Where the target is associated. */
-  associations: Array<{ application: string, scope: TargetScope, label: string }>
-  /** Machines created with it that are not undeployed. */
-  machines: Array<{ application: string, path: string, status: string }>
-}
-
 export function targetUsage (store: Store, id: string): TargetUsage {
   const associations = store.targetAssociationsOf(id).map(a => ({ application: a.application, scope: a.scope, label: scopeLabel(a.application, a.scope) }))
   const machines: TargetUsage['machines'] = []
   for (const app of store.listApplications()) {
     for (const root of store.instanceTrees(app.name)) {
-      const status = root.status ?? 'NOT_DEPLOYED'
+      const status = root.status
       if (root.data[DATA_TARGET_ID] === id && status !== 'NOT_DEPLOYED') machines.push({ application: app.name, path: root.path, status })
     }
   }

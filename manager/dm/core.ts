@@ -18,7 +18,7 @@ import { createEventLog, type EventActor, type EventLog } from '../events.js'
 import type { ApplicationRecord, Store, StoredInstance, StoredInstanceNode } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import { ancestorPaths, isScoped } from './model.js'
-import { PairMap } from './pair-map.js'
+import { PairMap } from '../../protocol/keys.js'
 import { writePrivateFileSync } from '../../agent/private-files.js'
 import type { DeploymentManagerComponents, DeploymentManagerOptions, DmEvent, DmLogger } from './types.js'
 

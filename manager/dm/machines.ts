@@ -3,6 +3,7 @@
 // whose agent stops beating goes to PROBLEM) and the recovery of a restarted DM.
 import { randomBytes } from 'node:crypto'
 import { errorMessage } from '../../protocol/errors.js'
+import { toAgent } from '../../protocol/messages.js'
 import type { InstanceProblem } from '../../protocol/messages.js'
 import type { ApplicationTemplate, TargetDefinition } from '../../protocol/model/types.js'
 import {
@@ -13,7 +14,7 @@ import { MachineCreationError, UnknownTargetHandlerError } from '../errors.js'
 import type { ApplicationRecord, StoredInstance, StoredInstanceNode } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import type { DmCore } from './core.js'
-import { agentSubtree, flatten, hasNoMachine, isScoped, statusOf } from './model.js'
+import { agentSubtree, flatten, hasNoMachine, isScoped } from './model.js'
 import type { Outbox } from './outbox.js'
 import type { AgentSessions } from './sessions.js'
 import type { Targets } from './targets.js'
@@ -70,7 +71,7 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
     const record = core.requireApplication(application)
     const template = core.templateOf(record)
     const instance = core.requireInstanceAt(application, path)
-    if (statusOf(instance) !== 'NOT_DEPLOYED') return
+    if (instance.status !== 'NOT_DEPLOYED') return
     const target = targets.targetFor(application, template, instance)
     const handler = handlers.get(target.handler)
     if (handler === undefined) throw new UnknownTargetHandlerError(target.handler, [...handlers.keys()])
@@ -163,7 +164,7 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
       for (const nested of flatten(scoped.children).filter(i => isScoped(template, i)).reverse()) {
         await undeploy(application, nested.path)
       }
-      if (statusOf(scoped) === 'NOT_DEPLOYED') return
+      if (scoped.status === 'NOT_DEPLOYED') return
       core.setStatus(application, path, 'UNDEPLOYING')
       session.lastBeatAt = undefined
       // an agent that is not ready (no model, silent, DM restarted) cannot be asked: the machine goes at once
@@ -194,7 +195,8 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
     const scoped = store.getInstance(application, scopedPath)
     if (scoped === undefined) return
     const carried = flatten(agentSubtree(template, scoped).children).map(i => i.path)
-    const deployed = (): string[] => carried.filter(p => (store.statusOf(application, p) ?? 'NOT_DEPLOYED') !== 'NOT_DEPLOYED')
+    // an instance deleted meanwhile is not deployed either
+    const deployed = (): string[] => carried.filter(p => ![undefined, 'NOT_DEPLOYED'].includes(store.statusOf(application, p)))
     const toUndeploy = deployed()
     if (toUndeploy.length === 0) return
     const session = sessions.of(application, scopedPath)
@@ -213,7 +215,7 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
     try {
       // a parent's undeploy runs only its own recipes: its descendants are asked first, so theirs run too
       for (const path of toUndeploy.reverse()) {
-        outbox.queue(application, scopedPath, { v: 1, kind: 'changeState', instancePath: path, newState: 'NOT_DEPLOYED' })
+        outbox.queue(application, scopedPath, toAgent({ kind: 'changeState', instancePath: path, newState: 'NOT_DEPLOYED' }))
       }
       const problem = await outcome
       if (problem !== undefined) {
@@ -249,7 +251,7 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
     for (const record of store.listApplications()) {
       const template = core.templateOf(record)
       const scopedInstances = flatten(store.instanceTrees(record.name))
-        .filter(i => isScoped(template, i) && statusOf(i) !== 'NOT_DEPLOYED')
+        .filter(i => isScoped(template, i) && i.status !== 'NOT_DEPLOYED')
       await Promise.all(scopedInstances.map(async scoped => await recoverMachine(record, scoped)))
     }
   }
@@ -290,7 +292,7 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
     if (store.agents(record.name).some(a => a.scopedInstancePath === scoped.path && a.listenAddresses.length > 0)) {
       session.meshListening = true
     }
-    outbox.queue(record.name, scoped.path, { v: 1, kind: 'resendStates' })
+    outbox.queue(record.name, scoped.path, toAgent({ kind: 'resendStates' }))
   }
 
   return { deploy, undeploy, markGone, machineOf, checkSilence, recover }

@@ -12,14 +12,9 @@ const NO_MACHINE: ReadonlySet<InstanceStatus> = new Set(['NOT_DEPLOYED', 'UNDEPL
 /** Names an instance may have (Roboconf: letters, digits, spaces, '-', '_', '.'). */
 export const INSTANCE_NAME = /^[\w.-](?:[\w .-]*[\w.-])?$/
 
-/** An instance's state; NOT_DEPLOYED when it has none. */
-export function statusOf (instance: Pick<Instance, 'status'>): InstanceStatus {
-  return instance.status ?? 'NOT_DEPLOYED'
-}
-
 /** Whether a scoped instance's state means it has no machine (NOT_DEPLOYED, UNDEPLOYING). */
 export function hasNoMachine (scoped: Pick<Instance, 'status'>): boolean {
-  return NO_MACHINE.has(statusOf(scoped))
+  return NO_MACHINE.has(scoped.status)
 }
 
 export function flatten<T extends { children: T[] }> (roots: T[]): T[] {
@@ -31,7 +26,7 @@ export function flatten<T extends { children: T[] }> (roots: T[]): T[] {
 
 export function view (instance: StoredInstance): InstanceView {
   return {
-    name: instance.name, path: instance.path, component: instance.component, status: statusOf(instance),
+    name: instance.name, path: instance.path, component: instance.component, status: instance.status,
     data: instance.data, overriddenExports: instance.overriddenExports,
     ...(instance.problem === undefined ? {} : { problem: instance.problem }),
     ...(instance.missingImports === undefined || instance.missingImports.length === 0 ? {} : { missingImports: instance.missingImports }),

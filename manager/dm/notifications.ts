@@ -8,7 +8,7 @@ import type { ApplicationTemplate } from '../../protocol/model/types.js'
 import { DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_RUNNING_FROM, MAX_PROBLEM_MESSAGE_CHARS } from '../constants.js'
 import type { DmCore } from './core.js'
 import type { Machines } from './machines.js'
-import { flatten, hasNoMachine, isScoped, statusOf } from './model.js'
+import { flatten, hasNoMachine, isScoped } from './model.js'
 import type { Outbox } from './outbox.js'
 import type { AgentSessions } from './sessions.js'
 
@@ -38,7 +38,7 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
       log.warn(`heartbeat for ${path} of ${application}, which is not a scoped instance: ignored`)
       return
     }
-    const status = statusOf(scoped)
+    const status = scoped.status
     const session = sessions.of(application, path)
     if (hasNoMachine(scoped)) {
       // an agent undeploying its instances before its machine goes is expected to beat meanwhile
@@ -107,7 +107,7 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
 
   function onInstanceRemoved (msg: Notification<'instanceRemoved'>): void {
     const instance = store.getInstance(msg.application, msg.instancePath)
-    if (instance !== undefined && flatten([instance]).every(i => statusOf(i) === 'NOT_DEPLOYED')) {
+    if (instance !== undefined && flatten([instance]).every(i => i.status === 'NOT_DEPLOYED')) {
       store.deleteInstance(msg.application, msg.instancePath)
     }
   }

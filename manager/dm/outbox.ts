@@ -1,7 +1,7 @@
 // Messages to agents: stored first, then sent once the agent is up (its first heartbeat), one agent's messages one
 // at a time and in order. The model goes first, with the mesh settings an agent needs to join its application.
 import { signOwnership } from '../../protocol/mesh.js'
-import type { DmToAgentMessage, ScopedModel } from '../../protocol/messages.js'
+import { toAgent, type DmToAgentMessage, type ScopedModel } from '../../protocol/messages.js'
 import type { ApplicationTemplate } from '../../protocol/model/types.js'
 import { meshRole, pickBootstrapPeers, type MeshRole } from '../bootstrap.js'
 import { MAX_BOOTSTRAP_AGENTS, MODEL_WAIT_FOR_PEER_MS } from '../constants.js'
@@ -91,13 +91,13 @@ export function createOutbox (core: DmCore, sessions: AgentSessions): Outbox {
       }
       await peerToBootstrapFrom(application, scopedInstancePath)
       const signing = core.signingKey()
-      await messaging.sendToAgent(application, scopedInstancePath, {
-        v: 1, kind: 'setScopedInstance', model, recipes: recipesOf(template, componentsOf(instance)),
+      await messaging.sendToAgent(application, scopedInstancePath, toAgent({
+        kind: 'setScopedInstance', model, recipes: recipesOf(template, componentsOf(instance)),
         mesh: {
           bootstrapPeers: bootstrapPeersFor(application, template, scoped), pnetKey: record.pnetKey, trustedDmKeys: [signing.publicKey],
           ownership: signOwnership(signing, { peerId, application, scopedInstancePath })
         }
-      })
+      }))
       const session = sessions.of(application, scopedInstancePath)
       session.ready = true
       session.meshStarting = true

@@ -2,11 +2,12 @@
 // is the DM's to change (create, terminate); any other instance's request is queued for its machine's agent.
 import { REQUESTABLE_STATUSES } from '../../protocol/lifecycle.js'
 import type { ApplicationTemplate } from '../../protocol/model/types.js'
+import { toAgent } from '../../protocol/messages.js'
 import { InvalidInstanceError, InvalidStateRequestError } from '../errors.js'
 import type { StoredInstance } from '../store.js'
 import type { DmCore } from './core.js'
 import type { Machines } from './machines.js'
-import { flatten, hasNoMachine, isScoped, statusOf } from './model.js'
+import { flatten, hasNoMachine, isScoped } from './model.js'
 import type { Outbox } from './outbox.js'
 import type { DeploymentManager } from './types.js'
 
@@ -24,13 +25,13 @@ export function createStateRequests (core: DmCore, outbox: Outbox, machines: Mac
   }
 
   function deployAndStartAll (application: string, template: ApplicationTemplate, machinesSelected: StoredInstance[], others: StoredInstance[]): void {
-    const deploying = new Set(machinesSelected.filter(m => statusOf(m) === 'NOT_DEPLOYED').map(m => m.path))
+    const deploying = new Set(machinesSelected.filter(m => m.status === 'NOT_DEPLOYED').map(m => m.path))
     // the commands are stored before the machines are asked for, so a DM killed in between still sends them
     store.transaction(() => {
       for (const i of others) {
         const scoped = core.scopedInstanceOf(application, template, i.path)
         if (hasNoMachine(scoped) && !deploying.has(scoped.path)) continue
-        outbox.queue(application, scoped.path, { v: 1, kind: 'changeState', instancePath: i.path, newState: 'DEPLOYED_STARTED' })
+        outbox.queue(application, scoped.path, toAgent({ kind: 'changeState', instancePath: i.path, newState: 'DEPLOYED_STARTED' }))
       }
     })
     for (const path of deploying) deployInBackground(application, path)
@@ -39,8 +40,8 @@ export function createStateRequests (core: DmCore, outbox: Outbox, machines: Mac
   function stopAll (application: string, template: ApplicationTemplate, others: StoredInstance[]): void {
     for (const i of others) {
       const scoped = core.scopedInstanceOf(application, template, i.path)
-      if (hasNoMachine(scoped) || statusOf(i) === 'NOT_DEPLOYED') continue
-      outbox.queue(application, scoped.path, { v: 1, kind: 'changeState', instancePath: i.path, newState: 'DEPLOYED_STOPPED' })
+      if (hasNoMachine(scoped) || i.status === 'NOT_DEPLOYED') continue
+      outbox.queue(application, scoped.path, toAgent({ kind: 'changeState', instancePath: i.path, newState: 'DEPLOYED_STOPPED' }))
     }
   }
 
@@ -50,8 +51,8 @@ export function createStateRequests (core: DmCore, outbox: Outbox, machines: Mac
     for (const i of others) {
       if (covered(i.path)) continue
       const scoped = core.scopedInstanceOf(application, template, i.path)
-      if (hasNoMachine(scoped) || statusOf(i) === 'NOT_DEPLOYED') continue
-      outbox.queue(application, scoped.path, { v: 1, kind: 'changeState', instancePath: i.path, newState: 'NOT_DEPLOYED' })
+      if (hasNoMachine(scoped) || i.status === 'NOT_DEPLOYED') continue
+      outbox.queue(application, scoped.path, toAgent({ kind: 'changeState', instancePath: i.path, newState: 'NOT_DEPLOYED' }))
     }
     const topMost = [...undeploying].filter(p => ![...undeploying].some(m => m !== p && p.startsWith(`${m}/`)))
     for (const path of topMost) undeployInBackground(application, path)
@@ -72,9 +73,9 @@ export function createStateRequests (core: DmCore, outbox: Outbox, machines: Mac
       }
       const scoped = core.scopedInstanceOf(application, template, path)
       if (hasNoMachine(scoped)) {
-        throw new InvalidStateRequestError(`the machine ${scoped.path} of ${path} is ${statusOf(scoped)}: deploy it first (state DEPLOYED_STARTED on ${scoped.path}, or action deploy-and-start-all)`)
+        throw new InvalidStateRequestError(`the machine ${scoped.path} of ${path} is ${scoped.status}: deploy it first (state DEPLOYED_STARTED on ${scoped.path}, or action deploy-and-start-all)`)
       }
-      outbox.queue(application, scoped.path, { v: 1, kind: 'changeState', instancePath: path, newState: state })
+      outbox.queue(application, scoped.path, toAgent({ kind: 'changeState', instancePath: path, newState: state }))
     },
 
     action (application, input) {

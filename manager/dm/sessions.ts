@@ -1,7 +1,7 @@
 // What the DM knows of each machine's agent while the DM runs: one AgentSession per scoped instance, created at its
 // first mention (creation, heartbeat, message) and dropped by `forget` (machine gone, application deleted, DM
 // stopped). What the DM must not lose across a restart (messages waiting, listen addresses) is in the store.
-import { PairMap } from './pair-map.js'
+import { PairMap } from '../../protocol/keys.js'
 
 export interface AgentSession {
   readonly application: string

@@ -1,11 +1,14 @@
 // The deployment manager's public face: its components, options, events, views and the DeploymentManager itself.
-import type { TemplateDetails, TargetUsage } from './catalog.js'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
-import type { InstanceProblem } from '../../protocol/messages.js'
-import type { ModelError, TargetDefinition } from '../../protocol/model/types.js'
+import type { TargetDefinition } from '../../protocol/model/types.js'
+import type {
+  ApplicationDetails, ApplicationSummary, DmAction, InstanceView, LoadedTemplate, NewInstance, TargetDetails, TemplateDetails,
+  TemplateSummary
+} from '../dto.js'
 import type { DmMessaging } from '../messaging/types.js'
 import type { DmEvent, EventLogOptions, PublishedEvent } from '../events.js'
-import type { EventQuery, Store, StoredEvent, TargetAssociation, TemplateSummary } from '../store.js'
+import type { InstanceDescription } from './describe.js'
+import type { EventQuery, Store, StoredEvent, TargetAssociation } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import type { Autonomy, AutonomyOptions } from '../autonomy/index.js'
 
@@ -47,42 +50,7 @@ export interface DeploymentManagerOptions {
 
 export type { DmEvent, PublishedEvent } from '../events.js'
 
-/** An instance as the REST API shows it. */
-export interface InstanceView {
-  name: string
-  path: string
-  component: string
-  status: InstanceStatus
-  data: Record<string, string>
-  overriddenExports: Record<string, string>
-  /** The last failure its agent reported, kept after it recovers (`data["last.problem"]` is the current one). */
-  problem?: InstanceProblem
-  /** Mandatory import prefixes with no exporter yet, as its agent last reported. */
-  missingImports?: string[]
-  /** ISO time of its last change of state. */
-  since?: string
-  children: InstanceView[]
-}
-
-export interface ApplicationSummary {
-  name: string
-  template: { name: string, version: string }
-  description?: string
-  createdAt: string
-}
-
-export type DmAction = 'deploy-and-start-all' | 'stop-all' | 'undeploy-all'
-
-/** A template just loaded, with the warnings found in it. */
-export type LoadedTemplate = TemplateSummary & { errors: ModelError[] }
-
-export interface NewInstance {
-  /** Path of the parent; absent, '' or '/': a root instance (a machine). */
-  parentPath?: string
-  name: string
-  component: string
-  overriddenExports?: Record<string, string>
-}
+export type { ApplicationDetails, ApplicationSummary, DmAction, InstanceView, LoadedTemplate, NewInstance } from '../dto.js'
 
 export interface DeploymentManager {
   start (): Promise<void>
@@ -96,6 +64,8 @@ export interface DeploymentManager {
   eventCount (): number
   /** Records and publishes an event that happened outside the DM's logic (a REST write). */
   recordEvent (event: DmEvent): void
+  /** Why an instance is where it is: state, problems, machine, exports, imports held and missing, last events. */
+  describe (application: string, path: string): InstanceDescription
   /** The DM's public key (base64 Ed25519), which agents trust. */
   publicKey (): string
 
@@ -108,7 +78,7 @@ export interface DeploymentManager {
 
   createApplication (input: { name: string, template: { name: string, version: string }, description?: string }): ApplicationSummary
   listApplications (): ApplicationSummary[]
-  getApplication (name: string): ApplicationSummary & { instances: InstanceView[] }
+  getApplication (name: string): ApplicationDetails
   /** Terminates the application's machines, then forgets it. */
   deleteApplication (name: string): Promise<void>
 
@@ -141,7 +111,7 @@ export interface DeploymentManager {
   /** The application's target associations. */
   targetAssociations (application: string): TargetAssociation[]
   /** A target with its associations and the machines created with it. */
-  targetDetails (id: string): TargetDefinition & TargetUsage
+  targetDetails (id: string): TargetDetails
   /** Deletes a target nothing uses (refused naming what uses it). */
   deleteTarget (id: string): void
 

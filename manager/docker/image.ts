@@ -2,6 +2,7 @@
 // their libraries, the agent bundle, optional Debian packages for recipes) and loaded into the Docker Engine with no
 // registry and no base image. Reproducible: the same inputs give the same image id. A build whose inputs did not
 // change since the last one (same files, sizes, times) only tags the image it made then.
+import { errorMessage } from '../../protocol/errors.js'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
@@ -191,7 +192,7 @@ function remember (file: string, keys: string[], build: CachedBuild, log: (line:
     for (const key of keys) kept[key] = build
     writeFileSync(file, JSON.stringify(kept, null, 2) + '\n')
   } catch (err) {
-    log(`could not remember the build in ${file} (${(err as Error).message}): the next build reads every file again`)
+    log(`could not remember the build in ${file} (${errorMessage(err)}): the next build reads every file again`)
   }
 }
 
@@ -202,14 +203,11 @@ async function imageSize (engine: DockerEngine, id: string): Promise<number | un
 }
 
 /**
- * Tags the image; the image the tag named before goes when nothing else names it (each build of a changed bundle
- * would otherwise leave 100 MB behind). One a container still uses stays: the Engine refuses.
+ * Tags the image. The image the tag named before stays (untagged): machines may still be created from it by its id
+ * (`docker image prune` removes such images once unused).
  */
 async function tagImage (engine: DockerEngine, id: string, repoTag: string): Promise<void> {
-  const previous = await engine.requestOrMissing(`inspecting image ${repoTag}`, async d => await d.getImage(repoTag).inspect())
   await engine.request(`tagging ${id} as ${repoTag}`, async d => await d.getImage(id).tag(splitImageTag(repoTag)))
-  if (previous === undefined || previous.Id === id || previous.RepoTags.some(t => t !== repoTag)) return
-  await engine.requestOrMissing(`removing the previous ${repoTag}`, async d => await d.getImage(previous.Id).remove({ noprune: false })).catch(() => {})
 }
 
 /** Builds (or finds in the cache) the agent image and tags it. */
@@ -230,7 +228,7 @@ export async function buildAgentImage (options: AgentImageOptions = {}): Promise
   try {
     bundle = readFileSync(bundlePath)
   } catch (err) {
-    throw new ImageInputError(`cannot read the agent bundle ${bundlePath} (${(err as Error).message}): run npm run build first`)
+    throw new ImageInputError(`cannot read the agent bundle ${bundlePath} (${errorMessage(err)}): run npm run build first`)
   }
   const cacheFile = options.cacheFile ?? defaultCacheFile()
   /** The image a previous build made from these inputs, when the Engine still has it. */

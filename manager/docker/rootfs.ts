@@ -1,6 +1,7 @@
 // The agent image's root filesystem, made from what the host has installed: the files of a few Debian packages
 // (dpkg), single commands, the shared libraries all their executables need (ldd), the agent bundle and a few files
 // of our own. No base image: the result is a list of entries, sorted, that archive.ts writes as one layer.
+import { errorMessage } from '../../protocol/errors.js'
 import { execFile } from 'node:child_process'
 import { closeSync, lstatSync, openSync, readlinkSync, readSync, realpathSync, type Stats } from 'node:fs'
 import { basename, dirname, join, posix, resolve } from 'node:path'
@@ -54,7 +55,7 @@ async function installedPackages (): Promise<Map<string, InstalledPackage>> {
     ({ stdout } = await run('dpkg-query', ['-W', '-f=${Package}\t${db:Status-Abbrev}\t${Provides}\t${Depends}\t${Pre-Depends}\n'],
       { maxBuffer: TOOL_OUTPUT_MAX_BYTES }))
   } catch (err) {
-    throw new ImageInputError(`cannot list the host's Debian packages with dpkg-query (${(err as Error).message}): the image is made from a Debian host's installed files`)
+    throw new ImageInputError(`cannot list the host's Debian packages with dpkg-query (${errorMessage(err)}): the image is made from a Debian host's installed files`)
   }
   const names = (field: string): string[][] => field.split(',').map(s => s.trim()).filter(s => s !== '')
     .map(group => group.split('|').map(alt => alt.trim().split(/[\s(:]/)[0]).filter(n => n !== ''))

@@ -12,8 +12,10 @@ import {
 } from '../../protocol/messages.js'
 import { EMBEDDED_CLOSE_GRACE_MS, EMBEDDED_PING_INTERVAL_MS } from '../../agent/link/constants.js'
 import { MessageDispatcher } from '../../agent/link/dispatch.js'
+import { PairMap } from '../../protocol/keys.js'
 import { senderMismatch } from './sender.js'
 import type { AgentMessageHandler, DmMessaging, MessagingLogger, MessagingMetrics } from './types.js'
+import { errorMessage } from '../../protocol/errors.js'
 import {
   EMBEDDED_HELLO_DEADLINE_MS, EMBEDDED_MAX_FRAME_BYTES, EMBEDDED_MAX_HELLO_BYTES, EMBEDDED_MAX_HELLO_FIELD_CHARS,
   EMBEDDED_MAX_HELLO_PATH_CHARS, EMBEDDED_MAX_UNAUTHENTICATED_PER_ADDRESS, loggable, type EmbeddedRefusal
@@ -91,7 +93,7 @@ class EmbeddedMessaging implements DmMessaging {
   private server: WebSocketServer | undefined
   private readonly dispatcher: MessageDispatcher<AgentToDmMessage>
   private readonly logger: MessagingLogger
-  private readonly mailboxes = new Map<string, AgentMailbox>()
+  private readonly mailboxes = new PairMap<AgentMailbox>()
   /** Identifies this DM process: agents reset their replay detection when it changes. */
   private readonly epoch = randomUUID()
   private readonly alive = new WeakSet<WebSocket>()
@@ -155,11 +157,10 @@ class EmbeddedMessaging implements DmMessaging {
   }
 
   private mailbox (application: string, scopedInstancePath: string): AgentMailbox {
-    const key = `${application}\u0000${scopedInstancePath}`
-    let mailbox = this.mailboxes.get(key)
+    let mailbox = this.mailboxes.get(application, scopedInstancePath)
     if (mailbox === undefined) {
       mailbox = { application, scopedInstancePath, outbox: [], nextSeq: 0, socket: undefined, agentEpoch: undefined, lastAcceptedSeq: -1 }
-      this.mailboxes.set(key, mailbox)
+      this.mailboxes.set(application, scopedInstancePath, mailbox)
     }
     return mailbox
   }
@@ -182,15 +183,12 @@ class EmbeddedMessaging implements DmMessaging {
   }
 
   async forgetAgent (application: string, scopedInstancePath: string): Promise<void> {
-    const key = `${application}\u0000${scopedInstancePath}`
-    this.mailboxes.get(key)?.socket?.close(1000, 'scoped instance forgotten by the DM')
-    this.mailboxes.delete(key)
+    this.mailboxes.get(application, scopedInstancePath)?.socket?.close(1000, 'scoped instance forgotten by the DM')
+    this.mailboxes.delete(application, scopedInstancePath)
   }
 
   async deleteApplication (application: string): Promise<void> {
-    for (const mailbox of [...this.mailboxes.values()]) {
-      if (mailbox.application === application) await this.forgetAgent(application, mailbox.scopedInstancePath)
-    }
+    for (const mailbox of this.mailboxes.valuesOf(application)) await this.forgetAgent(application, mailbox.scopedInstancePath)
   }
 
   agentEndpoint (application?: string): AgentEndpoint {
@@ -273,7 +271,7 @@ class EmbeddedMessaging implements DmMessaging {
         this.dispatcher.reject(err, `${mailbox === undefined ? `an agent not yet identified (${address})` : loggable(mailbox.scopedInstancePath)} (frame)`)
         if (mailbox === undefined) {
           clearTimeout(helloTimer)
-          this.refuse(socket, 'bad-hello', EMBEDDED_CLOSE_CODES.badHello, (err as Error).message)
+          this.refuse(socket, 'bad-hello', EMBEDDED_CLOSE_CODES.badHello, errorMessage(err))
         }
         return
       }

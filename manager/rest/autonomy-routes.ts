@@ -84,9 +84,43 @@ const commandsExecution = {
   }
 } as const
 
+const jobView = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' }, name: { type: 'string' }, application: { type: 'string' }, command: { type: 'string' }, cron: { type: 'string' },
+    createdAt: { type: 'string' }, lastRunAt: { type: 'string' }, nextRunAt: { type: 'string' }
+  }
+} as const
+
+const jobBody = {
+  type: 'object', additionalProperties: false, required: ['application', 'command', 'cron'],
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 200 },
+    application: s.applicationName,
+    command: { type: 'string', minLength: 1, maxLength: 200, description: 'commands file name, without .commands' },
+    cron: { type: 'string', minLength: 1, maxLength: 200, description: '5 fields (minute hour day month weekday), or 6 with seconds first' }
+  }
+} as const
+
 export function autonomyRoutes (dm: DeploymentManager): RouteSpec[] {
   type CommandsParams = { app: string, name: string }
   return [
+    {
+      method: 'GET', url: '/api/schedules', summary: 'scheduled jobs (cron -> commands file), with their next run',
+      querystring: { type: 'object', additionalProperties: false, properties: { application: s.applicationName } },
+      responses: { 200: { type: 'array', items: jobView } },
+      handler: async (request) => dm.autonomy.schedules.list((request.query as { application?: string }).application)
+    },
+    {
+      method: 'POST', url: '/api/schedules', summary: 'schedule a commands file on a cron expression (kept across DM restarts; missed runs are not replayed)',
+      body: jobBody, responses: { 201: jobView },
+      handler: async (request, reply) => answer(reply, 201, dm.autonomy.schedules.add(request.body as { name?: string, application: string, command: string, cron: string }))
+    },
+    {
+      method: 'DELETE', url: '/api/schedules/:id', summary: 'delete a scheduled job',
+      params: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 100 } } }, responses: { 204: null },
+      handler: async (request, reply) => { dm.autonomy.schedules.delete((request.params as { id: string }).id); return answer(reply, 204) }
+    },
     {
       method: 'GET', url: '/api/applications/:app/commands', summary: 'the commands files of the application, validated against its instances now',
       params: s.applicationParams,

@@ -206,6 +206,20 @@ export const eventsQuery = {
   }
 } as const
 
+export const instanceDescription = {
+  type: 'object',
+  description: 'an instance described: component, status and since, currentProblem, lastProblem, machine (path, status, target, handler, machineId, ipAddress, peerId, agentVersion, lastHeartbeat), exports, imports (held: prefix, from, component, since, variables; missing: prefixes), events (the last 10)',
+  additionalProperties: true,
+  properties: {
+    application: { type: 'string' }, path: { type: 'string' }, component: { type: 'string' },
+    status: { type: 'string', enum: [...INSTANCE_STATUSES] }, since: { type: 'string' },
+    machine: { type: 'object', additionalProperties: true },
+    exports: { type: 'object', additionalProperties: true },
+    imports: { type: 'object', additionalProperties: true },
+    events: { type: 'array', items: { type: 'object' } }
+  }
+} as const
+
 export const storedEvent = {
   type: 'object',
   description: 'an event of the history: the live event (body) with its id, kind, reason and actor',

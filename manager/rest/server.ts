@@ -16,6 +16,7 @@ import { autonomyRoutes } from './autonomy-routes.js'
 import { createConsole, type ConsoleOptions } from './console.js'
 import { registerTopology } from './console-view.js'
 import * as s from './schemas.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 export interface RestServerComponents {
   dm: DeploymentManager
@@ -259,6 +260,11 @@ export function createRestServer (components: RestServerComponents, options: Res
       }
     },
     {
+      method: 'GET', url: '/api/applications/:app/instances/describe', summary: 'why an instance is where it is: state and since when, problems, machine, exports, imports held and missing, last events',
+      params: s.applicationParams, querystring: s.instancePathQuery, responses: { 200: s.instanceDescription },
+      handler: async (request) => dm.describe((request.params as AppParams).app, (request.query as { path: string }).path)
+    },
+    {
       method: 'POST', url: '/api/applications/:app/instances/state', summary: 'ask one instance for a state',
       params: s.applicationParams, body: s.changeStateBody, responses: { 202: null },
       handler: async (request, reply) => {
@@ -385,7 +391,7 @@ export function createRestServer (components: RestServerComponents, options: Res
           try {
             sinceMs = query.since === undefined ? undefined : parseSince(query.since)
           } catch (err) {
-            socket.close(EVENTS_BAD_QUERY_CLOSE_CODE, (err as Error).message.slice(0, 120))
+            socket.close(EVENTS_BAD_QUERY_CLOSE_CODE, errorMessage(err).slice(0, 120))
             return
           }
           const replay = dm.history({

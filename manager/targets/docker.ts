@@ -14,12 +14,12 @@
 //   docker.cpus              CPU limit, in CPUs (0.5: half a core); default none (the VM size's CPUs)
 //   docker.memory            memory limit, in bytes or with a k, m, g suffix (512m); default none
 //   docker.env.<NAME>        extra environment variable NAME of the container (and so of the agent and its recipes)
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes, randomInt } from 'node:crypto'
 import type Docker from 'dockerode'
 import tar from 'tar-stream'
 import type { AgentParams } from '../../agent/params.js'
 import { CONTAINER_STOP_GRACE_S, DEFAULT_DOCKER_NETWORK, DEFAULT_DOCKER_SUBNET, IMAGE_AGENT_STATE_DIR, IMAGE_PARAMS_FILE, LABEL_APPLICATION, LABEL_DM, LABEL_MACHINE, LABEL_NETWORK, LABEL_PATH } from '../docker/constants.js'
-import { createDockerEngine, type DockerEngine } from '../docker/engine.js'
+import { createDockerEngine, DockerRequestError, type DockerEngine } from '../docker/engine.js'
 import { defaultAgentImageTag } from '../docker/image.js'
 import { firstHost, formatCidr, parseCidr } from './cidr.js'
 import { allowForwardingWithin } from './forwarding.js'
@@ -44,6 +44,8 @@ export interface DockerTargetOptions {
   socketPath?: string
   /** Heartbeat period of the agents, in milliseconds; default the agent's (5 000). */
   heartbeatPeriodMs?: number
+  /** Image of targets whose definition names none (docker.image): a tag or an image id; default meshconf-agent:<version>. */
+  image?: string
   /** Network of targets whose definition names none (docker.network); default `meshconf`. */
   network?: string
   /** Its subnet when the target makes it (docker.network.subnet); default 10.189.0.0/24. */
@@ -89,7 +91,7 @@ interface ContainerSpec {
 
 const MEMORY_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }
 
-function containerSpec (params: MachineParameters, defaults: { network?: string, subnet?: string }): ContainerSpec {
+function containerSpec (params: MachineParameters, defaults: { image?: string, network?: string, subnet?: string }): ContainerSpec {
   const { target } = params
   const props = target.properties
   const fail = (property: string, expected: string): never => { throw new DockerTargetPropertyError(target.id, property, props[property] ?? '', expected) }
@@ -98,7 +100,7 @@ function containerSpec (params: MachineParameters, defaults: { network?: string,
   const subnet = parseCidr(props[DOCKER_SUBNET_PROPERTY] ?? defaults.subnet ?? DEFAULT_DOCKER_SUBNET)
   if (subnet === undefined || subnet.bits < 8 || subnet.bits > 29) fail(DOCKER_SUBNET_PROPERTY, 'an IPv4 subnet from /8 to /29, e.g. 10.189.0.0/24')
   const spec: ContainerSpec = {
-    image: props[DOCKER_IMAGE_PROPERTY] ?? defaultAgentImageTag(), network, subnet: formatCidr(subnet as NonNullable<typeof subnet>), env: []
+    image: props[DOCKER_IMAGE_PROPERTY] ?? defaults.image ?? defaultAgentImageTag(), network, subnet: formatCidr(subnet as NonNullable<typeof subnet>), env: []
   }
   if (props[DOCKER_CPUS_PROPERTY] !== undefined) {
     const cpus = Number(props[DOCKER_CPUS_PROPERTY])
@@ -129,6 +131,22 @@ export function containerName (dmId: string, machineId: string): string {
 /** A DM id from something unique to the DM (its data folder): short, stable across restarts. */
 export function dockerDmId (seed: string): string {
   return createHash('sha256').update(seed).digest('hex').slice(0, 12)
+}
+
+/** Where privateDockerNetwork draws its subnets: /24s of 10.188.0.0/16, outside every default of ours and Docker's. */
+const PRIVATE_SUBNETS_PREFIX = '10.188'
+
+/**
+ * A network name and a /24 no network of the Engine uses, for a run of its own beside others (tests, simulations,
+ * benchmarks): `meshconf-<purpose>-<random>` in 10.188.x.0/24.
+ */
+export async function privateDockerNetwork (purpose: string, socketPath?: string): Promise<{ network: string, subnet: string }> {
+  const engine = createDockerEngine(socketPath)
+  const networks = await engine.request('listing networks', async d => await d.listNetworks())
+  const used = new Set(networks.flatMap(n => (n.IPAM?.Config ?? []).map(c => c.Subnet)))
+  const free = Array.from({ length: 256 }, (_, i) => `${PRIVATE_SUBNETS_PREFIX}.${i}.0/24`).filter(s => !used.has(s))
+  if (free.length === 0) throw new DockerRequestError('choosing a subnet', `every /24 of ${PRIVATE_SUBNETS_PREFIX}.0.0/16 is taken by a network: remove unused networks (docker network prune)`)
+  return { network: `meshconf-${purpose}-${randomBytes(3).toString('hex')}`, subnet: free[randomInt(free.length)] }
 }
 
 /** A tar holding the params file (mode 0600: it carries the application's agent token). */

@@ -12,6 +12,7 @@ import { machineFolder } from './local.js'
 import { defaultAgentCommand, findAgent, machineFiles, spawnAgent, stopAgent, writeAgentParams } from './process.js'
 import type { AgentParams } from '../../agent/params.js'
 import type { MachineParameters, TargetHandler } from './types.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 const run = promisify(execFile)
 
@@ -152,7 +153,7 @@ export function createNetnsTarget (options: NetnsTargetOptions): TargetHandler {
         await tearDown(machineId, folder)
         await removeBridgeIfUnused()
         if (err instanceof NetnsUnavailableError || err instanceof NetnsAddressesExhaustedError) throw err
-        throw new NetnsUnavailableError((err as Error).message)
+        throw new NetnsUnavailableError(errorMessage(err))
       }
       const files = machineFiles(folder)
       const agentParams: Partial<AgentParams> = {

@@ -49,7 +49,7 @@ class InstanceBuilder {
       this.errors.push(modelError('CO_INEXISTING_COMPONENT', file, holder.line, holder.name))
       return undefined
     }
-    const instance: Instance = { name: '', component: holder.name, path: '', overriddenExports: {}, data: {}, channels: [], children: [] }
+    const instance: Instance = { name: '', component: holder.name, path: '', overriddenExports: {}, data: {}, channels: [], status: 'NOT_DEPLOYED', children: [] }
     let count = 1
     const children: Declared[] = []
     for (const block of holder.inner) {

@@ -13,6 +13,7 @@ import { parseProperties } from './properties.js'
 import { parseRule } from './rules.js'
 import type { ApplicationDescriptor, ApplicationTemplate, AutonomicRule, Component, Instance, LoadResult, ModelError, TargetDefinition } from './types.js'
 import { readZip, type ZipContent } from './zip.js'
+import { errorMessage } from '../errors.js'
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
@@ -54,14 +55,14 @@ export async function loadApplicationTemplate (pathToFolderOrZip: string, option
   try {
     info = await stat(pathToFolderOrZip)
   } catch (err) {
-    return { errors: [modelError('PROJ_APPLICATION_TEMPLATE_NOT_FOUND', pathToFolderOrZip, undefined, (err as Error).message)] }
+    return { errors: [modelError('PROJ_APPLICATION_TEMPLATE_NOT_FOUND', pathToFolderOrZip, undefined, errorMessage(err))] }
   }
   if (info.isDirectory()) {
     let content: Awaited<ReturnType<typeof readFolder>>
     try {
       content = await readFolder(pathToFolderOrZip)
     } catch (err) {
-      return { errors: [modelError('P_IO_ERROR', pathToFolderOrZip, undefined, (err as Error).message)] }
+      return { errors: [modelError('P_IO_ERROR', pathToFolderOrZip, undefined, errorMessage(err))] }
     }
     if ('error' in content) return { errors: [content.error] }
     return loadApplicationTemplateFromFiles(content.files, content.directories, options)
@@ -73,7 +74,7 @@ export async function loadApplicationTemplate (pathToFolderOrZip: string, option
   try {
     bytes = await readFile(pathToFolderOrZip)
   } catch (err) {
-    return { errors: [modelError('PROJ_EXTRACT_ZIP', pathToFolderOrZip, undefined, (err as Error).message)] }
+    return { errors: [modelError('PROJ_EXTRACT_ZIP', pathToFolderOrZip, undefined, errorMessage(err))] }
   }
   return await loadApplicationTemplateFromZip(bytes, options)
 }
@@ -84,7 +85,7 @@ export async function loadApplicationTemplateFromZip (buffer: Uint8Array, option
   try {
     content = await readZip(buffer)
   } catch (err) {
-    const message = (err as Error).message
+    const message = errorMessage(err)
     // yauzl checks entry names itself; say why such a name is refused
     const hint = /relative path|absolute path/.test(message) ? ' (entries must stay inside the template folder: absolute names and \'..\' would escape it)' : ''
     return { errors: [modelError('PROJ_EXTRACT_ZIP', undefined, undefined, message + hint)] }

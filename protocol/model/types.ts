@@ -56,8 +56,8 @@ export interface Instance {
   /** Instance data (`data.*`, `instance-data`), e.g. `ip.address`, `machine.id`. */
   data: Record<string, string>
   channels: string[]
-  /** Runtime state; NOT_DEPLOYED when absent. */
-  status?: InstanceStatus
+  /** Runtime state (NOT_DEPLOYED as parsed from an instances file). */
+  status: InstanceStatus
   children: Instance[]
 }
 

@@ -16,6 +16,7 @@ import { createStepOutbox } from '../../agent/outbox.js'
 import { createLoggerPlugin } from '../../agent/plugins/logger.js'
 import type { Plugin } from '../../agent/plugins/types.js'
 import type { MeshFactory } from '../../agent/ports.js'
+import { toAgent } from '../../protocol/messages.js'
 import { amqpHubMeshFactory, type AmqpHubHandle } from './amqp-hub.js'
 import type { AgentToParent, ParentToAgent } from './agent-protocol.js'
 
@@ -88,12 +89,12 @@ async function onMessage (message: ParentToAgent): Promise<void> {
           instanceRemoved: () => {}
         }
       })
-      await agent.handle({ v: 1, kind: 'setScopedInstance', model: message.model, mesh: message.parameters, recipes: {} })
+      await agent.handle(toAgent({ kind: 'setScopedInstance', model: message.model, mesh: message.parameters, recipes: {} }))
       tell({ kind: 'ready', addresses: agent.meshAddresses() })
       return
     }
     case 'changeState':
-      await agent?.handle({ v: 1, kind: 'changeState', instancePath: message.instancePath, newState: message.state })
+      await agent?.handle(toAgent({ kind: 'changeState', instancePath: message.instancePath, newState: message.state }))
       return
     case 'traffic': {
       const traffic = hub?.traffic()

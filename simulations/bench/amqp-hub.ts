@@ -9,6 +9,7 @@ import { exportsByPrefix } from '../../protocol/model/exports.js'
 import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
 import type { ImportListener, MeshHandle } from '../../agent/ports.js'
 import { DEFAULT_AMQP_URL, HUB_WIRE_VERSION } from './bench-constants.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 /** Routing key prefixes, as in Roboconf's `ThoseThat`. */
 const THOSE_THAT_IMPORT = 'those.that.import.'
@@ -207,7 +208,7 @@ class AmqpHub implements AmqpHubHandle {
     if (this.stopped || this.channel === undefined) return
     const channel = this.channel
     this.pending = this.pending.then(() => operation(channel)).catch((err: unknown) => {
-      this.log(`amqp-hub ${this.sender}: broker operation failed: ${err instanceof Error ? err.message : String(err)}`)
+      this.log(`amqp-hub ${this.sender}: broker operation failed: ${errorMessage(err)}`)
     })
   }
 
@@ -218,7 +219,7 @@ class AmqpHub implements AmqpHubHandle {
     try {
       message = parseHubMessage(delivery.content)
     } catch (err) {
-      this.log(`amqp-hub ${this.sender}: ${err instanceof Error ? err.message : String(err)}`)
+      this.log(`amqp-hub ${this.sender}: ${errorMessage(err)}`)
       return
     }
     switch (message.kind) {

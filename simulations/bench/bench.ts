@@ -21,6 +21,7 @@ import {
   IDLE_WINDOW_MS, PARTITION_DETECT_TIMEOUT_MS, QUICK_IDLE_WINDOW_MS, QUICK_TOGGLES, SETTLE_MAX_MS, SETTLE_MS,
   SETTLE_WINDOW_MS, SETTLED_AGENT_CPU_PCT, SETTLED_CPU_PCT, TOGGLES
 } from './bench-constants.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 /** The one JSON document `--json` prints (figures in ms, MB, % of one core; null when not measured). */
 export interface BenchReport {
@@ -28,7 +29,8 @@ export interface BenchReport {
   converge: Array<{ agents: number, all_updated_ms: number | null }>
   failure: { crash_detect_ms: number | null, partition_detect_ms: number | null }
   cost: { rss_mb_per_agent: number | null, idle_cpu_pct_per_agent: number | null, msgs_per_change: number | null, bytes_per_change: number | null }
-  deploy: { one_machine_ms: number | null, hundred_machines_ms: number | null, ratio: number | null }
+  /** docker_*: deploy-and-start-all of 1 and of 10 machines as containers of the docker target (null without dockerd). */
+  deploy: { one_machine_ms: number | null, hundred_machines_ms: number | null, ratio: number | null, docker_one_ms: number | null, docker_ten_ms: number | null }
 }
 interface Percentiles { p50_ms: number | null, p99_ms: number | null }
 
@@ -174,42 +176,54 @@ function slowest (sample: { latenciesMs: number[], missed: number } | undefined)
   return sample === undefined || sample.missed > 0 || sample.latenciesMs.length === 0 ? null : round2(Math.max(...sample.latenciesMs))
 }
 
-/** The deployment benchmark of the DM (deploy.ts), run as a child; null figures when it is missing or fails. */
-async function measureDeploy (options: RunOptions): Promise<BenchReport['deploy']> {
-  const none = { one_machine_ms: null, hundred_machines_ms: null, ratio: null }
+const DEPLOY_NOT_MEASURED: BenchReport['deploy'] = { one_machine_ms: null, hundred_machines_ms: null, ratio: null, docker_one_ms: null, docker_ten_ms: null }
+/** Machines of the docker deployment figure (docker_ten_ms). */
+const DOCKER_DEPLOY_MACHINES = 10
+
+/** Runs the DM's deployment benchmark (deploy.ts) as a child with `args`; its JSON document, undefined when it fails. */
+async function runDeployScript (args: string[], what: string, options: RunOptions): Promise<Record<string, unknown> | undefined> {
   const script = join(here, 'deploy.js')
   if (!existsSync(script)) {
-    options.log(`deploy not measured: ${script} is missing (the DM's deployment benchmark)`)
-    return none
+    options.log(`${what} not measured: ${script} is missing (the DM's deployment benchmark)`)
+    return undefined
   }
   const stdout = await new Promise<string>(resolve => {
-    execFile(process.execPath, [script, '--json'], { timeout: DEPLOY_BENCH_TIMEOUT_MS, maxBuffer: 16 * 2 ** 20 }, (err, out, errOut) => {
-      if (err !== null) options.log(`deploy benchmark failed: ${err.message.split('\n')[0]} ${errOut.trim().split('\n').slice(-2).join(' | ')}`)
+    execFile(process.execPath, [script, '--json', ...args], { timeout: DEPLOY_BENCH_TIMEOUT_MS, maxBuffer: 16 * 2 ** 20 }, (err, out, errOut) => {
+      if (err !== null) options.log(`${what} benchmark failed: ${err.message.split('\n')[0]} ${errOut.trim().split('\n').slice(-2).join(' | ')}`)
       resolve(err === null ? out : '')
     })
   })
   try {
     const parsed = JSON.parse(stdout) as Record<string, unknown>
-    const found = (parsed.deploy ?? parsed) as Record<string, unknown>
-    const num = (v: unknown): number | null => typeof v === 'number' && Number.isFinite(v) ? v : null
-    const one = num(found.one_machine_ms)
-    const hundred = num(found.hundred_machines_ms)
-    const floor = num(found.cpu_floor_ms)
-    if (floor !== null) {
-      options.log(`deploy: the machines used ${String(found.host_cpu_s)} CPU-s (the DM ${String(found.dm_cpu_s)}; ${String(found.cpu_s_per_machine)} s each; a bare node process ` +
-        `${String(found.node_start_cpu_ms)} ms): on ${String(found.cores)} cores no schedule takes less than ${floor} ms (ratio ${String(found.floor_ratio)})`)
-    }
-    return { one_machine_ms: one, hundred_machines_ms: hundred, ratio: one !== null && hundred !== null && one > 0 ? round2(hundred / one) : num(found.ratio) }
+    return (parsed.deploy ?? parsed) as Record<string, unknown>
   } catch {
-    if (stdout !== '') options.log('deploy benchmark printed no JSON document')
-    return none
+    if (stdout !== '') options.log(`${what} benchmark printed no JSON document`)
+    return undefined
   }
+}
+
+const num = (v: unknown): number | null => typeof v === 'number' && Number.isFinite(v) ? v : null
+
+/** The deployment figures (deploy.ts run as a child, local machines then containers); null when one fails. */
+async function measureDeploy (options: RunOptions): Promise<BenchReport['deploy']> {
+  const docker = await runDeployScript(['--target', 'docker', '--machines', String(DOCKER_DEPLOY_MACHINES)], 'deploy (docker)', options)
+  const dockerFigures = { docker_one_ms: num(docker?.one_machine_ms), docker_ten_ms: num(docker?.hundred_machines_ms) }
+  const found = await runDeployScript([], 'deploy', options)
+  if (found === undefined) return { ...DEPLOY_NOT_MEASURED, ...dockerFigures }
+  const one = num(found.one_machine_ms)
+  const hundred = num(found.hundred_machines_ms)
+  const floor = num(found.cpu_floor_ms)
+  if (floor !== null) {
+    options.log(`deploy: the machines used ${String(found.host_cpu_s)} CPU-s (the DM ${String(found.dm_cpu_s)}; ${String(found.cpu_s_per_machine)} s each; a bare node process ` +
+      `${String(found.node_start_cpu_ms)} ms): on ${String(found.cores)} cores no schedule takes less than ${floor} ms (ratio ${String(found.floor_ratio)})`)
+  }
+  return { one_machine_ms: one, hundred_machines_ms: hundred, ratio: one !== null && hundred !== null && one > 0 ? round2(hundred / one) : num(found.ratio), ...dockerFigures }
 }
 
 /** One convergence chain of `agents` processes: the slowest importer of each toggle, null when one missed it. */
 async function measureConvergence (agents: number, options: RunOptions): Promise<BenchReport['converge'][number]> {
   const run = await measureTransport('mesh', agents, options, { cost: false, crash: false, partition: false, toggles: CONVERGE_TOGGLES })
-    .catch((err: unknown) => { options.log(`converge at ${agents} agents failed: ${(err as Error).message}`); return undefined })
+    .catch((err: unknown) => { options.log(`converge at ${agents} agents failed: ${errorMessage(err)}`); return undefined })
   return { agents, all_updated_ms: run === undefined || run.missed > 0 || run.allUpdatedMs.length === 0 ? null : round2(Math.max(...run.allUpdatedMs)) }
 }
 
@@ -217,7 +231,7 @@ const NOT_MEASURED: Omit<BenchReport, 'converge'> = {
   reconfigure: { agents: BENCH_AGENTS, mesh: { p50_ms: null, p99_ms: null }, amqp_hub: { p50_ms: null, p99_ms: null }, ratio_p50: null },
   failure: { crash_detect_ms: null, partition_detect_ms: null },
   cost: { rss_mb_per_agent: null, idle_cpu_pct_per_agent: null, msgs_per_change: null, bytes_per_change: null },
-  deploy: { one_machine_ms: null, hundred_machines_ms: null, ratio: null }
+  deploy: DEPLOY_NOT_MEASURED
 }
 
 export async function runBench (options: RunOptions): Promise<BenchReport> {
@@ -233,7 +247,7 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
   // The cut-off agent runs in a namespace of its own: a separate chain, so that the other figures stay on loopback.
   const partition = canUseNetns()
     ? await measureTransport('mesh', BENCH_AGENTS, options, { cost: false, crash: false, partition: true, toggles: 0 })
-      .catch((err: unknown) => { options.log(`partition not measured: ${(err as Error).message.split('\n')[0].slice(0, 400)}`); return undefined })
+      .catch((err: unknown) => { options.log(`partition not measured: ${errorMessage(err).split('\n')[0].slice(0, 400)}`); return undefined })
     : undefined
   const meshP = percentiles(mesh.latenciesMs)
   const amqpP = percentiles(amqp.latenciesMs)
@@ -258,7 +272,7 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
       msgs_per_change: mesh.perChange === undefined ? null : round2(mesh.perChange.messages),
       bytes_per_change: mesh.perChange === undefined ? null : Math.round(mesh.perChange.bytes)
     },
-    deploy: options.quick ? { one_machine_ms: null, hundred_machines_ms: null, ratio: null } : await measureDeploy(options)
+    deploy: options.quick ? DEPLOY_NOT_MEASURED : await measureDeploy(options)
   }
 }
 
@@ -278,7 +292,8 @@ export function formatTable (r: BenchReport): string {
     ['TCP data segments per change', show(r.cost.msgs_per_change), ''],
     ['bytes on the wire per change', show(r.cost.bytes_per_change, ' B'), ''],
     ['deploy 1 / 100 machines', `${show(r.deploy.one_machine_ms, ' ms')} / ${show(r.deploy.hundred_machines_ms, ' ms')}`, ''],
-    ['100 machines / 1 machine', show(r.deploy.ratio), '< 3']
+    ['100 machines / 1 machine', show(r.deploy.ratio), '< 3'],
+    [`deploy 1 / ${DOCKER_DEPLOY_MACHINES} machines, containers`, `${show(r.deploy.docker_one_ms, ' ms')} / ${show(r.deploy.docker_ten_ms, ' ms')}`, '']
   ]
   const w0 = Math.max(...rows.map(r => r[0].length))
   const w1 = Math.max(...rows.map(r => r[1].length))
@@ -292,7 +307,7 @@ export function parseBenchArgs (argv: string[]): BenchArgs {
   try {
     values = parseArgs({ args: argv, options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, converge: { type: 'string' } }, strict: true, allowPositionals: false }).values
   } catch (err) {
-    throw new BenchUsageError((err as Error).message)
+    throw new BenchUsageError(errorMessage(err))
   }
   const args: BenchArgs = { json: values.json === true, quick: values.quick === true }
   if (values.converge === undefined) return args
@@ -308,7 +323,7 @@ async function main (): Promise<number> {
   try {
     args = parseBenchArgs(process.argv.slice(2))
   } catch (err) {
-    console.error((err as Error).message)
+    console.error(errorMessage(err))
     return 2
   }
   // With --json, stdout holds the JSON document only; progress goes to stderr either way.

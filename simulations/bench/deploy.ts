@@ -1,7 +1,8 @@
 // The DM's deployment benchmark: wall time of deploy-and-start-all for 1 machine and for 100 machines, with the
-// local target (one agent process per machine, compiled agent; or --target in-process) and no-op recipes, from the request to the moment
+// local target (one agent process per machine, compiled agent; or --target in-process, or --target docker: one
+// container per machine from the agent image, built when missing) and no-op recipes, from the request to the moment
 // every instance is DEPLOYED_STARTED. Goal: 100 machines take less than 3 times as long as 1 (machines are created
-// in parallel). Usage: node dist/simulations/bench/deploy.js [--json] [--machines 100] [--runs 1]
+// in parallel). Usage: node dist/simulations/bench/deploy.js [--json] [--machines 100] [--runs 1] [--target local]
 // Progress goes to stderr; `--json` prints { one_machine_ms, hundred_machines_ms, ratio, ... } on stdout.
 import '../../agent/polyfill.js'
 import { spawnSync } from 'node:child_process'
@@ -10,9 +11,12 @@ import { createServer } from 'node:net'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { startDmService, type DmService } from '../../manager/commands/dm.js'
+import { startDmService, type DmService, type DmServiceOptions } from '../../manager/commands/dm.js'
+import { buildAgentImage } from '../../manager/docker/image.js'
+import { privateDockerNetwork } from '../../manager/targets/docker.js'
 import type { DmEvent } from '../../manager/dm.js'
 import { childrenCpuMs, hostBusyCpuMs } from './stats.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 /** Longest wait for one deployment, in milliseconds. */
 const DEPLOY_WAIT_MS = Number(process.env.BENCH_DEPLOY_WAIT_MS ?? 300_000)
@@ -104,14 +108,20 @@ interface Measure {
   dmCpuMs: number
 }
 
-/** One deployment of `machines` machines on a fresh DM, wall times in milliseconds. */
-async function measure (machines: number, target: string): Promise<Measure> {
+/** One deployment of `machines` machines on a fresh DM, wall times in milliseconds. `dockerImage`: the docker target's image id. */
+async function measure (machines: number, target: string, dockerImage?: string): Promise<Measure> {
   const root = mkdtempSync(join(tmpdir(), `meshconf-bench-deploy-${machines}-`))
   let service: DmService | undefined
   try {
     writeTemplate(join(root, 'template'), machines)
     // a machine slow to boot on a loaded host must not flap to PROBLEM in the middle of the measure
-    service = await startDmService({ dataDirectory: join(root, 'dm'), port: 0, agentsPort: await freePort(), target, log: quiet, machineSilenceMs: DEPLOY_WAIT_MS })
+    // containers: on a network of this run's own
+    const docker: Partial<DmServiceOptions> = {}
+    if (target === 'docker') {
+      const { network, subnet } = await privateDockerNetwork('bench')
+      Object.assign(docker, { dockerImage, dockerNetwork: network, dockerSubnet: subnet })
+    }
+    service = await startDmService({ dataDirectory: join(root, 'dm'), port: 0, agentsPort: await freePort(), target, log: quiet, machineSilenceMs: DEPLOY_WAIT_MS, ...docker })
     const { name } = await service.dm.loadTemplateFromPath(join(root, 'template'))
     service.dm.createApplication({ name: 'bench', template: { name, version: '1.0' } })
     const started = allInStatus(service, 'bench', 'DEPLOYED_STARTED', DEPLOY_WAIT_MS)
@@ -156,7 +166,7 @@ async function measure (machines: number, target: string): Promise<Measure> {
       // machines of the local target outlive the DM: terminate them whatever happened
       const undeployed = allInStatus(service, 'bench', 'NOT_DEPLOYED', UNDEPLOY_WAIT_MS)
       service.dm.action('bench', { action: 'undeploy-all' })
-      await undeployed.catch(err => process.stderr.write(`cleanup: ${(err as Error).message}\n`))
+      await undeployed.catch(err => process.stderr.write(`cleanup: ${errorMessage(err)}\n`))
       await service.stop()
     }
     rmSync(root, { recursive: true, force: true })
@@ -174,7 +184,9 @@ async function main (): Promise<void> {
   const { values } = parseArgs({ options: { json: { type: 'boolean' }, machines: { type: 'string' }, runs: { type: 'string' }, target: { type: 'string' } } })
   // local: one agent process per machine (the figure of the issue); in-process: agents inside the DM (its own cost)
   const target = values.target ?? 'local'
-  if (!['local', 'in-process'].includes(target)) throw new Error('--target is local (default) or in-process')
+  if (!['local', 'in-process', 'docker'].includes(target)) throw new Error('--target is local (default), in-process or docker')
+  // the image by its id: another build may move its tag meanwhile
+  const dockerImage = target === 'docker' ? (await buildAgentImage({})).imageId : undefined
   const machines = Number(values.machines ?? '100')
   const runs = Number(values.runs ?? '1')
   if (!Number.isInteger(machines) || machines < 2 || !Number.isInteger(runs) || runs < 1) {
@@ -184,9 +196,9 @@ async function main (): Promise<void> {
   const one: Measure[] = []
   const many: Measure[] = []
   for (let run = 0; run < runs; run++) {
-    one.push(await measure(1, target))
+    one.push(await measure(1, target, dockerImage))
     process.stderr.write(`1 machine: ${JSON.stringify(one[run])}\n`)
-    many.push(await measure(machines, target))
+    many.push(await measure(machines, target, dockerImage))
     process.stderr.write(`${machines} machines: ${JSON.stringify(many[run])}\n`)
   }
   // the median of the runs; a run with a stuck instance counts as infinitely slow

@@ -1,7 +1,7 @@
 // The application the mesh tests and benchmark run: MySQL -> Tomcat -> Apache (Roboconf's LAMP chain), with a DM
 // signing key, a pnet key, and one scoped model and mesh parameters per agent. Pure data, no sockets.
 import type { Component, Instance } from '../../protocol/model/types.js'
-import type { DmToAgentMessage, MeshParameters, ScopedModel } from '../../protocol/messages.js'
+import { toAgent, type DmToAgentMessage, type MeshParameters, type ScopedModel } from '../../protocol/messages.js'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
 import { createDmSigningKey, generatePnetKey, signOwnership, type DmSigningKey } from '../../protocol/mesh.js'
 
@@ -27,8 +27,8 @@ export const MESH_APP_COMPONENTS: Record<string, Component> = {
 
 /** The scoped instance `/<vmName>` holding one instance `/<vmName>/<component>`. */
 export function scopedVm (vmName: string, child: MeshAppChild): Instance {
-  const leaf: Instance = { name: child, component: child, path: `/${vmName}/${child}`, overriddenExports: {}, data: {}, channels: [], children: [] }
-  return { name: vmName, component: 'VM', path: `/${vmName}`, overriddenExports: {}, data: { 'ip.address': '127.0.0.1' }, channels: [], children: [leaf] }
+  const leaf: Instance = { name: child, component: child, path: `/${vmName}/${child}`, overriddenExports: {}, data: {}, channels: [], status: 'NOT_DEPLOYED', children: [] }
+  return { name: vmName, component: 'VM', path: `/${vmName}`, overriddenExports: {}, data: { 'ip.address': '127.0.0.1' }, channels: [], status: 'NOT_DEPLOYED', children: [leaf] }
 }
 
 /** What the DM holds for one application: its keys, and what it hands to each agent. */
@@ -44,7 +44,7 @@ export interface MeshApp {
 
 /** The DM's order to move `/<vmName>/<child>` to `state`. */
 export function changeState (vmName: string, child: MeshAppChild, newState: InstanceStatus): DmToAgentMessage {
-  return { v: 1, kind: 'changeState', instancePath: `/${vmName}/${child}`, newState }
+  return toAgent({ kind: 'changeState', instancePath: `/${vmName}/${child}`, newState })
 }
 
 export function createMeshApp (application = `chain-${process.pid}-${Math.random().toString(36).slice(2, 8)}`): MeshApp {
@@ -68,7 +68,7 @@ export function createMeshApp (application = `chain-${process.pid}-${Math.random
     },
     setScopedInstance (vmName, child, peerId, bootstrapPeers = []) {
       const { model, parameters } = this.agent(vmName, child, peerId, bootstrapPeers)
-      return { v: 1, kind: 'setScopedInstance', model, mesh: parameters, recipes: {} }
+      return toAgent({ kind: 'setScopedInstance', model, mesh: parameters, recipes: {} })
     }
   }
 }

@@ -15,6 +15,7 @@ import { MeshNodeProcess } from './mesh-node-client.js'
 import type { MeshNodeEvent } from './mesh-node.js'
 import { changeState, createMeshApp, type MeshApp } from './mesh-app.js'
 import { cpuPercentOver, percentile, residentSetMb, round2 } from './stats.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 /**
  * Time allowed for starting one agent process, in ms (batches of START_BATCH on a few cores; a bundled agent starts in
@@ -229,7 +230,7 @@ async function runOnce (result: RunResult, changes: number, deadline: number, re
     const killTimes = await updatesAt(importers, marks, 'DEPLOYED_STOPPED')
     result.killDetectionMs = { p50: round2(percentile(killTimes.map(t => t - killAt), 50)), max: round2(Math.max(...killTimes) - killAt) }
   } catch (err) {
-    result.errors.push((err as Error).message.slice(0, 4000))
+    result.errors.push(errorMessage(err).slice(0, 4000))
   } finally {
     await release(resources)
   }
@@ -285,6 +286,6 @@ async function main (): Promise<void> {
 }
 
 main().catch(err => {
-  process.stderr.write(`mesh benchmark: ${(err as Error).message}\n`)
+  process.stderr.write(`mesh benchmark: ${errorMessage(err)}\n`)
   process.exitCode = 1
 })

@@ -2,6 +2,7 @@
 // off (the link goes down: no RST, no FIN, packets just vanish) and healed. Needs root; traffic stays on the pair.
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import { errorMessage } from '../../protocol/errors.js'
 
 const run = promisify(execFile)
 
@@ -36,7 +37,7 @@ async function ip (...args: string[]): Promise<void> {
   try {
     await run('ip', args)
   } catch (err) {
-    throw new NetnsError(`ip ${args.join(' ')}`, (err as { stderr?: string }).stderr?.trim() || (err as Error).message)
+    throw new NetnsError(`ip ${args.join(' ')}`, (err as { stderr?: string }).stderr?.trim() || errorMessage(err))
   }
 }
 

@@ -27,6 +27,7 @@ import { readAgentState, snapshotFromAgents } from './snapshot.js'
 import {
   CONSISTENCY_DEADLINE_MS, DEFAULT_TRIALS, DETECTION_BOUND_MS, DM_START_TIMEOUT_MS, POLL_INTERVAL_MS, RECOVERY_TIMEOUT_MS
 } from './constants.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 const run = promisify(execFile)
 const here = dirname(fileURLToPath(import.meta.url))
@@ -206,7 +207,7 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
     if (state === undefined || !agentAlive(m)) return [`${m.name}: no running agent with a state`]
     const pending: string[] = []
     const visit = (i: typeof state.model.instance): void => {
-      if (i.status !== 'DEPLOYED_STARTED') pending.push(`${i.path} ${i.status ?? 'NOT_DEPLOYED'}`)
+      if (i.status !== 'DEPLOYED_STARTED') pending.push(`${i.path} ${i.status}`)
       i.children.forEach(visit)
     }
     visit(state.model.instance)
@@ -346,7 +347,7 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
         await check('after recovery')
       } catch (err) {
         passed = false
-        note(`trial aborted: ${(err as Error).message}`)
+        note(`trial aborted: ${errorMessage(err)}`)
       }
       trials.push({ trial, fault, ...(fault === 'kill-dm' || fault === 'restart-broker' ? {} : { machine: machine.name }), passed, trace })
       options.log(`trial ${trial}/${options.trials} ${fault}${fault === 'kill-dm' || fault === 'restart-broker' ? '' : ` ${machine.name}`}: ${passed ? 'passed' : 'FAILED'} (${Date.now() - t0} ms)`)
@@ -378,7 +379,7 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
       }
       await client().deleteApplication(application)
     } catch (err) {
-      options.log(`cleanup through the DM failed: ${(err as Error).message}; killing what is left`)
+      options.log(`cleanup through the DM failed: ${errorMessage(err)}; killing what is left`)
     }
     await dm?.stop().catch(() => {})
     for (const m of machines) {
@@ -405,7 +406,7 @@ export function parseChaosArgs (argv: string[]): { trials: number, seed: number,
   try {
     values = parseArgs({ args: argv, options: { trials: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' }, 'keep-data': { type: 'boolean' } }, strict: true }).values
   } catch (err) {
-    throw new ChaosUsageError((err as Error).message)
+    throw new ChaosUsageError(errorMessage(err))
   }
   const trials = values.trials === undefined ? DEFAULT_TRIALS : Number(values.trials)
   if (!Number.isInteger(trials) || trials < 1) throw new ChaosUsageError(`--trials ${values.trials}: expected a whole number >= 1`)
@@ -429,7 +430,7 @@ async function main (): Promise<number> {
   try {
     args = parseChaosArgs(process.argv.slice(2))
   } catch (err) {
-    console.error((err as Error).message)
+    console.error(errorMessage(err))
     return 2
   }
   try {

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { INSTANCES_FOLDER, STATE_FILE_NAME } from '../../agent/constants.js'
 import type { SavedAgentState } from '../../agent/state.js'
+import { fillStatuses } from '../../protocol/lifecycle.js'
 import { instanceExports } from '../../protocol/model/exports.js'
 import { instanceFolderName } from '../../agent/state.js'
 import type { Component, Instance } from '../../protocol/model/types.js'
@@ -15,7 +16,9 @@ const APACHE_CONFIG = join('run', 'apache.conf')
 /** One agent's saved state, or undefined while it has none (or it is being replaced: read again later). */
 export function readAgentState (stateDir: string): SavedAgentState | undefined {
   try {
-    return JSON.parse(readFileSync(join(stateDir, STATE_FILE_NAME), 'utf8')) as SavedAgentState
+    const state = JSON.parse(readFileSync(join(stateDir, STATE_FILE_NAME), 'utf8')) as SavedAgentState
+    fillStatuses(state.model.instance)
+    return state
   } catch {
     return undefined
   }
@@ -32,7 +35,7 @@ export function instanceViews (state: SavedAgentState): InstanceView[] {
   walk(state.model.instance, instance => {
     const imports: Record<string, string[]> = {}
     for (const [prefix, list] of Object.entries(state.imports[instance.path] ?? {})) imports[prefix] = list.map(i => i.instancePath)
-    views.push({ path: instance.path, component: instance.component, status: instance.status ?? 'NOT_DEPLOYED', imports })
+    views.push({ path: instance.path, component: instance.component, status: instance.status, imports })
   })
   return views
 }

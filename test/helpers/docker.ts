@@ -1,23 +1,20 @@
-// Docker for tests: the agent image (built once, then found by its inputs), a network name and subnet of the test's
-// own, and the removal of whatever containers and network a test's DM left on the shared Engine.
-import { randomBytes } from 'node:crypto'
+// Docker for tests: the agent image (built once, then found by its inputs), and the removal of whatever containers
+// and network a test's DM left on the shared Engine.
 import Docker from 'dockerode'
 import { LABEL_DM } from '../../manager/docker/constants.js'
 import { buildAgentImage, type AgentImage } from '../../manager/docker/image.js'
 
 let image: Promise<AgentImage> | undefined
 
-/** The default agent image (meshconf-agent:<version>) of the current build: made once, then found by its inputs. */
+/**
+ * The default agent image (meshconf-agent:<version>) of the current build: made once, then found by its inputs.
+ * Tests use its id: a build in another checkout sharing the Engine may move the tag.
+ */
 export async function ensureAgentImage (): Promise<AgentImage> {
   image ??= buildAgentImage({})
   return await image
 }
 
-/** A network name and a /24 of the test's own (10.188.x: outside Docker's pools and the namespaces' 10.192.0.0/10). */
-export function uniqueNetwork (prefix: string): { network: string, subnet: string } {
-  const suffix = randomBytes(3).toString('hex')
-  return { network: `mc-${prefix}-${suffix}`, subnet: `10.188.${randomBytes(1)[0]}.0/24` }
-}
 
 /** Removes the containers of a DM (by its label) and the network, whatever state the test left them in. */
 export async function removeDockerLeftovers (dmId: string, network?: string): Promise<void> {

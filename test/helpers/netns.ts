@@ -3,6 +3,7 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { randomBytes } from 'node:crypto'
+import { errorMessage } from '../../protocol/errors.js'
 
 const run = promisify(execFile)
 
@@ -18,7 +19,7 @@ async function ip (...args: string[]): Promise<void> {
   try {
     await run('ip', args)
   } catch (err) {
-    throw new NetnsCommandError(args, (err as { stderr?: string }).stderr ?? (err as Error).message)
+    throw new NetnsCommandError(args, (err as { stderr?: string }).stderr ?? errorMessage(err))
   }
 }
 
