@@ -36,6 +36,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'scale', summary: 'add or remove whole machines carrying a component', load: async () => (await import('./commands/scale.js')).registerScaleCommand },
   { name: 'commands', summary: 'list, show and run the commands files of an application (on the DM)', load: async () => (await import('./commands/commands.js')).registerCommandsCommands },
   { name: 'history', summary: 'what commands, scales, rules and schedules did to an application', load: async () => (await import('./commands/commands.js')).registerCommandsCommands },
+  { name: 'rules', summary: 'the autonomic rules of an application and why each last fired or did not', load: async () => (await import('./commands/commands.js')).registerRulesCommand },
   { name: 'schedule', summary: 'add, list and delete cron jobs that execute a commands file', load: async () => (await import('./commands/commands.js')).registerScheduleCommands },
   { name: 'instance', summary: 'add, replicate, rename and delete instances', load: async () => (await import('./commands/instance.js')).registerInstanceCommands },
   { name: 'machine', summary: 'the machines of an application (agent params)', load: async () => (await import('./commands/machine.js')).registerMachineCommands },

@@ -11,6 +11,7 @@ import type {
 import type { ModelError } from '../protocol/model/types.js'
 import type { ScaleRequest, ScaleResult } from './autonomy/scale.js'
 import type { HistoryEntry, ScheduledJob } from './autonomy/store.js'
+import type { RuleView } from './autonomy/rules.js'
 import type { CommandsExecution, CommandsFileView } from './autonomy/commands-runner.js'
 
 /** How long one REST request may take before the client gives up, in milliseconds. */
@@ -227,6 +228,7 @@ export interface DmClient {
   readCommands: (app: string, name: string) => Promise<CommandsFileView>
   /** Executes a commands file (dryRun: validates and lists only); resolves once every instruction ran. */
   runCommands: (app: string, name: string, options?: { dryRun?: boolean, timeoutMs?: number }) => Promise<CommandsExecution>
+  listRules: (app: string) => Promise<RuleView[]>
   listSchedules: (app?: string) => Promise<Array<ScheduledJob & { nextRunAt?: string }>>
   addSchedule: (job: { name?: string, application: string, command: string, cron: string }) => Promise<ScheduledJob>
   deleteSchedule: (id: string) => Promise<void>
@@ -338,6 +340,7 @@ export function createDmClient (components: DmClientComponents): DmClient {
       }
     }),
     scale: async (app, body, timeoutMs) => await request('POST', `${appPath(app)}/scale`, { body, timeoutMs: timeoutMs ?? REQUEST_TIMEOUT_MS }),
+    listRules: async (app) => await request('GET', `${appPath(app)}/rules`),
     listSchedules: async (app) => await request('GET', '/api/schedules', { query: app === undefined ? {} : { application: app } }),
     addSchedule: async (job) => await request('POST', '/api/schedules', { body: job }),
     deleteSchedule: async (id) => { await request('DELETE', `/api/schedules/${encodeURIComponent(id)}`) },

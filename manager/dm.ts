@@ -80,8 +80,9 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     associateTarget: targets.associateTarget,
     ...createCatalog(core, () => targets.getTarget(DEFAULT_TARGET_ID) as TargetDefinition)
   }
-  const autonomy = createAutonomy({ dm: { ...dm, undeployMachine: machines.undeploy }, store: components.store, log: core.log },
+  const autonomy = createAutonomy({ dm: { ...dm, undeployMachine: machines.undeploy }, store: components.store, log: core.log, emit: core.emit },
     { dataDirectory: options.dataDirectory, ...options.autonomy })
+  messaging.onAgentMessage(async msg => { if (msg.kind === 'autonomic') autonomy.onAutonomicEvent(msg) })
   return {
     ...dm,
     autonomy,

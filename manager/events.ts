@@ -19,6 +19,8 @@ export type DmEvent =
   | { type: 'template', name: string, version: string, action: 'created' | 'deleted', at: string }
   | { type: 'machine', application: string, path: string, action: 'created' | 'terminated', machineId: string, target: string, at: string }
   | { type: 'request', method: string, url: string, statusCode: number, application?: string, at: string }
+  /** An autonomic rule fired, or was suppressed (sleeping, too old, stabilizing, over the VM limit...), and why. */
+  | { type: 'autonomic', application: string, rule: string, eventName: string, path?: string, fired: boolean, reason: string, at: string }
   /** What an instance holds changed with no state change (a Tomcat came or went for Apache): prefix -> exporters. */
   | { type: 'imports', application: string, path: string, held: Record<string, number>, at: string }
 
@@ -62,6 +64,11 @@ export function describeEvent (event: DmEvent): Omit<StoredEvent, 'id' | 'body'>
       return {
         at: event.at, application: event.application, path: event.path, kind: 'imports', actor: 'agent',
         reason: Object.keys(event.held).length === 0 ? 'holds no import' : `holds ${Object.entries(event.held).map(([prefix, n]) => `${prefix} x${n}`).join(', ')}`
+      }
+    case 'autonomic':
+      return {
+        at: event.at, application: event.application, ...(event.path === undefined ? {} : { path: event.path }), kind: 'autonomic',
+        reason: `rule ${event.rule} on ${event.eventName}: ${event.fired ? 'fired' : 'suppressed'}: ${event.reason}`, actor: 'dm'
       }
     case 'request':
       return {

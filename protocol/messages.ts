@@ -113,6 +113,12 @@ export type AgentToDmMessage =
     imports: Record<string, Import[]>, problem?: string } & InstanceReport
   | { v: Version, kind: 'instanceRemoved', application: string, instancePath: string }
   | { v: Version, kind: 'machineDown', application: string, scopedInstancePath: string }
+  /**
+   * A probe matched (reference §6.4, MsgNotifAutonomic): `eventName` for `instancePath`, measured at `measuredAt`
+   * (agent's clock, ISO) and sent `ageMs` later (held while the DM was away); `value` is the measure, when a number.
+   */
+  | { v: Version, kind: 'autonomic', application: string, scopedInstancePath: string, instancePath: string, eventName: string,
+    measuredAt: string, ageMs: number, value?: number }
 
 /** A message without its version: what a sender writes; the constructors below add the version. */
 type Unversioned<M> = M extends unknown ? Omit<M, 'v'> : never
@@ -361,7 +367,8 @@ const AGENT_TO_DM: Shapes<AgentToDmMessage> = {
     heldImports: optional(arrayOf(heldImport))
   },
   instanceRemoved: { application: str, instancePath: str },
-  machineDown: { application: str, scopedInstancePath: str }
+  machineDown: { application: str, scopedInstancePath: str },
+  autonomic: { application: str, scopedInstancePath: str, instancePath: str, eventName: str, measuredAt: str, ageMs: num, value: optional(num) }
 }
 
 function parseMessage<M> (value: unknown, shapes: Record<string, Record<string, Check<unknown>>>): M {

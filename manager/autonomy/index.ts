@@ -1,11 +1,14 @@
 // The DM's elasticity: scaling, commands files, their history (and, on top, autonomic rules and schedules). Built by
 // the DM (manager/dm.ts) on its public operations and its store.
 import type { ApplicationTemplate, Component } from '../../protocol/model/types.js'
-import type { DeploymentManager } from '../dm.js'
+import type { AgentToDmMessage } from '../../protocol/messages.js'
+import { commandFilesOf } from '../../protocol/model/commands.js'
+import type { DeploymentManager, DmEvent } from '../dm.js'
 import { TemplateNotFoundError } from '../errors.js'
 import type { Store, StoredInstance } from '../store.js'
 import { createCommandsRunner, type CommandsRunnerOptions, type InstructionGuard, type Who } from './commands-runner.js'
 import { createScaler, type ScaleOperations, type ScalerOptions } from './scale.js'
+import { createRules, type RulesOptions } from './rules.js'
 import { createScheduler } from './scheduler.js'
 
 type DmOperations = Omit<ScaleOperations, 'importersOf'> & Pick<DeploymentManager, 'getApplication' | 'onEvent' | 'addInstance' | 'changeState' | 'action' | 'associateTarget'>
@@ -13,10 +16,12 @@ type DmOperations = Omit<ScaleOperations, 'importersOf'> & Pick<DeploymentManage
 export interface AutonomyComponents {
   dm: DmOperations
   store: Store
+  /** Publishes (and stores) a DM event: the rules' decisions. */
+  emit: (event: DmEvent) => void
   log?: { info (message: string): void, warn (message: string): void, error (message: string): void }
 }
 
-export interface AutonomyOptions extends ScalerOptions, CommandsRunnerOptions {}
+export interface AutonomyOptions extends ScalerOptions, CommandsRunnerOptions, RulesOptions {}
 
 export function createAutonomy (components: AutonomyComponents, options: AutonomyOptions = {}) {
   const { dm, store } = components
@@ -49,7 +54,29 @@ export function createAutonomy (components: AutonomyComponents, options: Autonom
     run: async (application, command, job) => await runCommands(application, command, { who: { source: 'schedule', name: job.name } }),
     check: (application, command) => { runner.read(application, command) }
   })
+  const rules = createRules({
+    templateOf,
+    instances: application => dm.instances(application),
+    commandFiles: application => commandFilesOf(templateOf(application).files),
+    run: async (application, name, input) => await runner.run(application, name, input.who, { guard: input.guard }),
+    emit: components.emit,
+    log
+  }, options)
   return {
+    /** An agent's probe matched: the application's rules decide (an event for another machine's instance is dropped). */
+    onAutonomicEvent (msg: Extract<AgentToDmMessage, { kind: 'autonomic' }>): void {
+      const { application, scopedInstancePath, instancePath } = msg
+      if (instancePath !== scopedInstancePath && !instancePath.startsWith(`${scopedInstancePath}/`)) {
+        log.warn(`autonomic event ${msg.eventName} from the agent of ${scopedInstancePath} (${application}) names ${instancePath}, not one of its instances: ignored`)
+        return
+      }
+      try {
+        rules.onEvent({ application, instancePath, eventName: msg.eventName, ageMs: Math.max(0, msg.ageMs), ...(msg.value === undefined ? {} : { value: msg.value }) })
+      } catch (err) {
+        log.warn(`autonomic event ${msg.eventName} of ${application}: ${(err as Error).message}`)
+      }
+    },
+    rules,
     /** Schedules the stored jobs (a run missed while the DM was down is recorded, not replayed). */
     start (): void { scheduler.start() },
     stop (): void { scheduler.stop() },

@@ -99,3 +99,23 @@ export const registerScheduleCommands: CommandRegistration = (program: Command) 
     .argument('[app]', 'only the jobs of this application'))).action(scheduleList)
   withDmOptions(schedule.command('delete').description('delete a scheduled job').argument('<id>', 'job id (schedule list)')).action(scheduleDelete)
 }
+
+async function rules (app: string, options: JsonOption): Promise<void> {
+  const list = await connect(options).listRules(app)
+  if (isDocument(options)) return await printDocument(options, { rules: list })
+  if (list.length === 0) console.log(`${app} has no autonomic rules (rules.autonomic/*.drl in its template)`)
+  for (const r of list) {
+    const timing = [r.sleepPeriodSeconds !== undefined ? `sleep ${r.sleepPeriodSeconds} s` : '', r.timeWindowSeconds !== undefined ? `window ${r.timeWindowSeconds} s` : '', r.scaleDown ? 'scale-down' : '']
+      .filter(x => x !== '').join(', ')
+    console.log(`${r.name}  when ${r.eventName} then ${r.commands.join(', ')}${timing !== '' ? `  (${timing})` : ''}${r.running ? '  RUNNING' : ''}`)
+    console.log(`  last fired: ${r.lastFiredAt ?? 'never'}`)
+    if (r.lastDecision !== undefined) {
+      console.log(`  last event: ${r.lastDecision.at} ${r.lastDecision.eventName} from ${r.lastDecision.path}: ${r.lastDecision.fired ? 'fired' : 'did not fire'}: ${r.lastDecision.reason}`)
+    }
+  }
+}
+
+export const registerRulesCommand: CommandRegistration = (program: Command) => {
+  withOutputOptions(withDmOptions(program.command('rules').description('the autonomic rules of an application: last firing, and why each did or did not fire')
+    .argument('<app>', 'application name'))).action(rules)
+}

@@ -153,7 +153,7 @@ function valuesFor (name: string, parsed: ParsedLine, source: CompletionSource):
       if (group === 'context' && parsed.command.name() !== 'add') return source.contexts()
       return []
     }
-    case 'handler': return ['local', 'netns', 'existing', 'in-process']
+    case 'handler': return ['local', 'netns', 'docker', 'existing', 'in-process']
     case 'until': return ['DEPLOYED_STARTED', 'DEPLOYED_STOPPED', 'NOT_DEPLOYED']
     default: return []
   }

@@ -8,7 +8,8 @@ import { terminalColumns } from './format.js'
 /** Topic -> the README heading (`### ...`) of its page. */
 export const HELP_TOPICS: Record<string, { heading: string, summary: string }> = {
   dsl: { heading: 'The DSL', summary: 'the graph, instances, commands and rules files of a template' },
-  targets: { heading: 'Targets', summary: 'where machines are created: local, netns, existing, in-process' },
+  targets: { heading: 'Targets', summary: 'where machines are created: local, netns, docker, existing, in-process' },
+  images: { heading: 'Machines from an image', summary: 'the agent image, the docker target, the same image and user data on a cloud VM' },
   security: { heading: 'Security', summary: 'the DM token, contexts, agent tokens, the mesh\'s private network' },
   troubleshooting: { heading: 'Troubleshooting', summary: 'what to look at when something does not start or answer' },
   output: { heading: 'Output and exit codes', summary: '-o table|wide|json|yaml, the JSON convention, exit codes, --wait' }

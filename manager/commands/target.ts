@@ -1,5 +1,5 @@
 // `meshconf target add|list|show|delete|associate`: targets say where and how machines are created (handler
-// `local`, `netns`, `existing`, `in-process`, and their properties). A target is given as flags or as Roboconf's
+// `local`, `netns`, `docker`, `existing`, `in-process`, and their properties). A target is given as flags or as Roboconf's
 // target properties file (`id`, `handler`, `name`, `description`, then the handler's properties).
 import { readFile } from 'node:fs/promises'
 import { InvalidArgumentError, type Command } from 'commander'
@@ -14,7 +14,7 @@ import { errorMessage } from '../../protocol/errors.js'
 export class TargetDefinitionError extends Error {
   readonly code = 'CLI_TARGET_DEFINITION'
   constructor (readonly file: string, reason: string) {
-    super(`${file}: ${reason} (a target is a properties file: id = ..., handler = local|netns|existing|in-process, name = ..., then the handler's properties)`)
+    super(`${file}: ${reason} (a target is a properties file: id = ..., handler = local|netns|docker|existing|in-process, name = ..., then the handler's properties)`)
     this.name = 'TargetDefinitionError'
   }
 }
@@ -80,7 +80,7 @@ async function add (id: string | undefined, options: AddOptions, command: Comman
     if (options.description !== undefined) target.description = options.description
   } else {
     if (id === undefined) usageError(command, 'give the target\'s id (or --file <target.properties>)')
-    if (options.handler === undefined) usageError(command, 'give --handler local|netns|existing|in-process (or --file <target.properties>)')
+    if (options.handler === undefined) usageError(command, 'give --handler local|netns|docker|existing|in-process (or --file <target.properties>)')
     target = {
       id, handler: options.handler, properties: options.property ?? {},
       ...(options.name !== undefined ? { name: options.name } : {}), ...(options.description !== undefined ? { description: options.description } : {})
@@ -137,7 +137,7 @@ export const registerTargetCommands: CommandRegistration = (program: Command) =>
     .description('add a target, from flags or from a Roboconf target properties file')
     .argument('[id]', 'target id: letters, digits, _ . - (default: the file\'s id)', targetId)
     .option('--file <target.properties>', 'the target as a properties file: id, handler, name, description, then its properties')
-    .option('--handler <handler>', 'local, netns, existing or in-process')
+    .option('--handler <handler>', 'local, netns, docker, existing or in-process')
     .option('--name <name>', 'a name for people')
     .option('--description <text>', 'what it is for')
     .option('--property <key=value>', 'a property of the handler (repeatable), e.g. agent.state-dir=/var/lib/meshconf/agent', collectProperty)))

@@ -122,6 +122,15 @@ export function autonomyRoutes (dm: DeploymentManager): RouteSpec[] {
       handler: async (request, reply) => { dm.autonomy.schedules.delete((request.params as { id: string }).id); return answer(reply, 204) }
     },
     {
+      method: 'GET', url: '/api/applications/:app/rules', summary: 'the autonomic rules (rules.autonomic/*.drl): each with its last firing and why it last fired or did not',
+      params: s.applicationParams, responses: { 200: { type: 'array', items: { type: 'object', additionalProperties: true } } },
+      handler: async (request) => {
+        const { app } = request.params as AppParams
+        dm.getApplication(app)
+        return dm.autonomy.rules.list(app)
+      }
+    },
+    {
       method: 'GET', url: '/api/applications/:app/commands', summary: 'the commands files of the application, validated against its instances now',
       params: s.applicationParams,
       responses: { 200: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, instructions: { type: 'integer' }, errors: modelErrors } } } },

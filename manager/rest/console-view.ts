@@ -2,7 +2,6 @@
 // instance with what its agent last reported it holds (the mesh-resolved imports: from which instance) and what it
 // still misses, the machines with their heartbeats, and the graph's components (which children a parent allows).
 // Read-only, from the store; the instance tree with states stays GET /api/applications/:app/instances.
-import type { FastifyInstance } from 'fastify'
 import { importedPrefixes, instanceDependencies, instanceExports } from '../../protocol/model/exports.js'
 import type { InstanceProblem } from '../../protocol/messages.js'
 import type { Component } from '../../protocol/model/types.js'
@@ -10,6 +9,7 @@ import { DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_MACHINE_ID, DATA_TARGET_ID } f
 import { ApplicationNotFoundError } from '../errors.js'
 import type { Store, StoredInstance } from '../store.js'
 import { applicationParams } from './schemas.js'
+import type { RouteSpec } from './server.js'
 
 export interface TopologyInstance {
   path: string
@@ -99,8 +99,13 @@ export function topologyOf (store: Store, application: string): Topology {
   }
 }
 
-/** Registers GET /api/applications/:app/topology (behind the REST server's authentication). */
-export function registerTopology (app: FastifyInstance, store: Store): void {
-  app.get('/api/applications/:app/topology', { schema: { params: applicationParams } },
-    async request => topologyOf(store, (request.params as { app: string }).app))
+/** The console's read route, GET /api/applications/:app/topology (none without the store). */
+export function consoleRoutes (store: Store | undefined): RouteSpec[] {
+  if (store === undefined) return []
+  return [{
+    method: 'GET', url: '/api/applications/:app/topology',
+    summary: 'the application as the web console draws it: instances with states, imports held and missing, problems; machines; components',
+    params: applicationParams, responses: { 200: { type: 'object', additionalProperties: true } },
+    handler: async request => topologyOf(store, (request.params as { app: string }).app)
+  }]
 }

@@ -14,7 +14,7 @@ import type { Store } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import { autonomyRoutes } from './autonomy-routes.js'
 import { createConsole, type ConsoleOptions } from './console.js'
-import { registerTopology } from './console-view.js'
+import { consoleRoutes } from './console-view.js'
 import * as s from './schemas.js'
 import { errorMessage } from '../../protocol/errors.js'
 
@@ -319,7 +319,8 @@ export function createRestServer (components: RestServerComponents, options: Res
         return answer(reply, 204)
       }
     },
-    ...autonomyRoutes(dm)
+    ...autonomyRoutes(dm),
+    ...consoleRoutes(components.store)
   ]
 
   const document = openApi(routes)
@@ -354,7 +355,6 @@ export function createRestServer (components: RestServerComponents, options: Res
 
     app.get('/openapi.json', async () => document)
     webConsole.register(app)
-    if (components.store !== undefined) registerTopology(app, components.store)
     for (const r of routes) {
       app.route({
         method: r.method, url: r.url, handler: r.handler,
