@@ -9,6 +9,7 @@ import type { DmToAgentMessage, HeldImport, Import, InstanceProblem } from '../p
 import type { ApplicationTemplate, Instance, ModelError, TargetDefinition } from '../protocol/model/types.js'
 import type { TargetScope, TemplateSummary } from './dto.js'
 import { AUTONOMY_SCHEMA, createAutonomyStore, type AutonomyStore } from './autonomy/store.js'
+import type { MachineCredentialRecord } from './messaging/credentials.js'
 
 export type { TemplateSummary } from './dto.js'
 
@@ -172,6 +173,9 @@ export interface Store {
   agents (application: string): AgentRecord[]
   /** Forgets an agent's heartbeat record and the messages waiting for it. */
   forgetAgent (application: string, scopedInstancePath: string): void
+  /** The hash and generation of a machine's credential (manager/messaging/credentials.ts), kept across DM restarts. */
+  getCredential (application: string, scopedInstancePath: string): MachineCredentialRecord | undefined
+  putCredential (application: string, scopedInstancePath: string, record: MachineCredentialRecord): void
 
   /** Messages waiting until an agent is up (Roboconf's store-and-forward, kept across DM restarts). */
   enqueue (application: string, scopedInstancePath: string, message: DmToAgentMessage): void
@@ -253,7 +257,17 @@ CREATE INDEX events_by_time ON events (at_ms);
 `
   },
   // the history of commands, scales, rules and schedules; scheduled jobs (manager/autonomy/store.ts)
-  { version: 3, sql: AUTONOMY_SCHEMA }
+  { version: 3, sql: AUTONOMY_SCHEMA },
+  {
+    // per-machine credentials of the embedded endpoint: hashed, with their generation ('' once revoked)
+    version: 4,
+    sql: `
+CREATE TABLE agent_credentials (
+  application TEXT NOT NULL REFERENCES applications(name) ON DELETE CASCADE,
+  scoped_path TEXT NOT NULL, generation INTEGER NOT NULL, hash TEXT NOT NULL,
+  PRIMARY KEY (application, scoped_path));
+`
+  }
 ]
 
 /** The schema version this build writes. */
@@ -606,6 +620,17 @@ export function createStore (options: StoreOptions): Store {
         sql('DELETE FROM agents WHERE application = ? AND scoped_path = ?').run(application, scopedInstancePath)
         sql('DELETE FROM pending_messages WHERE application = ? AND scoped_path = ?').run(application, scopedInstancePath)
       })()
+    },
+
+    getCredential (application: string, scopedInstancePath: string): MachineCredentialRecord | undefined {
+      const row = sql('SELECT generation, hash FROM agent_credentials WHERE application = ? AND scoped_path = ?')
+        .get(application, scopedInstancePath) as { generation: number, hash: string } | undefined
+      return row === undefined ? undefined : { generation: row.generation, hash: row.hash }
+    },
+    putCredential (application: string, scopedInstancePath: string, record: MachineCredentialRecord): void {
+      sql(`INSERT INTO agent_credentials (application, scoped_path, generation, hash) VALUES (?, ?, ?, ?)
+        ON CONFLICT (application, scoped_path) DO UPDATE SET generation = excluded.generation, hash = excluded.hash`)
+        .run(application, scopedInstancePath, record.generation, record.hash)
     },
 
     // ---- messages waiting until an agent is up (Roboconf's store-and-forward, kept across DM restarts)

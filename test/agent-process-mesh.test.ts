@@ -53,7 +53,7 @@ async function probeAgent (t: ExecutionContext, extraParams: Record<string, unkn
   const logFile = join(directory, 'probe.log')
   const paramsFile = join(directory, 'probe.json')
   await writeFile(paramsFile, JSON.stringify({
-    application: app.application, scopedInstancePath: '/Probe VM', stateDir, messaging: dm.agentEndpoint(app.application),
+    application: app.application, scopedInstancePath: '/Probe VM', stateDir, messaging: dm.agentEndpoint({ application: app.application, scopedInstancePath: '/Probe VM' }),
     ipAddress: '127.0.0.1', meshListenHost: '127.0.0.1', meshListenPort: 0, heartbeatPeriodMs: 200, logFile, ...extraParams
   }))
   const agent = execa('node', [BIN, 'agent', '--params', paramsFile], { reject: false, all: true })

@@ -96,7 +96,7 @@ test('agent processes (dist/agent/main.js) over the embedded messaging: heartbea
   })
   for (const path of ['/VM 1', '/VM 2']) {
     await dm.prepareAgent(application, path)
-    const params = await writeParams(directory, path.slice(1).replace(' ', '-'), application, path, dm.agentEndpoint(application))
+    const params = await writeParams(directory, path.slice(1).replace(' ', '-'), application, path, dm.agentEndpoint({ application, scopedInstancePath: path }))
     children.push(execa('node', [MAIN, '--params', params], { reject: false, all: true }))
   }
 
@@ -199,7 +199,7 @@ test('the agent process refuses bad params with a clear error and exit code', as
   const dm = createDmMessaging({ kind: 'embedded', port: 0, dmToken: randomUUID() }, { logger: captureLogger() })
   await dm.start()
   t.teardown(async () => { await dm.stop() })
-  const endpoint = dm.agentEndpoint('a')
+  const endpoint = dm.agentEndpoint({ application: 'a', scopedInstancePath: '/VM' })
   await writeFile(file, JSON.stringify({ application: 'a', scopedInstancePath: '/VM', stateDir: join(directory, 'state'), messaging: { ...endpoint, token: 'wrong' } }))
   const refused = await execa('node', [MAIN, '--params', file], { reject: false, timeout: 60_000 })
   t.is(refused.exitCode, 1)

@@ -47,7 +47,7 @@ async function wiredAgent (t: ExecutionContext, heartbeatPeriodMs: number): Prom
   await dm.start()
   const logger = captureLogger()
   const agentProcess = createAgentProcess({
-    application: 'app', scopedInstancePath: '/VM 1', stateDir: join(directory, 'state'), messaging: dm.agentEndpoint('app'),
+    application: 'app', scopedInstancePath: '/VM 1', stateDir: join(directory, 'state'), messaging: dm.agentEndpoint({ application: 'app', scopedInstancePath: '/VM 1' }),
     ipAddress: '127.0.0.1', meshListenHost: '127.0.0.1', meshListenPort: 0, heartbeatPeriodMs
   }, { logger, meshFactory: createMemoryMeshHub().factory() })
   t.teardown(async () => {

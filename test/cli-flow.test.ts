@@ -1,6 +1,7 @@
 // The operator's flow: `meshconf dm start` as a real process (it writes ~/.meshconf/config.json), then the operator
 // commands finding the DM through that file alone (the first one as a real process too).
 import test from 'ava'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { runCli, runCliInProcess, spawnCli, waitForOutput } from './cli-helpers.js'
 import { tempDir, writeShopTemplate } from './dm-helpers.js'
@@ -15,6 +16,7 @@ test('dm start, then app load, start --wait, status and undeploy with nothing bu
     await dm
     dir.remove()
   })
+  // the context line comes last, once the context is saved
   await waitForOutput(dm, /^added context \S+ in /m)
   const template = writeShopTemplate(join(dir.path, 'shop'))
 
@@ -34,4 +36,10 @@ test('dm start, then app load, start --wait, status and undeploy with nothing bu
   const undeploy = await runCliInProcess(['undeploy', 'Shop', '--wait=90s'], { home })
   t.is(undeploy.exitCode, 0, undeploy.stderr + undeploy.stdout)
   t.regex(undeploy.stdout, /^ {2}\/vm2\/app {2,}NOT_DEPLOYED/m)
+  const token = readFileSync(join(dir.path, 'dm', 'token'), 'utf8').trim()
+  dm.kill('SIGTERM')
+  const output = await dm
+  t.false(`${String(output.stdout)}${String(output.stderr)}`.includes(token), 'the token is not in the DM\'s output')
+  // piped (not a terminal): the token is only said to be in its file, never printed where a log would keep it
+  t.regex(String(output.stdout), /^token created in .*token \(not printed: this output is not a terminal/m)
 })

@@ -1,6 +1,7 @@
 // Templates through the console, and the keyboard: a template with a SEVERE error is refused and nothing stored, its
 // findings listed as a compiler lists them (file:line, level, code); a folder on the DM host is loaded by path; an
-// application is created and its instances opened with the keyboard alone, with a visible focus.
+// application is created and its instances opened with the keyboard alone, with a visible focus; a machine and a
+// child are added (the components the graph allows), the machine replicated and the copy deleted.
 import test from 'ava'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -8,7 +9,7 @@ import { zipFolder } from '../manager/zip.js'
 import { tempDir, writeShopTemplate } from './dm-helpers.js'
 import { logIn, openBrowser, startConsoleDm, treeStates } from './console-helpers.js'
 
-test('a SEVERE template is refused with file:line findings; a folder loads; the keyboard reaches everything', async t => {
+test('a SEVERE template is refused with file:line findings; a folder loads; the keyboard reaches everything; add, replicate, delete', async t => {
   const dm = await startConsoleDm(t)
   const dir = tempDir('console-templates')
   t.teardown(() => { dir.remove() })
@@ -60,6 +61,38 @@ test('a SEVERE template is refused with file:line findings; a folder loads; the 
   t.true(await drawer.getByRole('button', { name: 'Close the drawer' }).evaluate(b => b === (globalThis as any).document.activeElement), 'the drawer has the focus')
   await page.keyboard.press('Escape')
   await drawer.waitFor({ state: 'detached' })
+
+  // add a machine, a child (among the components the graph allows under a VM), replicate the machine, delete the copy
+  await page.getByRole('button', { name: 'Add machine' }).click()
+  let dialog = page.getByRole('dialog')
+  await dialog.getByLabel('Name').waitFor()
+  t.deepEqual(await dialog.getByLabel('Component').locator('option').allInnerTexts(), ['VM'])
+  await dialog.getByLabel('Name').fill('vm3')
+  await dialog.getByRole('button', { name: 'Add VM' }).click()
+  await page.locator('.tree li[data-path="/vm3"]').waitFor()
+  await page.locator('.tree li[data-path="/vm3"] button').click()
+  const vm3 = page.getByRole('complementary', { name: 'Instance /vm3' })
+  await vm3.getByRole('button', { name: 'Add child' }).click()
+  dialog = page.getByRole('dialog')
+  await dialog.getByLabel('Name').waitFor()
+  t.deepEqual((await dialog.getByLabel('Component').locator('option').allInnerTexts()).sort(), ['App', 'DB'])
+  await dialog.getByLabel('Component').selectOption('App')
+  await dialog.getByLabel('Name').fill('app')
+  await dialog.getByRole('button', { name: 'Add App' }).click()
+  await page.locator('.tree li[data-path="/vm3/app"]').waitFor()
+  await vm3.getByRole('button', { name: 'Replicate' }).click()
+  dialog = page.getByRole('dialog')
+  await dialog.getByLabel('New name').fill('vm4')
+  await dialog.getByRole('button', { name: 'Replicate' }).click()
+  await page.locator('.tree li[data-path="/vm4/app"]').waitFor()
+  await page.locator('.tree li[data-path="/vm4"] button').click()
+  await page.getByRole('complementary', { name: 'Instance /vm4' }).getByRole('button', { name: 'Delete' }).click()
+  dialog = page.getByRole('dialog')
+  await dialog.waitFor()
+  t.regex(await dialog.innerText(), /removes \/vm4 and the 1 instance\(s\) under it/)
+  await dialog.getByRole('button', { name: 'Delete 2 instance(s)' }).click()
+  await page.locator('.tree li[data-path="/vm4"]').waitFor({ state: 'detached' })
+  t.deepEqual(Object.keys(await treeStates(page)).sort(), ['/vm1', '/vm1/db', '/vm2', '/vm2/app', '/vm3', '/vm3/app'])
   // the one console error is the browser's own line for the refused template's 400
   t.deepEqual(errors, ['console: Failed to load resource: the server responded with a status of 400 (Bad Request)'])
 })

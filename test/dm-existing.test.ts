@@ -9,7 +9,6 @@ import { fileURLToPath } from 'node:url'
 import test from 'ava'
 import { startDmService } from '../manager/commands/dm.js'
 import type { TargetHandler } from '../manager/targets/types.js'
-import { embeddedAgentToken } from '../manager/messaging/embedded.js'
 import { runCliInProcess } from './cli-helpers.js'
 import { tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
 import { freePort } from './helpers/ports.js'
@@ -65,8 +64,9 @@ test('existing machine: the DM writes its agent params; the agent started from t
   t.is(statSync(announced).mode & 0o777, 0o600, 'the file holds the agent token')
   t.deepEqual(JSON.parse(readFileSync(announced, 'utf8')), {
     application: 'shop', scopedInstancePath: '/vm1', stateDir, ipAddress: '127.0.0.1',
-    messaging: { kind: 'embedded', url: `${agentsUrl}/agents`, token: embeddedAgentToken(service.token, 'shop') }
+    messaging: { kind: 'embedded', url: `${agentsUrl}/agents`, token: JSON.parse(readFileSync(announced, 'utf8')).messaging.token }
   })
+  t.regex(JSON.parse(readFileSync(announced, 'utf8')).messaging.token, /^m1\.[A-Za-z0-9_-]{43}$/, 'the machine\'s own credential, first generation')
   // the operator can also fetch them from anywhere the CLI reaches the DM
   const cli = { home: dir.path }
   const dmFlags = ['--dm', service.url, '--token', service.token]

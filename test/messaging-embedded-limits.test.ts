@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
 import WebSocket from 'ws'
 import { EMBEDDED_CLOSE_CODES } from '../protocol/messages.js'
-import { createEmbeddedMessaging, embeddedAgentToken } from '../manager/messaging/embedded.js'
+import { createEmbeddedMessaging } from '../manager/messaging/embedded.js'
 import { EMBEDDED_MAX_FRAME_BYTES, EMBEDDED_MAX_HELLO_PATH_CHARS } from '../manager/messaging/limits.js'
 import { captureLogger } from './messaging-helpers.js'
 
@@ -105,7 +105,7 @@ test('hello fields have length limits; an agent\'s fields reach the log escaped;
     socket.once('open', () => socket.send(JSON.stringify({ t: 'hello', v: 1, application: 'app', scopedInstancePath: '/VM', token: 'x', epoch: 'e', ...fields })))
     return await closed
   }
-  t.is(await hello({ scopedInstancePath: `/${'x'.repeat(EMBEDDED_MAX_HELLO_PATH_CHARS)}`, token: embeddedAgentToken(dmToken, 'app') }), EMBEDDED_CLOSE_CODES.badHello)
+  t.is(await hello({ scopedInstancePath: `/${'x'.repeat(EMBEDDED_MAX_HELLO_PATH_CHARS)}`, token: dmToken }), EMBEDDED_CLOSE_CODES.badHello)
   t.is(await hello({ token: 'y'.repeat(10_000) }), EMBEDDED_CLOSE_CODES.badHello, 'a first frame over the hello size is refused')
   // A bad token for an application whose name is longer than a close reason may be (123 bytes).
   t.is(await hello({ application: 'é'.repeat(200) }), EMBEDDED_CLOSE_CODES.unauthorized)
@@ -114,11 +114,11 @@ test('hello fields have length limits; an agent\'s fields reach the log escaped;
   t.false(lines.includes('\n[error] forged log line'), 'no line break from the agent reaches the log')
   t.false(lines.includes('\u001b'))
   t.true(lines.includes('"/VM\\n[error] forged log line\\u001b[2J"'))
-  t.like(dm.metrics().refused, { 'field-too-long': 1, 'frame-too-large': 1, 'bad-token': 2 })
+  t.like(dm.metrics().refused, { 'field-too-long': 1, 'frame-too-large': 1, 'no-machine': 2 })
   // The endpoint still serves agents.
   const good = new WebSocket(url)
   const welcome = new Promise<string>(resolve => good.once('message', data => resolve(String(data))))
-  good.once('open', () => good.send(JSON.stringify({ t: 'hello', v: 1, application: 'app', scopedInstancePath: '/VM', token: embeddedAgentToken(dmToken, 'app'), epoch: 'e' })))
+  good.once('open', () => good.send(JSON.stringify({ t: 'hello', v: 1, application: 'app', scopedInstancePath: '/VM', token: dmToken, epoch: 'e' })))
   t.regex(await welcome, /"t":"welcome"/)
   good.close()
 })

@@ -3,39 +3,59 @@
 import test from 'ava'
 import { randomUUID } from 'node:crypto'
 import WebSocket from 'ws'
-import { EMBEDDED_CLOSE_CODES, type AgentToDmMessage, type DmToAgentMessage } from '../protocol/messages.js'
+import { EMBEDDED_CLOSE_CODES, type AgentEndpoint, type AgentToDmMessage, type DmToAgentMessage } from '../protocol/messages.js'
 import { AgentLinkRefusedError, createWebSocketLink } from '../agent/link/websocket.js'
-import { EmbeddedListenError, createEmbeddedMessaging, embeddedAgentToken } from '../manager/messaging/embedded.js'
+import { EmbeddedListenError, createEmbeddedMessaging } from '../manager/messaging/embedded.js'
+import { memoryCredentialStore, type MachineCredentialStore } from '../manager/messaging/credentials.js'
 import { captureLogger, heartbeat, removeInstance, waitFor } from './messaging-helpers.js'
 
-async function startDm (dmToken: string, port = 0): Promise<ReturnType<typeof createEmbeddedMessaging>> {
-  const dm = createEmbeddedMessaging({ dmToken, port, logger: captureLogger() })
+async function startDm (dmToken: string, port = 0, credentials?: MachineCredentialStore): Promise<ReturnType<typeof createEmbeddedMessaging>> {
+  const dm = createEmbeddedMessaging({ dmToken, port, logger: captureLogger(), credentials })
   await dm.start()
   return dm
 }
 
-test('agents authenticate with their application\'s token or the DM token; other tokens are refused', async t => {
+function embedded (endpoint: AgentEndpoint): { url: string, token: string } {
+  if (endpoint.kind !== 'embedded') throw new Error('expected an embedded endpoint')
+  return endpoint
+}
+
+test('each machine\'s agent says hello with its own credential: another machine\'s, a revoked or superseded one, or one for a path with no machine is refused and counted', async t => {
   const dmToken = randomUUID()
   const dm = await startDm(dmToken)
   t.teardown(async () => { await dm.stop() })
-  const endpoint = dm.agentEndpoint('app1')
-  if (endpoint.kind !== 'embedded') throw new Error('expected an embedded endpoint')
-  t.is(endpoint.token, embeddedAgentToken(dmToken, 'app1'))
-  t.not(endpoint.token, dmToken)
-  const link = (application: string, token: string) => createWebSocketLink({ url: endpoint.url, token, application, scopedInstancePath: '/VM 1', logger: captureLogger() })
+  const vm1 = embedded(dm.agentEndpoint({ application: 'app1', scopedInstancePath: '/VM 1' }))
+  const vm2 = embedded(dm.agentEndpoint({ application: 'app1', scopedInstancePath: '/VM 2' }))
+  t.not(vm1.token, vm2.token)
+  t.not(vm1.token, dmToken)
+  const link = (application: string, path: string, token: string) => createWebSocketLink({ url: vm1.url, token, application, scopedInstancePath: path, logger: captureLogger() })
+  const refusal = async (application: string, path: string, token: string): Promise<string> =>
+    (await t.throwsAsync(link(application, path, token).start(), { instanceOf: AgentLinkRefusedError })).message
 
-  const good = link('app1', endpoint.token)
+  const good = link('app1', '/VM 1', vm1.token)
   await good.start()
   t.true(good.connected())
   await good.stop()
-  const withDmToken = link('app2', dmToken)
+  const withDmToken = link('app2', '/anything', dmToken)
   await withDmToken.start()
   await withDmToken.stop()
 
-  const otherApplication = await t.throwsAsync(link('app2', endpoint.token).start(), { instanceOf: AgentLinkRefusedError })
-  t.regex(otherApplication.message, /4401.*token not valid for application 'app2'/)
-  await t.throwsAsync(link('app1', 'guessed').start(), { instanceOf: AgentLinkRefusedError })
-  t.is(dm.metrics().connections, 2)
+  // /VM 1's agent tries to pass for /VM 2 (impersonation), for another application, and with a made-up credential.
+  t.regex(await refusal('app1', '/VM 2', vm1.token), /4401.*credential not valid for \/VM 2 of application 'app1' \(bad-credential\)/)
+  t.regex(await refusal('app2', '/VM 1', vm1.token), /no-machine/)
+  t.regex(await refusal('app1', '/VM 1', 'm1.guessed'), /bad-credential/)
+  t.regex(await refusal('app1', '/VM 3', vm1.token), /4401.*\(no-machine\)/)
+  // /VM 1 is made again: its previous credential is superseded. /VM 2 is undeployed: its credential is revoked.
+  const again = embedded(dm.agentEndpoint({ application: 'app1', scopedInstancePath: '/VM 1' }))
+  t.regex(again.token, /^m2\./)
+  t.regex(await refusal('app1', '/VM 1', vm1.token), /\(superseded\)/)
+  await dm.forgetAgent('app1', '/VM 2')
+  t.regex(await refusal('app1', '/VM 2', vm2.token), /\(no-machine\)/)
+  const renewed = link('app1', '/VM 1', again.token)
+  await renewed.start()
+  await renewed.stop()
+  t.is(dm.metrics().connections, 3)
+  t.deepEqual(dm.metrics().refused, { 'bad-credential': 2, 'no-machine': 3, superseded: 1 })
 })
 
 test('a connection that does not start with a valid hello is closed', async t => {
@@ -54,9 +74,10 @@ test('a connection that does not start with a valid hello is closed', async t =>
 
 test('an agent reconnects when the DM endpoint comes back, and what it sent meanwhile arrives', async t => {
   const dmToken = randomUUID()
-  const first = await startDm(dmToken)
-  const endpoint = first.agentEndpoint('app1')
-  if (endpoint.kind !== 'embedded') throw new Error('expected an embedded endpoint')
+  // The credentials outlive the DM process (the DM keeps them in its store).
+  const credentials = memoryCredentialStore()
+  const first = await startDm(dmToken, 0, credentials)
+  const endpoint = embedded(first.agentEndpoint({ application: 'app1', scopedInstancePath: '/VM 1' }))
   const port = Number(new URL(endpoint.url).port)
   const logger = captureLogger()
   const link = createWebSocketLink({ url: endpoint.url, token: endpoint.token, application: 'app1', scopedInstancePath: '/VM 1', logger })
@@ -74,7 +95,7 @@ test('an agent reconnects when the DM endpoint comes back, and what it sent mean
   await waitFor('the agent to notice', () => !link.connected())
   const sending = [link.send(heartbeat('app1', '/VM 1')), link.send({ v: 1, kind: 'instanceRemoved', application: 'app1', instancePath: '/VM 1/Tomcat' })]
 
-  second = await startDm(dmToken, port)
+  second = await startDm(dmToken, port, credentials)
   const notifications: AgentToDmMessage[] = []
   second.onAgentMessage(msg => { notifications.push(msg) })
   await Promise.all(sending)

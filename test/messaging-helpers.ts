@@ -10,7 +10,7 @@ import {
 import { createAgentLink } from '../agent/link/index.js'
 import { findMemoryHub } from '../agent/link/memory.js'
 import type { AgentLink, MessagingLogger } from '../agent/link/types.js'
-import { createDmMessaging, embeddedAgentToken } from '../manager/messaging/index.js'
+import { createDmMessaging } from '../manager/messaging/index.js'
 import type { DmMessaging } from '../manager/messaging/types.js'
 
 export const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672'
@@ -62,7 +62,7 @@ export async function createHarness (kind: Harness['kind'], applications: string
     dm,
     logs: logger.lines,
     agent: async (application, scopedInstancePath) => {
-      const link = createAgentLink({ endpoint: dm.agentEndpoint(application), application, scopedInstancePath, logger })
+      const link = createAgentLink({ endpoint: dm.agentEndpoint({ application, scopedInstancePath }), application, scopedInstancePath, logger })
       links.push(link)
       await link.start()
       return link
@@ -79,7 +79,7 @@ export async function createHarness (kind: Harness['kind'], applications: string
         sockets.push(socket)
         await new Promise<void>((resolve, reject) => { socket.once('open', () => resolve()); socket.once('error', reject) })
         const welcomed = new Promise<void>(resolve => socket.once('message', () => resolve()))
-        socket.send(JSON.stringify({ t: 'hello', v: 1, application, scopedInstancePath, token: embeddedAgentToken(dmToken, application), epoch: randomUUID() }))
+        socket.send(JSON.stringify({ t: 'hello', v: 1, application, scopedInstancePath, token: dmToken, epoch: randomUUID() }))
         await welcomed
         socket.send(text)
       } else {

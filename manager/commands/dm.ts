@@ -33,6 +33,8 @@ export interface DmServiceOptions {
   host?: string
   /** RabbitMQ URL; default none: the embedded WebSocket endpoint. */
   amqpUrl?: string
+  /** Template loads from a path stay inside this folder; default: none (see DeploymentManagerOptions.templatesRoot). */
+  templatesRoot?: string
   /** RabbitMQ domain (first word of every name); default `meshconf`. */
   amqpDomain?: string
   /** Port of the embedded agents' endpoint; default 7401; 0 picks a free one (then agents cannot find a restarted DM). */
@@ -103,8 +105,8 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
         // machines in network namespaces or containers reach the endpoint through the host's side of their bridge
         host: options.agentsHost ?? (defaultTarget === 'netns' || defaultTarget === 'docker' ? '0.0.0.0' : '127.0.0.1')
       }
-  const messaging = createDmMessaging(messagingConfig, { logger: options.log })
   const store = createStore({ file: join(dataDirectory, DATABASE_FILE) })
+  const messaging = createDmMessaging(messagingConfig, { logger: options.log, credentials: store })
   const targets: TargetHandler[] = [
     createLocalTarget({ machinesDirectory: join(machinesDirectory, 'local'), agentCommand: options.agentCommand }),
     createNetnsTarget({ machinesDirectory: join(machinesDirectory, 'netns'), agentCommand: options.agentCommand, subnet: netnsSubnet }),
@@ -117,7 +119,10 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     throw new InvalidArgumentError(`unknown target ${JSON.stringify(defaultTarget)}: use local, netns, docker, existing or in-process`)
   }
   const dm = createDeploymentManager({ store, messaging, targets, log: options.log },
-    { dataDirectory, defaultTargetHandler: defaultTarget, machineSilenceMs: options.machineSilenceMs, events: options.events })
+    {
+      dataDirectory, defaultTargetHandler: defaultTarget, machineSilenceMs: options.machineSilenceMs, events: options.events,
+      ...(options.templatesRoot !== undefined ? { templatesRoot: resolve(options.templatesRoot) } : {})
+    })
   try {
     await dm.start()
   } catch (err) {
@@ -169,6 +174,19 @@ export async function rememberContext (service: Pick<DmService, 'url' | 'dataDir
   }
 }
 
+/** The environment variable holding the broker URL of `dm start` (with its password: kept off the command line). */
+export const ENV_AMQP_URL = 'MESHCONF_AMQP_URL'
+
+function amqpUrlFromEnvironment (command: Command): string | undefined {
+  const value = process.env[ENV_AMQP_URL]
+  if (value === undefined || value === '') return undefined
+  try {
+    return parseAmqpUrl(value)
+  } catch (err) {
+    usageError(command, `$${ENV_AMQP_URL}: ${(err as Error).message}`)
+  }
+}
+
 function port (value: string): number {
   const n = Number(value)
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a TCP port number (0-65535)')
@@ -214,7 +232,7 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .option('--port <port>', `REST API port (default ${DEFAULT_REST_PORT})`, port)
     .option('--host <address>', `REST API listen address (default ${DEFAULT_REST_HOST})`)
     .option('--data-dir <folder>', 'database, token, signing key and local machines (default ~/.meshconf/dm)')
-    .option('--amqp <url>', 'talk to agents through RabbitMQ, e.g. amqp://guest:guest@127.0.0.1:5672 (default: the embedded endpoint)', parseAmqpUrl)
+    .option('--amqp <url>', `talk to agents through RabbitMQ, e.g. amqp://guest:guest@127.0.0.1:5672 (default: $${ENV_AMQP_URL}, else the embedded endpoint); a password on the command line is readable by other users of the host: prefer $${ENV_AMQP_URL}`, parseAmqpUrl)
     .option('--agents-port <port>', `port of the embedded agents' endpoint (default ${DEFAULT_EMBEDDED_PORT})`, port)
     .option('--agents-host <address>', 'listen address of the embedded agents\' endpoint; 0.0.0.0 for agents on other machines (default 127.0.0.1; 0.0.0.0 with --target netns or docker)', ipAddress)
     .option('--agents-url <url>', 'URL agents are given to reach the DM: ws://<address agents reach>:<agents port> for the embedded endpoint, or with --amqp the broker\'s amqp:// URL as agents see it (default ws://<agents host>:<agents port>, loopback for 0.0.0.0; with --amqp the --amqp URL)', agentsUrl)
@@ -223,18 +241,20 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .option('--machine-silence <seconds>', `silence before a machine goes to PROBLEM (default ${DEFAULT_MACHINE_SILENCE_MS / 1000})`, seconds)
     .option('--events-max <count>', 'events the history keeps, at most (default 100000)', positiveInteger)
     .option('--events-max-age <days>', 'days the history keeps an event (default 30)', days)
+    .option('--templates-root <folder>', 'load templates given by path (app load of a folder, POST /api/templates {path}) only from inside this folder (default: any path the DM\'s user can read)')
     .option('--use-context', 'make this DM\'s context the current one (default: only when there is no current context)')
-    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, useContext?: boolean, eventsMax?: number, eventsMaxAge?: number }, command: Command) => {
+    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number }, command: Command) => {
+      const amqp = opts.amqp ?? amqpUrlFromEnvironment(command)
       const agentsScheme = opts.agentsUrl === undefined ? undefined : new URL(opts.agentsUrl).protocol.startsWith('amqp') ? 'amqp' : 'ws'
-      if (agentsScheme !== undefined && agentsScheme !== (opts.amqp !== undefined ? 'amqp' : 'ws')) {
-        usageError(command, `--agents-url ${opts.agentsUrl} does not fit ${opts.amqp !== undefined ? '--amqp: give the broker\'s amqp:// URL' : 'the embedded endpoint: give ws://host:port (or add --amqp)'}`)
+      if (agentsScheme !== undefined && agentsScheme !== (amqp !== undefined ? 'amqp' : 'ws')) {
+        usageError(command, `--agents-url ${opts.agentsUrl} does not fit ${amqp !== undefined ? '--amqp: give the broker\'s amqp:// URL' : 'the embedded endpoint: give ws://host:port (or add --amqp)'}`)
       }
-      if (opts.amqp !== undefined && (opts.agentsHost !== undefined || opts.agentsPort !== undefined)) {
+      if (amqp !== undefined && (opts.agentsHost !== undefined || opts.agentsPort !== undefined)) {
         usageError(command, '--agents-host and --agents-port configure the embedded endpoint; with --amqp agents go through the broker')
       }
       const service = await startDmService({
-        dataDirectory: opts.dataDir, port: opts.port, host: opts.host, amqpUrl: opts.amqp, agentsPort: opts.agentsPort,
-        agentsHost: opts.agentsHost, agentsUrl: opts.agentsUrl,
+        dataDirectory: opts.dataDir, port: opts.port, host: opts.host, amqpUrl: amqp, agentsPort: opts.agentsPort,
+        agentsHost: opts.agentsHost, agentsUrl: opts.agentsUrl, templatesRoot: opts.templatesRoot,
         target: opts.target, machineSilenceMs: opts.machineSilence !== undefined ? opts.machineSilence * 1000 : undefined,
         events: {
           ...(opts.eventsMax !== undefined ? { maxEvents: opts.eventsMax } : {}),
@@ -243,7 +263,10 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
       })
       console.log(`meshconf DM listening on ${service.url} (data in ${service.dataDirectory}, agents via ${service.agentsEndpointUrl === undefined ? 'RabbitMQ' : `the embedded endpoint at ${service.agentsEndpointUrl}`}, default target ${opts.target})`)
       if (service.tokenCreated) {
-        console.log(`token (shown once; also in ${join(service.dataDirectory, TOKEN_FILE)}): ${service.token}`)
+        const file = join(service.dataDirectory, TOKEN_FILE)
+        // Shown on a terminal only: piped, this output usually ends up in a log (the journal under systemd).
+        if (process.stdout.isTTY === true) console.log(`token (shown once; also in ${file}): ${service.token}`)
+        else console.log(`token created in ${file} (not printed: this output is not a terminal and may be kept in a log)`)
       }
       console.log((await rememberContext(service, opts.useContext === true)).message)
       await new Promise<void>(resolve => {

@@ -1,5 +1,6 @@
 // Shared pieces of the operator commands: DM options, connecting, the instance tree drawing, JSON output,
 // compiler-style model errors and argument parsers that turn bad values into usage errors (exit 2).
+import { readFileSync } from 'node:fs'
 import { InvalidArgumentError, type Command } from 'commander'
 import { createDmClient, type DmClient, type InstanceNode } from '../client.js'
 import { resolveDmConfig } from '../config.js'
@@ -7,14 +8,36 @@ import { isInstanceStatus, type InstanceStatus } from '../../protocol/lifecycle.
 import { formatModelError as formatFinding, type ModelError } from '../../protocol/model/index.js'
 import type { InstanceProblem } from '../../protocol/messages.js'
 
-export interface DmOptions { dm?: string, token?: string, context?: string }
+export interface DmOptions { dm?: string, token?: string, tokenFile?: string, context?: string }
 
 /** Adds `--context`, `--dm` and `--token` to a command that talks to the DM. */
 export function withDmOptions (command: Command): Command {
   return command
     .option('--context <name>', 'the DM of this context of ~/.meshconf/config.json (default: the current context; see meshconf context list)')
     .option('--dm <url>', 'URL of the DM (default: $MESHCONF_DM, else the current context, else http://127.0.0.1:7400)')
-    .option('--token <token>', 'bearer token of the DM (default: $MESHCONF_TOKEN, else the current context\'s)')
+    .option('--token <token>', 'bearer token of the DM (default: $MESHCONF_TOKEN, else the current context\'s); other users of the host can read a command line: prefer --token-file')
+    .option('--token-file <file>', 'a file holding the DM\'s bearer token (e.g. <data dir>/token), instead of --token')
+}
+
+/** A `--token-file` that cannot be used. */
+export class TokenFileOptionError extends Error {
+  constructor (file: string, reason: string) {
+    super(`cannot read the token from --token-file ${file}: ${reason} (give a readable file holding the DM's token)`)
+    this.name = 'TokenFileOptionError'
+  }
+}
+
+/** The token of `--token`, else of `--token-file` (trimmed), else undefined. */
+function tokenOption (options: DmOptions): string | undefined {
+  if (options.token !== undefined || options.tokenFile === undefined) return options.token
+  let text: string
+  try {
+    text = readFileSync(options.tokenFile, 'utf8').trim()
+  } catch (err) {
+    throw new TokenFileOptionError(options.tokenFile, (err as Error).message)
+  }
+  if (text === '') throw new TokenFileOptionError(options.tokenFile, 'it is empty')
+  return text
 }
 
 /** The DM's messages name REST calls; on the command line these say what to type instead. */
@@ -26,7 +49,7 @@ const CLI_HINTS: Record<string, string> = {
 }
 
 export function connect (options: DmOptions): DmClient {
-  const config = resolveDmConfig({ dm: options.dm, token: options.token, context: options.context })
+  const config = resolveDmConfig({ dm: options.dm, token: tokenOption(options), context: options.context })
   return createDmClient({ url: config.url, token: config.token, hints: CLI_HINTS })
 }
 

@@ -32,6 +32,8 @@ export interface DmSettings {
   machineUndeployWaitMs: number
   /** Whether an SMTP relay is configured: templates whose commands send e-mail are refused without one. */
   smtp: boolean
+  /** Template loads from a path stay inside this folder (real path); undefined: anywhere. */
+  templatesRoot?: string
 }
 
 export interface DmCore {
@@ -73,7 +75,8 @@ export function settingsOf (options: DeploymentManagerOptions): DmSettings {
     heartbeatCheckIntervalMs: options.heartbeatCheckIntervalMs ?? HEARTBEAT_CHECK_INTERVAL_MS,
     machineCreationConcurrency: options.machineCreationConcurrency ?? DEFAULT_MACHINE_CREATION_CONCURRENCY,
     machineUndeployWaitMs: options.machineUndeployWaitMs ?? DEFAULT_MACHINE_UNDEPLOY_WAIT_MS,
-    smtp: options.autonomy?.smtp !== undefined
+    smtp: options.autonomy?.smtp !== undefined,
+    ...(options.templatesRoot !== undefined ? { templatesRoot: options.templatesRoot } : {})
   }
 }
 

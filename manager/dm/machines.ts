@@ -97,7 +97,7 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
       await messaging.prepareAgent(application, path)
       const params = {
         target, machineName,
-        agent: { application, scopedInstancePath: path, messaging: messaging.agentEndpoint(application) }
+        agent: { application, scopedInstancePath: path, messaging: messaging.agentEndpoint({ application, scopedInstancePath: path }) }
       }
       machineId = await limit(async () => {
         const id = await handler.create(params)

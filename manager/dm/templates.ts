@@ -1,7 +1,7 @@
 // Application templates: loaded from a folder or zip on the DM's host, or from an uploaded zip (read once, its entry
 // names checked as it is read), kept in the store, deleted when no application uses them.
-import { existsSync, readFileSync, statSync } from 'node:fs'
-import { isAbsolute } from 'node:path'
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs'
+import { isAbsolute, sep } from 'node:path'
 import { errorMessage } from '../../protocol/errors.js'
 import { loadApplicationTemplate, loadApplicationTemplateFromFiles, modelError, readZip, UnsafeZipError } from '../../protocol/model/index.js'
 import type { LoadResult } from '../../protocol/model/types.js'
@@ -46,7 +46,16 @@ export function createTemplates (core: DmCore): Templates {
       if (!isAbsolute(path)) throw new TemplateSourceError(`the template path ${JSON.stringify(path)} is not absolute: give the full path of a folder or zip on the DM's host`)
       if (path.split(/[\\/]/).includes('..')) throw new UnsafePathError('template path', path)
       if (!existsSync(path)) throw new TemplateSourceError(`nothing at ${path} on the DM's host: give the path of a template folder or zip`)
-      const { smtp } = core.settings
+      const { smtp, templatesRoot } = core.settings
+      if (templatesRoot !== undefined) {
+        // Real paths: a symbolic link inside the root must not lead out of it.
+        const root = realpathSync(templatesRoot)
+        const real = realpathSync(path)
+        if (real !== root && !real.startsWith(`${root}${sep}`)) {
+          throw new TemplateSourceError(`${path} is outside the templates root ${templatesRoot} (--templates-root): ` +
+            'copy the template under it, or upload it as a zip')
+        }
+      }
       const result = statSync(path).isFile() ? await loadZip(readFileSync(path), path, smtp) : await loadApplicationTemplate(path, { smtp })
       return register(result, path)
     },

@@ -42,6 +42,11 @@ export interface DeploymentManagerOptions {
    * milliseconds; default 30 000.
    */
   machineUndeployWaitMs?: number
+  /**
+   * Folder on the DM's host outside which templates are not loaded from a path (`POST /api/templates` with
+   * `{ path }`), symbolic links resolved; default: none (any path the DM's user can read).
+   */
+  templatesRoot?: string
   /** Retention of the event history (count and age); default 100 000 events, 30 days. */
   events?: EventLogOptions
   /** Scaling, commands, rules and schedules (manager/autonomy/); each option documents its default. */

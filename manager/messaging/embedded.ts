@@ -1,9 +1,9 @@
 // DmMessaging served by the DM itself over WebSocket (`ws://host:7401/agents`), the default: no broker to install.
-// Agents (agent/link/websocket.ts) say hello with their application, scoped instance and token: the DM token, or
-// the application's agent token (an HMAC of the application name under the DM token, valid for that application
-// only). Each scoped instance has a mailbox: what is sent before its agent connects, or while it is disconnected,
+// Agents (agent/link/websocket.ts) say hello with their application, scoped instance and token: their machine's
+// credential (credentials.ts: its own, for that path only, revoked with the machine), or the DM token. Every message
+// of a connection is then checked against the path of its hello. Each scoped instance has a mailbox: what is sent before its agent connects, or while it is disconnected,
 // waits there (in memory: it does not survive a DM restart) until the agent acknowledges it.
-import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto'
+import { randomUUID, timingSafeEqual } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { WebSocketServer, WebSocket } from 'ws'
 import {
@@ -14,7 +14,8 @@ import { EMBEDDED_CLOSE_GRACE_MS, EMBEDDED_PING_INTERVAL_MS } from '../../agent/
 import { MessageDispatcher } from '../../agent/link/dispatch.js'
 import { PairMap } from '../../protocol/keys.js'
 import { senderMismatch } from './sender.js'
-import type { AgentMessageHandler, DmMessaging, MessagingLogger, MessagingMetrics } from './types.js'
+import type { AgentMessageHandler, AgentMachine, DmMessaging, MessagingLogger, MessagingMetrics } from './types.js'
+import { checkCredential, issueCredential, memoryCredentialStore, revokeCredential, type MachineCredentialStore } from './credentials.js'
 import { errorMessage } from '../../protocol/errors.js'
 import {
   EMBEDDED_HELLO_DEADLINE_MS, EMBEDDED_MAX_FRAME_BYTES, EMBEDDED_MAX_HELLO_BYTES, EMBEDDED_MAX_HELLO_FIELD_CHARS,
@@ -43,11 +44,6 @@ export class EmbeddedListenError extends Error {
   }
 }
 
-/** The token an application's agents present: valid for that application only, derived so the DM stores nothing. */
-export function embeddedAgentToken (dmToken: string, application: string): string {
-  return createHmac('sha256', dmToken).update(`meshconf agent token\u0000${application}`).digest('base64url')
-}
-
 function sameSecret (a: string, b: string): boolean {
   const x = Buffer.from(a)
   const y = Buffer.from(b)
@@ -55,8 +51,10 @@ function sameSecret (a: string, b: string): boolean {
 }
 
 export interface EmbeddedMessagingComponents {
-  /** Secret the agent tokens derive from; agents may also present it directly. */
+  /** The DM's own token: accepted in a hello for any path (the DM's operator), never handed to agents. */
   dmToken: string
+  /** Where machines' credential hashes are kept; default: in memory (lost with the process: tests). */
+  credentials?: MachineCredentialStore
   /** TCP port; default 7401, 0 picks a free one (tests). */
   port?: number
   /** Listen address; default '127.0.0.1' ('0.0.0.0' when agents run on other machines). */
@@ -104,8 +102,11 @@ class EmbeddedMessaging implements DmMessaging {
   private readonly unauthenticated = new Map<string, number>()
   private readonly refusals = new Map<EmbeddedRefusal, number>()
 
+  private readonly credentials: MachineCredentialStore
+
   constructor (private readonly components: EmbeddedMessagingComponents) {
     if (components.dmToken === undefined || components.dmToken === '') throw new MissingDmTokenError()
+    this.credentials = components.credentials ?? memoryCredentialStore()
     this.logger = components.logger ?? console
     this.dispatcher = new MessageDispatcher(parseAgentToDmMessage, this.logger, 'DM (embedded messaging)')
   }
@@ -183,6 +184,7 @@ class EmbeddedMessaging implements DmMessaging {
   }
 
   async forgetAgent (application: string, scopedInstancePath: string): Promise<void> {
+    revokeCredential(this.credentials, application, scopedInstancePath)
     this.mailboxes.get(application, scopedInstancePath)?.socket?.close(1000, 'scoped instance forgotten by the DM')
     this.mailboxes.delete(application, scopedInstancePath)
   }
@@ -191,8 +193,10 @@ class EmbeddedMessaging implements DmMessaging {
     for (const mailbox of this.mailboxes.valuesOf(application)) await this.forgetAgent(application, mailbox.scopedInstancePath)
   }
 
-  agentEndpoint (application?: string): AgentEndpoint {
-    const token = application === undefined ? this.components.dmToken : embeddedAgentToken(this.components.dmToken, application)
+  agentEndpoint (machine?: AgentMachine): AgentEndpoint {
+    const token = machine === undefined
+      ? this.components.dmToken
+      : issueCredential(this.credentials, machine.application, machine.scopedInstancePath)
     return { kind: 'embedded', url: `${this.baseUrl()}${EMBEDDED_AGENTS_PATH}`, token }
   }
 
@@ -298,11 +302,14 @@ class EmbeddedMessaging implements DmMessaging {
         `a hello from ${address} whose ${tooLong} has ${frame[tooLong].length} characters`)
       return undefined
     }
-    const { dmToken } = this.components
-    if (!sameSecret(frame.token, dmToken) && !sameSecret(frame.token, embeddedAgentToken(dmToken, frame.application))) {
-      this.refuse(socket, 'bad-token', EMBEDDED_CLOSE_CODES.unauthorized, `token not valid for application '${frame.application}'`,
-        `the agent of ${loggable(frame.scopedInstancePath)} (${loggable(frame.application)}) from ${address}: bad token`)
-      return undefined
+    if (!sameSecret(frame.token, this.components.dmToken)) {
+      const verdict = checkCredential(this.credentials, frame.application, frame.scopedInstancePath, frame.token)
+      if (!verdict.ok) {
+        this.refuse(socket, verdict.reason, EMBEDDED_CLOSE_CODES.unauthorized,
+          `credential not valid for ${frame.scopedInstancePath} of application '${frame.application}' (${verdict.reason})`,
+          `the agent of ${loggable(frame.scopedInstancePath)} (${loggable(frame.application)}) from ${address}: ${verdict.reason}`)
+        return undefined
+      }
     }
     const mailbox = this.mailbox(frame.application, frame.scopedInstancePath)
     if (mailbox.socket !== undefined && mailbox.socket !== socket) {

@@ -3,19 +3,22 @@ import { createAmqpMessaging } from './amqp.js'
 import { createEmbeddedMessaging } from './embedded.js'
 import { createMemoryMessaging } from './memory.js'
 import type { DmMessaging, MessagingConfig, MessagingLogger } from './types.js'
+import type { MachineCredentialStore } from './credentials.js'
 
 export type * from './types.js'
 export { createAmqpMessaging } from './amqp.js'
-export { createEmbeddedMessaging, embeddedAgentToken, DEFAULT_EMBEDDED_PORT, EmbeddedListenError, MissingDmTokenError } from './embedded.js'
+export { createEmbeddedMessaging, DEFAULT_EMBEDDED_PORT, EmbeddedListenError, MissingDmTokenError } from './embedded.js'
 export { createMemoryMessaging } from './memory.js'
 
 export interface DmMessagingComponents {
   logger?: MessagingLogger
+  /** Where the embedded endpoint keeps machines' credentials (the DM's store); default: in memory. */
+  credentials?: MachineCredentialStore
 }
 
 export function createDmMessaging (config: MessagingConfig, components: DmMessagingComponents = {}): DmMessaging {
   switch (config.kind) {
-    case 'embedded': return createEmbeddedMessaging({ ...config, logger: components.logger })
+    case 'embedded': return createEmbeddedMessaging({ ...config, logger: components.logger, credentials: components.credentials })
     case 'amqp': return createAmqpMessaging({ ...config, logger: components.logger })
     case 'memory': return createMemoryMessaging({ logger: components.logger })
   }

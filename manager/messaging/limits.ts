@@ -1,5 +1,6 @@
 // Limits of the embedded agents' endpoint, applied before an agent has proved who it is (a socket that has not said
 // a valid hello may be anyone's) and after (what an agent sends is stored and handled by the DM).
+import type { CredentialRefusal } from './credentials.js'
 
 /**
  * Largest frame any socket may send, in bytes: the `ws` default (100 MiB) let one frame sent with no hello double
@@ -30,5 +31,5 @@ export function loggable (value: unknown): string {
 }
 
 /** Why the endpoint refused a socket before or at its hello. */
-export type EmbeddedRefusal = 'frame-too-large' | 'no-hello' | 'bad-hello' | 'field-too-long' | 'bad-token' |
-  'too-many-unauthenticated'
+export type EmbeddedRefusal = 'frame-too-large' | 'no-hello' | 'bad-hello' | 'field-too-long' |
+  'too-many-unauthenticated' | CredentialRefusal

@@ -9,6 +9,12 @@ export type { AgentEndpoint } from '../../protocol/messages.js'
 export type { MessagingLogger } from '../../agent/link/types.js'
 
 /** Counters, for tests and diagnostics. */
+/** The machine an agent runs on: its application and scoped instance. */
+export interface AgentMachine {
+  application: string
+  scopedInstancePath: string
+}
+
 export interface MessagingMetrics {
   /** Messages handed to the transport (DM -> agents, or agent -> DM for a link). */
   sent: number
@@ -51,10 +57,11 @@ export interface DmMessaging {
   /** Deletes the application's exchange and the agent queues prepared since start. */
   deleteApplication (application: string): Promise<void>
   /**
-   * What to hand an agent (in its params file) so it can connect. With `application`, the embedded endpoint gives
-   * a token valid only for that application's agents; without it, the DM token.
+   * What to hand an agent (in its params file) so it can connect. For a machine, the embedded endpoint issues its
+   * credential: a new generation at each call (the machine's previous credential stops working), revoked by
+   * forgetAgent. Without one, the endpoint with the DM's own token (the DM's operator, not agents).
    */
-  agentEndpoint (application?: string): AgentEndpoint
+  agentEndpoint (machine?: AgentMachine): AgentEndpoint
   metrics (): MessagingMetrics
 }
 

@@ -43,12 +43,29 @@ export function defaultAgentCommand (): string[] {
 }
 
 /** Starts `command... --params <paramsFile>` detached, output appended to `logFile`; writes `pidFile`. */
+/** Variables of the DM's environment an agent it starts gets (besides the target's own): never the DM's secrets. */
+export const AGENT_INHERITED_VARIABLES = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'NODE_OPTIONS', 'MODULEPATH'] as const
+
+/**
+ * The part of the DM's environment an agent process gets: AGENT_INHERITED_VARIABLES and the benchmarks'
+ * `MESHCONF_BENCH_*` settings. The DM's token or broker URL (MESHCONF_TOKEN, MESHCONF_AMQP_URL...) would otherwise reach
+ * every agent, and from there every recipe.
+ */
+export function agentEnvironment (env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) continue
+    if ((AGENT_INHERITED_VARIABLES as readonly string[]).includes(name) || name.startsWith('MESHCONF_BENCH_')) out[name] = value
+  }
+  return out
+}
+
 export async function spawnAgent (command: string[], paramsFile: string, files: { log: string, pid: string },
   options: { env?: Record<string, string>, cwd?: string } = {}): Promise<AgentProcessRecord> {
   const log = openSync(files.log, 'a')
   try {
     const child = spawn(command[0], [...command.slice(1), '--params', paramsFile], {
-      cwd: options.cwd, env: { ...process.env, ...options.env }, detached: true, stdio: ['ignore', log, log]
+      cwd: options.cwd, env: { ...agentEnvironment(process.env), ...options.env }, detached: true, stdio: ['ignore', log, log]
     })
     // The record is written in the same turn as the spawn: a DM killed while waiting for the 'spawn' event would
     // otherwise leave an agent no pid file names (findAgent still finds it by its command line).

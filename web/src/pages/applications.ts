@@ -57,14 +57,14 @@ export function ApplicationsPage () {
       : html`<div class="table-wrap"><table class="apps">
         <thead><tr><th scope="col">Application</th><th scope="col">Template</th><th scope="col">Instances by state</th><th scope="col">Machines</th><th scope="col">Problem</th></tr></thead>
         <tbody>${rows.map(r => html`<tr>
-          <td><a href=${'#/app/' + enc(r.summary.name)}>${r.summary.name}</a></td>
-          <td>${r.summary.template.name} ${r.summary.template.version}</td>
-          <td>${r.topology === undefined ? html`<${ErrorLine} error=${r.error} />` : html`<ul class="counts">${STATES.map(s => {
+          <td data-label="Application"><a href=${'#/app/' + enc(r.summary.name)}>${r.summary.name}</a></td>
+          <td data-label="Template">${r.summary.template.name} ${r.summary.template.version}</td>
+          <td data-label="Instances">${r.topology === undefined ? html`<${ErrorLine} error=${r.error} />` : html`<ul class="counts">${STATES.map(s => {
             const n = r.topology!.instances.filter(i => i.status === s).length
             return n === 0 ? null : html`<li><${StateBadge} status=${s as Status} /> ${n}</li>`
           })}</ul>`}</td>
-          <td>${r.topology?.machines.length ?? ''}</td>
-          <td>${r.topology !== undefined && hasProblem(r.topology) ? html`<span class="flag-problem">⚠ problem</span>` : html`<span class="muted">none</span>`}</td>
+          <td data-label="Machines">${r.topology?.machines.length ?? ''}</td>
+          <td data-label="Problem">${r.topology !== undefined && hasProblem(r.topology) ? html`<span class="flag-problem">⚠ problem</span>` : html`<span class="muted">none</span>`}</td>
         </tr>`)}</tbody>
       </table></div>`}
   </section>`
