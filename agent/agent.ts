@@ -11,7 +11,7 @@ import { LifecycleEngine, type InstanceSummary } from './lifecycle/engine.js'
 import { consoleLogger, type AgentLogger } from './lifecycle/log.js'
 import { createDefaultPlugins, pluginRegistry } from './plugins/index.js'
 import type { Plugin } from './plugins/types.js'
-import type { DmNotifier, ExportPublisher, ImportListener, MeshFactory, MeshHandle } from './ports.js'
+import type { DmNotifier, ExportPublisher, ImportListener, LifecycleObserver, MeshFactory, MeshHandle } from './ports.js'
 import { AgentStateStore } from './state.js'
 
 export interface AgentComponents {
@@ -27,6 +27,8 @@ export interface AgentComponents {
   plugins?: Plugin[]
   /** Default: stderr. */
   log?: AgentLogger
+  /** Told how long recipe steps take and how soon updates follow import changes (metrics); default none. */
+  observer?: LifecycleObserver
 }
 
 export interface AgentOptions {
@@ -57,6 +59,10 @@ export interface Agent extends ImportListener {
   identity (): { application: string, scopedInstancePath: string } | undefined
   /** Resolves once every queued life-cycle action has run and the local state they changed is saved. */
   settled (): Promise<void>
+  /** A component's probes (`<Component>.measures` and its properties), as they came with its recipes. */
+  probeFiles (component: string): { measures?: string, properties?: string }
+  /** The probe period the DM sent with the model, in milliseconds. */
+  probePeriodMs (): number | undefined
 }
 
 export function createAgent (components: AgentComponents, options: AgentOptions = {}): Agent {
@@ -99,7 +105,8 @@ class AgentService implements Agent {
       log: this.log,
       instanceDir: path => this.store.instanceDir(path),
       recipes: component => this.recipes[component],
-      persist: when => when === 'soon' ? this.persistSoon() : this.persist()
+      persist: when => when === 'soon' ? this.persistSoon() : this.persist(),
+      ...(components.observer === undefined ? {} : { observer: components.observer })
     }, { ipAddress: options.ipAddress })
   }
 
@@ -172,6 +179,18 @@ class AgentService implements Agent {
 
   instanceStatus (instancePath: string): InstanceStatus | undefined {
     return this.engine.status(instancePath)
+  }
+
+  probeFiles (component: string): { measures?: string, properties?: string } {
+    const files = this.recipes[component] ?? {}
+    const decode = (name: string): string | undefined => files[name] === undefined ? undefined : Buffer.from(files[name], 'base64').toString('utf8')
+    const measures = decode(`${component}.measures`)
+    const properties = decode(`${component}.measures.properties`)
+    return { ...(measures === undefined ? {} : { measures }), ...(properties === undefined ? {} : { properties }) }
+  }
+
+  probePeriodMs (): number | undefined {
+    return this.engine.currentModel()?.probePeriodMs
   }
 
   instances (): InstanceSummary[] {

@@ -66,6 +66,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     eventCount: () => core.eventLog.count(),
     recordEvent: event => { core.emit(event) },
     describe: (application, path) => describeInstance(core, application, path),
+    agents: application => { core.requireApplication(application); return core.store.agents(application) },
 
     publicKey () {
       return core.signingKey().publicKey

@@ -70,6 +70,8 @@ test('the LAMP story through the console: upload, create, deploy, scale, a broke
   await page.locator('.tree li[data-path="/Apache VM/Apache"] button').click()
   const drawer = page.getByRole('complementary', { name: `Instance ${APACHE}` })
   await drawer.getByText('/Tomcat VM 1/Tomcat').waitFor()
+  const log = drawer.getByLabel('Machine log')
+  await waitFor('the tail of the Apache machine\'s log', async () => (await log.innerText()).includes('Apache'), 30_000)
   await drawer.getByRole('button', { name: 'Close the drawer' }).click()
 
   // scale Tomcat to 2: a new machine and an import edge from Apache to its Tomcat; then back to 1

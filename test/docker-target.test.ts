@@ -190,3 +190,38 @@ test('netns and docker applications side by side in one DM: the namespaces still
     await waitFor(`${app} undeployed`, async () => Object.values(await allStatuses(call, app)).every(s => s === 'NOT_DEPLOYED'), 90_000)
   }
 })
+
+test('two DMs on one network: it is made once, each finds only its own containers, and it goes with the last machine of either', async t => {
+  t.timeout(120_000)
+  const image = await ensureAgentImage()
+  const { network, subnet } = await privateDockerNetwork('share')
+  const ids = ['a', 'b'].map(side => dockerDmId(`${network}-${side}`))
+  const [first, second] = ids.map(dmId => createDockerTarget({ dmId, image: image.imageId, network, subnet }))
+  t.teardown(async () => { for (const dmId of ids) await removeDockerLeftovers(dmId, network) })
+  const params = (machineName: string, properties: Record<string, string> = {}) => ({
+    target: { id: 'default', handler: 'docker', name: 'default', properties }, machineName,
+    // no DM answers there: the agents keep trying, their containers keep running
+    agent: { application: 'shop', scopedInstancePath: `/${machineName}`, messaging: { kind: 'embedded' as const, url: 'ws://127.0.0.1:9/agents', token: 't' } }
+  })
+  const size = { 'docker.cpus': '0.5', 'docker.memory': '256m', 'docker.env.GREETING': 'hello from the target' }
+  await Promise.all([first.create(params('vm1', size)), second.create(params('vm2'))])
+  t.deepEqual((await first.machines()).map(m => m.scopedInstancePath), ['/vm1'])
+  t.deepEqual((await second.machines()).map(m => m.scopedInstancePath), ['/vm2'])
+  t.true((await first.address('vm1'))?.startsWith(subnet.split('.').slice(0, 3).join('.') + '.'))
+  t.true(await second.isRunning('vm2'))
+  t.false(await first.isRunning('vm2'), 'a DM does not see another\'s machines')
+  // the "VM size" and the extra environment, as the Engine applied them; the params readable by root only
+  const [vm1] = await first.machines()
+  const inspected = await new Docker().getContainer(vm1.containerId).inspect()
+  t.is(inspected.HostConfig.NanoCpus, 500_000_000)
+  t.is(inspected.HostConfig.Memory, 256 * 1024 ** 2)
+  t.true(inspected.Config.Env.includes('GREETING=hello from the target'))
+  t.like(inspected.Config.Labels, { 'meshconf.application': 'shop', 'meshconf.path': '/vm1', 'meshconf.machine': 'vm1', 'meshconf.dm': ids[0] })
+  t.is((await dockerExec(vm1.containerId, ['stat', '-c', '%a %U', '/etc/meshconf/agent.json'])).trim(), '600 root')
+
+  await first.terminate('vm1')
+  t.true(await networkExists(network), 'the other DM\'s machine still uses it')
+  await second.terminate('vm2')
+  t.false(await networkExists(network))
+  await first.terminate('vm1') // already gone: not an error
+})

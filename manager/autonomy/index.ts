@@ -21,7 +21,10 @@ export interface AutonomyComponents {
   log?: { info (message: string): void, warn (message: string): void, error (message: string): void }
 }
 
-export interface AutonomyOptions extends ScalerOptions, CommandsRunnerOptions, RulesOptions {}
+export interface AutonomyOptions extends ScalerOptions, CommandsRunnerOptions, RulesOptions {
+  /** How often agents evaluate their probes, in milliseconds; default 5 000, at least 1 000 (sent with the model). */
+  probePeriodMs?: number
+}
 
 export function createAutonomy (components: AutonomyComponents, options: AutonomyOptions = {}) {
   const { dm, store } = components

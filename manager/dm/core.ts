@@ -19,8 +19,9 @@ import type { ApplicationRecord, Store, StoredInstance, StoredInstanceNode } fro
 import type { TargetHandler } from '../targets/types.js'
 import { ancestorPaths, isScoped } from './model.js'
 import { PairMap } from '../../protocol/keys.js'
-import { writePrivateFileSync } from '../../agent/private-files.js'
+import { writePrivateFileSync } from '../../common/private-files.js'
 import type { DeploymentManagerComponents, DeploymentManagerOptions, DmEvent, DmLogger } from './types.js'
+import { DEFAULT_PROBE_PERIOD_MS, MIN_PROBE_PERIOD_MS } from '../../protocol/model/probes.js'
 
 /** The DM's options with their defaults applied. */
 export interface DmSettings {
@@ -30,8 +31,11 @@ export interface DmSettings {
   heartbeatCheckIntervalMs: number
   machineCreationConcurrency: number
   machineUndeployWaitMs: number
+  agentMetricsPort?: number
   /** Whether an SMTP relay is configured: templates whose commands send e-mail are refused without one. */
   smtp: boolean
+  /** The agents' probe period, in milliseconds (autonomy.probePeriodMs). */
+  probePeriodMs: number
   /** Template loads from a path stay inside this folder (real path); undefined: anywhere. */
   templatesRoot?: string
 }
@@ -75,7 +79,9 @@ export function settingsOf (options: DeploymentManagerOptions): DmSettings {
     heartbeatCheckIntervalMs: options.heartbeatCheckIntervalMs ?? HEARTBEAT_CHECK_INTERVAL_MS,
     machineCreationConcurrency: options.machineCreationConcurrency ?? DEFAULT_MACHINE_CREATION_CONCURRENCY,
     machineUndeployWaitMs: options.machineUndeployWaitMs ?? DEFAULT_MACHINE_UNDEPLOY_WAIT_MS,
+    ...(options.agentMetricsPort === undefined ? {} : { agentMetricsPort: options.agentMetricsPort }),
     smtp: options.autonomy?.smtp !== undefined,
+    probePeriodMs: Math.max(MIN_PROBE_PERIOD_MS, options.autonomy?.probePeriodMs ?? DEFAULT_PROBE_PERIOD_MS),
     ...(options.templatesRoot !== undefined ? { templatesRoot: options.templatesRoot } : {})
   }
 }

@@ -97,7 +97,10 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
       await messaging.prepareAgent(application, path)
       const params = {
         target, machineName,
-        agent: { application, scopedInstancePath: path, messaging: messaging.agentEndpoint({ application, scopedInstancePath: path }) }
+        agent: {
+          application, scopedInstancePath: path, messaging: messaging.agentEndpoint({ application, scopedInstancePath: path }),
+          ...(core.settings.agentMetricsPort === undefined ? {} : { metricsPort: core.settings.agentMetricsPort })
+        }
       }
       machineId = await limit(async () => {
         const id = await handler.create(params)

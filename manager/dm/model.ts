@@ -5,6 +5,7 @@ import type { ApplicationTemplate, Instance } from '../../protocol/model/types.j
 import { TARGET_INSTALLER } from '../constants.js'
 import type { ApplicationRecord, StoredInstance } from '../store.js'
 import type { ApplicationSummary, InstanceView } from './types.js'
+import { probeFilesOf } from '../../protocol/model/probes.js'
 
 /** States that mean "no machine": heartbeats and notifications for such a scoped instance are stale. */
 const NO_MACHINE: ReadonlySet<InstanceStatus> = new Set(['NOT_DEPLOYED', 'UNDEPLOYING'])
@@ -49,11 +50,16 @@ export function recipesOf (template: ApplicationTemplate, componentNames: Iterab
   const out: Record<string, RecipeFiles> = {}
   for (const name of componentNames) {
     const dir = template.components[name]?.recipeDirectory
-    if (dir === undefined || name in out) continue
+    if (template.components[name] === undefined || name in out) continue
     const files: RecipeFiles = {}
-    const prefix = dir.endsWith('/') ? dir : `${dir}/`
+    const prefix = dir === undefined ? undefined : dir.endsWith('/') ? dir : `${dir}/`
     for (const [path, content] of Object.entries(template.files)) {
-      if (path.startsWith(prefix)) files[path.slice(prefix.length)] = Buffer.from(content).toString('base64')
+      if (prefix !== undefined && path.startsWith(prefix)) files[path.slice(prefix.length)] = Buffer.from(content).toString('base64')
+    }
+    // probes travel with the recipes, where Roboconf's agent looks for them: <Component>.measures in its folder
+    for (const file of probeFilesOf(name)) {
+      const content = template.files[`probes/${file}`]
+      if (content !== undefined) files[file] = Buffer.from(content).toString('base64')
     }
     out[name] = files
   }

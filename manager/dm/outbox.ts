@@ -86,7 +86,7 @@ export function createOutbox (core: DmCore, sessions: AgentSessions): Outbox {
       const instance = agentSubtree(template, scoped)
       const model: ScopedModel = {
         application, scopedInstancePath, components: template.components, instance,
-        externalExports: template.descriptor.externalExports,
+        externalExports: template.descriptor.externalExports, probePeriodMs: core.settings.probePeriodMs,
         ...(template.descriptor.externalExportsPrefix !== undefined ? { externalExportsPrefix: template.descriptor.externalExportsPrefix } : {})
       }
       await peerToBootstrapFrom(application, scopedInstancePath)
@@ -95,7 +95,8 @@ export function createOutbox (core: DmCore, sessions: AgentSessions): Outbox {
         kind: 'setScopedInstance', model, recipes: recipesOf(template, componentsOf(instance)),
         mesh: {
           bootstrapPeers: bootstrapPeersFor(application, template, scoped), pnetKey: record.pnetKey, trustedDmKeys: [signing.publicKey],
-          ownership: signOwnership(signing, { peerId, application, scopedInstancePath })
+          // The machine's generation (its credential's, embedded endpoint): importers refuse older generations.
+          ownership: signOwnership(signing, { peerId, application, scopedInstancePath, generation: store.getCredential(application, scopedInstancePath)?.generation })
         }
       }))
       const session = sessions.of(application, scopedInstancePath)

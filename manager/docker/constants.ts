@@ -45,8 +45,10 @@ export const LABEL_DM = 'meshconf.dm'
 export const LABEL_MACHINE = 'meshconf.machine'
 export const LABEL_APPLICATION = 'meshconf.application'
 export const LABEL_PATH = 'meshconf.path'
-/** Label of the networks the target made (it removes only those). */
+/** Container label: the network the container was put on (its address there is the machine's). */
 export const LABEL_NETWORK = 'meshconf.network'
+/** Network label of the networks the target made (it removes only those, with their last container). */
+export const LABEL_MANAGED_NETWORK = 'meshconf.managed'
 /** Docker network of the machines when the target does not say. */
 export const DEFAULT_DOCKER_NETWORK = 'meshconf'
 /**

@@ -17,8 +17,8 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto'
 import type Docker from 'dockerode'
 import tar from 'tar-stream'
-import type { AgentParams } from '../../agent/params.js'
-import { CONTAINER_STOP_GRACE_S, DEFAULT_DOCKER_NETWORK, DEFAULT_DOCKER_SUBNET, IMAGE_AGENT_STATE_DIR, IMAGE_PARAMS_FILE, LABEL_APPLICATION, LABEL_DM, LABEL_MACHINE, LABEL_NETWORK, LABEL_PATH } from '../docker/constants.js'
+import type { AgentParams } from '../../protocol/agent-params.js'
+import { CONTAINER_STOP_GRACE_S, DEFAULT_DOCKER_NETWORK, DEFAULT_DOCKER_SUBNET, IMAGE_AGENT_STATE_DIR, IMAGE_PARAMS_FILE, LABEL_APPLICATION, LABEL_DM, LABEL_MACHINE, LABEL_MANAGED_NETWORK, LABEL_NETWORK, LABEL_PATH } from '../docker/constants.js'
 import { createDockerEngine, DockerRequestError, type DockerEngine } from '../docker/engine.js'
 import { defaultAgentImageTag } from '../docker/image.js'
 import { firstHost, formatCidr, parseCidr } from './cidr.js'
@@ -51,6 +51,10 @@ export interface DockerTargetOptions {
   /** Its subnet when the target makes it (docker.network.subnet); default 10.189.0.0/24. */
   subnet?: string
 }
+
+/** After a refused network creation: how often, and every how many milliseconds, to look for the same network made by another DM. */
+const NETWORK_RACE_CHECKS = 10
+const NETWORK_RACE_CHECK_MS = 200
 
 /** A target property with a value the handler cannot use. */
 export class DockerTargetPropertyError extends Error {
@@ -189,33 +193,47 @@ export function createDockerTarget (options: DockerTargetOptions): DockerTargetH
 
   /** The network's gateway: made with the target's subnet when missing (labelled, so that it is removed with its last machine). */
   async function ensureNetwork (spec: ContainerSpec, targetId: string): Promise<string> {
-    const existing = await engine.requestOrMissing(`inspecting network ${spec.network}`, async d => await d.getNetwork(spec.network).inspect()) as Docker.NetworkInspectInfo | undefined
-    const gatewayOf = (info: Docker.NetworkInspectInfo): string | undefined => {
+    const gatewayOf = async (): Promise<string | undefined> => {
+      const info = await engine.requestOrMissing(`inspecting network ${spec.network}`, async d => await d.getNetwork(spec.network).inspect()) as Docker.NetworkInspectInfo | undefined
+      if (info === undefined) return undefined
       const config = info.IPAM?.Config?.find(c => c.Gateway !== undefined || c.Subnet !== undefined)
       if (config?.Gateway !== undefined && config.Gateway !== '') return config.Gateway
       const subnet = config?.Subnet === undefined ? undefined : parseCidr(config.Subnet)
-      return subnet === undefined ? undefined : firstHost(subnet)
+      if (subnet === undefined) throw new DockerTargetPropertyError(targetId, DOCKER_NETWORK_PROPERTY, spec.network, 'a network with an IPv4 subnet (docker network inspect shows none)')
+      return firstHost(subnet)
     }
-    if (existing !== undefined) {
-      const gateway = gatewayOf(existing)
-      if (gateway === undefined) throw new DockerTargetPropertyError(targetId, DOCKER_NETWORK_PROPERTY, spec.network, 'a network with an IPv4 subnet (docker network inspect shows none)')
-      return gateway
-    }
+    const existing = await gatewayOf()
+    if (existing !== undefined) return existing
     const subnet = parseCidr(spec.subnet) as NonNullable<ReturnType<typeof parseCidr>>
-    const gateway = firstHost(subnet)
-    await engine.request(`creating network ${spec.network} (${spec.subnet})`, async d => await d.createNetwork({
-      Name: spec.network, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL_NETWORK]: 'true' },
-      IPAM: { Driver: 'default', Config: [{ Subnet: spec.subnet, Gateway: gateway }] }
-    }))
+    try {
+      await engine.request(`creating network ${spec.network} (${spec.subnet})`, async d => await d.createNetwork({
+        Name: spec.network, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL_MANAGED_NETWORK]: 'true' },
+        IPAM: { Driver: 'default', Config: [{ Subnet: spec.subnet, Gateway: firstHost(subnet) }] }
+      }))
+    } catch (err) {
+      // another DM may be making it at the same time (the Engine then refuses ours, the name or the subnet taken,
+      // a moment before it lists theirs): then it is ours to share
+      for (let attempt = 0; attempt < NETWORK_RACE_CHECKS; attempt++) {
+        const made = await gatewayOf()
+        if (made !== undefined) return made
+        await new Promise(resolve => setTimeout(resolve, NETWORK_RACE_CHECK_MS))
+      }
+      throw err
+    }
     // dockerd may just have set FORWARD to DROP: keep the netns target's namespaces talking
     await allowForwardingWithin()
-    return gateway
+    return firstHost(subnet)
   }
 
   /** Removes a network the target made once no container is attached to it (another DM's may still be). */
   async function removeNetworkIfUnused (network: string): Promise<void> {
     const info = await engine.requestOrMissing(`inspecting network ${network}`, async d => await d.getNetwork(network).inspect()) as Docker.NetworkInspectInfo | undefined
-    if (info === undefined || info.Labels?.[LABEL_NETWORK] !== 'true' || Object.keys(info.Containers ?? {}).length > 0) return
+    if (info === undefined || info.Labels?.[LABEL_MANAGED_NETWORK] !== 'true') return
+    // created, exited and running containers alike (the network's own list has only the running ones): a container
+    // created but not started yet would fail to start on a removed network
+    const attached = await engine.request(`listing the containers of network ${network}`, async d =>
+      await d.listContainers({ all: true, filters: { network: [network] } }))
+    if (attached.length > 0) return
     // a container of another DM may join between the inspect and the removal: the Engine then refuses, which is fine
     await engine.requestOrMissing(`removing network ${network}`, async d => await d.getNetwork(network).remove()).catch(() => {})
   }

@@ -1,0 +1,114 @@
+// Probes on agents: probes/<Component>.measures travel with the model; every probe period each DEPLOYED_STARTED
+// instance's checks run (file, script); a match reaches the DM's rules over the agent's link; events made while the
+// DM is away wait on the agent and arrive with their age.
+import test from 'ava'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { loadOrCreateToken } from '../manager/auth.js'
+import { createDeploymentManager, type DmEvent } from '../manager/dm.js'
+import { createEmbeddedMessaging } from '../manager/messaging/embedded.js'
+import { createStore } from '../manager/store.js'
+import { createInProcessTarget } from '../manager/targets/in-process.js'
+import { parseMeasures } from '../protocol/model/probes.js'
+import { freePort, startInProcessDm, tempDir, waitFor, writeTemplate } from './dm-helpers.js'
+
+function probedTemplate (root: string, trigger: string, rules: Record<string, string>): string {
+  return writeTemplate(root, {
+    'descriptor/application.properties': 'name = Probed\nversion = 1.0\ngraph-entry-point = main.graph\ninstance-entry-point = main.instances\n',
+    'graph/main.graph': 'VM {\n  installer: target;\n  children: Tomcat;\n}\nTomcat {\n  installer: script;\n}\n',
+    'graph/Tomcat/scripts/start.sh': '#!/bin/bash\ntrue\n',
+    'instances/main.instances': 'instance of VM {\n  name: tomcat vm 1;\n  instance of Tomcat {\n    name: tomcat;\n  }\n}\n',
+    'probes/Tomcat.measures': '# a trigger file, and a program whose number is compared\n[EVENT file load-high]\nDelete if exists {{ trigger }}\n\n[EVENT script busy]\nCheck /bin/echo load 7 THAT value > 5\n[EVENT script idle]\nCheck /bin/echo 3 THAT value > 5\n',
+    'probes/Tomcat.measures.properties': `trigger = ${trigger}\n`,
+    'commands/up.commands': 'define N = tomcat vm $(SMART_INDEX)\nreplicate /tomcat vm 1 as $(N)\n',
+    'commands/note.commands': 'append busy into /busy.txt\n',
+    ...rules
+  })
+}
+
+test('measures files: sections, properties, comments; what cannot be understood is reported', t => {
+  const { checks, problems } = parseMeasures([
+    '# comment', '[EVENT file a]', 'Delete if exists {{ dir }}/x', '[event FILE b]', 'Notify if not exists /y', '[EVENT file c]', '/z',
+    '[EVENT rest d]', 'Check http://127.0.0.1:1/s THAT load >= 2.5', '[EVENT script e]', 'Check /usr/bin/uptime THAT value < 1',
+    '[EVENT nagios f]', 'GET hosts', '[EVENT script g]', 'Check /bin/true THAT value > many'
+  ].join('\n'), 'dir = /tmp/d\n')
+  t.deepEqual(checks, [
+    { handler: 'file', eventName: 'a', path: '/tmp/d/x', mode: 'delete-if-exists' },
+    { handler: 'file', eventName: 'b', path: '/y', mode: 'notify-if-not-exists' },
+    { handler: 'file', eventName: 'c', path: '/z', mode: 'notify-if-exists' },
+    { handler: 'rest', eventName: 'd', url: 'http://127.0.0.1:1/s', field: 'load', operator: '>=', threshold: 2.5 },
+    { handler: 'script', eventName: 'e', program: '/usr/bin/uptime', args: [], operator: '<', threshold: 1 }
+  ])
+  t.is(problems.length, 2)
+  t.regex(problems[0], /unknown handler nagios/)
+  t.regex(problems[1], /\[EVENT script g\]: write Check <program>/)
+})
+
+test('a file probe and a script probe on a started instance fire the DM rules; an unmatched probe sends nothing', async t => {
+  const started = await startInProcessDm(t, 'dm-probes', { autonomy: { probePeriodMs: 1_000 } })
+  const { dm, dir } = started
+  const trigger = join(dir.path, 'trigger')
+  await dm.loadTemplateFromPath(probedTemplate(join(dir.path, 'template'), trigger, {
+    'rules.autonomic/up.drl': 'rule "grow"\nsleep period is 600s\nwhen load-high then up end\n',
+    'rules.autonomic/busy.drl': 'rule "note"\nsleep period is 600s\nwhen busy then note end\n',
+    'rules.autonomic/idle.drl': 'rule "never"\nwhen idle then note end\n'
+  }))
+  dm.createApplication({ name: 'probed', template: { name: 'Probed', version: '1.0' } })
+  const decisions: Array<Extract<DmEvent, { type: 'autonomic' }>> = []
+  dm.onEvent(e => { if (e.type === 'autonomic') decisions.push(e) })
+  dm.action('probed', { action: 'deploy-and-start-all' })
+  await waitFor('Tomcat started', () => dm.instance('probed', '/tomcat vm 1/tomcat').status === 'DEPLOYED_STARTED')
+
+  // the script probe: its program prints 7 > 5, every second; the rule fires once, then sleeps
+  await waitFor('the busy rule fired', () => existsSync(join(dir.path, 'command-files', 'busy.txt')), 20_000)
+  await waitFor('a second busy event (sleeping)', () => decisions.some(d => d.rule === 'note' && !d.fired), 20_000)
+  t.like(decisions.find(d => d.rule === 'note'), { eventName: 'busy', path: '/tomcat vm 1/tomcat', fired: true })
+  t.false(decisions.some(d => d.rule === 'grow'))
+
+  // the file probe: the trigger appears, the probe deletes it and the rule replicates the machine
+  writeFileSync(trigger, '')
+  await waitFor('the grow rule fired', () => decisions.some(d => d.rule === 'grow' && d.fired), 20_000)
+  await waitFor('the replica', () => dm.instances('probed').some(r => r.path === '/tomcat vm 2'))
+  t.false(existsSync(trigger))
+  t.is(decisions.filter(d => d.rule === 'grow').length, 1)
+  t.false(decisions.some(d => d.rule === 'never'))
+  t.is(readFileSync(join(dir.path, 'command-files', 'busy.txt'), 'utf8'), 'busy\n')
+})
+
+test('events made while the DM is away wait on the agent and arrive with their age', async t => {
+  const dir = tempDir('dm-probes-away')
+  t.teardown(() => dir.remove())
+  const { token } = loadOrCreateToken(dir.path)
+  const port = await freePort()
+  const quiet = process.env.DEBUG_PROBES !== undefined ? { info: (m: string) => console.log('I', m), warn: (m: string) => console.log('W', m), error: (m: string) => console.log('E', m) } : { info: () => {}, warn: () => {}, error: () => {} }
+  const target = createInProcessTarget({ machinesDirectory: join(dir.path, 'machines'), heartbeatIntervalMs: 200, logger: quiet })
+  t.teardown(async () => { await target.close?.() })
+  const startDm = async () => {
+    const store = createStore({ file: join(dir.path, 'dm.sqlite') })
+    const dm = createDeploymentManager({ store, messaging: createEmbeddedMessaging({ port, dmToken: token, logger: quiet, credentials: store }), targets: [target], log: quiet },
+      { dataDirectory: dir.path, defaultTargetHandler: 'in-process', autonomy: { probePeriodMs: 1_000 } })
+    const decisions: Array<Extract<DmEvent, { type: 'autonomic' }>> = []
+    dm.onEvent(e => { if (e.type === 'autonomic') decisions.push(e) })
+    await dm.start()
+    return { dm, decisions, stop: async () => { await dm.stop(); store.close() } }
+  }
+  let first = await startDm()
+  await first.dm.loadTemplateFromPath(probedTemplate(join(dir.path, 'template'), join(dir.path, 'trigger'), {
+    // a 2 s time window: what waited longer on the agent is too old to act on
+    'rules.autonomic/busy.drl': 'rule "fresh"\ntime window is 2s\nwhen busy then note end\n'
+  }))
+  first.dm.createApplication({ name: 'probed', template: { name: 'Probed', version: '1.0' } })
+  first.dm.action('probed', { action: 'deploy-and-start-all' })
+  await waitFor('Tomcat started', () => first.dm.instance('probed', '/tomcat vm 1/tomcat').status === 'DEPLOYED_STARTED')
+  await waitFor('a busy event', () => first.decisions.some(d => d.rule === 'fresh' && d.fired), 20_000)
+
+  // the DM goes away for 4 s: the agent keeps probing, its events wait
+  await first.stop()
+  await new Promise(resolve => setTimeout(resolve, 4_000))
+  const second = await startDm()
+  t.teardown(second.stop)
+  const late = await waitFor('a late event', () => second.decisions.find(d => !d.fired), 30_000)
+  t.like(late, { rule: 'fresh', eventName: 'busy', path: '/tomcat vm 1/tomcat' })
+  t.regex(late.reason, /^the event is \d+ s old, older than the time window \(2 s\)$/)
+  t.true(Number(/is (\d+) s old/.exec(late.reason)![1]) >= 2)
+})
