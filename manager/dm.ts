@@ -12,6 +12,7 @@ import { createDmCore } from './dm/core.js'
 import { describeInstance } from './dm/describe.js'
 import { createLogs } from './dm/logs.js'
 import { createMachines } from './dm/machines.js'
+import { createMachineWatch } from './dm/watch.js'
 import { createNotificationHandler } from './dm/notifications.js'
 import { createOutbox } from './dm/outbox.js'
 import { createStateRequests } from './dm/requests.js'
@@ -36,6 +37,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
   const logs = createLogs(core, sessions)
   const machines = createMachines(core, sessions, outbox, targets, logs.keep)
   messaging.onAgentMessage(msg => { if (msg.kind === 'logs') logs.answer(msg) })
+  const watch = createMachineWatch(core, sessions, outbox, targets, machines)
   messaging.onAgentMessage(createNotificationHandler(core, sessions, outbox, machines))
   let silenceTimer: NodeJS.Timeout | undefined
   let started = false
@@ -46,8 +48,8 @@ export function createDeploymentManager (components: DeploymentManagerComponents
       started = true
       core.signingKey()
       await messaging.start()
-      await machines.recover()
-      silenceTimer = setInterval(machines.checkSilence, core.settings.heartbeatCheckIntervalMs)
+      await watch.recover()
+      silenceTimer = setInterval(watch.checkSilence, core.settings.heartbeatCheckIntervalMs)
       silenceTimer.unref()
     },
 
