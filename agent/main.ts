@@ -16,11 +16,11 @@ import { loadOrCreatePeerIdentity } from './mesh/identity.js'
 import { startLibp2pMesh } from './mesh/libp2p.js'
 import type { MeshLogger, MeshServiceHandle, MeshView } from './mesh/service.js'
 import { createStepOutbox } from './outbox.js'
-import { meshListenAddress, readAgentParams, type AgentParams } from './params.js'
+import { meshListenAddress, readAgentParams, type AgentParams } from '../protocol/agent-params.js'
 import type { DmNotifier, MeshFactory } from './ports.js'
 import { removePidFile, VIEW_SIGNAL, writePidFile, writeViewFile } from './view.js'
 import { errorMessage } from '../protocol/errors.js'
-import { describeTightened, ensurePrivateFolder } from './private-files.js'
+import { describeTightened, ensurePrivateFolder } from '../common/private-files.js'
 import { createProbes } from './probes.js'
 
 /** A logger writing `<ISO time> LEVEL message` lines to stderr and, when given, appending them to a file. */

@@ -8,7 +8,7 @@ import {
   type AgentToDmMessage, type DmToAgentMessage
 } from '../protocol/messages.js'
 import { createAgentLink } from '../agent/link/index.js'
-import { findMemoryHub } from '../agent/link/memory.js'
+import { findMemoryHub } from '../link/memory-hub.js'
 import type { AgentLink, MessagingLogger } from '../agent/link/types.js'
 import { createDmMessaging } from '../manager/messaging/index.js'
 import type { DmMessaging } from '../manager/messaging/types.js'

@@ -19,7 +19,7 @@ import type { ApplicationRecord, Store, StoredInstance, StoredInstanceNode } fro
 import type { TargetHandler } from '../targets/types.js'
 import { ancestorPaths, isScoped } from './model.js'
 import { PairMap } from '../../protocol/keys.js'
-import { writePrivateFileSync } from '../../agent/private-files.js'
+import { writePrivateFileSync } from '../../common/private-files.js'
 import type { DeploymentManagerComponents, DeploymentManagerOptions, DmEvent, DmLogger } from './types.js'
 import { DEFAULT_PROBE_PERIOD_MS, MIN_PROBE_PERIOD_MS } from '../../protocol/model/probes.js'
 

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ensurePrivateFolderSync, writePrivateFileSync } from '../../agent/private-files.js'
+import { ensurePrivateFolderSync, writePrivateFileSync } from '../../common/private-files.js'
 
 /** Grace time between SIGTERM and SIGKILL when stopping an agent, in milliseconds. */
 export const AGENT_STOP_GRACE_MS = 3_000

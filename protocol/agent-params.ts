@@ -27,8 +27,8 @@
 import { readFileSync } from 'node:fs'
 import { networkInterfaces } from 'node:os'
 import { isIP } from 'node:net'
-import { MalformedMessageError, parseAgentEndpoint, type AgentEndpoint } from '../protocol/messages.js'
-import { errorMessage } from '../protocol/errors.js'
+import { MalformedMessageError, parseAgentEndpoint, type AgentEndpoint } from './messages.js'
+import { errorMessage } from './errors.js'
 
 /** Default period between two heartbeats, in ms. */
 export const DEFAULT_HEARTBEAT_PERIOD_MS = 5_000

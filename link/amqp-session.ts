@@ -6,7 +6,7 @@
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib'
 import { AMQP_HEARTBEAT_S, CONNECT_TIMEOUT_MS, STOP_FLUSH_TIMEOUT_MS, reconnectDelayMs } from './constants.js'
 import type { MessagingLogger } from './types.js'
-import { errorMessage } from '../../protocol/errors.js'
+import { errorMessage } from '../protocol/errors.js'
 
 export interface AmqpSessionOptions {
   /** `amqp://user:password@host:port[/vhost]` */
