@@ -97,7 +97,9 @@ test('a SEVERE template is refused with file:line findings; a folder loads; the 
 
   // the filter by component: the Apps and the machines that carry them, in the tree and in the graph
   await page.getByLabel('Component').selectOption('App')
-  await waitFor('the filtered tree', async () => Object.keys(await treeStates(page)).length === 4)
+  // the graph follows the tree just after it (an effect after the render)
+  await waitFor('the filtered tree and graph', async () =>
+    Object.keys(await treeStates(page)).length === 4 && (await graphModel(page)).nodes.length === 4)
   t.deepEqual(Object.keys(await treeStates(page)).sort(), ['/vm2', '/vm2/app', '/vm3', '/vm3/app'])
   t.deepEqual((await graphModel(page)).nodes.map(n => n.id).sort(), ['/vm2', '/vm2/app', '/vm3', '/vm3/app'])
   // the one console error is the browser's own line for the refused template's 400
