@@ -5,6 +5,7 @@
 // `<stateDir>/agent.pid` and writes its mesh view to `<stateDir>/view.json` on SIGUSR2 (`meshconf agent view`).
 import './polyfill.js'
 import { createWriteStream, realpathSync, type WriteStream } from 'node:fs'
+import { isIP } from 'node:net'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { toDm, type AgentToDmMessage } from '../protocol/messages.js'
@@ -17,7 +18,8 @@ import { startLibp2pMesh } from './mesh/libp2p.js'
 import type { MeshLogger, MeshServiceHandle, MeshView } from './mesh/service.js'
 import { createStepOutbox } from './outbox.js'
 import { meshListenAddress, readAgentParams, type AgentParams } from '../protocol/agent-params.js'
-import type { DmNotifier, MeshFactory } from './ports.js'
+import type { AgentMetrics } from './metrics.js'
+import type { DmNotifier, ImportListener, LifecycleObserver, MeshFactory } from './ports.js'
 import { removePidFile, VIEW_SIGNAL, writePidFile, writeViewFile } from './view.js'
 import { errorMessage } from '../protocol/errors.js'
 import { describeTightened, ensurePrivateFolder } from '../common/private-files.js'
@@ -92,13 +94,26 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
   const meshLog: MeshLogger = (level, message) => { if (level !== 'debug') logger[level](`[mesh] ${message}`) }
   let mesh: MeshServiceHandle | undefined
   // The mesh starts when the model arrives, long after the key was loaded in start().
-  const meshFactory: MeshFactory = components.meshFactory ?? (async (model, parameters, listener) => {
+  // metrics are loaded only when asked for (prom-client costs start-up time): the engine reports to them once there
+  let metrics: AgentMetrics | undefined
+  let metricsAddress: string | undefined
+  const observer: LifecycleObserver = {
+    step: (step, result, durationMs) => { metrics?.observer.step(step, result, durationMs) },
+    update: latencyMs => { metrics?.observer.update(latencyMs) }
+  }
+  const meshFactory: MeshFactory = components.meshFactory ?? (async (model, parameters, engine) => {
+    const listener: ImportListener = metrics === undefined
+      ? engine
+      : {
+          importAdded: (prefix, exported) => { metrics?.importChange('added'); engine.importAdded(prefix, exported) },
+          importRemoved: (prefix, exporter) => { metrics?.importChange('removed'); engine.importRemoved(prefix, exporter) }
+        }
     mesh = await startLibp2pMesh(model, parameters, listener, {
       stateDir: params.stateDir, privateKey, listen: [meshListenAddress(params)], mdns: params.meshMdns, debounceMs: params.meshDebounceMs, log: meshLog
     })
     return mesh
   })
-  const agent = createAgent({ stateDir: params.stateDir, notifier, meshFactory, log: logger },
+  const agent = createAgent({ stateDir: params.stateDir, notifier, meshFactory, log: logger, observer },
     { ipAddress, recipeTimeoutMs: params.recipeTimeoutMs })
   const heartbeat = (): void => {
     send(toDm({
@@ -109,7 +124,8 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
       modelRequired: agent.modelRequired(),
       ...(peerId === undefined ? {} : { peerId }),
       listenAddresses: agent.meshAddresses(),
-      agentVersion: MESHCONF_VERSION
+      agentVersion: MESHCONF_VERSION,
+      ...(metricsAddress === undefined ? {} : { metricsAddress })
     }))
   }
   link.onMessage(async msg => {
@@ -140,6 +156,14 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
       const identity = await loadOrCreatePeerIdentity(params.stateDir)
       peerId = identity.peerId
       privateKey = identity.privateKey
+      if (params.metricsPort !== undefined) {
+        const { createAgentMetrics } = await import('./metrics.js')
+        metrics = createAgentMetrics({ application, machine: scopedInstancePath, meshView: () => mesh?.view() })
+        const host = params.metricsHost ?? params.meshListenHost
+        const port = await metrics.listen(host, params.metricsPort)
+        metricsAddress = `${isIP(host) === 6 ? `[${host}]` : host}:${port}`
+        logger.info(`metrics at http://${metricsAddress}/metrics`)
+      }
       await agent.start()
       if (stopping !== undefined) return
       // Queued until the link is connected: the first thing the DM hears from this agent.
@@ -161,6 +185,7 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
         // stop() waits a bounded time for the outbox (machineDown included) to be confirmed, then drops it
         await link.stop()
         await down
+        await metrics?.stop()
       })()
       await stopping
     }

@@ -67,7 +67,13 @@ export interface SignedOwnership {
   scopedInstancePath: string
   /** base64 Ed25519 public key of the DM that signed. */
   dmPublicKey: string
-  /** base64 signature over the canonical encoding of the three fields above. */
+  /**
+   * The generation of the machine holding the scoped instance (it grows each time the DM makes the machine again):
+   * importers refuse an ownership of an older generation than one they have seen for that scope. Absent in
+   * ownerships signed before generations existed (generation 0).
+   */
+  generation?: number
+  /** base64 signature over the canonical encoding of the fields above (protocol/mesh.ts canonicalOwnership). */
   signature: string
 }
 
@@ -110,7 +116,9 @@ export type DmToAgentMessage =
 
 export type AgentToDmMessage =
   | { v: Version, kind: 'heartbeat', application: string, scopedInstancePath: string, ipAddress: string,
-    modelRequired: boolean, peerId?: string, listenAddresses?: string[], agentVersion?: string }
+    modelRequired: boolean, peerId?: string, listenAddresses?: string[], agentVersion?: string,
+    /** `host:port` of the agent's Prometheus metrics, when its params enable them. */
+    metricsAddress?: string }
   | { v: Version, kind: 'instanceChanged', application: string, instancePath: string, status: InstanceStatus,
     imports: Record<string, Import[]>, problem?: string } & InstanceReport
   | { v: Version, kind: 'instanceRemoved', application: string, instancePath: string }
@@ -312,10 +320,17 @@ const scopedModel = shape<ScopedModel>({
   probePeriodMs: optional(num)
 })
 
+const ownershipGeneration: Check<number | undefined> = optional((value, field) => {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new MalformedMessageError(field, `expected a machine generation (a non-negative integer), got ${describe(value)}`)
+  }
+  return value
+})
+
 const meshParameters = shape<MeshParameters>({
   bootstrapPeers: strings,
   pnetKey: str,
-  ownership: shape<SignedOwnership>({ peerId: str, application: str, scopedInstancePath: str, dmPublicKey: str, signature: str }),
+  ownership: shape<SignedOwnership>({ peerId: str, application: str, scopedInstancePath: str, dmPublicKey: str, generation: ownershipGeneration, signature: str }),
   trustedDmKeys: strings
 })
 
@@ -358,7 +373,8 @@ const AGENT_TO_DM: Shapes<AgentToDmMessage> = {
     modelRequired: bool,
     peerId: optional(str),
     listenAddresses: optional(strings),
-    agentVersion: optional(str)
+    agentVersion: optional(str),
+    metricsAddress: optional(str)
   },
   instanceChanged: {
     application: str,

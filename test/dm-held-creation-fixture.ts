@@ -36,9 +36,11 @@ const holding: TargetHandler = {
     return await new Promise<string>(() => {})
   }
 }
+const store = createStore({ file: join(options.dataDirectory, DATABASE_FILE) })
+// machines' credentials in the store, as the DM service keeps them: the restarted DM must accept the agents made here
 const dm = createDeploymentManager({
-  store: createStore({ file: join(options.dataDirectory, DATABASE_FILE) }),
-  messaging: createDmMessaging({ kind: 'embedded', dmToken: token, port: options.agentsPort, host: '127.0.0.1' }, { logger: log }),
+  store,
+  messaging: createDmMessaging({ kind: 'embedded', dmToken: token, port: options.agentsPort, host: '127.0.0.1' }, { logger: log, credentials: store }),
   targets: [holding],
   log
 }, { dataDirectory: options.dataDirectory, defaultTargetHandler: 'local' })

@@ -123,6 +123,8 @@ export const MAX_EXPORT_STAMPS = 4096
  * withdraws of random prefixes would otherwise grow it without bound.
  */
 export const MAX_OWNER_PREFIX_STAMPS = 4096
+/** Scoped instances whose newest machine generation an agent remembers (superseded ownerships refused), LRU. */
+export const MAX_SCOPE_GENERATIONS = 4096
 /** Peers an agent counts as heard from lately (the mesh's size for the digest budget), in entries; LRU. */
 export const MAX_HEARD_PEERS = 1024
 /**

@@ -10,6 +10,7 @@ import type { CommandRegistration } from '../cli.js'
 import { configFilePath, contextNameForDataDir, readConfig, saveContext } from '../config.js'
 import { DATABASE_FILE, DEFAULT_MACHINE_SILENCE_MS, DEFAULT_REST_HOST, DEFAULT_REST_PORT, MACHINES_FOLDER, TOKEN_FILE } from '../constants.js'
 import type { EventLogOptions } from '../events.js'
+import { createDmMetrics, serveMetrics, type MetricsServer } from '../metrics.js'
 import { createDeploymentManager, type DeploymentManager, type DmLogger } from '../dm.js'
 import { createDmMessaging, DEFAULT_EMBEDDED_PORT, type MessagingConfig } from '../messaging/index.js'
 import { createRestServer } from '../rest/server.js'
@@ -58,6 +59,13 @@ export interface DmServiceOptions {
   machineSilenceMs?: number
   /** Retention of the event history; default 100 000 events or 30 days. */
   events?: EventLogOptions
+  /**
+   * Port of a second HTTP server serving /metrics without the token (for a Prometheus that cannot send it); default
+   * none: /metrics is on the REST port, behind the token. 0 picks a free one.
+   */
+  metricsPort?: number
+  /** `metricsPort` in the agents' params (0: any free port, which they report); default none: agents serve no metrics. */
+  agentMetricsPort?: number
   /** Private /24 of the netns target's machines, as its first three numbers; default 10.213.77. */
   netnsSubnet?: string
   /** The docker target's Engine socket; default /var/run/docker.sock. */
@@ -80,6 +88,8 @@ export interface DmService {
   dataDirectory: string
   /** Where agents reach the embedded endpoint (`ws://…/agents`); undefined with RabbitMQ. */
   agentsEndpointUrl?: string
+  /** Base URL of the token-less metrics server (`metricsPort`), when there is one. */
+  metricsUrl?: string
   /** The machines' target handlers (`local`, `netns`, `docker`, `existing`, `in-process`). */
   targets: TargetHandler[]
   stop (): Promise<void>
@@ -106,7 +116,9 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
         host: options.agentsHost ?? (defaultTarget === 'netns' || defaultTarget === 'docker' ? '0.0.0.0' : '127.0.0.1')
       }
   const store = createStore({ file: join(dataDirectory, DATABASE_FILE) })
-  const messaging = createDmMessaging(messagingConfig, { logger: options.log, credentials: store })
+  let dm: DeploymentManager | undefined
+  const metrics = createDmMetrics({ dm: () => dm, store })
+  const messaging = metrics.countMessages(createDmMessaging(messagingConfig, { logger: options.log, credentials: store }))
   const targets: TargetHandler[] = [
     createLocalTarget({ machinesDirectory: join(machinesDirectory, 'local'), agentCommand: options.agentCommand }),
     createNetnsTarget({ machinesDirectory: join(machinesDirectory, 'netns'), agentCommand: options.agentCommand, subnet: netnsSubnet }),
@@ -118,33 +130,52 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     store.close()
     throw new InvalidArgumentError(`unknown target ${JSON.stringify(defaultTarget)}: use local, netns, docker, existing or in-process`)
   }
-  const dm = createDeploymentManager({ store, messaging, targets, log: options.log },
-    {
-      dataDirectory, defaultTargetHandler: defaultTarget, machineSilenceMs: options.machineSilenceMs, events: options.events,
-      ...(options.templatesRoot !== undefined ? { templatesRoot: resolve(options.templatesRoot) } : {})
-    })
+  const manager = dm = createDeploymentManager({ store, messaging, targets, log: options.log }, {
+    dataDirectory, defaultTargetHandler: defaultTarget, machineSilenceMs: options.machineSilenceMs, events: options.events,
+    ...(options.templatesRoot !== undefined ? { templatesRoot: resolve(options.templatesRoot) } : {}),
+    ...(options.agentMetricsPort === undefined ? {} : { agentMetricsPort: options.agentMetricsPort })
+  })
+  const unfollow = metrics.follow(manager)
+  let started = false
   try {
-    await dm.start()
+    await manager.start()
+    started = true
   } catch (err) {
     store.close()
     throw err
   }
-  const rest = createRestServer({ dm, token, targets, store }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST, console: { machinesDirectory } })
+  const notReady = (): string[] => {
+    const reasons = started ? [] : ['the DM is not started']
+    try {
+      manager.eventCount()
+    } catch {
+      reasons.push('the store cannot be read')
+    }
+    return reasons
+  }
+  const rest = createRestServer({ dm: manager, token, targets, store, metrics, notReady }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST, console: { machinesDirectory } })
   let url: string
+  let metricsServer: MetricsServer | undefined
   try {
     url = await rest.start()
+    if (options.metricsPort !== undefined) metricsServer = await serveMetrics(metrics, options.host ?? DEFAULT_REST_HOST, options.metricsPort)
   } catch (err) {
-    await dm.stop()
+    await rest.stop()
+    await manager.stop()
     store.close()
     throw err
   }
   const endpoint = messaging.agentEndpoint()
   return {
-    dm, url, token, tokenCreated: created, dataDirectory, targets,
+    dm: manager, url, token, tokenCreated: created, dataDirectory, targets,
     agentsEndpointUrl: endpoint.kind === 'embedded' ? endpoint.url : undefined,
+    ...(metricsServer === undefined ? {} : { metricsUrl: metricsServer.url }),
     async stop () {
+      started = false
+      unfollow()
+      await metricsServer?.close()
       await rest.stop()
-      await dm.stop()
+      await manager.stop()
       // local and netns machines keep running: a restarted DM finds them; in-process ones live in this process
       await Promise.all(targets.map(async t => await t.close?.()))
       store.close()
@@ -239,11 +270,13 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .addOption(new Option('--target <handler>', 'default target: local (agent processes), netns (network namespaces, needs root), docker (containers from the agent image: meshconf image build), existing (machines already there: the DM writes their agent params) or in-process')
       .choices(['local', 'netns', 'docker', 'existing', 'in-process']).default('local'))
     .option('--machine-silence <seconds>', `silence before a machine goes to PROBLEM (default ${DEFAULT_MACHINE_SILENCE_MS / 1000})`, seconds)
+    .option('--metrics-port <port>', 'also serve /metrics without the token on this port (default: /metrics on the REST port, behind the token)', port)
+    .option('--agent-metrics-port <port>', 'agents serve their /metrics on this port (0: any free port, reported to the DM for GET /api/metrics/targets; default: no agent metrics)', port)
     .option('--events-max <count>', 'events the history keeps, at most (default 100000)', positiveInteger)
     .option('--events-max-age <days>', 'days the history keeps an event (default 30)', days)
     .option('--templates-root <folder>', 'load templates given by path (app load of a folder, POST /api/templates {path}) only from inside this folder (default: any path the DM\'s user can read)')
     .option('--use-context', 'make this DM\'s context the current one (default: only when there is no current context)')
-    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number }, command: Command) => {
+    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number, metricsPort?: number, agentMetricsPort?: number }, command: Command) => {
       const amqp = opts.amqp ?? amqpUrlFromEnvironment(command)
       const agentsScheme = opts.agentsUrl === undefined ? undefined : new URL(opts.agentsUrl).protocol.startsWith('amqp') ? 'amqp' : 'ws'
       if (agentsScheme !== undefined && agentsScheme !== (amqp !== undefined ? 'amqp' : 'ws')) {
@@ -256,6 +289,8 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
         dataDirectory: opts.dataDir, port: opts.port, host: opts.host, amqpUrl: amqp, agentsPort: opts.agentsPort,
         agentsHost: opts.agentsHost, agentsUrl: opts.agentsUrl, templatesRoot: opts.templatesRoot,
         target: opts.target, machineSilenceMs: opts.machineSilence !== undefined ? opts.machineSilence * 1000 : undefined,
+        metricsPort: opts.metricsPort,
+        agentMetricsPort: opts.agentMetricsPort,
         events: {
           ...(opts.eventsMax !== undefined ? { maxEvents: opts.eventsMax } : {}),
           ...(opts.eventsMaxAge !== undefined ? { maxAgeMs: opts.eventsMaxAge * 86_400_000 } : {})

@@ -31,6 +31,7 @@ export interface DmSettings {
   heartbeatCheckIntervalMs: number
   machineCreationConcurrency: number
   machineUndeployWaitMs: number
+  agentMetricsPort?: number
   /** Whether an SMTP relay is configured: templates whose commands send e-mail are refused without one. */
   smtp: boolean
   /** The agents' probe period, in milliseconds (autonomy.probePeriodMs). */
@@ -78,6 +79,7 @@ export function settingsOf (options: DeploymentManagerOptions): DmSettings {
     heartbeatCheckIntervalMs: options.heartbeatCheckIntervalMs ?? HEARTBEAT_CHECK_INTERVAL_MS,
     machineCreationConcurrency: options.machineCreationConcurrency ?? DEFAULT_MACHINE_CREATION_CONCURRENCY,
     machineUndeployWaitMs: options.machineUndeployWaitMs ?? DEFAULT_MACHINE_UNDEPLOY_WAIT_MS,
+    ...(options.agentMetricsPort === undefined ? {} : { agentMetricsPort: options.agentMetricsPort }),
     smtp: options.autonomy?.smtp !== undefined,
     probePeriodMs: Math.max(MIN_PROBE_PERIOD_MS, options.autonomy?.probePeriodMs ?? DEFAULT_PROBE_PERIOD_MS),
     ...(options.templatesRoot !== undefined ? { templatesRoot: options.templatesRoot } : {})

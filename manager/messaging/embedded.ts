@@ -63,10 +63,10 @@ export interface EmbeddedMessagingComponents {
   /** Base URL agents dial, e.g. `ws://10.0.0.2:7401`; default `ws://<host>:<port>`. */
   publicUrl?: string
   logger?: MessagingLogger
-  /** How long a socket may stay without a valid hello, in ms; default EMBEDDED_HELLO_DEADLINE_MS (5000). */
+  /** How long a socket may stay without a valid hello, in ms; default EMBEDDED_HELLO_DEADLINE_MS (10 000). */
   helloDeadlineMs?: number
   /**
-   * Sockets without a valid hello yet, per remote address; default EMBEDDED_MAX_UNAUTHENTICATED_PER_ADDRESS (16).
+   * Sockets without a valid hello yet, per remote address; default EMBEDDED_MAX_UNAUTHENTICATED_PER_ADDRESS (64).
    */
   maxUnauthenticatedPerAddress?: number
 }
