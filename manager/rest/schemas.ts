@@ -126,7 +126,8 @@ export const targetBody = {
   type: 'object', additionalProperties: false, required: ['id', 'handler'],
   properties: {
     id: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$' },
-    handler: { type: 'string', enum: ['local', 'netns', 'docker', 'existing', 'in-process'] },
+    // any name: the DM answers an unknown one with the handlers it has (REST_UNKNOWN_TARGET_HANDLER)
+    handler: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$' },
     name: { type: 'string', maxLength: 200 },
     description: { type: 'string', maxLength: 2000 },
     properties: stringMap
