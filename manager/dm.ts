@@ -10,6 +10,7 @@ import { createApplications } from './dm/applications.js'
 import { createCatalog } from './dm/catalog.js'
 import { createDmCore } from './dm/core.js'
 import { describeInstance } from './dm/describe.js'
+import { createLogs } from './dm/logs.js'
 import { createMachines } from './dm/machines.js'
 import { createMachineWatch } from './dm/watch.js'
 import { createNotificationHandler } from './dm/notifications.js'
@@ -33,7 +34,9 @@ export function createDeploymentManager (components: DeploymentManagerComponents
   const sessions = createAgentSessions()
   const outbox = createOutbox(core, sessions)
   const targets = createTargets(core)
-  const machines = createMachines(core, sessions, outbox, targets)
+  const logs = createLogs(core, sessions)
+  const machines = createMachines(core, sessions, outbox, targets, logs.keep)
+  messaging.onAgentMessage(msg => { if (msg.kind === 'logs') logs.answer(msg) })
   const watch = createMachineWatch(core, sessions, outbox, targets, machines)
   messaging.onAgentMessage(createNotificationHandler(core, sessions, outbox, machines))
   let silenceTimer: NodeJS.Timeout | undefined
@@ -68,6 +71,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     eventCount: () => core.eventLog.count(),
     recordEvent: event => { core.emit(event) },
     describe: (application, path) => describeInstance(core, application, path),
+    logs: async (application, path, query) => await logs.read(application, path, query),
     agents: application => { core.requireApplication(application); return core.store.agents(application) },
 
     publicKey () {

@@ -56,7 +56,9 @@ function machineNameFor (application: string, path: string): string {
   return `${clean}-${randomBytes(4).toString('hex')}`
 }
 
-export function createMachines (core: DmCore, sessions: AgentSessions, outbox: Outbox, targets: Targets): Machines {
+export function createMachines (core: DmCore, sessions: AgentSessions, outbox: Outbox, targets: Targets,
+  /** Keeps a machine's log before it is terminated (a post-mortem needs it); default none. */
+  keepLog?: (application: string, path: string) => Promise<void>): Machines {
   const { store, messaging, handlers, log, settings } = core
   const limit = limiter(settings.machineCreationConcurrency)
 
@@ -172,6 +174,9 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
       session.lastBeatAt = undefined
       // an agent that is not ready (no model, silent, DM restarted) cannot be asked: the machine goes at once
       if (session.ready) await undeployCarriedInstances(application, template, path)
+      if (session.ready && keepLog !== undefined) {
+        await keepLog(application, path).catch(err => { log.warn(`the log of ${path} (${application}) was not kept: ${errorMessage(err)}`) })
+      }
       session.ready = false
       store.forgetAgent(application, path)
       const { handler, machineId } = machineOf(scoped)

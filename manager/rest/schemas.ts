@@ -220,6 +220,18 @@ export const instanceDescription = {
   }
 } as const
 
+export const logsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['path'],
+  properties: {
+    path: { type: 'string', minLength: 1, maxLength: 4096, description: 'the machine (or an instance on it)' },
+    tail: { type: 'string', pattern: '^[0-9]{1,6}$', description: 'the last n lines' },
+    after: { type: 'string', pattern: '^[0-9]{1,15}$', description: 'the lines after this seq (a cursor)' },
+    instance: { type: 'string', minLength: 1, maxLength: 4096, description: 'only the lines of this instance and its subtree' }
+  }
+} as const
+
 export const storedEvent = {
   type: 'object',
   description: 'an event of the history: the live event (body) with its id, kind, reason and actor',
