@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util'
 import { toDm, type AgentToDmMessage } from '../protocol/messages.js'
 import { MESHCONF_VERSION } from '../protocol/version.js'
 import { createAgent, type Agent } from './agent.js'
+import { LogRing } from './log-ring.js'
 import { createAgentLink } from './link/index.js'
 import type { AgentLink, MessagingLogger } from './link/types.js'
 import { loadOrCreatePeerIdentity } from './mesh/identity.js'
@@ -73,7 +74,13 @@ export interface AgentProcess {
 
 export function createAgentProcess (params: AgentParams, components: AgentProcessComponents): AgentProcess {
   const { application, scopedInstancePath, ipAddress } = params
-  const { logger } = components
+  // every line is also kept in memory, for the DM to gather (`meshconf logs`)
+  const ring = new LogRing()
+  const logger: MessagingLogger = {
+    info: message => { ring.add('info', message); components.logger.info(message) },
+    warn: message => { ring.add('warn', message); components.logger.warn(message) },
+    error: message => { ring.add('error', message); components.logger.error(message) }
+  }
   const link = createAgentLink({ endpoint: params.messaging, application, scopedInstancePath, logger })
   const deliver = (msg: AgentToDmMessage): void => {
     link.send(msg).catch(err => { logger.error(`could not send ${msg.kind} to the DM: ${errorMessage(err)}`) })
@@ -129,6 +136,11 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
     }))
   }
   link.onMessage(async msg => {
+    if (msg.kind === 'getLogs') {
+      const { lines, lastSeq } = ring.read({ afterSeq: msg.afterSeq, tail: msg.tail, instance: msg.instance })
+      send({ v: 1, kind: 'logs', application, scopedInstancePath, requestId: msg.requestId, lines, lastSeq })
+      return
+    }
     // A model for another machine would make this agent deploy someone else's software: refuse it.
     if (msg.kind === 'setScopedInstance' &&
       (msg.model.application !== application || msg.model.scopedInstancePath !== scopedInstancePath)) {

@@ -27,7 +27,7 @@ function requireBuild (): void {
 function listen (dm: DmMessaging): (path: string) => AgentToDmMessage[] {
   const heard = new Map<string, AgentToDmMessage[]>()
   dm.onAgentMessage(msg => {
-    const path = msg.kind === 'heartbeat' || msg.kind === 'machineDown' ? msg.scopedInstancePath : `/${msg.instancePath.split('/')[1]}`
+    const path = msg.kind === 'heartbeat' || msg.kind === 'machineDown' || msg.kind === 'logs' ? msg.scopedInstancePath : `/${msg.instancePath.split('/')[1]}`
     if (!heard.has(path)) heard.set(path, [])
     heard.get(path)?.push(msg)
   })

@@ -30,6 +30,7 @@ async function confirm (page: Page, button: string | RegExp, confirmLabel: RegEx
 }
 
 test('the LAMP story through the console: upload, create, deploy, scale, a broken recipe', async t => {
+  t.timeout(10 * 60_000) // machines made one after another on a loaded host; every wait below has its own bound
   const dm = await startConsoleDm(t)
   const { page, errors } = await openBrowser(t)
   await logIn(page, dm.url, dm.token)

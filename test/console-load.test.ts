@@ -14,6 +14,7 @@ const BURST_EVENTS = 50
 const EVENT_INTERVAL_MS = 100
 
 test('500 instances and 10 events a second', async t => {
+  t.timeout(10 * 60_000) // machines made one after another on a loaded host; every wait below has its own bound
   const dm = await startConsoleDm(t)
   const call = client(dm)
   const dir = tempDir('console-load')

@@ -189,12 +189,12 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
  * Adds or updates the context named after the DM's data folder (its URL and a reference to its token file); it
  * becomes current when there was none, or when asked. Returns the line saying so.
  */
-export function rememberContext (service: Pick<DmService, 'url' | 'dataDirectory'>, makeCurrent: boolean, file = configFilePath()): { name?: string, message: string } {
+export async function rememberContext (service: Pick<DmService, 'url' | 'dataDirectory'>, makeCurrent: boolean, file = configFilePath()): Promise<{ name?: string, message: string }> {
   try {
     const config = readConfig(file)
     const before = config.current
     const name = contextNameForDataDir(config, service.dataDirectory)
-    const saved = saveContext(file, name, { dm: service.url, tokenFile: join(service.dataDirectory, TOKEN_FILE), dataDir: service.dataDirectory }, makeCurrent ? 'always' : 'if-none')
+    const saved = await saveContext(file, name, { dm: service.url, tokenFile: join(service.dataDirectory, TOKEN_FILE), dataDir: service.dataDirectory }, makeCurrent ? 'always' : 'if-none')
     const what = `${saved.created ? 'added' : 'updated'} context ${name} in ${file}`
     return {
       name,
@@ -299,14 +299,13 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
         }
       })
       console.log(`meshconf DM listening on ${service.url} (data in ${service.dataDirectory}, agents via ${service.agentsEndpointUrl === undefined ? 'RabbitMQ' : `the embedded endpoint at ${service.agentsEndpointUrl}`}, default target ${opts.target})`)
-      const context = rememberContext(service, opts.useContext === true)
-      console.log(context.message)
       if (service.tokenCreated) {
         const file = join(service.dataDirectory, TOKEN_FILE)
         // Shown on a terminal only: piped, this output usually ends up in a log (the journal under systemd).
         if (process.stdout.isTTY === true) console.log(`token (shown once; also in ${file}): ${service.token}`)
         else console.log(`token created in ${file} (not printed: this output is not a terminal and may be kept in a log)`)
       }
+      console.log((await rememberContext(service, opts.useContext === true)).message)
       await new Promise<void>(resolve => {
         const stop = (): void => {
           process.off('SIGINT', stop)

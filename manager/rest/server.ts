@@ -279,6 +279,19 @@ export function createRestServer (components: RestServerComponents, options: Res
       }
     },
     {
+      method: 'GET', url: '/api/applications/:app/logs', summary: 'a machine\'s recent log through its agent (or what the DM kept of a terminated one: kept true): lines with seq, at, level, message, instance, step',
+      params: s.applicationParams, querystring: s.logsQuery,
+      responses: { 200: { type: 'object', properties: { lines: { type: 'array', items: { type: 'object' } }, lastSeq: { type: 'integer' }, kept: { type: 'boolean' } } } },
+      handler: async (request) => {
+        const query = request.query as { path: string, tail?: string, after?: string, instance?: string }
+        return await dm.logs((request.params as AppParams).app, query.path, {
+          ...(query.tail !== undefined ? { tail: Number(query.tail) } : {}),
+          ...(query.after !== undefined ? { afterSeq: Number(query.after) } : {}),
+          ...(query.instance !== undefined ? { instance: query.instance } : {})
+        })
+      }
+    },
+    {
       method: 'GET', url: '/api/metrics/targets', summary: 'where Prometheus scrapes the agents serving metrics (its HTTP service discovery format; deploy/prometheus.yml)',
       responses: { 200: { type: 'array', items: { type: 'object', properties: { targets: { type: 'array', items: { type: 'string' } }, labels: { type: 'object', additionalProperties: { type: 'string' } } } } } },
       handler: async () => metricsTargets(dm)
