@@ -138,7 +138,7 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
   link.onMessage(async msg => {
     if (msg.kind === 'getLogs') {
       const { lines, lastSeq } = ring.read({ afterSeq: msg.afterSeq, tail: msg.tail, instance: msg.instance })
-      send({ v: 1, kind: 'logs', application, scopedInstancePath, requestId: msg.requestId, lines, lastSeq })
+      send(toDm({ kind: 'logs', application, scopedInstancePath, requestId: msg.requestId, lines, lastSeq }))
       return
     }
     // A model for another machine would make this agent deploy someone else's software: refuse it.

@@ -218,7 +218,7 @@ function amqpUrlFromEnvironment (command: Command): string | undefined {
   try {
     return parseAmqpUrl(value)
   } catch (err) {
-    usageError(command, `$${ENV_AMQP_URL}: ${(err as Error).message}`)
+    usageError(command, `$${ENV_AMQP_URL}: ${errorMessage(err)}`)
   }
 }
 

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { AgentLogLine, AgentToDmMessage } from '../../protocol/messages.js'
+import { toAgent, type AgentLogLine, type AgentToDmMessage } from '../../protocol/messages.js'
 import { KEPT_LOG_BYTES, KEPT_LOGS_FOLDER, LOGS_ANSWER_TIMEOUT_MS, LOGS_MAX_PAGES } from '../constants.js'
 import { LogsUnavailableError } from '../errors.js'
 import type { DmCore } from './core.js'
@@ -57,12 +57,12 @@ export function createLogs (core: DmCore, sessions: AgentSessions): Logs {
       }, LOGS_ANSWER_TIMEOUT_MS)
       waiting.set(requestId, { machine: `${application}\u0000${machinePath}`, resolve: answer => { clearTimeout(timer); resolve(answer) } })
     })
-    await core.messaging.sendToAgent(application, machinePath, {
-      v: 1, kind: 'getLogs', requestId,
+    await core.messaging.sendToAgent(application, machinePath, toAgent({
+      kind: 'getLogs', requestId,
       ...(query.afterSeq !== undefined ? { afterSeq: query.afterSeq } : {}),
       ...(query.tail !== undefined ? { tail: query.tail } : {}),
       ...(query.instance !== undefined ? { instance: query.instance } : {})
-    })
+    }))
     return await answered
   }
 
