@@ -168,8 +168,11 @@ export function toDm<B extends Unversioned<AgentToDmMessage>> (body: B): B & { v
 export type AgentEndpoint =
   /** RabbitMQ: `url` like `amqp://user:password@host:5672`; `domain` is the first word of every name. */
   | { kind: 'amqp', url: string, domain: string }
-  /** The DM's embedded WebSocket endpoint, `ws://host:7401/agents`; `token` is the agent (or DM) token. */
-  | { kind: 'embedded', url: string, token: string }
+  /**
+   * The DM's embedded WebSocket endpoint, `ws://host:7401/agents`; `token` is the machine's credential (or the DM
+   * token); `dmKey`, the DM's Ed25519 public key (base64): when given, the agent handles only commands it signed.
+   */
+  | { kind: 'embedded', url: string, token: string, dmKey?: string }
   /** In-process (tests): the id of a manager/messaging/memory.ts hub. */
   | { kind: 'memory', hub: string }
 
@@ -442,7 +445,7 @@ export function parseAgentEndpoint (value: unknown, field = 'endpoint'): AgentEn
   const o = obj(value, field)
   switch (o.kind) {
     case 'amqp': return shape<Extract<AgentEndpoint, { kind: 'amqp' }>>({ kind: anything as Check<'amqp'>, url: str, domain: str })(o, field)
-    case 'embedded': return shape<Extract<AgentEndpoint, { kind: 'embedded' }>>({ kind: anything as Check<'embedded'>, url: str, token: str })(o, field)
+    case 'embedded': return shape<Extract<AgentEndpoint, { kind: 'embedded' }>>({ kind: anything as Check<'embedded'>, url: str, token: str, dmKey: optional(str) })(o, field)
     case 'memory': return shape<Extract<AgentEndpoint, { kind: 'memory' }>>({ kind: anything as Check<'memory'>, hub: str })(o, field)
     default: throw new MalformedMessageError(join(field, 'kind'), `expected 'amqp', 'embedded' or 'memory', got ${describe(o.kind)}`)
   }
@@ -503,10 +506,10 @@ export type AgentFrame =
   | { t: 'msg', seq: number, body: unknown }
   | { t: 'ack', seq: number }
 
-/** DM -> agent. */
+/** DM -> agent. `sig`: the DM's signature of the command (protocol/mesh.ts signDmCommand), when it has a key. */
 export type DmFrame =
   | { t: 'welcome', epoch: string }
-  | { t: 'msg', seq: number, body: unknown }
+  | { t: 'msg', seq: number, body: unknown, sig?: string }
   | { t: 'ack', seq: number }
 
 /** WebSocket close codes the embedded endpoint uses. */
@@ -541,7 +544,7 @@ const AGENT_FRAMES = {
 
 const DM_FRAMES = {
   welcome: { epoch: str },
-  msg: { seq, body: anything },
+  msg: { seq, body: anything, sig: optional(str) },
   ack: { seq }
 }
 

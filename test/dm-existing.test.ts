@@ -64,7 +64,10 @@ test('existing machine: the DM writes its agent params; the agent started from t
   t.is(statSync(announced).mode & 0o777, 0o600, 'the file holds the agent token')
   t.deepEqual(JSON.parse(readFileSync(announced, 'utf8')), {
     application: 'shop', scopedInstancePath: '/vm1', stateDir, ipAddress: '127.0.0.1',
-    messaging: { kind: 'embedded', url: `${agentsUrl}/agents`, token: JSON.parse(readFileSync(announced, 'utf8')).messaging.token }
+    messaging: {
+      kind: 'embedded', url: `${agentsUrl}/agents`, token: JSON.parse(readFileSync(announced, 'utf8')).messaging.token,
+      dmKey: JSON.parse(readFileSync(join(dir.path, 'dm-signing-key.json'), 'utf8')).publicKey
+    }
   })
   t.regex(JSON.parse(readFileSync(announced, 'utf8')).messaging.token, /^m1\.[A-Za-z0-9_-]{43}$/, 'the machine\'s own credential, first generation')
   // the operator can also fetch them from anywhere the CLI reaches the DM

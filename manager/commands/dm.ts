@@ -26,6 +26,7 @@ import { describeTightened, ensurePrivateFolderSync } from '../../common/private
 import { createDockerTarget, dockerDmId } from '../targets/docker.js'
 import type { TargetHandler } from '../targets/types.js'
 import { errorMessage } from '../../protocol/errors.js'
+import { loadSigningKey } from '../dm/core.js'
 
 export interface DmServiceOptions {
   /** Folder of the database, token, signing key and local machines; default ~/.meshconf/dm. */
@@ -122,7 +123,8 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
   const store = createStore({ file: join(dataDirectory, DATABASE_FILE) })
   let dm: DeploymentManager | undefined
   const metrics = createDmMetrics({ dm: () => dm, store })
-  const messaging = metrics.countMessages(createDmMessaging(messagingConfig, { logger: options.log, credentials: store }))
+  // The key the DM core signs ownerships with (loaded or made here first): the embedded endpoint signs commands too.
+  const messaging = metrics.countMessages(createDmMessaging(messagingConfig, { logger: options.log, credentials: store, signingKey: loadSigningKey(dataDirectory) }))
   const targets: TargetHandler[] = [
     createLocalTarget({ machinesDirectory: join(machinesDirectory, 'local'), agentCommand: options.agentCommand }),
     createNetnsTarget({ machinesDirectory: join(machinesDirectory, 'netns'), agentCommand: options.agentCommand, subnet: netnsSubnet }),
