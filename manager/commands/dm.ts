@@ -10,7 +10,9 @@ import type { CommandRegistration } from '../cli.js'
 import { configFilePath, contextNameForDataDir, readConfig, saveContext } from '../config.js'
 import { DATABASE_FILE, DEFAULT_MACHINE_SILENCE_MS, DEFAULT_REST_HOST, DEFAULT_REST_PORT, MACHINES_FOLDER, TOKEN_FILE } from '../constants.js'
 import type { EventLogOptions } from '../events.js'
+import { createDmLog, LOG_LEVELS, type LogLevel } from '../log.js'
 import { createDmMetrics, serveMetrics, type MetricsServer } from '../metrics.js'
+import type { Logger } from 'pino'
 import { createDeploymentManager, type DeploymentManager, type DmLogger } from '../dm.js'
 import { createDmMessaging, DEFAULT_EMBEDDED_PORT, type MessagingConfig } from '../messaging/index.js'
 import { createRestServer } from '../rest/server.js'
@@ -58,6 +60,8 @@ export interface DmServiceOptions {
   agentCommand?: string[]
   /** Silence before a machine goes to PROBLEM, in milliseconds; default 30 000. */
   machineSilenceMs?: number
+  /** Where fastify logs each request (manager/log.ts); default none. */
+  requestLog?: Logger
   /** Retention of the event history; default 100 000 events or 30 days. */
   events?: EventLogOptions
   /**
@@ -155,7 +159,7 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     }
     return reasons
   }
-  const rest = createRestServer({ dm: manager, token, targets, store, metrics, notReady }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST, console: { machinesDirectory } })
+  const rest = createRestServer({ dm: manager, token, targets, store, metrics, notReady }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST, console: { machinesDirectory }, ...(options.requestLog === undefined ? {} : { requestLog: options.requestLog }) })
   let url: string
   let metricsServer: MetricsServer | undefined
   try {
@@ -274,11 +278,12 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .option('--machine-silence <seconds>', `silence before a machine goes to PROBLEM (default ${DEFAULT_MACHINE_SILENCE_MS / 1000})`, seconds)
     .option('--metrics-port <port>', 'also serve /metrics without the token on this port (default: /metrics on the REST port, behind the token)', port)
     .option('--agent-metrics-port <port>', 'agents serve their /metrics on this port (0: any free port, reported to the DM for GET /api/metrics/targets; default: no agent metrics)', port)
+    .addOption(new Option('--log-level <level>', 'least level logged (JSON lines on stderr; readable lines on a terminal)').choices([...LOG_LEVELS]).default('info'))
     .option('--events-max <count>', 'events the history keeps, at most (default 100000)', positiveInteger)
     .option('--events-max-age <days>', 'days the history keeps an event (default 30)', days)
     .option('--templates-root <folder>', 'load templates given by path (app load of a folder, POST /api/templates {path}) only from inside this folder (default: any path the DM\'s user can read)')
     .option('--use-context', 'make this DM\'s context the current one (default: only when there is no current context)')
-    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number, metricsPort?: number, agentMetricsPort?: number }, command: Command) => {
+    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number, metricsPort?: number, agentMetricsPort?: number, logLevel: LogLevel }, command: Command) => {
       const amqp = opts.amqp ?? amqpUrlFromEnvironment(command)
       const agentsScheme = opts.agentsUrl === undefined ? undefined : new URL(opts.agentsUrl).protocol.startsWith('amqp') ? 'amqp' : 'ws'
       if (agentsScheme !== undefined && agentsScheme !== (amqp !== undefined ? 'amqp' : 'ws')) {
@@ -287,10 +292,13 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
       if (amqp !== undefined && (opts.agentsHost !== undefined || opts.agentsPort !== undefined)) {
         usageError(command, '--agents-host and --agents-port configure the embedded endpoint; with --amqp agents go through the broker')
       }
+      const dmLog = createDmLog({ level: opts.logLevel })
       const service = await startDmService({
         dataDirectory: opts.dataDir, port: opts.port, host: opts.host, amqpUrl: amqp, agentsPort: opts.agentsPort,
         agentsHost: opts.agentsHost, agentsUrl: opts.agentsUrl, templatesRoot: opts.templatesRoot,
         target: opts.target, machineSilenceMs: opts.machineSilence !== undefined ? opts.machineSilence * 1000 : undefined,
+        log: dmLog,
+        requestLog: dmLog.pino,
         metricsPort: opts.metricsPort,
         agentMetricsPort: opts.agentMetricsPort,
         events: {

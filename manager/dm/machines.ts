@@ -173,8 +173,9 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
       core.setStatus(application, path, 'UNDEPLOYING')
       session.lastBeatAt = undefined
       // an agent that is not ready (no model, silent, DM restarted) cannot be asked: the machine goes at once
-      if (session.ready) await undeployCarriedInstances(application, template, path)
-      if (session.ready && keepLog !== undefined) {
+      const answered = session.ready && await undeployCarriedInstances(application, template, path)
+      // only an agent that answers is asked for its log: a silent one would hold the termination longer
+      if (answered && keepLog !== undefined) {
         await keepLog(application, path).catch(err => { log.warn(`the log of ${path} (${application}) was not kept: ${errorMessage(err)}`) })
       }
       session.ready = false
@@ -197,16 +198,16 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
 
   /**
    * Asks the agent of an UNDEPLOYING machine to take every instance it carries to NOT_DEPLOYED, deepest first;
-   * resolves once the DM has seen them all NOT_DEPLOYED, or after the undeploy wait (with a warning).
+   * resolves once the DM has seen them all NOT_DEPLOYED (true), or after the undeploy wait (with a warning: false).
    */
-  async function undeployCarriedInstances (application: string, template: ApplicationTemplate, scopedPath: string): Promise<void> {
+  async function undeployCarriedInstances (application: string, template: ApplicationTemplate, scopedPath: string): Promise<boolean> {
     const scoped = store.getInstance(application, scopedPath)
-    if (scoped === undefined) return
+    if (scoped === undefined) return true
     const carried = flatten(agentSubtree(template, scoped).children).map(i => i.path)
     // an instance deleted meanwhile is not deployed either
     const deployed = (): string[] => carried.filter(p => ![undefined, 'NOT_DEPLOYED'].includes(store.statusOf(application, p)))
     const toUndeploy = deployed()
-    if (toUndeploy.length === 0) return
+    if (toUndeploy.length === 0) return true
     const session = sessions.of(application, scopedPath)
     const waitMs = settings.machineUndeployWaitMs
     let stopWaiting = (): void => {}
@@ -229,6 +230,7 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
       if (problem !== undefined) {
         log.warn(`the agent of ${scopedPath} (${application}) ${problem} (${deployed().join(', ')} still deployed): terminating the machine anyway`)
       }
+      return problem === undefined
     } finally {
       stopWaiting()
       session.drain = undefined
