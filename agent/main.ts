@@ -88,8 +88,8 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
     link.send(msg).catch(err => { logger.error(`could not send ${msg.kind} to the DM: ${errorMessage(err)}`) })
   }
   // State reports leave after the engine step that made them: encoding one and writing it to the DM's socket must
-  // not delay the update, start or announce that follows in the same step (in a 10-agent chain, such a write before
-  // each update took 0.2-2.5 ms). Any other message goes after the reports made before it.
+  // not delay the update, start or announce that follows in the same step (docs/tuning.md). Any other message goes
+  // after the reports made before it.
   const reports = createStepOutbox(deliver)
   const send = (msg: AgentToDmMessage): void => { reports.flush(); deliver(msg) }
   const notifier: DmNotifier = {

@@ -31,9 +31,7 @@ export const MODEL_WAIT_FOR_PEER_MS = 5_000
 
 /**
  * Agents whose addresses a model carries as bootstrap peers, at most (those it shares exports with first: bootstrap.ts). Each costs
- * a handshake on both sides; fewer also slow reconfiguration: with 4 instead of 8, 40 machines deployed on one host
- * used 0.49 CPU-s each instead of 0.58-0.67, but a change reached the importers of a 10-agent chain in p50 13-15.5 ms
- * instead of 7.9-11.5 ms (quick bench runs).
+ * a handshake on both sides; fewer save deployment CPU but slow reconfiguration (docs/tuning.md).
  */
 export const MAX_BOOTSTRAP_AGENTS = 8
 

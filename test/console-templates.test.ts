@@ -7,8 +7,9 @@ import test from 'ava'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { zipFolder } from '../manager/zip.js'
-import { tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { tempDir, writeShopTemplate } from './dm-helpers.js'
 import { graphModel, logIn, openBrowser, startConsoleDm, treeStates } from './console-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 test('a SEVERE template is refused with file:line findings; a folder loads; the keyboard reaches everything; add, replicate, delete', async t => {
   const dm = await startConsoleDm(t)

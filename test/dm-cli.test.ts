@@ -6,8 +6,10 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { createPrivateBroker } from '../simulations/chaos/broker.js'
-import { freePort, statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { statuses, tempDir, writeShopTemplate } from './dm-helpers.js'
+import { freePort } from '../common/net.js'
 import { client, killAgents, localAgents } from './dm-process-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 const ENTRY = join(process.cwd(), 'test', 'dm-cli-entry.ts')
 
@@ -96,7 +98,7 @@ test('meshconf dm start --amqp: an application deployed and started through Rabb
   await call('POST', '/api/applications', { name: 'cli shop', template: { name: 'Shop', version: '1.0' } })
   await call('POST', '/api/applications/cli%20shop/actions', { action: 'deploy-and-start-all' })
   await waitFor('every instance started', async () =>
-    Object.values(statuses(await call('GET', '/api/applications/cli%20shop/instances'))).every(s => s === 'DEPLOYED_STARTED'), 120_000)
+    Object.values(statuses(await call('GET', '/api/applications/cli%20shop/instances'))).every(s => s === 'DEPLOYED_STARTED'), { timeoutMs: 120_000 })
   // the agents were told to reach the DM through this broker
   const agents = localAgents(dataDir)
   t.is(agents.length, 2)
@@ -106,6 +108,6 @@ test('meshconf dm start --amqp: an application deployed and started through Rabb
   }
   await call('POST', '/api/applications/cli%20shop/actions', { action: 'undeploy-all' })
   await waitFor('all undeployed', async () =>
-    Object.values(statuses(await call('GET', '/api/applications/cli%20shop/instances'))).every(s => s === 'NOT_DEPLOYED'), 60_000)
+    Object.values(statuses(await call('GET', '/api/applications/cli%20shop/instances'))).every(s => s === 'NOT_DEPLOYED'), { timeoutMs: 60_000 })
   t.is(await dm.stop(), 0)
 })

@@ -8,7 +8,8 @@ import { createWebSocketLink } from '../agent/link/websocket.js'
 import { createEmbeddedMessaging } from '../manager/messaging/embedded.js'
 import { createDmSigningKey } from '../protocol/mesh.js'
 import type { AgentEndpoint, DmToAgentMessage } from '../protocol/messages.js'
-import { captureLogger, waitFor } from './messaging-helpers.js'
+import { captureLogger } from './messaging-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 /** A TCP proxy to `port` that passes the agent's bytes as they are and the DM's through `rewrite`. */
 async function proxy (t: ExecutionContext, port: number, rewrite: (chunk: Buffer) => Buffer): Promise<number> {

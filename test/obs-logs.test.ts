@@ -7,8 +7,10 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { startDmService, type DmServiceOptions } from '../manager/commands/dm.js'
 import { runCliInProcess } from './cli-helpers.js'
-import { agentCommandFromSources, freePort, statuses, tempDir, waitFor, writeShopTemplate, writeTemplate } from './dm-helpers.js'
+import { agentCommandFromSources, statuses, tempDir, writeShopTemplate, writeTemplate } from './dm-helpers.js'
 import { client, killAgents } from './dm-process-helpers.js'
+import { freePort } from '../common/net.js'
+import { waitFor } from './helpers/wait.js'
 
 async function logsOfShop (t: ExecutionContext, messaging: Partial<DmServiceOptions>): Promise<void> {
   const dir = tempDir('obs-logs')
@@ -29,7 +31,7 @@ async function logsOfShop (t: ExecutionContext, messaging: Partial<DmServiceOpti
   await call('POST', '/api/templates', { path: template })
   await call('POST', '/api/applications', { name: 'shop', template: { name: 'Shop', version: '1.0' } })
   await call('POST', '/api/applications/shop/actions', { action: 'deploy-and-start-all' })
-  await waitFor('shop started', async () => Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'DEPLOYED_STARTED'), 90_000)
+  await waitFor('shop started', async () => Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'DEPLOYED_STARTED'), { timeoutMs: 90_000 })
   const cli = async (...args: string[]): Promise<{ exitCode: number, stdout: string, stderr: string }> =>
     await runCliInProcess(['logs', 'shop', ...args, '--dm', service.url, '--token', service.token], { home: dir.path })
 
@@ -47,7 +49,7 @@ async function logsOfShop (t: ExecutionContext, messaging: Partial<DmServiceOpti
   t.true(whole.lines.some((l: { message: string }) => /connected to the DM/.test(l.message)), 'the agent\'s own lines too')
 
   await call('POST', '/api/applications/shop/actions', { action: 'undeploy-all' })
-  await waitFor('shop undeployed', async () => Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'NOT_DEPLOYED'), 90_000)
+  await waitFor('shop undeployed', async () => Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'NOT_DEPLOYED'), { timeoutMs: 90_000 })
   t.true(existsSync(join(dataDirectory, 'logs', 'shop', '%2Fvm1.jsonl')))
   const kept = await cli('/vm1', '--instance', '/vm1/db')
   t.is(kept.exitCode, 0, kept.stderr)

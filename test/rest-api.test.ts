@@ -12,8 +12,9 @@ import { createRestServer } from '../manager/rest/server.js'
 import { createStore } from '../manager/store.js'
 import { createExistingTarget } from '../manager/targets/existing.js'
 import { createInProcessTarget } from '../manager/targets/in-process.js'
-import { statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { statuses, tempDir, writeShopTemplate } from './dm-helpers.js'
 import { craftZip } from './helpers/zip.js'
+import { waitFor } from './helpers/wait.js'
 
 const quiet = { info: () => {}, warn: () => {}, error: () => {} }
 
