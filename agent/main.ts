@@ -18,7 +18,7 @@ import { loadOrCreatePeerIdentity } from './mesh/identity.js'
 import { startLibp2pMesh } from './mesh/libp2p.js'
 import type { MeshLogger, MeshServiceHandle, MeshView } from './mesh/service.js'
 import { createStepOutbox } from './outbox.js'
-import { meshListenAddress, readAgentParams, type AgentParams } from '../protocol/agent-params.js'
+import { AGENT_LOG_LEVELS, meshListenAddress, readAgentParams, type AgentLogLevel, type AgentParams } from '../protocol/agent-params.js'
 import type { AgentMetrics } from './metrics.js'
 import type { DmNotifier, ImportListener, LifecycleObserver, MeshFactory } from './ports.js'
 import { removePidFile, VIEW_SIGNAL, writePidFile, writeViewFile } from './view.js'
@@ -31,13 +31,15 @@ export interface AgentProcessLogger extends MessagingLogger {
   close (): Promise<void>
 }
 
-export function createAgentProcessLogger (logFile?: string): AgentProcessLogger {
+export function createAgentProcessLogger (logFile?: string, level: AgentLogLevel = 'info'): AgentProcessLogger {
+  const least = AGENT_LOG_LEVELS.indexOf(level)
   let file: WriteStream | undefined
   if (logFile !== undefined) {
     file = createWriteStream(logFile, { flags: 'a' })
     file.on('error', err => { process.stderr.write(`${new Date().toISOString()} ERROR cannot write ${logFile}: ${err.message}\n`) })
   }
   const write = (level: string) => (message: string): void => {
+    if (AGENT_LOG_LEVELS.indexOf(level.toLowerCase() as AgentLogLevel) < least) return
     const line = `${new Date().toISOString()} ${level} ${message}\n`
     process.stderr.write(line)
     if (file?.writable === true) file.write(line)
@@ -213,7 +215,7 @@ export async function runAgentProcess (paramsFile: string): Promise<number> {
     process.stderr.write(`meshconf agent: ${errorMessage(err)}\n`)
     return 1
   }
-  const logger = createAgentProcessLogger(params.logFile)
+  const logger = createAgentProcessLogger(params.logFile, params.logLevel)
   // A bug in a plug-in or a library must not take the machine's agent down: log it, keep serving.
   const onRejection = (reason: unknown): void => { logger.error(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`) }
   let onSignal: (signal: NodeJS.Signals) => void = () => {}

@@ -21,7 +21,7 @@ PACKAGES=(
   mariadb-server         # lamp-apache: the host's MariaDB server at 127.0.0.1:3306
   chromium               # console-*: the web console's browser tests (playwright-core drives /usr/bin/chromium)
   docker.io              # docker-*: the Docker Engine (dockerd, and iptables), the docker target's machines
-  prometheus             # obs-metrics: a real Prometheus scrapes the DM and agents (the test starts it; the service stays off)
+  prometheus             # obs-metrics: a real Prometheus scrapes the DM and agents (the test runs its own on a free port)
 )
 
 root=0; [ "$(id -u)" = 0 ] && root=1

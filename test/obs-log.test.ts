@@ -30,3 +30,20 @@ test('JSON lines with level, time and component; fastify\'s request log at info 
   person.error('it broke')
   t.deepEqual(readable.map(l => l.replace(/^\d\d:\d\d:\d\d /, '')), ['ERROR [dm] it broke\n'])
 })
+
+test('an agent\'s params set its least log level; a wrong one is refused naming the field', async t => {
+  const { createAgentProcessLogger } = await import('../agent/main.js')
+  const { parseAgentParams } = await import('../protocol/agent-params.js')
+  const base = { application: 'a', scopedInstancePath: '/vm', stateDir: '/tmp/x', messaging: { kind: 'embedded', url: 'ws://127.0.0.1:1/agents', token: 't' }, ipAddress: '127.0.0.1' }
+  t.is(parseAgentParams({ ...base, logLevel: 'warn' }, 'p.json').logLevel, 'warn')
+  t.throws(() => parseAgentParams({ ...base, logLevel: 'loud' }, 'p.json'), { message: /field "logLevel": expected one of info, warn, error, got "loud"/ })
+  const dir = tempDir('obs-agent-log')
+  t.teardown(() => { dir.remove() })
+  const file = join(dir.path, 'agent.log')
+  const logger = createAgentProcessLogger(file, 'warn')
+  logger.info('routine')
+  logger.warn('watch out')
+  await logger.close()
+  const { readFileSync } = await import('node:fs')
+  t.deepEqual(readFileSync(file, 'utf8').trim().split('\n').map(l => l.replace(/^\S+ /, '')), ['WARN watch out'])
+})
