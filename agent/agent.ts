@@ -11,7 +11,7 @@ import { LifecycleEngine, type InstanceSummary } from './lifecycle/engine.js'
 import { consoleLogger, type AgentLogger } from './lifecycle/log.js'
 import { createDefaultPlugins, pluginRegistry } from './plugins/index.js'
 import type { Plugin } from './plugins/types.js'
-import type { DmNotifier, ExportPublisher, ImportListener, MeshFactory, MeshHandle } from './ports.js'
+import type { DmNotifier, ExportPublisher, ImportListener, LifecycleObserver, MeshFactory, MeshHandle } from './ports.js'
 import { AgentStateStore } from './state.js'
 
 export interface AgentComponents {
@@ -27,6 +27,8 @@ export interface AgentComponents {
   plugins?: Plugin[]
   /** Default: stderr. */
   log?: AgentLogger
+  /** Told how long recipe steps take and how soon updates follow import changes (metrics); default none. */
+  observer?: LifecycleObserver
 }
 
 export interface AgentOptions {
@@ -103,7 +105,8 @@ class AgentService implements Agent {
       log: this.log,
       instanceDir: path => this.store.instanceDir(path),
       recipes: component => this.recipes[component],
-      persist: when => when === 'soon' ? this.persistSoon() : this.persist()
+      persist: when => when === 'soon' ? this.persistSoon() : this.persist(),
+      ...(components.observer === undefined ? {} : { observer: components.observer })
     }, { ipAddress: options.ipAddress })
   }
 

@@ -12,23 +12,10 @@ export const STDERR_TAIL_LINES = 10
  */
 export const OUTPUT_DRAIN_GRACE_MS = 200
 
-/** File of the agent's state (model, states, imports, mesh parameters) in its state directory. */
-export const STATE_FILE_NAME = 'agent-state.json'
-
-/** Folder of the state directory holding the received recipe files, one JSON file per component. */
-export const RECIPES_FOLDER = 'recipes'
-
-/** Folder of the state directory holding one working folder per instance (recipe files, then what they create). */
-export const INSTANCES_FOLDER = 'instances'
-
-/** File of the state directory holding the running agent's process id (`meshconf agent view` signals it). */
-export const AGENT_PID_FILE = 'agent.pid'
-
-/** File of the state directory where the agent writes its mesh view on SIGUSR2 (agent/view.ts). */
-export const AGENT_VIEW_FILE = 'view.json'
-
-/** Version of the state file's layout; a file with another version is treated as unreadable. */
-export const STATE_FORMAT_VERSION = 1
+// The state folder's layout is the DM's business too (it prepares and inspects machines): protocol/agent-layout.ts.
+export {
+  AGENT_PID_FILE, AGENT_VIEW_FILE, INSTANCES_FOLDER, RECIPES_FOLDER, STATE_FILE_NAME, STATE_FORMAT_VERSION
+} from '../protocol/agent-layout.js'
 
 /**
  * Delay before changed imports are saved, in ms. A save waits for two fsyncs (1 to 20 ms when agents share a disk),
@@ -36,3 +23,6 @@ export const STATE_FORMAT_VERSION = 1
  * a burst of changes is saved once. States and models are saved at once.
  */
 export const IMPORTS_SAVE_DELAY_MS = 20
+
+/** The agent's recent log kept in memory for `meshconf logs`, in bytes (about: 40 bytes a line of overhead). */
+export const LOG_RING_BYTES = 1024 * 1024

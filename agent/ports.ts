@@ -11,6 +11,14 @@ export interface DmNotifier {
   instanceRemoved (instancePath: string): void
 }
 
+/** What the engine measures (the agent's metrics). */
+export interface LifecycleObserver {
+  /** A plug-in step (deploy, start, update, stop, undeploy) ended, after `durationMs`. */
+  step (step: string, result: 'ok' | 'failed', durationMs: number): void
+  /** An import change reached an instance's `update`, `latencyMs` after the mesh reported it. */
+  update (latencyMs: number): void
+}
+
 /** How the engine publishes its exports and asks for imports (the mesh). */
 export interface ExportPublisher {
   /** The prefixes this agent's instances import: the mesh listens for them and asks owners to re-announce. */

@@ -1,19 +1,20 @@
 // The agent's local state: its scoped model (with the instances' states), their imports, the mesh parameters and
 // the received recipe files, in its state directory, written atomically (temporary file, fsync, rename), so that an
-// agent killed at any moment finds either the previous or the new state. Writes are asynchronous: an fsync takes 1 to
-// 20 ms when agents share a disk, and a profile of 10 agents reconfiguring showed a fifth of their busy time blocked
-// in synchronous saves, in the path from an export change to `update`. An unreadable file is kept aside as
+// agent killed at any moment finds either the previous or the new state. Writes are asynchronous: a synchronous save
+// blocks the event loop on fsync, in the path from an export change to `update` (docs/tuning.md). An unreadable file
+// is kept aside as
 // `<file>.corrupt-<time>` and reported; the agent then starts without it.
 import { copyFileSync, readdirSync, readFileSync } from 'node:fs'
-import { createHash } from 'node:crypto'
 import { PRIVATE_FILE_MODE, PRIVATE_FOLDER_MODE, writeAtomically } from '../common/fs.js'
 import { join } from 'node:path'
 import { fillStatuses } from '../protocol/lifecycle.js'
 import type { MeshParameters, RecipeFiles, ScopedModel } from '../protocol/messages.js'
-import { cleanInstancePath } from '../protocol/model/exports.js'
+import { instanceFolderName } from '../protocol/agent-layout.js'
 import { INSTANCES_FOLDER, RECIPES_FOLDER, STATE_FILE_NAME, STATE_FORMAT_VERSION } from './constants.js'
 import { CorruptStateError } from './errors.js'
 import type { ImportsSnapshot } from './lifecycle/engine.js'
+
+export { instanceFolderName } from '../protocol/agent-layout.js'
 import { errorMessage } from '../protocol/errors.js'
 
 export interface SavedAgentState {
@@ -112,17 +113,3 @@ function checkRecipes (value: unknown): string | undefined {
 /** The state folder holds the token and the application's pnet key: everything in it is the agent's alone. */
 const PRIVATE = { mode: PRIVATE_FILE_MODE, folderMode: PRIVATE_FOLDER_MODE }
 
-/** Longest clean path kept whole in a working folder's name, in characters (a file name has at most 255 bytes). */
-const MAX_FOLDER_NAME_CLEAN_CHARS = 100
-
-/**
- * The name of an instance's working folder, one per instance path: Roboconf's clean path (`VM_Tomcat`) when the path
- * is made of letters and digits only (the clean path then says which instance it is); else the clean path, cut to
- * MAX_FOLDER_NAME_CLEAN_CHARS, and `-` and 12 hex digits of the path's SHA-256. The clean path alone made
- * `/VM/my app`, `/VM/my-app` and `/VM/my_app` share one folder: deploying one deleted another's files.
- */
-export function instanceFolderName (instancePath: string): string {
-  const clean = cleanInstancePath(instancePath)
-  if (/^(\/[A-Za-z0-9]+)+$/.test(instancePath) && clean.length <= MAX_FOLDER_NAME_CLEAN_CHARS) return clean
-  return `${clean.slice(0, MAX_FOLDER_NAME_CLEAN_CHARS)}-${createHash('sha256').update(instancePath).digest('hex').slice(0, 12)}`
-}

@@ -3,7 +3,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { TOKEN_FILE } from './constants.js'
-import { writePrivateFileSync } from '../agent/private-files.js'
+import { writePrivateFileSync } from '../common/private-files.js'
 
 /** Length of a new token, in random bytes (hex-encoded: twice as many characters). */
 export const TOKEN_BYTES = 32

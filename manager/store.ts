@@ -51,6 +51,8 @@ export interface AgentRecord {
   lastHeartbeatAt: string
   /** The agent's meshconf version, when its heartbeat says it. */
   agentVersion?: string
+  /** `host:port` of the agent's metrics, when it serves them. */
+  metricsAddress?: string
 }
 
 /** One entry of the event history. */
@@ -267,7 +269,9 @@ CREATE TABLE agent_credentials (
   scoped_path TEXT NOT NULL, generation INTEGER NOT NULL, hash TEXT NOT NULL,
   PRIMARY KEY (application, scoped_path));
 `
-  }
+  },
+  // where Prometheus scrapes each agent (GET /api/metrics/targets)
+  { version: 5, sql: 'ALTER TABLE agents ADD COLUMN metrics_address TEXT;' }
 ]
 
 /** The schema version this build writes. */
@@ -599,20 +603,22 @@ export function createStore (options: StoreOptions): Store {
 
     // ---- agents
     recordHeartbeat (record: AgentRecord): void {
-      sql(`INSERT INTO agents (application, scoped_path, peer_id, listen_addresses, last_heartbeat_at, agent_version) VALUES (?, ?, ?, ?, ?, ?)
+      sql(`INSERT INTO agents (application, scoped_path, peer_id, listen_addresses, last_heartbeat_at, agent_version, metrics_address)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (application, scoped_path) DO UPDATE SET peer_id = excluded.peer_id,
           listen_addresses = excluded.listen_addresses, last_heartbeat_at = excluded.last_heartbeat_at,
-          agent_version = excluded.agent_version`)
+          agent_version = excluded.agent_version, metrics_address = excluded.metrics_address`)
         .run(record.application, record.scopedInstancePath, record.peerId ?? null, JSON.stringify(record.listenAddresses),
-          record.lastHeartbeatAt, record.agentVersion ?? null)
+          record.lastHeartbeatAt, record.agentVersion ?? null, record.metricsAddress ?? null)
     },
     agents (application: string): AgentRecord[] {
       const rows = sql('SELECT * FROM agents WHERE application = ? ORDER BY scoped_path').all(application) as
-        Array<{ application: string, scoped_path: string, peer_id: string | null, listen_addresses: string, last_heartbeat_at: string, agent_version: string | null }>
+        Array<{ application: string, scoped_path: string, peer_id: string | null, listen_addresses: string, last_heartbeat_at: string, agent_version: string | null, metrics_address: string | null }>
       return rows.map(r => ({
         application: r.application, scopedInstancePath: r.scoped_path, peerId: r.peer_id ?? undefined,
         listenAddresses: JSON.parse(r.listen_addresses), lastHeartbeatAt: r.last_heartbeat_at,
-        ...(r.agent_version === null ? {} : { agentVersion: r.agent_version })
+        ...(r.agent_version === null ? {} : { agentVersion: r.agent_version }),
+        ...(r.metrics_address === null ? {} : { metricsAddress: r.metrics_address })
       }))
     },
     forgetAgent (application: string, scopedInstancePath: string): void {

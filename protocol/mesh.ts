@@ -265,6 +265,7 @@ function ownership (value: unknown): SignedOwnership {
     application: str(o.application, 'ownership.application'),
     scopedInstancePath: path(o.scopedInstancePath, 'ownership.scopedInstancePath'),
     dmPublicKey: str(o.dmPublicKey, 'ownership.dmPublicKey'),
+    ...(o.generation !== undefined ? { generation: count(o.generation, 'ownership.generation') } : {}),
     signature: str(o.signature, 'ownership.signature')
   }
 }
@@ -321,10 +322,15 @@ export interface OwnershipClaim {
   peerId: string
   application: string
   scopedInstancePath: string
+  /** The machine's generation (see SignedOwnership.generation); absent: an ownership of before generations. */
+  generation?: number
 }
 
 function canonicalOwnership (claim: OwnershipClaim): Buffer {
-  return Buffer.from(JSON.stringify(['meshconf-ownership', 1, claim.peerId, claim.application, claim.scopedInstancePath]))
+  // Version 2 signs the generation too; version 1 (no generation) still verifies, as generation 0.
+  return Buffer.from(JSON.stringify(claim.generation === undefined
+    ? ['meshconf-ownership', 1, claim.peerId, claim.application, claim.scopedInstancePath]
+    : ['meshconf-ownership', 2, claim.peerId, claim.application, claim.scopedInstancePath, claim.generation]))
 }
 
 /** The DM signs that `peerId` owns `scopedInstancePath` of `application`. */
@@ -334,13 +340,37 @@ export function signOwnership (dmKey: DmSigningKey, claim: OwnershipClaim): Sign
     peerId: claim.peerId,
     application: claim.application,
     scopedInstancePath: claim.scopedInstancePath,
+    ...(claim.generation !== undefined ? { generation: claim.generation } : {}),
     dmPublicKey: rawPublicKey(createPublicKey(key).export({ format: 'jwk' }).x),
     signature: sign(null, canonicalOwnership(claim), key).toString('base64')
   }
 }
 
+function canonicalDmCommand (application: string, scopedInstancePath: string, seq: number, body: unknown): Buffer {
+  return Buffer.from(JSON.stringify(['meshconf-dm-command', 1, application, scopedInstancePath, seq, body]))
+}
+
+/** The DM signs command `seq` to the agent of `scopedInstancePath`: a command changed on the way no longer verifies. */
+export function signDmCommand (dmKey: DmSigningKey, application: string, scopedInstancePath: string, seq: number, body: unknown): string {
+  const key = createPrivateKey({ key: Buffer.from(dmKey.privateKey, 'base64'), format: 'der', type: 'pkcs8' })
+  return sign(null, canonicalDmCommand(application, scopedInstancePath, seq, body), key).toString('base64')
+}
+
+/** Whether `signature` is the DM's (raw base64 public key `dmPublicKey`) over that command to that agent. */
+export function verifyDmCommand (dmPublicKey: string, application: string, scopedInstancePath: string, seq: number, body: unknown,
+  signature: string | undefined): boolean {
+  if (signature === undefined) return false
+  try {
+    const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(dmPublicKey, 'base64').toString('base64url') }, format: 'jwk' })
+    return verify(null, canonicalDmCommand(application, scopedInstancePath, seq, body), publicKey, Buffer.from(signature, 'base64'))
+  } catch {
+    return false
+  }
+}
+
 export type OwnershipVerdict = { ok: true } | { ok: false, reason: OwnershipRejection, detail: string }
-export type OwnershipRejection = 'untrusted-dm-key' | 'bad-signature' | 'wrong-peer' | 'wrong-application' | 'outside-scope'
+export type OwnershipRejection = 'untrusted-dm-key' | 'bad-signature' | 'wrong-peer' | 'wrong-application' | 'outside-scope' |
+  'superseded-generation'
 
 /** True when `instancePath` is the scoped instance itself or one of its descendants. */
 export function isWithinScope (scopedInstancePath: string, instancePath: string): boolean {

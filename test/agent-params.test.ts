@@ -1,7 +1,7 @@
 // The agent params' mesh options (agent/params.ts): mDNS and the debounce window, their defaults, and clear errors
 // for bad values.
 import test from 'ava'
-import { InvalidAgentParamsError, MAX_MESH_DEBOUNCE_MS, parseAgentParams } from '../agent/params.js'
+import { InvalidAgentParamsError, MAX_MESH_DEBOUNCE_MS, parseAgentParams } from '../protocol/agent-params.js'
 
 const base = {
   application: 'Legacy LAMP',

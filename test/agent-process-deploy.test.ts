@@ -4,7 +4,7 @@
 import test from 'ava'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import { parseAgentParams } from '../agent/params.js'
+import { parseAgentParams } from '../protocol/agent-params.js'
 import { assertSystemdAccepts, unitValue } from './helpers/systemd.js'
 
 const UNIT = fileURLToPath(new URL('../deploy/meshconf-agent.service', import.meta.url))

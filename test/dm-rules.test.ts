@@ -5,7 +5,8 @@ import test from 'ava'
 import { join } from 'node:path'
 import type { DmEvent } from '../manager/dm.js'
 import { createRestServer } from '../manager/rest/server.js'
-import { startInProcessDm, waitFor, writeTemplate } from './dm-helpers.js'
+import { startInProcessDm, writeTemplate } from './dm-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
@@ -95,7 +96,7 @@ test('the stabilization window: a load that oscillates faster than the window ca
   t.deepEqual(machines(), ['/tomcat vm 1', '/tomcat vm 2', '/tomcat vm 3'])
 
   // held: fires once the window is over, and removes the highest-numbered machine
-  await waitFor('the scale-down fired', async () => { event('load-low'); await sleep(100); return decisions.some(d => d.fired) }, 20_000)
+  await waitFor('the scale-down fired', async () => { event('load-low'); await sleep(100); return decisions.some(d => d.fired) }, { timeoutMs: 20_000 })
   await idle()
   t.deepEqual(machines(), ['/tomcat vm 1', '/tomcat vm 2'])
   t.like(decisions.find(d => d.fired), { rule: 'shrink', reason: 'running down' })

@@ -116,3 +116,15 @@ test('control characters in exported values, variable names, components or paths
   const quoted = { ...announce, variables: { 'Tomcat.ip': '1.2.3.4"; touch PWNED; echo "$(id)`id`' } }
   t.deepEqual(decodeMeshMessage(encodeMeshMessage(quoted), 'shop', topic), quoted)
 })
+
+test('an ownership signs the machine\'s generation; one without (signed before generations) still verifies', t => {
+  const expected = { senderPeerId: claim.peerId, application: 'shop', instancePath: '/Tomcat VM 1/Tomcat', trustedDmKeys: [dm.publicKey] }
+  const withGeneration = signOwnership(dm, { ...claim, generation: 3 })
+  t.is(withGeneration.generation, 3)
+  t.deepEqual(verifyOwnership(withGeneration, expected), { ok: true })
+  t.like(verifyOwnership({ ...withGeneration, generation: 4 }, expected), { ok: false, reason: 'bad-signature' })
+  t.like(verifyOwnership({ ...withGeneration, generation: undefined }, expected), { ok: false, reason: 'bad-signature' })
+  const legacy = signOwnership(dm, claim)
+  t.false('generation' in legacy)
+  t.deepEqual(verifyOwnership(legacy, expected), { ok: true })
+})

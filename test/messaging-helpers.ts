@@ -8,7 +8,7 @@ import {
   type AgentToDmMessage, type DmToAgentMessage
 } from '../protocol/messages.js'
 import { createAgentLink } from '../agent/link/index.js'
-import { findMemoryHub } from '../agent/link/memory.js'
+import { findMemoryHub } from '../link/memory-hub.js'
 import type { AgentLink, MessagingLogger } from '../agent/link/types.js'
 import { createDmMessaging } from '../manager/messaging/index.js'
 import type { DmMessaging } from '../manager/messaging/types.js'
@@ -131,15 +131,6 @@ export async function deleteAmqpNames (url: string, domain: string, agents: Arra
   await channel.deleteQueue(dmQueueName(domain))
   await channel.deleteExchange(dmExchangeName(domain))
   await connection.close()
-}
-
-/** Waits until `predicate` holds (polling), failing with `what` after a generous timeout. */
-export async function waitFor (what: string, predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
 }
 
 export function heartbeat (application: string, scopedInstancePath: string, extra: Partial<AgentToDmMessage> = {}): AgentToDmMessage {

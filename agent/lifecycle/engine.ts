@@ -11,7 +11,7 @@ import { importedPrefixes, instanceExports, tailorImport } from '../../protocol/
 import type { Component, Instance } from '../../protocol/model/types.js'
 import { type HeldImport, type Import, type InstanceProblem, type InstanceReport, type RecipeFiles,
   type ScopedModel } from '../../protocol/messages.js'
-import type { DmNotifier, ExportPublisher } from '../ports.js'
+import type { DmNotifier, ExportPublisher, LifecycleObserver } from '../ports.js'
 import { ActionRefusedError, InvalidInstanceError, InvalidRecipePathError, NoPluginError, RecipeFailedError,
   RecipeTimeoutError, UnknownInstanceError, errorMessage } from '../errors.js'
 import type { ExecutionContext, ImportChange, Plugin, PluginRegistry } from '../plugins/types.js'
@@ -34,6 +34,8 @@ export interface LifecycleEngineComponents {
    * path from an export change to `update`). Returns what resolves once that state is on disk (or failed to be).
    */
   persist: (when?: 'now' | 'soon') => Promise<void> | void
+  /** Told how long steps take and how soon updates follow import changes; default none. */
+  observer?: LifecycleObserver
 }
 
 export interface LifecycleEngineOptions {
@@ -259,6 +261,7 @@ export class LifecycleEngine {
 
   /** An exporter announced a prefix (mesh). Every local instance importing it records it, then reacts (§3.3). */
   importAdded (prefix: string, exported: Import): void {
+    const reportedAt = performance.now()
     for (const instance of this.importersOf(prefix)) {
       if (instance.path === exported.instancePath) continue
       void this.enqueue(instance, async () => {
@@ -272,13 +275,14 @@ export class LifecycleEngine {
         if (known === undefined) this.sinceStore(instance.path, prefix).set(exported.instancePath, new Date().toISOString())
         this.components.persist('soon')
         this.notify(instance)
-        await this.reactToImports(instance, { importChanged: imported, statusChanged: 'DEPLOYED_STARTED' })
+        await this.reactToImports(instance, { importChanged: imported, statusChanged: 'DEPLOYED_STARTED' }, reportedAt)
       })
     }
   }
 
   /** An exporter withdrew a prefix (mesh). Instances that imported it forget it, then react (§3.3). */
   importRemoved (prefix: string, exporterPath: string): void {
+    const reportedAt = performance.now()
     for (const instance of this.importersOf(prefix)) {
       void this.enqueue(instance, async () => {
         const store = this.imports.get(instance.path)?.get(prefix)
@@ -288,7 +292,7 @@ export class LifecycleEngine {
         this.importsSince.get(instance.path)?.get(prefix)?.delete(exporterPath)
         this.components.persist('soon')
         this.notify(instance)
-        await this.reactToImports(instance, { importChanged: removed, statusChanged: 'DEPLOYED_STOPPED' })
+        await this.reactToImports(instance, { importChanged: removed, statusChanged: 'DEPLOYED_STOPPED' }, reportedAt)
       })
     }
   }
@@ -325,6 +329,7 @@ export class LifecycleEngine {
       const context = this.context(instance)
       await plugin.initialize(context)
       await plugin.deploy(context)
+      this.stepDone('deploy', 'ok', began)
       this.setStatus(instance, 'DEPLOYED_STOPPED')
       return true
     } catch (err) {
@@ -359,6 +364,7 @@ export class LifecycleEngine {
       this.fail(instance, 'start', err, status, began)
       return false
     }
+    this.stepDone('start', 'ok', began)
     this.setStatus(instance, 'DEPLOYED_STARTED')
     this.announce(instance)
     for (const child of instance.children) {
@@ -383,8 +389,10 @@ export class LifecycleEngine {
       await this.pluginFor(instance).stop(this.context(instance))
     } catch (err) {
       failure = this.problemOf(instance, 'stop', err, began, `stop failed (the instance is considered stopped): ${errorMessage(err)}`)
+      this.stepDone('stop', 'failed', began)
       this.components.log.warn(`[${instance.path}] ${failure.message}`)
     }
+    if (failure === undefined) this.stepDone('stop', 'ok', began)
     for (const member of subtree) {
       const status = member.status
       if (member === instance) this.setStatus(member, dueToImports ? 'UNRESOLVED' : 'DEPLOYED_STOPPED', failure?.message, failure)
@@ -413,6 +421,7 @@ export class LifecycleEngine {
       this.fail(instance, 'undeploy', err, 'DEPLOYED_STOPPED', began)
       return false
     }
+    this.stepDone('undeploy', 'ok', began)
     for (const member of members) {
       await rm(this.components.instanceDir(member.path), { recursive: true, force: true })
       this.setStatus(member, 'NOT_DEPLOYED')
@@ -430,7 +439,7 @@ export class LifecycleEngine {
   }
 
   /** Reference §3.3, for an instance whose imports just changed. */
-  private async reactToImports (instance: Instance, change: ImportChange): Promise<void> {
+  private async reactToImports (instance: Instance, change: ImportChange, reportedAt?: number): Promise<void> {
     if (instance === this.model?.instance) return
     const complete = this.mandatoryImportsPresent(instance)
     const status = instance.status
@@ -438,8 +447,10 @@ export class LifecycleEngine {
       await this.start(instance)
     } else if (complete && status === 'DEPLOYED_STARTED') {
       const began = performance.now()
+      if (reportedAt !== undefined) this.components.observer?.update(began - reportedAt)
       try {
         await this.pluginFor(instance).update(this.context(instance), change)
+        this.stepDone('update', 'ok', began)
       } catch (err) {
         this.fail(instance, 'update', err, 'DEPLOYED_STARTED', began)
       }
@@ -504,8 +515,13 @@ export class LifecycleEngine {
 
   private fail (instance: Instance, step: string, err: unknown, fallback: InstanceStatus, began: number): void {
     const failure = this.problemOf(instance, step, err, began, `${step} failed: ${errorMessage(err)}`)
+    this.stepDone(step, 'failed', began)
     this.components.log.error(`[${instance.path}] ${failure.message}`)
     this.setStatus(instance, fallback, failure.message, failure)
+  }
+
+  private stepDone (step: string, result: 'ok' | 'failed', began: number): void {
+    this.components.observer?.step(step, result, performance.now() - began)
   }
 
   /** The structured problem of a failed plug-in step (what the DM shows and `--wait` prints). */

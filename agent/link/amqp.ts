@@ -4,9 +4,9 @@ import {
   agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, dmRoutingKey, parseDmToAgentMessage,
   type AgentToDmMessage, type DmToAgentMessage
 } from '../../protocol/messages.js'
-import { AmqpSession } from './amqp-session.js'
-import { AMQP_PREFETCH_MESSAGES } from './constants.js'
-import { MessageDispatcher } from './dispatch.js'
+import { AmqpSession } from '../../link/amqp-session.js'
+import { AMQP_PREFETCH_MESSAGES } from '../../link/constants.js'
+import { MessageDispatcher } from '../../link/dispatch.js'
 import type { AgentIdentity, AgentLink, DmMessageHandler, LinkMetrics, MessagingLogger } from './types.js'
 
 export interface AmqpLinkComponents extends AgentIdentity {

@@ -1,27 +1,13 @@
 // The agent side of DM <-> agent messaging: a link per agent, over RabbitMQ (amqp.ts), the DM's embedded
 // WebSocket endpoint (websocket.ts) or in-process (memory.ts, paired with manager/messaging/memory.ts).
 import type { AgentToDmMessage, DmToAgentMessage } from '../../protocol/messages.js'
+import type { LinkMetrics } from '../../link/types.js'
 
-/** Where links and messaging report what they drop or retry; `console` fits. */
-export interface MessagingLogger {
-  info (message: string): void
-  warn (message: string): void
-  error (message: string): void
-}
+export type { AgentIdentity, LinkMetrics, MessagingLogger } from '../../link/types.js'
+
 
 export type DmMessageHandler = (msg: DmToAgentMessage) => Promise<void> | void
 
-/** Counters, for tests and diagnostics. */
-export interface LinkMetrics {
-  /** Messages confirmed by the broker / the DM. */
-  sent: number
-  /** Valid messages handed to the handler(s). */
-  received: number
-  /** Messages from the wire that failed validation: logged and dropped. */
-  rejected: number
-  /** Successful (re)connections. */
-  connections: number
-}
 
 export interface AgentLink {
   /** Connects; resolves once connected the first time (keeps retrying with backoff until then or `stop`). */
@@ -41,10 +27,4 @@ export interface AgentLink {
   onMessage (handler: DmMessageHandler): void
   connected (): boolean
   metrics (): LinkMetrics
-}
-
-/** Which agent a link speaks for. */
-export interface AgentIdentity {
-  application: string
-  scopedInstancePath: string
 }

@@ -1,15 +1,16 @@
 // The agent's link to the DM's embedded endpoint (manager/messaging/embedded.ts): a WebSocket that says hello
 // (application, scoped instance, token), then exchanges numbered messages; each side keeps what it sent until the
 // other acknowledged it, and sends it again after a reconnection, so nothing is lost while the DM is unreachable.
-import { randomUUID } from 'node:crypto'
 import WebSocket from 'ws'
 import {
   DM_MESSAGE_VERSION, EMBEDDED_CLOSE_CODES, parseDmFrame, parseDmToAgentMessage, type AgentFrame, type AgentToDmMessage,
   type DmToAgentMessage
 } from '../../protocol/messages.js'
-import { CONNECT_TIMEOUT_MS, EMBEDDED_CLOSE_GRACE_MS, EMBEDDED_PING_INTERVAL_MS, STOP_FLUSH_TIMEOUT_MS, reconnectDelayMs } from './constants.js'
-import { MessageDispatcher } from './dispatch.js'
+import { CONNECT_TIMEOUT_MS, EMBEDDED_CLOSE_GRACE_MS, EMBEDDED_PING_INTERVAL_MS, STOP_FLUSH_TIMEOUT_MS, reconnectDelayMs } from '../../link/constants.js'
+import { MessageDispatcher } from '../../link/dispatch.js'
+import { ReliableSession } from '../../link/session.js'
 import type { AgentIdentity, AgentLink, DmMessageHandler, LinkMetrics, MessagingLogger } from './types.js'
+import { verifyDmCommand } from '../../protocol/mesh.js'
 
 /** The DM refused this agent (bad token, or a hello it could not read): retrying would not help. */
 export class AgentLinkRefusedError extends Error {
@@ -22,36 +23,38 @@ export class AgentLinkRefusedError extends Error {
 export interface WebSocketLinkComponents extends AgentIdentity {
   /** `ws://host:7401/agents` */
   url: string
-  /** The application's agent token (or the DM token). */
+  /** The machine's credential (or the DM token). */
   token: string
+  /**
+   * The DM's Ed25519 public key (base64), from the params: when given, a command without the DM's signature, or with
+   * one that does not match (changed on the way), is refused and counted, and nothing of it runs.
+   */
+  dmKey?: string
   logger?: MessagingLogger
 }
 
-interface OutboxEntry {
-  seq: number
-  frame: string
-  resolve: () => void
+/** A command from the DM without its signature, or with one that does not match it (changed on the way). */
+export class UnsignedCommandError extends Error {
+  constructor (seq: number, missing: boolean) {
+    super(`command ${seq} from the DM ${missing ? 'is not signed' : 'does not match its signature (changed on the way?)'}: ` +
+      'refused; the agent runs only commands signed by the DM key of its params')
+    this.name = 'UnsignedCommandError'
+  }
 }
 
 class WebSocketLink implements AgentLink {
   private readonly dispatcher: MessageDispatcher<DmToAgentMessage>
   private readonly logger: MessagingLogger
   private readonly name: string
-  /** Identifies this process to the DM, which drops replays of messages it already handled from it. */
-  private readonly epoch = randomUUID()
+  /** Numbering, outbox, acknowledgements and replay detection (link/session.ts). */
+  private readonly session = new ReliableSession<AgentToDmMessage>()
   private socket: WebSocket | undefined
   private ready = false
   private stopped = false
-  private nextSeq = 0
-  private outbox: OutboxEntry[] = []
-  private dmEpoch: string | undefined
-  /** Highest DM sequence number accepted in `dmEpoch` (replays at or below it are acknowledged, not handled). */
-  private lastAcceptedSeq = -1
   private attempt = 0
   private reconnectTimer: NodeJS.Timeout | undefined
   private livenessTimer: NodeJS.Timeout | undefined
   private lastHeardAt = 0
-  private sent = 0
   private connections = 0
   private firstConnection: { resolve: () => void, reject: (err: Error) => void } | undefined
 
@@ -71,16 +74,14 @@ class WebSocketLink implements AgentLink {
 
   async stop (): Promise<void> {
     const deadline = Date.now() + STOP_FLUSH_TIMEOUT_MS
-    while (this.ready && this.outbox.length > 0 && Date.now() < deadline) await sleep(20)
+    while (this.ready && this.session.waiting > 0 && Date.now() < deadline) await sleep(20)
     this.stopped = true
     clearTimeout(this.reconnectTimer)
     clearInterval(this.livenessTimer)
     this.firstConnection?.resolve()
     this.firstConnection = undefined
-    if (this.outbox.length > 0) {
-      this.logger.warn(`${this.name}: stopped with ${this.outbox.length} message(s) not acknowledged by the DM`)
-      for (const entry of this.outbox.splice(0)) entry.resolve()
-    }
+    const dropped = this.session.drop()
+    if (dropped > 0) this.logger.warn(`${this.name}: stopped with ${dropped} message(s) not acknowledged by the DM`)
     const socket = this.socket
     if (socket !== undefined && socket.readyState !== WebSocket.CLOSED) {
       await new Promise<void>(resolve => {
@@ -93,11 +94,8 @@ class WebSocketLink implements AgentLink {
 
   async send (msg: AgentToDmMessage): Promise<void> {
     await new Promise<void>(resolve => {
-      const seq = this.nextSeq++
-      const frame: AgentFrame = { t: 'msg', seq, body: msg }
-      const entry = { seq, frame: JSON.stringify(frame), resolve }
-      this.outbox.push(entry)
-      if (this.ready) this.socket?.send(entry.frame)
+      const frame = this.session.enqueue(msg, resolve)
+      if (this.ready) this.socket?.send(frame)
     })
   }
 
@@ -110,7 +108,7 @@ class WebSocketLink implements AgentLink {
   }
 
   metrics (): LinkMetrics {
-    return { sent: this.sent, received: this.dispatcher.received, rejected: this.dispatcher.rejected, connections: this.connections }
+    return { sent: this.session.acknowledged, received: this.dispatcher.received, rejected: this.dispatcher.rejected, connections: this.connections }
   }
 
   private connect (): void {
@@ -119,7 +117,7 @@ class WebSocketLink implements AgentLink {
     const socket = new WebSocket(url, { handshakeTimeout: CONNECT_TIMEOUT_MS })
     this.socket = socket
     socket.on('open', () => {
-      const hello: AgentFrame = { t: 'hello', v: DM_MESSAGE_VERSION, application, scopedInstancePath, token, epoch: this.epoch }
+      const hello: AgentFrame = { t: 'hello', v: DM_MESSAGE_VERSION, application, scopedInstancePath, token, epoch: this.session.epoch }
       socket.send(JSON.stringify(hello))
     })
     socket.on('message', data => {
@@ -143,39 +141,33 @@ class WebSocketLink implements AgentLink {
     }
     switch (frame.t) {
       case 'welcome':
-        if (frame.epoch !== this.dmEpoch) {
-          // a new DM process numbers its messages from 0 again
-          this.dmEpoch = frame.epoch
-          this.lastAcceptedSeq = -1
-        }
+        this.session.peerIs(frame.epoch)
         this.ready = true
         this.attempt = 0
         this.connections++
         if (this.connections > 1) this.logger.info(`${this.name}: reconnected to the DM at ${this.components.url}`)
         this.watchLiveness(socket)
-        for (const entry of this.outbox) socket.send(entry.frame)
+        for (const pending of this.session.unacknowledged()) socket.send(pending)
         this.firstConnection?.resolve()
         this.firstConnection = undefined
         return
       case 'msg': {
         const seq = frame.seq
         const ack = (): void => {
-          if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ t: 'ack', seq } satisfies AgentFrame))
+          if (socket.readyState === WebSocket.OPEN) socket.send(this.session.ackFrame(seq))
         }
-        if (seq <= this.lastAcceptedSeq) {
-          ack()
+        const { dmKey, application, scopedInstancePath } = this.components
+        if (dmKey !== undefined && !verifyDmCommand(dmKey, application, scopedInstancePath, seq, frame.body, frame.sig)) {
+          // Not acknowledged: the DM sends the genuine command again when it reconnects.
+          this.dispatcher.reject(new UnsignedCommandError(seq, frame.sig === undefined), 'the DM (signature)')
           return
         }
-        this.lastAcceptedSeq = seq
-        void this.dispatcher.dispatch(frame.body, 'the DM').then(ack)
+        if (this.session.accept(seq)) void this.dispatcher.dispatch(frame.body, 'the DM').then(ack)
+        else ack()
         return
       }
-      case 'ack': {
-        const acked = this.outbox.filter(e => e.seq <= frame.seq)
-        this.outbox = this.outbox.filter(e => e.seq > frame.seq)
-        this.sent += acked.length
-        for (const entry of acked) entry.resolve()
-      }
+      case 'ack':
+        this.session.acknowledge(frame.seq)
     }
   }
 

@@ -12,7 +12,7 @@ import {
 import type { SignedOwnership } from '../../protocol/messages.js'
 import {
   ANTI_ENTROPY_DIGESTS_PER_SECOND, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_MAX_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, MAX_EXPORT_STAMPS,
-  MAX_HEARD_PEERS, MAX_HELD_EXPORTS_PER_OWNER, MAX_OWNER_PREFIX_STAMPS, MAX_OWNERSHIP_VERDICTS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS, REQUEST_MIN_INTERVAL_MS
+  MAX_HEARD_PEERS, MAX_HELD_EXPORTS_PER_OWNER, MAX_SCOPE_GENERATIONS, MAX_OWNER_PREFIX_STAMPS, MAX_OWNERSHIP_VERDICTS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS, REQUEST_MIN_INTERVAL_MS
 } from './constants.js'
 import { exportsByPrefix, importedPrefixes } from '../../protocol/model/exports.js'
 import { compositeKey, partsOf, type CompositeKey } from '../../protocol/keys.js'
@@ -242,7 +242,7 @@ export class MeshService implements MeshServiceHandle {
   private readonly ownerPrefixStamps = new BoundedMap<OwnerPrefixKey, Stamp>(MAX_OWNER_PREFIX_STAMPS)
   /** Owners lost, with the timer that withdraws their exports after the grace. */
   private readonly suspects = new Map<string, { timer: NodeJS.Timeout, deadline: number }>()
-  /** Ownership verdicts by announce key (a signature check each costs ~0.1 ms); bounded against forged signatures. */
+  /** Ownership verdicts by announce key (each saves a signature check); bounded against forged signatures. */
   private readonly verified = new BoundedMap<OwnershipKey, ReturnType<typeof verifyOwnership>>(MAX_OWNERSHIP_VERDICTS)
 
   /**
@@ -283,6 +283,11 @@ export class MeshService implements MeshServiceHandle {
   private digestDueAt = 0
   /** When we last received a message from each peer (this.now() clock): the mesh's size for the digest budget. */
   private readonly heardFrom = new BoundedMap<string, number>(MAX_HEARD_PEERS)
+  /**
+   * The newest machine generation seen in a valid ownership, per scoped instance: an ownership of an older one is a
+   * machine the DM has made again since (its old credential and key may be in someone's hands).
+   */
+  private readonly generations = new BoundedMap<string, number>(MAX_SCOPE_GENERATIONS)
   private digestsSinceChange = 0
 
   private readonly sent = { messages: 0, bytes: 0 }
@@ -317,7 +322,7 @@ export class MeshService implements MeshServiceHandle {
     this.transport = transport
     // Only the control topic, and the exports topics of what this agent's instances import (setInterests): an agent
     // that merely relayed a prefix it does not import received every message of it and forwarded it to importers
-    // that mostly had it already (a 10-agent chain spent about 40 % of a change's CPU on it). Importers forward a
+    // that mostly had it already, a large share of a change's CPU (docs/tuning.md). Importers forward a
     // prefix among themselves; owners publish to the importers they are connected to, and an importer that is
     // connected to no owner nor importer finds owners through their digests (onDigest, onRequest).
     transport.subscribe(this.control)
@@ -596,6 +601,14 @@ export class MeshService implements MeshServiceHandle {
       })
       this.verified.set(cacheKey, verdict)
     }
+    if (!verdict.ok) return verdict
+    const scope = ownership.scopedInstancePath
+    const generation = ownership.generation ?? 0
+    const newest = this.generations.get(scope) ?? 0
+    if (generation < newest) {
+      return { ok: false, reason: 'superseded-generation', detail: `ownership of ${scope} of generation ${generation}, superseded by generation ${newest}` }
+    }
+    if (generation > newest) this.generations.set(scope, generation)
     return verdict
   }
 

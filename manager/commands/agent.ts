@@ -2,8 +2,8 @@
 // boot: deploy/meshconf-agent.service). The params file is described in agent/params.ts.
 // `meshconf agent view --state-dir DIR` (or `--params FILE`): asks the agent running there for its mesh view.
 import type { Command } from 'commander'
-import type { MeshView } from '../../agent/mesh/service.js'
-import { readAgentParams } from '../../agent/params.js'
+import type { MeshView } from '../../agent/index.js'
+import { readAgentParams } from '../../protocol/agent-params.js'
 import { readPidFile, readViewFile, VIEW_SIGNAL, viewFileOf, type AgentViewDocument } from '../../agent/view.js'
 import { isAgentAlive } from '../targets/process.js'
 import { printJson, usageError } from './output.js'
@@ -19,7 +19,7 @@ export function registerAgentCommand (program: Command): void {
     .action(async (options: { params?: string }, command: Command) => {
       if (options.params === undefined) usageError(command, 'required option \'--params <file>\' not specified')
       // loaded on demand: libp2p is heavy, and no other command needs it
-      const { runAgentProcess } = await import('../../agent/main.js')
+      const { runAgentProcess } = await import('../../agent/index.js')
       process.exitCode = await runAgentProcess(options.params)
     })
   agent.command('view')

@@ -10,6 +10,9 @@ import type { CommandRegistration } from '../cli.js'
 import { configFilePath, contextNameForDataDir, readConfig, saveContext } from '../config.js'
 import { DATABASE_FILE, DEFAULT_MACHINE_SILENCE_MS, DEFAULT_REST_HOST, DEFAULT_REST_PORT, MACHINES_FOLDER, TOKEN_FILE } from '../constants.js'
 import type { EventLogOptions } from '../events.js'
+import { createDmLog, LOG_LEVELS, type LogLevel } from '../log.js'
+import { createDmMetrics, serveMetrics, type MetricsServer } from '../metrics.js'
+import type { Logger } from 'pino'
 import { createDeploymentManager, type DeploymentManager, type DmLogger } from '../dm.js'
 import { createDmMessaging, DEFAULT_EMBEDDED_PORT, type MessagingConfig } from '../messaging/index.js'
 import { createRestServer } from '../rest/server.js'
@@ -19,11 +22,12 @@ import { createInProcessTarget } from '../targets/in-process.js'
 import { createExistingTarget } from '../targets/existing.js'
 import { createLocalTarget } from '../targets/local.js'
 import { createNetnsTarget, DEFAULT_NETNS_SUBNET } from '../targets/netns.js'
-import { describeTightened, ensurePrivateFolderSync } from '../../agent/private-files.js'
+import { describeTightened, ensurePrivateFolderSync } from '../../common/private-files.js'
 import { createDockerTarget, dockerDmId } from '../targets/docker.js'
 import type { TargetHandler } from '../targets/types.js'
 import { errorMessage } from '../../protocol/errors.js'
 import type { AutonomyOptions } from '../autonomy/index.js'
+import { loadSigningKey } from '../dm/core.js'
 
 export interface DmServiceOptions {
   /** Folder of the database, token, signing key and local machines; default ~/.meshconf/dm. */
@@ -57,10 +61,19 @@ export interface DmServiceOptions {
   agentCommand?: string[]
   /** Silence before a machine goes to PROBLEM, in milliseconds; default 30 000. */
   machineSilenceMs?: number
+  /** Where fastify logs each request (manager/log.ts); default none. */
+  requestLog?: Logger
   /** Retention of the event history; default 100 000 events or 30 days. */
   events?: EventLogOptions
   /** Scaling, commands, rules, probes and schedules (SMTP relay, VM limit, probe period...); see AutonomyOptions. */
   autonomy?: AutonomyOptions
+  /**
+   * Port of a second HTTP server serving /metrics without the token (for a Prometheus that cannot send it); default
+   * none: /metrics is on the REST port, behind the token. 0 picks a free one.
+   */
+  metricsPort?: number
+  /** `metricsPort` in the agents' params (0: any free port, which they report); default none: agents serve no metrics. */
+  agentMetricsPort?: number
   /** Private /24 of the netns target's machines, as its first three numbers; default 10.213.77. */
   netnsSubnet?: string
   /** The docker target's Engine socket; default /var/run/docker.sock. */
@@ -83,6 +96,8 @@ export interface DmService {
   dataDirectory: string
   /** Where agents reach the embedded endpoint (`ws://…/agents`); undefined with RabbitMQ. */
   agentsEndpointUrl?: string
+  /** Base URL of the token-less metrics server (`metricsPort`), when there is one. */
+  metricsUrl?: string
   /** The machines' target handlers (`local`, `netns`, `docker`, `existing`, `in-process`). */
   targets: TargetHandler[]
   stop (): Promise<void>
@@ -109,7 +124,10 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
         host: options.agentsHost ?? (defaultTarget === 'netns' || defaultTarget === 'docker' ? '0.0.0.0' : '127.0.0.1')
       }
   const store = createStore({ file: join(dataDirectory, DATABASE_FILE) })
-  const messaging = createDmMessaging(messagingConfig, { logger: options.log, credentials: store })
+  let dm: DeploymentManager | undefined
+  const metrics = createDmMetrics({ dm: () => dm, store })
+  // The key the DM core signs ownerships with (loaded or made here first): the embedded endpoint signs commands too.
+  const messaging = metrics.countMessages(createDmMessaging(messagingConfig, { logger: options.log, credentials: store, signingKey: loadSigningKey(dataDirectory) }))
   const targets: TargetHandler[] = [
     createLocalTarget({ machinesDirectory: join(machinesDirectory, 'local'), agentCommand: options.agentCommand }),
     createNetnsTarget({ machinesDirectory: join(machinesDirectory, 'netns'), agentCommand: options.agentCommand, subnet: netnsSubnet }),
@@ -121,33 +139,52 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     store.close()
     throw new InvalidArgumentError(`unknown target ${JSON.stringify(defaultTarget)}: use local, netns, docker, existing or in-process`)
   }
-  const dm = createDeploymentManager({ store, messaging, targets, log: options.log },
-    {
-      dataDirectory, defaultTargetHandler: defaultTarget, machineSilenceMs: options.machineSilenceMs, events: options.events, autonomy: options.autonomy,
-      ...(options.templatesRoot !== undefined ? { templatesRoot: resolve(options.templatesRoot) } : {})
-    })
+  const manager = dm = createDeploymentManager({ store, messaging, targets, log: options.log }, {
+    dataDirectory, defaultTargetHandler: defaultTarget, machineSilenceMs: options.machineSilenceMs, events: options.events, autonomy: options.autonomy,
+    ...(options.templatesRoot !== undefined ? { templatesRoot: resolve(options.templatesRoot) } : {}),
+    ...(options.agentMetricsPort === undefined ? {} : { agentMetricsPort: options.agentMetricsPort })
+  })
+  const unfollow = metrics.follow(manager)
+  let started = false
   try {
-    await dm.start()
+    await manager.start()
+    started = true
   } catch (err) {
     store.close()
     throw err
   }
-  const rest = createRestServer({ dm, token, targets, store }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST })
+  const notReady = (): string[] => {
+    const reasons = started ? [] : ['the DM is not started']
+    try {
+      manager.eventCount()
+    } catch {
+      reasons.push('the store cannot be read')
+    }
+    return reasons
+  }
+  const rest = createRestServer({ dm: manager, token, targets, store, metrics, notReady }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST, console: { machinesDirectory }, ...(options.requestLog === undefined ? {} : { requestLog: options.requestLog }) })
   let url: string
+  let metricsServer: MetricsServer | undefined
   try {
     url = await rest.start()
+    if (options.metricsPort !== undefined) metricsServer = await serveMetrics(metrics, options.host ?? DEFAULT_REST_HOST, options.metricsPort)
   } catch (err) {
-    await dm.stop()
+    await rest.stop()
+    await manager.stop()
     store.close()
     throw err
   }
   const endpoint = messaging.agentEndpoint()
   return {
-    dm, url, token, tokenCreated: created, dataDirectory, targets,
+    dm: manager, url, token, tokenCreated: created, dataDirectory, targets,
     agentsEndpointUrl: endpoint.kind === 'embedded' ? endpoint.url : undefined,
+    ...(metricsServer === undefined ? {} : { metricsUrl: metricsServer.url }),
     async stop () {
+      started = false
+      unfollow()
+      await metricsServer?.close()
       await rest.stop()
-      await dm.stop()
+      await manager.stop()
       // local and netns machines keep running: a restarted DM finds them; in-process ones live in this process
       await Promise.all(targets.map(async t => await t.close?.()))
       store.close()
@@ -159,12 +196,12 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
  * Adds or updates the context named after the DM's data folder (its URL and a reference to its token file); it
  * becomes current when there was none, or when asked. Returns the line saying so.
  */
-export function rememberContext (service: Pick<DmService, 'url' | 'dataDirectory'>, makeCurrent: boolean, file = configFilePath()): { name?: string, message: string } {
+export async function rememberContext (service: Pick<DmService, 'url' | 'dataDirectory'>, makeCurrent: boolean, file = configFilePath()): Promise<{ name?: string, message: string }> {
   try {
     const config = readConfig(file)
     const before = config.current
     const name = contextNameForDataDir(config, service.dataDirectory)
-    const saved = saveContext(file, name, { dm: service.url, tokenFile: join(service.dataDirectory, TOKEN_FILE), dataDir: service.dataDirectory }, makeCurrent ? 'always' : 'if-none')
+    const saved = await saveContext(file, name, { dm: service.url, tokenFile: join(service.dataDirectory, TOKEN_FILE), dataDir: service.dataDirectory }, makeCurrent ? 'always' : 'if-none')
     const what = `${saved.created ? 'added' : 'updated'} context ${name} in ${file}`
     return {
       name,
@@ -186,7 +223,7 @@ function amqpUrlFromEnvironment (command: Command): string | undefined {
   try {
     return parseAmqpUrl(value)
   } catch (err) {
-    usageError(command, `$${ENV_AMQP_URL}: ${(err as Error).message}`)
+    usageError(command, `$${ENV_AMQP_URL}: ${errorMessage(err)}`)
   }
 }
 
@@ -249,6 +286,9 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .addOption(new Option('--target <handler>', 'default target: local (agent processes), netns (network namespaces, needs root), docker (containers from the agent image: meshconf image build), existing (machines already there: the DM writes their agent params) or in-process')
       .choices(['local', 'netns', 'docker', 'existing', 'in-process']).default('local'))
     .option('--machine-silence <seconds>', `silence before a machine goes to PROBLEM (default ${DEFAULT_MACHINE_SILENCE_MS / 1000})`, seconds)
+    .option('--metrics-port <port>', 'also serve /metrics without the token on this port (default: /metrics on the REST port, behind the token)', port)
+    .option('--agent-metrics-port <port>', 'agents serve their /metrics on this port (0: any free port, reported to the DM for GET /api/metrics/targets; default: no agent metrics)', port)
+    .addOption(new Option('--log-level <level>', 'least level logged (JSON lines on stderr; readable lines on a terminal)').choices([...LOG_LEVELS]).default('info'))
     .option('--events-max <count>', 'events the history keeps, at most (default 100000)', positiveInteger)
     .option('--events-max-age <days>', 'days the history keeps an event (default 30)', days)
     .option('--templates-root <folder>', 'load templates given by path (app load of a folder, POST /api/templates {path}) only from inside this folder (default: any path the DM\'s user can read)')
@@ -258,7 +298,7 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .option('--probe-period <seconds>', 'how often agents run their probes (default 5, at least 1)', seconds)
     .option('--scale-down-window <seconds>', 'how long an event must hold before a scale-down rule fires (default 60)', seconds)
     .option('--use-context', 'make this DM\'s context the current one (default: only when there is no current context)')
-    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number, smtp?: { host: string, port: number }, smtpFrom?: string, maxVms?: number, probePeriod?: number, scaleDownWindow?: number }, command: Command) => {
+    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number, metricsPort?: number, agentMetricsPort?: number, logLevel: LogLevel, smtp?: { host: string, port: number }, smtpFrom?: string, maxVms?: number, probePeriod?: number, scaleDownWindow?: number }, command: Command) => {
       const amqp = opts.amqp ?? amqpUrlFromEnvironment(command)
       const agentsScheme = opts.agentsUrl === undefined ? undefined : new URL(opts.agentsUrl).protocol.startsWith('amqp') ? 'amqp' : 'ws'
       if (agentsScheme !== undefined && agentsScheme !== (amqp !== undefined ? 'amqp' : 'ws')) {
@@ -267,10 +307,15 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
       if (amqp !== undefined && (opts.agentsHost !== undefined || opts.agentsPort !== undefined)) {
         usageError(command, '--agents-host and --agents-port configure the embedded endpoint; with --amqp agents go through the broker')
       }
+      const dmLog = createDmLog({ level: opts.logLevel })
       const service = await startDmService({
         dataDirectory: opts.dataDir, port: opts.port, host: opts.host, amqpUrl: amqp, agentsPort: opts.agentsPort,
         agentsHost: opts.agentsHost, agentsUrl: opts.agentsUrl, templatesRoot: opts.templatesRoot,
         target: opts.target, machineSilenceMs: opts.machineSilence !== undefined ? opts.machineSilence * 1000 : undefined,
+        log: dmLog,
+        requestLog: dmLog.pino,
+        metricsPort: opts.metricsPort,
+        agentMetricsPort: opts.agentMetricsPort,
         events: {
           ...(opts.eventsMax !== undefined ? { maxEvents: opts.eventsMax } : {}),
           ...(opts.eventsMaxAge !== undefined ? { maxAgeMs: opts.eventsMaxAge * 86_400_000 } : {})
@@ -283,14 +328,13 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
         }
       })
       console.log(`meshconf DM listening on ${service.url} (data in ${service.dataDirectory}, agents via ${service.agentsEndpointUrl === undefined ? 'RabbitMQ' : `the embedded endpoint at ${service.agentsEndpointUrl}`}, default target ${opts.target})`)
-      const context = rememberContext(service, opts.useContext === true)
-      console.log(context.message)
       if (service.tokenCreated) {
         const file = join(service.dataDirectory, TOKEN_FILE)
         // Shown on a terminal only: piped, this output usually ends up in a log (the journal under systemd).
         if (process.stdout.isTTY === true) console.log(`token (shown once; also in ${file}): ${service.token}`)
         else console.log(`token created in ${file} (not printed: this output is not a terminal and may be kept in a log)`)
       }
+      console.log((await rememberContext(service, opts.useContext === true)).message)
       await new Promise<void>(resolve => {
         const stop = (): void => {
           process.off('SIGINT', stop)

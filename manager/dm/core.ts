@@ -19,7 +19,7 @@ import type { ApplicationRecord, Store, StoredInstance, StoredInstanceNode } fro
 import type { TargetHandler } from '../targets/types.js'
 import { ancestorPaths, isScoped } from './model.js'
 import { PairMap } from '../../protocol/keys.js'
-import { writePrivateFileSync } from '../../agent/private-files.js'
+import { writePrivateFileSync } from '../../common/private-files.js'
 import type { DeploymentManagerComponents, DeploymentManagerOptions, DmEvent, DmLogger } from './types.js'
 import { DEFAULT_PROBE_PERIOD_MS, MIN_PROBE_PERIOD_MS } from '../../protocol/model/probes.js'
 
@@ -31,6 +31,7 @@ export interface DmSettings {
   heartbeatCheckIntervalMs: number
   machineCreationConcurrency: number
   machineUndeployWaitMs: number
+  agentMetricsPort?: number
   /** Whether an SMTP relay is configured: templates whose commands send e-mail are refused without one. */
   smtp: boolean
   /** The agents' probe period, in milliseconds (autonomy.probePeriodMs). */
@@ -78,13 +79,14 @@ export function settingsOf (options: DeploymentManagerOptions): DmSettings {
     heartbeatCheckIntervalMs: options.heartbeatCheckIntervalMs ?? HEARTBEAT_CHECK_INTERVAL_MS,
     machineCreationConcurrency: options.machineCreationConcurrency ?? DEFAULT_MACHINE_CREATION_CONCURRENCY,
     machineUndeployWaitMs: options.machineUndeployWaitMs ?? DEFAULT_MACHINE_UNDEPLOY_WAIT_MS,
+    ...(options.agentMetricsPort === undefined ? {} : { agentMetricsPort: options.agentMetricsPort }),
     smtp: options.autonomy?.smtp !== undefined,
     probePeriodMs: Math.max(MIN_PROBE_PERIOD_MS, options.autonomy?.probePeriodMs ?? DEFAULT_PROBE_PERIOD_MS),
     ...(options.templatesRoot !== undefined ? { templatesRoot: options.templatesRoot } : {})
   }
 }
 
-function loadSigningKey (dataDirectory: string | undefined): DmSigningKey {
+export function loadSigningKey (dataDirectory: string | undefined): DmSigningKey {
   if (dataDirectory === undefined) return createDmSigningKey()
   const file = join(dataDirectory, SIGNING_KEY_FILE)
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DmSigningKey

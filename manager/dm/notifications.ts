@@ -53,7 +53,8 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
     store.recordHeartbeat({
       application, scopedInstancePath: path, peerId: msg.peerId,
       listenAddresses: msg.listenAddresses ?? [], lastHeartbeatAt: new Date().toISOString(),
-      ...(msg.agentVersion === undefined ? {} : { agentVersion: msg.agentVersion })
+      ...(msg.agentVersion === undefined ? {} : { agentVersion: msg.agentVersion }),
+      ...(msg.metricsAddress === undefined ? {} : { metricsAddress: msg.metricsAddress })
     })
     store.transaction(() => {
       if (msg.ipAddress !== '' && scoped.data[DATA_IP_ADDRESS] !== msg.ipAddress) {

@@ -95,7 +95,8 @@ export function createOutbox (core: DmCore, sessions: AgentSessions): Outbox {
         kind: 'setScopedInstance', model, recipes: recipesOf(template, componentsOf(instance)),
         mesh: {
           bootstrapPeers: bootstrapPeersFor(application, template, scoped), pnetKey: record.pnetKey, trustedDmKeys: [signing.publicKey],
-          ownership: signOwnership(signing, { peerId, application, scopedInstancePath })
+          // The machine's generation (its credential's, embedded endpoint): importers refuse older generations.
+          ownership: signOwnership(signing, { peerId, application, scopedInstancePath, generation: store.getCredential(application, scopedInstancePath)?.generation })
         }
       }))
       const session = sessions.of(application, scopedInstancePath)

@@ -8,7 +8,8 @@ import type {
 import type { DmMessaging } from '../messaging/types.js'
 import type { DmEvent, EventLogOptions, PublishedEvent } from '../events.js'
 import type { InstanceDescription } from './describe.js'
-import type { EventQuery, Store, StoredEvent, TargetAssociation } from '../store.js'
+import type { LogsQuery, MachineLogs } from './logs.js'
+import type { AgentRecord, EventQuery, Store, StoredEvent, TargetAssociation } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import type { Autonomy, AutonomyOptions } from '../autonomy/index.js'
 
@@ -49,6 +50,8 @@ export interface DeploymentManagerOptions {
   templatesRoot?: string
   /** Retention of the event history (count and age); default 100 000 events, 30 days. */
   events?: EventLogOptions
+  /** `metricsPort` of the agents' params (0: any free port, reported in heartbeats); default none: no agent metrics. */
+  agentMetricsPort?: number
   /** Scaling, commands, rules and schedules (manager/autonomy/); each option documents its default. */
   autonomy?: AutonomyOptions
 }
@@ -69,6 +72,10 @@ export interface DeploymentManager {
   eventCount (): number
   /** Records and publishes an event that happened outside the DM's logic (a REST write). */
   recordEvent (event: DmEvent): void
+  /** The agents of an application that have beaten: peer, addresses, version, metrics address, last heartbeat. */
+  agents (application: string): AgentRecord[]
+  /** A machine's recent log, through its agent, or what the DM kept of a terminated one. */
+  logs (application: string, machinePath: string, query: LogsQuery): Promise<MachineLogs>
   /** Why an instance is where it is: state, problems, machine, exports, imports held and missing, last events. */
   describe (application: string, path: string): InstanceDescription
   /** The DM's public key (base64 Ed25519), which agents trust. */

@@ -7,9 +7,9 @@ import {
   DEFAULT_MESSAGING_DOMAIN, agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, dmQueueName,
   dmRoutingKey, parseAgentToDmMessage, type AgentEndpoint, type AgentToDmMessage, type DmToAgentMessage
 } from '../../protocol/messages.js'
-import { AmqpSession } from '../../agent/link/amqp-session.js'
-import { AMQP_PREFETCH_MESSAGES } from '../../agent/link/constants.js'
-import { MessageDispatcher } from '../../agent/link/dispatch.js'
+import { AmqpSession } from '../../link/amqp-session.js'
+import { AMQP_PREFETCH_MESSAGES } from '../../link/constants.js'
+import { MessageDispatcher } from '../../link/dispatch.js'
 import type { AgentMessageHandler, DmMessaging, MessagingLogger, MessagingMetrics } from './types.js'
 
 export interface AmqpMessagingComponents {

@@ -10,8 +10,9 @@ import {
   EMBEDDED_CLOSE_CODES, parseAgentFrame, parseAgentToDmMessage, type AgentEndpoint, type AgentFrame,
   type AgentToDmMessage, type DmFrame, type DmToAgentMessage
 } from '../../protocol/messages.js'
-import { EMBEDDED_CLOSE_GRACE_MS, EMBEDDED_PING_INTERVAL_MS } from '../../agent/link/constants.js'
-import { MessageDispatcher } from '../../agent/link/dispatch.js'
+import { EMBEDDED_CLOSE_GRACE_MS, EMBEDDED_PING_INTERVAL_MS } from '../../link/constants.js'
+import { MessageDispatcher } from '../../link/dispatch.js'
+import { ReliableSession } from '../../link/session.js'
 import { PairMap } from '../../protocol/keys.js'
 import { senderMismatch } from './sender.js'
 import type { AgentMessageHandler, AgentMachine, DmMessaging, MessagingLogger, MessagingMetrics } from './types.js'
@@ -21,6 +22,7 @@ import {
   EMBEDDED_HELLO_DEADLINE_MS, EMBEDDED_MAX_FRAME_BYTES, EMBEDDED_MAX_HELLO_BYTES, EMBEDDED_MAX_HELLO_FIELD_CHARS,
   EMBEDDED_MAX_HELLO_PATH_CHARS, EMBEDDED_MAX_UNAUTHENTICATED_PER_ADDRESS, loggable, type EmbeddedRefusal
 } from './limits.js'
+import { signDmCommand, type DmSigningKey } from '../../protocol/mesh.js'
 
 /** Default TCP port of the embedded agents' endpoint. */
 export const DEFAULT_EMBEDDED_PORT = 7401
@@ -55,6 +57,11 @@ export interface EmbeddedMessagingComponents {
   dmToken: string
   /** Where machines' credential hashes are kept; default: in memory (lost with the process: tests). */
   credentials?: MachineCredentialStore
+  /**
+   * The DM's signing key: every command is signed, and machines' endpoints carry its public key, so that their agents
+   * run only what the DM signed. Default: none (commands unsigned; agents given no key accept them).
+   */
+  signingKey?: DmSigningKey
   /** TCP port; default 7401, 0 picks a free one (tests). */
   port?: number
   /** Listen address; default '127.0.0.1' ('0.0.0.0' when agents run on other machines). */
@@ -62,29 +69,20 @@ export interface EmbeddedMessagingComponents {
   /** Base URL agents dial, e.g. `ws://10.0.0.2:7401`; default `ws://<host>:<port>`. */
   publicUrl?: string
   logger?: MessagingLogger
-  /** How long a socket may stay without a valid hello, in ms; default EMBEDDED_HELLO_DEADLINE_MS (5000). */
+  /** How long a socket may stay without a valid hello, in ms; default EMBEDDED_HELLO_DEADLINE_MS (10 000). */
   helloDeadlineMs?: number
   /**
-   * Sockets without a valid hello yet, per remote address; default EMBEDDED_MAX_UNAUTHENTICATED_PER_ADDRESS (16).
+   * Sockets without a valid hello yet, per remote address; default EMBEDDED_MAX_UNAUTHENTICATED_PER_ADDRESS (64).
    */
   maxUnauthenticatedPerAddress?: number
 }
 
-interface MailboxEntry {
-  seq: number
-  frame: string
-}
-
-/** What the DM keeps per scoped instance. */
+/** What the DM keeps per scoped instance: its reliable session (link/session.ts) and its current socket. */
 interface AgentMailbox {
   application: string
   scopedInstancePath: string
-  outbox: MailboxEntry[]
-  nextSeq: number
+  session: ReliableSession<DmToAgentMessage>
   socket: WebSocket | undefined
-  /** The agent process last seen, and the highest of its sequence numbers accepted (replays are not handled). */
-  agentEpoch: string | undefined
-  lastAcceptedSeq: number
 }
 
 class EmbeddedMessaging implements DmMessaging {
@@ -92,7 +90,7 @@ class EmbeddedMessaging implements DmMessaging {
   private readonly dispatcher: MessageDispatcher<AgentToDmMessage>
   private readonly logger: MessagingLogger
   private readonly mailboxes = new PairMap<AgentMailbox>()
-  /** Identifies this DM process: agents reset their replay detection when it changes. */
+  /** Identifies this DM process: agents reset their replay detection when it changes (one for all mailboxes). */
   private readonly epoch = randomUUID()
   private readonly alive = new WeakSet<WebSocket>()
   private pingTimer: NodeJS.Timeout | undefined
@@ -160,7 +158,7 @@ class EmbeddedMessaging implements DmMessaging {
   private mailbox (application: string, scopedInstancePath: string): AgentMailbox {
     let mailbox = this.mailboxes.get(application, scopedInstancePath)
     if (mailbox === undefined) {
-      mailbox = { application, scopedInstancePath, outbox: [], nextSeq: 0, socket: undefined, agentEpoch: undefined, lastAcceptedSeq: -1 }
+      mailbox = { application, scopedInstancePath, session: new ReliableSession(this.epoch), socket: undefined }
       this.mailboxes.set(application, scopedInstancePath, mailbox)
     }
     return mailbox
@@ -172,11 +170,12 @@ class EmbeddedMessaging implements DmMessaging {
 
   async sendToAgent (application: string, scopedInstancePath: string, msg: DmToAgentMessage): Promise<void> {
     const mailbox = this.mailbox(application, scopedInstancePath)
-    const seq = mailbox.nextSeq++
-    const entry = { seq, frame: JSON.stringify({ t: 'msg', seq, body: msg } satisfies DmFrame) }
-    mailbox.outbox.push(entry)
+    const { signingKey } = this.components
+    const frame = mailbox.session.enqueue(msg, undefined, signingKey === undefined
+      ? undefined
+      : (seq, body) => signDmCommand(signingKey, application, scopedInstancePath, seq, body))
     this.sent++
-    if (mailbox.socket?.readyState === WebSocket.OPEN) mailbox.socket.send(entry.frame)
+    if (mailbox.socket?.readyState === WebSocket.OPEN) mailbox.socket.send(frame)
   }
 
   onAgentMessage (handler: AgentMessageHandler): void {
@@ -197,7 +196,8 @@ class EmbeddedMessaging implements DmMessaging {
     const token = machine === undefined
       ? this.components.dmToken
       : issueCredential(this.credentials, machine.application, machine.scopedInstancePath)
-    return { kind: 'embedded', url: `${this.baseUrl()}${EMBEDDED_AGENTS_PATH}`, token }
+    const dmKey = machine !== undefined ? this.components.signingKey?.publicKey : undefined
+    return { kind: 'embedded', url: `${this.baseUrl()}${EMBEDDED_AGENTS_PATH}`, token, ...(dmKey !== undefined ? { dmKey } : {}) }
   }
 
   private baseUrl (): string {
@@ -316,14 +316,10 @@ class EmbeddedMessaging implements DmMessaging {
       mailbox.socket.close(EMBEDDED_CLOSE_CODES.replaced, 'another connection took over this scoped instance')
     }
     mailbox.socket = socket
-    if (mailbox.agentEpoch !== frame.epoch) {
-      // a new agent process numbers its messages from 0 again
-      mailbox.agentEpoch = frame.epoch
-      mailbox.lastAcceptedSeq = -1
-    }
+    mailbox.session.peerIs(frame.epoch)
     this.connections++
-    socket.send(JSON.stringify({ t: 'welcome', epoch: this.epoch } satisfies DmFrame))
-    for (const entry of mailbox.outbox) socket.send(entry.frame)
+    socket.send(JSON.stringify({ t: 'welcome', epoch: mailbox.session.epoch } satisfies DmFrame))
+    for (const pending of mailbox.session.unacknowledged()) socket.send(pending)
     return mailbox
   }
 
@@ -333,18 +329,17 @@ class EmbeddedMessaging implements DmMessaging {
         this.logger.warn(`DM (embedded messaging): ignored a second hello from ${loggable(mailbox.scopedInstancePath)}`)
         return
       case 'ack':
-        mailbox.outbox = mailbox.outbox.filter(e => e.seq > frame.seq)
+        mailbox.session.acknowledge(frame.seq)
         return
       case 'msg': {
         const seq = frame.seq
         const ack = (): void => {
-          if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ t: 'ack', seq } satisfies DmFrame))
+          if (socket.readyState === WebSocket.OPEN) socket.send(mailbox.session.ackFrame(seq))
         }
-        if (seq <= mailbox.lastAcceptedSeq) {
+        if (!mailbox.session.accept(seq)) {
           ack()
           return
         }
-        mailbox.lastAcceptedSeq = seq
         const { application, scopedInstancePath } = mailbox
         void this.dispatcher.dispatch(frame.body, `the agent of ${scopedInstancePath} (${application})`,
           msg => senderMismatch(msg, application, scopedInstancePath)).then(ack)

@@ -12,10 +12,16 @@ export const EMBEDDED_MAX_FRAME_BYTES = 1024 * 1024
 export const EVENTS_MAX_FRAME_BYTES = 4096
 /** Largest first frame (the hello), in bytes: five short strings. */
 export const EMBEDDED_MAX_HELLO_BYTES = 8 * 1024
-/** How long a socket may stay without a valid hello, in ms (a few seconds: an agent says it as soon as it is connected). */
-export const EMBEDDED_HELLO_DEADLINE_MS = 5000
-/** Sockets without a valid hello yet, at once, per remote address; more are closed at once. */
-export const EMBEDDED_MAX_UNAUTHENTICATED_PER_ADDRESS = 16
+/**
+ * How long a socket may stay without a valid hello, in ms: an agent says it as soon as it is connected, but a host
+ * starting many agents at once delays each one's first message by seconds (it then reconnects and says it again).
+ */
+export const EMBEDDED_HELLO_DEADLINE_MS = 10_000
+/**
+ * Sockets without a valid hello yet, at once, per remote address; more are closed at once (1013: an agent tries
+ * again after its backoff). A host of the local target starts up to 128 agents at once from one address.
+ */
+export const EMBEDDED_MAX_UNAUTHENTICATED_PER_ADDRESS = 64
 /** Longest application name, token and agent epoch in a hello, in characters. */
 export const EMBEDDED_MAX_HELLO_FIELD_CHARS = 256
 /** Longest scoped instance path in a hello, in characters. */

@@ -1,7 +1,7 @@
 // In-process DmMessaging for tests of the DM: agents use agent/link/memory.ts with `agentEndpoint()`.
 import { parseAgentToDmMessage, type AgentEndpoint, type AgentToDmMessage, type DmToAgentMessage } from '../../protocol/messages.js'
-import { MessageDispatcher } from '../../agent/link/dispatch.js'
-import { MemoryHub, registerMemoryHub, unregisterMemoryHub } from '../../agent/link/memory.js'
+import { MessageDispatcher } from '../../link/dispatch.js'
+import { MemoryHub, registerMemoryHub, unregisterMemoryHub } from '../../link/memory-hub.js'
 import { senderMismatch } from './sender.js'
 import type { AgentMessageHandler, DmMessaging, MessagingLogger, MessagingMetrics } from './types.js'
 

@@ -2,18 +2,21 @@
 // schema; every request but GET /openapi.json needs the bearer token. Errors answer
 // `{ error: { code, message, details? } }` with a 4xx saying what is wrong and how to fix it.
 import fastifyWebsocket from '@fastify/websocket'
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
 import { isAuthorized } from '../auth.js'
 import { EVENTS_MAX_FRAME_BYTES } from '../messaging/limits.js'
 import type { DeploymentManager, DmAction, PublishedEvent } from '../dm.js'
 import { DATA_MACHINE_ID, DATA_TARGET_HANDLER, MAX_EVENTS_PER_QUERY, MAX_JSON_BODY_BYTES, MAX_TEMPLATE_UPLOAD_BYTES } from '../constants.js'
+import type { Logger } from 'pino'
 import { parseSince } from '../events.js'
+import type { DmMetrics } from '../metrics.js'
 import { DmError, NoAgentParamsError } from '../errors.js'
 import type { Store } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import { autonomyRoutes } from './autonomy-routes.js'
 import { createConsole, type ConsoleOptions } from './console.js'
+import { consoleLogRoutes } from './console-logs.js'
 import { consoleRoutes } from './console-view.js'
 import * as s from './schemas.js'
 import { errorMessage } from '../../protocol/errors.js'
@@ -26,6 +29,10 @@ export interface RestServerComponents {
   token: string
   /** The DM's store, read by the web console's topology view; without it that view is not served. */
   store?: Store
+  /** The DM's metrics, served at /metrics behind the token (and REST latencies observed); default none. */
+  metrics?: DmMetrics
+  /** Why the DM is not ready (empty when it is): GET /readyz; default always ready. */
+  notReady?: () => string[]
 }
 
 export interface RestServerOptions {
@@ -37,6 +44,8 @@ export interface RestServerOptions {
   maxUploadBytes?: number
   /** The web console (files, sessions); see ConsoleOptions for the defaults. */
   console?: ConsoleOptions
+  /** Where fastify logs each request (at info; manager/log.ts redacts the token); default none. */
+  requestLog?: Logger
 }
 
 export interface RouteSpec {
@@ -51,6 +60,19 @@ export interface RouteSpec {
   /** Content types accepted besides JSON (OpenAPI only). */
   alsoAccepts?: string[]
   handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
+}
+
+/** Probes a supervisor calls without a token. */
+const PROBES: ReadonlySet<string> = new Set(['/healthz', '/readyz'])
+
+/**
+ * Where Prometheus scrapes the agents that serve metrics, in its HTTP service discovery format
+ * (deploy/prometheus.yml): one target group per agent, labelled with its application and machine.
+ */
+function metricsTargets (dm: DeploymentManager): Array<{ targets: string[], labels: Record<string, string> }> {
+  return dm.listApplications().flatMap(a => dm.agents(a.name)
+    .filter(agent => agent.metricsAddress !== undefined)
+    .map(agent => ({ targets: [agent.metricsAddress as string], labels: { application: a.name, machine: agent.scopedInstancePath } })))
 }
 
 /** WebSocket close code of an events stream whose query is wrong (a bad `since`). */
@@ -119,6 +141,7 @@ export function createRestServer (components: RestServerComponents, options: Res
   const maxUpload = options.maxUploadBytes ?? MAX_TEMPLATE_UPLOAD_BYTES
   const webConsole = createConsole({ token }, options.console)
   const app: FastifyInstance = Fastify({
+    ...(options.requestLog === undefined ? {} : { loggerInstance: options.requestLog.child({ component: 'rest' }) as FastifyBaseLogger }),
     bodyLimit: MAX_JSON_BODY_BYTES,
     // reject rather than silently drop unknown properties or coerce wrong types
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } }
@@ -260,6 +283,24 @@ export function createRestServer (components: RestServerComponents, options: Res
       }
     },
     {
+      method: 'GET', url: '/api/applications/:app/logs', summary: 'a machine\'s recent log through its agent (or what the DM kept of a terminated one: kept true): lines with seq, at, level, message, instance, step',
+      params: s.applicationParams, querystring: s.logsQuery,
+      responses: { 200: { type: 'object', properties: { lines: { type: 'array', items: { type: 'object' } }, lastSeq: { type: 'integer' }, kept: { type: 'boolean' } } } },
+      handler: async (request) => {
+        const query = request.query as { path: string, tail?: string, after?: string, instance?: string }
+        return await dm.logs((request.params as AppParams).app, query.path, {
+          ...(query.tail !== undefined ? { tail: Number(query.tail) } : {}),
+          ...(query.after !== undefined ? { afterSeq: Number(query.after) } : {}),
+          ...(query.instance !== undefined ? { instance: query.instance } : {})
+        })
+      }
+    },
+    {
+      method: 'GET', url: '/api/metrics/targets', summary: 'where Prometheus scrapes the agents serving metrics (its HTTP service discovery format; deploy/prometheus.yml)',
+      responses: { 200: { type: 'array', items: { type: 'object', properties: { targets: { type: 'array', items: { type: 'string' } }, labels: { type: 'object', additionalProperties: { type: 'string' } } } } } },
+      handler: async () => metricsTargets(dm)
+    },
+    {
       method: 'GET', url: '/api/applications/:app/instances/describe', summary: 'why an instance is where it is: state and since when, problems, machine, exports, imports held and missing, last events',
       params: s.applicationParams, querystring: s.instancePathQuery, responses: { 200: s.instanceDescription },
       handler: async (request) => dm.describe((request.params as AppParams).app, (request.query as { path: string }).path)
@@ -320,7 +361,8 @@ export function createRestServer (components: RestServerComponents, options: Res
       }
     },
     ...autonomyRoutes(dm),
-    ...consoleRoutes(components.store)
+    ...consoleRoutes(components.store),
+    ...consoleLogRoutes(dm, options.console?.machinesDirectory)
   ]
 
   const document = openApi(routes)
@@ -331,7 +373,7 @@ export function createRestServer (components: RestServerComponents, options: Res
     await app.register(fastifyWebsocket, { options: { maxPayload: EVENTS_MAX_FRAME_BYTES } })
     // after the WebSocket plugin's own hooks, so that a refused upgrade's socket is closed by it
     app.addHook('onRequest', async (request, reply) => {
-      if (request.method === 'GET' && request.url === '/openapi.json') return
+      if (request.method === 'GET' && (request.url === '/openapi.json' || PROBES.has(request.url))) return
       if (webConsole.isPublic(request) || isAuthorized(request.headers.authorization, token)) return
       const verdict = webConsole.verdict(request)
       if (verdict === 'csrf') {
@@ -342,6 +384,23 @@ export function createRestServer (components: RestServerComponents, options: Res
           'this request needs the DM token: send the header "Authorization: Bearer <token>" (the token is in <data-dir>/token of the DM)'))
       }
     })
+
+    // liveness and readiness for a supervisor, with no token: they say nothing but yes or no
+    app.get('/healthz', async () => ({ status: 'ok' }))
+    app.get('/readyz', async (_request, reply) => {
+      const reasons = components.notReady?.() ?? []
+      return answer(reply, reasons.length === 0 ? 200 : 503, { status: reasons.length === 0 ? 'ready' : 'not ready' })
+    })
+    const metrics = components.metrics
+    if (metrics !== undefined) {
+      app.get('/metrics', async (_request, reply) => {
+        reply.header('content-type', metrics.contentType)
+        return await metrics.text()
+      })
+      app.addHook('onResponse', async (request, reply) => {
+        metrics.observeRequest(request.method, request.routeOptions.url ?? 'unknown', reply.statusCode, reply.elapsedTime)
+      })
+    }
 
     // every REST write is an event of the history (who changed what, answered how)
     app.addHook('onResponse', async (request, reply) => {

@@ -17,7 +17,7 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto'
 import type Docker from 'dockerode'
 import tar from 'tar-stream'
-import type { AgentParams } from '../../agent/params.js'
+import type { AgentParams } from '../../protocol/agent-params.js'
 import { CONTAINER_STOP_GRACE_S, DEFAULT_DOCKER_NETWORK, DEFAULT_DOCKER_SUBNET, IMAGE_AGENT_STATE_DIR, IMAGE_PARAMS_FILE, LABEL_APPLICATION, LABEL_DM, LABEL_MACHINE, LABEL_MANAGED_NETWORK, LABEL_NETWORK, LABEL_PATH } from '../docker/constants.js'
 import { createDockerEngine, DockerRequestError, type DockerEngine } from '../docker/engine.js'
 import { defaultAgentImageTag } from '../docker/image.js'

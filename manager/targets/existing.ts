@@ -13,7 +13,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { join } from 'node:path'
-import type { AgentParams } from '../../agent/params.js'
+import type { AgentParams } from '../../protocol/agent-params.js'
 import { DEFAULT_MACHINE_SILENCE_MS } from '../constants.js'
 import type { DmLogger } from '../dm.js'
 import type { Store } from '../store.js'

@@ -4,10 +4,8 @@
 // target, its machines die with the DM.
 import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { createAgentProcess, type AgentProcess } from '../../agent/main.js'
-import { createMemoryMeshHub } from '../../agent/mesh/memory.js'
-import type { MessagingLogger } from '../../agent/link/types.js'
-import type { MeshFactory } from '../../agent/ports.js'
+import { createAgentProcess, createMemoryMeshHub, type AgentProcess, type MeshFactory } from '../../agent/index.js'
+import type { MessagingLogger } from '../../link/types.js'
 import type { MachineParameters, TargetHandler } from './types.js'
 
 /** Default period of the in-process agents' heartbeats, in milliseconds. */

@@ -4,7 +4,7 @@
 import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { defaultAgentCommand, findAgent, machineFiles, spawnAgent, stopAgent, writeAgentParams } from './process.js'
-import type { AgentParams } from '../../agent/params.js'
+import type { AgentParams } from '../../protocol/agent-params.js'
 import type { MachineParameters, TargetHandler } from './types.js'
 
 export interface LocalTargetOptions {

@@ -10,7 +10,7 @@ import type { AgentEndpoint } from '../../protocol/messages.js'
 import { allowForwardingWithin } from './forwarding.js'
 import { machineFolder } from './local.js'
 import { defaultAgentCommand, findAgent, machineFiles, spawnAgent, stopAgent, writeAgentParams } from './process.js'
-import type { AgentParams } from '../../agent/params.js'
+import type { AgentParams } from '../../protocol/agent-params.js'
 import type { MachineParameters, TargetHandler } from './types.js'
 import { errorMessage } from '../../protocol/errors.js'
 

@@ -13,6 +13,8 @@ export interface AgentStartParameters {
   scopedInstancePath: string
   /** Where the agent reaches the DM's messaging (`DmMessaging.agentEndpoint(application)`). */
   messaging: AgentEndpoint
+  /** The agent's metrics port (agent/params.ts `metricsPort`; 0: any free port); default none: no metrics. */
+  metricsPort?: number
 }
 
 export interface MachineParameters {

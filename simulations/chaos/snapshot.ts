@@ -2,11 +2,11 @@
 // never from the DM: the DM may be the thing that was just killed.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { INSTANCES_FOLDER, STATE_FILE_NAME } from '../../agent/constants.js'
+import { INSTANCES_FOLDER, STATE_FILE_NAME } from '../../protocol/agent-layout.js'
 import type { SavedAgentState } from '../../agent/state.js'
 import { fillStatuses } from '../../protocol/lifecycle.js'
 import { instanceExports } from '../../protocol/model/exports.js'
-import { instanceFolderName } from '../../agent/state.js'
+import { instanceFolderName } from '../../protocol/agent-layout.js'
 import type { Component, Instance } from '../../protocol/model/types.js'
 import type { ApplicationSnapshot, InstanceView } from './invariant.js'
 

@@ -7,8 +7,9 @@ import { AddInstanceDialog, ReplicateDialog, askAction, askDelete, subtreeOf } f
 import { describeLive, stateSince, useRecentEvents } from './live.js'
 import { StateBadge, ago, html, time } from './ui.js'
 
-/** Events of the instance shown in the drawer. */
+/** Events of the instance shown in the drawer, and lines of its machine's log. */
 const DRAWER_EVENTS = 10
+const LOG_LINES = 40
 
 /** Optional details from the DM's describe and logs APIs, when this DM has them (its OpenAPI document says). */
 function useOptional (route: string, url: string, key: unknown): { value?: any, missing: boolean, error?: unknown } {
@@ -54,7 +55,7 @@ export function Drawer ({ topology, instance, onSelect, onClose }: { topology: T
   const events = history !== undefined
     ? history.slice().sort((a, b) => b.id - a.id).slice(0, DRAWER_EVENTS).map(e => ({ at: e.at, kind: e.kind, reason: e.reason }))
     : live.slice(-DRAWER_EVENTS).reverse().map(e => ({ at: e.at as string, ...describeLive(e) }))
-  const logs = useOptional('/api/applications/{app}/logs', `/api/applications/${app}/logs?path=${enc(instance.machine)}&tail=40`, instance.status)
+  const logs = useOptional('/api/applications/{app}/console/log', `/api/applications/${app}/console/log?path=${enc(instance.machine)}&tail=${LOG_LINES}`, instance.status + String(live.length))
   const machine = topology.machines.find(m => m.path === instance.machine)
   const isRoot = instance.path === instance.machine
   const subtree = subtreeOf(topology, instance.path)
@@ -116,6 +117,7 @@ export function Drawer ({ topology, instance, onSelect, onClose }: { topology: T
         <dt>Target</dt><dd>${machine?.targetId ?? '—'}</dd>
         <dt>IP</dt><dd>${machine?.ip ?? '—'}</dd>
         <dt>Machine id</dt><dd>${machine?.machineId ?? '—'}</dd>
+        <dt>Agent peer</dt><dd>${machine?.peerId ?? '—'}</dd>
         <dt>Heartbeat</dt><dd>${machine?.lastHeartbeatAt !== undefined ? ago(machine.lastHeartbeatAt) : 'none yet'}</dd>
       </dl>
     </section>
@@ -127,7 +129,10 @@ export function Drawer ({ topology, instance, onSelect, onClose }: { topology: T
 
     <section>
       <h3>Machine log (tail)</h3>
-      ${logs.missing ? html`<p class="muted">this DM gives no logs</p>` : html`<pre class="log">${logLines.slice(-40).join('\n')}</pre>`}
+      ${logs.missing ? html`<p class="muted">this DM gives no logs</p>`
+        : logs.error !== undefined ? html`<p class="muted">${(logs.error as Error).message}</p>`
+          : logs.value?.available === false ? html`<p class="muted">${String(logs.value.reason)}</p>`
+          : html`<pre class="log" aria-label="Machine log">${logLines.slice(-LOG_LINES).join('\n')}</pre>`}
     </section>
 
     ${dialog === 'add' ? html`<${AddInstanceDialog} topology=${topology} parent=${instance} onClose=${() => setDialog(undefined)} />` : null}

@@ -6,7 +6,7 @@
 import { chmodSync, lstatSync, mkdirSync } from 'node:fs'
 import { chmod, lstat, mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { PRIVATE_FILE_MODE, PRIVATE_FOLDER_MODE, writeAtomicallySync } from '../common/fs.js'
+import { PRIVATE_FILE_MODE, PRIVATE_FOLDER_MODE, writeAtomicallySync } from './fs.js'
 
 /** A folder meant for secrets cannot be used as one. */
 export class PrivateFolderError extends Error {

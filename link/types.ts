@@ -1,0 +1,26 @@
+// What both ends of a DM <-> agent link share: the logger they report to, their counters, an agent's identity.
+
+/** Where links and messaging report what they drop or retry; `console` fits. */
+export interface MessagingLogger {
+  info (message: string): void
+  warn (message: string): void
+  error (message: string): void
+}
+
+/** Counters, for tests and diagnostics. */
+export interface LinkMetrics {
+  /** Messages confirmed by the broker / the DM. */
+  sent: number
+  /** Valid messages handed to the handler(s). */
+  received: number
+  /** Messages from the wire that failed validation: logged and dropped. */
+  rejected: number
+  /** Successful (re)connections. */
+  connections: number
+}
+
+/** Which agent a link speaks for. */
+export interface AgentIdentity {
+  application: string
+  scopedInstancePath: string
+}

@@ -1,0 +1,68 @@
+// Per-machine identity through a real DM (assembled as `meshconf dm start` assembles it): each machine's params
+// carry its own credential; the agent of one machine cannot say hello as another, and a machine's credential stops
+// working once the machine is undeployed. Machines of the `existing` target: the DM writes their params and starts
+// nothing, so the test plays their agents by hand on the embedded endpoint.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import test from 'ava'
+import WebSocket from 'ws'
+import { startDmService } from '../manager/commands/dm.js'
+import { EMBEDDED_CLOSE_CODES } from '../protocol/messages.js'
+import { tempDir, writeShopTemplate } from './dm-helpers.js'
+import { waitFor } from './helpers/wait.js'
+
+interface Params { messaging: { url: string, token: string } }
+
+/** Says hello as the agent of `path` with `token`; resolves with the close code, or 'welcome'. */
+async function hello (url: string, path: string, token: string): Promise<number | 'welcome'> {
+  const socket = new WebSocket(url)
+  return await new Promise(resolve => {
+    socket.once('open', () => socket.send(JSON.stringify({ t: 'hello', v: 1, application: 'shop', scopedInstancePath: path, token, epoch: 'rogue' })))
+    socket.once('message', data => {
+      if (String(data).includes('"welcome"')) {
+        socket.terminate()
+        resolve('welcome')
+      }
+    })
+    socket.once('close', code => resolve(code))
+  })
+}
+
+test('impersonation with another machine\'s credential, and a revoked credential, are refused by the DM', async t => {
+  t.timeout(120_000)
+  const dir = tempDir('dm-identity')
+  const logged: string[] = []
+  const log = { info: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), error: (m: string) => logged.push(m) }
+  const service = await startDmService({ dataDirectory: dir.path, port: 0, agentsPort: 0, target: 'existing', machineSilenceMs: 60_000, log })
+  t.teardown(async () => {
+    await service.stop()
+    dir.remove()
+  })
+  const rest = async (method: string, path: string, body: unknown): Promise<number> =>
+    (await fetch(`${service.url}${path}`, {
+      method, headers: { authorization: `Bearer ${service.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body)
+    })).status
+  t.is(await rest('POST', '/api/templates', { path: writeShopTemplate(join(dir.path, 'template')) }), 201)
+  t.is(await rest('POST', '/api/applications', { name: 'shop', template: { name: 'Shop', version: '1.0' } }), 201)
+  for (const path of ['/vm1', '/vm2']) t.is(await rest('POST', '/api/applications/shop/actions', { action: 'deploy-and-start-all', path }), 202)
+  const paramsOf = async (path: string): Promise<Params> => {
+    const file = await waitFor(`the params of ${path}`, () => logged.map(m => /give the machine (\S+) as \/etc\/meshconf\/agent\.json/.exec(m)?.[1])
+      .find(f => f !== undefined && (JSON.parse(readFileSync(f, 'utf8')) as { scopedInstancePath: string }).scopedInstancePath === path))
+    return JSON.parse(readFileSync(file, 'utf8')) as Params
+  }
+  const vm1 = await paramsOf('/vm1')
+  const vm2 = await paramsOf('/vm2')
+  t.not(vm1.messaging.token, vm2.messaging.token)
+  const url = vm1.messaging.url
+
+  t.is(await hello(url, '/vm2', vm1.messaging.token), EMBEDDED_CLOSE_CODES.unauthorized, '/vm1\'s agent cannot pass for /vm2')
+  t.is(await hello(url, '/vm3', vm1.messaging.token), EMBEDDED_CLOSE_CODES.unauthorized, 'nor for a path with no machine')
+  t.is(await hello(url, '/vm1', vm1.messaging.token), 'welcome', 'its own credential works')
+
+  t.is(await rest('POST', '/api/applications/shop/actions', { action: 'undeploy-all', path: '/vm1' }), 202)
+  await waitFor('/vm1 undeployed', () => service.dm.instance('shop', '/vm1').status === 'NOT_DEPLOYED' ? true : undefined)
+  t.is(await hello(url, '/vm1', vm1.messaging.token), EMBEDDED_CLOSE_CODES.unauthorized, 'the undeployed machine\'s credential is revoked')
+  t.is(await hello(url, '/vm2', vm2.messaging.token), 'welcome')
+  t.true(logged.some(m => /refused a socket \(bad-credential\): the agent of "\/vm2" \("shop"\)/.test(m)))
+  t.true(logged.some(m => /refused a socket \(no-machine\): the agent of "\/vm1"/.test(m)))
+})
