@@ -26,6 +26,7 @@ import { describeTightened, ensurePrivateFolderSync } from '../../common/private
 import { createDockerTarget, dockerDmId } from '../targets/docker.js'
 import type { TargetHandler } from '../targets/types.js'
 import { errorMessage } from '../../protocol/errors.js'
+import type { AutonomyOptions } from '../autonomy/index.js'
 import { loadSigningKey } from '../dm/core.js'
 
 export interface DmServiceOptions {
@@ -64,6 +65,8 @@ export interface DmServiceOptions {
   requestLog?: Logger
   /** Retention of the event history; default 100 000 events or 30 days. */
   events?: EventLogOptions
+  /** Scaling, commands, rules, probes and schedules (SMTP relay, VM limit, probe period...); see AutonomyOptions. */
+  autonomy?: AutonomyOptions
   /**
    * Port of a second HTTP server serving /metrics without the token (for a Prometheus that cannot send it); default
    * none: /metrics is on the REST port, behind the token. 0 picks a free one.
@@ -137,7 +140,7 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     throw new InvalidArgumentError(`unknown target ${JSON.stringify(defaultTarget)}: use local, netns, docker, existing or in-process`)
   }
   const manager = dm = createDeploymentManager({ store, messaging, targets, log: options.log }, {
-    dataDirectory, defaultTargetHandler: defaultTarget, machineSilenceMs: options.machineSilenceMs, events: options.events,
+    dataDirectory, defaultTargetHandler: defaultTarget, machineSilenceMs: options.machineSilenceMs, events: options.events, autonomy: options.autonomy,
     ...(options.templatesRoot !== undefined ? { templatesRoot: resolve(options.templatesRoot) } : {}),
     ...(options.agentMetricsPort === undefined ? {} : { agentMetricsPort: options.agentMetricsPort })
   })
@@ -262,6 +265,13 @@ function positiveInteger (value: string): number {
   return n
 }
 
+/** `host:port` of an SMTP relay. */
+function smtpRelay (value: string): { host: string, port: number } {
+  const m = /^([^:\s]+):(\d{1,5})$/.exec(value.trim())
+  if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new InvalidArgumentError(`"${value}" is not host:port (e.g. --smtp 127.0.0.1:25)`)
+  return { host: m[1], port: Number(m[2]) }
+}
+
 export const registerDmCommands: CommandRegistration = (program: Command) => {
   const dmCommand = program.command('dm').description('the deployment manager')
   dmCommand.command('start')
@@ -282,8 +292,13 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .option('--events-max <count>', 'events the history keeps, at most (default 100000)', positiveInteger)
     .option('--events-max-age <days>', 'days the history keeps an event (default 30)', days)
     .option('--templates-root <folder>', 'load templates given by path (app load of a folder, POST /api/templates {path}) only from inside this folder (default: any path the DM\'s user can read)')
+    .option('--smtp <host:port>', 'SMTP relay for the commands\' email instruction (without one, templates that send e-mail are refused)', smtpRelay)
+    .option('--smtp-from <address>', 'sender of those e-mails (default meshconf@<relay host>)')
+    .option('--max-vms <count>', 'most machines an application may reach through its autonomic rules (autonomic.maximum.vm.number; default none)', positiveInteger)
+    .option('--probe-period <seconds>', 'how often agents run their probes (default 5, at least 1)', seconds)
+    .option('--scale-down-window <seconds>', 'how long an event must hold before a scale-down rule fires (default 60)', seconds)
     .option('--use-context', 'make this DM\'s context the current one (default: only when there is no current context)')
-    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number, metricsPort?: number, agentMetricsPort?: number, logLevel: LogLevel }, command: Command) => {
+    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number, metricsPort?: number, agentMetricsPort?: number, logLevel: LogLevel, smtp?: { host: string, port: number }, smtpFrom?: string, maxVms?: number, probePeriod?: number, scaleDownWindow?: number }, command: Command) => {
       const amqp = opts.amqp ?? amqpUrlFromEnvironment(command)
       const agentsScheme = opts.agentsUrl === undefined ? undefined : new URL(opts.agentsUrl).protocol.startsWith('amqp') ? 'amqp' : 'ws'
       if (agentsScheme !== undefined && agentsScheme !== (amqp !== undefined ? 'amqp' : 'ws')) {
@@ -304,6 +319,12 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
         events: {
           ...(opts.eventsMax !== undefined ? { maxEvents: opts.eventsMax } : {}),
           ...(opts.eventsMaxAge !== undefined ? { maxAgeMs: opts.eventsMaxAge * 86_400_000 } : {})
+        },
+        autonomy: {
+          ...(opts.smtp !== undefined ? { smtp: { ...opts.smtp, ...(opts.smtpFrom !== undefined ? { from: opts.smtpFrom } : {}) } } : {}),
+          ...(opts.maxVms !== undefined ? { maximumVmNumber: opts.maxVms } : {}),
+          ...(opts.probePeriod !== undefined ? { probePeriodMs: opts.probePeriod * 1000 } : {}),
+          ...(opts.scaleDownWindow !== undefined ? { scaleDownStabilizationMs: opts.scaleDownWindow * 1000 } : {})
         }
       })
       console.log(`meshconf DM listening on ${service.url} (data in ${service.dataDirectory}, agents via ${service.agentsEndpointUrl === undefined ? 'RabbitMQ' : `the embedded endpoint at ${service.agentsEndpointUrl}`}, default target ${opts.target})`)
