@@ -23,3 +23,6 @@ export {
  * a burst of changes is saved once. States and models are saved at once.
  */
 export const IMPORTS_SAVE_DELAY_MS = 20
+
+/** The agent's recent log kept in memory for `meshconf logs`, in bytes (about: 40 bytes a line of overhead). */
+export const LOG_RING_BYTES = 1024 * 1024

@@ -11,13 +11,14 @@ import { parseArgs } from 'node:util'
 import { toDm, type AgentToDmMessage } from '../protocol/messages.js'
 import { MESHCONF_VERSION } from '../protocol/version.js'
 import { createAgent, type Agent } from './agent.js'
+import { LogRing } from './log-ring.js'
 import { createAgentLink } from './link/index.js'
 import type { AgentLink, MessagingLogger } from './link/types.js'
 import { loadOrCreatePeerIdentity } from './mesh/identity.js'
 import { startLibp2pMesh } from './mesh/libp2p.js'
 import type { MeshLogger, MeshServiceHandle, MeshView } from './mesh/service.js'
 import { createStepOutbox } from './outbox.js'
-import { meshListenAddress, readAgentParams, type AgentParams } from '../protocol/agent-params.js'
+import { AGENT_LOG_LEVELS, meshListenAddress, readAgentParams, type AgentLogLevel, type AgentParams } from '../protocol/agent-params.js'
 import type { AgentMetrics } from './metrics.js'
 import type { DmNotifier, ImportListener, LifecycleObserver, MeshFactory } from './ports.js'
 import { removePidFile, VIEW_SIGNAL, writePidFile, writeViewFile } from './view.js'
@@ -30,13 +31,15 @@ export interface AgentProcessLogger extends MessagingLogger {
   close (): Promise<void>
 }
 
-export function createAgentProcessLogger (logFile?: string): AgentProcessLogger {
+export function createAgentProcessLogger (logFile?: string, level: AgentLogLevel = 'info'): AgentProcessLogger {
+  const least = AGENT_LOG_LEVELS.indexOf(level)
   let file: WriteStream | undefined
   if (logFile !== undefined) {
     file = createWriteStream(logFile, { flags: 'a' })
     file.on('error', err => { process.stderr.write(`${new Date().toISOString()} ERROR cannot write ${logFile}: ${err.message}\n`) })
   }
   const write = (level: string) => (message: string): void => {
+    if (AGENT_LOG_LEVELS.indexOf(level.toLowerCase() as AgentLogLevel) < least) return
     const line = `${new Date().toISOString()} ${level} ${message}\n`
     process.stderr.write(line)
     if (file?.writable === true) file.write(line)
@@ -73,14 +76,20 @@ export interface AgentProcess {
 
 export function createAgentProcess (params: AgentParams, components: AgentProcessComponents): AgentProcess {
   const { application, scopedInstancePath, ipAddress } = params
-  const { logger } = components
+  // every line is also kept in memory, for the DM to gather (`meshconf logs`)
+  const ring = new LogRing()
+  const logger: MessagingLogger = {
+    info: message => { ring.add('info', message); components.logger.info(message) },
+    warn: message => { ring.add('warn', message); components.logger.warn(message) },
+    error: message => { ring.add('error', message); components.logger.error(message) }
+  }
   const link = createAgentLink({ endpoint: params.messaging, application, scopedInstancePath, logger })
   const deliver = (msg: AgentToDmMessage): void => {
     link.send(msg).catch(err => { logger.error(`could not send ${msg.kind} to the DM: ${errorMessage(err)}`) })
   }
   // State reports leave after the engine step that made them: encoding one and writing it to the DM's socket must
-  // not delay the update, start or announce that follows in the same step (in a 10-agent chain, such a write before
-  // each update took 0.2-2.5 ms). Any other message goes after the reports made before it.
+  // not delay the update, start or announce that follows in the same step (docs/tuning.md). Any other message goes
+  // after the reports made before it.
   const reports = createStepOutbox(deliver)
   const send = (msg: AgentToDmMessage): void => { reports.flush(); deliver(msg) }
   const notifier: DmNotifier = {
@@ -129,6 +138,11 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
     }))
   }
   link.onMessage(async msg => {
+    if (msg.kind === 'getLogs') {
+      const { lines, lastSeq } = ring.read({ afterSeq: msg.afterSeq, tail: msg.tail, instance: msg.instance })
+      send(toDm({ kind: 'logs', application, scopedInstancePath, requestId: msg.requestId, lines, lastSeq }))
+      return
+    }
     // A model for another machine would make this agent deploy someone else's software: refuse it.
     if (msg.kind === 'setScopedInstance' &&
       (msg.model.application !== application || msg.model.scopedInstancePath !== scopedInstancePath)) {
@@ -201,7 +215,7 @@ export async function runAgentProcess (paramsFile: string): Promise<number> {
     process.stderr.write(`meshconf agent: ${errorMessage(err)}\n`)
     return 1
   }
-  const logger = createAgentProcessLogger(params.logFile)
+  const logger = createAgentProcessLogger(params.logFile, params.logLevel)
   // A bug in a plug-in or a library must not take the machine's agent down: log it, keep serving.
   const onRejection = (reason: unknown): void => { logger.error(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`) }
   let onSignal: (signal: NodeJS.Signals) => void = () => {}

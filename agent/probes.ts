@@ -4,9 +4,10 @@
 // runs its program directly (no shell), with arguments from the template, never from a peer.
 import { execFile } from 'node:child_process'
 import { existsSync, rmSync } from 'node:fs'
-import type { AgentToDmMessage } from '../protocol/messages.js'
+import { toDm, type AgentToDmMessage } from '../protocol/messages.js'
 import { compare, DEFAULT_PROBE_PERIOD_MS, MIN_PROBE_PERIOD_MS, parseMeasures, type ProbeCheck } from '../protocol/model/probes.js'
 import type { Agent } from './agent.js'
+import { errorMessage } from '../protocol/errors.js'
 
 /** Events kept while the DM is away; the oldest go first beyond it. */
 export const MAX_QUEUED_PROBE_EVENTS = 100
@@ -96,11 +97,11 @@ export function createProbes (components: ProbesComponents) {
       dropped = 0
     }
     for (const event of queue.splice(0)) {
-      components.send({
-        v: 1, kind: 'autonomic', application: identity.application, scopedInstancePath: identity.scopedInstancePath,
+      components.send(toDm({
+        kind: 'autonomic', application: identity.application, scopedInstancePath: identity.scopedInstancePath,
         instancePath: event.instancePath, eventName: event.eventName, measuredAt: new Date(event.measuredAt).toISOString(),
         ageMs: Math.max(0, now() - event.measuredAt), ...(event.value === undefined || Number.isNaN(event.value) ? {} : { value: event.value })
-      })
+      }))
     }
   }
 
@@ -118,7 +119,7 @@ export function createProbes (components: ProbesComponents) {
           queue.push({ instancePath: instance.path, eventName: check.eventName, value, measuredAt: now() })
           if (queue.length > MAX_QUEUED_PROBE_EVENTS) { queue.shift(); dropped++ }
         } catch (err) {
-          warnOnce(`${instance.path}:${check.eventName}:${(err as Error).message}`, `probe ${check.eventName} of ${instance.path}: ${(err as Error).message}`)
+          warnOnce(`${instance.path}:${check.eventName}:${errorMessage(err)}`, `probe ${check.eventName} of ${instance.path}: ${errorMessage(err)}`)
         }
       }
     }
@@ -130,7 +131,7 @@ export function createProbes (components: ProbesComponents) {
     timer = setTimeout(() => {
       if (running) return schedule()
       running = true
-      round(periodMs).catch(err => components.log.warn(`probes: ${(err as Error).message}`)).finally(() => {
+      round(periodMs).catch(err => components.log.warn(`probes: ${errorMessage(err)}`)).finally(() => {
         running = false
         if (timer !== undefined) schedule()
       })

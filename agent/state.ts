@@ -1,8 +1,8 @@
 // The agent's local state: its scoped model (with the instances' states), their imports, the mesh parameters and
 // the received recipe files, in its state directory, written atomically (temporary file, fsync, rename), so that an
-// agent killed at any moment finds either the previous or the new state. Writes are asynchronous: an fsync takes 1 to
-// 20 ms when agents share a disk, and a profile of 10 agents reconfiguring showed a fifth of their busy time blocked
-// in synchronous saves, in the path from an export change to `update`. An unreadable file is kept aside as
+// agent killed at any moment finds either the previous or the new state. Writes are asynchronous: a synchronous save
+// blocks the event loop on fsync, in the path from an export change to `update` (docs/tuning.md). An unreadable file
+// is kept aside as
 // `<file>.corrupt-<time>` and reported; the agent then starts without it.
 import { copyFileSync, readdirSync, readFileSync } from 'node:fs'
 import { PRIVATE_FILE_MODE, PRIVATE_FOLDER_MODE, writeAtomically } from '../common/fs.js'

@@ -156,7 +156,7 @@ export class AmqpSession {
       let model: ChannelModel | undefined
       try {
         // the connection name shows in `rabbitmqctl list_connections client_properties` and the management UI
-        model = await connect(withHeartbeat(url), { timeout: CONNECT_TIMEOUT_MS, clientProperties: { connection_name: `meshconf ${name}` } })
+        model = await connect(withHeartbeat(url), { timeout: CONNECT_TIMEOUT_MS, noDelay: true, clientProperties: { connection_name: `meshconf ${name}` } })
         model.on('error', (err: Error) => logger.warn(`${name}: RabbitMQ connection error: ${err.message}`))
         const channel = await model.createConfirmChannel()
         channel.on('error', (err: Error) => logger.warn(`${name}: RabbitMQ channel error: ${err.message}`))

@@ -1,4 +1,4 @@
-// Timings of the DM <-> agent links (shared by the DM's messaging, which reuses agent/link's transports).
+// Timings of the DM <-> agent links, for both ends (the agent's links in agent/link/, the DM's messaging).
 import { backoffMs } from '../common/backoff.js'
 
 /** First delay before reconnecting after a lost connection (ms); doubles on each failure. */

@@ -28,9 +28,11 @@ export class ReliableSession<Out> {
   constructor (readonly epoch: string = randomUUID()) {}
 
   /** Numbers a message and keeps it until acknowledged; returns the frame to send now if connected. */
-  enqueue (body: Out, settle?: () => void): string {
+  /** `sign`: the frame's signature of (seq, body), when the sender signs (the DM's commands). */
+  enqueue (body: Out, settle?: () => void, sign?: (seq: number, body: Out) => string): string {
     const seq = this.nextSeq++
-    const frame = JSON.stringify({ t: 'msg', seq, body })
+    const sig = sign?.(seq, body)
+    const frame = JSON.stringify(sig === undefined ? { t: 'msg', seq, body } : { t: 'msg', seq, body, sig })
     this.outbox.push({ seq, frame, settle })
     return frame
   }

@@ -32,6 +32,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'stop', summary: 'stop instances (machines keep running)', load: async () => (await import('./commands/lifecycle.js')).registerLifecycleCommands },
   { name: 'undeploy', summary: 'undeploy instances (a root instance gets its machine terminated)', load: async () => (await import('./commands/lifecycle.js')).registerLifecycleCommands },
   { name: 'describe', summary: 'why an instance is where it is: problems, machine, imports held and missing, events', load: async () => (await import('./commands/describe.js')).registerDescribeCommand },
+  { name: 'logs', summary: 'a machine\'s recent log through its agent, or the one kept of a terminated machine', load: async () => (await import('./commands/logs.js')).registerLogsCommand },
   { name: 'events', summary: 'the event history of the DM, one line an event; --follow for the live ones', load: async () => (await import('./commands/events.js')).registerEventsCommand },
   { name: 'scale', summary: 'add or remove whole machines carrying a component', load: async () => (await import('./commands/scale.js')).registerScaleCommand },
   { name: 'commands', summary: 'list, show and run the commands files of an application (on the DM)', load: async () => (await import('./commands/commands.js')).registerCommandsCommands },

@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events'
 import WebSocket from 'ws'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
-import type { InstanceProblem } from '../protocol/messages.js'
+import type { AgentLogLine, InstanceProblem } from '../protocol/messages.js'
 import type {
   ApplicationDetails, ApplicationSummary, DmAction as ApplicationAction, InstanceView as InstanceNode,
   LoadedTemplate as TemplateLoadResult, NewInstance, RequestableStatus, TargetDefinition, TargetDetails,
@@ -80,6 +80,13 @@ export interface HistoryEvent {
   actor: string
   /** The event as the live stream carried it. */
   body: Record<string, unknown>
+}
+
+/** A machine's log lines, with the cursor of the next read; `kept`: what the DM kept of a terminated machine. */
+export interface MachineLogs {
+  lines: AgentLogLine[]
+  lastSeq: number
+  kept: boolean
 }
 
 /** An instance described by the DM: state and since when, problems, machine, exports, imports, last events. */
@@ -216,6 +223,8 @@ export interface DmClient {
    * event id) or `since` (`10m`, an ISO time), the DM first replays the stored events after that point.
    */
   openEvents: (options?: EventStreamOptions) => Promise<DmEventStream>
+  /** A machine's recent log (or what the DM kept of a terminated one: `kept`). */
+  machineLogs: (app: string, machinePath: string, query?: { tail?: number, after?: number, instance?: string }) => Promise<MachineLogs>
   /** Why an instance is where it is (GET .../instances/describe). */
   describeInstance: (app: string, path: string) => Promise<InstanceDescription>
   /** The event history, oldest first: the `limit` most recent matching events. */
@@ -330,6 +339,14 @@ export function createDmClient (components: DmClientComponents): DmClient {
     runAction: async (app, action) => { await request('POST', `${appPath(app)}/actions`, { body: action }) },
     getAgentParams: async (app, machinePath) => await request('GET', `${appPath(app)}/instances/agent-params`, { query: { path: machinePath } }),
     openEvents: async (options = {}) => await openEventStream(base, token, options),
+    machineLogs: async (app, machinePath, query = {}) => await request('GET', `${appPath(app)}/logs`, {
+      query: {
+        path: machinePath,
+        ...(query.tail !== undefined ? { tail: String(query.tail) } : {}),
+        ...(query.after !== undefined ? { after: String(query.after) } : {}),
+        ...(query.instance !== undefined ? { instance: query.instance } : {})
+      }
+    }),
     describeInstance: async (app, path) => await request('GET', `${appPath(app)}/instances/describe`, { query: { path } }),
     listEvents: async (query = {}) => await request('GET', '/api/events', {
       query: {

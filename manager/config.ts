@@ -4,10 +4,10 @@
 // The URL comes from --dm, else --context NAME, else $MESHCONF_DM, else the current context (or $MESHCONF_CONTEXT),
 // else the local default; the token likewise with --token and $MESHCONF_TOKEN. The older one-DM form
 // `{ "dm": ..., "token": ... }` is read as a context named `default`.
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
-import { randomBytes } from 'node:crypto'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { writeAtomically } from '../common/fs.js'
 import { errorMessage } from '../protocol/errors.js'
 
 /** The DM's HTTP port when nothing says otherwise (the REST contract's default). */
@@ -176,18 +176,10 @@ export function readConfig (file: string): MeshconfConfig {
   return { ...(raw.current !== undefined ? { current: raw.current as string } : {}), contexts }
 }
 
-/** Writes the config file atomically (a unique temporary file, fsync, rename), readable by its owner only. */
-export function writeConfig (file: string, config: MeshconfConfig): void {
+/** Writes the config file atomically, readable by its owner only (it may hold tokens). */
+export async function writeConfig (file: string, config: MeshconfConfig): Promise<void> {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
-  const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`
-  const fd = openSync(temporary, 'w', 0o600)
-  try {
-    writeSync(fd, JSON.stringify(config, null, 2) + '\n')
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  renameSync(temporary, file)
+  await writeAtomically(file, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 })
 }
 
 /** The token a context gives: its own, or read from its token file. */
@@ -272,14 +264,14 @@ export interface SavedContext {
  * Adds or updates a context. It becomes current when `makeCurrent` is 'always', or when 'if-none' and there was
  * no current context.
  */
-export function saveContext (file: string, name: string, context: DmContext, makeCurrent: 'always' | 'if-none' | 'never'): SavedContext {
+export async function saveContext (file: string, name: string, context: DmContext, makeCurrent: 'always' | 'if-none' | 'never'): Promise<SavedContext> {
   checkContextName(name)
   const config = readConfig(file)
   const created = config.contexts[name] === undefined
   config.contexts[name] = context
   const hasCurrent = config.current !== undefined && config.contexts[config.current] !== undefined
   if (makeCurrent === 'always' || (makeCurrent === 'if-none' && !hasCurrent)) config.current = name
-  writeConfig(file, config)
+  await writeConfig(file, config)
   return { name, created, current: config.current === name, file }
 }
 

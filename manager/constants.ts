@@ -31,9 +31,7 @@ export const MODEL_WAIT_FOR_PEER_MS = 5_000
 
 /**
  * Agents whose addresses a model carries as bootstrap peers, at most (those it shares exports with first: bootstrap.ts). Each costs
- * a handshake on both sides; fewer also slow reconfiguration: with 4 instead of 8, 40 machines deployed on one host
- * used 0.49 CPU-s each instead of 0.58-0.67, but a change reached the importers of a 10-agent chain in p50 13-15.5 ms
- * instead of 7.9-11.5 ms (quick bench runs).
+ * a handshake on both sides; fewer save deployment CPU but slow reconfiguration (docs/tuning.md).
  */
 export const MAX_BOOTSTRAP_AGENTS = 8
 
@@ -77,3 +75,12 @@ export const EVENT_PRUNE_EVERY = 1_000
 export const MAX_EVENTS_PER_QUERY = 10_000
 /** Longest problem message the DM keeps from an agent, in characters (a peer may send more). */
 export const MAX_PROBLEM_MESSAGE_CHARS = 8_192
+
+/** Sub-folder of the data directory holding the logs kept of terminated machines (one folder per application). */
+export const KEPT_LOGS_FOLDER = 'logs'
+/** What the DM keeps of a terminated machine's log, at most, in bytes: its last 1 MiB. */
+export const KEPT_LOG_BYTES = 1024 * 1024
+/** How long the DM waits for an agent's answer to a request for its log, in ms. */
+export const LOGS_ANSWER_TIMEOUT_MS = 10_000
+/** Answers read, at most, to gather a machine's whole log (each carries a bounded part of it). */
+export const LOGS_MAX_PAGES = 32

@@ -10,7 +10,9 @@ import { createApplications } from './dm/applications.js'
 import { createCatalog } from './dm/catalog.js'
 import { createDmCore } from './dm/core.js'
 import { describeInstance } from './dm/describe.js'
+import { createLogs } from './dm/logs.js'
 import { createMachines } from './dm/machines.js'
+import { createMachineWatch } from './dm/watch.js'
 import { createNotificationHandler } from './dm/notifications.js'
 import { createOutbox } from './dm/outbox.js'
 import { createStateRequests } from './dm/requests.js'
@@ -32,7 +34,10 @@ export function createDeploymentManager (components: DeploymentManagerComponents
   const sessions = createAgentSessions()
   const outbox = createOutbox(core, sessions)
   const targets = createTargets(core)
-  const machines = createMachines(core, sessions, outbox, targets)
+  const logs = createLogs(core, sessions)
+  const machines = createMachines(core, sessions, outbox, targets, logs.keep)
+  messaging.onAgentMessage(msg => { if (msg.kind === 'logs') logs.answer(msg) })
+  const watch = createMachineWatch(core, sessions, outbox, targets, machines)
   messaging.onAgentMessage(createNotificationHandler(core, sessions, outbox, machines))
   let silenceTimer: NodeJS.Timeout | undefined
   let started = false
@@ -43,8 +48,8 @@ export function createDeploymentManager (components: DeploymentManagerComponents
       started = true
       core.signingKey()
       await messaging.start()
-      await machines.recover()
-      silenceTimer = setInterval(machines.checkSilence, core.settings.heartbeatCheckIntervalMs)
+      await watch.recover()
+      silenceTimer = setInterval(watch.checkSilence, core.settings.heartbeatCheckIntervalMs)
       silenceTimer.unref()
     },
 
@@ -66,6 +71,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     eventCount: () => core.eventLog.count(),
     recordEvent: event => { core.emit(event) },
     describe: (application, path) => describeInstance(core, application, path),
+    logs: async (application, path, query) => await logs.read(application, path, query),
     agents: application => { core.requireApplication(application); return core.store.agents(application) },
 
     publicKey () {

@@ -205,3 +205,13 @@ export class BuiltInTargetError extends DmError {
     this.name = 'BuiltInTargetError'
   }
 }
+
+/** A machine's log cannot be read: no agent to ask, no log kept, or its agent did not answer. */
+export class LogsUnavailableError extends DmError {
+  readonly code = 'REST_LOGS_UNAVAILABLE'
+  readonly statusCode = 409
+  constructor (application: string, machinePath: string, reason: string) {
+    super(`no log of ${machinePath} (${application}): ${reason}`)
+    this.name = 'LogsUnavailableError'
+  }
+}

@@ -25,7 +25,8 @@
 //   "logFile": "/var/log/meshconf-agent.log", optional: also append the log here (stderr always gets it)
 //   "metricsPort": 9464,                      optional: serve Prometheus metrics at http://<metricsHost>:<port>/metrics
 //                                             (0: any free port, reported to the DM); default none (no metrics)
-//   "metricsHost": "10.0.0.5"                 optional: address the metrics listen on; default meshListenHost
+//   "metricsHost": "10.0.0.5",                optional: address the metrics listen on; default meshListenHost
+//   "logLevel": "info"                        optional: least level logged (info, warn or error); default info
 // }
 import { readFileSync } from 'node:fs'
 import { networkInterfaces } from 'node:os'
@@ -59,7 +60,12 @@ export interface AgentParams {
   metricsPort?: number
   /** Listen address of the metrics; default meshListenHost. */
   metricsHost?: string
+  /** Least level the agent logs; default info. */
+  logLevel?: AgentLogLevel
 }
+
+export const AGENT_LOG_LEVELS = ['info', 'warn', 'error'] as const
+export type AgentLogLevel = typeof AGENT_LOG_LEVELS[number]
 
 /** The params file cannot be read, is not JSON, or a field is missing or wrong. */
 export class InvalidAgentParamsError extends Error {
@@ -135,6 +141,10 @@ export function parseAgentParams (value: unknown, file: string): AgentParams {
   if (isIP(ipAddress) === 0) fail('ipAddress', `expected an IPv4 or IPv6 address, got ${JSON.stringify(ipAddress)}`)
   const meshListenHost = text('meshListenHost', false) ?? ipAddress
   if (isIP(meshListenHost) === 0) fail('meshListenHost', `expected an IPv4 or IPv6 address, got ${JSON.stringify(meshListenHost)}`)
+  const logLevel = text('logLevel', false)
+  if (logLevel !== undefined && !(AGENT_LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    fail('logLevel', `expected one of ${AGENT_LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`)
+  }
   const metricsHost = text('metricsHost', false)
   if (metricsHost !== undefined && isIP(metricsHost) === 0) fail('metricsHost', `expected an IPv4 or IPv6 address, got ${JSON.stringify(metricsHost)}`)
   return {
@@ -151,7 +161,8 @@ export function parseAgentParams (value: unknown, file: string): AgentParams {
     recipeTimeoutMs: integer('recipeTimeoutMs', 1, 24 * 3_600_000),
     logFile: text('logFile', false),
     metricsPort: integer('metricsPort', 0, 65_535),
-    ...(metricsHost === undefined ? {} : { metricsHost })
+    ...(metricsHost === undefined ? {} : { metricsHost }),
+    ...(logLevel === undefined ? {} : { logLevel: logLevel as AgentLogLevel })
   }
 }
 

@@ -346,6 +346,28 @@ export function signOwnership (dmKey: DmSigningKey, claim: OwnershipClaim): Sign
   }
 }
 
+function canonicalDmCommand (application: string, scopedInstancePath: string, seq: number, body: unknown): Buffer {
+  return Buffer.from(JSON.stringify(['meshconf-dm-command', 1, application, scopedInstancePath, seq, body]))
+}
+
+/** The DM signs command `seq` to the agent of `scopedInstancePath`: a command changed on the way no longer verifies. */
+export function signDmCommand (dmKey: DmSigningKey, application: string, scopedInstancePath: string, seq: number, body: unknown): string {
+  const key = createPrivateKey({ key: Buffer.from(dmKey.privateKey, 'base64'), format: 'der', type: 'pkcs8' })
+  return sign(null, canonicalDmCommand(application, scopedInstancePath, seq, body), key).toString('base64')
+}
+
+/** Whether `signature` is the DM's (raw base64 public key `dmPublicKey`) over that command to that agent. */
+export function verifyDmCommand (dmPublicKey: string, application: string, scopedInstancePath: string, seq: number, body: unknown,
+  signature: string | undefined): boolean {
+  if (signature === undefined) return false
+  try {
+    const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(dmPublicKey, 'base64').toString('base64url') }, format: 'jwk' })
+    return verify(null, canonicalDmCommand(application, scopedInstancePath, seq, body), publicKey, Buffer.from(signature, 'base64'))
+  } catch {
+    return false
+  }
+}
+
 export type OwnershipVerdict = { ok: true } | { ok: false, reason: OwnershipRejection, detail: string }
 export type OwnershipRejection = 'untrusted-dm-key' | 'bad-signature' | 'wrong-peer' | 'wrong-application' | 'outside-scope' |
   'superseded-generation'

@@ -45,6 +45,21 @@ export interface InstanceProblem {
   message: string
 }
 
+/** Most bytes of log lines one `logs` answer carries (a reader asks again from its last line for more). */
+export const LOGS_ANSWER_MAX_BYTES = 256 * 1024
+
+/** A line of an agent's log, as `meshconf logs` shows it. */
+export interface AgentLogLine {
+  seq: number
+  /** ISO time. */
+  at: string
+  level: string
+  message: string
+  /** The instance the line is about, and the step whose recipe printed it. */
+  instance?: string
+  step?: string
+}
+
 /** An import an instance holds: from which exporting instance, since when (ISO time). */
 export interface HeldImport {
   prefix: string
@@ -113,6 +128,8 @@ export type DmToAgentMessage =
   | { v: Version, kind: 'removeInstance', instancePath: string }
   | { v: Version, kind: 'resendStates' }
   | { v: Version, kind: 'resynchronize' }
+  /** Asks for the agent's recent log (`meshconf logs`): the lines after `afterSeq`, the last `tail`, of one instance. */
+  | { v: Version, kind: 'getLogs', requestId: string, afterSeq?: number, tail?: number, instance?: string }
 
 export type AgentToDmMessage =
   | { v: Version, kind: 'heartbeat', application: string, scopedInstancePath: string, ipAddress: string,
@@ -123,6 +140,8 @@ export type AgentToDmMessage =
     imports: Record<string, Import[]>, problem?: string } & InstanceReport
   | { v: Version, kind: 'instanceRemoved', application: string, instancePath: string }
   | { v: Version, kind: 'machineDown', application: string, scopedInstancePath: string }
+  /** The answer to getLogs: lines oldest first, and the sequence number of the agent's last line (a cursor). */
+  | { v: Version, kind: 'logs', application: string, scopedInstancePath: string, requestId: string, lines: AgentLogLine[], lastSeq: number }
   /**
    * A probe matched (reference §6.4, MsgNotifAutonomic): `eventName` for `instancePath`, measured at `measuredAt`
    * (agent's clock, ISO) and sent `ageMs` later (held while the DM was away); `value` is the measure, when a number.
@@ -149,8 +168,11 @@ export function toDm<B extends Unversioned<AgentToDmMessage>> (body: B): B & { v
 export type AgentEndpoint =
   /** RabbitMQ: `url` like `amqp://user:password@host:5672`; `domain` is the first word of every name. */
   | { kind: 'amqp', url: string, domain: string }
-  /** The DM's embedded WebSocket endpoint, `ws://host:7401/agents`; `token` is the agent (or DM) token. */
-  | { kind: 'embedded', url: string, token: string }
+  /**
+   * The DM's embedded WebSocket endpoint, `ws://host:7401/agents`; `token` is the machine's credential (or the DM
+   * token); `dmKey`, the DM's Ed25519 public key (base64): when given, the agent handles only commands it signed.
+   */
+  | { kind: 'embedded', url: string, token: string, dmKey?: string }
   /** In-process (tests): the id of a manager/messaging/memory.ts hub. */
   | { kind: 'memory', hub: string }
 
@@ -362,7 +384,8 @@ const DM_TO_AGENT: Shapes<DmToAgentMessage> = {
   addInstance: { parentPath: str, instance, recipes: optional(recipes) },
   removeInstance: { instancePath: str },
   resendStates: {},
-  resynchronize: {}
+  resynchronize: {},
+  getLogs: { requestId: str, afterSeq: optional(num), tail: optional(num), instance: optional(str) }
 }
 
 const AGENT_TO_DM: Shapes<AgentToDmMessage> = {
@@ -388,6 +411,13 @@ const AGENT_TO_DM: Shapes<AgentToDmMessage> = {
   },
   instanceRemoved: { application: str, instancePath: str },
   machineDown: { application: str, scopedInstancePath: str },
+  logs: {
+    application: str,
+    scopedInstancePath: str,
+    requestId: str,
+    lines: arrayOf(shape<AgentLogLine>({ seq: num, at: str, level: str, message: str, instance: optional(str), step: optional(str) })),
+    lastSeq: num
+  },
   autonomic: { application: str, scopedInstancePath: str, instancePath: str, eventName: str, measuredAt: str, ageMs: num, value: optional(num) }
 }
 
@@ -415,7 +445,7 @@ export function parseAgentEndpoint (value: unknown, field = 'endpoint'): AgentEn
   const o = obj(value, field)
   switch (o.kind) {
     case 'amqp': return shape<Extract<AgentEndpoint, { kind: 'amqp' }>>({ kind: anything as Check<'amqp'>, url: str, domain: str })(o, field)
-    case 'embedded': return shape<Extract<AgentEndpoint, { kind: 'embedded' }>>({ kind: anything as Check<'embedded'>, url: str, token: str })(o, field)
+    case 'embedded': return shape<Extract<AgentEndpoint, { kind: 'embedded' }>>({ kind: anything as Check<'embedded'>, url: str, token: str, dmKey: optional(str) })(o, field)
     case 'memory': return shape<Extract<AgentEndpoint, { kind: 'memory' }>>({ kind: anything as Check<'memory'>, hub: str })(o, field)
     default: throw new MalformedMessageError(join(field, 'kind'), `expected 'amqp', 'embedded' or 'memory', got ${describe(o.kind)}`)
   }
@@ -476,10 +506,10 @@ export type AgentFrame =
   | { t: 'msg', seq: number, body: unknown }
   | { t: 'ack', seq: number }
 
-/** DM -> agent. */
+/** DM -> agent. `sig`: the DM's signature of the command (protocol/mesh.ts signDmCommand), when it has a key. */
 export type DmFrame =
   | { t: 'welcome', epoch: string }
-  | { t: 'msg', seq: number, body: unknown }
+  | { t: 'msg', seq: number, body: unknown, sig?: string }
   | { t: 'ack', seq: number }
 
 /** WebSocket close codes the embedded endpoint uses. */
@@ -514,7 +544,7 @@ const AGENT_FRAMES = {
 
 const DM_FRAMES = {
   welcome: { epoch: str },
-  msg: { seq, body: anything },
+  msg: { seq, body: anything, sig: optional(str) },
   ack: { seq }
 }
 

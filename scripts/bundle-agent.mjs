@@ -1,7 +1,7 @@
 // Bundles each compiled agent entry into one file: the agent (dist/agent/main.js -> dist/agent/main.bundle.js), which the
 // local and netns targets start, and the benchmarks' agent processes, so that they start as the real one does.
-// Loading libp2p's few hundred ES modules one by one costs an agent ~650 ms of CPU at start; the bundle ~130 ms:
-// 100 machines booting on one host spend that many times less waiting for each other.
+// Loading libp2p's few hundred ES modules one by one costs an agent several times the CPU of loading one bundle
+// (docs/tuning.md): machines booting together on one host spend that much less waiting for each other.
 import { build } from 'esbuild'
 
 // each x.js -> x.bundle.js, where preferBundle (manager/targets/process.ts) finds it

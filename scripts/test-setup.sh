@@ -21,7 +21,7 @@ PACKAGES=(
   mariadb-server         # lamp-apache: the host's MariaDB server at 127.0.0.1:3306
   chromium               # console-*: the web console's browser tests (playwright-core drives /usr/bin/chromium)
   docker.io              # docker-*: the Docker Engine (dockerd, and iptables), the docker target's machines
-  prometheus             # obs-metrics: a real Prometheus scrapes the DM and agents (the test starts it; the service stays off)
+  prometheus             # obs-metrics: a real Prometheus scrapes the DM and agents (the test runs its own on a free port)
 )
 
 root=0; [ "$(id -u)" = 0 ] && root=1
@@ -53,24 +53,19 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Services: started here when nothing listens on their port (never restarted: other runs may be using them).
-if ! listening 5672; then
+start_service() { # start_service <name> <port> <command...>
+  local name=$1 port=$2; shift 2
+  listening "$port" && return 0
   if [ $root = 1 ]; then
-    echo "test-setup: starting RabbitMQ"
-    rabbitmq-server -detached && wait_listening 5672 || exit 1
+    echo "test-setup: starting $name"
+    "$@" >/dev/null && wait_listening "$port" || exit 1
   else
-    problems+=("RabbitMQ is not running at 127.0.0.1:5672")
-    fixes+=("sudo rabbitmq-server -detached")
+    problems+=("$name is not running at 127.0.0.1:$port")
+    fixes+=("sudo $*")
   fi
-fi
-if ! listening 3306; then
-  if [ $root = 1 ]; then
-    echo "test-setup: starting MariaDB"
-    service mariadb start >/dev/null && wait_listening 3306 || exit 1
-  else
-    problems+=("MariaDB is not running at 127.0.0.1:3306")
-    fixes+=("sudo service mariadb start")
-  fi
-fi
+}
+start_service RabbitMQ 5672 rabbitmq-server -detached
+start_service MariaDB 3306 service mariadb start
 
 # dockerd sets the iptables FORWARD policy to DROP, which cuts network namespaces off each other: accept forwarding
 # inside 10.192.0.0/10, where the netns target's namespaces and the benchmarks' live (the targets add the same rule,

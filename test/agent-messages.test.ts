@@ -8,9 +8,10 @@ import { createMemoryMeshHub } from '../agent/mesh/memory.js'
 import type { DmToAgentMessage, MeshParameters } from '../protocol/messages.js'
 import { createDmSigningKey, generatePnetKey, signOwnership } from '../protocol/mesh.js'
 import {
-  eventually, instance, lampComponents, MESH_PARAMETERS, recorded, recordingRecipes, RecordingLogger, RecordingNotifier,
+  instance, lampComponents, MESH_PARAMETERS, recorded, recordingRecipes, RecordingLogger, RecordingNotifier,
   RecordingPublisher, scopedModel, startTestAgent, temporaryDir
 } from './lifecycle-fixtures.js'
+import { waitFor } from './helpers/wait.js'
 
 test('setScopedInstance: model and recipes saved, scoped instance DEPLOYED_STARTED, exports published, imports requested', async t => {
   const stateDir = await temporaryDir(t, 'state')
@@ -131,12 +132,12 @@ test('two agents on the in-memory mesh: Tomcat starts when the other machine\'s 
   const app = await start('/VM 2', 'Tomcat')
   t.deepEqual(app.meshAddresses(), ['/memory/peer-2'])
   await app.handle({ v: 1, kind: 'changeState', instancePath: '/VM 2/Tomcat', newState: 'DEPLOYED_STARTED' })
-  await eventually('Tomcat UNRESOLVED', () => app.instanceStatus('/VM 2/Tomcat') === 'UNRESOLVED')
+  await waitFor('Tomcat UNRESOLVED', () => app.instanceStatus('/VM 2/Tomcat') === 'UNRESOLVED')
   await db.handle({ v: 1, kind: 'changeState', instancePath: '/VM 1/MySQL', newState: 'DEPLOYED_STARTED' })
-  await eventually('Tomcat started through the mesh', () => app.instanceStatus('/VM 2/Tomcat') === 'DEPLOYED_STARTED')
+  await waitFor('Tomcat started through the mesh', () => app.instanceStatus('/VM 2/Tomcat') === 'DEPLOYED_STARTED')
   t.deepEqual(app.importsOf('/VM 2/Tomcat').MySQL.map(i => i.variables), [{ 'MySQL.ip': '10.0.0.1', 'MySQL.port': '3306' }])
   await db.handle({ v: 1, kind: 'changeState', instancePath: '/VM 1/MySQL', newState: 'DEPLOYED_STOPPED' })
-  await eventually('Tomcat UNRESOLVED again', () => app.instanceStatus('/VM 2/Tomcat') === 'UNRESOLVED')
+  await waitFor('Tomcat UNRESOLVED again', () => app.instanceStatus('/VM 2/Tomcat') === 'UNRESOLVED')
   await app.settled()
   t.deepEqual((await recorded(recordDir)).filter(l => l.includes('Tomcat')),
     ['deploy /VM 2/Tomcat', 'start /VM 2/Tomcat', 'stop /VM 2/Tomcat'])

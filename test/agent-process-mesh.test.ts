@@ -19,8 +19,9 @@ import type { AgentViewDocument } from '../agent/view.js'
 import type { AgentToDmMessage } from '../protocol/messages.js'
 import { createDmMessaging } from '../manager/messaging/index.js'
 import { changeState, createMeshApp } from '../simulations/bench/mesh-app.js'
-import { freePort } from './helpers/ports.js'
-import { captureLogger, waitFor } from './messaging-helpers.js'
+import { freePort } from '../common/net.js'
+import { captureLogger } from './messaging-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BIN = join(ROOT, 'bin', 'meshconf.js')
@@ -67,11 +68,11 @@ async function probeAgent (t: ExecutionContext, extraParams: Record<string, unkn
   })
   const beat = (): Extract<AgentToDmMessage, { kind: 'heartbeat' }> | undefined =>
     heard.filter((m): m is Extract<AgentToDmMessage, { kind: 'heartbeat' }> => m.kind === 'heartbeat').at(-1)
-  await waitFor('a heartbeat', () => beat()?.peerId !== undefined, 60_000)
+  await waitFor('a heartbeat', () => beat()?.peerId !== undefined, { timeoutMs: 60_000 })
   await dm.sendToAgent(app.application, '/Probe VM', app.setScopedInstance('Probe VM', 'Probe', beat()?.peerId ?? ''))
-  await waitFor('the mesh started', () => (beat()?.listenAddresses ?? []).length > 0, 60_000)
+  await waitFor('the mesh started', () => (beat()?.listenAddresses ?? []).length > 0, { timeoutMs: 60_000 })
   await dm.sendToAgent(app.application, '/Probe VM', changeState('Probe VM', 'Probe', 'DEPLOYED_STARTED'))
-  await waitFor('the Probe started', () => heard.some(m => m.kind === 'instanceChanged' && m.instancePath === PROBE && m.status === 'DEPLOYED_STARTED'), 60_000)
+  await waitFor('the Probe started', () => heard.some(m => m.kind === 'instanceChanged' && m.instancePath === PROBE && m.status === 'DEPLOYED_STARTED'), { timeoutMs: 60_000 })
 
   const mysqlDir = join(directory, 'mysql')
   const identity = await loadOrCreatePeerIdentity(mysqlDir)
@@ -94,12 +95,12 @@ async function probeAgent (t: ExecutionContext, extraParams: Record<string, unkn
 test('an agent process started with meshDebounceMs runs `update` once for a burst of export changes', async t => {
   const probe = await probeAgent(t, { meshDebounceMs: 1500 })
   probe.mysql.announce(MYSQL, 'MySQL', { 'MySQL.ip': 'v0', 'MySQL.port': '3306' })
-  await waitFor('the first value at the Probe', () => probe.probeSees()?.['MySQL.ip'] === 'v0', 60_000)
+  await waitFor('the first value at the Probe', () => probe.probeSees()?.['MySQL.ip'] === 'v0', { timeoutMs: 60_000 })
   const before = probe.updates()
   t.true(before >= 1)
   // Five changes in one tick: all within the window, told to the engine at once.
   for (let i = 1; i <= 5; i++) probe.mysql.announce(MYSQL, 'MySQL', { 'MySQL.ip': `v${i}`, 'MySQL.port': '3306' })
-  await waitFor('the last value at the Probe', () => probe.probeSees()?.['MySQL.ip'] === 'v5', 60_000)
+  await waitFor('the last value at the Probe', () => probe.probeSees()?.['MySQL.ip'] === 'v5', { timeoutMs: 60_000 })
   await waitFor('the update logged', () => probe.updates() > before)
   t.is(probe.updates() - before, 1)
 })
@@ -108,7 +109,7 @@ test('`meshconf agent view` asks the running agent for its view: what it holds, 
   const port = await freePort()
   const probe = await probeAgent(t, { meshListenPort: port })
   probe.mysql.announce(MYSQL, 'MySQL', { 'MySQL.ip': '127.0.0.9', 'MySQL.port': '3306' })
-  await waitFor('MySQL at the Probe', () => probe.probeSees()?.['MySQL.ip'] === '127.0.0.9', 60_000)
+  await waitFor('MySQL at the Probe', () => probe.probeSees()?.['MySQL.ip'] === '127.0.0.9', { timeoutMs: 60_000 })
 
   const json = await execa('node', [BIN, 'agent', 'view', '--state-dir', probe.stateDir, '--json'], { reject: false })
   t.is(json.exitCode, 0, json.stderr)

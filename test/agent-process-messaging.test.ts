@@ -13,7 +13,8 @@ import { createDmSigningKey, generatePnetKey, signOwnership } from '../protocol/
 import type { AgentEndpoint, AgentToDmMessage, DmToAgentMessage } from '../protocol/messages.js'
 import { createDmMessaging } from '../manager/messaging/index.js'
 import type { DmMessaging } from '../manager/messaging/types.js'
-import { AMQP_URL, captureLogger, deleteAmqpNames, waitFor } from './messaging-helpers.js'
+import { AMQP_URL, captureLogger, deleteAmqpNames } from './messaging-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const MAIN = join(ROOT, 'dist', 'agent', 'main.js')
@@ -27,7 +28,7 @@ function requireBuild (): void {
 function listen (dm: DmMessaging): (path: string) => AgentToDmMessage[] {
   const heard = new Map<string, AgentToDmMessage[]>()
   dm.onAgentMessage(msg => {
-    const path = msg.kind === 'heartbeat' || msg.kind === 'machineDown' ? msg.scopedInstancePath : `/${msg.instancePath.split('/')[1]}`
+    const path = msg.kind === 'heartbeat' || msg.kind === 'machineDown' || msg.kind === 'logs' ? msg.scopedInstancePath : `/${msg.instancePath.split('/')[1]}`
     if (!heard.has(path)) heard.set(path, [])
     heard.get(path)?.push(msg)
   })
@@ -100,7 +101,7 @@ test('agent processes (dist/agent/main.js) over the embedded messaging: heartbea
     children.push(execa('node', [MAIN, '--params', params], { reject: false, all: true }))
   }
 
-  await waitFor('a heartbeat from each agent', () => lastHeartbeat(heard('/VM 1')) !== undefined && lastHeartbeat(heard('/VM 2')) !== undefined, 60_000)
+  await waitFor('a heartbeat from each agent', () => lastHeartbeat(heard('/VM 1')) !== undefined && lastHeartbeat(heard('/VM 2')) !== undefined, { timeoutMs: 60_000 })
   const first = lastHeartbeat(heard('/VM 1'))
   t.like(first, { application, scopedInstancePath: '/VM 1', ipAddress: '127.0.0.1', modelRequired: true })
   t.regex(first?.peerId ?? '', /^12D3KooW/)
@@ -111,11 +112,11 @@ test('agent processes (dist/agent/main.js) over the embedded messaging: heartbea
   await waitFor('/VM 1 to have its model and its mesh', () => {
     const beat = lastHeartbeat(heard('/VM 1'))
     return beat?.modelRequired === false && (beat.listenAddresses ?? []).length > 0
-  }, 60_000)
+  }, { timeoutMs: 60_000 })
   t.true((lastHeartbeat(heard('/VM 1'))?.listenAddresses ?? []).every(a => a.startsWith('/ip4/127.0.0.1/tcp/') && a.includes(`/p2p/${first?.peerId ?? ''}`)),
     (lastHeartbeat(heard('/VM 1'))?.listenAddresses ?? []).join(' '))
   await dm.sendToAgent(application, '/VM 1', { v: 1, kind: 'changeState', instancePath: '/VM 1/App', newState: 'DEPLOYED_STARTED' })
-  await waitFor('App started', () => heard('/VM 1').some(m => m.kind === 'instanceChanged' && m.instancePath === '/VM 1/App' && m.status === 'DEPLOYED_STARTED'), 60_000)
+  await waitFor('App started', () => heard('/VM 1').some(m => m.kind === 'instanceChanged' && m.instancePath === '/VM 1/App' && m.status === 'DEPLOYED_STARTED'), { timeoutMs: 60_000 })
 
   // /VM 2 received none of it: still asking for its model, and no instance of its own changed
   const heartbeatsOf2 = heard('/VM 2').length
@@ -157,12 +158,12 @@ test('`meshconf agent --params FILE` over RabbitMQ: heartbeat, model, machineDow
   })
 
   const first = startAgent()
-  await waitFor('a heartbeat', () => lastHeartbeat(heard('/VM 1')) !== undefined, 60_000)
+  await waitFor('a heartbeat', () => lastHeartbeat(heard('/VM 1')) !== undefined, { timeoutMs: 60_000 })
   const peerId = lastHeartbeat(heard('/VM 1'))?.peerId ?? ''
   await dm.sendToAgent(application, '/VM 1', model(application, '/VM 1', peerId))
-  await waitFor('the model taken', () => lastHeartbeat(heard('/VM 1'))?.modelRequired === false, 60_000)
+  await waitFor('the model taken', () => lastHeartbeat(heard('/VM 1'))?.modelRequired === false, { timeoutMs: 60_000 })
   await waitFor('the scoped instance reported started',
-    () => heard('/VM 1').some(m => m.kind === 'instanceChanged' && m.instancePath === '/VM 1' && m.status === 'DEPLOYED_STARTED'), 60_000)
+    () => heard('/VM 1').some(m => m.kind === 'instanceChanged' && m.instancePath === '/VM 1' && m.status === 'DEPLOYED_STARTED'), { timeoutMs: 60_000 })
 
   t.is(await stopped(first), 0)
   await waitFor('machineDown', () => heard('/VM 1').at(-1)?.kind === 'machineDown')
@@ -171,7 +172,7 @@ test('`meshconf agent --params FILE` over RabbitMQ: heartbeat, model, machineDow
   // Started again (machine rebooted): same peer id, model restored from its state folder, no model asked for.
   const heardBefore = heard('/VM 1').length
   const second = startAgent()
-  await waitFor('a heartbeat after the restart', () => heard('/VM 1').slice(heardBefore).some(m => m.kind === 'heartbeat'), 60_000)
+  await waitFor('a heartbeat after the restart', () => heard('/VM 1').slice(heardBefore).some(m => m.kind === 'heartbeat'), { timeoutMs: 60_000 })
   const again = heard('/VM 1').slice(heardBefore).find(m => m.kind === 'heartbeat')
   t.like(again, { kind: 'heartbeat', modelRequired: false, peerId })
   t.is(await stopped(second), 0)

@@ -12,7 +12,8 @@ import { createDmSigningKey, generatePnetKey, signOwnership } from '../protocol/
 import type { AgentToDmMessage, DmToAgentMessage } from '../protocol/messages.js'
 import type { Component, Instance } from '../protocol/model/types.js'
 import { createMemoryMessaging } from '../manager/messaging/memory.js'
-import { captureLogger, waitFor } from './messaging-helpers.js'
+import { captureLogger } from './messaging-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 /** A model of `scopedInstancePath` alone, or hosting an `App` instance (logger plug-in) when `withApp`. */
 function setScopedInstance (application: string, scopedInstancePath: string, peerId: string, withApp = false): DmToAgentMessage {

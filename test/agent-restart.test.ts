@@ -9,9 +9,9 @@ import { createInterface } from 'node:readline'
 import { pathToFileURL } from 'node:url'
 import type { DmToAgentMessage } from '../protocol/messages.js'
 import {
-  eventually, lampComponents, lampInstances, MESH_PARAMETERS, mysqlImport, recorded, recordingRecipes, scopedModel,
-  temporaryDir
+  lampComponents, lampInstances, MESH_PARAMETERS, mysqlImport, recorded, recordingRecipes, scopedModel, temporaryDir
 } from './lifecycle-fixtures.js'
+import { waitFor } from './helpers/wait.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
 
@@ -71,7 +71,7 @@ test('killed with -9 and started again: model, states and imports restored, star
     if (pid > 0) try { process.kill(-pid, 'SIGKILL') } catch {}
   })
   const first = startAgentProcess(t, stateDir)
-  await eventually('the first agent to be ready', () => first.lines.some(l => l.ready === true))
+  await waitFor('the first agent to be ready', () => first.lines.some(l => l.ready === true))
   t.true(first.lines[0].modelRequired)
   first.send({ v: 1, kind: 'setScopedInstance', model: scopedModel(lampInstances(), lampComponents()), mesh: MESH_PARAMETERS, recipes })
   first.send({ kind: 'import', prefix: 'MySQL', exported: mysqlImport() })
@@ -80,9 +80,9 @@ test('killed with -9 and started again: model, states and imports restored, star
   first.send({ v: 1, kind: 'changeState', instancePath: '/VM/Tomcat/War', newState: 'DEPLOYED_STARTED' })
   first.send({ v: 1, kind: 'changeState', instancePath: '/VM/MySQL', newState: 'DEPLOYED_STOPPED' })
   first.send({ v: 1, kind: 'changeState', instancePath: '/VM/Apache', newState: 'DEPLOYED_STARTED' })
-  await eventually('War started', () => first.status('/VM/Tomcat/War') === 'DEPLOYED_STARTED', 60_000)
-  await eventually('MySQL deployed', () => first.status('/VM/MySQL') === 'DEPLOYED_STOPPED', 60_000)
-  await eventually('Apache starting', () => first.status('/VM/Apache') === 'STARTING' && existsSync(join(recordDir, 'apache.pid')), 60_000)
+  await waitFor('War started', () => first.status('/VM/Tomcat/War') === 'DEPLOYED_STARTED', { timeoutMs: 60_000 })
+  await waitFor('MySQL deployed', () => first.status('/VM/MySQL') === 'DEPLOYED_STOPPED', { timeoutMs: 60_000 })
+  await waitFor('Apache starting', () => first.status('/VM/Apache') === 'STARTING' && existsSync(join(recordDir, 'apache.pid')), { timeoutMs: 60_000 })
   first.child.kill('SIGKILL')
   await new Promise(resolve => first.child.once('exit', resolve))
   const before = await recorded(recordDir)
@@ -90,11 +90,11 @@ test('killed with -9 and started again: model, states and imports restored, star
 
   await writeFile(join(recordDir, 'release'), '')
   const second = startAgentProcess(t, stateDir)
-  await eventually('the second agent to be ready', () => second.lines.some(l => l.ready === true))
+  await waitFor('the second agent to be ready', () => second.lines.some(l => l.ready === true))
   t.false(second.lines.find(l => l.ready === true)?.modelRequired, 'the model was restored')
-  await eventually('Tomcat, War and Apache started again', () =>
+  await waitFor('Tomcat, War and Apache started again', () =>
     second.status('/VM/Tomcat') === 'DEPLOYED_STARTED' && second.status('/VM/Tomcat/War') === 'DEPLOYED_STARTED' &&
-    second.status('/VM/Apache') === 'DEPLOYED_STARTED', 60_000)
+    second.status('/VM/Apache') === 'DEPLOYED_STARTED', { timeoutMs: 60_000 })
   t.is(second.status('/VM'), 'DEPLOYED_STARTED')
   t.is(second.status('/VM/MySQL'), 'DEPLOYED_STOPPED')
   const after = (await recorded(recordDir)).slice(before.length)

@@ -23,7 +23,7 @@ test('chaos flags: 20 trials by default, a given seed replays, bad numbers refus
 
 test('the bench table shows n/a for what was not measured; the chaos report ends with failed traces', t => {
   const report: BenchReport = {
-    reconfigure: { agents: 10, mesh: { p50_ms: 12.5, p99_ms: 40 }, amqp_hub: { p50_ms: null, p99_ms: null }, ratio_p50: null },
+    reconfigure: { agents: 10, mesh: { p50_ms: 12.5, p99_ms: 40 }, amqp_hub: { p50_ms: null, p99_ms: null }, amqp_hub_nagle: { p50_ms: null, p99_ms: null }, ratio_p50: null },
     converge: [{ agents: 10, all_updated_ms: 41 }],
     failure: { crash_detect_ms: 600, partition_detect_ms: null },
     cost: { rss_mb_per_agent: 80, idle_cpu_pct_per_agent: 0.5, msgs_per_change: 12, bytes_per_change: 3000 },

@@ -3,39 +3,9 @@
 import test from 'ava'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { loadOrCreateToken } from '../manager/auth.js'
-import { createDeploymentManager } from '../manager/dm.js'
-import { createEmbeddedMessaging } from '../manager/messaging/embedded.js'
-import { createRestServer } from '../manager/rest/server.js'
-import { createStore } from '../manager/store.js'
-import { createInProcessTarget } from '../manager/targets/in-process.js'
 import { runCli, runCliInProcess, runCliOnTerminal, spawnCli, waitForOutput } from './cli-helpers.js'
-import { statuses, tempDir, writeShopTemplate } from './dm-helpers.js'
-
-async function startDm (t: { teardown: (fn: () => Promise<void> | void) => void }) {
-  const dir = tempDir('cli-dm')
-  const store = createStore({ file: join(dir.path, 'dm.sqlite') })
-  const { token } = loadOrCreateToken(dir.path)
-  const quiet = { info: () => {}, warn: () => {}, error: () => {} }
-  const messaging = createEmbeddedMessaging({ port: 0, dmToken: token, logger: quiet })
-  const target = createInProcessTarget({ machinesDirectory: join(dir.path, 'machines'), heartbeatIntervalMs: 200, logger: quiet })
-  const dm = createDeploymentManager({ store, messaging, targets: [target], log: quiet },
-    { dataDirectory: dir.path, defaultTargetHandler: 'in-process' })
-  await dm.start()
-  const server = createRestServer({ dm, token }, { port: 0 })
-  const url = await server.start()
-  t.teardown(async () => {
-    await server.stop()
-    await target.close?.()
-    await dm.stop()
-    store.close()
-    dir.remove()
-  })
-  const home = join(dir.path, 'home')
-  const env = { MESHCONF_DM: url, MESHCONF_TOKEN: token }
-  const cli = async (...args: string[]) => await runCliInProcess(args, { home, env })
-  return { dir, dm, url, token, home, env, cli, template: writeShopTemplate(join(dir.path, 'shop')) }
-}
+import { startDm } from './cli-dm-helpers.js'
+import { statuses, writeShopTemplate } from './dm-helpers.js'
 
 test('app load uploads the folder and creates the application; app list --json is one document; templates', async t => {
   const { cli, template, dir } = await startDm(t)

@@ -2,9 +2,11 @@
 import test from 'ava'
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { backoffMs, exponentialMs, jittered } from '../common/backoff.js'
 import { writeAtomically } from '../common/fs.js'
+import { freePort } from '../common/net.js'
 
 test('writeAtomically: overlapping writes of one file leave one whole content and no temporary file; a key gets mode 0600', async t => {
   const dir = await mkdtemp(join(tmpdir(), 'meshconf-common-'))
@@ -32,4 +34,13 @@ test('backoff: doubles from initialMs up to maxMs, spread by the jitter asked fo
     t.true(spread >= 800 && spread <= 1_200, String(spread))
   }
   t.is(backoffMs(1_000_000, { ...options, jitter: 0 }), 2_000)
+})
+
+test('freePort: a port below the ephemeral range that a server can bind at once', async t => {
+  const port = await freePort()
+  t.true(port >= 20_000 && port < 32_000, String(port))
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => { server.once('error', reject).listen(port, '127.0.0.1', resolve) })
+  t.is((server.address() as AddressInfo).port, port)
+  await new Promise(resolve => server.close(resolve))
 })

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { killAgents, startDm, stopDm, type RunningDm } from './dm-process-helpers.js'
-import { freePort, tempDir } from './dm-helpers.js'
+import { tempDir } from './dm-helpers.js'
+import { freePort } from '../common/net.js'
 
 /** Debian's chromium (the test setup installs the package). */
 export const CHROMIUM = '/usr/bin/chromium'

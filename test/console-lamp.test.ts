@@ -8,9 +8,10 @@ import { cpSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import { zipFolder } from '../manager/zip.js'
-import { tempDir, waitFor } from './dm-helpers.js'
+import { tempDir } from './dm-helpers.js'
 import { LAMP_DIR } from './lamp-helpers.js'
 import { dropFile, graphModel, logIn, openBrowser, startConsoleDm, treeStates } from './console-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 const DOCS = join(process.cwd(), 'docs')
 const APACHE = '/Apache VM/Apache'
@@ -30,6 +31,7 @@ async function confirm (page: Page, button: string | RegExp, confirmLabel: RegEx
 }
 
 test('the LAMP story through the console: upload, create, deploy, scale, a broken recipe', async t => {
+  t.timeout(10 * 60_000) // machines made one after another on a loaded host; every wait below has its own bound
   const dm = await startConsoleDm(t)
   const { page, errors } = await openBrowser(t)
   await logIn(page, dm.url, dm.token)
@@ -49,20 +51,20 @@ test('the LAMP story through the console: upload, create, deploy, scale, a broke
   // deploy and start all: every instance DEPLOYED_STARTED in the tree and in the graph, with no reload
   await page.evaluate(() => { (globalThis as any).sameDocument = true })
   await confirm(page, 'Deploy & start all', /Deploy & start 6 instance/)
-  await waitFor('every instance started in the tree and the graph', async () => await allStarted(page, paths), 120_000)
+  await waitFor('every instance started in the tree and the graph', async () => await allStarted(page, paths), { timeoutMs: 120_000 })
   t.true(await page.evaluate(() => (globalThis as any).sameDocument === true), 'the page was not reloaded')
   const edges = await waitFor('the import edges', async () => {
     const { edges } = await graphModel(page)
     return edges.some(e => e.source === APACHE && e.target === '/Tomcat VM 1/Tomcat') &&
       edges.some(e => e.source === '/Tomcat VM 1/Tomcat' && e.target === '/MySQL VM/MySQL') ? edges : undefined
-  }, 30_000)
+  }, { timeoutMs: 30_000 })
   t.false(edges.some(e => e.kind === 'missing'), 'nothing is missing once all started')
 
   mkdirSync(DOCS, { recursive: true })
   await page.screenshot({ path: join(DOCS, 'console-application-1280.png') })
   await page.setViewportSize({ width: 390, height: 844 })
   // at 390 px nothing sticks out sideways (the graph's canvas follows its box)
-  await waitFor('the page fits 390 px', async () => await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth <= 390), 10_000)
+  await waitFor('the page fits 390 px', async () => await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth <= 390), { timeoutMs: 10_000 })
   await page.screenshot({ path: join(DOCS, 'console-application-390.png'), fullPage: true })
   await page.setViewportSize({ width: 1280, height: 900 })
 
@@ -71,7 +73,7 @@ test('the LAMP story through the console: upload, create, deploy, scale, a broke
   const drawer = page.getByRole('complementary', { name: `Instance ${APACHE}` })
   await drawer.getByText('/Tomcat VM 1/Tomcat').waitFor()
   const log = drawer.getByLabel('Machine log')
-  await waitFor('the tail of the Apache machine\'s log', async () => (await log.innerText()).includes('Apache'), 30_000)
+  await waitFor('the tail of the Apache machine\'s log', async () => (await log.innerText()).includes('Apache'), { timeoutMs: 30_000 })
   await drawer.getByRole('button', { name: 'Close the drawer' }).click()
 
   // scale Tomcat to 2: a new machine and an import edge from Apache to its Tomcat; then back to 1
@@ -83,9 +85,9 @@ test('the LAMP story through the console: upload, create, deploy, scale, a broke
   await dialog.getByText(/Tomcat VM 2/).waitFor()
   await dialog.getByRole('button', { name: 'Scale Tomcat to 2' }).click()
   await dialog.waitFor({ state: 'detached' })
-  await waitFor('the second Tomcat started', async () => await allStarted(page, ['/Tomcat VM 2', '/Tomcat VM 2/Tomcat']), 120_000)
+  await waitFor('the second Tomcat started', async () => await allStarted(page, ['/Tomcat VM 2', '/Tomcat VM 2/Tomcat']), { timeoutMs: 120_000 })
   await waitFor('an import edge from Apache to the new Tomcat', async () =>
-    (await graphModel(page)).edges.some(e => e.source === APACHE && e.target === '/Tomcat VM 2/Tomcat' && e.kind === 'import'), 60_000)
+    (await graphModel(page)).edges.some(e => e.source === APACHE && e.target === '/Tomcat VM 2/Tomcat' && e.kind === 'import'), { timeoutMs: 60_000 })
 
   await page.getByRole('button', { name: 'Scale…' }).click()
   dialog = page.getByRole('dialog')
@@ -99,7 +101,7 @@ test('the LAMP story through the console: upload, create, deploy, scale, a broke
     const tree = await treeStates(page)
     const { nodes, edges } = await graphModel(page)
     return !('/Tomcat VM 2' in tree) && !nodes.some(n => n.id.startsWith('/Tomcat VM 2')) && !edges.some(e => e.target.startsWith('/Tomcat VM 2'))
-  }, 120_000)
+  }, { timeoutMs: 120_000 })
   t.true(await allStarted(page, paths), 'the first Tomcat and the rest still started')
 
   // the events page: Apache's imports as they changed, from the DM's history

@@ -6,14 +6,16 @@ import test from 'ava'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { client } from './dm-process-helpers.js'
-import { tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { tempDir, writeShopTemplate } from './dm-helpers.js'
 import { graphModel, logIn, openBrowser, startConsoleDm, treeStates } from './console-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 const MACHINES = 167 // each holds a DB and an App: 501 instances
 const BURST_EVENTS = 50
 const EVENT_INTERVAL_MS = 100
 
 test('500 instances and 10 events a second', async t => {
+  t.timeout(10 * 60_000) // machines made one after another on a loaded host; every wait below has its own bound
   const dm = await startConsoleDm(t)
   const call = client(dm)
   const dir = tempDir('console-load')
@@ -28,7 +30,7 @@ test('500 instances and 10 events a second', async t => {
   const started = Date.now()
   await page.goto(`${dm.url}/#/app/shop`)
   await waitFor('the 501 instances in the tree and the graph', async () =>
-    Object.keys(await treeStates(page)).length === MACHINES * 3 && (await graphModel(page)).nodes.length === MACHINES * 3, 60_000)
+    Object.keys(await treeStates(page)).length === MACHINES * 3 && (await graphModel(page)).nodes.length === MACHINES * 3, { timeoutMs: 60_000 })
   t.log(`501 instances drawn ${Date.now() - started} ms after the page was asked for`)
   const { edges } = await graphModel(page)
   t.is(edges.filter(e => e.kind === 'missing').length, MACHINES, 'every App misses its DB (nothing deployed)')
@@ -44,7 +46,7 @@ test('500 instances and 10 events a second', async t => {
     const tree = await treeStates(page)
     const { nodes } = await graphModel(page)
     return Object.keys(tree).length === MACHINES * 3 + BURST_EVENTS && nodes.some(n => n.id === `/extra${BURST_EVENTS}`)
-  }, 60_000)
+  }, { timeoutMs: 60_000 })
   t.true(await page.evaluate(() => (globalThis as any).sameDocument === true), 'no reload')
   t.log(`${BURST_EVENTS} events, ${reads} reads of the application`)
   t.true(reads > 0 && reads < BURST_EVENTS, `the application was read ${reads} times for ${BURST_EVENTS} events`)

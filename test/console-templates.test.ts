@@ -1,13 +1,15 @@
 // Templates through the console, and the keyboard: a template with a SEVERE error is refused and nothing stored, its
 // findings listed as a compiler lists them (file:line, level, code); a folder on the DM host is loaded by path; an
 // application is created and its instances opened with the keyboard alone, with a visible focus; a machine and a
-// child are added (the components the graph allows), the machine replicated and the copy deleted.
+// child are added (the components the graph allows), the machine replicated and the copy deleted; the filter by
+// component.
 import test from 'ava'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { zipFolder } from '../manager/zip.js'
 import { tempDir, writeShopTemplate } from './dm-helpers.js'
-import { logIn, openBrowser, startConsoleDm, treeStates } from './console-helpers.js'
+import { graphModel, logIn, openBrowser, startConsoleDm, treeStates } from './console-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 test('a SEVERE template is refused with file:line findings; a folder loads; the keyboard reaches everything; add, replicate, delete', async t => {
   const dm = await startConsoleDm(t)
@@ -93,6 +95,14 @@ test('a SEVERE template is refused with file:line findings; a folder loads; the 
   await dialog.getByRole('button', { name: 'Delete 2 instance(s)' }).click()
   await page.locator('.tree li[data-path="/vm4"]').waitFor({ state: 'detached' })
   t.deepEqual(Object.keys(await treeStates(page)).sort(), ['/vm1', '/vm1/db', '/vm2', '/vm2/app', '/vm3', '/vm3/app'])
+
+  // the filter by component: the Apps and the machines that carry them, in the tree and in the graph
+  await page.getByLabel('Component').selectOption('App')
+  // the graph follows the tree just after it (an effect after the render)
+  await waitFor('the filtered tree and graph', async () =>
+    Object.keys(await treeStates(page)).length === 4 && (await graphModel(page)).nodes.length === 4)
+  t.deepEqual(Object.keys(await treeStates(page)).sort(), ['/vm2', '/vm2/app', '/vm3', '/vm3/app'])
+  t.deepEqual((await graphModel(page)).nodes.map(n => n.id).sort(), ['/vm2', '/vm2/app', '/vm3', '/vm3/app'])
   // the one console error is the browser's own line for the refused template's 400
   t.deepEqual(errors, ['console: Failed to load resource: the server responded with a status of 400 (Bad Request)'])
 })

@@ -7,7 +7,8 @@ import { createDeploymentManager } from '../manager/dm.js'
 import { createAmqpMessaging } from '../manager/messaging/amqp.js'
 import { createStore } from '../manager/store.js'
 import { createInProcessTarget } from '../manager/targets/in-process.js'
-import { statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { statuses, tempDir, writeShopTemplate } from './dm-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 const RABBITMQ = 'amqp://guest:guest@127.0.0.1:5672'
 const quiet = { info: () => {}, warn: (m: string) => { process.stderr.write(`${m}\n`) }, error: (m: string) => { process.stderr.write(`${m}\n`) } }

@@ -7,7 +7,8 @@ import { STATE_FILE_NAME } from '../agent/constants.js'
 import { MAX_BOOTSTRAP_AGENTS } from '../manager/constants.js'
 import { meshRole, pickBootstrapPeers, type MeshRole } from '../manager/bootstrap.js'
 import type { Component } from '../protocol/model/types.js'
-import { startInProcessDm, waitFor, writeTemplate } from './dm-helpers.js'
+import { startInProcessDm, writeTemplate } from './dm-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 const component = (name: string, exports: string[], imports: string[] = []): Component => ({
   name, installer: 'logger', exports: Object.fromEntries(exports.map(e => [e, null])), randomExports: [], facets: [],

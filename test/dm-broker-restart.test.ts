@@ -9,8 +9,9 @@ import { createAmqpMessaging } from '../manager/messaging/amqp.js'
 import { createStore } from '../manager/store.js'
 import { createLocalTarget } from '../manager/targets/local.js'
 import { createPrivateBroker } from '../simulations/chaos/broker.js'
-import { agentCommandFromSources, statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { agentCommandFromSources, statuses, tempDir, writeShopTemplate } from './dm-helpers.js'
 import { killAgents, localAgents } from './dm-process-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 /** Generous: the Erlang VM of the private node boots in ~30 s on this machine. */
 const BROKER_WAIT_MS = 90_000
@@ -41,7 +42,7 @@ test('a DM with a started application over RabbitMQ goes on driving its agents a
   await dm.loadTemplateFromPath(writeShopTemplate(join(dir.path, 'template')))
   dm.createApplication({ name: 'shop', template: { name: 'Shop', version: '1.0' } })
   dm.action('shop', { action: 'deploy-and-start-all' })
-  await waitFor('started over RabbitMQ', () => Object.values(statuses(dm.instances('shop'))).every(s => s === 'DEPLOYED_STARTED'), 90_000)
+  await waitFor('started over RabbitMQ', () => Object.values(statuses(dm.instances('shop'))).every(s => s === 'DEPLOYED_STARTED'), { timeoutMs: 90_000 })
   const agentsBefore = localAgents(dir.path)
   t.is(agentsBefore.length, 2)
 
@@ -50,19 +51,19 @@ test('a DM with a started application over RabbitMQ goes on driving its agents a
   dm.changeState('shop', '/vm2/app', 'DEPLOYED_STOPPED')
   await broker.control('start_app')
   const backAt = new Date().toISOString()
-  await waitFor('the DM reconnected', () => messaging.metrics().connections >= 2, BROKER_WAIT_MS)
+  await waitFor('the DM reconnected', () => messaging.metrics().connections >= 2, { timeoutMs: BROKER_WAIT_MS })
 
   // the command reached the agent, and the state the agent reported reached the DM
-  await waitFor('the app stopped', () => dm.instance('shop', '/vm2/app').status === 'DEPLOYED_STOPPED', BROKER_WAIT_MS)
+  await waitFor('the app stopped', () => dm.instance('shop', '/vm2/app').status === 'DEPLOYED_STOPPED', { timeoutMs: BROKER_WAIT_MS })
   await waitFor('heartbeats after the restart', () =>
-    store.agents('shop').filter(a => a.lastHeartbeatAt > backAt).length === 2, BROKER_WAIT_MS)
+    store.agents('shop').filter(a => a.lastHeartbeatAt > backAt).length === 2, { timeoutMs: BROKER_WAIT_MS })
   dm.changeState('shop', '/vm2/app', 'DEPLOYED_STARTED')
   await waitFor('the app started again', () => dm.instance('shop', '/vm2/app').status === 'DEPLOYED_STARTED')
   // a new machine: its queue is declared, its agent gets its model, its app imports the database
   dm.addInstance('shop', { name: 'vm3', component: 'VM' })
   dm.addInstance('shop', { parentPath: '/vm3', name: 'app', component: 'App' })
   dm.action('shop', { action: 'deploy-and-start-all', path: '/vm3' })
-  await waitFor('the new machine started', () => dm.instance('shop', '/vm3/app').status === 'DEPLOYED_STARTED', 90_000)
+  await waitFor('the new machine started', () => dm.instance('shop', '/vm3/app').status === 'DEPLOYED_STARTED', { timeoutMs: 90_000 })
   t.deepEqual(store.getInstance('shop', '/vm3/app')?.imports.DB?.map(i => i.instancePath), ['/vm1/db'])
   t.deepEqual(statuses(dm.instances('shop')), {
     '/vm1': 'DEPLOYED_STARTED', '/vm1/db': 'DEPLOYED_STARTED', '/vm2': 'DEPLOYED_STARTED', '/vm2/app': 'DEPLOYED_STARTED',
@@ -73,6 +74,6 @@ test('a DM with a started application over RabbitMQ goes on driving its agents a
   for (const before of agentsBefore) t.deepEqual(agentsAfter.find(a => a.machine === before.machine), before)
 
   dm.action('shop', { action: 'undeploy-all' })
-  await waitFor('undeployed', () => Object.values(statuses(dm.instances('shop'))).every(s => s === 'NOT_DEPLOYED'), 60_000)
+  await waitFor('undeployed', () => Object.values(statuses(dm.instances('shop'))).every(s => s === 'NOT_DEPLOYED'), { timeoutMs: 60_000 })
   t.deepEqual(localAgents(dir.path), [])
 })

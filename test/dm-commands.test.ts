@@ -12,7 +12,8 @@ import { createRestServer } from '../manager/rest/server.js'
 import { createStore } from '../manager/store.js'
 import { createLocalTarget } from '../manager/targets/local.js'
 import { runCliInProcess } from './cli-helpers.js'
-import { agentCommandFromSources, statuses, tempDir, waitFor, writeTemplate } from './dm-helpers.js'
+import { agentCommandFromSources, statuses, tempDir, writeTemplate } from './dm-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 /** A loopback SMTP server that keeps what it is sent (the test's own relay). */
 async function smtpRelay (t: { teardown: (fn: () => void) => void }): Promise<{ port: number, messages: Array<{ from: string, to: string[], data: string }> }> {
@@ -107,7 +108,7 @@ async function realDm (t: Parameters<typeof smtpRelay>[0] & { timeout: (ms: numb
 test('every instruction runs on real agent processes, in sequence, each in the history', async t => {
   const { dir, dm, store, relay, cli, readJournal } = await realDm(t)
   dm.action('web', { action: 'deploy-and-start-all' })
-  await waitFor('vm 1 started', () => dm.instance('web', '/vm 1/tomcat').status === 'DEPLOYED_STARTED', 120_000)
+  await waitFor('vm 1 started', () => dm.instance('web', '/vm 1/tomcat').status === 'DEPLOYED_STARTED', { timeoutMs: 120_000 })
 
   // $(SMART_INDEX): vm 2 (a replica of vm 1) and vm 3 (created), both deployed before the file ends
   const grow = await dm.autonomy.runCommands('web', 'grow')

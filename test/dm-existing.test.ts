@@ -10,8 +10,9 @@ import test from 'ava'
 import { startDmService } from '../manager/commands/dm.js'
 import type { TargetHandler } from '../manager/targets/types.js'
 import { runCliInProcess } from './cli-helpers.js'
-import { tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
-import { freePort } from './helpers/ports.js'
+import { tempDir, writeShopTemplate } from './dm-helpers.js'
+import { freePort } from '../common/net.js'
+import { waitFor } from './helpers/wait.js'
 
 const BIN = fileURLToPath(new URL('../bin/meshconf.js', import.meta.url))
 
@@ -64,7 +65,10 @@ test('existing machine: the DM writes its agent params; the agent started from t
   t.is(statSync(announced).mode & 0o777, 0o600, 'the file holds the agent token')
   t.deepEqual(JSON.parse(readFileSync(announced, 'utf8')), {
     application: 'shop', scopedInstancePath: '/vm1', stateDir, ipAddress: '127.0.0.1',
-    messaging: { kind: 'embedded', url: `${agentsUrl}/agents`, token: JSON.parse(readFileSync(announced, 'utf8')).messaging.token }
+    messaging: {
+      kind: 'embedded', url: `${agentsUrl}/agents`, token: JSON.parse(readFileSync(announced, 'utf8')).messaging.token,
+      dmKey: JSON.parse(readFileSync(join(dir.path, 'dm-signing-key.json'), 'utf8')).publicKey
+    }
   })
   t.regex(JSON.parse(readFileSync(announced, 'utf8')).messaging.token, /^m1\.[A-Za-z0-9_-]{43}$/, 'the machine\'s own credential, first generation')
   // the operator can also fetch them from anywhere the CLI reaches the DM
@@ -91,7 +95,7 @@ test('existing machine: the DM writes its agent params; the agent started from t
   const agent = spawn(process.execPath, [BIN, 'agent', '--params', announced], { detached: true, stdio: ['ignore', agentLog, agentLog] })
   closeSync(agentLog)
   agents.push(agent.pid as number)
-  await waitFor('db started by the agent', () => instance('/vm1/db').status === 'DEPLOYED_STARTED', 120_000)
+  await waitFor('db started by the agent', () => instance('/vm1/db').status === 'DEPLOYED_STARTED', { timeoutMs: 120_000 })
   t.is(instance('/vm1').status, 'DEPLOYED_STARTED')
   t.is(instance('/vm1').data['ip.address'], '127.0.0.1')
   // its recipe ran on the machine, under the state folder the target gave
@@ -106,12 +110,12 @@ test('existing machine: the DM writes its agent params; the agent started from t
   t.true(existsSync(announced))
   t.true(await existing().isRunning(machineId))
   await waitFor('the agent back with the restarted DM', () =>
-    instance('/vm1').status === 'DEPLOYED_STARTED' && instance('/vm1/db').status === 'DEPLOYED_STARTED', 60_000)
+    instance('/vm1').status === 'DEPLOYED_STARTED' && instance('/vm1/db').status === 'DEPLOYED_STARTED', { timeoutMs: 60_000 })
   t.is(agent.exitCode, null)
 
   // undeploy: the agent undeploys db, then the DM forgets the machine (the operator stops its agent)
   t.is(await rest('POST', '/api/applications/shop/actions', { action: 'undeploy-all', path: '/vm1' }), 202)
-  await waitFor('vm1 undeployed', () => instance('/vm1').status === 'NOT_DEPLOYED', 60_000)
+  await waitFor('vm1 undeployed', () => instance('/vm1').status === 'NOT_DEPLOYED', { timeoutMs: 60_000 })
   t.is(instance('/vm1/db').status, 'NOT_DEPLOYED')
   t.false(existsSync(announced))
   t.false(await existing().isRunning(machineId))

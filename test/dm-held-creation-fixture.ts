@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { loadOrCreateToken } from '../manager/auth.js'
 import { DATABASE_FILE, MACHINES_FOLDER } from '../manager/constants.js'
 import { createDeploymentManager } from '../manager/dm.js'
+import { loadSigningKey } from '../manager/dm/core.js'
 import { createDmMessaging } from '../manager/messaging/index.js'
 import { createStore } from '../manager/store.js'
 import { createLocalTarget } from '../manager/targets/local.js'
@@ -36,9 +37,12 @@ const holding: TargetHandler = {
     return await new Promise<string>(() => {})
   }
 }
+const store = createStore({ file: join(options.dataDirectory, DATABASE_FILE) })
 const dm = createDeploymentManager({
-  store: createStore({ file: join(options.dataDirectory, DATABASE_FILE) }),
-  messaging: createDmMessaging({ kind: 'embedded', dmToken: token, port: options.agentsPort, host: '127.0.0.1' }, { logger: log }),
+  store,
+  // as `meshconf dm start`: machines' credentials in the store, commands signed with the DM's key
+  messaging: createDmMessaging({ kind: 'embedded', dmToken: token, port: options.agentsPort, host: '127.0.0.1' },
+    { logger: log, credentials: store, signingKey: loadSigningKey(options.dataDirectory) }),
   targets: [holding],
   log
 }, { dataDirectory: options.dataDirectory, defaultTargetHandler: 'local' })

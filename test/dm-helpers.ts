@@ -6,7 +6,6 @@ import { createDeploymentManager, type DeploymentManagerOptions, type Deployment
 import { createMemoryMessaging } from '../manager/messaging/memory.js'
 import { createStore, type Store } from '../manager/store.js'
 import { createInProcessTarget, type InProcessTarget } from '../manager/targets/in-process.js'
-import { errorMessage } from '../protocol/errors.js'
 
 export function tempDir (prefix: string): { path: string, remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), `meshconf-${prefix}-`))
@@ -49,22 +48,6 @@ export function writeTemplate (root: string, files: Record<string, string>): str
   return root
 }
 
-/** Polls `check` every 50 ms until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-export async function waitFor<T> (what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const value = await check()
-      if (value !== undefined && value !== false) return value
-    } catch (err) {
-      last = err
-    }
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-  throw new Error(`timed out waiting for ${what}${last !== undefined ? ` (last error: ${errorMessage(last)})` : ''}`)
-}
-
 /** The status of every instance of a tree, by path. */
 export function statuses (trees: Array<{ path: string, status: string, children: any[] }>): Record<string, string> {
   const out: Record<string, string> = {}
@@ -73,7 +56,6 @@ export function statuses (trees: Array<{ path: string, status: string, children:
   return out
 }
 
-export { freePort } from './helpers/ports.js'
 
 /** Runs the agent's sources through tsx (no build needed): the local and netns targets' agent command in tests. */
 export function agentCommandFromSources (): string[] {

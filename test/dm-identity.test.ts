@@ -8,7 +8,8 @@ import test from 'ava'
 import WebSocket from 'ws'
 import { startDmService } from '../manager/commands/dm.js'
 import { EMBEDDED_CLOSE_CODES } from '../protocol/messages.js'
-import { tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { tempDir, writeShopTemplate } from './dm-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 interface Params { messaging: { url: string, token: string } }
 

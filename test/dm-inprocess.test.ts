@@ -2,8 +2,9 @@
 import test from 'ava'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { startInProcessDm, statuses, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { startInProcessDm, statuses, writeShopTemplate } from './dm-helpers.js'
 import { RANDOM_PORT_MAX, RANDOM_PORT_MIN } from '../manager/constants.js'
+import { waitFor } from './helpers/wait.js'
 
 function findFiles (root: string, name: string): string[] {
   const out: string[] = []

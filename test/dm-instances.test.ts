@@ -4,8 +4,9 @@ import test from 'ava'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Instance } from '../protocol/model/types.js'
-import { statuses, waitFor } from './dm-helpers.js'
+import { statuses } from './dm-helpers.js'
 import { shopOnDmService, undeployShop } from './dm-process-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 /** The instance paths of the model the agent of a local machine saved (its state file). */
 function agentModelPaths (dataDirectory: string, machineId: string): string[] {
@@ -21,7 +22,7 @@ test('an undeployed child deleted through REST from a deployed machine leaves it
   const { call, dataDirectory } = await shopOnDmService(t, 'local')
   await call('POST', '/api/applications/shop/actions', { action: 'deploy-and-start-all', path: '/vm1' })
   await waitFor('the database started', async () => (await call('GET', '/api/applications/shop/instances'))
-    .find((r: { path: string }) => r.path === '/vm1').children[0].status === 'DEPLOYED_STARTED', 120_000)
+    .find((r: { path: string }) => r.path === '/vm1').children[0].status === 'DEPLOYED_STARTED', { timeoutMs: 120_000 })
   const machineId = (await call('GET', '/api/applications/shop/instances') as Array<{ path: string, data: Record<string, string> }>)
     .find(r => r.path === '/vm1')!.data['machine.id']
 

@@ -9,7 +9,8 @@ import { createDeploymentManager } from '../manager/dm.js'
 import { createEmbeddedMessaging } from '../manager/messaging/embedded.js'
 import { createStore } from '../manager/store.js'
 import { createLocalTarget } from '../manager/targets/local.js'
-import { agentCommandFromSources, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { agentCommandFromSources, tempDir, writeShopTemplate } from './dm-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 test('a hung agent goes to PROBLEM and back; a killed one is not running; undeploy cleans up', async t => {
   t.timeout(240_000)
@@ -33,7 +34,7 @@ test('a hung agent goes to PROBLEM and back; a killed one is not running; undepl
   await dm.loadTemplateFromPath(writeShopTemplate(join(dir.path, 'template')))
   dm.createApplication({ name: 'local', template: { name: 'Shop', version: '1.0' } })
   dm.action('local', { action: 'deploy-and-start-all', path: '/vm1' })
-  await waitFor('db started', () => dm.instance('local', '/vm1/db').status === 'DEPLOYED_STARTED', 120_000)
+  await waitFor('db started', () => dm.instance('local', '/vm1/db').status === 'DEPLOYED_STARTED', { timeoutMs: 120_000 })
   const machineId = dm.instance('local', '/vm1').data['machine.id']
   const folder = join(machines, machineId)
   const { pid } = JSON.parse(readFileSync(join(folder, 'pid'), 'utf8')) as { pid: number }
@@ -46,27 +47,27 @@ test('a hung agent goes to PROBLEM and back; a killed one is not running; undepl
 
   // hung: no heartbeat for longer than the configured silence
   process.kill(-pid, 'SIGSTOP')
-  await waitFor('PROBLEM', () => dm.instance('local', '/vm1').status === 'PROBLEM', 60_000)
+  await waitFor('PROBLEM', () => dm.instance('local', '/vm1').status === 'PROBLEM', { timeoutMs: 60_000 })
   t.regex(dm.instance('local', '/vm1').data['last.problem'], /no heartbeat/)
   process.kill(-pid, 'SIGCONT')
-  await waitFor('back', () => dm.instance('local', '/vm1').status === 'DEPLOYED_STARTED', 60_000)
+  await waitFor('back', () => dm.instance('local', '/vm1').status === 'DEPLOYED_STARTED', { timeoutMs: 60_000 })
   t.false('last.problem' in dm.instance('local', '/vm1').data)
 
   // killed behind the DM's back: the target no longer sees it running, and the silence makes it PROBLEM
   process.kill(-pid, 'SIGKILL')
   await waitFor('not running', async () => !(await target.isRunning(machineId)))
-  await waitFor('PROBLEM again', () => dm.instance('local', '/vm1').status === 'PROBLEM', 60_000)
+  await waitFor('PROBLEM again', () => dm.instance('local', '/vm1').status === 'PROBLEM', { timeoutMs: 60_000 })
   // a PROBLEM machine can be undeployed, and redeployed
   dm.changeState('local', '/vm1', 'NOT_DEPLOYED')
   await waitFor('undeployed', () => dm.instance('local', '/vm1').status === 'NOT_DEPLOYED')
   t.false(existsSync(folder))
   dm.changeState('local', '/vm1', 'DEPLOYED_STARTED')
-  await waitFor('redeployed', () => dm.instance('local', '/vm1').status === 'DEPLOYED_STARTED', 120_000)
+  await waitFor('redeployed', () => dm.instance('local', '/vm1').status === 'DEPLOYED_STARTED', { timeoutMs: 120_000 })
   const again = dm.instance('local', '/vm1').data['machine.id']
   t.not(again, machineId)
   pids.push((JSON.parse(readFileSync(join(machines, again, 'pid'), 'utf8')) as { pid: number }).pid)
   dm.changeState('local', '/vm1', 'NOT_DEPLOYED')
-  await waitFor('undeployed again', () => dm.instance('local', '/vm1').status === 'NOT_DEPLOYED', 60_000)
+  await waitFor('undeployed again', () => dm.instance('local', '/vm1').status === 'NOT_DEPLOYED', { timeoutMs: 60_000 })
   t.false(await target.isRunning(again))
 })
 

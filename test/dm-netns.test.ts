@@ -9,7 +9,8 @@ import { createDeploymentManager } from '../manager/dm.js'
 import { createEmbeddedMessaging } from '../manager/messaging/embedded.js'
 import { createStore } from '../manager/store.js'
 import { createNetnsTarget, endpointFromNamespace, netnsNames } from '../manager/targets/netns.js'
-import { agentCommandFromSources, statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { agentCommandFromSources, statuses, tempDir, writeShopTemplate } from './dm-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 test('the endpoint handed to a namespace points at the bridge instead of the host loopback', t => {
   t.deepEqual(endpointFromNamespace({ kind: 'embedded', url: 'ws://0.0.0.0:7401/agents', token: 'x' }, '10.1.2.1'),
@@ -51,7 +52,7 @@ test('machines in network namespaces, each with its own address, deployed and st
   await dm.loadTemplateFromPath(writeShopTemplate(join(dir.path, 'template')))
   dm.createApplication({ name: 'mesh', template: { name: 'Shop', version: '1.0' } })
   dm.action('mesh', { action: 'deploy-and-start-all' })
-  await waitFor('started in namespaces', () => Object.values(statuses(dm.instances('mesh'))).every(s => s === 'DEPLOYED_STARTED'), 180_000)
+  await waitFor('started in namespaces', () => Object.values(statuses(dm.instances('mesh'))).every(s => s === 'DEPLOYED_STARTED'), { timeoutMs: 180_000 })
   const vm1 = dm.instance('mesh', '/vm1')
   const vm2 = dm.instance('mesh', '/vm2')
   t.regex(vm1.data['ip.address'], new RegExp(`^${subnet.replaceAll('.', '\\.')}\\.\\d+$`))
@@ -64,7 +65,7 @@ test('machines in network namespaces, each with its own address, deployed and st
   t.true(existsSync(`/run/netns/${netnsNames(vm1.data['machine.id']).namespace}`))
 
   dm.action('mesh', { action: 'undeploy-all' })
-  await waitFor('undeployed', () => Object.values(statuses(dm.instances('mesh'))).every(s => s === 'NOT_DEPLOYED'), 60_000)
+  await waitFor('undeployed', () => Object.values(statuses(dm.instances('mesh'))).every(s => s === 'NOT_DEPLOYED'), { timeoutMs: 60_000 })
   t.false(await target.isRunning(vm1.data['machine.id']))
   t.false(existsSync(join(dir.path, 'machines', vm1.data['machine.id'])))
   t.false(existsSync(`/run/netns/${netnsNames(vm1.data['machine.id']).namespace}`))

@@ -10,8 +10,9 @@ import { createMemoryMessaging } from '../manager/messaging/memory.js'
 import { createStore } from '../manager/store.js'
 import type { MachineParameters, TargetHandler } from '../manager/targets/types.js'
 import type { DmToAgentMessage } from '../protocol/messages.js'
-import { tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { tempDir, writeShopTemplate } from './dm-helpers.js'
 import { captureLogger, heartbeat } from './messaging-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 test('the DM hands out an ownership only for the peer id a heartbeat names', async t => {
   const dir = tempDir('dm-ownership')

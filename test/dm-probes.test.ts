@@ -10,7 +10,9 @@ import { createEmbeddedMessaging } from '../manager/messaging/embedded.js'
 import { createStore } from '../manager/store.js'
 import { createInProcessTarget } from '../manager/targets/in-process.js'
 import { parseMeasures } from '../protocol/model/probes.js'
-import { freePort, startInProcessDm, tempDir, waitFor, writeTemplate } from './dm-helpers.js'
+import { startInProcessDm, tempDir, writeTemplate } from './dm-helpers.js'
+import { freePort } from '../common/net.js'
+import { waitFor } from './helpers/wait.js'
 
 function probedTemplate (root: string, trigger: string, rules: Record<string, string>): string {
   return writeTemplate(root, {
@@ -60,14 +62,14 @@ test('a file probe and a script probe on a started instance fire the DM rules; a
   await waitFor('Tomcat started', () => dm.instance('probed', '/tomcat vm 1/tomcat').status === 'DEPLOYED_STARTED')
 
   // the script probe: its program prints 7 > 5, every second; the rule fires once, then sleeps
-  await waitFor('the busy rule fired', () => existsSync(join(dir.path, 'command-files', 'busy.txt')), 20_000)
-  await waitFor('a second busy event (sleeping)', () => decisions.some(d => d.rule === 'note' && !d.fired), 20_000)
+  await waitFor('the busy rule fired', () => existsSync(join(dir.path, 'command-files', 'busy.txt')), { timeoutMs: 20_000 })
+  await waitFor('a second busy event (sleeping)', () => decisions.some(d => d.rule === 'note' && !d.fired), { timeoutMs: 20_000 })
   t.like(decisions.find(d => d.rule === 'note'), { eventName: 'busy', path: '/tomcat vm 1/tomcat', fired: true })
   t.false(decisions.some(d => d.rule === 'grow'))
 
   // the file probe: the trigger appears, the probe deletes it and the rule replicates the machine
   writeFileSync(trigger, '')
-  await waitFor('the grow rule fired', () => decisions.some(d => d.rule === 'grow' && d.fired), 20_000)
+  await waitFor('the grow rule fired', () => decisions.some(d => d.rule === 'grow' && d.fired), { timeoutMs: 20_000 })
   await waitFor('the replica', () => dm.instances('probed').some(r => r.path === '/tomcat vm 2'))
   t.false(existsSync(trigger))
   t.is(decisions.filter(d => d.rule === 'grow').length, 1)
@@ -100,14 +102,14 @@ test('events made while the DM is away wait on the agent and arrive with their a
   first.dm.createApplication({ name: 'probed', template: { name: 'Probed', version: '1.0' } })
   first.dm.action('probed', { action: 'deploy-and-start-all' })
   await waitFor('Tomcat started', () => first.dm.instance('probed', '/tomcat vm 1/tomcat').status === 'DEPLOYED_STARTED')
-  await waitFor('a busy event', () => first.decisions.some(d => d.rule === 'fresh' && d.fired), 20_000)
+  await waitFor('a busy event', () => first.decisions.some(d => d.rule === 'fresh' && d.fired), { timeoutMs: 20_000 })
 
   // the DM goes away for 4 s: the agent keeps probing, its events wait
   await first.stop()
   await new Promise(resolve => setTimeout(resolve, 4_000))
   const second = await startDm()
   t.teardown(second.stop)
-  const late = await waitFor('a late event', () => second.decisions.find(d => !d.fired), 30_000)
+  const late = await waitFor('a late event', () => second.decisions.find(d => !d.fired), { timeoutMs: 30_000 })
   t.like(late, { rule: 'fresh', eventName: 'busy', path: '/tomcat vm 1/tomcat' })
   t.regex(late.reason, /^the event is \d+ s old, older than the time window \(2 s\)$/)
   t.true(Number(/is (\d+) s old/.exec(late.reason)![1]) >= 2)

@@ -5,7 +5,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { startDmService, type DmServiceOptions } from '../manager/commands/dm.js'
-import { agentCommandFromSources, freePort, statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { agentCommandFromSources, statuses, tempDir, writeShopTemplate } from './dm-helpers.js'
+import { freePort } from '../common/net.js'
+import { waitFor } from './helpers/wait.js'
 
 export interface RunningDm { child: ChildProcess, url: string, token: string }
 
@@ -94,5 +96,5 @@ export async function shopOnDmService (t: { teardown: (fn: () => Promise<void>) 
 export async function undeployShop (call: RestCall): Promise<void> {
   await call('POST', '/api/applications/shop/actions', { action: 'undeploy-all' })
   await waitFor('all undeployed', async () =>
-    Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'NOT_DEPLOYED'), 60_000)
+    Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'NOT_DEPLOYED'), { timeoutMs: 60_000 })
 }

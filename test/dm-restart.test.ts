@@ -6,8 +6,10 @@ import test, { type ExecutionContext } from 'ava'
 import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { agentCommandFromSources, freePort, statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { agentCommandFromSources, statuses, tempDir, writeShopTemplate } from './dm-helpers.js'
+import { freePort } from '../common/net.js'
 import { client, kill9, killAgents, localAgents, startDm, stopDm } from './dm-process-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 const RABBITMQ = 'amqp://guest:guest@127.0.0.1:5672'
 
@@ -42,7 +44,7 @@ async function killedMidDeploy (t: ExecutionContext, messaging: { agentsPort: nu
   const after = await waitFor('every instance started after the restart', async () => {
     const s = statuses(await call('GET', '/api/applications/shop/instances'))
     return Object.values(s).every(v => v === 'DEPLOYED_STARTED') ? s : undefined
-  }, 90_000)
+  }, { timeoutMs: 90_000 })
   t.deepEqual(Object.keys(after).sort(), ['/vm1', '/vm1/db', '/vm2', '/vm2/app', '/vm3', '/vm3/app'])
   // one agent per machine: none lost, none made twice
   const agents = localAgents(options.dataDirectory)
@@ -71,11 +73,11 @@ async function killedMidDeploy (t: ExecutionContext, messaging: { agentsPort: nu
   t.is(statuses(await call('GET', '/api/applications/shop/instances'))['/vm2/app'], 'DEPLOYED_STARTED')
   // it can be deployed again
   await call('POST', '/api/applications/shop/actions', { action: 'deploy-and-start-all', path: '/vm3' })
-  await waitFor('vm3 redeployed', async () => statuses(await call('GET', '/api/applications/shop/instances'))['/vm3/app'] === 'DEPLOYED_STARTED', 60_000)
+  await waitFor('vm3 redeployed', async () => statuses(await call('GET', '/api/applications/shop/instances'))['/vm3/app'] === 'DEPLOYED_STARTED', { timeoutMs: 60_000 })
 
   // clean up through the API: machines terminated
   await call('POST', '/api/applications/shop/actions', { action: 'undeploy-all' })
-  await waitFor('all undeployed', async () => Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'NOT_DEPLOYED'), 60_000)
+  await waitFor('all undeployed', async () => Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'NOT_DEPLOYED'), { timeoutMs: 60_000 })
   t.deepEqual(localAgents(options.dataDirectory), [])
   // and its RabbitMQ queues and exchange go with it
   await call('DELETE', '/api/applications/shop')
@@ -105,7 +107,7 @@ test.serial('the DM killed -9 after storing a machine as DEPLOYING, before creat
   dm = await startDm(options)
   const call = client(dm)
   await waitFor('every instance started after the restart', async () =>
-    Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'DEPLOYED_STARTED'), 90_000)
+    Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'DEPLOYED_STARTED'), { timeoutMs: 90_000 })
   const tree = await call('GET', '/api/applications/shop/instances') as Array<{ path: string, data: Record<string, string> }>
   const vm2 = tree.find(r => r.path === '/vm2')!.data['machine.id']
   t.true(localAgents(options.dataDirectory).find(a => a.machine === vm2)?.alive)
@@ -114,6 +116,6 @@ test.serial('the DM killed -9 after storing a machine as DEPLOYING, before creat
   const started = readdirSync(machine, { recursive: true, encoding: 'utf8' }).filter(f => f.endsWith('started.txt'))
   t.deepEqual(started.map(f => readFileSync(join(machine, f), 'utf8').trim()), ['started with DB port 5432'])
   await call('POST', '/api/applications/shop/actions', { action: 'undeploy-all' })
-  await waitFor('all undeployed', async () => Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'NOT_DEPLOYED'), 60_000)
+  await waitFor('all undeployed', async () => Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'NOT_DEPLOYED'), { timeoutMs: 60_000 })
   await stopDm(dm)
 })

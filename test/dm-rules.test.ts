@@ -5,11 +5,15 @@ import test from 'ava'
 import { join } from 'node:path'
 import type { DmEvent } from '../manager/dm.js'
 import { createRestServer } from '../manager/rest/server.js'
-import { startInProcessDm, waitFor, writeTemplate } from './dm-helpers.js'
+import { startInProcessDm, writeTemplate } from './dm-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
-async function elastic (t: Parameters<typeof startInProcessDm>[0], name: string) {
+async function elastic (t: Parameters<typeof startInProcessDm>[0], name: string, rules: Record<string, string> = {
+  'rules.autonomic/up.drl': 'rule "grow"\n  sleep period is 2s\n  time window is 5s\nwhen\n  load-high\nthen\n  up\nend\n',
+  'rules.autonomic/down.drl': 'rule "shrink"\nwhen\n  load-low\nthen\n  down\nend\n'
+}) {
   const started = await startInProcessDm(t, name, { autonomy: { maximumVmNumber: 3, scaleDownStabilizationMs: 2_000, eventStreakGapMs: 1_000 } })
   const { dm, dir } = started
   await dm.loadTemplateFromPath(writeTemplate(join(dir.path, 'template'), {
@@ -18,8 +22,7 @@ async function elastic (t: Parameters<typeof startInProcessDm>[0], name: string)
     'instances/main.instances': 'instance of VM {\n  name: tomcat vm 1;\n  instance of Tomcat {\n    name: tomcat;\n  }\n}\n',
     'commands/up.commands': 'define N = tomcat vm $(SMART_INDEX)\nreplicate /tomcat vm 1 as $(N)\n',
     'commands/down.commands': 'define LAST = tomcat vm $(EXISTING_INDEX MAX > 1)\ndelete /$(LAST)\n',
-    'rules.autonomic/up.drl': 'rule "grow"\n  sleep period is 2s\n  time window is 5s\nwhen\n  load-high\nthen\n  up\nend\n',
-    'rules.autonomic/down.drl': 'rule "shrink"\nwhen\n  load-low\nthen\n  down\nend\n'
+    ...rules
   }))
   dm.createApplication({ name: 'elastic', template: { name: 'Elastic', version: '1.0' } })
   const decisions: Array<Extract<DmEvent, { type: 'autonomic' }>> = []
@@ -93,8 +96,24 @@ test('the stabilization window: a load that oscillates faster than the window ca
   t.deepEqual(machines(), ['/tomcat vm 1', '/tomcat vm 2', '/tomcat vm 3'])
 
   // held: fires once the window is over, and removes the highest-numbered machine
-  await waitFor('the scale-down fired', async () => { event('load-low'); await sleep(100); return decisions.some(d => d.fired) }, 20_000)
+  await waitFor('the scale-down fired', async () => { event('load-low'); await sleep(100); return decisions.some(d => d.fired) }, { timeoutMs: 20_000 })
   await idle()
   t.deepEqual(machines(), ['/tomcat vm 1', '/tomcat vm 2'])
   t.like(decisions.find(d => d.fired), { rule: 'shrink', reason: 'running down' })
+})
+
+test('a rule\'s own bounds: max instances of a component for a scale-up, min for a scale-down', async t => {
+  const { dm, decisions, machines, event, idle } = await elastic(t, 'dm-rules-bounds', {
+    'rules.autonomic/up.drl': 'rule "grow"\n  max instances of Tomcat is 2\nwhen load-high then up end\n',
+    'rules.autonomic/down.drl': 'rule "shrink"\n  min instances of Tomcat is 2\nwhen load-low then down end\n'
+  })
+  event('load-high')
+  await idle()
+  t.deepEqual(machines(), ['/tomcat vm 1', '/tomcat vm 2'])
+  event('load-high')
+  t.like(decisions[1], { rule: 'grow', fired: false, reason: 'at the rule\'s maximum: 2 instance(s) of Tomcat, max 2' })
+  event('load-low')
+  t.like(decisions[decisions.length - 1], { rule: 'shrink', fired: false, reason: 'at the rule\'s minimum: 2 instance(s) of Tomcat, min 2' })
+  t.deepEqual(machines(), ['/tomcat vm 1', '/tomcat vm 2'])
+  t.like(dm.autonomy.rules.list('elastic').find(r => r.name === 'grow'), { instanceLimits: { Tomcat: { max: 2 } } })
 })

@@ -5,7 +5,8 @@ import test from 'ava'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createRestServer } from '../manager/rest/server.js'
-import { startInProcessDm, statuses, waitFor, writeTemplate } from './dm-helpers.js'
+import { startInProcessDm, statuses, writeTemplate } from './dm-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 /** Apache imports every Tomcat; each recipe appends "<instance path> <step>" to the journal, Apache's update how many Tomcats it sees. */
 function writeLampTemplate (root: string, journal: string): string {

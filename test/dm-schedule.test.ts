@@ -9,7 +9,8 @@ import { createRestServer } from '../manager/rest/server.js'
 import { createStore } from '../manager/store.js'
 import { createInProcessTarget } from '../manager/targets/in-process.js'
 import { runCliInProcess } from './cli-helpers.js'
-import { tempDir, waitFor, writeTemplate } from './dm-helpers.js'
+import { tempDir, writeTemplate } from './dm-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 async function startDm (folder: string) {
   const store = createStore({ file: join(folder, 'dm.sqlite') })
@@ -38,7 +39,7 @@ test('a job runs its commands on its cron; it survives a DM restart; runs missed
   t.throws(() => first.dm.autonomy.schedules.add({ application: 'ticks', command: 'tick', cron: 'every second' }), { message: /cron expression "every second" is invalid/ })
   t.throws(() => first.dm.autonomy.schedules.add({ application: 'ticks', command: 'nope', cron: '* * * * * *' }), { message: /no commands file "nope"/ })
   const job = first.dm.autonomy.schedules.add({ name: 'every-second', application: 'ticks', command: 'tick', cron: '* * * * * *' })
-  await waitFor('a scheduled run', () => count() >= 1, 10_000)
+  await waitFor('a scheduled run', () => count() >= 1, { timeoutMs: 10_000 })
   const ran = first.dm.autonomy.history('ticks', { offset: 0, limit: 10 }).entries
   t.like(ran[ran.length - 1], { command: 'tick', source: 'schedule', sourceName: 'every-second', outcome: 'ok' })
 
@@ -55,7 +56,7 @@ test('a job runs its commands on its cron; it survives a DM restart; runs missed
   t.true(Number(/^(\d+)/.exec(missed[0].detail)![1]) >= 2)
   // not replayed: the next tick is a new run, after the restart
   t.true(count() <= before + 1)
-  await waitFor('a run after the restart', () => count() >= before + 1, 10_000)
+  await waitFor('a run after the restart', () => count() >= before + 1, { timeoutMs: 10_000 })
 })
 
 test('schedules through REST and the CLI: add, list, delete; bad input gets a clear error', async t => {

@@ -4,8 +4,9 @@
 import test from 'ava'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { statuses, waitFor } from './dm-helpers.js'
+import { statuses } from './dm-helpers.js'
 import { localAgents, shopOnDmService, undeployShop } from './dm-process-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 /** Two machines, each with a database (no imports: in-process and local agents do not share a mesh). */
 const INSTANCES = [
@@ -20,7 +21,7 @@ test('a machine associated with a target is created by that target\'s handler', 
   await call('POST', '/api/applications/shop/targets', { targetId: 'lab', path: '/vm2' })
   await call('POST', '/api/applications/shop/actions', { action: 'deploy-and-start-all' })
   await waitFor('every instance started', async () =>
-    Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'DEPLOYED_STARTED'), 120_000)
+    Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'DEPLOYED_STARTED'), { timeoutMs: 120_000 })
 
   const tree = await call('GET', '/api/applications/shop/instances') as Array<{ path: string, data: Record<string, string> }>
   const data = (path: string): Record<string, string> => tree.find(r => r.path === path)!.data

@@ -3,7 +3,8 @@
 import test from 'ava'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { startInProcessDm, statuses, waitFor, writeTemplate } from './dm-helpers.js'
+import { startInProcessDm, statuses, writeTemplate } from './dm-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 const MACHINE = '/Tomcat VM 2'
 const TOMCAT = `${MACHINE}/tomcat`
@@ -76,7 +77,7 @@ test('undeploy-all terminates a machine whose agent does not answer once the wai
 
   const asked = Date.now()
   dm.action('webapps', { action: 'undeploy-all' })
-  await waitFor('the machine undeployed', () => dm.instance('webapps', MACHINE).status === 'NOT_DEPLOYED', 10_000)
+  await waitFor('the machine undeployed', () => dm.instance('webapps', MACHINE).status === 'NOT_DEPLOYED', { timeoutMs: 10_000 })
   const elapsed = Date.now() - asked
 
   t.true(elapsed >= UNDEPLOY_WAIT_MS, `terminated after ${elapsed} ms, before the ${UNDEPLOY_WAIT_MS} ms wait was over`)

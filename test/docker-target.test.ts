@@ -10,8 +10,10 @@ import { buildAgentImage } from '../manager/docker/image.js'
 import { createDockerTarget, dockerDmId, DockerTargetPropertyError, privateDockerNetwork } from '../manager/targets/docker.js'
 import { createNetnsTarget } from '../manager/targets/netns.js'
 import { client, kill9, startDm, type RestCall, type RunningDm } from './dm-process-helpers.js'
-import { freePort, statuses, tempDir, waitFor, writeShopTemplate, writeTemplate } from './dm-helpers.js'
+import { statuses, tempDir, writeShopTemplate, writeTemplate } from './dm-helpers.js'
 import { dockerKill, ensureAgentImage, networkExists, removeDockerLeftovers } from './helpers/docker.js'
+import { freePort } from '../common/net.js'
+import { waitFor } from './helpers/wait.js'
 
 /** The Shop application whose App writes where it found its DB (the DB's exported ip and port it imports). */
 async function loadShop (call: RestCall, root: string, instances?: string): Promise<void> {
@@ -69,7 +71,7 @@ test('containers from the agent image: agents join, deploy, import across contai
   let call = client(dm)
   await loadShop(call, join(env.dir, 'template'))
   await call('POST', '/api/applications/shop/actions', { action: 'deploy-and-start-all' })
-  await waitFor('every instance started in containers', async () => Object.values(await allStatuses(call)).every(s => s === 'DEPLOYED_STARTED'), 180_000)
+  await waitFor('every instance started in containers', async () => Object.values(await allStatuses(call)).every(s => s === 'DEPLOYED_STARTED'), { timeoutMs: 180_000 })
 
   const target = createDockerTarget({ dmId: env.dmId })
   const machines = await target.machines()
@@ -93,14 +95,14 @@ test('containers from the agent image: agents join, deploy, import across contai
   t.true(Object.values(await allStatuses(call)).every(s => s === 'DEPLOYED_STARTED'))
   // the restarted DM commands the agents it found again
   await call('POST', '/api/applications/shop/instances/state', { path: '/vm2/app', state: 'DEPLOYED_STOPPED' })
-  await waitFor('app stopped after the DM restart', async () => (await allStatuses(call))['/vm2/app'] === 'DEPLOYED_STOPPED', 60_000)
+  await waitFor('app stopped after the DM restart', async () => (await allStatuses(call))['/vm2/app'] === 'DEPLOYED_STOPPED', { timeoutMs: 60_000 })
   await call('POST', '/api/applications/shop/instances/state', { path: '/vm2/app', state: 'DEPLOYED_STARTED' })
-  await waitFor('app started again', async () => (await allStatuses(call))['/vm2/app'] === 'DEPLOYED_STARTED', 60_000)
+  await waitFor('app started again', async () => (await allStatuses(call))['/vm2/app'] === 'DEPLOYED_STARTED', { timeoutMs: 60_000 })
 
   await call('POST', '/api/applications/shop/actions', { action: 'undeploy-all' })
-  await waitFor('all undeployed', async () => Object.values(await allStatuses(call)).every(s => s === 'NOT_DEPLOYED'), 90_000)
-  await waitFor('containers removed', async () => (await target.machines()).length === 0, 30_000)
-  await waitFor('network removed with its last container', async () => !await networkExists(env.network), 30_000)
+  await waitFor('all undeployed', async () => Object.values(await allStatuses(call)).every(s => s === 'NOT_DEPLOYED'), { timeoutMs: 90_000 })
+  await waitFor('containers removed', async () => (await target.machines()).length === 0, { timeoutMs: 30_000 })
+  await waitFor('network removed with its last container', async () => !await networkExists(env.network), { timeoutMs: 30_000 })
 })
 
 test('a container killed from outside is a crashed machine: PROBLEM while the DM runs, NOT_DEPLOYED and removed after a DM restart', async t => {
@@ -111,12 +113,12 @@ test('a container killed from outside is a crashed machine: PROBLEM while the DM
   const oneMachine = 'instance of VM {\n  name: vm1;\n  instance of DB {\n    name: db;\n  }\n}\n'
   await loadShop(call, join(env.dir, 'template'), oneMachine)
   await call('POST', '/api/applications/shop/actions', { action: 'deploy-and-start-all' })
-  await waitFor('db started in its container', async () => (await allStatuses(call))['/vm1/db'] === 'DEPLOYED_STARTED', 120_000)
+  await waitFor('db started in its container', async () => (await allStatuses(call))['/vm1/db'] === 'DEPLOYED_STARTED', { timeoutMs: 120_000 })
   const target = createDockerTarget({ dmId: env.dmId })
   const [machine] = await target.machines()
 
   await dockerKill(machine.containerId)
-  await waitFor('the machine goes to PROBLEM (no heartbeat)', async () => (await allStatuses(call))['/vm1'] === 'PROBLEM', 60_000)
+  await waitFor('the machine goes to PROBLEM (no heartbeat)', async () => (await allStatuses(call))['/vm1'] === 'PROBLEM', { timeoutMs: 60_000 })
   t.false(await target.isRunning(machine.machineId))
   t.is((await target.machines())[0]?.state, 'exited')
 
@@ -176,7 +178,7 @@ test('netns and docker applications side by side in one DM: the namespaces still
   await call('POST', '/api/applications/shop-in-containers/targets', { targetId: 'containers' })
   await Promise.all(['shop', 'shop-in-containers'].map(async app => { await call('POST', `/api/applications/${app}/actions`, { action: 'deploy-and-start-all' }) }))
   for (const app of ['shop', 'shop-in-containers']) {
-    await waitFor(`${app} started`, async () => Object.values(await allStatuses(call, app)).every(s => s === 'DEPLOYED_STARTED'), 180_000)
+    await waitFor(`${app} started`, async () => Object.values(await allStatuses(call, app)).every(s => s === 'DEPLOYED_STARTED'), { timeoutMs: 180_000 })
   }
   const address = async (app: string, path: string): Promise<string | undefined> =>
     (await call('GET', `/api/applications/${app}/instances`) as Array<{ path: string, data: Record<string, string> }>).find(i => i.path === path)?.data['ip.address']
@@ -187,7 +189,7 @@ test('netns and docker applications side by side in one DM: the namespaces still
 
   for (const app of ['shop', 'shop-in-containers']) {
     await call('POST', `/api/applications/${app}/actions`, { action: 'undeploy-all' })
-    await waitFor(`${app} undeployed`, async () => Object.values(await allStatuses(call, app)).every(s => s === 'NOT_DEPLOYED'), 90_000)
+    await waitFor(`${app} undeployed`, async () => Object.values(await allStatuses(call, app)).every(s => s === 'NOT_DEPLOYED'), { timeoutMs: 90_000 })
   }
 })
 

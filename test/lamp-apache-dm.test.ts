@@ -16,10 +16,11 @@ import { DATA_IP_ADDRESS, DATA_MACHINE_ID, MACHINES_FOLDER } from '../manager/co
 import type { DmEvent, InstanceView } from '../manager/dm.js'
 import { machineFolder } from '../manager/targets/local.js'
 import { defaultAgentCommand, machineFiles } from '../manager/targets/process.js'
-import { statuses, tempDir, waitFor } from './dm-helpers.js'
+import { statuses, tempDir } from './dm-helpers.js'
 import {
   LAMP_APACHE_DIR, answeredBy, getJson, isAlive, mariadbQuery, missingLampApacheNeeds, processesMentioning
 } from './lamp-helpers.js'
+import { waitFor } from './helpers/wait.js'
 import { errorMessage } from '../protocol/errors.js'
 
 const MYSQL = '/MySQL VM/MySQL'
@@ -60,7 +61,7 @@ test('meshconf runs LAMP with Apache httpd, Tomcat 10 and MariaDB: two Tomcats i
     const dm = service?.dm
     if (dm?.listApplications().some(a => a.name === application) === true) {
       dm.action(application, { action: 'undeploy-all' })
-      await waitFor('undeployed after a failure', () => Object.values(statuses(dm.instances(application))).every(s => s === 'NOT_DEPLOYED'), 120_000)
+      await waitFor('undeployed after a failure', () => Object.values(statuses(dm.instances(application))).every(s => s === 'NOT_DEPLOYED'), { timeoutMs: 120_000 })
         .catch(() => {})
     }
     await service?.stop().catch(() => {})
@@ -83,7 +84,7 @@ test('meshconf runs LAMP with Apache httpd, Tomcat 10 and MariaDB: two Tomcats i
   })
   const tree = (): Record<string, string> => statuses(dm.instances(application))
   const waitForStatus = async (path: string, status: string): Promise<void> => {
-    await waitFor(`${path} ${status}`, () => tree()[path] === status, SERVERS_MS)
+    await waitFor(`${path} ${status}`, () => tree()[path] === status, { timeoutMs: SERVERS_MS })
   }
   /** A file of an instance's run/ folder on its machine (its servers' pid files and logs). */
   const runFile = (path: string, file: string): string => {
@@ -105,7 +106,7 @@ test('meshconf runs LAMP with Apache httpd, Tomcat 10 and MariaDB: two Tomcats i
     await waitFor('every instance DEPLOYED_STARTED', () => {
       const all = tree()
       return Object.values(all).every(s => s === 'DEPLOYED_STARTED') ? all : undefined
-    }, SERVERS_MS)
+    }, { timeoutMs: SERVERS_MS })
     t.deepEqual(Object.keys(tree()).sort(), ['/Apache VM', APACHE, '/MySQL VM', MYSQL, '/Tomcat VM 1', TOMCAT_1])
     const at = (path: string): number => Date.parse(startedAt.get(path) ?? 'unknown')
     t.true(at(MYSQL) <= at(TOMCAT_1), `Tomcat started (${startedAt.get(TOMCAT_1)}) before MySQL (${startedAt.get(MYSQL)})`)
@@ -155,7 +156,7 @@ test('meshconf runs LAMP with Apache httpd, Tomcat 10 and MariaDB: two Tomcats i
     t.not(replicaTomcat?.overriddenExports['Tomcat.port'], dm.instance(application, TOMCAT_1).overriddenExports['Tomcat.port'])
     dm.action(application, { action: 'deploy-and-start-all', path: '/Tomcat VM 2' })
     await waitForStatus(TOMCAT_2, 'DEPLOYED_STARTED')
-    const turns = await waitFor('both Tomcats in turn behind Apache', async () => await servedBy([TOMCAT_1, TOMCAT_2], changed), SERVERS_MS)
+    const turns = await waitFor('both Tomcats in turn behind Apache', async () => await servedBy([TOMCAT_1, TOMCAT_2], changed), { timeoutMs: SERVERS_MS })
     t.deepEqual(answeredBy(turns), [TOMCAT_1, TOMCAT_2])
     t.true(await generation() > beforeAdd, 'Apache reloaded its configuration')
     t.is(pidIn(runFile(APACHE, 'httpd.pid')), parentPid)
@@ -170,7 +171,7 @@ test('meshconf runs LAMP with Apache httpd, Tomcat 10 and MariaDB: two Tomcats i
     t.false('/Tomcat VM 2' in tree())
     await waitFor('Tomcat VM 2\'s Tomcat gone', () => !isAlive(tomcat2Pid))
     // Apache fails over from a member that refuses connections: wait for its reload, not only for the answers
-    await waitFor('Apache reloaded without Tomcat VM 2', async () => await generation() > beforeRemoval, SERVERS_MS)
+    await waitFor('Apache reloaded without Tomcat VM 2', async () => await generation() > beforeRemoval, { timeoutMs: SERVERS_MS })
     t.deepEqual(await servedBy([TOMCAT_1], changed), Array(REQUESTS_PER_CHECK).fill(TOMCAT_1))
     t.deepEqual(balancerMembers(readFileSync(runFile(APACHE, 'httpd.conf'), 'utf8')),
       [`http://127.0.0.1:${dm.instance(application, TOMCAT_1).overriddenExports['Tomcat.port']}`])
@@ -183,11 +184,11 @@ test('meshconf runs LAMP with Apache httpd, Tomcat 10 and MariaDB: two Tomcats i
     // undeploy all: the servers stop, the database is dropped, no agent or server is left
     const tomcat1Pid = pidIn(runFile(TOMCAT_1, 'tomcat.pid'))
     dm.action(application, { action: 'undeploy-all' })
-    await waitFor('every instance NOT_DEPLOYED', () => Object.values(tree()).every(s => s === 'NOT_DEPLOYED'), SERVERS_MS)
+    await waitFor('every instance NOT_DEPLOYED', () => Object.values(tree()).every(s => s === 'NOT_DEPLOYED'), { timeoutMs: SERVERS_MS })
     t.false(isAlive(parentPid))
     t.false(isAlive(tomcat1Pid))
     t.is((await mariadbQuery(`SHOW DATABASES LIKE '${database}'`)).trim(), '', 'MySQL\'s undeploy.sh dropped the database')
-    await waitFor('no process of the run left', () => processesMentioning(dir.path).length === 0, 30_000)
+    await waitFor('no process of the run left', () => processesMentioning(dir.path).length === 0, { timeoutMs: 30_000 })
       .catch(() => { t.deepEqual(processesMentioning(dir.path), []) })
     dm.deleteApplication(application)
   } catch (err) {

@@ -8,9 +8,8 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
-import {
-  LAMP_APACHE_DIR, answeredBy, freePort, getJson, isAlive, layOutInstance, runRecipe, type RecipeImports, type RecipeInstance
-} from './lamp-helpers.js'
+import { LAMP_APACHE_DIR, answeredBy, getJson, isAlive, layOutInstance, runRecipe, type RecipeImports, type RecipeInstance } from './lamp-helpers.js'
+import { freePort } from '../common/net.js'
 
 const tempDirs: string[] = []
 const deployed: RecipeInstance[] = []

@@ -11,7 +11,6 @@ import { cleanInstancePath, cleanReversedInstancePath } from '../protocol/model/
 export const LAMP_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'simulations', 'lamp')
 export const LAMP_APACHE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'simulations', 'lamp-apache')
 
-export { freePort } from './helpers/ports.js'
 
 export interface JsonReply { status: number, body: any, headers: Headers }
 
@@ -25,23 +24,6 @@ export async function getJson (url: string, init?: RequestInit): Promise<JsonRep
     body = text
   }
   return { status: reply.status, body, headers: reply.headers }
-}
-
-/** Polls `probe` every 100 ms until it returns a value other than undefined, for at most `timeoutMs`. */
-export async function waitFor<T> (what: string, probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let lastError: unknown
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe()
-      if (value !== undefined) return value
-    } catch (err) {
-      lastError = err
-    }
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-  throw new Error(`timed out waiting for ${what}${lastError instanceof Error ? `: ${lastError.message}` : ''}`)
 }
 
 /** True while a process with that pid exists and has not exited (a zombie waiting for its reaper is not alive). */

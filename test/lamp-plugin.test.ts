@@ -10,7 +10,8 @@ import type { ExecutionContext } from '../agent/plugins/index.js'
 import { createScriptPlugin } from '../agent/plugins/script.js'
 import type { Import } from '../protocol/messages.js'
 import { instanceExports, loadApplicationTemplate, type ApplicationTemplate, type Instance } from '../protocol/model/index.js'
-import { LAMP_DIR, answeredBy, freePort, getJson, isAlive } from './lamp-helpers.js'
+import { LAMP_DIR, answeredBy, getJson, isAlive } from './lamp-helpers.js'
+import { freePort } from '../common/net.js'
 
 const tempDirs: string[] = []
 const contexts: ExecutionContext[] = []

@@ -5,9 +5,8 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
-import {
-  LAMP_DIR, answeredBy, freePort, getJson, isAlive, layOutInstance, runRecipe, type RecipeImports, type RecipeInstance
-} from './lamp-helpers.js'
+import { LAMP_DIR, answeredBy, getJson, isAlive, layOutInstance, runRecipe, type RecipeImports, type RecipeInstance } from './lamp-helpers.js'
+import { freePort } from '../common/net.js'
 
 const tempDirs: string[] = []
 const deployed: RecipeInstance[] = []

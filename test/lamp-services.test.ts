@@ -5,7 +5,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
-import { LAMP_DIR, answeredBy, freePort, getJson, waitFor } from './lamp-helpers.js'
+import { LAMP_DIR, answeredBy, getJson } from './lamp-helpers.js'
+import { freePort } from '../common/net.js'
+import { waitFor } from './helpers/wait.js'
 
 const children = new Set<ChildProcess>()
 const tempDirs: string[] = []

@@ -274,11 +274,3 @@ export function tomcatImport (path: string, ip: string, portAJP = '8009'): Impor
   return { instancePath: path, component: 'Tomcat', variables: { 'Tomcat.ip': ip, 'Tomcat.portAJP': portAJP } }
 }
 
-/** Polls `predicate` every 20 ms until it holds; fails after `timeoutMs` (generous: for waiting, not for timing). */
-export async function eventually (what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}

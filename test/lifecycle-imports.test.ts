@@ -5,9 +5,10 @@ import { existsSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  component, eventually, instance, lampComponents, mysqlImport, recorded, recordedEnvironments, recordingRecipes,
-  startTestAgent, tomcatImport
+  component, instance, lampComponents, mysqlImport, recorded, recordedEnvironments, recordingRecipes, startTestAgent,
+  tomcatImport
 } from './lifecycle-fixtures.js'
+import { waitFor } from './helpers/wait.js'
 
 test('import added: all mandatory imports present and UNRESOLVED -> start, exports published', async t => {
   const a = await startTestAgent(t)
@@ -159,12 +160,12 @@ test('a slow script on one instance does not hold the others', async t => {
     })
   })
   await a.agent.handle({ v: 1, kind: 'changeState', instancePath: '/VM/MySQL', newState: 'DEPLOYED_STARTED' })
-  await eventually('MySQL start to run', () => existsSync(join(a.recordDir, 'mysql-starting')))
+  await waitFor('MySQL start to run', () => existsSync(join(a.recordDir, 'mysql-starting')))
   // While MySQL's start hangs, Apache (a sibling) deploys and Tomcat reacts to an import.
   await a.agent.handle({ v: 1, kind: 'changeState', instancePath: '/VM/Apache', newState: 'DEPLOYED_STOPPED' })
   a.agent.importAdded('MySQL', mysqlImport())
-  await eventually('Apache to deploy', () => a.agent.instanceStatus('/VM/Apache') === 'DEPLOYED_STOPPED')
-  await eventually('Tomcat to record its import', () => a.agent.importsOf('/VM/Tomcat').MySQL !== undefined)
+  await waitFor('Apache to deploy', () => a.agent.instanceStatus('/VM/Apache') === 'DEPLOYED_STOPPED')
+  await waitFor('Tomcat to record its import', () => a.agent.importsOf('/VM/Tomcat').MySQL !== undefined)
   t.is(a.agent.instanceStatus('/VM/MySQL'), 'STARTING')
   await writeFile(join(a.recordDir, 'release'), '')
   await a.agent.settled()

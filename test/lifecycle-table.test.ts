@@ -8,9 +8,10 @@ import { plannedActions, INSTANCE_STATUSES } from '../protocol/lifecycle.js'
 import { AgentStateStore } from '../agent/state.js'
 import { createAgent } from '../agent/agent.js'
 import {
-  base64Files, eventually, instance, mysqlImport, recorded, recordingRecipes, RecordingLogger, RecordingNotifier,
-  startTestAgent, type TestAgent
+  base64Files, instance, mysqlImport, recorded, recordingRecipes, RecordingLogger, RecordingNotifier, startTestAgent,
+  type TestAgent
 } from './lifecycle-fixtures.js'
+import { waitFor } from './helpers/wait.js'
 
 /** Tomcat started with its MySQL import, its War started: then MySQL goes away -> Tomcat UNRESOLVED, War WAITING. */
 async function tomcatUnresolvedWarWaiting (agent: TestAgent): Promise<void> {
@@ -166,7 +167,7 @@ test('rows DEPLOYING, STARTING, STOPPING, UNDEPLOYING: a request during an actio
     })
   })
   await a.agent.handle({ v: 1, kind: 'changeState', instancePath: '/VM/MySQL', newState: 'DEPLOYED_STARTED' })
-  await eventually('the deploy script to run', () => existsSync(join(a.recordDir, 'deploying')))
+  await waitFor('the deploy script to run', () => existsSync(join(a.recordDir, 'deploying')))
   t.is(a.agent.instanceStatus('/VM/MySQL'), 'DEPLOYING')
   await a.agent.handle({ v: 1, kind: 'changeState', instancePath: '/VM/MySQL', newState: 'NOT_DEPLOYED' })
   t.is(a.agent.instanceStatus('/VM/MySQL'), 'DEPLOYING')

@@ -10,16 +10,13 @@ import { libp2pMeshFactory } from '../agent/mesh/libp2p.js'
 import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
 import type { MeshFactory } from '../agent/ports.js'
 import { changeState, createMeshApp, type MeshAppChild } from '../simulations/bench/mesh-app.js'
+import { waitFor } from './helpers/wait.js'
 
 const quietAgentLog = { info: () => {}, warn: () => {}, error: () => {} }
 
 /** Polls the agent until the instance has the status (the engine runs its actions in the background). */
 async function untilStatus (agent: Agent, path: string, status: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (agent.instanceStatus(path) !== status) {
-    if (Date.now() > deadline) throw new Error(`${path} is ${agent.instanceStatus(path)}, not ${status}, after ${timeoutMs} ms`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
+  await waitFor(`${path} ${status}`, () => agent.instanceStatus(path) === status, { timeoutMs, state: () => agent.instanceStatus(path) })
 }
 
 type Implementation = [string, (stateDir: string) => Promise<{ factory: MeshFactory, peerId: string }>]

@@ -9,7 +9,9 @@ import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { MAX_EXPORT_STAMPS, MAX_OWNERSHIP_VERDICTS, MESH_EPOCH_FILE, REJECTION_LOG_INTERVAL_MS } from '../agent/mesh/constants.js'
+import {
+  MAX_EXPORT_STAMPS, MAX_OWNERSHIP_VERDICTS, MESH_EPOCH_FILE, REJECTION_LOG_INTERVAL_MS
+} from '../agent/mesh/constants.js'
 import { nextMeshEpoch } from '../agent/mesh/epoch.js'
 import { createMeshNode, startLibp2pMesh, type MeshNode } from '../agent/mesh/libp2p.js'
 import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
@@ -17,6 +19,7 @@ import { ImportRecorder } from '../agent/mesh/recorder.js'
 import type { MeshLogger, MeshServiceHandle } from '../agent/mesh/service.js'
 import { encodeMeshMessage, exportsTopic, pnetKeyBytes, signOwnership, type MeshMessage } from '../protocol/mesh.js'
 import { createMeshApp, type MeshApp, type MeshAppChild } from '../simulations/bench/mesh-app.js'
+import { waitFor } from './helpers/wait.js'
 
 const quiet: MeshLogger = () => {}
 
@@ -106,14 +109,6 @@ async function rogueNode (t: ExecutionContext, app: MeshApp, target: MeshService
 
 const rejected = (mesh: MeshServiceHandle): number => Object.values(mesh.rejections()).reduce((a, b) => a + (b ?? 0), 0)
 
-async function until (what: string, predicate: () => boolean): Promise<void> {
-  const deadline = Date.now() + 60_000
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`no ${what} within 60 s`)
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
-}
-
 test.serial('a flood of forged signatures and random withdrawn paths leaves the caches bounded; a real owner is still heard', async t => {
   t.timeout(300_000)
   const a = agents(t)
@@ -140,7 +135,7 @@ test.serial('a flood of forged signatures and random withdrawn paths leaves the 
     const before = rejected(apacheMesh)
     await Promise.all(batch.map(rogue.publish))
     await rogue.publish(forgedAnnounce(++seq))
-    await until(`the batch from ${sent} handled`, () => rejected(apacheMesh) >= before + batch.filter(m => m.kind === 'announce').length + 1)
+    await waitFor(`the batch from ${sent} handled`, () => rejected(apacheMesh) >= before + batch.filter(m => m.kind === 'announce').length + 1, { timeoutMs: 60_000 })
   }
   const { cached } = apacheMesh.view()
   t.is(cached.stamps, MAX_EXPORT_STAMPS, `${paths} withdrawn paths`)
@@ -168,7 +163,7 @@ test.serial('rejected messages are logged with their reason and sender, one line
       prefix: 'Tomcat', variables: { 'Tomcat.ip': '6.6.6.6' }, ownership: foreign, addresses: []
     })
   }))
-  await until(`${count} rejections`, () => rejected(apacheMesh) === count)
+  await waitFor(`${count} rejections`, () => rejected(apacheMesh) === count, { timeoutMs: 60_000 })
   const logged = lines.filter(line => line.includes('outside-scope'))
   t.true(logged.length >= 1, 'logged, not only counted')
   t.regex(logged[0], new RegExp(`rejected a mesh message \\(outside-scope, 1 so far\\): announce of /Tomcat VM 1/Tomcat \\(Tomcat\\) from ${rogue.peerId}`))

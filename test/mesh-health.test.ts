@@ -9,7 +9,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { LocalHealth } from '../agent/mesh/health.js'
 import { createMeshNode, isRefusal } from '../agent/mesh/libp2p.js'
 import { LOCAL_HEALTH_LAG_FACTOR, LOCAL_HEALTH_PROBE_MS } from '../agent/mesh/constants.js'
-import { freePort } from './helpers/ports.js'
+import { freePort } from '../common/net.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 

@@ -12,9 +12,12 @@ import { LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS 
 import { ImportRecorder } from '../agent/mesh/recorder.js'
 import type { MeshServiceHandle } from '../agent/mesh/service.js'
 import { createMeshApp, type MeshApp, type MeshAppChild } from '../simulations/bench/mesh-app.js'
-import { freePort } from './helpers/ports.js'
+import { freePort } from '../common/net.js'
 import { controlTopic, exportsTopic, generatePnetKey, pnetKeyBytes, signOwnership } from '../protocol/mesh.js'
-import { announceOf, floodThenValid, forgeTomcat, joinMesh, replayTomcat, send, startRawNode, total, until, type MeshTarget } from './helpers/mesh-wire.js'
+import {
+  announceOf, floodThenValid, forgeTomcat, joinMesh, replayTomcat, send, startRawNode, total, type MeshTarget
+} from './helpers/mesh-wire.js'
+import { waitFor } from './helpers/wait.js'
 
 const quiet = (): void => {}
 
@@ -159,7 +162,7 @@ test.serial('a bootstrap peer down at start is redialled with backoff, and joine
     log: (_level, message) => { if (message.startsWith(`dial ${tomcatId} failed`)) refused.push(message) }
   })
   apache.setInterests(new Set(['Tomcat']))
-  await until('three failed dials of the Tomcat', () => refused.length >= 3, () => refused, { timeoutMs: 30_000 })
+  await waitFor('three failed dials of the Tomcat', () => refused.length >= 3, { state: () => refused, timeoutMs: 30_000 })
   // Up at last, at the address of the bootstrap list; it bootstraps from nobody, so the importer has to dial it.
   const tomcat = await startAgentMesh(t, app, tomcatDir, 'Tomcat VM 1', 'Tomcat', [], new ImportRecorder(), { listen: [tomcatAddress] })
   tomcat.announce('/Tomcat VM 1/Tomcat', 'Tomcat', { 'Tomcat.ip': '127.0.0.2' })
@@ -192,8 +195,7 @@ test.serial('a connection whose peer never sends its gossip subscriptions is abo
   gossiping.node.services.pubsub.subscribe(controlTopic(app.application))
   await silent.node.dial(target)
   await gossiping.node.dial(target)
-  await until('the silent peer dropped', () => silent.node.getConnections().length === 0,
-    () => mesh.view().connectedPeers, { timeoutMs: 5000 })
+  await waitFor('the silent peer dropped', () => silent.node.getConnections().length === 0, { state: () => mesh.view().connectedPeers, timeoutMs: 5000 })
   t.true(gossiping.node.getConnections().some(c => c.status === 'open'), 'the gossiping peer is still connected')
   t.true(mesh.view().connectedPeers.includes(gossiping.peerId))
 })

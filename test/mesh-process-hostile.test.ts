@@ -6,7 +6,8 @@ import test, { type ExecutionContext } from 'ava'
 import { multiaddr } from '@multiformats/multiaddr'
 import { generatePnetKey, pnetKeyBytes } from '../protocol/mesh.js'
 import { cluster, targetOf } from './helpers/mesh-cluster.js'
-import { floodThenValid, forgeTomcat, replayTomcat, startRawNode, total, until, type MeshTarget } from './helpers/mesh-wire.js'
+import { floodThenValid, forgeTomcat, replayTomcat, startRawNode, total, type MeshTarget } from './helpers/mesh-wire.js'
+import { waitFor } from './helpers/wait.js'
 
 /** An Apache agent process, the target of the attacks. */
 async function apacheProcess (t: ExecutionContext): Promise<MeshTarget> {
@@ -28,8 +29,7 @@ test.serial('an agent process admits no node without the pnet key, or with anoth
   // The same dial with the application's key works: what failed was the admission.
   const member = await startRawNode(t, pnetKeyBytes(apache.app.pnetKey))
   await member.node.dial(addresses)
-  await until('the member in the agent\'s view', async () => (await apache.view()).connectedPeers.includes(member.peerId),
-    async () => await apache.view(), { intervalMs: 100 })
+  await waitFor('the member in the agent\'s view', async () => (await apache.view()).connectedPeers.includes(member.peerId), { state: async () => await apache.view(), timeoutMs: 60_000, everyMs: 100 })
 })
 
 test.serial('an agent process keeps only legitimate exports: forged ownerships and a forged withdraw are rejected, and logged', async t => {
@@ -52,7 +52,7 @@ test.serial('an agent process survives 10 000 random and malformed messages, rej
   const apache = targetOf(c, agent)
   const count = 10_000
   const rogue = await floodThenValid(t, apache, count, 100)
-  await until('the valid announcement after the flood', async () => (await apache.view()).held.length === 1, async () => await apache.view(), { intervalMs: 100 })
+  await waitFor('the valid announcement after the flood', async () => (await apache.view()).held.length === 1, { state: async () => await apache.view(), timeoutMs: 60_000, everyMs: 100 })
   const view = await apache.view()
   t.true(agent.alive)
   t.is(total(view.rejections), count)

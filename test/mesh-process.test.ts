@@ -5,13 +5,15 @@
 import test from 'ava'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, REMEMBERED_PEERS_FILE } from '../agent/mesh/constants.js'
+import {
+  LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, REMEMBERED_PEERS_FILE
+} from '../agent/mesh/constants.js'
 import type { MeshView } from '../agent/mesh/service.js'
 import { changeState } from '../simulations/bench/mesh-app.js'
 import { cluster, isStatus, meshAddresses, viewOf } from './helpers/mesh-cluster.js'
-import { until } from './helpers/mesh-wire.js'
 import { occupyPort } from './helpers/ports.js'
 import { resetConnections } from './helpers/reset.js'
+import { waitFor } from './helpers/wait.js'
 
 test('separate processes: chain reaction MySQL -> Tomcat -> Apache, a late Tomcat, then MySQL stopped', async t => {
   const c = await cluster(t)
@@ -54,7 +56,7 @@ test('separate processes: a Tomcat stopped while another stays: Apache drops exa
   for (const [i, tomcat] of tomcats.entries()) await tomcat.dm(changeState(`Tomcat VM ${i + 1}`, 'Tomcat', 'DEPLOYED_STARTED'))
   await apache.dm(changeState('Apache VM', 'Apache', 'DEPLOYED_STARTED'))
   const held = async (): Promise<string[][]> => (await viewOf(apache)).held.map(h => [h.instancePath, h.peerId]).sort()
-  await until('both Tomcats held by Apache', async () => (await held()).length === 2, held, { intervalMs: 100 })
+  await waitFor('both Tomcats held by Apache', async () => (await held()).length === 2, { state: held, timeoutMs: 60_000, everyMs: 100 })
   await apache.waitFor('Apache started', isStatus('/Apache VM/Apache', 'DEPLOYED_STARTED'))
 
   const from = apache.events.length
@@ -105,7 +107,7 @@ test('separate processes: a blip (every connection reset) shorter than the grace
   const from = tomcat.events.length
   await resetConnections([...meshAddresses(tomcat), ...meshAddresses(mysql)])
   const view = async (): Promise<MeshView> => await viewOf(tomcat)
-  await until('MySQL connected again', async () => (await view()).connectedPeers.includes(mysql.peerId), view, { intervalMs: 50 })
+  await waitFor('MySQL connected again', async () => (await view()).connectedPeers.includes(mysql.peerId), { state: view, timeoutMs: 60_000, everyMs: 50 })
   // A withdrawal would come within the grace (stretched by the importer's lag): watch five times as long.
   await new Promise(resolve => setTimeout(resolve, 5 * LIVENESS_GRACE_MS))
   t.deepEqual(tomcat.events.slice(from).filter(e => e.event === 'instance' || e.event === 'step'), [])
@@ -123,12 +125,11 @@ test('separate processes: importer and owner killed -9, the owner back first on 
   await apache.dm(changeState('Apache VM', 'Apache', 'DEPLOYED_STARTED'))
   await apache.waitFor('Apache started', isStatus('/Apache VM/Apache', 'DEPLOYED_STARTED'))
   const remembered = join(c.dir, 'Tomcat VM 1', REMEMBERED_PEERS_FILE)
-  await until('Apache in Tomcat\'s remembered peers', async () => (await readFile(remembered, 'utf8').catch(() => '')).includes(apache.peerId),
-    async () => await readFile(remembered, 'utf8').catch(() => ''), { intervalMs: 100 })
+  await waitFor('Apache in Tomcat\'s remembered peers', async () => (await readFile(remembered, 'utf8').catch(() => '')).includes(apache.peerId), { state: async () => await readFile(remembered, 'utf8').catch(() => ''), timeoutMs: 60_000, everyMs: 100 })
   const oldTomcat = meshAddresses(tomcat)
   apache.kill('SIGKILL')
   tomcat.kill('SIGKILL')
-  await until('both killed', () => !apache.alive && !tomcat.alive, () => [apache.alive, tomcat.alive])
+  await waitFor('both killed', () => !apache.alive && !tomcat.alive, { state: () => [apache.alive, tomcat.alive], timeoutMs: 60_000 })
 
   // Tomcat's old port taken: it comes back elsewhere, where Apache's bootstrap list and remembered peers do not point.
   const squatter = await occupyPort(Number(oldTomcat[0].match(/\/tcp\/(\d+)/)?.[1]))
@@ -138,7 +139,7 @@ test('separate processes: importer and owner killed -9, the owner back first on 
   await tomcatAgain.waitFor('Tomcat started again', isStatus('/Tomcat VM 1/Tomcat', 'DEPLOYED_STARTED'))
   const apacheAgain = await c.restart('Apache VM')
   const held = async (): Promise<string[][]> => (await viewOf(apacheAgain)).held.map(h => [h.instancePath, h.peerId])
-  await until('Tomcat held by the restarted Apache', async () => (await held()).length === 1, held, { intervalMs: 100 })
+  await waitFor('Tomcat held by the restarted Apache', async () => (await held()).length === 1, { state: held, timeoutMs: 60_000, everyMs: 100 })
   t.deepEqual(await held(), [['/Tomcat VM 1/Tomcat', tomcat.peerId]])
   await apacheAgain.waitFor('Apache started again', isStatus('/Apache VM/Apache', 'DEPLOYED_STARTED'))
 })

@@ -11,7 +11,7 @@ import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
 import { ImportRecorder } from '../agent/mesh/recorder.js'
 import type { MeshServiceHandle, MeshServiceOptions } from '../agent/mesh/service.js'
 import { createMeshApp, type MeshAppChild } from '../simulations/bench/mesh-app.js'
-import { waitFor } from './dm-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 type Starter = (vm: string, child: MeshAppChild, recorder: ImportRecorder, bootstrap: string[]) => Promise<MeshServiceHandle>
 
@@ -67,7 +67,7 @@ test('a request sent before any peer listened goes again; an owner that starts e
   // Tomcat asks at once, before any peer listens to it (that request reaches nobody and must go again once the middle
   // is ready), while MySQL exports nothing yet: a Tomcat deployed before its database starts
   tomcat.setInterests(new Set(['MySQL']))
-  await waitFor('Tomcat connected to the middle', () => tomcat.view().connectedPeers.includes(apache.peerId), 10_000)
+  await waitFor('Tomcat connected to the middle', () => tomcat.view().connectedPeers.includes(apache.peerId), { timeoutMs: 10_000 })
   await new Promise(resolve => setTimeout(resolve, 1_000))
   t.false(tomcat.view().connectedPeers.includes(mysql.peerId))
 

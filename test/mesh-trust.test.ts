@@ -15,7 +15,8 @@ import { ImportRecorder } from '../agent/mesh/recorder.js'
 import type { MeshServiceHandle } from '../agent/mesh/service.js'
 import { controlTopic, exportsTopic, pnetKeyBytes, signOwnership, type MeshMessage } from '../protocol/mesh.js'
 import { createMeshApp, type MeshApp } from '../simulations/bench/mesh-app.js'
-import { announceOf, joinMesh, publishAs, send, startRawNode, total, until, type MeshTarget } from './helpers/mesh-wire.js'
+import { announceOf, joinMesh, publishAs, send, startRawNode, total, type MeshTarget } from './helpers/mesh-wire.js'
+import { waitFor } from './helpers/wait.js'
 
 interface Target extends MeshTarget {
   mesh: MeshServiceHandle
@@ -45,8 +46,7 @@ async function paced (target: Target, count: number, sendOne: (i: number) => Pro
   for (let first = 0; first < count; first += batch) {
     const last = Math.min(count, first + batch)
     await Promise.all(Array.from({ length: last - first }, async (_, k) => { await sendOne(first + k) }))
-    await until(`${last} messages handled`, () => total(target.mesh.rejections()) - before >= last,
-      () => target.mesh.view().rejections, { timeoutMs: 120_000 })
+    await waitFor(`${last} messages handled`, () => total(target.mesh.rejections()) - before >= last, { state: () => target.mesh.view().rejections, timeoutMs: 120_000 })
   }
 }
 
@@ -83,7 +83,7 @@ test.serial('20 000 digests of made-up peers (a machine\'s real ownership, other
     v: 1, kind: 'digest', application: app.application, epoch: 1, seq: digests + 1, prefixes: { Tomcat: { seq: 1, instances: [] } },
     addresses: [], ownership
   }, target)
-  await until('the rogue counted', () => target.mesh.view().cached.heardFrom === 1, () => target.mesh.view().cached)
+  await waitFor('the rogue counted', () => target.mesh.view().cached.heardFrom === 1, { state: () => target.mesh.view().cached, timeoutMs: 60_000 })
   t.is(target.mesh.view().peers?.dials, before.peers?.dials)
 })
 
@@ -103,7 +103,7 @@ test.serial('a peer with the pnet key but no ownership is not remembered; an own
   const ownership = signOwnership(app.dmKey, { peerId: owner.peerId, application: app.application, scopedInstancePath: '/Tomcat VM 1' })
   await send(owner.node, topic, announceOf(app, ownership, '/Tomcat VM 1/Tomcat', 1, 1, '10.0.0.1'), target)
   await target.recorder.waitFor('the owner\'s Tomcat', () => '/Tomcat VM 1/Tomcat' in target.recorder.imports('Tomcat'))
-  await until('the stranger refused', () => target.mesh.rejections()['bad-signature'] === 1, () => target.mesh.rejections())
+  await waitFor('the stranger refused', () => target.mesh.rejections()['bad-signature'] === 1, { state: () => target.mesh.rejections(), timeoutMs: 60_000 })
   await target.mesh.stop()
   const remembered = JSON.parse(await readFile(join(target.stateDir, REMEMBERED_PEERS_FILE), 'utf8')) as Array<{ peerId: string }>
   t.deepEqual(remembered.map(r => r.peerId), [owner.peerId])
@@ -124,8 +124,7 @@ test.serial('10 000 made-up instance paths from one owner: it holds at most MAX_
     await Promise.all(Array.from({ length: last - first }, async (_, k) => {
       await send(owner.node, topic, announceOf(app, ownership, `/Tomcat VM 1/Made up ${first + k}`, 1, first + k + 1, '6.6.6.6'), target)
     }))
-    await until(`${last} announces handled`, () => target.mesh.view().held.length + total(target.mesh.rejections()) >= last,
-      () => ({ held: target.mesh.view().held.length, rejections: target.mesh.rejections() }), { timeoutMs: 120_000 })
+    await waitFor(`${last} announces handled`, () => target.mesh.view().held.length + total(target.mesh.rejections()) >= last, { state: () => ({ held: target.mesh.view().held.length, rejections: target.mesh.rejections() }), timeoutMs: 120_000 })
   }
   t.is(target.mesh.view().held.length, MAX_HELD_EXPORTS_PER_OWNER)
   t.deepEqual(target.mesh.rejections(), { 'owner-limit': paths - MAX_HELD_EXPORTS_PER_OWNER })
@@ -133,7 +132,7 @@ test.serial('10 000 made-up instance paths from one owner: it holds at most MAX_
   // Outside its scope, or of a component the application lacks: refused for that.
   await send(owner.node, topic, announceOf(app, ownership, '/Tomcat VM 2/Tomcat', 1, paths + 1, '6.6.6.6'), target)
   await send(owner.node, topic, { ...announceOf(app, ownership, '/Tomcat VM 1/Made up 0', 1, paths + 2, '6.6.6.6'), component: 'Rootkit' }, target)
-  await until('both refused', () => total(target.mesh.rejections()) === paths - MAX_HELD_EXPORTS_PER_OWNER + 2, () => target.mesh.rejections())
+  await waitFor('both refused', () => total(target.mesh.rejections()) === paths - MAX_HELD_EXPORTS_PER_OWNER + 2, { state: () => target.mesh.rejections(), timeoutMs: 60_000 })
   t.like(target.mesh.rejections(), { 'outside-scope': 1, 'unknown-component': 1 })
 })
 
@@ -167,6 +166,6 @@ test.serial('an ownership of an older machine generation than one seen for its s
   // The first machine of that scope (its key kept by someone) and one signed before generations existed.
   await send(previous.node, topic, announceOf(app, sign(previous.peerId, 1), '/Tomcat VM 1/Tomcat', 9, 1, '6.6.6.6'), target)
   await send(previous.node, topic, announceOf(app, sign(previous.peerId), '/Tomcat VM 1/Other', 9, 2, '6.6.6.6'), target)
-  await until('both refused', () => target.mesh.rejections()['superseded-generation'] === 2, () => target.mesh.rejections())
+  await waitFor('both refused', () => target.mesh.rejections()['superseded-generation'] === 2, { state: () => target.mesh.rejections(), timeoutMs: 60_000 })
   t.deepEqual(target.recorder.imports('Tomcat'), { '/Tomcat VM 1/Tomcat': { 'Tomcat.ip': '10.0.0.2' } })
 })

@@ -12,7 +12,8 @@ import { createAmqpLink } from '../agent/link/amqp.js'
 import type { AgentLink } from '../agent/link/types.js'
 import { createAmqpMessaging } from '../manager/messaging/amqp.js'
 import { createPrivateBroker } from '../simulations/chaos/broker.js'
-import { captureLogger, heartbeat, removeInstance, waitFor } from './messaging-helpers.js'
+import { captureLogger, heartbeat, removeInstance } from './messaging-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 /** Generous: the Erlang VM of the private node boots in ~30 s on this machine. */
 const BROKER_WAIT_MS = 90_000
@@ -56,7 +57,7 @@ test('DM and agents recover from rabbitmqctl stop_app / start_app, and messages 
   await waitFor('traffic before the restart', () => notifications.length === 1 && inbox.get('/VM 1')?.length === 1)
 
   await broker.control('stop_app')
-  await waitFor('everyone to notice the broker is gone', () => !vm1.connected() && !vm2.connected() && dm.metrics().connections === 1, BROKER_WAIT_MS)
+  await waitFor('everyone to notice the broker is gone', () => !vm1.connected() && !vm2.connected() && dm.metrics().connections === 1, { timeoutMs: BROKER_WAIT_MS })
 
   // While the broker is down: nothing throws, everything waits in the outboxes.
   const duringOutage = [
@@ -72,13 +73,13 @@ test('DM and agents recover from rabbitmqctl stop_app / start_app, and messages 
 
   await broker.control('start_app')
   const backAt = Date.now()
-  await waitFor('everyone to reconnect', () => vm1.connected() && vm2.connected() && dm.metrics().connections === 2, BROKER_WAIT_MS)
+  await waitFor('everyone to reconnect', () => vm1.connected() && vm2.connected() && dm.metrics().connections === 2, { timeoutMs: BROKER_WAIT_MS })
   t.log(`DM and agents reconnected ${Date.now() - backAt} ms after start_app returned`)
   await Promise.all(duringOutage)
   const vm3 = await agent('/VM 3')
   t.true(vm3.connected())
   await waitFor('the messages sent during the outage', () =>
-    notifications.length === 3 && inbox.get('/VM 1')?.length === 2 && inbox.get('/VM 2')?.length === 1 && inbox.get('/VM 3')?.length === 1, BROKER_WAIT_MS)
+    notifications.length === 3 && inbox.get('/VM 1')?.length === 2 && inbox.get('/VM 2')?.length === 1 && inbox.get('/VM 3')?.length === 1, { timeoutMs: BROKER_WAIT_MS })
 
   t.deepEqual(notifications.slice(1).map(m => `${m.kind} ${m.kind === 'heartbeat' ? m.scopedInstancePath : ''}`).sort(),
     ['heartbeat /VM 2', 'instanceChanged '])

@@ -5,10 +5,15 @@ import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { promisify } from 'node:util'
 import amqp from 'amqplib'
-import { agentQueueName, agentsExchangeName, type AgentToDmMessage, type DmToAgentMessage } from '../protocol/messages.js'
+import {
+  agentQueueName, agentsExchangeName, type AgentToDmMessage, type DmToAgentMessage
+} from '../protocol/messages.js'
 import { createAmqpLink } from '../agent/link/amqp.js'
 import { createAmqpMessaging } from '../manager/messaging/amqp.js'
-import { AMQP_URL, captureLogger, deleteAmqpNames, heartbeat, removeInstance, uniqueApplication, waitFor } from './messaging-helpers.js'
+import {
+  AMQP_URL, captureLogger, deleteAmqpNames, heartbeat, removeInstance, uniqueApplication
+} from './messaging-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 const run = promisify(execFile)
 

@@ -3,7 +3,8 @@
 import test from 'ava'
 import type { AgentToDmMessage, DmToAgentMessage } from '../protocol/messages.js'
 import { REJECTION_LOG_INTERVAL_MS, REJECTION_LOG_LIMIT } from '../link/constants.js'
-import { createHarness, heartbeat, removeInstance, uniqueApplication, waitFor, type Harness } from './messaging-helpers.js'
+import { createHarness, heartbeat, removeInstance, uniqueApplication, type Harness } from './messaging-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 const KINDS: Array<Harness['kind']> = ['memory', 'embedded', 'amqp']
 

@@ -7,7 +7,8 @@ import { EMBEDDED_CLOSE_CODES, type AgentEndpoint, type AgentToDmMessage, type D
 import { AgentLinkRefusedError, createWebSocketLink } from '../agent/link/websocket.js'
 import { EmbeddedListenError, createEmbeddedMessaging } from '../manager/messaging/embedded.js'
 import { memoryCredentialStore, type MachineCredentialStore } from '../manager/messaging/credentials.js'
-import { captureLogger, heartbeat, removeInstance, waitFor } from './messaging-helpers.js'
+import { captureLogger, heartbeat, removeInstance } from './messaging-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 async function startDm (dmToken: string, port = 0, credentials?: MachineCredentialStore): Promise<ReturnType<typeof createEmbeddedMessaging>> {
   const dm = createEmbeddedMessaging({ dmToken, port, logger: captureLogger(), credentials })

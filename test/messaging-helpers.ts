@@ -133,15 +133,6 @@ export async function deleteAmqpNames (url: string, domain: string, agents: Arra
   await connection.close()
 }
 
-/** Waits until `predicate` holds (polling), failing with `what` after a generous timeout. */
-export async function waitFor (what: string, predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
-}
-
 export function heartbeat (application: string, scopedInstancePath: string, extra: Partial<AgentToDmMessage> = {}): AgentToDmMessage {
   return { v: 1, kind: 'heartbeat', application, scopedInstancePath, ipAddress: '127.0.0.1', modelRequired: true, ...extra } as AgentToDmMessage
 }

@@ -4,8 +4,9 @@ import test from 'ava'
 import { join } from 'node:path'
 import { startDmService } from '../manager/commands/dm.js'
 import { runCliInProcess } from './cli-helpers.js'
-import { statuses, tempDir, waitFor, writeTemplate } from './dm-helpers.js'
+import { statuses, tempDir, writeTemplate } from './dm-helpers.js'
 import { client } from './dm-process-helpers.js'
+import { waitFor } from './helpers/wait.js'
 
 test('describe names the import an UNRESOLVED Apache misses, then holds it from the Tomcat that started', async t => {
   const dir = tempDir('obs-describe')
@@ -38,7 +39,7 @@ test('describe names the import an UNRESOLVED Apache misses, then holds it from 
   }
 
   await call('POST', `${app}/actions`, { action: 'deploy-and-start-all', path: '/Apache VM' })
-  await waitFor('Apache UNRESOLVED', async () => statuses(await call('GET', `${app}/instances`))['/Apache VM/Apache'] === 'UNRESOLVED', 60_000)
+  await waitFor('Apache UNRESOLVED', async () => statuses(await call('GET', `${app}/instances`))['/Apache VM/Apache'] === 'UNRESOLVED', { timeoutMs: 60_000 })
   const waiting = await describe()
   t.like(waiting, { path: '/Apache VM/Apache', component: 'Apache', status: 'UNRESOLVED', imports: { held: [], missing: ['Tomcat'] } })
   t.like(waiting.machine, { path: '/Apache VM', status: 'DEPLOYED_STARTED', target: 'default', handler: 'in-process', ipAddress: '127.0.0.1', agentVersion: '0.1.0' })
@@ -53,7 +54,7 @@ test('describe names the import an UNRESOLVED Apache misses, then holds it from 
 
   const before = Date.now()
   await call('POST', `${app}/actions`, { action: 'deploy-and-start-all', path: '/Tomcat VM' })
-  await waitFor('Apache started', async () => statuses(await call('GET', `${app}/instances`))['/Apache VM/Apache'] === 'DEPLOYED_STARTED', 60_000)
+  await waitFor('Apache started', async () => statuses(await call('GET', `${app}/instances`))['/Apache VM/Apache'] === 'DEPLOYED_STARTED', { timeoutMs: 60_000 })
   const started = await describe()
   t.like(started, { status: 'DEPLOYED_STARTED', imports: { missing: [] } })
   t.is(started.imports.held.length, 1)

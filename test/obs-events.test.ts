@@ -11,8 +11,10 @@ import { DATABASE_FILE, EVENT_PRUNE_EVERY } from '../manager/constants.js'
 import { createEventLog } from '../manager/events.js'
 import { createStore, STORE_SCHEMA_VERSION, StoreTooNewError } from '../manager/store.js'
 import { runCliInProcess } from './cli-helpers.js'
-import { freePort, statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { statuses, tempDir, writeShopTemplate } from './dm-helpers.js'
 import { client, kill9, startDm, stopDm, type RunningDm } from './dm-process-helpers.js'
+import { freePort } from '../common/net.js'
+import { waitFor } from './helpers/wait.js'
 
 interface Received { id: number, type: string, [field: string]: unknown }
 
@@ -42,7 +44,7 @@ test('events survive a DM killed -9; the WebSocket replays from a cursor, then f
   await call('POST', '/api/applications', { name: 'shop', template: { name: 'Shop', version: '1.0' } })
   await call('POST', '/api/applications/shop/actions', { action: 'deploy-and-start-all' })
   await waitFor('everything started', async () =>
-    Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'DEPLOYED_STARTED'), 60_000)
+    Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'DEPLOYED_STARTED'), { timeoutMs: 60_000 })
   await waitFor('the last state change heard live', () => live.received.filter(e => e.type === 'instance' && e.status === 'DEPLOYED_STARTED').length === 4)
   live.close()
   const seen = [...live.received]
@@ -67,7 +69,7 @@ test('events survive a DM killed -9; the WebSocket replays from a cursor, then f
   const replay = await listen(dm, cursor)
   await call('POST', '/api/applications/shop/actions', { action: 'undeploy-all' })
   await waitFor('everything undeployed', async () =>
-    Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'NOT_DEPLOYED'), 60_000)
+    Object.values(statuses(await call('GET', '/api/applications/shop/instances'))).every(s => s === 'NOT_DEPLOYED'), { timeoutMs: 60_000 })
   const after = await call('GET', `/api/events?after=${cursor}&limit=10000`) as Array<{ id: number }>
   await waitFor('the replay caught up', () => replay.received.length >= after.length)
   replay.close()

@@ -7,8 +7,10 @@ import { spawn } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startDmService } from '../manager/commands/dm.js'
-import { agentCommandFromSources, freePort, statuses, tempDir, waitFor } from './dm-helpers.js'
+import { agentCommandFromSources, statuses, tempDir } from './dm-helpers.js'
 import { client, killAgents } from './dm-process-helpers.js'
+import { freePort } from '../common/net.js'
+import { waitFor } from './helpers/wait.js'
 
 const LAMP = join(process.cwd(), 'simulations', 'lamp')
 
@@ -26,7 +28,7 @@ test('a real Prometheus scrapes the DM and the agents: instances by state, the a
   t.teardown(async () => {
     prometheus?.kill('SIGKILL')
     await call('POST', '/api/applications/LAMP/actions', { action: 'undeploy-all' }).catch(() => {})
-    await waitFor('undeployed', async () => Object.values(statuses(await call('GET', '/api/applications/LAMP/instances'))).every(s => s === 'NOT_DEPLOYED'), 60_000).catch(() => {})
+    await waitFor('undeployed', async () => Object.values(statuses(await call('GET', '/api/applications/LAMP/instances'))).every(s => s === 'NOT_DEPLOYED'), { timeoutMs: 60_000 }).catch(() => {})
     await service.stop()
     killAgents(dataDirectory)
     dir.remove()
@@ -42,11 +44,11 @@ test('a real Prometheus scrapes the DM and the agents: instances by state, the a
   await call('POST', '/api/templates', { path: LAMP })
   await call('POST', '/api/applications', { name: 'LAMP', template: { name: 'LAMP', version: '1.0.0' } })
   await call('POST', '/api/applications/LAMP/actions', { action: 'deploy-and-start-all' })
-  await waitFor('LAMP started', async () => Object.values(statuses(await call('GET', '/api/applications/LAMP/instances'))).every(s => s === 'DEPLOYED_STARTED'), 120_000)
+  await waitFor('LAMP started', async () => Object.values(statuses(await call('GET', '/api/applications/LAMP/instances'))).every(s => s === 'DEPLOYED_STARTED'), { timeoutMs: 120_000 })
   const targets = await waitFor('three agents serving metrics', async () => {
     const listed = await call('GET', '/api/metrics/targets') as Array<{ targets: string[], labels: Record<string, string> }>
     return listed.length === 3 ? listed : undefined
-  }, 30_000)
+  }, { timeoutMs: 30_000 })
   t.deepEqual(targets.map(g => g.labels.machine).sort(), ['/Apache VM', '/MySQL VM', '/Tomcat VM 1'])
 
   const port = await freePort()
@@ -72,10 +74,10 @@ test('a real Prometheus scrapes the DM and the agents: instances by state, the a
     if (body.status !== 'success') throw new Error(`query ${expr}: ${JSON.stringify(body)}`)
     return body.data.result
   }
-  await waitFor('Prometheus ready', async () => (await fetch(`http://127.0.0.1:${port}/-/ready`)).ok, 60_000)
+  await waitFor('Prometheus ready', async () => (await fetch(`http://127.0.0.1:${port}/-/ready`)).ok, { timeoutMs: 60_000 })
     .catch(err => { throw new Error(`${(err as Error).message}; Prometheus said: ${prometheusLog}`) })
 
-  await waitFor('the DM and three agents up', async () => (await query('up == 1')).length === 4, 60_000)
+  await waitFor('the DM and three agents up', async () => (await query('up == 1')).length === 4, { timeoutMs: 60_000 })
     .catch(async err => { throw new Error(`${(err as Error).message}: ${JSON.stringify(await query('up'))}; ${prometheusLog}`) })
   const byState = async (): Promise<Record<string, number>> => {
     const out: Record<string, number> = {}
@@ -85,7 +87,7 @@ test('a real Prometheus scrapes the DM and the agents: instances by state, the a
   t.deepEqual(await waitFor('the instances by state', async () => {
     const seen = await byState()
     return seen.DEPLOYED_STARTED === 6 ? seen : undefined
-  }, 30_000), { DEPLOYED_STARTED: 6 })
+  }, { timeoutMs: 30_000 }), { DEPLOYED_STARTED: 6 })
   const tomcats = await query('meshconf_instances{application="LAMP", component="Tomcat"}')
   t.deepEqual(tomcats.map(s => [s.metric.state, s.value[1]]), [['DEPLOYED_STARTED', '1']])
 
@@ -94,19 +96,19 @@ test('a real Prometheus scrapes the DM and the agents: instances by state, the a
   const counts = await waitFor('a Tomcat not deployed yet', async () => {
     const seen = await byState()
     return seen.NOT_DEPLOYED === 2 ? seen : undefined
-  }, 30_000)
+  }, { timeoutMs: 30_000 })
   t.deepEqual(counts, { DEPLOYED_STARTED: 6, NOT_DEPLOYED: 2 })
   await call('POST', '/api/applications/LAMP/actions', { action: 'deploy-and-start-all', path: '/Tomcat VM 2' })
   await waitFor('the update latency observed at the Apache', async () =>
-    (await query('meshconf_agent_update_latency_seconds_count{machine="/Apache VM"} > 0')).length === 1, 120_000)
+    (await query('meshconf_agent_update_latency_seconds_count{machine="/Apache VM"} > 0')).length === 1, { timeoutMs: 120_000 })
   t.deepEqual(await waitFor('all 8 started', async () => {
     const seen = await byState()
     return seen.DEPLOYED_STARTED === 8 ? seen : undefined
-  }, 60_000), { DEPLOYED_STARTED: 8 })
+  }, { timeoutMs: 60_000 }), { DEPLOYED_STARTED: 8 })
   const recipes = await waitFor('the new Tomcat\'s recipes scraped', async () => {
     const seen = await query('sum by (step, result) (meshconf_agent_recipe_duration_seconds_count{machine="/Tomcat VM 2"})')
     return seen.length > 0 ? seen : undefined
-  }, 30_000)
+  }, { timeoutMs: 30_000 })
   t.deepEqual(recipes.map(s => `${s.metric.step} ${s.metric.result} ${s.value[1]}`).sort(), ['deploy ok 1', 'start ok 1'])
   t.true((await query('meshconf_agent_messages_total{direction="in", kind="heartbeat"} > 0')).length === 1)
   t.true((await query('meshconf_rest_request_duration_seconds_count{route="/api/applications/:app/actions"} > 0')).length >= 1)

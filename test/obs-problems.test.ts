@@ -7,8 +7,9 @@ import { join } from 'node:path'
 import { startDmService } from '../manager/commands/dm.js'
 import { MESHCONF_VERSION } from '../protocol/version.js'
 import { runCliInProcess } from './cli-helpers.js'
-import { agentCommandFromSources, freePort, statuses, tempDir, writeShopTemplate, writeTemplate } from './dm-helpers.js'
+import { agentCommandFromSources, statuses, tempDir, writeShopTemplate, writeTemplate } from './dm-helpers.js'
 import { client, killAgents, undeployShop } from './dm-process-helpers.js'
+import { freePort } from '../common/net.js'
 
 const quiet = { info: () => {}, warn: () => {}, error: () => {} }
 

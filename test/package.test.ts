@@ -1,7 +1,7 @@
-// The package as a user gets it: `npm pack` carries the build (dist/), the LAMP template and the units, and no tests;
-// `npm install -g` of the tarball gives a `meshconf` that starts and runs `simulate lamp`. The install reads its
-// dependencies from a registry mirror on loopback (test/helpers/npm-mirror.ts): the lock's versions, npm's own
-// cached tarballs, no network.
+// The package as a user gets it: `npm pack` carries the build (dist/), the LAMP template and the units, and no
+// tests; `npm install -g` of the tarball gives a `meshconf` that tells its version, starts and runs `simulate lamp`.
+// The install reads its dependencies from a registry mirror on loopback (test/helpers/npm-mirror.ts): the lock's
+// versions, npm's own cached tarballs, no network.
 import test from 'ava'
 import { execa } from 'execa'
 import { existsSync, readFileSync } from 'node:fs'
@@ -56,6 +56,9 @@ test('npm pack carries dist/, the LAMP template and the units, no tests; the glo
   t.true(existsSync(join(installed, 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node')), 'better-sqlite3 built')
   t.deepEqual(['ava', 'typescript', 'execa'].filter(dev => existsSync(join(installed, dev))), [], 'no devDependency installed')
 
+  const version = await execa(meshconf, ['--version'], { cwd: dir, reject: false })
+  t.is(version.exitCode, 0, version.stderr)
+  t.regex(version.stdout, new RegExp(`\\b${VERSION.replaceAll('.', '\\.')}\\b`))
   const help = await execa(meshconf, ['--help'], { cwd: dir, reject: false })
   t.is(help.exitCode, 0, help.stderr)
   t.regex(help.stdout, /simulate/)

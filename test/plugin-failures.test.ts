@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Plugin } from '../agent/plugins/types.js'
-import { base64Files, component, eventually, instance, recorded, startTestAgent } from './lifecycle-fixtures.js'
+import { base64Files, component, instance, recorded, startTestAgent } from './lifecycle-fixtures.js'
+import { waitFor } from './helpers/wait.js'
 
 /** True while the process exists and is not a zombie. */
 function alive (pid: number): boolean {
@@ -77,7 +78,7 @@ test('a script that hangs past its timeout is killed with its children; the star
   t.regex(a.notifier.last('/VM/MySQL')?.problem ?? '', /ran longer than 1500 ms and was killed/)
   const scriptPid = Number(await readFile(join(a.recordDir, 'script.pid'), 'utf8'))
   const childPid = Number(await readFile(join(a.recordDir, 'child.pid'), 'utf8'))
-  await eventually('the script and its child to be gone', () => !alive(scriptPid) && !alive(childPid))
+  await waitFor('the script and its child to be gone', () => !alive(scriptPid) && !alive(childPid))
   t.false(alive(scriptPid))
   t.false(alive(childPid))
 })

@@ -143,8 +143,8 @@ test('output: stdout and stderr lines go to the agent log, tagged with the insta
     recipes: () => ({ MySQL: base64Files({ 'scripts/deploy.sh': '#!/bin/bash\necho "hello out"\necho "hello err" >&2\n' }) })
   })
   await a.request('/VM/MySQL', 'DEPLOYED_STOPPED')
-  t.true(a.log.lines.includes('INFO [/VM/MySQL] script scripts/deploy.sh: hello out'))
-  t.true(a.log.lines.includes('WARN [/VM/MySQL] script scripts/deploy.sh (stderr): hello err'))
+  t.true(a.log.lines.includes('INFO [/VM/MySQL] deploy: script scripts/deploy.sh: hello out'))
+  t.true(a.log.lines.includes('WARN [/VM/MySQL] deploy: script scripts/deploy.sh (stderr): hello err'))
 })
 
 test('the `bash` installer is the script plug-in; a script without #! runs with bash', async t => {

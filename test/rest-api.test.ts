@@ -12,8 +12,9 @@ import { createRestServer } from '../manager/rest/server.js'
 import { createStore } from '../manager/store.js'
 import { createExistingTarget } from '../manager/targets/existing.js'
 import { createInProcessTarget } from '../manager/targets/in-process.js'
-import { statuses, tempDir, waitFor, writeShopTemplate } from './dm-helpers.js'
+import { statuses, tempDir, writeShopTemplate } from './dm-helpers.js'
 import { craftZip } from './helpers/zip.js'
+import { waitFor } from './helpers/wait.js'
 
 const quiet = { info: () => {}, warn: () => {}, error: () => {} }
 
@@ -63,7 +64,7 @@ test('without the token every endpoint answers 401; the OpenAPI document is publ
     '/api/applications/{app}/scale', '/api/applications/{app}/history',
     '/api/applications/{app}/commands', '/api/applications/{app}/commands/{name}', '/api/applications/{app}/commands/{name}/execute',
     '/api/schedules', '/api/schedules/{id}', '/api/applications/{app}/rules', '/api/applications/{app}/instances/describe',
-    '/api/metrics/targets']
+    '/api/metrics/targets', '/api/applications/{app}/logs']
   t.deepEqual(Object.keys(doc.paths).sort(), expected.sort())
   for (const [path, methods] of Object.entries(doc.paths)) {
     for (const method of Object.keys(methods)) {

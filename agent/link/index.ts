@@ -18,7 +18,7 @@ export function createAgentLink (components: AgentLinkComponents): AgentLink {
   const identity = { application, scopedInstancePath, logger }
   switch (endpoint.kind) {
     case 'amqp': return createAmqpLink({ ...identity, url: endpoint.url, domain: endpoint.domain })
-    case 'embedded': return createWebSocketLink({ ...identity, url: endpoint.url, token: endpoint.token })
+    case 'embedded': return createWebSocketLink({ ...identity, url: endpoint.url, token: endpoint.token, dmKey: endpoint.dmKey })
     case 'memory': return createMemoryLink({ ...identity, hub: endpoint.hub })
   }
 }

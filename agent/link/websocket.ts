@@ -10,6 +10,7 @@ import { CONNECT_TIMEOUT_MS, EMBEDDED_CLOSE_GRACE_MS, EMBEDDED_PING_INTERVAL_MS,
 import { MessageDispatcher } from '../../link/dispatch.js'
 import { ReliableSession } from '../../link/session.js'
 import type { AgentIdentity, AgentLink, DmMessageHandler, LinkMetrics, MessagingLogger } from './types.js'
+import { verifyDmCommand } from '../../protocol/mesh.js'
 
 /** The DM refused this agent (bad token, or a hello it could not read): retrying would not help. */
 export class AgentLinkRefusedError extends Error {
@@ -22,9 +23,23 @@ export class AgentLinkRefusedError extends Error {
 export interface WebSocketLinkComponents extends AgentIdentity {
   /** `ws://host:7401/agents` */
   url: string
-  /** The application's agent token (or the DM token). */
+  /** The machine's credential (or the DM token). */
   token: string
+  /**
+   * The DM's Ed25519 public key (base64), from the params: when given, a command without the DM's signature, or with
+   * one that does not match (changed on the way), is refused and counted, and nothing of it runs.
+   */
+  dmKey?: string
   logger?: MessagingLogger
+}
+
+/** A command from the DM without its signature, or with one that does not match it (changed on the way). */
+export class UnsignedCommandError extends Error {
+  constructor (seq: number, missing: boolean) {
+    super(`command ${seq} from the DM ${missing ? 'is not signed' : 'does not match its signature (changed on the way?)'}: ` +
+      'refused; the agent runs only commands signed by the DM key of its params')
+    this.name = 'UnsignedCommandError'
+  }
 }
 
 class WebSocketLink implements AgentLink {
@@ -140,6 +155,12 @@ class WebSocketLink implements AgentLink {
         const seq = frame.seq
         const ack = (): void => {
           if (socket.readyState === WebSocket.OPEN) socket.send(this.session.ackFrame(seq))
+        }
+        const { dmKey, application, scopedInstancePath } = this.components
+        if (dmKey !== undefined && !verifyDmCommand(dmKey, application, scopedInstancePath, seq, frame.body, frame.sig)) {
+          // Not acknowledged: the DM sends the genuine command again when it reconnects.
+          this.dispatcher.reject(new UnsignedCommandError(seq, frame.sig === undefined), 'the DM (signature)')
+          return
         }
         if (this.session.accept(seq)) void this.dispatcher.dispatch(frame.body, 'the DM').then(ack)
         else ack()

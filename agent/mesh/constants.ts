@@ -25,9 +25,9 @@ export const RESTORED_IMPORTS_GRACE_MS = 8000
  * Interval between two liveness pings of each owner we import from, in ms: finds cut-off owners (no reset).
  * libp2p's own connection monitor is off: it opens a second ping stream when a ping outlasts its interval, which
  * libp2p refuses (one outbound ping stream), and it then aborts the connection of a merely busy peer. A ping is the
- * connection's yamux session ping, one frame each way (a ping-protocol stream made pings a third of an idle agent's
- * CPU): an owner with 98 importers still answers 98 pings per interval.
- * (1500 ms made the cut-off detection 4.2–4.9 s once timeouts stretch by the agent's own lag: too near the goal.)
+ * connection's yamux session ping, one frame each way (a ping-protocol stream costs far more CPU): an owner with 98
+ * importers still answers 98 pings per interval. Longer intervals bring the cut-off detection, once timeouts stretch
+ * by the agent's own lag, too near its goal (figures: docs/tuning.md).
  */
 export const LIVENESS_PING_INTERVAL_MS = 1000
 /**
@@ -55,16 +55,16 @@ export const MAX_PING_STREAMS = 4
 /**
  * Mean interval between a change of an owner's exports and its next digest (anti-entropy round), in ms; each is
  * jittered by ±20 %. Messages are missed around changes, so the interval then doubles after each digest, up to
- * ANTI_ENTROPY_MAX_INTERVAL_MS: an idle mesh sends almost nothing (a digest reaches every agent, and handling the
- * copies of one costs each agent about 6 ms of CPU: 30 idle agents with 5 s digests each used 4 % of a core).
+ * ANTI_ENTROPY_MAX_INTERVAL_MS: an idle mesh sends almost nothing (a digest reaches every agent, and every agent
+ * pays CPU to handle its copies: docs/tuning.md).
  */
 export const ANTI_ENTROPY_INTERVAL_MS = 5000
 /** Longest mean interval between two digests of an owner, in ms (memberlist's push-pull: 30 s; Consul: 60 s+). */
 export const ANTI_ENTROPY_MAX_INTERVAL_MS = 120_000
 /**
  * Digests per second the whole mesh may send, in 1/s: an owner that knows P peers (connected, or heard from lately)
- * waits at least (P + 1) / this seconds between two digests (100 agents: 100 s). Each digest costs every agent
- * about 6 ms of CPU, so without this budget 100 agents starting together spent most of their start on digests.
+ * waits at least (P + 1) / this seconds between two digests. Each digest costs every agent CPU, so without this
+ * budget agents starting together spend most of their start on digests (docs/tuning.md).
  */
 export const ANTI_ENTROPY_DIGESTS_PER_SECOND = 1
 
@@ -72,9 +72,9 @@ export const ANTI_ENTROPY_DIGESTS_PER_SECOND = 1
 export const REQUEST_COALESCE_MS = 20
 /**
  * Shortest interval between two requests of one importer, and between two re-announces of one owner, in ms. Each
- * is a gossip message that every agent receives and verifies (about 2 ms of CPU): when 50 agents started, one request
- * per newly ready peer and one re-announce per request flooded the mesh with 500 requests and 200 announces, and
- * the starved agents missed pings, dropped connections and asked again. The first goes out after
+ * is a gossip message that every agent receives and verifies: when many agents start, one request per newly ready
+ * peer and one re-announce per request flood the mesh, and the starved agents miss pings, drop connections and ask
+ * again (docs/tuning.md). The first goes out after
  * REQUEST_COALESCE_MS; what comes within the interval is gathered into the next.
  */
 export const REQUEST_MIN_INTERVAL_MS = 500

@@ -168,7 +168,7 @@ export interface MeshNodeOptions {
 /**
  * A message's origin and sequence number (its gossipsub id under StrictSign), computed before the signature is
  * checked: a copy of a message already accepted from another mesh peer is dropped without verifying it again (each
- * message arrives once per mesh peer; verifying every copy was most of an idle agent's CPU). Only accepted messages
+ * message arrives once per mesh peer; verifying every copy cost most of an idle agent's CPU). Only accepted messages
  * enter gossipsub's cache, so a forged copy seen first is still verified, and rejected.
  */
 function fastMessageId (message: { from?: Uint8Array, seqno?: Uint8Array }): string {
@@ -202,11 +202,9 @@ export async function createMeshNode (options: MeshNodeOptions): Promise<MeshNod
         gossipFactor: 0,
         // A topic's mesh of 2 to 4 peers (gossipsub's defaults: 4 to 12). An agent publishes its own messages to every
         // subscribed peer it is connected to (flood publish), and importers connect to their owners, so forwarding
-        // mostly delivers duplicates: each costs the receiver a decryption, a decoding and a window update. At 10 agents
-        // (D 6 -> 3, with no IDONTWANT) one export change cost all agents 54-59 ms of CPU instead of 76-81 ms, and the
-        // change reached `update` in p50 11.6-12.2 ms instead of 14.9-16.8 ms. (With Dhi 32, an agent of a 50-agent
-        // chain received each message about 20 times.) Newcomers bootstrap from several agents, so pruning does not
-        // isolate them; IHAVE gossip bridges what remains.
+        // mostly delivers duplicates: each costs the receiver a decryption, a decoding and a window update, so a
+        // smaller mesh makes a change both cheaper and faster (docs/tuning.md). Newcomers bootstrap from several
+        // agents, so pruning does not isolate them; IHAVE gossip bridges what remains.
         D: 3,
         Dlo: 2,
         Dhi: 4,
@@ -600,9 +598,9 @@ class Libp2pTransport implements MeshTransport {
 
 /**
  * The ping of the connection's stream multiplexer (yamux's session ping: one 12-byte frame each way). A ping-protocol
- * ping opens a stream, which costs both peers about ten frames, a protocol negotiation and peer-store writes: in a
- * profile of idle agents, a third of their CPU. libp2p's Connection does not declare its muxer: absent, the ping
- * protocol is used.
+ * ping opens a stream, which costs both peers about ten frames, a protocol negotiation and peer-store writes: much of
+ * an idle agent's CPU (docs/tuning.md). libp2p's Connection does not declare its muxer: absent, the ping protocol is
+ * used.
  */
 function sessionPing (connection: Connection): PingingMuxer | undefined {
   const muxer = (connection as { muxer?: Partial<PingingMuxer> }).muxer

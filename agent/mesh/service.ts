@@ -242,7 +242,7 @@ export class MeshService implements MeshServiceHandle {
   private readonly ownerPrefixStamps = new BoundedMap<OwnerPrefixKey, Stamp>(MAX_OWNER_PREFIX_STAMPS)
   /** Owners lost, with the timer that withdraws their exports after the grace. */
   private readonly suspects = new Map<string, { timer: NodeJS.Timeout, deadline: number }>()
-  /** Ownership verdicts by announce key (a signature check each costs ~0.1 ms); bounded against forged signatures. */
+  /** Ownership verdicts by announce key (each saves a signature check); bounded against forged signatures. */
   private readonly verified = new BoundedMap<OwnershipKey, ReturnType<typeof verifyOwnership>>(MAX_OWNERSHIP_VERDICTS)
 
   /**
@@ -322,7 +322,7 @@ export class MeshService implements MeshServiceHandle {
     this.transport = transport
     // Only the control topic, and the exports topics of what this agent's instances import (setInterests): an agent
     // that merely relayed a prefix it does not import received every message of it and forwarded it to importers
-    // that mostly had it already (a 10-agent chain spent about 40 % of a change's CPU on it). Importers forward a
+    // that mostly had it already, a large share of a change's CPU (docs/tuning.md). Importers forward a
     // prefix among themselves; owners publish to the importers they are connected to, and an importer that is
     // connected to no owner nor importer finds owners through their digests (onDigest, onRequest).
     transport.subscribe(this.control)

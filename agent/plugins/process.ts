@@ -9,6 +9,8 @@ import type { AgentLogger } from '../lifecycle/log.js'
 export interface RecipeProcess {
   /** What runs, for messages: `script deploy.sh`, `puppet apply`. */
   what: string
+  /** The life-cycle step it runs for, written in its output lines (`meshconf logs` attributes them). */
+  step?: string
   instancePath: string
   command: string
   args: string[]
@@ -56,7 +58,7 @@ export async function runRecipeProcess (recipe: RecipeProcess): Promise<RecipeOu
   const stderrTail: string[] = []
   const stdout = outputTail(PROBLEM_OUTPUT_TAIL_BYTES)
   const stderr = outputTail(PROBLEM_OUTPUT_TAIL_BYTES)
-  const tag = `[${recipe.instancePath}] ${recipe.what}`
+  const tag = `[${recipe.instancePath}]${recipe.step === undefined ? '' : ` ${recipe.step}:`} ${recipe.what}`
   const closed = [
     forwardLines(child.stdout, line => {
       recipe.log.info(`${tag}: ${line}`)

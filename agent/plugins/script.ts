@@ -53,7 +53,7 @@ async function runStep (step: LifecycleStep, context: ExecutionContext, timeoutM
     const what = `script ${found.label}`
     context.log.info(`[${path}] running ${what}`)
     const outcome = await runRecipeProcess({
-      what, instancePath: path, command, args, cwd: found.cwd, env, timeoutMs, log: context.log
+      what, step, instancePath: path, command, args, cwd: found.cwd, env, timeoutMs, log: context.log
     })
     if (outcome.exitCode !== 0) throw new RecipeFailedError(what, path, outcome)
   } finally {

@@ -10,6 +10,7 @@ import { createCommandsRunner, type CommandsRunnerOptions, type InstructionGuard
 import { createScaler, type ScaleOperations, type ScalerOptions } from './scale.js'
 import { createRules, type RulesOptions } from './rules.js'
 import { createScheduler } from './scheduler.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 type DmOperations = Omit<ScaleOperations, 'importersOf'> & Pick<DeploymentManager, 'getApplication' | 'onEvent' | 'addInstance' | 'changeState' | 'action' | 'associateTarget'>
 
@@ -76,7 +77,7 @@ export function createAutonomy (components: AutonomyComponents, options: Autonom
       try {
         rules.onEvent({ application, instancePath, eventName: msg.eventName, ageMs: Math.max(0, msg.ageMs), ...(msg.value === undefined ? {} : { value: msg.value }) })
       } catch (err) {
-        log.warn(`autonomic event ${msg.eventName} of ${application}: ${(err as Error).message}`)
+        log.warn(`autonomic event ${msg.eventName} of ${application}: ${errorMessage(err)}`)
       }
     },
     rules,

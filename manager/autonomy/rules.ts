@@ -1,8 +1,9 @@
 // Autonomic rules on the DM (rules.autonomic/*.drl, reference §6.4): an event a probe sent runs the rule's commands
 // files, unless the rule is sleeping (its sleep period since it last fired), the event is older than the rule's time
 // window, the application is at autonomic.maximum.vm.number, or the rule scales down and the event has not held for
-// the whole stabilization window (Kubernetes' HPA waits 300 s before scaling down; meshconf 60 s by default). Every
-// decision, fired or suppressed, is an event with its reason.
+// the whole stabilization window (Kubernetes' HPA waits 300 s before scaling down; meshconf 60 s by default), or the
+// rule's own bounds (`max|min instances of <Component> is <n>`) are reached. Every decision, fired or suppressed, is an
+// event with its reason.
 import { errorMessage } from '../../protocol/errors.js'
 import { parseCommands, type CommandInstruction } from '../../protocol/model/commands.js'
 import type { ApplicationTemplate, AutonomicRule } from '../../protocol/model/types.js'
@@ -107,6 +108,31 @@ export function createRules (components: RulesComponents, options: RulesOptions 
     return components.instances(application).filter(r => template.components[r.component]?.installer === 'target').length
   }
 
+  function instancesOf (application: string, component: string): number {
+    return flatten(components.instances(application)).filter(i => i.component === component).length
+  }
+
+  /** What a replicate or create adds: instances by component. */
+  function added (application: string, instruction: CommandInstruction): Map<string, number> {
+    const counts = new Map<string, number>()
+    if (instruction.kind === 'create') counts.set(instruction.component, 1)
+    if (instruction.kind === 'replicate') {
+      const root = components.instances(application).find(r => r.path === instruction.path)
+      for (const i of root === undefined ? [] : flatten([root])) counts.set(i.component, (counts.get(i.component) ?? 0) + 1)
+    }
+    return counts
+  }
+
+  /** A rule's max as an instruction guard: an instruction that would go over it fails. */
+  const ruleGuard = (rule: AutonomicRule): InstructionGuard => (application, instruction) => {
+    for (const [component, n] of added(application, instruction)) {
+      const max = rule.instanceLimits?.[component]?.max
+      const count = instancesOf(application, component)
+      if (max !== undefined && count + n > max) return `rule ${rule.name} keeps ${component} at most ${max} (there are ${count}): not created`
+    }
+    return guard(application, instruction)
+  }
+
   /** The VM limit as an instruction guard: a machine created beyond it fails the instruction (strict). */
   const guard: InstructionGuard = (application, instruction) => {
     if (options.maximumVmNumber === undefined || !strict) return undefined
@@ -129,6 +155,15 @@ export function createRules (components: RulesComponents, options: RulesOptions 
     if (rule.sleepPeriodSeconds !== undefined && state.lastFiredAt !== undefined && at - state.lastFiredAt < rule.sleepPeriodSeconds * 1000) {
       return `sleeping: it fired ${Math.round((at - state.lastFiredAt) / 1000)} s ago, its sleep period is ${rule.sleepPeriodSeconds} s`
     }
+    for (const [component, limit] of Object.entries(rule.instanceLimits ?? {})) {
+      const count = instancesOf(application, component)
+      if (isScaleDown(application, rule) && limit.min !== undefined && count <= limit.min) {
+        return `at the rule's minimum: ${count} instance(s) of ${component}, min ${limit.min}`
+      }
+      if (!isScaleDown(application, rule) && limit.max !== undefined && count >= limit.max) {
+        return `at the rule's maximum: ${count} instance(s) of ${component}, max ${limit.max}`
+      }
+    }
     if (isScaleDown(application, rule) && streakMs < stabilizationMs) {
       return `stabilizing: it scales down, and ${event.eventName} has held for ${Math.round(streakMs / 1000)} s of the ${Math.round(stabilizationMs / 1000)} s window`
     }
@@ -147,7 +182,7 @@ export function createRules (components: RulesComponents, options: RulesOptions 
   async function fire (application: string, rule: AutonomicRule, state: RuleState): Promise<void> {
     try {
       for (const name of rule.commands) {
-        const execution = await components.run(application, name, { who: { source: 'rule', name: rule.name }, guard })
+        const execution = await components.run(application, name, { who: { source: 'rule', name: rule.name }, guard: ruleGuard(rule) })
         if (!execution.ok) {
           const failed = execution.instructions.find(i => i.outcome === 'error')
           components.log.warn(`rule ${rule.name} of ${application}: ${name} stopped at line ${failed?.line ?? '?'}: ${failed?.detail ?? ''}`)

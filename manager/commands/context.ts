@@ -49,7 +49,7 @@ function known (name: string): { file: string, config: ReturnType<typeof readCon
 async function use (name: string, options: OutputOptions): Promise<void> {
   const { file, config } = known(name)
   config.current = name
-  writeConfig(file, config)
+  await writeConfig(file, config)
   if (options.output !== undefined || options.json === true) await printDocument(options, { current: name, dm: config.contexts[name].dm })
   else console.log(`current context: ${name} (${config.contexts[name].dm})`)
 }
@@ -61,7 +61,7 @@ async function add (name: string, options: OutputOptions & { dm: string, token?:
     ...(options.token !== undefined ? { token: options.token } : {}),
     ...(options.tokenFile !== undefined ? { tokenFile: options.tokenFile } : {})
   }
-  const saved = saveContext(configFilePath(), name, context, options.use === true ? 'always' : 'if-none')
+  const saved = await saveContext(configFilePath(), name, context, options.use === true ? 'always' : 'if-none')
   if (options.output !== undefined || options.json === true) await printDocument(options, { ...saved })
   else console.log(`${saved.created ? 'added' : 'updated'} context ${name} (${options.dm})${saved.current ? ', now the current one' : `; use it with --context ${name} or \`meshconf context use ${name}\``}`)
 }
@@ -71,7 +71,7 @@ async function remove (name: string, options: OutputOptions): Promise<void> {
   delete config.contexts[name]
   const wasCurrent = config.current === name
   if (wasCurrent) delete config.current
-  writeConfig(file, config)
+  await writeConfig(file, config)
   if (options.output !== undefined || options.json === true) await printDocument(options, { deleted: name, current: config.current ?? null })
   else console.log(`deleted context ${name}${wasCurrent ? '; there is no current context now: `meshconf context use NAME` picks one' : ''}`)
 }

@@ -10,7 +10,9 @@ import type { CommandRegistration } from '../cli.js'
 import { configFilePath, contextNameForDataDir, readConfig, saveContext } from '../config.js'
 import { DATABASE_FILE, DEFAULT_MACHINE_SILENCE_MS, DEFAULT_REST_HOST, DEFAULT_REST_PORT, MACHINES_FOLDER, TOKEN_FILE } from '../constants.js'
 import type { EventLogOptions } from '../events.js'
+import { createDmLog, LOG_LEVELS, type LogLevel } from '../log.js'
 import { createDmMetrics, serveMetrics, type MetricsServer } from '../metrics.js'
+import type { Logger } from 'pino'
 import { createDeploymentManager, type DeploymentManager, type DmLogger } from '../dm.js'
 import { createDmMessaging, DEFAULT_EMBEDDED_PORT, type MessagingConfig } from '../messaging/index.js'
 import { createRestServer } from '../rest/server.js'
@@ -24,6 +26,8 @@ import { describeTightened, ensurePrivateFolderSync } from '../../common/private
 import { createDockerTarget, dockerDmId } from '../targets/docker.js'
 import type { TargetHandler } from '../targets/types.js'
 import { errorMessage } from '../../protocol/errors.js'
+import type { AutonomyOptions } from '../autonomy/index.js'
+import { loadSigningKey } from '../dm/core.js'
 
 export interface DmServiceOptions {
   /** Folder of the database, token, signing key and local machines; default ~/.meshconf/dm. */
@@ -57,8 +61,12 @@ export interface DmServiceOptions {
   agentCommand?: string[]
   /** Silence before a machine goes to PROBLEM, in milliseconds; default 30 000. */
   machineSilenceMs?: number
+  /** Where fastify logs each request (manager/log.ts); default none. */
+  requestLog?: Logger
   /** Retention of the event history; default 100 000 events or 30 days. */
   events?: EventLogOptions
+  /** Scaling, commands, rules, probes and schedules (SMTP relay, VM limit, probe period...); see AutonomyOptions. */
+  autonomy?: AutonomyOptions
   /**
    * Port of a second HTTP server serving /metrics without the token (for a Prometheus that cannot send it); default
    * none: /metrics is on the REST port, behind the token. 0 picks a free one.
@@ -118,7 +126,8 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
   const store = createStore({ file: join(dataDirectory, DATABASE_FILE) })
   let dm: DeploymentManager | undefined
   const metrics = createDmMetrics({ dm: () => dm, store })
-  const messaging = metrics.countMessages(createDmMessaging(messagingConfig, { logger: options.log, credentials: store }))
+  // The key the DM core signs ownerships with (loaded or made here first): the embedded endpoint signs commands too.
+  const messaging = metrics.countMessages(createDmMessaging(messagingConfig, { logger: options.log, credentials: store, signingKey: loadSigningKey(dataDirectory) }))
   const targets: TargetHandler[] = [
     createLocalTarget({ machinesDirectory: join(machinesDirectory, 'local'), agentCommand: options.agentCommand }),
     createNetnsTarget({ machinesDirectory: join(machinesDirectory, 'netns'), agentCommand: options.agentCommand, subnet: netnsSubnet }),
@@ -131,7 +140,7 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     throw new InvalidArgumentError(`unknown target ${JSON.stringify(defaultTarget)}: use local, netns, docker, existing or in-process`)
   }
   const manager = dm = createDeploymentManager({ store, messaging, targets, log: options.log }, {
-    dataDirectory, defaultTargetHandler: defaultTarget, machineSilenceMs: options.machineSilenceMs, events: options.events,
+    dataDirectory, defaultTargetHandler: defaultTarget, machineSilenceMs: options.machineSilenceMs, events: options.events, autonomy: options.autonomy,
     ...(options.templatesRoot !== undefined ? { templatesRoot: resolve(options.templatesRoot) } : {}),
     ...(options.agentMetricsPort === undefined ? {} : { agentMetricsPort: options.agentMetricsPort })
   })
@@ -153,7 +162,7 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     }
     return reasons
   }
-  const rest = createRestServer({ dm: manager, token, targets, store, metrics, notReady }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST, console: { machinesDirectory } })
+  const rest = createRestServer({ dm: manager, token, targets, store, metrics, notReady }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST, console: { machinesDirectory }, ...(options.requestLog === undefined ? {} : { requestLog: options.requestLog }) })
   let url: string
   let metricsServer: MetricsServer | undefined
   try {
@@ -187,12 +196,12 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
  * Adds or updates the context named after the DM's data folder (its URL and a reference to its token file); it
  * becomes current when there was none, or when asked. Returns the line saying so.
  */
-export function rememberContext (service: Pick<DmService, 'url' | 'dataDirectory'>, makeCurrent: boolean, file = configFilePath()): { name?: string, message: string } {
+export async function rememberContext (service: Pick<DmService, 'url' | 'dataDirectory'>, makeCurrent: boolean, file = configFilePath()): Promise<{ name?: string, message: string }> {
   try {
     const config = readConfig(file)
     const before = config.current
     const name = contextNameForDataDir(config, service.dataDirectory)
-    const saved = saveContext(file, name, { dm: service.url, tokenFile: join(service.dataDirectory, TOKEN_FILE), dataDir: service.dataDirectory }, makeCurrent ? 'always' : 'if-none')
+    const saved = await saveContext(file, name, { dm: service.url, tokenFile: join(service.dataDirectory, TOKEN_FILE), dataDir: service.dataDirectory }, makeCurrent ? 'always' : 'if-none')
     const what = `${saved.created ? 'added' : 'updated'} context ${name} in ${file}`
     return {
       name,
@@ -214,7 +223,7 @@ function amqpUrlFromEnvironment (command: Command): string | undefined {
   try {
     return parseAmqpUrl(value)
   } catch (err) {
-    usageError(command, `$${ENV_AMQP_URL}: ${(err as Error).message}`)
+    usageError(command, `$${ENV_AMQP_URL}: ${errorMessage(err)}`)
   }
 }
 
@@ -256,6 +265,13 @@ function positiveInteger (value: string): number {
   return n
 }
 
+/** `host:port` of an SMTP relay. */
+function smtpRelay (value: string): { host: string, port: number } {
+  const m = /^([^:\s]+):(\d{1,5})$/.exec(value.trim())
+  if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new InvalidArgumentError(`"${value}" is not host:port (e.g. --smtp 127.0.0.1:25)`)
+  return { host: m[1], port: Number(m[2]) }
+}
+
 export const registerDmCommands: CommandRegistration = (program: Command) => {
   const dmCommand = program.command('dm').description('the deployment manager')
   dmCommand.command('start')
@@ -273,11 +289,17 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .option('--docker-socket <path>', 'the Docker Engine\'s unix socket, for the docker target (default /var/run/docker.sock)')
     .option('--metrics-port <port>', 'also serve /metrics without the token on this port (default: /metrics on the REST port, behind the token)', port)
     .option('--agent-metrics-port <port>', 'agents serve their /metrics on this port (0: any free port, reported to the DM for GET /api/metrics/targets; default: no agent metrics)', port)
+    .addOption(new Option('--log-level <level>', 'least level logged (JSON lines on stderr; readable lines on a terminal)').choices([...LOG_LEVELS]).default('info'))
     .option('--events-max <count>', 'events the history keeps, at most (default 100000)', positiveInteger)
     .option('--events-max-age <days>', 'days the history keeps an event (default 30)', days)
     .option('--templates-root <folder>', 'load templates given by path (app load of a folder, POST /api/templates {path}) only from inside this folder (default: any path the DM\'s user can read)')
+    .option('--smtp <host:port>', 'SMTP relay for the commands\' email instruction (without one, templates that send e-mail are refused)', smtpRelay)
+    .option('--smtp-from <address>', 'sender of those e-mails (default meshconf@<relay host>)')
+    .option('--max-vms <count>', 'most machines an application may reach through its autonomic rules (autonomic.maximum.vm.number; default none)', positiveInteger)
+    .option('--probe-period <seconds>', 'how often agents run their probes (default 5, at least 1)', seconds)
+    .option('--scale-down-window <seconds>', 'how long an event must hold before a scale-down rule fires (default 60)', seconds)
     .option('--use-context', 'make this DM\'s context the current one (default: only when there is no current context)')
-    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, dockerSocket?: string, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number, metricsPort?: number, agentMetricsPort?: number }, command: Command) => {
+    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, dockerSocket?: string, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number, metricsPort?: number, agentMetricsPort?: number, logLevel: LogLevel, smtp?: { host: string, port: number }, smtpFrom?: string, maxVms?: number, probePeriod?: number, scaleDownWindow?: number }, command: Command) => {
       const amqp = opts.amqp ?? amqpUrlFromEnvironment(command)
       const agentsScheme = opts.agentsUrl === undefined ? undefined : new URL(opts.agentsUrl).protocol.startsWith('amqp') ? 'amqp' : 'ws'
       if (agentsScheme !== undefined && agentsScheme !== (amqp !== undefined ? 'amqp' : 'ws')) {
@@ -286,27 +308,35 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
       if (amqp !== undefined && (opts.agentsHost !== undefined || opts.agentsPort !== undefined)) {
         usageError(command, '--agents-host and --agents-port configure the embedded endpoint; with --amqp agents go through the broker')
       }
+      const dmLog = createDmLog({ level: opts.logLevel })
       const service = await startDmService({
         dataDirectory: opts.dataDir, port: opts.port, host: opts.host, amqpUrl: amqp, agentsPort: opts.agentsPort,
         agentsHost: opts.agentsHost, agentsUrl: opts.agentsUrl, templatesRoot: opts.templatesRoot,
         target: opts.target, machineSilenceMs: opts.machineSilence !== undefined ? opts.machineSilence * 1000 : undefined,
         dockerSocket: opts.dockerSocket,
+        log: dmLog,
+        requestLog: dmLog.pino,
         metricsPort: opts.metricsPort,
         agentMetricsPort: opts.agentMetricsPort,
         events: {
           ...(opts.eventsMax !== undefined ? { maxEvents: opts.eventsMax } : {}),
           ...(opts.eventsMaxAge !== undefined ? { maxAgeMs: opts.eventsMaxAge * 86_400_000 } : {})
+        },
+        autonomy: {
+          ...(opts.smtp !== undefined ? { smtp: { ...opts.smtp, ...(opts.smtpFrom !== undefined ? { from: opts.smtpFrom } : {}) } } : {}),
+          ...(opts.maxVms !== undefined ? { maximumVmNumber: opts.maxVms } : {}),
+          ...(opts.probePeriod !== undefined ? { probePeriodMs: opts.probePeriod * 1000 } : {}),
+          ...(opts.scaleDownWindow !== undefined ? { scaleDownStabilizationMs: opts.scaleDownWindow * 1000 } : {})
         }
       })
       console.log(`meshconf DM listening on ${service.url} (data in ${service.dataDirectory}, agents via ${service.agentsEndpointUrl === undefined ? 'RabbitMQ' : `the embedded endpoint at ${service.agentsEndpointUrl}`}, default target ${opts.target})`)
-      const context = rememberContext(service, opts.useContext === true)
-      console.log(context.message)
       if (service.tokenCreated) {
         const file = join(service.dataDirectory, TOKEN_FILE)
         // Shown on a terminal only: piped, this output usually ends up in a log (the journal under systemd).
         if (process.stdout.isTTY === true) console.log(`token (shown once; also in ${file}): ${service.token}`)
         else console.log(`token created in ${file} (not printed: this output is not a terminal and may be kept in a log)`)
       }
+      console.log((await rememberContext(service, opts.useContext === true)).message)
       await new Promise<void>(resolve => {
         const stop = (): void => {
           process.off('SIGINT', stop)

@@ -7,6 +7,7 @@ import { resolveDmConfig } from '../config.js'
 import { isInstanceStatus, type InstanceStatus } from '../../protocol/lifecycle.js'
 import { formatModelError as formatFinding, type ModelError } from '../../protocol/model/index.js'
 import type { InstanceProblem } from '../../protocol/messages.js'
+import { errorMessage } from '../../protocol/errors.js'
 
 export interface DmOptions { dm?: string, token?: string, tokenFile?: string, context?: string }
 
@@ -34,7 +35,7 @@ function tokenOption (options: DmOptions): string | undefined {
   try {
     text = readFileSync(options.tokenFile, 'utf8').trim()
   } catch (err) {
-    throw new TokenFileOptionError(options.tokenFile, (err as Error).message)
+    throw new TokenFileOptionError(options.tokenFile, errorMessage(err))
   }
   if (text === '') throw new TokenFileOptionError(options.tokenFile, 'it is empty')
   return text

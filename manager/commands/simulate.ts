@@ -12,7 +12,6 @@ import { randomBytes } from 'node:crypto'
 import {
   copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, type WriteStream
 } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -32,6 +31,7 @@ import { machineFolder } from '../targets/local.js'
 import { defaultAgentCommand, isAgentAlive, machineFiles, readAgentRecord, spawnAgent, stopAgent } from '../targets/process.js'
 import { startDmService, type DmService } from './dm.js'
 import { findInstance, flattenInstances, parseAmqpUrl, printJson, usageError } from './output.js'
+import { freePort } from '../../common/net.js'
 import { errorMessage } from '../../protocol/errors.js'
 
 /** How long one step may wait for states or answers, in milliseconds (default of --step-timeout). */
@@ -582,15 +582,6 @@ async function rabbitmqctl (args: string[]): Promise<void> {
     throw new SimulationCheckError(`rabbitmqctl ${args.join(' ')} failed: ${errorMessage(err).split('\n')[0]} ` +
       '(is RabbitMQ installed and is this its node? --rabbitmq-node or RABBITMQ_NODENAME names another one)')
   }
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise(resolve => server.close(resolve))
-  if (address === null || typeof address === 'string') throw new SimulationCheckError('no free TCP port')
-  return address.port
 }
 
 function fileLogger (stream: WriteStream): DmLogger {

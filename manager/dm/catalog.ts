@@ -100,8 +100,8 @@ export function renameInstance (store: Store, application: string, path: string,
   if (newName === instance.name) return path
   const newPath = `${path.slice(0, path.lastIndexOf('/'))}/${newName}`
   if (store.getInstance(application, newPath) !== undefined) throw new InstanceExistsError(application, newPath)
-  const deployed = flatten([instance]).find(i => (i.status ?? 'NOT_DEPLOYED') !== 'NOT_DEPLOYED')
-  if (deployed !== undefined) throw new InstanceDeployedError(application, path, deployed.path, deployed.status ?? 'NOT_DEPLOYED', 'rename')
+  const deployed = flatten([instance]).find(i => i.status !== 'NOT_DEPLOYED')
+  if (deployed !== undefined) throw new InstanceDeployedError(application, path, deployed.path, deployed.status, 'rename')
   return store.renameInstance(application, path, newName)
 }
 

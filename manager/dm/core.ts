@@ -86,7 +86,7 @@ export function settingsOf (options: DeploymentManagerOptions): DmSettings {
   }
 }
 
-function loadSigningKey (dataDirectory: string | undefined): DmSigningKey {
+export function loadSigningKey (dataDirectory: string | undefined): DmSigningKey {
   if (dataDirectory === undefined) return createDmSigningKey()
   const file = join(dataDirectory, SIGNING_KEY_FILE)
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DmSigningKey

@@ -1,17 +1,16 @@
 // The life cycle of machines (scoped instances), which the DM handles itself: deploy (create the machine through
-// its target's handler), undeploy (what its agent carries first, then the machine), the silence check (a machine
-// whose agent stops beating goes to PROBLEM) and the recovery of a restarted DM.
+// its target's handler), undeploy (what its agent carries first, then the machine). Watching them (silence,
+// recovery after a restart) is in watch.ts.
 import { randomBytes } from 'node:crypto'
 import { errorMessage } from '../../protocol/errors.js'
-import { toAgent } from '../../protocol/messages.js'
-import type { InstanceProblem } from '../../protocol/messages.js'
+import { toAgent, type InstanceProblem } from '../../protocol/messages.js'
 import type { ApplicationTemplate, TargetDefinition } from '../../protocol/model/types.js'
 import {
   DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_MACHINE_ID, DATA_MACHINE_NAME, DATA_RUNNING_FROM, DATA_TARGET_HANDLER,
   DATA_TARGET_ID
 } from '../constants.js'
 import { MachineCreationError, UnknownTargetHandlerError } from '../errors.js'
-import type { ApplicationRecord, StoredInstance, StoredInstanceNode } from '../store.js'
+import type { StoredInstanceNode } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import type { DmCore } from './core.js'
 import { agentSubtree, flatten, hasNoMachine, isScoped } from './model.js'
@@ -29,10 +28,11 @@ export interface Machines {
   markGone (application: string, path: string): void
   /** A machine's handler and id (or the name it was asked for under, before its id was stored). */
   machineOf (scoped: StoredInstanceNode): { handler?: TargetHandler, machineId?: string }
-  /** Puts machines whose agent has been silent too long in PROBLEM. */
-  checkSilence (): void
-  /** After a restart: takes up the machines of the store again (see below). */
-  recover (): Promise<void>
+  /**
+   * Creates the machine of a DEPLOYING scoped instance under the name stored for it (by deploy, or before a DM
+   * restart that interrupted the creation).
+   */
+  create (application: string, path: string, target: TargetDefinition, handler: TargetHandler, machineName: string): Promise<void>
 }
 
 /** A counting semaphore: machine creations beyond the limit wait their turn. */
@@ -56,7 +56,9 @@ function machineNameFor (application: string, path: string): string {
   return `${clean}-${randomBytes(4).toString('hex')}`
 }
 
-export function createMachines (core: DmCore, sessions: AgentSessions, outbox: Outbox, targets: Targets): Machines {
+export function createMachines (core: DmCore, sessions: AgentSessions, outbox: Outbox, targets: Targets,
+  /** Keeps a machine's log before it is terminated (a post-mortem needs it); default none. */
+  keepLog?: (application: string, path: string) => Promise<void>): Machines {
   const { store, messaging, handlers, log, settings } = core
   const limit = limiter(settings.machineCreationConcurrency)
 
@@ -171,7 +173,11 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
       core.setStatus(application, path, 'UNDEPLOYING')
       session.lastBeatAt = undefined
       // an agent that is not ready (no model, silent, DM restarted) cannot be asked: the machine goes at once
-      if (session.ready) await undeployCarriedInstances(application, template, path)
+      const answered = session.ready && await undeployCarriedInstances(application, template, path)
+      // only an agent that answers is asked for its log: a silent one would hold the termination longer
+      if (answered && keepLog !== undefined) {
+        await keepLog(application, path).catch(err => { log.warn(`the log of ${path} (${application}) was not kept: ${errorMessage(err)}`) })
+      }
       session.ready = false
       store.forgetAgent(application, path)
       const { handler, machineId } = machineOf(scoped)
@@ -192,16 +198,16 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
 
   /**
    * Asks the agent of an UNDEPLOYING machine to take every instance it carries to NOT_DEPLOYED, deepest first;
-   * resolves once the DM has seen them all NOT_DEPLOYED, or after the undeploy wait (with a warning).
+   * resolves once the DM has seen them all NOT_DEPLOYED (true), or after the undeploy wait (with a warning: false).
    */
-  async function undeployCarriedInstances (application: string, template: ApplicationTemplate, scopedPath: string): Promise<void> {
+  async function undeployCarriedInstances (application: string, template: ApplicationTemplate, scopedPath: string): Promise<boolean> {
     const scoped = store.getInstance(application, scopedPath)
-    if (scoped === undefined) return
+    if (scoped === undefined) return true
     const carried = flatten(agentSubtree(template, scoped).children).map(i => i.path)
     // an instance deleted meanwhile is not deployed either
     const deployed = (): string[] => carried.filter(p => ![undefined, 'NOT_DEPLOYED'].includes(store.statusOf(application, p)))
     const toUndeploy = deployed()
-    if (toUndeploy.length === 0) return
+    if (toUndeploy.length === 0) return true
     const session = sessions.of(application, scopedPath)
     const waitMs = settings.machineUndeployWaitMs
     let stopWaiting = (): void => {}
@@ -224,79 +230,12 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
       if (problem !== undefined) {
         log.warn(`the agent of ${scopedPath} (${application}) ${problem} (${deployed().join(', ')} still deployed): terminating the machine anyway`)
       }
+      return problem === undefined
     } finally {
       stopWaiting()
       session.drain = undefined
     }
   }
 
-  function checkSilence (): void {
-    const now = Date.now()
-    for (const session of sessions.all()) {
-      const at = session.lastBeatAt
-      if (at === undefined || now - at <= settings.machineSilenceMs) continue
-      const { application, scopedInstancePath: path } = session
-      const scoped = store.instanceAt(application, path)
-      if (scoped === undefined || hasNoMachine(scoped)) { session.lastBeatAt = undefined; continue }
-      if (scoped.status === 'PROBLEM') continue
-      log.warn(`no heartbeat from the agent of ${path} (${application}) for ${Math.round((now - at) / 1000)} s: PROBLEM`)
-      session.ready = false
-      store.updateData(application, path, { [DATA_LAST_PROBLEM]: `no heartbeat for ${Math.round((now - at) / 1000)} s` })
-      core.setStatus(application, path, 'PROBLEM')
-    }
-  }
-
-  /**
-   * After a restart: machines that no longer run lose their subtree's states; running agents resend theirs; a machine
-   * whose creation the DM never saw end (no machine id stored) is created, as asked before the restart.
-   */
-  async function recover (): Promise<void> {
-    for (const record of store.listApplications()) {
-      const template = core.templateOf(record)
-      const scopedInstances = flatten(store.instanceTrees(record.name))
-        .filter(i => isScoped(template, i) && i.status !== 'NOT_DEPLOYED')
-      await Promise.all(scopedInstances.map(async scoped => await recoverMachine(record, scoped)))
-    }
-  }
-
-  async function recoverMachine (record: ApplicationRecord, scoped: StoredInstance): Promise<void> {
-    const { handler, machineId } = machineOf(scoped)
-    const running = handler !== undefined && machineId !== undefined &&
-      await handler.isRunning(machineId).catch(() => false)
-    if (scoped.status === 'UNDEPLOYING' && running) {
-      await undeploy(record.name, scoped.path)
-      return
-    }
-    const machineName = scoped.data[DATA_MACHINE_NAME]
-    const target = targets.getTarget(scoped.data[DATA_TARGET_ID] ?? '')
-    if (!running && scoped.status === 'DEPLOYING' && scoped.data[DATA_MACHINE_ID] === undefined &&
-      handler !== undefined && machineName !== undefined && target !== undefined) {
-      // The DM died before the target had made the machine: the deploy still stands, and the commands queued for
-      // the machine's instances wait for its agent. (A machine the DM saw made and that is gone was killed: below.)
-      log.info(`after restart: the machine of ${scoped.path} (${record.name}) was being created: creating it`)
-      // what a creation cut short left (a folder without an agent) goes first
-      await handler.terminate(machineName).catch(err => log.warn(`cleaning up machine ${machineName}: ${errorMessage(err)}`))
-      core.background(`deploying ${scoped.path} of ${record.name}`, create(record.name, scoped.path, target, handler, machineName))
-      return
-    }
-    if (!running) {
-      log.info(`after restart: the machine of ${scoped.path} (${record.name}) no longer runs: NOT_DEPLOYED`)
-      // what is left of it (a folder, a network namespace) goes
-      if (handler !== undefined && machineId !== undefined) {
-        await handler.terminate(machineId).catch(err => log.warn(`cleaning up machine ${machineId}: ${errorMessage(err)}`))
-      }
-      markGone(record.name, scoped.path)
-      return
-    }
-    // found by the name stored before its creation (the DM died before it stored the id): the name is its id
-    if (scoped.data[DATA_MACHINE_ID] === undefined && machineName !== undefined) store.updateData(record.name, scoped.path, { [DATA_MACHINE_ID]: machineName })
-    const session = sessions.of(record.name, scoped.path)
-    session.lastBeatAt = Date.now()
-    if (store.agents(record.name).some(a => a.scopedInstancePath === scoped.path && a.listenAddresses.length > 0)) {
-      session.meshListening = true
-    }
-    outbox.queue(record.name, scoped.path, toAgent({ kind: 'resendStates' }))
-  }
-
-  return { deploy, undeploy, markGone, machineOf, checkSilence, recover }
+  return { deploy, create, undeploy, markGone, machineOf }
 }

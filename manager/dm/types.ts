@@ -8,6 +8,7 @@ import type {
 import type { DmMessaging } from '../messaging/types.js'
 import type { DmEvent, EventLogOptions, PublishedEvent } from '../events.js'
 import type { InstanceDescription } from './describe.js'
+import type { LogsQuery, MachineLogs } from './logs.js'
 import type { AgentRecord, EventQuery, Store, StoredEvent, TargetAssociation } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import type { Autonomy, AutonomyOptions } from '../autonomy/index.js'
@@ -73,6 +74,8 @@ export interface DeploymentManager {
   recordEvent (event: DmEvent): void
   /** The agents of an application that have beaten: peer, addresses, version, metrics address, last heartbeat. */
   agents (application: string): AgentRecord[]
+  /** A machine's recent log, through its agent, or what the DM kept of a terminated one. */
+  logs (application: string, machinePath: string, query: LogsQuery): Promise<MachineLogs>
   /** Why an instance is where it is: state, problems, machine, exports, imports held and missing, last events. */
   describe (application: string, path: string): InstanceDescription
   /** The DM's public key (base64 Ed25519), which agents trust. */

@@ -22,6 +22,7 @@ import {
   EMBEDDED_HELLO_DEADLINE_MS, EMBEDDED_MAX_FRAME_BYTES, EMBEDDED_MAX_HELLO_BYTES, EMBEDDED_MAX_HELLO_FIELD_CHARS,
   EMBEDDED_MAX_HELLO_PATH_CHARS, EMBEDDED_MAX_UNAUTHENTICATED_PER_ADDRESS, loggable, type EmbeddedRefusal
 } from './limits.js'
+import { signDmCommand, type DmSigningKey } from '../../protocol/mesh.js'
 
 /** Default TCP port of the embedded agents' endpoint. */
 export const DEFAULT_EMBEDDED_PORT = 7401
@@ -56,6 +57,11 @@ export interface EmbeddedMessagingComponents {
   dmToken: string
   /** Where machines' credential hashes are kept; default: in memory (lost with the process: tests). */
   credentials?: MachineCredentialStore
+  /**
+   * The DM's signing key: every command is signed, and machines' endpoints carry its public key, so that their agents
+   * run only what the DM signed. Default: none (commands unsigned; agents given no key accept them).
+   */
+  signingKey?: DmSigningKey
   /** TCP port; default 7401, 0 picks a free one (tests). */
   port?: number
   /** Listen address; default '127.0.0.1' ('0.0.0.0' when agents run on other machines). */
@@ -164,7 +170,10 @@ class EmbeddedMessaging implements DmMessaging {
 
   async sendToAgent (application: string, scopedInstancePath: string, msg: DmToAgentMessage): Promise<void> {
     const mailbox = this.mailbox(application, scopedInstancePath)
-    const frame = mailbox.session.enqueue(msg)
+    const { signingKey } = this.components
+    const frame = mailbox.session.enqueue(msg, undefined, signingKey === undefined
+      ? undefined
+      : (seq, body) => signDmCommand(signingKey, application, scopedInstancePath, seq, body))
     this.sent++
     if (mailbox.socket?.readyState === WebSocket.OPEN) mailbox.socket.send(frame)
   }
@@ -187,7 +196,8 @@ class EmbeddedMessaging implements DmMessaging {
     const token = machine === undefined
       ? this.components.dmToken
       : issueCredential(this.credentials, machine.application, machine.scopedInstancePath)
-    return { kind: 'embedded', url: `${this.baseUrl()}${EMBEDDED_AGENTS_PATH}`, token }
+    const dmKey = machine !== undefined ? this.components.signingKey?.publicKey : undefined
+    return { kind: 'embedded', url: `${this.baseUrl()}${EMBEDDED_AGENTS_PATH}`, token, ...(dmKey !== undefined ? { dmKey } : {}) }
   }
 
   private baseUrl (): string {

@@ -4,6 +4,7 @@ import { createEmbeddedMessaging } from './embedded.js'
 import { createMemoryMessaging } from './memory.js'
 import type { DmMessaging, MessagingConfig, MessagingLogger } from './types.js'
 import type { MachineCredentialStore } from './credentials.js'
+import type { DmSigningKey } from '../../protocol/mesh.js'
 
 export type * from './types.js'
 export { createAmqpMessaging } from './amqp.js'
@@ -14,11 +15,13 @@ export interface DmMessagingComponents {
   logger?: MessagingLogger
   /** Where the embedded endpoint keeps machines' credentials (the DM's store); default: in memory. */
   credentials?: MachineCredentialStore
+  /** The DM's signing key: the embedded endpoint signs every command with it. */
+  signingKey?: DmSigningKey
 }
 
 export function createDmMessaging (config: MessagingConfig, components: DmMessagingComponents = {}): DmMessaging {
   switch (config.kind) {
-    case 'embedded': return createEmbeddedMessaging({ ...config, logger: components.logger, credentials: components.credentials })
+    case 'embedded': return createEmbeddedMessaging({ ...config, logger: components.logger, credentials: components.credentials, signingKey: components.signingKey })
     case 'amqp': return createAmqpMessaging({ ...config, logger: components.logger })
     case 'memory': return createMemoryMessaging({ logger: components.logger })
   }

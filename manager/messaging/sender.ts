@@ -15,7 +15,8 @@ export function senderMismatch (msg: AgentToDmMessage, application: string, scop
     return `an agent of application '${application}' sent a '${msg.kind}' message about application '${msg.application}'`
   }
   if (scopedInstancePath === undefined) return undefined
-  const path = msg.kind === 'heartbeat' || msg.kind === 'machineDown' ? msg.scopedInstancePath : msg.instancePath
-  const fits = msg.kind === 'heartbeat' || msg.kind === 'machineDown' ? path === scopedInstancePath : under(path, scopedInstancePath)
+  const aboutMachine = msg.kind === 'heartbeat' || msg.kind === 'machineDown' || msg.kind === 'logs'
+  const path = aboutMachine ? msg.scopedInstancePath : msg.instancePath
+  const fits = aboutMachine ? path === scopedInstancePath : under(path, scopedInstancePath)
   return fits ? undefined : `the agent of '${scopedInstancePath}' sent a '${msg.kind}' message about '${path}', outside its scoped instance`
 }

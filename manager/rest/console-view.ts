@@ -69,7 +69,7 @@ export function topologyOf (store: Store, application: string): Topology {
     const needs = component === undefined ? [] : instanceDependencies(component, instance).needs
     const missing = instance.missingImports ?? needs.filter(n => !n.optional && (instance.imports[n.prefix] ?? []).length === 0).map(n => n.prefix)
     instances.push({
-      path: instance.path, name: instance.name, component: instance.component, status: instance.status ?? 'NOT_DEPLOYED',
+      path: instance.path, name: instance.name, component: instance.component, status: instance.status,
       machine: root.path,
       exports: component === undefined ? {} : instanceExports(component, instance, ip),
       held, missing,

@@ -17,7 +17,8 @@ export const SESSION_COOKIE = 'meshconf_session'
 export const CSRF_COOKIE = 'meshconf_csrf'
 /** Header a cookie-authenticated write must carry (lower case, as node gives headers). */
 export const CSRF_HEADER = 'x-meshconf-csrf'
-/** Lifetime of a session without use, in milliseconds: 12 hours. */
+/** Lifetime of a session, in milliseconds: 12 hours (the cookie's Max-Age from login; the DM also forgets a session
+ * unused that long). */
 export const SESSION_IDLE_MS = 12 * 3600_000
 /** Sessions kept at once; the least recently used goes first beyond it (logins are not allowed to grow memory). */
 export const MAX_SESSIONS = 1000
@@ -36,7 +37,7 @@ const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; style-sr
 export interface ConsoleOptions {
   /** Folder of the built console (index.html, console.js, console.css); default dist/web of this package. */
   webDirectory?: string
-  /** Idle lifetime of a session, in milliseconds; default SESSION_IDLE_MS (12 h). */
+  /** Lifetime of a session, in milliseconds; default SESSION_IDLE_MS (12 h). */
   sessionIdleMs?: number
   /** Sessions kept at once; default MAX_SESSIONS (1000). */
   maxSessions?: number

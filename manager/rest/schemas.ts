@@ -126,7 +126,8 @@ export const targetBody = {
   type: 'object', additionalProperties: false, required: ['id', 'handler'],
   properties: {
     id: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$' },
-    handler: { type: 'string', enum: ['local', 'netns', 'docker', 'existing', 'in-process'] },
+    // any name: the DM answers an unknown one with the handlers it has (REST_UNKNOWN_TARGET_HANDLER)
+    handler: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$' },
     name: { type: 'string', maxLength: 200 },
     description: { type: 'string', maxLength: 2000 },
     properties: stringMap
@@ -216,6 +217,18 @@ export const instanceDescription = {
     exports: { type: 'object', additionalProperties: true },
     imports: { type: 'object', additionalProperties: true },
     events: { type: 'array', items: { type: 'object' } }
+  }
+} as const
+
+export const logsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['path'],
+  properties: {
+    path: { type: 'string', minLength: 1, maxLength: 4096, description: 'the machine (or an instance on it)' },
+    tail: { type: 'string', pattern: '^[0-9]{1,6}$', description: 'the last n lines' },
+    after: { type: 'string', pattern: '^[0-9]{1,15}$', description: 'the lines after this seq (a cursor)' },
+    instance: { type: 'string', minLength: 1, maxLength: 4096, description: 'only the lines of this instance and its subtree' }
   }
 } as const
 

@@ -2,12 +2,13 @@
 // schema; every request but GET /openapi.json needs the bearer token. Errors answer
 // `{ error: { code, message, details? } }` with a 4xx saying what is wrong and how to fix it.
 import fastifyWebsocket from '@fastify/websocket'
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
 import { isAuthorized } from '../auth.js'
 import { EVENTS_MAX_FRAME_BYTES } from '../messaging/limits.js'
 import type { DeploymentManager, DmAction, PublishedEvent } from '../dm.js'
 import { DATA_MACHINE_ID, DATA_TARGET_HANDLER, MAX_EVENTS_PER_QUERY, MAX_JSON_BODY_BYTES, MAX_TEMPLATE_UPLOAD_BYTES } from '../constants.js'
+import type { Logger } from 'pino'
 import { parseSince } from '../events.js'
 import type { DmMetrics } from '../metrics.js'
 import { DmError, NoAgentParamsError } from '../errors.js'
@@ -43,6 +44,8 @@ export interface RestServerOptions {
   maxUploadBytes?: number
   /** The web console (files, sessions); see ConsoleOptions for the defaults. */
   console?: ConsoleOptions
+  /** Where fastify logs each request (at info; manager/log.ts redacts the token); default none. */
+  requestLog?: Logger
 }
 
 export interface RouteSpec {
@@ -138,6 +141,7 @@ export function createRestServer (components: RestServerComponents, options: Res
   const maxUpload = options.maxUploadBytes ?? MAX_TEMPLATE_UPLOAD_BYTES
   const webConsole = createConsole({ token }, options.console)
   const app: FastifyInstance = Fastify({
+    ...(options.requestLog === undefined ? {} : { loggerInstance: options.requestLog.child({ component: 'rest' }) as FastifyBaseLogger }),
     bodyLimit: MAX_JSON_BODY_BYTES,
     // reject rather than silently drop unknown properties or coerce wrong types
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } }
@@ -276,6 +280,19 @@ export function createRestServer (components: RestServerComponents, options: Res
         const params = machineId === undefined ? undefined : await handler?.agentParams?.(machineId)
         if (params === undefined) throw new NoAgentParamsError(application, path, machineId === undefined ? undefined : data[DATA_TARGET_HANDLER])
         return params
+      }
+    },
+    {
+      method: 'GET', url: '/api/applications/:app/logs', summary: 'a machine\'s recent log through its agent (or what the DM kept of a terminated one: kept true): lines with seq, at, level, message, instance, step',
+      params: s.applicationParams, querystring: s.logsQuery,
+      responses: { 200: { type: 'object', properties: { lines: { type: 'array', items: { type: 'object' } }, lastSeq: { type: 'integer' }, kept: { type: 'boolean' } } } },
+      handler: async (request) => {
+        const query = request.query as { path: string, tail?: string, after?: string, instance?: string }
+        return await dm.logs((request.params as AppParams).app, query.path, {
+          ...(query.tail !== undefined ? { tail: Number(query.tail) } : {}),
+          ...(query.after !== undefined ? { afterSeq: Number(query.after) } : {}),
+          ...(query.instance !== undefined ? { instance: query.instance } : {})
+        })
       }
     },
     {

@@ -20,8 +20,8 @@ export interface AgentProcessRecord {
 /**
  * Node flags of every agent process. `--max-semi-space-size` (MB; Node 20's default is 16): V8's young generation
  * grows to three semi-spaces under allocation bursts and keeps them; an agent allocates little at a time, so 2 MB
- * suffices. Measured at 50 agent processes: the largest RSS (the owner that all 49 importers connect to) 112 -> 80 MB,
- * the median unchanged (72 MB). The agent's systemd unit sets the same through NODE_OPTIONS.
+ * suffices and the busiest agents' RSS drops (docs/tuning.md). The agent's systemd unit sets the same through
+ * NODE_OPTIONS.
  */
 export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2']
 
@@ -33,7 +33,7 @@ export function preferBundle (script: string): string {
 
 /**
  * The compiled agent, found from this file's place in dist/ or in the sources: its bundle (dist/agent/main.bundle.js,
- * one file: a quarter of the start-up CPU of main.js's module graph), or dist/agent/main.js when it was not bundled.
+ * one file: far less start-up CPU than main.js's module graph), or dist/agent/main.js when it was not bundled.
  */
 export function defaultAgentCommand (): string[] {
   const here = dirname(fileURLToPath(import.meta.url))

@@ -1,5 +1,6 @@
 // Autonomic rules (`rules.autonomic/*.drl`, reference §6.4):
-// `rule "<name>" [sleep period is <n>[s]] [time window is <n>[s]] when <event> then <command>[;|newline ...] end`.
+// `rule "<name>" [sleep period is <n>[s]] [time window is <n>[s]] when <event> then <command>[;|newline ...] end`,
+// and meshconf's `[min|max instances of <Component> is <n>]` before `when`.
 import { modelError } from './errors.js'
 import type { AutonomicRule, ModelError } from './types.js'
 
@@ -22,5 +23,12 @@ export function parseRule (text: string, file: string): { rule?: AutonomicRule, 
   if (sleep !== null) rule.sleepPeriodSeconds = Number(sleep[1])
   const window = /\btime window is\s+(\d+)s?/i.exec(m[2])
   if (window !== null) rule.timeWindowSeconds = Number(window[1])
+  // meshconf's bounds (Roboconf ignores what it does not know before 'when'): `min|max instances of <Component> is <n>`
+  for (const bound of m[2].matchAll(/\b(min|max) instances of\s+(\S+)\s+is\s+(\d+)/gi)) {
+    const limits = (rule.instanceLimits ??= {})
+    const entry = (limits[bound[2]] ??= {})
+    if (bound[1].toLowerCase() === 'min') entry.min = Number(bound[3])
+    else entry.max = Number(bound[3])
+  }
   return errors.length === 0 ? { rule, errors } : { errors }
 }

@@ -95,6 +95,11 @@ export interface AutonomicRule {
   sleepPeriodSeconds?: number
   /** Only events younger than this trigger the rule, in seconds. */
   timeWindowSeconds?: number
+  /**
+   * meshconf: instances of a component the rule keeps within bounds (`min|max instances of <Component> is <n>`
+   * before `when`): a rule that scales up does not go over max, one that scales down not under min.
+   */
+  instanceLimits?: Record<string, { min?: number, max?: number }>
 }
 
 /** An application template, loaded and resolved. */

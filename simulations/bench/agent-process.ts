@@ -71,7 +71,7 @@ async function onMessage (message: ParentToAgent): Promise<void> {
       let meshFactory: MeshFactory
       if (message.transport === 'amqp') {
         if (message.amqp === undefined) throw new Error('the amqp transport needs { url, domain }')
-        const factory = amqpHubMeshFactory({ url: message.amqp.url, domain: message.amqp.domain, log: line => { log.warn(line) } })
+        const factory = amqpHubMeshFactory({ url: message.amqp.url, domain: message.amqp.domain, noDelay: message.amqp.noDelay, log: line => { log.warn(line) } })
         meshFactory = async (model, parameters, listener) => (hub = await factory(model, parameters, listener))
       } else {
         meshFactory = libp2pMeshFactory({ stateDir, listen: message.listen, allow: message.allow, log: (level, line) => { if (level === 'warn' || level === 'error') log.warn(line); else trace(level.toUpperCase(), line) } })

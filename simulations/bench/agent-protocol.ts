@@ -9,8 +9,8 @@ export type ExportTransport = 'mesh' | 'amqp'
 
 export type ParentToAgent =
   | { kind: 'model', model: ScopedModel, parameters: MeshParameters, transport: ExportTransport,
-    /** amqp hub: broker URL and the run's domain (exchange prefix). */
-    amqp?: { url: string, domain: string },
+    /** amqp hub: broker URL, the run's domain (exchange prefix), Nagle off (default true, see AmqpHubComponents). */
+    amqp?: { url: string, domain: string, noDelay?: boolean },
     /** mesh: multiaddrs to listen on; default loopback, any port. */
     listen?: string[],
     /** mesh: CIDR multiaddrs exempt from libp2p's inbound rate limit; default loopback. */

@@ -45,6 +45,12 @@ export interface AmqpHubComponents {
   domain: string
   /** Where dropped messages and broker errors are reported. Default: console.warn. */
   log?: (line: string) => void
+  /**
+   * Nagle's algorithm off on the broker connection (amqplib's `noDelay`). Default true: with it on, a frame written
+   * while the previous one is unacknowledged waits for the broker's delayed ACK. false only to report that cost
+   * (`reconfigure.amqp_hub_nagle`).
+   */
+  noDelay?: boolean
 }
 
 export interface AmqpHubHandle extends MeshHandle {
@@ -77,7 +83,7 @@ export function amqpHubMeshFactory (components: AmqpHubComponents): AmqpHubFacto
 
 /** Deletes the application's exchange once every agent of the run has stopped (queues delete themselves). */
 export async function deleteApplicationExchange (components: AmqpHubComponents, application: string): Promise<void> {
-  const connection = await amqp.connect(components.url ?? DEFAULT_AMQP_URL)
+  const connection = await amqp.connect(components.url ?? DEFAULT_AMQP_URL, { noDelay: true })
   try {
     const channel = await connection.createChannel()
     await channel.deleteExchange(applicationExchangeName(components.domain, application))
@@ -93,6 +99,7 @@ class AmqpHub implements AmqpHubHandle {
   private readonly queueName: string
   private readonly sender: string
   private readonly log: (line: string) => void
+  private readonly noDelay: boolean
   private connection?: ChannelModel
   private channel?: Channel
   /** Broker operations run one after the other, so a bind always precedes the publications that rely on it. */
@@ -110,10 +117,11 @@ class AmqpHub implements AmqpHubHandle {
     this.queueName = `${components.domain}.${model.application}.${escapeScopedPath(model.scopedInstancePath)}`
     this.sender = model.scopedInstancePath
     this.log = components.log ?? (line => { console.warn(line) })
+    this.noDelay = components.noDelay ?? true
   }
 
   async start (): Promise<void> {
-    this.connection = await amqp.connect(this.url)
+    this.connection = await amqp.connect(this.url, { noDelay: this.noDelay })
     this.connection.on('error', (err: Error) => { this.log(`amqp-hub ${this.sender}: connection error: ${err.message}`) })
     const channel = this.channel = await this.connection.createChannel()
     channel.on('error', (err: Error) => { this.log(`amqp-hub ${this.sender}: channel error: ${err.message}`) })

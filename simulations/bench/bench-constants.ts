@@ -16,8 +16,9 @@ export const STDERR_TAIL_CHARS = 8000
 export const AGENT_START_BATCH = 10
 /**
  * Large chains (paced): before the next batch starts, the agents already up must use less than PACE_CPU_PCT % of a
- * core together, measured over PACE_WINDOW_MS, waiting at most PACE_MAX_MS. 100 machines each boot on their own CPU; 100 agent
- * processes booting on 2 cores at once lagged by 20 s and more, which no liveness timeout can tell from death.
+ * core together, measured over PACE_WINDOW_MS, waiting at most PACE_MAX_MS. 100 machines each boot on their own CPU;
+ * 100 agent processes booting on 2 cores at once lag so much that no liveness timeout can tell it from death
+ * (docs/tuning.md).
  */
 export const PACE_CPU_PCT = 100
 /** And each agent below this, in % of a core: the exporters, which every newcomer dials, must have caught up. */

@@ -25,7 +25,8 @@ import { errorMessage } from '../../protocol/errors.js'
 
 /** The one JSON document `--json` prints (figures in ms, MB, % of one core; null when not measured). */
 export interface BenchReport {
-  reconfigure: { agents: number, mesh: Percentiles, amqp_hub: Percentiles, ratio_p50: number | null }
+  /** amqp_hub: the hub with Nagle off (tuned); amqp_hub_nagle: the same with Nagle on, for history. */
+  reconfigure: { agents: number, mesh: Percentiles, amqp_hub: Percentiles, amqp_hub_nagle: Percentiles, ratio_p50: number | null }
   converge: Array<{ agents: number, all_updated_ms: number | null }>
   failure: { crash_detect_ms: number | null, partition_detect_ms: number | null }
   cost: { rss_mb_per_agent: number | null, idle_cpu_pct_per_agent: number | null, msgs_per_change: number | null, bytes_per_change: number | null }
@@ -85,9 +86,9 @@ async function toggleMany (chain: Chain, toggles: number, run: TransportRun, log
 
 /** Reconfigure latency, cost and (mesh) failure detection on one chain of `agents` processes. */
 async function measureTransport (transport: ExportTransport, agents: number, options: RunOptions,
-  what: { cost: boolean, crash: boolean, partition: boolean, toggles: number }): Promise<TransportRun> {
+  what: { cost: boolean, crash: boolean, partition: boolean, toggles: number, nagle?: boolean }): Promise<TransportRun> {
   const workDir = await mkdtemp(join(tmpdir(), `meshconf-bench7-${transport}-`))
-  const amqp = { url: DEFAULT_AMQP_URL, domain: `bench-${process.pid}-${Date.now().toString(36)}` }
+  const amqp = { url: DEFAULT_AMQP_URL, domain: `bench-${process.pid}-${Date.now().toString(36)}`, noDelay: what.nagle !== true }
   let netns: NetnsLink | undefined
   let chain: Chain | undefined
   const run: TransportRun = { latenciesMs: [], missed: 0, allUpdatedMs: [] }
@@ -228,7 +229,7 @@ async function measureConvergence (agents: number, options: RunOptions): Promise
 }
 
 const NOT_MEASURED: Omit<BenchReport, 'converge'> = {
-  reconfigure: { agents: BENCH_AGENTS, mesh: { p50_ms: null, p99_ms: null }, amqp_hub: { p50_ms: null, p99_ms: null }, ratio_p50: null },
+  reconfigure: { agents: BENCH_AGENTS, mesh: { p50_ms: null, p99_ms: null }, amqp_hub: { p50_ms: null, p99_ms: null }, amqp_hub_nagle: { p50_ms: null, p99_ms: null }, ratio_p50: null },
   failure: { crash_detect_ms: null, partition_detect_ms: null },
   cost: { rss_mb_per_agent: null, idle_cpu_pct_per_agent: null, msgs_per_change: null, bytes_per_change: null },
   deploy: DEPLOY_NOT_MEASURED
@@ -244,6 +245,7 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
   const toggles = options.quick ? QUICK_TOGGLES : TOGGLES
   const mesh = await measureTransport('mesh', BENCH_AGENTS, options, { cost: true, crash: true, partition: false, toggles })
   const amqp = await measureTransport('amqp', BENCH_AGENTS, options, { cost: true, crash: false, partition: false, toggles })
+  const amqpNagle = await measureTransport('amqp', BENCH_AGENTS, options, { cost: false, crash: false, partition: false, toggles, nagle: true })
   // The cut-off agent runs in a namespace of its own: a separate chain, so that the other figures stay on loopback.
   const partition = canUseNetns()
     ? await measureTransport('mesh', BENCH_AGENTS, options, { cost: false, crash: false, partition: true, toggles: 0 })
@@ -262,6 +264,7 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
       agents: BENCH_AGENTS,
       mesh: meshP,
       amqp_hub: amqpP,
+      amqp_hub_nagle: percentiles(amqpNagle.latenciesMs),
       ratio_p50: meshP.p50_ms !== null && amqpP.p50_ms !== null && amqpP.p50_ms > 0 ? round2(meshP.p50_ms / amqpP.p50_ms) : null
     },
     converge,
@@ -283,6 +286,7 @@ export function formatTable (r: BenchReport): string {
   const rows: Array<[string, string, string]> = [
     ['reconfigure p50 / p99, mesh', `${show(r.reconfigure.mesh.p50_ms, ' ms')} / ${show(r.reconfigure.mesh.p99_ms, ' ms')}`, '<= 15 / 50 ms'],
     ['reconfigure p50 / p99, amqp hub', `${show(r.reconfigure.amqp_hub.p50_ms, ' ms')} / ${show(r.reconfigure.amqp_hub.p99_ms, ' ms')}`, '(Roboconf way)'],
+    ['reconfigure p50 / p99, amqp hub, Nagle on', `${show(r.reconfigure.amqp_hub_nagle.p50_ms, ' ms')} / ${show(r.reconfigure.amqp_hub_nagle.p99_ms, ' ms')}`, '(amqplib\'s default)'],
     ['mesh p50 / amqp hub p50', show(r.reconfigure.ratio_p50), ''],
     ...r.converge.map((c): [string, string, string] => [`every importer updated, ${c.agents} agents`, show(c.all_updated_ms, ' ms'), c.agents === 100 ? '<= 1000 ms' : '']),
     ['killed agent noticed (kill -9)', show(r.failure.crash_detect_ms, ' ms'), '<= 1000 ms'],

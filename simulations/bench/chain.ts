@@ -28,8 +28,8 @@ export interface ChainOptions {
   transport: ExportTransport
   /** Parent of the agents' state folders. */
   workDir: string
-  /** amqp hub: broker URL and the run's domain. */
-  amqp?: { url: string, domain: string }
+  /** amqp hub: broker URL, the run's domain, Nagle off (default true). */
+  amqp?: { url: string, domain: string, noDelay?: boolean }
   /** Runs the toggled Tomcat's agent in this namespace; the other agents also listen on the host end of its link. */
   netns?: NetnsLink
   /** Progress lines; default none. */

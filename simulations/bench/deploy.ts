@@ -7,7 +7,6 @@
 import '../../agent/polyfill.js'
 import { spawnSync } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -16,6 +15,7 @@ import { buildAgentImage } from '../../manager/docker/image.js'
 import { privateDockerNetwork } from '../../manager/targets/docker.js'
 import type { DmEvent } from '../../manager/dm.js'
 import { childrenCpuMs, hostBusyCpuMs } from './stats.js'
+import { freePort } from '../../common/net.js'
 import { errorMessage } from '../../protocol/errors.js'
 
 /** Longest wait for one deployment, in milliseconds. */
@@ -41,17 +41,6 @@ function writeTemplate (root: string, machines: number): void {
     writeFileSync(file, content)
     if (path.endsWith('.sh')) chmodSync(file, 0o755)
   }
-}
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
 }
 
 /** Resolves when every instance of `application` has `status`, from the DM's events (the tree is read once). */

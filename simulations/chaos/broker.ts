@@ -6,11 +6,12 @@ import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import { chown, mkdir, writeFile } from 'node:fs/promises'
-import { createConnection, createServer } from 'node:net'
+import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { BROKER_POLL_INTERVAL_MS, BROKER_START_TIMEOUT_MS, BROKER_STOP_TIMEOUT_MS } from './constants.js'
+import { freePort } from '../../common/net.js'
 
 const run = promisify(execFile)
 
@@ -48,16 +49,6 @@ export interface PrivateBroker {
   /** Runs `rabbitmqctl -n <this node> <command>`: `stop_app` / `start_app` stop and start the broker, not the node. */
   control (command: string): Promise<void>
   stop (): Promise<void>
-}
-
-/** A TCP port nobody listens on right now, on loopback. */
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise<void>(resolve => server.close(() => { resolve() }))
-  if (address === null || typeof address === 'string') throw new Error('no TCP address')
-  return address.port
 }
 
 /** Every process under `pid`, deepest last, from /proc/<pid>/task/<tid>/children. */

@@ -9,7 +9,6 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -27,6 +26,7 @@ import { readAgentState, snapshotFromAgents } from './snapshot.js'
 import {
   CONSISTENCY_DEADLINE_MS, DEFAULT_TRIALS, DETECTION_BOUND_MS, DM_START_TIMEOUT_MS, POLL_INTERVAL_MS, RECOVERY_TIMEOUT_MS
 } from './constants.js'
+import { freePort } from '../../common/net.js'
 import { errorMessage } from '../../protocol/errors.js'
 
 const run = promisify(execFile)
@@ -74,14 +74,6 @@ function random (seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>(resolve => server.close(() => { resolve() }))
-  return port
 }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }

@@ -13,6 +13,7 @@ import {
   controlTopic, createDmSigningKey, encodeMeshMessage, exportsTopic, pnetKeyBytes, signOwnership, type AnnounceMessage, type MeshMessage
 } from '../../protocol/mesh.js'
 import type { SignedOwnership } from '../../protocol/messages.js'
+import { waitFor } from './wait.js'
 
 /** The agent a raw node talks to: an Apache, which imports Tomcat, in this process or in an agent process. */
 export interface MeshTarget {
@@ -80,16 +81,6 @@ export function withdrawOf (app: MeshApp, instancePath: string, epoch: number, s
   return { v: 1, kind: 'withdraw', application: app.application, epoch, seq, instancePath, prefix: 'Tomcat' }
 }
 
-/** Polls `predicate` every `intervalMs`; on timeout, the error carries `state()` for diagnosis. */
-export async function until (what: string, predicate: () => boolean | Promise<boolean>, state: () => unknown,
-  { timeoutMs = 60_000, intervalMs = 5 } = {}): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!await predicate()) {
-    if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms: ${JSON.stringify(await state())}`)
-    await new Promise(resolve => setTimeout(resolve, intervalMs))
-  }
-}
-
 export const total = (counts: Partial<Record<RejectionReason, number>>): number => Object.values(counts).reduce((a, b) => a + (b ?? 0), 0)
 
 /** A message that fails validation, of one of many kinds; every one is invalid by construction. */
@@ -125,8 +116,7 @@ export async function flood (raw: MeshNode, target: MeshTarget, valid: AnnounceM
   for (let first = 0; first < count; first += batch) {
     const sent = Math.min(count, first + batch)
     await Promise.all(Array.from({ length: sent - first }, async (_, k) => { await send(raw, topics[(first + k) % 2], malformed(first + k, target.app, valid), target) }))
-    await until(`${sent} rejections`, async () => total((await target.view()).rejections) >= sent,
-      async () => { const { rejections, connectedPeers } = await target.view(); return { rejections, connected: connectedPeers.length } }, { intervalMs })
+    await waitFor(`${sent} rejections`, async () => total((await target.view()).rejections) >= sent, { state: async () => { const { rejections, connectedPeers } = await target.view(); return { rejections, connected: connectedPeers.length } }, timeoutMs: 60_000, everyMs: intervalMs })
   }
 }
 
@@ -170,7 +160,7 @@ export async function forgeTomcat (t: ExecutionContext, target: MeshTarget): Pro
     signOwnership(key, { peerId, application, scopedInstancePath })
   const ownership = sign(owner.peerId, '/Tomcat VM 1')
   await send(owner.node, topic, announceOf(app, ownership, TOMCAT, 1, 1, '10.0.0.1'), target)
-  await until('the owner\'s Tomcat', async () => (await target.view()).held.length === 1, async () => await target.view())
+  await waitFor('the owner\'s Tomcat', async () => (await target.view()).held.length === 1, { state: async () => await target.view(), timeoutMs: 60_000 })
 
   const rogueScope = sign(rogue.peerId, '/Rogue VM')
   const forgeries: Array<[RejectionReason, SignedOwnership]> = [
@@ -185,8 +175,7 @@ export async function forgeTomcat (t: ExecutionContext, target: MeshTarget): Pro
   for (const [, forged] of forgeries) await send(rogue.node, topic, announceOf(app, forged, TOMCAT, 1, ++seq, '6.6.6.6'), target)
   await send(rogue.node, topic, withdrawOf(app, TOMCAT, 1, ++seq), target)
   await send(rogue.node, topic, announceOf(app, rogueScope, '/Rogue VM/Tomcat', 1, ++seq, '10.0.0.66'), target)
-  await until('the rogue\'s own instance', async () => (await heldTomcats(target)).some(([path]) => path === '/Rogue VM/Tomcat'),
-    async () => await target.view())
+  await waitFor('the rogue\'s own instance', async () => (await heldTomcats(target)).some(([path]) => path === '/Rogue VM/Tomcat'), { state: async () => await target.view(), timeoutMs: 60_000 })
   t.deepEqual((await heldTomcats(target)).sort(), [['/Rogue VM/Tomcat', rogue.peerId, '10.0.0.66'], [TOMCAT, owner.peerId, '10.0.0.1']])
   t.deepEqual((await target.view()).rejections, Object.fromEntries([...forgeries.map(([reason]) => [reason, 1]), ['not-owner', 1]]))
 }
@@ -205,7 +194,7 @@ export async function replayTomcat (t: ExecutionContext, target: MeshTarget): Pr
   const ipOf = async (path: string): Promise<string | null | undefined> => (await heldTomcats(target)).find(([p]) => p === path)?.[2]
   const sync = async (epoch: number, seq: number): Promise<void> => {
     await send(owner.node, topic, announceOf(app, ownership, marker, epoch, seq, `m${seq}`), target)
-    await until(`marker ${seq}`, async () => await ipOf(marker) === `m${seq}`, async () => await target.view())
+    await waitFor(`marker ${seq}`, async () => await ipOf(marker) === `m${seq}`, { state: async () => await target.view(), timeoutMs: 60_000 })
   }
 
   await send(owner.node, topic, announceOf(app, ownership, TOMCAT, 1, 5, 'newer'), target)

@@ -117,6 +117,7 @@ export function Drawer ({ topology, instance, onSelect, onClose }: { topology: T
         <dt>Target</dt><dd>${machine?.targetId ?? '—'}</dd>
         <dt>IP</dt><dd>${machine?.ip ?? '—'}</dd>
         <dt>Machine id</dt><dd>${machine?.machineId ?? '—'}</dd>
+        <dt>Agent peer</dt><dd>${machine?.peerId ?? '—'}</dd>
         <dt>Heartbeat</dt><dd>${machine?.lastHeartbeatAt !== undefined ? ago(machine.lastHeartbeatAt) : 'none yet'}</dd>
       </dl>
     </section>

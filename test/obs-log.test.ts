@@ -1,0 +1,49 @@
+// The DM's log through pino: JSON lines with level, time and component, readable lines on a terminal, the REST
+// request log at info without the token.
+import test from 'ava'
+import { join } from 'node:path'
+import { createDmLog } from '../manager/log.js'
+import { startDmService } from '../manager/commands/dm.js'
+import { tempDir } from './dm-helpers.js'
+
+test('JSON lines with level, time and component; fastify\'s request log at info without the token; readable lines for a terminal', async t => {
+  const lines: string[] = []
+  const log = createDmLog({ readable: false, write: line => { lines.push(line) } })
+  const dir = tempDir('obs-log')
+  const service = await startDmService({ dataDirectory: dir.path, port: 0, agentsPort: 0, target: 'in-process', log, requestLog: log.pino })
+  t.teardown(async () => { await service.stop(); dir.remove() })
+  const response = await fetch(`${service.url}/api/applications`, { headers: { authorization: `Bearer ${service.token}` } })
+  t.is(response.status, 200)
+  log.warn('a warning')
+  const entries = lines.map(l => JSON.parse(l) as Record<string, any>)
+  const warning = entries.find(e => e.msg === 'a warning')
+  t.like(warning, { level: 40, component: 'dm' })
+  t.is(typeof warning?.time, 'number')
+  const request = entries.find(e => e.req?.url === '/api/applications')
+  t.like(request, { level: 30, component: 'rest', req: { method: 'GET' } })
+  t.true(entries.some(e => e.res?.statusCode === 200 && e.component === 'rest'))
+  t.false(lines.join('').includes(service.token), 'the token is never logged')
+
+  const readable: string[] = []
+  const person = createDmLog({ readable: true, level: 'warn', write: line => { readable.push(line) } })
+  person.info('not shown at warn')
+  person.error('it broke')
+  t.deepEqual(readable.map(l => l.replace(/^\d\d:\d\d:\d\d /, '')), ['ERROR [dm] it broke\n'])
+})
+
+test('an agent\'s params set its least log level; a wrong one is refused naming the field', async t => {
+  const { createAgentProcessLogger } = await import('../agent/main.js')
+  const { parseAgentParams } = await import('../protocol/agent-params.js')
+  const base = { application: 'a', scopedInstancePath: '/vm', stateDir: '/tmp/x', messaging: { kind: 'embedded', url: 'ws://127.0.0.1:1/agents', token: 't' }, ipAddress: '127.0.0.1' }
+  t.is(parseAgentParams({ ...base, logLevel: 'warn' }, 'p.json').logLevel, 'warn')
+  t.throws(() => parseAgentParams({ ...base, logLevel: 'loud' }, 'p.json'), { message: /field "logLevel": expected one of info, warn, error, got "loud"/ })
+  const dir = tempDir('obs-agent-log')
+  t.teardown(() => { dir.remove() })
+  const file = join(dir.path, 'agent.log')
+  const logger = createAgentProcessLogger(file, 'warn')
+  logger.info('routine')
+  logger.warn('watch out')
+  await logger.close()
+  const { readFileSync } = await import('node:fs')
+  t.deepEqual(readFileSync(file, 'utf8').trim().split('\n').map(l => l.replace(/^\S+ /, '')), ['WARN watch out'])
+})
