@@ -69,18 +69,9 @@ export interface EventStreamOptions {
   since?: string
 }
 
-/** An entry of the DM's event history (GET /api/events). */
-export interface HistoryEvent {
-  id: number
-  at: string
-  application?: string
-  path?: string
-  kind: string
-  reason: string
-  actor: string
-  /** The event as the live stream carried it. */
-  body: Record<string, unknown>
-}
+/** An entry of the DM's event history (GET /api/events): declared once, by the store that keeps it. */
+import type { StoredEvent as HistoryEvent } from './store.js'
+export type { HistoryEvent }
 
 /** A machine's log lines, with the cursor of the next read; `kept`: what the DM kept of a terminated machine. */
 export interface MachineLogs {
@@ -89,34 +80,9 @@ export interface MachineLogs {
   kept: boolean
 }
 
-/** An instance described by the DM: state and since when, problems, machine, exports, imports, last events. */
-export interface InstanceDescription {
-  application: string
-  path: string
-  name: string
-  component: string
-  status: InstanceStatus
-  since?: string
-  currentProblem?: string
-  lastProblem?: InstanceProblem
-  machine: {
-    path: string
-    status: InstanceStatus
-    target?: string
-    handler?: string
-    machineId?: string
-    ipAddress?: string
-    peerId?: string
-    agentVersion?: string
-    lastHeartbeat?: string
-  }
-  exports: Record<string, string | null>
-  imports: {
-    held: Array<{ prefix: string, from: string, component: string, since?: string, variables: Record<string, string | null> }>
-    missing: string[]
-  }
-  events: HistoryEvent[]
-}
+/** An instance described by the DM: declared once, where the DM builds it. */
+import type { InstanceDescription } from './dm/describe.js'
+export type { InstanceDescription }
 
 /** Base of the errors a DM request ends with. */
 export class DmClientError extends Error {
