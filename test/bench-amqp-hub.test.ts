@@ -117,7 +117,7 @@ test('a malformed message on the exchange is logged and dropped, and the hub kee
   apache.hub.setInterests(new Set(['Tomcat']))
   await apache.hub.flush()
 
-  const connection = await amqp.connect('amqp://guest:guest@127.0.0.1:5672')
+  const connection = await amqp.connect('amqp://guest:guest@127.0.0.1:5672', { noDelay: true })
   t.teardown(async () => { await connection.close() })
   const channel = await connection.createChannel()
   const exchange = applicationExchangeName(components.domain, APPLICATION)

@@ -14,7 +14,7 @@ test('a private broker serves, drops its clients on restart, and serves again', 
   t.not(broker.port, 5672)
   await broker.start()
 
-  const first = await amqp.connect(broker.url)
+  const first = await amqp.connect(broker.url, { noDelay: true })
   first.on('error', () => {})
   const closed = new Promise<boolean>(resolve => first.once('close', () => { resolve(true) }))
   const channel = await first.createChannel()
@@ -23,7 +23,7 @@ test('a private broker serves, drops its clients on restart, and serves again', 
   await broker.restart()
   t.true(await closed)
 
-  const second = await amqp.connect(broker.url)
+  const second = await amqp.connect(broker.url, { noDelay: true })
   t.teardown(async () => { await second.close().catch(() => {}) })
   const again = await second.createChannel()
   again.on('error', () => {})

@@ -26,7 +26,7 @@ test('prepareAgent declares a durable queue that keeps messages until the agent 
     await dm.stop()
     await deleteAmqpNames(AMQP_URL, domain, [[application, '/VM 1'], [application, '/VM 2']])
   })
-  const connection = await amqp.connect(AMQP_URL)
+  const connection = await amqp.connect(AMQP_URL, { noDelay: true })
   t.teardown(async () => { await connection.close() })
 
   await dm.prepareAgent(application, '/VM 1')
