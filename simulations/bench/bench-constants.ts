@@ -91,6 +91,8 @@ export const SERF_PROFILE = 'local'
 
 /** Scale mode (scale.ts): Apaches packed into each agent process (MySQL and the Tomcats run alone). */
 export const SCALE_AGENTS_PER_PROCESS = 50
+/** Longest wait for the chain to be started, per agent, in ms (at least DEPLOY_TIMEOUT_MS): 300 s at 1 000. */
+export const SCALE_DEPLOY_MS_PER_AGENT = 300
 /** Changes timed per N (a stop and a start of the Tomcat each; each gives one "every importer updated"). */
 export const SCALE_TOGGLES = 3
 /** Window of the idle CPU and idle traffic per N, in ms. */

@@ -41,6 +41,8 @@ export interface ChainOptions {
    * always run alone, so that killing one is a crash of that agent only.
    */
   agentsPerProcess?: number
+  /** Longest wait for every Apache to be started with both Tomcats, in ms; default DEPLOY_TIMEOUT_MS. */
+  deployTimeoutMs?: number
 }
 
 export interface Chain {
@@ -157,7 +159,7 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
     }
     await Promise.all(importerIndexes.map(async index => {
       await agents[index].waitFor('status', m => m.instancePath === pathOf(index) && m.status === 'DEPLOYED_STARTED' &&
-        sameSet(m.imports.Tomcat ?? [], tomcats), DEPLOY_TIMEOUT_MS)
+        sameSet(m.imports.Tomcat ?? [], tomcats), options.deployTimeoutMs ?? DEPLOY_TIMEOUT_MS)
     }))
     report(`${options.transport}: every Apache started with both Tomcats`)
     return {

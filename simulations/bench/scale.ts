@@ -11,7 +11,7 @@ import { measureEtcd, measureSerf, type PeerFigures } from './peers.js'
 import { lineChartSvg, type Chart } from './plot.js'
 import { cpuPercentOver, percentile, residentSetMb, round2, socketTraffic, untilQuiet, type SocketTraffic } from './stats.js'
 import {
-  CRASH_DETECT_TIMEOUT_MS, SCALE_AGENTS_PER_PROCESS, SCALE_IDLE_WINDOW_MS, SCALE_PEERS_MAX_AGENTS, SCALE_SETTLE_MAX_MS,
+  CRASH_DETECT_TIMEOUT_MS, DEPLOY_TIMEOUT_MS, SCALE_AGENTS_PER_PROCESS, SCALE_DEPLOY_MS_PER_AGENT, SCALE_IDLE_WINDOW_MS, SCALE_PEERS_MAX_AGENTS, SCALE_SETTLE_MAX_MS,
   SCALE_SETTLED_CPU_PCT, SCALE_TOGGLES, SETTLE_WINDOW_MS
 } from './bench-constants.js'
 import { errorMessage } from '../../protocol/errors.js'
@@ -75,7 +75,8 @@ export async function measureScalePoint (agents: number, log: (line: string) => 
   const progress = (line: string): void => { log(`scale x${agents}: ${line}`) }
   try {
     const started = performance.now()
-    chain = await startChain({ agents, transport: 'mesh', workDir, progress, paced: true, agentsPerProcess: SCALE_AGENTS_PER_PROCESS })
+    chain = await startChain({ agents, transport: 'mesh', workDir, progress, paced: true, agentsPerProcess: SCALE_AGENTS_PER_PROCESS,
+      deployTimeoutMs: Math.max(DEPLOY_TIMEOUT_MS, agents * SCALE_DEPLOY_MS_PER_AGENT) })
     const pids = chain.hosts.map(h => h.pid)
     point.processes = pids.length
     progress(`${agents} agents in ${pids.length} processes up in ${Math.round(performance.now() - started)} ms`)
