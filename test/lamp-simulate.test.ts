@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 import { execa } from 'execa'
-import { createPrivateBroker } from '../simulations/chaos/broker.js'
+import { createPrivateBroker } from '../fixtures/broker.js'
 import { LAMP_DIR, processesMentioning } from './lamp-helpers.js'
 
 const ROOT = join(LAMP_DIR, '..', '..')
