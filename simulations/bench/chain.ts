@@ -8,7 +8,7 @@ import { MAX_BOOTSTRAP_AGENTS } from '../../manager/constants.js'
 import { createMeshApp, MESH_APP_COMPONENTS, type MeshApp } from '../../fixtures/mesh-app.js'
 import { AgentProcess, stopAll } from './agents.js'
 import type { ExportTransport } from './agent-protocol.js'
-import type { NetnsLink } from './netns.js'
+import type { NetnsLink } from '../../fixtures/netns.js'
 import { AGENT_START_BATCH, AGENT_START_TIMEOUT_MS, CHANGE_TIMEOUT_MS, DEPLOY_TIMEOUT_MS, PACE_AGENT_CPU_PCT, PACE_CPU_PCT, PACE_MAX_MS, PACE_WINDOW_MS } from './bench-constants.js'
 import { untilQuiet } from './stats.js'
 
