@@ -71,7 +71,18 @@ export function createProbes (components: ProbesComponents) {
         return NaN
       }
       case 'rest': {
-        const response = await fetch(check.url, { signal: AbortSignal.timeout(timeoutMs) })
+        let response: Response
+        try {
+          response = await fetch(check.url, { signal: AbortSignal.timeout(timeoutMs) })
+        } catch (err) {
+          // fetch says only "fetch failed": its cause says why (refused, unknown host, timeout)
+          const cause = (err as { cause?: unknown }).cause
+          throw new Error(`GET ${check.url}: ${errorMessage(cause ?? err)}`)
+        }
+        if (!response.ok) {
+          await response.body?.cancel()
+          throw new Error(`GET ${check.url} answered HTTP ${response.status}: no measure`)
+        }
         const body = (await response.text()).slice(0, MAX_PROBE_OUTPUT_BYTES)
         const value = fieldOf(body, check.field)
         return value !== undefined && compare(value, check.operator, check.threshold) ? value : undefined
