@@ -15,7 +15,7 @@ export const MAX_QUEUED_PROBE_EVENTS = 100
 const MAX_PROBE_OUTPUT_BYTES = 64 * 1024
 
 export interface ProbesComponents {
-  agent: Pick<Agent, 'instances' | 'identity' | 'probeFiles' | 'probePeriodMs'>
+  agent: Pick<Agent, 'instances' | 'identity' | 'probeFiles' | 'probePeriodMs' | 'exportsOf'>
   send: (message: AgentToDmMessage) => void
   connected: () => boolean
   log: { warn (message: string): void }
@@ -121,7 +121,7 @@ export function createProbes (components: ProbesComponents) {
       if (instance.status !== 'DEPLOYED_STARTED') continue
       const files = components.agent.probeFiles(instance.component)
       if (files.measures === undefined) continue
-      const { checks, problems } = parseMeasures(files.measures, files.properties)
+      const { checks, problems } = parseMeasures(files.measures, files.properties, components.agent.exportsOf(instance.path))
       for (const p of problems) warnOnce(`${instance.component}:${p}`, `probes of ${instance.component}: ${p}`)
       for (const check of checks) {
         try {

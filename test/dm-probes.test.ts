@@ -48,6 +48,10 @@ test('measures files: sections, properties, comments; what cannot be understood 
   ])
   t.is(problems.length, 2)
   t.regex(problems[0], /unknown handler nagios/)
+  // the instance's own exports, by full or local name; a property of the same name wins
+  const own = parseMeasures('[EVENT rest busy]\nCheck http://{{ ip }}:{{ Tomcat.port }}/status THAT rps > {{ high }}\n', 'high = 8\nip = 10.0.0.9\n',
+    { 'Tomcat.ip': '127.0.0.5', 'Tomcat.port': '8123', 'Tomcat.high': '1' })
+  t.deepEqual(own, { checks: [{ handler: 'rest', eventName: 'busy', url: 'http://10.0.0.9:8123/status', field: 'rps', operator: '>', threshold: 8 }], problems: [] })
   t.regex(problems[1], /\[EVENT script g\]: write Check <program>/)
 })
 
