@@ -54,7 +54,8 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
       application, scopedInstancePath: path, peerId: msg.peerId,
       listenAddresses: msg.listenAddresses ?? [], lastHeartbeatAt: new Date().toISOString(),
       ...(msg.agentVersion === undefined ? {} : { agentVersion: msg.agentVersion }),
-      ...(msg.metricsAddress === undefined ? {} : { metricsAddress: msg.metricsAddress })
+      ...(msg.metricsAddress === undefined ? {} : { metricsAddress: msg.metricsAddress }),
+      ...(msg.domainAddresses === undefined ? {} : { domainAddresses: msg.domainAddresses })
     })
     store.transaction(() => {
       if (msg.ipAddress !== '' && scoped.data[DATA_IP_ADDRESS] !== msg.ipAddress) {

@@ -9,6 +9,7 @@ import type { StoredInstance } from '../store.js'
 import type { DmCore } from './core.js'
 import { agentSubtree, componentsOf, flatten, hasNoMachine, recipesOf } from './model.js'
 import type { AgentSession, AgentSessions } from './sessions.js'
+import { domainParametersFor } from './bindings.js'
 
 export interface Outbox {
   /** Stores a message for the agent of a scoped instance; sent at once if the agent has its model. */
@@ -91,12 +92,14 @@ export function createOutbox (core: DmCore, sessions: AgentSessions): Outbox {
       }
       await peerToBootstrapFrom(application, scopedInstancePath)
       const signing = core.signingKey()
+      const domain = domainParametersFor(core, application, template, scoped, peerId)
       await messaging.sendToAgent(application, scopedInstancePath, toAgent({
         kind: 'setScopedInstance', model, recipes: recipesOf(template, componentsOf(instance)),
         mesh: {
           bootstrapPeers: bootstrapPeersFor(application, template, scoped), pnetKey: record.pnetKey, trustedDmKeys: [signing.publicKey],
           // The machine's generation (its credential's, embedded endpoint): importers refuse older generations.
-          ownership: signOwnership(signing, { peerId, application, scopedInstancePath, generation: store.getCredential(application, scopedInstancePath)?.generation })
+          ownership: signOwnership(signing, { peerId, application, scopedInstancePath, generation: store.getCredential(application, scopedInstancePath)?.generation }),
+          ...(domain === undefined ? {} : { domain })
         }
       }))
       const session = sessions.of(application, scopedInstancePath)

@@ -2,7 +2,7 @@
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
 import type { TargetDefinition } from '../../protocol/model/types.js'
 import type {
-  ApplicationDetails, ApplicationSummary, DmAction, InstanceView, LoadedTemplate, NewInstance, TargetDetails, TemplateDetails,
+  ApplicationBindingsView, ApplicationDetails, ApplicationSummary, DmAction, InstanceView, LoadedTemplate, NewInstance, TargetDetails, TemplateDetails,
   TemplateSummary
 } from '../dto.js'
 import type { DmMessaging } from '../messaging/types.js'
@@ -126,6 +126,15 @@ export interface DeploymentManager {
   targetDetails (id: string): TargetDetails
   /** Deletes a target nothing uses (refused naming what uses it). */
   deleteTarget (id: string): void
+
+  /** The applications that could serve each external prefix the application imports, and whether each is bound. */
+  bindings (application: string): ApplicationBindingsView
+  /** The application imports `prefix` from `exporter` too (Roboconf's bind); its agents hear it at once. */
+  bind (application: string, prefix: string, exporter: string): void
+  /** The application no longer imports `prefix` from `exporter` (unbind). */
+  unbind (application: string, prefix: string, exporter: string): void
+  /** The application imports `prefix` from exactly these applications (bind-x). */
+  replaceBindings (application: string, prefix: string, exporters: string[]): void
 
   /** Scaling, commands files and their history, autonomic rules, schedules (manager/autonomy/). */
   readonly autonomy: Autonomy
