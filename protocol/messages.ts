@@ -136,6 +136,8 @@ export type DmToAgentMessage =
    * of the bound exporters' agents to dial.
    */
   | { v: Version, kind: 'changeBinding', binding: SignedBinding, bootstrapPeers: string[] }
+  /** The application's probe period changed (`meshconf app set --probe-period`): the agent's next round uses it. */
+  | { v: Version, kind: 'setProbePeriod', probePeriodMs: number }
   /** Asks for the agent's recent log (`meshconf logs`): the lines after `afterSeq`, the last `tail`, of one instance. */
   | { v: Version, kind: 'getLogs', requestId: string, afterSeq?: number, tail?: number, instance?: string }
 
@@ -408,6 +410,7 @@ const DM_TO_AGENT: Shapes<DmToAgentMessage> = {
   resendStates: {},
   resynchronize: {},
   changeBinding: { binding: signedBinding, bootstrapPeers: strings },
+  setProbePeriod: { probePeriodMs: num },
   getLogs: { requestId: str, afterSeq: optional(num), tail: optional(num), instance: optional(str) }
 }
 
