@@ -128,6 +128,8 @@ export type DmToAgentMessage =
   | { v: Version, kind: 'removeInstance', instancePath: string }
   | { v: Version, kind: 'resendStates' }
   | { v: Version, kind: 'resynchronize' }
+  /** The application's probe period changed (`meshconf app set --probe-period`): the agent's next round uses it. */
+  | { v: Version, kind: 'setProbePeriod', probePeriodMs: number }
   /** Asks for the agent's recent log (`meshconf logs`): the lines after `afterSeq`, the last `tail`, of one instance. */
   | { v: Version, kind: 'getLogs', requestId: string, afterSeq?: number, tail?: number, instance?: string }
 
@@ -385,6 +387,7 @@ const DM_TO_AGENT: Shapes<DmToAgentMessage> = {
   removeInstance: { instancePath: str },
   resendStates: {},
   resynchronize: {},
+  setProbePeriod: { probePeriodMs: num },
   getLogs: { requestId: str, afterSeq: optional(num), tail: optional(num), instance: optional(str) }
 }
 
