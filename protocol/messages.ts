@@ -88,6 +88,12 @@ export interface SignedOwnership {
    * ownerships signed before generations existed (generation 0).
    */
   generation?: number
+  /**
+   * When the ownership stops being valid, in ms since the epoch (the DM's clock): the DM renews it while the agent
+   * beats (renewOwnership), and importers refuse an expired one (a machine gone, or cut off from its DM, stops
+   * being believed). Absent only in ownerships signed before expiry existed: importers refuse those.
+   */
+  expiresAt?: number
   /** base64 signature over the canonical encoding of the fields above (protocol/mesh.ts canonicalOwnership). */
   signature: string
 }
@@ -128,6 +134,8 @@ export type DmToAgentMessage =
   | { v: Version, kind: 'removeInstance', instancePath: string }
   | { v: Version, kind: 'resendStates' }
   | { v: Version, kind: 'resynchronize' }
+  /** A fresh DM-signed ownership (a later expiry) for the agent's mesh: sent while the agent beats. */
+  | { v: Version, kind: 'renewOwnership', ownership: SignedOwnership }
   /** Asks for the agent's recent log (`meshconf logs`): the lines after `afterSeq`, the last `tail`, of one instance. */
   | { v: Version, kind: 'getLogs', requestId: string, afterSeq?: number, tail?: number, instance?: string }
 
@@ -349,10 +357,21 @@ const ownershipGeneration: Check<number | undefined> = optional((value, field) =
   return value
 })
 
+const ownershipExpiry: Check<number | undefined> = optional((value, field) => {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new MalformedMessageError(field, `expected an expiry time (ms since the epoch), got ${describe(value)}`)
+  }
+  return value
+})
+
+const signedOwnership = shape<SignedOwnership>({
+  peerId: str, application: str, scopedInstancePath: str, dmPublicKey: str, generation: ownershipGeneration, expiresAt: ownershipExpiry, signature: str
+})
+
 const meshParameters = shape<MeshParameters>({
   bootstrapPeers: strings,
   pnetKey: str,
-  ownership: shape<SignedOwnership>({ peerId: str, application: str, scopedInstancePath: str, dmPublicKey: str, generation: ownershipGeneration, signature: str }),
+  ownership: signedOwnership,
   trustedDmKeys: strings
 })
 
@@ -385,6 +404,7 @@ const DM_TO_AGENT: Shapes<DmToAgentMessage> = {
   removeInstance: { instancePath: str },
   resendStates: {},
   resynchronize: {},
+  renewOwnership: { ownership: signedOwnership },
   getLogs: { requestId: str, afterSeq: optional(num), tail: optional(num), instance: optional(str) }
 }
 
