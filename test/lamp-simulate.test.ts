@@ -2,7 +2,8 @@
 // `npm install`), a DM of its own and agent processes. Every step of the seed's story must pass: requests through
 // Apache served in turn by both Tomcats reading MySQL, one Tomcat removed without restarting Apache, the Tomcat
 // machine killed -9 and its agent restarted with the DM down (Apache UNRESOLVED, then serving again), the DM
-// restarted with true states. Once on the local target with --json, once on network namespaces with the table,
+// restarted with true states. On the way, Tomcat VM 2's start fails on purpose (its port is taken): the step shows the
+// recipe's stderr, the next one frees the port and starts it again. Once on the local target with --json, once on network namespaces with the table,
 // once through a private RabbitMQ node that the simulation stops and starts (never the shared one on 5672).
 // The runs are serial: each one is several agent processes and services on a shared host.
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -10,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 import { execa } from 'execa'
-import { createPrivateBroker } from '../simulations/chaos/broker.js'
+import { createPrivateBroker } from '../fixtures/broker.js'
 import { LAMP_DIR, processesMentioning } from './lamp-helpers.js'
 
 const ROOT = join(LAMP_DIR, '..', '..')
@@ -21,7 +22,8 @@ const STEPS = [
   'load the LAMP template and create the application',
   'deploy and start all',
   'requests through Apache, answered by Tomcat with data from MySQL',
-  'add Tomcat VM 2: both Tomcats answer in turn',
+  'add Tomcat VM 2 with its port taken: its start fails, the DM shows the recipe\'s stderr',
+  'free the port and start Tomcat VM 2 again: both Tomcats answer in turn',
   'remove Tomcat VM 2: only Tomcat VM 1 answers, Apache never restarted',
   'stop the DM',
   'kill -9 Tomcat VM 1\'s agent and its services',
@@ -52,6 +54,12 @@ function parseReport (t: ExecutionContext, stdout: string): Report {
   return report
 }
 
+/** The step failing on purpose shows the start recipe's exit code and stderr: Tomcat could not listen. */
+function checkFailureOnPurpose (t: ExecutionContext, report: Report): void {
+  const failed = report.steps.find(s => s.name.startsWith('add Tomcat VM 2 with its port taken'))
+  t.regex(failed?.detail ?? '', /^\/Tomcat VM 2\/Tomcat start failed \(script, exit code 1, after \d+ ms\); stderr: tomcat: cannot listen on [\d.]+:\d+: listen EADDRINUSE/)
+}
+
 function table (report: Report): string {
   return report.steps.map(s => `${s.ok ? 'ok  ' : 'FAIL'} ${s.name} (${s.ms} ms) ${s.detail ?? ''}`).join('\n')
 }
@@ -64,6 +72,7 @@ test.serial('simulate lamp --json: one JSON document, every step ok, exit 0, no 
   t.deepEqual(report.steps.map(s => s.name), STEPS)
   t.true(report.steps.every(s => s.ok), table(report))
   t.is(run.exitCode, 0, run.stderr)
+  checkFailureOnPurpose(t, report)
   // agents and services run from the simulation's data folder (meshconf-simulate-*): none may be left
   t.deepEqual(processesMentioning('/meshconf-simulate-'), [])
 })
@@ -77,6 +86,7 @@ test.serial('simulate lamp --target netns prints the table of the steps and exit
   STEPS.forEach((name, i) => { t.regex(lines[i], new RegExp(`^ok {4}${name.replace(/[()]/g, '\\$&')} +\\d+ ms`), lines[i]) })
   t.is(lines.at(-1), 'all steps passed')
   t.regex(lines[0], /target netns/)
+  t.regex(lines[4], /start failed \(script, exit code 1, after \d+ ms\); stderr: tomcat: cannot listen on [\d.]+:\d+: listen EADDRINUSE/)
   t.deepEqual(processesMentioning('/meshconf-simulate-'), [])
 })
 
@@ -92,7 +102,8 @@ test.serial('simulate lamp --amqp through a private RabbitMQ node, stopped and s
   t.is(run.exitCode, 0, run.stderr)
   t.deepEqual(report.steps.map(s => s.name), STEPS.map(s => s === 'stop the DM' ? 'stop the DM and RabbitMQ' : s))
   t.regex(report.steps[0].detail ?? '', /agents via RabbitMQ/)
-  t.is(report.steps[6].detail, 'RabbitMQ stopped')
+  t.is(report.steps.find(s => s.name === 'stop the DM and RabbitMQ')?.detail, 'RabbitMQ stopped')
+  checkFailureOnPurpose(t, report)
   t.deepEqual(processesMentioning('/meshconf-simulate-'), [])
 })
 

@@ -9,7 +9,7 @@ import { startLibp2pMesh } from '../agent/mesh/libp2p.js'
 import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
 import { ImportRecorder } from '../agent/mesh/recorder.js'
 import type { MeshServiceHandle, MeshServiceOptions } from '../agent/mesh/service.js'
-import { createMeshApp, type MeshApp } from '../simulations/bench/mesh-app.js'
+import { createMeshApp, type MeshApp } from '../fixtures/mesh-app.js'
 import { resetConnections } from './helpers/reset.js'
 
 type Child = 'MySQL' | 'Tomcat' | 'Apache'

@@ -9,7 +9,7 @@ import { createMemoryMeshHub } from '../agent/mesh/memory.js'
 import { libp2pMeshFactory } from '../agent/mesh/libp2p.js'
 import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
 import type { MeshFactory } from '../agent/ports.js'
-import { changeState, createMeshApp, type MeshAppChild } from '../simulations/bench/mesh-app.js'
+import { changeState, createMeshApp, type MeshAppChild } from '../fixtures/mesh-app.js'
 import { waitFor } from './helpers/wait.js'
 
 const quietAgentLog = { info: () => {}, warn: () => {}, error: () => {} }

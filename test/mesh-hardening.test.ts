@@ -18,7 +18,7 @@ import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
 import { ImportRecorder } from '../agent/mesh/recorder.js'
 import type { MeshLogger, MeshServiceHandle } from '../agent/mesh/service.js'
 import { encodeMeshMessage, exportsTopic, pnetKeyBytes, signOwnership, type MeshMessage } from '../protocol/mesh.js'
-import { createMeshApp, type MeshApp, type MeshAppChild } from '../simulations/bench/mesh-app.js'
+import { createMeshApp, type MeshApp, type MeshAppChild } from '../fixtures/mesh-app.js'
 import { waitFor } from './helpers/wait.js'
 
 const quiet: MeshLogger = () => {}

@@ -11,7 +11,7 @@ import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
 import { LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS } from '../agent/mesh/constants.js'
 import { ImportRecorder } from '../agent/mesh/recorder.js'
 import type { MeshServiceHandle } from '../agent/mesh/service.js'
-import { createMeshApp, type MeshApp, type MeshAppChild } from '../simulations/bench/mesh-app.js'
+import { createMeshApp, type MeshApp, type MeshAppChild } from '../fixtures/mesh-app.js'
 import { freePort } from '../common/net.js'
 import { controlTopic, exportsTopic, generatePnetKey, pnetKeyBytes, signOwnership } from '../protocol/mesh.js'
 import {

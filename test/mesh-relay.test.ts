@@ -10,7 +10,7 @@ import { startLibp2pMesh } from '../agent/mesh/libp2p.js'
 import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
 import { ImportRecorder } from '../agent/mesh/recorder.js'
 import type { MeshServiceHandle, MeshServiceOptions } from '../agent/mesh/service.js'
-import { createMeshApp, type MeshAppChild } from '../simulations/bench/mesh-app.js'
+import { createMeshApp, type MeshAppChild } from '../fixtures/mesh-app.js'
 import { waitFor } from './helpers/wait.js'
 
 type Starter = (vm: string, child: MeshAppChild, recorder: ImportRecorder, bootstrap: string[]) => Promise<MeshServiceHandle>

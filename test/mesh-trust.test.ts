@@ -14,7 +14,7 @@ import { startLibp2pMesh } from '../agent/mesh/libp2p.js'
 import { ImportRecorder } from '../agent/mesh/recorder.js'
 import type { MeshServiceHandle } from '../agent/mesh/service.js'
 import { controlTopic, exportsTopic, pnetKeyBytes, signOwnership, type MeshMessage } from '../protocol/mesh.js'
-import { createMeshApp, type MeshApp } from '../simulations/bench/mesh-app.js'
+import { createMeshApp, type MeshApp } from '../fixtures/mesh-app.js'
 import { announceOf, joinMesh, publishAs, send, startRawNode, total, type MeshTarget } from './helpers/mesh-wire.js'
 import { waitFor } from './helpers/wait.js'
 

@@ -1,13 +1,15 @@
 // `meshconf simulate lamp [--target local|netns|docker] [--amqp URL [--rabbitmq-node NODE]] [--json]`: the seed's LAMP
 // story, run for real against a DM of its own (in a temp data folder) and agent processes: deploy and start all,
-// requests through Apache answered by Tomcat with data from MySQL, a second Tomcat VM added then removed (Apache never
-// restarted), the DM (and RabbitMQ) stopped, the Tomcat machine's agent and services killed -9 and its agent started
-// again (Apache goes UNRESOLVED, then serves again, with no DM), the DM started again (it shows the true states).
+// requests through Apache answered by Tomcat with data from MySQL, a second Tomcat VM added (its start fails on
+// purpose first: its port is taken; the DM shows the recipe's stderr; the port freed, the start is retried), then
+// removed (Apache never restarted), the DM (and RabbitMQ) stopped, the Tomcat machine's agent and services killed -9
+// and its agent started again (Apache goes UNRESOLVED, then serves again, with no DM), the DM started again (it shows
+// the true states).
 // With --target docker every machine is a container from the agent image, and the second Tomcat VM leaves as a
 // crashed VM does: `docker kill` (Apache drops it within the mesh's crash detection; the DM then sees it silent).
 // Prints a table of the steps, or with --json exactly one `{ ok, steps: [{ name, ok, ms, detail? }] }` (also when
 // it cannot even start: then one failed step says why and how to fix it); exit 0 only when every step passed.
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import {
   copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, type WriteStream
@@ -152,6 +154,8 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
   let client: DmClient | undefined
   let events: DmEventStream | undefined
   let brokerStopped = false
+  /** What holds Tomcat VM 2's port during the failure on purpose (released by the next step, or at the end). */
+  let portTaker: PortTaker | undefined
   /** When each instance last reached DEPLOYED_STARTED (DM events), ISO time by path. */
   const startedAt = new Map<string, string>()
 
@@ -264,7 +268,46 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       firstApache = (await get(`${apacheUrl}/server-status`)).body
       return `${names.join(', ')}: "${MYSQL_VALUE}"; Apache pid ${firstApache.pid}`
     })
-    await step('add Tomcat VM 2: both Tomcats answer in turn', async () => {
+    // a recipe fails on purpose (local and netns): Tomcat VM 2's port is taken before its start, so the start
+    // recipe fails; the DM shows the failure with the recipe's stderr; the port is freed and the start retried
+    await processStep('add Tomcat VM 2 with its port taken: its start fails, the DM shows the recipe\'s stderr', async () => {
+      await dmClient().replicateInstance(application, '/Tomcat VM 1', 'Tomcat VM 2')
+      await dmClient().changeInstanceState(application, '/Tomcat VM 2', 'DEPLOYED_STARTED')
+      await waitForTree('the machine Tomcat VM 2 up', nodes => statusIs(nodes, '/Tomcat VM 2', 'DEPLOYED_STARTED'))
+      await dmClient().changeInstanceState(application, TOMCAT_2, 'DEPLOYED_STOPPED')
+      const nodes = await waitForTree('Tomcat VM 2 DEPLOYED_STOPPED', nodes => statusIs(nodes, TOMCAT_2, 'DEPLOYED_STOPPED'))
+      const ip = findInstance(nodes, '/Tomcat VM 2')?.data?.[DATA_IP_ADDRESS]
+      const port = findInstance(nodes, TOMCAT_2)?.overriddenExports?.['Tomcat.port']
+      const machine = findInstance(nodes, '/Tomcat VM 2')?.data?.[DATA_MACHINE_ID] ?? ''
+      if (ip === undefined || port === undefined) throw new SimulationCheckError(`Tomcat VM 2's address is unknown (ip ${ip}, port ${port})`)
+      const namespace = target === 'netns' ? await agentNamespace(machineFolder(machinesDirectory, machine)) : undefined
+      portTaker = await takePort(ip, Number(port), namespace)
+      await dmClient().changeInstanceState(application, TOMCAT_2, 'DEPLOYED_STARTED')
+      const failed = await waitForTree('Tomcat VM 2\'s start failed', nodes => {
+        const tomcat = findInstance(nodes, TOMCAT_2)
+        if (tomcat?.problem?.step === 'start' && tomcat.status === 'DEPLOYED_STOPPED') return undefined
+        return `${TOMCAT_2} is ${tomcat?.status ?? 'missing'}, ${tomcat?.problem !== undefined ? `problem at ${tomcat.problem.step}` : 'no problem reported'}`
+      })
+      const problem = findInstance(failed, TOMCAT_2)?.problem
+      const cause = (problem?.stderr ?? '').split('\n').find(line => line.includes('EADDRINUSE'))
+      if (problem === undefined || cause === undefined) {
+        throw new SimulationCheckError(`the problem does not say the port is taken: ${JSON.stringify(problem)}`)
+      }
+      const how = problem.exitCode !== undefined ? `exit code ${problem.exitCode}` : `signal ${problem.signal ?? '?'}`
+      return `${TOMCAT_2} start failed (${problem.plugin ?? '?'}, ${how}, after ${problem.durationMs ?? '?'} ms); stderr: ${cause.trim()}`
+    })
+    await processStep('free the port and start Tomcat VM 2 again: both Tomcats answer in turn', async () => {
+      await portTaker?.release()
+      portTaker = undefined
+      await dmClient().changeInstanceState(application, TOMCAT_2, 'DEPLOYED_STARTED')
+      await waitForTree('Tomcat VM 2 DEPLOYED_STARTED', nodes => statusIs(nodes, TOMCAT_2, 'DEPLOYED_STARTED'))
+      const names = await poll('both Tomcats behind Apache', stepTimeoutMs, async () => {
+        await membersAre(apacheUrl, 2)
+        return await servedBy(apacheUrl, [TOMCAT_1, TOMCAT_2])
+      })
+      return names.join(', ')
+    })
+    await dockerStep('add Tomcat VM 2: both Tomcats answer in turn', async () => {
       await dmClient().replicateInstance(application, '/Tomcat VM 1', 'Tomcat VM 2')
       await dmClient().runAction(application, { action: 'deploy-and-start-all', path: '/Tomcat VM 2' })
       await waitForTree('Tomcat VM 2 DEPLOYED_STARTED', nodes => statusIs(nodes, TOMCAT_2, 'DEPLOYED_STARTED'))
@@ -372,6 +415,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       return flattenInstances(nodes).map(n => `${n.path} ${n.status}`).join(', ')
     })
   } finally {
+    await portTaker?.release()
     // the machine folders go with the machines: keep their logs first
     if (options.keepData === true) copyLogs(join(dataDirectory, MACHINES_FOLDER), join(dataDirectory, 'logs'))
     await step('clean up', async () => {
@@ -512,7 +556,7 @@ async function killMachine (folder: string, target: string): Promise<{ pid: numb
   const argv = readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').split('\0').filter(a => a !== '')
   const paramsAt = argv.lastIndexOf('--params')
   const command = paramsAt >= 0 ? argv.slice(0, paramsAt) : argv
-  const namespace = target === 'netns' ? (await promisify(execFile)('ip', ['netns', 'identify', String(record.pid)])).stdout.trim() : undefined
+  const namespace = target === 'netns' ? await agentNamespace(folder) : undefined
   const services = servicePids(folder)
   for (const pid of [-record.pid, record.pid, ...services]) {
     try { process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
@@ -520,7 +564,43 @@ async function killMachine (folder: string, target: string): Promise<{ pid: numb
   await poll('the killed agent gone', 10_000, async () => {
     if (isAgentAlive(record)) throw new SimulationCheckError(`agent ${record.pid} still alive`)
   })
-  return { pid: record.pid, services, argv: command, ...(namespace !== undefined && namespace !== '' ? { namespace } : {}) }
+  return { pid: record.pid, services, argv: command, ...(namespace !== undefined ? { namespace } : {}) }
+}
+
+/** The network namespace the agent of a machine's folder runs in (netns target). */
+async function agentNamespace (folder: string): Promise<string> {
+  const record = readAgentRecord(machineFiles(folder).pid)
+  if (record === undefined || !isAgentAlive(record)) throw new SimulationCheckError(`no running agent in ${folder}`)
+  const namespace = (await promisify(execFile)('ip', ['netns', 'identify', String(record.pid)])).stdout.trim()
+  if (namespace === '') throw new SimulationCheckError(`the agent ${record.pid} of ${folder} runs in no named network namespace`)
+  return namespace
+}
+
+/** A process holding a TCP port, so that a service started on it fails; released, the port is free again. */
+interface PortTaker { release: () => Promise<void> }
+
+/** Listens on ip:port in a process of its own (in `namespace`, when given) until released. */
+async function takePort (ip: string, port: number, namespace?: string): Promise<PortTaker> {
+  const script = 'const s = require("node:net").createServer(); s.listen(Number(process.argv[2]), process.argv[1], () => console.log("listening"))'
+  const argv = [process.execPath, '-e', script, ip, String(port)]
+  const command = namespace !== undefined ? ['ip', 'netns', 'exec', namespace, ...argv] : argv
+  const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = new Promise<void>(resolve => child.once('exit', () => resolve()))
+  let output = ''
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const listening = await new Promise<boolean>(resolve => {
+    child.stdout.on('data', (chunk: Buffer) => { if (chunk.toString().includes('listening')) resolve(true) })
+    void exited.then(() => resolve(false))
+  })
+  const release = async (): Promise<void> => {
+    child.kill('SIGKILL')
+    await exited
+  }
+  if (!listening) {
+    await release()
+    throw new SimulationCheckError(`cannot take port ${ip}:${port}${namespace !== undefined ? ` in ${namespace}` : ''}: ${output.trim()}`)
+  }
+  return { release }
 }
 
 /** True while the process exists and has not exited (a zombie waiting for its reaper is gone). */
