@@ -242,6 +242,13 @@ class AgentService implements Agent {
       case 'renewOwnership':
         await this.renewOwnership(message.ownership)
         return
+      case 'setProbePeriod': {
+        const model = this.requireModel(message.kind)
+        model.probePeriodMs = message.probePeriodMs
+        // kept with the model: a restarted agent probes at the application's period without the DM
+        await this.persist()
+        return
+      }
       default:
         throw new InvalidMessageError(`unknown kind "${String((message as { kind?: unknown }).kind)}"`)
     }
@@ -343,8 +350,10 @@ class AgentService implements Agent {
     return problems.length > 0 ? problems.join('; ') : undefined
   }
 
-  private requireModel (kind: string): void {
-    if (this.engine.currentModel() === undefined) throw new InvalidMessageError(`${kind} before the model (setScopedInstance)`)
+  private requireModel (kind: string): ScopedModel {
+    const model = this.engine.currentModel()
+    if (model === undefined) throw new InvalidMessageError(`${kind} before the model (setScopedInstance)`)
+    return model
   }
 }
 

@@ -153,6 +153,8 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
     await agent.handle(msg)
     // the mesh has just started: the DM learns its addresses (bootstrap peers for the next agents) at once
     if (msg.kind === 'setScopedInstance') heartbeat()
+    // the probe loop started before the model (with the default period): the model's period applies from now
+    if (msg.kind === 'setScopedInstance' || msg.kind === 'setProbePeriod') probes.reschedule()
   })
   let timer: NodeJS.Timeout | undefined
   let stopping: Promise<void> | undefined

@@ -4,7 +4,7 @@ import WebSocket from 'ws'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
 import type { AgentLogLine, InstanceProblem } from '../protocol/messages.js'
 import type {
-  ApplicationDetails, ApplicationSummary, DmAction as ApplicationAction, InstanceView as InstanceNode,
+  ApplicationDetails, ApplicationSettings, ApplicationSummary, DmAction as ApplicationAction, InstanceView as InstanceNode,
   LoadedTemplate as TemplateLoadResult, NewInstance, RequestableStatus, TargetDefinition, TargetDetails,
   TargetScope, TemplateDetails, TemplateRef, TemplateSummary
 } from './dto.js'
@@ -26,7 +26,7 @@ export const MAX_EARLY_EVENTS = 10_000
 export const EVENTS_CONNECT_TIMEOUT_MS = 10_000
 
 export type {
-  ApplicationDetails, ApplicationSummary, DmAction as ApplicationAction, InstanceView as InstanceNode,
+  ApplicationDetails, ApplicationSettings, ApplicationSummary, DmAction as ApplicationAction, InstanceView as InstanceNode,
   LoadedTemplate as TemplateLoadResult, NewInstance, RequestableStatus, TargetDefinition, TargetDetails, TargetScope,
   TemplateDetails, TemplateRef, TemplateSummary
 } from './dto.js'
@@ -162,9 +162,12 @@ export interface DmClient {
   loadTemplateFromPath: (path: string) => Promise<TemplateLoadResult>
   getTemplate: (template: TemplateRef) => Promise<TemplateDetails>
   deleteTemplate: (template: TemplateRef) => Promise<void>
-  createApplication: (app: { name: string, template: TemplateRef, description?: string }) => Promise<ApplicationSummary>
+  /** `probePeriodMs`: how often its agents evaluate their probes (default: the DM's). */
+  createApplication: (app: { name: string, template: TemplateRef, description?: string, probePeriodMs?: number }) => Promise<ApplicationSummary>
   listApplications: () => Promise<ApplicationSummary[]>
   getApplication: (app: string) => Promise<ApplicationDetails>
+  /** Changes an application's settings (its probe period; null: back to the DM's default). */
+  updateApplication: (app: string, settings: ApplicationSettings) => Promise<ApplicationSummary>
   deleteApplication: (app: string) => Promise<void>
   getInstances: (app: string) => Promise<InstanceNode[]>
   addInstance: (app: string, instance: NewInstance) => Promise<InstanceNode>
@@ -289,6 +292,7 @@ export function createDmClient (components: DmClientComponents): DmClient {
     createApplication: async (app) => await request('POST', '/api/applications', { body: app }),
     listApplications: async () => await request('GET', '/api/applications'),
     getApplication: async (app) => await request('GET', appPath(app)),
+    updateApplication: async (app, settings) => await request('PATCH', appPath(app), { body: settings }),
     deleteApplication: async (app) => { await request('DELETE', appPath(app)) },
     getInstances: async (app) => await request('GET', `${appPath(app)}/instances`),
     addInstance: async (app, instance) => await request('POST', `${appPath(app)}/instances`, { body: instance }),

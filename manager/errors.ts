@@ -86,6 +86,15 @@ export class ApplicationExistsError extends DmError {
   }
 }
 
+export class InvalidApplicationSettingError extends DmError {
+  readonly code = 'REST_INVALID_APPLICATION_SETTING'
+  readonly statusCode = 400
+  constructor (application: string, setting: string, problem: string) {
+    super(`${setting} of application ${application}: ${problem}`)
+    this.name = 'InvalidApplicationSettingError'
+  }
+}
+
 export class InstanceNotFoundError extends DmError {
   readonly code = 'REST_INSTANCE_NOT_FOUND'
   readonly statusCode = 404

@@ -26,6 +26,8 @@ export interface ApplicationRecord {
   createdAt: string
   /** The application's libp2p private-network key, made once at creation. */
   pnetKey: string
+  /** How often its agents evaluate their probes, in milliseconds; undefined: the DM's default. */
+  probePeriodMs?: number
 }
 
 /** An instance with what only the DM keeps: the imports its agent last reported. */
@@ -128,6 +130,8 @@ export interface Store {
   getApplication (name: string): ApplicationRecord | undefined
   listApplications (): ApplicationRecord[]
   deleteApplication (name: string): boolean
+  /** Sets (or, undefined, clears) the application's probe period; false when there is no such application. */
+  setProbePeriod (name: string, probePeriodMs: number | undefined): boolean
 
   /** The application's instance trees, roots in creation order. */
   instanceTrees (application: string): StoredInstance[]
@@ -271,7 +275,9 @@ CREATE TABLE agent_credentials (
 `
   },
   // where Prometheus scrapes each agent (GET /api/metrics/targets)
-  { version: 5, sql: 'ALTER TABLE agents ADD COLUMN metrics_address TEXT;' }
+  { version: 5, sql: 'ALTER TABLE agents ADD COLUMN metrics_address TEXT;' },
+  // an application's own probe period (NULL: the DM's default)
+  { version: 6, sql: 'ALTER TABLE applications ADD COLUMN probe_period_ms INTEGER;' }
 ]
 
 /** The schema version this build writes. */
@@ -436,19 +442,20 @@ export function createStore (options: StoreOptions): Store {
     // ---- applications
     createApplication (record: ApplicationRecord, rootInstances: Instance[]): void {
       db.transaction(() => {
-        sql(`INSERT INTO applications (name, template_name, template_version, description, created_at, pnet_key)
-          VALUES (?, ?, ?, ?, ?, ?)`).run(record.name, record.template.name, record.template.version,
-          record.description ?? null, record.createdAt, record.pnetKey)
+        sql(`INSERT INTO applications (name, template_name, template_version, description, created_at, pnet_key, probe_period_ms)
+          VALUES (?, ?, ?, ?, ?, ?, ?)`).run(record.name, record.template.name, record.template.version,
+          record.description ?? null, record.createdAt, record.pnetKey, record.probePeriodMs ?? null)
         for (const root of rootInstances) insertTree(record.name, null, root)
       })()
     },
     getApplication (name: string): ApplicationRecord | undefined {
       const row = sql('SELECT * FROM applications WHERE name = ?').get(name) as
-        { name: string, template_name: string, template_version: string, description: string | null, created_at: string, pnet_key: string } | undefined
+        { name: string, template_name: string, template_version: string, description: string | null, created_at: string, pnet_key: string, probe_period_ms: number | null } | undefined
       if (row === undefined) return undefined
       return {
         name: row.name, template: { name: row.template_name, version: row.template_version },
-        description: row.description ?? undefined, createdAt: row.created_at, pnetKey: row.pnet_key
+        description: row.description ?? undefined, createdAt: row.created_at, pnetKey: row.pnet_key,
+        ...(row.probe_period_ms === null ? {} : { probePeriodMs: row.probe_period_ms })
       }
     },
     listApplications (): ApplicationRecord[] {
@@ -457,6 +464,9 @@ export function createStore (options: StoreOptions): Store {
     },
     deleteApplication (name: string): boolean {
       return sql('DELETE FROM applications WHERE name = ?').run(name).changes > 0
+    },
+    setProbePeriod (name: string, probePeriodMs: number | undefined): boolean {
+      return sql('UPDATE applications SET probe_period_ms = ? WHERE name = ?').run(probePeriodMs ?? null, name).changes > 0
     },
 
     // ---- instances

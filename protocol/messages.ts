@@ -136,6 +136,8 @@ export type DmToAgentMessage =
   | { v: Version, kind: 'resynchronize' }
   /** A fresh DM-signed ownership (a later expiry) for the agent's mesh: sent while the agent beats. */
   | { v: Version, kind: 'renewOwnership', ownership: SignedOwnership }
+  /** The application's probe period changed (`meshconf app set --probe-period`): the agent's next round uses it. */
+  | { v: Version, kind: 'setProbePeriod', probePeriodMs: number }
   /** Asks for the agent's recent log (`meshconf logs`): the lines after `afterSeq`, the last `tail`, of one instance. */
   | { v: Version, kind: 'getLogs', requestId: string, afterSeq?: number, tail?: number, instance?: string }
 
@@ -405,6 +407,7 @@ const DM_TO_AGENT: Shapes<DmToAgentMessage> = {
   resendStates: {},
   resynchronize: {},
   renewOwnership: { ownership: signedOwnership },
+  setProbePeriod: { probePeriodMs: num },
   getLogs: { requestId: str, afterSeq: optional(num), tail: optional(num), instance: optional(str) }
 }
 

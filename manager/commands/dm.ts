@@ -300,7 +300,7 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .option('--smtp <host:port>', 'SMTP relay for the commands\' email instruction (without one, templates that send e-mail are refused)', smtpRelay)
     .option('--smtp-from <address>', 'sender of those e-mails (default meshconf@<relay host>)')
     .option('--max-vms <count>', 'most machines an application may reach through its autonomic rules (autonomic.maximum.vm.number; default none)', positiveInteger)
-    .option('--probe-period <seconds>', 'how often agents run their probes (default 5, at least 1)', seconds)
+    .option('--probe-period <seconds>', 'how often agents run their probes, for applications that set no period (app set --probe-period), in seconds (default 5, 1 to 3600)', seconds)
     .option('--ownership-lifetime <seconds>', `how long a mesh ownership the DM signs is believed; renewed while agents beat, once a quarter of it has passed (default ${DEFAULT_OWNERSHIP_LIFETIME_MS / 1000})`, seconds)
     .option('--scale-down-window <seconds>', 'how long an event must hold before a scale-down rule fires (default 60)', seconds)
     .option('--use-context', 'make this DM\'s context the current one (default: only when there is no current context)')

@@ -1,11 +1,12 @@
 // Applications and their instances: created from a template, instances added, copied (scale up) and removed
 // (scale down). Ports of `random[port]` exports are given as instances are made.
 import { generatePnetKey } from '../../protocol/mesh.js'
+import { probePeriodProblem } from '../../protocol/model/probes.js'
 import { localNameOf } from '../../protocol/model/exports.js'
 import type { Component, Instance } from '../../protocol/model/types.js'
 import { toAgent } from '../../protocol/messages.js'
 import { TARGET_INSTALLER } from '../constants.js'
-import { ApplicationExistsError, InstanceDeployedError, InstanceExistsError, InvalidInstanceError, TemplateNotFoundError } from '../errors.js'
+import { ApplicationExistsError, InvalidApplicationSettingError, InstanceDeployedError, InstanceExistsError, InvalidInstanceError, TemplateNotFoundError } from '../errors.js'
 import type { ApplicationRecord, StoredInstance, StoredInstanceNode } from '../store.js'
 import type { DmCore } from './core.js'
 import type { Machines } from './machines.js'
@@ -16,7 +17,7 @@ import type { AgentSessions } from './sessions.js'
 import type { DeploymentManager } from './types.js'
 
 export type Applications = Pick<DeploymentManager,
-  'createApplication' | 'listApplications' | 'getApplication' | 'deleteApplication' |
+  'createApplication' | 'listApplications' | 'getApplication' | 'updateApplication' | 'deleteApplication' |
   'instances' | 'instance' | 'addInstance' | 'replicate' | 'removeInstance'>
 
 function checkInstanceName (name: string): void {
@@ -46,14 +47,22 @@ export function createApplications (core: DmCore, sessions: AgentSessions, outbo
     return parent
   }
 
+  const checkProbePeriod = (application: string, ms: number): void => {
+    const problem = probePeriodProblem(ms)
+    if (problem !== undefined) throw new InvalidApplicationSettingError(application, 'probePeriodMs', `${problem}; e.g. 5000 for 5 s`)
+  }
+  const summaryOf = (record: ApplicationRecord) => summary(record, core.settings.probePeriodMs)
+
   return {
     createApplication (input) {
       if (store.getApplication(input.name) !== undefined) throw new ApplicationExistsError(input.name)
+      if (input.probePeriodMs !== undefined) checkProbePeriod(input.name, input.probePeriodMs)
       const stored = store.getTemplate(input.template.name, input.template.version)
       if (stored === undefined) throw new TemplateNotFoundError(input.template.name, input.template.version)
       const record: ApplicationRecord = {
         name: input.name, template: input.template, description: input.description ?? stored.description,
-        createdAt: now(), pnetKey: generatePnetKey()
+        createdAt: now(), pnetKey: generatePnetKey(),
+        ...(input.probePeriodMs !== undefined ? { probePeriodMs: input.probePeriodMs } : {})
       }
       const roots = stored.template.rootInstances.map(function fresh (i: Instance): Instance {
         return { ...i, status: 'NOT_DEPLOYED', children: i.children.map(fresh) }
@@ -61,16 +70,35 @@ export function createApplications (core: DmCore, sessions: AgentSessions, outbo
       assignRandomPorts(core, stored.template, roots)
       store.createApplication(record, roots)
       core.emit({ type: 'application', application: input.name, action: 'created', at: record.createdAt })
-      return summary(record)
+      return summaryOf(record)
     },
 
     listApplications () {
-      return store.listApplications().map(summary)
+      return store.listApplications().map(summaryOf)
     },
 
     getApplication (name) {
       const record = core.requireApplication(name)
-      return { ...summary(record), instances: store.instanceTrees(name).map(view) }
+      return { ...summaryOf(record), instances: store.instanceTrees(name).map(view) }
+    },
+
+    updateApplication (name, settings) {
+      const before = core.requireApplication(name)
+      if (settings.probePeriodMs !== undefined) {
+        if (settings.probePeriodMs !== null) checkProbePeriod(name, settings.probePeriodMs)
+        store.setProbePeriod(name, settings.probePeriodMs ?? undefined)
+      }
+      const record = core.requireApplication(name)
+      const probePeriodMs = record.probePeriodMs ?? core.settings.probePeriodMs
+      if (probePeriodMs !== (before.probePeriodMs ?? core.settings.probePeriodMs)) {
+        // queued like every command: a machine whose agent has no model yet gets the new period with it
+        const template = core.templateOf(record)
+        for (const scoped of flatten(store.instanceTrees(name))) {
+          if (isScoped(template, scoped) && !hasNoMachine(scoped)) outbox.queue(name, scoped.path, toAgent({ kind: 'setProbePeriod', probePeriodMs }))
+        }
+      }
+      core.emit({ type: 'application', application: name, action: 'updated', at: now() })
+      return summaryOf(record)
     },
 
     async deleteApplication (name) {

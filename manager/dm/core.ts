@@ -21,7 +21,7 @@ import { ancestorPaths, isScoped } from './model.js'
 import { PairMap } from '../../protocol/keys.js'
 import { writePrivateFileSync } from '../../common/private-files.js'
 import type { DeploymentManagerComponents, DeploymentManagerOptions, DmEvent, DmLogger } from './types.js'
-import { DEFAULT_PROBE_PERIOD_MS, MIN_PROBE_PERIOD_MS } from '../../protocol/model/probes.js'
+import { effectiveProbePeriodMs } from '../../protocol/model/probes.js'
 
 /** The DM's options with their defaults applied. */
 export interface DmSettings {
@@ -34,7 +34,7 @@ export interface DmSettings {
   agentMetricsPort?: number
   /** Whether an SMTP relay is configured: templates whose commands send e-mail are refused without one. */
   smtp: boolean
-  /** The agents' probe period, in milliseconds (autonomy.probePeriodMs). */
+  /** The agents' probe period of applications that set none, in milliseconds (autonomy.probePeriodMs). */
   probePeriodMs: number
   /** Template loads from a path stay inside this folder (real path); undefined: anywhere. */
   templatesRoot?: string
@@ -83,7 +83,7 @@ export function settingsOf (options: DeploymentManagerOptions): DmSettings {
     machineUndeployWaitMs: options.machineUndeployWaitMs ?? DEFAULT_MACHINE_UNDEPLOY_WAIT_MS,
     ...(options.agentMetricsPort === undefined ? {} : { agentMetricsPort: options.agentMetricsPort }),
     smtp: options.autonomy?.smtp !== undefined,
-    probePeriodMs: Math.max(MIN_PROBE_PERIOD_MS, options.autonomy?.probePeriodMs ?? DEFAULT_PROBE_PERIOD_MS),
+    probePeriodMs: effectiveProbePeriodMs(options.autonomy?.probePeriodMs),
     ...(options.templatesRoot !== undefined ? { templatesRoot: options.templatesRoot } : {}),
     ownershipLifetimeMs: options.ownershipLifetimeMs ?? DEFAULT_OWNERSHIP_LIFETIME_MS
   }

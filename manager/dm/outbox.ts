@@ -111,7 +111,7 @@ export function createOutbox (core: DmCore, sessions: AgentSessions): Outbox {
       const instance = agentSubtree(template, scoped)
       const model: ScopedModel = {
         application, scopedInstancePath, components: template.components, instance,
-        externalExports: template.descriptor.externalExports, probePeriodMs: core.settings.probePeriodMs,
+        externalExports: template.descriptor.externalExports, probePeriodMs: record.probePeriodMs ?? core.settings.probePeriodMs,
         ...(template.descriptor.externalExportsPrefix !== undefined ? { externalExportsPrefix: template.descriptor.externalExportsPrefix } : {})
       }
       await peerToBootstrapFrom(application, scopedInstancePath)

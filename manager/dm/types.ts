@@ -2,7 +2,7 @@
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
 import type { TargetDefinition } from '../../protocol/model/types.js'
 import type {
-  ApplicationDetails, ApplicationSummary, DmAction, InstanceView, LoadedTemplate, NewInstance, TargetDetails, TemplateDetails,
+  ApplicationDetails, ApplicationSettings, ApplicationSummary, DmAction, InstanceView, LoadedTemplate, NewInstance, TargetDetails, TemplateDetails,
   TemplateSummary
 } from '../dto.js'
 import type { DmMessaging } from '../messaging/types.js'
@@ -63,7 +63,7 @@ export interface DeploymentManagerOptions {
 
 export type { DmEvent, PublishedEvent } from '../events.js'
 
-export type { ApplicationDetails, ApplicationSummary, DmAction, InstanceView, LoadedTemplate, NewInstance } from '../dto.js'
+export type { ApplicationDetails, ApplicationSettings, ApplicationSummary, DmAction, InstanceView, LoadedTemplate, NewInstance } from '../dto.js'
 
 export interface DeploymentManager {
   start (): Promise<void>
@@ -93,9 +93,12 @@ export interface DeploymentManager {
   /** A template's components, declared instances, warnings and the applications made from it. */
   getTemplate (name: string, version: string): TemplateDetails
 
-  createApplication (input: { name: string, template: { name: string, version: string }, description?: string }): ApplicationSummary
+  /** `probePeriodMs`: how often its agents evaluate their probes (default: the DM's, autonomy.probePeriodMs). */
+  createApplication (input: { name: string, template: { name: string, version: string }, description?: string, probePeriodMs?: number }): ApplicationSummary
   listApplications (): ApplicationSummary[]
   getApplication (name: string): ApplicationDetails
+  /** Changes an application's settings; a new probe period reaches its running agents (and the later ones with the model). */
+  updateApplication (name: string, settings: ApplicationSettings): ApplicationSummary
   /** Terminates the application's machines, then forgets it. */
   deleteApplication (name: string): Promise<void>
 
