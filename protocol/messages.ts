@@ -89,6 +89,12 @@ export interface SignedOwnership {
    * ownerships signed before generations existed (generation 0).
    */
   generation?: number
+  /**
+   * When the ownership stops being valid, in ms since the epoch (the DM's clock): the DM renews it while the agent
+   * beats (renewOwnership), and importers refuse an expired one (a machine gone, or cut off from its DM, stops
+   * being believed). Absent only in ownerships signed before expiry existed: importers refuse those.
+   */
+  expiresAt?: number
   /** base64 signature over the canonical encoding of the fields above (protocol/mesh.ts canonicalOwnership). */
   signature: string
 }
@@ -136,6 +142,8 @@ export type DmToAgentMessage =
    * of the bound exporters' agents to dial.
    */
   | { v: Version, kind: 'changeBinding', binding: SignedBinding, bootstrapPeers: string[] }
+  /** A fresh DM-signed ownership (a later expiry) for the agent's mesh: sent while the agent beats. */
+  | { v: Version, kind: 'renewOwnership', ownership: SignedOwnership }
   /** The application's probe period changed (`meshconf app set --probe-period`): the agent's next round uses it. */
   | { v: Version, kind: 'setProbePeriod', probePeriodMs: number }
   /** Asks for the agent's recent log (`meshconf logs`): the lines after `afterSeq`, the last `tail`, of one instance. */
@@ -361,6 +369,17 @@ const ownershipGeneration: Check<number | undefined> = optional((value, field) =
   return value
 })
 
+const ownershipExpiry: Check<number | undefined> = optional((value, field) => {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new MalformedMessageError(field, `expected an expiry time (ms since the epoch), got ${describe(value)}`)
+  }
+  return value
+})
+
+const signedOwnership = shape<SignedOwnership>({
+  peerId: str, application: str, scopedInstancePath: str, dmPublicKey: str, generation: ownershipGeneration, expiresAt: ownershipExpiry, signature: str
+})
+
 const signedBinding = shape<SignedBinding>({ application: str, prefix: str, exporters: strings, version: num, dmPublicKey: str, signature: str })
 
 const domainParameters = shape<DomainParameters>({
@@ -375,7 +394,7 @@ const domainParameters = shape<DomainParameters>({
 const meshParameters = shape<MeshParameters>({
   bootstrapPeers: strings,
   pnetKey: str,
-  ownership: shape<SignedOwnership>({ peerId: str, application: str, scopedInstancePath: str, dmPublicKey: str, generation: ownershipGeneration, signature: str }),
+  ownership: signedOwnership,
   trustedDmKeys: strings,
   domain: optional(domainParameters)
 })
@@ -410,6 +429,7 @@ const DM_TO_AGENT: Shapes<DmToAgentMessage> = {
   resendStates: {},
   resynchronize: {},
   changeBinding: { binding: signedBinding, bootstrapPeers: strings },
+  renewOwnership: { ownership: signedOwnership },
   setProbePeriod: { probePeriodMs: num },
   getLogs: { requestId: str, afterSeq: optional(num), tail: optional(num), instance: optional(str) }
 }

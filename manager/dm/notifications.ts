@@ -80,6 +80,8 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
       session.ready = true
       outbox.flush(application, path)
     }
+    // The agent beats: its mesh ownership is renewed before it expires (importers refuse an expired one).
+    if (!msg.modelRequired && msg.peerId !== undefined && msg.peerId !== '') outbox.renewOwnershipIfDue(application, path, msg.peerId)
   }
 
   function onInstanceChanged (msg: Notification<'instanceChanged'>, template: ApplicationTemplate): void {

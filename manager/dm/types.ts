@@ -48,6 +48,11 @@ export interface DeploymentManagerOptions {
    * `{ path }`), symbolic links resolved; default: none (any path the DM's user can read).
    */
   templatesRoot?: string
+  /**
+   * How long a mesh ownership the DM signs stays valid, in milliseconds; default DEFAULT_OWNERSHIP_LIFETIME_MS
+   * (6 h). Renewed at an agent's beat once a quarter of it has passed; importers refuse an expired one.
+   */
+  ownershipLifetimeMs?: number
   /** Retention of the event history (count and age); default 100 000 events, 30 days. */
   events?: EventLogOptions
   /** `metricsPort` of the agents' params (0: any free port, reported in heartbeats); default none: no agent metrics. */
