@@ -37,7 +37,7 @@ test('npm pack carries dist/, the LAMP template and the units, no tests; the glo
     'dist/web/index.html', 'simulations/lamp/descriptor/application.properties', 'deploy/meshconf-agent.service', 'package.json', 'README.md']) {
     t.true(files.includes(expected), `${expected} is packed`)
   }
-  t.deepEqual(files.filter(f => /^(dist\/)?test\//.test(f) || f.endsWith('.ts') || f.endsWith('.map')), [], 'no tests, sources or source maps')
+  t.deepEqual(files.filter(f => /^(dist\/)?(simulations\/)?test\//.test(f) || f.endsWith('.ts') || f.endsWith('.map')), [], 'no tests, sources or source maps')
   t.deepEqual(files.filter(f => /^dist\/simulations\/(bench|chaos)\//.test(f)), [], 'no benchmarks')
   t.is(info.filename, `meshconf-${VERSION}.tgz`)
 
