@@ -6,6 +6,7 @@
 // not stop it). The defaults are already the short ones (probe period 1 s, window 5 s); the runs are serial.
 import test, { type ExecutionContext } from 'ava'
 import { execa } from 'execa'
+import { LoadTargetRefusedError, startLoad } from '../manager/commands/load-generator.js'
 import { BIN, leftOf, parseReport, ROOT, simulate, table, type Report } from './simulate-helpers.js'
 
 const STEPS = [
@@ -70,5 +71,20 @@ test('lamp-elastic usage errors (exit 2): docker, and its options with lamp', as
     t.is(run.exitCode, 2, args.join(' '))
     t.regex(run.stderr, message, args.join(' '))
     t.is(run.stdout, '', args.join(' '))
+  }
+})
+
+test('the load generator targets only 127.0.0.1, or the run\'s own namespaces\' addresses under --target netns', async t => {
+  const bounds = { expectedValue: 'v', maxRequests: 10, maxDurationMs: 1_000 }
+  for (const url of ['http://10.214.7.2:80', 'http://localhost:80', 'http://example.com', 'https://127.0.0.1:443']) {
+    t.throws(() => startLoad({ url, ...bounds }), { instanceOf: LoadTargetRefusedError }, url)
+  }
+  for (const url of ['http://10.214.77.2:80', 'http://10.214.7.2.example.com:80', 'http://10.214.70.2:80']) {
+    t.throws(() => startLoad({ url, allowedSubnet: '10.214.7', ...bounds }), { instanceOf: LoadTargetRefusedError }, url)
+  }
+  t.throws(() => startLoad({ url: 'http://10.214.77.2:80', allowedSubnet: '10.214.7', ...bounds }), { instanceOf: LoadTargetRefusedError, message: 'the load generator only sends to 127.0.0.1 or 10.214.7.0/24, not to http://10.214.77.2:80' })
+  for (const url of ['http://127.0.0.1:1', 'http://10.214.7.2:1']) {
+    const load = startLoad({ url, allowedSubnet: '10.214.7', ...bounds })
+    t.deepEqual(await load.stop(), { sent: 0, ok: 0, failed: 0, failures: [], byTomcat: {} })
   }
 })
