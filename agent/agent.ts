@@ -2,7 +2,7 @@
 // state, starts the mesh once the model is known, and receives the mesh's import changes (ImportListener).
 // Restarted with a saved model, it restores everything and restarts what was started, with no DM.
 import { isInstanceStatus, type InstanceStatus } from '../protocol/lifecycle.js'
-import { DM_MESSAGE_VERSION, type DmToAgentMessage, type Import, type MeshParameters, type RecipeFiles,
+import { DM_MESSAGE_VERSION, type DmToAgentMessage, type Import, type MeshParameters, type RecipeFiles, type SignedOwnership,
   type ScopedModel } from '../protocol/messages.js'
 import { subtreeTopDown } from './lifecycle/tree.js'
 import { IMPORTS_SAVE_DELAY_MS, STATE_FORMAT_VERSION } from './constants.js'
@@ -239,6 +239,9 @@ class AgentService implements Agent {
       case 'resynchronize':
         this.engine.resynchronize()
         return
+      case 'renewOwnership':
+        await this.renewOwnership(message.ownership)
+        return
       case 'setProbePeriod': {
         const model = this.requireModel(message.kind)
         model.probePeriodMs = message.probePeriodMs
@@ -269,6 +272,18 @@ class AgentService implements Agent {
     await this.startMesh(model, mesh)
     this.engine.activateScopedInstance(this.takeRestoreProblems())
     this.engine.resendStates()
+  }
+
+  /** A later expiry of the same ownership (this peer, this scoped instance): kept in the state, shown to peers. */
+  private async renewOwnership (ownership: SignedOwnership): Promise<void> {
+    const current = this.meshParameters?.ownership
+    if (current === undefined) throw new InvalidMessageError('renewOwnership before the model (setScopedInstance)')
+    if (ownership.peerId !== current.peerId || ownership.scopedInstancePath !== current.scopedInstancePath || ownership.application !== current.application) {
+      throw new InvalidMessageError(`renewOwnership for peer ${ownership.peerId} of ${ownership.scopedInstancePath}, not this agent's (peer ${current.peerId} of ${current.scopedInstancePath})`)
+    }
+    this.meshParameters = { ...this.meshParameters as MeshParameters, ownership }
+    this.mesh?.renewOwnership?.(ownership)
+    await this.persist()
   }
 
   private async startMesh (model: ScopedModel, parameters: MeshParameters): Promise<void> {

@@ -88,3 +88,9 @@ export interface NewInstance {
   component: string
   overriddenExports?: Record<string, string>
 }
+
+/** For each external prefix an application imports: the applications exporting it, and whether each is bound (Roboconf's ApplicationBindings). */
+export interface ApplicationBindingsView {
+  application: string
+  prefixes: Record<string, Array<{ application: string, bound: boolean }>>
+}

@@ -55,6 +55,8 @@ export interface AgentRecord {
   agentVersion?: string
   /** `host:port` of the agent's metrics, when it serves them. */
   metricsAddress?: string
+  /** Multiaddrs of its domain exchange node (inter-application imports), when it takes part in it. */
+  domainAddresses?: string[]
 }
 
 /** One entry of the event history. */
@@ -164,6 +166,14 @@ export interface Store {
   bind (application: string, prefix: string, boundApplication: string): void
   unbind (application: string, prefix: string, boundApplication: string): void
   bindings (application: string): Record<string, string[]>
+  /** Replaces the applications `application` imports `prefix` from (bind-x). */
+  replaceBindings (application: string, prefix: string, boundApplications: readonly string[]): void
+  /** Forgets every binding to `boundApplication` (it is deleted); returns the (application, prefix) pairs it changed. */
+  unbindEverywhere (boundApplication: string): Array<{ application: string, prefix: string }>
+  /** The version of the binding of (application, prefix), grown by one: every change is signed with a new one. */
+  nextBindingVersion (application: string, prefix: string): number
+  /** The current version of the binding of (application, prefix); 0 before any change. */
+  bindingVersion (application: string, prefix: string): number
 
   putTarget (target: TargetDefinition): void
   getTarget (id: string): TargetDefinition | undefined
@@ -277,7 +287,18 @@ CREATE TABLE agent_credentials (
   // where Prometheus scrapes each agent (GET /api/metrics/targets)
   { version: 5, sql: 'ALTER TABLE agents ADD COLUMN metrics_address TEXT;' },
   // an application's own probe period (NULL: the DM's default)
-  { version: 6, sql: 'ALTER TABLE applications ADD COLUMN probe_period_ms INTEGER;' }
+  { version: 6, sql: 'ALTER TABLE applications ADD COLUMN probe_period_ms INTEGER;' },
+  {
+    // inter-application imports: the version each binding change is signed with, the agents' domain addresses
+    version: 7,
+    sql: `
+CREATE TABLE binding_versions (
+  application TEXT NOT NULL REFERENCES applications(name) ON DELETE CASCADE,
+  prefix TEXT NOT NULL, version INTEGER NOT NULL,
+  PRIMARY KEY (application, prefix));
+ALTER TABLE agents ADD COLUMN domain_addresses TEXT;
+`
+  }
 ]
 
 /** The schema version this build writes. */
@@ -575,6 +596,28 @@ export function createStore (options: StoreOptions): Store {
       for (const r of rows) (out[r.prefix] ??= []).push(r.bound_application)
       return out
     },
+    replaceBindings (application: string, prefix: string, boundApplications: readonly string[]): void {
+      db.transaction(() => {
+        sql('DELETE FROM bindings WHERE application = ? AND prefix = ?').run(application, prefix)
+        for (const bound of boundApplications) {
+          sql('INSERT OR IGNORE INTO bindings (application, prefix, bound_application) VALUES (?, ?, ?)').run(application, prefix, bound)
+        }
+      })()
+    },
+    unbindEverywhere (boundApplication: string): Array<{ application: string, prefix: string }> {
+      const rows = sql('SELECT application, prefix FROM bindings WHERE bound_application = ?').all(boundApplication) as Array<{ application: string, prefix: string }>
+      sql('DELETE FROM bindings WHERE bound_application = ?').run(boundApplication)
+      return rows
+    },
+    nextBindingVersion (application: string, prefix: string): number {
+      sql(`INSERT INTO binding_versions (application, prefix, version) VALUES (?, ?, 1)
+        ON CONFLICT (application, prefix) DO UPDATE SET version = version + 1`).run(application, prefix)
+      return (sql('SELECT version FROM binding_versions WHERE application = ? AND prefix = ?').get(application, prefix) as { version: number }).version
+    },
+    bindingVersion (application: string, prefix: string): number {
+      const row = sql('SELECT version FROM binding_versions WHERE application = ? AND prefix = ?').get(application, prefix) as { version: number } | undefined
+      return row?.version ?? 0
+    },
 
     // ---- targets
     putTarget (target: TargetDefinition): void {
@@ -613,22 +656,24 @@ export function createStore (options: StoreOptions): Store {
 
     // ---- agents
     recordHeartbeat (record: AgentRecord): void {
-      sql(`INSERT INTO agents (application, scoped_path, peer_id, listen_addresses, last_heartbeat_at, agent_version, metrics_address)
-        VALUES (?, ?, ?, ?, ?, ?, ?)
+      sql(`INSERT INTO agents (application, scoped_path, peer_id, listen_addresses, last_heartbeat_at, agent_version, metrics_address, domain_addresses)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (application, scoped_path) DO UPDATE SET peer_id = excluded.peer_id,
           listen_addresses = excluded.listen_addresses, last_heartbeat_at = excluded.last_heartbeat_at,
-          agent_version = excluded.agent_version, metrics_address = excluded.metrics_address`)
+          agent_version = excluded.agent_version, metrics_address = excluded.metrics_address, domain_addresses = excluded.domain_addresses`)
         .run(record.application, record.scopedInstancePath, record.peerId ?? null, JSON.stringify(record.listenAddresses),
-          record.lastHeartbeatAt, record.agentVersion ?? null, record.metricsAddress ?? null)
+          record.lastHeartbeatAt, record.agentVersion ?? null, record.metricsAddress ?? null,
+          record.domainAddresses === undefined ? null : JSON.stringify(record.domainAddresses))
     },
     agents (application: string): AgentRecord[] {
       const rows = sql('SELECT * FROM agents WHERE application = ? ORDER BY scoped_path').all(application) as
-        Array<{ application: string, scoped_path: string, peer_id: string | null, listen_addresses: string, last_heartbeat_at: string, agent_version: string | null, metrics_address: string | null }>
+        Array<{ application: string, scoped_path: string, peer_id: string | null, listen_addresses: string, last_heartbeat_at: string, agent_version: string | null, metrics_address: string | null, domain_addresses: string | null }>
       return rows.map(r => ({
         application: r.application, scopedInstancePath: r.scoped_path, peerId: r.peer_id ?? undefined,
         listenAddresses: JSON.parse(r.listen_addresses), lastHeartbeatAt: r.last_heartbeat_at,
         ...(r.agent_version === null ? {} : { agentVersion: r.agent_version }),
-        ...(r.metrics_address === null ? {} : { metricsAddress: r.metrics_address })
+        ...(r.metrics_address === null ? {} : { metricsAddress: r.metrics_address }),
+        ...(r.domain_addresses === null ? {} : { domainAddresses: JSON.parse(r.domain_addresses) as string[] })
       }))
     },
     forgetAgent (application: string, scopedInstancePath: string): void {

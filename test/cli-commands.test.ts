@@ -45,6 +45,10 @@ test('usage errors exit 2 with a clear message (a real process too)', async t =>
     [['scale', 'lamp', 'Tomcat'], /required option '--to <count>' not specified/],
     [['status', 'lamp', '--watch', '--until', 'RUNNING'], /"RUNNING" is not an instance state/],
     [['status', 'lamp', '--wait=2m'], /--wait=DURATION goes with --watch or --until/],
+    [['status', 'lamp', '--wait'], /--wait goes with --watch or --until/],
+    // one wait flag: the older --timeout is gone
+    [['status', 'lamp', '--watch', '--timeout', '1s'], /unknown option '--timeout'/],
+    [['status', 'lamp', '--watch', '--wait=soon'], /"soon" is not a duration > 0/],
     [['start', 'lamp', '/Apache VM', '--wait=-3'], /"-3" is not a duration > 0 and <= a week: write e\.g\. 90s, 2m/],
     [['stop', 'lamp', '--wait=1e9'], /"1e9" is not a duration/],
     [['stop', 'lamp', '--wait=8d'], /"8d" is not a duration/],

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { errorMessage } from '../../protocol/errors.js'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
 import type { InstanceProblem } from '../../protocol/messages.js'
-import { createDmSigningKey, type DmSigningKey } from '../../protocol/mesh.js'
+import { DEFAULT_OWNERSHIP_LIFETIME_MS, createDmSigningKey, type DmSigningKey } from '../../protocol/mesh.js'
 import type { ApplicationTemplate } from '../../protocol/model/types.js'
 import {
   DEFAULT_MACHINE_CREATION_CONCURRENCY, DEFAULT_MACHINE_SILENCE_MS, DEFAULT_MACHINE_UNDEPLOY_WAIT_MS,
@@ -38,6 +38,8 @@ export interface DmSettings {
   probePeriodMs: number
   /** Template loads from a path stay inside this folder (real path); undefined: anywhere. */
   templatesRoot?: string
+  /** Lifetime of the mesh ownerships the DM signs, in ms. */
+  ownershipLifetimeMs: number
 }
 
 export interface DmCore {
@@ -82,7 +84,8 @@ export function settingsOf (options: DeploymentManagerOptions): DmSettings {
     ...(options.agentMetricsPort === undefined ? {} : { agentMetricsPort: options.agentMetricsPort }),
     smtp: options.autonomy?.smtp !== undefined,
     probePeriodMs: effectiveProbePeriodMs(options.autonomy?.probePeriodMs),
-    ...(options.templatesRoot !== undefined ? { templatesRoot: options.templatesRoot } : {})
+    ...(options.templatesRoot !== undefined ? { templatesRoot: options.templatesRoot } : {}),
+    ownershipLifetimeMs: options.ownershipLifetimeMs ?? DEFAULT_OWNERSHIP_LIFETIME_MS
   }
 }
 

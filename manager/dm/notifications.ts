@@ -54,7 +54,8 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
       application, scopedInstancePath: path, peerId: msg.peerId,
       listenAddresses: msg.listenAddresses ?? [], lastHeartbeatAt: new Date().toISOString(),
       ...(msg.agentVersion === undefined ? {} : { agentVersion: msg.agentVersion }),
-      ...(msg.metricsAddress === undefined ? {} : { metricsAddress: msg.metricsAddress })
+      ...(msg.metricsAddress === undefined ? {} : { metricsAddress: msg.metricsAddress }),
+      ...(msg.domainAddresses === undefined ? {} : { domainAddresses: msg.domainAddresses })
     })
     store.transaction(() => {
       if (msg.ipAddress !== '' && scoped.data[DATA_IP_ADDRESS] !== msg.ipAddress) {
@@ -79,6 +80,8 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
       session.ready = true
       outbox.flush(application, path)
     }
+    // The agent beats: its mesh ownership is renewed before it expires (importers refuse an expired one).
+    if (!msg.modelRequired && msg.peerId !== undefined && msg.peerId !== '') outbox.renewOwnershipIfDue(application, path, msg.peerId)
   }
 
   function onInstanceChanged (msg: Notification<'instanceChanged'>, template: ApplicationTemplate): void {

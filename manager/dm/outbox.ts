@@ -1,7 +1,7 @@
 // Messages to agents: stored first, then sent once the agent is up (its first heartbeat), one agent's messages one
 // at a time and in order. The model goes first, with the mesh settings an agent needs to join its application.
-import { signOwnership } from '../../protocol/mesh.js'
-import { toAgent, type DmToAgentMessage, type ScopedModel } from '../../protocol/messages.js'
+import { OWNERSHIP_RENEW_AFTER_FRACTION, signOwnership } from '../../protocol/mesh.js'
+import { toAgent, type DmToAgentMessage, type ScopedModel, type SignedOwnership } from '../../protocol/messages.js'
 import type { ApplicationTemplate } from '../../protocol/model/types.js'
 import { meshRole, pickBootstrapPeers, type MeshRole } from '../bootstrap.js'
 import { MAX_BOOTSTRAP_AGENTS, MODEL_WAIT_FOR_PEER_MS } from '../constants.js'
@@ -9,6 +9,7 @@ import type { StoredInstance } from '../store.js'
 import type { DmCore } from './core.js'
 import { agentSubtree, componentsOf, flatten, hasNoMachine, recipesOf } from './model.js'
 import type { AgentSession, AgentSessions } from './sessions.js'
+import { domainParametersFor } from './bindings.js'
 
 export interface Outbox {
   /** Stores a message for the agent of a scoped instance; sent at once if the agent has its model. */
@@ -17,6 +18,8 @@ export interface Outbox {
   flush (application: string, scopedInstancePath: string): void
   /** Sends the agent its model (mesh settings included), then what waits for it. */
   sendModel (application: string, scopedInstancePath: string, peerId: string): void
+  /** Sends the agent a fresh ownership when the last one signed for it is due for renewal (called at its beats). */
+  renewOwnershipIfDue (application: string, scopedInstancePath: string, peerId: string): void
 }
 
 export function createOutbox (core: DmCore, sessions: AgentSessions): Outbox {
@@ -77,6 +80,29 @@ export function createOutbox (core: DmCore, sessions: AgentSessions): Outbox {
     return pickBootstrapPeers(roleOf(scoped), candidates, MAX_BOOTSTRAP_AGENTS).flat()
   }
 
+  /**
+   * The DM's signature that `peerId` owns the scoped instance, for the machine's generation (its credential's:
+   * importers refuse older generations) and until the ownership lifetime from now; the session notes when to renew.
+   */
+  function ownershipFor (application: string, scopedInstancePath: string, peerId: string): SignedOwnership {
+    const now = Date.now()
+    const lifetimeMs = core.settings.ownershipLifetimeMs
+    sessions.of(application, scopedInstancePath).ownershipRenewAt = now + lifetimeMs * OWNERSHIP_RENEW_AFTER_FRACTION
+    return signOwnership(core.signingKey(), {
+      peerId, application, scopedInstancePath, generation: store.getCredential(application, scopedInstancePath)?.generation, expiresAt: now + lifetimeMs
+    })
+  }
+
+  function renewOwnershipIfDue (application: string, scopedInstancePath: string, peerId: string): void {
+    const session = sessions.find(application, scopedInstancePath)
+    // No ownership signed by this DM process yet (it restarted): the agent's may be near its end, renew it now.
+    if (session === undefined || !session.ready || (session.ownershipRenewAt !== undefined && Date.now() < session.ownershipRenewAt)) return
+    const ownership = ownershipFor(application, scopedInstancePath, peerId)
+    core.background(`renewing the mesh ownership of ${scopedInstancePath} of ${application}`, sessions.chain(application, scopedInstancePath, async () => {
+      await messaging.sendToAgent(application, scopedInstancePath, toAgent({ kind: 'renewOwnership', ownership }))
+    }))
+  }
+
   function sendModel (application: string, scopedInstancePath: string, peerId: string): void {
     core.background(`sending the model to ${scopedInstancePath} of ${application}`, sessions.chain(application, scopedInstancePath, async () => {
       const record = store.getApplication(application)
@@ -90,13 +116,13 @@ export function createOutbox (core: DmCore, sessions: AgentSessions): Outbox {
         ...(template.descriptor.externalExportsPrefix !== undefined ? { externalExportsPrefix: template.descriptor.externalExportsPrefix } : {})
       }
       await peerToBootstrapFrom(application, scopedInstancePath)
-      const signing = core.signingKey()
+      const domain = domainParametersFor(core, application, template, scoped, peerId)
       await messaging.sendToAgent(application, scopedInstancePath, toAgent({
         kind: 'setScopedInstance', model, recipes: recipesOf(template, componentsOf(instance)),
         mesh: {
-          bootstrapPeers: bootstrapPeersFor(application, template, scoped), pnetKey: record.pnetKey, trustedDmKeys: [signing.publicKey],
-          // The machine's generation (its credential's, embedded endpoint): importers refuse older generations.
-          ownership: signOwnership(signing, { peerId, application, scopedInstancePath, generation: store.getCredential(application, scopedInstancePath)?.generation })
+          bootstrapPeers: bootstrapPeersFor(application, template, scoped), pnetKey: record.pnetKey, trustedDmKeys: [core.signingKey().publicKey],
+          ownership: ownershipFor(application, scopedInstancePath, peerId),
+          ...(domain === undefined ? {} : { domain })
         }
       }))
       const session = sessions.of(application, scopedInstancePath)
@@ -112,6 +138,7 @@ export function createOutbox (core: DmCore, sessions: AgentSessions): Outbox {
       if (sessions.find(application, scopedInstancePath)?.ready === true) flush(application, scopedInstancePath)
     },
     flush,
-    sendModel
+    sendModel,
+    renewOwnershipIfDue
   }
 }

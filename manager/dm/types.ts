@@ -2,7 +2,7 @@
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
 import type { TargetDefinition } from '../../protocol/model/types.js'
 import type {
-  ApplicationDetails, ApplicationSettings, ApplicationSummary, DmAction, InstanceView, LoadedTemplate, NewInstance, TargetDetails, TemplateDetails,
+  ApplicationBindingsView, ApplicationDetails, ApplicationSettings, ApplicationSummary, DmAction, InstanceView, LoadedTemplate, NewInstance, TargetDetails, TemplateDetails,
   TemplateSummary
 } from '../dto.js'
 import type { DmMessaging } from '../messaging/types.js'
@@ -48,6 +48,11 @@ export interface DeploymentManagerOptions {
    * `{ path }`), symbolic links resolved; default: none (any path the DM's user can read).
    */
   templatesRoot?: string
+  /**
+   * How long a mesh ownership the DM signs stays valid, in milliseconds; default DEFAULT_OWNERSHIP_LIFETIME_MS
+   * (6 h). Renewed at an agent's beat once a quarter of it has passed; importers refuse an expired one.
+   */
+  ownershipLifetimeMs?: number
   /** Retention of the event history (count and age); default 100 000 events, 30 days. */
   events?: EventLogOptions
   /** `metricsPort` of the agents' params (0: any free port, reported in heartbeats); default none: no agent metrics. */
@@ -129,6 +134,15 @@ export interface DeploymentManager {
   targetDetails (id: string): TargetDetails
   /** Deletes a target nothing uses (refused naming what uses it). */
   deleteTarget (id: string): void
+
+  /** The applications that could serve each external prefix the application imports, and whether each is bound. */
+  bindings (application: string): ApplicationBindingsView
+  /** The application imports `prefix` from `exporter` too (Roboconf's bind); its agents hear it at once. */
+  bind (application: string, prefix: string, exporter: string): void
+  /** The application no longer imports `prefix` from `exporter` (unbind). */
+  unbind (application: string, prefix: string, exporter: string): void
+  /** The application imports `prefix` from exactly these applications (bind-x). */
+  replaceBindings (application: string, prefix: string, exporters: string[]): void
 
   /** Scaling, commands files and their history, autonomic rules, schedules (manager/autonomy/). */
   readonly autonomy: Autonomy
