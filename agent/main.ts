@@ -16,6 +16,7 @@ import { createAgentLink } from './link/index.js'
 import type { AgentLink } from './link/types.js'
 import { loadOrCreatePeerIdentity } from './mesh/identity.js'
 import { startLibp2pMesh } from './mesh/libp2p.js'
+import { withDomainExchange } from './mesh/domain.js'
 import type { MeshServiceHandle, MeshView } from './mesh/service.js'
 import { createStepOutbox } from './outbox.js'
 import { meshListenAddress, readAgentParams, type AgentParams } from '../protocol/agent-params.js'
@@ -100,9 +101,21 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
           importAdded: (prefix, exported) => { metrics?.importChange('added'); engine.importAdded(prefix, exported) },
           importRemoved: (prefix, exporter) => { metrics?.importChange('removed'); engine.importRemoved(prefix, exporter) }
         }
-    mesh = await startLibp2pMesh(model, parameters, listener, {
+    const application = await startLibp2pMesh(model, parameters, listener, {
       stateDir: params.stateDir, privateKey, listen: [meshListenAddress(params)], mdns: params.meshMdns, debounceMs: params.meshDebounceMs, log: meshLog
     })
+    mesh = application
+    // instances exporting or importing externally: the domain exchange too, on a node of its own (any free port)
+    const domain = parameters.domain
+    if (domain !== undefined && privateKey !== undefined) {
+      try {
+        mesh = await withDomainExchange(application, model, { ...parameters, domain }, listener, {
+          stateDir: params.stateDir, privateKey, listen: [meshListenAddress({ ...params, meshListenPort: 0 })], log: meshLog
+        })
+      } catch (err) {
+        logger.error(`the domain exchange did not start (${errorMessage(err)}): external imports and exports stay off until the agent restarts`)
+      }
+    }
     return mesh
   })
   const agent = createAgent({ stateDir: params.stateDir, notifier, meshFactory, log: logger, observer },
@@ -116,6 +129,7 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
       modelRequired: agent.modelRequired(),
       ...(peerId === undefined ? {} : { peerId }),
       listenAddresses: agent.meshAddresses(),
+      ...(agent.domainAddresses().length === 0 ? {} : { domainAddresses: agent.domainAddresses() }),
       agentVersion: MESHCONF_VERSION,
       ...(metricsAddress === undefined ? {} : { metricsAddress })
     }))
@@ -136,6 +150,8 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
     await agent.handle(msg)
     // the mesh has just started: the DM learns its addresses (bootstrap peers for the next agents) at once
     if (msg.kind === 'setScopedInstance') heartbeat()
+    // the probe loop started before the model (with the default period): the model's period applies from now
+    if (msg.kind === 'setScopedInstance' || msg.kind === 'setProbePeriod') probes.reschedule()
   })
   let timer: NodeJS.Timeout | undefined
   let stopping: Promise<void> | undefined

@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process'
 import { existsSync, rmSync } from 'node:fs'
 import { toDm, type AgentToDmMessage } from '../protocol/messages.js'
-import { compare, DEFAULT_PROBE_PERIOD_MS, MIN_PROBE_PERIOD_MS, parseMeasures, type ProbeCheck } from '../protocol/model/probes.js'
+import { compare, effectiveProbePeriodMs, parseMeasures, type ProbeCheck } from '../protocol/model/probes.js'
 import type { Agent } from './agent.js'
 import { errorMessage } from '../protocol/errors.js'
 import type { Logger } from '../common/log.js'
@@ -128,7 +128,7 @@ export function createProbes (components: ProbesComponents) {
   }
 
   function schedule (): void {
-    const periodMs = Math.max(MIN_PROBE_PERIOD_MS, components.agent.probePeriodMs() ?? DEFAULT_PROBE_PERIOD_MS)
+    const periodMs = effectiveProbePeriodMs(components.agent.probePeriodMs())
     timer = setTimeout(() => {
       if (running) return schedule()
       running = true
@@ -143,6 +143,12 @@ export function createProbes (components: ProbesComponents) {
   return {
     start (): void { if (timer === undefined) schedule() },
     stop (): void { clearTimeout(timer); timer = undefined },
+    /** The probe period changed: the next round comes one new period from now (a round under way finishes first). */
+    reschedule (): void {
+      if (timer === undefined) return
+      clearTimeout(timer)
+      if (!running) schedule()
+    },
     /** Sends what waited while the DM was away (called when the link is back; the next round does it too). */
     flush,
     /** Events waiting for the DM (a metric). */

@@ -7,6 +7,7 @@
 // agents' notifications, templates, applications and instances, state requests, targets, ports.
 import { createAutonomy } from './autonomy/index.js'
 import { createApplications } from './dm/applications.js'
+import { createBindings } from './dm/bindings.js'
 import { createCatalog } from './dm/catalog.js'
 import { createDmCore } from './dm/core.js'
 import { describeInstance } from './dm/describe.js'
@@ -81,6 +82,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     ...createTemplates(core),
     ...createApplications(core, sessions, outbox, machines),
     ...createStateRequests(core, outbox, machines),
+    ...createBindings(core, outbox),
     listTargets: targets.listTargets,
     getTarget: targets.getTarget,
     createTarget: targets.createTarget,

@@ -170,3 +170,49 @@ printf '%s\\n' "\${COMPREPLY[@]}"`
   t.regex(compgen.stdout, /^complete (-o (nospace|default) ){2}-F _meshconf meshconf$/m)
   t.deepEqual(compgen.stdout.split('\n').slice(1), ['start', 'status'])
 })
+
+test('completion in zsh and fish: the scripts parse, register with the shell, and complete commands and applications from the DM', async t => {
+  const { template, url, token, home, cli, dir } = await startDm(t)
+  t.is((await cli('app', 'load', template, '--name', 'my shop')).exitCode, 0)
+  const entry = JSON.stringify(join(ROOT, 'test', 'dm-cli-entry.ts'))
+  const env = { ...process.env, HOME: home, MESHCONF_DM: url, MESHCONF_TOKEN: token }
+  for (const shell of ['zsh', 'fish'] as const) {
+    const file = join(dir.path, `meshconf.${shell}`)
+    writeFileSync(file, completionScript(shell))
+    const parsed = await execa(shell, ['-n', file], { reject: false })
+    t.is(parsed.exitCode, 0, `${shell} -n: ${parsed.stderr}`)
+    // and -n does find a broken script
+    writeFileSync(file, completionScript(shell).replace(/\n\}\n|\)'\n/, '\n'))
+    t.not((await execa(shell, ['-n', file], { reject: false })).exitCode, 0, `${shell} -n on a broken script`)
+  }
+
+  // zsh: compinit's compdef registers the function; compadd exists only inside a completion widget, so the test
+  // takes what the function hands it
+  const zsh = async (line: string): Promise<string[]> => {
+    const script = `autoload -U compinit && compinit -u -d ${JSON.stringify(join(dir.path, '.zcompdump'))}
+meshconf () { node --import=tsx ${entry} "$@"; }
+${completionScript('zsh')}
+print -r -- "registered: $_comps[meshconf]"
+compadd () { while [[ $1 != -- ]]; do shift; done; shift; print -rl -- "$@"; }
+BUFFER=${JSON.stringify(line)}; CURSOR=\${#BUFFER}
+_meshconf`
+    const r = await execa('zsh', ['-f', '-c', script], { env, cwd: ROOT })
+    return r.stdout.split('\n').filter(Boolean)
+  }
+  t.deepEqual(await zsh('meshconf st'), ['registered: _meshconf', 'start', 'status', 'stop'])
+  t.deepEqual(await zsh('meshconf status '), ['registered: _meshconf', 'my\\ shop'])
+  t.deepEqual(await zsh('meshconf start "my shop" /v'), ['registered: _meshconf', '/vm1', '/vm1/db', '/vm2', '/vm2/app'])
+
+  // fish: its own completion engine (complete -C) runs the script's rule
+  const fish = async (line: string): Promise<string[]> => {
+    const script = `function meshconf; node --import=tsx ${entry} $argv; end
+${completionScript('fish')}
+complete -C ${JSON.stringify(line)}`
+    const r = await execa('fish', ['--no-config', '-c', script], { env, cwd: ROOT })
+    return r.stdout.split('\n').filter(Boolean)
+  }
+  t.deepEqual(await fish('meshconf st'), ['start', 'status', 'stop'])
+  t.deepEqual(await fish('meshconf template '), ['delete', 'list', 'show'])
+  t.deepEqual(await fish('meshconf status '), ['my shop'])
+  t.deepEqual(await fish("meshconf start 'my shop' /v"), ['/vm1', '/vm1/db', '/vm2', '/vm2/app'])
+})

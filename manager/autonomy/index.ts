@@ -24,7 +24,7 @@ export interface AutonomyComponents {
 }
 
 export interface AutonomyOptions extends ScalerOptions, CommandsRunnerOptions, RulesOptions {
-  /** How often agents evaluate their probes, in milliseconds; default 5 000, at least 1 000 (sent with the model). */
+  /** How often agents evaluate their probes when their application sets no period, in milliseconds; default 5 000, 1 000 to 3 600 000 (sent with the model). */
   probePeriodMs?: number
 }
 

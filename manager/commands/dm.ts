@@ -29,6 +29,7 @@ import type { TargetHandler } from '../targets/types.js'
 import { errorMessage } from '../../protocol/errors.js'
 import type { AutonomyOptions } from '../autonomy/index.js'
 import { loadSigningKey } from '../dm/core.js'
+import { DEFAULT_OWNERSHIP_LIFETIME_MS } from '../../protocol/mesh.js'
 
 export interface DmServiceOptions {
   /** Folder of the database, token, signing key and local machines; default ~/.meshconf/dm. */
@@ -41,6 +42,8 @@ export interface DmServiceOptions {
   amqpUrl?: string
   /** Template loads from a path stay inside this folder; default: none (see DeploymentManagerOptions.templatesRoot). */
   templatesRoot?: string
+  /** Lifetime of the mesh ownerships the DM signs, in ms; default 6 h (DeploymentManagerOptions.ownershipLifetimeMs). */
+  ownershipLifetimeMs?: number
   /** RabbitMQ domain (first word of every name); default `meshconf`. */
   amqpDomain?: string
   /** Port of the embedded agents' endpoint; default 7401; 0 picks a free one (then agents cannot find a restarted DM). */
@@ -143,7 +146,8 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
   const manager = dm = createDeploymentManager({ store, messaging, targets, log: options.log }, {
     dataDirectory, defaultTargetHandler: defaultTarget, machineSilenceMs: options.machineSilenceMs, events: options.events, autonomy: options.autonomy,
     ...(options.templatesRoot !== undefined ? { templatesRoot: resolve(options.templatesRoot) } : {}),
-    ...(options.agentMetricsPort === undefined ? {} : { agentMetricsPort: options.agentMetricsPort })
+    ...(options.agentMetricsPort === undefined ? {} : { agentMetricsPort: options.agentMetricsPort }),
+    ...(options.ownershipLifetimeMs === undefined ? {} : { ownershipLifetimeMs: options.ownershipLifetimeMs })
   })
   const unfollow = metrics.follow(manager)
   let started = false
@@ -297,10 +301,11 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .option('--smtp <host:port>', 'SMTP relay for the commands\' email instruction (without one, templates that send e-mail are refused)', smtpRelay)
     .option('--smtp-from <address>', 'sender of those e-mails (default meshconf@<relay host>)')
     .option('--max-vms <count>', 'most machines an application may reach through its autonomic rules (autonomic.maximum.vm.number; default none)', positiveInteger)
-    .option('--probe-period <seconds>', 'how often agents run their probes (default 5, at least 1)', seconds)
+    .option('--probe-period <seconds>', 'how often agents run their probes, for applications that set no period (app set --probe-period), in seconds (default 5, 1 to 3600)', seconds)
+    .option('--ownership-lifetime <seconds>', `how long a mesh ownership the DM signs is believed; renewed while agents beat, once a quarter of it has passed (default ${DEFAULT_OWNERSHIP_LIFETIME_MS / 1000})`, seconds)
     .option('--scale-down-window <seconds>', 'how long an event must hold before a scale-down rule fires (default 60)', seconds)
     .option('--use-context', 'make this DM\'s context the current one (default: only when there is no current context)')
-    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, dockerSocket?: string, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number, metricsPort?: number, agentMetricsPort?: number, logLevel: LogLevel, smtp?: { host: string, port: number }, smtpFrom?: string, maxVms?: number, probePeriod?: number, scaleDownWindow?: number }, command: Command) => {
+    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, dockerSocket?: string, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number, metricsPort?: number, agentMetricsPort?: number, logLevel: LogLevel, smtp?: { host: string, port: number }, smtpFrom?: string, maxVms?: number, probePeriod?: number, scaleDownWindow?: number, ownershipLifetime?: number }, command: Command) => {
       const amqp = opts.amqp ?? amqpUrlFromEnvironment(command)
       const agentsScheme = opts.agentsUrl === undefined ? undefined : new URL(opts.agentsUrl).protocol.startsWith('amqp') ? 'amqp' : 'ws'
       if (agentsScheme !== undefined && agentsScheme !== (amqp !== undefined ? 'amqp' : 'ws')) {
@@ -319,6 +324,7 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
         requestLog: dmLog.pino,
         metricsPort: opts.metricsPort,
         agentMetricsPort: opts.agentMetricsPort,
+        ...(opts.ownershipLifetime !== undefined ? { ownershipLifetimeMs: opts.ownershipLifetime * 1000 } : {}),
         events: {
           ...(opts.eventsMax !== undefined ? { maxEvents: opts.eventsMax } : {}),
           ...(opts.eventsMaxAge !== undefined ? { maxAgeMs: opts.eventsMaxAge * 86_400_000 } : {})

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { errorMessage } from '../../protocol/errors.js'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
 import type { InstanceProblem } from '../../protocol/messages.js'
-import { createDmSigningKey, type DmSigningKey } from '../../protocol/mesh.js'
+import { DEFAULT_OWNERSHIP_LIFETIME_MS, createDmSigningKey, type DmSigningKey } from '../../protocol/mesh.js'
 import type { ApplicationTemplate } from '../../protocol/model/types.js'
 import {
   DEFAULT_MACHINE_CREATION_CONCURRENCY, DEFAULT_MACHINE_SILENCE_MS, DEFAULT_MACHINE_UNDEPLOY_WAIT_MS,
@@ -21,7 +21,7 @@ import { ancestorPaths, isScoped } from './model.js'
 import { PairMap } from '../../protocol/keys.js'
 import { writePrivateFileSync } from '../../common/private-files.js'
 import type { DeploymentManagerComponents, DeploymentManagerOptions, DmEvent } from './types.js'
-import { DEFAULT_PROBE_PERIOD_MS, MIN_PROBE_PERIOD_MS } from '../../protocol/model/probes.js'
+import { effectiveProbePeriodMs } from '../../protocol/model/probes.js'
 import { stderrLogger, type Logger } from '../../common/log.js'
 
 /** The DM's options with their defaults applied. */
@@ -35,10 +35,12 @@ export interface DmSettings {
   agentMetricsPort?: number
   /** Whether an SMTP relay is configured: templates whose commands send e-mail are refused without one. */
   smtp: boolean
-  /** The agents' probe period, in milliseconds (autonomy.probePeriodMs). */
+  /** The agents' probe period of applications that set none, in milliseconds (autonomy.probePeriodMs). */
   probePeriodMs: number
   /** Template loads from a path stay inside this folder (real path); undefined: anywhere. */
   templatesRoot?: string
+  /** Lifetime of the mesh ownerships the DM signs, in ms. */
+  ownershipLifetimeMs: number
 }
 
 export interface DmCore {
@@ -82,8 +84,9 @@ export function settingsOf (options: DeploymentManagerOptions): DmSettings {
     machineUndeployWaitMs: options.machineUndeployWaitMs ?? DEFAULT_MACHINE_UNDEPLOY_WAIT_MS,
     ...(options.agentMetricsPort === undefined ? {} : { agentMetricsPort: options.agentMetricsPort }),
     smtp: options.autonomy?.smtp !== undefined,
-    probePeriodMs: Math.max(MIN_PROBE_PERIOD_MS, options.autonomy?.probePeriodMs ?? DEFAULT_PROBE_PERIOD_MS),
-    ...(options.templatesRoot !== undefined ? { templatesRoot: options.templatesRoot } : {})
+    probePeriodMs: effectiveProbePeriodMs(options.autonomy?.probePeriodMs),
+    ...(options.templatesRoot !== undefined ? { templatesRoot: options.templatesRoot } : {}),
+    ownershipLifetimeMs: options.ownershipLifetimeMs ?? DEFAULT_OWNERSHIP_LIFETIME_MS
   }
 }
 
