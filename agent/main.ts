@@ -16,6 +16,7 @@ import { createAgentLink } from './link/index.js'
 import type { AgentLink, MessagingLogger } from './link/types.js'
 import { loadOrCreatePeerIdentity } from './mesh/identity.js'
 import { startLibp2pMesh } from './mesh/libp2p.js'
+import { withDomainExchange } from './mesh/domain.js'
 import type { MeshLogger, MeshServiceHandle, MeshView } from './mesh/service.js'
 import { createStepOutbox } from './outbox.js'
 import { AGENT_LOG_LEVELS, meshListenAddress, readAgentParams, type AgentLogLevel, type AgentParams } from '../protocol/agent-params.js'
@@ -117,9 +118,21 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
           importAdded: (prefix, exported) => { metrics?.importChange('added'); engine.importAdded(prefix, exported) },
           importRemoved: (prefix, exporter) => { metrics?.importChange('removed'); engine.importRemoved(prefix, exporter) }
         }
-    mesh = await startLibp2pMesh(model, parameters, listener, {
+    const application = await startLibp2pMesh(model, parameters, listener, {
       stateDir: params.stateDir, privateKey, listen: [meshListenAddress(params)], mdns: params.meshMdns, debounceMs: params.meshDebounceMs, log: meshLog
     })
+    mesh = application
+    // instances exporting or importing externally: the domain exchange too, on a node of its own (any free port)
+    const domain = parameters.domain
+    if (domain !== undefined && privateKey !== undefined) {
+      try {
+        mesh = await withDomainExchange(application, model, { ...parameters, domain }, listener, {
+          stateDir: params.stateDir, privateKey, listen: [meshListenAddress({ ...params, meshListenPort: 0 })], log: meshLog
+        })
+      } catch (err) {
+        logger.error(`the domain exchange did not start (${errorMessage(err)}): external imports and exports stay off until the agent restarts`)
+      }
+    }
     return mesh
   })
   const agent = createAgent({ stateDir: params.stateDir, notifier, meshFactory, log: logger, observer },
@@ -133,6 +146,7 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
       modelRequired: agent.modelRequired(),
       ...(peerId === undefined ? {} : { peerId }),
       listenAddresses: agent.meshAddresses(),
+      ...(agent.domainAddresses().length === 0 ? {} : { domainAddresses: agent.domainAddresses() }),
       agentVersion: MESHCONF_VERSION,
       ...(metricsAddress === undefined ? {} : { metricsAddress })
     }))

@@ -95,6 +95,18 @@ export async function startLibp2pMesh (model: ScopedModel, parameters: MeshParam
 }
 
 /**
+ * A libp2p transport for another exchange than the application's mesh (the domain exchange, agent/mesh/domain.ts):
+ * the same node settings, its own pnet key, control topic and state folder (ports and remembered peers). Call
+ * `begin` once the service is wired to the events: it dials the bootstrap peers.
+ */
+export async function createLibp2pTransport (psk: Uint8Array, control: string, events: MeshTransportEvents,
+  options: Libp2pMeshOptions & { privateKey: PrivateKey }): Promise<{ transport: MeshTransport, begin: (bootstrapPeers: string[]) => Promise<void> }> {
+  const node = await startOnRememberedPorts(options, options.privateKey, psk)
+  const transport = new Libp2pTransport(node, control, events, options)
+  return { transport, begin: async peers => { await transport.start(peers) } }
+}
+
+/**
  * Starts the node; an address asking for any free port (tcp/0) gets the port it had in the last run, so that the
  * addresses the other agents remember for this peer stay right after a restart (with the DM down, they are how the
  * mesh finds it again). When that port is taken now, any free port.

@@ -871,7 +871,7 @@ function heldSince (byPath: ReadonlyMap<string, Held>, instancePath: string, own
  * Runs `run` once for any number of pokes: REQUEST_COALESCE_MS after the first, and never sooner than
  * REQUEST_MIN_INTERVAL_MS after the previous run.
  */
-class Throttle {
+export class Throttle {
   private timer: NodeJS.Timeout | undefined
   private lastRun = -Infinity
 

@@ -7,6 +7,7 @@ import { firstLine } from '../events.js'
 import type { ApplicationTemplate } from '../../protocol/model/types.js'
 import { DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_RUNNING_FROM, MAX_PROBLEM_MESSAGE_CHARS } from '../constants.js'
 import type { DmCore } from './core.js'
+import { domainAddressesChanged } from './bindings.js'
 import type { Machines } from './machines.js'
 import { flatten, hasNoMachine, isScoped } from './model.js'
 import type { Outbox } from './outbox.js'
@@ -50,6 +51,7 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
     }
     session.staleWarned = false
     session.lastBeatAt = Date.now()
+    const previousDomain = msg.domainAddresses === undefined ? undefined : store.agents(application).find(a => a.scopedInstancePath === path)?.domainAddresses
     store.recordHeartbeat({
       application, scopedInstancePath: path, peerId: msg.peerId,
       listenAddresses: msg.listenAddresses ?? [], lastHeartbeatAt: new Date().toISOString(),
@@ -57,6 +59,9 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
       ...(msg.metricsAddress === undefined ? {} : { metricsAddress: msg.metricsAddress }),
       ...(msg.domainAddresses === undefined ? {} : { domainAddresses: msg.domainAddresses })
     })
+    if (msg.domainAddresses !== undefined && JSON.stringify(previousDomain) !== JSON.stringify(msg.domainAddresses)) {
+      domainAddressesChanged(core, outbox, application, path, msg.domainAddresses)
+    }
     store.transaction(() => {
       if (msg.ipAddress !== '' && scoped.data[DATA_IP_ADDRESS] !== msg.ipAddress) {
         store.updateData(application, path, { [DATA_IP_ADDRESS]: msg.ipAddress })
