@@ -12,6 +12,7 @@ import { startDmService } from '../manager/commands/dm.js'
 import type { TargetHandler } from '../manager/targets/types.js'
 import { runCliInProcess } from './cli-helpers.js'
 import { tempDir, writeShopTemplate } from './dm-helpers.js'
+import { validateCliDocument } from './helpers/cli-schema.js'
 import { freePort } from '../common/net.js'
 import { waitFor } from './helpers/wait.js'
 
@@ -78,6 +79,11 @@ test('existing machine: the DM writes its agent params; the agent started from t
   const fetched = await runCliInProcess(['machine', 'params', 'shop', '/vm1', ...dmFlags], cli)
   t.is(fetched.exitCode, 0, fetched.stderr)
   t.deepEqual(JSON.parse(fetched.stdout), JSON.parse(readFileSync(announced, 'utf8')))
+  // -o json: the CLI's document around the same params
+  const document = await runCliInProcess(['machine', 'params', 'shop', '/vm1', '-o', 'json', ...dmFlags], cli)
+  t.is(document.exitCode, 0, document.stderr)
+  t.true(validateCliDocument(JSON.parse(document.stdout)), JSON.stringify(validateCliDocument.errors))
+  t.deepEqual(JSON.parse(document.stdout), { ok: true, application: 'shop', machine: '/vm1', params: JSON.parse(readFileSync(announced, 'utf8')) })
   const notDeployed = await runCliInProcess(['machine', 'params', 'shop', '/vm2', ...dmFlags], cli)
   t.is(notDeployed.exitCode, 1)
   t.regex(notDeployed.stderr, /\/vm2 of shop has no agent params to hand over: it is not a deployed machine/)

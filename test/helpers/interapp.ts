@@ -69,6 +69,8 @@ export interface InterAppDm {
   store: Store
   dataDir: string
   machines: string
+  /** The RabbitMQ domain (first word of the exchanges' names), with `amqp`. */
+  domain: string
   /** Stops the DM (machines keep running) and starts it again on the same store. */
   restart: () => Promise<void>
   stop: () => Promise<void>
@@ -103,6 +105,7 @@ export async function startInterAppDm (t: { teardown: (fn: () => Promise<void> |
     get store () { return current.store },
     dataDir: dir.path,
     machines,
+    domain,
     restart: async () => {
       await current.dm.stop()
       current.store.close()
@@ -111,6 +114,8 @@ export async function startInterAppDm (t: { teardown: (fn: () => Promise<void> |
     },
     stop: async () => {
       await current.dm.stop()
+      current.store.close()
+      current = make()
     }
   }
   t.teardown(async () => {
