@@ -1,16 +1,13 @@
 // What the tests of `meshconf simulate <scenario>` share: running the built CLI as a user does, reading its one JSON
 // document against the shipped schema, and finding the processes a run left behind.
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ExecutionContext } from 'ava'
-import { Ajv } from 'ajv'
 import { execa } from 'execa'
+import { validateCliDocument as validate } from './helpers/cli-schema.js'
 import { LAMP_DIR, processesMentioning } from './lamp-helpers.js'
 
 export const ROOT = join(LAMP_DIR, '..', '..')
 export const BIN = join(ROOT, 'bin', 'meshconf.js')
-const validate = new Ajv({ allErrors: true, allowUnionTypes: true })
-  .compile(JSON.parse(readFileSync(join(ROOT, 'docs', 'cli-output.schema.json'), 'utf8')) as object)
 
 export interface Report { ok: boolean, startedAt: string, durationMs: number, steps: Array<{ name: string, ok: boolean, startedAt: string, durationMs: number, detail?: string }> }
 
