@@ -119,6 +119,11 @@ export type DmToAgentMessage =
    * of the bound exporters' agents to dial.
    */
   | { v: Version, kind: 'changeBinding', binding: SignedBinding, bootstrapPeers: string[] }
+  /**
+   * Domain addresses of agents this one exchanges external exports with, which appeared after its model left (the
+   * exporter's or importer's machine came up later): it dials them. Addresses only: peers still prove who they are.
+   */
+  | { v: Version, kind: 'domainPeers', bootstrapPeers: string[] }
   /** A fresh DM-signed ownership (a later expiry) for the agent's mesh: sent while the agent beats. */
   | { v: Version, kind: 'renewOwnership', ownership: SignedOwnership }
   /** The application's probe period changed (`meshconf app set --probe-period`): the agent's next round uses it. */
@@ -406,6 +411,7 @@ const DM_TO_AGENT: Shapes<DmToAgentMessage> = {
   resendStates: {},
   resynchronize: {},
   changeBinding: { binding: signedBinding, bootstrapPeers: strings },
+  domainPeers: { bootstrapPeers: strings },
   renewOwnership: { ownership: signedOwnership },
   setProbePeriod: { probePeriodMs: num },
   getLogs: { requestId: str, afterSeq: optional(num), tail: optional(num), instance: optional(str) }

@@ -6,19 +6,18 @@
 // recipe's stderr, the next one frees the port and starts it again. Once on the local target with --json, once on network namespaces with the table,
 // once through a private RabbitMQ node that the simulation stops and starts (never the shared one on 5672).
 // The runs are serial: each one is several agent processes and services on a shared host.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test, { type ExecutionContext } from 'ava'
-import { Ajv } from 'ajv'
 import { execa } from 'execa'
 import { createPrivateBroker } from '../fixtures/broker.js'
+import { validateCliDocument } from './helpers/cli-schema.js'
 import { LAMP_DIR, processesMentioning } from './lamp-helpers.js'
 
 const ROOT = join(LAMP_DIR, '..', '..')
 const BIN = join(ROOT, 'bin', 'meshconf.js')
-const validate = new Ajv({ allErrors: true, allowUnionTypes: true })
-  .compile(JSON.parse(readFileSync(join(ROOT, 'docs', 'cli-output.schema.json'), 'utf8')) as object)
+const validate = validateCliDocument
 
 const STEPS = [
   'start the DM',

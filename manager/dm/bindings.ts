@@ -142,7 +142,7 @@ export function createBindings (core: DmCore, outbox: Outbox): Bindings {
     for (const { scoped, role } of machinesOf(core, application)) {
       if (role.imports.has(prefix)) outbox.queue(application, scoped.path, toAgent({ kind: 'changeBinding', binding, bootstrapPeers }))
     }
-    core.log.info(`${application} imports ${prefix} from ${after.length === 0 ? 'no application' : after.join(', ')} (binding version ${binding.version})`)
+    core.log.info(`${application} imports ${prefix} from ${after.length === 0 ? 'no application' : after.join(', ')} (binding version ${binding.version})`, { application })
   }
 
   return {
@@ -172,4 +172,28 @@ export function createBindings (core: DmCore, outbox: Outbox): Bindings {
       change(application, prefix, exporters)
     }
   }
+}
+
+/**
+ * A machine's agent reported new domain addresses: the agents it exchanges external exports with are told to dial it
+ * (their models may have left before it listened, when the machines came up together).
+ */
+export function domainAddressesChanged (core: DmCore, outbox: Outbox, application: string, scopedInstancePath: string, addresses: string[]): void {
+  const record = core.store.getApplication(application)
+  const scoped = core.store.getInstance(application, scopedInstancePath)
+  if (record === undefined || scoped === undefined || addresses.length === 0) return
+  const role = roleOfMachine(core.templateOf(record), scoped)
+  const tell = (other: string, match: (r: ExternalRole) => boolean): void => {
+    for (const m of machinesOf(core, other)) {
+      if (match(m.role)) outbox.queue(other, m.scoped.path, toAgent({ kind: 'domainPeers', bootstrapPeers: addresses }))
+    }
+  }
+  if (role.exports !== undefined) {
+    const prefix = role.exports
+    for (const other of core.store.listApplications()) {
+      if (core.store.bindings(other.name)[prefix]?.includes(application) === true) tell(other.name, r => r.imports.has(prefix))
+    }
+  }
+  const bound = core.store.bindings(application)
+  for (const prefix of role.imports) for (const exporter of bound[prefix] ?? []) tell(exporter, r => r.exports === prefix)
 }
