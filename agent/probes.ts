@@ -5,9 +5,10 @@
 import { execFile } from 'node:child_process'
 import { existsSync, rmSync } from 'node:fs'
 import { toDm, type AgentToDmMessage } from '../protocol/messages.js'
-import { compare, DEFAULT_PROBE_PERIOD_MS, MIN_PROBE_PERIOD_MS, parseMeasures, type ProbeCheck } from '../protocol/model/probes.js'
+import { compare, effectiveProbePeriodMs, parseMeasures, type ProbeCheck } from '../protocol/model/probes.js'
 import type { Agent } from './agent.js'
 import { errorMessage } from '../protocol/errors.js'
+import type { Logger } from '../common/log.js'
 
 /** Events kept while the DM is away; the oldest go first beyond it. */
 export const MAX_QUEUED_PROBE_EVENTS = 100
@@ -15,10 +16,10 @@ export const MAX_QUEUED_PROBE_EVENTS = 100
 const MAX_PROBE_OUTPUT_BYTES = 64 * 1024
 
 export interface ProbesComponents {
-  agent: Pick<Agent, 'instances' | 'identity' | 'probeFiles' | 'probePeriodMs'>
+  agent: Pick<Agent, 'instances' | 'identity' | 'probeFiles' | 'probePeriodMs' | 'exportsOf'>
   send: (message: AgentToDmMessage) => void
   connected: () => boolean
-  log: { warn (message: string): void }
+  log: Pick<Logger, 'warn'>
   now?: () => number
 }
 
@@ -71,7 +72,18 @@ export function createProbes (components: ProbesComponents) {
         return NaN
       }
       case 'rest': {
-        const response = await fetch(check.url, { signal: AbortSignal.timeout(timeoutMs) })
+        let response: Response
+        try {
+          response = await fetch(check.url, { signal: AbortSignal.timeout(timeoutMs) })
+        } catch (err) {
+          // fetch says only "fetch failed": its cause says why (refused, unknown host, timeout)
+          const cause = (err as { cause?: unknown }).cause
+          throw new Error(`GET ${check.url}: ${errorMessage(cause ?? err)}`)
+        }
+        if (!response.ok) {
+          await response.body?.cancel()
+          throw new Error(`GET ${check.url} answered HTTP ${response.status}: no measure`)
+        }
         const body = (await response.text()).slice(0, MAX_PROBE_OUTPUT_BYTES)
         const value = fieldOf(body, check.field)
         return value !== undefined && compare(value, check.operator, check.threshold) ? value : undefined
@@ -110,7 +122,7 @@ export function createProbes (components: ProbesComponents) {
       if (instance.status !== 'DEPLOYED_STARTED') continue
       const files = components.agent.probeFiles(instance.component)
       if (files.measures === undefined) continue
-      const { checks, problems } = parseMeasures(files.measures, files.properties)
+      const { checks, problems } = parseMeasures(files.measures, files.properties, components.agent.exportsOf(instance.path))
       for (const p of problems) warnOnce(`${instance.component}:${p}`, `probes of ${instance.component}: ${p}`)
       for (const check of checks) {
         try {
@@ -127,7 +139,7 @@ export function createProbes (components: ProbesComponents) {
   }
 
   function schedule (): void {
-    const periodMs = Math.max(MIN_PROBE_PERIOD_MS, components.agent.probePeriodMs() ?? DEFAULT_PROBE_PERIOD_MS)
+    const periodMs = effectiveProbePeriodMs(components.agent.probePeriodMs())
     timer = setTimeout(() => {
       if (running) return schedule()
       running = true
@@ -142,6 +154,12 @@ export function createProbes (components: ProbesComponents) {
   return {
     start (): void { if (timer === undefined) schedule() },
     stop (): void { clearTimeout(timer); timer = undefined },
+    /** The probe period changed: the next round comes one new period from now (a round under way finishes first). */
+    reschedule (): void {
+      if (timer === undefined) return
+      clearTimeout(timer)
+      if (!running) schedule()
+    },
     /** Sends what waited while the DM was away (called when the link is back; the next round does it too). */
     flush,
     /** Events waiting for the DM (a metric). */

@@ -3,12 +3,17 @@
 // DM is away wait on the agent and arrive with their age.
 import test from 'ava'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { loadOrCreateToken } from '../manager/auth.js'
 import { createDeploymentManager, type DmEvent } from '../manager/dm.js'
 import { createEmbeddedMessaging } from '../manager/messaging/embedded.js'
 import { createStore } from '../manager/store.js'
 import { createInProcessTarget } from '../manager/targets/in-process.js'
+import { createRestServer } from '../manager/rest/server.js'
+import { DATA_MACHINE_ID } from '../manager/constants.js'
+import { STATE_FILE_NAME } from '../protocol/agent-layout.js'
 import { parseMeasures } from '../protocol/model/probes.js'
 import { startInProcessDm, tempDir, writeTemplate } from './dm-helpers.js'
 import { freePort } from '../common/net.js'
@@ -43,6 +48,10 @@ test('measures files: sections, properties, comments; what cannot be understood 
   ])
   t.is(problems.length, 2)
   t.regex(problems[0], /unknown handler nagios/)
+  // the instance's own exports, by full or local name; a property of the same name wins
+  const own = parseMeasures('[EVENT rest busy]\nCheck http://{{ ip }}:{{ Tomcat.port }}/status THAT rps > {{ high }}\n', 'high = 8\nip = 10.0.0.9\n',
+    { 'Tomcat.ip': '127.0.0.5', 'Tomcat.port': '8123', 'Tomcat.high': '1' })
+  t.deepEqual(own, { checks: [{ handler: 'rest', eventName: 'busy', url: 'http://10.0.0.9:8123/status', field: 'rps', operator: '>', threshold: 8 }], problems: [] })
   t.regex(problems[1], /\[EVENT script g\]: write Check <program>/)
 })
 
@@ -82,7 +91,7 @@ test('events made while the DM is away wait on the agent and arrive with their a
   t.teardown(() => dir.remove())
   const { token } = loadOrCreateToken(dir.path)
   const port = await freePort()
-  const quiet = process.env.DEBUG_PROBES !== undefined ? { info: (m: string) => console.log('I', m), warn: (m: string) => console.log('W', m), error: (m: string) => console.log('E', m) } : { info: () => {}, warn: () => {}, error: () => {} }
+  const quiet = process.env.DEBUG_PROBES !== undefined ? { debug: () => {}, info: (m: string) => console.log('I', m), warn: (m: string) => console.log('W', m), error: (m: string) => console.log('E', m) } : { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
   const target = createInProcessTarget({ machinesDirectory: join(dir.path, 'machines'), heartbeatIntervalMs: 200, logger: quiet })
   t.teardown(async () => { await target.close?.() })
   const startDm = async () => {
@@ -113,4 +122,118 @@ test('events made while the DM is away wait on the agent and arrive with their a
   t.like(late, { rule: 'fresh', eventName: 'busy', path: '/tomcat vm 1/tomcat' })
   t.regex(late.reason, /^the event is \d+ s old, older than the time window \(2 s\)$/)
   t.true(Number(/is (\d+) s old/.exec(late.reason)![1]) >= 2)
+})
+
+test('the probe period is the application\'s: it travels with the model, and a change reaches its running agents', async t => {
+  // the DM's default is an hour: within the test, only an application's own period makes its agents probe
+  const { dm, dir } = await startInProcessDm(t, 'dm-probes-period', { autonomy: { probePeriodMs: 3_600_000 } })
+  const rest = createRestServer({ dm, token: 'secret' })
+  await rest.ready()
+  t.teardown(async () => { await rest.stop() })
+  const call = async (method: 'POST' | 'PATCH', url: string, payload: object) =>
+    await rest.fastify.inject({ method, url, headers: { authorization: 'Bearer secret' }, payload })
+  await dm.loadTemplateFromPath(probedTemplate(join(dir.path, 'template'), join(dir.path, 'trigger'), {
+    'rules.autonomic/busy.drl': 'rule "note"\nsleep period is 600s\nwhen busy then note end\n'
+  }))
+  const template = { name: 'Probed', version: '1.0' }
+  const decisions: Array<Extract<DmEvent, { type: 'autonomic' }>> = []
+  dm.onEvent(e => { if (e.type === 'autonomic') decisions.push(e) })
+  /** The period the application's agent keeps with its model (its state file). */
+  const kept = (application: string): number | undefined => {
+    const machine = dm.instance(application, '/tomcat vm 1').data[DATA_MACHINE_ID]
+    try {
+      return JSON.parse(readFileSync(join(dir.path, 'machines', machine, 'state', STATE_FILE_NAME), 'utf8')).model?.probePeriodMs
+    } catch { return undefined }
+  }
+
+  const tooShort = await call('POST', '/api/applications', { name: 'fast', template, probePeriodMs: 999 })
+  t.is(tooShort.statusCode, 400)
+  t.like(tooShort.json().error, { code: 'REST_INVALID_APPLICATION_SETTING' })
+  t.regex(tooShort.json().error.message, /probePeriodMs of application fast: a probe period is a whole number of milliseconds from 1000 \(1 s\) to 3600000 \(1 h\), got 999/)
+  const fast = await call('POST', '/api/applications', { name: 'fast', template, probePeriodMs: 1_000 })
+  t.is(fast.statusCode, 201)
+  t.like(fast.json(), { probePeriodMs: 1_000, probePeriodIsDefault: false })
+  t.like(dm.createApplication({ name: 'slow', template }), { probePeriodMs: 3_600_000, probePeriodIsDefault: true })
+  for (const application of ['fast', 'slow']) dm.action(application, { action: 'deploy-and-start-all' })
+  await waitFor('both Tomcats started', () => ['fast', 'slow'].every(a => dm.instance(a, '/tomcat vm 1/tomcat').status === 'DEPLOYED_STARTED'))
+
+  // with the model: fast's agent probes every second, slow's keeps the DM's hour
+  await waitFor('fast\'s probe fired its rule', () => decisions.some(d => d.application === 'fast' && d.fired), { timeoutMs: 20_000 })
+  t.is(kept('fast'), 1_000)
+  t.is(kept('slow'), 3_600_000)
+  t.false(decisions.some(d => d.application === 'slow'))
+
+  // changed while slow runs: its agent's next round comes a second later, not an hour
+  const patched = await call('PATCH', '/api/applications/slow', { probePeriodMs: 1_000 })
+  t.is(patched.statusCode, 200)
+  t.like(patched.json(), { name: 'slow', probePeriodMs: 1_000, probePeriodIsDefault: false })
+  await waitFor('slow\'s probe fired its rule', () => decisions.some(d => d.application === 'slow' && d.fired), { timeoutMs: 20_000 })
+  await waitFor('slow\'s agent keeps 1 s', () => kept('slow') === 1_000)
+  t.like(dm.getApplication('slow'), { probePeriodMs: 1_000, probePeriodIsDefault: false })
+
+  // null: back to the DM's default; bad values are refused and change nothing
+  t.like((await call('PATCH', '/api/applications/slow', { probePeriodMs: null })).json(), { probePeriodMs: 3_600_000, probePeriodIsDefault: true })
+  await waitFor('slow\'s agent keeps the DM\'s hour again', () => kept('slow') === 3_600_000)
+  t.is((await call('PATCH', '/api/applications/slow', { probePeriodMs: 3_600_001 })).statusCode, 400)
+  t.is((await call('PATCH', '/api/applications/slow', { probePeriodMs: 'fast' })).statusCode, 400)
+  t.is((await call('PATCH', '/api/applications/slow', {})).statusCode, 400)
+  t.is((await call('PATCH', '/api/applications/none', { probePeriodMs: 2_000 })).statusCode, 404)
+  t.like(dm.getApplication('slow'), { probePeriodMs: 3_600_000, probePeriodIsDefault: true })
+})
+
+test('a rest probe reads a live HTTP server on loopback: a JSON field or a `key: value` line past its threshold fires, with its value', async t => {
+  // the server a Tomcat's status page would be: what each path answers, and how often the probes asked
+  const answers: Record<string, string> = {
+    '/json': '{"load": 7.5, "queue": 1}',
+    '/text': 'queue: 2\nload: 9\n',
+    '/low': '{"load": 1}',
+    '/words': 'load: high',
+    '/gone': '{"load": 8}'
+  }
+  const hits = new Map<string, number>()
+  const server = createServer((request, response) => {
+    hits.set(request.url ?? '', (hits.get(request.url ?? '') ?? 0) + 1)
+    const body = answers[request.url ?? '']
+    // /gone has a body past the threshold, but an error status: no measure
+    response.writeHead(body === undefined || request.url === '/gone' ? 404 : 200).end(body ?? 'no such page')
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.close() })
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const closedPort = await freePort()
+  const { dm, dir } = await startInProcessDm(t, 'dm-probes-rest', { autonomy: { probePeriodMs: 1_000 } })
+  const events = ['hot-json', 'hot-text', 'cold', 'words', 'missing', 'gone', 'down']
+  await dm.loadTemplateFromPath(writeTemplate(join(dir.path, 'template'), {
+    'descriptor/application.properties': 'name = Rested\nversion = 1.0\ngraph-entry-point = main.graph\ninstance-entry-point = main.instances\n',
+    'graph/main.graph': 'VM {\n  installer: target;\n  children: Tomcat;\n}\nTomcat {\n  installer: script;\n}\n',
+    'graph/Tomcat/scripts/start.sh': '#!/bin/bash\ntrue\n',
+    'instances/main.instances': 'instance of VM {\n  name: vm;\n  instance of Tomcat {\n    name: tomcat;\n  }\n}\n',
+    'probes/Tomcat.measures': [
+      '[EVENT rest hot-json]', 'Check {{ base }}/json THAT load > 5',
+      '[EVENT rest hot-text]', 'Check {{ base }}/text THAT load >= 9',
+      '[EVENT rest cold]', 'Check {{ base }}/low THAT load > 5',
+      '[EVENT rest words]', 'Check {{ base }}/words THAT load > 5',
+      '[EVENT rest missing]', 'Check {{ base }}/json THAT cpu > 5',
+      '[EVENT rest gone]', 'Check {{ base }}/gone THAT load > 5',
+      '[EVENT rest down]', `Check http://127.0.0.1:${closedPort}/ THAT load > 5`, ''
+    ].join('\n'),
+    'probes/Tomcat.measures.properties': `base = ${base}\n`,
+    'commands/note.commands': 'append busy into /busy.txt\n',
+    ...Object.fromEntries(events.map(e => [`rules.autonomic/${e}.drl`, `rule "on ${e}"\nsleep period is 600s\nwhen ${e} then note end\n`]))
+  }))
+  dm.createApplication({ name: 'rested', template: { name: 'Rested', version: '1.0' } })
+  const decisions: Array<Extract<DmEvent, { type: 'autonomic' }>> = []
+  dm.onEvent(e => { if (e.type === 'autonomic') decisions.push(e) })
+  dm.action('rested', { action: 'deploy-and-start-all' })
+  await waitFor('Tomcat started', () => dm.instance('rested', '/vm/tomcat').status === 'DEPLOYED_STARTED')
+
+  await waitFor('both hot probes fired', () => ['hot-json', 'hot-text'].every(e => decisions.some(d => d.eventName === e && d.fired)), { timeoutMs: 20_000 })
+  t.like(decisions.find(d => d.eventName === 'hot-json'), { rule: 'on hot-json', path: '/vm/tomcat', fired: true, value: 7.5 })
+  t.like(decisions.find(d => d.eventName === 'hot-text'), { rule: 'on hot-text', path: '/vm/tomcat', fired: true, value: 9 })
+  // two more rounds asked every page: under the threshold, not a number, absent, an error status or no server sent nothing
+  const hit = (path: string): number => hits.get(path) ?? 0
+  const asked = hit('/low')
+  await waitFor('two more rounds', () => ['/low', '/words', '/gone'].every(p => hit(p) >= asked + 2), { timeoutMs: 20_000 })
+  t.deepEqual([...new Set(decisions.map(d => d.eventName))].sort(), ['hot-json', 'hot-text'])
+  t.true(hit('/json') >= 2 * hit('/low') - 2, `the two probes on /json (hot-json, missing) both asked it every round: ${hit('/json')} for ${hit('/low')} rounds`)
 })

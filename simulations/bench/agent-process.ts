@@ -3,15 +3,22 @@
 // moment the engine invokes `update` (and every state change), so that latencies are measured where the engine acts.
 // The scale mode packs many agents in one process (each its own libp2p node on loopback, its own state folder).
 // Usage: node dist/simulations/bench/agent-process.js <stateDir> [<stateDir>...]   (forked, with an IPC channel)
+// With `observability` in its model message, an agent logs and serves metrics as a real agent does (the bench's
+// --observability compares both).
 // MESHCONF_BENCH_LOG_DIR=<dir>: each process also writes every log line, debug included, to <dir>/<its pid>.log (to
 // find out why a run failed; the benchmark deletes the agents' state folders).
 import '../../agent/polyfill.js'
-import { appendFileSync } from 'node:fs'
+import { appendFileSync, openSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { createAgent } from '../../agent/agent.js'
 import type { Agent } from '../../agent/agent.js'
-import type { AgentLogger } from '../../agent/lifecycle/log.js'
-import { libp2pMeshFactory } from '../../agent/mesh/libp2p.js'
+import { lineLogger, type Logger } from '../../common/log.js'
+import { createAgentProcessLogger } from '../../agent/main.js'
+import { LogRing, ringLogger } from '../../agent/log-ring.js'
+import type { AgentMetrics } from '../../agent/metrics.js'
+import type { MeshServiceHandle } from '../../agent/mesh/service.js'
+import type { ImportListener } from '../../agent/ports.js'
+import { startLibp2pMesh } from '../../agent/mesh/libp2p.js'
 import { loadOrCreatePeerIdentity } from '../../agent/mesh/identity.js'
 import { createStepOutbox } from '../../agent/outbox.js'
 import { createLoggerPlugin } from '../../agent/plugins/logger.js'
@@ -42,18 +49,18 @@ const trace = logDir === undefined || logDir === ''
   : (level: string, message: string): void => {
       appendFileSync(join(logDir, `${process.pid}.log`), `${new Date().toISOString()} ${level} ${message}\n`)
     }
-
 /** One hosted agent: its state folder, and its reports tagged with its index. */
 class HostedAgent {
   private agent: Agent | undefined
   private hub: AmqpHubHandle | undefined
   stopped = false
-  private readonly log: AgentLogger
+  /** Only warnings and errors on stderr: logging every step to a pipe would be measured too. */
+  private readonly log: Logger
 
   constructor (private readonly index: number, private readonly stateDir: string) {
     const tag = stateDirs.length === 1 ? '' : `[${index}] `
-    /** Only warnings and errors on stderr: logging every step to a pipe would be measured too. */
     this.log = {
+      debug: () => {},
       info: message => { trace('INFO', tag + message) },
       warn: message => { trace('WARN', tag + message); process.stderr.write(`WARN ${tag}${message}\n`) },
       error: message => { trace('ERROR', tag + message); process.stderr.write(`ERROR ${tag}${message}\n`) }
@@ -84,39 +91,62 @@ class HostedAgent {
   }
 
   async onMessage (message: ToHost): Promise<void> {
-    const log = this.log
+    const { log, stateDir } = this
+    const tell = (m: AgentToParent): void => { this.tell(m) }
     switch (message.kind) {
       case 'model': {
+        // with observability: the real agent's logger (agent/main.ts) and metrics (agent/metrics.ts)
+        let agentLog: Logger = log
+        let metrics: AgentMetrics | undefined
+        let mesh: MeshServiceHandle | undefined
+        const machine = message.model.scopedInstancePath
+        if (message.observability === true) {
+          const fd = openSync(join(stateDir, 'agent.log'), 'a')
+          const processLog = createAgentProcessLogger({ application: message.model.application, scopedInstancePath: machine },
+            { readable: false, write: line => { writeSync(fd, line) } })
+          agentLog = ringLogger(new LogRing(), lineLogger((level, line, fields) => {
+            processLog[level](line, fields)
+            if (level === 'warn' || level === 'error') log[level](line)
+          }), machine)
+          const { createAgentMetrics } = await import('../../agent/metrics.js')
+          metrics = createAgentMetrics({ application: message.model.application, machine, meshView: () => mesh?.view() })
+        }
+        const counted = (listener: ImportListener): ImportListener => metrics === undefined
+          ? listener
+          : {
+              importAdded: (prefix, exported) => { metrics?.importChange('added'); listener.importAdded(prefix, exported) },
+              importRemoved: (prefix, exporter) => { metrics?.importChange('removed'); listener.importRemoved(prefix, exporter) }
+            }
         let meshFactory: MeshFactory
         if (message.transport === 'amqp') {
           if (message.amqp === undefined) throw new Error('the amqp transport needs { url, domain }')
-          const factory = amqpHubMeshFactory({ url: message.amqp.url, domain: message.amqp.domain, noDelay: message.amqp.noDelay, log: line => { log.warn(line) } })
-          meshFactory = async (model, parameters, listener) => (this.hub = await factory(model, parameters, listener))
+          const factory = amqpHubMeshFactory({ url: message.amqp.url, domain: message.amqp.domain, noDelay: message.amqp.noDelay, log: line => { agentLog.warn(line) } })
+          meshFactory = async (model, parameters, listener) => (this.hub = await factory(model, parameters, counted(listener)))
         } else {
-          meshFactory = libp2pMeshFactory({
-            stateDir: this.stateDir,
-            listen: message.listen,
-            allow: message.allow,
-            // One process may host many meshes: no signal handler each.
-            viewSignal: stateDirs.length === 1 ? undefined : null,
-            log: (level, line) => { if (level === 'warn' || level === 'error') log.warn(line); else trace(level.toUpperCase(), line) }
-          })
+          const meshLog = message.observability === true
+            ? lineLogger((level, line) => { agentLog[level](`[mesh] ${line}`) })
+            : lineLogger((level, line) => { if (level === 'warn' || level === 'error') log.warn(line); else trace(level.toUpperCase(), line) })
+          // One process may host many meshes: no view signal handler each.
+        const options = { stateDir, listen: message.listen, allow: message.allow, log: meshLog, ...(stateDirs.length === 1 ? {} : { viewSignal: null }) }
+          meshFactory = async (model, parameters, listener) => (mesh = await startLibp2pMesh(model, parameters, counted(listener), options))
         }
         const agent = this.agent = createAgent({
-          stateDir: this.stateDir,
+          stateDir,
           meshFactory,
           plugins: [this.recordingLoggerPlugin()],
-          log,
+          log: agentLog,
+          ...(metrics === undefined ? {} : { observer: metrics.observer }),
           notifier: {
             instanceChanged: (instancePath, status, imports) => {
               const held = Object.fromEntries(Object.entries(imports).map(([prefix, list]) => [prefix, list.map(i => i.instancePath)]))
-              this.tell({ kind: 'status', instancePath, status, imports: held, atNs: now() })
+              tell({ kind: 'status', instancePath, status, imports: held, atNs: now() })
             },
             instanceRemoved: () => {}
           }
         })
         await agent.handle(toAgent({ kind: 'setScopedInstance', model: message.model, mesh: message.parameters, recipes: {} }))
-        this.tell({ kind: 'ready', addresses: agent.meshAddresses() })
+        const metricsPort = await metrics?.listen('127.0.0.1', 0)
+        tell({ kind: 'ready', addresses: agent.meshAddresses(), ...(metricsPort === undefined ? {} : { metricsPort }) })
         return
       }
       case 'changeState':
@@ -124,7 +154,7 @@ class HostedAgent {
         return
       case 'traffic': {
         const traffic = this.hub?.traffic()
-        this.tell({ kind: 'traffic', messagesSent: traffic?.messagesSent ?? 0, bytesSent: traffic?.bytesSent ?? 0 })
+        tell({ kind: 'traffic', messagesSent: traffic?.messagesSent ?? 0, bytesSent: traffic?.bytesSent ?? 0 })
         return
       }
       case 'stop':

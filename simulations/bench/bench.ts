@@ -1,5 +1,5 @@
 // `npm run bench`: how fast a change reaches every consumer, how fast a failure is noticed, what an agent costs, and
-// how deployment scales (issue 7). Agent processes run the real Agent service; the same chain application runs over
+// how deployment scales (issue 7), how fast the LAMP application scales itself (issue 18, elastic.ts). Agent processes run the real Agent service; the same chain application runs over
 // the libp2p mesh and over a Roboconf-style RabbitMQ topic exchange in the same run, side by side.
 // Usage: node dist/simulations/bench/bench.js [--json] [--quick | --converge 50,100 | --scale 1000 [--plots DIR]]
 // --converge measures only the convergence figures, at the sizes given (every other figure is null).
@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util'
 import { deleteApplicationExchange } from './amqp-hub.js'
 import type { ExportTransport } from './agent-protocol.js'
 import { MIN_CHAIN_AGENTS, startChain, timeDeparture, toggleTarget, type Chain } from './chain.js'
-import { canUseNetns, createNetnsLink, type NetnsLink } from './netns.js'
+import { canUseNetns, createNetnsLink, type NetnsLink } from '../../fixtures/netns.js'
 import { cpuPercentOver, mean, percentile, residentSetMb, round2, socketTraffic, untilQuiet, type SocketTraffic } from './stats.js'
 import {
   BENCH_AGENTS, CONVERGE_SIZES, CONVERGE_TOGGLES, CRASH_DETECT_TIMEOUT_MS, DEFAULT_AMQP_URL, DEPLOY_BENCH_TIMEOUT_MS,
@@ -28,6 +28,7 @@ import { errorMessage } from '../../protocol/errors.js'
 import { measureEtcd, measureSerf, type PeerFigures } from './peers.js'
 import { formatScaleTable, measureScalePoint, writeScalePlots, type ScalePoint } from './scale.js'
 import { PEER_SIZES, SCALE_SIZES, SERF_PROFILE } from './bench-constants.js'
+import { ELASTIC_NOT_MEASURED, elasticRows, measureElastic, type ElasticBench } from './elastic.js'
 
 /** The one JSON document `--json` prints (figures in ms, MB, % of one core; null when not measured). */
 export interface BenchReport {
@@ -49,6 +50,8 @@ export interface BenchReport {
   }
   /** The scale mode's figures per N (--scale), else absent. */
   scale?: ScalePoint[]
+  /** simulate lamp-elastic, 5 rounds (elastic.ts); not measured with --quick. */
+  elastic: ElasticBench
 }
 interface Percentiles { p50_ms: number | null, p99_ms: number | null }
 
@@ -280,7 +283,8 @@ const NOT_MEASURED: Omit<BenchReport, 'converge'> = {
   reconfigure: { agents: BENCH_AGENTS, mesh: { p50_ms: null, p99_ms: null }, amqp_hub: { p50_ms: null, p99_ms: null }, amqp_hub_nagle: { p50_ms: null, p99_ms: null }, ratio_p50: null },
   failure: { crash_detect_ms: null, partition_detect_ms: null },
   cost: { rss_mb_per_agent: null, idle_cpu_pct_per_agent: null, msgs_per_change: null, bytes_per_change: null },
-  deploy: DEPLOY_NOT_MEASURED
+  deploy: DEPLOY_NOT_MEASURED,
+  elastic: ELASTIC_NOT_MEASURED
 }
 
 export async function runBench (options: RunOptions): Promise<BenchReport> {
@@ -333,6 +337,7 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
       bytes_per_change: mesh.perChange === undefined ? null : Math.round(mesh.perChange.bytes)
     },
     deploy: options.quick ? DEPLOY_NOT_MEASURED : await measureDeploy(options),
+    elastic: options.quick ? ELASTIC_NOT_MEASURED : await measureElastic(options),
     peers: await measurePeers(options.quick ? [BENCH_AGENTS] : PEER_SIZES, options)
   }
 }
@@ -356,6 +361,7 @@ export function formatTable (r: BenchReport): string {
     ['deploy 1 / 100 machines', `${show(r.deploy.one_machine_ms, ' ms')} / ${show(r.deploy.hundred_machines_ms, ' ms')}`, ''],
     ['100 machines / 1 machine', show(r.deploy.ratio), '< 3'],
     [`deploy 1 / ${DOCKER_DEPLOY_MACHINES} machines, containers`, `${show(r.deploy.docker_one_ms, ' ms')} / ${show(r.deploy.docker_ten_ms, ' ms')}`, ''],
+    ...elasticRows(r.elastic),
     ...r.peers.serf.by_agents.flatMap((f): Array<[string, string, string]> => [
       [`Serf (${r.peers.serf.profile}) event at every handler, ${f.agents} agents`, show(f.all_ms, ' ms'), f.note ?? ''],
       [`Serf (${r.peers.serf.profile}) kill -9 failed at every agent, ${f.agents} agents`, show(f.failure_all_ms ?? null, ' ms'), '']

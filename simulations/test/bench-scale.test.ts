@@ -1,10 +1,10 @@
 // The scale mode's pure pieces (no agents run): the Serf model, the SVG chart writer, the handlers' log, the table,
 // and how agents are packed into processes.
 import test from 'ava'
-import { hostLayout } from '../simulations/bench/chain.js'
-import { parseHandlerLog } from '../simulations/bench/peers.js'
-import { ChartError, escapeXml, lineChartSvg, linearTicks, logTicks } from '../simulations/bench/plot.js'
-import { formatScaleTable, scaleCharts, serfModelMs, type ScalePoint } from '../simulations/bench/scale.js'
+import { hostLayout } from '../bench/chain.js'
+import { parseHandlerLog } from '../bench/peers.js'
+import { ChartError, escapeXml, lineChartSvg, linearTicks, logTicks } from '../bench/plot.js'
+import { formatScaleTable, scaleCharts, serfModelMs, type ScalePoint } from '../bench/scale.js'
 
 test('the Serf model gives the times of Serf\'s simulator (99.9 %, 200 ms rounds, fanout 3)', t => {
   // The simulator's curve at N = 10: first round at or above 99.9 % is the 7th (1.4 s); 2.0 s at 1 000, 2.2 s at 10 000.

@@ -1,7 +1,7 @@
 // Command lines of `npm run bench` and `npm run chaos`: defaults, and a clear error for bad input.
 import test from 'ava'
-import { BenchUsageError, formatTable, parseBenchArgs, type BenchReport } from '../simulations/bench/bench.js'
-import { ChaosUsageError, formatChaosReport, parseChaosArgs } from '../simulations/chaos/chaos.js'
+import { BenchUsageError, formatTable, parseBenchArgs, type BenchReport } from '../bench/bench.js'
+import { ChaosUsageError, formatChaosReport, parseChaosArgs } from '../chaos/chaos.js'
 
 test('bench flags, and an unknown one refused with the usage', t => {
   t.deepEqual(parseBenchArgs([]), { json: false, quick: false })
@@ -40,7 +40,8 @@ test('the bench table shows n/a for what was not measured; the chaos report ends
     peers: {
       serf: { profile: 'local', flags: '', agents: 10, event_all_ms: 180, failure_all_ms: null, by_agents: [{ agents: 10, all_ms: 180, failure_all_ms: null }] },
       etcd: { all_ms: { 10: 20 }, by_agents: [{ agents: 10, all_ms: 20 }, { agents: 50, all_ms: null, note: 'not run: too big' }] }
-    }
+    },
+    elastic: { rounds: 5, rounds_ok: 5, threshold_to_serving_ms: 3900, probe_period_ms: 1000, machine_deploy_ms: 2100, goal_ms: 4100, failed_requests: 0 }
   }
   const table = formatTable(report)
   t.regex(table, /Serf \(local\) event at every handler, 10 agents\s+180 ms/)
@@ -48,6 +49,8 @@ test('the bench table shows n/a for what was not measured; the chaos report ends
   t.regex(table, /etcd put at every watcher's handler, 50 watchers\s+n\/a\s+not run: too big/)
   t.regex(table, /reconfigure p50 \/ p99, mesh\s+12\.5 ms \/ 40 ms/)
   t.regex(table, /cut-off agent noticed \(netns\)\s+n\/a/)
+  t.regex(table, /elastic: load over the threshold to the new Tomcat serving, p50 of 5\/5 rounds\s+3900 ms\s+<= 4100 ms \(probe period 1000 ms \+ machine deploy 2100 ms \+ 1 s\)/)
+  t.regex(table, /elastic: failed requests\s+0\s+0/)
   const text = formatChaosReport({ seed: 1, target: 'netns', passed: 1, failed: 1, trials: [
     { trial: 1, fault: 'kill-dm', passed: true, trace: ['+1 ms killed -9 the DM'] },
     { trial: 2, fault: 'kill-agent', machine: '/MySQL VM', passed: false, trace: ['+5 ms invariant BROKEN after recovery:'] }
