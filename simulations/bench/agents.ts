@@ -31,6 +31,17 @@ export interface AgentHostOptions {
   netns?: string
 }
 
+/**
+ * libuv threads of a process hosting `agents` agents: each agent's state saves, key and peer files go through the
+ * thread pool (4 threads by default), and 50 agents' fsyncs queued behind 4 threads made one save take 15-45 s.
+ */
+export function threadPoolSize (agents: number): number {
+  return Math.min(MAX_THREAD_POOL_SIZE, Math.max(DEFAULT_THREAD_POOL_SIZE, agents))
+}
+const DEFAULT_THREAD_POOL_SIZE = 4
+/** libuv's own limit. */
+const MAX_THREAD_POOL_SIZE = 1024
+
 type Received = AgentToParent & { receivedAtNs: bigint }
 
 /** One forked agent process hosting one or more agents (the scale mode packs many into each). */
@@ -47,10 +58,11 @@ export class AgentHost {
     this.name = options.name
     const args = [AGENT_PROCESS_SCRIPT, ...options.stateDirs]
     this.agents = options.stateDirs.map((_, i) => new BenchAgent(this, i, options.agentNames?.[i] ?? `${options.name}[${i}]`))
+    const env = options.stateDirs.length === 1 ? process.env : { ...process.env, UV_THREADPOOL_SIZE: String(threadPoolSize(options.stateDirs.length)) }
     this.child = options.netns === undefined
-      ? fork(args[0], args.slice(1), { execArgv: [...process.execArgv, ...AGENT_NODE_FLAGS], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+      ? fork(args[0], args.slice(1), { execArgv: [...process.execArgv, ...AGENT_NODE_FLAGS], env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
       : spawn('ip', ['netns', 'exec', options.netns, process.execPath, ...AGENT_NODE_FLAGS, ...args],
-        { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+        { env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
     this.child.stderr?.on('data', (chunk: Buffer) => {
       this.stderrTail = (this.stderrTail + chunk.toString()).slice(-STDERR_TAIL_CHARS)
     })

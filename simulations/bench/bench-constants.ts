@@ -93,6 +93,8 @@ export const SERF_PROFILE = 'local'
 export const SCALE_AGENTS_PER_PROCESS = 50
 /** Longest wait for the chain to be started, per agent, in ms (at least DEPLOY_TIMEOUT_MS): 300 s at 1 000. */
 export const SCALE_DEPLOY_MS_PER_AGENT = 300
+/** The scale mode's agents keep their state folders here when it is writable (tmpfs: scale.ts says why), else in tmpdir. */
+export const SCALE_STATE_ROOT = '/dev/shm'
 /** Changes timed per N (a stop and a start of the Tomcat each; each gives one "every importer updated"). */
 export const SCALE_TOGGLES = 3
 /** Window of the idle CPU and idle traffic per N, in ms. */
