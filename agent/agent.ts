@@ -9,7 +9,7 @@ import { subtreeTopDown } from './lifecycle/tree.js'
 import { IMPORTS_SAVE_DELAY_MS, STATE_FORMAT_VERSION } from './constants.js'
 import { InvalidMessageError, errorMessage } from './errors.js'
 import { LifecycleEngine, type InstanceSummary } from './lifecycle/engine.js'
-import { consoleLogger, type AgentLogger } from './lifecycle/log.js'
+import { stderrLogger, type Logger } from '../common/log.js'
 import { createDefaultPlugins, pluginRegistry } from './plugins/index.js'
 import type { Plugin } from './plugins/types.js'
 import type { DmNotifier, ExportPublisher, ImportListener, LifecycleObserver, MeshFactory, MeshHandle } from './ports.js'
@@ -27,7 +27,7 @@ export interface AgentComponents {
   /** Extra plug-ins; one with the name of a default plug-in replaces it. */
   plugins?: Plugin[]
   /** Default: stderr. */
-  log?: AgentLogger
+  log?: Logger
   /** Told how long recipe steps take and how soon updates follow import changes (metrics); default none. */
   observer?: LifecycleObserver
 }
@@ -73,7 +73,7 @@ export function createAgent (components: AgentComponents, options: AgentOptions 
 }
 
 class AgentService implements Agent {
-  private readonly log: AgentLogger
+  private readonly log: Logger
   private readonly store: AgentStateStore
   /** A save of changed imports, pending (persistSoon). */
   private saveTimer: NodeJS.Timeout | undefined
@@ -90,7 +90,7 @@ class AgentService implements Agent {
 
   constructor (components: AgentComponents, options: AgentOptions) {
     this.components = components
-    this.log = components.log ?? consoleLogger
+    this.log = components.log ?? stderrLogger
     this.store = new AgentStateStore(components.stateDir)
     const plugins = pluginRegistry([...createDefaultPlugins({ recipeTimeoutMs: options.recipeTimeoutMs }).values(),
       ...(components.plugins ?? [])])

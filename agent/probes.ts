@@ -8,6 +8,7 @@ import { toDm, type AgentToDmMessage } from '../protocol/messages.js'
 import { compare, effectiveProbePeriodMs, parseMeasures, type ProbeCheck } from '../protocol/model/probes.js'
 import type { Agent } from './agent.js'
 import { errorMessage } from '../protocol/errors.js'
+import type { Logger } from '../common/log.js'
 
 /** Events kept while the DM is away; the oldest go first beyond it. */
 export const MAX_QUEUED_PROBE_EVENTS = 100
@@ -18,7 +19,7 @@ export interface ProbesComponents {
   agent: Pick<Agent, 'instances' | 'identity' | 'probeFiles' | 'probePeriodMs'>
   send: (message: AgentToDmMessage) => void
   connected: () => boolean
-  log: { warn (message: string): void }
+  log: Pick<Logger, 'warn'>
   now?: () => number
 }
 

@@ -21,6 +21,7 @@ import { changeState, createMeshApp } from '../fixtures/mesh-app.js'
 import { freePort } from '../common/net.js'
 import { captureLogger } from './messaging-helpers.js'
 import { waitFor } from './helpers/wait.js'
+import { silentLogger } from '../common/log.js'
 import { validateCliDocument } from './helpers/cli-schema.js'
 
 /** `meshconf agent view -o json`: the agent's view in the CLI's JSON convention. */
@@ -86,7 +87,7 @@ async function probeAgent (t: ExecutionContext, extraParams: Record<string, unkn
   const mysqlDir = join(directory, 'mysql')
   const identity = await loadOrCreatePeerIdentity(mysqlDir)
   const { model, parameters } = app.agent('MySQL VM', 'MySQL', identity.peerId, beat()?.listenAddresses)
-  mysql = await startLibp2pMesh(model, parameters, new ImportRecorder(), { stateDir: mysqlDir, privateKey: identity.privateKey, log: () => {}, viewSignal: null })
+  mysql = await startLibp2pMesh(model, parameters, new ImportRecorder(), { stateDir: mysqlDir, privateKey: identity.privateKey, log: silentLogger, viewSignal: null })
   const read = (file: string): string => { try { return readFileSync(file, 'utf8') } catch { return '' } }
   return {
     stateDir,

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { silentLogger } from '../common/log.js'
 import test from 'ava'
 import { startDmService } from '../manager/commands/dm.js'
 import type { TargetHandler } from '../manager/targets/types.js'
@@ -30,7 +31,7 @@ test('existing machine: the DM writes its agent params; the agent started from t
   // process of this host), not the one the DM would derive (ws://127.0.0.1:<port>)
   const agentsUrl = `ws://127.0.0.2:${agentsPort}`
   const logged: string[] = []
-  const log = { info: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), error: (m: string) => logged.push(m) }
+  const log = { debug: () => {}, info: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), error: (m: string) => logged.push(m) }
   // the DM as its unit would start it; the same options again after a restart
   const options = {
     dataDirectory: dir.path, port: await freePort(), agentsPort, agentsHost: '0.0.0.0', agentsUrl, target: 'existing', machineSilenceMs: 8_000, log
@@ -132,7 +133,7 @@ test('existing machine: the DM writes its agent params; the agent started from t
 
 test('an existing target with an address the agent could not use fails the machine\'s creation, naming the property', async t => {
   const dir = tempDir('dm-existing-bad')
-  const service = await startDmService({ dataDirectory: dir.path, port: 0, agentsPort: 0, log: { info: () => {}, warn: () => {}, error: () => {} } })
+  const service = await startDmService({ dataDirectory: dir.path, port: 0, agentsPort: 0, log: silentLogger })
   t.teardown(async () => { await service.stop(); dir.remove() })
   const { dm } = service
   dm.createTarget({ id: 'lab', handler: 'existing', properties: { 'agent.ip-address': 'vm1.lab.example' } })

@@ -85,7 +85,7 @@ test('events made while the DM is away wait on the agent and arrive with their a
   t.teardown(() => dir.remove())
   const { token } = loadOrCreateToken(dir.path)
   const port = await freePort()
-  const quiet = process.env.DEBUG_PROBES !== undefined ? { info: (m: string) => console.log('I', m), warn: (m: string) => console.log('W', m), error: (m: string) => console.log('E', m) } : { info: () => {}, warn: () => {}, error: () => {} }
+  const quiet = process.env.DEBUG_PROBES !== undefined ? { debug: () => {}, info: (m: string) => console.log('I', m), warn: (m: string) => console.log('W', m), error: (m: string) => console.log('E', m) } : { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
   const target = createInProcessTarget({ machinesDirectory: join(dir.path, 'machines'), heartbeatIntervalMs: 200, logger: quiet })
   t.teardown(async () => { await target.close?.() })
   const startDm = async () => {

@@ -27,7 +27,7 @@ import { statusOf, type InstanceStatus } from '../../protocol/lifecycle.js'
 import { createDmClient, type DmClient, type DmEventStream, type InstanceNode } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
 import { DATA_IP_ADDRESS, DATA_MACHINE_ID, MACHINES_FOLDER } from '../constants.js'
-import type { DmLogger } from '../dm.js'
+import type { Logger } from '../../common/log.js'
 import { createDockerEngine } from '../docker/engine.js'
 import { buildAgentImage } from '../docker/image.js'
 import { privateDockerNetwork, type DockerTargetHandler } from '../targets/docker.js'
@@ -674,9 +674,9 @@ async function rabbitmqctl (args: string[]): Promise<void> {
   }
 }
 
-function fileLogger (stream: WriteStream): DmLogger {
+function fileLogger (stream: WriteStream): Logger {
   const write = (level: string) => (message: string): void => { stream.write(`${new Date().toISOString()} ${level} ${message}\n`) }
-  return { info: write('INFO'), warn: write('WARN'), error: write('ERROR') }
+  return { debug: () => {}, info: write('INFO'), warn: write('WARN'), error: write('ERROR') }
 }
 
 function printTable (report: SimulationReport): void {
