@@ -97,6 +97,7 @@ export function createMachines (core: DmCore, sessions: AgentSessions, outbox: O
     const began = performance.now()
     try {
       await messaging.prepareAgent(application, path)
+      await messaging.provisionAgent?.({ application, scopedInstancePath: path })
       const params = {
         target, machineName,
         agent: {
