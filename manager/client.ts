@@ -4,7 +4,7 @@ import WebSocket from 'ws'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
 import type { AgentLogLine, InstanceProblem } from '../protocol/messages.js'
 import type {
-  ApplicationDetails, ApplicationSettings, ApplicationSummary, DmAction as ApplicationAction, InstanceView as InstanceNode,
+  ApplicationBindingsView, ApplicationDetails, ApplicationSettings, ApplicationSummary, DmAction as ApplicationAction, InstanceView as InstanceNode,
   LoadedTemplate as TemplateLoadResult, NewInstance, RequestableStatus, TargetDefinition, TargetDetails,
   TargetScope, TemplateDetails, TemplateRef, TemplateSummary
 } from './dto.js'
@@ -53,7 +53,7 @@ export interface ApplicationEvent {
 
 /** Other events of the history (machines, templates, REST writes): `type` and `id`, the rest varies. */
 export interface OtherEvent {
-  type: 'machine' | 'template' | 'request'
+  type: 'machine' | 'template' | 'request' | 'autonomic'
   id?: number
   application?: string
   [field: string]: unknown
@@ -200,6 +200,12 @@ export interface DmClient {
   listEvents: (query?: { application?: string, path?: string, since?: string, limit?: number }) => Promise<HistoryEvent[]>
   /** Scales through the DM; resolves once added machines are asked for and removed ones undeployed and deleted. */
   scale: (app: string, request: ScaleRequest, timeoutMs?: number) => Promise<ScaleResult>
+  /** For each external prefix the application imports: the exporting applications and whether each is bound. */
+  bindings: (app: string) => Promise<ApplicationBindingsView>
+  bind: (app: string, prefix: string, exporter: string) => Promise<ApplicationBindingsView>
+  unbind: (app: string, prefix: string, exporter: string) => Promise<ApplicationBindingsView>
+  /** bind-x: the application imports `prefix` from exactly these applications. */
+  replaceBindings: (app: string, prefix: string, exporters: string[]) => Promise<ApplicationBindingsView>
   /** The application's history of commands, scales, rules and schedules, newest first. */
   history: (app: string, page?: { offset?: number, limit?: number }) => Promise<HistoryPage>
   listCommands: (app: string) => Promise<Array<{ name: string, instructions: number, errors: ModelError[] }>>
@@ -215,6 +221,7 @@ export interface DmClient {
 export type { CommandsExecution, CommandsFileView }
 
 export type { ScaleRequest, ScaleResult }
+export type { ApplicationBindingsView }
 export interface HistoryPage { total: number, offset: number, limit: number, entries: HistoryEntry[] }
 
 interface RequestOptions {
@@ -327,6 +334,10 @@ export function createDmClient (components: DmClientComponents): DmClient {
       }
     }),
     scale: async (app, body, timeoutMs) => await request('POST', `${appPath(app)}/scale`, { body, timeoutMs: timeoutMs ?? REQUEST_TIMEOUT_MS }),
+    bindings: async (app) => await request('GET', `${appPath(app)}/bindings`),
+    bind: async (app, prefix, application) => await request('POST', `${appPath(app)}/bind`, { body: { prefix, application } }),
+    unbind: async (app, prefix, application) => await request('POST', `${appPath(app)}/unbind`, { body: { prefix, application } }),
+    replaceBindings: async (app, prefix, applications) => await request('POST', `${appPath(app)}/bind-x`, { body: { prefix, applications } }),
     listRules: async (app) => await request('GET', `${appPath(app)}/rules`),
     listSchedules: async (app) => await request('GET', '/api/schedules', { query: app === undefined ? {} : { application: app } }),
     addSchedule: async (job) => await request('POST', '/api/schedules', { body: job }),

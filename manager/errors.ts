@@ -224,3 +224,13 @@ export class LogsUnavailableError extends DmError {
     this.name = 'LogsUnavailableError'
   }
 }
+
+/** A bind or unbind names an application that does not exist or does not export the prefix (Roboconf's messages). */
+export class BindingRefusedError extends DmError {
+  readonly code = 'REST_BINDING_REFUSED'
+  readonly statusCode = 403
+  constructor (roboconfMessage: string, fix: string) {
+    super(`${roboconfMessage} ${fix}`)
+    this.name = 'BindingRefusedError'
+  }
+}

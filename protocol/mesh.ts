@@ -274,7 +274,7 @@ function ownership (value: unknown): SignedOwnership {
 // ---------------------------------------------------------------------------------------------------------------
 // Private network key (libp2p pnet)
 
-const PNET_KEY_HEADER = '/key/swarm/psk/1.0.0/\n/base16/\n'
+export const PNET_KEY_HEADER = '/key/swarm/psk/1.0.0/\n/base16/\n'
 
 /** A fresh private-network key for one application, in libp2p's `/key/swarm/psk/1.0.0/` text format. */
 export function generatePnetKey (): string {
@@ -444,3 +444,6 @@ export function verifyOwnership (ownership: SignedOwnership, expected: {
   }
   return valid ? { ok: true } : { ok: false, reason: 'bad-signature', detail: 'the DM signature does not match the ownership claim' }
 }
+
+/** The field checks of mesh messages, for the domain exchange's messages (protocol/domain.ts) to validate alike. */
+export const meshFieldChecks = { object, str, noControl, path, count, list, record, ownership } as const

@@ -4,7 +4,9 @@
 import { createHash } from 'node:crypto'
 import { INSTANCE_STATUSES, isInstanceStatus, type InstanceStatus } from './lifecycle.js'
 import type { Component, Instance } from './model/types.js'
+import type { DomainParameters, SignedBinding, SignedExternalOwnership } from './domain.js'
 import { errorMessage } from './errors.js'
+import type { InstanceProblem } from './problem.js'
 
 export const DM_MESSAGE_VERSION = 1
 type Version = typeof DM_MESSAGE_VERSION
@@ -19,31 +21,7 @@ export interface Import {
   variables: Record<string, string | null>
 }
 
-/** Longest recipe output an agent sends in a problem, per stream, in bytes (its last 4 KiB). */
-export const PROBLEM_OUTPUT_TAIL_BYTES = 4096
-
-/** Why an instance's last action failed, as its agent saw it: reported with the state it fell back to. */
-export interface InstanceProblem {
-  /** `deploy`, `start`, `update`, `stop`, `undeploy`, or `refused` (a request the state did not allow). */
-  step: string
-  /** The component's installer (`script`, `puppet`, ...), when a plug-in ran. */
-  plugin?: string
-  /** The recipe's exit code, when it exited. */
-  exitCode?: number
-  /** The signal that ended the recipe (`SIGKILL` after a timeout). */
-  signal?: string
-  /** True when the recipe ran past the agent's recipe timeout and was killed. */
-  timedOut?: boolean
-  /** How long the step ran, in ms. */
-  durationMs?: number
-  /** The last PROBLEM_OUTPUT_TAIL_BYTES of the recipe's stderr and stdout. */
-  stderr?: string
-  stdout?: string
-  /** ISO time of the failure. */
-  at: string
-  /** One line saying what failed (the `problem` of the message). */
-  message: string
-}
+export { PROBLEM_OUTPUT_TAIL_BYTES, type InstanceProblem } from './problem.js'
 
 /** Most bytes of log lines one `logs` answer carries (a reader asks again from its last line for more). */
 export const LOGS_ANSWER_MAX_BYTES = 256 * 1024
@@ -122,6 +100,8 @@ export interface MeshParameters {
   ownership: SignedOwnership
   /** base64 public keys of the DMs whose ownership signatures are trusted. */
   trustedDmKeys: string[]
+  /** The domain exchange (protocol/domain.ts), for an agent whose instances export or import externally. */
+  domain?: DomainParameters
 }
 
 /** Recipe files of a component: path relative to the recipe folder -> base64 content. */
@@ -134,6 +114,16 @@ export type DmToAgentMessage =
   | { v: Version, kind: 'removeInstance', instancePath: string }
   | { v: Version, kind: 'resendStates' }
   | { v: Version, kind: 'resynchronize' }
+  /**
+   * The application's binding of an external prefix changed (Roboconf's MsgCmdChangeBinding), with domain addresses
+   * of the bound exporters' agents to dial.
+   */
+  | { v: Version, kind: 'changeBinding', binding: SignedBinding, bootstrapPeers: string[] }
+  /**
+   * Domain addresses of agents this one exchanges external exports with, which appeared after its model left (the
+   * exporter's or importer's machine came up later): it dials them. Addresses only: peers still prove who they are.
+   */
+  | { v: Version, kind: 'domainPeers', bootstrapPeers: string[] }
   /** A fresh DM-signed ownership (a later expiry) for the agent's mesh: sent while the agent beats. */
   | { v: Version, kind: 'renewOwnership', ownership: SignedOwnership }
   /** The application's probe period changed (`meshconf app set --probe-period`): the agent's next round uses it. */
@@ -145,7 +135,9 @@ export type AgentToDmMessage =
   | { v: Version, kind: 'heartbeat', application: string, scopedInstancePath: string, ipAddress: string,
     modelRequired: boolean, peerId?: string, listenAddresses?: string[], agentVersion?: string,
     /** `host:port` of the agent's Prometheus metrics, when its params enable them. */
-    metricsAddress?: string }
+    metricsAddress?: string,
+    /** Multiaddrs of the agent's domain exchange node, when it takes part in it. */
+    domainAddresses?: string[] }
   | { v: Version, kind: 'instanceChanged', application: string, instancePath: string, status: InstanceStatus,
     imports: Record<string, Import[]>, problem?: string } & InstanceReport
   | { v: Version, kind: 'instanceRemoved', application: string, instancePath: string }
@@ -376,11 +368,23 @@ const signedOwnership = shape<SignedOwnership>({
   peerId: str, application: str, scopedInstancePath: str, dmPublicKey: str, generation: ownershipGeneration, expiresAt: ownershipExpiry, signature: str
 })
 
+const signedBinding = shape<SignedBinding>({ application: str, prefix: str, exporters: strings, version: num, dmPublicKey: str, signature: str })
+
+const domainParameters = shape<DomainParameters>({
+  pnetKey: str,
+  bootstrapPeers: strings,
+  ownership: optional(shape<SignedExternalOwnership>({
+    peerId: str, application: str, prefix: str, scopedInstancePath: str, generation: num, dmPublicKey: str, signature: str
+  })),
+  bindings: arrayOf(signedBinding)
+})
+
 const meshParameters = shape<MeshParameters>({
   bootstrapPeers: strings,
   pnetKey: str,
   ownership: signedOwnership,
-  trustedDmKeys: strings
+  trustedDmKeys: strings,
+  domain: optional(domainParameters)
 })
 
 const recipes = recordOf<RecipeFiles>(stringRecord)
@@ -412,6 +416,8 @@ const DM_TO_AGENT: Shapes<DmToAgentMessage> = {
   removeInstance: { instancePath: str },
   resendStates: {},
   resynchronize: {},
+  changeBinding: { binding: signedBinding, bootstrapPeers: strings },
+  domainPeers: { bootstrapPeers: strings },
   renewOwnership: { ownership: signedOwnership },
   setProbePeriod: { probePeriodMs: num },
   getLogs: { requestId: str, afterSeq: optional(num), tail: optional(num), instance: optional(str) }
@@ -426,7 +432,8 @@ const AGENT_TO_DM: Shapes<AgentToDmMessage> = {
     peerId: optional(str),
     listenAddresses: optional(strings),
     agentVersion: optional(str),
-    metricsAddress: optional(str)
+    metricsAddress: optional(str),
+    domainAddresses: optional(strings)
   },
   instanceChanged: {
     application: str,

@@ -12,10 +12,7 @@ import { join } from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 import { execa } from 'execa'
 import { createPrivateBroker } from '../fixtures/broker.js'
-import { LAMP_DIR, processesMentioning } from './lamp-helpers.js'
-
-const ROOT = join(LAMP_DIR, '..', '..')
-const BIN = join(ROOT, 'bin', 'meshconf.js')
+import { BIN, leftOf, parseReport, ROOT, simulate as simulateScenario, table, type Report } from './simulate-helpers.js'
 
 const STEPS = [
   'start the DM',
@@ -33,35 +30,14 @@ const STEPS = [
   'clean up'
 ]
 
-interface Report { ok: boolean, steps: Array<{ name: string, ok: boolean, ms: number, detail?: string }> }
-
 async function simulate (args: string[], options: { env?: Record<string, string> } = {}) {
-  return await execa(process.execPath, [BIN, 'simulate', 'lamp', '--step-timeout', '240', ...args], {
-    cwd: ROOT, reject: false, timeout: 10 * 60_000, stdin: 'ignore', env: options.env
-  })
-}
-
-/** stdout must be exactly one JSON document of the report's shape. */
-function parseReport (t: ExecutionContext, stdout: string): Report {
-  const report = JSON.parse(stdout) as Report
-  t.deepEqual(Object.keys(report).sort(), ['ok', 'steps'])
-  t.is(typeof report.ok, 'boolean')
-  for (const s of report.steps) {
-    t.is(typeof s.name, 'string')
-    t.is(typeof s.ok, 'boolean')
-    t.true(Number.isInteger(s.ms) && s.ms >= 0, JSON.stringify(s))
-  }
-  return report
+  return await simulateScenario('lamp', args, options)
 }
 
 /** The step failing on purpose shows the start recipe's exit code and stderr: Tomcat could not listen. */
 function checkFailureOnPurpose (t: ExecutionContext, report: Report): void {
   const failed = report.steps.find(s => s.name.startsWith('add Tomcat VM 2 with its port taken'))
   t.regex(failed?.detail ?? '', /^\/Tomcat VM 2\/Tomcat start failed \(script, exit code 1, after \d+ ms\); stderr: tomcat: cannot listen on [\d.]+:\d+: listen EADDRINUSE/)
-}
-
-function table (report: Report): string {
-  return report.steps.map(s => `${s.ok ? 'ok  ' : 'FAIL'} ${s.name} (${s.ms} ms) ${s.detail ?? ''}`).join('\n')
 }
 
 test.serial('simulate lamp --json: one JSON document, every step ok, exit 0, no process left behind', async t => {
@@ -74,7 +50,7 @@ test.serial('simulate lamp --json: one JSON document, every step ok, exit 0, no 
   t.is(run.exitCode, 0, run.stderr)
   checkFailureOnPurpose(t, report)
   // agents and services run from the simulation's data folder (meshconf-simulate-*): none may be left
-  t.deepEqual(processesMentioning('/meshconf-simulate-'), [])
+  t.deepEqual(leftOf(t, report.steps[0].detail ?? ''), [])
 })
 
 test.serial('simulate lamp --target netns prints the table of the steps and exits 0', async t => {
@@ -87,7 +63,7 @@ test.serial('simulate lamp --target netns prints the table of the steps and exit
   t.is(lines.at(-1), 'all steps passed')
   t.regex(lines[0], /target netns/)
   t.regex(lines[4], /start failed \(script, exit code 1, after \d+ ms\); stderr: tomcat: cannot listen on [\d.]+:\d+: listen EADDRINUSE/)
-  t.deepEqual(processesMentioning('/meshconf-simulate-'), [])
+  t.deepEqual(leftOf(t, lines[0]), [])
 })
 
 test.serial('simulate lamp --amqp through a private RabbitMQ node, stopped and started by the simulation', async t => {
@@ -104,7 +80,7 @@ test.serial('simulate lamp --amqp through a private RabbitMQ node, stopped and s
   t.regex(report.steps[0].detail ?? '', /agents via RabbitMQ/)
   t.is(report.steps.find(s => s.name === 'stop the DM and RabbitMQ')?.detail, 'RabbitMQ stopped')
   checkFailureOnPurpose(t, report)
-  t.deepEqual(processesMentioning('/meshconf-simulate-'), [])
+  t.deepEqual(leftOf(t, report.steps[0].detail ?? ''), [])
 })
 
 test('when it cannot even start, --json still prints one document: a failed step saying what to fix, exit 1', async t => {
@@ -119,11 +95,13 @@ test('when it cannot even start, --json still prints one document: a failed step
 
 test('malformed values are usage errors (exit 2) with a clear message', async t => {
   const cases: Array<[string[], RegExp]> = [
-    [['simulate', 'wordpress'], /unknown scenario "wordpress": use lamp/],
+    [['simulate', 'wordpress'], /unknown scenario "wordpress": use lamp or lamp-elastic/],
     [['simulate', 'lamp', '--target', 'cloud'], /use local, netns or docker/],
     [['simulate', 'lamp', '--amqp', 'http://127.0.0.1:5672'], /is not an amqp:\/\/ or amqps:\/\/ URL/],
     [['simulate', 'lamp', '--amqp', 'guest@rabbit'], /is not a URL: expected amqp:\/\/user:password@host:port/],
-    [['simulate', 'lamp', '--step-timeout', 'soon'], /expected a positive number of seconds/],
+    [['simulate', 'lamp', '--wait=soon'], /"soon" is not a duration > 0 and <= a week: write e\.g\. 90s, 2m/],
+    [['simulate', 'lamp', '--no-wait'], /simulate waits at every step: --wait=DURATION sets how long one step may wait/],
+    [['simulate', 'lamp', '--step-timeout', '240'], /unknown option '--step-timeout'/],
     [['simulate', 'lamp', '--rabbitmq-node', 'rabbit@elsewhere'], /--rabbitmq-node goes with --amqp/]
   ]
   for (const [args, message] of cases) {

@@ -64,7 +64,7 @@ test('npm pack carries dist/, the LAMP template and the units, no tests; the glo
   t.regex(help.stdout, /simulate/)
 
   // outside the repository: the template and the agent come from the global install
-  const run = await execa(meshconf, ['simulate', 'lamp', '--json', '--step-timeout', '240'], { cwd: dir, reject: false, stdin: 'ignore', timeout: 10 * 60_000 })
+  const run = await execa(meshconf, ['simulate', 'lamp', '--json', '--wait=4m'], { cwd: dir, reject: false, stdin: 'ignore', timeout: 10 * 60_000 })
   const report = JSON.parse(run.stdout) as { ok: boolean, steps: Array<{ name: string, ok: boolean, detail?: string }> }
   t.deepEqual(report.steps.filter(s => !s.ok), [], run.stderr)
   t.true(report.ok)

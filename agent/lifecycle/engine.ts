@@ -15,7 +15,7 @@ import type { DmNotifier, ExportPublisher, LifecycleObserver } from '../ports.js
 import { ActionRefusedError, InvalidInstanceError, InvalidRecipePathError, NoPluginError, RecipeFailedError,
   RecipeTimeoutError, UnknownInstanceError, errorMessage } from '../errors.js'
 import type { ExecutionContext, ImportChange, Plugin, PluginRegistry } from '../plugins/types.js'
-import type { AgentLogger } from './log.js'
+import type { Logger } from '../../common/log.js'
 import { ActionQueue, type Claim } from './queue.js'
 import { subtreeDeepestFirst, subtreeTopDown } from './tree.js'
 
@@ -23,7 +23,7 @@ export interface LifecycleEngineComponents {
   plugins: PluginRegistry
   notifier: DmNotifier
   publisher: ExportPublisher
-  log: AgentLogger
+  log: Logger
   /** The working folder of an instance. */
   instanceDir: (instancePath: string) => string
   /** The recipe files last received for a component. */
@@ -111,6 +111,12 @@ export class LifecycleEngine {
   instances (): InstanceSummary[] {
     if (this.model === undefined) return []
     return subtreeTopDown(this.model.instance).map(i => ({ path: i.path, component: i.component, status: i.status }))
+  }
+
+  /** The variables an instance exports (full names), as it announces them; undefined for an unknown instance. */
+  exportsOf (instancePath: string): Record<string, string | null> | undefined {
+    const instance = this.byPath.get(instancePath)
+    return instance === undefined ? undefined : instanceExports(this.componentOf(instance), instance, this.ipAddress())
   }
 
   /** Imports of an instance by prefix, in arrival order. */

@@ -7,7 +7,8 @@ import {
 import { AmqpSession } from '../../link/amqp-session.js'
 import { AMQP_PREFETCH_MESSAGES } from '../../link/constants.js'
 import { MessageDispatcher } from '../../link/dispatch.js'
-import type { AgentIdentity, AgentLink, DmMessageHandler, LinkMetrics, MessagingLogger } from './types.js'
+import type { AgentIdentity, AgentLink, DmMessageHandler, LinkMetrics } from './types.js'
+import { type Logger } from '../../common/log.js'
 
 export interface AmqpLinkComponents extends AgentIdentity {
   /** `amqp://user:password@host:5672` */
@@ -19,7 +20,7 @@ export interface AmqpLinkComponents extends AgentIdentity {
    * checks that its queue and the DM's exchange exist, and stamps its messages with its user id. Default false.
    */
   ownUser?: boolean
-  logger?: MessagingLogger
+  logger?: Logger
 }
 
 class AmqpLink implements AgentLink {

@@ -20,6 +20,7 @@ import { errorMessage } from '../../protocol/errors.js'
 import { BoundedMap } from './bounded.js'
 import { OwnershipVerifier } from './ownership.js'
 import { exponentialMs, jittered } from '../../common/backoff.js'
+import { stderrLogger, type Logger } from '../../common/log.js'
 
 /** What the service needs from a network: publish/subscribe with authenticated senders, and peer liveness. */
 export interface MeshTransport {
@@ -74,12 +75,6 @@ export interface MeshTransportEvents {
   peerDisconnected (peerId: string, refused?: boolean): void
 }
 
-export type MeshLogLevel = 'debug' | 'info' | 'warn' | 'error'
-export type MeshLogger = (level: MeshLogLevel, message: string) => void
-
-export const consoleMeshLogger: MeshLogger = (level, message) => {
-  if (level !== 'debug') console.error(`[mesh] ${level}: ${message}`)
-}
 
 export interface MeshServiceOptions {
   /** Window in ms gathering import changes before the listener is called; default 0 (every change at once). */
@@ -113,7 +108,7 @@ export interface MeshServiceComponents {
   model: ScopedModel
   parameters: MeshParameters
   listener: ImportListener
-  log?: MeshLogger
+  log?: Logger
   /** ms clock; default Date.now. */
   now?: () => number
 }
@@ -210,7 +205,7 @@ export class MeshService implements MeshServiceHandle {
   private transport!: MeshTransport
   private readonly application: string
   private readonly control: string
-  private readonly log: MeshLogger
+  private readonly log: Logger
   private readonly now: () => number
   private readonly debounceMs: number
   private readonly graceMs: number
@@ -299,7 +294,7 @@ export class MeshService implements MeshServiceHandle {
     const imported = new Set(graph.flatMap(component => [...importedPrefixes(component).keys()]))
     this.importablePrefixes = new Set(graph.flatMap(component => [...exportsByPrefix(component.exports).keys()])
       .filter(prefix => imported.has(prefix)))
-    this.log = components.log ?? consoleMeshLogger
+    this.log = components.log ?? stderrLogger
     this.now = components.now ?? Date.now
     this.debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS
     this.graceMs = options.livenessGraceMs ?? LIVENESS_GRACE_MS
@@ -351,7 +346,7 @@ export class MeshService implements MeshServiceHandle {
       this.restoreTimers.delete(timer)
       if (this.stopped) return
       const unconfirmed = waiting.filter(k => this.reported.get(k) === RESTORED)
-      if (unconfirmed.length > 0) this.log('info', `no owner re-announced ${unconfirmed.length} restored import(s) within ${this.restoredGraceMs} ms: removing them`)
+      if (unconfirmed.length > 0) this.log.info(`no owner re-announced ${unconfirmed.length} restored import(s) within ${this.restoredGraceMs} ms: removing them`)
       for (const k of unconfirmed) this.dirty.add(k)
       this.flush()
     }, this.restoredGraceMs)
@@ -504,7 +499,7 @@ export class MeshService implements MeshServiceHandle {
     this.sent.messages++
     this.sent.bytes += data.byteLength
     this.transport.publish(topic, data).catch(err => {
-      if (!this.stopped) this.log('warn', `could not publish a ${message.kind} on ${topic}: ${errorMessage(err)}`)
+      if (!this.stopped) this.log.warn(`could not publish a ${message.kind} on ${topic}: ${errorMessage(err)}`)
     })
   }
 
@@ -577,7 +572,7 @@ export class MeshService implements MeshServiceHandle {
         case 'digest': return this.onDigest(from, message)
       }
     } catch (err) {
-      this.log('error', `failed to handle a ${message.kind} from ${from}: ${(err as Error).stack ?? String(err)}`)
+      this.log.error(`failed to handle a ${message.kind} from ${from}: ${(err as Error).stack ?? String(err)}`)
     }
   }
 
@@ -586,7 +581,7 @@ export class MeshService implements MeshServiceHandle {
     const now = this.now()
     if (now - (this.rejectionLoggedAt.get(reason) ?? -Infinity) < REJECTION_LOG_INTERVAL_MS) return
     this.rejectionLoggedAt.set(reason, now)
-    this.log('warn', `rejected a mesh message (${reason}, ${this.rejectionCounts.get(reason)} so far): ${detail}`)
+    this.log.warn(`rejected a mesh message (${reason}, ${this.rejectionCounts.get(reason)} so far): ${detail}`)
   }
 
   /** Records `stamp` for the key and the owner's prefix; false when the message is not newer than what we have. */
@@ -797,7 +792,7 @@ export class MeshService implements MeshServiceHandle {
   private withdrawOwner (peerId: string, why: string): void {
     clearTimeout(this.suspects.get(peerId)?.timer)
     this.suspects.delete(peerId)
-    this.log('info', `owner ${peerId} ${why}: withdrawing its exports`)
+    this.log.info(`owner ${peerId} ${why}: withdrawing its exports`)
     for (const [prefix, byPath] of this.held) {
       for (const [path, h] of [...byPath]) {
         if (h.owner !== peerId) continue
@@ -855,7 +850,7 @@ export class MeshService implements MeshServiceHandle {
           this.components.listener.importAdded(prefix, { instancePath, component: h.component, variables: { ...h.variables } })
         }
       } catch (err) {
-        this.log('error', `the import listener failed on ${prefix} of ${instancePath}: ${(err as Error).stack ?? String(err)}`)
+        this.log.error(`the import listener failed on ${prefix} of ${instancePath}: ${(err as Error).stack ?? String(err)}`)
       }
     }
   }
@@ -871,7 +866,7 @@ function heldSince (byPath: ReadonlyMap<string, Held>, instancePath: string, own
  * Runs `run` once for any number of pokes: REQUEST_COALESCE_MS after the first, and never sooner than
  * REQUEST_MIN_INTERVAL_MS after the previous run.
  */
-class Throttle {
+export class Throttle {
   private timer: NodeJS.Timeout | undefined
   private lastRun = -Infinity
 

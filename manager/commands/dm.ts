@@ -10,10 +10,11 @@ import type { CommandRegistration } from '../cli.js'
 import { configFilePath, contextNameForDataDir, readConfig, saveContext } from '../config.js'
 import { DATABASE_FILE, DEFAULT_MACHINE_SILENCE_MS, DEFAULT_REST_HOST, DEFAULT_REST_PORT, MACHINES_FOLDER, TOKEN_FILE } from '../constants.js'
 import type { EventLogOptions } from '../events.js'
-import { createDmLog, LOG_LEVELS, type LogLevel } from '../log.js'
+import { createDmLog } from '../log.js'
+import { LOG_LEVELS, type Logger, type LogLevel } from '../../common/log.js'
 import { createDmMetrics, serveMetrics, type MetricsServer } from '../metrics.js'
-import type { Logger } from 'pino'
-import { createDeploymentManager, type DeploymentManager, type DmLogger } from '../dm.js'
+import type { Logger as PinoLogger } from 'pino'
+import { createDeploymentManager, type DeploymentManager } from '../dm.js'
 import { createDmMessaging, DEFAULT_EMBEDDED_PORT, type MessagingConfig } from '../messaging/index.js'
 import { createRestServer } from '../rest/server.js'
 import { createStore } from '../store.js'
@@ -71,7 +72,7 @@ export interface DmServiceOptions {
   /** Silence before a machine goes to PROBLEM, in milliseconds; default 30 000. */
   machineSilenceMs?: number
   /** Where fastify logs each request (manager/log.ts); default none. */
-  requestLog?: Logger
+  requestLog?: PinoLogger
   /** Retention of the event history; default 100 000 events or 30 days. */
   events?: EventLogOptions
   /** Scaling, commands, rules, probes and schedules (SMTP relay, VM limit, probe period...); see AutonomyOptions. */
@@ -92,7 +93,7 @@ export interface DmServiceOptions {
   /** The docker target's network and its subnet when a target definition names none; default meshconf, 10.189.0.0/24. */
   dockerNetwork?: string
   dockerSubnet?: string
-  log?: DmLogger
+  log?: Logger
 }
 
 export interface DmService {

@@ -7,8 +7,9 @@
 // the true states).
 // With --target docker every machine is a container from the agent image, and the second Tomcat VM leaves as a
 // crashed VM does: `docker kill` (Apache drops it within the mesh's crash detection; the DM then sees it silent).
-// Prints a table of the steps, or with --json exactly one `{ ok, steps: [{ name, ok, ms, detail? }] }` (also when
-// it cannot even start: then one failed step says why and how to fix it); exit 0 only when every step passed.
+// Prints a table of the steps, or with --json exactly one `{ ok, startedAt, durationMs, steps: [{ name, ok,
+// startedAt, durationMs, detail? }] }` in the CLI's JSON convention (also when it cannot even start: then one failed
+// step says why and how to fix it); exit 0 only when every step passed. `--wait=DURATION` bounds each step's wait.
 import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import {
@@ -19,25 +20,27 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { InvalidArgumentError, type Command } from 'commander'
+import { formatDuration, parseDuration, printDocument, resolveWaitMs, withWaitOptions, type WaitOptions } from './format.js'
 import { INSTANCES_FOLDER, STATE_FILE_NAME } from '../../protocol/agent-layout.js'
 import { LIVENESS_ABORT_MS, LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS } from '../../agent/index.js'
 import { statusOf, type InstanceStatus } from '../../protocol/lifecycle.js'
 import { createDmClient, type DmClient, type DmEventStream, type InstanceNode } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
 import { DATA_IP_ADDRESS, DATA_MACHINE_ID, MACHINES_FOLDER } from '../constants.js'
-import type { DmLogger } from '../dm.js'
+import type { AutonomyOptions } from '../autonomy/index.js'
+import type { Logger } from '../../common/log.js'
 import { createDockerEngine } from '../docker/engine.js'
 import { buildAgentImage } from '../docker/image.js'
 import { privateDockerNetwork, type DockerTargetHandler } from '../targets/docker.js'
 import { machineFolder } from '../targets/local.js'
 import { defaultAgentCommand, isAgentAlive, machineFiles, readAgentRecord, spawnAgent, stopAgent } from '../targets/process.js'
 import { startDmService, type DmService } from './dm.js'
-import { findInstance, flattenInstances, parseAmqpUrl, printJson, usageError } from './output.js'
+import { findInstance, flattenInstances, parseAmqpUrl, usageError } from './output.js'
 import { freePort } from '../../common/net.js'
 import { errorMessage } from '../../protocol/errors.js'
 
-/** How long one step may wait for states or answers, in milliseconds (default of --step-timeout). */
-export const DEFAULT_STEP_TIMEOUT_MS = 120_000
+/** How long one step may wait for states or answers, in milliseconds (what --wait alone, or no flag, means). */
+export const DEFAULT_STEP_WAIT_MS = 120_000
 /** Pause between two polls of states or of Apache, in milliseconds. */
 const POLL_MS = 250
 /** Timeout of one HTTP request to Apache, in milliseconds. */
@@ -47,10 +50,10 @@ const SERVICE_EXIT_MS = 10_000
 /** Requests in a row that must show the expected Tomcats. */
 const REQUESTS_PER_CHECK = 4
 /** The value the MySQL instance of the template serves (its deploy.sh). */
-const MYSQL_VALUE = 'Hello from /MySQL VM/MySQL'
-const TOMCAT_1 = '/Tomcat VM 1/Tomcat'
+export const MYSQL_VALUE = 'Hello from /MySQL VM/MySQL'
+export const TOMCAT_1 = '/Tomcat VM 1/Tomcat'
 const TOMCAT_2 = '/Tomcat VM 2/Tomcat'
-const APACHE = '/Apache VM/Apache'
+export const APACHE = '/Apache VM/Apache'
 /**
  * Silence after which the DM takes a machine for dead in the docker story, in milliseconds: shorter than the DM's
  * default (30 s), so that the killed container's PROBLEM shows within a step.
@@ -60,14 +63,20 @@ const DOCKER_MACHINE_SILENCE_MS = 10_000
 export interface SimulationStep {
   name: string
   ok: boolean
+  /** When the step began, ISO-8601 UTC. */
+  startedAt: string
   /** Duration of the step, in milliseconds. */
-  ms: number
+  durationMs: number
   /** What was seen (on success) or what went wrong (on failure). */
   detail?: string
 }
 
 export interface SimulationReport {
   ok: boolean
+  /** When the run began, ISO-8601 UTC. */
+  startedAt: string
+  /** Duration of the whole run, in milliseconds. */
+  durationMs: number
   steps: SimulationStep[]
 }
 
@@ -89,12 +98,40 @@ export interface LampSimulationOptions {
   agentCommand?: string[]
   /** The template folder; default `simulations/lamp` of this package. */
   templateDirectory?: string
-  /** How long one step may wait, in milliseconds; default DEFAULT_STEP_TIMEOUT_MS. */
-  stepTimeoutMs?: number
+  /** How long one step may wait, in milliseconds; default DEFAULT_STEP_WAIT_MS. */
+  stepWaitMs?: number
   /** Keep the data folder (DM database and log, the machines' logs under logs/) instead of deleting it; default false. */
   keepData?: boolean
+  /** The DM's elasticity options (VM limit, scale-down window...); default the DM's defaults. */
+  autonomy?: AutonomyOptions
+  /** The application's probe period, in milliseconds; default the DM's. */
+  probePeriodMs?: number
+  /**
+   * Another story after the first requests through Apache, instead of the LAMP one (`simulate lamp-elastic`): the
+   * DM, the application, the deployment and the clean-up stay this one's.
+   */
+  story?: (context: LampStoryContext) => Promise<void>
   /** Called after each step (progress). */
   onStep?: (step: SimulationStep) => void
+}
+
+/** What another story (LampSimulationOptions.story) gets once LAMP is deployed and serves. */
+export interface LampStoryContext {
+  /** Runs one step, unless an earlier one failed. */
+  step: (name: string, action: () => Promise<string | undefined>) => Promise<void>
+  dmClient: () => DmClient
+  application: string
+  target: SimulationTarget
+  /** How long one step may wait, in milliseconds. */
+  stepWaitMs: number
+  /** Polls the DM's tree until `check` returns undefined (all good); fails with its last complaint. */
+  waitForTree: (what: string, check: (nodes: InstanceNode[]) => string | undefined) => Promise<InstanceNode[]>
+  /** Apache's URL (loopback, or its netns address). */
+  apacheUrl: string
+  /** Apache's /server-status before the story: its pid and start time must not change. */
+  firstApache: ApacheStatus
+  /** Subnet (first three bytes) of the netns machines, with --target netns. */
+  netnsSubnet: string
 }
 
 /** Stops and starts the message broker the DM and agents use. */
@@ -125,17 +162,24 @@ export class SimulationCheckError extends Error {
 
 /** The LAMP template folder of this package, from the sources (manager/commands) or the build (dist/manager/commands). */
 export function defaultLampTemplate (): string {
-  const here = dirname(fileURLToPath(import.meta.url))
-  const candidates = [resolve(here, '../../simulations/lamp'), resolve(here, '../../../simulations/lamp')]
-  return candidates.find(c => existsSync(join(c, 'descriptor', 'application.properties'))) ?? candidates[0]
+  return simulationFolder('lamp', join('descriptor', 'application.properties'))
 }
 
-interface Reply { status: number, body: { name?: string, value?: string, pid?: number, startedAt?: string, reloads?: number, members?: string[] } }
+/** A folder under simulations/ of this package (the sources' or the build's parent), found by a file it holds. */
+export function simulationFolder (name: string, holding: string): string {
+  const here = dirname(fileURLToPath(import.meta.url))
+  const candidates = [resolve(here, '../../simulations', name), resolve(here, '../../../simulations', name)]
+  return candidates.find(c => existsSync(join(c, holding))) ?? candidates[0]
+}
+
+export interface ApacheStatus { pid?: number, startedAt?: string, reloads?: number, members?: string[] }
+interface Reply { status: number, body: { name?: string, value?: string } & ApacheStatus }
 
 export async function runLampSimulation (options: LampSimulationOptions = {}): Promise<SimulationReport> {
   const target = options.target ?? 'local'
   const broker = options.broker ?? rabbitmqctlBroker()
-  const stepTimeoutMs = options.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS
+  const stepWaitMs = options.stepWaitMs ?? DEFAULT_STEP_WAIT_MS
+  const runBegin = Date.now()
   const agentCommand = options.agentCommand ?? defaultAgentCommand()
   const dataDirectory = makeDataDirectory()
   const machinesDirectory = join(dataDirectory, MACHINES_FOLDER, target)
@@ -163,26 +207,28 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
   const step = async (name: string, action: () => Promise<string | undefined>, always = false): Promise<void> => {
     if (!always && steps.some(s => !s.ok)) return
     const begin = Date.now()
+    const startedAt = new Date(begin).toISOString()
     let done: SimulationStep
     try {
       const detail = await action()
-      done = { name, ok: true, ms: Date.now() - begin, ...(detail !== undefined ? { detail } : {}) }
+      done = { name, ok: true, startedAt, durationMs: Date.now() - begin, ...(detail !== undefined ? { detail } : {}) }
     } catch (err) {
-      done = { name, ok: false, ms: Date.now() - begin, detail: errorMessage(err) }
+      done = { name, ok: false, startedAt, durationMs: Date.now() - begin, detail: errorMessage(err) }
     }
     steps.push(done)
     options.onStep?.(done)
   }
   /** The steps of agent processes (the docker story ends with its own: a container killed from outside). */
-  const processStep: typeof step = target === 'docker' ? async () => {} : step
-  const dockerStep: typeof step = target === 'docker' ? step : async () => {}
+  const noStep: typeof step = async () => {}
+  const processStep: typeof step = target === 'docker' || options.story !== undefined ? noStep : step
+  const dockerStep: typeof step = target === 'docker' && options.story === undefined ? step : noStep
   /** The container the docker story kills. */
   let crashed: { containerId: string } | undefined
 
   const startDm = async (): Promise<void> => {
     // a RabbitMQ domain of its own: DMs of one domain share the queue of agents' notifications
     dm = await startDmService({
-      dataDirectory, port: 0, agentsPort, target, amqpUrl: options.amqpUrl, amqpDomain: application, agentCommand, log, netnsSubnet,
+      dataDirectory, port: 0, agentsPort, target, amqpUrl: options.amqpUrl, amqpDomain: application, agentCommand, log, netnsSubnet, autonomy: options.autonomy,
       dockerImage, dockerNetwork: dockerNetwork?.network, dockerSubnet: dockerNetwork?.subnet,
       machineSilenceMs: target === 'docker' ? DOCKER_MACHINE_SILENCE_MS : undefined
     })
@@ -206,7 +252,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
   const tree = async (): Promise<InstanceNode[]> => await dmClient().getInstances(application)
   /** Polls the DM's tree until `check` returns undefined (all good); fails with its last complaint. */
   const waitForTree = async (what: string, check: (nodes: InstanceNode[]) => string | undefined): Promise<InstanceNode[]> =>
-    await poll(what, stepTimeoutMs, async () => {
+    await poll(what, stepWaitMs, async () => {
       const nodes = await tree()
       const complaint = check(nodes)
       if (complaint !== undefined) throw new SimulationCheckError(complaint)
@@ -245,7 +291,10 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
     })
     await step('load the LAMP template and create the application', async () => {
       const loaded = await dmClient().loadTemplateFromPath(options.templateDirectory ?? defaultLampTemplate())
-      await dmClient().createApplication({ name: application, template: { name: loaded.name, version: loaded.version } })
+      await dmClient().createApplication({
+        name: application, template: { name: loaded.name, version: loaded.version },
+        ...(options.probePeriodMs !== undefined ? { probePeriodMs: options.probePeriodMs } : {})
+      })
       return `${loaded.name} ${loaded.version} -> application ${application}`
     })
     await step('deploy and start all', async () => {
@@ -264,10 +313,13 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       return flattenInstances(nodes).map(n => `${n.path} +${startedAfter(startedAt.get(n.path), begin)}`).join(', ')
     })
     await step('requests through Apache, answered by Tomcat with data from MySQL', async () => {
-      const names = await poll('Tomcat VM 1 behind Apache', stepTimeoutMs, async () => await servedBy(apacheUrl, [TOMCAT_1]))
+      const names = await poll('Tomcat VM 1 behind Apache', stepWaitMs, async () => await servedBy(apacheUrl, [TOMCAT_1]))
       firstApache = (await get(`${apacheUrl}/server-status`)).body
       return `${names.join(', ')}: "${MYSQL_VALUE}"; Apache pid ${firstApache.pid}`
     })
+    if (options.story !== undefined && firstApache !== undefined && steps.every(s => s.ok)) {
+      await options.story({ step, dmClient, application, target, stepWaitMs, waitForTree, apacheUrl, firstApache, netnsSubnet })
+    }
     // a recipe fails on purpose (local and netns): Tomcat VM 2's port is taken before its start, so the start
     // recipe fails; the DM shows the failure with the recipe's stderr; the port is freed and the start retried
     await processStep('add Tomcat VM 2 with its port taken: its start fails, the DM shows the recipe\'s stderr', async () => {
@@ -301,7 +353,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       portTaker = undefined
       await dmClient().changeInstanceState(application, TOMCAT_2, 'DEPLOYED_STARTED')
       await waitForTree('Tomcat VM 2 DEPLOYED_STARTED', nodes => statusIs(nodes, TOMCAT_2, 'DEPLOYED_STARTED'))
-      const names = await poll('both Tomcats behind Apache', stepTimeoutMs, async () => {
+      const names = await poll('both Tomcats behind Apache', stepWaitMs, async () => {
         await membersAre(apacheUrl, 2)
         return await servedBy(apacheUrl, [TOMCAT_1, TOMCAT_2])
       })
@@ -311,7 +363,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       await dmClient().replicateInstance(application, '/Tomcat VM 1', 'Tomcat VM 2')
       await dmClient().runAction(application, { action: 'deploy-and-start-all', path: '/Tomcat VM 2' })
       await waitForTree('Tomcat VM 2 DEPLOYED_STARTED', nodes => statusIs(nodes, TOMCAT_2, 'DEPLOYED_STARTED'))
-      const names = await poll('both Tomcats behind Apache', stepTimeoutMs, async () => {
+      const names = await poll('both Tomcats behind Apache', stepWaitMs, async () => {
         await membersAre(apacheUrl, 2)
         return await servedBy(apacheUrl, [TOMCAT_1, TOMCAT_2])
       })
@@ -324,7 +376,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       crashed = machine
       const killedAt = Date.now()
       await createDockerEngine().request(`killing ${machine.containerId}`, async d => await d.getContainer(machine.containerId).kill({ signal: 'SIGKILL' }))
-      const names = await poll('only Tomcat VM 1 behind Apache', stepTimeoutMs, async () => {
+      const names = await poll('only Tomcat VM 1 behind Apache', stepWaitMs, async () => {
         await membersAre(apacheUrl, 1)
         return await servedBy(apacheUrl, [TOMCAT_1])
       })
@@ -359,7 +411,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       await waitForTree('Tomcat VM 2 NOT_DEPLOYED', nodes => statusIs(nodes, '/Tomcat VM 2', 'NOT_DEPLOYED'))
       await dmClient().deleteInstance(application, '/Tomcat VM 2')
       // Apache skips a member that refuses connections: wait for its update to drop the member, not only for answers
-      const names = await poll('only Tomcat VM 1 behind Apache', stepTimeoutMs, async () => {
+      const names = await poll('only Tomcat VM 1 behind Apache', stepWaitMs, async () => {
         await membersAre(apacheUrl, 1)
         return await servedBy(apacheUrl, [TOMCAT_1])
       })
@@ -384,7 +436,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       return `agent pid ${killed.pid}, services ${killed.services.join(' ') || 'none'}`
     })
     await processStep('without the DM: Apache goes UNRESOLVED', async () => {
-      await poll('Apache UNRESOLVED in its agent\'s state', stepTimeoutMs, async () => {
+      await poll('Apache UNRESOLVED in its agent\'s state', stepWaitMs, async () => {
         const status = agentStatus(machineFolder(machinesDirectory, apacheMachine), APACHE)
         if (status !== 'UNRESOLVED') throw new SimulationCheckError(`Apache is ${status ?? 'unknown'} in its agent's state`)
         return status
@@ -396,7 +448,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       const files = machineFiles(folder)
       const command = killedAgent.namespace !== undefined ? ['ip', 'netns', 'exec', killedAgent.namespace, ...killedAgent.argv] : killedAgent.argv
       const record = await spawnAgent(command, files.params, files)
-      const names = await poll('Tomcat VM 1 behind Apache again', stepTimeoutMs, async () => {
+      const names = await poll('Tomcat VM 1 behind Apache again', stepWaitMs, async () => {
         const status = agentStatus(machineFolder(machinesDirectory, apacheMachine), APACHE)
         if (status !== 'DEPLOYED_STARTED') throw new SimulationCheckError(`Apache is ${status ?? 'unknown'} in its agent's state`)
         return await servedBy(apacheUrl, [TOMCAT_1])
@@ -441,7 +493,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
     await new Promise(resolve => dmLog.end(resolve))
     if (options.keepData !== true) rmSync(dataDirectory, { recursive: true, force: true })
   }
-  return { ok: steps.every(s => s.ok), steps }
+  return { ok: steps.every(s => s.ok), startedAt: new Date(runBegin).toISOString(), durationMs: Date.now() - runBegin, steps }
 }
 
 /** A fresh folder under the system's temporary folder for the DM, the machines and the logs. */
@@ -459,7 +511,7 @@ function allStarted (nodes: InstanceNode[]): string | undefined {
   return pending.length === 0 ? undefined : `not started yet: ${pending.map(n => `${n.path} ${n.status}`).join(', ')}`
 }
 
-function statusIs (nodes: InstanceNode[], path: string, status: InstanceStatus): string | undefined {
+export function statusIs (nodes: InstanceNode[], path: string, status: InstanceStatus): string | undefined {
   const node = findInstance(nodes, path)
   if (node === undefined) return `${path} is not in the application`
   return node.status === status ? undefined : `${path} is ${node.status}, expected ${status}`
@@ -469,7 +521,7 @@ function startedAfter (at: string | undefined, begin: number): string {
   return at === undefined ? '?' : `${((Date.parse(at) - begin) / 1000).toFixed(1)}s`
 }
 
-async function get (url: string): Promise<Reply> {
+export async function get (url: string): Promise<Reply> {
   const reply = await fetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
   return { status: reply.status, body: await reply.json() as Reply['body'] }
 }
@@ -496,14 +548,14 @@ async function servedBy (apacheUrl: string, expected: string[]): Promise<string[
 }
 
 /** Checks how many balancer members Apache has (its /server-status lists them). */
-async function membersAre (apacheUrl: string, count: number): Promise<void> {
+export async function membersAre (apacheUrl: string, count: number): Promise<void> {
   const { body } = await get(`${apacheUrl}/server-status`)
   const members = body.members ?? []
   if (members.length !== count) throw new SimulationCheckError(`Apache balances over ${members.length} member(s) (${members.join(', ')}), expected ${count}`)
 }
 
 /** Retries `probe` every POLL_MS until it resolves; after `timeoutMs`, fails with its last error. */
-async function poll<T> (what: string, timeoutMs: number, probe: () => Promise<T>): Promise<T> {
+export async function poll<T> (what: string, timeoutMs: number, probe: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     try {
@@ -664,22 +716,30 @@ async function rabbitmqctl (args: string[]): Promise<void> {
   }
 }
 
-function fileLogger (stream: WriteStream): DmLogger {
+function fileLogger (stream: WriteStream): Logger {
   const write = (level: string) => (message: string): void => { stream.write(`${new Date().toISOString()} ${level} ${message}\n`) }
-  return { info: write('INFO'), warn: write('WARN'), error: write('ERROR') }
+  return { debug: () => {}, info: write('INFO'), warn: write('WARN'), error: write('ERROR') }
 }
 
-function printTable (report: SimulationReport): void {
+export function printTable (report: SimulationReport): void {
   const width = Math.max(...report.steps.map(s => s.name.length))
   for (const s of report.steps) {
-    console.log(`${s.ok ? 'ok  ' : 'FAIL'}  ${s.name.padEnd(width)}  ${String(s.ms).padStart(7)} ms${s.detail !== undefined ? `  ${s.detail}` : ''}`)
+    console.log(`${s.ok ? 'ok  ' : 'FAIL'}  ${s.name.padEnd(width)}  ${String(s.durationMs).padStart(7)} ms${s.detail !== undefined ? `  ${s.detail}` : ''}`)
   }
   console.log(report.ok ? 'all steps passed' : `${report.steps.filter(s => !s.ok).length} step(s) failed`)
 }
 
-function parseScenario (value: string): 'lamp' {
-  if (value !== 'lamp') throw new InvalidArgumentError(`unknown scenario ${JSON.stringify(value)}: use lamp`)
+type Scenario = 'lamp' | 'lamp-elastic'
+
+function parseScenario (value: string): Scenario {
+  if (value !== 'lamp' && value !== 'lamp-elastic') throw new InvalidArgumentError(`unknown scenario ${JSON.stringify(value)}: use lamp or lamp-elastic`)
   return value
+}
+
+function parseRate (value: string): number {
+  const n = Number(value)
+  if (!Number.isFinite(n) || n <= 0 || n > 1000) throw new InvalidArgumentError(`"${value}" is not a number of requests per second in (0, 1000]`)
+  return n
 }
 
 function parseTarget (value: string): SimulationTarget {
@@ -687,43 +747,73 @@ function parseTarget (value: string): SimulationTarget {
   return value
 }
 
-function parseSeconds (value: string): number {
-  const n = Number(value)
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of seconds')
-  return n
+interface SimulateOptions extends WaitOptions {
+  target: SimulationTarget
+  amqp?: string
+  rabbitmqNode?: string
+  keep?: boolean
+  json?: boolean
+  probePeriod?: number
+  scaleDownWindow?: number
+  busyRps?: number
+  idleRps?: number
 }
 
 export const registerSimulateCommand: CommandRegistration = (program: Command) => {
-  program.command('simulate')
+  const command = program.command('simulate')
     .description('run a scenario end to end with a DM of its own and real agents, and report each step')
-    .argument('<scenario>', 'the scenario: lamp', parseScenario)
+    .argument('<scenario>', 'the scenario: lamp, or lamp-elastic (Tomcats added and removed by rules on the load)', parseScenario)
     .option('--target <handler>', 'machines: local (agent processes), netns (network namespaces, needs root) or docker (containers from the agent image, needs dockerd)', parseTarget, 'local')
     .option('--amqp <url>', 'agents talk through RabbitMQ, stopped (rabbitmqctl stop_app) and started again with the DM (default: the DM\'s embedded endpoint, no broker)', parseAmqpUrl)
     .option('--rabbitmq-node <node>', 'with --amqp, the RabbitMQ node rabbitmqctl stops and starts, e.g. rabbit@myhost (default: $RABBITMQ_NODENAME, else rabbit@<this host>)')
-    .option('--step-timeout <seconds>', `how long a step may wait (default ${DEFAULT_STEP_TIMEOUT_MS / 1000})`, parseSeconds)
     .option('--keep', 'keep the data folder (DM database and log, the agents\' and services\' logs under logs/)')
-    .option('--json', 'print exactly one JSON document { ok, steps: [{ name, ok, ms, detail? }] }')
-    .action(async (_scenario: 'lamp', opts: { target: SimulationTarget, amqp?: string, rabbitmqNode?: string, stepTimeout?: number, keep?: boolean, json?: boolean }, command: Command) => {
+    .option('--json', 'print exactly one JSON document { ok, startedAt, durationMs, steps: [{ name, ok, startedAt, durationMs, detail? }] } (lamp-elastic adds elastic: what it measured)')
+    .option('--probe-period <duration>', 'lamp-elastic: the application\'s probe period (default 1s)', parseDuration)
+    .option('--scale-down-window <duration>', 'lamp-elastic: how long the load must stay low before a Tomcat goes (default 5s)', parseDuration)
+    .option('--busy-rps <n>', 'lamp-elastic: requests per second per Tomcat above which one is added (default 8)', parseRate)
+    .option('--idle-rps <n>', 'lamp-elastic: requests per second per Tomcat below which one is removed (default 3)', parseRate)
+  withWaitOptions(command, 'each step\'s states and answers are there (per step)', DEFAULT_STEP_WAIT_MS, '; always waits', false)
+    .action(async (scenario: Scenario, opts: SimulateOptions, command: Command) => {
       if (opts.rabbitmqNode !== undefined && opts.amqp === undefined) usageError(command, '--rabbitmq-node goes with --amqp (without it no broker is used)')
+      const elasticOptions = { probePeriodMs: opts.probePeriod, scaleDownWindowMs: opts.scaleDownWindow, busyRps: opts.busyRps, idleRps: opts.idleRps }
+      if (scenario === 'lamp' && Object.values(elasticOptions).some(v => v !== undefined)) {
+        usageError(command, '--probe-period, --scale-down-window, --busy-rps and --idle-rps go with lamp-elastic')
+      }
+      if (scenario === 'lamp-elastic' && opts.target === 'docker') usageError(command, 'lamp-elastic runs on --target local or netns (its load reaches only loopback and its namespaces)')
+      if (opts.wait === false) usageError(command, `simulate waits at every step: --wait=DURATION sets how long one step may wait (default ${formatDuration(DEFAULT_STEP_WAIT_MS)})`)
       const begin = Date.now()
       let report: SimulationReport
+      /** A last line under the table (lamp-elastic's figures). */
+      let summary: string | undefined
       try {
         const agentEntry = defaultAgentCommand().at(-1) ?? ''
         if (!existsSync(agentEntry)) throw new SimulationCheckError(`the agent is not built (${agentEntry} is missing): run npm run build (npm install runs it)`)
-        report = await runLampSimulation({
-          target: opts.target,
+        const common = {
           amqpUrl: opts.amqp,
-          broker: rabbitmqctlBroker(opts.rabbitmqNode),
-          stepTimeoutMs: opts.stepTimeout !== undefined ? opts.stepTimeout * 1000 : undefined,
+          stepWaitMs: resolveWaitMs(opts, DEFAULT_STEP_WAIT_MS, true),
           keepData: opts.keep === true,
-          onStep: opts.json === true ? undefined : s => { process.stderr.write(`${s.ok ? 'ok  ' : 'FAIL'}  ${s.name} (${s.ms} ms)\n`) }
-        })
+          onStep: opts.json === true ? undefined : (s: SimulationStep) => { process.stderr.write(`${s.ok ? 'ok  ' : 'FAIL'}  ${s.name} (${s.durationMs} ms)\n`) }
+        }
+        if (scenario === 'lamp-elastic') {
+          const { runLampElasticSimulation, describeFigures } = await import('./simulate-elastic.js')
+          const settings = Object.fromEntries(Object.entries(elasticOptions).filter(([, v]) => v !== undefined))
+          const elastic = await runLampElasticSimulation({ ...common, target: opts.target === 'netns' ? 'netns' : 'local', settings })
+          report = elastic
+          summary = describeFigures(elastic.elastic)
+        } else {
+          report = await runLampSimulation({ ...common, target: opts.target, broker: rabbitmqctlBroker(opts.rabbitmqNode) })
+        }
       } catch (err) {
         // whatever stops the story before its first step is still reported as a step: --json stays one document
-        report = { ok: false, steps: [{ name: 'prepare the simulation', ok: false, ms: Date.now() - begin, detail: errorMessage(err) }] }
+        const startedAt = new Date(begin).toISOString()
+        const durationMs = Date.now() - begin
+        report = { ok: false, startedAt, durationMs, steps: [{ name: 'prepare the simulation', ok: false, startedAt, durationMs, detail: errorMessage(err) }] }
       }
-      if (opts.json === true) printJson(report)
-      else printTable(report)
+      if (opts.json === true) await printDocument({ json: true }, report)
+      else {
+        printTable(report)
+        if (summary !== undefined) console.log(summary)
+      }
       process.exitCode = report.ok ? 0 : 1
     })
 }

@@ -2,7 +2,7 @@
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
 import type { TargetDefinition } from '../../protocol/model/types.js'
 import type {
-  ApplicationDetails, ApplicationSettings, ApplicationSummary, DmAction, InstanceView, LoadedTemplate, NewInstance, TargetDetails, TemplateDetails,
+  ApplicationBindingsView, ApplicationDetails, ApplicationSettings, ApplicationSummary, DmAction, InstanceView, LoadedTemplate, NewInstance, TargetDetails, TemplateDetails,
   TemplateSummary
 } from '../dto.js'
 import type { DmMessaging } from '../messaging/types.js'
@@ -12,19 +12,14 @@ import type { LogsQuery, MachineLogs } from './logs.js'
 import type { AgentRecord, EventQuery, Store, StoredEvent, TargetAssociation } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import type { Autonomy, AutonomyOptions } from '../autonomy/index.js'
-
-export interface DmLogger {
-  info (message: string): void
-  warn (message: string): void
-  error (message: string): void
-}
+import { type Logger } from '../../common/log.js'
 
 export interface DeploymentManagerComponents {
   store: Store
   messaging: DmMessaging
   /** Target handlers by handler name (`local`, `netns`, `in-process`, …). */
   targets: TargetHandler[]
-  log?: DmLogger
+  log?: Logger
 }
 
 export interface DeploymentManagerOptions {
@@ -134,6 +129,15 @@ export interface DeploymentManager {
   targetDetails (id: string): TargetDetails
   /** Deletes a target nothing uses (refused naming what uses it). */
   deleteTarget (id: string): void
+
+  /** The applications that could serve each external prefix the application imports, and whether each is bound. */
+  bindings (application: string): ApplicationBindingsView
+  /** The application imports `prefix` from `exporter` too (Roboconf's bind); its agents hear it at once. */
+  bind (application: string, prefix: string, exporter: string): void
+  /** The application no longer imports `prefix` from `exporter` (unbind). */
+  unbind (application: string, prefix: string, exporter: string): void
+  /** The application imports `prefix` from exactly these applications (bind-x). */
+  replaceBindings (application: string, prefix: string, exporters: string[]): void
 
   /** Scaling, commands files and their history, autonomic rules, schedules (manager/autonomy/). */
   readonly autonomy: Autonomy

@@ -18,7 +18,8 @@ import { AmqpSession } from '../../link/amqp-session.js'
 import { AMQP_PREFETCH_MESSAGES } from '../../link/constants.js'
 import { MessageDispatcher } from '../../link/dispatch.js'
 import { errorMessage } from '../../protocol/errors.js'
-import type { AgentMachine, AgentMessageHandler, DmMessaging, MessagingLogger, MessagingMetrics } from './types.js'
+import type { AgentMachine, AgentMessageHandler, DmMessaging, MessagingMetrics } from './types.js'
+import { type Logger } from '../../common/log.js'
 
 export interface AmqpMessagingComponents {
   /** `amqp://user:password@host:5672` */
@@ -32,14 +33,14 @@ export interface AmqpMessagingComponents {
    * none: agents share the agents' URL's user.
    */
   brokerUsers?: BrokerUsers
-  logger?: MessagingLogger
+  logger?: Logger
 }
 
 class AmqpMessaging implements DmMessaging {
   private readonly session: AmqpSession
   private readonly dispatcher: MessageDispatcher<AgentToDmMessage>
   private readonly domain: string
-  private readonly logger: MessagingLogger
+  private readonly logger: Logger
   /** application -> scoped instance paths whose queue this DM declared; declared again after each reconnection. */
   private readonly prepared = new Map<string, Set<string>>()
   private sent = 0

@@ -16,6 +16,7 @@ import { DmError, NoAgentParamsError } from '../errors.js'
 import type { Store } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import { autonomyRoutes } from './autonomy-routes.js'
+import { bindingRoutes } from './binding-routes.js'
 import { createConsole, type ConsoleOptions } from './console.js'
 import { consoleLogRoutes } from './console-logs.js'
 import { consoleRoutes } from './console-view.js'
@@ -367,6 +368,7 @@ export function createRestServer (components: RestServerComponents, options: Res
       }
     },
     ...autonomyRoutes(dm),
+    ...bindingRoutes(dm),
     ...consoleRoutes(components.store),
     ...consoleLogRoutes(dm, options.console?.machinesDirectory)
   ]
