@@ -10,6 +10,7 @@ import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
 import type { ImportListener, MeshHandle } from '../../agent/ports.js'
 import { DEFAULT_AMQP_URL, HUB_WIRE_VERSION } from './bench-constants.js'
 import { errorMessage } from '../../protocol/errors.js'
+import { trace } from '../../common/trace.js'
 
 /** Routing key prefixes, as in Roboconf's `ThoseThat`. */
 const THOSE_THAT_IMPORT = 'those.that.import.'
@@ -150,6 +151,7 @@ class AmqpHub implements AmqpHubHandle {
   }
 
   announce (instancePath: string, component: string, variables: Record<string, string | null>): void {
+    trace('hub.announce', instancePath)
     const byPrefix = exportsByPrefix(variables)
     this.announced.set(instancePath, { component, byPrefix })
     this.rebind(this.exportKeys, this.wantedExportKeys())
@@ -207,6 +209,7 @@ class AmqpHub implements AmqpHubHandle {
     const body = Buffer.from(JSON.stringify(message))
     this.enqueue(async channel => {
       channel.publish(this.exchange, routingKey, body)
+      trace('hub.send', `${message.kind} ${body.length}`)
       this.counters.messagesSent++
       this.counters.bytesSent += body.length
     })
@@ -221,6 +224,7 @@ class AmqpHub implements AmqpHubHandle {
   }
 
   private receive (delivery: ConsumeMessage): void {
+    trace('hub.receive', `${delivery.content.length}`)
     this.counters.messagesReceived++
     this.counters.bytesReceived += delivery.content.length
     let message: HubMessage
