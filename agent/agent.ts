@@ -2,13 +2,14 @@
 // state, starts the mesh once the model is known, and receives the mesh's import changes (ImportListener).
 // Restarted with a saved model, it restores everything and restarts what was started, with no DM.
 import { isInstanceStatus, type InstanceStatus } from '../protocol/lifecycle.js'
-import { DM_MESSAGE_VERSION, type DmToAgentMessage, type Import, type MeshParameters, type RecipeFiles,
+import type { SignedBinding } from '../protocol/domain.js'
+import { DM_MESSAGE_VERSION, type DmToAgentMessage, type Import, type MeshParameters, type RecipeFiles, type SignedOwnership,
   type ScopedModel } from '../protocol/messages.js'
 import { subtreeTopDown } from './lifecycle/tree.js'
 import { IMPORTS_SAVE_DELAY_MS, STATE_FORMAT_VERSION } from './constants.js'
 import { InvalidMessageError, errorMessage } from './errors.js'
 import { LifecycleEngine, type InstanceSummary } from './lifecycle/engine.js'
-import { consoleLogger, type AgentLogger } from './lifecycle/log.js'
+import { stderrLogger, type Logger } from '../common/log.js'
 import { createDefaultPlugins, pluginRegistry } from './plugins/index.js'
 import type { Plugin } from './plugins/types.js'
 import type { DmNotifier, ExportPublisher, ImportListener, LifecycleObserver, MeshFactory, MeshHandle } from './ports.js'
@@ -27,7 +28,7 @@ export interface AgentComponents {
   /** Extra plug-ins; one with the name of a default plug-in replaces it. */
   plugins?: Plugin[]
   /** Default: stderr. */
-  log?: AgentLogger
+  log?: Logger
   /** Told how long recipe steps take and how soon updates follow import changes (metrics); default none. */
   observer?: LifecycleObserver
 }
@@ -53,6 +54,8 @@ export interface Agent extends ImportListener {
   modelRequired (): boolean
   /** The mesh's dialable addresses (empty without a mesh). */
   meshAddresses (): string[]
+  /** The domain exchange's dialable addresses (empty when the agent takes no part in it). */
+  domainAddresses (): string[]
   instanceStatus (instancePath: string): InstanceStatus | undefined
   instances (): InstanceSummary[]
   importsOf (instancePath: string): Record<string, Import[]>
@@ -71,7 +74,7 @@ export function createAgent (components: AgentComponents, options: AgentOptions 
 }
 
 class AgentService implements Agent {
-  private readonly log: AgentLogger
+  private readonly log: Logger
   private readonly store: AgentStateStore
   /** A save of changed imports, pending (persistSoon). */
   private saveTimer: NodeJS.Timeout | undefined
@@ -88,7 +91,7 @@ class AgentService implements Agent {
 
   constructor (components: AgentComponents, options: AgentOptions) {
     this.components = components
-    this.log = components.log ?? consoleLogger
+    this.log = components.log ?? stderrLogger
     this.store = new AgentStateStore(components.stateDir)
     const plugins = pluginRegistry([...createDefaultPlugins({ recipeTimeoutMs: options.recipeTimeoutMs }).values(),
       ...(components.plugins ?? [])])
@@ -178,6 +181,10 @@ class AgentService implements Agent {
     return this.mesh?.listenAddresses() ?? []
   }
 
+  domainAddresses (): string[] {
+    return this.mesh?.domainAddresses?.() ?? []
+  }
+
   instanceStatus (instancePath: string): InstanceStatus | undefined {
     return this.engine.status(instancePath)
   }
@@ -240,6 +247,24 @@ class AgentService implements Agent {
       case 'resynchronize':
         this.engine.resynchronize()
         return
+      case 'renewOwnership':
+        await this.renewOwnership(message.ownership)
+        return
+      case 'changeBinding':
+        this.requireModel(message.kind)
+        await this.changeBinding(message.binding, message.bootstrapPeers)
+        return
+      case 'domainPeers':
+        this.requireModel(message.kind)
+        this.mesh?.addDomainPeers?.(message.bootstrapPeers)
+        return
+      case 'setProbePeriod': {
+        const model = this.requireModel(message.kind)
+        model.probePeriodMs = message.probePeriodMs
+        // kept with the model: a restarted agent probes at the application's period without the DM
+        await this.persist()
+        return
+      }
       default:
         throw new InvalidMessageError(`unknown kind "${String((message as { kind?: unknown }).kind)}"`)
     }
@@ -263,6 +288,37 @@ class AgentService implements Agent {
     await this.startMesh(model, mesh)
     this.engine.activateScopedInstance(this.takeRestoreProblems())
     this.engine.resendStates()
+  }
+
+  /** A later expiry of the same ownership (this peer, this scoped instance): kept in the state, shown to peers. */
+  private async renewOwnership (ownership: SignedOwnership): Promise<void> {
+    const current = this.meshParameters?.ownership
+    if (current === undefined) throw new InvalidMessageError('renewOwnership before the model (setScopedInstance)')
+    if (ownership.peerId !== current.peerId || ownership.scopedInstancePath !== current.scopedInstancePath || ownership.application !== current.application) {
+      throw new InvalidMessageError(`renewOwnership for peer ${ownership.peerId} of ${ownership.scopedInstancePath}, not this agent's (peer ${current.peerId} of ${current.scopedInstancePath})`)
+    }
+    this.meshParameters = { ...this.meshParameters as MeshParameters, ownership }
+    this.mesh?.renewOwnership?.(ownership)
+    await this.persist()
+  }
+
+  /**
+   * The application's binding of an external prefix changed: the domain exchange checks it (DM signature, this
+   * application, a newer version; a refusal is counted in its view) and applies it; kept in the state when accepted,
+   * so a restarted agent imports from the same applications without the DM.
+   */
+  private async changeBinding (binding: SignedBinding, bootstrapPeers: string[]): Promise<void> {
+    const domain = this.meshParameters?.domain
+    if (domain === undefined || this.mesh?.changeBinding === undefined) {
+      this.log.warn(`binding of ${binding.prefix} received, but this agent takes no part in the domain exchange (none of its instances imports external prefixes): ignored`)
+      return
+    }
+    if (!this.mesh.changeBinding(binding, bootstrapPeers)) return
+    this.meshParameters = {
+      ...this.meshParameters as MeshParameters,
+      domain: { ...domain, bindings: [...domain.bindings.filter(b => b.prefix !== binding.prefix), binding] }
+    }
+    await this.persist()
   }
 
   private async startMesh (model: ScopedModel, parameters: MeshParameters): Promise<void> {
@@ -331,8 +387,10 @@ class AgentService implements Agent {
     return problems.length > 0 ? problems.join('; ') : undefined
   }
 
-  private requireModel (kind: string): void {
-    if (this.engine.currentModel() === undefined) throw new InvalidMessageError(`${kind} before the model (setScopedInstance)`)
+  private requireModel (kind: string): ScopedModel {
+    const model = this.engine.currentModel()
+    if (model === undefined) throw new InvalidMessageError(`${kind} before the model (setScopedInstance)`)
+    return model
   }
 }
 

@@ -1,7 +1,8 @@
 // The interfaces between the agent's life-cycle engine and its edges (mesh, DM link), so that the engine
 // is tested in memory and every transport plugs in the same way.
 import type { InstanceStatus } from '../protocol/lifecycle.js'
-import type { Import, InstanceReport, MeshParameters, ScopedModel } from '../protocol/messages.js'
+import type { SignedBinding } from '../protocol/domain.js'
+import type { Import, InstanceReport, MeshParameters, ScopedModel, SignedOwnership } from '../protocol/messages.js'
 
 /** Where the engine reports state and import changes (the link to the DM). */
 export interface DmNotifier {
@@ -48,6 +49,20 @@ export interface MeshHandle extends ExportPublisher {
    * Meshes without liveness (the benchmark's broker hub) may leave it out.
    */
   expectRestored? (restored: Array<{ prefix: string, exporterPath: string }>): void
+  /**
+   * The DM renewed this agent's ownership (a later expiry): the messages sent from now on carry it. Meshes that show
+   * no ownership (the benchmark's broker hub) may leave it out.
+   */
+  renewOwnership? (ownership: SignedOwnership): void
+  /**
+   * The DM changed the application's binding of an external prefix (domain exchange, agent/mesh/domain.ts): true when
+   * accepted (signed, for this application, newer). Absent: the mesh takes no part in the domain exchange.
+   */
+  changeBinding? (binding: SignedBinding, bootstrapPeers: readonly string[]): boolean
+  /** Domain agents to dial (they came up after the model); absent: the mesh takes no part in the domain exchange. */
+  addDomainPeers? (addresses: readonly string[]): void
+  /** Multiaddrs of the domain exchange's node, reported to the DM in heartbeats; absent or empty: none. */
+  domainAddresses? (): string[]
   stop (): Promise<void>
 }
 

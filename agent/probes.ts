@@ -5,9 +5,10 @@
 import { execFile } from 'node:child_process'
 import { existsSync, rmSync } from 'node:fs'
 import { toDm, type AgentToDmMessage } from '../protocol/messages.js'
-import { compare, DEFAULT_PROBE_PERIOD_MS, MIN_PROBE_PERIOD_MS, parseMeasures, type ProbeCheck } from '../protocol/model/probes.js'
+import { compare, effectiveProbePeriodMs, parseMeasures, type ProbeCheck } from '../protocol/model/probes.js'
 import type { Agent } from './agent.js'
 import { errorMessage } from '../protocol/errors.js'
+import type { Logger } from '../common/log.js'
 
 /** Events kept while the DM is away; the oldest go first beyond it. */
 export const MAX_QUEUED_PROBE_EVENTS = 100
@@ -18,7 +19,7 @@ export interface ProbesComponents {
   agent: Pick<Agent, 'instances' | 'identity' | 'probeFiles' | 'probePeriodMs'>
   send: (message: AgentToDmMessage) => void
   connected: () => boolean
-  log: { warn (message: string): void }
+  log: Pick<Logger, 'warn'>
   now?: () => number
 }
 
@@ -127,7 +128,7 @@ export function createProbes (components: ProbesComponents) {
   }
 
   function schedule (): void {
-    const periodMs = Math.max(MIN_PROBE_PERIOD_MS, components.agent.probePeriodMs() ?? DEFAULT_PROBE_PERIOD_MS)
+    const periodMs = effectiveProbePeriodMs(components.agent.probePeriodMs())
     timer = setTimeout(() => {
       if (running) return schedule()
       running = true
@@ -142,6 +143,12 @@ export function createProbes (components: ProbesComponents) {
   return {
     start (): void { if (timer === undefined) schedule() },
     stop (): void { clearTimeout(timer); timer = undefined },
+    /** The probe period changed: the next round comes one new period from now (a round under way finishes first). */
+    reschedule (): void {
+      if (timer === undefined) return
+      clearTimeout(timer)
+      if (!running) schedule()
+    },
     /** Sends what waited while the DM was away (called when the link is back; the next round does it too). */
     flush,
     /** Events waiting for the DM (a metric). */

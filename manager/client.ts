@@ -4,7 +4,7 @@ import WebSocket from 'ws'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
 import type { AgentLogLine, InstanceProblem } from '../protocol/messages.js'
 import type {
-  ApplicationDetails, ApplicationSummary, DmAction as ApplicationAction, InstanceView as InstanceNode,
+  ApplicationBindingsView, ApplicationDetails, ApplicationSettings, ApplicationSummary, DmAction as ApplicationAction, InstanceView as InstanceNode,
   LoadedTemplate as TemplateLoadResult, NewInstance, RequestableStatus, TargetDefinition, TargetDetails,
   TargetScope, TemplateDetails, TemplateRef, TemplateSummary
 } from './dto.js'
@@ -26,7 +26,7 @@ export const MAX_EARLY_EVENTS = 10_000
 export const EVENTS_CONNECT_TIMEOUT_MS = 10_000
 
 export type {
-  ApplicationDetails, ApplicationSummary, DmAction as ApplicationAction, InstanceView as InstanceNode,
+  ApplicationDetails, ApplicationSettings, ApplicationSummary, DmAction as ApplicationAction, InstanceView as InstanceNode,
   LoadedTemplate as TemplateLoadResult, NewInstance, RequestableStatus, TargetDefinition, TargetDetails, TargetScope,
   TemplateDetails, TemplateRef, TemplateSummary
 } from './dto.js'
@@ -162,9 +162,12 @@ export interface DmClient {
   loadTemplateFromPath: (path: string) => Promise<TemplateLoadResult>
   getTemplate: (template: TemplateRef) => Promise<TemplateDetails>
   deleteTemplate: (template: TemplateRef) => Promise<void>
-  createApplication: (app: { name: string, template: TemplateRef, description?: string }) => Promise<ApplicationSummary>
+  /** `probePeriodMs`: how often its agents evaluate their probes (default: the DM's). */
+  createApplication: (app: { name: string, template: TemplateRef, description?: string, probePeriodMs?: number }) => Promise<ApplicationSummary>
   listApplications: () => Promise<ApplicationSummary[]>
   getApplication: (app: string) => Promise<ApplicationDetails>
+  /** Changes an application's settings (its probe period; null: back to the DM's default). */
+  updateApplication: (app: string, settings: ApplicationSettings) => Promise<ApplicationSummary>
   deleteApplication: (app: string) => Promise<void>
   getInstances: (app: string) => Promise<InstanceNode[]>
   addInstance: (app: string, instance: NewInstance) => Promise<InstanceNode>
@@ -197,6 +200,12 @@ export interface DmClient {
   listEvents: (query?: { application?: string, path?: string, since?: string, limit?: number }) => Promise<HistoryEvent[]>
   /** Scales through the DM; resolves once added machines are asked for and removed ones undeployed and deleted. */
   scale: (app: string, request: ScaleRequest, timeoutMs?: number) => Promise<ScaleResult>
+  /** For each external prefix the application imports: the exporting applications and whether each is bound. */
+  bindings: (app: string) => Promise<ApplicationBindingsView>
+  bind: (app: string, prefix: string, exporter: string) => Promise<ApplicationBindingsView>
+  unbind: (app: string, prefix: string, exporter: string) => Promise<ApplicationBindingsView>
+  /** bind-x: the application imports `prefix` from exactly these applications. */
+  replaceBindings: (app: string, prefix: string, exporters: string[]) => Promise<ApplicationBindingsView>
   /** The application's history of commands, scales, rules and schedules, newest first. */
   history: (app: string, page?: { offset?: number, limit?: number }) => Promise<HistoryPage>
   listCommands: (app: string) => Promise<Array<{ name: string, instructions: number, errors: ModelError[] }>>
@@ -212,6 +221,7 @@ export interface DmClient {
 export type { CommandsExecution, CommandsFileView }
 
 export type { ScaleRequest, ScaleResult }
+export type { ApplicationBindingsView }
 export interface HistoryPage { total: number, offset: number, limit: number, entries: HistoryEntry[] }
 
 interface RequestOptions {
@@ -289,6 +299,7 @@ export function createDmClient (components: DmClientComponents): DmClient {
     createApplication: async (app) => await request('POST', '/api/applications', { body: app }),
     listApplications: async () => await request('GET', '/api/applications'),
     getApplication: async (app) => await request('GET', appPath(app)),
+    updateApplication: async (app, settings) => await request('PATCH', appPath(app), { body: settings }),
     deleteApplication: async (app) => { await request('DELETE', appPath(app)) },
     getInstances: async (app) => await request('GET', `${appPath(app)}/instances`),
     addInstance: async (app, instance) => await request('POST', `${appPath(app)}/instances`, { body: instance }),
@@ -323,6 +334,10 @@ export function createDmClient (components: DmClientComponents): DmClient {
       }
     }),
     scale: async (app, body, timeoutMs) => await request('POST', `${appPath(app)}/scale`, { body, timeoutMs: timeoutMs ?? REQUEST_TIMEOUT_MS }),
+    bindings: async (app) => await request('GET', `${appPath(app)}/bindings`),
+    bind: async (app, prefix, application) => await request('POST', `${appPath(app)}/bind`, { body: { prefix, application } }),
+    unbind: async (app, prefix, application) => await request('POST', `${appPath(app)}/unbind`, { body: { prefix, application } }),
+    replaceBindings: async (app, prefix, applications) => await request('POST', `${appPath(app)}/bind-x`, { body: { prefix, applications } }),
     listRules: async (app) => await request('GET', `${appPath(app)}/rules`),
     listSchedules: async (app) => await request('GET', '/api/schedules', { query: app === undefined ? {} : { application: app } }),
     addSchedule: async (job) => await request('POST', '/api/schedules', { body: job }),

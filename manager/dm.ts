@@ -7,6 +7,7 @@
 // agents' notifications, templates, applications and instances, state requests, targets, ports.
 import { createAutonomy } from './autonomy/index.js'
 import { createApplications } from './dm/applications.js'
+import { createBindings } from './dm/bindings.js'
 import { createCatalog } from './dm/catalog.js'
 import { createDmCore } from './dm/core.js'
 import { describeInstance } from './dm/describe.js'
@@ -25,7 +26,7 @@ import { DEFAULT_TARGET_ID } from './constants.js'
 
 export type {
   ApplicationSummary, DeploymentManager, DeploymentManagerComponents, DeploymentManagerOptions, DmAction, DmEvent,
-  DmLogger, InstanceView, LoadedTemplate, NewInstance, PublishedEvent
+  InstanceView, LoadedTemplate, NewInstance, PublishedEvent
 } from './dm/types.js'
 
 export function createDeploymentManager (components: DeploymentManagerComponents, options: DeploymentManagerOptions = {}): DeploymentManager {
@@ -81,6 +82,7 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     ...createTemplates(core),
     ...createApplications(core, sessions, outbox, machines),
     ...createStateRequests(core, outbox, machines),
+    ...createBindings(core, outbox),
     listTargets: targets.listTargets,
     getTarget: targets.getTarget,
     createTarget: targets.createTarget,

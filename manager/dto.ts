@@ -43,6 +43,16 @@ export interface ApplicationSummary {
   template: TemplateRef
   description?: string
   createdAt: string
+  /** How often its agents evaluate their probes, in milliseconds: its own setting, else the DM's default. */
+  probePeriodMs: number
+  /** True when probePeriodMs is the DM's default (the application sets none). */
+  probePeriodIsDefault: boolean
+}
+
+/** What an application may change after its creation (`PATCH /api/applications/:app`). */
+export interface ApplicationSettings {
+  /** Its probe period, in milliseconds (1 000 to 3 600 000); null: back to the DM's default. */
+  probePeriodMs?: number | null
 }
 
 /** A node of the instance tree as the DM serves it. */
@@ -77,4 +87,10 @@ export interface NewInstance {
   name: string
   component: string
   overriddenExports?: Record<string, string>
+}
+
+/** For each external prefix an application imports: the applications exporting it, and whether each is bound (Roboconf's ApplicationBindings). */
+export interface ApplicationBindingsView {
+  application: string
+  prefixes: Record<string, Array<{ application: string, bound: boolean }>>
 }

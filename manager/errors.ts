@@ -86,6 +86,15 @@ export class ApplicationExistsError extends DmError {
   }
 }
 
+export class InvalidApplicationSettingError extends DmError {
+  readonly code = 'REST_INVALID_APPLICATION_SETTING'
+  readonly statusCode = 400
+  constructor (application: string, setting: string, problem: string) {
+    super(`${setting} of application ${application}: ${problem}`)
+    this.name = 'InvalidApplicationSettingError'
+  }
+}
+
 export class InstanceNotFoundError extends DmError {
   readonly code = 'REST_INSTANCE_NOT_FOUND'
   readonly statusCode = 404
@@ -213,5 +222,15 @@ export class LogsUnavailableError extends DmError {
   constructor (application: string, machinePath: string, reason: string) {
     super(`no log of ${machinePath} (${application}): ${reason}`)
     this.name = 'LogsUnavailableError'
+  }
+}
+
+/** A bind or unbind names an application that does not exist or does not export the prefix (Roboconf's messages). */
+export class BindingRefusedError extends DmError {
+  readonly code = 'REST_BINDING_REFUSED'
+  readonly statusCode = 403
+  constructor (roboconfMessage: string, fix: string) {
+    super(`${roboconfMessage} ${fix}`)
+    this.name = 'BindingRefusedError'
   }
 }

@@ -15,7 +15,7 @@ export type DmEvent =
   | { type: 'instance', application: string, path: string, status: InstanceStatus, at: string, actor?: EventActor,
     /** Present when the change came with a failure (a recipe that failed, a machine that could not be made). */
     problem?: InstanceProblem }
-  | { type: 'application', application: string, action: 'created' | 'deleted', at: string }
+  | { type: 'application', application: string, action: 'created' | 'updated' | 'deleted', at: string }
   | { type: 'template', name: string, version: string, action: 'created' | 'deleted', at: string }
   | { type: 'machine', application: string, path: string, action: 'created' | 'terminated', machineId: string, target: string, at: string }
   | { type: 'request', method: string, url: string, statusCode: number, application?: string, at: string }

@@ -266,6 +266,7 @@ function ownership (value: unknown): SignedOwnership {
     scopedInstancePath: path(o.scopedInstancePath, 'ownership.scopedInstancePath'),
     dmPublicKey: str(o.dmPublicKey, 'ownership.dmPublicKey'),
     ...(o.generation !== undefined ? { generation: count(o.generation, 'ownership.generation') } : {}),
+    ...(o.expiresAt !== undefined ? { expiresAt: count(o.expiresAt, 'ownership.expiresAt') } : {}),
     signature: str(o.signature, 'ownership.signature')
   }
 }
@@ -273,7 +274,7 @@ function ownership (value: unknown): SignedOwnership {
 // ---------------------------------------------------------------------------------------------------------------
 // Private network key (libp2p pnet)
 
-const PNET_KEY_HEADER = '/key/swarm/psk/1.0.0/\n/base16/\n'
+export const PNET_KEY_HEADER = '/key/swarm/psk/1.0.0/\n/base16/\n'
 
 /** A fresh private-network key for one application, in libp2p's `/key/swarm/psk/1.0.0/` text format. */
 export function generatePnetKey (): string {
@@ -318,31 +319,53 @@ function rawPublicKey (jwkX: string | undefined): string {
   return Buffer.from(jwkX ?? '', 'base64url').toString('base64')
 }
 
+/**
+ * How long an ownership the DM signs stays valid, in ms (6 h): the DM renews it once a quarter of it has passed
+ * (OWNERSHIP_RENEW_AFTER_FRACTION) while the agent beats, so a mesh keeps working through a DM outage of 4.5 h at
+ * least, and the ownership of a machine gone (or stolen from it) is believed for 6 h at most. `dm start
+ * --ownership-lifetime` changes it.
+ */
+export const DEFAULT_OWNERSHIP_LIFETIME_MS = 6 * 3_600_000
+/** Share of an ownership's lifetime after which the DM renews it at the agent's next beat. */
+export const OWNERSHIP_RENEW_AFTER_FRACTION = 0.25
+/**
+ * How far an importer's clock may be behind the DM's, in ms (2 min): an ownership is refused only once this long
+ * past its expiry by the importer's clock.
+ */
+export const OWNERSHIP_CLOCK_SKEW_MS = 120_000
+
 export interface OwnershipClaim {
   peerId: string
   application: string
   scopedInstancePath: string
   /** The machine's generation (see SignedOwnership.generation); absent: an ownership of before generations. */
   generation?: number
+  /** When the ownership expires, in ms since the epoch; default now + DEFAULT_OWNERSHIP_LIFETIME_MS. */
+  expiresAt?: number
 }
 
 function canonicalOwnership (claim: OwnershipClaim): Buffer {
-  // Version 2 signs the generation too; version 1 (no generation) still verifies, as generation 0.
-  return Buffer.from(JSON.stringify(claim.generation === undefined
-    ? ['meshconf-ownership', 1, claim.peerId, claim.application, claim.scopedInstancePath]
-    : ['meshconf-ownership', 2, claim.peerId, claim.application, claim.scopedInstancePath, claim.generation]))
+  // Version 3 signs the expiry too; version 2 (generation, no expiry) and 1 (neither) still verify, and are then
+  // refused as without expiry (ownershipExpiry).
+  return Buffer.from(JSON.stringify(claim.expiresAt !== undefined
+    ? ['meshconf-ownership', 3, claim.peerId, claim.application, claim.scopedInstancePath, claim.generation ?? 0, claim.expiresAt]
+    : claim.generation === undefined
+      ? ['meshconf-ownership', 1, claim.peerId, claim.application, claim.scopedInstancePath]
+      : ['meshconf-ownership', 2, claim.peerId, claim.application, claim.scopedInstancePath, claim.generation]))
 }
 
-/** The DM signs that `peerId` owns `scopedInstancePath` of `application`. */
+/** The DM signs that `peerId` owns `scopedInstancePath` of `application`, until `expiresAt`. */
 export function signOwnership (dmKey: DmSigningKey, claim: OwnershipClaim): SignedOwnership {
   const key = createPrivateKey({ key: Buffer.from(dmKey.privateKey, 'base64'), format: 'der', type: 'pkcs8' })
+  const signed: OwnershipClaim = { ...claim, expiresAt: claim.expiresAt ?? Date.now() + DEFAULT_OWNERSHIP_LIFETIME_MS }
   return {
     peerId: claim.peerId,
     application: claim.application,
     scopedInstancePath: claim.scopedInstancePath,
     ...(claim.generation !== undefined ? { generation: claim.generation } : {}),
+    expiresAt: signed.expiresAt,
     dmPublicKey: rawPublicKey(createPublicKey(key).export({ format: 'jwk' }).x),
-    signature: sign(null, canonicalOwnership(claim), key).toString('base64')
+    signature: sign(null, canonicalOwnership(signed), key).toString('base64')
   }
 }
 
@@ -370,7 +393,21 @@ export function verifyDmCommand (dmPublicKey: string, application: string, scope
 
 export type OwnershipVerdict = { ok: true } | { ok: false, reason: OwnershipRejection, detail: string }
 export type OwnershipRejection = 'untrusted-dm-key' | 'bad-signature' | 'wrong-peer' | 'wrong-application' | 'outside-scope' |
-  'superseded-generation'
+  'superseded-generation' | 'expired' | 'no-expiry'
+
+/**
+ * Whether the ownership is still valid at `now` (ms, the checker's clock): refused when it carries no expiry (signed
+ * before expiry existed) or is more than `clockSkewMs` past it. Not cached with the signature's verdict: time moves.
+ */
+export function ownershipExpiry (ownership: SignedOwnership, now: number, clockSkewMs = OWNERSHIP_CLOCK_SKEW_MS): OwnershipVerdict {
+  if (ownership.expiresAt === undefined) {
+    return { ok: false, reason: 'no-expiry', detail: `ownership of ${ownership.scopedInstancePath} has no expiry: its DM must sign it again (an agent gets a new one at its next beat)` }
+  }
+  if (now > ownership.expiresAt + clockSkewMs) {
+    return { ok: false, reason: 'expired', detail: `ownership of ${ownership.scopedInstancePath} expired at ${new Date(ownership.expiresAt).toISOString()} (not renewed by its DM since)` }
+  }
+  return { ok: true }
+}
 
 /** True when `instancePath` is the scoped instance itself or one of its descendants. */
 export function isWithinScope (scopedInstancePath: string, instancePath: string): boolean {
@@ -407,3 +444,6 @@ export function verifyOwnership (ownership: SignedOwnership, expected: {
   }
   return valid ? { ok: true } : { ok: false, reason: 'bad-signature', detail: 'the DM signature does not match the ownership claim' }
 }
+
+/** The field checks of mesh messages, for the domain exchange's messages (protocol/domain.ts) to validate alike. */
+export const meshFieldChecks = { object, str, noControl, path, count, list, record, ownership } as const

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto'
 import { INSTANCE_STATUSES, isInstanceStatus, type InstanceStatus } from './lifecycle.js'
 import type { Component, Instance } from './model/types.js'
+import type { DomainParameters, SignedBinding, SignedExternalOwnership } from './domain.js'
 import { errorMessage } from './errors.js'
 
 export const DM_MESSAGE_VERSION = 1
@@ -88,6 +89,12 @@ export interface SignedOwnership {
    * ownerships signed before generations existed (generation 0).
    */
   generation?: number
+  /**
+   * When the ownership stops being valid, in ms since the epoch (the DM's clock): the DM renews it while the agent
+   * beats (renewOwnership), and importers refuse an expired one (a machine gone, or cut off from its DM, stops
+   * being believed). Absent only in ownerships signed before expiry existed: importers refuse those.
+   */
+  expiresAt?: number
   /** base64 signature over the canonical encoding of the fields above (protocol/mesh.ts canonicalOwnership). */
   signature: string
 }
@@ -116,6 +123,8 @@ export interface MeshParameters {
   ownership: SignedOwnership
   /** base64 public keys of the DMs whose ownership signatures are trusted. */
   trustedDmKeys: string[]
+  /** The domain exchange (protocol/domain.ts), for an agent whose instances export or import externally. */
+  domain?: DomainParameters
 }
 
 /** Recipe files of a component: path relative to the recipe folder -> base64 content. */
@@ -128,6 +137,20 @@ export type DmToAgentMessage =
   | { v: Version, kind: 'removeInstance', instancePath: string }
   | { v: Version, kind: 'resendStates' }
   | { v: Version, kind: 'resynchronize' }
+  /**
+   * The application's binding of an external prefix changed (Roboconf's MsgCmdChangeBinding), with domain addresses
+   * of the bound exporters' agents to dial.
+   */
+  | { v: Version, kind: 'changeBinding', binding: SignedBinding, bootstrapPeers: string[] }
+  /**
+   * Domain addresses of agents this one exchanges external exports with, which appeared after its model left (the
+   * exporter's or importer's machine came up later): it dials them. Addresses only: peers still prove who they are.
+   */
+  | { v: Version, kind: 'domainPeers', bootstrapPeers: string[] }
+  /** A fresh DM-signed ownership (a later expiry) for the agent's mesh: sent while the agent beats. */
+  | { v: Version, kind: 'renewOwnership', ownership: SignedOwnership }
+  /** The application's probe period changed (`meshconf app set --probe-period`): the agent's next round uses it. */
+  | { v: Version, kind: 'setProbePeriod', probePeriodMs: number }
   /** Asks for the agent's recent log (`meshconf logs`): the lines after `afterSeq`, the last `tail`, of one instance. */
   | { v: Version, kind: 'getLogs', requestId: string, afterSeq?: number, tail?: number, instance?: string }
 
@@ -135,7 +158,9 @@ export type AgentToDmMessage =
   | { v: Version, kind: 'heartbeat', application: string, scopedInstancePath: string, ipAddress: string,
     modelRequired: boolean, peerId?: string, listenAddresses?: string[], agentVersion?: string,
     /** `host:port` of the agent's Prometheus metrics, when its params enable them. */
-    metricsAddress?: string }
+    metricsAddress?: string,
+    /** Multiaddrs of the agent's domain exchange node, when it takes part in it. */
+    domainAddresses?: string[] }
   | { v: Version, kind: 'instanceChanged', application: string, instancePath: string, status: InstanceStatus,
     imports: Record<string, Import[]>, problem?: string } & InstanceReport
   | { v: Version, kind: 'instanceRemoved', application: string, instancePath: string }
@@ -349,11 +374,34 @@ const ownershipGeneration: Check<number | undefined> = optional((value, field) =
   return value
 })
 
+const ownershipExpiry: Check<number | undefined> = optional((value, field) => {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new MalformedMessageError(field, `expected an expiry time (ms since the epoch), got ${describe(value)}`)
+  }
+  return value
+})
+
+const signedOwnership = shape<SignedOwnership>({
+  peerId: str, application: str, scopedInstancePath: str, dmPublicKey: str, generation: ownershipGeneration, expiresAt: ownershipExpiry, signature: str
+})
+
+const signedBinding = shape<SignedBinding>({ application: str, prefix: str, exporters: strings, version: num, dmPublicKey: str, signature: str })
+
+const domainParameters = shape<DomainParameters>({
+  pnetKey: str,
+  bootstrapPeers: strings,
+  ownership: optional(shape<SignedExternalOwnership>({
+    peerId: str, application: str, prefix: str, scopedInstancePath: str, generation: num, dmPublicKey: str, signature: str
+  })),
+  bindings: arrayOf(signedBinding)
+})
+
 const meshParameters = shape<MeshParameters>({
   bootstrapPeers: strings,
   pnetKey: str,
-  ownership: shape<SignedOwnership>({ peerId: str, application: str, scopedInstancePath: str, dmPublicKey: str, generation: ownershipGeneration, signature: str }),
-  trustedDmKeys: strings
+  ownership: signedOwnership,
+  trustedDmKeys: strings,
+  domain: optional(domainParameters)
 })
 
 const recipes = recordOf<RecipeFiles>(stringRecord)
@@ -385,6 +433,10 @@ const DM_TO_AGENT: Shapes<DmToAgentMessage> = {
   removeInstance: { instancePath: str },
   resendStates: {},
   resynchronize: {},
+  changeBinding: { binding: signedBinding, bootstrapPeers: strings },
+  domainPeers: { bootstrapPeers: strings },
+  renewOwnership: { ownership: signedOwnership },
+  setProbePeriod: { probePeriodMs: num },
   getLogs: { requestId: str, afterSeq: optional(num), tail: optional(num), instance: optional(str) }
 }
 
@@ -397,7 +449,8 @@ const AGENT_TO_DM: Shapes<AgentToDmMessage> = {
     peerId: optional(str),
     listenAddresses: optional(strings),
     agentVersion: optional(str),
-    metricsAddress: optional(str)
+    metricsAddress: optional(str),
+    domainAddresses: optional(strings)
   },
   instanceChanged: {
     application: str,

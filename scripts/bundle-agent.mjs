@@ -5,7 +5,7 @@
 import { build } from 'esbuild'
 
 // each x.js -> x.bundle.js, where preferBundle (manager/targets/process.ts) finds it
-const entries = ['dist/agent/main.js', 'dist/simulations/bench/mesh-node.js', 'dist/simulations/bench/agent-process.js']
+const entries = ['dist/agent/main.js', 'dist/fixtures/mesh-node.js', 'dist/simulations/bench/agent-process.js']
 
 await Promise.all(entries.map(entry => build({
   entryPoints: [entry],

@@ -22,6 +22,8 @@ PACKAGES=(
   chromium               # console-*: the web console's browser tests (playwright-core drives /usr/bin/chromium)
   docker.io              # docker-*: the Docker Engine (dockerd, and iptables), the docker target's machines
   prometheus             # obs-metrics: a real Prometheus scrapes the DM and agents (the test runs its own on a free port)
+  zsh                    # cli-verbs: the zsh completion script parses and completes
+  fish                   # cli-verbs: the fish completion script parses and completes
 )
 
 root=0; [ "$(id -u)" = 0 ] && root=1

@@ -6,12 +6,13 @@ import { join } from 'node:path'
 import { createAgent } from '../agent/agent.js'
 import { createMemoryMeshHub } from '../agent/mesh/memory.js'
 import type { DmToAgentMessage, MeshParameters } from '../protocol/messages.js'
-import { createDmSigningKey, generatePnetKey, signOwnership } from '../protocol/mesh.js'
+import { OWNERSHIP_CLOCK_SKEW_MS, createDmSigningKey, generatePnetKey, signOwnership } from '../protocol/mesh.js'
 import {
   instance, lampComponents, MESH_PARAMETERS, recorded, recordingRecipes, RecordingLogger, RecordingNotifier,
   RecordingPublisher, scopedModel, startTestAgent, temporaryDir
 } from './lifecycle-fixtures.js'
 import { waitFor } from './helpers/wait.js'
+import { silentLogger } from '../common/log.js'
 
 test('setScopedInstance: model and recipes saved, scoped instance DEPLOYED_STARTED, exports published, imports requested', async t => {
   const stateDir = await temporaryDir(t, 'state')
@@ -116,7 +117,7 @@ test('two agents on the in-memory mesh: Tomcat starts when the other machine\'s 
   const start = async (vm: string, child: string): Promise<ReturnType<typeof createAgent>> => {
     const agent = createAgent({
       stateDir: await temporaryDir(t, 'state'), notifier: new RecordingNotifier(), log: new RecordingLogger(),
-      meshFactory: hub.factory({ log: () => {} })
+      meshFactory: hub.factory({ log: silentLogger })
     }, { ipAddress: vm === '/VM 1' ? '10.0.0.1' : '10.0.0.2' })
     await agent.start()
     t.teardown(() => agent.stop())
@@ -141,4 +142,52 @@ test('two agents on the in-memory mesh: Tomcat starts when the other machine\'s 
   await app.settled()
   t.deepEqual((await recorded(recordDir)).filter(l => l.includes('Tomcat')),
     ['deploy /VM 2/Tomcat', 'start /VM 2/Tomcat', 'stop /VM 2/Tomcat'])
+})
+
+test('an expired ownership is refused by importers; once the DM renews it, the owner announces again and the importer starts', async t => {
+  const hub = createMemoryMeshHub()
+  const dmKey = createDmSigningKey()
+  const pnetKey = generatePnetKey()
+  const recordDir = await temporaryDir(t, 'record')
+  // Past its expiry by more than the clock skew an importer allows: what an agent cut off from its DM would hold.
+  const expiredAt = Date.now() - OWNERSHIP_CLOCK_SKEW_MS - 60_000
+  const start = async (vm: string, child: string, expiresAt?: number): Promise<ReturnType<typeof createAgent>> => {
+    const agent = createAgent({
+      stateDir: await temporaryDir(t, 'state'), notifier: new RecordingNotifier(), log: new RecordingLogger(),
+      meshFactory: hub.factory({ log: silentLogger })
+    }, { ipAddress: vm === '/VM 1' ? '10.0.0.1' : '10.0.0.2' })
+    await agent.start()
+    t.teardown(() => agent.stop())
+    const mesh = meshParameters(dmKey, pnetKey, `peer-${vm.slice(4)}`, vm)
+    await agent.handle({
+      v: 1, kind: 'setScopedInstance',
+      model: scopedModel(instance(vm, 'VM', [instance(`${vm}/${child}`, child)]), lampComponents()),
+      mesh: expiresAt === undefined ? mesh : { ...mesh, ownership: signOwnership(dmKey, { peerId: 'peer-1', application: 'app', scopedInstancePath: vm, expiresAt }) },
+      recipes: recordingRecipes(recordDir, [child])
+    })
+    return agent
+  }
+  const db = await start('/VM 1', 'MySQL', expiredAt)
+  const app = await start('/VM 2', 'Tomcat')
+  await db.handle({ v: 1, kind: 'changeState', instancePath: '/VM 1/MySQL', newState: 'DEPLOYED_STARTED' })
+  await app.handle({ v: 1, kind: 'changeState', instancePath: '/VM 2/Tomcat', newState: 'DEPLOYED_STARTED' })
+  const tomcatMesh = hub.meshes.get('peer-2')
+  await waitFor('MySQL\'s announce refused as expired', () => (tomcatMesh?.rejections().expired ?? 0) > 0, { state: () => tomcatMesh?.rejections() })
+  t.is(app.instanceStatus('/VM 2/Tomcat'), 'UNRESOLVED')
+  // Another agent's ownership, or one of another peer, is no renewal: refused, nothing changes.
+  const stranger = signOwnership(dmKey, { peerId: 'peer-9', application: 'app', scopedInstancePath: '/VM 1' })
+  const log = new RecordingLogger()
+  const checked = createAgent({ stateDir: await temporaryDir(t, 'checked'), notifier: new RecordingNotifier(), log })
+  t.teardown(() => checked.stop())
+  await checked.start()
+  await checked.handle({ v: 1, kind: 'renewOwnership', ownership: stranger })
+  t.regex(log.lines.at(-1) ?? '', /renewOwnership before the model/)
+  await db.handle({ v: 1, kind: 'renewOwnership', ownership: stranger })
+  t.is(hub.meshes.get('peer-1')?.view().ownershipExpiresAt, expiredAt)
+  // The DM's renewal: the owner re-announces under it, and Tomcat gets its database.
+  const renewed = signOwnership(dmKey, { peerId: 'peer-1', application: 'app', scopedInstancePath: '/VM 1' })
+  await db.handle({ v: 1, kind: 'renewOwnership', ownership: renewed })
+  t.is(hub.meshes.get('peer-1')?.view().ownershipExpiresAt, renewed.expiresAt)
+  await waitFor('Tomcat started through the mesh', () => app.instanceStatus('/VM 2/Tomcat') === 'DEPLOYED_STARTED')
+  t.deepEqual(app.importsOf('/VM 2/Tomcat').MySQL.map(i => i.variables), [{ 'MySQL.ip': '10.0.0.1', 'MySQL.port': '3306' }])
 })

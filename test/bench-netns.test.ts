@@ -4,7 +4,7 @@ import test from 'ava'
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { connect } from 'node:net'
-import { canUseNetns, createNetnsLink } from '../simulations/bench/netns.js'
+import { canUseNetns, createNetnsLink } from '../fixtures/netns.js'
 
 async function reachable (host: string, port: number, waitMs: number): Promise<boolean> {
   return await new Promise(resolve => {

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import amqp from 'amqplib'
-import { createPrivateBroker } from '../simulations/chaos/broker.js'
+import { createPrivateBroker } from '../fixtures/broker.js'
 
 test('a private broker serves, drops its clients on restart, and serves again', async t => {
   const directory = await mkdtemp(join(tmpdir(), 'chaos-broker-'))

@@ -2,10 +2,12 @@
 // what the real DM cannot produce on demand: an instance going to PROBLEM while a command waits.
 // Everything else runs against the real DM in cli-dm.test.ts.
 import test from 'ava'
+import { execa } from 'execa'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { instance, runCli, runCliInProcess, startDmDouble, type DmDouble } from './cli-helpers.js'
 
 async function tempDir (t: { teardown: (fn: () => Promise<void>) => void }): Promise<string> {
@@ -45,6 +47,10 @@ test('usage errors exit 2 with a clear message (a real process too)', async t =>
     [['scale', 'lamp', 'Tomcat'], /required option '--to <count>' not specified/],
     [['status', 'lamp', '--watch', '--until', 'RUNNING'], /"RUNNING" is not an instance state/],
     [['status', 'lamp', '--wait=2m'], /--wait=DURATION goes with --watch or --until/],
+    [['status', 'lamp', '--wait'], /--wait goes with --watch or --until/],
+    // one wait flag: the older --timeout is gone
+    [['status', 'lamp', '--watch', '--timeout', '1s'], /unknown option '--timeout'/],
+    [['status', 'lamp', '--watch', '--wait=soon'], /"soon" is not a duration > 0/],
     [['start', 'lamp', '/Apache VM', '--wait=-3'], /"-3" is not a duration > 0 and <= a week: write e\.g\. 90s, 2m/],
     [['stop', 'lamp', '--wait=1e9'], /"1e9" is not a duration/],
     [['stop', 'lamp', '--wait=8d'], /"8d" is not a duration/],
@@ -83,4 +89,31 @@ test('an instance going to PROBLEM ends the wait with exit 1 and its reason', as
   t.is(r.exitCode, 1)
   t.regex(r.stderr, /\/Tomcat VM 1\/Tomcat went to PROBLEM: Tomcat start.sh exited with 1/)
   t.regex(r.stdout, /^ {2}\/Tomcat VM 1 {2,}DEPLOYED_STARTED/m)
+})
+
+/** The CPU time (user + system) one run of the built CLI takes, in milliseconds, as bash's `times` counts its child. */
+async function cpuMsOf (args: string[]): Promise<number> {
+  const bin = join(fileURLToPath(new URL('..', import.meta.url)), 'bin', 'meshconf.js')
+  const r = await execa('bash', ['-c', 'node "$0" "$@" >/dev/null || exit 9; times', bin, ...args], { stdin: 'ignore' })
+  const children = r.stdout.split('\n')[1] ?? ''
+  const seconds = [...children.matchAll(/(\d+)m([\d.]+)s/g)].map(m => Number(m[1]) * 60 + Number(m[2]))
+  if (seconds.length !== 2) throw new Error(`unexpected output of times: ${r.stdout}`)
+  return (seconds[0] + seconds[1]) * 1000
+}
+
+// CPU time, not wall time: other processes on the host do not add to it. The least of a few runs, so that one
+// disturbed run (a cold file cache) does not decide.
+test('meshconf --help and meshconf completion bash take under 150 ms of CPU (they load commander alone)', async t => {
+  const least: number[] = []
+  for (const args of [['--help'], ['completion', 'bash']]) {
+    const runs: number[] = []
+    for (let i = 0; i < 3; i++) runs.push(await cpuMsOf(args))
+    t.log(`meshconf ${args.join(' ')}: ${runs.map(ms => ms.toFixed(0)).join(', ')} ms of CPU`)
+    least.push(Math.min(...runs))
+    t.true(Math.min(...runs) < 150, `meshconf ${args.join(' ')}: ${runs.join(', ')} ms of CPU`)
+  }
+  // the measure sees a module load: the DM's help loads fastify, SQLite and the rest
+  const dm = await cpuMsOf(['dm', '--help'])
+  t.log(`meshconf dm --help: ${dm.toFixed(0)} ms of CPU`)
+  t.true(dm > 2 * Math.max(...least), `dm --help: ${dm} ms`)
 })

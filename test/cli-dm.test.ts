@@ -124,6 +124,14 @@ test('Ctrl-C ends status --watch with exit 0', async t => {
   const r = await watching
   t.is(r.exitCode, 0, String(r.stderr))
   t.is(String(r.stderr), '')
+
+  // the one wait flag bounds a watch: exit 0 without --until, 1 with an --until not reached
+  const bounded = await cli('status', 'shop-d', '--watch', '--wait=1s')
+  t.is(bounded.exitCode, 0, bounded.stderr)
+  t.regex(bounded.stdout, /^shop-d \(template Shop 1\.0\): 4 instances: 4 NOT_DEPLOYED$/m)
+  const notReached = await cli('status', 'shop-d', '--until', 'DEPLOYED_STARTED', '--wait=1s', '-o', 'json')
+  t.is(notReached.exitCode, 1)
+  t.like(JSON.parse(notReached.stdout), { ok: false, code: 'CLI_WATCH_ENDED', message: 'timeout after 1s: 4 instance(s) not DEPLOYED_STARTED' })
 })
 
 test('scale replicates the machine carrying a component, starts it, then removes the highest-numbered', async t => {

@@ -1,21 +1,21 @@
 // A DM over RabbitMQ with an application deployed and started on agent processes (local target), through a broker
 // restarted mid-run (`rabbitmqctl stop_app`, then `start_app`): with no process restarted, the DM still changes
 // states (a command asked while the broker was down included), adds a machine, and sees the agents' states and
-// heartbeats. The broker is a private node (simulations/chaos/broker.ts), never the shared one on 5672.
+// heartbeats. The broker is a private node (fixtures/broker.ts), never the shared one on 5672.
 import test from 'ava'
 import { join } from 'node:path'
 import { createDeploymentManager } from '../manager/dm.js'
 import { createAmqpMessaging } from '../manager/messaging/amqp.js'
 import { createStore } from '../manager/store.js'
 import { createLocalTarget } from '../manager/targets/local.js'
-import { createPrivateBroker } from '../simulations/chaos/broker.js'
+import { createPrivateBroker } from '../fixtures/broker.js'
 import { agentCommandFromSources, statuses, tempDir, writeShopTemplate } from './dm-helpers.js'
 import { killAgents, localAgents } from './dm-process-helpers.js'
 import { waitFor } from './helpers/wait.js'
 
 /** Generous: the Erlang VM of the private node boots in ~30 s on this machine. */
 const BROKER_WAIT_MS = 90_000
-const quiet = { info: () => {}, warn: (m: string) => { process.stderr.write(`${m}\n`) }, error: (m: string) => { process.stderr.write(`${m}\n`) } }
+const quiet = { debug: () => {}, info: () => {}, warn: (m: string) => { process.stderr.write(`${m}\n`) }, error: (m: string) => { process.stderr.write(`${m}\n`) } }
 
 test('a DM with a started application over RabbitMQ goes on driving its agents after stop_app / start_app', async t => {
   t.timeout(360_000)

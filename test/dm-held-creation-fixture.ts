@@ -26,7 +26,7 @@ interface Options {
 }
 
 const options = JSON.parse(process.argv[2] ?? '{}') as Options
-const log = { info: (m: string) => console.error(m), warn: (m: string) => console.error(m), error: (m: string) => console.error(m) }
+const log = { debug: () => {}, info: (m: string) => console.error(m), warn: (m: string) => console.error(m), error: (m: string) => console.error(m) }
 const { token } = loadOrCreateToken(options.dataDirectory)
 const local = createLocalTarget({ machinesDirectory: join(options.dataDirectory, MACHINES_FOLDER, 'local'), agentCommand: options.agentCommand })
 const holding: TargetHandler = {

@@ -32,7 +32,7 @@ test('impersonation with another machine\'s credential, and a revoked credential
   t.timeout(120_000)
   const dir = tempDir('dm-identity')
   const logged: string[] = []
-  const log = { info: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), error: (m: string) => logged.push(m) }
+  const log = { debug: () => {}, info: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), error: (m: string) => logged.push(m) }
   const service = await startDmService({ dataDirectory: dir.path, port: 0, agentsPort: 0, target: 'existing', machineSilenceMs: 60_000, log })
   t.teardown(async () => {
     await service.stop()

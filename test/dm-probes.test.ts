@@ -9,6 +9,9 @@ import { createDeploymentManager, type DmEvent } from '../manager/dm.js'
 import { createEmbeddedMessaging } from '../manager/messaging/embedded.js'
 import { createStore } from '../manager/store.js'
 import { createInProcessTarget } from '../manager/targets/in-process.js'
+import { createRestServer } from '../manager/rest/server.js'
+import { DATA_MACHINE_ID } from '../manager/constants.js'
+import { STATE_FILE_NAME } from '../protocol/agent-layout.js'
 import { parseMeasures } from '../protocol/model/probes.js'
 import { startInProcessDm, tempDir, writeTemplate } from './dm-helpers.js'
 import { freePort } from '../common/net.js'
@@ -82,7 +85,7 @@ test('events made while the DM is away wait on the agent and arrive with their a
   t.teardown(() => dir.remove())
   const { token } = loadOrCreateToken(dir.path)
   const port = await freePort()
-  const quiet = process.env.DEBUG_PROBES !== undefined ? { info: (m: string) => console.log('I', m), warn: (m: string) => console.log('W', m), error: (m: string) => console.log('E', m) } : { info: () => {}, warn: () => {}, error: () => {} }
+  const quiet = process.env.DEBUG_PROBES !== undefined ? { debug: () => {}, info: (m: string) => console.log('I', m), warn: (m: string) => console.log('W', m), error: (m: string) => console.log('E', m) } : { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
   const target = createInProcessTarget({ machinesDirectory: join(dir.path, 'machines'), heartbeatIntervalMs: 200, logger: quiet })
   t.teardown(async () => { await target.close?.() })
   const startDm = async () => {
@@ -113,4 +116,61 @@ test('events made while the DM is away wait on the agent and arrive with their a
   t.like(late, { rule: 'fresh', eventName: 'busy', path: '/tomcat vm 1/tomcat' })
   t.regex(late.reason, /^the event is \d+ s old, older than the time window \(2 s\)$/)
   t.true(Number(/is (\d+) s old/.exec(late.reason)![1]) >= 2)
+})
+
+test('the probe period is the application\'s: it travels with the model, and a change reaches its running agents', async t => {
+  // the DM's default is an hour: within the test, only an application's own period makes its agents probe
+  const { dm, dir } = await startInProcessDm(t, 'dm-probes-period', { autonomy: { probePeriodMs: 3_600_000 } })
+  const rest = createRestServer({ dm, token: 'secret' })
+  await rest.ready()
+  t.teardown(async () => { await rest.stop() })
+  const call = async (method: 'POST' | 'PATCH', url: string, payload: object) =>
+    await rest.fastify.inject({ method, url, headers: { authorization: 'Bearer secret' }, payload })
+  await dm.loadTemplateFromPath(probedTemplate(join(dir.path, 'template'), join(dir.path, 'trigger'), {
+    'rules.autonomic/busy.drl': 'rule "note"\nsleep period is 600s\nwhen busy then note end\n'
+  }))
+  const template = { name: 'Probed', version: '1.0' }
+  const decisions: Array<Extract<DmEvent, { type: 'autonomic' }>> = []
+  dm.onEvent(e => { if (e.type === 'autonomic') decisions.push(e) })
+  /** The period the application's agent keeps with its model (its state file). */
+  const kept = (application: string): number | undefined => {
+    const machine = dm.instance(application, '/tomcat vm 1').data[DATA_MACHINE_ID]
+    try {
+      return JSON.parse(readFileSync(join(dir.path, 'machines', machine, 'state', STATE_FILE_NAME), 'utf8')).model?.probePeriodMs
+    } catch { return undefined }
+  }
+
+  const tooShort = await call('POST', '/api/applications', { name: 'fast', template, probePeriodMs: 999 })
+  t.is(tooShort.statusCode, 400)
+  t.like(tooShort.json().error, { code: 'REST_INVALID_APPLICATION_SETTING' })
+  t.regex(tooShort.json().error.message, /probePeriodMs of application fast: a probe period is a whole number of milliseconds from 1000 \(1 s\) to 3600000 \(1 h\), got 999/)
+  const fast = await call('POST', '/api/applications', { name: 'fast', template, probePeriodMs: 1_000 })
+  t.is(fast.statusCode, 201)
+  t.like(fast.json(), { probePeriodMs: 1_000, probePeriodIsDefault: false })
+  t.like(dm.createApplication({ name: 'slow', template }), { probePeriodMs: 3_600_000, probePeriodIsDefault: true })
+  for (const application of ['fast', 'slow']) dm.action(application, { action: 'deploy-and-start-all' })
+  await waitFor('both Tomcats started', () => ['fast', 'slow'].every(a => dm.instance(a, '/tomcat vm 1/tomcat').status === 'DEPLOYED_STARTED'))
+
+  // with the model: fast's agent probes every second, slow's keeps the DM's hour
+  await waitFor('fast\'s probe fired its rule', () => decisions.some(d => d.application === 'fast' && d.fired), { timeoutMs: 20_000 })
+  t.is(kept('fast'), 1_000)
+  t.is(kept('slow'), 3_600_000)
+  t.false(decisions.some(d => d.application === 'slow'))
+
+  // changed while slow runs: its agent's next round comes a second later, not an hour
+  const patched = await call('PATCH', '/api/applications/slow', { probePeriodMs: 1_000 })
+  t.is(patched.statusCode, 200)
+  t.like(patched.json(), { name: 'slow', probePeriodMs: 1_000, probePeriodIsDefault: false })
+  await waitFor('slow\'s probe fired its rule', () => decisions.some(d => d.application === 'slow' && d.fired), { timeoutMs: 20_000 })
+  await waitFor('slow\'s agent keeps 1 s', () => kept('slow') === 1_000)
+  t.like(dm.getApplication('slow'), { probePeriodMs: 1_000, probePeriodIsDefault: false })
+
+  // null: back to the DM's default; bad values are refused and change nothing
+  t.like((await call('PATCH', '/api/applications/slow', { probePeriodMs: null })).json(), { probePeriodMs: 3_600_000, probePeriodIsDefault: true })
+  await waitFor('slow\'s agent keeps the DM\'s hour again', () => kept('slow') === 3_600_000)
+  t.is((await call('PATCH', '/api/applications/slow', { probePeriodMs: 3_600_001 })).statusCode, 400)
+  t.is((await call('PATCH', '/api/applications/slow', { probePeriodMs: 'fast' })).statusCode, 400)
+  t.is((await call('PATCH', '/api/applications/slow', {})).statusCode, 400)
+  t.is((await call('PATCH', '/api/applications/none', { probePeriodMs: 2_000 })).statusCode, 404)
+  t.like(dm.getApplication('slow'), { probePeriodMs: 3_600_000, probePeriodIsDefault: true })
 })

@@ -22,16 +22,16 @@ const STEPS = [
   'clean up'
 ]
 
-interface Report { ok: boolean, steps: Array<{ name: string, ok: boolean, ms: number, detail?: string }> }
+interface Report { ok: boolean, steps: Array<{ name: string, ok: boolean, durationMs: number, detail?: string }> }
 
 test('simulate lamp --target docker: every step ok in containers, exit 0, no container nor network left', async t => {
   t.timeout(11 * 60_000)
   await ensureAgentImage()
-  const run = await execa(process.execPath, [join(ROOT, 'bin', 'meshconf.js'), 'simulate', 'lamp', '--target', 'docker', '--json', '--step-timeout', '240'], {
+  const run = await execa(process.execPath, [join(ROOT, 'bin', 'meshconf.js'), 'simulate', 'lamp', '--target', 'docker', '--json', '--wait=4m'], {
     cwd: ROOT, reject: false, timeout: 10 * 60_000, stdin: 'ignore'
   })
   const report = JSON.parse(run.stdout) as Report
-  const table = report.steps.map(s => `${s.ok ? 'ok  ' : 'FAIL'} ${s.name} (${s.ms} ms) ${s.detail ?? ''}`).join('\n')
+  const table = report.steps.map(s => `${s.ok ? 'ok  ' : 'FAIL'} ${s.name} (${s.durationMs} ms) ${s.detail ?? ''}`).join('\n')
   t.deepEqual(report.steps.map(s => s.name), STEPS)
   t.true(report.ok && report.steps.every(s => s.ok), table)
   t.is(run.exitCode, 0, run.stderr)

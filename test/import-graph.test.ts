@@ -1,7 +1,6 @@
 // Tests, simulations and their shared fixtures, read from the import statements (test/layers.test.ts holds the
-// rules of the product's folders): fixtures/ serves both tests and simulations, so it imports neither, and
-// simulations/ never imports test/. (Tests still import simulations/ in places: moving what both need to fixtures/
-// is under way, issue 15.)
+// rules of the product's folders): fixtures/ serves both tests and simulations, so it imports neither; tests never
+// import simulations/ and simulations/ never import test/ (the simulations' own tests are in simulations/test/).
 import test from 'ava'
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, normalize, relative } from 'node:path'
@@ -35,6 +34,11 @@ test('simulations/ imports nothing from test/ (what both need is in fixtures/)',
   t.deepEqual(importsInto('simulations', ['test']), [])
 })
 
-test('the scan sees imports: a benchmark importing the shared fixtures is found', t => {
+test('test/ imports nothing from simulations/ (what both need is in fixtures/)', t => {
+  t.deepEqual(importsInto('test', ['simulations']), [])
+})
+
+test('the scan sees imports: a benchmark importing the shared fixtures, a simulation test importing a simulation', t => {
   t.true(importsInto('simulations', ['fixtures']).some(line => line.startsWith('simulations/bench/mesh.ts imports fixtures/netns.js')))
+  t.true(importsInto('simulations/test', ['simulations']).some(line => line.startsWith('simulations/test/bench-args.test.ts imports simulations/bench/bench.js')))
 })

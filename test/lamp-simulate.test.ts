@@ -2,7 +2,8 @@
 // `npm install`), a DM of its own and agent processes. Every step of the seed's story must pass: requests through
 // Apache served in turn by both Tomcats reading MySQL, one Tomcat removed without restarting Apache, the Tomcat
 // machine killed -9 and its agent restarted with the DM down (Apache UNRESOLVED, then serving again), the DM
-// restarted with true states. Once on the local target with --json, once on network namespaces with the table,
+// restarted with true states. On the way, Tomcat VM 2's start fails on purpose (its port is taken): the step shows the
+// recipe's stderr, the next one frees the port and starts it again. Once on the local target with --json, once on network namespaces with the table,
 // once through a private RabbitMQ node that the simulation stops and starts (never the shared one on 5672).
 // The runs are serial: each one is several agent processes and services on a shared host.
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -10,18 +11,21 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 import { execa } from 'execa'
-import { createPrivateBroker } from '../simulations/chaos/broker.js'
+import { createPrivateBroker } from '../fixtures/broker.js'
+import { validateCliDocument } from './helpers/cli-schema.js'
 import { LAMP_DIR, processesMentioning } from './lamp-helpers.js'
 
 const ROOT = join(LAMP_DIR, '..', '..')
 const BIN = join(ROOT, 'bin', 'meshconf.js')
+const validate = validateCliDocument
 
 const STEPS = [
   'start the DM',
   'load the LAMP template and create the application',
   'deploy and start all',
   'requests through Apache, answered by Tomcat with data from MySQL',
-  'add Tomcat VM 2: both Tomcats answer in turn',
+  'add Tomcat VM 2 with its port taken: its start fails, the DM shows the recipe\'s stderr',
+  'free the port and start Tomcat VM 2 again: both Tomcats answer in turn',
   'remove Tomcat VM 2: only Tomcat VM 1 answers, Apache never restarted',
   'stop the DM',
   'kill -9 Tomcat VM 1\'s agent and its services',
@@ -31,29 +35,54 @@ const STEPS = [
   'clean up'
 ]
 
-interface Report { ok: boolean, steps: Array<{ name: string, ok: boolean, ms: number, detail?: string }> }
+interface Report { ok: boolean, startedAt: string, durationMs: number, steps: Array<{ name: string, ok: boolean, startedAt: string, durationMs: number, detail?: string }> }
 
 async function simulate (args: string[], options: { env?: Record<string, string> } = {}) {
-  return await execa(process.execPath, [BIN, 'simulate', 'lamp', '--step-timeout', '240', ...args], {
+  return await execa(process.execPath, [BIN, 'simulate', 'lamp', '--wait=4m', ...args], {
     cwd: ROOT, reject: false, timeout: 10 * 60_000, stdin: 'ignore', env: options.env
   })
 }
 
-/** stdout must be exactly one JSON document of the report's shape. */
+/** stdout must be exactly one JSON document of the report's shape, in the CLI's JSON convention (the shipped schema). */
 function parseReport (t: ExecutionContext, stdout: string): Report {
   const report = JSON.parse(stdout) as Report
-  t.deepEqual(Object.keys(report).sort(), ['ok', 'steps'])
+  t.true(validate(report), JSON.stringify(validate.errors))
+  t.deepEqual(Object.keys(report), ['ok', 'startedAt', 'durationMs', 'steps'])
   t.is(typeof report.ok, 'boolean')
+  let previous = Date.parse(report.startedAt)
   for (const s of report.steps) {
     t.is(typeof s.name, 'string')
     t.is(typeof s.ok, 'boolean')
-    t.true(Number.isInteger(s.ms) && s.ms >= 0, JSON.stringify(s))
+    t.true(Number.isInteger(s.durationMs) && s.durationMs >= 0, JSON.stringify(s))
+    // steps run one after the other, within the run
+    t.true(Date.parse(s.startedAt) >= previous, JSON.stringify(s))
+    previous = Date.parse(s.startedAt) + s.durationMs
   }
+  t.true(previous <= Date.parse(report.startedAt) + report.durationMs + 1, JSON.stringify(report))
   return report
 }
 
+/**
+ * The processes left of this run: those mentioning its data folder (its first step says where), not the ones of other
+ * simulations running on the host meanwhile.
+ */
+function leftOf (t: ExecutionContext, firstStep: string): string[] {
+  const folder = /data in (\S*\/meshconf-simulate-[^\s,/]+)/.exec(firstStep)?.[1]
+  if (folder === undefined) {
+    t.fail(`no data folder in ${JSON.stringify(firstStep)}`)
+    return []
+  }
+  return processesMentioning(folder + '/')
+}
+
+/** The step failing on purpose shows the start recipe's exit code and stderr: Tomcat could not listen. */
+function checkFailureOnPurpose (t: ExecutionContext, report: Report): void {
+  const failed = report.steps.find(s => s.name.startsWith('add Tomcat VM 2 with its port taken'))
+  t.regex(failed?.detail ?? '', /^\/Tomcat VM 2\/Tomcat start failed \(script, exit code 1, after \d+ ms\); stderr: tomcat: cannot listen on [\d.]+:\d+: listen EADDRINUSE/)
+}
+
 function table (report: Report): string {
-  return report.steps.map(s => `${s.ok ? 'ok  ' : 'FAIL'} ${s.name} (${s.ms} ms) ${s.detail ?? ''}`).join('\n')
+  return report.steps.map(s => `${s.ok ? 'ok  ' : 'FAIL'} ${s.name} (${s.durationMs} ms) ${s.detail ?? ''}`).join('\n')
 }
 
 test.serial('simulate lamp --json: one JSON document, every step ok, exit 0, no process left behind', async t => {
@@ -64,8 +93,9 @@ test.serial('simulate lamp --json: one JSON document, every step ok, exit 0, no 
   t.deepEqual(report.steps.map(s => s.name), STEPS)
   t.true(report.steps.every(s => s.ok), table(report))
   t.is(run.exitCode, 0, run.stderr)
+  checkFailureOnPurpose(t, report)
   // agents and services run from the simulation's data folder (meshconf-simulate-*): none may be left
-  t.deepEqual(processesMentioning('/meshconf-simulate-'), [])
+  t.deepEqual(leftOf(t, report.steps[0].detail ?? ''), [])
 })
 
 test.serial('simulate lamp --target netns prints the table of the steps and exits 0', async t => {
@@ -77,7 +107,8 @@ test.serial('simulate lamp --target netns prints the table of the steps and exit
   STEPS.forEach((name, i) => { t.regex(lines[i], new RegExp(`^ok {4}${name.replace(/[()]/g, '\\$&')} +\\d+ ms`), lines[i]) })
   t.is(lines.at(-1), 'all steps passed')
   t.regex(lines[0], /target netns/)
-  t.deepEqual(processesMentioning('/meshconf-simulate-'), [])
+  t.regex(lines[4], /start failed \(script, exit code 1, after \d+ ms\); stderr: tomcat: cannot listen on [\d.]+:\d+: listen EADDRINUSE/)
+  t.deepEqual(leftOf(t, lines[0]), [])
 })
 
 test.serial('simulate lamp --amqp through a private RabbitMQ node, stopped and started by the simulation', async t => {
@@ -92,8 +123,9 @@ test.serial('simulate lamp --amqp through a private RabbitMQ node, stopped and s
   t.is(run.exitCode, 0, run.stderr)
   t.deepEqual(report.steps.map(s => s.name), STEPS.map(s => s === 'stop the DM' ? 'stop the DM and RabbitMQ' : s))
   t.regex(report.steps[0].detail ?? '', /agents via RabbitMQ/)
-  t.is(report.steps[6].detail, 'RabbitMQ stopped')
-  t.deepEqual(processesMentioning('/meshconf-simulate-'), [])
+  t.is(report.steps.find(s => s.name === 'stop the DM and RabbitMQ')?.detail, 'RabbitMQ stopped')
+  checkFailureOnPurpose(t, report)
+  t.deepEqual(leftOf(t, report.steps[0].detail ?? ''), [])
 })
 
 test('when it cannot even start, --json still prints one document: a failed step saying what to fix, exit 1', async t => {
@@ -112,7 +144,9 @@ test('malformed values are usage errors (exit 2) with a clear message', async t 
     [['simulate', 'lamp', '--target', 'cloud'], /use local, netns or docker/],
     [['simulate', 'lamp', '--amqp', 'http://127.0.0.1:5672'], /is not an amqp:\/\/ or amqps:\/\/ URL/],
     [['simulate', 'lamp', '--amqp', 'guest@rabbit'], /is not a URL: expected amqp:\/\/user:password@host:port/],
-    [['simulate', 'lamp', '--step-timeout', 'soon'], /expected a positive number of seconds/],
+    [['simulate', 'lamp', '--wait=soon'], /"soon" is not a duration > 0 and <= a week: write e\.g\. 90s, 2m/],
+    [['simulate', 'lamp', '--no-wait'], /simulate waits at every step: --wait=DURATION sets how long one step may wait/],
+    [['simulate', 'lamp', '--step-timeout', '240'], /unknown option '--step-timeout'/],
     [['simulate', 'lamp', '--rabbitmq-node', 'rabbit@elsewhere'], /--rabbitmq-node goes with --amqp/]
   ]
   for (const [args, message] of cases) {

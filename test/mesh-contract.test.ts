@@ -1,5 +1,6 @@
 // The mesh contract (ExportPublisher / ImportListener / MeshHandle), run over both implementations: real libp2p
 // nodes on loopback in this process, and the in-memory hub. No DM, no RabbitMQ.
+import { silentLogger } from '../common/log.js'
 import test from 'ava'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -9,7 +10,7 @@ import { startLibp2pMesh } from '../agent/mesh/libp2p.js'
 import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
 import { ImportRecorder } from '../agent/mesh/recorder.js'
 import type { MeshServiceHandle, MeshServiceOptions } from '../agent/mesh/service.js'
-import { createMeshApp, type MeshApp } from '../simulations/bench/mesh-app.js'
+import { createMeshApp, type MeshApp } from '../fixtures/mesh-app.js'
 import { resetConnections } from './helpers/reset.js'
 
 type Child = 'MySQL' | 'Tomcat' | 'Apache'
@@ -22,7 +23,7 @@ interface Network {
   close (): Promise<void>
 }
 
-const quiet = (): void => {}
+const quiet = silentLogger
 
 async function memoryNetwork (): Promise<Network> {
   const hub = createMemoryMeshHub()

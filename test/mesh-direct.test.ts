@@ -13,10 +13,11 @@ import { DIRECT_PROTOCOL } from '../agent/mesh/constants.js'
 import { startLibp2pMesh } from '../agent/mesh/libp2p.js'
 import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
 import { ImportRecorder } from '../agent/mesh/recorder.js'
-import { createMeshApp } from '../simulations/bench/mesh-app.js'
+import { createMeshApp } from '../fixtures/mesh-app.js'
 import { encodeMeshMessage, exportsTopic, pnetKeyBytes, signOwnership } from '../protocol/mesh.js'
 import { announceOf, startRawNode } from './helpers/mesh-wire.js'
 import { waitFor } from './helpers/wait.js'
+import { silentLogger } from '../common/log.js'
 
 test('frames read back whole however the stream cuts them, and several per chunk', t => {
   const frames = [encodeDirectFrame('/t/a', new Uint8Array([1, 2, 3])), encodeDirectFrame('/t/é', new Uint8Array(0)), encodeDirectFrame('/t/b', new Uint8Array(5000).fill(7))]
@@ -53,7 +54,7 @@ test.serial('an importer takes an owner\'s frames on a direct stream, refuses on
   const identity = await loadOrCreatePeerIdentity(join(dir, 'apache'))
   const { model, parameters } = app.agent('Apache VM', 'Apache', identity.peerId, [])
   const recorder = new ImportRecorder()
-  const importer = await startLibp2pMesh(model, parameters, recorder, { stateDir: join(dir, 'apache'), privateKey: identity.privateKey, log: () => {}, viewSignal: null })
+  const importer = await startLibp2pMesh(model, parameters, recorder, { stateDir: join(dir, 'apache'), privateKey: identity.privateKey, log: silentLogger, viewSignal: null })
   t.teardown(async () => { await importer.stop() })
   importer.setInterests(new Set(['Tomcat']))
 
@@ -87,7 +88,7 @@ test.serial('a stream sends its window update once half the window is read, not 
   const app = createMeshApp()
   const identity = await loadOrCreatePeerIdentity(join(dir, 'apache'))
   const { model, parameters } = app.agent('Apache VM', 'Apache', identity.peerId, [])
-  const importer = await startLibp2pMesh(model, parameters, new ImportRecorder(), { stateDir: join(dir, 'apache'), privateKey: identity.privateKey, log: () => {}, viewSignal: null })
+  const importer = await startLibp2pMesh(model, parameters, new ImportRecorder(), { stateDir: join(dir, 'apache'), privateKey: identity.privateKey, log: silentLogger, viewSignal: null })
   t.teardown(async () => { await importer.stop() })
   const sender = await startRawNode(t, pnetKeyBytes(app.pnetKey))
   const connection = await sender.node.dial(importer.listenAddresses().map(a => multiaddr(a)))

@@ -6,9 +6,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createNetnsPair } from '../fixtures/netns.js'
-import { MeshNodeProcess } from '../simulations/bench/mesh-node-client.js'
-import type { MeshNodeEvent } from '../simulations/bench/mesh-node.js'
-import { changeState, createMeshApp } from '../simulations/bench/mesh-app.js'
+import { MeshNodeProcess } from '../fixtures/mesh-node-client.js'
+import type { MeshNodeEvent } from '../fixtures/mesh-node.js'
+import { changeState, createMeshApp } from '../fixtures/mesh-app.js'
 
 const isStatus = (path: string, status: string) => (e: MeshNodeEvent): boolean => e.event === 'instance' && e.path === path && e.status === status
 

@@ -1,4 +1,4 @@
-// An agent process (the real engine over libp2p, simulations/bench/mesh-node.ts) against hostile peers played by
+// An agent process (the real engine over libp2p, fixtures/mesh-node.ts) against hostile peers played by
 // libp2p nodes in the test's process: a node without the pnet key, forged ownerships and a forged withdraw, stale
 // and reordered messages, a flood of malformed messages. What the agent holds and rejected is read from its view
 // over IPC. No DM, no RabbitMQ. (mesh-libp2p.test.ts runs the same attacks on a mesh in the test's process.)

@@ -1,4 +1,4 @@
-// The mesh with the real engine, one agent per process (simulations/bench/mesh-node.ts), on loopback: the chain
+// The mesh with the real engine, one agent per process (fixtures/mesh-node.ts), on loopback: the chain
 // reaction MySQL -> Tomcat -> Apache, a late joiner, one of two Tomcats stopped, an agent killed -9 and restarted
 // with no DM, a blip, agents rejoining from their remembered peers, a frozen owner. The test plays the DM only to
 // hand each agent its model; no DM process and no RabbitMQ run.
@@ -9,7 +9,7 @@ import {
   LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, REMEMBERED_PEERS_FILE
 } from '../agent/mesh/constants.js'
 import type { MeshView } from '../agent/mesh/service.js'
-import { changeState } from '../simulations/bench/mesh-app.js'
+import { changeState } from '../fixtures/mesh-app.js'
 import { cluster, isStatus, meshAddresses, viewOf } from './helpers/mesh-cluster.js'
 import { occupyPort } from './helpers/ports.js'
 import { resetConnections } from './helpers/reset.js'

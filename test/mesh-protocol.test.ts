@@ -3,8 +3,10 @@ import test from 'ava'
 import {
   ControlCharacterError, MeshMessageError, controlTopic, createDmSigningKey, decodeMeshMessage, encodeMeshMessage, exportsTopic,
   generatePnetKey, isNewer, pnetKeyBytes, prefixOfExportsTopic, signOwnership, verifyOwnership, InvalidPnetKeyError,
+  DEFAULT_OWNERSHIP_LIFETIME_MS, OWNERSHIP_CLOCK_SKEW_MS, ownershipExpiry,
   type AnnounceMessage, type MeshMessage
 } from '../protocol/mesh.js'
+import { OwnershipVerifier } from '../agent/mesh/ownership.js'
 
 const claim = { peerId: '12D3KooWPeer', application: 'shop', scopedInstancePath: '/Tomcat VM 1' }
 
@@ -127,4 +129,39 @@ test('an ownership signs the machine\'s generation; one without (signed before g
   const legacy = signOwnership(dm, claim)
   t.false('generation' in legacy)
   t.deepEqual(verifyOwnership(legacy, expected), { ok: true })
+})
+
+test('an ownership signs its expiry (default: the lifetime from now); an expired one, or one without expiry, is refused', t => {
+  const dm = createDmSigningKey()
+  const expected = { senderPeerId: claim.peerId, application: 'shop', instancePath: '/Tomcat VM 1/Tomcat', trustedDmKeys: [dm.publicKey] }
+  const before = Date.now()
+  const fresh = signOwnership(dm, { ...claim, generation: 2 })
+  t.true((fresh.expiresAt ?? 0) >= before + DEFAULT_OWNERSHIP_LIFETIME_MS && (fresh.expiresAt ?? 0) <= Date.now() + DEFAULT_OWNERSHIP_LIFETIME_MS)
+  t.deepEqual(verifyOwnership(fresh, expected), { ok: true })
+  // A holder pushing its expiry back breaks the signature.
+  t.like(verifyOwnership({ ...fresh, expiresAt: (fresh.expiresAt ?? 0) + 1 }, expected), { ok: false, reason: 'bad-signature' })
+  const at = 1_000_000_000_000
+  const ending = signOwnership(dm, { ...claim, expiresAt: at })
+  t.deepEqual(ownershipExpiry(ending, at + OWNERSHIP_CLOCK_SKEW_MS), { ok: true }, 'within the clock skew')
+  const late = ownershipExpiry(ending, at + OWNERSHIP_CLOCK_SKEW_MS + 1)
+  t.like(late, { ok: false, reason: 'expired' })
+  t.regex(late.ok ? '' : late.detail, /expired at 2001-09-09T01:46:40.000Z/)
+  const { expiresAt: _, ...withoutExpiry } = ending
+  t.like(ownershipExpiry(withoutExpiry, at), { ok: false, reason: 'no-expiry' })
+})
+
+test('the ownership verifier: signature, then expiry at every check (time moves), then the newest generation seen per scope', t => {
+  const dm = createDmSigningKey()
+  let now = 1_000_000_000_000
+  const verifier = new OwnershipVerifier({ application: 'shop', trustedDmKeys: [dm.publicKey], now: () => now, clockSkewMs: 0 })
+  const sign = (generation: number, expiresAt: number) => signOwnership(dm, { ...claim, generation, expiresAt })
+  const second = sign(2, now + 1000)
+  t.deepEqual(verifier.check(claim.peerId, second, '/Tomcat VM 1/Tomcat'), { ok: true })
+  t.like(verifier.check(claim.peerId, sign(1, now + 1000), '/Tomcat VM 1/Tomcat'), { ok: false, reason: 'superseded-generation' })
+  t.like(verifier.check('12D3KooWOther', second, '/Tomcat VM 1/Tomcat'), { ok: false, reason: 'wrong-peer' })
+  now += 1001
+  t.like(verifier.check(claim.peerId, second, '/Tomcat VM 1/Tomcat'), { ok: false, reason: 'expired' }, 'the cached signature verdict does not hide the expiry')
+  t.deepEqual(verifier.check(claim.peerId, sign(2, now + 1000), '/Tomcat VM 1/Tomcat'), { ok: true }, 'renewed')
+  t.like(verifier.check(claim.peerId, sign(3, now - 1), '/Tomcat VM 1/Tomcat'), { ok: false, reason: 'expired' })
+  t.deepEqual(verifier.check(claim.peerId, sign(2, now + 1000), '/Tomcat VM 1/Tomcat'), { ok: true }, 'an expired newer generation does not supersede')
 })

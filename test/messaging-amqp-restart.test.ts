@@ -1,7 +1,7 @@
 // The broker restarted mid-run (`rabbitmqctl stop_app`, then `start_app`): the DM and the agents reconnect by
 // themselves, with no process restarted (Roboconf needed every process restarted by hand: #202), and what was sent
 // while the broker was down arrives afterwards. The broker restarted is a private RabbitMQ node on free ports
-// (simulations/chaos/broker.ts), never the shared one on 5672 that test files running in parallel rely on.
+// (fixtures/broker.ts), never the shared one on 5672 that test files running in parallel rely on.
 import test from 'ava'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -11,7 +11,7 @@ import type { AgentToDmMessage, DmToAgentMessage } from '../protocol/messages.js
 import { createAmqpLink } from '../agent/link/amqp.js'
 import type { AgentLink } from '../agent/link/types.js'
 import { createAmqpMessaging } from '../manager/messaging/amqp.js'
-import { createPrivateBroker } from '../simulations/chaos/broker.js'
+import { createPrivateBroker } from '../fixtures/broker.js'
 import { captureLogger, heartbeat, removeInstance } from './messaging-helpers.js'
 import { waitFor } from './helpers/wait.js'
 

@@ -9,17 +9,19 @@ import {
 } from '../protocol/messages.js'
 import { createAgentLink } from '../agent/link/index.js'
 import { findMemoryHub } from '../link/memory-hub.js'
-import type { AgentLink, MessagingLogger } from '../agent/link/types.js'
+import type { AgentLink } from '../agent/link/types.js'
 import { createDmMessaging } from '../manager/messaging/index.js'
 import type { DmMessaging } from '../manager/messaging/types.js'
+import { type Logger } from '../common/log.js'
 
 export const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672'
 
 /** Collects log lines instead of printing them (tests assert on them when useful). */
-export function captureLogger (): MessagingLogger & { lines: string[] } {
+export function captureLogger (): Logger & { lines: string[] } {
   const lines: string[] = []
   return {
     lines,
+    debug: () => {},
     info: line => { lines.push(`info ${line}`) },
     warn: line => { lines.push(`warn ${line}`) },
     error: line => { lines.push(`error ${line}`) }

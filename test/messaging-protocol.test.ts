@@ -13,7 +13,8 @@ test('valid messages of every kind pass, with unknown extra fields kept for newe
     { v: 1, kind: 'addInstance', parentPath: '/VM', instance },
     { v: 1, kind: 'removeInstance', instancePath: '/VM/A' },
     { v: 1, kind: 'resendStates' },
-    { v: 1, kind: 'resynchronize', futureField: 3 }
+    { v: 1, kind: 'resynchronize', futureField: 3 },
+    { v: 1, kind: 'setProbePeriod', probePeriodMs: 2_000 }
   ]
   for (const msg of dmMessages) t.deepEqual(parseDmToAgentMessage(msg), msg as never)
   const agentMessages = [
@@ -32,6 +33,7 @@ test('invalid messages are rejected with the error class of their fault and the 
   t.throws(() => parseDmToAgentMessage({ kind: 'resendStates' }), { instanceOf: UnsupportedMessageVersionError })
   t.throws(() => parseDmToAgentMessage({ v: 1, kind: 'heartbeat' }), { instanceOf: UnknownMessageKindError, message: /"heartbeat"; expected one of setScopedInstance/ })
   t.throws(() => parseAgentToDmMessage({ v: 1, kind: '__proto__' }), { instanceOf: UnknownMessageKindError })
+  t.throws(() => parseDmToAgentMessage({ v: 1, kind: 'setProbePeriod', probePeriodMs: 'often' }), { instanceOf: MalformedMessageError, message: /probePeriodMs/ })
   const nested = t.throws(() => parseDmToAgentMessage({
     v: 1,
     kind: 'addInstance',

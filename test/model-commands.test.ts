@@ -27,7 +27,9 @@ function testApplication (commands: Record<string, string> = {}): ApplicationTem
       'instance of vm {\nname: tomcat-vm;\ninstance of tomcat {\nname: tomcat-server;\ninstance of war {\nname: hello-world;\n}\n}\n}'
     ].join('\n'))
   }
-  for (const c of ['tomcat', 'mysql', 'war']) files[`graph/${c}/readme`] = utf8('')
+  // recipe folders Roboconf's recipe checks accept: one roboconf_* Puppet module, a scripts/ folder
+  for (const c of ['tomcat', 'mysql']) files[`graph/${c}/roboconf_${c}/manifests/init.pp`] = utf8(`class roboconf_${c}($runningState = undef, $importDiff = undef) {\n}\n`)
+  files['graph/war/scripts/deploy.sh'] = utf8('true\n')
   for (const [name, text] of Object.entries(commands)) files[`commands/${name}.commands`] = utf8(text)
   const { template, errors } = loadApplicationTemplateFromFiles(files, undefined, { smtp: true })
   if (template === undefined) throw new Error(`test application: ${JSON.stringify(errors)}`)

@@ -37,7 +37,7 @@ test('npm pack carries dist/, the LAMP template and the units, no tests; the glo
     'dist/web/index.html', 'simulations/lamp/descriptor/application.properties', 'deploy/meshconf-agent.service', 'package.json', 'README.md']) {
     t.true(files.includes(expected), `${expected} is packed`)
   }
-  t.deepEqual(files.filter(f => /^(dist\/)?test\//.test(f) || f.endsWith('.ts') || f.endsWith('.map')), [], 'no tests, sources or source maps')
+  t.deepEqual(files.filter(f => /^(dist\/)?(simulations\/)?test\//.test(f) || f.endsWith('.ts') || f.endsWith('.map')), [], 'no tests, sources or source maps')
   t.deepEqual(files.filter(f => /^dist\/simulations\/(bench|chaos)\//.test(f)), [], 'no benchmarks')
   t.is(info.filename, `meshconf-${VERSION}.tgz`)
 
@@ -64,7 +64,7 @@ test('npm pack carries dist/, the LAMP template and the units, no tests; the glo
   t.regex(help.stdout, /simulate/)
 
   // outside the repository: the template and the agent come from the global install
-  const run = await execa(meshconf, ['simulate', 'lamp', '--json', '--step-timeout', '240'], { cwd: dir, reject: false, stdin: 'ignore', timeout: 10 * 60_000 })
+  const run = await execa(meshconf, ['simulate', 'lamp', '--json', '--wait=4m'], { cwd: dir, reject: false, stdin: 'ignore', timeout: 10 * 60_000 })
   const report = JSON.parse(run.stdout) as { ok: boolean, steps: Array<{ name: string, ok: boolean, detail?: string }> }
   t.deepEqual(report.steps.filter(s => !s.ok), [], run.stderr)
   t.true(report.ok)

@@ -16,7 +16,7 @@ import { statuses, tempDir, writeShopTemplate } from './dm-helpers.js'
 import { craftZip } from './helpers/zip.js'
 import { waitFor } from './helpers/wait.js'
 
-const quiet = { info: () => {}, warn: () => {}, error: () => {} }
+const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
 
 async function setup (t: { teardown: (fn: () => Promise<void> | void) => void }) {
   const dir = tempDir('rest')
@@ -64,7 +64,8 @@ test('without the token every endpoint answers 401; the OpenAPI document is publ
     '/api/applications/{app}/scale', '/api/applications/{app}/history',
     '/api/applications/{app}/commands', '/api/applications/{app}/commands/{name}', '/api/applications/{app}/commands/{name}/execute',
     '/api/schedules', '/api/schedules/{id}', '/api/applications/{app}/rules', '/api/applications/{app}/instances/describe',
-    '/api/metrics/targets', '/api/applications/{app}/logs']
+    '/api/metrics/targets', '/api/applications/{app}/logs', '/api/applications/{app}/bindings', '/api/applications/{app}/bind',
+    '/api/applications/{app}/unbind', '/api/applications/{app}/bind-x']
   t.deepEqual(Object.keys(doc.paths).sort(), expected.sort())
   for (const [path, methods] of Object.entries(doc.paths)) {
     for (const method of Object.keys(methods)) {

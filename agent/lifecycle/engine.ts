@@ -15,7 +15,7 @@ import type { DmNotifier, ExportPublisher, LifecycleObserver } from '../ports.js
 import { ActionRefusedError, InvalidInstanceError, InvalidRecipePathError, NoPluginError, RecipeFailedError,
   RecipeTimeoutError, UnknownInstanceError, errorMessage } from '../errors.js'
 import type { ExecutionContext, ImportChange, Plugin, PluginRegistry } from '../plugins/types.js'
-import type { AgentLogger } from './log.js'
+import type { Logger } from '../../common/log.js'
 import { ActionQueue, type Claim } from './queue.js'
 import { trace } from '../../common/trace.js'
 import { subtreeDeepestFirst, subtreeTopDown } from './tree.js'
@@ -24,7 +24,7 @@ export interface LifecycleEngineComponents {
   plugins: PluginRegistry
   notifier: DmNotifier
   publisher: ExportPublisher
-  log: AgentLogger
+  log: Logger
   /** The working folder of an instance. */
   instanceDir: (instancePath: string) => string
   /** The recipe files last received for a component. */

@@ -7,14 +7,15 @@ import {
 import { AmqpSession } from '../../link/amqp-session.js'
 import { AMQP_PREFETCH_MESSAGES } from '../../link/constants.js'
 import { MessageDispatcher } from '../../link/dispatch.js'
-import type { AgentIdentity, AgentLink, DmMessageHandler, LinkMetrics, MessagingLogger } from './types.js'
+import type { AgentIdentity, AgentLink, DmMessageHandler, LinkMetrics } from './types.js'
+import { type Logger } from '../../common/log.js'
 
 export interface AmqpLinkComponents extends AgentIdentity {
   /** `amqp://user:password@host:5672` */
   url: string
   /** First word of every exchange and queue name; the DM's (default `meshconf`). */
   domain: string
-  logger?: MessagingLogger
+  logger?: Logger
 }
 
 class AmqpLink implements AgentLink {

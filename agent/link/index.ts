@@ -3,14 +3,15 @@ import type { AgentEndpoint } from '../../protocol/messages.js'
 import { createAmqpLink } from './amqp.js'
 import { createMemoryLink } from './memory.js'
 import { createWebSocketLink } from './websocket.js'
-import type { AgentIdentity, AgentLink, MessagingLogger } from './types.js'
+import type { AgentIdentity, AgentLink } from './types.js'
+import { type Logger } from '../../common/log.js'
 
 export type * from './types.js'
 export { AgentLinkRefusedError } from './websocket.js'
 
 export interface AgentLinkComponents extends AgentIdentity {
   endpoint: AgentEndpoint
-  logger?: MessagingLogger
+  logger?: Logger
 }
 
 export function createAgentLink (components: AgentLinkComponents): AgentLink {

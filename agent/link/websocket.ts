@@ -9,8 +9,9 @@ import {
 import { CONNECT_TIMEOUT_MS, EMBEDDED_CLOSE_GRACE_MS, EMBEDDED_PING_INTERVAL_MS, STOP_FLUSH_TIMEOUT_MS, reconnectDelayMs } from '../../link/constants.js'
 import { MessageDispatcher } from '../../link/dispatch.js'
 import { ReliableSession } from '../../link/session.js'
-import type { AgentIdentity, AgentLink, DmMessageHandler, LinkMetrics, MessagingLogger } from './types.js'
+import type { AgentIdentity, AgentLink, DmMessageHandler, LinkMetrics } from './types.js'
 import { verifyDmCommand } from '../../protocol/mesh.js'
+import { type Logger } from '../../common/log.js'
 
 /** The DM refused this agent (bad token, or a hello it could not read): retrying would not help. */
 export class AgentLinkRefusedError extends Error {
@@ -30,7 +31,7 @@ export interface WebSocketLinkComponents extends AgentIdentity {
    * one that does not match (changed on the way), is refused and counted, and nothing of it runs.
    */
   dmKey?: string
-  logger?: MessagingLogger
+  logger?: Logger
 }
 
 /** A command from the DM without its signature, or with one that does not match it (changed on the way). */
@@ -44,7 +45,7 @@ export class UnsignedCommandError extends Error {
 
 class WebSocketLink implements AgentLink {
   private readonly dispatcher: MessageDispatcher<DmToAgentMessage>
-  private readonly logger: MessagingLogger
+  private readonly logger: Logger
   private readonly name: string
   /** Numbering, outbox, acknowledgements and replay detection (link/session.ts). */
   private readonly session = new ReliableSession<AgentToDmMessage>()

@@ -21,7 +21,7 @@ import type { AbortOptions, Connection, PeerId, PrivateKey, Stream } from '@libp
 import type { ImportListener, MeshFactory } from '../ports.js'
 import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
 import { controlTopic, pnetKeyBytes } from '../../protocol/mesh.js'
-import { MeshService, type MeshLogger, type MeshServiceHandle, type MeshServiceOptions, type MeshTransport, type MeshTransportEvents, type TransportPeerCounts } from './service.js'
+import { MeshService, type MeshServiceHandle, type MeshServiceOptions, type MeshTransport, type MeshTransportEvents, type TransportPeerCounts } from './service.js'
 import { BoundedMap } from './bounded.js'
 import { loadOrCreatePeerIdentity } from './identity.js'
 import { nextMeshEpoch } from './epoch.js'
@@ -36,6 +36,7 @@ import {
   DIRECT_PROTOCOL, MAX_DIRECT_STREAMS, DIRECT_OPEN_TIMEOUT_MS, MAX_DIRECT_QUEUED_FRAMES, MAX_DIRECT_WRITE_BUFFER_BYTES
 } from './constants.js'
 import { errorMessage } from '../../protocol/errors.js'
+import { silentLogger, type Logger } from '../../common/log.js'
 
 export type MeshServices = { identify: Identify, ping: Ping, pubsub: GossipSub }
 export type MeshNode = Libp2p<MeshServices>
@@ -58,7 +59,7 @@ export interface Libp2pMeshOptions extends MeshServiceOptions {
    * agents; default [`/ip4/127.0.0.0/ipcidr/8`].
    */
   allow?: string[]
-  log?: MeshLogger
+  log?: Logger
   /**
    * On this signal the mesh prints its view (what it holds, from which peer, how old) as one JSON line on stdout;
    * default 'SIGUSR2' (`kill -USR2 <agent pid>`); null: no signal handler.
@@ -99,6 +100,18 @@ export async function startLibp2pMesh (model: ScopedModel, parameters: MeshParam
 }
 
 /**
+ * A libp2p transport for another exchange than the application's mesh (the domain exchange, agent/mesh/domain.ts):
+ * the same node settings, its own pnet key, control topic and state folder (ports and remembered peers). Call
+ * `begin` once the service is wired to the events: it dials the bootstrap peers.
+ */
+export async function createLibp2pTransport (psk: Uint8Array, control: string, events: MeshTransportEvents,
+  options: Libp2pMeshOptions & { privateKey: PrivateKey }): Promise<{ transport: MeshTransport, begin: (bootstrapPeers: string[]) => Promise<void> }> {
+  const node = await startOnRememberedPorts(options, options.privateKey, psk)
+  const transport = new Libp2pTransport(node, control, events, options)
+  return { transport, begin: async peers => { await transport.start(peers) } }
+}
+
+/**
  * Starts the node; an address asking for any free port (tcp/0) gets the port it had in the last run, so that the
  * addresses the other agents remember for this peer stay right after a restart (with the DM down, they are how the
  * mesh finds it again). When that port is taken now, any free port.
@@ -111,7 +124,7 @@ async function startOnRememberedPorts (options: Libp2pMeshOptions, privateKey: P
     const parsed: unknown = JSON.parse(await readFile(file, 'utf8'))
     if (typeof parsed === 'object' && parsed !== null) remembered = parsed as Record<string, number>
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') options.log?.('warn', `ignoring ${file}: ${errorMessage(err)}`)
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') options.log?.warn(`ignoring ${file}: ${errorMessage(err)}`)
   }
   const anyPort = (address: string): boolean => /\/tcp\/0$/.test(address)
   const reused = requested.map(a => anyPort(a) && Number.isInteger(remembered[a]) && remembered[a] > 0 ? a.replace(/\/tcp\/0$/, `/tcp/${remembered[a]}`) : a)
@@ -120,7 +133,7 @@ async function startOnRememberedPorts (options: Libp2pMeshOptions, privateKey: P
     node = await createMeshNode({ ...options, listen: reused, privateKey, psk })
   } catch (err) {
     if (reused.every((a, i) => a === requested[i])) throw err
-    options.log?.('info', `could not listen on the ports of the last run (${errorMessage(err)}): taking free ones`)
+    options.log?.info(`could not listen on the ports of the last run (${errorMessage(err)}): taking free ones`)
     node = await createMeshNode({ ...options, listen: requested, privateKey, psk })
   }
   const ports: Record<string, number> = {}
@@ -134,7 +147,7 @@ async function startOnRememberedPorts (options: Libp2pMeshOptions, privateKey: P
   try {
     await writeAtomically(file, JSON.stringify(ports))
   } catch (err) {
-    options.log?.('warn', `could not remember the mesh's ports in ${file}: ${errorMessage(err)}`)
+    options.log?.warn(`could not remember the mesh's ports in ${file}: ${errorMessage(err)}`)
   }
   return node
 }
@@ -289,13 +302,13 @@ class Libp2pTransport implements MeshTransport {
   /** Our direct streams, by peer. */
   private readonly directOut = new Map<string, DirectOut>()
   private stopped = false
-  private readonly log: MeshLogger
+  private readonly log: Logger
 
   /** `control`: the application's control topic, whose subscription tells that a peer is ready. */
   constructor (private readonly node: MeshNode, private readonly control: string, private readonly events: MeshTransportEvents,
     private readonly options: Libp2pMeshOptions) {
     this.peerId = node.peerId.toString()
-    this.log = options.log ?? (() => {})
+    this.log = options.log ?? silentLogger
     this.pingTimer = setInterval(() => this.pingOwners(), LIVENESS_PING_INTERVAL_MS)
     this.pingTimer.unref()
     this.gossipGraceMs = options.gossipStreamGraceMs ?? GOSSIP_STREAM_GRACE_MS
@@ -374,12 +387,12 @@ class Libp2pTransport implements MeshTransport {
       try {
         address = multiaddr(text)
       } catch (err) {
-        this.log('warn', `ignoring bootstrap peer ${JSON.stringify(text)}: ${errorMessage(err)}`)
+        this.log.warn(`ignoring bootstrap peer ${JSON.stringify(text)}: ${errorMessage(err)}`)
         continue
       }
       const peer = peerIdOf(address)
       if (peer === undefined) {
-        this.log('warn', `ignoring bootstrap peer ${text}: it lacks /p2p/<peer id>`)
+        this.log.warn(`ignoring bootstrap peer ${text}: it lacks /p2p/<peer id>`)
         continue
       }
       if (peer === this.peerId) continue
@@ -482,7 +495,7 @@ class Libp2pTransport implements MeshTransport {
       try {
         frames = reader.push(evt.data instanceof Uint8Array ? evt.data : evt.data.subarray())
       } catch (err) {
-        this.log('warn', `direct stream from ${from}: ${errorMessage(err)}; the stream is dropped`)
+        this.log.warn(`direct stream from ${from}: ${errorMessage(err)}; the stream is dropped`)
         stream.abort(err as Error)
         return
       }
@@ -536,7 +549,7 @@ class Libp2pTransport implements MeshTransport {
       .catch(err => {
         entry.opening = false
         if (this.directOut.get(key) === entry) this.directOut.delete(key)
-        this.log('debug', `no direct stream to ${key}: ${errorMessage(err)}`)
+        this.log.debug(`no direct stream to ${key}: ${errorMessage(err)}`)
       })
   }
 
@@ -568,12 +581,12 @@ class Libp2pTransport implements MeshTransport {
       const late = setTimeout(() => {
         if (this.stopped || cancelIfClosed() || this.unresponsive.has(peer)) return
         this.unresponsive.add(peer)
-        this.log('info', `owner ${peer} did not answer a ping within ${timeoutMs} ms: counted as lost until it answers`)
+        this.log.info(`owner ${peer} did not answer a ping within ${timeoutMs} ms: counted as lost until it answers`)
         this.events.peerDisconnected(peer)
       }, timeoutMs)
       const silent = setTimeout(() => {
         if (this.stopped || cancelIfClosed()) return
-        this.log('info', `owner ${peer} did not answer a ping for ${LIVENESS_ABORT_MS} ms: dropping its connection`)
+        this.log.info(`owner ${peer} did not answer a ping for ${LIVENESS_ABORT_MS} ms: dropping its connection`)
         connection.abort(new OwnerUnresponsiveError(peer, LIVENESS_ABORT_MS))
         cancel.abort()
       }, LIVENESS_ABORT_MS)
@@ -582,7 +595,7 @@ class Libp2pTransport implements MeshTransport {
       pinged
         .then(() => {
           if (this.stopped || !this.unresponsive.delete(peer)) return
-          this.log('info', `owner ${peer} answers again`)
+          this.log.info(`owner ${peer} answers again`)
           this.events.peerReady(peer)
         })
         .catch(() => {
@@ -611,7 +624,7 @@ class Libp2pTransport implements MeshTransport {
     for (const connection of this.node.getConnections()) {
       const peer = connection.remotePeer.toString()
       if (connection.status !== 'open' || now - connection.timeline.open < graceMs || subscribers.has(peer)) continue
-      this.log('info', `peer ${peer} connected for ${Math.round((now - connection.timeline.open) / 1000)} s without gossip: reconnecting`)
+      this.log.info(`peer ${peer} connected for ${Math.round((now - connection.timeline.open) / 1000)} s without gossip: reconnecting`)
       connection.abort(new GossipStreamMissingError(peer))
     }
   }
@@ -661,7 +674,7 @@ class Libp2pTransport implements MeshTransport {
         .then(() => { w.attempts = 0 })
         .catch(err => {
           w.attempts++
-          this.log('debug', `dial ${peerId} failed (attempt ${w.attempts}): ${errorMessage(err)}`)
+          this.log.debug(`dial ${peerId} failed (attempt ${w.attempts}): ${errorMessage(err)}`)
           // An owner we import from that refuses the dial is gone: its exports go at once. A dial that merely timed
           // out proves nothing (a loaded owner handshakes slowly): the owner keeps its grace.
           if (this.owners.has(peerId) && !this.connected.has(peerId) && isRefusal(err)) this.events.peerDisconnected(peerId, true)
@@ -698,7 +711,7 @@ class Libp2pTransport implements MeshTransport {
       return parsed.filter((e): e is RememberedPeer => typeof e?.peerId === 'string' && Array.isArray(e.addresses) &&
         e.addresses.every((a: unknown) => typeof a === 'string'))
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log('warn', `ignoring ${file}: ${errorMessage(err)}`)
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn(`ignoring ${file}: ${errorMessage(err)}`)
       return []
     }
   }
@@ -709,7 +722,7 @@ class Libp2pTransport implements MeshTransport {
     try {
       await writeAtomically(file, JSON.stringify(entries, null, 2))
     } catch (err) {
-      this.log('warn', `could not remember mesh peers in ${file}: ${errorMessage(err)}`)
+      this.log.warn(`could not remember mesh peers in ${file}: ${errorMessage(err)}`)
     }
   }
 }

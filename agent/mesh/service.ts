@@ -5,21 +5,23 @@
 import type { ImportListener, MeshHandle } from '../ports.js'
 import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
 import {
-  ControlCharacterError, MESH_MESSAGE_VERSION, controlTopic, decodeMeshMessage, encodeMeshMessage, exportsTopic, isNewer, isWithinScope, verifyOwnership,
-  type AnnounceMessage, type DigestMessage, type MeshMessage, type OwnershipRejection, type RequestMessage,
+  ControlCharacterError, MESH_MESSAGE_VERSION, controlTopic, decodeMeshMessage, encodeMeshMessage, exportsTopic, isNewer, isWithinScope, ownershipExpiry,
+  type AnnounceMessage, type OwnershipVerdict, type DigestMessage, type MeshMessage, type OwnershipRejection, type RequestMessage,
   type Stamp, type WithdrawMessage
 } from '../../protocol/mesh.js'
 import type { SignedOwnership } from '../../protocol/messages.js'
 import {
   ANTI_ENTROPY_DIGESTS_PER_SECOND, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_MAX_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, MAX_EXPORT_STAMPS,
-  MAX_HEARD_PEERS, MAX_HELD_EXPORTS_PER_OWNER, MAX_SCOPE_GENERATIONS, MAX_OWNER_PREFIX_STAMPS, MAX_OWNERSHIP_VERDICTS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS, REQUEST_MIN_INTERVAL_MS
+  MAX_HEARD_PEERS, MAX_HELD_EXPORTS_PER_OWNER, MAX_OWNER_PREFIX_STAMPS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS, REQUEST_MIN_INTERVAL_MS
 } from './constants.js'
 import { exportsByPrefix, importedPrefixes } from '../../protocol/model/exports.js'
 import { compositeKey, partsOf, type CompositeKey } from '../../protocol/keys.js'
 import { errorMessage } from '../../protocol/errors.js'
 import { BoundedMap } from './bounded.js'
+import { OwnershipVerifier } from './ownership.js'
 import { exponentialMs, jittered } from '../../common/backoff.js'
 import { trace } from '../../common/trace.js'
+import { stderrLogger, type Logger } from '../../common/log.js'
 
 /** What the service needs from a network: publish/subscribe with authenticated senders, and peer liveness. */
 export interface MeshTransport {
@@ -78,12 +80,6 @@ export interface MeshTransportEvents {
   peerDisconnected (peerId: string, refused?: boolean): void
 }
 
-export type MeshLogLevel = 'debug' | 'info' | 'warn' | 'error'
-export type MeshLogger = (level: MeshLogLevel, message: string) => void
-
-export const consoleMeshLogger: MeshLogger = (level, message) => {
-  if (level !== 'debug') console.error(`[mesh] ${level}: ${message}`)
-}
 
 export interface MeshServiceOptions {
   /** Window in ms gathering import changes before the listener is called; default 0 (every change at once). */
@@ -117,7 +113,7 @@ export interface MeshServiceComponents {
   model: ScopedModel
   parameters: MeshParameters
   listener: ImportListener
-  log?: MeshLogger
+  log?: Logger
   /** ms clock; default Date.now. */
   now?: () => number
 }
@@ -152,6 +148,8 @@ export interface MeshView {
   application: string
   scopedInstancePath: string
   epoch: number
+  /** When this agent's own ownership expires (ms since 1970, the DM's clock): the DM renews it while the agent beats. */
+  ownershipExpiresAt?: number
   addresses: string[]
   connectedPeers: string[]
   interests: string[]
@@ -199,8 +197,6 @@ type ExportKey = CompositeKey<[prefix: string, instancePath: string]>
 /** What an owner announced of one instance for one prefix: ordered by its stamps. */
 type OwnerExportKey = CompositeKey<[owner: string, instancePath: string, prefix: string]>
 type OwnerPrefixKey = CompositeKey<[owner: string, prefix: string]>
-/** An announce's sender, instance and ownership fields: one signature check each. */
-type OwnershipKey = CompositeKey<string[]>
 /** What `reported` holds for an import restored from the saved state and not yet confirmed by the mesh. */
 const RESTORED = 'restored'
 
@@ -214,7 +210,7 @@ export class MeshService implements MeshServiceHandle {
   private transport!: MeshTransport
   private readonly application: string
   private readonly control: string
-  private readonly log: MeshLogger
+  private readonly log: Logger
   private readonly now: () => number
   private readonly debounceMs: number
   private readonly graceMs: number
@@ -247,8 +243,10 @@ export class MeshService implements MeshServiceHandle {
   private readonly ownerPrefixStamps = new BoundedMap<OwnerPrefixKey, Stamp>(MAX_OWNER_PREFIX_STAMPS)
   /** Owners lost, with the timer that withdraws their exports after the grace. */
   private readonly suspects = new Map<string, { timer: NodeJS.Timeout, deadline: number }>()
-  /** Ownership verdicts by announce key (each saves a signature check); bounded against forged signatures. */
-  private readonly verified = new BoundedMap<OwnershipKey, ReturnType<typeof verifyOwnership>>(MAX_OWNERSHIP_VERDICTS)
+  /** Judges peers' ownerships (signature verdicts cached, bounded; expiry; newest generation per scope). */
+  private readonly ownerships: OwnershipVerifier
+  /** This agent's own ownership, shown in every message that asks peers to act on it; renewed by the DM. */
+  private ownership: SignedOwnership
 
   /**
    * What the listener was last told: `prefix\0instancePath` -> JSON of the import, or RESTORED for an import the
@@ -288,11 +286,6 @@ export class MeshService implements MeshServiceHandle {
   private digestDueAt = 0
   /** When we last received a message from each peer (this.now() clock): the mesh's size for the digest budget. */
   private readonly heardFrom = new BoundedMap<string, number>(MAX_HEARD_PEERS)
-  /**
-   * The newest machine generation seen in a valid ownership, per scoped instance: an ownership of an older one is a
-   * machine the DM has made again since (its old credential and key may be in someone's hands).
-   */
-  private readonly generations = new BoundedMap<string, number>(MAX_SCOPE_GENERATIONS)
   private digestsSinceChange = 0
 
   private readonly sent = { messages: 0, bytes: 0 }
@@ -306,7 +299,7 @@ export class MeshService implements MeshServiceHandle {
     const imported = new Set(graph.flatMap(component => [...importedPrefixes(component).keys()]))
     this.importablePrefixes = new Set(graph.flatMap(component => [...exportsByPrefix(component.exports).keys()])
       .filter(prefix => imported.has(prefix)))
-    this.log = components.log ?? consoleMeshLogger
+    this.log = components.log ?? stderrLogger
     this.now = components.now ?? Date.now
     this.debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS
     this.graceMs = options.livenessGraceMs ?? LIVENESS_GRACE_MS
@@ -315,6 +308,8 @@ export class MeshService implements MeshServiceHandle {
     this.antiEntropyMs = options.antiEntropyIntervalMs ?? ANTI_ENTROPY_INTERVAL_MS
     this.digestsPerSecond = options.antiEntropyDigestsPerSecond ?? ANTI_ENTROPY_DIGESTS_PER_SECOND
     this.epoch = options.epoch ?? this.now()
+    this.ownership = components.parameters.ownership
+    this.ownerships = new OwnershipVerifier({ application: this.application, trustedDmKeys: components.parameters.trustedDmKeys, now: this.now })
     this.transportEvents = {
       message: (topic, from, data) => this.onMessage(topic, from, data),
       peerReady: peerId => this.onPeerReady(peerId),
@@ -356,7 +351,7 @@ export class MeshService implements MeshServiceHandle {
       this.restoreTimers.delete(timer)
       if (this.stopped) return
       const unconfirmed = waiting.filter(k => this.reported.get(k) === RESTORED)
-      if (unconfirmed.length > 0) this.log('info', `no owner re-announced ${unconfirmed.length} restored import(s) within ${this.restoredGraceMs} ms: removing them`)
+      if (unconfirmed.length > 0) this.log.info(`no owner re-announced ${unconfirmed.length} restored import(s) within ${this.restoredGraceMs} ms: removing them`)
       for (const k of unconfirmed) this.dirty.add(k)
       this.flush()
     }, this.restoredGraceMs)
@@ -406,6 +401,17 @@ export class MeshService implements MeshServiceHandle {
     }
   }
 
+  renewOwnership (ownership: SignedOwnership): void {
+    if (this.stopped) return
+    const wasValid = ownershipExpiry(this.ownership, this.now()).ok
+    this.ownership = ownership
+    // Importers refused what we sent under an expired ownership (or one without expiry, from an older DM): now that
+    // they would believe us, everything we export goes again.
+    if (wasValid) return
+    for (const prefix of this.localPrefixSeq.keys()) this.pendingReannounce.add(prefix)
+    if (this.pendingReannounce.size > 0) this.reannounces.poke()
+  }
+
   withdraw (instancePath: string): void {
     if (this.stopped) return
     for (const entry of [...this.local.values()]) {
@@ -446,6 +452,7 @@ export class MeshService implements MeshServiceHandle {
       application: this.application,
       scopedInstancePath: this.components.model.scopedInstancePath,
       epoch: this.epoch,
+      ...(this.ownership.expiresAt !== undefined ? { ownershipExpiresAt: this.ownership.expiresAt } : {}),
       addresses: this.transport.addresses(),
       connectedPeers: this.transport.connectedPeers(),
       interests: [...this.interests].sort(),
@@ -455,7 +462,7 @@ export class MeshService implements MeshServiceHandle {
       rejections: this.rejections(),
       sent: { ...this.sent },
       cached: {
-        ownershipVerdicts: this.verified.size, stamps: this.keyStamps.size, ownerPrefixStamps: this.ownerPrefixStamps.size,
+        ownershipVerdicts: this.ownerships.cachedVerdicts, stamps: this.keyStamps.size, ownerPrefixStamps: this.ownerPrefixStamps.size,
         heardFrom: this.heardFrom.size
       },
       ...(this.transport.peerCounts !== undefined ? { peers: this.transport.peerCounts() } : {})
@@ -486,7 +493,7 @@ export class MeshService implements MeshServiceHandle {
     this.exportsChanged()
     this.send(exportsTopic(this.application, entry.prefix), {
       v: MESH_MESSAGE_VERSION, kind: 'announce', application: this.application, ...stamp, ...entry,
-      ownership: this.components.parameters.ownership, addresses: this.transport.addresses()
+      ownership: this.ownership, addresses: this.transport.addresses()
     }, { direct: true, gossip: first })
   }
 
@@ -507,7 +514,7 @@ export class MeshService implements MeshServiceHandle {
     this.sent.bytes += data.byteLength
     trace('mesh.send', `${message.kind} ${data.byteLength}`)
     this.transport.publish(topic, data, options).then(() => { trace('mesh.sent', message.kind) }, err => {
-      if (!this.stopped) this.log('warn', `could not publish a ${message.kind} on ${topic}: ${errorMessage(err)}`)
+      if (!this.stopped) this.log.warn(`could not publish a ${message.kind} on ${topic}: ${errorMessage(err)}`)
     })
   }
 
@@ -556,7 +563,7 @@ export class MeshService implements MeshServiceHandle {
     for (const entry of this.local.values()) prefixes[entry.prefix]?.instances.push(entry.instancePath)
     this.send(this.control, {
       v: MESH_MESSAGE_VERSION, kind: 'digest', application: this.application, ...this.nextStamp(), prefixes, addresses: this.transport.addresses(),
-      ownership: this.components.parameters.ownership
+      ownership: this.ownership
     })
   }
 
@@ -581,7 +588,7 @@ export class MeshService implements MeshServiceHandle {
         case 'digest': return this.onDigest(from, message)
       }
     } catch (err) {
-      this.log('error', `failed to handle a ${message.kind} from ${from}: ${(err as Error).stack ?? String(err)}`)
+      this.log.error(`failed to handle a ${message.kind} from ${from}: ${(err as Error).stack ?? String(err)}`)
     }
   }
 
@@ -590,7 +597,7 @@ export class MeshService implements MeshServiceHandle {
     const now = this.now()
     if (now - (this.rejectionLoggedAt.get(reason) ?? -Infinity) < REJECTION_LOG_INTERVAL_MS) return
     this.rejectionLoggedAt.set(reason, now)
-    this.log('warn', `rejected a mesh message (${reason}, ${this.rejectionCounts.get(reason)} so far): ${detail}`)
+    this.log.warn(`rejected a mesh message (${reason}, ${this.rejectionCounts.get(reason)} so far): ${detail}`)
   }
 
   /** Records `stamp` for the key and the owner's prefix; false when the message is not newer than what we have. */
@@ -607,25 +614,9 @@ export class MeshService implements MeshServiceHandle {
     return true
   }
 
-  /** The verdict on `ownership` for a message of `from` about `instancePath` (cached: a check costs ~0.1 ms). */
-  private verify (from: string, ownership: SignedOwnership, instancePath: string): ReturnType<typeof verifyOwnership> {
-    const cacheKey = compositeKey(from, instancePath, ownership.signature, ownership.dmPublicKey, ownership.scopedInstancePath, ownership.peerId, ownership.application)
-    let verdict = this.verified.get(cacheKey)
-    if (verdict === undefined) {
-      verdict = verifyOwnership(ownership, {
-        senderPeerId: from, application: this.application, instancePath, trustedDmKeys: this.components.parameters.trustedDmKeys
-      })
-      this.verified.set(cacheKey, verdict)
-    }
-    if (!verdict.ok) return verdict
-    const scope = ownership.scopedInstancePath
-    const generation = ownership.generation ?? 0
-    const newest = this.generations.get(scope) ?? 0
-    if (generation < newest) {
-      return { ok: false, reason: 'superseded-generation', detail: `ownership of ${scope} of generation ${generation}, superseded by generation ${newest}` }
-    }
-    if (generation > newest) this.generations.set(scope, generation)
-    return verdict
+  /** The verdict on `ownership` for a message of `from` about `instancePath` (ownership.ts). */
+  private verify (from: string, ownership: SignedOwnership, instancePath: string): OwnershipVerdict {
+    return this.ownerships.check(from, ownership, instancePath)
   }
 
   /**
@@ -755,7 +746,7 @@ export class MeshService implements MeshServiceHandle {
     if (everyone && this.readyPeers.size === 0) for (const prefix of prefixes) this.unheardPrefixes.add(prefix)
     this.send(this.control, {
       v: MESH_MESSAGE_VERSION, kind: 'request', application: this.application, prefixes, ...(everyone ? {} : { targets }),
-      ownership: this.components.parameters.ownership
+      ownership: this.ownership
     })
   }
 
@@ -817,7 +808,7 @@ export class MeshService implements MeshServiceHandle {
   private withdrawOwner (peerId: string, why: string): void {
     clearTimeout(this.suspects.get(peerId)?.timer)
     this.suspects.delete(peerId)
-    this.log('info', `owner ${peerId} ${why}: withdrawing its exports`)
+    this.log.info(`owner ${peerId} ${why}: withdrawing its exports`)
     for (const [prefix, byPath] of this.held) {
       for (const [path, h] of [...byPath]) {
         if (h.owner !== peerId) continue
@@ -876,7 +867,7 @@ export class MeshService implements MeshServiceHandle {
           this.components.listener.importAdded(prefix, { instancePath, component: h.component, variables: { ...h.variables } })
         }
       } catch (err) {
-        this.log('error', `the import listener failed on ${prefix} of ${instancePath}: ${(err as Error).stack ?? String(err)}`)
+        this.log.error(`the import listener failed on ${prefix} of ${instancePath}: ${(err as Error).stack ?? String(err)}`)
       }
     }
   }
@@ -892,7 +883,7 @@ function heldSince (byPath: ReadonlyMap<string, Held>, instancePath: string, own
  * Runs `run` once for any number of pokes: REQUEST_COALESCE_MS after the first, and never sooner than
  * REQUEST_MIN_INTERVAL_MS after the previous run.
  */
-class Throttle {
+export class Throttle {
   private timer: NodeJS.Timeout | undefined
   private lastRun = -Infinity
 

@@ -1,5 +1,5 @@
 // The DM's tables for elasticity: the history of what commands, scales, rules and schedules did (one row per
-// instruction), and the scheduled jobs. Same SQLite file as the rest of the store (manager/store.ts opens it).
+// instruction), and the scheduled jobs. Same SQLite file as the rest of the store (manager/store/schema.ts opens it).
 import type Database from 'better-sqlite3'
 
 /** Who asked: a person (REST/CLI), an autonomic rule, or a scheduled job. */
@@ -42,7 +42,7 @@ export interface ScheduledJob {
   lastRunAt?: string
 }
 
-/** The store's migration for these tables (manager/store.ts MIGRATIONS, version 3). */
+/** The store's migration for these tables (manager/store/schema.ts MIGRATIONS, version 3). */
 export const AUTONOMY_SCHEMA = `
 CREATE TABLE IF NOT EXISTS command_history (
   id INTEGER PRIMARY KEY AUTOINCREMENT,

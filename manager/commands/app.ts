@@ -1,13 +1,13 @@
-// `meshconf app load|list|delete`: templates and applications. A template folder is zipped in memory and
+// `meshconf app load|create|list|show|set|delete`: templates and applications. A template folder is zipped in memory and
 // uploaded, so loading works against a remote DM too.
 import { readFile, stat } from 'node:fs/promises'
 import { basename, resolve } from 'node:path'
-import type { Command } from 'commander'
+import { InvalidArgumentError, type Command } from 'commander'
 import { DmRequestError, MAX_TEMPLATE_ZIP_BYTES, type DmClient, type TemplateLoadResult } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
 import { zipFolder } from '../zip.js'
-import { isDocument, isoTime, plural, printDocument, printResult, tableLines, withOutputOptions, type OutputOptions } from './format.js'
-import { connect, flattenInstances, formatModelError, isRootPath, renderInstanceTree, summarizeStatuses, useColor, withDmOptions, type DmOptions } from './output.js'
+import { formatDuration, isDocument, isoTime, parseDuration, plural, printDocument, printResult, tableLines, withOutputOptions, type OutputOptions } from './format.js'
+import { connect, flattenInstances, formatModelError, isRootPath, renderInstanceTree, summarizeStatuses, usageError, useColor, withDmOptions, type DmOptions } from './output.js'
 import { resolveTemplate } from './template.js'
 import { errorMessage } from '../../protocol/errors.js'
 
@@ -73,14 +73,38 @@ async function loadTemplate (client: DmClient, source: string, onDmHost: boolean
   }
 }
 
-async function appLoad (source: string, options: DmOptions & OutputOptions & { name?: string, description?: string, onDmHost?: boolean }): Promise<void> {
+/** `--probe-period`: a duration (`5s`, `1500ms`, `2m`), or `default` (the DM's, with `app set`). */
+function parseProbePeriod (value: string): number | null {
+  if (value.trim() === 'default') return null
+  return parseDuration(value)
+}
+
+function probePeriodOption (command: Command, withDefault: boolean): Command {
+  const what = 'how often the agents evaluate their probes (probes/*.measures): 5s, 1500ms, 2m; 1s to 1h'
+  return command.option('--probe-period <duration>', withDefault
+    ? `${what}, or default: the DM's (dm start --probe-period)`
+    : `${what} (default: the DM's, dm start --probe-period, 5s unless set)`,
+    withDefault ? parseProbePeriod : (value: string) => {
+      const ms = parseProbePeriod(value)
+      if (ms === null) throw new InvalidArgumentError('"default" only goes with app set: leave the option out')
+      return ms
+    })
+}
+
+/** How an application's probe period reads in a table. */
+function probePeriodText (a: { probePeriodMs: number, probePeriodIsDefault: boolean }): string {
+  return `${formatDuration(a.probePeriodMs)}${a.probePeriodIsDefault ? ' (the DM\'s default)' : ''}`
+}
+
+async function appLoad (source: string, options: DmOptions & OutputOptions & { name?: string, description?: string, onDmHost?: boolean, probePeriod?: number }): Promise<void> {
   const client = connect(options)
   const template = await loadTemplate(client, source, options.onDmHost === true)
   const warnings = (template.errors ?? []).length
   const application = await client.createApplication({
     name: options.name ?? template.name,
     template: { name: template.name, version: template.version },
-    ...(options.description !== undefined ? { description: options.description } : {})
+    ...(options.description !== undefined ? { description: options.description } : {}),
+    ...(options.probePeriod !== undefined ? { probePeriodMs: options.probePeriod } : {})
   })
   if (isDocument(options)) {
     await printDocument(options, { template, application })
@@ -92,11 +116,14 @@ async function appLoad (source: string, options: DmOptions & OutputOptions & { n
 
 type Options = DmOptions & OutputOptions
 
-async function appCreate (name: string, options: Options & { template: string, version?: string, description?: string }): Promise<void> {
+async function appCreate (name: string, options: Options & { template: string, version?: string, description?: string, probePeriod?: number }): Promise<void> {
   const client = connect(options)
   const template = await resolveTemplate(client, options.template, options.version)
   const application = await client.createApplication({
-    name, template, ...(options.description !== undefined ? { description: options.description } : {})
+    name,
+    template,
+    ...(options.description !== undefined ? { description: options.description } : {}),
+    ...(options.probePeriod !== undefined ? { probePeriodMs: options.probePeriod } : {})
   })
   if (isDocument(options)) await printDocument(options, { application })
   else console.log(`created application ${application.name} from template ${template.name} ${template.version}: deploy it with \`meshconf start ${JSON.stringify(application.name)} --all\``)
@@ -118,10 +145,17 @@ async function appShow (name: string, options: Options): Promise<void> {
   await printResult(options, { application }, () => [
     `application ${details.name}: template ${details.template.name} ${details.template.version}, created ${application.createdAt ?? 'at an unknown time'}`,
     ...(details.description !== undefined && details.description !== '' ? [details.description] : []),
+    `probe period: ${probePeriodText(details)}`,
     `targets: ${associations.length === 0 ? 'the DM\'s default' : associations.map(a => `${a.targetId} for ${a.scope.kind === 'default' ? 'the application' : a.scope.kind === 'path' ? a.scope.path : `component ${a.scope.component}`}`).join('; ')}`,
     summarizeStatuses(details.instances),
     ...renderInstanceTree(details.instances, { color: useColor() })
   ])
+}
+
+async function appSet (name: string, options: Options & { probePeriod?: number | null }, command: Command): Promise<void> {
+  if (options.probePeriod === undefined) usageError(command, 'nothing to set: give --probe-period')
+  const application = await connect(options).updateApplication(name, { probePeriodMs: options.probePeriod })
+  await printResult(options, { application }, () => [`application ${application.name}: probe period ${probePeriodText(application)}, sent to its running agents`])
 }
 
 async function appTemplates (options: Options): Promise<void> {
@@ -148,19 +182,19 @@ async function appDelete (name: string, options: Options & { withTemplate?: bool
 
 export const registerAppCommands: CommandRegistration = (program: Command) => {
   const app = program.command('app').description('load, create, list, show and delete applications')
-  withOutputOptions(withDmOptions(app.command('load')
+  withOutputOptions(withDmOptions(probePeriodOption(app.command('load')
     .description('upload a template (folder or ZIP) and create an application from it')
     .argument('<folder|zip>', 'template folder (holding descriptor/application.properties) or ZIP of it')
     .option('--name <name>', 'application name (default: the template\'s name)')
     .option('--description <text>', 'application description')
-    .option('--on-dm-host', 'let the DM read the folder or ZIP from its own disk instead of uploading it (the DM runs here)')))
+    .option('--on-dm-host', 'let the DM read the folder or ZIP from its own disk instead of uploading it (the DM runs here)'), false)))
     .action(appLoad)
-  withOutputOptions(withDmOptions(app.command('create')
+  withOutputOptions(withDmOptions(probePeriodOption(app.command('create')
     .description('create an application from a loaded template (`meshconf template list` lists them)')
     .argument('<name>', 'application name')
     .requiredOption('--template <name>', 'template name')
     .option('--version <version>', 'template version (default: its only loaded version)')
-    .option('--description <text>', 'application description (default: the template\'s)')))
+    .option('--description <text>', 'application description (default: the template\'s)'), false)))
     .action(appCreate)
   withOutputOptions(withDmOptions(app.command('list')
     .description('list the applications')))
@@ -169,6 +203,10 @@ export const registerAppCommands: CommandRegistration = (program: Command) => {
     .description('show an application: template, targets, instance tree')
     .argument('<app>', 'application name')))
     .action(appShow)
+  withOutputOptions(withDmOptions(probePeriodOption(app.command('set')
+    .description('change an application\'s settings; its running agents get them at once')
+    .argument('<app>', 'application name'), true)))
+    .action(appSet)
   withOutputOptions(withDmOptions(app.command('delete')
     .description('delete an application (refused while machines are deployed: undeploy it first)')
     .argument('<app>', 'application name')

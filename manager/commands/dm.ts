@@ -10,10 +10,11 @@ import type { CommandRegistration } from '../cli.js'
 import { configFilePath, contextNameForDataDir, readConfig, saveContext } from '../config.js'
 import { DATABASE_FILE, DEFAULT_MACHINE_SILENCE_MS, DEFAULT_REST_HOST, DEFAULT_REST_PORT, MACHINES_FOLDER, TOKEN_FILE } from '../constants.js'
 import type { EventLogOptions } from '../events.js'
-import { createDmLog, LOG_LEVELS, type LogLevel } from '../log.js'
+import { createDmLog } from '../log.js'
+import { LOG_LEVELS, type Logger, type LogLevel } from '../../common/log.js'
 import { createDmMetrics, serveMetrics, type MetricsServer } from '../metrics.js'
-import type { Logger } from 'pino'
-import { createDeploymentManager, type DeploymentManager, type DmLogger } from '../dm.js'
+import type { Logger as PinoLogger } from 'pino'
+import { createDeploymentManager, type DeploymentManager } from '../dm.js'
 import { createDmMessaging, DEFAULT_EMBEDDED_PORT, type MessagingConfig } from '../messaging/index.js'
 import { createRestServer } from '../rest/server.js'
 import { createStore } from '../store.js'
@@ -28,6 +29,7 @@ import type { TargetHandler } from '../targets/types.js'
 import { errorMessage } from '../../protocol/errors.js'
 import type { AutonomyOptions } from '../autonomy/index.js'
 import { loadSigningKey } from '../dm/core.js'
+import { DEFAULT_OWNERSHIP_LIFETIME_MS } from '../../protocol/mesh.js'
 
 export interface DmServiceOptions {
   /** Folder of the database, token, signing key and local machines; default ~/.meshconf/dm. */
@@ -40,6 +42,8 @@ export interface DmServiceOptions {
   amqpUrl?: string
   /** Template loads from a path stay inside this folder; default: none (see DeploymentManagerOptions.templatesRoot). */
   templatesRoot?: string
+  /** Lifetime of the mesh ownerships the DM signs, in ms; default 6 h (DeploymentManagerOptions.ownershipLifetimeMs). */
+  ownershipLifetimeMs?: number
   /** RabbitMQ domain (first word of every name); default `meshconf`. */
   amqpDomain?: string
   /** Port of the embedded agents' endpoint; default 7401; 0 picks a free one (then agents cannot find a restarted DM). */
@@ -62,7 +66,7 @@ export interface DmServiceOptions {
   /** Silence before a machine goes to PROBLEM, in milliseconds; default 30 000. */
   machineSilenceMs?: number
   /** Where fastify logs each request (manager/log.ts); default none. */
-  requestLog?: Logger
+  requestLog?: PinoLogger
   /** Retention of the event history; default 100 000 events or 30 days. */
   events?: EventLogOptions
   /** Scaling, commands, rules, probes and schedules (SMTP relay, VM limit, probe period...); see AutonomyOptions. */
@@ -83,7 +87,7 @@ export interface DmServiceOptions {
   /** The docker target's network and its subnet when a target definition names none; default meshconf, 10.189.0.0/24. */
   dockerNetwork?: string
   dockerSubnet?: string
-  log?: DmLogger
+  log?: Logger
 }
 
 export interface DmService {
@@ -142,7 +146,8 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
   const manager = dm = createDeploymentManager({ store, messaging, targets, log: options.log }, {
     dataDirectory, defaultTargetHandler: defaultTarget, machineSilenceMs: options.machineSilenceMs, events: options.events, autonomy: options.autonomy,
     ...(options.templatesRoot !== undefined ? { templatesRoot: resolve(options.templatesRoot) } : {}),
-    ...(options.agentMetricsPort === undefined ? {} : { agentMetricsPort: options.agentMetricsPort })
+    ...(options.agentMetricsPort === undefined ? {} : { agentMetricsPort: options.agentMetricsPort }),
+    ...(options.ownershipLifetimeMs === undefined ? {} : { ownershipLifetimeMs: options.ownershipLifetimeMs })
   })
   const unfollow = metrics.follow(manager)
   let started = false
@@ -296,10 +301,11 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .option('--smtp <host:port>', 'SMTP relay for the commands\' email instruction (without one, templates that send e-mail are refused)', smtpRelay)
     .option('--smtp-from <address>', 'sender of those e-mails (default meshconf@<relay host>)')
     .option('--max-vms <count>', 'most machines an application may reach through its autonomic rules (autonomic.maximum.vm.number; default none)', positiveInteger)
-    .option('--probe-period <seconds>', 'how often agents run their probes (default 5, at least 1)', seconds)
+    .option('--probe-period <seconds>', 'how often agents run their probes, for applications that set no period (app set --probe-period), in seconds (default 5, 1 to 3600)', seconds)
+    .option('--ownership-lifetime <seconds>', `how long a mesh ownership the DM signs is believed; renewed while agents beat, once a quarter of it has passed (default ${DEFAULT_OWNERSHIP_LIFETIME_MS / 1000})`, seconds)
     .option('--scale-down-window <seconds>', 'how long an event must hold before a scale-down rule fires (default 60)', seconds)
     .option('--use-context', 'make this DM\'s context the current one (default: only when there is no current context)')
-    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, dockerSocket?: string, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number, metricsPort?: number, agentMetricsPort?: number, logLevel: LogLevel, smtp?: { host: string, port: number }, smtpFrom?: string, maxVms?: number, probePeriod?: number, scaleDownWindow?: number }, command: Command) => {
+    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, dockerSocket?: string, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number, metricsPort?: number, agentMetricsPort?: number, logLevel: LogLevel, smtp?: { host: string, port: number }, smtpFrom?: string, maxVms?: number, probePeriod?: number, scaleDownWindow?: number, ownershipLifetime?: number }, command: Command) => {
       const amqp = opts.amqp ?? amqpUrlFromEnvironment(command)
       const agentsScheme = opts.agentsUrl === undefined ? undefined : new URL(opts.agentsUrl).protocol.startsWith('amqp') ? 'amqp' : 'ws'
       if (agentsScheme !== undefined && agentsScheme !== (amqp !== undefined ? 'amqp' : 'ws')) {
@@ -318,6 +324,7 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
         requestLog: dmLog.pino,
         metricsPort: opts.metricsPort,
         agentMetricsPort: opts.agentMetricsPort,
+        ...(opts.ownershipLifetime !== undefined ? { ownershipLifetimeMs: opts.ownershipLifetime * 1000 } : {}),
         events: {
           ...(opts.eventsMax !== undefined ? { maxEvents: opts.eventsMax } : {}),
           ...(opts.eventsMaxAge !== undefined ? { maxAgeMs: opts.eventsMaxAge * 86_400_000 } : {})

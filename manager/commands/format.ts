@@ -163,12 +163,14 @@ export const WAIT_FOR_FLAG = '--wait-for'
 
 /**
  * Adds the one wait flag: `--wait[=DURATION]` and `--no-wait`. `what` says what is waited for, `defaultMs` how
- * long `--wait` alone waits.
+ * long `--wait` alone waits. `noWait` describes `--no-wait`; `false` for a command that always waits (the option
+ * is then hidden, and the command refuses it with a usage error).
  */
-export function withWaitOptions (command: Command, what: string, defaultMs: number, defaultNote = ''): Command {
+export function withWaitOptions (command: Command, what: string, defaultMs: number, defaultNote = '',
+  noWait: string | false = 'return once the DM accepted the request'): Command {
   return command
     .option('--wait', `wait until ${what}, at most DURATION with --wait=DURATION (e.g. 90s, 2m; default ${formatDuration(defaultMs)})${defaultNote}`)
-    .option('--no-wait', 'return once the DM accepted the request')
+    .addOption(noWait === false ? new Option('--no-wait').hideHelp() : new Option('--no-wait', noWait))
     .addOption(new Option(`${WAIT_FOR_FLAG} <duration>`).hideHelp().argParser(parseDuration))
 }
 

@@ -1,13 +1,16 @@
 // `meshconf simulate lamp [--target local|netns|docker] [--amqp URL [--rabbitmq-node NODE]] [--json]`: the seed's LAMP
 // story, run for real against a DM of its own (in a temp data folder) and agent processes: deploy and start all,
-// requests through Apache answered by Tomcat with data from MySQL, a second Tomcat VM added then removed (Apache never
-// restarted), the DM (and RabbitMQ) stopped, the Tomcat machine's agent and services killed -9 and its agent started
-// again (Apache goes UNRESOLVED, then serves again, with no DM), the DM started again (it shows the true states).
+// requests through Apache answered by Tomcat with data from MySQL, a second Tomcat VM added (its start fails on
+// purpose first: its port is taken; the DM shows the recipe's stderr; the port freed, the start is retried), then
+// removed (Apache never restarted), the DM (and RabbitMQ) stopped, the Tomcat machine's agent and services killed -9
+// and its agent started again (Apache goes UNRESOLVED, then serves again, with no DM), the DM started again (it shows
+// the true states).
 // With --target docker every machine is a container from the agent image, and the second Tomcat VM leaves as a
 // crashed VM does: `docker kill` (Apache drops it within the mesh's crash detection; the DM then sees it silent).
-// Prints a table of the steps, or with --json exactly one `{ ok, steps: [{ name, ok, ms, detail? }] }` (also when
-// it cannot even start: then one failed step says why and how to fix it); exit 0 only when every step passed.
-import { execFile } from 'node:child_process'
+// Prints a table of the steps, or with --json exactly one `{ ok, startedAt, durationMs, steps: [{ name, ok,
+// startedAt, durationMs, detail? }] }` in the CLI's JSON convention (also when it cannot even start: then one failed
+// step says why and how to fix it); exit 0 only when every step passed. `--wait=DURATION` bounds each step's wait.
+import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import {
   copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, type WriteStream
@@ -17,25 +20,26 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { InvalidArgumentError, type Command } from 'commander'
+import { formatDuration, printDocument, resolveWaitMs, withWaitOptions, type WaitOptions } from './format.js'
 import { INSTANCES_FOLDER, STATE_FILE_NAME } from '../../protocol/agent-layout.js'
 import { LIVENESS_ABORT_MS, LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS } from '../../agent/index.js'
 import { statusOf, type InstanceStatus } from '../../protocol/lifecycle.js'
 import { createDmClient, type DmClient, type DmEventStream, type InstanceNode } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
 import { DATA_IP_ADDRESS, DATA_MACHINE_ID, MACHINES_FOLDER } from '../constants.js'
-import type { DmLogger } from '../dm.js'
+import type { Logger } from '../../common/log.js'
 import { createDockerEngine } from '../docker/engine.js'
 import { buildAgentImage } from '../docker/image.js'
 import { privateDockerNetwork, type DockerTargetHandler } from '../targets/docker.js'
 import { machineFolder } from '../targets/local.js'
 import { defaultAgentCommand, isAgentAlive, machineFiles, readAgentRecord, spawnAgent, stopAgent } from '../targets/process.js'
 import { startDmService, type DmService } from './dm.js'
-import { findInstance, flattenInstances, parseAmqpUrl, printJson, usageError } from './output.js'
+import { findInstance, flattenInstances, parseAmqpUrl, usageError } from './output.js'
 import { freePort } from '../../common/net.js'
 import { errorMessage } from '../../protocol/errors.js'
 
-/** How long one step may wait for states or answers, in milliseconds (default of --step-timeout). */
-export const DEFAULT_STEP_TIMEOUT_MS = 120_000
+/** How long one step may wait for states or answers, in milliseconds (what --wait alone, or no flag, means). */
+export const DEFAULT_STEP_WAIT_MS = 120_000
 /** Pause between two polls of states or of Apache, in milliseconds. */
 const POLL_MS = 250
 /** Timeout of one HTTP request to Apache, in milliseconds. */
@@ -58,14 +62,20 @@ const DOCKER_MACHINE_SILENCE_MS = 10_000
 export interface SimulationStep {
   name: string
   ok: boolean
+  /** When the step began, ISO-8601 UTC. */
+  startedAt: string
   /** Duration of the step, in milliseconds. */
-  ms: number
+  durationMs: number
   /** What was seen (on success) or what went wrong (on failure). */
   detail?: string
 }
 
 export interface SimulationReport {
   ok: boolean
+  /** When the run began, ISO-8601 UTC. */
+  startedAt: string
+  /** Duration of the whole run, in milliseconds. */
+  durationMs: number
   steps: SimulationStep[]
 }
 
@@ -87,8 +97,8 @@ export interface LampSimulationOptions {
   agentCommand?: string[]
   /** The template folder; default `simulations/lamp` of this package. */
   templateDirectory?: string
-  /** How long one step may wait, in milliseconds; default DEFAULT_STEP_TIMEOUT_MS. */
-  stepTimeoutMs?: number
+  /** How long one step may wait, in milliseconds; default DEFAULT_STEP_WAIT_MS. */
+  stepWaitMs?: number
   /** Keep the data folder (DM database and log, the machines' logs under logs/) instead of deleting it; default false. */
   keepData?: boolean
   /** Called after each step (progress). */
@@ -133,7 +143,8 @@ interface Reply { status: number, body: { name?: string, value?: string, pid?: n
 export async function runLampSimulation (options: LampSimulationOptions = {}): Promise<SimulationReport> {
   const target = options.target ?? 'local'
   const broker = options.broker ?? rabbitmqctlBroker()
-  const stepTimeoutMs = options.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS
+  const stepWaitMs = options.stepWaitMs ?? DEFAULT_STEP_WAIT_MS
+  const runBegin = Date.now()
   const agentCommand = options.agentCommand ?? defaultAgentCommand()
   const dataDirectory = makeDataDirectory()
   const machinesDirectory = join(dataDirectory, MACHINES_FOLDER, target)
@@ -152,6 +163,8 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
   let client: DmClient | undefined
   let events: DmEventStream | undefined
   let brokerStopped = false
+  /** What holds Tomcat VM 2's port during the failure on purpose (released by the next step, or at the end). */
+  let portTaker: PortTaker | undefined
   /** When each instance last reached DEPLOYED_STARTED (DM events), ISO time by path. */
   const startedAt = new Map<string, string>()
 
@@ -159,12 +172,13 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
   const step = async (name: string, action: () => Promise<string | undefined>, always = false): Promise<void> => {
     if (!always && steps.some(s => !s.ok)) return
     const begin = Date.now()
+    const startedAt = new Date(begin).toISOString()
     let done: SimulationStep
     try {
       const detail = await action()
-      done = { name, ok: true, ms: Date.now() - begin, ...(detail !== undefined ? { detail } : {}) }
+      done = { name, ok: true, startedAt, durationMs: Date.now() - begin, ...(detail !== undefined ? { detail } : {}) }
     } catch (err) {
-      done = { name, ok: false, ms: Date.now() - begin, detail: errorMessage(err) }
+      done = { name, ok: false, startedAt, durationMs: Date.now() - begin, detail: errorMessage(err) }
     }
     steps.push(done)
     options.onStep?.(done)
@@ -202,7 +216,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
   const tree = async (): Promise<InstanceNode[]> => await dmClient().getInstances(application)
   /** Polls the DM's tree until `check` returns undefined (all good); fails with its last complaint. */
   const waitForTree = async (what: string, check: (nodes: InstanceNode[]) => string | undefined): Promise<InstanceNode[]> =>
-    await poll(what, stepTimeoutMs, async () => {
+    await poll(what, stepWaitMs, async () => {
       const nodes = await tree()
       const complaint = check(nodes)
       if (complaint !== undefined) throw new SimulationCheckError(complaint)
@@ -260,15 +274,54 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       return flattenInstances(nodes).map(n => `${n.path} +${startedAfter(startedAt.get(n.path), begin)}`).join(', ')
     })
     await step('requests through Apache, answered by Tomcat with data from MySQL', async () => {
-      const names = await poll('Tomcat VM 1 behind Apache', stepTimeoutMs, async () => await servedBy(apacheUrl, [TOMCAT_1]))
+      const names = await poll('Tomcat VM 1 behind Apache', stepWaitMs, async () => await servedBy(apacheUrl, [TOMCAT_1]))
       firstApache = (await get(`${apacheUrl}/server-status`)).body
       return `${names.join(', ')}: "${MYSQL_VALUE}"; Apache pid ${firstApache.pid}`
     })
-    await step('add Tomcat VM 2: both Tomcats answer in turn', async () => {
+    // a recipe fails on purpose (local and netns): Tomcat VM 2's port is taken before its start, so the start
+    // recipe fails; the DM shows the failure with the recipe's stderr; the port is freed and the start retried
+    await processStep('add Tomcat VM 2 with its port taken: its start fails, the DM shows the recipe\'s stderr', async () => {
+      await dmClient().replicateInstance(application, '/Tomcat VM 1', 'Tomcat VM 2')
+      await dmClient().changeInstanceState(application, '/Tomcat VM 2', 'DEPLOYED_STARTED')
+      await waitForTree('the machine Tomcat VM 2 up', nodes => statusIs(nodes, '/Tomcat VM 2', 'DEPLOYED_STARTED'))
+      await dmClient().changeInstanceState(application, TOMCAT_2, 'DEPLOYED_STOPPED')
+      const nodes = await waitForTree('Tomcat VM 2 DEPLOYED_STOPPED', nodes => statusIs(nodes, TOMCAT_2, 'DEPLOYED_STOPPED'))
+      const ip = findInstance(nodes, '/Tomcat VM 2')?.data?.[DATA_IP_ADDRESS]
+      const port = findInstance(nodes, TOMCAT_2)?.overriddenExports?.['Tomcat.port']
+      const machine = findInstance(nodes, '/Tomcat VM 2')?.data?.[DATA_MACHINE_ID] ?? ''
+      if (ip === undefined || port === undefined) throw new SimulationCheckError(`Tomcat VM 2's address is unknown (ip ${ip}, port ${port})`)
+      const namespace = target === 'netns' ? await agentNamespace(machineFolder(machinesDirectory, machine)) : undefined
+      portTaker = await takePort(ip, Number(port), namespace)
+      await dmClient().changeInstanceState(application, TOMCAT_2, 'DEPLOYED_STARTED')
+      const failed = await waitForTree('Tomcat VM 2\'s start failed', nodes => {
+        const tomcat = findInstance(nodes, TOMCAT_2)
+        if (tomcat?.problem?.step === 'start' && tomcat.status === 'DEPLOYED_STOPPED') return undefined
+        return `${TOMCAT_2} is ${tomcat?.status ?? 'missing'}, ${tomcat?.problem !== undefined ? `problem at ${tomcat.problem.step}` : 'no problem reported'}`
+      })
+      const problem = findInstance(failed, TOMCAT_2)?.problem
+      const cause = (problem?.stderr ?? '').split('\n').find(line => line.includes('EADDRINUSE'))
+      if (problem === undefined || cause === undefined) {
+        throw new SimulationCheckError(`the problem does not say the port is taken: ${JSON.stringify(problem)}`)
+      }
+      const how = problem.exitCode !== undefined ? `exit code ${problem.exitCode}` : `signal ${problem.signal ?? '?'}`
+      return `${TOMCAT_2} start failed (${problem.plugin ?? '?'}, ${how}, after ${problem.durationMs ?? '?'} ms); stderr: ${cause.trim()}`
+    })
+    await processStep('free the port and start Tomcat VM 2 again: both Tomcats answer in turn', async () => {
+      await portTaker?.release()
+      portTaker = undefined
+      await dmClient().changeInstanceState(application, TOMCAT_2, 'DEPLOYED_STARTED')
+      await waitForTree('Tomcat VM 2 DEPLOYED_STARTED', nodes => statusIs(nodes, TOMCAT_2, 'DEPLOYED_STARTED'))
+      const names = await poll('both Tomcats behind Apache', stepWaitMs, async () => {
+        await membersAre(apacheUrl, 2)
+        return await servedBy(apacheUrl, [TOMCAT_1, TOMCAT_2])
+      })
+      return names.join(', ')
+    })
+    await dockerStep('add Tomcat VM 2: both Tomcats answer in turn', async () => {
       await dmClient().replicateInstance(application, '/Tomcat VM 1', 'Tomcat VM 2')
       await dmClient().runAction(application, { action: 'deploy-and-start-all', path: '/Tomcat VM 2' })
       await waitForTree('Tomcat VM 2 DEPLOYED_STARTED', nodes => statusIs(nodes, TOMCAT_2, 'DEPLOYED_STARTED'))
-      const names = await poll('both Tomcats behind Apache', stepTimeoutMs, async () => {
+      const names = await poll('both Tomcats behind Apache', stepWaitMs, async () => {
         await membersAre(apacheUrl, 2)
         return await servedBy(apacheUrl, [TOMCAT_1, TOMCAT_2])
       })
@@ -281,7 +334,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       crashed = machine
       const killedAt = Date.now()
       await createDockerEngine().request(`killing ${machine.containerId}`, async d => await d.getContainer(machine.containerId).kill({ signal: 'SIGKILL' }))
-      const names = await poll('only Tomcat VM 1 behind Apache', stepTimeoutMs, async () => {
+      const names = await poll('only Tomcat VM 1 behind Apache', stepWaitMs, async () => {
         await membersAre(apacheUrl, 1)
         return await servedBy(apacheUrl, [TOMCAT_1])
       })
@@ -316,7 +369,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       await waitForTree('Tomcat VM 2 NOT_DEPLOYED', nodes => statusIs(nodes, '/Tomcat VM 2', 'NOT_DEPLOYED'))
       await dmClient().deleteInstance(application, '/Tomcat VM 2')
       // Apache skips a member that refuses connections: wait for its update to drop the member, not only for answers
-      const names = await poll('only Tomcat VM 1 behind Apache', stepTimeoutMs, async () => {
+      const names = await poll('only Tomcat VM 1 behind Apache', stepWaitMs, async () => {
         await membersAre(apacheUrl, 1)
         return await servedBy(apacheUrl, [TOMCAT_1])
       })
@@ -341,7 +394,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       return `agent pid ${killed.pid}, services ${killed.services.join(' ') || 'none'}`
     })
     await processStep('without the DM: Apache goes UNRESOLVED', async () => {
-      await poll('Apache UNRESOLVED in its agent\'s state', stepTimeoutMs, async () => {
+      await poll('Apache UNRESOLVED in its agent\'s state', stepWaitMs, async () => {
         const status = agentStatus(machineFolder(machinesDirectory, apacheMachine), APACHE)
         if (status !== 'UNRESOLVED') throw new SimulationCheckError(`Apache is ${status ?? 'unknown'} in its agent's state`)
         return status
@@ -353,7 +406,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       const files = machineFiles(folder)
       const command = killedAgent.namespace !== undefined ? ['ip', 'netns', 'exec', killedAgent.namespace, ...killedAgent.argv] : killedAgent.argv
       const record = await spawnAgent(command, files.params, files)
-      const names = await poll('Tomcat VM 1 behind Apache again', stepTimeoutMs, async () => {
+      const names = await poll('Tomcat VM 1 behind Apache again', stepWaitMs, async () => {
         const status = agentStatus(machineFolder(machinesDirectory, apacheMachine), APACHE)
         if (status !== 'DEPLOYED_STARTED') throw new SimulationCheckError(`Apache is ${status ?? 'unknown'} in its agent's state`)
         return await servedBy(apacheUrl, [TOMCAT_1])
@@ -372,6 +425,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       return flattenInstances(nodes).map(n => `${n.path} ${n.status}`).join(', ')
     })
   } finally {
+    await portTaker?.release()
     // the machine folders go with the machines: keep their logs first
     if (options.keepData === true) copyLogs(join(dataDirectory, MACHINES_FOLDER), join(dataDirectory, 'logs'))
     await step('clean up', async () => {
@@ -397,7 +451,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
     await new Promise(resolve => dmLog.end(resolve))
     if (options.keepData !== true) rmSync(dataDirectory, { recursive: true, force: true })
   }
-  return { ok: steps.every(s => s.ok), steps }
+  return { ok: steps.every(s => s.ok), startedAt: new Date(runBegin).toISOString(), durationMs: Date.now() - runBegin, steps }
 }
 
 /** A fresh folder under the system's temporary folder for the DM, the machines and the logs. */
@@ -512,7 +566,7 @@ async function killMachine (folder: string, target: string): Promise<{ pid: numb
   const argv = readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').split('\0').filter(a => a !== '')
   const paramsAt = argv.lastIndexOf('--params')
   const command = paramsAt >= 0 ? argv.slice(0, paramsAt) : argv
-  const namespace = target === 'netns' ? (await promisify(execFile)('ip', ['netns', 'identify', String(record.pid)])).stdout.trim() : undefined
+  const namespace = target === 'netns' ? await agentNamespace(folder) : undefined
   const services = servicePids(folder)
   for (const pid of [-record.pid, record.pid, ...services]) {
     try { process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
@@ -520,7 +574,43 @@ async function killMachine (folder: string, target: string): Promise<{ pid: numb
   await poll('the killed agent gone', 10_000, async () => {
     if (isAgentAlive(record)) throw new SimulationCheckError(`agent ${record.pid} still alive`)
   })
-  return { pid: record.pid, services, argv: command, ...(namespace !== undefined && namespace !== '' ? { namespace } : {}) }
+  return { pid: record.pid, services, argv: command, ...(namespace !== undefined ? { namespace } : {}) }
+}
+
+/** The network namespace the agent of a machine's folder runs in (netns target). */
+async function agentNamespace (folder: string): Promise<string> {
+  const record = readAgentRecord(machineFiles(folder).pid)
+  if (record === undefined || !isAgentAlive(record)) throw new SimulationCheckError(`no running agent in ${folder}`)
+  const namespace = (await promisify(execFile)('ip', ['netns', 'identify', String(record.pid)])).stdout.trim()
+  if (namespace === '') throw new SimulationCheckError(`the agent ${record.pid} of ${folder} runs in no named network namespace`)
+  return namespace
+}
+
+/** A process holding a TCP port, so that a service started on it fails; released, the port is free again. */
+interface PortTaker { release: () => Promise<void> }
+
+/** Listens on ip:port in a process of its own (in `namespace`, when given) until released. */
+async function takePort (ip: string, port: number, namespace?: string): Promise<PortTaker> {
+  const script = 'const s = require("node:net").createServer(); s.listen(Number(process.argv[2]), process.argv[1], () => console.log("listening"))'
+  const argv = [process.execPath, '-e', script, ip, String(port)]
+  const command = namespace !== undefined ? ['ip', 'netns', 'exec', namespace, ...argv] : argv
+  const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = new Promise<void>(resolve => child.once('exit', () => resolve()))
+  let output = ''
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const listening = await new Promise<boolean>(resolve => {
+    child.stdout.on('data', (chunk: Buffer) => { if (chunk.toString().includes('listening')) resolve(true) })
+    void exited.then(() => resolve(false))
+  })
+  const release = async (): Promise<void> => {
+    child.kill('SIGKILL')
+    await exited
+  }
+  if (!listening) {
+    await release()
+    throw new SimulationCheckError(`cannot take port ${ip}:${port}${namespace !== undefined ? ` in ${namespace}` : ''}: ${output.trim()}`)
+  }
+  return { release }
 }
 
 /** True while the process exists and has not exited (a zombie waiting for its reaper is gone). */
@@ -584,15 +674,15 @@ async function rabbitmqctl (args: string[]): Promise<void> {
   }
 }
 
-function fileLogger (stream: WriteStream): DmLogger {
+function fileLogger (stream: WriteStream): Logger {
   const write = (level: string) => (message: string): void => { stream.write(`${new Date().toISOString()} ${level} ${message}\n`) }
-  return { info: write('INFO'), warn: write('WARN'), error: write('ERROR') }
+  return { debug: () => {}, info: write('INFO'), warn: write('WARN'), error: write('ERROR') }
 }
 
 function printTable (report: SimulationReport): void {
   const width = Math.max(...report.steps.map(s => s.name.length))
   for (const s of report.steps) {
-    console.log(`${s.ok ? 'ok  ' : 'FAIL'}  ${s.name.padEnd(width)}  ${String(s.ms).padStart(7)} ms${s.detail !== undefined ? `  ${s.detail}` : ''}`)
+    console.log(`${s.ok ? 'ok  ' : 'FAIL'}  ${s.name.padEnd(width)}  ${String(s.durationMs).padStart(7)} ms${s.detail !== undefined ? `  ${s.detail}` : ''}`)
   }
   console.log(report.ok ? 'all steps passed' : `${report.steps.filter(s => !s.ok).length} step(s) failed`)
 }
@@ -607,24 +697,27 @@ function parseTarget (value: string): SimulationTarget {
   return value
 }
 
-function parseSeconds (value: string): number {
-  const n = Number(value)
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of seconds')
-  return n
+interface SimulateOptions extends WaitOptions {
+  target: SimulationTarget
+  amqp?: string
+  rabbitmqNode?: string
+  keep?: boolean
+  json?: boolean
 }
 
 export const registerSimulateCommand: CommandRegistration = (program: Command) => {
-  program.command('simulate')
+  const command = program.command('simulate')
     .description('run a scenario end to end with a DM of its own and real agents, and report each step')
     .argument('<scenario>', 'the scenario: lamp', parseScenario)
     .option('--target <handler>', 'machines: local (agent processes), netns (network namespaces, needs root) or docker (containers from the agent image, needs dockerd)', parseTarget, 'local')
     .option('--amqp <url>', 'agents talk through RabbitMQ, stopped (rabbitmqctl stop_app) and started again with the DM (default: the DM\'s embedded endpoint, no broker)', parseAmqpUrl)
     .option('--rabbitmq-node <node>', 'with --amqp, the RabbitMQ node rabbitmqctl stops and starts, e.g. rabbit@myhost (default: $RABBITMQ_NODENAME, else rabbit@<this host>)')
-    .option('--step-timeout <seconds>', `how long a step may wait (default ${DEFAULT_STEP_TIMEOUT_MS / 1000})`, parseSeconds)
     .option('--keep', 'keep the data folder (DM database and log, the agents\' and services\' logs under logs/)')
-    .option('--json', 'print exactly one JSON document { ok, steps: [{ name, ok, ms, detail? }] }')
-    .action(async (_scenario: 'lamp', opts: { target: SimulationTarget, amqp?: string, rabbitmqNode?: string, stepTimeout?: number, keep?: boolean, json?: boolean }, command: Command) => {
+    .option('--json', 'print exactly one JSON document { ok, startedAt, durationMs, steps: [{ name, ok, startedAt, durationMs, detail? }] }')
+  withWaitOptions(command, 'each step\'s states and answers are there (per step)', DEFAULT_STEP_WAIT_MS, '; always waits', false)
+    .action(async (_scenario: 'lamp', opts: SimulateOptions, command: Command) => {
       if (opts.rabbitmqNode !== undefined && opts.amqp === undefined) usageError(command, '--rabbitmq-node goes with --amqp (without it no broker is used)')
+      if (opts.wait === false) usageError(command, `simulate waits at every step: --wait=DURATION sets how long one step may wait (default ${formatDuration(DEFAULT_STEP_WAIT_MS)})`)
       const begin = Date.now()
       let report: SimulationReport
       try {
@@ -634,15 +727,17 @@ export const registerSimulateCommand: CommandRegistration = (program: Command) =
           target: opts.target,
           amqpUrl: opts.amqp,
           broker: rabbitmqctlBroker(opts.rabbitmqNode),
-          stepTimeoutMs: opts.stepTimeout !== undefined ? opts.stepTimeout * 1000 : undefined,
+          stepWaitMs: resolveWaitMs(opts, DEFAULT_STEP_WAIT_MS, true),
           keepData: opts.keep === true,
-          onStep: opts.json === true ? undefined : s => { process.stderr.write(`${s.ok ? 'ok  ' : 'FAIL'}  ${s.name} (${s.ms} ms)\n`) }
+          onStep: opts.json === true ? undefined : s => { process.stderr.write(`${s.ok ? 'ok  ' : 'FAIL'}  ${s.name} (${s.durationMs} ms)\n`) }
         })
       } catch (err) {
         // whatever stops the story before its first step is still reported as a step: --json stays one document
-        report = { ok: false, steps: [{ name: 'prepare the simulation', ok: false, ms: Date.now() - begin, detail: errorMessage(err) }] }
+        const startedAt = new Date(begin).toISOString()
+        const durationMs = Date.now() - begin
+        report = { ok: false, startedAt, durationMs, steps: [{ name: 'prepare the simulation', ok: false, startedAt, durationMs, detail: errorMessage(err) }] }
       }
-      if (opts.json === true) printJson(report)
+      if (opts.json === true) await printDocument({ json: true }, report)
       else printTable(report)
       process.exitCode = report.ok ? 0 : 1
     })

@@ -1,21 +1,22 @@
 // `meshconf status <app> [--watch]`: the instance tree with live states.
-import { Option, type Command } from 'commander'
+import type { Command } from 'commander'
 import type { ApplicationDetails, DmEvent, InstanceNode } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
-import { formatDuration, isDocument, isoTime, parseDuration, printDocument, WAIT_FOR_FLAG, withOutputOptions, type OutputOptions } from './format.js'
+import {
+  formatDuration, isDocument, isoTime, printDocument, resolveWaitMs, withOutputOptions, withWaitOptions, type OutputOptions, type WaitOptions
+} from './format.js'
+import { DEFAULT_WAIT_MS } from './lifecycle.js'
 import {
   connect, findInstance, flattenInstances, formatStatus, parseStatus, renderInstanceTree,
   summarizeStatuses, usageError, useColor, withDmOptions, type DmOptions
 } from './output.js'
 
-interface StatusOptions extends DmOptions, OutputOptions {
+interface StatusOptions extends DmOptions, OutputOptions, WaitOptions {
   watch?: boolean
   /** Stop watching once every instance is in this state (exit 0). */
   until?: InstanceStatus
-  /** `--wait=DURATION`: stop watching after this many milliseconds (exit 1 when --until was not reached). */
-  waitFor?: number
-  /** `--timeout DURATION`, the older spelling of --wait=DURATION. */
+  /** How long to watch, in milliseconds (from the wait flag; undefined: until Ctrl-C or --until). */
   timeout?: number
 }
 
@@ -41,10 +42,12 @@ function allIn (nodes: InstanceNode[], status: InstanceStatus): boolean {
 
 async function status (app: string, options: StatusOptions, command: Command): Promise<void> {
   const color = useColor()
-  options.timeout = options.waitFor ?? options.timeout
+  // --wait=DURATION watches that long, --wait alone the default wait, --no-wait (or neither) without a limit
+  options.timeout = resolveWaitMs(options, DEFAULT_WAIT_MS, false)
   if (options.until !== undefined) options.watch = true
   if (options.watch !== true) {
-    if (options.timeout !== undefined) usageError(command, '--wait=DURATION goes with --watch or --until')
+    if (options.waitFor !== undefined) usageError(command, '--wait=DURATION goes with --watch or --until')
+    if (options.wait !== undefined) usageError(command, `--${options.wait ? '' : 'no-'}wait goes with --watch or --until`)
     const details = await connect(options).getApplication(app)
     if (isDocument(options)) await printDocument(options, statusDocument(details))
     else process.stdout.write(render(details, color))
@@ -135,13 +138,12 @@ async function watch (app: string, options: StatusOptions, color: boolean, onInt
 }
 
 export const registerStatusCommand: CommandRegistration = (program: Command) => {
-  withOutputOptions(withDmOptions(program.command('status')
+  withOutputOptions(withWaitOptions(withDmOptions(program.command('status')
     .description('show the instance tree of an application with its live states')
     .argument('<app>', 'application name')
     .option('--watch', 'redraw on every change until Ctrl-C (with -o json|yaml: one document, the last state seen, when watching ends)')
-    .option('--until <state>', 'watch until every instance is in this state, e.g. DEPLOYED_STARTED', parseStatus)
-    .option('--wait', 'with --watch or --until: stop after DURATION with --wait=DURATION (e.g. 90s, 2m; exit 1 if --until was not reached)')
-    .addOption(new Option(`${WAIT_FOR_FLAG} <duration>`).hideHelp().argParser(parseDuration))
-    .addOption(new Option('--timeout <duration>', 'the older spelling of --wait=DURATION').hideHelp().argParser(parseDuration))))
+    .option('--until <state>', 'watch until every instance is in this state, e.g. DEPLOYED_STARTED', parseStatus)),
+  'Ctrl-C or --until, with --watch or --until', DEFAULT_WAIT_MS, '; exit 1 if --until was not reached',
+  'with --watch or --until: no time limit (the default)'))
     .action(status)
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { errorMessage } from '../../protocol/errors.js'
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
 import type { InstanceProblem } from '../../protocol/messages.js'
-import { createDmSigningKey, type DmSigningKey } from '../../protocol/mesh.js'
+import { DEFAULT_OWNERSHIP_LIFETIME_MS, createDmSigningKey, type DmSigningKey } from '../../protocol/mesh.js'
 import type { ApplicationTemplate } from '../../protocol/model/types.js'
 import {
   DEFAULT_MACHINE_CREATION_CONCURRENCY, DEFAULT_MACHINE_SILENCE_MS, DEFAULT_MACHINE_UNDEPLOY_WAIT_MS,
@@ -20,8 +20,9 @@ import type { TargetHandler } from '../targets/types.js'
 import { ancestorPaths, isScoped } from './model.js'
 import { PairMap } from '../../protocol/keys.js'
 import { writePrivateFileSync } from '../../common/private-files.js'
-import type { DeploymentManagerComponents, DeploymentManagerOptions, DmEvent, DmLogger } from './types.js'
-import { DEFAULT_PROBE_PERIOD_MS, MIN_PROBE_PERIOD_MS } from '../../protocol/model/probes.js'
+import type { DeploymentManagerComponents, DeploymentManagerOptions, DmEvent } from './types.js'
+import { effectiveProbePeriodMs } from '../../protocol/model/probes.js'
+import { stderrLogger, type Logger } from '../../common/log.js'
 
 /** The DM's options with their defaults applied. */
 export interface DmSettings {
@@ -34,16 +35,18 @@ export interface DmSettings {
   agentMetricsPort?: number
   /** Whether an SMTP relay is configured: templates whose commands send e-mail are refused without one. */
   smtp: boolean
-  /** The agents' probe period, in milliseconds (autonomy.probePeriodMs). */
+  /** The agents' probe period of applications that set none, in milliseconds (autonomy.probePeriodMs). */
   probePeriodMs: number
   /** Template loads from a path stay inside this folder (real path); undefined: anywhere. */
   templatesRoot?: string
+  /** Lifetime of the mesh ownerships the DM signs, in ms. */
+  ownershipLifetimeMs: number
 }
 
 export interface DmCore {
   readonly store: Store
   readonly messaging: DmMessaging
-  readonly log: DmLogger
+  readonly log: Logger
   /** Target handlers by handler name. */
   readonly handlers: ReadonlyMap<string, TargetHandler>
   readonly settings: DmSettings
@@ -81,8 +84,9 @@ export function settingsOf (options: DeploymentManagerOptions): DmSettings {
     machineUndeployWaitMs: options.machineUndeployWaitMs ?? DEFAULT_MACHINE_UNDEPLOY_WAIT_MS,
     ...(options.agentMetricsPort === undefined ? {} : { agentMetricsPort: options.agentMetricsPort }),
     smtp: options.autonomy?.smtp !== undefined,
-    probePeriodMs: Math.max(MIN_PROBE_PERIOD_MS, options.autonomy?.probePeriodMs ?? DEFAULT_PROBE_PERIOD_MS),
-    ...(options.templatesRoot !== undefined ? { templatesRoot: options.templatesRoot } : {})
+    probePeriodMs: effectiveProbePeriodMs(options.autonomy?.probePeriodMs),
+    ...(options.templatesRoot !== undefined ? { templatesRoot: options.templatesRoot } : {}),
+    ownershipLifetimeMs: options.ownershipLifetimeMs ?? DEFAULT_OWNERSHIP_LIFETIME_MS
   }
 }
 
@@ -97,7 +101,7 @@ export function loadSigningKey (dataDirectory: string | undefined): DmSigningKey
 
 export function createDmCore (components: DeploymentManagerComponents, options: DeploymentManagerOptions): DmCore {
   const { store, messaging } = components
-  const log = components.log ?? console
+  const log = components.log ?? stderrLogger
   const events = new EventEmitter()
   events.setMaxListeners(0)
   const eventLog = createEventLog({ store }, options.events)

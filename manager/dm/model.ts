@@ -36,8 +36,12 @@ export function view (instance: StoredInstance): InstanceView {
   }
 }
 
-export function summary (record: ApplicationRecord): ApplicationSummary {
-  return { name: record.name, template: record.template, description: record.description, createdAt: record.createdAt }
+/** The application as the DM serves it; `defaultProbePeriodMs` is the DM's, for an application that sets none. */
+export function summary (record: ApplicationRecord, defaultProbePeriodMs: number): ApplicationSummary {
+  return {
+    name: record.name, template: record.template, description: record.description, createdAt: record.createdAt,
+    probePeriodMs: record.probePeriodMs ?? defaultProbePeriodMs, probePeriodIsDefault: record.probePeriodMs === undefined
+  }
 }
 
 /** Whether the instance is a machine with its own agent (its component's installer is `target`). */

@@ -7,6 +7,7 @@ import { firstLine } from '../events.js'
 import type { ApplicationTemplate } from '../../protocol/model/types.js'
 import { DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_RUNNING_FROM, MAX_PROBLEM_MESSAGE_CHARS } from '../constants.js'
 import type { DmCore } from './core.js'
+import { domainAddressesChanged } from './bindings.js'
 import type { Machines } from './machines.js'
 import { flatten, hasNoMachine, isScoped } from './model.js'
 import type { Outbox } from './outbox.js'
@@ -35,7 +36,7 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
     const { application, scopedInstancePath: path } = msg
     const scoped = store.instanceAt(application, path)
     if (scoped === undefined || !isScoped(template, scoped)) {
-      log.warn(`heartbeat for ${path} of ${application}, which is not a scoped instance: ignored`)
+      log.warn(`heartbeat for ${path} of ${application}, which is not a scoped instance: ignored`, { application, path })
       return
     }
     const status = scoped.status
@@ -44,18 +45,23 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
       // an agent undeploying its instances before its machine goes is expected to beat meanwhile
       if (session.drain === undefined && !session.staleWarned) {
         session.staleWarned = true
-        log.warn(`heartbeat from the agent of ${path} (${application}), which is ${status}: ignored (stale machine; said once)`)
+        log.warn(`heartbeat from the agent of ${path} (${application}), which is ${status}: ignored (stale machine; said once)`, { application, path })
       }
       return
     }
     session.staleWarned = false
     session.lastBeatAt = Date.now()
+    const previousDomain = msg.domainAddresses === undefined ? undefined : store.agents(application).find(a => a.scopedInstancePath === path)?.domainAddresses
     store.recordHeartbeat({
       application, scopedInstancePath: path, peerId: msg.peerId,
       listenAddresses: msg.listenAddresses ?? [], lastHeartbeatAt: new Date().toISOString(),
       ...(msg.agentVersion === undefined ? {} : { agentVersion: msg.agentVersion }),
-      ...(msg.metricsAddress === undefined ? {} : { metricsAddress: msg.metricsAddress })
+      ...(msg.metricsAddress === undefined ? {} : { metricsAddress: msg.metricsAddress }),
+      ...(msg.domainAddresses === undefined ? {} : { domainAddresses: msg.domainAddresses })
     })
+    if (msg.domainAddresses !== undefined && JSON.stringify(previousDomain) !== JSON.stringify(msg.domainAddresses)) {
+      domainAddressesChanged(core, outbox, application, path, msg.domainAddresses)
+    }
     store.transaction(() => {
       if (msg.ipAddress !== '' && scoped.data[DATA_IP_ADDRESS] !== msg.ipAddress) {
         store.updateData(application, path, { [DATA_IP_ADDRESS]: msg.ipAddress })
@@ -73,12 +79,14 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
       session.ready = false
       // An ownership signed for no peer would make every importer reject the agent's exports: the model waits for a
       // heartbeat naming the agent's peer (ours name it from the first one; the field is optional on the wire).
-      if (msg.peerId === undefined || msg.peerId === '') log.warn(`the agent of ${path} (${application}) asks for its model without its peer id: the model goes with a heartbeat that has it`)
+      if (msg.peerId === undefined || msg.peerId === '') log.warn(`the agent of ${path} (${application}) asks for its model without its peer id: the model goes with a heartbeat that has it`, { application, path })
       else outbox.sendModel(application, path, msg.peerId)
     } else if (!session.ready) {
       session.ready = true
       outbox.flush(application, path)
     }
+    // The agent beats: its mesh ownership is renewed before it expires (importers refuse an expired one).
+    if (!msg.modelRequired && msg.peerId !== undefined && msg.peerId !== '') outbox.renewOwnershipIfDue(application, path, msg.peerId)
   }
 
   function onInstanceChanged (msg: Notification<'instanceChanged'>, template: ApplicationTemplate): void {
@@ -118,7 +126,7 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
     sessions.find(application, path)?.drain?.()
     const scoped = store.instanceAt(application, path)
     if (scoped === undefined || hasNoMachine(scoped)) return
-    log.warn(`the agent of ${path} (${application}) reported its machine down`)
+    log.warn(`the agent of ${path} (${application}) reported its machine down`, { application, path })
     const { handler, machineId } = machines.machineOf(scoped)
     machines.markGone(application, path)
     if (handler !== undefined && machineId !== undefined) {
@@ -129,7 +137,7 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
   return async function onAgentMessage (msg: AgentToDmMessage): Promise<void> {
     const record = store.getApplication(msg.application)
     if (record === undefined) {
-      log.warn(`${msg.kind} from an agent of unknown application ${msg.application}: ignored`)
+      log.warn(`${msg.kind} from an agent of unknown application ${msg.application}: ignored`, { application: msg.application })
       return
     }
     const template = core.templateOf(record)

@@ -1,14 +1,11 @@
 // Messages to agents: stored first, then sent once the agent is up (its first heartbeat), one agent's messages one
-// at a time and in order. The model goes first, with the mesh settings an agent needs to join its application.
-import { signOwnership } from '../../protocol/mesh.js'
-import { toAgent, type DmToAgentMessage, type ScopedModel } from '../../protocol/messages.js'
-import type { ApplicationTemplate } from '../../protocol/model/types.js'
-import { meshRole, pickBootstrapPeers, type MeshRole } from '../bootstrap.js'
-import { MAX_BOOTSTRAP_AGENTS, MODEL_WAIT_FOR_PEER_MS } from '../constants.js'
-import type { StoredInstance } from '../store.js'
+// at a time and in order. The model goes first, with the mesh settings an agent needs to join its application
+// (model-delivery.ts).
+import type { DmToAgentMessage } from '../../protocol/messages.js'
 import type { DmCore } from './core.js'
-import { agentSubtree, componentsOf, flatten, hasNoMachine, recipesOf } from './model.js'
-import type { AgentSession, AgentSessions } from './sessions.js'
+import { renewOwnershipIfDue, sendModel } from './model-delivery.js'
+import { componentsOf, recipesOf } from './model.js'
+import type { AgentSessions } from './sessions.js'
 
 export interface Outbox {
   /** Stores a message for the agent of a scoped instance; sent at once if the agent has its model. */
@@ -17,101 +14,54 @@ export interface Outbox {
   flush (application: string, scopedInstancePath: string): void
   /** Sends the agent its model (mesh settings included), then what waits for it. */
   sendModel (application: string, scopedInstancePath: string, peerId: string): void
+  /** Sends the agent a fresh ownership when the last one signed for it is due for renewal (called at its beats). */
+  renewOwnershipIfDue (application: string, scopedInstancePath: string, peerId: string): void
+}
+
+/** What the outbox's functions share. */
+export interface OutboxContext {
+  core: DmCore
+  sessions: AgentSessions
 }
 
 export function createOutbox (core: DmCore, sessions: AgentSessions): Outbox {
-  const { store, messaging } = core
-
-  /** Adds the recipes a message needs at the time it leaves (templates do not change, but this keeps the store small). */
-  function withRecipes (application: string, message: DmToAgentMessage): DmToAgentMessage {
-    const record = store.getApplication(application)
-    if (record === undefined) return message
-    const template = core.templateOf(record)
-    if (message.kind === 'changeState' && message.newState !== 'NOT_DEPLOYED') {
-      const components = store.subtreeComponents(application, message.instancePath)
-      if (components.length > 0) return { ...message, recipes: recipesOf(template, components) }
-    }
-    if (message.kind === 'addInstance') return { ...message, recipes: recipesOf(template, componentsOf(message.instance)) }
-    return message
-  }
-
-  function flush (application: string, scopedInstancePath: string): void {
-    core.background(`sending pending messages to ${scopedInstancePath} of ${application}`, sessions.chain(application, scopedInstancePath, async () => {
-      for (const pending of store.pending(application, scopedInstancePath)) {
-        if (sessions.find(application, scopedInstancePath)?.ready !== true) return
-        await messaging.sendToAgent(application, scopedInstancePath, withRecipes(application, pending.message))
-        store.acknowledge(pending.id)
-      }
-    }))
-  }
-
-  /**
-   * Agents learn their peers from the model's bootstrap list only. When several machines of an application come up
-   * together, the first ones would get an empty list and stay alone: a model waits (a bounded time) while no agent
-   * of the application is known to listen but another one is starting its mesh, so that each gets a peer.
-   */
-  async function peerToBootstrapFrom (application: string, scopedInstancePath: string): Promise<void> {
-    const deadline = Date.now() + MODEL_WAIT_FOR_PEER_MS
-    const others = (): AgentSession[] => sessions.ofApplication(application).filter(s => s.scopedInstancePath !== scopedInstancePath)
-    while (Date.now() < deadline) {
-      const current = others()
-      if (current.some(s => s.meshListening) || !current.some(s => s.meshStarting)) break
-      await new Promise(resolve => setTimeout(resolve, 25))
-    }
-    // Claimed before any await, so that of agents whose heartbeats arrive together, one goes first and the
-    // others wait for its mesh instead of all starting alone.
-    sessions.of(application, scopedInstancePath).meshStarting = true
-  }
-
-  /** Addresses of the application's listening agents the newcomer should dial first (bootstrap.ts). */
-  function bootstrapPeersFor (application: string, template: ApplicationTemplate, scoped: StoredInstance): string[] {
-    const roleOf = (instance: StoredInstance): MeshRole =>
-      meshRole([...componentsOf(agentSubtree(template, instance))].flatMap(name => template.components[name] ?? []))
-    const byPath = new Map(flatten(store.instanceTrees(application)).map(i => [i.path, i]))
-    const candidates = store.agents(application)
-      .filter(a => a.scopedInstancePath !== scoped.path && a.listenAddresses.length > 0)
-      .flatMap(a => {
-        const other = byPath.get(a.scopedInstancePath)
-        return other === undefined ? [] : [{ peer: a.listenAddresses, role: roleOf(other) }]
-      })
-    return pickBootstrapPeers(roleOf(scoped), candidates, MAX_BOOTSTRAP_AGENTS).flat()
-  }
-
-  function sendModel (application: string, scopedInstancePath: string, peerId: string): void {
-    core.background(`sending the model to ${scopedInstancePath} of ${application}`, sessions.chain(application, scopedInstancePath, async () => {
-      const record = store.getApplication(application)
-      const scoped = store.getInstance(application, scopedInstancePath)
-      if (record === undefined || scoped === undefined || hasNoMachine(scoped)) return
-      const template = core.templateOf(record)
-      const instance = agentSubtree(template, scoped)
-      const model: ScopedModel = {
-        application, scopedInstancePath, components: template.components, instance,
-        externalExports: template.descriptor.externalExports, probePeriodMs: core.settings.probePeriodMs,
-        ...(template.descriptor.externalExportsPrefix !== undefined ? { externalExportsPrefix: template.descriptor.externalExportsPrefix } : {})
-      }
-      await peerToBootstrapFrom(application, scopedInstancePath)
-      const signing = core.signingKey()
-      await messaging.sendToAgent(application, scopedInstancePath, toAgent({
-        kind: 'setScopedInstance', model, recipes: recipesOf(template, componentsOf(instance)),
-        mesh: {
-          bootstrapPeers: bootstrapPeersFor(application, template, scoped), pnetKey: record.pnetKey, trustedDmKeys: [signing.publicKey],
-          // The machine's generation (its credential's, embedded endpoint): importers refuse older generations.
-          ownership: signOwnership(signing, { peerId, application, scopedInstancePath, generation: store.getCredential(application, scopedInstancePath)?.generation })
-        }
-      }))
-      const session = sessions.of(application, scopedInstancePath)
-      session.ready = true
-      session.meshStarting = true
-    }))
-    flush(application, scopedInstancePath)
-  }
-
+  const context: OutboxContext = { core, sessions }
   return {
     queue (application, scopedInstancePath, message) {
-      store.enqueue(application, scopedInstancePath, message)
-      if (sessions.find(application, scopedInstancePath)?.ready === true) flush(application, scopedInstancePath)
+      core.store.enqueue(application, scopedInstancePath, message)
+      if (sessions.find(application, scopedInstancePath)?.ready === true) flush(context, application, scopedInstancePath)
     },
-    flush,
-    sendModel
+    flush: (application, scopedInstancePath) => { flush(context, application, scopedInstancePath) },
+    sendModel: (application, scopedInstancePath, peerId) => {
+      sendModel(context, application, scopedInstancePath, peerId)
+      flush(context, application, scopedInstancePath)
+    },
+    renewOwnershipIfDue: (application, scopedInstancePath, peerId) => { renewOwnershipIfDue(context, application, scopedInstancePath, peerId) }
   }
+}
+
+/** Adds the recipes a message needs at the time it leaves (templates do not change, but this keeps the store small). */
+function withRecipes ({ core }: OutboxContext, application: string, message: DmToAgentMessage): DmToAgentMessage {
+  const { store } = core
+  const record = store.getApplication(application)
+  if (record === undefined) return message
+  const template = core.templateOf(record)
+  if (message.kind === 'changeState' && message.newState !== 'NOT_DEPLOYED') {
+    const components = store.subtreeComponents(application, message.instancePath)
+    if (components.length > 0) return { ...message, recipes: recipesOf(template, components) }
+  }
+  if (message.kind === 'addInstance') return { ...message, recipes: recipesOf(template, componentsOf(message.instance)) }
+  return message
+}
+
+function flush (context: OutboxContext, application: string, scopedInstancePath: string): void {
+  const { core, sessions } = context
+  const { store, messaging } = core
+  core.background(`sending pending messages to ${scopedInstancePath} of ${application}`, sessions.chain(application, scopedInstancePath, async () => {
+    for (const pending of store.pending(application, scopedInstancePath)) {
+      if (sessions.find(application, scopedInstancePath)?.ready !== true) return
+      await messaging.sendToAgent(application, scopedInstancePath, withRecipes(context, application, pending.message))
+      store.acknowledge(pending.id)
+    }
+  }))
 }

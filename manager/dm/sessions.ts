@@ -14,6 +14,8 @@ export interface AgentSession {
   meshStarting: boolean
   /** Its mesh listens: its listen addresses are in the store. */
   meshListening: boolean
+  /** When the mesh ownership last signed for it should be renewed (ms since the epoch); undefined: none signed yet. */
+  ownershipRenewAt?: number
   /** Already warned that it beats for a machine that is not deployed (said once). */
   staleWarned: boolean
   /** The tail of its chain: the model and pending messages go out one at a time, in order. */
@@ -52,6 +54,7 @@ export function createAgentSessions (): AgentSessions {
     session.meshStarting = false
     session.meshListening = false
     session.staleWarned = false
+    session.ownershipRenewAt = undefined
     if (session.chain === undefined && session.undeploying === undefined && session.drain === undefined) {
       sessions.delete(session.application, session.scopedInstancePath)
     }

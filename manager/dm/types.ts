@@ -2,7 +2,7 @@
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
 import type { TargetDefinition } from '../../protocol/model/types.js'
 import type {
-  ApplicationDetails, ApplicationSummary, DmAction, InstanceView, LoadedTemplate, NewInstance, TargetDetails, TemplateDetails,
+  ApplicationBindingsView, ApplicationDetails, ApplicationSettings, ApplicationSummary, DmAction, InstanceView, LoadedTemplate, NewInstance, TargetDetails, TemplateDetails,
   TemplateSummary
 } from '../dto.js'
 import type { DmMessaging } from '../messaging/types.js'
@@ -12,19 +12,14 @@ import type { LogsQuery, MachineLogs } from './logs.js'
 import type { AgentRecord, EventQuery, Store, StoredEvent, TargetAssociation } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import type { Autonomy, AutonomyOptions } from '../autonomy/index.js'
-
-export interface DmLogger {
-  info (message: string): void
-  warn (message: string): void
-  error (message: string): void
-}
+import { type Logger } from '../../common/log.js'
 
 export interface DeploymentManagerComponents {
   store: Store
   messaging: DmMessaging
   /** Target handlers by handler name (`local`, `netns`, `in-process`, …). */
   targets: TargetHandler[]
-  log?: DmLogger
+  log?: Logger
 }
 
 export interface DeploymentManagerOptions {
@@ -48,6 +43,11 @@ export interface DeploymentManagerOptions {
    * `{ path }`), symbolic links resolved; default: none (any path the DM's user can read).
    */
   templatesRoot?: string
+  /**
+   * How long a mesh ownership the DM signs stays valid, in milliseconds; default DEFAULT_OWNERSHIP_LIFETIME_MS
+   * (6 h). Renewed at an agent's beat once a quarter of it has passed; importers refuse an expired one.
+   */
+  ownershipLifetimeMs?: number
   /** Retention of the event history (count and age); default 100 000 events, 30 days. */
   events?: EventLogOptions
   /** `metricsPort` of the agents' params (0: any free port, reported in heartbeats); default none: no agent metrics. */
@@ -58,7 +58,7 @@ export interface DeploymentManagerOptions {
 
 export type { DmEvent, PublishedEvent } from '../events.js'
 
-export type { ApplicationDetails, ApplicationSummary, DmAction, InstanceView, LoadedTemplate, NewInstance } from '../dto.js'
+export type { ApplicationDetails, ApplicationSettings, ApplicationSummary, DmAction, InstanceView, LoadedTemplate, NewInstance } from '../dto.js'
 
 export interface DeploymentManager {
   start (): Promise<void>
@@ -88,9 +88,12 @@ export interface DeploymentManager {
   /** A template's components, declared instances, warnings and the applications made from it. */
   getTemplate (name: string, version: string): TemplateDetails
 
-  createApplication (input: { name: string, template: { name: string, version: string }, description?: string }): ApplicationSummary
+  /** `probePeriodMs`: how often its agents evaluate their probes (default: the DM's, autonomy.probePeriodMs). */
+  createApplication (input: { name: string, template: { name: string, version: string }, description?: string, probePeriodMs?: number }): ApplicationSummary
   listApplications (): ApplicationSummary[]
   getApplication (name: string): ApplicationDetails
+  /** Changes an application's settings; a new probe period reaches its running agents (and the later ones with the model). */
+  updateApplication (name: string, settings: ApplicationSettings): ApplicationSummary
   /** Terminates the application's machines, then forgets it. */
   deleteApplication (name: string): Promise<void>
 
@@ -126,6 +129,15 @@ export interface DeploymentManager {
   targetDetails (id: string): TargetDetails
   /** Deletes a target nothing uses (refused naming what uses it). */
   deleteTarget (id: string): void
+
+  /** The applications that could serve each external prefix the application imports, and whether each is bound. */
+  bindings (application: string): ApplicationBindingsView
+  /** The application imports `prefix` from `exporter` too (Roboconf's bind); its agents hear it at once. */
+  bind (application: string, prefix: string, exporter: string): void
+  /** The application no longer imports `prefix` from `exporter` (unbind). */
+  unbind (application: string, prefix: string, exporter: string): void
+  /** The application imports `prefix` from exactly these applications (bind-x). */
+  replaceBindings (application: string, prefix: string, exporters: string[]): void
 
   /** Scaling, commands files and their history, autonomic rules, schedules (manager/autonomy/). */
   readonly autonomy: Autonomy

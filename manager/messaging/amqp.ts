@@ -10,7 +10,8 @@ import {
 import { AmqpSession } from '../../link/amqp-session.js'
 import { AMQP_PREFETCH_MESSAGES } from '../../link/constants.js'
 import { MessageDispatcher } from '../../link/dispatch.js'
-import type { AgentMessageHandler, DmMessaging, MessagingLogger, MessagingMetrics } from './types.js'
+import type { AgentMessageHandler, DmMessaging, MessagingMetrics } from './types.js'
+import { type Logger } from '../../common/log.js'
 
 export interface AmqpMessagingComponents {
   /** `amqp://user:password@host:5672` */
@@ -19,14 +20,14 @@ export interface AmqpMessagingComponents {
   agentUrl?: string
   /** First word of every exchange and queue name; default `meshconf`. */
   domain?: string
-  logger?: MessagingLogger
+  logger?: Logger
 }
 
 class AmqpMessaging implements DmMessaging {
   private readonly session: AmqpSession
   private readonly dispatcher: MessageDispatcher<AgentToDmMessage>
   private readonly domain: string
-  private readonly logger: MessagingLogger
+  private readonly logger: Logger
   /** application -> scoped instance paths whose queue this DM declared; declared again after each reconnection. */
   private readonly prepared = new Map<string, Set<string>>()
   private sent = 0

@@ -15,7 +15,7 @@ import { MessageDispatcher } from '../../link/dispatch.js'
 import { ReliableSession } from '../../link/session.js'
 import { PairMap } from '../../protocol/keys.js'
 import { senderMismatch } from './sender.js'
-import type { AgentMessageHandler, AgentMachine, DmMessaging, MessagingLogger, MessagingMetrics } from './types.js'
+import type { AgentMessageHandler, AgentMachine, DmMessaging, MessagingMetrics } from './types.js'
 import { checkCredential, issueCredential, memoryCredentialStore, revokeCredential, type MachineCredentialStore } from './credentials.js'
 import { errorMessage } from '../../protocol/errors.js'
 import {
@@ -23,6 +23,7 @@ import {
   EMBEDDED_MAX_HELLO_PATH_CHARS, EMBEDDED_MAX_UNAUTHENTICATED_PER_ADDRESS, loggable, type EmbeddedRefusal
 } from './limits.js'
 import { signDmCommand, type DmSigningKey } from '../../protocol/mesh.js'
+import { type Logger } from '../../common/log.js'
 
 /** Default TCP port of the embedded agents' endpoint. */
 export const DEFAULT_EMBEDDED_PORT = 7401
@@ -68,7 +69,7 @@ export interface EmbeddedMessagingComponents {
   host?: string
   /** Base URL agents dial, e.g. `ws://10.0.0.2:7401`; default `ws://<host>:<port>`. */
   publicUrl?: string
-  logger?: MessagingLogger
+  logger?: Logger
   /** How long a socket may stay without a valid hello, in ms; default EMBEDDED_HELLO_DEADLINE_MS (10 000). */
   helloDeadlineMs?: number
   /**
@@ -88,7 +89,7 @@ interface AgentMailbox {
 class EmbeddedMessaging implements DmMessaging {
   private server: WebSocketServer | undefined
   private readonly dispatcher: MessageDispatcher<AgentToDmMessage>
-  private readonly logger: MessagingLogger
+  private readonly logger: Logger
   private readonly mailboxes = new PairMap<AgentMailbox>()
   /** Identifies this DM process: agents reset their replay detection when it changes (one for all mailboxes). */
   private readonly epoch = randomUUID()

@@ -2,9 +2,10 @@
 import { createAmqpMessaging } from './amqp.js'
 import { createEmbeddedMessaging } from './embedded.js'
 import { createMemoryMessaging } from './memory.js'
-import type { DmMessaging, MessagingConfig, MessagingLogger } from './types.js'
+import type { DmMessaging, MessagingConfig } from './types.js'
 import type { MachineCredentialStore } from './credentials.js'
 import type { DmSigningKey } from '../../protocol/mesh.js'
+import { type Logger } from '../../common/log.js'
 
 export type * from './types.js'
 export { createAmqpMessaging } from './amqp.js'
@@ -12,7 +13,7 @@ export { createEmbeddedMessaging, DEFAULT_EMBEDDED_PORT, EmbeddedListenError, Mi
 export { createMemoryMessaging } from './memory.js'
 
 export interface DmMessagingComponents {
-  logger?: MessagingLogger
+  logger?: Logger
   /** Where the embedded endpoint keeps machines' credentials (the DM's store); default: in memory. */
   credentials?: MachineCredentialStore
   /** The DM's signing key: the embedded endpoint signs every command with it. */

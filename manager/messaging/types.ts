@@ -3,10 +3,9 @@
 // All three pass the same contract tests (test/messaging-contract.test.ts).
 import type { AgentEndpoint, AgentToDmMessage, DmToAgentMessage } from '../../protocol/messages.js'
 
-import type { MessagingLogger } from '../../link/types.js'
+import type { Logger } from '../../common/log.js'
 
 export type { AgentEndpoint } from '../../protocol/messages.js'
-export type { MessagingLogger } from '../../link/types.js'
 
 /** Counters, for tests and diagnostics. */
 /** The machine an agent runs on: its application and scoped instance. */

@@ -52,6 +52,9 @@ export const applicationParams = {
   type: 'object', required: ['app'], properties: { app: applicationName }
 } as const
 
+/** An application's probe period: the DM checks its bounds (MIN_PROBE_PERIOD_MS..MAX_PROBE_PERIOD_MS) with a clear error. */
+const probePeriodMs = { type: 'integer', description: 'how often its agents evaluate their probes, in milliseconds (1000 to 3600000)' } as const
+
 export const createApplicationBody = {
   type: 'object', additionalProperties: false, required: ['name', 'template'],
   properties: {
@@ -60,7 +63,15 @@ export const createApplicationBody = {
       type: 'object', additionalProperties: false, required: ['name', 'version'],
       properties: { name: shortString, version: shortString }
     },
-    description: { type: 'string', maxLength: 2000 }
+    description: { type: 'string', maxLength: 2000 },
+    probePeriodMs: probePeriodMs
+  }
+} as const
+
+export const updateApplicationBody = {
+  type: 'object', additionalProperties: false, minProperties: 1,
+  properties: {
+    probePeriodMs: { anyOf: [probePeriodMs, { type: 'null', description: 'back to the DM\'s default' }] }
   }
 } as const
 
@@ -70,7 +81,9 @@ export const applicationSummary = {
     name: { type: 'string' },
     template: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' } } },
     description: { type: 'string' },
-    createdAt: { type: 'string' }
+    createdAt: { type: 'string' },
+    probePeriodMs: { type: 'integer', description: 'how often its agents evaluate their probes, in milliseconds' },
+    probePeriodIsDefault: { type: 'boolean', description: 'true when probePeriodMs is the DM\'s default' }
   }
 } as const
 

@@ -7,6 +7,7 @@ import type { InstanceStatus } from '../../protocol/lifecycle.js'
 import { isAuthorized } from '../auth.js'
 import { EVENTS_MAX_FRAME_BYTES } from '../messaging/limits.js'
 import type { DeploymentManager, DmAction, PublishedEvent } from '../dm.js'
+import type { ApplicationSettings } from '../dto.js'
 import { DATA_MACHINE_ID, DATA_TARGET_HANDLER, MAX_EVENTS_PER_QUERY, MAX_JSON_BODY_BYTES, MAX_TEMPLATE_UPLOAD_BYTES } from '../constants.js'
 import type { Logger } from 'pino'
 import { parseSince } from '../events.js'
@@ -15,6 +16,7 @@ import { DmError, NoAgentParamsError } from '../errors.js'
 import type { Store } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import { autonomyRoutes } from './autonomy-routes.js'
+import { bindingRoutes } from './binding-routes.js'
 import { createConsole, type ConsoleOptions } from './console.js'
 import { consoleLogRoutes } from './console-logs.js'
 import { consoleRoutes } from './console-view.js'
@@ -49,7 +51,7 @@ export interface RestServerOptions {
 }
 
 export interface RouteSpec {
-  method: 'GET' | 'POST' | 'DELETE'
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE'
   url: string
   summary: string
   params?: object
@@ -229,6 +231,11 @@ export function createRestServer (components: RestServerComponents, options: Res
       handler: async (request) => dm.getApplication((request.params as AppParams).app)
     },
     {
+      method: 'PATCH', url: '/api/applications/:app', summary: 'change an application\'s settings: probePeriodMs (null: the DM\'s default), sent to its running agents',
+      params: s.applicationParams, body: s.updateApplicationBody, responses: { 200: s.applicationSummary },
+      handler: async (request) => dm.updateApplication((request.params as AppParams).app, request.body as ApplicationSettings)
+    },
+    {
       method: 'DELETE', url: '/api/applications/:app', summary: 'delete an application (its machines are terminated first)',
       params: s.applicationParams, responses: { 204: null },
       handler: async (request, reply) => { await dm.deleteApplication((request.params as AppParams).app); return answer(reply, 204) }
@@ -361,6 +368,7 @@ export function createRestServer (components: RestServerComponents, options: Res
       }
     },
     ...autonomyRoutes(dm),
+    ...bindingRoutes(dm),
     ...consoleRoutes(components.store),
     ...consoleLogRoutes(dm, options.console?.machinesDirectory)
   ]
@@ -404,7 +412,7 @@ export function createRestServer (components: RestServerComponents, options: Res
 
     // every REST write is an event of the history (who changed what, answered how)
     app.addHook('onResponse', async (request, reply) => {
-      if ((request.method !== 'POST' && request.method !== 'DELETE') || reply.statusCode === 401) return
+      if ((request.method !== 'POST' && request.method !== 'PATCH' && request.method !== 'DELETE') || reply.statusCode === 401) return
       const application = (request.params as Partial<AppParams> | undefined)?.app
       dm.recordEvent({
         type: 'request', method: request.method, url: request.url.slice(0, MAX_EVENT_URL_CHARS), statusCode: reply.statusCode,

@@ -7,7 +7,8 @@ const WARNINGS = new Set([
   'P_EMPTY_FILE', 'PM_UNKNOWN_PROPERTY_NAME', 'PM_USELESS_INSTANCE_COUNT', 'PM_MALFORMED_COMMENT', 'PM_MALFORMED_BLANK',
   'RM_MISSING_APPLICATION_DSL_ID', 'RM_MAGIC_INSTANCE_VARIABLE', 'RM_AMBIGUOUS_OVERRIDING', 'RM_ORPHAN_FACET',
   'RM_ORPHAN_FACET_WITH_CHILDREN', 'PROJ_DELETE_TEMP', 'PROJ_NO_RESOURCE_DIRECTORY', 'PROJ_UNREACHABLE_FILE',
-  'PROJ_INVALID_FILE_LOCATION', 'REC_TARGET_NO_NAME', 'CMD_NO_INSTRUCTION'
+  'PROJ_INVALID_FILE_LOCATION', 'REC_TARGET_NO_NAME', 'CMD_NO_INSTRUCTION', 'REC_PUPPET_DISLIKES_WILDCARD_IMPORTS',
+  'REC_PUPPET_MISSING_PARAM_FROM_IMPORT'
 ])
 
 const MESSAGES: Record<string, (d: string) => string> = {
@@ -126,6 +127,14 @@ const MESSAGES: Record<string, (d: string) => string> = {
   REC_TARGET_CONFLICTING_ID: d => `target id${at(d)} is used by several target files: make ids unique`,
   REC_TARGET_NO_PROPERTIES: d => `no *.properties target file in graph/${d}/: add target.properties`,
   REC_TARGET_INVALID_FILE_OR_CONTENT: d => `target properties${at(d)} could not be read`,
+  REC_SCRIPT_NO_SCRIPTS_DIR: d => `the script recipe of${at(d)} has files but no scripts/ folder: put deploy.sh, start.sh, ... under graph/<component>/scripts/`,
+  REC_PUPPET_DISLIKES_WILDCARD_IMPORTS: d => `puppet component${at(d)} imports a wildcard (Prefix.*): Puppet modules may not cope, prefer the variables by name`,
+  REC_PUPPET_HAS_NO_RBCF_MODULE: d => `puppet component${at(d)} has no module folder named roboconf_*: put the module under graph/<component>/roboconf_<name>/`,
+  REC_PUPPET_HAS_TOO_MANY_RBCF_MODULES: d => `puppet component${at(d)} has several module folders named roboconf_*: keep one`,
+  REC_PUPPET_MISSING_PARAM_IMPORT_DIFF: d => `the class of${at(d)} has no $importDiff parameter, which updates pass: add '$importDiff = undef'`,
+  REC_PUPPET_MISSING_PARAM_RUNNING_STATE: d => `the class of${at(d)} has no $runningState parameter, which every step passes: add '$runningState = undef'`,
+  REC_PUPPET_MISSING_PARAM_FROM_IMPORT: d => `the class has no parameter${at(d)} for the variables of that imported prefix: add '${d} = undef'`,
+  REC_PUPPET_SYNTAX_ERROR: d => `'puppet parser validate' finds errors in ${d}`,
   RULE_INVALID_SYNTAX: () => 'not a rule: write rule "name" when <event> then <command> end',
   RULE_EMPTY_NAME: () => 'the rule has no name: write rule "my-rule" ...',
   RULE_EMPTY_WHEN: () => 'the rule names no event after \'when\': give the event a probe sends',

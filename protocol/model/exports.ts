@@ -43,24 +43,28 @@ export interface OverrideOutcome {
 }
 
 /**
- * Applies an instance's overridden exports to its component's exports: a full name overrides that variable;
- * a local name overrides every variable with that local name (and, when several match, is kept as written too);
- * a name that matches nothing is kept as written.
+ * Applies an instance's overridden exports to its component's exports (Roboconf's InstanceHelpers
+ * .findAllExportedVariables): a name that is the local name (after the first dot) of one variable overrides it; of
+ * several, overrides them all and is kept as written too; of none, is kept as written (so a full name overrides its
+ * variable). The warnings are RuntimeModelValidator's: a full name of the component is no warning; otherwise no match
+ * is RM_MAGIC_INSTANCE_VARIABLE and several are RM_AMBIGUOUS_OVERRIDING.
  */
 export function applyOverrides (componentExports: Record<string, string | null>,
   overrides: Record<string, string>): OverrideOutcome {
   const exports = { ...componentExports }
   const ambiguous: string[] = []
   const magic: string[] = []
+  const byLocalName = new Map<string, string[]>()
+  for (const full of Object.keys(componentExports)) {
+    const local = localNameOf(full)
+    byLocalName.set(local, [...(byLocalName.get(local) ?? []), full])
+  }
   for (const [name, value] of Object.entries(overrides)) {
-    if (name in componentExports) {
-      exports[name] = value
-      continue
-    }
-    const matches = Object.keys(componentExports).filter(full => full.includes('.') && localNameOf(full) === name)
+    const matches = byLocalName.get(name) ?? []
     for (const full of matches) exports[full] = value
-    if (matches.length === 0) magic.push(name)
     if (matches.length !== 1) exports[name] = value
+    if (name in componentExports) continue
+    if (matches.length === 0) magic.push(name)
     if (matches.length > 1) ambiguous.push(name)
   }
   return { exports, ambiguous, magic }

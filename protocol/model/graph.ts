@@ -187,7 +187,11 @@ export class GraphResolver {
     if (facet === undefined || visiting.has(name)) return result
     visiting.add(name)
     for (const e of facet.extends) for (const [k, v] of this.facetExports(e, visiting)) result.set(k, v)
-    applyOwnExports(result, name, facet.exports)
+    // A facet's own variable overrides only an inherited one of exactly that name; otherwise it takes the facet's prefix
+    for (const d of facet.exports) {
+      const key = result.has(d.name) ? d.name : prefixed(name, d.name)
+      result.set(key, resolvedVariable(d))
+    }
     visiting.delete(name)
     if (visiting.size === 0) this.facetExportsCache.set(name, result)
     return result
@@ -204,12 +208,20 @@ export class GraphResolver {
     for (const f of component.facets) for (const [k, v] of this.facetExports(f)) result.set(k, v)
     const parent = component.extends[0]
     if (parent !== undefined) for (const [k, v] of this.resolvedExports(parent, visiting)) result.set(k, v)
-    // Every inherited variable is also published under the component's own prefix
-    for (const [k, v] of [...result]) {
-      const own = `${name}.${localNameOf(k)}`
-      if (!result.has(own)) result.set(own, v)
+    // An own variable sets the inherited one of exactly its name, else its prefixed name, and every inherited one
+    // whose name after the first dot is its name (`port` sets `A.port`; `http.port` sets `web.http.port`)
+    const own = new Map<string, ResolvedVariable>()
+    for (const d of component.exports) {
+      const variable = resolvedVariable(d)
+      own.set(result.has(d.name) ? d.name : prefixed(name, d.name), variable)
+      for (const k of result.keys()) if (localNameOf(k) === d.name) own.set(k, variable)
     }
-    applyOwnExports(result, name, component.exports)
+    for (const [k, v] of own) result.set(k, v)
+    // Then every inherited variable is also published under the component's own prefix, with its final value
+    for (const [k, v] of [...result]) {
+      const replica = `${name}.${localNameOf(k)}`
+      if (prefixOf(k) !== name && !result.has(replica)) result.set(replica, v)
+    }
     visiting.delete(name)
     if (visiting.size === 0) this.exportsCache.set(name, result)
     return result
@@ -389,10 +401,11 @@ export class GraphResolver {
       }
     }
 
+    // A facet's variables as written in the graph (not prefixed), and its wildcard
     const facetVariables = new Set<string>()
-    for (const f of facets.keys()) {
-      for (const v of this.facetExports(f).keys()) facetVariables.add(v)
-      facetVariables.add(`${f}.*`)
+    for (const f of facets.values()) {
+      for (const v of f.exports) facetVariables.add(v.name)
+      facetVariables.add(`${f.name}.*`)
     }
     for (const [variable, list] of importers) {
       if (exported.has(variable)) continue
@@ -413,24 +426,13 @@ export class GraphResolver {
   }
 }
 
-/** A type's own exports: a prefixed name sets that variable; a local name sets every inherited one with that local name. */
-function applyOwnExports (result: Map<string, ResolvedVariable>, typeName: string, declarations: ExportDeclaration[]): void {
-  for (const d of declarations) {
-    const variable: ResolvedVariable = d.randomKind === undefined ? { value: d.value } : { value: d.value, randomKind: d.randomKind }
-    if (d.name.includes('.')) {
-      result.set(d.name, variable)
-      continue
-    }
-    let matched = false
-    for (const k of result.keys()) {
-      if (localNameOf(k) === d.name && k.includes('.')) {
-        result.set(k, variable)
-        matched = true
-      }
-    }
-    const own = `${typeName}.${d.name}`
-    if (!matched || !result.has(own)) result.set(own, variable)
-  }
+/** `Type.x` for `x` and `db.x`; a name that already starts with `Type.` is kept (Roboconf's fixVariableName). */
+function prefixed (typeName: string, variable: string): string {
+  return variable.startsWith(`${typeName}.`) ? variable : `${typeName}.${variable}`
+}
+
+function resolvedVariable (d: ExportDeclaration): ResolvedVariable {
+  return d.randomKind === undefined ? { value: d.value } : { value: d.value, randomKind: d.randomKind }
 }
 
 /**

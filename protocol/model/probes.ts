@@ -9,6 +9,22 @@ import { parseProperties } from './properties.js'
 export const DEFAULT_PROBE_PERIOD_MS = 5_000
 /** Shortest probe period, in milliseconds. */
 export const MIN_PROBE_PERIOD_MS = 1_000
+/** Longest probe period, in milliseconds (1 h): beyond it a timer would overflow, and no rule could react. */
+export const MAX_PROBE_PERIOD_MS = 3_600_000
+
+/** Why a probe period cannot be used, or undefined when it can (a whole number of ms within the bounds). */
+export function probePeriodProblem (ms: number): string | undefined {
+  if (!Number.isSafeInteger(ms) || ms < MIN_PROBE_PERIOD_MS || ms > MAX_PROBE_PERIOD_MS) {
+    return `a probe period is a whole number of milliseconds from ${MIN_PROBE_PERIOD_MS} (1 s) to ${MAX_PROBE_PERIOD_MS} (1 h), got ${ms}`
+  }
+  return undefined
+}
+
+/** The period a probe loop uses: the one given, brought within the bounds; the default when there is none. */
+export function effectiveProbePeriodMs (ms: number | undefined): number {
+  if (ms === undefined || !Number.isFinite(ms)) return DEFAULT_PROBE_PERIOD_MS
+  return Math.min(MAX_PROBE_PERIOD_MS, Math.max(MIN_PROBE_PERIOD_MS, Math.round(ms)))
+}
 
 export type ComparisonOperator = '=' | '==' | '<' | '>' | '<=' | '>='
 

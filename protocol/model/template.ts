@@ -7,6 +7,7 @@ import { DESCRIPTOR_PATH, parseDescriptor } from './descriptor.js'
 import { commandNameOf, parseCommands } from './commands.js'
 import { capErrors, hasSevere, modelError } from './errors.js'
 import type { TextReader } from './files.js'
+import { prefixOf } from './exports.js'
 import { GraphResolver, loadGraph } from './graph.js'
 import { allInstances, loadInstances, validateInstances } from './instances.js'
 import { parseProperties } from './properties.js'
@@ -232,9 +233,18 @@ function checkResources (components: Record<string, Component>, resolver: GraphR
     }
     const folder = `graph/${owner.name}`
     component.recipeDirectory = folder
-    if (component.installer !== TARGET_INSTALLER) continue
-    const propertyFiles = Object.keys(files).filter(p => p.startsWith(`${folder}/`) && !p.slice(folder.length + 1).includes('/') && p.endsWith('.properties'))
+    if (component.installer !== TARGET_INSTALLER) {
+      errors.push(...checkRecipe(component, definition.installer, folder, files, directories))
+      continue
+    }
     targets[component.name] = []
+    // Like Roboconf's TargetValidator.parseTargetProperties: the folder is parsed only when a .properties file lies
+    // somewhere under it; then its own .properties files are the targets
+    if (!recipeFiles(folder, files).some(p => isExtension(p, '.properties'))) {
+      checked.add(folder)
+      continue
+    }
+    const propertyFiles = Object.keys(files).filter(p => p.startsWith(`${folder}/`) && !p.slice(folder.length + 1).includes('/') && isExtension(p, '.properties'))
     if (propertyFiles.length === 0 && !checked.has(folder)) errors.push(modelError('REC_TARGET_NO_PROPERTIES', folder, undefined, owner.name))
     for (const path of propertyFiles) {
       const content = decodeModelFile(files[path], path)
@@ -263,6 +273,63 @@ function checkResources (components: Record<string, Component>, resolver: GraphR
     if (paths.length > 1) for (const p of paths) errors.push(modelError('REC_TARGET_CONFLICTING_ID', p, undefined, id))
   }
   return errors
+}
+
+/** The files under a recipe folder, at any depth, but none hidden or in a hidden folder (Roboconf's Utils.listAllFiles). */
+function recipeFiles (folder: string, files: Record<string, Uint8Array>): string[] {
+  return Object.keys(files).filter(p => p.startsWith(`${folder}/`) && !p.slice(folder.length + 1).split('/').some(s => s.startsWith('.')))
+}
+
+function isExtension (path: string, extension: string): boolean {
+  return path.toLowerCase().endsWith(extension)
+}
+
+/**
+ * Roboconf's RecipesValidator, for the installer a component declares itself (any case): a `script` recipe folder
+ * holding files has a scripts/ folder; a `puppet` one holds exactly one roboconf_* module whose manifests take the
+ * parameters the puppet plug-in passes (runningState, importDiff for updates, one per imported prefix).
+ */
+function checkRecipe (component: Component, ownInstaller: string | undefined, folder: string, files: Record<string, Uint8Array>,
+  directories: Set<string>): ModelError[] {
+  const installer = ownInstaller?.toLowerCase()
+  if (installer === 'script') {
+    const all = recipeFiles(folder, files)
+    return all.length > 0 && !directories.has(`${folder}/scripts`) && files[`${folder}/scripts`] === undefined
+      ? [modelError('REC_SCRIPT_NO_SCRIPTS_DIR', folder, undefined, component.name)]
+      : []
+  }
+  if (installer !== 'puppet') return []
+  const errors: ModelError[] = []
+  if (component.imports.some(i => i.name.endsWith('.*'))) errors.push(modelError('REC_PUPPET_DISLIKES_WILDCARD_IMPORTS', folder, undefined, component.name))
+  const modules = [...directories].filter(d => d.startsWith(`${folder}/`)).map(d => d.slice(folder.length + 1))
+    .filter(name => !name.includes('/') && name.toLowerCase().startsWith('roboconf_'))
+  if (modules.length === 0) errors.push(modelError('REC_PUPPET_HAS_NO_RBCF_MODULE', folder, undefined, component.name))
+  if (modules.length > 1) errors.push(modelError('REC_PUPPET_HAS_TOO_MANY_RBCF_MODULES', folder, undefined, `${component.name} (${modules.sort().join(', ')})`))
+  if (modules.length !== 1) return errors
+  const manifests = `${folder}/${modules[0]}/manifests`
+  const withUpdate = files[`${manifests}/update.pp`] !== undefined ? `${manifests}/update.pp` : `${manifests}/init.pp`
+  const prefixes = [...new Set(component.imports.map(i => prefixOf(i.name) ?? ''))]
+  const pp = Object.keys(files).filter(p => p.startsWith(`${manifests}/`) && !p.slice(manifests.length + 1).includes('/') && isExtension(p, '.pp')).sort()
+  for (const path of pp) {
+    const content = decodeModelFile(files[path], path)
+    if ('error' in content) continue
+    const params = puppetClassParameters(content.text)
+    if (params === undefined) continue
+    if (path === withUpdate && !params.delete('$importDiff')) errors.push(modelError('REC_PUPPET_MISSING_PARAM_IMPORT_DIFF', path, undefined, path))
+    params.delete('$importDiff')
+    if (!params.delete('$runningState')) errors.push(modelError('REC_PUPPET_MISSING_PARAM_RUNNING_STATE', path, undefined, path))
+    for (const prefix of prefixes) {
+      if (!params.delete(`$${prefix.toLowerCase()}`)) errors.push(modelError('REC_PUPPET_MISSING_PARAM_FROM_IMPORT', path, undefined, `$${prefix.toLowerCase()}`))
+    }
+  }
+  return errors
+}
+
+/** The parameter names of a manifest's first parameterised class (`class x($a = 1, $b)` -> $a, $b), as Roboconf reads them. */
+function puppetClassParameters (text: string): Set<string> | undefined {
+  const match = /class [^(]+\(([^)]+)\)/i.exec(text)
+  if (match === null) return undefined
+  return new Set(match[1].split(',').map(p => p.trim()).map(p => p.indexOf('=') > 0 ? p.slice(0, p.indexOf('=')).trim() : p))
 }
 
 /** Parses commands/*.commands against the template's instances (Roboconf validates them when it loads a template). */

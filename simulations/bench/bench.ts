@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util'
 import { deleteApplicationExchange } from './amqp-hub.js'
 import type { ExportTransport } from './agent-protocol.js'
 import { MIN_CHAIN_AGENTS, startChain, timeDeparture, toggleTarget, type Chain } from './chain.js'
-import { canUseNetns, createNetnsLink, type NetnsLink } from './netns.js'
+import { canUseNetns, createNetnsLink, type NetnsLink } from '../../fixtures/netns.js'
 import { cpuPercentOver, mean, percentile, residentSetMb, round2, socketTraffic, untilQuiet, type SocketTraffic } from './stats.js'
 import {
   BENCH_AGENTS, CONVERGE_SIZES, CONVERGE_TOGGLES, CRASH_DETECT_TIMEOUT_MS, DEFAULT_AMQP_URL, DEPLOY_BENCH_TIMEOUT_MS,

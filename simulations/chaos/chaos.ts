@@ -20,7 +20,7 @@ import { defaultLampTemplate } from '../../manager/commands/simulate.js'
 import { flattenInstances } from '../../manager/commands/output.js'
 import { machineFolder } from '../../manager/targets/local.js'
 import { isAgentAlive, machineFiles, readAgentRecord, spawnAgent, stopAgent } from '../../manager/targets/process.js'
-import { createPrivateBroker, type PrivateBroker } from './broker.js'
+import { createPrivateBroker, type PrivateBroker } from '../../fixtures/broker.js'
 import { checkInvariant, type Violation } from './invariant.js'
 import { readAgentState, snapshotFromAgents } from './snapshot.js'
 import {

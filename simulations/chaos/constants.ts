@@ -3,13 +3,6 @@
 /** Trials of a run when `--trials` is not given. */
 export const DEFAULT_TRIALS = 20
 
-/** Longest wait for a private RabbitMQ node to accept connections after a (re)start, in ms (the Erlang VM boots in ~15 s, minutes on a saturated host). */
-export const BROKER_START_TIMEOUT_MS = 180_000
-/** Interval between two connection attempts while waiting for the broker, in ms. */
-export const BROKER_POLL_INTERVAL_MS = 250
-/** Longest wait for `rabbitmqctl stop`, in ms. */
-export const BROKER_STOP_TIMEOUT_MS = 30_000
-
 /** Detection bound of the mesh (a cut-off agent is noticed within 5 s, a killed one within 1 s), in ms: the first
  * invariant check of a trial starts once it has passed. */
 export const DETECTION_BOUND_MS = 5000

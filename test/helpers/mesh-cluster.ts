@@ -1,14 +1,14 @@
 // Agent processes for the mesh tests: the real engine over libp2p, one agent per process
-// (simulations/bench/mesh-node.ts), on loopback. The test plays the DM only to hand each agent its model; no DM
+// (fixtures/mesh-node.ts), on loopback. The test plays the DM only to hand each agent its model; no DM
 // process and no RabbitMQ run.
 import type { ExecutionContext } from 'ava'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { MeshView } from '../../agent/mesh/service.js'
-import { MeshNodeProcess } from '../../simulations/bench/mesh-node-client.js'
-import type { MeshNodeEvent } from '../../simulations/bench/mesh-node.js'
-import { createMeshApp, type MeshApp, type MeshAppChild } from '../../simulations/bench/mesh-app.js'
+import { MeshNodeProcess } from '../../fixtures/mesh-node-client.js'
+import type { MeshNodeEvent } from '../../fixtures/mesh-node.js'
+import { createMeshApp, type MeshApp, type MeshAppChild } from '../../fixtures/mesh-app.js'
 import type { MeshTarget } from './mesh-wire.js'
 
 export const LOOPBACK = ['/ip4/127.0.0.1/tcp/0']

@@ -8,7 +8,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createMeshNode, type MeshNode } from '../../agent/mesh/libp2p.js'
 import type { MeshView, RejectionReason } from '../../agent/mesh/service.js'
-import type { MeshApp } from '../../simulations/bench/mesh-app.js'
+import type { MeshApp } from '../../fixtures/mesh-app.js'
 import {
   controlTopic, createDmSigningKey, encodeMeshMessage, exportsTopic, pnetKeyBytes, signOwnership, type AnnounceMessage, type MeshMessage
 } from '../../protocol/mesh.js'

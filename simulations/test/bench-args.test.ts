@@ -1,7 +1,7 @@
 // Command lines of `npm run bench` and `npm run chaos`: defaults, and a clear error for bad input.
 import test from 'ava'
-import { BenchUsageError, formatTable, parseBenchArgs, type BenchReport } from '../simulations/bench/bench.js'
-import { ChaosUsageError, formatChaosReport, parseChaosArgs } from '../simulations/chaos/chaos.js'
+import { BenchUsageError, formatTable, parseBenchArgs, type BenchReport } from '../bench/bench.js'
+import { ChaosUsageError, formatChaosReport, parseChaosArgs } from '../chaos/chaos.js'
 
 test('bench flags, and an unknown one refused with the usage', t => {
   t.deepEqual(parseBenchArgs([]), { json: false, quick: false })

@@ -2,7 +2,7 @@
 import test from 'ava'
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { childrenCpuMs, cpuPercentOver, cpuTimeMs, hostBusyCpuMs, InvalidSamplesError, mean, percentile, residentSetMb, socketTraffic, sumSocketTraffic, untilQuiet } from '../simulations/bench/stats.js'
+import { childrenCpuMs, cpuPercentOver, cpuTimeMs, hostBusyCpuMs, InvalidSamplesError, mean, percentile, residentSetMb, socketTraffic, sumSocketTraffic, untilQuiet } from '../bench/stats.js'
 
 test('nearest-rank percentiles of unsorted samples', t => {
   const samples = [15, 20, 35, 40, 50]

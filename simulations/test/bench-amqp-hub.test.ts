@@ -3,10 +3,10 @@
 import test from 'ava'
 import { randomUUID } from 'node:crypto'
 import amqp from 'amqplib'
-import { amqpHubMeshFactory, applicationExchangeName, deleteApplicationExchange } from '../simulations/bench/amqp-hub.js'
-import type { AmqpHubComponents, AmqpHubHandle } from '../simulations/bench/amqp-hub.js'
-import type { Import, MeshParameters, ScopedModel } from '../protocol/messages.js'
-import type { ImportListener } from '../agent/ports.js'
+import { amqpHubMeshFactory, applicationExchangeName, deleteApplicationExchange } from '../bench/amqp-hub.js'
+import type { AmqpHubComponents, AmqpHubHandle } from '../bench/amqp-hub.js'
+import type { Import, MeshParameters, ScopedModel } from '../../protocol/messages.js'
+import type { ImportListener } from '../../agent/ports.js'
 
 const APPLICATION = 'lamp'
 const NO_MESH_PARAMETERS: MeshParameters = {

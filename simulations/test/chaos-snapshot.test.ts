@@ -4,11 +4,11 @@ import test from 'ava'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { AgentStateStore } from '../agent/state.js'
-import type { Component, Instance } from '../protocol/model/types.js'
-import { instanceFolderName } from '../agent/state.js'
-import { parseBalancerMembers, snapshotFromAgents } from '../simulations/chaos/snapshot.js'
-import { checkInvariant } from '../simulations/chaos/invariant.js'
+import { AgentStateStore } from '../../agent/state.js'
+import type { Component, Instance } from '../../protocol/model/types.js'
+import { instanceFolderName } from '../../agent/state.js'
+import { parseBalancerMembers, snapshotFromAgents } from '../chaos/snapshot.js'
+import { checkInvariant } from '../chaos/invariant.js'
 
 const component = (name: string, exports: Record<string, string | null>, imports: string[]): Component => ({
   name, installer: name === 'VM' ? 'target' : 'script', exports, randomExports: [], facets: [], extendsChain: [],

@@ -1,8 +1,8 @@
 // The chaos invariant checker on LAMP snapshots: it accepts a consistent application and names each real violation.
 import test from 'ava'
-import { checkInvariant } from '../simulations/chaos/invariant.js'
-import type { ApplicationSnapshot, InstanceView } from '../simulations/chaos/invariant.js'
-import type { Component } from '../protocol/model/types.js'
+import { checkInvariant } from '../chaos/invariant.js'
+import type { ApplicationSnapshot, InstanceView } from '../chaos/invariant.js'
+import type { Component } from '../../protocol/model/types.js'
 
 function component (name: string, exports: Record<string, string | null>, imports: Array<[string, boolean]>): Component {
   return { name, installer: name === 'VM' ? 'target' : 'script', exports, randomExports: [],

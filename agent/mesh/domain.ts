@@ -1,0 +1,639 @@
+// The agent's side of the domain exchange (issue 21, protocol/domain.ts): external exports and `external` imports
+// between applications, peer to peer, on a libp2p node of its own in the domain's private network, beside the
+// application's mesh (service.ts), which never sees them. An exporter publishes the descriptor's aliases of its
+// started instances on the topic of its (prefix, application); an importer subscribes only to the topics of the
+// applications its DM-signed binding names, accepts an announce only with the exporter's DM-signed external ownership,
+// and drops what an unbinding, a withdraw, or a lost owner (the same liveness and graces as the mesh) takes away.
+// `withDomainExchange` puts it behind the application's mesh handle: the engine sees one publisher and one listener.
+import { join } from 'node:path'
+import type { ImportListener } from '../ports.js'
+import type { MeshParameters, ScopedModel, SignedOwnership } from '../../protocol/messages.js'
+import {
+  decodeDomainMessage, domainControlTopic, domainExportsTopic, encodeDomainMessage, externalVariables, verifyBinding, verifyExternalOwnership,
+  type DomainMessage, type DomainParameters, type DomainRejection, type ExternalAnnounce, type ExternalRequest, type ExternalWithdraw,
+  type SignedBinding
+} from '../../protocol/domain.js'
+import { ControlCharacterError, MESH_MESSAGE_VERSION, isNewer, pnetKeyBytes, verifyOwnership, type OwnershipRejection, type Stamp } from '../../protocol/mesh.js'
+import { prefixOf } from '../../protocol/model/exports.js'
+import { compositeKey, type CompositeKey } from '../../protocol/keys.js'
+import { errorMessage } from '../../protocol/errors.js'
+import { ensurePrivateFolder } from '../../common/private-files.js'
+import { BoundedMap } from './bounded.js'
+import { nextMeshEpoch } from './epoch.js'
+import { createLibp2pTransport, type Libp2pMeshOptions } from './libp2p.js'
+import { stderrLogger, type Logger } from '../../common/log.js'
+import { Throttle, type MeshServiceHandle, type MeshTransport, type MeshTransportEvents, type MeshView } from './service.js'
+import {
+  LIVENESS_GRACE_MS, MAX_EXPORT_STAMPS, MAX_HELD_EXPORTS_PER_OWNER, MAX_OWNERSHIP_VERDICTS, MAX_SCOPE_GENERATIONS, REJECTION_LOG_INTERVAL_MS,
+  RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS
+} from './constants.js'
+
+/** Most addresses one binding change or peers message makes the exchange dial. */
+const MAX_ADDED_PEERS = 64
+
+/** The sub-folder of the agent's state folder holding the domain node's ports, remembered peers and epoch. */
+export const DOMAIN_STATE_FOLDER = 'domain'
+
+/**
+ * Why a domain message or a binding was refused: the checks of protocol/domain.ts, an application ownership's
+ * (a request's), `malformed`, `control-character`, `from-self`, `not-owner` (a withdraw of another peer's export),
+ * `owner-limit`.
+ */
+export type DomainRejectionReason = DomainRejection | OwnershipRejection | 'malformed' | 'control-character' | 'from-self' | 'not-owner' | 'owner-limit'
+
+/** An external import as this agent holds it. */
+export interface HeldExternalView {
+  prefix: string
+  application: string
+  instancePath: string
+  component: string
+  peerId: string
+  since: number
+  variables: Record<string, string | null>
+}
+
+/** The domain exchange's part of an agent's view. */
+export interface DomainView {
+  peerId: string
+  addresses: string[]
+  connectedPeers: string[]
+  /** External prefixes the instances import. */
+  interests: string[]
+  bindings: Array<{ prefix: string, exporters: string[], version: number }>
+  /** What this agent exports to the other applications: prefix, instance, aliased variables. */
+  announced: Array<{ prefix: string, instancePath: string, variables: Record<string, string | null> }>
+  held: HeldExternalView[]
+  suspects: string[]
+  rejections: Partial<Record<DomainRejectionReason, number>>
+}
+
+/** The mesh view of an agent taking part in the domain exchange. */
+export type AgentMeshView = MeshView & { domain?: DomainView }
+
+interface Held {
+  owner: string
+  application: string
+  instancePath: string
+  component: string
+  variables: Record<string, string | null>
+  stamp: Stamp
+  since: number
+}
+
+/** An external export held: its exporting application and instance. */
+type HeldKey = CompositeKey<[application: string, instancePath: string]>
+
+export interface DomainExchangeComponents {
+  model: ScopedModel
+  /** The application's mesh parameters: its ownership (requests prove who asks) and the trusted DM keys. */
+  parameters: MeshParameters
+  domain: DomainParameters
+  listener: ImportListener
+  log?: Logger
+  now?: () => number
+}
+
+export interface DomainExchangeOptions {
+  /** Grows at every start (epoch.ts); default the clock's ms. */
+  epoch?: number
+  /** Grace in ms before a disconnected owner's exports are withdrawn; default LIVENESS_GRACE_MS. */
+  livenessGraceMs?: number
+  /** Grace in ms for an owner heard through the exchange but not connected yet; default UNCONNECTED_OWNER_GRACE_MS. */
+  unconnectedGraceMs?: number
+  /** Grace in ms for a restored external import to be re-announced; default RESTORED_IMPORTS_GRACE_MS. */
+  restoredGraceMs?: number
+}
+
+/** The external prefixes a model's components import (`imports: external P.x`). */
+export function externalPrefixesOf (model: Pick<ScopedModel, 'components'>): Set<string> {
+  const prefixes = new Set<string>()
+  for (const component of Object.values(model.components)) {
+    for (const imported of component.imports) {
+      const prefix = prefixOf(imported.name)
+      if (imported.external && prefix !== undefined) prefixes.add(prefix)
+    }
+  }
+  return prefixes
+}
+
+export class DomainExchange {
+  readonly transportEvents: MeshTransportEvents
+  readonly epoch: number
+  private transport!: MeshTransport
+  private readonly application: string
+  private readonly control = domainControlTopic()
+  private readonly log: Logger
+  private readonly now: () => number
+  private readonly graceMs: number
+  private readonly unconnectedGraceMs: number
+  private readonly restoredGraceMs: number
+  private seq = 0
+  private stopped = false
+  private ownership: SignedOwnership
+  private interests = new Set<string>()
+  /** The newest verified binding per external prefix. */
+  private readonly bindings = new Map<string, SignedBinding>()
+  private readonly subscribed = new Set<string>()
+  /** What we export: instance path -> its aliased variables (under our external prefix). */
+  private readonly local = new Map<string, { component: string, variables: Record<string, string | null> }>()
+  /** prefix -> (application, instance) -> what we hold. */
+  private readonly held = new Map<string, Map<HeldKey, Held>>()
+  private readonly keyStamps = new BoundedMap<string, Stamp>(MAX_EXPORT_STAMPS)
+  private readonly verified = new BoundedMap<string, ReturnType<typeof verifyExternalOwnership>>(MAX_OWNERSHIP_VERDICTS)
+  private readonly generations = new BoundedMap<string, number>(MAX_SCOPE_GENERATIONS)
+  private readonly suspects = new Map<string, { timer: NodeJS.Timeout, deadline: number }>()
+  private readonly restoreTimers = new Set<NodeJS.Timeout>()
+  /** Restored imports not re-announced yet: prefix -> instance paths. */
+  private readonly restored = new Map<string, Set<string>>()
+  private readonly pendingRequests = new Set<string>()
+  private readonly requests = new Throttle(() => this.sendRequests())
+  private readonly reannounces = new Throttle(() => { for (const path of this.local.keys()) this.publishAnnounce(path) })
+  private readonly rejectionCounts = new Map<DomainRejectionReason, number>()
+  private readonly rejectionLoggedAt = new Map<DomainRejectionReason, number>()
+
+  constructor (private readonly components: DomainExchangeComponents, options: DomainExchangeOptions = {}) {
+    this.application = components.model.application
+    this.ownership = components.parameters.ownership
+    this.log = components.log ?? stderrLogger
+    this.now = components.now ?? Date.now
+    this.graceMs = options.livenessGraceMs ?? LIVENESS_GRACE_MS
+    this.unconnectedGraceMs = options.unconnectedGraceMs ?? UNCONNECTED_OWNER_GRACE_MS
+    this.restoredGraceMs = options.restoredGraceMs ?? RESTORED_IMPORTS_GRACE_MS
+    this.epoch = options.epoch ?? this.now()
+    for (const binding of components.domain.bindings) {
+      if (this.checkBinding(binding, 'saved') && isNewerBinding(binding, this.bindings.get(binding.prefix))) this.bindings.set(binding.prefix, binding)
+    }
+    this.transportEvents = {
+      message: (topic, from, data) => this.onMessage(topic, from, data),
+      peerReady: peerId => this.onPeerReady(peerId),
+      peerDisconnected: (peerId, refused) => this.onPeerDisconnected(peerId, refused === true)
+    }
+  }
+
+  start (transport: MeshTransport): void {
+    this.transport = transport
+    transport.subscribe(this.control)
+    this.resubscribe()
+  }
+
+  get peerId (): string {
+    return this.transport.peerId
+  }
+
+  addresses (): string[] {
+    return this.transport.addresses()
+  }
+
+  /** The external prefixes the engine's instances import now. */
+  setInterests (prefixes: ReadonlySet<string>): void {
+    if (this.stopped) return
+    const added = [...prefixes].filter(p => !this.interests.has(p))
+    for (const prefix of this.interests) {
+      if (prefixes.has(prefix)) continue
+      // no instance imports it any more: forgotten without telling the engine, as the mesh does
+      this.held.delete(prefix)
+    }
+    this.interests = new Set(prefixes)
+    this.resubscribe()
+    if (added.length > 0) this.request(added)
+  }
+
+  /** A started instance's exports: the descriptor's external ones go to the other applications under their aliases. */
+  announce (instancePath: string, component: string, variables: Record<string, string | null>): void {
+    const own = this.components.domain.ownership
+    if (this.stopped || own === undefined) return
+    const external = externalVariables(variables, this.components.model.externalExports, own.prefix)
+    if (Object.keys(external).length === 0) return this.withdraw(instancePath)
+    this.local.set(instancePath, { component, variables: external })
+    this.publishAnnounce(instancePath)
+  }
+
+  withdraw (instancePath: string): void {
+    const own = this.components.domain.ownership
+    if (this.stopped || own === undefined || !this.local.delete(instancePath)) return
+    this.send(domainExportsTopic(own.prefix, this.application), {
+      v: MESH_MESSAGE_VERSION, kind: 'withdraw', application: this.application, prefix: own.prefix, instancePath, ...this.nextStamp()
+    })
+  }
+
+  /** Asks the bound exporters of these external prefixes to re-announce. */
+  request (prefixes: Iterable<string>): void {
+    if (this.stopped) return
+    for (const prefix of prefixes) if (this.interests.has(prefix)) this.pendingRequests.add(prefix)
+    if (this.pendingRequests.size > 0) this.requests.poke()
+  }
+
+  /**
+   * The DM changed the application's binding of a prefix: true when accepted (signed by a trusted DM, for this
+   * application, newer than the one held). Exports of applications no longer bound are dropped at once (the engine
+   * runs `update`, or goes UNRESOLVED); newly bound ones are subscribed to, dialled and asked.
+   */
+  changeBinding (binding: SignedBinding, bootstrapPeers: readonly string[]): boolean {
+    if (this.stopped || !this.checkBinding(binding, 'received')) return false
+    const current = this.bindings.get(binding.prefix)
+    if (!isNewerBinding(binding, current)) {
+      this.reject('stale-binding', `binding of ${binding.prefix} version ${binding.version}, not newer than version ${current?.version ?? 0}`)
+      return false
+    }
+    this.bindings.set(binding.prefix, binding)
+    const kept = new Set(binding.exporters)
+    for (const [key, h] of [...this.held.get(binding.prefix) ?? []]) {
+      if (!kept.has(h.application)) this.release(binding.prefix, key)
+    }
+    this.resubscribe()
+    this.addPeers(bootstrapPeers)
+    this.log.info(`binding of ${binding.prefix} (version ${binding.version}): from ${binding.exporters.length === 0 ? 'no application' : binding.exporters.join(', ')}`)
+    if (binding.exporters.length > 0) this.request([binding.prefix])
+    return true
+  }
+
+  /** Dials these domain agents (multiaddrs with /p2p/): they came up after this agent's model, or with a binding. */
+  addPeers (addresses: readonly string[]): void {
+    if (this.stopped) return
+    for (const address of addresses.slice(0, MAX_ADDED_PEERS)) {
+      const peer = /\/p2p\/([^/]+)$/.exec(address)?.[1]
+      if (peer !== undefined && peer !== this.transport.peerId) this.transport.watchPeer(peer, [address])
+    }
+  }
+
+  renewOwnership (ownership: SignedOwnership): void {
+    this.ownership = ownership
+  }
+
+  /** External imports restored from the saved state: those no owner re-announces within the grace are removed. */
+  expectRestored (restored: Array<{ prefix: string, exporterPath: string }>): void {
+    if (this.stopped || restored.length === 0) return
+    for (const { prefix, exporterPath } of restored) {
+      let paths = this.restored.get(prefix)
+      if (paths === undefined) this.restored.set(prefix, paths = new Set())
+      paths.add(exporterPath)
+    }
+    const timer = setTimeout(() => {
+      this.restoreTimers.delete(timer)
+      if (this.stopped) return
+      for (const [prefix, paths] of this.restored) {
+        for (const path of paths) this.tellRemoved(prefix, path)
+      }
+      this.restored.clear()
+    }, this.restoredGraceMs)
+    this.restoreTimers.add(timer)
+  }
+
+  async stop (): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    this.requests.cancel()
+    this.reannounces.cancel()
+    for (const timer of [...this.restoreTimers, ...[...this.suspects.values()].map(s => s.timer)]) clearTimeout(timer)
+    this.suspects.clear()
+    await this.transport.stop()
+  }
+
+  view (): DomainView {
+    const held: HeldExternalView[] = []
+    for (const [prefix, byKey] of this.held) {
+      for (const h of byKey.values()) {
+        held.push({ prefix, application: h.application, instancePath: h.instancePath, component: h.component, peerId: h.owner, since: h.since, variables: { ...h.variables } })
+      }
+    }
+    const own = this.components.domain.ownership
+    return {
+      peerId: this.peerId,
+      addresses: this.transport.addresses(),
+      connectedPeers: this.transport.connectedPeers(),
+      interests: [...this.interests].sort(),
+      bindings: [...this.bindings.values()].map(b => ({ prefix: b.prefix, exporters: [...b.exporters], version: b.version })),
+      announced: own === undefined ? [] : [...this.local].map(([instancePath, e]) => ({ prefix: own.prefix, instancePath, variables: { ...e.variables } })),
+      held,
+      suspects: [...this.suspects.keys()],
+      rejections: Object.fromEntries(this.rejectionCounts)
+    }
+  }
+
+  // ----------------------------------------------------------------------------------------------- sending
+
+  private nextStamp (): Stamp {
+    return { epoch: this.epoch, seq: ++this.seq }
+  }
+
+  private publishAnnounce (instancePath: string): void {
+    const own = this.components.domain.ownership
+    const entry = this.local.get(instancePath)
+    if (own === undefined || entry === undefined) return
+    this.send(domainExportsTopic(own.prefix, this.application), {
+      v: MESH_MESSAGE_VERSION, kind: 'announce', application: this.application, prefix: own.prefix, instancePath,
+      component: entry.component, variables: entry.variables, ...this.nextStamp(), ownership: own, addresses: this.transport.addresses()
+    })
+  }
+
+  private sendRequests (): void {
+    if (this.stopped) return
+    for (const prefix of this.pendingRequests) {
+      const binding = this.bindings.get(prefix)
+      if (binding === undefined || binding.exporters.length === 0) continue
+      this.send(this.control, { v: MESH_MESSAGE_VERSION, kind: 'request', binding, ownership: this.ownership })
+    }
+    this.pendingRequests.clear()
+  }
+
+  private send (topic: string, message: DomainMessage): void {
+    this.transport.publish(topic, encodeDomainMessage(message)).catch(err => {
+      if (!this.stopped) this.log.warn(`could not publish a domain ${message.kind} on ${topic}: ${errorMessage(err)}`)
+    })
+  }
+
+  /** Subscribed: the control topic, and the exports topics of the bound exporters of the prefixes imported. */
+  private resubscribe (): void {
+    if (this.transport === undefined) return
+    const wanted = new Set<string>()
+    for (const prefix of this.interests) {
+      for (const exporter of this.bindings.get(prefix)?.exporters ?? []) wanted.add(domainExportsTopic(prefix, exporter))
+    }
+    for (const topic of [...this.subscribed]) {
+      if (wanted.has(topic)) continue
+      this.transport.unsubscribe(topic)
+      this.subscribed.delete(topic)
+    }
+    for (const topic of wanted) {
+      if (this.subscribed.has(topic)) continue
+      this.transport.subscribe(topic)
+      this.subscribed.add(topic)
+    }
+  }
+
+  // ----------------------------------------------------------------------------------------------- receiving
+
+  private onMessage (topic: string, from: string, data: Uint8Array): void {
+    if (this.stopped) return
+    if (from === this.transport.peerId) return this.reject('from-self', `a domain message claiming to come from this agent on ${topic}`)
+    let message: DomainMessage
+    try {
+      message = decodeDomainMessage(data, topic)
+    } catch (err) {
+      return this.reject(err instanceof ControlCharacterError ? 'control-character' : 'malformed', `from ${from} on ${topic}: ${errorMessage(err)}`)
+    }
+    try {
+      switch (message.kind) {
+        case 'announce': return this.onAnnounce(from, message)
+        case 'withdraw': return this.onWithdraw(from, message)
+        case 'request': return this.onRequest(from, message)
+      }
+    } catch (err) {
+      this.log.error(`failed to handle a domain ${message.kind} from ${from}: ${(err as Error).stack ?? String(err)}`)
+    }
+  }
+
+  private isBound (prefix: string, application: string): boolean {
+    return this.interests.has(prefix) && this.bindings.get(prefix)?.exporters.includes(application) === true
+  }
+
+  private onAnnounce (from: string, m: ExternalAnnounce): void {
+    const verdict = this.verifyOwner(from, m)
+    if (!verdict.ok) return this.reject(verdict.reason, `external announce of ${m.instancePath} (${m.prefix} of ${m.application}) from ${from}: ${verdict.detail}`)
+    this.transport.trustPeer?.(from)
+    if (!this.isBound(m.prefix, m.application)) {
+      return this.reject('not-bound', `external announce of ${m.prefix} from ${m.application}, which ${this.application} is not bound to`)
+    }
+    const key = compositeKey(m.application, m.instancePath)
+    let byKey = this.held.get(m.prefix)
+    const previous = byKey?.get(key)
+    if (previous?.owner !== from && this.heldCount(from) >= MAX_HELD_EXPORTS_PER_OWNER) {
+      return this.reject('owner-limit', `external announce of ${m.instancePath} from ${from}: ${MAX_HELD_EXPORTS_PER_OWNER} exports of that owner held already`)
+    }
+    if (!this.advance(from, m.prefix, m.application, m.instancePath, m)) return
+    if (byKey === undefined) this.held.set(m.prefix, byKey = new Map())
+    byKey.set(key, {
+      owner: from, application: m.application, instancePath: m.instancePath, component: m.component, variables: m.variables,
+      stamp: { epoch: m.epoch, seq: m.seq }, since: previous?.owner === from ? previous.since : this.now()
+    })
+    this.restored.get(m.prefix)?.delete(m.instancePath)
+    this.safely(() => { this.components.listener.importAdded(m.prefix, { instancePath: m.instancePath, component: m.component, variables: { ...m.variables } }) })
+    this.transport.watchPeer(from, m.addresses)
+    if (!this.transport.isConnected(from)) this.suspect(from, this.unconnectedGraceMs)
+  }
+
+  private onWithdraw (from: string, m: ExternalWithdraw): void {
+    const key = compositeKey(m.application, m.instancePath)
+    const holder = this.held.get(m.prefix)?.get(key)
+    if (holder === undefined) return
+    if (holder.owner !== from) return this.reject('not-owner', `external withdraw of ${m.instancePath} from ${from}, held from ${holder.owner}`)
+    if (!this.advance(from, m.prefix, m.application, m.instancePath, m)) return
+    this.release(m.prefix, key)
+  }
+
+  /** An importer asks: answered (with a re-announce) only for a DM-signed binding of its own application to ours. */
+  private onRequest (from: string, m: ExternalRequest): void {
+    const own = this.components.domain.ownership
+    if (own === undefined || m.binding.prefix !== own.prefix || !m.binding.exporters.includes(this.application)) return
+    const binding = verifyBinding(m.binding, this.components.parameters.trustedDmKeys)
+    if (!binding.ok) return this.reject(binding.reason, `request from ${from}: ${binding.detail}`)
+    const requester = verifyOwnership(m.ownership, {
+      senderPeerId: from, application: m.binding.application, instancePath: m.ownership.scopedInstancePath, trustedDmKeys: this.components.parameters.trustedDmKeys
+    })
+    if (!requester.ok) return this.reject(requester.reason, `request from ${from} for ${m.binding.application}: ${requester.detail}`)
+    this.transport.trustPeer?.(from)
+    if (this.local.size > 0) this.reannounces.poke()
+  }
+
+  private verifyOwner (from: string, m: ExternalAnnounce): ReturnType<typeof verifyExternalOwnership> {
+    const o = m.ownership
+    const cacheKey = JSON.stringify([from, m.application, m.prefix, m.instancePath, o.signature, o.dmPublicKey, o.scopedInstancePath, o.peerId, o.generation])
+    let verdict = this.verified.get(cacheKey)
+    if (verdict === undefined) {
+      verdict = verifyExternalOwnership(o, {
+        senderPeerId: from, application: m.application, prefix: m.prefix, instancePath: m.instancePath, trustedDmKeys: this.components.parameters.trustedDmKeys
+      })
+      this.verified.set(cacheKey, verdict)
+    }
+    if (!verdict.ok) return verdict
+    const scope = compositeKey(m.application, o.scopedInstancePath)
+    const newest = this.generations.get(scope) ?? 0
+    if (o.generation < newest) return { ok: false, reason: 'superseded-generation', detail: `external ownership of ${o.scopedInstancePath} of generation ${o.generation}, superseded by ${newest}` }
+    if (o.generation > newest) this.generations.set(scope, o.generation)
+    return verdict
+  }
+
+  private checkBinding (binding: SignedBinding, how: string): boolean {
+    if (binding.application !== this.application) {
+      this.reject('wrong-application', `${how} binding of ${binding.prefix} for application ${binding.application}, not ${this.application}`)
+      return false
+    }
+    const verdict = verifyBinding(binding, this.components.parameters.trustedDmKeys)
+    if (!verdict.ok) this.reject(verdict.reason, `${how} binding of ${binding.prefix}: ${verdict.detail}`)
+    return verdict.ok
+  }
+
+  private advance (owner: string, prefix: string, application: string, instancePath: string, stamp: Stamp): boolean {
+    const k = JSON.stringify([owner, prefix, application, instancePath])
+    const known = this.keyStamps.get(k)
+    if (known !== undefined && !isNewer(stamp, known)) return false
+    this.keyStamps.set(k, stamp)
+    return true
+  }
+
+  private reject (reason: DomainRejectionReason, detail: string): void {
+    this.rejectionCounts.set(reason, (this.rejectionCounts.get(reason) ?? 0) + 1)
+    const now = this.now()
+    if (now - (this.rejectionLoggedAt.get(reason) ?? -Infinity) < REJECTION_LOG_INTERVAL_MS) return
+    this.rejectionLoggedAt.set(reason, now)
+    this.log.warn(`rejected a domain message (${reason}, ${this.rejectionCounts.get(reason) ?? 0} so far): ${detail}`)
+  }
+
+  // ----------------------------------------------------------------------------------------------- liveness
+
+  private onPeerReady (peerId: string): void {
+    if (this.stopped) return
+    const suspected = this.suspects.get(peerId)
+    if (suspected !== undefined) {
+      clearTimeout(suspected.timer)
+      this.suspects.delete(peerId)
+    }
+    // a new peer may export what we import: ask (throttled, one message per bound prefix)
+    this.request(this.interests)
+  }
+
+  private onPeerDisconnected (peerId: string, refused: boolean): void {
+    if (this.stopped || this.heldCount(peerId) === 0) return
+    if (refused) this.withdrawOwner(peerId, 'refuses connections')
+    else this.suspect(peerId, this.graceMs)
+  }
+
+  private suspect (peerId: string, ownerGraceMs: number): void {
+    const graceMs = this.transport.stretchForLag?.(ownerGraceMs) ?? ownerGraceMs
+    const deadline = this.now() + graceMs
+    const known = this.suspects.get(peerId)
+    if (known !== undefined) {
+      if (known.deadline <= deadline) return
+      clearTimeout(known.timer)
+    }
+    const timer = setTimeout(() => {
+      this.suspects.delete(peerId)
+      if (this.stopped || this.transport.isConnected(peerId)) return
+      this.withdrawOwner(peerId, `unreachable for ${graceMs} ms`)
+    }, graceMs)
+    this.suspects.set(peerId, { timer, deadline })
+  }
+
+  private withdrawOwner (peerId: string, why: string): void {
+    clearTimeout(this.suspects.get(peerId)?.timer)
+    this.suspects.delete(peerId)
+    this.log.info(`domain owner ${peerId} ${why}: withdrawing its external exports`)
+    for (const [prefix, byKey] of this.held) {
+      for (const [key, h] of [...byKey]) if (h.owner === peerId) this.release(prefix, key)
+    }
+  }
+
+  private heldCount (peerId: string): number {
+    let count = 0
+    for (const byKey of this.held.values()) for (const h of byKey.values()) if (h.owner === peerId) count++
+    return count
+  }
+
+  private release (prefix: string, key: HeldKey): void {
+    const byKey = this.held.get(prefix)
+    const h = byKey?.get(key)
+    if (byKey === undefined || h === undefined) return
+    byKey.delete(key)
+    this.tellRemoved(prefix, h.instancePath)
+  }
+
+  private tellRemoved (prefix: string, instancePath: string): void {
+    // another bound application's instance at the same path still held: the engine keeps it (Roboconf keys imports by path)
+    for (const h of this.held.get(prefix)?.values() ?? []) if (h.instancePath === instancePath) return
+    this.safely(() => { this.components.listener.importRemoved(prefix, instancePath) })
+  }
+
+  private safely (call: () => void): void {
+    try {
+      call()
+    } catch (err) {
+      this.log.error(`the import listener failed: ${(err as Error).stack ?? String(err)}`)
+    }
+  }
+}
+
+function isNewerBinding (binding: SignedBinding, current: SignedBinding | undefined): boolean {
+  return current === undefined || binding.version > current.version
+}
+
+/** A mesh handle that also takes part in the domain exchange. */
+export interface DomainMeshHandle extends MeshServiceHandle {
+  changeBinding (binding: SignedBinding, bootstrapPeers: readonly string[]): boolean
+  addDomainPeers (addresses: readonly string[]): void
+  domainAddresses (): string[]
+  view (): AgentMeshView
+}
+
+/**
+ * The application's mesh and the domain exchange behind one handle: external prefixes go to the exchange, the
+ * others to the mesh; exports go to both (the exchange keeps the descriptor's external ones).
+ */
+export function combineWithDomain (mesh: MeshServiceHandle, domain: DomainExchange, model: ScopedModel): DomainMeshHandle {
+  const external = externalPrefixesOf(model)
+  const split = (prefixes: Iterable<string>): [string[], string[]] => {
+    const inside: string[] = []
+    const outside: string[] = []
+    for (const prefix of prefixes) (external.has(prefix) ? outside : inside).push(prefix)
+    return [inside, outside]
+  }
+  return {
+    get peerId () { return mesh.peerId },
+    listenAddresses: () => mesh.listenAddresses(),
+    domainAddresses: () => domain.addresses(),
+    setInterests (prefixes) {
+      const [inside, outside] = split(prefixes)
+      mesh.setInterests(new Set(inside))
+      domain.setInterests(new Set(outside))
+    },
+    announce (instancePath, component, variables) {
+      mesh.announce(instancePath, component, variables)
+      domain.announce(instancePath, component, variables)
+    },
+    withdraw (instancePath) {
+      mesh.withdraw(instancePath)
+      domain.withdraw(instancePath)
+    },
+    request (prefixes) {
+      const [inside, outside] = split(prefixes)
+      if (inside.length > 0) mesh.request(inside)
+      if (outside.length > 0) domain.request(outside)
+    },
+    expectRestored (restored) {
+      mesh.expectRestored?.(restored.filter(r => !external.has(r.prefix)))
+      domain.expectRestored(restored.filter(r => external.has(r.prefix)))
+    },
+    renewOwnership (ownership) {
+      mesh.renewOwnership?.(ownership)
+      domain.renewOwnership(ownership)
+    },
+    changeBinding: (binding, peers) => domain.changeBinding(binding, peers),
+    addDomainPeers: addresses => { domain.addPeers(addresses) },
+    view: () => ({ ...mesh.view(), domain: domain.view() }),
+    rejections: () => mesh.rejections(),
+    async stop () {
+      await Promise.allSettled([domain.stop()])
+      await mesh.stop()
+    }
+  }
+}
+
+export interface DomainExchangeStartOptions extends Omit<Libp2pMeshOptions, 'epoch'> {
+  privateKey: NonNullable<Libp2pMeshOptions['privateKey']>
+}
+
+/**
+ * Starts the agent's domain exchange on a libp2p node of its own (same peer key, the domain's pnet key, its state in
+ * `<stateDir>/domain/`), and returns the application's mesh and the exchange behind one handle.
+ */
+export async function withDomainExchange (mesh: MeshServiceHandle, model: ScopedModel, parameters: MeshParameters & { domain: DomainParameters },
+  listener: ImportListener, options: DomainExchangeStartOptions): Promise<DomainMeshHandle> {
+  const stateDir = join(options.stateDir, DOMAIN_STATE_FOLDER)
+  await ensurePrivateFolder(stateDir)
+  const epoch = await nextMeshEpoch(stateDir, options.log)
+  const exchange = new DomainExchange({ model, parameters, domain: parameters.domain, listener, log: options.log }, { epoch })
+  const { transport, begin } = await createLibp2pTransport(pnetKeyBytes(parameters.domain.pnetKey), domainControlTopic(), exchange.transportEvents,
+    { ...options, stateDir, viewSignal: null })
+  exchange.start(transport)
+  await begin([...parameters.domain.bootstrapPeers])
+  return combineWithDomain(mesh, exchange, model)
+}

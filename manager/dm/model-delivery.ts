@@ -1,0 +1,102 @@
+// The model an agent gets once it is up (its first heartbeat), with the mesh settings it needs to join its
+// application: bootstrap peers, the private-network key, the DM's keys, its signed ownership (renewed at its beats).
+import { OWNERSHIP_RENEW_AFTER_FRACTION, signOwnership } from '../../protocol/mesh.js'
+import { toAgent, type ScopedModel, type SignedOwnership } from '../../protocol/messages.js'
+import type { ApplicationTemplate } from '../../protocol/model/types.js'
+import { meshRole, pickBootstrapPeers, type MeshRole } from '../bootstrap.js'
+import { MAX_BOOTSTRAP_AGENTS, MODEL_WAIT_FOR_PEER_MS } from '../constants.js'
+import type { StoredInstance } from '../store.js'
+import { domainParametersFor } from './bindings.js'
+import type { DmCore } from './core.js'
+import { agentSubtree, componentsOf, flatten, hasNoMachine, recipesOf } from './model.js'
+import type { OutboxContext } from './outbox.js'
+import type { AgentSession } from './sessions.js'
+
+/** Sends the agent its model, with the mesh settings it needs to join its application (the outbox then flushes). */
+export function sendModel (context: OutboxContext, application: string, scopedInstancePath: string, peerId: string): void {
+  const { core, sessions } = context
+  const { store, messaging } = core
+  core.background(`sending the model to ${scopedInstancePath} of ${application}`, sessions.chain(application, scopedInstancePath, async () => {
+    const record = store.getApplication(application)
+    const scoped = store.getInstance(application, scopedInstancePath)
+    if (record === undefined || scoped === undefined || hasNoMachine(scoped)) return
+    const template = core.templateOf(record)
+    const instance = agentSubtree(template, scoped)
+    const model: ScopedModel = {
+      application, scopedInstancePath, components: template.components, instance,
+      externalExports: template.descriptor.externalExports, probePeriodMs: record.probePeriodMs ?? core.settings.probePeriodMs,
+      ...(template.descriptor.externalExportsPrefix !== undefined ? { externalExportsPrefix: template.descriptor.externalExportsPrefix } : {})
+    }
+    await peerToBootstrapFrom(context, application, scopedInstancePath)
+    const domain = domainParametersFor(core, application, template, scoped, peerId)
+    await messaging.sendToAgent(application, scopedInstancePath, toAgent({
+      kind: 'setScopedInstance', model, recipes: recipesOf(template, componentsOf(instance)),
+      mesh: {
+        bootstrapPeers: bootstrapPeersFor(core, application, template, scoped), pnetKey: record.pnetKey, trustedDmKeys: [core.signingKey().publicKey],
+        ownership: ownershipFor(context, application, scopedInstancePath, peerId),
+        ...(domain === undefined ? {} : { domain })
+      }
+    }))
+    const session = sessions.of(application, scopedInstancePath)
+    session.ready = true
+    session.meshStarting = true
+  }))
+}
+
+/** Sends the agent a fresh ownership when the last one signed for it is due for renewal (called at its beats). */
+export function renewOwnershipIfDue (context: OutboxContext, application: string, scopedInstancePath: string, peerId: string): void {
+  const { core, sessions } = context
+  const { messaging } = core
+  const session = sessions.find(application, scopedInstancePath)
+  // No ownership signed by this DM process yet (it restarted): the agent's may be near its end, renew it now.
+  if (session === undefined || !session.ready || (session.ownershipRenewAt !== undefined && Date.now() < session.ownershipRenewAt)) return
+  const ownership = ownershipFor(context, application, scopedInstancePath, peerId)
+  core.background(`renewing the mesh ownership of ${scopedInstancePath} of ${application}`, sessions.chain(application, scopedInstancePath, async () => {
+    await messaging.sendToAgent(application, scopedInstancePath, toAgent({ kind: 'renewOwnership', ownership }))
+  }))
+}
+
+/**
+ * Agents learn their peers from the model's bootstrap list only. When several machines of an application come up
+ * together, the first ones would get an empty list and stay alone: a model waits (a bounded time) while no agent
+ * of the application is known to listen but another one is starting its mesh, so that each gets a peer.
+ */
+async function peerToBootstrapFrom ({ sessions }: OutboxContext, application: string, scopedInstancePath: string): Promise<void> {
+  const deadline = Date.now() + MODEL_WAIT_FOR_PEER_MS
+  const others = (): AgentSession[] => sessions.ofApplication(application).filter(s => s.scopedInstancePath !== scopedInstancePath)
+  while (Date.now() < deadline) {
+    const current = others()
+    if (current.some(s => s.meshListening) || !current.some(s => s.meshStarting)) break
+    await new Promise(resolve => setTimeout(resolve, 25))
+  }
+  // Claimed before any await, so that of agents whose heartbeats arrive together, one goes first and the
+  // others wait for its mesh instead of all starting alone.
+  sessions.of(application, scopedInstancePath).meshStarting = true
+}
+
+/** Addresses of the application's listening agents the newcomer should dial first (bootstrap.ts). */
+function bootstrapPeersFor ({ store }: DmCore, application: string, template: ApplicationTemplate, scoped: StoredInstance): string[] {
+  const roleOf = (instance: StoredInstance): MeshRole =>
+    meshRole([...componentsOf(agentSubtree(template, instance))].flatMap(name => template.components[name] ?? []))
+  const byPath = new Map(flatten(store.instanceTrees(application)).map(i => [i.path, i]))
+  const candidates = store.agents(application)
+    .filter(a => a.scopedInstancePath !== scoped.path && a.listenAddresses.length > 0)
+    .flatMap(a => {
+      const other = byPath.get(a.scopedInstancePath)
+      return other === undefined ? [] : [{ peer: a.listenAddresses, role: roleOf(other) }]
+    })
+  return pickBootstrapPeers(roleOf(scoped), candidates, MAX_BOOTSTRAP_AGENTS).flat()
+}
+
+/**
+ * The DM's signature that `peerId` owns the scoped instance, for the machine's generation (its credential's:
+ * importers refuse older generations) and until the ownership lifetime from now; the session notes when to renew.
+ */
+function ownershipFor ({ core, sessions }: OutboxContext, application: string, scopedInstancePath: string, peerId: string): SignedOwnership {
+  const now = Date.now()
+  const lifetimeMs = core.settings.ownershipLifetimeMs
+  sessions.of(application, scopedInstancePath).ownershipRenewAt = now + lifetimeMs * OWNERSHIP_RENEW_AFTER_FRACTION
+  return signOwnership(core.signingKey(), {
+    peerId, application, scopedInstancePath, generation: core.store.getCredential(application, scopedInstancePath)?.generation, expiresAt: now + lifetimeMs
+  })
+}

@@ -1,0 +1,64 @@
+// What the store keeps per agent: its last heartbeat, its credential for the embedded endpoint, and the messages
+// waiting until it is up (Roboconf's store-and-forward, kept across DM restarts).
+import type { DmToAgentMessage } from '../../protocol/messages.js'
+import type { MachineCredentialRecord } from '../messaging/credentials.js'
+import type { AgentRecord, PendingMessage, Store } from '../store.js'
+import type { StoreDb } from './statements.js'
+
+export function agentStore ({ db, sql }: StoreDb): Pick<Store,
+  'recordHeartbeat' | 'agents' | 'forgetAgent' | 'getCredential' | 'putCredential' | 'enqueue' | 'pending' |
+  'acknowledge'> {
+  return {
+    recordHeartbeat (record: AgentRecord): void {
+      sql(`INSERT INTO agents (application, scoped_path, peer_id, listen_addresses, last_heartbeat_at, agent_version, metrics_address, domain_addresses)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (application, scoped_path) DO UPDATE SET peer_id = excluded.peer_id,
+          listen_addresses = excluded.listen_addresses, last_heartbeat_at = excluded.last_heartbeat_at,
+          agent_version = excluded.agent_version, metrics_address = excluded.metrics_address, domain_addresses = excluded.domain_addresses`)
+        .run(record.application, record.scopedInstancePath, record.peerId ?? null, JSON.stringify(record.listenAddresses),
+          record.lastHeartbeatAt, record.agentVersion ?? null, record.metricsAddress ?? null,
+          record.domainAddresses === undefined ? null : JSON.stringify(record.domainAddresses))
+    },
+    agents (application: string): AgentRecord[] {
+      const rows = sql('SELECT * FROM agents WHERE application = ? ORDER BY scoped_path').all(application) as
+        Array<{ application: string, scoped_path: string, peer_id: string | null, listen_addresses: string, last_heartbeat_at: string, agent_version: string | null, metrics_address: string | null, domain_addresses: string | null }>
+      return rows.map(r => ({
+        application: r.application, scopedInstancePath: r.scoped_path, peerId: r.peer_id ?? undefined,
+        listenAddresses: JSON.parse(r.listen_addresses), lastHeartbeatAt: r.last_heartbeat_at,
+        ...(r.agent_version === null ? {} : { agentVersion: r.agent_version }),
+        ...(r.metrics_address === null ? {} : { metricsAddress: r.metrics_address }),
+        ...(r.domain_addresses === null ? {} : { domainAddresses: JSON.parse(r.domain_addresses) as string[] })
+      }))
+    },
+    forgetAgent (application: string, scopedInstancePath: string): void {
+      db.transaction(() => {
+        sql('DELETE FROM agents WHERE application = ? AND scoped_path = ?').run(application, scopedInstancePath)
+        sql('DELETE FROM pending_messages WHERE application = ? AND scoped_path = ?').run(application, scopedInstancePath)
+      })()
+    },
+
+    getCredential (application: string, scopedInstancePath: string): MachineCredentialRecord | undefined {
+      const row = sql('SELECT generation, hash FROM agent_credentials WHERE application = ? AND scoped_path = ?')
+        .get(application, scopedInstancePath) as { generation: number, hash: string } | undefined
+      return row === undefined ? undefined : { generation: row.generation, hash: row.hash }
+    },
+    putCredential (application: string, scopedInstancePath: string, record: MachineCredentialRecord): void {
+      sql(`INSERT INTO agent_credentials (application, scoped_path, generation, hash) VALUES (?, ?, ?, ?)
+        ON CONFLICT (application, scoped_path) DO UPDATE SET generation = excluded.generation, hash = excluded.hash`)
+        .run(application, scopedInstancePath, record.generation, record.hash)
+    },
+
+    enqueue (application: string, scopedInstancePath: string, message: DmToAgentMessage): void {
+      sql('INSERT INTO pending_messages (application, scoped_path, message) VALUES (?, ?, ?)')
+        .run(application, scopedInstancePath, JSON.stringify(message))
+    },
+    pending (application: string, scopedInstancePath: string): PendingMessage[] {
+      const rows = sql('SELECT id, message FROM pending_messages WHERE application = ? AND scoped_path = ? ORDER BY id')
+        .all(application, scopedInstancePath) as Array<{ id: number, message: string }>
+      return rows.map(r => ({ id: r.id, message: JSON.parse(r.message) }))
+    },
+    acknowledge (id: number): void {
+      sql('DELETE FROM pending_messages WHERE id = ?').run(id)
+    }
+  }
+}

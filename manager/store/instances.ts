@@ -1,0 +1,196 @@
+// The store's applications and their instance trees (states, data, imports, what their agents last reported).
+import type { InstanceStatus } from '../../protocol/lifecycle.js'
+import type { HeldImport, Import, InstanceProblem } from '../../protocol/messages.js'
+import type { Instance } from '../../protocol/model/types.js'
+import type { ApplicationRecord, Store, StoredInstance, StoredInstanceNode } from '../store.js'
+import { subtreeCondition, type StoreDb } from './statements.js'
+import { scopeKey } from './targets.js'
+
+interface InstanceRow {
+  path: string
+  parent_path: string | null
+  name: string
+  component: string
+  status: string
+  data: string
+  overridden_exports: string
+  channels: string
+  imports: string
+  problem: string | null
+  missing_imports: string | null
+  held_imports: string | null
+  status_since: string | null
+}
+
+function rowToInstance (row: InstanceRow): StoredInstance {
+  return {
+    name: row.name,
+    component: row.component,
+    path: row.path,
+    status: row.status as InstanceStatus,
+    data: JSON.parse(row.data),
+    overriddenExports: JSON.parse(row.overridden_exports),
+    channels: JSON.parse(row.channels),
+    imports: JSON.parse(row.imports),
+    ...(row.problem === null ? {} : { problem: JSON.parse(row.problem) }),
+    ...(row.missing_imports === null ? {} : { missingImports: JSON.parse(row.missing_imports) }),
+    ...(row.held_imports === null ? {} : { heldImports: JSON.parse(row.held_imports) }),
+    ...(row.status_since === null ? {} : { statusSince: row.status_since }),
+    children: []
+  }
+}
+
+/** Builds trees from rows in insertion order (a parent is always inserted before its children). */
+function buildTrees (rows: InstanceRow[], rootParent: string | null): StoredInstance[] {
+  const byPath = new Map<string, StoredInstance>()
+  const roots: StoredInstance[] = []
+  for (const row of rows) {
+    const instance = rowToInstance(row)
+    byPath.set(instance.path, instance)
+    const parent = row.parent_path === null ? undefined : byPath.get(row.parent_path)
+    if (parent !== undefined && row.parent_path !== rootParent) parent.children.push(instance)
+    else roots.push(instance)
+  }
+  return roots
+}
+
+export function applicationStore ({ db, sql }: StoreDb): Pick<Store,
+  'createApplication' | 'getApplication' | 'listApplications' | 'deleteApplication' | 'setProbePeriod' |
+  'instanceTrees' | 'getInstance' | 'instanceAt' | 'subtreeComponents' | 'addInstance' | 'deleteInstance' |
+  'renameInstance' | 'statusOf' | 'setStatus' | 'setProblem' | 'setImportReport' | 'updateData' | 'setImports' |
+  'setOverriddenExports'> {
+  const insertInstance = sql(`INSERT INTO instances
+    (application, path, parent_path, name, component, status, data, overridden_exports, channels, imports)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '{}')`)
+
+  function insertTree (application: string, parentPath: string | null, instance: Instance): void {
+    insertInstance.run(application, instance.path, parentPath, instance.name, instance.component,
+      instance.status, JSON.stringify(instance.data), JSON.stringify(instance.overriddenExports),
+      JSON.stringify(instance.channels))
+    for (const child of instance.children) insertTree(application, instance.path, child)
+  }
+
+  function getApplication (name: string): ApplicationRecord | undefined {
+    const row = sql('SELECT * FROM applications WHERE name = ?').get(name) as
+      { name: string, template_name: string, template_version: string, description: string | null, created_at: string, pnet_key: string, probe_period_ms: number | null } | undefined
+    if (row === undefined) return undefined
+    return {
+      name: row.name, template: { name: row.template_name, version: row.template_version },
+      description: row.description ?? undefined, createdAt: row.created_at, pnetKey: row.pnet_key,
+      ...(row.probe_period_ms === null ? {} : { probePeriodMs: row.probe_period_ms })
+    }
+  }
+
+  return {
+    createApplication (record: ApplicationRecord, rootInstances: Instance[]): void {
+      db.transaction(() => {
+        sql(`INSERT INTO applications (name, template_name, template_version, description, created_at, pnet_key, probe_period_ms)
+          VALUES (?, ?, ?, ?, ?, ?, ?)`).run(record.name, record.template.name, record.template.version,
+          record.description ?? null, record.createdAt, record.pnetKey, record.probePeriodMs ?? null)
+        for (const root of rootInstances) insertTree(record.name, null, root)
+      })()
+    },
+    getApplication,
+    listApplications (): ApplicationRecord[] {
+      const names = sql('SELECT name FROM applications ORDER BY name').all() as Array<{ name: string }>
+      return names.map(r => getApplication(r.name) as ApplicationRecord)
+    },
+    deleteApplication (name: string): boolean {
+      return sql('DELETE FROM applications WHERE name = ?').run(name).changes > 0
+    },
+    setProbePeriod (name: string, probePeriodMs: number | undefined): boolean {
+      return sql('UPDATE applications SET probe_period_ms = ? WHERE name = ?').run(probePeriodMs ?? null, name).changes > 0
+    },
+
+    /** The application's instance trees, roots in creation order. */
+    instanceTrees (application: string): StoredInstance[] {
+      const rows = sql('SELECT * FROM instances WHERE application = ? ORDER BY id').all(application) as InstanceRow[]
+      return buildTrees(rows, null)
+    },
+    /** One instance with its subtree. */
+    getInstance (application: string, path: string): StoredInstance | undefined {
+      const rows = sql(`SELECT * FROM instances WHERE application = ? AND ${subtreeCondition()} ORDER BY id`)
+        .all(application, path, path, path) as InstanceRow[]
+      const top = rows.find(r => r.path === path)
+      if (top === undefined) return undefined
+      return buildTrees(rows, top.parent_path)[0]
+    },
+    instanceAt (application: string, path: string): StoredInstanceNode | undefined {
+      const row = sql('SELECT * FROM instances WHERE application = ? AND path = ?').get(application, path) as InstanceRow | undefined
+      if (row === undefined) return undefined
+      const { children: _, ...node } = rowToInstance(row)
+      return node
+    },
+    subtreeComponents (application: string, path: string): string[] {
+      const rows = sql(`SELECT component FROM instances WHERE application = ? AND ${subtreeCondition()} ORDER BY id`)
+        .all(application, path, path, path) as Array<{ component: string }>
+      return [...new Set(rows.map(r => r.component))]
+    },
+    /** Adds an instance subtree under `parentPath` (null: a root instance). */
+    addInstance (application: string, parentPath: string | null, instance: Instance): void {
+      db.transaction(() => insertTree(application, parentPath, instance))()
+    },
+    deleteInstance (application: string, path: string): boolean {
+      return sql(`DELETE FROM instances WHERE application = ? AND ${subtreeCondition()}`)
+        .run(application, path, path, path).changes > 0
+    },
+    /**
+     * Renames an instance: its path and its subtree's paths change, and a target associated with its path follows
+     * it. The caller checks that the new name is free and the subtree NOT_DEPLOYED.
+     */
+    renameInstance (application: string, path: string, newName: string): string {
+      const newPath = `${path.slice(0, path.lastIndexOf('/'))}/${newName}`
+      db.transaction(() => {
+        const moved = (column: string): string => `${column} = ? || substr(${column}, length(?) + 1)`
+        sql(`UPDATE instances SET ${moved('path')} WHERE application = ? AND ${subtreeCondition()}`)
+          .run(newPath, path, application, path, path, path)
+        sql(`UPDATE instances SET ${moved('parent_path')} WHERE application = ? AND parent_path IS NOT NULL AND
+          (parent_path = ? OR substr(parent_path, 1, length(?) + 1) = ? || '/')`)
+          .run(newPath, path, application, path, path, path)
+        sql('UPDATE instances SET name = ? WHERE application = ? AND path = ?').run(newName, application, newPath)
+        sql('UPDATE target_associations SET scope = ? WHERE application = ? AND scope = ?')
+          .run(scopeKey({ kind: 'path', path: newPath }), application, scopeKey({ kind: 'path', path }))
+        sql('UPDATE agents SET scoped_path = ? WHERE application = ? AND scoped_path = ?').run(newPath, application, path)
+      })()
+      return newPath
+    },
+    statusOf (application: string, path: string): InstanceStatus | undefined {
+      const row = sql('SELECT status FROM instances WHERE application = ? AND path = ?').get(application, path) as { status: string } | undefined
+      return row?.status as InstanceStatus | undefined
+    },
+    setStatus (application: string, path: string, status: InstanceStatus): boolean {
+      return sql(`UPDATE instances SET status_since = CASE WHEN status = ? THEN status_since ELSE ? END, status = ?
+        WHERE application = ? AND path = ?`).run(status, new Date().toISOString(), status, application, path).changes > 0
+    },
+    /** The last failure reported for an instance (null forgets it). */
+    setProblem (application: string, path: string, problem: InstanceProblem | null): void {
+      sql('UPDATE instances SET problem = ? WHERE application = ? AND path = ?')
+        .run(problem === null ? null : JSON.stringify(problem), application, path)
+    },
+    /** What an instance misses and holds, as its agent last reported (undefined: the agent did not say). */
+    setImportReport (application: string, path: string, report: { missingImports?: string[], heldImports?: HeldImport[] }): void {
+      sql('UPDATE instances SET missing_imports = ?, held_imports = ? WHERE application = ? AND path = ?')
+        .run(report.missingImports === undefined ? null : JSON.stringify(report.missingImports),
+          report.heldImports === undefined ? null : JSON.stringify(report.heldImports), application, path)
+    },
+    /** Merges `patch` into the instance's data; a null value removes the key. */
+    updateData (application: string, path: string, patch: Record<string, string | null>): void {
+      db.transaction(() => {
+        const row = sql('SELECT data FROM instances WHERE application = ? AND path = ?').get(application, path) as { data: string } | undefined
+        if (row === undefined) return
+        const data = JSON.parse(row.data) as Record<string, string>
+        for (const [key, value] of Object.entries(patch)) {
+          if (value === null) delete data[key]
+          else data[key] = value
+        }
+        sql('UPDATE instances SET data = ? WHERE application = ? AND path = ?').run(JSON.stringify(data), application, path)
+      })()
+    },
+    setImports (application: string, path: string, imports: Record<string, Import[]>): void {
+      sql('UPDATE instances SET imports = ? WHERE application = ? AND path = ?').run(JSON.stringify(imports), application, path)
+    },
+    setOverriddenExports (application: string, path: string, overrides: Record<string, string>): void {
+      sql('UPDATE instances SET overridden_exports = ? WHERE application = ? AND path = ?').run(JSON.stringify(overrides), application, path)
+    }
+  }
+}
