@@ -2,7 +2,9 @@
 // one exchange per application, an auto-deleted queue per agent bound to `those.that.import.<Prefix>` for every
 // prefix its instances import, and to `those.that.export.<Prefix>` for every prefix its started instances export,
 // so that a request makes the owners re-announce. The same engine runs over this hub and over the libp2p mesh,
-// which is what lets the benchmark measure both side by side.
+// which is what lets the benchmark measure both side by side. Tuned as a fair hub would be: Nagle off (noDelay),
+// no publisher confirms and consumers in auto-ack mode, as Roboconf's RabbitMqClient (basicPublish on a channel never
+// put in confirm mode, basicConsume with autoAck), and exports published before the binding round trip (docs/tuning.md).
 import amqp from 'amqplib'
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib'
 import { exportsByPrefix } from '../../protocol/model/exports.js'
@@ -154,18 +156,20 @@ class AmqpHub implements AmqpHubHandle {
     trace('hub.announce', instancePath)
     const byPrefix = exportsByPrefix(variables)
     this.announced.set(instancePath, { component, byPrefix })
-    this.rebind(this.exportKeys, this.wantedExportKeys())
+    // The exports first: the binding that lets requests reach us is a broker round trip (Roboconf's agent waited for
+    // it), which the importers need not wait for. The mesh does not wait for anything either (docs/tuning.md).
     for (const [prefix, group] of byPrefix) this.publishAdd(prefix, instancePath, component, group)
+    this.rebind(this.exportKeys, this.wantedExportKeys())
   }
 
   withdraw (instancePath: string): void {
     const known = this.announced.get(instancePath)
     if (known === undefined) return
     this.announced.delete(instancePath)
-    this.rebind(this.exportKeys, this.wantedExportKeys())
     for (const prefix of known.byPrefix.keys()) {
       this.publish(THOSE_THAT_IMPORT + prefix, { v: HUB_WIRE_VERSION, kind: 'removeImport', sender: this.sender, prefix, instancePath })
     }
+    this.rebind(this.exportKeys, this.wantedExportKeys())
   }
 
   request (prefixes: Iterable<string>): void {
