@@ -67,6 +67,8 @@ export interface Agent extends ImportListener {
   probeFiles (component: string): { measures?: string, properties?: string }
   /** The probe period the DM sent with the model, in milliseconds. */
   probePeriodMs (): number | undefined
+  /** The variables an instance exports (its probes may name them: `{{ ip }}`, `{{ port }}`). */
+  exportsOf (instancePath: string): Record<string, string | null>
 }
 
 export function createAgent (components: AgentComponents, options: AgentOptions = {}): Agent {
@@ -199,6 +201,10 @@ class AgentService implements Agent {
 
   probePeriodMs (): number | undefined {
     return this.engine.currentModel()?.probePeriodMs
+  }
+
+  exportsOf (instancePath: string): Record<string, string | null> {
+    return this.engine.exportsOf(instancePath) ?? {}
   }
 
   instances (): InstanceSummary[] {

@@ -114,6 +114,12 @@ export class LifecycleEngine {
     return subtreeTopDown(this.model.instance).map(i => ({ path: i.path, component: i.component, status: i.status }))
   }
 
+  /** The variables an instance exports (full names), as it announces them; undefined for an unknown instance. */
+  exportsOf (instancePath: string): Record<string, string | null> | undefined {
+    const instance = this.byPath.get(instancePath)
+    return instance === undefined ? undefined : instanceExports(this.componentOf(instance), instance, this.ipAddress())
+  }
+
   /** Imports of an instance by prefix, in arrival order. */
   importsOf (instancePath: string): Record<string, Import[]> {
     const out: Record<string, Import[]> = {}
