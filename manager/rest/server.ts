@@ -18,7 +18,6 @@ import type { TargetHandler } from '../targets/types.js'
 import { autonomyRoutes } from './autonomy-routes.js'
 import { bindingRoutes } from './binding-routes.js'
 import { createConsole, type ConsoleOptions } from './console.js'
-import { consoleLogRoutes } from './console-logs.js'
 import { consoleRoutes } from './console-view.js'
 import * as s from './schemas.js'
 import { errorMessage } from '../../protocol/errors.js'
@@ -370,7 +369,6 @@ export function createRestServer (components: RestServerComponents, options: Res
     ...autonomyRoutes(dm),
     ...bindingRoutes(dm),
     ...consoleRoutes(components.store),
-    ...consoleLogRoutes(dm, options.console?.machinesDirectory)
   ]
 
   const document = openApi(routes)
