@@ -14,6 +14,7 @@ import { createDefaultPlugins, pluginRegistry } from './plugins/index.js'
 import type { Plugin } from './plugins/types.js'
 import type { DmNotifier, ExportPublisher, ImportListener, LifecycleObserver, MeshFactory, MeshHandle } from './ports.js'
 import { AgentStateStore } from './state.js'
+import { trace } from '../common/trace.js'
 
 export interface AgentComponents {
   /** Folder of the agent's local state (created if missing). */
@@ -66,6 +67,8 @@ export interface Agent extends ImportListener {
   probeFiles (component: string): { measures?: string, properties?: string }
   /** The probe period the DM sent with the model, in milliseconds. */
   probePeriodMs (): number | undefined
+  /** The variables an instance exports (its probes may name them: `{{ ip }}`, `{{ port }}`). */
+  exportsOf (instancePath: string): Record<string, string | null>
 }
 
 export function createAgent (components: AgentComponents, options: AgentOptions = {}): Agent {
@@ -198,6 +201,10 @@ class AgentService implements Agent {
 
   probePeriodMs (): number | undefined {
     return this.engine.currentModel()?.probePeriodMs
+  }
+
+  exportsOf (instancePath: string): Record<string, string | null> {
+    return this.engine.exportsOf(instancePath) ?? {}
   }
 
   instances (): InstanceSummary[] {
@@ -369,7 +376,9 @@ class AgentService implements Agent {
       const model = this.engine.currentModel()
       if (model === undefined || this.meshParameters === undefined) break
       try {
+        trace('state.save')
         await this.store.save({ version: STATE_FORMAT_VERSION, model, mesh: this.meshParameters, imports: this.engine.importsSnapshot() })
+        trace('state.saved')
       } catch (err) {
         this.log.error(`local state not saved in ${this.store.stateDir}: ${errorMessage(err)}`)
       }

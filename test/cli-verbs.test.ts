@@ -56,6 +56,13 @@ test('templates, applications and instances: list, show, create, rename, delete;
   t.deepEqual(Object.keys(statuses(dm.instances('shop-b'))), ['/vm1', '/vm1/db'])
   t.is((await cli('undeploy', 'shop-b', '--all', '--wait=90s')).exitCode, 0)
   t.is((await cli('app', 'delete', 'shop-b')).exitCode, 0)
+  // once no application uses it, the template goes
+  t.regex((await cli('template', 'delete', 'Shop', '1.0')).stderr, /used by shop-a\b/)
+  t.is((await cli('app', 'delete', 'shop-a')).exitCode, 0)
+  const deleted = await cli('template', 'delete', 'Shop', '1.0')
+  t.is(deleted.exitCode, 0, deleted.stderr)
+  t.like(JSON.parse((await cli('template', 'list', '-o', 'json')).stdout), { ok: true, templates: [] })
+  t.regex((await cli('template', 'delete', 'Shop', '1.0')).stderr, /no application template Shop 1\.0: .*`meshconf template list` lists the templates/)
 })
 
 test('targets: add from flags or a file, list, show, associate; a malformed definition and an in-use delete are refused', async t => {

@@ -177,7 +177,10 @@ export function createRules (components: RulesComponents, options: RulesOptions 
   function record (application: string, rule: AutonomicRule, state: RuleState, event: AutonomicEvent, fired: boolean, reason: string): void {
     const decision: Decision = { at: new Date(now()).toISOString(), eventName: event.eventName, path: event.instancePath, fired, reason }
     state.lastDecision = decision
-    components.emit({ type: 'autonomic', application, rule: rule.name, eventName: event.eventName, path: event.instancePath, fired, reason, at: decision.at })
+    components.emit({
+      type: 'autonomic', application, rule: rule.name, eventName: event.eventName, path: event.instancePath, fired, reason, at: decision.at,
+      ...(event.value === undefined ? {} : { value: event.value })
+    })
   }
 
   async function fire (application: string, rule: AutonomicRule, state: RuleState): Promise<void> {

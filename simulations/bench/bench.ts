@@ -1,5 +1,5 @@
 // `npm run bench`: how fast a change reaches every consumer, how fast a failure is noticed, what an agent costs, and
-// how deployment scales (issue 7). Agent processes run the real Agent service; the same chain application runs over
+// how deployment scales (issue 7), how fast the LAMP application scales itself (issue 18, elastic.ts). Agent processes run the real Agent service; the same chain application runs over
 // the libp2p mesh and over a Roboconf-style RabbitMQ topic exchange in the same run, side by side.
 // Usage: node dist/simulations/bench/bench.js [--json] [--quick | --converge 50,100 | --observability]
 // --converge measures only the convergence figures, at the sizes given (every other figure is null).
@@ -24,6 +24,7 @@ import {
 } from './bench-constants.js'
 import { errorMessage } from '../../protocol/errors.js'
 import { measureObservabilityCost, observabilityRows, type ObservabilityCost } from './observability.js'
+import { ELASTIC_NOT_MEASURED, elasticRows, measureElastic, type ElasticBench } from './elastic.js'
 
 /** The one JSON document `--json` prints (figures in ms, MB, % of one core; null when not measured). */
 export interface BenchReport {
@@ -36,6 +37,8 @@ export interface BenchReport {
   deploy: { one_machine_ms: number | null, hundred_machines_ms: number | null, ratio: number | null, docker_one_ms: number | null, docker_ten_ms: number | null }
   /** With --observability only: the chain with agents' logs and metrics off and on, side by side. */
   observability?: ObservabilityCost
+  /** simulate lamp-elastic, 5 rounds (elastic.ts); not measured with --quick. */
+  elastic: ElasticBench
 }
 interface Percentiles { p50_ms: number | null, p99_ms: number | null }
 
@@ -238,7 +241,8 @@ const NOT_MEASURED: Omit<BenchReport, 'converge'> = {
   reconfigure: { agents: BENCH_AGENTS, mesh: { p50_ms: null, p99_ms: null }, amqp_hub: { p50_ms: null, p99_ms: null }, amqp_hub_nagle: { p50_ms: null, p99_ms: null }, ratio_p50: null },
   failure: { crash_detect_ms: null, partition_detect_ms: null },
   cost: { rss_mb_per_agent: null, idle_cpu_pct_per_agent: null, msgs_per_change: null, bytes_per_change: null },
-  deploy: DEPLOY_NOT_MEASURED
+  deploy: DEPLOY_NOT_MEASURED,
+  elastic: ELASTIC_NOT_MEASURED
 }
 
 export async function runBench (options: RunOptions): Promise<BenchReport> {
@@ -282,7 +286,8 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
       msgs_per_change: mesh.perChange === undefined ? null : round2(mesh.perChange.messages),
       bytes_per_change: mesh.perChange === undefined ? null : Math.round(mesh.perChange.bytes)
     },
-    deploy: options.quick ? DEPLOY_NOT_MEASURED : await measureDeploy(options)
+    deploy: options.quick ? DEPLOY_NOT_MEASURED : await measureDeploy(options),
+    elastic: options.quick ? ELASTIC_NOT_MEASURED : await measureElastic(options)
   }
 }
 
@@ -305,6 +310,7 @@ export function formatTable (r: BenchReport): string {
     ['deploy 1 / 100 machines', `${show(r.deploy.one_machine_ms, ' ms')} / ${show(r.deploy.hundred_machines_ms, ' ms')}`, ''],
     ['100 machines / 1 machine', show(r.deploy.ratio), '< 3'],
     [`deploy 1 / ${DOCKER_DEPLOY_MACHINES} machines, containers`, `${show(r.deploy.docker_one_ms, ' ms')} / ${show(r.deploy.docker_ten_ms, ' ms')}`, ''],
+    ...elasticRows(r.elastic),
     ...(r.observability === undefined ? [] : observabilityRows(r.observability))
   ]
   const w0 = Math.max(...rows.map(r => r[0].length))
