@@ -138,7 +138,7 @@ export function defaultLampTemplate (): string {
   return candidates.find(c => existsSync(join(c, 'descriptor', 'application.properties'))) ?? candidates[0]
 }
 
-interface Reply { status: number, body: { name?: string, value?: string, pid?: number, startedAt?: string, reloads?: number, members?: string[] } }
+export interface Reply { status: number, body: { name?: string, value?: string, pid?: number, startedAt?: string, reloads?: number, members?: string[] } }
 
 export async function runLampSimulation (options: LampSimulationOptions = {}): Promise<SimulationReport> {
   const target = options.target ?? 'local'
@@ -455,7 +455,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
 }
 
 /** A fresh folder under the system's temporary folder for the DM, the machines and the logs. */
-function makeDataDirectory (): string {
+export function makeDataDirectory (): string {
   try {
     return mkdtempSync(join(tmpdir(), 'meshconf-simulate-'))
   } catch (err) {
@@ -464,22 +464,22 @@ function makeDataDirectory (): string {
 }
 
 /** Undefined when every instance is DEPLOYED_STARTED, else which one is not. */
-function allStarted (nodes: InstanceNode[]): string | undefined {
+export function allStarted (nodes: InstanceNode[]): string | undefined {
   const pending = flattenInstances(nodes).filter(n => n.status !== 'DEPLOYED_STARTED')
   return pending.length === 0 ? undefined : `not started yet: ${pending.map(n => `${n.path} ${n.status}`).join(', ')}`
 }
 
-function statusIs (nodes: InstanceNode[], path: string, status: InstanceStatus): string | undefined {
+export function statusIs (nodes: InstanceNode[], path: string, status: InstanceStatus): string | undefined {
   const node = findInstance(nodes, path)
   if (node === undefined) return `${path} is not in the application`
   return node.status === status ? undefined : `${path} is ${node.status}, expected ${status}`
 }
 
-function startedAfter (at: string | undefined, begin: number): string {
+export function startedAfter (at: string | undefined, begin: number): string {
   return at === undefined ? '?' : `${((Date.parse(at) - begin) / 1000).toFixed(1)}s`
 }
 
-async function get (url: string): Promise<Reply> {
+export async function get (url: string): Promise<Reply> {
   const reply = await fetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
   return { status: reply.status, body: await reply.json() as Reply['body'] }
 }
@@ -513,7 +513,7 @@ async function membersAre (apacheUrl: string, count: number): Promise<void> {
 }
 
 /** Retries `probe` every POLL_MS until it resolves; after `timeoutMs`, fails with its last error. */
-async function poll<T> (what: string, timeoutMs: number, probe: () => Promise<T>): Promise<T> {
+export async function poll<T> (what: string, timeoutMs: number, probe: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     try {
@@ -528,7 +528,7 @@ async function poll<T> (what: string, timeoutMs: number, probe: () => Promise<T>
 }
 
 /** An instance's status as the agent of `folder` persisted it (read without the DM); undefined when unknown. */
-function agentStatus (folder: string, path: string): InstanceStatus | undefined {
+export function agentStatus (folder: string, path: string): InstanceStatus | undefined {
   let saved: { model?: { instance?: StatusNode } }
   try {
     saved = JSON.parse(readFileSync(join(machineFiles(folder).state, STATE_FILE_NAME), 'utf8'))
@@ -544,7 +544,7 @@ function agentStatus (folder: string, path: string): InstanceStatus | undefined 
 interface StatusNode { path: string, status?: InstanceStatus, children?: StatusNode[] }
 
 /** The pids in the run/*.pid files of a machine's instances (the services its recipes started). */
-function servicePids (folder: string): number[] {
+export function servicePids (folder: string): number[] {
   const instances = join(machineFiles(folder).state, INSTANCES_FOLDER)
   const pids: number[] = []
   for (const instance of safeReaddir(instances)) {
@@ -614,7 +614,7 @@ async function takePort (ip: string, port: number, namespace?: string): Promise<
 }
 
 /** True while the process exists and has not exited (a zombie waiting for its reaper is gone). */
-function isRunning (pid: number): boolean {
+export function isRunning (pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     return stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z'
@@ -624,7 +624,7 @@ function isRunning (pid: number): boolean {
 }
 
 /** Copies each machine's agent.log and its services' logs to `<logs>/<machine>/`, for a look after the run. */
-function copyLogs (machinesRoot: string, logs: string): void {
+export function copyLogs (machinesRoot: string, logs: string): void {
   for (const target of safeReaddir(machinesRoot)) {
     for (const machine of safeReaddir(join(machinesRoot, target))) {
       const folder = join(machinesRoot, target, machine)
@@ -674,12 +674,12 @@ async function rabbitmqctl (args: string[]): Promise<void> {
   }
 }
 
-function fileLogger (stream: WriteStream): DmLogger {
+export function fileLogger (stream: WriteStream): DmLogger {
   const write = (level: string) => (message: string): void => { stream.write(`${new Date().toISOString()} ${level} ${message}\n`) }
   return { info: write('INFO'), warn: write('WARN'), error: write('ERROR') }
 }
 
-function printTable (report: SimulationReport): void {
+export function printTable (report: SimulationReport): void {
   const width = Math.max(...report.steps.map(s => s.name.length))
   for (const s of report.steps) {
     console.log(`${s.ok ? 'ok  ' : 'FAIL'}  ${s.name.padEnd(width)}  ${String(s.durationMs).padStart(7)} ms${s.detail !== undefined ? `  ${s.detail}` : ''}`)
@@ -687,8 +687,10 @@ function printTable (report: SimulationReport): void {
   console.log(report.ok ? 'all steps passed' : `${report.steps.filter(s => !s.ok).length} step(s) failed`)
 }
 
-function parseScenario (value: string): 'lamp' {
-  if (value !== 'lamp') throw new InvalidArgumentError(`unknown scenario ${JSON.stringify(value)}: use lamp`)
+type Scenario = 'lamp' | 'shared-db'
+
+function parseScenario (value: string): Scenario {
+  if (value !== 'lamp' && value !== 'shared-db') throw new InvalidArgumentError(`unknown scenario ${JSON.stringify(value)}: use lamp or shared-db`)
   return value
 }
 
@@ -703,19 +705,23 @@ interface SimulateOptions extends WaitOptions {
   rabbitmqNode?: string
   keep?: boolean
   json?: boolean
+  real?: boolean
 }
 
 export const registerSimulateCommand: CommandRegistration = (program: Command) => {
   const command = program.command('simulate')
     .description('run a scenario end to end with a DM of its own and real agents, and report each step')
-    .argument('<scenario>', 'the scenario: lamp', parseScenario)
+    .argument('<scenario>', 'the scenario: lamp, or shared-db (a database application imported by two web applications, one bound)', parseScenario)
     .option('--target <handler>', 'machines: local (agent processes), netns (network namespaces, needs root) or docker (containers from the agent image, needs dockerd)', parseTarget, 'local')
     .option('--amqp <url>', 'agents talk through RabbitMQ, stopped (rabbitmqctl stop_app) and started again with the DM (default: the DM\'s embedded endpoint, no broker)', parseAmqpUrl)
     .option('--rabbitmq-node <node>', 'with --amqp, the RabbitMQ node rabbitmqctl stops and starts, e.g. rabbit@myhost (default: $RABBITMQ_NODENAME, else rabbit@<this host>)')
+    .option('--real', 'shared-db: the host\'s MariaDB (127.0.0.1:3306, root over TCP without a password) instead of the stand-in')
     .option('--keep', 'keep the data folder (DM database and log, the agents\' and services\' logs under logs/)')
     .option('--json', 'print exactly one JSON document { ok, startedAt, durationMs, steps: [{ name, ok, startedAt, durationMs, detail? }] }')
   withWaitOptions(command, 'each step\'s states and answers are there (per step)', DEFAULT_STEP_WAIT_MS, '; always waits', false)
-    .action(async (_scenario: 'lamp', opts: SimulateOptions, command: Command) => {
+    .action(async (scenario: Scenario, opts: SimulateOptions, command: Command) => {
+      if (scenario === 'shared-db' && opts.target !== 'local') usageError(command, 'shared-db runs on the local target only: leave out --target')
+      if (scenario === 'lamp' && opts.real === true) usageError(command, '--real goes with shared-db (lamp-apache is the LAMP story with the real servers)')
       if (opts.rabbitmqNode !== undefined && opts.amqp === undefined) usageError(command, '--rabbitmq-node goes with --amqp (without it no broker is used)')
       if (opts.wait === false) usageError(command, `simulate waits at every step: --wait=DURATION sets how long one step may wait (default ${formatDuration(DEFAULT_STEP_WAIT_MS)})`)
       const begin = Date.now()
@@ -723,14 +729,24 @@ export const registerSimulateCommand: CommandRegistration = (program: Command) =
       try {
         const agentEntry = defaultAgentCommand().at(-1) ?? ''
         if (!existsSync(agentEntry)) throw new SimulationCheckError(`the agent is not built (${agentEntry} is missing): run npm run build (npm install runs it)`)
-        report = await runLampSimulation({
-          target: opts.target,
-          amqpUrl: opts.amqp,
-          broker: rabbitmqctlBroker(opts.rabbitmqNode),
-          stepWaitMs: resolveWaitMs(opts, DEFAULT_STEP_WAIT_MS, true),
-          keepData: opts.keep === true,
-          onStep: opts.json === true ? undefined : s => { process.stderr.write(`${s.ok ? 'ok  ' : 'FAIL'}  ${s.name} (${s.durationMs} ms)\n`) }
-        })
+        const onStep = opts.json === true ? undefined : (s: SimulationStep): void => { process.stderr.write(`${s.ok ? 'ok  ' : 'FAIL'}  ${s.name} (${s.durationMs} ms)\n`) }
+        report = scenario === 'shared-db'
+          ? await (await import('./simulate-shared-db.js')).runSharedDbSimulation({
+            real: opts.real === true,
+            amqpUrl: opts.amqp,
+            broker: rabbitmqctlBroker(opts.rabbitmqNode),
+            stepWaitMs: resolveWaitMs(opts, DEFAULT_STEP_WAIT_MS, true),
+            keepData: opts.keep === true,
+            onStep
+          })
+          : await runLampSimulation({
+            target: opts.target,
+            amqpUrl: opts.amqp,
+            broker: rabbitmqctlBroker(opts.rabbitmqNode),
+            stepWaitMs: resolveWaitMs(opts, DEFAULT_STEP_WAIT_MS, true),
+            keepData: opts.keep === true,
+            onStep
+          })
       } catch (err) {
         // whatever stops the story before its first step is still reported as a step: --json stays one document
         const startedAt = new Date(begin).toISOString()
