@@ -9,11 +9,12 @@ import { subtreeTopDown } from './lifecycle/tree.js'
 import { IMPORTS_SAVE_DELAY_MS, STATE_FORMAT_VERSION } from './constants.js'
 import { InvalidMessageError, errorMessage } from './errors.js'
 import { LifecycleEngine, type InstanceSummary } from './lifecycle/engine.js'
-import { consoleLogger, type AgentLogger } from './lifecycle/log.js'
+import { stderrLogger, type Logger } from '../common/log.js'
 import { createDefaultPlugins, pluginRegistry } from './plugins/index.js'
 import type { Plugin } from './plugins/types.js'
 import type { DmNotifier, ExportPublisher, ImportListener, LifecycleObserver, MeshFactory, MeshHandle } from './ports.js'
 import { AgentStateStore } from './state.js'
+import { trace } from '../common/trace.js'
 
 export interface AgentComponents {
   /** Folder of the agent's local state (created if missing). */
@@ -27,7 +28,7 @@ export interface AgentComponents {
   /** Extra plug-ins; one with the name of a default plug-in replaces it. */
   plugins?: Plugin[]
   /** Default: stderr. */
-  log?: AgentLogger
+  log?: Logger
   /** Told how long recipe steps take and how soon updates follow import changes (metrics); default none. */
   observer?: LifecycleObserver
 }
@@ -66,6 +67,8 @@ export interface Agent extends ImportListener {
   probeFiles (component: string): { measures?: string, properties?: string }
   /** The probe period the DM sent with the model, in milliseconds. */
   probePeriodMs (): number | undefined
+  /** The variables an instance exports (its probes may name them: `{{ ip }}`, `{{ port }}`). */
+  exportsOf (instancePath: string): Record<string, string | null>
 }
 
 export function createAgent (components: AgentComponents, options: AgentOptions = {}): Agent {
@@ -73,7 +76,7 @@ export function createAgent (components: AgentComponents, options: AgentOptions 
 }
 
 class AgentService implements Agent {
-  private readonly log: AgentLogger
+  private readonly log: Logger
   private readonly store: AgentStateStore
   /** A save of changed imports, pending (persistSoon). */
   private saveTimer: NodeJS.Timeout | undefined
@@ -90,7 +93,7 @@ class AgentService implements Agent {
 
   constructor (components: AgentComponents, options: AgentOptions) {
     this.components = components
-    this.log = components.log ?? consoleLogger
+    this.log = components.log ?? stderrLogger
     this.store = new AgentStateStore(components.stateDir)
     const plugins = pluginRegistry([...createDefaultPlugins({ recipeTimeoutMs: options.recipeTimeoutMs }).values(),
       ...(components.plugins ?? [])])
@@ -198,6 +201,10 @@ class AgentService implements Agent {
 
   probePeriodMs (): number | undefined {
     return this.engine.currentModel()?.probePeriodMs
+  }
+
+  exportsOf (instancePath: string): Record<string, string | null> {
+    return this.engine.exportsOf(instancePath) ?? {}
   }
 
   instances (): InstanceSummary[] {
@@ -369,7 +376,9 @@ class AgentService implements Agent {
       const model = this.engine.currentModel()
       if (model === undefined || this.meshParameters === undefined) break
       try {
+        trace('state.save')
         await this.store.save({ version: STATE_FORMAT_VERSION, model, mesh: this.meshParameters, imports: this.engine.importsSnapshot() })
+        trace('state.saved')
       } catch (err) {
         this.log.error(`local state not saved in ${this.store.stateDir}: ${errorMessage(err)}`)
       }

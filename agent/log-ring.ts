@@ -3,6 +3,7 @@
 // instance and the step they belong to.
 import { LOGS_ANSWER_MAX_BYTES } from '../protocol/messages.js'
 import { LOG_RING_BYTES } from './constants.js'
+import { lineLogger, type Logger } from '../common/log.js'
 
 export type LogLevel = 'info' | 'warn' | 'error'
 
@@ -37,7 +38,8 @@ export class LogRing {
 
   constructor (private readonly maxBytes = LOG_RING_BYTES) {}
 
-  add (level: LogLevel, message: string): void {
+  /** Keeps a line; returns it, with the instance and step it is about. */
+  add (level: LogLevel, message: string): LogLine {
     const found = ATTRIBUTED.exec(message)
     const line: LogLine = {
       seq: ++this.seq, at: new Date().toISOString(), level, message,
@@ -46,6 +48,7 @@ export class LogRing {
     this.lines.push(line)
     this.bytes += message.length + 40
     while (this.bytes > this.maxBytes && this.lines.length > 1) this.bytes -= (this.lines.shift()?.message.length ?? 0) + 40
+    return line
   }
 
   read (query: LogQuery = {}): { lines: LogLine[], lastSeq: number } {
@@ -68,4 +71,19 @@ export class LogRing {
     }
     return { lines: fromEnd ? kept.reverse() : kept, lastSeq: this.seq }
   }
+}
+
+/**
+ * A logger keeping every line but debug in `ring` before passing it to `out`, with the instance path it is about (a
+ * `[<path>] ...` line, the step when a recipe printed it), else `machinePath`.
+ */
+export function ringLogger (ring: LogRing, out: Logger, machinePath: string): Logger {
+  return lineLogger((level, message, fields) => {
+    if (level === 'debug') {
+      out.debug(message, fields)
+      return
+    }
+    const line = ring.add(level, message)
+    out[level](message, { path: line.instance ?? machinePath, ...(line.step === undefined ? {} : { step: line.step }), ...fields })
+  })
 }

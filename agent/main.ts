@@ -4,22 +4,23 @@
 // mesh addresses) and then periodically, and says machineDown when stopped (SIGTERM, SIGINT). It keeps its pid in
 // `<stateDir>/agent.pid` and writes its mesh view to `<stateDir>/view.json` on SIGUSR2 (`meshconf agent view`).
 import './polyfill.js'
-import { createWriteStream, realpathSync, type WriteStream } from 'node:fs'
+import { realpathSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { toDm, type AgentToDmMessage } from '../protocol/messages.js'
 import { MESHCONF_VERSION } from '../protocol/version.js'
 import { createAgent, type Agent } from './agent.js'
-import { LogRing } from './log-ring.js'
+import { LogRing, ringLogger } from './log-ring.js'
 import { createAgentLink } from './link/index.js'
-import type { AgentLink, MessagingLogger } from './link/types.js'
+import type { AgentLink } from './link/types.js'
 import { loadOrCreatePeerIdentity } from './mesh/identity.js'
 import { startLibp2pMesh } from './mesh/libp2p.js'
 import { withDomainExchange } from './mesh/domain.js'
-import type { MeshLogger, MeshServiceHandle, MeshView } from './mesh/service.js'
+import type { MeshServiceHandle, MeshView } from './mesh/service.js'
 import { createStepOutbox } from './outbox.js'
-import { AGENT_LOG_LEVELS, meshListenAddress, readAgentParams, type AgentLogLevel, type AgentParams } from '../protocol/agent-params.js'
+import { meshListenAddress, readAgentParams, type AgentParams } from '../protocol/agent-params.js'
+import { createProcessLogger, lineLogger, type Logger, type ProcessLogger, type ProcessLoggerOptions } from '../common/log.js'
 import type { AgentMetrics } from './metrics.js'
 import type { DmNotifier, ImportListener, LifecycleObserver, MeshFactory } from './ports.js'
 import { removePidFile, VIEW_SIGNAL, writePidFile, writeViewFile } from './view.js'
@@ -27,34 +28,20 @@ import { errorMessage } from '../protocol/errors.js'
 import { describeTightened, ensurePrivateFolder } from '../common/private-files.js'
 import { createProbes } from './probes.js'
 
-/** A logger writing `<ISO time> LEVEL message` lines to stderr and, when given, appending them to a file. */
-export interface AgentProcessLogger extends MessagingLogger {
-  close (): Promise<void>
-}
-
-export function createAgentProcessLogger (logFile?: string, level: AgentLogLevel = 'info'): AgentProcessLogger {
-  const least = AGENT_LOG_LEVELS.indexOf(level)
-  let file: WriteStream | undefined
-  if (logFile !== undefined) {
-    file = createWriteStream(logFile, { flags: 'a' })
-    file.on('error', err => { process.stderr.write(`${new Date().toISOString()} ERROR cannot write ${logFile}: ${err.message}\n`) })
-  }
-  const write = (level: string) => (message: string): void => {
-    if (AGENT_LOG_LEVELS.indexOf(level.toLowerCase() as AgentLogLevel) < least) return
-    const line = `${new Date().toISOString()} ${level} ${message}\n`
-    process.stderr.write(line)
-    if (file?.writable === true) file.write(line)
-  }
-  return {
-    info: write('INFO'),
-    warn: write('WARN'),
-    error: write('ERROR'),
-    close: async () => { if (file !== undefined) await new Promise<void>(resolve => file?.end(resolve)) }
-  }
+/**
+ * The agent process's log (common/log.ts): pino JSON lines on stderr (readable on a terminal) and, when the params
+ * name one, appended to their logFile; every line carries the application, and the instance path where known.
+ */
+export function createAgentProcessLogger (params: Pick<AgentParams, 'application' | 'scopedInstancePath' | 'logFile' | 'logLevel'>, options: Pick<ProcessLoggerOptions, 'readable' | 'write'> = {}): ProcessLogger {
+  const logger = createProcessLogger({
+    component: 'agent', bindings: { application: params.application }, level: params.logLevel ?? 'info', file: params.logFile, ...options
+  })
+  // a line about no instance in particular is about the agent's machine
+  return { ...logger, ...lineLogger((level, message, fields) => { logger[level](message, { path: params.scopedInstancePath, ...fields }) }) }
 }
 
 export interface AgentProcessComponents {
-  logger: MessagingLogger
+  logger: Logger
   /** Default: the libp2p mesh, listening on the params' mesh host and port, with the persisted peer key. */
   meshFactory?: MeshFactory
 }
@@ -79,11 +66,7 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
   const { application, scopedInstancePath, ipAddress } = params
   // every line is also kept in memory, for the DM to gather (`meshconf logs`)
   const ring = new LogRing()
-  const logger: MessagingLogger = {
-    info: message => { ring.add('info', message); components.logger.info(message) },
-    warn: message => { ring.add('warn', message); components.logger.warn(message) },
-    error: message => { ring.add('error', message); components.logger.error(message) }
-  }
+  const logger = ringLogger(ring, components.logger, scopedInstancePath)
   const link = createAgentLink({ endpoint: params.messaging, application, scopedInstancePath, logger })
   const deliver = (msg: AgentToDmMessage): void => {
     link.send(msg).catch(err => { logger.error(`could not send ${msg.kind} to the DM: ${errorMessage(err)}`) })
@@ -101,7 +84,7 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
   }
   let peerId: string | undefined
   let privateKey: Awaited<ReturnType<typeof loadOrCreatePeerIdentity>>['privateKey'] | undefined
-  const meshLog: MeshLogger = (level, message) => { if (level !== 'debug') logger[level](`[mesh] ${message}`) }
+  const meshLog = lineLogger((level, message) => { logger[level](`[mesh] ${message}`) })
   let mesh: MeshServiceHandle | undefined
   // The mesh starts when the model arrives, long after the key was loaded in start().
   // metrics are loaded only when asked for (prom-client costs start-up time): the engine reports to them once there
@@ -231,7 +214,7 @@ export async function runAgentProcess (paramsFile: string): Promise<number> {
     process.stderr.write(`meshconf agent: ${errorMessage(err)}\n`)
     return 1
   }
-  const logger = createAgentProcessLogger(params.logFile, params.logLevel)
+  const logger = createAgentProcessLogger(params)
   // A bug in a plug-in or a library must not take the machine's agent down: log it, keep serving.
   const onRejection = (reason: unknown): void => { logger.error(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`) }
   let onSignal: (signal: NodeJS.Signals) => void = () => {}

@@ -8,6 +8,7 @@ import { toDm, type AgentToDmMessage } from '../protocol/messages.js'
 import { compare, effectiveProbePeriodMs, parseMeasures, type ProbeCheck } from '../protocol/model/probes.js'
 import type { Agent } from './agent.js'
 import { errorMessage } from '../protocol/errors.js'
+import type { Logger } from '../common/log.js'
 
 /** Events kept while the DM is away; the oldest go first beyond it. */
 export const MAX_QUEUED_PROBE_EVENTS = 100
@@ -15,10 +16,10 @@ export const MAX_QUEUED_PROBE_EVENTS = 100
 const MAX_PROBE_OUTPUT_BYTES = 64 * 1024
 
 export interface ProbesComponents {
-  agent: Pick<Agent, 'instances' | 'identity' | 'probeFiles' | 'probePeriodMs'>
+  agent: Pick<Agent, 'instances' | 'identity' | 'probeFiles' | 'probePeriodMs' | 'exportsOf'>
   send: (message: AgentToDmMessage) => void
   connected: () => boolean
-  log: { warn (message: string): void }
+  log: Pick<Logger, 'warn'>
   now?: () => number
 }
 
@@ -71,7 +72,18 @@ export function createProbes (components: ProbesComponents) {
         return NaN
       }
       case 'rest': {
-        const response = await fetch(check.url, { signal: AbortSignal.timeout(timeoutMs) })
+        let response: Response
+        try {
+          response = await fetch(check.url, { signal: AbortSignal.timeout(timeoutMs) })
+        } catch (err) {
+          // fetch says only "fetch failed": its cause says why (refused, unknown host, timeout)
+          const cause = (err as { cause?: unknown }).cause
+          throw new Error(`GET ${check.url}: ${errorMessage(cause ?? err)}`)
+        }
+        if (!response.ok) {
+          await response.body?.cancel()
+          throw new Error(`GET ${check.url} answered HTTP ${response.status}: no measure`)
+        }
         const body = (await response.text()).slice(0, MAX_PROBE_OUTPUT_BYTES)
         const value = fieldOf(body, check.field)
         return value !== undefined && compare(value, check.operator, check.threshold) ? value : undefined
@@ -110,7 +122,7 @@ export function createProbes (components: ProbesComponents) {
       if (instance.status !== 'DEPLOYED_STARTED') continue
       const files = components.agent.probeFiles(instance.component)
       if (files.measures === undefined) continue
-      const { checks, problems } = parseMeasures(files.measures, files.properties)
+      const { checks, problems } = parseMeasures(files.measures, files.properties, components.agent.exportsOf(instance.path))
       for (const p of problems) warnOnce(`${instance.component}:${p}`, `probes of ${instance.component}: ${p}`)
       for (const check of checks) {
         try {

@@ -5,17 +5,22 @@
 // confirmed when the connection dropped, is published again. Used by the agent's link and by the DM's messaging.
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib'
 import { AMQP_HEARTBEAT_S, CONNECT_TIMEOUT_MS, STOP_FLUSH_TIMEOUT_MS, reconnectDelayMs } from './constants.js'
-import type { MessagingLogger } from './types.js'
 import { errorMessage } from '../protocol/errors.js'
+import { type Logger } from '../common/log.js'
 
 export interface AmqpSessionOptions {
   /** `amqp://user:password@host:port[/vhost]` */
   url: string
   /** Names the session in log lines, e.g. `agent /VM 1 of app1`. */
   name: string
-  logger: MessagingLogger
+  logger: Logger
   /** Declares exchanges, queues, bindings and consumers on a fresh channel; run again after each reconnection. */
   setup: (channel: ConfirmChannel) => Promise<void>
+  /**
+   * The `user_id` property of every message published: the broker refuses a message whose user_id is not the
+   * connection's user, so the receiver knows who sent it. Default none.
+   */
+  userId?: string
 }
 
 interface OutboxEntry {
@@ -120,7 +125,7 @@ export class AmqpSession {
     entry.channel = channel
     try {
       channel.publish(entry.exchange, entry.routingKey, entry.content,
-        { persistent: true, contentType: 'application/json' },
+        { persistent: true, contentType: 'application/json', ...(this.options.userId !== undefined ? { userId: this.options.userId } : {}) },
         err => {
           if (entry.channel !== channel) return // republished on a newer channel meanwhile
           if (err !== null && err !== undefined) {

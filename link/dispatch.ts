@@ -2,8 +2,8 @@
 // from the wire is parsed (protocol/messages.ts), rejected input is logged and counted, never thrown.
 import { decodeJson } from '../protocol/messages.js'
 import { REJECTION_LOG_INTERVAL_MS, REJECTION_LOG_LIMIT } from './constants.js'
-import type { MessagingLogger } from './types.js'
 import { errorMessage } from '../protocol/errors.js'
+import { type Logger } from '../common/log.js'
 
 export type MessageHandler<M> = (msg: M) => void | Promise<void>
 
@@ -26,7 +26,7 @@ export class MessageDispatcher<M> {
    */
   constructor (
     private readonly parse: (value: unknown) => M,
-    private readonly logger: MessagingLogger,
+    private readonly logger: Logger,
     private readonly where: string
   ) {
     this.firstHandler = new Promise(resolve => { this.firstHandlerAdded = resolve })

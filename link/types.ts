@@ -1,11 +1,4 @@
-// What both ends of a DM <-> agent link share: the logger they report to, their counters, an agent's identity.
-
-/** Where links and messaging report what they drop or retry; `console` fits. */
-export interface MessagingLogger {
-  info (message: string): void
-  warn (message: string): void
-  error (message: string): void
-}
+// What both ends of a DM <-> agent link share: their counters, an agent's identity.
 
 /** Counters, for tests and diagnostics. */
 export interface LinkMetrics {
@@ -17,6 +10,8 @@ export interface LinkMetrics {
   rejected: number
   /** Successful (re)connections. */
   connections: number
+  /** Connections that failed TLS (WebSocket link: not the pinned DM, or tampered records); absent elsewhere. */
+  tlsFailures?: number
 }
 
 /** Which agent a link speaks for. */

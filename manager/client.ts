@@ -53,7 +53,7 @@ export interface ApplicationEvent {
 
 /** Other events of the history (machines, templates, REST writes): `type` and `id`, the rest varies. */
 export interface OtherEvent {
-  type: 'machine' | 'template' | 'request'
+  type: 'machine' | 'template' | 'request' | 'autonomic'
   id?: number
   application?: string
   [field: string]: unknown

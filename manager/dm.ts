@@ -26,7 +26,7 @@ import { DEFAULT_TARGET_ID } from './constants.js'
 
 export type {
   ApplicationSummary, DeploymentManager, DeploymentManagerComponents, DeploymentManagerOptions, DmAction, DmEvent,
-  DmLogger, InstanceView, LoadedTemplate, NewInstance, PublishedEvent
+  InstanceView, LoadedTemplate, NewInstance, PublishedEvent
 } from './dm/types.js'
 
 export function createDeploymentManager (components: DeploymentManagerComponents, options: DeploymentManagerOptions = {}): DeploymentManager {

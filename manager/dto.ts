@@ -1,7 +1,7 @@
 // What the DM's REST API carries, declared once: the DM (manager/dm/) answers with these and the client
 // (client.ts) reads them. (Events are declared by each side: the client also reads DMs older than its build.)
 import type { InstanceStatus } from '../protocol/lifecycle.js'
-import type { InstanceProblem } from '../protocol/messages.js'
+import type { InstanceProblem } from '../protocol/problem.js'
 import type { ModelError, TargetDefinition } from '../protocol/model/types.js'
 
 export type { TargetDefinition } from '../protocol/model/types.js'
@@ -93,4 +93,62 @@ export interface NewInstance {
 export interface ApplicationBindingsView {
   application: string
   prefixes: Record<string, Array<{ application: string, bound: boolean }>>
+}
+
+/** One entry of the event history. */
+export interface StoredEvent {
+  id: number
+  /** ISO time. */
+  at: string
+  application?: string
+  path?: string
+  /** `state`, `problem`, `machine`, `application`, `template`, `request`, ... */
+  kind: string
+  /** What happened, in words (the new state, the failure, `POST /api/...`). */
+  reason: string
+  /** Who made it happen: `agent`, `dm`, `rest`. */
+  actor: string
+  /** The event as the live stream carries it. */
+  body: Record<string, unknown>
+}
+
+// GET /api/applications/:app/topology (manager/rest/console-view.ts): the web console's picture of an application.
+
+export interface TopologyInstance {
+  path: string
+  name: string
+  component: string
+  status: InstanceStatus
+  /** Path of the root instance (the machine) this instance runs on. */
+  machine: string
+  exports: Record<string, string | null>
+  /** ISO time of its last state change, when known. */
+  since?: string
+  /** Imports the agent reported held, one entry per exporting instance, with since when when it said. */
+  held: Array<{ prefix: string, from: string, component: string, variables: Record<string, string | null>, since?: string }>
+  /** Mandatory imported prefixes with no exporter held (as the agent reported, else from the graph). */
+  missing: string[]
+  /** The current problem, one line (cleared when a new action begins). */
+  lastProblem?: string
+  /** The last failure reported, with the recipe's stderr and stdout tails (kept after a recovery). */
+  problem?: InstanceProblem
+}
+
+export interface TopologyMachine {
+  path: string
+  ip?: string
+  machineId?: string
+  targetId?: string
+  peerId?: string
+  lastHeartbeatAt?: string
+}
+
+export interface Topology {
+  application: string
+  template: { name: string, version: string }
+  components: Record<string, { children: string[], imports: Array<{ prefix: string, optional: boolean }>, installer: string }>
+  /** Components that may be root instances (machines: the `target` installer). */
+  rootComponents: string[]
+  instances: TopologyInstance[]
+  machines: TopologyMachine[]
 }

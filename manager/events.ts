@@ -20,7 +20,9 @@ export type DmEvent =
   | { type: 'machine', application: string, path: string, action: 'created' | 'terminated', machineId: string, target: string, at: string }
   | { type: 'request', method: string, url: string, statusCode: number, application?: string, at: string }
   /** An autonomic rule fired, or was suppressed (sleeping, too old, stabilizing, over the VM limit...), and why. */
-  | { type: 'autonomic', application: string, rule: string, eventName: string, path?: string, fired: boolean, reason: string, at: string }
+  | { type: 'autonomic', application: string, rule: string, eventName: string, path?: string, fired: boolean, reason: string, at: string,
+    /** The probe's measure, when it has one (rest and script probes). */
+    value?: number }
   /** What an instance holds changed with no state change (a Tomcat came or went for Apache): prefix -> exporters. */
   | { type: 'imports', application: string, path: string, held: Record<string, number>, at: string }
 

@@ -7,7 +7,7 @@
 import type { InstanceStatus } from '../protocol/lifecycle.js'
 import type { DmToAgentMessage, HeldImport, Import, InstanceProblem } from '../protocol/messages.js'
 import type { ApplicationTemplate, Instance, ModelError, TargetDefinition } from '../protocol/model/types.js'
-import type { TargetScope, TemplateSummary } from './dto.js'
+import type { StoredEvent, TargetScope, TemplateSummary } from './dto.js'
 import { createAutonomyStore, type AutonomyStore } from './autonomy/store.js'
 import type { MachineCredentialRecord } from './messaging/credentials.js'
 import { agentStore } from './store/agents.js'
@@ -21,7 +21,7 @@ import { templateStore } from './store/templates.js'
 
 export { STORE_SCHEMA_VERSION, StoreTooNewError } from './store/schema.js'
 
-export type { TemplateSummary } from './dto.js'
+export type { StoredEvent, TemplateSummary } from './dto.js'
 
 export interface StoredTemplate extends TemplateSummary {
   template: ApplicationTemplate
@@ -67,23 +67,6 @@ export interface AgentRecord {
   metricsAddress?: string
   /** Multiaddrs of its domain exchange node (inter-application imports), when it takes part in it. */
   domainAddresses?: string[]
-}
-
-/** One entry of the event history. */
-export interface StoredEvent {
-  id: number
-  /** ISO time. */
-  at: string
-  application?: string
-  path?: string
-  /** `state`, `problem`, `machine`, `application`, `template`, `request`, ... */
-  kind: string
-  /** What happened, in words (the new state, the failure, `POST /api/...`). */
-  reason: string
-  /** Who made it happen: `agent`, `dm`, `rest`. */
-  actor: string
-  /** The event as the live stream carries it. */
-  body: Record<string, unknown>
 }
 
 export interface EventQuery {

@@ -12,6 +12,7 @@ import {
   RecordingPublisher, scopedModel, startTestAgent, temporaryDir
 } from './lifecycle-fixtures.js'
 import { waitFor } from './helpers/wait.js'
+import { silentLogger } from '../common/log.js'
 
 test('setScopedInstance: model and recipes saved, scoped instance DEPLOYED_STARTED, exports published, imports requested', async t => {
   const stateDir = await temporaryDir(t, 'state')
@@ -116,7 +117,7 @@ test('two agents on the in-memory mesh: Tomcat starts when the other machine\'s 
   const start = async (vm: string, child: string): Promise<ReturnType<typeof createAgent>> => {
     const agent = createAgent({
       stateDir: await temporaryDir(t, 'state'), notifier: new RecordingNotifier(), log: new RecordingLogger(),
-      meshFactory: hub.factory({ log: () => {} })
+      meshFactory: hub.factory({ log: silentLogger })
     }, { ipAddress: vm === '/VM 1' ? '10.0.0.1' : '10.0.0.2' })
     await agent.start()
     t.teardown(() => agent.stop())
@@ -153,7 +154,7 @@ test('an expired ownership is refused by importers; once the DM renews it, the o
   const start = async (vm: string, child: string, expiresAt?: number): Promise<ReturnType<typeof createAgent>> => {
     const agent = createAgent({
       stateDir: await temporaryDir(t, 'state'), notifier: new RecordingNotifier(), log: new RecordingLogger(),
-      meshFactory: hub.factory({ log: () => {} })
+      meshFactory: hub.factory({ log: silentLogger })
     }, { ipAddress: vm === '/VM 1' ? '10.0.0.1' : '10.0.0.2' })
     await agent.start()
     t.teardown(() => agent.stop())

@@ -14,14 +14,24 @@ import { STATE_FILE_NAME } from '../agent/constants.js'
 import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
 import { startLibp2pMesh } from '../agent/mesh/libp2p.js'
 import { ImportRecorder } from '../agent/mesh/recorder.js'
-import type { MeshServiceHandle } from '../agent/mesh/service.js'
-import type { AgentViewDocument } from '../agent/view.js'
+import type { HeldExportView, MeshServiceHandle, MeshView } from '../agent/mesh/service.js'
 import type { AgentToDmMessage } from '../protocol/messages.js'
 import { createDmMessaging } from '../manager/messaging/index.js'
 import { changeState, createMeshApp } from '../fixtures/mesh-app.js'
 import { freePort } from '../common/net.js'
 import { captureLogger } from './messaging-helpers.js'
 import { waitFor } from './helpers/wait.js'
+import { silentLogger } from '../common/log.js'
+import { validateCliDocument } from './helpers/cli-schema.js'
+
+/** `meshconf agent view -o json`: the agent's view in the CLI's JSON convention. */
+interface ViewDocument {
+  ok: boolean
+  pid: number
+  writtenAt: string
+  scopedInstancePath: string
+  mesh: (Omit<MeshView, 'held'> & { held: Array<Omit<HeldExportView, 'since'> & { firstHeldAt: string }> }) | null
+}
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BIN = join(ROOT, 'bin', 'meshconf.js')
@@ -77,7 +87,7 @@ async function probeAgent (t: ExecutionContext, extraParams: Record<string, unkn
   const mysqlDir = join(directory, 'mysql')
   const identity = await loadOrCreatePeerIdentity(mysqlDir)
   const { model, parameters } = app.agent('MySQL VM', 'MySQL', identity.peerId, beat()?.listenAddresses)
-  mysql = await startLibp2pMesh(model, parameters, new ImportRecorder(), { stateDir: mysqlDir, privateKey: identity.privateKey, log: () => {}, viewSignal: null })
+  mysql = await startLibp2pMesh(model, parameters, new ImportRecorder(), { stateDir: mysqlDir, privateKey: identity.privateKey, log: silentLogger, viewSignal: null })
   const read = (file: string): string => { try { return readFileSync(file, 'utf8') } catch { return '' } }
   return {
     stateDir,
@@ -113,13 +123,17 @@ test('`meshconf agent view` asks the running agent for its view: what it holds, 
 
   const json = await execa('node', [BIN, 'agent', 'view', '--state-dir', probe.stateDir, '--json'], { reject: false })
   t.is(json.exitCode, 0, json.stderr)
-  const document = JSON.parse(json.stdout) as AgentViewDocument
+  // the CLI's JSON convention: ok at the top, times ISO-8601 with their zone
+  const document = JSON.parse(json.stdout) as ViewDocument
+  t.true(validateCliDocument(document), JSON.stringify(validateCliDocument.errors))
+  t.true(document.ok)
   t.is(document.pid, probe.agent.pid ?? -1)
   t.is(document.scopedInstancePath, '/Probe VM')
   t.deepEqual(document.mesh?.addresses.map(a => a.split('/p2p/')[0]), [`/ip4/127.0.0.1/tcp/${port}`])
   const held = document.mesh?.held.find(h => h.instancePath === MYSQL)
   t.like(held, { prefix: 'MySQL', peerId: probe.mysql.peerId, variables: { 'MySQL.ip': '127.0.0.9', 'MySQL.port': '3306' } })
-  t.true((held?.since ?? 0) <= document.writtenAt && (held?.ageMs ?? -1) >= 0)
+  t.true(Date.parse(held?.firstHeldAt ?? '') <= Date.parse(document.writtenAt) && (held?.ageMs ?? -1) >= 0)
+  t.is((await execa('node', [BIN, 'agent', 'view', '--state-dir', probe.stateDir, '-o', 'yaml'], { reject: false })).stdout.split('\n')[0], 'ok: true')
 
   // Readable: one row per held export, with the owner's peer id; a second request gets a fresh view.
   const table = await execa('node', [BIN, 'agent', 'view', '--params', probe.paramsFile], { reject: false })

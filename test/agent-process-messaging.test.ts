@@ -127,10 +127,13 @@ test('agent processes (dist/agent/main.js) over the embedded messaging: heartbea
   t.deepEqual(exitCodes, [0, 0])
   await waitFor('machineDown from both', () => ['/VM 1', '/VM 2'].every(p => heard(p).at(-1)?.kind === 'machineDown'))
   t.is(dm.metrics().rejected, 0)
-  // the params' logFile got the agent's log as well
-  const log = await readFile(join(directory, 'VM-1.log'), 'utf8')
-  t.regex(log, /INFO agent of \/VM 1 \(.*\) connected to the DM \(embedded\), peer 12D3KooW/)
-  t.regex(log, /INFO agent stopped/)
+  // the params' logFile got the agent's log as well: JSON lines, each with the application and an instance path (the
+  // instance a line is about, else the agent's machine)
+  const log = (await readFile(join(directory, 'VM-1.log'), 'utf8')).trim().split('\n').map(line => JSON.parse(line) as Record<string, unknown>)
+  t.true(log.every(entry => entry.component === 'agent' && entry.application === application && typeof entry.path === 'string'), JSON.stringify(log))
+  t.like(log.find(entry => /^agent of \/VM 1 \(.*\) connected to the DM \(embedded\), peer 12D3KooW/.test(String(entry.msg))), { level: 30, path: '/VM 1' })
+  t.like(log.find(entry => String(entry.msg).startsWith('[/VM 1/App] logger plug-in: start')), { level: 30, path: '/VM 1/App' })
+  t.like(log.at(-1), { msg: 'agent stopped', path: '/VM 1' })
 })
 
 test('`meshconf agent --params FILE` over RabbitMQ: heartbeat, model, machineDown on SIGTERM, restart from its state', async t => {
@@ -142,7 +145,9 @@ test('`meshconf agent --params FILE` over RabbitMQ: heartbeat, model, machineDow
   const heard = listen(dm)
   await dm.start()
   await dm.prepareAgent(application, '/VM 1')
-  const params = await writeParams(directory, 'vm1', application, '/VM 1', dm.agentEndpoint())
+  // The machine's own broker user, as the DM makes it before creating a machine.
+  await dm.provisionAgent?.({ application, scopedInstancePath: '/VM 1' })
+  const params = await writeParams(directory, 'vm1', application, '/VM 1', dm.agentEndpoint({ application, scopedInstancePath: '/VM 1' }))
   const children: ResultPromise[] = []
   const startAgent = (): ResultPromise => {
     const child = execa('node', [BIN, 'agent', '--params', params], { reject: false, all: true })

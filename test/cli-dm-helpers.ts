@@ -14,7 +14,7 @@ export async function startDm (t: { teardown: (fn: () => Promise<void> | void) =
   const dir = tempDir('cli-dm')
   const store = createStore({ file: join(dir.path, 'dm.sqlite') })
   const { token } = loadOrCreateToken(dir.path)
-  const quiet = { info: () => {}, warn: () => {}, error: () => {} }
+  const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
   const messaging = createEmbeddedMessaging({ port: 0, dmToken: token, logger: quiet })
   const target = createInProcessTarget({ machinesDirectory: join(dir.path, 'machines'), heartbeatIntervalMs: 200, logger: quiet })
   const dm = createDeploymentManager({ store, messaging, targets: [target], log: quiet },

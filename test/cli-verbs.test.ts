@@ -2,9 +2,8 @@
 // context that does not exist); the JSON convention of every read command checked against the shipped schema;
 // completion in bash.
 import test from 'ava'
-import { Ajv } from 'ajv'
 import { execa } from 'execa'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { completionScript } from '../manager/commands/completion.js'
@@ -12,10 +11,10 @@ import { rememberContext } from '../manager/commands/dm.js'
 import { runCliInProcess } from './cli-helpers.js'
 import { startDm } from './cli-dm-helpers.js'
 import { statuses } from './dm-helpers.js'
+import { validateCliDocument } from './helpers/cli-schema.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const schema = JSON.parse(readFileSync(join(ROOT, 'docs', 'cli-output.schema.json'), 'utf8')) as object
-const validate = new Ajv({ allErrors: true, allowUnionTypes: true }).compile(schema)
+const validate = validateCliDocument
 
 test('templates, applications and instances: list, show, create, rename, delete; in-use deletes refused naming the user', async t => {
   const { cli, template, dm } = await startDm(t)
@@ -57,6 +56,13 @@ test('templates, applications and instances: list, show, create, rename, delete;
   t.deepEqual(Object.keys(statuses(dm.instances('shop-b'))), ['/vm1', '/vm1/db'])
   t.is((await cli('undeploy', 'shop-b', '--all', '--wait=90s')).exitCode, 0)
   t.is((await cli('app', 'delete', 'shop-b')).exitCode, 0)
+  // once no application uses it, the template goes
+  t.regex((await cli('template', 'delete', 'Shop', '1.0')).stderr, /used by shop-a\b/)
+  t.is((await cli('app', 'delete', 'shop-a')).exitCode, 0)
+  const deleted = await cli('template', 'delete', 'Shop', '1.0')
+  t.is(deleted.exitCode, 0, deleted.stderr)
+  t.like(JSON.parse((await cli('template', 'list', '-o', 'json')).stdout), { ok: true, templates: [] })
+  t.regex((await cli('template', 'delete', 'Shop', '1.0')).stderr, /no application template Shop 1\.0: .*`meshconf template list` lists the templates/)
 })
 
 test('targets: add from flags or a file, list, show, associate; a malformed definition and an in-use delete are refused', async t => {
@@ -122,20 +128,39 @@ test('contexts: add, list, use, delete; --context picks one; an unknown one exit
 
 test('every read command with -o json prints one document matching docs/cli-output.schema.json; errors too', async t => {
   const { cli, template } = await startDm(t)
+  // a commands file and a rule, for the commands, history, rules and schedule reads
+  for (const folder of ['commands', 'rules.autonomic']) mkdirSync(join(template, folder), { recursive: true })
+  writeFileSync(join(template, 'commands', 'note.commands'), 'write a note into /note.txt\n')
+  writeFileSync(join(template, 'rules.autonomic', 'note.drl'), 'rule "note"\nwhen\n  load-high\nthen\n  note\nend\n')
   t.is((await cli('app', 'load', template, '--name', 'shop', '-o', 'json')).exitCode, 0)
   t.is((await cli('start', 'shop', '--wait=90s', '-o', 'json')).exitCode, 0)
+  t.is((await cli('commands', 'run', 'shop', 'note', '--wait=30s', '-o', 'json')).exitCode, 0)
+  t.is((await cli('schedule', 'add', 'shop', 'note', '--cron', '0 3 * * *', '--name', 'nightly', '-o', 'json')).exitCode, 0)
   const reads = [
-    ['app', 'list'], ['app', 'show', 'shop'], ['template', 'list'], ['template', 'show', 'Shop'], ['target', 'list'],
-    ['target', 'show', 'default'], ['status', 'shop'], ['context', 'list'], ['validate', template],
-    ['stop', 'shop', '/vm2/app', '--wait=90s'], ['scale', 'shop', 'App', '--to', '1', '--dry-run'],
-    // errors
-    ['app', 'show', 'nope'], ['template', 'show', 'Nope'], ['status', 'shop', '--wait=1s'], ['target', 'show', 'nope']
+    ['app', 'list'], ['app', 'show', 'shop'], ['app', 'templates'], ['template', 'list'], ['template', 'show', 'Shop'],
+    ['target', 'list'], ['target', 'show', 'default'], ['status', 'shop'], ['context', 'list'], ['validate', template],
+    ['describe', 'shop', '/vm1/db'], ['describe', 'shop'], ['logs', 'shop', '/vm1'], ['events', 'shop'], ['history', 'shop'],
+    ['rules', 'shop'], ['schedule', 'list'], ['commands', 'list', 'shop'], ['commands', 'show', 'shop', 'note'],
+    ['stop', 'shop', '/vm2/app', '--wait=90s'], ['scale', 'shop', 'App', '--to', '1', '--dry-run']
   ]
-  for (const args of reads) {
+  const errors = [
+    ['app', 'show', 'nope'], ['template', 'show', 'Nope'], ['status', 'shop', '--wait=1s'], ['target', 'show', 'nope'],
+    ['describe', 'shop', '/nope'], ['logs', 'shop', '/nope'], ['commands', 'show', 'shop', 'nope'],
+    // the in-process target starts its agents itself: no params to hand over (dm-existing fetches some)
+    ['machine', 'params', 'shop', '/vm1']
+  ]
+  for (const args of [...reads, ...errors]) {
     const r = await cli(...args, '-o', 'json')
-    const document = JSON.parse(r.stdout)
+    let document: { ok?: unknown }
+    try {
+      document = JSON.parse(r.stdout)
+    } catch {
+      t.fail(`${args.join(' ')}: not one JSON document: ${r.stdout} ${r.stderr}`)
+      continue
+    }
     t.true(validate(document), `${args.join(' ')}: ${JSON.stringify(validate.errors)}`)
-    t.is(document.ok, r.exitCode === 0, args.join(' '))
+    t.is(document.ok, r.exitCode === 0, `${args.join(' ')}: ${r.stdout.slice(0, 300)}`)
+    t.is(r.exitCode === 0, reads.includes(args), `${args.join(' ')}: exit ${r.exitCode}: ${r.stdout.slice(0, 300)}`)
   }
   const yaml = await cli('app', 'list', '-o', 'yaml')
   t.regex(yaml.stdout, /^ok: true\napplications:\n {2}- name: shop$/m)

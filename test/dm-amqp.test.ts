@@ -11,7 +11,7 @@ import { statuses, tempDir, writeShopTemplate } from './dm-helpers.js'
 import { waitFor } from './helpers/wait.js'
 
 const RABBITMQ = 'amqp://guest:guest@127.0.0.1:5672'
-const quiet = { info: () => {}, warn: (m: string) => { process.stderr.write(`${m}\n`) }, error: (m: string) => { process.stderr.write(`${m}\n`) } }
+const quiet = { debug: () => {}, info: () => {}, warn: (m: string) => { process.stderr.write(`${m}\n`) }, error: (m: string) => { process.stderr.write(`${m}\n`) } }
 
 test('deploy and start over RabbitMQ; after a DM restart the running agents resend their states', async t => {
   const dir = tempDir('dm-amqp')

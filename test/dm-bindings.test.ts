@@ -15,7 +15,7 @@ import { ROBOCONF_FIXTURES } from './helpers/corpus.js'
 const EXPORTING = join(ROBOCONF_FIXTURES, 'valid', 'applications', 'it-app-with-external-exports')
 const IMPORTING = join(ROBOCONF_FIXTURES, 'valid', 'applications', 'it-app-with-external-imports')
 
-const quiet = { info: () => {}, warn: () => {}, error: () => {} }
+const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
 
 async function startDm (dir: string) {
   const store = createStore({ file: join(dir, 'dm.sqlite') })

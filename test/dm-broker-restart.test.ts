@@ -15,7 +15,7 @@ import { waitFor } from './helpers/wait.js'
 
 /** Generous: the Erlang VM of the private node boots in ~30 s on this machine. */
 const BROKER_WAIT_MS = 90_000
-const quiet = { info: () => {}, warn: (m: string) => { process.stderr.write(`${m}\n`) }, error: (m: string) => { process.stderr.write(`${m}\n`) } }
+const quiet = { debug: () => {}, info: () => {}, warn: (m: string) => { process.stderr.write(`${m}\n`) }, error: (m: string) => { process.stderr.write(`${m}\n`) } }
 
 test('a DM with a started application over RabbitMQ goes on driving its agents after stop_app / start_app', async t => {
   t.timeout(360_000)

@@ -80,7 +80,7 @@ async function realDm (t: Parameters<typeof smtpRelay>[0] & { timeout: (ms: numb
   const dir = tempDir('dm-commands')
   const { token } = loadOrCreateToken(dir.path)
   const store = createStore({ file: join(dir.path, 'dm.sqlite') })
-  const quiet = { info: () => {}, warn: () => {}, error: (m: string) => { process.stderr.write(`${m}\n`) } }
+  const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: (m: string) => { process.stderr.write(`${m}\n`) } }
   const messaging = createEmbeddedMessaging({ dmToken: token, port: 0, logger: quiet })
   const target = createLocalTarget({ machinesDirectory: join(dir.path, 'machines'), agentCommand: agentCommandFromSources(), heartbeatPeriodMs: 300 })
   const relay = await smtpRelay(t)

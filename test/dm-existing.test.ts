@@ -6,11 +6,13 @@ import { spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { silentLogger } from '../common/log.js'
 import test from 'ava'
 import { startDmService } from '../manager/commands/dm.js'
 import type { TargetHandler } from '../manager/targets/types.js'
 import { runCliInProcess } from './cli-helpers.js'
 import { tempDir, writeShopTemplate } from './dm-helpers.js'
+import { validateCliDocument } from './helpers/cli-schema.js'
 import { freePort } from '../common/net.js'
 import { waitFor } from './helpers/wait.js'
 
@@ -26,10 +28,10 @@ test('existing machine: the DM writes its agent params; the agent started from t
   const dir = tempDir('dm-existing')
   const agentsPort = await freePort()
   // the endpoint listens on every interface; agents are given the address they dial (here loopback: the "VM" is a
-  // process of this host), not the one the DM would derive (ws://127.0.0.1:<port>)
-  const agentsUrl = `ws://127.0.0.2:${agentsPort}`
+  // process of this host), not the one the DM would derive (wss://127.0.0.1:<port>)
+  const agentsUrl = `wss://127.0.0.2:${agentsPort}`
   const logged: string[] = []
-  const log = { info: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), error: (m: string) => logged.push(m) }
+  const log = { debug: () => {}, info: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), error: (m: string) => logged.push(m) }
   // the DM as its unit would start it; the same options again after a restart
   const options = {
     dataDirectory: dir.path, port: await freePort(), agentsPort, agentsHost: '0.0.0.0', agentsUrl, target: 'existing', machineSilenceMs: 8_000, log
@@ -67,7 +69,9 @@ test('existing machine: the DM writes its agent params; the agent started from t
     application: 'shop', scopedInstancePath: '/vm1', stateDir, ipAddress: '127.0.0.1',
     messaging: {
       kind: 'embedded', url: `${agentsUrl}/agents`, token: JSON.parse(readFileSync(announced, 'utf8')).messaging.token,
-      dmKey: JSON.parse(readFileSync(join(dir.path, 'dm-signing-key.json'), 'utf8')).publicKey
+      dmKey: JSON.parse(readFileSync(join(dir.path, 'dm-signing-key.json'), 'utf8')).publicKey,
+      // the DM's own certificate authority, which the agent pins (wss://)
+      ca: readFileSync(join(dir.path, 'tls', 'ca.pem'), 'utf8')
     }
   })
   t.regex(JSON.parse(readFileSync(announced, 'utf8')).messaging.token, /^m1\.[A-Za-z0-9_-]{43}$/, 'the machine\'s own credential, first generation')
@@ -77,6 +81,11 @@ test('existing machine: the DM writes its agent params; the agent started from t
   const fetched = await runCliInProcess(['machine', 'params', 'shop', '/vm1', ...dmFlags], cli)
   t.is(fetched.exitCode, 0, fetched.stderr)
   t.deepEqual(JSON.parse(fetched.stdout), JSON.parse(readFileSync(announced, 'utf8')))
+  // -o json: the CLI's document around the same params
+  const document = await runCliInProcess(['machine', 'params', 'shop', '/vm1', '-o', 'json', ...dmFlags], cli)
+  t.is(document.exitCode, 0, document.stderr)
+  t.true(validateCliDocument(JSON.parse(document.stdout)), JSON.stringify(validateCliDocument.errors))
+  t.deepEqual(JSON.parse(document.stdout), { ok: true, application: 'shop', machine: '/vm1', params: JSON.parse(readFileSync(announced, 'utf8')) })
   const notDeployed = await runCliInProcess(['machine', 'params', 'shop', '/vm2', ...dmFlags], cli)
   t.is(notDeployed.exitCode, 1)
   t.regex(notDeployed.stderr, /\/vm2 of shop has no agent params to hand over: it is not a deployed machine/)
@@ -126,7 +135,7 @@ test('existing machine: the DM writes its agent params; the agent started from t
 
 test('an existing target with an address the agent could not use fails the machine\'s creation, naming the property', async t => {
   const dir = tempDir('dm-existing-bad')
-  const service = await startDmService({ dataDirectory: dir.path, port: 0, agentsPort: 0, log: { info: () => {}, warn: () => {}, error: () => {} } })
+  const service = await startDmService({ dataDirectory: dir.path, port: 0, agentsPort: 0, log: silentLogger })
   t.teardown(async () => { await service.stop(); dir.remove() })
   const { dm } = service
   dm.createTarget({ id: 'lab', handler: 'existing', properties: { 'agent.ip-address': 'vm1.lab.example' } })

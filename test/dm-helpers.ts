@@ -1,4 +1,5 @@
 // Helpers of the DM tests: a small template written to a temp folder, polling, temp dirs.
+import type { Logger } from '../common/log.js'
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -64,7 +65,7 @@ export function agentCommandFromSources (): string[] {
 
 /** A started DM with in-process agents over the in-memory messaging, in a temporary folder, stopped with the test. */
 export async function startInProcessDm (t: { teardown: (fn: () => Promise<void> | void) => void }, name: string,
-  options: { log?: { info: (m: string) => void, warn: (m: string) => void, error: (m: string) => void } } & Partial<DeploymentManagerOptions> = {}):
+  options: { log?: Logger } & Partial<DeploymentManagerOptions> = {}):
   Promise<{ dir: { path: string, remove: () => void }, store: Store, dm: DeploymentManager, target: InProcessTarget }> {
   const { log, ...dmOptions } = options
   const dir = tempDir(name)

@@ -20,7 +20,7 @@ test('a hung agent goes to PROBLEM and back; a killed one is not running; undepl
   const messaging = createEmbeddedMessaging({ dmToken: token, port: 0 })
   const machines = join(dir.path, 'machines')
   const target = createLocalTarget({ machinesDirectory: machines, agentCommand: agentCommandFromSources(), heartbeatPeriodMs: 300 })
-  const quiet = { info: () => {}, warn: () => {}, error: (m: string) => { process.stderr.write(`${m}\n`) } }
+  const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: (m: string) => { process.stderr.write(`${m}\n`) } }
   const dm = createDeploymentManager({ store, messaging, targets: [target], log: quiet },
     { dataDirectory: dir.path, machineSilenceMs: 3_000, heartbeatCheckIntervalMs: 200 })
   const pids: number[] = []

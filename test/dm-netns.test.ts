@@ -36,7 +36,7 @@ test('machines in network namespaces, each with its own address, deployed and st
   // agents in namespaces reach the endpoint through the bridge: listen on every address (token-protected)
   const messaging = createEmbeddedMessaging({ dmToken: token, port: 0, host: '0.0.0.0' })
   const target = createNetnsTarget({ machinesDirectory: join(dir.path, 'machines'), subnet, agentCommand: agentCommandFromSources(), heartbeatPeriodMs: 500 })
-  const quiet = { info: () => {}, warn: () => {}, error: (m: string) => { process.stderr.write(`${m}\n`) } }
+  const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: (m: string) => { process.stderr.write(`${m}\n`) } }
   const dm = createDeploymentManager({ store, messaging, targets: [target], log: quiet }, { dataDirectory: dir.path, defaultTargetHandler: 'netns' })
   await dm.start()
   t.teardown(async () => {

@@ -3,6 +3,8 @@
 // DM is away wait on the agent and arrive with their age.
 import test from 'ava'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { loadOrCreateToken } from '../manager/auth.js'
 import { createDeploymentManager, type DmEvent } from '../manager/dm.js'
@@ -46,6 +48,10 @@ test('measures files: sections, properties, comments; what cannot be understood 
   ])
   t.is(problems.length, 2)
   t.regex(problems[0], /unknown handler nagios/)
+  // the instance's own exports, by full or local name; a property of the same name wins
+  const own = parseMeasures('[EVENT rest busy]\nCheck http://{{ ip }}:{{ Tomcat.port }}/status THAT rps > {{ high }}\n', 'high = 8\nip = 10.0.0.9\n',
+    { 'Tomcat.ip': '127.0.0.5', 'Tomcat.port': '8123', 'Tomcat.high': '1' })
+  t.deepEqual(own, { checks: [{ handler: 'rest', eventName: 'busy', url: 'http://10.0.0.9:8123/status', field: 'rps', operator: '>', threshold: 8 }], problems: [] })
   t.regex(problems[1], /\[EVENT script g\]: write Check <program>/)
 })
 
@@ -85,7 +91,7 @@ test('events made while the DM is away wait on the agent and arrive with their a
   t.teardown(() => dir.remove())
   const { token } = loadOrCreateToken(dir.path)
   const port = await freePort()
-  const quiet = process.env.DEBUG_PROBES !== undefined ? { info: (m: string) => console.log('I', m), warn: (m: string) => console.log('W', m), error: (m: string) => console.log('E', m) } : { info: () => {}, warn: () => {}, error: () => {} }
+  const quiet = process.env.DEBUG_PROBES !== undefined ? { debug: () => {}, info: (m: string) => console.log('I', m), warn: (m: string) => console.log('W', m), error: (m: string) => console.log('E', m) } : { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
   const target = createInProcessTarget({ machinesDirectory: join(dir.path, 'machines'), heartbeatIntervalMs: 200, logger: quiet })
   t.teardown(async () => { await target.close?.() })
   const startDm = async () => {
@@ -173,4 +179,61 @@ test('the probe period is the application\'s: it travels with the model, and a c
   t.is((await call('PATCH', '/api/applications/slow', {})).statusCode, 400)
   t.is((await call('PATCH', '/api/applications/none', { probePeriodMs: 2_000 })).statusCode, 404)
   t.like(dm.getApplication('slow'), { probePeriodMs: 3_600_000, probePeriodIsDefault: true })
+})
+
+test('a rest probe reads a live HTTP server on loopback: a JSON field or a `key: value` line past its threshold fires, with its value', async t => {
+  // the server a Tomcat's status page would be: what each path answers, and how often the probes asked
+  const answers: Record<string, string> = {
+    '/json': '{"load": 7.5, "queue": 1}',
+    '/text': 'queue: 2\nload: 9\n',
+    '/low': '{"load": 1}',
+    '/words': 'load: high',
+    '/gone': '{"load": 8}'
+  }
+  const hits = new Map<string, number>()
+  const server = createServer((request, response) => {
+    hits.set(request.url ?? '', (hits.get(request.url ?? '') ?? 0) + 1)
+    const body = answers[request.url ?? '']
+    // /gone has a body past the threshold, but an error status: no measure
+    response.writeHead(body === undefined || request.url === '/gone' ? 404 : 200).end(body ?? 'no such page')
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.close() })
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const closedPort = await freePort()
+  const { dm, dir } = await startInProcessDm(t, 'dm-probes-rest', { autonomy: { probePeriodMs: 1_000 } })
+  const events = ['hot-json', 'hot-text', 'cold', 'words', 'missing', 'gone', 'down']
+  await dm.loadTemplateFromPath(writeTemplate(join(dir.path, 'template'), {
+    'descriptor/application.properties': 'name = Rested\nversion = 1.0\ngraph-entry-point = main.graph\ninstance-entry-point = main.instances\n',
+    'graph/main.graph': 'VM {\n  installer: target;\n  children: Tomcat;\n}\nTomcat {\n  installer: script;\n}\n',
+    'graph/Tomcat/scripts/start.sh': '#!/bin/bash\ntrue\n',
+    'instances/main.instances': 'instance of VM {\n  name: vm;\n  instance of Tomcat {\n    name: tomcat;\n  }\n}\n',
+    'probes/Tomcat.measures': [
+      '[EVENT rest hot-json]', 'Check {{ base }}/json THAT load > 5',
+      '[EVENT rest hot-text]', 'Check {{ base }}/text THAT load >= 9',
+      '[EVENT rest cold]', 'Check {{ base }}/low THAT load > 5',
+      '[EVENT rest words]', 'Check {{ base }}/words THAT load > 5',
+      '[EVENT rest missing]', 'Check {{ base }}/json THAT cpu > 5',
+      '[EVENT rest gone]', 'Check {{ base }}/gone THAT load > 5',
+      '[EVENT rest down]', `Check http://127.0.0.1:${closedPort}/ THAT load > 5`, ''
+    ].join('\n'),
+    'probes/Tomcat.measures.properties': `base = ${base}\n`,
+    'commands/note.commands': 'append busy into /busy.txt\n',
+    ...Object.fromEntries(events.map(e => [`rules.autonomic/${e}.drl`, `rule "on ${e}"\nsleep period is 600s\nwhen ${e} then note end\n`]))
+  }))
+  dm.createApplication({ name: 'rested', template: { name: 'Rested', version: '1.0' } })
+  const decisions: Array<Extract<DmEvent, { type: 'autonomic' }>> = []
+  dm.onEvent(e => { if (e.type === 'autonomic') decisions.push(e) })
+  dm.action('rested', { action: 'deploy-and-start-all' })
+  await waitFor('Tomcat started', () => dm.instance('rested', '/vm/tomcat').status === 'DEPLOYED_STARTED')
+
+  await waitFor('both hot probes fired', () => ['hot-json', 'hot-text'].every(e => decisions.some(d => d.eventName === e && d.fired)), { timeoutMs: 20_000 })
+  t.like(decisions.find(d => d.eventName === 'hot-json'), { rule: 'on hot-json', path: '/vm/tomcat', fired: true, value: 7.5 })
+  t.like(decisions.find(d => d.eventName === 'hot-text'), { rule: 'on hot-text', path: '/vm/tomcat', fired: true, value: 9 })
+  // two more rounds asked every page: under the threshold, not a number, absent, an error status or no server sent nothing
+  const hit = (path: string): number => hits.get(path) ?? 0
+  const asked = hit('/low')
+  await waitFor('two more rounds', () => ['/low', '/words', '/gone'].every(p => hit(p) >= asked + 2), { timeoutMs: 20_000 })
+  t.deepEqual([...new Set(decisions.map(d => d.eventName))].sort(), ['hot-json', 'hot-text'])
+  t.true(hit('/json') >= 2 * hit('/low') - 2, `the two probes on /json (hot-json, missing) both asked it every round: ${hit('/json')} for ${hit('/low')} rounds`)
 })

@@ -81,7 +81,7 @@ export function killAgents (dataDirectory: string): void {
 export async function shopOnDmService (t: { teardown: (fn: () => Promise<void>) => void }, target: string, instances?: string): Promise<{ call: RestCall, dataDirectory: string }> {
   const dir = tempDir('dm-service')
   const dataDirectory = join(dir.path, 'data')
-  const log = { info: () => {}, warn: () => {}, error: (m: string) => { process.stderr.write(`${m}\n`) } }
+  const log = { debug: () => {}, info: () => {}, warn: () => {}, error: (m: string) => { process.stderr.write(`${m}\n`) } }
   const service = await startDmService({
     dataDirectory, port: 0, agentsPort: await freePort(), target, agentCommand: agentCommandFromSources(), log
   })

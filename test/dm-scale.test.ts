@@ -34,7 +34,7 @@ function writeLampTemplate (root: string, journal: string): string {
 
 async function lamp (t: Parameters<typeof startInProcessDm>[0], name: string) {
   const warnings: string[] = []
-  const log = { info: () => {}, warn: (m: string) => { warnings.push(m) }, error: (m: string) => { process.stderr.write(`ERROR ${m}\n`) } }
+  const log = { debug: () => {}, info: () => {}, warn: (m: string) => { warnings.push(m) }, error: (m: string) => { process.stderr.write(`ERROR ${m}\n`) } }
   const started = await startInProcessDm(t, name, { log, autonomy: { drainWaitMs: 20_000 } })
   const journal = join(started.dir.path, 'journal.txt')
   await started.dm.loadTemplateFromPath(writeLampTemplate(join(started.dir.path, 'template'), journal))

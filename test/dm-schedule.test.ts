@@ -15,7 +15,7 @@ import { waitFor } from './helpers/wait.js'
 async function startDm (folder: string) {
   const store = createStore({ file: join(folder, 'dm.sqlite') })
   const target = createInProcessTarget({ machinesDirectory: join(folder, 'machines'), heartbeatIntervalMs: 200 })
-  const quiet = { info: () => {}, warn: () => {}, error: (m: string) => { process.stderr.write(`${m}\n`) } }
+  const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: (m: string) => { process.stderr.write(`${m}\n`) } }
   const dm = createDeploymentManager({ store, messaging: createMemoryMessaging({}), targets: [target], log: quiet },
     { dataDirectory: folder, defaultTargetHandler: 'in-process' })
   await dm.start()

@@ -41,7 +41,7 @@ function writeTomcatTemplate (root: string, journal: string): string {
 
 async function deployed (t: { teardown: (fn: () => Promise<void> | void) => void }) {
   const warnings: string[] = []
-  const log = { info: () => {}, warn: (m: string) => { warnings.push(m) }, error: (m: string) => { process.stderr.write(`ERROR ${m}\n`) } }
+  const log = { debug: () => {}, info: () => {}, warn: (m: string) => { warnings.push(m) }, error: (m: string) => { process.stderr.write(`ERROR ${m}\n`) } }
   const { dir, dm, target } = await startInProcessDm(t, 'dm-undeploy', { log, machineUndeployWaitMs: UNDEPLOY_WAIT_MS })
   const journal = join(dir.path, 'journal.txt')
   await dm.loadTemplateFromPath(writeTomcatTemplate(join(dir.path, 'template'), journal))

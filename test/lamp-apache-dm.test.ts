@@ -73,7 +73,7 @@ test('meshconf runs LAMP with Apache httpd, Tomcat 10 and MariaDB: two Tomcats i
     dir.remove()
   })
   service = await startDmService({
-    dataDirectory: dir.path, port: 0, agentsPort: 0, target: 'local', log: { info: log('INFO'), warn: log('WARN'), error: log('ERROR') }
+    dataDirectory: dir.path, port: 0, agentsPort: 0, target: 'local', log: { debug: () => {}, info: log('INFO'), warn: log('WARN'), error: log('ERROR') }
   })
   const { dm } = service
   const machines = join(dir.path, MACHINES_FOLDER, 'local')

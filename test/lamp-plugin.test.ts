@@ -22,7 +22,7 @@ test.after.always(async () => {
   await Promise.all(tempDirs.map(async dir => await rm(dir, { recursive: true, force: true })))
 })
 
-const log = { info: () => {}, warn: () => {}, error: (message: string) => { console.error(message) } }
+const log = { debug: () => {}, info: () => {}, warn: () => {}, error: (message: string) => { console.error(message) } }
 
 /** The instance's context, its recipe folder written under `root` as the engine's deploy writes it. */
 async function contextFor (template: ApplicationTemplate, root: string, instance: Instance, parent: Instance,

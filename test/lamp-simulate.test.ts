@@ -6,19 +6,13 @@
 // recipe's stderr, the next one frees the port and starts it again. Once on the local target with --json, once on network namespaces with the table,
 // once through a private RabbitMQ node that the simulation stops and starts (never the shared one on 5672).
 // The runs are serial: each one is several agent processes and services on a shared host.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test, { type ExecutionContext } from 'ava'
-import { Ajv } from 'ajv'
 import { execa } from 'execa'
 import { createPrivateBroker } from '../fixtures/broker.js'
-import { LAMP_DIR, processesMentioning } from './lamp-helpers.js'
-
-const ROOT = join(LAMP_DIR, '..', '..')
-const BIN = join(ROOT, 'bin', 'meshconf.js')
-const validate = new Ajv({ allErrors: true, allowUnionTypes: true })
-  .compile(JSON.parse(readFileSync(join(ROOT, 'docs', 'cli-output.schema.json'), 'utf8')) as object)
+import { BIN, leftOf, parseReport, ROOT, simulate as simulateScenario, table, type Report } from './simulate-helpers.js'
 
 const STEPS = [
   'start the DM',
@@ -36,54 +30,14 @@ const STEPS = [
   'clean up'
 ]
 
-interface Report { ok: boolean, startedAt: string, durationMs: number, steps: Array<{ name: string, ok: boolean, startedAt: string, durationMs: number, detail?: string }> }
-
 async function simulate (args: string[], options: { env?: Record<string, string> } = {}) {
-  return await execa(process.execPath, [BIN, 'simulate', 'lamp', '--wait=4m', ...args], {
-    cwd: ROOT, reject: false, timeout: 10 * 60_000, stdin: 'ignore', env: options.env
-  })
-}
-
-/** stdout must be exactly one JSON document of the report's shape, in the CLI's JSON convention (the shipped schema). */
-function parseReport (t: ExecutionContext, stdout: string): Report {
-  const report = JSON.parse(stdout) as Report
-  t.true(validate(report), JSON.stringify(validate.errors))
-  t.deepEqual(Object.keys(report), ['ok', 'startedAt', 'durationMs', 'steps'])
-  t.is(typeof report.ok, 'boolean')
-  let previous = Date.parse(report.startedAt)
-  for (const s of report.steps) {
-    t.is(typeof s.name, 'string')
-    t.is(typeof s.ok, 'boolean')
-    t.true(Number.isInteger(s.durationMs) && s.durationMs >= 0, JSON.stringify(s))
-    // steps run one after the other, within the run
-    t.true(Date.parse(s.startedAt) >= previous, JSON.stringify(s))
-    previous = Date.parse(s.startedAt) + s.durationMs
-  }
-  t.true(previous <= Date.parse(report.startedAt) + report.durationMs + 1, JSON.stringify(report))
-  return report
-}
-
-/**
- * The processes left of this run: those mentioning its data folder (its first step says where), not the ones of other
- * simulations running on the host meanwhile.
- */
-function leftOf (t: ExecutionContext, firstStep: string): string[] {
-  const folder = /data in (\S*\/meshconf-simulate-[^\s,/]+)/.exec(firstStep)?.[1]
-  if (folder === undefined) {
-    t.fail(`no data folder in ${JSON.stringify(firstStep)}`)
-    return []
-  }
-  return processesMentioning(folder + '/')
+  return await simulateScenario('lamp', args, options)
 }
 
 /** The step failing on purpose shows the start recipe's exit code and stderr: Tomcat could not listen. */
 function checkFailureOnPurpose (t: ExecutionContext, report: Report): void {
   const failed = report.steps.find(s => s.name.startsWith('add Tomcat VM 2 with its port taken'))
   t.regex(failed?.detail ?? '', /^\/Tomcat VM 2\/Tomcat start failed \(script, exit code 1, after \d+ ms\); stderr: tomcat: cannot listen on [\d.]+:\d+: listen EADDRINUSE/)
-}
-
-function table (report: Report): string {
-  return report.steps.map(s => `${s.ok ? 'ok  ' : 'FAIL'} ${s.name} (${s.durationMs} ms) ${s.detail ?? ''}`).join('\n')
 }
 
 test.serial('simulate lamp --json: one JSON document, every step ok, exit 0, no process left behind', async t => {
@@ -141,7 +95,7 @@ test('when it cannot even start, --json still prints one document: a failed step
 
 test('malformed values are usage errors (exit 2) with a clear message', async t => {
   const cases: Array<[string[], RegExp]> = [
-    [['simulate', 'wordpress'], /unknown scenario "wordpress": use lamp/],
+    [['simulate', 'wordpress'], /unknown scenario "wordpress": use lamp or lamp-elastic/],
     [['simulate', 'lamp', '--target', 'cloud'], /use local, netns or docker/],
     [['simulate', 'lamp', '--amqp', 'http://127.0.0.1:5672'], /is not an amqp:\/\/ or amqps:\/\/ URL/],
     [['simulate', 'lamp', '--amqp', 'guest@rabbit'], /is not a URL: expected amqp:\/\/user:password@host:port/],

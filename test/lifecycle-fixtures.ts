@@ -8,7 +8,7 @@ import type { InstanceStatus } from '../protocol/lifecycle.js'
 import type { Import, MeshParameters, RecipeFiles, ScopedModel } from '../protocol/messages.js'
 import type { Component, ImportedVariable, Instance } from '../protocol/model/types.js'
 import { createAgent, type Agent, type AgentOptions } from '../agent/agent.js'
-import type { AgentLogger } from '../agent/lifecycle/log.js'
+import type { Logger } from '../common/log.js'
 import type { Plugin } from '../agent/plugins/types.js'
 import type { DmNotifier, ExportPublisher, MeshFactory } from '../agent/ports.js'
 
@@ -141,8 +141,9 @@ export class RecordingPublisher implements ExportPublisher {
 }
 
 /** A logger that keeps every line (and prints nothing). */
-export class RecordingLogger implements AgentLogger {
+export class RecordingLogger implements Logger {
   readonly lines: string[] = []
+  debug (message: string): void { this.lines.push(`DEBUG ${message}`) }
   info (message: string): void { this.lines.push(`INFO ${message}`) }
   warn (message: string): void { this.lines.push(`WARN ${message}`) }
   error (message: string): void { this.lines.push(`ERROR ${message}`) }

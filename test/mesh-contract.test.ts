@@ -1,5 +1,6 @@
 // The mesh contract (ExportPublisher / ImportListener / MeshHandle), run over both implementations: real libp2p
 // nodes on loopback in this process, and the in-memory hub. No DM, no RabbitMQ.
+import { silentLogger } from '../common/log.js'
 import test from 'ava'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -22,7 +23,7 @@ interface Network {
   close (): Promise<void>
 }
 
-const quiet = (): void => {}
+const quiet = silentLogger
 
 async function memoryNetwork (): Promise<Network> {
   const hub = createMemoryMeshHub()

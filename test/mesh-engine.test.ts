@@ -11,8 +11,9 @@ import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
 import type { MeshFactory } from '../agent/ports.js'
 import { changeState, createMeshApp, type MeshAppChild } from '../fixtures/mesh-app.js'
 import { waitFor } from './helpers/wait.js'
+import { silentLogger } from '../common/log.js'
 
-const quietAgentLog = { info: () => {}, warn: () => {}, error: () => {} }
+const quietAgentLog = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
 
 /** Polls the agent until the instance has the status (the engine runs its actions in the background). */
 async function untilStatus (agent: Agent, path: string, status: string, timeoutMs = 30_000): Promise<void> {
@@ -24,10 +25,10 @@ type Implementation = [string, (stateDir: string) => Promise<{ factory: MeshFact
 const hub = createMemoryMeshHub()
 let memoryPeers = 0
 const implementations: Implementation[] = [
-  ['memory', async () => ({ factory: hub.factory({ log: () => {} }), peerId: `memory-engine-${++memoryPeers}` })],
+  ['memory', async () => ({ factory: hub.factory({ log: silentLogger }), peerId: `memory-engine-${++memoryPeers}` })],
   ['libp2p', async stateDir => {
     const identity = await loadOrCreatePeerIdentity(stateDir)
-    return { factory: libp2pMeshFactory({ stateDir, privateKey: identity.privateKey, log: () => {} }), peerId: identity.peerId }
+    return { factory: libp2pMeshFactory({ stateDir, privateKey: identity.privateKey, log: silentLogger }), peerId: identity.peerId }
   }]
 ]
 
@@ -79,7 +80,7 @@ test('memory: an import restored after a restart stays while its owner re-announ
     await Promise.all([...running].map(async a => { await a.stop() }))
     await rm(dir, { recursive: true, force: true })
   })
-  const factory = restoreHub.factory({ log: () => {}, restoredGraceMs: 300 })
+  const factory = restoreHub.factory({ log: silentLogger, restoredGraceMs: 300 })
   const start = async (vm: string, child?: MeshAppChild): Promise<Agent> => {
     const agent = createAgent({ stateDir: join(dir, vm), meshFactory: factory, log: quietAgentLog, notifier: { instanceChanged: () => {}, instanceRemoved: () => {} } })
     await agent.start()

@@ -16,18 +16,19 @@ import { nextMeshEpoch } from '../agent/mesh/epoch.js'
 import { createMeshNode, startLibp2pMesh, type MeshNode } from '../agent/mesh/libp2p.js'
 import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
 import { ImportRecorder } from '../agent/mesh/recorder.js'
-import type { MeshLogger, MeshServiceHandle } from '../agent/mesh/service.js'
+import type { MeshServiceHandle } from '../agent/mesh/service.js'
 import { encodeMeshMessage, exportsTopic, pnetKeyBytes, signOwnership, type MeshMessage } from '../protocol/mesh.js'
 import { createMeshApp, type MeshApp, type MeshAppChild } from '../fixtures/mesh-app.js'
 import { waitFor } from './helpers/wait.js'
+import { lineLogger, silentLogger, type Logger } from '../common/log.js'
 
-const quiet: MeshLogger = () => {}
+const quiet: Logger = silentLogger
 
 interface Agents {
   app: MeshApp
   dir: string
   /** Starts the libp2p mesh of `/<vm>/<child>` on the state folder `<dir>/<vm>`, bootstrapping from `bootstrap`. */
-  start (vm: string, child: MeshAppChild, recorder: ImportRecorder, bootstrap?: string[], log?: MeshLogger): Promise<MeshServiceHandle>
+  start (vm: string, child: MeshAppChild, recorder: ImportRecorder, bootstrap?: string[], log?: Logger): Promise<MeshServiceHandle>
 }
 
 function agents (t: ExecutionContext): Agents {
@@ -64,7 +65,7 @@ test('the mesh epoch is a counter in the state folder: it grows by one at each s
 
   const warnings: string[] = []
   await writeFile(join(dir, MESH_EPOCH_FILE), 'garbage')
-  t.is(await nextMeshEpoch(dir, (level, message) => { if (level === 'warn') warnings.push(message) }, () => 2_000_000), 2_000_000)
+  t.is(await nextMeshEpoch(dir, lineLogger((level, message) => { if (level === 'warn') warnings.push(message) }), () => 2_000_000), 2_000_000)
   t.regex(warnings.join('\n'), /mesh-epoch holds "garbage", not a mesh epoch: starting a new one from the clock/)
 })
 
@@ -151,7 +152,7 @@ test.serial('a flood of forged signatures and random withdrawn paths leaves the 
 test.serial('rejected messages are logged with their reason and sender, one line per reason per interval', async t => {
   const a = agents(t)
   const lines: string[] = []
-  const apacheMesh = await a.start('Apache VM', 'Apache', new ImportRecorder(), [], (level, message) => { if (level === 'warn') lines.push(message) })
+  const apacheMesh = await a.start('Apache VM', 'Apache', new ImportRecorder(), [], lineLogger((level, message) => { if (level === 'warn') lines.push(message) }))
   apacheMesh.setInterests(new Set(['Tomcat']))
   const rogue = await rogueNode(t, a.app, apacheMesh)
   const foreign = signOwnership(a.app.dmKey, { peerId: rogue.peerId, application: a.app.application, scopedInstancePath: '/Rogue VM' })

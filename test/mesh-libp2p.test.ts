@@ -1,6 +1,7 @@
 // The libp2p mesh against hostile and unlucky peers, with real nodes on loopback in this process: a node without
 // the pnet key, forged ownerships, stale and reordered messages, a flood of malformed messages, and a restart
 // that keeps the peer id and rejoins from the remembered peers, a bootstrap peer that comes up late. No DM, no RabbitMQ.
+import { lineLogger, silentLogger } from '../common/log.js'
 import test, { type ExecutionContext } from 'ava'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -19,7 +20,7 @@ import {
 } from './helpers/mesh-wire.js'
 import { waitFor } from './helpers/wait.js'
 
-const quiet = (): void => {}
+const quiet = silentLogger
 
 interface Importer extends MeshTarget { mesh: MeshServiceHandle, recorder: ImportRecorder, dir: string }
 
@@ -159,7 +160,7 @@ test.serial('a bootstrap peer down at start is redialled with backoff, and joine
   const refused: string[] = []
   const recorder = new ImportRecorder()
   const apache = await startAgentMesh(t, app, join(dir, 'apache'), 'Apache VM', 'Apache', [`${tomcatAddress}/p2p/${tomcatId}`], recorder, {
-    log: (_level, message) => { if (message.startsWith(`dial ${tomcatId} failed`)) refused.push(message) }
+    log: lineLogger((_level, message) => { if (message.startsWith(`dial ${tomcatId} failed`)) refused.push(message) })
   })
   apache.setInterests(new Set(['Tomcat']))
   await waitFor('three failed dials of the Tomcat', () => refused.length >= 3, { state: () => refused, timeoutMs: 30_000 })

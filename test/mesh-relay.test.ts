@@ -12,6 +12,7 @@ import { ImportRecorder } from '../agent/mesh/recorder.js'
 import type { MeshServiceHandle, MeshServiceOptions } from '../agent/mesh/service.js'
 import { createMeshApp, type MeshAppChild } from '../fixtures/mesh-app.js'
 import { waitFor } from './helpers/wait.js'
+import { silentLogger } from '../common/log.js'
 
 type Starter = (vm: string, child: MeshAppChild, recorder: ImportRecorder, bootstrap: string[]) => Promise<MeshServiceHandle>
 
@@ -29,7 +30,7 @@ async function meshStarter (t: { teardown: (fn: () => Promise<void>) => void }, 
     const identity = await loadOrCreatePeerIdentity(stateDir)
     const { model, parameters } = app.agent(vm, child, identity.peerId, bootstrap)
     const mesh = await startLibp2pMesh(model, parameters, recorder,
-      { ...options, stateDir, privateKey: identity.privateKey, log: () => {}, viewSignal: null })
+      { ...options, stateDir, privateKey: identity.privateKey, log: silentLogger, viewSignal: null })
     meshes.push(mesh)
     return mesh
   }

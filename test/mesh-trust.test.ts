@@ -17,6 +17,7 @@ import { controlTopic, exportsTopic, pnetKeyBytes, signOwnership, type MeshMessa
 import { createMeshApp, type MeshApp } from '../fixtures/mesh-app.js'
 import { announceOf, joinMesh, publishAs, send, startRawNode, total, type MeshTarget } from './helpers/mesh-wire.js'
 import { waitFor } from './helpers/wait.js'
+import { silentLogger } from '../common/log.js'
 
 interface Target extends MeshTarget {
   mesh: MeshServiceHandle
@@ -30,7 +31,7 @@ async function startApache (t: ExecutionContext, app: MeshApp = createMeshApp())
   const identity = await loadOrCreatePeerIdentity(dir)
   const { model, parameters } = app.agent('Apache VM', 'Apache', identity.peerId)
   const recorder = new ImportRecorder()
-  const mesh = await startLibp2pMesh(model, parameters, recorder, { stateDir: dir, privateKey: identity.privateKey, log: () => {}, viewSignal: null })
+  const mesh = await startLibp2pMesh(model, parameters, recorder, { stateDir: dir, privateKey: identity.privateKey, log: silentLogger, viewSignal: null })
   t.teardown(async () => {
     await mesh.stop()
     await rm(dir, { recursive: true, force: true })

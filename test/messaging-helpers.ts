@@ -4,22 +4,24 @@ import { randomUUID } from 'node:crypto'
 import amqp from 'amqplib'
 import WebSocket from 'ws'
 import {
-  agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, dmQueueName, dmRoutingKey,
-  type AgentToDmMessage, type DmToAgentMessage
+  agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, dmQueueName, machineDmRoutingKey,
+  type AgentEndpoint, type AgentToDmMessage, type DmToAgentMessage
 } from '../protocol/messages.js'
 import { createAgentLink } from '../agent/link/index.js'
 import { findMemoryHub } from '../link/memory-hub.js'
-import type { AgentLink, MessagingLogger } from '../agent/link/types.js'
+import type { AgentLink } from '../agent/link/types.js'
 import { createDmMessaging } from '../manager/messaging/index.js'
 import type { DmMessaging } from '../manager/messaging/types.js'
+import { type Logger } from '../common/log.js'
 
 export const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672'
 
 /** Collects log lines instead of printing them (tests assert on them when useful). */
-export function captureLogger (): MessagingLogger & { lines: string[] } {
+export function captureLogger (): Logger & { lines: string[] } {
   const lines: string[] = []
   return {
     lines,
+    debug: () => {},
     info: line => { lines.push(`info ${line}`) },
     warn: line => { lines.push(`warn ${line}`) },
     error: line => { lines.push(`error ${line}`) }
@@ -52,6 +54,18 @@ export async function createHarness (kind: Harness['kind'], applications: string
   await dm.start()
   const links: AgentLink[] = []
   const sockets: WebSocket[] = []
+  /** Each machine's endpoint, made once (with RabbitMQ's management API, a machine's broker user). */
+  const endpoints = new Map<string, AgentEndpoint>()
+  const endpointOf = async (application: string, scopedInstancePath: string): Promise<AgentEndpoint> => {
+    const key = JSON.stringify([application, scopedInstancePath])
+    let endpoint = endpoints.get(key)
+    if (endpoint === undefined) {
+      await dm.provisionAgent?.({ application, scopedInstancePath })
+      endpoint = dm.agentEndpoint({ application, scopedInstancePath })
+      endpoints.set(key, endpoint)
+    }
+    return endpoint
+  }
   let raw: amqp.ChannelModel | undefined
   const rawChannel = async (): Promise<amqp.ConfirmChannel> => {
     raw ??= await amqp.connect(AMQP_URL)
@@ -62,7 +76,7 @@ export async function createHarness (kind: Harness['kind'], applications: string
     dm,
     logs: logger.lines,
     agent: async (application, scopedInstancePath) => {
-      const link = createAgentLink({ endpoint: dm.agentEndpoint({ application, scopedInstancePath }), application, scopedInstancePath, logger })
+      const link = createAgentLink({ endpoint: await endpointOf(application, scopedInstancePath), application, scopedInstancePath, logger })
       links.push(link)
       await link.start()
       return link
@@ -83,10 +97,16 @@ export async function createHarness (kind: Harness['kind'], applications: string
         await welcomed
         socket.send(text)
       } else {
-        const channel = await rawChannel()
-        channel.publish(dmExchangeName(domain), dmRoutingKey(application), Buffer.from(text))
+        // As the machine's agent: its own broker user (when it has one), its user id and its routing key.
+        const endpoint = await endpointOf(application, scopedInstancePath)
+        if (endpoint.kind !== 'amqp') throw new Error('not an amqp endpoint')
+        const connection = await amqp.connect(endpoint.url)
+        const channel = await connection.createConfirmChannel()
+        const user = decodeURIComponent(new URL(endpoint.url).username)
+        channel.publish(dmExchangeName(domain), machineDmRoutingKey(application, scopedInstancePath), Buffer.from(text),
+          endpoint.ownUser === true ? { userId: user } : {})
         await channel.waitForConfirms()
-        await channel.close()
+        await connection.close()
       }
     },
     injectToAgent: kind === 'embedded'

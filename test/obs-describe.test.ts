@@ -10,7 +10,7 @@ import { waitFor } from './helpers/wait.js'
 
 test('describe names the import an UNRESOLVED Apache misses, then holds it from the Tomcat that started', async t => {
   const dir = tempDir('obs-describe')
-  const service = await startDmService({ dataDirectory: join(dir.path, 'data'), port: 0, agentsPort: 0, target: 'in-process', log: { info: () => {}, warn: () => {}, error: () => {} } })
+  const service = await startDmService({ dataDirectory: join(dir.path, 'data'), port: 0, agentsPort: 0, target: 'in-process', log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} } })
   t.teardown(async () => { await service.stop(); dir.remove() })
   const call = client(service)
   await call('POST', '/api/templates', {

@@ -107,7 +107,7 @@ test('a store made before schema versions opens after the upgrade with its appli
   const { mkdirSync } = await import('node:fs')
   mkdirSync(data)
   copyFileSync(join(process.cwd(), 'test', 'fixtures', 'store-v1.sqlite'), join(data, DATABASE_FILE))
-  const service = await startDmService({ dataDirectory: data, port: 0, agentsPort: 0, target: 'in-process', log: { info: () => {}, warn: () => {}, error: () => {} } })
+  const service = await startDmService({ dataDirectory: data, port: 0, agentsPort: 0, target: 'in-process', log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} } })
   let stopped = false
   t.teardown(async () => { if (!stopped) await service.stop() })
   const call = client(service)

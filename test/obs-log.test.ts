@@ -1,5 +1,5 @@
-// The DM's log through pino: JSON lines with level, time and component, readable lines on a terminal, the REST
-// request log at info without the token.
+// The DM's and the agents' log through pino (common/log.ts): JSON lines with level, time and component, readable
+// lines on a terminal, the REST request log at info without the token; an agent's lines carry its application.
 import test from 'ava'
 import { join } from 'node:path'
 import { createDmLog } from '../manager/log.js'
@@ -40,10 +40,16 @@ test('an agent\'s params set its least log level; a wrong one is refused naming 
   const dir = tempDir('obs-agent-log')
   t.teardown(() => { dir.remove() })
   const file = join(dir.path, 'agent.log')
-  const logger = createAgentProcessLogger(file, 'warn')
+  const stderr: string[] = []
+  const logger = createAgentProcessLogger({ application: 'shop', scopedInstancePath: '/vm', logFile: file, logLevel: 'warn' }, { readable: false, write: line => { stderr.push(line) } })
   logger.info('routine')
-  logger.warn('watch out')
+  logger.warn('watch out', { path: '/vm/db' })
+  logger.error('the machine itself')
   await logger.close()
   const { readFileSync } = await import('node:fs')
-  t.deepEqual(readFileSync(file, 'utf8').trim().split('\n').map(l => l.replace(/^\S+ /, '')), ['WARN watch out'])
+  // the same JSON line on stderr and in the params' logFile, with the application and the instance path
+  t.is(stderr.join(''), readFileSync(file, 'utf8'))
+  t.is(stderr.length, 2)
+  t.like(JSON.parse(stderr[0]), { level: 40, component: 'agent', application: 'shop', path: '/vm/db', msg: 'watch out' })
+  t.like(JSON.parse(stderr[1]), { level: 50, component: 'agent', application: 'shop', path: '/vm', msg: 'the machine itself' })
 })

@@ -17,7 +17,7 @@ async function logsOfShop (t: ExecutionContext, messaging: Partial<DmServiceOpti
   const dataDirectory = join(dir.path, 'data')
   const service = await startDmService({
     dataDirectory, port: 0, agentsPort: await freePort(), target: 'local', agentCommand: agentCommandFromSources(),
-    log: { info: () => {}, warn: () => {}, error: () => {} }, ...messaging
+    log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }, ...messaging
   })
   const call = client(service)
   t.teardown(async () => {

@@ -21,7 +21,7 @@ test('a real Prometheus scrapes the DM and the agents: instances by state, the a
   const dataDirectory = join(dir.path, 'data')
   const service = await startDmService({
     dataDirectory, port: 0, agentsPort: await freePort(), target: 'local', agentCommand: agentCommandFromSources(), agentMetricsPort: 0,
-    log: { info: () => {}, warn: () => {}, error: () => {} }
+    log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
   })
   const call = client(service)
   let prometheus: ReturnType<typeof spawn> | undefined

@@ -11,7 +11,7 @@ import { agentCommandFromSources, statuses, tempDir, writeShopTemplate, writeTem
 import { client, killAgents, undeployShop } from './dm-process-helpers.js'
 import { freePort } from '../common/net.js'
 
-const quiet = { info: () => {}, warn: () => {}, error: () => {} }
+const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
 
 test('a failing start recipe ends start --wait with exit 1, the exit code and the recipe\'s output; status and the history show it', async t => {
   const dir = tempDir('obs-problems')

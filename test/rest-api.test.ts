@@ -16,7 +16,7 @@ import { statuses, tempDir, writeShopTemplate } from './dm-helpers.js'
 import { craftZip } from './helpers/zip.js'
 import { waitFor } from './helpers/wait.js'
 
-const quiet = { info: () => {}, warn: () => {}, error: () => {} }
+const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
 
 async function setup (t: { teardown: (fn: () => Promise<void> | void) => void }) {
   const dir = tempDir('rest')

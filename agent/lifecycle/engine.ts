@@ -15,15 +15,16 @@ import type { DmNotifier, ExportPublisher, LifecycleObserver } from '../ports.js
 import { ActionRefusedError, InvalidInstanceError, InvalidRecipePathError, NoPluginError, RecipeFailedError,
   RecipeTimeoutError, UnknownInstanceError, errorMessage } from '../errors.js'
 import type { ExecutionContext, ImportChange, Plugin, PluginRegistry } from '../plugins/types.js'
-import type { AgentLogger } from './log.js'
+import type { Logger } from '../../common/log.js'
 import { ActionQueue, type Claim } from './queue.js'
+import { trace } from '../../common/trace.js'
 import { subtreeDeepestFirst, subtreeTopDown } from './tree.js'
 
 export interface LifecycleEngineComponents {
   plugins: PluginRegistry
   notifier: DmNotifier
   publisher: ExportPublisher
-  log: AgentLogger
+  log: Logger
   /** The working folder of an instance. */
   instanceDir: (instancePath: string) => string
   /** The recipe files last received for a component. */
@@ -111,6 +112,12 @@ export class LifecycleEngine {
   instances (): InstanceSummary[] {
     if (this.model === undefined) return []
     return subtreeTopDown(this.model.instance).map(i => ({ path: i.path, component: i.component, status: i.status }))
+  }
+
+  /** The variables an instance exports (full names), as it announces them; undefined for an unknown instance. */
+  exportsOf (instancePath: string): Record<string, string | null> | undefined {
+    const instance = this.byPath.get(instancePath)
+    return instance === undefined ? undefined : instanceExports(this.componentOf(instance), instance, this.ipAddress())
   }
 
   /** Imports of an instance by prefix, in arrival order. */
@@ -265,6 +272,7 @@ export class LifecycleEngine {
     for (const instance of this.importersOf(prefix)) {
       if (instance.path === exported.instancePath) continue
       void this.enqueue(instance, async () => {
+        trace('engine.action', instance.path)
         if (this.byPath.get(instance.path) !== instance) return
         const variables = tailorImport(this.componentOf(instance).imports, prefix, exported.variables)
         const store = this.importStore(instance.path, prefix)
@@ -285,6 +293,7 @@ export class LifecycleEngine {
     const reportedAt = performance.now()
     for (const instance of this.importersOf(prefix)) {
       void this.enqueue(instance, async () => {
+        trace('engine.action', instance.path)
         const store = this.imports.get(instance.path)?.get(prefix)
         const removed = store?.get(exporterPath)
         if (store === undefined || removed === undefined || this.byPath.get(instance.path) !== instance) return
@@ -448,6 +457,7 @@ export class LifecycleEngine {
     } else if (complete && status === 'DEPLOYED_STARTED') {
       const began = performance.now()
       if (reportedAt !== undefined) this.components.observer?.update(began - reportedAt)
+      trace('engine.update', instance.path)
       try {
         await this.pluginFor(instance).update(this.context(instance), change)
         this.stepDone('update', 'ok', began)
@@ -477,6 +487,7 @@ export class LifecycleEngine {
 
   private setStatus (instance: Instance, status: InstanceStatus, problem?: string, failure?: InstanceProblem): void {
     instance.status = status
+    trace('engine.status', `${instance.path} ${status}`)
     this.lastStateSaved = this.components.persist()
     this.notify(instance, problem, failure)
   }

@@ -3,12 +3,13 @@
 import { parseDmToAgentMessage, type AgentToDmMessage } from '../../protocol/messages.js'
 import { MessageDispatcher } from '../../link/dispatch.js'
 import { findMemoryHub, type Mailbox, type MemoryHub } from '../../link/memory-hub.js'
-import type { AgentIdentity, AgentLink, DmMessageHandler, LinkMetrics, MessagingLogger } from './types.js'
+import type { AgentIdentity, AgentLink, DmMessageHandler, LinkMetrics } from './types.js'
+import { type Logger } from '../../common/log.js'
 
 export interface MemoryLinkComponents extends AgentIdentity {
   /** Id of the hub, from the DM's `agentEndpoint()`. */
   hub: string
-  logger?: MessagingLogger
+  logger?: Logger
 }
 
 class MemoryLink implements AgentLink {

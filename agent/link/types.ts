@@ -3,7 +3,7 @@
 import type { AgentToDmMessage, DmToAgentMessage } from '../../protocol/messages.js'
 import type { LinkMetrics } from '../../link/types.js'
 
-export type { AgentIdentity, LinkMetrics, MessagingLogger } from '../../link/types.js'
+export type { AgentIdentity, LinkMetrics } from '../../link/types.js'
 
 
 export type DmMessageHandler = (msg: DmToAgentMessage) => Promise<void> | void

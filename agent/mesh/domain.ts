@@ -21,7 +21,8 @@ import { ensurePrivateFolder } from '../../common/private-files.js'
 import { BoundedMap } from './bounded.js'
 import { nextMeshEpoch } from './epoch.js'
 import { createLibp2pTransport, type Libp2pMeshOptions } from './libp2p.js'
-import { consoleMeshLogger, Throttle, type MeshLogger, type MeshServiceHandle, type MeshTransport, type MeshTransportEvents, type MeshView } from './service.js'
+import { stderrLogger, type Logger } from '../../common/log.js'
+import { Throttle, type MeshServiceHandle, type MeshTransport, type MeshTransportEvents, type MeshView } from './service.js'
 import {
   LIVENESS_GRACE_MS, MAX_EXPORT_STAMPS, MAX_HELD_EXPORTS_PER_OWNER, MAX_OWNERSHIP_VERDICTS, MAX_SCOPE_GENERATIONS, REJECTION_LOG_INTERVAL_MS,
   RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS
@@ -88,7 +89,7 @@ export interface DomainExchangeComponents {
   parameters: MeshParameters
   domain: DomainParameters
   listener: ImportListener
-  log?: MeshLogger
+  log?: Logger
   now?: () => number
 }
 
@@ -121,7 +122,7 @@ export class DomainExchange {
   private transport!: MeshTransport
   private readonly application: string
   private readonly control = domainControlTopic()
-  private readonly log: MeshLogger
+  private readonly log: Logger
   private readonly now: () => number
   private readonly graceMs: number
   private readonly unconnectedGraceMs: number
@@ -153,7 +154,7 @@ export class DomainExchange {
   constructor (private readonly components: DomainExchangeComponents, options: DomainExchangeOptions = {}) {
     this.application = components.model.application
     this.ownership = components.parameters.ownership
-    this.log = components.log ?? consoleMeshLogger
+    this.log = components.log ?? stderrLogger
     this.now = components.now ?? Date.now
     this.graceMs = options.livenessGraceMs ?? LIVENESS_GRACE_MS
     this.unconnectedGraceMs = options.unconnectedGraceMs ?? UNCONNECTED_OWNER_GRACE_MS
@@ -241,7 +242,7 @@ export class DomainExchange {
     }
     this.resubscribe()
     this.addPeers(bootstrapPeers)
-    this.log('info', `binding of ${binding.prefix} (version ${binding.version}): from ${binding.exporters.length === 0 ? 'no application' : binding.exporters.join(', ')}`)
+    this.log.info(`binding of ${binding.prefix} (version ${binding.version}): from ${binding.exporters.length === 0 ? 'no application' : binding.exporters.join(', ')}`)
     if (binding.exporters.length > 0) this.request([binding.prefix])
     return true
   }
@@ -337,7 +338,7 @@ export class DomainExchange {
 
   private send (topic: string, message: DomainMessage): void {
     this.transport.publish(topic, encodeDomainMessage(message)).catch(err => {
-      if (!this.stopped) this.log('warn', `could not publish a domain ${message.kind} on ${topic}: ${errorMessage(err)}`)
+      if (!this.stopped) this.log.warn(`could not publish a domain ${message.kind} on ${topic}: ${errorMessage(err)}`)
     })
   }
 
@@ -378,7 +379,7 @@ export class DomainExchange {
         case 'request': return this.onRequest(from, message)
       }
     } catch (err) {
-      this.log('error', `failed to handle a domain ${message.kind} from ${from}: ${(err as Error).stack ?? String(err)}`)
+      this.log.error(`failed to handle a domain ${message.kind} from ${from}: ${(err as Error).stack ?? String(err)}`)
     }
   }
 
@@ -475,7 +476,7 @@ export class DomainExchange {
     const now = this.now()
     if (now - (this.rejectionLoggedAt.get(reason) ?? -Infinity) < REJECTION_LOG_INTERVAL_MS) return
     this.rejectionLoggedAt.set(reason, now)
-    this.log('warn', `rejected a domain message (${reason}, ${this.rejectionCounts.get(reason) ?? 0} so far): ${detail}`)
+    this.log.warn(`rejected a domain message (${reason}, ${this.rejectionCounts.get(reason) ?? 0} so far): ${detail}`)
   }
 
   // ----------------------------------------------------------------------------------------------- liveness
@@ -516,7 +517,7 @@ export class DomainExchange {
   private withdrawOwner (peerId: string, why: string): void {
     clearTimeout(this.suspects.get(peerId)?.timer)
     this.suspects.delete(peerId)
-    this.log('info', `domain owner ${peerId} ${why}: withdrawing its external exports`)
+    this.log.info(`domain owner ${peerId} ${why}: withdrawing its external exports`)
     for (const [prefix, byKey] of this.held) {
       for (const [key, h] of [...byKey]) if (h.owner === peerId) this.release(prefix, key)
     }
@@ -546,7 +547,7 @@ export class DomainExchange {
     try {
       call()
     } catch (err) {
-      this.log('error', `the import listener failed: ${(err as Error).stack ?? String(err)}`)
+      this.log.error(`the import listener failed: ${(err as Error).stack ?? String(err)}`)
     }
   }
 }

@@ -3,11 +3,12 @@
 // Every running mesh of a hub is connected to every other one of the same application; a peer is identified by
 // the peer id of its signed ownership.
 import type { MeshFactory } from '../ports.js'
-import { MeshService, type MeshLogger, type MeshServiceHandle, type MeshServiceOptions, type MeshTransport, type MeshTransportEvents } from './service.js'
+import { MeshService, type MeshServiceHandle, type MeshServiceOptions, type MeshTransport, type MeshTransportEvents } from './service.js'
+import { type Logger } from '../../common/log.js'
 
 export interface MemoryMeshHub {
   /** A MeshFactory whose meshes join this hub. */
-  factory (options?: MeshServiceOptions & { log?: MeshLogger }): MeshFactory
+  factory (options?: MeshServiceOptions & { log?: Logger }): MeshFactory
   /** Cuts a peer off (as a dead or unreachable agent) or heals it: every other peer sees it disconnect or return. */
   setReachable (peerId: string, reachable: boolean): void
   /** Drops the deliveries for which `lose` returns true (a lossy network, to exercise anti-entropy); undefined: none. */

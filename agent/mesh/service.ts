@@ -20,6 +20,8 @@ import { errorMessage } from '../../protocol/errors.js'
 import { BoundedMap } from './bounded.js'
 import { OwnershipVerifier } from './ownership.js'
 import { exponentialMs, jittered } from '../../common/backoff.js'
+import { trace } from '../../common/trace.js'
+import { stderrLogger, type Logger } from '../../common/log.js'
 
 /** What the service needs from a network: publish/subscribe with authenticated senders, and peer liveness. */
 export interface MeshTransport {
@@ -27,8 +29,12 @@ export interface MeshTransport {
   addresses (): string[]
   subscribe (topic: string): void
   unsubscribe (topic: string): void
-  /** Sends to the topic's subscribers (none is fine); never throws for lack of peers. */
-  publish (topic: string, data: Uint8Array): Promise<void>
+  /**
+   * Sends to the topic's subscribers (none is fine); never throws for lack of peers. `direct`: the message is an owner's
+   * own (an announce or a withdraw), written straight to the connected subscribers, whose connection authenticates the
+   * sender; it is also gossiped (relayed to subscribers we are not connected to) unless `gossip` is false.
+   */
+  publish (topic: string, data: Uint8Array, options?: { direct?: boolean, gossip?: boolean }): Promise<void>
   isConnected (peerId: string): boolean
   connectedPeers (): string[]
   /**
@@ -74,12 +80,6 @@ export interface MeshTransportEvents {
   peerDisconnected (peerId: string, refused?: boolean): void
 }
 
-export type MeshLogLevel = 'debug' | 'info' | 'warn' | 'error'
-export type MeshLogger = (level: MeshLogLevel, message: string) => void
-
-export const consoleMeshLogger: MeshLogger = (level, message) => {
-  if (level !== 'debug') console.error(`[mesh] ${level}: ${message}`)
-}
 
 export interface MeshServiceOptions {
   /** Window in ms gathering import changes before the listener is called; default 0 (every change at once). */
@@ -113,7 +113,7 @@ export interface MeshServiceComponents {
   model: ScopedModel
   parameters: MeshParameters
   listener: ImportListener
-  log?: MeshLogger
+  log?: Logger
   /** ms clock; default Date.now. */
   now?: () => number
 }
@@ -210,7 +210,7 @@ export class MeshService implements MeshServiceHandle {
   private transport!: MeshTransport
   private readonly application: string
   private readonly control: string
-  private readonly log: MeshLogger
+  private readonly log: Logger
   private readonly now: () => number
   private readonly debounceMs: number
   private readonly graceMs: number
@@ -299,7 +299,7 @@ export class MeshService implements MeshServiceHandle {
     const imported = new Set(graph.flatMap(component => [...importedPrefixes(component).keys()]))
     this.importablePrefixes = new Set(graph.flatMap(component => [...exportsByPrefix(component.exports).keys()])
       .filter(prefix => imported.has(prefix)))
-    this.log = components.log ?? consoleMeshLogger
+    this.log = components.log ?? stderrLogger
     this.now = components.now ?? Date.now
     this.debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS
     this.graceMs = options.livenessGraceMs ?? LIVENESS_GRACE_MS
@@ -351,7 +351,7 @@ export class MeshService implements MeshServiceHandle {
       this.restoreTimers.delete(timer)
       if (this.stopped) return
       const unconfirmed = waiting.filter(k => this.reported.get(k) === RESTORED)
-      if (unconfirmed.length > 0) this.log('info', `no owner re-announced ${unconfirmed.length} restored import(s) within ${this.restoredGraceMs} ms: removing them`)
+      if (unconfirmed.length > 0) this.log.info(`no owner re-announced ${unconfirmed.length} restored import(s) within ${this.restoredGraceMs} ms: removing them`)
       for (const k of unconfirmed) this.dirty.add(k)
       this.flush()
     }, this.restoredGraceMs)
@@ -380,6 +380,7 @@ export class MeshService implements MeshServiceHandle {
 
   announce (instancePath: string, component: string, variables: Record<string, string | null>): void {
     if (this.stopped) return
+    trace('mesh.announce', instancePath)
     const byPrefix = new Map<string, Record<string, string | null>>()
     for (const [name, value] of Object.entries(variables)) {
       const dot = name.indexOf('.')
@@ -478,14 +479,22 @@ export class MeshService implements MeshServiceHandle {
     return { epoch: this.epoch, seq: ++this.seq }
   }
 
+  /**
+   * Our announces and withdraws go straight to the importers we are connected to: importers dial the owners they import
+   * from (their liveness is watched on that connection), so after its first announce an owner reaches them all
+   * directly. Gossip, whose relays cost every importer a signature check and forwarding, carries only the first
+   * announce of a prefix in this epoch, which importers not connected to us yet must hear to dial us. An importer that
+   * is not connected later is introduced by our digests and asks again once connected (onRequest, onDigest).
+   */
   private publishAnnounce (entry: LocalExport): void {
     const stamp = this.nextStamp()
+    const first = !this.localPrefixSeq.has(entry.prefix)
     this.localPrefixSeq.set(entry.prefix, stamp.seq)
     this.exportsChanged()
     this.send(exportsTopic(this.application, entry.prefix), {
       v: MESH_MESSAGE_VERSION, kind: 'announce', application: this.application, ...stamp, ...entry,
       ownership: this.ownership, addresses: this.transport.addresses()
-    })
+    }, { direct: true, gossip: first })
   }
 
   private withdrawPrefix (instancePath: string, prefix: string): void {
@@ -495,16 +504,17 @@ export class MeshService implements MeshServiceHandle {
     this.exportsChanged()
     this.send(exportsTopic(this.application, prefix), {
       v: MESH_MESSAGE_VERSION, kind: 'withdraw', application: this.application, ...stamp, instancePath, prefix
-    })
+    }, { direct: true, gossip: false })
     if (this.interests.has(prefix)) this.release(prefix, instancePath, this.transport.peerId)
   }
 
-  private send (topic: string, message: MeshMessage): void {
+  private send (topic: string, message: MeshMessage, options?: { direct?: boolean, gossip?: boolean }): void {
     const data = encodeMeshMessage(message)
     this.sent.messages++
     this.sent.bytes += data.byteLength
-    this.transport.publish(topic, data).catch(err => {
-      if (!this.stopped) this.log('warn', `could not publish a ${message.kind} on ${topic}: ${errorMessage(err)}`)
+    trace('mesh.send', `${message.kind} ${data.byteLength}`)
+    this.transport.publish(topic, data, options).then(() => { trace('mesh.sent', message.kind) }, err => {
+      if (!this.stopped) this.log.warn(`could not publish a ${message.kind} on ${topic}: ${errorMessage(err)}`)
     })
   }
 
@@ -561,6 +571,7 @@ export class MeshService implements MeshServiceHandle {
 
   private onMessage (topic: string, from: string, data: Uint8Array): void {
     if (this.stopped) return
+    trace('mesh.receive', `${from} ${data.byteLength}`)
     if (from === this.transport.peerId) return this.reject('from-self', `a message claiming to come from this agent on ${topic}`)
     let message: MeshMessage
     try {
@@ -577,7 +588,7 @@ export class MeshService implements MeshServiceHandle {
         case 'digest': return this.onDigest(from, message)
       }
     } catch (err) {
-      this.log('error', `failed to handle a ${message.kind} from ${from}: ${(err as Error).stack ?? String(err)}`)
+      this.log.error(`failed to handle a ${message.kind} from ${from}: ${(err as Error).stack ?? String(err)}`)
     }
   }
 
@@ -586,7 +597,7 @@ export class MeshService implements MeshServiceHandle {
     const now = this.now()
     if (now - (this.rejectionLoggedAt.get(reason) ?? -Infinity) < REJECTION_LOG_INTERVAL_MS) return
     this.rejectionLoggedAt.set(reason, now)
-    this.log('warn', `rejected a mesh message (${reason}, ${this.rejectionCounts.get(reason)} so far): ${detail}`)
+    this.log.warn(`rejected a mesh message (${reason}, ${this.rejectionCounts.get(reason)} so far): ${detail}`)
   }
 
   /** Records `stamp` for the key and the owner's prefix; false when the message is not newer than what we have. */
@@ -797,7 +808,7 @@ export class MeshService implements MeshServiceHandle {
   private withdrawOwner (peerId: string, why: string): void {
     clearTimeout(this.suspects.get(peerId)?.timer)
     this.suspects.delete(peerId)
-    this.log('info', `owner ${peerId} ${why}: withdrawing its exports`)
+    this.log.info(`owner ${peerId} ${why}: withdrawing its exports`)
     for (const [prefix, byPath] of this.held) {
       for (const [path, h] of [...byPath]) {
         if (h.owner !== peerId) continue
@@ -847,6 +858,7 @@ export class MeshService implements MeshServiceHandle {
       const current = h === undefined ? undefined : JSON.stringify([h.component, h.variables])
       if (current === this.reported.get(k)) continue
       try {
+        trace('mesh.import', `${instancePath} ${h === undefined ? 'removed' : 'added'}`)
         if (h === undefined) {
           this.reported.delete(k)
           this.components.listener.importRemoved(prefix, instancePath)
@@ -855,7 +867,7 @@ export class MeshService implements MeshServiceHandle {
           this.components.listener.importAdded(prefix, { instancePath, component: h.component, variables: { ...h.variables } })
         }
       } catch (err) {
-        this.log('error', `the import listener failed on ${prefix} of ${instancePath}: ${(err as Error).stack ?? String(err)}`)
+        this.log.error(`the import listener failed on ${prefix} of ${instancePath}: ${(err as Error).stack ?? String(err)}`)
       }
     }
   }

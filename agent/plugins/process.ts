@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process'
 import { PROBLEM_OUTPUT_TAIL_BYTES } from '../../protocol/messages.js'
 import { OUTPUT_DRAIN_GRACE_MS, STDERR_TAIL_LINES } from '../constants.js'
 import { RecipeTimeoutError } from '../errors.js'
-import type { AgentLogger } from '../lifecycle/log.js'
+import type { Logger } from '../../common/log.js'
 
 export interface RecipeProcess {
   /** What runs, for messages: `script deploy.sh`, `puppet apply`. */
@@ -19,7 +19,7 @@ export interface RecipeProcess {
   env: Record<string, string>
   /** Kill the process group after this many ms. */
   timeoutMs: number
-  log: AgentLogger
+  log: Logger
 }
 
 export interface RecipeOutcome {

@@ -2,7 +2,7 @@
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
 import type { Import } from '../../protocol/messages.js'
 import type { Component, Instance } from '../../protocol/model/types.js'
-import type { AgentLogger } from '../lifecycle/log.js'
+import type { Logger } from '../../common/log.js'
 
 export type LifecycleStep = 'deploy' | 'start' | 'update' | 'stop' | 'undeploy'
 
@@ -27,7 +27,7 @@ export interface ExecutionContext {
   ancestors: AncestorExports[]
   /** The instance's working folder: the component's recipe files are written here on deploy. */
   instanceDir: string
-  log: AgentLogger
+  log: Logger
 }
 
 /** Why `update` is called (reference §3.3): the import that changed and whether its exporter came or went. */

@@ -11,6 +11,7 @@ import { createScaler, type ScaleOperations, type ScalerOptions } from './scale.
 import { createRules, type RulesOptions } from './rules.js'
 import { createScheduler } from './scheduler.js'
 import { errorMessage } from '../../protocol/errors.js'
+import type { Logger } from '../../common/log.js'
 
 type DmOperations = Omit<ScaleOperations, 'importersOf'> & Pick<DeploymentManager, 'getApplication' | 'onEvent' | 'addInstance' | 'changeState' | 'action' | 'associateTarget'>
 
@@ -19,7 +20,7 @@ export interface AutonomyComponents {
   store: Store
   /** Publishes (and stores) a DM event: the rules' decisions. */
   emit: (event: DmEvent) => void
-  log?: { info (message: string): void, warn (message: string): void, error (message: string): void }
+  log?: Logger
 }
 
 export interface AutonomyOptions extends ScalerOptions, CommandsRunnerOptions, RulesOptions {
@@ -71,13 +72,13 @@ export function createAutonomy (components: AutonomyComponents, options: Autonom
     onAutonomicEvent (msg: Extract<AgentToDmMessage, { kind: 'autonomic' }>): void {
       const { application, scopedInstancePath, instancePath } = msg
       if (instancePath !== scopedInstancePath && !instancePath.startsWith(`${scopedInstancePath}/`)) {
-        log.warn(`autonomic event ${msg.eventName} from the agent of ${scopedInstancePath} (${application}) names ${instancePath}, not one of its instances: ignored`)
+        log.warn(`autonomic event ${msg.eventName} from the agent of ${scopedInstancePath} (${application}) names ${instancePath}, not one of its instances: ignored`, { application, path: scopedInstancePath })
         return
       }
       try {
         rules.onEvent({ application, instancePath, eventName: msg.eventName, ageMs: Math.max(0, msg.ageMs), ...(msg.value === undefined ? {} : { value: msg.value }) })
       } catch (err) {
-        log.warn(`autonomic event ${msg.eventName} of ${application}: ${errorMessage(err)}`)
+        log.warn(`autonomic event ${msg.eventName} of ${application}: ${errorMessage(err)}`, { application })
       }
     },
     rules,

@@ -9,6 +9,7 @@ import { parseCommands, type CommandInstruction } from '../../protocol/model/com
 import type { ApplicationTemplate, AutonomicRule } from '../../protocol/model/types.js'
 import type { DmEvent, InstanceView } from '../dm.js'
 import type { CommandsExecution, InstructionGuard, Who } from './commands-runner.js'
+import type { Logger } from '../../common/log.js'
 
 export interface AutonomicEvent {
   application: string
@@ -45,7 +46,7 @@ export interface RulesComponents {
   commandFiles: (application: string) => Record<string, string>
   run: (application: string, name: string, input: { who: Who, guard: InstructionGuard }) => Promise<CommandsExecution>
   emit: (event: DmEvent) => void
-  log: { warn (message: string): void }
+  log: Pick<Logger, 'warn'>
   now?: () => number
 }
 
@@ -176,7 +177,10 @@ export function createRules (components: RulesComponents, options: RulesOptions 
   function record (application: string, rule: AutonomicRule, state: RuleState, event: AutonomicEvent, fired: boolean, reason: string): void {
     const decision: Decision = { at: new Date(now()).toISOString(), eventName: event.eventName, path: event.instancePath, fired, reason }
     state.lastDecision = decision
-    components.emit({ type: 'autonomic', application, rule: rule.name, eventName: event.eventName, path: event.instancePath, fired, reason, at: decision.at })
+    components.emit({
+      type: 'autonomic', application, rule: rule.name, eventName: event.eventName, path: event.instancePath, fired, reason, at: decision.at,
+      ...(event.value === undefined ? {} : { value: event.value })
+    })
   }
 
   async function fire (application: string, rule: AutonomicRule, state: RuleState): Promise<void> {
@@ -185,12 +189,12 @@ export function createRules (components: RulesComponents, options: RulesOptions 
         const execution = await components.run(application, name, { who: { source: 'rule', name: rule.name }, guard: ruleGuard(rule) })
         if (!execution.ok) {
           const failed = execution.instructions.find(i => i.outcome === 'error')
-          components.log.warn(`rule ${rule.name} of ${application}: ${name} stopped at line ${failed?.line ?? '?'}: ${failed?.detail ?? ''}`)
+          components.log.warn(`rule ${rule.name} of ${application}: ${name} stopped at line ${failed?.line ?? '?'}: ${failed?.detail ?? ''}`, { application })
           return
         }
       }
     } catch (err) {
-      components.log.warn(`rule ${rule.name} of ${application}: ${errorMessage(err)}`)
+      components.log.warn(`rule ${rule.name} of ${application}: ${errorMessage(err)}`, { application })
     } finally {
       state.running = false
     }

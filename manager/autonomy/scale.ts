@@ -9,6 +9,7 @@ import type { InstanceView } from '../dm.js'
 import { AmbiguousScaleError, NoCarrierError, ScaleRequestError } from './errors.js'
 import type { AutonomyStore, HistorySource } from './store.js'
 import { errorMessage } from '../../protocol/errors.js'
+import type { Logger } from '../../common/log.js'
 
 /** Most machines a single scale may ask for. */
 export const MAX_SCALE_COUNT = 1000
@@ -159,7 +160,7 @@ export interface ScalerComponents {
   componentsOf: (application: string) => Record<string, Component>
   /** Subscribes to instance changes; returns the unsubscribe function. */
   onChange: (listener: () => void) => () => void
-  log?: { warn (message: string): void }
+  log?: Pick<Logger, 'warn'>
 }
 
 export interface ScalerOptions {

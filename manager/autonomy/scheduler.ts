@@ -6,6 +6,7 @@ import { Cron } from 'croner'
 import { errorMessage } from '../../protocol/errors.js'
 import { InvalidJobError, JobNotFoundError } from './errors.js'
 import type { AutonomyStore, ScheduledJob } from './store.js'
+import type { Logger } from '../../common/log.js'
 
 /** Missed runs counted per job at start, at most (a job every second down for a week would be 600 000). */
 const MAX_MISSED_COUNTED = 1000
@@ -16,7 +17,7 @@ export interface SchedulerComponents {
   run: (application: string, command: string, job: ScheduledJob) => Promise<unknown>
   /** Throws when the application or its commands file does not exist. */
   check: (application: string, command: string) => void
-  log: { info (message: string): void, warn (message: string): void }
+  log: Pick<Logger, 'info' | 'warn'>
 }
 
 export interface NewJob { name?: string, application: string, command: string, cron: string }
@@ -35,12 +36,12 @@ export function createScheduler (components: SchedulerComponents) {
   }
 
   function schedule (job: ScheduledJob): void {
-    const timer = new Cron(job.cron, { protect: true, catch: (err: unknown) => log.warn(`scheduled job ${job.name}: ${errorMessage(err)}`) }, async () => {
+    const timer = new Cron(job.cron, { protect: true, catch: (err: unknown) => log.warn(`scheduled job ${job.name}: ${errorMessage(err)}`, { application: job.application }) }, async () => {
       store.setJobLastRun(job.id, new Date().toISOString())
       try {
         await components.run(job.application, job.command, job)
       } catch (err) {
-        log.warn(`scheduled job ${job.name} (${job.application}, ${job.command}): ${errorMessage(err)}`)
+        log.warn(`scheduled job ${job.name} (${job.application}, ${job.command}): ${errorMessage(err)}`, { application: job.application })
       }
     })
     timers.set(job.id, timer)
@@ -76,7 +77,7 @@ export function createScheduler (components: SchedulerComponents) {
           recordMissed(job, now)
           schedule(job)
         } catch (err) {
-          log.warn(`scheduled job ${job.name} cannot be scheduled: ${errorMessage(err)}`)
+          log.warn(`scheduled job ${job.name} cannot be scheduled: ${errorMessage(err)}`, { application: job.application })
         }
       }
     },

@@ -6,7 +6,8 @@ import type { MeshView } from '../../agent/index.js'
 import { readAgentParams } from '../../protocol/agent-params.js'
 import { readPidFile, readViewFile, VIEW_SIGNAL, viewFileOf, type AgentViewDocument } from '../../agent/view.js'
 import { isAgentAlive } from '../targets/process.js'
-import { printJson, usageError } from './output.js'
+import { isDocument, isoTime, printDocument, withOutputOptions, type OutputOptions } from './format.js'
+import { usageError } from './output.js'
 
 /** How long `meshconf agent view` waits for the agent to write its view once signalled, in ms. */
 export const AGENT_VIEW_TIMEOUT_MS = 5000
@@ -22,19 +23,37 @@ export function registerAgentCommand (program: Command): void {
       const { runAgentProcess } = await import('../../agent/index.js')
       process.exitCode = await runAgentProcess(options.params)
     })
-  agent.command('view')
+  withOutputOptions(agent.command('view')
     .description('print the mesh view of the agent running on this machine: the exports it holds, from which peer, since when')
-    .option('--state-dir <dir>', 'the agent\'s state folder (or give its --params file)')
-    .option('--json', 'print the view document as the agent wrote it (<state folder>/view.json)')
+    .option('--state-dir <dir>', 'the agent\'s state folder (or give its --params file)'))
     .configureHelp({ showGlobalOptions: true })
     .action(async (_options: unknown, command: Command) => {
-      const options = command.optsWithGlobals<{ stateDir?: string, params?: string, json?: boolean }>()
+      const options = command.optsWithGlobals<{ stateDir?: string, params?: string } & OutputOptions>()
       if ((options.stateDir === undefined) === (options.params === undefined)) usageError(command, 'give either --state-dir <dir> or --params <file>')
       const stateDir = options.stateDir ?? readAgentParams(options.params as string).stateDir
       const document = await requestAgentView(stateDir)
-      if (options.json === true) printJson(document)
+      if (isDocument(options)) await printDocument(options, agentViewDocument(document))
       else process.stdout.write(formatAgentView(document).join('\n') + '\n')
     })
+}
+
+/**
+ * The view in the CLI's JSON convention: times the agent writes as ms since 1970 become ISO-8601 (`writtenAt`,
+ * `ownershipExpiresAt`, a held export's `since` as `firstHeldAt`); durations stay `…Ms`.
+ */
+export function agentViewDocument (document: AgentViewDocument): object {
+  const { mesh } = document
+  return {
+    ...document,
+    writtenAt: isoTime(document.writtenAt),
+    mesh: mesh === null
+      ? null
+      : {
+          ...mesh,
+          ownershipExpiresAt: isoTime(mesh.ownershipExpiresAt),
+          held: mesh.held.map(({ since, ...held }) => ({ ...held, firstHeldAt: isoTime(since) }))
+        }
+  }
 }
 
 /** Signals the agent running on `stateDir` and returns the view it writes; throws a clear error when none runs. */

@@ -6,9 +6,8 @@
 // processes of the local target, a DM of its own in a temporary folder; the report and exit codes are `simulate
 // lamp`'s.
 import { randomBytes } from 'node:crypto'
-import { createWriteStream, existsSync, rmSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { createWriteStream, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { createDmClient, type DmClient, type InstanceNode } from '../client.js'
 import { DATA_IP_ADDRESS, DATA_MACHINE_ID, MACHINES_FOLDER } from '../constants.js'
 import { machineFolder } from '../targets/local.js'
@@ -17,7 +16,7 @@ import { startDmService, type DmService } from './dm.js'
 import { findInstance, flattenInstances } from './output.js'
 import {
   DEFAULT_STEP_WAIT_MS, SimulationCheckError, agentStatus, allStarted, copyLogs, fileLogger, get, killLeftovers, makeDataDirectory,
-  poll, statusIs, type BrokerControl, type SimulationReport, type SimulationStep
+  poll, simulationFolder, statusIs, type BrokerControl, type SimulationReport, type SimulationStep
 } from './simulate.js'
 import { freePort } from '../../common/net.js'
 import { errorMessage } from '../../protocol/errors.js'
@@ -39,9 +38,7 @@ export interface SharedDbSimulationOptions {
 
 /** The folder of simulations/shared-db (sources and dist/ sit at different depths). */
 export function sharedDbTemplates (): string {
-  const here = dirname(fileURLToPath(import.meta.url))
-  const candidates = [resolve(here, '../../simulations/shared-db'), resolve(here, '../../../simulations/shared-db')]
-  return candidates.find(c => existsSync(join(c, 'web', 'descriptor', 'application.properties'))) ?? candidates[0]
+  return simulationFolder('shared-db', join('web', 'descriptor', 'application.properties'))
 }
 
 const PREFIX = 'Db'

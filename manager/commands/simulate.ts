@@ -20,14 +20,15 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { InvalidArgumentError, type Command } from 'commander'
-import { formatDuration, printDocument, resolveWaitMs, withWaitOptions, type WaitOptions } from './format.js'
+import { formatDuration, parseDuration, printDocument, resolveWaitMs, withWaitOptions, type WaitOptions } from './format.js'
 import { INSTANCES_FOLDER, STATE_FILE_NAME } from '../../protocol/agent-layout.js'
 import { LIVENESS_ABORT_MS, LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS } from '../../agent/index.js'
 import { statusOf, type InstanceStatus } from '../../protocol/lifecycle.js'
 import { createDmClient, type DmClient, type DmEventStream, type InstanceNode } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
 import { DATA_IP_ADDRESS, DATA_MACHINE_ID, MACHINES_FOLDER } from '../constants.js'
-import type { DmLogger } from '../dm.js'
+import type { AutonomyOptions } from '../autonomy/index.js'
+import type { Logger } from '../../common/log.js'
 import { createDockerEngine } from '../docker/engine.js'
 import { buildAgentImage } from '../docker/image.js'
 import { privateDockerNetwork, type DockerTargetHandler } from '../targets/docker.js'
@@ -49,10 +50,10 @@ const SERVICE_EXIT_MS = 10_000
 /** Requests in a row that must show the expected Tomcats. */
 const REQUESTS_PER_CHECK = 4
 /** The value the MySQL instance of the template serves (its deploy.sh). */
-const MYSQL_VALUE = 'Hello from /MySQL VM/MySQL'
-const TOMCAT_1 = '/Tomcat VM 1/Tomcat'
+export const MYSQL_VALUE = 'Hello from /MySQL VM/MySQL'
+export const TOMCAT_1 = '/Tomcat VM 1/Tomcat'
 const TOMCAT_2 = '/Tomcat VM 2/Tomcat'
-const APACHE = '/Apache VM/Apache'
+export const APACHE = '/Apache VM/Apache'
 /**
  * Silence after which the DM takes a machine for dead in the docker story, in milliseconds: shorter than the DM's
  * default (30 s), so that the killed container's PROBLEM shows within a step.
@@ -101,8 +102,36 @@ export interface LampSimulationOptions {
   stepWaitMs?: number
   /** Keep the data folder (DM database and log, the machines' logs under logs/) instead of deleting it; default false. */
   keepData?: boolean
+  /** The DM's elasticity options (VM limit, scale-down window...); default the DM's defaults. */
+  autonomy?: AutonomyOptions
+  /** The application's probe period, in milliseconds; default the DM's. */
+  probePeriodMs?: number
+  /**
+   * Another story after the first requests through Apache, instead of the LAMP one (`simulate lamp-elastic`): the
+   * DM, the application, the deployment and the clean-up stay this one's.
+   */
+  story?: (context: LampStoryContext) => Promise<void>
   /** Called after each step (progress). */
   onStep?: (step: SimulationStep) => void
+}
+
+/** What another story (LampSimulationOptions.story) gets once LAMP is deployed and serves. */
+export interface LampStoryContext {
+  /** Runs one step, unless an earlier one failed. */
+  step: (name: string, action: () => Promise<string | undefined>) => Promise<void>
+  dmClient: () => DmClient
+  application: string
+  target: SimulationTarget
+  /** How long one step may wait, in milliseconds. */
+  stepWaitMs: number
+  /** Polls the DM's tree until `check` returns undefined (all good); fails with its last complaint. */
+  waitForTree: (what: string, check: (nodes: InstanceNode[]) => string | undefined) => Promise<InstanceNode[]>
+  /** Apache's URL (loopback, or its netns address). */
+  apacheUrl: string
+  /** Apache's /server-status before the story: its pid and start time must not change. */
+  firstApache: ApacheStatus
+  /** Subnet (first three bytes) of the netns machines, with --target netns. */
+  netnsSubnet: string
 }
 
 /** Stops and starts the message broker the DM and agents use. */
@@ -133,12 +162,18 @@ export class SimulationCheckError extends Error {
 
 /** The LAMP template folder of this package, from the sources (manager/commands) or the build (dist/manager/commands). */
 export function defaultLampTemplate (): string {
-  const here = dirname(fileURLToPath(import.meta.url))
-  const candidates = [resolve(here, '../../simulations/lamp'), resolve(here, '../../../simulations/lamp')]
-  return candidates.find(c => existsSync(join(c, 'descriptor', 'application.properties'))) ?? candidates[0]
+  return simulationFolder('lamp', join('descriptor', 'application.properties'))
 }
 
-export interface Reply { status: number, body: { name?: string, value?: string, pid?: number, startedAt?: string, reloads?: number, members?: string[] } }
+/** A folder under simulations/ of this package (the sources' or the build's parent), found by a file it holds. */
+export function simulationFolder (name: string, holding: string): string {
+  const here = dirname(fileURLToPath(import.meta.url))
+  const candidates = [resolve(here, '../../simulations', name), resolve(here, '../../../simulations', name)]
+  return candidates.find(c => existsSync(join(c, holding))) ?? candidates[0]
+}
+
+export interface ApacheStatus { pid?: number, startedAt?: string, reloads?: number, members?: string[] }
+export interface Reply { status: number, body: { name?: string, value?: string } & ApacheStatus }
 
 export async function runLampSimulation (options: LampSimulationOptions = {}): Promise<SimulationReport> {
   const target = options.target ?? 'local'
@@ -184,15 +219,16 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
     options.onStep?.(done)
   }
   /** The steps of agent processes (the docker story ends with its own: a container killed from outside). */
-  const processStep: typeof step = target === 'docker' ? async () => {} : step
-  const dockerStep: typeof step = target === 'docker' ? step : async () => {}
+  const noStep: typeof step = async () => {}
+  const processStep: typeof step = target === 'docker' || options.story !== undefined ? noStep : step
+  const dockerStep: typeof step = target === 'docker' && options.story === undefined ? step : noStep
   /** The container the docker story kills. */
   let crashed: { containerId: string } | undefined
 
   const startDm = async (): Promise<void> => {
     // a RabbitMQ domain of its own: DMs of one domain share the queue of agents' notifications
     dm = await startDmService({
-      dataDirectory, port: 0, agentsPort, target, amqpUrl: options.amqpUrl, amqpDomain: application, agentCommand, log, netnsSubnet,
+      dataDirectory, port: 0, agentsPort, target, amqpUrl: options.amqpUrl, amqpDomain: application, agentCommand, log, netnsSubnet, autonomy: options.autonomy,
       dockerImage, dockerNetwork: dockerNetwork?.network, dockerSubnet: dockerNetwork?.subnet,
       machineSilenceMs: target === 'docker' ? DOCKER_MACHINE_SILENCE_MS : undefined
     })
@@ -255,7 +291,10 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
     })
     await step('load the LAMP template and create the application', async () => {
       const loaded = await dmClient().loadTemplateFromPath(options.templateDirectory ?? defaultLampTemplate())
-      await dmClient().createApplication({ name: application, template: { name: loaded.name, version: loaded.version } })
+      await dmClient().createApplication({
+        name: application, template: { name: loaded.name, version: loaded.version },
+        ...(options.probePeriodMs !== undefined ? { probePeriodMs: options.probePeriodMs } : {})
+      })
       return `${loaded.name} ${loaded.version} -> application ${application}`
     })
     await step('deploy and start all', async () => {
@@ -278,6 +317,9 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       firstApache = (await get(`${apacheUrl}/server-status`)).body
       return `${names.join(', ')}: "${MYSQL_VALUE}"; Apache pid ${firstApache.pid}`
     })
+    if (options.story !== undefined && firstApache !== undefined && steps.every(s => s.ok)) {
+      await options.story({ step, dmClient, application, target, stepWaitMs, waitForTree, apacheUrl, firstApache, netnsSubnet })
+    }
     // a recipe fails on purpose (local and netns): Tomcat VM 2's port is taken before its start, so the start
     // recipe fails; the DM shows the failure with the recipe's stderr; the port is freed and the start retried
     await processStep('add Tomcat VM 2 with its port taken: its start fails, the DM shows the recipe\'s stderr', async () => {
@@ -506,7 +548,7 @@ async function servedBy (apacheUrl: string, expected: string[]): Promise<string[
 }
 
 /** Checks how many balancer members Apache has (its /server-status lists them). */
-async function membersAre (apacheUrl: string, count: number): Promise<void> {
+export async function membersAre (apacheUrl: string, count: number): Promise<void> {
   const { body } = await get(`${apacheUrl}/server-status`)
   const members = body.members ?? []
   if (members.length !== count) throw new SimulationCheckError(`Apache balances over ${members.length} member(s) (${members.join(', ')}), expected ${count}`)
@@ -674,9 +716,9 @@ async function rabbitmqctl (args: string[]): Promise<void> {
   }
 }
 
-export function fileLogger (stream: WriteStream): DmLogger {
+export function fileLogger (stream: WriteStream): Logger {
   const write = (level: string) => (message: string): void => { stream.write(`${new Date().toISOString()} ${level} ${message}\n`) }
-  return { info: write('INFO'), warn: write('WARN'), error: write('ERROR') }
+  return { debug: () => {}, info: write('INFO'), warn: write('WARN'), error: write('ERROR') }
 }
 
 export function printTable (report: SimulationReport): void {
@@ -687,11 +729,17 @@ export function printTable (report: SimulationReport): void {
   console.log(report.ok ? 'all steps passed' : `${report.steps.filter(s => !s.ok).length} step(s) failed`)
 }
 
-type Scenario = 'lamp' | 'shared-db'
+type Scenario = 'lamp' | 'lamp-elastic' | 'shared-db'
 
 function parseScenario (value: string): Scenario {
-  if (value !== 'lamp' && value !== 'shared-db') throw new InvalidArgumentError(`unknown scenario ${JSON.stringify(value)}: use lamp or shared-db`)
+  if (value !== 'lamp' && value !== 'lamp-elastic' && value !== 'shared-db') throw new InvalidArgumentError(`unknown scenario ${JSON.stringify(value)}: use lamp, lamp-elastic or shared-db`)
   return value
+}
+
+function parseRate (value: string): number {
+  const n = Number(value)
+  if (!Number.isFinite(n) || n <= 0 || n > 1000) throw new InvalidArgumentError(`"${value}" is not a number of requests per second in (0, 1000]`)
+  return n
 }
 
 function parseTarget (value: string): SimulationTarget {
@@ -706,47 +754,62 @@ interface SimulateOptions extends WaitOptions {
   keep?: boolean
   json?: boolean
   real?: boolean
+  probePeriod?: number
+  scaleDownWindow?: number
+  busyRps?: number
+  idleRps?: number
 }
 
 export const registerSimulateCommand: CommandRegistration = (program: Command) => {
   const command = program.command('simulate')
     .description('run a scenario end to end with a DM of its own and real agents, and report each step')
-    .argument('<scenario>', 'the scenario: lamp, or shared-db (a database application imported by two web applications, one bound)', parseScenario)
+    .argument('<scenario>', 'the scenario: lamp, lamp-elastic (Tomcats added and removed by rules on the load), or shared-db (a database application imported by two web applications, one bound)', parseScenario)
     .option('--target <handler>', 'machines: local (agent processes), netns (network namespaces, needs root) or docker (containers from the agent image, needs dockerd)', parseTarget, 'local')
     .option('--amqp <url>', 'agents talk through RabbitMQ, stopped (rabbitmqctl stop_app) and started again with the DM (default: the DM\'s embedded endpoint, no broker)', parseAmqpUrl)
     .option('--rabbitmq-node <node>', 'with --amqp, the RabbitMQ node rabbitmqctl stops and starts, e.g. rabbit@myhost (default: $RABBITMQ_NODENAME, else rabbit@<this host>)')
     .option('--real', 'shared-db: the host\'s MariaDB (127.0.0.1:3306, root over TCP without a password) instead of the stand-in')
     .option('--keep', 'keep the data folder (DM database and log, the agents\' and services\' logs under logs/)')
-    .option('--json', 'print exactly one JSON document { ok, startedAt, durationMs, steps: [{ name, ok, startedAt, durationMs, detail? }] }')
+    .option('--json', 'print exactly one JSON document { ok, startedAt, durationMs, steps: [{ name, ok, startedAt, durationMs, detail? }] } (lamp-elastic adds elastic: what it measured)')
+    .option('--probe-period <duration>', 'lamp-elastic: the application\'s probe period (default 1s)', parseDuration)
+    .option('--scale-down-window <duration>', 'lamp-elastic: how long the load must stay low before a Tomcat goes (default 5s)', parseDuration)
+    .option('--busy-rps <n>', 'lamp-elastic: requests per second per Tomcat above which one is added (default 8)', parseRate)
+    .option('--idle-rps <n>', 'lamp-elastic: requests per second per Tomcat below which one is removed (default 3)', parseRate)
   withWaitOptions(command, 'each step\'s states and answers are there (per step)', DEFAULT_STEP_WAIT_MS, '; always waits', false)
     .action(async (scenario: Scenario, opts: SimulateOptions, command: Command) => {
       if (scenario === 'shared-db' && opts.target !== 'local') usageError(command, 'shared-db runs on the local target only: leave out --target')
-      if (scenario === 'lamp' && opts.real === true) usageError(command, '--real goes with shared-db (lamp-apache is the LAMP story with the real servers)')
+      if (scenario !== 'shared-db' && opts.real === true) usageError(command, '--real goes with shared-db (lamp-apache is the LAMP story with the real servers)')
       if (opts.rabbitmqNode !== undefined && opts.amqp === undefined) usageError(command, '--rabbitmq-node goes with --amqp (without it no broker is used)')
+      const elasticOptions = { probePeriodMs: opts.probePeriod, scaleDownWindowMs: opts.scaleDownWindow, busyRps: opts.busyRps, idleRps: opts.idleRps }
+      if (scenario === 'lamp' && Object.values(elasticOptions).some(v => v !== undefined)) {
+        usageError(command, '--probe-period, --scale-down-window, --busy-rps and --idle-rps go with lamp-elastic')
+      }
+      if (scenario === 'lamp-elastic' && opts.target === 'docker') usageError(command, 'lamp-elastic runs on --target local or netns (its load reaches only loopback and its namespaces)')
       if (opts.wait === false) usageError(command, `simulate waits at every step: --wait=DURATION sets how long one step may wait (default ${formatDuration(DEFAULT_STEP_WAIT_MS)})`)
       const begin = Date.now()
       let report: SimulationReport
+      /** A last line under the table (lamp-elastic's figures). */
+      let summary: string | undefined
       try {
         const agentEntry = defaultAgentCommand().at(-1) ?? ''
         if (!existsSync(agentEntry)) throw new SimulationCheckError(`the agent is not built (${agentEntry} is missing): run npm run build (npm install runs it)`)
-        const onStep = opts.json === true ? undefined : (s: SimulationStep): void => { process.stderr.write(`${s.ok ? 'ok  ' : 'FAIL'}  ${s.name} (${s.durationMs} ms)\n`) }
-        report = scenario === 'shared-db'
-          ? await (await import('./simulate-shared-db.js')).runSharedDbSimulation({
-            real: opts.real === true,
-            amqpUrl: opts.amqp,
-            broker: rabbitmqctlBroker(opts.rabbitmqNode),
-            stepWaitMs: resolveWaitMs(opts, DEFAULT_STEP_WAIT_MS, true),
-            keepData: opts.keep === true,
-            onStep
-          })
-          : await runLampSimulation({
-            target: opts.target,
-            amqpUrl: opts.amqp,
-            broker: rabbitmqctlBroker(opts.rabbitmqNode),
-            stepWaitMs: resolveWaitMs(opts, DEFAULT_STEP_WAIT_MS, true),
-            keepData: opts.keep === true,
-            onStep
-          })
+        const common = {
+          amqpUrl: opts.amqp,
+          stepWaitMs: resolveWaitMs(opts, DEFAULT_STEP_WAIT_MS, true),
+          keepData: opts.keep === true,
+          onStep: opts.json === true ? undefined : (s: SimulationStep) => { process.stderr.write(`${s.ok ? 'ok  ' : 'FAIL'}  ${s.name} (${s.durationMs} ms)\n`) }
+        }
+        if (scenario === 'shared-db') {
+          const { runSharedDbSimulation } = await import('./simulate-shared-db.js')
+          report = await runSharedDbSimulation({ ...common, real: opts.real === true, broker: rabbitmqctlBroker(opts.rabbitmqNode) })
+        } else if (scenario === 'lamp-elastic') {
+          const { runLampElasticSimulation, describeFigures } = await import('./simulate-elastic.js')
+          const settings = Object.fromEntries(Object.entries(elasticOptions).filter(([, v]) => v !== undefined))
+          const elastic = await runLampElasticSimulation({ ...common, target: opts.target === 'netns' ? 'netns' : 'local', settings })
+          report = elastic
+          summary = describeFigures(elastic.elastic)
+        } else {
+          report = await runLampSimulation({ ...common, target: opts.target, broker: rabbitmqctlBroker(opts.rabbitmqNode) })
+        }
       } catch (err) {
         // whatever stops the story before its first step is still reported as a step: --json stays one document
         const startedAt = new Date(begin).toISOString()
@@ -754,7 +817,10 @@ export const registerSimulateCommand: CommandRegistration = (program: Command) =
         report = { ok: false, startedAt, durationMs, steps: [{ name: 'prepare the simulation', ok: false, startedAt, durationMs, detail: errorMessage(err) }] }
       }
       if (opts.json === true) await printDocument({ json: true }, report)
-      else printTable(report)
+      else {
+        printTable(report)
+        if (summary !== undefined) console.log(summary)
+      }
       process.exitCode = report.ok ? 0 : 1
     })
 }

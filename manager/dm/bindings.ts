@@ -142,7 +142,7 @@ export function createBindings (core: DmCore, outbox: Outbox): Bindings {
     for (const { scoped, role } of machinesOf(core, application)) {
       if (role.imports.has(prefix)) outbox.queue(application, scoped.path, toAgent({ kind: 'changeBinding', binding, bootstrapPeers }))
     }
-    core.log.info(`${application} imports ${prefix} from ${after.length === 0 ? 'no application' : after.join(', ')} (binding version ${binding.version})`)
+    core.log.info(`${application} imports ${prefix} from ${after.length === 0 ? 'no application' : after.join(', ')} (binding version ${binding.version})`, { application })
   }
 
   return {

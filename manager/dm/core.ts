@@ -20,8 +20,9 @@ import type { TargetHandler } from '../targets/types.js'
 import { ancestorPaths, isScoped } from './model.js'
 import { PairMap } from '../../protocol/keys.js'
 import { writePrivateFileSync } from '../../common/private-files.js'
-import type { DeploymentManagerComponents, DeploymentManagerOptions, DmEvent, DmLogger } from './types.js'
+import type { DeploymentManagerComponents, DeploymentManagerOptions, DmEvent } from './types.js'
 import { effectiveProbePeriodMs } from '../../protocol/model/probes.js'
+import { stderrLogger, type Logger } from '../../common/log.js'
 
 /** The DM's options with their defaults applied. */
 export interface DmSettings {
@@ -45,7 +46,7 @@ export interface DmSettings {
 export interface DmCore {
   readonly store: Store
   readonly messaging: DmMessaging
-  readonly log: DmLogger
+  readonly log: Logger
   /** Target handlers by handler name. */
   readonly handlers: ReadonlyMap<string, TargetHandler>
   readonly settings: DmSettings
@@ -100,7 +101,7 @@ export function loadSigningKey (dataDirectory: string | undefined): DmSigningKey
 
 export function createDmCore (components: DeploymentManagerComponents, options: DeploymentManagerOptions): DmCore {
   const { store, messaging } = components
-  const log = components.log ?? console
+  const log = components.log ?? stderrLogger
   const events = new EventEmitter()
   events.setMaxListeners(0)
   const eventLog = createEventLog({ store }, options.events)

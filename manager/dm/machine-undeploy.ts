@@ -53,7 +53,7 @@ async function undeployOnce (context: MachineContext, application: string, path:
   const answered = session.ready && await undeployCarriedInstances(context, application, template, path)
   // only an agent that answers is asked for its log: a silent one would hold the termination longer
   if (answered && keepLog !== undefined) {
-    await keepLog(application, path).catch(err => { log.warn(`the log of ${path} (${application}) was not kept: ${errorMessage(err)}`) })
+    await keepLog(application, path).catch(err => { log.warn(`the log of ${path} (${application}) was not kept: ${errorMessage(err)}`, { application, path }) })
   }
   session.ready = false
   store.forgetAgent(application, path)
@@ -63,7 +63,7 @@ async function undeployOnce (context: MachineContext, application: string, path:
       await handler.terminate(machineId)
       core.emit({ type: 'machine', application, path, action: 'terminated', machineId, target: scoped.data[DATA_TARGET_ID] ?? handler.id, at: new Date().toISOString() })
     } catch (err) {
-      log.warn(`terminating machine ${machineId} of ${path} (${application}): ${errorMessage(err)}`)
+      log.warn(`terminating machine ${machineId} of ${path} (${application}): ${errorMessage(err)}`, { application, path })
     }
   }
   await messaging.forgetAgent(application, path)
@@ -104,7 +104,7 @@ async function undeployCarriedInstances ({ core, sessions, outbox }: MachineCont
     }
     const problem = await outcome
     if (problem !== undefined) {
-      log.warn(`the agent of ${scopedPath} (${application}) ${problem} (${deployed().join(', ')} still deployed): terminating the machine anyway`)
+      log.warn(`the agent of ${scopedPath} (${application}) ${problem} (${deployed().join(', ')} still deployed): terminating the machine anyway`, { application, path: scopedPath })
     }
     return problem === undefined
   } finally {

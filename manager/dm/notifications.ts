@@ -36,7 +36,7 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
     const { application, scopedInstancePath: path } = msg
     const scoped = store.instanceAt(application, path)
     if (scoped === undefined || !isScoped(template, scoped)) {
-      log.warn(`heartbeat for ${path} of ${application}, which is not a scoped instance: ignored`)
+      log.warn(`heartbeat for ${path} of ${application}, which is not a scoped instance: ignored`, { application, path })
       return
     }
     const status = scoped.status
@@ -45,7 +45,7 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
       // an agent undeploying its instances before its machine goes is expected to beat meanwhile
       if (session.drain === undefined && !session.staleWarned) {
         session.staleWarned = true
-        log.warn(`heartbeat from the agent of ${path} (${application}), which is ${status}: ignored (stale machine; said once)`)
+        log.warn(`heartbeat from the agent of ${path} (${application}), which is ${status}: ignored (stale machine; said once)`, { application, path })
       }
       return
     }
@@ -79,7 +79,7 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
       session.ready = false
       // An ownership signed for no peer would make every importer reject the agent's exports: the model waits for a
       // heartbeat naming the agent's peer (ours name it from the first one; the field is optional on the wire).
-      if (msg.peerId === undefined || msg.peerId === '') log.warn(`the agent of ${path} (${application}) asks for its model without its peer id: the model goes with a heartbeat that has it`)
+      if (msg.peerId === undefined || msg.peerId === '') log.warn(`the agent of ${path} (${application}) asks for its model without its peer id: the model goes with a heartbeat that has it`, { application, path })
       else outbox.sendModel(application, path, msg.peerId)
     } else if (!session.ready) {
       session.ready = true
@@ -126,7 +126,7 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
     sessions.find(application, path)?.drain?.()
     const scoped = store.instanceAt(application, path)
     if (scoped === undefined || hasNoMachine(scoped)) return
-    log.warn(`the agent of ${path} (${application}) reported its machine down`)
+    log.warn(`the agent of ${path} (${application}) reported its machine down`, { application, path })
     const { handler, machineId } = machines.machineOf(scoped)
     machines.markGone(application, path)
     if (handler !== undefined && machineId !== undefined) {
@@ -137,7 +137,7 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
   return async function onAgentMessage (msg: AgentToDmMessage): Promise<void> {
     const record = store.getApplication(msg.application)
     if (record === undefined) {
-      log.warn(`${msg.kind} from an agent of unknown application ${msg.application}: ignored`)
+      log.warn(`${msg.kind} from an agent of unknown application ${msg.application}: ignored`, { application: msg.application })
       return
     }
     const template = core.templateOf(record)

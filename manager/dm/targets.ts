@@ -36,7 +36,7 @@ export function createTargets (core: DmCore): Targets {
       const usable = fromTemplate.find(t => handlers.has(t.handler))
       if (usable !== undefined) return usable
       if (fromTemplate.length > 0) {
-        log.warn(`${instance.path} of ${application}: the template's target(s) ${fromTemplate.map(t => `${t.id} (${t.handler})`).join(', ')} use handlers this DM does not have; using the default target (${defaultHandler})`)
+        log.warn(`${instance.path} of ${application}: the template's target(s) ${fromTemplate.map(t => `${t.id} (${t.handler})`).join(', ')} use handlers this DM does not have; using the default target (${defaultHandler})`, { application, path: instance.path })
       }
       return defaultTarget()
     },

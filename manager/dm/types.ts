@@ -12,19 +12,14 @@ import type { LogsQuery, MachineLogs } from './logs.js'
 import type { AgentRecord, EventQuery, Store, StoredEvent, TargetAssociation } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import type { Autonomy, AutonomyOptions } from '../autonomy/index.js'
-
-export interface DmLogger {
-  info (message: string): void
-  warn (message: string): void
-  error (message: string): void
-}
+import { type Logger } from '../../common/log.js'
 
 export interface DeploymentManagerComponents {
   store: Store
   messaging: DmMessaging
   /** Target handlers by handler name (`local`, `netns`, `in-process`, …). */
   targets: TargetHandler[]
-  log?: DmLogger
+  log?: Logger
 }
 
 export interface DeploymentManagerOptions {

@@ -30,7 +30,7 @@ export function createMachineWatch (core: DmCore, sessions: AgentSessions, outbo
       const scoped = store.instanceAt(application, path)
       if (scoped === undefined || hasNoMachine(scoped)) { session.lastBeatAt = undefined; continue }
       if (scoped.status === 'PROBLEM') continue
-      log.warn(`no heartbeat from the agent of ${path} (${application}) for ${Math.round((now - at) / 1000)} s: PROBLEM`)
+      log.warn(`no heartbeat from the agent of ${path} (${application}) for ${Math.round((now - at) / 1000)} s: PROBLEM`, { application, path })
       session.ready = false
       store.updateData(application, path, { [DATA_LAST_PROBLEM]: `no heartbeat for ${Math.round((now - at) / 1000)} s` })
       core.setStatus(application, path, 'PROBLEM')
@@ -64,14 +64,14 @@ export function createMachineWatch (core: DmCore, sessions: AgentSessions, outbo
       handler !== undefined && machineName !== undefined && target !== undefined) {
       // The DM died before the target had made the machine: the deploy still stands, and the commands queued for
       // the machine's instances wait for its agent. (A machine the DM saw made and that is gone was killed: below.)
-      log.info(`after restart: the machine of ${scoped.path} (${record.name}) was being created: creating it`)
+      log.info(`after restart: the machine of ${scoped.path} (${record.name}) was being created: creating it`, { application: record.name, path: scoped.path })
       // what a creation cut short left (a folder without an agent) goes first
       await handler.terminate(machineName).catch(err => log.warn(`cleaning up machine ${machineName}: ${errorMessage(err)}`))
       core.background(`deploying ${scoped.path} of ${record.name}`, machines.create(record.name, scoped.path, target, handler, machineName))
       return
     }
     if (!running) {
-      log.info(`after restart: the machine of ${scoped.path} (${record.name}) no longer runs: NOT_DEPLOYED`)
+      log.info(`after restart: the machine of ${scoped.path} (${record.name}) no longer runs: NOT_DEPLOYED`, { application: record.name, path: scoped.path })
       // what is left of it (a folder, a network namespace) goes
       if (handler !== undefined && machineId !== undefined) {
         await handler.terminate(machineId).catch(err => log.warn(`cleaning up machine ${machineId}: ${errorMessage(err)}`))

@@ -1,10 +1,12 @@
 // Chooses the DmMessaging implementation from the DM's configuration.
 import { createAmqpMessaging } from './amqp.js'
+import { createBrokerUsers } from './broker-users.js'
 import { createEmbeddedMessaging } from './embedded.js'
 import { createMemoryMessaging } from './memory.js'
-import type { DmMessaging, MessagingConfig, MessagingLogger } from './types.js'
+import type { DmMessaging, MessagingConfig } from './types.js'
 import type { MachineCredentialStore } from './credentials.js'
 import type { DmSigningKey } from '../../protocol/mesh.js'
+import { type Logger } from '../../common/log.js'
 
 export type * from './types.js'
 export { createAmqpMessaging } from './amqp.js'
@@ -12,7 +14,7 @@ export { createEmbeddedMessaging, DEFAULT_EMBEDDED_PORT, EmbeddedListenError, Mi
 export { createMemoryMessaging } from './memory.js'
 
 export interface DmMessagingComponents {
-  logger?: MessagingLogger
+  logger?: Logger
   /** Where the embedded endpoint keeps machines' credentials (the DM's store); default: in memory. */
   credentials?: MachineCredentialStore
   /** The DM's signing key: the embedded endpoint signs every command with it. */
@@ -22,7 +24,10 @@ export interface DmMessagingComponents {
 export function createDmMessaging (config: MessagingConfig, components: DmMessagingComponents = {}): DmMessaging {
   switch (config.kind) {
     case 'embedded': return createEmbeddedMessaging({ ...config, logger: components.logger, credentials: components.credentials, signingKey: components.signingKey })
-    case 'amqp': return createAmqpMessaging({ ...config, logger: components.logger })
+    case 'amqp': return createAmqpMessaging({
+      ...config, logger: components.logger,
+      ...(config.managementApi === false ? {} : { brokerUsers: createBrokerUsers(config.url, typeof config.managementApi === 'string' ? config.managementApi : undefined) })
+    })
     case 'memory': return createMemoryMessaging({ logger: components.logger })
   }
 }

@@ -3,10 +3,11 @@ import { parseAgentToDmMessage, type AgentEndpoint, type AgentToDmMessage, type 
 import { MessageDispatcher } from '../../link/dispatch.js'
 import { MemoryHub, registerMemoryHub, unregisterMemoryHub } from '../../link/memory-hub.js'
 import { senderMismatch } from './sender.js'
-import type { AgentMessageHandler, DmMessaging, MessagingLogger, MessagingMetrics } from './types.js'
+import type { AgentMessageHandler, DmMessaging, MessagingMetrics } from './types.js'
+import { type Logger } from '../../common/log.js'
 
 export interface MemoryMessagingComponents {
-  logger?: MessagingLogger
+  logger?: Logger
 }
 
 class MemoryMessaging implements DmMessaging {

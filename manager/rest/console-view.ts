@@ -3,52 +3,13 @@
 // still misses, the machines with their heartbeats, and the graph's components (which children a parent allows).
 // Read-only, from the store; the instance tree with states stays GET /api/applications/:app/instances.
 import { importedPrefixes, instanceDependencies, instanceExports } from '../../protocol/model/exports.js'
-import type { InstanceProblem } from '../../protocol/messages.js'
 import type { Component } from '../../protocol/model/types.js'
 import { DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_MACHINE_ID, DATA_TARGET_ID } from '../constants.js'
+import type { Topology, TopologyInstance, TopologyMachine } from '../dto.js'
 import { ApplicationNotFoundError } from '../errors.js'
 import type { Store, StoredInstance } from '../store.js'
 import { applicationParams } from './schemas.js'
 import type { RouteSpec } from './server.js'
-
-export interface TopologyInstance {
-  path: string
-  name: string
-  component: string
-  status: string
-  /** Path of the root instance (the machine) this instance runs on. */
-  machine: string
-  exports: Record<string, string | null>
-  /** ISO time of its last state change, when known. */
-  since?: string
-  /** Imports the agent reported held, one entry per exporting instance, with since when when it said. */
-  held: Array<{ prefix: string, from: string, component: string, variables: Record<string, string | null>, since?: string }>
-  /** Mandatory imported prefixes with no exporter held (as the agent reported, else from the graph). */
-  missing: string[]
-  /** The current problem, one line (cleared when a new action begins). */
-  lastProblem?: string
-  /** The last failure reported, with the recipe's stderr and stdout tails (kept after a recovery). */
-  problem?: InstanceProblem
-}
-
-export interface TopologyMachine {
-  path: string
-  ip?: string
-  machineId?: string
-  targetId?: string
-  peerId?: string
-  lastHeartbeatAt?: string
-}
-
-export interface Topology {
-  application: string
-  template: { name: string, version: string }
-  components: Record<string, { children: string[], imports: Array<{ prefix: string, optional: boolean }>, installer: string }>
-  /** Components that may be root instances (machines: the `target` installer). */
-  rootComponents: string[]
-  instances: TopologyInstance[]
-  machines: TopologyMachine[]
-}
 
 export function topologyOf (store: Store, application: string): Topology {
   const record = store.getApplication(application)

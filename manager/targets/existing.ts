@@ -15,7 +15,7 @@ import { isIP } from 'node:net'
 import { join } from 'node:path'
 import type { AgentParams } from '../../protocol/agent-params.js'
 import { DEFAULT_MACHINE_SILENCE_MS } from '../constants.js'
-import type { DmLogger } from '../dm.js'
+import type { Logger } from '../../common/log.js'
 import type { Store } from '../store.js'
 import { machineFolder } from './local.js'
 import type { MachineParameters, TargetHandler } from './types.js'
@@ -50,7 +50,7 @@ export interface ExistingTargetOptions {
    */
   heartbeatWindowMs?: number
   /** Where the params files are announced; default the console. */
-  log?: DmLogger
+  log?: Logger
 }
 
 /** The params a machine's agent needs (agent/params.ts), as the DM hands them over. */
@@ -95,7 +95,8 @@ export function createExistingTarget (options: ExistingTargetOptions): TargetHan
       writeFileSync(paramsFile(machineId), JSON.stringify(agentParams, null, 2) + '\n', { mode: 0o600 })
       log.info(`machine ${machineId} (${params.agent.scopedInstancePath} of ${params.agent.application}, target ${target.id}): ` +
         `give the machine ${paramsFile(machineId)} as /etc/meshconf/agent.json and start its agent ` +
-        '(deploy/cloud-init-user-data.yaml, deploy/meshconf-agent.service); it is running once its agent beats')
+        '(deploy/cloud-init-user-data.yaml, deploy/meshconf-agent.service); it is running once its agent beats',
+        { application: params.agent.application, path: params.agent.scopedInstancePath })
       return machineId
     },
 

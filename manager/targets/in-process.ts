@@ -5,8 +5,8 @@
 import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { createAgentProcess, createMemoryMeshHub, type AgentProcess, type MeshFactory } from '../../agent/index.js'
-import type { MessagingLogger } from '../../link/types.js'
 import type { MachineParameters, TargetHandler } from './types.js'
+import { stderrLogger, type Logger } from '../../common/log.js'
 
 /** Default period of the in-process agents' heartbeats, in milliseconds. */
 export const IN_PROCESS_HEARTBEAT_MS = 1_000
@@ -21,7 +21,7 @@ export interface InProcessTargetOptions {
   /** Address the agents report; default 127.0.0.1. */
   ipAddress?: string
   /** Where the agents log; default stderr. */
-  logger?: MessagingLogger
+  logger?: Logger
 }
 
 export type InProcessTarget = TargetHandler & {
@@ -33,11 +33,7 @@ export function createInProcessTarget (options: InProcessTargetOptions): InProce
   const machines = new Map<string, { process: AgentProcess, folder: string }>()
   const meshFactory = options.meshFactory ?? createMemoryMeshHub().factory()
   const ipAddress = options.ipAddress ?? '127.0.0.1'
-  const logger = options.logger ?? {
-    info: (m: string) => { process.stderr.write(`${m}\n`) },
-    warn: (m: string) => { process.stderr.write(`WARN ${m}\n`) },
-    error: (m: string) => { process.stderr.write(`ERROR ${m}\n`) }
-  }
+  const logger = options.logger ?? stderrLogger
 
   return {
     id: 'in-process',

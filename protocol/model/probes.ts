@@ -1,6 +1,7 @@
 // Probes (reference §6.4): `probes/<Component>.measures`, with values from `<Component>.measures.properties`, as
 // Roboconf's MonitoringRunnable reads them: sections `[EVENT <handler> <eventName>]`, `#` comment lines, `{{ key }}`
-// replaced by the properties. Handlers: `file` (`Delete if exists <path>`, `Notify if not exists <path>`, or a path
+// replaced by the properties, else (meshconf) by the instance's own exported variable of that name, full (`Tomcat.port`)
+// or local (`port`): a probe can reach the instance's own service at its generated port. Handlers: `file` (`Delete if exists <path>`, `Notify if not exists <path>`, or a path
 // that notifies while it exists), `rest` (`Check <url> THAT <field> <op> <number>`) and meshconf's `script`
 // (`Check <program> [args...] THAT value <op> <number>`: the first number the program prints). Pure code.
 import { parseProperties } from './properties.js'
@@ -56,9 +57,18 @@ export function compare (value: number, operator: ComparisonOperator, threshold:
   }
 }
 
-/** Parses a measures file; what cannot be understood is reported, not thrown. */
-export function parseMeasures (text: string, propertiesText?: string): ParsedProbes {
+/**
+ * Parses a measures file; what cannot be understood is reported, not thrown. `variables`: the instance's exported
+ * variables by full name (`Tomcat.port`), also found by their local name (`port`) when no property has that name.
+ */
+export function parseMeasures (text: string, propertiesText?: string, variables: Record<string, string | null> = {}): ParsedProbes {
   const properties = new Map<string, string>()
+  for (const [name, value] of Object.entries(variables)) {
+    if (value === null) continue
+    properties.set(name, value)
+    const local = name.slice(name.lastIndexOf('.') + 1)
+    if (!properties.has(local)) properties.set(local, value)
+  }
   if (propertiesText !== undefined) for (const [k, v] of parseProperties(propertiesText)) properties.set(k, v.value)
   const expand = (line: string): string => line.replace(/\{\{\s*([^}\s]+)\s*\}\}/g, (all, key: string) => properties.get(key) ?? all)
   const sections: Array<{ handler: string, eventName: string, lines: string[] }> = []

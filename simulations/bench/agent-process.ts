@@ -2,15 +2,22 @@
 // or the amqp hub, driven by the benchmark over IPC instead of a DM. Its `logger` plug-in reports the moment the
 // engine invokes `update` (and every state change), so that latencies are measured where the engine acts.
 // Usage: node dist/simulations/bench/agent-process.js <stateDir>   (forked, with an IPC channel)
+// With `observability` in its model message, it logs and serves metrics as a real agent does (the bench's
+// --observability compares both).
 // MESHCONF_BENCH_LOG_DIR=<dir>: each agent also writes every log line, debug included, to <dir>/<its pid>.log (to
 // find out why a run failed; the benchmark deletes the agents' state folders).
 import '../../agent/polyfill.js'
-import { appendFileSync } from 'node:fs'
+import { appendFileSync, openSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { createAgent } from '../../agent/agent.js'
 import type { Agent } from '../../agent/agent.js'
-import type { AgentLogger } from '../../agent/lifecycle/log.js'
-import { libp2pMeshFactory } from '../../agent/mesh/libp2p.js'
+import { lineLogger, type Logger } from '../../common/log.js'
+import { createAgentProcessLogger } from '../../agent/main.js'
+import { LogRing, ringLogger } from '../../agent/log-ring.js'
+import type { AgentMetrics } from '../../agent/metrics.js'
+import type { MeshServiceHandle } from '../../agent/mesh/service.js'
+import type { ImportListener } from '../../agent/ports.js'
+import { startLibp2pMesh } from '../../agent/mesh/libp2p.js'
 import { loadOrCreatePeerIdentity } from '../../agent/mesh/identity.js'
 import { createStepOutbox } from '../../agent/outbox.js'
 import { createLoggerPlugin } from '../../agent/plugins/logger.js'
@@ -43,8 +50,8 @@ const trace = logDir === undefined || logDir === ''
       appendFileSync(join(logDir, `${process.pid}.log`), `${new Date().toISOString()} ${level} ${message}\n`)
     }
 /** Only warnings and errors on stderr: logging every step to a pipe would be measured too. */
-const log: AgentLogger = {
-  info: message => { trace('INFO', message) },
+const log: Logger = {
+  debug: () => {}, info: message => { trace('INFO', message) },
   warn: message => { trace('WARN', message); process.stderr.write(`WARN ${message}\n`) },
   error: message => { trace('ERROR', message); process.stderr.write(`ERROR ${message}\n`) }
 }
@@ -68,19 +75,46 @@ let hub: AmqpHubHandle | undefined
 async function onMessage (message: ParentToAgent): Promise<void> {
   switch (message.kind) {
     case 'model': {
+      // with observability: the real agent's logger (agent/main.ts) and metrics (agent/metrics.ts)
+      let agentLog: Logger = log
+      let metrics: AgentMetrics | undefined
+      let mesh: MeshServiceHandle | undefined
+      const machine = message.model.scopedInstancePath
+      if (message.observability === true) {
+        const fd = openSync(join(stateDir, 'agent.log'), 'a')
+        const processLog = createAgentProcessLogger({ application: message.model.application, scopedInstancePath: machine },
+          { readable: false, write: line => { writeSync(fd, line) } })
+        agentLog = ringLogger(new LogRing(), lineLogger((level, line, fields) => {
+          processLog[level](line, fields)
+          if (level === 'warn' || level === 'error') log[level](line)
+        }), machine)
+        const { createAgentMetrics } = await import('../../agent/metrics.js')
+        metrics = createAgentMetrics({ application: message.model.application, machine, meshView: () => mesh?.view() })
+      }
+      const counted = (listener: ImportListener): ImportListener => metrics === undefined
+        ? listener
+        : {
+            importAdded: (prefix, exported) => { metrics?.importChange('added'); listener.importAdded(prefix, exported) },
+            importRemoved: (prefix, exporter) => { metrics?.importChange('removed'); listener.importRemoved(prefix, exporter) }
+          }
       let meshFactory: MeshFactory
       if (message.transport === 'amqp') {
         if (message.amqp === undefined) throw new Error('the amqp transport needs { url, domain }')
-        const factory = amqpHubMeshFactory({ url: message.amqp.url, domain: message.amqp.domain, noDelay: message.amqp.noDelay, log: line => { log.warn(line) } })
-        meshFactory = async (model, parameters, listener) => (hub = await factory(model, parameters, listener))
+        const factory = amqpHubMeshFactory({ url: message.amqp.url, domain: message.amqp.domain, noDelay: message.amqp.noDelay, log: line => { agentLog.warn(line) } })
+        meshFactory = async (model, parameters, listener) => (hub = await factory(model, parameters, counted(listener)))
       } else {
-        meshFactory = libp2pMeshFactory({ stateDir, listen: message.listen, allow: message.allow, log: (level, line) => { if (level === 'warn' || level === 'error') log.warn(line); else trace(level.toUpperCase(), line) } })
+        const meshLog = message.observability === true
+          ? lineLogger((level, line) => { agentLog[level](`[mesh] ${line}`) })
+          : lineLogger((level, line) => { if (level === 'warn' || level === 'error') log.warn(line); else trace(level.toUpperCase(), line) })
+        const options = { stateDir, listen: message.listen, allow: message.allow, log: meshLog }
+        meshFactory = async (model, parameters, listener) => (mesh = await startLibp2pMesh(model, parameters, counted(listener), options))
       }
       agent = createAgent({
         stateDir,
         meshFactory,
         plugins: [recordingLoggerPlugin()],
-        log,
+        log: agentLog,
+        ...(metrics === undefined ? {} : { observer: metrics.observer }),
         notifier: {
           instanceChanged: (instancePath, status, imports) => {
             const held = Object.fromEntries(Object.entries(imports).map(([prefix, list]) => [prefix, list.map(i => i.instancePath)]))
@@ -90,7 +124,8 @@ async function onMessage (message: ParentToAgent): Promise<void> {
         }
       })
       await agent.handle(toAgent({ kind: 'setScopedInstance', model: message.model, mesh: message.parameters, recipes: {} }))
-      tell({ kind: 'ready', addresses: agent.meshAddresses() })
+      const metricsPort = await metrics?.listen('127.0.0.1', 0)
+      tell({ kind: 'ready', addresses: agent.meshAddresses(), ...(metricsPort === undefined ? {} : { metricsPort }) })
       return
     }
     case 'changeState':

@@ -14,14 +14,21 @@ export type ParentToAgent =
     /** mesh: multiaddrs to listen on; default loopback, any port. */
     listen?: string[],
     /** mesh: CIDR multiaddrs exempt from libp2p's inbound rate limit; default loopback. */
-    allow?: string[] }
+    allow?: string[],
+    /**
+     * As a real agent with `metricsPort` in its params: its metrics served on a free loopback port, its log through
+     * pino at info (JSON lines to <stateDir>/agent.log, written synchronously as to an agent's redirected stderr) and
+     * kept in its in-memory ring; default false (no metrics, only warnings and errors, on stderr).
+     */
+    observability?: boolean }
   | { kind: 'changeState', instancePath: string, state: InstanceStatus }
   | { kind: 'traffic' }
   | { kind: 'stop' }
 
 export type AgentToParent =
   | { kind: 'hello', peerId: string }
-  | { kind: 'ready', addresses: string[] }
+  /** metricsPort: where its /metrics is served (with observability). */
+  | { kind: 'ready', addresses: string[], metricsPort?: number }
   /** The engine reported a state or import change: the status, and the exporter paths it holds per prefix. */
   | { kind: 'status', instancePath: string, status: InstanceStatus, imports: Record<string, string[]>, atNs: string }
   /** The engine invoked the plug-in's `update` of `instancePath` because `exporterPath` came (added) or went. */

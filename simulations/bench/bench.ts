@@ -1,5 +1,5 @@
 // `npm run bench`: how fast a change reaches every consumer, how fast a failure is noticed, what an agent costs, and
-// how deployment scales (issue 7). Agent processes run the real Agent service; the same chain application runs over
+// how deployment scales (issue 7), how fast the LAMP application scales itself (issue 18, elastic.ts). Agent processes run the real Agent service; the same chain application runs over
 // the libp2p mesh and over a Roboconf-style RabbitMQ topic exchange in the same run, side by side.
 // Usage: node dist/simulations/bench/bench.js [--json] [--quick | --converge 50,100]
 // --converge measures only the convergence figures, at the sizes given (every other figure is null).
@@ -22,6 +22,7 @@ import {
   SETTLE_WINDOW_MS, SETTLED_AGENT_CPU_PCT, SETTLED_CPU_PCT, TOGGLES
 } from './bench-constants.js'
 import { errorMessage } from '../../protocol/errors.js'
+import { ELASTIC_NOT_MEASURED, elasticRows, measureElastic, type ElasticBench } from './elastic.js'
 
 /** The one JSON document `--json` prints (figures in ms, MB, % of one core; null when not measured). */
 export interface BenchReport {
@@ -32,6 +33,8 @@ export interface BenchReport {
   cost: { rss_mb_per_agent: number | null, idle_cpu_pct_per_agent: number | null, msgs_per_change: number | null, bytes_per_change: number | null }
   /** docker_*: deploy-and-start-all of 1 and of 10 machines as containers of the docker target (null without dockerd). */
   deploy: { one_machine_ms: number | null, hundred_machines_ms: number | null, ratio: number | null, docker_one_ms: number | null, docker_ten_ms: number | null }
+  /** simulate lamp-elastic, 5 rounds (elastic.ts); not measured with --quick. */
+  elastic: ElasticBench
 }
 interface Percentiles { p50_ms: number | null, p99_ms: number | null }
 
@@ -232,7 +235,8 @@ const NOT_MEASURED: Omit<BenchReport, 'converge'> = {
   reconfigure: { agents: BENCH_AGENTS, mesh: { p50_ms: null, p99_ms: null }, amqp_hub: { p50_ms: null, p99_ms: null }, amqp_hub_nagle: { p50_ms: null, p99_ms: null }, ratio_p50: null },
   failure: { crash_detect_ms: null, partition_detect_ms: null },
   cost: { rss_mb_per_agent: null, idle_cpu_pct_per_agent: null, msgs_per_change: null, bytes_per_change: null },
-  deploy: DEPLOY_NOT_MEASURED
+  deploy: DEPLOY_NOT_MEASURED,
+  elastic: ELASTIC_NOT_MEASURED
 }
 
 export async function runBench (options: RunOptions): Promise<BenchReport> {
@@ -275,7 +279,8 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
       msgs_per_change: mesh.perChange === undefined ? null : round2(mesh.perChange.messages),
       bytes_per_change: mesh.perChange === undefined ? null : Math.round(mesh.perChange.bytes)
     },
-    deploy: options.quick ? DEPLOY_NOT_MEASURED : await measureDeploy(options)
+    deploy: options.quick ? DEPLOY_NOT_MEASURED : await measureDeploy(options),
+    elastic: options.quick ? ELASTIC_NOT_MEASURED : await measureElastic(options)
   }
 }
 
@@ -297,7 +302,8 @@ export function formatTable (r: BenchReport): string {
     ['bytes on the wire per change', show(r.cost.bytes_per_change, ' B'), ''],
     ['deploy 1 / 100 machines', `${show(r.deploy.one_machine_ms, ' ms')} / ${show(r.deploy.hundred_machines_ms, ' ms')}`, ''],
     ['100 machines / 1 machine', show(r.deploy.ratio), '< 3'],
-    [`deploy 1 / ${DOCKER_DEPLOY_MACHINES} machines, containers`, `${show(r.deploy.docker_one_ms, ' ms')} / ${show(r.deploy.docker_ten_ms, ' ms')}`, '']
+    [`deploy 1 / ${DOCKER_DEPLOY_MACHINES} machines, containers`, `${show(r.deploy.docker_one_ms, ' ms')} / ${show(r.deploy.docker_ten_ms, ' ms')}`, ''],
+    ...elasticRows(r.elastic)
   ]
   const w0 = Math.max(...rows.map(r => r[0].length))
   const w1 = Math.max(...rows.map(r => r[1].length))

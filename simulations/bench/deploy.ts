@@ -23,7 +23,7 @@ const DEPLOY_WAIT_MS = Number(process.env.BENCH_DEPLOY_WAIT_MS ?? 300_000)
 /** Longest wait for the machines of a run to be terminated, in milliseconds. */
 const UNDEPLOY_WAIT_MS = 120_000
 
-const quiet = { info: () => {}, warn: () => {}, error: (m: string) => { process.stderr.write(`DM: ${m}\n`) } }
+const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: (m: string) => { process.stderr.write(`DM: ${m}\n`) } }
 
 /** A template of `machines` VMs, each holding one no-op Service (script installer, scripts that exit 0). */
 function writeTemplate (root: string, machines: number): void {

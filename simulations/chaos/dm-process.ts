@@ -14,6 +14,7 @@ try {
 const service = await startDmService({
   ...options,
   log: {
+    debug: () => {},
     info: () => {},
     warn: (message: string) => { process.stderr.write(`WARN ${message}\n`) },
     error: (message: string) => { process.stderr.write(`ERROR ${message}\n`) }

@@ -76,7 +76,7 @@ export interface InterAppDm {
   stop: () => Promise<void>
 }
 
-const quiet = { info: () => {}, warn: () => {}, error: (m: string) => { process.stderr.write(`${m}\n`) } }
+const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: (m: string) => { process.stderr.write(`${m}\n`) } }
 
 /** A DM with the Database and Web templates loaded, agents as local processes (killed with the test). */
 export async function startInterAppDm (t: { teardown: (fn: () => Promise<void> | void) => void }, kind: MessagingKind): Promise<InterAppDm> {

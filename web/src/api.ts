@@ -1,5 +1,7 @@
 // The console's link to the DM: REST calls authenticated by the session cookie (writes echo the CSRF cookie in
 // X-Meshconf-Csrf), and one shared WebSocket on /api/events that every page listens to.
+import type { ApplicationSummary, StoredEvent, Topology, TopologyInstance } from '../../manager/dto.js'
+import type { InstanceStatus } from '../../protocol/lifecycle.js'
 
 export class ApiError extends Error {
   constructor (readonly status: number, readonly code: string, message: string, readonly details?: unknown[]) {
@@ -45,51 +47,11 @@ export const enc = encodeURIComponent
 
 // ---- the shapes the pages read
 
-export type Status = 'NOT_DEPLOYED' | 'DEPLOYING' | 'DEPLOYED_STOPPED' | 'UNRESOLVED' | 'WAITING_FOR_ANCESTOR' |
-  'STARTING' | 'DEPLOYED_STARTED' | 'STOPPING' | 'UNDEPLOYING' | 'PROBLEM'
+// The REST API's shapes, declared once where the DM makes them (type-only imports: nothing of them is bundled).
+export type Status = InstanceStatus
+export type { ApplicationSummary, StoredEvent, Topology, TopologyInstance }
 
-export interface ApplicationSummary { name: string, template: { name: string, version: string }, description: string, createdAt: string }
-
-export interface TopologyInstance {
-  path: string
-  name: string
-  component: string
-  status: Status
-  machine: string
-  exports: Record<string, string | null>
-  since?: string
-  held: Array<{ prefix: string, from: string, component: string, variables: Record<string, string | null>, since?: string }>
-  missing: string[]
-  lastProblem?: string
-  problem?: Problem
-}
-
-/** A recipe's failure as the agent reported it. */
-export interface Problem {
-  step: string
-  plugin?: string
-  exitCode?: number
-  signal?: string
-  timedOut?: boolean
-  durationMs?: number
-  stderr?: string
-  stdout?: string
-  at: string
-  message: string
-}
-
-/** An event of the DM's history (GET /api/events). */
-export interface StoredEvent { id: number, at: string, application?: string, path?: string, kind: string, reason: string, actor: string, body: Record<string, unknown> }
-
-export interface Topology {
-  application: string
-  template: { name: string, version: string }
-  components: Record<string, { children: string[], imports: Array<{ prefix: string, optional: boolean }>, installer: string }>
-  rootComponents: string[]
-  instances: TopologyInstance[]
-  machines: Array<{ path: string, ip?: string, machineId?: string, targetId?: string, peerId?: string, lastHeartbeatAt?: string }>
-}
-
+/** A live event, read loosely (manager/dm/types.ts's DmEvent is the exact union): pages read the kinds they show. */
 export type DmEvent =
   | { type: 'instance', application: string, path: string, status: Status, at: string, [more: string]: unknown }
   | { type: 'application', application: string, action: string, at: string, [more: string]: unknown }

@@ -1,6 +1,8 @@
 // The LAMP simulation's "Tomcat": an HTTP application that answers every GET with its own name and the value
 // it reads from the database (Node built-ins only).
 //   GET /               -> 200 { name, value, pid } | 502 { name, error } when the database does not answer
+//   GET /status         -> 200 { name, pid, requests, rps }: requests served (status requests aside), and requests per
+//                          second over the last RPS_WINDOW_MS (what the elastic story's probe reads)
 // Usage: node tomcat.mjs --config <file> --pid-file <file>
 // The config file (written by the recipes) holds `key = value` lines:
 //   name = /Tomcat VM 1/Tomcat     host = 127.0.0.1     port = 8080
@@ -16,6 +18,10 @@ import { parseArgs } from 'node:util'
 const DATABASE_TIMEOUT_MS = 5000
 /** How often the service checks that its pid file still exists, in milliseconds. */
 const PID_FILE_CHECK_MS = 1000
+/** The window over which /status counts requests per second, in milliseconds. */
+const RPS_WINDOW_MS = 2000
+/** Most request times kept for that count: beyond it the rate reads as at least this over the window. */
+const MAX_RECENT_REQUESTS = 100000
 
 const { values: options } = parseArgs({ options: { config: { type: 'string' }, 'pid-file': { type: 'string' } } })
 if (!options.config || !options['pid-file']) usage('--config and --pid-file are required')
@@ -27,7 +33,24 @@ try {
   usage(err.message)
 }
 
+let served = 0
+/** Times (ms) of the requests of the last RPS_WINDOW_MS, oldest first. */
+const recent = []
+function forgetOld (now) {
+  let old = 0
+  while (old < recent.length && recent[old] <= now - RPS_WINDOW_MS) old++
+  recent.splice(0, old)
+}
+
 const server = createServer((request, response) => {
+  if (request.url === '/status') {
+    forgetOld(Date.now())
+    return answer(response, 200, { name: config.name, pid: process.pid, requests: served, rps: recent.length / (RPS_WINDOW_MS / 1000) })
+  }
+  served++
+  const now = Date.now()
+  forgetOld(now)
+  if (recent.length < MAX_RECENT_REQUESTS) recent.push(now)
   try {
     config = readConfig(options.config)
   } catch (err) {
