@@ -1,8 +1,9 @@
 // `npm run bench`: how fast a change reaches every consumer, how fast a failure is noticed, what an agent costs, and
 // how deployment scales (issue 7), how fast the LAMP application scales itself (issue 18, elastic.ts). Agent processes run the real Agent service; the same chain application runs over
 // the libp2p mesh and over a Roboconf-style RabbitMQ topic exchange in the same run, side by side.
-// Usage: node dist/simulations/bench/bench.js [--json] [--quick | --converge 50,100 | --scale 1000 [--plots DIR]]
+// Usage: node dist/simulations/bench/bench.js [--json] [--quick | --converge 50,100 | --observability | --scale 1000 [--plots DIR]]
 // --converge measures only the convergence figures, at the sizes given (every other figure is null).
+// --observability measures only what agents' structured logs and metrics cost (observability.ts).
 // --scale packs many real agents into each process (scale.ts): `--scale 1000` runs 10, 100, 300 and 1 000 agents (the
 // default sizes up to the one given), `--scale 10,50` exactly those; Serf and etcd at the same N; it writes the
 // charts (SVG) into docs/scale/ (or --plots DIR).
@@ -28,6 +29,7 @@ import { errorMessage } from '../../protocol/errors.js'
 import { measureEtcd, measureSerf, type PeerFigures } from './peers.js'
 import { formatScaleTable, measureScalePoint, writeScalePlots, type ScalePoint } from './scale.js'
 import { PEER_SIZES, SCALE_SIZES, SERF_PROFILE } from './bench-constants.js'
+import { measureObservabilityCost, observabilityRows, type ObservabilityCost } from './observability.js'
 import { ELASTIC_NOT_MEASURED, elasticRows, measureElastic, type ElasticBench } from './elastic.js'
 
 /** The one JSON document `--json` prints (figures in ms, MB, % of one core; null when not measured). */
@@ -50,6 +52,8 @@ export interface BenchReport {
   }
   /** The scale mode's figures per N (--scale), else absent. */
   scale?: ScalePoint[]
+  /** With --observability only: the chain with agents' logs and metrics off and on, side by side. */
+  observability?: ObservabilityCost
   /** simulate lamp-elastic, 5 rounds (elastic.ts); not measured with --quick. */
   elastic: ElasticBench
 }
@@ -58,7 +62,7 @@ interface Percentiles { p50_ms: number | null, p99_ms: number | null }
 /** Bad command-line input. */
 export class BenchUsageError extends Error {
   constructor (detail: string) {
-    super(`${detail}\nusage: npm run bench -- [--json] [--quick | --converge 50,100 | --scale 1000 [--plots DIR]]`)
+    super(`${detail}\nusage: npm run bench -- [--json] [--quick | --converge 50,100 | --observability | --scale 1000 [--plots DIR]]`)
     this.name = 'BenchUsageError'
   }
 }
@@ -73,6 +77,8 @@ interface RunOptions {
   scale?: number[]
   /** Where the scale mode writes its charts; default docs/scale/ of the checkout. */
   plotsDir?: string
+  /** Only the cost of the agents' logs and metrics (observability.ts). */
+  observability?: boolean
   log: (line: string) => void
 }
 
@@ -289,6 +295,7 @@ const NOT_MEASURED: Omit<BenchReport, 'converge'> = {
 
 export async function runBench (options: RunOptions): Promise<BenchReport> {
   options.log(`load average ${loadavg().map(l => l.toFixed(1)).join(' ')} (figures are noisier above 2, the core count)`)
+  if (options.observability === true) return { ...NOT_MEASURED, converge: [], observability: await measureObservabilityCost(options) }
   if (options.convergeOnly !== undefined) {
     const converge: BenchReport['converge'] = []
     for (const agents of options.convergeOnly) converge.push(await measureConvergence(agents, options))
@@ -362,6 +369,7 @@ export function formatTable (r: BenchReport): string {
     ['100 machines / 1 machine', show(r.deploy.ratio), '< 3'],
     [`deploy 1 / ${DOCKER_DEPLOY_MACHINES} machines, containers`, `${show(r.deploy.docker_one_ms, ' ms')} / ${show(r.deploy.docker_ten_ms, ' ms')}`, ''],
     ...elasticRows(r.elastic),
+    ...(r.observability === undefined ? [] : observabilityRows(r.observability)),
     ...r.peers.serf.by_agents.flatMap((f): Array<[string, string, string]> => [
       [`Serf (${r.peers.serf.profile}) event at every handler, ${f.agents} agents`, show(f.all_ms, ' ms'), f.note ?? ''],
       [`Serf (${r.peers.serf.profile}) kill -9 failed at every agent, ${f.agents} agents`, show(f.failure_all_ms ?? null, ' ms'), '']
@@ -373,7 +381,7 @@ export function formatTable (r: BenchReport): string {
   return [`${'figure'.padEnd(w0)}  ${'measured'.padEnd(w1)}  goal`, ...rows.map(([a, b, c]) => `${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`)].join('\n')
 }
 
-export interface BenchArgs { json: boolean, quick: boolean, convergeOnly?: number[], scale?: number[], plotsDir?: string }
+export interface BenchArgs { json: boolean, quick: boolean, convergeOnly?: number[], observability?: boolean, scale?: number[], plotsDir?: string }
 
 /** `--scale 1000`: the default sizes up to 1 000 and 1 000 itself; `--scale 10,50`: exactly those. */
 export function scaleSizes (text: string): number[] {
@@ -390,16 +398,18 @@ export function parseBenchArgs (argv: string[]): BenchArgs {
   try {
     values = parseArgs({
       args: argv,
-      options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, converge: { type: 'string' }, scale: { type: 'string' }, plots: { type: 'string' } },
+      options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, converge: { type: 'string' }, observability: { type: 'boolean' }, scale: { type: 'string' }, plots: { type: 'string' } },
       strict: true,
       allowPositionals: false
     }).values
   } catch (err) {
     throw new BenchUsageError(errorMessage(err))
   }
-  const args: BenchArgs = { json: values.json === true, quick: values.quick === true }
-  const modes = [values.quick === true ? '--quick' : '', values.converge !== undefined ? '--converge' : '', values.scale !== undefined ? '--scale' : ''].filter(m => m !== '')
-  if (modes.length > 1) throw new BenchUsageError(`${modes.join(' and ')} do not go together: each is a mode of its own`)
+  const args: BenchArgs = { json: values.json === true, quick: values.quick === true, ...(values.observability === true ? { observability: true } : {}) }
+  // Each mode alone (--quick goes with --observability only).
+  const modes = [values.quick === true && args.observability !== true ? '--quick' : '', values.converge !== undefined ? '--converge' : '',
+    args.observability === true ? '--observability' : '', values.scale !== undefined ? '--scale' : ''].filter(m => m !== '')
+  if (modes.length > 1) throw new BenchUsageError(`${modes.join(' and ')} do not go together: run them one at a time`)
   if (values.plots !== undefined && values.scale === undefined) throw new BenchUsageError('--plots goes with --scale (the charts are the scale mode\'s)')
   if (values.plots === '') throw new BenchUsageError('--plots needs a folder')
   if (values.scale !== undefined) return { ...args, scale: scaleSizes(values.scale), plotsDir: values.plots }
@@ -421,7 +431,7 @@ async function main (): Promise<number> {
   // With --json, stdout holds the JSON document only; progress goes to stderr either way.
   const log = (line: string): void => { process.stderr.write(`[bench] ${line}\n`) }
   try {
-    const report = await runBench({ quick: args.quick, convergeOnly: args.convergeOnly, scale: args.scale, plotsDir: args.plotsDir, log })
+    const report = await runBench({ quick: args.quick, convergeOnly: args.convergeOnly, observability: args.observability, scale: args.scale, plotsDir: args.plotsDir, log })
     const table = report.scale !== undefined ? formatScaleTable(report.scale) : formatTable(report)
     process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : `${table}\n`)
     return 0
