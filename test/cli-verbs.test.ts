@@ -35,6 +35,15 @@ test('templates, applications and instances: list, show, create, rename, delete;
   t.regex(unknown.stderr, /no template named "Nope" is loaded/)
   t.is((await cli('app', 'create', 'shop-c', '--template', 'Nope')).exitCode, 1)
   t.regex((await cli('app', 'show', 'nope')).stderr, /`meshconf app list` lists the applications/)
+  // a long description is cut in the table (off a terminal: 60 characters), whole with -o wide
+  const long = 'a third copy of the shop, for the load tests of the spring campaign, with its own database'
+  t.is((await cli('app', 'create', 'shop-c', '--template', 'Shop', '--description', long)).exitCode, 0)
+  const row = (await cli('app', 'list')).stdout.split('\n').find(l => l.startsWith('shop-c ')) ?? ''
+  const cell = row.slice(row.indexOf('a third'))
+  t.is(cell.length, 60, row)
+  t.true(cell.endsWith('…') && long.startsWith(cell.slice(0, -1)), row)
+  t.true((await cli('app', 'list', '-o', 'wide')).stdout.split('\n').some(l => l.startsWith('shop-c ') && l.endsWith(long)))
+  t.is((await cli('app', 'delete', 'shop-c')).exitCode, 0)
 
   // rename: free name, NOT_DEPLOYED subtree
   const renamed = await cli('instance', 'rename', 'shop-b', '/vm2', 'web')

@@ -17,7 +17,6 @@ import { dmRoutes } from './dm-routes.js'
 import { registerEventsRoute } from './events-route.js'
 import { bindingRoutes } from './binding-routes.js'
 import { createConsole, type ConsoleOptions } from './console.js'
-import { consoleLogRoutes } from './console-logs.js'
 import { consoleRoutes } from './console-view.js'
 import * as s from './schemas.js'
 
@@ -239,7 +238,6 @@ export function createRestServer (components: RestServerComponents, options: Res
     ...autonomyRoutes(dm),
     ...bindingRoutes(dm),
     ...consoleRoutes(components.store),
-    ...consoleLogRoutes(dm, options.console?.machinesDirectory)
   ]
 
   const document = openApi(routes)
