@@ -72,7 +72,7 @@ test('impersonation with another machine\'s credential, and a revoked credential
 test('dm start speaks TLS to agents by default (its own authority, made once in its data folder); --insecure keeps plaintext', async t => {
   const dir = tempDir('dm-tls')
   t.teardown(() => { dir.remove() })
-  const quiet = { info: () => {}, warn: () => {}, error: () => {} }
+  const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
   const secure = await startDmService({ dataDirectory: join(dir.path, 'tls'), port: 0, agentsPort: 0, target: 'existing', log: quiet })
   const endpoint = secure.agentsEndpointUrl
   await secure.stop()

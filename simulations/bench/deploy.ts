@@ -3,10 +3,12 @@
 // container per machine from the agent image, built when missing) and no-op recipes, from the request to the moment
 // every instance is DEPLOYED_STARTED. Goal: 100 machines take less than 3 times as long as 1 (machines are created
 // in parallel). Usage: node dist/simulations/bench/deploy.js [--json] [--machines 100] [--runs 1] [--target local]
-// [--insecure | --compare-insecure]. Progress goes to stderr; `--json` prints { one_machine_ms, hundred_machines_ms,
-// ratio, ... } on stdout. The DM's link to its agents is TLS (wss://) as `dm start` makes it; `--insecure` measures
-// it in plaintext, and `--compare-insecure` measures both in the same run, alternately, and adds `insecure` (the same
-// figures in plaintext) and `tls_cost` (TLS over plaintext) to the document.
+// [--insecure | --compare-insecure] [--amqp URL]. Progress goes to stderr; `--json` prints { one_machine_ms,
+// hundred_machines_ms, ratio, ... } on stdout. The DM's link to its agents is TLS (wss://) as `dm start` makes it;
+// `--insecure` measures it in plaintext, and `--compare-insecure` measures both in the same run, alternately, and adds
+// `insecure` (the same figures in plaintext) and `tls_cost` (TLS over plaintext) to the document. With `--amqp URL`
+// the machines talk through that RabbitMQ, each with its own broker user (management API), and `--insecure` means
+// one shared broker user instead.
 import '../../agent/polyfill.js'
 import { spawnSync } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -101,7 +103,7 @@ interface Measure {
 }
 
 /** One deployment of `machines` machines on a fresh DM, wall times in milliseconds. `dockerImage`: the docker target's image id. */
-async function measure (machines: number, target: string, dockerImage?: string, insecure = false): Promise<Measure> {
+async function measure (machines: number, target: string, dockerImage?: string, insecure = false, amqpUrl?: string): Promise<Measure> {
   const root = mkdtempSync(join(tmpdir(), `meshconf-bench-deploy-${machines}-`))
   let service: DmService | undefined
   try {
@@ -113,7 +115,10 @@ async function measure (machines: number, target: string, dockerImage?: string, 
       const { network, subnet } = await privateDockerNetwork('bench')
       Object.assign(docker, { dockerImage, dockerNetwork: network, dockerSubnet: subnet })
     }
-    service = await startDmService({ dataDirectory: join(root, 'dm'), port: 0, agentsPort: await freePort(), target, log: quiet, machineSilenceMs: DEPLOY_WAIT_MS, insecure, ...docker })
+    service = await startDmService({ dataDirectory: join(root, 'dm'), port: 0, agentsPort: await freePort(), target, log: quiet, machineSilenceMs: DEPLOY_WAIT_MS, ...docker,
+      ...(amqpUrl !== undefined
+        ? { amqpUrl, amqpDomain: `bench-trust-${process.pid}-${machines}`, brokerUsers: !insecure }
+        : { insecure }) })
     const { name } = await service.dm.loadTemplateFromPath(join(root, 'template'))
     service.dm.createApplication({ name: 'bench', template: { name, version: '1.0' } })
     const started = allInStatus(service, 'bench', 'DEPLOYED_STARTED', DEPLOY_WAIT_MS)
@@ -212,7 +217,7 @@ async function main (): Promise<void> {
   const { values } = parseArgs({
     options: {
       json: { type: 'boolean' }, machines: { type: 'string' }, runs: { type: 'string' }, target: { type: 'string' },
-      insecure: { type: 'boolean' }, 'compare-insecure': { type: 'boolean' }
+      insecure: { type: 'boolean' }, 'compare-insecure': { type: 'boolean' }, amqp: { type: 'string' }
     }
   })
   // local: one agent process per machine (the figure of the issue); in-process: agents inside the DM (its own cost)
@@ -233,11 +238,11 @@ async function main (): Promise<void> {
   // Alternately, so that the host's load (other processes) weighs on both alike.
   for (let run = 0; run < runs; run++) {
     for (const insecure of modes) {
-      const label = insecure ? 'plaintext' : 'TLS'
-      const m1 = await measure(1, target, dockerImage, insecure)
+      const label = values.amqp !== undefined ? (insecure ? 'shared broker user' : 'broker user per machine') : insecure ? 'plaintext' : 'TLS'
+      const m1 = await measure(1, target, dockerImage, insecure, values.amqp)
       one.get(insecure)?.push(m1)
       process.stderr.write(`${label}, 1 machine: ${JSON.stringify(m1)}\n`)
-      const mn = await measure(machines, target, dockerImage, insecure)
+      const mn = await measure(machines, target, dockerImage, insecure, values.amqp)
       many.get(insecure)?.push(mn)
       process.stderr.write(`${label}, ${machines} machines: ${JSON.stringify(mn)}\n`)
     }
