@@ -186,7 +186,7 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     }
     return reasons
   }
-  const rest = createRestServer({ dm: manager, token, targets, store, metrics, notReady }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST, console: { machinesDirectory }, ...(options.requestLog === undefined ? {} : { requestLog: options.requestLog }) })
+  const rest = createRestServer({ dm: manager, token, targets, store, metrics, notReady }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST, ...(options.requestLog === undefined ? {} : { requestLog: options.requestLog }) })
   let url: string
   let metricsServer: MetricsServer | undefined
   try {
