@@ -66,6 +66,8 @@ export interface LampElasticReport extends SimulationReport {
 }
 
 const tomcat = (n: number): string => `/Tomcat VM ${n}/Tomcat`
+/** Pause between two looks at the load's answers and the DM's decisions, in milliseconds. */
+const WAIT_POLL_MS = 100
 
 /** simulations/lamp with simulations/lamp-elastic laid over it, the thresholds written in; in a fresh folder. */
 function assembleTemplate (settings: ElasticSettings): string {
@@ -122,19 +124,26 @@ async function elasticStory (context: LampStoryContext, settings: ElasticSetting
   let load: Load | undefined
   let last: LoadStats | undefined
   const stats = (): LoadStats => load?.stats() ?? last ?? { sent: 0, ok: 0, failed: 0, failures: [], byTomcat: {} }
-  /** Fails the step as soon as a request failed or the load hit its bounds. */
+  /** Fails the step as soon as a request failed or the load hit its bounds; with what the services logged last. */
   const healthy = (): void => {
     const s = stats()
-    if (s.failed > 0) throw new SimulationCheckError(`${s.failed} request(s) failed: ${s.failures.map(f => `${f.at} ${f.detail}`).join('; ')}`)
+    if (s.failed > 0) {
+      throw new SimulationCheckError(`${s.failed} request(s) failed, the first: ${s.failures.slice(0, 3).map(f => `${f.at} ${f.detail}`).join('; ')}; ` +
+        `the services' last log lines: ${context.serviceLogTails(3)}`)
+    }
     if (s.bounded !== undefined) throw new SimulationCheckError(`the load stopped at its bound (${s.bounded}) before the step was done`)
   }
-  /** Polls `check` until it gives a value, failing at once when a request failed. */
-  const waitUntil = async <T>(what: string, check: () => T | undefined | Promise<T | undefined>): Promise<T> => await poll(what, stepWaitMs, async () => {
-    healthy()
-    const value = await check()
-    if (value === undefined) throw new SimulationCheckError(`not yet (${describeLoad(stats())})`)
-    return value
-  })
+  /** Polls `check` until it gives a value; fails at once when a request failed, after the step's wait otherwise. */
+  const waitUntil = async <T>(what: string, check: () => T | undefined | Promise<T | undefined>): Promise<T> => {
+    const deadline = Date.now() + stepWaitMs
+    for (;;) {
+      healthy()
+      const value = await check()
+      if (value !== undefined) return value
+      if (Date.now() >= deadline) throw new SimulationCheckError(`${what}: not reached in ${stepWaitMs / 1000}s (${describeLoad(stats())})`)
+      await new Promise(resolve => setTimeout(resolve, WAIT_POLL_MS))
+    }
+  }
   const serving = (): string[] => Object.keys(stats().byTomcat)
   const machines = async (): Promise<string[]> => (await dmClient().getInstances(application)).map(n => n.path)
   const noteTomcats = (): void => { figures.tomcatsAtMost = Math.max(figures.tomcatsAtMost, serving().filter(n => n.startsWith('/Tomcat VM ')).length) }
