@@ -68,6 +68,16 @@ export interface LampElasticReport extends SimulationReport {
 const tomcat = (n: number): string => `/Tomcat VM ${n}/Tomcat`
 /** Pause between two looks at the load's answers and the DM's decisions, in milliseconds. */
 const WAIT_POLL_MS = 100
+/**
+ * An event's streak ends after this many probe periods without it (autonomy.eventStreakGapMs): the light load's idle
+ * streak must not carry over the busy phase.
+ */
+const STREAK_GAP_PERIODS = 3
+/**
+ * How long the load asking for more is held, in probe periods: beyond the streak gap and the Tomcats' 2 s window, so
+ * that the idle events of Tomcat VM 3's first second (it serves nothing yet) start no streak that the drop continues.
+ */
+const LIMIT_HOLD_PERIODS = 2 * STREAK_GAP_PERIODS
 
 /** simulations/lamp with simulations/lamp-elastic laid over it, the thresholds written in; in a fresh folder. */
 function assembleTemplate (settings: ElasticSettings): string {
@@ -94,7 +104,7 @@ export async function runLampElasticSimulation (options: LampElasticOptions = {}
         maximumVmNumber: settings.maxVms,
         scaleDownStabilizationMs: settings.scaleDownWindowMs,
         // a few missed rounds end a streak: the idle streak of the light load must not carry over the busy phase
-        eventStreakGapMs: 3 * settings.probePeriodMs
+        eventStreakGapMs: STREAK_GAP_PERIODS * settings.probePeriodMs
       },
       story: async context => { await elasticStory(context, settings, figures) }
     })
@@ -200,12 +210,14 @@ async function elasticStory (context: LampStoryContext, settings: ElasticSetting
           return found.detail
         })
         : refused.reason
+      // held: the limit keeps holding, and no request fails meanwhile
+      const holdUntil = since + LIMIT_HOLD_PERIODS * settings.probePeriodMs
+      await waitUntil('the load held', () => Date.now() >= holdUntil ? true : undefined)
       const roots = await machines()
       if (roots.length > settings.maxVms || seen.some(e => e.path === '/Tomcat VM 4')) {
         throw new SimulationCheckError(`the limit did not hold: machines ${roots.join(', ')}`)
       }
-      healthy()
-      return `${roots.length} machines; ${entry}`
+      return `${roots.length} machines after ${Date.now() - since} ms of this load; ${entry}`
     })
 
     await step(`load drops to ${settings.lowRps} requests/s: after the ${settings.scaleDownWindowMs} ms window the rule removes a Tomcat, then another: back to one`, async () => {
