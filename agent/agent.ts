@@ -14,6 +14,7 @@ import { createDefaultPlugins, pluginRegistry } from './plugins/index.js'
 import type { Plugin } from './plugins/types.js'
 import type { DmNotifier, ExportPublisher, ImportListener, LifecycleObserver, MeshFactory, MeshHandle } from './ports.js'
 import { AgentStateStore } from './state.js'
+import { trace } from '../common/trace.js'
 
 export interface AgentComponents {
   /** Folder of the agent's local state (created if missing). */
@@ -375,7 +376,9 @@ class AgentService implements Agent {
       const model = this.engine.currentModel()
       if (model === undefined || this.meshParameters === undefined) break
       try {
+        trace('state.save')
         await this.store.save({ version: STATE_FORMAT_VERSION, model, mesh: this.meshParameters, imports: this.engine.importsSnapshot() })
+        trace('state.saved')
       } catch (err) {
         this.log.error(`local state not saved in ${this.store.stateDir}: ${errorMessage(err)}`)
       }

@@ -19,10 +19,11 @@ export {
 
 /**
  * Delay before changed imports are saved, in ms. A save waits for two fsyncs (1 to 20 ms when agents share a disk),
- * and imports come back from the mesh after a restart: they are saved just after `update` starts, not before, and
- * a burst of changes is saved once. States and models are saved at once.
+ * and imports guard nothing: they come back from the mesh after a restart (RESTORED_IMPORTS_GRACE_MS). So they are
+ * saved after `update` starts, not before, and the changes of a second are saved once: with 20 ms, an importer saved
+ * once per change, a sixth of its CPU in a run of changes (docs/tuning.md). States and models are saved at once.
  */
-export const IMPORTS_SAVE_DELAY_MS = 20
+export const IMPORTS_SAVE_DELAY_MS = 1000
 
 /** The agent's recent log kept in memory for `meshconf logs`, in bytes (about: 40 bytes a line of overhead). */
 export const LOG_RING_BYTES = 1024 * 1024

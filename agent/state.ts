@@ -38,9 +38,14 @@ export class AgentStateStore {
     this.stateDir = stateDir
   }
 
+  /** Folders already named (a name is a hash: every plug-in step and `update` asks again); as many as instances. */
+  private readonly instanceDirs = new Map<string, string>()
+
   /** `<stateDir>/instances/<instanceFolderName(path)>`: the instance's working folder. */
   instanceDir (instancePath: string): string {
-    return join(this.stateDir, INSTANCES_FOLDER, instanceFolderName(instancePath))
+    let dir = this.instanceDirs.get(instancePath)
+    if (dir === undefined) this.instanceDirs.set(instancePath, dir = join(this.stateDir, INSTANCES_FOLDER, instanceFolderName(instancePath)))
+    return dir
   }
 
   load (): LoadedAgentState {

@@ -149,6 +149,9 @@ export async function buildProgram (load: string[] = COMMANDS.map(c => c.name)):
   // one wording everywhere; `meshconf help <command>` replaces the groups' own help subcommands
   const walk = (command: Command): void => {
     command.helpOption('-h, --help', 'print the help').helpCommand(false)
+    // subcommands listed by name (their own help gives their arguments): long terms leave commander no room to
+    // wrap the descriptions to the terminal
+    command.configureHelp({ ...command.configureHelp(), subcommandTerm: (sub: Command) => sub.name() })
     command.commands.forEach(walk)
   }
   walk(program)

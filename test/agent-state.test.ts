@@ -6,6 +6,7 @@ import { createAgent } from '../agent/agent.js'
 import { AgentStateStore } from '../agent/state.js'
 import { writeAtomically } from '../common/fs.js'
 import { IMPORTS_SAVE_DELAY_MS, STATE_FILE_NAME } from '../agent/constants.js'
+import { waitFor } from './helpers/wait.js'
 import {
   lampComponents, lampInstances, MESH_PARAMETERS, mysqlImport, recordingRecipes, RecordingLogger, RecordingNotifier,
   scopedModel, startTestAgent, temporaryDir
@@ -80,8 +81,9 @@ test('changed imports are saved a moment after the change, and at the latest whe
   await a.addImport('MySQL', { ...first, instancePath: '/VM 3/MySQL' })
   // The engine has both; the file gets them within IMPORTS_SAVE_DELAY_MS, in one save.
   t.deepEqual(Object.keys(a.agent.importsOf('/VM/Tomcat')), ['MySQL'])
-  await new Promise(resolve => setTimeout(resolve, IMPORTS_SAVE_DELAY_MS * 5))
-  t.deepEqual(await savedImports(), [first.instancePath, '/VM 3/MySQL'].sort())
+  const both = [first.instancePath, '/VM 3/MySQL'].sort()
+  await waitFor('both imports saved', async () => JSON.stringify(await savedImports()) === JSON.stringify(both), { timeoutMs: IMPORTS_SAVE_DELAY_MS * 5 })
+  t.deepEqual(await savedImports(), both)
   a.agent.importRemoved('MySQL', '/VM 3/MySQL')
   await a.agent.stop()
   t.deepEqual(await savedImports(), [first.instancePath])

@@ -8,6 +8,8 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { commandHelp, COMMANDS } from '../manager/cli.js'
+import { HELP_TOPICS } from '../manager/commands/help.js'
 import { instance, runCli, runCliInProcess, startDmDouble, type DmDouble } from './cli-helpers.js'
 
 async function tempDir (t: { teardown: (fn: () => Promise<void>) => void }): Promise<string> {
@@ -116,4 +118,40 @@ test('meshconf --help and meshconf completion bash take under 150 ms of CPU (the
   const dm = await cpuMsOf(['dm', '--help'])
   t.log(`meshconf dm --help: ${dm.toFixed(0)} ms of CPU`)
   t.true(dm > 2 * Math.max(...least), `dm --help: ${dm} ms`)
+})
+
+test('help: bare meshconf prints it and exits 0; a usage error is three lines; topics are the README\'s pages; descriptions lower case and wrapped', async t => {
+  const home = await tempDir(t)
+  const bare = await runCliInProcess([], { home })
+  t.is(bare.exitCode, 0)
+  t.regex(bare.stdout, /^Usage: meshconf \[options\] \[command\]/)
+  for (const { name } of COMMANDS) t.regex(bare.stdout, new RegExp(`^  ${name}\\b`, 'm'), name)
+
+  // the message, the one usage line, where to read more: not the whole help
+  const usage = await runCliInProcess(['start'], { home })
+  t.is(usage.exitCode, 2)
+  t.deepEqual(usage.stderr.trimEnd().split('\n'), [
+    'error: missing required argument \'app\'', 'Usage: meshconf start [options] <app> [path]', 'see meshconf start --help'
+  ])
+
+  for (const topic of Object.keys(HELP_TOPICS)) {
+    const page = await runCliInProcess(['help', topic], { home })
+    t.is(page.exitCode, 0, topic)
+    t.is(page.stdout.split('\n')[0], HELP_TOPICS[topic].heading.toUpperCase(), topic)
+    t.true(page.stdout.split('\n').length > 5, topic)
+  }
+  const unknown = await runCliInProcess(['help', 'nope'], { home })
+  t.is(unknown.exitCode, 2)
+  t.regex(unknown.stderr, /no command or topic "nope"/)
+  t.regex((await runCliInProcess(['help', 'status'], { home })).stdout, /^Usage: meshconf status \[options\] <app>/)
+
+  // every command's help: descriptions start lower case, lines fit 80 columns (commander's width off a terminal)
+  for (const { name, summary } of COMMANDS) {
+    t.regex(summary, /^[a-z]/, name)
+    const help = await commandHelp(name) ?? ''
+    const long = help.split('\n').filter(line => line.length > 80)
+    t.deepEqual(long, [], `meshconf ${name} --help`)
+    const description = help.split('\n')[2] ?? ''
+    t.regex(description, /^[a-z]/, `meshconf ${name} --help: ${description}`)
+  }
 })

@@ -11,11 +11,11 @@ import { EMBEDDED_CLOSE_CODES } from '../protocol/messages.js'
 import { tempDir, writeShopTemplate } from './dm-helpers.js'
 import { waitFor } from './helpers/wait.js'
 
-interface Params { messaging: { url: string, token: string } }
+interface Params { messaging: { url: string, token: string, ca: string } }
 
-/** Says hello as the agent of `path` with `token`; resolves with the close code, or 'welcome'. */
-async function hello (url: string, path: string, token: string): Promise<number | 'welcome'> {
-  const socket = new WebSocket(url)
+/** Says hello as the agent of `path` with `token` (over TLS, pinning `ca`); resolves with the close code, or 'welcome'. */
+async function hello (url: string, ca: string, path: string, token: string): Promise<number | 'welcome'> {
+  const socket = new WebSocket(url, { ca, checkServerIdentity: (() => undefined) as unknown as WebSocket.ClientOptions['checkServerIdentity'] })
   return await new Promise(resolve => {
     socket.once('open', () => socket.send(JSON.stringify({ t: 'hello', v: 1, application: 'shop', scopedInstancePath: path, token, epoch: 'rogue' })))
     socket.once('message', data => {
@@ -54,15 +54,36 @@ test('impersonation with another machine\'s credential, and a revoked credential
   const vm2 = await paramsOf('/vm2')
   t.not(vm1.messaging.token, vm2.messaging.token)
   const url = vm1.messaging.url
+  const ca = vm1.messaging.ca
+  t.regex(url, /^wss:/)
 
-  t.is(await hello(url, '/vm2', vm1.messaging.token), EMBEDDED_CLOSE_CODES.unauthorized, '/vm1\'s agent cannot pass for /vm2')
-  t.is(await hello(url, '/vm3', vm1.messaging.token), EMBEDDED_CLOSE_CODES.unauthorized, 'nor for a path with no machine')
-  t.is(await hello(url, '/vm1', vm1.messaging.token), 'welcome', 'its own credential works')
+  t.is(await hello(url, ca, '/vm2', vm1.messaging.token), EMBEDDED_CLOSE_CODES.unauthorized, '/vm1\'s agent cannot pass for /vm2')
+  t.is(await hello(url, ca, '/vm3', vm1.messaging.token), EMBEDDED_CLOSE_CODES.unauthorized, 'nor for a path with no machine')
+  t.is(await hello(url, ca, '/vm1', vm1.messaging.token), 'welcome', 'its own credential works')
 
   t.is(await rest('POST', '/api/applications/shop/actions', { action: 'undeploy-all', path: '/vm1' }), 202)
   await waitFor('/vm1 undeployed', () => service.dm.instance('shop', '/vm1').status === 'NOT_DEPLOYED' ? true : undefined)
-  t.is(await hello(url, '/vm1', vm1.messaging.token), EMBEDDED_CLOSE_CODES.unauthorized, 'the undeployed machine\'s credential is revoked')
-  t.is(await hello(url, '/vm2', vm2.messaging.token), 'welcome')
+  t.is(await hello(url, ca, '/vm1', vm1.messaging.token), EMBEDDED_CLOSE_CODES.unauthorized, 'the undeployed machine\'s credential is revoked')
+  t.is(await hello(url, ca, '/vm2', vm2.messaging.token), 'welcome')
   t.true(logged.some(m => /refused a socket \(bad-credential\): the agent of "\/vm2" \("shop"\)/.test(m)))
   t.true(logged.some(m => /refused a socket \(no-machine\): the agent of "\/vm1"/.test(m)))
+})
+
+test('dm start speaks TLS to agents by default (its own authority, made once in its data folder); --insecure keeps plaintext', async t => {
+  const dir = tempDir('dm-tls')
+  t.teardown(() => { dir.remove() })
+  const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
+  const secure = await startDmService({ dataDirectory: join(dir.path, 'tls'), port: 0, agentsPort: 0, target: 'existing', log: quiet })
+  const endpoint = secure.agentsEndpointUrl
+  await secure.stop()
+  t.regex(endpoint ?? '', /^wss:\/\/127\.0\.0\.1:\d+\/agents$/)
+  t.true(readFileSync(join(dir.path, 'tls', 'tls', 'ca.pem'), 'utf8').startsWith('-----BEGIN CERTIFICATE-----'))
+  const plain = await startDmService({ dataDirectory: join(dir.path, 'plain'), port: 0, agentsPort: 0, target: 'existing', log: quiet, insecure: true })
+  const plainEndpoint = plain.agentsEndpointUrl
+  await plain.stop()
+  t.regex(plainEndpoint ?? '', /^ws:\/\/127\.0\.0\.1:\d+\/agents$/)
+  t.throws(() => readFileSync(join(dir.path, 'plain', 'tls', 'ca.pem')), { code: 'ENOENT' }, 'no authority made for a plaintext DM')
+  // An agents' URL that does not fit is refused, saying what to give.
+  await t.throwsAsync(startDmService({ dataDirectory: join(dir.path, 'tls'), port: 0, agentsPort: 0, agentsUrl: 'ws://10.0.0.2:7401', target: 'existing', log: quiet }),
+    { message: /speaks TLS; give wss:\/\/…, or add --insecure/ })
 })

@@ -17,6 +17,7 @@ import { ActionRefusedError, InvalidInstanceError, InvalidRecipePathError, NoPlu
 import type { ExecutionContext, ImportChange, Plugin, PluginRegistry } from '../plugins/types.js'
 import type { Logger } from '../../common/log.js'
 import { ActionQueue, type Claim } from './queue.js'
+import { trace } from '../../common/trace.js'
 import { subtreeDeepestFirst, subtreeTopDown } from './tree.js'
 
 export interface LifecycleEngineComponents {
@@ -271,6 +272,7 @@ export class LifecycleEngine {
     for (const instance of this.importersOf(prefix)) {
       if (instance.path === exported.instancePath) continue
       void this.enqueue(instance, async () => {
+        trace('engine.action', instance.path)
         if (this.byPath.get(instance.path) !== instance) return
         const variables = tailorImport(this.componentOf(instance).imports, prefix, exported.variables)
         const store = this.importStore(instance.path, prefix)
@@ -291,6 +293,7 @@ export class LifecycleEngine {
     const reportedAt = performance.now()
     for (const instance of this.importersOf(prefix)) {
       void this.enqueue(instance, async () => {
+        trace('engine.action', instance.path)
         const store = this.imports.get(instance.path)?.get(prefix)
         const removed = store?.get(exporterPath)
         if (store === undefined || removed === undefined || this.byPath.get(instance.path) !== instance) return
@@ -454,6 +457,7 @@ export class LifecycleEngine {
     } else if (complete && status === 'DEPLOYED_STARTED') {
       const began = performance.now()
       if (reportedAt !== undefined) this.components.observer?.update(began - reportedAt)
+      trace('engine.update', instance.path)
       try {
         await this.pluginFor(instance).update(this.context(instance), change)
         this.stepDone('update', 'ok', began)
@@ -483,6 +487,7 @@ export class LifecycleEngine {
 
   private setStatus (instance: Instance, status: InstanceStatus, problem?: string, failure?: InstanceProblem): void {
     instance.status = status
+    trace('engine.status', `${instance.path} ${status}`)
     this.lastStateSaved = this.components.persist()
     this.notify(instance, problem, failure)
   }

@@ -153,3 +153,17 @@ export const LISTEN_PORTS_FILE = 'mesh-listen.json'
 export const MESH_EPOCH_FILE = 'mesh-epoch'
 /** Name of the file remembering the multiaddrs of the peers met in the last run. */
 export const REMEMBERED_PEERS_FILE = 'mesh-peers.json'
+
+/**
+ * Protocol of the direct stream: an owner writes its announces and withdraws straight to each connected importer
+ * (direct.ts), which spares both a publisher signature and gossipsub's handling on the path from a change to `update`.
+ */
+export const DIRECT_PROTOCOL = '/meshconf/direct/1.0.0'
+/** Direct streams one peer may open towards another at once (one is used; a second covers a reopening). */
+export const MAX_DIRECT_STREAMS = 2
+/** Longest wait for a direct stream to open, in ms (stretched by the agent's own lag); the gossip copy follows anyway. */
+export const DIRECT_OPEN_TIMEOUT_MS = 5000
+/** Frames kept for a direct stream still opening, in entries. */
+export const MAX_DIRECT_QUEUED_FRAMES = 64
+/** Bytes a direct stream may buffer for a peer that does not read, before it is reset. */
+export const MAX_DIRECT_WRITE_BUFFER_BYTES = 4 * 1024 * 1024

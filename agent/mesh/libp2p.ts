@@ -10,13 +10,14 @@ import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
+import { StreamState, YamuxStream } from '@libp2p/yamux/stream'
 import { identify, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { preSharedKey } from '@libp2p/pnet'
 import { mdns } from '@libp2p/mdns'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import type { AbortOptions, Connection, PeerId, PrivateKey } from '@libp2p/interface'
+import type { AbortOptions, Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import type { ImportListener, MeshFactory } from '../ports.js'
 import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
 import { controlTopic, pnetKeyBytes } from '../../protocol/mesh.js'
@@ -25,11 +26,14 @@ import { BoundedMap } from './bounded.js'
 import { loadOrCreatePeerIdentity } from './identity.js'
 import { nextMeshEpoch } from './epoch.js'
 import { LocalHealth } from './health.js'
+import { DirectFrameReader, encodeDirectFrame } from './direct.js'
+import { trace } from '../../common/trace.js'
 import { backoffMs } from '../../common/backoff.js'
 import { writeAtomically } from '../../common/fs.js'
 import {
   DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, MAX_PEER_ADDRESSES, MAX_UNVERIFIED_PEERS, MAX_WANTED_PEERS, LIVENESS_ABORT_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
-  REMEMBERED_PEERS_FILE, REMEMBERED_PEERS_WRITE_DELAY_MS, LISTEN_PORTS_FILE, GOSSIP_CHECK_INTERVAL_MS, GOSSIP_STREAM_GRACE_MS
+  REMEMBERED_PEERS_FILE, REMEMBERED_PEERS_WRITE_DELAY_MS, LISTEN_PORTS_FILE, GOSSIP_CHECK_INTERVAL_MS, GOSSIP_STREAM_GRACE_MS,
+  DIRECT_PROTOCOL, MAX_DIRECT_STREAMS, DIRECT_OPEN_TIMEOUT_MS, MAX_DIRECT_QUEUED_FRAMES, MAX_DIRECT_WRITE_BUFFER_BYTES
 } from './constants.js'
 import { errorMessage } from '../../protocol/errors.js'
 import { silentLogger, type Logger } from '../../common/log.js'
@@ -189,6 +193,22 @@ function fastMessageId (message: { from?: Uint8Array, seqno?: Uint8Array }): str
   return `${hex(message.from)}:${hex(message.seqno)}`
 }
 
+/**
+ * yamux answers every data frame it receives with a window update: a frame more, a socket write and a wake-up of the
+ * sender per message, though our messages are a few hundred bytes against a 256 KiB window. As go-yamux does, an
+ * established stream sends its update only once half its window is consumed (the window still only grows by what
+ * was read). Opening and closing frames (SYN, ACK) go as before.
+ */
+function windowUpdatesAtHalf (): void {
+  const send = YamuxStream.prototype.sendWindowUpdate
+  YamuxStream.prototype.sendWindowUpdate = function (this: YamuxStream): void {
+    const window = this as unknown as { recvWindow: number, recvWindowCapacity: number }
+    if (this.state === StreamState.Established && window.recvWindowCapacity > window.recvWindow / 2) return
+    send.call(this)
+  }
+}
+windowUpdatesAtHalf()
+
 /** A bare libp2p node configured as a mesh node (also used by tests to play a rogue peer). */
 export async function createMeshNode (options: MeshNodeOptions): Promise<MeshNode> {
   const peerDiscovery: DiscoveryFactory[] = options.mdns === true ? [mdns()] : []
@@ -243,6 +263,9 @@ interface WantedPeer {
 
 interface RememberedPeer { peerId: string, addresses: string[] }
 
+/** Our direct stream to one peer: open, or being opened with the frames that wait for it. */
+interface DirectOut { stream?: Stream, opening: boolean, queue: Uint8Array[] }
+
 class Libp2pTransport implements MeshTransport {
   readonly peerId: string
   /** Connected peers, by their id's text (parsing the text back costs a multihash decoding per call). */
@@ -263,6 +286,8 @@ class Libp2pTransport implements MeshTransport {
   private rememberTimer: NodeJS.Timeout | undefined
   /** Owners whose liveness we ping, and those with a ping in flight. */
   private readonly owners = new BoundedMap<string, true>(MAX_WANTED_PEERS)
+  /** The addresses an owner's last announce listed, as text and parsed. */
+  private readonly ownerAddresses = new BoundedMap<string, { text: string, parsed: Multiaddr[] }>(MAX_WANTED_PEERS)
   private readonly pinging = new Set<string>()
   /** Owners whose ping is late: lost for the mesh service until they answer, though their connection stays open. */
   private readonly unresponsive = new Set<string>()
@@ -270,6 +295,12 @@ class Libp2pTransport implements MeshTransport {
   private readonly gossipCheckTimer: NodeJS.Timeout
   private readonly gossipGraceMs: number
   private readonly health = new LocalHealth()
+  /** Topics we subscribe to: what a direct frame may carry. */
+  private readonly topics = new Set<string>()
+  /** Topics we published direct messages on: a peer subscribing to one gets its direct stream opened at once. */
+  private readonly directTopics = new Set<string>()
+  /** Our direct streams, by peer. */
+  private readonly directOut = new Map<string, DirectOut>()
   private stopped = false
   private readonly log: Logger
 
@@ -292,6 +323,8 @@ class Libp2pTransport implements MeshTransport {
       const peer = evt.detail.peerId.toString()
       for (const s of evt.detail.subscriptions) {
         if (s.subscribe && s.topic === control) events.peerReady(peer)
+        // A new importer of what we export: its direct stream is ready before our next change.
+        if (s.subscribe && this.directTopics.has(s.topic)) this.openDirect(evt.detail.peerId)
       }
     })
     node.addEventListener('peer:connect', evt => {
@@ -304,6 +337,7 @@ class Libp2pTransport implements MeshTransport {
       const peer = evt.detail.toString()
       this.connected.delete(peer)
       this.unresponsive.delete(peer)
+      this.directOut.delete(peer)
       events.peerDisconnected(peer)
       // Only the peers we want (bootstrap, remembered at start, owners we import from) are redialled; a peer that
       // dialled us redials us itself if it wants us. Redialling every peer met made both ends dial at once: at 100
@@ -341,6 +375,8 @@ class Libp2pTransport implements MeshTransport {
   }
 
   async start (bootstrapPeers: string[]): Promise<void> {
+    await this.node.handle(DIRECT_PROTOCOL, (stream, connection) => { this.acceptDirect(stream, connection) },
+      { maxInboundStreams: MAX_DIRECT_STREAMS, maxOutboundStreams: MAX_DIRECT_STREAMS })
     for (const entry of await this.readRemembered()) {
       this.remembered.set(entry.peerId, entry.addresses)
       this.trusted.set(entry.peerId, true)
@@ -383,16 +419,23 @@ class Libp2pTransport implements MeshTransport {
   }
 
   subscribe (topic: string): void {
+    this.topics.add(topic)
     this.node.services.pubsub.subscribe(topic)
   }
 
   unsubscribe (topic: string): void {
+    this.topics.delete(topic)
     this.node.services.pubsub.unsubscribe(topic)
   }
 
-  async publish (topic: string, data: Uint8Array): Promise<void> {
+  async publish (topic: string, data: Uint8Array, options?: { direct?: boolean, gossip?: boolean }): Promise<void> {
     if (this.stopped) return
-    await this.node.services.pubsub.publish(topic, data)
+    if (options?.direct === true) {
+      this.directTopics.add(topic)
+      const frame = encodeDirectFrame(topic, data)
+      for (const peer of this.node.services.pubsub.getSubscribers(topic)) this.sendDirect(peer, frame)
+    }
+    if (options?.gossip !== false) await this.node.services.pubsub.publish(topic, data)
   }
 
   stretchForLag (ms: number): number {
@@ -411,6 +454,11 @@ class Libp2pTransport implements MeshTransport {
 
   watchPeer (peerId: string, addresses: string[]): void {
     this.owners.set(peerId, true)
+    // Every announce of an owner lists its addresses, nearly always the same: parsed once (a parse is most of a
+    // received announce's handling).
+    const text = addresses.slice(0, MAX_PEER_ADDRESSES).join(' ')
+    const known = this.ownerAddresses.get(peerId)
+    if (known?.text === text) return this.want(peerId, known.parsed)
     const parsed: Multiaddr[] = []
     for (const a of addresses.slice(0, MAX_PEER_ADDRESSES)) {
       try {
@@ -419,6 +467,7 @@ class Libp2pTransport implements MeshTransport {
         // An owner's unusable address is skipped; the others (or its own dial to us) may work.
       }
     }
+    this.ownerAddresses.set(peerId, { text, parsed })
     this.want(peerId, parsed)
   }
 
@@ -433,6 +482,75 @@ class Libp2pTransport implements MeshTransport {
       await this.writeRemembered()
     }
     await this.node.stop()
+  }
+
+  // ---------------------------------------------------------------------------------------------- direct streams
+
+  /** A peer's direct stream: each frame is a message of that peer, on a topic we subscribe to. */
+  private acceptDirect (stream: Stream, connection: Connection): void {
+    const from = connection.remotePeer.toString()
+    const reader = new DirectFrameReader()
+    stream.addEventListener('message', evt => {
+      let frames
+      try {
+        frames = reader.push(evt.data instanceof Uint8Array ? evt.data : evt.data.subarray())
+      } catch (err) {
+        this.log.warn(`direct stream from ${from}: ${errorMessage(err)}; the stream is dropped`)
+        stream.abort(err as Error)
+        return
+      }
+      for (const frame of frames) {
+        trace('direct.receive', `${from} ${frame.data.byteLength}`)
+        if (this.topics.has(frame.topic)) this.events.message(frame.topic, from, frame.data)
+      }
+    })
+  }
+
+  /** Writes a frame on our direct stream to the peer, opening it first if needed (frames wait, up to a bound). */
+  private sendDirect (peer: PeerId, frame: Uint8Array): void {
+    const out = this.directOut.get(peer.toString())
+    if (out?.stream !== undefined && out.stream.status === 'open' && out.stream.writeStatus === 'writable') {
+      out.stream.send(frame)
+      return
+    }
+    this.openDirect(peer, frame)
+  }
+
+  private openDirect (peer: PeerId, frame?: Uint8Array): void {
+    const key = peer.toString()
+    let out = this.directOut.get(key)
+    if (out === undefined || (out.stream !== undefined && !out.opening)) {
+      out = { opening: false, queue: [] }
+      this.directOut.set(key, out)
+    }
+    // The gossip copy follows anyway: frames beyond the bound are not worth the memory of a stuck stream.
+    if (frame !== undefined && out.queue.length < MAX_DIRECT_QUEUED_FRAMES) out.queue.push(frame)
+    if (out.opening) return
+    const connection = this.node.getConnections(peer).find(c => c.status === 'open')
+    if (connection === undefined) {
+      this.directOut.delete(key)
+      return
+    }
+    out.opening = true
+    const entry = out
+    connection.newStream(DIRECT_PROTOCOL, { signal: AbortSignal.timeout(this.health.stretch(DIRECT_OPEN_TIMEOUT_MS)) })
+      .then(stream => {
+        entry.opening = false
+        if (this.stopped || this.directOut.get(key) !== entry) {
+          stream.abort(new Error('not needed any more'))
+          return
+        }
+        // A peer that stops reading (frozen) must not make us buffer without end: past this the stream is reset.
+        stream.maxWriteBufferLength = MAX_DIRECT_WRITE_BUFFER_BYTES
+        stream.addEventListener('close', () => { if (this.directOut.get(key) === entry) this.directOut.delete(key) }, { once: true })
+        entry.stream = stream
+        for (const queued of entry.queue.splice(0)) stream.send(queued)
+      })
+      .catch(err => {
+        entry.opening = false
+        if (this.directOut.get(key) === entry) this.directOut.delete(key)
+        this.log.debug(`no direct stream to ${key}: ${errorMessage(err)}`)
+      })
   }
 
   // ---------------------------------------------------------------------------------------------- liveness

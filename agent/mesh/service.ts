@@ -20,6 +20,7 @@ import { errorMessage } from '../../protocol/errors.js'
 import { BoundedMap } from './bounded.js'
 import { OwnershipVerifier } from './ownership.js'
 import { exponentialMs, jittered } from '../../common/backoff.js'
+import { trace } from '../../common/trace.js'
 import { stderrLogger, type Logger } from '../../common/log.js'
 
 /** What the service needs from a network: publish/subscribe with authenticated senders, and peer liveness. */
@@ -28,8 +29,12 @@ export interface MeshTransport {
   addresses (): string[]
   subscribe (topic: string): void
   unsubscribe (topic: string): void
-  /** Sends to the topic's subscribers (none is fine); never throws for lack of peers. */
-  publish (topic: string, data: Uint8Array): Promise<void>
+  /**
+   * Sends to the topic's subscribers (none is fine); never throws for lack of peers. `direct`: the message is an owner's
+   * own (an announce or a withdraw), written straight to the connected subscribers, whose connection authenticates the
+   * sender; it is also gossiped (relayed to subscribers we are not connected to) unless `gossip` is false.
+   */
+  publish (topic: string, data: Uint8Array, options?: { direct?: boolean, gossip?: boolean }): Promise<void>
   isConnected (peerId: string): boolean
   connectedPeers (): string[]
   /**
@@ -375,6 +380,7 @@ export class MeshService implements MeshServiceHandle {
 
   announce (instancePath: string, component: string, variables: Record<string, string | null>): void {
     if (this.stopped) return
+    trace('mesh.announce', instancePath)
     const byPrefix = new Map<string, Record<string, string | null>>()
     for (const [name, value] of Object.entries(variables)) {
       const dot = name.indexOf('.')
@@ -473,14 +479,22 @@ export class MeshService implements MeshServiceHandle {
     return { epoch: this.epoch, seq: ++this.seq }
   }
 
+  /**
+   * Our announces and withdraws go straight to the importers we are connected to: importers dial the owners they import
+   * from (their liveness is watched on that connection), so after its first announce an owner reaches them all
+   * directly. Gossip, whose relays cost every importer a signature check and forwarding, carries only the first
+   * announce of a prefix in this epoch, which importers not connected to us yet must hear to dial us. An importer that
+   * is not connected later is introduced by our digests and asks again once connected (onRequest, onDigest).
+   */
   private publishAnnounce (entry: LocalExport): void {
     const stamp = this.nextStamp()
+    const first = !this.localPrefixSeq.has(entry.prefix)
     this.localPrefixSeq.set(entry.prefix, stamp.seq)
     this.exportsChanged()
     this.send(exportsTopic(this.application, entry.prefix), {
       v: MESH_MESSAGE_VERSION, kind: 'announce', application: this.application, ...stamp, ...entry,
       ownership: this.ownership, addresses: this.transport.addresses()
-    })
+    }, { direct: true, gossip: first })
   }
 
   private withdrawPrefix (instancePath: string, prefix: string): void {
@@ -490,15 +504,16 @@ export class MeshService implements MeshServiceHandle {
     this.exportsChanged()
     this.send(exportsTopic(this.application, prefix), {
       v: MESH_MESSAGE_VERSION, kind: 'withdraw', application: this.application, ...stamp, instancePath, prefix
-    })
+    }, { direct: true, gossip: false })
     if (this.interests.has(prefix)) this.release(prefix, instancePath, this.transport.peerId)
   }
 
-  private send (topic: string, message: MeshMessage): void {
+  private send (topic: string, message: MeshMessage, options?: { direct?: boolean, gossip?: boolean }): void {
     const data = encodeMeshMessage(message)
     this.sent.messages++
     this.sent.bytes += data.byteLength
-    this.transport.publish(topic, data).catch(err => {
+    trace('mesh.send', `${message.kind} ${data.byteLength}`)
+    this.transport.publish(topic, data, options).then(() => { trace('mesh.sent', message.kind) }, err => {
       if (!this.stopped) this.log.warn(`could not publish a ${message.kind} on ${topic}: ${errorMessage(err)}`)
     })
   }
@@ -556,6 +571,7 @@ export class MeshService implements MeshServiceHandle {
 
   private onMessage (topic: string, from: string, data: Uint8Array): void {
     if (this.stopped) return
+    trace('mesh.receive', `${from} ${data.byteLength}`)
     if (from === this.transport.peerId) return this.reject('from-self', `a message claiming to come from this agent on ${topic}`)
     let message: MeshMessage
     try {
@@ -842,6 +858,7 @@ export class MeshService implements MeshServiceHandle {
       const current = h === undefined ? undefined : JSON.stringify([h.component, h.variables])
       if (current === this.reported.get(k)) continue
       try {
+        trace('mesh.import', `${instancePath} ${h === undefined ? 'removed' : 'added'}`)
         if (h === undefined) {
           this.reported.delete(k)
           this.components.listener.importRemoved(prefix, instancePath)

@@ -2,7 +2,9 @@
 // one exchange per application, an auto-deleted queue per agent bound to `those.that.import.<Prefix>` for every
 // prefix its instances import, and to `those.that.export.<Prefix>` for every prefix its started instances export,
 // so that a request makes the owners re-announce. The same engine runs over this hub and over the libp2p mesh,
-// which is what lets the benchmark measure both side by side.
+// which is what lets the benchmark measure both side by side. Tuned as a fair hub would be: Nagle off (noDelay),
+// no publisher confirms and consumers in auto-ack mode, as Roboconf's RabbitMqClient (basicPublish on a channel never
+// put in confirm mode, basicConsume with autoAck), and exports published before the binding round trip (docs/tuning.md).
 import amqp from 'amqplib'
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib'
 import { exportsByPrefix } from '../../protocol/model/exports.js'
@@ -10,6 +12,7 @@ import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
 import type { ImportListener, MeshHandle } from '../../agent/ports.js'
 import { DEFAULT_AMQP_URL, HUB_WIRE_VERSION } from './bench-constants.js'
 import { errorMessage } from '../../protocol/errors.js'
+import { trace } from '../../common/trace.js'
 
 /** Routing key prefixes, as in Roboconf's `ThoseThat`. */
 const THOSE_THAT_IMPORT = 'those.that.import.'
@@ -150,20 +153,23 @@ class AmqpHub implements AmqpHubHandle {
   }
 
   announce (instancePath: string, component: string, variables: Record<string, string | null>): void {
+    trace('hub.announce', instancePath)
     const byPrefix = exportsByPrefix(variables)
     this.announced.set(instancePath, { component, byPrefix })
-    this.rebind(this.exportKeys, this.wantedExportKeys())
+    // The exports first: the binding that lets requests reach us is a broker round trip (Roboconf's agent waited for
+    // it), which the importers need not wait for. The mesh does not wait for anything either (docs/tuning.md).
     for (const [prefix, group] of byPrefix) this.publishAdd(prefix, instancePath, component, group)
+    this.rebind(this.exportKeys, this.wantedExportKeys())
   }
 
   withdraw (instancePath: string): void {
     const known = this.announced.get(instancePath)
     if (known === undefined) return
     this.announced.delete(instancePath)
-    this.rebind(this.exportKeys, this.wantedExportKeys())
     for (const prefix of known.byPrefix.keys()) {
       this.publish(THOSE_THAT_IMPORT + prefix, { v: HUB_WIRE_VERSION, kind: 'removeImport', sender: this.sender, prefix, instancePath })
     }
+    this.rebind(this.exportKeys, this.wantedExportKeys())
   }
 
   request (prefixes: Iterable<string>): void {
@@ -207,6 +213,7 @@ class AmqpHub implements AmqpHubHandle {
     const body = Buffer.from(JSON.stringify(message))
     this.enqueue(async channel => {
       channel.publish(this.exchange, routingKey, body)
+      trace('hub.send', `${message.kind} ${body.length}`)
       this.counters.messagesSent++
       this.counters.bytesSent += body.length
     })
@@ -221,6 +228,7 @@ class AmqpHub implements AmqpHubHandle {
   }
 
   private receive (delivery: ConsumeMessage): void {
+    trace('hub.receive', `${delivery.content.length}`)
     this.counters.messagesReceived++
     this.counters.bytesReceived += delivery.content.length
     let message: HubMessage
