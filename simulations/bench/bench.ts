@@ -21,6 +21,7 @@ import {
   IDLE_WINDOW_MS, PARTITION_DETECT_TIMEOUT_MS, QUICK_IDLE_WINDOW_MS, QUICK_TOGGLES, SETTLE_MAX_MS, SETTLE_MS,
   SETTLE_WINDOW_MS, SETTLED_AGENT_CPU_PCT, SETTLED_CPU_PCT, TOGGLES
 } from './bench-constants.js'
+import { measureAgentStartCpuMs } from './agent-start.js'
 import { errorMessage } from '../../protocol/errors.js'
 import { ELASTIC_NOT_MEASURED, elasticRows, measureElastic, type ElasticBench } from './elastic.js'
 
@@ -32,11 +33,13 @@ export interface BenchReport {
   failure: { crash_detect_ms: number | null, partition_detect_ms: number | null }
   cost: { rss_mb_per_agent: number | null, idle_cpu_pct_per_agent: number | null, msgs_per_change: number | null, bytes_per_change: number | null }
   /** docker_*: deploy-and-start-all of 1 and of 10 machines as containers of the docker target (null without dockerd). */
-  deploy: { one_machine_ms: number | null, hundred_machines_ms: number | null, ratio: number | null, docker_one_ms: number | null, docker_ten_ms: number | null }
+  deploy: { one_machine_ms: number | null, hundred_machines_ms: number | null, ratio: number | null, docker_one_ms: number | null, docker_ten_ms: number | null } & AgentStartFigure
   /** simulate lamp-elastic, 5 rounds (elastic.ts); not measured with --quick. */
   elastic: ElasticBench
 }
 interface Percentiles { p50_ms: number | null, p99_ms: number | null }
+/** agent_start_cpu_ms: CPU one agent process spends to start (agent-start.ts); measured in --quick runs too. */
+interface AgentStartFigure { agent_start_cpu_ms: number | null }
 
 /** Bad command-line input. */
 export class BenchUsageError extends Error {
@@ -180,7 +183,7 @@ function slowest (sample: { latenciesMs: number[], missed: number } | undefined)
   return sample === undefined || sample.missed > 0 || sample.latenciesMs.length === 0 ? null : round2(Math.max(...sample.latenciesMs))
 }
 
-const DEPLOY_NOT_MEASURED: BenchReport['deploy'] = { one_machine_ms: null, hundred_machines_ms: null, ratio: null, docker_one_ms: null, docker_ten_ms: null }
+const DEPLOY_NOT_MEASURED: BenchReport['deploy'] = { one_machine_ms: null, hundred_machines_ms: null, ratio: null, docker_one_ms: null, docker_ten_ms: null, agent_start_cpu_ms: null }
 /** Machines of the docker deployment figure (docker_ten_ms). */
 const DOCKER_DEPLOY_MACHINES = 10
 
@@ -209,7 +212,7 @@ async function runDeployScript (args: string[], what: string, options: RunOption
 const num = (v: unknown): number | null => typeof v === 'number' && Number.isFinite(v) ? v : null
 
 /** The deployment figures (deploy.ts run as a child, local machines then containers); null when one fails. */
-async function measureDeploy (options: RunOptions): Promise<BenchReport['deploy']> {
+async function measureDeploy (options: RunOptions): Promise<Omit<BenchReport['deploy'], keyof AgentStartFigure>> {
   const docker = await runDeployScript(['--target', 'docker', '--machines', String(DOCKER_DEPLOY_MACHINES)], 'deploy (docker)', options)
   const dockerFigures = { docker_one_ms: num(docker?.one_machine_ms), docker_ten_ms: num(docker?.hundred_machines_ms) }
   const found = await runDeployScript([], 'deploy', options)
@@ -279,7 +282,7 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
       msgs_per_change: mesh.perChange === undefined ? null : round2(mesh.perChange.messages),
       bytes_per_change: mesh.perChange === undefined ? null : Math.round(mesh.perChange.bytes)
     },
-    deploy: options.quick ? DEPLOY_NOT_MEASURED : await measureDeploy(options),
+    deploy: { ...(options.quick ? DEPLOY_NOT_MEASURED : await measureDeploy(options)), agent_start_cpu_ms: await measureAgentStartCpuMs(options.log) },
     elastic: options.quick ? ELASTIC_NOT_MEASURED : await measureElastic(options)
   }
 }
@@ -302,6 +305,7 @@ export function formatTable (r: BenchReport): string {
     ['bytes on the wire per change', show(r.cost.bytes_per_change, ' B'), ''],
     ['deploy 1 / 100 machines', `${show(r.deploy.one_machine_ms, ' ms')} / ${show(r.deploy.hundred_machines_ms, ' ms')}`, ''],
     ['100 machines / 1 machine', show(r.deploy.ratio), '< 3'],
+    ['agent start, CPU', show(r.deploy.agent_start_cpu_ms, ' ms'), '<= 300 ms'],
     [`deploy 1 / ${DOCKER_DEPLOY_MACHINES} machines, containers`, `${show(r.deploy.docker_one_ms, ' ms')} / ${show(r.deploy.docker_ten_ms, ' ms')}`, ''],
     ...elasticRows(r.elastic)
   ]
