@@ -16,6 +16,11 @@ export interface AmqpSessionOptions {
   logger: Logger
   /** Declares exchanges, queues, bindings and consumers on a fresh channel; run again after each reconnection. */
   setup: (channel: ConfirmChannel) => Promise<void>
+  /**
+   * The `user_id` property of every message published: the broker refuses a message whose user_id is not the
+   * connection's user, so the receiver knows who sent it. Default none.
+   */
+  userId?: string
 }
 
 interface OutboxEntry {
@@ -120,7 +125,7 @@ export class AmqpSession {
     entry.channel = channel
     try {
       channel.publish(entry.exchange, entry.routingKey, entry.content,
-        { persistent: true, contentType: 'application/json' },
+        { persistent: true, contentType: 'application/json', ...(this.options.userId !== undefined ? { userId: this.options.userId } : {}) },
         err => {
           if (entry.channel !== channel) return // republished on a newer channel meanwhile
           if (err !== null && err !== undefined) {

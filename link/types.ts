@@ -10,6 +10,8 @@ export interface LinkMetrics {
   rejected: number
   /** Successful (re)connections. */
   connections: number
+  /** Connections that failed TLS (WebSocket link: not the pinned DM, or tampered records); absent elsewhere. */
+  tlsFailures?: number
 }
 
 /** Which agent a link speaks for. */

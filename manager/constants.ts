@@ -42,6 +42,18 @@ export const DEFAULT_MACHINE_CREATION_CONCURRENCY = 128
 export const DATABASE_FILE = 'meshconf-dm.sqlite'
 export const TOKEN_FILE = 'token'
 export const SIGNING_KEY_FILE = 'dm-signing-key.json'
+/** Port of RabbitMQ's management HTTP API, where the DM makes one broker user per machine (broker-users.ts). */
+export const BROKER_MANAGEMENT_PORT = 15672
+/** Longest wait for one request to RabbitMQ's management API, in ms. */
+export const BROKER_MANAGEMENT_TIMEOUT_MS = 10_000
+/** Sub-folder of the data directory holding the embedded endpoint's CA and server certificate (manager/messaging/tls.ts). */
+export const TLS_FOLDER = 'tls'
+/** How long the DM's certificate authority is valid, in ms (20 years: agents pin it). */
+export const TLS_CA_VALIDITY_MS = 20 * 365 * 86_400_000
+/** How long the endpoint's server certificate is valid, in ms (1 year). */
+export const TLS_SERVER_VALIDITY_MS = 365 * 86_400_000
+/** The server certificate is made again at a start when less than this is left of it, in ms (30 days). */
+export const TLS_SERVER_RENEW_BEFORE_MS = 30 * 86_400_000
 /** Sub-folder of the data directory holding one folder per machine made by the local and netns targets. */
 export const MACHINES_FOLDER = 'machines'
 

@@ -6,7 +6,7 @@ import { serveMetricsEndpoint } from '../common/metrics-endpoint.js'
 import type { InstanceStatus } from '../protocol/lifecycle.js'
 import { DATA_TARGET_ID } from './constants.js'
 import type { DeploymentManager, InstanceView, PublishedEvent } from './dm.js'
-import type { DmMessaging } from './messaging/types.js'
+import type { AgentMachine, DmMessaging } from './messaging/types.js'
 import type { Store } from './store.js'
 
 /** Buckets of the REST latency histogram, in seconds. */
@@ -111,6 +111,7 @@ export function createDmMetrics (components: { dm: () => DeploymentManager | und
         forgetAgent: (application, path) => messaging.forgetAgent(application, path),
         deleteApplication: application => messaging.deleteApplication(application),
         agentEndpoint: machine => messaging.agentEndpoint(machine),
+        ...(messaging.provisionAgent !== undefined ? { provisionAgent: async (machine: AgentMachine) => { await messaging.provisionAgent?.(machine) } } : {}),
         metrics: () => messaging.metrics(),
         sendToAgent: async (application, path, msg) => {
           messages.inc({ direction: 'out', kind: msg.kind })

@@ -6,7 +6,7 @@
 //   "scopedInstancePath": "/Apache VM",       required: the scoped instance (machine) this agent manages
 //   "stateDir": "/var/lib/meshconf/agent",    required: the agent's local state (model, states, peer key, recipes)
 //   "messaging": {                            required: the DM's `agentEndpoint(application)`, one of
-//     "kind": "embedded", "url": "ws://10.0.0.2:7401/agents", "token": "<agent token>"
+//     "kind": "embedded", "url": "wss://10.0.0.2:7401/agents", "token": "<agent token>"
 //     | "kind": "amqp", "url": "amqp://user:password@10.0.0.2:5672", "domain": "meshconf"
 //   },
 //   "ipAddress": "10.0.0.5",                  optional: this machine's address (value of exported `ip` variables,

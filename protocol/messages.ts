@@ -168,13 +168,19 @@ export function toDm<B extends Unversioned<AgentToDmMessage>> (body: B): B & { v
 // Where an agent connects, handed over in its params file (agent/params.ts).
 
 export type AgentEndpoint =
-  /** RabbitMQ: `url` like `amqp://user:password@host:5672`; `domain` is the first word of every name. */
-  | { kind: 'amqp', url: string, domain: string }
   /**
-   * The DM's embedded WebSocket endpoint, `ws://host:7401/agents`; `token` is the machine's credential (or the DM
-   * token); `dmKey`, the DM's Ed25519 public key (base64): when given, the agent handles only commands it signed.
+   * RabbitMQ: `url` like `amqp://user:password@host:5672` (`amqps://` for TLS); `domain` is the first word of every
+   * name; `ownUser`: the URL's user is this machine's own (the DM declared its queue; the agent declares nothing,
+   * reads only its queue and publishes with its own routing key and user id).
    */
-  | { kind: 'embedded', url: string, token: string, dmKey?: string }
+  | { kind: 'amqp', url: string, domain: string, ownUser?: boolean }
+  /**
+   * The DM's embedded WebSocket endpoint, `wss://host:7401/agents` (`ws://` for a DM started --insecure); `token` is
+   * the machine's credential (or the DM token); `dmKey`, the DM's Ed25519 public key (base64): when given, the agent
+   * handles only commands it signed; `ca`, the DM's certificate authority (PEM): when given, the agent accepts no
+   * server certificate it did not sign (without it, `wss://` trusts the system's authorities).
+   */
+  | { kind: 'embedded', url: string, token: string, dmKey?: string, ca?: string }
   /** In-process (tests): the id of a manager/messaging/memory.ts hub. */
   | { kind: 'memory', hub: string }
 
@@ -474,8 +480,8 @@ export function parseAgentToDmMessage (value: unknown): AgentToDmMessage {
 export function parseAgentEndpoint (value: unknown, field = 'endpoint'): AgentEndpoint {
   const o = obj(value, field)
   switch (o.kind) {
-    case 'amqp': return shape<Extract<AgentEndpoint, { kind: 'amqp' }>>({ kind: anything as Check<'amqp'>, url: str, domain: str })(o, field)
-    case 'embedded': return shape<Extract<AgentEndpoint, { kind: 'embedded' }>>({ kind: anything as Check<'embedded'>, url: str, token: str, dmKey: optional(str) })(o, field)
+    case 'amqp': return shape<Extract<AgentEndpoint, { kind: 'amqp' }>>({ kind: anything as Check<'amqp'>, url: str, domain: str, ownUser: optional(bool) })(o, field)
+    case 'embedded': return shape<Extract<AgentEndpoint, { kind: 'embedded' }>>({ kind: anything as Check<'embedded'>, url: str, token: str, dmKey: optional(str), ca: optional(str) })(o, field)
     case 'memory': return shape<Extract<AgentEndpoint, { kind: 'memory' }>>({ kind: anything as Check<'memory'>, hub: str })(o, field)
     default: throw new MalformedMessageError(join(field, 'kind'), `expected 'amqp', 'embedded' or 'memory', got ${describe(o.kind)}`)
   }
@@ -519,6 +525,33 @@ export function dmExchangeName (domain: string): string {
 
 export function dmRoutingKey (application: string): string {
   return routingWord(application)
+}
+
+/**
+ * The routing key an agent publishes to the DM with: its application's key, then its machine's word. With one broker
+ * user per machine, the broker lets each publish with its own only (topic permissions).
+ */
+export function machineDmRoutingKey (application: string, scopedInstancePath: string): string {
+  return `${dmRoutingKey(application)}.${routingWord(scopedInstancePath)}`
+}
+
+/**
+ * The broker user of a machine (one per machine when the DM reaches RabbitMQ's management API): the domain, the
+ * application and the path, URI-escaped and joined by `/`, so that the DM reads back whose a message is.
+ */
+export function machineBrokerUser (domain: string, application: string, scopedInstancePath: string): string {
+  return `${domain}/${encodeURIComponent(application)}/${encodeURIComponent(scopedInstancePath)}`
+}
+
+/** The application and scoped instance of a machine's broker user of `domain`, or undefined for any other user. */
+export function machineOfBrokerUser (domain: string, user: string): { application: string, scopedInstancePath: string } | undefined {
+  const parts = user.split('/')
+  if (parts.length !== 3 || parts[0] !== domain) return undefined
+  try {
+    return { application: decodeURIComponent(parts[1]), scopedInstancePath: decodeURIComponent(parts[2]) }
+  } catch {
+    return undefined
+  }
 }
 
 export function dmQueueName (domain: string): string {

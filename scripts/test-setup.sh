@@ -67,6 +67,17 @@ start_service() { # start_service <name> <port> <command...>
   fi
 }
 start_service RabbitMQ 5672 rabbitmq-server -detached
+# RabbitMQ's management HTTP API (127.0.0.1:15672): the DM makes one broker user per machine through it
+# (manager/messaging/broker-users.ts). A plug-in is enabled on the running node: no restart.
+if ! listening 15672; then
+  if [ $root = 1 ]; then
+    echo "test-setup: enabling rabbitmq_management"
+    rabbitmq-plugins enable rabbitmq_management >/dev/null && wait_listening 15672 || exit 1
+  else
+    problems+=("RabbitMQ's management API is not enabled (127.0.0.1:15672)")
+    fixes+=("sudo rabbitmq-plugins enable rabbitmq_management")
+  fi
+fi
 start_service MariaDB 3306 service mariadb start
 
 # dockerd sets the iptables FORWARD policy to DROP, which cuts network namespaces off each other: accept forwarding

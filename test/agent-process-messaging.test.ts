@@ -145,7 +145,9 @@ test('`meshconf agent --params FILE` over RabbitMQ: heartbeat, model, machineDow
   const heard = listen(dm)
   await dm.start()
   await dm.prepareAgent(application, '/VM 1')
-  const params = await writeParams(directory, 'vm1', application, '/VM 1', dm.agentEndpoint())
+  // The machine's own broker user, as the DM makes it before creating a machine.
+  await dm.provisionAgent?.({ application, scopedInstancePath: '/VM 1' })
+  const params = await writeParams(directory, 'vm1', application, '/VM 1', dm.agentEndpoint({ application, scopedInstancePath: '/VM 1' }))
   const children: ResultPromise[] = []
   const startAgent = (): ResultPromise => {
     const child = execa('node', [BIN, 'agent', '--params', params], { reject: false, all: true })

@@ -44,8 +44,8 @@ test('malformed option values are usage errors (exit 2) naming the option and wh
   const dir = home(t)
   const cases: Array<[string[], RegExp]> = [
     [['dm', 'start', '--agents-host', 'dm.example'], /--agents-host <address>' argument 'dm.example' is invalid. expected an IP address/],
-    [['dm', 'start', '--agents-url', 'http://10.0.0.2:7401'], /--agents-url <url>' argument .* is invalid. expected ws:\/\/host:port/],
-    [['dm', 'start', '--agents-url', 'amqp://agent:secret@10.0.0.2:5672'], /--agents-url amqp:.* does not fit the embedded endpoint: give ws:\/\/host:port \(or add --amqp\)/],
+    [['dm', 'start', '--agents-url', 'http://10.0.0.2:7401'], /--agents-url <url>' argument .* is invalid. expected wss:\/\/host:port/],
+    [['dm', 'start', '--agents-url', 'amqp://agent:secret@10.0.0.2:5672'], /--agents-url amqp:.* does not fit the embedded endpoint: give wss:\/\/host:port \(or add --amqp\)/],
     [['dm', 'start', '--amqp', 'amqp://guest:guest@127.0.0.1:5672', '--agents-url', 'ws://10.0.0.2:7401'], /does not fit --amqp: give the broker's amqp:\/\/ URL/],
     [['dm', 'start', '--amqp', 'amqp://guest:guest@127.0.0.1:5672', '--agents-host', '0.0.0.0'], /--agents-host and --agents-port configure the embedded endpoint/],
     [['dm', 'start', '--amqp', 'rabbit:5672'], /--amqp <url>' argument 'rabbit:5672' is invalid. "rabbit:5672" is not an amqp:\/\/ or amqps:\/\/ URL/],

@@ -2,8 +2,8 @@
 // processes: log in, drop the lamp zip and create the application, deploy and start all and watch every instance
 // reach DEPLOYED_STARTED in the tree and in the graph with no reload, scale Tomcat to 2 (a new machine and a new
 // import edge from Apache) and back to 1, then a broken recipe's problem and stderr in the drawer. Screenshots of the
-// application page at 1280 and 390 px go to docs/.
-import test from 'ava'
+// application page at 1280 and 390 px go to docs/ with MESHCONF_SCREENSHOTS=1.
+import test, { type ExecutionContext } from 'ava'
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
@@ -14,6 +14,18 @@ import { dropFile, graphModel, logIn, openBrowser, startConsoleDm, treeStates } 
 import { waitFor } from './helpers/wait.js'
 
 const DOCS = join(process.cwd(), 'docs')
+/** MESHCONF_SCREENSHOTS=1 writes the README's screenshots to docs/ (DEVELOPERS.md); otherwise a run leaves the tree clean. */
+const WRITE_SCREENSHOTS = process.env.MESHCONF_SCREENSHOTS === '1'
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
+
+/** Takes a screenshot of the page (a PNG, checked), written to docs/<name> when asked. */
+async function screenshot (t: ExecutionContext, page: Page, name: string, fullPage = false): Promise<void> {
+  const png = await page.screenshot({ fullPage })
+  t.true(png.subarray(0, 8).equals(PNG_SIGNATURE), `${name} is a PNG`)
+  if (!WRITE_SCREENSHOTS) return
+  mkdirSync(DOCS, { recursive: true })
+  writeFileSync(join(DOCS, name), png)
+}
 const APACHE = '/Apache VM/Apache'
 
 async function allStarted (page: Page, paths: string[]): Promise<boolean> {
@@ -60,12 +72,11 @@ test('the LAMP story through the console: upload, create, deploy, scale, a broke
   }, { timeoutMs: 30_000 })
   t.false(edges.some(e => e.kind === 'missing'), 'nothing is missing once all started')
 
-  mkdirSync(DOCS, { recursive: true })
-  await page.screenshot({ path: join(DOCS, 'console-application-1280.png') })
+  await screenshot(t, page, 'console-application-1280.png')
   await page.setViewportSize({ width: 390, height: 844 })
   // at 390 px nothing sticks out sideways (the graph's canvas follows its box)
   await waitFor('the page fits 390 px', async () => await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth <= 390), { timeoutMs: 10_000 })
-  await page.screenshot({ path: join(DOCS, 'console-application-390.png'), fullPage: true })
+  await screenshot(t, page, 'console-application-390.png', true)
   await page.setViewportSize({ width: 1280, height: 900 })
 
   // the drawer of Apache: held import from the Tomcat
@@ -139,7 +150,7 @@ test('the LAMP story through the console: upload, create, deploy, scale, a broke
   await problem.waitFor({ timeout: 120_000 })
   t.regex(await problem.innerText(), /Exit code\s+3/)
   t.regex(await problem.locator('pre.stderr').innerText(), /the database refused to start: disk quota exceeded/)
-  await page.screenshot({ path: join(DOCS, 'console-problem-1280.png') })
+  await screenshot(t, page, 'console-problem-1280.png')
   await page.getByRole('link', { name: 'Applications' }).click()
   await page.locator('tr', { hasText: 'Broken' }).getByText('⚠ problem').waitFor()
 

@@ -28,8 +28,8 @@ test('existing machine: the DM writes its agent params; the agent started from t
   const dir = tempDir('dm-existing')
   const agentsPort = await freePort()
   // the endpoint listens on every interface; agents are given the address they dial (here loopback: the "VM" is a
-  // process of this host), not the one the DM would derive (ws://127.0.0.1:<port>)
-  const agentsUrl = `ws://127.0.0.2:${agentsPort}`
+  // process of this host), not the one the DM would derive (wss://127.0.0.1:<port>)
+  const agentsUrl = `wss://127.0.0.2:${agentsPort}`
   const logged: string[] = []
   const log = { debug: () => {}, info: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), error: (m: string) => logged.push(m) }
   // the DM as its unit would start it; the same options again after a restart
@@ -69,7 +69,9 @@ test('existing machine: the DM writes its agent params; the agent started from t
     application: 'shop', scopedInstancePath: '/vm1', stateDir, ipAddress: '127.0.0.1',
     messaging: {
       kind: 'embedded', url: `${agentsUrl}/agents`, token: JSON.parse(readFileSync(announced, 'utf8')).messaging.token,
-      dmKey: JSON.parse(readFileSync(join(dir.path, 'dm-signing-key.json'), 'utf8')).publicKey
+      dmKey: JSON.parse(readFileSync(join(dir.path, 'dm-signing-key.json'), 'utf8')).publicKey,
+      // the DM's own certificate authority, which the agent pins (wss://)
+      ca: readFileSync(join(dir.path, 'tls', 'ca.pem'), 'utf8')
     }
   })
   t.regex(JSON.parse(readFileSync(announced, 'utf8')).messaging.token, /^m1\.[A-Za-z0-9_-]{43}$/, 'the machine\'s own credential, first generation')

@@ -11,11 +11,11 @@ import { EMBEDDED_CLOSE_CODES } from '../protocol/messages.js'
 import { tempDir, writeShopTemplate } from './dm-helpers.js'
 import { waitFor } from './helpers/wait.js'
 
-interface Params { messaging: { url: string, token: string } }
+interface Params { messaging: { url: string, token: string, ca: string } }
 
-/** Says hello as the agent of `path` with `token`; resolves with the close code, or 'welcome'. */
-async function hello (url: string, path: string, token: string): Promise<number | 'welcome'> {
-  const socket = new WebSocket(url)
+/** Says hello as the agent of `path` with `token` (over TLS, pinning `ca`); resolves with the close code, or 'welcome'. */
+async function hello (url: string, ca: string, path: string, token: string): Promise<number | 'welcome'> {
+  const socket = new WebSocket(url, { ca, checkServerIdentity: (() => undefined) as unknown as WebSocket.ClientOptions['checkServerIdentity'] })
   return await new Promise(resolve => {
     socket.once('open', () => socket.send(JSON.stringify({ t: 'hello', v: 1, application: 'shop', scopedInstancePath: path, token, epoch: 'rogue' })))
     socket.once('message', data => {
@@ -54,15 +54,17 @@ test('impersonation with another machine\'s credential, and a revoked credential
   const vm2 = await paramsOf('/vm2')
   t.not(vm1.messaging.token, vm2.messaging.token)
   const url = vm1.messaging.url
+  const ca = vm1.messaging.ca
+  t.regex(url, /^wss:/)
 
-  t.is(await hello(url, '/vm2', vm1.messaging.token), EMBEDDED_CLOSE_CODES.unauthorized, '/vm1\'s agent cannot pass for /vm2')
-  t.is(await hello(url, '/vm3', vm1.messaging.token), EMBEDDED_CLOSE_CODES.unauthorized, 'nor for a path with no machine')
-  t.is(await hello(url, '/vm1', vm1.messaging.token), 'welcome', 'its own credential works')
+  t.is(await hello(url, ca, '/vm2', vm1.messaging.token), EMBEDDED_CLOSE_CODES.unauthorized, '/vm1\'s agent cannot pass for /vm2')
+  t.is(await hello(url, ca, '/vm3', vm1.messaging.token), EMBEDDED_CLOSE_CODES.unauthorized, 'nor for a path with no machine')
+  t.is(await hello(url, ca, '/vm1', vm1.messaging.token), 'welcome', 'its own credential works')
 
   t.is(await rest('POST', '/api/applications/shop/actions', { action: 'undeploy-all', path: '/vm1' }), 202)
   await waitFor('/vm1 undeployed', () => service.dm.instance('shop', '/vm1').status === 'NOT_DEPLOYED' ? true : undefined)
-  t.is(await hello(url, '/vm1', vm1.messaging.token), EMBEDDED_CLOSE_CODES.unauthorized, 'the undeployed machine\'s credential is revoked')
-  t.is(await hello(url, '/vm2', vm2.messaging.token), 'welcome')
+  t.is(await hello(url, ca, '/vm1', vm1.messaging.token), EMBEDDED_CLOSE_CODES.unauthorized, 'the undeployed machine\'s credential is revoked')
+  t.is(await hello(url, ca, '/vm2', vm2.messaging.token), 'welcome')
   t.true(logged.some(m => /refused a socket \(bad-credential\): the agent of "\/vm2" \("shop"\)/.test(m)))
   t.true(logged.some(m => /refused a socket \(no-machine\): the agent of "\/vm1"/.test(m)))
 })

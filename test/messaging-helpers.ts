@@ -4,8 +4,8 @@ import { randomUUID } from 'node:crypto'
 import amqp from 'amqplib'
 import WebSocket from 'ws'
 import {
-  agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, dmQueueName, dmRoutingKey,
-  type AgentToDmMessage, type DmToAgentMessage
+  agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, dmQueueName, machineDmRoutingKey,
+  type AgentEndpoint, type AgentToDmMessage, type DmToAgentMessage
 } from '../protocol/messages.js'
 import { createAgentLink } from '../agent/link/index.js'
 import { findMemoryHub } from '../link/memory-hub.js'
@@ -54,6 +54,18 @@ export async function createHarness (kind: Harness['kind'], applications: string
   await dm.start()
   const links: AgentLink[] = []
   const sockets: WebSocket[] = []
+  /** Each machine's endpoint, made once (with RabbitMQ's management API, a machine's broker user). */
+  const endpoints = new Map<string, AgentEndpoint>()
+  const endpointOf = async (application: string, scopedInstancePath: string): Promise<AgentEndpoint> => {
+    const key = JSON.stringify([application, scopedInstancePath])
+    let endpoint = endpoints.get(key)
+    if (endpoint === undefined) {
+      await dm.provisionAgent?.({ application, scopedInstancePath })
+      endpoint = dm.agentEndpoint({ application, scopedInstancePath })
+      endpoints.set(key, endpoint)
+    }
+    return endpoint
+  }
   let raw: amqp.ChannelModel | undefined
   const rawChannel = async (): Promise<amqp.ConfirmChannel> => {
     raw ??= await amqp.connect(AMQP_URL)
@@ -64,7 +76,7 @@ export async function createHarness (kind: Harness['kind'], applications: string
     dm,
     logs: logger.lines,
     agent: async (application, scopedInstancePath) => {
-      const link = createAgentLink({ endpoint: dm.agentEndpoint({ application, scopedInstancePath }), application, scopedInstancePath, logger })
+      const link = createAgentLink({ endpoint: await endpointOf(application, scopedInstancePath), application, scopedInstancePath, logger })
       links.push(link)
       await link.start()
       return link
@@ -85,10 +97,16 @@ export async function createHarness (kind: Harness['kind'], applications: string
         await welcomed
         socket.send(text)
       } else {
-        const channel = await rawChannel()
-        channel.publish(dmExchangeName(domain), dmRoutingKey(application), Buffer.from(text))
+        // As the machine's agent: its own broker user (when it has one), its user id and its routing key.
+        const endpoint = await endpointOf(application, scopedInstancePath)
+        if (endpoint.kind !== 'amqp') throw new Error('not an amqp endpoint')
+        const connection = await amqp.connect(endpoint.url)
+        const channel = await connection.createConfirmChannel()
+        const user = decodeURIComponent(new URL(endpoint.url).username)
+        channel.publish(dmExchangeName(domain), machineDmRoutingKey(application, scopedInstancePath), Buffer.from(text),
+          endpoint.ownUser === true ? { userId: user } : {})
         await channel.waitForConfirms()
-        await channel.close()
+        await connection.close()
       }
     },
     injectToAgent: kind === 'embedded'

@@ -5,6 +5,7 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { puppetSyntaxErrors } from '../manager/puppet-syntax.js'
 import { ROBOCONF_FIXTURES } from './helpers/corpus.js'
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -102,4 +103,28 @@ test('one .graph, .instances, .commands or .drl file is checked as what it is; a
   t.regex(other.stderr, /cannot validate .*notes\.md: a \.md file is none of the kinds validate checks \(give a template folder or \.zip, or one \.graph, \.instances, \.commands or \.drl file\)/)
   const json = await meshconf('validate', join(dir, 'notes.md'), '-o', 'json')
   t.like(JSON.parse(json.stdout), { ok: false, code: 'CLI_VALIDATE_INPUT' })
+})
+
+test('puppet recipes: `puppet parser validate` finds syntax errors (REC_PUPPET_SYNTAX_ERROR with its line); without Puppet the check is skipped', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'meshconf-cli-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const manifests = join(dir, 'graph/Web/roboconf_web/manifests')
+  for (const folder of [join(dir, 'descriptor'), manifests]) await mkdir(folder, { recursive: true })
+  await writeFile(join(dir, 'descriptor/application.properties'), 'name = P\nversion = 1.0\ngraph-entry-point = main.graph\n')
+  await writeFile(join(dir, 'graph/main.graph'), 'VM {\n  installer: target;\n  children: Web;\n}\nWeb {\n  installer: puppet;\n}\n')
+  const good = 'class roboconf_web($runningState = undef, $importDiff = undef) {\n  notify { "web": }\n}\n'
+  await writeFile(join(manifests, 'init.pp'), good)
+  await writeFile(join(manifests, 'start.pp'), 'class roboconf_web::start($runningState = undef) {\n  notify { "start": \n}\n')
+  const { stdout, exitCode } = await meshconf('validate', dir)
+  t.is(exitCode, 1, stdout)
+  t.regex(stdout, /^graph\/Web\/roboconf_web\/manifests\/start\.pp(:\d+)?: SEVERE REC_PUPPET_SYNTAX_ERROR: 'puppet parser validate' finds errors: .*Syntax error/m)
+  t.notRegex(stdout, /init\.pp.*REC_PUPPET_SYNTAX_ERROR/)
+  t.regex(stdout, /NOT loadable \(1 error, 2 warnings\)/)
+
+  // the same manifests, one by one, straight to the checker; and a host without Puppet skips the check
+  const start = { path: 'graph/Web/roboconf_web/manifests/start.pp', text: 'class x {\n  notify { "start": \n}\n' }
+  t.deepEqual(await puppetSyntaxErrors([{ path: 'init.pp', text: good }]), [])
+  t.deepEqual((await puppetSyntaxErrors([start, { path: 'init.pp', text: good }])).map(e => [e.code, e.file]),
+    [['REC_PUPPET_SYNTAX_ERROR', start.path]])
+  t.deepEqual(await puppetSyntaxErrors([start], join(dir, 'no-puppet-here')), [])
 })

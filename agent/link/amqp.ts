@@ -1,7 +1,7 @@
 // The agent's link over RabbitMQ: consumes its own durable queue (bound with its routing key only, so it receives
 // nothing meant for another machine) and publishes to the DM's exchange with publisher confirms.
 import {
-  agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, dmRoutingKey, parseDmToAgentMessage,
+  agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, machineDmRoutingKey, parseDmToAgentMessage,
   type AgentToDmMessage, type DmToAgentMessage
 } from '../../protocol/messages.js'
 import { AmqpSession } from '../../link/amqp-session.js'
@@ -15,6 +15,11 @@ export interface AmqpLinkComponents extends AgentIdentity {
   url: string
   /** First word of every exchange and queue name; the DM's (default `meshconf`). */
   domain: string
+  /**
+   * The URL's user is this machine's own broker user (the DM made it, with no right to declare): the agent only
+   * checks that its queue and the DM's exchange exist, and stamps its messages with its user id. Default false.
+   */
+  ownUser?: boolean
   logger?: Logger
 }
 
@@ -30,20 +35,28 @@ class AmqpLink implements AgentLink {
     const name = `agent ${scopedInstancePath} of ${application}`
     this.dispatcher = new MessageDispatcher(parseDmToAgentMessage, logger, name)
     this.dmExchange = dmExchangeName(domain)
-    this.dmRoutingKey = dmRoutingKey(application)
+    this.dmRoutingKey = machineDmRoutingKey(application, scopedInstancePath)
     const exchange = agentsExchangeName(domain, application)
     const queue = agentQueueName(domain, application, scopedInstancePath)
+    const user = decodeURIComponent(new URL(url).username)
     this.session = new AmqpSession({
       url,
       name,
       logger,
+      ...(components.ownUser === true && user !== '' ? { userId: user } : {}),
       setup: async channel => {
-        // The DM declared all of this before creating the machine; declaring it again (same arguments) lets the
-        // agent start first or survive a broker that lost its definitions.
-        await channel.assertExchange(this.dmExchange, 'topic', { durable: true })
-        await channel.assertExchange(exchange, 'topic', { durable: true })
-        await channel.assertQueue(queue, { durable: true, autoDelete: false })
-        await channel.bindQueue(queue, exchange, agentRoutingKey(scopedInstancePath))
+        if (components.ownUser === true) {
+          // Its own user may declare nothing: the DM declared all of this before making the machine.
+          await channel.checkExchange(this.dmExchange)
+          await channel.checkQueue(queue)
+        } else {
+          // The DM declared all of this before creating the machine; declaring it again (same arguments) lets the
+          // agent start first or survive a broker that lost its definitions.
+          await channel.assertExchange(this.dmExchange, 'topic', { durable: true })
+          await channel.assertExchange(exchange, 'topic', { durable: true })
+          await channel.assertQueue(queue, { durable: true, autoDelete: false })
+          await channel.bindQueue(queue, exchange, agentRoutingKey(scopedInstancePath))
+        }
         await channel.prefetch(AMQP_PREFETCH_MESSAGES)
         await channel.consume(queue, delivery => {
           if (delivery === null) {

@@ -18,8 +18,8 @@ export function createAgentLink (components: AgentLinkComponents): AgentLink {
   const { endpoint, application, scopedInstancePath, logger } = components
   const identity = { application, scopedInstancePath, logger }
   switch (endpoint.kind) {
-    case 'amqp': return createAmqpLink({ ...identity, url: endpoint.url, domain: endpoint.domain })
-    case 'embedded': return createWebSocketLink({ ...identity, url: endpoint.url, token: endpoint.token, dmKey: endpoint.dmKey })
+    case 'amqp': return createAmqpLink({ ...identity, url: endpoint.url, domain: endpoint.domain, ownUser: endpoint.ownUser })
+    case 'embedded': return createWebSocketLink({ ...identity, url: endpoint.url, token: endpoint.token, dmKey: endpoint.dmKey, ca: endpoint.ca })
     case 'memory': return createMemoryLink({ ...identity, hub: endpoint.hub })
   }
 }

@@ -22,8 +22,14 @@ export class AgentLinkRefusedError extends Error {
 }
 
 export interface WebSocketLinkComponents extends AgentIdentity {
-  /** `ws://host:7401/agents` */
+  /** `wss://host:7401/agents` (`ws://` for a DM started --insecure) */
   url: string
+  /**
+   * The DM's certificate authority (PEM), from the params: a `wss://` server whose certificate it did not sign is
+   * refused before anything is sent (its name is not checked: this authority signs only the DM's endpoint).
+   * Without it, `wss://` trusts the system's authorities and checks the name.
+   */
+  ca?: string
   /** The machine's credential (or the DM token). */
   token: string
   /**
@@ -57,6 +63,8 @@ class WebSocketLink implements AgentLink {
   private livenessTimer: NodeJS.Timeout | undefined
   private lastHeardAt = 0
   private connections = 0
+  /** Connections that failed TLS: the server's certificate, or records changed on the way. */
+  private tlsFailures = 0
   private firstConnection: { resolve: () => void, reject: (err: Error) => void } | undefined
 
   constructor (private readonly components: WebSocketLinkComponents) {
@@ -109,13 +117,20 @@ class WebSocketLink implements AgentLink {
   }
 
   metrics (): LinkMetrics {
-    return { sent: this.session.acknowledged, received: this.dispatcher.received, rejected: this.dispatcher.rejected, connections: this.connections }
+    return {
+      sent: this.session.acknowledged, received: this.dispatcher.received, rejected: this.dispatcher.rejected, connections: this.connections,
+      tlsFailures: this.tlsFailures
+    }
   }
 
   private connect (): void {
     if (this.stopped) return
-    const { url, application, scopedInstancePath, token } = this.components
-    const socket = new WebSocket(url, { handshakeTimeout: CONNECT_TIMEOUT_MS })
+    const { url, application, scopedInstancePath, token, ca } = this.components
+    const socket = new WebSocket(url, {
+      handshakeTimeout: CONNECT_TIMEOUT_MS,
+      // Node's TLS takes an Error or undefined here (ws's types say boolean): undefined accepts any name.
+      ...(ca !== undefined ? { ca, checkServerIdentity: (() => undefined) as unknown as WebSocket.ClientOptions['checkServerIdentity'] } : {})
+    })
     this.socket = socket
     socket.on('open', () => {
       const hello: AgentFrame = { t: 'hello', v: DM_MESSAGE_VERSION, application, scopedInstancePath, token, epoch: this.session.epoch }
@@ -127,7 +142,13 @@ class WebSocketLink implements AgentLink {
     })
     socket.on('ping', () => { this.lastHeardAt = Date.now() })
     socket.on('error', err => {
-      if (this.attempt === 0 || this.attempt % 10 === 0) this.logger.warn(`${this.name}: DM connection error at ${url}: ${err.message}`)
+      // A server that fails TLS (not the DM's certificate, records changed on the way) is a man in the middle or a
+      // misconfiguration: always said, and counted.
+      const tls = isTlsError(err)
+      if (tls) this.tlsFailures++
+      if (tls || this.attempt === 0 || this.attempt % 10 === 0) {
+        this.logger.warn(`${this.name}: DM connection error at ${url}: ${err.message}${tls ? ' (TLS: not the DM of this agent\'s params, or the connection was tampered with; nothing is sent until it is)' : ''}`)
+      }
     })
     socket.on('close', (code, reason) => this.onClose(socket, code, reason.toString()))
   }
@@ -204,6 +225,13 @@ class WebSocketLink implements AgentLink {
     const delay = refused ? reconnectDelayMs(20) : reconnectDelayMs(this.attempt++)
     this.reconnectTimer = setTimeout(() => this.connect(), delay)
   }
+}
+
+/** Errors of the TLS layer: certificate verification, or a record that fails its check (OpenSSL's codes). */
+function isTlsError (err: Error): boolean {
+  const code = (err as { code?: string }).code ?? ''
+  return code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(code) ||
+    /\b(ssl|tls)\b|certificate/i.test(err.message)
 }
 
 async function sleep (ms: number): Promise<void> {

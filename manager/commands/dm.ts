@@ -29,6 +29,7 @@ import type { TargetHandler } from '../targets/types.js'
 import { errorMessage } from '../../protocol/errors.js'
 import type { AutonomyOptions } from '../autonomy/index.js'
 import { loadSigningKey } from '../dm/core.js'
+import { loadOrCreateEndpointTls } from '../messaging/tls.js'
 import { DEFAULT_OWNERSHIP_LIFETIME_MS } from '../../protocol/mesh.js'
 
 export interface DmServiceOptions {
@@ -42,6 +43,11 @@ export interface DmServiceOptions {
   amqpUrl?: string
   /** Template loads from a path stay inside this folder; default: none (see DeploymentManagerOptions.templatesRoot). */
   templatesRoot?: string
+  /**
+   * Plaintext between the DM and its agents: the embedded endpoint speaks `ws://` instead of `wss://` with the DM's own
+   * certificate authority (`<data dir>/tls/`); default false. Anyone on the path reads credentials and models.
+   */
+  insecure?: boolean
   /** Lifetime of the mesh ownerships the DM signs, in ms; default 6 h (DeploymentManagerOptions.ownershipLifetimeMs). */
   ownershipLifetimeMs?: number
   /** RabbitMQ domain (first word of every name); default `meshconf`. */
@@ -54,8 +60,8 @@ export interface DmServiceOptions {
    */
   agentsHost?: string
   /**
-   * URL agents are given to reach the DM's messaging: the embedded endpoint's base URL (`ws://dm.example:7401`,
-   * without /agents), or with amqpUrl the broker's URL as agents see it; default `ws://<agentsHost>:<agentsPort>`
+   * URL agents are given to reach the DM's messaging: the embedded endpoint's base URL (`wss://dm.example:7401`,
+   * without /agents; `ws://` when insecure), or with amqpUrl the broker's URL as agents see it; default `wss://<agentsHost>:<agentsPort>`
    * (loopback for a wildcard host), or amqpUrl.
    */
   agentsUrl?: string
@@ -98,7 +104,7 @@ export interface DmService {
   /** True when this start made the token (first start). */
   tokenCreated: boolean
   dataDirectory: string
-  /** Where agents reach the embedded endpoint (`ws://…/agents`); undefined with RabbitMQ. */
+  /** Where agents reach the embedded endpoint (`wss://…/agents`, `ws://` when insecure); undefined with RabbitMQ. */
   agentsEndpointUrl?: string
   /** Base URL of the token-less metrics server (`metricsPort`), when there is one. */
   metricsUrl?: string
@@ -120,12 +126,20 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
   const defaultTarget = options.target ?? 'local'
   const machinesDirectory = join(dataDirectory, MACHINES_FOLDER)
   const netnsSubnet = options.netnsSubnet ?? DEFAULT_NETNS_SUBNET
+  // machines in network namespaces or containers reach the endpoint through the host's side of their bridge
+  const agentsHost = options.agentsHost ?? (defaultTarget === 'netns' || defaultTarget === 'docker' ? '0.0.0.0' : '127.0.0.1')
+  if (options.amqpUrl === undefined && options.agentsUrl !== undefined) {
+    const scheme = new URL(options.agentsUrl).protocol
+    if (options.insecure !== true && scheme === 'ws:') throw new InvalidArgumentError(`--agents-url ${options.agentsUrl}: the agents' endpoint speaks TLS; give wss://…, or add --insecure for plaintext`)
+    if (options.insecure === true && scheme === 'wss:') throw new InvalidArgumentError(`--agents-url ${options.agentsUrl}: with --insecure the agents' endpoint speaks plaintext; give ws://…`)
+  }
   const messagingConfig: MessagingConfig = options.amqpUrl !== undefined
     ? { kind: 'amqp', url: options.amqpUrl, agentUrl: options.agentsUrl, domain: options.amqpDomain }
     : {
-        kind: 'embedded', dmToken: token, port: options.agentsPort ?? DEFAULT_EMBEDDED_PORT, publicUrl: options.agentsUrl,
-        // machines in network namespaces or containers reach the endpoint through the host's side of their bridge
-        host: options.agentsHost ?? (defaultTarget === 'netns' || defaultTarget === 'docker' ? '0.0.0.0' : '127.0.0.1')
+        kind: 'embedded', dmToken: token, port: options.agentsPort ?? DEFAULT_EMBEDDED_PORT, publicUrl: options.agentsUrl, host: agentsHost,
+        ...(options.insecure === true
+          ? {}
+          : { tls: loadOrCreateEndpointTls(dataDirectory, [agentsHost, ...(options.agentsUrl !== undefined ? [new URL(options.agentsUrl).hostname] : [])]) })
       }
   const store = createStore({ file: join(dataDirectory, DATABASE_FILE) })
   let dm: DeploymentManager | undefined
@@ -167,7 +181,7 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     }
     return reasons
   }
-  const rest = createRestServer({ dm: manager, token, targets, store, metrics, notReady }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST, console: { machinesDirectory }, ...(options.requestLog === undefined ? {} : { requestLog: options.requestLog }) })
+  const rest = createRestServer({ dm: manager, token, targets, store, metrics, notReady }, { port: options.port ?? DEFAULT_REST_PORT, host: options.host ?? DEFAULT_REST_HOST, ...(options.requestLog === undefined ? {} : { requestLog: options.requestLog }) })
   let url: string
   let metricsServer: MetricsServer | undefined
   try {
@@ -247,7 +261,7 @@ function agentsUrl (value: string): string {
   let url: URL | undefined
   try { url = new URL(value) } catch { /* reported below */ }
   if (url === undefined || !['ws:', 'wss:', 'amqp:', 'amqps:'].includes(url.protocol) || url.hostname === '') {
-    throw new InvalidArgumentError('expected ws://host:port (the embedded endpoint) or, with --amqp, amqp://user:password@host:port')
+    throw new InvalidArgumentError('expected wss://host:port (the embedded endpoint; ws:// with --insecure) or, with --amqp, amqp(s)://user:password@host:port')
   }
   return value
 }
@@ -287,7 +301,7 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .option('--amqp <url>', `talk to agents through RabbitMQ, e.g. amqp://guest:guest@127.0.0.1:5672 (default: $${ENV_AMQP_URL}, else the embedded endpoint); a password on the command line is readable by other users of the host: prefer $${ENV_AMQP_URL}`, parseAmqpUrl)
     .option('--agents-port <port>', `port of the embedded agents' endpoint (default ${DEFAULT_EMBEDDED_PORT})`, port)
     .option('--agents-host <address>', 'listen address of the embedded agents\' endpoint; 0.0.0.0 for agents on other machines (default 127.0.0.1; 0.0.0.0 with --target netns or docker)', ipAddress)
-    .option('--agents-url <url>', 'URL agents are given to reach the DM: ws://<address agents reach>:<agents port> for the embedded endpoint, or with --amqp the broker\'s amqp:// URL as agents see it (default ws://<agents host>:<agents port>, loopback for 0.0.0.0; with --amqp the --amqp URL)', agentsUrl)
+    .option('--agents-url <url>', 'URL agents are given to reach the DM: wss://<address agents reach>:<agents port> for the embedded endpoint (ws:// with --insecure), or with --amqp the broker\'s amqp:// or amqps:// URL as agents see it (default wss://<agents host>:<agents port>, loopback for 0.0.0.0; with --amqp the --amqp URL)', agentsUrl)
     .addOption(new Option('--target <handler>', 'default target: local (agent processes), netns (network namespaces, needs root), docker (containers from the agent image: meshconf image build), existing (machines already there: the DM writes their agent params) or in-process')
       .choices(['local', 'netns', 'docker', 'existing', 'in-process']).default('local'))
     .option('--machine-silence <seconds>', `silence before a machine goes to PROBLEM (default ${DEFAULT_MACHINE_SILENCE_MS / 1000})`, seconds)
@@ -302,14 +316,20 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .option('--smtp-from <address>', 'sender of those e-mails (default meshconf@<relay host>)')
     .option('--max-vms <count>', 'most machines an application may reach through its autonomic rules (autonomic.maximum.vm.number; default none)', positiveInteger)
     .option('--probe-period <seconds>', 'how often agents run their probes, for applications that set no period (app set --probe-period), in seconds (default 5, 1 to 3600)', seconds)
+    .option('--insecure', 'plaintext between the DM and its agents (ws:// instead of wss://): credentials, models and recipes readable on the way; for tests and trusted networks only')
     .option('--ownership-lifetime <seconds>', `how long a mesh ownership the DM signs is believed; renewed while agents beat, once a quarter of it has passed (default ${DEFAULT_OWNERSHIP_LIFETIME_MS / 1000})`, seconds)
     .option('--scale-down-window <seconds>', 'how long an event must hold before a scale-down rule fires (default 60)', seconds)
     .option('--use-context', 'make this DM\'s context the current one (default: only when there is no current context)')
-    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, dockerSocket?: string, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number, metricsPort?: number, agentMetricsPort?: number, logLevel: LogLevel, smtp?: { host: string, port: number }, smtpFrom?: string, maxVms?: number, probePeriod?: number, scaleDownWindow?: number, ownershipLifetime?: number }, command: Command) => {
+    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, dockerSocket?: string, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number, metricsPort?: number, agentMetricsPort?: number, logLevel: LogLevel, smtp?: { host: string, port: number }, smtpFrom?: string, maxVms?: number, probePeriod?: number, scaleDownWindow?: number, ownershipLifetime?: number, insecure?: boolean }, command: Command) => {
       const amqp = opts.amqp ?? amqpUrlFromEnvironment(command)
       const agentsScheme = opts.agentsUrl === undefined ? undefined : new URL(opts.agentsUrl).protocol.startsWith('amqp') ? 'amqp' : 'ws'
       if (agentsScheme !== undefined && agentsScheme !== (amqp !== undefined ? 'amqp' : 'ws')) {
-        usageError(command, `--agents-url ${opts.agentsUrl} does not fit ${amqp !== undefined ? '--amqp: give the broker\'s amqp:// URL' : 'the embedded endpoint: give ws://host:port (or add --amqp)'}`)
+        usageError(command, `--agents-url ${opts.agentsUrl} does not fit ${amqp !== undefined ? '--amqp: give the broker\'s amqp:// URL' : 'the embedded endpoint: give wss://host:port (or add --amqp)'}`)
+      }
+      if (opts.insecure === true) {
+        console.error(amqp !== undefined
+          ? 'meshconf: warning: --insecure has no effect with --amqp: the broker URL decides (amqps:// for TLS)'
+          : 'meshconf: warning: --insecure: the agents\' endpoint speaks plaintext (ws://); anyone on the path reads the machines\' credentials, models and recipes')
       }
       if (amqp !== undefined && (opts.agentsHost !== undefined || opts.agentsPort !== undefined)) {
         usageError(command, '--agents-host and --agents-port configure the embedded endpoint; with --amqp agents go through the broker')
@@ -325,6 +345,7 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
         metricsPort: opts.metricsPort,
         agentMetricsPort: opts.agentMetricsPort,
         ...(opts.ownershipLifetime !== undefined ? { ownershipLifetimeMs: opts.ownershipLifetime * 1000 } : {}),
+        ...(opts.insecure === true ? { insecure: true } : {}),
         events: {
           ...(opts.eventsMax !== undefined ? { maxEvents: opts.eventsMax } : {}),
           ...(opts.eventsMaxAge !== undefined ? { maxAgeMs: opts.eventsMaxAge * 86_400_000 } : {})

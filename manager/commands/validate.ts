@@ -10,6 +10,7 @@ import {
   parseFile, parseRule, validateBlocks, type LoadResult, type ModelError
 } from '../../protocol/model/index.js'
 import { isDocument, plural, printDocument, withOutputOptions, type OutputOptions } from './format.js'
+import { withPuppetSyntax } from '../puppet-syntax.js'
 
 /** The kinds of input validate accepts, by extension (a folder is a template). */
 export const SINGLE_FILE_KINDS: Record<string, string> = {
@@ -99,7 +100,7 @@ async function validate (input: string, options: OutputOptions): Promise<void> {
   if (!isFolder && kind === undefined && extension !== '.zip') {
     throw new ValidateInputError(input, `a ${extension === '' ? 'file without extension' : `${extension} file`} is none of the kinds validate checks`)
   }
-  const result = kind !== undefined ? await validateSingleFile(input, kind) : await loadApplicationTemplate(input)
+  const result = kind !== undefined ? await validateSingleFile(input, kind) : await withPuppetSyntax(await loadApplicationTemplate(input))
   const report = validationReport(result, kind !== undefined ? { path: input, kind } : undefined)
   const severe = report.loadable !== true
   if (isDocument(options)) {

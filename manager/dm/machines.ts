@@ -119,6 +119,7 @@ async function create ({ core, sessions, limit }: MachineContext, application: s
   const began = performance.now()
   try {
     await messaging.prepareAgent(application, path)
+    await messaging.provisionAgent?.({ application, scopedInstancePath: path })
     const params = {
       target, machineName,
       agent: {

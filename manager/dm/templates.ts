@@ -8,6 +8,7 @@ import type { LoadResult } from '../../protocol/model/types.js'
 import {
   InvalidTemplateError, TemplateExistsError, TemplateInUseError, TemplateNotFoundError, TemplateSourceError, UnsafePathError
 } from '../errors.js'
+import { withPuppetSyntax } from '../puppet-syntax.js'
 import type { DmCore } from './core.js'
 import type { DeploymentManager, LoadedTemplate } from './types.js'
 
@@ -57,11 +58,11 @@ export function createTemplates (core: DmCore): Templates {
         }
       }
       const result = statSync(path).isFile() ? await loadZip(readFileSync(path), path, smtp) : await loadApplicationTemplate(path, { smtp })
-      return register(result, path)
+      return register(await withPuppetSyntax(result), path)
     },
 
     async loadTemplateFromZip (zip) {
-      return register(await loadZip(zip, 'the upload', core.settings.smtp), 'the uploaded zip')
+      return register(await withPuppetSyntax(await loadZip(zip, 'the upload', core.settings.smtp)), 'the uploaded zip')
     },
 
     listTemplates () {

@@ -1,16 +1,24 @@
 // DmMessaging over RabbitMQ. Names (protocol/messages.ts): DM -> agent through the topic exchange
 // `<domain>.<application>.agents`, routing key `machine.<path>`, into the durable queue `<domain>.<application>.<path>`
 // declared by prepareAgent before the machine exists; agent -> DM through the topic exchange `<domain>.dm`, routing
-// key `<application>`, consumed from the durable queue `<domain>.dm`. Publisher confirms; reconnects by itself.
+// key `<application>.<path>`, consumed from the durable queue `<domain>.dm`. Publisher confirms; reconnects by itself.
+// With RabbitMQ's management API (broker-users.ts), each machine gets a broker user of its own: it reads only its
+// queue and publishes only with its routing key, and the DM takes a message only with the `user_id` of a machine,
+// checked against what the message is about (as the embedded endpoint checks against a socket's hello). Without the
+// API, agents share the broker user of the agents' URL, and the DM checks only the routing key's application.
 import type { ConfirmChannel } from 'amqplib'
 import {
   DEFAULT_MESSAGING_DOMAIN, agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, dmQueueName,
-  dmRoutingKey, parseAgentToDmMessage, type AgentEndpoint, type AgentToDmMessage, type DmToAgentMessage
+  dmRoutingKey, machineBrokerUser, machineDmRoutingKey, machineOfBrokerUser, parseAgentToDmMessage, type AgentEndpoint,
+  type AgentToDmMessage, type DmToAgentMessage
 } from '../../protocol/messages.js'
+import { brokerPassword, type BrokerUsers } from './broker-users.js'
+import { senderMismatch } from './sender.js'
 import { AmqpSession } from '../../link/amqp-session.js'
 import { AMQP_PREFETCH_MESSAGES } from '../../link/constants.js'
 import { MessageDispatcher } from '../../link/dispatch.js'
-import type { AgentMessageHandler, DmMessaging, MessagingMetrics } from './types.js'
+import { errorMessage } from '../../protocol/errors.js'
+import type { AgentMachine, AgentMessageHandler, DmMessaging, MessagingMetrics } from './types.js'
 import { type Logger } from '../../common/log.js'
 
 export interface AmqpMessagingComponents {
@@ -20,6 +28,11 @@ export interface AmqpMessagingComponents {
   agentUrl?: string
   /** First word of every exchange and queue name; default `meshconf`. */
   domain?: string
+  /**
+   * The broker's management API: when it answers at start, one broker user per machine (broker-users.ts). Default
+   * none: agents share the agents' URL's user.
+   */
+  brokerUsers?: BrokerUsers
   logger?: Logger
 }
 
@@ -31,6 +44,10 @@ class AmqpMessaging implements DmMessaging {
   /** application -> scoped instance paths whose queue this DM declared; declared again after each reconnection. */
   private readonly prepared = new Map<string, Set<string>>()
   private sent = 0
+  /** Whether machines get broker users of their own (the management API answered at start). */
+  private identities = false
+  /** The passwords of the machines' users made by this process (an endpoint is read right after its machine's). */
+  private readonly passwords = new Map<string, string>()
 
   constructor (private readonly components: AmqpMessagingComponents) {
     this.domain = components.domain ?? DEFAULT_MESSAGING_DOMAIN
@@ -54,11 +71,9 @@ class AmqpMessaging implements DmMessaging {
             return
           }
           const routingKey = delivery.fields.routingKey
-          // The routing key says which application's agent published; a message must not speak for another one.
-          void this.dispatcher.dispatchRaw(delivery.content, `routing key '${routingKey}'`,
-            msg => dmRoutingKey(msg.application) === routingKey
-              ? undefined
-              : `published with routing key '${routingKey}' but about application '${msg.application}'`)
+          const userId = delivery.properties.userId as string | undefined
+          void this.dispatcher.dispatchRaw(delivery.content, `routing key '${routingKey}'${userId !== undefined ? `, user '${userId}'` : ''}`,
+            msg => this.senderProblem(msg, routingKey, userId))
             .then(() => {
               try {
                 channel.ack(delivery)
@@ -75,6 +90,22 @@ class AmqpMessaging implements DmMessaging {
     })
   }
 
+  /**
+   * Why `msg` cannot be taken from who published it, or undefined. With machines' users: the broker vouches for
+   * `user_id` (it refuses a message whose user_id is not its connection's), which must be a machine's user, and the
+   * message must be about that machine. Without: the routing key names the message's application.
+   */
+  private senderProblem (msg: AgentToDmMessage, routingKey: string, userId: string | undefined): string | undefined {
+    if (this.identities) {
+      const machine = userId === undefined ? undefined : machineOfBrokerUser(this.domain, userId)
+      if (machine === undefined) return `published ${userId === undefined ? 'without a user id' : `by broker user '${userId}'`}, not by a machine's own user`
+      return senderMismatch(msg, machine.application, machine.scopedInstancePath)
+    }
+    return routingKey === dmRoutingKey(msg.application) || routingKey.startsWith(`${dmRoutingKey(msg.application)}.`)
+      ? undefined
+      : `published with routing key '${routingKey}' but about application '${msg.application}'`
+  }
+
   private async declareAgent (channel: ConfirmChannel, application: string, scopedInstancePath: string): Promise<void> {
     const exchange = agentsExchangeName(this.domain, application)
     const queue = agentQueueName(this.domain, application, scopedInstancePath)
@@ -85,6 +116,37 @@ class AmqpMessaging implements DmMessaging {
 
   async start (): Promise<void> {
     await this.session.start()
+    const users = this.components.brokerUsers
+    this.identities = users !== undefined && await users.available()
+    if (users !== undefined && !this.identities) {
+      this.logger.warn('DM (RabbitMQ): the broker\'s management API does not answer: machines share the broker user of the agents\' URL ' +
+        '(any agent can read any machine\'s queue); enable it with `rabbitmq-plugins enable rabbitmq_management` and restart the DM')
+    }
+  }
+
+  /** Whether machines get broker users of their own. */
+  get perMachineUsers (): boolean {
+    return this.identities
+  }
+
+  async provisionAgent (machine: AgentMachine): Promise<void> {
+    if (!this.identities || this.components.brokerUsers === undefined) return
+    const { application, scopedInstancePath } = machine
+    // Its user may declare nothing: its queue must be there before it connects.
+    await this.prepareAgent(application, scopedInstancePath)
+    const user = machineBrokerUser(this.domain, application, scopedInstancePath)
+    const password = brokerPassword()
+    await this.components.brokerUsers.grant({
+      user, password, vhost: this.vhost(), queue: agentQueueName(this.domain, application, scopedInstancePath),
+      writeExchange: dmExchangeName(this.domain), routingKey: machineDmRoutingKey(application, scopedInstancePath)
+    })
+    this.passwords.set(user, password)
+  }
+
+  /** The broker's virtual host of the DM's URL ('/' when it names none). */
+  private vhost (): string {
+    const path = new URL(this.components.url).pathname
+    return path === '' || path === '/' ? '/' : decodeURIComponent(path.slice(1))
   }
 
   async stop (): Promise<void> {
@@ -114,6 +176,14 @@ class AmqpMessaging implements DmMessaging {
 
   async forgetAgent (application: string, scopedInstancePath: string): Promise<void> {
     this.prepared.get(application)?.delete(scopedInstancePath)
+    if (this.identities && this.components.brokerUsers !== undefined) {
+      const user = machineBrokerUser(this.domain, application, scopedInstancePath)
+      this.passwords.delete(user)
+      // Revoked first: the machine's agent cannot read or send anything more, whatever happens to its queue.
+      await this.components.brokerUsers.revoke(user).catch(err => {
+        this.logger.warn(`DM (RabbitMQ): the broker user of ${scopedInstancePath} (${application}) could not be deleted now (${errorMessage(err)}); delete ${user} by hand`)
+      })
+    }
     const exchange = agentsExchangeName(this.domain, application)
     const routingKey = agentRoutingKey(scopedInstancePath)
     this.session.dropPending((e, k) => e === exchange && k === routingKey)
@@ -130,8 +200,16 @@ class AmqpMessaging implements DmMessaging {
     await this.session.whenConnected(`deleting exchange ${exchange}`, channel => channel.deleteExchange(exchange))
   }
 
-  agentEndpoint (): AgentEndpoint {
-    return { kind: 'amqp', url: this.components.agentUrl ?? this.components.url, domain: this.domain }
+  agentEndpoint (machine?: AgentMachine): AgentEndpoint {
+    const url = this.components.agentUrl ?? this.components.url
+    if (machine === undefined || !this.identities) return { kind: 'amqp', url, domain: this.domain }
+    const user = machineBrokerUser(this.domain, machine.application, machine.scopedInstancePath)
+    const password = this.passwords.get(user)
+    if (password === undefined) throw new Error(`no broker user made for ${machine.scopedInstancePath} (${machine.application}): provisionAgent first`)
+    const own = new URL(url)
+    own.username = encodeURIComponent(user)
+    own.password = encodeURIComponent(password)
+    return { kind: 'amqp', url: own.toString(), domain: this.domain, ownUser: true }
   }
 
   metrics (): MessagingMetrics {

@@ -1,10 +1,12 @@
-// DmMessaging served by the DM itself over WebSocket (`ws://host:7401/agents`), the default: no broker to install.
+// DmMessaging served by the DM itself over WebSocket (`wss://host:7401/agents`, TLS with the DM's own CA that agents
+// pin: tls.ts; `ws://` when started --insecure), the default: no broker to install.
 // Agents (agent/link/websocket.ts) say hello with their application, scoped instance and token: their machine's
 // credential (credentials.ts: its own, for that path only, revoked with the machine), or the DM token. Every message
 // of a connection is then checked against the path of its hello. Each scoped instance has a mailbox: what is sent before its agent connects, or while it is disconnected,
 // waits there (in memory: it does not survive a DM restart) until the agent acknowledges it.
 import { randomUUID, timingSafeEqual } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import { WebSocketServer, WebSocket } from 'ws'
 import {
   EMBEDDED_CLOSE_CODES, parseAgentFrame, parseAgentToDmMessage, type AgentEndpoint, type AgentFrame,
@@ -63,11 +65,16 @@ export interface EmbeddedMessagingComponents {
    * run only what the DM signed. Default: none (commands unsigned; agents given no key accept them).
    */
   signingKey?: DmSigningKey
+  /**
+   * The endpoint's TLS (tls.ts): it speaks `wss://` with `cert` and `key`, and hands agents `ca` to pin. Default none:
+   * plaintext `ws://` (`--insecure`, tests of the plaintext link).
+   */
+  tls?: { cert: string, key: string, ca: string }
   /** TCP port; default 7401, 0 picks a free one (tests). */
   port?: number
   /** Listen address; default '127.0.0.1' ('0.0.0.0' when agents run on other machines). */
   host?: string
-  /** Base URL agents dial, e.g. `ws://10.0.0.2:7401`; default `ws://<host>:<port>`. */
+  /** Base URL agents dial, e.g. `wss://10.0.0.2:7401`; default `wss://<host>:<port>` (`ws://` without tls). */
   publicUrl?: string
   logger?: Logger
   /** How long a socket may stay without a valid hello, in ms; default EMBEDDED_HELLO_DEADLINE_MS (10 000). */
@@ -88,6 +95,7 @@ interface AgentMailbox {
 
 class EmbeddedMessaging implements DmMessaging {
   private server: WebSocketServer | undefined
+  private https: HttpsServer | undefined
   private readonly dispatcher: MessageDispatcher<AgentToDmMessage>
   private readonly logger: Logger
   private readonly mailboxes = new PairMap<AgentMailbox>()
@@ -113,12 +121,30 @@ class EmbeddedMessaging implements DmMessaging {
   async start (): Promise<void> {
     const host = this.components.host ?? '127.0.0.1'
     const port = this.components.port ?? DEFAULT_EMBEDDED_PORT
+    const { tls } = this.components
     // maxPayload: a larger frame closes its socket (1009) as soon as its header arrives, before it is buffered.
-    const server = new WebSocketServer({ host, port, path: EMBEDDED_AGENTS_PATH, maxPayload: EMBEDDED_MAX_FRAME_BYTES })
-    await new Promise<void>((resolve, reject) => {
-      server.once('listening', resolve)
-      server.once('error', err => reject(new EmbeddedListenError(`${host}:${port}`, err)))
-    })
+    let server: WebSocketServer
+    if (tls !== undefined) {
+      const https = createHttpsServer({ cert: tls.cert, key: tls.key })
+      // A client that fails the TLS handshake (a man in the middle, a scanner) is counted, and never reaches the hello.
+      https.on('tlsClientError', (err, socket) => {
+        this.refusals.set('tls', (this.refusals.get('tls') ?? 0) + 1)
+        this.logger.warn(`DM (embedded messaging): TLS handshake failed with ${loggable(socket.remoteAddress ?? 'unknown')}: ${loggable(err.message)}`)
+      })
+      server = new WebSocketServer({ server: https, path: EMBEDDED_AGENTS_PATH, maxPayload: EMBEDDED_MAX_FRAME_BYTES })
+      await new Promise<void>((resolve, reject) => {
+        https.once('error', err => reject(new EmbeddedListenError(`${host}:${port}`, err)))
+        https.listen(port, host, () => resolve())
+      })
+      https.on('error', err => this.logger.error(`DM (embedded messaging): ${err.message}`))
+      this.https = https
+    } else {
+      server = new WebSocketServer({ host, port, path: EMBEDDED_AGENTS_PATH, maxPayload: EMBEDDED_MAX_FRAME_BYTES })
+      await new Promise<void>((resolve, reject) => {
+        server.once('listening', resolve)
+        server.once('error', err => reject(new EmbeddedListenError(`${host}:${port}`, err)))
+      })
+    }
     server.on('error', err => this.logger.error(`DM (embedded messaging): ${err.message}`))
     server.on('connection', (socket, request) => this.accept(socket, request.socket.remoteAddress ?? 'unknown'))
     this.server = server
@@ -150,6 +176,9 @@ class EmbeddedMessaging implements DmMessaging {
     })
     await Promise.all(closing)
     await new Promise<void>(resolve => server.close(() => resolve()))
+    const https = this.https
+    this.https = undefined
+    if (https !== undefined) await new Promise<void>(resolve => https.close(() => resolve()))
   }
 
   private helloDeadlineMs (): number {
@@ -198,17 +227,20 @@ class EmbeddedMessaging implements DmMessaging {
       ? this.components.dmToken
       : issueCredential(this.credentials, machine.application, machine.scopedInstancePath)
     const dmKey = machine !== undefined ? this.components.signingKey?.publicKey : undefined
-    return { kind: 'embedded', url: `${this.baseUrl()}${EMBEDDED_AGENTS_PATH}`, token, ...(dmKey !== undefined ? { dmKey } : {}) }
+    const ca = this.components.tls?.ca
+    return {
+      kind: 'embedded', url: `${this.baseUrl()}${EMBEDDED_AGENTS_PATH}`, token, ...(dmKey !== undefined ? { dmKey } : {}), ...(ca !== undefined ? { ca } : {})
+    }
   }
 
   private baseUrl (): string {
     if (this.components.publicUrl !== undefined) return this.components.publicUrl.replace(/\/+$/, '')
     const host = this.components.host ?? '127.0.0.1'
-    const address = this.server?.address() as AddressInfo | undefined
+    const address = (this.https?.address() ?? this.server?.address()) as AddressInfo | undefined
     const port = address?.port ?? this.components.port ?? DEFAULT_EMBEDDED_PORT
     // a wildcard listen address is not dialable: hand out loopback (set publicUrl for remote agents)
     const dialable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
-    return `ws://${dialable.includes(':') ? `[${dialable}]` : dialable}:${port}`
+    return `${this.components.tls !== undefined ? 'wss' : 'ws'}://${dialable.includes(':') ? `[${dialable}]` : dialable}:${port}`
   }
 
   metrics (): MessagingMetrics {

@@ -1,5 +1,6 @@
 // Chooses the DmMessaging implementation from the DM's configuration.
 import { createAmqpMessaging } from './amqp.js'
+import { createBrokerUsers } from './broker-users.js'
 import { createEmbeddedMessaging } from './embedded.js'
 import { createMemoryMessaging } from './memory.js'
 import type { DmMessaging, MessagingConfig } from './types.js'
@@ -23,7 +24,10 @@ export interface DmMessagingComponents {
 export function createDmMessaging (config: MessagingConfig, components: DmMessagingComponents = {}): DmMessaging {
   switch (config.kind) {
     case 'embedded': return createEmbeddedMessaging({ ...config, logger: components.logger, credentials: components.credentials, signingKey: components.signingKey })
-    case 'amqp': return createAmqpMessaging({ ...config, logger: components.logger })
+    case 'amqp': return createAmqpMessaging({
+      ...config, logger: components.logger,
+      ...(config.managementApi === false ? {} : { brokerUsers: createBrokerUsers(config.url, typeof config.managementApi === 'string' ? config.managementApi : undefined) })
+    })
     case 'memory': return createMemoryMessaging({ logger: components.logger })
   }
 }

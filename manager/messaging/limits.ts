@@ -38,4 +38,4 @@ export function loggable (value: unknown): string {
 
 /** Why the endpoint refused a socket before or at its hello. */
 export type EmbeddedRefusal = 'frame-too-large' | 'no-hello' | 'bad-hello' | 'field-too-long' |
-  'too-many-unauthenticated' | CredentialRefusal
+  'too-many-unauthenticated' | 'tls' | CredentialRefusal

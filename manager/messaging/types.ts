@@ -51,7 +51,13 @@ export interface DmMessaging {
    * Handlers run one message at a time; a handler that throws is logged, the message is not redelivered.
    */
   onAgentMessage (handler: AgentMessageHandler): void
-  /** Deletes what `prepareAgent` declared (machine deleted). Never rejects: failures are logged. */
+  /**
+   * Makes the machine's own identity where the transport has one to make (RabbitMQ with its management API: a broker
+   * user), before `agentEndpoint` is read for that machine; a machine made again gets a new one, the old one stops
+   * working. Absent, or doing nothing: the endpoint carries what the machine needs.
+   */
+  provisionAgent? (machine: AgentMachine): Promise<void>
+  /** Deletes what `prepareAgent` declared (machine deleted), and revokes the machine's identity. Never rejects: failures are logged. */
   forgetAgent (application: string, scopedInstancePath: string): Promise<void>
   /** Deletes the application's exchange and the agent queues prepared since start. */
   deleteApplication (application: string): Promise<void>
@@ -72,8 +78,10 @@ export type MessagingConfig =
     port?: number
     /** Listen address; default '127.0.0.1' (use '0.0.0.0' when agents run on other machines). */
     host?: string
-    /** Base URL agents use, e.g. `ws://10.0.0.2:7401`; default `ws://<host>:<port>`. */
+    /** Base URL agents use, e.g. `wss://10.0.0.2:7401`; default `wss://<host>:<port>` (`ws://` without tls). */
     publicUrl?: string
+    /** The endpoint's certificate, key and the CA agents pin (manager/messaging/tls.ts); default none: plaintext. */
+    tls?: { cert: string, key: string, ca: string }
     /** Secret the DM signs per-application agent tokens with; agents may also present it directly. */
     dmToken: string
   }
@@ -85,6 +93,12 @@ export type MessagingConfig =
     agentUrl?: string
     /** First word of every exchange and queue name; default `meshconf`. Tests use unique domains. */
     domain?: string
+    /**
+     * One broker user per machine through RabbitMQ's management API: `true` (default) at http://<broker host>:15672
+     * with the URL's credentials, a URL for another place or user, `false` for none (machines share the agents'
+     * URL's user). Without an answering API at start, none, with a warning.
+     */
+    managementApi?: boolean | string
   }
   | {
     kind: 'memory'

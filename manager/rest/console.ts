@@ -41,8 +41,6 @@ export interface ConsoleOptions {
   sessionIdleMs?: number
   /** Sessions kept at once; default MAX_SESSIONS (1000). */
   maxSessions?: number
-  /** The DM's machines folder (local and netns machines' logs are read from it); default none: no logs. */
-  machinesDirectory?: string
 }
 
 interface Session { csrf: string, lastUsedAt: number }

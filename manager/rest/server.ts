@@ -3,25 +3,22 @@
 // `{ error: { code, message, details? } }` with a 4xx saying what is wrong and how to fix it.
 import fastifyWebsocket from '@fastify/websocket'
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
-import type { InstanceStatus } from '../../protocol/lifecycle.js'
 import { isAuthorized } from '../auth.js'
 import { EVENTS_MAX_FRAME_BYTES } from '../messaging/limits.js'
-import type { DeploymentManager, DmAction, PublishedEvent } from '../dm.js'
-import type { ApplicationSettings } from '../dto.js'
-import { DATA_MACHINE_ID, DATA_TARGET_HANDLER, MAX_EVENTS_PER_QUERY, MAX_JSON_BODY_BYTES, MAX_TEMPLATE_UPLOAD_BYTES } from '../constants.js'
+import type { DeploymentManager } from '../dm.js'
+import { MAX_JSON_BODY_BYTES, MAX_TEMPLATE_UPLOAD_BYTES } from '../constants.js'
 import type { Logger } from 'pino'
-import { parseSince } from '../events.js'
 import type { DmMetrics } from '../metrics.js'
-import { DmError, NoAgentParamsError } from '../errors.js'
+import { DmError } from '../errors.js'
 import type { Store } from '../store.js'
 import type { TargetHandler } from '../targets/types.js'
 import { autonomyRoutes } from './autonomy-routes.js'
+import { dmRoutes } from './dm-routes.js'
+import { registerEventsRoute } from './events-route.js'
 import { bindingRoutes } from './binding-routes.js'
 import { createConsole, type ConsoleOptions } from './console.js'
-import { consoleLogRoutes } from './console-logs.js'
 import { consoleRoutes } from './console-view.js'
 import * as s from './schemas.js'
-import { errorMessage } from '../../protocol/errors.js'
 
 export interface RestServerComponents {
   dm: DeploymentManager
@@ -67,18 +64,6 @@ export interface RouteSpec {
 /** Probes a supervisor calls without a token. */
 const PROBES: ReadonlySet<string> = new Set(['/healthz', '/readyz'])
 
-/**
- * Where Prometheus scrapes the agents that serve metrics, in its HTTP service discovery format
- * (deploy/prometheus.yml): one target group per agent, labelled with its application and machine.
- */
-function metricsTargets (dm: DeploymentManager): Array<{ targets: string[], labels: Record<string, string> }> {
-  return dm.listApplications().flatMap(a => dm.agents(a.name)
-    .filter(agent => agent.metricsAddress !== undefined)
-    .map(agent => ({ targets: [agent.metricsAddress as string], labels: { application: a.name, machine: agent.scopedInstancePath } })))
-}
-
-/** WebSocket close code of an events stream whose query is wrong (a bad `since`). */
-const EVENTS_BAD_QUERY_CLOSE_CODE = 4400
 /** Longest request URL an event keeps, in characters. */
 const MAX_EVENT_URL_CHARS = 300
 
@@ -137,27 +122,9 @@ function openApi (routes: RouteSpec[]): object {
   }
 }
 
-export function createRestServer (components: RestServerComponents, options: RestServerOptions = {}) {
-  const { dm, token } = components
-  const targets = components.targets ?? []
-  const maxUpload = options.maxUploadBytes ?? MAX_TEMPLATE_UPLOAD_BYTES
-  const webConsole = createConsole({ token }, options.console)
-  const app: FastifyInstance = Fastify({
-    ...(options.requestLog === undefined ? {} : { loggerInstance: options.requestLog.child({ component: 'rest' }) as FastifyBaseLogger }),
-    bodyLimit: MAX_JSON_BODY_BYTES,
-    // reject rather than silently drop unknown properties or coerce wrong types
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } }
-  })
-
-  // JSON and zip only: a text body would otherwise reach the handlers as a string
-  app.removeContentTypeParser('text/plain')
-  app.addContentTypeParser(['application/zip', 'application/octet-stream'], { parseAs: 'buffer', bodyLimit: maxUpload },
-    (_request, body, done) => { done(null, body) })
-
-  app.setNotFoundHandler(async (request, reply) => answer(reply, 404,
-    errorBody('REST_NOT_FOUND', `no ${request.method} ${request.url.split('?')[0]} in this API: see GET /openapi.json`)))
-
-  app.setErrorHandler(async (error: FastifyError, request, reply) => {
+/** Every error answered as `{ error: { code, message, details? } }`: the DM's own with their code and status. */
+function errorHandler (maxUpload: number) {
+  return async (error: FastifyError, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     if (error instanceof DmError) return answer(reply, error.statusCode, errorBody(error.code, error.message, error.details))
     if (error.validation !== undefined) {
       return answer(reply, 400, errorBody('REST_VALIDATION', `invalid request: ${error.message}; see GET /openapi.json for the expected input`))
@@ -179,198 +146,98 @@ export function createRestServer (components: RestServerComponents, options: Res
     }
     request.log.error(error)
     return answer(reply, 500, errorBody('REST_INTERNAL', `the DM failed on ${request.method} ${request.url.split('?')[0]}: ${error.message}`))
+  }
+}
+
+/** Every request needs the token or the console's session (a write, its CSRF header too), but the probes'. */
+function requireAccess (app: FastifyInstance, webConsole: ReturnType<typeof createConsole>, token: string): void {
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method === 'GET' && (request.url === '/openapi.json' || PROBES.has(request.url))) return
+    if (webConsole.isPublic(request) || isAuthorized(request.headers.authorization, token)) return
+    const verdict = webConsole.verdict(request)
+    if (verdict === 'csrf') {
+      await reply.code(403).send(errorBody('REST_CSRF',
+        'a write authenticated by the session cookie needs the header X-Meshconf-Csrf with the meshconf_csrf cookie\'s value, and the live events must be opened from the console\'s own origin'))
+    } else if (verdict === 'none') {
+      await reply.code(401).send(errorBody('REST_UNAUTHORIZED',
+        'this request needs the DM token: send the header "Authorization: Bearer <token>" (the token is in <data-dir>/token of the DM)'))
+    }
+  })
+}
+
+/** Liveness and readiness for a supervisor, with no token (they say nothing but yes or no); the metrics, if any. */
+function registerProbes (app: FastifyInstance, components: RestServerComponents): void {
+  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/readyz', async (_request, reply) => {
+    const reasons = components.notReady?.() ?? []
+    return answer(reply, reasons.length === 0 ? 200 : 503, { status: reasons.length === 0 ? 'ready' : 'not ready' })
+  })
+  const metrics = components.metrics
+  if (metrics !== undefined) {
+    app.get('/metrics', async (_request, reply) => {
+      reply.header('content-type', metrics.contentType)
+      return await metrics.text()
+    })
+    app.addHook('onResponse', async (request, reply) => {
+      metrics.observeRequest(request.method, request.routeOptions.url ?? 'unknown', reply.statusCode, reply.elapsedTime)
+    })
+  }
+}
+
+/** Every REST write is an event of the history (who changed what, answered how). */
+function recordWrites (app: FastifyInstance, dm: DeploymentManager): void {
+  app.addHook('onResponse', async (request, reply) => {
+    if ((request.method !== 'POST' && request.method !== 'PATCH' && request.method !== 'DELETE') || reply.statusCode === 401) return
+    const application = (request.params as { app?: string } | undefined)?.app
+    dm.recordEvent({
+      type: 'request', method: request.method, url: request.url.slice(0, MAX_EVENT_URL_CHARS), statusCode: reply.statusCode,
+      ...(application === undefined ? {} : { application }), at: new Date().toISOString()
+    })
+  })
+}
+
+/** Serves the route table, each input checked by its schemas. */
+function registerRoutes (app: FastifyInstance, routes: RouteSpec[], maxUpload: number): void {
+  for (const r of routes) {
+    app.route({
+      method: r.method, url: r.url, handler: r.handler,
+      ...(r.url === '/api/templates' && r.method === 'POST' ? { bodyLimit: maxUpload } : {}),
+      schema: {
+        ...(r.params !== undefined ? { params: r.params } : {}),
+        ...(r.querystring !== undefined ? { querystring: r.querystring } : {}),
+        ...(r.body !== undefined ? { body: r.url === '/api/templates' ? { content: { 'application/json': { schema: r.body } } } : r.body } : {})
+      }
+    })
+  }
+}
+
+export function createRestServer (components: RestServerComponents, options: RestServerOptions = {}) {
+  const { dm, token } = components
+  const targets = components.targets ?? []
+  const maxUpload = options.maxUploadBytes ?? MAX_TEMPLATE_UPLOAD_BYTES
+  const webConsole = createConsole({ token }, options.console)
+  const app: FastifyInstance = Fastify({
+    ...(options.requestLog === undefined ? {} : { loggerInstance: options.requestLog.child({ component: 'rest' }) as FastifyBaseLogger }),
+    bodyLimit: MAX_JSON_BODY_BYTES,
+    // reject rather than silently drop unknown properties or coerce wrong types
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } }
   })
 
-  type AppParams = { app: string }
-  interface EventsQuery { application?: string, app?: string, path?: string, since?: string, limit?: string, after?: string }
+  // JSON and zip only: a text body would otherwise reach the handlers as a string
+  app.removeContentTypeParser('text/plain')
+  app.addContentTypeParser(['application/zip', 'application/octet-stream'], { parseAs: 'buffer', bodyLimit: maxUpload },
+    (_request, body, done) => { done(null, body) })
+
+  app.setNotFoundHandler(async (request, reply) => answer(reply, 404,
+    errorBody('REST_NOT_FOUND', `no ${request.method} ${request.url.split('?')[0]} in this API: see GET /openapi.json`)))
+
+  app.setErrorHandler(errorHandler(maxUpload))
+
   const routes: RouteSpec[] = [
-    {
-      method: 'POST', url: '/api/templates', summary: 'load a template: a zip body (application/zip, max 20 MB) or {"path"} of a folder or zip on the DM host',
-      body: s.templatePathBody, alsoAccepts: ['application/zip'], responses: { 201: s.templateLoaded },
-      handler: async (request, reply) => {
-        const body = request.body
-        const loaded = Buffer.isBuffer(body)
-          ? await dm.loadTemplateFromZip(body)
-          : await dm.loadTemplateFromPath((body as { path: string }).path)
-        return answer(reply, 201, { name: loaded.name, version: loaded.version, errors: loaded.errors })
-      }
-    },
-    {
-      method: 'GET', url: '/api/templates', summary: 'list templates', responses: { 200: { type: 'array', items: s.templateSummary } },
-      handler: async () => dm.listTemplates().map(t => ({ name: t.name, version: t.version, description: t.description ?? '' }))
-    },
-    {
-      method: 'GET', url: '/api/templates/:name/:version', summary: 'a template: components, declared instances, warnings, applications made from it',
-      params: s.templateParams, responses: { 200: s.templateDetails },
-      handler: async (request) => {
-        const { name, version } = request.params as { name: string, version: string }
-        return dm.getTemplate(name, version)
-      }
-    },
-    {
-      method: 'DELETE', url: '/api/templates/:name/:version', summary: 'delete a template (409 while applications use it)',
-      params: s.templateParams, responses: { 204: null },
-      handler: async (request, reply) => {
-        const { name, version } = request.params as { name: string, version: string }
-        dm.deleteTemplate(name, version)
-        return answer(reply, 204)
-      }
-    },
-    {
-      method: 'POST', url: '/api/applications', summary: 'create an application from a template',
-      body: s.createApplicationBody, responses: { 201: s.applicationSummary },
-      handler: async (request, reply) => answer(reply, 201, dm.createApplication(request.body as Parameters<DeploymentManager['createApplication']>[0]))
-    },
-    {
-      method: 'GET', url: '/api/applications', summary: 'list applications', responses: { 200: { type: 'array', items: s.applicationSummary } },
-      handler: async () => dm.listApplications().map(a => ({ ...a, description: a.description ?? '' }))
-    },
-    {
-      method: 'GET', url: '/api/applications/:app', summary: 'an application and its instance tree',
-      params: s.applicationParams, responses: { 200: { ...s.applicationSummary, properties: { ...s.applicationSummary.properties, instances: { type: 'array', items: s.instanceView } } } },
-      handler: async (request) => dm.getApplication((request.params as AppParams).app)
-    },
-    {
-      method: 'PATCH', url: '/api/applications/:app', summary: 'change an application\'s settings: probePeriodMs (null: the DM\'s default), sent to its running agents',
-      params: s.applicationParams, body: s.updateApplicationBody, responses: { 200: s.applicationSummary },
-      handler: async (request) => dm.updateApplication((request.params as AppParams).app, request.body as ApplicationSettings)
-    },
-    {
-      method: 'DELETE', url: '/api/applications/:app', summary: 'delete an application (its machines are terminated first)',
-      params: s.applicationParams, responses: { 204: null },
-      handler: async (request, reply) => { await dm.deleteApplication((request.params as AppParams).app); return answer(reply, 204) }
-    },
-    {
-      method: 'GET', url: '/api/applications/:app/instances', summary: 'the instance tree with states',
-      params: s.applicationParams, responses: { 200: { type: 'array', items: s.instanceView } },
-      handler: async (request) => dm.instances((request.params as AppParams).app)
-    },
-    {
-      method: 'POST', url: '/api/applications/:app/instances', summary: 'add a root instance (a machine) or a child',
-      params: s.applicationParams, body: s.addInstanceBody, responses: { 201: s.instanceView },
-      handler: async (request, reply) => answer(reply, 201,
-        dm.addInstance((request.params as AppParams).app, request.body as Parameters<DeploymentManager['addInstance']>[1]))
-    },
-    {
-      method: 'POST', url: '/api/applications/:app/instances/replicate', summary: 'copy a root instance and its subtree under a new name',
-      params: s.applicationParams, body: s.replicateBody, responses: { 201: s.instanceView },
-      handler: async (request, reply) => {
-        const { path, newName } = request.body as { path: string, newName: string }
-        return answer(reply, 201, dm.replicate((request.params as AppParams).app, path, newName))
-      }
-    },
-    {
-      method: 'POST', url: '/api/applications/:app/instances/rename', summary: 'rename an instance (Roboconf\'s Rename; 409 unless its subtree is NOT_DEPLOYED)',
-      params: s.applicationParams, body: s.renameBody, responses: { 200: s.instanceView },
-      handler: async (request) => {
-        const { path, newName } = request.body as { path: string, newName: string }
-        return dm.renameInstance((request.params as AppParams).app, path, newName)
-      }
-    },
-    {
-      method: 'DELETE', url: '/api/applications/:app/instances', summary: 'delete an instance subtree (409 unless all NOT_DEPLOYED)',
-      params: s.applicationParams, querystring: s.instancePathQuery, responses: { 204: null },
-      handler: async (request, reply) => {
-        dm.removeInstance((request.params as AppParams).app, (request.query as { path: string }).path)
-        return answer(reply, 204)
-      }
-    },
-    {
-      method: 'GET', url: '/api/applications/:app/instances/agent-params', summary: 'the params (user data) to hand the agent of a machine of the existing target',
-      params: s.applicationParams, querystring: s.instancePathQuery, responses: { 200: { type: 'object', additionalProperties: true } },
-      handler: async (request) => {
-        const application = (request.params as AppParams).app
-        const { path } = request.query as { path: string }
-        const { data } = dm.instance(application, path)
-        const handler = targets.find(t => t.id === data[DATA_TARGET_HANDLER])
-        const machineId = data[DATA_MACHINE_ID]
-        const params = machineId === undefined ? undefined : await handler?.agentParams?.(machineId)
-        if (params === undefined) throw new NoAgentParamsError(application, path, machineId === undefined ? undefined : data[DATA_TARGET_HANDLER])
-        return params
-      }
-    },
-    {
-      method: 'GET', url: '/api/applications/:app/logs', summary: 'a machine\'s recent log through its agent (or what the DM kept of a terminated one: kept true): lines with seq, at, level, message, instance, step',
-      params: s.applicationParams, querystring: s.logsQuery,
-      responses: { 200: { type: 'object', properties: { lines: { type: 'array', items: { type: 'object' } }, lastSeq: { type: 'integer' }, kept: { type: 'boolean' } } } },
-      handler: async (request) => {
-        const query = request.query as { path: string, tail?: string, after?: string, instance?: string }
-        return await dm.logs((request.params as AppParams).app, query.path, {
-          ...(query.tail !== undefined ? { tail: Number(query.tail) } : {}),
-          ...(query.after !== undefined ? { afterSeq: Number(query.after) } : {}),
-          ...(query.instance !== undefined ? { instance: query.instance } : {})
-        })
-      }
-    },
-    {
-      method: 'GET', url: '/api/metrics/targets', summary: 'where Prometheus scrapes the agents serving metrics (its HTTP service discovery format; deploy/prometheus.yml)',
-      responses: { 200: { type: 'array', items: { type: 'object', properties: { targets: { type: 'array', items: { type: 'string' } }, labels: { type: 'object', additionalProperties: { type: 'string' } } } } } },
-      handler: async () => metricsTargets(dm)
-    },
-    {
-      method: 'GET', url: '/api/applications/:app/instances/describe', summary: 'why an instance is where it is: state and since when, problems, machine, exports, imports held and missing, last events',
-      params: s.applicationParams, querystring: s.instancePathQuery, responses: { 200: s.instanceDescription },
-      handler: async (request) => dm.describe((request.params as AppParams).app, (request.query as { path: string }).path)
-    },
-    {
-      method: 'POST', url: '/api/applications/:app/instances/state', summary: 'ask one instance for a state',
-      params: s.applicationParams, body: s.changeStateBody, responses: { 202: null },
-      handler: async (request, reply) => {
-        const { path, state } = request.body as { path: string, state: InstanceStatus }
-        dm.changeState((request.params as AppParams).app, path, state)
-        return answer(reply, 202)
-      }
-    },
-    {
-      method: 'POST', url: '/api/applications/:app/actions', summary: 'deploy-and-start-all, stop-all or undeploy-all (whole application, a subtree, or a component)',
-      params: s.applicationParams, body: s.actionBody, responses: { 202: null },
-      handler: async (request, reply) => {
-        dm.action((request.params as AppParams).app, request.body as { action: DmAction, path?: string, component?: string })
-        return answer(reply, 202)
-      }
-    },
-    {
-      method: 'GET', url: '/api/targets', summary: 'list targets (the built-in default first)', responses: { 200: { type: 'array', items: s.targetView } },
-      handler: async () => dm.listTargets().map(t => ({ id: t.id, handler: t.handler, name: t.name ?? t.id, properties: t.properties }))
-    },
-    {
-      method: 'POST', url: '/api/targets', summary: 'create a target', body: s.targetBody, responses: { 201: s.targetView },
-      handler: async (request, reply) => {
-        const body = request.body as { id: string, handler: string, name?: string, description?: string, properties?: Record<string, string> }
-        return answer(reply, 201, dm.createTarget({ ...body, properties: body.properties ?? {} }))
-      }
-    },
-    {
-      method: 'GET', url: '/api/targets/:id', summary: 'a target, where it is associated and the machines created with it',
-      params: s.targetParams, responses: { 200: s.targetDetails },
-      handler: async (request) => {
-        const t = dm.targetDetails((request.params as { id: string }).id)
-        return { ...t, name: t.name ?? t.id }
-      }
-    },
-    {
-      method: 'DELETE', url: '/api/targets/:id', summary: 'delete a target (409 while associated or used by a machine, naming what uses it)',
-      params: s.targetParams, responses: { 204: null },
-      handler: async (request, reply) => { dm.deleteTarget((request.params as { id: string }).id); return answer(reply, 204) }
-    },
-    {
-      method: 'GET', url: '/api/applications/:app/targets', summary: 'the target associations of the application',
-      params: s.applicationParams,
-      responses: { 200: { type: 'array', items: { type: 'object', properties: { scope: { type: 'object' }, targetId: { type: 'string' } } } } },
-      handler: async (request) => dm.targetAssociations((request.params as AppParams).app)
-    },
-    {
-      method: 'POST', url: '/api/applications/:app/targets', summary: 'associate a target with the application (default), a machine path or a machine component',
-      params: s.applicationParams, body: s.associateTargetBody, responses: { 204: null },
-      handler: async (request, reply) => {
-        dm.associateTarget((request.params as AppParams).app, request.body as { targetId: string, path?: string, component?: string })
-        return answer(reply, 204)
-      }
-    },
+    ...dmRoutes(dm, targets),
     ...autonomyRoutes(dm),
     ...bindingRoutes(dm),
     ...consoleRoutes(components.store),
-    ...consoleLogRoutes(dm, options.console?.machinesDirectory)
   ]
 
   const document = openApi(routes)
@@ -380,103 +247,13 @@ export function createRestServer (components: RestServerComponents, options: Res
     // The events stream only sends: what a client writes to it is never read, so any frame but a tiny one is refused.
     await app.register(fastifyWebsocket, { options: { maxPayload: EVENTS_MAX_FRAME_BYTES } })
     // after the WebSocket plugin's own hooks, so that a refused upgrade's socket is closed by it
-    app.addHook('onRequest', async (request, reply) => {
-      if (request.method === 'GET' && (request.url === '/openapi.json' || PROBES.has(request.url))) return
-      if (webConsole.isPublic(request) || isAuthorized(request.headers.authorization, token)) return
-      const verdict = webConsole.verdict(request)
-      if (verdict === 'csrf') {
-        await reply.code(403).send(errorBody('REST_CSRF',
-          'a write authenticated by the session cookie needs the header X-Meshconf-Csrf with the meshconf_csrf cookie\'s value, and the live events must be opened from the console\'s own origin'))
-      } else if (verdict === 'none') {
-        await reply.code(401).send(errorBody('REST_UNAUTHORIZED',
-          'this request needs the DM token: send the header "Authorization: Bearer <token>" (the token is in <data-dir>/token of the DM)'))
-      }
-    })
-
-    // liveness and readiness for a supervisor, with no token: they say nothing but yes or no
-    app.get('/healthz', async () => ({ status: 'ok' }))
-    app.get('/readyz', async (_request, reply) => {
-      const reasons = components.notReady?.() ?? []
-      return answer(reply, reasons.length === 0 ? 200 : 503, { status: reasons.length === 0 ? 'ready' : 'not ready' })
-    })
-    const metrics = components.metrics
-    if (metrics !== undefined) {
-      app.get('/metrics', async (_request, reply) => {
-        reply.header('content-type', metrics.contentType)
-        return await metrics.text()
-      })
-      app.addHook('onResponse', async (request, reply) => {
-        metrics.observeRequest(request.method, request.routeOptions.url ?? 'unknown', reply.statusCode, reply.elapsedTime)
-      })
-    }
-
-    // every REST write is an event of the history (who changed what, answered how)
-    app.addHook('onResponse', async (request, reply) => {
-      if ((request.method !== 'POST' && request.method !== 'PATCH' && request.method !== 'DELETE') || reply.statusCode === 401) return
-      const application = (request.params as Partial<AppParams> | undefined)?.app
-      dm.recordEvent({
-        type: 'request', method: request.method, url: request.url.slice(0, MAX_EVENT_URL_CHARS), statusCode: reply.statusCode,
-        ...(application === undefined ? {} : { application }), at: new Date().toISOString()
-      })
-    })
-
+    requireAccess(app, webConsole, token)
+    registerProbes(app, components)
+    recordWrites(app, dm)
     app.get('/openapi.json', async () => document)
     webConsole.register(app)
-    for (const r of routes) {
-      app.route({
-        method: r.method, url: r.url, handler: r.handler,
-        ...(r.url === '/api/templates' && r.method === 'POST' ? { bodyLimit: maxUpload } : {}),
-        schema: {
-          ...(r.params !== undefined ? { params: r.params } : {}),
-          ...(r.querystring !== undefined ? { querystring: r.querystring } : {}),
-          ...(r.body !== undefined ? { body: r.url === '/api/templates' ? { content: { 'application/json': { schema: r.body } } } : r.body } : {})
-        }
-      })
-    }
-    app.route({
-      method: 'GET',
-      url: '/api/events',
-      schema: { querystring: s.eventsQuery },
-      handler: async (request) => {
-        const query = request.query as EventsQuery
-        const limit = query.limit === undefined ? MAX_EVENTS_PER_QUERY : Math.min(Number(query.limit), MAX_EVENTS_PER_QUERY)
-        return dm.history({
-          application: query.app ?? query.application, path: query.path, limit,
-          ...(query.since === undefined ? {} : { sinceMs: parseSince(query.since) }),
-          ...(query.after === undefined ? {} : { afterId: Number(query.after) })
-        })
-      },
-      wsHandler: (socket, request) => {
-        const query = request.query as EventsQuery
-        const only = query.app ?? query.application
-        const wanted = (event: { type: string, application?: string }): boolean =>
-          only === undefined || (event.type !== 'template' && event.application === only)
-        // The replay and the subscription happen in one turn of the event loop: no event falls between them, and
-        // every live one has a greater id than the replayed ones.
-        if (query.after !== undefined || query.since !== undefined) {
-          let sinceMs: number | undefined
-          try {
-            sinceMs = query.since === undefined ? undefined : parseSince(query.since)
-          } catch (err) {
-            socket.close(EVENTS_BAD_QUERY_CLOSE_CODE, errorMessage(err).slice(0, 120))
-            return
-          }
-          const replay = dm.history({
-            application: only,
-            ...(query.after === undefined ? {} : { afterId: Number(query.after) }),
-            ...(sinceMs === undefined ? {} : { sinceMs })
-          })
-          for (const stored of replay) socket.send(JSON.stringify({ ...stored.body, id: stored.id }))
-        }
-        const unsubscribe = dm.onEvent((event: PublishedEvent) => {
-          if (wanted(event as { type: string, application?: string })) socket.send(JSON.stringify(event))
-        })
-        const entry = { close: () => socket.close() }
-        sockets.add(entry)
-        socket.on('close', () => { unsubscribe(); sockets.delete(entry) })
-        socket.on('error', () => { unsubscribe(); sockets.delete(entry) })
-      }
-    })
+    registerRoutes(app, routes, maxUpload)
+    registerEventsRoute(app, dm, sockets)
   }
 
   let registered: Promise<void> | undefined

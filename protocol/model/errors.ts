@@ -134,7 +134,7 @@ const MESSAGES: Record<string, (d: string) => string> = {
   REC_PUPPET_MISSING_PARAM_IMPORT_DIFF: d => `the class of${at(d)} has no $importDiff parameter, which updates pass: add '$importDiff = undef'`,
   REC_PUPPET_MISSING_PARAM_RUNNING_STATE: d => `the class of${at(d)} has no $runningState parameter, which every step passes: add '$runningState = undef'`,
   REC_PUPPET_MISSING_PARAM_FROM_IMPORT: d => `the class has no parameter${at(d)} for the variables of that imported prefix: add '${d} = undef'`,
-  REC_PUPPET_SYNTAX_ERROR: d => `'puppet parser validate' finds errors in ${d}`,
+  REC_PUPPET_SYNTAX_ERROR: d => `'puppet parser validate' finds errors: ${d}`,
   RULE_INVALID_SYNTAX: () => 'not a rule: write rule "name" when <event> then <command> end',
   RULE_EMPTY_NAME: () => 'the rule has no name: write rule "my-rule" ...',
   RULE_EMPTY_WHEN: () => 'the rule names no event after \'when\': give the event a probe sends',

@@ -186,7 +186,8 @@ function loadFiles (rawFiles: Record<string, Uint8Array>, rawDirectories: Set<st
   const components = resolver.components()
   errors.push(...resolver.validate())
   const targets: Record<string, TargetDefinition[]> = {}
-  errors.push(...checkResources(components, resolver, files, directories, targets))
+  const puppetManifests: Array<{ path: string, text: string }> = []
+  errors.push(...checkResources(components, resolver, files, directories, targets, puppetManifests))
 
   // Instances
   let rootInstances: Instance[] = []
@@ -214,12 +215,12 @@ function loadFiles (rawFiles: Record<string, Uint8Array>, rawDirectories: Set<st
     errors.push(...validateInstances(rootInstances, components, resolver))
   }
   const template: ApplicationTemplate = { descriptor, components, rootInstances, files, targets, rules }
-  return { template, errors }
+  return { template, errors, ...(puppetManifests.length > 0 ? { puppetManifests } : {}) }
 }
 
 /** Recipe folders (graph/<Component>/, inherited through extends) and target properties of root components. */
 function checkResources (components: Record<string, Component>, resolver: GraphResolver, files: Record<string, Uint8Array>,
-  directories: Set<string>, targets: Record<string, TargetDefinition[]>): ModelError[] {
+  directories: Set<string>, targets: Record<string, TargetDefinition[]>, puppetManifests: Array<{ path: string, text: string }>): ModelError[] {
   const errors: ModelError[] = []
   const checked = new Set<string>()
   const ids = new Map<string, string[]>()
@@ -234,7 +235,7 @@ function checkResources (components: Record<string, Component>, resolver: GraphR
     const folder = `graph/${owner.name}`
     component.recipeDirectory = folder
     if (component.installer !== TARGET_INSTALLER) {
-      errors.push(...checkRecipe(component, definition.installer, folder, files, directories))
+      errors.push(...checkRecipe(component, definition.installer, folder, files, directories, puppetManifests))
       continue
     }
     targets[component.name] = []
@@ -290,7 +291,7 @@ function isExtension (path: string, extension: string): boolean {
  * parameters the puppet plug-in passes (runningState, importDiff for updates, one per imported prefix).
  */
 function checkRecipe (component: Component, ownInstaller: string | undefined, folder: string, files: Record<string, Uint8Array>,
-  directories: Set<string>): ModelError[] {
+  directories: Set<string>, puppetManifests: Array<{ path: string, text: string }>): ModelError[] {
   const installer = ownInstaller?.toLowerCase()
   if (installer === 'script') {
     const all = recipeFiles(folder, files)
@@ -313,6 +314,8 @@ function checkRecipe (component: Component, ownInstaller: string | undefined, fo
   for (const path of pp) {
     const content = decodeModelFile(files[path], path)
     if ('error' in content) continue
+    // components sharing a recipe folder (extends) share its manifests: checked once
+    if (!puppetManifests.some(m => m.path === path)) puppetManifests.push({ path, text: content.text })
     const params = puppetClassParameters(content.text)
     if (params === undefined) continue
     if (path === withUpdate && !params.delete('$importDiff')) errors.push(modelError('REC_PUPPET_MISSING_PARAM_IMPORT_DIFF', path, undefined, path))

@@ -120,4 +120,9 @@ export interface LoadResult {
   /** Present unless a SEVERE error prevents building the model. */
   template?: ApplicationTemplate
   errors: ModelError[]
+  /**
+   * The manifests of the puppet recipes (manifests/*.pp of each one roboconf_* module), for the syntax check the
+   * model cannot run itself (`puppet parser validate`, REC_PUPPET_SYNTAX_ERROR: manager/puppet-syntax.ts).
+   */
+  puppetManifests?: Array<{ path: string, text: string }>
 }

@@ -1,8 +1,9 @@
 // `npm run bench`: how fast a change reaches every consumer, how fast a failure is noticed, what an agent costs, and
 // how deployment scales (issue 7), how fast the LAMP application scales itself (issue 18, elastic.ts). Agent processes run the real Agent service; the same chain application runs over
 // the libp2p mesh and over a Roboconf-style RabbitMQ topic exchange in the same run, side by side.
-// Usage: node dist/simulations/bench/bench.js [--json] [--quick | --converge 50,100]
+// Usage: node dist/simulations/bench/bench.js [--json] [--quick | --converge 50,100 | --observability]
 // --converge measures only the convergence figures, at the sizes given (every other figure is null).
+// --observability measures only what agents' structured logs and metrics cost (observability.ts).
 import '../../agent/polyfill.js'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -23,6 +24,7 @@ import {
 } from './bench-constants.js'
 import { measureAgentStartCpuMs } from './agent-start.js'
 import { errorMessage } from '../../protocol/errors.js'
+import { measureObservabilityCost, observabilityRows, type ObservabilityCost } from './observability.js'
 import { ELASTIC_NOT_MEASURED, elasticRows, measureElastic, type ElasticBench } from './elastic.js'
 
 /** The one JSON document `--json` prints (figures in ms, MB, % of one core; null when not measured). */
@@ -34,6 +36,8 @@ export interface BenchReport {
   cost: { rss_mb_per_agent: number | null, idle_cpu_pct_per_agent: number | null, msgs_per_change: number | null, bytes_per_change: number | null }
   /** docker_*: deploy-and-start-all of 1 and of 10 machines as containers of the docker target (null without dockerd). */
   deploy: { one_machine_ms: number | null, hundred_machines_ms: number | null, ratio: number | null, docker_one_ms: number | null, docker_ten_ms: number | null } & AgentStartFigure
+  /** With --observability only: the chain with agents' logs and metrics off and on, side by side. */
+  observability?: ObservabilityCost
   /** simulate lamp-elastic, 5 rounds (elastic.ts); not measured with --quick. */
   elastic: ElasticBench
 }
@@ -44,7 +48,7 @@ interface AgentStartFigure { agent_start_cpu_ms: number | null }
 /** Bad command-line input. */
 export class BenchUsageError extends Error {
   constructor (detail: string) {
-    super(`${detail}\nusage: npm run bench -- [--json] [--quick | --converge 50,100]`)
+    super(`${detail}\nusage: npm run bench -- [--json] [--quick | --converge 50,100 | --observability]`)
     this.name = 'BenchUsageError'
   }
 }
@@ -55,6 +59,8 @@ interface RunOptions {
   quick: boolean
   /** Only the convergence figures, at these chain sizes (agent processes); default: the whole benchmark. */
   convergeOnly?: number[]
+  /** Only the cost of the agents' logs and metrics (observability.ts). */
+  observability?: boolean
   log: (line: string) => void
 }
 
@@ -244,6 +250,7 @@ const NOT_MEASURED: Omit<BenchReport, 'converge'> = {
 
 export async function runBench (options: RunOptions): Promise<BenchReport> {
   options.log(`load average ${loadavg().map(l => l.toFixed(1)).join(' ')} (figures are noisier above 2, the core count)`)
+  if (options.observability === true) return { ...NOT_MEASURED, converge: [], observability: await measureObservabilityCost(options) }
   if (options.convergeOnly !== undefined) {
     const converge: BenchReport['converge'] = []
     for (const agents of options.convergeOnly) converge.push(await measureConvergence(agents, options))
@@ -307,23 +314,25 @@ export function formatTable (r: BenchReport): string {
     ['100 machines / 1 machine', show(r.deploy.ratio), '< 3'],
     ['agent start, CPU', show(r.deploy.agent_start_cpu_ms, ' ms'), '<= 300 ms'],
     [`deploy 1 / ${DOCKER_DEPLOY_MACHINES} machines, containers`, `${show(r.deploy.docker_one_ms, ' ms')} / ${show(r.deploy.docker_ten_ms, ' ms')}`, ''],
-    ...elasticRows(r.elastic)
+    ...elasticRows(r.elastic),
+    ...(r.observability === undefined ? [] : observabilityRows(r.observability))
   ]
   const w0 = Math.max(...rows.map(r => r[0].length))
   const w1 = Math.max(...rows.map(r => r[1].length))
   return [`${'figure'.padEnd(w0)}  ${'measured'.padEnd(w1)}  goal`, ...rows.map(([a, b, c]) => `${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`)].join('\n')
 }
 
-export interface BenchArgs { json: boolean, quick: boolean, convergeOnly?: number[] }
+export interface BenchArgs { json: boolean, quick: boolean, convergeOnly?: number[], observability?: boolean }
 
 export function parseBenchArgs (argv: string[]): BenchArgs {
   let values
   try {
-    values = parseArgs({ args: argv, options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, converge: { type: 'string' } }, strict: true, allowPositionals: false }).values
+    values = parseArgs({ args: argv, options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, converge: { type: 'string' }, observability: { type: 'boolean' } }, strict: true, allowPositionals: false }).values
   } catch (err) {
     throw new BenchUsageError(errorMessage(err))
   }
-  const args: BenchArgs = { json: values.json === true, quick: values.quick === true }
+  const args: BenchArgs = { json: values.json === true, quick: values.quick === true, ...(values.observability === true ? { observability: true } : {}) }
+  if (values.converge !== undefined && args.observability === true) throw new BenchUsageError('--converge and --observability do not go together: run them one at a time')
   if (values.converge === undefined) return args
   if (args.quick) throw new BenchUsageError('--converge and --quick do not go together: --quick measures 10 agents only')
   const sizes = values.converge.split(',').map(s => s.trim())
@@ -343,7 +352,7 @@ async function main (): Promise<number> {
   // With --json, stdout holds the JSON document only; progress goes to stderr either way.
   const log = (line: string): void => { process.stderr.write(`[bench] ${line}\n`) }
   try {
-    const report = await runBench({ quick: args.quick, convergeOnly: args.convergeOnly, log })
+    const report = await runBench({ quick: args.quick, convergeOnly: args.convergeOnly, observability: args.observability, log })
     process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatTable(report)}\n`)
     return 0
   } catch (err) {

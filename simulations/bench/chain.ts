@@ -36,6 +36,8 @@ export interface ChainOptions {
   progress?: (line: string) => void
   /** Starts each batch once the agents up are quiet enough (PACE_CPU_PCT); default false. */
   paced?: boolean
+  /** Agents log and serve metrics as real agents do (agent-protocol.ts); default false. */
+  observability?: boolean
 }
 
 export interface Chain {
@@ -110,7 +112,7 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
           : inNetns ? [`/ip4/${options.netns.nsAddress}/tcp/0`] : ['/ip4/127.0.0.1/tcp/0', `/ip4/${options.netns.hostAddress}/tcp/0`]
         // Agents reach each other over the namespace's link too: exempt it from the inbound rate limit, like loopback.
         const allow = options.netns === undefined ? undefined : ['/ip4/127.0.0.0/ipcidr/8', `/ip4/${options.netns.hostAddress}/ipcidr/30`]
-        agent.send({ kind: 'model', model, parameters, transport: options.transport, amqp: options.amqp, listen, allow })
+        agent.send({ kind: 'model', model, parameters, transport: options.transport, amqp: options.amqp, listen, allow, observability: options.observability })
         const { addresses } = await agent.waitFor('ready', () => true, AGENT_START_TIMEOUT_MS)
         ready.push({ index, addresses })
       }))

@@ -10,6 +10,8 @@ test('bench flags, and an unknown one refused with the usage', t => {
   t.deepEqual(parseBenchArgs(['--converge', '50,100', '--json']), { json: true, quick: false, convergeOnly: [50, 100] })
   t.throws(() => parseBenchArgs(['--converge', '50,x,3']), { instanceOf: BenchUsageError, message: /at least 4 agents.*"x", "3"/ })
   t.throws(() => parseBenchArgs(['--converge', '50', '--quick']), { instanceOf: BenchUsageError, message: /do not go together/ })
+  t.deepEqual(parseBenchArgs(['--observability', '--quick']), { json: false, quick: true, observability: true })
+  t.throws(() => parseBenchArgs(['--observability', '--converge', '50']), { instanceOf: BenchUsageError, message: /--converge and --observability do not go together/ })
 })
 
 test('chaos flags: 20 trials by default, a given seed replays, bad numbers refused', t => {

@@ -7,6 +7,9 @@ import { AddInstanceDialog, ReplicateDialog, askAction, askDelete, subtreeOf } f
 import { describeLive, stateSince, useRecentEvents } from './live.js'
 import { StateBadge, ago, html, time } from './ui.js'
 
+/** A machine's log as the logs API answers (GET /api/applications/:app/logs). */
+interface MachineLogs { lines: Array<{ seq: number, at: string, level: string, message: string }>, lastSeq: number, kept: boolean }
+
 /** Events of the instance shown in the drawer, and lines of its machine's log. */
 const DRAWER_EVENTS = 10
 const LOG_LINES = 40
@@ -16,6 +19,7 @@ function useOptional (route: string, url: string, key: unknown): { value?: any, 
   const [state, setState] = useState<{ value?: any, missing: boolean, error?: unknown }>({ missing: false })
   useEffect(() => {
     let stopped = false
+    if (url === '') { setState({ missing: false }); return }
     void dmHas('GET', route).then(has => {
       if (!has) { if (!stopped) setState({ missing: true }); return }
       api('GET', url).then(value => { if (!stopped) setState({ value, missing: false }) },
@@ -55,7 +59,11 @@ export function Drawer ({ topology, instance, onSelect, onClose }: { topology: T
   const events = history !== undefined
     ? history.slice().sort((a, b) => b.id - a.id).slice(0, DRAWER_EVENTS).map(e => ({ at: e.at, kind: e.kind, reason: e.reason }))
     : live.slice(-DRAWER_EVENTS).reverse().map(e => ({ at: e.at as string, ...describeLive(e) }))
-  const logs = useOptional('/api/applications/{app}/console/log', `/api/applications/${app}/console/log?path=${enc(instance.machine)}&tail=${LOG_LINES}`, instance.status + String(live.length))
+  // the observability logs API (what `meshconf logs` reads), asked while the machine's agent runs: before, it
+  // answers 409 (no agent to ask), which a browser reports as a console error
+  const machineStatus = topology.instances.find(i => i.path === instance.machine)?.status
+  const logs = useOptional('/api/applications/{app}/logs', machineStatus === 'DEPLOYED_STARTED' ? `/api/applications/${app}/logs?path=${enc(instance.machine)}&tail=${LOG_LINES}` : '',
+    instance.status + String(live.length))
   const machine = topology.machines.find(m => m.path === instance.machine)
   const isRoot = instance.path === instance.machine
   const subtree = subtreeOf(topology, instance.path)
@@ -63,8 +71,8 @@ export function Drawer ({ topology, instance, onSelect, onClose }: { topology: T
   const children = topology.components[instance.component]?.children ?? []
   const since = instance.since ?? stateSince(topology.application, instance.path)
   const problem = instance.problem
-  const logLines: string[] = Array.isArray(logs.value) ? logs.value.map((l: unknown) => typeof l === 'string' ? l : JSON.stringify(l))
-    : typeof logs.value?.text === 'string' ? logs.value.text.split('\n') : Array.isArray(logs.value?.lines) ? logs.value.lines : []
+  const logLines = ((logs.value as MachineLogs | undefined)?.lines ?? [])
+    .map(l => `${time(l.at)} ${l.level.toUpperCase().padEnd(5)} ${l.message}`)
 
   return html`<aside class="drawer" aria-label=${`Instance ${instance.path}`}>
     <header>
@@ -131,7 +139,7 @@ export function Drawer ({ topology, instance, onSelect, onClose }: { topology: T
       <h3>Machine log (tail)</h3>
       ${logs.missing ? html`<p class="muted">this DM gives no logs</p>`
         : logs.error !== undefined ? html`<p class="muted">${(logs.error as Error).message}</p>`
-          : logs.value?.available === false ? html`<p class="muted">${String(logs.value.reason)}</p>`
+          : machineStatus !== 'DEPLOYED_STARTED' ? html`<p class="muted">${instance.machine} is ${machineStatus ?? 'unknown'}: its log shows once its agent runs (a terminated machine's kept log: <code>meshconf logs</code>)</p>`
           : html`<pre class="log" aria-label="Machine log">${logLines.slice(-LOG_LINES).join('\n')}</pre>`}
     </section>
 
