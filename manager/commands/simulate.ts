@@ -173,7 +173,7 @@ export function simulationFolder (name: string, holding: string): string {
 }
 
 export interface ApacheStatus { pid?: number, startedAt?: string, reloads?: number, members?: string[] }
-interface Reply { status: number, body: { name?: string, value?: string } & ApacheStatus }
+export interface Reply { status: number, body: { name?: string, value?: string } & ApacheStatus }
 
 export async function runLampSimulation (options: LampSimulationOptions = {}): Promise<SimulationReport> {
   const target = options.target ?? 'local'
@@ -497,7 +497,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
 }
 
 /** A fresh folder under the system's temporary folder for the DM, the machines and the logs. */
-function makeDataDirectory (): string {
+export function makeDataDirectory (): string {
   try {
     return mkdtempSync(join(tmpdir(), 'meshconf-simulate-'))
   } catch (err) {
@@ -506,7 +506,7 @@ function makeDataDirectory (): string {
 }
 
 /** Undefined when every instance is DEPLOYED_STARTED, else which one is not. */
-function allStarted (nodes: InstanceNode[]): string | undefined {
+export function allStarted (nodes: InstanceNode[]): string | undefined {
   const pending = flattenInstances(nodes).filter(n => n.status !== 'DEPLOYED_STARTED')
   return pending.length === 0 ? undefined : `not started yet: ${pending.map(n => `${n.path} ${n.status}`).join(', ')}`
 }
@@ -517,7 +517,7 @@ export function statusIs (nodes: InstanceNode[], path: string, status: InstanceS
   return node.status === status ? undefined : `${path} is ${node.status}, expected ${status}`
 }
 
-function startedAfter (at: string | undefined, begin: number): string {
+export function startedAfter (at: string | undefined, begin: number): string {
   return at === undefined ? '?' : `${((Date.parse(at) - begin) / 1000).toFixed(1)}s`
 }
 
@@ -570,7 +570,7 @@ export async function poll<T> (what: string, timeoutMs: number, probe: () => Pro
 }
 
 /** An instance's status as the agent of `folder` persisted it (read without the DM); undefined when unknown. */
-function agentStatus (folder: string, path: string): InstanceStatus | undefined {
+export function agentStatus (folder: string, path: string): InstanceStatus | undefined {
   let saved: { model?: { instance?: StatusNode } }
   try {
     saved = JSON.parse(readFileSync(join(machineFiles(folder).state, STATE_FILE_NAME), 'utf8'))
@@ -586,7 +586,7 @@ function agentStatus (folder: string, path: string): InstanceStatus | undefined 
 interface StatusNode { path: string, status?: InstanceStatus, children?: StatusNode[] }
 
 /** The pids in the run/*.pid files of a machine's instances (the services its recipes started). */
-function servicePids (folder: string): number[] {
+export function servicePids (folder: string): number[] {
   const instances = join(machineFiles(folder).state, INSTANCES_FOLDER)
   const pids: number[] = []
   for (const instance of safeReaddir(instances)) {
@@ -656,7 +656,7 @@ async function takePort (ip: string, port: number, namespace?: string): Promise<
 }
 
 /** True while the process exists and has not exited (a zombie waiting for its reaper is gone). */
-function isRunning (pid: number): boolean {
+export function isRunning (pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     return stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z'
@@ -666,7 +666,7 @@ function isRunning (pid: number): boolean {
 }
 
 /** Copies each machine's agent.log and its services' logs to `<logs>/<machine>/`, for a look after the run. */
-function copyLogs (machinesRoot: string, logs: string): void {
+export function copyLogs (machinesRoot: string, logs: string): void {
   for (const target of safeReaddir(machinesRoot)) {
     for (const machine of safeReaddir(join(machinesRoot, target))) {
       const folder = join(machinesRoot, target, machine)
@@ -716,7 +716,7 @@ async function rabbitmqctl (args: string[]): Promise<void> {
   }
 }
 
-function fileLogger (stream: WriteStream): Logger {
+export function fileLogger (stream: WriteStream): Logger {
   const write = (level: string) => (message: string): void => { stream.write(`${new Date().toISOString()} ${level} ${message}\n`) }
   return { debug: () => {}, info: write('INFO'), warn: write('WARN'), error: write('ERROR') }
 }
@@ -729,10 +729,10 @@ export function printTable (report: SimulationReport): void {
   console.log(report.ok ? 'all steps passed' : `${report.steps.filter(s => !s.ok).length} step(s) failed`)
 }
 
-type Scenario = 'lamp' | 'lamp-elastic'
+type Scenario = 'lamp' | 'lamp-elastic' | 'shared-db'
 
 function parseScenario (value: string): Scenario {
-  if (value !== 'lamp' && value !== 'lamp-elastic') throw new InvalidArgumentError(`unknown scenario ${JSON.stringify(value)}: use lamp or lamp-elastic`)
+  if (value !== 'lamp' && value !== 'lamp-elastic' && value !== 'shared-db') throw new InvalidArgumentError(`unknown scenario ${JSON.stringify(value)}: use lamp, lamp-elastic or shared-db`)
   return value
 }
 
@@ -753,6 +753,7 @@ interface SimulateOptions extends WaitOptions {
   rabbitmqNode?: string
   keep?: boolean
   json?: boolean
+  real?: boolean
   probePeriod?: number
   scaleDownWindow?: number
   busyRps?: number
@@ -762,10 +763,11 @@ interface SimulateOptions extends WaitOptions {
 export const registerSimulateCommand: CommandRegistration = (program: Command) => {
   const command = program.command('simulate')
     .description('run a scenario end to end with a DM of its own and real agents, and report each step')
-    .argument('<scenario>', 'the scenario: lamp, or lamp-elastic (Tomcats added and removed by rules on the load)', parseScenario)
+    .argument('<scenario>', 'the scenario: lamp, lamp-elastic (Tomcats added and removed by rules on the load), or shared-db (a database application imported by two web applications, one bound)', parseScenario)
     .option('--target <handler>', 'machines: local (agent processes), netns (network namespaces, needs root) or docker (containers from the agent image, needs dockerd)', parseTarget, 'local')
     .option('--amqp <url>', 'agents talk through RabbitMQ, stopped (rabbitmqctl stop_app) and started again with the DM (default: the DM\'s embedded endpoint, no broker)', parseAmqpUrl)
     .option('--rabbitmq-node <node>', 'with --amqp, the RabbitMQ node rabbitmqctl stops and starts, e.g. rabbit@myhost (default: $RABBITMQ_NODENAME, else rabbit@<this host>)')
+    .option('--real', 'shared-db: the host\'s MariaDB (127.0.0.1:3306, root over TCP without a password) instead of the stand-in')
     .option('--keep', 'keep the data folder (DM database and log, the agents\' and services\' logs under logs/)')
     .option('--json', 'print exactly one JSON document { ok, startedAt, durationMs, steps: [{ name, ok, startedAt, durationMs, detail? }] } (lamp-elastic adds elastic: what it measured)')
     .option('--probe-period <duration>', 'lamp-elastic: the application\'s probe period (default 1s)', parseDuration)
@@ -774,6 +776,8 @@ export const registerSimulateCommand: CommandRegistration = (program: Command) =
     .option('--idle-rps <n>', 'lamp-elastic: requests per second per Tomcat below which one is removed (default 3)', parseRate)
   withWaitOptions(command, 'each step\'s states and answers are there (per step)', DEFAULT_STEP_WAIT_MS, '; always waits', false)
     .action(async (scenario: Scenario, opts: SimulateOptions, command: Command) => {
+      if (scenario === 'shared-db' && opts.target !== 'local') usageError(command, 'shared-db runs on the local target only: leave out --target')
+      if (scenario !== 'shared-db' && opts.real === true) usageError(command, '--real goes with shared-db (lamp-apache is the LAMP story with the real servers)')
       if (opts.rabbitmqNode !== undefined && opts.amqp === undefined) usageError(command, '--rabbitmq-node goes with --amqp (without it no broker is used)')
       const elasticOptions = { probePeriodMs: opts.probePeriod, scaleDownWindowMs: opts.scaleDownWindow, busyRps: opts.busyRps, idleRps: opts.idleRps }
       if (scenario === 'lamp' && Object.values(elasticOptions).some(v => v !== undefined)) {
@@ -794,7 +798,10 @@ export const registerSimulateCommand: CommandRegistration = (program: Command) =
           keepData: opts.keep === true,
           onStep: opts.json === true ? undefined : (s: SimulationStep) => { process.stderr.write(`${s.ok ? 'ok  ' : 'FAIL'}  ${s.name} (${s.durationMs} ms)\n`) }
         }
-        if (scenario === 'lamp-elastic') {
+        if (scenario === 'shared-db') {
+          const { runSharedDbSimulation } = await import('./simulate-shared-db.js')
+          report = await runSharedDbSimulation({ ...common, real: opts.real === true, broker: rabbitmqctlBroker(opts.rabbitmqNode) })
+        } else if (scenario === 'lamp-elastic') {
           const { runLampElasticSimulation, describeFigures } = await import('./simulate-elastic.js')
           const settings = Object.fromEntries(Object.entries(elasticOptions).filter(([, v]) => v !== undefined))
           const elastic = await runLampElasticSimulation({ ...common, target: opts.target === 'netns' ? 'netns' : 'local', settings })
