@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createMeshApp } from '../../fixtures/mesh-app.js'
-import { AgentProcess } from './agents.js'
+import { AgentHost } from './agents.js'
 import { AGENT_START_TIMEOUT_MS } from './bench-constants.js'
 import { cpuTimeMs, percentile, round2 } from './stats.js'
 
@@ -16,7 +16,8 @@ export const AGENT_START_RUNS = 5
 /** CPU ms of one agent process from its exec until it is ready (model taken, mesh listening, scoped instance started). */
 async function oneStart (): Promise<number> {
   const stateDir = await mkdtemp(join(tmpdir(), 'meshconf-agent-start-'))
-  const agent = new AgentProcess({ name: '/Start VM', stateDir })
+  const host = new AgentHost({ name: '/Start VM', stateDirs: [stateDir] })
+  const agent = host.agents[0]
   try {
     const { peerId } = await agent.waitFor('hello', () => true, AGENT_START_TIMEOUT_MS)
     const { model, parameters } = createMeshApp().agent('Start VM', 'Probe', peerId, [])
@@ -24,7 +25,7 @@ async function oneStart (): Promise<number> {
     await agent.waitFor('ready', () => true, AGENT_START_TIMEOUT_MS)
     return await cpuTimeMs(agent.pid)
   } finally {
-    await agent.stop()
+    await host.stop()
     await rm(stateDir, { recursive: true, force: true })
   }
 }
