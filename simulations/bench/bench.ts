@@ -25,6 +25,7 @@ import {
   IDLE_WINDOW_MS, PARTITION_DETECT_TIMEOUT_MS, QUICK_IDLE_WINDOW_MS, QUICK_TOGGLES, SETTLE_MAX_MS, SETTLE_MS,
   SETTLE_WINDOW_MS, SETTLED_AGENT_CPU_PCT, SETTLED_CPU_PCT, TOGGLES
 } from './bench-constants.js'
+import { measureAgentStartCpuMs } from './agent-start.js'
 import { errorMessage } from '../../protocol/errors.js'
 import { measureEtcd, measureSerf, type PeerFigures } from './peers.js'
 import { formatScaleTable, measureScalePoint, writeScalePlots, type ScalePoint } from './scale.js'
@@ -40,7 +41,12 @@ export interface BenchReport {
   failure: { crash_detect_ms: number | null, partition_detect_ms: number | null }
   cost: { rss_mb_per_agent: number | null, idle_cpu_pct_per_agent: number | null, msgs_per_change: number | null, bytes_per_change: number | null }
   /** docker_*: deploy-and-start-all of 1 and of 10 machines as containers of the docker target (null without dockerd). */
-  deploy: { one_machine_ms: number | null, hundred_machines_ms: number | null, ratio: number | null, docker_one_ms: number | null, docker_ten_ms: number | null }
+  /**
+   * dm_cpu_ms_per_machine, create_requests_spread_ms (first to last machine-creation request) and wall_over_cpu_floor
+   * (wall time over the host's CPU floor): the 100-machine run as a cloud would see it (issue 20).
+   */
+  deploy: { one_machine_ms: number | null, hundred_machines_ms: number | null, ratio: number | null, docker_one_ms: number | null, docker_ten_ms: number | null,
+    dm_cpu_ms_per_machine: number | null, create_requests_spread_ms: number | null, wall_over_cpu_floor: number | null } & AgentStartFigure
   /**
    * Real peers (peers.ts). serf: at the reconfigure run's N (10), a user event until every agent's handler ran, and a
    * kill -9 until every other agent's member-failed handler ran; by_agents: at each N measured. etcd: a put until
@@ -58,6 +64,8 @@ export interface BenchReport {
   elastic: ElasticBench
 }
 interface Percentiles { p50_ms: number | null, p99_ms: number | null }
+/** agent_start_cpu_ms: CPU one agent process spends to start (agent-start.ts); measured in --quick runs too. */
+interface AgentStartFigure { agent_start_cpu_ms: number | null }
 
 /** Bad command-line input. */
 export class BenchUsageError extends Error {
@@ -207,7 +215,8 @@ function slowest (sample: { latenciesMs: number[], missed: number } | undefined)
   return sample === undefined || sample.missed > 0 || sample.latenciesMs.length === 0 ? null : round2(Math.max(...sample.latenciesMs))
 }
 
-const DEPLOY_NOT_MEASURED: BenchReport['deploy'] = { one_machine_ms: null, hundred_machines_ms: null, ratio: null, docker_one_ms: null, docker_ten_ms: null }
+const DEPLOY_NOT_MEASURED: BenchReport['deploy'] = { one_machine_ms: null, hundred_machines_ms: null, ratio: null, docker_one_ms: null, docker_ten_ms: null,
+  dm_cpu_ms_per_machine: null, create_requests_spread_ms: null, wall_over_cpu_floor: null, agent_start_cpu_ms: null }
 /** Machines of the docker deployment figure (docker_ten_ms). */
 const DOCKER_DEPLOY_MACHINES = 10
 
@@ -236,7 +245,7 @@ async function runDeployScript (args: string[], what: string, options: RunOption
 const num = (v: unknown): number | null => typeof v === 'number' && Number.isFinite(v) ? v : null
 
 /** The deployment figures (deploy.ts run as a child, local machines then containers); null when one fails. */
-async function measureDeploy (options: RunOptions): Promise<BenchReport['deploy']> {
+async function measureDeploy (options: RunOptions): Promise<Omit<BenchReport['deploy'], keyof AgentStartFigure>> {
   const docker = await runDeployScript(['--target', 'docker', '--machines', String(DOCKER_DEPLOY_MACHINES)], 'deploy (docker)', options)
   const dockerFigures = { docker_one_ms: num(docker?.one_machine_ms), docker_ten_ms: num(docker?.hundred_machines_ms) }
   const found = await runDeployScript([], 'deploy', options)
@@ -248,7 +257,15 @@ async function measureDeploy (options: RunOptions): Promise<BenchReport['deploy'
     options.log(`deploy: the machines used ${String(found.host_cpu_s)} CPU-s (the DM ${String(found.dm_cpu_s)}; ${String(found.cpu_s_per_machine)} s each; a bare node process ` +
       `${String(found.node_start_cpu_ms)} ms): on ${String(found.cores)} cores no schedule takes less than ${floor} ms (ratio ${String(found.floor_ratio)})`)
   }
-  return { one_machine_ms: one, hundred_machines_ms: hundred, ratio: one !== null && hundred !== null && one > 0 ? round2(hundred / one) : num(found.ratio), ...dockerFigures }
+  return {
+    one_machine_ms: one,
+    hundred_machines_ms: hundred,
+    ratio: one !== null && hundred !== null && one > 0 ? round2(hundred / one) : num(found.ratio),
+    ...dockerFigures,
+    dm_cpu_ms_per_machine: num(found.dm_cpu_ms_per_machine),
+    create_requests_spread_ms: num(found.create_requests_spread_ms),
+    wall_over_cpu_floor: num(found.wall_over_cpu_floor)
+  }
 }
 
 /** One convergence chain of `agents` processes: the slowest importer of each toggle, null when one missed it. */
@@ -343,7 +360,7 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
       msgs_per_change: mesh.perChange === undefined ? null : round2(mesh.perChange.messages),
       bytes_per_change: mesh.perChange === undefined ? null : Math.round(mesh.perChange.bytes)
     },
-    deploy: options.quick ? DEPLOY_NOT_MEASURED : await measureDeploy(options),
+    deploy: { ...(options.quick ? DEPLOY_NOT_MEASURED : await measureDeploy(options)), agent_start_cpu_ms: await measureAgentStartCpuMs(options.log) },
     elastic: options.quick ? ELASTIC_NOT_MEASURED : await measureElastic(options),
     peers: await measurePeers(options.quick ? [BENCH_AGENTS] : PEER_SIZES, options)
   }
@@ -367,7 +384,11 @@ export function formatTable (r: BenchReport): string {
     ['bytes on the wire per change', show(r.cost.bytes_per_change, ' B'), ''],
     ['deploy 1 / 100 machines', `${show(r.deploy.one_machine_ms, ' ms')} / ${show(r.deploy.hundred_machines_ms, ' ms')}`, ''],
     ['100 machines / 1 machine', show(r.deploy.ratio), '< 3'],
+    ['agent start, CPU', show(r.deploy.agent_start_cpu_ms, ' ms'), '<= 300 ms'],
     [`deploy 1 / ${DOCKER_DEPLOY_MACHINES} machines, containers`, `${show(r.deploy.docker_one_ms, ' ms')} / ${show(r.deploy.docker_ten_ms, ' ms')}`, ''],
+    ['deploy: the DM\'s CPU per machine', show(r.deploy.dm_cpu_ms_per_machine, ' ms'), '<= 10 ms'],
+    ['deploy: first to last creation request, 100 machines', show(r.deploy.create_requests_spread_ms, ' ms'), '<= 50 ms'],
+    ['deploy: wall time / CPU floor, 100 machines', show(r.deploy.wall_over_cpu_floor), '<= 1.05'],
     ...elasticRows(r.elastic),
     ...(r.observability === undefined ? [] : observabilityRows(r.observability)),
     ...r.peers.serf.by_agents.flatMap((f): Array<[string, string, string]> => [

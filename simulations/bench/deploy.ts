@@ -100,6 +100,24 @@ interface Measure {
   hostCpuMs: number
   /** Of which the DM's (this process), in ms. */
   dmCpuMs: number
+  /** From the first machine-creation request to the target (its `create`) to the last, in ms; null with fewer than 2. */
+  createSpreadMs: number | null
+}
+
+/**
+ * Times every machine-creation request the DM makes to its targets (the call a cloud would see as an API request),
+ * by wrapping each target's `create` (the DM holds these same objects).
+ */
+function timeCreateRequests (service: DmService): number[] {
+  const times: number[] = []
+  for (const handler of service.targets) {
+    const create = handler.create.bind(handler)
+    handler.create = async params => {
+      times.push(performance.now())
+      return await create(params)
+    }
+  }
+  return times
 }
 
 /** One deployment of `machines` machines on a fresh DM, wall times in milliseconds. `dockerImage`: the docker target's image id. */
@@ -119,6 +137,7 @@ async function measure (machines: number, target: string, dockerImage?: string, 
       ...(amqpUrl !== undefined
         ? { amqpUrl, amqpDomain: `bench-trust-${process.pid}-${machines}`, brokerUsers: !insecure }
         : { insecure }) })
+    const createRequests = timeCreateRequests(service)
     const { name } = await service.dm.loadTemplateFromPath(join(root, 'template'))
     service.dm.createApplication({ name: 'bench', template: { name, version: '1.0' } })
     const started = allInStatus(service, 'bench', 'DEPLOYED_STARTED', DEPLOY_WAIT_MS)
@@ -157,7 +176,8 @@ async function measure (machines: number, target: string, dockerImage?: string, 
     const walk = (i: { path: string, status: string, children: any[] }): void => { if (i.status !== 'DEPLOYED_STARTED') stuck.push(i.path); i.children.forEach(walk) }
     service.dm.instances('bench').forEach(walk)
     const p99Index = Math.ceil(total * 0.99) - 1
-    return { allMs, p99Ms: times.length > p99Index ? times[p99Index] : null, stuck, hostCpuMs, dmCpuMs }
+    const createSpreadMs = createRequests.length < 2 ? null : Math.max(...createRequests) - Math.min(...createRequests)
+    return { allMs, p99Ms: times.length > p99Index ? times[p99Index] : null, stuck, hostCpuMs, dmCpuMs, createSpreadMs }
   } finally {
     if (service !== undefined) {
       // machines of the local target outlive the DM: terminate them whatever happened
@@ -206,6 +226,11 @@ function summarize (one: Measure[], many: Measure[], machines: number, target: s
     cores,
     host_cpu_s: manyCpuMs === null ? null : Math.round(manyCpuMs / 100) / 10,
     dm_cpu_s: Math.round((median(many.map(m => m.dmCpuMs)) ?? 0) / 100) / 10,
+    // What a cloud would see (issue 20): the DM's own CPU per machine, how far apart its creation requests go out,
+    // and how near the run came to the least time the host's cores allow.
+    dm_cpu_ms_per_machine: ratio(median(many.map(m => m.dmCpuMs)), machines),
+    create_requests_spread_ms: median(many.map(m => m.createSpreadMs)),
+    wall_over_cpu_floor: ratio(manyMs, cpuFloorMs),
     cpu_s_per_machine: manyCpuMs === null ? null : Math.round(manyCpuMs / machines) / 1000,
     cpu_floor_ms: cpuFloorMs,
     floor_ratio: ratio(cpuFloorMs, oneMs),
