@@ -18,6 +18,7 @@ import type { AgentMetrics } from '../../agent/metrics.js'
 import type { MeshServiceHandle } from '../../agent/mesh/service.js'
 import type { ImportListener } from '../../agent/ports.js'
 import { startLibp2pMesh } from '../../agent/mesh/libp2p.js'
+import { withDomainExchange } from '../../agent/mesh/domain.js'
 import { loadOrCreatePeerIdentity } from '../../agent/mesh/identity.js'
 import { createStepOutbox } from '../../agent/outbox.js'
 import { createLoggerPlugin } from '../../agent/plugins/logger.js'
@@ -107,7 +108,16 @@ async function onMessage (message: ParentToAgent): Promise<void> {
           ? lineLogger((level, line) => { agentLog[level](`[mesh] ${line}`) })
           : lineLogger((level, line) => { if (level === 'warn' || level === 'error') log.warn(line); else trace(level.toUpperCase(), line) })
         const options = { stateDir, listen: message.listen, allow: message.allow, log: meshLog }
-        meshFactory = async (model, parameters, listener) => (mesh = await startLibp2pMesh(model, parameters, counted(listener), options))
+        meshFactory = async (model, parameters, listener) => {
+          mesh = await startLibp2pMesh(model, parameters, counted(listener), options)
+          // the inter-application benchmark (inter-app.ts): the domain exchange too, as a real agent's (agent/main.ts)
+          const domain = parameters.domain
+          if (domain !== undefined) {
+            const { privateKey } = await loadOrCreatePeerIdentity(stateDir)
+            mesh = await withDomainExchange(mesh, model, { ...parameters, domain }, counted(listener), { ...options, privateKey })
+          }
+          return mesh
+        }
       }
       agent = createAgent({
         stateDir,
@@ -125,7 +135,10 @@ async function onMessage (message: ParentToAgent): Promise<void> {
       })
       await agent.handle(toAgent({ kind: 'setScopedInstance', model: message.model, mesh: message.parameters, recipes: {} }))
       const metricsPort = await metrics?.listen('127.0.0.1', 0)
-      tell({ kind: 'ready', addresses: agent.meshAddresses(), ...(metricsPort === undefined ? {} : { metricsPort }) })
+      tell({
+        kind: 'ready', addresses: agent.meshAddresses(), ...(metricsPort === undefined ? {} : { metricsPort }),
+        ...(agent.domainAddresses().length === 0 ? {} : { domainAddresses: agent.domainAddresses() })
+      })
       return
     }
     case 'changeState':

@@ -66,3 +66,6 @@ export const CRASH_DETECT_TIMEOUT_MS = 15_000
 export const PARTITION_DETECT_TIMEOUT_MS = 30_000
 /** Longest run of the DM's deployment benchmark, in ms. */
 export const DEPLOY_BENCH_TIMEOUT_MS = 600_000
+
+/** Agents of the same application (and of the domain exchange) each inter-app agent bootstraps from (inter-app.ts). */
+export const MAX_INTER_APP_BOOTSTRAP_PEERS = 4

@@ -25,6 +25,7 @@ import {
 import { errorMessage } from '../../protocol/errors.js'
 import { measureObservabilityCost, observabilityRows, type ObservabilityCost } from './observability.js'
 import { ELASTIC_NOT_MEASURED, elasticRows, measureElastic, type ElasticBench } from './elastic.js'
+import { INTER_APP_NOT_MEASURED, interAppRows, measureInterApp, type InterAppBench } from './inter-app.js'
 
 /** The one JSON document `--json` prints (figures in ms, MB, % of one core; null when not measured). */
 export interface BenchReport {
@@ -39,6 +40,8 @@ export interface BenchReport {
   observability?: ObservabilityCost
   /** simulate lamp-elastic, 5 rounds (elastic.ts); not measured with --quick. */
   elastic: ElasticBench
+  /** An exporter change in one application to update at the importers of another (inter-app.ts). */
+  inter_app: InterAppBench
 }
 interface Percentiles { p50_ms: number | null, p99_ms: number | null }
 
@@ -242,7 +245,8 @@ const NOT_MEASURED: Omit<BenchReport, 'converge'> = {
   failure: { crash_detect_ms: null, partition_detect_ms: null },
   cost: { rss_mb_per_agent: null, idle_cpu_pct_per_agent: null, msgs_per_change: null, bytes_per_change: null },
   deploy: DEPLOY_NOT_MEASURED,
-  elastic: ELASTIC_NOT_MEASURED
+  elastic: ELASTIC_NOT_MEASURED,
+  inter_app: INTER_APP_NOT_MEASURED
 }
 
 export async function runBench (options: RunOptions): Promise<BenchReport> {
@@ -264,6 +268,8 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
     : undefined
   const meshP = percentiles(mesh.latenciesMs)
   const amqpP = percentiles(amqp.latenciesMs)
+  const interApp = await measureInterApp(toggles, meshP.p50_ms, options.log)
+    .catch((err: unknown) => { options.log(`inter-app not measured: ${errorMessage(err).split('\n')[0].slice(0, 400)}`); return INTER_APP_NOT_MEASURED })
 
   const converge: BenchReport['converge'] = [{ agents: BENCH_AGENTS, all_updated_ms: mesh.missed > 0 ? null : round2(Math.max(...mesh.allUpdatedMs)) }]
   if (!options.quick) {
@@ -287,7 +293,8 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
       bytes_per_change: mesh.perChange === undefined ? null : Math.round(mesh.perChange.bytes)
     },
     deploy: options.quick ? DEPLOY_NOT_MEASURED : await measureDeploy(options),
-    elastic: options.quick ? ELASTIC_NOT_MEASURED : await measureElastic(options)
+    elastic: options.quick ? ELASTIC_NOT_MEASURED : await measureElastic(options),
+    inter_app: interApp
   }
 }
 
@@ -311,6 +318,7 @@ export function formatTable (r: BenchReport): string {
     ['100 machines / 1 machine', show(r.deploy.ratio), '< 3'],
     [`deploy 1 / ${DOCKER_DEPLOY_MACHINES} machines, containers`, `${show(r.deploy.docker_one_ms, ' ms')} / ${show(r.deploy.docker_ten_ms, ' ms')}`, ''],
     ...elasticRows(r.elastic),
+    ...interAppRows(r.inter_app),
     ...(r.observability === undefined ? [] : observabilityRows(r.observability))
   ]
   const w0 = Math.max(...rows.map(r => r[0].length))
