@@ -271,10 +271,13 @@ async function main (): Promise<number> {
   return await runAgentProcess(paramsFile)
 }
 
-/** True when this file is the script node was started with (not when imported, nor under `node -e`). */
+/**
+ * True when this file is the script node was started with (not when imported, nor under `node -e`). Bundled into
+ * another entry (the benchmarks' agent processes), import.meta.url is that entry's file: its name tells them apart.
+ */
 function startedAsScript (): boolean {
   const script = process.argv[1]
-  if (script === undefined) return false
+  if (script === undefined || !/[\\/]main(\.bundle)?\.[jt]s$/.test(script)) return false
   try {
     return import.meta.url === pathToFileURL(realpathSync(script)).href
   } catch {

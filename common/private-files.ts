@@ -6,7 +6,7 @@
 import { chmodSync, lstatSync, mkdirSync } from 'node:fs'
 import { chmod, lstat, mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { PRIVATE_FILE_MODE, PRIVATE_FOLDER_MODE, writeAtomicallySync } from './fs.js'
+import { PRIVATE_FILE_MODE, PRIVATE_FOLDER_MODE, writeAtomically, writeAtomicallySync } from './fs.js'
 
 /** A folder meant for secrets cannot be used as one. */
 export class PrivateFolderError extends Error {
@@ -53,7 +53,13 @@ export function describeTightened (folder: string, outcome: PrivateFolderOutcome
     : undefined
 }
 
-/** Writes a secret file: 0600, in a folder made private (ensurePrivateFolderSync), atomically and durably. */
+/** Writes a secret file: 0600, in a folder made private (ensurePrivateFolder), atomically and durably. */
+export async function writePrivateFile (file: string, content: string | Uint8Array): Promise<void> {
+  await ensurePrivateFolder(dirname(file))
+  await writeAtomically(file, content, { mode: PRIVATE_FILE_MODE })
+}
+
+/** writePrivateFile, synchronously (for the DM's synchronous set-up paths). */
 export function writePrivateFileSync (file: string, content: string | Uint8Array): void {
   ensurePrivateFolderSync(dirname(file))
   writeAtomicallySync(file, content, { mode: PRIVATE_FILE_MODE })

@@ -21,6 +21,8 @@ export interface AmqpSessionOptions {
    * connection's user, so the receiver knows who sent it. Default none.
    */
   userId?: string
+  /** Headers of every message published, from its content (a signature); default none. */
+  headers?: (content: Buffer) => Record<string, string | number>
 }
 
 interface OutboxEntry {
@@ -125,7 +127,10 @@ export class AmqpSession {
     entry.channel = channel
     try {
       channel.publish(entry.exchange, entry.routingKey, entry.content,
-        { persistent: true, contentType: 'application/json', ...(this.options.userId !== undefined ? { userId: this.options.userId } : {}) },
+        {
+          persistent: true, contentType: 'application/json', ...(this.options.userId !== undefined ? { userId: this.options.userId } : {}),
+          ...(this.options.headers !== undefined ? { headers: this.options.headers(entry.content) } : {})
+        },
         err => {
           if (entry.channel !== channel) return // republished on a newer channel meanwhile
           if (err !== null && err !== undefined) {

@@ -8,13 +8,11 @@
 // A, with a version that only grows, so a replayed older binding is refused). Pure code: no sockets, no files.
 import { createHmac, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto'
 import type { SignedOwnership } from './messages.js'
-import { errorMessage } from './errors.js'
 import {
-  MAX_MESH_MESSAGE_BYTES, MESH_MESSAGE_VERSION, MeshMessageError, PNET_KEY_HEADER, checkNoControlCharacter, isWithinScope,
-  meshFieldChecks, type DmSigningKey, type Stamp
+  MESH_MESSAGE_VERSION, MeshMessageError, PNET_KEY_HEADER, isWithinScope, meshFieldChecks, type DmSigningKey, type Stamp
 } from './mesh.js'
 
-const { object, str, noControl, path, count, list, record, ownership } = meshFieldChecks
+const { messageObject, announcedVariables, object, str, noControl, path, count, list, ownership } = meshFieldChecks
 
 // ---------------------------------------------------------------------------------------------------------------
 // Topics
@@ -203,8 +201,6 @@ export function encodeDomainMessage (message: DomainMessage): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(message))
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: true })
-
 function externalOwnership (value: unknown): SignedExternalOwnership {
   const o = object(value, 'ownership')
   return {
@@ -231,15 +227,7 @@ export function parseBinding (value: unknown): SignedBinding {
  * (an announce or withdraw only on the exports topic of its own prefix and application). Throws MeshMessageError.
  */
 export function decodeDomainMessage (bytes: Uint8Array, topic: string): DomainMessage {
-  if (bytes.byteLength > MAX_MESH_MESSAGE_BYTES) throw new MeshMessageError(`message of ${bytes.byteLength} bytes exceeds ${MAX_MESH_MESSAGE_BYTES} bytes`)
-  let raw: unknown
-  try {
-    raw = JSON.parse(decoder.decode(bytes))
-  } catch (err) {
-    throw new MeshMessageError(`not UTF-8 JSON: ${errorMessage(err)}`)
-  }
-  const m = object(raw, 'message')
-  if (m.v !== MESH_MESSAGE_VERSION) throw new MeshMessageError(`unknown version ${JSON.stringify(m.v)}: this agent speaks version ${MESH_MESSAGE_VERSION}`)
+  const m = messageObject(bytes)
   const onTopic = parseDomainExportsTopic(topic)
   switch (m.kind) {
     case 'announce':
@@ -250,13 +238,7 @@ export function decodeDomainMessage (bytes: Uint8Array, topic: string): DomainMe
       const instancePath = path(m.instancePath, 'instancePath')
       const stamp = { epoch: count(m.epoch, 'epoch'), seq: count(m.seq, 'seq') }
       if (m.kind === 'withdraw') return { v: MESH_MESSAGE_VERSION, kind: 'withdraw', application, prefix, instancePath, ...stamp }
-      const variables = record(m.variables, 'variables', (value, name) => {
-        if (!name.startsWith(`${prefix}.`)) throw new MeshMessageError(`variable ${name} does not belong to prefix ${prefix}`)
-        checkNoControlCharacter(name, `variable name ${JSON.stringify(name)}`)
-        if (value === null) return null
-        checkNoControlCharacter(str(value, `variables.${name}`), `variables.${name}`)
-        return value as string
-      })
+      const variables = announcedVariables(m.variables, prefix)
       return {
         v: MESH_MESSAGE_VERSION, kind: 'announce', application, prefix, instancePath, ...stamp, variables,
         component: noControl(str(m.component, 'component'), 'component'),

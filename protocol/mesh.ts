@@ -147,19 +147,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true })
  * Throws MeshMessageError saying what is wrong.
  */
 export function decodeMeshMessage (bytes: Uint8Array, application: string, topic: string): MeshMessage {
-  if (bytes.byteLength > MAX_MESH_MESSAGE_BYTES) {
-    throw new MeshMessageError(`message of ${bytes.byteLength} bytes exceeds ${MAX_MESH_MESSAGE_BYTES} bytes`)
-  }
-  let raw: unknown
-  try {
-    raw = JSON.parse(decoder.decode(bytes))
-  } catch (err) {
-    throw new MeshMessageError(`not UTF-8 JSON: ${errorMessage(err)}`)
-  }
-  const m = object(raw, 'message')
-  if (m.v !== MESH_MESSAGE_VERSION) {
-    throw new MeshMessageError(`unknown version ${JSON.stringify(m.v)}: this agent speaks version ${MESH_MESSAGE_VERSION}`)
-  }
+  const m = messageObject(bytes)
   if (m.application !== application) {
     throw new MeshMessageError(`application ${JSON.stringify(m.application)} is not ${JSON.stringify(application)}`)
   }
@@ -174,13 +162,7 @@ export function decodeMeshMessage (bytes: Uint8Array, application: string, topic
       const instancePath = path(m.instancePath, 'instancePath')
       const stamp = { epoch: count(m.epoch, 'epoch'), seq: count(m.seq, 'seq') }
       if (m.kind === 'withdraw') return { v: MESH_MESSAGE_VERSION, kind: 'withdraw', application, instancePath, prefix, ...stamp }
-      const variables = record(m.variables, 'variables', (value, name) => {
-        if (!name.startsWith(`${prefix}.`)) throw new MeshMessageError(`variable ${name} does not belong to prefix ${prefix}`)
-        checkNoControlCharacter(name, `variable name ${JSON.stringify(name)}`)
-        if (value === null) return null
-        checkNoControlCharacter(str(value, `variables.${name}`), `variables.${name}`)
-        return value as string
-      })
+      const variables = announcedVariables(m.variables, prefix)
       return {
         v: MESH_MESSAGE_VERSION, kind: 'announce', application, instancePath, prefix, ...stamp, variables,
         component: noControl(str(m.component, 'component'), 'component'),
@@ -210,6 +192,35 @@ export function decodeMeshMessage (bytes: Uint8Array, application: string, topic
     default:
       throw new MeshMessageError(`unknown kind ${JSON.stringify(m.kind)}: expected announce, withdraw, request or digest`)
   }
+}
+
+/** A mesh message's JSON object, of at most MAX_MESH_MESSAGE_BYTES and of this build's version. */
+function messageObject (bytes: Uint8Array): Record<string, unknown> {
+  if (bytes.byteLength > MAX_MESH_MESSAGE_BYTES) {
+    throw new MeshMessageError(`message of ${bytes.byteLength} bytes exceeds ${MAX_MESH_MESSAGE_BYTES} bytes`)
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(decoder.decode(bytes))
+  } catch (err) {
+    throw new MeshMessageError(`not UTF-8 JSON: ${errorMessage(err)}`)
+  }
+  const m = object(raw, 'message')
+  if (m.v !== MESH_MESSAGE_VERSION) {
+    throw new MeshMessageError(`unknown version ${JSON.stringify(m.v)}: this agent speaks version ${MESH_MESSAGE_VERSION}`)
+  }
+  return m
+}
+
+/** An announce's variables: each of `prefix`, with no control character in its name or value. */
+function announcedVariables (value: unknown, prefix: string): Record<string, string | null> {
+  return record(value, 'variables', (entry, name) => {
+    if (!name.startsWith(`${prefix}.`)) throw new MeshMessageError(`variable ${name} does not belong to prefix ${prefix}`)
+    checkNoControlCharacter(name, `variable name ${JSON.stringify(name)}`)
+    if (entry === null) return null
+    checkNoControlCharacter(str(entry, `variables.${name}`), `variables.${name}`)
+    return entry as string
+  })
 }
 
 function object (value: unknown, what: string): Record<string, unknown> {
@@ -446,4 +457,4 @@ export function verifyOwnership (ownership: SignedOwnership, expected: {
 }
 
 /** The field checks of mesh messages, for the domain exchange's messages (protocol/domain.ts) to validate alike. */
-export const meshFieldChecks = { object, str, noControl, path, count, list, record, ownership } as const
+export const meshFieldChecks = { messageObject, announcedVariables, object, str, noControl, path, count, list, record, ownership } as const

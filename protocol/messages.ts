@@ -1,7 +1,7 @@
 // Messages between the DM and its agents (reference §5), transport-independent.
 // Carried as JSON by every messaging implementation (RabbitMQ, embedded WebSocket, in-memory).
 // `v` is the wire version: a receiver rejects a message whose version it does not know.
-import { createHash } from 'node:crypto'
+import { createHash, createHmac } from 'node:crypto'
 import { INSTANCE_STATUSES, isInstanceStatus, type InstanceStatus } from './lifecycle.js'
 import type { Component, Instance } from './model/types.js'
 import type { DomainParameters, SignedBinding, SignedExternalOwnership } from './domain.js'
@@ -171,9 +171,10 @@ export type AgentEndpoint =
   /**
    * RabbitMQ: `url` like `amqp://user:password@host:5672` (`amqps://` for TLS); `domain` is the first word of every
    * name; `ownUser`: the URL's user is this machine's own (the DM declared its queue; the agent declares nothing,
-   * reads only its queue and publishes with its own routing key and user id).
+   * reads only its queue and publishes with its own routing key and user id); `messageKey`: without a user of its
+   * own, the key it signs its messages to the DM with (AGENT_SIGNATURE_HEADERS), and its generation.
    */
-  | { kind: 'amqp', url: string, domain: string, ownUser?: boolean }
+  | { kind: 'amqp', url: string, domain: string, ownUser?: boolean, messageKey?: { generation: number, key: string } }
   /**
    * The DM's embedded WebSocket endpoint, `wss://host:7401/agents` (`ws://` for a DM started --insecure); `token` is
    * the machine's credential (or the DM token); `dmKey`, the DM's Ed25519 public key (base64): when given, the agent
@@ -480,7 +481,7 @@ export function parseAgentToDmMessage (value: unknown): AgentToDmMessage {
 export function parseAgentEndpoint (value: unknown, field = 'endpoint'): AgentEndpoint {
   const o = obj(value, field)
   switch (o.kind) {
-    case 'amqp': return shape<Extract<AgentEndpoint, { kind: 'amqp' }>>({ kind: anything as Check<'amqp'>, url: str, domain: str, ownUser: optional(bool) })(o, field)
+    case 'amqp': return shape<Extract<AgentEndpoint, { kind: 'amqp' }>>({ kind: anything as Check<'amqp'>, url: str, domain: str, ownUser: optional(bool), messageKey: optional(shape<{ generation: number, key: string }>({ generation: num, key: str })) })(o, field)
     case 'embedded': return shape<Extract<AgentEndpoint, { kind: 'embedded' }>>({ kind: anything as Check<'embedded'>, url: str, token: str, dmKey: optional(str), ca: optional(str) })(o, field)
     case 'memory': return shape<Extract<AgentEndpoint, { kind: 'memory' }>>({ kind: anything as Check<'memory'>, hub: str })(o, field)
     default: throw new MalformedMessageError(join(field, 'kind'), `expected 'amqp', 'embedded' or 'memory', got ${describe(o.kind)}`)
@@ -533,6 +534,17 @@ export function dmRoutingKey (application: string): string {
  */
 export function machineDmRoutingKey (application: string, scopedInstancePath: string): string {
   return `${dmRoutingKey(application)}.${routingWord(scopedInstancePath)}`
+}
+
+/**
+ * Headers of an agent's message to the DM signed with its machine's message key (RabbitMQ without per-machine
+ * users): the machine's path, its generation, the signature of the body.
+ */
+export const AGENT_SIGNATURE_HEADERS = { path: 'x-meshconf-machine', generation: 'x-meshconf-generation', signature: 'x-meshconf-signature' } as const
+
+/** A machine's signature of a message body (HMAC-SHA256 with its message key, base64url). */
+export function signAgentMessage (key: string, content: Uint8Array): string {
+  return createHmac('sha256', key).update(content).digest('base64url')
 }
 
 /**

@@ -104,6 +104,13 @@ elif ! docker_answers; then
   fixes+=("sudo setsid nohup dockerd >>/var/log/dockerd.log 2>&1 </dev/null &")
 fi
 
+# Puppet makes its folders (/etc/puppet/devices, its vardir) on its first run, and two first runs at once race
+# (`File exists @ dir_s_mkdir`): plugin-puppet's applies and the DM's `puppet parser validate` run side by side.
+# One run here makes them before any test does.
+if [ $root = 1 ] && command -v puppet >/dev/null 2>&1 && [ ! -d /etc/puppet/devices ]; then
+  puppet apply --noop --execute '' >/dev/null 2>&1 || { echo "test-setup: puppet apply --noop failed" >&2; exit 1; }
+fi
+
 # lamp-apache reaches the server as root over TCP from loopback, with no password (Debian's root@localhost only
 # logs in through the Unix socket).
 if ! mariadb -h 127.0.0.1 -u root -e 'SELECT 1' >/dev/null 2>&1; then

@@ -10,7 +10,7 @@ import { completionScript } from '../manager/commands/completion.js'
 import { rememberContext } from '../manager/commands/dm.js'
 import { runCliInProcess } from './cli-helpers.js'
 import { startDm } from './cli-dm-helpers.js'
-import { statuses } from './dm-helpers.js'
+import { statuses, writeTemplate } from './dm-helpers.js'
 import { validateCliDocument } from './helpers/cli-schema.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -249,4 +249,21 @@ complete -C ${JSON.stringify(line)}`
   t.deepEqual(await fish('meshconf template '), ['delete', 'list', 'show'])
   t.deepEqual(await fish('meshconf status '), ['my shop'])
   t.deepEqual(await fish("meshconf start 'my shop' /v"), ['/vm1', '/vm1/db', '/vm2', '/vm2/app'])
+})
+
+test('the DM refuses a template whose puppet manifest Puppet cannot parse (REC_PUPPET_SYNTAX_ERROR), and loads it fixed', async t => {
+  const { cli, dir } = await startDm(t)
+  const manifest = 'graph/Web/roboconf_web/manifests/init.pp'
+  const files = {
+    'descriptor/application.properties': 'name = Puppet\nversion = 1.0\ngraph-entry-point = main.graph\n',
+    'graph/main.graph': 'VM {\n  installer: target;\n  children: Web;\n}\nWeb {\n  installer: puppet;\n}\n',
+    [manifest]: 'class roboconf_web($runningState = undef, $importDiff = undef) {\n  notify { "web": \n}\n'
+  }
+  const template = writeTemplate(join(dir.path, 'puppet'), files)
+  const refused = await cli('app', 'load', template)
+  t.is(refused.exitCode, 1)
+  t.regex(refused.stderr, /graph\/Web\/roboconf_web\/manifests\/init\.pp.*REC_PUPPET_SYNTAX_ERROR/)
+  writeTemplate(template, { [manifest]: 'class roboconf_web($runningState = undef, $importDiff = undef) {\n  notify { "web": }\n}\n' })
+  const loaded = await cli('app', 'load', template)
+  t.is(loaded.exitCode, 0, loaded.stderr)
 })

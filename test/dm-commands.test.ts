@@ -2,7 +2,7 @@
 // instruction, $(SMART_INDEX) and $(EXISTING_INDEX ...) on the live instances, the history of each instruction, the
 // REST endpoints and the CLI (`meshconf commands`, `meshconf history`).
 import test from 'ava'
-import { existsSync, readFileSync, symlinkSync, mkdirSync } from 'node:fs'
+import { existsSync, readFileSync, symlinkSync, mkdirSync, writeFileSync } from 'node:fs'
 import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { loadOrCreateToken } from '../manager/auth.js'
@@ -191,4 +191,29 @@ test('a file that does not validate runs nothing; a failure stops the file; writ
   const unknown = await cli('commands', 'run', 'web', 'nope')
   t.is(unknown.exitCode, 1)
   t.regex(unknown.stderr, /no commands file "nope".*use one of broken, escape, grow, misc, notify, shrink/)
+})
+
+test('an application deleted while a commands file waits for its instances ends the run with an error, not the DM', async t => {
+  const { startInProcessDm } = await import('./dm-helpers.js')
+  const { dm, dir, store } = await startInProcessDm(t, 'dm-commands-deleted')
+  const gate = join(dir.path, 'gate')
+  await dm.loadTemplateFromPath(writeTemplate(join(dir.path, 'template'), {
+    'descriptor/application.properties': 'name = Slow\nversion = 1.0\ngraph-entry-point = main.graph\ninstance-entry-point = main.instances\n',
+    'graph/main.graph': 'VM {\n  installer: target;\n  children: Tomcat;\n}\nTomcat {\n  installer: script;\n}\n',
+    // the start waits until the test opens the gate: the run waits for DEPLOYED_STARTED meanwhile
+    'graph/Tomcat/scripts/start.sh': `#!/bin/bash\nwhile [ ! -e '${gate}' ]; do sleep 0.1; done\n`,
+    'instances/main.instances': 'instance of VM {\n  name: vm 1;\n  instance of Tomcat {\n    name: tomcat;\n  }\n}\n',
+    'commands/up.commands': 'deploy and start all /vm 1\n'
+  }))
+  dm.createApplication({ name: 'slow', template: { name: 'Slow', version: '1.0' } })
+  const run = dm.autonomy.runCommands('slow', 'up')
+  await waitFor('the start recipe running', () => dm.instance('slow', '/vm 1/tomcat').status === 'STARTING')
+  t.teardown(() => { writeFileSync(gate, '') })
+  // gone from the store under the run, as when its machine's undeploy is stuck and another request deletes it
+  store.deleteApplication('slow')
+  const execution = await run
+  t.false(execution.ok)
+  t.like(execution.instructions[0], { outcome: 'error' })
+  t.regex(execution.instructions[0].detail, /slow/)
+  t.deepEqual(dm.listApplications().map(a => a.name), [])
 })

@@ -68,3 +68,22 @@ test('impersonation with another machine\'s credential, and a revoked credential
   t.true(logged.some(m => /refused a socket \(bad-credential\): the agent of "\/vm2" \("shop"\)/.test(m)))
   t.true(logged.some(m => /refused a socket \(no-machine\): the agent of "\/vm1"/.test(m)))
 })
+
+test('dm start speaks TLS to agents by default (its own authority, made once in its data folder); --insecure keeps plaintext', async t => {
+  const dir = tempDir('dm-tls')
+  t.teardown(() => { dir.remove() })
+  const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
+  const secure = await startDmService({ dataDirectory: join(dir.path, 'tls'), port: 0, agentsPort: 0, target: 'existing', log: quiet })
+  const endpoint = secure.agentsEndpointUrl
+  await secure.stop()
+  t.regex(endpoint ?? '', /^wss:\/\/127\.0\.0\.1:\d+\/agents$/)
+  t.true(readFileSync(join(dir.path, 'tls', 'tls', 'ca.pem'), 'utf8').startsWith('-----BEGIN CERTIFICATE-----'))
+  const plain = await startDmService({ dataDirectory: join(dir.path, 'plain'), port: 0, agentsPort: 0, target: 'existing', log: quiet, insecure: true })
+  const plainEndpoint = plain.agentsEndpointUrl
+  await plain.stop()
+  t.regex(plainEndpoint ?? '', /^ws:\/\/127\.0\.0\.1:\d+\/agents$/)
+  t.throws(() => readFileSync(join(dir.path, 'plain', 'tls', 'ca.pem')), { code: 'ENOENT' }, 'no authority made for a plaintext DM')
+  // An agents' URL that does not fit is refused, saying what to give.
+  await t.throwsAsync(startDmService({ dataDirectory: join(dir.path, 'tls'), port: 0, agentsPort: 0, agentsUrl: 'ws://10.0.0.2:7401', target: 'existing', log: quiet }),
+    { message: /speaks TLS; give wss:\/\/…, or add --insecure/ })
+})

@@ -10,7 +10,7 @@ const MACHINE = '/Tomcat VM 2'
 const TOMCAT = `${MACHINE}/tomcat`
 const WAR = `${TOMCAT}/shop`
 /** Bound of the wait for an agent's undeploys in these tests, in milliseconds. */
-const UNDEPLOY_WAIT_MS = 1_000
+const UNDEPLOY_WAIT_MS = 5_000
 
 /** Every recipe appends "<instance path> <step>" to the journal the Tomcat exports (its War sees it as an ancestor's). */
 function journalScript (step: string): string {

@@ -95,7 +95,7 @@ test('when it cannot even start, --json still prints one document: a failed step
 
 test('malformed values are usage errors (exit 2) with a clear message', async t => {
   const cases: Array<[string[], RegExp]> = [
-    [['simulate', 'wordpress'], /unknown scenario "wordpress": use lamp or lamp-elastic/],
+    [['simulate', 'wordpress'], /unknown scenario "wordpress": use lamp, lamp-elastic or shared-db/],
     [['simulate', 'lamp', '--target', 'cloud'], /use local, netns or docker/],
     [['simulate', 'lamp', '--amqp', 'http://127.0.0.1:5672'], /is not an amqp:\/\/ or amqps:\/\/ URL/],
     [['simulate', 'lamp', '--amqp', 'guest@rabbit'], /is not a URL: expected amqp:\/\/user:password@host:port/],

@@ -1,7 +1,8 @@
 // RabbitMQ with one broker user per machine (the DM makes them through the management API): against the real broker,
 // in a virtual host of its own. A machine's credential reads only its own queue, publishes only with its own routing
 // key and user id, and the DM takes from it only messages about its own machine; a revoked or replaced credential no
-// longer connects, and its open connections are closed.
+// longer connects, and its open connections are closed. Without the management API (the fallback), each machine signs
+// what it sends the DM with a key of its own.
 import test, { type ExecutionContext } from 'ava'
 import { randomUUID } from 'node:crypto'
 import amqp from 'amqplib'
@@ -9,9 +10,11 @@ import { createAgentLink } from '../agent/link/index.js'
 import { createDmMessaging } from '../manager/messaging/index.js'
 import type { DmMessaging } from '../manager/messaging/types.js'
 import {
-  agentQueueName, dmExchangeName, machineDmRoutingKey, toDm, type AgentEndpoint, type AgentToDmMessage, type DmToAgentMessage
+  AGENT_SIGNATURE_HEADERS, signAgentMessage, agentQueueName, dmExchangeName, machineDmRoutingKey, toDm, type AgentEndpoint, type AgentToDmMessage, type DmToAgentMessage
 } from '../protocol/messages.js'
-import { captureLogger } from './messaging-helpers.js'
+import { AMQP_URL, captureLogger, deleteAmqpNames } from './messaging-helpers.js'
+import { memoryCredentialStore } from '../manager/messaging/credentials.js'
+import { createDmSigningKey } from '../protocol/mesh.js'
 import { waitFor } from './helpers/wait.js'
 
 const MANAGEMENT = 'http://127.0.0.1:15672/api'
@@ -140,4 +143,61 @@ test('a revoked credential (machine undeployed) and a replaced one (machine made
   const connection = await amqp.connect(new2.url)
   t.truthy(connection.connection.serverProperties, 'the new credential connects')
   await connection.close()
+})
+
+test('without the management API, machines sign their messages: another machine\'s key, an unsigned message, a revoked or superseded key are refused', async t => {
+  const id = randomUUID().slice(0, 8)
+  const domain = `trust-sig-${id}`
+  const logger = captureLogger()
+  const credentials = memoryCredentialStore()
+  const dm = createDmMessaging({ kind: 'amqp', url: AMQP_URL, domain, managementApi: false }, { logger, credentials, signingKey: createDmSigningKey() })
+  const received: AgentToDmMessage[] = []
+  dm.onAgentMessage(msg => { received.push(msg) })
+  await dm.start()
+  t.teardown(async () => {
+    await dm.deleteApplication('shop')
+    await dm.stop()
+    await deleteAmqpNames(AMQP_URL, domain, [['shop', '/VM 1'], ['shop', '/VM 2']])
+  })
+  const endpointOf = async (path: string): Promise<Extract<AgentEndpoint, { kind: 'amqp' }>> => {
+    await dm.prepareAgent('shop', path)
+    const endpoint = dm.agentEndpoint({ application: 'shop', scopedInstancePath: path })
+    if (endpoint.kind !== 'amqp' || endpoint.messageKey === undefined) throw new Error('expected a signing amqp endpoint')
+    return endpoint
+  }
+  const vm1 = await endpointOf('/VM 1')
+  const vm2 = await endpointOf('/VM 2')
+  t.not(vm1.messageKey?.key, vm2.messageKey?.key)
+  const link = createAgentLink({ endpoint: vm1, application: 'shop', scopedInstancePath: '/VM 1', logger: captureLogger() })
+  await link.start()
+  t.teardown(async () => { await link.stop() })
+  await link.send(heartbeat('/VM 1'))
+  await waitFor('the signed heartbeat', () => received.length === 1)
+
+  /** Publishes `msg` as a rogue with the shared user, signed with `key` and claiming `path`, `generation`. */
+  const forge = async (msg: AgentToDmMessage, key: string | undefined, path: string, generation: number): Promise<void> => {
+    const content = Buffer.from(JSON.stringify(msg))
+    const headers = key === undefined ? {} : {
+      [AGENT_SIGNATURE_HEADERS.path]: path, [AGENT_SIGNATURE_HEADERS.generation]: generation, [AGENT_SIGNATURE_HEADERS.signature]: signAgentMessage(key, content)
+    }
+    t.is(await attempt(AMQP_URL, async channel => channel.publish(dmExchangeName(domain), machineDmRoutingKey('shop', path), content, { headers })), 'ok')
+  }
+  const before = dm.metrics().rejected
+  await forge(heartbeat('/VM 2'), vm1.messageKey?.key, '/VM 2', 1) // /VM 1's key, claiming /VM 2
+  await forge(heartbeat('/VM 2'), vm1.messageKey?.key, '/VM 1', 1) // /VM 1's own signature, about /VM 2
+  await forge(heartbeat('/VM 2'), undefined, '/VM 2', 1) // unsigned
+  await waitFor('three refused', () => dm.metrics().rejected === before + 3, { state: () => logger.lines })
+  t.true(logger.lines.some(l => /signature of "\/VM 2" refused \(bad-credential\)/.test(l)))
+  t.true(logger.lines.some(l => /not signed with a machine's message key/.test(l)))
+  // /VM 1 undeployed: its key is revoked; /VM 2 made again: its first key is superseded.
+  await dm.forgetAgent('shop', '/VM 1')
+  const vm2again = await endpointOf('/VM 2')
+  await forge(heartbeat('/VM 1'), vm1.messageKey?.key, '/VM 1', 1)
+  await forge(heartbeat('/VM 2'), vm2.messageKey?.key, '/VM 2', 1)
+  await waitFor('both refused', () => dm.metrics().rejected === before + 5, { state: () => logger.lines })
+  t.true(logger.lines.some(l => /refused \(no-machine\)/.test(l)))
+  t.true(logger.lines.some(l => /refused \(superseded\)/.test(l)))
+  await forge(heartbeat('/VM 2'), vm2again.messageKey?.key, '/VM 2', vm2again.messageKey?.generation ?? 0)
+  await waitFor('the new key taken', () => received.length === 2)
+  t.deepEqual(received.map(m => m.kind === 'heartbeat' ? m.scopedInstancePath : m.kind), ['/VM 1', '/VM 2'])
 })

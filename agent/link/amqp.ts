@@ -1,7 +1,7 @@
 // The agent's link over RabbitMQ: consumes its own durable queue (bound with its routing key only, so it receives
 // nothing meant for another machine) and publishes to the DM's exchange with publisher confirms.
 import {
-  agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, machineDmRoutingKey, parseDmToAgentMessage,
+  AGENT_SIGNATURE_HEADERS, signAgentMessage, agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, machineDmRoutingKey, parseDmToAgentMessage,
   type AgentToDmMessage, type DmToAgentMessage
 } from '../../protocol/messages.js'
 import { AmqpSession } from '../../link/amqp-session.js'
@@ -20,6 +20,8 @@ export interface AmqpLinkComponents extends AgentIdentity {
    * checks that its queue and the DM's exchange exist, and stamps its messages with its user id. Default false.
    */
   ownUser?: boolean
+  /** Without a user of its own: the machine's message key, with which it signs what it sends the DM. */
+  messageKey?: { generation: number, key: string }
   logger?: Logger
 }
 
@@ -44,6 +46,15 @@ class AmqpLink implements AgentLink {
       name,
       logger,
       ...(components.ownUser === true && user !== '' ? { userId: user } : {}),
+      ...(components.messageKey !== undefined
+        ? {
+            headers: (content: Buffer) => ({
+              [AGENT_SIGNATURE_HEADERS.path]: scopedInstancePath,
+              [AGENT_SIGNATURE_HEADERS.generation]: components.messageKey?.generation ?? 0,
+              [AGENT_SIGNATURE_HEADERS.signature]: signAgentMessage(components.messageKey?.key ?? '', content)
+            })
+          }
+        : {}),
       setup: async channel => {
         if (components.ownUser === true) {
           // Its own user may declare nothing: the DM declared all of this before making the machine.

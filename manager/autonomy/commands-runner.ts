@@ -110,11 +110,22 @@ export function createCommandsRunner (components: CommandsRunnerComponents, opti
         if (error === undefined) resolve(); else reject(error)
       }
       const probe = (): void => {
-        const state = check()
+        // from a timer: the application deleted meanwhile (or the DM stopping) ends the wait, never the process
+        let state: ReturnType<typeof check>
+        try {
+          state = check()
+        } catch (err) {
+          finish(err instanceof Error ? err : new Error(String(err)))
+          return
+        }
         if (state.problem !== undefined) finish(new Error(state.problem))
         else if (state.done) finish()
       }
-      const timer = setTimeout(() => finish(new Error(`${what} did not take effect within ${instructionWaitMs} ms: still ${check().pending.join(', ')}`)), instructionWaitMs)
+      const timer = setTimeout(() => {
+        let pending: string
+        try { pending = check().pending.join(', ') } catch (err) { pending = `unknown (${errorMessage(err)})` }
+        finish(new Error(`${what} did not take effect within ${instructionWaitMs} ms: still ${pending}`))
+      }, instructionWaitMs)
       const poll = setInterval(probe, SETTLE_POLL_MS)
       const unsubscribe = components.onChange(probe)
       probe()

@@ -187,7 +187,10 @@ export function createScaler (components: ScalerComponents, options: ScalerOptio
     if (done()) return Promise.resolve(true)
     return new Promise(resolve => {
       const finish = (ok: boolean): void => { clearTimeout(timer); clearInterval(poll); unsubscribe(); resolve(ok) }
-      const check = (): void => { if (done()) finish(true) }
+      // from a timer: the application deleted meanwhile (done() throws) ends the wait, never the process
+      const check = (): void => {
+        try { if (done()) finish(true) } catch { finish(false) }
+      }
       const timer = setTimeout(() => finish(false), drainWaitMs)
       const poll = setInterval(check, DRAIN_POLL_MS)
       const unsubscribe = components.onChange(check)

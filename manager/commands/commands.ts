@@ -2,9 +2,9 @@
 // commands files (commands/*.commands), executed by the DM, and what commands, scales, rules and schedules did.
 import { InvalidArgumentError, type Command } from 'commander'
 import type { CommandRegistration } from '../cli.js'
-import { isDocument, printDocument, resolveWaitMs, withOutputOptions, withWaitOptions, type OutputOptions, type WaitOptions } from './format.js'
+import { formatDuration, isDocument, printDocument, resolveWaitMs, withOutputOptions, withWaitOptions, type OutputOptions, type WaitOptions } from './format.js'
 import { DEFAULT_WAIT_MS } from './lifecycle.js'
-import { connect, formatModelError, withDmOptions, type DmOptions } from './output.js'
+import { connect, formatModelError, usageError, withDmOptions, type DmOptions } from './output.js'
 
 interface JsonOption extends DmOptions, OutputOptions {}
 
@@ -26,7 +26,8 @@ async function show (app: string, name: string, options: JsonOption): Promise<vo
   if (file.errors.some(e => e.level === 'SEVERE')) process.exitCode = 1
 }
 
-async function run (app: string, name: string, options: JsonOption & WaitOptions & { dryRun?: boolean }): Promise<void> {
+async function run (app: string, name: string, options: JsonOption & WaitOptions & { dryRun?: boolean }, command: Command): Promise<void> {
+  if (options.wait === false) usageError(command, `commands run waits for the DM's answer: --wait=DURATION sets how long (default ${formatDuration(DEFAULT_WAIT_MS)})`)
   // the DM answers once every instruction ran: the request waits that long
   const timeoutMs = resolveWaitMs(options, DEFAULT_WAIT_MS, true) ?? DEFAULT_WAIT_MS
   const execution = await connect(options).runCommands(app, name, { dryRun: options.dryRun, timeoutMs })
@@ -63,7 +64,7 @@ export const registerCommandsCommands: CommandRegistration = (program: Command) 
     .argument('<app>', 'application name').argument('<name>', 'commands file name, without .commands'))).action(show)
   withOutputOptions(withWaitOptions(withDmOptions(commands.command('run').description('execute a commands file in sequence on the DM (stops at the first failure)')
     .argument('<app>', 'application name').argument('<name>', 'commands file name, without .commands')
-    .option('--dry-run', 'validate and list the instructions, run nothing')), 'every instruction ran', DEFAULT_WAIT_MS, '; always waits'))
+    .option('--dry-run', 'validate and list the instructions, run nothing')), 'every instruction ran', DEFAULT_WAIT_MS, '; always waits', false))
     .action(run)
   withOutputOptions(withDmOptions(program.command('history').description('what commands, scales, rules and schedules did, newest first')
     .argument('<app>', 'application name')

@@ -52,6 +52,11 @@ export interface DmServiceOptions {
   ownershipLifetimeMs?: number
   /** RabbitMQ domain (first word of every name); default `meshconf`. */
   amqpDomain?: string
+  /**
+   * With amqpUrl: one broker user per machine through RabbitMQ's management API when it answers (default true);
+   * false: machines share the agents' URL's user (the benchmark's comparison).
+   */
+  brokerUsers?: boolean
   /** Port of the embedded agents' endpoint; default 7401; 0 picks a free one (then agents cannot find a restarted DM). */
   agentsPort?: number
   /**
@@ -134,7 +139,7 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     if (options.insecure === true && scheme === 'wss:') throw new InvalidArgumentError(`--agents-url ${options.agentsUrl}: with --insecure the agents' endpoint speaks plaintext; give ws://…`)
   }
   const messagingConfig: MessagingConfig = options.amqpUrl !== undefined
-    ? { kind: 'amqp', url: options.amqpUrl, agentUrl: options.agentsUrl, domain: options.amqpDomain }
+    ? { kind: 'amqp', url: options.amqpUrl, agentUrl: options.agentsUrl, domain: options.amqpDomain, ...(options.brokerUsers === false ? { managementApi: false } : {}) }
     : {
         kind: 'embedded', dmToken: token, port: options.agentsPort ?? DEFAULT_EMBEDDED_PORT, publicUrl: options.agentsUrl, host: agentsHost,
         ...(options.insecure === true

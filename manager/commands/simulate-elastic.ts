@@ -66,6 +66,18 @@ export interface LampElasticReport extends SimulationReport {
 }
 
 const tomcat = (n: number): string => `/Tomcat VM ${n}/Tomcat`
+/** Pause between two looks at the load's answers and the DM's decisions, in milliseconds. */
+const WAIT_POLL_MS = 100
+/**
+ * An event's streak ends after this many probe periods without it (autonomy.eventStreakGapMs): the light load's idle
+ * streak must not carry over the busy phase.
+ */
+const STREAK_GAP_PERIODS = 3
+/**
+ * How long the load asking for more is held, in probe periods: beyond the streak gap and the Tomcats' 2 s window, so
+ * that the idle events of Tomcat VM 3's first second (it serves nothing yet) start no streak that the drop continues.
+ */
+const LIMIT_HOLD_PERIODS = 2 * STREAK_GAP_PERIODS
 
 /** simulations/lamp with simulations/lamp-elastic laid over it, the thresholds written in; in a fresh folder. */
 function assembleTemplate (settings: ElasticSettings): string {
@@ -92,7 +104,7 @@ export async function runLampElasticSimulation (options: LampElasticOptions = {}
         maximumVmNumber: settings.maxVms,
         scaleDownStabilizationMs: settings.scaleDownWindowMs,
         // a few missed rounds end a streak: the idle streak of the light load must not carry over the busy phase
-        eventStreakGapMs: 3 * settings.probePeriodMs
+        eventStreakGapMs: STREAK_GAP_PERIODS * settings.probePeriodMs
       },
       story: async context => { await elasticStory(context, settings, figures) }
     })
@@ -122,19 +134,26 @@ async function elasticStory (context: LampStoryContext, settings: ElasticSetting
   let load: Load | undefined
   let last: LoadStats | undefined
   const stats = (): LoadStats => load?.stats() ?? last ?? { sent: 0, ok: 0, failed: 0, failures: [], byTomcat: {} }
-  /** Fails the step as soon as a request failed or the load hit its bounds. */
+  /** Fails the step as soon as a request failed or the load hit its bounds; with what the services logged last. */
   const healthy = (): void => {
     const s = stats()
-    if (s.failed > 0) throw new SimulationCheckError(`${s.failed} request(s) failed: ${s.failures.map(f => `${f.at} ${f.detail}`).join('; ')}`)
+    if (s.failed > 0) {
+      throw new SimulationCheckError(`${s.failed} request(s) failed, the first: ${s.failures.slice(0, 3).map(f => `${f.at} ${f.detail}`).join('; ')}; ` +
+        `the services' last log lines: ${context.serviceLogTails(3)}`)
+    }
     if (s.bounded !== undefined) throw new SimulationCheckError(`the load stopped at its bound (${s.bounded}) before the step was done`)
   }
-  /** Polls `check` until it gives a value, failing at once when a request failed. */
-  const waitUntil = async <T>(what: string, check: () => T | undefined | Promise<T | undefined>): Promise<T> => await poll(what, stepWaitMs, async () => {
-    healthy()
-    const value = await check()
-    if (value === undefined) throw new SimulationCheckError(`not yet (${describeLoad(stats())})`)
-    return value
-  })
+  /** Polls `check` until it gives a value; fails at once when a request failed, after the step's wait otherwise. */
+  const waitUntil = async <T>(what: string, check: () => T | undefined | Promise<T | undefined>): Promise<T> => {
+    const deadline = Date.now() + stepWaitMs
+    for (;;) {
+      healthy()
+      const value = await check()
+      if (value !== undefined) return value
+      if (Date.now() >= deadline) throw new SimulationCheckError(`${what}: not reached in ${stepWaitMs / 1000}s (${describeLoad(stats())})`)
+      await new Promise(resolve => setTimeout(resolve, WAIT_POLL_MS))
+    }
+  }
   const serving = (): string[] => Object.keys(stats().byTomcat)
   const machines = async (): Promise<string[]> => (await dmClient().getInstances(application)).map(n => n.path)
   const noteTomcats = (): void => { figures.tomcatsAtMost = Math.max(figures.tomcatsAtMost, serving().filter(n => n.startsWith('/Tomcat VM ')).length) }
@@ -191,12 +210,14 @@ async function elasticStory (context: LampStoryContext, settings: ElasticSetting
           return found.detail
         })
         : refused.reason
+      // held: the limit keeps holding, and no request fails meanwhile
+      const holdUntil = since + LIMIT_HOLD_PERIODS * settings.probePeriodMs
+      await waitUntil('the load held', () => Date.now() >= holdUntil ? true : undefined)
       const roots = await machines()
       if (roots.length > settings.maxVms || seen.some(e => e.path === '/Tomcat VM 4')) {
         throw new SimulationCheckError(`the limit did not hold: machines ${roots.join(', ')}`)
       }
-      healthy()
-      return `${roots.length} machines; ${entry}`
+      return `${roots.length} machines after ${Date.now() - since} ms of this load; ${entry}`
     })
 
     await step(`load drops to ${settings.lowRps} requests/s: after the ${settings.scaleDownWindowMs} ms window the rule removes a Tomcat, then another: back to one`, async () => {

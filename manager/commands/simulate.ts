@@ -132,6 +132,8 @@ export interface LampStoryContext {
   firstApache: ApacheStatus
   /** Subnet (first three bytes) of the netns machines, with --target netns. */
   netnsSubnet: string
+  /** The last `lines` lines of each service's log (Apache, the Tomcats, MySQL): for a failed step's detail. */
+  serviceLogTails: (lines: number) => string
 }
 
 /** Stops and starts the message broker the DM and agents use. */
@@ -318,7 +320,10 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       return `${names.join(', ')}: "${MYSQL_VALUE}"; Apache pid ${firstApache.pid}`
     })
     if (options.story !== undefined && firstApache !== undefined && steps.every(s => s.ok)) {
-      await options.story({ step, dmClient, application, target, stepWaitMs, waitForTree, apacheUrl, firstApache, netnsSubnet })
+      await options.story({
+        step, dmClient, application, target, stepWaitMs, waitForTree, apacheUrl, firstApache, netnsSubnet,
+        serviceLogTails: lines => serviceLogTails(join(dataDirectory, MACHINES_FOLDER), lines)
+      })
     }
     // a recipe fails on purpose (local and netns): Tomcat VM 2's port is taken before its start, so the start
     // recipe fails; the DM shows the failure with the recipe's stderr; the port is freed and the start retried
@@ -670,16 +675,35 @@ export function copyLogs (machinesRoot: string, logs: string): void {
   for (const target of safeReaddir(machinesRoot)) {
     for (const machine of safeReaddir(join(machinesRoot, target))) {
       const folder = join(machinesRoot, target, machine)
-      const into = join(logs, machine)
-      mkdirSync(into, { recursive: true })
-      if (existsSync(machineFiles(folder).log)) copyFileSync(machineFiles(folder).log, join(into, 'agent.log'))
-      const instances = join(machineFiles(folder).state, INSTANCES_FOLDER)
+      mkdirSync(join(logs, machine), { recursive: true })
+      if (existsSync(machineFiles(folder).log)) copyFileSync(machineFiles(folder).log, join(logs, machine, 'agent.log'))
+    }
+  }
+  for (const log of serviceLogs(machinesRoot)) copyFileSync(log.file, join(logs, log.machine, `${log.instance}-${log.name}`))
+}
+
+/** The services' logs (run/*.log of every instance) under a DM's machines folder (`<data>/machines`). */
+function serviceLogs (machinesRoot: string): Array<{ machine: string, instance: string, name: string, file: string }> {
+  const found: Array<{ machine: string, instance: string, name: string, file: string }> = []
+  for (const target of safeReaddir(machinesRoot)) {
+    for (const machine of safeReaddir(join(machinesRoot, target))) {
+      const instances = join(machineFiles(join(machinesRoot, target, machine)).state, INSTANCES_FOLDER)
       for (const instance of safeReaddir(instances)) {
         const run = join(instances, instance, 'run')
-        for (const file of safeReaddir(run).filter(f => f.endsWith('.log'))) copyFileSync(join(run, file), join(into, `${instance}-${file}`))
+        for (const name of safeReaddir(run).filter(f => f.endsWith('.log'))) found.push({ machine, instance, name, file: join(run, name) })
       }
     }
   }
+  return found
+}
+
+/** The last `lines` lines of every service's log, one block per service: what a failed step shows. */
+function serviceLogTails (machinesRoot: string, lines: number): string {
+  return serviceLogs(machinesRoot).map(log => {
+    let text = ''
+    try { text = readFileSync(log.file, 'utf8') } catch { /* gone with its machine */ }
+    return `[${log.instance} ${log.name}] ${text.trimEnd().split('\n').slice(-lines).join(' | ')}`
+  }).join('; ')
 }
 
 /**

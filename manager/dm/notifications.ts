@@ -8,10 +8,11 @@ import type { ApplicationTemplate } from '../../protocol/model/types.js'
 import { DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_RUNNING_FROM, MAX_PROBLEM_MESSAGE_CHARS } from '../constants.js'
 import type { DmCore } from './core.js'
 import { domainAddressesChanged } from './bindings.js'
+import type { StoredInstanceNode } from '../store.js'
 import type { Machines } from './machines.js'
 import { flatten, hasNoMachine, isScoped } from './model.js'
 import type { Outbox } from './outbox.js'
-import type { AgentSessions } from './sessions.js'
+import type { AgentSession, AgentSessions } from './sessions.js'
 
 type Notification<K extends AgentToDmMessage['kind']> = Extract<AgentToDmMessage, { kind: K }>
 
@@ -29,123 +30,150 @@ function boundedProblem (problem: InstanceProblem): InstanceProblem {
   }
 }
 
+/** What the notification handlers share. */
+interface NotificationContext {
+  core: DmCore
+  sessions: AgentSessions
+  outbox: Outbox
+  machines: Machines
+}
+
 export function createNotificationHandler (core: DmCore, sessions: AgentSessions, outbox: Outbox, machines: Machines): (msg: AgentToDmMessage) => Promise<void> {
-  const { store, log } = core
-
-  function onHeartbeat (msg: Notification<'heartbeat'>, template: ApplicationTemplate): void {
-    const { application, scopedInstancePath: path } = msg
-    const scoped = store.instanceAt(application, path)
-    if (scoped === undefined || !isScoped(template, scoped)) {
-      log.warn(`heartbeat for ${path} of ${application}, which is not a scoped instance: ignored`, { application, path })
-      return
-    }
-    const status = scoped.status
-    const session = sessions.of(application, path)
-    if (hasNoMachine(scoped)) {
-      // an agent undeploying its instances before its machine goes is expected to beat meanwhile
-      if (session.drain === undefined && !session.staleWarned) {
-        session.staleWarned = true
-        log.warn(`heartbeat from the agent of ${path} (${application}), which is ${status}: ignored (stale machine; said once)`, { application, path })
-      }
-      return
-    }
-    session.staleWarned = false
-    session.lastBeatAt = Date.now()
-    const previousDomain = msg.domainAddresses === undefined ? undefined : store.agents(application).find(a => a.scopedInstancePath === path)?.domainAddresses
-    store.recordHeartbeat({
-      application, scopedInstancePath: path, peerId: msg.peerId,
-      listenAddresses: msg.listenAddresses ?? [], lastHeartbeatAt: new Date().toISOString(),
-      ...(msg.agentVersion === undefined ? {} : { agentVersion: msg.agentVersion }),
-      ...(msg.metricsAddress === undefined ? {} : { metricsAddress: msg.metricsAddress }),
-      ...(msg.domainAddresses === undefined ? {} : { domainAddresses: msg.domainAddresses })
-    })
-    if (msg.domainAddresses !== undefined && JSON.stringify(previousDomain) !== JSON.stringify(msg.domainAddresses)) {
-      domainAddressesChanged(core, outbox, application, path, msg.domainAddresses)
-    }
-    store.transaction(() => {
-      if (msg.ipAddress !== '' && scoped.data[DATA_IP_ADDRESS] !== msg.ipAddress) {
-        store.updateData(application, path, { [DATA_IP_ADDRESS]: msg.ipAddress })
-      }
-      if (status !== 'DEPLOYED_STARTED') {
-        store.updateData(application, path, {
-          [DATA_LAST_PROBLEM]: null, [DATA_RUNNING_FROM]: scoped.data[DATA_RUNNING_FROM] ?? new Date().toISOString()
-        })
-        core.setStatus(application, path, 'DEPLOYED_STARTED')
-      }
-    })
-    if (!msg.modelRequired) session.meshStarting = false
-    if ((msg.listenAddresses ?? []).length > 0) session.meshListening = true
-    if (msg.modelRequired) {
-      session.ready = false
-      // An ownership signed for no peer would make every importer reject the agent's exports: the model waits for a
-      // heartbeat naming the agent's peer (ours name it from the first one; the field is optional on the wire).
-      if (msg.peerId === undefined || msg.peerId === '') log.warn(`the agent of ${path} (${application}) asks for its model without its peer id: the model goes with a heartbeat that has it`, { application, path })
-      else outbox.sendModel(application, path, msg.peerId)
-    } else if (!session.ready) {
-      session.ready = true
-      outbox.flush(application, path)
-    }
-    // The agent beats: its mesh ownership is renewed before it expires (importers refuse an expired one).
-    if (!msg.modelRequired && msg.peerId !== undefined && msg.peerId !== '') outbox.renewOwnershipIfDue(application, path, msg.peerId)
-  }
-
-  function onInstanceChanged (msg: Notification<'instanceChanged'>, template: ApplicationTemplate): void {
-    const { application, instancePath } = msg
-    const before = store.instanceAt(application, instancePath)
-    if (before === undefined) return
-    const scoped = core.scopedInstanceOf(application, template, instancePath)
-    if (hasNoMachine(scoped) && sessions.find(application, scoped.path)?.drain === undefined) return
-    const failure = msg.failure === undefined ? undefined : boundedProblem(msg.failure)
-    store.transaction(() => {
-      store.setImports(application, instancePath, msg.imports)
-      store.setImportReport(application, instancePath, msg)
-      if (msg.problem !== undefined) store.updateData(application, instancePath, { [DATA_LAST_PROBLEM]: firstLine(msg.problem) })
-      // a new action begins: the last problem is no longer the current one (describe keeps it, with its time)
-      else if (ACTION_STATES.has(msg.status)) store.updateData(application, instancePath, { [DATA_LAST_PROBLEM]: null })
-      if (failure !== undefined) store.setProblem(application, instancePath, failure)
-      if (scoped.path !== instancePath) {
-        core.setStatus(application, instancePath, msg.status, { actor: 'agent', ...(failure === undefined ? {} : { problem: failure }) })
-      }
-    })
-    // what the instance holds changed (a Tomcat came or went) without a state change: watchers redraw its edges
-    if (JSON.stringify(before.imports) !== JSON.stringify(msg.imports)) {
-      const held = Object.fromEntries(Object.entries(msg.imports).map(([prefix, list]) => [prefix, list.length]))
-      core.emit({ type: 'imports', application, path: instancePath, held, at: new Date().toISOString() })
-    }
-  }
-
-  function onInstanceRemoved (msg: Notification<'instanceRemoved'>): void {
-    const instance = store.getInstance(msg.application, msg.instancePath)
-    if (instance !== undefined && flatten([instance]).every(i => i.status === 'NOT_DEPLOYED')) {
-      store.deleteInstance(msg.application, msg.instancePath)
-    }
-  }
-
-  function onMachineDown (msg: Notification<'machineDown'>): void {
-    const { application, scopedInstancePath: path } = msg
-    sessions.find(application, path)?.drain?.()
-    const scoped = store.instanceAt(application, path)
-    if (scoped === undefined || hasNoMachine(scoped)) return
-    log.warn(`the agent of ${path} (${application}) reported its machine down`, { application, path })
-    const { handler, machineId } = machines.machineOf(scoped)
-    machines.markGone(application, path)
-    if (handler !== undefined && machineId !== undefined) {
-      core.background(`terminating machine ${machineId}`, handler.terminate(machineId))
-    }
-  }
-
+  const context: NotificationContext = { core, sessions, outbox, machines }
   return async function onAgentMessage (msg: AgentToDmMessage): Promise<void> {
-    const record = store.getApplication(msg.application)
+    const record = core.store.getApplication(msg.application)
     if (record === undefined) {
-      log.warn(`${msg.kind} from an agent of unknown application ${msg.application}: ignored`, { application: msg.application })
+      core.log.warn(`${msg.kind} from an agent of unknown application ${msg.application}: ignored`, { application: msg.application })
       return
     }
     const template = core.templateOf(record)
     switch (msg.kind) {
-      case 'heartbeat': onHeartbeat(msg, template); return
-      case 'instanceChanged': onInstanceChanged(msg, template); return
-      case 'instanceRemoved': onInstanceRemoved(msg); return
-      case 'machineDown': onMachineDown(msg)
+      case 'heartbeat': onHeartbeat(context, msg, template); return
+      case 'instanceChanged': onInstanceChanged(context, msg, template); return
+      case 'instanceRemoved': onInstanceRemoved(context, msg); return
+      case 'machineDown': onMachineDown(context, msg)
     }
+  }
+}
+
+function onHeartbeat (context: NotificationContext, msg: Notification<'heartbeat'>, template: ApplicationTemplate): void {
+  const { core, sessions } = context
+  const { store, log } = core
+  const { application, scopedInstancePath: path } = msg
+  const scoped = store.instanceAt(application, path)
+  if (scoped === undefined || !isScoped(template, scoped)) {
+    log.warn(`heartbeat for ${path} of ${application}, which is not a scoped instance: ignored`, { application, path })
+    return
+  }
+  const status = scoped.status
+  const session = sessions.of(application, path)
+  if (hasNoMachine(scoped)) {
+    // an agent undeploying its instances before its machine goes is expected to beat meanwhile
+    if (session.drain === undefined && !session.staleWarned) {
+      session.staleWarned = true
+      log.warn(`heartbeat from the agent of ${path} (${application}), which is ${status}: ignored (stale machine; said once)`, { application, path })
+    }
+    return
+  }
+  recordBeat(context, msg, scoped, session)
+  answerBeat(context, msg, session)
+}
+
+/** The machine is up: its beat, addresses and versions are stored, and it goes DEPLOYED_STARTED if it was not. */
+function recordBeat ({ core, outbox }: NotificationContext, msg: Notification<'heartbeat'>, scoped: StoredInstanceNode, session: AgentSession): void {
+  const { store } = core
+  const { application, scopedInstancePath: path } = msg
+  const status = scoped.status
+  session.staleWarned = false
+  session.lastBeatAt = Date.now()
+  const previousDomain = msg.domainAddresses === undefined ? undefined : store.agents(application).find(a => a.scopedInstancePath === path)?.domainAddresses
+  store.recordHeartbeat({
+    application, scopedInstancePath: path, peerId: msg.peerId,
+    listenAddresses: msg.listenAddresses ?? [], lastHeartbeatAt: new Date().toISOString(),
+    ...(msg.agentVersion === undefined ? {} : { agentVersion: msg.agentVersion }),
+    ...(msg.metricsAddress === undefined ? {} : { metricsAddress: msg.metricsAddress }),
+    ...(msg.domainAddresses === undefined ? {} : { domainAddresses: msg.domainAddresses })
+  })
+  if (msg.domainAddresses !== undefined && JSON.stringify(previousDomain) !== JSON.stringify(msg.domainAddresses)) {
+    domainAddressesChanged(core, outbox, application, path, msg.domainAddresses)
+  }
+  store.transaction(() => {
+    if (msg.ipAddress !== '' && scoped.data[DATA_IP_ADDRESS] !== msg.ipAddress) {
+      store.updateData(application, path, { [DATA_IP_ADDRESS]: msg.ipAddress })
+    }
+    if (status !== 'DEPLOYED_STARTED') {
+      store.updateData(application, path, {
+        [DATA_LAST_PROBLEM]: null, [DATA_RUNNING_FROM]: scoped.data[DATA_RUNNING_FROM] ?? new Date().toISOString()
+      })
+      core.setStatus(application, path, 'DEPLOYED_STARTED')
+    }
+  })
+}
+
+/** The agent wants its model (sent once it names its peer), or is ready for what waits; its ownership is renewed. */
+function answerBeat ({ core, outbox }: NotificationContext, msg: Notification<'heartbeat'>, session: AgentSession): void {
+  const { log } = core
+  const { application, scopedInstancePath: path } = msg
+  if (!msg.modelRequired) session.meshStarting = false
+  if ((msg.listenAddresses ?? []).length > 0) session.meshListening = true
+  if (msg.modelRequired) {
+    session.ready = false
+    // An ownership signed for no peer would make every importer reject the agent's exports: the model waits for a
+    // heartbeat naming the agent's peer (ours name it from the first one; the field is optional on the wire).
+    if (msg.peerId === undefined || msg.peerId === '') log.warn(`the agent of ${path} (${application}) asks for its model without its peer id: the model goes with a heartbeat that has it`, { application, path })
+    else outbox.sendModel(application, path, msg.peerId)
+  } else if (!session.ready) {
+    session.ready = true
+    outbox.flush(application, path)
+  }
+  // The agent beats: its mesh ownership is renewed before it expires (importers refuse an expired one).
+  if (!msg.modelRequired && msg.peerId !== undefined && msg.peerId !== '') outbox.renewOwnershipIfDue(application, path, msg.peerId)
+}
+
+function onInstanceChanged ({ core, sessions }: NotificationContext, msg: Notification<'instanceChanged'>, template: ApplicationTemplate): void {
+  const { store } = core
+  const { application, instancePath } = msg
+  const before = store.instanceAt(application, instancePath)
+  if (before === undefined) return
+  const scoped = core.scopedInstanceOf(application, template, instancePath)
+  if (hasNoMachine(scoped) && sessions.find(application, scoped.path)?.drain === undefined) return
+  const failure = msg.failure === undefined ? undefined : boundedProblem(msg.failure)
+  store.transaction(() => {
+    store.setImports(application, instancePath, msg.imports)
+    store.setImportReport(application, instancePath, msg)
+    if (msg.problem !== undefined) store.updateData(application, instancePath, { [DATA_LAST_PROBLEM]: firstLine(msg.problem) })
+    // a new action begins: the last problem is no longer the current one (describe keeps it, with its time)
+    else if (ACTION_STATES.has(msg.status)) store.updateData(application, instancePath, { [DATA_LAST_PROBLEM]: null })
+    if (failure !== undefined) store.setProblem(application, instancePath, failure)
+    if (scoped.path !== instancePath) {
+      core.setStatus(application, instancePath, msg.status, { actor: 'agent', ...(failure === undefined ? {} : { problem: failure }) })
+    }
+  })
+  // what the instance holds changed (a Tomcat came or went) without a state change: watchers redraw its edges
+  if (JSON.stringify(before.imports) !== JSON.stringify(msg.imports)) {
+    const held = Object.fromEntries(Object.entries(msg.imports).map(([prefix, list]) => [prefix, list.length]))
+    core.emit({ type: 'imports', application, path: instancePath, held, at: new Date().toISOString() })
+  }
+}
+
+function onInstanceRemoved ({ core }: NotificationContext, msg: Notification<'instanceRemoved'>): void {
+  const { store } = core
+  const instance = store.getInstance(msg.application, msg.instancePath)
+  if (instance !== undefined && flatten([instance]).every(i => i.status === 'NOT_DEPLOYED')) {
+    store.deleteInstance(msg.application, msg.instancePath)
+  }
+}
+
+function onMachineDown ({ core, sessions, machines }: NotificationContext, msg: Notification<'machineDown'>): void {
+  const { store, log } = core
+  const { application, scopedInstancePath: path } = msg
+  sessions.find(application, path)?.drain?.()
+  const scoped = store.instanceAt(application, path)
+  if (scoped === undefined || hasNoMachine(scoped)) return
+  log.warn(`the agent of ${path} (${application}) reported its machine down`, { application, path })
+  const { handler, machineId } = machines.machineOf(scoped)
+  machines.markGone(application, path)
+  if (handler !== undefined && machineId !== undefined) {
+    core.background(`terminating machine ${machineId}`, handler.terminate(machineId))
   }
 }

@@ -8,11 +8,12 @@
 // API, agents share the broker user of the agents' URL, and the DM checks only the routing key's application.
 import type { ConfirmChannel } from 'amqplib'
 import {
-  DEFAULT_MESSAGING_DOMAIN, agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, dmQueueName,
+  AGENT_SIGNATURE_HEADERS, DEFAULT_MESSAGING_DOMAIN, agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, dmQueueName,
   dmRoutingKey, machineBrokerUser, machineDmRoutingKey, machineOfBrokerUser, parseAgentToDmMessage, type AgentEndpoint,
   type AgentToDmMessage, type DmToAgentMessage
 } from '../../protocol/messages.js'
 import { brokerPassword, type BrokerUsers } from './broker-users.js'
+import { checkMessageSignature, issueMessageKey, revokeCredential, type MachineCredentialStore } from './credentials.js'
 import { senderMismatch } from './sender.js'
 import { AmqpSession } from '../../link/amqp-session.js'
 import { AMQP_PREFETCH_MESSAGES } from '../../link/constants.js'
@@ -33,6 +34,12 @@ export interface AmqpMessagingComponents {
    * none: agents share the agents' URL's user.
    */
   brokerUsers?: BrokerUsers
+  /**
+   * Without machines' broker users: where machines' generations live (the DM's store) and the DM's secret their
+   * message keys derive from; each machine then signs its messages (credentials.ts). Default none: the DM checks only
+   * the routing key's application.
+   */
+  signatures?: { credentials: MachineCredentialStore, dmSecret: string }
   logger?: Logger
 }
 
@@ -72,8 +79,9 @@ class AmqpMessaging implements DmMessaging {
           }
           const routingKey = delivery.fields.routingKey
           const userId = delivery.properties.userId as string | undefined
+          const headers = (delivery.properties.headers ?? {}) as Record<string, unknown>
           void this.dispatcher.dispatchRaw(delivery.content, `routing key '${routingKey}'${userId !== undefined ? `, user '${userId}'` : ''}`,
-            msg => this.senderProblem(msg, routingKey, userId))
+            msg => this.senderProblem(msg, routingKey, userId) ?? this.signatureProblem(msg, delivery.content, headers))
             .then(() => {
               try {
                 channel.ack(delivery)
@@ -104,6 +112,24 @@ class AmqpMessaging implements DmMessaging {
     return routingKey === dmRoutingKey(msg.application) || routingKey.startsWith(`${dmRoutingKey(msg.application)}.`)
       ? undefined
       : `published with routing key '${routingKey}' but about application '${msg.application}'`
+  }
+
+  /**
+   * Without machines' users, with signatures: why `msg` is not signed by the current key of the machine its headers
+   * name, or is about another machine; undefined when it is fine (or signatures are off).
+   */
+  private signatureProblem (msg: AgentToDmMessage, content: Buffer, headers: Record<string, unknown>): string | undefined {
+    const signatures = this.components.signatures
+    if (this.identities || signatures === undefined) return undefined
+    const path = headers[AGENT_SIGNATURE_HEADERS.path]
+    const generation = headers[AGENT_SIGNATURE_HEADERS.generation]
+    const signature = headers[AGENT_SIGNATURE_HEADERS.signature]
+    if (typeof path !== 'string' || typeof generation !== 'number' || typeof signature !== 'string') {
+      return 'not signed with a machine\'s message key (the agents\' broker user is shared: only signed messages are taken)'
+    }
+    const refusal = checkMessageSignature(signatures.credentials, signatures.dmSecret, msg.application, path, generation, content, signature)
+    if (refusal !== undefined) return `signature of ${JSON.stringify(path)} refused (${refusal})`
+    return senderMismatch(msg, msg.application, path)
   }
 
   private async declareAgent (channel: ConfirmChannel, application: string, scopedInstancePath: string): Promise<void> {
@@ -176,6 +202,7 @@ class AmqpMessaging implements DmMessaging {
 
   async forgetAgent (application: string, scopedInstancePath: string): Promise<void> {
     this.prepared.get(application)?.delete(scopedInstancePath)
+    if (this.components.signatures !== undefined) revokeCredential(this.components.signatures.credentials, application, scopedInstancePath)
     if (this.identities && this.components.brokerUsers !== undefined) {
       const user = machineBrokerUser(this.domain, application, scopedInstancePath)
       this.passwords.delete(user)
@@ -202,6 +229,10 @@ class AmqpMessaging implements DmMessaging {
 
   agentEndpoint (machine?: AgentMachine): AgentEndpoint {
     const url = this.components.agentUrl ?? this.components.url
+    if (machine !== undefined && !this.identities && this.components.signatures !== undefined) {
+      const { credentials, dmSecret } = this.components.signatures
+      return { kind: 'amqp', url, domain: this.domain, messageKey: issueMessageKey(credentials, dmSecret, machine.application, machine.scopedInstancePath) }
+    }
     if (machine === undefined || !this.identities) return { kind: 'amqp', url, domain: this.domain }
     const user = machineBrokerUser(this.domain, machine.application, machine.scopedInstancePath)
     const password = this.passwords.get(user)

@@ -3,7 +3,8 @@
 // new generation: the previous credential stops working; undeploying a machine revokes its credential. A hello is
 // accepted only with the credential of the path it names (or the DM token): an agent of one machine can no longer
 // say hello as another, and no agent can for a path that has no machine.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { signAgentMessage } from '../../protocol/messages.js'
 
 /** What the DM keeps of a machine's credential: its generation, and the hash of the secret ('' once revoked). */
 export interface MachineCredentialRecord {
@@ -69,4 +70,33 @@ export function checkCredential (store: MachineCredentialStore, application: str
     return { ok: false, reason: generation < record.generation ? 'superseded' : 'bad-credential' }
   }
   return { ok: true, generation }
+}
+
+/**
+ * The key a machine signs its messages to the DM with when the broker gives it no user of its own (RabbitMQ without
+ * the management API): derived from the DM's secret and the machine's (application, path, generation), so the DM
+ * keeps nothing more than the generation; a machine made again gets another key, a revoked one is refused by its
+ * record. base64url.
+ */
+export function machineMessageKey (dmSecret: string, application: string, scopedInstancePath: string, generation: number): string {
+  return createHmac('sha256', dmSecret).update(JSON.stringify(['meshconf machine message key', 1, application, scopedInstancePath, generation]))
+    .digest('base64url')
+}
+
+/** Issues a new generation for the machine (its previous one stops working) and returns its message key. */
+export function issueMessageKey (store: MachineCredentialStore, dmSecret: string, application: string, scopedInstancePath: string): { generation: number, key: string } {
+  issueCredential(store, application, scopedInstancePath)
+  const generation = store.getCredential(application, scopedInstancePath)?.generation ?? 1
+  return { generation, key: machineMessageKey(dmSecret, application, scopedInstancePath, generation) }
+}
+
+/** Why a signed message is refused, or undefined when the machine's current key signed `content`. */
+export function checkMessageSignature (store: MachineCredentialStore, dmSecret: string, application: string, scopedInstancePath: string,
+  generation: number, content: Uint8Array, signature: string): CredentialRefusal | undefined {
+  const record = store.getCredential(application, scopedInstancePath)
+  if (record === undefined || record.hash === '') return 'no-machine'
+  if (generation !== record.generation) return generation < record.generation ? 'superseded' : 'bad-credential'
+  const expected = Buffer.from(signAgentMessage(machineMessageKey(dmSecret, application, scopedInstancePath, generation), content))
+  const actual = Buffer.from(signature)
+  return actual.length === expected.length && timingSafeEqual(actual, expected) ? undefined : 'bad-credential'
 }

@@ -26,6 +26,10 @@ export function createDmMessaging (config: MessagingConfig, components: DmMessag
     case 'embedded': return createEmbeddedMessaging({ ...config, logger: components.logger, credentials: components.credentials, signingKey: components.signingKey })
     case 'amqp': return createAmqpMessaging({
       ...config, logger: components.logger,
+      // Without machines' broker users, machines sign their messages with keys derived from the DM's own secret.
+      ...(components.credentials !== undefined && components.signingKey !== undefined
+        ? { signatures: { credentials: components.credentials, dmSecret: components.signingKey.privateKey } }
+        : {}),
       ...(config.managementApi === false ? {} : { brokerUsers: createBrokerUsers(config.url, typeof config.managementApi === 'string' ? config.managementApi : undefined) })
     })
     case 'memory': return createMemoryMessaging({ logger: components.logger })

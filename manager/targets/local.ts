@@ -49,7 +49,7 @@ export function createLocalTarget (options: LocalTargetOptions): TargetHandler {
       const agentParams: Partial<AgentParams> = {
         ...params.agent, stateDir: files.state, ipAddress: '127.0.0.1', heartbeatPeriodMs: options.heartbeatPeriodMs
       }
-      writeAgentParams(files, agentParams)
+      await writeAgentParams(files, agentParams)
       await spawnAgent(command, files.params, files, { env: options.env, cwd: options.cwd })
       return machineId
     },

@@ -160,7 +160,7 @@ export function createNetnsTarget (options: NetnsTargetOptions): TargetHandler {
         ...params.agent, messaging: endpointFromNamespace(params.agent.messaging, gateway), stateDir: files.state,
         ipAddress: address, heartbeatPeriodMs: options.heartbeatPeriodMs
       }
-      writeAgentParams(files, agentParams)
+      await writeAgentParams(files, agentParams)
       await spawnAgent(['ip', 'netns', 'exec', netnsNames(machineId).namespace, ...command], files.params, files, { env: options.env, cwd: options.cwd })
       return machineId
     },

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ensurePrivateFolderSync, writePrivateFileSync } from '../../common/private-files.js'
+import { ensurePrivateFolder, writePrivateFile } from '../../common/private-files.js'
 
 /** Grace time between SIGTERM and SIGKILL when stopping an agent, in milliseconds. */
 export const AGENT_STOP_GRACE_MS = 3_000
@@ -154,10 +154,14 @@ function signalGroup (pid: number, signal: NodeJS.Signals): void {
  * Writes an agent's params (they hold its token) 0600, and makes its machine and state folders private (0700): the
  * agent's state holds the application's pnet key.
  */
-export function writeAgentParams (files: ReturnType<typeof machineFiles>, params: object): void {
-  ensurePrivateFolderSync(join(files.params, '..'))
-  ensurePrivateFolderSync(files.state)
-  writePrivateFileSync(files.params, JSON.stringify(params, null, 2))
+/**
+ * Writes a machine's agent params (and makes its folders). Asynchronous: the DM creates 100 machines at once, and a
+ * synchronous fsync each held its event loop between two creation requests (first to last took ~50 ms a machine).
+ */
+export async function writeAgentParams (files: ReturnType<typeof machineFiles>, params: object): Promise<void> {
+  await ensurePrivateFolder(join(files.params, '..'))
+  await ensurePrivateFolder(files.state)
+  await writePrivateFile(files.params, JSON.stringify(params, null, 2))
 }
 
 export function machineFiles (folder: string): { params: string, log: string, pid: string, state: string } {

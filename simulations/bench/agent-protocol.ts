@@ -1,4 +1,6 @@
-// What the benchmark parent and its agent processes (agent-process.ts) say to each other over the IPC channel.
+// What the benchmark parent and its agent processes (agent-process.ts) say to each other over the IPC channel. A
+// process hosts one agent or several (the scale mode packs 50 in each): every message names its agent, the index of
+// that agent's state folder on the process's command line.
 // Times are `process.hrtime.bigint()` in ns, as decimal strings: CLOCK_MONOTONIC is one clock for every process
 // of the host, so times taken in different processes subtract.
 import type { InstanceStatus } from '../../protocol/lifecycle.js'
@@ -35,3 +37,7 @@ export type AgentToParent =
   | { kind: 'update', instancePath: string, exporterPath: string, added: boolean, atNs: string }
   | { kind: 'traffic', messagesSent: number, bytesSent: number }
   | { kind: 'failed', error: string }
+
+/** A message on the IPC channel, naming the hosted agent it is for or from. */
+export type ToHost = ParentToAgent & { agent: number }
+export type FromHost = AgentToParent & { agent: number }

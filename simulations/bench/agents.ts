@@ -1,10 +1,11 @@
-// The benchmark's side of its agent processes: forks compiled agent processes (agent-process.js), talks to them over
-// IPC, keeps what they report, and stops them (gracefully, then with SIGKILL) so that no run leaves one behind.
+// The benchmark's side of its agent processes: forks compiled agent processes (agent-process.js, one or many agents
+// each), talks to them over IPC, keeps what each agent reports, and stops them (gracefully, then with SIGKILL) so that
+// no run leaves one behind.
 import { fork, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
-import type { AgentToParent, ParentToAgent } from './agent-protocol.js'
+import type { AgentToParent, FromHost, ParentToAgent, ToHost } from './agent-protocol.js'
 import { AGENT_STOP_TIMEOUT_MS, STDERR_TAIL_CHARS } from './bench-constants.js'
 import { AGENT_NODE_FLAGS, preferBundle } from '../../manager/targets/process.js'
 
@@ -19,43 +20,57 @@ export class AgentWaitError extends Error {
   }
 }
 
-export interface AgentProcessOptions {
-  /** A name for messages, e.g. `/Apache VM 3`. */
+export interface AgentHostOptions {
+  /** A name for messages, e.g. `/Apache VM 3` or `host 4`. */
   name: string
-  /** The agent's state folder (peer key, state file, instance folders). */
-  stateDir: string
+  /** The state folders of the agents this process hosts (peer key, state file, instance folders), one per agent. */
+  stateDirs: string[]
+  /** Names of those agents, for messages; default `<name>[i]`. */
+  agentNames?: string[]
   /** Run inside this network namespace (`ip netns exec`); default: the benchmark's own namespace. */
   netns?: string
 }
 
+/**
+ * libuv threads of a process hosting `agents` agents: each agent's state saves, key and peer files go through the
+ * thread pool (4 threads by default), and 50 agents' fsyncs queued behind 4 threads made one save take 15-45 s.
+ */
+export function threadPoolSize (agents: number): number {
+  return Math.min(MAX_THREAD_POOL_SIZE, Math.max(DEFAULT_THREAD_POOL_SIZE, agents))
+}
+const DEFAULT_THREAD_POOL_SIZE = 4
+/** libuv's own limit. */
+const MAX_THREAD_POOL_SIZE = 1024
+
 type Received = AgentToParent & { receivedAtNs: bigint }
 
-export class AgentProcess {
+/** One forked agent process hosting one or more agents (the scale mode packs many into each). */
+export class AgentHost {
   readonly name: string
   readonly child: ChildProcess
-  /** Every message received, in order. */
-  readonly received: Received[] = []
+  /** The hosted agents, in the order of their state folders. */
+  readonly agents: BenchAgent[]
   private stderrTail = ''
   private exited = false
   private readonly exit: Promise<void>
-  private waiters: Array<() => void> = []
 
-  constructor (options: AgentProcessOptions) {
+  constructor (options: AgentHostOptions) {
     this.name = options.name
-    const args = [AGENT_PROCESS_SCRIPT, options.stateDir]
+    const args = [AGENT_PROCESS_SCRIPT, ...options.stateDirs]
+    this.agents = options.stateDirs.map((_, i) => new BenchAgent(this, i, options.agentNames?.[i] ?? `${options.name}[${i}]`))
+    const env = options.stateDirs.length === 1 ? process.env : { ...process.env, UV_THREADPOOL_SIZE: String(threadPoolSize(options.stateDirs.length)) }
     this.child = options.netns === undefined
-      ? fork(args[0], args.slice(1), { execArgv: [...process.execArgv, ...AGENT_NODE_FLAGS], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+      ? fork(args[0], args.slice(1), { execArgv: [...process.execArgv, ...AGENT_NODE_FLAGS], env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
       : spawn('ip', ['netns', 'exec', options.netns, process.execPath, ...AGENT_NODE_FLAGS, ...args],
-        { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+        { env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
     this.child.stderr?.on('data', (chunk: Buffer) => {
       this.stderrTail = (this.stderrTail + chunk.toString()).slice(-STDERR_TAIL_CHARS)
     })
-    this.child.on('message', (message: AgentToParent) => {
-      this.received.push({ ...message, receivedAtNs: process.hrtime.bigint() })
-      this.wake()
+    this.child.on('message', (message: FromHost) => {
+      this.agents[message.agent]?.receive(message, process.hrtime.bigint())
     })
-    this.exit = new Promise(resolve => this.child.once('exit', () => { this.exited = true; this.wake(); resolve() }))
-    this.child.on('error', err => { this.stderrTail += `\n${err.message}`; this.exited = true; this.wake() })
+    this.exit = new Promise(resolve => this.child.once('exit', () => { this.exited = true; this.wakeAll(); resolve() }))
+    this.child.on('error', err => { this.stderrTail += `\n${err.message}`; this.exited = true; this.wakeAll() })
   }
 
   get pid (): number {
@@ -67,8 +82,58 @@ export class AgentProcess {
     return !this.exited
   }
 
-  send (message: ParentToAgent): void {
+  send (message: ToHost): void {
     if (!this.exited && this.child.connected) this.child.send(message)
+  }
+
+  /** Kills the process (SIGKILL by default: a crash of every agent it hosts, nothing flushed); resolves once it is gone. */
+  async kill (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (!this.exited) this.child.kill(signal)
+    await this.exit
+  }
+
+  /** Asks every hosted agent to stop its mesh (the process then exits); kills it if it has not exited in time. */
+  async stop (): Promise<void> {
+    if (this.exited) return
+    for (const agent of this.agents) agent.send({ kind: 'stop' })
+    const timer = setTimeout(() => { this.child.kill('SIGKILL') }, AGENT_STOP_TIMEOUT_MS)
+    await this.exit
+    clearTimeout(timer)
+  }
+
+  stderr (): string {
+    return this.stderrTail
+  }
+
+  private wakeAll (): void {
+    for (const agent of this.agents) agent.wake()
+  }
+}
+
+/** One agent of the benchmark, in its AgentHost process: what it reported, and the messages to it. */
+export class BenchAgent {
+  /** Every message received, in order. */
+  readonly received: Received[] = []
+  private waiters: Array<() => void> = []
+
+  constructor (readonly host: AgentHost, readonly index: number, readonly name: string) {}
+
+  /** The process's pid (shared with the other agents of the process). */
+  get pid (): number {
+    return this.host.pid
+  }
+
+  get alive (): boolean {
+    return this.host.alive
+  }
+
+  send (message: ParentToAgent): void {
+    this.host.send({ ...message, agent: this.index })
+  }
+
+  receive (message: AgentToParent, atNs: bigint): void {
+    this.received.push({ ...message, receivedAtNs: atNs })
+    this.wake()
   }
 
   /** The first message, received at or after index `from`, that matches. */
@@ -80,7 +145,7 @@ export class AgentProcess {
       if (found !== undefined) return found as Extract<AgentToParent, { kind: K }> & { receivedAtNs: bigint }
       const failed = this.received.find(m => m.kind === 'failed')
       if (failed !== undefined && failed.kind === 'failed') throw new AgentWaitError(this.name, `waiting for '${kind}'`, failed.error)
-      if (this.exited) throw new AgentWaitError(this.name, `exited while waiting for '${kind}'`, this.stderrTail.trim())
+      if (!this.host.alive) throw new AgentWaitError(this.name, `exited while waiting for '${kind}'`, this.host.stderr().trim())
       const left = deadline - Date.now()
       if (left <= 0) throw new AgentWaitError(this.name, `no matching '${kind}' within ${timeoutMs} ms`, this.describeLast())
       await new Promise<void>(resolve => {
@@ -90,38 +155,25 @@ export class AgentProcess {
     }
   }
 
-  /** Kills the process (SIGKILL by default: a crash, nothing flushed); resolves once it is gone. */
+  /** Kills the agent's process: a crash. Refused when the process hosts other agents too (they would crash with it). */
   async kill (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    if (!this.exited) this.child.kill(signal)
-    await this.exit
-  }
-
-  /** Asks the agent to stop its mesh and exit; kills it if it has not exited in time. */
-  async stop (): Promise<void> {
-    if (this.exited) return
-    this.send({ kind: 'stop' })
-    const timer = setTimeout(() => { this.child.kill('SIGKILL') }, AGENT_STOP_TIMEOUT_MS)
-    await this.exit
-    clearTimeout(timer)
+    if (this.host.agents.length > 1) throw new Error(`${this.name} shares its process with ${this.host.agents.length - 1} other agents: kill one hosted alone`)
+    await this.host.kill(signal)
   }
 
   /** The last status reports and stderr lines, for error messages. */
   describeLast (): string {
     const statuses = this.received.filter(m => m.kind === 'status').slice(-3)
       .map(m => m.kind === 'status' ? `${m.instancePath} ${m.status} ${JSON.stringify(m.imports)}` : '')
-    return [`last reports: ${statuses.join('; ') || 'none'}`, ...this.stderrTail.trim().split('\n').slice(-3)].join(' | ')
+    return [`last reports: ${statuses.join('; ') || 'none'}`, ...this.host.stderr().trim().split('\n').slice(-3)].join(' | ')
   }
 
-  stderr (): string {
-    return this.stderrTail
-  }
-
-  private wake (): void {
+  wake (): void {
     for (const wake of this.waiters.splice(0)) wake()
   }
 }
 
-/** Stops every agent at once (the benchmarks start dozens). */
-export async function stopAll (agents: Iterable<AgentProcess>): Promise<void> {
-  await Promise.all([...agents].map(async a => { await a.stop() }))
+/** Stops every process at once (the benchmarks start dozens). */
+export async function stopAll (hosts: Iterable<AgentHost>): Promise<void> {
+  await Promise.all([...hosts].map(async h => { await h.stop() }))
 }

@@ -67,5 +67,47 @@ export const PARTITION_DETECT_TIMEOUT_MS = 30_000
 /** Longest run of the DM's deployment benchmark, in ms. */
 export const DEPLOY_BENCH_TIMEOUT_MS = 600_000
 
+/** Peer baselines (peers.ts): events timed per N (the figure is their p50). */
+export const PEER_EVENTS = 5
+/** Longest wait for one event or put to reach every handler, in ms. */
+export const PEER_EVENT_TIMEOUT_MS = 30_000
+/** Longest wait for every Serf agent to see a kill -9 as member-failed, in ms (lan profile: 6-10 s at 10-50 agents). */
+export const PEER_FAILURE_TIMEOUT_MS = 60_000
+/** Longest wait for a Serf cluster (each batch joined) or etcd and its watchers to be up, in ms. */
+export const PEER_START_TIMEOUT_MS = 120_000
+/** Serf agents started before waiting for them to join. */
+export const PEER_START_BATCH = 50
+/** How long a peer process has after SIGTERM before SIGKILL, in ms. */
+export const PEER_STOP_TIMEOUT_MS = 3000
+/** Resident memory of one Serf agent or `etcdctl watch`, in MB (measured: 16 MB), to tell whether N of them fit. */
+export const PEER_PROCESS_RSS_MB = 20
+/** Share of the free memory a peer baseline may take. */
+export const PEER_MEMORY_SHARE = 0.6
+/**
+ * Serf's timing profile: `local` (memberlist's DefaultLocalConfig: gossip every 100 ms, probe every 1 s with a
+ * 200 ms timeout, suspicion multiplier 3) is the fastest of lan, wan and local, meant for loopback.
+ */
+export const SERF_PROFILE = 'local'
+
+/** Scale mode (scale.ts): Apaches packed into each agent process (MySQL and the Tomcats run alone). */
+export const SCALE_AGENTS_PER_PROCESS = 50
+/** Longest wait for the chain to be started, per agent, in ms (at least DEPLOY_TIMEOUT_MS): 300 s at 1 000. */
+export const SCALE_DEPLOY_MS_PER_AGENT = 300
+/** The scale mode's agents keep their state folders here when it is writable (tmpfs: scale.ts says why), else in tmpdir. */
+export const SCALE_STATE_ROOT = '/dev/shm'
+/** Changes timed per N (a stop and a start of the Tomcat each; each gives one "every importer updated"). */
+export const SCALE_TOGGLES = 3
+/** Window of the idle CPU and idle traffic per N, in ms. */
+export const SCALE_IDLE_WINDOW_MS = 5000
+/** Before measuring, the processes' summed CPU must fall below this, in % of a core (of 200), waiting at most SCALE_SETTLE_MAX_MS. */
+export const SCALE_SETTLED_CPU_PCT = 60
+export const SCALE_SETTLE_MAX_MS = 90_000
+/** Largest N at which the scale mode also runs Serf and etcd (each a process per agent or watcher, ~16 MB each). */
+export const SCALE_PEERS_MAX_AGENTS = 1000
+/** Sizes of the scale mode when `--scale` names none. */
+export const SCALE_SIZES = [10, 100, 300, 1000]
+/** Sizes of the etcd baseline in the full run (issue 20), and of Serf's beside the mesh's convergence runs. */
+export const PEER_SIZES = [10, 50, 100]
+
 /** Agents of the same application (and of the domain exchange) each inter-app agent bootstraps from (inter-app.ts). */
 export const MAX_INTER_APP_BOOTSTRAP_PEERS = 4

@@ -1,9 +1,12 @@
 // `npm run bench`: how fast a change reaches every consumer, how fast a failure is noticed, what an agent costs, and
 // how deployment scales (issue 7), how fast the LAMP application scales itself (issue 18, elastic.ts). Agent processes run the real Agent service; the same chain application runs over
 // the libp2p mesh and over a Roboconf-style RabbitMQ topic exchange in the same run, side by side.
-// Usage: node dist/simulations/bench/bench.js [--json] [--quick | --converge 50,100 | --observability]
+// Usage: node dist/simulations/bench/bench.js [--json] [--quick | --converge 50,100 | --observability | --scale 1000 [--plots DIR]]
 // --converge measures only the convergence figures, at the sizes given (every other figure is null).
 // --observability measures only what agents' structured logs and metrics cost (observability.ts).
+// --scale packs many real agents into each process (scale.ts): `--scale 1000` runs 10, 100, 300 and 1 000 agents (the
+// default sizes up to the one given), `--scale 10,50` exactly those; Serf and etcd at the same N; it writes the
+// charts (SVG) into docs/scale/ (or --plots DIR).
 import '../../agent/polyfill.js'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -22,7 +25,11 @@ import {
   IDLE_WINDOW_MS, PARTITION_DETECT_TIMEOUT_MS, QUICK_IDLE_WINDOW_MS, QUICK_TOGGLES, SETTLE_MAX_MS, SETTLE_MS,
   SETTLE_WINDOW_MS, SETTLED_AGENT_CPU_PCT, SETTLED_CPU_PCT, TOGGLES
 } from './bench-constants.js'
+import { measureAgentStartCpuMs } from './agent-start.js'
 import { errorMessage } from '../../protocol/errors.js'
+import { measureEtcd, measureSerf, type PeerFigures } from './peers.js'
+import { formatScaleTable, measureScalePoint, writeScalePlots, type ScalePoint } from './scale.js'
+import { PEER_SIZES, SCALE_SIZES, SERF_PROFILE } from './bench-constants.js'
 import { measureObservabilityCost, observabilityRows, type ObservabilityCost } from './observability.js'
 import { ELASTIC_NOT_MEASURED, elasticRows, measureElastic, type ElasticBench } from './elastic.js'
 import { INTER_APP_NOT_MEASURED, interAppRows, measureInterApp, type InterAppBench } from './inter-app.js'
@@ -35,7 +42,23 @@ export interface BenchReport {
   failure: { crash_detect_ms: number | null, partition_detect_ms: number | null }
   cost: { rss_mb_per_agent: number | null, idle_cpu_pct_per_agent: number | null, msgs_per_change: number | null, bytes_per_change: number | null }
   /** docker_*: deploy-and-start-all of 1 and of 10 machines as containers of the docker target (null without dockerd). */
-  deploy: { one_machine_ms: number | null, hundred_machines_ms: number | null, ratio: number | null, docker_one_ms: number | null, docker_ten_ms: number | null }
+  /**
+   * dm_cpu_ms_per_machine, create_requests_spread_ms (first to last machine-creation request) and wall_over_cpu_floor
+   * (wall time over the host's CPU floor): the 100-machine run as a cloud would see it (issue 20).
+   */
+  deploy: { one_machine_ms: number | null, hundred_machines_ms: number | null, ratio: number | null, docker_one_ms: number | null, docker_ten_ms: number | null,
+    dm_cpu_ms_per_machine: number | null, create_requests_spread_ms: number | null, wall_over_cpu_floor: number | null } & AgentStartFigure
+  /**
+   * Real peers (peers.ts). serf: at the reconfigure run's N (10), a user event until every agent's handler ran, and a
+   * kill -9 until every other agent's member-failed handler ran; by_agents: at each N measured. etcd: a put until
+   * every watcher's handler ran, by N.
+   */
+  peers: {
+    serf: { profile: string, flags: string, agents: number | null, event_all_ms: number | null, failure_all_ms: number | null, by_agents: PeerFigures[] }
+    etcd: { all_ms: Record<string, number | null>, by_agents: PeerFigures[] }
+  }
+  /** The scale mode's figures per N (--scale), else absent. */
+  scale?: ScalePoint[]
   /** With --observability only: the chain with agents' logs and metrics off and on, side by side. */
   observability?: ObservabilityCost
   /** simulate lamp-elastic, 5 rounds (elastic.ts); not measured with --quick. */
@@ -44,11 +67,13 @@ export interface BenchReport {
   inter_app: InterAppBench
 }
 interface Percentiles { p50_ms: number | null, p99_ms: number | null }
+/** agent_start_cpu_ms: CPU one agent process spends to start (agent-start.ts); measured in --quick runs too. */
+interface AgentStartFigure { agent_start_cpu_ms: number | null }
 
 /** Bad command-line input. */
 export class BenchUsageError extends Error {
   constructor (detail: string) {
-    super(`${detail}\nusage: npm run bench -- [--json] [--quick | --converge 50,100 | --observability]`)
+    super(`${detail}\nusage: npm run bench -- [--json] [--quick | --converge 50,100 | --observability | --scale 1000 [--plots DIR]]`)
     this.name = 'BenchUsageError'
   }
 }
@@ -59,6 +84,10 @@ interface RunOptions {
   quick: boolean
   /** Only the convergence figures, at these chain sizes (agent processes); default: the whole benchmark. */
   convergeOnly?: number[]
+  /** The scale mode at these N (every other figure null but the peers'); default: the whole benchmark. */
+  scale?: number[]
+  /** Where the scale mode writes its charts; default docs/scale/ of the checkout. */
+  plotsDir?: string
   /** Only the cost of the agents' logs and metrics (observability.ts). */
   observability?: boolean
   log: (line: string) => void
@@ -110,7 +139,7 @@ async function measureTransport (transport: ExportTransport, agents: number, opt
     }
     chain = await startChain({ agents, transport, workDir, amqp, netns, progress: options.log, paced: agents > BENCH_AGENTS })
     await new Promise(resolve => setTimeout(resolve, SETTLE_MS))
-    const pids = chain.agents.map(a => a.pid)
+    const pids = chain.hosts.map(h => h.pid)
     await settle(pids, `${transport} x${agents}`, options)
     const toggles = what.toggles
     const progress = (line: string): void => options.log(`${transport} x${agents}: ${line}`)
@@ -189,7 +218,8 @@ function slowest (sample: { latenciesMs: number[], missed: number } | undefined)
   return sample === undefined || sample.missed > 0 || sample.latenciesMs.length === 0 ? null : round2(Math.max(...sample.latenciesMs))
 }
 
-const DEPLOY_NOT_MEASURED: BenchReport['deploy'] = { one_machine_ms: null, hundred_machines_ms: null, ratio: null, docker_one_ms: null, docker_ten_ms: null }
+const DEPLOY_NOT_MEASURED: BenchReport['deploy'] = { one_machine_ms: null, hundred_machines_ms: null, ratio: null, docker_one_ms: null, docker_ten_ms: null,
+  dm_cpu_ms_per_machine: null, create_requests_spread_ms: null, wall_over_cpu_floor: null, agent_start_cpu_ms: null }
 /** Machines of the docker deployment figure (docker_ten_ms). */
 const DOCKER_DEPLOY_MACHINES = 10
 
@@ -218,7 +248,7 @@ async function runDeployScript (args: string[], what: string, options: RunOption
 const num = (v: unknown): number | null => typeof v === 'number' && Number.isFinite(v) ? v : null
 
 /** The deployment figures (deploy.ts run as a child, local machines then containers); null when one fails. */
-async function measureDeploy (options: RunOptions): Promise<BenchReport['deploy']> {
+async function measureDeploy (options: RunOptions): Promise<Omit<BenchReport['deploy'], keyof AgentStartFigure>> {
   const docker = await runDeployScript(['--target', 'docker', '--machines', String(DOCKER_DEPLOY_MACHINES)], 'deploy (docker)', options)
   const dockerFigures = { docker_one_ms: num(docker?.one_machine_ms), docker_ten_ms: num(docker?.hundred_machines_ms) }
   const found = await runDeployScript([], 'deploy', options)
@@ -230,7 +260,15 @@ async function measureDeploy (options: RunOptions): Promise<BenchReport['deploy'
     options.log(`deploy: the machines used ${String(found.host_cpu_s)} CPU-s (the DM ${String(found.dm_cpu_s)}; ${String(found.cpu_s_per_machine)} s each; a bare node process ` +
       `${String(found.node_start_cpu_ms)} ms): on ${String(found.cores)} cores no schedule takes less than ${floor} ms (ratio ${String(found.floor_ratio)})`)
   }
-  return { one_machine_ms: one, hundred_machines_ms: hundred, ratio: one !== null && hundred !== null && one > 0 ? round2(hundred / one) : num(found.ratio), ...dockerFigures }
+  return {
+    one_machine_ms: one,
+    hundred_machines_ms: hundred,
+    ratio: one !== null && hundred !== null && one > 0 ? round2(hundred / one) : num(found.ratio),
+    ...dockerFigures,
+    dm_cpu_ms_per_machine: num(found.dm_cpu_ms_per_machine),
+    create_requests_spread_ms: num(found.create_requests_spread_ms),
+    wall_over_cpu_floor: num(found.wall_over_cpu_floor)
+  }
 }
 
 /** One convergence chain of `agents` processes: the slowest importer of each toggle, null when one missed it. */
@@ -240,7 +278,34 @@ async function measureConvergence (agents: number, options: RunOptions): Promise
   return { agents, all_updated_ms: run === undefined || run.missed > 0 || run.allUpdatedMs.length === 0 ? null : round2(Math.max(...run.allUpdatedMs)) }
 }
 
+/** How Serf runs (peers.ts): its best loopback profile, events not coalesced, handlers only where timed. */
+const SERF_FLAGS = `serf agent -profile=${SERF_PROFILE} -event-handler=user:bench=<bash handler> -event-handler=member-failed=<bash handler>; serf event -coalesce=false`
+
+/** The peers' figures: Serf's headline at the reconfigure run's N (else the first measured), etcd's by N. */
+function peersReport (serf: PeerFigures[], etcd: PeerFigures[]): BenchReport['peers'] {
+  const headline = serf.find(f => f.agents === BENCH_AGENTS) ?? serf[0]
+  return {
+    serf: { profile: SERF_PROFILE, flags: SERF_FLAGS, agents: headline?.agents ?? null, event_all_ms: headline?.all_ms ?? null, failure_all_ms: headline?.failure_all_ms ?? null, by_agents: serf },
+    etcd: { all_ms: Object.fromEntries(etcd.map(f => [String(f.agents), f.all_ms])), by_agents: etcd }
+  }
+}
+
+/** Serf and etcd at each N, one after the other (each alone on the machine). */
+async function measurePeers (sizes: readonly number[], options: RunOptions): Promise<BenchReport['peers']> {
+  const serf: PeerFigures[] = []
+  const etcd: PeerFigures[] = []
+  for (const n of sizes) {
+    serf.push(await measureSerf(n, options.log).catch((err: unknown) => ({ agents: n, all_ms: null, failure_all_ms: null, note: errorMessage(err) })))
+    etcd.push(await measureEtcd(n, options.log).catch((err: unknown) => ({ agents: n, all_ms: null, note: errorMessage(err) })))
+  }
+  return peersReport(serf, etcd)
+}
+
+/** The scale mode's charts go here unless --plots says otherwise: docs/scale/ of the checkout (this file is in dist/). */
+const DEFAULT_PLOTS_DIR = join(here, '..', '..', '..', 'docs', 'scale')
+
 const NOT_MEASURED: Omit<BenchReport, 'converge'> = {
+  peers: peersReport([], []),
   reconfigure: { agents: BENCH_AGENTS, mesh: { p50_ms: null, p99_ms: null }, amqp_hub: { p50_ms: null, p99_ms: null }, amqp_hub_nagle: { p50_ms: null, p99_ms: null }, ratio_p50: null },
   failure: { crash_detect_ms: null, partition_detect_ms: null },
   cost: { rss_mb_per_agent: null, idle_cpu_pct_per_agent: null, msgs_per_change: null, bytes_per_change: null },
@@ -256,6 +321,15 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
     const converge: BenchReport['converge'] = []
     for (const agents of options.convergeOnly) converge.push(await measureConvergence(agents, options))
     return { ...NOT_MEASURED, converge }
+  }
+  if (options.scale !== undefined) {
+    const scale: ScalePoint[] = []
+    for (const agents of options.scale) scale.push(await measureScalePoint(agents, options.log))
+    const plots = await writeScalePlots(scale, options.plotsDir ?? DEFAULT_PLOTS_DIR)
+    options.log(`charts written: ${plots.join(', ')}`)
+    const serf = scale.flatMap(p => p.serf === null ? [] : [p.serf])
+    const etcd = scale.flatMap(p => p.etcd === null ? [] : [p.etcd])
+    return { ...NOT_MEASURED, converge: [], peers: peersReport(serf, etcd), scale }
   }
   const toggles = options.quick ? QUICK_TOGGLES : TOGGLES
   const mesh = await measureTransport('mesh', BENCH_AGENTS, options, { cost: true, crash: true, partition: false, toggles })
@@ -292,9 +366,10 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
       msgs_per_change: mesh.perChange === undefined ? null : round2(mesh.perChange.messages),
       bytes_per_change: mesh.perChange === undefined ? null : Math.round(mesh.perChange.bytes)
     },
-    deploy: options.quick ? DEPLOY_NOT_MEASURED : await measureDeploy(options),
+    deploy: { ...(options.quick ? DEPLOY_NOT_MEASURED : await measureDeploy(options)), agent_start_cpu_ms: await measureAgentStartCpuMs(options.log) },
     elastic: options.quick ? ELASTIC_NOT_MEASURED : await measureElastic(options),
-    inter_app: interApp
+    inter_app: interApp,
+    peers: await measurePeers(options.quick ? [BENCH_AGENTS] : PEER_SIZES, options)
   }
 }
 
@@ -316,29 +391,58 @@ export function formatTable (r: BenchReport): string {
     ['bytes on the wire per change', show(r.cost.bytes_per_change, ' B'), ''],
     ['deploy 1 / 100 machines', `${show(r.deploy.one_machine_ms, ' ms')} / ${show(r.deploy.hundred_machines_ms, ' ms')}`, ''],
     ['100 machines / 1 machine', show(r.deploy.ratio), '< 3'],
+    ['agent start, CPU', show(r.deploy.agent_start_cpu_ms, ' ms'), '<= 300 ms'],
     [`deploy 1 / ${DOCKER_DEPLOY_MACHINES} machines, containers`, `${show(r.deploy.docker_one_ms, ' ms')} / ${show(r.deploy.docker_ten_ms, ' ms')}`, ''],
+    ['deploy: the DM\'s CPU per machine', show(r.deploy.dm_cpu_ms_per_machine, ' ms'), '<= 10 ms'],
+    ['deploy: first to last creation request, 100 machines', show(r.deploy.create_requests_spread_ms, ' ms'), '<= 50 ms'],
+    ['deploy: wall time / CPU floor, 100 machines', show(r.deploy.wall_over_cpu_floor), '<= 1.05'],
     ...elasticRows(r.elastic),
     ...interAppRows(r.inter_app),
-    ...(r.observability === undefined ? [] : observabilityRows(r.observability))
+    ...(r.observability === undefined ? [] : observabilityRows(r.observability)),
+    ...r.peers.serf.by_agents.flatMap((f): Array<[string, string, string]> => [
+      [`Serf (${r.peers.serf.profile}) event at every handler, ${f.agents} agents`, show(f.all_ms, ' ms'), f.note ?? ''],
+      [`Serf (${r.peers.serf.profile}) kill -9 failed at every agent, ${f.agents} agents`, show(f.failure_all_ms ?? null, ' ms'), '']
+    ]),
+    ...r.peers.etcd.by_agents.map((f): [string, string, string] => [`etcd put at every watcher's handler, ${f.agents} watchers`, show(f.all_ms, ' ms'), f.note ?? ''])
   ]
   const w0 = Math.max(...rows.map(r => r[0].length))
   const w1 = Math.max(...rows.map(r => r[1].length))
   return [`${'figure'.padEnd(w0)}  ${'measured'.padEnd(w1)}  goal`, ...rows.map(([a, b, c]) => `${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`)].join('\n')
 }
 
-export interface BenchArgs { json: boolean, quick: boolean, convergeOnly?: number[], observability?: boolean }
+export interface BenchArgs { json: boolean, quick: boolean, convergeOnly?: number[], observability?: boolean, scale?: number[], plotsDir?: string }
+
+/** `--scale 1000`: the default sizes up to 1 000 and 1 000 itself; `--scale 10,50`: exactly those. */
+export function scaleSizes (text: string): number[] {
+  const sizes = text.split(',').map(s => s.trim())
+  const bad = sizes.filter(s => !/^\d+$/.test(s) || Number(s) < MIN_CHAIN_AGENTS)
+  if (bad.length > 0) throw new BenchUsageError(`--scale takes agent counts of at least ${MIN_CHAIN_AGENTS}, comma-separated (e.g. 1000, or 10,100,300); got ${bad.map(b => JSON.stringify(b)).join(', ')}`)
+  const counts = sizes.map(Number)
+  if (counts.length > 1) return counts
+  return [...new Set([...SCALE_SIZES.filter(n => n < counts[0]), counts[0]])]
+}
 
 export function parseBenchArgs (argv: string[]): BenchArgs {
   let values
   try {
-    values = parseArgs({ args: argv, options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, converge: { type: 'string' }, observability: { type: 'boolean' } }, strict: true, allowPositionals: false }).values
+    values = parseArgs({
+      args: argv,
+      options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, converge: { type: 'string' }, observability: { type: 'boolean' }, scale: { type: 'string' }, plots: { type: 'string' } },
+      strict: true,
+      allowPositionals: false
+    }).values
   } catch (err) {
     throw new BenchUsageError(errorMessage(err))
   }
   const args: BenchArgs = { json: values.json === true, quick: values.quick === true, ...(values.observability === true ? { observability: true } : {}) }
-  if (values.converge !== undefined && args.observability === true) throw new BenchUsageError('--converge and --observability do not go together: run them one at a time')
+  // Each mode alone (--quick goes with --observability only).
+  const modes = [values.quick === true && args.observability !== true ? '--quick' : '', values.converge !== undefined ? '--converge' : '',
+    args.observability === true ? '--observability' : '', values.scale !== undefined ? '--scale' : ''].filter(m => m !== '')
+  if (modes.length > 1) throw new BenchUsageError(`${modes.join(' and ')} do not go together: run them one at a time`)
+  if (values.plots !== undefined && values.scale === undefined) throw new BenchUsageError('--plots goes with --scale (the charts are the scale mode\'s)')
+  if (values.plots === '') throw new BenchUsageError('--plots needs a folder')
+  if (values.scale !== undefined) return { ...args, scale: scaleSizes(values.scale), plotsDir: values.plots }
   if (values.converge === undefined) return args
-  if (args.quick) throw new BenchUsageError('--converge and --quick do not go together: --quick measures 10 agents only')
   const sizes = values.converge.split(',').map(s => s.trim())
   const bad = sizes.filter(s => !/^\d+$/.test(s) || Number(s) < MIN_CHAIN_AGENTS)
   if (bad.length > 0) throw new BenchUsageError(`--converge takes chain sizes of at least ${MIN_CHAIN_AGENTS} agents, comma-separated (e.g. 50,100); got ${bad.map(b => JSON.stringify(b)).join(', ')}`)
@@ -356,8 +460,9 @@ async function main (): Promise<number> {
   // With --json, stdout holds the JSON document only; progress goes to stderr either way.
   const log = (line: string): void => { process.stderr.write(`[bench] ${line}\n`) }
   try {
-    const report = await runBench({ quick: args.quick, convergeOnly: args.convergeOnly, observability: args.observability, log })
-    process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatTable(report)}\n`)
+    const report = await runBench({ quick: args.quick, convergeOnly: args.convergeOnly, observability: args.observability, scale: args.scale, plotsDir: args.plotsDir, log })
+    const table = report.scale !== undefined ? formatScaleTable(report.scale) : formatTable(report)
+    process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : `${table}\n`)
     return 0
   } catch (err) {
     console.error(`bench failed: ${(err as Error).stack ?? String(err)}`)

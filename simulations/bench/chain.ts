@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { meshRole, pickBootstrapPeers, type MeshRole } from '../../manager/bootstrap.js'
 import { MAX_BOOTSTRAP_AGENTS } from '../../manager/constants.js'
 import { createMeshApp, MESH_APP_COMPONENTS, type MeshApp } from '../../fixtures/mesh-app.js'
-import { AgentProcess, stopAll } from './agents.js'
+import { AgentHost, stopAll, type BenchAgent } from './agents.js'
 import type { ExportTransport } from './agent-protocol.js'
 import type { NetnsLink } from '../../fixtures/netns.js'
 import { AGENT_START_BATCH, AGENT_START_TIMEOUT_MS, CHANGE_TIMEOUT_MS, DEPLOY_TIMEOUT_MS, PACE_AGENT_CPU_PCT, PACE_CPU_PCT, PACE_MAX_MS, PACE_WINDOW_MS } from './bench-constants.js'
@@ -36,21 +36,30 @@ export interface ChainOptions {
   progress?: (line: string) => void
   /** Starts each batch once the agents up are quiet enough (PACE_CPU_PCT); default false. */
   paced?: boolean
+  /**
+   * Apaches per process (the scale mode packs many real agents into each process); default 1. MySQL and the Tomcats
+   * always run alone, so that killing one is a crash of that agent only.
+   */
+  agentsPerProcess?: number
+  /** Longest wait for every Apache to be started with both Tomcats, in ms; default DEPLOY_TIMEOUT_MS. */
+  deployTimeoutMs?: number
   /** Agents log and serve metrics as real agents do (agent-protocol.ts); default false. */
   observability?: boolean
 }
 
 export interface Chain {
   app: MeshApp
-  agents: AgentProcess[]
+  agents: BenchAgent[]
+  /** The processes hosting them (one per agent unless agentsPerProcess > 1). */
+  hosts: AgentHost[]
   /** The Tomcat agent that is toggled or cut off, and its instance path. */
-  target: AgentProcess
+  target: BenchAgent
   targetPath: string
-  /** The other Tomcat's agent (up all along, until a crash is measured), and its instance path. */
-  stable: AgentProcess
+  /** The other Tomcat's agent (up all along, until a crash is measured; alone in its process), and its instance path. */
+  stable: BenchAgent
   stablePath: string
   /** The Apache agents and their instance paths (same order). */
-  importers: AgentProcess[]
+  importers: BenchAgent[]
   importerPaths: string[]
   stop (): Promise<void>
 }
@@ -72,12 +81,17 @@ function meshRoleOf (index: number): MeshRole {
  * MySQL, then the Tomcats, then the Apaches in batches: each agent bootstraps from agents of the batches before it,
  * the owners of what it imports first.
  */
-function startBatches (agents: number): number[][] {
+function startBatches (agents: number, batchSize = AGENT_START_BATCH): number[][] {
   const batches = [[0], [1, TARGET_INDEX]]
-  for (let first = TARGET_INDEX + 1; first < agents; first += AGENT_START_BATCH) {
-    batches.push(Array.from({ length: Math.min(AGENT_START_BATCH, agents - first) }, (_, k) => first + k))
+  for (let first = TARGET_INDEX + 1; first < agents; first += batchSize) {
+    batches.push(Array.from({ length: Math.min(batchSize, agents - first) }, (_, k) => first + k))
   }
   return batches
+}
+
+/** The agents each process hosts: MySQL and the Tomcats alone, the Apaches `perProcess` at a time. */
+export function hostLayout (agents: number, perProcess: number): number[][] {
+  return startBatches(agents, perProcess).flatMap((batch, i) => i === 1 ? batch.map(index => [index]) : [batch])
 }
 
 /** Starts the agents (in batches, each bootstrapping from a few agents already up, as the DM picks them), then every
@@ -85,19 +99,37 @@ function startBatches (agents: number): number[][] {
 export async function startChain (options: ChainOptions): Promise<Chain> {
   if (!(options.agents >= MIN_CHAIN_AGENTS)) throw new ChainSizeError(options.agents)
   const app = createMeshApp()
-  const agents: AgentProcess[] = []
+  const agents: BenchAgent[] = []
+  const hosts: AgentHost[] = []
+  const perProcess = Math.max(1, options.agentsPerProcess ?? 1)
+  const layout = hostLayout(options.agents, perProcess)
   const report = options.progress ?? (() => {})
-  const stop = async (): Promise<void> => { await stopAll(agents) }
+  const stop = async (): Promise<void> => { await stopAll(hosts) }
+  /** Each group's process, forked (with its fellow agents) the first time one of them is needed; batches ask at once. */
+  const forked = new Map<number[], Promise<AgentHost>>()
+  const agentOf = async (index: number, netns: string | undefined): Promise<BenchAgent> => {
+    const members = layout.find(l => l.includes(index)) ?? [index]
+    let host = forked.get(members)
+    if (host === undefined) {
+      host = (async () => {
+        const stateDirs = members.map(i => join(options.workDir, `agent-${i}`))
+        await Promise.all(stateDirs.map(async dir => await mkdir(dir, { recursive: true })))
+        const started = new AgentHost({ name: `/${role(members[0]).vm}`, stateDirs, agentNames: members.map(i => `/${role(i).vm}`), netns })
+        hosts.push(started)
+        members.forEach((i, k) => { agents[i] = started.agents[k] })
+        return started
+      })()
+      forked.set(members, host)
+    }
+    return (await host).agents[members.indexOf(index)]
+  }
   try {
     const ready: Array<{ index: number, addresses: string[] }> = []
-    for (const batch of startBatches(options.agents)) {
+    for (const batch of startBatches(options.agents, perProcess > 1 ? perProcess : AGENT_START_BATCH)) {
       await Promise.all(batch.map(async index => {
         const { vm, child } = role(index)
         const inNetns = options.netns !== undefined && index === TARGET_INDEX
-        const stateDir = join(options.workDir, `agent-${index}`)
-        await mkdir(stateDir, { recursive: true })
-        const agent = new AgentProcess({ name: `/${vm}`, stateDir, netns: inNetns ? options.netns?.netns : undefined })
-        agents[index] = agent
+        const agent = await agentOf(index, inNetns ? options.netns?.netns : undefined)
         const { peerId } = await agent.waitFor('hello', () => true, AGENT_START_TIMEOUT_MS)
         const reachable = inNetns
           ? ready.map(r => ({ ...r, addresses: r.addresses.filter(a => a.includes(`/ip4/${options.netns?.hostAddress}/`)) }))
@@ -117,7 +149,7 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
         ready.push({ index, addresses })
       }))
       report(`${options.transport}: ${ready.length}/${options.agents} agents up`)
-      if (options.paced === true) await untilQuiet(agents.filter(a => a !== undefined).map(a => a.pid),
+      if (options.paced === true) await untilQuiet(hosts.map(h => h.pid),
         { totalBelowPct: PACE_CPU_PCT, eachBelowPct: PACE_AGENT_CPU_PCT }, PACE_WINDOW_MS, PACE_MAX_MS)
     }
 
@@ -129,12 +161,13 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
     }
     await Promise.all(importerIndexes.map(async index => {
       await agents[index].waitFor('status', m => m.instancePath === pathOf(index) && m.status === 'DEPLOYED_STARTED' &&
-        sameSet(m.imports.Tomcat ?? [], tomcats), DEPLOY_TIMEOUT_MS)
+        sameSet(m.imports.Tomcat ?? [], tomcats), options.deployTimeoutMs ?? DEPLOY_TIMEOUT_MS)
     }))
     report(`${options.transport}: every Apache started with both Tomcats`)
     return {
       app,
       agents,
+      hosts,
       target: agents[TARGET_INDEX],
       targetPath: pathOf(TARGET_INDEX),
       stable: agents[1],

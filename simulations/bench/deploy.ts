@@ -3,7 +3,12 @@
 // container per machine from the agent image, built when missing) and no-op recipes, from the request to the moment
 // every instance is DEPLOYED_STARTED. Goal: 100 machines take less than 3 times as long as 1 (machines are created
 // in parallel). Usage: node dist/simulations/bench/deploy.js [--json] [--machines 100] [--runs 1] [--target local]
-// Progress goes to stderr; `--json` prints { one_machine_ms, hundred_machines_ms, ratio, ... } on stdout.
+// [--insecure | --compare-insecure] [--amqp URL]. Progress goes to stderr; `--json` prints { one_machine_ms,
+// hundred_machines_ms, ratio, ... } on stdout. The DM's link to its agents is TLS (wss://) as `dm start` makes it;
+// `--insecure` measures it in plaintext, and `--compare-insecure` measures both in the same run, alternately, and adds
+// `insecure` (the same figures in plaintext) and `tls_cost` (TLS over plaintext) to the document. With `--amqp URL`
+// the machines talk through that RabbitMQ, each with its own broker user (management API), and `--insecure` means
+// one shared broker user instead.
 import '../../agent/polyfill.js'
 import { spawnSync } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -95,10 +100,28 @@ interface Measure {
   hostCpuMs: number
   /** Of which the DM's (this process), in ms. */
   dmCpuMs: number
+  /** From the first machine-creation request to the target (its `create`) to the last, in ms; null with fewer than 2. */
+  createSpreadMs: number | null
+}
+
+/**
+ * Times every machine-creation request the DM makes to its targets (the call a cloud would see as an API request),
+ * by wrapping each target's `create` (the DM holds these same objects).
+ */
+function timeCreateRequests (service: DmService): number[] {
+  const times: number[] = []
+  for (const handler of service.targets) {
+    const create = handler.create.bind(handler)
+    handler.create = async params => {
+      times.push(performance.now())
+      return await create(params)
+    }
+  }
+  return times
 }
 
 /** One deployment of `machines` machines on a fresh DM, wall times in milliseconds. `dockerImage`: the docker target's image id. */
-async function measure (machines: number, target: string, dockerImage?: string): Promise<Measure> {
+async function measure (machines: number, target: string, dockerImage?: string, insecure = false, amqpUrl?: string): Promise<Measure> {
   const root = mkdtempSync(join(tmpdir(), `meshconf-bench-deploy-${machines}-`))
   let service: DmService | undefined
   try {
@@ -110,7 +133,11 @@ async function measure (machines: number, target: string, dockerImage?: string):
       const { network, subnet } = await privateDockerNetwork('bench')
       Object.assign(docker, { dockerImage, dockerNetwork: network, dockerSubnet: subnet })
     }
-    service = await startDmService({ dataDirectory: join(root, 'dm'), port: 0, agentsPort: await freePort(), target, log: quiet, machineSilenceMs: DEPLOY_WAIT_MS, ...docker })
+    service = await startDmService({ dataDirectory: join(root, 'dm'), port: 0, agentsPort: await freePort(), target, log: quiet, machineSilenceMs: DEPLOY_WAIT_MS, ...docker,
+      ...(amqpUrl !== undefined
+        ? { amqpUrl, amqpDomain: `bench-trust-${process.pid}-${machines}`, brokerUsers: !insecure }
+        : { insecure }) })
+    const createRequests = timeCreateRequests(service)
     const { name } = await service.dm.loadTemplateFromPath(join(root, 'template'))
     service.dm.createApplication({ name: 'bench', template: { name, version: '1.0' } })
     const started = allInStatus(service, 'bench', 'DEPLOYED_STARTED', DEPLOY_WAIT_MS)
@@ -149,7 +176,8 @@ async function measure (machines: number, target: string, dockerImage?: string):
     const walk = (i: { path: string, status: string, children: any[] }): void => { if (i.status !== 'DEPLOYED_STARTED') stuck.push(i.path); i.children.forEach(walk) }
     service.dm.instances('bench').forEach(walk)
     const p99Index = Math.ceil(total * 0.99) - 1
-    return { allMs, p99Ms: times.length > p99Index ? times[p99Index] : null, stuck, hostCpuMs, dmCpuMs }
+    const createSpreadMs = createRequests.length < 2 ? null : Math.max(...createRequests) - Math.min(...createRequests)
+    return { allMs, p99Ms: times.length > p99Index ? times[p99Index] : null, stuck, hostCpuMs, dmCpuMs, createSpreadMs }
   } finally {
     if (service !== undefined) {
       // machines of the local target outlive the DM: terminate them whatever happened
@@ -169,27 +197,8 @@ async function bareNodeStartCpuMs (samples = 5): Promise<number> {
   return (await childrenCpuMs() - before) / samples
 }
 
-async function main (): Promise<void> {
-  const { values } = parseArgs({ options: { json: { type: 'boolean' }, machines: { type: 'string' }, runs: { type: 'string' }, target: { type: 'string' } } })
-  // local: one agent process per machine (the figure of the issue); in-process: agents inside the DM (its own cost)
-  const target = values.target ?? 'local'
-  if (!['local', 'in-process', 'docker'].includes(target)) throw new Error('--target is local (default), in-process or docker')
-  // the image by its id: another build may move its tag meanwhile
-  const dockerImage = target === 'docker' ? (await buildAgentImage({})).imageId : undefined
-  const machines = Number(values.machines ?? '100')
-  const runs = Number(values.runs ?? '1')
-  if (!Number.isInteger(machines) || machines < 2 || !Number.isInteger(runs) || runs < 1) {
-    throw new Error('usage: deploy.js [--json] [--machines N (>= 2, default 100)] [--runs R (default 1)]')
-  }
-  process.stderr.write(`load average ${loadavg().map(l => l.toFixed(1)).join(' ')}\n`)
-  const one: Measure[] = []
-  const many: Measure[] = []
-  for (let run = 0; run < runs; run++) {
-    one.push(await measure(1, target, dockerImage))
-    process.stderr.write(`1 machine: ${JSON.stringify(one[run])}\n`)
-    many.push(await measure(machines, target, dockerImage))
-    process.stderr.write(`${machines} machines: ${JSON.stringify(many[run])}\n`)
-  }
+/** The figures of `runs` runs of 1 and of `machines` machines (medians). */
+function summarize (one: Measure[], many: Measure[], machines: number, target: string, runs: number) {
   // the median of the runs; a run with a stuck instance counts as infinitely slow
   const median = (xs: Array<number | null>): number | null => {
     const sorted = xs.map(x => x ?? Infinity).sort((a, b) => a - b)
@@ -202,11 +211,10 @@ async function main (): Promise<void> {
   const cores = availableParallelism()
   const manyCpuMs = median(many.map(m => m.hostCpuMs))
   const cpuFloorMs = manyCpuMs === null ? null : Math.round(manyCpuMs / cores)
-  const nodeStartCpuMs = Math.round(await bareNodeStartCpuMs())
   const oneMs = median(one.map(m => m.allMs))
   const manyMs = median(many.map(m => m.allMs))
   const manyP99 = median(many.map(m => m.p99Ms))
-  const report = {
+  return {
     one_machine_ms: oneMs,
     hundred_machines_ms: manyMs,
     hundred_machines_p99_ms: manyP99,
@@ -218,16 +226,79 @@ async function main (): Promise<void> {
     cores,
     host_cpu_s: manyCpuMs === null ? null : Math.round(manyCpuMs / 100) / 10,
     dm_cpu_s: Math.round((median(many.map(m => m.dmCpuMs)) ?? 0) / 100) / 10,
+    // What a cloud would see (issue 20): the DM's own CPU per machine, how far apart its creation requests go out,
+    // and how near the run came to the least time the host's cores allow.
+    dm_cpu_ms_per_machine: ratio(median(many.map(m => m.dmCpuMs)), machines),
+    create_requests_spread_ms: median(many.map(m => m.createSpreadMs)),
+    wall_over_cpu_floor: ratio(manyMs, cpuFloorMs),
     cpu_s_per_machine: manyCpuMs === null ? null : Math.round(manyCpuMs / machines) / 1000,
     cpu_floor_ms: cpuFloorMs,
     floor_ratio: ratio(cpuFloorMs, oneMs),
-    node_start_cpu_ms: nodeStartCpuMs,
-    runs,
-    load_average: loadavg().map(l => Math.round(l * 10) / 10)
+    runs
   }
+}
+
+async function main (): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      json: { type: 'boolean' }, machines: { type: 'string' }, runs: { type: 'string' }, target: { type: 'string' },
+      insecure: { type: 'boolean' }, 'compare-insecure': { type: 'boolean' }, amqp: { type: 'string' }
+    }
+  })
+  // local: one agent process per machine (the figure of the issue); in-process: agents inside the DM (its own cost)
+  const target = values.target ?? 'local'
+  if (!['local', 'in-process', 'docker'].includes(target)) throw new Error('--target is local (default), in-process or docker')
+  // the image by its id: another build may move its tag meanwhile
+  const dockerImage = target === 'docker' ? (await buildAgentImage({})).imageId : undefined
+  const machines = Number(values.machines ?? '100')
+  const runs = Number(values.runs ?? '1')
+  const compare = values['compare-insecure'] === true
+  if (!Number.isInteger(machines) || machines < 2 || !Number.isInteger(runs) || runs < 1 || (compare && values.insecure === true)) {
+    throw new Error('usage: deploy.js [--json] [--machines N (>= 2, default 100)] [--runs R (default 1)] [--insecure | --compare-insecure]')
+  }
+  process.stderr.write(`load average ${loadavg().map(l => l.toFixed(1)).join(' ')}\n`)
+  const modes = compare ? [false, true] : [values.insecure === true]
+  const one = new Map<boolean, Measure[]>(modes.map(m => [m, []]))
+  const many = new Map<boolean, Measure[]>(modes.map(m => [m, []]))
+  // Alternately, so that the host's load (other processes) weighs on both alike.
+  for (let run = 0; run < runs; run++) {
+    for (const insecure of modes) {
+      const label = values.amqp !== undefined ? (insecure ? 'shared broker user' : 'broker user per machine') : insecure ? 'plaintext' : 'TLS'
+      const m1 = await measure(1, target, dockerImage, insecure, values.amqp)
+      one.get(insecure)?.push(m1)
+      process.stderr.write(`${label}, 1 machine: ${JSON.stringify(m1)}\n`)
+      const mn = await measure(machines, target, dockerImage, insecure, values.amqp)
+      many.get(insecure)?.push(mn)
+      process.stderr.write(`${label}, ${machines} machines: ${JSON.stringify(mn)}\n`)
+    }
+  }
+  const nodeStartCpuMs = Math.round(await bareNodeStartCpuMs())
+  const main = summarize(one.get(modes[0]) ?? [], many.get(modes[0]) ?? [], machines, target, runs)
+  const plain = compare ? summarize(one.get(true) ?? [], many.get(true) ?? [], machines, target, runs) : undefined
+  const over = (a: number | null, b: number | null): number | null => a !== null && b !== null && b > 0 ? Math.round(a / b * 100) / 100 : null
+  const report = {
+    ...main,
+    tls: !modes[0],
+    node_start_cpu_ms: nodeStartCpuMs,
+    load_average: loadavg().map(l => Math.round(l * 10) / 10),
+    ...(plain !== undefined
+      ? {
+          insecure: plain,
+          tls_cost: {
+            one_machine: over(main.one_machine_ms, plain.one_machine_ms),
+            hundred_machines: over(main.hundred_machines_ms, plain.hundred_machines_ms),
+            hundred_machines_p99: over(main.hundred_machines_p99_ms, plain.hundred_machines_p99_ms),
+            dm_cpu: over(main.dm_cpu_s, plain.dm_cpu_s),
+            host_cpu: over(main.host_cpu_s, plain.host_cpu_s)
+          }
+        }
+      : {})
+  }
+  const line = (r: ReturnType<typeof summarize>, label: string): string =>
+    `${label}: deploy and start: 1 machine ${r.one_machine_ms} ms, ${machines} machines ${r.hundred_machines_ms ?? 'not all started'} ms (99 %: ${r.hundred_machines_p99_ms} ms), ratio ${r.ratio} (99 %: ${r.ratio_p99}; goal < 3)\n` +
+    `${machines} machines used ${r.host_cpu_s} CPU-s (the DM ${r.dm_cpu_s}; ${r.cpu_s_per_machine} s per machine; a bare node process: ${nodeStartCpuMs} ms): on ${r.cores} cores no schedule takes less than ${r.cpu_floor_ms} ms (ratio ${r.floor_ratio})\n`
   if (values.json === true) process.stdout.write(JSON.stringify(report) + '\n')
-  else process.stderr.write(`deploy and start: 1 machine ${report.one_machine_ms} ms, ${machines} machines ${report.hundred_machines_ms ?? 'not all started'} ms (99 %: ${report.hundred_machines_p99_ms} ms), ratio ${report.ratio} (99 %: ${report.ratio_p99}; goal < 3)\n` +
-    `${machines} machines used ${report.host_cpu_s} CPU-s (the DM ${report.dm_cpu_s}; ${report.cpu_s_per_machine} s per machine; a bare node process: ${nodeStartCpuMs} ms): on ${cores} cores no schedule takes less than ${cpuFloorMs} ms (ratio ${report.floor_ratio})\n`)
+  else process.stderr.write(line(main, modes[0] ? 'plaintext' : 'TLS') + (plain !== undefined ? line(plain, 'plaintext') : ''))
 }
 
 await main()

@@ -11,7 +11,7 @@ import { domainPnetKey, signBinding, signExternalOwnership, type DomainParameter
 import { createDmSigningKey, generatePnetKey, signOwnership } from '../../protocol/mesh.js'
 import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
 import type { Component, Instance } from '../../protocol/model/types.js'
-import { AgentProcess, stopAll } from './agents.js'
+import { AgentHost, stopAll, type BenchAgent } from './agents.js'
 import { AGENT_START_TIMEOUT_MS, BENCH_AGENTS, CHANGE_TIMEOUT_MS, DEPLOY_TIMEOUT_MS, MAX_INTER_APP_BOOTSTRAP_PEERS, SETTLE_MS } from './bench-constants.js'
 import { percentile, round2 } from './stats.js'
 
@@ -54,19 +54,21 @@ export async function measureInterApp (toggles: number, internalP50Ms: number | 
   const exporterApp = `exporter-${run}`
   const importerApp = `importer-${run}`
   const pnet = { [exporterApp]: generatePnetKey(), [importerApp]: generatePnetKey() }
-  const agents: AgentProcess[] = []
-  const sources: AgentProcess[] = []
-  const sinks: AgentProcess[] = []
+  const hosts: AgentHost[] = []
+  const sources: BenchAgent[] = []
+  const sinks: BenchAgent[] = []
   const domainReady: string[][] = []
   const meshReady: Record<string, string[][]> = { [exporterApp]: [], [importerApp]: [] }
   const binding = signBinding(dmKey, { application: importerApp, prefix: PREFIX, exporters: [exporterApp], version: 1 })
   try {
-    const start = async (application: string, child: 'Source' | 'Sink', index: number): Promise<AgentProcess> => {
+    // one agent per process, as a machine's
+    const start = async (application: string, child: 'Source' | 'Sink', index: number): Promise<BenchAgent> => {
       const vm = `${child} VM ${index}`
       const stateDir = join(workDir, `${child}-${index}`)
       await mkdir(stateDir, { recursive: true })
-      const agent = new AgentProcess({ name: `/${vm}`, stateDir })
-      agents.push(agent)
+      const host = new AgentHost({ name: `/${vm}`, stateDirs: [stateDir] })
+      hosts.push(host)
+      const agent = host.agents[0]
       const { peerId } = await agent.waitFor('hello', () => true, AGENT_START_TIMEOUT_MS)
       const instance = scoped(vm, child)
       const model: ScopedModel = {
@@ -135,7 +137,7 @@ export async function measureInterApp (toggles: number, internalP50Ms: number | 
       missed
     }
   } finally {
-    await stopAll(agents)
+    await stopAll(hosts)
     await rm(workDir, { recursive: true, force: true })
   }
 }
