@@ -32,6 +32,7 @@ import { formatScaleTable, measureScalePoint, writeScalePlots, type ScalePoint }
 import { PEER_SIZES, SCALE_SIZES, SERF_PROFILE } from './bench-constants.js'
 import { measureObservabilityCost, observabilityRows, type ObservabilityCost } from './observability.js'
 import { ELASTIC_NOT_MEASURED, elasticRows, measureElastic, type ElasticBench } from './elastic.js'
+import { INTER_APP_NOT_MEASURED, interAppRows, measureInterApp, type InterAppBench } from './inter-app.js'
 
 /** The one JSON document `--json` prints (figures in ms, MB, % of one core; null when not measured). */
 export interface BenchReport {
@@ -62,6 +63,8 @@ export interface BenchReport {
   observability?: ObservabilityCost
   /** simulate lamp-elastic, 5 rounds (elastic.ts); not measured with --quick. */
   elastic: ElasticBench
+  /** An exporter change in one application to update at the importers of another (inter-app.ts). */
+  inter_app: InterAppBench
 }
 interface Percentiles { p50_ms: number | null, p99_ms: number | null }
 /** agent_start_cpu_ms: CPU one agent process spends to start (agent-start.ts); measured in --quick runs too. */
@@ -307,7 +310,8 @@ const NOT_MEASURED: Omit<BenchReport, 'converge'> = {
   failure: { crash_detect_ms: null, partition_detect_ms: null },
   cost: { rss_mb_per_agent: null, idle_cpu_pct_per_agent: null, msgs_per_change: null, bytes_per_change: null },
   deploy: DEPLOY_NOT_MEASURED,
-  elastic: ELASTIC_NOT_MEASURED
+  elastic: ELASTIC_NOT_MEASURED,
+  inter_app: INTER_APP_NOT_MEASURED
 }
 
 export async function runBench (options: RunOptions): Promise<BenchReport> {
@@ -338,6 +342,8 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
     : undefined
   const meshP = percentiles(mesh.latenciesMs)
   const amqpP = percentiles(amqp.latenciesMs)
+  const interApp = await measureInterApp(toggles, meshP.p50_ms, options.log)
+    .catch((err: unknown) => { options.log(`inter-app not measured: ${errorMessage(err).split('\n')[0].slice(0, 400)}`); return INTER_APP_NOT_MEASURED })
 
   const converge: BenchReport['converge'] = [{ agents: BENCH_AGENTS, all_updated_ms: mesh.missed > 0 ? null : round2(Math.max(...mesh.allUpdatedMs)) }]
   if (!options.quick) {
@@ -362,6 +368,7 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
     },
     deploy: { ...(options.quick ? DEPLOY_NOT_MEASURED : await measureDeploy(options)), agent_start_cpu_ms: await measureAgentStartCpuMs(options.log) },
     elastic: options.quick ? ELASTIC_NOT_MEASURED : await measureElastic(options),
+    inter_app: interApp,
     peers: await measurePeers(options.quick ? [BENCH_AGENTS] : PEER_SIZES, options)
   }
 }
@@ -390,6 +397,7 @@ export function formatTable (r: BenchReport): string {
     ['deploy: first to last creation request, 100 machines', show(r.deploy.create_requests_spread_ms, ' ms'), '<= 50 ms'],
     ['deploy: wall time / CPU floor, 100 machines', show(r.deploy.wall_over_cpu_floor), '<= 1.05'],
     ...elasticRows(r.elastic),
+    ...interAppRows(r.inter_app),
     ...(r.observability === undefined ? [] : observabilityRows(r.observability)),
     ...r.peers.serf.by_agents.flatMap((f): Array<[string, string, string]> => [
       [`Serf (${r.peers.serf.profile}) event at every handler, ${f.agents} agents`, show(f.all_ms, ' ms'), f.note ?? ''],
