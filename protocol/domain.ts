@@ -191,6 +191,8 @@ export interface ExternalRequest {
   kind: 'request'
   binding: SignedBinding
   ownership: SignedOwnership
+  /** Where the importer listens: an exporter not connected to it dials it (a relayed re-announce may not reach it). */
+  addresses: string[]
 }
 
 export type DomainMessage = ExternalAnnounce | ExternalWithdraw | ExternalRequest
@@ -245,7 +247,7 @@ export function decodeDomainMessage (bytes: Uint8Array, topic: string): DomainMe
     }
     case 'request':
       if (topic !== domainControlTopic()) throw new MeshMessageError(`request arrived on topic ${topic}, not the domain control topic`)
-      return { v: MESH_MESSAGE_VERSION, kind: 'request', binding: parseBinding(m.binding), ownership: ownership(m.ownership) }
+      return { v: MESH_MESSAGE_VERSION, kind: 'request', binding: parseBinding(m.binding), ownership: ownership(m.ownership), addresses: list(m.addresses, 'addresses', str) }
     default:
       throw new MeshMessageError(`unknown kind ${JSON.stringify(m.kind)}: expected announce, withdraw or request`)
   }

@@ -53,6 +53,7 @@ test('usage errors exit 2 with a clear message (a real process too)', async t =>
     // one wait flag: the older --timeout is gone
     [['status', 'lamp', '--watch', '--timeout', '1s'], /unknown option '--timeout'/],
     [['status', 'lamp', '--watch', '--wait=soon'], /"soon" is not a duration > 0/],
+    [['instance', 'delete', 'lamp', '/Apache VM', '--force', '--no-wait'], /instance delete --force deletes once the subtree is undeployed, so it waits/],
     [['commands', 'run', 'lamp', 'grow', '--no-wait'], /commands run waits for the DM's answer: --wait=DURATION sets how long \(default 10m\)/],
     [['start', 'lamp', '/Apache VM', '--wait=-3'], /"-3" is not a duration > 0 and <= a week: write e\.g\. 90s, 2m/],
     [['stop', 'lamp', '--wait=1e9'], /"1e9" is not a duration/],

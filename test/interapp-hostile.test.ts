@@ -116,8 +116,8 @@ test('a peer with the domain pnet key: forged or borrowed external ownerships an
   // asking the exporter with a forged binding (and with a genuine one but another application's ownership)
   const forgedBinding = signBinding(attacker, { application: 'Shop B', prefix: 'Db', exporters: ['Db'], version: 9 })
   const aOwnership = JSON.parse(readFileSync(join(aState, 'agent-state.json'), 'utf8')).mesh.ownership
-  await publish(domainControlTopic(), { v: 1, kind: 'request', binding: forgedBinding, ownership: aOwnership })
-  await publish(domainControlTopic(), { v: 1, kind: 'request', binding: signBinding(genuine, { application: 'Shop A', prefix: 'Db', exporters: ['Db'], version: 1 }), ownership: aOwnership })
+  await publish(domainControlTopic(), { v: 1, kind: 'request', binding: forgedBinding, ownership: aOwnership, addresses: [] })
+  await publish(domainControlTopic(), { v: 1, kind: 'request', binding: signBinding(genuine, { application: 'Shop A', prefix: 'Db', exporters: ['Db'], version: 1 }), ownership: aOwnership, addresses: [] })
   await waitFor('the exporter counted both', async () => {
     const r = (await agentView(dbState)).domain?.rejections ?? {}
     return r['untrusted-dm-key'] === 1 && r['wrong-peer'] === 1

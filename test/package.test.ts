@@ -34,11 +34,12 @@ test('npm pack carries dist/, the LAMP template and the units, no tests; the glo
   const [info] = JSON.parse(packed.stdout) as Array<{ filename: string, files: Array<{ path: string }> }>
   const files = info.files.map(f => f.path)
   for (const expected of ['bin/meshconf.js', 'dist/manager/cli.js', 'dist/agent/main.bundle.js', 'dist/agent/polyfill.js',
-    'dist/web/index.html', 'simulations/lamp/descriptor/application.properties', 'deploy/meshconf-agent.service', 'package.json', 'README.md']) {
+    'dist/web/index.html', 'simulations/lamp/descriptor/application.properties', 'simulations/lamp-elastic/rules.autonomic/scale-up.drl',
+    'simulations/shared-db/database/descriptor/application.properties', 'deploy/meshconf-agent.service', 'package.json', 'README.md']) {
     t.true(files.includes(expected), `${expected} is packed`)
   }
   t.deepEqual(files.filter(f => /^(dist\/)?(simulations\/)?test\//.test(f) || f.endsWith('.ts') || f.endsWith('.map')), [], 'no tests, sources or source maps')
-  t.deepEqual(files.filter(f => /^dist\/simulations\/(bench|chaos)\//.test(f)), [], 'no benchmarks')
+  t.deepEqual(files.filter(f => f.startsWith('dist/simulations/')), [], 'no benchmarks, load generators nor their tests')
   t.is(info.filename, `meshconf-${VERSION}.tgz`)
 
   const mirror = await startNpmMirror(ROOT)

@@ -331,7 +331,7 @@ export class DomainExchange {
     for (const prefix of this.pendingRequests) {
       const binding = this.bindings.get(prefix)
       if (binding === undefined || binding.exporters.length === 0) continue
-      this.send(this.control, { v: MESH_MESSAGE_VERSION, kind: 'request', binding, ownership: this.ownership })
+      this.send(this.control, { v: MESH_MESSAGE_VERSION, kind: 'request', binding, ownership: this.ownership, addresses: this.transport.addresses() })
     }
     this.pendingRequests.clear()
   }
@@ -432,6 +432,8 @@ export class DomainExchange {
     })
     if (!requester.ok) return this.reject(requester.reason, `request from ${from} for ${m.binding.application}: ${requester.detail}`)
     this.transport.trustPeer?.(from)
+    // a bound importer we are not connected to would hear our re-announce only if other importers relay it: dial it
+    if (!this.transport.isConnected(from)) this.transport.watchPeer(from, m.addresses.slice(0, MAX_ADDED_PEERS))
     if (this.local.size > 0) this.reannounces.poke()
   }
 

@@ -4,7 +4,7 @@ import { DmRequestError, type DmClient } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
 import { isDocument, printDocument, withOutputOptions, withWaitOptions, resolveWaitMs, type OutputOptions, type WaitOptions } from './format.js'
 import { DEFAULT_WAIT_MS, followInstances, reportOutcome, type FollowOutcome } from './lifecycle.js'
-import { connect, findInstance, flattenInstances, parseInstancePath, withDmOptions, type DmOptions } from './output.js'
+import { connect, findInstance, flattenInstances, parseInstancePath, usageError, withDmOptions, type DmOptions } from './output.js'
 
 /** The DM refused to delete an instance whose subtree is still deployed. */
 export class InstanceStillDeployedError extends Error {
@@ -77,7 +77,10 @@ async function undeployFirst (client: DmClient, app: string, path: string, waitM
   })
 }
 
-async function instanceDelete (app: string, path: string, options: Options & WaitOptions & { force?: boolean }): Promise<void> {
+async function instanceDelete (app: string, path: string, options: Options & WaitOptions & { force?: boolean }, command: Command): Promise<void> {
+  if (options.force === true && options.wait === false) {
+    usageError(command, 'instance delete --force deletes once the subtree is undeployed, so it waits: --wait=DURATION sets how long')
+  }
   const client = connect(options)
   if (options.force === true) {
     const waitMs = resolveWaitMs(options, DEFAULT_WAIT_MS, true) ?? DEFAULT_WAIT_MS

@@ -150,7 +150,13 @@ async function elasticStory (context: LampStoryContext, settings: ElasticSetting
       healthy()
       const value = await check()
       if (value !== undefined) return value
-      if (Date.now() >= deadline) throw new SimulationCheckError(`${what}: not reached in ${stepWaitMs / 1000}s (${describeLoad(stats())})`)
+      if (Date.now() >= deadline) {
+        // why the rules did not act: the last decision of each, and the last instructions they ran
+        const last = [...new Map(decisions.map(d => [d.rule, d])).values()].map(d => `${d.rule}: ${d.fired ? 'fired' : d.reason}`)
+        const history = await dmClient().history(application, { limit: 3 }).then(h => h.entries.map(e => `${e.instruction}: ${e.outcome} ${e.detail}`), () => [])
+        throw new SimulationCheckError(`${what}: not reached in ${stepWaitMs / 1000}s (${describeLoad(stats())}; last decisions: ${last.join('; ') || 'none'}; ` +
+          `last instructions: ${history.join('; ') || 'none'})`)
+      }
       await new Promise(resolve => setTimeout(resolve, WAIT_POLL_MS))
     }
   }

@@ -19,6 +19,7 @@ import type { AgentMetrics } from '../../agent/metrics.js'
 import type { MeshServiceHandle } from '../../agent/mesh/service.js'
 import type { ImportListener } from '../../agent/ports.js'
 import { startLibp2pMesh } from '../../agent/mesh/libp2p.js'
+import { withDomainExchange } from '../../agent/mesh/domain.js'
 import { loadOrCreatePeerIdentity } from '../../agent/mesh/identity.js'
 import { createStepOutbox } from '../../agent/outbox.js'
 import { createLoggerPlugin } from '../../agent/plugins/logger.js'
@@ -128,7 +129,16 @@ class HostedAgent {
             : lineLogger((level, line) => { if (level === 'warn' || level === 'error') log.warn(line); else trace(level.toUpperCase(), line) })
           // One process may host many meshes: no view signal handler each.
         const options = { stateDir, listen: message.listen, allow: message.allow, log: meshLog, ...(stateDirs.length === 1 ? {} : { viewSignal: null }) }
-          meshFactory = async (model, parameters, listener) => (mesh = await startLibp2pMesh(model, parameters, counted(listener), options))
+          meshFactory = async (model, parameters, listener) => {
+            mesh = await startLibp2pMesh(model, parameters, counted(listener), options)
+            // the inter-application benchmark (inter-app.ts): the domain exchange too, as a real agent's (agent/main.ts)
+            const domain = parameters.domain
+            if (domain !== undefined) {
+              const { privateKey } = await loadOrCreatePeerIdentity(stateDir)
+              mesh = await withDomainExchange(mesh, model, { ...parameters, domain }, counted(listener), { ...options, privateKey })
+            }
+            return mesh
+          }
         }
         const agent = this.agent = createAgent({
           stateDir,
@@ -146,7 +156,10 @@ class HostedAgent {
         })
         await agent.handle(toAgent({ kind: 'setScopedInstance', model: message.model, mesh: message.parameters, recipes: {} }))
         const metricsPort = await metrics?.listen('127.0.0.1', 0)
-        tell({ kind: 'ready', addresses: agent.meshAddresses(), ...(metricsPort === undefined ? {} : { metricsPort }) })
+        tell({
+          kind: 'ready', addresses: agent.meshAddresses(), ...(metricsPort === undefined ? {} : { metricsPort }),
+          ...(agent.domainAddresses().length === 0 ? {} : { domainAddresses: agent.domainAddresses() })
+        })
         return
       }
       case 'changeState':

@@ -30,7 +30,7 @@ export type ParentToAgent =
 export type AgentToParent =
   | { kind: 'hello', peerId: string }
   /** metricsPort: where its /metrics is served (with observability). */
-  | { kind: 'ready', addresses: string[], metricsPort?: number }
+  | { kind: 'ready', addresses: string[], metricsPort?: number, domainAddresses?: string[] }
   /** The engine reported a state or import change: the status, and the exporter paths it holds per prefix. */
   | { kind: 'status', instancePath: string, status: InstanceStatus, imports: Record<string, string[]>, atNs: string }
   /** The engine invoked the plug-in's `update` of `instancePath` because `exporterPath` came (added) or went. */

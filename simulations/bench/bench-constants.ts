@@ -108,3 +108,6 @@ export const SCALE_PEERS_MAX_AGENTS = 1000
 export const SCALE_SIZES = [10, 100, 300, 1000]
 /** Sizes of the etcd baseline in the full run (issue 20), and of Serf's beside the mesh's convergence runs. */
 export const PEER_SIZES = [10, 50, 100]
+
+/** Agents of the same application (and of the domain exchange) each inter-app agent bootstraps from (inter-app.ts). */
+export const MAX_INTER_APP_BOOTSTRAP_PEERS = 4

@@ -25,12 +25,14 @@ import {
   IDLE_WINDOW_MS, PARTITION_DETECT_TIMEOUT_MS, QUICK_IDLE_WINDOW_MS, QUICK_TOGGLES, SETTLE_MAX_MS, SETTLE_MS,
   SETTLE_WINDOW_MS, SETTLED_AGENT_CPU_PCT, SETTLED_CPU_PCT, TOGGLES
 } from './bench-constants.js'
+import { measureAgentStartCpuMs } from './agent-start.js'
 import { errorMessage } from '../../protocol/errors.js'
 import { measureEtcd, measureSerf, type PeerFigures } from './peers.js'
 import { formatScaleTable, measureScalePoint, writeScalePlots, type ScalePoint } from './scale.js'
 import { PEER_SIZES, SCALE_SIZES, SERF_PROFILE } from './bench-constants.js'
 import { measureObservabilityCost, observabilityRows, type ObservabilityCost } from './observability.js'
 import { ELASTIC_NOT_MEASURED, elasticRows, measureElastic, type ElasticBench } from './elastic.js'
+import { INTER_APP_NOT_MEASURED, interAppRows, measureInterApp, type InterAppBench } from './inter-app.js'
 
 /** The one JSON document `--json` prints (figures in ms, MB, % of one core; null when not measured). */
 export interface BenchReport {
@@ -45,7 +47,7 @@ export interface BenchReport {
    * (wall time over the host's CPU floor): the 100-machine run as a cloud would see it (issue 20).
    */
   deploy: { one_machine_ms: number | null, hundred_machines_ms: number | null, ratio: number | null, docker_one_ms: number | null, docker_ten_ms: number | null,
-    dm_cpu_ms_per_machine: number | null, create_requests_spread_ms: number | null, wall_over_cpu_floor: number | null }
+    dm_cpu_ms_per_machine: number | null, create_requests_spread_ms: number | null, wall_over_cpu_floor: number | null } & AgentStartFigure
   /**
    * Real peers (peers.ts). serf: at the reconfigure run's N (10), a user event until every agent's handler ran, and a
    * kill -9 until every other agent's member-failed handler ran; by_agents: at each N measured. etcd: a put until
@@ -61,8 +63,12 @@ export interface BenchReport {
   observability?: ObservabilityCost
   /** simulate lamp-elastic, 5 rounds (elastic.ts); not measured with --quick. */
   elastic: ElasticBench
+  /** An exporter change in one application to update at the importers of another (inter-app.ts). */
+  inter_app: InterAppBench
 }
 interface Percentiles { p50_ms: number | null, p99_ms: number | null }
+/** agent_start_cpu_ms: CPU one agent process spends to start (agent-start.ts); measured in --quick runs too. */
+interface AgentStartFigure { agent_start_cpu_ms: number | null }
 
 /** Bad command-line input. */
 export class BenchUsageError extends Error {
@@ -213,7 +219,7 @@ function slowest (sample: { latenciesMs: number[], missed: number } | undefined)
 }
 
 const DEPLOY_NOT_MEASURED: BenchReport['deploy'] = { one_machine_ms: null, hundred_machines_ms: null, ratio: null, docker_one_ms: null, docker_ten_ms: null,
-  dm_cpu_ms_per_machine: null, create_requests_spread_ms: null, wall_over_cpu_floor: null }
+  dm_cpu_ms_per_machine: null, create_requests_spread_ms: null, wall_over_cpu_floor: null, agent_start_cpu_ms: null }
 /** Machines of the docker deployment figure (docker_ten_ms). */
 const DOCKER_DEPLOY_MACHINES = 10
 
@@ -242,7 +248,7 @@ async function runDeployScript (args: string[], what: string, options: RunOption
 const num = (v: unknown): number | null => typeof v === 'number' && Number.isFinite(v) ? v : null
 
 /** The deployment figures (deploy.ts run as a child, local machines then containers); null when one fails. */
-async function measureDeploy (options: RunOptions): Promise<BenchReport['deploy']> {
+async function measureDeploy (options: RunOptions): Promise<Omit<BenchReport['deploy'], keyof AgentStartFigure>> {
   const docker = await runDeployScript(['--target', 'docker', '--machines', String(DOCKER_DEPLOY_MACHINES)], 'deploy (docker)', options)
   const dockerFigures = { docker_one_ms: num(docker?.one_machine_ms), docker_ten_ms: num(docker?.hundred_machines_ms) }
   const found = await runDeployScript([], 'deploy', options)
@@ -304,7 +310,8 @@ const NOT_MEASURED: Omit<BenchReport, 'converge'> = {
   failure: { crash_detect_ms: null, partition_detect_ms: null },
   cost: { rss_mb_per_agent: null, idle_cpu_pct_per_agent: null, msgs_per_change: null, bytes_per_change: null },
   deploy: DEPLOY_NOT_MEASURED,
-  elastic: ELASTIC_NOT_MEASURED
+  elastic: ELASTIC_NOT_MEASURED,
+  inter_app: INTER_APP_NOT_MEASURED
 }
 
 export async function runBench (options: RunOptions): Promise<BenchReport> {
@@ -335,6 +342,8 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
     : undefined
   const meshP = percentiles(mesh.latenciesMs)
   const amqpP = percentiles(amqp.latenciesMs)
+  const interApp = await measureInterApp(toggles, meshP.p50_ms, options.log)
+    .catch((err: unknown) => { options.log(`inter-app not measured: ${errorMessage(err).split('\n')[0].slice(0, 400)}`); return INTER_APP_NOT_MEASURED })
 
   const converge: BenchReport['converge'] = [{ agents: BENCH_AGENTS, all_updated_ms: mesh.missed > 0 ? null : round2(Math.max(...mesh.allUpdatedMs)) }]
   if (!options.quick) {
@@ -357,8 +366,9 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
       msgs_per_change: mesh.perChange === undefined ? null : round2(mesh.perChange.messages),
       bytes_per_change: mesh.perChange === undefined ? null : Math.round(mesh.perChange.bytes)
     },
-    deploy: options.quick ? DEPLOY_NOT_MEASURED : await measureDeploy(options),
+    deploy: { ...(options.quick ? DEPLOY_NOT_MEASURED : await measureDeploy(options)), agent_start_cpu_ms: await measureAgentStartCpuMs(options.log) },
     elastic: options.quick ? ELASTIC_NOT_MEASURED : await measureElastic(options),
+    inter_app: interApp,
     peers: await measurePeers(options.quick ? [BENCH_AGENTS] : PEER_SIZES, options)
   }
 }
@@ -381,11 +391,13 @@ export function formatTable (r: BenchReport): string {
     ['bytes on the wire per change', show(r.cost.bytes_per_change, ' B'), ''],
     ['deploy 1 / 100 machines', `${show(r.deploy.one_machine_ms, ' ms')} / ${show(r.deploy.hundred_machines_ms, ' ms')}`, ''],
     ['100 machines / 1 machine', show(r.deploy.ratio), '< 3'],
+    ['agent start, CPU', show(r.deploy.agent_start_cpu_ms, ' ms'), '<= 300 ms'],
     [`deploy 1 / ${DOCKER_DEPLOY_MACHINES} machines, containers`, `${show(r.deploy.docker_one_ms, ' ms')} / ${show(r.deploy.docker_ten_ms, ' ms')}`, ''],
     ['deploy: the DM\'s CPU per machine', show(r.deploy.dm_cpu_ms_per_machine, ' ms'), '<= 10 ms'],
     ['deploy: first to last creation request, 100 machines', show(r.deploy.create_requests_spread_ms, ' ms'), '<= 50 ms'],
     ['deploy: wall time / CPU floor, 100 machines', show(r.deploy.wall_over_cpu_floor), '<= 1.05'],
     ...elasticRows(r.elastic),
+    ...interAppRows(r.inter_app),
     ...(r.observability === undefined ? [] : observabilityRows(r.observability)),
     ...r.peers.serf.by_agents.flatMap((f): Array<[string, string, string]> => [
       [`Serf (${r.peers.serf.profile}) event at every handler, ${f.agents} agents`, show(f.all_ms, ' ms'), f.note ?? ''],

@@ -38,12 +38,13 @@ test('the bench table shows n/a for what was not measured; the chaos report ends
     converge: [{ agents: 10, all_updated_ms: 41 }],
     failure: { crash_detect_ms: 600, partition_detect_ms: null },
     cost: { rss_mb_per_agent: 80, idle_cpu_pct_per_agent: 0.5, msgs_per_change: 12, bytes_per_change: 3000 },
-    deploy: { one_machine_ms: null, hundred_machines_ms: null, ratio: null, docker_one_ms: null, docker_ten_ms: null, dm_cpu_ms_per_machine: 7.5, create_requests_spread_ms: null, wall_over_cpu_floor: 1.2 },
+    deploy: { one_machine_ms: null, hundred_machines_ms: null, ratio: null, docker_one_ms: null, docker_ten_ms: null, dm_cpu_ms_per_machine: 7.5, create_requests_spread_ms: null, wall_over_cpu_floor: 1.2, agent_start_cpu_ms: 250.5 },
     peers: {
       serf: { profile: 'local', flags: '', agents: 10, event_all_ms: 180, failure_all_ms: null, by_agents: [{ agents: 10, all_ms: 180, failure_all_ms: null }] },
       etcd: { all_ms: { 10: 20 }, by_agents: [{ agents: 10, all_ms: 20 }, { agents: 50, all_ms: null, note: 'not run: too big' }] }
     },
-    elastic: { rounds: 5, rounds_ok: 5, threshold_to_serving_ms: 3900, probe_period_ms: 1000, machine_deploy_ms: 2100, goal_ms: 4100, failed_requests: 0 }
+    elastic: { rounds: 5, rounds_ok: 5, threshold_to_serving_ms: 3900, probe_period_ms: 1000, machine_deploy_ms: 2100, goal_ms: 4100, failed_requests: 0 },
+    inter_app: { agents_per_application: 10, reconfigure_p50_ms: 15, reconfigure_p99_ms: 48.5, ratio_to_internal_p50: 1.2, missed: 0 }
   }
   const table = formatTable(report)
   t.regex(table, /deploy: the DM's CPU per machine\s+7\.5 ms\s+<= 10 ms/)
@@ -53,8 +54,11 @@ test('the bench table shows n/a for what was not measured; the chaos report ends
   t.regex(table, /etcd put at every watcher's handler, 50 watchers\s+n\/a\s+not run: too big/)
   t.regex(table, /reconfigure p50 \/ p99, mesh\s+12\.5 ms \/ 40 ms/)
   t.regex(table, /cut-off agent noticed \(netns\)\s+n\/a/)
+  t.regex(table, /agent start, CPU\s+250\.5 ms\s+<= 300 ms/)
   t.regex(table, /elastic: load over the threshold to the new Tomcat serving, p50 of 5\/5 rounds\s+3900 ms\s+<= 4100 ms \(probe period 1000 ms \+ machine deploy 2100 ms \+ 1 s\)/)
   t.regex(table, /elastic: failed requests\s+0\s+0/)
+  t.regex(table, /reconfigure p50 \/ p99, across applications \(10 \+ 10 agents\)\s+15 ms \/ 48\.5 ms\s/)
+  t.regex(table, /across applications p50 \/ mesh p50\s+1\.2\s+<= 1\.5/)
   const text = formatChaosReport({ seed: 1, target: 'netns', passed: 1, failed: 1, trials: [
     { trial: 1, fault: 'kill-dm', passed: true, trace: ['+1 ms killed -9 the DM'] },
     { trial: 2, fault: 'kill-agent', machine: '/MySQL VM', passed: false, trace: ['+5 ms invariant BROKEN after recovery:'] }
