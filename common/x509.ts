@@ -20,6 +20,8 @@ export interface CertificateRequest {
   altNames?: string[]
   /** The authority signing it; default: the certificate signs itself. */
   issuer?: CertificateAndKey
+  /** The serial number, big-endian bytes; default: 16 random bytes, positive. */
+  serial?: Buffer
 }
 
 // ----------------------------------------------------------------------------------------------- DER
@@ -43,9 +45,16 @@ const bits = (content: Buffer, unusedBits = 0): Buffer => tlv(0x03, Buffer.conca
 const utf8 = (text: string): Buffer => tlv(0x0c, Buffer.from(text, 'utf8'))
 const TRUE = tlv(0x01, Buffer.from([0xff]))
 
-function integer (value: Buffer): Buffer {
-  // Positive: a leading zero when the high bit is set.
-  return tlv(0x02, value[0] >= 0x80 ? Buffer.concat([Buffer.from([0]), value]) : value)
+/**
+ * A non-negative DER INTEGER from big-endian bytes. DER wants the shortest form: leading zero bytes go (a random
+ * serial starting with 0x00 is otherwise refused as `illegal padding`), and one zero comes back when the high bit
+ * is set, so that the number stays positive.
+ */
+export function derInteger (value: Buffer): Buffer {
+  let start = 0
+  while (start < value.length - 1 && value[start] === 0) start++
+  const minimal = value.subarray(start)
+  return tlv(0x02, minimal[0] >= 0x80 ? Buffer.concat([Buffer.from([0]), minimal]) : minimal)
 }
 
 function oid (dotted: string): Buffer {
@@ -97,8 +106,8 @@ export function createCertificate (request: CertificateRequest): CertificateAndK
     authorityKeyId = keyIdentifier(issuer.publicKey.export({ type: 'spki', format: 'der' }))
   }
   const now = Date.now()
-  const serial = randomBytes(16)
-  serial[0] &= 0x7f
+  const serial = request.serial ?? randomBytes(16)
+  if (request.serial === undefined) serial[0] &= 0x7f
   const extensions = request.authority === true
     ? [
         extension('2.5.29.19', true, sequence(TRUE)),
@@ -119,8 +128,8 @@ export function createCertificate (request: CertificateRequest): CertificateAndK
         extension('2.5.29.35', false, sequence(tlv(0x80, authorityKeyId)))
       ]
   const tbs = sequence(
-    explicit(0, integer(Buffer.from([2]))),
-    integer(serial),
+    explicit(0, derInteger(Buffer.from([2]))),
+    derInteger(serial),
     ECDSA_WITH_SHA256,
     issuerName,
     // A minute back: a client whose clock is slightly behind still accepts a certificate made just now.

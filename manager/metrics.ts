@@ -88,6 +88,12 @@ export function createDmMetrics (components: { dm: () => DeploymentManager | und
     name: 'meshconf_events_stored', help: 'events in the DM\'s history', registers: [registry],
     collect () { this.set(components.dm()?.eventCount() ?? 0) }
   })
+  /** The messaging whose refusals are shown (the one `countMessages` wrapped). */
+  let counted: DmMessaging | undefined
+  new Gauge({
+    name: 'meshconf_agent_messages_rejected', help: 'messages from agents refused since the DM started (invalid, or speaking for another machine or application)', registers: [registry],
+    collect () { this.set(counted?.metrics().rejected ?? 0) }
+  })
   const messages = new Counter({ name: 'meshconf_agent_messages_total', help: 'messages between the DM and its agents, by direction and kind', labelNames: ['direction', 'kind'], registers: [registry] })
   const requests = new Histogram({
     name: 'meshconf_rest_request_duration_seconds', help: 'REST requests, by method, route and status', labelNames: ['method', 'route', 'status_code'], buckets: REST_BUCKETS_S, registers: [registry]
@@ -103,6 +109,7 @@ export function createDmMetrics (components: { dm: () => DeploymentManager | und
       requests.observe({ method, route, status_code: String(statusCode) }, durationMs / 1000)
     },
     countMessages (messaging) {
+      counted = messaging
       // every method named (no spread: the transports are classes), so a new one is a type error here until added
       return {
         start: () => messaging.start(),

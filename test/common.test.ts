@@ -1,4 +1,4 @@
-// The shared utilities of common/: atomic writes and retry delays.
+// The shared utilities of common/: atomic writes, retry delays, DER integers.
 import test from 'ava'
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -7,6 +7,8 @@ import { join } from 'node:path'
 import { backoffMs, exponentialMs, jittered } from '../common/backoff.js'
 import { writeAtomically } from '../common/fs.js'
 import { freePort } from '../common/net.js'
+import { createCertificate, derInteger } from '../common/x509.js'
+import { X509Certificate } from 'node:crypto'
 
 test('writeAtomically: overlapping writes of one file leave one whole content and no temporary file; a key gets mode 0600', async t => {
   const dir = await mkdtemp(join(tmpdir(), 'meshconf-common-'))
@@ -43,4 +45,16 @@ test('freePort: a port below the ephemeral range that a server can bind at once'
   await new Promise<void>((resolve, reject) => { server.once('error', reject).listen(port, '127.0.0.1', resolve) })
   t.is((server.address() as AddressInfo).port, port)
   await new Promise(resolve => server.close(resolve))
+})
+
+test('derInteger: the shortest DER form; a serial starting with zero bytes still makes a certificate Node reads', t => {
+  const hex = (bytes: number[]): string => derInteger(Buffer.from(bytes)).toString('hex')
+  t.is(hex([0x00, 0x12, 0x34]), '02021234')
+  t.is(hex([0x00, 0x00, 0x85]), '02020085')
+  t.is(hex([0x85]), '02020085')
+  t.is(hex([0x00]), '020100')
+  t.is(hex([0x02]), '020102')
+  // before: a random serial whose first byte was 0x00 (1 in 256) gave `illegal padding` at the DM's first start
+  const { cert } = createCertificate({ commonName: 'meshconf test', validityMs: 60_000, authority: true, serial: Buffer.from([0, 1, 2, 3]) })
+  t.is(new X509Certificate(cert).serialNumber, '010203')
 })

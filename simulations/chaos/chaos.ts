@@ -2,7 +2,9 @@
 // process) on a private RabbitMQ node, one agent process per machine (network namespaces when root). Each trial
 // injects one fault — kill an agent (-9, with its services), kill the DM (-9), restart the broker, cut a machine's
 // links, restart an agent process (-9, services kept) — waits for the detection bound, then checks the invariant (invariant.ts) on what the live
-// agents hold, repairs the fault and checks again once the application has recovered.
+// agents hold, repairs the fault and checks again once the application has recovered. Once recovered, hostile actors
+// act: a rogue agent with one machine's credential speaks for another (rogue-agent.ts); the DM must refuse and count
+// every attempt, and the invariant must still hold.
 // Usage: node dist/simulations/chaos/chaos.js [--trials N] [--seed S] [--json] [--keep-data]
 import '../../agent/polyfill.js'
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
@@ -22,9 +24,11 @@ import { machineFolder } from '../../manager/targets/local.js'
 import { isAgentAlive, machineFiles, readAgentRecord, spawnAgent, stopAgent } from '../../manager/targets/process.js'
 import { createPrivateBroker, type PrivateBroker } from '../../fixtures/broker.js'
 import { checkInvariant, type Violation } from './invariant.js'
+import { rejectedFromMetrics, rogueAgentAttempts, runRogueAgent } from './rogue-agent.js'
+import { readAgentParams } from '../../protocol/agent-params.js'
 import { readAgentState, snapshotFromAgents } from './snapshot.js'
 import {
-  CONSISTENCY_DEADLINE_MS, DEFAULT_TRIALS, DETECTION_BOUND_MS, DM_START_TIMEOUT_MS, POLL_INTERVAL_MS, RECOVERY_TIMEOUT_MS
+  CONSISTENCY_DEADLINE_MS, DEFAULT_TRIALS, DETECTION_BOUND_MS, DM_START_TIMEOUT_MS, POLL_INTERVAL_MS, RECOVERY_TIMEOUT_MS, ROGUE_REFUSAL_TIMEOUT_MS
 } from './constants.js'
 import { freePort } from '../../common/net.js'
 import { errorMessage } from '../../protocol/errors.js'
@@ -60,9 +64,21 @@ export interface TrialResult {
   passed: boolean
   /** What happened, with ms since the fault; the violations when the invariant did not hold. */
   trace: string[]
+  /** The rogue agent's attempts after recovery: sent, refused by the broker, refused and counted by the DM. */
+  rogueAgent?: RogueTally
 }
 
-export interface ChaosReport { seed: number, target: string, trials: TrialResult[], passed: number, failed: number }
+export interface RogueTally { attempts: number, refusedByBroker: number, refusedByDm: number }
+
+export interface ChaosReport {
+  seed: number
+  target: string
+  trials: TrialResult[]
+  passed: number
+  failed: number
+  /** Over every trial: the rogues' attempts and how many were refused (an attempt that got through fails its trial). */
+  rogues: { agent: RogueTally }
+}
 
 /** A small deterministic generator (mulberry32), so a failing run can be replayed with its seed. */
 function random (seed: number): () => number {
@@ -82,6 +98,8 @@ const sleep = async (ms: number): Promise<void> => { await new Promise(resolve =
 class DmProcess {
   private child: ChildProcess | undefined
   client: DmClient | undefined
+  /** The REST URL and token of the running DM (its /metrics is read with them). */
+  rest: { url: string, token: string } | undefined
   private stderr = ''
   /** `logFile`: where the DM's warnings and errors are appended. */
   constructor (private readonly options: Record<string, unknown>, private readonly logFile: string) {}
@@ -103,6 +121,7 @@ class DmProcess {
     })
     const { url, token } = JSON.parse(line) as { url: string, token: string }
     this.client = createDmClient({ url, token })
+    this.rest = { url, token }
     return this.client
   }
 
@@ -113,6 +132,15 @@ class DmProcess {
     child.kill('SIGKILL')
     await exited
     this.client = undefined
+    this.rest = undefined
+  }
+
+  /** Agent messages the running DM refused since it started (its /metrics). */
+  async rejected (): Promise<number> {
+    if (this.rest === undefined) throw new Error('the DM is not running')
+    const response = await fetch(`${this.rest.url}/metrics`, { headers: { authorization: `Bearer ${this.rest.token}` } })
+    if (!response.ok) throw new Error(`GET ${this.rest.url}/metrics: ${response.status}`)
+    return rejectedFromMetrics(await response.text())
   }
 
   async stop (): Promise<void> {
@@ -216,6 +244,37 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
     throw new ChaosTimeoutError(what, last.join('; '))
   }
 
+  /**
+   * A rogue agent with the credential of one machine (drawn at random) speaks for another: every attempt must be
+   * refused by the broker or refused and counted by the DM, and the victim must stay started.
+   */
+  const rogueAgentActs = async (note: (line: string) => void): Promise<RogueTally> => {
+    const holder = machines[Math.floor(next() * machines.length)]
+    const others = machines.filter(m => m !== holder)
+    const victim = others[Math.floor(next() * others.length)]
+    const params = readAgentParams(machineFiles(holder.folder).params)
+    if (params.messaging.kind !== 'amqp') throw new Error(`${holder.name}'s endpoint is ${params.messaging.kind}, not amqp`)
+    const victimState = readAgentState(machineFiles(victim.folder).state)
+    const instancePath = victimState?.model.instance.children[0]?.path ?? victim.name
+    const stolen = { application, scopedInstancePath: holder.name, endpoint: params.messaging }
+    const attempts = rogueAgentAttempts(stolen, { scopedInstancePath: victim.name, instancePath })
+    const dmProcess = dm as DmProcess
+    const before = await dmProcess.rejected()
+    const taken = await runRogueAgent(broker?.url ?? '', application, stolen, attempts)
+    const deadline = Date.now() + ROGUE_REFUSAL_TIMEOUT_MS
+    let refused = await dmProcess.rejected() - before
+    while (refused < taken && Date.now() < deadline) {
+      await sleep(POLL_INTERVAL_MS)
+      refused = await dmProcess.rejected() - before
+    }
+    const tally = { attempts: attempts.length, refusedByBroker: attempts.length - taken, refusedByDm: Math.min(refused, taken) }
+    note(`rogue agent with ${holder.name}'s credential spoke for ${victim.name}: ${tally.attempts} attempts, ${tally.refusedByBroker} refused by the broker, ${tally.refusedByDm} refused and counted by the DM${refused < taken ? ' — NOT ALL REFUSED' : ''}`)
+    // A machineDown or instanceRemoved taken by the DM would stop the victim: it must still be started.
+    const hurt = notStarted()
+    if (hurt.length > 0) throw new Error(`the rogue agent hurt the application: ${hurt.join('; ')}`)
+    return tally
+  }
+
   try {
     // A folder of its own: the broker runs as the rabbitmq user, who cannot enter the DM's data folder (mode 0700).
     brokerDirectory = await mkdtemp(join(tmpdir(), 'meshconf-chaos-broker-'))
@@ -258,6 +317,7 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
       const trace: string[] = []
       const note = (line: string): void => { trace.push(`+${Date.now() - t0} ms ${line}`) }
       let passed = true
+      let rogueAgent: RogueTally | undefined
       /** Checks the invariant until it holds or the consistency deadline passes; records the outcome. */
       const check = async (when: string): Promise<void> => {
         const until = Date.now() + CONSISTENCY_DEADLINE_MS
@@ -336,12 +396,14 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
         }
         await waitFor('every instance started again', RECOVERY_TIMEOUT_MS, notStarted)
         note('every instance DEPLOYED_STARTED again')
-        await check('after recovery')
+        rogueAgent = await rogueAgentActs(note)
+        if (rogueAgent.refusedByBroker + rogueAgent.refusedByDm < rogueAgent.attempts) passed = false
+        await check('after recovery and the rogue agent')
       } catch (err) {
         passed = false
         note(`trial aborted: ${errorMessage(err)}`)
       }
-      trials.push({ trial, fault, ...(fault === 'kill-dm' || fault === 'restart-broker' ? {} : { machine: machine.name }), passed, trace })
+      trials.push({ trial, fault, ...(fault === 'kill-dm' || fault === 'restart-broker' ? {} : { machine: machine.name }), passed, trace, ...(rogueAgent !== undefined ? { rogueAgent } : {}) })
       options.log(`trial ${trial}/${options.trials} ${fault}${fault === 'kill-dm' || fault === 'restart-broker' ? '' : ` ${machine.name}`}: ${passed ? 'passed' : 'FAILED'} (${Date.now() - t0} ms)`)
     }
   } finally {
@@ -390,7 +452,13 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
     }
   }
   const passedCount = trials.filter(t => t.passed).length
-  return { seed: options.seed, target, trials, passed: passedCount, failed: trials.length - passedCount }
+  const agent = { attempts: 0, refusedByBroker: 0, refusedByDm: 0 }
+  for (const t of trials) {
+    agent.attempts += t.rogueAgent?.attempts ?? 0
+    agent.refusedByBroker += t.rogueAgent?.refusedByBroker ?? 0
+    agent.refusedByDm += t.rogueAgent?.refusedByDm ?? 0
+  }
+  return { seed: options.seed, target, trials, passed: passedCount, failed: trials.length - passedCount, rogues: { agent } }
 }
 
 export function parseChaosArgs (argv: string[]): { trials: number, seed: number, json: boolean, keepData: boolean } {
@@ -410,6 +478,8 @@ export function parseChaosArgs (argv: string[]): { trials: number, seed: number,
 /** Trials passed and failed, then the trace of every failed trial. */
 export function formatChaosReport (report: ChaosReport): string {
   const lines = [`chaos on LAMP (${report.target} target, seed ${report.seed}): ${report.passed}/${report.trials.length} trials passed, ${report.failed} failed`]
+  const agent = report.rogues.agent
+  lines.push(`rogue agent (another machine's credential): ${agent.attempts} attempts, ${agent.refusedByBroker} refused by the broker, ${agent.refusedByDm} refused and counted by the DM, ${agent.attempts - agent.refusedByBroker - agent.refusedByDm} not refused`)
   for (const t of report.trials) lines.push(`  trial ${t.trial}: ${t.fault}${t.machine !== undefined ? ` ${t.machine}` : ''} ${t.passed ? 'passed' : 'FAILED'}`)
   for (const t of report.trials.filter(t => !t.passed)) {
     lines.push('', `trace of trial ${t.trial} (${t.fault}${t.machine !== undefined ? ` ${t.machine}` : ''}):`, ...t.trace.map(l => `  ${l}`))

@@ -14,3 +14,5 @@ export const RECOVERY_TIMEOUT_MS = 120_000
 export const DM_START_TIMEOUT_MS = 30_000
 /** Interval between two looks at the agents' states, in ms. */
 export const POLL_INTERVAL_MS = 250
+/** Longest wait for the DM to count the refusals of the rogue agent's attempts, in ms. */
+export const ROGUE_REFUSAL_TIMEOUT_MS = 10_000
