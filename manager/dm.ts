@@ -40,6 +40,8 @@ export function createDeploymentManager (components: DeploymentManagerComponents
   messaging.onAgentMessage(msg => { if (msg.kind === 'logs') logs.answer(msg) })
   const watch = createMachineWatch(core, sessions, outbox, targets, machines)
   messaging.onAgentMessage(createNotificationHandler(core, sessions, outbox, machines))
+  const applications = createApplications(core, sessions, outbox, machines)
+  const bindings = createBindings(core, outbox)
   let silenceTimer: NodeJS.Timeout | undefined
   let started = false
 
@@ -80,9 +82,17 @@ export function createDeploymentManager (components: DeploymentManagerComponents
     },
 
     ...createTemplates(core),
-    ...createApplications(core, sessions, outbox, machines),
+    ...applications,
+    // an exporting application deleted: the applications bound to it are unbound (a new one of that name is not)
+    async deleteApplication (name) {
+      await applications.deleteApplication(name)
+      bindings.applicationDeleted(name)
+    },
     ...createStateRequests(core, outbox, machines),
-    ...createBindings(core, outbox),
+    bindings: bindings.bindings,
+    bind: bindings.bind,
+    unbind: bindings.unbind,
+    replaceBindings: bindings.replaceBindings,
     listTargets: targets.listTargets,
     getTarget: targets.getTarget,
     createTarget: targets.createTarget,

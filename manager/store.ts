@@ -13,7 +13,7 @@ import type { MachineCredentialRecord } from './messaging/credentials.js'
 import { agentStore } from './store/agents.js'
 import { bindingStore } from './store/bindings.js'
 import { eventStore } from './store/events.js'
-import { applicationStore } from './store/instances.js'
+import { applicationStore, instanceStore } from './store/instances.js'
 import { openDatabase } from './store/schema.js'
 import { storeDb } from './store/statements.js'
 import { targetStore } from './store/targets.js'
@@ -205,6 +205,7 @@ export function createStore (options: StoreOptions): Store {
     autonomy: createAutonomyStore(db),
     ...templateStore(part),
     ...applicationStore(part),
+    ...instanceStore(part),
     ...bindingStore(part),
     ...targetStore(part),
     ...agentStore(part),

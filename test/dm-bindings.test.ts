@@ -86,6 +86,13 @@ test('bind, unbind and bind-x change the set an application imports a prefix fro
   t.deepEqual(bound((await dm.call('POST', '/api/applications/Esb/unbind', { prefix: 'Lamp', application: 'Lamp 2' })).json, 'Lamp'), [])
   t.deepEqual(bound((await dm.call('POST', '/api/applications/Esb/bind-x', { prefix: 'Lamp', applications: ['Lamp 1', 'Lamp 2'] })).json, 'Lamp'), ['Lamp 1', 'Lamp 2'])
   t.is(dm.store.bindingVersion('Esb', 'Lamp'), 5)
+
+  // an exporting application deleted: unbound everywhere (signed anew); one created again under its name is not bound
+  t.is((await dm.call('DELETE', '/api/applications/Lamp%202')).status, 204)
+  t.deepEqual(dm.store.bindings('Esb'), { Lamp: ['Lamp 1'] })
+  t.is(dm.store.bindingVersion('Esb', 'Lamp'), 6)
+  t0((await dm.call('POST', '/api/applications', { name: 'Lamp 2', template: { name: 'LAMP', version: '1.0' } })).status, 201)
+  t.deepEqual(bound((await dm.call('GET', '/api/applications/Esb/bindings')).json, 'Lamp'), ['Lamp 1'])
 })
 
 test('unknown applications and prefixes are refused as Roboconf refuses them, and nothing changes', async t => {

@@ -23,6 +23,8 @@ export interface Bindings {
   unbind (application: string, prefix: string, exporter: string): void
   /** bind-x: the application imports `prefix` from exactly these applications. */
   replaceBindings (application: string, prefix: string, exporters: string[]): void
+  /** An application was deleted: every application bound to it is unbound from it, its agents told. */
+  applicationDeleted (application: string): void
 }
 
 /** What a machine's agent does in the domain exchange: the external prefix it exports, those it imports. */
@@ -129,10 +131,10 @@ export function createBindings (core: DmCore, outbox: Outbox): Bindings {
   }
 
   /** Stores the new set, signs it with a new version and sends it to the application's agents that import the prefix. */
-  function change (application: string, prefix: string, exporters: string[]): void {
+  function change (application: string, prefix: string, exporters: string[], stored = false): void {
     const before = store.bindings(application)[prefix] ?? []
     const after = [...new Set(exporters)].sort()
-    if (before.length === after.length && before.every(a => after.includes(a))) return
+    if (!stored && before.length === after.length && before.every(a => after.includes(a))) return
     const binding = store.transaction(() => {
       store.replaceBindings(application, prefix, after)
       store.nextBindingVersion(application, prefix)
@@ -170,6 +172,11 @@ export function createBindings (core: DmCore, outbox: Outbox): Bindings {
       core.requireApplication(application)
       for (const exporter of exporters) checkExporter(prefix, exporter)
       change(application, prefix, exporters)
+    },
+    applicationDeleted (deleted) {
+      for (const { application, prefix } of store.unbindEverywhere(deleted)) {
+        if (store.getApplication(application) !== undefined) change(application, prefix, store.bindings(application)[prefix] ?? [], true)
+      }
     }
   }
 }

@@ -54,21 +54,10 @@ function buildTrees (rows: InstanceRow[], rootParent: string | null): StoredInst
   return roots
 }
 
-export function applicationStore ({ db, sql }: StoreDb): Pick<Store,
-  'createApplication' | 'getApplication' | 'listApplications' | 'deleteApplication' | 'setProbePeriod' |
-  'instanceTrees' | 'getInstance' | 'instanceAt' | 'subtreeComponents' | 'addInstance' | 'deleteInstance' |
-  'renameInstance' | 'statusOf' | 'setStatus' | 'setProblem' | 'setImportReport' | 'updateData' | 'setImports' |
-  'setOverriddenExports'> {
-  const insertInstance = sql(`INSERT INTO instances
-    (application, path, parent_path, name, component, status, data, overridden_exports, channels, imports)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '{}')`)
-
-  function insertTree (application: string, parentPath: string | null, instance: Instance): void {
-    insertInstance.run(application, instance.path, parentPath, instance.name, instance.component,
-      instance.status, JSON.stringify(instance.data), JSON.stringify(instance.overriddenExports),
-      JSON.stringify(instance.channels))
-    for (const child of instance.children) insertTree(application, instance.path, child)
-  }
+export function applicationStore (part: StoreDb): Pick<Store,
+  'createApplication' | 'getApplication' | 'listApplications' | 'deleteApplication' | 'setProbePeriod'> {
+  const { db, sql } = part
+  const { insertTree } = instanceRows(part)
 
   function getApplication (name: string): ApplicationRecord | undefined {
     const row = sql('SELECT * FROM applications WHERE name = ?').get(name) as
@@ -100,8 +89,32 @@ export function applicationStore ({ db, sql }: StoreDb): Pick<Store,
     },
     setProbePeriod (name: string, probePeriodMs: number | undefined): boolean {
       return sql('UPDATE applications SET probe_period_ms = ? WHERE name = ?').run(probePeriodMs ?? null, name).changes > 0
-    },
+    }
+  }
+}
 
+/** Inserts an instance subtree under `parentPath` (null: a root), parents first. */
+function instanceRows ({ sql }: StoreDb): { insertTree: (application: string, parentPath: string | null, instance: Instance) => void } {
+  const insertInstance = sql(`INSERT INTO instances
+    (application, path, parent_path, name, component, status, data, overridden_exports, channels, imports)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '{}')`)
+
+  function insertTree (application: string, parentPath: string | null, instance: Instance): void {
+    insertInstance.run(application, instance.path, parentPath, instance.name, instance.component,
+      instance.status, JSON.stringify(instance.data), JSON.stringify(instance.overriddenExports),
+      JSON.stringify(instance.channels))
+    for (const child of instance.children) insertTree(application, instance.path, child)
+  }
+  return { insertTree }
+}
+
+export function instanceStore (part: StoreDb): Pick<Store,
+  'instanceTrees' | 'getInstance' | 'instanceAt' | 'subtreeComponents' | 'addInstance' | 'deleteInstance' |
+  'renameInstance' | 'statusOf' | 'setStatus' | 'setProblem' | 'setImportReport' | 'updateData' | 'setImports' |
+  'setOverriddenExports'> {
+  const { db, sql } = part
+  const { insertTree } = instanceRows(part)
+  return {
     /** The application's instance trees, roots in creation order. */
     instanceTrees (application: string): StoredInstance[] {
       const rows = sql('SELECT * FROM instances WHERE application = ? ORDER BY id').all(application) as InstanceRow[]

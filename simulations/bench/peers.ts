@@ -136,8 +136,9 @@ export async function measureSerf (n: number, log: (line: string) => void): Prom
   try {
     const { script, log: handlerLog } = await handlerSetup(dir)
     const agents: Array<{ name: string, bind: string, rpc: string, child: ChildProcess }> = []
-    for (let first = 0; first < n; first += PEER_START_BATCH) {
-      const batch = Math.min(PEER_START_BATCH, n - first)
+    // The first agent alone (the others join through it: one started before it listens exits), then batches.
+    for (let first = 0; first < n; first += first === 0 ? 1 : PEER_START_BATCH) {
+      const batch = first === 0 ? 1 : Math.min(PEER_START_BATCH, n - first)
       for (let i = first; i < first + batch; i++) {
         const name = `serf${i}`
         const bind = `127.0.0.1:${await freePort()}`
@@ -147,7 +148,7 @@ export async function measureSerf (n: number, log: (line: string) => void): Prom
           '-log-level=err', `-event-handler=user:bench=${script}`, `-event-handler=member-failed=${script}`, ...join], { BENCH_LOG: handlerLog })
         agents.push({ name, bind, rpc, child })
       }
-      // Each batch must have joined before the next: a join refused while the first agent is starting exits the agent.
+      // Each batch must have joined before the next.
       await waitFor(`${agents.length} serf members alive`, async () => await aliveMembers(agents[0].rpc) >= agents.length,
         { timeoutMs: PEER_START_TIMEOUT_MS, everyMs: 200 })
     }

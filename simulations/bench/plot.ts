@@ -31,7 +31,8 @@ export class ChartError extends Error {
 }
 
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b']
-const MARGIN = { left: 70, right: 20, top: 40, bottom: 50 }
+/** The legend sits right of the plot, in the right margin, clear of the curves. */
+const MARGIN = { left: 70, right: 330, top: 40, bottom: 50 }
 const LEGEND_LINE_PX = 16
 
 /** XML text escaping for labels and names. */
@@ -63,7 +64,7 @@ const format = (v: number): string => v >= 10_000 ? `${v / 1000}k` : String(Numb
 
 /** The chart as an SVG document. Throws ChartError when no series has an x value. */
 export function lineChartSvg (chart: Chart): string {
-  const width = chart.width ?? 640
+  const width = chart.width ?? 960
   const height = chart.height ?? 400
   const xs = chart.series.flatMap(s => s.points.map(p => p[0]))
   if (xs.length === 0) throw new ChartError(`"${chart.title}" has no points`)
@@ -86,7 +87,7 @@ export function lineChartSvg (chart: Chart): string {
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
-    `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15">${escapeXml(chart.title)}</text>`
+    `<text x="${MARGIN.left + plotW / 2}" y="22" text-anchor="middle" font-size="15">${escapeXml(chart.title)}</text>`
   ]
   for (const t of xTicks) {
     out.push(`<line x1="${px(xPx(t))}" y1="${MARGIN.top}" x2="${px(xPx(t))}" y2="${MARGIN.top + plotH}" stroke="#ddd"/>`,
@@ -107,8 +108,9 @@ export function lineChartSvg (chart: Chart): string {
     }
     for (const [x, y] of points) out.push(`<circle cx="${px(xPx(x))}" cy="${px(yPx(y))}" r="3.5" fill="${colour}"><title>${escapeXml(s.name)}: N = ${x}, ${format(y)}</title></circle>`)
     const ly = MARGIN.top + 12 + i * LEGEND_LINE_PX
-    out.push(`<line x1="${MARGIN.left + 10}" y1="${ly - 4}" x2="${MARGIN.left + 30}" y2="${ly - 4}" stroke="${colour}" stroke-width="2"${s.dashed === true ? ' stroke-dasharray="6 4"' : ''}/>`,
-      `<text x="${MARGIN.left + 36}" y="${ly}">${escapeXml(s.name)}${points.length === 0 ? ' (not measured)' : ''}</text>`)
+    const lx = MARGIN.left + plotW + 12
+    out.push(`<line x1="${lx}" y1="${ly - 4}" x2="${lx + 20}" y2="${ly - 4}" stroke="${colour}" stroke-width="2"${s.dashed === true ? ' stroke-dasharray="6 4"' : ''}/>`,
+      `<text x="${lx + 26}" y="${ly}">${escapeXml(s.name)}${points.length === 0 ? ' (not measured)' : ''}</text>`)
   })
   out.push('</svg>')
   return out.join('\n') + '\n'
