@@ -173,6 +173,15 @@ export interface DockerTargetHandler extends TargetHandler {
   machines (): Promise<DockerMachine[]>
 }
 
+/** What the Docker target's functions share. */
+interface DockerContext {
+  engine: DockerEngine
+  dmId: string
+  options: DockerTargetOptions
+  /** Runs network work (creation, removal, a container joining) one at a time in this DM. */
+  serially: <T>(work: () => Promise<T>) => Promise<T>
+}
+
 export function createDockerTarget (options: DockerTargetOptions): DockerTargetHandler {
   const engine: DockerEngine = createDockerEngine(options.socketPath)
   const { dmId } = options
@@ -183,139 +192,30 @@ export function createDockerTarget (options: DockerTargetOptions): DockerTargetH
     networkWork = result.catch(() => {})
     return await result
   }
-
-  /** The container of a machine, found by its labels. */
-  async function find (machineId: string): Promise<Docker.ContainerInfo | undefined> {
-    const found = await engine.request(`listing the containers of machine ${machineId}`, async d =>
-      await d.listContainers({ all: true, filters: { label: [`${LABEL_DM}=${dmId}`, `${LABEL_MACHINE}=${machineId}`] } }))
-    return found[0]
-  }
-
-  /** The network's gateway: made with the target's subnet when missing (labelled, so that it is removed with its last machine). */
-  async function ensureNetwork (spec: ContainerSpec, targetId: string): Promise<string> {
-    const gatewayOf = async (): Promise<string | undefined> => {
-      const info = await engine.requestOrMissing(`inspecting network ${spec.network}`, async d => await d.getNetwork(spec.network).inspect()) as Docker.NetworkInspectInfo | undefined
-      if (info === undefined) return undefined
-      const config = info.IPAM?.Config?.find(c => c.Gateway !== undefined || c.Subnet !== undefined)
-      if (config?.Gateway !== undefined && config.Gateway !== '') return config.Gateway
-      const subnet = config?.Subnet === undefined ? undefined : parseCidr(config.Subnet)
-      if (subnet === undefined) throw new DockerTargetPropertyError(targetId, DOCKER_NETWORK_PROPERTY, spec.network, 'a network with an IPv4 subnet (docker network inspect shows none)')
-      return firstHost(subnet)
-    }
-    const existing = await gatewayOf()
-    if (existing !== undefined) return existing
-    const subnet = parseCidr(spec.subnet) as NonNullable<ReturnType<typeof parseCidr>>
-    try {
-      await engine.request(`creating network ${spec.network} (${spec.subnet})`, async d => await d.createNetwork({
-        Name: spec.network, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL_MANAGED_NETWORK]: 'true' },
-        IPAM: { Driver: 'default', Config: [{ Subnet: spec.subnet, Gateway: firstHost(subnet) }] }
-      }))
-    } catch (err) {
-      // another DM may be making it at the same time (the Engine then refuses ours, the name or the subnet taken,
-      // a moment before it lists theirs): then it is ours to share
-      for (let attempt = 0; attempt < NETWORK_RACE_CHECKS; attempt++) {
-        const made = await gatewayOf()
-        if (made !== undefined) return made
-        await new Promise(resolve => setTimeout(resolve, NETWORK_RACE_CHECK_MS))
-      }
-      throw err
-    }
-    // dockerd may just have set FORWARD to DROP: keep the netns target's namespaces talking
-    await allowForwardingWithin()
-    return firstHost(subnet)
-  }
-
-  /** Removes a network the target made once no container is attached to it (another DM's may still be). */
-  async function removeNetworkIfUnused (network: string): Promise<void> {
-    const info = await engine.requestOrMissing(`inspecting network ${network}`, async d => await d.getNetwork(network).inspect()) as Docker.NetworkInspectInfo | undefined
-    if (info === undefined || info.Labels?.[LABEL_MANAGED_NETWORK] !== 'true') return
-    // created, exited and running containers alike (the network's own list has only the running ones): a container
-    // created but not started yet would fail to start on a removed network
-    const attached = await engine.request(`listing the containers of network ${network}`, async d =>
-      await d.listContainers({ all: true, filters: { network: [network] } }))
-    if (attached.length > 0) return
-    // a container of another DM may join between the inspect and the removal: the Engine then refuses, which is fine
-    await engine.requestOrMissing(`removing network ${network}`, async d => await d.getNetwork(network).remove()).catch(() => {})
-  }
-
-  function addressOf (container: Docker.ContainerInspectInfo | Docker.ContainerInfo): string | undefined {
-    const networks = container.NetworkSettings?.Networks ?? {}
-    const labels = 'Config' in container ? container.Config.Labels : container.Labels
-    const network = labels?.[LABEL_NETWORK]
-    const chosen = (network !== undefined ? networks[network] : undefined) ?? Object.values(networks)[0]
-    return chosen?.IPAddress === undefined || chosen.IPAddress === '' ? undefined : chosen.IPAddress
-  }
+  const context: DockerContext = { engine, dmId, options, serially }
 
   return {
     id: 'docker',
 
-    async create (params: MachineParameters): Promise<string> {
-      const spec = containerSpec(params, options)
-      const machineId = params.machineName
-      const image = await engine.requestOrMissing(`inspecting image ${spec.image}`, async d => await d.getImage(spec.image).inspect())
-      if (image === undefined) throw new DockerImageMissingError(spec.image)
-      const name = containerName(dmId, machineId)
-      const container = await serially(async () => {
-        const gateway = await ensureNetwork(spec, params.target.id)
-        const agentParams: Partial<AgentParams> = {
-          ...params.agent,
-          // the host's loopback, seen from the container, is the network's gateway
-          messaging: endpointFromNamespace(params.agent.messaging, gateway),
-          stateDir: IMAGE_AGENT_STATE_DIR,
-          heartbeatPeriodMs: options.heartbeatPeriodMs
-        }
-        const created = await engine.request(`creating container ${name}`, async d => await d.createContainer({
-          name,
-          Image: spec.image,
-          Env: spec.env,
-          Labels: {
-            [LABEL_DM]: dmId, [LABEL_MACHINE]: machineId, [LABEL_NETWORK]: spec.network,
-            [LABEL_APPLICATION]: params.agent.application, [LABEL_PATH]: params.agent.scopedInstancePath
-          },
-          HostConfig: {
-            NetworkMode: spec.network,
-            // an init reaps the recipes' orphaned processes, as a VM's init does
-            Init: true,
-            RestartPolicy: { Name: 'no' },
-            ...(spec.nanoCpus !== undefined ? { NanoCpus: spec.nanoCpus } : {}),
-            ...(spec.memoryBytes !== undefined ? { Memory: spec.memoryBytes } : {})
-          }
-        }))
-        try {
-          // the user data: written before the agent starts, as cloud-init writes it before the agent's unit
-          await engine.request(`writing the agent params into ${name}`, async () => await created.putArchive(await paramsArchive(agentParams), { path: '/' }))
-        } catch (err) {
-          await created.remove({ force: true }).catch(() => {})
-          throw err
-        }
-        return created
-      })
-      try {
-        await engine.request(`starting container ${name}`, async () => await container.start())
-      } catch (err) {
-        await container.remove({ force: true }).catch(() => {})
-        throw err
-      }
-      return machineId
-    },
+    create: async params => await createContainer(context, params),
 
     async isRunning (machineId: string): Promise<boolean> {
-      return (await find(machineId))?.State === 'running'
+      return (await find(context, machineId))?.State === 'running'
     },
 
     async terminate (machineId: string): Promise<void> {
-      const info = await find(machineId)
+      const info = await find(context, machineId)
       if (info === undefined) return
       const container = engine.docker.getContainer(info.Id)
       // SIGTERM first: the agent says machineDown and stops its recipes' services, as on a VM shut down
       if (info.State === 'running') await engine.requestOrMissing(`stopping container ${info.Id}`, async () => await container.stop({ t: CONTAINER_STOP_GRACE_S })).catch(() => {})
       await engine.requestOrMissing(`removing container ${info.Id}`, async () => await container.remove({ force: true, v: true }))
       const network = info.Labels[LABEL_NETWORK]
-      if (network !== undefined) await serially(async () => { await removeNetworkIfUnused(network) })
+      if (network !== undefined) await serially(async () => { await removeNetworkIfUnused(context, network) })
     },
 
     async address (machineId: string): Promise<string | undefined> {
-      const info = await find(machineId)
+      const info = await find(context, machineId)
       if (info === undefined) return undefined
       const inspected = await engine.requestOrMissing(`inspecting container ${info.Id}`, async () => await engine.docker.getContainer(info.Id).inspect())
       return inspected === undefined ? undefined : addressOf(inspected)
@@ -330,4 +230,118 @@ export function createDockerTarget (options: DockerTargetOptions): DockerTargetH
       }))
     }
   }
+}
+
+/** The container of a machine, found by its labels. */
+async function find ({ engine, dmId }: DockerContext, machineId: string): Promise<Docker.ContainerInfo | undefined> {
+  const found = await engine.request(`listing the containers of machine ${machineId}`, async d =>
+    await d.listContainers({ all: true, filters: { label: [`${LABEL_DM}=${dmId}`, `${LABEL_MACHINE}=${machineId}`] } }))
+  return found[0]
+}
+
+/** The network's gateway: made with the target's subnet when missing (labelled, so that it is removed with its last machine). */
+async function ensureNetwork ({ engine }: DockerContext, spec: ContainerSpec, targetId: string): Promise<string> {
+  const gatewayOf = async (): Promise<string | undefined> => {
+    const info = await engine.requestOrMissing(`inspecting network ${spec.network}`, async d => await d.getNetwork(spec.network).inspect()) as Docker.NetworkInspectInfo | undefined
+    if (info === undefined) return undefined
+    const config = info.IPAM?.Config?.find(c => c.Gateway !== undefined || c.Subnet !== undefined)
+    if (config?.Gateway !== undefined && config.Gateway !== '') return config.Gateway
+    const subnet = config?.Subnet === undefined ? undefined : parseCidr(config.Subnet)
+    if (subnet === undefined) throw new DockerTargetPropertyError(targetId, DOCKER_NETWORK_PROPERTY, spec.network, 'a network with an IPv4 subnet (docker network inspect shows none)')
+    return firstHost(subnet)
+  }
+  const existing = await gatewayOf()
+  if (existing !== undefined) return existing
+  const subnet = parseCidr(spec.subnet) as NonNullable<ReturnType<typeof parseCidr>>
+  try {
+    await engine.request(`creating network ${spec.network} (${spec.subnet})`, async d => await d.createNetwork({
+      Name: spec.network, Driver: 'bridge', CheckDuplicate: true, Labels: { [LABEL_MANAGED_NETWORK]: 'true' },
+      IPAM: { Driver: 'default', Config: [{ Subnet: spec.subnet, Gateway: firstHost(subnet) }] }
+    }))
+  } catch (err) {
+    // another DM may be making it at the same time (the Engine then refuses ours, the name or the subnet taken,
+    // a moment before it lists theirs): then it is ours to share
+    for (let attempt = 0; attempt < NETWORK_RACE_CHECKS; attempt++) {
+      const made = await gatewayOf()
+      if (made !== undefined) return made
+      await new Promise(resolve => setTimeout(resolve, NETWORK_RACE_CHECK_MS))
+    }
+    throw err
+  }
+  // dockerd may just have set FORWARD to DROP: keep the netns target's namespaces talking
+  await allowForwardingWithin()
+  return firstHost(subnet)
+}
+
+/** Removes a network the target made once no container is attached to it (another DM's may still be). */
+async function removeNetworkIfUnused ({ engine }: DockerContext, network: string): Promise<void> {
+  const info = await engine.requestOrMissing(`inspecting network ${network}`, async d => await d.getNetwork(network).inspect()) as Docker.NetworkInspectInfo | undefined
+  if (info === undefined || info.Labels?.[LABEL_MANAGED_NETWORK] !== 'true') return
+  // created, exited and running containers alike (the network's own list has only the running ones): a container
+  // created but not started yet would fail to start on a removed network
+  const attached = await engine.request(`listing the containers of network ${network}`, async d =>
+    await d.listContainers({ all: true, filters: { network: [network] } }))
+  if (attached.length > 0) return
+  // a container of another DM may join between the inspect and the removal: the Engine then refuses, which is fine
+  await engine.requestOrMissing(`removing network ${network}`, async d => await d.getNetwork(network).remove()).catch(() => {})
+}
+
+function addressOf (container: Docker.ContainerInspectInfo | Docker.ContainerInfo): string | undefined {
+  const networks = container.NetworkSettings?.Networks ?? {}
+  const labels = 'Config' in container ? container.Config.Labels : container.Labels
+  const network = labels?.[LABEL_NETWORK]
+  const chosen = (network !== undefined ? networks[network] : undefined) ?? Object.values(networks)[0]
+  return chosen?.IPAddress === undefined || chosen.IPAddress === '' ? undefined : chosen.IPAddress
+}
+
+/** Creates and starts a machine's container, on its network (made when missing), with the agent's params inside. */
+async function createContainer (context: DockerContext, params: MachineParameters): Promise<string> {
+  const { engine, dmId, options, serially } = context
+    const spec = containerSpec(params, options)
+    const machineId = params.machineName
+    const image = await engine.requestOrMissing(`inspecting image ${spec.image}`, async d => await d.getImage(spec.image).inspect())
+    if (image === undefined) throw new DockerImageMissingError(spec.image)
+    const name = containerName(dmId, machineId)
+    const container = await serially(async () => {
+      const gateway = await ensureNetwork(context, spec, params.target.id)
+      const agentParams: Partial<AgentParams> = {
+        ...params.agent,
+        // the host's loopback, seen from the container, is the network's gateway
+        messaging: endpointFromNamespace(params.agent.messaging, gateway),
+        stateDir: IMAGE_AGENT_STATE_DIR,
+        heartbeatPeriodMs: options.heartbeatPeriodMs
+      }
+      const created = await engine.request(`creating container ${name}`, async d => await d.createContainer({
+        name,
+        Image: spec.image,
+        Env: spec.env,
+        Labels: {
+          [LABEL_DM]: dmId, [LABEL_MACHINE]: machineId, [LABEL_NETWORK]: spec.network,
+          [LABEL_APPLICATION]: params.agent.application, [LABEL_PATH]: params.agent.scopedInstancePath
+        },
+        HostConfig: {
+          NetworkMode: spec.network,
+          // an init reaps the recipes' orphaned processes, as a VM's init does
+          Init: true,
+          RestartPolicy: { Name: 'no' },
+          ...(spec.nanoCpus !== undefined ? { NanoCpus: spec.nanoCpus } : {}),
+          ...(spec.memoryBytes !== undefined ? { Memory: spec.memoryBytes } : {})
+        }
+      }))
+      try {
+        // the user data: written before the agent starts, as cloud-init writes it before the agent's unit
+        await engine.request(`writing the agent params into ${name}`, async () => await created.putArchive(await paramsArchive(agentParams), { path: '/' }))
+      } catch (err) {
+        await created.remove({ force: true }).catch(() => {})
+        throw err
+      }
+      return created
+    })
+    try {
+      await engine.request(`starting container ${name}`, async () => await container.start())
+    } catch (err) {
+      await container.remove({ force: true }).catch(() => {})
+      throw err
+    }
+    return machineId
 }
