@@ -57,7 +57,7 @@ export function agentViewDocument (document: AgentViewDocument): object {
 }
 
 /** Signals the agent running on `stateDir` and returns the view it writes; throws a clear error when none runs. */
-async function requestAgentView (stateDir: string): Promise<AgentViewDocument> {
+export async function requestAgentView (stateDir: string): Promise<AgentViewDocument> {
   const record = await readPidFile(stateDir)
   if (record === undefined || !isAgentAlive(record)) {
     throw new Error(`no agent runs on state folder ${stateDir} (${record === undefined ? 'no agent.pid in it' : `process ${record.pid} of its agent.pid is gone`}): ` +

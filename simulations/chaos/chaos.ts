@@ -3,7 +3,8 @@
 // injects one fault — kill an agent (-9, with its services), kill the DM (-9), restart the broker, cut a machine's
 // links, restart an agent process (-9, services kept) — waits for the detection bound, then checks the invariant (invariant.ts) on what the live
 // agents hold, repairs the fault and checks again once the application has recovered. Once recovered, hostile actors
-// act: a rogue agent with one machine's credential speaks for another (rogue-agent.ts); the DM must refuse and count
+// act: a rogue agent with one machine's credential speaks for another (rogue-agent.ts), and a rogue mesh peer with the
+// pnet key but no ownership forges Apache's Tomcat imports (rogue-peer.ts); the DM and Apache must refuse and count
 // every attempt, and the invariant must still hold.
 // Usage: node dist/simulations/chaos/chaos.js [--trials N] [--seed S] [--json] [--keep-data]
 import '../../agent/polyfill.js'
@@ -26,6 +27,8 @@ import { createPrivateBroker, type PrivateBroker } from '../../fixtures/broker.j
 import { checkInvariant, type Violation } from './invariant.js'
 import { rejectedFromMetrics, rogueAgentAttempts, runRogueAgent } from './rogue-agent.js'
 import { readAgentParams } from '../../protocol/agent-params.js'
+import { roguePeerForgeries, runRoguePeer, totalRejections } from './rogue-peer.js'
+import { requestAgentView } from '../../manager/commands/agent.js'
 import { readAgentState, snapshotFromAgents } from './snapshot.js'
 import {
   CONSISTENCY_DEADLINE_MS, DEFAULT_TRIALS, DETECTION_BOUND_MS, DM_START_TIMEOUT_MS, POLL_INTERVAL_MS, RECOVERY_TIMEOUT_MS, ROGUE_REFUSAL_TIMEOUT_MS
@@ -66,7 +69,11 @@ export interface TrialResult {
   trace: string[]
   /** The rogue agent's attempts after recovery: sent, refused by the broker, refused and counted by the DM. */
   rogueAgent?: RogueTally
+  /** The rogue peer's forgeries after recovery: sent, refused and counted by the importer, by reason. */
+  roguePeer?: RoguePeerTally
 }
+
+export interface RoguePeerTally { attempts: number, refused: number, reasons: Record<string, number> }
 
 export interface RogueTally { attempts: number, refusedByBroker: number, refusedByDm: number }
 
@@ -77,7 +84,7 @@ export interface ChaosReport {
   passed: number
   failed: number
   /** Over every trial: the rogues' attempts and how many were refused (an attempt that got through fails its trial). */
-  rogues: { agent: RogueTally }
+  rogues: { agent: RogueTally, peer: RoguePeerTally }
 }
 
 /** A small deterministic generator (mulberry32), so a failing run can be replayed with its seed. */
@@ -275,6 +282,54 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
     return tally
   }
 
+  /**
+   * A rogue mesh peer with the pnet key and another peer's ownership (both from a machine's saved state, drawn at
+   * random) forges Apache's imports of a Tomcat: Apache must refuse and count every forgery, and keep its Tomcats.
+   */
+  const roguePeerActs = async (note: (line: string) => void): Promise<RoguePeerTally> => {
+    const apache = machines.find(m => m.name === dirname(APACHE))
+    if (apache === undefined) throw new Error(`no machine ${dirname(APACHE)}`)
+    const others = machines.filter(m => m !== apache)
+    const holder = others[Math.floor(next() * others.length)]
+    const tomcats = machines.filter(m => m.name.startsWith('/Tomcat VM'))
+    const victim = tomcats[Math.floor(next() * tomcats.length)]
+    const holderState = readAgentState(machineFiles(holder.folder).state)
+    const victimInstance = readAgentState(machineFiles(victim.folder).state)?.model.instance.children[0]?.path
+    if (holderState === undefined || victimInstance === undefined) throw new Error(`no saved state of ${holder.name} or no instance on ${victim.name}`)
+    const importerState = machineFiles(apache.folder).state
+    const view = async (): Promise<NonNullable<Awaited<ReturnType<typeof requestAgentView>>['mesh']>> => {
+      const mesh = (await requestAgentView(importerState)).mesh
+      if (mesh === null) throw new Error(`${apache.name}'s agent has no mesh`)
+      return mesh
+    }
+    const before = await view()
+    // From the host, an agent in a namespace is reached on its namespace's address, not on loopback.
+    const reachable = before.addresses.filter(a => !a.startsWith('/ip4/127.'))
+    const target = { application, peerId: before.peerId, addresses: reachable.length > 0 ? reachable : before.addresses }
+    let attempts = 0
+    let after = before
+    await runRoguePeer(holderState.mesh.pnetKey, target,
+      roguePeerId => roguePeerForgeries({ application, roguePeerId, stolenOwnership: holderState.mesh.ownership }, victim.name, victimInstance, 1_000_000),
+      async sent => {
+        attempts = sent
+        const deadline = Date.now() + ROGUE_REFUSAL_TIMEOUT_MS
+        while (totalRejections(after.rejections) - totalRejections(before.rejections) < sent && Date.now() < deadline) {
+          await sleep(POLL_INTERVAL_MS)
+          after = await view()
+        }
+      })
+    const reasons: Record<string, number> = {}
+    for (const [reason, count] of Object.entries(after.rejections)) {
+      const delta = (count ?? 0) - (before.rejections[reason as keyof typeof before.rejections] ?? 0)
+      if (delta > 0) reasons[reason] = delta
+    }
+    const refused = Math.min(attempts, totalRejections(reasons))
+    note(`rogue peer with the pnet key and ${holder.name}'s ownership forged ${victimInstance} to ${apache.name}: ${attempts} forgeries, ${refused} refused and counted (${Object.entries(reasons).map(([r, n]) => `${r} ${n}`).join(', ')})${refused < attempts ? ' — NOT ALL REFUSED' : ''}`)
+    const forged = after.held.filter(h => Object.values(h.variables).includes('192.0.2.66'))
+    if (forged.length > 0) throw new Error(`${apache.name} holds a forged export: ${forged.map(h => h.instancePath).join(', ')}`)
+    return { attempts, refused, reasons }
+  }
+
   try {
     // A folder of its own: the broker runs as the rabbitmq user, who cannot enter the DM's data folder (mode 0700).
     brokerDirectory = await mkdtemp(join(tmpdir(), 'meshconf-chaos-broker-'))
@@ -318,6 +373,7 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
       const note = (line: string): void => { trace.push(`+${Date.now() - t0} ms ${line}`) }
       let passed = true
       let rogueAgent: RogueTally | undefined
+      let roguePeer: RoguePeerTally | undefined
       /** Checks the invariant until it holds or the consistency deadline passes; records the outcome. */
       const check = async (when: string): Promise<void> => {
         const until = Date.now() + CONSISTENCY_DEADLINE_MS
@@ -398,12 +454,14 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
         note('every instance DEPLOYED_STARTED again')
         rogueAgent = await rogueAgentActs(note)
         if (rogueAgent.refusedByBroker + rogueAgent.refusedByDm < rogueAgent.attempts) passed = false
-        await check('after recovery and the rogue agent')
+        roguePeer = await roguePeerActs(note)
+        if (roguePeer.refused < roguePeer.attempts) passed = false
+        await check('after recovery and the rogues')
       } catch (err) {
         passed = false
         note(`trial aborted: ${errorMessage(err)}`)
       }
-      trials.push({ trial, fault, ...(fault === 'kill-dm' || fault === 'restart-broker' ? {} : { machine: machine.name }), passed, trace, ...(rogueAgent !== undefined ? { rogueAgent } : {}) })
+      trials.push({ trial, fault, ...(fault === 'kill-dm' || fault === 'restart-broker' ? {} : { machine: machine.name }), passed, trace, ...(rogueAgent !== undefined ? { rogueAgent } : {}), ...(roguePeer !== undefined ? { roguePeer } : {}) })
       options.log(`trial ${trial}/${options.trials} ${fault}${fault === 'kill-dm' || fault === 'restart-broker' ? '' : ` ${machine.name}`}: ${passed ? 'passed' : 'FAILED'} (${Date.now() - t0} ms)`)
     }
   } finally {
@@ -458,7 +516,13 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
     agent.refusedByBroker += t.rogueAgent?.refusedByBroker ?? 0
     agent.refusedByDm += t.rogueAgent?.refusedByDm ?? 0
   }
-  return { seed: options.seed, target, trials, passed: passedCount, failed: trials.length - passedCount, rogues: { agent } }
+  const peer: RoguePeerTally = { attempts: 0, refused: 0, reasons: {} }
+  for (const t of trials) {
+    peer.attempts += t.roguePeer?.attempts ?? 0
+    peer.refused += t.roguePeer?.refused ?? 0
+    for (const [reason, n] of Object.entries(t.roguePeer?.reasons ?? {})) peer.reasons[reason] = (peer.reasons[reason] ?? 0) + n
+  }
+  return { seed: options.seed, target, trials, passed: passedCount, failed: trials.length - passedCount, rogues: { agent, peer } }
 }
 
 export function parseChaosArgs (argv: string[]): { trials: number, seed: number, json: boolean, keepData: boolean } {
@@ -480,6 +544,8 @@ export function formatChaosReport (report: ChaosReport): string {
   const lines = [`chaos on LAMP (${report.target} target, seed ${report.seed}): ${report.passed}/${report.trials.length} trials passed, ${report.failed} failed`]
   const agent = report.rogues.agent
   lines.push(`rogue agent (another machine's credential): ${agent.attempts} attempts, ${agent.refusedByBroker} refused by the broker, ${agent.refusedByDm} refused and counted by the DM, ${agent.attempts - agent.refusedByBroker - agent.refusedByDm} not refused`)
+  const peer = report.rogues.peer
+  lines.push(`rogue peer (pnet key, no ownership): ${peer.attempts} forgeries, ${peer.refused} refused and counted by the importer (${Object.entries(peer.reasons).map(([r, n]) => `${r} ${n}`).join(', ') || 'none'}), ${peer.attempts - peer.refused} not refused`)
   for (const t of report.trials) lines.push(`  trial ${t.trial}: ${t.fault}${t.machine !== undefined ? ` ${t.machine}` : ''} ${t.passed ? 'passed' : 'FAILED'}`)
   for (const t of report.trials.filter(t => !t.passed)) {
     lines.push('', `trace of trial ${t.trial} (${t.fault}${t.machine !== undefined ? ` ${t.machine}` : ''}):`, ...t.trace.map(l => `  ${l}`))

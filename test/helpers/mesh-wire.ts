@@ -2,13 +2,13 @@
 // (a mesh in the test's process, or an agent process): bare libp2p nodes, announces, malformed messages.
 import type { ExecutionContext } from 'ava'
 import { randomBytes } from 'node:crypto'
-import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
-import { createMeshNode, type MeshNode } from '../../agent/mesh/libp2p.js'
+import type { MeshNode } from '../../agent/mesh/libp2p.js'
 import type { MeshView, RejectionReason } from '../../agent/mesh/service.js'
 import type { MeshApp } from '../../fixtures/mesh-app.js'
+import { createRawNode, joinMeshOf, sendTo, tomcatAnnounce, tomcatWithdraw, type WireTarget } from '../../fixtures/mesh-wire.js'
 import {
   controlTopic, createDmSigningKey, encodeMeshMessage, exportsTopic, pnetKeyBytes, signOwnership, type AnnounceMessage, type MeshMessage
 } from '../../protocol/mesh.js'
@@ -26,27 +26,20 @@ export interface MeshTarget {
 
 /** A bare libp2p node that speaks the wire protocol by hand (a rogue peer, or a hand-driven owner). */
 export async function startRawNode (t: ExecutionContext, psk?: Uint8Array): Promise<{ node: MeshNode, peerId: string }> {
-  const privateKey = await generateKeyPair('Ed25519')
-  const node = await createMeshNode({ privateKey, psk })
-  t.teardown(async () => { await node.stop() })
-  return { node, peerId: peerIdFromPrivateKey(privateKey).toString() }
+  const raw = await createRawNode(psk)
+  t.teardown(async () => { await raw.node.stop() })
+  return raw
 }
 
-const subscribed = (raw: MeshNode, topic: string, target: MeshTarget): boolean =>
-  raw.services.pubsub.getSubscribers(topic).some(p => p.toString() === target.peerId)
+const wire = (target: MeshTarget): WireTarget => ({ application: target.app.application, peerId: target.peerId, addresses: target.addresses })
 
 /** Connects the raw node to the target and waits until the target listens to it on the Tomcat topic. */
 export async function joinMesh (raw: MeshNode, target: MeshTarget): Promise<void> {
-  await raw.dial(target.addresses.map(a => multiaddr(a)))
-  const topic = exportsTopic(target.app.application, 'Tomcat')
-  raw.services.pubsub.subscribe(controlTopic(target.app.application))
-  for (let i = 0; i < 400 && !subscribed(raw, topic, target); i++) await new Promise(resolve => setTimeout(resolve, 25))
+  await joinMeshOf(raw, wire(target))
 }
 
 export async function send (raw: MeshNode, topic: string, data: MeshMessage | Uint8Array, target: MeshTarget): Promise<void> {
-  // A busy event loop (the flood) can make a connection-monitor ping time out and abort the connection: rejoin.
-  if (!subscribed(raw, topic, target)) await joinMesh(raw, target)
-  await raw.services.pubsub.publish(topic, data instanceof Uint8Array ? data : encodeMeshMessage(data))
+  await sendTo(raw, topic, data, wire(target))
 }
 
 /**
@@ -71,14 +64,11 @@ export async function publishAs (raw: MeshNode, author: PrivateKey, topic: strin
 }
 
 export function announceOf (app: MeshApp, ownership: SignedOwnership, instancePath: string, epoch: number, seq: number, ip: string): AnnounceMessage {
-  return {
-    v: 1, kind: 'announce', application: app.application, epoch, seq, instancePath, component: 'Tomcat', prefix: 'Tomcat',
-    variables: { 'Tomcat.ip': ip }, ownership, addresses: []
-  }
+  return tomcatAnnounce(app.application, ownership, instancePath, epoch, seq, ip)
 }
 
 export function withdrawOf (app: MeshApp, instancePath: string, epoch: number, seq: number): MeshMessage {
-  return { v: 1, kind: 'withdraw', application: app.application, epoch, seq, instancePath, prefix: 'Tomcat' }
+  return tomcatWithdraw(app.application, instancePath, epoch, seq)
 }
 
 export const total = (counts: Partial<Record<RejectionReason, number>>): number => Object.values(counts).reduce((a, b) => a + (b ?? 0), 0)
