@@ -71,99 +71,40 @@ export function endpointFromNamespace (endpoint: AgentEndpoint, gateway: string)
   }
 }
 
+/** What the netns target's functions share. */
+interface NetnsContext {
+  /** The machines' /24, as three numbers (`10.213.77`). */
+  subnet: string
+  /** The bridge's address, the host side of every machine's link. */
+  gateway: string
+  /** The bridge's interface name. */
+  bridge: string
+  /** The agent's command line. */
+  command: string[]
+  options: NetnsTargetOptions
+  /** Runs a machine's set-up once those before it are done. */
+  oneAtATime: <T>(work: () => Promise<T>) => Promise<T>
+}
+
 export function createNetnsTarget (options: NetnsTargetOptions): TargetHandler {
   const subnet = options.subnet ?? DEFAULT_NETNS_SUBNET
   if (!/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(subnet)) throw new NetnsUnavailableError(`subnet ${subnet} is not three numbers like 10.213.77`)
   const gateway = `${subnet}.1`
   const bridge = `mcbr${createHash('sha256').update(subnet).digest('hex').slice(0, 8)}`
   const command = options.agentCommand ?? defaultAgentCommand()
+  // addresses and the bridge are shared: machines are set up one at a time (agents then start in parallel)
   let creations = Promise.resolve()
-
-  async function ip (...args: string[]): Promise<void> {
-    await run('ip', args)
+  const oneAtATime = async <T>(work: () => Promise<T>): Promise<T> => {
+    const done = creations.then(work)
+    creations = done.then(() => {}, () => {})
+    return await done
   }
-
-  async function ensureBridge (): Promise<void> {
-    await allowForwardingWithin(`${subnet}.0/24`) // dockerd's FORWARD DROP would cut the namespaces off each other
-    if (existsSync(`/sys/class/net/${bridge}`)) return
-    await ip('link', 'add', bridge, 'type', 'bridge')
-    await ip('addr', 'add', `${gateway}/24`, 'dev', bridge)
-    await ip('link', 'set', bridge, 'up')
-  }
-
-  function usedHosts (): Set<number> {
-    const used = new Set<number>()
-    if (!existsSync(options.machinesDirectory)) return used
-    for (const entry of readdirSync(options.machinesDirectory)) {
-      try {
-        used.add(Number(readFileSync(join(options.machinesDirectory, entry, 'address'), 'utf8').trim().split('.')[3]))
-      } catch { /* a folder without an address yet */ }
-    }
-    return used
-  }
-
-  async function removeBridgeIfUnused (): Promise<void> {
-    if (usedHosts().size > 0 || !existsSync(`/sys/class/net/${bridge}`)) return
-    await ip('link', 'del', bridge).catch(() => {})
-  }
-
-  async function setUp (machineId: string, folder: string): Promise<string> {
-    if (process.getuid?.() !== 0) throw new NetnsUnavailableError('the DM does not run as root')
-    await ensureBridge()
-    const used = usedHosts()
-    let host = FIRST_HOST
-    while (used.has(host)) host++
-    if (host > LAST_HOST) throw new NetnsAddressesExhaustedError(subnet)
-    const address = `${subnet}.${host}`
-    mkdirSync(folder, { recursive: true })
-    writeFileSync(join(folder, 'address'), address)
-    const { namespace, hostSide, machineSide } = netnsNames(machineId)
-    await ip('netns', 'add', namespace)
-    await ip('link', 'add', hostSide, 'type', 'veth', 'peer', 'name', machineSide)
-    await ip('link', 'set', machineSide, 'netns', namespace)
-    await ip('link', 'set', hostSide, 'master', bridge)
-    await ip('link', 'set', hostSide, 'up')
-    await ip('-n', namespace, 'addr', 'add', `${address}/24`, 'dev', machineSide)
-    await ip('-n', namespace, 'link', 'set', machineSide, 'up')
-    await ip('-n', namespace, 'link', 'set', 'lo', 'up')
-    return address
-  }
-
-  async function tearDown (machineId: string, folder: string): Promise<void> {
-    const { namespace, hostSide } = netnsNames(machineId)
-    if (existsSync(`/run/netns/${namespace}`)) await ip('netns', 'del', namespace).catch(() => {})
-    // deleting the namespace deletes the veth pair; a half-made pair may remain on the host side
-    if (existsSync(`/sys/class/net/${hostSide}`)) await ip('link', 'del', hostSide).catch(() => {})
-    rmSync(folder, { recursive: true, force: true })
-  }
+  const context: NetnsContext = { subnet, gateway, bridge, command, options, oneAtATime }
 
   return {
     id: 'netns',
 
-    async create (params: MachineParameters): Promise<string> {
-      const machineId = params.machineName
-      const folder = machineFolder(options.machinesDirectory, machineId)
-      // addresses and the bridge are shared: set machines up one at a time (agents then start in parallel)
-      const setUpDone = creations.then(async () => await setUp(machineId, folder))
-      creations = setUpDone.then(() => {}, () => {})
-      let address: string
-      try {
-        address = await setUpDone
-      } catch (err) {
-        await tearDown(machineId, folder)
-        await removeBridgeIfUnused()
-        if (err instanceof NetnsUnavailableError || err instanceof NetnsAddressesExhaustedError) throw err
-        throw new NetnsUnavailableError(errorMessage(err))
-      }
-      const files = machineFiles(folder)
-      const agentParams: Partial<AgentParams> = {
-        ...params.agent, messaging: endpointFromNamespace(params.agent.messaging, gateway), stateDir: files.state,
-        ipAddress: address, heartbeatPeriodMs: options.heartbeatPeriodMs
-      }
-      await writeAgentParams(files, agentParams)
-      await spawnAgent(['ip', 'netns', 'exec', netnsNames(machineId).namespace, ...command], files.params, files, { env: options.env, cwd: options.cwd })
-      return machineId
-    },
+    create: async params => await createMachine(context, params),
 
     async isRunning (machineId: string): Promise<boolean> {
       const folder = machineFolder(options.machinesDirectory, machineId)
@@ -175,7 +116,7 @@ export function createNetnsTarget (options: NetnsTargetOptions): TargetHandler {
       const record = findAgent(machineFiles(folder))
       if (record !== undefined) await stopAgent(record)
       await tearDown(machineId, folder)
-      await removeBridgeIfUnused()
+      await removeBridgeIfUnused(context)
     },
 
     async address (machineId: string): Promise<string | undefined> {
@@ -186,4 +127,88 @@ export function createNetnsTarget (options: NetnsTargetOptions): TargetHandler {
       }
     }
   }
+}
+
+async function ip (...args: string[]): Promise<void> {
+  await run('ip', args)
+}
+
+async function ensureBridge ({ subnet, gateway, bridge }: NetnsContext): Promise<void> {
+  await allowForwardingWithin(`${subnet}.0/24`) // dockerd's FORWARD DROP would cut the namespaces off each other
+  if (existsSync(`/sys/class/net/${bridge}`)) return
+  await ip('link', 'add', bridge, 'type', 'bridge')
+  await ip('addr', 'add', `${gateway}/24`, 'dev', bridge)
+  await ip('link', 'set', bridge, 'up')
+}
+
+function usedHosts ({ options }: NetnsContext): Set<number> {
+  const used = new Set<number>()
+  if (!existsSync(options.machinesDirectory)) return used
+  for (const entry of readdirSync(options.machinesDirectory)) {
+    try {
+      used.add(Number(readFileSync(join(options.machinesDirectory, entry, 'address'), 'utf8').trim().split('.')[3]))
+    } catch { /* a folder without an address yet */ }
+  }
+  return used
+}
+
+async function removeBridgeIfUnused (context: NetnsContext): Promise<void> {
+  const { bridge } = context
+  if (usedHosts(context).size > 0 || !existsSync(`/sys/class/net/${bridge}`)) return
+  await ip('link', 'del', bridge).catch(() => {})
+}
+
+async function setUp (context: NetnsContext, machineId: string, folder: string): Promise<string> {
+  const { subnet, bridge } = context
+  if (process.getuid?.() !== 0) throw new NetnsUnavailableError('the DM does not run as root')
+  await ensureBridge(context)
+  const used = usedHosts(context)
+  let host = FIRST_HOST
+  while (used.has(host)) host++
+  if (host > LAST_HOST) throw new NetnsAddressesExhaustedError(subnet)
+  const address = `${subnet}.${host}`
+  mkdirSync(folder, { recursive: true })
+  writeFileSync(join(folder, 'address'), address)
+  const { namespace, hostSide, machineSide } = netnsNames(machineId)
+  await ip('netns', 'add', namespace)
+  await ip('link', 'add', hostSide, 'type', 'veth', 'peer', 'name', machineSide)
+  await ip('link', 'set', machineSide, 'netns', namespace)
+  await ip('link', 'set', hostSide, 'master', bridge)
+  await ip('link', 'set', hostSide, 'up')
+  await ip('-n', namespace, 'addr', 'add', `${address}/24`, 'dev', machineSide)
+  await ip('-n', namespace, 'link', 'set', machineSide, 'up')
+  await ip('-n', namespace, 'link', 'set', 'lo', 'up')
+  return address
+}
+
+async function tearDown (machineId: string, folder: string): Promise<void> {
+  const { namespace, hostSide } = netnsNames(machineId)
+  if (existsSync(`/run/netns/${namespace}`)) await ip('netns', 'del', namespace).catch(() => {})
+  // deleting the namespace deletes the veth pair; a half-made pair may remain on the host side
+  if (existsSync(`/sys/class/net/${hostSide}`)) await ip('link', 'del', hostSide).catch(() => {})
+  rmSync(folder, { recursive: true, force: true })
+}
+
+/** Sets a machine's namespace up, writes its agent's params and starts the agent inside. */
+async function createMachine (context: NetnsContext, params: MachineParameters): Promise<string> {
+  const { options, command, oneAtATime } = context
+  const machineId = params.machineName
+  const folder = machineFolder(options.machinesDirectory, machineId)
+  let address: string
+  try {
+    address = await oneAtATime(async () => await setUp(context, machineId, folder))
+  } catch (err) {
+    await tearDown(machineId, folder)
+    await removeBridgeIfUnused(context)
+    if (err instanceof NetnsUnavailableError || err instanceof NetnsAddressesExhaustedError) throw err
+    throw new NetnsUnavailableError(errorMessage(err))
+  }
+  const files = machineFiles(folder)
+  const agentParams: Partial<AgentParams> = {
+    ...params.agent, messaging: endpointFromNamespace(params.agent.messaging, context.gateway), stateDir: files.state,
+    ipAddress: address, heartbeatPeriodMs: options.heartbeatPeriodMs
+  }
+  await writeAgentParams(files, agentParams)
+  await spawnAgent(['ip', 'netns', 'exec', netnsNames(machineId).namespace, ...command], files.params, files, { env: options.env, cwd: options.cwd })
+  return machineId
 }

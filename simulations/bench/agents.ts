@@ -42,6 +42,24 @@ const DEFAULT_THREAD_POOL_SIZE = 4
 /** libuv's own limit. */
 const MAX_THREAD_POOL_SIZE = 1024
 
+/** Flags that carry code to run (`-e CODE`, `--print=CODE`): an agent inheriting one would run that code, not its script. */
+const CODE_FLAGS = new Set(['-e', '--eval', '-p', '--print', '-pe'])
+
+/**
+ * The parent's Node flags an agent process inherits (`--import tsx`, say), without those that carry code: started
+ * from `node -e`, every agent would run the same code again and start agents of its own, without end.
+ */
+export function inheritedNodeFlags (execArgv: readonly string[]): string[] {
+  const kept: string[] = []
+  for (let i = 0; i < execArgv.length; i++) {
+    const flag = execArgv[i]
+    if (CODE_FLAGS.has(flag)) { i++; continue }
+    if ([...CODE_FLAGS].some(f => f.startsWith('--') && flag.startsWith(`${f}=`))) continue
+    kept.push(flag)
+  }
+  return kept
+}
+
 type Received = AgentToParent & { receivedAtNs: bigint }
 
 /** One forked agent process hosting one or more agents (the scale mode packs many into each). */
@@ -60,7 +78,7 @@ export class AgentHost {
     this.agents = options.stateDirs.map((_, i) => new BenchAgent(this, i, options.agentNames?.[i] ?? `${options.name}[${i}]`))
     const env = options.stateDirs.length === 1 ? process.env : { ...process.env, UV_THREADPOOL_SIZE: String(threadPoolSize(options.stateDirs.length)) }
     this.child = options.netns === undefined
-      ? fork(args[0], args.slice(1), { execArgv: [...process.execArgv, ...AGENT_NODE_FLAGS], env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+      ? fork(args[0], args.slice(1), { execArgv: [...inheritedNodeFlags(process.execArgv), ...AGENT_NODE_FLAGS], env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
       : spawn('ip', ['netns', 'exec', options.netns, process.execPath, ...AGENT_NODE_FLAGS, ...args],
         { env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
     this.child.stderr?.on('data', (chunk: Buffer) => {

@@ -2,6 +2,7 @@
 import test from 'ava'
 import { BenchUsageError, formatTable, parseBenchArgs, type BenchReport } from '../bench/bench.js'
 import { ChaosUsageError, formatChaosReport, parseChaosArgs } from '../chaos/chaos.js'
+import { inheritedNodeFlags } from '../bench/agents.js'
 
 test('bench flags, and an unknown one refused with the usage', t => {
   t.deepEqual(parseBenchArgs([]), { json: false, quick: false })
@@ -68,4 +69,10 @@ test('the bench table shows n/a for what was not measured; the chaos report ends
   t.regex(text, /rogue peer \(pnet key, no ownership\): 10 forgeries, 10 refused and counted by the importer \(wrong-peer 4, not-owner 6\), 0 not refused/)
   t.regex(text, /trace of trial 2 \(kill-agent \/MySQL VM\):\n {2}\+5 ms invariant BROKEN/)
   t.notRegex(text, /trace of trial 1/)
+})
+
+test('agent processes inherit the parent\'s Node flags but none that carries code (node -e would start agents without end)', t => {
+  t.deepEqual(inheritedNodeFlags(['--import', 'tsx', '-e', 'run()', '--enable-source-maps']), ['--import', 'tsx', '--enable-source-maps'])
+  t.deepEqual(inheritedNodeFlags(['--eval=run()', '-p', 'x', '--print=y', '--no-warnings']), ['--no-warnings'])
+  t.deepEqual(inheritedNodeFlags([]), [])
 })
