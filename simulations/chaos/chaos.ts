@@ -302,7 +302,15 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
       if (mesh === null) throw new Error(`${apache.name}'s agent has no mesh`)
       return mesh
     }
-    const before = await view()
+    // A restarted Apache runs on the imports of its saved state until the owners announce again: the rogue waits until
+    // Apache holds the victim from the mesh, so that its withdraw hits a held export.
+    let before = await view()
+    const holdUntil = Date.now() + CONSISTENCY_DEADLINE_MS
+    while (!before.held.some(h => h.instancePath === victimInstance) && Date.now() < holdUntil) {
+      await sleep(POLL_INTERVAL_MS)
+      before = await view()
+    }
+    if (!before.held.some(h => h.instancePath === victimInstance)) note(`${apache.name} does not hold ${victimInstance} from the mesh yet`)
     // From the host, an agent in a namespace is reached on its namespace's address, not on loopback.
     const reachable = before.addresses.filter(a => !a.startsWith('/ip4/127.'))
     const target = { application, peerId: before.peerId, addresses: reachable.length > 0 ? reachable : before.addresses }
