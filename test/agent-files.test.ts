@@ -80,7 +80,7 @@ test('an existing folder open to others is closed; a symbolic link, or a folder 
 test('the params the DM writes for a local or netns machine (its token) are 0600, its folders 0700', async t => {
   const folder = join(await temporaryDir(t, 'machine'), 'machines', 'local', 'VM')
   const files = machineFiles(folder)
-  writeAgentParams(files, { token: 'secret' })
+  await writeAgentParams(files, { token: 'secret' })
   t.is(await modeOf(files.params), 0o600)
   t.is(await modeOf(folder), 0o700)
   t.is(await modeOf(files.state), 0o700)

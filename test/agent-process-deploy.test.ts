@@ -30,6 +30,9 @@ test('the user data writes a params file the agent accepts, where the unit reads
   const params = parseAgentParams(JSON.parse(content), path)
   t.like(params, { application: 'Legacy LAMP', scopedInstancePath: '/Apache VM', meshListenPort: 4001, heartbeatPeriodMs: 5000 })
   t.is(params.messaging.kind, 'embedded')
+  // TLS by default: the agent dials wss:// and pins the DM's CA
+  t.like(params.messaging, { url: 'wss://dm.example.internal:7401/agents' })
+  t.regex((params.messaging as { ca?: string }).ca ?? '', /CA certificate/)
 
   const unit = await readFile(UNIT, 'utf8')
   t.regex(unitValue(unit, 'ExecStart') ?? '', new RegExp(` agent --params ${path.replaceAll('.', '\\.')}$`))

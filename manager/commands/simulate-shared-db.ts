@@ -16,7 +16,7 @@ import { startDmService, type DmService } from './dm.js'
 import { findInstance, flattenInstances } from './output.js'
 import {
   DEFAULT_STEP_WAIT_MS, SimulationCheckError, agentStatus, allStarted, copyLogs, fileLogger, get, killLeftovers, makeDataDirectory,
-  poll, simulationFolder, statusIs, type BrokerControl, type SimulationReport, type SimulationStep
+  poll, simulationFolder, statusIs, stepRunner, type BrokerControl, type SimulationReport, type SimulationStep
 } from './simulate.js'
 import { freePort } from '../../common/net.js'
 import { errorMessage } from '../../protocol/errors.js'
@@ -66,20 +66,7 @@ export async function runSharedDbSimulation (options: SharedDbSimulationOptions 
   let client: DmClient | undefined
   let brokerStopped = false
 
-  const step = async (name: string, action: () => Promise<string | undefined>, always = false): Promise<void> => {
-    if (!always && steps.some(s => !s.ok)) return
-    const begin = Date.now()
-    const startedAt = new Date(begin).toISOString()
-    let done: SimulationStep
-    try {
-      const detail = await action()
-      done = { name, ok: true, startedAt, durationMs: Date.now() - begin, ...(detail !== undefined ? { detail } : {}) }
-    } catch (err) {
-      done = { name, ok: false, startedAt, durationMs: Date.now() - begin, detail: errorMessage(err) }
-    }
-    steps.push(done)
-    options.onStep?.(done)
-  }
+  const step = stepRunner(steps, options.onStep)
   const startDm = async (): Promise<void> => {
     dm = await startDmService({ dataDirectory, port: 0, agentsPort, target: 'local', amqpUrl: options.amqpUrl, amqpDomain: database, agentCommand, log })
     client = createDmClient({ url: dm.url, token: dm.token })

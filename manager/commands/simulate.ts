@@ -71,6 +71,31 @@ export interface SimulationStep {
   detail?: string
 }
 
+/** Runs one step of a story and records it, unless an earlier one failed (`always`: even then). */
+export type StepRunner = (name: string, action: () => Promise<string | undefined>, always?: boolean) => Promise<void>
+
+/**
+ * The step runner of a story: each step is timed, its detail (what was seen, or the error) recorded in `steps`,
+ * and told to `onStep`; after a failed step the rest are skipped (a story builds on every step before), but for
+ * those run `always` (clean-up).
+ */
+export function stepRunner (steps: SimulationStep[], onStep?: (step: SimulationStep) => void): StepRunner {
+  return async (name, action, always = false) => {
+    if (!always && steps.some(s => !s.ok)) return
+    const begin = Date.now()
+    const startedAt = new Date(begin).toISOString()
+    let done: SimulationStep
+    try {
+      const detail = await action()
+      done = { name, ok: true, startedAt, durationMs: Date.now() - begin, ...(detail !== undefined ? { detail } : {}) }
+    } catch (err) {
+      done = { name, ok: false, startedAt, durationMs: Date.now() - begin, detail: errorMessage(err) }
+    }
+    steps.push(done)
+    onStep?.(done)
+  }
+}
+
 export interface SimulationReport {
   ok: boolean
   /** When the run began, ISO-8601 UTC. */
@@ -205,21 +230,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
   /** When each instance last reached DEPLOYED_STARTED (DM events), ISO time by path. */
   const startedAt = new Map<string, string>()
 
-  /** Runs one step, unless an earlier one failed (the story builds on every step before). */
-  const step = async (name: string, action: () => Promise<string | undefined>, always = false): Promise<void> => {
-    if (!always && steps.some(s => !s.ok)) return
-    const begin = Date.now()
-    const startedAt = new Date(begin).toISOString()
-    let done: SimulationStep
-    try {
-      const detail = await action()
-      done = { name, ok: true, startedAt, durationMs: Date.now() - begin, ...(detail !== undefined ? { detail } : {}) }
-    } catch (err) {
-      done = { name, ok: false, startedAt, durationMs: Date.now() - begin, detail: errorMessage(err) }
-    }
-    steps.push(done)
-    options.onStep?.(done)
-  }
+  const step = stepRunner(steps, options.onStep)
   /** The steps of agent processes (the docker story ends with its own: a container killed from outside). */
   const noStep: typeof step = async () => {}
   const processStep: typeof step = target === 'docker' || options.story !== undefined ? noStep : step
@@ -721,6 +732,24 @@ export async function killLeftovers (machinesRoot: string): Promise<void> {
       }
     }
   }
+  // A service whose pid file is gone already (its stop recipe removed it before the process was out) or not yet
+  // written (killed while starting) is found by the machines' folder on its command line.
+  for (const pid of processesMentioning(machinesRoot + '/')) {
+    try { process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
+  }
+}
+
+/** The processes (but this one) whose command line holds `text`, read from /proc; none where there is no /proc. */
+function processesMentioning (text: string): number[] {
+  const pids: number[] = []
+  for (const entry of safeReaddir('/proc')) {
+    const pid = Number(entry)
+    if (!Number.isInteger(pid) || pid === process.pid) continue
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').includes(text)) pids.push(pid)
+    } catch { /* gone meanwhile */ }
+  }
+  return pids
 }
 
 function safeReaddir (folder: string): string[] {
