@@ -277,7 +277,7 @@ async function main (): Promise<number> {
  */
 function startedAsScript (): boolean {
   const script = process.argv[1]
-  if (script === undefined || !/[\\/]main(\.bundle)?\.[jt]s$/.test(script)) return false
+  if (script === undefined || !/[\\/]main(\.bundle)?\.[cm]?[jt]s$/.test(script)) return false
   try {
     return import.meta.url === pathToFileURL(realpathSync(script)).href
   } catch {
