@@ -353,7 +353,9 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       await dmClient().changeInstanceState(application, TOMCAT_2, 'DEPLOYED_STARTED')
       const failed = await waitForTree('Tomcat VM 2\'s start failed', nodes => {
         const tomcat = findInstance(nodes, TOMCAT_2)
-        if (tomcat?.problem?.step === 'start' && tomcat.status === 'DEPLOYED_STOPPED') return undefined
+        // back where the start began (Roboconf's rule): DEPLOYED_STOPPED, or UNRESOLVED when the start waited for its
+        // imports and ran once they came
+        if (tomcat?.problem?.step === 'start' && (tomcat.status === 'DEPLOYED_STOPPED' || tomcat.status === 'UNRESOLVED')) return undefined
         return `${TOMCAT_2} is ${tomcat?.status ?? 'missing'}, ${tomcat?.problem !== undefined ? `problem at ${tomcat.problem.step}` : 'no problem reported'}`
       })
       const problem = findInstance(failed, TOMCAT_2)?.problem
@@ -367,6 +369,9 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
     await processStep('free the port and start Tomcat VM 2 again: both Tomcats answer in turn', async () => {
       await portTaker?.release()
       portTaker = undefined
+      // an UNRESOLVED instance ignores a start request (Roboconf's table): stopped first, as an operator would
+      await dmClient().changeInstanceState(application, TOMCAT_2, 'DEPLOYED_STOPPED')
+      await waitForTree('Tomcat VM 2 DEPLOYED_STOPPED', nodes => statusIs(nodes, TOMCAT_2, 'DEPLOYED_STOPPED'))
       await dmClient().changeInstanceState(application, TOMCAT_2, 'DEPLOYED_STARTED')
       await waitForTree('Tomcat VM 2 DEPLOYED_STARTED', nodes => statusIs(nodes, TOMCAT_2, 'DEPLOYED_STARTED'))
       const names = await poll('both Tomcats behind Apache', stepWaitMs, async () => {
