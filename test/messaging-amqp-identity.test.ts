@@ -58,7 +58,7 @@ const userOf = (endpoint: { url: string }): string => decodeURIComponent(new URL
 
 /** What the broker answers to `operation` on a fresh channel of `url`: 'ok', or the AMQP reply code that closed it. */
 async function attempt (url: string, operation: (channel: amqp.ConfirmChannel) => Promise<unknown>): Promise<'ok' | number> {
-  const connection = await amqp.connect(url)
+  const connection = await amqp.connect(url, { noDelay: true })
   connection.on('error', () => {})
   try {
     const channel = await connection.createConfirmChannel()
@@ -128,19 +128,19 @@ test('a revoked credential (machine undeployed) and a replaced one (machine made
   await link.start()
   t.teardown(async () => { await link.stop() })
   t.true(link.connected())
-  const open = await amqp.connect(old2.url)
+  const open = await amqp.connect(old2.url, { noDelay: true })
   const openClosed = new Promise<void>(resolve => open.on('close', () => resolve()))
   open.on('error', () => {})
 
   await dm.forgetAgent('shop', '/VM 1')
-  await t.throwsAsync(amqp.connect(vm1.url), { message: /ACCESS_REFUSED|403/ }, 'the revoked credential is refused')
+  await t.throwsAsync(amqp.connect(vm1.url, { noDelay: true }), { message: /ACCESS_REFUSED|403/ }, 'the revoked credential is refused')
   await waitFor('the revoked machine\'s link cut', () => !link.connected())
 
   const new2 = await machine(dm, '/VM 2')
   t.not(new2.url, old2.url)
   await openClosed
-  await t.throwsAsync(amqp.connect(old2.url), { message: /ACCESS_REFUSED|403/ }, 'the previous generation\'s credential is refused')
-  const connection = await amqp.connect(new2.url)
+  await t.throwsAsync(amqp.connect(old2.url, { noDelay: true }), { message: /ACCESS_REFUSED|403/ }, 'the previous generation\'s credential is refused')
+  const connection = await amqp.connect(new2.url, { noDelay: true })
   t.truthy(connection.connection.serverProperties, 'the new credential connects')
   await connection.close()
 })

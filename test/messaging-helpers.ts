@@ -68,7 +68,7 @@ export async function createHarness (kind: Harness['kind'], applications: string
   }
   let raw: amqp.ChannelModel | undefined
   const rawChannel = async (): Promise<amqp.ConfirmChannel> => {
-    raw ??= await amqp.connect(AMQP_URL)
+    raw ??= await amqp.connect(AMQP_URL, { noDelay: true })
     return await raw.createConfirmChannel()
   }
   const harness: Harness = {
@@ -100,7 +100,7 @@ export async function createHarness (kind: Harness['kind'], applications: string
         // As the machine's agent: its own broker user (when it has one), its user id and its routing key.
         const endpoint = await endpointOf(application, scopedInstancePath)
         if (endpoint.kind !== 'amqp') throw new Error('not an amqp endpoint')
-        const connection = await amqp.connect(endpoint.url)
+        const connection = await amqp.connect(endpoint.url, { noDelay: true })
         const channel = await connection.createConfirmChannel()
         const user = decodeURIComponent(new URL(endpoint.url).username)
         channel.publish(dmExchangeName(domain), machineDmRoutingKey(application, scopedInstancePath), Buffer.from(text),
@@ -142,7 +142,7 @@ export async function createHarness (kind: Harness['kind'], applications: string
 
 /** Deletes what an amqp test declared under `domain` for these scoped instances (when no DmMessaging is left to). */
 export async function deleteAmqpNames (url: string, domain: string, agents: Array<[string, string]>): Promise<void> {
-  const connection = await amqp.connect(url)
+  const connection = await amqp.connect(url, { noDelay: true })
   const channel = await connection.createChannel()
   for (const [application, path] of agents) {
     await channel.deleteQueue(agentQueueName(domain, application, path))
