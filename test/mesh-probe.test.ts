@@ -247,3 +247,48 @@ test('ping-req framing: a peer id round-trips; what is not a peer id, or too lon
   for (const answer of ['ack', 'nack', 'unknown'] as const) t.is(decodeProbeAnswer(encodeProbeAnswer(answer)), answer)
   t.is(decodeProbeAnswer(Uint8Array.of(42)), 'unknown')
 })
+
+test('a helper whose own ping of the target has gone unanswered for its timeout already answers nack at once', async t => {
+  const clock = new SimulatedClock()
+  const silent = new SimulatedPeer(clock)
+  silent.cut = true
+  const rejected: ProbeRejection[] = []
+  const helper = new ProbeHelper(SELF, {
+    clock,
+    ping: () => silent.ping(),
+    unansweredForMs: () => PROBE_HELPER_PING_TIMEOUT_MS - 100,
+    stretch: ms => ms,
+    rejected: reason => { rejected.push(reason) }
+  })
+  const answer = helper.serve(OWNER, HELPERS[0])
+  await clock.advanceTo(99)
+  t.is(await Promise.race([answer, Promise.resolve('pending')]), 'pending')
+  await clock.advanceTo(100)
+  t.is(await answer, 'nack', 'after the rest of the timeout only')
+  const helper2 = new ProbeHelper(SELF, { clock, ping: () => silent.ping(), unansweredForMs: () => PROBE_HELPER_PING_TIMEOUT_MS, stretch: ms => ms, rejected: () => {} })
+  t.is(await helper2.serve(OWNER, HELPERS[0]), 'nack', 'at once')
+})
+
+test('a helper not connected to the owner is replaced by the next candidate', async t => {
+  const clock = new SimulatedClock()
+  const owner = new SimulatedPeer(clock)
+  owner.cut = true
+  const candidates = ['A', 'B', 'C', 'D', 'E', 'F', 'G'].map(c => `12D3KooW${c}`.padEnd(52, 'k'))
+  const asked: string[] = []
+  const lost: boolean[] = []
+  const liveness = new OwnerLiveness({
+    clock,
+    ping: () => owner.ping(),
+    helpers: () => candidates,
+    // The first three know nothing of the owner; the next ones could not reach it.
+    ask: async helper => { asked.push(helper); return candidates.indexOf(helper) < 3 ? 'unknown' : 'nack' },
+    stretch: ms => ms,
+    lost: (_, confirmed) => { lost.push(confirmed) },
+    back: () => {},
+    abort: () => {}
+  })
+  liveness.tick([OWNER])
+  await clock.advanceTo(LIVENESS_PING_TIMEOUT_MS)
+  t.deepEqual(lost, [true], 'confirmed at once by the replacements')
+  t.deepEqual(asked, candidates.slice(0, 6), 'at most twice PROBE_HELPERS asked')
+})

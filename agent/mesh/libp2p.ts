@@ -326,6 +326,7 @@ class Libp2pTransport implements MeshTransport {
     })
     this.probeHelper = new ProbeHelper(this.peerId, {
       ping: (peer, signal) => this.pingPeer(peer, signal),
+      unansweredForMs: peer => this.liveness.unansweredForMs(peer),
       stretch: ms => this.health.stretch(ms),
       rejected: (reason, detail) => { this.events.rejected?.(reason, detail) }
     })
@@ -652,9 +653,15 @@ class Libp2pTransport implements MeshTransport {
       if (target === undefined) return
       asked = true
       void this.probeHelper.serve(from, target).then(answer => {
+        // The requester may have given up meanwhile (its stream is then closed): nothing to answer.
+        if (stream.status !== 'open' || stream.writeStatus !== 'writable') return
         if (answer === undefined) return stream.abort(new Error('ping-req refused'))
-        stream.send(encodeProbeAnswer(answer))
-        void stream.close().catch(() => {})
+        try {
+          stream.send(encodeProbeAnswer(answer))
+          void stream.close().catch(() => {})
+        } catch (err) {
+          this.log.debug(`could not answer the ping-req of ${from}: ${errorMessage(err)}`)
+        }
       })
     })
   }

@@ -78,6 +78,8 @@ export interface ProbeCounts {
 interface InFlight {
   cancel: AbortController
   timers: Array<() => void>
+  /** When the ping was sent (clock's ms). */
+  sentAt: number
 }
 
 /** Pings owners, asks helpers when a ping is late, and reports owners lost and back. */
@@ -104,6 +106,15 @@ export class OwnerLiveness {
     return this.unresponsive.has(peer)
   }
 
+  /**
+   * How long our ping of this owner has gone unanswered, in ms; undefined when none is in flight. A helper with a ping
+   * unanswered for longer than its timeout has its answer to a ping-req already.
+   */
+  unansweredForMs (peer: string): number | undefined {
+    const flight = this.inFlight.get(peer)
+    return flight === undefined ? undefined : this.clock.now() - flight.sentAt
+  }
+
   /** One round: pings each owner that has no ping in flight. */
   tick (owners: Iterable<string>): void {
     if (this.stopped) return
@@ -126,7 +137,7 @@ export class OwnerLiveness {
     const direct = this.components.ping(peer, cancel.signal)
     if (direct === undefined) return
     this.counts.pings++
-    const flight: InFlight = { cancel, timers: [] }
+    const flight: InFlight = { cancel, timers: [], sentAt: this.clock.now() }
     this.inFlight.set(peer, flight)
     let answered = false
     // A ping cancelled by a deadline forgets its id, and its late answer then aborts the whole yamux connection: the
@@ -179,7 +190,10 @@ export class OwnerLiveness {
    */
   private async indirect (peer: string, flightSignal: AbortSignal, directAnswered: () => boolean): Promise<'alive' | 'confirmed' | 'unconfirmed'> {
     this.counts.indirect++
-    const helpers = this.components.helpers(peer).filter(h => h !== peer).slice(0, this.helperCount)
+    // A helper not connected to the owner answers "unknown" at once: the next candidate is asked in its place, up to
+    // twice the count in all.
+    const candidates = this.components.helpers(peer).filter(h => h !== peer).slice(0, 2 * this.helperCount)
+    const helpers = candidates.splice(0, this.helperCount)
     const asks = new AbortController()
     const onFlightEnd = (): void => { asks.abort() }
     flightSignal.addEventListener('abort', onFlightEnd, { once: true })
@@ -192,11 +206,12 @@ export class OwnerLiveness {
         })
         const settle = (verdict: 'alive' | 'confirmed' | 'unconfirmed'): void => { stopWaiting(); resolve(verdict) }
         flightSignal.addEventListener('abort', () => { settle('alive') }, { once: true })
-        for (const helper of helpers) {
+        const ask = (helper: string): void => {
           this.counts.requests++
           this.components.ask(helper, peer, asks.signal)
             .catch((): ProbeAnswer => 'unknown')
             .then(answer => {
+              if (answer === 'unknown' && candidates.length > 0 && !asks.signal.aborted) return ask(candidates.shift() as string)
               pending--
               if (answer === 'ack') {
                 this.counts.rescued++
@@ -207,6 +222,7 @@ export class OwnerLiveness {
               if (pending === 0 && nacks > 0 && !directAnswered()) settle('confirmed')
             })
         }
+        for (const helper of helpers) ask(helper)
       })
     } finally {
       flightSignal.removeEventListener('abort', onFlightEnd)
@@ -272,6 +288,8 @@ export function decodeProbeAnswer (bytes: Uint8Array): ProbeAnswer {
 export interface ProbeHelperComponents {
   /** Pings a peer we are connected to (undefined when we are not: we only ping peers we know). */
   ping: (peer: string, signal: AbortSignal) => DirectPing | undefined
+  /** How long our own ping of the peer has gone unanswered, in ms (OwnerLiveness); undefined when none is pending. */
+  unansweredForMs?: (peer: string) => number | undefined
   stretch: (ms: number) => number
   rejected: (reason: ProbeRejection, detail: string) => void
   clock?: ProbeClock
@@ -312,11 +330,15 @@ export class ProbeHelper {
     const cancel = new AbortController()
     const ping = this.components.ping(target, cancel.signal)
     if (ping === undefined) return 'unknown'
-    this.perRequester.set(requester, running + 1)
     this.served++
+    // Our own ping of the target (we import from it too), unanswered for a while already, counts towards the wait: on
+    // a cut, most helpers answer at once.
+    const waitMs = this.components.stretch(PROBE_HELPER_PING_TIMEOUT_MS) - (this.components.unansweredForMs?.(target) ?? 0)
+    if (waitMs <= 0) return 'nack'
+    this.perRequester.set(requester, running + 1)
     try {
       return await new Promise<ProbeAnswer>(resolve => {
-        const stop = this.clock.after(this.components.stretch(PROBE_HELPER_PING_TIMEOUT_MS), () => { resolve('nack') })
+        const stop = this.clock.after(waitMs, () => { resolve('nack') })
         ping.answered.then(() => { stop(); resolve('ack') }, () => { stop(); resolve('nack') })
       })
     } finally {
