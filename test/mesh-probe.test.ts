@@ -7,7 +7,7 @@ import {
   type DirectPing, type ProbeAnswer, type ProbeClock, type ProbeRejection
 } from '../agent/mesh/probe.js'
 import {
-  LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, MAX_PROBES_PER_REQUESTER, PROBE_HELPER_PING_TIMEOUT_MS,
+  LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, MAX_PROBES_PER_REQUESTER, PROBE_HELPER_PING_TIMEOUT_MS, PROBE_HINTED_TIMEOUT_MS,
   PROBE_INDIRECT_TIMEOUT_MS, PROBE_REQUESTS_PER_SECOND
 } from '../agent/mesh/constants.js'
 
@@ -291,4 +291,26 @@ test('a helper not connected to the owner is replaced by the next candidate', as
   await clock.advanceTo(LIVENESS_PING_TIMEOUT_MS)
   t.deepEqual(lost, [true], 'confirmed at once by the replacements')
   t.deepEqual(asked, candidates.slice(0, 6), 'at most twice PROBE_HELPERS asked')
+})
+
+test('an importer asked about an owner it also pings judges its own pending ping sooner (the first to notice a cut hastens the others)', async t => {
+  const h = harness(owner => owner.cut ? 'nack' : 'ack', { helperDelayMs: 1 })
+  await h.runUntil(1000)
+  h.owner.cut = true
+  await h.runUntil(2000) // a ping is sent at 2000 and goes unanswered
+  const hintedAt = 2000 + PROBE_HINTED_TIMEOUT_MS / 2
+  await h.clock.advanceTo(hintedAt)
+  h.liveness.hint(OWNER)
+  await h.clock.advanceTo(2000 + PROBE_HINTED_TIMEOUT_MS + 1)
+  const lost = h.events.filter(e => e.event === 'lost')
+  t.is(lost.length, 1, 'judged at PROBE_HINTED_TIMEOUT_MS, not LIVENESS_PING_TIMEOUT_MS')
+  t.true(lost[0].at <= 2000 + PROBE_HINTED_TIMEOUT_MS + 1)
+  t.true(lost[0].confirmed === true)
+  // Without its helpers' nacks, a hint alone accuses no one.
+  const alive = harness(() => 'ack', { helperDelayMs: 1 })
+  alive.owner.cut = true
+  await alive.runUntil(100)
+  alive.liveness.hint(OWNER)
+  await alive.runUntil(5000)
+  t.deepEqual(alive.events, [])
 })

@@ -50,6 +50,12 @@ export const PROBE_HELPER_PING_TIMEOUT_MS = 500
  * are connected to the same owners).
  */
 export const PROBE_HELPERS = 3
+/**
+ * An importer asked by another one to ping an owner judges its own pending ping of that owner this long after it was
+ * sent, in ms, instead of after LIVENESS_PING_TIMEOUT_MS (the first importer to notice a cut hastens the others; a live
+ * owner has answered by then, and the verdict still needs the helpers' nacks).
+ */
+export const PROBE_HINTED_TIMEOUT_MS = 200
 /** Ping-reqs a helper serves at once for one requester; more are refused and counted. */
 export const MAX_PROBES_PER_REQUESTER = 2
 /**

@@ -327,6 +327,7 @@ class Libp2pTransport implements MeshTransport {
     this.probeHelper = new ProbeHelper(this.peerId, {
       ping: (peer, signal) => this.pingPeer(peer, signal),
       unansweredForMs: peer => this.liveness.unansweredForMs(peer),
+      hint: peer => { if (this.owners.has(peer)) this.liveness.hint(peer) },
       stretch: ms => this.health.stretch(ms),
       rejected: (reason, detail) => { this.events.rejected?.(reason, detail) }
     })

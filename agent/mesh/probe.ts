@@ -7,7 +7,7 @@
 // Transport-free: libp2p.ts gives it pings, helpers and streams; tests give it a clock.
 import {
   LIVENESS_ABORT_MS, LIVENESS_PING_TIMEOUT_MS, MAX_PROBES_PER_REQUESTER, PROBE_HELPERS, PROBE_HELPER_PING_TIMEOUT_MS,
-  PROBE_INDIRECT_TIMEOUT_MS, PROBE_REQUESTS_PER_SECOND
+  PROBE_HINTED_TIMEOUT_MS, PROBE_INDIRECT_TIMEOUT_MS, PROBE_REQUESTS_PER_SECOND
 } from './constants.js'
 
 /** A helper's answer: the target answered its ping, did not in time, or is not connected to it (no evidence). */
@@ -80,6 +80,8 @@ interface InFlight {
   timers: Array<() => void>
   /** When the ping was sent (clock's ms). */
   sentAt: number
+  /** Another peer asked us about this owner: judge our pending ping sooner (set once the ping is sent). */
+  hinted?: () => void
 }
 
 /** Pings owners, asks helpers when a ping is late, and reports owners lost and back. */
@@ -115,6 +117,19 @@ export class OwnerLiveness {
     return flight === undefined ? undefined : this.clock.now() - flight.sentAt
   }
 
+  /**
+   * Another peer's ping to this owner went unanswered (it asked us to ping it): if ours is pending too, it is judged
+   * PROBE_HINTED_TIMEOUT_MS after it was sent instead of after the direct timeout (as SWIM's suspicion spreads; the
+   * verdict still needs the helpers' nacks). The first importer to notice a cut thus hastens the others.
+   */
+  hint (peer: string): void {
+    const flight = this.inFlight.get(peer)
+    if (flight?.hinted === undefined) return
+    const hinted = flight.hinted
+    flight.hinted = undefined
+    hinted()
+  }
+
   /** One round: pings each owner that has no ping in flight. */
   tick (owners: Iterable<string>): void {
     if (this.stopped) return
@@ -148,8 +163,10 @@ export class OwnerLiveness {
       return true
     }
     const directTimeoutMs = this.components.stretch(this.directTimeoutMs)
-    flight.timers.push(this.clock.after(directTimeoutMs, () => {
-      if (this.stopped || answered || closed() || this.unresponsive.has(peer)) return
+    let judged = false
+    const judge = (): void => {
+      if (judged || this.stopped || answered || closed() || this.unresponsive.has(peer)) return
+      judged = true
       void this.indirect(peer, cancel.signal, () => answered).then(verdict => {
         if (this.stopped || answered || cancel.signal.aborted || verdict === 'alive') return
         if (verdict === 'confirmed') this.counts.lostConfirmed++
@@ -159,7 +176,13 @@ export class OwnerLiveness {
           `(${verdict}): counted as lost until it answers`)
         this.components.lost(peer, verdict === 'confirmed')
       })
-    }))
+    }
+    const clearJudge = this.clock.after(directTimeoutMs, judge)
+    flight.timers.push(clearJudge)
+    flight.hinted = () => {
+      clearJudge()
+      flight.timers.push(this.clock.after(Math.max(0, flight.sentAt + this.components.stretch(PROBE_HINTED_TIMEOUT_MS) - this.clock.now()), judge))
+    }
     flight.timers.push(this.clock.after(LIVENESS_ABORT_MS, () => {
       if (this.stopped || closed()) return
       this.components.log?.info(`owner ${peer} did not answer a ping for ${LIVENESS_ABORT_MS} ms: dropping its connection`)
@@ -290,6 +313,8 @@ export interface ProbeHelperComponents {
   ping: (peer: string, signal: AbortSignal) => DirectPing | undefined
   /** How long our own ping of the peer has gone unanswered, in ms (OwnerLiveness); undefined when none is pending. */
   unansweredForMs?: (peer: string) => number | undefined
+  /** A ping-req about this peer was served (OwnerLiveness.hint). */
+  hint?: (peer: string) => void
   stretch: (ms: number) => number
   rejected: (reason: ProbeRejection, detail: string) => void
   clock?: ProbeClock
@@ -331,6 +356,7 @@ export class ProbeHelper {
     const ping = this.components.ping(target, cancel.signal)
     if (ping === undefined) return 'unknown'
     this.served++
+    this.components.hint?.(target)
     // Our own ping of the target (we import from it too), unanswered for a while already, counts towards the wait: on
     // a cut, most helpers answer at once.
     const waitMs = this.components.stretch(PROBE_HELPER_PING_TIMEOUT_MS) - (this.components.unansweredForMs?.(target) ?? 0)
