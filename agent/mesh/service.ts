@@ -22,6 +22,7 @@ import { OwnershipVerifier } from './ownership.js'
 import { exponentialMs, jittered } from '../../common/backoff.js'
 import { trace } from '../../common/trace.js'
 import { stderrLogger, type Logger } from '../../common/log.js'
+import { realClock, type Clock, type ClockTimer } from '../../common/clock.js'
 
 /** What the service needs from a network: publish/subscribe with authenticated senders, and peer liveness. */
 export interface MeshTransport {
@@ -114,8 +115,8 @@ export interface MeshServiceComponents {
   parameters: MeshParameters
   listener: ImportListener
   log?: Logger
-  /** ms clock; default Date.now. */
-  now?: () => number
+  /** Time, timers and jitter; default realClock (a simulation injects simulated time: simulations/protosim). */
+  clock?: Clock
 }
 
 /**
@@ -212,6 +213,7 @@ export class MeshService implements MeshServiceHandle {
   private readonly control: string
   private readonly log: Logger
   private readonly now: () => number
+  private readonly clock: Clock
   private readonly debounceMs: number
   private readonly graceMs: number
   private readonly unconnectedGraceMs: number
@@ -242,7 +244,7 @@ export class MeshService implements MeshServiceHandle {
   /** Last stamp applied per `owner\0prefix`, compared with digests to find missed messages. */
   private readonly ownerPrefixStamps = new BoundedMap<OwnerPrefixKey, Stamp>(MAX_OWNER_PREFIX_STAMPS)
   /** Owners lost, with the timer that withdraws their exports after the grace. */
-  private readonly suspects = new Map<string, { timer: NodeJS.Timeout, deadline: number }>()
+  private readonly suspects = new Map<string, { timer: ClockTimer, deadline: number }>()
   /** Judges peers' ownerships (signature verdicts cached, bounded; expiry; newest generation per scope). */
   private readonly ownerships: OwnershipVerifier
   /** This agent's own ownership, shown in every message that asks peers to act on it; renewed by the DM. */
@@ -253,9 +255,9 @@ export class MeshService implements MeshServiceHandle {
    * agent restored from its saved state, not confirmed by the mesh yet.
    */
   private readonly reported = new Map<ExportKey, string>()
-  private readonly restoreTimers = new Set<NodeJS.Timeout>()
+  private readonly restoreTimers = new Set<ClockTimer>()
   private readonly dirty = new Set<ExportKey>()
-  private flushTimer: NodeJS.Timeout | undefined
+  private flushTimer: ClockTimer | undefined
 
   /**
    * What our next request asks: these prefixes of every owner, and our interests of these peers (new ones); and
@@ -271,17 +273,17 @@ export class MeshService implements MeshServiceHandle {
    * goes again when the first peer is ready (a targeted request to that peer would not cross it to the owners).
    */
   private readonly unheardPrefixes = new Set<string>()
-  private readonly requests = new Throttle(() => this.sendRequest())
-  private readonly reannounces = new Throttle(() => this.reannounce())
+  private readonly requests: Throttle
+  private readonly reannounces: Throttle
   /** A digest for requesters we are not connected to, so that they dial us (see onRequest). */
-  private readonly introductions = new Throttle(() => this.sendDigest())
+  private readonly introductions: Throttle
   /**
    * Prefixes we export that a peer we are not connected to asked for before we announced any: our first announce of
    * one goes to connected subscribers only, so our digest must tell that peer where to dial us (else it waits for the
    * next anti-entropy round, ANTI_ENTROPY_INTERVAL_MS or more). Bounded by the model's importable prefixes.
    */
   private readonly askedByStrangers = new Set<string>()
-  private digestTimer: NodeJS.Timeout | undefined
+  private digestTimer: ClockTimer | undefined
   /** When the scheduled digest is sent (this.now() clock), and how many digests were sent since our last change. */
   private digestDueAt = 0
   /** When we last received a message from each peer (this.now() clock): the mesh's size for the digest budget. */
@@ -300,7 +302,11 @@ export class MeshService implements MeshServiceHandle {
     this.importablePrefixes = new Set(graph.flatMap(component => [...exportsByPrefix(component.exports).keys()])
       .filter(prefix => imported.has(prefix)))
     this.log = components.log ?? stderrLogger
-    this.now = components.now ?? Date.now
+    this.clock = components.clock ?? realClock
+    this.now = this.clock.now
+    this.requests = new Throttle(() => this.sendRequest(), this.clock)
+    this.reannounces = new Throttle(() => this.reannounce(), this.clock)
+    this.introductions = new Throttle(() => this.sendDigest(), this.clock)
     this.debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS
     this.graceMs = options.livenessGraceMs ?? LIVENESS_GRACE_MS
     this.unconnectedGraceMs = options.unconnectedGraceMs ?? UNCONNECTED_OWNER_GRACE_MS
@@ -347,7 +353,7 @@ export class MeshService implements MeshServiceHandle {
       waiting.push(k)
     }
     if (waiting.length === 0) return
-    const timer = setTimeout(() => {
+    const timer = this.clock.setTimeout(() => {
       this.restoreTimers.delete(timer)
       if (this.stopped) return
       const unconfirmed = waiting.filter(k => this.reported.get(k) === RESTORED)
@@ -431,7 +437,7 @@ export class MeshService implements MeshServiceHandle {
     this.requests.cancel()
     this.reannounces.cancel()
     this.introductions.cancel()
-    for (const timer of [this.flushTimer, this.digestTimer, ...this.restoreTimers, ...[...this.suspects.values()].map(s => s.timer)]) clearTimeout(timer)
+    for (const timer of [this.flushTimer, this.digestTimer, ...this.restoreTimers, ...[...this.suspects.values()].map(s => s.timer)]) this.clock.clearTimeout(timer)
     this.suspects.clear()
     await this.transport.stop()
   }
@@ -526,10 +532,10 @@ export class MeshService implements MeshServiceHandle {
   private scheduleDigest (): void {
     const backoff = exponentialMs(this.digestsSinceChange, { initialMs: this.antiEntropyMs, maxMs: Math.max(this.antiEntropyMs, ANTI_ENTROPY_MAX_INTERVAL_MS) })
     const meshShare = (this.meshSize() + 1) * 1000 / this.digestsPerSecond
-    const delay = jittered(Math.max(backoff, meshShare), 0.2)
-    clearTimeout(this.digestTimer)
+    const delay = jittered(Math.max(backoff, meshShare), 0.2, this.clock.random)
+    this.clock.clearTimeout(this.digestTimer)
     this.digestDueAt = this.now() + delay
-    this.digestTimer = setTimeout(() => {
+    this.digestTimer = this.clock.setTimeout(() => {
       if (this.stopped) return
       this.sendDigest()
       this.digestsSinceChange++
@@ -723,7 +729,7 @@ export class MeshService implements MeshServiceHandle {
     }
     const suspected = this.suspects.get(peerId)
     if (suspected !== undefined) {
-      clearTimeout(suspected.timer)
+      this.clock.clearTimeout(suspected.timer)
       this.suspects.delete(peerId)
     }
     // A new peer, or one back after we dropped its exports, may own what we import: ask it (gathered with other
@@ -792,9 +798,9 @@ export class MeshService implements MeshServiceHandle {
     const known = this.suspects.get(peerId)
     if (known !== undefined) {
       if (known.deadline <= deadline) return
-      clearTimeout(known.timer)
+      this.clock.clearTimeout(known.timer)
     }
-    const timer = setTimeout(() => {
+    const timer = this.clock.setTimeout(() => {
       if (this.stopped || this.transport.isConnected(peerId)) {
         this.suspects.delete(peerId)
         return
@@ -806,7 +812,7 @@ export class MeshService implements MeshServiceHandle {
 
   /** Withdraws every export held from the owner (and ends its grace, if one runs). */
   private withdrawOwner (peerId: string, why: string): void {
-    clearTimeout(this.suspects.get(peerId)?.timer)
+    this.clock.clearTimeout(this.suspects.get(peerId)?.timer)
     this.suspects.delete(peerId)
     this.log.info(`owner ${peerId} ${why}: withdrawing its exports`)
     for (const [prefix, byPath] of this.held) {
@@ -844,7 +850,7 @@ export class MeshService implements MeshServiceHandle {
   private changed (prefix: string, instancePath: string): void {
     this.dirty.add(compositeKey(prefix, instancePath))
     if (this.debounceMs <= 0) return this.flush()
-    if (this.flushTimer === undefined) this.flushTimer = setTimeout(() => this.flush(), this.debounceMs)
+    if (this.flushTimer === undefined) this.flushTimer = this.clock.setTimeout(() => { this.flush() }, this.debounceMs)
   }
 
   /** Tells the listener the difference between what we hold and what it was last told. */
@@ -884,24 +890,24 @@ function heldSince (byPath: ReadonlyMap<string, Held>, instancePath: string, own
  * REQUEST_MIN_INTERVAL_MS after the previous run.
  */
 export class Throttle {
-  private timer: NodeJS.Timeout | undefined
+  private timer: ClockTimer | undefined
   private lastRun = -Infinity
 
-  constructor (private readonly run: () => void) {}
+  constructor (private readonly run: () => void, private readonly clock: Clock = realClock) {}
 
   poke (): void {
     if (this.timer !== undefined) return
-    const now = performance.now()
+    const now = this.clock.monotonicMs()
     const delay = Math.max(REQUEST_COALESCE_MS, this.lastRun + REQUEST_MIN_INTERVAL_MS - now)
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimeout(() => {
       this.timer = undefined
-      this.lastRun = performance.now()
+      this.lastRun = this.clock.monotonicMs()
       this.run()
     }, delay)
   }
 
   cancel (): void {
-    clearTimeout(this.timer)
+    this.clock.clearTimeout(this.timer)
     this.timer = undefined
   }
 }
