@@ -23,6 +23,11 @@ export interface AmqpSessionOptions {
   userId?: string
   /** Headers of every message published, from its content (a signature); default none. */
   headers?: (content: Buffer) => Record<string, string | number>
+  /**
+   * The certificate authority (PEM) the broker's certificate must chain to, for `amqps://`: pinned, the system's
+   * authorities are then not trusted. Default none: `amqps://` trusts the system's authorities.
+   */
+  ca?: string
 }
 
 interface OutboxEntry {
@@ -166,7 +171,12 @@ export class AmqpSession {
       let model: ChannelModel | undefined
       try {
         // the connection name shows in `rabbitmqctl list_connections client_properties` and the management UI
-        model = await connect(withHeartbeat(url), { timeout: CONNECT_TIMEOUT_MS, noDelay: true, clientProperties: { connection_name: `meshconf ${name}` } })
+        model = await connect(withHeartbeat(url), {
+          timeout: CONNECT_TIMEOUT_MS,
+          noDelay: true,
+          clientProperties: { connection_name: `meshconf ${name}` },
+          ...(this.options.ca !== undefined ? { ca: [this.options.ca] } : {})
+        })
         model.on('error', (err: Error) => logger.warn(`${name}: RabbitMQ connection error: ${err.message}`))
         const channel = await model.createConfirmChannel()
         channel.on('error', (err: Error) => logger.warn(`${name}: RabbitMQ channel error: ${err.message}`))

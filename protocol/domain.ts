@@ -6,10 +6,10 @@
 // Two DM signatures make an importer accept an external export: the exporter's external ownership (this peer exports
 // prefix P for application A, from this scoped instance) and the importer's binding (application B may import P from
 // A, with a version that only grows, so a replayed older binding is refused). Pure code: no sockets, no files.
-import { createHmac, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto'
+import { createHmac, createPublicKey, sign, verify } from 'node:crypto'
 import type { SignedOwnership } from './messages.js'
 import {
-  MESH_MESSAGE_VERSION, MeshMessageError, PNET_KEY_HEADER, isWithinScope, meshFieldChecks, type DmSigningKey, type Stamp
+  MESH_MESSAGE_VERSION, MeshMessageError, PNET_KEY_HEADER, isWithinScope, meshFieldChecks, parseDmKey, type DmSigningKey, type Stamp
 } from './mesh.js'
 
 const { messageObject, announcedVariables, object, str, noControl, path, count, list, ownership } = meshFieldChecks
@@ -85,13 +85,6 @@ export type DomainVerdict = { ok: true } | { ok: false, reason: DomainRejection,
 export type DomainRejection = 'untrusted-dm-key' | 'bad-signature' | 'wrong-peer' | 'wrong-application' | 'wrong-prefix' |
   'outside-scope' | 'superseded-generation' | 'not-bound' | 'stale-binding'
 
-function privateKeyOf (dmKey: DmSigningKey): ReturnType<typeof createPrivateKey> {
-  return createPrivateKey({ key: Buffer.from(dmKey.privateKey, 'base64'), format: 'der', type: 'pkcs8' })
-}
-
-function publicKeyText (key: ReturnType<typeof createPrivateKey>): string {
-  return Buffer.from(createPublicKey(key).export({ format: 'jwk' }).x ?? '', 'base64url').toString('base64')
-}
 
 function verifies (dmPublicKey: string, data: Buffer, signature: string): boolean {
   try {
@@ -111,14 +104,14 @@ function canonicalBinding (b: Omit<SignedBinding, 'dmPublicKey' | 'signature'>):
 }
 
 export function signExternalOwnership (dmKey: DmSigningKey, claim: Omit<SignedExternalOwnership, 'dmPublicKey' | 'signature'>): SignedExternalOwnership {
-  const key = privateKeyOf(dmKey)
-  return { ...claim, dmPublicKey: publicKeyText(key), signature: sign(null, canonicalExternalOwnership(claim), key).toString('base64') }
+  const { key, publicKey } = parseDmKey(dmKey)
+  return { ...claim, dmPublicKey: publicKey, signature: sign(null, canonicalExternalOwnership(claim), key).toString('base64') }
 }
 
 export function signBinding (dmKey: DmSigningKey, claim: Omit<SignedBinding, 'dmPublicKey' | 'signature'>): SignedBinding {
-  const key = privateKeyOf(dmKey)
+  const { key, publicKey } = parseDmKey(dmKey)
   const exporters = [...new Set(claim.exporters)].sort()
-  return { ...claim, exporters, dmPublicKey: publicKeyText(key), signature: sign(null, canonicalBinding({ ...claim, exporters }), key).toString('base64') }
+  return { ...claim, exporters, dmPublicKey: publicKey, signature: sign(null, canonicalBinding({ ...claim, exporters }), key).toString('base64') }
 }
 
 /** Checks an announce's external ownership: a trusted DM's, for this sender, application, prefix and instance. */

@@ -172,9 +172,10 @@ export type AgentEndpoint =
    * RabbitMQ: `url` like `amqp://user:password@host:5672` (`amqps://` for TLS); `domain` is the first word of every
    * name; `ownUser`: the URL's user is this machine's own (the DM declared its queue; the agent declares nothing,
    * reads only its queue and publishes with its own routing key and user id); `messageKey`: without a user of its
-   * own, the key it signs its messages to the DM with (AGENT_SIGNATURE_HEADERS), and its generation.
+   * own, the key it signs its messages to the DM with (AGENT_SIGNATURE_HEADERS), and its generation; `ca`, with
+   * `amqps://`, the authority (PEM) the broker's certificate must chain to (without it, the system's authorities).
    */
-  | { kind: 'amqp', url: string, domain: string, ownUser?: boolean, messageKey?: { generation: number, key: string } }
+  | { kind: 'amqp', url: string, domain: string, ownUser?: boolean, messageKey?: { generation: number, key: string }, ca?: string }
   /**
    * The DM's embedded WebSocket endpoint, `wss://host:7401/agents` (`ws://` for a DM started --insecure); `token` is
    * the machine's credential (or the DM token); `dmKey`, the DM's Ed25519 public key (base64): when given, the agent
@@ -481,7 +482,7 @@ export function parseAgentToDmMessage (value: unknown): AgentToDmMessage {
 export function parseAgentEndpoint (value: unknown, field = 'endpoint'): AgentEndpoint {
   const o = obj(value, field)
   switch (o.kind) {
-    case 'amqp': return shape<Extract<AgentEndpoint, { kind: 'amqp' }>>({ kind: anything as Check<'amqp'>, url: str, domain: str, ownUser: optional(bool), messageKey: optional(shape<{ generation: number, key: string }>({ generation: num, key: str })) })(o, field)
+    case 'amqp': return shape<Extract<AgentEndpoint, { kind: 'amqp' }>>({ kind: anything as Check<'amqp'>, url: str, domain: str, ownUser: optional(bool), messageKey: optional(shape<{ generation: number, key: string }>({ generation: num, key: str })), ca: optional(str) })(o, field)
     case 'embedded': return shape<Extract<AgentEndpoint, { kind: 'embedded' }>>({ kind: anything as Check<'embedded'>, url: str, token: str, dmKey: optional(str), ca: optional(str) })(o, field)
     case 'memory': return shape<Extract<AgentEndpoint, { kind: 'memory' }>>({ kind: anything as Check<'memory'>, hub: str })(o, field)
     default: throw new MalformedMessageError(join(field, 'kind'), `expected 'amqp', 'embedded' or 'memory', got ${describe(o.kind)}`)

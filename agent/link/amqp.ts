@@ -22,6 +22,8 @@ export interface AmqpLinkComponents extends AgentIdentity {
   ownUser?: boolean
   /** Without a user of its own: the machine's message key, with which it signs what it sends the DM. */
   messageKey?: { generation: number, key: string }
+  /** With `amqps://`: the authority (PEM) the broker's certificate must chain to; default the system's. */
+  ca?: string
   logger?: Logger
 }
 
@@ -45,6 +47,7 @@ class AmqpLink implements AgentLink {
       url,
       name,
       logger,
+      ...(components.ca !== undefined ? { ca: components.ca } : {}),
       ...(components.ownUser === true && user !== '' ? { userId: user } : {}),
       ...(components.messageKey !== undefined
         ? {

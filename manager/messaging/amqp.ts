@@ -40,7 +40,20 @@ export interface AmqpMessagingComponents {
    * the routing key's application.
    */
   signatures?: { credentials: MachineCredentialStore, dmSecret: string }
+  /**
+   * With `amqps://`: the authority (PEM) the broker's certificate must chain to; the DM pins it and hands it to
+   * agents in their endpoint. Default none: the system's authorities.
+   */
+  ca?: string
   logger?: Logger
+}
+
+/** A broker authority was given for a URL that does not speak TLS: it would not be used, and the link would be clear. */
+export class AmqpCaWithoutTlsError extends Error {
+  constructor (url: string) {
+    super(`a broker certificate authority was given, but ${url.replace(/\/\/[^@/]*@/, '//***@')} is not amqps://: the link would be plaintext`)
+    this.name = 'AmqpCaWithoutTlsError'
+  }
 }
 
 class AmqpMessaging implements DmMessaging {
@@ -59,6 +72,11 @@ class AmqpMessaging implements DmMessaging {
   constructor (private readonly components: AmqpMessagingComponents) {
     this.domain = components.domain ?? DEFAULT_MESSAGING_DOMAIN
     this.logger = components.logger ?? console
+    if (components.ca !== undefined) {
+      for (const url of [components.url, components.agentUrl ?? components.url]) {
+        if (new URL(url).protocol !== 'amqps:') throw new AmqpCaWithoutTlsError(url)
+      }
+    }
     const name = `DM (RabbitMQ, domain ${this.domain})`
     this.dispatcher = new MessageDispatcher(parseAgentToDmMessage, this.logger, name)
     const dmExchange = dmExchangeName(this.domain)
@@ -67,6 +85,7 @@ class AmqpMessaging implements DmMessaging {
       url: components.url,
       name,
       logger: this.logger,
+      ...(components.ca !== undefined ? { ca: components.ca } : {}),
       setup: async channel => {
         await channel.assertExchange(dmExchange, 'topic', { durable: true })
         await channel.assertQueue(dmQueue, { durable: true, autoDelete: false })
@@ -229,18 +248,19 @@ class AmqpMessaging implements DmMessaging {
 
   agentEndpoint (machine?: AgentMachine): AgentEndpoint {
     const url = this.components.agentUrl ?? this.components.url
+    const ca = this.components.ca !== undefined ? { ca: this.components.ca } : {}
     if (machine !== undefined && !this.identities && this.components.signatures !== undefined) {
       const { credentials, dmSecret } = this.components.signatures
-      return { kind: 'amqp', url, domain: this.domain, messageKey: issueMessageKey(credentials, dmSecret, machine.application, machine.scopedInstancePath) }
+      return { kind: 'amqp', url, domain: this.domain, messageKey: issueMessageKey(credentials, dmSecret, machine.application, machine.scopedInstancePath), ...ca }
     }
-    if (machine === undefined || !this.identities) return { kind: 'amqp', url, domain: this.domain }
+    if (machine === undefined || !this.identities) return { kind: 'amqp', url, domain: this.domain, ...ca }
     const user = machineBrokerUser(this.domain, machine.application, machine.scopedInstancePath)
     const password = this.passwords.get(user)
     if (password === undefined) throw new Error(`no broker user made for ${machine.scopedInstancePath} (${machine.application}): provisionAgent first`)
     const own = new URL(url)
     own.username = encodeURIComponent(user)
     own.password = encodeURIComponent(password)
-    return { kind: 'amqp', url: own.toString(), domain: this.domain, ownUser: true }
+    return { kind: 'amqp', url: own.toString(), domain: this.domain, ownUser: true, ...ca }
   }
 
   metrics (): MessagingMetrics {

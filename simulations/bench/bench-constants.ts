@@ -104,6 +104,19 @@ export const SCALE_SETTLED_CPU_PCT = 60
 export const SCALE_SETTLE_MAX_MS = 90_000
 /** Largest N at which the scale mode also runs Serf and etcd (each a process per agent or watcher, ~16 MB each). */
 export const SCALE_PEERS_MAX_AGENTS = 1000
+/**
+ * The whole scale run's time budget, in ms (issue 20: `--scale 1000` within 20 minutes): every wait is also cut to
+ * what is left of it (budget.ts); 1.5 minutes are kept for stopping the last chain, the charts and the exit.
+ */
+export const SCALE_RUN_BUDGET_MS = 18.5 * 60_000
+/** Least time left for starting the mesh at one N, in ms (else that N is skipped, with the reason). */
+export const SCALE_MIN_POINT_MS = 60_000
+/** Least time left for one change, in ms (else the remaining changes are skipped). */
+export const SCALE_MIN_CHANGE_MS = 3000
+/** Least time left for the kill -9, in ms. */
+export const SCALE_MIN_CRASH_MS = 3000
+/** Least time left for Serf or etcd at one N, in ms (else skipped). */
+export const PEER_MIN_BUDGET_MS = 20_000
 /** Sizes of the scale mode when `--scale` names none. */
 export const SCALE_SIZES = [10, 100, 300, 1000]
 /** Sizes of the etcd baseline in the full run (issue 20), and of Serf's beside the mesh's convergence runs. */

@@ -28,8 +28,9 @@ import {
 import { measureAgentStartCpuMs } from './agent-start.js'
 import { errorMessage } from '../../protocol/errors.js'
 import { measureEtcd, measureSerf, type PeerFigures } from './peers.js'
-import { formatScaleTable, measureScalePoint, writeScalePlots, type ScalePoint } from './scale.js'
-import { PEER_SIZES, SCALE_SIZES, SERF_PROFILE } from './bench-constants.js'
+import { formatScaleTable, measureScalePeers, measureScalePoint, writeScalePlots, type ScalePoint } from './scale.js'
+import { createBudget } from './budget.js'
+import { PEER_SIZES, SCALE_RUN_BUDGET_MS, SCALE_SIZES, SERF_PROFILE } from './bench-constants.js'
 import { measureObservabilityCost, observabilityRows, type ObservabilityCost } from './observability.js'
 import { ELASTIC_NOT_MEASURED, elasticRows, measureElastic, type ElasticBench } from './elastic.js'
 import { INTER_APP_NOT_MEASURED, interAppRows, measureInterApp, type InterAppBench } from './inter-app.js'
@@ -323,8 +324,12 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
     return { ...NOT_MEASURED, converge }
   }
   if (options.scale !== undefined) {
+    // The mesh at every N first, then the baselines, all within SCALE_RUN_BUDGET_MS (what has no time left is null,
+    // with the reason in the point's notes or the peer's note).
+    const budget = createBudget(SCALE_RUN_BUDGET_MS)
     const scale: ScalePoint[] = []
-    for (const agents of options.scale) scale.push(await measureScalePoint(agents, options.log))
+    for (const agents of options.scale) scale.push(await measureScalePoint(agents, options.log, budget))
+    for (const point of scale) await measureScalePeers(point, options.log, budget)
     const plots = await writeScalePlots(scale, options.plotsDir ?? DEFAULT_PLOTS_DIR)
     options.log(`charts written: ${plots.join(', ')}`)
     const serf = scale.flatMap(p => p.serf === null ? [] : [p.serf])
