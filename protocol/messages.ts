@@ -125,7 +125,11 @@ export type DmToAgentMessage =
    */
   | { v: Version, kind: 'domainPeers', bootstrapPeers: string[] }
   /** A fresh DM-signed ownership (a later expiry) for the agent's mesh: sent while the agent beats. */
-  | { v: Version, kind: 'renewOwnership', ownership: SignedOwnership }
+  /**
+   * The agent's ownership, renewed (a later expiry), with its external ownership when its instances export to other
+   * applications (the domain exchange's, renewed alike).
+   */
+  | { v: Version, kind: 'renewOwnership', ownership: SignedOwnership, externalOwnership?: SignedExternalOwnership }
   /** The application's probe period changed (`meshconf app set --probe-period`): the agent's next round uses it. */
   | { v: Version, kind: 'setProbePeriod', probePeriodMs: number }
   /** Asks for the agent's recent log (`meshconf logs`): the lines after `afterSeq`, the last `tail`, of one instance. */
@@ -372,12 +376,14 @@ const signedOwnership = shape<SignedOwnership>({
 
 const signedBinding = shape<SignedBinding>({ application: str, prefix: str, exporters: strings, version: num, dmPublicKey: str, signature: str })
 
+const signedExternalOwnership = shape<SignedExternalOwnership>({
+  peerId: str, application: str, prefix: str, scopedInstancePath: str, generation: num, expiresAt: ownershipExpiry, dmPublicKey: str, signature: str
+})
+
 const domainParameters = shape<DomainParameters>({
   pnetKey: str,
   bootstrapPeers: strings,
-  ownership: optional(shape<SignedExternalOwnership>({
-    peerId: str, application: str, prefix: str, scopedInstancePath: str, generation: num, dmPublicKey: str, signature: str
-  })),
+  ownership: optional(signedExternalOwnership),
   bindings: arrayOf(signedBinding)
 })
 
@@ -420,7 +426,7 @@ const DM_TO_AGENT: Shapes<DmToAgentMessage> = {
   resynchronize: {},
   changeBinding: { binding: signedBinding, bootstrapPeers: strings },
   domainPeers: { bootstrapPeers: strings },
-  renewOwnership: { ownership: signedOwnership },
+  renewOwnership: { ownership: signedOwnership, externalOwnership: optional(signedExternalOwnership) },
   setProbePeriod: { probePeriodMs: num },
   getLogs: { requestId: str, afterSeq: optional(num), tail: optional(num), instance: optional(str) }
 }
