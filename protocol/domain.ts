@@ -9,7 +9,7 @@
 import { createHmac, createPublicKey, sign, verify } from 'node:crypto'
 import type { SignedOwnership } from './messages.js'
 import {
-  MESH_MESSAGE_VERSION, MeshMessageError, PNET_KEY_HEADER, isWithinScope, meshFieldChecks, parseDmKey, type DmSigningKey, type Stamp
+  DEFAULT_OWNERSHIP_LIFETIME_MS, MESH_MESSAGE_VERSION, MeshMessageError, PNET_KEY_HEADER, isWithinScope, meshFieldChecks, parseDmKey, type DmSigningKey, type Stamp
 } from './mesh.js'
 
 const { messageObject, announcedVariables, object, str, noControl, path, count, list, ownership } = meshFieldChecks
@@ -53,6 +53,12 @@ export interface SignedExternalOwnership {
   scopedInstancePath: string
   /** The machine's generation (as in SignedOwnership): an older one than an importer has seen is refused. */
   generation: number
+  /**
+   * When it expires, in ms since 1970 (the DM's clock), as SignedOwnership.expiresAt: the DM renews it with the
+   * application's ownership while the agent beats, and importers refuse an expired one. Absent only in records signed
+   * before expiry existed: importers refuse those.
+   */
+  expiresAt?: number
   dmPublicKey: string
   signature: string
 }
@@ -83,7 +89,7 @@ export interface DomainParameters {
 
 export type DomainVerdict = { ok: true } | { ok: false, reason: DomainRejection, detail: string }
 export type DomainRejection = 'untrusted-dm-key' | 'bad-signature' | 'wrong-peer' | 'wrong-application' | 'wrong-prefix' |
-  'outside-scope' | 'superseded-generation' | 'not-bound' | 'stale-binding'
+  'outside-scope' | 'superseded-generation' | 'expired' | 'no-expiry' | 'not-bound' | 'stale-binding'
 
 
 function verifies (dmPublicKey: string, data: Buffer, signature: string): boolean {
@@ -96,16 +102,21 @@ function verifies (dmPublicKey: string, data: Buffer, signature: string): boolea
 }
 
 function canonicalExternalOwnership (o: Omit<SignedExternalOwnership, 'dmPublicKey' | 'signature'>): Buffer {
-  return Buffer.from(JSON.stringify(['meshconf-external-ownership', 1, o.peerId, o.application, o.prefix, o.scopedInstancePath, o.generation]))
+  // Version 2 signs the expiry too; version 1 (none) still verifies, and is then refused as without expiry.
+  return Buffer.from(JSON.stringify(o.expiresAt !== undefined
+    ? ['meshconf-external-ownership', 2, o.peerId, o.application, o.prefix, o.scopedInstancePath, o.generation, o.expiresAt]
+    : ['meshconf-external-ownership', 1, o.peerId, o.application, o.prefix, o.scopedInstancePath, o.generation]))
 }
 
 function canonicalBinding (b: Omit<SignedBinding, 'dmPublicKey' | 'signature'>): Buffer {
   return Buffer.from(JSON.stringify(['meshconf-binding', 1, b.application, b.prefix, [...b.exporters].sort(), b.version]))
 }
 
+/** `claim.expiresAt` defaults to now + DEFAULT_OWNERSHIP_LIFETIME_MS, as for an application's ownership. */
 export function signExternalOwnership (dmKey: DmSigningKey, claim: Omit<SignedExternalOwnership, 'dmPublicKey' | 'signature'>): SignedExternalOwnership {
   const { key, publicKey } = parseDmKey(dmKey)
-  return { ...claim, dmPublicKey: publicKey, signature: sign(null, canonicalExternalOwnership(claim), key).toString('base64') }
+  const signed = { ...claim, expiresAt: claim.expiresAt ?? Date.now() + DEFAULT_OWNERSHIP_LIFETIME_MS }
+  return { ...signed, dmPublicKey: publicKey, signature: sign(null, canonicalExternalOwnership(signed), key).toString('base64') }
 }
 
 export function signBinding (dmKey: DmSigningKey, claim: Omit<SignedBinding, 'dmPublicKey' | 'signature'>): SignedBinding {
@@ -114,7 +125,11 @@ export function signBinding (dmKey: DmSigningKey, claim: Omit<SignedBinding, 'dm
   return { ...claim, exporters, dmPublicKey: publicKey, signature: sign(null, canonicalBinding({ ...claim, exporters }), key).toString('base64') }
 }
 
-/** Checks an announce's external ownership: a trusted DM's, for this sender, application, prefix and instance. */
+/**
+ * Checks an announce's external ownership: a trusted DM's, for this sender, application, prefix and instance. The
+ * expiry and the generation are judged apart (agent/mesh/ownership.ts), as for an application's ownership: this verdict
+ * is cached, and time moves.
+ */
 export function verifyExternalOwnership (o: SignedExternalOwnership, expected: {
   senderPeerId: string, application: string, prefix: string, instancePath: string, trustedDmKeys: readonly string[]
 }): DomainVerdict {
@@ -199,7 +214,9 @@ function externalOwnership (value: unknown): SignedExternalOwnership {
   return {
     peerId: str(o.peerId, 'ownership.peerId'), application: str(o.application, 'ownership.application'),
     prefix: str(o.prefix, 'ownership.prefix'), scopedInstancePath: path(o.scopedInstancePath, 'ownership.scopedInstancePath'),
-    generation: count(o.generation, 'ownership.generation'), dmPublicKey: str(o.dmPublicKey, 'ownership.dmPublicKey'),
+    generation: count(o.generation, 'ownership.generation'),
+    ...(o.expiresAt !== undefined ? { expiresAt: count(o.expiresAt, 'ownership.expiresAt') } : {}),
+    dmPublicKey: str(o.dmPublicKey, 'ownership.dmPublicKey'),
     signature: str(o.signature, 'ownership.signature')
   }
 }

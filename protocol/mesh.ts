@@ -432,7 +432,7 @@ export type OwnershipRejection = 'untrusted-dm-key' | 'bad-signature' | 'wrong-p
  * Whether the ownership is still valid at `now` (ms, the checker's clock): refused when it carries no expiry (signed
  * before expiry existed) or is more than `clockSkewMs` past it. Not cached with the signature's verdict: time moves.
  */
-export function ownershipExpiry (ownership: SignedOwnership, now: number, clockSkewMs = OWNERSHIP_CLOCK_SKEW_MS): OwnershipVerdict {
+export function ownershipExpiry (ownership: Pick<SignedOwnership, 'scopedInstancePath' | 'expiresAt'>, now: number, clockSkewMs = OWNERSHIP_CLOCK_SKEW_MS): OwnershipVerdict {
   if (ownership.expiresAt === undefined) {
     return { ok: false, reason: 'no-expiry', detail: `ownership of ${ownership.scopedInstancePath} has no expiry: its DM must sign it again (an agent gets a new one at its next beat)` }
   }

@@ -6,7 +6,7 @@ import type { ApplicationTemplate } from '../../protocol/model/types.js'
 import { meshRole, pickBootstrapPeers, type MeshRole } from '../bootstrap.js'
 import { MAX_BOOTSTRAP_AGENTS, MODEL_WAIT_FOR_PEER_MS } from '../constants.js'
 import type { StoredInstance } from '../store.js'
-import { domainParametersFor } from './bindings.js'
+import { domainParametersFor, externalOwnershipFor } from './bindings.js'
 import type { DmCore } from './core.js'
 import { agentSubtree, componentsOf, hasNoMachine, isScoped, recipesOf } from './model.js'
 import type { OutboxContext } from './outbox.js'
@@ -28,12 +28,13 @@ export function sendModel (context: OutboxContext, application: string, scopedIn
       ...(template.descriptor.externalExportsPrefix !== undefined ? { externalExportsPrefix: template.descriptor.externalExportsPrefix } : {})
     }
     await peerToBootstrapFrom(context, application, scopedInstancePath)
-    const domain = domainParametersFor(core, application, template, scoped, peerId)
+    const ownership = ownershipFor(context, application, scopedInstancePath, peerId)
+    const domain = domainParametersFor(core, application, template, scoped, peerId, ownership.expiresAt as number)
     await messaging.sendToAgent(application, scopedInstancePath, toAgent({
       kind: 'setScopedInstance', model, recipes: recipesOf(template, componentsOf(instance)),
       mesh: {
         bootstrapPeers: bootstrapPeersFor(core, application, template, scoped), pnetKey: record.pnetKey, trustedDmKeys: [core.signingKey().publicKey],
-        ownership: ownershipFor(context, application, scopedInstancePath, peerId),
+        ownership,
         ...(domain === undefined ? {} : { domain })
       }
     }))
@@ -51,8 +52,14 @@ export function renewOwnershipIfDue (context: OutboxContext, application: string
   // No ownership signed by this DM process yet (it restarted): the agent's may be near its end, renew it now.
   if (session === undefined || !session.ready || (session.ownershipRenewAt !== undefined && Date.now() < session.ownershipRenewAt)) return
   const ownership = ownershipFor(context, application, scopedInstancePath, peerId)
+  // the external ownership too, when the machine exports to other applications: it expires with the other
+  const record = core.store.getApplication(application)
+  const scoped = core.store.getInstance(application, scopedInstancePath)
+  const externalOwnership = record === undefined || scoped === undefined
+    ? undefined
+    : externalOwnershipFor(core, application, core.templateOf(record), scoped, peerId, ownership.expiresAt as number)
   core.background(`renewing the mesh ownership of ${scopedInstancePath} of ${application}`, sessions.chain(application, scopedInstancePath, async () => {
-    await messaging.sendToAgent(application, scopedInstancePath, toAgent({ kind: 'renewOwnership', ownership }))
+    await messaging.sendToAgent(application, scopedInstancePath, toAgent({ kind: 'renewOwnership', ownership, ...(externalOwnership === undefined ? {} : { externalOwnership }) }))
   }))
 }
 
