@@ -34,6 +34,8 @@ interface OutboxEntry {
   exchange: string
   routingKey: string
   content: Buffer
+  /** This message's own headers (besides `options.headers`). */
+  headers: Record<string, string | number> | undefined
   /** The channel it was last published on; undefined while waiting to be published. */
   channel: ConfirmChannel | undefined
   resolve: () => void
@@ -95,9 +97,9 @@ export class AmqpSession {
    * Publishes a persistent message; resolves once the broker confirmed it. While disconnected the message waits and
    * is published after reconnection; a message the broker refuses (nack) is published again.
    */
-  async publish (exchange: string, routingKey: string, content: Buffer): Promise<void> {
+  async publish (exchange: string, routingKey: string, content: Buffer, headers?: Record<string, string | number>): Promise<void> {
     await new Promise<void>(resolve => {
-      const entry: OutboxEntry = { exchange, routingKey, content, channel: undefined, resolve }
+      const entry: OutboxEntry = { exchange, routingKey, content, headers, channel: undefined, resolve }
       this.outbox.push(entry)
       if (this.channel !== undefined) this.publishEntry(this.channel, entry)
     })
@@ -134,7 +136,9 @@ export class AmqpSession {
       channel.publish(entry.exchange, entry.routingKey, entry.content,
         {
           persistent: true, contentType: 'application/json', ...(this.options.userId !== undefined ? { userId: this.options.userId } : {}),
-          ...(this.options.headers !== undefined ? { headers: this.options.headers(entry.content) } : {})
+          ...(this.options.headers !== undefined || entry.headers !== undefined
+            ? { headers: { ...this.options.headers?.(entry.content), ...entry.headers } }
+            : {})
         },
         err => {
           if (entry.channel !== channel) return // republished on a newer channel meanwhile

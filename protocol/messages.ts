@@ -177,9 +177,11 @@ export type AgentEndpoint =
    * name; `ownUser`: the URL's user is this machine's own (the DM declared its queue; the agent declares nothing,
    * reads only its queue and publishes with its own routing key and user id); `messageKey`: without a user of its
    * own, the key it signs its messages to the DM with (AGENT_SIGNATURE_HEADERS), and its generation; `ca`, with
-   * `amqps://`, the authority (PEM) the broker's certificate must chain to (without it, the system's authorities).
+   * `amqps://`, the authority (PEM) the broker's certificate must chain to (without it, the system's authorities);
+   * `dmKey`, the DM's Ed25519 public key (base64): when given, the agent handles only commands the DM signed
+   * (DM_COMMAND_HEADERS), each with a larger sequence number than the last.
    */
-  | { kind: 'amqp', url: string, domain: string, ownUser?: boolean, messageKey?: { generation: number, key: string }, ca?: string }
+  | { kind: 'amqp', url: string, domain: string, ownUser?: boolean, messageKey?: { generation: number, key: string }, ca?: string, dmKey?: string }
   /**
    * The DM's embedded WebSocket endpoint, `wss://host:7401/agents` (`ws://` for a DM started --insecure); `token` is
    * the machine's credential (or the DM token); `dmKey`, the DM's Ed25519 public key (base64): when given, the agent
@@ -488,7 +490,7 @@ export function parseAgentToDmMessage (value: unknown): AgentToDmMessage {
 export function parseAgentEndpoint (value: unknown, field = 'endpoint'): AgentEndpoint {
   const o = obj(value, field)
   switch (o.kind) {
-    case 'amqp': return shape<Extract<AgentEndpoint, { kind: 'amqp' }>>({ kind: anything as Check<'amqp'>, url: str, domain: str, ownUser: optional(bool), messageKey: optional(shape<{ generation: number, key: string }>({ generation: num, key: str })), ca: optional(str) })(o, field)
+    case 'amqp': return shape<Extract<AgentEndpoint, { kind: 'amqp' }>>({ kind: anything as Check<'amqp'>, url: str, domain: str, ownUser: optional(bool), messageKey: optional(shape<{ generation: number, key: string }>({ generation: num, key: str })), ca: optional(str), dmKey: optional(str) })(o, field)
     case 'embedded': return shape<Extract<AgentEndpoint, { kind: 'embedded' }>>({ kind: anything as Check<'embedded'>, url: str, token: str, dmKey: optional(str), ca: optional(str) })(o, field)
     case 'memory': return shape<Extract<AgentEndpoint, { kind: 'memory' }>>({ kind: anything as Check<'memory'>, hub: str })(o, field)
     default: throw new MalformedMessageError(join(field, 'kind'), `expected 'amqp', 'embedded' or 'memory', got ${describe(o.kind)}`)
@@ -548,6 +550,13 @@ export function machineDmRoutingKey (application: string, scopedInstancePath: st
  * users): the machine's path, its generation, the signature of the body.
  */
 export const AGENT_SIGNATURE_HEADERS = { path: 'x-meshconf-machine', generation: 'x-meshconf-generation', signature: 'x-meshconf-signature' } as const
+
+/**
+ * Headers of a DM command over RabbitMQ: its sequence number (increasing per DM, across its restarts: microseconds
+ * since the epoch at the latest) and the DM's Ed25519 signature over (application, machine, seq, body)
+ * (protocol/mesh.ts signDmCommand), which the agent checks with the `dmKey` of its params.
+ */
+export const DM_COMMAND_HEADERS = { seq: 'x-meshconf-seq', signature: 'x-meshconf-dm-signature' } as const
 
 /** A machine's signature of a message body (HMAC-SHA256 with its message key, base64url). */
 export function signAgentMessage (key: string, content: Uint8Array): string {

@@ -8,7 +8,7 @@
 // API, agents share the broker user of the agents' URL, and the DM checks only the routing key's application.
 import type { ConfirmChannel } from 'amqplib'
 import {
-  AGENT_SIGNATURE_HEADERS, DEFAULT_MESSAGING_DOMAIN, agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, dmQueueName,
+  AGENT_SIGNATURE_HEADERS, DEFAULT_MESSAGING_DOMAIN, DM_COMMAND_HEADERS, agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, dmQueueName,
   dmRoutingKey, machineBrokerUser, machineDmRoutingKey, machineOfBrokerUser, parseAgentToDmMessage, type AgentEndpoint,
   type AgentToDmMessage, type DmToAgentMessage
 } from '../../protocol/messages.js'
@@ -19,6 +19,7 @@ import { AmqpSession } from '../../link/amqp-session.js'
 import { AMQP_PREFETCH_MESSAGES } from '../../link/constants.js'
 import { MessageDispatcher } from '../../link/dispatch.js'
 import { errorMessage } from '../../protocol/errors.js'
+import { signDmCommand, type DmSigningKey } from '../../protocol/mesh.js'
 import type { AgentMachine, AgentMessageHandler, DmMessaging, MessagingMetrics } from './types.js'
 import { type Logger } from '../../common/log.js'
 
@@ -45,6 +46,12 @@ export interface AmqpMessagingComponents {
    * agents in their endpoint. Default none: the system's authorities.
    */
   ca?: string
+  /**
+   * The DM's signing key: every command is signed with it (DM_COMMAND_HEADERS), and machines get its public half in
+   * their endpoint (`dmKey`), so that they run nothing another publisher (a machine sharing the broker user, anyone
+   * on the path of `amqp://`) made or changed. Default none: commands unsigned.
+   */
+  signingKey?: DmSigningKey
   logger?: Logger
 }
 
@@ -64,6 +71,8 @@ class AmqpMessaging implements DmMessaging {
   /** application -> scoped instance paths whose queue this DM declared; declared again after each reconnection. */
   private readonly prepared = new Map<string, Set<string>>()
   private sent = 0
+  /** The last command's sequence number: microseconds since the epoch at least, so that it grows across restarts. */
+  private lastSeq = 0
   /** Whether machines get broker users of their own (the management API answered at start). */
   private identities = false
   /** The passwords of the machines' users made by this process (an endpoint is read right after its machine's). */
@@ -211,8 +220,14 @@ class AmqpMessaging implements DmMessaging {
   async sendToAgent (application: string, scopedInstancePath: string, msg: DmToAgentMessage): Promise<void> {
     await this.prepareAgent(application, scopedInstancePath)
     this.sent++
+    const signingKey = this.components.signingKey
+    let headers: Record<string, string | number> | undefined
+    if (signingKey !== undefined) {
+      const seq = this.lastSeq = Math.max(this.lastSeq + 1, Date.now() * 1000)
+      headers = { [DM_COMMAND_HEADERS.seq]: seq, [DM_COMMAND_HEADERS.signature]: signDmCommand(signingKey, application, scopedInstancePath, seq, msg) }
+    }
     await this.session.publish(agentsExchangeName(this.domain, application), agentRoutingKey(scopedInstancePath),
-      Buffer.from(JSON.stringify(msg)))
+      Buffer.from(JSON.stringify(msg)), headers)
   }
 
   onAgentMessage (handler: AgentMessageHandler): void {
@@ -248,7 +263,10 @@ class AmqpMessaging implements DmMessaging {
 
   agentEndpoint (machine?: AgentMachine): AgentEndpoint {
     const url = this.components.agentUrl ?? this.components.url
-    const ca = this.components.ca !== undefined ? { ca: this.components.ca } : {}
+    const ca = {
+      ...(this.components.ca !== undefined ? { ca: this.components.ca } : {}),
+      ...(machine !== undefined && this.components.signingKey !== undefined ? { dmKey: this.components.signingKey.publicKey } : {})
+    }
     if (machine !== undefined && !this.identities && this.components.signatures !== undefined) {
       const { credentials, dmSecret } = this.components.signatures
       return { kind: 'amqp', url, domain: this.domain, messageKey: issueMessageKey(credentials, dmSecret, machine.application, machine.scopedInstancePath), ...ca }
