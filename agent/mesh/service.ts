@@ -18,6 +18,7 @@ import { exportsByPrefix, importedPrefixes } from '../../protocol/model/exports.
 import { compositeKey, partsOf, type CompositeKey } from '../../protocol/keys.js'
 import { errorMessage } from '../../protocol/errors.js'
 import { BoundedMap } from './bounded.js'
+import type { ProbeCounts, ProbeRejection } from './probe.js'
 import { OwnershipVerifier } from './ownership.js'
 import { exponentialMs, jittered } from '../../common/backoff.js'
 import { trace } from '../../common/trace.js'
@@ -62,6 +63,8 @@ export interface TransportPeerCounts {
   remembered: number
   /** Dials started since the start. */
   dials: number
+  /** What the owners' probes did (probe.ts), and the ping-reqs served for other peers. */
+  probes?: ProbeCounts & { served: number }
 }
 
 /** What a transport reports to the service. */
@@ -76,9 +79,12 @@ export interface MeshTransportEvents {
   /**
    * A peer's last connection closed, a dial to a watched owner failed, or a watched owner stopped answering pings
    * (isConnected is then false for it until it answers). `refused`: nothing listens at its addresses any more (its
-   * process is gone), which needs no grace.
+   * process is gone), which needs no grace. `confirmed`: other peers asked to ping it could not reach it either
+   * (probe.ts), which needs no grace either.
    */
-  peerDisconnected (peerId: string, refused?: boolean): void
+  peerDisconnected (peerId: string, refused?: boolean, confirmed?: boolean): void
+  /** The transport refused a peer's request (a ping-req over its bounds, or unreadable): counted as a rejection. */
+  rejected?: (reason: ProbeRejection, detail: string) => void
 }
 
 
@@ -123,10 +129,11 @@ export interface MeshServiceComponents {
  * Why a mesh message was refused: `malformed` (fails validation), `control-character` (in a value, name or path),
  * an ownership check (OwnershipRejection; a digest's too), `not-owner` (a withdraw of what another peer owns),
  * `from-self`, `unknown-component` (a component the model lacks or that does not export the prefix), `owner-limit`
- * (an owner already holds MAX_HELD_EXPORTS_PER_OWNER exports here).
+ * (an owner already holds MAX_HELD_EXPORTS_PER_OWNER exports here), and a peer's ping-req that is unreadable
+ * (`probe-malformed`) or over its bounds (`probe-limit`, probe.ts).
  */
 export type RejectionReason = 'malformed' | 'control-character' | OwnershipRejection | 'not-owner' | 'from-self' |
-  'unknown-component' | 'owner-limit'
+  'unknown-component' | 'owner-limit' | ProbeRejection
 
 /** One import as this agent holds it. */
 export interface HeldExportView {
@@ -319,7 +326,8 @@ export class MeshService implements MeshServiceHandle {
     this.transportEvents = {
       message: (topic, from, data) => this.onMessage(topic, from, data),
       peerReady: peerId => this.onPeerReady(peerId),
-      peerDisconnected: (peerId, refused) => this.onPeerDisconnected(peerId, refused === true)
+      peerDisconnected: (peerId, refused, confirmed) => this.onPeerDisconnected(peerId, refused === true, confirmed === true),
+      rejected: (reason, detail) => { this.reject(reason, detail) }
     }
   }
 
@@ -766,12 +774,14 @@ export class MeshService implements MeshServiceHandle {
 
   // ----------------------------------------------------------------------------------------------- liveness
 
-  private onPeerDisconnected (peerId: string, refused: boolean): void {
+  private onPeerDisconnected (peerId: string, refused: boolean, confirmed: boolean): void {
     this.readyPeers.delete(peerId)
     if (this.stopped || !this.holdsFrom(peerId)) return
     // A refusal is proof, not a timing judgement: no grace, and none stretched by our lag (which made a killed owner
-    // take up to 1 s to drop on a busy host).
+    // take up to 1 s to drop on a busy host). So is a loss that other peers confirmed (their pings went unanswered
+    // too): the probe's wait was the grace.
     if (refused) this.withdrawOwner(peerId, 'refuses connections')
+    else if (confirmed) this.withdrawOwner(peerId, 'answered neither our ping nor other peers\'')
     else this.suspect(peerId)
   }
 

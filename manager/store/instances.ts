@@ -109,7 +109,7 @@ function instanceRows ({ sql }: StoreDb): { insertTree: (application: string, pa
 }
 
 export function instanceStore (part: StoreDb): Pick<Store,
-  'instanceTrees' | 'getInstance' | 'instanceAt' | 'subtreeComponents' | 'addInstance' | 'deleteInstance' |
+  'instanceTrees' | 'getInstance' | 'instanceAt' | 'subtreeComponents' | 'instanceOutline' | 'addInstance' | 'deleteInstance' |
   'renameInstance' | 'statusOf' | 'setStatus' | 'setProblem' | 'setImportReport' | 'updateData' | 'setImports' |
   'setOverriddenExports'> {
   const { db, sql } = part
@@ -138,6 +138,11 @@ export function instanceStore (part: StoreDb): Pick<Store,
       const rows = sql(`SELECT component FROM instances WHERE application = ? AND ${subtreeCondition()} ORDER BY id`)
         .all(application, path, path, path) as Array<{ component: string }>
       return [...new Set(rows.map(r => r.component))]
+    },
+    instanceOutline (application: string): Array<{ path: string, parentPath: string | null, component: string }> {
+      const rows = sql('SELECT path, parent_path, component FROM instances WHERE application = ? ORDER BY id').all(application) as
+        Array<{ path: string, parent_path: string | null, component: string }>
+      return rows.map(r => ({ path: r.path, parentPath: r.parent_path, component: r.component }))
     },
     /** Adds an instance subtree under `parentPath` (null: a root instance). */
     addInstance (application: string, parentPath: string | null, instance: Instance): void {

@@ -64,6 +64,8 @@ export const SETTLE_MAX_MS = 120_000
 /** Longest wait for importers to notice a killed agent, and a cut-off one, in ms (goals: 1 s and 5 s). */
 export const CRASH_DETECT_TIMEOUT_MS = 15_000
 export const PARTITION_DETECT_TIMEOUT_MS = 30_000
+/** Longest wait, after a cut link heals, for every importer to hold the cut agent's export again, in ms. */
+export const PARTITION_HEAL_TIMEOUT_MS = 90_000
 /** Longest run of the DM's deployment benchmark, in ms. */
 export const DEPLOY_BENCH_TIMEOUT_MS = 600_000
 

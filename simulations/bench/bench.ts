@@ -1,7 +1,7 @@
 // `npm run bench`: how fast a change reaches every consumer, how fast a failure is noticed, what an agent costs, and
 // how deployment scales (issue 7), how fast the LAMP application scales itself (issue 18, elastic.ts). Agent processes run the real Agent service; the same chain application runs over
 // the libp2p mesh and over a Roboconf-style RabbitMQ topic exchange in the same run, side by side.
-// Usage: node dist/simulations/bench/bench.js [--json] [--quick | --converge 50,100 | --observability | --scale 1000 [--plots DIR] [--no-peers]]
+// Usage: node dist/simulations/bench/bench.js [--json] [--quick | --converge 50,100 | --partition 10 | --observability | --scale 1000 [--plots DIR] [--no-peers]]
 // --converge measures only the convergence figures, at the sizes given (every other figure is null).
 // --observability measures only what agents' structured logs and metrics cost (observability.ts).
 // --scale packs many real agents into each process (scale.ts): `--scale 1000` runs 10, 100, 300 and 1 000 agents (the
@@ -17,12 +17,12 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { deleteApplicationExchange } from './amqp-hub.js'
 import type { ExportTransport } from './agent-protocol.js'
-import { MIN_CHAIN_AGENTS, startChain, timeDeparture, toggleTarget, type Chain } from './chain.js'
+import { MIN_CHAIN_AGENTS, countFalseWithdrawals, startChain, timeDeparture, toggleTarget, type Chain } from './chain.js'
 import { canUseNetns, createNetnsLink, type NetnsLink } from '../../fixtures/netns.js'
 import { cpuPercentOver, mean, percentile, residentSetMb, round2, socketTraffic, untilQuiet, type SocketTraffic } from './stats.js'
 import {
   BENCH_AGENTS, CONVERGE_SIZES, CONVERGE_TOGGLES, CRASH_DETECT_TIMEOUT_MS, DEFAULT_AMQP_URL, DEPLOY_BENCH_TIMEOUT_MS,
-  IDLE_WINDOW_MS, PARTITION_DETECT_TIMEOUT_MS, QUICK_IDLE_WINDOW_MS, QUICK_TOGGLES, SETTLE_MAX_MS, SETTLE_MS,
+  IDLE_WINDOW_MS, PARTITION_DETECT_TIMEOUT_MS, PARTITION_HEAL_TIMEOUT_MS, QUICK_IDLE_WINDOW_MS, QUICK_TOGGLES, SETTLE_MAX_MS, SETTLE_MS,
   SETTLE_WINDOW_MS, SETTLED_AGENT_CPU_PCT, SETTLED_CPU_PCT, TOGGLES
 } from './bench-constants.js'
 import { measureAgentStartCpuMs } from './agent-start.js'
@@ -39,8 +39,15 @@ import { INTER_APP_NOT_MEASURED, interAppRows, measureInterApp, type InterAppBen
 export interface BenchReport {
   /** amqp_hub: the hub with Nagle off (tuned); amqp_hub_nagle: the same with Nagle on, for history. */
   reconfigure: { agents: number, mesh: Percentiles, amqp_hub: Percentiles, amqp_hub_nagle: Percentiles, ratio_p50: number | null }
-  converge: Array<{ agents: number, all_updated_ms: number | null }>
-  failure: { crash_detect_ms: number | null, partition_detect_ms: number | null }
+  /** false_withdrawals: live owners' exports withdrawn by mistake during the run (countFalseWithdrawals). */
+  converge: Array<{ agents: number, all_updated_ms: number | null, false_withdrawals?: number | null }>
+  /**
+   * partition_detect_ms: the slowest importer of the first cut; partition_samples_ms (--partition N): the slowest
+   * importer of each cut, and partition_p50_ms / partition_max_ms over every importer of every cut; false_withdrawals:
+   * over the mesh chains of the run.
+   */
+  failure: { crash_detect_ms: number | null, partition_detect_ms: number | null, partition_samples_ms?: Array<number | null>, partition_p50_ms?: number | null,
+    partition_max_ms?: number | null, false_withdrawals?: number | null }
   cost: { rss_mb_per_agent: number | null, idle_cpu_pct_per_agent: number | null, msgs_per_change: number | null, bytes_per_change: number | null }
   /** docker_*: deploy-and-start-all of 1 and of 10 machines as containers of the docker target (null without dockerd). */
   /**
@@ -74,7 +81,7 @@ interface AgentStartFigure { agent_start_cpu_ms: number | null }
 /** Bad command-line input. */
 export class BenchUsageError extends Error {
   constructor (detail: string) {
-    super(`${detail}\nusage: npm run bench -- [--json] [--quick | --converge 50,100 | --observability | --scale 1000 [--plots DIR] [--no-peers]]`)
+    super(`${detail}\nusage: npm run bench -- [--json] [--quick | --converge 50,100 | --partition 10 | --observability | --scale 1000 [--plots DIR] [--no-peers]]`)
     this.name = 'BenchUsageError'
   }
 }
@@ -93,6 +100,8 @@ interface RunOptions {
   plotsDir?: string
   /** Only the cost of the agents' logs and metrics (observability.ts). */
   observability?: boolean
+  /** Only the partition figures: this many cuts (healed in between) of one netns chain. */
+  partitionCuts?: number
   log: (line: string) => void
 }
 
@@ -107,6 +116,10 @@ interface TransportRun {
   perChange?: { messages: number, bytes: number }
   crash?: { latenciesMs: number[], missed: number }
   partition?: { latenciesMs: number[], missed: number }
+  /** Each cut's importers' latencies (one entry per cut). */
+  partitions?: Array<{ latenciesMs: number[], missed: number }>
+  /** Withdrawals of live owners (countFalseWithdrawals); mesh only. */
+  falseWithdrawals?: number
 }
 
 /** Wire traffic of a chain: the mesh counts what agents send (each hop once); the hub adds what the broker sends them. */
@@ -130,7 +143,7 @@ async function toggleMany (chain: Chain, toggles: number, run: TransportRun, log
 
 /** Reconfigure latency, cost and (mesh) failure detection on one chain of `agents` processes. */
 async function measureTransport (transport: ExportTransport, agents: number, options: RunOptions,
-  what: { cost: boolean, crash: boolean, partition: boolean, toggles: number, nagle?: boolean }): Promise<TransportRun> {
+  what: { cost: boolean, crash: boolean, partition: boolean, toggles: number, nagle?: boolean, cuts?: number }): Promise<TransportRun> {
   const workDir = await mkdtemp(join(tmpdir(), `meshconf-bench7-${transport}-`))
   const amqp = { url: DEFAULT_AMQP_URL, domain: `bench-${process.pid}-${Date.now().toString(36)}`, noDelay: what.nagle !== true }
   let netns: NetnsLink | undefined
@@ -174,10 +187,21 @@ async function measureTransport (transport: ExportTransport, agents: number, opt
       run.crash = await timeDeparture(chain, chain.stablePath, async () => { await stable.kill('SIGKILL') }, CRASH_DETECT_TIMEOUT_MS)
       options.log(`crash: noticed by ${run.crash.latenciesMs.length}/${chain.importers.length} importers`)
     }
-    if (netns !== undefined) {
+    const cuts = netns === undefined ? 0 : Math.max(1, what.cuts ?? 1)
+    run.partitions = []
+    for (let cut = 0; netns !== undefined && cut < cuts; cut++) {
       const link = netns
-      run.partition = await timeDeparture(chain, chain.targetPath, async () => { await link.cut() }, PARTITION_DETECT_TIMEOUT_MS)
-      options.log(`partition: noticed by ${run.partition.latenciesMs.length}/${chain.importers.length} importers`)
+      if (cut > 0) await healAndWait(chain, link, options)
+      const sample = await timeDeparture(chain, chain.targetPath, async () => { await link.cut() }, PARTITION_DETECT_TIMEOUT_MS)
+      run.partitions.push(sample)
+      run.partition ??= sample
+      options.log(`partition ${cut + 1}/${cuts}: noticed by ${sample.latenciesMs.length}/${chain.importers.length} importers, the last after ` +
+        `${sample.latenciesMs.length === 0 ? 'n/a' : Math.max(...sample.latenciesMs).toFixed(0)} ms (load ${loadavg()[0].toFixed(1)})`)
+    }
+    if (transport === 'mesh') {
+      const expected = new Map([[chain.targetPath, toggles + cuts], [chain.stablePath, what.crash ? 1 : 0]])
+      run.falseWithdrawals = countFalseWithdrawals(chain, expected, cuts > 0 ? chain.target : undefined)
+      options.log(`${transport} x${agents}: ${run.falseWithdrawals} false withdrawals`)
     }
     return run
   } finally {
@@ -188,6 +212,17 @@ async function measureTransport (transport: ExportTransport, agents: number, opt
     }
     await rm(workDir, { recursive: true, force: true })
   }
+}
+
+/** Heals the cut link and waits until every importer holds the target again, then for the mesh to go quiet. */
+async function healAndWait (chain: Chain, link: NetnsLink, options: RunOptions): Promise<void> {
+  const marks = chain.importers.map(a => a.received.length)
+  await link.heal()
+  await Promise.all(chain.importers.map(async (a, i) => {
+    await a.waitFor('status', m => m.instancePath === chain.importerPaths[i] && (m.imports.Tomcat ?? []).includes(chain.targetPath),
+      PARTITION_HEAL_TIMEOUT_MS, marks[i])
+  }))
+  await settle(chain.hosts.map(h => h.pid), 'healed', options)
 }
 
 /**
@@ -278,7 +313,11 @@ async function measureDeploy (options: RunOptions): Promise<Omit<BenchReport['de
 async function measureConvergence (agents: number, options: RunOptions): Promise<BenchReport['converge'][number]> {
   const run = await measureTransport('mesh', agents, options, { cost: false, crash: false, partition: false, toggles: CONVERGE_TOGGLES })
     .catch((err: unknown) => { options.log(`converge at ${agents} agents failed: ${errorMessage(err)}`); return undefined })
-  return { agents, all_updated_ms: run === undefined || run.missed > 0 || run.allUpdatedMs.length === 0 ? null : round2(Math.max(...run.allUpdatedMs)) }
+  return {
+    agents,
+    all_updated_ms: run === undefined || run.missed > 0 || run.allUpdatedMs.length === 0 ? null : round2(Math.max(...run.allUpdatedMs)),
+    false_withdrawals: run?.falseWithdrawals ?? null
+  }
 }
 
 /** How Serf runs (peers.ts): its best loopback profile, events not coalesced, handlers only where timed. */
@@ -320,6 +359,7 @@ const NOT_MEASURED: Omit<BenchReport, 'converge'> = {
 export async function runBench (options: RunOptions): Promise<BenchReport> {
   options.log(`load average ${loadavg().map(l => l.toFixed(1)).join(' ')} (figures are noisier above 2, the core count)`)
   if (options.observability === true) return { ...NOT_MEASURED, converge: [], observability: await measureObservabilityCost(options) }
+  if (options.partitionCuts !== undefined) return { ...NOT_MEASURED, converge: [], failure: await measurePartitions(options.partitionCuts, options) }
   if (options.convergeOnly !== undefined) {
     const converge: BenchReport['converge'] = []
     for (const agents of options.convergeOnly) converge.push(await measureConvergence(agents, options))
@@ -352,7 +392,7 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
   const interApp = await measureInterApp(toggles, meshP.p50_ms, options.log)
     .catch((err: unknown) => { options.log(`inter-app not measured: ${errorMessage(err).split('\n')[0].slice(0, 400)}`); return INTER_APP_NOT_MEASURED })
 
-  const converge: BenchReport['converge'] = [{ agents: BENCH_AGENTS, all_updated_ms: mesh.missed > 0 ? null : round2(Math.max(...mesh.allUpdatedMs)) }]
+  const converge: BenchReport['converge'] = [{ agents: BENCH_AGENTS, all_updated_ms: mesh.missed > 0 ? null : round2(Math.max(...mesh.allUpdatedMs)), false_withdrawals: mesh.falseWithdrawals ?? null }]
   if (!options.quick) {
     for (const agents of CONVERGE_SIZES) converge.push(await measureConvergence(agents, options))
   }
@@ -366,7 +406,7 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
       ratio_p50: meshP.p50_ms !== null && amqpP.p50_ms !== null && amqpP.p50_ms > 0 ? round2(meshP.p50_ms / amqpP.p50_ms) : null
     },
     converge,
-    failure: { crash_detect_ms: slowest(mesh.crash), partition_detect_ms: slowest(partition?.partition) },
+    failure: { ...partitionFigures(partition), crash_detect_ms: slowest(mesh.crash), false_withdrawals: (mesh.falseWithdrawals ?? 0) + (partition?.falseWithdrawals ?? 0) },
     cost: {
       rss_mb_per_agent: mesh.rssMb === undefined ? null : round2(mean(mesh.rssMb)),
       idle_cpu_pct_per_agent: mesh.idleCpuPct === undefined ? null : round2(mean(mesh.idleCpuPct)),
@@ -380,6 +420,27 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
   }
 }
 
+/** The partition figures of a netns chain (all null when it was not measured). */
+function partitionFigures (run: TransportRun | undefined): BenchReport['failure'] {
+  const cuts = run?.partitions ?? []
+  const all = cuts.flatMap(c => c.latenciesMs)
+  const complete = cuts.length > 0 && cuts.every(c => c.missed === 0)
+  return {
+    crash_detect_ms: null,
+    partition_detect_ms: slowest(run?.partition),
+    partition_samples_ms: cuts.map(c => c.missed > 0 || c.latenciesMs.length === 0 ? null : round2(Math.max(...c.latenciesMs))),
+    partition_p50_ms: all.length === 0 ? null : round2(percentile(all, 50)),
+    partition_max_ms: complete ? round2(Math.max(...all)) : null,
+    false_withdrawals: run?.falseWithdrawals ?? null
+  }
+}
+
+/** `--partition N`: one netns chain, its target cut N times (healed in between). */
+async function measurePartitions (cuts: number, options: RunOptions): Promise<BenchReport['failure']> {
+  if (!canUseNetns()) throw new Error('--partition needs root (network namespaces)')
+  return partitionFigures(await measureTransport('mesh', BENCH_AGENTS, options, { cost: false, crash: false, partition: true, toggles: 0, cuts }))
+}
+
 const show = (v: number | null, unit = ''): string => v === null ? 'n/a' : `${v}${unit}`
 
 /** The report as a table, with the goals of issue 7 next to the figures. */
@@ -391,7 +452,10 @@ export function formatTable (r: BenchReport): string {
     ['mesh p50 / amqp hub p50', show(r.reconfigure.ratio_p50), ''],
     ...r.converge.map((c): [string, string, string] => [`every importer updated, ${c.agents} agents`, show(c.all_updated_ms, ' ms'), c.agents === 100 ? '<= 1000 ms' : '']),
     ['killed agent noticed (kill -9)', show(r.failure.crash_detect_ms, ' ms'), '<= 1000 ms'],
-    ['cut-off agent noticed (netns)', show(r.failure.partition_detect_ms, ' ms'), '<= 5000 ms'],
+    ['cut-off agent noticed (netns)', show(r.failure.partition_detect_ms, ' ms'), '<= 2500 ms'],
+    ...(r.failure.partition_samples_ms === undefined || r.failure.partition_samples_ms.length < 2 ? [] : [
+      ['cut-off agent noticed, p50 / max of every importer', `${show(r.failure.partition_p50_ms ?? null, ' ms')} / ${show(r.failure.partition_max_ms ?? null, ' ms')}`, '<= 2000 / 2500 ms'] as [string, string, string]]),
+    ['live owners withdrawn by mistake', show(r.failure.false_withdrawals ?? null), '0'],
     ['RSS per agent', show(r.cost.rss_mb_per_agent, ' MB'), '< 90 MB'],
     ['idle CPU per agent', show(r.cost.idle_cpu_pct_per_agent, ' % of a core'), '< 1 %'],
     ['TCP data segments per change', show(r.cost.msgs_per_change), ''],
@@ -417,7 +481,7 @@ export function formatTable (r: BenchReport): string {
   return [`${'figure'.padEnd(w0)}  ${'measured'.padEnd(w1)}  goal`, ...rows.map(([a, b, c]) => `${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`)].join('\n')
 }
 
-export interface BenchArgs { json: boolean, quick: boolean, convergeOnly?: number[], observability?: boolean, scale?: number[], plotsDir?: string, scalePeers?: boolean }
+export interface BenchArgs { json: boolean, quick: boolean, convergeOnly?: number[], observability?: boolean, scale?: number[], plotsDir?: string, scalePeers?: boolean, partitionCuts?: number }
 
 /** `--scale 1000`: the default sizes up to 1 000 and 1 000 itself; `--scale 10,50`: exactly those. */
 export function scaleSizes (text: string): number[] {
@@ -434,7 +498,7 @@ export function parseBenchArgs (argv: string[]): BenchArgs {
   try {
     values = parseArgs({
       args: argv,
-      options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, converge: { type: 'string' }, observability: { type: 'boolean' }, scale: { type: 'string' }, plots: { type: 'string' }, 'no-peers': { type: 'boolean' } },
+      options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, converge: { type: 'string' }, observability: { type: 'boolean' }, scale: { type: 'string' }, plots: { type: 'string' }, 'no-peers': { type: 'boolean' }, partition: { type: 'string' } },
       strict: true,
       allowPositionals: false
     }).values
@@ -444,12 +508,16 @@ export function parseBenchArgs (argv: string[]): BenchArgs {
   const args: BenchArgs = { json: values.json === true, quick: values.quick === true, ...(values.observability === true ? { observability: true } : {}) }
   // Each mode alone (--quick goes with --observability only).
   const modes = [values.quick === true && args.observability !== true ? '--quick' : '', values.converge !== undefined ? '--converge' : '',
-    args.observability === true ? '--observability' : '', values.scale !== undefined ? '--scale' : ''].filter(m => m !== '')
+    args.observability === true ? '--observability' : '', values.scale !== undefined ? '--scale' : '', values.partition !== undefined ? '--partition' : ''].filter(m => m !== '')
   if (modes.length > 1) throw new BenchUsageError(`${modes.join(' and ')} do not go together: run them one at a time`)
   if (values.plots !== undefined && values.scale === undefined) throw new BenchUsageError('--plots goes with --scale (the charts are the scale mode\'s)')
   if (values.plots === '') throw new BenchUsageError('--plots needs a folder')
   if (values['no-peers'] === true && values.scale === undefined) throw new BenchUsageError('--no-peers goes with --scale (it skips the scale mode\'s Serf and etcd)')
   if (values.scale !== undefined) return { ...args, scale: scaleSizes(values.scale), plotsDir: values.plots, ...(values['no-peers'] === true ? { scalePeers: false } : {}) }
+  if (values.partition !== undefined) {
+    if (!/^\d+$/.test(values.partition) || Number(values.partition) < 1) throw new BenchUsageError(`--partition takes a number of cuts (e.g. 10); got ${JSON.stringify(values.partition)}`)
+    return { ...args, partitionCuts: Number(values.partition) }
+  }
   if (values.converge === undefined) return args
   const sizes = values.converge.split(',').map(s => s.trim())
   const bad = sizes.filter(s => !/^\d+$/.test(s) || Number(s) < MIN_CHAIN_AGENTS)
@@ -468,7 +536,7 @@ async function main (): Promise<number> {
   // With --json, stdout holds the JSON document only; progress goes to stderr either way.
   const log = (line: string): void => { process.stderr.write(`[bench] ${line}\n`) }
   try {
-    const report = await runBench({ quick: args.quick, convergeOnly: args.convergeOnly, observability: args.observability, scale: args.scale, plotsDir: args.plotsDir, scalePeers: args.scalePeers, log })
+    const report = await runBench({ quick: args.quick, convergeOnly: args.convergeOnly, observability: args.observability, scale: args.scale, plotsDir: args.plotsDir, scalePeers: args.scalePeers, partitionCuts: args.partitionCuts, log })
     const table = report.scale !== undefined ? formatScaleTable(report.scale) : formatTable(report)
     process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : `${table}\n`)
     return 0

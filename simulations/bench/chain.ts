@@ -261,3 +261,19 @@ export async function timeDeparture (chain: Chain, exporterPath: string, fail: (
   const latenciesMs = outcomes.filter((v): v is number => v !== undefined)
   return { latenciesMs, missed: outcomes.length - latenciesMs.length }
 }
+
+/**
+ * Withdrawals no failure explains: `update`s reporting an exporter gone, at every agent but `cutOff` (which loses
+ * everyone when its link is cut), beyond `expected` per exporter path (the toggles and departures the run caused).
+ * A live owner withdrawn by mistake (a false failure detection) counts once per withdrawal, even if it comes back.
+ */
+export function countFalseWithdrawals (chain: Chain, expected: ReadonlyMap<string, number>, cutOff?: BenchAgent): number {
+  let falseWithdrawals = 0
+  for (const agent of chain.agents) {
+    if (agent === cutOff) continue
+    const gone = new Map<string, number>()
+    for (const m of agent.received) if (m.kind === 'update' && !m.added) gone.set(m.exporterPath, (gone.get(m.exporterPath) ?? 0) + 1)
+    for (const [path, count] of gone) falseWithdrawals += Math.max(0, count - (expected.get(path) ?? 0))
+  }
+  return falseWithdrawals
+}
