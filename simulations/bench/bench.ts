@@ -1,12 +1,12 @@
 // `npm run bench`: how fast a change reaches every consumer, how fast a failure is noticed, what an agent costs, and
 // how deployment scales (issue 7), how fast the LAMP application scales itself (issue 18, elastic.ts). Agent processes run the real Agent service; the same chain application runs over
 // the libp2p mesh and over a Roboconf-style RabbitMQ topic exchange in the same run, side by side.
-// Usage: node dist/simulations/bench/bench.js [--json] [--quick | --converge 50,100 | --partition 10 | --observability | --scale 1000 [--plots DIR]]
+// Usage: node dist/simulations/bench/bench.js [--json] [--quick | --converge 50,100 | --partition 10 | --observability | --scale 1000 [--plots DIR] [--no-peers]]
 // --converge measures only the convergence figures, at the sizes given (every other figure is null).
 // --observability measures only what agents' structured logs and metrics cost (observability.ts).
 // --scale packs many real agents into each process (scale.ts): `--scale 1000` runs 10, 100, 300 and 1 000 agents (the
 // default sizes up to the one given), `--scale 10,50` exactly those; Serf and etcd at the same N; it writes the
-// charts (SVG) into docs/scale/ (or --plots DIR).
+// charts (SVG) into docs/scale/ (or --plots DIR); --no-peers leaves Serf and etcd out.
 import '../../agent/polyfill.js'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -81,7 +81,7 @@ interface AgentStartFigure { agent_start_cpu_ms: number | null }
 /** Bad command-line input. */
 export class BenchUsageError extends Error {
   constructor (detail: string) {
-    super(`${detail}\nusage: npm run bench -- [--json] [--quick | --converge 50,100 | --partition 10 | --observability | --scale 1000 [--plots DIR]]`)
+    super(`${detail}\nusage: npm run bench -- [--json] [--quick | --converge 50,100 | --partition 10 | --observability | --scale 1000 [--plots DIR] [--no-peers]]`)
     this.name = 'BenchUsageError'
   }
 }
@@ -94,6 +94,8 @@ interface RunOptions {
   convergeOnly?: number[]
   /** The scale mode at these N (every other figure null but the peers'); default: the whole benchmark. */
   scale?: number[]
+  /** The scale mode also runs Serf and etcd at each N; default true (`--no-peers`: false). */
+  scalePeers?: boolean
   /** Where the scale mode writes its charts; default docs/scale/ of the checkout. */
   plotsDir?: string
   /** Only the cost of the agents' logs and metrics (observability.ts). */
@@ -151,7 +153,9 @@ async function measureTransport (transport: ExportTransport, agents: number, opt
     if (what.partition) {
       netns = await createNetnsLink(`mcb${process.pid % 100000}`, process.pid % 16384)
     }
+    const chainStart = performance.now()
     chain = await startChain({ agents, transport, workDir, amqp, netns, progress: options.log, paced: agents > BENCH_AGENTS })
+    options.log(`${transport} x${agents}: chain up in ${((performance.now() - chainStart) / 1000).toFixed(1)} s`)
     await new Promise(resolve => setTimeout(resolve, SETTLE_MS))
     const pids = chain.hosts.map(h => h.pid)
     await settle(pids, `${transport} x${agents}`, options)
@@ -262,6 +266,7 @@ const DOCKER_DEPLOY_MACHINES = 10
 /** Runs the DM's deployment benchmark (deploy.ts) as a child with `args`; its JSON document, undefined when it fails. */
 async function runDeployScript (args: string[], what: string, options: RunOptions): Promise<Record<string, unknown> | undefined> {
   const script = join(here, 'deploy.js')
+  const started = performance.now()
   if (!existsSync(script)) {
     options.log(`${what} not measured: ${script} is missing (the DM's deployment benchmark)`)
     return undefined
@@ -269,6 +274,7 @@ async function runDeployScript (args: string[], what: string, options: RunOption
   const stdout = await new Promise<string>(resolve => {
     execFile(process.execPath, [script, '--json', ...args], { timeout: DEPLOY_BENCH_TIMEOUT_MS, maxBuffer: 16 * 2 ** 20 }, (err, out, errOut) => {
       if (err !== null) options.log(`${what} benchmark failed: ${err.message.split('\n')[0]} ${errOut.trim().split('\n').slice(-2).join(' | ')}`)
+      options.log(`${what}: ${((performance.now() - started) / 1000).toFixed(1)} s`)
       resolve(err === null ? out : '')
     })
   })
@@ -369,7 +375,7 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
     const budget = createBudget(SCALE_RUN_BUDGET_MS)
     const scale: ScalePoint[] = []
     for (const agents of options.scale) scale.push(await measureScalePoint(agents, options.log, budget))
-    for (const point of scale) await measureScalePeers(point, options.log, budget)
+    if (options.scalePeers !== false) for (const point of scale) await measureScalePeers(point, options.log, budget)
     const plots = await writeScalePlots(scale, options.plotsDir ?? DEFAULT_PLOTS_DIR)
     options.log(`charts written: ${plots.join(', ')}`)
     const serf = scale.flatMap(p => p.serf === null ? [] : [p.serf])
@@ -377,23 +383,40 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
     return { ...NOT_MEASURED, converge: [], peers: peersReport(serf, etcd), scale }
   }
   const toggles = options.quick ? QUICK_TOGGLES : TOGGLES
-  const mesh = await measureTransport('mesh', BENCH_AGENTS, options, { cost: true, crash: true, partition: false, toggles })
-  const amqp = await measureTransport('amqp', BENCH_AGENTS, options, { cost: true, crash: false, partition: false, toggles })
-  const amqpNagle = await measureTransport('amqp', BENCH_AGENTS, options, { cost: false, crash: false, partition: false, toggles, nagle: true })
+  const phases: Array<[string, number]> = []
+  /** Runs one phase of the run and logs its wall time (the run's wall time is the sum: docs/tuning.md). */
+  const phase = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+    const started = performance.now()
+    try {
+      return await work()
+    } finally {
+      const ms = performance.now() - started
+      phases.push([name, ms])
+      options.log(`phase ${name}: ${(ms / 1000).toFixed(1)} s (load average ${loadavg().map(l => l.toFixed(1)).join(' ')})`)
+    }
+  }
+  const mesh = await phase('reconfigure mesh x10 (cost, crash)', async () => await measureTransport('mesh', BENCH_AGENTS, options, { cost: true, crash: true, partition: false, toggles }))
+  const amqp = await phase('reconfigure amqp hub x10 (cost)', async () => await measureTransport('amqp', BENCH_AGENTS, options, { cost: true, crash: false, partition: false, toggles }))
+  const amqpNagle = await phase('reconfigure amqp hub x10, Nagle on', async () => await measureTransport('amqp', BENCH_AGENTS, options, { cost: false, crash: false, partition: false, toggles, nagle: true }))
   // The cut-off agent runs in a namespace of its own: a separate chain, so that the other figures stay on loopback.
   const partition = canUseNetns()
-    ? await measureTransport('mesh', BENCH_AGENTS, options, { cost: false, crash: false, partition: true, toggles: 0 })
+    ? await phase('partition x10', async () => await measureTransport('mesh', BENCH_AGENTS, options, { cost: false, crash: false, partition: true, toggles: 0 }))
       .catch((err: unknown) => { options.log(`partition not measured: ${errorMessage(err).split('\n')[0].slice(0, 400)}`); return undefined })
     : undefined
   const meshP = percentiles(mesh.latenciesMs)
   const amqpP = percentiles(amqp.latenciesMs)
-  const interApp = await measureInterApp(toggles, meshP.p50_ms, options.log)
+  const interApp = await phase('inter-app', async () => await measureInterApp(toggles, meshP.p50_ms, options.log))
     .catch((err: unknown) => { options.log(`inter-app not measured: ${errorMessage(err).split('\n')[0].slice(0, 400)}`); return INTER_APP_NOT_MEASURED })
 
   const converge: BenchReport['converge'] = [{ agents: BENCH_AGENTS, all_updated_ms: mesh.missed > 0 ? null : round2(Math.max(...mesh.allUpdatedMs)), false_withdrawals: mesh.falseWithdrawals ?? null }]
   if (!options.quick) {
-    for (const agents of CONVERGE_SIZES) converge.push(await measureConvergence(agents, options))
+    for (const agents of CONVERGE_SIZES) converge.push(await phase(`converge x${agents}`, async () => await measureConvergence(agents, options)))
   }
+  const deploy = options.quick ? DEPLOY_NOT_MEASURED : await phase('deploy (docker 1/10, local 1/100)', async () => await measureDeploy(options))
+  const agentStart = await phase('agent start CPU', async () => await measureAgentStartCpuMs(options.log))
+  const elastic = options.quick ? ELASTIC_NOT_MEASURED : await phase('elastic', async () => await measureElastic(options))
+  const peers = await phase('peers (Serf, etcd)', async () => await measurePeers(options.quick ? [BENCH_AGENTS] : PEER_SIZES, options))
+  options.log(`phases: ${phases.map(([name, ms]) => `${name} ${(ms / 1000).toFixed(0)} s`).join(', ')}; total ${(phases.reduce((a, [, ms]) => a + ms, 0) / 60_000).toFixed(1)} min`)
 
   return {
     reconfigure: {
@@ -411,10 +434,10 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
       msgs_per_change: mesh.perChange === undefined ? null : round2(mesh.perChange.messages),
       bytes_per_change: mesh.perChange === undefined ? null : Math.round(mesh.perChange.bytes)
     },
-    deploy: { ...(options.quick ? DEPLOY_NOT_MEASURED : await measureDeploy(options)), agent_start_cpu_ms: await measureAgentStartCpuMs(options.log) },
-    elastic: options.quick ? ELASTIC_NOT_MEASURED : await measureElastic(options),
+    deploy: { ...deploy, agent_start_cpu_ms: agentStart },
+    elastic,
     inter_app: interApp,
-    peers: await measurePeers(options.quick ? [BENCH_AGENTS] : PEER_SIZES, options)
+    peers
   }
 }
 
@@ -479,7 +502,7 @@ export function formatTable (r: BenchReport): string {
   return [`${'figure'.padEnd(w0)}  ${'measured'.padEnd(w1)}  goal`, ...rows.map(([a, b, c]) => `${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`)].join('\n')
 }
 
-export interface BenchArgs { json: boolean, quick: boolean, convergeOnly?: number[], observability?: boolean, scale?: number[], plotsDir?: string, partitionCuts?: number }
+export interface BenchArgs { json: boolean, quick: boolean, convergeOnly?: number[], observability?: boolean, scale?: number[], plotsDir?: string, scalePeers?: boolean, partitionCuts?: number }
 
 /** `--scale 1000`: the default sizes up to 1 000 and 1 000 itself; `--scale 10,50`: exactly those. */
 export function scaleSizes (text: string): number[] {
@@ -496,7 +519,7 @@ export function parseBenchArgs (argv: string[]): BenchArgs {
   try {
     values = parseArgs({
       args: argv,
-      options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, converge: { type: 'string' }, observability: { type: 'boolean' }, scale: { type: 'string' }, plots: { type: 'string' }, partition: { type: 'string' } },
+      options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, converge: { type: 'string' }, observability: { type: 'boolean' }, scale: { type: 'string' }, plots: { type: 'string' }, 'no-peers': { type: 'boolean' }, partition: { type: 'string' } },
       strict: true,
       allowPositionals: false
     }).values
@@ -510,7 +533,8 @@ export function parseBenchArgs (argv: string[]): BenchArgs {
   if (modes.length > 1) throw new BenchUsageError(`${modes.join(' and ')} do not go together: run them one at a time`)
   if (values.plots !== undefined && values.scale === undefined) throw new BenchUsageError('--plots goes with --scale (the charts are the scale mode\'s)')
   if (values.plots === '') throw new BenchUsageError('--plots needs a folder')
-  if (values.scale !== undefined) return { ...args, scale: scaleSizes(values.scale), plotsDir: values.plots }
+  if (values['no-peers'] === true && values.scale === undefined) throw new BenchUsageError('--no-peers goes with --scale (it skips the scale mode\'s Serf and etcd)')
+  if (values.scale !== undefined) return { ...args, scale: scaleSizes(values.scale), plotsDir: values.plots, ...(values['no-peers'] === true ? { scalePeers: false } : {}) }
   if (values.partition !== undefined) {
     if (!/^\d+$/.test(values.partition) || Number(values.partition) < 1) throw new BenchUsageError(`--partition takes a number of cuts (e.g. 10); got ${JSON.stringify(values.partition)}`)
     return { ...args, partitionCuts: Number(values.partition) }
@@ -533,7 +557,7 @@ async function main (): Promise<number> {
   // With --json, stdout holds the JSON document only; progress goes to stderr either way.
   const log = (line: string): void => { process.stderr.write(`[bench] ${line}\n`) }
   try {
-    const report = await runBench({ quick: args.quick, convergeOnly: args.convergeOnly, observability: args.observability, scale: args.scale, plotsDir: args.plotsDir, partitionCuts: args.partitionCuts, log })
+    const report = await runBench({ quick: args.quick, convergeOnly: args.convergeOnly, observability: args.observability, scale: args.scale, plotsDir: args.plotsDir, scalePeers: args.scalePeers, partitionCuts: args.partitionCuts, log })
     const table = report.scale !== undefined ? formatScaleTable(report.scale) : formatTable(report)
     process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : `${table}\n`)
     return 0
