@@ -151,7 +151,9 @@ async function measureTransport (transport: ExportTransport, agents: number, opt
     if (what.partition) {
       netns = await createNetnsLink(`mcb${process.pid % 100000}`, process.pid % 16384)
     }
+    const chainStart = performance.now()
     chain = await startChain({ agents, transport, workDir, amqp, netns, progress: options.log, paced: agents > BENCH_AGENTS })
+    options.log(`${transport} x${agents}: chain up in ${((performance.now() - chainStart) / 1000).toFixed(1)} s`)
     await new Promise(resolve => setTimeout(resolve, SETTLE_MS))
     const pids = chain.hosts.map(h => h.pid)
     await settle(pids, `${transport} x${agents}`, options)
@@ -262,6 +264,7 @@ const DOCKER_DEPLOY_MACHINES = 10
 /** Runs the DM's deployment benchmark (deploy.ts) as a child with `args`; its JSON document, undefined when it fails. */
 async function runDeployScript (args: string[], what: string, options: RunOptions): Promise<Record<string, unknown> | undefined> {
   const script = join(here, 'deploy.js')
+  const started = performance.now()
   if (!existsSync(script)) {
     options.log(`${what} not measured: ${script} is missing (the DM's deployment benchmark)`)
     return undefined
@@ -269,6 +272,7 @@ async function runDeployScript (args: string[], what: string, options: RunOption
   const stdout = await new Promise<string>(resolve => {
     execFile(process.execPath, [script, '--json', ...args], { timeout: DEPLOY_BENCH_TIMEOUT_MS, maxBuffer: 16 * 2 ** 20 }, (err, out, errOut) => {
       if (err !== null) options.log(`${what} benchmark failed: ${err.message.split('\n')[0]} ${errOut.trim().split('\n').slice(-2).join(' | ')}`)
+      options.log(`${what}: ${((performance.now() - started) / 1000).toFixed(1)} s`)
       resolve(err === null ? out : '')
     })
   })
@@ -377,23 +381,40 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
     return { ...NOT_MEASURED, converge: [], peers: peersReport(serf, etcd), scale }
   }
   const toggles = options.quick ? QUICK_TOGGLES : TOGGLES
-  const mesh = await measureTransport('mesh', BENCH_AGENTS, options, { cost: true, crash: true, partition: false, toggles })
-  const amqp = await measureTransport('amqp', BENCH_AGENTS, options, { cost: true, crash: false, partition: false, toggles })
-  const amqpNagle = await measureTransport('amqp', BENCH_AGENTS, options, { cost: false, crash: false, partition: false, toggles, nagle: true })
+  const phases: Array<[string, number]> = []
+  /** Runs one phase of the run and logs its wall time (the run's wall time is the sum: docs/tuning.md). */
+  const phase = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+    const started = performance.now()
+    try {
+      return await work()
+    } finally {
+      const ms = performance.now() - started
+      phases.push([name, ms])
+      options.log(`phase ${name}: ${(ms / 1000).toFixed(1)} s (load average ${loadavg().map(l => l.toFixed(1)).join(' ')})`)
+    }
+  }
+  const mesh = await phase('reconfigure mesh x10 (cost, crash)', async () => await measureTransport('mesh', BENCH_AGENTS, options, { cost: true, crash: true, partition: false, toggles }))
+  const amqp = await phase('reconfigure amqp hub x10 (cost)', async () => await measureTransport('amqp', BENCH_AGENTS, options, { cost: true, crash: false, partition: false, toggles }))
+  const amqpNagle = await phase('reconfigure amqp hub x10, Nagle on', async () => await measureTransport('amqp', BENCH_AGENTS, options, { cost: false, crash: false, partition: false, toggles, nagle: true }))
   // The cut-off agent runs in a namespace of its own: a separate chain, so that the other figures stay on loopback.
   const partition = canUseNetns()
-    ? await measureTransport('mesh', BENCH_AGENTS, options, { cost: false, crash: false, partition: true, toggles: 0 })
+    ? await phase('partition x10', async () => await measureTransport('mesh', BENCH_AGENTS, options, { cost: false, crash: false, partition: true, toggles: 0 }))
       .catch((err: unknown) => { options.log(`partition not measured: ${errorMessage(err).split('\n')[0].slice(0, 400)}`); return undefined })
     : undefined
   const meshP = percentiles(mesh.latenciesMs)
   const amqpP = percentiles(amqp.latenciesMs)
-  const interApp = await measureInterApp(toggles, meshP.p50_ms, options.log)
+  const interApp = await phase('inter-app', async () => await measureInterApp(toggles, meshP.p50_ms, options.log))
     .catch((err: unknown) => { options.log(`inter-app not measured: ${errorMessage(err).split('\n')[0].slice(0, 400)}`); return INTER_APP_NOT_MEASURED })
 
   const converge: BenchReport['converge'] = [{ agents: BENCH_AGENTS, all_updated_ms: mesh.missed > 0 ? null : round2(Math.max(...mesh.allUpdatedMs)), false_withdrawals: mesh.falseWithdrawals ?? null }]
   if (!options.quick) {
-    for (const agents of CONVERGE_SIZES) converge.push(await measureConvergence(agents, options))
+    for (const agents of CONVERGE_SIZES) converge.push(await phase(`converge x${agents}`, async () => await measureConvergence(agents, options)))
   }
+  const deploy = options.quick ? DEPLOY_NOT_MEASURED : await phase('deploy (docker 1/10, local 1/100)', async () => await measureDeploy(options))
+  const agentStart = await phase('agent start CPU', async () => await measureAgentStartCpuMs(options.log))
+  const elastic = options.quick ? ELASTIC_NOT_MEASURED : await phase('elastic', async () => await measureElastic(options))
+  const peers = await phase('peers (Serf, etcd)', async () => await measurePeers(options.quick ? [BENCH_AGENTS] : PEER_SIZES, options))
+  options.log(`phases: ${phases.map(([name, ms]) => `${name} ${(ms / 1000).toFixed(0)} s`).join(', ')}; total ${(phases.reduce((a, [, ms]) => a + ms, 0) / 60_000).toFixed(1)} min`)
 
   return {
     reconfigure: {
@@ -411,10 +432,10 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
       msgs_per_change: mesh.perChange === undefined ? null : round2(mesh.perChange.messages),
       bytes_per_change: mesh.perChange === undefined ? null : Math.round(mesh.perChange.bytes)
     },
-    deploy: { ...(options.quick ? DEPLOY_NOT_MEASURED : await measureDeploy(options)), agent_start_cpu_ms: await measureAgentStartCpuMs(options.log) },
-    elastic: options.quick ? ELASTIC_NOT_MEASURED : await measureElastic(options),
+    deploy: { ...deploy, agent_start_cpu_ms: agentStart },
+    elastic,
     inter_app: interApp,
-    peers: await measurePeers(options.quick ? [BENCH_AGENTS] : PEER_SIZES, options)
+    peers
   }
 }
 

@@ -61,14 +61,22 @@ export async function measureInterApp (toggles: number, internalP50Ms: number | 
   const meshReady: Record<string, string[][]> = { [exporterApp]: [], [importerApp]: [] }
   const binding = signBinding(dmKey, { application: importerApp, prefix: PREFIX, exporters: [exporterApp], version: 1 })
   try {
-    // one agent per process, as a machine's
-    const start = async (application: string, child: 'Source' | 'Sink', index: number): Promise<BenchAgent> => {
-      const vm = `${child} VM ${index}`
+    // one agent per process, as a machine's; every process boots at once (the boots overlap), then each gets its
+    // model in turn, bootstrapping from the agents configured before it
+    const spawnAgent = async (child: 'Source' | 'Sink', index: number): Promise<BenchAgent> => {
       const stateDir = join(workDir, `${child}-${index}`)
       await mkdir(stateDir, { recursive: true })
-      const host = new AgentHost({ name: `/${vm}`, stateDirs: [stateDir] })
+      const host = new AgentHost({ name: `/${child} VM ${index}`, stateDirs: [stateDir] })
       hosts.push(host)
-      const agent = host.agents[0]
+      return host.agents[0]
+    }
+    const booting = { Source: [] as BenchAgent[], Sink: [] as BenchAgent[] }
+    for (const child of ['Source', 'Sink'] as const) {
+      for (let i = 1; i <= BENCH_AGENTS; i++) booting[child].push(await spawnAgent(child, i))
+    }
+    const start = async (application: string, child: 'Source' | 'Sink', index: number): Promise<BenchAgent> => {
+      const vm = `${child} VM ${index}`
+      const agent = booting[child][index - 1]
       const { peerId } = await agent.waitFor('hello', () => true, AGENT_START_TIMEOUT_MS)
       const instance = scoped(vm, child)
       const model: ScopedModel = {
