@@ -39,10 +39,11 @@ export const LIVENESS_PING_INTERVAL_MS = 1000
 export const LIVENESS_PING_TIMEOUT_MS = 500
 /**
  * Longest wait for the helpers' answers to a ping-req, in ms (stretched by our own lag); our own ping still counts
- * meanwhile. An owner no helper reached (a "nack") is lost at once, without LIVENESS_GRACE_MS; one about which no
+ * meanwhile. Twice PROBE_HELPER_PING_TIMEOUT_MS: a helper lagging more than we do still answers in time (with 800 ms,
+ * a sixth of the verdicts right after a start came without the helpers' nacks). An owner no helper reached (a "nack") is lost at once, without LIVENESS_GRACE_MS; one about which no
  * helper knew anything is lost with the grace.
  */
-export const PROBE_INDIRECT_TIMEOUT_MS = 800
+export const PROBE_INDIRECT_TIMEOUT_MS = 1000
 /** How long a helper waits for the owner's answer to its ping before it answers "nack", in ms (stretched by its lag). */
 export const PROBE_HELPER_PING_TIMEOUT_MS = 500
 /**
@@ -197,3 +198,8 @@ export const DIRECT_OPEN_TIMEOUT_MS = 5000
 export const MAX_DIRECT_QUEUED_FRAMES = 64
 /** Bytes a direct stream may buffer for a peer that does not read, before it is reset. */
 export const MAX_DIRECT_WRITE_BUFFER_BYTES = 4 * 1024 * 1024
+/**
+ * Largest piece of a private-network connection's data encrypted at once, in bytes (xsalsa20-guard.ts): the cipher's
+ * shared WebAssembly memory (64 MB at most) then grows by what one piece needs, not by a whole large read.
+ */
+export const XSALSA20_CHUNK_BYTES = 64 * 1024

@@ -22,6 +22,8 @@ test('--scale: one N runs the default sizes up to it, a list exactly those; --pl
   t.throws(() => parseBenchArgs(['--scale', '10,2']), { instanceOf: BenchUsageError, message: /--scale takes agent counts of at least 4.*"2"/ })
   t.throws(() => parseBenchArgs(['--scale', '100', '--converge', '50']), { instanceOf: BenchUsageError, message: /--converge and --scale do not go together/ })
   t.throws(() => parseBenchArgs(['--plots', '/tmp/p']), { instanceOf: BenchUsageError, message: /--plots goes with --scale/ })
+  t.deepEqual(parseBenchArgs(['--scale', '300', '--no-peers']), { json: false, quick: false, scale: [10, 100, 300], plotsDir: undefined, scalePeers: false })
+  t.throws(() => parseBenchArgs(['--no-peers']), { instanceOf: BenchUsageError, message: /--no-peers goes with --scale/ })
 })
 
 test('chaos flags: 20 trials by default, a given seed replays, bad numbers refused', t => {
