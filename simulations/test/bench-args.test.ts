@@ -47,7 +47,7 @@ test('the bench table shows n/a for what was not measured; the chaos report ends
       etcd: { all_ms: { 10: 20 }, by_agents: [{ agents: 10, all_ms: 20 }, { agents: 50, all_ms: null, note: 'not run: too big' }] }
     },
     elastic: { rounds: 5, rounds_ok: 5, threshold_to_serving_ms: 3900, probe_period_ms: 1000, machine_deploy_ms: 2100, goal_ms: 4100, failed_requests: 0 },
-    inter_app: { agents_per_application: 10, reconfigure_p50_ms: 15, reconfigure_p99_ms: 48.5, ratio_to_internal_p50: 1.2, missed: 0 }
+    inter_app: { agents_per_application: 10, reconfigure_p50_ms: 15, reconfigure_p99_ms: 48.5, ratio_to_internal_p50: 1.2, importer_cpu_ms_per_change: 1.5, exporter_cpu_ms_per_change: 3.1, missed: 0 }
   }
   const table = formatTable(report)
   t.regex(table, /deploy: the DM's CPU per machine\s+7\.5 ms\s+<= 10 ms/)
