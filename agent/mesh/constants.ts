@@ -198,3 +198,8 @@ export const DIRECT_OPEN_TIMEOUT_MS = 5000
 export const MAX_DIRECT_QUEUED_FRAMES = 64
 /** Bytes a direct stream may buffer for a peer that does not read, before it is reset. */
 export const MAX_DIRECT_WRITE_BUFFER_BYTES = 4 * 1024 * 1024
+/**
+ * Largest piece of a private-network connection's data encrypted at once, in bytes (xsalsa20-guard.ts): the cipher's
+ * shared WebAssembly memory (64 MB at most) then grows by what one piece needs, not by a whole large read.
+ */
+export const XSALSA20_CHUNK_BYTES = 64 * 1024

@@ -1,12 +1,12 @@
 // `npm run bench`: how fast a change reaches every consumer, how fast a failure is noticed, what an agent costs, and
 // how deployment scales (issue 7), how fast the LAMP application scales itself (issue 18, elastic.ts). Agent processes run the real Agent service; the same chain application runs over
 // the libp2p mesh and over a Roboconf-style RabbitMQ topic exchange in the same run, side by side.
-// Usage: node dist/simulations/bench/bench.js [--json] [--quick | --converge 50,100 | --partition 10 | --observability | --scale 1000 [--plots DIR]]
+// Usage: node dist/simulations/bench/bench.js [--json] [--quick | --converge 50,100 | --partition 10 | --observability | --scale 1000 [--plots DIR] [--no-peers]]
 // --converge measures only the convergence figures, at the sizes given (every other figure is null).
 // --observability measures only what agents' structured logs and metrics cost (observability.ts).
 // --scale packs many real agents into each process (scale.ts): `--scale 1000` runs 10, 100, 300 and 1 000 agents (the
 // default sizes up to the one given), `--scale 10,50` exactly those; Serf and etcd at the same N; it writes the
-// charts (SVG) into docs/scale/ (or --plots DIR).
+// charts (SVG) into docs/scale/ (or --plots DIR); --no-peers leaves Serf and etcd out.
 import '../../agent/polyfill.js'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -81,7 +81,7 @@ interface AgentStartFigure { agent_start_cpu_ms: number | null }
 /** Bad command-line input. */
 export class BenchUsageError extends Error {
   constructor (detail: string) {
-    super(`${detail}\nusage: npm run bench -- [--json] [--quick | --converge 50,100 | --partition 10 | --observability | --scale 1000 [--plots DIR]]`)
+    super(`${detail}\nusage: npm run bench -- [--json] [--quick | --converge 50,100 | --partition 10 | --observability | --scale 1000 [--plots DIR] [--no-peers]]`)
     this.name = 'BenchUsageError'
   }
 }
@@ -94,6 +94,8 @@ interface RunOptions {
   convergeOnly?: number[]
   /** The scale mode at these N (every other figure null but the peers'); default: the whole benchmark. */
   scale?: number[]
+  /** The scale mode also runs Serf and etcd at each N; default true (`--no-peers`: false). */
+  scalePeers?: boolean
   /** Where the scale mode writes its charts; default docs/scale/ of the checkout. */
   plotsDir?: string
   /** Only the cost of the agents' logs and metrics (observability.ts). */
@@ -373,7 +375,7 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
     const budget = createBudget(SCALE_RUN_BUDGET_MS)
     const scale: ScalePoint[] = []
     for (const agents of options.scale) scale.push(await measureScalePoint(agents, options.log, budget))
-    for (const point of scale) await measureScalePeers(point, options.log, budget)
+    if (options.scalePeers !== false) for (const point of scale) await measureScalePeers(point, options.log, budget)
     const plots = await writeScalePlots(scale, options.plotsDir ?? DEFAULT_PLOTS_DIR)
     options.log(`charts written: ${plots.join(', ')}`)
     const serf = scale.flatMap(p => p.serf === null ? [] : [p.serf])
@@ -500,7 +502,7 @@ export function formatTable (r: BenchReport): string {
   return [`${'figure'.padEnd(w0)}  ${'measured'.padEnd(w1)}  goal`, ...rows.map(([a, b, c]) => `${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`)].join('\n')
 }
 
-export interface BenchArgs { json: boolean, quick: boolean, convergeOnly?: number[], observability?: boolean, scale?: number[], plotsDir?: string, partitionCuts?: number }
+export interface BenchArgs { json: boolean, quick: boolean, convergeOnly?: number[], observability?: boolean, scale?: number[], plotsDir?: string, scalePeers?: boolean, partitionCuts?: number }
 
 /** `--scale 1000`: the default sizes up to 1 000 and 1 000 itself; `--scale 10,50`: exactly those. */
 export function scaleSizes (text: string): number[] {
@@ -517,7 +519,7 @@ export function parseBenchArgs (argv: string[]): BenchArgs {
   try {
     values = parseArgs({
       args: argv,
-      options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, converge: { type: 'string' }, observability: { type: 'boolean' }, scale: { type: 'string' }, plots: { type: 'string' }, partition: { type: 'string' } },
+      options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, converge: { type: 'string' }, observability: { type: 'boolean' }, scale: { type: 'string' }, plots: { type: 'string' }, 'no-peers': { type: 'boolean' }, partition: { type: 'string' } },
       strict: true,
       allowPositionals: false
     }).values
@@ -531,7 +533,8 @@ export function parseBenchArgs (argv: string[]): BenchArgs {
   if (modes.length > 1) throw new BenchUsageError(`${modes.join(' and ')} do not go together: run them one at a time`)
   if (values.plots !== undefined && values.scale === undefined) throw new BenchUsageError('--plots goes with --scale (the charts are the scale mode\'s)')
   if (values.plots === '') throw new BenchUsageError('--plots needs a folder')
-  if (values.scale !== undefined) return { ...args, scale: scaleSizes(values.scale), plotsDir: values.plots }
+  if (values['no-peers'] === true && values.scale === undefined) throw new BenchUsageError('--no-peers goes with --scale (it skips the scale mode\'s Serf and etcd)')
+  if (values.scale !== undefined) return { ...args, scale: scaleSizes(values.scale), plotsDir: values.plots, ...(values['no-peers'] === true ? { scalePeers: false } : {}) }
   if (values.partition !== undefined) {
     if (!/^\d+$/.test(values.partition) || Number(values.partition) < 1) throw new BenchUsageError(`--partition takes a number of cuts (e.g. 10); got ${JSON.stringify(values.partition)}`)
     return { ...args, partitionCuts: Number(values.partition) }
@@ -554,7 +557,7 @@ async function main (): Promise<number> {
   // With --json, stdout holds the JSON document only; progress goes to stderr either way.
   const log = (line: string): void => { process.stderr.write(`[bench] ${line}\n`) }
   try {
-    const report = await runBench({ quick: args.quick, convergeOnly: args.convergeOnly, observability: args.observability, scale: args.scale, plotsDir: args.plotsDir, partitionCuts: args.partitionCuts, log })
+    const report = await runBench({ quick: args.quick, convergeOnly: args.convergeOnly, observability: args.observability, scale: args.scale, plotsDir: args.plotsDir, scalePeers: args.scalePeers, partitionCuts: args.partitionCuts, log })
     const table = report.scale !== undefined ? formatScaleTable(report.scale) : formatTable(report)
     process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : `${table}\n`)
     return 0
