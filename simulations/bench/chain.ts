@@ -108,6 +108,10 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
   const layout = hostLayout(options.agents, perProcess)
   const report = options.progress ?? (() => {})
   const budget = options.budget ?? UNLIMITED_BUDGET
+  // A packed process starts its agents on one thread, all at once: as much work as perProcess / AGENT_START_BATCH
+  // batches of lone agents, which each get AGENT_START_TIMEOUT_MS (at 300 agents on a loaded host, 2 of 50 packed
+  // agents were not ready after 60 s).
+  const startTimeoutMs = AGENT_START_TIMEOUT_MS * Math.max(1, Math.ceil(perProcess / AGENT_START_BATCH))
   const stop = async (): Promise<void> => { await stopAll(hosts) }
   /** Each group's process, forked (with its fellow agents) the first time one of them is needed; batches ask at once. */
   const forked = new Map<number[], Promise<AgentHost>>()
@@ -134,7 +138,7 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
         const { vm, child } = role(index)
         const inNetns = options.netns !== undefined && index === TARGET_INDEX
         const agent = await agentOf(index, inNetns ? options.netns?.netns : undefined)
-        const { peerId } = await agent.waitFor('hello', () => true, budget.cap(AGENT_START_TIMEOUT_MS, 'starting the agents'))
+        const { peerId } = await agent.waitFor('hello', () => true, budget.cap(startTimeoutMs, 'starting the agents'))
         const reachable = inNetns
           ? ready.map(r => ({ ...r, addresses: r.addresses.filter(a => a.includes(`/ip4/${options.netns?.hostAddress}/`)) }))
           : ready
@@ -149,7 +153,7 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
         // Agents reach each other over the namespace's link too: exempt it from the inbound rate limit, like loopback.
         const allow = options.netns === undefined ? undefined : ['/ip4/127.0.0.0/ipcidr/8', `/ip4/${options.netns.hostAddress}/ipcidr/30`]
         agent.send({ kind: 'model', model, parameters, transport: options.transport, amqp: options.amqp, listen, allow, observability: options.observability })
-        const { addresses } = await agent.waitFor('ready', () => true, budget.cap(AGENT_START_TIMEOUT_MS, 'starting the agents'))
+        const { addresses } = await agent.waitFor('ready', () => true, budget.cap(startTimeoutMs, 'starting the agents'))
         ready.push({ index, addresses })
       }))
       report(`${options.transport}: ${ready.length}/${options.agents} agents up`)
@@ -256,4 +260,20 @@ export async function timeDeparture (chain: Chain, exporterPath: string, fail: (
   }))
   const latenciesMs = outcomes.filter((v): v is number => v !== undefined)
   return { latenciesMs, missed: outcomes.length - latenciesMs.length }
+}
+
+/**
+ * Withdrawals no failure explains: `update`s reporting an exporter gone, at every agent but `cutOff` (which loses
+ * everyone when its link is cut), beyond `expected` per exporter path (the toggles and departures the run caused).
+ * A live owner withdrawn by mistake (a false failure detection) counts once per withdrawal, even if it comes back.
+ */
+export function countFalseWithdrawals (chain: Chain, expected: ReadonlyMap<string, number>, cutOff?: BenchAgent): number {
+  let falseWithdrawals = 0
+  for (const agent of chain.agents) {
+    if (agent === cutOff) continue
+    const gone = new Map<string, number>()
+    for (const m of agent.received) if (m.kind === 'update' && !m.added) gone.set(m.exporterPath, (gone.get(m.exporterPath) ?? 0) + 1)
+    for (const [path, count] of gone) falseWithdrawals += Math.max(0, count - (expected.get(path) ?? 0))
+  }
+  return falseWithdrawals
 }

@@ -31,6 +31,14 @@ export interface ScalePoint {
   crash_detect_ms: number | null
   rss_mb_per_agent: number | null
   idle_cpu_pct_per_agent: number | null
+  /**
+   * The same two figures for the packed Apaches only (their processes' RSS and CPU over the agents they host): what one
+   * more agent costs, without the three owners' processes and each process's own Node baseline spread over few agents.
+   */
+  rss_mb_per_packed_agent: number | null
+  idle_cpu_pct_per_packed_agent: number | null
+  /** Idle CPU of the three owners' processes (MySQL and the two Tomcats, one agent each), summed, % of one core. */
+  idle_cpu_pct_owners: number | null
   /** The Serf model (closed form of Serf's convergence simulator): time to 99.9 % of N, lan defaults. */
   serf_model_ms: number
   serf: PeerFigures | null
@@ -87,6 +95,9 @@ export async function measureScalePoint (agents: number, log: (line: string) => 
     crash_detect_ms: null,
     rss_mb_per_agent: null,
     idle_cpu_pct_per_agent: null,
+    rss_mb_per_packed_agent: null,
+    idle_cpu_pct_per_packed_agent: null,
+    idle_cpu_pct_owners: null,
     serf_model_ms: serfModelMs(agents),
     serf: null,
     etcd: null,
@@ -113,8 +124,18 @@ export async function measureScalePoint (agents: number, log: (line: string) => 
     const idleBefore = await socketTraffic(pids)
     const idleCpu = await cpuPercentOver(pids, budget.cap(SCALE_IDLE_WINDOW_MS, 'idle CPU', SCALE_IDLE_WINDOW_MS))
     const idle = diff(await socketTraffic(pids), idleBefore)
-    point.idle_cpu_pct_per_agent = round2(idleCpu.reduce((a, b) => a + b, 0) / agents)
-    point.rss_mb_per_agent = round2((await Promise.all(pids.map(residentSetMb))).reduce((a, b) => a + b, 0) / agents)
+    const rss = await Promise.all(pids.map(residentSetMb))
+    const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0)
+    point.idle_cpu_pct_per_agent = round2(sum(idleCpu) / agents)
+    point.rss_mb_per_agent = round2(sum(rss) / agents)
+    const packed = chain.hosts.flatMap((h, i) => h.agents.length > 1 ? [i] : [])
+    const packedAgents = sum(packed.map(i => chain?.hosts[i].agents.length ?? 0))
+    if (packedAgents > 0) {
+      point.idle_cpu_pct_per_packed_agent = round2(sum(packed.map(i => idleCpu[i])) / packedAgents)
+      point.rss_mb_per_packed_agent = round2(sum(packed.map(i => rss[i])) / packedAgents)
+    }
+    point.idle_cpu_pct_owners = round2(sum(idleCpu.filter((_, i) => !packed.includes(i))))
+    progress(`idle: ${point.idle_cpu_pct_per_agent} % and ${point.rss_mb_per_agent} MB per agent; packed ${point.idle_cpu_pct_per_packed_agent ?? 'n/a'} % and ${point.rss_mb_per_packed_agent ?? 'n/a'} MB per agent; the owners' processes ${point.idle_cpu_pct_owners} % in all`)
 
     const before = await socketTraffic(pids)
     const t0 = performance.now()
@@ -183,7 +204,10 @@ export function formatScaleTable (points: readonly ScalePoint[]): string {
     ['kill -9 noticed by every importer', p => show(p.crash_detect_ms, ' ms'), '<= 500 ms at 1000'],
     ['Serf member-failed at every agent', p => show(p.serf?.failure_all_ms, ' ms'), ''],
     ['RSS per agent', p => show(p.rss_mb_per_agent, ' MB'), ''],
-    ['idle CPU per agent', p => show(p.idle_cpu_pct_per_agent, ' %'), '']
+    ['idle CPU per agent', p => show(p.idle_cpu_pct_per_agent, ' %'), ''],
+    ['RSS per packed agent', p => show(p.rss_mb_per_packed_agent, ' MB'), ''],
+    ['idle CPU per packed agent', p => show(p.idle_cpu_pct_per_packed_agent, ' %'), ''],
+    ['idle CPU, owners\' 3 processes', p => show(p.idle_cpu_pct_owners, ' %'), '']
   ]
   const header = ['figure', ...points.map(p => `N = ${p.agents}`), 'goal']
   const cells = [header, ...rows.map(([name, value, goal]) => [name, ...points.map(value), goal])]
@@ -243,13 +267,19 @@ export function scaleCharts (points: readonly ScalePoint[]): Record<string, Char
       title: 'Resident memory per agent (50 agents per process)',
       xLabel,
       yLabel: 'MB per agent',
-      series: [{ name: 'meshconf, RSS of every process / N', points: at(p => p.rss_mb_per_agent) }]
+      series: [
+        { name: 'meshconf, RSS of every process / N', points: at(p => p.rss_mb_per_agent) },
+        { name: 'meshconf, packed Apaches: their processes\' RSS / their agents', points: at(p => p.rss_mb_per_packed_agent) }
+      ]
     },
     'scale-idle-cpu.svg': {
       title: 'Idle CPU per agent',
       xLabel,
       yLabel: '% of one core per agent',
-      series: [{ name: 'meshconf, CPU of every process / N', points: at(p => p.idle_cpu_pct_per_agent) }]
+      series: [
+        { name: 'meshconf, CPU of every process / N', points: at(p => p.idle_cpu_pct_per_agent) },
+        { name: 'meshconf, packed Apaches: their processes\' CPU / their agents', points: at(p => p.idle_cpu_pct_per_packed_agent) }
+      ]
     }
   }
 }

@@ -76,6 +76,9 @@ test('the scale table and charts: a column per N, n/a where not measured', t => 
     crash_detect_ms: 60,
     rss_mb_per_agent: 9.5,
     idle_cpu_pct_per_agent: 0.2,
+    rss_mb_per_packed_agent: 8.1,
+    idle_cpu_pct_per_packed_agent: 0.15,
+    idle_cpu_pct_owners: 4.2,
     serf_model_ms: serfModelMs(agents),
     serf: agents === 10 ? { agents, all_ms: 180, failure_all_ms: 6400 } : null,
     etcd: null,
@@ -86,6 +89,7 @@ test('the scale table and charts: a column per N, n/a where not measured', t => 
   t.regex(table, /^figure\s+N = 10\s+N = 1000\s+goal$/m)
   t.regex(table, /every importer updated, p50\s+21 ms\s+n\/a\s+<= 1000 ms at 1000/)
   t.regex(table, /Serf member-failed at every agent\s+6400 ms\s+n\/a/)
+  t.regex(table, /idle CPU per packed agent\s+0.15 %\s+0.15 %/)
   // Why a figure is n/a, under the table.
   t.regex(table, /\nN = 1000: change 1: 900 of 997 importers updated within 10000 ms/)
   t.notRegex(table, /\nN = 10:/)
