@@ -2,7 +2,7 @@
 // state, starts the mesh once the model is known, and receives the mesh's import changes (ImportListener).
 // Restarted with a saved model, it restores everything and restarts what was started, with no DM.
 import { isInstanceStatus, type InstanceStatus } from '../protocol/lifecycle.js'
-import type { SignedBinding } from '../protocol/domain.js'
+import type { SignedBinding, SignedExternalOwnership } from '../protocol/domain.js'
 import { DM_MESSAGE_VERSION, type DmToAgentMessage, type Import, type MeshParameters, type RecipeFiles, type SignedOwnership,
   type ScopedModel } from '../protocol/messages.js'
 import { subtreeTopDown } from './lifecycle/tree.js'
@@ -254,7 +254,7 @@ class AgentService implements Agent {
         this.engine.resynchronize()
         return
       case 'renewOwnership':
-        await this.renewOwnership(message.ownership)
+        await this.renewOwnership(message.ownership, message.externalOwnership)
         return
       case 'changeBinding':
         this.requireModel(message.kind)
@@ -297,14 +297,23 @@ class AgentService implements Agent {
   }
 
   /** A later expiry of the same ownership (this peer, this scoped instance): kept in the state, shown to peers. */
-  private async renewOwnership (ownership: SignedOwnership): Promise<void> {
+  private async renewOwnership (ownership: SignedOwnership, externalOwnership?: SignedExternalOwnership): Promise<void> {
     const current = this.meshParameters?.ownership
     if (current === undefined) throw new InvalidMessageError('renewOwnership before the model (setScopedInstance)')
     if (ownership.peerId !== current.peerId || ownership.scopedInstancePath !== current.scopedInstancePath || ownership.application !== current.application) {
       throw new InvalidMessageError(`renewOwnership for peer ${ownership.peerId} of ${ownership.scopedInstancePath}, not this agent's (peer ${current.peerId} of ${current.scopedInstancePath})`)
     }
-    this.meshParameters = { ...this.meshParameters as MeshParameters, ownership }
-    this.mesh?.renewOwnership?.(ownership)
+    const domain = this.meshParameters?.domain
+    this.meshParameters = {
+      ...this.meshParameters as MeshParameters,
+      ownership,
+      // the external one as the domain exchange judges it (same peer, prefix and scope), kept for a restart without the DM
+      ...(domain?.ownership !== undefined && externalOwnership !== undefined && externalOwnership.peerId === domain.ownership.peerId &&
+        externalOwnership.prefix === domain.ownership.prefix && externalOwnership.scopedInstancePath === domain.ownership.scopedInstancePath
+        ? { domain: { ...domain, ownership: externalOwnership } }
+        : {})
+    }
+    this.mesh?.renewOwnership?.(ownership, externalOwnership)
     await this.persist()
   }
 

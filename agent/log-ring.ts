@@ -31,18 +31,21 @@ export interface LogQuery {
 /** `[/vm1/db] start: script scripts/start.sh: ...`: the instance, and the step when a recipe printed it. */
 const ATTRIBUTED = /^\[(\/[^\]]*)\](?: (deploy|start|update|stop|undeploy):)?/
 
+/** A kept line: its time as a number, made an ISO string only when read (every line is kept, few are read). */
+type KeptLine = Omit<LogLine, 'at'> & { atMs: number }
+
 export class LogRing {
-  private readonly lines: LogLine[] = []
+  private readonly lines: KeptLine[] = []
   private bytes = 0
   private seq = 0
 
   constructor (private readonly maxBytes = LOG_RING_BYTES) {}
 
-  /** Keeps a line; returns it, with the instance and step it is about. */
-  add (level: LogLevel, message: string): LogLine {
-    const found = ATTRIBUTED.exec(message)
-    const line: LogLine = {
-      seq: ++this.seq, at: new Date().toISOString(), level, message,
+  /** Keeps a line; returns the instance and step it is about. */
+  add (level: LogLevel, message: string): Pick<LogLine, 'instance' | 'step'> {
+    const found = message.startsWith('[') ? ATTRIBUTED.exec(message) : null
+    const line: KeptLine = {
+      seq: ++this.seq, atMs: Date.now(), level, message,
       ...(found === null ? {} : { instance: found[1], ...(found[2] === undefined ? {} : { step: found[2] }) })
     }
     this.lines.push(line)
@@ -64,10 +67,10 @@ export class LogRing {
     const kept: LogLine[] = []
     let bytes = 0
     for (let i = 0; i < lines.length; i++) {
-      const line = lines[fromEnd ? lines.length - 1 - i : i]
+      const { atMs, ...line } = lines[fromEnd ? lines.length - 1 - i : i]
       bytes += line.message.length + 80
       if (bytes > LOGS_ANSWER_MAX_BYTES && kept.length > 0) break
-      kept.push(line)
+      kept.push({ ...line, at: new Date(atMs).toISOString() })
     }
     return { lines: fromEnd ? kept.reverse() : kept, lastSeq: this.seq }
   }

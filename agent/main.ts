@@ -230,6 +230,10 @@ export async function runAgentProcess (paramsFile: string): Promise<number> {
   }
   process.on(VIEW_SIGNAL, writeView)
   try {
+    // The state folder first, private (the DM makes the machine's folder only): the pid file goes in it. What cannot
+    // be made private is reported by start() below, which checks it again.
+    const tightened = await ensurePrivateFolder(params.stateDir).then(outcome => describeTightened(params.stateDir, outcome), () => undefined)
+    if (tightened !== undefined) logger.warn(tightened)
     await writePidFile(params.stateDir, paramsFile).catch(err => { logger.warn(`could not write the pid file in ${params.stateDir} (\`meshconf agent view\` will not find this agent): ${errorMessage(err)}`) })
     const started = agentProcess.start().then(() => undefined)
     const first = await Promise.race([started, stopSignal])

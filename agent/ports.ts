@@ -1,7 +1,7 @@
 // The interfaces between the agent's life-cycle engine and its edges (mesh, DM link), so that the engine
 // is tested in memory and every transport plugs in the same way.
 import type { InstanceStatus } from '../protocol/lifecycle.js'
-import type { SignedBinding } from '../protocol/domain.js'
+import type { SignedBinding, SignedExternalOwnership } from '../protocol/domain.js'
 import type { Import, InstanceReport, MeshParameters, ScopedModel, SignedOwnership } from '../protocol/messages.js'
 
 /** Where the engine reports state and import changes (the link to the DM). */
@@ -53,7 +53,7 @@ export interface MeshHandle extends ExportPublisher {
    * The DM renewed this agent's ownership (a later expiry): the messages sent from now on carry it. Meshes that show
    * no ownership (the benchmark's broker hub) may leave it out.
    */
-  renewOwnership? (ownership: SignedOwnership): void
+  renewOwnership? (ownership: SignedOwnership, externalOwnership?: SignedExternalOwnership): void
   /**
    * The DM changed the application's binding of an external prefix (domain exchange, agent/mesh/domain.ts): true when
    * accepted (signed, for this application, newer). Absent: the mesh takes no part in the domain exchange.

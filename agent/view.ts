@@ -3,7 +3,7 @@
 // signals it and reads the file. Light on purpose: the CLI loads it without libp2p.
 import { readFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { MeshView } from './mesh/service.js'
+import type { AgentMeshView } from './mesh/domain.js'
 import { AGENT_PID_FILE, AGENT_VIEW_FILE } from './constants.js'
 import { writeAtomically } from '../common/fs.js'
 
@@ -23,8 +23,11 @@ export interface AgentViewDocument {
   writtenAt: number
   application: string
   scopedInstancePath: string
-  /** The mesh's view; null while the agent waits for its model (its mesh starts with it). */
-  mesh: MeshView | null
+  /**
+   * The mesh's view, with the domain exchange's part (`domain`) when the agent exports or imports across
+   * applications; null while the agent waits for its model (its mesh starts with it).
+   */
+  mesh: AgentMeshView | null
 }
 
 export const pidFileOf = (stateDir: string): string => join(stateDir, AGENT_PID_FILE)

@@ -9,9 +9,9 @@ export interface BackoffOptions {
   jitter?: number
 }
 
-/** `ms` spread uniformly by ±`fraction` of itself. */
-export function jittered (ms: number, fraction = 0.2): number {
-  return ms * (1 - fraction + 2 * fraction * Math.random())
+/** `ms` spread uniformly by ±`fraction` of itself; `random` is the uniform [0, 1) source (default Math.random). */
+export function jittered (ms: number, fraction = 0.2, random: () => number = Math.random): number {
+  return ms * (1 - fraction + 2 * fraction * random())
 }
 
 /** `initialMs`·2^attempt (attempt 0-based), up to `maxMs`, without jitter. */

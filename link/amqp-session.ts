@@ -23,12 +23,19 @@ export interface AmqpSessionOptions {
   userId?: string
   /** Headers of every message published, from its content (a signature); default none. */
   headers?: (content: Buffer) => Record<string, string | number>
+  /**
+   * The certificate authority (PEM) the broker's certificate must chain to, for `amqps://`: pinned, the system's
+   * authorities are then not trusted. Default none: `amqps://` trusts the system's authorities.
+   */
+  ca?: string
 }
 
 interface OutboxEntry {
   exchange: string
   routingKey: string
   content: Buffer
+  /** This message's own headers (besides `options.headers`). */
+  headers: Record<string, string | number> | undefined
   /** The channel it was last published on; undefined while waiting to be published. */
   channel: ConfirmChannel | undefined
   resolve: () => void
@@ -90,9 +97,9 @@ export class AmqpSession {
    * Publishes a persistent message; resolves once the broker confirmed it. While disconnected the message waits and
    * is published after reconnection; a message the broker refuses (nack) is published again.
    */
-  async publish (exchange: string, routingKey: string, content: Buffer): Promise<void> {
+  async publish (exchange: string, routingKey: string, content: Buffer, headers?: Record<string, string | number>): Promise<void> {
     await new Promise<void>(resolve => {
-      const entry: OutboxEntry = { exchange, routingKey, content, channel: undefined, resolve }
+      const entry: OutboxEntry = { exchange, routingKey, content, headers, channel: undefined, resolve }
       this.outbox.push(entry)
       if (this.channel !== undefined) this.publishEntry(this.channel, entry)
     })
@@ -129,7 +136,9 @@ export class AmqpSession {
       channel.publish(entry.exchange, entry.routingKey, entry.content,
         {
           persistent: true, contentType: 'application/json', ...(this.options.userId !== undefined ? { userId: this.options.userId } : {}),
-          ...(this.options.headers !== undefined ? { headers: this.options.headers(entry.content) } : {})
+          ...(this.options.headers !== undefined || entry.headers !== undefined
+            ? { headers: { ...this.options.headers?.(entry.content), ...entry.headers } }
+            : {})
         },
         err => {
           if (entry.channel !== channel) return // republished on a newer channel meanwhile
@@ -166,7 +175,12 @@ export class AmqpSession {
       let model: ChannelModel | undefined
       try {
         // the connection name shows in `rabbitmqctl list_connections client_properties` and the management UI
-        model = await connect(withHeartbeat(url), { timeout: CONNECT_TIMEOUT_MS, noDelay: true, clientProperties: { connection_name: `meshconf ${name}` } })
+        model = await connect(withHeartbeat(url), {
+          timeout: CONNECT_TIMEOUT_MS,
+          noDelay: true,
+          clientProperties: { connection_name: `meshconf ${name}` },
+          ...(this.options.ca !== undefined ? { ca: [this.options.ca] } : {})
+        })
         model.on('error', (err: Error) => logger.warn(`${name}: RabbitMQ connection error: ${err.message}`))
         const channel = await model.createConfirmChannel()
         channel.on('error', (err: Error) => logger.warn(`${name}: RabbitMQ channel error: ${err.message}`))

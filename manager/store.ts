@@ -127,6 +127,11 @@ export interface Store {
   instanceAt (application: string, path: string): StoredInstanceNode | undefined
   /** The components of an instance and of its whole subtree, in creation order, each once. */
   subtreeComponents (application: string, path: string): string[]
+  /**
+   * The application's instances as (path, parent path, component) only, parents first: what the mesh roles of its
+   * machines need, without decoding every instance's data and imports.
+   */
+  instanceOutline (application: string): Array<{ path: string, parentPath: string | null, component: string }>
   /** Adds an instance subtree under `parentPath` (null: a root instance). */
   addInstance (application: string, parentPath: string | null, instance: Instance): void
   deleteInstance (application: string, path: string): boolean

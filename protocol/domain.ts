@@ -6,10 +6,10 @@
 // Two DM signatures make an importer accept an external export: the exporter's external ownership (this peer exports
 // prefix P for application A, from this scoped instance) and the importer's binding (application B may import P from
 // A, with a version that only grows, so a replayed older binding is refused). Pure code: no sockets, no files.
-import { createHmac, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto'
+import { createHmac, createPublicKey, sign, verify } from 'node:crypto'
 import type { SignedOwnership } from './messages.js'
 import {
-  MESH_MESSAGE_VERSION, MeshMessageError, PNET_KEY_HEADER, isWithinScope, meshFieldChecks, type DmSigningKey, type Stamp
+  DEFAULT_OWNERSHIP_LIFETIME_MS, MESH_MESSAGE_VERSION, MeshMessageError, PNET_KEY_HEADER, isWithinScope, meshFieldChecks, parseDmKey, type DmSigningKey, type Stamp
 } from './mesh.js'
 
 const { messageObject, announcedVariables, object, str, noControl, path, count, list, ownership } = meshFieldChecks
@@ -53,6 +53,12 @@ export interface SignedExternalOwnership {
   scopedInstancePath: string
   /** The machine's generation (as in SignedOwnership): an older one than an importer has seen is refused. */
   generation: number
+  /**
+   * When it expires, in ms since 1970 (the DM's clock), as SignedOwnership.expiresAt: the DM renews it with the
+   * application's ownership while the agent beats, and importers refuse an expired one. Absent only in records signed
+   * before expiry existed: importers refuse those.
+   */
+  expiresAt?: number
   dmPublicKey: string
   signature: string
 }
@@ -83,15 +89,8 @@ export interface DomainParameters {
 
 export type DomainVerdict = { ok: true } | { ok: false, reason: DomainRejection, detail: string }
 export type DomainRejection = 'untrusted-dm-key' | 'bad-signature' | 'wrong-peer' | 'wrong-application' | 'wrong-prefix' |
-  'outside-scope' | 'superseded-generation' | 'not-bound' | 'stale-binding'
+  'outside-scope' | 'superseded-generation' | 'expired' | 'no-expiry' | 'not-bound' | 'stale-binding'
 
-function privateKeyOf (dmKey: DmSigningKey): ReturnType<typeof createPrivateKey> {
-  return createPrivateKey({ key: Buffer.from(dmKey.privateKey, 'base64'), format: 'der', type: 'pkcs8' })
-}
-
-function publicKeyText (key: ReturnType<typeof createPrivateKey>): string {
-  return Buffer.from(createPublicKey(key).export({ format: 'jwk' }).x ?? '', 'base64url').toString('base64')
-}
 
 function verifies (dmPublicKey: string, data: Buffer, signature: string): boolean {
   try {
@@ -103,25 +102,34 @@ function verifies (dmPublicKey: string, data: Buffer, signature: string): boolea
 }
 
 function canonicalExternalOwnership (o: Omit<SignedExternalOwnership, 'dmPublicKey' | 'signature'>): Buffer {
-  return Buffer.from(JSON.stringify(['meshconf-external-ownership', 1, o.peerId, o.application, o.prefix, o.scopedInstancePath, o.generation]))
+  // Version 2 signs the expiry too; version 1 (none) still verifies, and is then refused as without expiry.
+  return Buffer.from(JSON.stringify(o.expiresAt !== undefined
+    ? ['meshconf-external-ownership', 2, o.peerId, o.application, o.prefix, o.scopedInstancePath, o.generation, o.expiresAt]
+    : ['meshconf-external-ownership', 1, o.peerId, o.application, o.prefix, o.scopedInstancePath, o.generation]))
 }
 
 function canonicalBinding (b: Omit<SignedBinding, 'dmPublicKey' | 'signature'>): Buffer {
   return Buffer.from(JSON.stringify(['meshconf-binding', 1, b.application, b.prefix, [...b.exporters].sort(), b.version]))
 }
 
+/** `claim.expiresAt` defaults to now + DEFAULT_OWNERSHIP_LIFETIME_MS, as for an application's ownership. */
 export function signExternalOwnership (dmKey: DmSigningKey, claim: Omit<SignedExternalOwnership, 'dmPublicKey' | 'signature'>): SignedExternalOwnership {
-  const key = privateKeyOf(dmKey)
-  return { ...claim, dmPublicKey: publicKeyText(key), signature: sign(null, canonicalExternalOwnership(claim), key).toString('base64') }
+  const { key, publicKey } = parseDmKey(dmKey)
+  const signed = { ...claim, expiresAt: claim.expiresAt ?? Date.now() + DEFAULT_OWNERSHIP_LIFETIME_MS }
+  return { ...signed, dmPublicKey: publicKey, signature: sign(null, canonicalExternalOwnership(signed), key).toString('base64') }
 }
 
 export function signBinding (dmKey: DmSigningKey, claim: Omit<SignedBinding, 'dmPublicKey' | 'signature'>): SignedBinding {
-  const key = privateKeyOf(dmKey)
+  const { key, publicKey } = parseDmKey(dmKey)
   const exporters = [...new Set(claim.exporters)].sort()
-  return { ...claim, exporters, dmPublicKey: publicKeyText(key), signature: sign(null, canonicalBinding({ ...claim, exporters }), key).toString('base64') }
+  return { ...claim, exporters, dmPublicKey: publicKey, signature: sign(null, canonicalBinding({ ...claim, exporters }), key).toString('base64') }
 }
 
-/** Checks an announce's external ownership: a trusted DM's, for this sender, application, prefix and instance. */
+/**
+ * Checks an announce's external ownership: a trusted DM's, for this sender, application, prefix and instance. The
+ * expiry and the generation are judged apart (agent/mesh/ownership.ts), as for an application's ownership: this verdict
+ * is cached, and time moves.
+ */
 export function verifyExternalOwnership (o: SignedExternalOwnership, expected: {
   senderPeerId: string, application: string, prefix: string, instancePath: string, trustedDmKeys: readonly string[]
 }): DomainVerdict {
@@ -206,7 +214,9 @@ function externalOwnership (value: unknown): SignedExternalOwnership {
   return {
     peerId: str(o.peerId, 'ownership.peerId'), application: str(o.application, 'ownership.application'),
     prefix: str(o.prefix, 'ownership.prefix'), scopedInstancePath: path(o.scopedInstancePath, 'ownership.scopedInstancePath'),
-    generation: count(o.generation, 'ownership.generation'), dmPublicKey: str(o.dmPublicKey, 'ownership.dmPublicKey'),
+    generation: count(o.generation, 'ownership.generation'),
+    ...(o.expiresAt !== undefined ? { expiresAt: count(o.expiresAt, 'ownership.expiresAt') } : {}),
+    dmPublicKey: str(o.dmPublicKey, 'ownership.dmPublicKey'),
     signature: str(o.signature, 'ownership.signature')
   }
 }

@@ -3,7 +3,7 @@
 // Pure code: no sockets, no files. Roboconf's semantics (reference §4.2–4.3): announce per prefix, withdraw,
 // request; plus an epoch and sequence number per owner so a stale or reordered message never wins, and a digest
 // (anti-entropy) that lets importers repair what they missed.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto'
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto'
 import type { SignedOwnership } from './messages.js'
 import { errorMessage } from './errors.js'
 
@@ -330,6 +330,28 @@ function rawPublicKey (jwkX: string | undefined): string {
   return Buffer.from(jwkX ?? '', 'base64url').toString('base64')
 }
 
+/** A DM key parsed: its private KeyObject and the raw public key derived from it. */
+export interface ParsedDmKey {
+  key: KeyObject
+  publicKey: string
+}
+
+/**
+ * Parsed DM keys, by key object: parsing the DER key takes longer than the Ed25519 signature itself, and the DM signs
+ * every command and ownership with the same key. Weak: a key object dropped takes its entry along.
+ */
+const parsedDmKeys = new WeakMap<DmSigningKey, ParsedDmKey & { privateKeyText: string }>()
+
+/** The DM key's private KeyObject and raw public key (derived from the private key), parsed once per key object. */
+export function parseDmKey (dmKey: DmSigningKey): ParsedDmKey {
+  const known = parsedDmKeys.get(dmKey)
+  if (known !== undefined && known.privateKeyText === dmKey.privateKey) return known
+  const key = createPrivateKey({ key: Buffer.from(dmKey.privateKey, 'base64'), format: 'der', type: 'pkcs8' })
+  const parsed = { key, publicKey: rawPublicKey(createPublicKey(key).export({ format: 'jwk' }).x), privateKeyText: dmKey.privateKey }
+  parsedDmKeys.set(dmKey, parsed)
+  return parsed
+}
+
 /**
  * How long an ownership the DM signs stays valid, in ms (6 h): the DM renews it once a quarter of it has passed
  * (OWNERSHIP_RENEW_AFTER_FRACTION) while the agent beats, so a mesh keeps working through a DM outage of 4.5 h at
@@ -367,7 +389,7 @@ function canonicalOwnership (claim: OwnershipClaim): Buffer {
 
 /** The DM signs that `peerId` owns `scopedInstancePath` of `application`, until `expiresAt`. */
 export function signOwnership (dmKey: DmSigningKey, claim: OwnershipClaim): SignedOwnership {
-  const key = createPrivateKey({ key: Buffer.from(dmKey.privateKey, 'base64'), format: 'der', type: 'pkcs8' })
+  const { key, publicKey } = parseDmKey(dmKey)
   const signed: OwnershipClaim = { ...claim, expiresAt: claim.expiresAt ?? Date.now() + DEFAULT_OWNERSHIP_LIFETIME_MS }
   return {
     peerId: claim.peerId,
@@ -375,7 +397,7 @@ export function signOwnership (dmKey: DmSigningKey, claim: OwnershipClaim): Sign
     scopedInstancePath: claim.scopedInstancePath,
     ...(claim.generation !== undefined ? { generation: claim.generation } : {}),
     expiresAt: signed.expiresAt,
-    dmPublicKey: rawPublicKey(createPublicKey(key).export({ format: 'jwk' }).x),
+    dmPublicKey: publicKey,
     signature: sign(null, canonicalOwnership(signed), key).toString('base64')
   }
 }
@@ -386,7 +408,7 @@ function canonicalDmCommand (application: string, scopedInstancePath: string, se
 
 /** The DM signs command `seq` to the agent of `scopedInstancePath`: a command changed on the way no longer verifies. */
 export function signDmCommand (dmKey: DmSigningKey, application: string, scopedInstancePath: string, seq: number, body: unknown): string {
-  const key = createPrivateKey({ key: Buffer.from(dmKey.privateKey, 'base64'), format: 'der', type: 'pkcs8' })
+  const { key } = parseDmKey(dmKey)
   return sign(null, canonicalDmCommand(application, scopedInstancePath, seq, body), key).toString('base64')
 }
 
@@ -410,7 +432,7 @@ export type OwnershipRejection = 'untrusted-dm-key' | 'bad-signature' | 'wrong-p
  * Whether the ownership is still valid at `now` (ms, the checker's clock): refused when it carries no expiry (signed
  * before expiry existed) or is more than `clockSkewMs` past it. Not cached with the signature's verdict: time moves.
  */
-export function ownershipExpiry (ownership: SignedOwnership, now: number, clockSkewMs = OWNERSHIP_CLOCK_SKEW_MS): OwnershipVerdict {
+export function ownershipExpiry (ownership: Pick<SignedOwnership, 'scopedInstancePath' | 'expiresAt'>, now: number, clockSkewMs = OWNERSHIP_CLOCK_SKEW_MS): OwnershipVerdict {
   if (ownership.expiresAt === undefined) {
     return { ok: false, reason: 'no-expiry', detail: `ownership of ${ownership.scopedInstancePath} has no expiry: its DM must sign it again (an agent gets a new one at its next beat)` }
   }

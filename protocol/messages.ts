@@ -125,7 +125,11 @@ export type DmToAgentMessage =
    */
   | { v: Version, kind: 'domainPeers', bootstrapPeers: string[] }
   /** A fresh DM-signed ownership (a later expiry) for the agent's mesh: sent while the agent beats. */
-  | { v: Version, kind: 'renewOwnership', ownership: SignedOwnership }
+  /**
+   * The agent's ownership, renewed (a later expiry), with its external ownership when its instances export to other
+   * applications (the domain exchange's, renewed alike).
+   */
+  | { v: Version, kind: 'renewOwnership', ownership: SignedOwnership, externalOwnership?: SignedExternalOwnership }
   /** The application's probe period changed (`meshconf app set --probe-period`): the agent's next round uses it. */
   | { v: Version, kind: 'setProbePeriod', probePeriodMs: number }
   /** Asks for the agent's recent log (`meshconf logs`): the lines after `afterSeq`, the last `tail`, of one instance. */
@@ -172,9 +176,12 @@ export type AgentEndpoint =
    * RabbitMQ: `url` like `amqp://user:password@host:5672` (`amqps://` for TLS); `domain` is the first word of every
    * name; `ownUser`: the URL's user is this machine's own (the DM declared its queue; the agent declares nothing,
    * reads only its queue and publishes with its own routing key and user id); `messageKey`: without a user of its
-   * own, the key it signs its messages to the DM with (AGENT_SIGNATURE_HEADERS), and its generation.
+   * own, the key it signs its messages to the DM with (AGENT_SIGNATURE_HEADERS), and its generation; `ca`, with
+   * `amqps://`, the authority (PEM) the broker's certificate must chain to (without it, the system's authorities);
+   * `dmKey`, the DM's Ed25519 public key (base64): when given, the agent handles only commands the DM signed
+   * (DM_COMMAND_HEADERS), each with a larger sequence number than the last.
    */
-  | { kind: 'amqp', url: string, domain: string, ownUser?: boolean, messageKey?: { generation: number, key: string } }
+  | { kind: 'amqp', url: string, domain: string, ownUser?: boolean, messageKey?: { generation: number, key: string }, ca?: string, dmKey?: string }
   /**
    * The DM's embedded WebSocket endpoint, `wss://host:7401/agents` (`ws://` for a DM started --insecure); `token` is
    * the machine's credential (or the DM token); `dmKey`, the DM's Ed25519 public key (base64): when given, the agent
@@ -371,12 +378,14 @@ const signedOwnership = shape<SignedOwnership>({
 
 const signedBinding = shape<SignedBinding>({ application: str, prefix: str, exporters: strings, version: num, dmPublicKey: str, signature: str })
 
+const signedExternalOwnership = shape<SignedExternalOwnership>({
+  peerId: str, application: str, prefix: str, scopedInstancePath: str, generation: num, expiresAt: ownershipExpiry, dmPublicKey: str, signature: str
+})
+
 const domainParameters = shape<DomainParameters>({
   pnetKey: str,
   bootstrapPeers: strings,
-  ownership: optional(shape<SignedExternalOwnership>({
-    peerId: str, application: str, prefix: str, scopedInstancePath: str, generation: num, dmPublicKey: str, signature: str
-  })),
+  ownership: optional(signedExternalOwnership),
   bindings: arrayOf(signedBinding)
 })
 
@@ -419,7 +428,7 @@ const DM_TO_AGENT: Shapes<DmToAgentMessage> = {
   resynchronize: {},
   changeBinding: { binding: signedBinding, bootstrapPeers: strings },
   domainPeers: { bootstrapPeers: strings },
-  renewOwnership: { ownership: signedOwnership },
+  renewOwnership: { ownership: signedOwnership, externalOwnership: optional(signedExternalOwnership) },
   setProbePeriod: { probePeriodMs: num },
   getLogs: { requestId: str, afterSeq: optional(num), tail: optional(num), instance: optional(str) }
 }
@@ -481,7 +490,7 @@ export function parseAgentToDmMessage (value: unknown): AgentToDmMessage {
 export function parseAgentEndpoint (value: unknown, field = 'endpoint'): AgentEndpoint {
   const o = obj(value, field)
   switch (o.kind) {
-    case 'amqp': return shape<Extract<AgentEndpoint, { kind: 'amqp' }>>({ kind: anything as Check<'amqp'>, url: str, domain: str, ownUser: optional(bool), messageKey: optional(shape<{ generation: number, key: string }>({ generation: num, key: str })) })(o, field)
+    case 'amqp': return shape<Extract<AgentEndpoint, { kind: 'amqp' }>>({ kind: anything as Check<'amqp'>, url: str, domain: str, ownUser: optional(bool), messageKey: optional(shape<{ generation: number, key: string }>({ generation: num, key: str })), ca: optional(str), dmKey: optional(str) })(o, field)
     case 'embedded': return shape<Extract<AgentEndpoint, { kind: 'embedded' }>>({ kind: anything as Check<'embedded'>, url: str, token: str, dmKey: optional(str), ca: optional(str) })(o, field)
     case 'memory': return shape<Extract<AgentEndpoint, { kind: 'memory' }>>({ kind: anything as Check<'memory'>, hub: str })(o, field)
     default: throw new MalformedMessageError(join(field, 'kind'), `expected 'amqp', 'embedded' or 'memory', got ${describe(o.kind)}`)
@@ -541,6 +550,13 @@ export function machineDmRoutingKey (application: string, scopedInstancePath: st
  * users): the machine's path, its generation, the signature of the body.
  */
 export const AGENT_SIGNATURE_HEADERS = { path: 'x-meshconf-machine', generation: 'x-meshconf-generation', signature: 'x-meshconf-signature' } as const
+
+/**
+ * Headers of a DM command over RabbitMQ: its sequence number (increasing per DM, across its restarts: microseconds
+ * since the epoch at the latest) and the DM's Ed25519 signature over (application, machine, seq, body)
+ * (protocol/mesh.ts signDmCommand), which the agent checks with the `dmKey` of its params.
+ */
+export const DM_COMMAND_HEADERS = { seq: 'x-meshconf-seq', signature: 'x-meshconf-dm-signature' } as const
 
 /** A machine's signature of a message body (HMAC-SHA256 with its message key, base64url). */
 export function signAgentMessage (key: string, content: Uint8Array): string {

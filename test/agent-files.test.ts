@@ -3,7 +3,7 @@
 // to others closed, one of another user or a symbolic link refused.
 import test from 'ava'
 import { existsSync } from 'node:fs'
-import { chmod, mkdir, readdir, stat, symlink } from 'node:fs/promises'
+import { chmod, mkdir, readdir, readFile, stat, symlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { STATE_FILE_NAME } from '../agent/constants.js'
 import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
@@ -77,11 +77,16 @@ test('an existing folder open to others is closed; a symbolic link, or a folder 
   }
 })
 
-test('the params the DM writes for a local or netns machine (its token) are 0600, its folders 0700', async t => {
+test('the params the DM writes for a local or netns machine (its token) are 0600, its folder 0700, also over an older file', async t => {
   const folder = join(await temporaryDir(t, 'machine'), 'machines', 'local', 'VM')
   const files = machineFiles(folder)
   await writeAgentParams(files, { token: 'secret' })
   t.is(await modeOf(files.params), 0o600)
   t.is(await modeOf(folder), 0o700)
-  t.is(await modeOf(files.state), 0o700)
+  t.deepEqual(JSON.parse(await readFile(files.params, 'utf8')), { token: 'secret' })
+  // a machine made again under the same name: the file left behind, opened to others, is rewritten 0600
+  await chmod(files.params, 0o644)
+  await writeAgentParams(files, { token: 'newer' })
+  t.is(await modeOf(files.params), 0o600)
+  t.deepEqual(JSON.parse(await readFile(files.params, 'utf8')), { token: 'newer' })
 })

@@ -24,7 +24,8 @@ test('the DM unit starts `meshconf dm start` with options it accepts, its data u
     t.deepEqual(start.parseOptions(args.slice(2)), { operands: [], unknown: [] }, args.join(' '))
     const options = start.opts()
     t.like(options, { target: 'existing' })
-    t.regex(options.agentsUrl, options.amqp === undefined ? /^wss:\/\// : /^amqp:\/\//)
+    t.regex(options.agentsUrl, /^(wss|amqps):\/\//, 'TLS to the agents in both variants')
+    t.false(/:\/\/[^/@\s]*:[^/@\s]*@/.test(args.join(' ')), `no password on the command line: ${args.join(' ')}`)
     t.true(String(options.dataDir).startsWith(`/var/lib/${unitValue(unit, 'StateDirectory') ?? '?'}/`), options.dataDir)
   }
   t.is(unitValue(unit, 'Environment')?.split(' ').find(v => v.startsWith('HOME=')), `HOME=/var/lib/${unitValue(unit, 'StateDirectory') ?? '?'}`)

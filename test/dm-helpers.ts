@@ -17,11 +17,13 @@ export function tempDir (prefix: string): { path: string, remove: () => void } {
  * Writes the "Shop" template: machines (VM) hold a DB and Apps; App imports DB.ip and DB.port. The start scripts
  * write `started.txt` (with the imported DB port for App) in their working folder.
  */
-export function writeShopTemplate (root: string, options: { version?: string, instances?: string } = {}): string {
+/** `externalExports`: the DB's ip and port exported to other applications too, under the prefix Shop. */
+export function writeShopTemplate (root: string, options: { version?: string, instances?: string, externalExports?: boolean } = {}): string {
   const files: Record<string, string> = {
     'descriptor/application.properties': [
       'name = Shop', `version = ${options.version ?? '1.0'}`, 'description = a database and its clients',
-      'graph-entry-point = main.graph', 'instance-entry-point = initial.instances', ''
+      'graph-entry-point = main.graph', 'instance-entry-point = initial.instances',
+      ...(options.externalExports === true ? ['exports-prefix = Shop', 'exports = DB.ip as ip, DB.port as port'] : []), ''
     ].join('\n'),
     'graph/main.graph': [
       'VM {', '  installer: target;', '  children: DB, App;', '}',

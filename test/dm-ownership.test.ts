@@ -12,12 +12,13 @@ import { createStore } from '../manager/store.js'
 import type { MachineParameters, TargetHandler } from '../manager/targets/types.js'
 import type { DmToAgentMessage, SignedOwnership } from '../protocol/messages.js'
 import { ownershipExpiry, verifyOwnership } from '../protocol/mesh.js'
+import { verifyExternalOwnership, type SignedExternalOwnership } from '../protocol/domain.js'
 import { tempDir, writeShopTemplate } from './dm-helpers.js'
 import { captureLogger, heartbeat } from './messaging-helpers.js'
 import { waitFor } from './helpers/wait.js'
 
 /** A DM whose machines the test boots, and the link of the agent of /vm1 of `shop`, started, recording what it gets. */
-async function dmWithAgent (t: ExecutionContext, options: { ownershipLifetimeMs?: number } = {}) {
+async function dmWithAgent (t: ExecutionContext, options: { ownershipLifetimeMs?: number } = {}, template: { externalExports?: boolean } = {}) {
   const dir = tempDir('dm-ownership')
   const store = createStore({ file: join(dir.path, 'dm.sqlite') })
   const booted: MachineParameters[] = []
@@ -40,7 +41,7 @@ async function dmWithAgent (t: ExecutionContext, options: { ownershipLifetimeMs?
     store.close()
     dir.remove()
   })
-  await dm.loadTemplateFromPath(writeShopTemplate(join(dir.path, 'template')))
+  await dm.loadTemplateFromPath(writeShopTemplate(join(dir.path, 'template'), template))
   dm.createApplication({ name: 'shop', template: { name: 'Shop', version: '1.0' } })
   dm.action('shop', { action: 'deploy-and-start-all', path: '/vm1' })
   const machine = await waitFor('the machine of /vm1', () => booted.find(p => p.agent.scopedInstancePath === '/vm1'))
@@ -49,12 +50,16 @@ async function dmWithAgent (t: ExecutionContext, options: { ownershipLifetimeMs?
   links.push(link)
   const models: Array<Extract<DmToAgentMessage, { kind: 'setScopedInstance' }>> = []
   const renewals: SignedOwnership[] = []
+  const externalRenewals: Array<SignedExternalOwnership | undefined> = []
   link.onMessage(async msg => {
     if (msg.kind === 'setScopedInstance') models.push(msg)
-    if (msg.kind === 'renewOwnership') renewals.push(msg.ownership)
+    if (msg.kind === 'renewOwnership') {
+      renewals.push(msg.ownership)
+      externalRenewals.push(msg.externalOwnership)
+    }
   })
   await link.start()
-  return { dm, log, link, models, renewals }
+  return { dm, log, link, models, renewals, externalRenewals }
 }
 
 test('the DM hands out an ownership only for the peer id a heartbeat names', async t => {
@@ -93,4 +98,35 @@ test('the DM renews a beating agent\'s ownership before it expires, and not befo
   // The first one, not renewed, is refused once past its expiry (and the clock skew an importer allows).
   t.is(ownershipExpiry(first, firstExpiry + 1, 0).ok, false)
   t.is(ownershipExpiry(renewed, firstExpiry + 1, 0).ok, true)
+})
+
+test('a machine exporting to other applications gets an external ownership expiring with its ownership, renewed with it', async t => {
+  const lifetimeMs = 8_000
+  const { link, models, externalRenewals } = await dmWithAgent(t, { ownershipLifetimeMs: lifetimeMs }, { externalExports: true })
+  const peerId = '12D3KooWPeerOfVm1'
+  await link.send(heartbeat('shop', '/vm1', { peerId }))
+  const model = await waitFor('the model', () => models[0])
+  const first = model.mesh.domain?.ownership
+  t.like(first, { peerId, application: 'shop', prefix: 'Shop', scopedInstancePath: '/vm1', expiresAt: model.mesh.ownership.expiresAt })
+  const renewed = await waitFor('a renewal', async () => {
+    await link.send(heartbeat('shop', '/vm1', { peerId, modelRequired: false }))
+    return externalRenewals.length > 0 ? externalRenewals : undefined
+  }, { everyMs: 200 })
+  const external = renewed[0] as SignedExternalOwnership
+  t.like(external, { peerId, application: 'shop', prefix: 'Shop', scopedInstancePath: '/vm1', generation: first?.generation })
+  t.true((external.expiresAt ?? 0) > (first?.expiresAt ?? Infinity), 'the renewed external ownership expires later')
+  t.deepEqual(verifyExternalOwnership(external, { senderPeerId: peerId, application: 'shop', prefix: 'Shop', instancePath: '/vm1/db', trustedDmKeys: model.mesh.trustedDmKeys }), { ok: true })
+})
+
+test('a machine exporting nothing to other applications gets no external ownership, nor with its renewals', async t => {
+  const { link, models, externalRenewals } = await dmWithAgent(t, { ownershipLifetimeMs: 8_000 })
+  const peerId = '12D3KooWPeerOfVm1'
+  await link.send(heartbeat('shop', '/vm1', { peerId }))
+  const model = await waitFor('the model', () => models[0])
+  t.is(model.mesh.domain, undefined)
+  await waitFor('a renewal', async () => {
+    await link.send(heartbeat('shop', '/vm1', { peerId, modelRequired: false }))
+    return externalRenewals.length > 0
+  }, { everyMs: 200 })
+  t.deepEqual(externalRenewals, [undefined])
 })

@@ -9,7 +9,7 @@ import { X509Certificate, randomUUID } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createServer, connect, type AddressInfo, type Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls'
 import { createCertificate } from '../common/x509.js'
 import { DmTlsError, loadOrCreateEndpointTls, type EndpointTls } from '../manager/messaging/tls.js'
@@ -19,27 +19,8 @@ import { createEmbeddedMessaging } from '../manager/messaging/embedded.js'
 import { createDmSigningKey } from '../protocol/mesh.js'
 import type { AgentEndpoint, DmToAgentMessage } from '../protocol/messages.js'
 import { captureLogger } from './messaging-helpers.js'
+import { rewritingProxy as proxy } from './helpers/proxy.js'
 import { waitFor } from './helpers/wait.js'
-
-/**
- * A TCP proxy to `port` that passes the agent's bytes as they are (shown to `seen`) and the DM's through `rewrite`.
- */
-async function proxy (t: ExecutionContext, port: number, rewrite: (chunk: Buffer) => Buffer, seen: (chunk: Buffer) => void = () => {}): Promise<number> {
-  const sockets: Socket[] = []
-  const server = createServer(client => {
-    const upstream = connect(port, '127.0.0.1')
-    sockets.push(client, upstream)
-    client.on('data', chunk => { seen(chunk); upstream.write(chunk) })
-    upstream.on('data', chunk => client.write(rewrite(chunk)))
-    client.on('close', () => upstream.destroy())
-    upstream.on('close', () => client.destroy())
-    client.on('error', () => {})
-    upstream.on('error', () => {})
-  })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
-  return (server.address() as AddressInfo).port
-}
 
 function embedded (endpoint: AgentEndpoint): { url: string, token: string, dmKey?: string, ca?: string } {
   if (endpoint.kind !== 'embedded') throw new Error('expected an embedded endpoint')

@@ -1,7 +1,7 @@
 // The agent's link over RabbitMQ: consumes its own durable queue (bound with its routing key only, so it receives
 // nothing meant for another machine) and publishes to the DM's exchange with publisher confirms.
 import {
-  AGENT_SIGNATURE_HEADERS, signAgentMessage, agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, machineDmRoutingKey, parseDmToAgentMessage,
+  AGENT_SIGNATURE_HEADERS, DM_COMMAND_HEADERS, signAgentMessage, agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, machineDmRoutingKey, parseDmToAgentMessage,
   type AgentToDmMessage, type DmToAgentMessage
 } from '../../protocol/messages.js'
 import { AmqpSession } from '../../link/amqp-session.js'
@@ -9,6 +9,16 @@ import { AMQP_PREFETCH_MESSAGES } from '../../link/constants.js'
 import { MessageDispatcher } from '../../link/dispatch.js'
 import type { AgentIdentity, AgentLink, DmMessageHandler, LinkMetrics } from './types.js'
 import { type Logger } from '../../common/log.js'
+import { verifyDmCommand } from '../../protocol/mesh.js'
+import { UnsignedCommandError } from './websocket.js'
+
+/** A signed command whose sequence number is not above the last handled: a copy published again (replay). */
+export class ReplayedCommandError extends Error {
+  constructor (seq: number, last: number) {
+    super(`command ${seq} from the DM comes after command ${last}: a copy published again, dropped`)
+    this.name = 'ReplayedCommandError'
+  }
+}
 
 export interface AmqpLinkComponents extends AgentIdentity {
   /** `amqp://user:password@host:5672` */
@@ -22,6 +32,13 @@ export interface AmqpLinkComponents extends AgentIdentity {
   ownUser?: boolean
   /** Without a user of its own: the machine's message key, with which it signs what it sends the DM. */
   messageKey?: { generation: number, key: string }
+  /** With `amqps://`: the authority (PEM) the broker's certificate must chain to; default the system's. */
+  ca?: string
+  /**
+   * The DM's Ed25519 public key (base64): when given, only commands the DM signed (DM_COMMAND_HEADERS) are handled,
+   * each with a larger sequence number than the last handled (a copy published again is dropped). Default none.
+   */
+  dmKey?: string
   logger?: Logger
 }
 
@@ -30,6 +47,8 @@ class AmqpLink implements AgentLink {
   private readonly dispatcher: MessageDispatcher<DmToAgentMessage>
   private readonly dmExchange: string
   private readonly dmRoutingKey: string
+  /** The sequence number of the last signed command handled (with a dmKey). */
+  private lastSeq = 0
 
   constructor (components: AmqpLinkComponents) {
     const { domain, application, scopedInstancePath, url } = components
@@ -45,6 +64,7 @@ class AmqpLink implements AgentLink {
       url,
       name,
       logger,
+      ...(components.ca !== undefined ? { ca: components.ca } : {}),
       ...(components.ownUser === true && user !== '' ? { userId: user } : {}),
       ...(components.messageKey !== undefined
         ? {
@@ -74,13 +94,35 @@ class AmqpLink implements AgentLink {
             logger.warn(`${name}: RabbitMQ cancelled the consumer of ${queue} (queue deleted?)`)
             return
           }
-          void this.dispatcher.dispatchRaw(delivery.content, 'the DM').then(() => {
+          const ack = (): void => {
             try {
               channel.ack(delivery)
             } catch {
               // channel already closed: the broker redelivers after reconnection
             }
-          })
+          }
+          if (components.dmKey !== undefined) {
+            // Checked before anything reads the body; a refused command is dropped (acknowledged), not redelivered.
+            const headers = (delivery.properties.headers ?? {}) as Record<string, unknown>
+            const seq = headers[DM_COMMAND_HEADERS.seq]
+            const signature = headers[DM_COMMAND_HEADERS.signature]
+            let body: unknown
+            try { body = JSON.parse(delivery.content.toString('utf8')) } catch { body = undefined }
+            const valid = typeof seq === 'number' && typeof signature === 'string' && body !== undefined &&
+              verifyDmCommand(components.dmKey, application, scopedInstancePath, seq, body, signature)
+            if (!valid) {
+              this.dispatcher.reject(new UnsignedCommandError(typeof seq === 'number' ? seq : 0, typeof signature !== 'string'), 'the DM (signature)')
+              ack()
+              return
+            }
+            if (seq <= this.lastSeq) {
+              this.dispatcher.reject(new ReplayedCommandError(seq, this.lastSeq), 'the DM (sequence)')
+              ack()
+              return
+            }
+            this.lastSeq = seq
+          }
+          void this.dispatcher.dispatchRaw(delivery.content, 'the DM').then(ack)
         })
       }
     })

@@ -18,7 +18,7 @@ export function createAgentLink (components: AgentLinkComponents): AgentLink {
   const { endpoint, application, scopedInstancePath, logger } = components
   const identity = { application, scopedInstancePath, logger }
   switch (endpoint.kind) {
-    case 'amqp': return createAmqpLink({ ...identity, url: endpoint.url, domain: endpoint.domain, ownUser: endpoint.ownUser, messageKey: endpoint.messageKey })
+    case 'amqp': return createAmqpLink({ ...identity, url: endpoint.url, domain: endpoint.domain, ownUser: endpoint.ownUser, messageKey: endpoint.messageKey, ca: endpoint.ca, dmKey: endpoint.dmKey })
     case 'embedded': return createWebSocketLink({ ...identity, url: endpoint.url, token: endpoint.token, dmKey: endpoint.dmKey, ca: endpoint.ca })
     case 'memory': return createMemoryLink({ ...identity, hub: endpoint.hub })
   }

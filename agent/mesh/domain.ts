@@ -10,21 +10,24 @@ import type { ImportListener } from '../ports.js'
 import type { MeshParameters, ScopedModel, SignedOwnership } from '../../protocol/messages.js'
 import {
   decodeDomainMessage, domainControlTopic, domainExportsTopic, encodeDomainMessage, externalVariables, verifyBinding, verifyExternalOwnership,
-  type DomainMessage, type DomainParameters, type DomainRejection, type ExternalAnnounce, type ExternalRequest, type ExternalWithdraw,
-  type SignedBinding
+  type DomainMessage, type DomainParameters, type DomainRejection, type DomainVerdict, type ExternalAnnounce, type ExternalRequest, type ExternalWithdraw,
+  type SignedBinding, type SignedExternalOwnership
 } from '../../protocol/domain.js'
-import { ControlCharacterError, MESH_MESSAGE_VERSION, isNewer, pnetKeyBytes, verifyOwnership, type OwnershipRejection, type Stamp } from '../../protocol/mesh.js'
+import { ControlCharacterError, MESH_MESSAGE_VERSION, isNewer, ownershipExpiry, pnetKeyBytes, verifyOwnership, type OwnershipRejection, type OwnershipVerdict, type Stamp } from '../../protocol/mesh.js'
 import { prefixOf } from '../../protocol/model/exports.js'
 import { compositeKey, type CompositeKey } from '../../protocol/keys.js'
 import { errorMessage } from '../../protocol/errors.js'
 import { ensurePrivateFolder } from '../../common/private-files.js'
 import { BoundedMap } from './bounded.js'
+import { OwnershipVerifier } from './ownership.js'
+import { LostOwners, RejectionCounter } from './owners.js'
 import { nextMeshEpoch } from './epoch.js'
 import { createLibp2pTransport, type Libp2pMeshOptions } from './libp2p.js'
 import { stderrLogger, type Logger } from '../../common/log.js'
+import { trace } from '../../common/trace.js'
 import { Throttle, type MeshServiceHandle, type MeshTransport, type MeshTransportEvents, type MeshView } from './service.js'
 import {
-  LIVENESS_GRACE_MS, MAX_EXPORT_STAMPS, MAX_HELD_EXPORTS_PER_OWNER, MAX_OWNERSHIP_VERDICTS, MAX_SCOPE_GENERATIONS, REJECTION_LOG_INTERVAL_MS,
+  LIVENESS_GRACE_MS, MAX_EXPORT_STAMPS, MAX_HELD_EXPORTS_PER_OWNER,
   RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS
 } from './constants.js'
 
@@ -63,6 +66,8 @@ export interface DomainView {
   /** What this agent exports to the other applications: prefix, instance, aliased variables. */
   announced: Array<{ prefix: string, instancePath: string, variables: Record<string, string | null> }>
   held: HeldExternalView[]
+  /** When this agent's external ownership expires (ms since 1970, the DM's clock), when it exports externally. */
+  ownershipExpiresAt?: number
   suspects: string[]
   rejections: Partial<Record<DomainRejectionReason, number>>
 }
@@ -139,27 +144,33 @@ export class DomainExchange {
   /** prefix -> (application, instance) -> what we hold. */
   private readonly held = new Map<string, Map<HeldKey, Held>>()
   private readonly keyStamps = new BoundedMap<string, Stamp>(MAX_EXPORT_STAMPS)
-  private readonly verified = new BoundedMap<string, ReturnType<typeof verifyExternalOwnership>>(MAX_OWNERSHIP_VERDICTS)
-  private readonly generations = new BoundedMap<string, number>(MAX_SCOPE_GENERATIONS)
-  private readonly suspects = new Map<string, { timer: NodeJS.Timeout, deadline: number }>()
+  /** Judges the external ownerships of announces and the application ownerships of requests (ownership.ts). */
+  private readonly ownerships: OwnershipVerifier
+  /** This agent's external ownership (when its application exports externally), renewed by the DM with its ownership. */
+  private externalOwnership: SignedExternalOwnership | undefined
+  private readonly lostOwners = new LostOwners((peerId, graceMs) => this.graceEnded(peerId, graceMs))
   private readonly restoreTimers = new Set<NodeJS.Timeout>()
   /** Restored imports not re-announced yet: prefix -> instance paths. */
   private readonly restored = new Map<string, Set<string>>()
   private readonly pendingRequests = new Set<string>()
   private readonly requests = new Throttle(() => this.sendRequests())
-  private readonly reannounces = new Throttle(() => { for (const path of this.local.keys()) this.publishAnnounce(path) })
-  private readonly rejectionCounts = new Map<DomainRejectionReason, number>()
-  private readonly rejectionLoggedAt = new Map<DomainRejectionReason, number>()
+  private readonly reannounces = new Throttle(() => { for (const path of this.local.keys()) this.publishAnnounce(path, true) })
+  /** Instances announced at least once in this epoch: later announces go direct only. */
+  private readonly announcedOnce = new Set<string>()
+  private readonly rejected: RejectionCounter<DomainRejectionReason>
 
   constructor (private readonly components: DomainExchangeComponents, options: DomainExchangeOptions = {}) {
     this.application = components.model.application
     this.ownership = components.parameters.ownership
     this.log = components.log ?? stderrLogger
     this.now = components.now ?? Date.now
+    this.rejected = new RejectionCounter(this.log, 'domain message', this.now)
     this.graceMs = options.livenessGraceMs ?? LIVENESS_GRACE_MS
     this.unconnectedGraceMs = options.unconnectedGraceMs ?? UNCONNECTED_OWNER_GRACE_MS
     this.restoredGraceMs = options.restoredGraceMs ?? RESTORED_IMPORTS_GRACE_MS
     this.epoch = options.epoch ?? this.now()
+    this.externalOwnership = components.domain.ownership
+    this.ownerships = new OwnershipVerifier({ application: this.application, trustedDmKeys: components.parameters.trustedDmKeys, now: this.now })
     for (const binding of components.domain.bindings) {
       if (this.checkBinding(binding, 'saved') && isNewerBinding(binding, this.bindings.get(binding.prefix))) this.bindings.set(binding.prefix, binding)
     }
@@ -200,7 +211,7 @@ export class DomainExchange {
 
   /** A started instance's exports: the descriptor's external ones go to the other applications under their aliases. */
   announce (instancePath: string, component: string, variables: Record<string, string | null>): void {
-    const own = this.components.domain.ownership
+    const own = this.externalOwnership
     if (this.stopped || own === undefined) return
     const external = externalVariables(variables, this.components.model.externalExports, own.prefix)
     if (Object.keys(external).length === 0) return this.withdraw(instancePath)
@@ -209,11 +220,12 @@ export class DomainExchange {
   }
 
   withdraw (instancePath: string): void {
-    const own = this.components.domain.ownership
+    const own = this.externalOwnership
     if (this.stopped || own === undefined || !this.local.delete(instancePath)) return
+    // direct, and gossiped too: the exchange has no digests to repair a withdraw an importer missed
     this.send(domainExportsTopic(own.prefix, this.application), {
       v: MESH_MESSAGE_VERSION, kind: 'withdraw', application: this.application, prefix: own.prefix, instancePath, ...this.nextStamp()
-    })
+    }, { direct: true })
   }
 
   /** Asks the bound exporters of these external prefixes to re-announce. */
@@ -256,8 +268,22 @@ export class DomainExchange {
     }
   }
 
-  renewOwnership (ownership: SignedOwnership): void {
+  /**
+   * The DM renewed this agent's ownerships (a later expiry). An external one replaces ours when it is for this peer,
+   * application, prefix and scope; if ours had expired, importers refused our announces: they all go again.
+   */
+  renewOwnership (ownership: SignedOwnership, external?: SignedExternalOwnership): void {
     this.ownership = ownership
+    const own = this.externalOwnership
+    if (this.stopped || external === undefined || own === undefined) return
+    if (external.peerId !== own.peerId || external.application !== own.application || external.prefix !== own.prefix ||
+      external.scopedInstancePath !== own.scopedInstancePath) {
+      this.log.warn(`ignoring a renewed external ownership of ${external.prefix} for ${external.scopedInstancePath} (peer ${external.peerId}): not this agent's`)
+      return
+    }
+    const wasValid = ownershipExpiry(own, this.now()).ok
+    this.externalOwnership = external
+    if (!wasValid && this.local.size > 0) this.reannounces.poke()
   }
 
   /** External imports restored from the saved state: those no owner re-announces within the grace are removed. */
@@ -284,8 +310,8 @@ export class DomainExchange {
     this.stopped = true
     this.requests.cancel()
     this.reannounces.cancel()
-    for (const timer of [...this.restoreTimers, ...[...this.suspects.values()].map(s => s.timer)]) clearTimeout(timer)
-    this.suspects.clear()
+    for (const timer of this.restoreTimers) clearTimeout(timer)
+    this.lostOwners.stop()
     await this.transport.stop()
   }
 
@@ -296,7 +322,7 @@ export class DomainExchange {
         held.push({ prefix, application: h.application, instancePath: h.instancePath, component: h.component, peerId: h.owner, since: h.since, variables: { ...h.variables } })
       }
     }
-    const own = this.components.domain.ownership
+    const own = this.externalOwnership
     return {
       peerId: this.peerId,
       addresses: this.transport.addresses(),
@@ -305,8 +331,9 @@ export class DomainExchange {
       bindings: [...this.bindings.values()].map(b => ({ prefix: b.prefix, exporters: [...b.exporters], version: b.version })),
       announced: own === undefined ? [] : [...this.local].map(([instancePath, e]) => ({ prefix: own.prefix, instancePath, variables: { ...e.variables } })),
       held,
-      suspects: [...this.suspects.keys()],
-      rejections: Object.fromEntries(this.rejectionCounts)
+      ...(own?.expiresAt !== undefined ? { ownershipExpiresAt: own.expiresAt } : {}),
+      suspects: this.lostOwners.peers(),
+      rejections: this.rejected.counts()
     }
   }
 
@@ -316,14 +343,22 @@ export class DomainExchange {
     return { epoch: this.epoch, seq: ++this.seq }
   }
 
-  private publishAnnounce (instancePath: string): void {
-    const own = this.components.domain.ownership
+  /**
+   * As the application's mesh does (service.ts publishAnnounce): straight to the bound importers we are connected to
+   * (they dial the owners they hold from), gossip only for the first announce of an instance in this epoch (importers
+   * not connected yet must hear it to dial us) and for re-announces asked by a request (the requester may not be
+   * connected yet). Gossip alone cost every importer a publisher signature check and forwarding to its topic mesh.
+   */
+  private publishAnnounce (instancePath: string, gossip = false): void {
+    const own = this.externalOwnership
     const entry = this.local.get(instancePath)
     if (own === undefined || entry === undefined) return
+    const first = !this.announcedOnce.has(instancePath)
+    this.announcedOnce.add(instancePath)
     this.send(domainExportsTopic(own.prefix, this.application), {
       v: MESH_MESSAGE_VERSION, kind: 'announce', application: this.application, prefix: own.prefix, instancePath,
       component: entry.component, variables: entry.variables, ...this.nextStamp(), ownership: own, addresses: this.transport.addresses()
-    })
+    }, { direct: true, gossip: gossip || first })
   }
 
   private sendRequests (): void {
@@ -336,8 +371,10 @@ export class DomainExchange {
     this.pendingRequests.clear()
   }
 
-  private send (topic: string, message: DomainMessage): void {
-    this.transport.publish(topic, encodeDomainMessage(message)).catch(err => {
+  private send (topic: string, message: DomainMessage, options?: { direct?: boolean, gossip?: boolean }): void {
+    const data = encodeDomainMessage(message)
+    trace('domain.send', `${message.kind} ${data.byteLength}`)
+    this.transport.publish(topic, data, options).catch(err => {
       if (!this.stopped) this.log.warn(`could not publish a domain ${message.kind} on ${topic}: ${errorMessage(err)}`)
     })
   }
@@ -365,6 +402,7 @@ export class DomainExchange {
 
   private onMessage (topic: string, from: string, data: Uint8Array): void {
     if (this.stopped) return
+    trace('domain.receive', `${from} ${data.byteLength}`)
     if (from === this.transport.peerId) return this.reject('from-self', `a domain message claiming to come from this agent on ${topic}`)
     let message: DomainMessage
     try {
@@ -407,6 +445,7 @@ export class DomainExchange {
       stamp: { epoch: m.epoch, seq: m.seq }, since: previous?.owner === from ? previous.since : this.now()
     })
     this.restored.get(m.prefix)?.delete(m.instancePath)
+    trace('mesh.import', `${m.instancePath} added`)
     this.safely(() => { this.components.listener.importAdded(m.prefix, { instancePath: m.instancePath, component: m.component, variables: { ...m.variables } }) })
     this.transport.watchPeer(from, m.addresses)
     if (!this.transport.isConnected(from)) this.suspect(from, this.unconnectedGraceMs)
@@ -423,13 +462,13 @@ export class DomainExchange {
 
   /** An importer asks: answered (with a re-announce) only for a DM-signed binding of its own application to ours. */
   private onRequest (from: string, m: ExternalRequest): void {
-    const own = this.components.domain.ownership
+    const own = this.externalOwnership
     if (own === undefined || m.binding.prefix !== own.prefix || !m.binding.exporters.includes(this.application)) return
     const binding = verifyBinding(m.binding, this.components.parameters.trustedDmKeys)
     if (!binding.ok) return this.reject(binding.reason, `request from ${from}: ${binding.detail}`)
-    const requester = verifyOwnership(m.ownership, {
-      senderPeerId: from, application: m.binding.application, instancePath: m.ownership.scopedInstancePath, trustedDmKeys: this.components.parameters.trustedDmKeys
-    })
+    const o = m.ownership
+    const requester = this.ownerships.judge(['request', from, m.binding.application, o.peerId, o.application], compositeKey(m.binding.application, o.scopedInstancePath), o,
+      () => verifyOwnership(o, { senderPeerId: from, application: m.binding.application, instancePath: o.scopedInstancePath, trustedDmKeys: this.components.parameters.trustedDmKeys }))
     if (!requester.ok) return this.reject(requester.reason, `request from ${from} for ${m.binding.application}: ${requester.detail}`)
     this.transport.trustPeer?.(from)
     // a bound importer we are not connected to would hear our re-announce only if other importers relay it: dial it
@@ -437,22 +476,13 @@ export class DomainExchange {
     if (this.local.size > 0) this.reannounces.poke()
   }
 
-  private verifyOwner (from: string, m: ExternalAnnounce): ReturnType<typeof verifyExternalOwnership> {
+  /** The exporter's external ownership: signed (verdict cached), for this sender and announce, not expired nor superseded. */
+  private verifyOwner (from: string, m: ExternalAnnounce): DomainVerdict | OwnershipVerdict {
     const o = m.ownership
-    const cacheKey = JSON.stringify([from, m.application, m.prefix, m.instancePath, o.signature, o.dmPublicKey, o.scopedInstancePath, o.peerId, o.generation])
-    let verdict = this.verified.get(cacheKey)
-    if (verdict === undefined) {
-      verdict = verifyExternalOwnership(o, {
+    return this.ownerships.judge(['external', from, m.application, m.prefix, m.instancePath, o.peerId, o.application, o.prefix],
+      compositeKey(m.application, o.scopedInstancePath), o, () => verifyExternalOwnership(o, {
         senderPeerId: from, application: m.application, prefix: m.prefix, instancePath: m.instancePath, trustedDmKeys: this.components.parameters.trustedDmKeys
-      })
-      this.verified.set(cacheKey, verdict)
-    }
-    if (!verdict.ok) return verdict
-    const scope = compositeKey(m.application, o.scopedInstancePath)
-    const newest = this.generations.get(scope) ?? 0
-    if (o.generation < newest) return { ok: false, reason: 'superseded-generation', detail: `external ownership of ${o.scopedInstancePath} of generation ${o.generation}, superseded by ${newest}` }
-    if (o.generation > newest) this.generations.set(scope, o.generation)
-    return verdict
+      }))
   }
 
   private checkBinding (binding: SignedBinding, how: string): boolean {
@@ -474,22 +504,14 @@ export class DomainExchange {
   }
 
   private reject (reason: DomainRejectionReason, detail: string): void {
-    this.rejectionCounts.set(reason, (this.rejectionCounts.get(reason) ?? 0) + 1)
-    const now = this.now()
-    if (now - (this.rejectionLoggedAt.get(reason) ?? -Infinity) < REJECTION_LOG_INTERVAL_MS) return
-    this.rejectionLoggedAt.set(reason, now)
-    this.log.warn(`rejected a domain message (${reason}, ${this.rejectionCounts.get(reason) ?? 0} so far): ${detail}`)
+    this.rejected.reject(reason, detail)
   }
 
   // ----------------------------------------------------------------------------------------------- liveness
 
   private onPeerReady (peerId: string): void {
     if (this.stopped) return
-    const suspected = this.suspects.get(peerId)
-    if (suspected !== undefined) {
-      clearTimeout(suspected.timer)
-      this.suspects.delete(peerId)
-    }
+    this.lostOwners.clear(peerId)
     // a new peer may export what we import: ask (throttled, one message per bound prefix)
     this.request(this.interests)
   }
@@ -501,24 +523,16 @@ export class DomainExchange {
   }
 
   private suspect (peerId: string, ownerGraceMs: number): void {
-    const graceMs = this.transport.stretchForLag?.(ownerGraceMs) ?? ownerGraceMs
-    const deadline = this.now() + graceMs
-    const known = this.suspects.get(peerId)
-    if (known !== undefined) {
-      if (known.deadline <= deadline) return
-      clearTimeout(known.timer)
-    }
-    const timer = setTimeout(() => {
-      this.suspects.delete(peerId)
-      if (this.stopped || this.transport.isConnected(peerId)) return
-      this.withdrawOwner(peerId, `unreachable for ${graceMs} ms`)
-    }, graceMs)
-    this.suspects.set(peerId, { timer, deadline })
+    this.lostOwners.suspect(peerId, this.transport.stretchForLag?.(ownerGraceMs) ?? ownerGraceMs)
+  }
+
+  private graceEnded (peerId: string, graceMs: number): void {
+    if (this.stopped || this.transport.isConnected(peerId)) return
+    this.withdrawOwner(peerId, `unreachable for ${graceMs} ms`)
   }
 
   private withdrawOwner (peerId: string, why: string): void {
-    clearTimeout(this.suspects.get(peerId)?.timer)
-    this.suspects.delete(peerId)
+    this.lostOwners.clear(peerId)
     this.log.info(`domain owner ${peerId} ${why}: withdrawing its external exports`)
     for (const [prefix, byKey] of this.held) {
       for (const [key, h] of [...byKey]) if (h.owner === peerId) this.release(prefix, key)
@@ -604,9 +618,9 @@ export function combineWithDomain (mesh: MeshServiceHandle, domain: DomainExchan
       mesh.expectRestored?.(restored.filter(r => !external.has(r.prefix)))
       domain.expectRestored(restored.filter(r => external.has(r.prefix)))
     },
-    renewOwnership (ownership) {
+    renewOwnership (ownership, external) {
       mesh.renewOwnership?.(ownership)
-      domain.renewOwnership(ownership)
+      domain.renewOwnership(ownership, external)
     },
     changeBinding: (binding, peers) => domain.changeBinding(binding, peers),
     addDomainPeers: addresses => { domain.addPeers(addresses) },

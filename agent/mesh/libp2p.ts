@@ -15,6 +15,8 @@ import { identify, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { preSharedKey } from '@libp2p/pnet'
+// Before any private-network connection: xsalsa20's detached-memory fix (xsalsa20-guard.ts says why).
+import './xsalsa20-guard.js'
 import { mdns } from '@libp2p/mdns'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { AbortOptions, Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
@@ -27,14 +29,15 @@ import { loadOrCreatePeerIdentity } from './identity.js'
 import { nextMeshEpoch } from './epoch.js'
 import { LocalHealth } from './health.js'
 import { QuietHeartbeat } from './quiet-heartbeat.js'
+import { OwnerLiveness, ProbeHelper, decodeProbeAnswer, decodeProbeRequest, encodeProbeAnswer, encodeProbeRequest, type DirectPing, type ProbeAnswer, type ProbeCounts } from './probe.js'
 import { DirectFrameReader, encodeDirectFrame } from './direct.js'
 import { trace } from '../../common/trace.js'
 import { backoffMs } from '../../common/backoff.js'
 import { writeAtomically } from '../../common/fs.js'
 import {
-  DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, MAX_PEER_ADDRESSES, MAX_UNVERIFIED_PEERS, MAX_WANTED_PEERS, LIVENESS_ABORT_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
+  DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, MAX_PEER_ADDRESSES, MAX_UNVERIFIED_PEERS, MAX_WANTED_PEERS, LIVENESS_ABORT_MS, LIVENESS_PING_INTERVAL_MS, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
   REMEMBERED_PEERS_FILE, REMEMBERED_PEERS_WRITE_DELAY_MS, LISTEN_PORTS_FILE, GOSSIP_CHECK_INTERVAL_MS, GOSSIP_STREAM_GRACE_MS,
-  DIRECT_PROTOCOL, GOSSIP_HEARTBEAT_INTERVAL_MS, MAX_DIRECT_STREAMS, DIRECT_OPEN_TIMEOUT_MS, MAX_DIRECT_QUEUED_FRAMES, MAX_DIRECT_WRITE_BUFFER_BYTES
+  DIRECT_PROTOCOL, GOSSIP_HEARTBEAT_INTERVAL_MS, MAX_DIRECT_STREAMS, DIRECT_OPEN_TIMEOUT_MS, MAX_DIRECT_QUEUED_FRAMES, MAX_DIRECT_WRITE_BUFFER_BYTES, MAX_PROBES_PER_REQUESTER, PROBE_PROTOCOL
 } from './constants.js'
 import { errorMessage } from '../../protocol/errors.js'
 import { silentLogger, type Logger } from '../../common/log.js'
@@ -291,13 +294,14 @@ class Libp2pTransport implements MeshTransport {
   private readonly owners = new BoundedMap<string, true>(MAX_WANTED_PEERS)
   /** The addresses an owner's last announce listed, as text and parsed. */
   private readonly ownerAddresses = new BoundedMap<string, { text: string, parsed: Multiaddr[] }>(MAX_WANTED_PEERS)
-  private readonly pinging = new Set<string>()
-  /** Owners whose ping is late: lost for the mesh service until they answer, though their connection stays open. */
-  private readonly unresponsive = new Set<string>()
   private readonly pingTimer: NodeJS.Timeout
+  private readonly health = new LocalHealth()
+  /** Pings the owners, asks helpers when one is late (probe.ts); an owner late for both is lost until it answers. */
+  private readonly liveness: OwnerLiveness
+  /** Serves other peers' ping-reqs (bounded). */
+  private readonly probeHelper: ProbeHelper
   private readonly gossipCheckTimer: NodeJS.Timeout
   private readonly gossipGraceMs: number
-  private readonly health = new LocalHealth()
   private readonly heartbeat: QuietHeartbeat
   /** Topics we subscribe to: what a direct frame may carry. */
   private readonly topics = new Set<string>()
@@ -313,7 +317,27 @@ class Libp2pTransport implements MeshTransport {
     private readonly options: Libp2pMeshOptions) {
     this.peerId = node.peerId.toString()
     this.log = options.log ?? silentLogger
-    this.pingTimer = setInterval(() => this.pingOwners(), LIVENESS_PING_INTERVAL_MS)
+    this.liveness = new OwnerLiveness({
+      ping: (peer, signal) => this.pingPeer(peer, signal),
+      helpers: target => this.probeHelpers(target),
+      ask: async (helper, target, signal) => await this.askHelper(helper, target, signal),
+      stretch: ms => this.health.stretch(ms),
+      lost: (peer, confirmed) => { this.events.peerDisconnected(peer, false, confirmed) },
+      back: peer => { this.events.peerReady(peer) },
+      abort: peer => {
+        const id = this.connected.get(peer)
+        if (id !== undefined) for (const c of this.node.getConnections(id)) c.abort(new OwnerUnresponsiveError(peer, LIVENESS_ABORT_MS))
+      },
+      log: this.log
+    })
+    this.probeHelper = new ProbeHelper(this.peerId, {
+      ping: (peer, signal) => this.pingPeer(peer, signal),
+      unansweredForMs: peer => this.liveness.unansweredForMs(peer),
+      hint: peer => { if (this.owners.has(peer)) this.liveness.hint(peer) },
+      stretch: ms => this.health.stretch(ms),
+      rejected: (reason, detail) => { this.events.rejected?.(reason, detail) }
+    })
+    this.pingTimer = setInterval(() => { this.liveness.tick(this.owners.keys()) }, LIVENESS_PING_INTERVAL_MS)
     this.pingTimer.unref()
     this.gossipGraceMs = options.gossipStreamGraceMs ?? GOSSIP_STREAM_GRACE_MS
     this.gossipCheckTimer = setInterval(() => this.dropConnectionsWithoutGossip(), Math.min(GOSSIP_CHECK_INTERVAL_MS, this.gossipGraceMs / 2))
@@ -343,7 +367,7 @@ class Libp2pTransport implements MeshTransport {
       this.heartbeat.activity()
       const peer = evt.detail.toString()
       this.connected.delete(peer)
-      this.unresponsive.delete(peer)
+      this.liveness.forget(peer)
       this.directOut.delete(peer)
       events.peerDisconnected(peer)
       // Only the peers we want (bootstrap, remembered at start, owners we import from) are redialled; a peer that
@@ -382,6 +406,8 @@ class Libp2pTransport implements MeshTransport {
   }
 
   async start (bootstrapPeers: string[]): Promise<void> {
+    await this.node.handle(PROBE_PROTOCOL, (stream, connection) => { this.acceptProbe(stream, connection) },
+      { maxInboundStreams: MAX_PROBES_PER_REQUESTER + 1, maxOutboundStreams: MAX_PROBES_PER_REQUESTER + 1 })
     await this.node.handle(DIRECT_PROTOCOL, (stream, connection) => { this.acceptDirect(stream, connection) },
       { maxInboundStreams: MAX_DIRECT_STREAMS, maxOutboundStreams: MAX_DIRECT_STREAMS })
     for (const entry of await this.readRemembered()) {
@@ -418,7 +444,7 @@ class Libp2pTransport implements MeshTransport {
   }
 
   peerCounts (): TransportPeerCounts {
-    return { wanted: this.wanted.size, watched: this.owners.size, remembered: this.remembered.size, dials: this.dialsStarted }
+    return { wanted: this.wanted.size, watched: this.owners.size, remembered: this.remembered.size, dials: this.dialsStarted, probes: this.probeCounts() }
   }
 
   addresses (): string[] {
@@ -453,7 +479,7 @@ class Libp2pTransport implements MeshTransport {
   isConnected (peerId: string): boolean {
     // libp2p's own status too: an aborted connection is closing before its disconnect event (if any) arrives.
     const id = this.connected.get(peerId)
-    return id !== undefined && !this.unresponsive.has(peerId) && this.node.getConnections(id).some(c => c.status === 'open')
+    return id !== undefined && !this.liveness.isUnresponsive(peerId) && this.node.getConnections(id).some(c => c.status === 'open')
   }
 
   connectedPeers (): string[] {
@@ -482,6 +508,7 @@ class Libp2pTransport implements MeshTransport {
   async stop (): Promise<void> {
     this.stopped = true
     clearInterval(this.pingTimer)
+    this.liveness.stop()
     clearInterval(this.gossipCheckTimer)
     this.health.stop()
     this.heartbeat.stop()
@@ -566,59 +593,91 @@ class Libp2pTransport implements MeshTransport {
 
   // ---------------------------------------------------------------------------------------------- liveness
 
+  /** The direct ping of a peer on its open connection; undefined when not connected. */
+  private pingPeer (peer: string, signal: AbortSignal): DirectPing | undefined {
+    const id = this.connected.get(peer)
+    const connection = id === undefined ? undefined : this.node.getConnections(id).find(c => c.status === 'open')
+    if (connection === undefined) return undefined
+    const options = { signal }
+    const answered = sessionPing(connection)?.ping(options) ?? this.node.services.ping.ping(connection.remotePeer, options)
+    return { answered, isOpen: () => connection.status === 'open' }
+  }
+
+  probeCounts (): ProbeCounts & { served: number } {
+    return { ...this.liveness.counts, served: this.probeHelper.served }
+  }
+
   /**
-   * Pings each connected owner, one ping at a time each. An owner that has not answered within the timeout is
-   * reported lost (its exports go after the grace) but its connection is kept, and its ping stays pending: a busy
-   * owner answers late, on the same connection, and is back without a redial (on 2 cores, 97 importers aborting and
-   * redialling a Tomcat whose answers were late kept it saturated with handshakes). One silent for
-   * LIVENESS_ABORT_MS has its connection aborted, and is redialled.
+   * Connected peers to ask about a late owner: first those subscribed to an exports topic of ours (they import what
+   * we import, so are connected to the same owners), then the others, each group shuffled.
    */
-  private pingOwners (): void {
-    for (const peer of this.owners.keys()) {
-      if (this.pinging.has(peer)) continue
-      const id = this.connected.get(peer)
-      const connection = id === undefined ? undefined : this.node.getConnections(id).find(c => c.status === 'open')
-      if (connection === undefined) continue
-      this.pinging.add(peer)
-      const timeoutMs = this.health.stretch(LIVENESS_PING_TIMEOUT_MS)
-      // Our own timers, not a deadline on the ping: a yamux ping cancelled by its signal forgets its id, and its late
-      // answer then aborts the whole connection. Cancelled only once its connection is closed, or is aborted here.
-      const cancel = new AbortController()
-      const cancelIfClosed = (): boolean => {
-        if (connection.status === 'open') return false
-        cancel.abort()
-        return true
-      }
-      const late = setTimeout(() => {
-        if (this.stopped || cancelIfClosed() || this.unresponsive.has(peer)) return
-        this.unresponsive.add(peer)
-        this.log.info(`owner ${peer} did not answer a ping within ${timeoutMs} ms: counted as lost until it answers`)
-        this.events.peerDisconnected(peer)
-      }, timeoutMs)
-      const silent = setTimeout(() => {
-        if (this.stopped || cancelIfClosed()) return
-        this.log.info(`owner ${peer} did not answer a ping for ${LIVENESS_ABORT_MS} ms: dropping its connection`)
-        connection.abort(new OwnerUnresponsiveError(peer, LIVENESS_ABORT_MS))
-        cancel.abort()
-      }, LIVENESS_ABORT_MS)
-      const options = { signal: cancel.signal }
-      const pinged = sessionPing(connection)?.ping(options) ?? this.node.services.ping.ping(connection.remotePeer, options)
-      pinged
-        .then(() => {
-          if (this.stopped || !this.unresponsive.delete(peer)) return
-          this.log.info(`owner ${peer} answers again`)
-          this.events.peerReady(peer)
-        })
-        .catch(() => {
-          // Its connection closed or was aborted: the owner counts as disconnected unless it has another one, which the
-          // next interval pings (an owner still counted as lost is back when that ping is answered).
-        })
-        .finally(() => {
-          clearTimeout(late)
-          clearTimeout(silent)
-          this.pinging.delete(peer)
-        })
+  private probeHelpers (target: string): string[] {
+    const pubsub = this.node.services.pubsub
+    const importers = new Set<string>()
+    for (const topic of this.topics) {
+      if (topic !== this.control) for (const p of pubsub.getSubscribers(topic)) importers.add(p.toString())
     }
+    const candidates = [...this.connected.keys()].filter(p => p !== target && !this.liveness.isUnresponsive(p))
+    const shuffled = candidates.map(p => ({ p, key: (importers.has(p) ? 0 : 1) + Math.random() })).sort((a, b) => a.key - b.key)
+    return shuffled.map(c => c.p)
+  }
+
+  /** Sends a ping-req to `helper` about `target` and reads its one-byte answer. */
+  private async askHelper (helper: string, target: string, signal: AbortSignal): Promise<ProbeAnswer> {
+    const id = this.connected.get(helper)
+    const connection = id === undefined ? undefined : this.node.getConnections(id).find(c => c.status === 'open')
+    if (connection === undefined) return 'unknown'
+    const stream = await connection.newStream(PROBE_PROTOCOL, { signal })
+    try {
+      return await new Promise<ProbeAnswer>((resolve, reject) => {
+        const onAbort = (): void => { reject(signal.reason) }
+        signal.addEventListener('abort', onAbort, { once: true })
+        stream.addEventListener('message', evt => {
+          signal.removeEventListener('abort', onAbort)
+          resolve(decodeProbeAnswer(evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()))
+        }, { once: true })
+        stream.addEventListener('close', () => { signal.removeEventListener('abort', onAbort); resolve('unknown') }, { once: true })
+        stream.send(encodeProbeRequest(target))
+      })
+    } finally {
+      stream.abort(new Error('ping-req done'))
+    }
+  }
+
+  /** Another peer's ping-req: read the target, ping it if we are connected to it, answer one byte. */
+  private acceptProbe (stream: Stream, connection: Connection): void {
+    const from = connection.remotePeer.toString()
+    let buffered = new Uint8Array(0)
+    let asked = false
+    stream.addEventListener('message', evt => {
+      if (asked) return
+      const chunk = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()
+      const joined = new Uint8Array(buffered.byteLength + chunk.byteLength)
+      joined.set(buffered)
+      joined.set(chunk, buffered.byteLength)
+      buffered = joined
+      let target: string | undefined
+      try {
+        target = decodeProbeRequest(buffered)
+      } catch (err) {
+        this.events.rejected?.('probe-malformed', `ping-req from ${from}: ${errorMessage(err)}`)
+        stream.abort(err as Error)
+        return
+      }
+      if (target === undefined) return
+      asked = true
+      void this.probeHelper.serve(from, target).then(answer => {
+        // The requester may have given up meanwhile (its stream is then closed): nothing to answer.
+        if (stream.status !== 'open' || stream.writeStatus !== 'writable') return
+        if (answer === undefined) return stream.abort(new Error('ping-req refused'))
+        try {
+          stream.send(encodeProbeAnswer(answer))
+          void stream.close().catch(() => {})
+        } catch (err) {
+          this.log.debug(`could not answer the ping-req of ${from}: ${errorMessage(err)}`)
+        }
+      })
+    })
   }
 
   /**

@@ -12,16 +12,19 @@ import {
 import type { SignedOwnership } from '../../protocol/messages.js'
 import {
   ANTI_ENTROPY_DIGESTS_PER_SECOND, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_MAX_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, MAX_EXPORT_STAMPS,
-  MAX_HEARD_PEERS, MAX_HELD_EXPORTS_PER_OWNER, MAX_OWNER_PREFIX_STAMPS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS, REQUEST_MIN_INTERVAL_MS
+  MAX_HEARD_PEERS, MAX_HELD_EXPORTS_PER_OWNER, MAX_OWNER_PREFIX_STAMPS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REQUEST_COALESCE_MS, REQUEST_MIN_INTERVAL_MS
 } from './constants.js'
 import { exportsByPrefix, importedPrefixes } from '../../protocol/model/exports.js'
 import { compositeKey, partsOf, type CompositeKey } from '../../protocol/keys.js'
 import { errorMessage } from '../../protocol/errors.js'
 import { BoundedMap } from './bounded.js'
+import { LostOwners, RejectionCounter } from './owners.js'
+import type { ProbeCounts, ProbeRejection } from './probe.js'
 import { OwnershipVerifier } from './ownership.js'
 import { exponentialMs, jittered } from '../../common/backoff.js'
 import { trace } from '../../common/trace.js'
 import { stderrLogger, type Logger } from '../../common/log.js'
+import { realClock, type Clock, type ClockTimer } from '../../common/clock.js'
 
 /** What the service needs from a network: publish/subscribe with authenticated senders, and peer liveness. */
 export interface MeshTransport {
@@ -61,6 +64,8 @@ export interface TransportPeerCounts {
   remembered: number
   /** Dials started since the start. */
   dials: number
+  /** What the owners' probes did (probe.ts), and the ping-reqs served for other peers. */
+  probes?: ProbeCounts & { served: number }
 }
 
 /** What a transport reports to the service. */
@@ -75,9 +80,12 @@ export interface MeshTransportEvents {
   /**
    * A peer's last connection closed, a dial to a watched owner failed, or a watched owner stopped answering pings
    * (isConnected is then false for it until it answers). `refused`: nothing listens at its addresses any more (its
-   * process is gone), which needs no grace.
+   * process is gone), which needs no grace. `confirmed`: other peers asked to ping it could not reach it either
+   * (probe.ts), which needs no grace either.
    */
-  peerDisconnected (peerId: string, refused?: boolean): void
+  peerDisconnected (peerId: string, refused?: boolean, confirmed?: boolean): void
+  /** The transport refused a peer's request (a ping-req over its bounds, or unreadable): counted as a rejection. */
+  rejected?: (reason: ProbeRejection, detail: string) => void
 }
 
 
@@ -114,18 +122,19 @@ export interface MeshServiceComponents {
   parameters: MeshParameters
   listener: ImportListener
   log?: Logger
-  /** ms clock; default Date.now. */
-  now?: () => number
+  /** Time, timers and jitter; default realClock (a simulation injects simulated time: simulations/protosim). */
+  clock?: Clock
 }
 
 /**
  * Why a mesh message was refused: `malformed` (fails validation), `control-character` (in a value, name or path),
  * an ownership check (OwnershipRejection; a digest's too), `not-owner` (a withdraw of what another peer owns),
  * `from-self`, `unknown-component` (a component the model lacks or that does not export the prefix), `owner-limit`
- * (an owner already holds MAX_HELD_EXPORTS_PER_OWNER exports here).
+ * (an owner already holds MAX_HELD_EXPORTS_PER_OWNER exports here), and a peer's ping-req that is unreadable
+ * (`probe-malformed`) or over its bounds (`probe-limit`, probe.ts).
  */
 export type RejectionReason = 'malformed' | 'control-character' | OwnershipRejection | 'not-owner' | 'from-self' |
-  'unknown-component' | 'owner-limit'
+  'unknown-component' | 'owner-limit' | ProbeRejection
 
 /** One import as this agent holds it. */
 export interface HeldExportView {
@@ -212,6 +221,7 @@ export class MeshService implements MeshServiceHandle {
   private readonly control: string
   private readonly log: Logger
   private readonly now: () => number
+  private readonly clock: Clock
   private readonly debounceMs: number
   private readonly graceMs: number
   private readonly unconnectedGraceMs: number
@@ -242,7 +252,7 @@ export class MeshService implements MeshServiceHandle {
   /** Last stamp applied per `owner\0prefix`, compared with digests to find missed messages. */
   private readonly ownerPrefixStamps = new BoundedMap<OwnerPrefixKey, Stamp>(MAX_OWNER_PREFIX_STAMPS)
   /** Owners lost, with the timer that withdraws their exports after the grace. */
-  private readonly suspects = new Map<string, { timer: NodeJS.Timeout, deadline: number }>()
+  private readonly lostOwners: LostOwners
   /** Judges peers' ownerships (signature verdicts cached, bounded; expiry; newest generation per scope). */
   private readonly ownerships: OwnershipVerifier
   /** This agent's own ownership, shown in every message that asks peers to act on it; renewed by the DM. */
@@ -253,9 +263,9 @@ export class MeshService implements MeshServiceHandle {
    * agent restored from its saved state, not confirmed by the mesh yet.
    */
   private readonly reported = new Map<ExportKey, string>()
-  private readonly restoreTimers = new Set<NodeJS.Timeout>()
+  private readonly restoreTimers = new Set<ClockTimer>()
   private readonly dirty = new Set<ExportKey>()
-  private flushTimer: NodeJS.Timeout | undefined
+  private flushTimer: ClockTimer | undefined
 
   /**
    * What our next request asks: these prefixes of every owner, and our interests of these peers (new ones); and
@@ -271,17 +281,17 @@ export class MeshService implements MeshServiceHandle {
    * goes again when the first peer is ready (a targeted request to that peer would not cross it to the owners).
    */
   private readonly unheardPrefixes = new Set<string>()
-  private readonly requests = new Throttle(() => this.sendRequest())
-  private readonly reannounces = new Throttle(() => this.reannounce())
+  private readonly requests: Throttle
+  private readonly reannounces: Throttle
   /** A digest for requesters we are not connected to, so that they dial us (see onRequest). */
-  private readonly introductions = new Throttle(() => this.sendDigest())
+  private readonly introductions: Throttle
   /**
    * Prefixes we export that a peer we are not connected to asked for before we announced any: our first announce of
    * one goes to connected subscribers only, so our digest must tell that peer where to dial us (else it waits for the
    * next anti-entropy round, ANTI_ENTROPY_INTERVAL_MS or more). Bounded by the model's importable prefixes.
    */
   private readonly askedByStrangers = new Set<string>()
-  private digestTimer: NodeJS.Timeout | undefined
+  private digestTimer: ClockTimer | undefined
   /** When the scheduled digest is sent (this.now() clock), and how many digests were sent since our last change. */
   private digestDueAt = 0
   /** When we last received a message from each peer (this.now() clock): the mesh's size for the digest budget. */
@@ -289,8 +299,7 @@ export class MeshService implements MeshServiceHandle {
   private digestsSinceChange = 0
 
   private readonly sent = { messages: 0, bytes: 0 }
-  private readonly rejectionCounts = new Map<RejectionReason, number>()
-  private readonly rejectionLoggedAt = new Map<RejectionReason, number>()
+  private readonly rejected: RejectionCounter<RejectionReason>
 
   constructor (private readonly components: MeshServiceComponents, options: MeshServiceOptions = {}) {
     this.application = components.model.application
@@ -300,7 +309,13 @@ export class MeshService implements MeshServiceHandle {
     this.importablePrefixes = new Set(graph.flatMap(component => [...exportsByPrefix(component.exports).keys()])
       .filter(prefix => imported.has(prefix)))
     this.log = components.log ?? stderrLogger
-    this.now = components.now ?? Date.now
+    this.clock = components.clock ?? realClock
+    this.now = this.clock.now
+    this.lostOwners = new LostOwners((peerId, graceMs) => this.graceEnded(peerId, graceMs), this.clock)
+    this.rejected = new RejectionCounter(this.log, 'mesh message', this.now)
+    this.requests = new Throttle(() => this.sendRequest(), this.clock)
+    this.reannounces = new Throttle(() => this.reannounce(), this.clock)
+    this.introductions = new Throttle(() => this.sendDigest(), this.clock)
     this.debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS
     this.graceMs = options.livenessGraceMs ?? LIVENESS_GRACE_MS
     this.unconnectedGraceMs = options.unconnectedGraceMs ?? UNCONNECTED_OWNER_GRACE_MS
@@ -313,7 +328,8 @@ export class MeshService implements MeshServiceHandle {
     this.transportEvents = {
       message: (topic, from, data) => this.onMessage(topic, from, data),
       peerReady: peerId => this.onPeerReady(peerId),
-      peerDisconnected: (peerId, refused) => this.onPeerDisconnected(peerId, refused === true)
+      peerDisconnected: (peerId, refused, confirmed) => this.onPeerDisconnected(peerId, refused === true, confirmed === true),
+      rejected: (reason, detail) => { this.reject(reason, detail) }
     }
   }
 
@@ -347,7 +363,7 @@ export class MeshService implements MeshServiceHandle {
       waiting.push(k)
     }
     if (waiting.length === 0) return
-    const timer = setTimeout(() => {
+    const timer = this.clock.setTimeout(() => {
       this.restoreTimers.delete(timer)
       if (this.stopped) return
       const unconfirmed = waiting.filter(k => this.reported.get(k) === RESTORED)
@@ -431,8 +447,8 @@ export class MeshService implements MeshServiceHandle {
     this.requests.cancel()
     this.reannounces.cancel()
     this.introductions.cancel()
-    for (const timer of [this.flushTimer, this.digestTimer, ...this.restoreTimers, ...[...this.suspects.values()].map(s => s.timer)]) clearTimeout(timer)
-    this.suspects.clear()
+    for (const timer of [this.flushTimer, this.digestTimer, ...this.restoreTimers]) this.clock.clearTimeout(timer)
+    this.lostOwners.stop()
     await this.transport.stop()
   }
 
@@ -458,7 +474,7 @@ export class MeshService implements MeshServiceHandle {
       interests: [...this.interests].sort(),
       announced: [...this.local.values()].map(e => ({ ...e })),
       held,
-      suspects: [...this.suspects.keys()],
+      suspects: this.lostOwners.peers(),
       rejections: this.rejections(),
       sent: { ...this.sent },
       cached: {
@@ -470,7 +486,7 @@ export class MeshService implements MeshServiceHandle {
   }
 
   rejections (): Partial<Record<RejectionReason, number>> {
-    return Object.fromEntries(this.rejectionCounts)
+    return this.rejected.counts()
   }
 
   // ----------------------------------------------------------------------------------------------- sending
@@ -526,10 +542,10 @@ export class MeshService implements MeshServiceHandle {
   private scheduleDigest (): void {
     const backoff = exponentialMs(this.digestsSinceChange, { initialMs: this.antiEntropyMs, maxMs: Math.max(this.antiEntropyMs, ANTI_ENTROPY_MAX_INTERVAL_MS) })
     const meshShare = (this.meshSize() + 1) * 1000 / this.digestsPerSecond
-    const delay = jittered(Math.max(backoff, meshShare), 0.2)
-    clearTimeout(this.digestTimer)
+    const delay = jittered(Math.max(backoff, meshShare), 0.2, this.clock.random)
+    this.clock.clearTimeout(this.digestTimer)
     this.digestDueAt = this.now() + delay
-    this.digestTimer = setTimeout(() => {
+    this.digestTimer = this.clock.setTimeout(() => {
       if (this.stopped) return
       this.sendDigest()
       this.digestsSinceChange++
@@ -593,11 +609,7 @@ export class MeshService implements MeshServiceHandle {
   }
 
   private reject (reason: RejectionReason, detail: string): void {
-    this.rejectionCounts.set(reason, (this.rejectionCounts.get(reason) ?? 0) + 1)
-    const now = this.now()
-    if (now - (this.rejectionLoggedAt.get(reason) ?? -Infinity) < REJECTION_LOG_INTERVAL_MS) return
-    this.rejectionLoggedAt.set(reason, now)
-    this.log.warn(`rejected a mesh message (${reason}, ${this.rejectionCounts.get(reason)} so far): ${detail}`)
+    this.rejected.reject(reason, detail)
   }
 
   /** Records `stamp` for the key and the owner's prefix; false when the message is not newer than what we have. */
@@ -721,11 +733,7 @@ export class MeshService implements MeshServiceHandle {
       this.unheardPrefixes.clear()
       this.requests.poke()
     }
-    const suspected = this.suspects.get(peerId)
-    if (suspected !== undefined) {
-      clearTimeout(suspected.timer)
-      this.suspects.delete(peerId)
-    }
+    this.lostOwners.clear(peerId)
     // A new peer, or one back after we dropped its exports, may own what we import: ask it (gathered with other
     // arrivals). One whose every prefix we import we already track (a blip shorter than the grace) has nothing new.
     if (this.interests.size > 0 && ![...this.interests].every(prefix => this.ownerPrefixStamps.has(compositeKey(peerId, prefix)))) {
@@ -760,12 +768,14 @@ export class MeshService implements MeshServiceHandle {
 
   // ----------------------------------------------------------------------------------------------- liveness
 
-  private onPeerDisconnected (peerId: string, refused: boolean): void {
+  private onPeerDisconnected (peerId: string, refused: boolean, confirmed: boolean): void {
     this.readyPeers.delete(peerId)
     if (this.stopped || !this.holdsFrom(peerId)) return
     // A refusal is proof, not a timing judgement: no grace, and none stretched by our lag (which made a killed owner
-    // take up to 1 s to drop on a busy host).
+    // take up to 1 s to drop on a busy host). So is a loss that other peers confirmed (their pings went unanswered
+    // too): the probe's wait was the grace.
     if (refused) this.withdrawOwner(peerId, 'refuses connections')
+    else if (confirmed) this.withdrawOwner(peerId, 'answered neither our ping nor other peers\'')
     else this.suspect(peerId)
   }
 
@@ -781,33 +791,20 @@ export class MeshService implements MeshServiceHandle {
     return count
   }
 
-  /**
-   * Withdraws the owner's exports after `graceMs` unless it is connected again by then. A shorter grace replaces a
-   * longer one already running (an owner heard through the mesh whose dial then fails is lost, not just far).
-   */
+  /** Withdraws the owner's exports after the grace unless it is connected again by then (LostOwners). */
   private suspect (peerId: string, ownerGraceMs = this.graceMs): void {
     // A starved agent redials late: its own lag extends the grace (see LOCAL_HEALTH_LAG_FACTOR).
-    const graceMs = this.transport.stretchForLag?.(ownerGraceMs) ?? ownerGraceMs
-    const deadline = this.now() + graceMs
-    const known = this.suspects.get(peerId)
-    if (known !== undefined) {
-      if (known.deadline <= deadline) return
-      clearTimeout(known.timer)
-    }
-    const timer = setTimeout(() => {
-      if (this.stopped || this.transport.isConnected(peerId)) {
-        this.suspects.delete(peerId)
-        return
-      }
-      this.withdrawOwner(peerId, `unreachable for ${graceMs} ms`)
-    }, graceMs)
-    this.suspects.set(peerId, { timer, deadline })
+    this.lostOwners.suspect(peerId, this.transport.stretchForLag?.(ownerGraceMs) ?? ownerGraceMs)
+  }
+
+  private graceEnded (peerId: string, graceMs: number): void {
+    if (this.stopped || this.transport.isConnected(peerId)) return
+    this.withdrawOwner(peerId, `unreachable for ${graceMs} ms`)
   }
 
   /** Withdraws every export held from the owner (and ends its grace, if one runs). */
   private withdrawOwner (peerId: string, why: string): void {
-    clearTimeout(this.suspects.get(peerId)?.timer)
-    this.suspects.delete(peerId)
+    this.lostOwners.clear(peerId)
     this.log.info(`owner ${peerId} ${why}: withdrawing its exports`)
     for (const [prefix, byPath] of this.held) {
       for (const [path, h] of [...byPath]) {
@@ -844,7 +841,7 @@ export class MeshService implements MeshServiceHandle {
   private changed (prefix: string, instancePath: string): void {
     this.dirty.add(compositeKey(prefix, instancePath))
     if (this.debounceMs <= 0) return this.flush()
-    if (this.flushTimer === undefined) this.flushTimer = setTimeout(() => this.flush(), this.debounceMs)
+    if (this.flushTimer === undefined) this.flushTimer = this.clock.setTimeout(() => { this.flush() }, this.debounceMs)
   }
 
   /** Tells the listener the difference between what we hold and what it was last told. */
@@ -884,24 +881,24 @@ function heldSince (byPath: ReadonlyMap<string, Held>, instancePath: string, own
  * REQUEST_MIN_INTERVAL_MS after the previous run.
  */
 export class Throttle {
-  private timer: NodeJS.Timeout | undefined
+  private timer: ClockTimer | undefined
   private lastRun = -Infinity
 
-  constructor (private readonly run: () => void) {}
+  constructor (private readonly run: () => void, private readonly clock: Clock = realClock) {}
 
   poke (): void {
     if (this.timer !== undefined) return
-    const now = performance.now()
+    const now = this.clock.monotonicMs()
     const delay = Math.max(REQUEST_COALESCE_MS, this.lastRun + REQUEST_MIN_INTERVAL_MS - now)
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimeout(() => {
       this.timer = undefined
-      this.lastRun = performance.now()
+      this.lastRun = this.clock.monotonicMs()
       this.run()
     }, delay)
   }
 
   cancel (): void {
-    clearTimeout(this.timer)
+    this.clock.clearTimeout(this.timer)
     this.timer = undefined
   }
 }

@@ -2,7 +2,7 @@
 // boot: deploy/meshconf-agent.service). The params file is described in agent/params.ts.
 // `meshconf agent view --state-dir DIR` (or `--params FILE`): asks the agent running there for its mesh view.
 import type { Command } from 'commander'
-import type { MeshView } from '../../agent/index.js'
+import type { DomainView } from '../../agent/index.js'
 import { readAgentParams } from '../../protocol/agent-params.js'
 import { readPidFile, readViewFile, VIEW_SIGNAL, viewFileOf, type AgentViewDocument } from '../../agent/view.js'
 import { isAgentAlive } from '../targets/process.js'
@@ -51,7 +51,16 @@ export function agentViewDocument (document: AgentViewDocument): object {
       : {
           ...mesh,
           ownershipExpiresAt: isoTime(mesh.ownershipExpiresAt),
-          held: mesh.held.map(({ since, ...held }) => ({ ...held, firstHeldAt: isoTime(since) }))
+          held: mesh.held.map(({ since, ...held }) => ({ ...held, firstHeldAt: isoTime(since) })),
+          ...(mesh.domain === undefined
+            ? {}
+            : {
+                domain: {
+                  ...mesh.domain,
+                  ownershipExpiresAt: isoTime(mesh.domain.ownershipExpiresAt),
+                  held: mesh.domain.held.map(({ since, ...held }) => ({ ...held, firstHeldAt: isoTime(since) }))
+                }
+              })
         }
   }
 }
@@ -75,24 +84,49 @@ export async function requestAgentView (stateDir: string): Promise<AgentViewDocu
   throw new Error(`the agent (pid ${record.pid}) did not write ${viewFileOf(stateDir)} within ${AGENT_VIEW_TIMEOUT_MS} ms of ${VIEW_SIGNAL}: see its log`)
 }
 
-/** The view as lines for a terminal: a summary, then one row per held export. */
+const list = (items: string[]): string => items.length === 0 ? 'none' : items.join(', ')
+const counts = (rejections: Partial<Record<string, number>>): string[] => Object.entries(rejections).map(([reason, count]) => `${reason} ${count ?? 0}`)
+
+/** Rows as a table: each column as wide as its widest cell. */
+function table (rows: string[][]): string[] {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map(row => row[i].length)))
+  return rows.map(row => row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd())
+}
+
+/**
+ * The domain exchange's part of the view (agents that export or import across applications): its peer and peers,
+ * what it exports to other applications, its bindings, the external imports it holds (from which application and
+ * instance), lost owners and rejected messages.
+ */
+function formatDomainView (domain: DomainView): string[] {
+  const rows = [['PREFIX', 'FROM APPLICATION', 'INSTANCE', 'FROM PEER', 'HELD SINCE']]
+  for (const h of domain.held) rows.push([h.prefix, h.application, h.instancePath, h.peerId, new Date(h.since).toISOString()])
+  const expiry = domain.ownershipExpiresAt === undefined ? '' : ` (external ownership expires ${new Date(domain.ownershipExpiresAt).toISOString()})`
+  return [
+    `domain exchange: peer ${domain.peerId}, connected peers: ${domain.connectedPeers.length}; lost owners: ${list(domain.suspects)}; rejected messages: ${list(counts(domain.rejections))}`,
+    `exports to other applications: ${list(domain.announced.map(a => `${a.prefix} of ${a.instancePath}`))}${expiry}`,
+    `external imports: ${list(domain.interests)}; bindings: ${list(domain.bindings.map(b => `${b.prefix} from ${b.exporters.length === 0 ? 'no application' : b.exporters.join(', ')} (version ${b.version})`))}`,
+    ...(domain.held.length === 0 ? ['holds no external export'] : table(rows))
+  ]
+}
+
+/** The view as lines for a terminal: a summary, then one row per held export; then the domain exchange's part. */
 export function formatAgentView (document: AgentViewDocument, now = Date.now()): string[] {
   const head = `agent ${document.scopedInstancePath} (${document.application}), pid ${document.pid}`
-  const mesh: MeshView | null = document.mesh
+  const mesh = document.mesh
   if (mesh === null) return [head, 'no mesh yet: the agent waits for its model from the DM']
-  const list = (items: string[]): string => items.length === 0 ? 'none' : items.join(', ')
-  const rejections = Object.entries(mesh.rejections).map(([reason, count]) => `${reason} ${count}`)
+  const rejections = counts(mesh.rejections)
   const rows = [['PREFIX', 'INSTANCE', 'FROM PEER', 'EPOCH/SEQ', 'HELD SINCE', 'LAST ANNOUNCE']]
   for (const h of mesh.held) {
     rows.push([h.prefix, h.instancePath, h.peerId === mesh.peerId ? `${h.peerId} (this agent)` : h.peerId, `${h.epoch}/${h.seq}`,
       new Date(h.since).toISOString(), `${((h.ageMs + now - document.writtenAt) / 1000).toFixed(1)} s ago`])
   }
-  const widths = rows[0].map((_, i) => Math.max(...rows.map(row => row[i].length)))
   return [
     `${head}, peer ${mesh.peerId}, epoch ${mesh.epoch}`,
     `listening on: ${list(mesh.addresses)}`,
     `connected peers: ${mesh.connectedPeers.length}; imports: ${list(mesh.interests)}; lost owners: ${list(mesh.suspects)}; rejected messages: ${list(rejections)}`,
     `announces: ${list(mesh.announced.map(a => `${a.prefix} of ${a.instancePath}`))}`,
-    ...(mesh.held.length === 0 ? ['holds no export'] : rows.map(row => row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()))
+    ...(mesh.held.length === 0 ? ['holds no export'] : table(rows)),
+    ...(mesh.domain === undefined ? [] : formatDomainView(mesh.domain))
   ]
 }

@@ -1,6 +1,6 @@
 // `meshconf dm start`: runs the deployment manager (store, messaging, targets, REST API) until interrupted.
 // With no --amqp, agents talk to the DM's own WebSocket endpoint: no broker to install.
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -52,6 +52,11 @@ export interface DmServiceOptions {
   ownershipLifetimeMs?: number
   /** RabbitMQ domain (first word of every name); default `meshconf`. */
   amqpDomain?: string
+  /**
+   * With an `amqps://` amqpUrl: the authority (PEM text) the broker's certificate must chain to, pinned by the DM and
+   * handed to agents in their params; default none: the system's authorities.
+   */
+  amqpCa?: string
   /**
    * With amqpUrl: one broker user per machine through RabbitMQ's management API when it answers (default true);
    * false: machines share the agents' URL's user (the benchmark's comparison).
@@ -139,7 +144,7 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     if (options.insecure === true && scheme === 'wss:') throw new InvalidArgumentError(`--agents-url ${options.agentsUrl}: with --insecure the agents' endpoint speaks plaintext; give ws://…`)
   }
   const messagingConfig: MessagingConfig = options.amqpUrl !== undefined
-    ? { kind: 'amqp', url: options.amqpUrl, agentUrl: options.agentsUrl, domain: options.amqpDomain, ...(options.brokerUsers === false ? { managementApi: false } : {}) }
+    ? { kind: 'amqp', url: options.amqpUrl, agentUrl: options.agentsUrl, domain: options.amqpDomain, ...(options.brokerUsers === false ? { managementApi: false } : {}), ...(options.amqpCa !== undefined ? { ca: options.amqpCa } : {}) }
     : {
         kind: 'embedded', dmToken: token, port: options.agentsPort ?? DEFAULT_EMBEDDED_PORT, publicUrl: options.agentsUrl, host: agentsHost,
         ...(options.insecure === true
@@ -241,6 +246,18 @@ export async function rememberContext (service: Pick<DmService, 'url' | 'dataDir
 /** The environment variable holding the broker URL of `dm start` (with its password: kept off the command line). */
 export const ENV_AMQP_URL = 'MESHCONF_AMQP_URL'
 
+/** A file of PEM certificates, read now (its text is the option's value). */
+function pemFile (path: string): string {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new InvalidArgumentError(`cannot read ${path}: ${errorMessage(err)}`)
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new InvalidArgumentError(`${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`)
+  return text
+}
+
 function amqpUrlFromEnvironment (command: Command): string | undefined {
   const value = process.env[ENV_AMQP_URL]
   if (value === undefined || value === '') return undefined
@@ -304,6 +321,7 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .option('--host <address>', `REST API listen address (default ${DEFAULT_REST_HOST})`)
     .option('--data-dir <folder>', 'database, token, signing key and local machines (default ~/.meshconf/dm)')
     .option('--amqp <url>', `talk to agents through RabbitMQ, e.g. amqp://guest:guest@127.0.0.1:5672 (default: $${ENV_AMQP_URL}, else the embedded endpoint); a password on the command line is readable by other users of the host: prefer $${ENV_AMQP_URL}`, parseAmqpUrl)
+    .option('--amqp-ca <file>', 'with an amqps:// broker URL: the certificate authority (PEM) the broker\'s certificate must chain to; the DM and its agents (in their params) pin it (default: the system\'s authorities)', pemFile)
     .option('--agents-port <port>', `port of the embedded agents' endpoint (default ${DEFAULT_EMBEDDED_PORT})`, port)
     .option('--agents-host <address>', 'listen address of the embedded agents\' endpoint; 0.0.0.0 for agents on other machines (default 127.0.0.1; 0.0.0.0 with --target netns or docker)', ipAddress)
     .option('--agents-url <url>', 'URL agents are given to reach the DM: wss://<address agents reach>:<agents port> for the embedded endpoint (ws:// with --insecure), or with --amqp the broker\'s amqp:// or amqps:// URL as agents see it (default wss://<agents host>:<agents port>, loopback for 0.0.0.0; with --amqp the --amqp URL)', agentsUrl)
@@ -325,8 +343,11 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
     .option('--ownership-lifetime <seconds>', `how long a mesh ownership the DM signs is believed; renewed while agents beat, once a quarter of it has passed (default ${DEFAULT_OWNERSHIP_LIFETIME_MS / 1000})`, seconds)
     .option('--scale-down-window <seconds>', 'how long an event must hold before a scale-down rule fires (default 60)', seconds)
     .option('--use-context', 'make this DM\'s context the current one (default: only when there is no current context)')
-    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, dockerSocket?: string, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number, metricsPort?: number, agentMetricsPort?: number, logLevel: LogLevel, smtp?: { host: string, port: number }, smtpFrom?: string, maxVms?: number, probePeriod?: number, scaleDownWindow?: number, ownershipLifetime?: number, insecure?: boolean }, command: Command) => {
+    .action(async (opts: { port?: number, host?: string, dataDir?: string, amqp?: string, agentsPort?: number, agentsHost?: string, agentsUrl?: string, target: string, machineSilence?: number, dockerSocket?: string, useContext?: boolean, templatesRoot?: string, eventsMax?: number, eventsMaxAge?: number, metricsPort?: number, agentMetricsPort?: number, logLevel: LogLevel, smtp?: { host: string, port: number }, smtpFrom?: string, maxVms?: number, probePeriod?: number, scaleDownWindow?: number, ownershipLifetime?: number, insecure?: boolean, amqpCa?: string }, command: Command) => {
       const amqp = opts.amqp ?? amqpUrlFromEnvironment(command)
+      if (opts.amqpCa !== undefined && (amqp === undefined || new URL(opts.agentsUrl ?? amqp).protocol !== 'amqps:' || new URL(amqp).protocol !== 'amqps:')) {
+        usageError(command, '--amqp-ca pins the broker\'s certificate: it needs an amqps:// broker URL (--amqp or $' + ENV_AMQP_URL + ', and --agents-url if given)')
+      }
       const agentsScheme = opts.agentsUrl === undefined ? undefined : new URL(opts.agentsUrl).protocol.startsWith('amqp') ? 'amqp' : 'ws'
       if (agentsScheme !== undefined && agentsScheme !== (amqp !== undefined ? 'amqp' : 'ws')) {
         usageError(command, `--agents-url ${opts.agentsUrl} does not fit ${amqp !== undefined ? '--amqp: give the broker\'s amqp:// URL' : 'the embedded endpoint: give wss://host:port (or add --amqp)'}`)
@@ -342,6 +363,7 @@ export const registerDmCommands: CommandRegistration = (program: Command) => {
       const dmLog = createDmLog({ level: opts.logLevel })
       const service = await startDmService({
         dataDirectory: opts.dataDir, port: opts.port, host: opts.host, amqpUrl: amqp, agentsPort: opts.agentsPort,
+        ...(opts.amqpCa !== undefined ? { amqpCa: opts.amqpCa } : {}),
         agentsHost: opts.agentsHost, agentsUrl: opts.agentsUrl, templatesRoot: opts.templatesRoot,
         target: opts.target, machineSilenceMs: opts.machineSilence !== undefined ? opts.machineSilence * 1000 : undefined,
         dockerSocket: opts.dockerSocket,

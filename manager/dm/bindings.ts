@@ -3,7 +3,7 @@
 // at every change, and sent at once to the importing application's agents; the agents of the domain exchange get their
 // external ownership, their bindings and where to find their peers with their model (protocol/domain.ts).
 import {
-  domainPnetKey, signBinding, signExternalOwnership, type DomainParameters, type SignedBinding
+  domainPnetKey, signBinding, signExternalOwnership, type DomainParameters, type SignedBinding, type SignedExternalOwnership
 } from '../../protocol/domain.js'
 import { toAgent } from '../../protocol/messages.js'
 import { prefixOf } from '../../protocol/model/exports.js'
@@ -77,9 +77,25 @@ function signedBinding (core: DmCore, application: string, prefix: string): Sign
   })
 }
 
-/** The domain settings of a machine's agent (undefined: it neither exports nor imports externally). */
+/**
+ * The DM's signature that the machine's agent (`peerId`) exports its application's external prefix, for the machine's
+ * generation, until `expiresAt` (renewed with its application ownership); undefined when it exports nothing externally.
+ */
+export function externalOwnershipFor (core: DmCore, application: string, template: ApplicationTemplate, scoped: StoredInstance,
+  peerId: string, expiresAt: number): SignedExternalOwnership | undefined {
+  const prefix = roleOfMachine(template, scoped).exports
+  if (prefix === undefined) return undefined
+  return signExternalOwnership(core.signingKey(), {
+    peerId, application, prefix, scopedInstancePath: scoped.path, generation: core.store.getCredential(application, scoped.path)?.generation ?? 0, expiresAt
+  })
+}
+
+/**
+ * The domain settings of a machine's agent (undefined: it neither exports nor imports externally); its external
+ * ownership expires at `ownershipExpiresAt` (ms since 1970), as its application ownership.
+ */
 export function domainParametersFor (core: DmCore, application: string, template: ApplicationTemplate, scoped: StoredInstance,
-  peerId: string): DomainParameters | undefined {
+  peerId: string, ownershipExpiresAt: number): DomainParameters | undefined {
   const { store } = core
   const role = roleOfMachine(template, scoped)
   if (role.exports === undefined && role.imports.size === 0) return undefined
@@ -96,17 +112,11 @@ export function domainParametersFor (core: DmCore, application: string, template
       }
     }
   }
+  const ownership = externalOwnershipFor(core, application, template, scoped, peerId, ownershipExpiresAt)
   return {
     pnetKey: domainPnetKey(signing),
     bootstrapPeers: peers.filter(a => !a.some(address => address.endsWith(`/p2p/${peerId}`))).slice(0, MAX_BOOTSTRAP_AGENTS * 2).flat(),
-    ...(role.exports === undefined
-      ? {}
-      : {
-          ownership: signExternalOwnership(signing, {
-            peerId, application, prefix: role.exports, scopedInstancePath: scoped.path,
-            generation: store.getCredential(application, scoped.path)?.generation ?? 0
-          })
-        }),
+    ...(ownership === undefined ? {} : { ownership }),
     bindings: [...role.imports].map(prefix => signedBinding(core, application, prefix))
   }
 }

@@ -6,9 +6,9 @@ import type { ApplicationTemplate } from '../../protocol/model/types.js'
 import { meshRole, pickBootstrapPeers, type MeshRole } from '../bootstrap.js'
 import { MAX_BOOTSTRAP_AGENTS, MODEL_WAIT_FOR_PEER_MS } from '../constants.js'
 import type { StoredInstance } from '../store.js'
-import { domainParametersFor } from './bindings.js'
+import { domainParametersFor, externalOwnershipFor } from './bindings.js'
 import type { DmCore } from './core.js'
-import { agentSubtree, componentsOf, flatten, hasNoMachine, recipesOf } from './model.js'
+import { agentSubtree, componentsOf, hasNoMachine, isScoped, recipesOf } from './model.js'
 import type { OutboxContext } from './outbox.js'
 import type { AgentSession } from './sessions.js'
 
@@ -28,12 +28,13 @@ export function sendModel (context: OutboxContext, application: string, scopedIn
       ...(template.descriptor.externalExportsPrefix !== undefined ? { externalExportsPrefix: template.descriptor.externalExportsPrefix } : {})
     }
     await peerToBootstrapFrom(context, application, scopedInstancePath)
-    const domain = domainParametersFor(core, application, template, scoped, peerId)
+    const ownership = ownershipFor(context, application, scopedInstancePath, peerId)
+    const domain = domainParametersFor(core, application, template, scoped, peerId, ownership.expiresAt as number)
     await messaging.sendToAgent(application, scopedInstancePath, toAgent({
       kind: 'setScopedInstance', model, recipes: recipesOf(template, componentsOf(instance)),
       mesh: {
         bootstrapPeers: bootstrapPeersFor(core, application, template, scoped), pnetKey: record.pnetKey, trustedDmKeys: [core.signingKey().publicKey],
-        ownership: ownershipFor(context, application, scopedInstancePath, peerId),
+        ownership,
         ...(domain === undefined ? {} : { domain })
       }
     }))
@@ -51,8 +52,14 @@ export function renewOwnershipIfDue (context: OutboxContext, application: string
   // No ownership signed by this DM process yet (it restarted): the agent's may be near its end, renew it now.
   if (session === undefined || !session.ready || (session.ownershipRenewAt !== undefined && Date.now() < session.ownershipRenewAt)) return
   const ownership = ownershipFor(context, application, scopedInstancePath, peerId)
+  // the external ownership too, when the machine exports to other applications: it expires with the other
+  const record = core.store.getApplication(application)
+  const scoped = core.store.getInstance(application, scopedInstancePath)
+  const externalOwnership = record === undefined || scoped === undefined
+    ? undefined
+    : externalOwnershipFor(core, application, core.templateOf(record), scoped, peerId, ownership.expiresAt as number)
   core.background(`renewing the mesh ownership of ${scopedInstancePath} of ${application}`, sessions.chain(application, scopedInstancePath, async () => {
-    await messaging.sendToAgent(application, scopedInstancePath, toAgent({ kind: 'renewOwnership', ownership }))
+    await messaging.sendToAgent(application, scopedInstancePath, toAgent({ kind: 'renewOwnership', ownership, ...(externalOwnership === undefined ? {} : { externalOwnership }) }))
   }))
 }
 
@@ -76,16 +83,29 @@ async function peerToBootstrapFrom ({ sessions }: OutboxContext, application: st
 
 /** Addresses of the application's listening agents the newcomer should dial first (bootstrap.ts). */
 function bootstrapPeersFor ({ store }: DmCore, application: string, template: ApplicationTemplate, scoped: StoredInstance): string[] {
-  const roleOf = (instance: StoredInstance): MeshRole =>
-    meshRole([...componentsOf(agentSubtree(template, instance))].flatMap(name => template.components[name] ?? []))
-  const byPath = new Map(flatten(store.instanceTrees(application)).map(i => [i.path, i]))
-  const candidates = store.agents(application)
-    .filter(a => a.scopedInstancePath !== scoped.path && a.listenAddresses.length > 0)
-    .flatMap(a => {
-      const other = byPath.get(a.scopedInstancePath)
-      return other === undefined ? [] : [{ peer: a.listenAddresses, role: roleOf(other) }]
-    })
-  return pickBootstrapPeers(roleOf(scoped), candidates, MAX_BOOTSTRAP_AGENTS).flat()
+  const candidates = store.agents(application).filter(a => a.scopedInstancePath !== scoped.path && a.listenAddresses.length > 0)
+  if (candidates.length === 0) return []
+  // Each machine's role from the components of its agent's subtree (nested machines excluded, as agentSubtree does),
+  // read from the instances' outline: a model per machine must not decode the whole application's instances.
+  const components = agentComponentsByMachine(template, store.instanceOutline(application))
+  const roleOf = (path: string): MeshRole => meshRole([...(components.get(path) ?? [])].flatMap(name => template.components[name] ?? []))
+  const others = candidates.flatMap(a => components.has(a.scopedInstancePath) ? [{ peer: a.listenAddresses, role: roleOf(a.scopedInstancePath) }] : [])
+  return pickBootstrapPeers(roleOf(scoped.path), others, MAX_BOOTSTRAP_AGENTS).flat()
+}
+
+/** The components each machine's agent manages (its scoped instance and the subtree below it that no nested machine takes), by machine path. */
+function agentComponentsByMachine (template: ApplicationTemplate, outline: Array<{ path: string, parentPath: string | null, component: string }>): Map<string, Set<string>> {
+  const machineOf = new Map<string, string>()
+  const components = new Map<string, Set<string>>()
+  for (const row of outline) { // parents first
+    const machine = isScoped(template, row) ? row.path : (row.parentPath === null ? undefined : machineOf.get(row.parentPath))
+    if (machine === undefined) continue
+    machineOf.set(row.path, machine)
+    let set = components.get(machine)
+    if (set === undefined) components.set(machine, set = new Set())
+    set.add(row.component)
+  }
+  return components
 }
 
 /**

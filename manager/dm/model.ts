@@ -49,25 +49,39 @@ export function isScoped (template: ApplicationTemplate, instance: Pick<Instance
   return template.components[instance.component]?.installer === TARGET_INSTALLER
 }
 
-/** Recipe files of components (`graph/<Component>/`, or of the nearest extended component having one). */
+/**
+ * Recipe files of components by component name, per template: a template never changes once loaded, and every
+ * machine's model and every state change carries its components' recipes, so each is encoded once.
+ */
+const encodedRecipes = new WeakMap<ApplicationTemplate, Map<string, RecipeFiles>>()
+
+/** Recipe files of components (`graph/<Component>/`, or of the nearest extended component having one). Shared: read only. */
 export function recipesOf (template: ApplicationTemplate, componentNames: Iterable<string>): Record<string, RecipeFiles> {
+  let cache = encodedRecipes.get(template)
+  if (cache === undefined) encodedRecipes.set(template, cache = new Map())
   const out: Record<string, RecipeFiles> = {}
   for (const name of componentNames) {
-    const dir = template.components[name]?.recipeDirectory
     if (template.components[name] === undefined || name in out) continue
-    const files: RecipeFiles = {}
-    const prefix = dir === undefined ? undefined : dir.endsWith('/') ? dir : `${dir}/`
-    for (const [path, content] of Object.entries(template.files)) {
-      if (prefix !== undefined && path.startsWith(prefix)) files[path.slice(prefix.length)] = Buffer.from(content).toString('base64')
-    }
-    // probes travel with the recipes, where Roboconf's agent looks for them: <Component>.measures in its folder
-    for (const file of probeFilesOf(name)) {
-      const content = template.files[`probes/${file}`]
-      if (content !== undefined) files[file] = Buffer.from(content).toString('base64')
-    }
+    let files = cache.get(name)
+    if (files === undefined) cache.set(name, files = componentRecipes(template, name))
     out[name] = files
   }
   return out
+}
+
+function componentRecipes (template: ApplicationTemplate, name: string): RecipeFiles {
+  const dir = template.components[name]?.recipeDirectory
+  const files: RecipeFiles = {}
+  const prefix = dir === undefined ? undefined : dir.endsWith('/') ? dir : `${dir}/`
+  for (const [path, content] of Object.entries(template.files)) {
+    if (prefix !== undefined && path.startsWith(prefix)) files[path.slice(prefix.length)] = Buffer.from(content).toString('base64')
+  }
+  // probes travel with the recipes, where Roboconf's agent looks for them: <Component>.measures in its folder
+  for (const file of probeFilesOf(name)) {
+    const content = template.files[`probes/${file}`]
+    if (content !== undefined) files[file] = Buffer.from(content).toString('base64')
+  }
+  return files
 }
 
 /** The subtree an agent manages: nested scoped instances removed, DM-only fields dropped. */

@@ -8,7 +8,7 @@
 // API, agents share the broker user of the agents' URL, and the DM checks only the routing key's application.
 import type { ConfirmChannel } from 'amqplib'
 import {
-  AGENT_SIGNATURE_HEADERS, DEFAULT_MESSAGING_DOMAIN, agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, dmQueueName,
+  AGENT_SIGNATURE_HEADERS, DEFAULT_MESSAGING_DOMAIN, DM_COMMAND_HEADERS, agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, dmQueueName,
   dmRoutingKey, machineBrokerUser, machineDmRoutingKey, machineOfBrokerUser, parseAgentToDmMessage, type AgentEndpoint,
   type AgentToDmMessage, type DmToAgentMessage
 } from '../../protocol/messages.js'
@@ -19,6 +19,7 @@ import { AmqpSession } from '../../link/amqp-session.js'
 import { AMQP_PREFETCH_MESSAGES } from '../../link/constants.js'
 import { MessageDispatcher } from '../../link/dispatch.js'
 import { errorMessage } from '../../protocol/errors.js'
+import { signDmCommand, type DmSigningKey } from '../../protocol/mesh.js'
 import type { AgentMachine, AgentMessageHandler, DmMessaging, MessagingMetrics } from './types.js'
 import { type Logger } from '../../common/log.js'
 
@@ -40,7 +41,26 @@ export interface AmqpMessagingComponents {
    * the routing key's application.
    */
   signatures?: { credentials: MachineCredentialStore, dmSecret: string }
+  /**
+   * With `amqps://`: the authority (PEM) the broker's certificate must chain to; the DM pins it and hands it to
+   * agents in their endpoint. Default none: the system's authorities.
+   */
+  ca?: string
+  /**
+   * The DM's signing key: every command is signed with it (DM_COMMAND_HEADERS), and machines get its public half in
+   * their endpoint (`dmKey`), so that they run nothing another publisher (a machine sharing the broker user, anyone
+   * on the path of `amqp://`) made or changed. Default none: commands unsigned.
+   */
+  signingKey?: DmSigningKey
   logger?: Logger
+}
+
+/** A broker authority was given for a URL that does not speak TLS: it would not be used, and the link would be clear. */
+export class AmqpCaWithoutTlsError extends Error {
+  constructor (url: string) {
+    super(`a broker certificate authority was given, but ${url.replace(/\/\/[^@/]*@/, '//***@')} is not amqps://: the link would be plaintext`)
+    this.name = 'AmqpCaWithoutTlsError'
+  }
 }
 
 class AmqpMessaging implements DmMessaging {
@@ -51,6 +71,8 @@ class AmqpMessaging implements DmMessaging {
   /** application -> scoped instance paths whose queue this DM declared; declared again after each reconnection. */
   private readonly prepared = new Map<string, Set<string>>()
   private sent = 0
+  /** The last command's sequence number: microseconds since the epoch at least, so that it grows across restarts. */
+  private lastSeq = 0
   /** Whether machines get broker users of their own (the management API answered at start). */
   private identities = false
   /** The passwords of the machines' users made by this process (an endpoint is read right after its machine's). */
@@ -59,6 +81,11 @@ class AmqpMessaging implements DmMessaging {
   constructor (private readonly components: AmqpMessagingComponents) {
     this.domain = components.domain ?? DEFAULT_MESSAGING_DOMAIN
     this.logger = components.logger ?? console
+    if (components.ca !== undefined) {
+      for (const url of [components.url, components.agentUrl ?? components.url]) {
+        if (new URL(url).protocol !== 'amqps:') throw new AmqpCaWithoutTlsError(url)
+      }
+    }
     const name = `DM (RabbitMQ, domain ${this.domain})`
     this.dispatcher = new MessageDispatcher(parseAgentToDmMessage, this.logger, name)
     const dmExchange = dmExchangeName(this.domain)
@@ -67,6 +94,7 @@ class AmqpMessaging implements DmMessaging {
       url: components.url,
       name,
       logger: this.logger,
+      ...(components.ca !== undefined ? { ca: components.ca } : {}),
       setup: async channel => {
         await channel.assertExchange(dmExchange, 'topic', { durable: true })
         await channel.assertQueue(dmQueue, { durable: true, autoDelete: false })
@@ -192,8 +220,14 @@ class AmqpMessaging implements DmMessaging {
   async sendToAgent (application: string, scopedInstancePath: string, msg: DmToAgentMessage): Promise<void> {
     await this.prepareAgent(application, scopedInstancePath)
     this.sent++
+    const signingKey = this.components.signingKey
+    let headers: Record<string, string | number> | undefined
+    if (signingKey !== undefined) {
+      const seq = this.lastSeq = Math.max(this.lastSeq + 1, Date.now() * 1000)
+      headers = { [DM_COMMAND_HEADERS.seq]: seq, [DM_COMMAND_HEADERS.signature]: signDmCommand(signingKey, application, scopedInstancePath, seq, msg) }
+    }
     await this.session.publish(agentsExchangeName(this.domain, application), agentRoutingKey(scopedInstancePath),
-      Buffer.from(JSON.stringify(msg)))
+      Buffer.from(JSON.stringify(msg)), headers)
   }
 
   onAgentMessage (handler: AgentMessageHandler): void {
@@ -229,18 +263,22 @@ class AmqpMessaging implements DmMessaging {
 
   agentEndpoint (machine?: AgentMachine): AgentEndpoint {
     const url = this.components.agentUrl ?? this.components.url
+    const ca = {
+      ...(this.components.ca !== undefined ? { ca: this.components.ca } : {}),
+      ...(machine !== undefined && this.components.signingKey !== undefined ? { dmKey: this.components.signingKey.publicKey } : {})
+    }
     if (machine !== undefined && !this.identities && this.components.signatures !== undefined) {
       const { credentials, dmSecret } = this.components.signatures
-      return { kind: 'amqp', url, domain: this.domain, messageKey: issueMessageKey(credentials, dmSecret, machine.application, machine.scopedInstancePath) }
+      return { kind: 'amqp', url, domain: this.domain, messageKey: issueMessageKey(credentials, dmSecret, machine.application, machine.scopedInstancePath), ...ca }
     }
-    if (machine === undefined || !this.identities) return { kind: 'amqp', url, domain: this.domain }
+    if (machine === undefined || !this.identities) return { kind: 'amqp', url, domain: this.domain, ...ca }
     const user = machineBrokerUser(this.domain, machine.application, machine.scopedInstancePath)
     const password = this.passwords.get(user)
     if (password === undefined) throw new Error(`no broker user made for ${machine.scopedInstancePath} (${machine.application}): provisionAgent first`)
     const own = new URL(url)
     own.username = encodeURIComponent(user)
     own.password = encodeURIComponent(password)
-    return { kind: 'amqp', url: own.toString(), domain: this.domain, ownUser: true }
+    return { kind: 'amqp', url: own.toString(), domain: this.domain, ownUser: true, ...ca }
   }
 
   metrics (): MessagingMetrics {

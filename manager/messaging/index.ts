@@ -17,7 +17,7 @@ export interface DmMessagingComponents {
   logger?: Logger
   /** Where the embedded endpoint keeps machines' credentials (the DM's store); default: in memory. */
   credentials?: MachineCredentialStore
-  /** The DM's signing key: the embedded endpoint signs every command with it. */
+  /** The DM's signing key: every command to an agent is signed with it (embedded endpoint and RabbitMQ). */
   signingKey?: DmSigningKey
 }
 
@@ -30,6 +30,7 @@ export function createDmMessaging (config: MessagingConfig, components: DmMessag
       ...(components.credentials !== undefined && components.signingKey !== undefined
         ? { signatures: { credentials: components.credentials, dmSecret: components.signingKey.privateKey } }
         : {}),
+      ...(components.signingKey !== undefined ? { signingKey: components.signingKey } : {}),
       ...(config.managementApi === false ? {} : { brokerUsers: createBrokerUsers(config.url, typeof config.managementApi === 'string' ? config.managementApi : undefined) })
     })
     case 'memory': return createMemoryMessaging({ logger: components.logger })

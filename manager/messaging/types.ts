@@ -99,6 +99,11 @@ export type MessagingConfig =
      * URL's user). Without an answering API at start, none, with a warning.
      */
     managementApi?: boolean | string
+    /**
+     * With `amqps://`: the authority (PEM) the broker's certificate must chain to. The DM pins it, and hands it to
+     * agents in their params, so that they pin it too. Default none: the system's authorities.
+     */
+    ca?: string
   }
   | {
     kind: 'memory'

@@ -59,19 +59,32 @@ export function applicationStore (part: StoreDb): Pick<Store,
   const { db, sql } = part
   const { insertTree } = instanceRows(part)
 
+  /**
+   * Applications by name, as last read outside a transaction: the DM reads its application's record for every
+   * message of every agent, and only this store changes the table (each change forgets the entry first).
+   */
+  const known = new Map<string, ApplicationRecord>()
+  const copy = (record: ApplicationRecord): ApplicationRecord => ({ ...record, template: { ...record.template } })
+
   function getApplication (name: string): ApplicationRecord | undefined {
+    const cached = known.get(name)
+    if (cached !== undefined) return copy(cached)
     const row = sql('SELECT * FROM applications WHERE name = ?').get(name) as
       { name: string, template_name: string, template_version: string, description: string | null, created_at: string, pnet_key: string, probe_period_ms: number | null } | undefined
     if (row === undefined) return undefined
-    return {
+    const record: ApplicationRecord = {
       name: row.name, template: { name: row.template_name, version: row.template_version },
       description: row.description ?? undefined, createdAt: row.created_at, pnetKey: row.pnet_key,
       ...(row.probe_period_ms === null ? {} : { probePeriodMs: row.probe_period_ms })
     }
+    // not what a transaction that may still roll back shows
+    if (!db.inTransaction) known.set(name, record)
+    return copy(record)
   }
 
   return {
     createApplication (record: ApplicationRecord, rootInstances: Instance[]): void {
+      known.delete(record.name)
       db.transaction(() => {
         sql(`INSERT INTO applications (name, template_name, template_version, description, created_at, pnet_key, probe_period_ms)
           VALUES (?, ?, ?, ?, ?, ?, ?)`).run(record.name, record.template.name, record.template.version,
@@ -85,9 +98,11 @@ export function applicationStore (part: StoreDb): Pick<Store,
       return names.map(r => getApplication(r.name) as ApplicationRecord)
     },
     deleteApplication (name: string): boolean {
+      known.delete(name)
       return sql('DELETE FROM applications WHERE name = ?').run(name).changes > 0
     },
     setProbePeriod (name: string, probePeriodMs: number | undefined): boolean {
+      known.delete(name)
       return sql('UPDATE applications SET probe_period_ms = ? WHERE name = ?').run(probePeriodMs ?? null, name).changes > 0
     }
   }
@@ -109,7 +124,7 @@ function instanceRows ({ sql }: StoreDb): { insertTree: (application: string, pa
 }
 
 export function instanceStore (part: StoreDb): Pick<Store,
-  'instanceTrees' | 'getInstance' | 'instanceAt' | 'subtreeComponents' | 'addInstance' | 'deleteInstance' |
+  'instanceTrees' | 'getInstance' | 'instanceAt' | 'subtreeComponents' | 'instanceOutline' | 'addInstance' | 'deleteInstance' |
   'renameInstance' | 'statusOf' | 'setStatus' | 'setProblem' | 'setImportReport' | 'updateData' | 'setImports' |
   'setOverriddenExports'> {
   const { db, sql } = part
@@ -138,6 +153,11 @@ export function instanceStore (part: StoreDb): Pick<Store,
       const rows = sql(`SELECT component FROM instances WHERE application = ? AND ${subtreeCondition()} ORDER BY id`)
         .all(application, path, path, path) as Array<{ component: string }>
       return [...new Set(rows.map(r => r.component))]
+    },
+    instanceOutline (application: string): Array<{ path: string, parentPath: string | null, component: string }> {
+      const rows = sql('SELECT path, parent_path, component FROM instances WHERE application = ? ORDER BY id').all(application) as
+        Array<{ path: string, parent_path: string | null, component: string }>
+      return rows.map(r => ({ path: r.path, parentPath: r.parent_path, component: r.component }))
     },
     /** Adds an instance subtree under `parentPath` (null: a root instance). */
     addInstance (application: string, parentPath: string | null, instance: Instance): void {

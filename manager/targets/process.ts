@@ -4,7 +4,9 @@ import { spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ensurePrivateFolder, writePrivateFile } from '../../common/private-files.js'
+import { open } from 'node:fs/promises'
+import { ensurePrivateFolder } from '../../common/private-files.js'
+import { PRIVATE_FILE_MODE } from '../../common/fs.js'
 
 /** Grace time between SIGTERM and SIGKILL when stopping an agent, in milliseconds. */
 export const AGENT_STOP_GRACE_MS = 3_000
@@ -157,21 +159,26 @@ function signalGroup (pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** The files of one machine folder. */
 /**
- * Writes an agent's params (they hold its token) 0600, and makes its machine and state folders private (0700): the
- * agent's state holds the application's pnet key.
- */
-/**
- * Writes a machine's agent params (and makes its folders). Asynchronous: the DM creates 100 machines at once, and a
- * synchronous fsync each held its event loop between two creation requests (first to last took ~50 ms a machine).
+ * Writes a machine's agent params (they hold its token) 0600 in its machine folder, made private (0700); the agent
+ * makes its state folder (the pnet key goes there) 0700 itself when it starts. Asynchronous: the DM creates 100
+ * machines at once, and a synchronous fsync each held its event loop between two creation requests (first to last
+ * took ~50 ms a machine). Written in place, without the temporary file, fsyncs and rename of writeAtomically: nothing
+ * reads the file before the agent is spawned after this write, a DM killed meanwhile writes it again when it creates
+ * the machine again, and a power cut that could lose it stops the agent it is for.
  */
 export async function writeAgentParams (files: ReturnType<typeof machineFiles>, params: object): Promise<void> {
-  await ensurePrivateFolder(join(files.params, '..'))
-  await ensurePrivateFolder(files.state)
-  await writePrivateFile(files.params, JSON.stringify(params, null, 2))
+  await ensurePrivateFolder(dirname(files.params))
+  const handle = await open(files.params, 'w', PRIVATE_FILE_MODE)
+  try {
+    await handle.chmod(PRIVATE_FILE_MODE) // a file left by an earlier machine of that name kept its mode
+    await handle.writeFile(JSON.stringify(params, null, 2))
+  } finally {
+    await handle.close()
+  }
 }
 
+/** The files of one machine folder. */
 export function machineFiles (folder: string): { params: string, log: string, pid: string, state: string } {
   return { params: join(folder, 'params.json'), log: join(folder, 'agent.log'), pid: join(folder, 'pid'), state: join(folder, 'state') }
 }

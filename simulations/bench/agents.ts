@@ -70,6 +70,8 @@ export class AgentHost {
   readonly agents: BenchAgent[]
   private stderrTail = ''
   private exited = false
+  /** How the process ended (`code 1`, `signal SIGKILL`), once it has. */
+  private ended: string | undefined
   private readonly exit: Promise<void>
 
   constructor (options: AgentHostOptions) {
@@ -89,7 +91,12 @@ export class AgentHost {
     this.child.on('message', (message: FromHost) => {
       this.agents[message.agent]?.receive(message, process.hrtime.bigint())
     })
-    this.exit = new Promise(resolve => this.child.once('exit', () => { this.exited = true; this.wakeAll(); resolve() }))
+    this.exit = new Promise(resolve => this.child.once('exit', (code, signal) => {
+      this.ended = signal === null ? `code ${String(code)}` : `signal ${signal}`
+      this.exited = true
+      this.wakeAll()
+      resolve()
+    }))
     this.child.on('error', err => { this.stderrTail += `\n${err.message}`; this.exited = true; this.wakeAll() })
   }
 
@@ -123,6 +130,11 @@ export class AgentHost {
 
   stderr (): string {
     return this.stderrTail
+  }
+
+  /** How the process ended (`code 1`, `signal SIGKILL`); undefined while it runs. */
+  get endedBy (): string | undefined {
+    return this.ended
   }
 
   private wakeAll (): void {

@@ -11,6 +11,7 @@ import type { ExportTransport } from './agent-protocol.js'
 import type { NetnsLink } from '../../fixtures/netns.js'
 import { AGENT_START_BATCH, AGENT_START_TIMEOUT_MS, CHANGE_TIMEOUT_MS, DEPLOY_TIMEOUT_MS, PACE_AGENT_CPU_PCT, PACE_CPU_PCT, PACE_MAX_MS, PACE_WINDOW_MS } from './bench-constants.js'
 import { untilQuiet } from './stats.js'
+import { UNLIMITED_BUDGET, type Budget } from './budget.js'
 
 /** Fewest agents of a chain: MySQL, two Tomcats, one Apache. */
 export const MIN_CHAIN_AGENTS = 4
@@ -45,6 +46,8 @@ export interface ChainOptions {
   deployTimeoutMs?: number
   /** Agents log and serve metrics as real agents do (agent-protocol.ts); default false. */
   observability?: boolean
+  /** Every wait is also cut to what is left of this (the scale mode's 20 minutes); default none. */
+  budget?: Budget
 }
 
 export interface Chain {
@@ -104,6 +107,11 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
   const perProcess = Math.max(1, options.agentsPerProcess ?? 1)
   const layout = hostLayout(options.agents, perProcess)
   const report = options.progress ?? (() => {})
+  const budget = options.budget ?? UNLIMITED_BUDGET
+  // A packed process starts its agents on one thread, all at once: as much work as perProcess / AGENT_START_BATCH
+  // batches of lone agents, which each get AGENT_START_TIMEOUT_MS (at 300 agents on a loaded host, 2 of 50 packed
+  // agents were not ready after 60 s).
+  const startTimeoutMs = AGENT_START_TIMEOUT_MS * Math.max(1, Math.ceil(perProcess / AGENT_START_BATCH))
   const stop = async (): Promise<void> => { await stopAll(hosts) }
   /** Each group's process, forked (with its fellow agents) the first time one of them is needed; batches ask at once. */
   const forked = new Map<number[], Promise<AgentHost>>()
@@ -130,7 +138,7 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
         const { vm, child } = role(index)
         const inNetns = options.netns !== undefined && index === TARGET_INDEX
         const agent = await agentOf(index, inNetns ? options.netns?.netns : undefined)
-        const { peerId } = await agent.waitFor('hello', () => true, AGENT_START_TIMEOUT_MS)
+        const { peerId } = await agent.waitFor('hello', () => true, budget.cap(startTimeoutMs, 'starting the agents'))
         const reachable = inNetns
           ? ready.map(r => ({ ...r, addresses: r.addresses.filter(a => a.includes(`/ip4/${options.netns?.hostAddress}/`)) }))
           : ready
@@ -145,12 +153,12 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
         // Agents reach each other over the namespace's link too: exempt it from the inbound rate limit, like loopback.
         const allow = options.netns === undefined ? undefined : ['/ip4/127.0.0.0/ipcidr/8', `/ip4/${options.netns.hostAddress}/ipcidr/30`]
         agent.send({ kind: 'model', model, parameters, transport: options.transport, amqp: options.amqp, listen, allow, observability: options.observability })
-        const { addresses } = await agent.waitFor('ready', () => true, AGENT_START_TIMEOUT_MS)
+        const { addresses } = await agent.waitFor('ready', () => true, budget.cap(startTimeoutMs, 'starting the agents'))
         ready.push({ index, addresses })
       }))
       report(`${options.transport}: ${ready.length}/${options.agents} agents up`)
       if (options.paced === true) await untilQuiet(hosts.map(h => h.pid),
-        { totalBelowPct: PACE_CPU_PCT, eachBelowPct: PACE_AGENT_CPU_PCT }, PACE_WINDOW_MS, PACE_MAX_MS)
+        { totalBelowPct: PACE_CPU_PCT, eachBelowPct: PACE_AGENT_CPU_PCT }, PACE_WINDOW_MS, budget.cap(PACE_MAX_MS, 'starting the agents'))
     }
 
     const pathOf = (index: number): string => { const { vm, child } = role(index); return `/${vm}/${child}` }
@@ -159,9 +167,10 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
     for (let index = 0; index < options.agents; index++) {
       agents[index].send({ kind: 'changeState', instancePath: pathOf(index), state: 'DEPLOYED_STARTED' })
     }
+    const deployTimeoutMs = budget.cap(options.deployTimeoutMs ?? DEPLOY_TIMEOUT_MS, 'starting the instances')
     await Promise.all(importerIndexes.map(async index => {
       await agents[index].waitFor('status', m => m.instancePath === pathOf(index) && m.status === 'DEPLOYED_STARTED' &&
-        sameSet(m.imports.Tomcat ?? [], tomcats), options.deployTimeoutMs ?? DEPLOY_TIMEOUT_MS)
+        sameSet(m.imports.Tomcat ?? [], tomcats), deployTimeoutMs)
     }))
     report(`${options.transport}: every Apache started with both Tomcats`)
     return {
@@ -177,10 +186,18 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
       stop
     }
   } catch (err) {
-    for (const agent of agents) if (agent !== undefined) report(`${agent.name}: ${agent.describeLast()}`)
+    // A process that died says why once, in full (its hosted agents would repeat the end of it): the last error's stack.
+    const dead = hosts.filter(h => !h.alive)
+    for (const host of dead) report(`${host.name} (${host.agents.length} agents) exited, ${host.endedBy ?? 'unknown'}; stderr: ${lastError(host.stderr())}`)
+    for (const agent of agents) if (agent !== undefined && !dead.includes(agent.host)) report(`${agent.name}: ${agent.describeLast()}`)
     await stop()
     throw err
   }
+}
+
+/** The end of a dead process's stderr without its agents' WARN lines: Node's report of what killed it (up to 40 lines). */
+export function lastError (stderr: string): string {
+  return stderr.trimEnd().split('\n').filter(l => !l.startsWith('WARN ')).slice(-40).join('\n')
 }
 
 function sameSet (a: readonly string[], b: readonly string[]): boolean {
@@ -194,22 +211,25 @@ export interface ToggleSample {
   missed: number
 }
 
-/** Stops the target Tomcat (waits for every importer to see it go), starts it again, and times the updates. */
-export async function toggleTarget (chain: Chain): Promise<ToggleSample> {
+/**
+ * Stops the target Tomcat (waits for every importer to see it go), starts it again, and times the updates; each of
+ * the two waits lasts at most `timeoutMs` (default CHANGE_TIMEOUT_MS).
+ */
+export async function toggleTarget (chain: Chain, timeoutMs = CHANGE_TIMEOUT_MS): Promise<ToggleSample> {
   const path = chain.targetPath
   const marks = chain.importers.map(a => a.received.length)
   chain.target.send({ kind: 'changeState', instancePath: path, state: 'DEPLOYED_STOPPED' })
   await Promise.all(chain.importers.map(async (a, i) => {
-    await a.waitFor('update', m => m.exporterPath === path && !m.added, CHANGE_TIMEOUT_MS, marks[i]).catch(() => {})
+    await a.waitFor('update', m => m.exporterPath === path && !m.added, timeoutMs, marks[i]).catch(() => {})
   }))
   const targetMark = chain.target.received.length
   const startMarks = chain.importers.map(a => a.received.length)
   chain.target.send({ kind: 'changeState', instancePath: path, state: 'DEPLOYED_STARTED' })
-  const started = await chain.target.waitFor('status', m => m.instancePath === path && m.status === 'DEPLOYED_STARTED', CHANGE_TIMEOUT_MS, targetMark)
+  const started = await chain.target.waitFor('status', m => m.instancePath === path && m.status === 'DEPLOYED_STARTED', timeoutMs, targetMark)
   const t0 = BigInt(started.atNs)
   const outcomes = await Promise.all(chain.importers.map(async (a, i) => {
     try {
-      const update = await a.waitFor('update', m => m.exporterPath === path && m.added, CHANGE_TIMEOUT_MS, startMarks[i])
+      const update = await a.waitFor('update', m => m.exporterPath === path && m.added, timeoutMs, startMarks[i])
       return Number(BigInt(update.atNs) - t0) / 1e6
     } catch {
       return undefined
@@ -240,4 +260,20 @@ export async function timeDeparture (chain: Chain, exporterPath: string, fail: (
   }))
   const latenciesMs = outcomes.filter((v): v is number => v !== undefined)
   return { latenciesMs, missed: outcomes.length - latenciesMs.length }
+}
+
+/**
+ * Withdrawals no failure explains: `update`s reporting an exporter gone, at every agent but `cutOff` (which loses
+ * everyone when its link is cut), beyond `expected` per exporter path (the toggles and departures the run caused).
+ * A live owner withdrawn by mistake (a false failure detection) counts once per withdrawal, even if it comes back.
+ */
+export function countFalseWithdrawals (chain: Chain, expected: ReadonlyMap<string, number>, cutOff?: BenchAgent): number {
+  let falseWithdrawals = 0
+  for (const agent of chain.agents) {
+    if (agent === cutOff) continue
+    const gone = new Map<string, number>()
+    for (const m of agent.received) if (m.kind === 'update' && !m.added) gone.set(m.exporterPath, (gone.get(m.exporterPath) ?? 0) + 1)
+    for (const [path, count] of gone) falseWithdrawals += Math.max(0, count - (expected.get(path) ?? 0))
+  }
+  return falseWithdrawals
 }

@@ -3,14 +3,16 @@
 // container per machine from the agent image, built when missing) and no-op recipes, from the request to the moment
 // every instance is DEPLOYED_STARTED. Goal: 100 machines take less than 3 times as long as 1 (machines are created
 // in parallel). Usage: node dist/simulations/bench/deploy.js [--json] [--machines 100] [--runs 1] [--target local]
-// [--insecure | --compare-insecure] [--amqp URL]. Progress goes to stderr; `--json` prints { one_machine_ms,
+// [--insecure | --compare-insecure] [--amqp URL] [--cpu-prof FILE]. Progress goes to stderr; `--json` prints { one_machine_ms,
 // hundred_machines_ms, ratio, ... } on stdout. The DM's link to its agents is TLS (wss://) as `dm start` makes it;
 // `--insecure` measures it in plaintext, and `--compare-insecure` measures both in the same run, alternately, and adds
 // `insecure` (the same figures in plaintext) and `tls_cost` (TLS over plaintext) to the document. With `--amqp URL`
 // the machines talk through that RabbitMQ, each with its own broker user (management API), and `--insecure` means
-// one shared broker user instead.
+// one shared broker user instead. `--cpu-prof FILE` writes a V8 CPU profile (.cpuprofile) of the DM over the
+// measured window of the many-machine run only (from the request until every instance started).
 import '../../agent/polyfill.js'
 import { spawnSync } from 'node:child_process'
+import { Session } from 'node:inspector/promises'
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -120,8 +122,28 @@ function timeCreateRequests (service: DmService): number[] {
   return times
 }
 
-/** One deployment of `machines` machines on a fresh DM, wall times in milliseconds. `dockerImage`: the docker target's image id. */
-async function measure (machines: number, target: string, dockerImage?: string, insecure = false, amqpUrl?: string): Promise<Measure> {
+const monotonicSeconds = (ns: bigint): string => (Number(ns / 1000n) / 1e6).toFixed(6)
+
+/** A V8 CPU profile of this process (the DM) from `start` until `stop`, written to `file`. */
+async function profileInto (file: string): Promise<{ stop: () => Promise<void> }> {
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.start')
+  return {
+    stop: async () => {
+      const { profile } = await session.post('Profiler.stop')
+      writeFileSync(file, JSON.stringify(profile))
+      session.disconnect()
+    }
+  }
+}
+
+/**
+ * One deployment of `machines` machines on a fresh DM, wall times in milliseconds. `dockerImage`: the docker target's
+ * image id; `cpuProfile`: a file to write the DM's CPU profile of the measured window to.
+ */
+async function measure (machines: number, target: string, dockerImage?: string, insecure = false, amqpUrl?: string, cpuProfile?: string): Promise<Measure> {
   const root = mkdtempSync(join(tmpdir(), `meshconf-bench-deploy-${machines}-`))
   let service: DmService | undefined
   try {
@@ -141,9 +163,11 @@ async function measure (machines: number, target: string, dockerImage?: string, 
     const { name } = await service.dm.loadTemplateFromPath(join(root, 'template'))
     service.dm.createApplication({ name: 'bench', template: { name, version: '1.0' } })
     const started = allInStatus(service, 'bench', 'DEPLOYED_STARTED', DEPLOY_WAIT_MS)
+    const profiler = cpuProfile === undefined ? undefined : await profileInto(cpuProfile)
     const cpu0 = await hostBusyCpuMs()
     const dmCpu0 = process.cpuUsage()
     const t0 = performance.now()
+    const monotonic0 = process.hrtime.bigint()
     const startedAt = new Map<string, number>()
     service.dm.onEvent(e => {
       if (e.type === 'instance' && e.status === 'DEPLOYED_STARTED' && !startedAt.has(e.path)) startedAt.set(e.path, performance.now() - t0)
@@ -169,6 +193,9 @@ async function measure (machines: number, target: string, dockerImage?: string, 
     }
     const hostCpuMs = await hostBusyCpuMs() - cpu0
     const dmCpu = process.cpuUsage(dmCpu0)
+    await profiler?.stop()
+    // on CLOCK_MONOTONIC, as `perf record -k CLOCK_MONOTONIC` stamps its samples (perf report --time A,B)
+    process.stderr.write(`${machines} machine(s): measured window ${monotonicSeconds(monotonic0)},${monotonicSeconds(process.hrtime.bigint())} (CLOCK_MONOTONIC, s)\n`)
     const dmCpuMs = (dmCpu.user + dmCpu.system) / 1000
     const times = [...startedAt.values()].sort((a, b) => a - b)
     const total = machines * 2
@@ -242,7 +269,7 @@ async function main (): Promise<void> {
   const { values } = parseArgs({
     options: {
       json: { type: 'boolean' }, machines: { type: 'string' }, runs: { type: 'string' }, target: { type: 'string' },
-      insecure: { type: 'boolean' }, 'compare-insecure': { type: 'boolean' }, amqp: { type: 'string' }
+      insecure: { type: 'boolean' }, 'compare-insecure': { type: 'boolean' }, amqp: { type: 'string' }, 'cpu-prof': { type: 'string' }
     }
   })
   // local: one agent process per machine (the figure of the issue); in-process: agents inside the DM (its own cost)
@@ -267,7 +294,8 @@ async function main (): Promise<void> {
       const m1 = await measure(1, target, dockerImage, insecure, values.amqp)
       one.get(insecure)?.push(m1)
       process.stderr.write(`${label}, 1 machine: ${JSON.stringify(m1)}\n`)
-      const mn = await measure(machines, target, dockerImage, insecure, values.amqp)
+      const profile = values['cpu-prof'] === undefined ? undefined : values['cpu-prof'].replace(/(\.cpuprofile)?$/, `-${run}-${insecure ? 'plain' : 'tls'}.cpuprofile`)
+      const mn = await measure(machines, target, dockerImage, insecure, values.amqp, profile)
       many.get(insecure)?.push(mn)
       process.stderr.write(`${label}, ${machines} machines: ${JSON.stringify(mn)}\n`)
     }

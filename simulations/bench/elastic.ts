@@ -38,7 +38,8 @@ export async function measureElastic (options: { log: (line: string) => void, ro
   let ok = 0
   for (let round = 1; round <= rounds; round++) {
     try {
-      const report = await runLampElasticSimulation({})
+      // each step's wall time in the log: where a round's time goes
+      const report = await runLampElasticSimulation({ onStep: s => { options.log(`elastic round ${round}: ${s.ok ? '' : 'FAILED '}${s.name.slice(0, 60)}: ${(s.durationMs / 1000).toFixed(1)} s`) } })
       ran++
       const f = report.elastic
       failed += f.failedRequests

@@ -8,9 +8,10 @@ import { freemem, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from '../../common/net.js'
 import { waitFor } from '../../common/wait.js'
+import { UNLIMITED_BUDGET, type Budget } from './budget.js'
 import { percentile, round2 } from './stats.js'
 import {
-  PEER_EVENTS, PEER_FAILURE_TIMEOUT_MS, PEER_EVENT_TIMEOUT_MS, PEER_MEMORY_SHARE, PEER_PROCESS_RSS_MB, PEER_START_BATCH,
+  PEER_EVENTS, PEER_FAILURE_TIMEOUT_MS, PEER_MIN_BUDGET_MS, PEER_EVENT_TIMEOUT_MS, PEER_MEMORY_SHARE, PEER_PROCESS_RSS_MB, PEER_START_BATCH,
   PEER_START_TIMEOUT_MS, PEER_STOP_TIMEOUT_MS, SERF_PROFILE
 } from './bench-constants.js'
 import { errorMessage } from '../../protocol/errors.js'
@@ -127,10 +128,11 @@ async function untilAllRan (log: string, what: (run: HandlerRun) => boolean, exp
  * `-coalesce=false` (coalescing holds user events back to batch them). Only `user:bench` and `member-failed` run the
  * handler: a member-join handler would run n x n times while the cluster forms.
  */
-export async function measureSerf (n: number, log: (line: string) => void): Promise<PeerFigures> {
+export async function measureSerf (n: number, log: (line: string) => void, budget: Budget = UNLIMITED_BUDGET): Promise<PeerFigures> {
   if (!await which('serf')) throw new PeerMissingError('serf', 'serf')
   const tooBig = memoryNote(n)
   if (tooBig !== undefined) return { agents: n, all_ms: null, failure_all_ms: null, note: tooBig }
+  budget.cap(0, `Serf at ${n}`, PEER_MIN_BUDGET_MS)
   const dir = await mkdtemp(join(tmpdir(), 'meshconf-bench-serf-'))
   const processes = new Processes()
   try {
@@ -150,11 +152,11 @@ export async function measureSerf (n: number, log: (line: string) => void): Prom
       }
       // Each batch must have joined before the next.
       await waitFor(`${agents.length} serf members alive`, async () => await aliveMembers(agents[0].rpc) >= agents.length,
-        { timeoutMs: PEER_START_TIMEOUT_MS, everyMs: 200 })
+        { timeoutMs: budget.cap(PEER_START_TIMEOUT_MS, 'starting'), everyMs: 200 })
     }
     // Every agent must know every other before an event counts: check a few of them.
     for (const probe of [agents[n - 1], agents[Math.floor(n / 2)]]) {
-      await waitFor(`serf member ${probe.name} sees ${n} alive`, async () => await aliveMembers(probe.rpc) >= n, { timeoutMs: PEER_START_TIMEOUT_MS, everyMs: 200 })
+      await waitFor(`serf member ${probe.name} sees ${n} alive`, async () => await aliveMembers(probe.rpc) >= n, { timeoutMs: budget.cap(PEER_START_TIMEOUT_MS, 'starting'), everyMs: 200 })
     }
     log(`serf x${n}: cluster formed`)
     const eventMs: number[] = []
@@ -164,7 +166,7 @@ export async function measureSerf (n: number, log: (line: string) => void): Prom
       await new Promise<void>((resolve, reject) => {
         execFile('serf', ['event', `-rpc-addr=${agents[0].rpc}`, '-coalesce=false', 'bench', payload], err => { if (err === null) resolve(); else reject(err) })
       })
-      const ms = await untilAllRan(handlerLog, r => r.what === 'user' && r.payload === payload, n, t0, PEER_EVENT_TIMEOUT_MS)
+      const ms = await untilAllRan(handlerLog, r => r.what === 'user' && r.payload === payload, n, t0, budget.cap(PEER_EVENT_TIMEOUT_MS, 'an event'))
       log(`serf x${n}: event ${e + 1}/${PEER_EVENTS} at every handler in ${ms ?? 'n/a (timed out)'} ms`)
       if (ms !== null) eventMs.push(ms)
     }
@@ -172,7 +174,7 @@ export async function measureSerf (n: number, log: (line: string) => void): Prom
     const victim = agents[n - 1]
     const t0 = realNowMs()
     victim.child.kill('SIGKILL')
-    const failureMs = await untilAllRan(handlerLog, r => r.what === 'member-failed' && r.payload.split(/\s/)[0] === victim.name, n - 1, t0, PEER_FAILURE_TIMEOUT_MS)
+    const failureMs = await untilAllRan(handlerLog, r => r.what === 'member-failed' && r.payload.split(/\s/)[0] === victim.name, n - 1, t0, budget.cap(PEER_FAILURE_TIMEOUT_MS, 'the kill -9'))
     log(`serf x${n}: kill -9 seen as failed by every other agent in ${failureMs ?? 'n/a (timed out)'} ms`)
     return { agents: n, all_ms: eventMs.length === 0 ? null : round2(percentile(eventMs, 50)), failure_all_ms: failureMs }
   } catch (err) {
@@ -196,10 +198,11 @@ async function aliveMembers (rpc: string): Promise<number> {
  * etcd at `n` watchers: one etcd server (private data folder, free ports), n `etcdctl watch --prefix` processes
  * each running the handler per event. The put goes through etcd's HTTP gateway (no etcdctl spawn in the timing).
  */
-export async function measureEtcd (n: number, log: (line: string) => void): Promise<PeerFigures> {
+export async function measureEtcd (n: number, log: (line: string) => void, budget: Budget = UNLIMITED_BUDGET): Promise<PeerFigures> {
   if (!await which('etcd') || !await which('etcdctl')) throw new PeerMissingError('etcd / etcdctl', 'etcd-server etcd-client')
   const tooBig = memoryNote(n)
   if (tooBig !== undefined) return { agents: n, all_ms: null, note: tooBig }
+  budget.cap(0, `etcd at ${n}`, PEER_MIN_BUDGET_MS)
   const dir = await mkdtemp(join(tmpdir(), 'meshconf-bench-etcd-'))
   const processes = new Processes()
   try {
@@ -208,7 +211,7 @@ export async function measureEtcd (n: number, log: (line: string) => void): Prom
     const peer = `http://127.0.0.1:${await freePort()}`
     processes.start('etcd', ['--name', 'bench', '--data-dir', join(dir, 'data'), '--listen-client-urls', client, '--advertise-client-urls', client,
       '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `bench=${peer}`, '--log-level', 'error'])
-    await waitFor('etcd healthy', async () => (await fetch(`${client}/health`)).ok, { timeoutMs: PEER_START_TIMEOUT_MS, everyMs: 100 })
+    await waitFor('etcd healthy', async () => (await fetch(`${client}/health`)).ok, { timeoutMs: budget.cap(PEER_START_TIMEOUT_MS, 'starting'), everyMs: 100 })
     const prefix = `/meshconf-bench-${process.pid}/`
     for (let i = 0; i < n; i++) {
       processes.start('etcdctl', ['--endpoints', client, 'watch', '--prefix', prefix, '--', script], { BENCH_LOG: handlerLog, BENCH_WHO: `w${i}` })
@@ -218,14 +221,14 @@ export async function measureEtcd (n: number, log: (line: string) => void): Prom
       const payload = `warm-${Date.now()}`
       await put(client, `${prefix}warm`, payload)
       return await untilAllRan(handlerLog, r => r.payload === payload, n, realNowMs(), 2000) !== null
-    }, { timeoutMs: PEER_START_TIMEOUT_MS, everyMs: 200 })
+    }, { timeoutMs: budget.cap(PEER_START_TIMEOUT_MS, 'starting'), everyMs: 200 })
     log(`etcd x${n}: every watcher up`)
     const allMs: number[] = []
     for (let e = 0; e < PEER_EVENTS; e++) {
       const payload = `e${e}-${Date.now()}`
       const t0 = realNowMs()
       await put(client, `${prefix}key`, payload)
-      const ms = await untilAllRan(handlerLog, r => r.payload === payload, n, t0, PEER_EVENT_TIMEOUT_MS)
+      const ms = await untilAllRan(handlerLog, r => r.payload === payload, n, t0, budget.cap(PEER_EVENT_TIMEOUT_MS, 'an event'))
       log(`etcd x${n}: put ${e + 1}/${PEER_EVENTS} at every handler in ${ms ?? 'n/a (timed out)'} ms`)
       if (ms !== null) allMs.push(ms)
     }

@@ -10,10 +10,11 @@ import { join } from 'node:path'
 import { startChain, timeDeparture, toggleTarget, type Chain } from './chain.js'
 import { measureEtcd, measureSerf, type PeerFigures } from './peers.js'
 import { lineChartSvg, type Chart } from './plot.js'
+import { BudgetSpentError, UNLIMITED_BUDGET, type Budget } from './budget.js'
 import { cpuPercentOver, percentile, residentSetMb, round2, socketTraffic, untilQuiet, type SocketTraffic } from './stats.js'
 import {
-  CRASH_DETECT_TIMEOUT_MS, DEPLOY_TIMEOUT_MS, SCALE_AGENTS_PER_PROCESS, SCALE_DEPLOY_MS_PER_AGENT, SCALE_STATE_ROOT, SCALE_IDLE_WINDOW_MS, SCALE_PEERS_MAX_AGENTS, SCALE_SETTLE_MAX_MS,
-  SCALE_SETTLED_CPU_PCT, SCALE_TOGGLES, SETTLE_WINDOW_MS
+  CHANGE_TIMEOUT_MS, CRASH_DETECT_TIMEOUT_MS, DEPLOY_TIMEOUT_MS, SCALE_AGENTS_PER_PROCESS, SCALE_DEPLOY_MS_PER_AGENT, SCALE_STATE_ROOT, SCALE_IDLE_WINDOW_MS, SCALE_PEERS_MAX_AGENTS, SCALE_SETTLE_MAX_MS,
+  SCALE_MIN_CHANGE_MS, SCALE_MIN_CRASH_MS, SCALE_MIN_POINT_MS, SCALE_SETTLED_CPU_PCT, SCALE_TOGGLES, SETTLE_WINDOW_MS
 } from './bench-constants.js'
 import { errorMessage } from '../../protocol/errors.js'
 
@@ -30,10 +31,20 @@ export interface ScalePoint {
   crash_detect_ms: number | null
   rss_mb_per_agent: number | null
   idle_cpu_pct_per_agent: number | null
+  /**
+   * The same two figures for the packed Apaches only (their processes' RSS and CPU over the agents they host): what one
+   * more agent costs, without the three owners' processes and each process's own Node baseline spread over few agents.
+   */
+  rss_mb_per_packed_agent: number | null
+  idle_cpu_pct_per_packed_agent: number | null
+  /** Idle CPU of the three owners' processes (MySQL and the two Tomcats, one agent each), summed, % of one core. */
+  idle_cpu_pct_owners: number | null
   /** The Serf model (closed form of Serf's convergence simulator): time to 99.9 % of N, lan defaults. */
   serf_model_ms: number
   serf: PeerFigures | null
   etcd: PeerFigures | null
+  /** Why a figure above is null or partial (a phase that failed, timed out or had no time left), in run order. */
+  notes: string[]
 }
 
 /**
@@ -69,8 +80,11 @@ function diff (after: SocketTraffic, before: SocketTraffic): { messages: number,
   return { messages: after.dataSegmentsOut - before.dataSegmentsOut, bytes: after.bytesSent - before.bytesSent }
 }
 
-/** The mesh at `agents`, packed; then Serf and etcd at the same N (up to SCALE_PEERS_MAX_AGENTS). */
-export async function measureScalePoint (agents: number, log: (line: string) => void, peers = true): Promise<ScalePoint> {
+/**
+ * The mesh at `agents`, packed. Every wait is also cut to what is left of `budget`; a phase without time left, or
+ * one that fails, leaves its figures null with the reason in `notes`, and the chain is stopped in every case.
+ */
+export async function measureScalePoint (agents: number, log: (line: string) => void, budget: Budget = UNLIMITED_BUDGET): Promise<ScalePoint> {
   const point: ScalePoint = {
     agents,
     processes: 0,
@@ -81,41 +95,65 @@ export async function measureScalePoint (agents: number, log: (line: string) => 
     crash_detect_ms: null,
     rss_mb_per_agent: null,
     idle_cpu_pct_per_agent: null,
+    rss_mb_per_packed_agent: null,
+    idle_cpu_pct_per_packed_agent: null,
+    idle_cpu_pct_owners: null,
     serf_model_ms: serfModelMs(agents),
     serf: null,
-    etcd: null
+    etcd: null,
+    notes: []
   }
-  const workDir = await mkdtemp(join(await stateRoot(), 'meshconf-bench-scale-'))
-  let chain: Chain | undefined
   const progress = (line: string): void => { log(`scale x${agents}: ${line}`) }
+  const note = (line: string): void => { point.notes.push(line); progress(line) }
+  let workDir: string | undefined
+  let chain: Chain | undefined
   try {
+    budget.cap(0, `the mesh at ${agents} agents`, SCALE_MIN_POINT_MS)
+    workDir = await mkdtemp(join(await stateRoot(), 'meshconf-bench-scale-'))
     const started = performance.now()
     chain = await startChain({ agents, transport: 'mesh', workDir, progress, paced: true, agentsPerProcess: SCALE_AGENTS_PER_PROCESS,
-      deployTimeoutMs: Math.max(DEPLOY_TIMEOUT_MS, agents * SCALE_DEPLOY_MS_PER_AGENT) })
+      deployTimeoutMs: Math.max(DEPLOY_TIMEOUT_MS, agents * SCALE_DEPLOY_MS_PER_AGENT), budget })
     const pids = chain.hosts.map(h => h.pid)
     point.processes = pids.length
     progress(`${agents} agents in ${pids.length} processes up in ${Math.round(performance.now() - started)} ms`)
-    const quiet = await untilQuiet(pids, { totalBelowPct: SCALE_SETTLED_CPU_PCT }, SETTLE_WINDOW_MS, SCALE_SETTLE_MAX_MS)
+    const quiet = await untilQuiet(pids, { totalBelowPct: SCALE_SETTLED_CPU_PCT }, SETTLE_WINDOW_MS,
+      budget.cap(SCALE_SETTLE_MAX_MS, 'settling', SETTLE_WINDOW_MS))
     progress(`${quiet.quiet ? 'quiet' : 'still busy'} after ${quiet.waitedMs} ms (${quiet.totalCpuPct.toFixed(0)} % of a core in all)`)
+    if (!quiet.quiet) note(`idle CPU measured while still busy: ${quiet.totalCpuPct.toFixed(0)} % of a core in all after ${quiet.waitedMs} ms`)
 
     const idleBefore = await socketTraffic(pids)
-    const idleCpu = await cpuPercentOver(pids, SCALE_IDLE_WINDOW_MS)
+    const idleCpu = await cpuPercentOver(pids, budget.cap(SCALE_IDLE_WINDOW_MS, 'idle CPU', SCALE_IDLE_WINDOW_MS))
     const idle = diff(await socketTraffic(pids), idleBefore)
-    point.idle_cpu_pct_per_agent = round2(idleCpu.reduce((a, b) => a + b, 0) / agents)
-    point.rss_mb_per_agent = round2((await Promise.all(pids.map(residentSetMb))).reduce((a, b) => a + b, 0) / agents)
+    const rss = await Promise.all(pids.map(residentSetMb))
+    const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0)
+    point.idle_cpu_pct_per_agent = round2(sum(idleCpu) / agents)
+    point.rss_mb_per_agent = round2(sum(rss) / agents)
+    const packed = chain.hosts.flatMap((h, i) => h.agents.length > 1 ? [i] : [])
+    const packedAgents = sum(packed.map(i => chain?.hosts[i].agents.length ?? 0))
+    if (packedAgents > 0) {
+      point.idle_cpu_pct_per_packed_agent = round2(sum(packed.map(i => idleCpu[i])) / packedAgents)
+      point.rss_mb_per_packed_agent = round2(sum(packed.map(i => rss[i])) / packedAgents)
+    }
+    point.idle_cpu_pct_owners = round2(sum(idleCpu.filter((_, i) => !packed.includes(i))))
+    progress(`idle: ${point.idle_cpu_pct_per_agent} % and ${point.rss_mb_per_agent} MB per agent; packed ${point.idle_cpu_pct_per_packed_agent ?? 'n/a'} % and ${point.rss_mb_per_packed_agent ?? 'n/a'} MB per agent; the owners' processes ${point.idle_cpu_pct_owners} % in all`)
 
     const before = await socketTraffic(pids)
     const t0 = performance.now()
     const allUpdated: number[] = []
+    let toggled = 0
     for (let i = 0; i < SCALE_TOGGLES; i++) {
-      const sample = await toggleTarget(chain)
+      // A toggle waits at most three times (the stop, the Tomcat's start, the updates): keep room for the kill -9 after the changes.
+      const timeoutMs = budget.cap(CHANGE_TIMEOUT_MS, `change ${i + 1}`, SCALE_MIN_CHANGE_MS + SCALE_MIN_CRASH_MS)
+      const sample = await toggleTarget(chain, Math.min(timeoutMs, (budget.leftMs() - SCALE_MIN_CRASH_MS) / 3))
+      toggled++
       const slowest = sample.latenciesMs.length === 0 ? undefined : Math.max(...sample.latenciesMs)
       progress(`change ${i + 1}/${SCALE_TOGGLES}: ${sample.latenciesMs.length} importers updated, slowest ${slowest?.toFixed(1) ?? 'n/a'} ms, ${sample.missed} missed`)
       if (sample.missed === 0 && slowest !== undefined) allUpdated.push(slowest)
+      else note(`change ${i + 1}: ${sample.latenciesMs.length} of ${chain.importers.length} importers updated within ${Math.round(timeoutMs)} ms (slowest of those ${slowest?.toFixed(0) ?? 'n/a'} ms)`)
     }
     const elapsed = performance.now() - t0
     const busy = diff(await socketTraffic(pids), before)
-    const changes = 2 * SCALE_TOGGLES // a stop (withdraw) and a start (announce) per toggle
+    const changes = 2 * toggled // a stop (withdraw) and a start (announce) per toggle
     const idleShare = elapsed / SCALE_IDLE_WINDOW_MS
     point.msgs_per_change_per_agent = round2(Math.max(0, busy.messages - idle.messages * idleShare) / changes / agents)
     point.bytes_per_change_per_agent = round2(Math.max(0, busy.bytes - idle.bytes * idleShare) / changes / agents)
@@ -125,20 +163,29 @@ export async function measureScalePoint (agents: number, log: (line: string) => 
     }
 
     const stable = chain.stable
-    const crash = await timeDeparture(chain, chain.stablePath, async () => { await stable.kill('SIGKILL') }, CRASH_DETECT_TIMEOUT_MS)
+    const crashTimeoutMs = budget.cap(CRASH_DETECT_TIMEOUT_MS, 'the kill -9', SCALE_MIN_CRASH_MS)
+    const crash = await timeDeparture(chain, chain.stablePath, async () => { await stable.kill('SIGKILL') }, crashTimeoutMs)
     point.crash_detect_ms = crash.missed > 0 || crash.latenciesMs.length === 0 ? null : round2(Math.max(...crash.latenciesMs))
     progress(`kill -9 noticed by ${crash.latenciesMs.length}/${chain.importers.length} importers, the last after ${point.crash_detect_ms ?? 'n/a'} ms`)
+    if (point.crash_detect_ms === null) note(`kill -9 noticed by ${crash.latenciesMs.length} of ${chain.importers.length} importers within ${Math.round(crashTimeoutMs)} ms`)
   } catch (err) {
-    progress(`failed: ${errorMessage(err).split('\n')[0].slice(0, 400)}`)
+    note(err instanceof BudgetSpentError ? err.message : `failed: ${errorMessage(err).split('\n')[0].slice(0, 400)}`)
   } finally {
     await chain?.stop()
-    await rm(workDir, { recursive: true, force: true })
-  }
-  if (peers && agents <= SCALE_PEERS_MAX_AGENTS) {
-    point.serf = await measureSerf(agents, log)
-    point.etcd = await measureEtcd(agents, log)
+    if (workDir !== undefined) await rm(workDir, { recursive: true, force: true })
   }
   return point
+}
+
+/**
+ * Serf and etcd at the point's N (up to SCALE_PEERS_MAX_AGENTS), within what is left of `budget`: run after the mesh at
+ * every N, so that the mesh's figures come first and each baseline has the machine alone.
+ */
+export async function measureScalePeers (point: ScalePoint, log: (line: string) => void, budget: Budget = UNLIMITED_BUDGET): Promise<void> {
+  const n = point.agents
+  if (n > SCALE_PEERS_MAX_AGENTS) return
+  point.serf = await measureSerf(n, log, budget).catch((err: unknown) => ({ agents: n, all_ms: null, failure_all_ms: null, note: errorMessage(err) }))
+  point.etcd = await measureEtcd(n, log, budget).catch((err: unknown) => ({ agents: n, all_ms: null, note: errorMessage(err) }))
 }
 
 const show = (v: number | null | undefined, unit = ''): string => v === null || v === undefined ? 'n/a' : `${v}${unit}`
@@ -157,12 +204,19 @@ export function formatScaleTable (points: readonly ScalePoint[]): string {
     ['kill -9 noticed by every importer', p => show(p.crash_detect_ms, ' ms'), '<= 500 ms at 1000'],
     ['Serf member-failed at every agent', p => show(p.serf?.failure_all_ms, ' ms'), ''],
     ['RSS per agent', p => show(p.rss_mb_per_agent, ' MB'), ''],
-    ['idle CPU per agent', p => show(p.idle_cpu_pct_per_agent, ' %'), '']
+    ['idle CPU per agent', p => show(p.idle_cpu_pct_per_agent, ' %'), ''],
+    ['RSS per packed agent', p => show(p.rss_mb_per_packed_agent, ' MB'), ''],
+    ['idle CPU per packed agent', p => show(p.idle_cpu_pct_per_packed_agent, ' %'), ''],
+    ['idle CPU, owners\' 3 processes', p => show(p.idle_cpu_pct_owners, ' %'), '']
   ]
   const header = ['figure', ...points.map(p => `N = ${p.agents}`), 'goal']
   const cells = [header, ...rows.map(([name, value, goal]) => [name, ...points.map(value), goal])]
   const widths = header.map((_, c) => Math.max(...cells.map(r => r[c].length)))
-  return cells.map(r => r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd()).join('\n')
+  const table = cells.map(r => r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd()).join('\n')
+  // Why a figure is n/a (or partial): the points' notes and the peers', one line each.
+  const why = points.flatMap(p => [...p.notes, ...[p.serf?.note, p.etcd?.note].flatMap((n, i) => n === undefined ? [] : [`${i === 0 ? 'Serf' : 'etcd'}: ${n}`])]
+    .map(line => `N = ${p.agents}: ${line}`))
+  return why.length === 0 ? table : `${table}\n\n${why.join('\n')}`
 }
 
 /** N at which the Serf model's curve is drawn, besides the measured ones. */
@@ -213,13 +267,19 @@ export function scaleCharts (points: readonly ScalePoint[]): Record<string, Char
       title: 'Resident memory per agent (50 agents per process)',
       xLabel,
       yLabel: 'MB per agent',
-      series: [{ name: 'meshconf, RSS of every process / N', points: at(p => p.rss_mb_per_agent) }]
+      series: [
+        { name: 'meshconf, RSS of every process / N', points: at(p => p.rss_mb_per_agent) },
+        { name: 'meshconf, packed Apaches: their processes\' RSS / their agents', points: at(p => p.rss_mb_per_packed_agent) }
+      ]
     },
     'scale-idle-cpu.svg': {
       title: 'Idle CPU per agent',
       xLabel,
       yLabel: '% of one core per agent',
-      series: [{ name: 'meshconf, CPU of every process / N', points: at(p => p.idle_cpu_pct_per_agent) }]
+      series: [
+        { name: 'meshconf, CPU of every process / N', points: at(p => p.idle_cpu_pct_per_agent) },
+        { name: 'meshconf, packed Apaches: their processes\' CPU / their agents', points: at(p => p.idle_cpu_pct_per_packed_agent) }
+      ]
     }
   }
 }

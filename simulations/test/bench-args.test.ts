@@ -22,6 +22,8 @@ test('--scale: one N runs the default sizes up to it, a list exactly those; --pl
   t.throws(() => parseBenchArgs(['--scale', '10,2']), { instanceOf: BenchUsageError, message: /--scale takes agent counts of at least 4.*"2"/ })
   t.throws(() => parseBenchArgs(['--scale', '100', '--converge', '50']), { instanceOf: BenchUsageError, message: /--converge and --scale do not go together/ })
   t.throws(() => parseBenchArgs(['--plots', '/tmp/p']), { instanceOf: BenchUsageError, message: /--plots goes with --scale/ })
+  t.deepEqual(parseBenchArgs(['--scale', '300', '--no-peers']), { json: false, quick: false, scale: [10, 100, 300], plotsDir: undefined, scalePeers: false })
+  t.throws(() => parseBenchArgs(['--no-peers']), { instanceOf: BenchUsageError, message: /--no-peers goes with --scale/ })
 })
 
 test('chaos flags: 20 trials by default, a given seed replays, bad numbers refused', t => {
@@ -45,7 +47,7 @@ test('the bench table shows n/a for what was not measured; the chaos report ends
       etcd: { all_ms: { 10: 20 }, by_agents: [{ agents: 10, all_ms: 20 }, { agents: 50, all_ms: null, note: 'not run: too big' }] }
     },
     elastic: { rounds: 5, rounds_ok: 5, threshold_to_serving_ms: 3900, probe_period_ms: 1000, machine_deploy_ms: 2100, goal_ms: 4100, failed_requests: 0 },
-    inter_app: { agents_per_application: 10, reconfigure_p50_ms: 15, reconfigure_p99_ms: 48.5, ratio_to_internal_p50: 1.2, missed: 0 }
+    inter_app: { agents_per_application: 10, reconfigure_p50_ms: 15, reconfigure_p99_ms: 48.5, ratio_to_internal_p50: 1.2, importer_cpu_ms_per_change: 1.5, exporter_cpu_ms_per_change: 3.1, missed: 0 }
   }
   const table = formatTable(report)
   t.regex(table, /deploy: the DM's CPU per machine\s+7\.5 ms\s+<= 10 ms/)

@@ -4,6 +4,7 @@ import test from 'ava'
 import { hostLayout } from '../bench/chain.js'
 import { parseHandlerLog } from '../bench/peers.js'
 import { ChartError, escapeXml, lineChartSvg, linearTicks, logTicks } from '../bench/plot.js'
+import { BudgetSpentError, createBudget } from '../bench/budget.js'
 import { formatScaleTable, scaleCharts, serfModelMs, type ScalePoint } from '../bench/scale.js'
 
 test('the Serf model gives the times of Serf\'s simulator (99.9 %, 200 ms rounds, fanout 3)', t => {
@@ -75,18 +76,40 @@ test('the scale table and charts: a column per N, n/a where not measured', t => 
     crash_detect_ms: 60,
     rss_mb_per_agent: 9.5,
     idle_cpu_pct_per_agent: 0.2,
+    rss_mb_per_packed_agent: 8.1,
+    idle_cpu_pct_per_packed_agent: 0.15,
+    idle_cpu_pct_owners: 4.2,
     serf_model_ms: serfModelMs(agents),
     serf: agents === 10 ? { agents, all_ms: 180, failure_all_ms: 6400 } : null,
-    etcd: null
+    etcd: null,
+    notes: allMs === null ? ['change 1: 900 of 997 importers updated within 10000 ms (slowest of those 4100 ms)'] : []
   })
   const points = [point(10, 21), point(1000, null)]
   const table = formatScaleTable(points)
   t.regex(table, /^figure\s+N = 10\s+N = 1000\s+goal$/m)
   t.regex(table, /every importer updated, p50\s+21 ms\s+n\/a\s+<= 1000 ms at 1000/)
   t.regex(table, /Serf member-failed at every agent\s+6400 ms\s+n\/a/)
+  t.regex(table, /idle CPU per packed agent\s+0.15 %\s+0.15 %/)
+  // Why a figure is n/a, under the table.
+  t.regex(table, /\nN = 1000: change 1: 900 of 997 importers updated within 10000 ms/)
+  t.notRegex(table, /\nN = 10:/)
   const charts = scaleCharts(points)
   t.deepEqual(Object.keys(charts).sort(), ['scale-bytes.svg', 'scale-convergence.svg', 'scale-crash.svg', 'scale-idle-cpu.svg', 'scale-memory.svg', 'scale-messages.svg'])
   const model = charts['scale-convergence.svg'].series.find(s => s.name.startsWith('Serf model'))
   t.deepEqual(model?.points.map(p => p[0]), [10, 30, 100, 300, 1000])
   for (const chart of Object.values(charts)) t.regex(lineChartSvg(chart), /<\/svg>/)
+})
+
+test('the run\'s budget cuts each wait to what is left, and names a phase that has no time left', t => {
+  let nowMs = 0
+  const budget = createBudget(60_000, () => nowMs)
+  t.is(budget.cap(10_000, 'a change'), 10_000)
+  nowMs = 55_000
+  t.is(budget.leftMs(), 5000)
+  t.is(budget.cap(10_000, 'a change'), 5000)
+  t.throws(() => budget.cap(15_000, 'the kill -9', 6000), { instanceOf: BudgetSpentError, message: 'not run: the kill -9 needs at least 6000 ms, 5000 ms left of the run\'s budget' })
+  nowMs = 70_000
+  t.is(budget.leftMs(), 0)
+  t.throws(() => budget.cap(1000, 'starting the agents'), { instanceOf: BudgetSpentError, message: /0 ms left/ })
+  t.is(createBudget(Infinity).cap(120_000, 'anything'), 120_000)
 })

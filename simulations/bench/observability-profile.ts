@@ -1,0 +1,127 @@
+// What observability costs on one agent's update path, as CPU time or instructions rather than wall-clock latency
+// (which a shared host's load moves far more than 10 %): real agents (engine, mesh service, logger plug-in) of the
+// chain MySQL <- 2 Tomcats <- Apaches in this one process, over the in-memory mesh hub, so that only the agents' own work
+// is counted. One Tomcat is toggled (the other stays up); every Apache runs `update` each time. With --on, each agent logs and keeps its
+// metrics as a real one does (agent/main.ts): pino JSON lines at info written synchronously to its agent.log, every
+// line in its log ring, prom-client histograms and counters; without, it logs nothing.
+// Usage: node dist/simulations/bench/observability-profile.js [--on] [--toggles N] [--apaches N]
+// Prints the CPU time (user + system) of the toggles, per toggle. For instruction counts, which the load does not
+// move: run it under `valgrind --tool=callgrind` with two toggle counts, and divide the difference of the totals.
+import '../../agent/polyfill.js'
+import { mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { createAgent, type Agent } from '../../agent/agent.js'
+import { createAgentProcessLogger } from '../../agent/main.js'
+import { LogRing, ringLogger } from '../../agent/log-ring.js'
+import { createMemoryMeshHub } from '../../agent/mesh/memory.js'
+import type { AgentMetrics } from '../../agent/metrics.js'
+import type { MeshFactory } from '../../agent/ports.js'
+import { lineLogger, silentLogger, type Logger } from '../../common/log.js'
+import { changeState, createMeshApp, type MeshAppChild } from '../../fixtures/mesh-app.js'
+
+/** Toggles before the measured ones (code paths warm, JIT done), for both sides alike. */
+const WARMUP_TOGGLES = 20
+/** Longest wait for every Apache's update after a toggle, in ms. */
+const UPDATE_TIMEOUT_MS = 10_000
+
+interface Profiled { agent: Agent, close: () => Promise<void> }
+
+async function main (): Promise<void> {
+  const { values } = parseArgs({ options: { on: { type: 'boolean' }, toggles: { type: 'string' }, apaches: { type: 'string' } } })
+  const on = values.on === true
+  const toggles = Number(values.toggles ?? 200)
+  const apaches = Number(values.apaches ?? 3)
+  if (!Number.isInteger(toggles) || toggles < 0 || !Number.isInteger(apaches) || apaches < 1) throw new Error('--toggles N (>= 0), --apaches N (>= 1)')
+  const dir = mkdtempSync(join(tmpdir(), 'meshconf-obs-profile-'))
+  const hub = createMemoryMeshHub()
+  const app = createMeshApp()
+  let updates = 0
+  let wake: (() => void) | undefined
+  const agents: Profiled[] = []
+  const start = async (vm: string, child: MeshAppChild): Promise<Profiled> => {
+    const stateDir = join(dir, vm.replaceAll(' ', '-'))
+    const machine = `/${vm}`
+    let log: Logger = silentLogger
+    let metrics: AgentMetrics | undefined
+    let fd: number | undefined
+    let processLog: ReturnType<typeof createAgentProcessLogger> | undefined
+    if (on) {
+      fd = openSync(join(dir, `${vm.replaceAll(' ', '-')}.log`), 'a')
+      const out = fd
+      processLog = createAgentProcessLogger({ application: app.application, scopedInstancePath: machine }, { readable: false, write: line => { writeSync(out, line) } })
+      const pino = processLog
+      log = ringLogger(new LogRing(), lineLogger((level, line, fields) => { pino[level](line, fields) }), machine)
+      const { createAgentMetrics } = await import('../../agent/metrics.js')
+      metrics = createAgentMetrics({ application: app.application, machine, meshView: () => undefined })
+    }
+    const memory = hub.factory({ log })
+    const meshFactory: MeshFactory = async (model, parameters, listener) => await memory(model, parameters, metrics === undefined
+      ? listener
+      : {
+          importAdded: (prefix, exported) => { metrics?.importChange('added'); listener.importAdded(prefix, exported) },
+          importRemoved: (prefix, exporter) => { metrics?.importChange('removed'); listener.importRemoved(prefix, exporter) }
+        })
+    const agent = createAgent({
+      stateDir,
+      meshFactory,
+      log,
+      ...(metrics === undefined ? {} : { observer: metrics.observer }),
+      notifier: {
+        instanceChanged: (path, status, imports) => {
+          if (child === 'Apache' && status === 'DEPLOYED_STARTED' && (imports.Tomcat ?? []).length === 2) { updates++; wake?.() }
+        },
+        instanceRemoved: () => {}
+      }
+    })
+    await agent.handle(app.setScopedInstance(vm, child, `obs-profile-${vm}`))
+    await agent.handle(changeState(vm, child, 'DEPLOYED_STARTED'))
+    return {
+      agent,
+      close: async () => {
+        await agent.stop()
+        await processLog?.close()
+        if (fd !== undefined) closeSync(fd)
+      }
+    }
+  }
+  const until = async (count: number): Promise<void> => {
+    const deadline = Date.now() + UPDATE_TIMEOUT_MS
+    while (updates < count) {
+      if (Date.now() > deadline) throw new Error(`${count - updates} Apache update(s) missing after ${UPDATE_TIMEOUT_MS} ms`)
+      await new Promise<void>(resolve => { wake = resolve; setTimeout(resolve, 100) })
+    }
+  }
+  try {
+    agents.push(await start('MySQL VM', 'MySQL'))
+    const tomcat = await start('Tomcat VM 1', 'Tomcat')
+    agents.push(tomcat, await start('Tomcat VM 2', 'Tomcat'))
+    for (let i = 1; i <= apaches; i++) agents.push(await start(`Apache VM ${i}`, 'Apache'))
+    await until(1)
+    updates = 0
+    await tomcat.agent.handle(changeState('Tomcat VM 1', 'Tomcat', 'DEPLOYED_STOPPED'))
+    await tomcat.agent.handle(changeState('Tomcat VM 1', 'Tomcat', 'DEPLOYED_STARTED'))
+    await until(apaches)
+    const toggle = async (): Promise<void> => {
+      await tomcat.agent.handle(changeState('Tomcat VM 1', 'Tomcat', 'DEPLOYED_STOPPED'))
+      const target = updates + apaches
+      await tomcat.agent.handle(changeState('Tomcat VM 1', 'Tomcat', 'DEPLOYED_STARTED'))
+      await until(target)
+    }
+    for (let i = 0; i < WARMUP_TOGGLES; i++) await toggle()
+    const before = process.cpuUsage()
+    for (let i = 0; i < toggles; i++) await toggle()
+    const used = process.cpuUsage(before)
+    const perToggleMs = toggles === 0 ? 0 : (used.user + used.system) / 1000 / toggles
+    process.stdout.write(`${JSON.stringify({ observability: on, toggles, apaches, cpu_ms_per_toggle: Math.round(perToggleMs * 1000) / 1000 })}\n`)
+  } finally {
+    for (const a of agents.reverse()) await a.close().catch(() => {})
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`observability-profile: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  process.exitCode = 1
+})
