@@ -5,7 +5,7 @@
 // V8 keeps a script's whole source in memory for as long as it runs (functions compile lazily from it). Whitespace and
 // comments go (identifiers stay, so stack traces still name functions), and the output is pure ASCII: a single
 // non-Latin-1 character (an arrow or a dash in a comment) makes V8 store all of the source two bytes a character.
-// Both together took about 3.4 MB off every agent's RSS (docs/tuning.md).
+// What that saves in every agent: docs/tuning.md.
 import { build } from 'esbuild'
 import { writeFile } from 'node:fs/promises'
 
