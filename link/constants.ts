@@ -29,3 +29,10 @@ export function reconnectDelayMs (attempt: number): number {
 /** Most rejected-message log lines per receiver per interval, and that interval (ms): a flood logs a few lines. */
 export const REJECTION_LOG_LIMIT = 10
 export const REJECTION_LOG_INTERVAL_MS = 5_000
+
+/**
+ * Signed DM commands over RabbitMQ an agent remembers (their sequence numbers, least recent out first): a copy of one
+ * of them published again is dropped. A count rather than "only growing numbers", so that a DM restarted on a clock
+ * set back loses no command.
+ */
+export const DM_COMMANDS_REMEMBERED = 4096

@@ -179,7 +179,7 @@ export type AgentEndpoint =
    * own, the key it signs its messages to the DM with (AGENT_SIGNATURE_HEADERS), and its generation; `ca`, with
    * `amqps://`, the authority (PEM) the broker's certificate must chain to (without it, the system's authorities);
    * `dmKey`, the DM's Ed25519 public key (base64): when given, the agent handles only commands the DM signed
-   * (DM_COMMAND_HEADERS), each with a larger sequence number than the last.
+   * (DM_COMMAND_HEADERS), and drops a copy of one it handled already.
    */
   | { kind: 'amqp', url: string, domain: string, ownUser?: boolean, messageKey?: { generation: number, key: string }, ca?: string, dmKey?: string }
   /**
@@ -552,8 +552,8 @@ export function machineDmRoutingKey (application: string, scopedInstancePath: st
 export const AGENT_SIGNATURE_HEADERS = { path: 'x-meshconf-machine', generation: 'x-meshconf-generation', signature: 'x-meshconf-signature' } as const
 
 /**
- * Headers of a DM command over RabbitMQ: its sequence number (increasing per DM, across its restarts: microseconds
- * since the epoch at the latest) and the DM's Ed25519 signature over (application, machine, seq, body)
+ * Headers of a DM command over RabbitMQ: its sequence number (unique per DM, across its restarts: microseconds since
+ * the epoch at the latest) and the DM's Ed25519 signature over (application, machine, seq, body)
  * (protocol/mesh.ts signDmCommand), which the agent checks with the `dmKey` of its params.
  */
 export const DM_COMMAND_HEADERS = { seq: 'x-meshconf-seq', signature: 'x-meshconf-dm-signature' } as const

@@ -13,7 +13,7 @@ import { createDmMessaging } from '../manager/messaging/index.js'
 import { memoryCredentialStore } from '../manager/messaging/credentials.js'
 import type { DmMessaging } from '../manager/messaging/types.js'
 import { DM_COMMAND_HEADERS, agentRoutingKey, agentsExchangeName, type AgentEndpoint, type DmToAgentMessage } from '../protocol/messages.js'
-import { createDmSigningKey } from '../protocol/mesh.js'
+import { createDmSigningKey, signDmCommand, type DmSigningKey } from '../protocol/mesh.js'
 import { AMQP_URL, captureLogger, deleteAmqpNames } from './messaging-helpers.js'
 import { rewritingProxy } from './helpers/proxy.js'
 import { waitFor } from './helpers/wait.js'
@@ -22,10 +22,11 @@ const start: DmToAgentMessage = { v: 1, kind: 'changeState', instancePath: '/VM 
 const stop: DmToAgentMessage = { v: 1, kind: 'changeState', instancePath: '/VM 1/App', newState: 'DEPLOYED_STOPPED' }
 
 /** A DM over the shared broker user, signing its commands; its endpoints for /VM 1 and /VM 2. */
-async function signingDm (t: ExecutionContext): Promise<{ dm: DmMessaging, domain: string, endpoint: (path: string) => Promise<Extract<AgentEndpoint, { kind: 'amqp' }>> }> {
+async function signingDm (t: ExecutionContext): Promise<{ dm: DmMessaging, domain: string, signingKey: DmSigningKey, endpoint: (path: string) => Promise<Extract<AgentEndpoint, { kind: 'amqp' }>> }> {
   const domain = `trust-cmd-${randomUUID().slice(0, 8)}`
+  const signingKey = createDmSigningKey()
   const dm = createDmMessaging({ kind: 'amqp', url: AMQP_URL, domain, managementApi: false },
-    { logger: captureLogger(), credentials: memoryCredentialStore(), signingKey: createDmSigningKey() })
+    { logger: captureLogger(), credentials: memoryCredentialStore(), signingKey })
   await dm.start()
   t.teardown(async () => {
     await dm.deleteApplication('shop')
@@ -38,7 +39,7 @@ async function signingDm (t: ExecutionContext): Promise<{ dm: DmMessaging, domai
     if (found.kind !== 'amqp') throw new Error('expected an amqp endpoint')
     return found
   }
-  return { dm, domain, endpoint }
+  return { dm, domain, signingKey, endpoint }
 }
 
 async function agent (t: ExecutionContext, endpoint: AgentEndpoint, path: string): Promise<{ received: DmToAgentMessage[], link: ReturnType<typeof createAgentLink>, logs: string[] }> {
@@ -116,4 +117,23 @@ test('a man in the middle of amqp:// that rewrites a command (STARTED -> STOPPED
   await waitFor('the rewritten command refused', () => link.metrics().rejected === 1)
   t.is(rewritten, 1)
   t.deepEqual(received, [], 'no changed command reaches the agent')
+})
+
+test('genuine commands arriving out of sequence order (a nacked one published again after a later one) are all handled', async t => {
+  const { domain, signingKey, endpoint } = await signingDm(t)
+  const vm1 = await endpoint('/VM 1')
+  const { received, link } = await agent(t, vm1, '/VM 1')
+  const connection = await amqp.connect(AMQP_URL, { noDelay: true })
+  t.teardown(async () => { await connection.close().catch(() => {}) })
+  const channel = await connection.createConfirmChannel()
+  // as the DM's outbox does when the broker nacks the first and confirms the second: the later number arrives first
+  for (const [seq, msg] of [[2_000, stop], [1_000, start]] as const) {
+    channel.publish(agentsExchangeName(domain, 'shop'), agentRoutingKey('/VM 1'), Buffer.from(JSON.stringify(msg)), {
+      headers: { [DM_COMMAND_HEADERS.seq]: seq, [DM_COMMAND_HEADERS.signature]: signDmCommand(signingKey, 'shop', '/VM 1', seq, msg) }
+    })
+  }
+  await channel.waitForConfirms()
+  await waitFor('both handled', () => received.length === 2)
+  t.deepEqual(received, [stop, start])
+  t.is(link.metrics().rejected, 0)
 })

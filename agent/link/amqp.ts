@@ -5,17 +5,18 @@ import {
   type AgentToDmMessage, type DmToAgentMessage
 } from '../../protocol/messages.js'
 import { AmqpSession } from '../../link/amqp-session.js'
-import { AMQP_PREFETCH_MESSAGES } from '../../link/constants.js'
+import { AMQP_PREFETCH_MESSAGES, DM_COMMANDS_REMEMBERED } from '../../link/constants.js'
+import { BoundedMap } from '../mesh/bounded.js'
 import { MessageDispatcher } from '../../link/dispatch.js'
 import type { AgentIdentity, AgentLink, DmMessageHandler, LinkMetrics } from './types.js'
 import { type Logger } from '../../common/log.js'
 import { verifyDmCommand } from '../../protocol/mesh.js'
 import { UnsignedCommandError } from './websocket.js'
 
-/** A signed command whose sequence number is not above the last handled: a copy published again (replay). */
+/** A signed command already handled (its sequence number is remembered): a copy published again (replay). */
 export class ReplayedCommandError extends Error {
-  constructor (seq: number, last: number) {
-    super(`command ${seq} from the DM comes after command ${last}: a copy published again, dropped`)
+  constructor (seq: number) {
+    super(`command ${seq} from the DM was handled already: a copy published again, dropped`)
     this.name = 'ReplayedCommandError'
   }
 }
@@ -36,7 +37,7 @@ export interface AmqpLinkComponents extends AgentIdentity {
   ca?: string
   /**
    * The DM's Ed25519 public key (base64): when given, only commands the DM signed (DM_COMMAND_HEADERS) are handled,
-   * each with a larger sequence number than the last handled (a copy published again is dropped). Default none.
+   * and a copy of one of the last DM_COMMANDS_REMEMBERED handled is dropped. Default none.
    */
   dmKey?: string
   logger?: Logger
@@ -47,8 +48,8 @@ class AmqpLink implements AgentLink {
   private readonly dispatcher: MessageDispatcher<DmToAgentMessage>
   private readonly dmExchange: string
   private readonly dmRoutingKey: string
-  /** The sequence number of the last signed command handled (with a dmKey). */
-  private lastSeq = 0
+  /** Sequence numbers of the signed commands handled last (with a dmKey), DM_COMMANDS_REMEMBERED at most. */
+  private readonly handledSeqs = new BoundedMap<number, true>(DM_COMMANDS_REMEMBERED)
 
   constructor (components: AmqpLinkComponents) {
     const { domain, application, scopedInstancePath, url } = components
@@ -115,12 +116,12 @@ class AmqpLink implements AgentLink {
               ack()
               return
             }
-            if (seq <= this.lastSeq) {
-              this.dispatcher.reject(new ReplayedCommandError(seq, this.lastSeq), 'the DM (sequence)')
+            if (this.handledSeqs.has(seq)) {
+              this.dispatcher.reject(new ReplayedCommandError(seq), 'the DM (sequence)')
               ack()
               return
             }
-            this.lastSeq = seq
+            this.handledSeqs.set(seq, true)
           }
           void this.dispatcher.dispatchRaw(delivery.content, 'the DM').then(ack)
         })

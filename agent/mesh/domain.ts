@@ -20,13 +20,14 @@ import { errorMessage } from '../../protocol/errors.js'
 import { ensurePrivateFolder } from '../../common/private-files.js'
 import { BoundedMap } from './bounded.js'
 import { OwnershipVerifier } from './ownership.js'
+import { LostOwners, RejectionCounter } from './owners.js'
 import { nextMeshEpoch } from './epoch.js'
 import { createLibp2pTransport, type Libp2pMeshOptions } from './libp2p.js'
 import { stderrLogger, type Logger } from '../../common/log.js'
 import { trace } from '../../common/trace.js'
 import { Throttle, type MeshServiceHandle, type MeshTransport, type MeshTransportEvents, type MeshView } from './service.js'
 import {
-  LIVENESS_GRACE_MS, MAX_EXPORT_STAMPS, MAX_HELD_EXPORTS_PER_OWNER, REJECTION_LOG_INTERVAL_MS,
+  LIVENESS_GRACE_MS, MAX_EXPORT_STAMPS, MAX_HELD_EXPORTS_PER_OWNER,
   RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS
 } from './constants.js'
 
@@ -147,7 +148,7 @@ export class DomainExchange {
   private readonly ownerships: OwnershipVerifier
   /** This agent's external ownership (when its application exports externally), renewed by the DM with its ownership. */
   private externalOwnership: SignedExternalOwnership | undefined
-  private readonly suspects = new Map<string, { timer: NodeJS.Timeout, deadline: number }>()
+  private readonly lostOwners = new LostOwners((peerId, graceMs) => this.graceEnded(peerId, graceMs))
   private readonly restoreTimers = new Set<NodeJS.Timeout>()
   /** Restored imports not re-announced yet: prefix -> instance paths. */
   private readonly restored = new Map<string, Set<string>>()
@@ -156,14 +157,14 @@ export class DomainExchange {
   private readonly reannounces = new Throttle(() => { for (const path of this.local.keys()) this.publishAnnounce(path, true) })
   /** Instances announced at least once in this epoch: later announces go direct only. */
   private readonly announcedOnce = new Set<string>()
-  private readonly rejectionCounts = new Map<DomainRejectionReason, number>()
-  private readonly rejectionLoggedAt = new Map<DomainRejectionReason, number>()
+  private readonly rejected: RejectionCounter<DomainRejectionReason>
 
   constructor (private readonly components: DomainExchangeComponents, options: DomainExchangeOptions = {}) {
     this.application = components.model.application
     this.ownership = components.parameters.ownership
     this.log = components.log ?? stderrLogger
     this.now = components.now ?? Date.now
+    this.rejected = new RejectionCounter(this.log, 'domain message', this.now)
     this.graceMs = options.livenessGraceMs ?? LIVENESS_GRACE_MS
     this.unconnectedGraceMs = options.unconnectedGraceMs ?? UNCONNECTED_OWNER_GRACE_MS
     this.restoredGraceMs = options.restoredGraceMs ?? RESTORED_IMPORTS_GRACE_MS
@@ -309,8 +310,8 @@ export class DomainExchange {
     this.stopped = true
     this.requests.cancel()
     this.reannounces.cancel()
-    for (const timer of [...this.restoreTimers, ...[...this.suspects.values()].map(s => s.timer)]) clearTimeout(timer)
-    this.suspects.clear()
+    for (const timer of this.restoreTimers) clearTimeout(timer)
+    this.lostOwners.stop()
     await this.transport.stop()
   }
 
@@ -331,8 +332,8 @@ export class DomainExchange {
       announced: own === undefined ? [] : [...this.local].map(([instancePath, e]) => ({ prefix: own.prefix, instancePath, variables: { ...e.variables } })),
       held,
       ...(own?.expiresAt !== undefined ? { ownershipExpiresAt: own.expiresAt } : {}),
-      suspects: [...this.suspects.keys()],
-      rejections: Object.fromEntries(this.rejectionCounts)
+      suspects: this.lostOwners.peers(),
+      rejections: this.rejected.counts()
     }
   }
 
@@ -503,22 +504,14 @@ export class DomainExchange {
   }
 
   private reject (reason: DomainRejectionReason, detail: string): void {
-    this.rejectionCounts.set(reason, (this.rejectionCounts.get(reason) ?? 0) + 1)
-    const now = this.now()
-    if (now - (this.rejectionLoggedAt.get(reason) ?? -Infinity) < REJECTION_LOG_INTERVAL_MS) return
-    this.rejectionLoggedAt.set(reason, now)
-    this.log.warn(`rejected a domain message (${reason}, ${this.rejectionCounts.get(reason) ?? 0} so far): ${detail}`)
+    this.rejected.reject(reason, detail)
   }
 
   // ----------------------------------------------------------------------------------------------- liveness
 
   private onPeerReady (peerId: string): void {
     if (this.stopped) return
-    const suspected = this.suspects.get(peerId)
-    if (suspected !== undefined) {
-      clearTimeout(suspected.timer)
-      this.suspects.delete(peerId)
-    }
+    this.lostOwners.clear(peerId)
     // a new peer may export what we import: ask (throttled, one message per bound prefix)
     this.request(this.interests)
   }
@@ -530,24 +523,16 @@ export class DomainExchange {
   }
 
   private suspect (peerId: string, ownerGraceMs: number): void {
-    const graceMs = this.transport.stretchForLag?.(ownerGraceMs) ?? ownerGraceMs
-    const deadline = this.now() + graceMs
-    const known = this.suspects.get(peerId)
-    if (known !== undefined) {
-      if (known.deadline <= deadline) return
-      clearTimeout(known.timer)
-    }
-    const timer = setTimeout(() => {
-      this.suspects.delete(peerId)
-      if (this.stopped || this.transport.isConnected(peerId)) return
-      this.withdrawOwner(peerId, `unreachable for ${graceMs} ms`)
-    }, graceMs)
-    this.suspects.set(peerId, { timer, deadline })
+    this.lostOwners.suspect(peerId, this.transport.stretchForLag?.(ownerGraceMs) ?? ownerGraceMs)
+  }
+
+  private graceEnded (peerId: string, graceMs: number): void {
+    if (this.stopped || this.transport.isConnected(peerId)) return
+    this.withdrawOwner(peerId, `unreachable for ${graceMs} ms`)
   }
 
   private withdrawOwner (peerId: string, why: string): void {
-    clearTimeout(this.suspects.get(peerId)?.timer)
-    this.suspects.delete(peerId)
+    this.lostOwners.clear(peerId)
     this.log.info(`domain owner ${peerId} ${why}: withdrawing its external exports`)
     for (const [prefix, byKey] of this.held) {
       for (const [key, h] of [...byKey]) if (h.owner === peerId) this.release(prefix, key)

@@ -12,12 +12,13 @@ import {
 import type { SignedOwnership } from '../../protocol/messages.js'
 import {
   ANTI_ENTROPY_DIGESTS_PER_SECOND, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_MAX_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, MAX_EXPORT_STAMPS,
-  MAX_HEARD_PEERS, MAX_HELD_EXPORTS_PER_OWNER, MAX_OWNER_PREFIX_STAMPS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REJECTION_LOG_INTERVAL_MS, REQUEST_COALESCE_MS, REQUEST_MIN_INTERVAL_MS
+  MAX_HEARD_PEERS, MAX_HELD_EXPORTS_PER_OWNER, MAX_OWNER_PREFIX_STAMPS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REQUEST_COALESCE_MS, REQUEST_MIN_INTERVAL_MS
 } from './constants.js'
 import { exportsByPrefix, importedPrefixes } from '../../protocol/model/exports.js'
 import { compositeKey, partsOf, type CompositeKey } from '../../protocol/keys.js'
 import { errorMessage } from '../../protocol/errors.js'
 import { BoundedMap } from './bounded.js'
+import { LostOwners, RejectionCounter } from './owners.js'
 import type { ProbeCounts, ProbeRejection } from './probe.js'
 import { OwnershipVerifier } from './ownership.js'
 import { exponentialMs, jittered } from '../../common/backoff.js'
@@ -251,7 +252,7 @@ export class MeshService implements MeshServiceHandle {
   /** Last stamp applied per `owner\0prefix`, compared with digests to find missed messages. */
   private readonly ownerPrefixStamps = new BoundedMap<OwnerPrefixKey, Stamp>(MAX_OWNER_PREFIX_STAMPS)
   /** Owners lost, with the timer that withdraws their exports after the grace. */
-  private readonly suspects = new Map<string, { timer: ClockTimer, deadline: number }>()
+  private readonly lostOwners: LostOwners
   /** Judges peers' ownerships (signature verdicts cached, bounded; expiry; newest generation per scope). */
   private readonly ownerships: OwnershipVerifier
   /** This agent's own ownership, shown in every message that asks peers to act on it; renewed by the DM. */
@@ -298,8 +299,7 @@ export class MeshService implements MeshServiceHandle {
   private digestsSinceChange = 0
 
   private readonly sent = { messages: 0, bytes: 0 }
-  private readonly rejectionCounts = new Map<RejectionReason, number>()
-  private readonly rejectionLoggedAt = new Map<RejectionReason, number>()
+  private readonly rejected: RejectionCounter<RejectionReason>
 
   constructor (private readonly components: MeshServiceComponents, options: MeshServiceOptions = {}) {
     this.application = components.model.application
@@ -311,6 +311,8 @@ export class MeshService implements MeshServiceHandle {
     this.log = components.log ?? stderrLogger
     this.clock = components.clock ?? realClock
     this.now = this.clock.now
+    this.lostOwners = new LostOwners((peerId, graceMs) => this.graceEnded(peerId, graceMs), this.clock)
+    this.rejected = new RejectionCounter(this.log, 'mesh message', this.now)
     this.requests = new Throttle(() => this.sendRequest(), this.clock)
     this.reannounces = new Throttle(() => this.reannounce(), this.clock)
     this.introductions = new Throttle(() => this.sendDigest(), this.clock)
@@ -445,8 +447,8 @@ export class MeshService implements MeshServiceHandle {
     this.requests.cancel()
     this.reannounces.cancel()
     this.introductions.cancel()
-    for (const timer of [this.flushTimer, this.digestTimer, ...this.restoreTimers, ...[...this.suspects.values()].map(s => s.timer)]) this.clock.clearTimeout(timer)
-    this.suspects.clear()
+    for (const timer of [this.flushTimer, this.digestTimer, ...this.restoreTimers]) this.clock.clearTimeout(timer)
+    this.lostOwners.stop()
     await this.transport.stop()
   }
 
@@ -472,7 +474,7 @@ export class MeshService implements MeshServiceHandle {
       interests: [...this.interests].sort(),
       announced: [...this.local.values()].map(e => ({ ...e })),
       held,
-      suspects: [...this.suspects.keys()],
+      suspects: this.lostOwners.peers(),
       rejections: this.rejections(),
       sent: { ...this.sent },
       cached: {
@@ -484,7 +486,7 @@ export class MeshService implements MeshServiceHandle {
   }
 
   rejections (): Partial<Record<RejectionReason, number>> {
-    return Object.fromEntries(this.rejectionCounts)
+    return this.rejected.counts()
   }
 
   // ----------------------------------------------------------------------------------------------- sending
@@ -607,11 +609,7 @@ export class MeshService implements MeshServiceHandle {
   }
 
   private reject (reason: RejectionReason, detail: string): void {
-    this.rejectionCounts.set(reason, (this.rejectionCounts.get(reason) ?? 0) + 1)
-    const now = this.now()
-    if (now - (this.rejectionLoggedAt.get(reason) ?? -Infinity) < REJECTION_LOG_INTERVAL_MS) return
-    this.rejectionLoggedAt.set(reason, now)
-    this.log.warn(`rejected a mesh message (${reason}, ${this.rejectionCounts.get(reason)} so far): ${detail}`)
+    this.rejected.reject(reason, detail)
   }
 
   /** Records `stamp` for the key and the owner's prefix; false when the message is not newer than what we have. */
@@ -735,11 +733,7 @@ export class MeshService implements MeshServiceHandle {
       this.unheardPrefixes.clear()
       this.requests.poke()
     }
-    const suspected = this.suspects.get(peerId)
-    if (suspected !== undefined) {
-      this.clock.clearTimeout(suspected.timer)
-      this.suspects.delete(peerId)
-    }
+    this.lostOwners.clear(peerId)
     // A new peer, or one back after we dropped its exports, may own what we import: ask it (gathered with other
     // arrivals). One whose every prefix we import we already track (a blip shorter than the grace) has nothing new.
     if (this.interests.size > 0 && ![...this.interests].every(prefix => this.ownerPrefixStamps.has(compositeKey(peerId, prefix)))) {
@@ -797,33 +791,20 @@ export class MeshService implements MeshServiceHandle {
     return count
   }
 
-  /**
-   * Withdraws the owner's exports after `graceMs` unless it is connected again by then. A shorter grace replaces a
-   * longer one already running (an owner heard through the mesh whose dial then fails is lost, not just far).
-   */
+  /** Withdraws the owner's exports after the grace unless it is connected again by then (LostOwners). */
   private suspect (peerId: string, ownerGraceMs = this.graceMs): void {
     // A starved agent redials late: its own lag extends the grace (see LOCAL_HEALTH_LAG_FACTOR).
-    const graceMs = this.transport.stretchForLag?.(ownerGraceMs) ?? ownerGraceMs
-    const deadline = this.now() + graceMs
-    const known = this.suspects.get(peerId)
-    if (known !== undefined) {
-      if (known.deadline <= deadline) return
-      this.clock.clearTimeout(known.timer)
-    }
-    const timer = this.clock.setTimeout(() => {
-      if (this.stopped || this.transport.isConnected(peerId)) {
-        this.suspects.delete(peerId)
-        return
-      }
-      this.withdrawOwner(peerId, `unreachable for ${graceMs} ms`)
-    }, graceMs)
-    this.suspects.set(peerId, { timer, deadline })
+    this.lostOwners.suspect(peerId, this.transport.stretchForLag?.(ownerGraceMs) ?? ownerGraceMs)
+  }
+
+  private graceEnded (peerId: string, graceMs: number): void {
+    if (this.stopped || this.transport.isConnected(peerId)) return
+    this.withdrawOwner(peerId, `unreachable for ${graceMs} ms`)
   }
 
   /** Withdraws every export held from the owner (and ends its grace, if one runs). */
   private withdrawOwner (peerId: string, why: string): void {
-    this.clock.clearTimeout(this.suspects.get(peerId)?.timer)
-    this.suspects.delete(peerId)
+    this.lostOwners.clear(peerId)
     this.log.info(`owner ${peerId} ${why}: withdrawing its exports`)
     for (const [prefix, byPath] of this.held) {
       for (const [path, h] of [...byPath]) {

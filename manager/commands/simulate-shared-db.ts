@@ -6,7 +6,7 @@
 // processes of the local target, a DM of its own in a temporary folder; the report and exit codes are `simulate
 // lamp`'s.
 import { randomBytes } from 'node:crypto'
-import { createWriteStream, rmSync } from 'node:fs'
+import { cpSync, createWriteStream, existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { createDmClient, type DmClient, type InstanceNode } from '../client.js'
 import { DATA_IP_ADDRESS, DATA_MACHINE_ID, MACHINES_FOLDER } from '../constants.js'
@@ -15,7 +15,7 @@ import { defaultAgentCommand } from '../targets/process.js'
 import { startDmService, type DmService } from './dm.js'
 import { findInstance, flattenInstances } from './output.js'
 import {
-  DEFAULT_STEP_WAIT_MS, SimulationCheckError, agentStatus, allStarted, copyLogs, fileLogger, get, killLeftovers, makeDataDirectory,
+  DEFAULT_STEP_WAIT_MS, SimulationCheckError, agentStatus, allStarted, copyLogs, defaultLampTemplate, fileLogger, get, killLeftovers, makeDataDirectory,
   poll, simulationFolder, statusIs, stepRunner, type BrokerControl, type SimulationReport, type SimulationStep
 } from './simulate.js'
 import { freePort } from '../../common/net.js'
@@ -39,6 +39,29 @@ export interface SharedDbSimulationOptions {
 /** The folder of simulations/shared-db (sources and dist/ sit at different depths). */
 export function sharedDbTemplates (): string {
   return simulationFolder('shared-db', join('web', 'descriptor', 'application.properties'))
+}
+
+/**
+ * Components of the shared-db templates whose recipes are the LAMP simulation's (simulations/lamp/graph/<component>):
+ * a template holds only the recipe files it changes, the others are LAMP's, filled in when it is staged.
+ */
+export const RECIPES_FROM_LAMP: Readonly<Record<string, readonly string[]>> = { database: ['MySQL'], web: ['Tomcat'] }
+
+/**
+ * Copies the shared-db template `name` into `into`, with the recipe files it does not hold itself taken from the LAMP
+ * simulation's components of the same name (RECIPES_FROM_LAMP); returns the staged folder, to load.
+ */
+export function stageSharedDbTemplate (name: string, into: string): string {
+  const staged = join(into, name)
+  cpSync(join(sharedDbTemplates(), name), staged, { recursive: true })
+  const lamp = join(defaultLampTemplate(), 'graph')
+  for (const component of RECIPES_FROM_LAMP[name] ?? []) {
+    const from = join(lamp, component)
+    if (!existsSync(from)) throw new SimulationCheckError(`the LAMP simulation's recipes of ${component} are missing (${from}): the shared-db ${name} template needs them`)
+    // the template's own files stay: only what it lacks comes from LAMP
+    cpSync(from, join(staged, 'graph', component), { recursive: true, force: false, errorOnExist: false })
+  }
+  return staged
 }
 
 const PREFIX = 'Db'
@@ -114,9 +137,9 @@ export async function runSharedDbSimulation (options: SharedDbSimulationOptions 
       return `REST ${dm?.url}, agents via ${options.amqpUrl !== undefined ? 'RabbitMQ' : `the embedded endpoint (port ${agentsPort})`}, data in ${dataDirectory}`
     })
     await step(`load the templates; create ${database} (exports ${PREFIX}), ${bound} and ${unbound} (import external ${PREFIX}); bind ${bound} to ${database}`, async () => {
-      const root = sharedDbTemplates()
-      const db = await dmClient().loadTemplateFromPath(join(root, options.real === true ? 'database-real' : 'database'))
-      const web = await dmClient().loadTemplateFromPath(join(root, 'web'))
+      const templates = join(dataDirectory, 'templates')
+      const db = await dmClient().loadTemplateFromPath(stageSharedDbTemplate(options.real === true ? 'database-real' : 'database', templates))
+      const web = await dmClient().loadTemplateFromPath(stageSharedDbTemplate('web', templates))
       await dmClient().createApplication({ name: database, template: { name: db.name, version: db.version } })
       for (const name of [bound, unbound]) await dmClient().createApplication({ name, template: { name: web.name, version: web.version } })
       const view = await dmClient().bind(bound, PREFIX, database)

@@ -97,8 +97,11 @@ function recordBeat ({ core, outbox }: NotificationContext, msg: Notification<'h
   if (msg.domainAddresses !== undefined && JSON.stringify(previousDomain) !== JSON.stringify(msg.domainAddresses)) {
     domainAddressesChanged(core, outbox, application, path, msg.domainAddresses)
   }
+  const ipChanged = msg.ipAddress !== '' && scoped.data[DATA_IP_ADDRESS] !== msg.ipAddress
+  // most beats change neither: no transaction for them (an agent beats every few seconds)
+  if (!ipChanged && status === 'DEPLOYED_STARTED') return
   store.transaction(() => {
-    if (msg.ipAddress !== '' && scoped.data[DATA_IP_ADDRESS] !== msg.ipAddress) {
+    if (ipChanged) {
       store.updateData(application, path, { [DATA_IP_ADDRESS]: msg.ipAddress })
     }
     if (status !== 'DEPLOYED_STARTED') {

@@ -25,7 +25,7 @@ import { machineFolder } from '../../manager/targets/local.js'
 import { isAgentAlive, machineFiles, readAgentRecord, spawnAgent, stopAgent } from '../../manager/targets/process.js'
 import { createPrivateBroker, type PrivateBroker } from '../../fixtures/broker.js'
 import { checkInvariant, type Violation } from './invariant.js'
-import { rejectedFromMetrics, rogueAgentAttempts, runRogueAgent } from './rogue-agent.js'
+import { REFUSED_COMMAND_LOG, rejectedFromMetrics, rogueAgentAttempts, rogueCommandAttempts, runRogueAgent } from './rogue-agent.js'
 import { readAgentParams } from '../../protocol/agent-params.js'
 import { roguePeerForgeries, runRoguePeer, totalRejections } from './rogue-peer.js'
 import { requestAgentView } from '../../manager/commands/agent.js'
@@ -75,7 +75,8 @@ export interface TrialResult {
 
 export interface RoguePeerTally { attempts: number, refused: number, reasons: Record<string, number> }
 
-export interface RogueTally { attempts: number, refusedByBroker: number, refusedByDm: number }
+/** The rogue agent's attempts: refused by the broker, by the DM (counted), or (forged commands) by the victim's agent (logged). */
+export interface RogueTally { attempts: number, refusedByBroker: number, refusedByDm: number, refusedByVictim: number }
 
 export interface ChaosReport {
   seed: number
@@ -265,17 +266,30 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
     const instancePath = victimState?.model.instance.children[0]?.path ?? victim.name
     const stolen = { application, scopedInstancePath: holder.name, endpoint: params.messaging }
     const attempts = rogueAgentAttempts(stolen, { scopedInstancePath: victim.name, instancePath })
+    const commands = rogueCommandAttempts({ scopedInstancePath: victim.name, instancePath })
     const dmProcess = dm as DmProcess
     const before = await dmProcess.rejected()
+    const victimLog = machineFiles(victim.folder).log
+    const refusedCommands = (): number => { try { return [...readFileSync(victimLog, 'utf8').matchAll(REFUSED_COMMAND_LOG)].length } catch { return 0 } }
+    const commandsBefore = refusedCommands()
     const taken = await runRogueAgent(broker?.url ?? '', application, stolen, attempts)
+    const commandsTaken = await runRogueAgent(broker?.url ?? '', application, stolen, commands)
     const deadline = Date.now() + ROGUE_REFUSAL_TIMEOUT_MS
     let refused = await dmProcess.rejected() - before
-    while (refused < taken && Date.now() < deadline) {
+    let refusedByVictim = refusedCommands() - commandsBefore
+    while ((refused < taken || refusedByVictim < commandsTaken) && Date.now() < deadline) {
       await sleep(POLL_INTERVAL_MS)
       refused = await dmProcess.rejected() - before
+      refusedByVictim = refusedCommands() - commandsBefore
     }
-    const tally = { attempts: attempts.length, refusedByBroker: attempts.length - taken, refusedByDm: Math.min(refused, taken) }
-    note(`rogue agent with ${holder.name}'s credential spoke for ${victim.name}: ${tally.attempts} attempts, ${tally.refusedByBroker} refused by the broker, ${tally.refusedByDm} refused and counted by the DM${refused < taken ? ' — NOT ALL REFUSED' : ''}`)
+    const tally = {
+      attempts: attempts.length + commands.length,
+      refusedByBroker: attempts.length - taken + commands.length - commandsTaken,
+      refusedByDm: Math.min(refused, taken),
+      refusedByVictim: Math.min(refusedByVictim, commandsTaken)
+    }
+    const notRefused = refused < taken || refusedByVictim < commandsTaken
+    note(`rogue agent with ${holder.name}'s credential spoke for ${victim.name}: ${tally.attempts} attempts, ${tally.refusedByBroker} refused by the broker, ${tally.refusedByDm} refused and counted by the DM, ${tally.refusedByVictim} forged commands refused by ${victim.name}'s agent${notRefused ? ' — NOT ALL REFUSED' : ''}`)
     // A machineDown or instanceRemoved taken by the DM would terminate or remove the victim's instances for good; the
     // application may still be settling from the fault (an import flapping), so it gets the recovery time to be started.
     await waitFor(`every instance started after the rogue agent (${victim.name} unharmed)`, RECOVERY_TIMEOUT_MS, notStarted)
@@ -461,7 +475,7 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
         await waitFor('every instance started again', RECOVERY_TIMEOUT_MS, notStarted)
         note('every instance DEPLOYED_STARTED again')
         rogueAgent = await rogueAgentActs(note)
-        if (rogueAgent.refusedByBroker + rogueAgent.refusedByDm < rogueAgent.attempts) passed = false
+        if (rogueAgent.refusedByBroker + rogueAgent.refusedByDm + rogueAgent.refusedByVictim < rogueAgent.attempts) passed = false
         roguePeer = await roguePeerActs(note)
         if (roguePeer.refused < roguePeer.attempts) passed = false
         await check('after recovery and the rogues')
@@ -518,11 +532,12 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
     }
   }
   const passedCount = trials.filter(t => t.passed).length
-  const agent = { attempts: 0, refusedByBroker: 0, refusedByDm: 0 }
+  const agent = { attempts: 0, refusedByBroker: 0, refusedByDm: 0, refusedByVictim: 0 }
   for (const t of trials) {
     agent.attempts += t.rogueAgent?.attempts ?? 0
     agent.refusedByBroker += t.rogueAgent?.refusedByBroker ?? 0
     agent.refusedByDm += t.rogueAgent?.refusedByDm ?? 0
+    agent.refusedByVictim += t.rogueAgent?.refusedByVictim ?? 0
   }
   const peer: RoguePeerTally = { attempts: 0, refused: 0, reasons: {} }
   for (const t of trials) {
@@ -551,7 +566,7 @@ export function parseChaosArgs (argv: string[]): { trials: number, seed: number,
 export function formatChaosReport (report: ChaosReport): string {
   const lines = [`chaos on LAMP (${report.target} target, seed ${report.seed}): ${report.passed}/${report.trials.length} trials passed, ${report.failed} failed`]
   const agent = report.rogues.agent
-  lines.push(`rogue agent (another machine's credential): ${agent.attempts} attempts, ${agent.refusedByBroker} refused by the broker, ${agent.refusedByDm} refused and counted by the DM, ${agent.attempts - agent.refusedByBroker - agent.refusedByDm} not refused`)
+  lines.push(`rogue agent (another machine's credential): ${agent.attempts} attempts, ${agent.refusedByBroker} refused by the broker, ${agent.refusedByDm} refused and counted by the DM, ${agent.refusedByVictim} forged commands refused by the victim's agent, ${agent.attempts - agent.refusedByBroker - agent.refusedByDm - agent.refusedByVictim} not refused`)
   const peer = report.rogues.peer
   lines.push(`rogue peer (pnet key, no ownership): ${peer.attempts} forgeries, ${peer.refused} refused and counted by the importer (${Object.entries(peer.reasons).map(([r, n]) => `${r} ${n}`).join(', ') || 'none'}), ${peer.attempts - peer.refused} not refused`)
   for (const t of report.trials) lines.push(`  trial ${t.trial}: ${t.fault}${t.machine !== undefined ? ` ${t.machine}` : ''} ${t.passed ? 'passed' : 'FAILED'}`)

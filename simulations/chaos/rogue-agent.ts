@@ -2,16 +2,22 @@
 // machine's params file, as an attacker owning that machine would) that speaks to the DM for another machine of the
 // application: it says hello (a heartbeat) as the other machine, reports it down, and removes its instances. On
 // RabbitMQ the DM must refuse every attempt (per-machine broker users and `user_id`, or per-machine message
-// signatures without the management API: manager/messaging/amqp.ts) and count it in its refused messages.
+// signatures without the management API: manager/messaging/amqp.ts) and count it in its refused messages. It also
+// publishes commands "from the DM" to the other machine's queue (a shared broker user may): the victim's agent must
+// refuse them (signed commands, DM_COMMAND_HEADERS) and log each refusal.
+import { randomBytes } from 'node:crypto'
 import amqp from 'amqplib'
 import {
-  AGENT_SIGNATURE_HEADERS, dmExchangeName, machineDmRoutingKey, signAgentMessage, toDm, type AgentEndpoint, type AgentToDmMessage
+  AGENT_SIGNATURE_HEADERS, DM_COMMAND_HEADERS, agentRoutingKey, agentsExchangeName, dmExchangeName, machineDmRoutingKey, signAgentMessage, toAgent, toDm,
+  type AgentEndpoint, type AgentToDmMessage
 } from '../../protocol/messages.js'
 
 /** One forged message, ready to publish on the DM's exchange. */
 export interface RogueAttempt {
   /** What it tries, for the report. */
   name: string
+  /** Where it is published: the DM's exchange (default), or the application's agents' exchange (a forged command). */
+  to?: 'dm' | 'agent'
   routingKey: string
   content: Buffer
   headers: Record<string, string | number>
@@ -66,6 +72,25 @@ export function rogueAgentAttempts (stolen: StolenCredential, victim: RogueVicti
 }
 
 /**
+ * Forged commands "from the DM" to the victim's agent, published on the application's agents' exchange with the
+ * victim's routing key: one unsigned, one with a made-up signature; both would stop the victim's instance.
+ */
+export function rogueCommandAttempts (victim: RogueVictim): RogueAttempt[] {
+  const stop = Buffer.from(JSON.stringify(toAgent({ kind: 'changeState', instancePath: victim.instancePath, newState: 'NOT_DEPLOYED' })))
+  const routingKey = agentRoutingKey(victim.scopedInstancePath)
+  return [
+    { name: `unsigned command to ${victim.scopedInstancePath}: undeploy ${victim.instancePath}`, to: 'agent', routingKey, content: stop, headers: {} },
+    {
+      name: `command to ${victim.scopedInstancePath} with a made-up signature: undeploy ${victim.instancePath}`, to: 'agent', routingKey, content: stop,
+      headers: { [DM_COMMAND_HEADERS.seq]: Number.MAX_SAFE_INTEGER, [DM_COMMAND_HEADERS.signature]: randomBytes(64).toString('base64') }
+    }
+  ]
+}
+
+/** A refusal of a forged command, as the victim's agent logs it (link/dispatch.ts, agent/link/amqp.ts). */
+export const REFUSED_COMMAND_LOG = /dropped a message from the DM \(signature\)/g
+
+/**
  * Publishes the attempts on the broker at `brokerUrl` (the machine's own user and password replace the URL's when the
  * credential is a broker user). Returns how many the broker took (a publish it refuses is refused, not counted here).
  */
@@ -85,7 +110,8 @@ export async function runRogueAgent (brokerUrl: string, domain: string, stolen: 
       const channel = await connection.createConfirmChannel()
       channel.on('error', () => {})
       try {
-        channel.publish(dmExchangeName(domain), attempt.routingKey, attempt.content, { headers: attempt.headers, ...(attempt.userId !== undefined ? { userId: attempt.userId } : {}) })
+        const exchange = attempt.to === 'agent' ? agentsExchangeName(domain, stolen.application) : dmExchangeName(domain)
+        channel.publish(exchange, attempt.routingKey, attempt.content, { headers: attempt.headers, ...(attempt.userId !== undefined ? { userId: attempt.userId } : {}) })
         await channel.waitForConfirms()
         taken++
         await channel.close()

@@ -3,9 +3,9 @@
 // and Probe). Per N and network condition it measures the cold start, a changed export, a withdraw and a lost host
 // until every importer holds the result, with the frames, bytes and messages it cost. docs/scale.md has the figures.
 //   node --expose-gc dist/simulations/protosim/protosim.js [--agents 100,1000,10000] [--conditions clean,loss,latency]
-//     [--exporters 5] [--changes 2] [--seed 1] [--limit-h 48] [--json out.json] [--svg chart.svg]
+//     [--exporters 5] [--changes 2] [--seed 1] [--limit-h 48] [--json out.json] [--svg chart.svg] [--from results.jsonl,...]
 import { execFile } from 'node:child_process'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { MeshService } from '../../agent/mesh/service.js'
@@ -248,6 +248,13 @@ export async function runProtosim (options: ProtosimOptions): Promise<ProtosimRe
   }
 }
 
+/** The name in CONDITIONS of a result's network. */
+function conditionOf (result: ProtosimResult): string {
+  const found = Object.entries(CONDITIONS).find(([, c]) => c.latencyMs === result.network.latencyMs && c.loss === result.network.loss)
+  if (found === undefined) throw new Error(`a result with a network of no condition: ${JSON.stringify(result.network)}`)
+  return found[0]
+}
+
 function round (x: number, digits = 1): number {
   const f = 10 ** digits
   return Math.round(x * f) / f
@@ -290,9 +297,18 @@ async function main (): Promise<void> {
     return
   }
   const rows: Array<{ condition: string, result: ProtosimResult }> = []
+  // `--from FILE,...`: no run; the table and chart of results already printed (JSON lines of --one or of a run's stderr).
+  const from = arg('from')
+  for (const file of from?.split(',') ?? []) {
+    for (const line of (await readFile(file, 'utf8')).split('\n').filter(l => l.startsWith('{'))) {
+      const result = JSON.parse(line) as ProtosimResult
+      rows.push({ condition: conditionOf(result), result })
+    }
+  }
+  rows.sort((a, b) => a.result.agents - b.result.agents || conditions.indexOf(a.condition) - conditions.indexOf(b.condition))
   const forwarded = process.argv.slice(2).filter((a, i, all) => !['--json', '--svg', '--agents', '--conditions'].includes(a) &&
     !['--json', '--svg', '--agents', '--conditions'].includes(all[i - 1]))
-  for (const n of agents) {
+  for (const n of from === undefined ? agents : []) {
     for (const condition of conditions) {
       const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--max-old-space-size=8192', fileURLToPath(import.meta.url),
         ...forwarded, '--one', String(n), condition], { maxBuffer: 16 * 1024 * 1024 })
@@ -312,7 +328,7 @@ async function main (): Promise<void> {
       yLabel: 'simulated ms (log)',
       logY: true,
       series: conditions.flatMap(condition => {
-        const mine = rows.filter(r => r.condition === condition)
+        const mine = rows.filter(r => r.condition === condition).sort((a, b) => a.result.agents - b.result.agents)
         const last = (r: ProtosimResult): PhaseResult => r.changes[r.changes.length - 1]
         return [
           { name: `${condition}: p50`, points: mine.map(r => [r.result.agents, last(r.result).p50Ms] as const) },

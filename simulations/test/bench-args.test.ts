@@ -47,7 +47,7 @@ test('the bench table shows n/a for what was not measured; the chaos report ends
       etcd: { all_ms: { 10: 20 }, by_agents: [{ agents: 10, all_ms: 20 }, { agents: 50, all_ms: null, note: 'not run: too big' }] }
     },
     elastic: { rounds: 5, rounds_ok: 5, threshold_to_serving_ms: 3900, probe_period_ms: 1000, machine_deploy_ms: 2100, goal_ms: 4100, failed_requests: 0 },
-    inter_app: { agents_per_application: 10, reconfigure_p50_ms: 15, reconfigure_p99_ms: 48.5, ratio_to_internal_p50: 1.2, missed: 0 }
+    inter_app: { agents_per_application: 10, reconfigure_p50_ms: 15, reconfigure_p99_ms: 48.5, ratio_to_internal_p50: 1.2, importer_cpu_ms_per_change: 1.5, exporter_cpu_ms_per_change: 3.1, missed: 0 }
   }
   const table = formatTable(report)
   t.regex(table, /deploy: the DM's CPU per machine\s+7\.5 ms\s+<= 10 ms/)
@@ -62,12 +62,12 @@ test('the bench table shows n/a for what was not measured; the chaos report ends
   t.regex(table, /elastic: failed requests\s+0\s+0/)
   t.regex(table, /reconfigure p50 \/ p99, across applications \(10 \+ 10 agents\)\s+15 ms \/ 48\.5 ms\s/)
   t.regex(table, /across applications p50 \/ mesh p50\s+1\.2\s+<= 1\.5/)
-  const text = formatChaosReport({ seed: 1, target: 'netns', passed: 1, failed: 1, rogues: { agent: { attempts: 10, refusedByBroker: 0, refusedByDm: 10 }, peer: { attempts: 10, refused: 10, reasons: { 'wrong-peer': 4, 'not-owner': 6 } } }, trials: [
+  const text = formatChaosReport({ seed: 1, target: 'netns', passed: 1, failed: 1, rogues: { agent: { attempts: 12, refusedByBroker: 0, refusedByDm: 10, refusedByVictim: 2 }, peer: { attempts: 10, refused: 10, reasons: { 'wrong-peer': 4, 'not-owner': 6 } } }, trials: [
     { trial: 1, fault: 'kill-dm', passed: true, trace: ['+1 ms killed -9 the DM'] },
     { trial: 2, fault: 'kill-agent', machine: '/MySQL VM', passed: false, trace: ['+5 ms invariant BROKEN after recovery:'] }
   ] })
   t.regex(text, /1\/2 trials passed, 1 failed/)
-  t.regex(text, /rogue agent \(another machine's credential\): 10 attempts, 0 refused by the broker, 10 refused and counted by the DM, 0 not refused/)
+  t.regex(text, /rogue agent \(another machine's credential\): 12 attempts, 0 refused by the broker, 10 refused and counted by the DM, 2 forged commands refused by the victim's agent, 0 not refused/)
   t.regex(text, /rogue peer \(pnet key, no ownership\): 10 forgeries, 10 refused and counted by the importer \(wrong-peer 4, not-owner 6\), 0 not refused/)
   t.regex(text, /trace of trial 2 \(kill-agent \/MySQL VM\):\n {2}\+5 ms invariant BROKEN/)
   t.notRegex(text, /trace of trial 1/)

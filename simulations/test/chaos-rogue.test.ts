@@ -2,10 +2,13 @@
 // the DM's own checks refuse (signature of the claimed machine, then the sender against what the message is about),
 // and the DM's refusal count is read from its /metrics text.
 import test from 'ava'
-import { parseAgentToDmMessage, AGENT_SIGNATURE_HEADERS, machineBrokerUser } from '../../protocol/messages.js'
+import { parseAgentToDmMessage, parseDmToAgentMessage, agentRoutingKey, AGENT_SIGNATURE_HEADERS, DM_COMMAND_HEADERS, machineBrokerUser } from '../../protocol/messages.js'
+import { createDmSigningKey, verifyDmCommand } from '../../protocol/mesh.js'
+import { MessageDispatcher } from '../../link/dispatch.js'
+import { UnsignedCommandError } from '../../agent/link/websocket.js'
 import { checkMessageSignature, issueMessageKey, memoryCredentialStore } from '../../manager/messaging/credentials.js'
 import { senderMismatch } from '../../manager/messaging/sender.js'
-import { rejectedFromMetrics, rogueAgentAttempts } from '../chaos/rogue-agent.js'
+import { REFUSED_COMMAND_LOG, rejectedFromMetrics, rogueAgentAttempts, rogueCommandAttempts } from '../chaos/rogue-agent.js'
 
 const SECRET = 'dm-secret-for-the-test'
 
@@ -59,4 +62,26 @@ test('a rogue needs another machine and a credential of its own', t => {
 test('the DM\'s refusal count is read from its metrics text', t => {
   t.is(rejectedFromMetrics('# HELP meshconf_agent_messages_rejected x\n# TYPE meshconf_agent_messages_rejected gauge\nmeshconf_agent_messages_rejected 17\n'), 17)
   t.throws(() => rejectedFromMetrics('meshconf_agent_messages_total{direction="in"} 3\n'), { message: /no meshconf_agent_messages_rejected/ })
+})
+
+test('the forged commands to the victim are changeStates that no DM key verifies, and the victim\'s refusal log line is what the chaos counts', t => {
+  const dm = createDmSigningKey()
+  const commands = rogueCommandAttempts({ scopedInstancePath: '/VM 2', instancePath: '/VM 2/Tomcat' })
+  t.is(commands.length, 2)
+  for (const command of commands) {
+    t.is(command.to, 'agent')
+    t.is(command.routingKey, agentRoutingKey('/VM 2'))
+    const body = parseDmToAgentMessage(JSON.parse(command.content.toString()))
+    t.like(body, { kind: 'changeState', instancePath: '/VM 2/Tomcat', newState: 'NOT_DEPLOYED' })
+    const seq = command.headers[DM_COMMAND_HEADERS.seq]
+    const signature = command.headers[DM_COMMAND_HEADERS.signature]
+    t.false(verifyDmCommand(dm.publicKey, 'shop', '/VM 2', typeof seq === 'number' ? seq : 0, body, typeof signature === 'string' ? signature : undefined), command.name)
+  }
+  // what the victim's agent logs for each (agent/link/amqp.ts rejects through its dispatcher)
+  const lines: string[] = []
+  const log = (line: string): void => { lines.push(line) }
+  const dispatcher = new MessageDispatcher(parseDmToAgentMessage, { debug: log, info: log, warn: log, error: log }, 'agent /VM 2 of shop')
+  dispatcher.reject(new UnsignedCommandError(0, true), 'the DM (signature)')
+  dispatcher.reject(new UnsignedCommandError(1, false), 'the DM (signature)')
+  t.is([...lines.join('\n').matchAll(REFUSED_COMMAND_LOG)].length, 2)
 })
