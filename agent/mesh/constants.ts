@@ -121,6 +121,21 @@ export const GOSSIP_STREAM_GRACE_MS = 30_000
 /** Interval between two checks for such connections, in ms. */
 export const GOSSIP_CHECK_INTERVAL_MS = 5000
 
+/** Gossipsub's heartbeat interval while the mesh is active, in ms (gossipsub's own default). */
+export const GOSSIP_HEARTBEAT_INTERVAL_MS = 1000
+/**
+ * Heartbeats in a row with nothing happening (no message, publish, peer or subscription change, graft or prune)
+ * before the heartbeat interval grows (quiet-heartbeat.ts): gossipsub gossips the messages of its last 3 heartbeats
+ * and keeps them for 5, so after 5 quiet ones it has nothing left to gossip.
+ */
+export const GOSSIP_QUIET_HEARTBEATS = 5
+/**
+ * Longest heartbeat interval of a quiet mesh, in ms: the interval doubles after each quiet heartbeat up to this, and
+ * anything that happens brings the next one back within GOSSIP_HEARTBEAT_INTERVAL_MS. It bounds how late a quiet mesh
+ * regrafts a peer whose prune backoff ran out (pings, not heartbeats, find failed peers: docs/tuning.md).
+ */
+export const GOSSIP_QUIET_HEARTBEAT_MAX_INTERVAL_MS = 8000
+
 /** First and largest delay between two dials of a wanted peer (bootstrap, remembered, owner), in ms. */
 export const REDIAL_MIN_DELAY_MS = 250
 export const REDIAL_MAX_DELAY_MS = 5000

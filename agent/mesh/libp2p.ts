@@ -28,6 +28,7 @@ import { BoundedMap } from './bounded.js'
 import { loadOrCreatePeerIdentity } from './identity.js'
 import { nextMeshEpoch } from './epoch.js'
 import { LocalHealth } from './health.js'
+import { QuietHeartbeat } from './quiet-heartbeat.js'
 import { OwnerLiveness, ProbeHelper, decodeProbeAnswer, decodeProbeRequest, encodeProbeAnswer, encodeProbeRequest, type DirectPing, type ProbeAnswer, type ProbeCounts } from './probe.js'
 import { DirectFrameReader, encodeDirectFrame } from './direct.js'
 import { trace } from '../../common/trace.js'
@@ -36,7 +37,7 @@ import { writeAtomically } from '../../common/fs.js'
 import {
   DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, MAX_PEER_ADDRESSES, MAX_UNVERIFIED_PEERS, MAX_WANTED_PEERS, LIVENESS_ABORT_MS, LIVENESS_PING_INTERVAL_MS, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
   REMEMBERED_PEERS_FILE, REMEMBERED_PEERS_WRITE_DELAY_MS, LISTEN_PORTS_FILE, GOSSIP_CHECK_INTERVAL_MS, GOSSIP_STREAM_GRACE_MS,
-  DIRECT_PROTOCOL, MAX_DIRECT_STREAMS, DIRECT_OPEN_TIMEOUT_MS, MAX_DIRECT_QUEUED_FRAMES, MAX_DIRECT_WRITE_BUFFER_BYTES, MAX_PROBES_PER_REQUESTER, PROBE_PROTOCOL
+  DIRECT_PROTOCOL, GOSSIP_HEARTBEAT_INTERVAL_MS, MAX_DIRECT_STREAMS, DIRECT_OPEN_TIMEOUT_MS, MAX_DIRECT_QUEUED_FRAMES, MAX_DIRECT_WRITE_BUFFER_BYTES, MAX_PROBES_PER_REQUESTER, PROBE_PROTOCOL
 } from './constants.js'
 import { errorMessage } from '../../protocol/errors.js'
 import { silentLogger, type Logger } from '../../common/log.js'
@@ -231,6 +232,8 @@ export async function createMeshNode (options: MeshNodeOptions): Promise<MeshNod
       ping: ping({ maxOutboundStreams: MAX_PING_STREAMS, maxInboundStreams: MAX_PING_STREAMS }),
       pubsub: gossipsub({
         emitSelf: false,
+        // stretched while the mesh is quiet (quiet-heartbeat.ts)
+        heartbeatInterval: GOSSIP_HEARTBEAT_INTERVAL_MS,
         fastMsgIdFn: fastMessageId,
         // IHAVE gossip to 3 peers per topic and heartbeat (default 6, or a quarter of the topic's peers): enough to
         // bridge agents whose topic mesh forms an island, at half the frames; an idle mesh sends none.
@@ -299,6 +302,7 @@ class Libp2pTransport implements MeshTransport {
   private readonly probeHelper: ProbeHelper
   private readonly gossipCheckTimer: NodeJS.Timeout
   private readonly gossipGraceMs: number
+  private readonly heartbeat: QuietHeartbeat
   /** Topics we subscribe to: what a direct frame may carry. */
   private readonly topics = new Set<string>()
   /** Topics we published direct messages on: a peer subscribing to one gets its direct stream opened at once. */
@@ -338,6 +342,7 @@ class Libp2pTransport implements MeshTransport {
     this.gossipGraceMs = options.gossipStreamGraceMs ?? GOSSIP_STREAM_GRACE_MS
     this.gossipCheckTimer = setInterval(() => this.dropConnectionsWithoutGossip(), Math.min(GOSSIP_CHECK_INTERVAL_MS, this.gossipGraceMs / 2))
     this.gossipCheckTimer.unref()
+    this.heartbeat = new QuietHeartbeat(node.services.pubsub)
     node.services.pubsub.addEventListener('message', evt => {
       const m = evt.detail
       // StrictSign (the default) drops unsigned messages; `from` is then the authenticated publisher.
@@ -352,12 +357,14 @@ class Libp2pTransport implements MeshTransport {
       }
     })
     node.addEventListener('peer:connect', evt => {
+      this.heartbeat.activity()
       const peer = evt.detail.toString()
       this.connected.set(peer, evt.detail)
       const wanted = this.wanted.get(peer)
       if (wanted !== undefined) wanted.attempts = 0
     })
     node.addEventListener('peer:disconnect', evt => {
+      this.heartbeat.activity()
       const peer = evt.detail.toString()
       this.connected.delete(peer)
       this.liveness.forget(peer)
@@ -456,6 +463,7 @@ class Libp2pTransport implements MeshTransport {
 
   async publish (topic: string, data: Uint8Array, options?: { direct?: boolean, gossip?: boolean }): Promise<void> {
     if (this.stopped) return
+    this.heartbeat.activity()
     if (options?.direct === true) {
       this.directTopics.add(topic)
       const frame = encodeDirectFrame(topic, data)
@@ -503,6 +511,7 @@ class Libp2pTransport implements MeshTransport {
     this.liveness.stop()
     clearInterval(this.gossipCheckTimer)
     this.health.stop()
+    this.heartbeat.stop()
     for (const w of this.wanted.values()) clearTimeout(w.timer)
     if (this.rememberTimer !== undefined) {
       clearTimeout(this.rememberTimer)
@@ -528,7 +537,9 @@ class Libp2pTransport implements MeshTransport {
       }
       for (const frame of frames) {
         trace('direct.receive', `${from} ${frame.data.byteLength}`)
-        if (this.topics.has(frame.topic)) this.events.message(frame.topic, from, frame.data)
+        if (!this.topics.has(frame.topic)) continue
+        this.heartbeat.activity()
+        this.events.message(frame.topic, from, frame.data)
       }
     })
   }

@@ -27,6 +27,14 @@ export interface AgentProcessRecord {
  */
 export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2']
 
+/**
+ * Environment variables of every agent process (the local and netns targets, the benchmarks' agent processes), for less
+ * memory. `MALLOC_ARENA_MAX=1`: glibc gives each thread that allocates (V8's workers, libuv's pool) an arena of its own
+ * and keeps what they freed; an agent allocates on its main thread almost only, so one arena suffices (docs/tuning.md).
+ * The agent's systemd unit sets the same.
+ */
+export const AGENT_ENVIRONMENT: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '1' }
+
 /** The one-file bundle of a compiled entry (x.js -> x.bundle.js, made by npm run build), or the entry itself. */
 export function preferBundle (script: string): string {
   const bundle = script.replace(/\.js$/, '.bundle.js')
@@ -67,7 +75,7 @@ export async function spawnAgent (command: string[], paramsFile: string, files: 
   const log = openSync(files.log, 'a')
   try {
     const child = spawn(command[0], [...command.slice(1), '--params', paramsFile], {
-      cwd: options.cwd, env: { ...agentEnvironment(process.env), ...options.env }, detached: true, stdio: ['ignore', log, log]
+      cwd: options.cwd, env: { ...agentEnvironment(process.env), ...AGENT_ENVIRONMENT, ...options.env }, detached: true, stdio: ['ignore', log, log]
     })
     // The record is written in the same turn as the spawn: a DM killed while waiting for the 'spawn' event would
     // otherwise leave an agent no pid file names (findAgent still finds it by its command line).

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import type { AgentToParent, FromHost, ParentToAgent, ToHost } from './agent-protocol.js'
 import { AGENT_STOP_TIMEOUT_MS, STDERR_TAIL_CHARS } from './bench-constants.js'
-import { AGENT_NODE_FLAGS, preferBundle } from '../../manager/targets/process.js'
+import { AGENT_ENVIRONMENT, AGENT_NODE_FLAGS, preferBundle } from '../../manager/targets/process.js'
 
 /** The compiled agent process next to this file (benchmarks run from dist/), bundled as the local target's agents. */
 export const AGENT_PROCESS_SCRIPT = preferBundle(join(dirname(fileURLToPath(import.meta.url)), 'agent-process.js'))
@@ -78,7 +78,9 @@ export class AgentHost {
     this.name = options.name
     const args = [AGENT_PROCESS_SCRIPT, ...options.stateDirs]
     this.agents = options.stateDirs.map((_, i) => new BenchAgent(this, i, options.agentNames?.[i] ?? `${options.name}[${i}]`))
-    const env = options.stateDirs.length === 1 ? process.env : { ...process.env, UV_THREADPOOL_SIZE: String(threadPoolSize(options.stateDirs.length)) }
+    const env = {
+      ...process.env, ...AGENT_ENVIRONMENT, ...(options.stateDirs.length === 1 ? {} : { UV_THREADPOOL_SIZE: String(threadPoolSize(options.stateDirs.length)) })
+    }
     this.child = options.netns === undefined
       ? fork(args[0], args.slice(1), { execArgv: [...inheritedNodeFlags(process.execArgv), ...AGENT_NODE_FLAGS], env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
       : spawn('ip', ['netns', 'exec', options.netns, process.execPath, ...AGENT_NODE_FLAGS, ...args],
