@@ -7,4 +7,4 @@ export type { MeshFactory } from './ports.js'
 export type { MeshView } from './mesh/service.js'
 export type { AgentMeshView, DomainView } from './mesh/domain.js'
 /** The agent's crash detection, which checks of a run (simulate) compare what they measure with. */
-export { LIVENESS_ABORT_MS, LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS } from './mesh/constants.js'
+export { LIVENESS_ABORT_MS, LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, PROBE_INDIRECT_TIMEOUT_MS } from './mesh/constants.js'

@@ -6,7 +6,7 @@ import test from 'ava'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, REMEMBERED_PEERS_FILE
+  LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, PROBE_INDIRECT_TIMEOUT_MS, REMEMBERED_PEERS_FILE
 } from '../agent/mesh/constants.js'
 import type { MeshView } from '../agent/mesh/service.js'
 import { changeState } from '../fixtures/mesh-app.js'
@@ -157,7 +157,8 @@ test('a frozen owner (SIGSTOP) counts as lost; thawed, it is back on the same co
   process.kill(mysql.pid, 'SIGSTOP')
   try {
     await tomcat.waitFor('Tomcat unresolved (MySQL lost)', isStatus('/Tomcat VM 1/Tomcat', 'UNRESOLVED'),
-      { from, timeoutMs: 3 * (LIVENESS_PING_INTERVAL_MS + LIVENESS_PING_TIMEOUT_MS + LIVENESS_GRACE_MS) })
+      // No third peer to ask (probe.ts): the indirect wait passes unanswered, then the grace.
+      { from, timeoutMs: 3 * (LIVENESS_PING_INTERVAL_MS + LIVENESS_PING_TIMEOUT_MS + PROBE_INDIRECT_TIMEOUT_MS + LIVENESS_GRACE_MS) })
   } finally {
     process.kill(mysql.pid, 'SIGCONT')
   }

@@ -123,6 +123,8 @@ export class OwnerLiveness {
    * verdict still needs the helpers' nacks). The first importer to notice a cut thus hastens the others.
    */
   hint (peer: string): void {
+    // Not stretched by our lag: another peer's silence is evidence that does not depend on our timers (a starved
+    // importer stretching it by twice its lag noticed a cut 1.5 s after the others), and the helpers stretch theirs.
     const flight = this.inFlight.get(peer)
     if (flight?.hinted === undefined) return
     const hinted = flight.hinted
@@ -181,7 +183,7 @@ export class OwnerLiveness {
     flight.timers.push(clearJudge)
     flight.hinted = () => {
       clearJudge()
-      flight.timers.push(this.clock.after(Math.max(0, flight.sentAt + this.components.stretch(PROBE_HINTED_TIMEOUT_MS) - this.clock.now()), judge))
+      flight.timers.push(this.clock.after(Math.max(0, flight.sentAt + PROBE_HINTED_TIMEOUT_MS - this.clock.now()), judge))
     }
     flight.timers.push(this.clock.after(LIVENESS_ABORT_MS, () => {
       if (this.stopped || closed()) return

@@ -22,7 +22,7 @@ import { promisify } from 'node:util'
 import { InvalidArgumentError, type Command } from 'commander'
 import { formatDuration, parseDuration, printDocument, resolveWaitMs, withWaitOptions, type WaitOptions } from './format.js'
 import { INSTANCES_FOLDER, STATE_FILE_NAME } from '../../protocol/agent-layout.js'
-import { LIVENESS_ABORT_MS, LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS } from '../../agent/index.js'
+import { LIVENESS_ABORT_MS, LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, PROBE_INDIRECT_TIMEOUT_MS } from '../../agent/index.js'
 import { statusOf, type InstanceStatus } from '../../protocol/lifecycle.js'
 import { createDmClient, type DmClient, type DmEventStream, type InstanceNode } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
@@ -402,9 +402,9 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
         return await servedBy(apacheUrl, [TOMCAT_1])
       })
       const droppedMs = Date.now() - killedAt
-      // an idle importer declares an owner lost after a ping interval, a ping timeout and the grace; a busy host
-      // stretches the timeout by its own lag, never beyond the abort time
-      const detectionMs = LIVENESS_PING_INTERVAL_MS + LIVENESS_PING_TIMEOUT_MS + LIVENESS_GRACE_MS
+      // an idle importer declares an owner lost after a ping interval, a ping timeout, the helpers' wait (ping-reqs)
+      // and the grace, at most; a busy host stretches the timeout by its own lag, never beyond the abort time
+      const detectionMs = LIVENESS_PING_INTERVAL_MS + LIVENESS_PING_TIMEOUT_MS + PROBE_INDIRECT_TIMEOUT_MS + LIVENESS_GRACE_MS
       if (droppedMs > LIVENESS_ABORT_MS + detectionMs) {
         throw new SimulationCheckError(`Apache dropped Tomcat VM 2 ${droppedMs} ms after the kill, beyond the crash detection (${detectionMs} ms, stretched at most to ${LIVENESS_ABORT_MS + detectionMs} ms)`)
       }
@@ -413,7 +413,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
         throw new SimulationCheckError(`Apache restarted: pid ${firstApache?.pid} started ${firstApache?.startedAt}, now pid ${now.pid} started ${now.startedAt}`)
       }
       return `dropped ${droppedMs} ms after the kill (crash detection ${detectionMs} ms: ping every ${LIVENESS_PING_INTERVAL_MS} ms, ` +
-        `timeout ${LIVENESS_PING_TIMEOUT_MS} ms, grace ${LIVENESS_GRACE_MS} ms); ${names.join(', ')}; Apache pid ${now.pid} never restarted`
+        `timeout ${LIVENESS_PING_TIMEOUT_MS} ms, helpers ${PROBE_INDIRECT_TIMEOUT_MS} ms, grace ${LIVENESS_GRACE_MS} ms); ${names.join(', ')}; Apache pid ${now.pid} never restarted`
     })
     await dockerStep('the DM sees Tomcat VM 2 silent (PROBLEM); undeployed, its dead container is removed', async () => {
       await waitForTree('Tomcat VM 2 PROBLEM', nodes => statusIs(nodes, '/Tomcat VM 2', 'PROBLEM'))
