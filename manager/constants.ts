@@ -12,6 +12,11 @@ export const MAX_JSON_BODY_BYTES = 1024 * 1024
 /** How often the DM looks for silent machines, in milliseconds. */
 export const HEARTBEAT_CHECK_INTERVAL_MS = 2_000
 /**
+ * How long agents' heartbeats wait in the DM's memory before they are written, all in one transaction, in
+ * milliseconds (a kill -9 loses at most this much of them; every agent beats again within its period anyway).
+ */
+export const HEARTBEAT_FLUSH_INTERVAL_MS = 1_000
+/**
  * Silence after which a deployed machine goes to PROBLEM, in milliseconds. Agents beat every few seconds, so 30 s is
  * several missed beats (Roboconf: about 3 minutes with 60 s beats).
  */

@@ -174,8 +174,14 @@ export interface Store {
   /** Every association naming the target, in every application. */
   targetAssociationsOf (targetId: string): Array<{ application: string } & TargetAssociation>
 
+  /**
+   * Records an agent's heartbeat: reads see it at once, the table gets it within HEARTBEAT_FLUSH_INTERVAL_MS (with
+   * the others received meanwhile, in one transaction) or when the store closes.
+   */
   recordHeartbeat (record: AgentRecord): void
   agents (application: string): AgentRecord[]
+  /** One agent's record (its last heartbeat), if it ever beat. */
+  agent (application: string, scopedInstancePath: string): AgentRecord | undefined
   /** Forgets an agent's heartbeat record and the messages waiting for it. */
   forgetAgent (application: string, scopedInstancePath: string): void
   /** The hash and generation of a machine's credential (manager/messaging/credentials.ts), kept across DM restarts. */
@@ -206,20 +212,33 @@ export interface Store {
 export function createStore (options: StoreOptions): Store {
   const db = openDatabase(options.file)
   const part = storeDb(db)
+  const { flushHeartbeats, dropHeartbeats, stopHeartbeats, ...agents } = agentStore(part)
+  const applications = applicationStore(part)
+  const instances = instanceStore(part)
   return {
     autonomy: createAutonomyStore(db),
     ...templateStore(part),
-    ...applicationStore(part),
-    ...instanceStore(part),
+    ...applications,
+    ...instances,
     ...bindingStore(part),
     ...targetStore(part),
-    ...agentStore(part),
+    ...agents,
+    // a buffered heartbeat must not outlive its application (the foreign key) nor keep a renamed machine's old path
+    deleteApplication (name: string): boolean {
+      dropHeartbeats(name)
+      return applications.deleteApplication(name)
+    },
+    renameInstance (application: string, path: string, newName: string): string {
+      flushHeartbeats()
+      return instances.renameInstance(application, path, newName)
+    },
     ...eventStore(part),
     /** Runs `fn` in one transaction (all or nothing). */
     transaction<T> (fn: () => T): T {
       return db.transaction(fn)()
     },
     close (): void {
+      stopHeartbeats()
       db.close()
     }
   }

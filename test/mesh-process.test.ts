@@ -165,7 +165,7 @@ test('a frozen owner (SIGSTOP) counts as lost; thawed, it is back on the same co
   from = tomcat.events.length
   await tomcat.waitFor('Tomcat started again', isStatus('/Tomcat VM 1/Tomcat', 'DEPLOYED_STARTED'), { from })
   // Its late answer came on the connection it had: the importer neither dropped it nor dialled again.
-  t.regex(tomcat.stderr, /did not answer a ping .*counted as lost/)
+  t.regex(tomcat.stderr, /answered neither our ping .*counted as lost/)
   t.regex(tomcat.stderr, /answers again/)
   t.notRegex(tomcat.stderr, /dropping its connection|reconnecting/)
 })

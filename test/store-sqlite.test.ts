@@ -2,6 +2,9 @@
 import test from 'ava'
 import { join } from 'node:path'
 import type { ApplicationTemplate, Instance } from '../protocol/model/types.js'
+import Database from 'better-sqlite3'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { HEARTBEAT_FLUSH_INTERVAL_MS } from '../manager/constants.js'
 import { createStore } from '../manager/store.js'
 import { tempDir } from './dm-helpers.js'
 
@@ -59,6 +62,10 @@ test('templates, applications, instances, targets, agents and pending messages s
   t.deepEqual(store.getTarget('tg')?.properties, { a: 'b' })
   t.deepEqual(store.agents('app')[0].listenAddresses, ['/ip4/1.2.3.4/tcp/1'])
   t.deepEqual(store.pending('app', '/vm').map(p => p.message.kind), ['resendStates', 'changeState'])
+  // one instance without its subtree reads as the same values (its JSON columns are decoded when first read)
+  const { children: _, ...a } = vm?.children[0] as NonNullable<typeof vm>
+  t.deepEqual({ ...store.instanceAt('app', '/vm/a') }, a)
+  t.deepEqual(JSON.parse(JSON.stringify(store.instanceAt('app', '/vm/a'))), JSON.parse(JSON.stringify(a)))
   t.deepEqual(store.bindings('app'), { Ext: ['other'] })
 
   // deleting a subtree leaves the sibling with a similar name alone
@@ -84,4 +91,38 @@ test('an instance path already in the application is refused by the database', t
   t.throws(() => store.addInstance('app', null, instance('/vm', 'VM')), { any: true, code: 'SQLITE_CONSTRAINT_UNIQUE' })
   // the failed insert changed nothing
   t.deepEqual(store.instanceTrees('app').map(r => r.path), ['/vm'])
+})
+
+test('heartbeats are read at once and written together within the flush interval; a deleted application drops its own', async t => {
+  const dir = tempDir('store-beats')
+  t.teardown(() => dir.remove())
+  const file = join(dir.path, 'dm.sqlite')
+  const store = createStore({ file })
+  t.teardown(() => store.close())
+  const other = new Database(file, { readonly: true })
+  t.teardown(() => other.close())
+  const written = (): string[] => (other.prepare('SELECT application, scoped_path, last_heartbeat_at FROM agents ORDER BY application, scoped_path').all() as Array<{ application: string, scoped_path: string, last_heartbeat_at: string }>)
+    .map(r => `${r.application}${r.scoped_path}@${r.last_heartbeat_at}`)
+  for (const app of ['app', 'gone']) {
+    store.createApplication({ name: app, template: { name: 'T', version: '1' }, createdAt: 'now', pnetKey: 'key' }, [instance('/vm', 'VM'), instance('/vm2', 'VM')])
+  }
+  store.recordHeartbeat({ application: 'app', scopedInstancePath: '/vm2', listenAddresses: [], lastHeartbeatAt: 't1' })
+  store.recordHeartbeat({ application: 'app', scopedInstancePath: '/vm', listenAddresses: [], lastHeartbeatAt: 't1', domainAddresses: ['/ip4/1.2.3.4/tcp/1'] })
+  store.recordHeartbeat({ application: 'gone', scopedInstancePath: '/vm', listenAddresses: [], lastHeartbeatAt: 't1' })
+  // the DM's reads see the beats before the table does
+  t.deepEqual(written(), [])
+  t.deepEqual(store.agents('app').map(a => `${a.scopedInstancePath}@${a.lastHeartbeatAt}`), ['/vm@t1', '/vm2@t1'])
+  t.deepEqual(store.agent('app', '/vm')?.domainAddresses, ['/ip4/1.2.3.4/tcp/1'])
+  t.true(store.deleteApplication('gone'))
+  await sleep(HEARTBEAT_FLUSH_INTERVAL_MS + 500)
+  t.deepEqual(written(), ['app/vm@t1', 'app/vm2@t1'])
+  // a later beat wins over the row, in reads at once and in the table at the next flush
+  store.recordHeartbeat({ application: 'app', scopedInstancePath: '/vm', listenAddresses: [], lastHeartbeatAt: 't2' })
+  t.deepEqual(store.agents('app').map(a => `${a.scopedInstancePath}@${a.lastHeartbeatAt}`), ['/vm@t2', '/vm2@t1'])
+  t.is(store.agent('app', '/vm2')?.lastHeartbeatAt, 't1')
+  // a forgotten agent's buffered beat is not written later
+  store.forgetAgent('app', '/vm')
+  t.deepEqual(store.agents('app').map(a => a.scopedInstancePath), ['/vm2'])
+  await sleep(HEARTBEAT_FLUSH_INTERVAL_MS + 500)
+  t.deepEqual(written(), ['app/vm2@t1'])
 })

@@ -143,6 +143,13 @@ export const REDIAL_MAX_DELAY_MS = 5000
 export const MAX_CONCURRENT_DIALS = 8
 /** Timeout of one dial, in ms. */
 export const DIAL_TIMEOUT_MS = 4000
+/**
+ * Connections an agent keeps open at most (libp2p's own default is 300). Every importer of an owner holds a
+ * connection to it, so an owner with more importers than the cap would have its connections pruned and its exports
+ * would flap at the importers. Loopback peers (the `allow` list) are never counted nor pruned; this is the cap for
+ * real networks. Still bounded: a peer needs the pnet key to open one.
+ */
+export const MAX_CONNECTIONS = 4096
 
 /** Default debounce window of import changes before the listener is called, in ms (0: every change, as Roboconf). */
 export const DEFAULT_DEBOUNCE_MS = 0

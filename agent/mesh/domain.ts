@@ -25,10 +25,11 @@ import { nextMeshEpoch } from './epoch.js'
 import { createLibp2pTransport, type Libp2pMeshOptions } from './libp2p.js'
 import { stderrLogger, type Logger } from '../../common/log.js'
 import { trace } from '../../common/trace.js'
+import { backoffMs } from '../../common/backoff.js'
 import { Throttle, type MeshServiceHandle, type MeshTransport, type MeshTransportEvents, type MeshView } from './service.js'
 import {
-  LIVENESS_GRACE_MS, MAX_EXPORT_STAMPS, MAX_HELD_EXPORTS_PER_OWNER,
-  RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS
+  ANTI_ENTROPY_MAX_INTERVAL_MS, LIVENESS_GRACE_MS, MAX_EXPORT_STAMPS, MAX_HELD_EXPORTS_PER_OWNER,
+  REQUEST_MIN_INTERVAL_MS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS
 } from './constants.js'
 
 /** Most addresses one binding change or peers message makes the exchange dial. */
@@ -154,6 +155,9 @@ export class DomainExchange {
   private readonly restored = new Map<string, Set<string>>()
   private readonly pendingRequests = new Set<string>()
   private readonly requests = new Throttle(() => this.sendRequests())
+  /** The next request for bound exporters still unheld (scheduleRequestRetry), and how many went since the last start over. */
+  private retryTimer: NodeJS.Timeout | undefined
+  private requestRetries = 0
   private readonly reannounces = new Throttle(() => { for (const path of this.local.keys()) this.publishAnnounce(path, true) })
   /** Instances announced at least once in this epoch: later announces go direct only. */
   private readonly announcedOnce = new Set<string>()
@@ -206,7 +210,10 @@ export class DomainExchange {
     }
     this.interests = new Set(prefixes)
     this.resubscribe()
-    if (added.length > 0) this.request(added)
+    if (added.length > 0) {
+      this.requestRetries = 0
+      this.request(added)
+    }
   }
 
   /** A started instance's exports: the descriptor's external ones go to the other applications under their aliases. */
@@ -255,7 +262,10 @@ export class DomainExchange {
     this.resubscribe()
     this.addPeers(bootstrapPeers)
     this.log.info(`binding of ${binding.prefix} (version ${binding.version}): from ${binding.exporters.length === 0 ? 'no application' : binding.exporters.join(', ')}`)
-    if (binding.exporters.length > 0) this.request([binding.prefix])
+    if (binding.exporters.length > 0) {
+      this.requestRetries = 0
+      this.request([binding.prefix])
+    }
     return true
   }
 
@@ -310,6 +320,7 @@ export class DomainExchange {
     this.stopped = true
     this.requests.cancel()
     this.reannounces.cancel()
+    clearTimeout(this.retryTimer)
     for (const timer of this.restoreTimers) clearTimeout(timer)
     this.lostOwners.stop()
     await this.transport.stop()
@@ -369,6 +380,39 @@ export class DomainExchange {
       this.send(this.control, { v: MESH_MESSAGE_VERSION, kind: 'request', binding, ownership: this.ownership, addresses: this.transport.addresses() })
     }
     this.pendingRequests.clear()
+    this.scheduleRequestRetry()
+  }
+
+  /**
+   * The exchange has no digests, and a request may reach nobody (published before the topic's gossip mesh formed) or
+   * its answer be lost: while some bound exporter of an imported prefix is held from nowhere, ask again, backing off
+   * as the application's digests do, from REQUEST_MIN_INTERVAL_MS up to ANTI_ENTROPY_MAX_INTERVAL_MS (jittered); a
+   * new peer, interest or binding starts over.
+   */
+  private scheduleRequestRetry (): void {
+    clearTimeout(this.retryTimer)
+    this.retryTimer = undefined
+    if (this.stopped || this.unheldPrefixes().length === 0) {
+      this.requestRetries = 0
+      return
+    }
+    const delay = backoffMs(this.requestRetries, { initialMs: REQUEST_MIN_INTERVAL_MS, maxMs: ANTI_ENTROPY_MAX_INTERVAL_MS })
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined
+      this.requestRetries++
+      this.request(this.unheldPrefixes())
+    }, delay)
+    this.retryTimer.unref()
+  }
+
+  /** Imported prefixes with a bound exporting application none of whose exports is held. */
+  private unheldPrefixes (): string[] {
+    const unheld: string[] = []
+    for (const prefix of this.interests) {
+      const heldFrom = new Set([...this.held.get(prefix)?.values() ?? []].map(h => h.application))
+      if (this.bindings.get(prefix)?.exporters.some(exporter => !heldFrom.has(exporter)) === true) unheld.push(prefix)
+    }
+    return unheld
   }
 
   private send (topic: string, message: DomainMessage, options?: { direct?: boolean, gossip?: boolean }): void {
@@ -512,7 +556,8 @@ export class DomainExchange {
   private onPeerReady (peerId: string): void {
     if (this.stopped) return
     this.lostOwners.clear(peerId)
-    // a new peer may export what we import: ask (throttled, one message per bound prefix)
+    // a new peer may export what we import: ask (throttled, one message per bound prefix), and retry from the start
+    this.requestRetries = 0
     this.request(this.interests)
   }
 

@@ -37,7 +37,8 @@ import { writeAtomically } from '../../common/fs.js'
 import {
   DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, MAX_PEER_ADDRESSES, MAX_UNVERIFIED_PEERS, MAX_WANTED_PEERS, LIVENESS_ABORT_MS, LIVENESS_PING_INTERVAL_MS, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
   REMEMBERED_PEERS_FILE, REMEMBERED_PEERS_WRITE_DELAY_MS, LISTEN_PORTS_FILE, GOSSIP_CHECK_INTERVAL_MS, GOSSIP_STREAM_GRACE_MS,
-  DIRECT_PROTOCOL, GOSSIP_HEARTBEAT_INTERVAL_MS, MAX_DIRECT_STREAMS, DIRECT_OPEN_TIMEOUT_MS, MAX_DIRECT_QUEUED_FRAMES, MAX_DIRECT_WRITE_BUFFER_BYTES, MAX_PROBES_PER_REQUESTER, PROBE_PROTOCOL
+  DIRECT_PROTOCOL, GOSSIP_HEARTBEAT_INTERVAL_MS, MAX_DIRECT_STREAMS, DIRECT_OPEN_TIMEOUT_MS, MAX_DIRECT_QUEUED_FRAMES, MAX_DIRECT_WRITE_BUFFER_BYTES, MAX_PROBES_PER_REQUESTER, PROBE_PROTOCOL,
+  MAX_CONNECTIONS
 } from './constants.js'
 import { errorMessage } from '../../protocol/errors.js'
 import { silentLogger, type Logger } from '../../common/log.js'
@@ -219,7 +220,7 @@ export async function createMeshNode (options: MeshNodeOptions): Promise<MeshNod
   return await createLibp2p({
     privateKey: options.privateKey,
     addresses: { listen: options.listen ?? [DEFAULT_LISTEN_ADDRESS] },
-    connectionManager: { allow: options.allow ?? ['/ip4/127.0.0.0/ipcidr/8'] },
+    connectionManager: { allow: options.allow ?? ['/ip4/127.0.0.0/ipcidr/8'], maxConnections: MAX_CONNECTIONS },
     // Owners' liveness is pinged by the transport itself (see LIVENESS_PING_INTERVAL_MS).
     connectionMonitor: { enabled: false },
     transports: [tcp()],

@@ -9,6 +9,11 @@ import { type Logger } from '../../common/log.js'
 export interface MemoryMeshHub {
   /** A MeshFactory whose meshes join this hub. */
   factory (options?: MeshServiceOptions & { log?: Logger }): MeshFactory
+  /**
+   * A transport of this hub for any other user of MeshTransport (the domain exchange): `group` plays the
+   * application's part (only members of one group are connected). Stopping the transport leaves the hub.
+   */
+  join (peerId: string, group: string, events: MeshTransportEvents): MeshTransport
   /** Cuts a peer off (as a dead or unreachable agent) or heals it: every other peer sees it disconnect or return. */
   setReachable (peerId: string, reachable: boolean): void
   /** Drops the deliveries for which `lose` returns true (a lossy network, to exercise anti-entropy); undefined: none. */
@@ -87,23 +92,25 @@ export function createMemoryMeshHub (): MemoryMeshHub {
     }
   }
 
+  const join = (peerId: string, group: string, events: MeshTransportEvents): MeshTransport => {
+    if (members.has(peerId)) throw new DuplicatePeerError(peerId)
+    const member: Member = { transport: new MemoryTransport(peerId, () => member), events, application: group, topics: new Set(), reachable: true }
+    members.set(peerId, member)
+    // peerReady comes later (deliveries are asynchronous): the user subscribes first, as it does on libp2p
+    announcePresence(member, true)
+    return member.transport
+  }
+
   return {
     meshes,
+    join,
     factory: (options = {}) => async (model, parameters, listener) => {
       const peerId = parameters.ownership.peerId
       if (members.has(peerId)) throw new DuplicatePeerError(peerId)
       const service = new MeshService({ model, parameters, listener, log: options.log }, options)
-      const member: Member = {
-        transport: new MemoryTransport(peerId, () => member),
-        events: service.transportEvents,
-        application: model.application,
-        topics: new Set(),
-        reachable: true
-      }
-      members.set(peerId, member)
+      const transport = join(peerId, model.application, service.transportEvents)
       meshes.set(peerId, service)
-      service.start(member.transport)
-      announcePresence(member, true)
+      service.start(transport)
       return service
     },
     setLoss (filter) {

@@ -55,7 +55,7 @@ export function describeInstance (core: DmCore, application: string, path: strin
   const template = core.templateOf(core.requireApplication(application))
   const instance = core.requireInstanceAt(application, path)
   const scoped = core.scopedInstanceOf(application, template, path)
-  const agent = store.agents(application).find(a => a.scopedInstancePath === scoped.path)
+  const agent = store.agent(application, scoped.path)
   const component = template.components[instance.component]
   const ipAddress = scoped.data[DATA_IP_ADDRESS]
   const since = new Map((instance.heldImports ?? []).map(h => [`${h.prefix}\u0000${h.instancePath}`, h.since]))

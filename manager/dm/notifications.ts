@@ -86,7 +86,7 @@ function recordBeat ({ core, outbox }: NotificationContext, msg: Notification<'h
   const status = scoped.status
   session.staleWarned = false
   session.lastBeatAt = Date.now()
-  const previousDomain = msg.domainAddresses === undefined ? undefined : store.agents(application).find(a => a.scopedInstancePath === path)?.domainAddresses
+  const previousDomain = msg.domainAddresses === undefined ? undefined : store.agent(application, path)?.domainAddresses
   store.recordHeartbeat({
     application, scopedInstancePath: path, peerId: msg.peerId,
     listenAddresses: msg.listenAddresses ?? [], lastHeartbeatAt: new Date().toISOString(),

@@ -1,36 +1,99 @@
 // What the store keeps per agent: its last heartbeat, its credential for the embedded endpoint, and the messages
 // waiting until it is up (Roboconf's store-and-forward, kept across DM restarts).
 import type { DmToAgentMessage } from '../../protocol/messages.js'
+import { HEARTBEAT_FLUSH_INTERVAL_MS } from '../constants.js'
 import type { MachineCredentialRecord } from '../messaging/credentials.js'
 import type { AgentRecord, PendingMessage, Store } from '../store.js'
 import type { StoreDb } from './statements.js'
 
-export function agentStore ({ db, sql }: StoreDb): Pick<Store,
-  'recordHeartbeat' | 'agents' | 'forgetAgent' | 'getCredential' | 'putCredential' | 'enqueue' | 'pending' |
-  'acknowledge'> {
+interface AgentRow { application: string, scoped_path: string, peer_id: string | null, listen_addresses: string, last_heartbeat_at: string, agent_version: string | null, metrics_address: string | null, domain_addresses: string | null }
+
+function rowToAgent (r: AgentRow): AgentRecord {
   return {
-    recordHeartbeat (record: AgentRecord): void {
-      sql(`INSERT INTO agents (application, scoped_path, peer_id, listen_addresses, last_heartbeat_at, agent_version, metrics_address, domain_addresses)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (application, scoped_path) DO UPDATE SET peer_id = excluded.peer_id,
-          listen_addresses = excluded.listen_addresses, last_heartbeat_at = excluded.last_heartbeat_at,
-          agent_version = excluded.agent_version, metrics_address = excluded.metrics_address, domain_addresses = excluded.domain_addresses`)
-        .run(record.application, record.scopedInstancePath, record.peerId ?? null, JSON.stringify(record.listenAddresses),
+    application: r.application, scopedInstancePath: r.scoped_path, peerId: r.peer_id ?? undefined,
+    listenAddresses: JSON.parse(r.listen_addresses), lastHeartbeatAt: r.last_heartbeat_at,
+    ...(r.agent_version === null ? {} : { agentVersion: r.agent_version }),
+    ...(r.metrics_address === null ? {} : { metricsAddress: r.metrics_address }),
+    ...(r.domain_addresses === null ? {} : { domainAddresses: JSON.parse(r.domain_addresses) as string[] })
+  }
+}
+
+/** What the rest of the store does with the heartbeats not yet written. */
+export interface HeartbeatBuffer {
+  /** Writes the buffered heartbeats now, in one transaction. */
+  flushHeartbeats: () => void
+  /** Forgets the buffered heartbeats of an application (it is being deleted). */
+  dropHeartbeats: (application: string) => void
+  /** Writes what is buffered and stops the timer (the store closes). */
+  stopHeartbeats: () => void
+}
+
+export function agentStore ({ db, sql }: StoreDb, flushIntervalMs = HEARTBEAT_FLUSH_INTERVAL_MS): Pick<Store,
+  'recordHeartbeat' | 'agents' | 'agent' | 'forgetAgent' | 'getCredential' | 'putCredential' | 'enqueue' | 'pending' |
+  'acknowledge'> & HeartbeatBuffer {
+  /**
+   * The heartbeats received since the last write, by application then machine: the DM's view of them (reads merge
+   * them over the table). Every agent beats every few seconds; one transaction a second writes them all, instead of
+   * an upsert per beat.
+   */
+  const buffered = new Map<string, Map<string, AgentRecord>>()
+  let timer: NodeJS.Timeout | undefined
+
+  function flushHeartbeats (): void {
+    if (timer !== undefined) clearTimeout(timer)
+    timer = undefined
+    if (buffered.size === 0) return
+    const records = [...buffered.values()].flatMap(byPath => [...byPath.values()])
+    buffered.clear()
+    const upsert = sql(`INSERT INTO agents (application, scoped_path, peer_id, listen_addresses, last_heartbeat_at, agent_version, metrics_address, domain_addresses)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (application, scoped_path) DO UPDATE SET peer_id = excluded.peer_id,
+        listen_addresses = excluded.listen_addresses, last_heartbeat_at = excluded.last_heartbeat_at,
+        agent_version = excluded.agent_version, metrics_address = excluded.metrics_address, domain_addresses = excluded.domain_addresses`)
+    db.transaction(() => {
+      for (const record of records) {
+        upsert.run(record.application, record.scopedInstancePath, record.peerId ?? null, JSON.stringify(record.listenAddresses),
           record.lastHeartbeatAt, record.agentVersion ?? null, record.metricsAddress ?? null,
           record.domainAddresses === undefined ? null : JSON.stringify(record.domainAddresses))
+      }
+    })()
+  }
+
+  return {
+    flushHeartbeats,
+    dropHeartbeats (application: string): void {
+      buffered.delete(application)
+    },
+    stopHeartbeats (): void {
+      flushHeartbeats()
+    },
+    recordHeartbeat (record: AgentRecord): void {
+      let byPath = buffered.get(record.application)
+      if (byPath === undefined) buffered.set(record.application, byPath = new Map())
+      byPath.set(record.scopedInstancePath, record)
+      if (timer === undefined) {
+        // the timer does not keep the process alive: close() writes what is left
+        timer = setTimeout(flushHeartbeats, flushIntervalMs)
+        timer.unref()
+      }
     },
     agents (application: string): AgentRecord[] {
-      const rows = sql('SELECT * FROM agents WHERE application = ? ORDER BY scoped_path').all(application) as
-        Array<{ application: string, scoped_path: string, peer_id: string | null, listen_addresses: string, last_heartbeat_at: string, agent_version: string | null, metrics_address: string | null, domain_addresses: string | null }>
-      return rows.map(r => ({
-        application: r.application, scopedInstancePath: r.scoped_path, peerId: r.peer_id ?? undefined,
-        listenAddresses: JSON.parse(r.listen_addresses), lastHeartbeatAt: r.last_heartbeat_at,
-        ...(r.agent_version === null ? {} : { agentVersion: r.agent_version }),
-        ...(r.metrics_address === null ? {} : { metricsAddress: r.metrics_address }),
-        ...(r.domain_addresses === null ? {} : { domainAddresses: JSON.parse(r.domain_addresses) as string[] })
-      }))
+      const rows = sql('SELECT * FROM agents WHERE application = ? ORDER BY scoped_path').all(application) as AgentRow[]
+      const records = rows.map(rowToAgent)
+      const fresh = buffered.get(application)
+      if (fresh === undefined || fresh.size === 0) return records
+      const byPath = new Map(records.map(r => [r.scopedInstancePath, r]))
+      for (const [path, record] of fresh) byPath.set(path, record)
+      return [...byPath.values()].sort((a, b) => a.scopedInstancePath < b.scopedInstancePath ? -1 : a.scopedInstancePath > b.scopedInstancePath ? 1 : 0)
+    },
+    agent (application: string, scopedInstancePath: string): AgentRecord | undefined {
+      const fresh = buffered.get(application)?.get(scopedInstancePath)
+      if (fresh !== undefined) return fresh
+      const row = sql('SELECT * FROM agents WHERE application = ? AND scoped_path = ?').get(application, scopedInstancePath) as AgentRow | undefined
+      return row === undefined ? undefined : rowToAgent(row)
     },
     forgetAgent (application: string, scopedInstancePath: string): void {
+      buffered.get(application)?.delete(scopedInstancePath)
       db.transaction(() => {
         sql('DELETE FROM agents WHERE application = ? AND scoped_path = ?').run(application, scopedInstancePath)
         sql('DELETE FROM pending_messages WHERE application = ? AND scoped_path = ?').run(application, scopedInstancePath)

@@ -40,6 +40,39 @@ function rowToInstance (row: InstanceRow): StoredInstance {
   }
 }
 
+/**
+ * One instance without its children, its JSON columns decoded when first read: the DM looks instances up for every
+ * agent message, and most handlers read the status, the component and the data only.
+ */
+function rowToNode (row: InstanceRow): StoredInstanceNode {
+  const node = {
+    name: row.name, component: row.component, path: row.path, status: row.status as InstanceStatus,
+    ...(row.status_since === null ? {} : { statusSince: row.status_since })
+  }
+  const decodedLater = (key: string, text: string | null): void => {
+    if (text === null) return
+    let value: unknown
+    let decoded = false
+    Object.defineProperty(node, key, {
+      enumerable: true,
+      configurable: true,
+      get: () => {
+        if (!decoded) { value = JSON.parse(text); decoded = true }
+        return value
+      },
+      set: (next: unknown) => { value = next; decoded = true }
+    })
+  }
+  decodedLater('data', row.data)
+  decodedLater('overriddenExports', row.overridden_exports)
+  decodedLater('channels', row.channels)
+  decodedLater('imports', row.imports)
+  decodedLater('problem', row.problem)
+  decodedLater('missingImports', row.missing_imports)
+  decodedLater('heldImports', row.held_imports)
+  return node as StoredInstanceNode
+}
+
 /** Builds trees from rows in insertion order (a parent is always inserted before its children). */
 function buildTrees (rows: InstanceRow[], rootParent: string | null): StoredInstance[] {
   const byPath = new Map<string, StoredInstance>()
@@ -146,8 +179,7 @@ export function instanceStore (part: StoreDb): Pick<Store,
     instanceAt (application: string, path: string): StoredInstanceNode | undefined {
       const row = sql('SELECT * FROM instances WHERE application = ? AND path = ?').get(application, path) as InstanceRow | undefined
       if (row === undefined) return undefined
-      const { children: _, ...node } = rowToInstance(row)
-      return node
+      return rowToNode(row)
     },
     subtreeComponents (application: string, path: string): string[] {
       const rows = sql(`SELECT component FROM instances WHERE application = ? AND ${subtreeCondition()} ORDER BY id`)

@@ -124,5 +124,5 @@ export const SCALE_SIZES = [10, 100, 300, 1000]
 /** Sizes of the etcd baseline in the full run (issue 20), and of Serf's beside the mesh's convergence runs. */
 export const PEER_SIZES = [10, 50, 100]
 
-/** Agents of the same application each inter-app agent bootstraps its application mesh from (inter-app.ts). */
+/** Agents of the same application (and of the domain exchange) each inter-app agent bootstraps from (inter-app.ts). */
 export const MAX_INTER_APP_BOOTSTRAP_PEERS = 4

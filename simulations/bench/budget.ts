@@ -28,7 +28,7 @@ export function createBudget (totalMs: number, now: () => number = () => perform
     cap: (ms, what, minMs = 1) => {
       const left = leftMs()
       if (left < minMs) throw new BudgetSpentError(what, minMs, left)
-      return Math.min(ms, left)
+      return Math.floor(Math.min(ms, left))
     }
   }
 }

@@ -13,7 +13,6 @@ import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
 import type { Component, Instance } from '../../protocol/model/types.js'
 import { AgentHost, stopAll, type BenchAgent } from './agents.js'
 import { AGENT_START_TIMEOUT_MS, BENCH_AGENTS, CHANGE_TIMEOUT_MS, DEPLOY_TIMEOUT_MS, MAX_INTER_APP_BOOTSTRAP_PEERS, SETTLE_MS } from './bench-constants.js'
-import { MAX_BOOTSTRAP_AGENTS } from '../../manager/constants.js'
 import { cpuTimeMs, percentile, round2 } from './stats.js'
 
 /** What the inter-application figure adds to the report (null when not measured). */
@@ -94,10 +93,7 @@ export async function measureInterApp (toggles: number, internalP50Ms: number | 
       }
       const domain: DomainParameters = {
         pnetKey: domainKey,
-        // as the DM gives them (manager/dm/bindings.ts domainParametersFor): an importer the bound exporters' agents, an
-        // exporter the running importers of the applications bound to it (none yet: they start after). Exporters
-        // dialling each other only relayed the domain's gossip among themselves.
-        bootstrapPeers: child === 'Sink' ? domainReady.slice(-MAX_BOOTSTRAP_AGENTS * 2).flat() : [],
+        bootstrapPeers: domainReady.slice(-MAX_INTER_APP_BOOTSTRAP_PEERS).flat(),
         ...(child === 'Source' ? { ownership: signExternalOwnership(dmKey, { peerId, application, prefix: PREFIX, scopedInstancePath: instance.path, generation: 0 }) } : {}),
         bindings: child === 'Sink' ? [binding] : []
       }
@@ -107,7 +103,7 @@ export async function measureInterApp (toggles: number, internalP50Ms: number | 
       }
       agent.send({ kind: 'model', model, parameters, transport: 'mesh' })
       const ready = await agent.waitFor('ready', () => true, AGENT_START_TIMEOUT_MS)
-      if (child === 'Source') domainReady.push(ready.domainAddresses ?? [])
+      domainReady.push(ready.domainAddresses ?? [])
       meshReady[application].push(ready.addresses)
       agent.send({ kind: 'changeState', instancePath: `${instance.path}/${child}`, state: 'DEPLOYED_STARTED' })
       return agent
