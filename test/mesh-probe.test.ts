@@ -314,3 +314,39 @@ test('an importer asked about an owner it also pings judges its own pending ping
   await alive.runUntil(5000)
   t.deepEqual(alive.events, [])
 })
+
+test('a busy owner whose pings are late but who keeps writing frames is not probed nor lost; once silent, it is', async t => {
+  // Every helper would confirm the loss: only the frames keep it alive.
+  const h = harness(() => 'nack')
+  h.owner.delayMs = 3 * LIVENESS_PING_TIMEOUT_MS
+  // Frames every 200 ms until 6 s (a Tomcat sending its announces to many importers), then nothing.
+  for (let at = 100; at <= 6000; at += 200) h.clock.after(at, () => { h.liveness.heard(OWNER) })
+  await h.runUntil(6000)
+  t.deepEqual(h.events, [], 'heard from all along: no loss')
+  t.is(h.liveness.counts.indirect, 0, 'no helper asked while frames come')
+  h.owner.cut = true
+  await h.runUntil(6000 + LIVENESS_PING_INTERVAL_MS + LIVENESS_PING_TIMEOUT_MS + PROBE_INDIRECT_TIMEOUT_MS + PROBE_HELPER_PING_TIMEOUT_MS)
+  t.is(h.events[0]?.event, 'lost', 'silent after its last frame: lost')
+  t.true((h.events[0]?.at ?? Infinity) <= 5900 + LIVENESS_PING_INTERVAL_MS + LIVENESS_PING_TIMEOUT_MS + PROBE_INDIRECT_TIMEOUT_MS)
+})
+
+test('an owner counted as lost is back at its first frame; a helper that heard from the target just now answers ack without a ping', async t => {
+  const h = harness(() => 'nack')
+  h.owner.cut = true
+  await h.runUntil(LIVENESS_PING_INTERVAL_MS + LIVENESS_PING_TIMEOUT_MS + PROBE_INDIRECT_TIMEOUT_MS)
+  t.is(h.events.at(-1)?.event, 'lost')
+  h.liveness.heard(OWNER)
+  t.is(h.events.at(-1)?.event, 'back')
+
+  const clock = new SimulatedClock()
+  let pinged = 0
+  const helper = new ProbeHelper(SELF, {
+    clock,
+    ping: () => { pinged++; return new SimulatedPeer(clock).ping() },
+    heardWithin: (_, ms) => ms >= PROBE_HELPER_PING_TIMEOUT_MS,
+    stretch: ms => ms,
+    rejected: () => {}
+  })
+  t.is(await helper.serve(OWNER, HELPERS[0]), 'ack')
+  t.is(pinged, 0)
+})

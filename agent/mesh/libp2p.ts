@@ -334,6 +334,7 @@ class Libp2pTransport implements MeshTransport {
     this.probeHelper = new ProbeHelper(this.peerId, {
       ping: (peer, signal) => this.pingPeer(peer, signal),
       unansweredForMs: peer => this.liveness.unansweredForMs(peer),
+      heardWithin: (peer, ms) => this.liveness.heardWithin(peer, ms),
       hint: peer => { if (this.owners.has(peer)) this.liveness.hint(peer) },
       stretch: ms => this.health.stretch(ms),
       rejected: (reason, detail) => { this.events.rejected?.(reason, detail) }
@@ -536,6 +537,7 @@ class Libp2pTransport implements MeshTransport {
         stream.abort(err as Error)
         return
       }
+      if (frames.length > 0) this.liveness.heard(from)
       for (const frame of frames) {
         trace('direct.receive', `${from} ${frame.data.byteLength}`)
         if (!this.topics.has(frame.topic)) continue

@@ -87,6 +87,11 @@ interface InFlight {
 /** Pings owners, asks helpers when a ping is late, and reports owners lost and back. */
 export class OwnerLiveness {
   private readonly inFlight = new Map<string, InFlight>()
+  /**
+   * When each owner last sent us something on its connection (clock's ms). A busy owner answers pings late but still
+   * writes its announces: any frame is evidence of life (Lifeguard's "any message refutes"), a cut sends none.
+   */
+  private readonly lastHeard = new Map<string, number>()
   /** Owners counted as lost whose ping is still pending: back when it is answered. */
   private readonly unresponsive = new Set<string>()
   private readonly clock: ProbeClock
@@ -114,7 +119,27 @@ export class OwnerLiveness {
    */
   unansweredForMs (peer: string): number | undefined {
     const flight = this.inFlight.get(peer)
-    return flight === undefined ? undefined : this.clock.now() - flight.sentAt
+    return flight === undefined ? undefined : this.clock.now() - this.silentSince(peer, flight.sentAt)
+  }
+
+  /** The owner sent us a frame on its connection: it is alive, whatever its pings say. */
+  heard (peer: string): void {
+    if (this.stopped) return
+    this.lastHeard.set(peer, this.clock.now())
+    if (!this.unresponsive.delete(peer)) return
+    this.components.log?.info(`owner ${peer} answers again (a frame on its connection)`)
+    this.components.back(peer)
+  }
+
+  /** Whether the owner sent us a frame within the last `ms`. */
+  heardWithin (peer: string, ms: number): boolean {
+    const at = this.lastHeard.get(peer)
+    return at !== undefined && this.clock.now() - at <= ms
+  }
+
+  /** The later of `since` and the last frame heard from the owner. */
+  private silentSince (peer: string, since: number): number {
+    return Math.max(since, this.lastHeard.get(peer) ?? since)
   }
 
   /**
@@ -141,6 +166,7 @@ export class OwnerLiveness {
   /** The owner's connections are all closed: what was in flight for it ends (the transport reports the loss). */
   forget (peer: string): void {
     this.unresponsive.delete(peer)
+    this.lastHeard.delete(peer)
     this.inFlight.get(peer)?.cancel.abort()
   }
 
@@ -168,8 +194,15 @@ export class OwnerLiveness {
     let judged = false
     const judge = (): void => {
       if (judged || this.stopped || answered || closed() || this.unresponsive.has(peer)) return
+      // Heard from since the ping was sent: the silence counts from its last frame.
+      const silentForMs = this.clock.now() - this.silentSince(peer, flight.sentAt)
+      if (silentForMs < directTimeoutMs) {
+        flight.timers.push(this.clock.after(directTimeoutMs - silentForMs, judge))
+        return
+      }
       judged = true
-      void this.indirect(peer, cancel.signal, () => answered).then(verdict => {
+      const indirectFrom = this.clock.now()
+      void this.indirect(peer, cancel.signal, () => answered || this.silentSince(peer, indirectFrom) > indirectFrom).then(verdict => {
         if (this.stopped || answered || cancel.signal.aborted || verdict === 'alive') return
         if (verdict === 'confirmed') this.counts.lostConfirmed++
         else this.counts.lostUnconfirmed++
@@ -317,6 +350,8 @@ export interface ProbeHelperComponents {
   unansweredForMs?: (peer: string) => number | undefined
   /** A ping-req about this peer was served (OwnerLiveness.hint). */
   hint?: (peer: string) => void
+  /** Whether the peer sent us a frame within the last `ms` (OwnerLiveness.heardWithin): an answer without a ping. */
+  heardWithin?: (peer: string, ms: number) => boolean
   stretch: (ms: number) => number
   rejected: (reason: ProbeRejection, detail: string) => void
   clock?: ProbeClock
@@ -353,6 +388,11 @@ export class ProbeHelper {
     if (!this.take()) {
       this.components.rejected('probe-limit', `ping-req from ${requester}: over ${PROBE_REQUESTS_PER_SECOND} per second`)
       return undefined
+    }
+    // It wrote to us just now (a busy owner answers pings late but still sends its announces).
+    if (this.components.heardWithin?.(target, this.components.stretch(PROBE_HELPER_PING_TIMEOUT_MS)) === true) {
+      this.served++
+      return 'ack'
     }
     const cancel = new AbortController()
     const ping = this.components.ping(target, cancel.signal)
