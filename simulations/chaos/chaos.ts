@@ -24,6 +24,7 @@ import { flattenInstances } from '../../manager/commands/output.js'
 import { machineFolder } from '../../manager/targets/local.js'
 import { isAgentAlive, machineFiles, readAgentRecord, spawnAgent, stopAgent } from '../../manager/targets/process.js'
 import { createPrivateBroker, type PrivateBroker } from '../../fixtures/broker.js'
+import { seededRandom } from '../../fixtures/random.js'
 import { checkInvariant, type Violation } from './invariant.js'
 import { REFUSED_COMMAND_LOG, rejectedFromMetrics, rogueAgentAttempts, rogueCommandAttempts, runRogueAgent } from './rogue-agent.js'
 import { readAgentParams } from '../../protocol/agent-params.js'
@@ -88,17 +89,6 @@ export interface ChaosReport {
   rogues: { agent: RogueTally, peer: RoguePeerTally }
 }
 
-/** A small deterministic generator (mulberry32), so a failing run can be replayed with its seed. */
-function random (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
@@ -207,7 +197,7 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
   const root = process.getuid?.() === 0
   const target = root ? 'netns' : 'local'
   const faults = FAULTS.filter(f => root || f !== 'cut-links')
-  const next = random(options.seed)
+  const next = seededRandom(options.seed)
   const dataDirectory = await mkdtemp(join(tmpdir(), 'meshconf-chaos-'))
   const application = `lamp-chaos-${randomBytes(3).toString('hex')}`
   const machinesDirectory = join(dataDirectory, MACHINES_FOLDER, target)

@@ -1,24 +1,13 @@
 // Simulated time for the protocol simulation: a discrete-event scheduler behind the mesh's Clock component
 // (common/clock.ts). Nothing waits: the next event's time becomes "now", so hours of a mesh's life run in seconds.
 import type { Clock, ClockTimer } from '../../common/clock.js'
+import { seededRandom } from '../../fixtures/random.js'
 
 interface SimEvent extends ClockTimer {
   at: number
   seq: number
   fn: () => void
   cancelled: boolean
-}
-
-/** A seeded uniform generator in [0, 1) (mulberry32): the same seed gives the same run. */
-export function seededRandom (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 /** Node's timers never fire sooner than 1 ms; the simulated ones neither (network deliveries use `at`). */
