@@ -6,7 +6,7 @@
 // processes of the local target, a DM of its own in a temporary folder; the report and exit codes are `simulate
 // lamp`'s.
 import { randomBytes } from 'node:crypto'
-import { cpSync, createWriteStream, existsSync, rmSync } from 'node:fs'
+import { cpSync, createWriteStream, existsSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createDmClient, type DmClient, type InstanceNode } from '../client.js'
 import { DATA_IP_ADDRESS, DATA_MACHINE_ID, MACHINES_FOLDER } from '../constants.js'
@@ -62,6 +62,26 @@ export function stageSharedDbTemplate (name: string, into: string): string {
     cpSync(from, join(staged, 'graph', component), { recursive: true, force: false, errorOnExist: false })
   }
   return staged
+}
+
+/** How long the database's start waits for its gate at most, in seconds (then it starts anyway). */
+const DATABASE_GATE_WAIT_S = 60
+
+/**
+ * Makes the staged database's start wait until the file `gate` exists (LAMP's start runs then). The story stops the DM
+ * between the new database machine's deploy and its start: without the gate, a database that starts faster than the
+ * DM stops would be followed before the DM is down, and "the DM stopped during the follow" would not be shown.
+ */
+function gateDatabaseStart (staged: string, component: string, gate: string): void {
+  const scripts = join(staged, 'graph', component, 'scripts')
+  renameSync(join(scripts, 'start.sh'), join(scripts, 'start-after-gate.sh'))
+  writeFileSync(join(scripts, 'start.sh'), [
+    '#!/usr/bin/env bash',
+    '# The shared-db simulation holds the database\'s start until it opens the gate (its DM stopped first).',
+    `for _ in $(seq 1 ${DATABASE_GATE_WAIT_S * 10}); do [ -e ${JSON.stringify(gate)} ] && break; sleep 0.1; done`,
+    'exec bash "$(dirname "${BASH_SOURCE[0]}")/start-after-gate.sh" "$@"',
+    ''
+  ].join('\n'), { mode: 0o755 })
 }
 
 const PREFIX = 'Db'
@@ -129,6 +149,8 @@ export async function runSharedDbSimulation (options: SharedDbSimulationOptions 
   }
   const webStatusOnAgent = (application: string): string | undefined => agentStatus(machineFolder(machinesDirectory, webMachines.get(application) ?? ''), WEB)
   let dbAddress = ''
+  const databaseGate = join(dataDirectory, 'database-start-gate')
+  writeFileSync(databaseGate, '')
 
   try {
     await step('start the DM', async () => {
@@ -138,7 +160,9 @@ export async function runSharedDbSimulation (options: SharedDbSimulationOptions 
     })
     await step(`load the templates; create ${database} (exports ${PREFIX}), ${bound} and ${unbound} (import external ${PREFIX}); bind ${bound} to ${database}`, async () => {
       const templates = join(dataDirectory, 'templates')
-      const db = await dmClient().loadTemplateFromPath(stageSharedDbTemplate(options.real === true ? 'database-real' : 'database', templates))
+      const stagedDb = stageSharedDbTemplate(options.real === true ? 'database-real' : 'database', templates)
+      gateDatabaseStart(stagedDb, dbComponent, databaseGate)
+      const db = await dmClient().loadTemplateFromPath(stagedDb)
       const web = await dmClient().loadTemplateFromPath(stageSharedDbTemplate('web', templates))
       await dmClient().createApplication({ name: database, template: { name: db.name, version: db.version } })
       for (const name of [bound, unbound]) await dmClient().createApplication({ name, template: { name: web.name, version: web.version } })
@@ -169,6 +193,7 @@ export async function runSharedDbSimulation (options: SharedDbSimulationOptions 
     })
     let stoppedWhile = ''
     await step(`deploy the database on a new machine, then stop the DM${options.amqpUrl !== undefined ? ' and RabbitMQ' : ''} before the web applications follow`, async () => {
+      rmSync(databaseGate, { force: true })
       await dmClient().runAction(database, { action: 'deploy-and-start-all' })
       const nodes = await waitForTree(database, `the new ${DB_MACHINE} up`, nodes => statusIs(nodes, DB_MACHINE, 'DEPLOYED_STARTED'))
       const machine = machineFolder(machinesDirectory, findInstance(nodes, DB_MACHINE)?.data?.[DATA_MACHINE_ID] ?? '')
@@ -183,6 +208,7 @@ export async function runSharedDbSimulation (options: SharedDbSimulationOptions 
         brokerStopped = options.broker !== undefined
       }
       stoppedWhile = [bound, unbound].map(a => `${a} ${webStatusOnAgent(a) ?? 'unknown'}`).join(', ')
+      writeFileSync(databaseGate, '')
       return `new machine ${findInstance(nodes, DB_MACHINE)?.data?.[DATA_MACHINE_ID] ?? '?'}; when the DM stopped: ${stoppedWhile}`
     })
     await step('without the DM, both web applications follow the new database: started, serving its value', async () => {
