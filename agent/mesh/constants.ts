@@ -189,6 +189,12 @@ export const MAX_HELD_EXPORTS_PER_OWNER = 128
 export const MAX_WANTED_PEERS = 1024
 /** Addresses kept per peer (an owner's announce or digest lists its own), in entries. */
 export const MAX_PEER_ADDRESSES = 16
+/**
+ * How long the node's own listen addresses, as every announce and digest lists them, are reused before libp2p is
+ * asked again, in ms (any change of them libp2p tells also refreshes them at once). Asking libp2p builds and filters
+ * its addresses anew: about 0.15 ms of an owner's path from a change to its first write (docs/tuning.md).
+ */
+export const OWN_ADDRESSES_TTL_MS = 5000
 /** Peers whose identify addresses are kept until their ownership is verified (then they are remembered); LRU. */
 export const MAX_UNVERIFIED_PEERS = 256
 

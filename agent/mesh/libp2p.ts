@@ -11,6 +11,7 @@ import { tcp } from '@libp2p/tcp'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import { StreamState, YamuxStream } from '@libp2p/yamux/stream'
+import { LengthPrefixedDecoder } from '@libp2p/utils'
 import { identify, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
@@ -38,7 +39,7 @@ import {
   DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, MAX_PEER_ADDRESSES, MAX_UNVERIFIED_PEERS, MAX_WANTED_PEERS, LIVENESS_ABORT_MS, LIVENESS_PING_INTERVAL_MS, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
   REMEMBERED_PEERS_FILE, REMEMBERED_PEERS_WRITE_DELAY_MS, LISTEN_PORTS_FILE, GOSSIP_CHECK_INTERVAL_MS, GOSSIP_STREAM_GRACE_MS,
   DIRECT_PROTOCOL, GOSSIP_HEARTBEAT_INTERVAL_MS, MAX_DIRECT_STREAMS, DIRECT_OPEN_TIMEOUT_MS, MAX_DIRECT_QUEUED_FRAMES, MAX_DIRECT_WRITE_BUFFER_BYTES, MAX_PROBES_PER_REQUESTER, PROBE_PROTOCOL,
-  MAX_CONNECTIONS
+  MAX_CONNECTIONS, OWN_ADDRESSES_TTL_MS
 } from './constants.js'
 import { errorMessage } from '../../protocol/errors.js'
 import { silentLogger, type Logger } from '../../common/log.js'
@@ -214,6 +215,29 @@ function windowUpdatesAtHalf (): void {
 }
 windowUpdatesAtHalf()
 
+/**
+ * libp2p's length-prefixed decoder (it cuts Noise's frames out of the connection's bytes) reads the next frame's
+ * length after every frame, and learns that the buffer is empty from the RangeError its length decoder throws: an
+ * Error, with its stack trace, for every message received (a third of the transport's CPU per frame, in-process:
+ * docs/tuning.md). An empty buffer holds no length whatever the decoder, so the decoding stops there without asking;
+ * a partial length (one byte of two) is still found out as before.
+ */
+function lengthPrefixedDecodingWithoutThrow (): void {
+  const proto = LengthPrefixedDecoder.prototype as LengthPrefixedDecoder & { [DECODER_PATCHED]?: true }
+  if (proto[DECODER_PATCHED] === true) return
+  const decode = proto.decode
+  proto.decode = function * (this: LengthPrefixedDecoder, buf: Parameters<LengthPrefixedDecoder['decode']>[0]): ReturnType<LengthPrefixedDecoder['decode']> {
+    for (const frame of decode.call(this, buf)) {
+      yield frame
+      // Leaving the loop ends the original generator where it would have thrown and caught a RangeError.
+      if ((this as unknown as { buffer: { byteLength: number } }).buffer.byteLength === 0) return
+    }
+  }
+  proto[DECODER_PATCHED] = true
+}
+const DECODER_PATCHED = Symbol.for('meshconf.length-prefixed-decoder')
+lengthPrefixedDecodingWithoutThrow()
+
 /** A bare libp2p node configured as a mesh node (also used by tests to play a rogue peer). */
 export async function createMeshNode (options: MeshNodeOptions): Promise<MeshNode> {
   const peerDiscovery: DiscoveryFactory[] = options.mdns === true ? [mdns()] : []
@@ -310,6 +334,8 @@ class Libp2pTransport implements MeshTransport {
   private readonly directTopics = new Set<string>()
   /** Our direct streams, by peer. */
   private readonly directOut = new Map<string, DirectOut>()
+  /** Our own listen addresses as text, and when they were read (performance.now()): see OWN_ADDRESSES_TTL_MS. */
+  private ownAddresses: { text: string[], at: number } | undefined
   private stopped = false
   private readonly log: Logger
 
@@ -358,6 +384,11 @@ class Libp2pTransport implements MeshTransport {
         if (s.subscribe && this.directTopics.has(s.topic)) this.openDirect(evt.detail.peerId)
       }
     })
+    // Our addresses changed (listening, closing, an address confirmed): the next announce reads them again.
+    const forgetOwnAddresses = (): void => { this.ownAddresses = undefined }
+    node.addEventListener('self:peer:update', forgetOwnAddresses)
+    node.addEventListener('transport:listening', forgetOwnAddresses)
+    node.addEventListener('transport:close', forgetOwnAddresses)
     node.addEventListener('peer:connect', evt => {
       this.heartbeat.activity()
       const peer = evt.detail.toString()
@@ -450,7 +481,11 @@ class Libp2pTransport implements MeshTransport {
   }
 
   addresses (): string[] {
-    return this.node.getMultiaddrs().map(a => a.toString())
+    const now = performance.now()
+    if (this.ownAddresses === undefined || now - this.ownAddresses.at > OWN_ADDRESSES_TTL_MS) {
+      this.ownAddresses = { text: this.node.getMultiaddrs().map(a => a.toString()), at: now }
+    }
+    return [...this.ownAddresses.text]
   }
 
   subscribe (topic: string): void {
