@@ -407,6 +407,12 @@ test('asked about an owner it has no ping in flight for (pinged seldom), an impo
   alive.liveness.hint(OWNER)
   await alive.runUntil(6000)
   t.deepEqual(alive.events, [])
+  // An owner pinged every second gets no extra ping from a hint (it is pinged within a second anyway).
+  const often = harness(() => 'nack', { helperDelayMs: 1 })
+  await often.runUntil(1500)
+  const before = often.liveness.counts.pings
+  often.liveness.hint(OWNER)
+  t.is(often.liveness.counts.pings, before)
 })
 
 test('the suspicion spreads: 40 importers pinging a cut owner every 16 s all withdraw it within a few seconds, none while it lives', async t => {

@@ -218,9 +218,13 @@ export class OwnerLiveness {
     // importer stretching it by twice its lag noticed a cut 1.5 s after the others), and the helpers stretch theirs.
     const flight = this.inFlight.get(peer)
     if (flight === undefined) {
-      // No ping in flight (an owner with many importers is pinged seldom): one now, judged as soon, unless it wrote to
-      // us within that time. Bounded by the helper's own bounds on ping-reqs.
-      if (!this.stopped && !this.heardWithin(peer, PROBE_HINTED_TIMEOUT_MS)) this.probe(peer, { hinted: true })
+      // No ping in flight for an owner that asked to be pinged seldom (many importers): one now, judged as soon,
+      // unless it wrote to us within that time; its importers' pings are too far apart to notice a cut otherwise.
+      // Bounded by the helper's own bounds on ping-reqs. An owner pinged every base interval is pinged soon anyway:
+      // no cascade of pings towards an owner that may only be busy.
+      if (!this.stopped && this.pingIntervalMs(peer) > this.intervalMs && !this.heardWithin(peer, PROBE_HINTED_TIMEOUT_MS)) {
+        this.probe(peer, { hinted: true })
+      }
       return
     }
     if (flight.hinted === undefined) return
