@@ -357,6 +357,10 @@ class EmbeddedMessaging implements DmMessaging {
   }
 
   private onFrame (mailbox: AgentMailbox, socket: WebSocket, frame: AgentFrame): void {
+    // A connection another one took over may still deliver frames it had in flight. Its sequence numbers belong to
+    // its own epoch: accepted against the new connection's session, they would mark the new peer's messages as
+    // replays (acknowledged, never handled). The new connection resends what was not acknowledged.
+    if (mailbox.socket !== socket) return
     switch (frame.t) {
       case 'hello':
         this.logger.warn(`DM (embedded messaging): ignored a second hello from ${loggable(mailbox.scopedInstancePath)}`)
