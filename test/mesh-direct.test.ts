@@ -11,7 +11,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Stream } from '@libp2p/interface'
 import { LengthPrefixedDecoder } from '@libp2p/utils'
 import { DirectFrameError, DirectFrameReader, MAX_DIRECT_FRAME_BYTES, encodeDirectFrame } from '../agent/mesh/direct.js'
-import { DIRECT_PROTOCOL } from '../agent/mesh/constants.js'
+import { DIRECT_PROTOCOL, LIVENESS_TOPIC } from '../agent/mesh/constants.js'
 import { startLibp2pMesh } from '../agent/mesh/libp2p.js'
 import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
 import { ImportRecorder } from '../agent/mesh/recorder.js'
@@ -82,6 +82,29 @@ test.serial('an importer takes an owner\'s frames on a direct stream, refuses on
   again.send(frame({ v: 1, kind: 'withdraw', application: app.application, epoch: 1, seq: 3, instancePath: '/Tomcat VM 1/Tomcat', prefix: 'Tomcat' }))
   await recorder.waitFor('the withdraw', () => !('/Tomcat VM 1/Tomcat' in recorder.imports('Tomcat')), 20_000)
   t.deepEqual(recorder.imports('Tomcat'), {})
+})
+
+test.serial('an owner\'s ping interval on its direct stream is taken; one that is not a number is refused and counted, the stream lives on', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'meshconf-direct-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const app = createMeshApp()
+  const identity = await loadOrCreatePeerIdentity(join(dir, 'apache'))
+  const { model, parameters } = app.agent('Apache VM', 'Apache', identity.peerId, [])
+  const recorder = new ImportRecorder()
+  const importer = await startLibp2pMesh(model, parameters, recorder, { stateDir: join(dir, 'apache'), privateKey: identity.privateKey, log: silentLogger, viewSignal: null })
+  t.teardown(async () => { await importer.stop() })
+  importer.setInterests(new Set(['Tomcat']))
+  const owner = await startRawNode(t, pnetKeyBytes(app.pnetKey))
+  const connection = await owner.node.dial(importer.listenAddresses().map(a => multiaddr(a)))
+  const stream: Stream = await connection.newStream(DIRECT_PROTOCOL)
+  const text = (value: string): Uint8Array => encodeDirectFrame(LIVENESS_TOPIC, new TextEncoder().encode(value))
+  stream.send(text('16000'))
+  stream.send(text('soon'))
+  stream.send(encodeDirectFrame(exportsTopic(app.application, 'Tomcat'), encodeMeshMessage(announceOf(app,
+    signOwnership(app.dmKey, { peerId: owner.peerId, application: app.application, scopedInstancePath: '/Tomcat VM 1' }), '/Tomcat VM 1/Tomcat', 1, 1, '10.0.0.1'))))
+  await recorder.waitFor('the owner\'s Tomcat', () => '/Tomcat VM 1/Tomcat' in recorder.imports('Tomcat'), 20_000)
+  t.deepEqual(importer.view().rejections, { 'liveness-malformed': 1 })
+  t.is(stream.status, 'open')
 })
 
 test('Noise\'s frames are cut from the bytes as before, without asking an empty buffer for a length (an error thrown per frame)', t => {

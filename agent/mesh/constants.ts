@@ -31,6 +31,19 @@ export const RESTORED_IMPORTS_GRACE_MS = 8000
  */
 export const LIVENESS_PING_INTERVAL_MS = 1000
 /**
+ * Pings an owner asks for at most per second from all its importers together: past LIVENESS_OWNER_PINGS_PER_SECOND
+ * importers it advertises a longer interval (probe.ts ownerPingIntervalMs: doubled as the count doubles; 1 000
+ * importers: 16 s), on its direct streams. With a 1 s interval for everyone, a Tomcat of a 1 000-agent chain answered
+ * 1 000 pings a second; a starved one answered late and its importers dropped it. A cut is still noticed by the first
+ * importer to ping it (one every 10 ms or so), whose ping-reqs make the helpers ping it at once (the suspicion spreads);
+ * a crash is seen through the connection's reset, not pings.
+ */
+export const LIVENESS_OWNER_PINGS_PER_SECOND = 100
+/** Longest ping interval an importer accepts from an owner, in ms (what an owner may ask for is clamped to it). */
+export const LIVENESS_MAX_PING_INTERVAL_MS = 16_000
+/** The direct-stream topic on which an owner advertises its ping interval (agents that do not know it ignore it). */
+export const LIVENESS_TOPIC = '/meshconf/liveness/1'
+/**
  * A ping unanswered for this long, in ms (stretched by our own lag), makes us ask PROBE_HELPERS other peers to ping the
  * owner (SWIM's ping-req; agent/mesh/probe.ts). Worst case for a cut-off owner on a healthy host: interval + this +
  * the helpers' answers = 1000 + 500 + about 550 ms (PROBE_INDIRECT_TIMEOUT_MS at most); figures in
