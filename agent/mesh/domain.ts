@@ -155,10 +155,22 @@ export class DomainExchange {
   private readonly restored = new Map<string, Set<string>>()
   private readonly pendingRequests = new Set<string>()
   private readonly requests = new Throttle(() => this.sendRequests())
-  /** The next request for bound exporters still unheld (scheduleRequestRetry), and how many went since the last start over. */
+  /** The next request for the bound imported prefixes (scheduleRequestRetry), and how many went since the last start over. */
   private retryTimer: NodeJS.Timeout | undefined
   private requestRetries = 0
-  private readonly reannounces = new Throttle(() => { for (const path of this.local.keys()) this.publishAnnounce(path, true) })
+  /**
+   * Answers to requests (and a renewed ownership's re-announces): our announces, and the withdraws of this epoch, again.
+   * Straight to the connected importers only, unless some requester was not connected (or every importer refused us):
+   * then gossiped too.
+   */
+  private readonly reannounces = new Throttle(() => this.answerRequests())
+  private answerByGossip = false
+  /**
+   * Instances withdrawn in this epoch, with their withdraw's stamp. A withdraw goes direct only (gossip would cost every
+   * importer a signature check and relays at each stop); an importer that missed it hears it again in our answer to
+   * its next request (importers keep asking on a backoff: scheduleRequestRetry).
+   */
+  private readonly withdrawn = new BoundedMap<string, Stamp>(MAX_EXPORT_STAMPS)
   /** Instances announced at least once in this epoch: later announces go direct only. */
   private readonly announcedOnce = new Set<string>()
   private readonly rejected: RejectionCounter<DomainRejectionReason>
@@ -223,16 +235,16 @@ export class DomainExchange {
     const external = externalVariables(variables, this.components.model.externalExports, own.prefix)
     if (Object.keys(external).length === 0) return this.withdraw(instancePath)
     this.local.set(instancePath, { component, variables: external })
+    this.withdrawn.delete(instancePath)
     this.publishAnnounce(instancePath)
   }
 
   withdraw (instancePath: string): void {
     const own = this.externalOwnership
     if (this.stopped || own === undefined || !this.local.delete(instancePath)) return
-    // direct, and gossiped too: the exchange has no digests to repair a withdraw an importer missed
-    this.send(domainExportsTopic(own.prefix, this.application), {
-      v: MESH_MESSAGE_VERSION, kind: 'withdraw', application: this.application, prefix: own.prefix, instancePath, ...this.nextStamp()
-    }, { direct: true })
+    const stamp = this.nextStamp()
+    this.withdrawn.set(instancePath, stamp)
+    this.publishWithdraw(instancePath, stamp, false)
   }
 
   /** Asks the bound exporters of these external prefixes to re-announce. */
@@ -293,7 +305,10 @@ export class DomainExchange {
     }
     const wasValid = ownershipExpiry(own, this.now()).ok
     this.externalOwnership = external
-    if (!wasValid && this.local.size > 0) this.reannounces.poke()
+    if (!wasValid && this.local.size > 0) {
+      this.answerByGossip = true
+      this.reannounces.poke()
+    }
   }
 
   /** External imports restored from the saved state: those no owner re-announces within the grace are removed. */
@@ -372,6 +387,23 @@ export class DomainExchange {
     }, { direct: true, gossip: gossip || first })
   }
 
+  private publishWithdraw (instancePath: string, stamp: Stamp, gossip: boolean): void {
+    const own = this.externalOwnership
+    if (own === undefined) return
+    this.send(domainExportsTopic(own.prefix, this.application), {
+      v: MESH_MESSAGE_VERSION, kind: 'withdraw', application: this.application, prefix: own.prefix, instancePath, ...stamp
+    }, { direct: true, gossip })
+  }
+
+  private answerRequests (): void {
+    if (this.stopped) return
+    const gossip = this.answerByGossip
+    this.answerByGossip = false
+    for (const path of this.local.keys()) this.publishAnnounce(path, gossip)
+    // an importer that missed a withdraw (not connected then) would hold the instance until the owner is lost
+    for (const [path, stamp] of this.withdrawn.entries()) this.publishWithdraw(path, stamp, gossip)
+  }
+
   private sendRequests (): void {
     if (this.stopped) return
     for (const prefix of this.pendingRequests) {
@@ -384,15 +416,17 @@ export class DomainExchange {
   }
 
   /**
-   * The exchange has no digests, and a request may reach nobody (published before the topic's gossip mesh formed) or
-   * its answer be lost: while some bound exporter of an imported prefix is held from nowhere, ask again, backing off
+   * The exchange has no digests, and a request may reach nobody (published before the topic's gossip mesh formed), or
+   * some exporters only, or an answer be lost. An importer cannot tell how many instances a bound application exports:
+   * holding one of them says nothing of the others. So while an imported prefix is bound it keeps asking, backing off
    * as the application's digests do, from REQUEST_MIN_INTERVAL_MS up to ANTI_ENTROPY_MAX_INTERVAL_MS (jittered); a
-   * new peer, interest or binding starts over.
+   * new peer, interest or binding starts over. Exporters answer a connected requester straight (no gossip), so a
+   * request an exporter's held importers already agree with costs each of them one direct announce a round.
    */
   private scheduleRequestRetry (): void {
     clearTimeout(this.retryTimer)
     this.retryTimer = undefined
-    if (this.stopped || this.unheldPrefixes().length === 0) {
+    if (this.stopped || this.boundPrefixes().length === 0) {
       this.requestRetries = 0
       return
     }
@@ -400,19 +434,14 @@ export class DomainExchange {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined
       this.requestRetries++
-      this.request(this.unheldPrefixes())
+      this.request(this.boundPrefixes())
     }, delay)
     this.retryTimer.unref()
   }
 
-  /** Imported prefixes with a bound exporting application none of whose exports is held. */
-  private unheldPrefixes (): string[] {
-    const unheld: string[] = []
-    for (const prefix of this.interests) {
-      const heldFrom = new Set([...this.held.get(prefix)?.values() ?? []].map(h => h.application))
-      if (this.bindings.get(prefix)?.exporters.some(exporter => !heldFrom.has(exporter)) === true) unheld.push(prefix)
-    }
-    return unheld
+  /** Imported prefixes bound to some exporting application. */
+  private boundPrefixes (): string[] {
+    return [...this.interests].filter(prefix => (this.bindings.get(prefix)?.exporters.length ?? 0) > 0)
   }
 
   private send (topic: string, message: DomainMessage, options?: { direct?: boolean, gossip?: boolean }): void {
@@ -515,9 +544,12 @@ export class DomainExchange {
       () => verifyOwnership(o, { senderPeerId: from, application: m.binding.application, instancePath: o.scopedInstancePath, trustedDmKeys: this.components.parameters.trustedDmKeys }))
     if (!requester.ok) return this.reject(requester.reason, `request from ${from} for ${m.binding.application}: ${requester.detail}`)
     this.transport.trustPeer?.(from)
-    // a bound importer we are not connected to would hear our re-announce only if other importers relay it: dial it
-    if (!this.transport.isConnected(from)) this.transport.watchPeer(from, m.addresses.slice(0, MAX_ADDED_PEERS))
-    if (this.local.size > 0) this.reannounces.poke()
+    // a bound importer we are not connected to hears our answer only gossiped; dial it, so that the next goes direct
+    if (!this.transport.isConnected(from)) {
+      this.transport.watchPeer(from, m.addresses.slice(0, MAX_ADDED_PEERS))
+      this.answerByGossip = true
+    }
+    if (this.local.size > 0 || this.withdrawn.size > 0) this.reannounces.poke()
   }
 
   /** The exporter's external ownership: signed (verdict cached), for this sender and announce, not expired nor superseded. */
