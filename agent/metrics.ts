@@ -24,7 +24,17 @@ export interface AgentMetrics {
 export function createAgentMetrics (components: { application: string, machine: string, meshView: () => MeshView | undefined }): AgentMetrics {
   const registry = new Registry()
   registry.setDefaultLabels({ application: components.application, machine: components.machine })
-  const view = (): MeshView | undefined => components.meshView()
+  // A scrape reads the mesh's view once (addresses, peers, held exports, counters), not once per gauge.
+  let scraping: { view: MeshView | undefined } | undefined
+  const view = (): MeshView | undefined => scraping !== undefined ? scraping.view : components.meshView()
+  const read = async (): Promise<string> => {
+    scraping = { view: components.meshView() }
+    try {
+      return await registry.metrics()
+    } finally {
+      scraping = undefined
+    }
+  }
   new Gauge({
     name: 'meshconf_agent_held_imports', help: 'exports of other agents this agent holds (imports), by prefix', labelNames: ['prefix'], registers: [registry],
     collect () {
@@ -63,9 +73,9 @@ export function createAgentMetrics (components: { application: string, machine: 
       update: latencyMs => { updateLatency.observe(latencyMs / 1000) }
     },
     importChange: kind => { importChanges.inc({ kind }) },
-    text: async () => await registry.metrics(),
+    text: read,
     async listen (host, port) {
-      server = await serveMetricsEndpoint(async () => await registry.metrics(), registry.contentType, host, port)
+      server = await serveMetricsEndpoint(read, registry.contentType, host, port)
       return server.port
     },
     async stop () {
