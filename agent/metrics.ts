@@ -1,5 +1,5 @@
 // The agent's Prometheus metrics (prom-client), served on `metricsPort` of its params at /metrics: imports held,
-// connected peers, mesh messages sent and import changes received, mesh rejections by reason, the latency from an
+// connected peers, mesh messages sent and received, import changes received, mesh rejections by reason, the latency from an
 // import change to `update`, and recipe durations by step and result. Gauges are read from the mesh at each scrape.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { serveMetricsEndpoint, type MetricsEndpoint } from '../common/metrics-endpoint.js'
@@ -51,6 +51,10 @@ export function createAgentMetrics (components: { application: string, machine: 
   new Gauge({
     name: 'meshconf_agent_mesh_messages_sent', help: 'mesh messages this agent published (gossip forwarding not counted)', registers: [registry],
     collect () { this.set(view()?.sent.messages ?? 0) }
+  })
+  new Gauge({
+    name: 'meshconf_agent_mesh_messages_received', help: 'mesh messages this agent received (gossip and direct, rejected ones included)', registers: [registry],
+    collect () { this.set(view()?.received?.messages ?? 0) }
   })
   new Gauge({
     name: 'meshconf_agent_mesh_rejections', help: 'mesh messages this agent rejected, by reason', labelNames: ['reason'], registers: [registry],

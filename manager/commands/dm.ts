@@ -184,6 +184,7 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
   }
   const notReady = (): string[] => {
     const reasons = started ? [] : ['the DM is not started']
+    if (messaging.connected?.() === false) reasons.push('agents cannot reach the DM: its messaging is not connected')
     try {
       manager.eventCount()
     } catch {
