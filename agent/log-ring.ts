@@ -4,6 +4,7 @@
 import { LOGS_ANSWER_MAX_BYTES } from '../protocol/messages.js'
 import { LOG_RING_BYTES } from './constants.js'
 import { lineLogger, type Logger } from '../common/log.js'
+import { isoTime } from '../common/clock.js'
 
 export type LogLevel = 'info' | 'warn' | 'error'
 
@@ -70,7 +71,7 @@ export class LogRing {
       const { atMs, ...line } = lines[fromEnd ? lines.length - 1 - i : i]
       bytes += line.message.length + 80
       if (bytes > LOGS_ANSWER_MAX_BYTES && kept.length > 0) break
-      kept.push({ ...line, at: new Date(atMs).toISOString() })
+      kept.push({ ...line, at: isoTime(atMs) })
     }
     return { lines: fromEnd ? kept.reverse() : kept, lastSeq: this.seq }
   }

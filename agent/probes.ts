@@ -9,6 +9,7 @@ import { compare, effectiveProbePeriodMs, parseMeasures, type ProbeCheck } from 
 import type { Agent } from './agent.js'
 import { errorMessage } from '../protocol/errors.js'
 import type { Logger } from '../common/log.js'
+import { isoTime } from '../common/clock.js'
 
 /** Events kept while the DM is away; the oldest go first beyond it. */
 export const MAX_QUEUED_PROBE_EVENTS = 100
@@ -111,7 +112,7 @@ export function createProbes (components: ProbesComponents) {
     for (const event of queue.splice(0)) {
       components.send(toDm({
         kind: 'autonomic', application: identity.application, scopedInstancePath: identity.scopedInstancePath,
-        instancePath: event.instancePath, eventName: event.eventName, measuredAt: new Date(event.measuredAt).toISOString(),
+        instancePath: event.instancePath, eventName: event.eventName, measuredAt: isoTime(event.measuredAt),
         ageMs: Math.max(0, now() - event.measuredAt), ...(event.value === undefined || Number.isNaN(event.value) ? {} : { value: event.value })
       }))
     }

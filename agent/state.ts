@@ -16,6 +16,7 @@ import type { ImportsSnapshot } from './lifecycle/engine.js'
 
 export { instanceFolderName } from '../protocol/agent-layout.js'
 import { errorMessage } from '../protocol/errors.js'
+import { isoTime } from '../common/clock.js'
 
 export interface SavedAgentState {
   version: typeof STATE_FORMAT_VERSION
@@ -91,7 +92,7 @@ export class AgentStateStore {
       reason = errorMessage(err)
     }
     if (reason === undefined) return value as T
-    const copy = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`
+    const copy = `${file}.corrupt-${isoTime(Date.now()).replace(/[:.]/g, '-')}`
     copyFileSync(file, copy)
     problems.push(new CorruptStateError(file, reason, copy))
     return undefined

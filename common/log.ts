@@ -2,6 +2,7 @@
 // component, application, path, step, msg), or on a terminal one readable line each (`15:04:05 WARN  [agent]
 // /vm/db start: ...`). Code takes a `Logger` (the interface), so a test or a benchmark can pass its own.
 import { pino, type DestinationStream, type Logger as Pino } from 'pino'
+import { isoTime } from './clock.js'
 import { LOG_BATCH_MAX_CHARS } from './constants.js'
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const
@@ -67,7 +68,7 @@ export function readableLine (json: string): string {
     const level = pino.levels.labels[entry.level]?.toUpperCase() ?? String(entry.level)
     const about = entry.path !== undefined && entry.msg?.startsWith(`[${entry.path}]`) !== true ? `${entry.path}${entry.step !== undefined ? ` ${entry.step}` : ''}: ` : ''
     const request = entry.req !== undefined ? ` ${entry.req.method ?? ''} ${entry.req.url ?? ''}` : entry.res !== undefined ? ` ${entry.res.statusCode ?? ''}` : ''
-    return `${new Date(entry.time).toISOString().slice(11, 19)} ${level.padEnd(5)} ${entry.component !== undefined ? `[${entry.component}] ` : ''}${about}${entry.msg ?? ''}${request}\n`
+    return `${isoTime(entry.time).slice(11, 19)} ${level.padEnd(5)} ${entry.component !== undefined ? `[${entry.component}] ` : ''}${about}${entry.msg ?? ''}${request}\n`
   } catch {
     return json
   }
@@ -157,9 +158,9 @@ export function createProcessLogger (options: ProcessLoggerOptions): ProcessLogg
 /** `<ISO time> LEVEL message` lines on stderr, debug left out: the default of a part nobody gave a logger. */
 export const stderrLogger: Logger = {
   debug: () => {},
-  info: message => { process.stderr.write(`${new Date().toISOString()} INFO ${message}\n`) },
-  warn: message => { process.stderr.write(`${new Date().toISOString()} WARN ${message}\n`) },
-  error: message => { process.stderr.write(`${new Date().toISOString()} ERROR ${message}\n`) }
+  info: message => { process.stderr.write(`${isoTime(Date.now())} INFO ${message}\n`) },
+  warn: message => { process.stderr.write(`${isoTime(Date.now())} WARN ${message}\n`) },
+  error: message => { process.stderr.write(`${isoTime(Date.now())} ERROR ${message}\n`) }
 }
 
 /** A Logger calling `write` with each line's level (tests, benchmarks and simulations route lines where they want). */

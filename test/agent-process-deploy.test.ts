@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { parseAgentParams } from '../protocol/agent-params.js'
 import { assertSystemdAccepts, unitValue } from './helpers/systemd.js'
+import { AGENT_ENVIRONMENT, AGENT_NODE_FLAGS } from '../manager/targets/process.js'
 
 const UNIT = fileURLToPath(new URL('../deploy/meshconf-agent.service', import.meta.url))
 const USER_DATA = fileURLToPath(new URL('../deploy/cloud-init-user-data.yaml', import.meta.url))
@@ -44,4 +45,12 @@ test('the user data writes a params file the agent accepts, where the unit reads
 
 test('systemd accepts the unit (only the not yet installed meshconf binary may be missing)', async t => {
   await assertSystemdAccepts(t, UNIT)
+})
+
+test('the unit runs the agent with the Node flags and environment the local, netns and docker targets give it', async t => {
+  const unit = await readFile(UNIT, 'utf8')
+  const environment = new Map(unit.split('\n').filter(l => l.startsWith('Environment=')).flatMap(l => l.slice('Environment='.length).split(' '))
+    .map(pair => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]))
+  for (const [name, value] of Object.entries(AGENT_ENVIRONMENT)) t.is(environment.get(name), value, name)
+  t.deepEqual(environment.get('NODE_OPTIONS')?.split(' '), [...AGENT_NODE_FLAGS])
 })

@@ -7,6 +7,7 @@ import { STATE_FILE_NAME } from '../agent/constants.js'
 import { MAX_BOOTSTRAP_AGENTS } from '../manager/constants.js'
 import { meshRole, pickBootstrapPeers, type MeshRole } from '../manager/bootstrap.js'
 import type { Component } from '../protocol/model/types.js'
+import { createMemoryMeshHub, type MeshFactory } from '../agent/index.js'
 import { startInProcessDm, writeTemplate } from './dm-helpers.js'
 import { waitFor } from './helpers/wait.js'
 
@@ -90,6 +91,55 @@ test('the DM gives a new machine the agents it shares exports with first', async
   t.is(app?.mesh.bootstrapPeers.length, MAX_BOOTSTRAP_AGENTS)
   // The agent of /db is where the App's agent looks first (memory mesh addresses name the peer).
   t.true((app?.mesh.bootstrapPeers[0] ?? '').endsWith(db?.mesh.ownership.peerId ?? 'no DB agent'), app?.mesh.bootstrapPeers.join(' '))
+})
+
+test('an agent that beats while its mesh starts still counts as starting: the next machine\'s model waits for its addresses', async t => {
+  // The first machine's mesh starts only when the test says so: meanwhile its agent, which has its model, beats
+  // (every 200 ms) without addresses. The second machine's model must wait for the first's mesh (there is no other
+  // peer), not go out with no bootstrap peer at all (that agent would never join the mesh).
+  const inner = createMemoryMeshHub().factory()
+  let release!: () => void
+  const released = new Promise<void>(resolve => { release = resolve })
+  let dbMeshWaiting = false
+  const meshFactory: MeshFactory = async (model, parameters, engine) => {
+    if (model.scopedInstancePath === '/db') {
+      dbMeshWaiting = true
+      await released
+    }
+    return await inner(model, parameters, engine)
+  }
+  const { dir, dm, store } = await startInProcessDm(t, 'dm-bootstrap-starting', { meshFactory })
+  t.teardown(() => { release() })
+  writeTemplate(join(dir.path, 'template'), {
+    'descriptor/application.properties': 'name = Starting\nversion = 1.0\ngraph-entry-point = main.graph\ninstance-entry-point = initial.instances\n',
+    'graph/main.graph': [
+      'VM {', '  installer: target;', '  children: DB, App;', '}',
+      'DB {', '  installer: logger;', '  exports: ip, port = 5432;', '}',
+      'App {', '  installer: logger;', '  imports: DB.ip, DB.port;', '}', ''
+    ].join('\n'),
+    'instances/initial.instances': [
+      'instance of VM {', '  name: db;', '  instance of DB {', '    name: db;', '  }', '}',
+      'instance of VM {', '  name: app;', '  instance of App {', '    name: app;', '  }', '}', ''
+    ].join('\n')
+  })
+  await dm.loadTemplateFromPath(join(dir.path, 'template'))
+  dm.createApplication({ name: 'boot', template: { name: 'Starting', version: '1.0' } })
+  dm.action('boot', { action: 'deploy-and-start-all', path: '/db' })
+  await waitFor('the DB machine\'s mesh starting', () => dbMeshWaiting)
+  // a beat of the DB's agent with its model and no addresses yet
+  const beatAt = store.agent('boot', '/db')?.lastHeartbeatAt
+  await waitFor('the DB\'s agent beating while its mesh starts', () => {
+    const record = store.agent('boot', '/db')
+    return record !== undefined && record.lastHeartbeatAt !== beatAt && record.listenAddresses.length === 0
+  })
+  dm.action('boot', { action: 'deploy-and-start-all', path: '/app' })
+  await waitFor('the App\'s agent beating', () => store.agent('boot', '/app') !== undefined)
+  release()
+  await waitFor('App resolved DB', () => dm.instance('boot', '/app/app').status === 'DEPLOYED_STARTED')
+  const states = findFiles(join(dir.path, 'machines'), STATE_FILE_NAME).map(f => JSON.parse(readFileSync(f, 'utf8')) as SavedState)
+  const app = states.find(s => s.model.scopedInstancePath === '/app')
+  const db = states.find(s => s.model.scopedInstancePath === '/db')
+  t.deepEqual(app?.mesh.bootstrapPeers.map(a => a.endsWith(db?.mesh.ownership.peerId ?? 'no DB agent')), [true], app?.mesh.bootstrapPeers.join(' '))
 })
 
 interface SavedState { model: { scopedInstancePath: string }, mesh: { bootstrapPeers: string[], ownership: { peerId: string } } }

@@ -1,5 +1,6 @@
 // Helpers of the DM tests: a small template written to a temp folder, polling, temp dirs.
 import type { Logger } from '../common/log.js'
+import type { MeshFactory } from '../agent/index.js'
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -67,13 +68,13 @@ export function agentCommandFromSources (): string[] {
 
 /** A started DM with in-process agents over the in-memory messaging, in a temporary folder, stopped with the test. */
 export async function startInProcessDm (t: { teardown: (fn: () => Promise<void> | void) => void }, name: string,
-  options: { log?: Logger } & Partial<DeploymentManagerOptions> = {}):
+  options: { log?: Logger, meshFactory?: MeshFactory } & Partial<DeploymentManagerOptions> = {}):
   Promise<{ dir: { path: string, remove: () => void }, store: Store, dm: DeploymentManager, target: InProcessTarget }> {
-  const { log, ...dmOptions } = options
+  const { log, meshFactory, ...dmOptions } = options
   const dir = tempDir(name)
   const store = createStore({ file: join(dir.path, 'dm.sqlite') })
   const messaging = createMemoryMessaging({})
-  const target = createInProcessTarget({ machinesDirectory: join(dir.path, 'machines'), heartbeatIntervalMs: 200 })
+  const target = createInProcessTarget({ machinesDirectory: join(dir.path, 'machines'), heartbeatIntervalMs: 200, ...(meshFactory === undefined ? {} : { meshFactory }) })
   const dm = createDeploymentManager({ store, messaging, targets: [target], log },
     { dataDirectory: dir.path, defaultTargetHandler: 'in-process', ...dmOptions })
   await dm.start()

@@ -3,13 +3,14 @@
 // agent (Lifeguard's local health) waits longer; a helper's side is bounded against hostile requesters.
 import test from 'ava'
 import {
-  OwnerLiveness, ProbeHelper, ProbeRequestError, decodeProbeAnswer, decodeProbeRequest, encodeProbeAnswer, encodeProbeRequest,
-  type DirectPing, type ProbeAnswer, type ProbeClock, type ProbeRejection
+  OwnerLiveness, ProbeHelper, ProbeRequestError, decodePingInterval, decodeProbeAnswer, decodeProbeRequest, encodePingInterval, encodeProbeAnswer,
+  encodeProbeRequest, ownerPingIntervalMs, type DirectPing, type ProbeAnswer, type ProbeClock, type ProbeRejection
 } from '../agent/mesh/probe.js'
 import {
-  LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, MAX_PROBES_PER_REQUESTER, PROBE_HELPER_PING_TIMEOUT_MS, PROBE_HINTED_TIMEOUT_MS,
-  PROBE_INDIRECT_TIMEOUT_MS, PROBE_REQUESTS_PER_SECOND
+  LIVENESS_MAX_PING_INTERVAL_MS, LIVENESS_OWNER_PINGS_PER_SECOND, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, MAX_PROBES_PER_REQUESTER,
+  PROBE_HELPER_PING_TIMEOUT_MS, PROBE_HINTED_TIMEOUT_MS, PROBE_INDIRECT_TIMEOUT_MS, PROBE_REQUESTS_PER_SECOND
 } from '../agent/mesh/constants.js'
+import { seededRandom } from '../fixtures/random.js'
 
 const OWNER = '12D3KooWTomcat'.padEnd(52, 't')
 const HELPERS = ['12D3KooWApacheA', '12D3KooWApacheB', '12D3KooWApacheC'].map(h => h.padEnd(52, 'x'))
@@ -69,13 +70,14 @@ interface Harness {
 }
 
 /** An importer watching OWNER, whose helpers answer `helperAnswer` after `helperDelayMs` (undefined: never). */
-function harness (helperAnswer: (owner: SimulatedPeer) => ProbeAnswer | undefined, options: { lagMs?: number, helperDelayMs?: number } = {}): Harness {
+function harness (helperAnswer: (owner: SimulatedPeer) => ProbeAnswer | undefined, options: { lagMs?: number, helperDelayMs?: number, random?: () => number } = {}): Harness {
   const clock = new SimulatedClock()
   const owner = new SimulatedPeer(clock)
   const events: Harness['events'] = []
   const asked: string[] = []
   const liveness = new OwnerLiveness({
     clock,
+    random: options.random,
     ping: () => owner.ping(),
     helpers: () => HELPERS,
     ask: async helper => {
@@ -295,7 +297,7 @@ test('a helper not connected to the owner is replaced by the next candidate', as
 
 test('an importer asked about an owner it also pings judges its own pending ping sooner (the first to notice a cut hastens the others)', async t => {
   const h = harness(owner => owner.cut ? 'nack' : 'ack', { helperDelayMs: 1 })
-  await h.runUntil(1000)
+  await h.runUntil(1500) // the ping of 1000 was answered
   h.owner.cut = true
   await h.runUntil(2000) // a ping is sent at 2000 and goes unanswered
   const hintedAt = 2000 + PROBE_HINTED_TIMEOUT_MS / 2
@@ -304,7 +306,7 @@ test('an importer asked about an owner it also pings judges its own pending ping
   await h.clock.advanceTo(2000 + PROBE_HINTED_TIMEOUT_MS + 1)
   const lost = h.events.filter(e => e.event === 'lost')
   t.is(lost.length, 1, 'judged at PROBE_HINTED_TIMEOUT_MS, not LIVENESS_PING_TIMEOUT_MS')
-  t.true(lost[0].at <= 2000 + PROBE_HINTED_TIMEOUT_MS + 1)
+  t.true(lost[0].at <= 2000 + PROBE_HINTED_TIMEOUT_MS + 1, `lost at ${lost[0].at}`)
   t.true(lost[0].confirmed === true)
   // Without its helpers' nacks, a hint alone accuses no one.
   const alive = harness(() => 'ack', { helperDelayMs: 1 })
@@ -349,4 +351,114 @@ test('an owner counted as lost is back at its first frame; a helper that heard f
   })
   t.is(await helper.serve(OWNER, HELPERS[0]), 'ack')
   t.is(pinged, 0)
+})
+
+// ------------------------------------------------------------------------------------- owners with many importers
+
+test('an owner asks for a longer ping interval as its importers double past LIVENESS_OWNER_PINGS_PER_SECOND; the frame round-trips, garbage does not', t => {
+  t.is(ownerPingIntervalMs(0), LIVENESS_PING_INTERVAL_MS)
+  t.is(ownerPingIntervalMs(LIVENESS_OWNER_PINGS_PER_SECOND), LIVENESS_PING_INTERVAL_MS)
+  t.is(ownerPingIntervalMs(LIVENESS_OWNER_PINGS_PER_SECOND + 1), 2 * LIVENESS_PING_INTERVAL_MS)
+  t.is(ownerPingIntervalMs(1000), 16_000, '1 000 importers: 62 pings a second in all')
+  t.is(ownerPingIntervalMs(1_000_000), LIVENESS_MAX_PING_INTERVAL_MS)
+  for (let importers = 1; importers <= 5000; importers += 37) {
+    const interval = ownerPingIntervalMs(importers)
+    t.true(importers * 1000 / interval <= Math.max(importers, LIVENESS_OWNER_PINGS_PER_SECOND) || interval === LIVENESS_MAX_PING_INTERVAL_MS)
+  }
+  t.is(decodePingInterval(encodePingInterval(16_000)), 16_000)
+  for (const garbage of ['', 'abc', '-1', '1.5', '1234567890', '16 000']) t.is(decodePingInterval(new TextEncoder().encode(garbage)), undefined, garbage)
+})
+
+test('an owner that asked for 8 s is pinged about every 8 s (at a random phase); what it asks is clamped', async t => {
+  const h = harness(() => 'nack', { random: seededRandom(7) })
+  h.liveness.setPingInterval(OWNER, 8000)
+  t.is(h.liveness.pingIntervalMs(OWNER), 8000)
+  await h.runUntil(80_000)
+  t.true(h.liveness.counts.pings >= 9 && h.liveness.counts.pings <= 11, `${h.liveness.counts.pings} pings in 80 s`)
+  t.deepEqual(h.events, [])
+  h.liveness.setPingInterval(OWNER, 1e9)
+  t.is(h.liveness.pingIntervalMs(OWNER), LIVENESS_MAX_PING_INTERVAL_MS)
+  h.liveness.setPingInterval(OWNER, 10)
+  t.is(h.liveness.pingIntervalMs(OWNER), LIVENESS_PING_INTERVAL_MS)
+})
+
+test('an owner that wrote to us within the interval is not pinged (its frame is an answer already)', async t => {
+  const h = harness(() => 'nack')
+  for (let at = 300; at <= 10_000; at += 300) h.clock.after(at, () => { h.liveness.heard(OWNER) })
+  await h.runUntil(10_000)
+  t.is(h.liveness.counts.pings, 1, 'only the first round, before any frame')
+  t.deepEqual(h.events, [])
+})
+
+test('asked about an owner it has no ping in flight for (pinged seldom), an importer pings it at once and judges it at the hinted timeout', async t => {
+  const h = harness(owner => owner.cut ? 'nack' : 'ack', { helperDelayMs: 1, random: seededRandom(3) })
+  h.liveness.setPingInterval(OWNER, LIVENESS_MAX_PING_INTERVAL_MS)
+  await h.runUntil(3000)
+  const pings = h.liveness.counts.pings
+  h.owner.cut = true
+  h.liveness.hint(OWNER)
+  t.is(h.liveness.counts.pings, pings + 1, 'pinged at the hint')
+  await h.runUntil(3000 + PROBE_HINTED_TIMEOUT_MS + 1)
+  t.deepEqual(h.events, [{ at: 3000 + PROBE_HINTED_TIMEOUT_MS + 1, event: 'lost', confirmed: true }])
+  // A live owner that answers is not accused by a hint.
+  const alive = harness(owner => owner.cut ? 'nack' : 'ack', { helperDelayMs: 1, random: seededRandom(3) })
+  alive.liveness.setPingInterval(OWNER, LIVENESS_MAX_PING_INTERVAL_MS)
+  await alive.runUntil(3000)
+  alive.liveness.hint(OWNER)
+  await alive.runUntil(6000)
+  t.deepEqual(alive.events, [])
+})
+
+test('the suspicion spreads: 40 importers pinging a cut owner every 16 s all withdraw it within a few seconds, none while it lives', async t => {
+  const clock = new SimulatedClock()
+  const owner = new SimulatedPeer(clock)
+  owner.delayMs = 2
+  const random = seededRandom(11)
+  const ids = Array.from({ length: 40 }, (_, i) => `12D3KooWApache${i}`.padEnd(52, 'z'))
+  const lost = new Map<string, number>()
+  const helpers = new Map<string, ProbeHelper>()
+  const importers = ids.map(id => {
+    const liveness: OwnerLiveness = new OwnerLiveness({
+      clock,
+      random,
+      ping: () => owner.ping(),
+      // Others, shuffled (libp2p.ts picks helpers among the peers importing what we import).
+      helpers: () => ids.filter(other => other !== id).sort(() => random() - 0.5),
+      ask: async (helper, target) => await helpers.get(helper)?.serve(id, target) ?? 'unknown',
+      stretch: ms => ms,
+      lost: (_, confirmed) => { if (confirmed && !lost.has(id)) lost.set(id, clock.now()) },
+      back: () => {},
+      abort: () => {}
+    })
+    helpers.set(id, new ProbeHelper(id, {
+      clock,
+      ping: () => owner.ping(),
+      unansweredForMs: peer => liveness.unansweredForMs(peer),
+      hint: peer => { liveness.hint(peer) },
+      heardWithin: (peer, ms) => liveness.heardWithin(peer, ms),
+      stretch: ms => ms,
+      rejected: () => {}
+    }))
+    liveness.setPingInterval(OWNER, 16_000)
+    return liveness
+  })
+  const runUntil = async (until: number): Promise<void> => {
+    for (let at = Math.ceil(clock.now() / 1000) * 1000; at <= until; at += 1000) {
+      await clock.advanceTo(at)
+      for (const liveness of importers) liveness.tick([OWNER])
+    }
+    await clock.advanceTo(until)
+  }
+  await runUntil(40_000)
+  t.is(lost.size, 0, 'no withdrawal while it answers')
+  const pings = importers.reduce((sum, l) => sum + l.counts.pings, 0)
+  t.true(pings <= 40 * (40 / 16 + 1), `${pings} pings in 40 s from 40 importers (2.5 each at 16 s)`)
+  const cutAt = 40_001
+  await runUntil(cutAt)
+  owner.cut = true
+  await runUntil(cutAt + 16_000)
+  t.is(lost.size, ids.length, `${lost.size} of ${ids.length} withdrew it`)
+  const delays = [...lost.values()].map(at => at - cutAt).sort((a, b) => a - b)
+  t.log(`withdrawn after ${delays[0]} ms (first), ${delays[delays.length >> 1]} ms (p50), ${delays[delays.length - 1]} ms (last)`)
+  t.true(delays[delays.length - 1] <= 6000, `the last after ${delays[delays.length - 1]} ms, against 16 s between two of its own pings`)
 })

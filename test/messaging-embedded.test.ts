@@ -119,3 +119,39 @@ test('the endpoint listens on the configured port and refuses a port in use with
   const error = await t.throwsAsync(clash.start(), { instanceOf: EmbeddedListenError })
   t.regex(error.message, new RegExp(`127\\.0\\.0\\.1:${port}.*EADDRINUSE.*another port`))
 })
+
+test('frames still in flight on a connection another one took over do not touch the new connection\'s sequence: its messages are all handled', async t => {
+  const dmToken = randomUUID()
+  const dm = await startDm(dmToken)
+  t.teardown(async () => { await dm.stop() })
+  const received: AgentToDmMessage[] = []
+  dm.onAgentMessage(msg => { received.push(msg) })
+  const { url } = embedded(dm.agentEndpoint({ application: 'app1', scopedInstancePath: '/VM 1' }))
+  const open = async (): Promise<WebSocket> => {
+    const socket = new WebSocket(url)
+    t.teardown(() => { socket.terminate() })
+    await new Promise<void>((resolve, reject) => { socket.once('open', () => resolve()); socket.once('error', reject) })
+    return socket
+  }
+  const hello = async (socket: WebSocket): Promise<void> => {
+    const welcomed = new Promise<void>(resolve => socket.once('message', () => resolve()))
+    socket.send(JSON.stringify({ t: 'hello', v: 1, application: 'app1', scopedInstancePath: '/VM 1', token: dmToken, epoch: randomUUID() }))
+    await welcomed
+  }
+  // Each round: the old connection writes a message of a high sequence number in the same turn as the new one says
+  // hello, so the DM reads it after the takeover in some rounds; then the new connection's first message (seq 0).
+  const rounds = 20
+  let old = await open()
+  await hello(old)
+  for (let round = 0; round < rounds; round++) {
+    const next = await open()
+    const welcomed = new Promise<void>(resolve => next.once('message', () => resolve()))
+    next.send(JSON.stringify({ t: 'hello', v: 1, application: 'app1', scopedInstancePath: '/VM 1', token: dmToken, epoch: randomUUID() }))
+    old.send(JSON.stringify({ t: 'msg', seq: 1000 + round, body: heartbeat('app1', '/VM 1', { ipAddress: `10.0.0.${round}` }) }))
+    await welcomed
+    next.send(JSON.stringify({ t: 'msg', seq: 0, body: heartbeat('app1', '/VM 1', { ipAddress: `127.0.0.${round}` }) }))
+    await waitFor(`round ${round}'s message from the new connection`, () => received.some(m => m.kind === 'heartbeat' && m.ipAddress === `127.0.0.${round}`), { timeoutMs: 10_000 })
+    old = next
+  }
+  t.is(received.filter(m => m.kind === 'heartbeat' && m.ipAddress.startsWith('127.0.0.')).length, rounds)
+})

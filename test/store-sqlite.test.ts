@@ -93,7 +93,7 @@ test('an instance path already in the application is refused by the database', t
   t.deepEqual(store.instanceTrees('app').map(r => r.path), ['/vm'])
 })
 
-test('heartbeats are read at once and written together within the flush interval; a deleted application drops its own', async t => {
+test('heartbeats are read at once; those that change only their time are written together within the flush interval; a deleted application drops its own', async t => {
   const dir = tempDir('store-beats')
   t.teardown(() => dir.remove())
   const file = join(dir.path, 'dm.sqlite')
@@ -106,23 +106,55 @@ test('heartbeats are read at once and written together within the flush interval
   for (const app of ['app', 'gone']) {
     store.createApplication({ name: app, template: { name: 'T', version: '1' }, createdAt: 'now', pnetKey: 'key' }, [instance('/vm', 'VM'), instance('/vm2', 'VM')])
   }
-  store.recordHeartbeat({ application: 'app', scopedInstancePath: '/vm2', listenAddresses: [], lastHeartbeatAt: 't1' })
-  store.recordHeartbeat({ application: 'app', scopedInstancePath: '/vm', listenAddresses: [], lastHeartbeatAt: 't1', domainAddresses: ['/ip4/1.2.3.4/tcp/1'] })
-  store.recordHeartbeat({ application: 'gone', scopedInstancePath: '/vm', listenAddresses: [], lastHeartbeatAt: 't1' })
-  // the DM's reads see the beats before the table does
-  t.deepEqual(written(), [])
-  t.deepEqual(store.agents('app').map(a => `${a.scopedInstancePath}@${a.lastHeartbeatAt}`), ['/vm@t1', '/vm2@t1'])
+  const beat = (application: string, scopedInstancePath: string, at: string): void => {
+    store.recordHeartbeat({ application, scopedInstancePath, listenAddresses: [], lastHeartbeatAt: at, ...(scopedInstancePath === '/vm' ? { domainAddresses: ['/ip4/1.2.3.4/tcp/1'] } : {}) })
+  }
+  // first beats (new agents, or the first since the DM started) are written at once
+  for (const [application, path] of [['app', '/vm2'], ['app', '/vm'], ['gone', '/vm']]) beat(application, path, 't1')
+  t.deepEqual(written(), ['app/vm@t1', 'app/vm2@t1', 'gone/vm@t1'])
+  // later beats that change nothing but their time: the DM's reads see them before the table does
+  for (const [application, path] of [['app', '/vm2'], ['app', '/vm'], ['gone', '/vm']]) beat(application, path, 't2')
+  t.deepEqual(written(), ['app/vm@t1', 'app/vm2@t1', 'gone/vm@t1'])
+  t.deepEqual(store.agents('app').map(a => `${a.scopedInstancePath}@${a.lastHeartbeatAt}`), ['/vm@t2', '/vm2@t2'])
   t.deepEqual(store.agent('app', '/vm')?.domainAddresses, ['/ip4/1.2.3.4/tcp/1'])
   t.true(store.deleteApplication('gone'))
   await sleep(HEARTBEAT_FLUSH_INTERVAL_MS + 500)
-  t.deepEqual(written(), ['app/vm@t1', 'app/vm2@t1'])
+  t.deepEqual(written(), ['app/vm@t2', 'app/vm2@t2'])
   // a later beat wins over the row, in reads at once and in the table at the next flush
-  store.recordHeartbeat({ application: 'app', scopedInstancePath: '/vm', listenAddresses: [], lastHeartbeatAt: 't2' })
-  t.deepEqual(store.agents('app').map(a => `${a.scopedInstancePath}@${a.lastHeartbeatAt}`), ['/vm@t2', '/vm2@t1'])
-  t.is(store.agent('app', '/vm2')?.lastHeartbeatAt, 't1')
+  beat('app', '/vm', 't3')
+  t.deepEqual(store.agents('app').map(a => `${a.scopedInstancePath}@${a.lastHeartbeatAt}`), ['/vm@t3', '/vm2@t2'])
+  t.is(store.agent('app', '/vm2')?.lastHeartbeatAt, 't2')
   // a forgotten agent's buffered beat is not written later
   store.forgetAgent('app', '/vm')
   t.deepEqual(store.agents('app').map(a => a.scopedInstancePath), ['/vm2'])
   await sleep(HEARTBEAT_FLUSH_INTERVAL_MS + 500)
-  t.deepEqual(written(), ['app/vm2@t1'])
+  t.deepEqual(written(), ['app/vm2@t2'])
+})
+
+test('a beat that brings an agent\'s peer or addresses is in the table at once: a DM killed -9 right after it still knows where the agent listens', t => {
+  const dir = tempDir('store-beats-kill')
+  t.teardown(() => dir.remove())
+  const file = join(dir.path, 'dm.sqlite')
+  const store = createStore({ file })
+  t.teardown(() => store.close())
+  // what a DM started on the file after a kill -9 reads: the table, without what the dead process buffered
+  const afterKill = new Database(file, { readonly: true })
+  t.teardown(() => afterKill.close())
+  const listening = (): string[] => (afterKill.prepare('SELECT scoped_path, peer_id, listen_addresses FROM agents ORDER BY scoped_path').all() as Array<{ scoped_path: string, peer_id: string | null, listen_addresses: string }>)
+    .map(r => `${r.scoped_path} ${r.peer_id ?? '-'} ${(JSON.parse(r.listen_addresses) as string[]).join(',')}`)
+  store.createApplication({ name: 'app', template: { name: 'T', version: '1' }, createdAt: 'now', pnetKey: 'key' }, [instance('/vm', 'VM'), instance('/vm2', 'VM')])
+  // an agent's first beat (no mesh yet), then the one right after its model (the mesh listens), then plain beats
+  store.recordHeartbeat({ application: 'app', scopedInstancePath: '/vm', peerId: 'p1', listenAddresses: [], lastHeartbeatAt: 't1' })
+  store.recordHeartbeat({ application: 'app', scopedInstancePath: '/vm', peerId: 'p1', listenAddresses: ['/ip4/127.0.0.1/tcp/4001/p2p/p1'], lastHeartbeatAt: 't2' })
+  store.recordHeartbeat({ application: 'app', scopedInstancePath: '/vm', peerId: 'p1', listenAddresses: ['/ip4/127.0.0.1/tcp/4001/p2p/p1'], lastHeartbeatAt: 't3' })
+  t.deepEqual(listening(), ['/vm p1 /ip4/127.0.0.1/tcp/4001/p2p/p1'])
+  // the machine made again: a new peer at new addresses, at once too
+  store.recordHeartbeat({ application: 'app', scopedInstancePath: '/vm', peerId: 'p2', listenAddresses: ['/ip4/127.0.0.1/tcp/4002/p2p/p2'], lastHeartbeatAt: 't4' })
+  store.recordHeartbeat({ application: 'app', scopedInstancePath: '/vm2', peerId: 'p3', listenAddresses: ['/ip4/127.0.0.1/tcp/4003/p2p/p3'], lastHeartbeatAt: 't4' })
+  t.deepEqual(listening(), ['/vm p2 /ip4/127.0.0.1/tcp/4002/p2p/p2', '/vm2 p3 /ip4/127.0.0.1/tcp/4003/p2p/p3'])
+  // a DM started on the same file (a restart) writes each agent's first beat at once again, whatever it buffered before
+  const restarted = createStore({ file })
+  t.teardown(() => restarted.close())
+  restarted.recordHeartbeat({ application: 'app', scopedInstancePath: '/vm', peerId: 'p2', listenAddresses: ['/ip4/127.0.0.1/tcp/4002/p2p/p2'], lastHeartbeatAt: 't5' })
+  t.deepEqual((afterKill.prepare('SELECT last_heartbeat_at FROM agents WHERE scoped_path = ?').get('/vm') as { last_heartbeat_at: string }).last_heartbeat_at, 't5')
 })

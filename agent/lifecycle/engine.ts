@@ -18,6 +18,7 @@ import type { ExecutionContext, ImportChange, Plugin, PluginRegistry } from '../
 import type { Logger } from '../../common/log.js'
 import { ActionQueue, type Claim } from './queue.js'
 import { trace } from '../../common/trace.js'
+import { isoTime } from '../../common/clock.js'
 import { subtreeDeepestFirst, subtreeTopDown } from './tree.js'
 
 export interface LifecycleEngineComponents {
@@ -81,7 +82,7 @@ export class LifecycleEngine {
     this.index()
     this.imports.clear()
     this.importsSince.clear()
-    const now = new Date().toISOString()
+    const now = isoTime(Date.now())
     for (const [path, byPrefix] of Object.entries(imports)) {
       if (!this.byPath.has(path)) continue
       const store: InstanceImports = new Map()
@@ -280,7 +281,7 @@ export class LifecycleEngine {
         if (known !== undefined && known.component === exported.component && sameVariables(known.variables, variables)) return
         const imported: Import = { instancePath: exported.instancePath, component: exported.component, variables }
         store.set(exported.instancePath, imported)
-        if (known === undefined) this.sinceStore(instance.path, prefix).set(exported.instancePath, new Date().toISOString())
+        if (known === undefined) this.sinceStore(instance.path, prefix).set(exported.instancePath, isoTime(Date.now()))
         this.components.persist('soon')
         this.notify(instance)
         await this.reactToImports(instance, { importChanged: imported, statusChanged: 'DEPLOYED_STARTED' }, reportedAt)
@@ -512,7 +513,7 @@ export class LifecycleEngine {
         }
         const since = this.importsSince.get(instance.path)?.get(prefix)
         for (const exporter of held?.keys() ?? []) {
-          heldImports.push({ prefix, instancePath: exporter, since: since?.get(exporter) ?? new Date().toISOString() })
+          heldImports.push({ prefix, instancePath: exporter, since: since?.get(exporter) ?? isoTime(Date.now()) })
         }
       }
     }
@@ -556,7 +557,7 @@ export class LifecycleEngine {
       durationMs: Math.round(performance.now() - began),
       ...(outcome === undefined || outcome.stderr === '' ? {} : { stderr: outcome.stderr }),
       ...(outcome === undefined || outcome.stdout === '' ? {} : { stdout: outcome.stdout }),
-      at: new Date().toISOString(),
+      at: isoTime(Date.now()),
       message
     }
   }

@@ -31,6 +31,19 @@ export const RESTORED_IMPORTS_GRACE_MS = 8000
  */
 export const LIVENESS_PING_INTERVAL_MS = 1000
 /**
+ * Pings an owner asks for at most per second from all its importers together: past LIVENESS_OWNER_PINGS_PER_SECOND
+ * importers it advertises a longer interval (probe.ts ownerPingIntervalMs: doubled as the count doubles; 1 000
+ * importers: 16 s), on its direct streams. With a 1 s interval for everyone, a Tomcat of a 1 000-agent chain answered
+ * 1 000 pings a second; a starved one answered late and its importers dropped it. A cut is still noticed by the first
+ * importer to ping it (one every 10 ms or so), whose ping-reqs make the helpers ping it at once (the suspicion spreads);
+ * a crash is seen through the connection's reset, not pings.
+ */
+export const LIVENESS_OWNER_PINGS_PER_SECOND = 100
+/** Longest ping interval an importer accepts from an owner, in ms (what an owner may ask for is clamped to it). */
+export const LIVENESS_MAX_PING_INTERVAL_MS = 16_000
+/** The direct-stream topic on which an owner advertises its ping interval (agents that do not know it ignore it). */
+export const LIVENESS_TOPIC = '/meshconf/liveness/1'
+/**
  * A ping unanswered for this long, in ms (stretched by our own lag), makes us ask PROBE_HELPERS other peers to ping the
  * owner (SWIM's ping-req; agent/mesh/probe.ts). Worst case for a cut-off owner on a healthy host: interval + this +
  * the helpers' answers = 1000 + 500 + about 550 ms (PROBE_INDIRECT_TIMEOUT_MS at most); figures in
@@ -189,6 +202,12 @@ export const MAX_HELD_EXPORTS_PER_OWNER = 128
 export const MAX_WANTED_PEERS = 1024
 /** Addresses kept per peer (an owner's announce or digest lists its own), in entries. */
 export const MAX_PEER_ADDRESSES = 16
+/**
+ * How long the node's own listen addresses, as every announce and digest lists them, are reused before libp2p is
+ * asked again, in ms (any change of them libp2p tells also refreshes them at once). Asking libp2p builds and filters
+ * its addresses anew: about 0.15 ms of an owner's path from a change to its first write (docs/tuning.md).
+ */
+export const OWN_ADDRESSES_TTL_MS = 5000
 /** Peers whose identify addresses are kept until their ownership is verified (then they are remembered); LRU. */
 export const MAX_UNVERIFIED_PEERS = 256
 

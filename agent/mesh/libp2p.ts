@@ -11,6 +11,7 @@ import { tcp } from '@libp2p/tcp'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import { StreamState, YamuxStream } from '@libp2p/yamux/stream'
+import { LengthPrefixedDecoder } from '@libp2p/utils'
 import { identify, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
@@ -29,7 +30,7 @@ import { loadOrCreatePeerIdentity } from './identity.js'
 import { nextMeshEpoch } from './epoch.js'
 import { LocalHealth } from './health.js'
 import { QuietHeartbeat } from './quiet-heartbeat.js'
-import { OwnerLiveness, ProbeHelper, decodeProbeAnswer, decodeProbeRequest, encodeProbeAnswer, encodeProbeRequest, type DirectPing, type ProbeAnswer, type ProbeCounts } from './probe.js'
+import { OwnerLiveness, ProbeHelper, decodePingInterval, encodePingInterval, ownerPingIntervalMs, decodeProbeAnswer, decodeProbeRequest, encodeProbeAnswer, encodeProbeRequest, type DirectPing, type ProbeAnswer, type ProbeCounts } from './probe.js'
 import { DirectFrameReader, encodeDirectFrame } from './direct.js'
 import { trace } from '../../common/trace.js'
 import { backoffMs } from '../../common/backoff.js'
@@ -38,7 +39,7 @@ import {
   DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, MAX_PEER_ADDRESSES, MAX_UNVERIFIED_PEERS, MAX_WANTED_PEERS, LIVENESS_ABORT_MS, LIVENESS_PING_INTERVAL_MS, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
   REMEMBERED_PEERS_FILE, REMEMBERED_PEERS_WRITE_DELAY_MS, LISTEN_PORTS_FILE, GOSSIP_CHECK_INTERVAL_MS, GOSSIP_STREAM_GRACE_MS,
   DIRECT_PROTOCOL, GOSSIP_HEARTBEAT_INTERVAL_MS, MAX_DIRECT_STREAMS, DIRECT_OPEN_TIMEOUT_MS, MAX_DIRECT_QUEUED_FRAMES, MAX_DIRECT_WRITE_BUFFER_BYTES, MAX_PROBES_PER_REQUESTER, PROBE_PROTOCOL,
-  MAX_CONNECTIONS
+  MAX_CONNECTIONS, LIVENESS_TOPIC, OWN_ADDRESSES_TTL_MS
 } from './constants.js'
 import { errorMessage } from '../../protocol/errors.js'
 import { silentLogger, type Logger } from '../../common/log.js'
@@ -214,6 +215,29 @@ function windowUpdatesAtHalf (): void {
 }
 windowUpdatesAtHalf()
 
+/**
+ * libp2p's length-prefixed decoder (it cuts Noise's frames out of the connection's bytes) reads the next frame's
+ * length after every frame, and learns that the buffer is empty from the RangeError its length decoder throws: an
+ * Error, with its stack trace, for every message received (a third of the transport's CPU per frame, in-process:
+ * docs/tuning.md). An empty buffer holds no length whatever the decoder, so the decoding stops there without asking;
+ * a partial length (one byte of two) is still found out as before.
+ */
+function lengthPrefixedDecodingWithoutThrow (): void {
+  const proto = LengthPrefixedDecoder.prototype as LengthPrefixedDecoder & { [DECODER_PATCHED]?: true }
+  if (proto[DECODER_PATCHED] === true) return
+  const decode = proto.decode
+  proto.decode = function * (this: LengthPrefixedDecoder, buf: Parameters<LengthPrefixedDecoder['decode']>[0]): ReturnType<LengthPrefixedDecoder['decode']> {
+    for (const frame of decode.call(this, buf)) {
+      yield frame
+      // Leaving the loop ends the original generator where it would have thrown and caught a RangeError.
+      if ((this as unknown as { buffer: { byteLength: number } }).buffer.byteLength === 0) return
+    }
+  }
+  proto[DECODER_PATCHED] = true
+}
+const DECODER_PATCHED = Symbol.for('meshconf.length-prefixed-decoder')
+lengthPrefixedDecodingWithoutThrow()
+
 /** A bare libp2p node configured as a mesh node (also used by tests to play a rogue peer). */
 export async function createMeshNode (options: MeshNodeOptions): Promise<MeshNode> {
   const peerDiscovery: DiscoveryFactory[] = options.mdns === true ? [mdns()] : []
@@ -296,7 +320,10 @@ class Libp2pTransport implements MeshTransport {
   /** The addresses an owner's last announce listed, as text and parsed. */
   private readonly ownerAddresses = new BoundedMap<string, { text: string, parsed: Multiaddr[] }>(MAX_WANTED_PEERS)
   private readonly pingTimer: NodeJS.Timeout
-  private readonly health = new LocalHealth()
+  /** The process's timer lag (one probe for every agent of a process: they share its event loop). */
+  private readonly health = LocalHealth.acquire()
+  /** The ping interval we last asked our importers for (ownerPingIntervalMs of our direct streams' count). */
+  private advertisedPingIntervalMs = LIVENESS_PING_INTERVAL_MS
   /** Pings the owners, asks helpers when one is late (probe.ts); an owner late for both is lost until it answers. */
   private readonly liveness: OwnerLiveness
   /** Serves other peers' ping-reqs (bounded). */
@@ -310,6 +337,8 @@ class Libp2pTransport implements MeshTransport {
   private readonly directTopics = new Set<string>()
   /** Our direct streams, by peer. */
   private readonly directOut = new Map<string, DirectOut>()
+  /** Our own listen addresses as text, and when they were read (performance.now()): see OWN_ADDRESSES_TTL_MS. */
+  private ownAddresses: { text: string[], at: number } | undefined
   private stopped = false
   private readonly log: Logger
 
@@ -339,7 +368,10 @@ class Libp2pTransport implements MeshTransport {
       stretch: ms => this.health.stretch(ms),
       rejected: (reason, detail) => { this.events.rejected?.(reason, detail) }
     })
-    this.pingTimer = setInterval(() => { this.liveness.tick(this.owners.keys()) }, LIVENESS_PING_INTERVAL_MS)
+    this.pingTimer = setInterval(() => {
+      this.liveness.tick(this.owners.keys())
+      this.advertisePingInterval()
+    }, LIVENESS_PING_INTERVAL_MS)
     this.pingTimer.unref()
     this.gossipGraceMs = options.gossipStreamGraceMs ?? GOSSIP_STREAM_GRACE_MS
     this.gossipCheckTimer = setInterval(() => this.dropConnectionsWithoutGossip(), Math.min(GOSSIP_CHECK_INTERVAL_MS, this.gossipGraceMs / 2))
@@ -358,6 +390,11 @@ class Libp2pTransport implements MeshTransport {
         if (s.subscribe && this.directTopics.has(s.topic)) this.openDirect(evt.detail.peerId)
       }
     })
+    // Our addresses changed (listening, closing, an address confirmed): the next announce reads them again.
+    const forgetOwnAddresses = (): void => { this.ownAddresses = undefined }
+    node.addEventListener('self:peer:update', forgetOwnAddresses)
+    node.addEventListener('transport:listening', forgetOwnAddresses)
+    node.addEventListener('transport:close', forgetOwnAddresses)
     node.addEventListener('peer:connect', evt => {
       this.heartbeat.activity()
       const peer = evt.detail.toString()
@@ -450,7 +487,11 @@ class Libp2pTransport implements MeshTransport {
   }
 
   addresses (): string[] {
-    return this.node.getMultiaddrs().map(a => a.toString())
+    const now = performance.now()
+    if (this.ownAddresses === undefined || now - this.ownAddresses.at > OWN_ADDRESSES_TTL_MS) {
+      this.ownAddresses = { text: this.node.getMultiaddrs().map(a => a.toString()), at: now }
+    }
+    return [...this.ownAddresses.text]
   }
 
   subscribe (topic: string): void {
@@ -512,7 +553,7 @@ class Libp2pTransport implements MeshTransport {
     clearInterval(this.pingTimer)
     this.liveness.stop()
     clearInterval(this.gossipCheckTimer)
-    this.health.stop()
+    this.health.release()
     this.heartbeat.stop()
     for (const w of this.wanted.values()) clearTimeout(w.timer)
     if (this.rememberTimer !== undefined) {
@@ -539,6 +580,12 @@ class Libp2pTransport implements MeshTransport {
       }
       if (frames.length > 0) this.liveness.heard(from)
       for (const frame of frames) {
+        if (frame.topic === LIVENESS_TOPIC) {
+          const ms = decodePingInterval(frame.data)
+          if (ms === undefined) this.events.rejected?.('liveness-malformed', `ping interval from ${from}: ${frame.data.byteLength} bytes, not a whole number of ms`)
+          else this.liveness.setPingInterval(from, ms)
+          continue
+        }
         trace('direct.receive', `${from} ${frame.data.byteLength}`)
         if (!this.topics.has(frame.topic)) continue
         this.heartbeat.activity()
@@ -561,7 +608,8 @@ class Libp2pTransport implements MeshTransport {
     const key = peer.toString()
     let out = this.directOut.get(key)
     if (out === undefined || (out.stream !== undefined && !out.opening)) {
-      out = { opening: false, queue: [] }
+      // A new importer learns first how often to ping us, when that is not the default.
+      out = { opening: false, queue: this.advertisedPingIntervalMs === LIVENESS_PING_INTERVAL_MS ? [] : [this.pingIntervalFrame()] }
       this.directOut.set(key, out)
     }
     // The gossip copy follows anyway: frames beyond the bound are not worth the memory of a stuck stream.
@@ -595,6 +643,28 @@ class Libp2pTransport implements MeshTransport {
   }
 
   // ---------------------------------------------------------------------------------------------- liveness
+
+  private pingIntervalFrame (): Uint8Array {
+    return encodeDirectFrame(LIVENESS_TOPIC, encodePingInterval(this.advertisedPingIntervalMs))
+  }
+
+  /**
+   * As an owner: the ping interval our importers (the peers of our direct streams) should use, told to each of them
+   * when it changes (it doubles as their count doubles past LIVENESS_OWNER_PINGS_PER_SECOND), so that we answer about
+   * that many pings a second however many import from us.
+   */
+  private advertisePingInterval (): void {
+    const wanted = ownerPingIntervalMs(this.directOut.size)
+    if (wanted === this.advertisedPingIntervalMs) return
+    this.advertisedPingIntervalMs = wanted
+    this.log.info(`${this.directOut.size} importers: asking them to ping us every ${wanted} ms`)
+    const frame = this.pingIntervalFrame()
+    for (const [peer, out] of this.directOut) {
+      if (out.stream !== undefined && out.stream.status === 'open' && out.stream.writeStatus === 'writable') out.stream.send(frame)
+      else if (out.queue.length < MAX_DIRECT_QUEUED_FRAMES) out.queue.push(frame)
+      else this.log.debug(`ping interval not sent to ${peer}: its direct stream is full`)
+    }
+  }
 
   /** The direct ping of a peer on its open connection; undefined when not connected. */
   private pingPeer (peer: string, signal: AbortSignal): DirectPing | undefined {

@@ -6,8 +6,9 @@
 // TCP link sends no reset, so these probes are what notice a partition.
 // Transport-free: libp2p.ts gives it pings, helpers and streams; tests give it a clock.
 import {
-  LIVENESS_ABORT_MS, LIVENESS_PING_TIMEOUT_MS, MAX_PROBES_PER_REQUESTER, PROBE_HELPERS, PROBE_HELPER_PING_TIMEOUT_MS,
-  PROBE_HINTED_TIMEOUT_MS, PROBE_INDIRECT_TIMEOUT_MS, PROBE_REQUESTS_PER_SECOND
+  LIVENESS_ABORT_MS, LIVENESS_MAX_PING_INTERVAL_MS, LIVENESS_OWNER_PINGS_PER_SECOND, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS,
+  MAX_PROBES_PER_REQUESTER, PROBE_HELPERS, PROBE_HELPER_PING_TIMEOUT_MS, PROBE_HINTED_TIMEOUT_MS, PROBE_INDIRECT_TIMEOUT_MS,
+  PROBE_REQUESTS_PER_SECOND
 } from './constants.js'
 
 /** A helper's answer: the target answered its ping, did not in time, or is not connected to it (no evidence). */
@@ -51,6 +52,8 @@ export interface OwnerLivenessComponents {
   /** The owner has been silent for LIVENESS_ABORT_MS: drop its connection (it is redialled). */
   abort: (peer: string) => void
   clock?: ProbeClock
+  /** Uniform in [0, 1): the phase of an owner's pings once its interval grows; default Math.random. */
+  random?: () => number
   log?: { info: (line: string) => void }
 }
 
@@ -61,6 +64,36 @@ export interface OwnerLivenessOptions {
   indirectTimeoutMs?: number
   /** Helpers asked per probe; default PROBE_HELPERS. */
   helpers?: number
+  /** Interval of the pings (and of `tick`), in ms, unless an owner asks for a longer one; default LIVENESS_PING_INTERVAL_MS. */
+  intervalMs?: number
+}
+
+/**
+ * The ping interval an owner with `importers` connected importers asks for, in ms: the base interval while they ping
+ * it at most LIVENESS_OWNER_PINGS_PER_SECOND times a second in all, then doubled as often as needed (powers of two, so
+ * that it changes only as the count doubles), up to LIVENESS_MAX_PING_INTERVAL_MS. 100 importers: 1 s; 1 000: 16 s.
+ */
+export function ownerPingIntervalMs (importers: number, baseMs = LIVENESS_PING_INTERVAL_MS): number {
+  const wanted = importers * 1000 / LIVENESS_OWNER_PINGS_PER_SECOND
+  let interval = baseMs
+  while (interval < wanted && interval < LIVENESS_MAX_PING_INTERVAL_MS) interval *= 2
+  return Math.min(interval, Math.max(baseMs, LIVENESS_MAX_PING_INTERVAL_MS))
+}
+
+/** How an owner's advertised interval travels: its decimal text (a direct frame on LIVENESS_TOPIC). */
+export function encodePingInterval (ms: number): Uint8Array {
+  return new TextEncoder().encode(String(Math.round(ms)))
+}
+
+/** An advertised interval, in ms; undefined when it is not a whole number of ms of at most 9 digits. */
+export function decodePingInterval (bytes: Uint8Array): number | undefined {
+  if (bytes.byteLength === 0 || bytes.byteLength > 9) return undefined
+  let ms = 0
+  for (const b of bytes) {
+    if (b < 0x30 || b > 0x39) return undefined
+    ms = ms * 10 + b - 0x30
+  }
+  return ms
 }
 
 /** What the probes did since the start (the view and the benchmark read them). */
@@ -84,6 +117,11 @@ interface InFlight {
   hinted?: () => void
 }
 
+interface ProbeOptions {
+  /** Judge the ping after PROBE_HINTED_TIMEOUT_MS (another peer asked us about this owner). */
+  hinted?: boolean
+}
+
 /** Pings owners, asks helpers when a ping is late, and reports owners lost and back. */
 export class OwnerLiveness {
   private readonly inFlight = new Map<string, InFlight>()
@@ -94,7 +132,13 @@ export class OwnerLiveness {
   private readonly lastHeard = new Map<string, number>()
   /** Owners counted as lost whose ping is still pending: back when it is answered. */
   private readonly unresponsive = new Set<string>()
+  /** When each owner was last pinged (clock's ms). */
+  private readonly lastPinged = new Map<string, number>()
+  /** The ping interval each owner asked for (ownerPingIntervalMs), when longer than ours. */
+  private readonly intervals = new Map<string, number>()
   private readonly clock: ProbeClock
+  private readonly random: () => number
+  private readonly intervalMs: number
   private readonly directTimeoutMs: number
   private readonly indirectTimeoutMs: number
   private readonly helperCount: number
@@ -103,6 +147,8 @@ export class OwnerLiveness {
 
   constructor (private readonly components: OwnerLivenessComponents, options: OwnerLivenessOptions = {}) {
     this.clock = components.clock ?? realClock
+    this.random = components.random ?? Math.random
+    this.intervalMs = options.intervalMs ?? LIVENESS_PING_INTERVAL_MS
     this.directTimeoutMs = options.directTimeoutMs ?? LIVENESS_PING_TIMEOUT_MS
     this.indirectTimeoutMs = options.indirectTimeoutMs ?? PROBE_INDIRECT_TIMEOUT_MS
     this.helperCount = options.helpers ?? PROBE_HELPERS
@@ -131,7 +177,27 @@ export class OwnerLiveness {
     this.components.back(peer)
   }
 
-  /** Whether the owner sent us a frame within the last `ms`. */
+  /**
+   * The owner asks to be pinged every `ms` (it has many importers: ownerPingIntervalMs), clamped to our interval and
+   * LIVENESS_MAX_PING_INTERVAL_MS. When it grows, the next ping comes at a random point of the new interval, so that
+   * its importers' pings spread over it. A cut is still noticed soon: the first importer to ping it asks helpers, and
+   * each helper asked pings it at once (`hint`), so the suspicion spreads.
+   */
+  setPingInterval (peer: string, ms: number): void {
+    if (this.stopped) return
+    const interval = Math.min(Math.max(ms, this.intervalMs), Math.max(this.intervalMs, LIVENESS_MAX_PING_INTERVAL_MS))
+    const before = this.pingIntervalMs(peer)
+    if (interval === this.intervalMs) this.intervals.delete(peer)
+    else this.intervals.set(peer, interval)
+    if (interval > before) this.lastPinged.set(peer, this.clock.now() - this.random() * interval)
+  }
+
+  /** The interval at which this owner is pinged, in ms. */
+  pingIntervalMs (peer: string): number {
+    return this.intervals.get(peer) ?? this.intervalMs
+  }
+
+  /** Whether the owner sent us a frame (or answered a ping) within the last `ms`. */
   heardWithin (peer: string, ms: number): boolean {
     const at = this.lastHeard.get(peer)
     return at !== undefined && this.clock.now() - at <= ms
@@ -151,22 +217,38 @@ export class OwnerLiveness {
     // Not stretched by our lag: another peer's silence is evidence that does not depend on our timers (a starved
     // importer stretching it by twice its lag noticed a cut 1.5 s after the others), and the helpers stretch theirs.
     const flight = this.inFlight.get(peer)
-    if (flight?.hinted === undefined) return
+    if (flight === undefined) {
+      // No ping in flight (an owner with many importers is pinged seldom): one now, judged as soon, unless it wrote to
+      // us within that time. Bounded by the helper's own bounds on ping-reqs.
+      if (!this.stopped && !this.heardWithin(peer, PROBE_HINTED_TIMEOUT_MS)) this.probe(peer, { hinted: true })
+      return
+    }
+    if (flight.hinted === undefined) return
     const hinted = flight.hinted
     flight.hinted = undefined
     hinted()
   }
 
-  /** One round: pings each owner that has no ping in flight. */
+  /**
+   * One round (every base interval): pings each owner that has no ping in flight and that neither was pinged nor sent
+   * us anything within its interval (a frame is an answer already). Due half a round early rather than a round late.
+   */
   tick (owners: Iterable<string>): void {
     if (this.stopped) return
-    for (const peer of owners) if (!this.inFlight.has(peer)) this.probe(peer)
+    const now = this.clock.now()
+    for (const peer of owners) {
+      if (this.inFlight.has(peer)) continue
+      const last = Math.max(this.lastPinged.get(peer) ?? -Infinity, this.lastHeard.get(peer) ?? -Infinity)
+      if (now - last >= this.pingIntervalMs(peer) - this.intervalMs / 2) this.probe(peer)
+    }
   }
 
   /** The owner's connections are all closed: what was in flight for it ends (the transport reports the loss). */
   forget (peer: string): void {
     this.unresponsive.delete(peer)
     this.lastHeard.delete(peer)
+    this.lastPinged.delete(peer)
+    this.intervals.delete(peer)
     this.inFlight.get(peer)?.cancel.abort()
   }
 
@@ -175,13 +257,14 @@ export class OwnerLiveness {
     for (const f of this.inFlight.values()) f.cancel.abort()
   }
 
-  private probe (peer: string): void {
+  private probe (peer: string, options: ProbeOptions = {}): void {
     const cancel = new AbortController()
     const direct = this.components.ping(peer, cancel.signal)
     if (direct === undefined) return
     this.counts.pings++
     const flight: InFlight = { cancel, timers: [], sentAt: this.clock.now() }
     this.inFlight.set(peer, flight)
+    this.lastPinged.set(peer, flight.sentAt)
     let answered = false
     // A ping cancelled by a deadline forgets its id, and its late answer then aborts the whole yamux connection: the
     // ping stays pending until answered, and is cancelled only once its connection is closed or is aborted here.
@@ -191,13 +274,15 @@ export class OwnerLiveness {
       return true
     }
     const directTimeoutMs = this.components.stretch(this.directTimeoutMs)
+    // Lowered to PROBE_HINTED_TIMEOUT_MS by a hint (another peer's silence is evidence that needs no stretch).
+    let timeoutMs = options.hinted === true ? PROBE_HINTED_TIMEOUT_MS : directTimeoutMs
     let judged = false
     const judge = (): void => {
       if (judged || this.stopped || answered || closed() || this.unresponsive.has(peer)) return
       // Heard from since the ping was sent: the silence counts from its last frame.
       const silentForMs = this.clock.now() - this.silentSince(peer, flight.sentAt)
-      if (silentForMs < directTimeoutMs) {
-        flight.timers.push(this.clock.after(directTimeoutMs - silentForMs, judge))
+      if (silentForMs < timeoutMs) {
+        flight.timers.push(this.clock.after(timeoutMs - silentForMs, judge))
         return
       }
       judged = true
@@ -207,16 +292,19 @@ export class OwnerLiveness {
         if (verdict === 'confirmed') this.counts.lostConfirmed++
         else this.counts.lostUnconfirmed++
         this.unresponsive.add(peer)
-        this.components.log?.info(`owner ${peer} answered neither our ping (${directTimeoutMs} ms) nor its helpers' ` +
+        this.components.log?.info(`owner ${peer} answered neither our ping (${timeoutMs} ms) nor its helpers' ` +
           `(${verdict}): counted as lost until it answers`)
         this.components.lost(peer, verdict === 'confirmed')
       })
     }
-    const clearJudge = this.clock.after(directTimeoutMs, judge)
+    const clearJudge = this.clock.after(timeoutMs, judge)
     flight.timers.push(clearJudge)
-    flight.hinted = () => {
-      clearJudge()
-      flight.timers.push(this.clock.after(Math.max(0, flight.sentAt + PROBE_HINTED_TIMEOUT_MS - this.clock.now()), judge))
+    if (options.hinted !== true) {
+      flight.hinted = () => {
+        clearJudge()
+        timeoutMs = Math.min(timeoutMs, PROBE_HINTED_TIMEOUT_MS)
+        flight.timers.push(this.clock.after(Math.max(0, flight.sentAt + timeoutMs - this.clock.now()), judge))
+      }
     }
     flight.timers.push(this.clock.after(LIVENESS_ABORT_MS, () => {
       if (this.stopped || closed()) return
@@ -227,7 +315,10 @@ export class OwnerLiveness {
     direct.answered
       .then(() => {
         answered = true
-        if (this.stopped || !this.unresponsive.delete(peer)) return
+        if (this.stopped) return
+        // An answer is a frame heard: a helper asked about this owner just now acks without a ping of its own.
+        this.lastHeard.set(peer, this.clock.now())
+        if (!this.unresponsive.delete(peer)) return
         this.components.log?.info(`owner ${peer} answers again`)
         this.components.back(peer)
       }, () => {
@@ -292,7 +383,7 @@ export class OwnerLiveness {
 // ------------------------------------------------------------------------------------------------ the helper's side
 
 /** Why a ping-req was refused (counted with the mesh's rejections). */
-export type ProbeRejection = 'probe-malformed' | 'probe-limit'
+export type ProbeRejection = 'probe-malformed' | 'probe-limit' | 'liveness-malformed'
 
 /** A ping-req that cannot be read: not a peer id, or too long. */
 export class ProbeRequestError extends Error {

@@ -26,7 +26,7 @@ import { LIVENESS_ABORT_MS, LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENE
 import { statusOf, type InstanceStatus } from '../../protocol/lifecycle.js'
 import { createDmClient, type DmClient, type DmEventStream, type InstanceNode } from '../client.js'
 import type { CommandRegistration } from '../cli.js'
-import { DATA_IP_ADDRESS, DATA_MACHINE_ID, MACHINES_FOLDER } from '../constants.js'
+import { DATA_IP_ADDRESS, DATA_LAST_PROBLEM, DATA_MACHINE_ID, MACHINES_FOLDER } from '../constants.js'
 import type { AutonomyOptions } from '../autonomy/index.js'
 import type { Logger } from '../../common/log.js'
 import { createDockerEngine } from '../docker/engine.js'
@@ -527,9 +527,22 @@ export function makeDataDirectory (): string {
 }
 
 /** Undefined when every instance is DEPLOYED_STARTED, else which one is not. */
+/**
+ * Why not every instance is started yet, or undefined when all are: each other instance with its status and, when
+ * its agent reported one, the step that failed and its last line of output (a start that failed leaves the instance
+ * DEPLOYED_STOPPED for good: a step that waits for it then says why, not only that it waited).
+ */
 export function allStarted (nodes: InstanceNode[]): string | undefined {
   const pending = flattenInstances(nodes).filter(n => n.status !== 'DEPLOYED_STARTED')
-  return pending.length === 0 ? undefined : `not started yet: ${pending.map(n => `${n.path} ${n.status}`).join(', ')}`
+  const why = ({ data, problem }: InstanceNode): string => {
+    // the current problem only (`problem` stays after a recovery)
+    const current = data[DATA_LAST_PROBLEM]
+    if (current === undefined) return ''
+    if (problem === undefined) return ` (${current})`
+    const output = (problem.stderr ?? problem.stdout ?? '').trim().split('\n').pop() ?? ''
+    return ` (${problem.step} failed: ${problem.message}${output === '' ? '' : `; ${output.slice(0, 200)}`})`
+  }
+  return pending.length === 0 ? undefined : `not started yet: ${pending.map(n => `${n.path} ${n.status}${why(n)}`).join(', ')}`
 }
 
 export function statusIs (nodes: InstanceNode[], path: string, status: InstanceStatus): string | undefined {

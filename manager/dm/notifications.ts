@@ -119,8 +119,12 @@ function recordBeat ({ core, outbox }: NotificationContext, msg: Notification<'h
 function answerBeat ({ core, outbox }: NotificationContext, msg: Notification<'heartbeat'>, session: AgentSession): void {
   const { log } = core
   const { application, scopedInstancePath: path } = msg
-  if (!msg.modelRequired) session.meshStarting = false
-  if ((msg.listenAddresses ?? []).length > 0) session.meshListening = true
+  // Only a beat showing addresses ends the mesh's start: the agent's periodic beat may come while it starts its mesh
+  // (its model loaded, no addresses yet), and agents waiting for a bootstrap peer would then get none, for good.
+  if ((msg.listenAddresses ?? []).length > 0) {
+    session.meshListening = true
+    session.meshStarting = false
+  }
   if (msg.modelRequired) {
     session.ready = false
     // An ownership signed for no peer would make every importer reject the agent's exports: the model waits for a

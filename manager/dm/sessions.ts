@@ -10,7 +10,10 @@ export interface AgentSession {
   ready: boolean
   /** Last sign of life (heartbeat, or machine creation), in ms since the epoch; undefined: not watched for silence. */
   lastBeatAt?: number
-  /** Sent its model (or about to be), its mesh not yet said to listen (its next heartbeat does). */
+  /**
+   * Sent its model (or about to be), its mesh not yet said to listen: a heartbeat with addresses ends it (one without
+   * may come while the mesh starts).
+   */
   meshStarting: boolean
   /** Its mesh listens: its listen addresses are in the store. */
   meshListening: boolean

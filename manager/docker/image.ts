@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { homedir, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { AGENT_NODE_FLAGS } from '../targets/process.js'
+import { AGENT_ENVIRONMENT, AGENT_NODE_FLAGS } from '../targets/process.js'
 import { dockerArchive, imageConfig, imageIdOf, writeLayer } from './archive.js'
 import {
   AGENT_IMAGE_REPOSITORY, DPKG_STATUS_FILE, IMAGE_AGENT_BUNDLE, IMAGE_AGENT_STATE_DIR, IMAGE_BASE_COMMANDS, IMAGE_ENTRYPOINT,
@@ -88,7 +88,8 @@ export function checkImageTag (repoTag: string): string | undefined {
 /**
  * The entrypoint: the params come from the file the DM (or cloud-init on a VM) wrote, or from an environment
  * variable (`docker run -e MESHCONF_AGENT_PARAMS="$(cat agent.json)"`), which is then written to the file and
- * dropped from the agent's environment (it holds the application's token).
+ * dropped from the agent's environment (it holds the application's token). The agent runs with AGENT_NODE_FLAGS and
+ * AGENT_ENVIRONMENT, as the local and netns targets start it (a container's `docker.env.<NAME>` still wins).
  */
 function entrypointScript (): string {
   return `#!/bin/bash
@@ -104,6 +105,7 @@ if [ ! -s "$params" ]; then
   exit 64
 fi
 mkdir -p ${IMAGE_AGENT_STATE_DIR}
+${Object.entries(AGENT_ENVIRONMENT).map(([name, value]) => `export ${name}="\${${name}:-${value}}"`).join('\n')}
 exec node ${AGENT_NODE_FLAGS.join(' ')} ${IMAGE_AGENT_BUNDLE} --params "$params"
 `
 }

@@ -49,6 +49,15 @@ export class EmbeddedListenError extends Error {
   }
 }
 
+/** A frame came on a connection another connection of the same machine took over: dropped, the new one resends. */
+export class ReplacedConnectionFrameError extends Error {
+  constructor (readonly scopedInstancePath: string, readonly frameType: string) {
+    super(`a '${frameType}' frame for ${scopedInstancePath} on a connection another one took over (dropped; the agent ` +
+      'resends what was not acknowledged on its new connection; frequent ones mean two agents share a machine\'s credential)')
+    this.name = 'ReplacedConnectionFrameError'
+  }
+}
+
 function sameSecret (a: string, b: string): boolean {
   const x = Buffer.from(a)
   const y = Buffer.from(b)
@@ -361,6 +370,13 @@ class EmbeddedMessaging implements DmMessaging {
   }
 
   private onFrame (mailbox: AgentMailbox, socket: WebSocket, frame: AgentFrame): void {
+    // A connection another one took over may still deliver frames it had in flight. Its sequence numbers belong to
+    // its own epoch: accepted against the new connection's session, they would mark the new peer's messages as
+    // replays (acknowledged, never handled). The new connection resends what was not acknowledged.
+    if (mailbox.socket !== socket) {
+      this.dispatcher.reject(new ReplacedConnectionFrameError(loggable(mailbox.scopedInstancePath), frame.t), `the agent of ${loggable(mailbox.scopedInstancePath)} (${mailbox.application})`)
+      return
+    }
     switch (frame.t) {
       case 'hello':
         this.logger.warn(`DM (embedded messaging): ignored a second hello from ${loggable(mailbox.scopedInstancePath)}`)

@@ -18,6 +18,11 @@ function rowToAgent (r: AgentRow): AgentRecord {
   }
 }
 
+/** What a restarted DM needs of an agent's record (its peer and where it listens): all but the beat's time. */
+function identityOf (record: AgentRecord): string {
+  return JSON.stringify([record.peerId ?? null, record.listenAddresses, record.agentVersion ?? null, record.metricsAddress ?? null, record.domainAddresses ?? null])
+}
+
 /** What the rest of the store does with the heartbeats not yet written. */
 export interface HeartbeatBuffer {
   /** Writes the buffered heartbeats now, in one transaction. */
@@ -38,6 +43,15 @@ export function agentStore ({ db, sql }: StoreDb, flushIntervalMs = HEARTBEAT_FL
    */
   const buffered = new Map<string, Map<string, AgentRecord>>()
   let timer: NodeJS.Timeout | undefined
+  /**
+   * What the table holds of each agent's peer and addresses (identityOf), by application then machine, as this DM
+   * process wrote it. A beat that changes them is written at once, not buffered: a DM killed -9 within the flush
+   * interval and restarted gives new agents their bootstrap peers from the table before the others beat again (over
+   * the embedded endpoint they reconnect and beat seconds later), so an agent's addresses must not be lost with the
+   * buffer; a lost beat that changed nothing but its time is harmless. Unknown after a restart: each agent's first
+   * beat is written at once again.
+   */
+  const written = new Map<string, Map<string, string>>()
 
   function flushHeartbeats (): void {
     if (timer !== undefined) clearTimeout(timer)
@@ -45,29 +59,41 @@ export function agentStore ({ db, sql }: StoreDb, flushIntervalMs = HEARTBEAT_FL
     if (buffered.size === 0) return
     const records = [...buffered.values()].flatMap(byPath => [...byPath.values()])
     buffered.clear()
-    const upsert = sql(`INSERT INTO agents (application, scoped_path, peer_id, listen_addresses, last_heartbeat_at, agent_version, metrics_address, domain_addresses)
+    db.transaction(() => { for (const record of records) write(record) })()
+  }
+
+  /** Upserts one agent's record (in the caller's transaction, if any). */
+  function write (record: AgentRecord): void {
+    sql(`INSERT INTO agents (application, scoped_path, peer_id, listen_addresses, last_heartbeat_at, agent_version, metrics_address, domain_addresses)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (application, scoped_path) DO UPDATE SET peer_id = excluded.peer_id,
         listen_addresses = excluded.listen_addresses, last_heartbeat_at = excluded.last_heartbeat_at,
         agent_version = excluded.agent_version, metrics_address = excluded.metrics_address, domain_addresses = excluded.domain_addresses`)
-    db.transaction(() => {
-      for (const record of records) {
-        upsert.run(record.application, record.scopedInstancePath, record.peerId ?? null, JSON.stringify(record.listenAddresses),
-          record.lastHeartbeatAt, record.agentVersion ?? null, record.metricsAddress ?? null,
-          record.domainAddresses === undefined ? null : JSON.stringify(record.domainAddresses))
-      }
-    })()
+      .run(record.application, record.scopedInstancePath, record.peerId ?? null, JSON.stringify(record.listenAddresses),
+        record.lastHeartbeatAt, record.agentVersion ?? null, record.metricsAddress ?? null,
+        record.domainAddresses === undefined ? null : JSON.stringify(record.domainAddresses))
   }
 
   return {
     flushHeartbeats,
     dropHeartbeats (application: string): void {
       buffered.delete(application)
+      written.delete(application)
     },
     stopHeartbeats (): void {
       flushHeartbeats()
     },
     recordHeartbeat (record: AgentRecord): void {
+      const identity = identityOf(record)
+      let known = written.get(record.application)
+      if (known?.get(record.scopedInstancePath) !== identity) {
+        // a new agent, new addresses, or the first beat since this DM started: durable at once (see `written`)
+        buffered.get(record.application)?.delete(record.scopedInstancePath)
+        write(record)
+        if (known === undefined) written.set(record.application, known = new Map())
+        known.set(record.scopedInstancePath, identity)
+        return
+      }
       let byPath = buffered.get(record.application)
       if (byPath === undefined) buffered.set(record.application, byPath = new Map())
       byPath.set(record.scopedInstancePath, record)
@@ -94,6 +120,7 @@ export function agentStore ({ db, sql }: StoreDb, flushIntervalMs = HEARTBEAT_FL
     },
     forgetAgent (application: string, scopedInstancePath: string): void {
       buffered.get(application)?.delete(scopedInstancePath)
+      written.get(application)?.delete(scopedInstancePath)
       db.transaction(() => {
         sql('DELETE FROM agents WHERE application = ? AND scoped_path = ?').run(application, scopedInstancePath)
         sql('DELETE FROM pending_messages WHERE application = ? AND scoped_path = ?').run(application, scopedInstancePath)

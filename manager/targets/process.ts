@@ -28,12 +28,15 @@ export interface AgentProcessRecord {
 export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2']
 
 /**
- * Environment variables of every agent process (the local and netns targets, the benchmarks' agent processes), for less
- * memory. `MALLOC_ARENA_MAX=1`: glibc gives each thread that allocates (V8's workers, libuv's pool) an arena of its own
- * and keeps what they freed; an agent allocates on its main thread almost only, so one arena suffices (docs/tuning.md).
+ * Environment variables of every agent process (the local and netns targets, the docker image's entrypoint, the
+ * benchmarks' agent processes), for less memory. `MALLOC_ARENA_MAX=1`: glibc gives each thread that allocates (V8's
+ * workers, libuv's pool) an arena of its own and keeps what they freed; an agent allocates on its main thread almost
+ * only, so one arena suffices. `MALLOC_MMAP_THRESHOLD_=32768` (bytes): glibc's threshold otherwise rises to the
+ * largest block freed, and blocks of 32 to 128 KB then come from the heap, whose holes stay resident (a malloc_trim
+ * through gdb freed 2.3 MB of an idle agent); mapped, each is returned to the system when freed (docs/tuning.md).
  * The agent's systemd unit sets the same.
  */
-export const AGENT_ENVIRONMENT: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '1' }
+export const AGENT_ENVIRONMENT: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '32768' }
 
 /** The one-file bundle of a compiled entry (x.js -> x.bundle.js, made by npm run build), or the entry itself. */
 export function preferBundle (script: string): string {
