@@ -19,18 +19,14 @@ import { compositeKey, type CompositeKey } from '../../protocol/keys.js'
 import { errorMessage } from '../../protocol/errors.js'
 import { ensurePrivateFolder } from '../../common/private-files.js'
 import { BoundedMap } from './bounded.js'
-import { OwnershipVerifier } from './ownership.js'
-import { LostOwners, RejectionCounter } from './owners.js'
+import { PeerExchange, type PeerExchangeOptions } from './exchange.js'
 import { nextMeshEpoch } from './epoch.js'
 import { createLibp2pTransport, type Libp2pMeshOptions } from './libp2p.js'
-import { stderrLogger, type Logger } from '../../common/log.js'
+import type { Logger } from '../../common/log.js'
 import { trace } from '../../common/trace.js'
 import { backoffMs } from '../../common/backoff.js'
-import { Throttle, type MeshServiceHandle, type MeshTransport, type MeshTransportEvents, type MeshView } from './service.js'
-import {
-  ANTI_ENTROPY_MAX_INTERVAL_MS, LIVENESS_GRACE_MS, MAX_EXPORT_STAMPS, MAX_HELD_EXPORTS_PER_OWNER,
-  REQUEST_MIN_INTERVAL_MS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS
-} from './constants.js'
+import { Throttle, type MeshServiceHandle, type MeshView } from './service.js'
+import { ANTI_ENTROPY_MAX_INTERVAL_MS, MAX_EXPORT_STAMPS, MAX_HELD_EXPORTS_PER_OWNER, REQUEST_MIN_INTERVAL_MS } from './constants.js'
 
 /** Most addresses one binding change or peers message makes the exchange dial. */
 const MAX_ADDED_PEERS = 64
@@ -99,16 +95,8 @@ export interface DomainExchangeComponents {
   now?: () => number
 }
 
-export interface DomainExchangeOptions {
-  /** Grows at every start (epoch.ts); default the clock's ms. */
-  epoch?: number
-  /** Grace in ms before a disconnected owner's exports are withdrawn; default LIVENESS_GRACE_MS. */
-  livenessGraceMs?: number
-  /** Grace in ms for an owner heard through the exchange but not connected yet; default UNCONNECTED_OWNER_GRACE_MS. */
-  unconnectedGraceMs?: number
-  /** Grace in ms for a restored external import to be re-announced; default RESTORED_IMPORTS_GRACE_MS. */
-  restoredGraceMs?: number
-}
+/** The epoch and graces, as the application mesh's (exchange.ts). */
+export type DomainExchangeOptions = PeerExchangeOptions
 
 /** The external prefixes a model's components import (`imports: external P.x`). */
 export function externalPrefixesOf (model: Pick<ScopedModel, 'components'>): Set<string> {
@@ -122,19 +110,7 @@ export function externalPrefixesOf (model: Pick<ScopedModel, 'components'>): Set
   return prefixes
 }
 
-export class DomainExchange {
-  readonly transportEvents: MeshTransportEvents
-  readonly epoch: number
-  private transport!: MeshTransport
-  private readonly application: string
-  private readonly control = domainControlTopic()
-  private readonly log: Logger
-  private readonly now: () => number
-  private readonly graceMs: number
-  private readonly unconnectedGraceMs: number
-  private readonly restoredGraceMs: number
-  private seq = 0
-  private stopped = false
+export class DomainExchange extends PeerExchange<DomainRejectionReason> {
   private ownership: SignedOwnership
   private interests = new Set<string>()
   /** The newest verified binding per external prefix. */
@@ -145,54 +121,48 @@ export class DomainExchange {
   /** prefix -> (application, instance) -> what we hold. */
   private readonly held = new Map<string, Map<HeldKey, Held>>()
   private readonly keyStamps = new BoundedMap<string, Stamp>(MAX_EXPORT_STAMPS)
-  /** Judges the external ownerships of announces and the application ownerships of requests (ownership.ts). */
-  private readonly ownerships: OwnershipVerifier
   /** This agent's external ownership (when its application exports externally), renewed by the DM with its ownership. */
   private externalOwnership: SignedExternalOwnership | undefined
-  private readonly lostOwners = new LostOwners((peerId, graceMs) => this.graceEnded(peerId, graceMs))
   private readonly restoreTimers = new Set<NodeJS.Timeout>()
   /** Restored imports not re-announced yet: prefix -> instance paths. */
   private readonly restored = new Map<string, Set<string>>()
   private readonly pendingRequests = new Set<string>()
   private readonly requests = new Throttle(() => this.sendRequests())
-  /** The next request for bound exporters still unheld (scheduleRequestRetry), and how many went since the last start over. */
+  /** The next request for the bound imported prefixes (scheduleRequestRetry), and how many went since the last start over. */
   private retryTimer: NodeJS.Timeout | undefined
   private requestRetries = 0
-  private readonly reannounces = new Throttle(() => { for (const path of this.local.keys()) this.publishAnnounce(path, true) })
+  /**
+   * Answers to requests (and a renewed ownership's re-announces): our announces, and the withdraws of this epoch, again.
+   * Straight to the connected importers only, unless some requester was not connected (or every importer refused us):
+   * then gossiped too.
+   */
+  private readonly reannounces = new Throttle(() => this.answerRequests())
+  private answerByGossip = false
+  /**
+   * Instances withdrawn in this epoch, with their withdraw's stamp. A withdraw goes direct only (gossip would cost every
+   * importer a signature check and relays at each stop); an importer that missed it hears it again in our answer to
+   * its next request (importers keep asking on a backoff: scheduleRequestRetry).
+   */
+  private readonly withdrawn = new BoundedMap<string, Stamp>(MAX_EXPORT_STAMPS)
   /** Instances announced at least once in this epoch: later announces go direct only. */
   private readonly announcedOnce = new Set<string>()
-  private readonly rejected: RejectionCounter<DomainRejectionReason>
 
   constructor (private readonly components: DomainExchangeComponents, options: DomainExchangeOptions = {}) {
-    this.application = components.model.application
+    // the ownership verifier judges the external ownerships of announces and the application ownerships of requests
+    super({
+      application: components.model.application, control: domainControlTopic(), parameters: components.parameters,
+      what: 'domain message', log: components.log, now: components.now
+    }, options)
     this.ownership = components.parameters.ownership
-    this.log = components.log ?? stderrLogger
-    this.now = components.now ?? Date.now
-    this.rejected = new RejectionCounter(this.log, 'domain message', this.now)
-    this.graceMs = options.livenessGraceMs ?? LIVENESS_GRACE_MS
-    this.unconnectedGraceMs = options.unconnectedGraceMs ?? UNCONNECTED_OWNER_GRACE_MS
-    this.restoredGraceMs = options.restoredGraceMs ?? RESTORED_IMPORTS_GRACE_MS
-    this.epoch = options.epoch ?? this.now()
     this.externalOwnership = components.domain.ownership
-    this.ownerships = new OwnershipVerifier({ application: this.application, trustedDmKeys: components.parameters.trustedDmKeys, now: this.now })
     for (const binding of components.domain.bindings) {
       if (this.checkBinding(binding, 'saved') && isNewerBinding(binding, this.bindings.get(binding.prefix))) this.bindings.set(binding.prefix, binding)
     }
-    this.transportEvents = {
-      message: (topic, from, data) => this.onMessage(topic, from, data),
-      peerReady: peerId => this.onPeerReady(peerId),
-      peerDisconnected: (peerId, refused) => this.onPeerDisconnected(peerId, refused === true)
-    }
   }
 
-  start (transport: MeshTransport): void {
-    this.transport = transport
-    transport.subscribe(this.control)
+  /** The transport attached: the exports topics of the bound exporters of what we import. */
+  protected override started (): void {
     this.resubscribe()
-  }
-
-  get peerId (): string {
-    return this.transport.peerId
   }
 
   addresses (): string[] {
@@ -223,16 +193,16 @@ export class DomainExchange {
     const external = externalVariables(variables, this.components.model.externalExports, own.prefix)
     if (Object.keys(external).length === 0) return this.withdraw(instancePath)
     this.local.set(instancePath, { component, variables: external })
+    this.withdrawn.delete(instancePath)
     this.publishAnnounce(instancePath)
   }
 
   withdraw (instancePath: string): void {
     const own = this.externalOwnership
     if (this.stopped || own === undefined || !this.local.delete(instancePath)) return
-    // direct, and gossiped too: the exchange has no digests to repair a withdraw an importer missed
-    this.send(domainExportsTopic(own.prefix, this.application), {
-      v: MESH_MESSAGE_VERSION, kind: 'withdraw', application: this.application, prefix: own.prefix, instancePath, ...this.nextStamp()
-    }, { direct: true })
+    const stamp = this.nextStamp()
+    this.withdrawn.set(instancePath, stamp)
+    this.publishWithdraw(instancePath, stamp, false)
   }
 
   /** Asks the bound exporters of these external prefixes to re-announce. */
@@ -293,7 +263,10 @@ export class DomainExchange {
     }
     const wasValid = ownershipExpiry(own, this.now()).ok
     this.externalOwnership = external
-    if (!wasValid && this.local.size > 0) this.reannounces.poke()
+    if (!wasValid && this.local.size > 0) {
+      this.answerByGossip = true
+      this.reannounces.poke()
+    }
   }
 
   /** External imports restored from the saved state: those no owner re-announces within the grace are removed. */
@@ -350,10 +323,6 @@ export class DomainExchange {
 
   // ----------------------------------------------------------------------------------------------- sending
 
-  private nextStamp (): Stamp {
-    return { epoch: this.epoch, seq: ++this.seq }
-  }
-
   /**
    * As the application's mesh does (service.ts publishAnnounce): straight to the bound importers we are connected to
    * (they dial the owners they hold from), gossip only for the first announce of an instance in this epoch (importers
@@ -372,6 +341,23 @@ export class DomainExchange {
     }, { direct: true, gossip: gossip || first })
   }
 
+  private publishWithdraw (instancePath: string, stamp: Stamp, gossip: boolean): void {
+    const own = this.externalOwnership
+    if (own === undefined) return
+    this.send(domainExportsTopic(own.prefix, this.application), {
+      v: MESH_MESSAGE_VERSION, kind: 'withdraw', application: this.application, prefix: own.prefix, instancePath, ...stamp
+    }, { direct: true, gossip })
+  }
+
+  private answerRequests (): void {
+    if (this.stopped) return
+    const gossip = this.answerByGossip
+    this.answerByGossip = false
+    for (const path of this.local.keys()) this.publishAnnounce(path, gossip)
+    // an importer that missed a withdraw (not connected then) would hold the instance until the owner is lost
+    for (const [path, stamp] of this.withdrawn.entries()) this.publishWithdraw(path, stamp, gossip)
+  }
+
   private sendRequests (): void {
     if (this.stopped) return
     for (const prefix of this.pendingRequests) {
@@ -384,15 +370,17 @@ export class DomainExchange {
   }
 
   /**
-   * The exchange has no digests, and a request may reach nobody (published before the topic's gossip mesh formed) or
-   * its answer be lost: while some bound exporter of an imported prefix is held from nowhere, ask again, backing off
+   * The exchange has no digests, and a request may reach nobody (published before the topic's gossip mesh formed), or
+   * some exporters only, or an answer be lost. An importer cannot tell how many instances a bound application exports:
+   * holding one of them says nothing of the others. So while an imported prefix is bound it keeps asking, backing off
    * as the application's digests do, from REQUEST_MIN_INTERVAL_MS up to ANTI_ENTROPY_MAX_INTERVAL_MS (jittered); a
-   * new peer, interest or binding starts over.
+   * new peer, interest or binding starts over. Exporters answer a connected requester straight (no gossip), so a
+   * request an exporter's held importers already agree with costs each of them one direct announce a round.
    */
   private scheduleRequestRetry (): void {
     clearTimeout(this.retryTimer)
     this.retryTimer = undefined
-    if (this.stopped || this.unheldPrefixes().length === 0) {
+    if (this.stopped || this.boundPrefixes().length === 0) {
       this.requestRetries = 0
       return
     }
@@ -400,19 +388,14 @@ export class DomainExchange {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined
       this.requestRetries++
-      this.request(this.unheldPrefixes())
+      this.request(this.boundPrefixes())
     }, delay)
     this.retryTimer.unref()
   }
 
-  /** Imported prefixes with a bound exporting application none of whose exports is held. */
-  private unheldPrefixes (): string[] {
-    const unheld: string[] = []
-    for (const prefix of this.interests) {
-      const heldFrom = new Set([...this.held.get(prefix)?.values() ?? []].map(h => h.application))
-      if (this.bindings.get(prefix)?.exporters.some(exporter => !heldFrom.has(exporter)) === true) unheld.push(prefix)
-    }
-    return unheld
+  /** Imported prefixes bound to some exporting application. */
+  private boundPrefixes (): string[] {
+    return [...this.interests].filter(prefix => (this.bindings.get(prefix)?.exporters.length ?? 0) > 0)
   }
 
   private send (topic: string, message: DomainMessage, options?: { direct?: boolean, gossip?: boolean }): void {
@@ -444,7 +427,7 @@ export class DomainExchange {
 
   // ----------------------------------------------------------------------------------------------- receiving
 
-  private onMessage (topic: string, from: string, data: Uint8Array): void {
+  protected onMessage (topic: string, from: string, data: Uint8Array): void {
     if (this.stopped) return
     trace('domain.receive', `${from} ${data.byteLength}`)
     if (from === this.transport.peerId) return this.reject('from-self', `a domain message claiming to come from this agent on ${topic}`)
@@ -515,9 +498,12 @@ export class DomainExchange {
       () => verifyOwnership(o, { senderPeerId: from, application: m.binding.application, instancePath: o.scopedInstancePath, trustedDmKeys: this.components.parameters.trustedDmKeys }))
     if (!requester.ok) return this.reject(requester.reason, `request from ${from} for ${m.binding.application}: ${requester.detail}`)
     this.transport.trustPeer?.(from)
-    // a bound importer we are not connected to would hear our re-announce only if other importers relay it: dial it
-    if (!this.transport.isConnected(from)) this.transport.watchPeer(from, m.addresses.slice(0, MAX_ADDED_PEERS))
-    if (this.local.size > 0) this.reannounces.poke()
+    // a bound importer we are not connected to hears our answer only gossiped; dial it, so that the next goes direct
+    if (!this.transport.isConnected(from)) {
+      this.transport.watchPeer(from, m.addresses.slice(0, MAX_ADDED_PEERS))
+      this.answerByGossip = true
+    }
+    if (this.local.size > 0 || this.withdrawn.size > 0) this.reannounces.poke()
   }
 
   /** The exporter's external ownership: signed (verdict cached), for this sender and announce, not expired nor superseded. */
@@ -547,13 +533,9 @@ export class DomainExchange {
     return true
   }
 
-  private reject (reason: DomainRejectionReason, detail: string): void {
-    this.rejected.reject(reason, detail)
-  }
-
   // ----------------------------------------------------------------------------------------------- liveness
 
-  private onPeerReady (peerId: string): void {
+  protected onPeerReady (peerId: string): void {
     if (this.stopped) return
     this.lostOwners.clear(peerId)
     // a new peer may export what we import: ask (throttled, one message per bound prefix), and retry from the start
@@ -561,22 +543,13 @@ export class DomainExchange {
     this.request(this.interests)
   }
 
-  private onPeerDisconnected (peerId: string, refused: boolean): void {
+  protected onPeerDisconnected (peerId: string, refused: boolean): void {
     if (this.stopped || this.heldCount(peerId) === 0) return
     if (refused) this.withdrawOwner(peerId, 'refuses connections')
     else this.suspect(peerId, this.graceMs)
   }
 
-  private suspect (peerId: string, ownerGraceMs: number): void {
-    this.lostOwners.suspect(peerId, this.transport.stretchForLag?.(ownerGraceMs) ?? ownerGraceMs)
-  }
-
-  private graceEnded (peerId: string, graceMs: number): void {
-    if (this.stopped || this.transport.isConnected(peerId)) return
-    this.withdrawOwner(peerId, `unreachable for ${graceMs} ms`)
-  }
-
-  private withdrawOwner (peerId: string, why: string): void {
+  protected withdrawOwner (peerId: string, why: string): void {
     this.lostOwners.clear(peerId)
     this.log.info(`domain owner ${peerId} ${why}: withdrawing its external exports`)
     for (const [prefix, byKey] of this.held) {

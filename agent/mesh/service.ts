@@ -11,19 +11,18 @@ import {
 } from '../../protocol/mesh.js'
 import type { SignedOwnership } from '../../protocol/messages.js'
 import {
-  ANTI_ENTROPY_DIGESTS_PER_SECOND, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_MAX_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, LIVENESS_GRACE_MS, MAX_EXPORT_STAMPS,
-  MAX_HEARD_PEERS, MAX_HELD_EXPORTS_PER_OWNER, MAX_OWNER_PREFIX_STAMPS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS, REQUEST_COALESCE_MS, REQUEST_MIN_INTERVAL_MS
+  ANTI_ENTROPY_DIGESTS_PER_SECOND, ANTI_ENTROPY_INTERVAL_MS, ANTI_ENTROPY_MAX_INTERVAL_MS, DEFAULT_DEBOUNCE_MS, MAX_EXPORT_STAMPS,
+  MAX_HEARD_PEERS, MAX_HELD_EXPORTS_PER_OWNER, MAX_OWNER_PREFIX_STAMPS, REQUEST_COALESCE_MS, REQUEST_MIN_INTERVAL_MS
 } from './constants.js'
 import { exportsByPrefix, importedPrefixes } from '../../protocol/model/exports.js'
 import { compositeKey, partsOf, type CompositeKey } from '../../protocol/keys.js'
 import { errorMessage } from '../../protocol/errors.js'
 import { BoundedMap } from './bounded.js'
-import { LostOwners, RejectionCounter } from './owners.js'
+import { PeerExchange, type PeerExchangeOptions } from './exchange.js'
 import type { ProbeCounts, ProbeRejection } from './probe.js'
-import { OwnershipVerifier } from './ownership.js'
 import { exponentialMs, jittered } from '../../common/backoff.js'
 import { trace } from '../../common/trace.js'
-import { stderrLogger, type Logger } from '../../common/log.js'
+import type { Logger } from '../../common/log.js'
 import { realClock, type Clock, type ClockTimer } from '../../common/clock.js'
 
 /** What the service needs from a network: publish/subscribe with authenticated senders, and peer liveness. */
@@ -89,21 +88,10 @@ export interface MeshTransportEvents {
 }
 
 
-export interface MeshServiceOptions {
+/** The epoch and graces (exchange.ts), and the mesh's own settings. */
+export interface MeshServiceOptions extends PeerExchangeOptions {
   /** Window in ms gathering import changes before the listener is called; default 0 (every change at once). */
   debounceMs?: number
-  /**
-   * This owner's epoch, which must grow at every start (stamps order an owner's messages by epoch, then seq); default:
-   * the clock's ms, for meshes without a state folder. The libp2p mesh passes a counter kept in the state folder
-   * (epoch.ts): a clock stepped back would make a restarted owner's messages older than those importers hold.
-   */
-  epoch?: number
-  /** Grace in ms before a disconnected owner's exports are withdrawn; default LIVENESS_GRACE_MS (400). */
-  livenessGraceMs?: number
-  /** Grace in ms for an owner heard through the mesh but not (yet) connected; default UNCONNECTED_OWNER_GRACE_MS (20 000). */
-  unconnectedGraceMs?: number
-  /** Grace in ms for the owner of a restored import to re-announce it; default RESTORED_IMPORTS_GRACE_MS (8000). */
-  restoredGraceMs?: number
   /**
    * Mean interval in ms between a change of this owner's exports and its next digest (anti-entropy), doubled after
    * each digest up to ANTI_ENTROPY_MAX_INTERVAL_MS (120 000); default ANTI_ENTROPY_INTERVAL_MS (5000). It also grows
@@ -215,23 +203,10 @@ const RESTORED = 'restored'
  * The mesh service: wire it to a transport with `transportEvents`, then use it as the engine's MeshHandle.
  * Starts its timers at once; `stop()` stops them and the transport.
  */
-export class MeshService implements MeshServiceHandle {
-  readonly transportEvents: MeshTransportEvents
-  readonly epoch: number
-  private transport!: MeshTransport
-  private readonly application: string
-  private readonly control: string
-  private readonly log: Logger
-  private readonly now: () => number
-  private readonly clock: Clock
+export class MeshService extends PeerExchange<RejectionReason> implements MeshServiceHandle {
   private readonly debounceMs: number
-  private readonly graceMs: number
-  private readonly unconnectedGraceMs: number
-  private readonly restoredGraceMs: number
   private readonly antiEntropyMs: number
   private readonly digestsPerSecond: number
-  private seq = 0
-  private stopped = false
 
   /** Our announcements: `prefix\0instancePath` -> exports. */
   private readonly local = new Map<ExportKey, LocalExport>()
@@ -253,10 +228,6 @@ export class MeshService implements MeshServiceHandle {
   private readonly keyStamps = new BoundedMap<OwnerExportKey, Stamp>(MAX_EXPORT_STAMPS)
   /** Last stamp applied per `owner\0prefix`, compared with digests to find missed messages. */
   private readonly ownerPrefixStamps = new BoundedMap<OwnerPrefixKey, Stamp>(MAX_OWNER_PREFIX_STAMPS)
-  /** Owners lost, with the timer that withdraws their exports after the grace. */
-  private readonly lostOwners: LostOwners
-  /** Judges peers' ownerships (signature verdicts cached, bounded; expiry; newest generation per scope). */
-  private readonly ownerships: OwnershipVerifier
   /** This agent's own ownership, shown in every message that asks peers to act on it; renewed by the DM. */
   private ownership: SignedOwnership
 
@@ -302,54 +273,34 @@ export class MeshService implements MeshServiceHandle {
 
   private readonly sent = { messages: 0, bytes: 0 }
   private readonly received = { messages: 0, bytes: 0 }
-  private readonly rejected: RejectionCounter<RejectionReason>
 
   constructor (private readonly components: MeshServiceComponents, options: MeshServiceOptions = {}) {
-    this.application = components.model.application
-    this.control = controlTopic(this.application)
+    super({
+      application: components.model.application, control: controlTopic(components.model.application), parameters: components.parameters,
+      what: 'mesh message', log: components.log, clock: components.clock
+    }, options)
     const graph = Object.values(components.model.components)
     const imported = new Set(graph.flatMap(component => [...importedPrefixes(component).keys()]))
     this.importablePrefixes = new Set(graph.flatMap(component => [...exportsByPrefix(component.exports).keys()])
       .filter(prefix => imported.has(prefix)))
-    this.log = components.log ?? stderrLogger
-    this.clock = components.clock ?? realClock
-    this.now = this.clock.now
-    this.lostOwners = new LostOwners((peerId, graceMs) => this.graceEnded(peerId, graceMs), this.clock)
-    this.rejected = new RejectionCounter(this.log, 'mesh message', this.now)
     this.requests = new Throttle(() => this.sendRequest(), this.clock)
     this.reannounces = new Throttle(() => this.reannounce(), this.clock)
     this.introductions = new Throttle(() => this.sendDigest(), this.clock)
     this.debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS
-    this.graceMs = options.livenessGraceMs ?? LIVENESS_GRACE_MS
-    this.unconnectedGraceMs = options.unconnectedGraceMs ?? UNCONNECTED_OWNER_GRACE_MS
-    this.restoredGraceMs = options.restoredGraceMs ?? RESTORED_IMPORTS_GRACE_MS
     this.antiEntropyMs = options.antiEntropyIntervalMs ?? ANTI_ENTROPY_INTERVAL_MS
     this.digestsPerSecond = options.antiEntropyDigestsPerSecond ?? ANTI_ENTROPY_DIGESTS_PER_SECOND
-    this.epoch = options.epoch ?? this.now()
     this.ownership = components.parameters.ownership
-    this.ownerships = new OwnershipVerifier({ application: this.application, trustedDmKeys: components.parameters.trustedDmKeys, now: this.now })
-    this.transportEvents = {
-      message: (topic, from, data) => this.onMessage(topic, from, data),
-      peerReady: peerId => this.onPeerReady(peerId),
-      peerDisconnected: (peerId, refused, confirmed) => this.onPeerDisconnected(peerId, refused === true, confirmed === true),
-      rejected: (reason, detail) => { this.reject(reason, detail) }
-    }
   }
 
-  /** Attaches the transport (built with `transportEvents`) and starts the timers. */
-  start (transport: MeshTransport): void {
-    this.transport = transport
-    // Only the control topic, and the exports topics of what this agent's instances import (setInterests): an agent
+  /** The transport attached: the timers start. */
+  protected override started (): void {
+    // Subscribed: only the control topic (PeerExchange.start), and the exports topics of what this agent's instances
+    // import (setInterests): an agent
     // that merely relayed a prefix it does not import received every message of it and forwarded it to importers
     // that mostly had it already, a large share of a change's CPU (docs/tuning.md). Importers forward a
     // prefix among themselves; owners publish to the importers they are connected to, and an importer that is
     // connected to no owner nor importer finds owners through their digests (onDigest, onRequest).
-    transport.subscribe(this.control)
     this.scheduleDigest()
-  }
-
-  get peerId (): string {
-    return this.transport.peerId
   }
 
   listenAddresses (): string[] {
@@ -495,10 +446,6 @@ export class MeshService implements MeshServiceHandle {
 
   // ----------------------------------------------------------------------------------------------- sending
 
-  private nextStamp (): Stamp {
-    return { epoch: this.epoch, seq: ++this.seq }
-  }
-
   /**
    * Our announces and withdraws go straight to the importers we are connected to: importers dial the owners they import
    * from (their liveness is watched on that connection), so after its first announce an owner reaches them all
@@ -589,7 +536,7 @@ export class MeshService implements MeshServiceHandle {
 
   // ----------------------------------------------------------------------------------------------- receiving
 
-  private onMessage (topic: string, from: string, data: Uint8Array): void {
+  protected onMessage (topic: string, from: string, data: Uint8Array): void {
     if (this.stopped) return
     this.received.messages++
     this.received.bytes += data.byteLength
@@ -614,8 +561,9 @@ export class MeshService implements MeshServiceHandle {
     }
   }
 
-  private reject (reason: RejectionReason, detail: string): void {
-    this.rejected.reject(reason, detail)
+  /** A peer's ping-req the transport refused (probe.ts): counted with the mesh's rejections. */
+  protected override onTransportRejected (reason: ProbeRejection, detail: string): void {
+    this.reject(reason, detail)
   }
 
   /** Records `stamp` for the key and the owner's prefix; false when the message is not newer than what we have. */
@@ -731,7 +679,7 @@ export class MeshService implements MeshServiceHandle {
 
   // ----------------------------------------------------------------------------------------------- requests
 
-  private onPeerReady (peerId: string): void {
+  protected onPeerReady (peerId: string): void {
     if (this.stopped) return
     this.readyPeers.add(peerId)
     if (this.unheardPrefixes.size > 0) {
@@ -774,7 +722,7 @@ export class MeshService implements MeshServiceHandle {
 
   // ----------------------------------------------------------------------------------------------- liveness
 
-  private onPeerDisconnected (peerId: string, refused: boolean, confirmed: boolean): void {
+  protected onPeerDisconnected (peerId: string, refused: boolean, confirmed: boolean): void {
     this.readyPeers.delete(peerId)
     if (this.stopped || !this.holdsFrom(peerId)) return
     // A refusal is proof, not a timing judgement: no grace, and none stretched by our lag (which made a killed owner
@@ -797,19 +745,7 @@ export class MeshService implements MeshServiceHandle {
     return count
   }
 
-  /** Withdraws the owner's exports after the grace unless it is connected again by then (LostOwners). */
-  private suspect (peerId: string, ownerGraceMs = this.graceMs): void {
-    // A starved agent redials late: its own lag extends the grace (see LOCAL_HEALTH_LAG_FACTOR).
-    this.lostOwners.suspect(peerId, this.transport.stretchForLag?.(ownerGraceMs) ?? ownerGraceMs)
-  }
-
-  private graceEnded (peerId: string, graceMs: number): void {
-    if (this.stopped || this.transport.isConnected(peerId)) return
-    this.withdrawOwner(peerId, `unreachable for ${graceMs} ms`)
-  }
-
-  /** Withdraws every export held from the owner (and ends its grace, if one runs). */
-  private withdrawOwner (peerId: string, why: string): void {
+  protected withdrawOwner (peerId: string, why: string): void {
     this.lostOwners.clear(peerId)
     this.log.info(`owner ${peerId} ${why}: withdrawing its exports`)
     for (const [prefix, byPath] of this.held) {
