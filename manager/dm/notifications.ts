@@ -47,6 +47,8 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
       return
     }
     const template = core.templateOf(record)
+    const path = 'instancePath' in msg ? msg.instancePath : msg.scopedInstancePath
+    core.log.debug(`${msg.kind} from the agent of ${path}${msg.kind === 'instanceChanged' ? `: ${msg.status}` : ''}`, { application: msg.application, path })
     switch (msg.kind) {
       case 'heartbeat': onHeartbeat(context, msg, template); return
       case 'instanceChanged': onInstanceChanged(context, msg, template); return

@@ -170,6 +170,10 @@ class EmbeddedMessaging implements DmMessaging {
     this.pingTimer.unref()
   }
 
+  connected (): boolean {
+    return this.server !== undefined
+  }
+
   async stop (): Promise<void> {
     clearInterval(this.pingTimer)
     const server = this.server
