@@ -32,7 +32,7 @@ import { createProbes } from './probes.js'
  * The agent process's log (common/log.ts): pino JSON lines on stderr (readable on a terminal) and, when the params
  * name one, appended to their logFile; every line carries the application, and the instance path where known.
  */
-export function createAgentProcessLogger (params: Pick<AgentParams, 'application' | 'scopedInstancePath' | 'logFile' | 'logLevel'>, options: Pick<ProcessLoggerOptions, 'readable' | 'write'> = {}): ProcessLogger {
+export function createAgentProcessLogger (params: Pick<AgentParams, 'application' | 'scopedInstancePath' | 'logFile' | 'logLevel'>, options: Pick<ProcessLoggerOptions, 'readable' | 'write' | 'fd'> = {}): ProcessLogger {
   const logger = createProcessLogger({
     component: 'agent', bindings: { application: params.application }, level: params.logLevel ?? 'info', file: params.logFile, ...options
   })
@@ -98,8 +98,9 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
     const listener: ImportListener = metrics === undefined
       ? engine
       : {
-          importAdded: (prefix, exported) => { metrics?.importChange('added'); engine.importAdded(prefix, exported) },
-          importRemoved: (prefix, exporter) => { metrics?.importChange('removed'); engine.importRemoved(prefix, exporter) }
+          // counted after the engine took the change (and queued its update)
+          importAdded: (prefix, exported) => { engine.importAdded(prefix, exported); metrics?.importChange('added') },
+          importRemoved: (prefix, exporter) => { engine.importRemoved(prefix, exporter); metrics?.importChange('removed') }
         }
     const application = await startLibp2pMesh(model, parameters, listener, {
       stateDir: params.stateDir, privateKey, listen: [meshListenAddress(params)], mdns: params.meshMdns, debounceMs: params.meshDebounceMs, log: meshLog

@@ -1,5 +1,5 @@
 // The agent's Prometheus metrics (prom-client), served on `metricsPort` of its params at /metrics: imports held,
-// connected peers, mesh messages sent and import changes received, mesh rejections by reason, the latency from an
+// connected peers, mesh messages sent and received, import changes received, mesh rejections by reason, the latency from an
 // import change to `update`, and recipe durations by step and result. Gauges are read from the mesh at each scrape.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { serveMetricsEndpoint, type MetricsEndpoint } from '../common/metrics-endpoint.js'
@@ -24,7 +24,17 @@ export interface AgentMetrics {
 export function createAgentMetrics (components: { application: string, machine: string, meshView: () => MeshView | undefined }): AgentMetrics {
   const registry = new Registry()
   registry.setDefaultLabels({ application: components.application, machine: components.machine })
-  const view = (): MeshView | undefined => components.meshView()
+  // A scrape reads the mesh's view once (addresses, peers, held exports, counters), not once per gauge.
+  let scraping: { view: MeshView | undefined } | undefined
+  const view = (): MeshView | undefined => scraping !== undefined ? scraping.view : components.meshView()
+  const read = async (): Promise<string> => {
+    scraping = { view: components.meshView() }
+    try {
+      return await registry.metrics()
+    } finally {
+      scraping = undefined
+    }
+  }
   new Gauge({
     name: 'meshconf_agent_held_imports', help: 'exports of other agents this agent holds (imports), by prefix', labelNames: ['prefix'], registers: [registry],
     collect () {
@@ -41,6 +51,10 @@ export function createAgentMetrics (components: { application: string, machine: 
   new Gauge({
     name: 'meshconf_agent_mesh_messages_sent', help: 'mesh messages this agent published (gossip forwarding not counted)', registers: [registry],
     collect () { this.set(view()?.sent.messages ?? 0) }
+  })
+  new Gauge({
+    name: 'meshconf_agent_mesh_messages_received', help: 'mesh messages this agent received (gossip and direct, rejected ones included)', registers: [registry],
+    collect () { this.set(view()?.received?.messages ?? 0) }
   })
   new Gauge({
     name: 'meshconf_agent_mesh_rejections', help: 'mesh messages this agent rejected, by reason', labelNames: ['reason'], registers: [registry],
@@ -63,9 +77,9 @@ export function createAgentMetrics (components: { application: string, machine: 
       update: latencyMs => { updateLatency.observe(latencyMs / 1000) }
     },
     importChange: kind => { importChanges.inc({ kind }) },
-    text: async () => await registry.metrics(),
+    text: read,
     async listen (host, port) {
-      server = await serveMetricsEndpoint(async () => await registry.metrics(), registry.contentType, host, port)
+      server = await serveMetricsEndpoint(read, registry.contentType, host, port)
       return server.port
     },
     async stop () {

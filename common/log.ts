@@ -3,6 +3,7 @@
 // /vm/db start: ...`). Code takes a `Logger` (the interface), so a test or a benchmark can pass its own.
 import { pino, type DestinationStream, type Logger as Pino } from 'pino'
 import { isoTime } from './clock.js'
+import { LOG_BATCH_MAX_CHARS } from './constants.js'
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
@@ -44,8 +45,13 @@ export interface ProcessLoggerOptions {
   level?: LogLevel
   /** Readable lines instead of JSON on `write`; default: when stderr is a terminal. */
   readable?: boolean
-  /** Where the lines go; default stderr, written synchronously (a killed process keeps its last lines). */
+  /**
+   * Where the lines go; default stderr (or `fd`), written at the end of the event-loop turn that logged them and at
+   * once when the process exits (turnBatchedDestination).
+   */
   write?: (line: string) => void
+  /** The file descriptor of the JSON lines when no `write` is given; default 2 (stderr). */
+  fd?: number
   /** Also append the JSON lines to this file. */
   file?: string
   /** Paths of a line's fields whose value never reaches the log. */
@@ -68,12 +74,57 @@ export function readableLine (json: string): string {
   }
 }
 
+/** Lines waiting for the end of their event-loop turn, flushed at once at exit (one set for every destination). */
+const unflushed = new Set<() => void>()
+let exitHooked = false
+const flushAll = (): void => { for (const flush of [...unflushed]) flush() }
+
+/**
+ * Lines to a file descriptor, written with one synchronous write at the end of the event-loop turn that logged them
+ * (setImmediate) rather than one write each as they are logged: whatever the turn does after a log line (an update's
+ * spawn, an announce, a report to the DM) does not wait for the write system call, and lines of one turn (a recipe's
+ * output) share one write. At exit (process.exit, the end of the event loop, an uncaught exception before it is
+ * printed) the pending lines are written synchronously; a process killed with SIGKILL loses at most the lines of
+ * the turn it was killed in (the in-memory log ring, which `meshconf logs` reads, had them anyway).
+ */
+export function turnBatchedDestination (fd: number): DestinationStream & { flush: () => void } {
+  const out = pino.destination({ dest: fd, sync: true })
+  let pending = ''
+  let scheduled: NodeJS.Immediate | undefined
+  const flush = (): void => {
+    if (scheduled !== undefined) clearImmediate(scheduled)
+    scheduled = undefined
+    unflushed.delete(flush)
+    if (pending === '') return
+    const text = pending
+    pending = ''
+    out.write(text)
+  }
+  if (!exitHooked) {
+    exitHooked = true
+    process.on('exit', flushAll)
+    process.on('uncaughtExceptionMonitor', flushAll)
+  }
+  return {
+    flush,
+    write: (line: string) => {
+      pending += line
+      if (pending.length >= LOG_BATCH_MAX_CHARS) { flush(); return }
+      if (scheduled === undefined) {
+        scheduled = setImmediate(flush)
+        unflushed.add(flush)
+      }
+    }
+  }
+}
+
 export function createProcessLogger (options: ProcessLoggerOptions): ProcessLogger {
   const readable = options.readable ?? process.stderr.isTTY === true
   const out = options.write ?? ((line: string) => { process.stderr.write(line) })
-  const stderr: DestinationStream = readable
+  const batched = readable || options.write !== undefined ? undefined : turnBatchedDestination(options.fd ?? 2)
+  const stderr: DestinationStream = batched ?? (readable
     ? { write: line => { out(readableLine(line)) } }
-    : options.write !== undefined ? { write: options.write } : pino.destination({ dest: 2, sync: true })
+    : { write: options.write ?? out })
   const file = options.file === undefined ? undefined : pino.destination({ dest: options.file, append: true, sync: false })
   file?.on('error', (err: Error) => { stderr.write(`${JSON.stringify({ level: 50, time: Date.now(), component: options.component, msg: `cannot write ${options.file}: ${err.message}` })}\n`) })
   const destination: DestinationStream = file === undefined ? stderr : { write: line => { stderr.write(line); file.write(line) } }
@@ -93,6 +144,7 @@ export function createProcessLogger (options: ProcessLoggerOptions): ProcessLogg
     warn: at('warn'),
     error: at('error'),
     close: async () => {
+      batched?.flush()
       if (file === undefined) return
       await new Promise<void>(resolve => {
         file.once('close', () => resolve())

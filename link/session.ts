@@ -27,12 +27,16 @@ export class ReliableSession<Out> {
    */
   constructor (readonly epoch: string = randomUUID()) {}
 
-  /** Numbers a message and keeps it until acknowledged; returns the frame to send now if connected. */
-  /** `sign`: the frame's signature of (seq, body), when the sender signs (the DM's commands). */
-  enqueue (body: Out, settle?: () => void, sign?: (seq: number, body: Out) => string): string {
+  /**
+   * Numbers a message and keeps it until acknowledged; returns the frame to send now if connected. `sign`: the
+   * frame's signature of (seq, the body's JSON text), when the sender signs (the DM's commands). The body is
+   * serialized once, for the signature and the frame: the frame is JSON.stringify({ t, seq, body, sig }).
+   */
+  enqueue (body: Out, settle?: () => void, sign?: (seq: number, bodyJson: string) => string): string {
     const seq = this.nextSeq++
-    const sig = sign?.(seq, body)
-    const frame = JSON.stringify(sig === undefined ? { t: 'msg', seq, body } : { t: 'msg', seq, body, sig })
+    const bodyJson = JSON.stringify(body)
+    const sig = sign?.(seq, bodyJson)
+    const frame = `{"t":"msg","seq":${seq},"body":${bodyJson}${sig === undefined ? '' : `,"sig":${JSON.stringify(sig)}`}}`
     this.outbox.push({ seq, frame, settle })
     return frame
   }

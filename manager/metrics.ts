@@ -120,6 +120,7 @@ export function createDmMetrics (components: { dm: () => DeploymentManager | und
         agentEndpoint: machine => messaging.agentEndpoint(machine),
         ...(messaging.provisionAgent !== undefined ? { provisionAgent: async (machine: AgentMachine) => { await messaging.provisionAgent?.(machine) } } : {}),
         metrics: () => messaging.metrics(),
+        ...(messaging.connected !== undefined ? { connected: () => messaging.connected?.() ?? true } : {}),
         sendToAgent: async (application, path, msg) => {
           messages.inc({ direction: 'out', kind: msg.kind })
           await messaging.sendToAgent(application, path, msg)

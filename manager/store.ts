@@ -148,8 +148,11 @@ export interface Store {
   setOverriddenExports (application: string, path: string, overrides: Record<string, string>): void
   /** The last failure reported for an instance (null forgets it). */
   setProblem (application: string, path: string, problem: InstanceProblem | null): void
-  /** What an instance misses and holds, as its agent last reported (undefined: the agent did not say). */
-  setImportReport (application: string, path: string, report: { missingImports?: string[], heldImports?: HeldImport[] }): void
+  /**
+   * What an instance imports, misses and holds, as its agent last reported (undefined: the agent did not say): one
+   * write for the three, which every agent's state change carries.
+   */
+  setAgentReport (application: string, path: string, report: { imports: Record<string, Import[]>, missingImports?: string[], heldImports?: HeldImport[] }): void
 
   /** Inter-application exports: prefix -> applications whose exports this one imports. */
   bind (application: string, prefix: string, boundApplication: string): void

@@ -408,8 +408,18 @@ function canonicalDmCommand (application: string, scopedInstancePath: string, se
 
 /** The DM signs command `seq` to the agent of `scopedInstancePath`: a command changed on the way no longer verifies. */
 export function signDmCommand (dmKey: DmSigningKey, application: string, scopedInstancePath: string, seq: number, body: unknown): string {
+  return signDmCommandJson(dmKey, application, scopedInstancePath, seq, JSON.stringify(body))
+}
+
+/**
+ * signDmCommand of a body already serialized (`bodyJson`, JSON.stringify of it): the same bytes are signed, and the
+ * sender serializes a large body (a model) once for the signature and the frame.
+ */
+export function signDmCommandJson (dmKey: DmSigningKey, application: string, scopedInstancePath: string, seq: number, bodyJson: string): string {
   const { key } = parseDmKey(dmKey)
-  return sign(null, canonicalDmCommand(application, scopedInstancePath, seq, body), key).toString('base64')
+  // what canonicalDmCommand makes, the body's text spliced in
+  const canonical = `["meshconf-dm-command",1,${JSON.stringify(application)},${JSON.stringify(scopedInstancePath)},${JSON.stringify(seq)},${bodyJson}]`
+  return sign(null, Buffer.from(canonical), key).toString('base64')
 }
 
 /** Whether `signature` is the DM's (raw base64 public key `dmPublicKey`) over that command to that agent. */

@@ -13,7 +13,7 @@ import { waitFor } from './helpers/wait.js'
 
 const ENTRY = join(process.cwd(), 'test', 'dm-cli-entry.ts')
 
-async function runDm (home: string, args: string[]): Promise<{ lines: string[], stop: () => Promise<number | null>, exited: Promise<number | null> }> {
+async function runDm (home: string, args: string[]): Promise<{ lines: string[], stderr: () => string, stop: () => Promise<number | null>, exited: Promise<number | null> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], {
     cwd: process.cwd(), env: { ...process.env, HOME: home }, stdio: ['ignore', 'pipe', 'pipe']
   })
@@ -26,7 +26,7 @@ async function runDm (home: string, args: string[]): Promise<{ lines: string[], 
   // the token line (first start only) and the context line follow the URL line
   while (!lines.some(l => / context /.test(l)) && child.exitCode === null && Date.now() < deadline) await new Promise(r => setTimeout(r, 50))
   if (!lines.some(l => l.includes('listening on'))) throw new Error(`the DM did not start: ${stderr}`)
-  return { lines, exited, stop: async () => { child.kill('SIGTERM'); return await exited } }
+  return { lines, stderr: () => stderr, exited, stop: async () => { child.kill('SIGTERM'); return await exited } }
 }
 
 test('meshconf dm start prints the token once, writes the config file, and answers with that token', async t => {
@@ -59,6 +59,59 @@ test('meshconf dm start prints the token once, writes the config file, and answe
   t.false(second.lines.some(l => l.startsWith('token')))
   t.is((await fetch(`${url}/api/templates`, { headers: { authorization: `Bearer ${token}` } })).status, 200)
   t.is(await second.stop(), 0)
+})
+
+/** The DM's JSON log lines (stderr is not a terminal here), other lines left out. */
+function jsonLines (stderr: string): Array<{ level: number, component?: string, msg?: string }> {
+  return stderr.split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as { level: number, component?: string, msg?: string })
+}
+
+test('meshconf dm start --log-level: debug lines at debug, no info line at warn; --metrics-port: /metrics without the token there only; the probes give nothing away', async t => {
+  t.timeout(180_000)
+  const dir = tempDir('dm-cli-obs')
+  t.teardown(() => dir.remove())
+  const metricsPort = await freePort()
+  const dataDir = join(dir.path, 'debug')
+  const debug = await runDm(dir.path, ['dm', 'start', '--port', String(await freePort()), '--agents-port', String(await freePort()), '--data-dir', dataDir,
+    '--target', 'in-process', '--log-level', 'debug', '--metrics-port', String(metricsPort)])
+  const url = debug.lines.find(l => l.includes('listening on'))?.match(/listening on (\S+)/)?.[1] ?? ''
+  const token = readFileSync(join(dataDir, 'token'), 'utf8').trim()
+  // the metrics port: Prometheus' text format, no token asked, /metrics alone
+  const scraped = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
+  t.is(scraped.status, 200)
+  t.regex(scraped.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/)
+  const text = await scraped.text()
+  t.regex(text, /^# HELP meshconf_events_stored /m)
+  t.regex(text, /^# TYPE meshconf_instances gauge$/m)
+  t.is((await fetch(`http://127.0.0.1:${metricsPort}/api/applications`)).status, 404, 'nothing but /metrics on the metrics port')
+  // the REST port still asks for the token
+  t.is((await fetch(`${url}/metrics`)).status, 401)
+  const behindToken = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+  t.is(behindToken.status, 200)
+  t.regex(await behindToken.text(), /^# TYPE meshconf_events_stored gauge$/m)
+  // the probes, without a token: a status word, no version, path, address or count
+  for (const [probe, status] of [['/healthz', 'ok'], ['/readyz', 'ready']] as const) {
+    const answer = await fetch(`${url}${probe}`)
+    t.is(answer.status, 200)
+    const body = await answer.text()
+    t.deepEqual(JSON.parse(body), { status }, probe)
+    t.false([token, dataDir, dir.path].some(secret => body.includes(secret)))
+    t.false([...answer.headers.keys()].some(h => /^(server|x-powered-by)$/.test(h)), `${probe} names no server software`)
+  }
+  t.is(await debug.stop(), 0)
+  const debugLines = jsonLines(debug.stderr())
+  t.true(debugLines.some(e => e.level === 20 && e.component === 'dm' && /REST API on .*\/metrics without the token on http:\/\/127\.0\.0\.1:\d+/.test(e.msg ?? '')), debug.stderr())
+  t.true(debugLines.some(e => e.level === 30), 'info lines too (the request log)')
+  t.false(debug.stderr().includes(token), 'the token is never logged')
+
+  const warnDir = join(dir.path, 'warn')
+  const warn = await runDm(dir.path, ['dm', 'start', '--port', String(await freePort()), '--agents-port', String(await freePort()), '--data-dir', warnDir,
+    '--target', 'in-process', '--log-level', 'warn'])
+  const warnUrl = warn.lines.find(l => l.includes('listening on'))?.match(/listening on (\S+)/)?.[1] ?? ''
+  // a request: at info it would be in the request log
+  t.is((await fetch(`${warnUrl}/api/applications`, { headers: { authorization: `Bearer ${readFileSync(join(warnDir, 'token'), 'utf8').trim()}` } })).status, 200)
+  t.is(await warn.stop(), 0)
+  t.deepEqual(jsonLines(warn.stderr()).filter(e => e.level < 40), [], 'no debug or info line at warn')
 })
 
 test('meshconf dm start refuses an unknown target with a usage error', async t => {

@@ -74,3 +74,34 @@ test('an agent\'s log ring: each line attributed to its instance and step, timed
   const kept = ring.read().lines
   t.true(kept.length < 23 && kept.at(-1)?.message === 'line 19', 'the oldest lines went')
 })
+
+test('a process\'s log lines reach its file at the end of their turn, and at once when it exits, throws or is killed a turn later', async t => {
+  const { spawn } = await import('node:child_process')
+  const { readFileSync } = await import('node:fs')
+  const dir = tempDir('obs-log-exit')
+  t.teardown(() => { dir.remove() })
+  const run = async (mode: 'exit' | 'throw' | 'wait'): Promise<{ code: number | null, stderr: string, text: string }> => {
+    const file = join(dir.path, `${mode}.log`)
+    const child = spawn(process.execPath, ['--import', 'tsx', join(process.cwd(), 'test', 'log-exit-fixture.ts'), file, mode], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', chunk => { stderr += String(chunk) })
+    const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
+    if (mode === 'wait') {
+      // one turn after the lines were logged: a kill -9 leaves them in the file
+      await new Promise<void>(resolve => { child.stdout.on('data', chunk => { if (String(chunk).includes('logged')) resolve() }) })
+      child.kill('SIGKILL')
+    }
+    const code = await exited
+    return { code, stderr, text: readFileSync(file, 'utf8') }
+  }
+  const messages = (text: string): string[] => text.trim().split('\n').map(l => (JSON.parse(l) as { msg: string }).msg)
+  const exit = await run('exit')
+  t.is(exit.code, 3)
+  t.deepEqual(messages(exit.text), ['first line', 'second line'], 'process.exit in the turn that logged')
+  const thrown = await run('throw')
+  t.is(thrown.code, 1)
+  t.regex(thrown.stderr, /boom/)
+  t.deepEqual(messages(thrown.text), ['first line', 'second line'], 'an uncaught exception in that turn')
+  const killed = await run('wait')
+  t.deepEqual(messages(killed.text), ['first line', 'second line'], 'kill -9 a turn later')
+})

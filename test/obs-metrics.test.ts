@@ -111,6 +111,9 @@ test('a real Prometheus scrapes the DM and the agents: instances by state, the a
   }, { timeoutMs: 30_000 })
   t.deepEqual(recipes.map(s => `${s.metric.step} ${s.metric.result} ${s.value[1]}`).sort(), ['deploy ok 1', 'start ok 1'])
   t.true((await query('meshconf_agent_messages_total{direction="in", kind="heartbeat"} > 0')).length === 1)
+  // the agents' mesh messages, out at the new Tomcat (its announce) and in at the Apache
+  t.true((await query('meshconf_agent_mesh_messages_sent{machine="/Tomcat VM 2"} > 0')).length === 1)
+  t.true((await query('meshconf_agent_mesh_messages_received{machine="/Apache VM"} > 0')).length === 1)
   t.true((await query('meshconf_rest_request_duration_seconds_count{route="/api/applications/:app/actions"} > 0')).length >= 1)
   t.true((await query('meshconf_events_stored > 0')).length === 1)
   t.true((await query('meshconf_action_duration_seconds_count{action="start", component="Tomcat"} >= 2')).length === 1)

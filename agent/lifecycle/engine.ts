@@ -457,10 +457,12 @@ export class LifecycleEngine {
       await this.start(instance)
     } else if (complete && status === 'DEPLOYED_STARTED') {
       const began = performance.now()
-      if (reportedAt !== undefined) this.components.observer?.update(began - reportedAt)
       trace('engine.update', instance.path)
       try {
-        await this.pluginFor(instance).update(this.context(instance), change)
+        const updating = this.pluginFor(instance).update(this.context(instance), change)
+        // observed once the plug-in's update is under way (a recipe's lookup issued), not before it
+        if (reportedAt !== undefined) this.components.observer?.update(began - reportedAt)
+        await updating
         this.stepDone('update', 'ok', began)
       } catch (err) {
         this.fail(instance, 'update', err, 'DEPLOYED_STARTED', began)

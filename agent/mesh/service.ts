@@ -156,6 +156,8 @@ export interface MeshView {
   rejections: Partial<Record<RejectionReason, number>>
   /** Mesh messages this agent published (not counting gossip forwarding), and their payload bytes. */
   sent: { messages: number, bytes: number }
+  /** Mesh messages this agent received (gossip and direct, rejected ones too), and their payload bytes. */
+  received?: { messages: number, bytes: number }
   /**
    * Entries of the bounded caches (MAX_OWNERSHIP_VERDICTS, MAX_EXPORT_STAMPS, MAX_OWNER_PREFIX_STAMPS,
    * MAX_HEARD_PEERS): what forged messages could grow.
@@ -270,6 +272,7 @@ export class MeshService extends PeerExchange<RejectionReason> implements MeshSe
   private digestsSinceChange = 0
 
   private readonly sent = { messages: 0, bytes: 0 }
+  private readonly received = { messages: 0, bytes: 0 }
 
   constructor (private readonly components: MeshServiceComponents, options: MeshServiceOptions = {}) {
     super({
@@ -428,6 +431,7 @@ export class MeshService extends PeerExchange<RejectionReason> implements MeshSe
       suspects: this.lostOwners.peers(),
       rejections: this.rejections(),
       sent: { ...this.sent },
+      received: { ...this.received },
       cached: {
         ownershipVerdicts: this.ownerships.cachedVerdicts, stamps: this.keyStamps.size, ownerPrefixStamps: this.ownerPrefixStamps.size,
         heardFrom: this.heardFrom.size
@@ -534,6 +538,8 @@ export class MeshService extends PeerExchange<RejectionReason> implements MeshSe
 
   protected onMessage (topic: string, from: string, data: Uint8Array): void {
     if (this.stopped) return
+    this.received.messages++
+    this.received.bytes += data.byteLength
     trace('mesh.receive', `${from} ${data.byteLength}`)
     if (from === this.transport.peerId) return this.reject('from-self', `a message claiming to come from this agent on ${topic}`)
     let message: MeshMessage

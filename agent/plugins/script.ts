@@ -51,10 +51,12 @@ async function runStep (step: LifecycleStep, context: ExecutionContext, timeoutM
     // Like an exec from a shell: a file without `#!` runs with bash.
     const [command, args] = body.startsWith('#!') ? [found.file, []] : ['/bin/bash', [found.file]]
     const what = `script ${found.label}`
-    context.log.info(`[${path}] running ${what}`)
-    const outcome = await runRecipeProcess({
+    // runRecipeProcess spawns before it first awaits: the line is formatted and logged once the recipe runs
+    const running = runRecipeProcess({
       what, step, instancePath: path, command, args, cwd: found.cwd, env, timeoutMs, log: context.log
     })
+    context.log.info(`[${path}] running ${what}`)
+    const outcome = await running
     if (outcome.exitCode !== 0) throw new RecipeFailedError(what, path, outcome)
   } finally {
     if (found.temporaryDir !== undefined) await rm(found.temporaryDir, { recursive: true, force: true })

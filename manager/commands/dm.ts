@@ -184,6 +184,7 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
   }
   const notReady = (): string[] => {
     const reasons = started ? [] : ['the DM is not started']
+    if (messaging.connected?.() === false) reasons.push('agents cannot reach the DM: its messaging is not connected')
     try {
       manager.eventCount()
     } catch {
@@ -204,6 +205,8 @@ export async function startDmService (options: DmServiceOptions = {}): Promise<D
     throw err
   }
   const endpoint = messaging.agentEndpoint()
+  options.log?.debug(`REST API on ${url}${metricsServer === undefined ? ', /metrics behind the token' : `, /metrics without the token on ${metricsServer.url}`}, ` +
+    `agents via ${endpoint.kind === 'embedded' ? endpoint.url : 'RabbitMQ'}, default target ${defaultTarget}, data in ${dataDirectory}`)
   return {
     dm: manager, url, token, tokenCreated: created, dataDirectory, targets,
     agentsEndpointUrl: endpoint.kind === 'embedded' ? endpoint.url : undefined,

@@ -123,7 +123,10 @@ export function createDmCore (components: DeploymentManagerComponents, options: 
     },
     setStatus (application, path, status, extra = {}) {
       const before = store.statusOf(application, path)
-      if (!store.setStatus(application, path, status) || (before === status && extra.problem === undefined)) return
+      if (before === undefined) return
+      // the same state again writes nothing (an event still says a problem that came with it)
+      if (before !== status) store.setStatus(application, path, status)
+      else if (extra.problem === undefined) return
       core.emit({ type: 'instance', application, path, status, at: new Date().toISOString(), ...extra })
     },
     background (what, work) {

@@ -47,6 +47,8 @@ export function createNotificationHandler (core: DmCore, sessions: AgentSessions
       return
     }
     const template = core.templateOf(record)
+    const path = 'instancePath' in msg ? msg.instancePath : msg.scopedInstancePath
+    core.log.debug(`${msg.kind} from the agent of ${path}${msg.kind === 'instanceChanged' ? `: ${msg.status}` : ''}`, { application: msg.application, path })
     switch (msg.kind) {
       case 'heartbeat': onHeartbeat(context, msg, template); return
       case 'instanceChanged': onInstanceChanged(context, msg, template); return
@@ -146,11 +148,10 @@ function onInstanceChanged ({ core, sessions }: NotificationContext, msg: Notifi
   if (hasNoMachine(scoped) && sessions.find(application, scoped.path)?.drain === undefined) return
   const failure = msg.failure === undefined ? undefined : boundedProblem(msg.failure)
   store.transaction(() => {
-    store.setImports(application, instancePath, msg.imports)
-    store.setImportReport(application, instancePath, msg)
+    store.setAgentReport(application, instancePath, msg)
     if (msg.problem !== undefined) store.updateData(application, instancePath, { [DATA_LAST_PROBLEM]: firstLine(msg.problem) })
     // a new action begins: the last problem is no longer the current one (describe keeps it, with its time)
-    else if (ACTION_STATES.has(msg.status)) store.updateData(application, instancePath, { [DATA_LAST_PROBLEM]: null })
+    else if (ACTION_STATES.has(msg.status) && before.data[DATA_LAST_PROBLEM] !== undefined) store.updateData(application, instancePath, { [DATA_LAST_PROBLEM]: null })
     if (failure !== undefined) store.setProblem(application, instancePath, failure)
     if (scoped.path !== instancePath) {
       core.setStatus(application, instancePath, msg.status, { actor: 'agent', ...(failure === undefined ? {} : { problem: failure }) })

@@ -207,6 +207,10 @@ class AmqpMessaging implements DmMessaging {
     await this.session.stop()
   }
 
+  connected (): boolean {
+    return this.session.connected()
+  }
+
   async prepareAgent (application: string, scopedInstancePath: string): Promise<void> {
     let paths = this.prepared.get(application)
     if (paths === undefined) this.prepared.set(application, paths = new Set())

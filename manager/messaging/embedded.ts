@@ -24,7 +24,7 @@ import {
   EMBEDDED_HELLO_DEADLINE_MS, EMBEDDED_MAX_FRAME_BYTES, EMBEDDED_MAX_HELLO_BYTES, EMBEDDED_MAX_HELLO_FIELD_CHARS,
   EMBEDDED_MAX_HELLO_PATH_CHARS, EMBEDDED_MAX_UNAUTHENTICATED_PER_ADDRESS, loggable, type EmbeddedRefusal
 } from './limits.js'
-import { signDmCommand, type DmSigningKey } from '../../protocol/mesh.js'
+import { signDmCommandJson, type DmSigningKey } from '../../protocol/mesh.js'
 import { type Logger } from '../../common/log.js'
 
 /** Default TCP port of the embedded agents' endpoint. */
@@ -170,6 +170,10 @@ class EmbeddedMessaging implements DmMessaging {
     this.pingTimer.unref()
   }
 
+  connected (): boolean {
+    return this.server !== undefined
+  }
+
   async stop (): Promise<void> {
     clearInterval(this.pingTimer)
     const server = this.server
@@ -212,7 +216,7 @@ class EmbeddedMessaging implements DmMessaging {
     const { signingKey } = this.components
     const frame = mailbox.session.enqueue(msg, undefined, signingKey === undefined
       ? undefined
-      : (seq, body) => signDmCommand(signingKey, application, scopedInstancePath, seq, body))
+      : (seq, bodyJson) => signDmCommandJson(signingKey, application, scopedInstancePath, seq, bodyJson))
     this.sent++
     if (mailbox.socket?.readyState === WebSocket.OPEN) mailbox.socket.send(frame)
   }

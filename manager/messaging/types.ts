@@ -68,6 +68,8 @@ export interface DmMessaging {
    */
   agentEndpoint (machine?: AgentMachine): AgentEndpoint
   metrics (): MessagingMetrics
+  /** Whether agents can reach the DM now (RabbitMQ: connected to the broker; embedded: listening): GET /readyz. */
+  connected? (): boolean
 }
 
 /** The messaging section of the DM's configuration. */

@@ -158,7 +158,7 @@ function instanceRows ({ sql }: StoreDb): { insertTree: (application: string, pa
 
 export function instanceStore (part: StoreDb): Pick<Store,
   'instanceTrees' | 'getInstance' | 'instanceAt' | 'subtreeComponents' | 'instanceOutline' | 'addInstance' | 'deleteInstance' |
-  'renameInstance' | 'statusOf' | 'setStatus' | 'setProblem' | 'setImportReport' | 'updateData' | 'setImports' |
+  'renameInstance' | 'statusOf' | 'setStatus' | 'setProblem' | 'setAgentReport' | 'updateData' | 'setImports' |
   'setOverriddenExports'> {
   const { db, sql } = part
   const { insertTree } = instanceRows(part)
@@ -232,10 +232,9 @@ export function instanceStore (part: StoreDb): Pick<Store,
       sql('UPDATE instances SET problem = ? WHERE application = ? AND path = ?')
         .run(problem === null ? null : JSON.stringify(problem), application, path)
     },
-    /** What an instance misses and holds, as its agent last reported (undefined: the agent did not say). */
-    setImportReport (application: string, path: string, report: { missingImports?: string[], heldImports?: HeldImport[] }): void {
-      sql('UPDATE instances SET missing_imports = ?, held_imports = ? WHERE application = ? AND path = ?')
-        .run(report.missingImports === undefined ? null : JSON.stringify(report.missingImports),
+    setAgentReport (application: string, path: string, report: { imports: Record<string, Import[]>, missingImports?: string[], heldImports?: HeldImport[] }): void {
+      sql('UPDATE instances SET imports = ?, missing_imports = ?, held_imports = ? WHERE application = ? AND path = ?')
+        .run(JSON.stringify(report.imports), report.missingImports === undefined ? null : JSON.stringify(report.missingImports),
           report.heldImports === undefined ? null : JSON.stringify(report.heldImports), application, path)
     },
     /** Merges `patch` into the instance's data; a null value removes the key. */

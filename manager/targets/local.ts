@@ -3,6 +3,7 @@
 // DM restart; the pid file lets a restarted DM know whether they run, and see an agent killed behind its back.
 import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { createLauncher } from './launcher.js'
 import { defaultAgentCommand, findAgent, machineFiles, spawnAgent, stopAgent, writeAgentParams } from './process.js'
 import type { AgentParams } from '../../protocol/agent-params.js'
 import type { MachineParameters, TargetHandler } from './types.js'
@@ -39,6 +40,8 @@ export function machineFolder (machinesDirectory: string, machineId: string): st
 
 export function createLocalTarget (options: LocalTargetOptions): TargetHandler {
   const command = options.agentCommand ?? defaultAgentCommand()
+  // agents are forked by a small launcher process, not by the DM (launcher.ts)
+  const launcher = createLauncher()
 
   return {
     id: 'local',
@@ -50,7 +53,7 @@ export function createLocalTarget (options: LocalTargetOptions): TargetHandler {
         ...params.agent, stateDir: files.state, ipAddress: '127.0.0.1', heartbeatPeriodMs: options.heartbeatPeriodMs
       }
       await writeAgentParams(files, agentParams)
-      await spawnAgent(command, files.params, files, { env: options.env, cwd: options.cwd })
+      await spawnAgent(command, files.params, files, { env: options.env, cwd: options.cwd, launcher })
       return machineId
     },
 
@@ -63,6 +66,12 @@ export function createLocalTarget (options: LocalTargetOptions): TargetHandler {
       const record = findAgent(machineFiles(folder))
       if (record !== undefined) await stopAgent(record)
       rmSync(folder, { recursive: true, force: true })
+    },
+
+    launcherCpuMs: () => launcher.cpuMs(),
+
+    async close (): Promise<void> {
+      await launcher.close()
     },
 
     async address (machineId: string): Promise<string | undefined> {

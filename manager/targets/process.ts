@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { open } from 'node:fs/promises'
 import { ensurePrivateFolder } from '../../common/private-files.js'
 import { PRIVATE_FILE_MODE } from '../../common/fs.js'
+import type { Launcher } from './launcher.js'
 
 /** Grace time between SIGTERM and SIGKILL when stopping an agent, in milliseconds. */
 export const AGENT_STOP_GRACE_MS = 3_000
@@ -55,7 +56,6 @@ export function defaultAgentCommand (): string[] {
   return [process.execPath, ...AGENT_NODE_FLAGS, preferBundle(existsSync(inDist) ? inDist : fromSources)]
 }
 
-/** Starts `command... --params <paramsFile>` detached, output appended to `logFile`; writes `pidFile`. */
 /** Variables of the DM's environment an agent it starts gets (besides the target's own): never the DM's secrets. */
 export const AGENT_INHERITED_VARIABLES = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'NODE_OPTIONS', 'MODULEPATH'] as const
 
@@ -73,12 +73,24 @@ export function agentEnvironment (env: NodeJS.ProcessEnv): Record<string, string
   return out
 }
 
+/**
+ * Starts `command... --params <paramsFile>` detached, output appended to `files.log`; writes `files.pid`. With
+ * `options.launcher` (the local target's), the launcher process forks it, not this one (launcher.ts).
+ */
 export async function spawnAgent (command: string[], paramsFile: string, files: { log: string, pid: string },
-  options: { env?: Record<string, string>, cwd?: string } = {}): Promise<AgentProcessRecord> {
+  options: { env?: Record<string, string>, cwd?: string, launcher?: Launcher } = {}): Promise<AgentProcessRecord> {
+  const env = { ...agentEnvironment(process.env), ...AGENT_ENVIRONMENT, ...options.env }
+  if (options.launcher !== undefined) {
+    // a DM killed before this write leaves an agent no pid file names: findAgent still finds it by its command line
+    const pid = await options.launcher.launch([...command, '--params', paramsFile], files.log, { env, ...(options.cwd === undefined ? {} : { cwd: options.cwd }) })
+    const record = { pid, paramsFile }
+    writeFileSync(files.pid, JSON.stringify(record))
+    return record
+  }
   const log = openSync(files.log, 'a')
   try {
     const child = spawn(command[0], [...command.slice(1), '--params', paramsFile], {
-      cwd: options.cwd, env: { ...agentEnvironment(process.env), ...AGENT_ENVIRONMENT, ...options.env }, detached: true, stdio: ['ignore', log, log]
+      cwd: options.cwd, env, detached: true, stdio: ['ignore', log, log]
     })
     // The record is written in the same turn as the spawn: a DM killed while waiting for the 'spawn' event would
     // otherwise leave an agent no pid file names (findAgent still finds it by its command line).

@@ -47,6 +47,11 @@ export interface TargetHandler {
    * boots (`existing`); undefined for an unknown machine. Handlers that start their agents themselves leave it out.
    */
   agentParams? (machineId: string): Promise<object | undefined>
+  /**
+   * CPU time of the processes the handler runs beside the DM to start machines (the local target's launcher), in ms:
+   * what a cloud's API would spend. Handlers without any leave it out.
+   */
+  launcherCpuMs? (): number
   /** Releases what the handler holds in the DM's process; machines keep running (the DM may restart). */
   close? (): Promise<void>
 }

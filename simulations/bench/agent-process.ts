@@ -8,7 +8,7 @@
 // MESHCONF_BENCH_LOG_DIR=<dir>: each process also writes every log line, debug included, to <dir>/<its pid>.log (to
 // find out why a run failed; the benchmark deletes the agents' state folders).
 import '../../agent/polyfill.js'
-import { appendFileSync, openSync, writeSync } from 'node:fs'
+import { appendFileSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import { createAgent } from '../../agent/agent.js'
 import type { Agent } from '../../agent/agent.js'
@@ -104,7 +104,7 @@ class HostedAgent {
         if (message.observability === true) {
           const fd = openSync(join(stateDir, 'agent.log'), 'a')
           const processLog = createAgentProcessLogger({ application: message.model.application, scopedInstancePath: machine },
-            { readable: false, write: line => { writeSync(fd, line) } })
+            { readable: false, fd })
           agentLog = ringLogger(new LogRing(), lineLogger((level, line, fields) => {
             processLog[level](line, fields)
             if (level === 'warn' || level === 'error') log[level](line)
@@ -115,8 +115,8 @@ class HostedAgent {
         const counted = (listener: ImportListener): ImportListener => metrics === undefined
           ? listener
           : {
-              importAdded: (prefix, exported) => { metrics?.importChange('added'); listener.importAdded(prefix, exported) },
-              importRemoved: (prefix, exporter) => { metrics?.importChange('removed'); listener.importRemoved(prefix, exporter) }
+              importAdded: (prefix, exported) => { listener.importAdded(prefix, exported); metrics?.importChange('added') },
+              importRemoved: (prefix, exporter) => { listener.importRemoved(prefix, exporter); metrics?.importChange('removed') }
             }
         let meshFactory: MeshFactory
         if (message.transport === 'amqp') {

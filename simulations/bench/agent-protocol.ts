@@ -19,7 +19,7 @@ export type ParentToAgent =
     allow?: string[],
     /**
      * As a real agent with `metricsPort` in its params: its metrics served on a free loopback port, its log through
-     * pino at info (JSON lines to <stateDir>/agent.log, written synchronously as to an agent's redirected stderr) and
+     * pino at info (JSON lines to <stateDir>/agent.log, written as to an agent's redirected stderr) and
      * kept in its in-memory ring; default false (no metrics, only warnings and errors, on stderr).
      */
     observability?: boolean }

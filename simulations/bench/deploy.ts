@@ -102,6 +102,8 @@ interface Measure {
   hostCpuMs: number
   /** Of which the DM's (this process), in ms. */
   dmCpuMs: number
+  /** Of which the target's launcher's (the local target forks agents from a small process beside the DM), in ms. */
+  launcherCpuMs: number
   /** From the first machine-creation request to the target (its `create`) to the last, in ms; null with fewer than 2. */
   createSpreadMs: number | null
 }
@@ -166,6 +168,8 @@ async function measure (machines: number, target: string, dockerImage?: string, 
     const profiler = cpuProfile === undefined ? undefined : await profileInto(cpuProfile)
     const cpu0 = await hostBusyCpuMs()
     const dmCpu0 = process.cpuUsage()
+    const launcherCpuMs = (): number => service?.targets.reduce((sum, t) => sum + (t.launcherCpuMs?.() ?? 0), 0) ?? 0
+    const launcherCpu0 = launcherCpuMs()
     const t0 = performance.now()
     const monotonic0 = process.hrtime.bigint()
     const startedAt = new Map<string, number>()
@@ -193,6 +197,7 @@ async function measure (machines: number, target: string, dockerImage?: string, 
     }
     const hostCpuMs = await hostBusyCpuMs() - cpu0
     const dmCpu = process.cpuUsage(dmCpu0)
+    const launcherCpu = launcherCpuMs() - launcherCpu0
     await profiler?.stop()
     // on CLOCK_MONOTONIC, as `perf record -k CLOCK_MONOTONIC` stamps its samples (perf report --time A,B)
     process.stderr.write(`${machines} machine(s): measured window ${monotonicSeconds(monotonic0)},${monotonicSeconds(process.hrtime.bigint())} (CLOCK_MONOTONIC, s)\n`)
@@ -204,7 +209,7 @@ async function measure (machines: number, target: string, dockerImage?: string, 
     service.dm.instances('bench').forEach(walk)
     const p99Index = Math.ceil(total * 0.99) - 1
     const createSpreadMs = createRequests.length < 2 ? null : Math.max(...createRequests) - Math.min(...createRequests)
-    return { allMs, p99Ms: times.length > p99Index ? times[p99Index] : null, stuck, hostCpuMs, dmCpuMs, createSpreadMs }
+    return { allMs, p99Ms: times.length > p99Index ? times[p99Index] : null, stuck, hostCpuMs, dmCpuMs, launcherCpuMs: launcherCpu, createSpreadMs }
   } finally {
     if (service !== undefined) {
       // machines of the local target outlive the DM: terminate them whatever happened
@@ -256,6 +261,8 @@ function summarize (one: Measure[], many: Measure[], machines: number, target: s
     // What a cloud would see (issue 20): the DM's own CPU per machine, how far apart its creation requests go out,
     // and how near the run came to the least time the host's cores allow.
     dm_cpu_ms_per_machine: ratio(median(many.map(m => m.dmCpuMs)), machines),
+    // the local target's launcher (it forks the agents): the host's cost of starting machines, a cloud's API's
+    launcher_cpu_ms_per_machine: ratio(median(many.map(m => m.launcherCpuMs)), machines),
     create_requests_spread_ms: median(many.map(m => m.createSpreadMs)),
     wall_over_cpu_floor: ratio(manyMs, cpuFloorMs),
     cpu_s_per_machine: manyCpuMs === null ? null : Math.round(manyCpuMs / machines) / 1000,
