@@ -3,7 +3,7 @@
 // peer: a frame signed for another peer is refused) and dropping a stream that sends garbage, and yamux window updates
 // sent once half the window is read rather than after each frame; Noise's frames cut from the connection's bytes
 // without an error thrown per frame.
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -49,7 +49,8 @@ test('a frame that cannot be read is refused with what is wrong, before its byte
   t.throws(() => encodeDirectFrame('x'.repeat(5000), new Uint8Array(0)), { instanceOf: DirectFrameError })
 })
 
-test.serial('an importer takes an owner\'s frames on a direct stream, refuses one signed for another peer, and drops a stream sending garbage', async t => {
+/** A real importer of Tomcats (an Apache's mesh) and a raw node of the application dialled to it, as its owner. */
+async function importerWithRawOwner (t: ExecutionContext) {
   const dir = await mkdtemp(join(tmpdir(), 'meshconf-direct-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const app = createMeshApp()
@@ -59,10 +60,14 @@ test.serial('an importer takes an owner\'s frames on a direct stream, refuses on
   const importer = await startLibp2pMesh(model, parameters, recorder, { stateDir: join(dir, 'apache'), privateKey: identity.privateKey, log: silentLogger, viewSignal: null })
   t.teardown(async () => { await importer.stop() })
   importer.setInterests(new Set(['Tomcat']))
-
   const owner = await startRawNode(t, pnetKeyBytes(app.pnetKey))
   const connection = await owner.node.dial(importer.listenAddresses().map(a => multiaddr(a)))
   const stream: Stream = await connection.newStream(DIRECT_PROTOCOL)
+  return { app, importer, recorder, owner, connection, stream }
+}
+
+test.serial('an importer takes an owner\'s frames on a direct stream, refuses one signed for another peer, and drops a stream sending garbage', async t => {
+  const { app, importer, recorder, owner, connection, stream } = await importerWithRawOwner(t)
   const topic = exportsTopic(app.application, 'Tomcat')
   const frame = (message: Parameters<typeof encodeMeshMessage>[0]): Uint8Array => encodeDirectFrame(topic, encodeMeshMessage(message))
   // Signed for another peer: the connection says who sends it.
@@ -85,18 +90,7 @@ test.serial('an importer takes an owner\'s frames on a direct stream, refuses on
 })
 
 test.serial('an owner\'s ping interval on its direct stream is taken; one that is not a number is refused and counted, the stream lives on', async t => {
-  const dir = await mkdtemp(join(tmpdir(), 'meshconf-direct-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  const app = createMeshApp()
-  const identity = await loadOrCreatePeerIdentity(join(dir, 'apache'))
-  const { model, parameters } = app.agent('Apache VM', 'Apache', identity.peerId, [])
-  const recorder = new ImportRecorder()
-  const importer = await startLibp2pMesh(model, parameters, recorder, { stateDir: join(dir, 'apache'), privateKey: identity.privateKey, log: silentLogger, viewSignal: null })
-  t.teardown(async () => { await importer.stop() })
-  importer.setInterests(new Set(['Tomcat']))
-  const owner = await startRawNode(t, pnetKeyBytes(app.pnetKey))
-  const connection = await owner.node.dial(importer.listenAddresses().map(a => multiaddr(a)))
-  const stream: Stream = await connection.newStream(DIRECT_PROTOCOL)
+  const { app, importer, recorder, owner, stream } = await importerWithRawOwner(t)
   const text = (value: string): Uint8Array => encodeDirectFrame(LIVENESS_TOPIC, new TextEncoder().encode(value))
   stream.send(text('16000'))
   stream.send(text('soon'))
