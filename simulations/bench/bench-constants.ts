@@ -23,6 +23,8 @@ export const AGENT_START_BATCH = 10
 export const PACE_CPU_PCT = 100
 /** And each agent below this, in % of a core: the exporters, which every newcomer dials, must have caught up. */
 export const PACE_AGENT_CPU_PCT = 50
+/** What each agent already up may use while idle, in % of a core, on top of PACE_CPU_PCT (measured 0.08-0.5). */
+export const PACE_IDLE_CPU_PCT_PER_AGENT = 0.1
 export const PACE_MAX_MS = 30_000
 export const PACE_WINDOW_MS = 1000
 /** Longest wait for an agent process to come up and take its model, in ms (100 processes share 2 cores). */

@@ -9,7 +9,7 @@ import { createMeshApp, MESH_APP_COMPONENTS, type MeshApp } from '../../fixtures
 import { AgentHost, stopAll, type BenchAgent } from './agents.js'
 import type { ExportTransport } from './agent-protocol.js'
 import type { NetnsLink } from '../../fixtures/netns.js'
-import { AGENT_START_BATCH, AGENT_START_TIMEOUT_MS, CHANGE_TIMEOUT_MS, DEPLOY_TIMEOUT_MS, PACE_AGENT_CPU_PCT, PACE_CPU_PCT, PACE_MAX_MS, PACE_WINDOW_MS } from './bench-constants.js'
+import { AGENT_START_BATCH, AGENT_START_TIMEOUT_MS, CHANGE_TIMEOUT_MS, DEPLOY_TIMEOUT_MS, PACE_AGENT_CPU_PCT, PACE_CPU_PCT, PACE_IDLE_CPU_PCT_PER_AGENT, PACE_MAX_MS, PACE_WINDOW_MS } from './bench-constants.js'
 import { untilQuiet } from './stats.js'
 import { UNLIMITED_BUDGET, type Budget } from './budget.js'
 
@@ -133,6 +133,7 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
   }
   try {
     const ready: Array<{ index: number, addresses: string[] }> = []
+    const startedAt = performance.now()
     for (const batch of startBatches(options.agents, perProcess > 1 ? perProcess : AGENT_START_BATCH)) {
       await Promise.all(batch.map(async index => {
         const { vm, child } = role(index)
@@ -156,9 +157,18 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
         const { addresses } = await agent.waitFor('ready', () => true, budget.cap(startTimeoutMs, 'starting the agents'))
         ready.push({ index, addresses })
       }))
-      report(`${options.transport}: ${ready.length}/${options.agents} agents up`)
-      if (options.paced === true) await untilQuiet(hosts.map(h => h.pid),
-        { totalBelowPct: PACE_CPU_PCT, eachBelowPct: PACE_AGENT_CPU_PCT }, PACE_WINDOW_MS, budget.cap(PACE_MAX_MS, 'starting the agents'))
+      const upAt = Math.round(performance.now() - startedAt)
+      if (options.paced !== true) {
+        report(`${options.transport}: ${ready.length}/${options.agents} agents up (${upAt} ms)`)
+        continue
+      }
+      // The agents up use some CPU even when idle (pings, heartbeats): quiet means one core over that, not one core in
+      // all, or 800 idle agents would hold every later batch for PACE_MAX_MS.
+      const pace = await untilQuiet(hosts.map(h => h.pid),
+        { totalBelowPct: PACE_CPU_PCT + ready.length * PACE_IDLE_CPU_PCT_PER_AGENT, eachBelowPct: PACE_AGENT_CPU_PCT },
+        PACE_WINDOW_MS, budget.cap(PACE_MAX_MS, 'starting the agents'))
+      report(`${options.transport}: ${ready.length}/${options.agents} agents up (${upAt} ms; then ${pace.waitedMs} ms until ` +
+        `${pace.totalCpuPct.toFixed(0)} % of a core in all, ${pace.busiestCpuPct.toFixed(0)} % the busiest process)`)
     }
 
     const pathOf = (index: number): string => { const { vm, child } = role(index); return `/${vm}/${child}` }
@@ -188,7 +198,7 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
         startInstances(group)
         await untilStarted(group)
         done += group.length
-        report(`${options.transport}: ${done}/${importerIndexes.length} Apaches started with both Tomcats`)
+        report(`${options.transport}: ${done}/${importerIndexes.length} Apaches started with both Tomcats (${Math.round(performance.now() - startedAt)} ms)`)
       }
     } else {
       startInstances(Array.from({ length: options.agents }, (_, index) => index))
