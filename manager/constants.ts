@@ -76,6 +76,8 @@ export const DATA_LAST_PROBLEM = 'last.problem'
 /** Range of the ports the DM gives `random[port]` exports: [min, max) (Roboconf's range). */
 export const RANDOM_PORT_MIN = 10_000
 export const RANDOM_PORT_MAX = 65_500
+/** Draws of a random start outside the host's ephemeral port range before taking any (manager/dm/ports.ts). */
+export const RANDOM_PORT_START_DRAWS = 32
 
 /** The installer that marks a scoped instance (a machine with its own agent). */
 export const TARGET_INSTALLER = 'target'

@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { startInProcessDm, statuses, writeShopTemplate } from './dm-helpers.js'
 import { RANDOM_PORT_MAX, RANDOM_PORT_MIN } from '../manager/constants.js'
+import { ephemeralPortRange } from '../manager/dm/ports.js'
 import { waitFor } from './helpers/wait.js'
 
 function findFiles (root: string, name: string): string[] {
@@ -118,6 +119,10 @@ test('random[port] exports get distinct free ports of the range, from a random p
   t.is(ports.length, 22)
   t.is(new Set(ports).size, ports.length, `ports given twice: ${ports.join(', ')}`)
   t.true(ports.every(p => p >= RANDOM_PORT_MIN && p < RANDOM_PORT_MAX))
+  // None in the host's ephemeral range, where outgoing connections take their source ports (the range leaves
+  // thousands of ports outside it)
+  const ephemeral = ephemeralPortRange()
+  if (ephemeral !== undefined) t.deepEqual(ports.filter(p => p >= ephemeral[0] && p <= ephemeral[1]), [], `ephemeral range ${ephemeral.join('-')}`)
   // Not the lowest ports of the range every time: a second DM would then pick the same ones.
   t.true(Math.min(...ports) > RANDOM_PORT_MIN + 100 || Math.max(...ports) - Math.min(...ports) > 1000)
 })
