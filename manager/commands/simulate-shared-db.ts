@@ -15,9 +15,11 @@ import { defaultAgentCommand } from '../targets/process.js'
 import { startDmService, type DmService } from './dm.js'
 import { findInstance, flattenInstances } from './output.js'
 import {
-  DEFAULT_STEP_WAIT_MS, SimulationCheckError, agentStatus, allStarted, copyLogs, defaultLampTemplate, fileLogger, get, killLeftovers, makeDataDirectory,
-  poll, simulationFolder, statusIs, stepRunner, type BrokerControl, type SimulationReport, type SimulationStep
-} from './simulate.js'
+  DEFAULT_STEP_WAIT_MS, SimulationCheckError, allStarted, defaultLampTemplate, fileLogger, makeDataDirectory, poll,
+  simulationFolder, statusIs, stepRunner, type BrokerControl, type SimulationReport, type SimulationStep
+} from './simulation-steps.js'
+import { agentStatus, copyLogs, killLeftovers } from './simulation-machines.js'
+import { get } from './simulate-lamp.js'
 import { freePort } from '../../common/net.js'
 import { errorMessage } from '../../protocol/errors.js'
 
