@@ -12,7 +12,7 @@
 // step says why and how to fix it); exit 0 only when every step passed. `--wait=DURATION` bounds each step's wait.
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { createWriteStream, rmSync } from 'node:fs'
+import { createWriteStream } from 'node:fs'
 import { join } from 'node:path'
 import { LIVENESS_ABORT_MS, LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, PROBE_INDIRECT_TIMEOUT_MS } from '../../agent/index.js'
 import { createDmClient, type DmClient, type DmEventStream, type InstanceNode } from '../client.js'
@@ -32,7 +32,7 @@ import {
   startedAfter, statusIs, stepRunner, type BrokerControl, type SimulationReport, type SimulationStep, type SimulationTarget
 } from './simulation-steps.js'
 import {
-  agentNamespace, agentStatus, copyLogs, isRunning, killLeftovers, killMachine, safeReaddir, serviceLogTails, servicePids
+  agentNamespace, agentStatus, copyLogs, endRun, isRunning, killMachine, safeReaddir, serviceLogTails, servicePids
 } from './simulation-machines.js'
 
 /** Timeout of one HTTP request to Apache, in milliseconds. */
@@ -198,6 +198,11 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
     return undefined
   }
   let apacheUrl = ''
+  /** Polls until Apache balances over exactly these Tomcats and they answer in turn; their names, as answered. */
+  const balancedOver = async (what: string, tomcats: string[]): Promise<string[]> => await poll(what, stepWaitMs, async () => {
+    await membersAre(apacheUrl, tomcats.length)
+    return await servedBy(apacheUrl, tomcats)
+  })
   let apacheMachine = ''
   let tomcatMachine = ''
   let firstApache: Reply['body'] | undefined
@@ -289,20 +294,14 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       await waitForTree('Tomcat VM 2 DEPLOYED_STOPPED', nodes => statusIs(nodes, TOMCAT_2, 'DEPLOYED_STOPPED'))
       await dmClient().changeInstanceState(application, TOMCAT_2, 'DEPLOYED_STARTED')
       await waitForTree('Tomcat VM 2 DEPLOYED_STARTED', nodes => statusIs(nodes, TOMCAT_2, 'DEPLOYED_STARTED'))
-      const names = await poll('both Tomcats behind Apache', stepWaitMs, async () => {
-        await membersAre(apacheUrl, 2)
-        return await servedBy(apacheUrl, [TOMCAT_1, TOMCAT_2])
-      })
+      const names = await balancedOver('both Tomcats behind Apache', [TOMCAT_1, TOMCAT_2])
       return names.join(', ')
     })
     await dockerStep('add Tomcat VM 2: both Tomcats answer in turn', async () => {
       await dmClient().replicateInstance(application, '/Tomcat VM 1', 'Tomcat VM 2')
       await dmClient().runAction(application, { action: 'deploy-and-start-all', path: '/Tomcat VM 2' })
       await waitForTree('Tomcat VM 2 DEPLOYED_STARTED', nodes => statusIs(nodes, TOMCAT_2, 'DEPLOYED_STARTED'))
-      const names = await poll('both Tomcats behind Apache', stepWaitMs, async () => {
-        await membersAre(apacheUrl, 2)
-        return await servedBy(apacheUrl, [TOMCAT_1, TOMCAT_2])
-      })
+      const names = await balancedOver('both Tomcats behind Apache', [TOMCAT_1, TOMCAT_2])
       return names.join(', ')
     })
     await dockerStep('docker kill Tomcat VM 2\'s container (a crashed VM): Apache drops it within the crash detection', async () => {
@@ -312,10 +311,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       crashed = machine
       const killedAt = Date.now()
       await createDockerEngine().request(`killing ${machine.containerId}`, async d => await d.getContainer(machine.containerId).kill({ signal: 'SIGKILL' }))
-      const names = await poll('only Tomcat VM 1 behind Apache', stepWaitMs, async () => {
-        await membersAre(apacheUrl, 1)
-        return await servedBy(apacheUrl, [TOMCAT_1])
-      })
+      const names = await balancedOver('only Tomcat VM 1 behind Apache', [TOMCAT_1])
       const droppedMs = Date.now() - killedAt
       // an idle importer declares an owner lost after a ping interval, a ping timeout, the helpers' wait (ping-reqs)
       // and the grace, at most; a busy host stretches the timeout by its own lag, never beyond the abort time
@@ -347,10 +343,7 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       await waitForTree('Tomcat VM 2 NOT_DEPLOYED', nodes => statusIs(nodes, '/Tomcat VM 2', 'NOT_DEPLOYED'))
       await dmClient().deleteInstance(application, '/Tomcat VM 2')
       // Apache skips a member that refuses connections: wait for its update to drop the member, not only for answers
-      const names = await poll('only Tomcat VM 1 behind Apache', stepWaitMs, async () => {
-        await membersAre(apacheUrl, 1)
-        return await servedBy(apacheUrl, [TOMCAT_1])
-      })
+      const names = await balancedOver('only Tomcat VM 1 behind Apache', [TOMCAT_1])
       const now = (await get(`${apacheUrl}/server-status`)).body
       if (now.pid !== firstApache?.pid || now.startedAt !== firstApache?.startedAt) {
         throw new SimulationCheckError(`Apache restarted: pid ${firstApache?.pid} started ${firstApache?.startedAt}, now pid ${now.pid} started ${now.startedAt}`)
@@ -422,12 +415,10 @@ export async function runLampSimulation (options: LampSimulationOptions = {}): P
       await stopDm()
       return options.keepData === true ? `data kept in ${dataDirectory}` : undefined
     }, true)
-    // whatever the DM could not do: no agent or service outlives the simulation
+    // whatever the DM could not do: no agent, container or service outlives the simulation
     await stopDm().catch(() => {})
-    await killLeftovers(join(dataDirectory, MACHINES_FOLDER))
     for (const machine of await dockerTarget?.machines().catch(() => []) ?? []) await dockerTarget?.terminate(machine.machineId).catch(() => {})
-    await new Promise(resolve => dmLog.end(resolve))
-    if (options.keepData !== true) rmSync(dataDirectory, { recursive: true, force: true })
+    await endRun(dataDirectory, dmLog, options.keepData === true)
   }
   return { ok: steps.every(s => s.ok), startedAt: new Date(runBegin).toISOString(), durationMs: Date.now() - runBegin, steps }
 }

@@ -1,11 +1,12 @@
 // What a `meshconf simulate` story reads and does in its machines' folders without the DM: an agent's persisted
 // states, its services' pids and logs, kill -9 of a machine, and the clean-up of whatever outlived the run.
 import { execFile } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, type WriteStream } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { INSTANCES_FOLDER, STATE_FILE_NAME } from '../../protocol/agent-layout.js'
 import { statusOf, type InstanceStatus } from '../../protocol/lifecycle.js'
+import { MACHINES_FOLDER } from '../constants.js'
 import { isAgentAlive, machineFiles, readAgentRecord, stopAgent } from '../targets/process.js'
 import { SimulationCheckError, poll } from './simulation-steps.js'
 
@@ -112,6 +113,16 @@ export function serviceLogTails (machinesRoot: string, lines: number): string {
     try { text = readFileSync(log.file, 'utf8') } catch { /* gone with its machine */ }
     return `[${log.instance} ${log.name}] ${text.trimEnd().split('\n').slice(-lines).join(' | ')}`
   }).join('; ')
+}
+
+/**
+ * The end of a story's run, its DM stopped: every agent and service left is killed (killLeftovers), the DM's log
+ * closed, and the data folder removed unless kept.
+ */
+export async function endRun (dataDirectory: string, dmLog: WriteStream, keepData: boolean): Promise<void> {
+  await killLeftovers(join(dataDirectory, MACHINES_FOLDER))
+  await new Promise(resolve => dmLog.end(resolve))
+  if (!keepData) rmSync(dataDirectory, { recursive: true, force: true })
 }
 
 /**
