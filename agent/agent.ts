@@ -263,6 +263,10 @@ class AgentService implements Agent {
         this.requireModel(message.kind)
         this.mesh?.addDomainPeers?.(message.bootstrapPeers)
         return
+      case 'meshPeers':
+        this.requireModel(message.kind)
+        await this.addMeshPeers(message.bootstrapPeers)
+        return
       case 'setProbePeriod': {
         const model = this.requireModel(message.kind)
         model.probePeriodMs = message.probePeriodMs
@@ -313,6 +317,17 @@ class AgentService implements Agent {
         : {})
     }
     this.mesh?.renewOwnership?.(ownership, externalOwnership)
+    await this.persist()
+  }
+
+  /**
+   * Agents of the application to dial, sent because the model carried none: the mesh dials them, and they are kept
+   * as the bootstrap peers, so that a restarted agent dials them without the DM.
+   */
+  private async addMeshPeers (addresses: string[]): Promise<void> {
+    this.mesh?.addPeers?.(addresses)
+    if (this.meshParameters === undefined) return
+    this.meshParameters = { ...this.meshParameters, bootstrapPeers: addresses }
     await this.persist()
   }
 
