@@ -74,7 +74,9 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
   // State reports leave after the engine step that made them: encoding one and writing it to the DM's socket must
   // not delay the update, start or announce that follows in the same step (docs/tuning.md). Any other message goes
   // after the reports made before it.
-  const reports = createStepOutbox(deliver)
+  // A report equal to the one queued just before it (the same instance, state, imports and report) says nothing new:
+  // the DM would handle it for nothing (a message, a transaction, an acknowledgement).
+  const reports = createStepOutbox(deliver, (previous, message) => JSON.stringify(previous) === JSON.stringify(message))
   const send = (msg: AgentToDmMessage): void => { reports.flush(); deliver(msg) }
   const notifier: DmNotifier = {
     instanceChanged: (instancePath, status, imports, problem, report) => {
@@ -282,7 +284,7 @@ async function main (): Promise<number> {
  */
 function startedAsScript (): boolean {
   const script = process.argv[1]
-  if (script === undefined || !/[\\/]main(\.bundle)?\.[cm]?[jt]s$/.test(script)) return false
+  if (script === undefined || !/[\\/]main(\.bundle(\.cached)?)?\.[cm]?[jt]s$/.test(script)) return false
   try {
     return import.meta.url === pathToFileURL(realpathSync(script)).href
   } catch {
@@ -290,6 +292,10 @@ function startedAsScript (): boolean {
   }
 }
 
+// No top-level await: the bundle's script form (scripts/bundle-agent.mjs), which V8's code cache needs, is a classic script.
 if (startedAsScript()) {
-  process.exitCode = await main()
+  main().then(code => { process.exitCode = code }, (err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+    process.exitCode = 1
+  })
 }
