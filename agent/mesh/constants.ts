@@ -8,6 +8,12 @@
 export const LIVENESS_GRACE_MS = 400
 
 /**
+ * Most addresses one message makes an exchange dial (the DM's peers or binding change, a domain peer's addresses), in
+ * addresses.
+ */
+export const MAX_ADDED_PEERS = 64
+
+/**
  * How long an owner heard through the mesh (relayed by other peers) may stay undialled before its exports are
  * dropped, in ms (its liveness can only be watched on a direct connection): several dials' time, for when 50 or
  * 100 importers dial one owner at once and its handshakes queue (with 6 s, a chain of 50 agents on 2 cores kept
