@@ -5,7 +5,7 @@ import { toAgent, type ScopedModel, type SignedOwnership } from '../../protocol/
 import type { ApplicationTemplate } from '../../protocol/model/types.js'
 import { meshRole, pickBootstrapPeers, type MeshRole } from '../bootstrap.js'
 import { MAX_BOOTSTRAP_AGENTS, MODEL_WAIT_FOR_PEER_MS } from '../constants.js'
-import type { StoredInstance } from '../store.js'
+import type { InstanceOutline, StoredInstance } from '../store.js'
 import { domainParametersFor, externalOwnershipFor } from './bindings.js'
 import type { DmCore } from './core.js'
 import { agentSubtree, componentsOf, hasNoMachine, isScoped, recipesOf } from './model.js'
@@ -120,8 +120,22 @@ function bootstrapPeersFor ({ store }: DmCore, application: string, template: Ap
   return pickBootstrapPeers(roleOf(scoped.path), others, MAX_BOOTSTRAP_AGENTS).flat()
 }
 
-/** The components each machine's agent manages (its scoped instance and the subtree below it that no nested machine takes), by machine path. */
-function agentComponentsByMachine (template: ApplicationTemplate, outline: Array<{ path: string, parentPath: string | null, component: string }>): Map<string, Set<string>> {
+/** agentComponentsByMachine's answer for each outline the store hands out (the same object until instances change). */
+const componentsByOutline = new WeakMap<InstanceOutline, { template: ApplicationTemplate, components: Map<string, Set<string>> }>()
+
+/**
+ * The components each machine's agent manages (its scoped instance and the subtree below it that no nested machine
+ * takes), by machine path; computed once per outline, not for every model.
+ */
+function agentComponentsByMachine (template: ApplicationTemplate, outline: InstanceOutline): Map<string, Set<string>> {
+  const known = componentsByOutline.get(outline)
+  if (known !== undefined && known.template === template) return known.components
+  const components = componentsOfMachines(template, outline)
+  componentsByOutline.set(outline, { template, components })
+  return components
+}
+
+function componentsOfMachines (template: ApplicationTemplate, outline: InstanceOutline): Map<string, Set<string>> {
   const machineOf = new Map<string, string>()
   const components = new Map<string, Set<string>>()
   for (const row of outline) { // parents first
