@@ -102,7 +102,7 @@ test.serial('an owner\'s ping interval on its direct stream is taken; one that i
 })
 
 test('Noise\'s frames are cut from the bytes as before, without asking an empty buffer for a length (an error thrown per frame)', t => {
-  // libp2p.ts (imported above) patches the decoder Noise uses: lengths are u16 big-endian, as Noise's.
+  // node.ts (imported by libp2p.ts above) patches the decoder Noise uses: lengths are u16 big-endian, as Noise's.
   const frame = (n: number, fill: number): Uint8Array => { const b = new Uint8Array(2 + n).fill(fill); b[0] = n >> 8; b[1] = n & 0xff; return b }
   const bytes = Uint8Array.from([...frame(3, 1), ...frame(700, 2), ...frame(1, 3)])
   for (const cut of [1, 2, 5, 705, bytes.byteLength]) {

@@ -13,7 +13,8 @@ import {
   MAX_EXPORT_STAMPS, MAX_OWNERSHIP_VERDICTS, MESH_EPOCH_FILE, REJECTION_LOG_INTERVAL_MS
 } from '../agent/mesh/constants.js'
 import { nextMeshEpoch } from '../agent/mesh/epoch.js'
-import { createMeshNode, startLibp2pMesh, type MeshNode } from '../agent/mesh/libp2p.js'
+import { startLibp2pMesh } from '../agent/mesh/libp2p.js'
+import { createMeshNode, type MeshNode } from '../agent/mesh/node.js'
 import { loadOrCreatePeerIdentity } from '../agent/mesh/identity.js'
 import { ImportRecorder } from '../agent/mesh/recorder.js'
 import type { MeshServiceHandle } from '../agent/mesh/service.js'

@@ -459,7 +459,7 @@ test('the suspicion spreads: 40 importers pinging a cut owner every 16 s all wit
       clock,
       random,
       ping: () => owner.ping(),
-      // Others, shuffled (libp2p.ts picks helpers among the peers importing what we import).
+      // Others, shuffled (transport.ts picks helpers among the peers importing what we import).
       helpers: () => ids.filter(other => other !== id).sort(() => random() - 0.5),
       ask: async (helper, target) => await helpers.get(helper)?.serve(id, target) ?? 'unknown',
       stretch: ms => ms,

@@ -3,7 +3,7 @@
 import '../agent/polyfill.js'
 import test from 'ava'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createMeshNode, type MeshNode } from '../agent/mesh/libp2p.js'
+import { createMeshNode, type MeshNode } from '../agent/mesh/node.js'
 import { QuietHeartbeat } from '../agent/mesh/quiet-heartbeat.js'
 import { waitFor } from './helpers/wait.js'
 

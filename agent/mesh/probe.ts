@@ -4,7 +4,7 @@
 // answered, and as "confirmed" lost (no grace) only when some of them answered that they could not reach it either: a
 // starved agent, whose helpers' answers come late too, does not accuse its owners but falls back to the grace. A cut
 // TCP link sends no reset, so these probes are what notice a partition.
-// Transport-free: libp2p.ts gives it pings, helpers and streams; tests give it a clock.
+// Transport-free: transport.ts gives it pings, helpers and streams; tests give it a clock.
 import {
   LIVENESS_ABORT_MS, LIVENESS_MAX_PING_INTERVAL_MS, LIVENESS_OWNER_PINGS_PER_SECOND, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS,
   MAX_PROBES_PER_REQUESTER, PROBE_HELPERS, PROBE_HELPER_PING_TIMEOUT_MS, PROBE_HINTED_TIMEOUT_MS, PROBE_INDIRECT_TIMEOUT_MS,

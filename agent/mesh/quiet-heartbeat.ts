@@ -6,7 +6,7 @@
 // prune) brings the next heartbeat back within the normal interval. Failure detection does not depend on it (pings
 // and connection resets do), nor does a change's path (flood publish and direct streams).
 // js-libp2p's gossipsub reads its interval from `opts.heartbeatInterval` each time it schedules the next heartbeat;
-// those fields are private in its types only (as yamux's, patched in libp2p.ts).
+// those fields are private in its types only (as yamux's, patched in node.ts).
 import type { GossipSub } from '@libp2p/gossipsub'
 import { GOSSIP_HEARTBEAT_INTERVAL_MS, GOSSIP_QUIET_HEARTBEAT_MAX_INTERVAL_MS, GOSSIP_QUIET_HEARTBEATS } from './constants.js'
 

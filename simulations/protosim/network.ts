@@ -1,7 +1,7 @@
 // The protocol simulation's network: a memory transport (agent/mesh/service.ts MeshTransport) per agent, driven by
 // the simulated clock, with per-frame latency and loss over a sparse topology like the libp2p mesh's:
 // - gossip links: each agent joins by linking to GOSSIP_LINKS random agents already there (mean degree about 4, the
-//   gossipsub Dhi of agent/mesh/libp2p.ts); a flooded message reaches an agent after its hop count in that graph;
+//   gossipsub Dhi of agent/mesh/node.ts); a flooded message reaches an agent after its hop count in that graph;
 // - direct links: an importer dials each owner it imports from (watchPeer), as the libp2p transport does, so owners
 //   publish their announces and withdraws straight to their importers (one hop).
 // What is simplified is listed in docs/scale.md ("Protocol simulation").
@@ -271,7 +271,7 @@ export class SimNetwork {
       publish: async (topic, data, options) => {
         if (!agent.up) return
         const subscribers = subscribersOf(topic)
-        // To these peers only, on their connections; flooded as any message when one of them is not connected (libp2p.ts).
+        // To these peers only, on their connections; flooded as any message when one of them is not connected (transport.ts).
         const targets = options?.to?.map(peer => this.byPeer.get(peer))
         if (targets !== undefined && targets.every(other => other !== undefined && agent.links.has(other.index))) {
           for (const other of targets) if (other !== undefined && subscribers.has(other.index)) this.direct(agent, other, topic, data)
