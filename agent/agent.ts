@@ -6,15 +6,14 @@ import type { SignedBinding, SignedExternalOwnership } from '../protocol/domain.
 import { DM_MESSAGE_VERSION, type DmToAgentMessage, type Import, type MeshParameters, type RecipeFiles, type SignedOwnership,
   type ScopedModel } from '../protocol/messages.js'
 import { subtreeTopDown } from './lifecycle/tree.js'
-import { IMPORTS_SAVE_DELAY_MS, STATE_FORMAT_VERSION } from './constants.js'
+import { STATE_FORMAT_VERSION } from './constants.js'
 import { InvalidMessageError, errorMessage } from './errors.js'
 import { LifecycleEngine, type InstanceSummary } from './lifecycle/engine.js'
 import { stderrLogger, type Logger } from '../common/log.js'
 import { createDefaultPlugins, pluginRegistry } from './plugins/index.js'
 import type { Plugin } from './plugins/types.js'
 import type { DmNotifier, ExportPublisher, ImportListener, LifecycleObserver, MeshFactory, MeshHandle } from './ports.js'
-import { AgentStateStore } from './state.js'
-import { trace } from '../common/trace.js'
+import { AgentStateStore, StateSaver, type SavedAgentState, type StateFileWriter } from './state.js'
 
 export interface AgentComponents {
   /** Folder of the agent's local state (created if missing). */
@@ -29,6 +28,8 @@ export interface AgentComponents {
   plugins?: Plugin[]
   /** Default: stderr. */
   log?: Logger
+  /** Writes the state folder's files; default writeAtomically (tests slow it down). */
+  stateWriter?: StateFileWriter
   /** Told how long recipe steps take and how soon updates follow import changes (metrics); default none. */
   observer?: LifecycleObserver
 }
@@ -78,11 +79,7 @@ export function createAgent (components: AgentComponents, options: AgentOptions 
 class AgentService implements Agent {
   private readonly log: Logger
   private readonly store: AgentStateStore
-  /** A save of changed imports, pending (persistSoon). */
-  private saveTimer: NodeJS.Timeout | undefined
-  /** The save in flight, if any, and whether the state changed since it serialized its copy. */
-  private saving: Promise<void> | undefined
-  private saveWanted = false
+  private readonly saver: StateSaver
   private readonly engine: LifecycleEngine
   private readonly components: AgentComponents
   private recipes: Record<string, RecipeFiles> = {}
@@ -94,7 +91,10 @@ class AgentService implements Agent {
   constructor (components: AgentComponents, options: AgentOptions) {
     this.components = components
     this.log = components.log ?? stderrLogger
-    this.store = new AgentStateStore(components.stateDir)
+    this.store = new AgentStateStore(components.stateDir, components.stateWriter)
+    this.saver = new StateSaver(this.store, () => this.savedState(), err => {
+      this.log.error(`local state not saved in ${this.store.stateDir}: ${errorMessage(err)}`)
+    })
     const plugins = pluginRegistry([...createDefaultPlugins({ recipeTimeoutMs: options.recipeTimeoutMs }).values(),
       ...(components.plugins ?? [])])
     // The engine publishes through this forwarder: the mesh only exists once the model has arrived.
@@ -111,7 +111,7 @@ class AgentService implements Agent {
       log: this.log,
       instanceDir: path => this.store.instanceDir(path),
       recipes: component => this.recipes[component],
-      persist: when => when === 'soon' ? this.persistSoon() : this.persist(),
+      persist: urgency => this.saver.changed(urgency),
       ...(components.observer === undefined ? {} : { observer: components.observer })
     }, { ipAddress: options.ipAddress })
   }
@@ -143,8 +143,7 @@ class AgentService implements Agent {
 
   async stop (): Promise<void> {
     await this.engine.settled()
-    if (this.saveTimer !== undefined) this.persist()
-    await this.saving
+    await this.saver.flush()
     const mesh = this.mesh
     this.mesh = undefined
     if (mesh !== undefined) await mesh.stop()
@@ -222,7 +221,7 @@ class AgentService implements Agent {
 
   async settled (): Promise<void> {
     await this.engine.settled()
-    await this.saving
+    await this.saver.flush()
   }
 
   private async dispatch (message: DmToAgentMessage): Promise<void> {
@@ -263,6 +262,10 @@ class AgentService implements Agent {
       case 'domainPeers':
         this.requireModel(message.kind)
         this.mesh?.addDomainPeers?.(message.bootstrapPeers)
+        return
+      case 'meshPeers':
+        this.requireModel(message.kind)
+        await this.addMeshPeers(message.bootstrapPeers)
         return
       case 'setProbePeriod': {
         const model = this.requireModel(message.kind)
@@ -318,6 +321,17 @@ class AgentService implements Agent {
   }
 
   /**
+   * Agents of the application to dial, sent because the model carried none: the mesh dials them, and they are kept
+   * as the bootstrap peers, so that a restarted agent dials them without the DM.
+   */
+  private async addMeshPeers (addresses: string[]): Promise<void> {
+    this.mesh?.addPeers?.(addresses)
+    if (this.meshParameters === undefined) return
+    this.meshParameters = { ...this.meshParameters, bootstrapPeers: addresses }
+    await this.persist()
+  }
+
+  /**
    * The application's binding of an external prefix changed: the domain exchange checks it (DM signature, this
    * application, a newer version; a refusal is counted in its view) and applies it; kept in the state when accepted,
    * so a restarted agent imports from the same applications without the DM.
@@ -359,41 +373,15 @@ class AgentService implements Agent {
     }))
   }
 
-  /** Saves within IMPORTS_SAVE_DELAY_MS, once for a burst of import changes (a save `now` cancels it: it covers them). */
-  private persistSoon (): void {
-    if (this.saveTimer !== undefined) return
-    this.saveTimer = setTimeout(() => { void this.persist() }, IMPORTS_SAVE_DELAY_MS)
-  }
-
-  /**
-   * Saves the local state as it is now; resolves once that is on disk (a failure is logged). One save at a time: the
-   * changes made while one is in flight are saved together by the next.
-   */
+  /** Saves the local state as it is now; resolves once that is on disk (a failure is logged). */
   private persist (): Promise<void> {
-    clearTimeout(this.saveTimer)
-    this.saveTimer = undefined
-    this.saveWanted = true
-    this.saving ??= this.saveWhileWanted()
-    return this.saving
+    return this.saver.changed('now')
   }
 
-  private async saveWhileWanted (): Promise<void> {
-    // Yield first: persist() has stored this promise in `saving` before the loop can end and clear it.
-    await Promise.resolve()
-    while (this.saveWanted) {
-      this.saveWanted = false
-      const model = this.engine.currentModel()
-      if (model === undefined || this.meshParameters === undefined) break
-      try {
-        trace('state.save')
-        await this.store.save({ version: STATE_FORMAT_VERSION, model, mesh: this.meshParameters, imports: this.engine.importsSnapshot() })
-        trace('state.saved')
-      } catch (err) {
-        this.log.error(`local state not saved in ${this.store.stateDir}: ${errorMessage(err)}`)
-      }
-    }
-    // In the same step as the last check of `saveWanted`: a change after this starts a new loop.
-    this.saving = undefined
+  private savedState (): SavedAgentState | undefined {
+    const model = this.engine.currentModel()
+    if (model === undefined || this.meshParameters === undefined) return undefined
+    return { version: STATE_FORMAT_VERSION, model, mesh: this.meshParameters, imports: this.engine.importsSnapshot() }
   }
 
   private takeRestoreProblems (): string | undefined {

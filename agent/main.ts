@@ -74,7 +74,9 @@ export function createAgentProcess (params: AgentParams, components: AgentProces
   // State reports leave after the engine step that made them: encoding one and writing it to the DM's socket must
   // not delay the update, start or announce that follows in the same step (docs/tuning.md). Any other message goes
   // after the reports made before it.
-  const reports = createStepOutbox(deliver)
+  // A report equal to the one queued just before it (the same instance, state, imports and report) says nothing new:
+  // the DM would handle it for nothing (a message, a transaction, an acknowledgement).
+  const reports = createStepOutbox(deliver, (previous, message) => JSON.stringify(previous) === JSON.stringify(message))
   const send = (msg: AgentToDmMessage): void => { reports.flush(); deliver(msg) }
   const notifier: DmNotifier = {
     instanceChanged: (instancePath, status, imports, problem, report) => {

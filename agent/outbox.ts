@@ -8,11 +8,18 @@ export interface StepOutbox<T> {
   flush (): void
 }
 
-export function createStepOutbox<T> (deliver: (message: T) => void): StepOutbox<T> {
+/**
+ * `repeats(previous, message)`: whether a message only repeats the one queued just before it (a state report sent
+ * twice in one step: the model's first state, then every state again); such a message is dropped. Default none.
+ */
+export function createStepOutbox<T> (deliver: (message: T) => void, repeats: (previous: T, message: T) => boolean = () => false): StepOutbox<T> {
   const waiting: T[] = []
   const flush = (): void => { for (const message of waiting.splice(0)) deliver(message) }
   return {
-    later (message) { if (waiting.push(message) === 1) setImmediate(flush) },
+    later (message) {
+      if (waiting.length > 0 && repeats(waiting[waiting.length - 1], message)) return
+      if (waiting.push(message) === 1) setImmediate(flush)
+    },
     flush
   }
 }

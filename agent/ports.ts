@@ -59,6 +59,11 @@ export interface MeshHandle extends ExportPublisher {
    * accepted (signed, for this application, newer). Absent: the mesh takes no part in the domain exchange.
    */
   changeBinding? (binding: SignedBinding, bootstrapPeers: readonly string[]): boolean
+  /**
+   * Agents of the application to dial, which the DM sent after the model (it carried none: this agent came up first,
+   * or with the others still starting). Absent: the mesh finds its peers by itself (the in-memory hub).
+   */
+  addPeers? (addresses: readonly string[]): void
   /** Domain agents to dial (they came up after the model); absent: the mesh takes no part in the domain exchange. */
   addDomainPeers? (addresses: readonly string[]): void
   /** Multiaddrs of the domain exchange's node, reported to the DM in heartbeats; absent or empty: none. */

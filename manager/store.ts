@@ -13,7 +13,7 @@ import type { MachineCredentialRecord } from './messaging/credentials.js'
 import { agentStore } from './store/agents.js'
 import { bindingStore } from './store/bindings.js'
 import { eventStore } from './store/events.js'
-import { applicationStore, instanceStore } from './store/instances.js'
+import { applicationStore, instanceStore, type InstanceOutline } from './store/instances.js'
 import { openDatabase } from './store/schema.js'
 import { storeDb } from './store/statements.js'
 import { targetStore } from './store/targets.js'
@@ -89,6 +89,7 @@ export interface PendingMessage {
 }
 
 export type { TargetScope } from './dto.js'
+export type { InstanceOutline } from './store/instances.js'
 
 export interface TargetAssociation {
   scope: TargetScope
@@ -131,7 +132,7 @@ export interface Store {
    * The application's instances as (path, parent path, component) only, parents first: what the mesh roles of its
    * machines need, without decoding every instance's data and imports.
    */
-  instanceOutline (application: string): Array<{ path: string, parentPath: string | null, component: string }>
+  instanceOutline (application: string): InstanceOutline
   /** Adds an instance subtree under `parentPath` (null: a root instance). */
   addInstance (application: string, parentPath: string | null, instance: Instance): void
   deleteInstance (application: string, path: string): boolean

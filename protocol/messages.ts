@@ -124,7 +124,11 @@ export type DmToAgentMessage =
    * exporter's or importer's machine came up later): it dials them. Addresses only: peers still prove who they are.
    */
   | { v: Version, kind: 'domainPeers', bootstrapPeers: string[] }
-  /** A fresh DM-signed ownership (a later expiry) for the agent's mesh: sent while the agent beats. */
+  /**
+   * Multiaddrs of agents of its application whose mesh listens, for an agent whose model carried no bootstrap peer (it
+   * came up first, or while the others' meshes were still starting): it dials them and keeps them for a restart.
+   */
+  | { v: Version, kind: 'meshPeers', bootstrapPeers: string[] }
   /**
    * The agent's ownership, renewed (a later expiry), with its external ownership when its instances export to other
    * applications (the domain exchange's, renewed alike).
@@ -428,6 +432,7 @@ const DM_TO_AGENT: Shapes<DmToAgentMessage> = {
   resynchronize: {},
   changeBinding: { binding: signedBinding, bootstrapPeers: strings },
   domainPeers: { bootstrapPeers: strings },
+  meshPeers: { bootstrapPeers: strings },
   renewOwnership: { ownership: signedOwnership, externalOwnership: optional(signedExternalOwnership) },
   setProbePeriod: { probePeriodMs: num },
   getLogs: { requestId: str, afterSeq: optional(num), tail: optional(num), instance: optional(str) }

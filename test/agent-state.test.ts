@@ -3,7 +3,7 @@ import test from 'ava'
 import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createAgent } from '../agent/agent.js'
-import { AgentStateStore } from '../agent/state.js'
+import { AgentStateStore, type StateFileWriter } from '../agent/state.js'
 import { writeAtomically } from '../common/fs.js'
 import { IMPORTS_SAVE_DELAY_MS, STATE_FILE_NAME } from '../agent/constants.js'
 import { waitFor } from './helpers/wait.js'
@@ -149,4 +149,70 @@ test('saves are asynchronous but ordered: a script sees on disk the state it run
   const saved = JSON.parse(await readFile(join(a.stateDir, STATE_FILE_NAME), 'utf8'))
   t.is(a.agent.instanceStatus('/VM/MySQL'), 'DEPLOYED_STARTED')
   t.is(statusIn(saved, '/VM/MySQL'), 'DEPLOYED_STARTED')
+})
+
+/** A disk many agents share (docs/tuning.md, the fsync storm): each write of the state file takes `ms`; writes counted. */
+function slowStateDisk (ms: number): { writer: StateFileWriter, stateWrites: () => number } {
+  let stateWrites = 0
+  return {
+    writer: async (file, content) => {
+      if (file.endsWith(STATE_FILE_NAME)) {
+        stateWrites++
+        await new Promise(resolve => setTimeout(resolve, ms))
+      }
+      await writeAtomically(file, content)
+    },
+    stateWrites: () => stateWrites
+  }
+}
+
+test('on a slow disk, a step waits for the write in flight and its own, never for the changes that keep coming after it', async t => {
+  const slowWriteMs = 150
+  const disk = slowStateDisk(slowWriteMs)
+  const a = await startTestAgent(t, { stateWriter: disk.writer })
+  await a.addImport('MySQL', mysqlImport())
+  await a.request('/VM/Tomcat', 'DEPLOYED_STARTED')
+  t.is(a.agent.instanceStatus('/VM/Tomcat'), 'DEPLOYED_STARTED')
+  // A stream of changes, one every 30 ms for 3 s (here the probe period the DM sends; any change would do).
+  const streamMs = 3000
+  let streaming = true
+  const stream = (async () => {
+    for (let i = 0; streaming; i++) {
+      void a.agent.handle({ v: 1, kind: 'setProbePeriod', probePeriodMs: 10_000 + i })
+      await new Promise(resolve => setTimeout(resolve, 30))
+    }
+  })()
+  const streamEnd = setTimeout(() => { streaming = false }, streamMs)
+  t.teardown(() => { clearTimeout(streamEnd); streaming = false })
+  await new Promise(resolve => setTimeout(resolve, 300))
+  const asked = performance.now()
+  await a.agent.handle({ v: 1, kind: 'changeState', instancePath: '/VM/Tomcat', newState: 'DEPLOYED_STOPPED' })
+  await waitFor('Tomcat stopped', () => a.notifier.statuses('/VM/Tomcat').at(-1) === 'DEPLOYED_STOPPED', { timeoutMs: 10_000 })
+  const stopMs = performance.now() - asked
+  t.true(streaming, `the stop ended only after the stream of changes (${Math.round(stopMs)} ms)`)
+  // STOPPING's save: the write in flight, then its own (with every change made meanwhile), and some slack.
+  t.true(stopMs < 5 * slowWriteMs, `stopped ${Math.round(stopMs)} ms after the request`)
+  streaming = false
+  await stream
+  await a.agent.settled()
+  const saved = new AgentStateStore(a.stateDir).load().state
+  t.is(saved?.model.probePeriodMs, a.agent.probePeriodMs(), 'the last change is on disk')
+})
+
+test('a state equal to the one on disk is not written again: an import withdrawn and announced again before its save', async t => {
+  const disk = slowStateDisk(0)
+  const a = await startTestAgent(t, { stateWriter: disk.writer })
+  await a.request('/VM/Tomcat', 'DEPLOYED_STARTED')
+  // Two MySQLs (as the benchmark's Apaches hold two Tomcats): one toggled, the Tomcat stays started with the other.
+  const toggled = mysqlImport('/VM 3/MySQL', '10.0.0.3')
+  await a.addImport('MySQL', mysqlImport())
+  await a.addImport('MySQL', toggled)
+  const before = disk.stateWrites()
+  a.agent.importRemoved('MySQL', toggled.instancePath)
+  a.agent.importAdded('MySQL', toggled)
+  await new Promise(resolve => setTimeout(resolve, IMPORTS_SAVE_DELAY_MS * 1.5))
+  await a.agent.settled()
+  t.is(a.agent.instanceStatus('/VM/Tomcat'), 'DEPLOYED_STARTED')
+  t.is(a.agent.importsOf('/VM/Tomcat').MySQL?.length, 2)
+  t.is(disk.stateWrites(), before, 'nothing changed on disk: nothing written')
 })

@@ -11,6 +11,7 @@ import { createAgent, type Agent, type AgentOptions } from '../agent/agent.js'
 import type { Logger } from '../common/log.js'
 import type { Plugin } from '../agent/plugins/types.js'
 import type { DmNotifier, ExportPublisher, MeshFactory } from '../agent/ports.js'
+import type { StateFileWriter } from '../agent/state.js'
 
 export function component (name: string, spec: {
   installer?: string
@@ -231,6 +232,8 @@ export async function startTestAgent (t: ExecutionContext, spec: {
   plugins?: Plugin[]
   options?: AgentOptions
   meshFactory?: MeshFactory
+  /** Writes the state folder's files (AgentComponents.stateWriter); default writeAtomically. */
+  stateWriter?: StateFileWriter
 } = {}): Promise<TestAgent> {
   const stateDir = await temporaryDir(t, 'state')
   const recordDir = await temporaryDir(t, 'record')
@@ -238,7 +241,7 @@ export async function startTestAgent (t: ExecutionContext, spec: {
   const notifier = new RecordingNotifier()
   const publisher = new RecordingPublisher()
   const log = new RecordingLogger()
-  const agent = createAgent({ stateDir, notifier, publisher, log, plugins: spec.plugins, meshFactory: spec.meshFactory },
+  const agent = createAgent({ stateDir, notifier, publisher, log, plugins: spec.plugins, meshFactory: spec.meshFactory, stateWriter: spec.stateWriter },
     { ipAddress: '10.0.0.1', ...spec.options })
   await agent.start()
   t.teardown(async () => { await agent.stop() })

@@ -114,6 +114,37 @@ test('an owner that answers its pings is never probed indirectly', async t => {
   t.true(h.liveness.counts.pings >= 10)
 })
 
+test('a ping answered in time leaves its signal alone (no abort, no DOMException per ping); one answered during its indirect probe ends the helpers\' asks', async t => {
+  const clock = new SimulatedClock()
+  const owner = new SimulatedPeer(clock)
+  const signals: AbortSignal[] = []
+  const asks: AbortSignal[] = []
+  const liveness = new OwnerLiveness({
+    clock,
+    ping: (_, signal) => { signals.push(signal); return owner.ping() },
+    helpers: () => HELPERS,
+    ask: async (_, __, signal) => { asks.push(signal); return await new Promise<ProbeAnswer>(() => {}) },
+    stretch: ms => ms,
+    lost: () => {},
+    back: () => {},
+    abort: () => {}
+  })
+  liveness.tick([OWNER])
+  await clock.advanceTo(LIVENESS_PING_INTERVAL_MS - 1)
+  t.is(signals.length, 1)
+  t.false(signals[0].aborted, 'an answered ping is not aborted')
+  // The next ping is answered after the direct timeout, while the helpers are asked: their asks end with it.
+  owner.delayMs = LIVENESS_PING_TIMEOUT_MS + 100
+  liveness.tick([OWNER])
+  await clock.advanceTo(LIVENESS_PING_INTERVAL_MS + LIVENESS_PING_TIMEOUT_MS + 50)
+  t.is(asks.length, 3)
+  t.false(asks.some(a => a.aborted))
+  await clock.advanceTo(LIVENESS_PING_INTERVAL_MS + LIVENESS_PING_TIMEOUT_MS + 150)
+  t.true(signals[1].aborted, 'the late ping ends its indirect probe')
+  t.true(asks.every(a => a.aborted))
+  liveness.stop()
+})
+
 test('a late direct ping that a helper gets answered is no loss (the link between two peers, not the owner, failed)', async t => {
   // Our own pings go unanswered, but the helpers reach the owner.
   const h = harness(() => 'ack')

@@ -155,3 +155,34 @@ test('frames still in flight on a connection another one took over do not touch 
   }
   t.is(received.filter(m => m.kind === 'heartbeat' && m.ipAddress.startsWith('127.0.0.')).length, rounds)
 })
+
+test('messages that arrive together are acknowledged by one frame, the highest; each is handled, and a later one gets its own', async t => {
+  const dmToken = randomUUID()
+  const dm = await startDm(dmToken)
+  t.teardown(async () => { await dm.stop() })
+  const handled: number[] = []
+  dm.onAgentMessage(async msg => { if (msg.kind === 'heartbeat') handled.push(Number(msg.ipAddress)) })
+  const socket = new WebSocket(embedded(dm.agentEndpoint()).url)
+  t.teardown(() => { socket.terminate() })
+  const frames: Array<{ t: string, seq?: number }> = []
+  socket.on('message', data => { frames.push(JSON.parse(String(data))) })
+  await new Promise<void>(resolve => socket.once('open', () => resolve()))
+  socket.send(JSON.stringify({ t: 'hello', v: 1, application: 'app1', scopedInstancePath: '/VM 1', token: dmToken, epoch: randomUUID() }))
+  const msg = (seq: number): string => JSON.stringify({ t: 'msg', seq, body: heartbeat('app1', '/VM 1', { ipAddress: String(seq) }) })
+  // three messages in one write: one read on the DM's side
+  const burst = [0, 1, 2].map(msg)
+  ;(socket as unknown as { _socket: { write: (b: Buffer) => void } })._socket.write(Buffer.concat(burst.map(text => {
+    const payload = Buffer.from(text)
+    const mask = Buffer.from([1, 2, 3, 4])
+    // a masked text frame, as a client sends it
+    return Buffer.concat([Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 0xff]), mask, payload.map((b, i) => b ^ mask[i % 4])])
+  })))
+  await waitFor('the acknowledgement of the burst', () => frames.some(f => f.t === 'ack'), { timeoutMs: 5_000 })
+  await new Promise(resolve => setTimeout(resolve, 100))
+  t.deepEqual(handled, [0, 1, 2])
+  t.deepEqual(frames.filter(f => f.t === 'ack'), [{ t: 'ack', seq: 2 }])
+  socket.send(msg(3))
+  await waitFor('the acknowledgement of the next message', () => frames.filter(f => f.t === 'ack').length === 2, { timeoutMs: 5_000 })
+  t.deepEqual(frames.filter(f => f.t === 'ack'), [{ t: 'ack', seq: 2 }, { t: 'ack', seq: 3 }])
+  t.deepEqual(handled, [0, 1, 2, 3])
+})

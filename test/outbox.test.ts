@@ -17,3 +17,15 @@ test('queued messages leave after the step, in order; flush sends what waits at 
   await new Promise(resolve => setTimeout(resolve, 10))
   t.deepEqual(sent, [1, 2, 3, 4], 'the flush of 3 left no empty round behind, and 4 went after its step')
 })
+
+test('a message that repeats the one queued just before it is dropped; one that repeats an earlier one is not', async t => {
+  const sent: string[] = []
+  const outbox = createStepOutbox<string>(m => { sent.push(m) }, (previous, message) => previous === message)
+  for (const m of ['vm started', 'vm started', 'app deployed', 'vm started', 'vm started']) outbox.later(m)
+  await new Promise(resolve => setImmediate(resolve))
+  t.deepEqual(sent, ['vm started', 'app deployed', 'vm started'])
+  // nothing is left to compare with once the step's messages left: the same report in the next step goes
+  outbox.later('vm started')
+  await new Promise(resolve => setImmediate(resolve))
+  t.deepEqual(sent, ['vm started', 'app deployed', 'vm started', 'vm started'])
+})

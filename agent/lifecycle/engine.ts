@@ -12,6 +12,7 @@ import type { Component, Instance } from '../../protocol/model/types.js'
 import { type HeldImport, type Import, type InstanceProblem, type InstanceReport, type RecipeFiles,
   type ScopedModel } from '../../protocol/messages.js'
 import type { DmNotifier, ExportPublisher, LifecycleObserver } from '../ports.js'
+import type { SaveUrgency } from '../state.js'
 import { ActionRefusedError, InvalidInstanceError, InvalidRecipePathError, NoPluginError, RecipeFailedError,
   RecipeTimeoutError, UnknownInstanceError, errorMessage } from '../errors.js'
 import type { ExecutionContext, ImportChange, Plugin, PluginRegistry } from '../plugins/types.js'
@@ -31,11 +32,11 @@ export interface LifecycleEngineComponents {
   /** The recipe files last received for a component. */
   recipes: (component: string) => RecipeFiles | undefined
   /**
-   * Called after every change of the model, a state or an import, so that the local state can be saved. `soon`: only
-   * imports changed, which the mesh gives back after a restart anyway, so the save may come a moment later (off the
-   * path from an export change to `update`). Returns what resolves once that state is on disk (or failed to be).
+   * Called after every change of the model, a state or an import, so that the local state can be saved, as soon as
+   * `urgency` says (SaveUrgency: `now` before a plug-in step, `shortly` for a settled state, `soon` for imports, which
+   * the mesh gives back after a restart anyway). Returns what resolves once that state is on disk (or failed to be).
    */
-  persist: (when?: 'now' | 'soon') => Promise<void> | void
+  persist: (urgency: SaveUrgency) => Promise<void> | void
   /** Told how long steps take and how soon updates follow import changes; default none. */
   observer?: LifecycleObserver
 }
@@ -171,7 +172,7 @@ export class LifecycleEngine {
         })
       }
     }
-    this.components.persist()
+    this.components.persist('now')
     this.resendStates()
     for (const instance of toStart) this.enqueue(instance, async () => { await this.start(instance) })
   }
@@ -230,7 +231,7 @@ export class LifecycleEngine {
     for (const added of subtreeTopDown(instance)) added.status = 'NOT_DEPLOYED'
     parent.children.push(instance)
     this.index()
-    this.components.persist()
+    this.components.persist('now')
     this.publishInterests()
     const prefixes = new Set<string>()
     for (const added of subtreeTopDown(instance)) {
@@ -261,7 +262,7 @@ export class LifecycleEngine {
         this.importsSince.delete(removed.path)
       }
       this.index()
-      this.components.persist()
+      this.components.persist('now')
       this.publishInterests()
       this.safely(() => this.components.notifier.instanceRemoved(instancePath))
     })
@@ -491,7 +492,8 @@ export class LifecycleEngine {
   private setStatus (instance: Instance, status: InstanceStatus, problem?: string, failure?: InstanceProblem): void {
     instance.status = status
     trace('engine.status', `${instance.path} ${status}`)
-    this.lastStateSaved = this.components.persist()
+    if (STEP_STATES.has(status)) this.lastStateSaved = this.components.persist('now')
+    else this.components.persist('shortly')
     this.notify(instance, problem, failure)
   }
 
@@ -691,6 +693,9 @@ export class LifecycleEngine {
     }
   }
 }
+
+/** The states a plug-in step runs under: saved before the step (a restart knows what was under way). */
+const STEP_STATES: ReadonlySet<InstanceStatus> = new Set(['DEPLOYING', 'STARTING', 'STOPPING', 'UNDEPLOYING'])
 
 /** Every instance names a component of the graph and sits at `<parent path>/<name>`, or the model is refused. */
 function checkModel (model: ScopedModel): void {

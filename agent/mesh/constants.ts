@@ -8,6 +8,12 @@
 export const LIVENESS_GRACE_MS = 400
 
 /**
+ * Most addresses one message makes an exchange dial (the DM's peers or binding change, a domain peer's addresses), in
+ * addresses.
+ */
+export const MAX_ADDED_PEERS = 64
+
+/**
  * How long an owner heard through the mesh (relayed by other peers) may stay undialled before its exports are
  * dropped, in ms (its liveness can only be watched on a direct connection): several dials' time, for when 50 or
  * 100 importers dial one owner at once and its handshakes queue (with 6 s, a chain of 50 agents on 2 cores kept
@@ -137,11 +143,22 @@ export const GOSSIP_CHECK_INTERVAL_MS = 5000
 /** Gossipsub's heartbeat interval while the mesh is active, in ms (gossipsub's own default). */
 export const GOSSIP_HEARTBEAT_INTERVAL_MS = 1000
 /**
- * Heartbeats in a row with nothing happening (no message, publish, peer or subscription change, graft or prune)
- * before the heartbeat interval grows (quiet-heartbeat.ts): gossipsub gossips the messages of its last 3 heartbeats
- * and keeps them for 5, so after 5 quiet ones it has nothing left to gossip.
+ * Heartbeats whose messages each heartbeat advertises in IHAVE gossip (gossipsub's `mcacheGossip`, default 3): one.
+ * Every agent gossips each message (a digest, an announce) to GOSSIP_LAZY_PEERS peers per heartbeat for this many
+ * heartbeats, so with 3 one digest of an owner cost the mesh about 9 IHAVE frames per agent, most of the traffic of a
+ * chain's first quiet seconds (docs/tuning.md). The flood publish and the direct streams carry the changes; the IHAVE
+ * of the first heartbeat still bridges a topic mesh that forms an island, and anti-entropy repairs what is left.
  */
-export const GOSSIP_QUIET_HEARTBEATS = 5
+export const GOSSIP_HISTORY_HEARTBEATS = 1
+/** IHAVE gossip to this many peers per topic and heartbeat (gossipsub's `Dlazy`, default 6 or a quarter of the peers). */
+export const GOSSIP_LAZY_PEERS = 3
+/**
+ * Heartbeats in a row with nothing happening (no message, publish, peer or subscription change, graft or prune)
+ * before the heartbeat interval grows (quiet-heartbeat.ts): gossipsub gossips the messages of its last
+ * GOSSIP_HISTORY_HEARTBEATS heartbeats (and keeps them for 5 heartbeats, however long those are, for IWANTs), so after
+ * 2 quiet ones it has nothing left to gossip.
+ */
+export const GOSSIP_QUIET_HEARTBEATS = 2
 /**
  * Longest heartbeat interval of a quiet mesh, in ms: the interval doubles after each quiet heartbeat up to this, and
  * anything that happens brings the next one back within GOSSIP_HEARTBEAT_INTERVAL_MS. It bounds how late a quiet mesh

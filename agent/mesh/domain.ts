@@ -26,10 +26,7 @@ import type { Logger } from '../../common/log.js'
 import { trace } from '../../common/trace.js'
 import { backoffMs } from '../../common/backoff.js'
 import { Throttle, type MeshServiceHandle, type MeshView } from './service.js'
-import { ANTI_ENTROPY_MAX_INTERVAL_MS, MAX_EXPORT_STAMPS, MAX_HELD_EXPORTS_PER_OWNER, REQUEST_MIN_INTERVAL_MS } from './constants.js'
-
-/** Most addresses one binding change or peers message makes the exchange dial. */
-const MAX_ADDED_PEERS = 64
+import { ANTI_ENTROPY_MAX_INTERVAL_MS, MAX_ADDED_PEERS, MAX_EXPORT_STAMPS, MAX_HELD_EXPORTS_PER_OWNER, REQUEST_MIN_INTERVAL_MS } from './constants.js'
 
 /** The sub-folder of the agent's state folder holding the domain node's ports, remembered peers and epoch. */
 export const DOMAIN_STATE_FOLDER = 'domain'
@@ -237,15 +234,6 @@ export class DomainExchange extends PeerExchange<DomainRejectionReason> {
       this.request([binding.prefix])
     }
     return true
-  }
-
-  /** Dials these domain agents (multiaddrs with /p2p/): they came up after this agent's model, or with a binding. */
-  addPeers (addresses: readonly string[]): void {
-    if (this.stopped) return
-    for (const address of addresses.slice(0, MAX_ADDED_PEERS)) {
-      const peer = /\/p2p\/([^/]+)$/.exec(address)?.[1]
-      if (peer !== undefined && peer !== this.transport.peerId) this.transport.watchPeer(peer, [address])
-    }
   }
 
   /**
@@ -641,6 +629,7 @@ export function combineWithDomain (mesh: MeshServiceHandle, domain: DomainExchan
       domain.renewOwnership(ownership, external)
     },
     changeBinding: (binding, peers) => domain.changeBinding(binding, peers),
+    addPeers: addresses => { mesh.addPeers?.(addresses) },
     addDomainPeers: addresses => { domain.addPeers(addresses) },
     view: () => ({ ...mesh.view(), domain: domain.view() }),
     rejections: () => mesh.rejections(),

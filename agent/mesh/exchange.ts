@@ -9,7 +9,7 @@ import { LostOwners, RejectionCounter } from './owners.js'
 import { OwnershipVerifier } from './ownership.js'
 import { stderrLogger, type Logger } from '../../common/log.js'
 import { realClock, type Clock } from '../../common/clock.js'
-import { LIVENESS_GRACE_MS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS } from './constants.js'
+import { LIVENESS_GRACE_MS, MAX_ADDED_PEERS, RESTORED_IMPORTS_GRACE_MS, UNCONNECTED_OWNER_GRACE_MS } from './constants.js'
 import type { MeshTransport, MeshTransportEvents } from './service.js'
 
 export interface PeerExchangeOptions {
@@ -91,6 +91,18 @@ export abstract class PeerExchange<Reason extends string> {
 
   get peerId (): string {
     return this.transport.peerId
+  }
+
+  /**
+   * Dials these agents (multiaddrs with /p2p/) and keeps redialling them: the DM sent them after the model (they came
+   * up later), or with a binding. Addresses only: the peers still prove who they are. Idempotent.
+   */
+  addPeers (addresses: readonly string[]): void {
+    if (this.stopped) return
+    for (const address of addresses.slice(0, MAX_ADDED_PEERS)) {
+      const peer = /\/p2p\/([^/]+)$/.exec(address)?.[1]
+      if (peer !== undefined && peer !== this.transport.peerId) this.transport.watchPeer(peer, [address])
+    }
   }
 
   /** What the exchange does once its transport is attached (timers, topics). */

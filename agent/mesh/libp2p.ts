@@ -39,7 +39,7 @@ import {
   DEFAULT_LISTEN_ADDRESS, DIAL_TIMEOUT_MS, MAX_PEER_ADDRESSES, MAX_UNVERIFIED_PEERS, MAX_WANTED_PEERS, LIVENESS_ABORT_MS, LIVENESS_PING_INTERVAL_MS, MAX_PING_STREAMS, MAX_CONCURRENT_DIALS, MAX_REMEMBERED_PEERS, REDIAL_MAX_DELAY_MS, REDIAL_MIN_DELAY_MS,
   REMEMBERED_PEERS_FILE, REMEMBERED_PEERS_WRITE_DELAY_MS, LISTEN_PORTS_FILE, GOSSIP_CHECK_INTERVAL_MS, GOSSIP_STREAM_GRACE_MS,
   DIRECT_PROTOCOL, GOSSIP_HEARTBEAT_INTERVAL_MS, MAX_DIRECT_STREAMS, DIRECT_OPEN_TIMEOUT_MS, MAX_DIRECT_QUEUED_FRAMES, MAX_DIRECT_WRITE_BUFFER_BYTES, MAX_PROBES_PER_REQUESTER, PROBE_PROTOCOL,
-  MAX_CONNECTIONS, LIVENESS_TOPIC, OWN_ADDRESSES_TTL_MS
+  MAX_CONNECTIONS, LIVENESS_TOPIC, OWN_ADDRESSES_TTL_MS, GOSSIP_HISTORY_HEARTBEATS, GOSSIP_LAZY_PEERS
 } from './constants.js'
 import { errorMessage } from '../../protocol/errors.js'
 import { silentLogger, type Logger } from '../../common/log.js'
@@ -261,9 +261,11 @@ export async function createMeshNode (options: MeshNodeOptions): Promise<MeshNod
         heartbeatInterval: GOSSIP_HEARTBEAT_INTERVAL_MS,
         fastMsgIdFn: fastMessageId,
         // IHAVE gossip to 3 peers per topic and heartbeat (default 6, or a quarter of the topic's peers): enough to
-        // bridge agents whose topic mesh forms an island, at half the frames; an idle mesh sends none.
-        Dlazy: 3,
+        // bridge agents whose topic mesh forms an island, at half the frames; an idle mesh sends none. About the
+        // messages of the last heartbeat only (GOSSIP_HISTORY_HEARTBEATS).
+        Dlazy: GOSSIP_LAZY_PEERS,
         gossipFactor: 0,
+        mcacheGossip: GOSSIP_HISTORY_HEARTBEATS,
         // A topic's mesh of 2 to 4 peers (gossipsub's defaults: 4 to 12). An agent publishes its own messages to every
         // subscribed peer it is connected to (flood publish), and importers connect to their owners, so forwarding
         // mostly delivers duplicates: each costs the receiver a decryption, a decoding and a window update, so a

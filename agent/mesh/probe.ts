@@ -331,7 +331,9 @@ export class OwnerLiveness {
       })
       .finally(() => {
         for (const clear of flight.timers) clear()
-        cancel.abort()
+        // Only the helpers' asks listen once the ping has settled (the muxer's own listener is gone with its answer):
+        // an abort makes a DOMException and an event, once a second per owner, a few % of an idle agent's CPU.
+        if (judged) cancel.abort()
         if (this.inFlight.get(peer) === flight) this.inFlight.delete(peer)
       })
   }

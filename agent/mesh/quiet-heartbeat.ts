@@ -31,7 +31,7 @@ export class GossipHeartbeatUnsupportedError extends Error {
 export interface QuietHeartbeatOptions {
   /** The normal interval, in ms; default GOSSIP_HEARTBEAT_INTERVAL_MS (1000, gossipsub's own default). */
   intervalMs?: number
-  /** Heartbeats without anything happening before the interval grows; default GOSSIP_QUIET_HEARTBEATS (5). */
+  /** Heartbeats without anything happening before the interval grows; default GOSSIP_QUIET_HEARTBEATS (2). */
   quietHeartbeats?: number
   /** Longest interval, in ms; default GOSSIP_QUIET_HEARTBEAT_MAX_INTERVAL_MS (8000). */
   maxIntervalMs?: number

@@ -5,7 +5,7 @@ import { toAgent, type ScopedModel, type SignedOwnership } from '../../protocol/
 import type { ApplicationTemplate } from '../../protocol/model/types.js'
 import { meshRole, pickBootstrapPeers, type MeshRole } from '../bootstrap.js'
 import { MAX_BOOTSTRAP_AGENTS, MODEL_WAIT_FOR_PEER_MS } from '../constants.js'
-import type { StoredInstance } from '../store.js'
+import type { InstanceOutline, StoredInstance } from '../store.js'
 import { domainParametersFor, externalOwnershipFor } from './bindings.js'
 import type { DmCore } from './core.js'
 import { agentSubtree, componentsOf, hasNoMachine, isScoped, recipesOf } from './model.js'
@@ -28,12 +28,15 @@ export function sendModel (context: OutboxContext, application: string, scopedIn
       ...(template.descriptor.externalExportsPrefix !== undefined ? { externalExportsPrefix: template.descriptor.externalExportsPrefix } : {})
     }
     await peerToBootstrapFrom(context, application, scopedInstancePath)
+    const bootstrapPeers = bootstrapPeersFor(core, application, template, scoped)
+    // noted before the model leaves: an agent whose mesh listens from now on is sent to this one after it
+    sessions.of(application, scopedInstancePath).awaitingPeers = bootstrapPeers.length === 0
     const ownership = ownershipFor(context, application, scopedInstancePath, peerId)
     const domain = domainParametersFor(core, application, template, scoped, peerId, ownership.expiresAt as number)
     await messaging.sendToAgent(application, scopedInstancePath, toAgent({
       kind: 'setScopedInstance', model, recipes: recipesOf(template, componentsOf(instance)),
       mesh: {
-        bootstrapPeers: bootstrapPeersFor(core, application, template, scoped), pnetKey: record.pnetKey, trustedDmKeys: [core.signingKey().publicKey],
+        bootstrapPeers, pnetKey: record.pnetKey, trustedDmKeys: [core.signingKey().publicKey],
         ownership,
         ...(domain === undefined ? {} : { domain })
       }
@@ -42,6 +45,29 @@ export function sendModel (context: OutboxContext, application: string, scopedIn
     session.ready = true
     session.meshStarting = true
   }))
+}
+
+/**
+ * An agent's mesh listens (its first beat with addresses): the agents of its application whose model carried no
+ * bootstrap peer get the application's listening agents now (meshPeers), once, or they would stay alone unless a
+ * later agent happened to dial them.
+ */
+export function sendPeersToAwaiting (context: OutboxContext, application: string, listeningPath: string): void {
+  const { core, sessions } = context
+  for (const session of sessions.ofApplication(application)) {
+    if (!session.awaitingPeers || session.scopedInstancePath === listeningPath) continue
+    const path = session.scopedInstancePath
+    core.background(`sending mesh peers to ${path} of ${application}`, sessions.chain(application, path, async () => {
+      const record = core.store.getApplication(application)
+      const scoped = core.store.getInstance(application, path)
+      // (chained after its model: sent once the model has gone)
+      if (!session.awaitingPeers || !session.ready || record === undefined || scoped === undefined || hasNoMachine(scoped)) return
+      const bootstrapPeers = bootstrapPeersFor(core, application, core.templateOf(record), scoped)
+      if (bootstrapPeers.length === 0) return
+      session.awaitingPeers = false
+      await core.messaging.sendToAgent(application, path, toAgent({ kind: 'meshPeers', bootstrapPeers }))
+    }))
+  }
 }
 
 /** Sends the agent a fresh ownership when the last one signed for it is due for renewal (called at its beats). */
@@ -64,9 +90,10 @@ export function renewOwnershipIfDue (context: OutboxContext, application: string
 }
 
 /**
- * Agents learn their peers from the model's bootstrap list only. When several machines of an application come up
- * together, the first ones would get an empty list and stay alone: a model waits (a bounded time) while no agent
- * of the application is known to listen but another one is starting its mesh, so that each gets a peer.
+ * Agents learn their peers from the model's bootstrap list, and from meshPeers only when that list was empty. When
+ * several machines of an application come up together, the first ones would get an empty list: a model waits (a
+ * bounded time) while no agent of the application is known to listen but another one is starting its mesh, so that
+ * each gets a peer in its model rather than later.
  */
 async function peerToBootstrapFrom ({ sessions }: OutboxContext, application: string, scopedInstancePath: string): Promise<void> {
   const deadline = Date.now() + MODEL_WAIT_FOR_PEER_MS
@@ -93,8 +120,22 @@ function bootstrapPeersFor ({ store }: DmCore, application: string, template: Ap
   return pickBootstrapPeers(roleOf(scoped.path), others, MAX_BOOTSTRAP_AGENTS).flat()
 }
 
-/** The components each machine's agent manages (its scoped instance and the subtree below it that no nested machine takes), by machine path. */
-function agentComponentsByMachine (template: ApplicationTemplate, outline: Array<{ path: string, parentPath: string | null, component: string }>): Map<string, Set<string>> {
+/** agentComponentsByMachine's answer for each outline the store hands out (the same object until instances change). */
+const componentsByOutline = new WeakMap<InstanceOutline, { template: ApplicationTemplate, components: Map<string, Set<string>> }>()
+
+/**
+ * The components each machine's agent manages (its scoped instance and the subtree below it that no nested machine
+ * takes), by machine path; computed once per outline, not for every model.
+ */
+function agentComponentsByMachine (template: ApplicationTemplate, outline: InstanceOutline): Map<string, Set<string>> {
+  const known = componentsByOutline.get(outline)
+  if (known !== undefined && known.template === template) return known.components
+  const components = componentsOfMachines(template, outline)
+  componentsByOutline.set(outline, { template, components })
+  return components
+}
+
+function componentsOfMachines (template: ApplicationTemplate, outline: InstanceOutline): Map<string, Set<string>> {
   const machineOf = new Map<string, string>()
   const components = new Map<string, Set<string>>()
   for (const row of outline) { // parents first

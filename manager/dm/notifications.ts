@@ -122,8 +122,10 @@ function answerBeat ({ core, outbox }: NotificationContext, msg: Notification<'h
   // Only a beat showing addresses ends the mesh's start: the agent's periodic beat may come while it starts its mesh
   // (its model loaded, no addresses yet), and agents waiting for a bootstrap peer would then get none, for good.
   if ((msg.listenAddresses ?? []).length > 0) {
+    const first = !session.meshListening
     session.meshListening = true
     session.meshStarting = false
+    if (first) outbox.meshListening(application, path)
   }
   if (msg.modelRequired) {
     session.ready = false

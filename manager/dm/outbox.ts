@@ -3,7 +3,7 @@
 // (model-delivery.ts).
 import type { DmToAgentMessage } from '../../protocol/messages.js'
 import type { DmCore } from './core.js'
-import { renewOwnershipIfDue, sendModel } from './model-delivery.js'
+import { renewOwnershipIfDue, sendModel, sendPeersToAwaiting } from './model-delivery.js'
 import { componentsOf, recipesOf } from './model.js'
 import type { AgentSessions } from './sessions.js'
 
@@ -16,6 +16,8 @@ export interface Outbox {
   sendModel (application: string, scopedInstancePath: string, peerId: string): void
   /** Sends the agent a fresh ownership when the last one signed for it is due for renewal (called at its beats). */
   renewOwnershipIfDue (application: string, scopedInstancePath: string, peerId: string): void
+  /** The agent's mesh listens: agents of its application whose model carried no bootstrap peer are sent peers. */
+  meshListening (application: string, scopedInstancePath: string): void
 }
 
 /** What the outbox's functions share. */
@@ -36,7 +38,8 @@ export function createOutbox (core: DmCore, sessions: AgentSessions): Outbox {
       sendModel(context, application, scopedInstancePath, peerId)
       flush(context, application, scopedInstancePath)
     },
-    renewOwnershipIfDue: (application, scopedInstancePath, peerId) => { renewOwnershipIfDue(context, application, scopedInstancePath, peerId) }
+    renewOwnershipIfDue: (application, scopedInstancePath, peerId) => { renewOwnershipIfDue(context, application, scopedInstancePath, peerId) },
+    meshListening: (application, scopedInstancePath) => { sendPeersToAwaiting(context, application, scopedInstancePath) }
   }
 }
 

@@ -10,8 +10,11 @@ import { InvalidInstanceError } from '../errors.js'
 import type { DmCore } from './core.js'
 import { flatten } from './model.js'
 
-/** Local TCP ports of this host's sockets, listening or not (Linux /proc/net/tcp and tcp6); empty where unreadable. */
-function hostPortsInUse (): Set<number> {
+/**
+ * Local TCP ports of this host's sockets, listening or not (Linux /proc/net/tcp and tcp6); empty where unreadable.
+ * Costly: the kernel walks every socket of the host for it (about 10 ms of CPU with 250 sockets, docs/tuning.md).
+ */
+export function hostPortsInUse (): Set<number> {
   const ports = new Set<number>()
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text: string
@@ -39,9 +42,9 @@ export function ephemeralPortRange (): [number, number] | undefined {
   }
 }
 
-/** Ports the DM's applications already hold, and those listening on the host. */
-function usedPorts (core: DmCore): Set<number> {
-  const used = hostPortsInUse()
+/** Ports the DM's applications already hold, and those of the host's sockets (`hostPorts`). */
+function usedPorts (core: DmCore, hostPorts: () => Set<number>): Set<number> {
+  const used = hostPorts()
   for (const record of core.store.listApplications()) {
     const template = core.templateOf(record)
     for (const i of flatten(core.store.instanceTrees(record.name))) {
@@ -56,10 +59,13 @@ function usedPorts (core: DmCore): Set<number> {
 
 /**
  * Gives every exported `random[port]` variable of `instances` (and their subtrees) without an overridden value a
- * free port of the range, stored as an overridden export.
+ * free port of the range, stored as an overridden export. The ports in use (the host's sockets, every application's
+ * instances) are read only when some variable needs one: most instances added (a machine of an elastic tier) have
+ * none. `hostPorts`: the host's ports in use (tests count its calls).
  */
-export function assignRandomPorts (core: DmCore, template: ApplicationTemplate, instances: Instance[]): void {
-  const used = usedPorts(core)
+export function assignRandomPorts (core: DmCore, template: ApplicationTemplate, instances: Instance[], hostPorts: () => Set<number> = hostPortsInUse): void {
+  let usedCache: Set<number> | undefined
+  const used = (): Set<number> => (usedCache ??= usedPorts(core, hostPorts))
   // From a random point of the range (wrapping): two DMs on one host (tests, simulations) rarely pick the same
   // port before either server listens on it.
   const size = RANDOM_PORT_MAX - RANDOM_PORT_MIN
@@ -72,9 +78,10 @@ export function assignRandomPorts (core: DmCore, template: ApplicationTemplate, 
   const portAt = (offset: number): number => RANDOM_PORT_MIN + (start + offset) % size
   /** The first free port from `offset` on, outside the ephemeral range when `avoidEphemeral`; undefined if none. */
   const freeFrom = (offset: number, avoidEphemeral: boolean): number | undefined => {
+    const taken = used()
     for (let o = offset; o < size; o++) {
       const port = portAt(o)
-      if (!used.has(port) && !(avoidEphemeral && isEphemeral(port))) return o
+      if (!taken.has(port) && !(avoidEphemeral && isEphemeral(port))) return o
     }
     return undefined
   }
@@ -86,7 +93,7 @@ export function assignRandomPorts (core: DmCore, template: ApplicationTemplate, 
       if (found === undefined) throw new InvalidInstanceError(`no free port left in [${RANDOM_PORT_MIN}, ${RANDOM_PORT_MAX}) for ${variable} of ${i.path}: delete unused instances`)
       const port = portAt(found)
       i.overriddenExports = { ...i.overriddenExports, [variable]: String(port) }
-      used.add(port)
+      used().add(port)
       offset = found
     }
   }

@@ -17,6 +17,8 @@ export interface AgentSession {
   meshStarting: boolean
   /** Its mesh listens: its listen addresses are in the store. */
   meshListening: boolean
+  /** Its model carried no bootstrap peer: the next agent of its application whose mesh listens is sent to it. */
+  awaitingPeers: boolean
   /** When the mesh ownership last signed for it should be renewed (ms since the epoch); undefined: none signed yet. */
   ownershipRenewAt?: number
   /** Already warned that it beats for a machine that is not deployed (said once). */
@@ -56,6 +58,7 @@ export function createAgentSessions (): AgentSessions {
     session.lastBeatAt = undefined
     session.meshStarting = false
     session.meshListening = false
+    session.awaitingPeers = false
     session.staleWarned = false
     session.ownershipRenewAt = undefined
     if (session.chain === undefined && session.undeploying === undefined && session.drain === undefined) {
@@ -67,7 +70,7 @@ export function createAgentSessions (): AgentSessions {
     of (application, scopedInstancePath) {
       let session = sessions.get(application, scopedInstancePath)
       if (session === undefined) {
-        session = { application, scopedInstancePath, ready: false, meshStarting: false, meshListening: false, staleWarned: false }
+        session = { application, scopedInstancePath, ready: false, meshStarting: false, meshListening: false, awaitingPeers: false, staleWarned: false }
         sessions.set(application, scopedInstancePath, session)
       }
       return session

@@ -111,6 +111,8 @@ class EmbeddedMessaging implements DmMessaging {
   /** Identifies this DM process: agents reset their replay detection when it changes (one for all mailboxes). */
   private readonly epoch = randomUUID()
   private readonly alive = new WeakSet<WebSocket>()
+  /** The highest sequence number to acknowledge on each socket at the end of the turn (acknowledgeLater). */
+  private readonly pendingAcks = new WeakMap<WebSocket, number>()
   private pingTimer: NodeJS.Timeout | undefined
   private sent = 0
   private connections = 0
@@ -369,6 +371,26 @@ class EmbeddedMessaging implements DmMessaging {
     return mailbox
   }
 
+  /**
+   * Acknowledges `seq` on the socket it came on, once this turn's work is done: acknowledgements are cumulative, so
+   * the messages of one read (an agent's reports of one engine step, handled in the same turn) cost one frame and one
+   * TLS write, not one each. Never on another socket: a new connection may come from a new agent process, whose
+   * numbers start again.
+   */
+  private acknowledgeLater (mailbox: AgentMailbox, socket: WebSocket, seq: number): void {
+    const pending = this.pendingAcks.get(socket)
+    if (pending !== undefined) {
+      this.pendingAcks.set(socket, Math.max(pending, seq))
+      return
+    }
+    this.pendingAcks.set(socket, seq)
+    setImmediate(() => {
+      const highest = this.pendingAcks.get(socket)
+      this.pendingAcks.delete(socket)
+      if (highest !== undefined && socket.readyState === WebSocket.OPEN) socket.send(mailbox.session.ackFrame(highest))
+    })
+  }
+
   private onFrame (mailbox: AgentMailbox, socket: WebSocket, frame: AgentFrame): void {
     // A connection another one took over may still deliver frames it had in flight. Its sequence numbers belong to
     // its own epoch: accepted against the new connection's session, they would mark the new peer's messages as
@@ -386,9 +408,7 @@ class EmbeddedMessaging implements DmMessaging {
         return
       case 'msg': {
         const seq = frame.seq
-        const ack = (): void => {
-          if (socket.readyState === WebSocket.OPEN) socket.send(mailbox.session.ackFrame(seq))
-        }
+        const ack = (): void => { this.acknowledgeLater(mailbox, socket, seq) }
         if (!mailbox.session.accept(seq)) {
           ack()
           return

@@ -22,6 +22,22 @@ interface InstanceRow {
   status_since: string | null
 }
 
+/** An application's instances as (path, parent path, component), parents first (Store.instanceOutline). */
+export type InstanceOutline = ReadonlyArray<{ readonly path: string, readonly parentPath: string | null, readonly component: string }>
+
+/**
+ * Each database's outlines by application, as last read outside a transaction: the DM reads one for every model it
+ * sends (bootstrap peers), and only this file's parts add, delete or rename instances and applications (each such
+ * change forgets the application's entry first).
+ */
+const outlines = new WeakMap<StoreDb['db'], Map<string, InstanceOutline>>()
+
+function outlinesOf (db: StoreDb['db']): Map<string, InstanceOutline> {
+  let byApplication = outlines.get(db)
+  if (byApplication === undefined) outlines.set(db, byApplication = new Map())
+  return byApplication
+}
+
 function rowToInstance (row: InstanceRow): StoredInstance {
   return {
     name: row.name,
@@ -118,6 +134,7 @@ export function applicationStore (part: StoreDb): Pick<Store,
   return {
     createApplication (record: ApplicationRecord, rootInstances: Instance[]): void {
       known.delete(record.name)
+      outlinesOf(db).delete(record.name)
       db.transaction(() => {
         sql(`INSERT INTO applications (name, template_name, template_version, description, created_at, pnet_key, probe_period_ms)
           VALUES (?, ?, ?, ?, ?, ?, ?)`).run(record.name, record.template.name, record.template.version,
@@ -132,6 +149,7 @@ export function applicationStore (part: StoreDb): Pick<Store,
     },
     deleteApplication (name: string): boolean {
       known.delete(name)
+      outlinesOf(db).delete(name)
       return sql('DELETE FROM applications WHERE name = ?').run(name).changes > 0
     },
     setProbePeriod (name: string, probePeriodMs: number | undefined): boolean {
@@ -186,16 +204,23 @@ export function instanceStore (part: StoreDb): Pick<Store,
         .all(application, path, path, path) as Array<{ component: string }>
       return [...new Set(rows.map(r => r.component))]
     },
-    instanceOutline (application: string): Array<{ path: string, parentPath: string | null, component: string }> {
+    instanceOutline (application: string): InstanceOutline {
+      const cached = outlinesOf(db).get(application)
+      if (cached !== undefined) return cached
       const rows = sql('SELECT path, parent_path, component FROM instances WHERE application = ? ORDER BY id').all(application) as
         Array<{ path: string, parent_path: string | null, component: string }>
-      return rows.map(r => ({ path: r.path, parentPath: r.parent_path, component: r.component }))
+      const outline: InstanceOutline = Object.freeze(rows.map(r => Object.freeze({ path: r.path, parentPath: r.parent_path, component: r.component })))
+      // not what a transaction that may still roll back shows
+      if (!db.inTransaction) outlinesOf(db).set(application, outline)
+      return outline
     },
     /** Adds an instance subtree under `parentPath` (null: a root instance). */
     addInstance (application: string, parentPath: string | null, instance: Instance): void {
+      outlinesOf(db).delete(application)
       db.transaction(() => insertTree(application, parentPath, instance))()
     },
     deleteInstance (application: string, path: string): boolean {
+      outlinesOf(db).delete(application)
       return sql(`DELETE FROM instances WHERE application = ? AND ${subtreeCondition()}`)
         .run(application, path, path, path).changes > 0
     },
@@ -205,6 +230,7 @@ export function instanceStore (part: StoreDb): Pick<Store,
      */
     renameInstance (application: string, path: string, newName: string): string {
       const newPath = `${path.slice(0, path.lastIndexOf('/'))}/${newName}`
+      outlinesOf(db).delete(application)
       db.transaction(() => {
         const moved = (column: string): string => `${column} = ? || substr(${column}, length(?) + 1)`
         sql(`UPDATE instances SET ${moved('path')} WHERE application = ? AND ${subtreeCondition()}`)

@@ -9,8 +9,14 @@ import type { AgentToParent, FromHost, ParentToAgent, ToHost } from './agent-pro
 import { AGENT_STOP_TIMEOUT_MS, STDERR_TAIL_CHARS } from './bench-constants.js'
 import { AGENT_ENVIRONMENT, AGENT_NODE_FLAGS, preferBundle } from '../../manager/targets/process.js'
 
-/** The compiled agent process next to this file (benchmarks run from dist/), bundled as the local target's agents. */
-export const AGENT_PROCESS_SCRIPT = preferBundle(join(dirname(fileURLToPath(import.meta.url)), 'agent-process.js'))
+/**
+ * The compiled agent process next to this file (benchmarks run from dist/), bundled as the local target's agents;
+ * `MESHCONF_BENCH_AGENT_SCRIPT` names another one (another build's, to compare two builds' agents back to back with
+ * the same benchmark: idle.ts).
+ */
+export const AGENT_PROCESS_SCRIPT = process.env.MESHCONF_BENCH_AGENT_SCRIPT !== undefined && process.env.MESHCONF_BENCH_AGENT_SCRIPT !== ''
+  ? process.env.MESHCONF_BENCH_AGENT_SCRIPT
+  : preferBundle(join(dirname(fileURLToPath(import.meta.url)), 'agent-process.js'))
 
 /** An agent process did not report what was awaited in time, or died first. */
 export class AgentWaitError extends Error {
