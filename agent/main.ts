@@ -284,7 +284,7 @@ async function main (): Promise<number> {
  */
 function startedAsScript (): boolean {
   const script = process.argv[1]
-  if (script === undefined || !/[\\/]main(\.bundle)?\.[cm]?[jt]s$/.test(script)) return false
+  if (script === undefined || !/[\\/]main(\.bundle(\.cached)?)?\.[cm]?[jt]s$/.test(script)) return false
   try {
     return import.meta.url === pathToFileURL(realpathSync(script)).href
   } catch {
@@ -292,6 +292,10 @@ function startedAsScript (): boolean {
   }
 }
 
+// No top-level await: the bundle's script form (scripts/bundle-agent.mjs), which V8's code cache needs, is a classic script.
 if (startedAsScript()) {
-  process.exitCode = await main()
+  main().then(code => { process.exitCode = code }, (err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+    process.exitCode = 1
+  })
 }

@@ -77,7 +77,7 @@ export interface DmServiceOptions {
   agentsUrl?: string
   /** Default target handler: `local` (default), `netns`, `docker`, `existing` or `in-process`. */
   target?: string
-  /** Command starting an agent (local and netns targets); default `node dist/agent/main.bundle.js` (defaultAgentCommand). */
+  /** Command starting an agent (local and netns targets); default `node dist/agent/main.bundle.cached.js` (defaultAgentCommand). */
   agentCommand?: string[]
   /** Silence before a machine goes to PROBLEM, in milliseconds; default 30 000. */
   machineSilenceMs?: number

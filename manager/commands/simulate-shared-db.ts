@@ -27,7 +27,7 @@ export interface SharedDbSimulationOptions {
   /** RabbitMQ URL; default none: the DM's embedded endpoint. With it, RabbitMQ is stopped with the DM and started again. */
   amqpUrl?: string
   broker?: BrokerControl
-  /** Command starting an agent; default `node dist/agent/main.bundle.js` (defaultAgentCommand). */
+  /** Command starting an agent; default `node dist/agent/main.bundle.cached.js` (defaultAgentCommand). */
   agentCommand?: string[]
   /** How long one step may wait, in milliseconds; default DEFAULT_STEP_WAIT_MS. */
   stepWaitMs?: number

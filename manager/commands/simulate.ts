@@ -119,7 +119,7 @@ export interface LampSimulationOptions {
   /** How RabbitMQ is stopped and started again (with amqpUrl); default `rabbitmqctl stop_app` / `start_app` on
    * rabbitmqctl's default node (rabbitmqctlBroker()). */
   broker?: BrokerControl
-  /** Command starting an agent; default `node dist/agent/main.bundle.js` (defaultAgentCommand). */
+  /** Command starting an agent; default `node dist/agent/main.bundle.cached.js` (defaultAgentCommand). */
   agentCommand?: string[]
   /** The template folder; default `simulations/lamp` of this package. */
   templateDirectory?: string

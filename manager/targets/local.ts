@@ -12,7 +12,7 @@ export interface LocalTargetOptions {
   /** Folder holding one sub-folder per machine (the DM's `<data dir>/machines/local`). */
   machinesDirectory: string
   /**
-   * Command that starts an agent; `--params <file>` is appended. Default: `node dist/agent/main.bundle.js` (defaultAgentCommand).
+   * Command that starts an agent; `--params <file>` is appended. Default: `node dist/agent/main.bundle.cached.js` (defaultAgentCommand).
    * Tests use `[process.execPath, '--import', 'tsx', 'agent/main.ts']` to run the sources.
    */
   agentCommand?: string[]

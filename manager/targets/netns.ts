@@ -27,7 +27,7 @@ export interface NetnsTargetOptions {
   machinesDirectory: string
   /** Private /24 as its first three numbers, e.g. `10.213.77`; default DEFAULT_NETNS_SUBNET. */
   subnet?: string
-  /** Command starting an agent (run through `ip netns exec`); default `node dist/agent/main.bundle.js` (defaultAgentCommand). */
+  /** Command starting an agent (run through `ip netns exec`); default `node dist/agent/main.bundle.cached.js` (defaultAgentCommand). */
   agentCommand?: string[]
   /** Extra environment of the agents. */
   env?: Record<string, string>

@@ -39,15 +39,23 @@ export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2']
  */
 export const AGENT_ENVIRONMENT: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '32768' }
 
-/** The one-file bundle of a compiled entry (x.js -> x.bundle.js, made by npm run build), or the entry itself. */
+/**
+ * The bundle of a compiled entry (made by npm run build, scripts/bundle-agent.mjs): its cached start (x.js ->
+ * x.bundle.cached.js, the bundle with V8's code cache: less start-up CPU), else its one-file bundle (x.bundle.js), else
+ * the entry itself.
+ */
 export function preferBundle (script: string): string {
+  if (!script.endsWith('.js')) return script
   const bundle = script.replace(/\.js$/, '.bundle.js')
-  return bundle !== script && existsSync(bundle) ? bundle : script
+  const cached = bundle.replace(/\.js$/, '.cached.js')
+  if (existsSync(cached) && existsSync(bundle.replace(/\.js$/, '.script.cjs'))) return cached
+  return existsSync(bundle) ? bundle : script
 }
 
 /**
- * The compiled agent, found from this file's place in dist/ or in the sources: its bundle (dist/agent/main.bundle.js,
- * one file: far less start-up CPU than main.js's module graph), or dist/agent/main.js when it was not bundled.
+ * The compiled agent, found from this file's place in dist/ or in the sources: its bundle (preferBundle:
+ * dist/agent/main.bundle.cached.js; far less start-up CPU than main.js's module graph), or dist/agent/main.js when it
+ * was not bundled.
  */
 export function defaultAgentCommand (): string[] {
   const here = dirname(fileURLToPath(import.meta.url))

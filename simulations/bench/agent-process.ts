@@ -197,4 +197,8 @@ process.on('message', (message: ToHost) => {
 process.on('disconnect', () => { process.exit(0) })
 
 // At once: each creates its key and writes it with an fsync, which one after the other took seconds on a busy host.
-await Promise.all(hosted.map(async agent => { await agent.hello() }))
+// (No top-level await: the bundle's script form, for V8's code cache, is a classic script.)
+Promise.all(hosted.map(async agent => { await agent.hello() })).catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  process.exit(1)
+})

@@ -66,6 +66,22 @@ export function inheritedNodeFlags (execArgv: readonly string[]): string[] {
   return kept
 }
 
+/**
+ * Variables of the benchmark's environment its agent processes do not get, as the local target's agents do not
+ * (agentEnvironment), because they change what an agent costs. NODE_EXTRA_CA_CERTS: Node reads and parses every
+ * certificate of that file when the process starts, before any script; this host sets it to a 145-certificate bundle,
+ * and each agent process paid about 40 ms of CPU for it at start and kept 0.8 MB more (docs/tuning.md). Everything
+ * else is kept: MESHCONF_TRACE_DIR (trace.ts) and MESHCONF_BENCH_LOG_DIR reach the agents this way.
+ */
+const NOT_FOR_AGENTS = ['NODE_EXTRA_CA_CERTS']
+
+/** The environment of an agent process: the benchmark's, less NOT_FOR_AGENTS, plus the agents' own (AGENT_ENVIRONMENT). */
+export function agentProcessEnvironment (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env, ...AGENT_ENVIRONMENT }
+  for (const name of NOT_FOR_AGENTS) delete out[name]
+  return out
+}
+
 type Received = AgentToParent & { receivedAtNs: bigint }
 
 /** One forked agent process hosting one or more agents (the scale mode packs many into each). */
@@ -85,7 +101,7 @@ export class AgentHost {
     const args = [AGENT_PROCESS_SCRIPT, ...options.stateDirs]
     this.agents = options.stateDirs.map((_, i) => new BenchAgent(this, i, options.agentNames?.[i] ?? `${options.name}[${i}]`))
     const env = {
-      ...process.env, ...AGENT_ENVIRONMENT, ...(options.stateDirs.length === 1 ? {} : { UV_THREADPOOL_SIZE: String(threadPoolSize(options.stateDirs.length)) })
+      ...agentProcessEnvironment(process.env), ...(options.stateDirs.length === 1 ? {} : { UV_THREADPOOL_SIZE: String(threadPoolSize(options.stateDirs.length)) })
     }
     this.child = options.netns === undefined
       ? fork(args[0], args.slice(1), { execArgv: [...inheritedNodeFlags(process.execArgv), ...AGENT_NODE_FLAGS], env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
