@@ -5,6 +5,7 @@ export { createAgentProcess, runAgentProcess, type AgentProcess, type AgentProce
 export { createMemoryMeshHub } from './mesh/memory.js'
 export type { MeshFactory } from './ports.js'
 export type { MeshView } from './mesh/service.js'
-export type { AgentMeshView, DomainView } from './mesh/domain.js'
+export type { AgentMeshView } from './mesh/domain.js'
+export type { DomainView } from './mesh/domain-exchange.js'
 /** The agent's crash detection, which checks of a run (simulate) compare what they measure with. */
 export { LIVENESS_ABORT_MS, LIVENESS_GRACE_MS, LIVENESS_PING_INTERVAL_MS, LIVENESS_PING_TIMEOUT_MS, PROBE_INDIRECT_TIMEOUT_MS } from './mesh/constants.js'

@@ -55,7 +55,7 @@ export interface MeshHandle extends ExportPublisher {
    */
   renewOwnership? (ownership: SignedOwnership, externalOwnership?: SignedExternalOwnership): void
   /**
-   * The DM changed the application's binding of an external prefix (domain exchange, agent/mesh/domain.ts): true when
+   * The DM changed the application's binding of an external prefix (domain exchange, agent/mesh/domain-exchange.ts): true when
    * accepted (signed, for this application, newer). Absent: the mesh takes no part in the domain exchange.
    */
   changeBinding? (binding: SignedBinding, bootstrapPeers: readonly string[]): boolean

@@ -1,6 +1,6 @@
 // Validation and in-order delivery of received messages, shared by every link and every DmMessaging: what comes
 // from the wire is parsed (protocol/messages.ts), rejected input is logged and counted, never thrown.
-import { decodeJson } from '../protocol/messages.js'
+import { decodeJson } from '../protocol/checks.js'
 import { REJECTION_LOG_INTERVAL_MS, REJECTION_LOG_LIMIT } from './constants.js'
 import { errorMessage } from '../protocol/errors.js'
 import { type Logger } from '../common/log.js'

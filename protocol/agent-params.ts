@@ -31,7 +31,8 @@
 import { readFileSync } from 'node:fs'
 import { networkInterfaces } from 'node:os'
 import { isIP } from 'node:net'
-import { MalformedMessageError, parseAgentEndpoint, type AgentEndpoint } from './messages.js'
+import { MalformedMessageError } from './checks.js'
+import { parseAgentEndpoint, type AgentEndpoint } from './agent-endpoint.js'
 import { errorMessage } from './errors.js'
 
 /** Default period between two heartbeats, in ms. */

@@ -1,11 +1,13 @@
 // Messages between the DM and its agents (reference §5), transport-independent.
 // Carried as JSON by every messaging implementation (RabbitMQ, embedded WebSocket, in-memory).
 // `v` is the wire version: a receiver rejects a message whose version it does not know.
-import { createHash, createHmac } from 'node:crypto'
+import {
+  MalformedMessageError, arrayOf, bool, describe, num, nullableStr, obj, optional, recordOf, shape, str,
+  stringRecord, strings, withDefault, type Check
+} from './checks.js'
 import { INSTANCE_STATUSES, isInstanceStatus, type InstanceStatus } from './lifecycle.js'
 import type { Component, Instance } from './model/types.js'
 import type { DomainParameters, SignedBinding, SignedExternalOwnership } from './domain.js'
-import { errorMessage } from './errors.js'
 import type { InstanceProblem } from './problem.js'
 
 export const DM_MESSAGE_VERSION = 1
@@ -173,43 +175,8 @@ export function toDm<B extends Unversioned<AgentToDmMessage>> (body: B): B & { v
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Where an agent connects, handed over in its params file (agent/params.ts).
-
-export type AgentEndpoint =
-  /**
-   * RabbitMQ: `url` like `amqp://user:password@host:5672` (`amqps://` for TLS); `domain` is the first word of every
-   * name; `ownUser`: the URL's user is this machine's own (the DM declared its queue; the agent declares nothing,
-   * reads only its queue and publishes with its own routing key and user id); `messageKey`: without a user of its
-   * own, the key it signs its messages to the DM with (AGENT_SIGNATURE_HEADERS), and its generation; `ca`, with
-   * `amqps://`, the authority (PEM) the broker's certificate must chain to (without it, the system's authorities);
-   * `dmKey`, the DM's Ed25519 public key (base64): when given, the agent handles only commands the DM signed
-   * (DM_COMMAND_HEADERS), and drops a copy of one it handled already.
-   */
-  | { kind: 'amqp', url: string, domain: string, ownUser?: boolean, messageKey?: { generation: number, key: string }, ca?: string, dmKey?: string }
-  /**
-   * The DM's embedded WebSocket endpoint, `wss://host:7401/agents` (`ws://` for a DM started --insecure); `token` is
-   * the machine's credential (or the DM token); `dmKey`, the DM's Ed25519 public key (base64): when given, the agent
-   * handles only commands it signed; `ca`, the DM's certificate authority (PEM): when given, the agent accepts no
-   * server certificate it did not sign (without it, `wss://` trusts the system's authorities).
-   */
-  | { kind: 'embedded', url: string, token: string, dmKey?: string, ca?: string }
-  /** In-process (tests): the id of a manager/messaging/memory.ts hub. */
-  | { kind: 'memory', hub: string }
-
-// ---------------------------------------------------------------------------------------------------------------
-// Validation of what comes from the wire. Every receiver parses before use: a malformed message is rejected with
-// an error naming the faulty field, logged and counted, and never reaches the engine.
-
-/** The input is not JSON, or a field is missing or has the wrong type. */
-export class MalformedMessageError extends Error {
-  /** The faulty field, e.g. `model.instance.children[0].name`; '' for the whole message. */
-  readonly field: string
-  constructor (field: string, problem: string) {
-    super(`invalid message${field === '' ? '' : ` field '${field}'`}: ${problem}`)
-    this.name = 'MalformedMessageError'
-    this.field = field
-  }
-}
+// Validation of what comes from the wire (the field checks of checks.ts). Every receiver parses before use: a
+// malformed message is rejected with an error naming the faulty field, logged and counted, and never reaches the engine.
 
 /** The message's `v` is not a version this build speaks (sender and receiver from different releases). */
 export class UnsupportedMessageVersionError extends Error {
@@ -232,100 +199,12 @@ export class UnknownMessageKindError extends Error {
   }
 }
 
-/** Decodes wire bytes (UTF-8 JSON) into a value to parse; throws MalformedMessageError on bad JSON. */
-export function decodeJson (raw: string | Uint8Array): unknown {
-  const text = typeof raw === 'string' ? raw : new TextDecoder('utf-8', { fatal: false }).decode(raw)
-  try {
-    return JSON.parse(text)
-  } catch (err) {
-    throw new MalformedMessageError('', `not JSON (${errorMessage(err)}); starts with ${JSON.stringify(text.slice(0, 40))}`)
-  }
-}
-
-type Check<T> = (value: unknown, field: string) => T
-
-function describe (value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`.slice(0, 60)
-}
-
-function join (field: string, key: string): string {
-  return field === '' ? key : `${field}.${key}`
-}
-
-const str: Check<string> = (value, field) => {
-  if (typeof value !== 'string') throw new MalformedMessageError(field, `expected a string, got ${describe(value)}`)
-  return value
-}
-
-const num: Check<number> = (value, field) => {
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw new MalformedMessageError(field, `expected a number, got ${describe(value)}`)
-  return value
-}
-
-const bool: Check<boolean> = (value, field) => {
-  if (typeof value !== 'boolean') throw new MalformedMessageError(field, `expected a boolean, got ${describe(value)}`)
-  return value
-}
-
-const nullableStr: Check<string | null> = (value, field) => value === null ? null : str(value, field)
-
 const status: Check<InstanceStatus> = (value, field) => {
   if (!isInstanceStatus(value)) {
     throw new MalformedMessageError(field, `expected an instance state (${INSTANCE_STATUSES.join(', ')}), got ${describe(value)}`)
   }
   return value
 }
-
-function obj (value: unknown, field: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new MalformedMessageError(field, `expected an object, got ${describe(value)}`)
-  }
-  return value as Record<string, unknown>
-}
-
-function arrayOf<T> (check: Check<T>): Check<T[]> {
-  return (value, field) => {
-    if (!Array.isArray(value)) throw new MalformedMessageError(field, `expected an array, got ${describe(value)}`)
-    return value.map((item, i) => check(item, `${field}[${i}]`))
-  }
-}
-
-function recordOf<T> (check: Check<T>): Check<Record<string, T>> {
-  return (value, field) => {
-    const o = obj(value, field)
-    for (const [key, item] of Object.entries(o)) check(item, join(field, key))
-    return o as Record<string, T>
-  }
-}
-
-function optional<T> (check: Check<T>): Check<T | undefined> {
-  return (value, field) => value === undefined ? undefined : check(value, field)
-}
-
-/** An optional field on the wire that is filled in with `fallback` when absent, so that it is required once parsed. */
-function withDefault<T> (check: Check<T>, fallback: T): Check<T> {
-  return (value, field) => value === undefined ? fallback : check(value, field)
-}
-
-/** Checks the listed fields of an object and returns it typed (unknown extra fields are kept: newer senders). */
-function shape<T> (fields: { [K in keyof T]-?: Check<T[K]> }): Check<T> {
-  return (value, field) => {
-    const o = obj(value, field)
-    for (const [key, check] of Object.entries(fields) as Array<[string, Check<unknown>]>) {
-      const checked = check(o[key], join(field, key))
-      if (o[key] === undefined && checked !== undefined) o[key] = checked
-    }
-    return o as T
-  }
-}
-
-/** For fields already checked by the caller, or checked later (frame bodies). */
-const anything: Check<unknown> = value => value
-
-const strings = arrayOf(str)
-const stringRecord = recordOf(str)
 
 const importedVariable = shape<Component['imports'][number]>({ name: str, optional: bool, external: bool })
 
@@ -489,169 +368,4 @@ export function parseDmToAgentMessage (value: unknown): DmToAgentMessage {
 /** Validates a message an agent sent (already JSON-decoded); throws one of the three errors above. */
 export function parseAgentToDmMessage (value: unknown): AgentToDmMessage {
   return parseMessage<AgentToDmMessage>(value, AGENT_TO_DM as never)
-}
-
-/** Validates an agent endpoint (params file); `field` names where it was read, for the error. */
-export function parseAgentEndpoint (value: unknown, field = 'endpoint'): AgentEndpoint {
-  const o = obj(value, field)
-  switch (o.kind) {
-    case 'amqp': return shape<Extract<AgentEndpoint, { kind: 'amqp' }>>({ kind: anything as Check<'amqp'>, url: str, domain: str, ownUser: optional(bool), messageKey: optional(shape<{ generation: number, key: string }>({ generation: num, key: str })), ca: optional(str), dmKey: optional(str) })(o, field)
-    case 'embedded': return shape<Extract<AgentEndpoint, { kind: 'embedded' }>>({ kind: anything as Check<'embedded'>, url: str, token: str, dmKey: optional(str), ca: optional(str) })(o, field)
-    case 'memory': return shape<Extract<AgentEndpoint, { kind: 'memory' }>>({ kind: anything as Check<'memory'>, hub: str })(o, field)
-    default: throw new MalformedMessageError(join(field, 'kind'), `expected 'amqp', 'embedded' or 'memory', got ${describe(o.kind)}`)
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// RabbitMQ names. DM -> agent: topic exchange `<domain>.<application>.agents`, routing key `machine.<path>`, one
-// durable queue per scoped instance `<domain>.<application>.<path>`. Agent -> DM: topic exchange `<domain>.dm`,
-// routing key `<application>`, consumed by the DM through the durable queue `<domain>.dm`.
-
-export const DEFAULT_MESSAGING_DOMAIN = 'meshconf'
-
-/** Longest escaped word kept as is (characters); longer ones are shortened with a hash (AMQP names <= 255 bytes). */
-const MAX_ROUTING_WORD_CHARS = 100
-
-/**
- * Turns an application name or instance path into one topic word: only [A-Za-z0-9_%-] remain, so `.` (word
- * separator), `*` and `#` (wildcards) never appear, and distinct inputs give distinct words.
- */
-export function routingWord (text: string): string {
-  const escaped = encodeURIComponent(text).replace(/[.!~*'()]/g, c => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
-  if (escaped.length <= MAX_ROUTING_WORD_CHARS) return escaped
-  return `${escaped.slice(0, 60)}~${createHash('sha256').update(text).digest('hex').slice(0, 32)}`
-}
-
-export function agentsExchangeName (domain: string, application: string): string {
-  return `${domain}.${routingWord(application)}.agents`
-}
-
-export function agentRoutingKey (scopedInstancePath: string): string {
-  return `machine.${routingWord(scopedInstancePath)}`
-}
-
-export function agentQueueName (domain: string, application: string, scopedInstancePath: string): string {
-  return `${domain}.${routingWord(application)}.${routingWord(scopedInstancePath)}`
-}
-
-export function dmExchangeName (domain: string): string {
-  return `${domain}.dm`
-}
-
-export function dmRoutingKey (application: string): string {
-  return routingWord(application)
-}
-
-/**
- * The routing key an agent publishes to the DM with: its application's key, then its machine's word. With one broker
- * user per machine, the broker lets each publish with its own only (topic permissions).
- */
-export function machineDmRoutingKey (application: string, scopedInstancePath: string): string {
-  return `${dmRoutingKey(application)}.${routingWord(scopedInstancePath)}`
-}
-
-/**
- * Headers of an agent's message to the DM signed with its machine's message key (RabbitMQ without per-machine
- * users): the machine's path, its generation, the signature of the body.
- */
-export const AGENT_SIGNATURE_HEADERS = { path: 'x-meshconf-machine', generation: 'x-meshconf-generation', signature: 'x-meshconf-signature' } as const
-
-/**
- * Headers of a DM command over RabbitMQ: its sequence number (unique per DM, across its restarts: microseconds since
- * the epoch at the latest) and the DM's Ed25519 signature over (application, machine, seq, body)
- * (protocol/mesh.ts signDmCommand), which the agent checks with the `dmKey` of its params.
- */
-export const DM_COMMAND_HEADERS = { seq: 'x-meshconf-seq', signature: 'x-meshconf-dm-signature' } as const
-
-/** A machine's signature of a message body (HMAC-SHA256 with its message key, base64url). */
-export function signAgentMessage (key: string, content: Uint8Array): string {
-  return createHmac('sha256', key).update(content).digest('base64url')
-}
-
-/**
- * The broker user of a machine (one per machine when the DM reaches RabbitMQ's management API): the domain, the
- * application and the path, URI-escaped and joined by `/`, so that the DM reads back whose a message is.
- */
-export function machineBrokerUser (domain: string, application: string, scopedInstancePath: string): string {
-  return `${domain}/${encodeURIComponent(application)}/${encodeURIComponent(scopedInstancePath)}`
-}
-
-/** The application and scoped instance of a machine's broker user of `domain`, or undefined for any other user. */
-export function machineOfBrokerUser (domain: string, user: string): { application: string, scopedInstancePath: string } | undefined {
-  const parts = user.split('/')
-  if (parts.length !== 3 || parts[0] !== domain) return undefined
-  try {
-    return { application: decodeURIComponent(parts[1]), scopedInstancePath: decodeURIComponent(parts[2]) }
-  } catch {
-    return undefined
-  }
-}
-
-export function dmQueueName (domain: string): string {
-  return `${domain}.dm`
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Frames of the embedded WebSocket transport (manager/messaging/embedded.ts <-> agent/link/websocket.ts).
-// Every message carries a sequence number and stays in the sender's outbox until acknowledged, so a dropped
-// connection loses nothing; `epoch` identifies the sender's process so the receiver drops replays it handled.
-
-/** Agent -> DM. `hello` must be the first frame; the DM answers `welcome` or closes with a 44xx code. */
-export type AgentFrame =
-  | { t: 'hello', v: Version, application: string, scopedInstancePath: string, token: string, epoch: string }
-  | { t: 'msg', seq: number, body: unknown }
-  | { t: 'ack', seq: number }
-
-/** DM -> agent. `sig`: the DM's signature of the command (protocol/mesh.ts signDmCommand), when it has a key. */
-export type DmFrame =
-  | { t: 'welcome', epoch: string }
-  | { t: 'msg', seq: number, body: unknown, sig?: string }
-  | { t: 'ack', seq: number }
-
-/** WebSocket close codes the embedded endpoint uses. */
-export const EMBEDDED_CLOSE_CODES = {
-  /** The first frame was not a valid hello. */
-  badHello: 4400,
-  /** The token is not valid for this application. */
-  unauthorized: 4401,
-  /** Another connection took over this scoped instance. */
-  replaced: 4409
-} as const
-
-const seq: Check<number> = (value, field) => {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new MalformedMessageError(field, `expected a sequence number, got ${describe(value)}`)
-  }
-  return value
-}
-
-function parseFrame<F> (value: unknown, shapes: Record<string, Record<string, Check<unknown>>>): F {
-  const o = obj(value, '')
-  const fields = typeof o.t === 'string' && Object.hasOwn(shapes, o.t) ? shapes[o.t] : undefined
-  if (fields === undefined) throw new MalformedMessageError('t', `unknown frame type ${describe(o.t)}; expected one of ${Object.keys(shapes).join(', ')}`)
-  return shape<F>(fields as never)(o, '')
-}
-
-const AGENT_FRAMES = {
-  hello: { v: anything, application: str, scopedInstancePath: str, token: str, epoch: str },
-  msg: { seq, body: anything },
-  ack: { seq }
-}
-
-const DM_FRAMES = {
-  welcome: { epoch: str },
-  msg: { seq, body: anything, sig: optional(str) },
-  ack: { seq }
-}
-
-/** Parses a frame an agent sent to the embedded endpoint; the body of `msg` is parsed separately. */
-export function parseAgentFrame (raw: string | Uint8Array): AgentFrame {
-  const frame = parseFrame<AgentFrame>(decodeJson(raw), AGENT_FRAMES)
-  if (frame.t === 'hello' && frame.v !== DM_MESSAGE_VERSION) throw new UnsupportedMessageVersionError(frame.v)
-  return frame
-}
-
-/** Parses a frame the embedded endpoint sent to an agent; the body of `msg` is parsed separately. */
-export function parseDmFrame (raw: string | Uint8Array): DmFrame {
-  return parseFrame<DmFrame>(decodeJson(raw), DM_FRAMES)
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import test from 'ava'
 import WebSocket from 'ws'
 import { startDmService } from '../manager/commands/dm.js'
-import { EMBEDDED_CLOSE_CODES } from '../protocol/messages.js'
+import { EMBEDDED_CLOSE_CODES } from '../protocol/embedded-frames.js'
 import { tempDir, writeShopTemplate } from './dm-helpers.js'
 import { waitFor } from './helpers/wait.js'
 

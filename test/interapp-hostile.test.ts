@@ -13,7 +13,8 @@ import { loadSigningKey } from '../manager/dm/core.js'
 import {
   domainControlTopic, domainExportsTopic, domainPnetKey, encodeDomainMessage, signBinding, signExternalOwnership, type DomainMessage
 } from '../protocol/domain.js'
-import { agentRoutingKey, agentsExchangeName, toAgent } from '../protocol/messages.js'
+import { agentRoutingKey, agentsExchangeName } from '../protocol/broker-names.js'
+import { toAgent } from '../protocol/messages.js'
 import { createDmSigningKey, pnetKeyBytes } from '../protocol/mesh.js'
 import { startRawNode } from './helpers/mesh-wire.js'
 import { agentView, recipeOutput, RABBITMQ_URL, restartAgent, startInterAppDm, stateDirOf, type InterAppDm } from './helpers/interapp.js'

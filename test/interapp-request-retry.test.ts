@@ -4,7 +4,7 @@
 // withdraws of its epoch (a withdraw goes direct only: an importer cut off then would otherwise hold it on).
 // Real DomainExchanges (signatures, bindings, ownerships) over the in-memory hub's transport, with its loss hook.
 import test from 'ava'
-import { DomainExchange, type DomainExchangeOptions } from '../agent/mesh/domain.js'
+import { DomainExchange, type DomainExchangeOptions } from '../agent/mesh/domain-exchange.js'
 import { createMemoryMeshHub } from '../agent/mesh/memory.js'
 import type { MeshTransport } from '../agent/mesh/service.js'
 import type { ImportListener } from '../agent/ports.js'

@@ -10,8 +10,10 @@ import { createAgentLink } from '../agent/link/index.js'
 import { createDmMessaging } from '../manager/messaging/index.js'
 import type { DmMessaging } from '../manager/messaging/types.js'
 import {
-  AGENT_SIGNATURE_HEADERS, signAgentMessage, agentQueueName, dmExchangeName, machineDmRoutingKey, toDm, type AgentEndpoint, type AgentToDmMessage, type DmToAgentMessage
-} from '../protocol/messages.js'
+  AGENT_SIGNATURE_HEADERS, signAgentMessage, agentQueueName, dmExchangeName, machineDmRoutingKey
+} from '../protocol/broker-names.js'
+import { toDm, type AgentToDmMessage, type DmToAgentMessage } from '../protocol/messages.js'
+import type { AgentEndpoint } from '../protocol/agent-endpoint.js'
 import { AMQP_URL, captureLogger, deleteAmqpNames } from './messaging-helpers.js'
 import { memoryCredentialStore } from '../manager/messaging/credentials.js'
 import { createDmSigningKey } from '../protocol/mesh.js'

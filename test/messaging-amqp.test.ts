@@ -5,9 +5,8 @@ import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { promisify } from 'node:util'
 import amqp from 'amqplib'
-import {
-  agentQueueName, agentsExchangeName, type AgentToDmMessage, type DmToAgentMessage
-} from '../protocol/messages.js'
+import { agentQueueName, agentsExchangeName } from '../protocol/broker-names.js'
+import type { AgentToDmMessage, DmToAgentMessage } from '../protocol/messages.js'
 import { createAmqpLink } from '../agent/link/amqp.js'
 import { createAmqpMessaging } from '../manager/messaging/amqp.js'
 import {

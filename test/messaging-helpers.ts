@@ -4,9 +4,10 @@ import { randomUUID } from 'node:crypto'
 import amqp from 'amqplib'
 import WebSocket from 'ws'
 import {
-  agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, dmQueueName, machineDmRoutingKey,
-  type AgentEndpoint, type AgentToDmMessage, type DmToAgentMessage
-} from '../protocol/messages.js'
+  agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, dmQueueName, machineDmRoutingKey
+} from '../protocol/broker-names.js'
+import type { AgentEndpoint } from '../protocol/agent-endpoint.js'
+import type { AgentToDmMessage, DmToAgentMessage } from '../protocol/messages.js'
 import { createAgentLink } from '../agent/link/index.js'
 import { findMemoryHub } from '../link/memory-hub.js'
 import type { AgentLink } from '../agent/link/types.js'

@@ -1,10 +1,14 @@
-// Wire validation and names of protocol/messages.ts: what the receivers rely on to drop bad input with a clear
-// reason, and RabbitMQ names that never collide nor contain topic syntax.
+// Wire validation (protocol/messages.ts, checks.ts, agent-endpoint.ts, embedded-frames.ts) and names
+// (broker-names.ts): what the receivers rely on to drop bad input with a clear reason, and RabbitMQ names that never
+// collide nor contain topic syntax.
 import test from 'ava'
+import { MalformedMessageError, decodeJson } from '../protocol/checks.js'
 import {
-  MalformedMessageError, UnknownMessageKindError, UnsupportedMessageVersionError, agentQueueName, agentRoutingKey,
-  decodeJson, parseAgentEndpoint, parseAgentFrame, parseAgentToDmMessage, parseDmFrame, parseDmToAgentMessage, routingWord
+  UnknownMessageKindError, UnsupportedMessageVersionError, parseAgentToDmMessage, parseDmToAgentMessage
 } from '../protocol/messages.js'
+import { agentQueueName, agentRoutingKey, routingWord } from '../protocol/broker-names.js'
+import { parseAgentEndpoint } from '../protocol/agent-endpoint.js'
+import { parseAgentFrame, parseDmFrame } from '../protocol/embedded-frames.js'
 
 test('valid messages of every kind pass, with unknown extra fields kept for newer senders', t => {
   const instance = { name: 'VM', component: 'VM', path: '/VM', overriddenExports: {}, data: {}, channels: [], children: [] }

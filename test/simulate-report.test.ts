@@ -1,7 +1,7 @@
 // What a simulation step that waits for every instance to start says when it times out: each instance not started,
 // with the failed step its agent reported (a start that failed leaves the instance DEPLOYED_STOPPED for good).
 import test from 'ava'
-import { allStarted } from '../manager/commands/simulate.js'
+import { allStarted } from '../manager/commands/simulation-steps.js'
 import type { InstanceNode } from '../manager/client.js'
 
 const node = (path: string, status: InstanceNode['status'], children: InstanceNode[] = [], extra: Partial<InstanceNode> = {}): InstanceNode =>

@@ -1,9 +1,10 @@
 // The agent's link over RabbitMQ: consumes its own durable queue (bound with its routing key only, so it receives
 // nothing meant for another machine) and publishes to the DM's exchange with publisher confirms.
 import {
-  AGENT_SIGNATURE_HEADERS, DM_COMMAND_HEADERS, signAgentMessage, agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, machineDmRoutingKey, parseDmToAgentMessage,
-  type AgentToDmMessage, type DmToAgentMessage
-} from '../../protocol/messages.js'
+  AGENT_SIGNATURE_HEADERS, DM_COMMAND_HEADERS, signAgentMessage, agentQueueName, agentRoutingKey, agentsExchangeName,
+  dmExchangeName, machineDmRoutingKey
+} from '../../protocol/broker-names.js'
+import { parseDmToAgentMessage, type AgentToDmMessage, type DmToAgentMessage } from '../../protocol/messages.js'
 import { AmqpSession } from '../../link/amqp-session.js'
 import { AMQP_PREFETCH_MESSAGES, DM_COMMANDS_REMEMBERED } from '../../link/constants.js'
 import { BoundedMap } from '../mesh/bounded.js'

@@ -1,5 +1,5 @@
 // Chooses the agent's link from the endpoint the DM handed over (params file).
-import type { AgentEndpoint } from '../../protocol/messages.js'
+import type { AgentEndpoint } from '../../protocol/agent-endpoint.js'
 import { createAmqpLink } from './amqp.js'
 import { createMemoryLink } from './memory.js'
 import { createWebSocketLink } from './websocket.js'

@@ -3,9 +3,9 @@
 // other acknowledged it, and sends it again after a reconnection, so nothing is lost while the DM is unreachable.
 import WebSocket from 'ws'
 import {
-  DM_MESSAGE_VERSION, EMBEDDED_CLOSE_CODES, parseDmFrame, parseDmToAgentMessage, type AgentFrame, type AgentToDmMessage,
-  type DmToAgentMessage
+  DM_MESSAGE_VERSION, parseDmToAgentMessage, type AgentToDmMessage, type DmToAgentMessage
 } from '../../protocol/messages.js'
+import { EMBEDDED_CLOSE_CODES, parseDmFrame, type AgentFrame } from '../../protocol/embedded-frames.js'
 import { CONNECT_TIMEOUT_MS, EMBEDDED_CLOSE_GRACE_MS, EMBEDDED_PING_INTERVAL_MS, STOP_FLUSH_TIMEOUT_MS, reconnectDelayMs } from '../../link/constants.js'
 import { MessageDispatcher } from '../../link/dispatch.js'
 import { ReliableSession } from '../../link/session.js'

@@ -10,9 +10,11 @@ import { join } from 'node:path'
 import type { DmEvent as ClientEvent } from '../client.js'
 import { startLoad, type Load, type LoadStats } from './load-generator.js'
 import {
-  defaultLampTemplate, get, membersAre, MYSQL_VALUE, poll, runLampSimulation, simulationFolder, SimulationCheckError,
-  type LampSimulationOptions, type LampStoryContext, type SimulationReport
-} from './simulate.js'
+  defaultLampTemplate, poll, simulationFolder, SimulationCheckError, type SimulationReport
+} from './simulation-steps.js'
+import {
+  get, membersAre, MYSQL_VALUE, runLampSimulation, type LampSimulationOptions, type LampStoryContext
+} from './simulate-lamp.js'
 
 /** The defaults of the story, chosen so that it runs in about a minute and a half on a small host. */
 export const ELASTIC_DEFAULTS = {

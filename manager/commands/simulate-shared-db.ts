@@ -15,11 +15,12 @@ import { defaultAgentCommand } from '../targets/process.js'
 import { startDmService, type DmService } from './dm.js'
 import { findInstance, flattenInstances } from './output.js'
 import {
-  DEFAULT_STEP_WAIT_MS, SimulationCheckError, agentStatus, allStarted, copyLogs, defaultLampTemplate, fileLogger, get, killLeftovers, makeDataDirectory,
-  poll, simulationFolder, statusIs, stepRunner, type BrokerControl, type SimulationReport, type SimulationStep
-} from './simulate.js'
+  DEFAULT_STEP_WAIT_MS, SimulationCheckError, allStarted, defaultLampTemplate, fileLogger, makeDataDirectory, poll,
+  simulationFolder, statusIs, stepRunner, type BrokerControl, type SimulationReport, type SimulationStep
+} from './simulation-steps.js'
+import { agentStatus, copyLogs, endRun } from './simulation-machines.js'
+import { get } from './simulate-lamp.js'
 import { freePort } from '../../common/net.js'
-import { errorMessage } from '../../protocol/errors.js'
 
 export interface SharedDbSimulationOptions {
   /** The host's MariaDB (127.0.0.1:3306, root over TCP without a password) instead of the stand-in; default false. */
@@ -251,9 +252,7 @@ export async function runSharedDbSimulation (options: SharedDbSimulationOptions 
       return options.keepData === true ? `data kept in ${dataDirectory}` : undefined
     }, true)
     await stopDm().catch(() => {})
-    await killLeftovers(join(dataDirectory, MACHINES_FOLDER))
-    await new Promise(resolve => dmLog.end(resolve))
-    if (options.keepData !== true) rmSync(dataDirectory, { recursive: true, force: true })
+    await endRun(dataDirectory, dmLog, options.keepData === true)
   }
   return { ok: steps.every(s => s.ok), startedAt: new Date(runBegin).toISOString(), durationMs: Date.now() - runBegin, steps }
 }

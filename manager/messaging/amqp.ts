@@ -1,4 +1,4 @@
-// DmMessaging over RabbitMQ. Names (protocol/messages.ts): DM -> agent through the topic exchange
+// DmMessaging over RabbitMQ. Names (protocol/broker-names.ts): DM -> agent through the topic exchange
 // `<domain>.<application>.agents`, routing key `machine.<path>`, into the durable queue `<domain>.<application>.<path>`
 // declared by prepareAgent before the machine exists; agent -> DM through the topic exchange `<domain>.dm`, routing
 // key `<application>.<path>`, consumed from the durable queue `<domain>.dm`. Publisher confirms; reconnects by itself.
@@ -8,10 +8,12 @@
 // API, agents share the broker user of the agents' URL, and the DM checks only the routing key's application.
 import type { ConfirmChannel } from 'amqplib'
 import {
-  AGENT_SIGNATURE_HEADERS, DEFAULT_MESSAGING_DOMAIN, DM_COMMAND_HEADERS, agentQueueName, agentRoutingKey, agentsExchangeName, dmExchangeName, dmQueueName,
-  dmRoutingKey, machineBrokerUser, machineDmRoutingKey, machineOfBrokerUser, parseAgentToDmMessage, type AgentEndpoint,
-  type AgentToDmMessage, type DmToAgentMessage
-} from '../../protocol/messages.js'
+  AGENT_SIGNATURE_HEADERS, DEFAULT_MESSAGING_DOMAIN, DM_COMMAND_HEADERS, agentQueueName, agentRoutingKey,
+  agentsExchangeName, dmExchangeName, dmQueueName, dmRoutingKey, machineBrokerUser, machineDmRoutingKey,
+  machineOfBrokerUser
+} from '../../protocol/broker-names.js'
+import { parseAgentToDmMessage, type AgentToDmMessage, type DmToAgentMessage } from '../../protocol/messages.js'
+import type { AgentEndpoint } from '../../protocol/agent-endpoint.js'
 import { brokerPassword, type BrokerUsers } from './broker-users.js'
 import { checkMessageSignature, issueMessageKey, revokeCredential, type MachineCredentialStore } from './credentials.js'
 import { senderMismatch } from './sender.js'

@@ -4,7 +4,7 @@
 // accepted only with the credential of the path it names (or the DM token): an agent of one machine can no longer
 // say hello as another, and no agent can for a path that has no machine.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import { signAgentMessage } from '../../protocol/messages.js'
+import { signAgentMessage } from '../../protocol/broker-names.js'
 
 /** What the DM keeps of a machine's credential: its generation, and the hash of the secret ('' once revoked). */
 export interface MachineCredentialRecord {

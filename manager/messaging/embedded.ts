@@ -8,10 +8,9 @@ import { randomUUID, timingSafeEqual } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import { WebSocketServer, WebSocket } from 'ws'
-import {
-  EMBEDDED_CLOSE_CODES, parseAgentFrame, parseAgentToDmMessage, type AgentEndpoint, type AgentFrame,
-  type AgentToDmMessage, type DmFrame, type DmToAgentMessage
-} from '../../protocol/messages.js'
+import { EMBEDDED_CLOSE_CODES, parseAgentFrame, type AgentFrame, type DmFrame } from '../../protocol/embedded-frames.js'
+import { parseAgentToDmMessage, type AgentToDmMessage, type DmToAgentMessage } from '../../protocol/messages.js'
+import type { AgentEndpoint } from '../../protocol/agent-endpoint.js'
 import { EMBEDDED_CLOSE_GRACE_MS, EMBEDDED_PING_INTERVAL_MS } from '../../link/constants.js'
 import { MessageDispatcher } from '../../link/dispatch.js'
 import { ReliableSession } from '../../link/session.js'

@@ -1,5 +1,6 @@
 // In-process DmMessaging for tests of the DM: agents use agent/link/memory.ts with `agentEndpoint()`.
-import { parseAgentToDmMessage, type AgentEndpoint, type AgentToDmMessage, type DmToAgentMessage } from '../../protocol/messages.js'
+import { parseAgentToDmMessage, type AgentToDmMessage, type DmToAgentMessage } from '../../protocol/messages.js'
+import type { AgentEndpoint } from '../../protocol/agent-endpoint.js'
 import { MessageDispatcher } from '../../link/dispatch.js'
 import { MemoryHub, registerMemoryHub, unregisterMemoryHub } from '../../link/memory-hub.js'
 import { senderMismatch } from './sender.js'

@@ -1,11 +1,12 @@
 // The DM side of DM <-> agent messaging: one interface, implemented over RabbitMQ (amqp.ts), the DM's own
 // WebSocket endpoint (embedded.ts, the default: no broker to install) and in-process (memory.ts, for tests).
 // All three pass the same contract tests (test/messaging-contract.test.ts).
-import type { AgentEndpoint, AgentToDmMessage, DmToAgentMessage } from '../../protocol/messages.js'
+import type { AgentEndpoint } from '../../protocol/agent-endpoint.js'
+import type { AgentToDmMessage, DmToAgentMessage } from '../../protocol/messages.js'
 
 import type { Logger } from '../../common/log.js'
 
-export type { AgentEndpoint } from '../../protocol/messages.js'
+export type { AgentEndpoint } from '../../protocol/agent-endpoint.js'
 
 /** Counters, for tests and diagnostics. */
 /** The machine an agent runs on: its application and scoped instance. */

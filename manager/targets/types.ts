@@ -1,7 +1,7 @@
 // Target handlers: how the DM creates, checks and terminates the machine of a scoped instance (Roboconf's
 // TargetHandler, reference §1.3). A handler hands the agent its start parameters the way a cloud hands a VM its
 // user data; cloud handlers (EC2, OpenStack, …) fit the same interface.
-import type { AgentEndpoint } from '../../protocol/messages.js'
+import type { AgentEndpoint } from '../../protocol/agent-endpoint.js'
 import type { TargetDefinition } from '../../protocol/model/types.js'
 
 /**

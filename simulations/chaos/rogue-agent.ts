@@ -8,9 +8,11 @@
 import { randomBytes } from 'node:crypto'
 import amqp from 'amqplib'
 import {
-  AGENT_SIGNATURE_HEADERS, DM_COMMAND_HEADERS, agentRoutingKey, agentsExchangeName, dmExchangeName, machineDmRoutingKey, signAgentMessage, toAgent, toDm,
-  type AgentEndpoint, type AgentToDmMessage
-} from '../../protocol/messages.js'
+  AGENT_SIGNATURE_HEADERS, DM_COMMAND_HEADERS, agentRoutingKey, agentsExchangeName, dmExchangeName,
+  machineDmRoutingKey, signAgentMessage
+} from '../../protocol/broker-names.js'
+import { toAgent, toDm, type AgentToDmMessage } from '../../protocol/messages.js'
+import type { AgentEndpoint } from '../../protocol/agent-endpoint.js'
 
 /** One forged message, ready to publish on the DM's exchange. */
 export interface RogueAttempt {

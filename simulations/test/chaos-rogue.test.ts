@@ -2,7 +2,10 @@
 // the DM's own checks refuse (signature of the claimed machine, then the sender against what the message is about),
 // and the DM's refusal count is read from its /metrics text.
 import test from 'ava'
-import { parseAgentToDmMessage, parseDmToAgentMessage, agentRoutingKey, AGENT_SIGNATURE_HEADERS, DM_COMMAND_HEADERS, machineBrokerUser } from '../../protocol/messages.js'
+import { parseAgentToDmMessage, parseDmToAgentMessage } from '../../protocol/messages.js'
+import {
+  agentRoutingKey, AGENT_SIGNATURE_HEADERS, DM_COMMAND_HEADERS, machineBrokerUser
+} from '../../protocol/broker-names.js'
 import { createDmSigningKey, verifyDmCommand } from '../../protocol/mesh.js'
 import { MessageDispatcher } from '../../link/dispatch.js'
 import { UnsignedCommandError } from '../../agent/link/websocket.js'
