@@ -406,3 +406,39 @@ test('memory: a late importer asks every owner in one request, and each owner re
   // Each owner re-announced its Tomcat once, delivered to the importer alone (only importers subscribe to a prefix).
   for (let i = 1; i <= owners; i++) t.is(deliveries.get(`memory-late-${i} exports`), 1, `Tomcat VM ${i}`)
 })
+
+test('memory: a request targeted at a peer met goes to that peer only, not to the whole mesh', async t => {
+  const hub = createMemoryMeshHub()
+  const app = createMeshApp()
+  const meshes: MeshServiceHandle[] = []
+  t.teardown(async () => { await Promise.all(meshes.map(async m => { await m.stop() })) })
+  // Where the importers' control messages go, and when the last one went.
+  const delivered: Array<{ from: string, to: string }> = []
+  let lastAt = performance.now()
+  hub.setLoss((from, to, topic) => {
+    if (topic.includes('/control') && from.startsWith('memory-targeted-')) { delivered.push({ from, to }); lastAt = performance.now() }
+    return false
+  })
+  /** Until no importer's control message has gone for 800 ms (their requests are spaced by a throttle), at most 20 s. */
+  const untilQuiet = async (): Promise<void> => {
+    const until = performance.now() + 20_000
+    while (performance.now() - lastAt < 800 && performance.now() < until) await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  const importers = 5
+  for (let i = 1; i <= importers; i++) {
+    const { model, parameters } = app.agent(`Apache VM ${i}`, 'Apache', `memory-targeted-${i}`)
+    const mesh = await hub.factory({ log: quiet })(model, parameters, new ImportRecorder()) as MeshServiceHandle
+    meshes.push(mesh)
+    mesh.setInterests(new Set(['Tomcat']))
+  }
+  await untilQuiet()
+  const mark = delivered.length
+  // A new agent: every importer asks it (and it alone) whether it owns a Tomcat.
+  const { model, parameters } = app.agent('MySQL VM', 'MySQL', 'memory-newcomer')
+  meshes.push(await hub.factory({ log: quiet })(model, parameters, new ImportRecorder()) as MeshServiceHandle)
+  lastAt = performance.now()
+  await untilQuiet()
+  const asked = delivered.slice(mark)
+  t.is(asked.length, importers, JSON.stringify(asked))
+  t.true(asked.every(d => d.to === 'memory-newcomer'), JSON.stringify(asked))
+})

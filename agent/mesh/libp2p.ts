@@ -24,7 +24,7 @@ import type { AbortOptions, Connection, PeerId, PrivateKey, Stream } from '@libp
 import type { ImportListener, MeshFactory } from '../ports.js'
 import type { MeshParameters, ScopedModel } from '../../protocol/messages.js'
 import { controlTopic, pnetKeyBytes } from '../../protocol/mesh.js'
-import { MeshService, type MeshServiceHandle, type MeshServiceOptions, type MeshTransport, type MeshTransportEvents, type TransportPeerCounts } from './service.js'
+import { MeshService, type MeshServiceHandle, type MeshServiceOptions, type MeshTransport, type MeshTransportEvents, type PublishOptions, type TransportPeerCounts } from './service.js'
 import { BoundedMap } from './bounded.js'
 import { loadOrCreatePeerIdentity } from './identity.js'
 import { nextMeshEpoch } from './epoch.js'
@@ -506,9 +506,20 @@ class Libp2pTransport implements MeshTransport {
     this.node.services.pubsub.unsubscribe(topic)
   }
 
-  async publish (topic: string, data: Uint8Array, options?: { direct?: boolean, gossip?: boolean }): Promise<void> {
+  async publish (topic: string, data: Uint8Array, options?: PublishOptions): Promise<void> {
     if (this.stopped) return
     this.heartbeat.activity()
+    if (options?.to !== undefined) {
+      const frame = encodeDirectFrame(topic, data)
+      let allConnected = true
+      for (const peer of options.to) {
+        const id = this.connected.get(peer)
+        if (id !== undefined && this.isConnected(peer)) this.sendDirect(id, frame)
+        else allConnected = false
+      }
+      if (!allConnected) await this.node.services.pubsub.publish(topic, data)
+      return
+    }
     if (options?.direct === true) {
       this.directTopics.add(topic)
       const frame = encodeDirectFrame(topic, data)

@@ -3,7 +3,7 @@
 // Every running mesh of a hub is connected to every other one of the same application; a peer is identified by
 // the peer id of its signed ownership.
 import type { MeshFactory } from '../ports.js'
-import { MeshService, type MeshServiceHandle, type MeshServiceOptions, type MeshTransport, type MeshTransportEvents } from './service.js'
+import { MeshService, type MeshServiceHandle, type MeshServiceOptions, type MeshTransport, type MeshTransportEvents, type PublishOptions } from './service.js'
 import { type Logger } from '../../common/log.js'
 
 export interface MemoryMeshHub {
@@ -69,9 +69,10 @@ export function createMemoryMeshHub (): MemoryMeshHub {
     addresses (): string[] { return [`/memory/${this.peerId}`] }
     subscribe (topic: string): void { this.self().topics.add(topic) }
     unsubscribe (topic: string): void { this.self().topics.delete(topic) }
-    async publish (topic: string, data: Uint8Array): Promise<void> {
+    async publish (topic: string, data: Uint8Array, options?: PublishOptions): Promise<void> {
       const sender = this.self()
       for (const other of members.values()) {
+        if (options?.to !== undefined && !options.to.includes(other.transport.peerId)) continue
         if (!linked(sender, other) || !other.topics.has(topic) || lose?.(this.peerId, other.transport.peerId, topic) === true) continue
         later(() => { if (members.get(other.transport.peerId) === other && linked(sender, other)) other.events.message(topic, this.peerId, data) })
       }

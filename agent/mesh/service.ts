@@ -25,6 +25,19 @@ import { trace } from '../../common/trace.js'
 import type { Logger } from '../../common/log.js'
 import { realClock, type Clock, type ClockTimer } from '../../common/clock.js'
 
+/** How a message goes out (MeshTransport.publish). */
+export interface PublishOptions {
+  direct?: boolean
+  gossip?: boolean
+  /**
+   * The message concerns these peers only (a targeted request): written straight to each of them, on the connection
+   * that authenticates the sender, and gossiped only when one of them is not connected. Gossiped, every agent of the
+   * mesh relays it, checks its signature and drops it unread: at 300 agents, each new agent's targeted requests cost
+   * the others about 1.5 ms of CPU each (docs/scale.md, "Where a start's CPU goes").
+   */
+  to?: readonly string[]
+}
+
 /** What the service needs from a network: publish/subscribe with authenticated senders, and peer liveness. */
 export interface MeshTransport {
   readonly peerId: string
@@ -36,7 +49,7 @@ export interface MeshTransport {
    * own (an announce or a withdraw), written straight to the connected subscribers, whose connection authenticates the
    * sender; it is also gossiped (relayed to subscribers we are not connected to) unless `gossip` is false.
    */
-  publish (topic: string, data: Uint8Array, options?: { direct?: boolean, gossip?: boolean }): Promise<void>
+  publish (topic: string, data: Uint8Array, options?: PublishOptions): Promise<void>
   isConnected (peerId: string): boolean
   connectedPeers (): string[]
   /**
@@ -242,11 +255,12 @@ export class MeshService extends PeerExchange<RejectionReason> implements MeshSe
 
   /**
    * What our next request asks: these prefixes of every owner, and our interests of these peers (new ones); and
-   * the prefixes of ours to re-announce.
+   * the prefixes of ours to re-announce: to every importer (a renewed ownership), or to the connected peers that asked.
    */
   private readonly pendingPrefixes = new Set<string>()
   private readonly pendingTargets = new Set<string>()
   private readonly pendingReannounce = new Set<string>()
+  private readonly pendingAnswers = new Map<string, Set<string>>()
   /** Peers known to listen on the control topic (peerReady), until they disconnect: who hears a request. */
   private readonly readyPeers = new Set<string>()
   /**
@@ -475,7 +489,7 @@ export class MeshService extends PeerExchange<RejectionReason> implements MeshSe
     if (this.interests.has(prefix)) this.release(prefix, instancePath, this.transport.peerId)
   }
 
-  private send (topic: string, message: MeshMessage, options?: { direct?: boolean, gossip?: boolean }): void {
+  private send (topic: string, message: MeshMessage, options?: PublishOptions): void {
     const data = encodeMeshMessage(message)
     this.sent.messages++
     this.sent.bytes += data.byteLength
@@ -572,7 +586,10 @@ export class MeshService extends PeerExchange<RejectionReason> implements MeshSe
     // A held export's stamp also lives in `held`, so evicting it from the bounded keyStamps loses no ordering.
     const holder = this.held.get(prefix)?.get(instancePath)
     const known = this.keyStamps.get(k) ?? (holder?.owner === owner ? holder.stamp : undefined)
-    if (known !== undefined && !isNewer(stamp, known)) return false
+    // The same stamp again is the same message: a duplicate while we hold it, or the owner's answer to our request
+    // after we dropped it (a lost owner back: answers keep the prefix's last stamp, see reannounce).
+    const resent = known !== undefined && stamp.epoch === known.epoch && stamp.seq === known.seq && holder?.owner !== owner
+    if (known !== undefined && !isNewer(stamp, known) && !resent) return false
     this.keyStamps.set(k, stamp)
     const op = compositeKey(owner, prefix)
     const opKnown = this.ownerPrefixStamps.get(op)
@@ -640,13 +657,21 @@ export class MeshService extends PeerExchange<RejectionReason> implements MeshSe
     const owned = m.prefixes.filter(prefix => this.localPrefixSeq.has(prefix))
     if (!this.transport.isConnected(from)) {
       for (const prefix of m.prefixes) if (!owned.includes(prefix) && this.importablePrefixes.has(prefix)) this.askedByStrangers.add(prefix)
+      // A requester we are not connected to would not hear a re-announce: our digest, on the control topic that
+      // every agent relays, tells it where to dial us (onDigest), and once connected it asks again.
+      if (owned.length > 0) this.introductions.poke()
+      return
     }
     if (owned.length === 0) return
-    for (const prefix of owned) this.pendingReannounce.add(prefix)
+    // The answer goes to the requester alone (with the others asking meanwhile): the importers that hold our exports
+    // already would only check it again. At 100 agents, re-announces to every importer, one per request of 50
+    // Apaches starting, cost about 30 CPU-s (docs/scale.md).
+    for (const prefix of owned) {
+      let requesters = this.pendingAnswers.get(prefix)
+      if (requesters === undefined) this.pendingAnswers.set(prefix, requesters = new Set())
+      requesters.add(from)
+    }
     this.reannounces.poke()
-    // A requester we are not connected to would not hear the re-announce: our digest, on the control topic that
-    // every agent relays, tells it where to dial us (onDigest), and once connected it asks again.
-    if (!this.transport.isConnected(from)) this.introductions.poke()
   }
 
   private onDigest (from: string, m: DigestMessage): void {
@@ -706,18 +731,36 @@ export class MeshService extends PeerExchange<RejectionReason> implements MeshSe
     this.pendingPrefixes.clear()
     if (prefixes.length === 0) return
     if (everyone && this.readyPeers.size === 0) for (const prefix of prefixes) this.unheardPrefixes.add(prefix)
+    // Asked of every owner: relayed to the whole mesh. Asked of a few peers (connected ones: a new peer, or an owner
+    // whose digest showed more): to them only.
     this.send(this.control, {
       v: MESH_MESSAGE_VERSION, kind: 'request', application: this.application, prefixes, ...(everyone ? {} : { targets }),
       ownership: this.ownership
-    })
+    }, everyone ? undefined : { to: targets })
   }
 
   private reannounce (): void {
     if (this.stopped) return
     for (const prefix of this.pendingReannounce) {
       for (const entry of this.local.values()) if (entry.prefix === prefix) this.publishAnnounce(entry)
+      this.pendingAnswers.delete(prefix)
     }
     this.pendingReannounce.clear()
+    for (const [prefix, requesters] of this.pendingAnswers) {
+      const to = [...requesters].filter(peer => this.transport.isConnected(peer))
+      const seq = this.localPrefixSeq.get(prefix)
+      if (to.length === 0 || seq === undefined) continue
+      // The prefix's last stamp, not a new one: the instance is as it was then, an importer that has it drops the
+      // copy, and the others' next digest shows nothing new (a new stamp would make every importer ask again).
+      for (const entry of this.local.values()) {
+        if (entry.prefix !== prefix) continue
+        this.send(exportsTopic(this.application, prefix), {
+          v: MESH_MESSAGE_VERSION, kind: 'announce', application: this.application, epoch: this.epoch, seq, ...entry,
+          ownership: this.ownership, addresses: this.transport.addresses()
+        }, { to })
+      }
+    }
+    this.pendingAnswers.clear()
   }
 
   // ----------------------------------------------------------------------------------------------- liveness

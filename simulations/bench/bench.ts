@@ -396,8 +396,10 @@ export async function runBench (options: RunOptions): Promise<BenchReport> {
     const scale: ScalePoint[] = []
     for (const agents of options.scale) scale.push(await measureScalePoint(agents, options.log, budget))
     if (options.scalePeers !== false) for (const point of scale) await measureScalePeers(point, options.log, budget)
-    const plots = await writeScalePlots(scale, options.plotsDir ?? DEFAULT_PLOTS_DIR)
-    options.log(`charts written: ${plots.join(', ')}`)
+    // The table is printed even when the charts cannot be written (a full disk, a folder not writable).
+    await writeScalePlots(scale, options.plotsDir ?? DEFAULT_PLOTS_DIR).then(
+      plots => { options.log(`charts written: ${plots.join(', ')}`) },
+      (err: unknown) => { options.log(`charts not written: ${errorMessage(err)}`) })
     const serf = scale.flatMap(p => p.serf === null ? [] : [p.serf])
     const etcd = scale.flatMap(p => p.etcd === null ? [] : [p.etcd])
     return { ...NOT_MEASURED, converge: [], peers: peersReport(serf, etcd), scale }
@@ -583,6 +585,8 @@ async function main (): Promise<number> {
   try {
     const report = await runBench({ quick: args.quick, convergeOnly: args.convergeOnly, observability: args.observability, scale: args.scale, plotsDir: args.plotsDir, scalePeers: args.scalePeers, partitionCuts: args.partitionCuts, log })
     const table = report.scale !== undefined ? formatScaleTable(report.scale) : formatTable(report)
+    // The scale mode's table also goes to stderr with --json: the run that must show it is usually kept as JSON.
+    if (args.json && report.scale !== undefined) process.stderr.write(`${table}\n`)
     process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : `${table}\n`)
     return 0
   } catch (err) {

@@ -10,7 +10,7 @@ import { AgentHost, stopAll, type BenchAgent } from './agents.js'
 import type { ExportTransport } from './agent-protocol.js'
 import type { NetnsLink } from '../../fixtures/netns.js'
 import { AGENT_START_BATCH, AGENT_START_TIMEOUT_MS, CHANGE_TIMEOUT_MS, DEPLOY_TIMEOUT_MS, PACE_AGENT_CPU_PCT, PACE_CPU_PCT, PACE_IDLE_CPU_PCT_PER_AGENT, PACE_MAX_MS, PACE_WINDOW_MS } from './bench-constants.js'
-import { untilQuiet } from './stats.js'
+import { untilQuiet, type CpuMeter, type CpuStretch } from './stats.js'
 import { UNLIMITED_BUDGET, type Budget } from './budget.js'
 
 /** Fewest agents of a chain: MySQL, two Tomcats, one Apache. */
@@ -48,6 +48,11 @@ export interface ChainOptions {
   observability?: boolean
   /** Every wait is also cut to what is left of this (the scale mode's 20 minutes); default none. */
   budget?: Budget
+  /**
+   * Watches every agent process and marks the start's stretches ('start': agents taking their models, 'pace': the
+   * waits between batches, 'deploy': the instances' start); default none.
+   */
+  meter?: CpuMeter
 }
 
 export interface Chain {
@@ -124,6 +129,7 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
         await Promise.all(stateDirs.map(async dir => await mkdir(dir, { recursive: true })))
         const started = new AgentHost({ name: `/${role(members[0]).vm}`, stateDirs, agentNames: members.map(i => `/${role(i).vm}`), netns })
         hosts.push(started)
+        if (started.child.pid !== undefined) options.meter?.watch(started.child.pid)
         members.forEach((i, k) => { agents[i] = started.agents[k] })
         return started
       })()
@@ -158,8 +164,9 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
         ready.push({ index, addresses })
       }))
       const upAt = Math.round(performance.now() - startedAt)
+      const started = await options.meter?.mark('start')
       if (options.paced !== true) {
-        report(`${options.transport}: ${ready.length}/${options.agents} agents up (${upAt} ms)`)
+        report(`${options.transport}: ${ready.length}/${options.agents} agents up (${upAt} ms${cpuText(started, hosts)})`)
         continue
       }
       // The agents up use some CPU even when idle (pings, heartbeats): quiet means one core over that, not one core in
@@ -167,8 +174,9 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
       const pace = await untilQuiet(hosts.map(h => h.pid),
         { totalBelowPct: PACE_CPU_PCT + ready.length * PACE_IDLE_CPU_PCT_PER_AGENT, eachBelowPct: PACE_AGENT_CPU_PCT },
         PACE_WINDOW_MS, budget.cap(PACE_MAX_MS, 'starting the agents'))
-      report(`${options.transport}: ${ready.length}/${options.agents} agents up (${upAt} ms; then ${pace.waitedMs} ms until ` +
-        `${pace.totalCpuPct.toFixed(0)} % of a core in all, ${pace.busiestCpuPct.toFixed(0)} % the busiest process)`)
+      const paced = await options.meter?.mark('pace')
+      report(`${options.transport}: ${ready.length}/${options.agents} agents up (${upAt} ms${cpuText(started, hosts)}; then ${pace.waitedMs} ms until ` +
+        `${pace.totalCpuPct.toFixed(0)} % of a core in all, ${pace.busiestCpuPct.toFixed(0)} % the busiest process${cpuText(paced, hosts)})`)
     }
 
     const pathOf = (index: number): string => { const { vm, child } = role(index); return `/${vm}/${child}` }
@@ -198,11 +206,13 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
         startInstances(group)
         await untilStarted(group)
         done += group.length
-        report(`${options.transport}: ${done}/${importerIndexes.length} Apaches started with both Tomcats (${Math.round(performance.now() - startedAt)} ms)`)
+        const deployed = await options.meter?.mark('deploy')
+        report(`${options.transport}: ${done}/${importerIndexes.length} Apaches started with both Tomcats (${Math.round(performance.now() - startedAt)} ms${cpuText(deployed, hosts)})`)
       }
     } else {
       startInstances(Array.from({ length: options.agents }, (_, index) => index))
       await untilStarted(importerIndexes)
+      await options.meter?.mark('deploy')
     }
     report(`${options.transport}: every Apache started with both Tomcats`)
     return {
@@ -225,6 +235,20 @@ export async function startChain (options: ChainOptions): Promise<Chain> {
     await stop()
     throw err
   }
+}
+
+/**
+ * A stretch's CPU for a progress line: `, 12.3 CPU-s agents (owners 2.1, newest 6.0), 0.4 bench` (empty without a
+ * meter): the owners' processes (one agent each) and the last process forked, apart.
+ */
+function cpuText (stretch: CpuStretch | undefined, hosts: readonly AgentHost[]): string {
+  if (stretch === undefined) return ''
+  const s = (ms: number): string => (ms / 1000).toFixed(1)
+  const of = (pids: number[]): number => pids.reduce((sum, pid) => sum + (stretch.byPid.get(pid) ?? 0), 0)
+  const owners = of(hosts.filter(h => h.agents.length === 1 && h.alive).map(h => h.pid))
+  const newest = hosts.at(-1)
+  const last = newest !== undefined && newest.agents.length > 1 && newest.alive ? `, newest ${s(of([newest.pid]))}` : ''
+  return `, ${s(stretch.agentsCpuMs)} CPU-s agents (owners ${s(owners)}${last}), ${s(stretch.benchCpuMs)} bench`
 }
 
 /** The end of a dead process's stderr without its agents' WARN lines: Node's report of what killed it (up to 40 lines). */

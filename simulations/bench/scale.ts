@@ -11,7 +11,7 @@ import { startChain, timeDeparture, toggleTarget, type Chain } from './chain.js'
 import { measureEtcd, measureSerf, type PeerFigures } from './peers.js'
 import { lineChartSvg, type Chart } from './plot.js'
 import { BudgetSpentError, UNLIMITED_BUDGET, type Budget } from './budget.js'
-import { cpuPercentOver, percentile, residentSetMb, round2, socketTraffic, untilQuiet, type SocketTraffic } from './stats.js'
+import { CpuMeter, cpuPercentOver, percentile, residentSetMb, round2, socketTraffic, untilQuiet, type SocketTraffic } from './stats.js'
 import {
   CHANGE_TIMEOUT_MS, CRASH_DETECT_TIMEOUT_MS, DEPLOY_TIMEOUT_MS, SCALE_AGENTS_PER_PROCESS, SCALE_DEPLOY_MS_PER_AGENT, SCALE_STATE_ROOT, SCALE_IDLE_WINDOW_MS, SCALE_PEERS_MAX_AGENTS, SCALE_SETTLE_MAX_MS,
   SCALE_MIN_CHANGE_MS, SCALE_MIN_CRASH_MS, SCALE_MIN_POINT_MS, SCALE_SETTLED_CPU_PCT, SCALE_TOGGLES, SETTLE_WINDOW_MS
@@ -43,8 +43,31 @@ export interface ScalePoint {
   serf_model_ms: number
   serf: PeerFigures | null
   etcd: PeerFigures | null
+  /**
+   * Where the point's time and CPU went, by phase (in run order): wall time, the agent processes' CPU and the
+   * benchmark's own, in ms (user + system: the cost model of docs/scale.md). 'start': agents taking their models;
+   * 'pace': waits between batches; 'deploy': the instances' start; then 'settle', 'idle', 'changes', 'crash'; 'unfinished': from the last
+   * phase that ended to a failure or the budget's end.
+   */
+  phases: PhaseCost[]
   /** Why a figure above is null or partial (a phase that failed, timed out or had no time left), in run order. */
   notes: string[]
+}
+
+/** One phase of a point: wall time and CPU (agents' processes, the benchmark's), in ms. */
+export interface PhaseCost { phase: string, wall_ms: number, agents_cpu_ms: number, bench_cpu_ms: number }
+
+/** The meter's stretches summed by name, in the order each name first came. */
+export function phaseCosts (meter: CpuMeter): PhaseCost[] {
+  const phases = new Map<string, PhaseCost>()
+  for (const s of meter.stretches) {
+    const p = phases.get(s.name) ?? { phase: s.name, wall_ms: 0, agents_cpu_ms: 0, bench_cpu_ms: 0 }
+    p.wall_ms += s.wallMs
+    p.agents_cpu_ms += s.agentsCpuMs
+    p.bench_cpu_ms += s.benchCpuMs
+    phases.set(s.name, p)
+  }
+  return [...phases.values()]
 }
 
 /**
@@ -101,8 +124,10 @@ export async function measureScalePoint (agents: number, log: (line: string) => 
     serf_model_ms: serfModelMs(agents),
     serf: null,
     etcd: null,
+    phases: [],
     notes: []
   }
+  const meter = new CpuMeter()
   const progress = (line: string): void => { log(`scale x${agents}: ${line}`) }
   const note = (line: string): void => { point.notes.push(line); progress(line) }
   let workDir: string | undefined
@@ -112,12 +137,13 @@ export async function measureScalePoint (agents: number, log: (line: string) => 
     workDir = await mkdtemp(join(await stateRoot(), 'meshconf-bench-scale-'))
     const started = performance.now()
     chain = await startChain({ agents, transport: 'mesh', workDir, progress, paced: true, agentsPerProcess: SCALE_AGENTS_PER_PROCESS,
-      deployTimeoutMs: Math.max(DEPLOY_TIMEOUT_MS, agents * SCALE_DEPLOY_MS_PER_AGENT), budget })
+      deployTimeoutMs: Math.max(DEPLOY_TIMEOUT_MS, agents * SCALE_DEPLOY_MS_PER_AGENT), budget, meter })
     const pids = chain.hosts.map(h => h.pid)
     point.processes = pids.length
     progress(`${agents} agents in ${pids.length} processes up in ${Math.round(performance.now() - started)} ms`)
     const quiet = await untilQuiet(pids, { totalBelowPct: SCALE_SETTLED_CPU_PCT }, SETTLE_WINDOW_MS,
       budget.cap(SCALE_SETTLE_MAX_MS, 'settling', SETTLE_WINDOW_MS))
+    await meter.mark('settle')
     progress(`${quiet.quiet ? 'quiet' : 'still busy'} after ${quiet.waitedMs} ms (${quiet.totalCpuPct.toFixed(0)} % of a core in all)`)
     if (!quiet.quiet) note(`idle CPU measured while still busy: ${quiet.totalCpuPct.toFixed(0)} % of a core in all after ${quiet.waitedMs} ms`)
 
@@ -125,6 +151,7 @@ export async function measureScalePoint (agents: number, log: (line: string) => 
     const idleCpu = await cpuPercentOver(pids, budget.cap(SCALE_IDLE_WINDOW_MS, 'idle CPU', SCALE_IDLE_WINDOW_MS))
     const idle = diff(await socketTraffic(pids), idleBefore)
     const rss = await Promise.all(pids.map(residentSetMb))
+    await meter.mark('idle')
     const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0)
     point.idle_cpu_pct_per_agent = round2(sum(idleCpu) / agents)
     point.rss_mb_per_agent = round2(sum(rss) / agents)
@@ -152,6 +179,7 @@ export async function measureScalePoint (agents: number, log: (line: string) => 
       else note(`change ${i + 1}: ${sample.latenciesMs.length} of ${chain.importers.length} importers updated within ${Math.round(timeoutMs)} ms (slowest of those ${slowest?.toFixed(0) ?? 'n/a'} ms)`)
     }
     const elapsed = performance.now() - t0
+    await meter.mark('changes')
     const busy = diff(await socketTraffic(pids), before)
     const changes = 2 * toggled // a stop (withdraw) and a start (announce) per toggle
     const idleShare = elapsed / SCALE_IDLE_WINDOW_MS
@@ -165,14 +193,19 @@ export async function measureScalePoint (agents: number, log: (line: string) => 
     const stable = chain.stable
     const crashTimeoutMs = budget.cap(CRASH_DETECT_TIMEOUT_MS, 'the kill -9', SCALE_MIN_CRASH_MS)
     const crash = await timeDeparture(chain, chain.stablePath, async () => { await stable.kill('SIGKILL') }, crashTimeoutMs)
+    await meter.mark('crash')
     point.crash_detect_ms = crash.missed > 0 || crash.latenciesMs.length === 0 ? null : round2(Math.max(...crash.latenciesMs))
     progress(`kill -9 noticed by ${crash.latenciesMs.length}/${chain.importers.length} importers, the last after ${point.crash_detect_ms ?? 'n/a'} ms`)
     if (point.crash_detect_ms === null) note(`kill -9 noticed by ${crash.latenciesMs.length} of ${chain.importers.length} importers within ${Math.round(crashTimeoutMs)} ms`)
   } catch (err) {
     note(err instanceof BudgetSpentError ? err.message : `failed: ${errorMessage(err).split('\n')[0].slice(0, 400)}`)
   } finally {
+    // What ran since the last mark (a phase that failed or ran out of time; nothing after the kill -9).
+    if ((await meter.mark('unfinished')).wallMs < 1000) meter.stretches.pop()
     await chain?.stop()
     if (workDir !== undefined) await rm(workDir, { recursive: true, force: true })
+    point.phases = phaseCosts(meter)
+    progress(`cost: ${point.phases.map(p => `${p.phase} ${(p.wall_ms / 1000).toFixed(1)} s, ${((p.agents_cpu_ms + p.bench_cpu_ms) / 1000).toFixed(1)} CPU-s`).join('; ')}`)
   }
   return point
 }

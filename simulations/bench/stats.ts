@@ -169,3 +169,60 @@ export function sumSocketTraffic (output: string, pids: ReadonlySet<number>): So
   }
   return total
 }
+
+/** One stretch of a run: its wall time, the CPU of the processes watched and of the benchmark itself, in ms. */
+export interface CpuStretch {
+  name: string
+  wallMs: number
+  agentsCpuMs: number
+  benchCpuMs: number
+  /** agentsCpuMs by process. */
+  byPid: ReadonlyMap<number, number>
+}
+
+/**
+ * Splits a run into named stretches and tells the CPU each took (user + system, load-independent): the processes
+ * watched (a process that exited meanwhile counts with its CPU at the last mark) and this process.
+ */
+export class CpuMeter {
+  readonly stretches: CpuStretch[] = []
+  private readonly pids = new Set<number>()
+  private wallAt = performance.now()
+  private benchAt = benchCpuMs()
+  private agentsAt = new Map<number, number>()
+
+  /** Counts this process's CPU from now on (from its start when it has just been forked). */
+  watch (pid: number): void {
+    this.pids.add(pid)
+  }
+
+  /** The CPU of the watched processes and of this one since the meter was made, in ms. */
+  get totalCpuMs (): number {
+    return this.stretches.reduce((sum, s) => sum + s.agentsCpuMs + s.benchCpuMs, 0)
+  }
+
+  /** Closes the stretch since the last mark (or the start) as `name`. */
+  async mark (name: string): Promise<CpuStretch> {
+    const now = new Map<number, number>()
+    await Promise.all([...this.pids].map(async pid => { now.set(pid, await cpuTimeMs(pid).catch(() => this.agentsAt.get(pid) ?? 0)) }))
+    let agentsCpuMs = 0
+    const byPid = new Map<number, number>()
+    for (const [pid, ms] of now) {
+      byPid.set(pid, ms - (this.agentsAt.get(pid) ?? 0))
+      agentsCpuMs += ms - (this.agentsAt.get(pid) ?? 0)
+    }
+    const wall = performance.now()
+    const bench = benchCpuMs()
+    const stretch = { name, wallMs: Math.round(wall - this.wallAt), agentsCpuMs: Math.round(agentsCpuMs), benchCpuMs: Math.round(bench - this.benchAt), byPid }
+    this.stretches.push(stretch)
+    this.wallAt = wall
+    this.benchAt = bench
+    this.agentsAt = now
+    return stretch
+  }
+}
+
+function benchCpuMs (): number {
+  const { user, system } = process.cpuUsage()
+  return (user + system) / 1000
+}

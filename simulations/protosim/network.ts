@@ -271,6 +271,12 @@ export class SimNetwork {
       publish: async (topic, data, options) => {
         if (!agent.up) return
         const subscribers = subscribersOf(topic)
+        // To these peers only, on their connections; flooded as any message when one of them is not connected (libp2p.ts).
+        const targets = options?.to?.map(peer => this.byPeer.get(peer))
+        if (targets !== undefined && targets.every(other => other !== undefined && agent.links.has(other.index))) {
+          for (const other of targets) if (other !== undefined && subscribers.has(other.index)) this.direct(agent, other, topic, data)
+          return
+        }
         for (const i of agent.links) if (subscribers.has(i)) this.direct(agent, this.agents[i], topic, data)
         if (options?.direct !== true || options.gossip !== false) this.flood(agent, topic, data, true)
       },

@@ -82,6 +82,7 @@ test('the scale table and charts: a column per N, n/a where not measured', t => 
     serf_model_ms: serfModelMs(agents),
     serf: agents === 10 ? { agents, all_ms: 180, failure_all_ms: 6400 } : null,
     etcd: null,
+    phases: [],
     notes: allMs === null ? ['change 1: 900 of 997 importers updated within 10000 ms (slowest of those 4100 ms)'] : []
   })
   const points = [point(10, 21), point(1000, null)]
