@@ -12,7 +12,7 @@ import type { MeshParameters, RecipeFiles, ScopedModel } from '../protocol/messa
 import { instanceFolderName } from '../protocol/agent-layout.js'
 import { IMPORTS_SAVE_DELAY_MS, INSTANCES_FOLDER, RECIPES_FOLDER, STATE_FILE_NAME, STATE_FORMAT_VERSION, STATE_SAVE_DELAY_MS } from './constants.js'
 import { CorruptStateError } from './errors.js'
-import type { ImportsSnapshot } from './lifecycle/engine.js'
+import type { ImportsSnapshot } from './lifecycle/imports.js'
 
 export { instanceFolderName } from '../protocol/agent-layout.js'
 import { errorMessage } from '../protocol/errors.js'

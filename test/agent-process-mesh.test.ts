@@ -67,7 +67,7 @@ async function probeAgent (t: ExecutionContext, extraParams: Record<string, unkn
     application: app.application, scopedInstancePath: '/Probe VM', stateDir, messaging: dm.agentEndpoint({ application: app.application, scopedInstancePath: '/Probe VM' }),
     ipAddress: '127.0.0.1', meshListenHost: '127.0.0.1', meshListenPort: 0, heartbeatPeriodMs: 200, logFile, ...extraParams
   }))
-  const agent = execa('node', [BIN, 'agent', '--params', paramsFile], { reject: false, all: true })
+  const agent = execa('node', [BIN, 'agent', '--params', paramsFile], { reject: false, all: true, forceKillAfterDelay: 30_000 })
   let mysql: MeshServiceHandle | undefined
   t.teardown(async () => {
     await mysql?.stop()

@@ -4,22 +4,24 @@
 // Differences from Roboconf, on purpose: a re-announced import with changed values replaces the stored one and
 // triggers `update` (A.8); WAITING_FOR_ANCESTOR transitions are reported like any other (A.10); refused requests
 // are reported to the DM with a problem instead of being dropped silently.
-import { mkdir, rm, writeFile } from 'node:fs/promises'
-import { dirname, isAbsolute, join, normalize, sep } from 'node:path'
+import { rm } from 'node:fs/promises'
 import { DEPLOYABLE_UNDER, plannedActions, type InstanceStatus } from '../../protocol/lifecycle.js'
 import { importedPrefixes, instanceExports, tailorImport } from '../../protocol/model/exports.js'
 import type { Component, Instance } from '../../protocol/model/types.js'
-import { type HeldImport, type Import, type InstanceProblem, type InstanceReport, type RecipeFiles,
-  type ScopedModel } from '../../protocol/messages.js'
+import type { Import, InstanceProblem, InstanceReport, RecipeFiles, ScopedModel } from '../../protocol/messages.js'
 import type { DmNotifier, ExportPublisher, LifecycleObserver } from '../ports.js'
 import type { SaveUrgency } from '../state.js'
-import { ActionRefusedError, InvalidInstanceError, InvalidRecipePathError, NoPluginError, RecipeFailedError,
-  RecipeTimeoutError, UnknownInstanceError, errorMessage } from '../errors.js'
+import { ActionRefusedError, InvalidInstanceError, NoPluginError, UnknownInstanceError, errorMessage } from '../errors.js'
 import type { ExecutionContext, ImportChange, Plugin, PluginRegistry } from '../plugins/types.js'
 import type { Logger } from '../../common/log.js'
 import { ActionQueue, type Claim } from './queue.js'
 import { trace } from '../../common/trace.js'
 import { isoTime } from '../../common/clock.js'
+import { checkAddition, checkModel } from './model.js'
+import { importStore, importsByPrefix, importsReport, restoreImports, sameVariables, sinceStore, type ImportsSnapshot,
+  type InstanceImports, type InstanceImportsSince } from './imports.js'
+import { writeRecipes } from './recipes.js'
+import { stepProblem } from './problem.js'
 import { subtreeDeepestFirst, subtreeTopDown } from './tree.js'
 
 export interface LifecycleEngineComponents {
@@ -46,12 +48,6 @@ export interface LifecycleEngineOptions {
   ipAddress?: string
 }
 
-/** Imports of one instance: prefix -> exporting instance path -> import. */
-type InstanceImports = Map<string, Map<string, Import>>
-
-/** Imports of every instance, as saved: instance path -> prefix -> imports. */
-export type ImportsSnapshot = Record<string, Record<string, Import[]>>
-
 export interface InstanceSummary { path: string, component: string, status: InstanceStatus }
 
 export class LifecycleEngine {
@@ -62,7 +58,7 @@ export class LifecycleEngine {
   private readonly parentOf = new Map<string, Instance | undefined>()
   private readonly imports = new Map<string, InstanceImports>()
   /** Since when (ISO time) each import is held: instance path -> prefix -> exporting instance path -> time. */
-  private readonly importsSince = new Map<string, Map<string, Map<string, string>>>()
+  private readonly importsSince = new Map<string, InstanceImportsSince>()
   private readonly queue = new ActionQueue()
   /**
    * The save of the last state change. A plug-in step runs once the state it runs under (DEPLOYING, STARTING, ...) is
@@ -81,19 +77,7 @@ export class LifecycleEngine {
     checkModel(model)
     this.model = model
     this.index()
-    this.imports.clear()
-    this.importsSince.clear()
-    const now = isoTime(Date.now())
-    for (const [path, byPrefix] of Object.entries(imports)) {
-      if (!this.byPath.has(path)) continue
-      const store: InstanceImports = new Map()
-      for (const [prefix, list] of Object.entries(byPrefix)) {
-        store.set(prefix, new Map(list.map(i => [i.instancePath, i])))
-        // a restored import is held since the restart, as far as this process knows
-        for (const i of list) this.sinceStore(path, prefix).set(i.instancePath, now)
-      }
-      this.imports.set(path, store)
-    }
+    restoreImports(this.imports, this.importsSince, imports, path => this.byPath.has(path))
   }
 
   currentModel (): ScopedModel | undefined {
@@ -124,11 +108,7 @@ export class LifecycleEngine {
 
   /** Imports of an instance by prefix, in arrival order. */
   importsOf (instancePath: string): Record<string, Import[]> {
-    const out: Record<string, Import[]> = {}
-    for (const [prefix, byExporter] of this.imports.get(instancePath) ?? []) {
-      if (byExporter.size > 0) out[prefix] = [...byExporter.values()]
-    }
-    return out
+    return importsByPrefix(this.imports.get(instancePath))
   }
 
   /** Resolves once every queued action has run. */
@@ -213,21 +193,7 @@ export class LifecycleEngine {
     const model = this.requireModel()
     const parent = this.byPath.get(parentPath)
     if (parent === undefined) throw new InvalidInstanceError(instance.path, `its parent "${parentPath}" is not in this agent's model`)
-    const check = (child: Instance, under: Instance): void => {
-      const expected = `${under.path}/${child.name}`
-      if (child.path !== expected) throw new InvalidInstanceError(child.path, `its path should be "${expected}"`)
-      if (this.byPath.has(child.path)) throw new InvalidInstanceError(child.path, 'an instance with this path exists')
-      if (model.components[child.component] === undefined) {
-        throw new InvalidInstanceError(child.path, `component "${child.component}" is not in the application's graph`)
-      }
-      const parentComponent = model.components[under.component]
-      if (parentComponent !== undefined && !parentComponent.children.includes(child.component)) {
-        throw new InvalidInstanceError(child.path,
-          `component "${under.component}" cannot hold a "${child.component}" (graph children: ${parentComponent.children.join(', ') || 'none'})`)
-      }
-      child.children.forEach(grandChild => check(grandChild, child))
-    }
-    check(instance, parent)
+    checkAddition(model, this.byPath, instance, parent)
     for (const added of subtreeTopDown(instance)) added.status = 'NOT_DEPLOYED'
     parent.children.push(instance)
     this.index()
@@ -277,12 +243,12 @@ export class LifecycleEngine {
         trace('engine.action', instance.path)
         if (this.byPath.get(instance.path) !== instance) return
         const variables = tailorImport(this.componentOf(instance).imports, prefix, exported.variables)
-        const store = this.importStore(instance.path, prefix)
+        const store = importStore(this.imports, instance.path, prefix)
         const known = store.get(exported.instancePath)
         if (known !== undefined && known.component === exported.component && sameVariables(known.variables, variables)) return
         const imported: Import = { instancePath: exported.instancePath, component: exported.component, variables }
         store.set(exported.instancePath, imported)
-        if (known === undefined) this.sinceStore(instance.path, prefix).set(exported.instancePath, isoTime(Date.now()))
+        if (known === undefined) sinceStore(this.importsSince, instance.path, prefix).set(exported.instancePath, isoTime(Date.now()))
         this.components.persist('soon')
         this.notify(instance)
         await this.reactToImports(instance, { importChanged: imported, statusChanged: 'DEPLOYED_STARTED' }, reportedAt)
@@ -336,7 +302,7 @@ export class LifecycleEngine {
     try {
       await this.lastStateSaved
       const plugin = this.pluginFor(instance)
-      await this.writeRecipes(instance)
+      await writeRecipes(this.components.instanceDir(instance.path), instance.component, this.components.recipes(instance.component) ?? {})
       const context = this.context(instance)
       await plugin.initialize(context)
       await plugin.deploy(context)
@@ -399,7 +365,7 @@ export class LifecycleEngine {
       await this.lastStateSaved
       await this.pluginFor(instance).stop(this.context(instance))
     } catch (err) {
-      failure = this.problemOf(instance, 'stop', err, began, `stop failed (the instance is considered stopped): ${errorMessage(err)}`)
+      failure = stepProblem(() => this.componentOf(instance).installer, 'stop', err, began, `stop failed (the instance is considered stopped): ${errorMessage(err)}`)
       this.stepDone('stop', 'failed', began)
       this.components.log.warn(`[${instance.path}] ${failure.message}`)
     }
@@ -504,22 +470,9 @@ export class LifecycleEngine {
 
   /** What an instance waits for and holds, with its last failure: sent with every state. */
   private report (instance: Instance, failure?: InstanceProblem): InstanceReport {
-    const missingImports: string[] = []
-    const heldImports: HeldImport[] = []
-    if (instance !== this.model?.instance) {
-      for (const [prefix, { optional }] of importedPrefixes(this.componentOf(instance))) {
-        const held = this.imports.get(instance.path)?.get(prefix)
-        if ((held?.size ?? 0) === 0) {
-          if (!optional) missingImports.push(prefix)
-          continue
-        }
-        const since = this.importsSince.get(instance.path)?.get(prefix)
-        for (const exporter of held?.keys() ?? []) {
-          heldImports.push({ prefix, instancePath: exporter, since: since?.get(exporter) ?? isoTime(Date.now()) })
-        }
-      }
-    }
-    return { ...(failure === undefined ? {} : { failure }), missingImports, heldImports }
+    const imports = instance === this.model?.instance ? { missingImports: [], heldImports: [] }
+      : importsReport(importedPrefixes(this.componentOf(instance)), this.imports.get(instance.path), this.importsSince.get(instance.path))
+    return { ...(failure === undefined ? {} : { failure }), ...imports }
   }
 
   /** A request that cannot be honoured: logged and reported to the DM, the state unchanged. */
@@ -530,7 +483,7 @@ export class LifecycleEngine {
   }
 
   private fail (instance: Instance, step: string, err: unknown, fallback: InstanceStatus, began: number): void {
-    const failure = this.problemOf(instance, step, err, began, `${step} failed: ${errorMessage(err)}`)
+    const failure = stepProblem(() => this.componentOf(instance).installer, step, err, began, `${step} failed: ${errorMessage(err)}`)
     this.stepDone(step, 'failed', began)
     this.components.log.error(`[${instance.path}] ${failure.message}`)
     this.setStatus(instance, fallback, failure.message, failure)
@@ -538,38 +491,6 @@ export class LifecycleEngine {
 
   private stepDone (step: string, result: 'ok' | 'failed', began: number): void {
     this.components.observer?.step(step, result, performance.now() - began)
-  }
-
-  /** The structured problem of a failed plug-in step (what the DM shows and `--wait` prints). */
-  private problemOf (instance: Instance, step: string, err: unknown, began: number, message: string): InstanceProblem {
-    const outcome = err instanceof RecipeFailedError || err instanceof RecipeTimeoutError ? err.outcome : undefined
-    let plugin: string | undefined
-    try {
-      plugin = this.componentOf(instance).installer
-    } catch {
-      plugin = undefined
-    }
-    // the outputs are already bounded (PROBLEM_OUTPUT_TAIL_BYTES each: plugins/process.ts)
-    return {
-      step,
-      ...(plugin === undefined ? {} : { plugin }),
-      ...(outcome?.exitCode === null || outcome === undefined ? {} : { exitCode: outcome.exitCode }),
-      ...(outcome?.signal === null || outcome === undefined ? {} : { signal: outcome.signal }),
-      ...(err instanceof RecipeTimeoutError ? { timedOut: true } : {}),
-      durationMs: Math.round(performance.now() - began),
-      ...(outcome === undefined || outcome.stderr === '' ? {} : { stderr: outcome.stderr }),
-      ...(outcome === undefined || outcome.stdout === '' ? {} : { stdout: outcome.stdout }),
-      at: isoTime(Date.now()),
-      message
-    }
-  }
-
-  private sinceStore (instancePath: string, prefix: string): Map<string, string> {
-    let byPrefix = this.importsSince.get(instancePath)
-    if (byPrefix === undefined) this.importsSince.set(instancePath, byPrefix = new Map())
-    let since = byPrefix.get(prefix)
-    if (since === undefined) byPrefix.set(prefix, since = new Map())
-    return since
   }
 
   private announce (instance: Instance): void {
@@ -594,14 +515,6 @@ export class LifecycleEngine {
   private importersOf (prefix: string): Instance[] {
     if (this.model === undefined) return []
     return subtreeTopDown(this.model.instance).filter(i => importedPrefixes(this.componentOf(i)).has(prefix))
-  }
-
-  private importStore (instancePath: string, prefix: string): Map<string, Import> {
-    let byPrefix = this.imports.get(instancePath)
-    if (byPrefix === undefined) this.imports.set(instancePath, byPrefix = new Map())
-    let store = byPrefix.get(prefix)
-    if (store === undefined) byPrefix.set(prefix, store = new Map())
-    return store
   }
 
   /** At least one import for every mandatory prefix (optional imports never block). */
@@ -646,23 +559,6 @@ export class LifecycleEngine {
     }
   }
 
-  /** Deploy: the old files go, the component's received recipe files are written (reference §3.2, deploy). */
-  private async writeRecipes (instance: Instance): Promise<void> {
-    const dir = this.components.instanceDir(instance.path)
-    await rm(dir, { recursive: true, force: true })
-    await mkdir(dir, { recursive: true })
-    const files = this.components.recipes(instance.component) ?? {}
-    for (const [file, content] of Object.entries(files)) {
-      const relative = normalize(file)
-      if (isAbsolute(relative) || relative === '..' || relative.startsWith(`..${sep}`)) {
-        throw new InvalidRecipePathError(instance.component, file)
-      }
-      const target = join(dir, relative)
-      await mkdir(dirname(target), { recursive: true })
-      await writeFile(target, Buffer.from(content, 'base64'))
-    }
-  }
-
   private ipAddress (): string | undefined {
     return this.options.ipAddress ?? this.model?.instance.data['ip.address']
   }
@@ -696,26 +592,3 @@ export class LifecycleEngine {
 
 /** The states a plug-in step runs under: saved before the step (a restart knows what was under way). */
 const STEP_STATES: ReadonlySet<InstanceStatus> = new Set(['DEPLOYING', 'STARTING', 'STOPPING', 'UNDEPLOYING'])
-
-/** Every instance names a component of the graph and sits at `<parent path>/<name>`, or the model is refused. */
-function checkModel (model: ScopedModel): void {
-  const visit = (instance: Instance, parentPath: string | undefined): void => {
-    if (typeof instance?.path !== 'string' || typeof instance.name !== 'string' || !Array.isArray(instance.children)) {
-      throw new InvalidInstanceError(String(instance?.path), 'it lacks a path, a name or children')
-    }
-    if (parentPath !== undefined && instance.path !== `${parentPath}/${instance.name}`) {
-      throw new InvalidInstanceError(instance.path, `its path should be "${parentPath}/${instance.name}"`)
-    }
-    if (model.components[instance.component] === undefined) {
-      throw new InvalidInstanceError(instance.path, `component "${instance.component}" is not in the application's graph`)
-    }
-    for (const child of instance.children) visit(child, instance.path)
-  }
-  visit(model.instance, undefined)
-}
-
-
-function sameVariables (a: Record<string, string | null>, b: Record<string, string | null>): boolean {
-  const keys = Object.keys(a)
-  return keys.length === Object.keys(b).length && keys.every(k => k in b && a[k] === b[k])
-}

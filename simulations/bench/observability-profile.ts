@@ -4,7 +4,8 @@
 // is counted. One Tomcat is toggled (the other stays up); every Apache runs `update` each time. With --on, each agent logs and keeps its
 // metrics as a real one does (agent/main.ts): pino JSON lines at info to its agent.log (one write per event-loop turn), every
 // line in its log ring, prom-client histograms and counters; without, it logs nothing.
-// Usage: node dist/simulations/bench/observability-profile.js [--on] [--toggles N] [--apaches N] [--scrapes N]
+// Usage: node dist/simulations/bench/observability-profile.js [--on | --logs | --metrics] [--toggles N] [--apaches N] [--scrapes N]
+// (--logs: the log lines only, --metrics: the metrics only, --on: both; to tell which of the two costs what)
 // Prints the CPU time (user + system) of the toggles, per toggle. For instruction counts, which the load does not
 // move: run it under `valgrind --tool=callgrind` with two toggle counts, and divide the difference of the totals.
 import '../../agent/polyfill.js'
@@ -30,8 +31,9 @@ const UPDATE_TIMEOUT_MS = 120_000
 interface Profiled { agent: Agent, metrics?: AgentMetrics, close: () => Promise<void> }
 
 async function main (): Promise<void> {
-  const { values } = parseArgs({ options: { on: { type: 'boolean' }, toggles: { type: 'string' }, apaches: { type: 'string' }, scrapes: { type: 'string' } } })
-  const on = values.on === true
+  const { values } = parseArgs({ options: { on: { type: 'boolean' }, logs: { type: 'boolean' }, metrics: { type: 'boolean' }, toggles: { type: 'string' }, apaches: { type: 'string' }, scrapes: { type: 'string' } } })
+  const logs = values.on === true || values.logs === true
+  const measured = values.on === true || values.metrics === true
   const toggles = Number(values.toggles ?? 200)
   const apaches = Number(values.apaches ?? 3)
   const scrapes = Number(values.scrapes ?? 0)
@@ -51,11 +53,13 @@ async function main (): Promise<void> {
     let fd: number | undefined
     let processLog: ReturnType<typeof createAgentProcessLogger> | undefined
     let mesh: MeshServiceHandle | undefined
-    if (on) {
+    if (logs) {
       fd = openSync(join(dir, `${vm.replaceAll(' ', '-')}.log`), 'a')
       processLog = createAgentProcessLogger({ application: app.application, scopedInstancePath: machine }, { readable: false, fd })
       const pino = processLog
       log = ringLogger(new LogRing(), lineLogger((level, line, fields) => { pino[level](line, fields) }), machine)
+    }
+    if (measured) {
       const { createAgentMetrics } = await import('../../agent/metrics.js')
       metrics = createAgentMetrics({ application: app.application, machine, meshView: () => mesh?.view() })
     }
@@ -123,7 +127,7 @@ async function main (): Promise<void> {
     const scrapeCpu = process.cpuUsage(beforeScrapes)
     const perScrapeUs = scrapes === 0 || scraped.length === 0 ? undefined : (scrapeCpu.user + scrapeCpu.system) / scrapes / scraped.length
     process.stdout.write(`${JSON.stringify({
-      observability: on, toggles, apaches, cpu_ms_per_toggle: Math.round(perToggleMs * 1000) / 1000,
+      observability: logs && measured ? true : logs ? 'logs' : measured ? 'metrics' : false, toggles, apaches, cpu_ms_per_toggle: Math.round(perToggleMs * 1000) / 1000,
       ...(perScrapeUs === undefined ? {} : { scrapes, cpu_us_per_scrape: Math.round(perScrapeUs) })
     })}\n`)
   } finally {
