@@ -47,11 +47,14 @@ export const CONVERGE_TOGGLES = 5
 export const IDLE_WINDOW_MS = 10_000
 export const QUICK_IDLE_WINDOW_MS = 3000
 /**
- * Full runs also measure idle CPU once the start's anti-entropy is past: from this long after the chain is up, in ms,
- * over IDLE_WINDOW_MS. An owner's first digests follow its last change by about 5 and 15 s (ANTI_ENTROPY_*), and every
- * agent handles each one: they are the start's cost, not what an agent spends while nothing changes.
+ * Full runs also measure idle CPU while nothing changes: from this long after the chain is up, in ms, over
+ * STEADY_IDLE_WINDOW_MS. An owner's digests follow its last change by about 5, 15 and 35 s (ANTI_ENTROPY_*, spaced by
+ * the mesh's digest budget), then at doubling intervals up to two minutes, and every agent handles each one: a 10 s
+ * window among the first ones weighs them many times over what they cost an agent that stays idle.
  */
-export const STEADY_IDLE_AFTER_UP_MS = 25_000
+export const STEADY_IDLE_AFTER_UP_MS = 45_000
+/** Window of the idle CPU measured while nothing changes, in ms (full runs). */
+export const STEADY_IDLE_WINDOW_MS = 20_000
 /** Pause after a chain is up before measuring, in ms (lets mesh formation and first digests pass). */
 export const SETTLE_MS = 1000
 /**

@@ -23,7 +23,7 @@ import { cpuPercentOver, mean, percentile, residentSetMb, round2, socketTraffic,
 import {
   BENCH_AGENTS, CONVERGE_SIZES, CONVERGE_TOGGLES, CRASH_DETECT_TIMEOUT_MS, DEFAULT_AMQP_URL, DEPLOY_BENCH_TIMEOUT_MS,
   IDLE_WINDOW_MS, PARTITION_DETECT_TIMEOUT_MS, PARTITION_HEAL_TIMEOUT_MS, QUICK_IDLE_WINDOW_MS, QUICK_TOGGLES, SETTLE_MAX_MS, SETTLE_MS,
-  SETTLE_WINDOW_MS, SETTLED_AGENT_CPU_PCT, SETTLED_CPU_PCT, STEADY_IDLE_AFTER_UP_MS, TOGGLES
+  SETTLE_WINDOW_MS, SETTLED_AGENT_CPU_PCT, SETTLED_CPU_PCT, STEADY_IDLE_AFTER_UP_MS, STEADY_IDLE_WINDOW_MS, TOGGLES
 } from './bench-constants.js'
 import { measureAgentStartCpuMs } from './agent-start.js'
 import { errorMessage } from '../../protocol/errors.js'
@@ -181,7 +181,7 @@ async function measureTransport (transport: ExportTransport, agents: number, opt
       if (!options.quick) {
         const waitMs = STEADY_IDLE_AFTER_UP_MS - (performance.now() - chainUp)
         if (waitMs > 0) await new Promise(resolve => setTimeout(resolve, waitMs))
-        run.steadyIdleCpuPct = await cpuPercentOver(pids, IDLE_WINDOW_MS)
+        run.steadyIdleCpuPct = await cpuPercentOver(pids, STEADY_IDLE_WINDOW_MS)
         options.log(`${transport} x${agents}: idle CPU ${mean(run.idleCpuPct).toFixed(2)} % per agent after the start, ${mean(run.steadyIdleCpuPct).toFixed(2)} % once its digests are past`)
       }
       run.rssMb = await Promise.all(pids.map(residentSetMb))
