@@ -17,6 +17,7 @@ import { join } from 'node:path'
 import { startChain, toggleTarget, type Chain } from './chain.js'
 import { cpuTimeNs, percentile, round2, untilQuiet } from './stats.js'
 import { BENCH_AGENTS, SETTLE_MAX_MS, SETTLE_MS, SETTLE_WINDOW_MS, SETTLED_AGENT_CPU_PCT, SETTLED_CPU_PCT } from './bench-constants.js'
+import { seededRandom } from '../../fixtures/random.js'
 
 /** How often the benchmark scrapes each agent's /metrics with observability on, in ms (Prometheus' usual 15 s). */
 export const SCRAPE_INTERVAL_MS = 15_000
@@ -146,22 +147,10 @@ async function idleWindows (off: Chain, on: Chain, windows: number): Promise<Idl
   return measured
 }
 
-/** A seeded generator of floats in [0, 1) (mulberry32): the same run resamples the same way. */
-function seeded (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** [2.5th, 97.5th] percentile of `statistic` over resamples (with replacement) of `n` indexes; null if it never is one. */
 function bootstrap (n: number, statistic: (indexes: number[]) => number | null): [number, number] | null {
   if (n === 0) return null
-  const random = seeded(BOOTSTRAP_SEED)
+  const random = seededRandom(BOOTSTRAP_SEED)
   const values: number[] = []
   for (let b = 0; b < BOOTSTRAP_RESAMPLES; b++) {
     const v = statistic(Array.from({ length: n }, () => Math.floor(random() * n)))
